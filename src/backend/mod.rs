@@ -1,0 +1,153 @@
+//! Backends: one file each, all behind the [`Backend`] trait.
+//!
+//! A backend owns one device. [`discover`] finds every device of the backends asked for
+//! and, for each one that cannot be used, says why, so `detbench devices` and the
+//! report can show it instead of dropping it.
+
+pub mod cpu;
+pub mod cuda;
+pub mod wgpu;
+
+use crate::error::OpError;
+use crate::ops::{Job, RunSet};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// The kinds of backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Cpu,
+    Cuda,
+    Wgpu,
+}
+
+impl BackendKind {
+    pub const ALL: [BackendKind; 3] = [BackendKind::Cpu, BackendKind::Cuda, BackendKind::Wgpu];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Cpu => "cpu",
+            BackendKind::Cuda => "cuda",
+            BackendKind::Wgpu => "wgpu",
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "cpu" => Ok(BackendKind::Cpu),
+            "cuda" => Ok(BackendKind::Cuda),
+            "wgpu" => Ok(BackendKind::Wgpu),
+            other => Err(format!(
+                "unknown backend '{other}' (expected cpu, cuda or wgpu)"
+            )),
+        }
+    }
+}
+
+/// A device as `detbench devices` and the report's `env.devices` show it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct DeviceInfo {
+    /// `cpu`, `cuda` or `wgpu`.
+    pub backend: String,
+    /// Device name (e.g. "NVIDIA H100 80GB HBM3", "llvmpipe (LLVM 15.0.6, 256 bits)").
+    pub name: String,
+    /// Whether detbench can run kernels on it.
+    pub available: bool,
+    /// Why not, when unavailable; empty otherwise.
+    pub reason: String,
+    /// Driver name and version.
+    #[serde(default)]
+    pub driver: String,
+    /// Device type: cpu, discrete_gpu, integrated_gpu, virtual_gpu, software.
+    #[serde(default)]
+    pub device_type: String,
+    /// Optional features present (e.g. SHADER_F16, SHADER_FLOAT32_ATOMIC).
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// Limits that bound problem sizes (e.g. max_storage_buffer_binding_size).
+    #[serde(default)]
+    pub limits: BTreeMap<String, serde_json::Value>,
+    /// Anything else: compute capability, SM count, clocks, NVML readings, backend API.
+    #[serde(default)]
+    pub details: BTreeMap<String, serde_json::Value>,
+}
+
+impl DeviceInfo {
+    /// An entry for a backend that cannot be used, with the reason.
+    pub fn unavailable(backend: BackendKind, name: &str, reason: impl Into<String>) -> Self {
+        DeviceInfo {
+            backend: backend.name().into(),
+            name: name.into(),
+            available: false,
+            reason: reason.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// One device that runs jobs.
+pub trait Backend {
+    fn kind(&self) -> BackendKind;
+    fn info(&self) -> &DeviceInfo;
+    /// Runs the job `job.runs` times. `Err(Unsupported)` when the device lacks a feature.
+    fn run(&self, job: &Job) -> Result<RunSet, OpError>;
+    /// Kernel sources this backend compiles, by path, for provenance hashes.
+    fn kernel_sources(&self) -> Vec<(&'static str, &'static str)> {
+        Vec::new()
+    }
+    /// Compile options, for provenance.
+    fn compile_options(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+}
+
+/// Devices found for the requested backends: the usable ones as backends, and every
+/// one (usable or not) as info.
+pub struct Discovered {
+    pub backends: Vec<Box<dyn Backend>>,
+    pub infos: Vec<DeviceInfo>,
+}
+
+/// Finds every device of the requested backend kinds.
+pub fn discover(kinds: &[BackendKind]) -> Discovered {
+    let mut backends: Vec<Box<dyn Backend>> = Vec::new();
+    let mut infos = Vec::new();
+    for &kind in kinds {
+        match kind {
+            BackendKind::Cpu => {
+                let b = cpu::CpuBackend::new();
+                infos.push(b.info().clone());
+                backends.push(Box::new(b));
+            }
+            BackendKind::Cuda => {
+                let (found, mut unavailable) = cuda::discover();
+                for b in found {
+                    infos.push(b.info().clone());
+                    backends.push(Box::new(b));
+                }
+                infos.append(&mut unavailable);
+            }
+            BackendKind::Wgpu => {
+                let (found, mut unavailable) = wgpu::discover();
+                for b in found {
+                    infos.push(b.info().clone());
+                    backends.push(Box::new(b));
+                }
+                infos.append(&mut unavailable);
+            }
+        }
+    }
+    Discovered { backends, infos }
+}

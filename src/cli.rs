@@ -1,0 +1,382 @@
+//! The command line (see ../shared/contract.md). Errors are `anyhow` here; a
+//! [`DetError::Input`] anywhere below becomes exit code 2 with one line on stderr.
+
+use crate::backend::{self, BackendKind};
+use crate::error::DetError;
+use crate::inputs::InputSpec;
+use crate::numerics::Precision;
+use crate::ops::{Op, Ordering};
+use crate::runner::{self, AccChoice, RunConfig};
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// Exit status of a command that ran to the end.
+pub enum Outcome {
+    /// Exit 0.
+    Ok,
+    /// Exit 1: a check found a regression.
+    Regression,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "detbench",
+    version,
+    about = "How far GPU results drift: run to run, device to device, and from the exact answer; and what determinism costs."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List every backend and device, and why any is unavailable.
+    Devices {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the experiment matrix, print a table and write the report.
+    Run(RunArgs),
+    /// Render a report as HTML and/or Markdown.
+    Report(ReportArgs),
+    /// Tolerance bands with their justification.
+    Tolerance(ToleranceArgs),
+    /// Regression check of a current report against a baseline.
+    Check(CheckArgs),
+    /// One cross-device table from several reports.
+    Merge(MergeArgs),
+    /// The training workload.
+    Train(TrainArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Ops, comma-separated, or `all`.
+    #[arg(long, default_value = "sum,dot")]
+    pub op: String,
+    /// Backends, comma-separated, or `all` (cpu plus whichever GPUs exist).
+    #[arg(long, default_value = "all")]
+    pub backend: String,
+    /// Precisions: f64, f32, f16, bf16, or `all`.
+    #[arg(long, default_value = "f32")]
+    pub precision: String,
+    /// Accumulators: `default` (f32 for half inputs), `same`, f32, f64, or `all`.
+    #[arg(long, default_value = "default")]
+    pub accumulator: String,
+    /// Variants, or `all`.
+    #[arg(long, default_value = "all")]
+    pub variant: String,
+    /// Problem sizes (elements), comma-separated.
+    #[arg(long, default_value = "1000003")]
+    pub size: String,
+    /// Timed runs per case.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Base seed of the generated inputs.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Inputs: uniform, normal, wide, illcond:C, or a .npy file; comma-separated.
+    #[arg(long, default_value = "normal")]
+    pub input: String,
+    /// Index .npy (int32 or int64) for scatter_add.
+    #[arg(long)]
+    pub index: Option<PathBuf>,
+    /// Output bins for scatter_add, comma-separated.
+    #[arg(long, default_value = "1024")]
+    pub bins: String,
+    /// Convolution shape N,C,H,W,K,R,S,STRIDE,PAD,DILATION.
+    #[arg(long)]
+    pub conv_shape: Option<String>,
+    /// Optimizer steps.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// CUDA atomic orderings for atomic variants: relaxed.gpu, relaxed.cta, acq_rel.gpu, acq_rel.cta, seq_cst.gpu, seq_cst.cta, or `all`.
+    #[arg(long, default_value = "all")]
+    pub ordering: String,
+    /// Threads per workgroup (powers of two, 32..1024), comma-separated.
+    #[arg(long, default_value = "256")]
+    pub workgroup_size: String,
+    /// Write inputs and outputs as .npy into this folder.
+    #[arg(long)]
+    pub dump: Option<PathBuf>,
+    /// Where to write the JSON report.
+    #[arg(long, default_value = "detbench-report.json")]
+    pub json: PathBuf,
+    /// No progress bar or table.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// A run report (and optionally train reports).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Write a self-contained HTML report here.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// Write a Markdown report here.
+    #[arg(long)]
+    pub md: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ToleranceArgs {
+    /// A run report.
+    pub input: PathBuf,
+    /// Confidence level for the probabilistic and empirical bounds.
+    #[arg(long, default_value_t = 0.99)]
+    pub confidence: f64,
+    /// md, latex or json.
+    #[arg(long, default_value = "md")]
+    pub format: String,
+    /// A training report for the MLPerf-style comparison.
+    #[arg(long)]
+    pub train: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[arg(long)]
+    pub baseline: PathBuf,
+    #[arg(long)]
+    pub current: PathBuf,
+    /// Write JUnit XML here.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    #[arg(long)]
+    pub md: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[arg(long, default_value = "cpu")]
+    pub backend: String,
+    #[arg(long, default_value_t = 30)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 3)]
+    pub replicas: usize,
+    #[arg(long, default_value = "deterministic,nondeterministic")]
+    pub mode: String,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long, default_value = "detbench-train.json")]
+    pub json: PathBuf,
+}
+
+/// Splits a comma list; `all` expands to `all_values`.
+pub fn parse_list<T: FromStr<Err = String> + Clone>(
+    flag: &str,
+    s: &str,
+    all_values: &[T],
+) -> Result<Vec<T>, DetError> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if part == "all" {
+            out.extend_from_slice(all_values);
+        } else {
+            out.push(
+                part.parse()
+                    .map_err(|e: String| DetError::input(format!("--{flag}: {e}")))?,
+            );
+        }
+    }
+    if out.is_empty() {
+        return Err(DetError::input(format!("--{flag} is empty")));
+    }
+    Ok(out)
+}
+
+fn parse_sizes(flag: &str, s: &str) -> Result<Vec<usize>, DetError> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let v: usize = if let Some(e) = p.strip_prefix("2^") {
+                e.parse::<u32>()
+                    .ok()
+                    .and_then(|e| 1usize.checked_shl(e))
+                    .ok_or(())
+            } else {
+                p.replace('_', "").parse().map_err(|_| ())
+            }
+            .map_err(|_| DetError::input(format!("--{flag}: '{p}' is not a size")))?;
+            if v == 0 {
+                return Err(DetError::input(format!(
+                    "--{flag}: size must be at least 1"
+                )));
+            }
+            Ok(v)
+        })
+        .collect()
+}
+
+/// Builds the run configuration from the flags.
+pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
+    let ops: Vec<Op> = parse_list("op", &a.op, &Op::ALL)?;
+    for op in &ops {
+        if !op.implemented() {
+            return Err(DetError::input(format!(
+                "op {op} is not available in this build of detbench"
+            )));
+        }
+    }
+    let backends = parse_list("backend", &a.backend, &BackendKind::ALL)?;
+    let precisions = parse_list("precision", &a.precision, &Precision::ALL)?;
+    let mut accumulators = Vec::new();
+    for part in a
+        .accumulator
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        if part == "all" {
+            accumulators.extend([
+                AccChoice::Same,
+                AccChoice::Fixed(Precision::F32),
+                AccChoice::Fixed(Precision::F64),
+            ]);
+        } else {
+            accumulators.push(AccChoice::parse(part)?);
+        }
+    }
+    if accumulators.is_empty() {
+        return Err(DetError::input("--accumulator is empty"));
+    }
+    let variants: Vec<String> = if a.variant.trim() == "all" {
+        Vec::new()
+    } else {
+        a.variant
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    let orderings = parse_list("ordering", &a.ordering, &Ordering::CUDA)?;
+    let sizes = parse_sizes("size", &a.size)?;
+    let bins = parse_sizes("bins", &a.bins)?;
+    if a.runs == 0 {
+        return Err(DetError::input("--runs must be at least 1"));
+    }
+    let inputs = a
+        .input
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(InputSpec::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    for i in &inputs {
+        if let InputSpec::File(p) = i {
+            if !std::path::Path::new(p).is_file() {
+                return Err(DetError::input(format!("--input: {p} does not exist")));
+            }
+        }
+    }
+    let workgroup_sizes = parse_sizes("workgroup-size", &a.workgroup_size)?
+        .into_iter()
+        .map(|w| crate::ops::check_workgroup_size(w as u32))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(d) = &a.dump {
+        std::fs::create_dir_all(d)
+            .map_err(|e| DetError::input(format!("--dump: cannot create {}: {e}", d.display())))?;
+    }
+    Ok(RunConfig {
+        ops,
+        backends,
+        precisions,
+        accumulators,
+        variants,
+        orderings,
+        sizes,
+        bins,
+        runs: a.runs,
+        seed: a.seed,
+        inputs,
+        index_file: a.index.as_ref().map(|p| p.display().to_string()),
+        workgroup_sizes,
+        dump: a.dump.clone(),
+        command,
+        progress: !a.quiet,
+    })
+}
+
+fn devices(json: bool) -> Result<Outcome> {
+    let found = backend::discover(&BackendKind::ALL);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&found.infos)?);
+    } else {
+        for d in &found.infos {
+            if d.available {
+                println!(
+                    "{:<5} {}  [{}; {}]",
+                    d.backend, d.name, d.device_type, d.driver
+                );
+                if !d.features.is_empty() {
+                    println!("      features: {}", d.features.join(", "));
+                }
+                for (k, v) in &d.details {
+                    println!("      {k}: {v}");
+                }
+            } else {
+                println!("{:<5} {}  unavailable: {}", d.backend, d.name, d.reason);
+            }
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+fn run(a: &RunArgs) -> Result<Outcome> {
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let cfg = run_config(a, command)?;
+    // Ctrl-C stops between cases; what was measured is still written, marked partial.
+    let _ =
+        ctrlc::set_handler(|| runner::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst));
+    let report = runner::run(&cfg)?;
+    crate::report::write_report(&a.json, &report)?;
+    if !a.quiet {
+        print!("{}", runner::table(&report.results));
+    }
+    let partial = if report.partial {
+        " (partial: interrupted)"
+    } else {
+        ""
+    };
+    eprintln!(
+        "detbench: wrote {} results to {}{partial}",
+        report.results.len(),
+        a.json.display()
+    );
+    Ok(Outcome::Ok)
+}
+
+fn not_built(what: &str) -> Result<Outcome> {
+    Err(DetError::input(format!(
+        "'{what}' is not available in this build of detbench"
+    ))
+    .into())
+}
+
+/// Runs the parsed command.
+pub fn dispatch(cli: Cli) -> Result<Outcome> {
+    match cli.command {
+        Command::Devices { json } => devices(json),
+        Command::Run(a) => run(&a),
+        Command::Report(_) => not_built("report"),
+        Command::Tolerance(_) => not_built("tolerance"),
+        Command::Check(_) => not_built("check"),
+        Command::Merge(_) => not_built("merge"),
+        Command::Train(_) => not_built("train"),
+    }
+}

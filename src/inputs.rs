@@ -1,0 +1,371 @@
+//! Inputs: seeded generators that give the same values on every platform, and .npy
+//! files for the user's own data.
+//!
+//! Portability: the random stream is ChaCha8 (a fixed, documented algorithm), uniform
+//! values are built from its bits with exact operations, and the normal generator uses
+//! Box-Muller with the pure-Rust `libm`, so no platform math library is involved.
+
+use crate::error::DetError;
+use crate::numerics::exact::ExactAcc;
+use crate::numerics::Precision;
+use npyz::WriterBuilder;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// How input values are drawn.
+#[derive(Clone, Debug, PartialEq)]
+pub enum InputSpec {
+    /// Uniform in [-1, 1).
+    Uniform,
+    /// Standard normal.
+    Normal,
+    /// Random sign, uniform significand, exponent uniform over a wide range.
+    Wide,
+    /// A sum (or dot product) with about this condition number, after Ogita, Rump & Oishi.
+    IllConditioned(f64),
+    /// Values read from a .npy file.
+    File(String),
+}
+
+impl InputSpec {
+    /// Parses `uniform`, `normal`, `wide`, `illcond:1e8` or a path ending in `.npy`.
+    pub fn parse(s: &str) -> Result<Self, DetError> {
+        let t = s.trim();
+        if t.ends_with(".npy") {
+            return Ok(InputSpec::File(t.to_string()));
+        }
+        match t {
+            "uniform" => Ok(InputSpec::Uniform),
+            "normal" => Ok(InputSpec::Normal),
+            "wide" => Ok(InputSpec::Wide),
+            _ => {
+                if let Some(c) = t.strip_prefix("illcond:") {
+                    let c: f64 = c
+                        .parse()
+                        .map_err(|_| DetError::input(format!("bad condition number in '{t}'")))?;
+                    if !(c >= 1.0 && c.is_finite()) {
+                        return Err(DetError::input(format!(
+                            "condition number must be >= 1 in '{t}'"
+                        )));
+                    }
+                    Ok(InputSpec::IllConditioned(c))
+                } else {
+                    Err(DetError::input(format!(
+                        "unknown input '{t}' (expected uniform, normal, wide, illcond:C or a .npy file)"
+                    )))
+                }
+            }
+        }
+    }
+
+    /// The name recorded in reports.
+    pub fn label(&self) -> String {
+        match self {
+            InputSpec::Uniform => "uniform".into(),
+            InputSpec::Normal => "normal".into(),
+            InputSpec::Wide => "wide".into(),
+            InputSpec::IllConditioned(c) => format!("illcond:{c:e}"),
+            InputSpec::File(p) => p.clone(),
+        }
+    }
+}
+
+/// A seeded, portable stream of doubles.
+pub struct Stream {
+    rng: ChaCha8Rng,
+}
+
+impl Stream {
+    pub fn new(seed: u64, stream: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(stream);
+        Self { rng }
+    }
+
+    /// Uniform in [0, 1) with 53 random bits.
+    pub fn unit(&mut self) -> f64 {
+        (self.rng.next_u64() >> 11) as f64 * libm::ldexp(1.0, -53)
+    }
+
+    /// Uniform in [-1, 1).
+    pub fn symmetric(&mut self) -> f64 {
+        2.0 * self.unit() - 1.0
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+
+    /// Standard normal by Box-Muller.
+    pub fn normal(&mut self) -> f64 {
+        let u1 = 1.0 - self.unit(); // (0, 1]
+        let u2 = self.unit();
+        libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(2.0 * std::f64::consts::PI * u2)
+    }
+}
+
+/// Exponent range for `wide` inputs: wide, but keeping n values summable in `p`.
+fn wide_exponents(p: Precision) -> (i32, i32) {
+    match p {
+        Precision::F16 => (-10, 8),
+        Precision::Bf16 | Precision::F32 => (-40, 40),
+        Precision::F64 => (-200, 200),
+    }
+}
+
+/// `n` values of the distribution, each rounded to `p`. `stream` separates the x and y
+/// vectors of a dot product drawn from one seed.
+pub fn generate(
+    spec: &InputSpec,
+    p: Precision,
+    n: usize,
+    seed: u64,
+    stream: u64,
+) -> Result<Vec<f64>, DetError> {
+    let mut s = Stream::new(seed, stream);
+    let v = match spec {
+        InputSpec::Uniform => (0..n).map(|_| p.round(s.symmetric())).collect(),
+        InputSpec::Normal => (0..n).map(|_| p.round(s.normal())).collect(),
+        InputSpec::Wide => {
+            let (lo, hi) = wide_exponents(p);
+            (0..n)
+                .map(|_| {
+                    let e = lo + (s.next_u64() % (hi - lo + 1) as u64) as i32;
+                    p.round(libm::ldexp(s.symmetric(), e))
+                })
+                .collect()
+        }
+        InputSpec::IllConditioned(c) => ill_conditioned_sum(&mut s, p, n, *c),
+        InputSpec::File(path) => read_npy(Path::new(path), p)?,
+    };
+    Ok(v)
+}
+
+/// A vector whose sum has condition number sum|x| / |sum x| near `cond`
+/// (the construction of Ogita, Rump & Oishi's GenSum, SIAM J. Sci. Comput. 26(6), 2005):
+/// the first half spans exponents 0..log2(cond); the second half is built so that its
+/// terms cancel the running exact sum, shrinking it towards 1.
+fn ill_conditioned_sum(s: &mut Stream, p: Precision, n: usize, cond: f64) -> Vec<f64> {
+    if n < 4 {
+        return (0..n).map(|_| p.round(s.symmetric())).collect();
+    }
+    // Cap the exponent span so the values stay finite in the format.
+    let max_b = match p {
+        Precision::F16 => 12.0,
+        Precision::Bf16 | Precision::F32 => 60.0,
+        Precision::F64 => 500.0,
+    };
+    let b = cond.log2().clamp(0.0, max_b);
+    let half = n / 2;
+    let mut x = Vec::with_capacity(n);
+    let mut acc = ExactAcc::new();
+    for i in 0..half {
+        let e = if i == 0 {
+            b
+        } else if i == half - 1 {
+            0.0
+        } else {
+            (s.unit() * b).round()
+        };
+        let v = p.round(libm::ldexp(s.symmetric(), e as i32));
+        acc.add(v);
+        x.push(v);
+    }
+    let rest = n - half;
+    for j in 0..rest {
+        let e = b - b * (j as f64 + 1.0) / rest as f64;
+        let target = libm::ldexp(s.symmetric(), e.round() as i32);
+        // Pull the exact running sum towards a value of size 2^e.
+        let mut probe = ExactAcc::new();
+        probe.add(acc.value());
+        let v = p.round(target - probe.value());
+        acc.add(v);
+        x.push(v);
+    }
+    // Shuffle (Fisher-Yates) so the large terms are not grouped.
+    for i in (1..n).rev() {
+        let j = (s.next_u64() % (i as u64 + 1)) as usize;
+        x.swap(i, j);
+    }
+    x
+}
+
+/// Reads a 1-D .npy of f64, f32, f16 (or an integer type, for indices via
+/// [`read_npy_index`]); values are rounded to `p`. NaN or Inf is bad input.
+pub fn read_npy(path: &Path, p: Precision) -> Result<Vec<f64>, DetError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| DetError::input(format!("cannot read {}: {e}", path.display())))?;
+    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| {
+        DetError::input(format!("{} is not a valid .npy file: {e}", path.display()))
+    })?;
+    let shape = npy.shape().to_vec();
+    if shape.len() > 1 && shape.iter().filter(|&&d| d != 1).count() > 1 {
+        return Err(DetError::input(format!(
+            "{}: expected a 1-D array, found shape {shape:?}",
+            path.display()
+        )));
+    }
+    let dtype = npy.dtype();
+    let descr = match &dtype {
+        npyz::DType::Plain(t) => t.to_string(),
+        _ => {
+            return Err(DetError::input(format!(
+                "{}: structured dtypes are not supported",
+                path.display()
+            )))
+        }
+    };
+    let bad =
+        |e: std::io::Error| DetError::input(format!("{}: cannot decode data: {e}", path.display()));
+    let values: Vec<f64> = match descr.as_str() {
+        "<f8" => npy.into_vec::<f64>().map_err(bad)?,
+        "<f4" => npy
+            .into_vec::<f32>()
+            .map_err(bad)?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        "<f2" => npy
+            .into_vec::<half::f16>()
+            .map_err(bad)?
+            .into_iter()
+            .map(|h| h.to_f64())
+            .collect(),
+        other => {
+            return Err(DetError::input(format!(
+                "{}: unsupported dtype '{other}' for values (expected <f8, <f4 or <f2)",
+                path.display()
+            )))
+        }
+    };
+    if values.is_empty() {
+        return Err(DetError::input(format!(
+            "{}: the array is empty",
+            path.display()
+        )));
+    }
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(DetError::input(format!(
+            "{}: element {i} is {} (inputs must be finite)",
+            path.display(),
+            values[i]
+        )));
+    }
+    Ok(values.into_iter().map(|v| p.round(v)).collect())
+}
+
+/// Reads a 1-D int32 or int64 .npy of indices.
+pub fn read_npy_index(path: &Path) -> Result<Vec<i64>, DetError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| DetError::input(format!("cannot read {}: {e}", path.display())))?;
+    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| {
+        DetError::input(format!("{} is not a valid .npy file: {e}", path.display()))
+    })?;
+    let descr = match npy.dtype() {
+        npyz::DType::Plain(t) => t.to_string(),
+        _ => {
+            return Err(DetError::input(format!(
+                "{}: structured dtypes are not supported",
+                path.display()
+            )))
+        }
+    };
+    let bad =
+        |e: std::io::Error| DetError::input(format!("{}: cannot decode data: {e}", path.display()));
+    match descr.as_str() {
+        "<i8" => npy.into_vec::<i64>().map_err(bad),
+        "<i4" => Ok(npy
+            .into_vec::<i32>()
+            .map_err(bad)?
+            .into_iter()
+            .map(i64::from)
+            .collect()),
+        other => Err(DetError::input(format!(
+            "{}: unsupported index dtype '{other}' (expected <i4 or <i8)",
+            path.display()
+        ))),
+    }
+}
+
+/// Writes values as a 1-D .npy in the given format (f16 as <f2, bf16 as <f4 since numpy
+/// has no bf16).
+pub fn write_npy(path: &Path, p: Precision, values: &[f64], shape: &[u64]) -> Result<(), DetError> {
+    let io = |e: std::io::Error| DetError::Io(format!("cannot write {}: {e}", path.display()));
+    let mut buf = Vec::new();
+    {
+        match p {
+            Precision::F64 => {
+                let mut w = npyz::WriteOptions::new()
+                    .default_dtype()
+                    .shape(shape)
+                    .writer(&mut buf)
+                    .begin_nd()
+                    .map_err(io)?;
+                w.extend(values.iter().copied()).map_err(io)?;
+                w.finish().map_err(io)?;
+            }
+            Precision::F32 | Precision::Bf16 => {
+                let mut w = npyz::WriteOptions::new()
+                    .default_dtype()
+                    .shape(shape)
+                    .writer(&mut buf)
+                    .begin_nd()
+                    .map_err(io)?;
+                w.extend(values.iter().map(|&v| v as f32)).map_err(io)?;
+                w.finish().map_err(io)?;
+            }
+            Precision::F16 => {
+                let mut w = npyz::WriteOptions::new()
+                    .default_dtype()
+                    .shape(shape)
+                    .writer(&mut buf)
+                    .begin_nd()
+                    .map_err(io)?;
+                w.extend(values.iter().map(|&v| half::f16::from_f64(v)))
+                    .map_err(io)?;
+                w.finish().map_err(io)?;
+            }
+        }
+    }
+    std::fs::write(path, buf).map_err(io)
+}
+
+/// SHA-256 of the values' device bytes in format `p`, as hex.
+pub fn checksum(p: Precision, values: &[f64]) -> String {
+    hex::encode(Sha256::digest(p.encode(values)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::numerics::exact::{exact_sum, sum_abs};
+
+    #[test]
+    fn generators_are_seeded() {
+        let a = generate(&InputSpec::Normal, Precision::F32, 100, 7, 0).unwrap();
+        let b = generate(&InputSpec::Normal, Precision::F32, 100, 7, 0).unwrap();
+        let c = generate(&InputSpec::Normal, Precision::F32, 100, 8, 0).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn ill_conditioned_is_ill_conditioned() {
+        let x = generate(&InputSpec::IllConditioned(1e12), Precision::F64, 1000, 1, 0).unwrap();
+        let cond = sum_abs(&x) / exact_sum(&x).abs();
+        assert!(cond > 1e8, "cond = {cond:e}");
+    }
+
+    #[test]
+    fn npy_roundtrip() {
+        let dir = tempfile::tempdir().unwrap();
+        for p in [Precision::F64, Precision::F32, Precision::F16] {
+            let path = dir.path().join(format!("x_{p}.npy"));
+            let v: Vec<f64> = (0..10).map(|i| p.round(i as f64 * 0.37 - 1.0)).collect();
+            write_npy(&path, p, &v, &[v.len() as u64]).unwrap();
+            assert_eq!(read_npy(&path, p).unwrap(), v);
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Every kernel source, embedded at compile time. Backends compile from these strings;
+//! reports record their SHA-256 so a changed kernel is visible in provenance.
+
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// CUDA sources by repository path.
+pub const CUDA: &[(&str, &str)] = &[(
+    "kernels/cuda/reduce.cu",
+    include_str!("../kernels/cuda/reduce.cu"),
+)];
+
+/// WGSL sources by repository path.
+pub const WGSL: &[(&str, &str)] = &[(
+    "kernels/wgsl/reduce.wgsl",
+    include_str!("../kernels/wgsl/reduce.wgsl"),
+)];
+
+/// SHA-256 of every embedded kernel source.
+pub fn hashes() -> BTreeMap<String, String> {
+    CUDA.iter()
+        .chain(WGSL.iter())
+        .map(|(path, src)| {
+            (
+                path.to_string(),
+                hex::encode(Sha256::digest(src.as_bytes())),
+            )
+        })
+        .collect()
+}
+
+/// Looks a source up by path.
+pub fn source(path: &str) -> Option<&'static str> {
+    CUDA.iter()
+        .chain(WGSL.iter())
+        .find(|(p, _)| *p == path)
+        .map(|(_, s)| *s)
+}

@@ -1,0 +1,19 @@
+//! detbench: how far GPU results drift from run to run, from device to device and from
+//! the exact answer, and what determinism costs.
+//!
+//! - [`backend`]: cpu, cuda and wgpu behind one trait;
+//! - [`ops`]: one module per kernel family;
+//! - [`numerics`]: formats, the exact oracle, ULP distances, bounds, binned summation;
+//! - [`runner`]: the experiment matrix and metrics;
+//! - [`report`]: the JSON schema and renderers;
+//! - [`cli`]: the command line.
+
+pub mod backend;
+pub mod cli;
+pub mod error;
+pub mod inputs;
+pub mod kernels;
+pub mod numerics;
+pub mod ops;
+pub mod report;
+pub mod runner;

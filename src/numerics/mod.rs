@@ -1,0 +1,10 @@
+//! Numerics: formats, the exact oracle, ULP distances, error bounds and the
+//! reproducible (binned) summation shared by every backend.
+
+pub mod bounds;
+pub mod exact;
+pub mod precision;
+pub mod repro;
+pub mod ulp;
+
+pub use precision::Precision;

@@ -1,0 +1,271 @@
+//! Kernel families. Each family module turns a [`Case`] (one cell of the experiment
+//! matrix) into a [`Prepared`] job: the inputs, the launch shape, the exact reference
+//! and the a-priori bound. Backends run the job; the runner turns the outputs into
+//! metrics. The launch shape is fixed here, once, so every backend and the CPU
+//! emulation of an ordered variant use the same accumulation tree.
+
+pub mod reduce;
+
+use crate::error::DetError;
+use crate::inputs::InputSpec;
+use crate::numerics::Precision;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// An operation detbench measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Sum,
+    Dot,
+    ScatterAdd,
+    Conv2dFwd,
+    Conv2dBwdData,
+    Conv2dBwdWeight,
+    Sgd,
+    Adam,
+    Adamw,
+}
+
+impl Op {
+    pub const ALL: [Op; 9] = [
+        Op::Sum,
+        Op::Dot,
+        Op::ScatterAdd,
+        Op::Conv2dFwd,
+        Op::Conv2dBwdData,
+        Op::Conv2dBwdWeight,
+        Op::Sgd,
+        Op::Adam,
+        Op::Adamw,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Sum => "sum",
+            Op::Dot => "dot",
+            Op::ScatterAdd => "scatter_add",
+            Op::Conv2dFwd => "conv2d_fwd",
+            Op::Conv2dBwdData => "conv2d_bwd_data",
+            Op::Conv2dBwdWeight => "conv2d_bwd_weight",
+            Op::Sgd => "sgd",
+            Op::Adam => "adam",
+            Op::Adamw => "adamw",
+        }
+    }
+
+    /// The variants this op offers, in report order.
+    pub fn variants(self) -> &'static [&'static str] {
+        match self {
+            Op::Sum | Op::Dot => reduce::VARIANTS,
+            _ => &[],
+        }
+    }
+
+    /// Whether the family is built in this version of detbench.
+    pub fn implemented(self) -> bool {
+        !self.variants().is_empty()
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Op {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Op::ALL
+            .into_iter()
+            .find(|o| o.name() == s.trim())
+            .ok_or_else(|| {
+                let names: Vec<_> = Op::ALL.iter().map(|o| o.name()).collect();
+                format!(
+                    "unknown op '{}' (expected one of {})",
+                    s.trim(),
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// Launch configuration recorded in every result.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Launch {
+    /// Threads per workgroup (CUDA block).
+    pub workgroup_size: u32,
+    /// Workgroups (CUDA blocks) in the main pass.
+    pub workgroups: u32,
+}
+
+/// Atomic memory ordering and scope of an atomic variant. Non-atomic variants use `None`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ordering {
+    /// Not an atomic variant.
+    None,
+    /// Relaxed (WGSL atomics are always relaxed at device scope).
+    Relaxed,
+    RelaxedCta,
+    RelaxedGpu,
+    AcqRelCta,
+    AcqRelGpu,
+    SeqCstCta,
+    SeqCstGpu,
+}
+
+impl Ordering {
+    /// The orderings CUDA atomic variants are run with.
+    pub const CUDA: [Ordering; 6] = [
+        Ordering::RelaxedGpu,
+        Ordering::RelaxedCta,
+        Ordering::AcqRelGpu,
+        Ordering::AcqRelCta,
+        Ordering::SeqCstGpu,
+        Ordering::SeqCstCta,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Ordering::None => "none",
+            Ordering::Relaxed => "relaxed",
+            Ordering::RelaxedCta => "relaxed.cta",
+            Ordering::RelaxedGpu => "relaxed.gpu",
+            Ordering::AcqRelCta => "acq_rel.cta",
+            Ordering::AcqRelGpu => "acq_rel.gpu",
+            Ordering::SeqCstCta => "seq_cst.cta",
+            Ordering::SeqCstGpu => "seq_cst.gpu",
+        }
+    }
+}
+
+impl fmt::Display for Ordering {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Ordering {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let all = [
+            Ordering::None,
+            Ordering::Relaxed,
+            Ordering::RelaxedCta,
+            Ordering::RelaxedGpu,
+            Ordering::AcqRelCta,
+            Ordering::AcqRelGpu,
+            Ordering::SeqCstCta,
+            Ordering::SeqCstGpu,
+        ];
+        all.into_iter()
+            .find(|o| o.name() == s.trim())
+            .ok_or_else(|| format!("unknown ordering '{}' (expected relaxed, relaxed.cta, relaxed.gpu, acq_rel.cta, acq_rel.gpu, seq_cst.cta or seq_cst.gpu)", s.trim()))
+    }
+}
+
+/// One cell of the experiment matrix, before it is bound to a backend.
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub op: Op,
+    pub precision: Precision,
+    pub accumulator: Precision,
+    pub variant: String,
+    pub size: usize,
+    pub bins: Option<usize>,
+    pub input: InputSpec,
+    pub index_file: Option<String>,
+    pub seed: u64,
+    pub runs: usize,
+    /// Threads per workgroup; a power of two.
+    pub workgroup_size: u32,
+}
+
+/// A case turned into a job plus everything needed to judge its outputs.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// What backends run.
+    pub job: Job,
+    /// Exact reference per output element, correctly rounded to f64.
+    pub exact: Vec<f64>,
+    /// A-priori bound per output element (`None`: no finite bound). Length 1 means the
+    /// same bound for every element.
+    pub bounds: Vec<Option<f64>>,
+    /// Condition number of the problem, where defined.
+    pub condition_number: Option<f64>,
+    /// Bytes the kernel must move at least, for GB/s.
+    pub bytes_moved: f64,
+    /// SHA-256 of each input's device bytes, joined with '+'.
+    pub input_sha256: String,
+    /// Format of the output values.
+    pub out_precision: Precision,
+    /// Whether the output is one scalar (then `exact` is reported).
+    pub scalar: bool,
+    /// Arrays written by `--dump`: (name, format, values).
+    pub dumps: Vec<(String, Precision, Vec<f64>)>,
+    /// A note for the report (e.g. the fixed-point scale).
+    pub note: String,
+}
+
+/// A job for a backend: one variant of one family, with its inputs.
+#[derive(Clone, Debug)]
+pub enum Job {
+    Reduce(reduce::ReduceJob),
+}
+
+impl Job {
+    /// Atomic orderings this job can be run with on a CUDA device.
+    pub fn is_atomic(&self) -> bool {
+        match self {
+            Job::Reduce(j) => j.variant.is_atomic(),
+        }
+    }
+
+    /// Sets the ordering for a backend run.
+    pub fn with_ordering(&self, ordering: Ordering) -> Job {
+        match self {
+            Job::Reduce(j) => Job::Reduce(reduce::ReduceJob {
+                ordering,
+                ..j.clone()
+            }),
+        }
+    }
+
+    pub fn ordering(&self) -> Ordering {
+        match self {
+            Job::Reduce(j) => j.ordering,
+        }
+    }
+
+    pub fn launch(&self) -> Launch {
+        match self {
+            Job::Reduce(j) => j.launch,
+        }
+    }
+}
+
+/// What a backend returns for a job.
+#[derive(Clone, Debug, Default)]
+pub struct RunSet {
+    /// Output values of every run, each exactly representable in the output format.
+    pub outputs: Vec<Vec<f64>>,
+    /// Time of every run in milliseconds (device-timed where the backend can).
+    pub times_ms: Vec<f64>,
+    /// How times were taken: "cuda_events", "timestamp_query" or "host".
+    pub timer: String,
+    /// Anything the report should say about this run (e.g. fixed-point precision loss).
+    pub message: String,
+}
+
+/// Checks a workgroup size given by the user.
+pub fn check_workgroup_size(wg: u32) -> Result<u32, DetError> {
+    if !(32..=1024).contains(&wg) || !wg.is_power_of_two() {
+        return Err(DetError::input(format!(
+            "workgroup size {wg} must be a power of two between 32 and 1024"
+        )));
+    }
+    Ok(wg)
+}

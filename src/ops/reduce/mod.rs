@@ -1,0 +1,336 @@
+//! The reduction family: `sum` and `dot`.
+//!
+//! Every variant shares one launch shape, fixed in [`prepare`]: pass 1 runs `workgroups`
+//! workgroups of `workgroup_size` threads; thread t (global id) accumulates elements
+//! t, t + T, t + 2T, ... (T = all threads) in increasing order, then each workgroup
+//! combines its threads in a pairwise tree (stride wg/2, wg/4, ..., 1). Pass 2 is one
+//! workgroup: thread l accumulates partials l, l + wg, ... in order, then the same tree.
+//! [`cpu`] emulates this shape exactly, so GPU bits can be compared with it.
+//!
+//! Arithmetic in an accumulator format narrower than f32 (f16, bf16) is done in f32 and
+//! rounded to the format after every operation; since 24 >= 2*11 + 2, this double
+//! rounding equals native correctly rounded half arithmetic for + and x (Figueroa,
+//! "When is double rounding innocuous?", SIGNUM 1995).
+
+pub mod cpu;
+
+use super::{Case, Job, Launch, Op, Ordering, Prepared};
+use crate::error::{DetError, OpError};
+use crate::inputs;
+use crate::numerics::bounds::{ceil_log2, gamma};
+use crate::numerics::exact::{exact_dot, exact_sum, sum_abs, sum_abs_products};
+use crate::numerics::repro::ReproParams;
+use crate::numerics::Precision;
+use std::str::FromStr;
+
+/// Variant names, in report order.
+pub const VARIANTS: &[&str] = &[
+    "atomic",
+    "atomic_cas",
+    "block_atomic",
+    "tree",
+    "kahan",
+    "fixed_point",
+    "reproducible",
+];
+
+/// Largest pass-1 grid. Large inputs are covered by the per-thread loop.
+pub const MAX_WORKGROUPS: u32 = 1024;
+
+/// A reduction variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReduceVariant {
+    /// One native float atomic add per element.
+    Atomic,
+    /// One compare-exchange loop per element.
+    AtomicCas,
+    /// Workgroup tree, then one atomic add per workgroup.
+    BlockAtomic,
+    /// Two passes, fixed-order trees.
+    Tree,
+    /// Two passes of compensated (TwoSum) accumulation.
+    Kahan,
+    /// int64 atomics on values scaled by 2^scale.
+    FixedPoint,
+    /// Binned pre-rounded accumulation ([`crate::numerics::repro`]).
+    Reproducible,
+}
+
+impl ReduceVariant {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReduceVariant::Atomic => "atomic",
+            ReduceVariant::AtomicCas => "atomic_cas",
+            ReduceVariant::BlockAtomic => "block_atomic",
+            ReduceVariant::Tree => "tree",
+            ReduceVariant::Kahan => "kahan",
+            ReduceVariant::FixedPoint => "fixed_point",
+            ReduceVariant::Reproducible => "reproducible",
+        }
+    }
+
+    /// Variants whose result depends on the order atomics land in.
+    pub fn is_atomic(self) -> bool {
+        matches!(
+            self,
+            ReduceVariant::Atomic | ReduceVariant::AtomicCas | ReduceVariant::BlockAtomic
+        )
+    }
+
+    /// Variants that promise the same bits on every run.
+    pub fn is_deterministic(self) -> bool {
+        !self.is_atomic()
+    }
+}
+
+impl FromStr for ReduceVariant {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "atomic" => ReduceVariant::Atomic,
+            "atomic_cas" => ReduceVariant::AtomicCas,
+            "block_atomic" => ReduceVariant::BlockAtomic,
+            "tree" => ReduceVariant::Tree,
+            "kahan" => ReduceVariant::Kahan,
+            "fixed_point" => ReduceVariant::FixedPoint,
+            "reproducible" => ReduceVariant::Reproducible,
+            other => {
+                return Err(format!(
+                    "unknown reduction variant '{other}' (expected {})",
+                    VARIANTS.join(", ")
+                ))
+            }
+        })
+    }
+}
+
+/// A reduction job.
+#[derive(Clone, Debug)]
+pub struct ReduceJob {
+    pub op: Op,
+    /// Storage format of x and y.
+    pub precision: Precision,
+    /// Accumulation and output format.
+    pub accumulator: Precision,
+    pub variant: ReduceVariant,
+    pub ordering: Ordering,
+    /// Input values, exactly representable in `precision`.
+    pub x: Vec<f64>,
+    /// Second operand for `dot`.
+    pub y: Option<Vec<f64>>,
+    pub launch: Launch,
+    pub runs: usize,
+    /// fixed_point: values are scaled by 2^fixed_scale and rounded to integers.
+    pub fixed_scale: i32,
+    /// reproducible: the bin layout (None for other variants).
+    pub repro: Option<ReproParams>,
+}
+
+impl ReduceJob {
+    pub fn n(&self) -> usize {
+        self.x.len()
+    }
+
+    /// Threads in pass 1.
+    pub fn total_threads(&self) -> u64 {
+        self.launch.workgroups as u64 * self.launch.workgroup_size as u64
+    }
+
+    /// The values an atomic or binned kernel accumulates: x, or fl_acc(x*y) for dot.
+    pub fn terms(&self) -> Vec<f64> {
+        match &self.y {
+            None => self.x.clone(),
+            Some(y) => self
+                .x
+                .iter()
+                .zip(y)
+                .map(|(&a, &b)| self.accumulator.round(a * b))
+                .collect(),
+        }
+    }
+}
+
+/// Pass-1 grid for n elements.
+pub fn launch_for(n: usize, workgroup_size: u32) -> Launch {
+    let groups = (n as u64)
+        .div_ceil(workgroup_size as u64)
+        .clamp(1, MAX_WORKGROUPS as u64) as u32;
+    Launch {
+        workgroup_size,
+        workgroups: groups,
+    }
+}
+
+/// Longest chain of roundings any element goes through in the two-pass tree.
+pub fn tree_height(n: usize, launch: Launch) -> u64 {
+    let threads = launch.workgroups as u64 * launch.workgroup_size as u64;
+    let per_thread = (n as u64).div_ceil(threads);
+    let per_thread2 = (launch.workgroups as u64).div_ceil(launch.workgroup_size as u64);
+    let lg = ceil_log2(launch.workgroup_size as u64) as u64;
+    per_thread.saturating_sub(1) + lg + per_thread2.saturating_sub(1) + lg
+}
+
+/// Longest chain for block_atomic: per-thread loop, tree, then a chain of atomics.
+pub fn block_atomic_height(n: usize, launch: Launch) -> u64 {
+    let threads = launch.workgroups as u64 * launch.workgroup_size as u64;
+    let per_thread = (n as u64).div_ceil(threads);
+    per_thread.saturating_sub(1)
+        + ceil_log2(launch.workgroup_size as u64) as u64
+        + launch.workgroups as u64
+        - 1
+}
+
+/// Scale exponent k for fixed_point: n * max|x| * 2^k stays below 2^61, so no sum of
+/// the scaled, rounded values can overflow int64.
+pub fn fixed_scale(n: usize, max_abs: f64) -> i32 {
+    let e_m = if max_abs > 0.0 {
+        libm::ilogb(max_abs)
+    } else {
+        -1074
+    };
+    (61 - ceil_log2(n as u64) as i32 - (e_m + 1)).min(1074)
+}
+
+/// Builds the job, reference and bound for one reduction case.
+pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
+    let variant: ReduceVariant = case.variant.parse().map_err(DetError::input)?;
+    let n = case.size;
+    if n == 0 {
+        return Err(DetError::input("size must be at least 1"));
+    }
+    let x = inputs::generate(&case.input, case.precision, n, case.seed, 0)?;
+    let n = x.len();
+    let y = match case.op {
+        Op::Dot => {
+            let spec = match &case.input {
+                // A user's file gives x; y is drawn normal from the seed.
+                inputs::InputSpec::File(_) => inputs::InputSpec::Normal,
+                other => other.clone(),
+            };
+            let mut y = inputs::generate(&spec, case.precision, n, case.seed, 1)?;
+            if let inputs::InputSpec::IllConditioned(_) = case.input {
+                // Ill-conditioned dot: y = 1 keeps x's condition number.
+                y.iter_mut().for_each(|v| *v = 1.0);
+            }
+            Some(y)
+        }
+        Op::Sum => None,
+        other => return Err(DetError::input(format!("{other} is not a reduction"))),
+    };
+    let acc = case.accumulator;
+    let launch = launch_for(n, case.workgroup_size);
+    let (exact, mag) = match &y {
+        None => (exact_sum(&x), sum_abs(&x)),
+        Some(y) => (exact_dot(&x, y), sum_abs_products(&x, y)),
+    };
+    let u = acc.unit_roundoff();
+    let is_dot = y.is_some();
+    let extra = if is_dot { 1 } else { 0 };
+    let overflow = mag > acc.max_finite();
+    let mut job = ReduceJob {
+        op: case.op,
+        precision: case.precision,
+        accumulator: acc,
+        variant,
+        ordering: if variant.is_atomic() {
+            Ordering::Relaxed
+        } else {
+            Ordering::None
+        },
+        x: x.clone(),
+        y: y.clone(),
+        launch,
+        runs: case.runs,
+        fixed_scale: 0,
+        repro: None,
+    };
+    let mut note = String::new();
+    let bound = match variant {
+        ReduceVariant::Atomic | ReduceVariant::AtomicCas => {
+            gamma(n as u64 - 1 + extra, u).map(|g| g * mag)
+        }
+        ReduceVariant::BlockAtomic => {
+            gamma(block_atomic_height(n, launch) + extra, u).map(|g| g * mag)
+        }
+        ReduceVariant::Tree => gamma(tree_height(n, launch) + extra, u).map(|g| g * mag),
+        ReduceVariant::Kahan => gamma(tree_height(n, launch) + extra + 1, u)
+            .map(|g| u * exact.abs() + 2.0 * g * g * mag),
+        ReduceVariant::FixedPoint => {
+            let terms = job.terms();
+            let max_abs = terms.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let k = fixed_scale(n, max_abs);
+            job.fixed_scale = k;
+            note = format!("fixed-point scale 2^{k}");
+            let quant = n as f64 * libm::ldexp(0.5, -k);
+            let prod = if is_dot { u * mag } else { 0.0 };
+            Some(quant + prod + (u + f64::EPSILON) * (exact.abs() + quant + prod))
+        }
+        ReduceVariant::Reproducible => {
+            let terms = job.terms();
+            let max_abs = terms.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            match ReproParams::new(acc, max_abs) {
+                Ok(p) => {
+                    job.repro = Some(p);
+                    note = format!("{} folds, bins at 2^{:?}", p.folds, &p.a[..p.folds]);
+                    // Dot deposits fl(x*y): add the product roundings.
+                    let prod = if is_dot && acc.mantissa_bits() < 2 * case.precision.mantissa_bits()
+                    {
+                        u * mag
+                    } else {
+                        0.0
+                    };
+                    Some(p.bound(n as u64, exact) + prod)
+                }
+                Err(e) => {
+                    // Kept as a job: every backend reports the same reason.
+                    note = e.to_string();
+                    None
+                }
+            }
+        }
+    };
+    let bound = if overflow { None } else { bound };
+    let condition_number = if exact != 0.0 {
+        Some(mag / exact.abs())
+    } else {
+        None
+    };
+    let mut dumps = vec![("x".to_string(), case.precision, x.clone())];
+    let mut sha = inputs::checksum(case.precision, &x);
+    if let Some(y) = &y {
+        dumps.push(("y".to_string(), case.precision, y.clone()));
+        sha = format!("{sha}+{}", inputs::checksum(case.precision, y));
+    }
+    let operands = if is_dot { 2.0 } else { 1.0 };
+    Ok(Prepared {
+        job: Job::Reduce(job),
+        exact: vec![exact],
+        bounds: vec![bound],
+        condition_number,
+        bytes_moved: operands * n as f64 * case.precision.bytes() as f64,
+        input_sha256: sha,
+        out_precision: acc,
+        scalar: true,
+        dumps,
+        note,
+    })
+}
+
+/// Checks that the accumulator/variant pair can run at all, independent of device.
+pub fn check_job(job: &ReduceJob) -> Result<(), OpError> {
+    if job.variant == ReduceVariant::Reproducible && job.repro.is_none() {
+        return Err(ReproParams::new(
+            job.accumulator,
+            job.terms().iter().fold(0.0f64, |m, v| m.max(v.abs())),
+        )
+        .err()
+        .map(|e| match e {
+            crate::numerics::repro::ReproError::Accumulator(_) => {
+                OpError::Unsupported(e.to_string())
+            }
+            _ => OpError::Failed(e.to_string()),
+        })
+        .unwrap_or_else(|| OpError::Failed("reproducible layout missing".into())));
+    }
+    Ok(())
+}

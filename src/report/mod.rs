@@ -1,0 +1,68 @@
+//! Reports: the JSON schema, reading and atomic writing, and (in submodules) the
+//! renderers.
+
+pub mod schema;
+
+pub use schema::{Env, Report, ResultRecord, SCHEMA};
+
+use crate::error::DetError;
+use std::io::Write;
+use std::path::Path;
+
+/// Writes `contents` to `path` atomically: a temporary file in the same folder, flushed
+/// and synced, then renamed over the target. A reader never sees half a file.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), DetError> {
+    let io = |e: std::io::Error| DetError::Io(format!("cannot write {}: {e}", path.display()));
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(DetError::input(format!(
+            "cannot write {}: folder {} does not exist",
+            path.display(),
+            dir.display()
+        )));
+    }
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
+    tmp.write_all(contents).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+/// Writes a report as pretty JSON, atomically.
+pub fn write_report(path: &Path, report: &Report) -> Result<(), DetError> {
+    let json = serde_json::to_vec_pretty(report)
+        .map_err(|e| DetError::Io(format!("cannot serialise report: {e}")))?;
+    write_atomic(path, &json)
+}
+
+/// Reads a run report; a missing, truncated, unreadable or wrong-schema file is bad input.
+pub fn load_report(path: &Path) -> Result<Report, DetError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| DetError::input(format!("cannot read {}: {e}", path.display())))?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        DetError::input(format!(
+            "{} is not valid JSON (truncated or corrupt?): {e}",
+            path.display()
+        ))
+    })?;
+    match value.get("schema").and_then(|s| s.as_str()) {
+        Some(SCHEMA) => {}
+        Some(other) => {
+            return Err(DetError::input(format!(
+                "{} has schema '{other}', expected '{SCHEMA}'",
+                path.display()
+            )))
+        }
+        None => {
+            return Err(DetError::input(format!(
+                "{} has no 'schema' field: not a detbench report",
+                path.display()
+            )))
+        }
+    }
+    serde_json::from_value(value)
+        .map_err(|e| DetError::input(format!("{} does not match {SCHEMA}: {e}", path.display())))
+}

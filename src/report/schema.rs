@@ -1,0 +1,140 @@
+//! The `detbench.report.v1` JSON schema (see ../shared/contract.md). Field names are a
+//! contract with users' scripts: add fields, never rename them.
+
+use crate::backend::DeviceInfo;
+use crate::ops::Launch;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Schema tag of run reports.
+pub const SCHEMA: &str = "detbench.report.v1";
+
+/// A whole run report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// Provenance: enough to rerun the same experiment.
+    pub env: Env,
+    /// One record per (op, backend, device, precision, accumulator, variant, ordering, size, input).
+    pub results: Vec<ResultRecord>,
+    /// True when the run was interrupted and the report holds only what was measured.
+    #[serde(default)]
+    pub partial: bool,
+}
+
+/// Provenance of a report.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Env {
+    /// detbench version.
+    pub tool_version: String,
+    /// Git commit detbench was built from ("unknown" outside a checkout).
+    pub git_commit: String,
+    /// The exact command line.
+    pub command: String,
+    /// Operating system and kernel.
+    pub os: String,
+    /// CPU model.
+    pub cpu: String,
+    /// rustc that built detbench.
+    pub rustc: String,
+    /// Every device found, usable or not.
+    pub devices: Vec<DeviceInfo>,
+    /// SHA-256 of every kernel source, by path.
+    pub kernel_hashes: BTreeMap<String, String>,
+    /// Compile options per backend.
+    pub compile_options: BTreeMap<String, serde_json::Value>,
+    /// The run's base seed.
+    pub seed: u64,
+    /// When the run started (RFC 3339).
+    pub started_at: String,
+    /// Anything else worth recording (host name, environment variables that matter).
+    #[serde(default)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// One measured cell of the matrix.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ResultRecord {
+    /// Operation (sum, dot, scatter_add, ...).
+    pub op: String,
+    /// Backend (cpu, cuda, wgpu).
+    pub backend: String,
+    /// Device name.
+    pub device: String,
+    /// Input storage format.
+    pub precision: String,
+    /// Accumulation format.
+    pub accumulator: String,
+    /// Kernel variant.
+    pub variant: String,
+    /// Atomic ordering and scope, or "none".
+    pub ordering: String,
+    /// Number of input elements.
+    pub size: u64,
+    /// Output bins (scatter_add), else null.
+    pub bins: Option<u64>,
+    /// Problem shape (conv), else null.
+    pub shape: Option<serde_json::Value>,
+    /// Launch configuration.
+    pub launch: Launch,
+    /// Input distribution or file.
+    pub input: String,
+    /// Seed of the generated input.
+    pub seed: u64,
+    /// Number of timed runs.
+    pub runs: u64,
+    /// ok, unsupported or error.
+    pub status: String,
+    /// Why, for unsupported or error; notes for ok.
+    pub message: String,
+    /// Distinct output bit patterns over the runs.
+    pub distinct_outputs: Option<u64>,
+    /// True when every run gave the same bits.
+    pub bitwise_reproducible: Option<bool>,
+    /// Largest ULP distance between any run and the first, over elements.
+    pub max_ulp_run_to_run: Option<u64>,
+    /// Median over runs of each run's largest ULP distance to the first run.
+    pub median_ulp_run_to_run: Option<f64>,
+    /// Exact result correctly rounded to f64, for scalar outputs.
+    pub exact: Option<f64>,
+    /// Largest |computed - exact| over runs and elements.
+    pub max_abs_err: Option<f64>,
+    /// Largest |computed - exact| / |exact| over runs and elements (exact != 0).
+    pub max_rel_err: Option<f64>,
+    /// Largest ULP distance to the exact value rounded to the output format.
+    pub max_ulp_err: Option<u64>,
+    /// A-priori error bound (the largest over elements); null when none is finite.
+    pub error_bound: Option<f64>,
+    /// Condition number of the problem.
+    pub condition_number: Option<f64>,
+    /// Time of every run, ms.
+    pub times_ms: Vec<f64>,
+    /// Median of times_ms.
+    pub median_ms: Option<f64>,
+    /// Bytes moved / median time, GB/s.
+    pub gbps: Option<f64>,
+    /// SHA-256 of the first run's output bits.
+    pub fingerprint: Option<String>,
+    /// SHA-256 of the inputs' device bytes ('+'-joined for several inputs).
+    #[serde(default)]
+    pub input_sha256: String,
+    /// Format of the outputs.
+    #[serde(default)]
+    pub output_precision: String,
+    /// How times were taken: cuda_events, timestamp_query or host.
+    #[serde(default)]
+    pub timer: String,
+    /// True when the variant promises identical bits on every run.
+    #[serde(default)]
+    pub deterministic_variant: bool,
+    /// Output elements whose error exceeded their bound (must be 0 for ok results).
+    #[serde(default)]
+    pub bound_violations: u64,
+    /// Output elements that differed between runs (multi-element outputs).
+    #[serde(default)]
+    pub elements_differing: Option<u64>,
+    /// Family-specific figures (e.g. the worst bin's ULP spread).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}

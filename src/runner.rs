@@ -1,0 +1,655 @@
+//! The experiment runner: expands the matrix, runs every case on every backend,
+//! turns outputs into metrics and assembles the report.
+
+use crate::backend::{Backend, BackendKind, DeviceInfo};
+use crate::error::{DetError, OpError};
+use crate::inputs::{self, InputSpec};
+use crate::numerics::ulp::{ulp_distance, ulp_error};
+use crate::numerics::Precision;
+use crate::ops::{self, Case, Job, Op, Ordering, Prepared, RunSet};
+use crate::report::{Env, Report, ResultRecord, SCHEMA};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering as MemOrder};
+
+/// Set by the Ctrl-C handler; the runner stops between cases and marks the report partial.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Which accumulator a case uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccChoice {
+    /// f32 for half inputs, the input format otherwise.
+    Default,
+    /// The input format.
+    Same,
+    /// A fixed format.
+    Fixed(Precision),
+}
+
+impl AccChoice {
+    pub fn parse(s: &str) -> Result<Self, DetError> {
+        match s.trim() {
+            "default" => Ok(AccChoice::Default),
+            "same" => Ok(AccChoice::Same),
+            other => other.parse().map(AccChoice::Fixed).map_err(|e: String| {
+                DetError::input(format!("--accumulator: {e} (or same, default)"))
+            }),
+        }
+    }
+
+    pub fn resolve(self, p: Precision) -> Precision {
+        match self {
+            AccChoice::Default => match p {
+                Precision::F16 | Precision::Bf16 => Precision::F32,
+                other => other,
+            },
+            AccChoice::Same => p,
+            AccChoice::Fixed(a) => a,
+        }
+    }
+}
+
+/// Everything `detbench run` was asked to do.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub ops: Vec<Op>,
+    pub backends: Vec<BackendKind>,
+    pub precisions: Vec<Precision>,
+    pub accumulators: Vec<AccChoice>,
+    /// Variant names; empty means all of each op's.
+    pub variants: Vec<String>,
+    /// CUDA atomic orderings to run atomic variants with.
+    pub orderings: Vec<Ordering>,
+    pub sizes: Vec<usize>,
+    pub bins: Vec<usize>,
+    pub runs: usize,
+    pub seed: u64,
+    pub inputs: Vec<InputSpec>,
+    pub index_file: Option<String>,
+    pub workgroup_sizes: Vec<u32>,
+    pub dump: Option<PathBuf>,
+    pub command: String,
+    pub progress: bool,
+}
+
+/// Metrics of one run set against its prepared reference.
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    pub distinct_outputs: u64,
+    pub max_ulp_run_to_run: u64,
+    pub median_ulp_run_to_run: f64,
+    pub max_abs_err: f64,
+    pub max_rel_err: f64,
+    pub max_ulp_err: u64,
+    pub bound_violations: u64,
+    pub elements_differing: u64,
+    pub fingerprint: String,
+    pub non_finite: u64,
+}
+
+/// SHA-256 of one output's bits in its format.
+pub fn fingerprint(p: Precision, values: &[f64]) -> String {
+    hex::encode(Sha256::digest(p.encode(values)))
+}
+
+/// Computes every metric of the contract from the outputs of all runs.
+pub fn metrics(prep: &Prepared, set: &RunSet) -> Metrics {
+    let p = prep.out_precision;
+    let mut m = Metrics::default();
+    let prints: Vec<String> = set.outputs.iter().map(|o| fingerprint(p, o)).collect();
+    m.distinct_outputs = prints.iter().collect::<HashSet<_>>().len() as u64;
+    m.fingerprint = prints.first().cloned().unwrap_or_default();
+    let first = &set.outputs[0];
+    let mut per_run = Vec::new();
+    let mut differing = vec![false; first.len()];
+    for out in &set.outputs[1..] {
+        let mut worst = 0u64;
+        for (e, (&a, &b)) in out.iter().zip(first).enumerate() {
+            let d = ulp_distance(p, a, b);
+            if a.to_bits() != b.to_bits() {
+                differing[e] = true;
+            }
+            worst = worst.max(d);
+        }
+        per_run.push(worst);
+    }
+    m.elements_differing = differing.iter().filter(|&&d| d).count() as u64;
+    m.max_ulp_run_to_run = per_run.iter().copied().max().unwrap_or(0);
+    m.median_ulp_run_to_run = median_u64(&per_run);
+    let mut violating = vec![false; first.len()];
+    for out in &set.outputs {
+        for (e, &c) in out.iter().enumerate() {
+            let exact = prep.exact[e];
+            if !c.is_finite() {
+                m.non_finite += 1;
+                continue;
+            }
+            let abs = (c - exact).abs();
+            m.max_abs_err = m.max_abs_err.max(abs);
+            if exact != 0.0 {
+                m.max_rel_err = m.max_rel_err.max(abs / exact.abs());
+            }
+            m.max_ulp_err = m.max_ulp_err.max(ulp_error(p, c, exact));
+            let bound = if prep.bounds.len() == 1 {
+                prep.bounds[0]
+            } else {
+                prep.bounds[e]
+            };
+            if let Some(b) = bound {
+                if abs > b {
+                    violating[e] = true;
+                }
+            }
+        }
+    }
+    m.bound_violations = violating.iter().filter(|&&v| v).count() as u64;
+    m
+}
+
+fn median_u64(v: &[u64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut s = v.to_vec();
+    s.sort_unstable();
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2] as f64
+    } else {
+        (s[n / 2 - 1] as f64 + s[n / 2] as f64) / 2.0
+    }
+}
+
+/// Median of a list of times.
+pub fn median(v: &[f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len();
+    Some(if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    })
+}
+
+/// The record of a case, before the backend ran it.
+fn base_record(
+    case: &Case,
+    prep: Option<&Prepared>,
+    backend: &DeviceInfo,
+    job: Option<&Job>,
+) -> ResultRecord {
+    ResultRecord {
+        op: case.op.name().into(),
+        backend: backend.backend.clone(),
+        device: backend.name.clone(),
+        precision: case.precision.name().into(),
+        accumulator: case.accumulator.name().into(),
+        variant: case.variant.clone(),
+        ordering: job
+            .map(|j| j.ordering().name().to_string())
+            .unwrap_or_else(|| "none".into()),
+        size: case.size as u64,
+        bins: case.bins.map(|b| b as u64),
+        shape: None,
+        launch: job.map(|j| j.launch()).unwrap_or_default(),
+        input: case.input.label(),
+        seed: case.seed,
+        runs: case.runs as u64,
+        exact: prep.filter(|p| p.scalar).map(|p| p.exact[0]),
+        error_bound: prep.and_then(|p| p.bounds.iter().flatten().copied().reduce(f64::max)),
+        condition_number: prep.and_then(|p| p.condition_number),
+        input_sha256: prep.map(|p| p.input_sha256.clone()).unwrap_or_default(),
+        output_precision: prep
+            .map(|p| p.out_precision.name().to_string())
+            .unwrap_or_default(),
+        deterministic_variant: job.map(|j| !j.is_atomic()).unwrap_or(false),
+        ..Default::default()
+    }
+}
+
+/// Fills the record from a finished run set.
+pub fn finish_record(mut rec: ResultRecord, prep: &Prepared, set: &RunSet) -> ResultRecord {
+    let m = metrics(prep, set);
+    rec.status = "ok".into();
+    let mut notes = Vec::new();
+    if !prep.note.is_empty() {
+        notes.push(prep.note.clone());
+    }
+    if !set.message.is_empty() {
+        notes.push(set.message.clone());
+    }
+    if m.non_finite > 0 {
+        rec.status = "error".into();
+        notes.push(format!(
+            "{} output values were NaN or infinite (overflow in {})",
+            m.non_finite, prep.out_precision
+        ));
+    }
+    if m.bound_violations > 0 {
+        rec.status = "error".into();
+        notes.push(format!(
+            "{} output elements exceeded the a-priori error bound",
+            m.bound_violations
+        ));
+    }
+    rec.message = notes.join("; ");
+    rec.distinct_outputs = Some(m.distinct_outputs);
+    rec.bitwise_reproducible = Some(m.distinct_outputs == 1);
+    rec.max_ulp_run_to_run = Some(m.max_ulp_run_to_run);
+    rec.median_ulp_run_to_run = Some(m.median_ulp_run_to_run);
+    rec.max_abs_err = Some(m.max_abs_err);
+    rec.max_rel_err = Some(m.max_rel_err);
+    rec.max_ulp_err = Some(m.max_ulp_err);
+    rec.bound_violations = m.bound_violations;
+    rec.elements_differing = Some(m.elements_differing);
+    rec.times_ms = set.times_ms.clone();
+    rec.median_ms = median(&set.times_ms);
+    rec.gbps = rec
+        .median_ms
+        .filter(|&t| t > 0.0)
+        .map(|t| prep.bytes_moved / (t * 1e-3) / 1e9);
+    rec.fingerprint = Some(m.fingerprint);
+    rec.timer = set.timer.clone();
+    rec
+}
+
+/// Prepares a case for its family.
+pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
+    match case.op {
+        Op::Sum | Op::Dot => ops::reduce::prepare(case),
+        other => Err(DetError::input(format!(
+            "op {other} is not available in this build of detbench"
+        ))),
+    }
+}
+
+/// The cases of the matrix, in a stable order.
+pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
+    let mut cases = Vec::new();
+    for &op in &cfg.ops {
+        let all = op.variants();
+        let variants: Vec<String> = if cfg.variants.is_empty() {
+            all.iter().map(|s| s.to_string()).collect()
+        } else {
+            for v in &cfg.variants {
+                if !all.contains(&v.as_str()) {
+                    return Err(DetError::input(format!(
+                        "unknown variant '{v}' for op {op} (expected {})",
+                        all.join(", ")
+                    )));
+                }
+            }
+            cfg.variants.clone()
+        };
+        for &precision in &cfg.precisions {
+            let mut accs: Vec<Precision> = cfg
+                .accumulators
+                .iter()
+                .map(|a| a.resolve(precision))
+                .collect();
+            accs.dedup();
+            for accumulator in accs {
+                for &size in &cfg.sizes {
+                    for input in &cfg.inputs {
+                        for &wg in &cfg.workgroup_sizes {
+                            for variant in &variants {
+                                let bins: Vec<Option<usize>> = if op == Op::ScatterAdd {
+                                    cfg.bins.iter().map(|&b| Some(b)).collect()
+                                } else {
+                                    vec![None]
+                                };
+                                for b in bins {
+                                    cases.push(Case {
+                                        op,
+                                        precision,
+                                        accumulator,
+                                        variant: variant.clone(),
+                                        size,
+                                        bins: b,
+                                        input: input.clone(),
+                                        index_file: cfg.index_file.clone(),
+                                        seed: cfg.seed,
+                                        runs: cfg.runs,
+                                        workgroup_size: wg,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(cases)
+}
+
+/// Provenance for a report.
+pub fn environment(
+    command: &str,
+    seed: u64,
+    devices: Vec<DeviceInfo>,
+    backends: &[Box<dyn Backend>],
+) -> Env {
+    let mut compile_options = BTreeMap::new();
+    for b in backends {
+        let opts = b.compile_options();
+        if !opts.is_null() {
+            compile_options.insert(b.kind().name().to_string(), opts);
+        }
+    }
+    Env {
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: env!("DETBENCH_GIT_COMMIT").into(),
+        command: command.into(),
+        os: os_description(),
+        cpu: crate::backend::cpu::cpu_name(),
+        rustc: env!("DETBENCH_RUSTC").into(),
+        devices,
+        kernel_hashes: crate::kernels::hashes(),
+        compile_options,
+        seed,
+        started_at: now_rfc3339(),
+        extra: BTreeMap::new(),
+    }
+}
+
+/// "Debian GNU/Linux 12 (bookworm), Linux 6.1.0" or the bare OS name.
+pub fn os_description() -> String {
+    let pretty = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("PRETTY_NAME=")).map(|l| {
+                l.trim_start_matches("PRETTY_NAME=")
+                    .trim_matches('"')
+                    .to_string()
+            })
+        });
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .ok()
+        .map(|s| s.trim().to_string());
+    match (pretty, kernel) {
+        (Some(p), Some(k)) => format!("{p}, {} {k}", std::env::consts::OS),
+        (Some(p), None) => p,
+        (None, Some(k)) => format!("{} {k}", std::env::consts::OS),
+        (None, None) => std::env::consts::OS.into(),
+    }
+}
+
+/// Current UTC time in RFC 3339.
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn slug(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Runs one prepared case on one backend (every ordering for CUDA atomics).
+pub fn run_case(
+    case: &Case,
+    prep: &Prepared,
+    backend: &dyn Backend,
+    orderings: &[Ordering],
+) -> Result<Vec<(ResultRecord, Option<RunSet>)>, DetError> {
+    let jobs: Vec<Job> = if prep.job.is_atomic() && backend.kind() == BackendKind::Cuda {
+        orderings
+            .iter()
+            .map(|&o| prep.job.with_ordering(o))
+            .collect()
+    } else if prep.job.is_atomic() {
+        vec![prep.job.with_ordering(Ordering::Relaxed)]
+    } else {
+        vec![prep.job.clone()]
+    };
+    let mut out = Vec::new();
+    for job in jobs {
+        let rec = base_record(case, Some(prep), backend.info(), Some(&job));
+        match backend.run(&job) {
+            Ok(set) if !set.outputs.is_empty() => {
+                let rec = finish_record(rec, prep, &set);
+                out.push((rec, Some(set)));
+            }
+            Ok(_) => out.push((
+                ResultRecord {
+                    status: "error".into(),
+                    message: "backend returned no runs".into(),
+                    ..rec
+                },
+                None,
+            )),
+            Err(OpError::Unsupported(m)) => out.push((
+                ResultRecord {
+                    status: "unsupported".into(),
+                    message: m,
+                    ..rec
+                },
+                None,
+            )),
+            Err(OpError::Failed(m)) => out.push((
+                ResultRecord {
+                    status: "error".into(),
+                    message: m,
+                    ..rec
+                },
+                None,
+            )),
+            Err(OpError::BadInput(m)) => return Err(DetError::Input(m)),
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the whole matrix. Returns the report (partial if interrupted).
+pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
+    let cases = expand(cfg)?;
+    if cases.is_empty() {
+        return Err(DetError::input("the matrix is empty: nothing to run"));
+    }
+    let found = crate::backend::discover(&cfg.backends);
+    for kind in &cfg.backends {
+        if !found.backends.iter().any(|b| b.kind() == *kind) {
+            let why: Vec<String> = found
+                .infos
+                .iter()
+                .filter(|i| i.backend == kind.name())
+                .map(|i| format!("{}: {}", i.name, i.reason))
+                .collect();
+            eprintln!(
+                "detbench: backend {kind} has no usable device ({}); its results are skipped",
+                why.join("; ")
+            );
+        }
+    }
+    let mut report = Report {
+        schema: SCHEMA.into(),
+        env: environment(&cfg.command, cfg.seed, found.infos.clone(), &found.backends),
+        results: Vec::new(),
+        partial: false,
+    };
+    let total = (cases.len() * found.backends.len().max(1)) as u64;
+    let bar = if cfg.progress && total > 1 {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} {msg} [{elapsed_precise}<{eta_precise}]",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    let mut dumped_inputs = HashSet::new();
+    'cases: for case in &cases {
+        let prep = match prepare(case) {
+            Ok(p) => p,
+            Err(e) => return Err(e),
+        };
+        if let Some(dir) = &cfg.dump {
+            let key = format!(
+                "{}_{}_n{}_{}_s{}",
+                case.op,
+                case.precision,
+                case.size,
+                slug(&case.input.label()),
+                case.seed
+            );
+            if dumped_inputs.insert(key.clone()) {
+                for (name, p, values) in &prep.dumps {
+                    inputs::write_npy(
+                        &dir.join(format!("{key}_{name}.npy")),
+                        *p,
+                        values,
+                        &[values.len() as u64],
+                    )?;
+                }
+            }
+        }
+        for backend in &found.backends {
+            if INTERRUPTED.load(MemOrder::SeqCst) {
+                report.partial = true;
+                break 'cases;
+            }
+            if let Some(b) = &bar {
+                b.set_message(format!(
+                    "{} {} {} {} {}",
+                    case.op,
+                    backend.kind(),
+                    case.precision,
+                    case.variant,
+                    case.size
+                ));
+            }
+            for (rec, set) in run_case(case, &prep, backend.as_ref(), &cfg.orderings)? {
+                if let (Some(dir), Some(set)) = (&cfg.dump, &set) {
+                    let name = format!(
+                        "{}_{}_{}_{}_{}_{}_{}_n{}_{}_s{}_out.npy",
+                        rec.op,
+                        rec.backend,
+                        slug(&rec.device),
+                        rec.precision,
+                        rec.accumulator,
+                        rec.variant,
+                        slug(&rec.ordering),
+                        rec.size,
+                        slug(&rec.input),
+                        rec.seed
+                    );
+                    let flat: Vec<f64> = set.outputs.iter().flatten().copied().collect();
+                    let shape = [set.outputs.len() as u64, set.outputs[0].len() as u64];
+                    inputs::write_npy(&dir.join(name), prep.out_precision, &flat, &shape)?;
+                }
+                report.results.push(rec);
+            }
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(report)
+}
+
+/// A readable table of results.
+pub fn table(results: &[ResultRecord]) -> String {
+    let mut rows = vec![[
+        "op",
+        "backend",
+        "prec",
+        "acc",
+        "variant",
+        "ordering",
+        "size",
+        "status",
+        "distinct",
+        "ulp r2r",
+        "ulp err",
+        "abs err",
+        "bound",
+        "median ms",
+        "GB/s",
+    ]
+    .map(String::from)
+    .to_vec()];
+    let f = |v: Option<f64>| v.map(|x| format!("{x:.3e}")).unwrap_or_else(|| "-".into());
+    for r in results {
+        rows.push(vec![
+            r.op.clone(),
+            r.backend.clone(),
+            r.precision.clone(),
+            r.accumulator.clone(),
+            r.variant.clone(),
+            r.ordering.clone(),
+            r.size.to_string(),
+            r.status.clone(),
+            r.distinct_outputs
+                .map(|d| format!("{d}/{}", r.runs))
+                .unwrap_or_else(|| "-".into()),
+            r.max_ulp_run_to_run
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "-".into()),
+            r.max_ulp_err
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "-".into()),
+            f(r.max_abs_err),
+            f(r.error_bound),
+            r.median_ms
+                .map(|t| format!("{t:.3}"))
+                .unwrap_or_else(|| "-".into()),
+            r.gbps
+                .map(|g| format!("{g:.2}"))
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    let mut s = String::new();
+    for row in &rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        s.push_str(line.join("  ").trim_end());
+        s.push('\n');
+    }
+    let unsupported: Vec<&ResultRecord> = results
+        .iter()
+        .filter(|r| r.status != "ok" && !r.message.is_empty())
+        .collect();
+    if !unsupported.is_empty() {
+        s.push('\n');
+        for r in unsupported {
+            s.push_str(&format!(
+                "{} {} {} {} {} {}: {}: {}\n",
+                r.op,
+                r.backend,
+                r.precision,
+                r.accumulator,
+                r.variant,
+                r.ordering,
+                r.status,
+                r.message
+            ));
+        }
+    }
+    s
+}
