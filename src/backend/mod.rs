@@ -98,7 +98,7 @@ impl DeviceInfo {
 }
 
 /// One device that runs jobs.
-pub trait Backend {
+pub trait Backend: Send + Sync {
     fn kind(&self) -> BackendKind;
     fn info(&self) -> &DeviceInfo;
     /// Runs the job `job.runs` times. `Err(Unsupported)` when the device lacks a feature.
