@@ -223,6 +223,22 @@ fn parse_sizes(flag: &str, s: &str) -> Result<Vec<usize>, DetError> {
         .collect()
 }
 
+/// Parses N,C,H,W,K,R,S,STRIDE,PAD,DILATION (ten non-negative integers; the conv family
+/// checks the shape itself).
+pub fn parse_conv_shape(s: &str) -> Result<Vec<usize>, DetError> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    if parts.len() != 10 {
+        return Err(DetError::input(format!(
+            "--conv-shape needs 10 integers N,C,H,W,K,R,S,STRIDE,PAD,DILATION, got {}",
+            parts.len()
+        )));
+    }
+    parts
+        .iter()
+        .map(|p| p.parse::<usize>().map_err(|_| DetError::input(format!("--conv-shape: '{p}' is not a non-negative integer"))))
+        .collect()
+}
+
 /// Builds the run configuration from the flags.
 pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
     let ops: Vec<Op> = parse_list("op", &a.op, &Op::ALL)?;
@@ -306,6 +322,14 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         inputs,
         index_file: a.index.as_ref().map(|p| p.display().to_string()),
         workgroup_sizes,
+        conv_shapes: match &a.conv_shape {
+            Some(s) => vec![parse_conv_shape(s)?],
+            None => Vec::new(),
+        },
+        steps: match a.steps {
+            Some(0) => return Err(DetError::input("--steps must be at least 1")),
+            other => other,
+        },
         dump: a.dump.clone(),
         command,
         progress: !a.quiet,
@@ -373,10 +397,23 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Devices { json } => devices(json),
         Command::Run(a) => run(&a),
-        Command::Report(_) => not_built("report"),
-        Command::Tolerance(_) => not_built("tolerance"),
-        Command::Check(_) => not_built("check"),
-        Command::Merge(_) => not_built("merge"),
+        Command::Report(a) => {
+            crate::report::html::run(&a.inputs, a.html.as_deref(), a.md.as_deref())?;
+            Ok(Outcome::Ok)
+        }
+        Command::Tolerance(a) => {
+            crate::tolerance::run(&a.input, a.confidence, &a.format, a.train.as_deref())?;
+            Ok(Outcome::Ok)
+        }
+        Command::Check(a) => Ok(crate::check::run(
+            &a.baseline,
+            &a.current,
+            a.junit.as_deref(),
+        )?),
+        Command::Merge(a) => {
+            crate::merge::run(&a.inputs, a.md.as_deref())?;
+            Ok(Outcome::Ok)
+        }
         Command::Train(_) => not_built("train"),
     }
 }

@@ -9,11 +9,14 @@
 //! - [`cli`]: the command line.
 
 pub mod backend;
+pub mod check;
 pub mod cli;
 pub mod error;
 pub mod inputs;
 pub mod kernels;
+pub mod merge;
 pub mod numerics;
 pub mod ops;
 pub mod report;
 pub mod runner;
+pub mod tolerance;

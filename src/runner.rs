@@ -68,6 +68,10 @@ pub struct RunConfig {
     pub inputs: Vec<InputSpec>,
     pub index_file: Option<String>,
     pub workgroup_sizes: Vec<u32>,
+    /// Convolution shapes (N,C,H,W,K,R,S,STRIDE,PAD,DILATION); empty for non-conv ops.
+    pub conv_shapes: Vec<Vec<usize>>,
+    /// Optimizer steps.
+    pub steps: Option<usize>,
     pub dump: Option<PathBuf>,
     pub command: String,
     pub progress: bool,
@@ -195,7 +199,7 @@ fn base_record(
             .unwrap_or_else(|| "none".into()),
         size: case.size as u64,
         bins: case.bins.map(|b| b as u64),
-        shape: None,
+        shape: case.shape.as_ref().map(|s| serde_json::json!(s)),
         launch: job.map(|j| j.launch()).unwrap_or_default(),
         input: case.input.label(),
         seed: case.seed,
@@ -254,6 +258,10 @@ pub fn finish_record(mut rec: ResultRecord, prep: &Prepared, set: &RunSet) -> Re
         .filter(|&t| t > 0.0)
         .map(|t| prep.bytes_moved / (t * 1e-3) / 1e9);
     rec.fingerprint = Some(m.fingerprint);
+    rec.output_first = match set.outputs[0].as_slice() {
+        [v] if prep.scalar => Some(*v),
+        _ => None,
+    };
     rec.timer = set.timer.clone();
     rec
 }
@@ -268,8 +276,35 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     }
 }
 
+/// Bytes of host memory available (MemAvailable), if the OS says.
+fn host_memory_available() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Refuses sizes the host cannot even hold: inputs, the exact reference and outputs are
+/// kept as f64 on the host (a few words per element).
+pub fn check_host_size(size: usize) -> Result<(), DetError> {
+    let need = (size as u128) * 8 * 6;
+    if let Some(avail) = host_memory_available() {
+        if need > avail as u128 {
+            return Err(DetError::input(format!(
+                "size {size} needs about {:.1} GiB of host memory, but only {:.1} GiB is available",
+                need as f64 / (1u64 << 30) as f64,
+                avail as f64 / (1u64 << 30) as f64
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The cases of the matrix, in a stable order.
 pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
+    for &size in &cfg.sizes {
+        check_host_size(size)?;
+    }
     let mut cases = Vec::new();
     for &op in &cfg.ops {
         let all = op.variants();
@@ -294,8 +329,13 @@ pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
                 .collect();
             accs.dedup();
             for accumulator in accs {
-                for &size in &cfg.sizes {
-                    for input in &cfg.inputs {
+                for input in &cfg.inputs {
+                    // A user's file fixes the size; --size applies to generated inputs.
+                    let sizes = match input {
+                        InputSpec::File(path) => vec![inputs::read_npy(std::path::Path::new(path), precision)?.len()],
+                        _ => cfg.sizes.clone(),
+                    };
+                    for size in sizes {
                         for &wg in &cfg.workgroup_sizes {
                             for variant in &variants {
                                 let bins: Vec<Option<usize>> = if op == Op::ScatterAdd {
@@ -316,6 +356,8 @@ pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
                                         seed: cfg.seed,
                                         runs: cfg.runs,
                                         workgroup_size: wg,
+                                        shape: cfg.conv_shapes.first().cloned(),
+                                        steps: cfg.steps,
                                     });
                                 }
                             }

@@ -72,6 +72,8 @@ fn case(
         seed,
         runs,
         workgroup_size: wg,
+        shape: None,
+        steps: None,
     }
 }
 

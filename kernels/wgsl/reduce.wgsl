@@ -1,0 +1,734 @@
+// detbench reduction kernels (sum, dot) for wgpu.
+//
+// This file is a template. The host (src/ops/reduce/wgpu.rs) specialises it per job
+// before naga compiles it:
+//   1. it prepends a header with `alias C` (the compute type: f64 when the input or the
+//      accumulator is f64, else f32), `alias A` (the binned-state type of `reproducible`),
+//      `alias XW` (the storage word of x and y: f32, f64, or u32 holding two halves),
+//      `const WG` (threads per workgroup) and the binning constants;
+//   2. it keeps only the lines whose `//#if FLAG` / `//#if !FLAG` ... `//#else` ... `//#endif`
+//      blocks are enabled. Flags: IN_F32 IN_F64 IN_F16 IN_BF16 (input format), ACC_F32 ACC_F64
+//      ACC_F16 ACC_BF16 ACC_HALF (accumulator), C64 (C is f64), DOT, and one variant flag
+//      V_TREE V_KAHAN V_ATOMIC V_CAS V_BLOCK V_FIXED V_REPRO, plus NATIVE_ATOMIC (block_atomic
+//      with a native f32 atomicAdd), CAS_CELL (a compare-exchange cell) and CAS64 (on u64 words).
+// So f64, i64 and float-atomic code only reaches naga when the job needs it, and a device
+// without SHADER_F64 never sees an f64 token.
+//
+// Every ordered kernel follows the launch shape of src/ops/reduce/mod.rs exactly, and every
+// arithmetic step mirrors `Arith` in src/ops/reduce/cpu.rs, so the bits equal the CPU's.
+
+struct Params {
+    n: u32,
+    threads: u32,
+    groups: u32,
+    fixed_k: i32,
+    // Always 1.0; see `opaque`.
+    one: f32,
+}
+
+@group(0) @binding(0) var<uniform> prm: Params;
+
+// naga marks no arithmetic as exact (SPIR-V NoContraction), so a driver may rewrite
+// (a + b) - a as b, which erases the rounding error that TwoSum and binned deposits
+// measure (Mesa's lavapipe does). Multiplying by a uniform the compiler cannot see is 1.0
+// is exact and stops that rewrite.
+fn opaque(v: C) -> C {
+    return v * C(prm.one);
+}
+@group(0) @binding(1) var<storage, read> xs: array<XW>;
+//#if DOT
+@group(0) @binding(2) var<storage, read> ys: array<XW>;
+//#endif
+
+// ---------------------------------------------------------------------------------------
+// Loading: every input value is exact in C.
+
+//#if IN_F16
+fn decode(w: u32, i: u32) -> C {
+    // unpack2x16float is exact: every f16 is an f32.
+    let v = unpack2x16float(w);
+    return C(select(v.x, v.y, (i & 1u) == 1u));
+}
+fn word_index(i: u32) -> u32 {
+    return i >> 1u;
+}
+//#endif
+//#if IN_BF16
+fn decode(w: u32, i: u32) -> C {
+    // A bf16 is the top half of an f32: shifting its bits up is exact.
+    let h = select(w & 0xffffu, w >> 16u, (i & 1u) == 1u);
+    return C(bitcast<f32>(h << 16u));
+}
+fn word_index(i: u32) -> u32 {
+    return i >> 1u;
+}
+//#endif
+//#if IN_F32
+fn decode(w: f32, i: u32) -> C {
+    return C(w);
+}
+fn word_index(i: u32) -> u32 {
+    return i;
+}
+//#endif
+//#if IN_F64
+fn decode(w: f64, i: u32) -> C {
+    return w;
+}
+fn word_index(i: u32) -> u32 {
+    return i;
+}
+//#endif
+
+fn load_x(i: u32) -> C {
+    return decode(xs[word_index(i)], i);
+}
+//#if DOT
+fn load_y(i: u32) -> C {
+    return decode(ys[word_index(i)], i);
+}
+//#endif
+
+// ---------------------------------------------------------------------------------------
+// Half formats: round-to-nearest-even written with bit operations.
+
+//#if ACC_HALF
+// a >> s rounded to nearest, ties to even (1 <= s <= 31).
+fn rne_drop(a: u32, s: u32) -> u32 {
+    let r = a >> s;
+    let rem = a & ((1u << s) - 1u);
+    let half = 1u << (s - 1u);
+    return r + select(0u, 1u, rem > half || (rem == half && (r & 1u) == 1u));
+}
+
+// Round-to-odd of an f32 result s whose exact value is s + err: if inexact, force the last
+// bit to 1 in the direction of the exact value. An f32 rounded to odd then rounded to a
+// half format (p <= 22) is the correctly rounded half of the exact value, so mixed inputs
+// (e.g. f32 data in an f16 accumulator) still round once, like the CPU's f64 arithmetic.
+fn to_odd(s: f32, inexact: bool, up: bool) -> f32 {
+    let b = bitcast<u32>(s);
+    if (!inexact || (b & 1u) == 1u || s == 0.0 || (b & 0x7f800000u) == 0x7f800000u) {
+        return s;
+    }
+    return bitcast<f32>(select(b - 1u, b + 1u, up));
+}
+//#endif
+//#if ACC_BF16
+fn round_half(v: f32) -> f32 {
+    let b = bitcast<u32>(v);
+    let a = b & 0x7fffffffu;
+    if (a >= 0x7f800000u) {
+        return v;
+    }
+    // Subnormals and the carry into the exponent (and to infinity) fall out of the integer add.
+    return bitcast<f32>((b & 0x80000000u) | (rne_drop(a, 16u) << 16u));
+}
+//#endif
+//#if ACC_F16
+fn round_half(v: f32) -> f32 {
+    let b = bitcast<u32>(v);
+    let a = b & 0x7fffffffu;
+    if (a >= 0x7f800000u) {
+        return v;
+    }
+    if (a >= 0x477ff000u) {
+        // >= 65520 = 65504 + half an ulp: ties to even go to infinity.
+        return bitcast<f32>((b & 0x80000000u) | 0x7f800000u);
+    }
+    if (a < 0x38800000u) {
+        // Below 2^-14 an f16 is subnormal with quantum 2^-24: v * 2^24 is exact and
+        // WGSL round() is round-half-to-even.
+        return round(v * 16777216.0) * bitcast<f32>(0x33800000u);
+    }
+    return bitcast<f32>((b & 0x80000000u) | (rne_drop(a, 13u) << 13u));
+}
+//#endif
+
+// ---------------------------------------------------------------------------------------
+// Accumulator arithmetic (`Arith` in cpu.rs): add, sub, mul, dot_step, product_error.
+
+//#if ACC_HALF
+//#if !C64
+fn add(a: f32, b: f32) -> f32 {
+    let s = opaque(a + b);
+    // TwoSum error tells whether s is exact and on which side the exact sum lies.
+    let bb = s - a;
+    let e = (a - (s - bb)) + (b - bb);
+    return round_half(to_odd(s, e != 0.0, (e > 0.0) == (s > 0.0)));
+}
+fn mul(a: f32, b: f32) -> f32 {
+    let p = a * b;
+    let e = fma(a, b, -p);
+    return round_half(to_odd(p, e != 0.0, (e > 0.0) == (p > 0.0)));
+}
+fn product_error(x: f32, y: f32, p: f32) -> f32 {
+    return round_half(fma(x, y, -p));
+}
+//#else
+fn round_acc64(v: f64) -> f64 {
+    let t = f32(v);
+    let e = v - f64(t);
+    return f64(round_half(to_odd(t, e != 0.0, (e > 0.0) == (t > 0.0))));
+}
+fn add(a: f64, b: f64) -> f64 {
+    return round_acc64(a + b);
+}
+fn mul(a: f64, b: f64) -> f64 {
+    return round_acc64(a * b);
+}
+fn product_error(x: f64, y: f64, p: f64) -> f64 {
+    return round_acc64(x * y - p);
+}
+//#endif
+fn sub(a: C, b: C) -> C {
+    return add(a, -b);
+}
+// Halves never fuse: round(acc + round(x*y)).
+fn dot_step(acc: C, x: C, y: C) -> C {
+    return add(acc, mul(x, y));
+}
+//#endif
+
+//#if ACC_F32
+//#if !C64
+fn add(a: f32, b: f32) -> f32 {
+    return a + b;
+}
+fn sub(a: f32, b: f32) -> f32 {
+    return a - b;
+}
+fn mul(a: f32, b: f32) -> f32 {
+    return a * b;
+}
+fn dot_step(acc: f32, x: f32, y: f32) -> f32 {
+    return fma(x, y, acc);
+}
+fn product_error(x: f32, y: f32, p: f32) -> f32 {
+    return fma(x, y, -p);
+}
+//#else
+// f64 input, f32 accumulator: compute in f64 and round to f32, as the CPU does.
+fn add(a: f64, b: f64) -> f64 {
+    return f64(f32(a + b));
+}
+fn sub(a: f64, b: f64) -> f64 {
+    return f64(f32(a - b));
+}
+fn mul(a: f64, b: f64) -> f64 {
+    return f64(f32(a * b));
+}
+fn dot_step(acc: f64, x: f64, y: f64) -> f64 {
+    return f64(fma(f32(x), f32(y), f32(acc)));
+}
+fn product_error(x: f64, y: f64, p: f64) -> f64 {
+    return f64(fma(f32(x), f32(y), -f32(p)));
+}
+//#endif
+//#endif
+
+//#if ACC_F64
+fn add(a: f64, b: f64) -> f64 {
+    return a + b;
+}
+fn sub(a: f64, b: f64) -> f64 {
+    return a - b;
+}
+fn mul(a: f64, b: f64) -> f64 {
+    return a * b;
+}
+fn dot_step(acc: f64, x: f64, y: f64) -> f64 {
+    return fma(x, y, acc);
+}
+fn product_error(x: f64, y: f64, p: f64) -> f64 {
+    return fma(x, y, -p);
+}
+//#endif
+
+// ---------------------------------------------------------------------------------------
+// Per-element steps of sum and dot.
+
+//#if DOT
+// The value atomic and binned kernels accumulate: fl_acc(x*y) (`ReduceJob::terms`).
+fn term(i: u32) -> C {
+    return mul(load_x(i), load_y(i));
+}
+fn chain_step(acc: C, i: u32) -> C {
+    return dot_step(acc, load_x(i), load_y(i));
+}
+//#else
+// Sum terms are x itself, unrounded; the first add rounds it to the accumulator.
+fn term(i: u32) -> C {
+    return load_x(i);
+}
+fn chain_step(acc: C, i: u32) -> C {
+    return add(acc, load_x(i));
+}
+//#endif
+
+// ---------------------------------------------------------------------------------------
+// tree: pass 1 = strided per-thread chain + pairwise workgroup tree, pass 2 = one workgroup.
+
+//#if V_TREE
+var<workgroup> sh: array<C, WG>;
+@group(0) @binding(3) var<storage, read_write> partials: array<C>;
+@group(0) @binding(4) var<storage, read_write> result: array<C>;
+
+fn tree_in_workgroup(l: u32) {
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+        if (l < s) {
+            sh[l] = add(sh[l], sh[l + s]);
+        }
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(WG)
+fn tree_pass1(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let l = lid.x;
+    var acc = C(0.0);
+    for (var i = wid.x * WG + l; i < prm.n; i += prm.threads) {
+        acc = chain_step(acc, i);
+    }
+    sh[l] = acc;
+    tree_in_workgroup(l);
+    if (l == 0u) {
+        partials[wid.x] = sh[0];
+    }
+}
+
+@compute @workgroup_size(WG)
+fn tree_pass2(@builtin(local_invocation_id) lid: vec3<u32>) {
+    let l = lid.x;
+    var acc = C(0.0);
+    for (var i = l; i < prm.groups; i += WG) {
+        acc = add(acc, partials[i]);
+    }
+    sh[l] = acc;
+    tree_in_workgroup(l);
+    if (l == 0u) {
+        result[0] = sh[0];
+    }
+}
+//#endif
+
+// ---------------------------------------------------------------------------------------
+// kahan: the same two passes on TwoSum-compensated pairs (`kahan` in cpu.rs).
+
+//#if V_KAHAN
+struct Pair {
+    s: C,
+    c: C,
+}
+var<workgroup> shp: array<Pair, WG>;
+@group(0) @binding(3) var<storage, read_write> kpartials: array<Pair>;
+@group(0) @binding(4) var<storage, read_write> kresult: array<C>;
+
+fn two_sum(a: C, b: C) -> Pair {
+    let s = opaque(add(a, b));
+    let z = sub(s, a);
+    let e = add(sub(a, sub(s, z)), sub(b, z));
+    return Pair(s, e);
+}
+fn kahan_add(p: Pair, v: C, ve: C) -> Pair {
+    let t = two_sum(p.s, v);
+    return Pair(t.s, add(p.c, add(t.c, ve)));
+}
+fn kahan_merge(a: Pair, b: Pair) -> Pair {
+    let t = two_sum(a.s, b.s);
+    return Pair(t.s, add(add(a.c, b.c), t.c));
+}
+//#if DOT
+fn kahan_step(p: Pair, i: u32) -> Pair {
+    let x = load_x(i);
+    let y = load_y(i);
+    let pr = mul(x, y);
+    return kahan_add(p, pr, product_error(x, y, pr));
+}
+//#else
+fn kahan_step(p: Pair, i: u32) -> Pair {
+    return kahan_add(p, load_x(i), C(0.0));
+}
+//#endif
+
+fn kahan_tree(l: u32) {
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+        if (l < s) {
+            shp[l] = kahan_merge(shp[l], shp[l + s]);
+        }
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(WG)
+fn kahan_pass1(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let l = lid.x;
+    var acc = Pair(C(0.0), C(0.0));
+    for (var i = wid.x * WG + l; i < prm.n; i += prm.threads) {
+        acc = kahan_step(acc, i);
+    }
+    shp[l] = acc;
+    kahan_tree(l);
+    if (l == 0u) {
+        kpartials[wid.x] = shp[0];
+    }
+}
+
+@compute @workgroup_size(WG)
+fn kahan_pass2(@builtin(local_invocation_id) lid: vec3<u32>) {
+    let l = lid.x;
+    var acc = Pair(C(0.0), C(0.0));
+    for (var i = l; i < prm.groups; i += WG) {
+        acc = kahan_merge(acc, kpartials[i]);
+    }
+    shp[l] = acc;
+    kahan_tree(l);
+    if (l == 0u) {
+        kresult[0] = add(shp[0].s, shp[0].c);
+    }
+}
+//#endif
+
+// ---------------------------------------------------------------------------------------
+// Atomic variants. Their order is whatever the hardware makes it: not deterministic.
+
+//#if V_ATOMIC
+@group(0) @binding(3) var<storage, read_write> fcell: atomic<f32>;
+
+// One native float atomicAdd per element (SHADER_FLOAT32_ATOMIC, f32 accumulator).
+@compute @workgroup_size(WG)
+fn atomic_add(@builtin(global_invocation_id) gid: vec3<u32>) {
+    for (var i = gid.x; i < prm.n; i += prm.threads) {
+        atomicAdd(&fcell, f32(term(i)));
+    }
+}
+//#endif
+
+// CAS_CELL: set by the host for atomic_cas, and for block_atomic without NATIVE_ATOMIC.
+//#if CAS_CELL
+// Compare-exchange on the accumulator's bits: u32 words hold an f32 (halves are carried as
+// the f32 of equal value), u64 words hold an f64.
+//#if CAS64
+@group(0) @binding(3) var<storage, read_write> cell: atomic<u64>;
+fn to_word(v: f64) -> u64 {
+    return bitcast<u64>(v);
+}
+fn from_word(w: u64) -> f64 {
+    return bitcast<f64>(w);
+}
+//#else
+@group(0) @binding(3) var<storage, read_write> cell: atomic<u32>;
+fn to_word(v: C) -> u32 {
+    return bitcast<u32>(f32(v));
+}
+fn from_word(w: u32) -> C {
+    return C(bitcast<f32>(w));
+}
+//#endif
+// Set when a loop gave up after MAX_TRIES failed exchanges: the host reports it.
+@group(0) @binding(4) var<storage, read_write> gave_up: atomic<u32>;
+
+// Every failed exchange means another thread's succeeded, so the loop makes progress; the
+// cap keeps a pathological scheduler from hanging the device.
+fn cas_add(v: C) {
+    var old = atomicLoad(&cell);
+    for (var k = 0u; k < MAX_TRIES; k++) {
+        let r = atomicCompareExchangeWeak(&cell, old, to_word(add(from_word(old), v)));
+        if (r.exchanged) {
+            return;
+        }
+        old = r.old_value;
+    }
+    atomicAdd(&gave_up, 1u);
+}
+//#endif
+
+//#if V_CAS
+@compute @workgroup_size(WG)
+fn atomic_cas(@builtin(global_invocation_id) gid: vec3<u32>) {
+    for (var i = gid.x; i < prm.n; i += prm.threads) {
+        cas_add(term(i));
+    }
+}
+//#endif
+
+//#if V_BLOCK
+var<workgroup> shb: array<C, WG>;
+//#if NATIVE_ATOMIC
+@group(0) @binding(3) var<storage, read_write> fcell: atomic<f32>;
+//#endif
+
+@compute @workgroup_size(WG)
+fn block_atomic(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let l = lid.x;
+    var acc = C(0.0);
+    for (var i = wid.x * WG + l; i < prm.n; i += prm.threads) {
+        acc = chain_step(acc, i);
+    }
+    shb[l] = acc;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+        if (l < s) {
+            shb[l] = add(shb[l], shb[l + s]);
+        }
+        workgroupBarrier();
+    }
+    if (l == 0u) {
+//#if NATIVE_ATOMIC
+        atomicAdd(&fcell, f32(shb[0]));
+//#else
+        cas_add(shb[0]);
+//#endif
+    }
+}
+//#endif
+
+// ---------------------------------------------------------------------------------------
+// fixed_point: terms scaled by 2^k and rounded to nearest-even integers, summed in int64.
+// Integer addition is associative, so each thread may pre-add its own terms (wrapping, like
+// the CPU's i64::wrapping_add) and the atomic adds of the threads commute: deterministic.
+
+//#if V_FIXED
+@group(0) @binding(3) var<storage, read_write> fx_total: atomic<u64>;
+@group(0) @binding(4) var<storage, read_write> fx_lost: atomic<u32>;
+
+struct Quant {
+    q: u64,
+    lost: bool,
+}
+
+// (m, e) with |v| = m * 2^e, m an integer significand.
+//#if C64
+fn quantize(v: f64, k: i32) -> Quant {
+    let b = bitcast<u64>(v);
+    let ex = i32((b >> 52u) & 0x7ffu);
+    var m = (b << 12u) >> 12u;
+    var e = -1074;
+    if (ex != 0) {
+        m = m | (u64(1) << 52u);
+        e = ex - 1075;
+    }
+    let neg = (b >> 63u) == u64(1);
+//#else
+fn quantize(v: f32, k: i32) -> Quant {
+    let b = bitcast<u32>(v);
+    let ex = i32((b >> 23u) & 0xffu);
+    var m = u64(b & 0x7fffffu);
+    var e = -149;
+    if (ex != 0) {
+        m = m | u64(0x800000u);
+        e = ex - 150;
+    }
+    let neg = (b >> 31u) == 1u;
+//#endif
+    let sh = e + k;
+    var q = u64(0);
+    var lost = false;
+    if (m == u64(0)) {
+        q = u64(0);
+    } else if (sh >= 0) {
+        // |v| * 2^k < 2^61 by the choice of k, so this shift never overflows.
+        q = m << u32(sh);
+    } else if (sh < -60) {
+        // m < 2^53, so m * 2^sh < 1/2: rounds to zero.
+        lost = true;
+    } else {
+        let r = u32(-sh);
+        let base = m >> r;
+        let rem = m & ((u64(1) << r) - u64(1));
+        let half = u64(1) << (r - 1u);
+        q = base + select(u64(0), u64(1), rem > half || (rem == half && (base & u64(1)) == u64(1)));
+        lost = rem != u64(0);
+    }
+    if (neg) {
+        q = ~q + u64(1);
+    }
+    return Quant(q, lost);
+}
+
+@compute @workgroup_size(WG)
+fn fixed_point(@builtin(global_invocation_id) gid: vec3<u32>) {
+    var total = u64(0);
+    var lost = 0u;
+    for (var i = gid.x; i < prm.n; i += prm.threads) {
+        let qt = quantize(term(i), prm.fixed_k);
+        total = total + qt.q;
+        lost = lost + select(0u, 1u, qt.lost);
+    }
+    atomicAdd(&fx_total, total);
+    if (lost != 0u) {
+        atomicAdd(&fx_lost, lost);
+    }
+}
+//#endif
+
+// ---------------------------------------------------------------------------------------
+// reproducible: binned pre-rounded accumulation (src/numerics/repro.rs).
+//   repro_max1/repro_max2: deterministic max |term| (max is associative) and, from it, the
+//     bin layout, computed on the device exactly as `ReproParams::new` does;
+//   repro_deposit: per-thread `deposit` with renorm every R deposits, a workgroup tree of
+//     `merge`s, one binned state per workgroup written out. The host merges those states
+//     with the CPU code and finalises.
+
+//#if V_REPRO
+var<workgroup> shm: array<C, WG>;
+@group(0) @binding(3) var<storage, read_write> rmax: array<C>;
+// folds, a_1, a_2, a_3, error (1: the top bin would overflow)
+@group(0) @binding(4) var<storage, read_write> rlayout: array<i32, 5>;
+
+fn max_tree(l: u32) {
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+        if (l < s) {
+            shm[l] = max(shm[l], shm[l + s]);
+        }
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(WG)
+fn repro_max1(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let l = lid.x;
+    var m = C(0.0);
+    for (var i = wid.x * WG + l; i < prm.n; i += prm.threads) {
+        m = max(m, abs(term(i)));
+    }
+    shm[l] = m;
+    max_tree(l);
+    if (l == 0u) {
+        rmax[wid.x] = shm[0];
+    }
+}
+
+// floor(log2(m)) of a normal m > 0 in C.
+//#if C64
+fn exponent_of(m: f64) -> i32 {
+    return i32((bitcast<u64>(m) >> 52u) & 0x7ffu) - 1023;
+}
+//#else
+fn exponent_of(m: f32) -> i32 {
+    return i32((bitcast<u32>(m) >> 23u) & 0xffu) - 127;
+}
+//#endif
+
+@compute @workgroup_size(WG)
+fn repro_max2(@builtin(local_invocation_id) lid: vec3<u32>) {
+    let l = lid.x;
+    var m = C(0.0);
+    for (var i = l; i < prm.groups; i += WG) {
+        m = max(m, rmax[i]);
+    }
+    shm[l] = m;
+    max_tree(l);
+    if (l == 0u) {
+        let mx = shm[0];
+        rmax[0] = mx;
+        // ReproParams::new, step by step.
+        var e_m = R_EMIN;
+        if (mx >= C(R_MIN_NORMAL)) {
+            e_m = exponent_of(mx);
+        }
+        let a1 = max(e_m + 1 + R_LOG2 + 3, R_EMIN + R_P);
+        if (a1 + 1 > R_EMAX) {
+            rlayout[4] = 1;
+            return;
+        }
+        let folds = min(1 + (a1 - (R_EMIN + R_P)) / R_W, 3);
+        rlayout[0] = folds;
+        rlayout[1] = a1;
+        rlayout[2] = a1 - R_W;
+        rlayout[3] = a1 - 2 * R_W;
+        rlayout[4] = 0;
+    }
+}
+
+// Powers of two and 1.5 * 2^a built from their bits (exact; every one is normal).
+//#if ACC_F64
+fn pow2(e: i32) -> f64 {
+    return bitcast<f64>(u64(e + 1023) << 52u);
+}
+fn sigma_of(a: i32) -> f64 {
+    return bitcast<f64>((u64(a + 1023) << 52u) | (u64(1) << 51u));
+}
+//#else
+fn pow2(e: i32) -> f32 {
+    return bitcast<f32>(u32(e + 127) << 23u);
+}
+fn sigma_of(a: i32) -> f32 {
+    return bitcast<f32>((u32(a + 127) << 23u) | 0x400000u);
+}
+//#endif
+
+struct Bins {
+    p: array<A, 3>,
+    c: array<i32, 3>,
+}
+var<workgroup> shs: array<Bins, WG>;
+@group(0) @binding(5) var<storage, read_write> rprimary: array<A>;
+@group(0) @binding(6) var<storage, read_write> rcarry: array<i32>;
+
+fn renorm(b: ptr<function, Bins>, folds: i32) {
+    for (var k = 0; k < folds; k++) {
+        let a = rlayout[1 + k];
+        let d = (*b).p[k] - sigma_of(a);
+        let c = round(d * pow2(2 - a));
+        (*b).p[k] = (*b).p[k] - c * pow2(a - 2);
+        (*b).c[k] = (*b).c[k] + i32(c);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn repro_deposit(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let l = lid.x;
+    let folds = rlayout[0];
+    let failed = rlayout[4] != 0;
+    var b: Bins;
+    for (var k = 0; k < 3; k++) {
+        b.p[k] = A(0.0);
+        b.c[k] = 0;
+        if (k < folds) {
+            b.p[k] = sigma_of(rlayout[1 + k]);
+        }
+    }
+    if (!failed) {
+        var pending = 0u;
+        for (var i = wid.x * WG + l; i < prm.n; i += prm.threads) {
+            var r = A(term(i));
+            for (var k = 0; k < folds; k++) {
+                let s = (b.p[k] + r) * A(prm.one);
+                let q = s - b.p[k];
+                b.p[k] = s;
+                r = r - q;
+            }
+            pending += 1u;
+            if (pending == R_RENORM) {
+                renorm(&b, folds);
+                pending = 0u;
+            }
+        }
+        renorm(&b, folds);
+    }
+    shs[l] = b;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+        if (l < s) {
+            var t = shs[l];
+            let o = shs[l + s];
+            for (var k = 0; k < folds; k++) {
+                t.p[k] = t.p[k] + (o.p[k] - sigma_of(rlayout[1 + k]));
+                t.c[k] = t.c[k] + o.c[k];
+            }
+            renorm(&t, folds);
+            shs[l] = t;
+        }
+        workgroupBarrier();
+    }
+    if (l == 0u) {
+        for (var k = 0u; k < 3u; k++) {
+            rprimary[wid.x * 3u + k] = shs[0].p[k];
+            rcarry[wid.x * 3u + k] = shs[0].c[k];
+        }
+    }
+}
+//#endif

@@ -1,13 +1,510 @@
-//! CUDA backend (being written).
-use super::{BackendKind, DeviceInfo};
+//! The CUDA backend: one [`CudaBackend`] per NVIDIA GPU, through cudarc's driver API with
+//! NVRTC, both loaded at run time, so detbench builds and runs without a CUDA toolkit and
+//! says why CUDA is unavailable instead of failing.
+//!
+//! # Helpers for kernel families
+//!
+//! Families (reduce today; scatter, conv and optimizers later) add a `kernels/cuda/<family>.cu`
+//! file to [`crate::kernels::CUDA`] and a `src/ops/<family>/cuda.rs` that uses [`CudaDevice`]:
+//!
+//! - [`CudaDevice::function`] compiles a module once per [`ModuleSpec`] (source path, `--fmad`
+//!   choice and `-D` defines, which together are the cache key) with NVRTC for the device's
+//!   own architecture (`--gpu-architecture=sm_XY`, a CUBIN: no PTX JIT, so a newer NVRTC than
+//!   the driver is no problem) and returns the entry point;
+//! - [`CudaDevice::upload`], [`CudaDevice::zeros`], [`CudaDevice::zero`] and
+//!   [`CudaDevice::read`] move raw little-endian bytes (use [`crate::numerics::Precision::encode`]
+//!   and [`crate::numerics::Precision::decode`]), so one code path serves every format;
+//! - [`CudaDevice::timed`] runs launches between two CUDA events and returns the device
+//!   time in milliseconds (report it with the timer name [`TIMER`]);
+//! - launch with `device.stream().launch_builder(&f)`, `.arg(..)`, then
+//!   `unsafe { builder.launch(cfg) }` with a `// SAFETY:` comment saying why the argument
+//!   list matches the kernel's signature and why every access stays in bounds.
+//!
+//! Kernels are compiled without CUDA headers (NVRTC may not find them): halves are raw
+//! `unsigned short` bits converted with PTX `cvt`, and every rounding step whose order matters
+//! is an explicit `__fadd_rn`-style intrinsic so `--fmad` cannot change results.
 
-pub fn discover() -> (Vec<super::cpu::CpuBackend>, Vec<DeviceInfo>) {
-    (
-        Vec::new(),
-        vec![DeviceInfo::unavailable(
-            BackendKind::Cuda,
-            "cuda",
-            "cuda backend not built yet",
-        )],
+use super::{Backend, BackendKind, DeviceInfo};
+use crate::error::OpError;
+use crate::ops::{Job, RunSet};
+use cudarc::driver::sys::{CUdevice_attribute, CUevent_flags};
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Timer name in results: device time between two CUDA events.
+pub const TIMER: &str = "cuda_events";
+
+/// Options every module is compiled with, before the architecture, `--fmad` and defines.
+/// `--ftz=false` keeps subnormals (the CPU emulation keeps them); precise division and
+/// square root keep IEEE results should a family use them.
+const BASE_OPTIONS: &[&str] = &[
+    "-std=c++17",
+    "--ftz=false",
+    "--prec-div=true",
+    "--prec-sqrt=true",
+];
+
+/// Identifies one compiled module: the cache key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ModuleSpec {
+    /// Path of the source in [`crate::kernels::CUDA`].
+    pub path: &'static str,
+    /// `--fmad=true` lets the compiler contract a*b+c into one fma; kernels whose results
+    /// must match the CPU use explicit intrinsics, so this matters only to families that
+    /// measure contraction itself (the optimizers).
+    pub fmad: bool,
+    /// `-DNAME=VALUE` defines, in order.
+    pub defines: Vec<(String, String)>,
+}
+
+/// One GPU: its context, a stream, and the compiled modules.
+pub struct CudaDevice {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    cc: (i32, i32),
+    modules: Mutex<HashMap<ModuleSpec, Arc<CudaModule>>>,
+}
+
+/// Maps a driver error to a failed case.
+pub fn driver_err(what: &str, e: cudarc::driver::DriverError) -> OpError {
+    OpError::Failed(format!("CUDA {what}: {e:?}"))
+}
+
+impl CudaDevice {
+    /// Compute capability (major, minor).
+    pub fn compute_capability(&self) -> (i32, i32) {
+        self.cc
+    }
+
+    /// The real architecture NVRTC compiles for, e.g. `sm_90`.
+    pub fn arch(&self) -> String {
+        format!("sm_{}{}", self.cc.0, self.cc.1)
+    }
+
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    /// NVRTC options of a module.
+    pub fn options(&self, spec: &ModuleSpec) -> Vec<String> {
+        let mut o = vec![format!("--gpu-architecture={}", self.arch())];
+        o.extend(BASE_OPTIONS.iter().map(|s| s.to_string()));
+        o.push(format!("--fmad={}", spec.fmad));
+        o.extend(spec.defines.iter().map(|(k, v)| format!("-D{k}={v}")));
+        o
+    }
+
+    /// The module for `spec`, compiled on first use and cached.
+    pub fn module(&self, spec: &ModuleSpec) -> Result<Arc<CudaModule>, OpError> {
+        let mut cache = self
+            .modules
+            .lock()
+            .map_err(|_| OpError::Failed("CUDA module cache poisoned".into()))?;
+        if let Some(m) = cache.get(spec) {
+            return Ok(m.clone());
+        }
+        let src = crate::kernels::source(spec.path)
+            .ok_or_else(|| OpError::Failed(format!("no embedded kernel source {}", spec.path)))?;
+        let options = self.options(spec);
+        let cubin = compile_cubin(spec.path, src, &options).map_err(OpError::Failed)?;
+        let module = self
+            .ctx
+            .load_module(cudarc::nvrtc::Ptx::from_binary(cubin))
+            .map_err(|e| driver_err(&format!("loading {}", spec.path), e))?;
+        cache.insert(spec.clone(), module.clone());
+        Ok(module)
+    }
+
+    /// An entry point of the module for `spec`.
+    pub fn function(&self, spec: &ModuleSpec, name: &str) -> Result<CudaFunction, OpError> {
+        self.module(spec)?
+            .load_function(name)
+            .map_err(|e| driver_err(&format!("entry point {name} in {}", spec.path), e))
+    }
+
+    /// Copies bytes to a new device buffer.
+    pub fn upload(&self, bytes: &[u8]) -> Result<CudaSlice<u8>, OpError> {
+        if bytes.is_empty() {
+            return self.zeros(1);
+        }
+        self.stream
+            .clone_htod(bytes)
+            .map_err(|e| driver_err("upload", e))
+    }
+
+    /// A new zeroed device buffer of `len` bytes (at least one).
+    pub fn zeros(&self, len: usize) -> Result<CudaSlice<u8>, OpError> {
+        self.stream
+            .alloc_zeros::<u8>(len.max(1))
+            .map_err(|e| driver_err("alloc", e))
+    }
+
+    /// Zeroes a buffer (asynchronously, on the stream).
+    pub fn zero(&self, buf: &mut CudaSlice<u8>) -> Result<(), OpError> {
+        self.stream
+            .memset_zeros(buf)
+            .map_err(|e| driver_err("memset", e))
+    }
+
+    /// Copies a device buffer back (waits for the stream).
+    pub fn read(&self, buf: &CudaSlice<u8>) -> Result<Vec<u8>, OpError> {
+        self.stream
+            .clone_dtoh(buf)
+            .map_err(|e| driver_err("readback", e))
+    }
+
+    /// Runs `launches` between two events on the stream; returns the device time in ms.
+    pub fn timed(
+        &self,
+        launches: impl FnOnce(&CudaStream) -> Result<(), OpError>,
+    ) -> Result<f64, OpError> {
+        let start = self
+            .ctx
+            .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+            .map_err(|e| driver_err("event", e))?;
+        let end = self
+            .ctx
+            .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+            .map_err(|e| driver_err("event", e))?;
+        start
+            .record(&self.stream)
+            .map_err(|e| driver_err("event record", e))?;
+        launches(&self.stream)?;
+        end.record(&self.stream)
+            .map_err(|e| driver_err("event record", e))?;
+        let ms = start
+            .elapsed_ms(&end)
+            .map_err(|e| driver_err("kernel execution", e))?;
+        Ok(ms as f64)
+    }
+}
+
+/// Compiles `src` to a CUBIN for the architecture named in `options`.
+fn compile_cubin(name: &str, src: &str, options: &[String]) -> Result<Vec<u8>, String> {
+    use cudarc::nvrtc::{result, sys};
+    let src_c = std::ffi::CString::new(src).map_err(|e| format!("{name}: {e}"))?;
+    let name_c = std::ffi::CString::new(name).map_err(|e| format!("{name}: {e}"))?;
+    let prog = result::create_program(&src_c, Some(&name_c))
+        .map_err(|e| format!("NVRTC could not create {name}: {e:?}"))?;
+    /// Destroys the program on every path out.
+    struct Program(sys::nvrtcProgram);
+    impl Drop for Program {
+        fn drop(&mut self) {
+            // SAFETY: the handle came from create_program and is destroyed only here, once.
+            let _ = unsafe { result::destroy_program(self.0) };
+        }
+    }
+    let prog = Program(prog);
+    // SAFETY: prog.0 is a live program from create_program; `src_c` and `name_c` outlive it.
+    if let Err(e) = unsafe { result::compile_program(prog.0, options) } {
+        // SAFETY: prog.0 is still live; the log is a NUL-terminated copy we own.
+        let log = unsafe { result::get_program_log(prog.0) }
+            .map(|l| {
+                let bytes: Vec<u8> = l
+                    .iter()
+                    .take_while(|&&c| c != 0)
+                    .map(|&c| c as u8)
+                    .collect();
+                String::from_utf8_lossy(&bytes).trim().to_string()
+            })
+            .unwrap_or_default();
+        return Err(format!(
+            "NVRTC failed to compile {name} ({e:?}) with {}: {log}",
+            options.join(" ")
+        ));
+    }
+    let mut size = 0usize;
+    // SAFETY: prog.0 compiled successfully; `size` is a valid out-pointer.
+    unsafe { sys::nvrtcGetCUBINSize(prog.0, &mut size) }
+        .result()
+        .map_err(|e| format!("NVRTC CUBIN size of {name}: {e:?}"))?;
+    let mut cubin = vec![0u8; size];
+    // SAFETY: `cubin` has exactly the size NVRTC reported for this program's CUBIN.
+    unsafe { sys::nvrtcGetCUBIN(prog.0, cubin.as_mut_ptr() as *mut std::ffi::c_char) }
+        .result()
+        .map_err(|e| format!("NVRTC CUBIN of {name}: {e:?}"))?;
+    Ok(cubin)
+}
+
+/// One NVIDIA GPU as a detbench backend.
+pub struct CudaBackend {
+    info: DeviceInfo,
+    device: CudaDevice,
+    nvrtc_version: String,
+}
+
+impl CudaBackend {
+    pub fn device(&self) -> &CudaDevice {
+        &self.device
+    }
+}
+
+impl Backend for CudaBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Cuda
+    }
+
+    fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    fn run(&self, job: &Job) -> Result<RunSet, OpError> {
+        match job {
+            Job::Reduce(j) => crate::ops::reduce::cuda::run(self, j),
+        }
+    }
+
+    fn kernel_sources(&self) -> Vec<(&'static str, &'static str)> {
+        crate::kernels::CUDA.to_vec()
+    }
+
+    fn compile_options(&self) -> serde_json::Value {
+        let example = ModuleSpec {
+            path: "kernels/cuda/reduce.cu",
+            fmad: false,
+            defines: Vec::new(),
+        };
+        serde_json::json!({
+            "compiler": format!("NVRTC {}", self.nvrtc_version),
+            "output": "cubin",
+            "arch": self.device.arch(),
+            "options": self.device.options(&example),
+            "per_module": "reduce.cu is compiled once per (input, accumulator) pair with -DDB_IN_T, -DDB_ACC_T, -DDB_SUFFIX, -DDB_ORDERED_ATOMICS, -DDB_NATIVE_ATOMIC (and -DDB_REPRO for f32/f64 accumulators, -DDB_ACC_IS_BF16 for bf16); --fmad is part of each module's key",
+        })
+    }
+}
+
+/// Runs `f` with panics caught and the panic message kept quiet: cudarc panics (rather than
+/// returning an error) when a library or a symbol is missing.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(previous);
+    result.map_err(|p| {
+        p.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into())
+    })
+}
+
+fn unavailable(reason: impl Into<String>) -> DeviceInfo {
+    DeviceInfo::unavailable(BackendKind::Cuda, "cuda", reason)
+}
+
+/// Finds every CUDA GPU. Each usable one becomes a backend; when CUDA cannot be used at
+/// all (no driver, no NVRTC, no device) one unavailable entry says why.
+pub fn discover() -> (Vec<CudaBackend>, Vec<DeviceInfo>) {
+    // SAFETY: only tries to dlopen the candidate library names; no CUDA call is made.
+    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+        return (
+            Vec::new(),
+            vec![unavailable("libcuda.so not found (no NVIDIA driver)")],
+        );
+    }
+    // SAFETY: as above, for libnvrtc.
+    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        return (
+            Vec::new(),
+            vec![unavailable(
+                "libnvrtc.so not found (install the CUDA toolkit's NVRTC and put its lib64 folder, e.g. /usr/local/cuda/lib64, on LD_LIBRARY_PATH)",
+            )],
+        );
+    }
+    match guarded(discover_devices) {
+        Ok(Ok(found)) => found,
+        Ok(Err(reason)) => (Vec::new(), vec![unavailable(reason)]),
+        Err(panic) => (
+            Vec::new(),
+            vec![unavailable(format!("CUDA initialisation failed: {panic}"))],
+        ),
+    }
+}
+
+fn discover_devices() -> Result<(Vec<CudaBackend>, Vec<DeviceInfo>), String> {
+    use cudarc::driver::result;
+    result::init().map_err(|e| format!("cuInit failed: {e:?}"))?;
+    let count = CudaContext::device_count().map_err(|e| format!("cuDeviceGetCount: {e:?}"))?;
+    if count <= 0 {
+        return Err("the NVIDIA driver reports no CUDA device".into());
+    }
+    let mut driver = 0i32;
+    // SAFETY: `driver` is a valid out-pointer; cuInit succeeded above.
+    let driver_version = match unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut driver) }
+        .result()
+    {
+        Ok(()) => format!("{}.{}", driver / 1000, (driver % 1000) / 10),
+        Err(e) => format!("unknown ({e:?})"),
+    };
+    let (mut major, mut minor) = (0i32, 0i32);
+    // SAFETY: both are valid out-pointers; libnvrtc is present (checked by the caller).
+    let nvrtc_version = match unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) }
+        .result()
+    {
+        Ok(()) => format!("{major}.{minor}"),
+        Err(e) => return Err(format!("NVRTC does not answer: {e:?}")),
+    };
+    // NVML is optional: it only adds live readings. Its loader returns an error, not a
+    // panic, when libnvidia-ml is missing.
+    let nvml = nvml_wrapper::Nvml::init().ok();
+    let mut backends = Vec::new();
+    let mut infos = Vec::new();
+    for ordinal in 0..count as usize {
+        match open_device(ordinal, &driver_version, &nvrtc_version, nvml.as_ref()) {
+            Ok(b) => backends.push(b),
+            Err(reason) => infos.push(DeviceInfo::unavailable(
+                BackendKind::Cuda,
+                &format!("cuda:{ordinal}"),
+                reason,
+            )),
+        }
+    }
+    Ok((backends, infos))
+}
+
+fn open_device(
+    ordinal: usize,
+    driver_version: &str,
+    nvrtc_version: &str,
+    nvml: Option<&nvml_wrapper::Nvml>,
+) -> Result<CudaBackend, String> {
+    let ctx = CudaContext::new(ordinal).map_err(|e| format!("cannot open device: {e:?}"))?;
+    let name = ctx.name().unwrap_or_else(|_| format!("cuda:{ordinal}"));
+    let cc = ctx
+        .compute_capability()
+        .map_err(|e| format!("compute capability: {e:?}"))?;
+    let attr = |a: CUdevice_attribute| ctx.attribute(a).ok();
+    let mut info = DeviceInfo {
+        backend: "cuda".into(),
+        name: name.clone(),
+        available: true,
+        driver: format!("NVIDIA driver, CUDA {driver_version}"),
+        device_type: "discrete_gpu".into(),
+        ..Default::default()
+    };
+    let d = &mut info.details;
+    d.insert("ordinal".into(), ordinal.into());
+    d.insert(
+        "compute_capability".into(),
+        format!("{}.{}", cc.0, cc.1).into(),
+    );
+    d.insert("cuda_driver_version".into(), driver_version.into());
+    d.insert("nvrtc_version".into(), nvrtc_version.into());
+    use CUdevice_attribute::*;
+    for (key, a) in [
+        ("sm_count", CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT),
+        ("clock_rate_khz", CU_DEVICE_ATTRIBUTE_CLOCK_RATE),
+        ("memory_clock_rate_khz", CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE),
+        ("memory_bus_width_bits", CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH),
+        ("l2_cache_bytes", CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE),
+    ] {
+        if let Some(v) = attr(a) {
+            d.insert(key.into(), v.into());
+        }
+    }
+    if let Ok(mem) = ctx.total_mem() {
+        d.insert("memory_bytes".into(), (mem as u64).into());
+    }
+    for (key, a) in [
+        ("max_threads_per_block", CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK),
+        (
+            "max_shared_memory_per_block",
+            CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK,
+        ),
+    ] {
+        if let Some(v) = attr(a) {
+            info.limits.insert(key.into(), v.into());
+        }
+    }
+    if cc.0 >= 7 {
+        info.features.push("PTX_MEMORY_MODEL_ATOMICS".into());
+        info.features.push("ATOMIC_ADD_F16".into());
+    }
+    if cc.0 >= 6 {
+        info.features.push("ATOMIC_ADD_F64".into());
+    }
+    if cc.0 >= 9 {
+        info.features.push("ATOMIC_ADD_BF16".into());
+    }
+    if let Some(nvml) = nvml {
+        if let Ok(uuid) = ctx.uuid() {
+            nvml_readings(nvml, &uuid_string(&uuid.bytes), &mut info);
+        }
+    }
+    let stream = ctx.default_stream();
+    Ok(CudaBackend {
+        info,
+        device: CudaDevice {
+            ctx,
+            stream,
+            cc,
+            modules: Mutex::new(HashMap::new()),
+        },
+        nvrtc_version: nvrtc_version.into(),
+    })
+}
+
+/// NVML's form of a device UUID: `GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
+fn uuid_string(bytes: &[std::ffi::c_char; 16]) -> String {
+    let h: Vec<String> = bytes.iter().map(|&b| format!("{:02x}", b as u8)).collect();
+    format!(
+        "GPU-{}-{}-{}-{}-{}",
+        h[0..4].concat(),
+        h[4..6].concat(),
+        h[6..8].concat(),
+        h[8..10].concat(),
+        h[10..16].concat()
     )
+}
+
+/// Live readings, where NVML offers them (matched by UUID, since CUDA and NVML may number
+/// devices differently).
+fn nvml_readings(nvml: &nvml_wrapper::Nvml, uuid: &str, info: &mut DeviceInfo) {
+    use nvml_wrapper::enum_wrappers::device::{Clock, TemperatureSensor};
+    let Ok(dev) = nvml.device_by_uuid(uuid) else {
+        return;
+    };
+    let d = &mut info.details;
+    d.insert("uuid".into(), uuid.into());
+    if let Ok(v) = nvml.sys_driver_version() {
+        d.insert("nvidia_driver_version".into(), v.clone().into());
+        info.driver = format!("NVIDIA {v}, {}", info.driver);
+    }
+    if let Ok(t) = dev.temperature(TemperatureSensor::Gpu) {
+        d.insert("temperature_c".into(), t.into());
+    }
+    if let Ok(p) = dev.power_usage() {
+        d.insert("power_w".into(), (p as f64 / 1000.0).into());
+    }
+    if let Ok(p) = dev.power_management_limit() {
+        d.insert("power_limit_w".into(), (p as f64 / 1000.0).into());
+    }
+    if let Ok(c) = dev.clock_info(Clock::SM) {
+        d.insert("sm_clock_mhz".into(), c.into());
+    }
+    if let Ok(c) = dev.clock_info(Clock::Memory) {
+        d.insert("memory_clock_mhz".into(), c.into());
+    }
+    if let Ok(c) = dev.max_clock_info(Clock::SM) {
+        d.insert("max_sm_clock_mhz".into(), c.into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_formats_like_nvml() {
+        let mut b = [0 as std::ffi::c_char; 16];
+        for (i, v) in b.iter_mut().enumerate() {
+            *v = (i as u8 * 17) as std::ffi::c_char;
+        }
+        assert_eq!(
+            uuid_string(&b),
+            "GPU-00112233-4455-6677-8899-aabbccddeeff"
+        );
+    }
 }

@@ -1,15 +1,657 @@
-//! wgpu backend (being written).
-use super::{BackendKind, DeviceInfo};
+//! The wgpu backend: every Vulkan, Metal and DX12 adapter (Mesa's lavapipe included), with
+//! WGSL kernels compiled by naga.
+//!
+//! # Primitives for kernel families
+//!
+//! A family's `src/ops/<family>/wgpu.rs` builds on [`WgpuBackend`] like this:
+//!
+//! ```text
+//! b.require(wgpu::Features::SHADER_INT64, "fixed_point needs 64-bit integers")?; // -> Unsupported
+//! let src = specialise_wgsl(header, TEMPLATE, &["DOT", "V_TREE"]);  // host-specialised WGSL
+//! let p1 = b.pipeline(&src, "tree_pass1")?;              // compiled once per (source, entry)
+//! let x = b.storage_from_bytes("x", &bytes)?;             // BadInput past the device limits
+//! let out = b.storage_zeroed("out", 8)?;
+//! let prm = b.uniform("params", &params)?;                // any bytemuck::Pod value
+//! let bg = b.bind_group(&p1, &[(0, &prm), (1, &x), (3, &out)])?;
+//! let run = b.execute(&[&out], &[Pass::new(&p1, &bg, [groups, 1, 1])], &[&out])?;
+//! // run.outputs[0]: the bytes of `out`; run.ms: device time (see `timer()`)
+//! ```
+//!
+//! - **Specialisation.** WGSL has no preprocessor, yet f64, i64 and float-atomic types must not
+//!   reach naga on a device without the feature. [`specialise_wgsl`] prepends a host-written
+//!   header (type aliases, `const`s) and keeps only the `//#if FLAG` / `//#if !FLAG` /
+//!   `//#else` / `//#endif` blocks whose flags are set. One template file per family.
+//! - **Pipelines.** [`WgpuBackend::pipeline`] compiles each distinct source text once (keyed by
+//!   its SHA-256) and each (source, entry point) pipeline once, with `layout: None`; bind groups
+//!   use the entry point's derived layout, so bind only the bindings that entry point uses.
+//! - **Execution.** [`WgpuBackend::execute`] zeroes the `clears` buffers, records the passes in
+//!   order in one command buffer (storage writes of one pass are visible to the next), copies
+//!   the `reads` buffers to staging buffers, submits, waits and returns their bytes. With
+//!   `TIMESTAMP_QUERY` the time is the device's, from the start of the first pass to the end of
+//!   the last ([`WgpuBackend::timer`] = "timestamp_query"); otherwise it is the host's time
+//!   around submit + wait ("host").
+//! - **Errors.** Every call that can fail validation runs inside an error scope and returns
+//!   `OpError::Failed` with wgpu's message instead of letting wgpu panic.
 
-pub struct WgpuBackend;
+use super::{Backend, BackendKind, DeviceInfo};
+use crate::error::OpError;
+use crate::ops::{Job, RunSet};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use wgpu::util::DeviceExt;
 
-pub fn discover() -> (Vec<super::cpu::CpuBackend>, Vec<DeviceInfo>) {
+/// Optional features detbench asks for whenever the adapter has them, with their names.
+pub const OPTIONAL_FEATURES: &[(wgpu::Features, &str)] = &[
+    (wgpu::Features::SHADER_F16, "SHADER_F16"),
+    (wgpu::Features::SHADER_F64, "SHADER_F64"),
+    (wgpu::Features::SHADER_INT64, "SHADER_INT64"),
+    (wgpu::Features::SHADER_FLOAT32_ATOMIC, "SHADER_FLOAT32_ATOMIC"),
+    (wgpu::Features::SUBGROUP, "SUBGROUP"),
+    (wgpu::Features::SUBGROUP_BARRIER, "SUBGROUP_BARRIER"),
     (
-        Vec::new(),
-        vec![DeviceInfo::unavailable(
-            BackendKind::Wgpu,
-            "wgpu",
-            "wgpu backend not built yet",
-        )],
-    )
+        wgpu::Features::SHADER_INT64_ATOMIC_MIN_MAX,
+        "SHADER_INT64_ATOMIC_MIN_MAX",
+    ),
+    (
+        wgpu::Features::SHADER_INT64_ATOMIC_ALL_OPS,
+        "SHADER_INT64_ATOMIC_ALL_OPS",
+    ),
+    (wgpu::Features::TIMESTAMP_QUERY, "TIMESTAMP_QUERY"),
+    (
+        wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS,
+        "TIMESTAMP_QUERY_INSIDE_ENCODERS",
+    ),
+];
+
+/// Name of a single feature flag, as listed in [`OPTIONAL_FEATURES`].
+pub fn feature_name(f: wgpu::Features) -> String {
+    OPTIONAL_FEATURES
+        .iter()
+        .find(|(g, _)| *g == f)
+        .map(|(_, n)| n.to_string())
+        .unwrap_or_else(|| format!("{f:?}"))
+}
+
+/// One wgpu adapter opened as a device.
+pub struct WgpuBackend {
+    info: DeviceInfo,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    features: wgpu::Features,
+    limits: wgpu::Limits,
+    modules: Mutex<HashMap<[u8; 32], wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<([u8; 32], String), wgpu::ComputePipeline>>,
+    /// Errors no scope caught (wgpu's default handler would panic on them).
+    uncaptured: Arc<Mutex<Vec<String>>>,
+}
+
+/// One compute dispatch of [`WgpuBackend::execute`].
+pub struct Pass<'a> {
+    pub pipeline: &'a wgpu::ComputePipeline,
+    pub bind_group: &'a wgpu::BindGroup,
+    pub workgroups: [u32; 3],
+}
+
+impl<'a> Pass<'a> {
+    pub fn new(
+        pipeline: &'a wgpu::ComputePipeline,
+        bind_group: &'a wgpu::BindGroup,
+        workgroups: [u32; 3],
+    ) -> Self {
+        Self {
+            pipeline,
+            bind_group,
+            workgroups,
+        }
+    }
+}
+
+/// What [`WgpuBackend::execute`] returns.
+pub struct Execution {
+    /// Bytes of every buffer in `reads`, in order.
+    pub outputs: Vec<Vec<u8>>,
+    /// Milliseconds, taken as [`WgpuBackend::timer`] says.
+    pub ms: f64,
+}
+
+/// Keeps the lines of `template` whose `//#if` blocks are enabled by `flags`, after `header`.
+///
+/// `//#if NAME` and `//#if !NAME` open a block (blocks nest), `//#else` flips it, `//#endif`
+/// closes it. The directive lines themselves are dropped; everything else is WGSL.
+pub fn specialise_wgsl(header: &str, template: &str, flags: &[&str]) -> String {
+    let mut out = String::with_capacity(header.len() + template.len());
+    out.push_str(header);
+    out.push('\n');
+    // (active before this block, this block's condition)
+    let mut stack: Vec<(bool, bool)> = Vec::new();
+    let mut active = true;
+    for line in template.lines() {
+        let t = line.trim();
+        if let Some(cond) = t.strip_prefix("//#if ") {
+            let cond = cond.trim();
+            let (neg, name) = match cond.strip_prefix('!') {
+                Some(n) => (true, n.trim()),
+                None => (false, cond),
+            };
+            let on = flags.contains(&name) != neg;
+            stack.push((active, on));
+            active = active && on;
+        } else if t == "//#else" {
+            if let Some(&(outer, on)) = stack.last() {
+                active = outer && !on;
+            }
+        } else if t == "//#endif" {
+            if let Some((outer, _)) = stack.pop() {
+                active = outer;
+            }
+        } else if active {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn device_type_name(t: wgpu::DeviceType) -> &'static str {
+    match t {
+        wgpu::DeviceType::Cpu => "cpu",
+        wgpu::DeviceType::DiscreteGpu => "discrete_gpu",
+        wgpu::DeviceType::IntegratedGpu => "integrated_gpu",
+        wgpu::DeviceType::VirtualGpu => "virtual_gpu",
+        wgpu::DeviceType::Other => "other",
+    }
+}
+
+fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Finds every Vulkan/Metal/DX12 adapter. Usable ones come back as backends, the others as
+/// unavailable entries that say why. Never panics.
+pub fn discover() -> (Vec<WgpuBackend>, Vec<DeviceInfo>) {
+    let adapters = catch_unwind(|| {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends: wgpu::Backends::PRIMARY,
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
+        pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY))
+    });
+    let adapters = match adapters {
+        Ok(a) => a,
+        Err(p) => {
+            return (
+                Vec::new(),
+                vec![DeviceInfo::unavailable(
+                    BackendKind::Wgpu,
+                    "wgpu",
+                    format!("wgpu failed while enumerating adapters: {}", panic_text(p)),
+                )],
+            )
+        }
+    };
+    if adapters.is_empty() {
+        return (
+            Vec::new(),
+            vec![DeviceInfo::unavailable(
+                BackendKind::Wgpu,
+                "wgpu",
+                "no Vulkan, Metal or DX12 adapter found (on Linux without a GPU, install Mesa's lavapipe: mesa-vulkan-drivers)",
+            )],
+        );
+    }
+    let mut found = Vec::new();
+    let mut unavailable = Vec::new();
+    for adapter in adapters {
+        match open(adapter) {
+            Ok(b) => found.push(b),
+            Err(info) => unavailable.push(info),
+        }
+    }
+    (found, unavailable)
+}
+
+/// The device info of an adapter, before it is opened.
+fn describe(adapter: &wgpu::Adapter, features: wgpu::Features) -> DeviceInfo {
+    let ai = adapter.get_info();
+    let limits = adapter.limits();
+    let mut info = DeviceInfo {
+        backend: BackendKind::Wgpu.name().into(),
+        name: ai.name.clone(),
+        available: false,
+        driver: format!("{} {}", ai.driver, ai.driver_info).trim().to_string(),
+        device_type: device_type_name(ai.device_type).into(),
+        features: OPTIONAL_FEATURES
+            .iter()
+            .filter(|(f, _)| features.contains(*f))
+            .map(|(_, n)| n.to_string())
+            .collect(),
+        ..Default::default()
+    };
+    let api = format!("{:?}", ai.backend);
+    info.details.insert("api".into(), api.into());
+    info.details.insert("vendor_id".into(), ai.vendor.into());
+    info.details.insert("device_id".into(), ai.device.into());
+    for (k, v) in [
+        (
+            "max_storage_buffer_binding_size",
+            limits.max_storage_buffer_binding_size,
+        ),
+        ("max_buffer_size", limits.max_buffer_size),
+        (
+            "max_compute_workgroup_size_x",
+            limits.max_compute_workgroup_size_x as u64,
+        ),
+        (
+            "max_compute_invocations_per_workgroup",
+            limits.max_compute_invocations_per_workgroup as u64,
+        ),
+        (
+            "max_compute_workgroups_per_dimension",
+            limits.max_compute_workgroups_per_dimension as u64,
+        ),
+        (
+            "max_compute_workgroup_storage_size",
+            limits.max_compute_workgroup_storage_size as u64,
+        ),
+    ] {
+        info.limits.insert(k.into(), v.into());
+    }
+    info
+}
+
+fn open(adapter: wgpu::Adapter) -> Result<WgpuBackend, DeviceInfo> {
+    let wanted = OPTIONAL_FEATURES
+        .iter()
+        .fold(wgpu::Features::empty(), |a, (f, _)| a | *f);
+    let features = adapter.features() & wanted;
+    let mut info = describe(&adapter, features);
+    let fail = |mut info: DeviceInfo, why: String| {
+        info.available = false;
+        info.reason = why;
+        info
+    };
+    if !adapter
+        .get_downlevel_capabilities()
+        .flags
+        .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+    {
+        return Err(fail(info, "adapter cannot run compute shaders".into()));
+    }
+    let limits = adapter.limits();
+    let request = catch_unwind(AssertUnwindSafe(|| {
+        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("detbench"),
+            required_features: features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+    }));
+    let (device, queue) = match request {
+        Ok(Ok(dq)) => dq,
+        Ok(Err(e)) => return Err(fail(info, format!("request_device failed: {e}"))),
+        Err(p) => {
+            return Err(fail(
+                info,
+                format!("request_device panicked: {}", panic_text(p)),
+            ))
+        }
+    };
+    let uncaptured = Arc::new(Mutex::new(Vec::new()));
+    let sink = uncaptured.clone();
+    device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+        if let Ok(mut v) = sink.lock() {
+            v.push(e.to_string());
+        }
+    }));
+    info.available = true;
+    info.details.insert(
+        "timer".into(),
+        if features.contains(wgpu::Features::TIMESTAMP_QUERY) {
+            "timestamp_query"
+        } else {
+            "host"
+        }
+        .into(),
+    );
+    Ok(WgpuBackend {
+        info,
+        device,
+        queue,
+        features,
+        limits,
+        modules: Mutex::new(HashMap::new()),
+        pipelines: Mutex::new(HashMap::new()),
+        uncaptured,
+    })
+}
+
+impl WgpuBackend {
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// The features the device was opened with.
+    pub fn features(&self) -> wgpu::Features {
+        self.features
+    }
+
+    /// The limits the device was opened with (the adapter's own).
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.limits
+    }
+
+    pub fn has(&self, f: wgpu::Features) -> bool {
+        self.features.contains(f)
+    }
+
+    /// `Unsupported("<why>: needs <FEATURE>, which <device> lacks")` unless every flag in `f`
+    /// is present.
+    pub fn require(&self, f: wgpu::Features, why: &str) -> Result<(), OpError> {
+        let missing = f - self.features;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = missing.iter().map(feature_name).collect();
+        Err(OpError::Unsupported(format!(
+            "{why}: needs {}, which {} lacks",
+            names.join(" + "),
+            self.info.name
+        )))
+    }
+
+    /// Largest storage buffer this device binds, in bytes.
+    pub fn max_storage_bytes(&self) -> u64 {
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
+    }
+
+    /// `BadInput("size N exceeds ...")` when `bytes` cannot be one storage binding.
+    pub fn check_storage(&self, size: impl std::fmt::Display, bytes: u64) -> Result<(), OpError> {
+        let max = self.max_storage_bytes();
+        if bytes > max {
+            return Err(OpError::BadInput(format!(
+                "size {size} exceeds this device's max storage buffer ({max} bytes; {bytes} needed) on {}",
+                self.info.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// "timestamp_query" when passes are device-timed, "host" otherwise.
+    pub fn timer(&self) -> &'static str {
+        if self.has(wgpu::Features::TIMESTAMP_QUERY) {
+            "timestamp_query"
+        } else {
+            "host"
+        }
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes.
+    fn scoped<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T, OpError> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let val = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let out = catch_unwind(AssertUnwindSafe(f));
+        let val_err = pollster::block_on(val.pop());
+        let oom_err = pollster::block_on(oom.pop());
+        let out = out.map_err(|p| OpError::Failed(format!("{what}: wgpu panicked: {}", panic_text(p))))?;
+        if let Some(e) = val_err.or(oom_err) {
+            return Err(OpError::Failed(format!("{what}: {e}")));
+        }
+        Ok(out)
+    }
+
+    /// The compute pipeline of `entry` in the WGSL `source`, compiled once and cached.
+    pub fn pipeline(&self, source: &str, entry: &str) -> Result<wgpu::ComputePipeline, OpError> {
+        let key: [u8; 32] = Sha256::digest(source.as_bytes()).into();
+        let pkey = (key, entry.to_string());
+        if let Some(p) = self.pipelines.lock().ok().and_then(|m| m.get(&pkey).cloned()) {
+            return Ok(p);
+        }
+        let cached = self.modules.lock().ok().and_then(|m| m.get(&key).cloned());
+        let module = match cached {
+            Some(m) => m,
+            None => {
+                let m = self.scoped("WGSL compilation", || {
+                    self.device
+                        .create_shader_module(wgpu::ShaderModuleDescriptor {
+                            label: Some(entry),
+                            source: wgpu::ShaderSource::Wgsl(source.into()),
+                        })
+                })?;
+                if let Ok(mut c) = self.modules.lock() {
+                    c.insert(key, m.clone());
+                }
+                m
+            }
+        };
+        let p = self.scoped(&format!("pipeline {entry}"), || {
+            self.device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(entry),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+        })?;
+        if let Ok(mut c) = self.pipelines.lock() {
+            c.insert(pkey, p.clone());
+        }
+        Ok(p)
+    }
+
+    /// A storage buffer holding `bytes` (padded to 4 bytes).
+    pub fn storage_from_bytes(&self, label: &str, bytes: &[u8]) -> Result<wgpu::Buffer, OpError> {
+        self.check_storage(format!("{} bytes ({label})", bytes.len()), bytes.len() as u64)?;
+        let mut padded = bytes.to_vec();
+        padded.resize(bytes.len().next_multiple_of(4).max(4), 0);
+        self.scoped(label, || {
+            self.device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(label),
+                    contents: &padded,
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_SRC
+                        | wgpu::BufferUsages::COPY_DST,
+                })
+        })
+    }
+
+    /// A zero-filled storage buffer of at least `size` bytes.
+    pub fn storage_zeroed(&self, label: &str, size: u64) -> Result<wgpu::Buffer, OpError> {
+        self.check_storage(format!("{size} bytes ({label})"), size)?;
+        self.scoped(label, || {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: size.next_multiple_of(4).max(4),
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })
+    }
+
+    /// A uniform buffer holding `value`.
+    pub fn uniform<T: bytemuck::Pod>(&self, label: &str, value: &T) -> Result<wgpu::Buffer, OpError> {
+        self.scoped(label, || {
+            self.device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(label),
+                    contents: bytemuck::bytes_of(value),
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                })
+        })
+    }
+
+    /// A bind group for group 0 of `pipeline`: (binding, buffer) pairs.
+    pub fn bind_group(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        entries: &[(u32, &wgpu::Buffer)],
+    ) -> Result<wgpu::BindGroup, OpError> {
+        let entries: Vec<wgpu::BindGroupEntry> = entries
+            .iter()
+            .map(|&(binding, buf)| wgpu::BindGroupEntry {
+                binding,
+                resource: buf.as_entire_binding(),
+            })
+            .collect();
+        self.scoped("bind group", || {
+            self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            })
+        })
+    }
+
+    /// Zeroes `clears`, runs `passes` in order, and returns the bytes of `reads` and the time.
+    pub fn execute(
+        &self,
+        clears: &[&wgpu::Buffer],
+        passes: &[Pass<'_>],
+        reads: &[&wgpu::Buffer],
+    ) -> Result<Execution, OpError> {
+        let timed = self.has(wgpu::Features::TIMESTAMP_QUERY) && !passes.is_empty();
+        let (staging, query) = self.scoped("submit", || {
+            let mut enc = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+            for b in clears {
+                enc.clear_buffer(b, 0, None);
+            }
+            let query = timed.then(|| {
+                let set = self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("timestamps"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: 2,
+                });
+                let resolve = self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("timestamp resolve"),
+                    size: 16,
+                    usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                });
+                (set, resolve)
+            });
+            let last = passes.len().saturating_sub(1);
+            for (i, p) in passes.iter().enumerate() {
+                let timestamp_writes = query.as_ref().and_then(|(set, _)| {
+                    (i == 0 || i == last).then_some(wgpu::ComputePassTimestampWrites {
+                        query_set: set,
+                        beginning_of_pass_write_index: (i == 0).then_some(0),
+                        end_of_pass_write_index: (i == last).then_some(1),
+                    })
+                });
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: None,
+                    timestamp_writes,
+                });
+                pass.set_pipeline(p.pipeline);
+                pass.set_bind_group(0, p.bind_group, &[]);
+                pass.dispatch_workgroups(p.workgroups[0], p.workgroups[1], p.workgroups[2]);
+            }
+            let mut sources: Vec<&wgpu::Buffer> = reads.to_vec();
+            if let Some((set, resolve)) = &query {
+                enc.resolve_query_set(set, 0..2, resolve, 0);
+                sources.push(resolve);
+            }
+            let staging: Vec<wgpu::Buffer> = sources
+                .iter()
+                .map(|src| {
+                    let s = self.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("readback"),
+                        size: src.size(),
+                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    });
+                    enc.copy_buffer_to_buffer(src, 0, &s, 0, src.size());
+                    s
+                })
+                .collect();
+            (staging, query.is_some(), enc.finish())
+        })
+        .map(|(s, q, cmd)| {
+            let start = Instant::now();
+            self.queue.submit([cmd]);
+            ((s, start), q)
+        })?;
+        let (staging, start) = staging;
+        for s in &staging {
+            s.slice(..).map_async(wgpu::MapMode::Read, |_| {});
+        }
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| OpError::Failed(format!("waiting for the device: {e}")))?;
+        let host_ms = start.elapsed().as_secs_f64() * 1e3;
+        if let Some(e) = self.uncaptured.lock().ok().and_then(|mut v| v.pop()) {
+            return Err(OpError::Failed(format!("wgpu error: {e}")));
+        }
+        let mut outputs = Vec::with_capacity(staging.len());
+        for s in &staging {
+            let bytes = s
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| OpError::Failed(format!("reading back a buffer: {e}")))?
+                .to_vec();
+            s.unmap();
+            outputs.push(bytes);
+        }
+        let mut ms = host_ms;
+        if query {
+            let ts = outputs.pop().unwrap_or_default();
+            let t: Vec<u64> = ts
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("8-byte chunk")))
+                .collect();
+            if t.len() == 2 && t[1] >= t[0] {
+                let period = self.queue.get_timestamp_period() as f64;
+                ms = (t[1] - t[0]) as f64 * period / 1e6;
+            }
+        }
+        Ok(Execution { outputs, ms })
+    }
+}
+
+impl Backend for WgpuBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Wgpu
+    }
+
+    fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    fn run(&self, job: &Job) -> Result<RunSet, OpError> {
+        match job {
+            Job::Reduce(j) => crate::ops::reduce::wgpu::run(self, j),
+        }
+    }
+
+    fn kernel_sources(&self) -> Vec<(&'static str, &'static str)> {
+        crate::kernels::WGSL.to_vec()
+    }
+
+    fn compile_options(&self) -> serde_json::Value {
+        serde_json::json!({
+            "shader": "WGSL via naga",
+            "specialisation": "host-written header (type aliases, consts) + //#if blocks",
+            "fma": "not selectable on wgpu",
+            "api": self.info.details.get("api").cloned().unwrap_or_default(),
+            "wgpu": "30",
+        })
+    }
 }

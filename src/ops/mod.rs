@@ -182,6 +182,10 @@ pub struct Case {
     pub runs: usize,
     /// Threads per workgroup; a power of two.
     pub workgroup_size: u32,
+    /// Convolution shape N,C,H,W,K,R,S,STRIDE,PAD,DILATION (conv ops), else None.
+    pub shape: Option<Vec<usize>>,
+    /// Optimizer steps (optimizer ops), else None.
+    pub steps: Option<usize>,
 }
 
 /// A case turned into a job plus everything needed to judge its outputs.

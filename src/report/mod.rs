@@ -1,7 +1,11 @@
 //! Reports: the JSON schema, reading and atomic writing, and (in submodules) the
 //! renderers.
 
+pub mod html;
+pub mod markdown;
+pub mod plots;
 pub mod schema;
+pub mod train;
 
 pub use schema::{Env, Report, ResultRecord, SCHEMA};
 

@@ -116,6 +116,10 @@ pub struct ResultRecord {
     pub gbps: Option<f64>,
     /// SHA-256 of the first run's output bits.
     pub fingerprint: Option<String>,
+    /// The first run's output value, when the output is one scalar (lets `merge` measure
+    /// ULP distances between devices); null for multi-element outputs.
+    #[serde(default)]
+    pub output_first: Option<f64>,
     /// SHA-256 of the inputs' device bytes ('+'-joined for several inputs).
     #[serde(default)]
     pub input_sha256: String,

@@ -13,6 +13,8 @@
 //! "When is double rounding innocuous?", SIGNUM 1995).
 
 pub mod cpu;
+pub mod cuda;
+pub mod wgpu;
 
 use super::{Case, Job, Launch, Op, Ordering, Prepared};
 use crate::error::{DetError, OpError};

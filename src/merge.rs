@@ -1,0 +1,235 @@
+//! `detbench merge`: one table across devices. For each (op, precision, accumulator,
+//! variant, size, input, seed) it says which devices produced the same bits (the same
+//! fingerprint) and how many ULPs apart the others are.
+//!
+//! Devices are grouped by fingerprint; the ULP distance of a group is measured from the
+//! first run's scalar output (`output_first`) to that of the largest group. Multi-element
+//! outputs carry no value in the report, so for them only "same bits or not" is known.
+//! A variant that is not reproducible on a device is marked, because its first run's bits
+//! are one draw among many and agreement is then a coincidence.
+
+use crate::error::DetError;
+use crate::numerics::ulp::ulp_distance;
+use crate::numerics::Precision;
+use crate::report::{load_report, write_atomic, ResultRecord};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The identity of a row.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RowKey {
+    pub op: String,
+    pub precision: String,
+    pub accumulator: String,
+    pub variant: String,
+    pub size: u64,
+    pub bins: Option<u64>,
+    pub shape: String,
+    pub input: String,
+    pub seed: u64,
+}
+
+/// One device's result in a row.
+#[derive(Clone, Debug)]
+pub struct Cell {
+    /// "backend:device", with the ordering for CUDA orderings and the report number
+    /// when one device appears in several reports.
+    pub column: String,
+    pub record: ResultRecord,
+}
+
+/// One row of the merged table.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub key: RowKey,
+    /// Groups of columns with identical output bits, largest first.
+    pub groups: Vec<Vec<String>>,
+    /// ULP distance of each group's output from the first group's (None: unknown).
+    pub ulp_from_first: Vec<Option<u64>>,
+    /// Columns that did not run ok, with their status.
+    pub not_ok: Vec<(String, String)>,
+    /// Columns whose variant was not bitwise reproducible there.
+    pub varies: Vec<String>,
+    /// True when the devices' input bytes differ (then bits cannot be compared).
+    pub inputs_differ: bool,
+}
+
+/// Groups the results of several reports into rows.
+pub fn merge(reports: &[(PathBuf, Vec<ResultRecord>)]) -> Vec<Row> {
+    // Which (backend, device) appears in more than one report: those columns get "#i".
+    let mut seen: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    for (i, (_, recs)) in reports.iter().enumerate() {
+        for r in recs {
+            let e = seen
+                .entry((r.backend.clone(), r.device.clone()))
+                .or_default();
+            if !e.contains(&i) {
+                e.push(i);
+            }
+        }
+    }
+    let mut rows: BTreeMap<RowKey, Vec<Cell>> = BTreeMap::new();
+    for (i, (_, recs)) in reports.iter().enumerate() {
+        for r in recs {
+            let mut column = format!("{}:{}", r.backend, r.device);
+            if r.ordering.contains('.') {
+                column.push_str(&format!(" [{}]", r.ordering));
+            }
+            if seen[&(r.backend.clone(), r.device.clone())].len() > 1 {
+                column.push_str(&format!(" #{}", i + 1));
+            }
+            let key = RowKey {
+                op: r.op.clone(),
+                precision: r.precision.clone(),
+                accumulator: r.accumulator.clone(),
+                variant: r.variant.clone(),
+                size: r.size,
+                bins: r.bins,
+                shape: r.shape.as_ref().map(|s| s.to_string()).unwrap_or_default(),
+                input: r.input.clone(),
+                seed: r.seed,
+            };
+            rows.entry(key).or_default().push(Cell {
+                column,
+                record: r.clone(),
+            });
+        }
+    }
+    rows.into_iter()
+        .map(|(key, cells)| {
+            let mut by_print: Vec<(String, Vec<&Cell>)> = Vec::new();
+            let mut not_ok = Vec::new();
+            let mut varies = Vec::new();
+            for c in &cells {
+                match (&c.record.fingerprint, c.record.status.as_str()) {
+                    (Some(fp), "ok") => {
+                        if c.record.bitwise_reproducible == Some(false) {
+                            varies.push(c.column.clone());
+                        }
+                        match by_print.iter_mut().find(|(p, _)| p == fp) {
+                            Some((_, v)) => v.push(c),
+                            None => by_print.push((fp.clone(), vec![c])),
+                        }
+                    }
+                    _ => not_ok.push((c.column.clone(), c.record.status.clone())),
+                }
+            }
+            by_print.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+            let mut inputs: Vec<&str> = cells
+                .iter()
+                .map(|c| c.record.input_sha256.as_str())
+                .filter(|s| !s.is_empty())
+                .collect();
+            inputs.sort();
+            inputs.dedup();
+            let reference = by_print.first().map(|(_, v)| v[0]);
+            let ulp_from_first = by_print
+                .iter()
+                .map(|(_, v)| {
+                    let r = reference?;
+                    let p: Precision = r.record.output_precision.parse().ok()?;
+                    let (a, b) = (r.record.output_first?, v[0].record.output_first?);
+                    Some(ulp_distance(p, a, b))
+                })
+                .collect();
+            Row {
+                key,
+                groups: by_print
+                    .into_iter()
+                    .map(|(_, v)| v.into_iter().map(|c| c.column.clone()).collect())
+                    .collect(),
+                ulp_from_first,
+                not_ok,
+                varies,
+                inputs_differ: inputs.len() > 1,
+            }
+        })
+        .collect()
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+/// The merged table as Markdown.
+pub fn render_md(rows: &[Row], sources: &[PathBuf]) -> String {
+    let mut s = String::from("# Cross-device agreement\n\n");
+    s.push_str("Reports: ");
+    s.push_str(
+        &sources
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("#{} `{}`", i + 1, p.display()))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    s.push_str("\n\nGroups list devices with identical output bits; ULP distances are measured from group A (the largest). `varies` marks devices where the variant was not reproducible from run to run (its first run was compared).\n\n");
+    s.push_str("| op | prec | acc | variant | size | input | seed | agreement | groups | not run |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    for r in rows {
+        let agreement = match r.groups.len() {
+            0 => "no ok results".to_string(),
+            1 if r.groups[0].len() > 1 => format!("all {} agree", r.groups[0].len()),
+            1 => "one device".to_string(),
+            n => format!("{n} groups"),
+        };
+        let agreement = if r.inputs_differ {
+            format!("{agreement} (inputs differ!)")
+        } else {
+            agreement
+        };
+        let groups: Vec<String> = r
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let name = (b'A' + (i % 26) as u8) as char;
+                let dist = match (i, r.ulp_from_first.get(i).copied().flatten()) {
+                    (0, _) => String::new(),
+                    (_, Some(d)) => format!(" (+{d} ULP)"),
+                    (_, None) => " (differs; no scalar output to measure)".into(),
+                };
+                let members: Vec<String> = g
+                    .iter()
+                    .map(|c| {
+                        if r.varies.contains(c) {
+                            format!("{c} (varies)")
+                        } else {
+                            c.clone()
+                        }
+                    })
+                    .collect();
+                format!("{name}: {}{dist}", members.join(", "))
+            })
+            .collect();
+        let not_ok: Vec<String> = r.not_ok.iter().map(|(c, s)| format!("{c}: {s}")).collect();
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.key.op,
+            r.key.precision,
+            r.key.accumulator,
+            r.key.variant,
+            r.key.size,
+            md_cell(&r.key.input),
+            r.key.seed,
+            agreement,
+            md_cell(&groups.join("; ")),
+            md_cell(&not_ok.join("; "))
+        ));
+    }
+    s
+}
+
+/// `detbench merge`.
+pub fn run(inputs: &[PathBuf], md: Option<&std::path::Path>) -> Result<(), DetError> {
+    let mut reports = Vec::new();
+    for p in inputs {
+        reports.push((p.clone(), load_report(p)?.results));
+    }
+    let rows = merge(&reports);
+    let text = render_md(&rows, inputs);
+    print!("{text}");
+    if let Some(out) = md {
+        write_atomic(out, text.as_bytes())?;
+    }
+    Ok(())
+}

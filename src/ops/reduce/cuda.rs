@@ -1,0 +1,520 @@
+//! The reduction family on CUDA (kernels in `kernels/cuda/reduce.cu`).
+//!
+//! Ordered variants launch the shape fixed in [`super::prepare`] and give the bits of the
+//! CPU emulation in [`super::cpu`]; atomic variants run under the job's [`Ordering`].
+//! Host code stays thin: upload, launch between two events, read back, decode.
+
+use super::cpu;
+use super::{ReduceJob, ReduceVariant};
+use crate::backend::cuda::{CudaBackend, CudaDevice, ModuleSpec, TIMER};
+use crate::error::OpError;
+use crate::numerics::repro::{ReproParams, ReproState, MAX_FOLDS};
+use crate::numerics::Precision;
+use crate::ops::{Op, Ordering, RunSet};
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+
+/// Kernel source of this family.
+pub const SOURCE: &str = "kernels/cuda/reduce.cu";
+
+/// Largest input `atomic_cas` runs on: every element is a compare-exchange loop on one
+/// word, and 2^24 of them did not finish 5 runs in 150 s on an H100.
+pub const MAX_CAS_ELEMENTS: usize = 1 << 22;
+
+fn fmt_name(p: Precision) -> &'static str {
+    p.name()
+}
+
+/// The module for an (input, accumulator) pair on this device.
+pub fn module_spec(dev: &CudaDevice, input: Precision, acc: Precision) -> ModuleSpec {
+    let (major, _) = dev.compute_capability();
+    let in_t = match input {
+        Precision::F32 => "InF32",
+        Precision::F64 => "InF64",
+        Precision::F16 => "InF16",
+        Precision::Bf16 => "InBF16",
+    };
+    let acc_t = match acc {
+        Precision::F32 => "AccF32",
+        Precision::F64 => "AccF64",
+        Precision::F16 => "AccF16",
+        Precision::Bf16 => "AccBF16",
+    };
+    let mut defines = vec![
+        ("DB_IN_T".to_string(), in_t.to_string()),
+        ("DB_ACC_T".to_string(), acc_t.to_string()),
+        (
+            "DB_SUFFIX".to_string(),
+            format!("{}_{}", fmt_name(input), fmt_name(acc)),
+        ),
+        (
+            "DB_ORDERED_ATOMICS".to_string(),
+            u8::from(ordered_atomics(dev)).to_string(),
+        ),
+        (
+            "DB_NATIVE_ATOMIC".to_string(),
+            u8::from(native_atomic(dev, acc).is_ok()).to_string(),
+        ),
+    ];
+    if matches!(acc, Precision::F32 | Precision::F64) {
+        defines.push(("DB_REPRO".to_string(), "1".to_string()));
+    }
+    if acc == Precision::Bf16 {
+        defines.push(("DB_ACC_IS_BF16".to_string(), "1".to_string()));
+    }
+    let _ = major;
+    ModuleSpec {
+        path: SOURCE,
+        fmad: false,
+        defines,
+    }
+}
+
+/// Scoped atomics (`.relaxed`, `.acq_rel`, `fence.sc`) are the PTX memory model of sm_70+.
+fn ordered_atomics(dev: &CudaDevice) -> bool {
+    dev.compute_capability().0 >= 7
+}
+
+/// Whether the accumulator has a native atomic add here, and if not, why.
+fn native_atomic(dev: &CudaDevice, acc: Precision) -> Result<(), String> {
+    let (major, minor) = dev.compute_capability();
+    if major < 7 {
+        return Err(format!(
+            "scoped atomics (.relaxed/.acq_rel, fence.sc) need sm_70 or newer; this device is sm_{major}{minor}"
+        ));
+    }
+    match acc {
+        Precision::Bf16 if major < 9 => Err(format!(
+            "a native bf16 atomic add (atom.add.noftz.bf16) needs sm_90 or newer; this device is sm_{major}{minor}"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// PTX ordering suffix of an entry point. `Relaxed` (the ordering of non-CUDA runs) and
+/// `None` map to relaxed at GPU scope, the default of CUDA's `atomicAdd`.
+fn ordering_suffix(o: Ordering) -> &'static str {
+    match o {
+        Ordering::RelaxedCta => "relaxed_cta",
+        Ordering::AcqRelCta => "acq_rel_cta",
+        Ordering::AcqRelGpu => "acq_rel_gpu",
+        Ordering::SeqCstCta => "seq_cst_cta",
+        Ordering::SeqCstGpu => "seq_cst_gpu",
+        Ordering::RelaxedGpu | Ordering::Relaxed | Ordering::None => "relaxed_gpu",
+    }
+}
+
+/// Format of the values the kernels keep in registers and write as partials: f64 for an
+/// f64 accumulator, f32 otherwise (an f16 or bf16 value is exact in f32).
+fn value_format(acc: Precision) -> Precision {
+    if acc == Precision::F64 {
+        Precision::F64
+    } else {
+        Precision::F32
+    }
+}
+
+fn cfg(groups: u32, wg: u32, shared: usize) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (groups, 1, 1),
+        block_dim: (wg, 1, 1),
+        shared_mem_bytes: shared as u32,
+    }
+}
+
+/// Runs a reduction job `job.runs` times on one GPU.
+pub fn run(backend: &CudaBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
+    super::check_job(job)?;
+    let dev = backend.device();
+    let n = job.n();
+    if job.variant == ReduceVariant::AtomicCas && n > MAX_CAS_ELEMENTS {
+        return Err(OpError::Unsupported(format!(
+            "atomic_cas is limited to {MAX_CAS_ELEMENTS} elements on CUDA: every element is a compare-exchange loop on one word, and 2^24 of them did not finish 5 runs in 150 s on an H100"
+        )));
+    }
+    if job.variant.is_atomic() {
+        let needs = if job.variant == ReduceVariant::AtomicCas {
+            if ordered_atomics(dev) {
+                Ok(())
+            } else {
+                native_atomic(dev, Precision::F32)
+            }
+        } else {
+            native_atomic(dev, job.accumulator)
+        };
+        needs.map_err(OpError::Unsupported)?;
+    }
+    if job.y.as_ref().is_some_and(|y| y.len() != n) {
+        return Err(OpError::BadInput("dot needs x and y of the same length".into()));
+    }
+    let spec = module_spec(dev, job.precision, job.accumulator);
+    let suffix = format!("{}_{}", fmt_name(job.precision), fmt_name(job.accumulator));
+    let op = match job.op {
+        Op::Dot => "dot",
+        _ => "sum",
+    };
+    let x = dev.upload(&job.precision.encode(&job.x))?;
+    let y = match &job.y {
+        Some(y) => Some(dev.upload(&job.precision.encode(y))?),
+        None => None,
+    };
+    // Sum kernels take a y pointer too and never read it.
+    let y = y.as_ref().unwrap_or(&x);
+    let ctx = Ctx {
+        dev,
+        job,
+        x: &x,
+        y,
+        n: n as u64,
+        spec,
+        suffix,
+        op,
+    };
+    let mut set = RunSet {
+        timer: TIMER.into(),
+        ..Default::default()
+    };
+    match job.variant {
+        ReduceVariant::Tree => ctx.two_pass("tree", 1, &mut set)?,
+        ReduceVariant::Kahan => ctx.two_pass("kahan", 2, &mut set)?,
+        ReduceVariant::Atomic => ctx.atomic("atomic", false, &mut set)?,
+        ReduceVariant::AtomicCas => ctx.atomic("atomic_cas", false, &mut set)?,
+        ReduceVariant::BlockAtomic => ctx.atomic("block_atomic", true, &mut set)?,
+        ReduceVariant::FixedPoint => ctx.fixed_point(&mut set)?,
+        ReduceVariant::Reproducible => ctx.reproducible(&mut set)?,
+    }
+    Ok(set)
+}
+
+/// Everything a variant's launches need.
+struct Ctx<'a> {
+    dev: &'a CudaDevice,
+    job: &'a ReduceJob,
+    x: &'a CudaSlice<u8>,
+    y: &'a CudaSlice<u8>,
+    n: u64,
+    spec: ModuleSpec,
+    suffix: String,
+    op: &'static str,
+}
+
+impl Ctx<'_> {
+    fn groups(&self) -> u32 {
+        self.job.launch.workgroups
+    }
+
+    fn wg(&self) -> u32 {
+        self.job.launch.workgroup_size
+    }
+
+    fn entry(&self, name: &str) -> Result<cudarc::driver::CudaFunction, OpError> {
+        self.dev
+            .function(&self.spec, &format!("{name}_{}", self.suffix))
+    }
+
+    /// tree (`words` = 1 value per partial) and kahan (2: sum and correction).
+    fn two_pass(&self, variant: &str, words: usize, set: &mut RunSet) -> Result<(), OpError> {
+        let vf = value_format(self.job.accumulator);
+        let pass1 = self.entry(&format!("{}_{variant}_pass1", self.op))?;
+        let pass2 = self.entry(&format!("{variant}_pass2"))?;
+        let (groups, wg) = (self.groups(), self.wg());
+        let mut partials = self
+            .dev
+            .zeros(groups as usize * words * vf.bytes())?;
+        let mut out = self.dev.zeros(vf.bytes())?;
+        let shared = wg as usize * words * vf.bytes();
+        for _ in 0..self.job.runs {
+            let ms = self.dev.timed(|s| {
+                let mut b = s.launch_builder(&pass1);
+                b.arg(self.x).arg(self.y).arg(&self.n).arg(&mut partials);
+                // SAFETY: `{op}_{variant}_pass1(const S* x, const S* y, u64 n, V* partials)`:
+                // x and y hold n elements of the input format, partials holds `groups *
+                // words` values of V; each block writes only its own slot(s), and the
+                // dynamic shared memory holds one (pair of) V per thread.
+                unsafe { b.launch(cfg(groups, wg, shared)) }
+                    .map_err(|e| crate::backend::cuda::driver_err("launch", e))?;
+                let mut b = s.launch_builder(&pass2);
+                b.arg(&partials).arg(&groups).arg(&mut out);
+                // SAFETY: `{variant}_pass2(const V* partials, u32 count, V* out)`: count is
+                // the number of partials written by pass 1; out holds one V; one block.
+                unsafe { b.launch(cfg(1, wg, shared)) }
+                    .map_err(|e| crate::backend::cuda::driver_err("launch", e))?;
+                Ok(())
+            })?;
+            let v = vf.decode(&self.dev.read(&out)?)[0];
+            set.times_ms.push(ms);
+            set.outputs.push(vec![v]);
+        }
+        Ok(())
+    }
+
+    /// atomic, atomic_cas and block_atomic: every run adds into one zeroed word of the
+    /// accumulator format.
+    fn atomic(&self, variant: &str, tree: bool, set: &mut RunSet) -> Result<(), OpError> {
+        let acc = self.job.accumulator;
+        let f = self.entry(&format!(
+            "{}_{variant}_{}",
+            self.op,
+            ordering_suffix(self.job.ordering)
+        ))?;
+        let (groups, wg) = (self.groups(), self.wg());
+        let shared = if tree {
+            wg as usize * value_format(acc).bytes()
+        } else {
+            0
+        };
+        let mut word = self.dev.zeros(acc.bytes())?;
+        for _ in 0..self.job.runs {
+            self.dev.zero(&mut word)?;
+            let ms = self.dev.timed(|s| {
+                let mut b = s.launch_builder(&f);
+                b.arg(self.x).arg(self.y).arg(&self.n).arg(&mut word);
+                // SAFETY: `{op}_{variant}_{ordering}(const S* x, const S* y, u64 n, W* w)`:
+                // x and y hold n elements; w is one zeroed accumulator word (2, 4 or 8
+                // bytes, aligned by the allocator) that every thread updates atomically.
+                unsafe { b.launch(cfg(groups, wg, shared)) }
+                    .map_err(|e| crate::backend::cuda::driver_err("launch", e))?;
+                Ok(())
+            })?;
+            let v = acc.decode(&self.dev.read(&word)?)[0];
+            set.times_ms.push(ms);
+            set.outputs.push(vec![v]);
+        }
+        Ok(())
+    }
+
+    fn fixed_point(&self, set: &mut RunSet) -> Result<(), OpError> {
+        let f = self.entry(&format!("{}_fixed_point", self.op))?;
+        let (groups, wg) = (self.groups(), self.wg());
+        let k: i32 = self.job.fixed_scale;
+        let mut total = self.dev.zeros(8)?;
+        let mut lost = self.dev.zeros(8)?;
+        for _ in 0..self.job.runs {
+            self.dev.zero(&mut total)?;
+            self.dev.zero(&mut lost)?;
+            let ms = self.dev.timed(|s| {
+                let mut b = s.launch_builder(&f);
+                b.arg(self.x)
+                    .arg(self.y)
+                    .arg(&self.n)
+                    .arg(&k)
+                    .arg(&mut total)
+                    .arg(&mut lost);
+                // SAFETY: `{op}_fixed_point(const S* x, const S* y, u64 n, int k, u64* total,
+                // u64* lost)`: x and y hold n elements; total and lost are one zeroed
+                // 8-byte word each, updated only with 64-bit atomics.
+                unsafe { b.launch(cfg(groups, wg, 0)) }
+                    .map_err(|e| crate::backend::cuda::driver_err("launch", e))?;
+                Ok(())
+            })?;
+            let t = i64::from_le_bytes(word8(&self.dev.read(&total)?)?);
+            let l = u64::from_le_bytes(word8(&self.dev.read(&lost)?)?);
+            set.times_ms.push(ms);
+            set.outputs
+                .push(vec![cpu::fixed_to_value(t, k, self.job.accumulator)]);
+            set.message = cpu::fixed_message(l, self.job.n(), k);
+        }
+        Ok(())
+    }
+
+    fn reproducible(&self, set: &mut RunSet) -> Result<(), OpError> {
+        let acc = self.job.accumulator;
+        let params = self
+            .job
+            .repro
+            .ok_or_else(|| OpError::Failed("reproducible layout missing".into()))?;
+        let fbytes = acc.bytes();
+        // Size of the kernel's DbRepro<F>: F primary[3]; int carry[3]; padded to F's alignment.
+        let state_bytes = match acc {
+            Precision::F64 => 40,
+            _ => 24,
+        };
+        let max_k = self.entry(&format!("{}_repro_max", self.op))?;
+        let layout_k = self.entry("repro_layout")?;
+        let deposit_k = self.entry(&format!("{}_repro_deposit", self.op))?;
+        let (groups, wg) = (self.groups(), self.wg());
+        let mut block_max = self.dev.zeros(groups as usize * 8)?;
+        let mut layout = self.dev.zeros(5 * 4)?;
+        let mut max_out = self.dev.zeros(8)?;
+        let mut primary = self.dev.zeros(groups as usize * MAX_FOLDS * fbytes)?;
+        let mut carry = self.dev.zeros(groups as usize * MAX_FOLDS * 4)?;
+        for _ in 0..self.job.runs {
+            let ms = self.dev.timed(|s| {
+                let mut b = s.launch_builder(&max_k);
+                b.arg(self.x).arg(self.y).arg(&self.n).arg(&mut block_max);
+                // SAFETY: `{op}_repro_max(const S* x, const S* y, u64 n, double* block_max)`:
+                // block_max holds one double per block; shared memory one double per thread.
+                unsafe { b.launch(cfg(groups, wg, wg as usize * 8)) }
+                    .map_err(|e| crate::backend::cuda::driver_err("launch", e))?;
+                let mut b = s.launch_builder(&layout_k);
+                b.arg(&block_max)
+                    .arg(&groups)
+                    .arg(&mut layout)
+                    .arg(&mut max_out);
+                // SAFETY: `repro_layout(const double* block_max, u32 count, int* layout,
+                // double* max_out)`: count doubles were written above; layout holds 5 ints,
+                // max_out one double; one block.
+                unsafe { b.launch(cfg(1, wg, wg as usize * 8)) }
+                    .map_err(|e| crate::backend::cuda::driver_err("launch", e))?;
+                let mut b = s.launch_builder(&deposit_k);
+                b.arg(self.x)
+                    .arg(self.y)
+                    .arg(&self.n)
+                    .arg(&layout)
+                    .arg(&mut primary)
+                    .arg(&mut carry);
+                // SAFETY: `{op}_repro_deposit(const S* x, const S* y, u64 n, const int* layout,
+                // F* primary, int* carry)`: primary and carry hold 3 entries per block, each
+                // block writes its own; shared memory holds one binned state per thread.
+                unsafe { b.launch(cfg(groups, wg, wg as usize * state_bytes)) }
+                    .map_err(|e| crate::backend::cuda::driver_err("launch", e))?;
+                Ok(())
+            })?;
+            let lay: Vec<i32> = self
+                .dev
+                .read(&layout)?
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            check_layout(&lay, &params, &self.dev.read(&max_out)?)?;
+            let prim = acc.decode(&self.dev.read(&primary)?);
+            let carries: Vec<i32> = self
+                .dev
+                .read(&carry)?
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            let v = finalize(&params, &prim, &carries);
+            set.times_ms.push(ms);
+            set.outputs.push(vec![v]);
+        }
+        Ok(())
+    }
+}
+
+fn word8(bytes: &[u8]) -> Result<[u8; 8], OpError> {
+    bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| OpError::Failed("short readback".into()))
+}
+
+/// The device derives the bin layout from its own max; it must be the host's.
+fn check_layout(lay: &[i32], params: &ReproParams, max_bytes: &[u8]) -> Result<(), OpError> {
+    let max = f64::from_le_bytes(word8(max_bytes)?);
+    if lay.first() != Some(&0) {
+        return Err(OpError::Failed(format!(
+            "max |x| = {max:e} is too large for {} binning (the top bin would overflow); use an f64 accumulator",
+            params.acc
+        )));
+    }
+    let folds = lay[1] as usize;
+    if folds != params.folds || lay[2..2 + folds] != params.a[..folds] {
+        return Err(OpError::Failed(format!(
+            "the device's bin layout ({folds} folds at 2^{:?}, from max {max:e}) differs from the host's ({} folds at 2^{:?})",
+            &lay[2..2 + folds.min(MAX_FOLDS)],
+            params.folds,
+            &params.a[..params.folds]
+        )));
+    }
+    Ok(())
+}
+
+/// Merges the per-block states in block order and rounds, with the CPU's own code.
+fn finalize(params: &ReproParams, primary: &[f64], carry: &[i32]) -> f64 {
+    let blocks = carry.len() / MAX_FOLDS;
+    match params.acc {
+        Precision::F32 => {
+            let states: Vec<ReproState<f32>> = (0..blocks)
+                .map(|g| state(primary, carry, g, |v| v as f32))
+                .collect();
+            cpu::repro_finalize_f32(params, &states)
+        }
+        _ => {
+            let states: Vec<ReproState<f64>> = (0..blocks)
+                .map(|g| state(primary, carry, g, |v| v))
+                .collect();
+            repro_finalize_f64(params, &states)
+        }
+    }
+}
+
+fn state<F: Copy>(primary: &[f64], carry: &[i32], g: usize, conv: impl Fn(f64) -> F) -> ReproState<F> {
+    let mut p = [conv(0.0); MAX_FOLDS];
+    let mut c = [0i32; MAX_FOLDS];
+    for k in 0..MAX_FOLDS {
+        p[k] = conv(primary[g * MAX_FOLDS + k]);
+        c[k] = carry[g * MAX_FOLDS + k];
+    }
+    ReproState {
+        primary: p,
+        carry: c,
+        pending: 0,
+    }
+}
+
+/// The f64 twin of [`cpu::repro_finalize_f32`].
+pub fn repro_finalize_f64(p: &ReproParams, states: &[ReproState<f64>]) -> f64 {
+    let mut total = ReproState::<f64>::new(p);
+    for s in states {
+        total.merge(p, s);
+    }
+    total.finalize(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::numerics::repro::repro_sum;
+
+    /// The host half of the reproducible variant: per-block states (as the kernel leaves
+    /// them) merged by `finalize` give the CPU's bits, for both accumulator formats.
+    #[test]
+    fn block_states_finalize_to_cpu_bits() {
+        for acc in [Precision::F32, Precision::F64] {
+            let xs: Vec<f64> = (0..5000)
+                .map(|i| acc.round(((i * 7919 % 1013) as f64 - 506.0) * 1.37e-3))
+                .collect();
+            let m = xs.iter().fold(0.0f64, |a, &b| a.max(b.abs()));
+            let p = ReproParams::new(acc, m).unwrap();
+            let blocks = 7;
+            let mut prim = Vec::new();
+            let mut carry = Vec::new();
+            for g in 0..blocks {
+                let mut s64 = ReproState::<f64>::new(&p);
+                let mut s32 = ReproState::<f32>::new(&p);
+                for &v in xs.iter().skip(g).step_by(blocks) {
+                    s64.deposit(&p, v);
+                    s32.deposit(&p, v as f32);
+                }
+                s64.renorm(&p);
+                s32.renorm(&p);
+                for k in 0..MAX_FOLDS {
+                    if acc == Precision::F32 {
+                        prim.push(s32.primary[k] as f64);
+                        carry.push(s32.carry[k]);
+                    } else {
+                        prim.push(s64.primary[k]);
+                        carry.push(s64.carry[k]);
+                    }
+                }
+            }
+            assert_eq!(
+                finalize(&p, &prim, &carry).to_bits(),
+                repro_sum(&p, &xs).to_bits(),
+                "{acc}"
+            );
+        }
+    }
+
+    #[test]
+    fn layout_mismatch_is_an_error() {
+        let p = ReproParams::new(Precision::F32, 3.0).unwrap();
+        let mut lay = vec![0, p.folds as i32];
+        lay.extend(p.a.iter());
+        assert!(check_layout(&lay, &p, &3.0f64.to_le_bytes()).is_ok());
+        lay[2] += 1;
+        assert!(check_layout(&lay, &p, &3.0f64.to_le_bytes()).is_err());
+        lay[0] = 1;
+        assert!(check_layout(&lay, &p, &3.0f64.to_le_bytes()).is_err());
+    }
+}

@@ -1,0 +1,459 @@
+//! The reduction family on wgpu: `kernels/wgsl/reduce.wgsl`, specialised per job.
+//!
+//! The template is specialised by [`module_source`]: a header fixes `C` (the compute type),
+//! `A` (the binned-state type), `XW` (the storage word of x and y), `WG` and the binning
+//! constants, and `//#if` flags keep only the code the job needs (see the template's top
+//! comment), so f64, i64 and float-atomic code is compiled only where it is used.
+//!
+//! `reproducible` computes its bin layout on the device from the max |term| (pass
+//! `repro_max2`, the same steps as `ReproParams::new`); the host checks that layout against
+//! the job's and merges the per-workgroup binned states with the CPU's code.
+
+use super::cpu::{fixed_message, fixed_to_value, repro_finalize_f32};
+use super::{ReduceJob, ReduceVariant};
+use crate::backend::wgpu::{specialise_wgsl, Pass, WgpuBackend};
+use crate::error::OpError;
+use crate::numerics::repro::{
+    ReproParams, ReproState, DEPOSITS_PER_RENORM, LOG2_R, MAX_FOLDS,
+};
+use crate::numerics::Precision;
+use crate::ops::RunSet;
+use wgpu::Features as F;
+
+/// The template, as embedded in [`crate::kernels::WGSL`].
+pub const TEMPLATE: &str = include_str!("../../../kernels/wgsl/reduce.wgsl");
+
+/// Compare-exchange attempts per element before a CAS loop gives up (and the run fails).
+pub const MAX_TRIES: u32 = 1 << 16;
+
+const _: () = assert!(MAX_FOLDS == 3, "reduce.wgsl keeps exactly 3 folds");
+
+/// The uniform every reduction entry point reads.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n: u32,
+    threads: u32,
+    groups: u32,
+    fixed_k: i32,
+    /// 1.0, opaque to the shader compiler (see `opaque` in reduce.wgsl).
+    one: f32,
+    _pad: [u32; 3],
+}
+
+/// Whether the job computes in f64 on the device.
+fn uses_f64(job: &ReduceJob) -> bool {
+    job.precision == Precision::F64 || job.accumulator == Precision::F64
+}
+
+fn wgsl_type(p: Precision) -> &'static str {
+    if p == Precision::F64 {
+        "f64"
+    } else {
+        "f32"
+    }
+}
+
+/// How block_atomic adds its workgroup partials on this device.
+fn block_native(b: &WgpuBackend, job: &ReduceJob) -> bool {
+    job.accumulator == Precision::F32 && b.has(F::SHADER_FLOAT32_ATOMIC)
+}
+
+/// The specialised WGSL of one job: header + the template's enabled blocks.
+pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> String {
+    let c = if uses_f64(job) { "f64" } else { "f32" };
+    let a = wgsl_type(job.accumulator);
+    let xw = match job.precision {
+        Precision::F64 => "f64",
+        Precision::F32 => "f32",
+        Precision::F16 | Precision::Bf16 => "u32",
+    };
+    let acc = job.accumulator;
+    let (emin, emax) = if acc == Precision::F64 {
+        (-1022, 1023)
+    } else {
+        (-126, 127)
+    };
+    let header = format!(
+        "// specialised by detbench: {} {} in {}, {}\n\
+         alias C = {c};\nalias A = {a};\nalias XW = {xw};\n\
+         const WG: u32 = {}u;\nconst MAX_TRIES: u32 = {MAX_TRIES}u;\n\
+         const R_RENORM: u32 = {DEPOSITS_PER_RENORM}u;\nconst R_LOG2: i32 = {LOG2_R};\n\
+         const R_EMIN: i32 = {emin};\nconst R_EMAX: i32 = {emax};\n\
+         const R_P: i32 = {};\nconst R_W: i32 = {};\nconst R_MIN_NORMAL = {:e};\n",
+        job.op,
+        job.precision,
+        acc,
+        job.variant.name(),
+        job.launch.workgroup_size,
+        acc.mantissa_bits(),
+        if matches!(acc, Precision::F32 | Precision::F64) {
+            ReproParams::width(acc)
+        } else {
+            1
+        },
+        acc.min_normal(),
+    );
+    let mut flags: Vec<&str> = vec![match job.precision {
+        Precision::F64 => "IN_F64",
+        Precision::F32 => "IN_F32",
+        Precision::F16 => "IN_F16",
+        Precision::Bf16 => "IN_BF16",
+    }];
+    flags.push(match acc {
+        Precision::F64 => "ACC_F64",
+        Precision::F32 => "ACC_F32",
+        Precision::F16 => "ACC_F16",
+        Precision::Bf16 => "ACC_BF16",
+    });
+    if matches!(acc, Precision::F16 | Precision::Bf16) {
+        flags.push("ACC_HALF");
+    }
+    if uses_f64(job) {
+        flags.push("C64");
+    }
+    if job.y.is_some() {
+        flags.push("DOT");
+    }
+    flags.push(match job.variant {
+        ReduceVariant::Tree => "V_TREE",
+        ReduceVariant::Kahan => "V_KAHAN",
+        ReduceVariant::Atomic => "V_ATOMIC",
+        ReduceVariant::AtomicCas => "V_CAS",
+        ReduceVariant::BlockAtomic => "V_BLOCK",
+        ReduceVariant::FixedPoint => "V_FIXED",
+        ReduceVariant::Reproducible => "V_REPRO",
+    });
+    let cas = match job.variant {
+        ReduceVariant::AtomicCas => true,
+        ReduceVariant::BlockAtomic => !block_native(b, job),
+        _ => false,
+    };
+    if cas {
+        flags.push("CAS_CELL");
+        if acc == Precision::F64 {
+            flags.push("CAS64");
+        }
+    } else if job.variant == ReduceVariant::BlockAtomic {
+        flags.push("NATIVE_ATOMIC");
+    }
+    specialise_wgsl(&header, TEMPLATE, &flags)
+}
+
+/// Bytes of workgroup memory one workgroup of the job's kernels uses.
+fn workgroup_bytes(job: &ReduceJob) -> u64 {
+    let c = if uses_f64(job) { 8 } else { 4 };
+    let a = job.accumulator.bytes().max(4) as u64;
+    let wg = job.launch.workgroup_size as u64;
+    wg * match job.variant {
+        ReduceVariant::Kahan => 2 * c,
+        ReduceVariant::Reproducible => (3 * a + 12).next_multiple_of(a).max(c),
+        ReduceVariant::Atomic | ReduceVariant::AtomicCas | ReduceVariant::FixedPoint => 0,
+        _ => c,
+    }
+}
+
+/// Every feature and limit check, before anything is compiled.
+fn check_device(b: &WgpuBackend, job: &ReduceJob) -> Result<(), OpError> {
+    let acc = job.accumulator;
+    if uses_f64(job) {
+        b.require(F::SHADER_F64, "f64 arithmetic")?;
+    }
+    match job.variant {
+        ReduceVariant::Atomic => {
+            if acc != Precision::F32 {
+                return Err(OpError::Unsupported(format!(
+                    "atomic: WGSL's only native float atomic add is on atomic<f32> (SHADER_FLOAT32_ATOMIC); the accumulator is {acc} (atomic_cas works for every format)"
+                )));
+            }
+            b.require(F::SHADER_FLOAT32_ATOMIC, "atomic (native atomicAdd on f32)")?;
+        }
+        ReduceVariant::AtomicCas | ReduceVariant::BlockAtomic => {
+            let native = job.variant == ReduceVariant::BlockAtomic && block_native(b, job);
+            if acc == Precision::F64 && !native {
+                b.require(
+                    F::SHADER_INT64 | F::SHADER_INT64_ATOMIC_ALL_OPS | F::SHADER_F64,
+                    "compare-exchange on f64 bits (u64 words)",
+                )?;
+            }
+        }
+        ReduceVariant::FixedPoint => {
+            b.require(
+                F::SHADER_INT64 | F::SHADER_INT64_ATOMIC_ALL_OPS,
+                "fixed_point (int64 atomics)",
+            )?;
+        }
+        ReduceVariant::Reproducible => {
+            if uses_f64(job) {
+                b.require(F::SHADER_INT64, "reproducible in f64 (u64 bit patterns)")?;
+            }
+        }
+        _ => {}
+    }
+    let wg = job.launch.workgroup_size;
+    let lim = b.limits();
+    if wg > lim.max_compute_invocations_per_workgroup || wg > lim.max_compute_workgroup_size_x {
+        return Err(OpError::Unsupported(format!(
+            "workgroup size {wg} exceeds this device's limit ({} invocations, {} in x)",
+            lim.max_compute_invocations_per_workgroup, lim.max_compute_workgroup_size_x
+        )));
+    }
+    let shared = workgroup_bytes(job);
+    if shared > lim.max_compute_workgroup_storage_size as u64 {
+        return Err(OpError::Unsupported(format!(
+            "{} with workgroup size {wg} needs {shared} bytes of workgroup memory; this device has {}",
+            job.variant.name(),
+            lim.max_compute_workgroup_storage_size
+        )));
+    }
+    if job.launch.workgroups > lim.max_compute_workgroups_per_dimension {
+        return Err(OpError::Unsupported(format!(
+            "{} workgroups exceed this device's limit of {}",
+            job.launch.workgroups, lim.max_compute_workgroups_per_dimension
+        )));
+    }
+    Ok(())
+}
+
+/// Reads the scalar at the start of `bytes` in format `c` (f32 or f64).
+fn scalar(c: &str, bytes: &[u8]) -> f64 {
+    if c == "f64" {
+        f64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"))
+    } else {
+        f32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")) as f64
+    }
+}
+
+fn words_u32(bytes: &[u8]) -> Vec<u32> {
+    bytemuck::pod_collect_to_vec(bytes)
+}
+
+/// Merges per-workgroup f64 binned states and finalises: the f64 twin of
+/// [`repro_finalize_f32`].
+pub fn repro_finalize_f64(p: &ReproParams, states: &[ReproState<f64>]) -> f64 {
+    let mut total = ReproState::<f64>::new(p);
+    for s in states {
+        total.merge(p, s);
+    }
+    total.finalize(p)
+}
+
+/// Runs a reduction job `job.runs` times on a wgpu device.
+pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
+    super::check_job(job)?;
+    check_device(b, job)?;
+    let n = job.n();
+    let in_bytes = (n * job.precision.bytes()) as u64;
+    b.check_storage(n, in_bytes)?;
+    let src = module_source(b, job);
+    let c = if uses_f64(job) { "f64" } else { "f32" };
+    let cb: u64 = if c == "f64" { 8 } else { 4 };
+    let groups = job.launch.workgroups;
+    let params = Params {
+        n: n as u32,
+        threads: job.total_threads() as u32,
+        groups,
+        fixed_k: job.fixed_scale,
+        one: 1.0,
+        _pad: [0; 3],
+    };
+    let prm = b.uniform("params", &params)?;
+    let x = b.storage_from_bytes("x", &job.precision.encode(&job.x))?;
+    let y = match &job.y {
+        Some(y) => Some(b.storage_from_bytes("y", &job.precision.encode(y))?),
+        None => None,
+    };
+    // Bindings 0..2 of every entry point that reads the input.
+    let inputs = |extra: &[(u32, &wgpu::Buffer)]| -> Vec<(u32, wgpu::Buffer)> {
+        let mut v = vec![(0, prm.clone()), (1, x.clone())];
+        if let Some(y) = &y {
+            v.push((2, y.clone()));
+        }
+        v.extend(extra.iter().map(|&(i, buf)| (i, buf.clone())));
+        v
+    };
+    let bind = |p: &wgpu::ComputePipeline, e: Vec<(u32, wgpu::Buffer)>| {
+        let refs: Vec<(u32, &wgpu::Buffer)> = e.iter().map(|(i, buf)| (*i, buf)).collect();
+        b.bind_group(p, &refs)
+    };
+    let mut set = RunSet {
+        timer: b.timer().into(),
+        ..Default::default()
+    };
+    let g1 = [groups, 1, 1];
+    let one = [1, 1, 1];
+    match job.variant {
+        ReduceVariant::Tree | ReduceVariant::Kahan => {
+            let (e1, e2, width) = if job.variant == ReduceVariant::Tree {
+                ("tree_pass1", "tree_pass2", cb)
+            } else {
+                ("kahan_pass1", "kahan_pass2", 2 * cb)
+            };
+            let p1 = b.pipeline(&src, e1)?;
+            let p2 = b.pipeline(&src, e2)?;
+            let partials = b.storage_zeroed("partials", groups as u64 * width)?;
+            let result = b.storage_zeroed("result", cb)?;
+            let bg1 = bind(&p1, inputs(&[(3, &partials)]))?;
+            let bg2 = bind(
+                &p2,
+                vec![(0, prm.clone()), (3, partials.clone()), (4, result.clone())],
+            )?;
+            for _ in 0..job.runs {
+                let r = b.execute(
+                    &[],
+                    &[Pass::new(&p1, &bg1, g1), Pass::new(&p2, &bg2, one)],
+                    &[&result],
+                )?;
+                set.outputs.push(vec![scalar(c, &r.outputs[0])]);
+                set.times_ms.push(r.ms);
+            }
+        }
+        ReduceVariant::Atomic => {
+            let p = b.pipeline(&src, "atomic_add")?;
+            let cell = b.storage_zeroed("cell", 4)?;
+            let bg = bind(&p, inputs(&[(3, &cell)]))?;
+            for _ in 0..job.runs {
+                let r = b.execute(&[&cell], &[Pass::new(&p, &bg, g1)], &[&cell])?;
+                set.outputs.push(vec![scalar("f32", &r.outputs[0])]);
+                set.times_ms.push(r.ms);
+            }
+            set.message = "one native f32 atomicAdd per element".into();
+        }
+        ReduceVariant::AtomicCas | ReduceVariant::BlockAtomic => {
+            let entry = if job.variant == ReduceVariant::AtomicCas {
+                "atomic_cas"
+            } else {
+                "block_atomic"
+            };
+            let native = job.variant == ReduceVariant::BlockAtomic && block_native(b, job);
+            let wide = job.accumulator == Precision::F64;
+            let p = b.pipeline(&src, entry)?;
+            let cell = b.storage_zeroed("cell", if wide { 8 } else { 4 })?;
+            let gave_up = b.storage_zeroed("gave_up", 4)?;
+            let mut extra = vec![(3, &cell)];
+            if !native {
+                extra.push((4, &gave_up));
+            }
+            let bg = bind(&p, inputs(&extra))?;
+            for _ in 0..job.runs {
+                let r = b.execute(
+                    &[&cell, &gave_up],
+                    &[Pass::new(&p, &bg, g1)],
+                    &[&cell, &gave_up],
+                )?;
+                let stuck = words_u32(&r.outputs[1])[0];
+                if stuck != 0 {
+                    return Err(OpError::Failed(format!(
+                        "{entry}: {stuck} compare-exchange loops gave up after {MAX_TRIES} failed tries"
+                    )));
+                }
+                set.outputs
+                    .push(vec![scalar(if wide { "f64" } else { "f32" }, &r.outputs[0])]);
+                set.times_ms.push(r.ms);
+            }
+            let word = if wide { "u64" } else { "u32" };
+            set.message = match (job.variant, native) {
+                (ReduceVariant::AtomicCas, _) => {
+                    format!("compare-exchange loop on {word} words per element")
+                }
+                (_, true) => "one native f32 atomicAdd per workgroup".into(),
+                (_, false) => format!(
+                    "one compare-exchange loop on {word} words per workgroup (no native atomic add for {} here)",
+                    job.accumulator
+                ),
+            };
+        }
+        ReduceVariant::FixedPoint => {
+            let p = b.pipeline(&src, "fixed_point")?;
+            let total = b.storage_zeroed("fx_total", 8)?;
+            let lost = b.storage_zeroed("fx_lost", 4)?;
+            let bg = bind(&p, inputs(&[(3, &total), (4, &lost)]))?;
+            for _ in 0..job.runs {
+                let r = b.execute(
+                    &[&total, &lost],
+                    &[Pass::new(&p, &bg, g1)],
+                    &[&total, &lost],
+                )?;
+                let t = i64::from_le_bytes(r.outputs[0][..8].try_into().expect("8 bytes"));
+                let l = words_u32(&r.outputs[1])[0];
+                set.outputs
+                    .push(vec![fixed_to_value(t, job.fixed_scale, job.accumulator)]);
+                set.times_ms.push(r.ms);
+                set.message = fixed_message(l as u64, n, job.fixed_scale);
+            }
+        }
+        ReduceVariant::Reproducible => {
+            let params = job.repro.expect("checked by check_job");
+            let ab: u64 = if job.accumulator == Precision::F64 { 8 } else { 4 };
+            let p1 = b.pipeline(&src, "repro_max1")?;
+            let p2 = b.pipeline(&src, "repro_max2")?;
+            let p3 = b.pipeline(&src, "repro_deposit")?;
+            let rmax = b.storage_zeroed("rmax", groups as u64 * cb)?;
+            let layout = b.storage_zeroed("rlayout", 20)?;
+            let prim = b.storage_zeroed("rprimary", groups as u64 * 3 * ab)?;
+            let carry = b.storage_zeroed("rcarry", groups as u64 * 3 * 4)?;
+            let bg1 = bind(&p1, inputs(&[(3, &rmax)]))?;
+            let bg2 = bind(
+                &p2,
+                vec![(0, prm.clone()), (3, rmax.clone()), (4, layout.clone())],
+            )?;
+            let bg3 = bind(
+                &p3,
+                inputs(&[(4, &layout), (5, &prim), (6, &carry)]),
+            )?;
+            for _ in 0..job.runs {
+                let r = b.execute(
+                    &[&layout],
+                    &[
+                        Pass::new(&p1, &bg1, g1),
+                        Pass::new(&p2, &bg2, one),
+                        Pass::new(&p3, &bg3, g1),
+                    ],
+                    &[&layout, &prim, &carry],
+                )?;
+                let lay: Vec<i32> = bytemuck::pod_collect_to_vec(&r.outputs[0]);
+                if lay[4] != 0 {
+                    return Err(OpError::Failed(format!(
+                        "the device found max |x| too large for {} binning (the top bin would overflow)",
+                        job.accumulator
+                    )));
+                }
+                let folds = lay[0] as usize;
+                if folds != params.folds || lay[1..1 + folds] != params.a[..folds] {
+                    return Err(OpError::Failed(format!(
+                        "the device's bin layout ({folds} folds at 2^{:?}) differs from the host's ({} folds at 2^{:?})",
+                        &lay[1..1 + folds.min(3)],
+                        params.folds,
+                        &params.a[..params.folds]
+                    )));
+                }
+                let carries: Vec<i32> = bytemuck::pod_collect_to_vec(&r.outputs[2]);
+                let value = if ab == 8 {
+                    let prims: Vec<f64> = bytemuck::pod_collect_to_vec(&r.outputs[1]);
+                    let states: Vec<ReproState<f64>> = (0..groups as usize)
+                        .map(|g| ReproState {
+                            primary: [prims[3 * g], prims[3 * g + 1], prims[3 * g + 2]],
+                            carry: [carries[3 * g], carries[3 * g + 1], carries[3 * g + 2]],
+                            pending: 0,
+                        })
+                        .collect();
+                    repro_finalize_f64(&params, &states)
+                } else {
+                    let prims: Vec<f32> = bytemuck::pod_collect_to_vec(&r.outputs[1]);
+                    let states: Vec<ReproState<f32>> = (0..groups as usize)
+                        .map(|g| ReproState {
+                            primary: [prims[3 * g], prims[3 * g + 1], prims[3 * g + 2]],
+                            carry: [carries[3 * g], carries[3 * g + 1], carries[3 * g + 2]],
+                            pending: 0,
+                        })
+                        .collect();
+                    repro_finalize_f32(&params, &states)
+                };
+                set.outputs.push(vec![value]);
+                set.times_ms.push(r.ms);
+            }
+            set.message = "bin layout computed on the device from max |term|; workgroup states merged on the host".into();
+        }
+    }
+    Ok(set)
+}

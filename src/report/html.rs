@@ -1,0 +1,536 @@
+//! The self-contained HTML report: tables, inline SVG charts, provenance. No scripts, no
+//! fonts or styles from the network; every piece of text from a report is escaped.
+
+use super::markdown::{self, device_label, Inputs, Table};
+use super::plots::{self, Axis, Series, Style};
+use super::train::{load_any, AnyReport};
+use crate::error::DetError;
+use crate::numerics::bounds::{gamma, lambda_for_confidence, probabilistic_gamma};
+use crate::numerics::Precision;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            _ => o.push(c),
+        }
+    }
+    o
+}
+
+fn table_html(t: &Table) -> String {
+    let mut s = String::from("<table><thead><tr>");
+    for h in &t.headers {
+        s.push_str(&format!("<th>{}</th>", escape(h)));
+    }
+    s.push_str("</tr></thead><tbody>");
+    for r in &t.rows {
+        s.push_str("<tr>");
+        for c in r {
+            let class = match c.as_str() {
+                x if x.starts_with("yes") => " class=\"good\"",
+                x if x.starts_with("no (") || x.starts_with("partly") => " class=\"bad\"",
+                _ => "",
+            };
+            s.push_str(&format!("<td{class}>{}</td>", escape(c)));
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</tbody></table>");
+    s
+}
+
+fn figure(svg: String, caption: &str) -> String {
+    format!(
+        "<figure>{svg}<figcaption>{}</figcaption></figure>",
+        escape(caption)
+    )
+}
+
+/// Stable colour index per name, in first-seen order.
+fn colour_map<'a>(names: impl Iterator<Item = &'a str>) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for n in names {
+        let k = m.len();
+        m.entry(n.to_string()).or_insert(k);
+    }
+    m
+}
+
+/// Run-to-run ULP spread per variant: a strip plot, one per device.
+fn ulp_spread_plot(inputs: &Inputs, device: &str) -> String {
+    let recs: Vec<_> = inputs
+        .results()
+        .into_iter()
+        .filter(|r| device_label(r) == device && r.status == "ok")
+        .collect();
+    let mut variants: Vec<String> = Vec::new();
+    for r in &recs {
+        if !variants.contains(&r.variant) {
+            variants.push(r.variant.clone());
+        }
+    }
+    let colours = colour_map(recs.iter().map(|r| r.precision.as_str()));
+    let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for (i, r) in recs.iter().enumerate() {
+        let Some(s) = r.max_ulp_run_to_run else {
+            continue;
+        };
+        let x = variants.iter().position(|v| v == &r.variant).unwrap_or(0) as f64
+            + plots::jitter(i, 0.5);
+        series
+            .entry(r.precision.clone())
+            .or_default()
+            .push((x, s as f64 + 1.0));
+    }
+    let series: Vec<Series> = series
+        .into_iter()
+        .map(|(p, pts)| Series {
+            colour: colours[&p],
+            name: p,
+            points: pts,
+            style: Style::Points,
+        })
+        .collect();
+    figure(
+        plots::chart(
+            &format!("Run-to-run spread, {device}"),
+            &Axis::categories("variant", variants),
+            &Axis::log("max ULP between runs + 1"),
+            &series,
+            1.0,
+        ),
+        "Each point is one case (size, input, accumulator); 1 on the axis means every run gave the same bits. Colour: input precision.",
+    )
+}
+
+/// Error normalised by the sum of magnitudes against n, with gamma_{n-1} u and the
+/// probabilistic bound, one chart per accumulator.
+fn error_vs_size_plots(inputs: &Inputs) -> Vec<String> {
+    let all = inputs.results();
+    let mut accs: Vec<String> = all.iter().map(|r| r.accumulator.clone()).collect();
+    accs.sort();
+    accs.dedup();
+    let colours = colour_map(all.iter().map(|r| r.variant.as_str()));
+    let lambda = lambda_for_confidence(0.99);
+    let mut out = Vec::new();
+    for acc in accs {
+        let Ok(p) = acc.parse::<Precision>() else {
+            continue;
+        };
+        let u = p.unit_roundoff();
+        let floor = u * u;
+        let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+        let (mut nmin, mut nmax) = (u64::MAX, 0u64);
+        for r in all
+            .iter()
+            .filter(|r| r.accumulator == acc && r.status == "ok")
+        {
+            let (Some(err), Some(cond), Some(exact)) = (r.max_abs_err, r.condition_number, r.exact)
+            else {
+                continue;
+            };
+            let mag = cond * exact.abs();
+            if mag <= 0.0 {
+                continue;
+            }
+            nmin = nmin.min(r.size);
+            nmax = nmax.max(r.size);
+            series
+                .entry(r.variant.clone())
+                .or_default()
+                .push((r.size as f64, err / mag));
+        }
+        if series.is_empty() {
+            continue;
+        }
+        let mut ss: Vec<Series> = series
+            .into_iter()
+            .map(|(v, pts)| Series {
+                colour: colours[&v],
+                name: v,
+                points: pts,
+                style: Style::Points,
+            })
+            .collect();
+        let grid: Vec<f64> = (0..=40)
+            .map(|i| {
+                let (a, b) = ((nmin.max(2) as f64).ln(), (nmax.max(3) as f64).ln());
+                (a + (b - a) * i as f64 / 40.0).exp()
+            })
+            .collect();
+        ss.push(Series {
+            name: "gamma_(n-1) u: worst case, any order".into(),
+            points: grid
+                .iter()
+                .filter_map(|&n| Some((n, gamma(n as u64 - 1, u)?)))
+                .collect(),
+            style: Style::Line,
+            colour: 6,
+        });
+        ss.push(Series {
+            name: "lambda sqrt(n) u at C = 0.99 (Higham & Mary)".into(),
+            points: grid
+                .iter()
+                .map(|&n| (n, probabilistic_gamma(n as u64 - 1, u, lambda)))
+                .collect(),
+            style: Style::ThinLine,
+            colour: 7,
+        });
+        ss.push(Series {
+            name: "u (one rounding)".into(),
+            points: grid.iter().map(|&n| (n, u)).collect(),
+            style: Style::ThinLine,
+            colour: 5,
+        });
+        out.push(figure(
+            plots::chart(
+                &format!("Error against problem size, {acc} accumulator"),
+                &Axis::log("n (elements)"),
+                &Axis::log("max |error| / sum of |terms|"),
+                &ss,
+                floor,
+            ),
+            &format!("Errors are divided by the sum of magnitudes so the bounds are the same for every input. Exact results are drawn at u^2 = {floor:.1e}. All devices."),
+        ));
+    }
+    out
+}
+
+/// Relative error against the condition number, one chart per accumulator.
+fn error_vs_cond_plots(inputs: &Inputs) -> Vec<String> {
+    let all = inputs.results();
+    let mut accs: Vec<String> = all.iter().map(|r| r.accumulator.clone()).collect();
+    accs.sort();
+    accs.dedup();
+    let colours = colour_map(all.iter().map(|r| r.variant.as_str()));
+    let mut out = Vec::new();
+    for acc in accs {
+        let Ok(p) = acc.parse::<Precision>() else {
+            continue;
+        };
+        let u = p.unit_roundoff();
+        let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+        let (mut cmin, mut cmax, mut nmax) = (f64::INFINITY, 0.0f64, 0u64);
+        for r in all
+            .iter()
+            .filter(|r| r.accumulator == acc && r.status == "ok")
+        {
+            let (Some(rel), Some(cond)) = (r.max_rel_err, r.condition_number) else {
+                continue;
+            };
+            cmin = cmin.min(cond);
+            cmax = cmax.max(cond);
+            nmax = nmax.max(r.size);
+            series
+                .entry(r.variant.clone())
+                .or_default()
+                .push((cond, rel));
+        }
+        if series.is_empty() {
+            continue;
+        }
+        let mut ss: Vec<Series> = series
+            .into_iter()
+            .map(|(v, pts)| Series {
+                colour: colours[&v],
+                name: v,
+                points: pts,
+                style: Style::Points,
+            })
+            .collect();
+        let lo = cmin.max(1.0);
+        let hi = cmax.max(lo * 10.0);
+        if let Some(g) = gamma(nmax.saturating_sub(1), u) {
+            ss.push(Series {
+                name: format!("cond x gamma_(n-1) u, n = {nmax}"),
+                points: vec![(lo, lo * g), (hi, hi * g)],
+                style: Style::Line,
+                colour: 6,
+            });
+        }
+        ss.push(Series {
+            name: "cond x u".into(),
+            points: vec![(lo, lo * u), (hi, hi * u)],
+            style: Style::ThinLine,
+            colour: 5,
+        });
+        out.push(figure(
+            plots::chart(
+                &format!("Error against condition number, {acc} accumulator"),
+                &Axis::log("condition number  sum|x| / |sum x|"),
+                &Axis::log("max relative error"),
+                &ss,
+                u * u,
+            ),
+            "The relative error of a sum grows with its condition number; the lines are the worst-case bound at the largest size and one rounding.",
+        ));
+    }
+    out
+}
+
+/// Throughput per variant, as a fraction of copy bandwidth when known.
+fn throughput_plot(inputs: &Inputs, device: &str) -> String {
+    let recs: Vec<_> = inputs
+        .results()
+        .into_iter()
+        .filter(|r| device_label(r) == device && r.status == "ok" && r.gbps.is_some())
+        .collect();
+    let copy = inputs.copy_gbps(device);
+    let mut variants: Vec<String> = Vec::new();
+    for r in &recs {
+        if !variants.contains(&r.variant) {
+            variants.push(r.variant.clone());
+        }
+    }
+    let mut sizes: Vec<u64> = recs.iter().map(|r| r.size).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let mut series: BTreeMap<u64, Vec<(f64, f64)>> = BTreeMap::new();
+    for (i, r) in recs.iter().enumerate() {
+        let g = r.gbps.unwrap_or(0.0);
+        let y = copy.map_or(g, |c| g / c);
+        let x = variants.iter().position(|v| v == &r.variant).unwrap_or(0) as f64
+            + plots::jitter(i, 0.5);
+        series.entry(r.size).or_default().push((x, y));
+    }
+    let ss: Vec<Series> = series
+        .into_iter()
+        .map(|(n, pts)| Series {
+            name: format!("n = {n}"),
+            colour: sizes.iter().position(|&s| s == n).unwrap_or(0),
+            points: pts,
+            style: Style::Points,
+        })
+        .collect();
+    let (ydesc, caption) = match copy {
+        Some(c) => (
+            "fraction of copy bandwidth".to_string(),
+            format!("Throughput divided by the device's copy bandwidth ({c:.2} GB/s)."),
+        ),
+        None => (
+            "GB/s".to_string(),
+            "The copy baseline is missing (no copy result, no env.extra.copy_gbps): raw GB/s are shown.".to_string(),
+        ),
+    };
+    figure(
+        plots::chart(
+            &format!("Throughput, {device}"),
+            &Axis::categories("variant", variants),
+            &Axis::log(&ydesc),
+            &ss,
+            1e-6,
+        ),
+        &caption,
+    )
+}
+
+fn train_plots(t: &super::train::TrainReport) -> Vec<String> {
+    let mut loss = Vec::new();
+    let mut div = Vec::new();
+    for (mi, m) in t.modes.iter().enumerate() {
+        for r in &m.replicas {
+            loss.push(Series {
+                name: format!("{} replica {}", m.mode, r.replica),
+                points: r
+                    .loss
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &l)| ((i + 1) as f64, l))
+                    .collect(),
+                style: if r.replica == 0 {
+                    Style::Line
+                } else {
+                    Style::ThinLine
+                },
+                colour: mi,
+            });
+        }
+        div.push(Series {
+            name: format!("{}: weight divergence (L2)", m.mode),
+            points: m
+                .steps
+                .iter()
+                .map(|s| (s.step as f64, s.weight_divergence))
+                .collect(),
+            style: Style::Line,
+            colour: mi,
+        });
+        div.push(Series {
+            name: format!("{}: max |loss delta|", m.mode),
+            points: m
+                .steps
+                .iter()
+                .map(|s| (s.step as f64, s.max_abs_loss_delta))
+                .collect(),
+            style: Style::ThinLine,
+            colour: mi + 2,
+        });
+    }
+    vec![
+        figure(
+            plots::chart(
+                "Training loss per replica",
+                &Axis::linear("step"),
+                &Axis::log("loss"),
+                &loss,
+                1e-12,
+            ),
+            "Replica 0 is drawn thick. Deterministic replicas lie on one curve.",
+        ),
+        figure(
+            plots::chart(
+                "Divergence between replicas",
+                &Axis::linear("step"),
+                &Axis::log("divergence"),
+                &div,
+                1e-30,
+            ),
+            "Zero divergence (identical replicas) is drawn at 1e-30.",
+        ),
+    ]
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px auto;max-width:1280px;color:#222;padding:0 16px}\
+h1{font-size:26px}h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:36px}\
+table{border-collapse:collapse;font-size:13px;margin:10px 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}\
+th{background:#f2f2f2}td.good{background:#e7f6ea}td.bad{background:#fbe9e7}\
+figure{display:inline-block;margin:8px;vertical-align:top;max-width:780px}figcaption{font-size:12px;color:#555;max-width:760px}\
+code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}\
+details{margin:10px 0}summary{cursor:pointer;font-weight:600}.note{color:#7a4b00}";
+
+/// The HTML report.
+pub fn render(inputs: &Inputs) -> String {
+    let mut s = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+    s.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
+    s.push_str("<title>detbench report</title><style>");
+    s.push_str(STYLE);
+    s.push_str("</style></head><body><h1>detbench report</h1>");
+    let sources: Vec<String> = inputs
+        .runs
+        .iter()
+        .map(|(p, _)| p.display().to_string())
+        .chain(inputs.trains.iter().map(|(p, _)| p.display().to_string()))
+        .collect();
+    s.push_str(&format!("<p>From {}.</p>", escape(&sources.join(", "))));
+    for dev in inputs.devices() {
+        s.push_str(&format!("<h2>{}</h2>", escape(&dev)));
+        s.push_str("<h3>Reproducibility and the cost of determinism</h3><p>Time is the median of each deterministic variant divided by that of the fastest atomic variant for the same op, precision, accumulator, size and input (median over inputs).</p>");
+        s.push_str(&table_html(&markdown::summary_table(inputs, &dev)));
+        s.push_str(&ulp_spread_plot(inputs, &dev));
+        s.push_str(&throughput_plot(inputs, &dev));
+        if inputs.copy_gbps(&dev).is_none() {
+            s.push_str("<p class=\"note\">The copy baseline is missing for this device: throughput is shown in GB/s, not as a fraction of copy bandwidth.</p>");
+        }
+    }
+    if !inputs.runs.is_empty() {
+        s.push_str("<h2>Accuracy</h2>");
+        for f in error_vs_size_plots(inputs) {
+            s.push_str(&f);
+        }
+        for f in error_vs_cond_plots(inputs) {
+            s.push_str(&f);
+        }
+        s.push_str("<details><summary>All results</summary>");
+        s.push_str(&table_html(&markdown::detail_table(inputs)));
+        s.push_str("</details>");
+        for dev in inputs.devices() {
+            let (t, _) = markdown::throughput_table(inputs, &dev);
+            s.push_str(&format!(
+                "<details><summary>Throughput table, {}</summary>{}</details>",
+                escape(&dev),
+                table_html(&t)
+            ));
+        }
+    }
+    for (path, t) in &inputs.trains {
+        s.push_str(&format!(
+            "<h2>Training: {}</h2><p>{} on {}, {} steps, {} replicas per mode, seed {}, lr {}; {}</p>",
+            escape(&path.display().to_string()),
+            escape(&t.config.backend),
+            escape(&t.config.device),
+            t.config.steps,
+            t.config.replicas,
+            t.config.seed,
+            t.config.lr,
+            escape(&t.config.model)
+        ));
+        s.push_str(&table_html(&markdown::train_table(t)));
+        for c in crate::tolerance::train_comparison(t, 0.99) {
+            s.push_str(&format!(
+                "<p>{}: deterministic {:.6} ± {:.2e} vs nondeterministic {:.6} ± {:.2e} (trimmed means over replicas); one-sided Welch test of “{}”: {}.</p>",
+                escape(&c.metric),
+                c.deterministic.mean,
+                c.deterministic.std,
+                c.nondeterministic.mean,
+                c.nondeterministic.std,
+                escape(&c.alternative),
+                escape(&c.verdict)
+            ));
+        }
+        for f in train_plots(t) {
+            s.push_str(&f);
+        }
+    }
+    s.push_str("<h2>Provenance</h2>");
+    let mut prov: Vec<(String, Vec<(String, String)>)> = inputs
+        .runs
+        .iter()
+        .map(|(p, r)| (p.display().to_string(), markdown::provenance(r)))
+        .collect();
+    for (p, t) in &inputs.trains {
+        let rep = super::Report {
+            schema: String::new(),
+            env: t.env.clone(),
+            results: Vec::new(),
+            partial: t.partial,
+        };
+        let mut v = markdown::provenance(&rep);
+        v.push(("dataset sha256".into(), t.config.dataset_sha256.clone()));
+        prov.push((p.display().to_string(), v));
+    }
+    for (p, rows) in prov {
+        s.push_str(&format!("<h3>{}</h3><table>", escape(&p)));
+        for (k, v) in rows {
+            s.push_str(&format!(
+                "<tr><th>{}</th><td class=\"mono\">{}</td></tr>",
+                escape(&k),
+                escape(&v)
+            ));
+        }
+        s.push_str("</table>");
+    }
+    s.push_str("</body></html>\n");
+    s
+}
+
+/// `detbench report`: loads run and training reports and writes HTML and/or Markdown.
+pub fn run(paths: &[PathBuf], html: Option<&Path>, md: Option<&Path>) -> Result<(), DetError> {
+    let mut inputs = Inputs::default();
+    for p in paths {
+        match load_any(p)? {
+            AnyReport::Run(r) => inputs.runs.push((p.clone(), r)),
+            AnyReport::Train(t) => inputs.trains.push((p.clone(), t)),
+        }
+    }
+    if html.is_none() && md.is_none() {
+        return Err(DetError::input("report: give --html OUT and/or --md OUT"));
+    }
+    if let Some(p) = html {
+        super::write_atomic(p, render(&inputs).as_bytes())?;
+        eprintln!("detbench: wrote {}", p.display());
+    }
+    if let Some(p) = md {
+        super::write_atomic(p, markdown::render(&inputs).as_bytes())?;
+        eprintln!("detbench: wrote {}", p.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,424 @@
+//! `report`, `tolerance`, `check` and `merge` through the CLI binary, on small reports made
+//! by the CPU backend.
+
+use detbench::report::{Report, ResultRecord};
+use detbench::tolerance::{empirical_band, runs_needed};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_detbench"))
+}
+
+fn dir() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("tempdir"))
+        .path()
+}
+
+/// One CPU report shared by the tests: sum and dot, two precisions, two inputs, 6 runs
+/// (enough for the Mann-Whitney test to reach alpha = 0.01: 1 / C(12, 6) < 0.01).
+fn sample() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let p = dir().join("base.json");
+        let out = bin()
+            .args([
+                "run",
+                "--backend",
+                "cpu",
+                "--op",
+                "sum,dot",
+                "--precision",
+                "f32,f16",
+                "--size",
+                "1000,20011",
+                "--input",
+                "normal,illcond:1e6",
+                "--runs",
+                "6",
+                "--quiet",
+                "--json",
+            ])
+            .arg(&p)
+            .output()
+            .expect("run detbench");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        p
+    })
+}
+
+fn load(p: &Path) -> Report {
+    detbench::report::load_report(p).expect("load")
+}
+
+fn write(name: &str, r: &Report) -> PathBuf {
+    let p = dir().join(name);
+    detbench::report::write_report(&p, r).expect("write");
+    p
+}
+
+fn check(base: &Path, cur: &Path, extra: &[&str]) -> Output {
+    bin()
+        .arg("check")
+        .arg("--baseline")
+        .arg(base)
+        .arg("--current")
+        .arg(cur)
+        .args(extra)
+        .output()
+        .expect("run check")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn is_det_ok(r: &ResultRecord) -> bool {
+    r.status == "ok" && r.deterministic_variant && r.bitwise_reproducible == Some(true)
+}
+
+#[test]
+fn check_passes_a_report_against_itself() {
+    let junit = dir().join("self.xml");
+    let o = check(sample(), sample(), &["--junit", junit.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("0 regressed"), "{}", text(&o));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let (cases, failures) = parse_junit(&xml);
+    assert_eq!(cases, load(sample()).results.len());
+    assert_eq!(failures, 0);
+}
+
+#[test]
+fn check_catches_a_changed_fingerprint() {
+    let mut r = load(sample());
+    let victim = r.results.iter_mut().find(|r| is_det_ok(r)).unwrap();
+    victim.fingerprint = Some("0".repeat(64));
+    let label = format!(
+        "{} {}/{} {}",
+        victim.op, victim.precision, victim.accumulator, victim.variant
+    );
+    let cur = write("fp.json", &r);
+    let junit = dir().join("fp.xml");
+    let o = check(sample(), &cur, &["--junit", junit.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("REGRESSION") && t.contains(&label), "{t}");
+    assert!(t.contains("fingerprint"), "{t}");
+    let (_, failures) = parse_junit(&std::fs::read_to_string(&junit).unwrap());
+    assert_eq!(failures, 1);
+}
+
+#[test]
+fn check_catches_a_threefold_slowdown() {
+    let mut r = load(sample());
+    let victim = r
+        .results
+        .iter_mut()
+        // A variant with steady times. (Atomic variants on the CPU race threads, and their
+        // bimodal times can hide even a 3x shift from the rank test, which is the test
+        // doing its job.)
+        .find(|r| r.status == "ok" && r.variant == "tree" && r.times_ms.len() >= 6)
+        .unwrap();
+    victim.times_ms.iter_mut().for_each(|t| *t *= 3.0);
+    victim.median_ms = victim.median_ms.map(|m| m * 3.0);
+    let cur = write("slow.json", &r);
+    let o = check(sample(), &cur, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("slower") && t.contains("Mann-Whitney"), "{t}");
+    // +200%: the stated median slowdown.
+    assert!(t.contains("+200%"), "{t}");
+}
+
+#[test]
+fn check_says_when_runs_are_too_few_for_timing() {
+    let mut r = load(sample());
+    for x in r.results.iter_mut() {
+        x.times_ms.truncate(3);
+    }
+    let base = write("few.json", &r);
+    for x in r.results.iter_mut() {
+        x.times_ms.iter_mut().for_each(|t| *t *= 3.0);
+    }
+    let cur = write("few_slow.json", &r);
+    let o = check(&base, &cur, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("timing not judged"), "{}", text(&o));
+}
+
+#[test]
+fn check_reports_a_vanished_deterministic_result() {
+    let mut r = load(sample());
+    let i = r.results.iter().position(is_det_ok).unwrap();
+    r.results.remove(i);
+    let cur = write("vanished.json", &r);
+    let o = check(sample(), &cur, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("missing from the current report"));
+}
+
+#[test]
+fn check_exits_2_on_bad_baselines() {
+    let bytes = std::fs::read(sample()).unwrap();
+    let truncated = dir().join("truncated.json");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let wrong = dir().join("wrong.json");
+    std::fs::write(&wrong, br#"{"schema": "something.else", "results": []}"#).unwrap();
+    for p in [truncated, wrong, dir().join("missing.json")] {
+        let o = check(&p, sample(), &[]);
+        assert_eq!(o.status.code(), Some(2), "{}: {}", p.display(), text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(!err.contains("panick"), "{err}");
+    }
+}
+
+/// Counts <testcase> and <failure> elements; panics if the XML does not parse.
+fn parse_junit(xml: &str) -> (usize, usize) {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let (mut cases, mut failures) = (0, 0);
+    loop {
+        match reader.read_event().expect("JUnit XML parses") {
+            Event::Start(e) | Event::Empty(e) => match e.name().as_ref() {
+                b"testcase" => cases += 1,
+                b"failure" => failures += 1,
+                _ => {}
+            },
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    (cases, failures)
+}
+
+#[test]
+fn tolerance_formats_and_bad_confidence() {
+    for fmt in ["md", "latex", "json"] {
+        let o = bin()
+            .args(["tolerance", "--format", fmt, "--confidence", "0.95"])
+            .arg(sample())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let t = String::from_utf8_lossy(&o.stdout).to_string();
+        match fmt {
+            "md" => {
+                assert!(t.contains("numpy.testing.assert_allclose(actual, desired, rtol="));
+                assert!(t.contains("torch.testing.assert_close("));
+                assert!(t.contains("approx::assert_relative_eq!("));
+            }
+            "latex" => {
+                assert!(t.contains("\\begin{tabular}") && t.contains("\\end{table}"));
+                assert!(t.contains("\\lambda"));
+            }
+            _ => {
+                let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+                let rows = v["rows"].as_array().unwrap();
+                assert!(!rows.is_empty());
+                assert_eq!(v["runs_needed"], 19);
+                // Every recommendation covers what was observed.
+                for r in rows {
+                    if let (Some(rtol), Some(emp)) =
+                        (r["rtol"].as_f64(), r["empirical_rtol"].as_f64())
+                    {
+                        assert!(rtol >= emp, "{r}");
+                    }
+                }
+            }
+        }
+    }
+    for c in ["0", "1", "1.5", "-0.1"] {
+        let o = bin()
+            .args(["tolerance", "--confidence", c])
+            .arg(sample())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "confidence {c}: {}", text(&o));
+    }
+}
+
+/// The empirical band (max of m = C/(1-C) runs) covers held-out runs with probability >= C.
+/// Errors come from a real nondeterministic process: f32 sums of one fixed vector in random
+/// orders (as atomics would give), against the exact sum.
+#[test]
+fn tolerance_empirical_coverage_holds_on_held_out_runs() {
+    let mut rng = ChaCha8Rng::seed_from_u64(2024);
+    let xs: Vec<f32> = (0..200).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect();
+    let exact: f64 = xs.iter().map(|&x| x as f64).sum();
+    let mut order: Vec<usize> = (0..xs.len()).collect();
+    let mut one_run = |rng: &mut ChaCha8Rng| {
+        // Fisher-Yates shuffle: a random arrival order.
+        for i in (1..order.len()).rev() {
+            let j = rng.random_range(0..=i);
+            order.swap(i, j);
+        }
+        let s: f32 = order.iter().map(|&i| xs[i]).sum();
+        (s as f64 - exact).abs()
+    };
+    for confidence in [0.8, 0.9, 0.95] {
+        let m = runs_needed(confidence) as usize;
+        let (trials, held_out) = (300, 200);
+        let mut covered = 0usize;
+        for _ in 0..trials {
+            let sample: Vec<f64> = (0..m).map(|_| one_run(&mut rng)).collect();
+            let band = empirical_band(&sample, confidence);
+            assert!(band.sufficient && band.coverage >= confidence - 1e-12);
+            covered += (0..held_out)
+                .filter(|_| one_run(&mut rng) <= band.value)
+                .count();
+        }
+        let coverage = covered as f64 / (trials * held_out) as f64;
+        // Sampling error of the estimate over 300 bands is about 0.01 at C = 0.8.
+        assert!(
+            coverage >= confidence - 0.02,
+            "C = {confidence}: coverage {coverage} with m = {m}"
+        );
+    }
+    // The same with a continuous distribution whose coverage is known exactly: m/(m+1).
+    let confidence = 0.9;
+    let m = runs_needed(confidence) as usize;
+    let mut covered = 0usize;
+    let (trials, held_out) = (2000, 100);
+    for _ in 0..trials {
+        let sample: Vec<f64> = (0..m).map(|_| -rng.random::<f64>().ln()).collect();
+        let band = empirical_band(&sample, confidence);
+        covered += (0..held_out)
+            .filter(|_| -rng.random::<f64>().ln() <= band.value)
+            .count();
+    }
+    let coverage = covered as f64 / (trials * held_out) as f64;
+    assert!(coverage >= confidence - 0.01, "{coverage}");
+}
+
+#[test]
+fn merge_reports_agreement() {
+    let md = dir().join("merge.md");
+    let o = bin()
+        .arg("merge")
+        .arg(sample())
+        .arg(sample())
+        .arg("--md")
+        .arg(&md)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = std::fs::read_to_string(&md).unwrap();
+    // The same device twice: deterministic variants agree bit for bit.
+    assert!(
+        t.contains("| sum | f32 | f32 | tree | 1000 | normal | 7 | all 2 agree |"),
+        "{t}"
+    );
+    // Scalar outputs are recorded so distances can be measured.
+    assert!(load(sample())
+        .results
+        .iter()
+        .filter(|r| r.status == "ok")
+        .all(|r| r.output_first.is_some()));
+}
+
+#[test]
+fn html_report_renders_in_headless_chromium() {
+    let html = dir().join("report.html");
+    let md = dir().join("report.md");
+    let o = bin()
+        .arg("report")
+        .arg(sample())
+        .arg("--html")
+        .arg(&html)
+        .arg("--md")
+        .arg(&md)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let h = std::fs::read_to_string(&html).unwrap();
+    let svgs = h.matches("<svg").count();
+    assert!(svgs >= 4, "{svgs} charts");
+    assert!(
+        h.matches("<circle").count() > 50,
+        "charts carry data points"
+    );
+    assert!(
+        h.contains("<polyline") || h.contains("<path"),
+        "bound lines drawn"
+    );
+    // Self-contained: nothing fetched from anywhere.
+    for bad in ["<script", "<link", "src=\"http", "url(http", "@import"] {
+        assert!(!h.contains(bad), "HTML contains {bad}");
+    }
+    assert!(h.contains("copy baseline is missing"));
+    let m = std::fs::read_to_string(&md).unwrap();
+    assert!(m.contains("| op | prec | acc | variant | kind |"));
+    assert!(m.contains("git commit"));
+
+    let png = dir().join("shot.png");
+    let profile = tempfile::tempdir().unwrap();
+    let o = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg("--window-size=1400,3000")
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium must be installed (apt-get install -y chromium)");
+    assert!(png.is_file(), "no screenshot: {}", text(&o));
+    let decoder = png::Decoder::new(std::fs::File::open(&png).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (1400, 3000));
+    let channels = info.color_type.samples();
+    let mut colours = std::collections::HashSet::new();
+    let mut non_white = 0usize;
+    for px in buf[..info.buffer_size()].chunks(channels) {
+        let rgb = (px[0], px[1], px[2]);
+        if rgb != (255, 255, 255) {
+            non_white += 1;
+        }
+        colours.insert(rgb);
+    }
+    let total = (info.width * info.height) as usize;
+    assert!(
+        colours.len() > 200,
+        "only {} distinct colours: the page did not render",
+        colours.len()
+    );
+    assert!(
+        non_white > total / 50,
+        "{non_white} of {total} pixels drawn"
+    );
+    // The palette's blue and vermilion points are present, so plots rendered.
+    let near = |c: (u8, u8, u8), t: (u8, u8, u8)| {
+        (c.0 as i32 - t.0 as i32).abs() < 30
+            && (c.1 as i32 - t.1 as i32).abs() < 30
+            && (c.2 as i32 - t.2 as i32).abs() < 30
+    };
+    for target in [(0, 114, 178), (213, 94, 0)] {
+        assert!(
+            colours.iter().any(|&c| near(c, target)),
+            "plot colour {target:?} missing"
+        );
+    }
+}
