@@ -88,7 +88,10 @@ pub struct RunArgs {
     /// Output bins for scatter_add, comma-separated.
     #[arg(long, default_value = "1024")]
     pub bins: String,
-    /// Convolution shape N,C,H,W,K,R,S,STRIDE,PAD,DILATION.
+    /// Generated scatter_add index distributions (when --index is not given): uniform, zipf, sorted, single, or `all`; comma-separated.
+    #[arg(long, default_value = "uniform")]
+    pub index_dist: String,
+    /// Convolution shape N,C,H,W,K,R,S,STRIDE,PAD,DILATION; several separated by ';'.
     #[arg(long)]
     pub conv_shape: Option<String>,
     /// Optimizer steps.
@@ -283,6 +286,14 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
     let orderings = parse_list("ordering", &a.ordering, &Ordering::CUDA)?;
     let sizes = parse_sizes("size", &a.size)?;
     let bins = parse_sizes("bins", &a.bins)?;
+    let index_dists: Vec<String> = if a.index_dist.trim() == "all" {
+        crate::ops::scatter::INDEX_DISTS.iter().map(|s| s.to_string()).collect()
+    } else {
+        a.index_dist.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    };
+    for d in &index_dists {
+        crate::ops::scatter::check_index_dist(d)?;
+    }
     if a.runs == 0 {
         return Err(DetError::input("--runs must be at least 1"));
     }
@@ -321,9 +332,11 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         seed: a.seed,
         inputs,
         index_file: a.index.as_ref().map(|p| p.display().to_string()),
+        index_dists,
         workgroup_sizes,
         conv_shapes: match &a.conv_shape {
-            Some(s) => vec![parse_conv_shape(s)?],
+            // Several shapes are separated by ';'.
+            Some(s) => s.split(';').map(str::trim).filter(|t| !t.is_empty()).map(parse_conv_shape).collect::<Result<_, _>>()?,
             None => Vec::new(),
         },
         steps: match a.steps {
@@ -385,11 +398,27 @@ fn run(a: &RunArgs) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-fn not_built(what: &str) -> Result<Outcome> {
-    Err(DetError::input(format!(
-        "'{what}' is not available in this build of detbench"
-    ))
-    .into())
+fn train(a: &TrainArgs) -> Result<Outcome> {
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let spec = crate::train::TrainSpec::parse(
+        &a.backend, a.steps, a.replicas, &a.mode, a.seed, a.lr, command,
+    )?;
+    if let Some(dir) = a.json.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(DetError::input(format!(
+                "--json: folder {} does not exist",
+                dir.display()
+            ))
+            .into());
+        }
+    }
+    let _ =
+        ctrlc::set_handler(|| runner::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst));
+    let report = crate::train::run(&spec)?;
+    crate::train::write(&a.json, &report)?;
+    print!("{}", crate::train::summary(&report));
+    eprintln!("detbench: wrote training report to {}", a.json.display());
+    Ok(Outcome::Ok)
 }
 
 /// Runs the parsed command.
@@ -414,6 +443,6 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             crate::merge::run(&a.inputs, a.md.as_deref())?;
             Ok(Outcome::Ok)
         }
-        Command::Train(_) => not_built("train"),
+        Command::Train(a) => train(&a),
     }
 }

@@ -5,16 +5,40 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// CUDA sources by repository path.
-pub const CUDA: &[(&str, &str)] = &[(
-    "kernels/cuda/reduce.cu",
-    include_str!("../kernels/cuda/reduce.cu"),
-)];
+pub const CUDA: &[(&str, &str)] = &[
+    (
+        "kernels/cuda/reduce.cu",
+        include_str!("../kernels/cuda/reduce.cu"),
+    ),
+    (
+        "kernels/cuda/conv.cu",
+        include_str!("../kernels/cuda/conv.cu"),
+    ),
+    (
+        "kernels/cuda/optim.cu",
+        include_str!("../kernels/cuda/optim.cu"),
+    ),
+];
 
 /// WGSL sources by repository path.
-pub const WGSL: &[(&str, &str)] = &[(
-    "kernels/wgsl/reduce.wgsl",
-    include_str!("../kernels/wgsl/reduce.wgsl"),
-)];
+pub const WGSL: &[(&str, &str)] = &[
+    (
+        "kernels/wgsl/reduce.wgsl",
+        include_str!("../kernels/wgsl/reduce.wgsl"),
+    ),
+    (
+        "kernels/wgsl/conv.wgsl",
+        include_str!("../kernels/wgsl/conv.wgsl"),
+    ),
+    (
+        "kernels/wgsl/optim.wgsl",
+        include_str!("../kernels/wgsl/optim.wgsl"),
+    ),
+    (
+        "kernels/wgsl/scatter.wgsl",
+        include_str!("../kernels/wgsl/scatter.wgsl"),
+    ),
+];
 
 /// SHA-256 of every embedded kernel source.
 pub fn hashes() -> BTreeMap<String, String> {

@@ -20,3 +20,4 @@ pub mod ops;
 pub mod report;
 pub mod runner;
 pub mod tolerance;
+pub mod train;

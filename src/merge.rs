@@ -114,7 +114,7 @@ pub fn merge(reports: &[(PathBuf, Vec<ResultRecord>)]) -> Vec<Row> {
                     _ => not_ok.push((c.column.clone(), c.record.status.clone())),
                 }
             }
-            by_print.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+            by_print.sort_by_key(|g| std::cmp::Reverse(g.1.len()));
             let mut inputs: Vec<&str> = cells
                 .iter()
                 .map(|c| c.record.input_sha256.as_str())

@@ -67,6 +67,8 @@ pub struct RunConfig {
     pub seed: u64,
     pub inputs: Vec<InputSpec>,
     pub index_file: Option<String>,
+    /// scatter_add index distributions, used when `index_file` is None.
+    pub index_dists: Vec<String>,
     pub workgroup_sizes: Vec<u32>,
     /// Convolution shapes (N,C,H,W,K,R,S,STRIDE,PAD,DILATION); empty for non-conv ops.
     pub conv_shapes: Vec<Vec<usize>>,
@@ -201,7 +203,16 @@ fn base_record(
         bins: case.bins.map(|b| b as u64),
         shape: case.shape.as_ref().map(|s| serde_json::json!(s)),
         launch: job.map(|j| j.launch()).unwrap_or_default(),
-        input: case.input.label(),
+        input: if case.op == Op::ScatterAdd {
+            ops::scatter::input_label(case)
+        } else {
+            case.input.label()
+        },
+        extra: if case.op == Op::ScatterAdd {
+            ops::scatter::extra_figures(case, 0, 0).into_iter().take(1).collect()
+        } else {
+            BTreeMap::new()
+        },
         seed: case.seed,
         runs: case.runs as u64,
         exact: prep.filter(|p| p.scalar).map(|p| p.exact[0]),
@@ -258,6 +269,13 @@ pub fn finish_record(mut rec: ResultRecord, prep: &Prepared, set: &RunSet) -> Re
         .filter(|&t| t > 0.0)
         .map(|t| prep.bytes_moved / (t * 1e-3) / 1e9);
     rec.fingerprint = Some(m.fingerprint);
+    if rec.op == Op::ScatterAdd.name() {
+        // Bins are the elements of a scatter: name the figures for what they are.
+        rec.extra
+            .insert("bins_differing".into(), m.elements_differing.into());
+        rec.extra
+            .insert("worst_bin_ulp_spread".into(), m.max_ulp_run_to_run.into());
+    }
     rec.output_first = match set.outputs[0].as_slice() {
         [v] if prep.scalar => Some(*v),
         _ => None,
@@ -270,9 +288,9 @@ pub fn finish_record(mut rec: ResultRecord, prep: &Prepared, set: &RunSet) -> Re
 pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     match case.op {
         Op::Sum | Op::Dot => ops::reduce::prepare(case),
-        other => Err(DetError::input(format!(
-            "op {other} is not available in this build of detbench"
-        ))),
+        Op::ScatterAdd => ops::scatter::prepare(case),
+        Op::Sgd | Op::Adam | Op::Adamw => ops::optim::prepare(case),
+        Op::Conv2dFwd | Op::Conv2dBwdData | Op::Conv2dBwdWeight => ops::conv::prepare(case),
     }
 }
 
@@ -322,12 +340,24 @@ pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
             cfg.variants.clone()
         };
         for &precision in &cfg.precisions {
+            // Accumulators narrower than the input (e.g. f16 for f32 data) are not offered:
+            // the choices are "the input's format, f32 or f64", and each kernel's
+            // single roundings are then exactly the CPU emulation's.
             let mut accs: Vec<Precision> = cfg
                 .accumulators
                 .iter()
                 .map(|a| a.resolve(precision))
+                .filter(|a| {
+                    a.mantissa_bits() >= precision.mantissa_bits()
+                        && !(*a == Precision::F16 && precision == Precision::Bf16)
+                })
                 .collect();
             accs.dedup();
+            if accs.is_empty() {
+                return Err(DetError::input(format!(
+                    "--accumulator: every accumulator asked for is narrower than the {precision} input (use same, f32 or f64)"
+                )));
+            }
             for accumulator in accs {
                 for input in &cfg.inputs {
                     // A user's file fixes the size; --size applies to generated inputs.
@@ -343,7 +373,20 @@ pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
                                 } else {
                                     vec![None]
                                 };
-                                for b in bins {
+                                // scatter_add: a user's index file, else each distribution
+                                // as `dist:<name>` (see ops::scatter::index_source).
+                                let index_sources: Vec<Option<String>> =
+                                    match (&cfg.index_file, op == Op::ScatterAdd) {
+                                        (None, true) if !cfg.index_dists.is_empty() => cfg
+                                            .index_dists
+                                            .iter()
+                                            .map(|d| Some(format!("dist:{d}")))
+                                            .collect(),
+                                        _ => vec![cfg.index_file.clone()],
+                                    };
+                                for (b, index_file) in bins.into_iter().flat_map(|b| {
+                                    index_sources.iter().map(move |s| (b, s.clone()))
+                                }) {
                                     cases.push(Case {
                                         op,
                                         precision,
@@ -352,7 +395,7 @@ pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
                                         size,
                                         bins: b,
                                         input: input.clone(),
-                                        index_file: cfg.index_file.clone(),
+                                        index_file,
                                         seed: cfg.seed,
                                         runs: cfg.runs,
                                         workgroup_size: wg,
@@ -367,7 +410,8 @@ pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
             }
         }
     }
-    Ok(cases)
+    // Conv cases: one per --conv-shape, sized by their outputs.
+    ops::conv::expand_shapes(cases, &cfg.conv_shapes)
 }
 
 /// Provenance for a report.
@@ -562,6 +606,8 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                 }
             }
         }
+        // Optimizer ops: every backend's final parameters, for the cross-backend comparison.
+        let mut cross: Vec<(usize, Vec<f64>)> = Vec::new();
         for backend in &found.backends {
             if INTERRUPTED.load(MemOrder::SeqCst) {
                 report.partial = true;
@@ -596,17 +642,51 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                     let shape = [set.outputs.len() as u64, set.outputs[0].len() as u64];
                     inputs::write_npy(&dir.join(name), prep.out_precision, &flat, &shape)?;
                 }
+                if let (Job::Optim(_), Some(set)) = (&prep.job, &set) {
+                    cross.push((report.results.len(), set.outputs[0].clone()));
+                }
                 report.results.push(rec);
             }
             if let Some(b) = &bar {
                 b.inc(1);
             }
         }
+        cross_backend_ulp(&mut report.results, &cross, prep.out_precision);
     }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
     Ok(report)
+}
+
+/// Fills `extra["cross_backend_max_ulp"]` (largest ULP distance between this record's
+/// first-run output and any other backend's, element by element) and
+/// `extra["cross_backend_bitwise_equal"]` in the records of one case, once every backend
+/// has run it.
+pub fn cross_backend_ulp(results: &mut [ResultRecord], outputs: &[(usize, Vec<f64>)], p: Precision) {
+    if outputs.len() < 2 {
+        return;
+    }
+    for (i, a) in outputs {
+        let mut worst = 0u64;
+        let mut with = Vec::new();
+        for (j, b) in outputs {
+            if i == j {
+                continue;
+            }
+            with.push(results[*j].backend.clone());
+            for (&x, &y) in a.iter().zip(b) {
+                worst = worst.max(ulp_distance(p, x, y));
+            }
+        }
+        let rec = &mut results[*i];
+        rec.extra
+            .insert("cross_backend_max_ulp".into(), serde_json::json!(worst));
+        rec.extra
+            .insert("cross_backend_bitwise_equal".into(), serde_json::json!(worst == 0));
+        rec.extra
+            .insert("cross_backend_with".into(), serde_json::json!(with));
+    }
 }
 
 /// A readable table of results.

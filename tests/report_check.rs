@@ -422,3 +422,91 @@ fn html_report_renders_in_headless_chromium() {
         );
     }
 }
+
+/// A training report (as the training workload will write it) is drawn and compared.
+#[test]
+fn train_report_is_rendered_and_compared() {
+    use detbench::report::train::*;
+    let mode = |name: &str, spread: f64| {
+        let replicas: Vec<Replica> = (0..5)
+            .map(|i| Replica {
+                replica: i,
+                loss: (1..=20)
+                    .map(|s| 2.0 / s as f64 + spread * (0.05 + 1e-3 * i as f64) * s as f64 / 20.0)
+                    .collect(),
+                final_accuracy: 0.9 - spread * i as f64 * 0.01,
+                final_eval_loss: None,
+                weights_fingerprint: if spread == 0.0 {
+                    "aa".into()
+                } else {
+                    format!("b{i}")
+                },
+            })
+            .collect();
+        TrainMode {
+            mode: name.into(),
+            replicas,
+            steps: (1..=20)
+                .map(|s| StepStats {
+                    step: s,
+                    max_abs_loss_delta: spread * s as f64 * 4e-3,
+                    weight_divergence: spread * s as f64 * 1e-4,
+                    max_weight_ulp: (spread * s as f64) as u64,
+                })
+                .collect(),
+            first_divergence_step: (spread > 0.0).then_some(1),
+        }
+    };
+    let t = TrainReport {
+        schema: TRAIN_SCHEMA.into(),
+        env: load(sample()).env,
+        config: TrainConfig {
+            backend: "cpu".into(),
+            device: "test <device>".into(),
+            steps: 20,
+            replicas: 5,
+            seed: 7,
+            lr: 0.1,
+            dataset_sha256: "00".repeat(32),
+            model: "mlp".into(),
+        },
+        modes: vec![mode("deterministic", 0.0), mode("nondeterministic", 1.0)],
+        partial: false,
+    };
+    let p = dir().join("train.json");
+    std::fs::write(&p, serde_json::to_vec(&t).unwrap()).unwrap();
+    assert_eq!(load_train_report(&p).unwrap().modes.len(), 2);
+    let html = dir().join("train.html");
+    let o = bin()
+        .arg("report")
+        .arg(sample())
+        .arg(&p)
+        .arg("--html")
+        .arg(&html)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let h = std::fs::read_to_string(&html).unwrap();
+    assert!(h.contains("Training loss per replica") && h.contains("Divergence between replicas"));
+    assert!(h.contains("test &lt;device&gt;"), "text is escaped");
+    let o = bin()
+        .args(["tolerance", "--format", "json", "--train"])
+        .arg(&p)
+        .arg(sample())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let train = v["train"].as_array().unwrap();
+    assert_eq!(train.len(), 2);
+    // Nondeterministic replicas end with higher loss: the one-sided Welch test sees it.
+    assert!(train[0]["p"].as_f64().unwrap() < 0.01, "{}", train[0]);
+    // A run report is not a training report.
+    let o = bin()
+        .args(["tolerance", "--train"])
+        .arg(sample())
+        .arg(sample())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -22,19 +22,21 @@ struct Params {
     threads: u32,
     groups: u32,
     fixed_k: i32,
-    // Always 1.0; see `opaque`.
-    one: f32,
+    // Always 0; see `opaque`.
+    zero: u32,
 }
 
 @group(0) @binding(0) var<uniform> prm: Params;
 
 // naga marks no arithmetic as exact (SPIR-V NoContraction), so a driver may rewrite
 // (a + b) - a as b, which erases the rounding error that TwoSum and binned deposits
-// measure (Mesa's lavapipe does). Multiplying by a uniform the compiler cannot see is 1.0
-// is exact and stops that rewrite.
+// measure (Mesa's lavapipe does), and may fuse x*y into the add that consumes it. A select
+// on a uniform the compiler cannot see is always 0 hides where a value came from without
+// any arithmetic (a multiply by a uniform 1.0 is not enough: lavapipe factors it out).
 fn opaque(v: C) -> C {
-    return v * C(prm.one);
+    return select(v, C(0.0), prm.zero != 0u);
 }
+
 @group(0) @binding(1) var<storage, read> xs: array<XW>;
 //#if DOT
 @group(0) @binding(2) var<storage, read> ys: array<XW>;
@@ -90,6 +92,91 @@ fn load_y(i: u32) -> C {
 //#endif
 
 // ---------------------------------------------------------------------------------------
+// Error-free transforms in f32. Vulkan lets a driver compute `fma` as a multiply and an
+// add (lavapipe does), so the single-rounding fma the CPU uses (`Arith::fma`) is built from
+// Dekker's exact product, TwoSum and round-to-odd (Boldo & Melquiond, "Emulation of FMA and
+// correctly rounded sums: proved algorithms using rounding to odd", IEEE TC 57(4), 2008).
+
+struct Two32 {
+    h: f32,
+    l: f32,
+}
+fn opq32(v: f32) -> f32 {
+    return select(v, 0.0, prm.zero != 0u);
+}
+// a + b = h + l exactly.
+fn two_sum32(a: f32, b: f32) -> Two32 {
+    let s = opq32(a + b);
+    let z = opq32(s - a);
+    return Two32(s, (a - (s - z)) + (b - z));
+}
+// a * b = h + l exactly (Veltkamp split with 2^12 + 1; every partial product is exact).
+fn two_prod32(a: f32, b: f32) -> Two32 {
+    let p = opq32(a * b);
+    let ca = opq32(4097.0 * a);
+    let ah = ca - opq32(ca - a);
+    let al = a - ah;
+    let cb = opq32(4097.0 * b);
+    let bh = cb - opq32(cb - b);
+    let bl = b - bh;
+    return Two32(p, (((ah * bh - p) + ah * bl) + al * bh) + al * bl);
+}
+// h + l rounded to odd: if inexact, force the last bit of h to 1 towards the exact value.
+// Rounded to odd at p bits and then to nearest at p - 2 or fewer is the correct rounding.
+fn odd32(t: Two32) -> f32 {
+    let b = bitcast<u32>(t.h);
+    if (t.l == 0.0 || (b & 1u) == 1u || t.h == 0.0 || (b & 0x7f800000u) == 0x7f800000u) {
+        return t.h;
+    }
+    return bitcast<f32>(select(b - 1u, b + 1u, (t.l > 0.0) == (t.h > 0.0)));
+}
+// fl(a * b + c) with one rounding.
+fn fma32(a: f32, b: f32, c: f32) -> f32 {
+    let p = two_prod32(a, b);
+    let t = two_sum32(c, p.h);
+    return t.h + odd32(two_sum32(t.l, p.l));
+}
+
+//#if ACC_F64
+//#if DOT
+struct Two64 {
+    h: f64,
+    l: f64,
+}
+fn opq64(v: f64) -> f64 {
+    return select(v, 0.0, prm.zero != 0u);
+}
+fn two_sum64(a: f64, b: f64) -> Two64 {
+    let s = opq64(a + b);
+    let z = opq64(s - a);
+    return Two64(s, (a - (s - z)) + (b - z));
+}
+fn two_prod64(a: f64, b: f64) -> Two64 {
+    let p = opq64(a * b);
+    let ca = opq64(134217729.0 * a);
+    let ah = ca - opq64(ca - a);
+    let al = a - ah;
+    let cb = opq64(134217729.0 * b);
+    let bh = cb - opq64(cb - b);
+    let bl = b - bh;
+    return Two64(p, (((ah * bh - p) + ah * bl) + al * bh) + al * bl);
+}
+fn odd64(t: Two64) -> f64 {
+    let b = bitcast<u64>(t.h);
+    if (t.l == 0.0 || (b & u64(1)) == u64(1) || t.h == 0.0 || ((b >> 52u) & u64(0x7ff)) == u64(0x7ff)) {
+        return t.h;
+    }
+    return bitcast<f64>(select(b - u64(1), b + u64(1), (t.l > 0.0) == (t.h > 0.0)));
+}
+fn fma64(a: f64, b: f64, c: f64) -> f64 {
+    let p = two_prod64(a, b);
+    let t = two_sum64(c, p.h);
+    return t.h + odd64(two_sum64(t.l, p.l));
+}
+//#endif
+//#endif
+
+// ---------------------------------------------------------------------------------------
 // Half formats: round-to-nearest-even written with bit operations.
 
 //#if ACC_HALF
@@ -101,17 +188,6 @@ fn rne_drop(a: u32, s: u32) -> u32 {
     return r + select(0u, 1u, rem > half || (rem == half && (r & 1u) == 1u));
 }
 
-// Round-to-odd of an f32 result s whose exact value is s + err: if inexact, force the last
-// bit to 1 in the direction of the exact value. An f32 rounded to odd then rounded to a
-// half format (p <= 22) is the correctly rounded half of the exact value, so mixed inputs
-// (e.g. f32 data in an f16 accumulator) still round once, like the CPU's f64 arithmetic.
-fn to_odd(s: f32, inexact: bool, up: bool) -> f32 {
-    let b = bitcast<u32>(s);
-    if (!inexact || (b & 1u) == 1u || s == 0.0 || (b & 0x7f800000u) == 0x7f800000u) {
-        return s;
-    }
-    return bitcast<f32>(select(b - 1u, b + 1u, up));
-}
 //#endif
 //#if ACC_BF16
 fn round_half(v: f32) -> f32 {
@@ -149,26 +225,23 @@ fn round_half(v: f32) -> f32 {
 
 //#if ACC_HALF
 //#if !C64
+// Rounding the exact result to odd in f32 first makes mixed inputs (f32 data in an f16
+// accumulator) round once, like the CPU's f64 arithmetic; for half inputs it changes nothing.
 fn add(a: f32, b: f32) -> f32 {
-    let s = opaque(a + b);
-    // TwoSum error tells whether s is exact and on which side the exact sum lies.
-    let bb = s - a;
-    let e = (a - (s - bb)) + (b - bb);
-    return round_half(to_odd(s, e != 0.0, (e > 0.0) == (s > 0.0)));
+    return round_half(odd32(two_sum32(a, b)));
 }
 fn mul(a: f32, b: f32) -> f32 {
-    let p = a * b;
-    let e = fma(a, b, -p);
-    return round_half(to_odd(p, e != 0.0, (e > 0.0) == (p > 0.0)));
+    return round_half(odd32(two_prod32(a, b)));
 }
 fn product_error(x: f32, y: f32, p: f32) -> f32 {
-    return round_half(fma(x, y, -p));
+    // x*y - p = (h - p) + l, and h - p is exact (p is h rounded to fewer bits).
+    let t = two_prod32(x, y);
+    return round_half(odd32(two_sum32(t.h - p, t.l)));
 }
 //#else
 fn round_acc64(v: f64) -> f64 {
     let t = f32(v);
-    let e = v - f64(t);
-    return f64(round_half(to_odd(t, e != 0.0, (e > 0.0) == (t > 0.0))));
+    return f64(round_half(odd32(Two32(t, f32(v - f64(t))))));
 }
 fn add(a: f64, b: f64) -> f64 {
     return round_acc64(a + b);
@@ -201,10 +274,10 @@ fn mul(a: f32, b: f32) -> f32 {
     return a * b;
 }
 fn dot_step(acc: f32, x: f32, y: f32) -> f32 {
-    return fma(x, y, acc);
+    return fma32(x, y, acc);
 }
 fn product_error(x: f32, y: f32, p: f32) -> f32 {
-    return fma(x, y, -p);
+    return two_prod32(x, y).l;
 }
 //#else
 // f64 input, f32 accumulator: compute in f64 and round to f32, as the CPU does.
@@ -218,10 +291,10 @@ fn mul(a: f64, b: f64) -> f64 {
     return f64(f32(a * b));
 }
 fn dot_step(acc: f64, x: f64, y: f64) -> f64 {
-    return f64(fma(f32(x), f32(y), f32(acc)));
+    return f64(fma32(f32(x), f32(y), f32(acc)));
 }
 fn product_error(x: f64, y: f64, p: f64) -> f64 {
-    return f64(fma(f32(x), f32(y), -f32(p)));
+    return f64(fma32(f32(x), f32(y), -f32(p)));
 }
 //#endif
 //#endif
@@ -236,12 +309,14 @@ fn sub(a: f64, b: f64) -> f64 {
 fn mul(a: f64, b: f64) -> f64 {
     return a * b;
 }
+//#if DOT
 fn dot_step(acc: f64, x: f64, y: f64) -> f64 {
-    return fma(x, y, acc);
+    return fma64(x, y, acc);
 }
 fn product_error(x: f64, y: f64, p: f64) -> f64 {
-    return fma(x, y, -p);
+    return two_prod64(x, y).l;
 }
+//#endif
 //#endif
 
 // ---------------------------------------------------------------------------------------
@@ -249,8 +324,10 @@ fn product_error(x: f64, y: f64, p: f64) -> f64 {
 
 //#if DOT
 // The value atomic and binned kernels accumulate: fl_acc(x*y) (`ReduceJob::terms`).
+// `opaque` keeps the product rounded on its own: a driver could otherwise fuse it with the
+// add that consumes it.
 fn term(i: u32) -> C {
-    return mul(load_x(i), load_y(i));
+    return opaque(mul(load_x(i), load_y(i)));
 }
 fn chain_step(acc: C, i: u32) -> C {
     return dot_step(acc, load_x(i), load_y(i));
@@ -326,7 +403,7 @@ var<workgroup> shp: array<Pair, WG>;
 
 fn two_sum(a: C, b: C) -> Pair {
     let s = opaque(add(a, b));
-    let z = sub(s, a);
+    let z = opaque(sub(s, a));
     let e = add(sub(a, sub(s, z)), sub(b, z));
     return Pair(s, e);
 }
@@ -342,7 +419,7 @@ fn kahan_merge(a: Pair, b: Pair) -> Pair {
 fn kahan_step(p: Pair, i: u32) -> Pair {
     let x = load_x(i);
     let y = load_y(i);
-    let pr = mul(x, y);
+    let pr = opaque(mul(x, y));
     return kahan_add(p, pr, product_error(x, y, pr));
 }
 //#else
@@ -502,7 +579,7 @@ struct Quant {
 //#if C64
 fn quantize(v: f64, k: i32) -> Quant {
     let b = bitcast<u64>(v);
-    let ex = i32((b >> 52u) & 0x7ffu);
+    let ex = i32((b >> 52u) & u64(0x7ff));
     var m = (b << 12u) >> 12u;
     var e = -1074;
     if (ex != 0) {
@@ -604,7 +681,7 @@ fn repro_max1(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_i
 // floor(log2(m)) of a normal m > 0 in C.
 //#if C64
 fn exponent_of(m: f64) -> i32 {
-    return i32((bitcast<u64>(m) >> 52u) & 0x7ffu) - 1023;
+    return i32((bitcast<u64>(m) >> 52u) & u64(0x7ff)) - 1023;
 }
 //#else
 fn exponent_of(m: f32) -> i32 {
@@ -696,7 +773,7 @@ fn repro_deposit(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgrou
         for (var i = wid.x * WG + l; i < prm.n; i += prm.threads) {
             var r = A(term(i));
             for (var k = 0; k < folds; k++) {
-                let s = (b.p[k] + r) * A(prm.one);
+                let s = select(b.p[k] + r, A(0.0), prm.zero != 0u);
                 let q = s - b.p[k];
                 b.p[k] = s;
                 r = r - q;

@@ -72,6 +72,9 @@ impl Backend for CpuBackend {
                     let (v, m) = crate::ops::reduce::cpu::run_once(j, self.threads)?;
                     (vec![v], m)
                 }
+                Job::Scatter(j) => crate::ops::scatter::cpu::run_once(j, self.threads)?,
+                Job::Optim(j) => (crate::ops::optim::cpu::run_once(j, self.threads)?, String::new()),
+                Job::Conv(j) => (crate::ops::conv::cpu::run_once(j, self.threads)?, String::new()),
             };
             set.times_ms.push(start.elapsed().as_secs_f64() * 1e3);
             set.outputs.push(out);
@@ -84,5 +87,8 @@ impl Backend for CpuBackend {
 fn job_runs(job: &Job) -> usize {
     match job {
         Job::Reduce(j) => j.runs,
+        Job::Scatter(j) => j.runs,
+        Job::Optim(j) => j.runs,
+        Job::Conv(j) => j.runs,
     }
 }

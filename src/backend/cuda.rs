@@ -252,6 +252,9 @@ impl Backend for CudaBackend {
     fn run(&self, job: &Job) -> Result<RunSet, OpError> {
         match job {
             Job::Reduce(j) => crate::ops::reduce::cuda::run(self, j),
+            Job::Scatter(j) => crate::ops::scatter::cuda::run(self, j),
+            Job::Optim(j) => crate::ops::optim::cuda::run(self, j),
+            Job::Conv(j) => crate::ops::conv::cuda::run(self, j),
         }
     }
 
@@ -332,20 +335,18 @@ fn discover_devices() -> Result<(Vec<CudaBackend>, Vec<DeviceInfo>), String> {
     }
     let mut driver = 0i32;
     // SAFETY: `driver` is a valid out-pointer; cuInit succeeded above.
-    let driver_version = match unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut driver) }
-        .result()
-    {
-        Ok(()) => format!("{}.{}", driver / 1000, (driver % 1000) / 10),
-        Err(e) => format!("unknown ({e:?})"),
-    };
+    let driver_version =
+        match unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut driver) }.result() {
+            Ok(()) => format!("{}.{}", driver / 1000, (driver % 1000) / 10),
+            Err(e) => format!("unknown ({e:?})"),
+        };
     let (mut major, mut minor) = (0i32, 0i32);
     // SAFETY: both are valid out-pointers; libnvrtc is present (checked by the caller).
-    let nvrtc_version = match unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) }
-        .result()
-    {
-        Ok(()) => format!("{major}.{minor}"),
-        Err(e) => return Err(format!("NVRTC does not answer: {e:?}")),
-    };
+    let nvrtc_version =
+        match unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) }.result() {
+            Ok(()) => format!("{major}.{minor}"),
+            Err(e) => return Err(format!("NVRTC does not answer: {e:?}")),
+        };
     // NVML is optional: it only adds live readings. Its loader returns an error, not a
     // panic, when libnvidia-ml is missing.
     let nvml = nvml_wrapper::Nvml::init().ok();
@@ -396,8 +397,14 @@ fn open_device(
     for (key, a) in [
         ("sm_count", CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT),
         ("clock_rate_khz", CU_DEVICE_ATTRIBUTE_CLOCK_RATE),
-        ("memory_clock_rate_khz", CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE),
-        ("memory_bus_width_bits", CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH),
+        (
+            "memory_clock_rate_khz",
+            CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE,
+        ),
+        (
+            "memory_bus_width_bits",
+            CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH,
+        ),
         ("l2_cache_bytes", CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE),
     ] {
         if let Some(v) = attr(a) {
@@ -408,7 +415,10 @@ fn open_device(
         d.insert("memory_bytes".into(), (mem as u64).into());
     }
     for (key, a) in [
-        ("max_threads_per_block", CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK),
+        (
+            "max_threads_per_block",
+            CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK,
+        ),
         (
             "max_shared_memory_per_block",
             CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK,
@@ -502,9 +512,6 @@ mod tests {
         for (i, v) in b.iter_mut().enumerate() {
             *v = (i as u8 * 17) as std::ffi::c_char;
         }
-        assert_eq!(
-            uuid_string(&b),
-            "GPU-00112233-4455-6677-8899-aabbccddeeff"
-        );
+        assert_eq!(uuid_string(&b), "GPU-00112233-4455-6677-8899-aabbccddeeff");
     }
 }

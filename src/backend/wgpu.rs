@@ -638,6 +638,9 @@ impl Backend for WgpuBackend {
     fn run(&self, job: &Job) -> Result<RunSet, OpError> {
         match job {
             Job::Reduce(j) => crate::ops::reduce::wgpu::run(self, j),
+            Job::Scatter(j) => crate::ops::scatter::wgpu::run(self, j),
+            Job::Optim(j) => crate::ops::optim::wgpu::run(self, j),
+            Job::Conv(j) => crate::ops::conv::wgpu::run(self, j),
         }
     }
 

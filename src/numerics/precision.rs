@@ -80,12 +80,16 @@ impl Precision {
     }
 
     /// Round an f64 to this format (round to nearest, ties to even), returned as f64.
+    ///
+    /// f16 and bf16 are rounded here rather than by the `half` crate, whose f64
+    /// conversions depend on the host (with F16C it goes through f32, without it it
+    /// truncates first): inputs and CPU emulations must be the same on every platform.
     pub fn round(self, x: f64) -> f64 {
         match self {
             Precision::F64 => x,
             Precision::F32 => x as f32 as f64,
-            Precision::F16 => half::f16::from_f64(x).to_f64(),
-            Precision::Bf16 => half::bf16::from_f64(x).to_f64(),
+            Precision::F16 => round_to_format(x, 11, -14, self.max_finite()),
+            Precision::Bf16 => round_to_format(x, 8, -126, self.max_finite()),
         }
     }
 
@@ -136,6 +140,24 @@ impl Precision {
     }
 }
 
+/// Correct round-to-nearest-even of `x` to a binary format with a `p`-bit significand,
+/// minimum normal exponent `emin` (gradual underflow below it) and largest finite `max`.
+/// Scaling by the quantum is exact (a power of two), and `round_ties_even` on an f64 is
+/// exact, so the only rounding is the one asked for.
+fn round_to_format(x: f64, p: i32, emin: i32, max: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let e = libm::ilogb(x).max(emin);
+    let quantum = libm::ldexp(1.0, e - (p - 1));
+    let r = (x / quantum).round_ties_even() * quantum;
+    if r.abs() > max {
+        f64::INFINITY.copysign(x)
+    } else {
+        r
+    }
+}
+
 impl fmt::Display for Precision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -168,6 +190,33 @@ mod tests {
             let rounded: Vec<f64> = vals.iter().map(|&v| p.round(v)).collect();
             assert_eq!(p.decode(&p.encode(&rounded)), rounded, "{p}");
         }
+    }
+
+    #[test]
+    fn rounding_matches_half_for_exact_f32_paths() {
+        // Where the half crate's conversion is exact (f32 sources), both must agree.
+        let mut s = 0x9e3779b97f4a7c15u64;
+        for _ in 0..200_000 {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let x = f32::from_bits((s >> 32) as u32);
+            if !x.is_finite() {
+                continue;
+            }
+            let a = Precision::F16.round(x as f64);
+            let b = half::f16::from_f32(x).to_f64();
+            assert!(a == b || (a.is_nan() && b.is_nan()), "f16 {x:e}: {a:e} vs {b:e}");
+            let a = Precision::Bf16.round(x as f64);
+            let b = half::bf16::from_f32(x).to_f64();
+            assert!(a == b || (a.is_nan() && b.is_nan()), "bf16 {x:e}: {a:e} vs {b:e}");
+        }
+        // A tie with a sticky bit far below f32 precision: 1 + 2^-8 + 2^-40 rounds up in bf16.
+        let x = 1.0 + libm::ldexp(1.0, -8) + libm::ldexp(1.0, -40);
+        assert_eq!(Precision::Bf16.round(x), 1.0 + libm::ldexp(1.0, -7));
+        assert_eq!(Precision::F16.round(70000.0), f64::INFINITY);
+        assert_eq!(Precision::F16.round(libm::ldexp(1.0, -25)), 0.0); // tie to even (zero)
+        assert_eq!(Precision::F16.round(libm::ldexp(1.5, -25)), libm::ldexp(1.0, -24));
     }
 
     #[test]

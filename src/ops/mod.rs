@@ -4,7 +4,10 @@
 //! metrics. The launch shape is fixed here, once, so every backend and the CPU
 //! emulation of an ordered variant use the same accumulation tree.
 
+pub mod conv;
+pub mod optim;
 pub mod reduce;
+pub mod scatter;
 
 use crate::error::DetError;
 use crate::inputs::InputSpec;
@@ -59,7 +62,10 @@ impl Op {
     pub fn variants(self) -> &'static [&'static str] {
         match self {
             Op::Sum | Op::Dot => reduce::VARIANTS,
-            _ => &[],
+            Op::Conv2dFwd | Op::Conv2dBwdData | Op::Conv2dBwdWeight => conv::variants(self),
+            Op::ScatterAdd => scatter::VARIANTS,
+            Op::Sgd => optim::SGD_VARIANTS,
+            Op::Adam | Op::Adamw => optim::ADAM_VARIANTS,
         }
     }
 
@@ -218,6 +224,9 @@ pub struct Prepared {
 #[derive(Clone, Debug)]
 pub enum Job {
     Reduce(reduce::ReduceJob),
+    Conv(conv::ConvJob),
+    Scatter(scatter::ScatterJob),
+    Optim(optim::OptimJob),
 }
 
 impl Job {
@@ -225,6 +234,9 @@ impl Job {
     pub fn is_atomic(&self) -> bool {
         match self {
             Job::Reduce(j) => j.variant.is_atomic(),
+            Job::Conv(j) => j.variant.is_atomic(),
+            Job::Scatter(j) => j.variant.is_atomic(),
+            Job::Optim(_) => false,
         }
     }
 
@@ -235,18 +247,33 @@ impl Job {
                 ordering,
                 ..j.clone()
             }),
+            Job::Conv(j) => Job::Conv(conv::ConvJob {
+                ordering,
+                ..j.clone()
+            }),
+            Job::Scatter(j) => Job::Scatter(scatter::ScatterJob {
+                ordering,
+                ..j.clone()
+            }),
+            Job::Optim(j) => Job::Optim(j.clone()),
         }
     }
 
     pub fn ordering(&self) -> Ordering {
         match self {
             Job::Reduce(j) => j.ordering,
+            Job::Conv(j) => j.ordering,
+            Job::Scatter(j) => j.ordering,
+            Job::Optim(_) => Ordering::None,
         }
     }
 
     pub fn launch(&self) -> Launch {
         match self {
             Job::Reduce(j) => j.launch,
+            Job::Conv(j) => j.launch,
+            Job::Scatter(j) => j.launch,
+            Job::Optim(j) => j.launch,
         }
     }
 }

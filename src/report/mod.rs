@@ -31,6 +31,12 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), DetError> {
     let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
     tmp.write_all(contents).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
+    // tempfile creates 0600 files; a report is meant to be shared like any other output.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(io)?;
+    }
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
 }

@@ -144,7 +144,9 @@ pub fn run(backend: &CudaBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
         needs.map_err(OpError::Unsupported)?;
     }
     if job.y.as_ref().is_some_and(|y| y.len() != n) {
-        return Err(OpError::BadInput("dot needs x and y of the same length".into()));
+        return Err(OpError::BadInput(
+            "dot needs x and y of the same length".into(),
+        ));
     }
     let spec = module_spec(dev, job.precision, job.accumulator);
     let suffix = format!("{}_{}", fmt_name(job.precision), fmt_name(job.accumulator));
@@ -217,9 +219,7 @@ impl Ctx<'_> {
         let pass1 = self.entry(&format!("{}_{variant}_pass1", self.op))?;
         let pass2 = self.entry(&format!("{variant}_pass2"))?;
         let (groups, wg) = (self.groups(), self.wg());
-        let mut partials = self
-            .dev
-            .zeros(groups as usize * words * vf.bytes())?;
+        let mut partials = self.dev.zeros(groups as usize * words * vf.bytes())?;
         let mut out = self.dev.zeros(vf.bytes())?;
         let shared = wg as usize * words * vf.bytes();
         for _ in 0..self.job.runs {
@@ -407,7 +407,12 @@ fn check_layout(lay: &[i32], params: &ReproParams, max_bytes: &[u8]) -> Result<(
             params.acc
         )));
     }
-    let folds = lay[1] as usize;
+    let folds = lay
+        .get(1)
+        .map_or(0, |&f| f.clamp(0, MAX_FOLDS as i32) as usize);
+    if lay.len() < 2 + MAX_FOLDS {
+        return Err(OpError::Failed("short bin layout readback".into()));
+    }
     if folds != params.folds || lay[2..2 + folds] != params.a[..folds] {
         return Err(OpError::Failed(format!(
             "the device's bin layout ({folds} folds at 2^{:?}, from max {max:e}) differs from the host's ({} folds at 2^{:?})",
@@ -438,7 +443,12 @@ fn finalize(params: &ReproParams, primary: &[f64], carry: &[i32]) -> f64 {
     }
 }
 
-fn state<F: Copy>(primary: &[f64], carry: &[i32], g: usize, conv: impl Fn(f64) -> F) -> ReproState<F> {
+fn state<F: Copy>(
+    primary: &[f64],
+    carry: &[i32],
+    g: usize,
+    conv: impl Fn(f64) -> F,
+) -> ReproState<F> {
     let mut p = [conv(0.0); MAX_FOLDS];
     let mut c = [0i32; MAX_FOLDS];
     for k in 0..MAX_FOLDS {

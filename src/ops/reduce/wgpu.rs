@@ -36,8 +36,8 @@ struct Params {
     threads: u32,
     groups: u32,
     fixed_k: i32,
-    /// 1.0, opaque to the shader compiler (see `opaque` in reduce.wgsl).
-    one: f32,
+    /// 0, opaque to the shader compiler (see `opaque` in reduce.wgsl).
+    zero: u32,
     _pad: [u32; 3],
 }
 
@@ -159,6 +159,10 @@ fn check_device(b: &WgpuBackend, job: &ReduceJob) -> Result<(), OpError> {
     if uses_f64(job) {
         b.require(F::SHADER_F64, "f64 arithmetic")?;
     }
+    if acc == Precision::F64 && job.y.is_some() {
+        // The fused multiply-add is emulated (see fma64 in reduce.wgsl) with u64 bit tricks.
+        b.require(F::SHADER_INT64, "f64 dot (fma emulated on u64 bits)")?;
+    }
     match job.variant {
         ReduceVariant::Atomic => {
             if acc != Precision::F32 {
@@ -254,7 +258,7 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
         threads: job.total_threads() as u32,
         groups,
         fixed_k: job.fixed_scale,
-        one: 1.0,
+        zero: 0,
         _pad: [0; 3],
     };
     let prm = b.uniform("params", &params)?;

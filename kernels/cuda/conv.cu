@@ -1,0 +1,455 @@
+// detbench convolution kernels (conv2d_fwd, conv2d_bwd_data, conv2d_bwd_weight), compiled
+// by NVRTC without any CUDA header.
+//
+// One module per (input format, accumulator format) pair. The host defines:
+//   DB_IN_F32 | DB_IN_F64 | DB_IN_F16 | DB_IN_BF16   input (and output) storage format
+//   DB_ACC      0 f32, 1 f64, 2 half (the input's half format)
+//   DB_SUFFIX   e.g. f16_f32: appended to every entry point name
+// Entry points: `{op}_{variant}[_{ordering}]_{in}_{acc}`, e.g. fwd_direct_f32_f32,
+// bwdw_atomic_relaxed_gpu_f16_f32. The parameters (the shape and the GEMM view, 20 u32 in the
+// order of `Params` in src/ops/conv/wgpu.rs) are read from a small device buffer.
+//
+// Every step is an explicit _rn intrinsic, as `ConvArith` in src/ops/conv/cpu.rs computes
+// it: acc + a*b with the product and the sum each rounded (never fused), and in a half
+// accumulator round_h(acc + round_h(a*b)) in f32. Every output element is one sequential
+// chain in the order of src/ops/conv/mod.rs, whatever the tile shape, so the ordered kernels
+// give the CPU emulation's bits.
+
+typedef unsigned short db_u16;
+typedef unsigned int db_u32;
+typedef unsigned long long db_u64;
+
+#define DB_CAT2(a, b) a##b
+#define DB_CAT(a, b) DB_CAT2(a, b)
+#define DB_ENTRY(name) DB_CAT(name, DB_SUFFIX)
+
+// Parameter slots.
+#define P_N 0
+#define P_C 1
+#define P_H 2
+#define P_W 3
+#define P_K 4
+#define P_R 5
+#define P_S 6
+#define P_STRIDE 7
+#define P_PAD 8
+#define P_DIL 9
+#define P_P 10
+#define P_Q 11
+#define P_CHUNK 12
+#define P_NPQ 13
+#define P_OUT 14
+#define P_GM 16
+#define P_GN 17
+#define P_GK 18
+#define P_CHUNKS 19
+
+// ---------------------------------------------------------------------------------------
+// Formats.
+
+__device__ __forceinline__ float db_f16_to_f32(db_u16 h) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
+}
+__device__ __forceinline__ db_u16 db_f32_to_f16(float f) {
+    db_u16 h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+}
+__device__ __forceinline__ float db_bf16_to_f32(db_u16 b) {
+    return __uint_as_float(((db_u32)b) << 16);
+}
+// f32 -> bf16, round to nearest even, as the `half` crate's from_f32.
+__device__ __forceinline__ db_u16 db_f32_to_bf16(float f) {
+    db_u32 x = __float_as_uint(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u) {
+        return (db_u16)((x >> 16) | 0x0040u);
+    }
+    db_u32 round_bit = 0x00008000u;
+    if ((x & round_bit) != 0u && (x & (3u * round_bit - 1u)) != 0u) {
+        return (db_u16)((x >> 16) + 1u);
+    }
+    return (db_u16)(x >> 16);
+}
+
+#if defined(DB_IN_F32)
+typedef float DbS;
+__device__ __forceinline__ float db_load(const DbS* p, db_u32 i) { return p[i]; }
+#elif defined(DB_IN_F64)
+typedef double DbS;
+__device__ __forceinline__ double db_load(const DbS* p, db_u32 i) { return p[i]; }
+#elif defined(DB_IN_F16)
+typedef db_u16 DbS;
+__device__ __forceinline__ float db_load(const DbS* p, db_u32 i) { return db_f16_to_f32(p[i]); }
+__device__ __forceinline__ float db_round_half(float v) { return db_f16_to_f32(db_f32_to_f16(v)); }
+__device__ __forceinline__ db_u16 db_half_bits(float v) { return db_f32_to_f16(v); }
+#else
+typedef db_u16 DbS;
+__device__ __forceinline__ float db_load(const DbS* p, db_u32 i) { return db_bf16_to_f32(p[i]); }
+__device__ __forceinline__ float db_round_half(float v) { return db_bf16_to_f32(db_f32_to_bf16(v)); }
+__device__ __forceinline__ db_u16 db_half_bits(float v) { return db_f32_to_bf16(v); }
+#endif
+
+// Accumulator: V is its register type.
+#if DB_ACC == 1
+typedef double DbV;
+__device__ __forceinline__ DbV db_step(DbV acc, DbV a, DbV b) { return __dadd_rn(acc, __dmul_rn(a, b)); }
+__device__ __forceinline__ DbV db_add(DbV a, DbV b) { return __dadd_rn(a, b); }
+#elif DB_ACC == 0
+typedef float DbV;
+__device__ __forceinline__ DbV db_step(DbV acc, DbV a, DbV b) { return __fadd_rn(acc, __fmul_rn(a, b)); }
+__device__ __forceinline__ DbV db_add(DbV a, DbV b) { return __fadd_rn(a, b); }
+#else
+typedef float DbV;
+__device__ __forceinline__ DbV db_step(DbV acc, DbV a, DbV b) {
+    return db_round_half(__fadd_rn(acc, db_round_half(__fmul_rn(a, b))));
+}
+__device__ __forceinline__ DbV db_add(DbV a, DbV b) { return db_round_half(__fadd_rn(a, b)); }
+#endif
+
+// Output words: the storage format. An accumulator value is rounded once to f32 (if it is
+// an f64 and the output is not) and then to the half format.
+#if defined(DB_IN_F64)
+typedef double DbO;
+__device__ __forceinline__ DbO db_store(DbV v) { return v; }
+#elif defined(DB_IN_F32)
+typedef float DbO;
+#if DB_ACC == 1
+__device__ __forceinline__ DbO db_store(DbV v) { return __double2float_rn(v); }
+#else
+__device__ __forceinline__ DbO db_store(DbV v) { return v; }
+#endif
+#else
+typedef db_u16 DbO;
+#if DB_ACC == 1
+__device__ __forceinline__ DbO db_store(DbV v) { return db_half_bits(__double2float_rn(v)); }
+#else
+__device__ __forceinline__ DbO db_store(DbV v) { return db_half_bits(v); }
+#endif
+#endif
+
+__device__ __forceinline__ db_u32 db_min(db_u32 a, db_u32 b) { return a < b ? a : b; }
+
+__device__ __forceinline__ int db_in_coord(const db_u32* P, db_u32 o, db_u32 t) {
+    return (int)(o * P[P_STRIDE] + t * P[P_DIL]) - (int)P[P_PAD];
+}
+
+// ---------------------------------------------------------------------------------------
+// direct: one thread per output element.
+
+extern "C" __global__ void DB_ENTRY(fwd_direct_)(const db_u32* P, const DbS* x, const DbS* w, DbO* y) {
+    const db_u32 e = blockIdx.x * blockDim.x + threadIdx.x;
+    if (e >= P[P_OUT]) {
+        return;
+    }
+    const db_u32 C = P[P_C], H = P[P_H], W = P[P_W], K = P[P_K], R = P[P_R], S = P[P_S];
+    const db_u32 q = e % P[P_Q];
+    const db_u32 t1 = e / P[P_Q];
+    const db_u32 p = t1 % P[P_P];
+    const db_u32 t2 = t1 / P[P_P];
+    const db_u32 k = t2 % K;
+    const db_u32 n = t2 / K;
+    DbV acc = (DbV)0;
+    for (db_u32 c = 0; c < C; c++) {
+        for (db_u32 r = 0; r < R; r++) {
+            const int ih = db_in_coord(P, p, r);
+            if (ih < 0 || ih >= (int)H) continue;
+            for (db_u32 s = 0; s < S; s++) {
+                const int iw = db_in_coord(P, q, s);
+                if (iw < 0 || iw >= (int)W) continue;
+                acc = db_step(acc, (DbV)db_load(x, ((n * C + c) * H + (db_u32)ih) * W + (db_u32)iw),
+                              (DbV)db_load(w, ((k * C + c) * R + r) * S + s));
+            }
+        }
+    }
+    y[e] = db_store(acc);
+}
+
+extern "C" __global__ void DB_ENTRY(bwdd_direct_)(const db_u32* P, const DbS* dy, const DbS* w, DbO* dx) {
+    const db_u32 e = blockIdx.x * blockDim.x + threadIdx.x;
+    if (e >= P[P_OUT]) {
+        return;
+    }
+    const db_u32 C = P[P_C], H = P[P_H], W = P[P_W], K = P[P_K], R = P[P_R], S = P[P_S];
+    const db_u32 st = P[P_STRIDE], pad = P[P_PAD], dil = P[P_DIL], PP = P[P_P], Q = P[P_Q];
+    const db_u32 ww = e % W;
+    const db_u32 t1 = e / W;
+    const db_u32 h = t1 % H;
+    const db_u32 t2 = t1 / H;
+    const db_u32 c = t2 % C;
+    const db_u32 n = t2 / C;
+    DbV acc = (DbV)0;
+    for (db_u32 k = 0; k < K; k++) {
+        for (db_u32 r = 0; r < R; r++) {
+            const int th = (int)(h + pad) - (int)(r * dil);
+            if (th < 0 || (db_u32)th % st != 0u || (db_u32)th / st >= PP) continue;
+            const db_u32 p = (db_u32)th / st;
+            for (db_u32 s = 0; s < S; s++) {
+                const int tw = (int)(ww + pad) - (int)(s * dil);
+                if (tw < 0 || (db_u32)tw % st != 0u || (db_u32)tw / st >= Q) continue;
+                const db_u32 q = (db_u32)tw / st;
+                acc = db_step(acc, (DbV)db_load(dy, ((n * K + k) * PP + p) * Q + q),
+                              (DbV)db_load(w, ((k * C + c) * R + r) * S + s));
+            }
+        }
+    }
+    dx[e] = db_store(acc);
+}
+
+// ---------------------------------------------------------------------------------------
+// Implicit GEMM views (OP 0 fwd, 1 bwd_data, 2 bwd_weight): out(row, col) = sum over kk of
+// A(row, kk) * B(kk, col), kk increasing. Padding and ragged edges load as 0, which leaves a
+// +0-started accumulator unchanged.
+
+template <int OP> struct DbGemm;
+
+template <> struct DbGemm<0> {
+    // row = (n, p, q), col = k, kk = (r, s, c) with c innermost.
+    static __device__ __forceinline__ DbV a(const db_u32* P, const DbS* x, db_u32 row, db_u32 kk) {
+        const db_u32 q = row % P[P_Q], t = row / P[P_Q];
+        const db_u32 p = t % P[P_P], n = t / P[P_P];
+        const db_u32 c = kk % P[P_C], rs = kk / P[P_C];
+        const db_u32 s = rs % P[P_S], r = rs / P[P_S];
+        const int ih = db_in_coord(P, p, r), iw = db_in_coord(P, q, s);
+        if (ih < 0 || ih >= (int)P[P_H] || iw < 0 || iw >= (int)P[P_W]) return (DbV)0;
+        return (DbV)db_load(x, ((n * P[P_C] + c) * P[P_H] + (db_u32)ih) * P[P_W] + (db_u32)iw);
+    }
+    static __device__ __forceinline__ DbV b(const db_u32* P, const DbS* w, db_u32 kk, db_u32 col) {
+        const db_u32 c = kk % P[P_C], rs = kk / P[P_C];
+        return (DbV)db_load(w, (col * P[P_C] + c) * P[P_R] * P[P_S] + rs);
+    }
+    static __device__ __forceinline__ db_u32 out(const db_u32* P, db_u32 row, db_u32 col) {
+        const db_u32 pq = P[P_P] * P[P_Q];
+        return ((row / pq) * P[P_K] + col) * pq + row % pq;
+    }
+    static constexpr bool KK_FAST = false;
+};
+
+template <> struct DbGemm<1> {
+    // row = (n, h, w), col = c, kk = (r, s, k) with k innermost.
+    static __device__ __forceinline__ DbV a(const db_u32* P, const DbS* dy, db_u32 row, db_u32 kk) {
+        const db_u32 w = row % P[P_W], t = row / P[P_W];
+        const db_u32 h = t % P[P_H], n = t / P[P_H];
+        const db_u32 k = kk % P[P_K], rs = kk / P[P_K];
+        const db_u32 s = rs % P[P_S], r = rs / P[P_S];
+        const int th = (int)(h + P[P_PAD]) - (int)(r * P[P_DIL]);
+        const int tw = (int)(w + P[P_PAD]) - (int)(s * P[P_DIL]);
+        if (th < 0 || tw < 0) return (DbV)0;
+        const db_u32 st = P[P_STRIDE];
+        const db_u32 uh = (db_u32)th, uw = (db_u32)tw;
+        if (uh % st != 0u || uw % st != 0u || uh / st >= P[P_P] || uw / st >= P[P_Q]) return (DbV)0;
+        return (DbV)db_load(dy, ((n * P[P_K] + k) * P[P_P] + uh / st) * P[P_Q] + uw / st);
+    }
+    static __device__ __forceinline__ DbV b(const db_u32* P, const DbS* w, db_u32 kk, db_u32 col) {
+        const db_u32 k = kk % P[P_K], rs = kk / P[P_K];
+        return (DbV)db_load(w, (k * P[P_C] + col) * P[P_R] * P[P_S] + rs);
+    }
+    static __device__ __forceinline__ db_u32 out(const db_u32* P, db_u32 row, db_u32 col) {
+        const db_u32 hw = P[P_H] * P[P_W];
+        return ((row / hw) * P[P_C] + col) * hw + row % hw;
+    }
+    static constexpr bool KK_FAST = false;
+};
+
+template <> struct DbGemm<2> {
+    // row = k, col = (c, r, s), kk = (n, p, q).
+    static __device__ __forceinline__ DbV a(const db_u32* P, const DbS* dy, db_u32 row, db_u32 kk) {
+        const db_u32 pq = P[P_P] * P[P_Q];
+        return (DbV)db_load(dy, ((kk / pq) * P[P_K] + row) * pq + kk % pq);
+    }
+    static __device__ __forceinline__ DbV b(const db_u32* P, const DbS* x, db_u32 kk, db_u32 col) {
+        const db_u32 pq = P[P_P] * P[P_Q];
+        const db_u32 n = kk / pq, p = (kk % pq) / P[P_Q], q = kk % P[P_Q];
+        const db_u32 rs = P[P_R] * P[P_S];
+        const db_u32 c = col / rs, r = (col % rs) / P[P_S], s = col % P[P_S];
+        const int ih = db_in_coord(P, p, r), iw = db_in_coord(P, q, s);
+        if (ih < 0 || ih >= (int)P[P_H] || iw < 0 || iw >= (int)P[P_W]) return (DbV)0;
+        return (DbV)db_load(x, ((n * P[P_C] + c) * P[P_H] + (db_u32)ih) * P[P_W] + (db_u32)iw);
+    }
+    static __device__ __forceinline__ db_u32 out(const db_u32* P, db_u32 row, db_u32 col) {
+        return row * P[P_GN] + col;
+    }
+    static constexpr bool KK_FAST = true;
+};
+
+// Block tile: 64 x 64 outputs, 256 threads, 4 x 4 outputs per thread (rows tx + 16i,
+// columns ty + 16j), reduction tiles 16 deep in shared memory.
+#define DB_BM 64
+#define DB_BN 64
+#define DB_BK 16
+
+template <int OP>
+__device__ __forceinline__ void db_gemm_tile(const db_u32* P, const DbS* A, const DbS* B, db_u32 kbeg,
+                                             db_u32 kend, DbV acc[4][4]) {
+    __shared__ DbV As[DB_BK][DB_BM];
+    __shared__ DbV Bs[DB_BK][DB_BN];
+    const db_u32 tid = threadIdx.x, tx = tid % 16u, ty = tid / 16u;
+    const db_u32 row0 = blockIdx.x * DB_BM, col0 = blockIdx.y * DB_BN;
+    const db_u32 gm = P[P_GM], gn = P[P_GN];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) acc[i][j] = (DbV)0;
+    for (db_u32 k0 = kbeg; k0 < kend; k0 += DB_BK) {
+        for (db_u32 l = 0; l < 4; l++) {
+            const db_u32 idx = tid + 256u * l;
+            db_u32 m, kq;
+            if (DbGemm<OP>::KK_FAST) {
+                kq = idx % DB_BK;
+                m = idx / DB_BK;
+            } else {
+                m = idx % DB_BM;
+                kq = idx / DB_BM;
+            }
+            DbV v = (DbV)0;
+            if (row0 + m < gm && k0 + kq < kend) v = DbGemm<OP>::a(P, A, row0 + m, k0 + kq);
+            As[kq][m] = v;
+            const db_u32 bk = idx % DB_BK, bn = idx / DB_BK;
+            DbV u = (DbV)0;
+            if (col0 + bn < gn && k0 + bk < kend) u = DbGemm<OP>::b(P, B, k0 + bk, col0 + bn);
+            Bs[bk][bn] = u;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int t = 0; t < DB_BK; t++) {
+            DbV av[4], bv[4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) av[i] = As[t][tx + 16 * i];
+#pragma unroll
+            for (int j = 0; j < 4; j++) bv[j] = Bs[t][ty + 16 * j];
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++) acc[i][j] = db_step(acc[i][j], av[i], bv[j]);
+        }
+        __syncthreads();
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256) DB_ENTRY(fwd_tiled_)(const db_u32* P, const DbS* x, const DbS* w, DbO* y) {
+    DbV acc[4][4];
+    db_gemm_tile<0>(P, x, w, 0u, P[P_GK], acc);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) {
+            const db_u32 row = blockIdx.x * DB_BM + threadIdx.x % 16u + 16u * i;
+            const db_u32 col = blockIdx.y * DB_BN + threadIdx.x / 16u + 16u * j;
+            if (row < P[P_GM] && col < P[P_GN]) y[DbGemm<0>::out(P, row, col)] = db_store(acc[i][j]);
+        }
+}
+
+extern "C" __global__ void __launch_bounds__(256) DB_ENTRY(bwdd_tiled_)(const db_u32* P, const DbS* dy, const DbS* w, DbO* dx) {
+    DbV acc[4][4];
+    db_gemm_tile<1>(P, dy, w, 0u, P[P_GK], acc);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) {
+            const db_u32 row = blockIdx.x * DB_BM + threadIdx.x % 16u + 16u * i;
+            const db_u32 col = blockIdx.y * DB_BN + threadIdx.x / 16u + 16u * j;
+            if (row < P[P_GM] && col < P[P_GN]) dx[DbGemm<1>::out(P, row, col)] = db_store(acc[i][j]);
+        }
+}
+
+// ---------------------------------------------------------------------------------------
+// bwd_weight: block (x, y, z) computes tile (x, y) of dw over chunk z.
+
+extern "C" __global__ void __launch_bounds__(256) DB_ENTRY(bwdw_partial_)(const db_u32* P, const DbS* dy, const DbS* x, DbV* partials) {
+    DbV acc[4][4];
+    const db_u32 kbeg = blockIdx.z * P[P_CHUNK];
+    const db_u32 kend = db_min(kbeg + P[P_CHUNK], P[P_NPQ]);
+    db_gemm_tile<2>(P, dy, x, kbeg, kend, acc);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) {
+            const db_u32 row = blockIdx.x * DB_BM + threadIdx.x % 16u + 16u * i;
+            const db_u32 col = blockIdx.y * DB_BN + threadIdx.x / 16u + 16u * j;
+            if (row < P[P_GM] && col < P[P_GN])
+                partials[(db_u64)blockIdx.z * P[P_OUT] + DbGemm<2>::out(P, row, col)] = acc[i][j];
+        }
+}
+
+// Chunk partials added in chunk order 0, 1, 2, ...
+extern "C" __global__ void DB_ENTRY(bwdw_reduce_)(const db_u32* P, const DbV* partials, DbO* dw) {
+    const db_u32 e = blockIdx.x * blockDim.x + threadIdx.x;
+    if (e >= P[P_OUT]) return;
+    DbV acc = (DbV)0;
+    for (db_u32 j = 0; j < P[P_CHUNKS]; j++) acc = db_add(acc, partials[(db_u64)j * P[P_OUT] + e]);
+    dw[e] = db_store(acc);
+}
+
+// Atomically accumulated words stored in the output format.
+extern "C" __global__ void DB_ENTRY(bwdw_finish_)(const db_u32* P, const DbV* cells, DbO* dw) {
+    const db_u32 e = blockIdx.x * blockDim.x + threadIdx.x;
+    if (e >= P[P_OUT]) return;
+    dw[e] = db_store(cells[e]);
+}
+
+// Atomics under an explicit PTX ordering (ORD: 0 relaxed.cta, 1 relaxed.gpu, 2 acq_rel.cta,
+// 3 acq_rel.gpu, 4 seq_cst.cta, 5 seq_cst.gpu; seq_cst = fence.sc of the scope, then an
+// acq_rel atomic). f32 and f64 accumulators use the native atom.add; a half accumulator is
+// kept as the f32 of its value and updated with a compare-and-swap loop that rounds each sum
+// to the half format (there is no atomic add that rounds to a half and keeps it in f32).
+#define DB_ATOM(ORD, SEMSCOPE, FENCE)                                                          \
+    __device__ __forceinline__ void db_atom_add_##ORD(float* p, float v) {                     \
+        float old;                                                                             \
+        FENCE                                                                                  \
+        asm volatile("atom" SEMSCOPE ".global.add.f32 %0, [%1], %2;"                           \
+                     : "=f"(old) : "l"(p), "f"(v) : "memory");                                 \
+    }                                                                                          \
+    __device__ __forceinline__ void db_atom_add_##ORD(double* p, double v) {                   \
+        double old;                                                                            \
+        FENCE                                                                                  \
+        asm volatile("atom" SEMSCOPE ".global.add.f64 %0, [%1], %2;"                           \
+                     : "=d"(old) : "l"(p), "d"(v) : "memory");                                 \
+    }                                                                                          \
+    __device__ __forceinline__ db_u32 db_atom_cas_##ORD(db_u32* p, db_u32 cmp, db_u32 v) {     \
+        db_u32 old;                                                                            \
+        FENCE                                                                                  \
+        asm volatile("atom" SEMSCOPE ".global.cas.b32 %0, [%1], %2, %3;"                       \
+                     : "=r"(old) : "l"(p), "r"(cmp), "r"(v) : "memory");                       \
+        return old;                                                                            \
+    }
+
+DB_ATOM(0, ".relaxed.cta", )
+DB_ATOM(1, ".relaxed.gpu", )
+DB_ATOM(2, ".acq_rel.cta", )
+DB_ATOM(3, ".acq_rel.gpu", )
+DB_ATOM(4, ".acq_rel.cta", asm volatile("fence.sc.cta;" ::: "memory");)
+DB_ATOM(5, ".acq_rel.gpu", asm volatile("fence.sc.gpu;" ::: "memory");)
+
+#if DB_ACC == 2
+#define DB_CELL_ADD(ORD)                                                                       \
+    __device__ __forceinline__ void db_cell_add_##ORD(DbV* cell, DbV v) {                      \
+        db_u32* p = reinterpret_cast<db_u32*>(cell);                                           \
+        db_u32 old = *reinterpret_cast<volatile db_u32*>(p);                                   \
+        while (true) {                                                                         \
+            const db_u32 assumed = old;                                                        \
+            const db_u32 next = __float_as_uint(db_add(__uint_as_float(assumed), v));          \
+            old = db_atom_cas_##ORD(p, assumed, next);                                         \
+            if (old == assumed) break;                                                         \
+        }                                                                                      \
+    }
+#else
+#define DB_CELL_ADD(ORD)                                                                       \
+    __device__ __forceinline__ void db_cell_add_##ORD(DbV* cell, DbV v) { db_atom_add_##ORD(cell, v); }
+#endif
+
+#define DB_ATOMIC_ENTRY(ORD, NAME)                                                             \
+    DB_CELL_ADD(ORD)                                                                           \
+    extern "C" __global__ void __launch_bounds__(256)                                          \
+        DB_ENTRY(bwdw_atomic_##NAME##_)(const db_u32* P, const DbS* dy, const DbS* x, DbV* cells) { \
+        DbV acc[4][4];                                                                         \
+        const db_u32 kbeg = blockIdx.z * P[P_CHUNK];                                           \
+        const db_u32 kend = db_min(kbeg + P[P_CHUNK], P[P_NPQ]);                                  \
+        db_gemm_tile<2>(P, dy, x, kbeg, kend, acc);                                            \
+        for (int i = 0; i < 4; i++)                                                            \
+            for (int j = 0; j < 4; j++) {                                                      \
+                const db_u32 row = blockIdx.x * DB_BM + threadIdx.x % 16u + 16u * i;           \
+                const db_u32 col = blockIdx.y * DB_BN + threadIdx.x / 16u + 16u * j;           \
+                if (row < P[P_GM] && col < P[P_GN])                                            \
+                    db_cell_add_##ORD(cells + DbGemm<2>::out(P, row, col), acc[i][j]);         \
+            }                                                                                  \
+    }
+
+DB_ATOMIC_ENTRY(0, relaxed_cta)
+DB_ATOMIC_ENTRY(1, relaxed_gpu)
+DB_ATOMIC_ENTRY(2, acq_rel_cta)
+DB_ATOMIC_ENTRY(3, acq_rel_gpu)
+DB_ATOMIC_ENTRY(4, seq_cst_cta)
+DB_ATOMIC_ENTRY(5, seq_cst_gpu)

@@ -1,0 +1,239 @@
+//! The convolution family on CUDA (kernels in `kernels/cuda/conv.cu`).
+//!
+//! `direct` launches one thread per output element; `tiled`, `bwdw_partial` and
+//! `bwdw_atomic` launch 64 x 64 output tiles of 256 threads (4 x 4 outputs each, 16-deep
+//! shared-memory reduction tiles), `bwdw_*` with one grid layer per chunk. Every output is
+//! still one sequential chain in the order of [`super`], so the ordered variants give the
+//! CPU emulation's bits. `atomic` uses native `atom.add.f32`/`.f64` under the job's PTX
+//! ordering, and a compare-and-swap loop for half accumulators.
+//! `tensor_core` is reported Unsupported (see [`TENSOR_CORE_REASON`]).
+
+use super::{gemm_dims, ConvJob, ConvVariant};
+use crate::backend::cuda::{driver_err, CudaBackend, CudaDevice, ModuleSpec, TIMER};
+use crate::error::OpError;
+use crate::numerics::Precision;
+use crate::ops::{Op, Ordering, RunSet};
+use cudarc::driver::{LaunchConfig, PushKernelArg};
+
+/// Kernel source of this family.
+pub const SOURCE: &str = "kernels/cuda/conv.cu";
+
+/// Why `tensor_core` does not run: said plainly rather than faked.
+pub const TENSOR_CORE_REASON: &str = "tensor_core (mma.sync m16n8k16 via inline PTX) is not built in this version of detbench: the kernel could not be validated on a GPU when the family was written, and an unvalidated tensor-core path would report numbers nobody checked";
+
+/// Output-tile edge of the CUDA GEMM kernels.
+const BM: usize = 64;
+
+fn module_spec(precision: Precision, acc: Precision) -> ModuleSpec {
+    let input = match precision {
+        Precision::F32 => "DB_IN_F32",
+        Precision::F64 => "DB_IN_F64",
+        Precision::F16 => "DB_IN_F16",
+        Precision::Bf16 => "DB_IN_BF16",
+    };
+    let acc_code = match acc {
+        Precision::F32 => "0",
+        Precision::F64 => "1",
+        _ => "2",
+    };
+    ModuleSpec {
+        path: SOURCE,
+        fmad: false,
+        defines: vec![
+            (input.to_string(), "1".to_string()),
+            ("DB_ACC".to_string(), acc_code.to_string()),
+            (
+                "DB_SUFFIX".to_string(),
+                format!("{}_{}", precision.name(), acc.name()),
+            ),
+        ],
+    }
+}
+
+fn ordering_suffix(o: Ordering) -> &'static str {
+    match o {
+        Ordering::RelaxedCta => "relaxed_cta",
+        Ordering::AcqRelCta => "acq_rel_cta",
+        Ordering::AcqRelGpu => "acq_rel_gpu",
+        Ordering::SeqCstCta => "seq_cst_cta",
+        Ordering::SeqCstGpu => "seq_cst_gpu",
+        Ordering::RelaxedGpu | Ordering::Relaxed | Ordering::None => "relaxed_gpu",
+    }
+}
+
+fn cfg(grid: (u32, u32, u32), block: u32) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: grid,
+        block_dim: (block, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// Device allocation failures are the shape's fault when it is this large.
+fn alloc_err(dev: &CudaDevice, bytes: &[u8], what: &str) -> Result<cudarc::driver::CudaSlice<u8>, OpError> {
+    dev.upload(bytes).map_err(|e| OpError::BadInput(format!("{what}: {e} (the shape's buffers exceed this device's memory?)")))
+}
+
+/// Runs a conv job `job.runs` times on one GPU.
+pub fn run(backend: &CudaBackend, job: &ConvJob) -> Result<RunSet, OpError> {
+    super::check_job(job)?;
+    if job.variant == ConvVariant::TensorCore {
+        return Err(OpError::Unsupported(TENSOR_CORE_REASON.into()));
+    }
+    let dev = backend.device();
+    let (major, minor) = dev.compute_capability();
+    if job.variant == ConvVariant::Atomic && major < 7 {
+        return Err(OpError::Unsupported(format!(
+            "atomic uses scoped PTX atomics (.relaxed/.acq_rel), which need sm_70 or newer; this device is sm_{major}{minor}"
+        )));
+    }
+    let s = &job.shape;
+    let out_len = s.out_len(job.op);
+    let (gm, gn) = gemm_dims(job.op, s);
+    let chunks = job.chunks();
+    let tiles = (gm.div_ceil(BM), gn.div_ceil(BM), chunks);
+    if tiles.1 > 65535 || tiles.2 > 65535 || tiles.0 > i32::MAX as usize {
+        return Err(OpError::BadInput(format!(
+            "conv shape {:?} needs a {tiles:?} grid of 64x64 tiles, past CUDA's grid limits",
+            s.to_vec()
+        )));
+    }
+    let vf = if job.accumulator == Precision::F64 {
+        Precision::F64
+    } else {
+        Precision::F32
+    };
+    let params: Vec<u32> = [
+        s.n,
+        s.c,
+        s.h,
+        s.w,
+        s.k,
+        s.r,
+        s.s,
+        s.stride,
+        s.pad,
+        s.dil,
+        s.p,
+        s.q,
+        job.chunk,
+        s.n * s.p * s.q,
+        out_len,
+        0,
+        gm,
+        gn,
+        s.reduction_len(job.op),
+        chunks,
+    ]
+    .iter()
+    .map(|&v| v as u32)
+    .collect();
+    let spec = module_spec(job.precision, job.accumulator);
+    let suffix = format!("{}_{}", job.precision.name(), job.accumulator.name());
+    let f = |name: &str| dev.function(&spec, &format!("{name}_{suffix}"));
+    let prm = dev.upload(bytemuck::cast_slice(&params))?;
+    let a = alloc_err(dev, &job.precision.encode(&job.a), "first operand")?;
+    let b = alloc_err(dev, &job.precision.encode(&job.b), "second operand")?;
+    let mut out = dev
+        .zeros(out_len * job.precision.bytes())
+        .map_err(|e| OpError::BadInput(format!("output: {e}")))?;
+    let wg = job.launch.workgroup_size;
+    let lin = |threads: u32| ((out_len as u32).div_ceil(threads), 1, 1);
+    let tgrid = (tiles.0 as u32, tiles.1 as u32, tiles.2 as u32);
+    let mut set = RunSet {
+        timer: TIMER.into(),
+        ..Default::default()
+    };
+    let op = match job.op {
+        Op::Conv2dBwdData => "bwdd",
+        Op::Conv2dBwdWeight => "bwdw",
+        _ => "fwd",
+    };
+    match job.variant {
+        ConvVariant::Direct | ConvVariant::Tiled => {
+            let (k, grid, block) = if job.variant == ConvVariant::Direct {
+                (f(&format!("{op}_direct"))?, lin(wg), wg)
+            } else {
+                (f(&format!("{op}_tiled"))?, tgrid, 256)
+            };
+            for _ in 0..job.runs {
+                let ms = dev.timed(|st| {
+                    let mut l = st.launch_builder(&k);
+                    l.arg(&prm).arg(&a).arg(&b).arg(&mut out);
+                    // SAFETY: `{op}_{direct|tiled}(const u32* P, const S* a, const S* b, O* out)`:
+                    // P holds the 20 parameters, a and b the operands of the shape in P, out
+                    // `out_len` outputs; every thread bounds-checks its element or tile entry.
+                    unsafe { l.launch(cfg(grid, block)) }.map_err(|e| driver_err("launch", e))?;
+                    Ok(())
+                })?;
+                set.outputs.push(job.precision.decode(&dev.read(&out)?));
+                set.times_ms.push(ms);
+            }
+        }
+        ConvVariant::Deterministic => {
+            let k1 = f("bwdw_partial")?;
+            let k2 = f("bwdw_reduce")?;
+            let mut partials = dev
+                .zeros(chunks * out_len * vf.bytes())
+                .map_err(|e| OpError::BadInput(format!("partials: {e}")))?;
+            for _ in 0..job.runs {
+                let ms = dev.timed(|st| {
+                    let mut l = st.launch_builder(&k1);
+                    l.arg(&prm).arg(&a).arg(&b).arg(&mut partials);
+                    // SAFETY: `bwdw_partial(const u32* P, const S* dy, const S* x, V* partials)`:
+                    // partials holds chunks * out_len accumulator values; block (x, y, z) writes
+                    // only its tile of layer z, bounds-checked against P.
+                    unsafe { l.launch(cfg(tgrid, 256)) }.map_err(|e| driver_err("launch", e))?;
+                    let mut l = st.launch_builder(&k2);
+                    l.arg(&prm).arg(&partials).arg(&mut out);
+                    // SAFETY: `bwdw_reduce(const u32* P, const V* partials, O* dw)`: one thread per
+                    // dw element, e < out_len checked; reads the layers written above.
+                    unsafe { l.launch(cfg(lin(256), 256)) }.map_err(|e| driver_err("launch", e))?;
+                    Ok(())
+                })?;
+                set.outputs.push(job.precision.decode(&dev.read(&out)?));
+                set.times_ms.push(ms);
+            }
+            set.message = format!("{chunks} chunks of {} reduced in chunk order", job.chunk);
+        }
+        ConvVariant::Atomic => {
+            let k1 = f(&format!("bwdw_atomic_{}", ordering_suffix(job.ordering)))?;
+            let k2 = f("bwdw_finish")?;
+            let mut cells = dev
+                .zeros(out_len * vf.bytes())
+                .map_err(|e| OpError::BadInput(format!("accumulator cells: {e}")))?;
+            for _ in 0..job.runs {
+                dev.zero(&mut cells)?;
+                let ms = dev.timed(|st| {
+                    let mut l = st.launch_builder(&k1);
+                    l.arg(&prm).arg(&a).arg(&b).arg(&mut cells);
+                    // SAFETY: `bwdw_atomic_{ord}(const u32* P, const S* dy, const S* x, V* cells)`:
+                    // cells holds out_len zeroed, aligned accumulator words, updated only with
+                    // atomics at bounds-checked indices.
+                    unsafe { l.launch(cfg(tgrid, 256)) }.map_err(|e| driver_err("launch", e))?;
+                    let mut l = st.launch_builder(&k2);
+                    l.arg(&prm).arg(&cells).arg(&mut out);
+                    // SAFETY: `bwdw_finish(const u32* P, const V* cells, O* dw)`: one thread per
+                    // element, e < out_len checked.
+                    unsafe { l.launch(cfg(lin(256), 256)) }.map_err(|e| driver_err("launch", e))?;
+                    Ok(())
+                })?;
+                set.outputs.push(job.precision.decode(&dev.read(&out)?));
+                set.times_ms.push(ms);
+            }
+            set.message = match job.accumulator {
+                Precision::F32 | Precision::F64 => format!(
+                    "{chunks} chunks; native atom.add.{} ({})",
+                    job.accumulator,
+                    job.ordering
+                ),
+                acc => format!(
+                    "{chunks} chunks; compare-and-swap on the f32 word of each {acc} value ({})",
+                    job.ordering
+                ),
+            };
+        }
+        ConvVariant::TensorCore => return Err(OpError::Unsupported(TENSOR_CORE_REASON.into())),
+    }
+    Ok(set)
+}

@@ -1,0 +1,333 @@
+//! The convolution family on wgpu: `kernels/wgsl/conv.wgsl`, specialised per job.
+//!
+//! `direct` and `tiled` are one pass each. bwd_weight runs the chunked implicit GEMM
+//! (`bwdw_partial` or `bwdw_atomic`, a 16 x 16 x chunks grid) and then one pass over the
+//! weight gradient: `bwdw_reduce` adds the partials in chunk order, `bwdw_finish` stores the
+//! atomically accumulated words. Atomics are native `atomic<f32>` adds where the adapter has
+//! SHADER_FLOAT32_ATOMIC and the accumulator is f32, and compare-exchange loops on the
+//! accumulator's bits otherwise (u32 words for f32 and halves, u64 words for f64).
+//! `tensor_core` is Unsupported: wgpu 30 exposes no cooperative-matrix feature to WGSL.
+
+use super::{gemm_dims, ConvJob, ConvVariant};
+use crate::backend::wgpu::{specialise_wgsl, Pass, WgpuBackend};
+use crate::backend::Backend;
+use crate::error::OpError;
+use crate::numerics::Precision;
+use crate::ops::{Op, RunSet};
+use wgpu::Features as F;
+
+/// The template, as embedded in [`crate::kernels::WGSL`].
+pub const TEMPLATE: &str = include_str!("../../../kernels/wgsl/conv.wgsl");
+
+/// Compare-exchange attempts per add before a CAS loop gives up (and the run fails).
+pub const MAX_TRIES: u32 = 1 << 16;
+
+/// The uniform every conv entry point reads (mirrors `Params` in conv.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    k: u32,
+    r: u32,
+    s: u32,
+    stride: u32,
+    pad: u32,
+    dil: u32,
+    p: u32,
+    q: u32,
+    chunk: u32,
+    npq: u32,
+    out_len: u32,
+    gx: u32,
+    gm: u32,
+    gn: u32,
+    gk: u32,
+    chunks: u32,
+    /// 1.0, opaque to the shader compiler (see `step` in conv.wgsl).
+    one: f32,
+    _pad: [u32; 3],
+}
+
+/// How the atomic variant adds on this device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AtomicKind {
+    Native,
+    Cas32,
+    Cas64,
+}
+
+fn atomic_kind(b: &WgpuBackend, acc: Precision) -> AtomicKind {
+    match acc {
+        Precision::F32 if b.has(F::SHADER_FLOAT32_ATOMIC) => AtomicKind::Native,
+        Precision::F64 => AtomicKind::Cas64,
+        _ => AtomicKind::Cas32,
+    }
+}
+
+/// The specialised WGSL of one job.
+pub fn module_source(b: &WgpuBackend, job: &ConvJob) -> String {
+    let f64_acc = job.accumulator == Precision::F64;
+    let c = if f64_acc { "f64" } else { "f32" };
+    let xw = match job.precision {
+        Precision::F64 => "f64",
+        Precision::F32 => "f32",
+        Precision::F16 | Precision::Bf16 => "u32",
+    };
+    let ow = if job.precision == Precision::F64 {
+        "f64"
+    } else {
+        "f32"
+    };
+    let wg = if job.variant == ConvVariant::Direct {
+        job.launch.workgroup_size
+    } else {
+        256
+    };
+    let header = format!(
+        "// specialised by detbench: {} {} in {}, {}\n\
+         alias C = {c};\nalias XW = {xw};\nalias OW = {ow};\n\
+         const WG: u32 = {wg}u;\nconst MAX_TRIES: u32 = {MAX_TRIES}u;\n",
+        job.op,
+        job.precision,
+        job.accumulator,
+        job.variant.name(),
+    );
+    let mut flags: Vec<&str> = vec![match job.precision {
+        Precision::F64 => "IN_F64",
+        Precision::F32 => "IN_F32",
+        Precision::F16 => "IN_F16",
+        Precision::Bf16 => "IN_BF16",
+    }];
+    // The half format in play (the output's; a half accumulator has the same format).
+    flags.push(match job.precision {
+        Precision::Bf16 => "HALF_BF16",
+        _ => "HALF_F16",
+    });
+    if matches!(job.accumulator, Precision::F16 | Precision::Bf16) {
+        flags.push("ACC_HALF");
+    }
+    flags.push(if job.accumulator == job.precision {
+        "STORE_NONE"
+    } else if job.precision == Precision::F32 {
+        "STORE_F32"
+    } else {
+        "STORE_HALF"
+    });
+    flags.push(match job.op {
+        Op::Conv2dBwdData => "OP_BWDD",
+        Op::Conv2dBwdWeight => "OP_BWDW",
+        _ => "OP_FWD",
+    });
+    flags.push(match job.variant {
+        ConvVariant::Direct => "V_DIRECT",
+        ConvVariant::Tiled => "V_TILED",
+        ConvVariant::Deterministic => "V_DET",
+        _ => "V_ATOMIC",
+    });
+    if job.variant == ConvVariant::Atomic {
+        flags.push(match atomic_kind(b, job.accumulator) {
+            AtomicKind::Native => "NATIVE_ATOMIC",
+            AtomicKind::Cas32 => "CAS32",
+            AtomicKind::Cas64 => "CAS64",
+        });
+    }
+    specialise_wgsl(&header, TEMPLATE, &flags)
+}
+
+/// Feature and limit checks, before anything is compiled or allocated.
+fn check_device(b: &WgpuBackend, job: &ConvJob) -> Result<(), OpError> {
+    if job.variant == ConvVariant::TensorCore {
+        return Err(OpError::Unsupported(format!(
+            "tensor_core needs a cooperative-matrix feature (Vulkan VK_KHR_cooperative_matrix), which wgpu 30 does not expose to WGSL as a Features flag; {} runs no tensor-core kernel through wgpu",
+            b.info().name
+        )));
+    }
+    if job.accumulator == Precision::F64 || job.precision == Precision::F64 {
+        b.require(F::SHADER_F64, "f64 arithmetic")?;
+    }
+    if job.variant == ConvVariant::Atomic && atomic_kind(b, job.accumulator) == AtomicKind::Cas64 {
+        b.require(
+            F::SHADER_INT64 | F::SHADER_INT64_ATOMIC_ALL_OPS,
+            "atomic with an f64 accumulator (compare-exchange on u64 words)",
+        )?;
+    }
+    let lim = b.limits();
+    let wg = job.launch.workgroup_size;
+    if wg > lim.max_compute_invocations_per_workgroup || wg > lim.max_compute_workgroup_size_x {
+        return Err(OpError::Unsupported(format!(
+            "workgroup size {wg} exceeds this device's limit ({} invocations, {} in x)",
+            lim.max_compute_invocations_per_workgroup, lim.max_compute_workgroup_size_x
+        )));
+    }
+    Ok(())
+}
+
+/// A 1-D grid of `groups` workgroups folded into 2-D under the per-dimension limit.
+fn grid_1d(b: &WgpuBackend, groups: usize) -> Result<[u32; 3], OpError> {
+    let max = b.limits().max_compute_workgroups_per_dimension as usize;
+    let gx = groups.clamp(1, max);
+    let gy = groups.div_ceil(gx);
+    if gy > max {
+        return Err(OpError::BadInput(format!(
+            "{groups} workgroups exceed this device's grid ({max} x {max}) on {}",
+            b.info().name
+        )));
+    }
+    Ok([gx as u32, gy as u32, 1])
+}
+
+/// Reads an output buffer: f64 words for f64 data, f32 words otherwise (halves included).
+fn decode_out(job: &ConvJob, bytes: &[u8], len: usize) -> Vec<f64> {
+    let p = if job.precision == Precision::F64 {
+        Precision::F64
+    } else {
+        Precision::F32
+    };
+    let mut v = p.decode(bytes);
+    v.truncate(len);
+    v
+}
+
+/// Runs a conv job `job.runs` times on a wgpu device.
+pub fn run(b: &WgpuBackend, job: &ConvJob) -> Result<RunSet, OpError> {
+    super::check_job(job)?;
+    check_device(b, job)?;
+    let s = &job.shape;
+    let out_len = s.out_len(job.op);
+    let (gm, gn) = gemm_dims(job.op, s);
+    let gk = s.reduction_len(job.op);
+    let chunks = job.chunks();
+    let cbytes: u64 = if job.accumulator == Precision::F64 { 8 } else { 4 };
+    let obytes: u64 = if job.precision == Precision::F64 { 8 } else { 4 };
+    // Every buffer within the binding limit, before any is made.
+    let shape = format!("{:?}", s.to_vec());
+    b.check_storage(&shape, (job.a.len() * job.precision.bytes()) as u64)?;
+    b.check_storage(&shape, (job.b.len() * job.precision.bytes()) as u64)?;
+    b.check_storage(&shape, out_len as u64 * obytes)?;
+    if job.variant == ConvVariant::Deterministic {
+        b.check_storage(&shape, chunks as u64 * out_len as u64 * cbytes)?;
+    }
+    let max_dim = b.limits().max_compute_workgroups_per_dimension as usize;
+    let tiles = [gm.div_ceil(16), gn.div_ceil(16), chunks];
+    if job.variant != ConvVariant::Direct && tiles.iter().any(|&t| t > max_dim) {
+        return Err(OpError::BadInput(format!(
+            "conv shape {shape} needs a {tiles:?} grid of tiles; this device allows {max_dim} per dimension"
+        )));
+    }
+    let wg = job.launch.workgroup_size as usize;
+    let direct_wg = if job.variant == ConvVariant::Direct { wg } else { 256 };
+    let grid = grid_1d(b, out_len.div_ceil(direct_wg))?;
+    let params = Params {
+        n: s.n as u32,
+        c: s.c as u32,
+        h: s.h as u32,
+        w: s.w as u32,
+        k: s.k as u32,
+        r: s.r as u32,
+        s: s.s as u32,
+        stride: s.stride as u32,
+        pad: s.pad as u32,
+        dil: s.dil as u32,
+        p: s.p as u32,
+        q: s.q as u32,
+        chunk: job.chunk as u32,
+        npq: (s.n * s.p * s.q) as u32,
+        out_len: out_len as u32,
+        gx: grid[0],
+        gm: gm as u32,
+        gn: gn as u32,
+        gk: gk as u32,
+        chunks: chunks as u32,
+        one: 1.0,
+        _pad: [0; 3],
+    };
+    let src = module_source(b, job);
+    let prm = b.uniform("conv params", &params)?;
+    let a = b.storage_from_bytes("a", &job.precision.encode(&job.a))?;
+    let bb = b.storage_from_bytes("b", &job.precision.encode(&job.b))?;
+    let out = b.storage_zeroed("out", out_len as u64 * obytes)?;
+    let mut set = RunSet {
+        timer: b.timer().into(),
+        ..Default::default()
+    };
+    let tile_grid = [tiles[0] as u32, tiles[1] as u32, tiles[2] as u32];
+    match job.variant {
+        ConvVariant::Direct | ConvVariant::Tiled => {
+            let (entry, g) = match (job.variant, job.op) {
+                (ConvVariant::Direct, Op::Conv2dBwdData) => ("bwdd_direct", grid),
+                (ConvVariant::Direct, _) => ("fwd_direct", grid),
+                _ => ("tiled", tile_grid),
+            };
+            let p = b.pipeline(&src, entry)?;
+            let bg = b.bind_group(&p, &[(0, &prm), (1, &a), (2, &bb), (3, &out)])?;
+            for _ in 0..job.runs {
+                let r = b.execute(&[], &[Pass::new(&p, &bg, g)], &[&out])?;
+                set.outputs.push(decode_out(job, &r.outputs[0], out_len));
+                set.times_ms.push(r.ms);
+            }
+        }
+        ConvVariant::Deterministic => {
+            let p1 = b.pipeline(&src, "bwdw_partial")?;
+            let p2 = b.pipeline(&src, "bwdw_reduce")?;
+            let partials = b.storage_zeroed("partials", chunks as u64 * out_len as u64 * cbytes)?;
+            let bg1 = b.bind_group(&p1, &[(0, &prm), (1, &a), (2, &bb), (4, &partials)])?;
+            let bg2 = b.bind_group(&p2, &[(0, &prm), (3, &out), (4, &partials)])?;
+            for _ in 0..job.runs {
+                let r = b.execute(
+                    &[],
+                    &[Pass::new(&p1, &bg1, tile_grid), Pass::new(&p2, &bg2, grid)],
+                    &[&out],
+                )?;
+                set.outputs.push(decode_out(job, &r.outputs[0], out_len));
+                set.times_ms.push(r.ms);
+            }
+            set.message = format!("{chunks} chunks of {} reduced in chunk order", job.chunk);
+        }
+        ConvVariant::Atomic => {
+            let kind = atomic_kind(b, job.accumulator);
+            let p1 = b.pipeline(&src, "bwdw_atomic")?;
+            let p2 = b.pipeline(&src, "bwdw_finish")?;
+            let cells = b.storage_zeroed("cells", out_len as u64 * cbytes)?;
+            let gave_up = b.storage_zeroed("gave_up", 4)?;
+            let mut e1 = vec![(0, &prm), (1, &a), (2, &bb), (4, &cells)];
+            if kind != AtomicKind::Native {
+                e1.push((5, &gave_up));
+            }
+            let bg1 = b.bind_group(&p1, &e1)?;
+            let bg2 = b.bind_group(&p2, &[(0, &prm), (3, &out), (4, &cells)])?;
+            for _ in 0..job.runs {
+                let r = b.execute(
+                    &[&cells, &gave_up],
+                    &[Pass::new(&p1, &bg1, tile_grid), Pass::new(&p2, &bg2, grid)],
+                    &[&out, &gave_up],
+                )?;
+                let stuck = u32::from_le_bytes(r.outputs[1][..4].try_into().expect("4 bytes"));
+                if stuck != 0 {
+                    return Err(OpError::Failed(format!(
+                        "bwdw_atomic: {stuck} compare-exchange loops gave up after {MAX_TRIES} failed tries"
+                    )));
+                }
+                set.outputs.push(decode_out(job, &r.outputs[0], out_len));
+                set.times_ms.push(r.ms);
+            }
+            set.message = match kind {
+                AtomicKind::Native => format!("{chunks} chunks; native f32 atomicAdd"),
+                AtomicKind::Cas32 => format!(
+                    "{chunks} chunks; compare-exchange on u32 words (no native {} atomic add in WGSL{})",
+                    job.accumulator,
+                    if job.accumulator == Precision::F32 { " on this adapter" } else { "" }
+                ),
+                AtomicKind::Cas64 => {
+                    format!("{chunks} chunks; compare-exchange on u64 words (WGSL has no f64 atomic add)")
+                }
+            };
+        }
+        ConvVariant::TensorCore => {
+            return Err(OpError::Unsupported("tensor_core: no cooperative matrices in WGSL".into()))
+        }
+    }
+    Ok(set)
+}

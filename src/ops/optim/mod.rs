@@ -1,0 +1,655 @@
+//! The optimizer family: `sgd`, `adam` and `adamw`, run for `Case.steps` steps over
+//! seeded gradients (one fresh vector per step, drawn on the host with [`crate::inputs`]).
+//!
+//! # Variants
+//!
+//! - `sgd`: `momentum_fma`, `momentum_no_fma`, `nesterov_fma`, `nesterov_no_fma`,
+//!   `momentum_stochastic_rounding`, `nesterov_stochastic_rounding` (heavy-ball momentum and
+//!   Nesterov momentum are separate variants, so the report names them);
+//! - `adam`, `adamw`: `fma`, `no_fma`, `stochastic_rounding` (`adamw` decays the weights
+//!   apart from the gradient, after Loshchilov & Hutter, "Decoupled Weight Decay
+//!   Regularization", ICLR 2019).
+//!
+//! # Precisions
+//!
+//! - `--precision f32`: f32 parameters, gradients and state;
+//! - `--precision bf16` with `fma`/`no_fma`: bf16 parameters and gradients, an f32 master
+//!   copy of the parameters and f32 state; after each step the master is rounded to nearest
+//!   into the bf16 parameters (the output);
+//! - `--precision bf16` with `stochastic_rounding`: bf16 parameters and gradients with no
+//!   master copy; each step widens the parameter to f32 (exact), computes the `fma`-order
+//!   update in f32 and rounds the result into bf16 stochastically with [`sr_hash`], a
+//!   counter-based hash of (seed, step, index) that every backend computes with the same
+//!   32-bit integer operations, so the bits are a function of the seed alone.
+//!
+//! Other precisions (and `stochastic_rounding` with f32 parameters) are kept as jobs that
+//! every backend reports unsupported with the same reason.
+//!
+//! # The formula, operation by operation
+//!
+//! Every operation is in f32, rounded to nearest even. `fma(a,b,c)` is one rounding of
+//! a*b+c; in `no_fma` the same expression is `rn(rn(a*b) + c)`. Per-step scalars are computed
+//! once on the host (f64, then rounded to f32) and passed to every backend, so no backend
+//! evaluates `pow`: `step_size = f32(lr / (1 - b1^t))`, `isb = f32(1 / sqrt(1 - b2^t))`,
+//! `decay = f32(1 - lr*wd)`. Powers are repeated f64 multiplications (bit-identical everywhere).
+//!
+//! SGD (buffer starts at 0, so step 1 gives `buf = g` exactly, as PyTorch's clone does):
+//! ```text
+//! buf = fma(mu, buf, g)
+//! d   = fma(mu, buf, g)          (nesterov)   |   d = buf   (momentum)
+//! p   = fma(-lr, d, p)
+//! ```
+//! Adam / AdamW (the moments in lerp form, PyTorch's `exp_avg.lerp_(grad, 1-beta1)`; the
+//! second moment is written the same way so each addition has a single product operand and
+//! a compiler's contraction choice is unambiguous):
+//! ```text
+//! p   = p * decay                (adamw only; PyTorch's param.mul_(1 - lr*wd))
+//! d1  = g - m
+//! m   = fma(omb1, d1, m)         omb1 = f32(1 - b1)
+//! d2  = fma(g, g, -v)
+//! v   = fma(omb2, d2, v)         omb2 = f32(1 - b2)
+//! s   = sqrt(v)                  correctly rounded
+//! den = fma(s, isb, eps)
+//! q   = m / den                  correctly rounded
+//! p   = fma(-step_size, q, p)
+//! ```
+//! This CPU order is the emulation GPU results are compared with: CUDA compiles the plain
+//! expressions with `--fmad=true` (`fma`) or `--fmad=false` (`no_fma`); wgpu cannot choose
+//! contraction, so its `fma` kernels call WGSL's `fma()` explicitly and `no_fma` is
+//! unsupported there. Even so wgpu cannot promise the `fma` bits: WGSL and Vulkan let a
+//! driver evaluate `fma()` as a multiply then an add (Mesa's lavapipe does; its results equal
+//! the CPU's `no_fma` order bit for bit), WGSL allows 2.5 ULP for division and an inherited
+//! error for `sqrt`. So wgpu is compared with the CPU emulation within a tolerance, and the
+//! report's cross-backend figures say how far apart they are.
+//!
+//! # Reference and bounds
+//!
+//! The reference is the same update in f64 (same f32 constants, exact sqrt and division to
+//! f64 precision), from the same initial parameters and gradients; bf16 outputs are compared
+//! with the unrounded f64 trajectory. SGD is linear in the state, so a first-order running
+//! error bound is propagated along the reference trajectory (see [`sgd_reference`]). Adam has
+//! no finite a-priori bound here: `q = m / (sqrt(v)/sqrt(bc2) + eps)` amplifies an error in
+//! `v` by up to `|m| / (2 sqrt(v) den^2)`, which grows without limit as `v` and `eps` shrink,
+//! so its bound is `None` ("no finite bound") and the reported errors are measured only.
+
+pub mod cpu;
+pub mod cuda;
+pub mod wgpu;
+
+use super::{Case, Job, Launch, Op, Prepared};
+use crate::error::DetError;
+use crate::inputs;
+use crate::numerics::Precision;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// Variants of `sgd`, in report order.
+pub const SGD_VARIANTS: &[&str] = &[
+    "momentum_fma",
+    "momentum_no_fma",
+    "nesterov_fma",
+    "nesterov_no_fma",
+    "momentum_stochastic_rounding",
+    "nesterov_stochastic_rounding",
+];
+
+/// Variants of `adam` and `adamw`, in report order.
+pub const ADAM_VARIANTS: &[&str] = &["fma", "no_fma", "stochastic_rounding"];
+
+/// Steps when `--steps` is not given.
+pub const DEFAULT_STEPS: usize = 10;
+
+/// Elements per thread in the GPU kernels (one 16-byte vector of f32).
+pub const VEC: usize = 4;
+
+/// The update rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Rule {
+    /// SGD with heavy-ball momentum (`nesterov: false`) or Nesterov momentum.
+    Sgd { nesterov: bool },
+    /// Adam (no weight decay).
+    Adam,
+    /// AdamW (decoupled weight decay).
+    AdamW,
+}
+
+impl Rule {
+    /// Entry point stem: `sgd_momentum`, `sgd_nesterov`, `adam`, `adamw`.
+    pub fn stem(self) -> &'static str {
+        match self {
+            Rule::Sgd { nesterov: false } => "sgd_momentum",
+            Rule::Sgd { nesterov: true } => "sgd_nesterov",
+            Rule::Adam => "adam",
+            Rule::AdamW => "adamw",
+        }
+    }
+}
+
+/// How parameters are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Storage {
+    /// f32 parameters, gradients and state.
+    F32,
+    /// bf16 parameters and gradients, f32 master copy and state.
+    Bf16Master,
+    /// bf16 parameters and gradients, no master copy, stochastic rounding; f32 state.
+    Bf16Sr,
+}
+
+impl Storage {
+    /// Entry point suffix: `f32`, `bf16`, `bf16_sr`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Storage::F32 => "f32",
+            Storage::Bf16Master => "bf16",
+            Storage::Bf16Sr => "bf16_sr",
+        }
+    }
+
+    /// Format of the parameters (the output) and of the gradients.
+    pub fn param_precision(self) -> Precision {
+        match self {
+            Storage::F32 => Precision::F32,
+            _ => Precision::Bf16,
+        }
+    }
+
+    /// 4-byte words of device traffic per parameter per step: reads and writes of the
+    /// parameters, gradient, state and master copy.
+    pub fn words_per_param(self, rule: Rule) -> f64 {
+        let state = match rule {
+            Rule::Sgd { .. } => 1.0,
+            _ => 2.0,
+        };
+        match self {
+            // p r/w, g r, state r/w.
+            Storage::F32 => 2.0 + 1.0 + 2.0 * state,
+            // master r/w, bf16 p w, bf16 g r, state r/w.
+            Storage::Bf16Master => 2.0 + 0.5 + 0.5 + 2.0 * state,
+            // bf16 p r/w, bf16 g r, state r/w.
+            Storage::Bf16Sr => 0.5 + 0.5 + 0.5 + 2.0 * state,
+        }
+    }
+}
+
+/// A parsed variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct OptimVariant {
+    pub rule: Rule,
+    /// Multiply-adds fused (`fma`) or rounded twice (`no_fma`).
+    pub fma: bool,
+    /// Stochastic rounding into bf16 (always with the `fma` order).
+    pub stochastic: bool,
+}
+
+impl OptimVariant {
+    /// Parses a variant name of `op`.
+    pub fn parse(op: Op, name: &str) -> Result<Self, String> {
+        let (rule, rest) = match op {
+            Op::Sgd => {
+                if let Some(r) = name.strip_prefix("momentum_") {
+                    (Rule::Sgd { nesterov: false }, r)
+                } else if let Some(r) = name.strip_prefix("nesterov_") {
+                    (Rule::Sgd { nesterov: true }, r)
+                } else {
+                    return Err(format!(
+                        "unknown sgd variant '{name}' (expected {})",
+                        SGD_VARIANTS.join(", ")
+                    ));
+                }
+            }
+            Op::Adam => (Rule::Adam, name),
+            Op::Adamw => (Rule::AdamW, name),
+            other => return Err(format!("{other} is not an optimizer")),
+        };
+        let (fma, stochastic) = match rest {
+            "fma" => (true, false),
+            "no_fma" => (false, false),
+            "stochastic_rounding" => (true, true),
+            _ => {
+                let all = if op == Op::Sgd { SGD_VARIANTS } else { ADAM_VARIANTS };
+                return Err(format!(
+                    "unknown {op} variant '{name}' (expected {})",
+                    all.join(", ")
+                ));
+            }
+        };
+        Ok(Self {
+            rule,
+            fma,
+            stochastic,
+        })
+    }
+
+    /// `fma` / `no_fma` part of the name.
+    pub fn fma_name(self) -> &'static str {
+        if self.fma {
+            "fma"
+        } else {
+            "no_fma"
+        }
+    }
+}
+
+/// Hyperparameters, each an f32 value (kept as f32 so every backend and the f64 reference
+/// use the same numbers).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hyper {
+    pub lr: f32,
+    /// SGD momentum.
+    pub momentum: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f32,
+}
+
+impl Hyper {
+    /// PyTorch's defaults for the rule (SGD: lr 0.01, momentum 0.9; Adam: lr 1e-3, betas
+    /// (0.9, 0.999), eps 1e-8; AdamW: the same with weight decay 0.01).
+    pub fn defaults(rule: Rule) -> Self {
+        match rule {
+            Rule::Sgd { .. } => Hyper {
+                lr: 0.01,
+                momentum: 0.9,
+                beta1: 0.0,
+                beta2: 0.0,
+                eps: 0.0,
+                weight_decay: 0.0,
+            },
+            Rule::Adam | Rule::AdamW => Hyper {
+                lr: 1e-3,
+                momentum: 0.0,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: if rule == Rule::AdamW { 0.01 } else { 0.0 },
+            },
+        }
+    }
+}
+
+/// The scalars of one step, computed once on the host and given to every backend.
+#[derive(Clone, Copy, Debug, PartialEq, Default, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+pub struct StepScalars {
+    /// SGD: -lr. Adam: -lr / (1 - b1^t).
+    pub neg_step: f32,
+    /// SGD: momentum. Adam: 1 - b1.
+    pub a: f32,
+    /// Adam: 1 - b2 (0 for SGD).
+    pub b: f32,
+    /// Adam: 1 / sqrt(1 - b2^t).
+    pub isb: f32,
+    /// Adam: eps.
+    pub eps: f32,
+    /// AdamW: 1 - lr*wd (1 otherwise).
+    pub decay: f32,
+    /// Step number t, from 1 (the stochastic-rounding counter).
+    pub step: u32,
+    /// Key of the stochastic-rounding hash (from the seed).
+    pub key: u32,
+}
+
+/// The per-step scalars of `rule` for steps 1..=k.
+pub fn step_scalars(rule: Rule, h: &Hyper, k: usize, seed: u64) -> Vec<StepScalars> {
+    let key = sr_key(seed);
+    let (b1, b2) = (h.beta1 as f64, h.beta2 as f64);
+    let (mut p1, mut p2) = (1.0f64, 1.0f64);
+    (1..=k)
+        .map(|t| {
+            // Repeated multiplication, not powi: bit-identical on every platform.
+            p1 *= b1;
+            p2 *= b2;
+            match rule {
+                Rule::Sgd { .. } => StepScalars {
+                    neg_step: -h.lr,
+                    a: h.momentum,
+                    b: 0.0,
+                    isb: 0.0,
+                    eps: 0.0,
+                    decay: 1.0,
+                    step: t as u32,
+                    key,
+                },
+                Rule::Adam | Rule::AdamW => StepScalars {
+                    neg_step: (-(h.lr as f64) / (1.0 - p1)) as f32,
+                    a: (1.0 - b1) as f32,
+                    b: (1.0 - b2) as f32,
+                    isb: (1.0 / (1.0 - p2).sqrt()) as f32,
+                    eps: h.eps,
+                    decay: if rule == Rule::AdamW {
+                        (1.0 - h.lr as f64 * h.weight_decay as f64) as f32
+                    } else {
+                        1.0
+                    },
+                    step: t as u32,
+                    key,
+                },
+            }
+        })
+        .collect()
+}
+
+/// MurmurHash3's 32-bit finaliser: a bijection with full avalanche.
+pub fn fmix32(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^= h >> 16;
+    h
+}
+
+/// The 32-bit key of the stochastic-rounding hash for a seed.
+pub fn sr_key(seed: u64) -> u32 {
+    fmix32((seed as u32) ^ fmix32((seed >> 32) as u32 ^ 0x5eed_0b57))
+}
+
+/// The random bits element `index` uses at step `step`: the same integer formula in
+/// cpu.rs, optim.wgsl and optim.cu.
+pub fn sr_hash(key: u32, step: u32, index: u32) -> u32 {
+    fmix32(fmix32(key ^ step.wrapping_mul(0x9e37_79b9)) ^ index)
+}
+
+/// Rounds an f32 into bf16 stochastically: adds 16 random bits below the bf16 mantissa and
+/// truncates, so it rounds away from zero with probability (dropped bits) / 2^16 — exactly
+/// unbiased for every finite value. NaN and infinity are kept.
+pub fn round_bf16_stochastic(x: f32, bits: u32) -> half::bf16 {
+    let u = x.to_bits();
+    if (u & 0x7f80_0000) == 0x7f80_0000 {
+        return half::bf16::from_f32(x);
+    }
+    let r = u.wrapping_add(bits & 0xffff) & 0xffff_0000;
+    half::bf16::from_bits((r >> 16) as u16)
+}
+
+/// An optimizer job.
+#[derive(Clone, Debug)]
+pub struct OptimJob {
+    pub op: Op,
+    pub variant: OptimVariant,
+    pub storage: Storage,
+    pub hyper: Hyper,
+    /// Initial parameters, representable in the storage format.
+    pub init: Arc<Vec<f32>>,
+    /// One gradient vector per step, representable in the storage format.
+    pub grads: Arc<Vec<Vec<f32>>>,
+    /// Scalars of every step.
+    pub steps: Vec<StepScalars>,
+    pub launch: Launch,
+    pub runs: usize,
+    /// Set when no backend can run this case (the reason).
+    pub unsupported: Option<String>,
+}
+
+impl OptimJob {
+    pub fn n(&self) -> usize {
+        self.init.len()
+    }
+
+    /// Entry point name: `{stem}_{suffix}`, e.g. `adamw_bf16_sr`.
+    pub fn entry(&self) -> String {
+        format!("{}_{}", self.variant.rule.stem(), self.storage.suffix())
+    }
+
+    /// Device bytes moved by all steps of one run.
+    pub fn bytes_moved(&self) -> f64 {
+        4.0 * self.storage.words_per_param(self.variant.rule) * self.n() as f64 * self.steps.len() as f64
+    }
+}
+
+/// Grid of the elementwise kernels: one thread per [`VEC`] elements.
+pub fn launch_for(n: usize, workgroup_size: u32) -> Launch {
+    let vecs = n.div_ceil(VEC) as u64;
+    Launch {
+        workgroup_size,
+        workgroups: vecs.div_ceil(workgroup_size as u64).max(1).min(u32::MAX as u64) as u32,
+    }
+}
+
+fn sha_f32(p: Precision, values: &[f32]) -> Sha256 {
+    let mut h = Sha256::new();
+    for &v in values {
+        match p {
+            Precision::Bf16 => h.update(half::bf16::from_f32(v).to_le_bytes()),
+            _ => h.update(v.to_le_bytes()),
+        }
+    }
+    h
+}
+
+/// Builds the job, the f64 reference and the bounds of one optimizer case.
+pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
+    let variant = OptimVariant::parse(case.op, &case.variant).map_err(DetError::input)?;
+    let k = case.steps.unwrap_or(DEFAULT_STEPS);
+    if k == 0 {
+        return Err(DetError::input("--steps must be at least 1"));
+    }
+    if case.size == 0 {
+        return Err(DetError::input("size must be at least 1"));
+    }
+    let mut unsupported = None;
+    let storage = match (case.precision, variant.stochastic) {
+        (Precision::F32, false) => Storage::F32,
+        (Precision::Bf16, false) => Storage::Bf16Master,
+        (Precision::Bf16, true) => Storage::Bf16Sr,
+        (Precision::F32, true) => {
+            unsupported = Some(
+                "stochastic_rounding rounds the f32 update into bf16 parameters: run it with --precision bf16".to_string(),
+            );
+            Storage::F32
+        }
+        (p, _) => {
+            unsupported = Some(format!(
+                "optimizer kernels take f32 parameters, or bf16 parameters with an f32 master copy or stochastic rounding; {p} is not offered"
+            ));
+            Storage::F32
+        }
+    };
+    let pp = storage.param_precision();
+    if case.size as u128 * k as u128 > (1u128 << 32) {
+        return Err(DetError::input(format!(
+            "size {} x {k} steps of gradients is too many to hold on the host (at most 2^32 values)",
+            case.size
+        )));
+    }
+    let init: Vec<f32> = inputs::generate(&case.input, pp, case.size, case.seed, 0)?
+        .into_iter()
+        .map(|v| v as f32)
+        .collect();
+    let n = init.len();
+    // Gradients: standard normal scaled by 2^-3 (exact), one stream per step.
+    let grads: Vec<Vec<f32>> = (0..k)
+        .map(|s| {
+            let mut st = inputs::Stream::new(case.seed, 1000 + s as u64);
+            (0..n)
+                .map(|_| pp.round(st.normal() * 0.125) as f32)
+                .collect()
+        })
+        .collect();
+    let hyper = Hyper::defaults(variant.rule);
+    let steps = step_scalars(variant.rule, &hyper, k, case.seed);
+    let job = OptimJob {
+        op: case.op,
+        variant,
+        storage,
+        hyper,
+        init: Arc::new(init),
+        grads: Arc::new(grads),
+        steps,
+        launch: launch_for(n, case.workgroup_size),
+        runs: case.runs,
+        unsupported,
+    };
+    let (exact, bounds) = reference(&job);
+    let mut sha = sha_f32(pp, &job.init);
+    let init_sha = hex::encode(sha.finalize_reset());
+    for g in job.grads.iter() {
+        sha.update(&sha_f32(pp, g).finalize());
+    }
+    let grads_sha = hex::encode(sha.finalize());
+    let note = format!(
+        "{k} steps; {}; params {}, state f32{}",
+        hyper_note(&job),
+        pp,
+        match storage {
+            Storage::F32 => "",
+            Storage::Bf16Master => ", f32 master copy",
+            Storage::Bf16Sr => ", stochastic rounding (no master copy)",
+        }
+    );
+    Ok(Prepared {
+        bytes_moved: job.bytes_moved(),
+        dumps: vec![(
+            "params0".to_string(),
+            pp,
+            job.init.iter().map(|&v| v as f64).collect(),
+        )],
+        job: Job::Optim(job),
+        exact,
+        bounds,
+        condition_number: None,
+        input_sha256: format!("{init_sha}+{grads_sha}"),
+        out_precision: pp,
+        scalar: false,
+        note,
+    })
+}
+
+fn hyper_note(job: &OptimJob) -> String {
+    let h = &job.hyper;
+    match job.variant.rule {
+        Rule::Sgd { nesterov } => format!(
+            "lr {}, momentum {}{}",
+            h.lr,
+            h.momentum,
+            if nesterov { " (nesterov)" } else { "" }
+        ),
+        Rule::Adam => format!(
+            "lr {}, betas ({}, {}), eps {:e}",
+            h.lr, h.beta1, h.beta2, h.eps
+        ),
+        Rule::AdamW => format!(
+            "lr {}, betas ({}, {}), eps {:e}, decoupled weight decay {}",
+            h.lr, h.beta1, h.beta2, h.eps, h.weight_decay
+        ),
+    }
+}
+
+/// The f64 reference after all steps and the per-element bounds.
+pub fn reference(job: &OptimJob) -> (Vec<f64>, Vec<Option<f64>>) {
+    match job.variant.rule {
+        Rule::Sgd { nesterov } => sgd_reference(job, nesterov),
+        Rule::Adam | Rule::AdamW => (adam_reference(job), vec![None]),
+    }
+}
+
+/// Adam/AdamW in f64 with the job's f32 constants.
+fn adam_reference(job: &OptimJob) -> Vec<f64> {
+    let n = job.n();
+    let mut p: Vec<f64> = job.init.iter().map(|&v| v as f64).collect();
+    let mut m = vec![0.0f64; n];
+    let mut v = vec![0.0f64; n];
+    for (s, g) in job.steps.iter().zip(job.grads.iter()) {
+        for i in 0..n {
+            let gi = g[i] as f64;
+            p[i] *= s.decay as f64;
+            m[i] += s.a as f64 * (gi - m[i]);
+            v[i] += s.b as f64 * (gi * gi - v[i]);
+            let den = v[i].sqrt() * s.isb as f64 + s.eps as f64;
+            p[i] += s.neg_step as f64 * (m[i] / den);
+        }
+    }
+    p
+}
+
+/// SGD in f64 with a first-order running error bound per element.
+///
+/// With u the f32 unit roundoff, each `fma(a, b, c)` of the kernel (or its two roundings in
+/// `no_fma`) is within `2u (|a b| + |c|)` of the exact a*b + c of its computed inputs, so the
+/// errors eb (buffer), ed (direction) and ep (parameter) obey, to first order (the exact
+/// trajectory's magnitudes stand in for the computed ones):
+/// ```text
+/// eb' = mu eb + 2u (mu |b| + |g|)
+/// ed  = mu eb' + 2u (mu |b'| + |g|)     (nesterov; else ed = eb')
+/// ep' = ep + lr ed + 2u (lr |d| + |p|)
+/// ```
+/// bf16 outputs add the final rounding: half a bf16 ULP (2^-8 |p|) for the master copy;
+/// stochastic rounding adds up to one bf16 ULP (2^-7 |p|) at every step instead, since it
+/// rounds the parameter itself. The sum is scaled by 1 + 2^-10 to cover the neglected
+/// second-order terms (products of two roundoffs, at most K * 2^-16 relative here).
+fn sgd_reference(job: &OptimJob, nesterov: bool) -> (Vec<f64>, Vec<Option<f64>>) {
+    let n = job.n();
+    let u = Precision::F32.unit_roundoff();
+    let ub = Precision::Bf16.unit_roundoff();
+    let mut p: Vec<f64> = job.init.iter().map(|&v| v as f64).collect();
+    let mut b = vec![0.0f64; n];
+    let mut ep = vec![0.0f64; n];
+    let mut eb = vec![0.0f64; n];
+    for (s, g) in job.steps.iter().zip(job.grads.iter()) {
+        let mu = s.a as f64;
+        let lr = -(s.neg_step as f64);
+        for i in 0..n {
+            let gi = g[i] as f64;
+            let b_new = mu * b[i] + gi;
+            eb[i] = mu * eb[i] + 2.0 * u * (mu * b[i].abs() + gi.abs());
+            b[i] = b_new;
+            let (d, ed) = if nesterov {
+                (
+                    mu * b[i] + gi,
+                    mu * eb[i] + 2.0 * u * (mu * b[i].abs() + gi.abs()),
+                )
+            } else {
+                (b[i], eb[i])
+            };
+            let p_new = p[i] - lr * d;
+            ep[i] += lr * ed + 2.0 * u * (lr * d.abs() + p[i].abs());
+            if job.storage == Storage::Bf16Sr {
+                ep[i] += 2.0 * ub * (p_new.abs() + ep[i]);
+            }
+            p[i] = p_new;
+        }
+    }
+    let bounds = p
+        .iter()
+        .zip(&ep)
+        .map(|(&pv, &e)| {
+            let e = if job.storage == Storage::Bf16Master {
+                e + ub * (pv.abs() + e)
+            } else {
+                e
+            };
+            Some(e * (1.0 + 1.0 / 1024.0))
+        })
+        .collect();
+    (p, bounds)
+}
+
+/// A job over explicit parameters and gradients (the training loop's and the tests' entry).
+pub fn new_job(
+    op: Op,
+    variant: OptimVariant,
+    storage: Storage,
+    hyper: Hyper,
+    init: Vec<f32>,
+    grads: Vec<Vec<f32>>,
+    seed: u64,
+    workgroup_size: u32,
+) -> OptimJob {
+    let k = grads.len();
+    let n = init.len();
+    OptimJob {
+        op,
+        variant,
+        storage,
+        hyper,
+        init: Arc::new(init),
+        grads: Arc::new(grads),
+        steps: step_scalars(variant.rule, &hyper, k, seed),
+        launch: launch_for(n, workgroup_size),
+        runs: 1,
+        unsupported: None,
+    }
+}

@@ -1,0 +1,532 @@
+//! The scatter-add family: `out[idx[i]] += x[i]` (PyTorch's `index_add_` /
+//! `scatter_add_`, the backward pass of embeddings and gathers).
+//!
+//! Variants, each a distinct kernel:
+//! - `atomic`: one native float atomic add per element into its bin;
+//! - `atomic_cas`: one compare-exchange loop per element on the bin's word;
+//! - `privatized`: every workgroup accumulates into its own copy of all bins in workgroup
+//!   (shared) memory, then adds its non-empty bins into the global bins with atomics. The
+//!   bins must fit in the device's workgroup memory; larger bin counts are refused with the
+//!   reason (tiling the bins would re-read the input once per tile, which is what the
+//!   sort-based variants already avoid);
+//! - `sort_segmented`: a stable LSD radix sort of the element indices by bin (8-bit digits:
+//!   per-tile digit histograms, one exclusive scan, a stable scatter), bin offsets from a
+//!   histogram and an exclusive scan, then the fixed-order segmented reduction described
+//!   below. Deterministic: the CPU emulation in [`cpu`] gives the same bits;
+//! - `fixed_point`: int64 atomics per bin on values scaled by 2^k, k chosen from max |x| and
+//!   the largest bin count so no bin can overflow; integer addition is associative, so the
+//!   order the atomics land in cannot matter;
+//! - `reproducible`: the same sort, then a binned ([`crate::numerics::repro`]) state per
+//!   bin, built per segment piece and merged in chunk order. Every deposit and merge is
+//!   exact, so the state (and the finalised value) is independent of the order, the chunk
+//!   size, the workgroup size and the device; the host finalises each bin's state with the
+//!   shared code.
+//!
+//! # Segmented reduction (sort_segmented)
+//! The sorted array is cut into chunks of `chunk` elements. Pass 1 has one thread per chunk:
+//! it walks its chunk left to right and sums each run of equal bins, starting from 0. The
+//! run that starts the chunk is written to `head[chunk]`; a run that starts inside the chunk
+//! is the first piece of its bin and is written to `first[bin]` (only one chunk can hold it).
+//! Pass 2 has one thread per bin with sorted range [s, e): it starts from `first[bin]` (or
+//! `head[s / chunk]` when s is a chunk boundary) and adds `head[c]` for every later chunk c
+//! the range reaches, in increasing c. Every bin's value is thus a fixed function of the
+//! stably sorted input and `chunk`.
+
+pub mod cpu;
+pub mod cuda;
+pub mod wgpu;
+
+use super::{Case, Job, Launch, Op, Ordering, Prepared};
+use crate::error::{DetError, OpError};
+use crate::inputs::{self, Stream};
+use crate::numerics::bounds::gamma;
+use crate::numerics::exact::ExactAcc;
+use crate::numerics::repro::ReproParams;
+use crate::numerics::Precision;
+use std::str::FromStr;
+
+/// Variant names, in report order.
+pub const VARIANTS: &[&str] = &[
+    "atomic",
+    "atomic_cas",
+    "privatized",
+    "sort_segmented",
+    "fixed_point",
+    "reproducible",
+];
+
+/// Largest bin count (`--bins`).
+pub const MAX_BINS: usize = 1 << 20;
+
+/// Most elements `atomic_cas` may put into one bin: every one of them is a compare-exchange
+/// loop on the same word, so the kernel's time grows with the square of the contention.
+pub const MAX_CAS_PER_BIN: usize = 1 << 22;
+
+/// Index distributions of generated indices.
+pub const INDEX_DISTS: &[&str] = &["uniform", "zipf", "sorted", "single"];
+
+/// Exponent of the Zipf distribution (P(rank r) proportional to r^-s).
+pub const ZIPF_S: f64 = 1.1;
+
+/// Radix digit width of the stable sort.
+pub const RADIX_BITS: u32 = 8;
+
+/// Elements one thread ranks per radix tile (a tile is `workgroup_size * RADIX_ITEMS`).
+pub const RADIX_ITEMS: u32 = 16;
+
+/// A scatter-add variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScatterVariant {
+    Atomic,
+    AtomicCas,
+    Privatized,
+    SortSegmented,
+    FixedPoint,
+    Reproducible,
+}
+
+impl ScatterVariant {
+    pub fn name(self) -> &'static str {
+        match self {
+            ScatterVariant::Atomic => "atomic",
+            ScatterVariant::AtomicCas => "atomic_cas",
+            ScatterVariant::Privatized => "privatized",
+            ScatterVariant::SortSegmented => "sort_segmented",
+            ScatterVariant::FixedPoint => "fixed_point",
+            ScatterVariant::Reproducible => "reproducible",
+        }
+    }
+
+    /// Variants whose bits depend on the order float atomics land in.
+    pub fn is_atomic(self) -> bool {
+        matches!(
+            self,
+            ScatterVariant::Atomic | ScatterVariant::AtomicCas | ScatterVariant::Privatized
+        )
+    }
+
+    /// Whether the variant sorts by bin first.
+    pub fn sorts(self) -> bool {
+        matches!(
+            self,
+            ScatterVariant::SortSegmented | ScatterVariant::Reproducible
+        )
+    }
+}
+
+impl FromStr for ScatterVariant {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "atomic" => ScatterVariant::Atomic,
+            "atomic_cas" => ScatterVariant::AtomicCas,
+            "privatized" => ScatterVariant::Privatized,
+            "sort_segmented" => ScatterVariant::SortSegmented,
+            "fixed_point" => ScatterVariant::FixedPoint,
+            "reproducible" => ScatterVariant::Reproducible,
+            other => {
+                return Err(format!(
+                    "unknown scatter_add variant '{other}' (expected {})",
+                    VARIANTS.join(", ")
+                ))
+            }
+        })
+    }
+}
+
+/// A scatter-add job.
+#[derive(Clone, Debug)]
+pub struct ScatterJob {
+    /// Storage format of x.
+    pub precision: Precision,
+    /// Accumulation and output format.
+    pub accumulator: Precision,
+    pub variant: ScatterVariant,
+    pub ordering: Ordering,
+    /// Values, exactly representable in `precision`.
+    pub x: Vec<f64>,
+    /// Bin of every value, each < `bins`.
+    pub idx: Vec<u32>,
+    pub bins: usize,
+    pub launch: Launch,
+    pub runs: usize,
+    /// Segment chunk of sort_segmented and reproducible (a power of two).
+    pub chunk: usize,
+    /// fixed_point: values are scaled by 2^fixed_scale and rounded to integers.
+    pub fixed_scale: i32,
+    /// reproducible: the bin layout (one for all bins, from max |x|).
+    pub repro: Option<ReproParams>,
+    /// Elements in the fullest bin.
+    pub max_count: usize,
+}
+
+impl ScatterJob {
+    pub fn n(&self) -> usize {
+        self.x.len()
+    }
+
+    /// Threads of the element-parallel kernels.
+    pub fn total_threads(&self) -> u64 {
+        self.launch.workgroups as u64 * self.launch.workgroup_size as u64
+    }
+
+    /// Chunks of the segmented reduction.
+    pub fn chunks(&self) -> usize {
+        self.n().div_ceil(self.chunk)
+    }
+
+    /// Radix passes of the stable sort: enough 8-bit digits for the largest bin index.
+    pub fn radix_passes(&self) -> u32 {
+        let bits = 32 - ((self.bins.max(1) - 1) as u32).leading_zeros();
+        bits.div_ceil(RADIX_BITS)
+    }
+
+    /// Elements per radix tile.
+    pub fn radix_tile(&self) -> usize {
+        (self.launch.workgroup_size * RADIX_ITEMS) as usize
+    }
+
+    /// The values rounded to the accumulator (what binned deposits take).
+    pub fn terms(&self) -> Vec<f64> {
+        self.x.iter().map(|&v| self.accumulator.round(v)).collect()
+    }
+}
+
+/// Where a case's indices come from: `Case.index_file` holds a .npy path, or
+/// `dist:<name>` for a generated distribution (the runner expands `--index-dist` this way,
+/// so `Case` keeps its shape); None means uniform.
+pub fn index_source(case: &Case) -> IndexSource {
+    match case.index_file.as_deref() {
+        None => IndexSource::Dist("uniform".into()),
+        Some(s) => match s.strip_prefix("dist:") {
+            Some(d) => IndexSource::Dist(d.to_string()),
+            None => IndexSource::File(s.to_string()),
+        },
+    }
+}
+
+/// A case's index source.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IndexSource {
+    Dist(String),
+    File(String),
+}
+
+impl IndexSource {
+    /// The name recorded in the result's `extra.index_dist` and input label.
+    pub fn label(&self) -> String {
+        match self {
+            IndexSource::Dist(d) => d.clone(),
+            IndexSource::File(p) => p.clone(),
+        }
+    }
+}
+
+/// The input label of a scatter case: values, then the index source.
+pub fn input_label(case: &Case) -> String {
+    format!("{}+index:{}", case.input.label(), index_source(case).label())
+}
+
+/// Checks an index distribution name.
+pub fn check_index_dist(d: &str) -> Result<(), DetError> {
+    if INDEX_DISTS.contains(&d) {
+        Ok(())
+    } else {
+        Err(DetError::input(format!(
+            "unknown index distribution '{d}' (expected {})",
+            INDEX_DISTS.join(", ")
+        )))
+    }
+}
+
+/// `n` seeded indices in [0, bins) from the named distribution.
+pub fn generate_indices(dist: &str, n: usize, bins: usize, seed: u64) -> Result<Vec<u32>, DetError> {
+    check_index_dist(dist)?;
+    // Stream 2: x uses stream 0 (and 1 for a dot's y).
+    let mut s = Stream::new(seed, 2);
+    let b = bins as u64;
+    Ok(match dist {
+        "single" => vec![0; n],
+        "zipf" => {
+            // Inverse CDF over ranks 1..=bins; rank r goes to bin r-1, so bin 0 is hottest.
+            let mut cdf = Vec::with_capacity(bins);
+            let mut acc = 0.0;
+            for r in 1..=bins {
+                acc += libm::pow(r as f64, -ZIPF_S);
+                cdf.push(acc);
+            }
+            (0..n)
+                .map(|_| {
+                    let u = s.unit() * acc;
+                    cdf.partition_point(|&c| c <= u).min(bins - 1) as u32
+                })
+                .collect()
+        }
+        _ => {
+            let mut v: Vec<u32> = (0..n).map(|_| (s.next_u64() % b) as u32).collect();
+            if dist == "sorted" {
+                v.sort_unstable();
+            }
+            v
+        }
+    })
+}
+
+/// Validates user indices against the bin count: negative or >= bins is bad input.
+pub fn check_indices(idx: &[i64], bins: usize, what: &str) -> Result<Vec<u32>, DetError> {
+    idx.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            if v < 0 || v as u64 >= bins as u64 {
+                Err(DetError::input(format!(
+                    "{what}: index {v} at position {i} is outside [0, {bins}) (set --bins)"
+                )))
+            } else {
+                Ok(v as u32)
+            }
+        })
+        .collect()
+}
+
+/// Stable counting sort of element positions by bin: (perm, offsets), offsets has bins + 1
+/// entries. The order every sort-based variant and the exact reference use.
+pub fn stable_order(idx: &[u32], bins: usize) -> (Vec<u32>, Vec<usize>) {
+    let mut offsets = vec![0usize; bins + 1];
+    for &b in idx {
+        offsets[b as usize + 1] += 1;
+    }
+    for b in 0..bins {
+        offsets[b + 1] += offsets[b];
+    }
+    let mut next = offsets.clone();
+    let mut perm = vec![0u32; idx.len()];
+    for (i, &b) in idx.iter().enumerate() {
+        perm[next[b as usize]] = i as u32;
+        next[b as usize] += 1;
+    }
+    (perm, offsets)
+}
+
+/// Segment chunk for n elements: about sqrt(n), a power of two in [64, 4096], so both
+/// passes of the segmented reduction have O(sqrt n) sequential steps per thread.
+pub fn chunk_for(n: usize) -> usize {
+    let r = (n as f64).sqrt().ceil() as usize;
+    r.next_power_of_two().clamp(64, 4096)
+}
+
+/// Rounding steps a bin of `count` elements goes through in the segmented reduction.
+pub fn segmented_height(count: usize, chunk: usize) -> u64 {
+    if count <= 1 {
+        return 0;
+    }
+    let pieces = count.div_ceil(chunk) + 1;
+    ((count - 1).min(chunk - 1 + pieces - 1)) as u64
+}
+
+/// Builds the job, per-bin references and bounds of one scatter-add case.
+pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
+    if case.op != Op::ScatterAdd {
+        return Err(DetError::input(format!("{} is not scatter_add", case.op)));
+    }
+    let variant: ScatterVariant = case.variant.parse().map_err(DetError::input)?;
+    let bins = case.bins.unwrap_or(1024);
+    if !(1..=MAX_BINS).contains(&bins) {
+        return Err(DetError::input(format!(
+            "--bins {bins} is outside 1..={MAX_BINS}"
+        )));
+    }
+    if case.size == 0 {
+        return Err(DetError::input("size must be at least 1"));
+    }
+    let x = inputs::generate(&case.input, case.precision, case.size, case.seed, 0)?;
+    let n = x.len();
+    if n > u32::MAX as usize {
+        return Err(DetError::input(format!(
+            "size {n} exceeds 2^32 - 1 elements"
+        )));
+    }
+    let source = index_source(case);
+    let idx = match &source {
+        IndexSource::Dist(d) => generate_indices(d, n, bins, case.seed)?,
+        IndexSource::File(p) => {
+            let raw = inputs::read_npy_index(std::path::Path::new(p))?;
+            if raw.len() != n {
+                return Err(DetError::input(format!(
+                    "--index {p} has {} indices but there are {n} values",
+                    raw.len()
+                )));
+            }
+            check_indices(&raw, bins, p)?
+        }
+    };
+    let acc = case.accumulator;
+    let u = acc.unit_roundoff();
+    let launch = super::reduce::launch_for(n, case.workgroup_size);
+    let (perm, offsets) = stable_order(&idx, bins);
+    // Exact sum, sum of magnitudes and count of every bin, one accumulator reused.
+    let mut exact = Vec::with_capacity(bins);
+    let mut mags = Vec::with_capacity(bins);
+    let mut counts = Vec::with_capacity(bins);
+    for b in 0..bins {
+        let seg = &perm[offsets[b]..offsets[b + 1]];
+        // Two stack accumulators per bin, never millions on the heap.
+        let mut acc_e = ExactAcc::new();
+        let mut acc_m = ExactAcc::new();
+        for &i in seg {
+            acc_e.add(x[i as usize]);
+            acc_m.add(x[i as usize].abs());
+        }
+        exact.push(acc_e.value());
+        mags.push(acc_m.value() * (1.0 + f64::EPSILON));
+        counts.push(seg.len());
+    }
+    let max_count = counts.iter().copied().max().unwrap_or(0);
+    let max_abs = x.iter().fold(0.0f64, |m, v| m.max(acc.round(*v).abs()));
+    // A value wider than the accumulator is rounded by its first addition.
+    let widen = u64::from(case.precision.mantissa_bits() > acc.mantissa_bits());
+    let chunk = chunk_for(n);
+    let mut job = ScatterJob {
+        precision: case.precision,
+        accumulator: acc,
+        variant,
+        ordering: if variant.is_atomic() {
+            Ordering::Relaxed
+        } else {
+            Ordering::None
+        },
+        x: x.clone(),
+        idx: idx.clone(),
+        bins,
+        launch,
+        runs: case.runs,
+        chunk,
+        fixed_scale: 0,
+        repro: None,
+        max_count,
+    };
+    let mut note = format!(
+        "index {}; largest bin holds {max_count} of {n}",
+        source.label()
+    );
+    if variant == ScatterVariant::FixedPoint {
+        let k = super::reduce::fixed_scale(max_count.max(1), max_abs);
+        job.fixed_scale = k;
+        note.push_str(&format!("; fixed-point scale 2^{k}"));
+    }
+    if variant == ScatterVariant::Reproducible {
+        match ReproParams::new(acc, max_abs) {
+            Ok(p) => {
+                job.repro = Some(p);
+                note.push_str(&format!(
+                    "; {} folds, bins at 2^{:?}",
+                    p.folds,
+                    &p.a[..p.folds]
+                ));
+            }
+            Err(e) => note.push_str(&format!("; {e}")),
+        }
+    }
+    if variant.sorts() {
+        note.push_str(&format!("; segment chunk {chunk}"));
+    }
+    let bounds: Vec<Option<f64>> = (0..bins)
+        .map(|b| {
+            let (c, mag, ex) = (counts[b], mags[b], exact[b]);
+            if c == 0 {
+                return Some(0.0);
+            }
+            if mag > acc.max_finite() {
+                return None;
+            }
+            match variant {
+                ScatterVariant::Atomic | ScatterVariant::AtomicCas | ScatterVariant::Privatized => {
+                    gamma(c as u64 - 1 + widen, u).map(|g| g * mag)
+                }
+                ScatterVariant::SortSegmented => {
+                    gamma(segmented_height(c, chunk) + widen, u).map(|g| g * mag)
+                }
+                ScatterVariant::FixedPoint => {
+                    let quant = c as f64 * libm::ldexp(0.5, -job.fixed_scale);
+                    Some(quant + (u + f64::EPSILON) * (ex.abs() + quant))
+                }
+                ScatterVariant::Reproducible => job.repro.map(|p| {
+                    // Rounding x to the accumulator before depositing, when it is wider.
+                    let pre = if widen == 1 { u * mag } else { 0.0 };
+                    p.bound(c as u64, ex) + pre
+                }),
+            }
+        })
+        .collect();
+    let sha = format!(
+        "{}+{}",
+        inputs::checksum(case.precision, &x),
+        inputs::checksum(
+            Precision::F64,
+            &idx.iter().map(|&i| i as f64).collect::<Vec<_>>()
+        )
+    );
+    let idx_f: Vec<f64> = idx.iter().map(|&i| i as f64).collect();
+    Ok(Prepared {
+        job: Job::Scatter(job),
+        exact,
+        bounds,
+        condition_number: None,
+        bytes_moved: n as f64 * (case.precision.bytes() + 4) as f64
+            + bins as f64 * acc.bytes() as f64,
+        input_sha256: sha,
+        out_precision: acc,
+        scalar: false,
+        dumps: vec![
+            ("x".to_string(), case.precision, x),
+            ("index".to_string(), Precision::F64, idx_f),
+        ],
+        note,
+    })
+}
+
+/// Checks that don't depend on the device: the reproducible layout exists, and
+/// atomic_cas's contention is bounded.
+pub fn check_job(job: &ScatterJob) -> Result<(), OpError> {
+    if job.variant == ScatterVariant::Reproducible && job.repro.is_none() {
+        let max_abs = job.terms().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        return Err(match ReproParams::new(job.accumulator, max_abs) {
+            Err(e @ crate::numerics::repro::ReproError::Accumulator(_)) => {
+                OpError::Unsupported(e.to_string())
+            }
+            Err(e) => OpError::Failed(e.to_string()),
+            Ok(_) => OpError::Failed("reproducible layout missing".into()),
+        });
+    }
+    if job.variant == ScatterVariant::AtomicCas && job.max_count > MAX_CAS_PER_BIN {
+        return Err(OpError::Unsupported(format!(
+            "atomic_cas refuses {} elements in one bin (limit {MAX_CAS_PER_BIN}): every one is a compare-exchange loop on the same word, so the time grows with the square of the contention",
+            job.max_count
+        )));
+    }
+    Ok(())
+}
+
+/// Unsupported unless the bins fit in `limit` bytes of workgroup memory at `word` bytes each.
+pub fn check_privatized(job: &ScatterJob, word: usize, limit: u64, device: &str) -> Result<(), OpError> {
+    let need = (job.bins * word) as u64;
+    if need > limit {
+        return Err(OpError::Unsupported(format!(
+            "privatized keeps a private copy of all {} bins in workgroup memory ({need} bytes at {word} bytes a bin); {device} has {limit} bytes (use fewer bins, or sort_segmented)",
+            job.bins
+        )));
+    }
+    Ok(())
+}
+
+/// Family-specific figures for the result's `extra` map.
+pub fn extra_figures(
+    case: &Case,
+    bins_differing: u64,
+    worst_bin_ulp_spread: u64,
+) -> Vec<(String, serde_json::Value)> {
+    vec![
+        ("index_dist".into(), index_source(case).label().into()),
+        ("bins_differing".into(), bins_differing.into()),
+        ("worst_bin_ulp_spread".into(), worst_bin_ulp_spread.into()),
+    ]
+}

@@ -1,0 +1,433 @@
+//! The scatter-add family on wgpu: `kernels/wgsl/scatter.wgsl`, specialised per job.
+//!
+//! The header fixes `C`, `A`, `XW`, `WG`, `PB` (bins of the privatized copy) and the
+//! flags keep only the job's kernels, so f64, i64 and float-atomic code reaches naga only
+//! where it is used. The sort-based variants record every pass (histogram, scans, radix
+//! passes, segmented passes) in one command buffer per run.
+
+use super::cpu::{finalize_states_f32, finalize_states_f64};
+use super::{ScatterJob, ScatterVariant, RADIX_ITEMS};
+use crate::backend::wgpu::{specialise_wgsl, Pass, WgpuBackend};
+use crate::backend::Backend;
+use crate::error::OpError;
+use crate::numerics::repro::DEPOSITS_PER_RENORM;
+use crate::numerics::Precision;
+use crate::ops::reduce::cpu::{fixed_message, fixed_to_value};
+use crate::ops::RunSet;
+use wgpu::Features as F;
+
+/// The template, as embedded in [`crate::kernels::WGSL`].
+pub const TEMPLATE: &str = include_str!("../../../kernels/wgsl/scatter.wgsl");
+
+/// Compare-exchange attempts per element before a global CAS loop gives up.
+pub const MAX_TRIES: u32 = 1 << 16;
+
+/// The uniform every scatter entry point reads (see `Params` in scatter.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n: u32,
+    bins: u32,
+    threads: u32,
+    chunk: u32,
+    chunks: u32,
+    shift: u32,
+    first: u32,
+    tiles: u32,
+    fixed_k: i32,
+    one: f32,
+    scan_len: u32,
+    folds: i32,
+    a0: i32,
+    a1: i32,
+    a2: i32,
+    _pad: u32,
+}
+
+fn uses_f64(job: &ScatterJob) -> bool {
+    job.precision == Precision::F64 || job.accumulator == Precision::F64
+}
+
+/// Whether privatized merges with a native f32 atomicAdd on this device.
+fn native_merge(b: &WgpuBackend, job: &ScatterJob) -> bool {
+    job.accumulator == Precision::F32 && b.has(F::SHADER_FLOAT32_ATOMIC)
+}
+
+/// The specialised WGSL of one job.
+pub fn module_source(b: &WgpuBackend, job: &ScatterJob) -> String {
+    let c = if uses_f64(job) { "f64" } else { "f32" };
+    let a = if job.accumulator == Precision::F64 {
+        "f64"
+    } else {
+        "f32"
+    };
+    let xw = match job.precision {
+        Precision::F64 => "f64",
+        Precision::F32 => "f32",
+        Precision::F16 | Precision::Bf16 => "u32",
+    };
+    let pb = if job.variant == ScatterVariant::Privatized {
+        job.bins
+    } else {
+        1
+    };
+    let header = format!(
+        "// specialised by detbench: scatter_add {} in {}, {}\n\
+         alias C = {c};\nalias A = {a};\nalias XW = {xw};\n\
+         const WG: u32 = {}u;\nconst PB: u32 = {pb}u;\nconst RADIX_ITEMS: u32 = {RADIX_ITEMS}u;\n\
+         const MAX_TRIES: u32 = {MAX_TRIES}u;\nconst R_RENORM: u32 = {DEPOSITS_PER_RENORM}u;\n",
+        job.precision,
+        job.accumulator,
+        job.variant.name(),
+        job.launch.workgroup_size,
+    );
+    let acc = job.accumulator;
+    let mut flags: Vec<&str> = vec![
+        match job.precision {
+            Precision::F64 => "IN_F64",
+            Precision::F32 => "IN_F32",
+            Precision::F16 => "IN_F16",
+            Precision::Bf16 => "IN_BF16",
+        },
+        match acc {
+            Precision::F64 => "ACC_F64",
+            Precision::F32 => "ACC_F32",
+            Precision::F16 => "ACC_F16",
+            Precision::Bf16 => "ACC_BF16",
+        },
+    ];
+    if matches!(acc, Precision::F16 | Precision::Bf16) {
+        flags.push("ACC_HALF");
+    }
+    if uses_f64(job) {
+        flags.push("C64");
+    }
+    let wide = acc == Precision::F64;
+    match job.variant {
+        ScatterVariant::Atomic => flags.push("V_ATOMIC"),
+        ScatterVariant::AtomicCas => flags.extend(["V_CAS", "CAS_CELL"]),
+        ScatterVariant::Privatized => {
+            flags.push("V_PRIV");
+            if native_merge(b, job) {
+                flags.push("NATIVE_ATOMIC");
+            } else {
+                flags.push("CAS_CELL");
+            }
+        }
+        ScatterVariant::FixedPoint => flags.push("V_FIXED"),
+        ScatterVariant::SortSegmented => flags.extend(["V_SORT", "V_SORTED"]),
+        ScatterVariant::Reproducible => flags.extend(["V_REPRO", "V_SORTED"]),
+    }
+    if wide {
+        flags.push("CAS64");
+    }
+    specialise_wgsl(&header, TEMPLATE, &flags)
+}
+
+/// Feature and limit checks, before anything is compiled.
+fn check_device(b: &WgpuBackend, job: &ScatterJob) -> Result<(), OpError> {
+    let acc = job.accumulator;
+    if uses_f64(job) {
+        b.require(F::SHADER_F64, "f64 arithmetic")?;
+    }
+    let int64_atomics = F::SHADER_INT64 | F::SHADER_INT64_ATOMIC_ALL_OPS;
+    match job.variant {
+        ScatterVariant::Atomic => {
+            if acc != Precision::F32 {
+                return Err(OpError::Unsupported(format!(
+                    "atomic: WGSL's only native float atomic add is on atomic<f32> (SHADER_FLOAT32_ATOMIC); the accumulator is {acc} (atomic_cas works for every format)"
+                )));
+            }
+            b.require(F::SHADER_FLOAT32_ATOMIC, "atomic (native atomicAdd on f32)")?;
+        }
+        ScatterVariant::AtomicCas | ScatterVariant::Privatized => {
+            if acc == Precision::F64 {
+                b.require(int64_atomics, "compare-exchange on f64 bits (u64 words)")?;
+            }
+        }
+        ScatterVariant::FixedPoint => b.require(int64_atomics, "fixed_point (int64 atomics)")?,
+        ScatterVariant::SortSegmented | ScatterVariant::Reproducible => {
+            if job.variant == ScatterVariant::Reproducible && acc == Precision::F64 {
+                b.require(F::SHADER_INT64, "reproducible in f64 (u64 bit patterns)")?;
+            }
+        }
+    }
+    let wg = job.launch.workgroup_size;
+    let lim = b.limits();
+    if wg > lim.max_compute_invocations_per_workgroup || wg > lim.max_compute_workgroup_size_x {
+        return Err(OpError::Unsupported(format!(
+            "workgroup size {wg} exceeds this device's limit ({} invocations, {} in x)",
+            lim.max_compute_invocations_per_workgroup, lim.max_compute_workgroup_size_x
+        )));
+    }
+    let word = if acc == Precision::F64 { 8 } else { 4 };
+    if job.variant == ScatterVariant::Privatized {
+        super::check_privatized(
+            job,
+            word,
+            lim.max_compute_workgroup_storage_size as u64,
+            &b.info().name,
+        )?;
+    }
+    let groups = [
+        job.launch.workgroups as u64,
+        (job.bins as u64).div_ceil(wg as u64),
+        (job.chunks() as u64).div_ceil(wg as u64),
+        (job.n() as u64).div_ceil(job.radix_tile() as u64),
+    ];
+    let most = groups.into_iter().max().unwrap_or(1);
+    if most > lim.max_compute_workgroups_per_dimension as u64 {
+        return Err(OpError::Unsupported(format!(
+            "{most} workgroups exceed this device's limit of {}",
+            lim.max_compute_workgroups_per_dimension
+        )));
+    }
+    Ok(())
+}
+
+
+fn words<T: bytemuck::Pod>(bytes: &[u8]) -> Vec<T> {
+    bytemuck::pod_collect_to_vec(bytes)
+}
+
+/// Runs a scatter-add job `job.runs` times on a wgpu device.
+pub fn run(b: &WgpuBackend, job: &ScatterJob) -> Result<RunSet, OpError> {
+    super::check_job(job)?;
+    check_device(b, job)?;
+    let n = job.n();
+    let bins = job.bins;
+    let wg = job.launch.workgroup_size;
+    b.check_storage(n, (n * job.precision.bytes()) as u64)?;
+    let src = module_source(b, job);
+    let c64 = uses_f64(job);
+    let cb: u64 = if c64 { 8 } else { 4 };
+    let acc = job.accumulator;
+    let base = Params {
+        n: n as u32,
+        bins: bins as u32,
+        threads: job.total_threads() as u32,
+        chunk: job.chunk as u32,
+        chunks: job.chunks() as u32,
+        fixed_k: job.fixed_scale,
+        one: 1.0,
+        folds: job.repro.map(|p| p.folds as i32).unwrap_or(0),
+        a0: job.repro.map(|p| p.a[0]).unwrap_or(0),
+        a1: job.repro.map(|p| p.a[1]).unwrap_or(0),
+        a2: job.repro.map(|p| p.a[2]).unwrap_or(0),
+        ..Default::default()
+    };
+    let prm = b.uniform("params", &base)?;
+    let x = b.storage_from_bytes("x", &job.precision.encode(&job.x))?;
+    let idx = b.storage_from_bytes("idx", bytemuck::cast_slice(&job.idx))?;
+    let mut set = RunSet {
+        timer: b.timer().into(),
+        ..Default::default()
+    };
+    let g1 = [job.launch.workgroups, 1, 1];
+    let wide = acc == Precision::F64;
+    match job.variant {
+        ScatterVariant::Atomic
+        | ScatterVariant::AtomicCas
+        | ScatterVariant::Privatized
+        | ScatterVariant::FixedPoint => {
+            let (entry, word) = match job.variant {
+                ScatterVariant::Atomic => ("scatter_atomic", 4),
+                ScatterVariant::AtomicCas => ("scatter_atomic_cas", if wide { 8 } else { 4 }),
+                ScatterVariant::Privatized => ("scatter_privatized", if wide { 8 } else { 4 }),
+                _ => ("scatter_fixed_point", 8),
+            };
+            let p = b.pipeline(&src, entry)?;
+            let out = b.storage_zeroed("bins", (bins * word) as u64)?;
+            let flag = b.storage_zeroed("flag", 4)?;
+            let mut entries = vec![(0, &prm), (1, &x), (2, &idx), (3, &out)];
+            let uses_flag = match job.variant {
+                ScatterVariant::Atomic => false,
+                ScatterVariant::Privatized => !native_merge(b, job),
+                _ => true,
+            };
+            if uses_flag {
+                entries.push((4, &flag));
+            }
+            let bg = b.bind_group(&p, &entries)?;
+            for _ in 0..job.runs {
+                let r = b.execute(&[&out, &flag], &[Pass::new(&p, &bg, g1)], &[&out, &flag])?;
+                let f = words::<u32>(&r.outputs[1])[0];
+                let values = if job.variant == ScatterVariant::FixedPoint {
+                    set.message = fixed_message(f as u64, n, job.fixed_scale);
+                    words::<i64>(&r.outputs[0])[..bins]
+                        .iter()
+                        .map(|&t| fixed_to_value(t, job.fixed_scale, acc))
+                        .collect()
+                } else {
+                    if f != 0 {
+                        return Err(OpError::Failed(format!(
+                            "{entry}: {f} compare-exchange loops gave up after {MAX_TRIES} failed tries"
+                        )));
+                    }
+                    let fmt = if word == 8 { Precision::F64 } else { Precision::F32 };
+                    fmt.decode(&r.outputs[0])[..bins].to_vec()
+                };
+                set.outputs.push(values);
+                set.times_ms.push(r.ms);
+            }
+            if set.message.is_empty() {
+                set.message = match job.variant {
+                    ScatterVariant::Atomic => "one native f32 atomicAdd per element".into(),
+                    ScatterVariant::AtomicCas => "one compare-exchange loop per element".into(),
+                    _ => format!(
+                        "{bins} private bins per workgroup in workgroup memory, merged with {}",
+                        if native_merge(b, job) {
+                            "native f32 atomicAdd"
+                        } else {
+                            "compare-exchange"
+                        }
+                    ),
+                };
+            }
+        }
+        ScatterVariant::SortSegmented | ScatterVariant::Reproducible => {
+            let repro = job.variant == ScatterVariant::Reproducible;
+            let passes = job.radix_passes();
+            let tile = job.radix_tile();
+            let tiles = n.div_ceil(tile) as u32;
+            let chunks = job.chunks();
+            let u32b = 4u64;
+            let counts = b.storage_zeroed("counts", (bins as u64 + 1) * u32b)?;
+            let dcounts = b.storage_zeroed("dcounts", 256 * tiles as u64 * u32b)?;
+            let keys = [
+                b.storage_zeroed("keys0", n as u64 * u32b)?,
+                b.storage_zeroed("keys1", n as u64 * u32b)?,
+            ];
+            let perms = [
+                b.storage_zeroed("perm0", n as u64 * u32b)?,
+                if passes == 0 {
+                    // One bin: the sorted order is the identity.
+                    let id: Vec<u32> = (0..n as u32).collect();
+                    b.storage_from_bytes("perm1", bytemuck::cast_slice(&id))?
+                } else {
+                    b.storage_zeroed("perm1", n as u64 * u32b)?
+                },
+            ];
+            // State or value per chunk head, per bin's first piece, and per bin out.
+            let (state, p1, p2) = if repro {
+                let ab = if wide { 40 } else { 24 };
+                (ab, "rseg_pass1", "rseg_pass2")
+            } else {
+                (cb, "seg_pass1", "seg_pass2")
+            };
+            let head = b.storage_zeroed("head", chunks as u64 * state)?;
+            let firsts = b.storage_zeroed("firsts", bins as u64 * state)?;
+            let outv = b.storage_zeroed("out", bins as u64 * state)?;
+            let pc = b.pipeline(&src, "bin_count")?;
+            let ps = b.pipeline(&src, "scan_exclusive")?;
+            let prc = b.pipeline(&src, "radix_count")?;
+            let prs = b.pipeline(&src, "radix_scatter")?;
+            let pp1 = b.pipeline(&src, p1)?;
+            let pp2 = b.pipeline(&src, p2)?;
+            let u_bins = b.uniform(
+                "params_bins",
+                &Params {
+                    scan_len: bins as u32 + 1,
+                    ..base
+                },
+            )?;
+            let bg_count = b.bind_group(&pc, &[(0, &prm), (2, &idx), (5, &counts)])?;
+            let bg_scan_bins = b.bind_group(&ps, &[(0, &u_bins), (6, &counts)])?;
+            let mut radix = Vec::new();
+            for p in 0..passes {
+                let u = b.uniform(
+                    "params_radix",
+                    &Params {
+                        shift: p * super::RADIX_BITS,
+                        first: u32::from(p == 0),
+                        tiles,
+                        scan_len: 256 * tiles,
+                        ..base
+                    },
+                )?;
+                let (kin, pin) = if p == 0 {
+                    (&idx, &perms[1])
+                } else {
+                    (&keys[((p - 1) % 2) as usize], &perms[((p - 1) % 2) as usize])
+                };
+                let (kout, pout) = (&keys[(p % 2) as usize], &perms[(p % 2) as usize]);
+                let bc = b.bind_group(&prc, &[(0, &u), (7, kin), (8, &dcounts)])?;
+                let bs = b.bind_group(&ps, &[(0, &u), (6, &dcounts)])?;
+                let bx = b.bind_group(
+                    &prs,
+                    &[(0, &u), (7, kin), (8, &dcounts), (9, pin), (10, kout), (11, pout)],
+                )?;
+                radix.push((bc, bs, bx));
+            }
+            let (kfin, pfin) = if passes == 0 {
+                (&idx, &perms[1])
+            } else {
+                let last = ((passes - 1) % 2) as usize;
+                (&keys[last], &perms[last])
+            };
+            let bg1 = b.bind_group(
+                &pp1,
+                &[(0, &prm), (1, &x), (7, kfin), (9, pfin), (12, &head), (13, &firsts)],
+            )?;
+            let bg2 = b.bind_group(
+                &pp2,
+                &[(0, &prm), (6, &counts), (12, &head), (13, &firsts), (14, &outv)],
+            )?;
+            let one = [1, 1, 1];
+            let gt = [tiles, 1, 1];
+            let mut list = vec![
+                Pass::new(&pc, &bg_count, g1),
+                Pass::new(&ps, &bg_scan_bins, one),
+            ];
+            for (bc, bs, bx) in &radix {
+                list.push(Pass::new(&prc, bc, gt));
+                list.push(Pass::new(&ps, bs, one));
+                list.push(Pass::new(&prs, bx, gt));
+            }
+            list.push(Pass::new(&pp1, &bg1, [(chunks as u32).div_ceil(wg), 1, 1]));
+            list.push(Pass::new(&pp2, &bg2, [(bins as u32).div_ceil(wg), 1, 1]));
+            for _ in 0..job.runs {
+                let r = b.execute(&[&counts], &list, &[&outv])?;
+                let values = if repro {
+                    let p = job.repro.expect("checked by check_job");
+                    let bytes = &r.outputs[0];
+                    if wide {
+                        let mut prim = Vec::with_capacity(3 * bins);
+                        let mut car = Vec::with_capacity(3 * bins);
+                        for s in bytes.chunks_exact(40).take(bins) {
+                            prim.extend(words::<f64>(&s[..24]));
+                            car.extend(words::<i32>(&s[24..36]));
+                        }
+                        finalize_states_f64(&p, &prim, &car, bins)
+                    } else {
+                        let mut prim = Vec::with_capacity(3 * bins);
+                        let mut car = Vec::with_capacity(3 * bins);
+                        for s in bytes.chunks_exact(24).take(bins) {
+                            prim.extend(words::<f32>(&s[..12]));
+                            car.extend(words::<i32>(&s[12..24]));
+                        }
+                        finalize_states_f32(&p, &prim, &car, bins)
+                    }
+                } else {
+                    let fmt = if c64 { Precision::F64 } else { Precision::F32 };
+                    fmt.decode(&r.outputs[0])[..bins]
+                        .iter()
+                        .map(|&v| acc.round(v))
+                        .collect()
+                };
+                set.outputs.push(values);
+                set.times_ms.push(r.ms);
+            }
+            set.message = format!(
+                "stable radix sort ({passes} passes of 8-bit digits, tiles of {tile}), segmented reduction in chunks of {}{}",
+                job.chunk,
+                if repro {
+                    "; binned states finalised on the host"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    Ok(set)
+}

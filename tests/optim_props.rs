@@ -1,0 +1,250 @@
+//! Properties of the optimizer family (sgd, adam, adamw), written once and instantiated for
+//! every backend by `backend_tests!`: reproducible bits, agreement with the f64 reference
+//! (within the SGD bound; within measured ceilings for Adam, which has no finite bound),
+//! agreement with the CPU emulation of the same formula order, and stochastic rounding that
+//! is a function of the seed and unbiased.
+
+mod common;
+
+use detbench::backend::BackendKind;
+use detbench::error::OpError;
+use detbench::inputs::InputSpec;
+use detbench::numerics::ulp::ulp_distance;
+use detbench::numerics::Precision;
+use detbench::ops::optim::{self, round_bf16_stochastic, sr_hash, sr_key};
+use detbench::ops::{Case, Op, Prepared, RunSet};
+use detbench::runner::{metrics, prepare};
+
+const N: usize = 4099; // not a multiple of 4: exercises the vector tail
+const STEPS: usize = 6;
+
+fn case(op: Op, p: Precision, variant: &str, seed: u64, runs: usize) -> Case {
+    Case {
+        op,
+        precision: p,
+        accumulator: Precision::F32,
+        variant: variant.into(),
+        size: N,
+        bins: None,
+        input: InputSpec::Normal,
+        index_file: None,
+        seed,
+        runs,
+        workgroup_size: 256,
+        shape: None,
+        steps: Some(STEPS),
+    }
+}
+
+/// Every (op, precision, variant) a backend is asked to run.
+fn matrix() -> Vec<(Op, Precision, &'static str)> {
+    let mut v = Vec::new();
+    for op in [Op::Sgd, Op::Adam, Op::Adamw] {
+        for &variant in op.variants() {
+            if variant.ends_with("stochastic_rounding") {
+                v.push((op, Precision::Bf16, variant));
+            } else {
+                v.push((op, Precision::F32, variant));
+                v.push((op, Precision::Bf16, variant));
+            }
+        }
+    }
+    v
+}
+
+/// Runs on a backend; `None` when unsupported there (only wgpu's no_fma may be).
+fn run(kind: BackendKind, prep: &Prepared, variant: &str) -> Option<RunSet> {
+    let b = common::backend(kind)?;
+    match b.run(&prep.job) {
+        Ok(set) => Some(set),
+        Err(OpError::Unsupported(why)) => {
+            assert!(
+                kind == BackendKind::Wgpu && variant.ends_with("no_fma"),
+                "{kind} {variant}: unexpectedly unsupported: {why}"
+            );
+            None
+        }
+        Err(e) => panic!("{kind} {variant}: {e}"),
+    }
+}
+
+/// Identical bits over 3 runs; within the SGD bound; Adam within a ceiling of the reference.
+fn reproducible_and_accurate(kind: BackendKind) {
+    for (op, p, variant) in matrix() {
+        let prep = prepare(&case(op, p, variant, 11, 3)).expect("prepare");
+        let Some(set) = run(kind, &prep, variant) else {
+            continue;
+        };
+        let m = metrics(&prep, &set);
+        let what = format!("{kind} {op} {p} {variant}");
+        assert_eq!(m.distinct_outputs, 1, "{what}: runs differ");
+        assert_eq!(m.non_finite, 0, "{what}: non-finite");
+        assert_eq!(m.bound_violations, 0, "{what}: error {:e} exceeds the bound", m.max_abs_err);
+        if op == Op::Sgd {
+            assert!(prep.bounds.iter().all(|b| b.is_some()), "{what}: SGD has a finite bound");
+        } else {
+            // No finite a-priori bound for Adam: these ceilings are measured facts for this
+            // input (a few f32 roundings per step; one bf16 rounding, or K stochastic ones).
+            let ceiling = match (p, variant.ends_with("stochastic_rounding")) {
+                (Precision::F32, _) => 1e-5,
+                (_, false) => 2f64.powi(-8) * 1.01,
+                (_, true) => STEPS as f64 * 2f64.powi(-7),
+            };
+            let worst_rel = set.outputs[0]
+                .iter()
+                .zip(&prep.exact)
+                .map(|(&c, &e)| (c - e).abs() / e.abs().max(1e-3))
+                .fold(0.0, f64::max);
+            assert!(worst_rel <= ceiling, "{what}: relative error {worst_rel:e} > {ceiling:e}");
+        }
+    }
+}
+
+/// CPU fma and no_fma are different kernels (their bits differ for f32), and every backend
+/// that runs a variant is close to the CPU emulation: CUDA bit for bit (--fmad decides);
+/// wgpu within a tolerance, since a driver may evaluate fma() unfused (lavapipe does) and
+/// WGSL's division and sqrt are not correctly rounded.
+fn matches_cpu_emulation(kind: BackendKind) {
+    let Some(_) = common::backend(kind) else {
+        return;
+    };
+    for (op, p, variant) in matrix() {
+        let prep = prepare(&case(op, p, variant, 5, 1)).expect("prepare");
+        let cpu = run(BackendKind::Cpu, &prep, variant).expect("cpu runs everything");
+        let Some(dev) = run(kind, &prep, variant) else {
+            continue;
+        };
+        let what = format!("{kind} {op} {p} {variant}");
+        let (a, b) = (&cpu.outputs[0], &dev.outputs[0]);
+        match kind {
+            BackendKind::Cpu => {}
+            BackendKind::Cuda => assert_eq!(a, b, "{what}: CUDA differs from the CPU emulation"),
+            BackendKind::Wgpu => {
+                let scale = a.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+                // fma vs unfused: a few roundings of size |p| per step; SR: a flipped
+                // rounding moves one element by one bf16 ULP.
+                let tol = if p == Precision::F32 {
+                    8.0 * STEPS as f64 * Precision::F32.unit_roundoff() * scale
+                } else {
+                    2.0 * STEPS as f64 * Precision::Bf16.unit_roundoff() * scale
+                };
+                assert!(worst <= tol, "{what}: {worst:e} from the CPU emulation (tolerance {tol:e})");
+                if a != b {
+                    let nf = variant.replace("fma", "no_fma");
+                    if nf != variant && !variant.contains("stochastic") {
+                        let c = prepare(&case(op, p, &nf, 5, 1)).expect("prepare");
+                        let unfused = run(BackendKind::Cpu, &c, &nf).expect("cpu");
+                        eprintln!(
+                            "{what}: differs from CPU fma; equals CPU no_fma bitwise: {}",
+                            unfused.outputs[0] == *b
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // The two CPU orders are really different computations.
+    for op in [Op::Sgd, Op::Adam] {
+        let (f, nf) = if op == Op::Sgd {
+            ("momentum_fma", "momentum_no_fma")
+        } else {
+            ("fma", "no_fma")
+        };
+        let a = run(BackendKind::Cpu, &prepare(&case(op, Precision::F32, f, 5, 1)).unwrap(), f).unwrap();
+        let b = run(BackendKind::Cpu, &prepare(&case(op, Precision::F32, nf, 5, 1)).unwrap(), nf).unwrap();
+        assert_ne!(a.outputs[0], b.outputs[0], "{op}: fma and no_fma gave the same bits");
+    }
+}
+
+/// stochastic_rounding: the same seed gives the same bits, another seed other bits.
+fn stochastic_rounding_is_a_function_of_the_seed(kind: BackendKind) {
+    if common::backend(kind).is_none() {
+        return;
+    }
+    for op in [Op::Sgd, Op::Adamw] {
+        let v = if op == Op::Sgd {
+            "momentum_stochastic_rounding"
+        } else {
+            "stochastic_rounding"
+        };
+        let p1 = prepare(&case(op, Precision::Bf16, v, 3, 2)).unwrap();
+        let a = run(kind, &p1, v).unwrap();
+        let b = run(kind, &p1, v).unwrap();
+        assert_eq!(a.outputs, b.outputs, "{kind} {op}: same seed, different bits");
+        // Same inputs, another rounding key: only the key of the hash changes.
+        let mut p2 = p1.clone();
+        if let detbench::ops::Job::Optim(j) = &mut p2.job {
+            for s in &mut j.steps {
+                s.key = sr_key(4);
+            }
+        }
+        let c = run(kind, &p2, v).unwrap();
+        assert_ne!(a.outputs[0], c.outputs[0], "{kind} {op}: the key does not matter");
+    }
+}
+
+macro_rules! backend_tests {
+    ($($name:ident => $kind:expr;)*) => {$(
+        mod $name {
+            use super::*;
+            #[test]
+            fn reproducible_and_within_reference() { reproducible_and_accurate($kind); }
+            #[test]
+            fn close_to_cpu_emulation() { matches_cpu_emulation($kind); }
+            #[test]
+            fn stochastic_rounding_seeded() { stochastic_rounding_is_a_function_of_the_seed($kind); }
+        }
+    )*};
+}
+
+backend_tests! {
+    cpu => BackendKind::Cpu;
+    wgpu => BackendKind::Wgpu;
+    cuda => BackendKind::Cuda;
+}
+
+/// Stochastic rounding is unbiased: for values between two bf16 neighbours, the mean of
+/// 2^16 rounded draws (indices 0..2^16 of the hash, fixed seed) is within 5 standard errors
+/// of the value, and the draws land only on the two neighbours.
+#[test]
+fn stochastic_rounding_is_unbiased() {
+    let key = sr_key(1234);
+    let draws = 1u32 << 16;
+    for (k, &x) in [1.0f32 + 0.3 * 2f32.powi(-7), -3.7e-3, 0.1, 12345.678, -1.0e-30]
+        .iter()
+        .enumerate()
+    {
+        let lo = half::bf16::from_f32(x);
+        let mut sum = 0.0f64;
+        for i in 0..draws {
+            let r = round_bf16_stochastic(x, sr_hash(key, k as u32 + 1, i));
+            let d = ulp_distance(Precision::Bf16, r.to_f64(), x as f64);
+            assert!(d <= 1 || ulp_distance(Precision::Bf16, r.to_f64(), lo.to_f64()) <= 1);
+            sum += r.to_f64();
+        }
+        let mean = sum / draws as f64;
+        // One bf16 ULP at x bounds the spread of each draw.
+        let ulp = (x.abs() as f64) * 2f64.powi(-7);
+        let se = 0.5 * ulp / (draws as f64).sqrt();
+        assert!(
+            (mean - x as f64).abs() <= 5.0 * se,
+            "x = {x:e}: mean {mean:e} is {} standard errors away",
+            (mean - x as f64).abs() / se
+        );
+    }
+    // Exact bf16 values are never moved.
+    for i in 0..1000u32 {
+        assert_eq!(round_bf16_stochastic(1.5, sr_hash(key, 1, i)).to_f32(), 1.5);
+    }
+}
+
+/// The per-step scalars are computed on the host without pow, so they are fixed bits.
+#[test]
+fn step_scalars_are_fixed() {
+    let h = optim::Hyper::defaults(optim::Rule::Adam);
+    let s = optim::step_scalars(optim::Rule::Adam, &h, 3, 7);
+    assert_eq!(s[0].neg_step, -(1e-3f32 as f64 / (1.0 - 0.9f32 as f64)) as f32);
+    assert_eq!(s[2].step, 3);
+    assert_eq!(s[0].a, (1.0 - 0.9f32 as f64) as f32);
+}

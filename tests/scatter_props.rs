@@ -1,0 +1,316 @@
+//! Property tests of the scatter-add family, written once and instantiated for every
+//! backend by `backend_tests!`: each backend is checked bin by bin against the exact oracle,
+//! the deterministic variants against themselves over runs, and the ordered ones against
+//! the CPU. Plus the CLI's bad-input answers for the index cases.
+
+mod common;
+
+use detbench::backend::BackendKind;
+use detbench::inputs::InputSpec;
+use detbench::numerics::Precision;
+use detbench::ops::scatter::VARIANTS;
+use detbench::ops::{Case, Op, Prepared, RunSet};
+use detbench::runner::{metrics, prepare, AccChoice};
+use proptest::prelude::*;
+use npyz::WriterBuilder;
+use std::process::Command;
+
+fn input() -> impl Strategy<Value = InputSpec> {
+    prop_oneof![
+        Just(InputSpec::Uniform),
+        Just(InputSpec::Normal),
+        Just(InputSpec::Wide),
+    ]
+}
+
+fn precision() -> impl Strategy<Value = (Precision, AccChoice)> {
+    prop_oneof![
+        Just((Precision::F32, AccChoice::Same)),
+        Just((Precision::F32, AccChoice::Fixed(Precision::F64))),
+        Just((Precision::F16, AccChoice::Default)),
+        Just((Precision::F16, AccChoice::Same)),
+        Just((Precision::Bf16, AccChoice::Same)),
+        Just((Precision::F64, AccChoice::Same)),
+    ]
+}
+
+fn dist() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        Just("uniform"),
+        Just("zipf"),
+        Just("sorted"),
+        Just("single")
+    ]
+}
+
+/// Bins from 1 to 2^20, weighted towards small counts (more collisions).
+fn bins() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        1usize..=64,
+        (0u32..=12).prop_map(|e| 1usize << e),
+        1usize..=(1 << 20),
+    ]
+}
+
+#[allow(clippy::too_many_arguments)]
+fn case(
+    p: (Precision, AccChoice),
+    variant: &str,
+    n: usize,
+    bins: usize,
+    dist: &str,
+    input: InputSpec,
+    seed: u64,
+    runs: usize,
+    wg: u32,
+) -> Case {
+    Case {
+        op: Op::ScatterAdd,
+        precision: p.0,
+        accumulator: p.1.resolve(p.0),
+        variant: variant.into(),
+        size: n,
+        bins: Some(bins),
+        input,
+        index_file: Some(format!("dist:{dist}")),
+        seed,
+        runs,
+        workgroup_size: wg,
+        shape: None,
+        steps: None,
+    }
+}
+
+/// Runs a prepared case; `None` when the device reports it unsupported.
+fn run(kind: BackendKind, prep: &Prepared) -> Option<RunSet> {
+    let b = common::backend(kind)?;
+    match b.run(&prep.job) {
+        Ok(set) => Some(set),
+        Err(detbench::error::OpError::Unsupported(why)) => {
+            eprintln!("{kind}: unsupported: {why}");
+            None
+        }
+        Err(e) => panic!("{kind}: {e}"),
+    }
+}
+
+/// Variants no backend here may refuse (bins small enough for privatized).
+fn must_support(kind: BackendKind, variant: &str, acc: Precision, bins: usize) -> bool {
+    match variant {
+        "atomic_cas" | "sort_segmented" | "fixed_point" => true,
+        "privatized" => bins <= 2048,
+        "reproducible" => matches!(acc, Precision::F32 | Precision::F64),
+        "atomic" => kind == BackendKind::Wgpu && acc == Precision::F32,
+        _ => false,
+    }
+}
+
+/// Every variant, every bin: |computed - exact| <= the bin's a-priori bound.
+fn within_bound(
+    kind: BackendKind,
+    p: (Precision, AccChoice),
+    n: usize,
+    bins: usize,
+    dist: &str,
+    input: InputSpec,
+    seed: u64,
+) {
+    for variant in VARIANTS {
+        let c = case(p, variant, n, bins, dist, input.clone(), seed, 2, 64);
+        let prep = prepare(&c).expect("prepare");
+        let Some(set) = run(kind, &prep) else {
+            if kind != BackendKind::Cuda && must_support(kind, variant, c.accumulator, bins) {
+                panic!("{kind} {variant} {p:?} bins={bins} must be supported");
+            }
+            continue;
+        };
+        assert_eq!(set.outputs[0].len(), bins);
+        let m = metrics(&prep, &set);
+        assert_eq!(
+            m.bound_violations, 0,
+            "{kind} {variant} {p:?} n={n} bins={bins} {dist} {input:?}: max error {:e}",
+            m.max_abs_err
+        );
+    }
+}
+
+/// sort_segmented, fixed_point and reproducible give identical bits over runs and equal
+/// the CPU's; reproducible also across workgroup sizes.
+fn deterministic_and_emulated(
+    kind: BackendKind,
+    p: (Precision, AccChoice),
+    n: usize,
+    bins: usize,
+    dist: &str,
+    seed: u64,
+) {
+    for variant in ["sort_segmented", "fixed_point", "reproducible"] {
+        let mut reference: Option<Vec<u64>> = None;
+        for wg in [32u32, 256] {
+            let c = case(p, variant, n, bins, dist, InputSpec::Normal, seed, 3, wg);
+            let prep = prepare(&c).expect("prepare");
+            let Some(set) = run(kind, &prep) else {
+                continue;
+            };
+            let cpu = run(BackendKind::Cpu, &prep).expect("the CPU runs every ordered variant");
+            let bits = |o: &Vec<f64>| -> Vec<u64> { o.iter().map(|v| v.to_bits()).collect() };
+            for o in &set.outputs {
+                assert_eq!(
+                    bits(o),
+                    bits(&set.outputs[0]),
+                    "{kind} {variant} {p:?} wg={wg}: runs differ"
+                );
+            }
+            assert_eq!(
+                bits(&set.outputs[0]),
+                bits(&cpu.outputs[0]),
+                "{kind} {variant} {p:?} n={n} bins={bins} {dist} wg={wg}: differs from the CPU emulation"
+            );
+            // The segment chunk depends only on n, so sort_segmented is wg-independent too.
+            match &reference {
+                None => reference = Some(bits(&set.outputs[0])),
+                Some(r) => assert_eq!(r, &bits(&set.outputs[0]), "{kind} {variant}: wg changed bits"),
+            }
+        }
+    }
+}
+
+macro_rules! backend_tests {
+    ($($name:ident => $kind:expr),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+
+            proptest! {
+                #![proptest_config(ProptestConfig::with_cases(common::cases(6)))]
+
+                #[test]
+                fn every_variant_within_its_bound(
+                    p in precision(),
+                    n in 1usize..=20_000,
+                    bins in bins(),
+                    d in dist(),
+                    input in input(),
+                    seed in 0u64..1000,
+                ) {
+                    within_bound($kind, p, n, bins, d, input, seed);
+                }
+
+                #[test]
+                fn deterministic_variants_are_bitwise_stable_and_emulated(
+                    p in prop_oneof![
+                        Just((Precision::F32, AccChoice::Same)),
+                        Just((Precision::F16, AccChoice::Default)),
+                        Just((Precision::F32, AccChoice::Fixed(Precision::F64))),
+                    ],
+                    n in 1usize..=30_000,
+                    bins in bins(),
+                    d in dist(),
+                    seed in 0u64..1000,
+                ) {
+                    deterministic_and_emulated($kind, p, n, bins, d, seed);
+                }
+            }
+
+            /// The contended cases the issue names, at a size lavapipe can run.
+            #[test]
+            fn single_bin_and_uniform_1024() {
+                for (bins, d) in [(1usize, "single"), (1024, "uniform"), (1024, "zipf")] {
+                    within_bound($kind, (Precision::F32, AccChoice::Same), 1 << 16, bins, d, InputSpec::Normal, 7);
+                    deterministic_and_emulated($kind, (Precision::F32, AccChoice::Same), 1 << 16, bins, d, 7);
+                }
+            }
+        }
+    )*};
+}
+
+backend_tests! {
+    cpu => BackendKind::Cpu,
+    wgpu => BackendKind::Wgpu,
+    cuda => BackendKind::Cuda,
+}
+
+// ---------------------------------------------------------------------------------------
+// The CLI: bad index input exits 2 with one line.
+
+fn detbench(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_detbench"))
+        .args(args)
+        .output()
+        .expect("run detbench")
+}
+
+fn write_index<T: npyz::Serialize + npyz::AutoSerialize + Copy>(path: &std::path::Path, v: &[T]) {
+    let mut out = Vec::new();
+    {
+        let mut w = npyz::WriteOptions::<T>::new()
+            .default_dtype()
+            .shape(&[v.len() as u64])
+            .writer(&mut out)
+            .begin_nd()
+            .expect("npy writer");
+        w.extend(v.iter().copied()).expect("write npy");
+        w.finish().expect("finish npy");
+    }
+    std::fs::write(path, out).expect("write file");
+}
+
+fn assert_bad_input(args: &[&str], needle: &str) {
+    let o = detbench(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
+        .collect();
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+    assert_eq!(lines.len(), 1, "{args:?}: expected one line, got {err}");
+    assert!(lines[0].contains(needle), "{args:?}: {err}");
+}
+
+#[test]
+fn cli_rejects_bad_indices() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let values = dir.path().join("x.npy");
+    detbench::inputs::write_npy(&values, Precision::F32, &[1.0, 2.0, 3.0, 4.0], &[4]).unwrap();
+    let vals = values.to_str().unwrap();
+    let base = |idx: &str| -> Vec<String> {
+        [
+            "run", "--op", "scatter_add", "--backend", "cpu", "--input", vals, "--index", idx,
+            "--bins", "4", "--runs", "1", "--quiet", "--json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([dir.path().join("r.json").display().to_string()])
+        .collect()
+    };
+    let run = |name: &str, needle: &str| {
+        let a = base(dir.path().join(name).to_str().unwrap());
+        let a: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
+        assert_bad_input(&a, needle);
+    };
+    write_index::<i64>(&dir.path().join("neg.npy"), &[0, 1, -1, 2]);
+    run("neg.npy", "index -1");
+    write_index::<i32>(&dir.path().join("big.npy"), &[0, 1, 4, 2]);
+    run("big.npy", "index 4");
+    write_index::<i64>(&dir.path().join("short.npy"), &[0, 1, 2]);
+    run("short.npy", "3 indices");
+    write_index::<f32>(&dir.path().join("float.npy"), &[0.0, 1.0, 2.0, 3.0]);
+    run("float.npy", "index dtype");
+    // A good index file runs.
+    write_index::<i32>(&dir.path().join("ok.npy"), &[3, 1, 3, 0]);
+    let a = base(dir.path().join("ok.npy").to_str().unwrap());
+    let a: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
+    let o = detbench(&a);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    // NaN values.
+    let nan = dir.path().join("nan.npy");
+    detbench::inputs::write_npy(&nan, Precision::F32, &[1.0, f64::NAN, 3.0, 4.0], &[4]).unwrap();
+    let mut a = base(dir.path().join("ok.npy").to_str().unwrap());
+    a[6] = nan.display().to_string();
+    let a: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
+    assert_bad_input(&a, "NaN");
+    // An unknown distribution.
+    assert_bad_input(
+        &["run", "--op", "scatter_add", "--backend", "cpu", "--index-dist", "pareto"],
+        "index distribution",
+    );
+}
