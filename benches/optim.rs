@@ -25,7 +25,10 @@ fn is_fast(b: &dyn Backend) -> bool {
 }
 
 fn size_for(b: &dyn Backend) -> usize {
-    if let Some(n) = std::env::var("DETBENCH_BENCH_SIZE").ok().and_then(|v| v.parse().ok()) {
+    if let Some(n) = std::env::var("DETBENCH_BENCH_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         return n;
     }
     if is_fast(b) {
@@ -43,7 +46,9 @@ fn data(storage: Storage, n: usize) -> (Vec<f32>, Vec<Vec<f32>>) {
     let grads = (0..STEPS)
         .map(|k| {
             let mut s = Stream::new(7, 1000 + k as u64);
-            (0..n).map(|_| p.round(s.symmetric() * 0.125) as f32).collect()
+            (0..n)
+                .map(|_| p.round(s.symmetric() * 0.125) as f32)
+                .collect()
         })
         .collect();
     (init, grads)

@@ -20,7 +20,10 @@ fn is_fast(b: &dyn Backend) -> bool {
 }
 
 fn size_for(b: &dyn Backend, variant: &str) -> usize {
-    if let Some(n) = std::env::var("DETBENCH_BENCH_SIZE").ok().and_then(|v| v.parse().ok()) {
+    if let Some(n) = std::env::var("DETBENCH_BENCH_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         return n;
     }
     match (is_fast(b), variant) {
@@ -34,7 +37,10 @@ fn bench(c: &mut Criterion) {
     let found = discover(&BackendKind::ALL);
     for op in [Op::Sum, Op::Dot] {
         let mut group = c.benchmark_group(format!("{op}_f32"));
-        group.sample_size(10).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500));
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(3))
+            .warm_up_time(Duration::from_millis(500));
         for b in &found.backends {
             for variant in reduce::VARIANTS {
                 let n = size_for(b.as_ref(), variant);
@@ -65,8 +71,9 @@ fn bench(c: &mut Criterion) {
                 group.bench_function(id, |bench| {
                     bench.iter_custom(|iters| {
                         let mut job = prep.job.clone();
-                        let detbench::ops::Job::Reduce(j) = &mut job;
-                        j.runs = iters as usize;
+                        if let detbench::ops::Job::Reduce(j) = &mut job {
+                            j.runs = iters as usize;
+                        }
                         let set = b.run(&job).expect("ran once already");
                         Duration::from_secs_f64(set.times_ms.iter().sum::<f64>() / 1e3)
                     })

@@ -40,7 +40,7 @@ pub enum Command {
         json: bool,
     },
     /// Run the experiment matrix, print a table and write the report.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Render a report as HTML and/or Markdown.
     Report(ReportArgs),
     /// Tolerance bands with their justification.
@@ -173,6 +173,7 @@ pub struct TrainArgs {
     pub mode: String,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Adam learning rate (default 0.05).
     #[arg(long)]
     pub lr: Option<f64>,
     #[arg(long, default_value = "detbench-train.json")]
@@ -238,7 +239,11 @@ pub fn parse_conv_shape(s: &str) -> Result<Vec<usize>, DetError> {
     }
     parts
         .iter()
-        .map(|p| p.parse::<usize>().map_err(|_| DetError::input(format!("--conv-shape: '{p}' is not a non-negative integer"))))
+        .map(|p| {
+            p.parse::<usize>().map_err(|_| {
+                DetError::input(format!("--conv-shape: '{p}' is not a non-negative integer"))
+            })
+        })
         .collect()
 }
 
@@ -287,9 +292,16 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
     let sizes = parse_sizes("size", &a.size)?;
     let bins = parse_sizes("bins", &a.bins)?;
     let index_dists: Vec<String> = if a.index_dist.trim() == "all" {
-        crate::ops::scatter::INDEX_DISTS.iter().map(|s| s.to_string()).collect()
+        crate::ops::scatter::INDEX_DISTS
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     } else {
-        a.index_dist.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+        a.index_dist
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
     };
     for d in &index_dists {
         crate::ops::scatter::check_index_dist(d)?;
@@ -336,7 +348,12 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         workgroup_sizes,
         conv_shapes: match &a.conv_shape {
             // Several shapes are separated by ';'.
-            Some(s) => s.split(';').map(str::trim).filter(|t| !t.is_empty()).map(parse_conv_shape).collect::<Result<_, _>>()?,
+            Some(s) => s
+                .split(';')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(parse_conv_shape)
+                .collect::<Result<_, _>>()?,
             None => Vec::new(),
         },
         steps: match a.steps {

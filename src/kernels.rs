@@ -18,6 +18,10 @@ pub const CUDA: &[(&str, &str)] = &[
         "kernels/cuda/optim.cu",
         include_str!("../kernels/cuda/optim.cu"),
     ),
+    (
+        "kernels/cuda/scatter.cu",
+        include_str!("../kernels/cuda/scatter.cu"),
+    ),
 ];
 
 /// WGSL sources by repository path.

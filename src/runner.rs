@@ -209,7 +209,10 @@ fn base_record(
             case.input.label()
         },
         extra: if case.op == Op::ScatterAdd {
-            ops::scatter::extra_figures(case, 0, 0).into_iter().take(1).collect()
+            ops::scatter::extra_figures(case, 0, 0)
+                .into_iter()
+                .take(1)
+                .collect()
         } else {
             BTreeMap::new()
         },
@@ -362,7 +365,9 @@ pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
                 for input in &cfg.inputs {
                     // A user's file fixes the size; --size applies to generated inputs.
                     let sizes = match input {
-                        InputSpec::File(path) => vec![inputs::read_npy(std::path::Path::new(path), precision)?.len()],
+                        InputSpec::File(path) => {
+                            vec![inputs::read_npy(std::path::Path::new(path), precision)?.len()]
+                        }
                         _ => cfg.sizes.clone(),
                     };
                     for size in sizes {
@@ -384,9 +389,10 @@ pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
                                             .collect(),
                                         _ => vec![cfg.index_file.clone()],
                                     };
-                                for (b, index_file) in bins.into_iter().flat_map(|b| {
-                                    index_sources.iter().map(move |s| (b, s.clone()))
-                                }) {
+                                for (b, index_file) in bins
+                                    .into_iter()
+                                    .flat_map(|b| index_sources.iter().map(move |s| (b, s.clone())))
+                                {
                                     cases.push(Case {
                                         op,
                                         precision,
@@ -582,10 +588,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
     };
     let mut dumped_inputs = HashSet::new();
     'cases: for case in &cases {
-        let prep = match prepare(case) {
-            Ok(p) => p,
-            Err(e) => return Err(e),
-        };
+        let prep = prepare(case)?;
         if let Some(dir) = &cfg.dump {
             let key = format!(
                 "{}_{}_n{}_{}_s{}",
@@ -663,7 +666,11 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
 /// first-run output and any other backend's, element by element) and
 /// `extra["cross_backend_bitwise_equal"]` in the records of one case, once every backend
 /// has run it.
-pub fn cross_backend_ulp(results: &mut [ResultRecord], outputs: &[(usize, Vec<f64>)], p: Precision) {
+pub fn cross_backend_ulp(
+    results: &mut [ResultRecord],
+    outputs: &[(usize, Vec<f64>)],
+    p: Precision,
+) {
     if outputs.len() < 2 {
         return;
     }
@@ -682,8 +689,10 @@ pub fn cross_backend_ulp(results: &mut [ResultRecord], outputs: &[(usize, Vec<f6
         let rec = &mut results[*i];
         rec.extra
             .insert("cross_backend_max_ulp".into(), serde_json::json!(worst));
-        rec.extra
-            .insert("cross_backend_bitwise_equal".into(), serde_json::json!(worst == 0));
+        rec.extra.insert(
+            "cross_backend_bitwise_equal".into(),
+            serde_json::json!(worst == 0),
+        );
         rec.extra
             .insert("cross_backend_with".into(), serde_json::json!(with));
     }

@@ -4,7 +4,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn detbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_detbench")).args(args).output().expect("run detbench")
+    Command::new(env!("CARGO_BIN_EXE_detbench"))
+        .args(args)
+        .output()
+        .expect("run detbench")
 }
 
 /// Bad input: exit 2, exactly one line on stderr, no panic text.
@@ -12,9 +15,19 @@ fn assert_bad_input(args: &[&str], needle: &str) {
     let out = detbench(args);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{args:?}: stderr {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: expected one line, got {err}");
-    assert!(!err.contains("panicked") && !err.contains("internal error"), "{args:?}: {err}");
-    assert!(err.to_lowercase().contains(&needle.to_lowercase()), "{args:?}: '{err}' should mention '{needle}'");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{args:?}: expected one line, got {err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("internal error"),
+        "{args:?}: {err}"
+    );
+    assert!(
+        err.to_lowercase().contains(&needle.to_lowercase()),
+        "{args:?}: '{err}' should mention '{needle}'"
+    );
 }
 
 fn npy_f32(path: &Path, values: &[f32]) {
@@ -29,16 +42,70 @@ fn npy_f32(path: &Path, values: &[f32]) {
 
 #[test]
 fn bad_flags_exit_2() {
-    assert_bad_input(&["run", "--op", "sum", "--backend", "cpu", "--op", "nope"], "");
-    assert_bad_input(&["run", "--op", "frobnicate", "--backend", "cpu"], "unknown op");
-    assert_bad_input(&["run", "--op", "sum", "--backend", "cpu", "--variant", "magic"], "unknown variant");
-    assert_bad_input(&["run", "--op", "sum", "--backend", "cpu", "--size", "0"], "size");
-    assert_bad_input(&["run", "--op", "sum", "--backend", "cpu", "--size", "ten"], "size");
-    assert_bad_input(&["run", "--op", "sum", "--backend", "tpu"], "unknown backend");
-    assert_bad_input(&["run", "--op", "sum", "--backend", "cpu", "--precision", "f8"], "precision");
-    assert_bad_input(&["run", "--op", "sum", "--backend", "cpu", "--runs", "0"], "runs");
-    assert_bad_input(&["run", "--op", "sum", "--backend", "cpu", "--workgroup-size", "100"], "power of two");
-    assert_bad_input(&["run", "--op", "sum", "--backend", "cpu", "--size", "2^50"], "memory");
+    assert_bad_input(
+        &["run", "--op", "sum", "--backend", "cpu", "--op", "nope"],
+        "",
+    );
+    assert_bad_input(
+        &["run", "--op", "frobnicate", "--backend", "cpu"],
+        "unknown op",
+    );
+    assert_bad_input(
+        &[
+            "run",
+            "--op",
+            "sum",
+            "--backend",
+            "cpu",
+            "--variant",
+            "magic",
+        ],
+        "unknown variant",
+    );
+    assert_bad_input(
+        &["run", "--op", "sum", "--backend", "cpu", "--size", "0"],
+        "size",
+    );
+    assert_bad_input(
+        &["run", "--op", "sum", "--backend", "cpu", "--size", "ten"],
+        "size",
+    );
+    assert_bad_input(
+        &["run", "--op", "sum", "--backend", "tpu"],
+        "unknown backend",
+    );
+    assert_bad_input(
+        &[
+            "run",
+            "--op",
+            "sum",
+            "--backend",
+            "cpu",
+            "--precision",
+            "f8",
+        ],
+        "precision",
+    );
+    assert_bad_input(
+        &["run", "--op", "sum", "--backend", "cpu", "--runs", "0"],
+        "runs",
+    );
+    assert_bad_input(
+        &[
+            "run",
+            "--op",
+            "sum",
+            "--backend",
+            "cpu",
+            "--workgroup-size",
+            "100",
+        ],
+        "power of two",
+    );
+    assert_bad_input(
+        &["run", "--op", "sum", "--backend", "cpu", "--size", "2^50"],
+        "memory",
+    );
     assert_bad_input(&["frobnicate"], "");
 }
 
@@ -46,18 +113,62 @@ fn bad_flags_exit_2() {
 fn bad_files_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name).display().to_string();
-    assert_bad_input(&["run", "--op", "sum", "--backend", "cpu", "--input", &p("missing.npy")], "does not exist");
+    assert_bad_input(
+        &[
+            "run",
+            "--op",
+            "sum",
+            "--backend",
+            "cpu",
+            "--input",
+            &p("missing.npy"),
+        ],
+        "does not exist",
+    );
     std::fs::write(p("garbage.npy"), b"\x93NUMPY this is not a header").unwrap();
-    assert_bad_input(&["run", "--op", "sum", "--backend", "cpu", "--input", &p("garbage.npy")], "not a valid .npy");
+    assert_bad_input(
+        &[
+            "run",
+            "--op",
+            "sum",
+            "--backend",
+            "cpu",
+            "--input",
+            &p("garbage.npy"),
+        ],
+        "not a valid .npy",
+    );
     npy_f32(&dir.path().join("nan.npy"), &[1.0, f32::NAN, 2.0]);
-    assert_bad_input(&["run", "--op", "sum", "--backend", "cpu", "--input", &p("nan.npy")], "NaN");
+    assert_bad_input(
+        &[
+            "run",
+            "--op",
+            "sum",
+            "--backend",
+            "cpu",
+            "--input",
+            &p("nan.npy"),
+        ],
+        "NaN",
+    );
     npy_f32(&dir.path().join("inf.npy"), &[1.0, f32::INFINITY]);
-    assert_bad_input(&["run", "--op", "sum", "--backend", "cpu", "--input", &p("inf.npy")], "inf");
+    assert_bad_input(
+        &[
+            "run",
+            "--op",
+            "sum",
+            "--backend",
+            "cpu",
+            "--input",
+            &p("inf.npy"),
+        ],
+        "inf",
+    );
     // An int8 array is not a value type detbench accepts.
     let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
     let header = "{'descr': '|i1', 'fortran_order': False, 'shape': (3,), }";
     let mut h = header.to_string();
-    while (10 + h.len() + 1) % 64 != 0 {
+    while !(10 + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');
@@ -65,9 +176,31 @@ fn bad_files_exit_2() {
     bytes.extend_from_slice(h.as_bytes());
     bytes.extend_from_slice(&[1, 2, 3]);
     std::fs::write(p("int8.npy"), bytes).unwrap();
-    assert_bad_input(&["run", "--op", "sum", "--backend", "cpu", "--input", &p("int8.npy")], "dtype");
+    assert_bad_input(
+        &[
+            "run",
+            "--op",
+            "sum",
+            "--backend",
+            "cpu",
+            "--input",
+            &p("int8.npy"),
+        ],
+        "dtype",
+    );
     npy_f32(&dir.path().join("empty.npy"), &[]);
-    assert_bad_input(&["run", "--op", "sum", "--backend", "cpu", "--input", &p("empty.npy")], "empty");
+    assert_bad_input(
+        &[
+            "run",
+            "--op",
+            "sum",
+            "--backend",
+            "cpu",
+            "--input",
+            &p("empty.npy"),
+        ],
+        "empty",
+    );
 }
 
 #[test]
@@ -76,22 +209,78 @@ fn run_writes_a_contract_report() {
     let json = dir.path().join("r.json");
     let dump = dir.path().join("dump");
     let out = detbench(&[
-        "run", "--op", "sum,dot", "--backend", "cpu", "--precision", "f32,bf16", "--size", "1000", "--runs", "3",
-        "--quiet", "--json", json.to_str().unwrap(), "--dump", dump.to_str().unwrap(),
+        "run",
+        "--op",
+        "sum,dot",
+        "--backend",
+        "cpu",
+        "--precision",
+        "f32,bf16",
+        "--size",
+        "1000",
+        "--runs",
+        "3",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+        "--dump",
+        dump.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(report["schema"], "detbench.report.v1");
-    for key in ["tool_version", "git_commit", "command", "os", "cpu", "rustc", "devices", "kernel_hashes", "compile_options", "seed", "started_at"] {
+    for key in [
+        "tool_version",
+        "git_commit",
+        "command",
+        "os",
+        "cpu",
+        "rustc",
+        "devices",
+        "kernel_hashes",
+        "compile_options",
+        "seed",
+        "started_at",
+    ] {
         assert!(report["env"].get(key).is_some(), "env.{key} missing");
     }
     let results = report["results"].as_array().unwrap();
     assert_eq!(results.len(), 2 * 2 * 7);
     let keys = [
-        "op", "backend", "device", "precision", "accumulator", "variant", "ordering", "size", "bins", "shape", "launch",
-        "input", "seed", "runs", "status", "message", "distinct_outputs", "bitwise_reproducible",
-        "max_ulp_run_to_run", "median_ulp_run_to_run", "exact", "max_abs_err", "max_rel_err", "max_ulp_err",
-        "error_bound", "condition_number", "times_ms", "median_ms", "gbps", "fingerprint",
+        "op",
+        "backend",
+        "device",
+        "precision",
+        "accumulator",
+        "variant",
+        "ordering",
+        "size",
+        "bins",
+        "shape",
+        "launch",
+        "input",
+        "seed",
+        "runs",
+        "status",
+        "message",
+        "distinct_outputs",
+        "bitwise_reproducible",
+        "max_ulp_run_to_run",
+        "median_ulp_run_to_run",
+        "exact",
+        "max_abs_err",
+        "max_rel_err",
+        "max_ulp_err",
+        "error_bound",
+        "condition_number",
+        "times_ms",
+        "median_ms",
+        "gbps",
+        "fingerprint",
     ];
     for r in results {
         for k in keys {
@@ -105,12 +294,17 @@ fn run_writes_a_contract_report() {
             "unsupported" => assert!(!r["message"].as_str().unwrap().is_empty()),
             other => panic!("unexpected status {other}: {r}"),
         }
-        if ["tree", "kahan", "fixed_point", "reproducible"].contains(&r["variant"].as_str().unwrap()) {
+        if ["tree", "kahan", "fixed_point", "reproducible"]
+            .contains(&r["variant"].as_str().unwrap())
+        {
             assert_eq!(r["bitwise_reproducible"], true);
         }
     }
     // --dump wrote the inputs and outputs as .npy.
-    let names: Vec<String> = std::fs::read_dir(&dump).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let names: Vec<String> = std::fs::read_dir(&dump)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     assert!(names.iter().any(|n| n.ends_with("_x.npy")));
     assert!(names.iter().any(|n| n.ends_with("_out.npy")));
 }
@@ -122,10 +316,24 @@ fn user_npy_input_is_used() {
     npy_f32(&x, &[1.0, 2.0, 3.5, -0.25]);
     let json = dir.path().join("r.json");
     let out = detbench(&[
-        "run", "--op", "sum", "--backend", "cpu", "--variant", "tree", "--input", x.to_str().unwrap(), "--quiet",
-        "--json", json.to_str().unwrap(),
+        "run",
+        "--op",
+        "sum",
+        "--backend",
+        "cpu",
+        "--variant",
+        "tree",
+        "--input",
+        x.to_str().unwrap(),
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(report["results"][0]["exact"], 6.25);
     assert_eq!(report["results"][0]["size"], 4);
@@ -137,7 +345,9 @@ fn devices_json_lists_the_cpu() {
     assert!(out.status.success());
     let devices: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let list = devices.as_array().unwrap();
-    assert!(list.iter().any(|d| d["backend"] == "cpu" && d["available"] == true));
+    assert!(list
+        .iter()
+        .any(|d| d["backend"] == "cpu" && d["available"] == true));
     for d in list {
         for k in ["backend", "name", "available", "reason"] {
             assert!(d.get(k).is_some(), "{k} missing in {d}");

@@ -53,7 +53,14 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn case(op: Op, p: (Precision, AccChoice), variant: &str, shape: &[usize], seed: u64, runs: usize) -> Case {
+fn case(
+    op: Op,
+    p: (Precision, AccChoice),
+    variant: &str,
+    shape: &[usize],
+    seed: u64,
+    runs: usize,
+) -> Case {
     Case {
         op,
         precision: p.0,
@@ -78,7 +85,8 @@ fn run(kind: BackendKind, prep: &Prepared, variant: &str) -> Option<RunSet> {
     match b.run(&prep.job) {
         Ok(set) => Some(set),
         Err(OpError::Unsupported(why)) => {
-            let allowed = variant == "tensor_core" || why.contains("SHADER_F64") || kind == BackendKind::Cuda;
+            let allowed =
+                variant == "tensor_core" || why.contains("SHADER_F64") || kind == BackendKind::Cuda;
             assert!(allowed, "{kind} {variant}: unexpectedly unsupported: {why}");
             None
         }
@@ -94,7 +102,10 @@ fn within_bound(kind: BackendKind, op: Op, p: (Precision, AccChoice), shape: &[u
             continue;
         };
         let m = metrics(&prep, &set);
-        assert_eq!(m.non_finite, 0, "{kind} {op} {variant} {p:?} {shape:?}: non-finite output");
+        assert_eq!(
+            m.non_finite, 0,
+            "{kind} {op} {variant} {p:?} {shape:?}: non-finite output"
+        );
         assert_eq!(
             m.bound_violations, 0,
             "{kind} {op} {variant} {p:?} {shape:?}: max error {:e} exceeds the bound",
@@ -105,8 +116,17 @@ fn within_bound(kind: BackendKind, op: Op, p: (Precision, AccChoice), shape: &[u
 
 /// direct, tiled and deterministic: the same bits on every run, equal to the CPU emulation
 /// of the variant's order.
-fn reproducible_and_emulated(kind: BackendKind, op: Op, p: (Precision, AccChoice), shape: &[usize], seed: u64) {
-    for variant in conv::variants(op).iter().filter(|v| ["direct", "tiled", "deterministic"].contains(v)) {
+fn reproducible_and_emulated(
+    kind: BackendKind,
+    op: Op,
+    p: (Precision, AccChoice),
+    shape: &[usize],
+    seed: u64,
+) {
+    for variant in conv::variants(op)
+        .iter()
+        .filter(|v| ["direct", "tiled", "deterministic"].contains(v))
+    {
         let prep = prepare(&case(op, p, variant, shape, seed, 3)).expect("prepare");
         let Some(set) = run(kind, &prep, variant) else {
             continue;
@@ -114,10 +134,24 @@ fn reproducible_and_emulated(kind: BackendKind, op: Op, p: (Precision, AccChoice
         let first = &set.outputs[0];
         for (i, o) in set.outputs.iter().enumerate() {
             let same = o.iter().zip(first).all(|(a, b)| a.to_bits() == b.to_bits());
-            assert!(same, "{kind} {op} {variant} {p:?} {shape:?}: run {i} differs from run 0");
+            assert!(
+                same,
+                "{kind} {op} {variant} {p:?} {shape:?}: run {i} differs from run 0"
+            );
         }
-        let Job::Conv(j) = &prep.job else { unreachable!() };
-        let emu = conv::cpu::compute(op, &j.shape, &j.a, &j.b, j.accumulator, j.precision, j.order(), 2);
+        let Job::Conv(j) = &prep.job else {
+            unreachable!()
+        };
+        let emu = conv::cpu::compute(
+            op,
+            &j.shape,
+            &j.a,
+            &j.b,
+            j.accumulator,
+            j.precision,
+            j.order(),
+            2,
+        );
         assert_eq!(emu.len(), first.len());
         for (e, (g, c)) in first.iter().zip(&emu).enumerate() {
             assert_eq!(
@@ -134,7 +168,7 @@ macro_rules! backend_tests {
         mod $name {
             use super::*;
             proptest! {
-                #![proptest_config(ProptestConfig { cases: common::cases(12), failure_persistence: None, ..ProptestConfig::default() })]
+                #![proptest_config(ProptestConfig { cases: common::cases(48), failure_persistence: None, ..ProptestConfig::default() })]
                 #[test]
                 fn every_variant_within_bound(op in op(), p in precision(), shape in shape(), seed in 0u64..1000) {
                     within_bound($kind, op, p, &shape, seed);
@@ -186,13 +220,25 @@ fn bad_shapes_exit_2() {
         ("65536,65536,65536,65536,1,1,1,1,0,1", "exceed"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_detbench"))
-            .args(["run", "--op", "conv2d_fwd", "--backend", "cpu", "--quiet", "--conv-shape", shape])
+            .args([
+                "run",
+                "--op",
+                "conv2d_fwd",
+                "--backend",
+                "cpu",
+                "--quiet",
+                "--conv-shape",
+                shape,
+            ])
             .output()
             .expect("run detbench");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{shape}: {err}");
         assert_eq!(err.trim_end().lines().count(), 1, "{shape}: {err}");
-        assert!(err.contains(needle), "{shape}: '{err}' should mention '{needle}'");
+        assert!(
+            err.contains(needle),
+            "{shape}: '{err}' should mention '{needle}'"
+        );
     }
 }
 
@@ -203,13 +249,26 @@ fn cli_run_records_shape_and_size() {
     let json = dir.path().join("r.json");
     let out = Command::new(env!("CARGO_BIN_EXE_detbench"))
         .args([
-            "run", "--op", "conv2d_bwd_weight", "--backend", "cpu", "--quiet", "--runs", "2",
-            "--conv-shape", "1,2,5,5,3,3,3,1,1,1;2,1,6,5,2,2,3,2,0,1", "--json",
+            "run",
+            "--op",
+            "conv2d_bwd_weight",
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--runs",
+            "2",
+            "--conv-shape",
+            "1,2,5,5,3,3,3,1,1,1;2,1,6,5,2,2,3,2,0,1",
+            "--json",
             json.to_str().unwrap(),
         ])
         .output()
         .expect("run detbench");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let results = r["results"].as_array().unwrap();
     let sizes: Vec<u64> = results

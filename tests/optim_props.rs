@@ -79,9 +79,16 @@ fn reproducible_and_accurate(kind: BackendKind) {
         let what = format!("{kind} {op} {p} {variant}");
         assert_eq!(m.distinct_outputs, 1, "{what}: runs differ");
         assert_eq!(m.non_finite, 0, "{what}: non-finite");
-        assert_eq!(m.bound_violations, 0, "{what}: error {:e} exceeds the bound", m.max_abs_err);
+        assert_eq!(
+            m.bound_violations, 0,
+            "{what}: error {:e} exceeds the bound",
+            m.max_abs_err
+        );
         if op == Op::Sgd {
-            assert!(prep.bounds.iter().all(|b| b.is_some()), "{what}: SGD has a finite bound");
+            assert!(
+                prep.bounds.iter().all(|b| b.is_some()),
+                "{what}: SGD has a finite bound"
+            );
         } else {
             // No finite a-priori bound for Adam: these ceilings are measured facts for this
             // input (a few f32 roundings per step; one bf16 rounding, or K stochastic ones).
@@ -95,7 +102,10 @@ fn reproducible_and_accurate(kind: BackendKind) {
                 .zip(&prep.exact)
                 .map(|(&c, &e)| (c - e).abs() / e.abs().max(1e-3))
                 .fold(0.0, f64::max);
-            assert!(worst_rel <= ceiling, "{what}: relative error {worst_rel:e} > {ceiling:e}");
+            assert!(
+                worst_rel <= ceiling,
+                "{what}: relative error {worst_rel:e} > {ceiling:e}"
+            );
         }
     }
 }
@@ -121,7 +131,11 @@ fn matches_cpu_emulation(kind: BackendKind) {
             BackendKind::Cuda => assert_eq!(a, b, "{what}: CUDA differs from the CPU emulation"),
             BackendKind::Wgpu => {
                 let scale = a.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-                let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+                let worst = a
+                    .iter()
+                    .zip(b)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0.0, f64::max);
                 // fma vs unfused: a few roundings of size |p| per step; SR: a flipped
                 // rounding moves one element by one bf16 ULP.
                 let tol = if p == Precision::F32 {
@@ -129,7 +143,10 @@ fn matches_cpu_emulation(kind: BackendKind) {
                 } else {
                     2.0 * STEPS as f64 * Precision::Bf16.unit_roundoff() * scale
                 };
-                assert!(worst <= tol, "{what}: {worst:e} from the CPU emulation (tolerance {tol:e})");
+                assert!(
+                    worst <= tol,
+                    "{what}: {worst:e} from the CPU emulation (tolerance {tol:e})"
+                );
                 if a != b {
                     let nf = variant.replace("fma", "no_fma");
                     if nf != variant && !variant.contains("stochastic") {
@@ -151,9 +168,22 @@ fn matches_cpu_emulation(kind: BackendKind) {
         } else {
             ("fma", "no_fma")
         };
-        let a = run(BackendKind::Cpu, &prepare(&case(op, Precision::F32, f, 5, 1)).unwrap(), f).unwrap();
-        let b = run(BackendKind::Cpu, &prepare(&case(op, Precision::F32, nf, 5, 1)).unwrap(), nf).unwrap();
-        assert_ne!(a.outputs[0], b.outputs[0], "{op}: fma and no_fma gave the same bits");
+        let a = run(
+            BackendKind::Cpu,
+            &prepare(&case(op, Precision::F32, f, 5, 1)).unwrap(),
+            f,
+        )
+        .unwrap();
+        let b = run(
+            BackendKind::Cpu,
+            &prepare(&case(op, Precision::F32, nf, 5, 1)).unwrap(),
+            nf,
+        )
+        .unwrap();
+        assert_ne!(
+            a.outputs[0], b.outputs[0],
+            "{op}: fma and no_fma gave the same bits"
+        );
     }
 }
 
@@ -171,7 +201,10 @@ fn stochastic_rounding_is_a_function_of_the_seed(kind: BackendKind) {
         let p1 = prepare(&case(op, Precision::Bf16, v, 3, 2)).unwrap();
         let a = run(kind, &p1, v).unwrap();
         let b = run(kind, &p1, v).unwrap();
-        assert_eq!(a.outputs, b.outputs, "{kind} {op}: same seed, different bits");
+        assert_eq!(
+            a.outputs, b.outputs,
+            "{kind} {op}: same seed, different bits"
+        );
         // Same inputs, another rounding key: only the key of the hash changes.
         let mut p2 = p1.clone();
         if let detbench::ops::Job::Optim(j) = &mut p2.job {
@@ -180,7 +213,10 @@ fn stochastic_rounding_is_a_function_of_the_seed(kind: BackendKind) {
             }
         }
         let c = run(kind, &p2, v).unwrap();
-        assert_ne!(a.outputs[0], c.outputs[0], "{kind} {op}: the key does not matter");
+        assert_ne!(
+            a.outputs[0], c.outputs[0],
+            "{kind} {op}: the key does not matter"
+        );
     }
 }
 
@@ -211,9 +247,15 @@ backend_tests! {
 fn stochastic_rounding_is_unbiased() {
     let key = sr_key(1234);
     let draws = 1u32 << 16;
-    for (k, &x) in [1.0f32 + 0.3 * 2f32.powi(-7), -3.7e-3, 0.1, 12345.678, -1.0e-30]
-        .iter()
-        .enumerate()
+    for (k, &x) in [
+        1.0f32 + 0.3 * 2f32.powi(-7),
+        -3.7e-3,
+        0.1,
+        12345.678,
+        -1.0e-30,
+    ]
+    .iter()
+    .enumerate()
     {
         let lo = half::bf16::from_f32(x);
         let mut sum = 0.0f64;
@@ -244,7 +286,75 @@ fn stochastic_rounding_is_unbiased() {
 fn step_scalars_are_fixed() {
     let h = optim::Hyper::defaults(optim::Rule::Adam);
     let s = optim::step_scalars(optim::Rule::Adam, &h, 3, 7);
-    assert_eq!(s[0].neg_step, -(1e-3f32 as f64 / (1.0 - 0.9f32 as f64)) as f32);
+    assert_eq!(
+        s[0].neg_step,
+        -(1e-3f32 as f64 / (1.0 - 0.9f32 as f64)) as f32
+    );
     assert_eq!(s[2].step, 3);
     assert_eq!(s[0].a, (1.0 - 0.9f32 as f64) as f32);
+}
+
+fn detbench(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_detbench"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+/// Bad optimizer input exits 2 with one line; a good run writes the cross-backend figures.
+#[test]
+fn cli_optimizer_runs() {
+    for args in [
+        &["run", "--op", "adam", "--backend", "cpu", "--steps", "0"][..],
+        &["run", "--op", "sgd", "--backend", "cpu", "--variant", "fma"],
+        &[
+            "run",
+            "--op",
+            "adamw",
+            "--backend",
+            "cpu",
+            "--variant",
+            "nesterov_fma",
+        ],
+    ] {
+        let out = detbench(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.json");
+    let out = detbench(&[
+        "run",
+        "--op",
+        "adamw",
+        "--backend",
+        "cpu,wgpu",
+        "--precision",
+        "f32,bf16",
+        "--size",
+        "1001",
+        "--steps",
+        "3",
+        "--runs",
+        "2",
+        "--quiet",
+        "--json",
+        path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = detbench::report::load_report(&path).unwrap();
+    let ok: Vec<_> = r.results.iter().filter(|x| x.status == "ok").collect();
+    assert!(!ok.is_empty());
+    if ok.iter().any(|x| x.backend == "wgpu") {
+        // fma runs on both backends (no_fma only on the CPU, so it has no comparison).
+        assert!(ok
+            .iter()
+            .filter(|x| x.variant == "fma")
+            .all(|x| x.extra.contains_key("cross_backend_max_ulp")));
+    }
 }

@@ -50,6 +50,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![Just(Op::Sum), Just(Op::Dot)]
 }
 
+#[allow(clippy::too_many_arguments)]
 fn case(
     op: Op,
     p: (Precision, AccChoice),

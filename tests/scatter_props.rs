@@ -11,8 +11,8 @@ use detbench::numerics::Precision;
 use detbench::ops::scatter::VARIANTS;
 use detbench::ops::{Case, Op, Prepared, RunSet};
 use detbench::runner::{metrics, prepare, AccChoice};
-use proptest::prelude::*;
 use npyz::WriterBuilder;
+use proptest::prelude::*;
 use std::process::Command;
 
 fn input() -> impl Strategy<Value = InputSpec> {
@@ -169,7 +169,11 @@ fn deterministic_and_emulated(
             // The segment chunk depends only on n, so sort_segmented is wg-independent too.
             match &reference {
                 None => reference = Some(bits(&set.outputs[0])),
-                Some(r) => assert_eq!(r, &bits(&set.outputs[0]), "{kind} {variant}: wg changed bits"),
+                Some(r) => assert_eq!(
+                    r,
+                    &bits(&set.outputs[0]),
+                    "{kind} {variant}: wg changed bits"
+                ),
             }
         }
     }
@@ -274,8 +278,21 @@ fn cli_rejects_bad_indices() {
     let vals = values.to_str().unwrap();
     let base = |idx: &str| -> Vec<String> {
         [
-            "run", "--op", "scatter_add", "--backend", "cpu", "--input", vals, "--index", idx,
-            "--bins", "4", "--runs", "1", "--quiet", "--json",
+            "run",
+            "--op",
+            "scatter_add",
+            "--backend",
+            "cpu",
+            "--input",
+            vals,
+            "--index",
+            idx,
+            "--bins",
+            "4",
+            "--runs",
+            "1",
+            "--quiet",
+            "--json",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -300,7 +317,12 @@ fn cli_rejects_bad_indices() {
     let a = base(dir.path().join("ok.npy").to_str().unwrap());
     let a: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
     let o = detbench(&a);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // NaN values.
     let nan = dir.path().join("nan.npy");
     detbench::inputs::write_npy(&nan, Precision::F32, &[1.0, f64::NAN, 3.0, 4.0], &[4]).unwrap();
@@ -310,7 +332,15 @@ fn cli_rejects_bad_indices() {
     assert_bad_input(&a, "NaN");
     // An unknown distribution.
     assert_bad_input(
-        &["run", "--op", "scatter_add", "--backend", "cpu", "--index-dist", "pareto"],
+        &[
+            "run",
+            "--op",
+            "scatter_add",
+            "--backend",
+            "cpu",
+            "--index-dist",
+            "pareto",
+        ],
         "index distribution",
     );
 }

@@ -445,6 +445,12 @@ __device__ void db_fixed_point(const typename In::S* x, const typename In::S* y,
 
 __device__ __forceinline__ float db_radd(float a, float b) { return __fadd_rn(a, b); }
 __device__ __forceinline__ double db_radd(double a, double b) { return __dadd_rn(a, b); }
+// r with the last bit of its encoding set: a binned deposit adds r | 1, so the rounding to
+// the primary's quantum is never a tie (see src/numerics/repro.rs).
+__device__ __forceinline__ float db_or1(float r) { return __uint_as_float(__float_as_uint(r) | 1u); }
+__device__ __forceinline__ double db_or1(double r) {
+    return __longlong_as_double(__double_as_longlong(r) | 1ll);
+}
 __device__ __forceinline__ float db_rsub(float a, float b) { return __fsub_rn(a, b); }
 __device__ __forceinline__ double db_rsub(double a, double b) { return __dsub_rn(a, b); }
 __device__ __forceinline__ float db_rmul(float a, float b) { return __fmul_rn(a, b); }
@@ -622,7 +628,7 @@ __device__ void db_repro_deposit(const typename In::S* x, const typename In::S* 
         F r = db_term<In, Acc, DOT>(x, y, i);
         for (int k = 0; k < DB_MAX_FOLDS; ++k) {
             if (k < c.folds) {
-                F s = db_radd(st.primary[k], r);
+                F s = db_radd(st.primary[k], db_or1(r));
                 F q = db_rsub(s, st.primary[k]);
                 st.primary[k] = s;
                 r = db_rsub(r, q);

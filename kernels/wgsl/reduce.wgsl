@@ -722,6 +722,11 @@ fn repro_max2(@builtin(local_invocation_id) lid: vec3<u32>) {
 
 // Powers of two and 1.5 * 2^a built from their bits (exact; every one is normal).
 //#if ACC_F64
+// r with the last bit of its encoding set: a deposit adds r | 1, so the rounding to the
+// primary's quantum is never a tie (see src/numerics/repro.rs).
+fn or1(r: f64) -> f64 {
+    return bitcast<f64>(bitcast<u64>(r) | u64(1));
+}
 fn pow2(e: i32) -> f64 {
     return bitcast<f64>(u64(e + 1023) << 52u);
 }
@@ -729,6 +734,9 @@ fn sigma_of(a: i32) -> f64 {
     return bitcast<f64>((u64(a + 1023) << 52u) | (u64(1) << 51u));
 }
 //#else
+fn or1(r: f32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(r) | 1u);
+}
 fn pow2(e: i32) -> f32 {
     return bitcast<f32>(u32(e + 127) << 23u);
 }
@@ -773,7 +781,7 @@ fn repro_deposit(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgrou
         for (var i = wid.x * WG + l; i < prm.n; i += prm.threads) {
             var r = A(term(i));
             for (var k = 0; k < folds; k++) {
-                let s = select(b.p[k] + r, A(0.0), prm.zero != 0u);
+                let s = select(b.p[k] + or1(r), A(0.0), prm.zero != 0u);
                 let q = s - b.p[k];
                 b.p[k] = s;
                 r = r - q;
@@ -793,7 +801,10 @@ fn repro_deposit(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgrou
             var t = shs[l];
             let o = shs[l + s];
             for (var k = 0; k < folds; k++) {
-                t.p[k] = t.p[k] + (o.p[k] - sigma_of(rlayout[1 + k]));
+                // Hide the offset's origin: rewritten as (t + o) - sigma, the sum would
+                // leave the binade and round.
+                let d = select(o.p[k] - sigma_of(rlayout[1 + k]), A(0.0), prm.zero != 0u);
+                t.p[k] = t.p[k] + d;
                 t.c[k] = t.c[k] + o.c[k];
             }
             renorm(&t, folds);

@@ -40,7 +40,8 @@ struct Params {
 // measure (Mesa's lavapipe does), and may fuse x*y into the add that consumes it. Multiplying by a uniform the compiler cannot see is 1.0
 // is exact and stops that rewrite.
 fn opaque(v: C) -> C {
-    return v * C(prm.one);
+    // A select on a uniform, not arithmetic: lavapipe factors a multiply by 1.0 out.
+    return select(v, C(0.0), prm.one != 1.0);
 }
 @group(0) @binding(1) var<storage, read> xs: array<XW>;
 
@@ -650,6 +651,9 @@ fn fold_a(k: i32) -> i32 {
 
 // Powers of two and 1.5 * 2^a built from their bits (exact; every one is normal).
 //#if ACC_F64
+fn or1(r: f64) -> f64 {
+    return bitcast<f64>(bitcast<u64>(r) | u64(1));
+}
 fn pow2(e: i32) -> f64 {
     return bitcast<f64>(u64(e + 1023) << 52u);
 }
@@ -657,6 +661,9 @@ fn sigma_of(a: i32) -> f64 {
     return bitcast<f64>((u64(a + 1023) << 52u) | (u64(1) << 51u));
 }
 //#else
+fn or1(r: f32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(r) | 1u);
+}
 fn pow2(e: i32) -> f32 {
     return bitcast<f32>(u32(e + 127) << 23u);
 }
@@ -690,8 +697,9 @@ fn renorm(b: ptr<function, Bins>) {
 fn deposit(b: ptr<function, Bins>, x: A) {
     var r = x;
     for (var k = 0; k < prm.folds; k++) {
-        // opaque-style multiply by 1: keeps the driver from folding (p + r) - p into r.
-        let s = ((*b).p[k] + r) * A(prm.one);
+        // The select keeps the driver from folding (p + r) - p into r; r | 1 keeps the
+        // rounding from being a tie whose outcome depends on p (src/numerics/repro.rs).
+        let s = select((*b).p[k] + or1(r), A(0.0), prm.one != 1.0);
         let q = s - (*b).p[k];
         (*b).p[k] = s;
         r = r - q;
@@ -700,7 +708,9 @@ fn deposit(b: ptr<function, Bins>, x: A) {
 
 fn merge(a: ptr<function, Bins>, o: Bins) {
     for (var k = 0; k < prm.folds; k++) {
-        (*a).p[k] = (*a).p[k] + (o.p[k] - sigma_of(fold_a(k)));
+        // Hide the offset's origin: rewritten as (a + o) - sigma, the sum would leave the binade.
+        let d = select(o.p[k] - sigma_of(fold_a(k)), A(0.0), prm.one != 1.0);
+        (*a).p[k] = (*a).p[k] + d;
         (*a).c[k] = (*a).c[k] + o.c[k];
     }
     renorm(a);

@@ -73,8 +73,14 @@ impl Backend for CpuBackend {
                     (vec![v], m)
                 }
                 Job::Scatter(j) => crate::ops::scatter::cpu::run_once(j, self.threads)?,
-                Job::Optim(j) => (crate::ops::optim::cpu::run_once(j, self.threads)?, String::new()),
-                Job::Conv(j) => (crate::ops::conv::cpu::run_once(j, self.threads)?, String::new()),
+                Job::Optim(j) => (
+                    crate::ops::optim::cpu::run_once(j, self.threads)?,
+                    String::new(),
+                ),
+                Job::Conv(j) => (
+                    crate::ops::conv::cpu::run_once(j, self.threads)?,
+                    String::new(),
+                ),
             };
             set.times_ms.push(start.elapsed().as_secs_f64() * 1e3);
             set.outputs.push(out);

@@ -48,7 +48,10 @@ pub const OPTIONAL_FEATURES: &[(wgpu::Features, &str)] = &[
     (wgpu::Features::SHADER_F16, "SHADER_F16"),
     (wgpu::Features::SHADER_F64, "SHADER_F64"),
     (wgpu::Features::SHADER_INT64, "SHADER_INT64"),
-    (wgpu::Features::SHADER_FLOAT32_ATOMIC, "SHADER_FLOAT32_ATOMIC"),
+    (
+        wgpu::Features::SHADER_FLOAT32_ATOMIC,
+        "SHADER_FLOAT32_ATOMIC",
+    ),
     (wgpu::Features::SUBGROUP, "SUBGROUP"),
     (wgpu::Features::SUBGROUP_BARRIER, "SUBGROUP_BARRIER"),
     (
@@ -210,7 +213,7 @@ pub fn discover() -> (Vec<WgpuBackend>, Vec<DeviceInfo>) {
     for adapter in adapters {
         match open(adapter) {
             Ok(b) => found.push(b),
-            Err(info) => unavailable.push(info),
+            Err(info) => unavailable.push(*info),
         }
     }
     (found, unavailable)
@@ -224,7 +227,9 @@ fn describe(adapter: &wgpu::Adapter, features: wgpu::Features) -> DeviceInfo {
         backend: BackendKind::Wgpu.name().into(),
         name: ai.name.clone(),
         available: false,
-        driver: format!("{} {}", ai.driver, ai.driver_info).trim().to_string(),
+        driver: format!("{} {}", ai.driver, ai.driver_info)
+            .trim()
+            .to_string(),
         device_type: device_type_name(ai.device_type).into(),
         features: OPTIONAL_FEATURES
             .iter()
@@ -265,7 +270,7 @@ fn describe(adapter: &wgpu::Adapter, features: wgpu::Features) -> DeviceInfo {
     info
 }
 
-fn open(adapter: wgpu::Adapter) -> Result<WgpuBackend, DeviceInfo> {
+fn open(adapter: wgpu::Adapter) -> Result<WgpuBackend, Box<DeviceInfo>> {
     let wanted = OPTIONAL_FEATURES
         .iter()
         .fold(wgpu::Features::empty(), |a, (f, _)| a | *f);
@@ -274,7 +279,7 @@ fn open(adapter: wgpu::Adapter) -> Result<WgpuBackend, DeviceInfo> {
     let fail = |mut info: DeviceInfo, why: String| {
         info.available = false;
         info.reason = why;
-        info
+        Box::new(info)
     };
     if !adapter
         .get_downlevel_capabilities()
@@ -404,7 +409,8 @@ impl WgpuBackend {
         let out = catch_unwind(AssertUnwindSafe(f));
         let val_err = pollster::block_on(val.pop());
         let oom_err = pollster::block_on(oom.pop());
-        let out = out.map_err(|p| OpError::Failed(format!("{what}: wgpu panicked: {}", panic_text(p))))?;
+        let out =
+            out.map_err(|p| OpError::Failed(format!("{what}: wgpu panicked: {}", panic_text(p))))?;
         if let Some(e) = val_err.or(oom_err) {
             return Err(OpError::Failed(format!("{what}: {e}")));
         }
@@ -415,7 +421,12 @@ impl WgpuBackend {
     pub fn pipeline(&self, source: &str, entry: &str) -> Result<wgpu::ComputePipeline, OpError> {
         let key: [u8; 32] = Sha256::digest(source.as_bytes()).into();
         let pkey = (key, entry.to_string());
-        if let Some(p) = self.pipelines.lock().ok().and_then(|m| m.get(&pkey).cloned()) {
+        if let Some(p) = self
+            .pipelines
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&pkey).cloned())
+        {
             return Ok(p);
         }
         let cached = self.modules.lock().ok().and_then(|m| m.get(&key).cloned());
@@ -454,7 +465,10 @@ impl WgpuBackend {
 
     /// A storage buffer holding `bytes` (padded to 4 bytes).
     pub fn storage_from_bytes(&self, label: &str, bytes: &[u8]) -> Result<wgpu::Buffer, OpError> {
-        self.check_storage(format!("{} bytes ({label})", bytes.len()), bytes.len() as u64)?;
+        self.check_storage(
+            format!("{} bytes ({label})", bytes.len()),
+            bytes.len() as u64,
+        )?;
         let mut padded = bytes.to_vec();
         padded.resize(bytes.len().next_multiple_of(4).max(4), 0);
         self.scoped(label, || {
@@ -485,7 +499,11 @@ impl WgpuBackend {
     }
 
     /// A uniform buffer holding `value`.
-    pub fn uniform<T: bytemuck::Pod>(&self, label: &str, value: &T) -> Result<wgpu::Buffer, OpError> {
+    pub fn uniform<T: bytemuck::Pod>(
+        &self,
+        label: &str,
+        value: &T,
+    ) -> Result<wgpu::Buffer, OpError> {
         self.scoped(label, || {
             self.device
                 .create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -526,69 +544,70 @@ impl WgpuBackend {
         reads: &[&wgpu::Buffer],
     ) -> Result<Execution, OpError> {
         let timed = self.has(wgpu::Features::TIMESTAMP_QUERY) && !passes.is_empty();
-        let (staging, query) = self.scoped("submit", || {
-            let mut enc = self
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-            for b in clears {
-                enc.clear_buffer(b, 0, None);
-            }
-            let query = timed.then(|| {
-                let set = self.device.create_query_set(&wgpu::QuerySetDescriptor {
-                    label: Some("timestamps"),
-                    ty: wgpu::QueryType::Timestamp,
-                    count: 2,
-                });
-                let resolve = self.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("timestamp resolve"),
-                    size: 16,
-                    usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                    mapped_at_creation: false,
-                });
-                (set, resolve)
-            });
-            let last = passes.len().saturating_sub(1);
-            for (i, p) in passes.iter().enumerate() {
-                let timestamp_writes = query.as_ref().and_then(|(set, _)| {
-                    (i == 0 || i == last).then_some(wgpu::ComputePassTimestampWrites {
-                        query_set: set,
-                        beginning_of_pass_write_index: (i == 0).then_some(0),
-                        end_of_pass_write_index: (i == last).then_some(1),
-                    })
-                });
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: None,
-                    timestamp_writes,
-                });
-                pass.set_pipeline(p.pipeline);
-                pass.set_bind_group(0, p.bind_group, &[]);
-                pass.dispatch_workgroups(p.workgroups[0], p.workgroups[1], p.workgroups[2]);
-            }
-            let mut sources: Vec<&wgpu::Buffer> = reads.to_vec();
-            if let Some((set, resolve)) = &query {
-                enc.resolve_query_set(set, 0..2, resolve, 0);
-                sources.push(resolve);
-            }
-            let staging: Vec<wgpu::Buffer> = sources
-                .iter()
-                .map(|src| {
-                    let s = self.device.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some("readback"),
-                        size: src.size(),
-                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        let (staging, query) = self
+            .scoped("submit", || {
+                let mut enc = self
+                    .device
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+                for b in clears {
+                    enc.clear_buffer(b, 0, None);
+                }
+                let query = timed.then(|| {
+                    let set = self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                        label: Some("timestamps"),
+                        ty: wgpu::QueryType::Timestamp,
+                        count: 2,
+                    });
+                    let resolve = self.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("timestamp resolve"),
+                        size: 16,
+                        usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
                         mapped_at_creation: false,
                     });
-                    enc.copy_buffer_to_buffer(src, 0, &s, 0, src.size());
-                    s
-                })
-                .collect();
-            (staging, query.is_some(), enc.finish())
-        })
-        .map(|(s, q, cmd)| {
-            let start = Instant::now();
-            self.queue.submit([cmd]);
-            ((s, start), q)
-        })?;
+                    (set, resolve)
+                });
+                let last = passes.len().saturating_sub(1);
+                for (i, p) in passes.iter().enumerate() {
+                    let timestamp_writes = query.as_ref().and_then(|(set, _)| {
+                        (i == 0 || i == last).then_some(wgpu::ComputePassTimestampWrites {
+                            query_set: set,
+                            beginning_of_pass_write_index: (i == 0).then_some(0),
+                            end_of_pass_write_index: (i == last).then_some(1),
+                        })
+                    });
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: None,
+                        timestamp_writes,
+                    });
+                    pass.set_pipeline(p.pipeline);
+                    pass.set_bind_group(0, p.bind_group, &[]);
+                    pass.dispatch_workgroups(p.workgroups[0], p.workgroups[1], p.workgroups[2]);
+                }
+                let mut sources: Vec<&wgpu::Buffer> = reads.to_vec();
+                if let Some((set, resolve)) = &query {
+                    enc.resolve_query_set(set, 0..2, resolve, 0);
+                    sources.push(resolve);
+                }
+                let staging: Vec<wgpu::Buffer> = sources
+                    .iter()
+                    .map(|src| {
+                        let s = self.device.create_buffer(&wgpu::BufferDescriptor {
+                            label: Some("readback"),
+                            size: src.size(),
+                            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                            mapped_at_creation: false,
+                        });
+                        enc.copy_buffer_to_buffer(src, 0, &s, 0, src.size());
+                        s
+                    })
+                    .collect();
+                (staging, query.is_some(), enc.finish())
+            })
+            .map(|(s, q, cmd)| {
+                let start = Instant::now();
+                self.queue.submit([cmd]);
+                ((s, start), q)
+            })?;
         let (staging, start) = staging;
         for s in &staging {
             s.slice(..).map_async(wgpu::MapMode::Read, |_| {});

@@ -113,15 +113,14 @@ impl ExactAcc {
         if negative {
             // Two's complement negation over all limbs.
             let mut carry = 1u64;
-            for k in 0..LIMBS {
-                let inv = (!(n.limbs[k] as u64)) & 0xffff_ffff;
-                let t = inv + carry;
-                mag[k] = t & 0xffff_ffff;
+            for (m, &limb) in mag.iter_mut().zip(&n.limbs) {
+                let t = ((!(limb as u64)) & 0xffff_ffff) + carry;
+                *m = t & 0xffff_ffff;
                 carry = t >> 32;
             }
         } else {
-            for k in 0..LIMBS {
-                mag[k] = n.limbs[k] as u64;
+            for (m, &limb) in mag.iter_mut().zip(&n.limbs) {
+                *m = limb as u64;
             }
         }
         let Some(top) = (0..LIMBS).rev().find(|&k| mag[k] != 0) else {

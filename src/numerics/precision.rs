@@ -206,17 +206,26 @@ mod tests {
             }
             let a = Precision::F16.round(x as f64);
             let b = half::f16::from_f32(x).to_f64();
-            assert!(a == b || (a.is_nan() && b.is_nan()), "f16 {x:e}: {a:e} vs {b:e}");
+            assert!(
+                a == b || (a.is_nan() && b.is_nan()),
+                "f16 {x:e}: {a:e} vs {b:e}"
+            );
             let a = Precision::Bf16.round(x as f64);
             let b = half::bf16::from_f32(x).to_f64();
-            assert!(a == b || (a.is_nan() && b.is_nan()), "bf16 {x:e}: {a:e} vs {b:e}");
+            assert!(
+                a == b || (a.is_nan() && b.is_nan()),
+                "bf16 {x:e}: {a:e} vs {b:e}"
+            );
         }
         // A tie with a sticky bit far below f32 precision: 1 + 2^-8 + 2^-40 rounds up in bf16.
         let x = 1.0 + libm::ldexp(1.0, -8) + libm::ldexp(1.0, -40);
         assert_eq!(Precision::Bf16.round(x), 1.0 + libm::ldexp(1.0, -7));
         assert_eq!(Precision::F16.round(70000.0), f64::INFINITY);
         assert_eq!(Precision::F16.round(libm::ldexp(1.0, -25)), 0.0); // tie to even (zero)
-        assert_eq!(Precision::F16.round(libm::ldexp(1.5, -25)), libm::ldexp(1.0, -24));
+        assert_eq!(
+            Precision::F16.round(libm::ldexp(1.5, -25)),
+            libm::ldexp(1.0, -24)
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub const EVAL_IMAGES: usize = 256;
 /// Images per step.
 pub const BATCH: usize = 32;
 /// Learning rate when `--lr` is not given.
-pub const DEFAULT_LR: f64 = 0.01;
+pub const DEFAULT_LR: f64 = 0.05;
 
 /// What `detbench train` was asked to do.
 #[derive(Clone, Debug)]
@@ -46,8 +46,18 @@ pub struct TrainSpec {
 
 impl TrainSpec {
     /// Checks the flags; bad input is `DetError::Input` (exit 2).
-    pub fn parse(backend: &str, steps: usize, replicas: usize, mode: &str, seed: u64, lr: Option<f64>, command: String) -> Result<Self, DetError> {
-        let backend: BackendKind = backend.parse().map_err(|e: String| DetError::input(format!("--backend: {e}")))?;
+    pub fn parse(
+        backend: &str,
+        steps: usize,
+        replicas: usize,
+        mode: &str,
+        seed: u64,
+        lr: Option<f64>,
+        command: String,
+    ) -> Result<Self, DetError> {
+        let backend: BackendKind = backend
+            .parse()
+            .map_err(|e: String| DetError::input(format!("--backend: {e}")))?;
         if steps == 0 {
             return Err(DetError::input("--steps must be at least 1"));
         }
@@ -56,7 +66,9 @@ impl TrainSpec {
         }
         let lr = lr.unwrap_or(DEFAULT_LR);
         if !lr.is_finite() || lr <= 0.0 {
-            return Err(DetError::input(format!("--lr must be a positive finite number, got {lr}")));
+            return Err(DetError::input(format!(
+                "--lr must be a positive finite number, got {lr}"
+            )));
         }
         let mut modes = Vec::new();
         for m in mode.split(',').map(str::trim).filter(|m| !m.is_empty()) {
@@ -66,7 +78,9 @@ impl TrainSpec {
             }
         }
         if modes.is_empty() {
-            return Err(DetError::input("--mode is empty (expected deterministic, nondeterministic or both)"));
+            return Err(DetError::input(
+                "--mode is empty (expected deterministic, nondeterministic or both)",
+            ));
         }
         Ok(Self {
             backend,
@@ -115,7 +129,13 @@ fn schedule(steps: usize, seed: u64) -> Vec<Vec<usize>> {
     out
 }
 
-fn train_once(dev: &Device, k: &Kernels, spec: &TrainSpec, train: &data::Dataset, eval: &data::Dataset) -> Result<Run, DetError> {
+fn train_once(
+    dev: &Device,
+    k: &Kernels,
+    spec: &TrainSpec,
+    train: &data::Dataset,
+    eval: &data::Dataset,
+) -> Result<Run, DetError> {
     let mut p = model::init_params(spec.seed);
     let v = model::optimizer_variant();
     let hyper = Hyper {
@@ -208,7 +228,12 @@ pub fn run(spec: &TrainSpec) -> Result<TrainReport, DetError> {
             }
             runs.push(train_once(&dev, &k, spec, &train, &eval)?);
         }
-        used.extend(k.used.into_inner().into_iter().map(|u| format!("{}: {u}", mode.name())));
+        used.extend(
+            k.used
+                .into_inner()
+                .into_iter()
+                .map(|u| format!("{}: {u}", mode.name())),
+        );
         modes.push(mode_report(mode, &runs));
     }
     let mut env = crate::runner::environment(&spec.command, spec.seed, vec![info.clone()], &[]);
@@ -240,7 +265,8 @@ pub fn run(spec: &TrainSpec) -> Result<TrainReport, DetError> {
 
 /// Writes the report atomically as pretty JSON.
 pub fn write(path: &std::path::Path, report: &TrainReport) -> Result<(), DetError> {
-    let json = serde_json::to_vec_pretty(report).map_err(|e| DetError::Io(format!("cannot serialise report: {e}")))?;
+    let json = serde_json::to_vec_pretty(report)
+        .map_err(|e| DetError::Io(format!("cannot serialise report: {e}")))?;
     crate::report::write_atomic(path, &json)
 }
 
@@ -248,7 +274,8 @@ pub fn write(path: &std::path::Path, report: &TrainReport) -> Result<(), DetErro
 pub fn summary(report: &TrainReport) -> String {
     let mut s = String::new();
     for m in &report.modes {
-        let prints: std::collections::BTreeSet<_> = m.replicas.iter().map(|r| &r.weights_fingerprint).collect();
+        let prints: std::collections::BTreeSet<_> =
+            m.replicas.iter().map(|r| &r.weights_fingerprint).collect();
         let first = m.replicas.first();
         s.push_str(&format!(
             "{:<16} replicas {}  loss {:.4} -> {:.4}  eval acc {:.3}  distinct final weights {}  first divergence {}  final max ulp {}\n",

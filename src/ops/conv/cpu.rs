@@ -177,7 +177,15 @@ pub fn for_each_term(
 }
 
 /// One output element in `order`, before the store rounding.
-fn element(op: Op, s: &ConvShape, a: &[f64], b: &[f64], idx: usize, ar: ConvArith, order: Order) -> f64 {
+fn element(
+    op: Op,
+    s: &ConvShape,
+    a: &[f64],
+    b: &[f64],
+    idx: usize,
+    ar: ConvArith,
+    order: Order,
+) -> f64 {
     match order {
         Order::Chunked { chunk } if op == Op::Conv2dBwdWeight => {
             let npq = s.n * s.p * s.q;
@@ -185,9 +193,16 @@ fn element(op: Op, s: &ConvShape, a: &[f64], b: &[f64], idx: usize, ar: ConvArit
             let mut start = 0;
             while start < npq {
                 let mut part = 0.0;
-                for_each_term_in(op, s, a, b, idx, order, start..(start + chunk).min(npq), |x, y| {
-                    part = ar.step(part, x, y)
-                });
+                for_each_term_in(
+                    op,
+                    s,
+                    a,
+                    b,
+                    idx,
+                    order,
+                    start..(start + chunk).min(npq),
+                    |x, y| part = ar.step(part, x, y),
+                );
                 total = ar.add(total, part);
                 start += chunk;
             }
@@ -237,18 +252,39 @@ fn threads() -> usize {
 }
 
 /// y = conv(x, w) on the host, in `order`, accumulated in `acc`, stored in `out`.
-pub fn fwd(s: &ConvShape, x: &[f64], w: &[f64], acc: Precision, out: Precision, order: Order) -> Vec<f64> {
+pub fn fwd(
+    s: &ConvShape,
+    x: &[f64],
+    w: &[f64],
+    acc: Precision,
+    out: Precision,
+    order: Order,
+) -> Vec<f64> {
     compute(Op::Conv2dFwd, s, x, w, acc, out, order, threads())
 }
 
 /// dx = conv_transpose(dy, w) on the host.
-pub fn bwd_data(s: &ConvShape, dy: &[f64], w: &[f64], acc: Precision, out: Precision, order: Order) -> Vec<f64> {
+pub fn bwd_data(
+    s: &ConvShape,
+    dy: &[f64],
+    w: &[f64],
+    acc: Precision,
+    out: Precision,
+    order: Order,
+) -> Vec<f64> {
     compute(Op::Conv2dBwdData, s, dy, w, acc, out, order, threads())
 }
 
 /// dw = the correlation of dy with x on the host; `Order::Chunked` is the deterministic
 /// variant's split.
-pub fn bwd_weight(s: &ConvShape, dy: &[f64], x: &[f64], acc: Precision, out: Precision, order: Order) -> Vec<f64> {
+pub fn bwd_weight(
+    s: &ConvShape,
+    dy: &[f64],
+    x: &[f64],
+    acc: Precision,
+    out: Precision,
+    order: Order,
+) -> Vec<f64> {
     compute(Op::Conv2dBwdWeight, s, dy, x, acc, out, order, threads())
 }
 
@@ -285,9 +321,16 @@ fn atomic_bwd_weight(job: &ConvJob, threads: usize) -> Vec<f64> {
                     let range = j * job.chunk..((j + 1) * job.chunk).min(npq);
                     for (e, cell) in cells.iter().enumerate() {
                         let mut part = 0.0;
-                        for_each_term_in(job.op, s, &job.a, &job.b, e, job.order(), range.clone(), |x, y| {
-                            part = ar.step(part, x, y)
-                        });
+                        for_each_term_in(
+                            job.op,
+                            s,
+                            &job.a,
+                            &job.b,
+                            e,
+                            job.order(),
+                            range.clone(),
+                            |x, y| part = ar.step(part, x, y),
+                        );
                         cas_add(cell, ar, part);
                     }
                     j += threads;
@@ -336,7 +379,9 @@ mod tests {
             [1, 1, 4, 4, 1, 6, 6, 1, 1, 1],
         ] {
             let s = ConvShape::new(&raw).unwrap();
-            let ints = |n: usize, m: usize| -> Vec<f64> { (0..n).map(|i| ((i * m + 3) % 7) as f64 - 3.0).collect() };
+            let ints = |n: usize, m: usize| -> Vec<f64> {
+                (0..n).map(|i| ((i * m + 3) % 7) as f64 - 3.0).collect()
+            };
             let x = ints(s.x_len(), 5);
             let w = ints(s.w_len(), 3);
             let dy = ints(s.y_len(), 2);

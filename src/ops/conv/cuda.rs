@@ -70,8 +70,16 @@ fn cfg(grid: (u32, u32, u32), block: u32) -> LaunchConfig {
 }
 
 /// Device allocation failures are the shape's fault when it is this large.
-fn alloc_err(dev: &CudaDevice, bytes: &[u8], what: &str) -> Result<cudarc::driver::CudaSlice<u8>, OpError> {
-    dev.upload(bytes).map_err(|e| OpError::BadInput(format!("{what}: {e} (the shape's buffers exceed this device's memory?)")))
+fn alloc_err(
+    dev: &CudaDevice,
+    bytes: &[u8],
+    what: &str,
+) -> Result<cudarc::driver::CudaSlice<u8>, OpError> {
+    dev.upload(bytes).map_err(|e| {
+        OpError::BadInput(format!(
+            "{what}: {e} (the shape's buffers exceed this device's memory?)"
+        ))
+    })
 }
 
 /// Runs a conv job `job.runs` times on one GPU.
@@ -224,8 +232,7 @@ pub fn run(backend: &CudaBackend, job: &ConvJob) -> Result<RunSet, OpError> {
             set.message = match job.accumulator {
                 Precision::F32 | Precision::F64 => format!(
                     "{chunks} chunks; native atom.add.{} ({})",
-                    job.accumulator,
-                    job.ordering
+                    job.accumulator, job.ordering
                 ),
                 acc => format!(
                     "{chunks} chunks; compare-and-swap on the f32 word of each {acc} value ({})",

@@ -143,14 +143,20 @@ impl ConvShape {
             )));
         }
         let big = |x: usize| x > 1 << 24;
-        if [n, c, h, w, k, r, s, stride, pad, dil].iter().any(|&d| big(d)) {
+        if [n, c, h, w, k, r, s, stride, pad, dil]
+            .iter()
+            .any(|&d| big(d))
+        {
             return Err(DetError::input(
                 "conv shape: a dimension exceeds 2^24".to_string(),
             ));
         }
         // Products below are taken in usize: keep every tensor under 2^48 values first.
         let prod = |d: &[usize]| d.iter().map(|&x| x as u128).product::<u128>();
-        for (name, len) in [("N*C*H*W", prod(&[n, c, h, w])), ("K*C*R*S", prod(&[k, c, r, s]))] {
+        for (name, len) in [
+            ("N*C*H*W", prod(&[n, c, h, w])),
+            ("K*C*R*S", prod(&[k, c, r, s])),
+        ] {
             if len > 1 << 48 {
                 return Err(DetError::input(format!(
                     "conv shape: {name} = {len} values exceed what detbench can hold"
@@ -484,7 +490,8 @@ pub fn store_roundoff(precision: Precision, acc: Precision) -> f64 {
     if precision == acc {
         0.0
     } else if acc == Precision::F64 && matches!(precision, Precision::F16 | Precision::Bf16) {
-        precision.unit_roundoff() + Precision::F32.unit_roundoff() * (1.0 + precision.unit_roundoff())
+        precision.unit_roundoff()
+            + Precision::F32.unit_roundoff() * (1.0 + precision.unit_roundoff())
     } else {
         precision.unit_roundoff()
     }
@@ -518,11 +525,19 @@ pub fn exact_reference(job: &ConvJob) -> (Vec<f64>, Vec<f64>) {
                     let mut acc = ExactAcc::new();
                     let mut abs = 0.0f64;
                     let mut count = 0usize;
-                    cpu::for_each_term(job.op, &job.shape, &job.a, &job.b, idx, Order::Direct, |x, y| {
-                        acc.add_product(x, y);
-                        abs += (x * y).abs();
-                        count += 1;
-                    });
+                    cpu::for_each_term(
+                        job.op,
+                        &job.shape,
+                        &job.a,
+                        &job.b,
+                        idx,
+                        Order::Direct,
+                        |x, y| {
+                            acc.add_product(x, y);
+                            abs += (x * y).abs();
+                            count += 1;
+                        },
+                    );
                     *e = acc.value();
                     // The f64 sum of magnitudes, rounded up past its own error.
                     *m = abs * (1.0 + (count as f64 + 2.0) * f64::EPSILON);

@@ -200,8 +200,16 @@ pub fn run(b: &WgpuBackend, job: &ConvJob) -> Result<RunSet, OpError> {
     let (gm, gn) = gemm_dims(job.op, s);
     let gk = s.reduction_len(job.op);
     let chunks = job.chunks();
-    let cbytes: u64 = if job.accumulator == Precision::F64 { 8 } else { 4 };
-    let obytes: u64 = if job.precision == Precision::F64 { 8 } else { 4 };
+    let cbytes: u64 = if job.accumulator == Precision::F64 {
+        8
+    } else {
+        4
+    };
+    let obytes: u64 = if job.precision == Precision::F64 {
+        8
+    } else {
+        4
+    };
     // Every buffer within the binding limit, before any is made.
     let shape = format!("{:?}", s.to_vec());
     b.check_storage(&shape, (job.a.len() * job.precision.bytes()) as u64)?;
@@ -218,7 +226,11 @@ pub fn run(b: &WgpuBackend, job: &ConvJob) -> Result<RunSet, OpError> {
         )));
     }
     let wg = job.launch.workgroup_size as usize;
-    let direct_wg = if job.variant == ConvVariant::Direct { wg } else { 256 };
+    let direct_wg = if job.variant == ConvVariant::Direct {
+        wg
+    } else {
+        256
+    };
     let grid = grid_1d(b, out_len.div_ceil(direct_wg))?;
     let params = Params {
         n: s.n as u32,
@@ -326,7 +338,9 @@ pub fn run(b: &WgpuBackend, job: &ConvJob) -> Result<RunSet, OpError> {
             };
         }
         ConvVariant::TensorCore => {
-            return Err(OpError::Unsupported("tensor_core: no cooperative matrices in WGSL".into()))
+            return Err(OpError::Unsupported(
+                "tensor_core: no cooperative matrices in WGSL".into(),
+            ))
         }
     }
     Ok(set)

@@ -53,7 +53,15 @@ impl OptimState {
 /// One step of one element. `w` is the f32 working value (master copy, or the parameter
 /// widened); returns the new working value.
 #[inline(always)]
-pub fn update(rule: Rule, fma: bool, s: &StepScalars, w: f32, m: &mut f32, v: &mut f32, g: f32) -> f32 {
+pub fn update(
+    rule: Rule,
+    fma: bool,
+    s: &StepScalars,
+    w: f32,
+    m: &mut f32,
+    v: &mut f32,
+    g: f32,
+) -> f32 {
     match rule {
         Rule::Sgd { nesterov } => {
             *m = ma(fma, s.a, *m, g);
@@ -151,7 +159,15 @@ pub fn run_once(job: &OptimJob, threads: usize) -> Result<Vec<f64>, OpError> {
     }
     let mut st = OptimState::new(job.variant.rule, job.storage, &job.init);
     for (s, g) in job.steps.iter().zip(job.grads.iter()) {
-        step(job.variant.rule, job.variant.fma, job.storage, s, &mut st, g, threads);
+        step(
+            job.variant.rule,
+            job.variant.fma,
+            job.storage,
+            s,
+            &mut st,
+            g,
+            threads,
+        );
     }
     Ok(st.params.iter().map(|&v| v as f64).collect())
 }

@@ -163,7 +163,12 @@ pub struct CudaState {
 
 impl CudaState {
     /// Uploads fresh state for `init`: zero moments, master = init.
-    pub fn new(dev: &CudaDevice, variant: OptimVariant, storage: Storage, init: &[f32]) -> Result<Self, OpError> {
+    pub fn new(
+        dev: &CudaDevice,
+        variant: OptimVariant,
+        storage: Storage,
+        init: &[f32],
+    ) -> Result<Self, OpError> {
         let n = init.len();
         Ok(Self {
             params: dev.upload(&encode(storage, init))?,
@@ -183,8 +188,16 @@ impl CudaState {
     }
 
     /// One step with gradient `grad`; returns the new parameters.
-    pub fn step(&mut self, dev: &CudaDevice, s: &StepScalars, grad: &[f32]) -> Result<Vec<f32>, OpError> {
-        let f = dev.function(&module_spec(self.variant.fma), &format!("{}_{}", self.variant.rule.stem(), self.storage.suffix()))?;
+    pub fn step(
+        &mut self,
+        dev: &CudaDevice,
+        s: &StepScalars,
+        grad: &[f32],
+    ) -> Result<Vec<f32>, OpError> {
+        let f = dev.function(
+            &module_spec(self.variant.fma),
+            &format!("{}_{}", self.variant.rule.stem(), self.storage.suffix()),
+        )?;
         let g = dev.upload(&encode(self.storage, grad))?;
         let mut b = Buffers {
             params: &mut self.params,
@@ -192,7 +205,15 @@ impl CudaState {
             v: &mut self.v,
             master: &mut self.master,
         };
-        launch_step(dev.stream(), &f, grid(self.n, 256), &mut b, &g, self.n as u64, s)?;
+        launch_step(
+            dev.stream(),
+            &f,
+            grid(self.n, 256),
+            &mut b,
+            &g,
+            self.n as u64,
+            s,
+        )?;
         let bytes = dev.read(&self.params)?;
         Ok(super::wgpu::decode(self.storage, &bytes, self.n))
     }

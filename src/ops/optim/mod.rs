@@ -207,7 +207,11 @@ impl OptimVariant {
             "no_fma" => (false, false),
             "stochastic_rounding" => (true, true),
             _ => {
-                let all = if op == Op::Sgd { SGD_VARIANTS } else { ADAM_VARIANTS };
+                let all = if op == Op::Sgd {
+                    SGD_VARIANTS
+                } else {
+                    ADAM_VARIANTS
+                };
                 return Err(format!(
                     "unknown {op} variant '{name}' (expected {})",
                     all.join(", ")
@@ -396,7 +400,9 @@ impl OptimJob {
 
     /// Device bytes moved by all steps of one run.
     pub fn bytes_moved(&self) -> f64 {
-        4.0 * self.storage.words_per_param(self.variant.rule) * self.n() as f64 * self.steps.len() as f64
+        4.0 * self.storage.words_per_param(self.variant.rule)
+            * self.n() as f64
+            * self.steps.len() as f64
     }
 }
 
@@ -405,7 +411,10 @@ pub fn launch_for(n: usize, workgroup_size: u32) -> Launch {
     let vecs = n.div_ceil(VEC) as u64;
     Launch {
         workgroup_size,
-        workgroups: vecs.div_ceil(workgroup_size as u64).max(1).min(u32::MAX as u64) as u32,
+        workgroups: vecs
+            .div_ceil(workgroup_size as u64)
+            .max(1)
+            .min(u32::MAX as u64) as u32,
     }
 }
 
@@ -487,7 +496,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     let mut sha = sha_f32(pp, &job.init);
     let init_sha = hex::encode(sha.finalize_reset());
     for g in job.grads.iter() {
-        sha.update(&sha_f32(pp, g).finalize());
+        sha.update(sha_f32(pp, g).finalize());
     }
     let grads_sha = hex::encode(sha.finalize());
     let note = format!(
@@ -627,7 +636,8 @@ fn sgd_reference(job: &OptimJob, nesterov: bool) -> (Vec<f64>, Vec<Option<f64>>)
     (p, bounds)
 }
 
-/// A job over explicit parameters and gradients (the training loop's and the tests' entry).
+/// A job over explicit parameters and gradients (the benches' and tests' entry).
+#[allow(clippy::too_many_arguments)]
 pub fn new_job(
     op: Op,
     variant: OptimVariant,

@@ -95,7 +95,12 @@ pub struct DeviceState {
 
 impl DeviceState {
     /// Uploads fresh state for `init` (zero moments, master = init).
-    pub fn new(b: &WgpuBackend, rule: Rule, storage: Storage, init: &[f32]) -> Result<Self, OpError> {
+    pub fn new(
+        b: &WgpuBackend,
+        rule: Rule,
+        storage: Storage,
+        init: &[f32],
+    ) -> Result<Self, OpError> {
         let n = init.len();
         let params = b.storage_from_bytes("params", &encode(storage, init))?;
         let m = b.storage_zeroed("m", 4 * n as u64)?;
@@ -104,7 +109,9 @@ impl DeviceState {
             _ => Some(b.storage_zeroed("v", 4 * n as u64)?),
         };
         let master = match storage {
-            Storage::Bf16Master => Some(b.storage_from_bytes("master", bytemuck::cast_slice(init))?),
+            Storage::Bf16Master => {
+                Some(b.storage_from_bytes("master", bytemuck::cast_slice(init))?)
+            }
             _ => None,
         };
         Ok(Self {

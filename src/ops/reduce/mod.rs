@@ -220,7 +220,9 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         other => return Err(DetError::input(format!("{other} is not a reduction"))),
     };
     let acc = case.accumulator;
-    if acc.mantissa_bits() < case.precision.mantissa_bits() || (acc == Precision::F16 && case.precision == Precision::Bf16) {
+    if acc.mantissa_bits() < case.precision.mantissa_bits()
+        || (acc == Precision::F16 && case.precision == Precision::Bf16)
+    {
         return Err(DetError::input(format!(
             "accumulator {acc} is narrower than the {} input (use the input's format, f32 or f64)",
             case.precision

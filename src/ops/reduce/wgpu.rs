@@ -13,9 +13,7 @@ use super::cpu::{fixed_message, fixed_to_value, repro_finalize_f32};
 use super::{ReduceJob, ReduceVariant};
 use crate::backend::wgpu::{specialise_wgsl, Pass, WgpuBackend};
 use crate::error::OpError;
-use crate::numerics::repro::{
-    ReproParams, ReproState, DEPOSITS_PER_RENORM, LOG2_R, MAX_FOLDS,
-};
+use crate::numerics::repro::{ReproParams, ReproState, DEPOSITS_PER_RENORM, LOG2_R, MAX_FOLDS};
 use crate::numerics::Precision;
 use crate::ops::RunSet;
 use wgpu::Features as F;
@@ -187,10 +185,8 @@ fn check_device(b: &WgpuBackend, job: &ReduceJob) -> Result<(), OpError> {
                 "fixed_point (int64 atomics)",
             )?;
         }
-        ReduceVariant::Reproducible => {
-            if uses_f64(job) {
-                b.require(F::SHADER_INT64, "reproducible in f64 (u64 bit patterns)")?;
-            }
+        ReduceVariant::Reproducible if uses_f64(job) => {
+            b.require(F::SHADER_INT64, "reproducible in f64 (u64 bit patterns)")?;
         }
         _ => {}
     }
@@ -351,8 +347,10 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
                         "{entry}: {stuck} compare-exchange loops gave up after {MAX_TRIES} failed tries"
                     )));
                 }
-                set.outputs
-                    .push(vec![scalar(if wide { "f64" } else { "f32" }, &r.outputs[0])]);
+                set.outputs.push(vec![scalar(
+                    if wide { "f64" } else { "f32" },
+                    &r.outputs[0],
+                )]);
                 set.times_ms.push(r.ms);
             }
             let word = if wide { "u64" } else { "u32" };
@@ -388,7 +386,11 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
         }
         ReduceVariant::Reproducible => {
             let params = job.repro.expect("checked by check_job");
-            let ab: u64 = if job.accumulator == Precision::F64 { 8 } else { 4 };
+            let ab: u64 = if job.accumulator == Precision::F64 {
+                8
+            } else {
+                4
+            };
             let p1 = b.pipeline(&src, "repro_max1")?;
             let p2 = b.pipeline(&src, "repro_max2")?;
             let p3 = b.pipeline(&src, "repro_deposit")?;
@@ -401,10 +403,7 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
                 &p2,
                 vec![(0, prm.clone()), (3, rmax.clone()), (4, layout.clone())],
             )?;
-            let bg3 = bind(
-                &p3,
-                inputs(&[(4, &layout), (5, &prim), (6, &carry)]),
-            )?;
+            let bg3 = bind(&p3, inputs(&[(4, &layout), (5, &prim), (6, &carry)]))?;
             for _ in 0..job.runs {
                 let r = b.execute(
                     &[&layout],

@@ -224,7 +224,11 @@ impl IndexSource {
 
 /// The input label of a scatter case: values, then the index source.
 pub fn input_label(case: &Case) -> String {
-    format!("{}+index:{}", case.input.label(), index_source(case).label())
+    format!(
+        "{}+index:{}",
+        case.input.label(),
+        index_source(case).label()
+    )
 }
 
 /// Checks an index distribution name.
@@ -240,7 +244,12 @@ pub fn check_index_dist(d: &str) -> Result<(), DetError> {
 }
 
 /// `n` seeded indices in [0, bins) from the named distribution.
-pub fn generate_indices(dist: &str, n: usize, bins: usize, seed: u64) -> Result<Vec<u32>, DetError> {
+pub fn generate_indices(
+    dist: &str,
+    n: usize,
+    bins: usize,
+    seed: u64,
+) -> Result<Vec<u32>, DetError> {
     check_index_dist(dist)?;
     // Stream 2: x uses stream 0 (and 1 for a dot's y).
     let mut s = Stream::new(seed, 2);
@@ -507,7 +516,12 @@ pub fn check_job(job: &ScatterJob) -> Result<(), OpError> {
 }
 
 /// Unsupported unless the bins fit in `limit` bytes of workgroup memory at `word` bytes each.
-pub fn check_privatized(job: &ScatterJob, word: usize, limit: u64, device: &str) -> Result<(), OpError> {
+pub fn check_privatized(
+    job: &ScatterJob,
+    word: usize,
+    limit: u64,
+    device: &str,
+) -> Result<(), OpError> {
     let need = (job.bins * word) as u64;
     if need > limit {
         return Err(OpError::Unsupported(format!(

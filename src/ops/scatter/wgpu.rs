@@ -185,7 +185,6 @@ fn check_device(b: &WgpuBackend, job: &ScatterJob) -> Result<(), OpError> {
     Ok(())
 }
 
-
 fn words<T: bytemuck::Pod>(bytes: &[u8]) -> Vec<T> {
     bytemuck::pod_collect_to_vec(bytes)
 }
@@ -264,7 +263,11 @@ pub fn run(b: &WgpuBackend, job: &ScatterJob) -> Result<RunSet, OpError> {
                             "{entry}: {f} compare-exchange loops gave up after {MAX_TRIES} failed tries"
                         )));
                     }
-                    let fmt = if word == 8 { Precision::F64 } else { Precision::F32 };
+                    let fmt = if word == 8 {
+                        Precision::F64
+                    } else {
+                        Precision::F32
+                    };
                     fmt.decode(&r.outputs[0])[..bins].to_vec()
                 };
                 set.outputs.push(values);
@@ -348,14 +351,24 @@ pub fn run(b: &WgpuBackend, job: &ScatterJob) -> Result<RunSet, OpError> {
                 let (kin, pin) = if p == 0 {
                     (&idx, &perms[1])
                 } else {
-                    (&keys[((p - 1) % 2) as usize], &perms[((p - 1) % 2) as usize])
+                    (
+                        &keys[((p - 1) % 2) as usize],
+                        &perms[((p - 1) % 2) as usize],
+                    )
                 };
                 let (kout, pout) = (&keys[(p % 2) as usize], &perms[(p % 2) as usize]);
                 let bc = b.bind_group(&prc, &[(0, &u), (7, kin), (8, &dcounts)])?;
                 let bs = b.bind_group(&ps, &[(0, &u), (6, &dcounts)])?;
                 let bx = b.bind_group(
                     &prs,
-                    &[(0, &u), (7, kin), (8, &dcounts), (9, pin), (10, kout), (11, pout)],
+                    &[
+                        (0, &u),
+                        (7, kin),
+                        (8, &dcounts),
+                        (9, pin),
+                        (10, kout),
+                        (11, pout),
+                    ],
                 )?;
                 radix.push((bc, bs, bx));
             }
@@ -367,11 +380,24 @@ pub fn run(b: &WgpuBackend, job: &ScatterJob) -> Result<RunSet, OpError> {
             };
             let bg1 = b.bind_group(
                 &pp1,
-                &[(0, &prm), (1, &x), (7, kfin), (9, pfin), (12, &head), (13, &firsts)],
+                &[
+                    (0, &prm),
+                    (1, &x),
+                    (7, kfin),
+                    (9, pfin),
+                    (12, &head),
+                    (13, &firsts),
+                ],
             )?;
             let bg2 = b.bind_group(
                 &pp2,
-                &[(0, &prm), (6, &counts), (12, &head), (13, &firsts), (14, &outv)],
+                &[
+                    (0, &prm),
+                    (6, &counts),
+                    (12, &head),
+                    (13, &firsts),
+                    (14, &outv),
+                ],
             )?;
             let one = [1, 1, 1];
             let gt = [tiles, 1, 1];
