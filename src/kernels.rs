@@ -22,6 +22,10 @@ pub const CUDA: &[(&str, &str)] = &[
         "kernels/cuda/scatter.cu",
         include_str!("../kernels/cuda/scatter.cu"),
     ),
+    (
+        "kernels/cuda/copy.cu",
+        include_str!("../kernels/cuda/copy.cu"),
+    ),
 ];
 
 /// WGSL sources by repository path.
@@ -41,6 +45,10 @@ pub const WGSL: &[(&str, &str)] = &[
     (
         "kernels/wgsl/scatter.wgsl",
         include_str!("../kernels/wgsl/scatter.wgsl"),
+    ),
+    (
+        "kernels/wgsl/copy.wgsl",
+        include_str!("../kernels/wgsl/copy.wgsl"),
     ),
 ];
 

@@ -294,6 +294,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         Op::ScatterAdd => ops::scatter::prepare(case),
         Op::Sgd | Op::Adam | Op::Adamw => ops::optim::prepare(case),
         Op::Conv2dFwd | Op::Conv2dBwdData | Op::Conv2dBwdWeight => ops::conv::prepare(case),
+        Op::Copy => ops::copy::prepare(case),
     }
 }
 

@@ -47,6 +47,10 @@ typedef unsigned long long db_u64;
 // ---------------------------------------------------------------------------------------
 // Formats.
 
+// DB_HOST_EMU: kernels/cuda/emu/conv_tc_emu.cpp compiles this file on the host with g++ to
+// check the tensor-core kernels' indexing without a GPU; it supplies its own versions of the
+// few functions written in inline PTX (these conversions, the atomics, the mma).
+#ifndef DB_HOST_EMU
 __device__ __forceinline__ float db_f16_to_f32(db_u16 h) {
     float f;
     asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
@@ -57,6 +61,7 @@ __device__ __forceinline__ db_u16 db_f32_to_f16(float f) {
     asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
     return h;
 }
+#endif
 __device__ __forceinline__ float db_bf16_to_f32(db_u16 b) {
     return __uint_as_float(((db_u32)b) << 16);
 }
@@ -204,20 +209,25 @@ extern "C" __global__ void DB_ENTRY(bwdd_direct_)(const db_u32* P, const DbS* dy
 
 template <int OP> struct DbGemm;
 
+// Each view says where A(row, kk) and B(kk, col) live (`a_at`, `b_at`: false for padding,
+// which reads as 0); `a` and `b` load them as accumulator values, the tensor-core kernels
+// load the raw 16-bit words.
 template <> struct DbGemm<0> {
     // row = (n, p, q), col = k, kk = (r, s, c) with c innermost.
-    static __device__ __forceinline__ DbV a(const db_u32* P, const DbS* x, db_u32 row, db_u32 kk) {
+    static __device__ __forceinline__ bool a_at(const db_u32* P, db_u32 row, db_u32 kk, db_u32& at) {
         const db_u32 q = row % P[P_Q], t = row / P[P_Q];
         const db_u32 p = t % P[P_P], n = t / P[P_P];
         const db_u32 c = kk % P[P_C], rs = kk / P[P_C];
         const db_u32 s = rs % P[P_S], r = rs / P[P_S];
         const int ih = db_in_coord(P, p, r), iw = db_in_coord(P, q, s);
-        if (ih < 0 || ih >= (int)P[P_H] || iw < 0 || iw >= (int)P[P_W]) return (DbV)0;
-        return (DbV)db_load(x, ((n * P[P_C] + c) * P[P_H] + (db_u32)ih) * P[P_W] + (db_u32)iw);
+        if (ih < 0 || ih >= (int)P[P_H] || iw < 0 || iw >= (int)P[P_W]) return false;
+        at = ((n * P[P_C] + c) * P[P_H] + (db_u32)ih) * P[P_W] + (db_u32)iw;
+        return true;
     }
-    static __device__ __forceinline__ DbV b(const db_u32* P, const DbS* w, db_u32 kk, db_u32 col) {
+    static __device__ __forceinline__ bool b_at(const db_u32* P, db_u32 kk, db_u32 col, db_u32& at) {
         const db_u32 c = kk % P[P_C], rs = kk / P[P_C];
-        return (DbV)db_load(w, (col * P[P_C] + c) * P[P_R] * P[P_S] + rs);
+        at = (col * P[P_C] + c) * P[P_R] * P[P_S] + rs;
+        return true;
     }
     static __device__ __forceinline__ db_u32 out(const db_u32* P, db_u32 row, db_u32 col) {
         const db_u32 pq = P[P_P] * P[P_Q];
@@ -228,22 +238,24 @@ template <> struct DbGemm<0> {
 
 template <> struct DbGemm<1> {
     // row = (n, h, w), col = c, kk = (r, s, k) with k innermost.
-    static __device__ __forceinline__ DbV a(const db_u32* P, const DbS* dy, db_u32 row, db_u32 kk) {
+    static __device__ __forceinline__ bool a_at(const db_u32* P, db_u32 row, db_u32 kk, db_u32& at) {
         const db_u32 w = row % P[P_W], t = row / P[P_W];
         const db_u32 h = t % P[P_H], n = t / P[P_H];
         const db_u32 k = kk % P[P_K], rs = kk / P[P_K];
         const db_u32 s = rs % P[P_S], r = rs / P[P_S];
         const int th = (int)(h + P[P_PAD]) - (int)(r * P[P_DIL]);
         const int tw = (int)(w + P[P_PAD]) - (int)(s * P[P_DIL]);
-        if (th < 0 || tw < 0) return (DbV)0;
+        if (th < 0 || tw < 0) return false;
         const db_u32 st = P[P_STRIDE];
         const db_u32 uh = (db_u32)th, uw = (db_u32)tw;
-        if (uh % st != 0u || uw % st != 0u || uh / st >= P[P_P] || uw / st >= P[P_Q]) return (DbV)0;
-        return (DbV)db_load(dy, ((n * P[P_K] + k) * P[P_P] + uh / st) * P[P_Q] + uw / st);
+        if (uh % st != 0u || uw % st != 0u || uh / st >= P[P_P] || uw / st >= P[P_Q]) return false;
+        at = ((n * P[P_K] + k) * P[P_P] + uh / st) * P[P_Q] + uw / st;
+        return true;
     }
-    static __device__ __forceinline__ DbV b(const db_u32* P, const DbS* w, db_u32 kk, db_u32 col) {
+    static __device__ __forceinline__ bool b_at(const db_u32* P, db_u32 kk, db_u32 col, db_u32& at) {
         const db_u32 k = kk % P[P_K], rs = kk / P[P_K];
-        return (DbV)db_load(w, (k * P[P_C] + col) * P[P_R] * P[P_S] + rs);
+        at = (k * P[P_C] + col) * P[P_R] * P[P_S] + rs;
+        return true;
     }
     static __device__ __forceinline__ db_u32 out(const db_u32* P, db_u32 row, db_u32 col) {
         const db_u32 hw = P[P_H] * P[P_W];
@@ -254,24 +266,38 @@ template <> struct DbGemm<1> {
 
 template <> struct DbGemm<2> {
     // row = k, col = (c, r, s), kk = (n, p, q).
-    static __device__ __forceinline__ DbV a(const db_u32* P, const DbS* dy, db_u32 row, db_u32 kk) {
+    static __device__ __forceinline__ bool a_at(const db_u32* P, db_u32 row, db_u32 kk, db_u32& at) {
         const db_u32 pq = P[P_P] * P[P_Q];
-        return (DbV)db_load(dy, ((kk / pq) * P[P_K] + row) * pq + kk % pq);
+        at = ((kk / pq) * P[P_K] + row) * pq + kk % pq;
+        return true;
     }
-    static __device__ __forceinline__ DbV b(const db_u32* P, const DbS* x, db_u32 kk, db_u32 col) {
+    static __device__ __forceinline__ bool b_at(const db_u32* P, db_u32 kk, db_u32 col, db_u32& at) {
         const db_u32 pq = P[P_P] * P[P_Q];
         const db_u32 n = kk / pq, p = (kk % pq) / P[P_Q], q = kk % P[P_Q];
         const db_u32 rs = P[P_R] * P[P_S];
         const db_u32 c = col / rs, r = (col % rs) / P[P_S], s = col % P[P_S];
         const int ih = db_in_coord(P, p, r), iw = db_in_coord(P, q, s);
-        if (ih < 0 || ih >= (int)P[P_H] || iw < 0 || iw >= (int)P[P_W]) return (DbV)0;
-        return (DbV)db_load(x, ((n * P[P_C] + c) * P[P_H] + (db_u32)ih) * P[P_W] + (db_u32)iw);
+        if (ih < 0 || ih >= (int)P[P_H] || iw < 0 || iw >= (int)P[P_W]) return false;
+        at = ((n * P[P_C] + c) * P[P_H] + (db_u32)ih) * P[P_W] + (db_u32)iw;
+        return true;
     }
     static __device__ __forceinline__ db_u32 out(const db_u32* P, db_u32 row, db_u32 col) {
         return row * P[P_GN] + col;
     }
     static constexpr bool KK_FAST = true;
 };
+
+// Accumulator-valued loads of the views (the CUDA-core kernels).
+template <int OP>
+__device__ __forceinline__ DbV db_gemm_a(const db_u32* P, const DbS* A, db_u32 row, db_u32 kk) {
+    db_u32 at = 0u;
+    return DbGemm<OP>::a_at(P, row, kk, at) ? (DbV)db_load(A, at) : (DbV)0;
+}
+template <int OP>
+__device__ __forceinline__ DbV db_gemm_b(const db_u32* P, const DbS* B, db_u32 kk, db_u32 col) {
+    db_u32 at = 0u;
+    return DbGemm<OP>::b_at(P, kk, col, at) ? (DbV)db_load(B, at) : (DbV)0;
+}
 
 // Block tile: 64 x 64 outputs, 256 threads, 4 x 4 outputs per thread (rows tx + 16i,
 // columns ty + 16j), reduction tiles 16 deep in shared memory.
@@ -301,11 +327,11 @@ __device__ __forceinline__ void db_gemm_tile(const db_u32* P, const DbS* A, cons
                 kq = idx / DB_BM;
             }
             DbV v = (DbV)0;
-            if (row0 + m < gm && k0 + kq < kend) v = DbGemm<OP>::a(P, A, row0 + m, k0 + kq);
+            if (row0 + m < gm && k0 + kq < kend) v = db_gemm_a<OP>(P, A, row0 + m, k0 + kq);
             As[kq][m] = v;
             const db_u32 bk = idx % DB_BK, bn = idx / DB_BK;
             DbV u = (DbV)0;
-            if (col0 + bn < gn && k0 + bk < kend) u = DbGemm<OP>::b(P, B, k0 + bk, col0 + bn);
+            if (col0 + bn < gn && k0 + bk < kend) u = db_gemm_b<OP>(P, B, k0 + bk, col0 + bn);
             Bs[bk][bn] = u;
         }
         __syncthreads();
@@ -380,6 +406,7 @@ extern "C" __global__ void DB_ENTRY(bwdw_finish_)(const db_u32* P, const DbV* ce
     dw[e] = db_store(cells[e]);
 }
 
+#ifndef DB_HOST_EMU
 // Atomics under an explicit PTX ordering (ORD: 0 relaxed.cta, 1 relaxed.gpu, 2 acq_rel.cta,
 // 3 acq_rel.gpu, 4 seq_cst.cta, 5 seq_cst.gpu; seq_cst = fence.sc of the scope, then an
 // acq_rel atomic). f32 and f64 accumulators use the native atom.add; a half accumulator is
@@ -453,3 +480,257 @@ DB_ATOMIC_ENTRY(2, acq_rel_cta)
 DB_ATOMIC_ENTRY(3, acq_rel_gpu)
 DB_ATOMIC_ENTRY(4, seq_cst_cta)
 DB_ATOMIC_ENTRY(5, seq_cst_gpu)
+#endif  // DB_HOST_EMU
+
+// ---------------------------------------------------------------------------------------
+// tensor_core: implicit GEMM on mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}.{f16,bf16}.f32
+// (sm_80 and newer), f16/bf16 inputs, f32 accumulator; only in the modules of a half input
+// with an f32 accumulator, and only when compiling for sm_80+ (ptxas rejects m16n8k16 below
+// sm_80, and the host reports Unsupported there without asking for these entry points).
+//
+// Block tile: 128 GEMM rows x 64 columns, 256 threads = 8 warps, reduction tiles 32 deep,
+// staged twice buffered in shared memory as raw 16-bit words (global loads for tile t+1 are
+// in flight while tile t runs through the tensor cores). Warp w computes rows
+// 32 (w % 4) .. +32 and columns 32 (w / 4) .. +32 of the block tile: 2 x 4 mma tiles of
+// 16 x 8, 32 f32 accumulators per thread. Each output's reduction runs kk = kbeg, kbeg+1, ...
+// in tiles of 32, each tile in two 16-deep mma steps, each mma adding its 16 products into
+// the f32 accumulator in the hardware's own way (Fasi, Higham, Mikaitis & Pranesh 2021: products
+// exact, aligned to the largest, truncated). The launch shape is fixed, so the order, and the
+// bits, are the same on every run on one GPU; no CPU emulation reproduces them, which is why
+// this variant is checked against its bound and for run-to-run equality only.
+//
+// Shared-memory layout: row m of As (and column n of Bs) is DB_TC_LD = 20 32-bit words: words
+// 0..15 hold kq = 0..31 of the tile, two per word, the lower kq in the low half (mma reads
+// the element with the lower index from the low half of a .f16x2/.bf16x2 register); words
+// 16..19 are padding. 20 words per row spread both the fragment reads (8 rows x 4 words per
+// warp) and the tile stores (8 rows x 4 words per warp) over all 32 banks: 20 m mod 32 for
+// m = 0..7 is {0, 20, 8, 28, 16, 4, 24, 12}, distinct multiples of 4.
+#if (defined(DB_IN_F16) || defined(DB_IN_BF16)) && DB_ACC == 0 && \
+    (!defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800)
+
+#define DB_TC_BM 128
+#define DB_TC_BN 64
+#define DB_TC_BK 32
+#define DB_TC_LD 20
+
+#ifndef DB_HOST_EMU
+// d += A(16x16) B(16x8) for one warp. Fragments (PTX ISA, "Matrix Fragments for
+// mma.m16n8k16 with floating point type"), with g = lane / 4 and t = lane % 4:
+//   a[0] = {A[g][2t],     A[g][2t+1]}      a[1] = {A[g+8][2t],   A[g+8][2t+1]}
+//   a[2] = {A[g][2t+8],   A[g][2t+9]}      a[3] = {A[g+8][2t+8], A[g+8][2t+9]}
+//   b[0] = {B[2t][g],     B[2t+1][g]}      b[1] = {B[2t+8][g],   B[2t+9][g]}
+//   d[0] = D[g][2t]   d[1] = D[g][2t+1]    d[2] = D[g+8][2t]     d[3] = D[g+8][2t+1]
+// ({lo, hi}: the first element in bits 0..15 of the register.)
+__device__ __forceinline__ void db_mma16816(float d[4], const db_u32 a[4], const db_u32 b[2]) {
+#if defined(DB_IN_F16)
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+        "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+        "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+}
+#endif
+
+// The GEMM block tile (blockIdx.x, blockIdx.y) over kk in [kbeg, kend); acc[mi][ni] is the
+// d fragment of mma tile (mi, ni) of this thread's warp.
+//
+// Loader roles (fixed per thread for the whole reduction): thread (warp w, lane l) loads
+// word lw = 4 (w % 4) + l / 8 (kq = 2 lw and 2 lw + 1) of A rows lr + 8i (i < 8) and of B
+// columns ln + 8i (i < 4), with lr = 64 (w / 4) + l % 8 and ln = 32 (w / 4) + l % 8. The 8
+// warps cover the 128 x 16 words of A and the 64 x 16 words of B once each.
+//
+// fwd (OP 0) has a dedicated loader: each thread decomposes its 8 rows into (n, p, q) once
+// and its two kk per tile into (c, r, s) once, so an element costs two adds, two compares
+// and one load; x[n, c, ih, iw] sits at (n C H W + (p st - pad) W + q st - pad) +
+// (c H W + r dil W + s dil), the first part per row and the second per kk (u32 arithmetic
+// wraps through the negative padding offsets and lands on the true index of every tap that
+// is inside the image). bwd_data and bwd_weight use the views' general index functions.
+template <int OP>
+__device__ __forceinline__ void db_tc_tile(const db_u32* P, const DbS* A, const DbS* B, db_u32 kbeg,
+                                           db_u32 kend, float acc[2][4][4]) {
+    __shared__ db_u32 As[2][DB_TC_BM * DB_TC_LD];
+    __shared__ db_u32 Bs[2][DB_TC_BN * DB_TC_LD];
+    const db_u32 tid = threadIdx.x, lane = tid & 31u, warp = tid >> 5;
+    const db_u32 row0 = blockIdx.x * DB_TC_BM, col0 = blockIdx.y * DB_TC_BN;
+    const db_u32 gm = P[P_GM], gn = P[P_GN];
+    const db_u32 lw = (warp & 3u) * 4u + (lane >> 3);
+    const db_u32 lr = (warp >> 2) * 64u + (lane & 7u);
+    const db_u32 ln = (warp >> 2) * 32u + (lane & 7u);
+
+    for (int mi = 0; mi < 2; mi++)
+        for (int ni = 0; ni < 4; ni++)
+            for (int e = 0; e < 4; e++) acc[mi][ni][e] = 0.0f;
+    if (kbeg >= kend) return;
+
+    // fwd: per-row parts of the x index; rows past the GEMM get ph far below 0, so every tap
+    // of theirs fails the (u32)ih < H test.
+    int ph[8], qw[8];
+    db_u32 xb[8];
+    if (OP == 0) {
+        const db_u32 st = P[P_STRIDE], pad = P[P_PAD], Q = P[P_Q], PP = P[P_P];
+        const db_u32 chw = P[P_C] * P[P_H] * P[P_W];
+        for (int i = 0; i < 8; i++) {
+            const db_u32 row = row0 + lr + 8u * (db_u32)i;
+            if (row < gm) {
+                const db_u32 q = row % Q, t = row / Q;
+                const db_u32 p = t % PP, n = t / PP;
+                ph[i] = (int)(p * st) - (int)pad;
+                qw[i] = (int)(q * st) - (int)pad;
+                xb[i] = n * chw + (db_u32)ph[i] * P[P_W] + (db_u32)qw[i];
+            } else {
+                ph[i] = -(1 << 30);
+                qw[i] = 0;
+                xb[i] = 0u;
+            }
+        }
+    }
+
+    db_u32 ra[8], rb[4];
+    // Global -> registers: this thread's 8 A words and 4 B words of the tile at k0.
+    auto load = [&](db_u32 k0) {
+        db_u32 lo[8], hi[8], blo[4], bhi[4];
+        for (int h = 0; h < 2; h++) {
+            const db_u32 kk = k0 + 2u * lw + (db_u32)h;
+            const bool kok = kk < kend;
+            db_u32* va = h == 0 ? lo : hi;
+            db_u32* vb = h == 0 ? blo : bhi;
+            if (OP == 0) {
+                db_u32 rd = 0u, sd = 0u, xo = 0u, wo = 0u;
+                if (kok) {
+                    const db_u32 c = kk % P[P_C], rs = kk / P[P_C];
+                    const db_u32 s = rs % P[P_S], r = rs / P[P_S];
+                    rd = r * P[P_DIL];
+                    sd = s * P[P_DIL];
+                    xo = (c * P[P_H] + rd) * P[P_W] + sd;
+                    wo = c * P[P_R] * P[P_S] + rs;
+                }
+                const db_u32 H = P[P_H], W = P[P_W], crs = P[P_C] * P[P_R] * P[P_S];
+                for (int i = 0; i < 8; i++) {
+                    const db_u32 ih = (db_u32)(ph[i] + (int)rd), iw = (db_u32)(qw[i] + (int)sd);
+                    va[i] = (kok && ih < H && iw < W) ? (db_u32)A[xb[i] + xo] : 0u;
+                }
+                for (int i = 0; i < 4; i++) {
+                    const db_u32 col = col0 + ln + 8u * (db_u32)i;
+                    vb[i] = (kok && col < gn) ? (db_u32)B[col * crs + wo] : 0u;
+                }
+            } else {
+                for (int i = 0; i < 8; i++) {
+                    const db_u32 row = row0 + lr + 8u * (db_u32)i;
+                    db_u32 at = 0u;
+                    va[i] = (kok && row < gm && DbGemm<OP>::a_at(P, row, kk, at)) ? (db_u32)A[at] : 0u;
+                }
+                for (int i = 0; i < 4; i++) {
+                    const db_u32 col = col0 + ln + 8u * (db_u32)i;
+                    db_u32 at = 0u;
+                    vb[i] = (kok && col < gn && DbGemm<OP>::b_at(P, kk, col, at)) ? (db_u32)B[at] : 0u;
+                }
+            }
+        }
+        for (int i = 0; i < 8; i++) ra[i] = lo[i] | (hi[i] << 16);
+        for (int i = 0; i < 4; i++) rb[i] = blo[i] | (bhi[i] << 16);
+    };
+    // Registers -> shared buffer `buf`.
+    auto store = [&](db_u32 buf) {
+        for (int i = 0; i < 8; i++) As[buf][(lr + 8u * (db_u32)i) * DB_TC_LD + lw] = ra[i];
+        for (int i = 0; i < 4; i++) Bs[buf][(ln + 8u * (db_u32)i) * DB_TC_LD + lw] = rb[i];
+    };
+
+    const db_u32 g = lane >> 2, t = lane & 3u;
+    const db_u32 wm = (warp & 3u) * 32u, wn = (warp >> 2) * 32u;
+    load(kbeg);
+    store(0u);
+    __syncthreads();
+    db_u32 buf = 0u;
+    for (db_u32 k0 = kbeg; k0 < kend; k0 += DB_TC_BK) {
+        const bool more = kend - k0 > DB_TC_BK;
+        if (more) load(k0 + DB_TC_BK);
+        const db_u32* as = As[buf];
+        const db_u32* bs = Bs[buf];
+#pragma unroll
+        for (db_u32 ks = 0; ks < 2u; ks++) {
+            // Fragments of the k16 step ks (words 8 ks .. 8 ks + 7 of each row), laid out as
+            // in the table above db_mma16816.
+            db_u32 af[2][4], bf[4][2];
+#pragma unroll
+            for (int mi = 0; mi < 2; mi++) {
+                const db_u32 base = (wm + 16u * (db_u32)mi + g) * DB_TC_LD + 8u * ks + t;
+                af[mi][0] = as[base];
+                af[mi][1] = as[base + 8u * DB_TC_LD];
+                af[mi][2] = as[base + 4u];
+                af[mi][3] = as[base + 8u * DB_TC_LD + 4u];
+            }
+#pragma unroll
+            for (int ni = 0; ni < 4; ni++) {
+                const db_u32 base = (wn + 8u * (db_u32)ni + g) * DB_TC_LD + 8u * ks + t;
+                bf[ni][0] = bs[base];
+                bf[ni][1] = bs[base + 4u];
+            }
+#pragma unroll
+            for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+                for (int ni = 0; ni < 4; ni++) db_mma16816(acc[mi][ni], af[mi], bf[ni]);
+        }
+        // The other buffer was last read in the previous iteration, before the barrier that
+        // ended it, so it can be refilled while slower warps still read this one.
+        if (more) store(buf ^ 1u);
+        __syncthreads();
+        buf ^= 1u;
+    }
+}
+
+// GEMM row and column of accumulator e of mma tile (mi, ni) of this thread.
+__device__ __forceinline__ db_u32 db_tc_row(int mi, int e) {
+    const db_u32 warp = threadIdx.x >> 5, g = (threadIdx.x & 31u) >> 2;
+    return blockIdx.x * DB_TC_BM + (warp & 3u) * 32u + 16u * (db_u32)mi + g + (e >= 2 ? 8u : 0u);
+}
+__device__ __forceinline__ db_u32 db_tc_col(int ni, int e) {
+    const db_u32 warp = threadIdx.x >> 5, t = threadIdx.x & 3u;
+    return blockIdx.y * DB_TC_BN + (warp >> 2) * 32u + 8u * (db_u32)ni + 2u * t + (db_u32)(e & 1);
+}
+
+extern "C" __global__ void __launch_bounds__(256) DB_ENTRY(fwd_tensor_core_)(const db_u32* P, const DbS* x, const DbS* w, DbO* y) {
+    float acc[2][4][4];
+    db_tc_tile<0>(P, x, w, 0u, P[P_GK], acc);
+    for (int mi = 0; mi < 2; mi++)
+        for (int ni = 0; ni < 4; ni++)
+            for (int e = 0; e < 4; e++) {
+                const db_u32 row = db_tc_row(mi, e), col = db_tc_col(ni, e);
+                if (row < P[P_GM] && col < P[P_GN]) y[DbGemm<0>::out(P, row, col)] = db_store(acc[mi][ni][e]);
+            }
+}
+
+extern "C" __global__ void __launch_bounds__(256) DB_ENTRY(bwdd_tensor_core_)(const db_u32* P, const DbS* dy, const DbS* w, DbO* dx) {
+    float acc[2][4][4];
+    db_tc_tile<1>(P, dy, w, 0u, P[P_GK], acc);
+    for (int mi = 0; mi < 2; mi++)
+        for (int ni = 0; ni < 4; ni++)
+            for (int e = 0; e < 4; e++) {
+                const db_u32 row = db_tc_row(mi, e), col = db_tc_col(ni, e);
+                if (row < P[P_GM] && col < P[P_GN]) dx[DbGemm<1>::out(P, row, col)] = db_store(acc[mi][ni][e]);
+            }
+}
+
+// bwd_weight: block (x, y, z) computes tile (x, y) of dw over chunk z into layer z of the
+// f32 partials; bwdw_reduce_ then adds the layers in chunk order, as `deterministic` does.
+extern "C" __global__ void __launch_bounds__(256) DB_ENTRY(bwdw_tensor_core_)(const db_u32* P, const DbS* dy, const DbS* x, DbV* partials) {
+    float acc[2][4][4];
+    const db_u32 kbeg = blockIdx.z * P[P_CHUNK];
+    const db_u32 kend = db_min(kbeg + P[P_CHUNK], P[P_NPQ]);
+    db_tc_tile<2>(P, dy, x, kbeg, kend, acc);
+    for (int mi = 0; mi < 2; mi++)
+        for (int ni = 0; ni < 4; ni++)
+            for (int e = 0; e < 4; e++) {
+                const db_u32 row = db_tc_row(mi, e), col = db_tc_col(ni, e);
+                if (row < P[P_GM] && col < P[P_GN])
+                    partials[(db_u64)blockIdx.z * P[P_OUT] + DbGemm<2>::out(P, row, col)] = acc[mi][ni][e];
+            }
+}
+
+#endif  // tensor_core

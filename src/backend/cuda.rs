@@ -255,6 +255,7 @@ impl Backend for CudaBackend {
             Job::Scatter(j) => crate::ops::scatter::cuda::run(self, j),
             Job::Optim(j) => crate::ops::optim::cuda::run(self, j),
             Job::Conv(j) => crate::ops::conv::cuda::run(self, j),
+            Job::Copy(j) => crate::ops::copy::cuda::run(self, j),
         }
     }
 

@@ -660,6 +660,7 @@ impl Backend for WgpuBackend {
             Job::Scatter(j) => crate::ops::scatter::wgpu::run(self, j),
             Job::Optim(j) => crate::ops::optim::wgpu::run(self, j),
             Job::Conv(j) => crate::ops::conv::wgpu::run(self, j),
+            Job::Copy(j) => crate::ops::copy::wgpu::run(self, j),
         }
     }
 

@@ -5,6 +5,7 @@
 //! emulation of an ordered variant use the same accumulation tree.
 
 pub mod conv;
+pub mod copy;
 pub mod optim;
 pub mod reduce;
 pub mod scatter;
@@ -29,10 +30,12 @@ pub enum Op {
     Sgd,
     Adam,
     Adamw,
+    /// A plain copy: the device's bandwidth baseline.
+    Copy,
 }
 
 impl Op {
-    pub const ALL: [Op; 9] = [
+    pub const ALL: [Op; 10] = [
         Op::Sum,
         Op::Dot,
         Op::ScatterAdd,
@@ -42,6 +45,7 @@ impl Op {
         Op::Sgd,
         Op::Adam,
         Op::Adamw,
+        Op::Copy,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,6 +59,7 @@ impl Op {
             Op::Sgd => "sgd",
             Op::Adam => "adam",
             Op::Adamw => "adamw",
+            Op::Copy => "copy",
         }
     }
 
@@ -66,6 +71,7 @@ impl Op {
             Op::ScatterAdd => scatter::VARIANTS,
             Op::Sgd => optim::SGD_VARIANTS,
             Op::Adam | Op::Adamw => optim::ADAM_VARIANTS,
+            Op::Copy => copy::VARIANTS,
         }
     }
 
@@ -227,6 +233,7 @@ pub enum Job {
     Conv(conv::ConvJob),
     Scatter(scatter::ScatterJob),
     Optim(optim::OptimJob),
+    Copy(copy::CopyJob),
 }
 
 impl Job {
@@ -236,7 +243,7 @@ impl Job {
             Job::Reduce(j) => j.variant.is_atomic(),
             Job::Conv(j) => j.variant.is_atomic(),
             Job::Scatter(j) => j.variant.is_atomic(),
-            Job::Optim(_) => false,
+            Job::Optim(_) | Job::Copy(_) => false,
         }
     }
 
@@ -256,6 +263,7 @@ impl Job {
                 ..j.clone()
             }),
             Job::Optim(j) => Job::Optim(j.clone()),
+            Job::Copy(j) => Job::Copy(j.clone()),
         }
     }
 
@@ -264,7 +272,7 @@ impl Job {
             Job::Reduce(j) => j.ordering,
             Job::Conv(j) => j.ordering,
             Job::Scatter(j) => j.ordering,
-            Job::Optim(_) => Ordering::None,
+            Job::Optim(_) | Job::Copy(_) => Ordering::None,
         }
     }
 
@@ -274,6 +282,7 @@ impl Job {
             Job::Conv(j) => j.launch,
             Job::Scatter(j) => j.launch,
             Job::Optim(j) => j.launch,
+            Job::Copy(j) => j.launch,
         }
     }
 }

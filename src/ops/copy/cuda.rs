@@ -1,0 +1,60 @@
+//! The copy on CUDA (`kernels/cuda/copy.cu`): one launch per run between two events. The
+//! destination is cleared before every run (outside the events), so each run's read-back
+//! is that run's copy.
+
+use super::CopyJob;
+use crate::backend::cuda::{driver_err, CudaBackend, ModuleSpec, TIMER};
+use crate::error::OpError;
+use crate::ops::RunSet;
+use cudarc::driver::{LaunchConfig, PushKernelArg};
+
+/// Kernel source of this family.
+pub const SOURCE: &str = "kernels/cuda/copy.cu";
+
+/// Entry point.
+pub const ENTRY: &str = "copy_u32x4";
+
+/// The module: no defines, and `--fmad` is irrelevant to a copy.
+pub fn module_spec() -> ModuleSpec {
+    ModuleSpec {
+        path: SOURCE,
+        fmad: false,
+        defines: Vec::new(),
+    }
+}
+
+/// Runs the copy `job.runs` times on one GPU.
+pub fn run(backend: &CudaBackend, job: &CopyJob) -> Result<RunSet, OpError> {
+    let dev = backend.device();
+    let f = dev.function(&module_spec(), ENTRY)?;
+    let words = job.words() as u64;
+    let src = dev.upload(&job.padded_bytes())?;
+    let mut dst = dev.zeros(words as usize * super::WORD_BYTES)?;
+    let cfg = LaunchConfig {
+        grid_dim: (job.launch.workgroups, 1, 1),
+        block_dim: (job.launch.workgroup_size, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    let mut set = RunSet {
+        timer: TIMER.into(),
+        message: "16-byte vector loads and stores".into(),
+        ..Default::default()
+    };
+    for _ in 0..job.runs {
+        dev.zero(&mut dst)?;
+        let ms = dev.timed(|s| {
+            let mut b = s.launch_builder(&f);
+            b.arg(&src).arg(&mut dst).arg(&words);
+            // SAFETY: `copy_u32x4(const DbU32x4* src, DbU32x4* dst, u64 words)`: src and dst
+            // were allocated with `words * 16` bytes (cuMemAlloc aligns them to 256 bytes,
+            // more than the 16 the vector accesses need), and the kernel touches only
+            // indices below `words`; src and dst are distinct allocations (__restrict__).
+            unsafe { b.launch(cfg) }.map_err(|e| driver_err("launch", e))?;
+            Ok(())
+        })?;
+        let bytes = dev.read(&dst)?;
+        set.times_ms.push(ms);
+        set.outputs.push(job.decode(&bytes));
+    }
+    Ok(set)
+}

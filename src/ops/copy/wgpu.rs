@@ -1,0 +1,74 @@
+//! The copy on wgpu: `kernels/wgsl/copy.wgsl`, one dispatch per run, device-timed with
+//! timestamp queries where the adapter has them. The destination is cleared before every
+//! run (outside the timed pass), so each run's read-back is that run's copy.
+
+use super::CopyJob;
+use crate::backend::wgpu::{specialise_wgsl, Pass, WgpuBackend};
+use crate::error::OpError;
+use crate::ops::RunSet;
+
+/// The template, as embedded in [`crate::kernels::WGSL`].
+pub const TEMPLATE: &str = include_str!("../../../kernels/wgsl/copy.wgsl");
+
+/// Entry point of the template.
+pub const ENTRY: &str = "copy_vec4u32";
+
+/// The uniform of `copy_vec4u32`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    words: u32,
+    threads: u32,
+    _pad: [u32; 2],
+}
+
+/// The specialised WGSL of one job.
+pub fn module_source(job: &CopyJob) -> String {
+    let header = format!(
+        "// specialised by detbench: copy\nconst WG: u32 = {}u;\n",
+        job.launch.workgroup_size
+    );
+    specialise_wgsl(&header, TEMPLATE, &[])
+}
+
+/// Runs the copy `job.runs` times on one adapter.
+pub fn run(b: &WgpuBackend, job: &CopyJob) -> Result<RunSet, OpError> {
+    let threads = job.launch.workgroups as u64 * job.launch.workgroup_size as u64;
+    let words = job.words() as u64;
+    // The kernel indexes words with u32 and steps by `threads`: keep i + threads in range.
+    if words + threads > u32::MAX as u64 {
+        return Err(OpError::BadInput(format!(
+            "size {} ({} bytes) is too large for one wgpu copy (at most {} bytes)",
+            job.n(),
+            job.bytes(),
+            (u32::MAX as u64 - threads) * super::WORD_BYTES as u64
+        )));
+    }
+    let p = b.pipeline(&module_source(job), ENTRY)?;
+    let prm = b.uniform(
+        "params",
+        &Params {
+            words: words as u32,
+            threads: threads as u32,
+            _pad: [0; 2],
+        },
+    )?;
+    let src = b.storage_from_bytes("src", &job.padded_bytes())?;
+    let dst = b.storage_zeroed("dst", words * super::WORD_BYTES as u64)?;
+    let bg = b.bind_group(&p, &[(0, &prm), (1, &src), (2, &dst)])?;
+    let mut set = RunSet {
+        timer: b.timer().into(),
+        message: "16-byte vec4<u32> words".into(),
+        ..Default::default()
+    };
+    for _ in 0..job.runs {
+        let r = b.execute(
+            &[&dst],
+            &[Pass::new(&p, &bg, [job.launch.workgroups, 1, 1])],
+            &[&dst],
+        )?;
+        set.outputs.push(job.decode(&r.outputs[0]));
+        set.times_ms.push(r.ms);
+    }
+    Ok(set)
+}
