@@ -8,7 +8,9 @@
 # Steps: `devices --json`; the reduction suite on cpu,cuda,wgpu (sum and dot; f32, f16, bf16,
 # f64; every variant; 2^20 and 1000003 elements, atomic_cas at 2^16 and 65537 because each of
 # its elements is a contended compare-exchange loop); performance cases (f32 sum, 20
-# device-timed runs: tree and reproducible at 2^28, atomic and block_atomic at 2^24).
+# device-timed runs: tree and reproducible at 2^28, atomic and block_atomic at 2^24; and
+# the copy baseline reports divide throughput by: 2^28 f32 elements, 20 runs, every copy
+# read back and checked bit for bit).
 # Every step runs under its own time limit, so the script ends in under 5 minutes even if
 # a contended kernel is slow; a step that hits its limit is reported, not fatal.
 
@@ -104,8 +106,13 @@ step suite 120 run "${COMMON[@]}" \
 step suite_atomic_cas 35 run "${COMMON[@]}" --variant atomic_cas \
     --size 65536,65537 --json "$DIR/suite_atomic_cas.json"
 step perf_tree_repro 95 run --op sum --backend cuda,wgpu --precision f32 \
-    --variant tree,reproducible --size 268435456 --runs 20 --quiet \
+    --variant tree,reproducible --size 268435456 --runs 20 --no-copy-baseline --quiet \
     --json "$DIR/perf_tree_reproducible.json"
+# The copy baseline (16-byte vector loads and stores; GB/s counts bytes read + written).
+# Uniform input: the values do not matter to a copy, and they are the cheapest to draw.
+step perf_copy 75 run --op copy --backend cuda,wgpu --precision f32 \
+    --size 268435456 --input uniform --runs 8 --quiet \
+    --json "$DIR/perf_copy.json"
 step perf_atomic 40 run --op sum --backend cuda,wgpu --precision f32 \
     --variant atomic,block_atomic --size 16777216 --runs 20 --quiet \
     --json "$DIR/perf_atomic.json"

@@ -112,6 +112,10 @@ pub struct RunArgs {
     /// No progress bar or table.
     #[arg(long)]
     pub quiet: bool,
+    /// Do not add the `copy` case (at the largest size) that reports use as each device's
+    /// bandwidth baseline.
+    #[arg(long)]
+    pub no_copy_baseline: bool,
 }
 
 #[derive(Args, Debug)]
@@ -363,6 +367,7 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         dump: a.dump.clone(),
         command,
         progress: !a.quiet,
+        copy_baseline: !a.no_copy_baseline,
     })
 }
 

@@ -77,6 +77,9 @@ pub struct RunConfig {
     pub dump: Option<PathBuf>,
     pub command: String,
     pub progress: bool,
+    /// Add a `copy` case at the run's largest size (see [`copy_baseline`]) unless copy
+    /// was asked for; off with `--no-copy-baseline`.
+    pub copy_baseline: bool,
 }
 
 /// Metrics of one run set against its prepared reference.
@@ -103,13 +106,43 @@ pub fn fingerprint(p: Precision, values: &[f64]) -> String {
 pub fn metrics(prep: &Prepared, set: &RunSet) -> Metrics {
     let p = prep.out_precision;
     let mut m = Metrics::default();
-    let prints: Vec<String> = set.outputs.iter().map(|o| fingerprint(p, o)).collect();
-    m.distinct_outputs = prints.iter().collect::<HashSet<_>>().len() as u64;
-    m.fingerprint = prints.first().cloned().unwrap_or_default();
     let first = &set.outputs[0];
+    // A later run with the first run's bits (the usual case for deterministic variants)
+    // repeats the first run's fingerprint, distances (0) and errors: comparing bits first
+    // skips its hash and per-element work, seconds per run for outputs of 2^28 elements.
+    let same: Vec<bool> = set
+        .outputs
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            i > 0
+                && o.len() == first.len()
+                && o.iter().zip(first).all(|(a, b)| a.to_bits() == b.to_bits())
+        })
+        .collect();
+    let first_print = fingerprint(p, first);
+    let prints: Vec<String> = set
+        .outputs
+        .iter()
+        .zip(&same)
+        .enumerate()
+        .map(|(i, (o, &s))| {
+            if i == 0 || s {
+                first_print.clone()
+            } else {
+                fingerprint(p, o)
+            }
+        })
+        .collect();
+    m.distinct_outputs = prints.iter().collect::<HashSet<_>>().len() as u64;
+    m.fingerprint = first_print;
     let mut per_run = Vec::new();
     let mut differing = vec![false; first.len()];
-    for out in &set.outputs[1..] {
+    for (out, &s) in set.outputs[1..].iter().zip(&same[1..]) {
+        if s {
+            per_run.push(0);
+            continue;
+        }
         let mut worst = 0u64;
         for (e, (&a, &b)) in out.iter().zip(first).enumerate() {
             let d = ulp_distance(p, a, b);
@@ -124,7 +157,12 @@ pub fn metrics(prep: &Prepared, set: &RunSet) -> Metrics {
     m.max_ulp_run_to_run = per_run.iter().copied().max().unwrap_or(0);
     m.median_ulp_run_to_run = median_u64(&per_run);
     let mut violating = vec![false; first.len()];
-    for out in &set.outputs {
+    let mut first_non_finite = 0;
+    for (i, out) in set.outputs.iter().enumerate() {
+        if same[i] {
+            m.non_finite += first_non_finite;
+            continue;
+        }
         for (e, &c) in out.iter().enumerate() {
             let exact = prep.exact[e];
             if !c.is_finite() {
@@ -147,6 +185,9 @@ pub fn metrics(prep: &Prepared, set: &RunSet) -> Metrics {
                     violating[e] = true;
                 }
             }
+        }
+        if i == 0 {
+            first_non_finite = m.non_finite;
         }
     }
     m.bound_violations = violating.iter().filter(|&&v| v).count() as u64;
@@ -357,6 +398,10 @@ pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
                 })
                 .collect();
             accs.dedup();
+            if op == Op::Copy {
+                // A copy does no arithmetic: its only format is the data's.
+                accs = vec![precision];
+            }
             if accs.is_empty() {
                 return Err(DetError::input(format!(
                     "--accumulator: every accumulator asked for is narrower than the {precision} input (use same, f32 or f64)"
@@ -547,9 +592,46 @@ pub fn run_case(
     Ok(out)
 }
 
+/// The `copy` case [`run`] adds so that every report carries each device's copy bandwidth,
+/// which the report divides throughput by: one case (run on every backend) at the run's
+/// largest size in its widest format, so it moves at least as many bytes as any input of
+/// the run. None when copy was asked for (its own results are the baseline) or
+/// `--no-copy-baseline` was given. Its runs are capped at
+/// [`ops::copy::BASELINE_RUNS`]: every run's copy is read back and checked bit for bit, and
+/// at large sizes that host work, not the copy, is what costs time and memory.
+pub fn copy_baseline(cfg: &RunConfig, cases: &[Case]) -> Option<Case> {
+    if !cfg.copy_baseline || cfg.ops.contains(&Op::Copy) {
+        return None;
+    }
+    let size = cases.iter().map(|c| c.size).max()?;
+    let precision = cases
+        .iter()
+        .map(|c| c.precision)
+        .max_by_key(|p| p.bytes())?;
+    Some(Case {
+        op: Op::Copy,
+        precision,
+        accumulator: precision,
+        variant: ops::copy::VARIANTS[0].into(),
+        size,
+        bins: None,
+        // The values do not matter to a copy; uniform ones are the cheapest to draw.
+        input: InputSpec::Uniform,
+        index_file: None,
+        seed: cfg.seed,
+        runs: cfg.runs.min(ops::copy::BASELINE_RUNS),
+        workgroup_size: ops::copy::BASELINE_WORKGROUP_SIZE,
+        shape: None,
+        steps: None,
+    })
+}
+
 /// Runs the whole matrix. Returns the report (partial if interrupted).
 pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
-    let cases = expand(cfg)?;
+    let mut cases = expand(cfg)?;
+    // Cases from here on are the copy baseline, which the user did not ask for.
+    let user_cases = cases.len();
+    cases.extend(copy_baseline(cfg, &cases));
     if cases.is_empty() {
         return Err(DetError::input("the matrix is empty: nothing to run"));
     }
@@ -588,9 +670,12 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
         None
     };
     let mut dumped_inputs = HashSet::new();
-    'cases: for case in &cases {
+    'cases: for (ci, case) in cases.iter().enumerate() {
+        let baseline = ci >= user_cases;
+        // The baseline's arrays are not the user's data: never dumped.
+        let dump = cfg.dump.as_ref().filter(|_| !baseline);
         let prep = prepare(case)?;
-        if let Some(dir) = &cfg.dump {
+        if let Some(dir) = dump {
             let key = format!(
                 "{}_{}_n{}_{}_s{}",
                 case.op,
@@ -627,8 +712,20 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                     case.size
                 ));
             }
-            for (rec, set) in run_case(case, &prep, backend.as_ref(), &cfg.orderings)? {
-                if let (Some(dir), Some(set)) = (&cfg.dump, &set) {
+            let outcome = match run_case(case, &prep, backend.as_ref(), &cfg.orderings) {
+                // A baseline this device cannot hold is a failed row, not a failed run.
+                Err(DetError::Input(m)) if baseline => vec![(
+                    ResultRecord {
+                        status: "error".into(),
+                        message: format!("copy baseline: {m}"),
+                        ..base_record(case, Some(&prep), backend.info(), Some(&prep.job))
+                    },
+                    None,
+                )],
+                other => other?,
+            };
+            for (rec, set) in outcome {
+                if let (Some(dir), Some(set)) = (dump, &set) {
                     let name = format!(
                         "{}_{}_{}_{}_{}_{}_{}_n{}_{}_s{}_out.npy",
                         rec.op,

@@ -560,12 +560,18 @@ __device__ __forceinline__ void db_tc_tile(const db_u32* P, const DbS* A, const 
     const db_u32 tid = threadIdx.x, lane = tid & 31u, warp = tid >> 5;
     const db_u32 row0 = blockIdx.x * DB_TC_BM, col0 = blockIdx.y * DB_TC_BN;
     const db_u32 gm = P[P_GM], gn = P[P_GN];
+    // Shape values the fwd loader uses on every tile, read once.
+    const db_u32 C = P[P_C], H = P[P_H], W = P[P_W], S = P[P_S], dil = P[P_DIL];
+    const db_u32 RS = P[P_R] * S, CRS = C * RS;
     const db_u32 lw = (warp & 3u) * 4u + (lane >> 3);
     const db_u32 lr = (warp >> 2) * 64u + (lane & 7u);
     const db_u32 ln = (warp >> 2) * 32u + (lane & 7u);
 
+#pragma unroll
     for (int mi = 0; mi < 2; mi++)
+#pragma unroll
         for (int ni = 0; ni < 4; ni++)
+#pragma unroll
             for (int e = 0; e < 4; e++) acc[mi][ni][e] = 0.0f;
     if (kbeg >= kend) return;
 
@@ -573,9 +579,10 @@ __device__ __forceinline__ void db_tc_tile(const db_u32* P, const DbS* A, const 
     // of theirs fails the (u32)ih < H test.
     int ph[8], qw[8];
     db_u32 xb[8];
-    if (OP == 0) {
+    if constexpr (OP == 0) {
         const db_u32 st = P[P_STRIDE], pad = P[P_PAD], Q = P[P_Q], PP = P[P_P];
-        const db_u32 chw = P[P_C] * P[P_H] * P[P_W];
+        const db_u32 chw = C * H * W;
+#pragma unroll
         for (int i = 0; i < 8; i++) {
             const db_u32 row = row0 + lr + 8u * (db_u32)i;
             if (row < gm) {
@@ -583,7 +590,7 @@ __device__ __forceinline__ void db_tc_tile(const db_u32* P, const DbS* A, const 
                 const db_u32 p = t % PP, n = t / PP;
                 ph[i] = (int)(p * st) - (int)pad;
                 qw[i] = (int)(q * st) - (int)pad;
-                xb[i] = n * chw + (db_u32)ph[i] * P[P_W] + (db_u32)qw[i];
+                xb[i] = n * chw + (db_u32)ph[i] * W + (db_u32)qw[i];
             } else {
                 ph[i] = -(1 << 30);
                 qw[i] = 0;
@@ -593,52 +600,67 @@ __device__ __forceinline__ void db_tc_tile(const db_u32* P, const DbS* A, const 
     }
 
     db_u32 ra[8], rb[4];
-    // Global -> registers: this thread's 8 A words and 4 B words of the tile at k0.
+    // Global -> registers: this thread's 8 A words and 4 B words of the tile at k0 (every
+    // loop has constant bounds and is unrolled, so the arrays stay in registers).
     auto load = [&](db_u32 k0) {
-        db_u32 lo[8], hi[8], blo[4], bhi[4];
-        for (int h = 0; h < 2; h++) {
-            const db_u32 kk = k0 + 2u * lw + (db_u32)h;
-            const bool kok = kk < kend;
-            db_u32* va = h == 0 ? lo : hi;
-            db_u32* vb = h == 0 ? blo : bhi;
-            if (OP == 0) {
-                db_u32 rd = 0u, sd = 0u, xo = 0u, wo = 0u;
-                if (kok) {
-                    const db_u32 c = kk % P[P_C], rs = kk / P[P_C];
-                    const db_u32 s = rs % P[P_S], r = rs / P[P_S];
-                    rd = r * P[P_DIL];
-                    sd = s * P[P_DIL];
-                    xo = (c * P[P_H] + rd) * P[P_W] + sd;
-                    wo = c * P[P_R] * P[P_S] + rs;
-                }
-                const db_u32 H = P[P_H], W = P[P_W], crs = P[P_C] * P[P_R] * P[P_S];
+        db_u32 av[2][8], bv[2][4];
+        const db_u32 kk0 = k0 + 2u * lw;
+        if constexpr (OP == 0) {
+            // (c, r, s) of kk0 by division; kk0 + 1 is one step of c, carried into s and r.
+            db_u32 c = kk0 % C, rs = kk0 / C, s = rs % S, r = rs / S;
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const bool kok = kk0 + (db_u32)h < kend;
+                const db_u32 rd = r * dil, sd = s * dil;
+                const db_u32 xo = (c * H + rd) * W + sd, wo = c * RS + rs;
+#pragma unroll
                 for (int i = 0; i < 8; i++) {
                     const db_u32 ih = (db_u32)(ph[i] + (int)rd), iw = (db_u32)(qw[i] + (int)sd);
-                    va[i] = (kok && ih < H && iw < W) ? (db_u32)A[xb[i] + xo] : 0u;
+                    av[h][i] = (kok && ih < H && iw < W) ? (db_u32)A[xb[i] + xo] : 0u;
                 }
+#pragma unroll
                 for (int i = 0; i < 4; i++) {
                     const db_u32 col = col0 + ln + 8u * (db_u32)i;
-                    vb[i] = (kok && col < gn) ? (db_u32)B[col * crs + wo] : 0u;
+                    bv[h][i] = (kok && col < gn) ? (db_u32)B[col * CRS + wo] : 0u;
                 }
-            } else {
+                if (++c == C) {
+                    c = 0u;
+                    rs++;
+                    if (++s == S) {
+                        s = 0u;
+                        r++;
+                    }
+                }
+            }
+        } else {
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const db_u32 kk = kk0 + (db_u32)h;
+                const bool kok = kk < kend;
+#pragma unroll
                 for (int i = 0; i < 8; i++) {
                     const db_u32 row = row0 + lr + 8u * (db_u32)i;
                     db_u32 at = 0u;
-                    va[i] = (kok && row < gm && DbGemm<OP>::a_at(P, row, kk, at)) ? (db_u32)A[at] : 0u;
+                    av[h][i] = (kok && row < gm && DbGemm<OP>::a_at(P, row, kk, at)) ? (db_u32)A[at] : 0u;
                 }
+#pragma unroll
                 for (int i = 0; i < 4; i++) {
                     const db_u32 col = col0 + ln + 8u * (db_u32)i;
                     db_u32 at = 0u;
-                    vb[i] = (kok && col < gn && DbGemm<OP>::b_at(P, kk, col, at)) ? (db_u32)B[at] : 0u;
+                    bv[h][i] = (kok && col < gn && DbGemm<OP>::b_at(P, kk, col, at)) ? (db_u32)B[at] : 0u;
                 }
             }
         }
-        for (int i = 0; i < 8; i++) ra[i] = lo[i] | (hi[i] << 16);
-        for (int i = 0; i < 4; i++) rb[i] = blo[i] | (bhi[i] << 16);
+#pragma unroll
+        for (int i = 0; i < 8; i++) ra[i] = av[0][i] | (av[1][i] << 16);
+#pragma unroll
+        for (int i = 0; i < 4; i++) rb[i] = bv[0][i] | (bv[1][i] << 16);
     };
     // Registers -> shared buffer `buf`.
     auto store = [&](db_u32 buf) {
+#pragma unroll
         for (int i = 0; i < 8; i++) As[buf][(lr + 8u * (db_u32)i) * DB_TC_LD + lw] = ra[i];
+#pragma unroll
         for (int i = 0; i < 4; i++) Bs[buf][(ln + 8u * (db_u32)i) * DB_TC_LD + lw] = rb[i];
     };
 
@@ -685,36 +707,63 @@ __device__ __forceinline__ void db_tc_tile(const db_u32* P, const DbS* A, const 
     }
 }
 
-// GEMM row and column of accumulator e of mma tile (mi, ni) of this thread.
-__device__ __forceinline__ db_u32 db_tc_row(int mi, int e) {
-    const db_u32 warp = threadIdx.x >> 5, g = (threadIdx.x & 31u) >> 2;
-    return blockIdx.x * DB_TC_BM + (warp & 3u) * 32u + 16u * (db_u32)mi + g + (e >= 2 ? 8u : 0u);
-}
-__device__ __forceinline__ db_u32 db_tc_col(int ni, int e) {
-    const db_u32 warp = threadIdx.x >> 5, t = threadIdx.x & 3u;
-    return blockIdx.y * DB_TC_BN + (warp >> 2) * 32u + 8u * (db_u32)ni + 2u * t + (db_u32)(e & 1);
+// Stores this thread's accumulators: accumulator e of mma tile (mi, ni) is GEMM row
+// 32 (warp % 4) + 16 mi + g + 8 (e / 2) and column 32 (warp / 4) + 8 ni + 2 t + e % 2 of the
+// block tile (the d layout above db_mma16816). Each view's output index is a row part plus
+// col times a stride, so the divisions are done once per row. OP 2 writes the f32 partial of
+// chunk blockIdx.z; OP 0 and 1 round to the storage format.
+template <int OP, typename O>
+__device__ __forceinline__ void db_tc_store(const db_u32* P, const float acc[2][4][4], O* out) {
+    const db_u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31u, g = lane >> 2, t = lane & 3u;
+    const db_u32 rbase = blockIdx.x * DB_TC_BM + (warp & 3u) * 32u + g;
+    const db_u32 cbase = blockIdx.y * DB_TC_BN + (warp >> 2) * 32u + 2u * t;
+    const db_u32 gm = P[P_GM], gn = P[P_GN];
+#pragma unroll
+    for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+            const db_u32 row = rbase + 16u * (db_u32)mi + 8u * (db_u32)hr;
+            if (row >= gm) continue;
+            db_u64 rpart;
+            db_u32 cstride;
+            if constexpr (OP == 0) {
+                const db_u32 pq = P[P_P] * P[P_Q];
+                rpart = (db_u64)((row / pq) * P[P_K] * pq + row % pq);
+                cstride = pq;
+            } else if constexpr (OP == 1) {
+                const db_u32 hw = P[P_H] * P[P_W];
+                rpart = (db_u64)((row / hw) * P[P_C] * hw + row % hw);
+                cstride = hw;
+            } else {
+                rpart = (db_u64)blockIdx.z * P[P_OUT] + (db_u64)(row * gn);
+                cstride = 1u;
+            }
+#pragma unroll
+            for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+                for (int ec = 0; ec < 2; ec++) {
+                    const db_u32 col = cbase + 8u * (db_u32)ni + (db_u32)ec;
+                    if (col >= gn) continue;
+                    const float v = acc[mi][ni][2 * hr + ec];
+                    if constexpr (OP == 2) {
+                        out[rpart + col] = (O)v;
+                    } else {
+                        out[rpart + (db_u64)(col * cstride)] = (O)db_store(v);
+                    }
+                }
+        }
 }
 
 extern "C" __global__ void __launch_bounds__(256) DB_ENTRY(fwd_tensor_core_)(const db_u32* P, const DbS* x, const DbS* w, DbO* y) {
     float acc[2][4][4];
     db_tc_tile<0>(P, x, w, 0u, P[P_GK], acc);
-    for (int mi = 0; mi < 2; mi++)
-        for (int ni = 0; ni < 4; ni++)
-            for (int e = 0; e < 4; e++) {
-                const db_u32 row = db_tc_row(mi, e), col = db_tc_col(ni, e);
-                if (row < P[P_GM] && col < P[P_GN]) y[DbGemm<0>::out(P, row, col)] = db_store(acc[mi][ni][e]);
-            }
+    db_tc_store<0>(P, acc, y);
 }
 
 extern "C" __global__ void __launch_bounds__(256) DB_ENTRY(bwdd_tensor_core_)(const db_u32* P, const DbS* dy, const DbS* w, DbO* dx) {
     float acc[2][4][4];
     db_tc_tile<1>(P, dy, w, 0u, P[P_GK], acc);
-    for (int mi = 0; mi < 2; mi++)
-        for (int ni = 0; ni < 4; ni++)
-            for (int e = 0; e < 4; e++) {
-                const db_u32 row = db_tc_row(mi, e), col = db_tc_col(ni, e);
-                if (row < P[P_GM] && col < P[P_GN]) dx[DbGemm<1>::out(P, row, col)] = db_store(acc[mi][ni][e]);
-            }
+    db_tc_store<1>(P, acc, dx);
 }
 
 // bwd_weight: block (x, y, z) computes tile (x, y) of dw over chunk z into layer z of the
@@ -724,13 +773,7 @@ extern "C" __global__ void __launch_bounds__(256) DB_ENTRY(bwdw_tensor_core_)(co
     const db_u32 kbeg = blockIdx.z * P[P_CHUNK];
     const db_u32 kend = db_min(kbeg + P[P_CHUNK], P[P_NPQ]);
     db_tc_tile<2>(P, dy, x, kbeg, kend, acc);
-    for (int mi = 0; mi < 2; mi++)
-        for (int ni = 0; ni < 4; ni++)
-            for (int e = 0; e < 4; e++) {
-                const db_u32 row = db_tc_row(mi, e), col = db_tc_col(ni, e);
-                if (row < P[P_GM] && col < P[P_GN])
-                    partials[(db_u64)blockIdx.z * P[P_OUT] + DbGemm<2>::out(P, row, col)] = acc[mi][ni][e];
-            }
+    db_tc_store<2>(P, acc, partials);
 }
 
 #endif  // tensor_core

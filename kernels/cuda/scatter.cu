@@ -3,9 +3,9 @@
 //
 // Host defines (as for reduce.cu): DB_IN_T, DB_ACC_T, DB_SUFFIX, DB_ORDERED_ATOMICS,
 // DB_NATIVE_ATOMIC, DB_REPRO (f32/f64 accumulators), DB_ACC_IS_BF16.
-// Entry points: scatter_{variant}[_{ordering}]_{in}_{acc} and the sort kernels
-// bin_count_, scan_exclusive_, radix_count_, radix_scatter_, seg_pass1_, seg_pass2_,
-// rseg_pass1_, rseg_pass2_ (each with the suffix).
+// Entry points: scatter_{variant}[_{ordering}]_{in}_{acc} (reproducible included) and the
+// sort kernels radix_count_, scan_reduce_, scan_exclusive_, scan_apply_, radix_scatter_,
+// copy_values_, bin_offsets_, seg_pass1_, seg_pass2_ (each with the suffix).
 //
 // The format conversions, the accumulator arithmetic (each add is round_A(fl64(a + b)),
 // the CPU's `Arith`), the ordered atomics and the binned-state helpers are reduce.cu's,
@@ -570,41 +570,101 @@ __device__ void db_scatter_fixed(const typename In::S* x, const db_u32* idx, db_
 }
 
 // ---------------------------------------------------------------------------------------
-// The stable sort by bin: histogram, exclusive scans, LSD radix passes of 8-bit digits
-// over tiles of blockDim * DB_RADIX_ITEMS elements (see scatter.wgsl for the steps).
+// The stable sort by bin (sort_segmented): LSD radix passes of 4-bit digits over tiles of
+// DB_SORT_WG * DB_RADIX_ITEMS elements, each thread owning DB_RADIX_ITEMS consecutive ones;
+// per-tile digit counts, a device-wide scan in three kernels, a stable scatter ranked by a
+// block scan of per-thread digit counts, bin offsets from the sorted keys (see
+// scatter.wgsl for the steps; the kernels here are the same, line for line).
 
+#define DB_SORT_WG 256u
 #define DB_RADIX_ITEMS 16u
+#define DB_SORT_TILE (DB_SORT_WG * DB_RADIX_ITEMS)
 
-__device__ void db_bin_count(const db_u32* idx, db_u64 n, db_u32* counts) {
-    const db_u64 threads = (db_u64)gridDim.x * blockDim.x;
-    for (db_u64 i = (db_u64)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += threads) {
-        atomicAdd(counts + idx[i], 1u);
+// Exclusive prefix sum of v over the block's DB_SORT_WG threads; every thread must call
+// it. Two levels of DB_SCAN_ROW (DB_SORT_WG = DB_SCAN_ROW^2), as scatter.wgsl's wg_scan.
+// *total receives the block's total.
+#define DB_SCAN_ROW 16u
+__device__ db_u32 db_block_scan(db_u32 v, db_u32* total) {
+    __shared__ db_u32 wscan[DB_SORT_WG];
+    __shared__ db_u32 wrow[DB_SCAN_ROW];
+    __shared__ db_u32 wtotal;
+    const db_u32 l = threadIdx.x;
+    wscan[l] = v;
+    __syncthreads();
+    if (l < DB_SCAN_ROW) {
+        db_u32 run = 0;
+        for (db_u32 j = 0; j < DB_SCAN_ROW; ++j) {
+            db_u32 x = wscan[l * DB_SCAN_ROW + j];
+            wscan[l * DB_SCAN_ROW + j] = run;
+            run += x;
+        }
+        wrow[l] = run;
+    }
+    __syncthreads();
+    if (l == 0) {
+        db_u32 run = 0;
+        for (db_u32 j = 0; j < DB_SCAN_ROW; ++j) {
+            db_u32 x = wrow[j];
+            wrow[j] = run;
+            run += x;
+        }
+        wtotal = run;
+    }
+    __syncthreads();
+    db_u32 r = wscan[l] + wrow[l / DB_SCAN_ROW];
+    *total = wtotal;
+    __syncthreads();
+    return r;
+}
+
+__device__ void db_scan_reduce(const db_u32* buf, db_u32 len, db_u32* partials) {
+    const db_u32 l = threadIdx.x;
+    const db_u32 lo = blockIdx.x * DB_SORT_TILE + l * DB_RADIX_ITEMS;
+    db_u32 s = 0;
+    for (db_u32 j = 0; j < DB_RADIX_ITEMS; ++j) {
+        if (lo + j < len) {
+            s += buf[lo + j];
+        }
+    }
+    db_u32 total;
+    db_block_scan(s, &total);
+    if (l == 0) {
+        partials[blockIdx.x] = total;
     }
 }
 
-// One block: exclusive prefix sum of buf[0..len) in place.
-__device__ void db_scan_exclusive(db_u32* buf, db_u32 len) {
-    db_u32* sh = reinterpret_cast<db_u32*>(db_smem);
+__device__ void db_scan_apply(db_u32* buf, db_u32 len, const db_u32* partials) {
     const db_u32 l = threadIdx.x;
-    const db_u32 per = (len + blockDim.x - 1) / blockDim.x;
+    const db_u32 lo = blockIdx.x * DB_SORT_TILE + l * DB_RADIX_ITEMS;
+    db_u32 s = 0;
+    for (db_u32 j = 0; j < DB_RADIX_ITEMS; ++j) {
+        if (lo + j < len) {
+            s += buf[lo + j];
+        }
+    }
+    db_u32 total;
+    db_u32 run = partials[blockIdx.x] + db_block_scan(s, &total);
+    for (db_u32 j = 0; j < DB_RADIX_ITEMS; ++j) {
+        if (lo + j < len) {
+            db_u32 v = buf[lo + j];
+            buf[lo + j] = run;
+            run += v;
+        }
+    }
+}
+
+// One block: exclusive prefix sum of buf[0..len) in place (the block sums).
+__device__ void db_scan_exclusive(db_u32* buf, db_u32 len) {
+    const db_u32 l = threadIdx.x;
+    const db_u32 per = (len + DB_SORT_WG - 1) / DB_SORT_WG;
     const db_u32 lo = min(len, l * per);
     const db_u32 hi = min(len, lo + per);
     db_u32 s = 0;
     for (db_u32 i = lo; i < hi; ++i) {
         s += buf[i];
     }
-    sh[l] = s;
-    __syncthreads();
-    if (l == 0) {
-        db_u32 run = 0;
-        for (db_u32 j = 0; j < blockDim.x; ++j) {
-            db_u32 v = sh[j];
-            sh[j] = run;
-            run += v;
-        }
-    }
-    __syncthreads();
-    db_u32 run = sh[l];
+    db_u32 total;
+    db_u32 run = db_block_scan(s, &total);
     for (db_u32 i = lo; i < hi; ++i) {
         db_u32 v = buf[i];
         buf[i] = run;
@@ -612,69 +672,145 @@ __device__ void db_scan_exclusive(db_u32* buf, db_u32 len) {
     }
 }
 
+// A thread's 16 digit counts, 8 bits each (DB_RADIX_ITEMS < 256), in two registers.
+struct DbCounts {
+    db_u64 w[2];
+    __device__ __forceinline__ DbCounts() { w[0] = 0; w[1] = 0; }
+    __device__ __forceinline__ db_u32 get(db_u32 d) const {
+        db_u64 v = d < 8 ? w[0] : w[1];
+        return (db_u32)(v >> ((d & 7u) * 8u)) & 255u;
+    }
+    __device__ __forceinline__ void inc(db_u32 d) {
+        db_u64 one = 1ull << ((d & 7u) * 8u);
+        if (d < 8) {
+            w[0] += one;
+        } else {
+            w[1] += one;
+        }
+    }
+};
+
 __device__ void db_radix_count(const db_u32* keys, db_u32 n, db_u32 shift, db_u32 tiles,
                                db_u32* dcounts) {
-    __shared__ db_u32 hist[256];
+    __shared__ db_u32 hist[16];
     const db_u32 l = threadIdx.x;
     const db_u32 t = blockIdx.x;
-    const db_u32 tile = blockDim.x * DB_RADIX_ITEMS;
-    for (db_u32 d = l; d < 256u; d += blockDim.x) {
-        hist[d] = 0;
+    if (l < 16) {
+        hist[l] = 0;
     }
     __syncthreads();
-    for (db_u32 r = 0; r < DB_RADIX_ITEMS; ++r) {
-        db_u32 i = t * tile + r * blockDim.x + l;
-        if (i < n) {
-            atomicAdd(&hist[(keys[i] >> shift) & 255u], 1u);
+    const db_u32 lo = t * DB_SORT_TILE + l * DB_RADIX_ITEMS;
+    DbCounts c;
+    for (db_u32 j = 0; j < DB_RADIX_ITEMS; ++j) {
+        if (lo + j < n) {
+            c.inc((keys[lo + j] >> shift) & 15u);
+        }
+    }
+    // Integer adds: the order they land in cannot matter.
+    for (db_u32 d = 0; d < 16; ++d) {
+        db_u32 v = c.get(d);
+        if (v != 0) {
+            atomicAdd(&hist[d], v);
         }
     }
     __syncthreads();
-    for (db_u32 d = l; d < 256u; d += blockDim.x) {
-        dcounts[(db_u64)d * tiles + t] = hist[d];
+    if (l < 16) {
+        dcounts[(db_u64)l * tiles + t] = hist[l];
     }
 }
 
-// Stable: an element goes to its digit's offset for the tile, plus the number of
-// elements of the same digit before it in the tile.
-__device__ void db_radix_scatter(const db_u32* keys_in, const db_u32* perm_in, db_u32 n,
-                                 db_u32 shift, db_u32 tiles, int first, const db_u32* dcounts,
-                                 db_u32* keys_out, db_u32* perm_out) {
-    __shared__ db_u32 next[256];
-    db_u32* digits = reinterpret_cast<db_u32*>(db_smem);
+__device__ __forceinline__ db_u32 db_half(db_u32 w, db_u32 d) {
+    return d >= 8 ? (w >> 16) : (w & 0xffffu);
+}
+
+// Stable: an element goes to its digit's start for the tile, plus the count of its digit
+// in earlier threads (a block scan of the digit-major count matrix, two digits per word),
+// plus its rank among the thread's own earlier elements. The last pass writes the values
+// in sorted order instead of the element positions.
+template <class In>
+__device__ void db_radix_scatter(const typename In::S* x, const db_u32* keys_in,
+                                 const db_u32* perm_in, db_u32 n, db_u32 shift, db_u32 tiles,
+                                 int first, int last, const db_u32* dcounts, db_u32* keys_out,
+                                 db_u32* perm_out, typename In::T* vals) {
+    __shared__ db_u32 tmat[8 * DB_SORT_WG];
+    __shared__ db_u32 tbase[16];
     const db_u32 l = threadIdx.x;
     const db_u32 t = blockIdx.x;
-    const db_u32 tile = blockDim.x * DB_RADIX_ITEMS;
-    for (db_u32 d = l; d < 256u; d += blockDim.x) {
-        next[d] = dcounts[(db_u64)d * tiles + t];
+    const db_u32 lo = t * DB_SORT_TILE + l * DB_RADIX_ITEMS;
+    DbCounts c;
+    for (db_u32 j = 0; j < DB_RADIX_ITEMS; ++j) {
+        if (lo + j < n) {
+            c.inc((keys_in[lo + j] >> shift) & 15u);
+        }
+    }
+    for (db_u32 r = 0; r < 8; ++r) {
+        tmat[r * DB_SORT_WG + l] = c.get(r) | (c.get(r + 8) << 16);
     }
     __syncthreads();
-    for (db_u32 r = 0; r < DB_RADIX_ITEMS; ++r) {
-        db_u32 i = t * tile + r * blockDim.x + l;
-        bool valid = i < n;
-        db_u32 key = valid ? keys_in[i] : 0u;
-        db_u32 d = valid ? ((key >> shift) & 255u) : 256u;
-        digits[l] = d;
-        __syncthreads();
-        db_u32 rank = 0;
-        for (db_u32 j = 0; j < l; ++j) {
-            rank += digits[j] == d ? 1u : 0u;
-        }
-        db_u32 base = valid ? next[d] : 0u;
-        __syncthreads();
-        if (valid) {
-            db_u32 pos = base + rank;
+    db_u32 s = 0;
+    for (db_u32 j = 0; j < 8; ++j) {
+        s += tmat[l * 8 + j];
+    }
+    db_u32 total;
+    db_u32 run = db_block_scan(s, &total);
+    for (db_u32 j = 0; j < 8; ++j) {
+        db_u32 v = tmat[l * 8 + j];
+        tmat[l * 8 + j] = run;
+        run += v;
+    }
+    __syncthreads();
+    if (l < 16) {
+        tbase[l] = dcounts[(db_u64)l * tiles + t] - db_half(tmat[(l & 7u) * DB_SORT_WG], l);
+    }
+    __syncthreads();
+    DbCounts seen;
+    for (db_u32 j = 0; j < DB_RADIX_ITEMS; ++j) {
+        db_u32 i = lo + j;
+        if (i < n) {
+            db_u32 key = keys_in[i];
+            db_u32 d = (key >> shift) & 15u;
+            db_u32 pos = tbase[d] + db_half(tmat[(d & 7u) * DB_SORT_WG + l], d) + seen.get(d);
+            seen.inc(d);
             keys_out[pos] = key;
-            perm_out[pos] = first ? i : perm_in[i];
-            atomicAdd(&next[d], 1u);
+            db_u32 src = first ? i : perm_in[i];
+            if (last) {
+                vals[pos] = In::load(x, src);
+            } else {
+                perm_out[pos] = src;
+            }
         }
-        __syncthreads();
+    }
+}
+
+// No radix pass (one bin): the sorted order is the identity.
+template <class In>
+__device__ void db_copy_values(const typename In::S* x, db_u32 n, typename In::T* vals) {
+    const db_u32 threads = gridDim.x * blockDim.x;
+    for (db_u32 i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += threads) {
+        vals[i] = In::load(x, i);
+    }
+}
+
+// offs[b] = first sorted position of bin b: each run boundary writes the bins it spans.
+__device__ void db_bin_offsets(const db_u32* keys, db_u32 n, db_u32 nbins, db_u32* offs) {
+    const db_u32 threads = gridDim.x * blockDim.x;
+    for (db_u32 i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += threads) {
+        db_u32 cur = keys[i];
+        for (db_u32 b = i > 0 ? keys[i - 1] + 1 : 0; b <= cur; ++b) {
+            offs[b] = i;
+        }
+        if (i + 1 == n) {
+            for (db_u32 b = cur + 1; b <= nbins; ++b) {
+                offs[b] = n;
+            }
+        }
     }
 }
 
 // sort_segmented pass 1: one thread per chunk sums each run of equal bins from 0.
 template <class In, class Acc>
-__device__ void db_seg_pass1(const typename In::S* x, const db_u32* keys, const db_u32* perm,
-                             db_u32 n, db_u32 chunk, db_u32 chunks, typename Acc::V* head,
+__device__ void db_seg_pass1(const typename In::T* vals, const db_u32* keys, db_u32 n,
+                             db_u32 chunk, db_u32 chunks, typename Acc::V* head,
                              typename Acc::V* firsts) {
     typedef typename Acc::V V;
     db_u32 c = blockIdx.x * blockDim.x + threadIdx.x;
@@ -689,7 +825,7 @@ __device__ void db_seg_pass1(const typename In::S* x, const db_u32* keys, const 
         db_u32 start = i;
         V acc = (V)0;
         while (i < hi && keys[i] == key) {
-            acc = Acc::add(acc, In::load(x, perm[i]));
+            acc = Acc::add(acc, vals[i]);
             ++i;
         }
         if (start == lo) {
@@ -725,88 +861,148 @@ __device__ void db_seg_pass2(const db_u32* offsets, db_u32 nbins, db_u32 chunk,
 
 #if defined(DB_REPRO)
 
-template <class F> __device__ __forceinline__ DbRepro<F> db_repro_empty(const DbBinConsts<F>& c) {
-    DbRepro<F> st;
+// ---------------------------------------------------------------------------------------
+// reproducible: binned summation without a sort (see scatter.wgsl). A deposit adds to fold
+// k the remainder rounded to the fold's quantum u_k, which depends on the remainder alone,
+// so each fold is an exact integer count of quanta: per-thread runs of equal bins summed
+// exactly in F, then added with integer atomics into DbLimbs<F>::N u32 limbs per
+// (bin, fold), the carries propagated by the adder. With priv, every block keeps all bins'
+// limbs in shared memory and adds them into the global ones once.
+
+__device__ __forceinline__ float db_or1(float r) { return __uint_as_float(__float_as_uint(r) | 1u); }
+__device__ __forceinline__ double db_or1(double r) {
+    return __longlong_as_double(__double_as_longlong(r) | 1ll);
+}
+
+template <class F> struct DbLimbs;
+template <> struct DbLimbs<float> {
+    static const db_u32 N = 2;
+    // An integer |m| < 2^24.
+    static __device__ __forceinline__ void split(float m, db_u32* v) {
+        int i = __float2int_rn(m);
+        v[0] = (db_u32)i;
+        v[1] = i < 0 ? 0xffffffffu : 0u;
+        v[2] = 0;
+    }
+};
+template <> struct DbLimbs<double> {
+    static const db_u32 N = 3;
+    // An integer |m| < 2^53.
+    static __device__ __forceinline__ void split(double m, db_u32* v) {
+        double hi = floor(__dmul_rn(m, 2.3283064365386962890625e-10));  // 2^-32
+        double lo = __dsub_rn(m, __dmul_rn(hi, 4294967296.0));  // 2^32
+        int h = __double2int_rn(hi);
+        v[0] = __double2uint_rn(lo);
+        v[1] = (db_u32)h;
+        v[2] = h < 0 ? 0xffffffffu : 0u;
+    }
+};
+
+// Adds the value of limbs v into the words at w: the carry out of each limb is whether the
+// atomic add wrapped, so the words end at the exact total mod 2^(32 N), in any order.
+template <db_u32 N> __device__ __forceinline__ void db_limbs_add(db_u32* w, const db_u32* v) {
+    db_u32 o0 = atomicAdd(w, v[0]);
+    db_u32 c0 = (db_u32)(o0 + v[0] < o0);
+    db_u32 t1 = v[1] + c0;
+    db_u32 c1 = (db_u32)(t1 < v[1]);
+    if (t1 != 0) {
+        db_u32 o1 = atomicAdd(w + 1, t1);
+        c1 += (db_u32)(o1 + t1 < o1);
+    }
+    if (N == 3) {
+        db_u32 t2 = v[2] + c1;
+        if (t2 != 0) {
+            atomicAdd(w + 2, t2);
+        }
+    }
+}
+
+// Quanta counts q_k / u_k of one term, the primary at its starting value 1.5 * 2^a_k
+// (any primary of the binade gives the same q_k).
+template <class F>
+__device__ __forceinline__ void db_slices(F x, const int* layout, F* m) {
+    const int folds = layout[1];
+    F r = x;
     for (int k = 0; k < DB_MAX_FOLDS; ++k) {
-        st.primary[k] = k < c.folds ? c.sigma[k] : (F)0;
-        st.carry[k] = 0;
+        m[k] = (F)0;
+        if (k < folds) {
+            const int a = layout[2 + k];
+            const F sig = (F)ldexp(1.5, a);
+            F s = db_radd(sig, db_or1(r));
+            F q = db_rsub(s, sig);
+            m[k] = db_rmul(q, (F)ldexp(1.0, DbBin<F>::p - 1 - a));
+            r = db_rsub(r, q);
+        }
     }
-    return st;
 }
 
-// reproducible pass 1: a binned state per run, renormalised every 256 deposits and at the
-// end (merging needs renormalised states).
+template <class F>
+__device__ __forceinline__ void db_repro_flush(db_u32* words, db_u32 b, const F* sums,
+                                               int folds) {
+    typedef DbLimbs<F> L;
+    for (int k = 0; k < DB_MAX_FOLDS; ++k) {
+        if (k < folds && sums[k] != (F)0) {
+            db_u32 v[3];
+            L::split(sums[k], v);
+            db_limbs_add<L::N>(words + ((db_u64)b * DB_MAX_FOLDS + k) * L::N, v);
+        }
+    }
+}
+
 template <class In, class Acc>
-__device__ void db_rseg_pass1(const typename In::S* x, const db_u32* keys, const db_u32* perm,
-                              db_u32 n, db_u32 chunk, db_u32 chunks, const int* layout,
-                              DbRepro<typename Acc::V>* head, DbRepro<typename Acc::V>* firsts) {
+__device__ void db_scatter_reproducible(const typename In::S* x, const db_u32* idx, db_u32 n,
+                                        db_u32 span, const int* layout, db_u32 nbins,
+                                        int priv, db_u32* lanes) {
     typedef typename Acc::V F;
-    db_u32 c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= chunks) {
-        return;
+    typedef DbLimbs<F> L;
+    db_u32* plane = reinterpret_cast<db_u32*>(db_smem);
+    const db_u32 words = nbins * DB_MAX_FOLDS * L::N;
+    const int folds = layout[1];
+    if (priv) {
+        for (db_u32 w = threadIdx.x; w < words; w += blockDim.x) {
+            plane[w] = 0;
+        }
+        __syncthreads();
     }
-    const DbBinConsts<F> bc = db_bin_consts<F>(layout);
-    db_u32 lo = c * chunk;
-    db_u32 hi = min(n, lo + chunk);
-    db_u32 i = lo;
-    while (i < hi) {
-        db_u32 key = keys[i];
-        db_u32 start = i;
-        DbRepro<F> st = db_repro_empty<F>(bc);
-        unsigned pending = 0;
-        while (i < hi && keys[i] == key) {
-            F r = Acc::round((double)In::load(x, perm[i]));
-            for (int k = 0; k < DB_MAX_FOLDS; ++k) {
-                if (k < bc.folds) {
-                    F s = db_radd(st.primary[k], db_or1(r));
-                    F q = db_rsub(s, st.primary[k]);
-                    st.primary[k] = s;
-                    r = db_rsub(r, q);
+    db_u32* target = priv ? plane : lanes;
+    const db_u32 threads = gridDim.x * blockDim.x;
+    const db_u32 spans = (n + span - 1) / span;
+    for (db_u32 sp = blockIdx.x * blockDim.x + threadIdx.x; sp < spans; sp += threads) {
+        const db_u32 lo = sp * span;
+        const db_u32 hi = min(n, lo + span);
+        db_u32 cur = idx[lo];
+        F sums[DB_MAX_FOLDS] = {(F)0, (F)0, (F)0};
+        for (db_u32 i = lo; i < hi; ++i) {
+            const db_u32 b = idx[i];
+            if (b != cur) {
+                db_repro_flush<F>(target, cur, sums, folds);
+                for (int k = 0; k < DB_MAX_FOLDS; ++k) {
+                    sums[k] = (F)0;
                 }
+                cur = b;
             }
-            if (++pending == DB_DEPOSITS_PER_RENORM) {
-                db_renorm(st, bc);
-                pending = 0;
+            F m[DB_MAX_FOLDS];
+            db_slices<F>(Acc::round((double)In::load(x, i)), layout, m);
+            for (int k = 0; k < DB_MAX_FOLDS; ++k) {
+                sums[k] = db_radd(sums[k], m[k]);
             }
-            ++i;
         }
-        db_renorm(st, bc);
-        if (start == lo) {
-            head[c] = st;
-        } else {
-            firsts[key] = st;
+        db_repro_flush<F>(target, cur, sums, folds);
+    }
+    if (priv) {
+        __syncthreads();
+        for (db_u32 g = threadIdx.x; g < nbins * DB_MAX_FOLDS; g += blockDim.x) {
+            db_u32 v[3] = {plane[g * L::N], plane[g * L::N + 1], L::N == 3 ? plane[g * L::N + 2] : 0u};
+            if ((v[0] | v[1] | v[2]) != 0) {
+                db_limbs_add<L::N>(lanes + (db_u64)g * L::N, v);
+            }
         }
     }
-}
-
-// reproducible pass 2: merge each bin's pieces (exact, so the order cannot matter).
-template <class Acc>
-__device__ void db_rseg_pass2(const db_u32* offsets, db_u32 nbins, db_u32 chunk,
-                              const int* layout, const DbRepro<typename Acc::V>* head,
-                              const DbRepro<typename Acc::V>* firsts,
-                              DbRepro<typename Acc::V>* out) {
-    typedef typename Acc::V F;
-    db_u32 b = blockIdx.x * blockDim.x + threadIdx.x;
-    if (b >= nbins) {
-        return;
-    }
-    const DbBinConsts<F> bc = db_bin_consts<F>(layout);
-    db_u32 s = offsets[b];
-    db_u32 e = offsets[b + 1];
-    if (s == e) {
-        out[b] = db_repro_empty<F>(bc);
-        return;
-    }
-    DbRepro<F> st = (s % chunk == 0) ? head[s / chunk] : firsts[b];
-    DbReproMerge<F> merge;
-    merge.c = &bc;
-    for (db_u32 c = s / chunk + 1; (db_u64)c * chunk < e; ++c) {
-        st = merge(st, head[c]);
-    }
-    out[b] = st;
 }
 
 #endif  // DB_REPRO
+
+
 
 // ---------------------------------------------------------------------------------------
 // Entry points.
@@ -829,12 +1025,17 @@ extern "C" __global__ void DB_ENTRY(scatter_fixed_point_)(const DbS* x, const db
     db_scatter_fixed<DbIn, DbAcc>(x, idx, n, k, bins, lost);
 }
 
-extern "C" __global__ void DB_ENTRY(bin_count_)(const db_u32* idx, db_u64 n, db_u32* counts) {
-    db_bin_count(idx, n, counts);
+extern "C" __global__ void DB_ENTRY(scan_reduce_)(const db_u32* buf, db_u32 len,
+                                                  db_u32* partials) {
+    db_scan_reduce(buf, len, partials);
 }
 
 extern "C" __global__ void DB_ENTRY(scan_exclusive_)(db_u32* buf, db_u32 len) {
     db_scan_exclusive(buf, len);
+}
+
+extern "C" __global__ void DB_ENTRY(scan_apply_)(db_u32* buf, db_u32 len, const db_u32* partials) {
+    db_scan_apply(buf, len, partials);
 }
 
 extern "C" __global__ void DB_ENTRY(radix_count_)(const db_u32* keys, db_u32 n, db_u32 shift,
@@ -842,17 +1043,29 @@ extern "C" __global__ void DB_ENTRY(radix_count_)(const db_u32* keys, db_u32 n, 
     db_radix_count(keys, n, shift, tiles, dcounts);
 }
 
-extern "C" __global__ void DB_ENTRY(radix_scatter_)(const db_u32* keys_in, const db_u32* perm_in,
-                                                    db_u32 n, db_u32 shift, db_u32 tiles,
-                                                    int first, const db_u32* dcounts,
-                                                    db_u32* keys_out, db_u32* perm_out) {
-    db_radix_scatter(keys_in, perm_in, n, shift, tiles, first, dcounts, keys_out, perm_out);
+extern "C" __global__ void DB_ENTRY(radix_scatter_)(const DbS* x, const db_u32* keys_in,
+                                                    const db_u32* perm_in, db_u32 n,
+                                                    db_u32 shift, db_u32 tiles, int first,
+                                                    int last, const db_u32* dcounts,
+                                                    db_u32* keys_out, db_u32* perm_out,
+                                                    DbIn::T* vals) {
+    db_radix_scatter<DbIn>(x, keys_in, perm_in, n, shift, tiles, first, last, dcounts, keys_out,
+                           perm_out, vals);
 }
 
-extern "C" __global__ void DB_ENTRY(seg_pass1_)(const DbS* x, const db_u32* keys,
-                                                const db_u32* perm, db_u32 n, db_u32 chunk,
-                                                db_u32 chunks, DbV* head, DbV* firsts) {
-    db_seg_pass1<DbIn, DbAcc>(x, keys, perm, n, chunk, chunks, head, firsts);
+extern "C" __global__ void DB_ENTRY(copy_values_)(const DbS* x, db_u32 n, DbIn::T* vals) {
+    db_copy_values<DbIn>(x, n, vals);
+}
+
+extern "C" __global__ void DB_ENTRY(bin_offsets_)(const db_u32* keys, db_u32 n, db_u32 nbins,
+                                                  db_u32* offs) {
+    db_bin_offsets(keys, n, nbins, offs);
+}
+
+extern "C" __global__ void DB_ENTRY(seg_pass1_)(const DbIn::T* vals, const db_u32* keys,
+                                                db_u32 n, db_u32 chunk, db_u32 chunks,
+                                                DbV* head, DbV* firsts) {
+    db_seg_pass1<DbIn, DbAcc>(vals, keys, n, chunk, chunks, head, firsts);
 }
 
 extern "C" __global__ void DB_ENTRY(seg_pass2_)(const db_u32* offsets, db_u32 nbins,
@@ -862,20 +1075,14 @@ extern "C" __global__ void DB_ENTRY(seg_pass2_)(const db_u32* offsets, db_u32 nb
 }
 
 #if defined(DB_REPRO)
-extern "C" __global__ void DB_ENTRY(rseg_pass1_)(const DbS* x, const db_u32* keys,
-                                                 const db_u32* perm, db_u32 n, db_u32 chunk,
-                                                 db_u32 chunks, const int* layout,
-                                                 DbRepro<DbV>* head, DbRepro<DbV>* firsts) {
-    db_rseg_pass1<DbIn, DbAcc>(x, keys, perm, n, chunk, chunks, layout, head, firsts);
-}
-
-extern "C" __global__ void DB_ENTRY(rseg_pass2_)(const db_u32* offsets, db_u32 nbins,
-                                                 db_u32 chunk, const int* layout,
-                                                 const DbRepro<DbV>* head,
-                                                 const DbRepro<DbV>* firsts, DbRepro<DbV>* out) {
-    db_rseg_pass2<DbAcc>(offsets, nbins, chunk, layout, head, firsts, out);
+extern "C" __global__ void DB_ENTRY(scatter_reproducible_)(const DbS* x, const db_u32* idx,
+                                                           db_u32 n, db_u32 span,
+                                                           const int* layout, db_u32 nbins,
+                                                           int priv, db_u32* lanes) {
+    db_scatter_reproducible<DbIn, DbAcc>(x, idx, n, span, layout, nbins, priv, lanes);
 }
 #endif
+
 
 #if DB_ORDERED_ATOMICS
 

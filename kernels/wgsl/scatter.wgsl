@@ -30,7 +30,13 @@ struct Params {
     a0: i32,
     a1: i32,
     a2: i32,
-    _pad: u32,
+    // Radix pass: 1 on the last pass (values are written in sorted order).
+    last: u32,
+    // reproducible: consecutive elements one thread walks.
+    span: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> prm: Params;
@@ -451,133 +457,254 @@ fn scatter_fixed_point(@builtin(global_invocation_id) gid: vec3<u32>) {
 //#endif
 
 // ---------------------------------------------------------------------------------------
-// The stable sort by bin (sort_segmented and reproducible).
-//   bin_count      counts[b] = elements in bin b (integer atomics: order-free)
-//   scan_exclusive one workgroup: exclusive prefix sum of scan_buf[0..scan_len)
-//   radix_count    per tile of WG*RADIX_ITEMS elements, the histogram of one 8-bit digit,
-//                  written digit-major: dcounts[d * tiles + tile]
-//   radix_scatter  after the scan of dcounts: each element goes to its digit's offset for
-//                  its tile plus its rank among equal digits before it in the tile, so the
-//                  pass is stable; keys and element positions move together.
+// The stable sort by bin (sort_segmented): an LSD radix sort with 4-bit digits over tiles
+// of SORT_TILE elements, SORT_WG threads each owning SORT_ITEMS consecutive elements.
+//   radix_count    per tile, the count of every digit, written digit-major:
+//                  dcounts[d * tiles + tile] (so one scan of dcounts gives every tile the
+//                  start of its elements of digit d in the pass's output)
+//   scan_reduce    the device-wide exclusive scan of scan_buf[0..scan_len) in three
+//   scan_exclusive kernels: per-block sums, one workgroup scanning the block sums, and
+//   scan_apply     per-block scans offset by their block's prefix
+//   radix_scatter  each element goes to its digit's start for the tile plus its rank among
+//                  the tile's earlier elements of that digit. The rank is the thread's own
+//                  running count plus, from a workgroup scan of the per-thread digit counts
+//                  (digit-major), the count in earlier threads: no element ever loops over
+//                  the workgroup. So the pass is stable; the last pass writes the values in
+//                  sorted order instead of the element positions.
+//   bin_offsets    offsets[b] = first sorted position of bin b, from the sorted keys' run
+//                  boundaries (every slot has exactly one writer: no atomics).
+// The sorted order is unique (stable), so neither the tile shape nor the job's workgroup
+// size can change it.
 
-//#if V_SORTED
-@group(0) @binding(5) var<storage, read_write> counts: array<atomic<u32>>;
+//#if V_SORT
+@group(0) @binding(5) var<storage, read_write> offs: array<u32>;
 @group(0) @binding(6) var<storage, read_write> scan_buf: array<u32>;
 @group(0) @binding(7) var<storage, read> keys_in: array<u32>;
 @group(0) @binding(8) var<storage, read_write> dcounts: array<u32>;
 @group(0) @binding(9) var<storage, read> perm_in: array<u32>;
 @group(0) @binding(10) var<storage, read_write> keys_out: array<u32>;
 @group(0) @binding(11) var<storage, read_write> perm_out: array<u32>;
+@group(0) @binding(15) var<storage, read_write> vals: array<C>;
+@group(0) @binding(16) var<storage, read_write> partials: array<u32>;
 
-const TILE: u32 = WG * RADIX_ITEMS;
+const SORT_TILE: u32 = SORT_WG * SORT_ITEMS;
+// Entries of scan_buf one workgroup scans in scan_reduce / scan_apply.
+const SCAN_BLOCK: u32 = SORT_WG * SORT_ITEMS;
 
-@compute @workgroup_size(WG)
-fn bin_count(@builtin(global_invocation_id) gid: vec3<u32>) {
-    for (var i = gid.x; i < prm.n; i += prm.threads) {
-        atomicAdd(&counts[idx[i]], 1u);
+var<workgroup> wscan: array<u32, SORT_WG>;
+
+// Exclusive prefix sum of v over the workgroup's threads (Hillis-Steele); every thread
+// must call it (it holds barriers). Returns (exclusive prefix, workgroup total).
+fn wg_scan(l: u32, v: u32) -> vec2<u32> {
+    wscan[l] = v;
+    workgroupBarrier();
+    for (var off = 1u; off < SORT_WG; off = off << 1u) {
+        var add = 0u;
+        if (l >= off) {
+            add = wscan[l - off];
+        }
+        workgroupBarrier();
+        wscan[l] = wscan[l] + add;
+        workgroupBarrier();
+    }
+    let incl = wscan[l];
+    let total = wscan[SORT_WG - 1u];
+    workgroupBarrier();
+    return vec2<u32>(incl - v, total);
+}
+
+@compute @workgroup_size(SORT_WG)
+fn scan_reduce(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let l = lid.x;
+    let lo = wid.x * SCAN_BLOCK + l * SORT_ITEMS;
+    var s = 0u;
+    for (var j = 0u; j < SORT_ITEMS; j++) {
+        if (lo + j < prm.scan_len) {
+            s += scan_buf[lo + j];
+        }
+    }
+    let r = wg_scan(l, s);
+    if (l == 0u) {
+        partials[wid.x] = r.y;
     }
 }
 
-var<workgroup> scan_sh: array<u32, WG>;
+@compute @workgroup_size(SORT_WG)
+fn scan_apply(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let l = lid.x;
+    let lo = wid.x * SCAN_BLOCK + l * SORT_ITEMS;
+    var s = 0u;
+    for (var j = 0u; j < SORT_ITEMS; j++) {
+        if (lo + j < prm.scan_len) {
+            s += scan_buf[lo + j];
+        }
+    }
+    var run = partials[wid.x] + wg_scan(l, s).x;
+    for (var j = 0u; j < SORT_ITEMS; j++) {
+        if (lo + j < prm.scan_len) {
+            let v = scan_buf[lo + j];
+            scan_buf[lo + j] = run;
+            run += v;
+        }
+    }
+}
 
-@compute @workgroup_size(WG)
+// One workgroup: exclusive prefix sum of partials[0..scan_len) in place (the block sums:
+// at most a few thousand).
+@compute @workgroup_size(SORT_WG)
 fn scan_exclusive(@builtin(local_invocation_id) lid: vec3<u32>) {
     let l = lid.x;
-    let per = (prm.scan_len + WG - 1u) / WG;
+    let per = (prm.scan_len + SORT_WG - 1u) / SORT_WG;
     let lo = min(prm.scan_len, l * per);
     let hi = min(prm.scan_len, lo + per);
     var s = 0u;
     for (var i = lo; i < hi; i++) {
-        s += scan_buf[i];
+        s += partials[i];
     }
-    scan_sh[l] = s;
-    workgroupBarrier();
-    if (l == 0u) {
-        var run = 0u;
-        for (var j = 0u; j < WG; j++) {
-            let v = scan_sh[j];
-            scan_sh[j] = run;
-            run += v;
-        }
-    }
-    workgroupBarrier();
-    var run = scan_sh[l];
+    var run = wg_scan(l, s).x;
     for (var i = lo; i < hi; i++) {
-        let v = scan_buf[i];
-        scan_buf[i] = run;
+        let v = partials[i];
+        partials[i] = run;
         run += v;
     }
 }
 
-var<workgroup> hist: array<atomic<u32>, 256>;
-var<workgroup> digits: array<u32, WG>;
+fn digit_of(key: u32) -> u32 {
+    return (key >> prm.shift) & 15u;
+}
 
-@compute @workgroup_size(WG)
+// A thread's 16 digit counts, 8 bits each (SORT_ITEMS < 256), in four words.
+fn count_get(c: vec4<u32>, d: u32) -> u32 {
+    return (c[d >> 2u] >> ((d & 3u) * 8u)) & 255u;
+}
+fn count_inc(c: ptr<function, vec4<u32>>, d: u32) {
+    (*c)[d >> 2u] = (*c)[d >> 2u] + (1u << ((d & 3u) * 8u));
+}
+
+var<workgroup> thist: array<atomic<u32>, 16>;
+
+@compute @workgroup_size(SORT_WG)
 fn radix_count(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let l = lid.x;
     let t = wid.x;
-    for (var d = l; d < 256u; d += WG) {
-        atomicStore(&hist[d], 0u);
+    if (l < 16u) {
+        atomicStore(&thist[l], 0u);
     }
     workgroupBarrier();
-    for (var r = 0u; r < RADIX_ITEMS; r++) {
-        let i = t * TILE + r * WG + l;
-        if (i < prm.n) {
-            atomicAdd(&hist[(keys_in[i] >> prm.shift) & 255u], 1u);
+    let lo = t * SORT_TILE + l * SORT_ITEMS;
+    var c = vec4<u32>(0u);
+    for (var j = 0u; j < SORT_ITEMS; j++) {
+        if (lo + j < prm.n) {
+            count_inc(&c, digit_of(keys_in[lo + j]));
+        }
+    }
+    // Integer adds: the order they land in cannot matter.
+    for (var d = 0u; d < 16u; d++) {
+        let v = count_get(c, d);
+        if (v != 0u) {
+            atomicAdd(&thist[d], v);
         }
     }
     workgroupBarrier();
-    for (var d = l; d < 256u; d += WG) {
-        dcounts[d * prm.tiles + t] = atomicLoad(&hist[d]);
+    if (l < 16u) {
+        dcounts[l * prm.tiles + t] = atomicLoad(&thist[l]);
     }
 }
 
-@compute @workgroup_size(WG)
+// Per-thread digit counts, digit-major: word r * SORT_WG + thread holds digit r in its low
+// half and digit r + 8 in its high half. After the scan every half holds the count of its
+// digit's elements in earlier threads (plus earlier digits of the same half, subtracted
+// again through tbase), and no half can carry into the other: a tile holds < 2^16 elements.
+const TMAT: u32 = 8u * SORT_WG;
+var<workgroup> tmat: array<u32, TMAT>;
+var<workgroup> tbase: array<u32, 16>;
+
+fn half_of(w: u32, d: u32) -> u32 {
+    return select(w & 0xffffu, w >> 16u, d >= 8u);
+}
+
+@compute @workgroup_size(SORT_WG)
 fn radix_scatter(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let l = lid.x;
     let t = wid.x;
-    // hist holds, per digit, where the tile's next element of that digit goes.
-    for (var d = l; d < 256u; d += WG) {
-        atomicStore(&hist[d], dcounts[d * prm.tiles + t]);
+    let lo = t * SORT_TILE + l * SORT_ITEMS;
+    var c = vec4<u32>(0u);
+    for (var j = 0u; j < SORT_ITEMS; j++) {
+        if (lo + j < prm.n) {
+            count_inc(&c, digit_of(keys_in[lo + j]));
+        }
+    }
+    for (var r = 0u; r < 8u; r++) {
+        tmat[r * SORT_WG + l] = count_get(c, r) | (count_get(c, r + 8u) << 16u);
     }
     workgroupBarrier();
-    for (var r = 0u; r < RADIX_ITEMS; r++) {
-        let i = t * TILE + r * WG + l;
-        let valid = i < prm.n;
-        var key = 0u;
-        var d = 256u;
-        if (valid) {
-            key = keys_in[i];
-            d = (key >> prm.shift) & 255u;
-        }
-        digits[l] = d;
-        workgroupBarrier();
-        var rank = 0u;
-        for (var j = 0u; j < l; j++) {
-            rank += select(0u, 1u, digits[j] == d);
-        }
-        var base = 0u;
-        if (valid) {
-            base = atomicLoad(&hist[d]);
-        }
-        workgroupBarrier();
-        if (valid) {
-            let pos = base + rank;
+    // Exclusive scan of tmat in flat order: thread l owns words [8l, 8l + 8).
+    var s = 0u;
+    for (var j = 0u; j < 8u; j++) {
+        s += tmat[l * 8u + j];
+    }
+    var run = wg_scan(l, s).x;
+    for (var j = 0u; j < 8u; j++) {
+        let v = tmat[l * 8u + j];
+        tmat[l * 8u + j] = run;
+        run += v;
+    }
+    workgroupBarrier();
+    if (l < 16u) {
+        // Global start of the tile's digit-l elements, less the digit's start in the scan.
+        tbase[l] = dcounts[l * prm.tiles + t] - half_of(tmat[(l & 7u) * SORT_WG], l);
+    }
+    workgroupBarrier();
+    var seen = vec4<u32>(0u);
+    for (var j = 0u; j < SORT_ITEMS; j++) {
+        let i = lo + j;
+        if (i < prm.n) {
+            let key = keys_in[i];
+            let d = digit_of(key);
+            let pos = tbase[d] + half_of(tmat[(d & 7u) * SORT_WG + l], d) + count_get(seen, d);
+            count_inc(&seen, d);
             keys_out[pos] = key;
-            perm_out[pos] = select(perm_in[i], i, prm.first == 1u);
-            atomicAdd(&hist[d], 1u);
+            let src = select(perm_in[i], i, prm.first == 1u);
+            if (prm.last == 1u) {
+                vals[pos] = load_x(src);
+            } else {
+                perm_out[pos] = src;
+            }
         }
-        workgroupBarrier();
     }
 }
-//#endif
+
+// No radix pass (one bin): the sorted order is the identity.
+@compute @workgroup_size(SORT_WG)
+fn copy_values(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    for (var i = gid.x; i < prm.n; i += nwg.x * SORT_WG) {
+        vals[i] = load_x(i);
+    }
+}
+
+@compute @workgroup_size(SORT_WG)
+fn bin_offsets(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    for (var i = gid.x; i < prm.n; i += nwg.x * SORT_WG) {
+        let cur = keys_in[i];
+        var b = 0u;
+        if (i > 0u) {
+            b = keys_in[i - 1u] + 1u;
+        }
+        for (; b <= cur; b++) {
+            offs[b] = i;
+        }
+        if (i + 1u == prm.n) {
+            for (b = cur + 1u; b <= prm.bins; b++) {
+                offs[b] = prm.n;
+            }
+        }
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // sort_segmented: the segmented reduction of src/ops/scatter/mod.rs over the sorted keys
-// (binding 7) and element positions (binding 9); offsets (binding 6) are the exclusive
-// scan of the bin counts, bins + 1 entries.
+// (binding 7) and values (binding 15); offsets (binding 5) has bins + 1 entries.
 
-//#if V_SORT
 @group(0) @binding(12) var<storage, read_write> head: array<C>;
 @group(0) @binding(13) var<storage, read_write> firsts: array<C>;
 @group(0) @binding(14) var<storage, read_write> outv: array<C>;
@@ -596,7 +723,7 @@ fn seg_pass1(@builtin(global_invocation_id) gid: vec3<u32>) {
         let start = i;
         var acc = C(0.0);
         while (i < hi && keys_in[i] == key) {
-            acc = add(acc, load_x(perm_in[i]));
+            acc = add(acc, vals[i]);
             i++;
         }
         if (start == lo) {
@@ -613,8 +740,8 @@ fn seg_pass2(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (b >= prm.bins) {
         return;
     }
-    let s = scan_buf[b];
-    let e = scan_buf[b + 1u];
+    let s = offs[b];
+    let e = offs[b + 1u];
     if (s == e) {
         outv[b] = C(0.0);
         return;
@@ -631,26 +758,29 @@ fn seg_pass2(@builtin(global_invocation_id) gid: vec3<u32>) {
 //#endif
 
 // ---------------------------------------------------------------------------------------
-// reproducible: the same segmented walk, but each piece is a binned state
-// (src/numerics/repro.rs: deposit, renormalise every R_RENORM deposits, merge) and pass 2
-// merges the pieces. Every step is exact, so the state does not depend on the pieces.
-// The host finalises each bin's state with the CPU's code.
+// reproducible: binned summation (src/numerics/repro.rs) without any sort. With the bin
+// layout fixed by max |x|, depositing x into fold k adds q_k = x's remainder rounded to a
+// multiple of the fold's quantum u_k, and q_k depends on the remainder alone (the primary
+// only fixes the grid, and `r | 1` rules out ties). So each fold's value is
+// u_k * sum(q_k / u_k): a sum of integers (|q_k / u_k| <= 2^(p-12)), exact and order-free.
+// Each thread sums the integers of a run of equal bins within its span of SPAN
+// consecutive elements exactly in A (at most 2^11 of them: |sum| < 2^p), then adds them
+// into the bin's integer lanes: LIMBS u32 words per (bin, fold), little-endian two's
+// complement, updated by integer atomics with the carries propagated by the adder (the
+// final words equal the exact total whatever the order). REPRO_PRIV: lanes of all bins in
+// workgroup memory, added into the global lanes once per workgroup; otherwise straight
+// into the global lanes. The host turns the lanes into binned states and finalises them
+// with the shared code.
 
 //#if V_REPRO
-struct Bins {
-    p: array<A, 3>,
-    c: array<i32, 3>,
-}
-@group(0) @binding(12) var<storage, read_write> rhead: array<Bins>;
-@group(0) @binding(13) var<storage, read_write> rfirst: array<Bins>;
-@group(0) @binding(14) var<storage, read_write> rout: array<Bins>;
+@group(0) @binding(3) var<storage, read_write> lanes: array<atomic<u32>>;
 
-fn fold_a(k: i32) -> i32 {
-    return select(select(prm.a2, prm.a1, k == 1), prm.a0, k == 0);
+fn fold_a(k: u32) -> i32 {
+    return select(select(prm.a2, prm.a1, k == 1u), prm.a0, k == 0u);
 }
 
-// Powers of two and 1.5 * 2^a built from their bits (exact; every one is normal).
 //#if ACC_F64
+const P_BITS: i32 = 53;
 fn or1(r: f64) -> f64 {
     return bitcast<f64>(bitcast<u64>(r) | u64(1));
 }
@@ -660,7 +790,15 @@ fn pow2(e: i32) -> f64 {
 fn sigma_of(a: i32) -> f64 {
     return bitcast<f64>((u64(a + 1023) << 52u) | (u64(1) << 51u));
 }
+// An integer |m| < 2^53 as three limbs.
+fn to_limbs(m: f64) -> vec3<u32> {
+    let hi = floor(m * pow2(-32));
+    let lo = m - hi * pow2(32);
+    let h = i32(hi);
+    return vec3<u32>(u32(lo), bitcast<u32>(h), select(0u, 0xffffffffu, h < 0));
+}
 //#else
+const P_BITS: i32 = 24;
 fn or1(r: f32) -> f32 {
     return bitcast<f32>(bitcast<u32>(r) | 1u);
 }
@@ -670,103 +808,121 @@ fn pow2(e: i32) -> f32 {
 fn sigma_of(a: i32) -> f32 {
     return bitcast<f32>((u32(a + 127) << 23u) | 0x400000u);
 }
+// An integer |m| < 2^24 as two limbs.
+fn to_limbs(m: f32) -> vec3<u32> {
+    let i = i32(m);
+    return vec3<u32>(bitcast<u32>(i), select(0u, 0xffffffffu, i < 0), 0u);
+}
 //#endif
 
-fn empty_state() -> Bins {
-    var b: Bins;
-    for (var k = 0; k < 3; k++) {
-        b.p[k] = A(0.0);
-        b.c[k] = 0;
-        if (k < prm.folds) {
-            b.p[k] = sigma_of(fold_a(k));
-        }
-    }
-    return b;
-}
-
-fn renorm(b: ptr<function, Bins>) {
-    for (var k = 0; k < prm.folds; k++) {
-        let a = fold_a(k);
-        let d = (*b).p[k] - sigma_of(a);
-        let c = round(d * pow2(2 - a));
-        (*b).p[k] = (*b).p[k] - c * pow2(a - 2);
-        (*b).c[k] = (*b).c[k] + i32(c);
-    }
-}
-
-fn deposit(b: ptr<function, Bins>, x: A) {
+// The quanta counts q_k / u_k of one term, as repro.rs's deposit computes q_k: with the
+// primary at its starting value 1.5 * 2^a_k, which gives the same q_k as any other
+// primary of the binade.
+fn slices(x: A) -> vec3<A> {
+    var m = vec3<A>(A(0.0));
     var r = x;
-    for (var k = 0; k < prm.folds; k++) {
-        // The select keeps the driver from folding (p + r) - p into r; r | 1 keeps the
-        // rounding from being a tie whose outcome depends on p (src/numerics/repro.rs).
-        let s = select((*b).p[k] + or1(r), A(0.0), prm.one != 1.0);
-        let q = s - (*b).p[k];
-        (*b).p[k] = s;
-        r = r - q;
+    for (var k = 0u; k < 3u; k++) {
+        if (i32(k) < prm.folds) {
+            let a = fold_a(k);
+            let sig = sigma_of(a);
+            // The select keeps the driver from folding (sig + r) - sig into r.
+            let s = select(sig + or1(r), A(0.0), prm.one != 1.0);
+            let q = s - sig;
+            m[k] = q * pow2(P_BITS - 1 - a);
+            r = r - q;
+        }
+    }
+    return m;
+}
+
+// Adds a value (limbs v) into the lanes at `base`; the carry out of each limb is whether
+// the atomic add wrapped, so the words end at the exact total mod 2^(32 LIMBS).
+fn lanes_add(base: u32, v: vec3<u32>) {
+    let o0 = atomicAdd(&lanes[base], v.x);
+    let c0 = select(0u, 1u, o0 + v.x < o0);
+    let t1 = v.y + c0;
+    var c1 = select(0u, 1u, t1 < v.y);
+    if (t1 != 0u) {
+        let o1 = atomicAdd(&lanes[base + 1u], t1);
+        c1 += select(0u, 1u, o1 + t1 < o1);
+    }
+    if (LIMBS == 3u) {
+        let t2 = v.z + c1;
+        if (t2 != 0u) {
+            atomicAdd(&lanes[base + 2u], t2);
+        }
     }
 }
 
-fn merge(a: ptr<function, Bins>, o: Bins) {
-    for (var k = 0; k < prm.folds; k++) {
-        // Hide the offset's origin: rewritten as (a + o) - sigma, the sum would leave the binade.
-        let d = select(o.p[k] - sigma_of(fold_a(k)), A(0.0), prm.one != 1.0);
-        (*a).p[k] = (*a).p[k] + d;
-        (*a).c[k] = (*a).c[k] + o.c[k];
+//#if REPRO_PRIV
+var<workgroup> plane: array<atomic<u32>, RW>;
+fn plane_add(base: u32, v: vec3<u32>) {
+    let o0 = atomicAdd(&plane[base], v.x);
+    let c0 = select(0u, 1u, o0 + v.x < o0);
+    let t1 = v.y + c0;
+    var c1 = select(0u, 1u, t1 < v.y);
+    if (t1 != 0u) {
+        let o1 = atomicAdd(&plane[base + 1u], t1);
+        c1 += select(0u, 1u, o1 + t1 < o1);
     }
-    renorm(a);
+    if (LIMBS == 3u) {
+        let t2 = v.z + c1;
+        if (t2 != 0u) {
+            atomicAdd(&plane[base + 2u], t2);
+        }
+    }
+}
+//#endif
+
+fn flush(b: u32, sums: vec3<A>) {
+    for (var k = 0u; k < 3u; k++) {
+        if (i32(k) < prm.folds && sums[k] != A(0.0)) {
+//#if REPRO_PRIV
+            plane_add((b * 3u + k) * LIMBS, to_limbs(sums[k]));
+//#else
+            lanes_add((b * 3u + k) * LIMBS, to_limbs(sums[k]));
+//#endif
+        }
+    }
 }
 
 @compute @workgroup_size(WG)
-fn rseg_pass1(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let c = gid.x;
-    if (c >= prm.chunks) {
-        return;
+fn scatter_reproducible(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(global_invocation_id) gid: vec3<u32>) {
+//#if REPRO_PRIV
+    for (var w = lid.x; w < RW; w += WG) {
+        atomicStore(&plane[w], 0u);
     }
-    let lo = c * prm.chunk;
-    let hi = min(prm.n, lo + prm.chunk);
-    var i = lo;
-    while (i < hi) {
-        let key = keys_in[i];
-        let start = i;
-        var st = empty_state();
-        var pending = 0u;
-        while (i < hi && keys_in[i] == key) {
-            deposit(&st, A(load_x(perm_in[i])));
-            pending++;
-            if (pending == R_RENORM) {
-                renorm(&st);
-                pending = 0u;
+    workgroupBarrier();
+//#endif
+    let spans = (prm.n + prm.span - 1u) / prm.span;
+    for (var sp = gid.x; sp < spans; sp += prm.threads) {
+        let lo = sp * prm.span;
+        let hi = min(prm.n, lo + prm.span);
+        var cur = idx[lo];
+        var sums = vec3<A>(A(0.0));
+        for (var i = lo; i < hi; i++) {
+            let b = idx[i];
+            if (b != cur) {
+                flush(cur, sums);
+                sums = vec3<A>(A(0.0));
+                cur = b;
             }
-            i++;
+            sums += slices(A(load_x(i)));
         }
-        renorm(&st);
-        if (start == lo) {
-            rhead[c] = st;
-        } else {
-            rfirst[key] = st;
+        flush(cur, sums);
+    }
+//#if REPRO_PRIV
+    workgroupBarrier();
+    for (var g = lid.x; g < prm.bins * 3u; g += WG) {
+        let base = g * LIMBS;
+        var v = vec3<u32>(atomicLoad(&plane[base]), atomicLoad(&plane[base + 1u]), 0u);
+        if (LIMBS == 3u) {
+            v.z = atomicLoad(&plane[base + 2u]);
+        }
+        if (any(v != vec3<u32>(0u))) {
+            lanes_add(base, v);
         }
     }
-}
-
-@compute @workgroup_size(WG)
-fn rseg_pass2(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let b = gid.x;
-    if (b >= prm.bins) {
-        return;
-    }
-    let s = scan_buf[b];
-    let e = scan_buf[b + 1u];
-    if (s == e) {
-        rout[b] = empty_state();
-        return;
-    }
-    var st = rfirst[b];
-    if (s % prm.chunk == 0u) {
-        st = rhead[s / prm.chunk];
-    }
-    for (var c = s / prm.chunk + 1u; c * prm.chunk < e; c++) {
-        merge(&st, rhead[c]);
-    }
-    rout[b] = st;
+//#endif
 }
 //#endif

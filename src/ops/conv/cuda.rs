@@ -6,9 +6,19 @@
 //! still one sequential chain in the order of [`super`], so the ordered variants give the
 //! CPU emulation's bits. `atomic` uses native `atom.add.f32`/`.f64` under the job's PTX
 //! ordering, and a compare-and-swap loop for half accumulators.
-//! `tensor_core` is reported Unsupported (see [`TENSOR_CORE_REASON`]).
+//!
+//! `tensor_core` (f16/bf16 inputs, f32 accumulator, sm_80 or newer) launches 128 x 64
+//! output tiles of 256 threads that run `mma.sync.aligned.m16n8k16` through inline PTX on
+//! 32-deep shared-memory reduction tiles (layout and fragment ownership documented in
+//! `kernels/cuda/conv.cu`); bwd_weight splits its reduction into the same chunks as
+//! `deterministic` and adds the f32 partials in chunk order. The launch is fixed, so runs
+//! on one GPU give the same bits, but the tensor core's internal order and rounding are the
+//! hardware's: the tests check the bound of [`super::tensor_core_bound`] and run-to-run
+//! equality, not a CPU emulation. Other formats, and older GPUs, are Unsupported with the
+//! reason. `kernels/cuda/emu/conv_tc_emu.cpp` runs these kernels on host threads (with an
+//! emulated mma) to check their indexing where there is no GPU.
 
-use super::{gemm_dims, ConvJob, ConvVariant};
+use super::{gemm_dims, ConvJob, ConvVariant, TC_TILE_M, TC_TILE_N};
 use crate::backend::cuda::{driver_err, CudaBackend, CudaDevice, ModuleSpec, TIMER};
 use crate::error::OpError;
 use crate::numerics::Precision;
@@ -18,8 +28,33 @@ use cudarc::driver::{LaunchConfig, PushKernelArg};
 /// Kernel source of this family.
 pub const SOURCE: &str = "kernels/cuda/conv.cu";
 
-/// Why `tensor_core` does not run: said plainly rather than faked.
-pub const TENSOR_CORE_REASON: &str = "tensor_core (mma.sync m16n8k16 via inline PTX) is not built in this version of detbench: the kernel could not be validated on a GPU when the family was written, and an unvalidated tensor-core path would report numbers nobody checked";
+/// Start of the reason `tensor_core` gives on a GPU older than sm_80 (tests match on it).
+pub const TENSOR_CORE_ARCH_REASON: &str = "tensor_core needs sm_80 or newer";
+
+/// Why `tensor_core` cannot run this job on a device of compute capability `cc`, if it
+/// cannot: the kernels multiply f16 or bf16 in `mma.sync.m16n8k16` (sm_80+) and accumulate
+/// in f32, the format the bound of [`super::tensor_core_bound`] is written for.
+pub fn tensor_core_unsupported(job: &ConvJob, cc: (i32, i32)) -> Option<String> {
+    if !matches!(job.precision, Precision::F16 | Precision::Bf16) {
+        return Some(format!(
+            "tensor_core multiplies f16 or bf16 inputs (mma.sync m16n8k16); {} inputs have no tensor-core path here",
+            job.precision
+        ));
+    }
+    if job.accumulator != Precision::F32 {
+        return Some(format!(
+            "tensor_core accumulates in f32 (mma.sync .f32 accumulator); the {} accumulator asked for is not what the tensor cores would compute",
+            job.accumulator
+        ));
+    }
+    if cc.0 < 8 {
+        return Some(format!(
+            "{TENSOR_CORE_ARCH_REASON} (mma.sync.aligned.m16n8k16 with f16/bf16 inputs); this device is sm_{}{}",
+            cc.0, cc.1
+        ));
+    }
+    None
+}
 
 /// Output-tile edge of the CUDA GEMM kernels.
 const BM: usize = 64;
@@ -85,11 +120,13 @@ fn alloc_err(
 /// Runs a conv job `job.runs` times on one GPU.
 pub fn run(backend: &CudaBackend, job: &ConvJob) -> Result<RunSet, OpError> {
     super::check_job(job)?;
-    if job.variant == ConvVariant::TensorCore {
-        return Err(OpError::Unsupported(TENSOR_CORE_REASON.into()));
-    }
     let dev = backend.device();
     let (major, minor) = dev.compute_capability();
+    if job.variant == ConvVariant::TensorCore {
+        if let Some(why) = tensor_core_unsupported(job, (major, minor)) {
+            return Err(OpError::Unsupported(why));
+        }
+    }
     if job.variant == ConvVariant::Atomic && major < 7 {
         return Err(OpError::Unsupported(format!(
             "atomic uses scoped PTX atomics (.relaxed/.acq_rel), which need sm_70 or newer; this device is sm_{major}{minor}"
@@ -99,10 +136,15 @@ pub fn run(backend: &CudaBackend, job: &ConvJob) -> Result<RunSet, OpError> {
     let out_len = s.out_len(job.op);
     let (gm, gn) = gemm_dims(job.op, s);
     let chunks = job.chunks();
-    let tiles = (gm.div_ceil(BM), gn.div_ceil(BM), chunks);
+    let (tm, tn) = if job.variant == ConvVariant::TensorCore {
+        (TC_TILE_M, TC_TILE_N)
+    } else {
+        (BM, BM)
+    };
+    let tiles = (gm.div_ceil(tm), gn.div_ceil(tn), chunks);
     if tiles.1 > 65535 || tiles.2 > 65535 || tiles.0 > i32::MAX as usize {
         return Err(OpError::BadInput(format!(
-            "conv shape {:?} needs a {tiles:?} grid of 64x64 tiles, past CUDA's grid limits",
+            "conv shape {:?} needs a {tiles:?} grid of {tm}x{tn} tiles, past CUDA's grid limits",
             s.to_vec()
         )));
     }
@@ -240,7 +282,104 @@ pub fn run(backend: &CudaBackend, job: &ConvJob) -> Result<RunSet, OpError> {
                 ),
             };
         }
-        ConvVariant::TensorCore => return Err(OpError::Unsupported(TENSOR_CORE_REASON.into())),
+        ConvVariant::TensorCore if job.op == Op::Conv2dBwdWeight => {
+            let k1 = f("bwdw_tensor_core")?;
+            let k2 = f("bwdw_reduce")?;
+            let mut partials = dev
+                .zeros(chunks * out_len * vf.bytes())
+                .map_err(|e| OpError::BadInput(format!("partials: {e}")))?;
+            for _ in 0..job.runs {
+                let ms = dev.timed(|st| {
+                    let mut l = st.launch_builder(&k1);
+                    l.arg(&prm).arg(&a).arg(&b).arg(&mut partials);
+                    // SAFETY: `bwdw_tensor_core(const u32* P, const u16* dy, const u16* x,
+                    // float* partials)`: a and b hold the f16/bf16 words of dy and x for the
+                    // shape in P, partials chunks * out_len f32 values (vf is f32 here); block
+                    // (x, y, z) writes only its 128x64 tile of layer z, each element checked
+                    // against P's GEMM bounds; 256 threads, as the kernel's tiling assumes.
+                    unsafe { l.launch(cfg(tgrid, 256)) }.map_err(|e| driver_err("launch", e))?;
+                    let mut l = st.launch_builder(&k2);
+                    l.arg(&prm).arg(&partials).arg(&mut out);
+                    // SAFETY: `bwdw_reduce(const u32* P, const float* partials, u16* dw)`: one
+                    // thread per dw element, e < out_len checked; reads the layers written above.
+                    unsafe { l.launch(cfg(lin(256), 256)) }.map_err(|e| driver_err("launch", e))?;
+                    Ok(())
+                })?;
+                set.outputs.push(job.precision.decode(&dev.read(&out)?));
+                set.times_ms.push(ms);
+            }
+            set.message = format!(
+                "mma.sync m16n8k16 {}/f32 on sm_{major}{minor}; {chunks} chunks of {} reduced in chunk order",
+                job.precision, job.chunk
+            );
+        }
+        ConvVariant::TensorCore => {
+            let k = f(&format!("{op}_tensor_core"))?;
+            for _ in 0..job.runs {
+                let ms = dev.timed(|st| {
+                    let mut l = st.launch_builder(&k);
+                    l.arg(&prm).arg(&a).arg(&b).arg(&mut out);
+                    // SAFETY: `{fwd|bwdd}_tensor_core(const u32* P, const u16* a, const u16* b,
+                    // u16* out)`: a and b hold the f16/bf16 words of the operands of the shape
+                    // in P, out `out_len` words; every load is masked to the GEMM's rows,
+                    // columns and reduction length and to the image, every store to the GEMM's
+                    // rows and columns; 256 threads, as the kernel's tiling assumes.
+                    unsafe { l.launch(cfg(tgrid, 256)) }.map_err(|e| driver_err("launch", e))?;
+                    Ok(())
+                })?;
+                set.outputs.push(job.precision.decode(&dev.read(&out)?));
+                set.times_ms.push(ms);
+            }
+            set.message = format!(
+                "mma.sync m16n8k16 {}/f32 on sm_{major}{minor}, 128x64 tiles",
+                job.precision
+            );
+        }
     }
     Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::conv::{ConvShape, ConvVariant};
+
+    fn job(p: Precision, acc: Precision) -> ConvJob {
+        let s = ConvShape::new(&[1, 2, 4, 4, 3, 3, 3, 1, 1, 1]).unwrap();
+        let (la, lb) = s.operand_lens(Op::Conv2dFwd);
+        ConvJob::new(
+            Op::Conv2dFwd,
+            s,
+            p,
+            acc,
+            ConvVariant::TensorCore,
+            vec![1.0; la],
+            vec![1.0; lb],
+            64,
+            1,
+        )
+        .unwrap()
+    }
+
+    /// tensor_core runs half inputs with an f32 accumulator on sm_80+, and says why not
+    /// otherwise.
+    #[test]
+    fn tensor_core_support_rules() {
+        for p in [Precision::F16, Precision::Bf16] {
+            assert_eq!(
+                tensor_core_unsupported(&job(p, Precision::F32), (8, 0)),
+                None
+            );
+            assert_eq!(
+                tensor_core_unsupported(&job(p, Precision::F32), (9, 0)),
+                None
+            );
+            let old = tensor_core_unsupported(&job(p, Precision::F32), (7, 5)).unwrap();
+            assert!(old.starts_with(TENSOR_CORE_ARCH_REASON), "{old}");
+            assert!(old.contains("sm_75"), "{old}");
+            assert!(tensor_core_unsupported(&job(p, p), (9, 0)).is_some());
+            assert!(tensor_core_unsupported(&job(p, Precision::F64), (9, 0)).is_some());
+        }
+        assert!(tensor_core_unsupported(&job(Precision::F32, Precision::F32), (9, 0)).is_some());
+    }
 }

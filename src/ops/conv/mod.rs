@@ -38,9 +38,13 @@
 //!   every weight element is a sequential chain. `atomic` adds the partials into the
 //!   gradient with float atomics (order: whatever the hardware does); `deterministic` writes
 //!   them to a buffer and a second pass adds them in chunk order 0, 1, 2, ...
-//! - `tensor_core` (CUDA, f16/bf16 inputs, f32 accumulator): `mma.sync` tiles; the order
-//!   and the rounding inside a tensor-core dot product are the hardware's, so the bound is
-//!   looser (see [`tensor_core_bound`]).
+//! - `tensor_core` (CUDA sm_80+, f16/bf16 inputs, f32 accumulator): implicit GEMM in
+//!   128 x 64 tiles on `mma.sync.m16n8k16`, the reduction index in the order of `tiled`
+//!   ((r, s, c|k) for fwd and bwd_data) taken 16 at a time by the tensor cores, whose
+//!   internal order and rounding are the hardware's: the bound is looser (see
+//!   [`tensor_core_bound`]) and the result is reproducible run to run on one GPU, not
+//!   emulated on the CPU. bwd_weight uses the chunks of `deterministic` and adds their f32
+//!   partials in chunk order.
 //!
 //! # Arithmetic (identical on every backend, so the CPU emulation gives the GPU's bits)
 //!
@@ -85,6 +89,12 @@ pub const DEFAULT_SHAPE: [usize; 10] = [2, 8, 16, 16, 8, 3, 3, 1, 1, 1];
 
 /// Edge of the square output tile of the tiled kernels (and the depth of a reduction tile).
 pub const TILE: usize = 16;
+
+/// Output tile of the CUDA `tensor_core` kernels: GEMM rows (output pixels, or K for
+/// bwd_weight) per block.
+pub const TC_TILE_M: usize = 128;
+/// GEMM columns per `tensor_core` block.
+pub const TC_TILE_N: usize = 64;
 
 /// Most chunks bwd_weight splits its reduction into.
 pub const MAX_CHUNKS: usize = 64;
@@ -402,24 +412,28 @@ impl ConvJob {
             0
         };
         let out = shape.out_len(op);
+        let (m, ncol) = gemm_dims(op, &shape);
+        let chunks = if op == Op::Conv2dBwdWeight {
+            npq.div_ceil(chunk)
+        } else {
+            1
+        };
         let launch = match variant {
             ConvVariant::Direct => Launch {
                 workgroup_size,
                 workgroups: out.div_ceil(workgroup_size as usize).min(u32::MAX as usize) as u32,
             },
-            _ => {
-                let (m, ncol) = gemm_dims(op, &shape);
-                let chunks = if op == Op::Conv2dBwdWeight {
-                    npq.div_ceil(chunk)
-                } else {
-                    1
-                };
-                Launch {
-                    workgroup_size: (TILE * TILE) as u32,
-                    workgroups: (m.div_ceil(TILE) * ncol.div_ceil(TILE) * chunks)
-                        .min(u32::MAX as usize) as u32,
-                }
-            }
+            // Eight warps per 128 x 64 tile (see cuda.rs).
+            ConvVariant::TensorCore => Launch {
+                workgroup_size: 256,
+                workgroups: (m.div_ceil(TC_TILE_M) * ncol.div_ceil(TC_TILE_N) * chunks)
+                    .min(u32::MAX as usize) as u32,
+            },
+            _ => Launch {
+                workgroup_size: (TILE * TILE) as u32,
+                workgroups: (m.div_ceil(TILE) * ncol.div_ceil(TILE) * chunks).min(u32::MAX as usize)
+                    as u32,
+            },
         };
         Ok(Self {
             op,
@@ -502,6 +516,11 @@ pub fn store_roundoff(precision: Precision, acc: Precision) -> f64 {
 /// Pranesh, "Numerical behavior of NVIDIA tensor cores", PeerJ CS 2021), so each of the
 /// L/16 block additions may lose up to 2 ulp-sized units per term: gamma_{2L} with the
 /// truncation unit 2^-23.
+///
+/// It also covers bwd_weight's split: chunks of length l_j <= `chunk` each within
+/// gamma_{2 l_j + 2}(2^-23) of their own sum of magnitudes, then `chunks` <= 64 partials
+/// added in f32 (gamma_{chunks}(2^-24), i.e. chunks/2 units of 2^-23). With two or more
+/// chunks L >= (chunks - 1) chunk + 1 and chunk >= 16, so 2 chunk + 2 + chunks/2 <= 2L + 2.
 pub fn tensor_core_bound(l: usize) -> Option<f64> {
     gamma(2 * l as u64 + 2, libm::ldexp(1.0, -23))
 }

@@ -28,6 +28,15 @@ pub fn parallel_copy(dst: &mut [u8], src: &[u8], threads: usize) {
 
 /// Runs the copy `job.runs` times on the host.
 pub fn run(job: &CopyJob, threads: usize) -> Result<RunSet, OpError> {
+    Ok(copies(job, threads, job.runs, true))
+}
+
+/// Times of `runs` copies, without decoding the destination: for benchmarks.
+pub fn times(job: &CopyJob, threads: usize, runs: usize) -> Vec<f64> {
+    copies(job, threads, runs, false).times_ms
+}
+
+fn copies(job: &CopyJob, threads: usize, runs: usize, read_back: bool) -> RunSet {
     let src = job.precision.encode(&job.x);
     let mut dst = vec![0u8; src.len()];
     let mut set = RunSet {
@@ -38,7 +47,7 @@ pub fn run(job: &CopyJob, threads: usize) -> Result<RunSet, OpError> {
     if src.len() < PARALLEL_BYTES {
         set.message = "memcpy on 1 thread".into();
     }
-    for _ in 0..job.runs {
+    for _ in 0..runs {
         // Also touches every page, so no run pays first-touch page faults.
         dst.fill(0);
         // Keeps the compiler from dropping the clear as a dead store before the copy.
@@ -46,7 +55,9 @@ pub fn run(job: &CopyJob, threads: usize) -> Result<RunSet, OpError> {
         let start = Instant::now();
         parallel_copy(&mut dst, &src, threads);
         set.times_ms.push(start.elapsed().as_secs_f64() * 1e3);
-        set.outputs.push(job.decode(&dst));
+        if read_back {
+            set.outputs.push(job.decode(&dst));
+        }
     }
-    Ok(set)
+    set
 }

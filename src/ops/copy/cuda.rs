@@ -25,6 +25,21 @@ pub fn module_spec() -> ModuleSpec {
 
 /// Runs the copy `job.runs` times on one GPU.
 pub fn run(backend: &CudaBackend, job: &CopyJob) -> Result<RunSet, OpError> {
+    copies(backend, job, job.runs, true)
+}
+
+/// Times of `runs` copies, without reading the destination back: for benchmarks, where
+/// reading back every copy would cost far more host time than the copies themselves.
+pub fn times(backend: &CudaBackend, job: &CopyJob, runs: usize) -> Result<Vec<f64>, OpError> {
+    Ok(copies(backend, job, runs, false)?.times_ms)
+}
+
+fn copies(
+    backend: &CudaBackend,
+    job: &CopyJob,
+    runs: usize,
+    read_back: bool,
+) -> Result<RunSet, OpError> {
     let dev = backend.device();
     let f = dev.function(&module_spec(), ENTRY)?;
     let words = job.words() as u64;
@@ -40,7 +55,7 @@ pub fn run(backend: &CudaBackend, job: &CopyJob) -> Result<RunSet, OpError> {
         message: "16-byte vector loads and stores".into(),
         ..Default::default()
     };
-    for _ in 0..job.runs {
+    for _ in 0..runs {
         dev.zero(&mut dst)?;
         let ms = dev.timed(|s| {
             let mut b = s.launch_builder(&f);
@@ -52,9 +67,10 @@ pub fn run(backend: &CudaBackend, job: &CopyJob) -> Result<RunSet, OpError> {
             unsafe { b.launch(cfg) }.map_err(|e| driver_err("launch", e))?;
             Ok(())
         })?;
-        let bytes = dev.read(&dst)?;
         set.times_ms.push(ms);
-        set.outputs.push(job.decode(&bytes));
+        if read_back {
+            set.outputs.push(job.decode(&dev.read(&dst)?));
+        }
     }
     Ok(set)
 }

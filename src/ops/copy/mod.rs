@@ -35,6 +35,10 @@ pub const MAX_WORKGROUPS: u32 = 65535;
 /// Workgroup size of the copy `detbench run` adds as a baseline.
 pub const BASELINE_WORKGROUP_SIZE: u32 = 256;
 
+/// Most runs of the copy `detbench run` adds as a baseline: a copy's time barely varies,
+/// while reading back and checking each run's n elements is what costs at large sizes.
+pub const BASELINE_RUNS: usize = 5;
+
 /// A copy job.
 #[derive(Clone, Debug)]
 pub struct CopyJob {

@@ -33,6 +33,16 @@ pub fn module_source(job: &CopyJob) -> String {
 
 /// Runs the copy `job.runs` times on one adapter.
 pub fn run(b: &WgpuBackend, job: &CopyJob) -> Result<RunSet, OpError> {
+    copies(b, job, job.runs, true)
+}
+
+/// Times of `runs` copies, without reading the destination back: for benchmarks, where
+/// reading back every copy would cost far more host time than the copies themselves.
+pub fn times(b: &WgpuBackend, job: &CopyJob, runs: usize) -> Result<Vec<f64>, OpError> {
+    Ok(copies(b, job, runs, false)?.times_ms)
+}
+
+fn copies(b: &WgpuBackend, job: &CopyJob, runs: usize, read_back: bool) -> Result<RunSet, OpError> {
     let threads = job.launch.workgroups as u64 * job.launch.workgroup_size as u64;
     let words = job.words() as u64;
     // The kernel indexes words with u32 and steps by `threads`: keep i + threads in range.
@@ -61,13 +71,16 @@ pub fn run(b: &WgpuBackend, job: &CopyJob) -> Result<RunSet, OpError> {
         message: "16-byte vec4<u32> words".into(),
         ..Default::default()
     };
-    for _ in 0..job.runs {
+    let reads: &[&wgpu::Buffer] = if read_back { &[&dst] } else { &[] };
+    for _ in 0..runs {
         let r = b.execute(
             &[&dst],
             &[Pass::new(&p, &bg, [job.launch.workgroups, 1, 1])],
-            &[&dst],
+            reads,
         )?;
-        set.outputs.push(job.decode(&r.outputs[0]));
+        if read_back {
+            set.outputs.push(job.decode(&r.outputs[0]));
+        }
         set.times_ms.push(r.ms);
     }
     Ok(set)

@@ -168,31 +168,50 @@ fn reproducible(job: &ScatterJob) -> Vec<f64> {
         .collect()
 }
 
-/// Finalises per-bin binned states read back from a device (f32 primaries), with the
-/// host code every backend shares.
-pub fn finalize_states_f32(p: &ReproParams, prim: &[f32], carry: &[i32], bins: usize) -> Vec<f64> {
+/// Finalises the per-bin integer lanes reproducible reads back from a device: `limbs`
+/// little-endian u32 words of two's complement per lane, [`super::REPRO_LANES`] lanes (one
+/// per fold, counting quanta of the fold) per bin. Each lane becomes the binned state with
+/// the same exact value (carry = whole carry units, primary = 1.5 * 2^a_k plus the rest),
+/// finalised with the code every backend shares.
+pub fn finalize_lanes(p: &ReproParams, words: &[u32], limbs: usize, bins: usize) -> Vec<f64> {
+    let per_bin = super::REPRO_LANES * limbs;
+    // Quanta per carry unit: 2^(a-2) / 2^(a-p+1).
+    let unit_bits = p.p() - 3;
+    let lane = |b: usize, k: usize| -> i128 {
+        let w = &words[b * per_bin + k * limbs..][..limbs];
+        let raw = w
+            .iter()
+            .rev()
+            .fold(0u128, |acc, &v| (acc << 32) | u128::from(v));
+        // Sign-extend from 32 * limbs bits.
+        let sh = 128 - 32 * limbs as u32;
+        ((raw << sh) as i128) >> sh
+    };
     (0..bins)
         .map(|b| {
-            let s = ReproState::<f32> {
-                primary: [prim[3 * b], prim[3 * b + 1], prim[3 * b + 2]],
-                carry: [carry[3 * b], carry[3 * b + 1], carry[3 * b + 2]],
-                pending: 0,
-            };
-            s.finalize(p)
-        })
-        .collect()
-}
-
-/// The f64 twin of [`finalize_states_f32`].
-pub fn finalize_states_f64(p: &ReproParams, prim: &[f64], carry: &[i32], bins: usize) -> Vec<f64> {
-    (0..bins)
-        .map(|b| {
-            let s = ReproState::<f64> {
-                primary: [prim[3 * b], prim[3 * b + 1], prim[3 * b + 2]],
-                carry: [carry[3 * b], carry[3 * b + 1], carry[3 * b + 2]],
-                pending: 0,
-            };
-            s.finalize(p)
+            let mut carry = [0i32; super::REPRO_LANES];
+            let mut rest = [0f64; super::REPRO_LANES];
+            for k in 0..p.folds {
+                let t = lane(b, k);
+                carry[k] = t.div_euclid(1i128 << unit_bits) as i32;
+                // Below 2^(p-3): exact in f64, and the primary stays in its binade.
+                rest[k] = t.rem_euclid(1i128 << unit_bits) as f64 * p.quantum(k);
+            }
+            if p.acc == Precision::F64 {
+                let mut s = ReproState::<f64>::new(p);
+                for (prim, r) in s.primary.iter_mut().zip(rest).take(p.folds) {
+                    *prim += r;
+                }
+                s.carry = carry;
+                s.finalize(p)
+            } else {
+                let mut s = ReproState::<f32>::new(p);
+                for (prim, r) in s.primary.iter_mut().zip(rest).take(p.folds) {
+                    *prim += r as f32;
+                }
+                s.carry = carry;
+                s.finalize(p)
+            }
         })
         .collect()
 }

@@ -1,12 +1,12 @@
 //! The scatter-add family on CUDA (kernels in `kernels/cuda/scatter.cu`).
 //!
 //! One module per (input, accumulator) pair, compiled like reduce.cu's. Atomic variants
-//! run under the job's [`Ordering`]; the sort-based variants launch the same passes as the
-//! wgpu backend and give the CPU emulation's bits. Host code stays thin: upload, launch
+//! run under the job's [`Ordering`]; sort_segmented and reproducible launch the same passes
+//! as the wgpu backend and give the CPU emulation's bits. Host code stays thin: upload, launch
 //! between two events, read back, decode.
 
-use super::cpu::{finalize_states_f32, finalize_states_f64};
-use super::{ScatterJob, ScatterVariant, RADIX_BITS, RADIX_ITEMS};
+use super::cpu::finalize_lanes;
+use super::{ScatterJob, ScatterVariant, RADIX_BITS, REPRO_LANES, SORT_WG};
 use crate::backend::cuda::{driver_err, CudaBackend, CudaDevice, ModuleSpec, TIMER};
 use crate::error::OpError;
 use crate::numerics::Precision;
@@ -224,8 +224,56 @@ pub fn run(backend: &CudaBackend, job: &ScatterJob) -> Result<RunSet, OpError> {
                 set.message = fixed_message(l[0], job.n(), scale);
             }
         }
-        ScatterVariant::SortSegmented | ScatterVariant::Reproducible => {
+        ScatterVariant::SortSegmented => {
             sorted(dev, job, &f, &x, &idx, &mut set)?;
+        }
+        ScatterVariant::Reproducible => {
+            let p = job.repro.expect("checked by check_job");
+            let k = f("scatter_reproducible")?;
+            let limbs = job.repro_limbs();
+            let nwords = bins * REPRO_LANES * limbs;
+            let lane_bytes = (nwords * 4) as u64;
+            let private = lane_bytes <= SHARED_LIMIT;
+            let priv_flag = i32::from(private);
+            let span = job.repro_span();
+            let n32 = job.n() as u32;
+            let layout: Vec<i32> = vec![0, p.folds as i32, p.a[0], p.a[1], p.a[2]];
+            let layout = dev.upload(bytemuck::cast_slice(&layout))?;
+            let mut lanes = dev.zeros(nwords * 4)?;
+            let shared = if private { lane_bytes } else { 0 };
+            for _ in 0..job.runs {
+                dev.zero(&mut lanes)?;
+                let ms = dev.timed(|s| {
+                    let mut b = s.launch_builder(&k);
+                    b.arg(&x)
+                        .arg(&idx)
+                        .arg(&n32)
+                        .arg(&span)
+                        .arg(&layout)
+                        .arg(&nbins)
+                        .arg(&priv_flag)
+                        .arg(&mut lanes);
+                    // SAFETY: `scatter_reproducible(const S* x, const u32* idx, u32 n, u32 span,
+                    // const int* layout, u32 nbins, int priv, u32* lanes)`: x and idx hold n
+                    // elements, every idx < nbins; layout holds 5 ints; lanes holds nbins * 3 *
+                    // LIMBS zeroed words, updated only with atomics; with priv the dynamic
+                    // shared memory holds the same number of words.
+                    unsafe { b.launch(cfg(job.repro_groups(), wg, shared)) }.map_err(launch_err)?;
+                    Ok(())
+                })?;
+                let w: Vec<u32> = bytemuck::pod_collect_to_vec(&dev.read(&lanes)?);
+                set.times_ms.push(ms);
+                set.outputs
+                    .push(finalize_lanes(&p, &w[..nwords], limbs, bins));
+            }
+            set.message = format!(
+                "binned summation as exact integer quanta per fold, no sort; {} lanes; runs of up to {span} elements per thread; states finalised on the host",
+                if private {
+                    "per-block lanes in shared memory, merged into global"
+                } else {
+                    "global"
+                }
+            );
         }
     }
     Ok(set)
@@ -235,7 +283,7 @@ fn backend_name(dev: &CudaDevice) -> String {
     format!("this GPU ({})", dev.arch())
 }
 
-/// sort_segmented and reproducible: the stable radix sort, then the segmented passes.
+/// sort_segmented: the stable radix sort, then the bin offsets and the segmented passes.
 fn sorted(
     dev: &CudaDevice,
     job: &ScatterJob,
@@ -244,72 +292,59 @@ fn sorted(
     idx: &cudarc::driver::CudaSlice<u8>,
     set: &mut RunSet,
 ) -> Result<(), OpError> {
-    let repro = job.variant == ScatterVariant::Reproducible;
     let acc = job.accumulator;
     let wide = acc == Precision::F64;
-    let n = job.n() as u64;
     let n32 = job.n() as u32;
     let nbins = job.bins as u32;
-    let (groups, wg) = (job.launch.workgroups, job.launch.workgroup_size);
+    let wg = job.launch.workgroup_size;
     let passes = job.radix_passes();
-    let tiles = job.n().div_ceil((wg * RADIX_ITEMS) as usize) as u32;
+    let tile = job.radix_tile() as u32;
+    let tiles = n32.div_ceil(tile);
     let chunk = job.chunk as u32;
     let chunks = job.chunks() as u32;
-    // Bytes of one value (V: f32 for f32 and half accumulators, f64) or one DbRepro<V>.
-    let state: usize = match (repro, wide) {
-        (false, false) => 4,
-        (false, true) => 8,
-        (true, false) => 24,
-        (true, true) => 40,
-    };
-    let k_count = f("bin_count")?;
-    let k_scan = f("scan_exclusive")?;
-    let k_rc = f("radix_count")?;
-    let k_rs = f("radix_scatter")?;
-    let (k_p1, k_p2) = if repro {
-        (f("rseg_pass1")?, f("rseg_pass2")?)
+    let scan_len = 16 * tiles;
+    let blocks = scan_len.div_ceil(tile);
+    // Bytes of one accumulator value (V: f32 for f32 and half accumulators, f64) and of
+    // one sorted input value (T: the exact register value, f64 only for f64 input).
+    let vbytes: usize = if wide { 8 } else { 4 };
+    let tbytes: usize = if job.precision == Precision::F64 {
+        8
     } else {
-        (f("seg_pass1")?, f("seg_pass2")?)
+        4
     };
-    let mut counts = dev.zeros((job.bins + 1) * 4)?;
-    let mut dcounts = dev.zeros(256 * tiles as usize * 4)?;
+    let k_rc = f("radix_count")?;
+    let k_sr = f("scan_reduce")?;
+    let k_se = f("scan_exclusive")?;
+    let k_sa = f("scan_apply")?;
+    let k_rs = f("radix_scatter")?;
+    let k_cv = f("copy_values")?;
+    let k_of = f("bin_offsets")?;
+    let k_p1 = f("seg_pass1")?;
+    let k_p2 = f("seg_pass2")?;
+    let mut offs = dev.zeros((job.bins + 1) * 4)?;
+    let mut dcounts = dev.zeros(scan_len as usize * 4)?;
+    let mut partials = dev.zeros(blocks as usize * 4)?;
     let mut keys = [dev.zeros(job.n() * 4)?, dev.zeros(job.n() * 4)?];
-    let mut perms = [dev.zeros(job.n() * 4)?, {
-        if passes == 0 {
-            // One bin: the sorted order is the identity.
-            let id: Vec<u32> = (0..n32).collect();
-            dev.upload(bytemuck::cast_slice(&id))?
-        } else {
-            dev.zeros(job.n() * 4)?
-        }
-    }];
-    let mut head = dev.zeros(chunks as usize * state)?;
-    let mut firsts = dev.zeros(job.bins * state)?;
-    let mut out = dev.zeros(job.bins * state)?;
-    let layout: Vec<i32> = match job.repro {
-        Some(p) => vec![0, p.folds as i32, p.a[0], p.a[1], p.a[2]],
-        None => vec![0; 5],
-    };
-    let layout = dev.upload(bytemuck::cast_slice(&layout))?;
-    let scan_bins = nbins + 1;
-    let scan_digits = 256 * tiles;
-    let shared_scan = wg as u64 * 4;
+    let mut perms = [dev.zeros(job.n() * 4)?, dev.zeros(job.n() * 4)?];
+    let mut vals = dev.zeros(job.n() * tbytes)?;
+    let mut head = dev.zeros(chunks as usize * vbytes)?;
+    let mut firsts = dev.zeros(job.bins * vbytes)?;
+    let mut out = dev.zeros(job.bins * vbytes)?;
+    // Element-parallel sort kernels: grid-stride over at most 1024 blocks.
+    let ge = n32.div_ceil(SORT_WG).clamp(1, 1024);
     for _ in 0..job.runs {
-        dev.zero(&mut counts)?;
         let ms = dev.timed(|s| {
-            let mut b = s.launch_builder(&k_count);
-            b.arg(idx).arg(&n).arg(&mut counts);
-            // SAFETY: `bin_count(const u32* idx, u64 n, u32* counts)`: idx holds n indices,
-            // each < bins; counts holds bins + 1 zeroed words, updated atomically.
-            unsafe { b.launch(cfg(groups, wg, 0)) }.map_err(launch_err)?;
-            let mut b = s.launch_builder(&k_scan);
-            b.arg(&mut counts).arg(&scan_bins);
-            // SAFETY: `scan_exclusive(u32* buf, u32 len)`: counts holds bins + 1 = len
-            // words; one block, one shared word per thread.
-            unsafe { b.launch(cfg(1, wg, shared_scan)) }.map_err(launch_err)?;
+            if passes == 0 {
+                let mut b = s.launch_builder(&k_cv);
+                b.arg(x).arg(&n32).arg(&mut vals);
+                // SAFETY: `copy_values(const S* x, u32 n, T* vals)`: x and vals hold n
+                // elements; each thread writes only its own positions.
+                unsafe { b.launch(cfg(ge, SORT_WG, 0)) }.map_err(launch_err)?;
+            }
             for p in 0..passes {
                 let shift = p * RADIX_BITS;
                 let first: i32 = i32::from(p == 0);
+                let last: i32 = i32::from(p + 1 == passes);
                 // Pass p writes buffer p % 2 and reads the other (pass 0 reads idx).
                 let dst = p % 2;
                 let (ka, kb) = keys.split_at_mut(1);
@@ -332,103 +367,91 @@ fn sorted(
                     .arg(&tiles)
                     .arg(&mut dcounts);
                 // SAFETY: `radix_count(const u32* keys, u32 n, u32 shift, u32 tiles, u32*
-                // dcounts)`: keys holds n words; dcounts holds 256 * tiles words, and block t
+                // dcounts)`: keys holds n words; dcounts holds 16 * tiles words, and block t
                 // writes only column t.
-                unsafe { b.launch(cfg(tiles, wg, 0)) }.map_err(launch_err)?;
-                let mut b = s.launch_builder(&k_scan);
-                b.arg(&mut dcounts).arg(&scan_digits);
-                // SAFETY: as the scan above, over the 256 * tiles digit counts.
-                unsafe { b.launch(cfg(1, wg, shared_scan)) }.map_err(launch_err)?;
+                unsafe { b.launch(cfg(tiles, SORT_WG, 0)) }.map_err(launch_err)?;
+                let mut b = s.launch_builder(&k_sr);
+                b.arg(&dcounts).arg(&scan_len).arg(&mut partials);
+                // SAFETY: `scan_reduce(const u32* buf, u32 len, u32* partials)`: buf holds len
+                // words, partials one word per block of SORT_WG * RADIX_ITEMS entries.
+                unsafe { b.launch(cfg(blocks, SORT_WG, 0)) }.map_err(launch_err)?;
+                let mut b = s.launch_builder(&k_se);
+                b.arg(&mut partials).arg(&blocks);
+                // SAFETY: `scan_exclusive(u32* buf, u32 len)`: partials holds `blocks` words;
+                // one block.
+                unsafe { b.launch(cfg(1, SORT_WG, 0)) }.map_err(launch_err)?;
+                let mut b = s.launch_builder(&k_sa);
+                b.arg(&mut dcounts).arg(&scan_len).arg(&partials);
+                // SAFETY: `scan_apply(u32* buf, u32 len, const u32* partials)`: as scan_reduce;
+                // each block rewrites only its own entries.
+                unsafe { b.launch(cfg(blocks, SORT_WG, 0)) }.map_err(launch_err)?;
                 let mut b = s.launch_builder(&k_rs);
-                b.arg(kin)
+                b.arg(x)
+                    .arg(kin)
                     .arg(pin)
                     .arg(&n32)
                     .arg(&shift)
                     .arg(&tiles)
                     .arg(&first)
+                    .arg(&last)
                     .arg(&dcounts)
                     .arg(kout)
-                    .arg(pout);
-                // SAFETY: `radix_scatter(const u32* keys_in, const u32* perm_in, u32 n, u32
-                // shift, u32 tiles, int first, const u32* dcounts, u32* keys_out, u32*
-                // perm_out)`: inputs and outputs hold n words and are distinct buffers;
-                // the scanned offsets place every element at a distinct position < n; one
-                // shared word per thread.
-                unsafe { b.launch(cfg(tiles, wg, wg as u64 * 4)) }.map_err(launch_err)?;
+                    .arg(pout)
+                    .arg(&mut vals);
+                // SAFETY: `radix_scatter(const S* x, const u32* keys_in, const u32* perm_in,
+                // u32 n, u32 shift, u32 tiles, int first, int last, const u32* dcounts, u32*
+                // keys_out, u32* perm_out, T* vals)`: inputs and outputs hold n elements and
+                // are distinct buffers (perm_in is not read when first); the scanned counts
+                // place every element at a distinct position < n.
+                unsafe { b.launch(cfg(tiles, SORT_WG, 0)) }.map_err(launch_err)?;
             }
-            let last = ((passes + 1) % 2) as usize;
-            let (kfin, pfin) = if passes == 0 {
-                (idx, &perms[1])
+            let kfin = if passes == 0 {
+                idx
             } else {
-                (&keys[last], &perms[last])
+                &keys[((passes - 1) % 2) as usize]
             };
+            let mut b = s.launch_builder(&k_of);
+            b.arg(kfin).arg(&n32).arg(&nbins).arg(&mut offs);
+            // SAFETY: `bin_offsets(const u32* keys, u32 n, u32 nbins, u32* offs)`: keys holds
+            // n sorted words < nbins; offs holds nbins + 1 words, each written by one thread.
+            unsafe { b.launch(cfg(ge, SORT_WG, 0)) }.map_err(launch_err)?;
             let mut b = s.launch_builder(&k_p1);
-            b.arg(x)
+            b.arg(&vals)
                 .arg(kfin)
-                .arg(pfin)
                 .arg(&n32)
                 .arg(&chunk)
-                .arg(&chunks);
-            if repro {
-                b.arg(&layout);
-            }
-            b.arg(&mut head).arg(&mut firsts);
-            // SAFETY: `{r}seg_pass1(const S* x, const u32* keys, const u32* perm, u32 n, u32
-            // chunk, u32 chunks, [const int* layout,] V* head, V* firsts)`: keys and perm
-            // hold n words (perm a permutation of 0..n), head one value (or binned state)
-            // per chunk, firsts one per bin; each slot has exactly one writer.
+                .arg(&chunks)
+                .arg(&mut head)
+                .arg(&mut firsts);
+            // SAFETY: `seg_pass1(const T* vals, const u32* keys, u32 n, u32 chunk, u32
+            // chunks, V* head, V* firsts)`: vals and keys hold n sorted elements, head one
+            // value per chunk, firsts one per bin; each slot has exactly one writer.
             unsafe { b.launch(cfg(chunks.div_ceil(wg), wg, 0)) }.map_err(launch_err)?;
             let mut b = s.launch_builder(&k_p2);
-            b.arg(&counts).arg(&nbins).arg(&chunk);
-            if repro {
-                b.arg(&layout);
-            }
-            b.arg(&head).arg(&firsts).arg(&mut out);
-            // SAFETY: `{r}seg_pass2(const u32* offsets, u32 nbins, u32 chunk, [const int*
-            // layout,] const V* head, const V* firsts, V* out)`: offsets holds bins + 1
-            // scanned counts; every chunk index read is < chunks; out holds one slot per bin.
+            b.arg(&offs)
+                .arg(&nbins)
+                .arg(&chunk)
+                .arg(&head)
+                .arg(&firsts)
+                .arg(&mut out);
+            // SAFETY: `seg_pass2(const u32* offsets, u32 nbins, u32 chunk, const V* head,
+            // const V* firsts, V* out)`: offsets holds bins + 1 sorted positions; every chunk
+            // index read is < chunks; out holds one slot per bin.
             unsafe { b.launch(cfg(nbins.div_ceil(wg), wg, 0)) }.map_err(launch_err)?;
             Ok(())
         })?;
         let bytes = dev.read(&out)?;
-        let bins = job.bins;
-        let values = if repro {
-            let p = job.repro.expect("checked by check_job");
-            let mut prim32 = Vec::new();
-            let mut prim64 = Vec::new();
-            let mut car = Vec::new();
-            for s in bytes.chunks_exact(state).take(bins) {
-                if wide {
-                    prim64.extend(bytemuck::pod_collect_to_vec::<u8, f64>(&s[..24]));
-                    car.extend(bytemuck::pod_collect_to_vec::<u8, i32>(&s[24..36]));
-                } else {
-                    prim32.extend(bytemuck::pod_collect_to_vec::<u8, f32>(&s[..12]));
-                    car.extend(bytemuck::pod_collect_to_vec::<u8, i32>(&s[12..24]));
-                }
-            }
-            if wide {
-                finalize_states_f64(&p, &prim64, &car, bins)
-            } else {
-                finalize_states_f32(&p, &prim32, &car, bins)
-            }
-        } else {
-            let fmt = if wide { Precision::F64 } else { Precision::F32 };
-            fmt.decode(&bytes)[..bins]
-                .iter()
-                .map(|&v| acc.round(v))
-                .collect()
-        };
+        let fmt = if wide { Precision::F64 } else { Precision::F32 };
+        let values = fmt.decode(&bytes)[..job.bins]
+            .iter()
+            .map(|&v| acc.round(v))
+            .collect();
         set.times_ms.push(ms);
         set.outputs.push(values);
     }
     set.message = format!(
-        "stable radix sort ({passes} passes of 8-bit digits), segmented reduction in chunks of {}{}",
-        job.chunk,
-        if repro {
-            "; binned states finalised on the host"
-        } else {
-            ""
-        }
+        "stable radix sort ({passes} passes of {RADIX_BITS}-bit digits, tiles of {tile}), segmented reduction in chunks of {}",
+        job.chunk
     );
     Ok(())
 }

@@ -9,18 +9,22 @@
 //!   bins must fit in the device's workgroup memory; larger bin counts are refused with the
 //!   reason (tiling the bins would re-read the input once per tile, which is what the
 //!   sort-based variants already avoid);
-//! - `sort_segmented`: a stable LSD radix sort of the element indices by bin (8-bit digits:
-//!   per-tile digit histograms, one exclusive scan, a stable scatter), bin offsets from a
-//!   histogram and an exclusive scan, then the fixed-order segmented reduction described
-//!   below. Deterministic: the CPU emulation in [`cpu`] gives the same bits;
+//! - `sort_segmented`: a stable LSD radix sort of the element indices by bin (4-bit digits:
+//!   per-tile digit histograms, a device-wide exclusive scan, a stable scatter whose ranks
+//!   come from a workgroup scan of per-thread digit counts; the last pass moves the values
+//!   into sorted order), bin offsets from the sorted keys' run boundaries, then the
+//!   fixed-order segmented reduction described below. Deterministic: the CPU emulation in
+//!   [`cpu`] gives the same bits;
 //! - `fixed_point`: int64 atomics per bin on values scaled by 2^k, k chosen from max |x| and
 //!   the largest bin count so no bin can overflow; integer addition is associative, so the
 //!   order the atomics land in cannot matter;
-//! - `reproducible`: the same sort, then a binned ([`crate::numerics::repro`]) state per
-//!   bin, built per segment piece and merged in chunk order. Every deposit and merge is
-//!   exact, so the state (and the finalised value) is independent of the order, the chunk
-//!   size, the workgroup size and the device; the host finalises each bin's state with the
-//!   shared code.
+//! - `reproducible`: binned summation ([`crate::numerics::repro`]) without a sort. With the
+//!   layout fixed by max |x|, a deposit adds to fold k the element's remainder rounded to
+//!   the fold's quantum, which depends on the element alone; so each fold is an exact
+//!   integer count of quanta, summed with integer atomics (per workgroup in workgroup
+//!   memory when the bins fit, then once per workgroup into the global counts). The state
+//!   (and the finalised value) is independent of the order, the workgroup size and the
+//!   device; the host finalises each bin's state with the shared code.
 //!
 //! # Segmented reduction (sort_segmented)
 //! The sorted array is cut into chunks of `chunk` elements. Pass 1 has one thread per chunk:
@@ -69,10 +73,25 @@ pub const INDEX_DISTS: &[&str] = &["uniform", "zipf", "sorted", "single"];
 pub const ZIPF_S: f64 = 1.1;
 
 /// Radix digit width of the stable sort.
-pub const RADIX_BITS: u32 = 8;
+pub const RADIX_BITS: u32 = 4;
 
-/// Elements one thread ranks per radix tile (a tile is `workgroup_size * RADIX_ITEMS`).
+/// Threads of a sort workgroup. The sort's tile shape is its own: a stable sort has one
+/// result, so the job's workgroup size cannot change it.
+pub const SORT_WG: u32 = 256;
+
+/// Consecutive elements one sort thread ranks (a tile is `SORT_WG * RADIX_ITEMS`; below 256
+/// so a thread's digit counts fit in 8 bits, and a tile below 2^16 elements).
 pub const RADIX_ITEMS: u32 = 16;
+
+/// Longest run of consecutive elements one reproducible thread sums in registers: the
+/// quanta counts of 2^11 terms (each at most 2^(p-12)) are exact in the accumulator.
+pub const REPRO_SPAN: u32 = 1024;
+
+/// Elements a reproducible thread aims to walk (see [`ScatterJob::repro_groups`]).
+pub const REPRO_MIN_SPAN: u32 = 64;
+
+/// Integer lanes per bin of reproducible: one per fold.
+pub const REPRO_LANES: usize = 3;
 
 /// A scatter-add variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -107,10 +126,7 @@ impl ScatterVariant {
 
     /// Whether the variant sorts by bin first.
     pub fn sorts(self) -> bool {
-        matches!(
-            self,
-            ScatterVariant::SortSegmented | ScatterVariant::Reproducible
-        )
+        self == ScatterVariant::SortSegmented
     }
 }
 
@@ -150,7 +166,7 @@ pub struct ScatterJob {
     pub bins: usize,
     pub launch: Launch,
     pub runs: usize,
-    /// Segment chunk of sort_segmented and reproducible (a power of two).
+    /// Segment chunk of sort_segmented (a power of two).
     pub chunk: usize,
     /// fixed_point: values are scaled by 2^fixed_scale and rounded to integers.
     pub fixed_scale: i32,
@@ -175,7 +191,7 @@ impl ScatterJob {
         self.n().div_ceil(self.chunk)
     }
 
-    /// Radix passes of the stable sort: enough 8-bit digits for the largest bin index.
+    /// Radix passes of the stable sort: enough digits for the largest bin index.
     pub fn radix_passes(&self) -> u32 {
         let bits = 32 - ((self.bins.max(1) - 1) as u32).leading_zeros();
         bits.div_ceil(RADIX_BITS)
@@ -183,7 +199,32 @@ impl ScatterJob {
 
     /// Elements per radix tile.
     pub fn radix_tile(&self) -> usize {
-        (self.launch.workgroup_size * RADIX_ITEMS) as usize
+        (SORT_WG * RADIX_ITEMS) as usize
+    }
+
+    /// Workgroups of reproducible: enough for about [`REPRO_MIN_SPAN`] elements a thread,
+    /// at most the launch's. Each workgroup merges all its bins' lanes into the global ones
+    /// once, so it must see many elements per bin for its private lanes to pay off.
+    pub fn repro_groups(&self) -> u32 {
+        let per_group = self.launch.workgroup_size as usize * REPRO_MIN_SPAN as usize;
+        (self.n().div_ceil(per_group) as u32).clamp(1, self.launch.workgroups.max(1))
+    }
+
+    /// Consecutive elements one reproducible thread walks: the elements spread over
+    /// [`Self::repro_groups`] workgroups, at most [`REPRO_SPAN`].
+    pub fn repro_span(&self) -> u32 {
+        let threads = self.repro_groups() as usize * self.launch.workgroup_size as usize;
+        (self.n().div_ceil(threads.max(1)) as u32).clamp(1, REPRO_SPAN)
+    }
+
+    /// u32 limbs of one reproducible lane: a lane's count reaches n * 2^(p-12), under 2^44
+    /// for f32 and 2^73 for f64 (n < 2^32).
+    pub fn repro_limbs(&self) -> usize {
+        if self.accumulator == Precision::F64 {
+            3
+        } else {
+            2
+        }
     }
 
     /// The values rounded to the accumulator (what binned deposits take).

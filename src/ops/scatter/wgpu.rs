@@ -1,16 +1,16 @@
 //! The scatter-add family on wgpu: `kernels/wgsl/scatter.wgsl`, specialised per job.
 //!
-//! The header fixes `C`, `A`, `XW`, `WG`, `PB` (bins of the privatized copy) and the
-//! flags keep only the job's kernels, so f64, i64 and float-atomic code reaches naga only
-//! where it is used. The sort-based variants record every pass (histogram, scans, radix
-//! passes, segmented passes) in one command buffer per run.
+//! The header fixes `C`, `A`, `XW`, `WG`, `PB` (bins of the privatized copy), the sort's
+//! tile shape and reproducible's lane words, and the flags keep only the job's kernels, so
+//! f64, i64 and float-atomic code reaches naga only where it is used. sort_segmented
+//! records every pass (radix counts, scans, scatters, offsets, segmented passes) in one
+//! command buffer per run; reproducible is one kernel.
 
-use super::cpu::{finalize_states_f32, finalize_states_f64};
-use super::{ScatterJob, ScatterVariant, RADIX_ITEMS};
+use super::cpu::finalize_lanes;
+use super::{ScatterJob, ScatterVariant, RADIX_ITEMS, REPRO_LANES, SORT_WG};
 use crate::backend::wgpu::{specialise_wgsl, Pass, WgpuBackend};
 use crate::backend::Backend;
 use crate::error::OpError;
-use crate::numerics::repro::DEPOSITS_PER_RENORM;
 use crate::numerics::Precision;
 use crate::ops::reduce::cpu::{fixed_message, fixed_to_value};
 use crate::ops::RunSet;
@@ -41,7 +41,9 @@ struct Params {
     a0: i32,
     a1: i32,
     a2: i32,
-    _pad: u32,
+    last: u32,
+    span: u32,
+    _pad: [u32; 3],
 }
 
 fn uses_f64(job: &ScatterJob) -> bool {
@@ -51,6 +53,17 @@ fn uses_f64(job: &ScatterJob) -> bool {
 /// Whether privatized merges with a native f32 atomicAdd on this device.
 fn native_merge(b: &WgpuBackend, job: &ScatterJob) -> bool {
     job.accumulator == Precision::F32 && b.has(F::SHADER_FLOAT32_ATOMIC)
+}
+
+/// Bytes of reproducible's per-workgroup lanes (all bins).
+fn repro_lane_bytes(job: &ScatterJob) -> u64 {
+    (job.bins * REPRO_LANES * job.repro_limbs() * 4) as u64
+}
+
+/// Whether reproducible keeps every bin's lanes in workgroup memory on this device.
+fn repro_private(b: &WgpuBackend, job: &ScatterJob) -> bool {
+    job.variant == ScatterVariant::Reproducible
+        && repro_lane_bytes(job) <= b.limits().max_compute_workgroup_storage_size as u64
 }
 
 /// The specialised WGSL of one job.
@@ -71,11 +84,18 @@ pub fn module_source(b: &WgpuBackend, job: &ScatterJob) -> String {
     } else {
         1
     };
+    let limbs = job.repro_limbs();
+    let rw = if repro_private(b, job) {
+        job.bins * REPRO_LANES * limbs
+    } else {
+        1
+    };
     let header = format!(
         "// specialised by detbench: scatter_add {} in {}, {}\n\
          alias C = {c};\nalias A = {a};\nalias XW = {xw};\n\
-         const WG: u32 = {}u;\nconst PB: u32 = {pb}u;\nconst RADIX_ITEMS: u32 = {RADIX_ITEMS}u;\n\
-         const MAX_TRIES: u32 = {MAX_TRIES}u;\nconst R_RENORM: u32 = {DEPOSITS_PER_RENORM}u;\n",
+         const WG: u32 = {}u;\nconst PB: u32 = {pb}u;\nconst SORT_WG: u32 = {SORT_WG}u;\n\
+         const SORT_ITEMS: u32 = {RADIX_ITEMS}u;\nconst MAX_TRIES: u32 = {MAX_TRIES}u;\n\
+         const LIMBS: u32 = {limbs}u;\nconst RW: u32 = {rw}u;\n",
         job.precision,
         job.accumulator,
         job.variant.name(),
@@ -115,8 +135,13 @@ pub fn module_source(b: &WgpuBackend, job: &ScatterJob) -> String {
             }
         }
         ScatterVariant::FixedPoint => flags.push("V_FIXED"),
-        ScatterVariant::SortSegmented => flags.extend(["V_SORT", "V_SORTED"]),
-        ScatterVariant::Reproducible => flags.extend(["V_REPRO", "V_SORTED"]),
+        ScatterVariant::SortSegmented => flags.push("V_SORT"),
+        ScatterVariant::Reproducible => {
+            flags.push("V_REPRO");
+            if repro_private(b, job) {
+                flags.push("REPRO_PRIV");
+            }
+        }
     }
     if wide {
         flags.push("CAS64");
@@ -149,6 +174,15 @@ fn check_device(b: &WgpuBackend, job: &ScatterJob) -> Result<(), OpError> {
         ScatterVariant::SortSegmented | ScatterVariant::Reproducible => {
             if job.variant == ScatterVariant::Reproducible && acc == Precision::F64 {
                 b.require(F::SHADER_INT64, "reproducible in f64 (u64 bit patterns)")?;
+            }
+            let sort_wg = SORT_WG;
+            if job.variant == ScatterVariant::SortSegmented
+                && sort_wg > b.limits().max_compute_invocations_per_workgroup
+            {
+                return Err(OpError::Unsupported(format!(
+                    "the radix sort's workgroups have {sort_wg} threads; this device allows {}",
+                    b.limits().max_compute_invocations_per_workgroup
+                )));
             }
         }
     }
@@ -288,67 +322,99 @@ pub fn run(b: &WgpuBackend, job: &ScatterJob) -> Result<RunSet, OpError> {
                 };
             }
         }
-        ScatterVariant::SortSegmented | ScatterVariant::Reproducible => {
-            let repro = job.variant == ScatterVariant::Reproducible;
+        ScatterVariant::Reproducible => {
+            let p = job.repro.expect("checked by check_job");
+            let limbs = job.repro_limbs();
+            let nwords = bins * REPRO_LANES * limbs;
+            let k = b.pipeline(&src, "scatter_reproducible")?;
+            let lanes = b.storage_zeroed("lanes", nwords as u64 * 4)?;
+            let u = b.uniform(
+                "params_repro",
+                &Params {
+                    span: job.repro_span(),
+                    threads: job.repro_groups() * wg,
+                    ..base
+                },
+            )?;
+            let bg = b.bind_group(&k, &[(0, &u), (1, &x), (2, &idx), (3, &lanes)])?;
+            let gr = [job.repro_groups(), 1, 1];
+            for _ in 0..job.runs {
+                let r = b.execute(&[&lanes], &[Pass::new(&k, &bg, gr)], &[&lanes])?;
+                let w = words::<u32>(&r.outputs[0]);
+                set.outputs
+                    .push(finalize_lanes(&p, &w[..nwords], limbs, bins));
+                set.times_ms.push(r.ms);
+            }
+            set.message = format!(
+                "binned summation as exact integer quanta per fold, no sort; {} lanes; runs of up to {} elements per thread; states finalised on the host",
+                if repro_private(b, job) {
+                    "per-workgroup lanes in workgroup memory, merged into global"
+                } else {
+                    "global"
+                },
+                job.repro_span()
+            );
+        }
+        ScatterVariant::SortSegmented => {
             let passes = job.radix_passes();
             let tile = job.radix_tile();
             let tiles = n.div_ceil(tile) as u32;
             let chunks = job.chunks();
             let u32b = 4u64;
-            let counts = b.storage_zeroed("counts", (bins as u64 + 1) * u32b)?;
-            let dcounts = b.storage_zeroed("dcounts", 256 * tiles as u64 * u32b)?;
+            let scan_len = 16 * tiles;
+            let blocks = scan_len.div_ceil(tile as u32);
+            let offs = b.storage_zeroed("offsets", (bins as u64 + 1) * u32b)?;
+            let dcounts = b.storage_zeroed("dcounts", scan_len as u64 * u32b)?;
+            let partials = b.storage_zeroed("partials", blocks as u64 * u32b)?;
             let keys = [
                 b.storage_zeroed("keys0", n as u64 * u32b)?,
                 b.storage_zeroed("keys1", n as u64 * u32b)?,
             ];
             let perms = [
                 b.storage_zeroed("perm0", n as u64 * u32b)?,
-                if passes == 0 {
-                    // One bin: the sorted order is the identity.
-                    let id: Vec<u32> = (0..n as u32).collect();
-                    b.storage_from_bytes("perm1", bytemuck::cast_slice(&id))?
-                } else {
-                    b.storage_zeroed("perm1", n as u64 * u32b)?
-                },
+                b.storage_zeroed("perm1", n as u64 * u32b)?,
             ];
-            // State or value per chunk head, per bin's first piece, and per bin out.
-            let (state, p1, p2) = if repro {
-                let ab = if wide { 40 } else { 24 };
-                (ab, "rseg_pass1", "rseg_pass2")
-            } else {
-                (cb, "seg_pass1", "seg_pass2")
-            };
-            let head = b.storage_zeroed("head", chunks as u64 * state)?;
-            let firsts = b.storage_zeroed("firsts", bins as u64 * state)?;
-            let outv = b.storage_zeroed("out", bins as u64 * state)?;
-            let pc = b.pipeline(&src, "bin_count")?;
-            let ps = b.pipeline(&src, "scan_exclusive")?;
+            let vals = b.storage_zeroed("sorted values", n as u64 * cb)?;
+            let head = b.storage_zeroed("head", chunks as u64 * cb)?;
+            let firsts = b.storage_zeroed("firsts", bins as u64 * cb)?;
+            let outv = b.storage_zeroed("out", bins as u64 * cb)?;
             let prc = b.pipeline(&src, "radix_count")?;
+            let psr = b.pipeline(&src, "scan_reduce")?;
+            let pse = b.pipeline(&src, "scan_exclusive")?;
+            let psa = b.pipeline(&src, "scan_apply")?;
             let prs = b.pipeline(&src, "radix_scatter")?;
-            let pp1 = b.pipeline(&src, p1)?;
-            let pp2 = b.pipeline(&src, p2)?;
-            let u_bins = b.uniform(
-                "params_bins",
+            let pcv = b.pipeline(&src, "copy_values")?;
+            let pof = b.pipeline(&src, "bin_offsets")?;
+            let pp1 = b.pipeline(&src, "seg_pass1")?;
+            let pp2 = b.pipeline(&src, "seg_pass2")?;
+            let u_part = b.uniform(
+                "params_partials",
                 &Params {
-                    scan_len: bins as u32 + 1,
+                    scan_len: blocks,
                     ..base
                 },
             )?;
-            let bg_count = b.bind_group(&pc, &[(0, &prm), (2, &idx), (5, &counts)])?;
-            let bg_scan_bins = b.bind_group(&ps, &[(0, &u_bins), (6, &counts)])?;
-            let mut radix = Vec::new();
+            let gt = [tiles, 1, 1];
+            let gb = [blocks, 1, 1];
+            let one = [1, 1, 1];
+            // Element-parallel sort kernels: grid-stride over at most 1024 workgroups.
+            let ge = [(n as u32).div_ceil(SORT_WG).clamp(1, 1024), 1, 1];
+            let bg_part = b.bind_group(&pse, &[(0, &u_part), (16, &partials)])?;
+            let mut groups = Vec::new();
             for p in 0..passes {
                 let u = b.uniform(
                     "params_radix",
                     &Params {
                         shift: p * super::RADIX_BITS,
                         first: u32::from(p == 0),
+                        last: u32::from(p + 1 == passes),
                         tiles,
-                        scan_len: 256 * tiles,
+                        scan_len,
                         ..base
                     },
                 )?;
                 let (kin, pin) = if p == 0 {
+                    // Pass 0 reads the positions as i itself; perm_in is not read.
                     (&idx, &perms[1])
                 } else {
                     (
@@ -358,100 +424,77 @@ pub fn run(b: &WgpuBackend, job: &ScatterJob) -> Result<RunSet, OpError> {
                 };
                 let (kout, pout) = (&keys[(p % 2) as usize], &perms[(p % 2) as usize]);
                 let bc = b.bind_group(&prc, &[(0, &u), (7, kin), (8, &dcounts)])?;
-                let bs = b.bind_group(&ps, &[(0, &u), (6, &dcounts)])?;
-                let bx = b.bind_group(
-                    &prs,
-                    &[
-                        (0, &u),
-                        (7, kin),
-                        (8, &dcounts),
-                        (9, pin),
-                        (10, kout),
-                        (11, pout),
-                    ],
-                )?;
-                radix.push((bc, bs, bx));
+                let br = b.bind_group(&psr, &[(0, &u), (6, &dcounts), (16, &partials)])?;
+                let ba = b.bind_group(&psa, &[(0, &u), (6, &dcounts), (16, &partials)])?;
+                // The kernel chooses perm_out or vals at run time, so both are bound.
+                let e = [
+                    (0, &u),
+                    (1, &x),
+                    (7, kin),
+                    (8, &dcounts),
+                    (9, pin),
+                    (10, kout),
+                    (11, pout),
+                    (15, &vals),
+                ];
+                let bs = b.bind_group(&prs, &e)?;
+                groups.push((bc, br, ba, bs));
             }
-            let (kfin, pfin) = if passes == 0 {
-                (&idx, &perms[1])
+            let kfin = if passes == 0 {
+                &idx
             } else {
-                let last = ((passes - 1) % 2) as usize;
-                (&keys[last], &perms[last])
+                &keys[((passes - 1) % 2) as usize]
             };
+            let bg_copy = b.bind_group(&pcv, &[(0, &prm), (1, &x), (15, &vals)])?;
+            let bg_off = b.bind_group(&pof, &[(0, &prm), (5, &offs), (7, kfin)])?;
             let bg1 = b.bind_group(
                 &pp1,
                 &[
                     (0, &prm),
-                    (1, &x),
                     (7, kfin),
-                    (9, pfin),
                     (12, &head),
                     (13, &firsts),
+                    (15, &vals),
                 ],
             )?;
             let bg2 = b.bind_group(
                 &pp2,
                 &[
                     (0, &prm),
-                    (6, &counts),
+                    (5, &offs),
                     (12, &head),
                     (13, &firsts),
                     (14, &outv),
                 ],
             )?;
-            let one = [1, 1, 1];
-            let gt = [tiles, 1, 1];
-            let mut list = vec![
-                Pass::new(&pc, &bg_count, g1),
-                Pass::new(&ps, &bg_scan_bins, one),
-            ];
-            for (bc, bs, bx) in &radix {
-                list.push(Pass::new(&prc, bc, gt));
-                list.push(Pass::new(&ps, bs, one));
-                list.push(Pass::new(&prs, bx, gt));
+            let mut list = Vec::new();
+            if passes == 0 {
+                list.push(Pass::new(&pcv, &bg_copy, ge));
             }
+            for (bc, br, ba, bs) in &groups {
+                list.push(Pass::new(&prc, bc, gt));
+                list.push(Pass::new(&psr, br, gb));
+                list.push(Pass::new(&pse, &bg_part, one));
+                list.push(Pass::new(&psa, ba, gb));
+                list.push(Pass::new(&prs, bs, gt));
+            }
+            list.push(Pass::new(&pof, &bg_off, ge));
             list.push(Pass::new(&pp1, &bg1, [(chunks as u32).div_ceil(wg), 1, 1]));
             list.push(Pass::new(&pp2, &bg2, [(bins as u32).div_ceil(wg), 1, 1]));
             for _ in 0..job.runs {
-                let r = b.execute(&[&counts], &list, &[&outv])?;
-                let values = if repro {
-                    let p = job.repro.expect("checked by check_job");
-                    let bytes = &r.outputs[0];
-                    if wide {
-                        let mut prim = Vec::with_capacity(3 * bins);
-                        let mut car = Vec::with_capacity(3 * bins);
-                        for s in bytes.chunks_exact(40).take(bins) {
-                            prim.extend(words::<f64>(&s[..24]));
-                            car.extend(words::<i32>(&s[24..36]));
-                        }
-                        finalize_states_f64(&p, &prim, &car, bins)
-                    } else {
-                        let mut prim = Vec::with_capacity(3 * bins);
-                        let mut car = Vec::with_capacity(3 * bins);
-                        for s in bytes.chunks_exact(24).take(bins) {
-                            prim.extend(words::<f32>(&s[..12]));
-                            car.extend(words::<i32>(&s[12..24]));
-                        }
-                        finalize_states_f32(&p, &prim, &car, bins)
-                    }
-                } else {
-                    let fmt = if c64 { Precision::F64 } else { Precision::F32 };
-                    fmt.decode(&r.outputs[0])[..bins]
-                        .iter()
-                        .map(|&v| acc.round(v))
-                        .collect()
-                };
+                let r = b.execute(&[], &list, &[&outv])?;
+                let fmt = if c64 { Precision::F64 } else { Precision::F32 };
+                let values = fmt.decode(&r.outputs[0])[..bins]
+                    .iter()
+                    .map(|&v| acc.round(v))
+                    .collect();
                 set.outputs.push(values);
                 set.times_ms.push(r.ms);
             }
             set.message = format!(
-                "stable radix sort ({passes} passes of 8-bit digits, tiles of {tile}), segmented reduction in chunks of {}{}",
-                job.chunk,
-                if repro {
-                    "; binned states finalised on the host"
-                } else {
-                    ""
-                }
+                "stable radix sort ({passes} passes of {}-bit digits, tiles of {tile}), segmented reduction in chunks of {}",
+                super::RADIX_BITS,
+                job.chunk
             );
         }
     }

@@ -1,0 +1,113 @@
+//! Criterion benchmark of the `copy` baseline on every device found.
+//!
+//! Time is the device's own (CUDA events, wgpu timestamp queries; the host's clock around
+//! the memcpy on the CPU), through `iter_custom`. The copies are timed without reading the
+//! destination back (`ops::copy::*::times`), since reading back every copy would cost far
+//! more host time than the copies; `detbench run --op copy` checks every copy bit for bit.
+//! Criterion's throughput is bytes read plus bytes written, as detbench's GB/s is.
+//! Sizes: 2^28 f32 elements (1 GiB) on GPUs, 2^24 (64 MiB) on the CPU and software devices.
+//! Override with DETBENCH_BENCH_SIZE=N.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use detbench::backend::{cuda, wgpu, Backend};
+use detbench::inputs::InputSpec;
+use detbench::numerics::Precision;
+use detbench::ops::{copy, Case, Job, Op};
+use std::time::Duration;
+
+fn size_for(fast: bool) -> usize {
+    if let Some(n) = std::env::var("DETBENCH_BENCH_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return n;
+    }
+    if fast {
+        1 << 28
+    } else {
+        1 << 24
+    }
+}
+
+fn job(n: usize) -> copy::CopyJob {
+    let case = Case {
+        op: Op::Copy,
+        precision: Precision::F32,
+        accumulator: Precision::F32,
+        variant: "copy".into(),
+        size: n,
+        bins: None,
+        input: InputSpec::Uniform,
+        index_file: None,
+        seed: 7,
+        runs: 1,
+        workgroup_size: copy::BASELINE_WORKGROUP_SIZE,
+        shape: None,
+        steps: None,
+    };
+    match detbench::runner::prepare(&case).expect("prepare").job {
+        Job::Copy(j) => j,
+        _ => unreachable!("a copy case prepares a copy job"),
+    }
+}
+
+/// Adds one device's benchmark; `times(job, iters)` returns the time of each copy in ms.
+fn add(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: String,
+    n: usize,
+    times: impl Fn(&copy::CopyJob, usize) -> Result<Vec<f64>, detbench::error::OpError>,
+) {
+    let job = job(n);
+    // Skip what the device cannot run, but say so.
+    if let Err(e) = times(&job, 1) {
+        eprintln!("copy on {name}: {e}");
+        return;
+    }
+    group.throughput(Throughput::Bytes((2 * n * 4) as u64));
+    group.bench_function(BenchmarkId::new(name, n), |bench| {
+        bench.iter_custom(|iters| {
+            let t = times(&job, iters as usize).expect("ran once already");
+            Duration::from_secs_f64(t.iter().sum::<f64>() / 1e3)
+        })
+    });
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("copy_f32");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500));
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let cpu = detbench::backend::cpu::cpu_name();
+    add(&mut group, format!("cpu/{cpu}"), size_for(false), |j, r| {
+        Ok(copy::cpu::times(j, threads, r))
+    });
+    let (gpus, _) = wgpu::discover();
+    for b in &gpus {
+        let t = b.info().device_type.as_str();
+        let fast = t == "discrete_gpu" || t == "integrated_gpu";
+        add(
+            &mut group,
+            format!("wgpu/{}", b.info().name),
+            size_for(fast),
+            |j, r| copy::wgpu::times(b, j, r),
+        );
+    }
+    let (gpus, _) = cuda::discover();
+    for b in &gpus {
+        add(
+            &mut group,
+            format!("cuda/{}", b.info().name),
+            size_for(true),
+            |j, r| copy::cuda::times(b, j, r),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
