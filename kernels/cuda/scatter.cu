@@ -580,41 +580,23 @@ __device__ void db_scatter_fixed(const typename In::S* x, const db_u32* idx, db_
 #define DB_RADIX_ITEMS 16u
 #define DB_SORT_TILE (DB_SORT_WG * DB_RADIX_ITEMS)
 
-// Exclusive prefix sum of v over the block's DB_SORT_WG threads; every thread must call
-// it. Two levels of DB_SCAN_ROW (DB_SORT_WG = DB_SCAN_ROW^2), as scatter.wgsl's wg_scan.
-// *total receives the block's total.
-#define DB_SCAN_ROW 16u
+// Exclusive prefix sum of v over the block's DB_SORT_WG threads (Hillis-Steele); every
+// thread must call it. *total receives the block's total.
 __device__ db_u32 db_block_scan(db_u32 v, db_u32* total) {
     __shared__ db_u32 wscan[DB_SORT_WG];
-    __shared__ db_u32 wrow[DB_SCAN_ROW];
-    __shared__ db_u32 wtotal;
     const db_u32 l = threadIdx.x;
     wscan[l] = v;
     __syncthreads();
-    if (l < DB_SCAN_ROW) {
-        db_u32 run = 0;
-        for (db_u32 j = 0; j < DB_SCAN_ROW; ++j) {
-            db_u32 x = wscan[l * DB_SCAN_ROW + j];
-            wscan[l * DB_SCAN_ROW + j] = run;
-            run += x;
-        }
-        wrow[l] = run;
+    for (db_u32 off = 1; off < DB_SORT_WG; off <<= 1) {
+        db_u32 add = l >= off ? wscan[l - off] : 0u;
+        __syncthreads();
+        wscan[l] += add;
+        __syncthreads();
     }
+    db_u32 incl = wscan[l];
+    *total = wscan[DB_SORT_WG - 1];
     __syncthreads();
-    if (l == 0) {
-        db_u32 run = 0;
-        for (db_u32 j = 0; j < DB_SCAN_ROW; ++j) {
-            db_u32 x = wrow[j];
-            wrow[j] = run;
-            run += x;
-        }
-        wtotal = run;
-    }
-    __syncthreads();
-    db_u32 r = wscan[l] + wrow[l / DB_SCAN_ROW];
-    *total = wtotal;
-    __syncthreads();
-    return r;
+    return incl - v;
 }
 
 __device__ void db_scan_reduce(const db_u32* buf, db_u32 len, db_u32* partials) {
@@ -791,19 +773,21 @@ __device__ void db_copy_values(const typename In::S* x, db_u32 n, typename In::T
     }
 }
 
-// offs[b] = first sorted position of bin b: each run boundary writes the bins it spans.
+// offs[b] = number of sorted keys below b (a binary search per bin, as scatter.wgsl).
 __device__ void db_bin_offsets(const db_u32* keys, db_u32 n, db_u32 nbins, db_u32* offs) {
     const db_u32 threads = gridDim.x * blockDim.x;
-    for (db_u32 i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += threads) {
-        db_u32 cur = keys[i];
-        for (db_u32 b = i > 0 ? keys[i - 1] + 1 : 0; b <= cur; ++b) {
-            offs[b] = i;
-        }
-        if (i + 1 == n) {
-            for (db_u32 b = cur + 1; b <= nbins; ++b) {
-                offs[b] = n;
+    for (db_u32 b = blockIdx.x * blockDim.x + threadIdx.x; b <= nbins; b += threads) {
+        db_u32 lo = 0;
+        db_u32 hi = n;
+        while (lo < hi) {
+            db_u32 mid = lo + (hi - lo) / 2;
+            if (keys[mid] < b) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
             }
         }
+        offs[b] = lo;
     }
 }
 

@@ -471,8 +471,8 @@ fn scatter_fixed_point(@builtin(global_invocation_id) gid: vec3<u32>) {
 //                  (digit-major), the count in earlier threads: no element ever loops over
 //                  the workgroup. So the pass is stable; the last pass writes the values in
 //                  sorted order instead of the element positions.
-//   bin_offsets    offsets[b] = first sorted position of bin b, from the sorted keys' run
-//                  boundaries (every slot has exactly one writer: no atomics).
+//   bin_offsets    offsets[b] = first sorted position of bin b, by a binary search of the
+//                  sorted keys (every slot has exactly one writer: no atomics).
 // The sorted order is unique (stable), so neither the tile shape nor the job's workgroup
 // size can change it.
 
@@ -682,22 +682,22 @@ fn copy_values(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     }
 }
 
+// offs[b] = number of sorted keys below b (a binary search per bin: no thread walks a
+// long gap between keys, and every slot has exactly one writer).
 @compute @workgroup_size(SORT_WG)
 fn bin_offsets(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    for (var i = gid.x; i < prm.n; i += nwg.x * SORT_WG) {
-        let cur = keys_in[i];
-        var b = 0u;
-        if (i > 0u) {
-            b = keys_in[i - 1u] + 1u;
-        }
-        for (; b <= cur; b++) {
-            offs[b] = i;
-        }
-        if (i + 1u == prm.n) {
-            for (b = cur + 1u; b <= prm.bins; b++) {
-                offs[b] = prm.n;
+    for (var b = gid.x; b <= prm.bins; b += nwg.x * SORT_WG) {
+        var lo = 0u;
+        var hi = prm.n;
+        while (lo < hi) {
+            let mid = lo + (hi - lo) / 2u;
+            if (keys_in[mid] < b) {
+                lo = mid + 1u;
+            } else {
+                hi = mid;
             }
         }
+        offs[b] = lo;
     }
 }
 

@@ -330,8 +330,9 @@ fn sorted(
     let mut head = dev.zeros(chunks as usize * vbytes)?;
     let mut firsts = dev.zeros(job.bins * vbytes)?;
     let mut out = dev.zeros(job.bins * vbytes)?;
-    // Element-parallel sort kernels: grid-stride over at most 1024 blocks.
+    // Grid-stride kernels over the elements and over the bins + 1 offsets.
     let ge = n32.div_ceil(SORT_WG).clamp(1, 1024);
+    let gbins = (nbins + 1).div_ceil(SORT_WG).clamp(1, 1024);
     for _ in 0..job.runs {
         let ms = dev.timed(|s| {
             if passes == 0 {
@@ -413,8 +414,8 @@ fn sorted(
             let mut b = s.launch_builder(&k_of);
             b.arg(kfin).arg(&n32).arg(&nbins).arg(&mut offs);
             // SAFETY: `bin_offsets(const u32* keys, u32 n, u32 nbins, u32* offs)`: keys holds
-            // n sorted words < nbins; offs holds nbins + 1 words, each written by one thread.
-            unsafe { b.launch(cfg(ge, SORT_WG, 0)) }.map_err(launch_err)?;
+            // n sorted words; offs holds nbins + 1 words, each written by one thread.
+            unsafe { b.launch(cfg(gbins, SORT_WG, 0)) }.map_err(launch_err)?;
             let mut b = s.launch_builder(&k_p1);
             b.arg(&vals)
                 .arg(kfin)

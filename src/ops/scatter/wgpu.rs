@@ -397,8 +397,9 @@ pub fn run(b: &WgpuBackend, job: &ScatterJob) -> Result<RunSet, OpError> {
             let gt = [tiles, 1, 1];
             let gb = [blocks, 1, 1];
             let one = [1, 1, 1];
-            // Element-parallel sort kernels: grid-stride over at most 1024 workgroups.
+            // Grid-stride kernels over the elements and over the bins + 1 offsets.
             let ge = [(n as u32).div_ceil(SORT_WG).clamp(1, 1024), 1, 1];
+            let gbins = [(bins as u32 + 1).div_ceil(SORT_WG).clamp(1, 1024), 1, 1];
             let bg_part = b.bind_group(&pse, &[(0, &u_part), (16, &partials)])?;
             let mut groups = Vec::new();
             for p in 0..passes {
@@ -478,7 +479,7 @@ pub fn run(b: &WgpuBackend, job: &ScatterJob) -> Result<RunSet, OpError> {
                 list.push(Pass::new(&psa, ba, gb));
                 list.push(Pass::new(&prs, bs, gt));
             }
-            list.push(Pass::new(&pof, &bg_off, ge));
+            list.push(Pass::new(&pof, &bg_off, gbins));
             list.push(Pass::new(&pp1, &bg1, [(chunks as u32).div_ceil(wg), 1, 1]));
             list.push(Pass::new(&pp2, &bg2, [(bins as u32).div_ceil(wg), 1, 1]));
             for _ in 0..job.runs {
