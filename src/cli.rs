@@ -18,6 +18,8 @@ pub enum Outcome {
     Ok,
     /// Exit 1: a check found a regression.
     Regression,
+    /// Exit 130 (the shell's code for SIGINT): interrupted, a partial report was written.
+    Interrupted,
 }
 
 #[derive(Parser, Debug)]
@@ -417,7 +419,7 @@ fn run(a: &RunArgs) -> Result<Outcome> {
         report.results.len(),
         a.json.display()
     );
-    Ok(Outcome::Ok)
+    Ok(if report.partial { Outcome::Interrupted } else { Outcome::Ok })
 }
 
 fn train(a: &TrainArgs) -> Result<Outcome> {

@@ -38,6 +38,7 @@ fn main() -> ExitCode {
     match std::panic::catch_unwind(|| detbench::cli::dispatch(cli)) {
         Ok(Ok(detbench::cli::Outcome::Ok)) => ExitCode::SUCCESS,
         Ok(Ok(detbench::cli::Outcome::Regression)) => ExitCode::from(1),
+        Ok(Ok(detbench::cli::Outcome::Interrupted)) => ExitCode::from(130),
         Ok(Err(e)) => {
             eprintln!(
                 "detbench: {}",
