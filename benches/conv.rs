@@ -9,17 +9,13 @@
 //! reaches 126 TFLOP/s for f16 forward. `tensor_core` (CUDA, sm_80+) is benched in f16 and
 //! bf16 with an f32 accumulator; its goal for f16 forward on an H100 is 60 TFLOP/s or more.
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use detbench::backend::{discover, Backend, BackendKind};
 use detbench::inputs::InputSpec;
 use detbench::numerics::Precision;
 use detbench::ops::{conv, Case, Job, Op};
-use std::time::Duration;
-
-fn is_fast(b: &dyn Backend) -> bool {
-    let t = b.info().device_type.as_str();
-    b.kind() == BackendKind::Cuda || t == "discrete_gpu" || t == "integrated_gpu"
-}
 
 fn shape_for(b: &dyn Backend) -> Vec<usize> {
     if let Some(s) = std::env::var("DETBENCH_BENCH_CONV_SHAPE")
@@ -28,7 +24,7 @@ fn shape_for(b: &dyn Backend) -> Vec<usize> {
     {
         return s;
     }
-    if is_fast(b) {
+    if common::is_fast(b) {
         vec![64, 64, 56, 56, 64, 3, 3, 1, 1, 1]
     } else {
         vec![2, 16, 16, 16, 16, 3, 3, 1, 1, 1]
@@ -43,11 +39,7 @@ fn bench(c: &mut Criterion) {
             (Precision::F16, Precision::F32),
             (Precision::Bf16, Precision::F32),
         ] {
-            let mut group = c.benchmark_group(format!("{op}_{p}_{acc}"));
-            group
-                .sample_size(10)
-                .measurement_time(Duration::from_secs(3))
-                .warm_up_time(Duration::from_millis(500));
+            let mut group = common::group(c, format!("{op}_{p}_{acc}"));
             for b in &found.backends {
                 let shape = shape_for(b.as_ref());
                 for variant in conv::variants(op) {
@@ -75,12 +67,10 @@ fn bench(c: &mut Criterion) {
                     let flops = job.shape.flops();
                     let job = Job::Conv(job);
                     // Skip what the device cannot run, but say so.
-                    let first = match b.run(&job) {
-                        Ok(set) => set,
-                        Err(e) => {
-                            eprintln!("{op} {variant} on {}: {e}", b.info().name);
-                            continue;
-                        }
+                    let Some(first) =
+                        common::first_run(b.as_ref(), &job, &format!("{op} {variant}"))
+                    else {
+                        continue;
                     };
                     let ms = first.times_ms[0];
                     eprintln!(
@@ -93,16 +83,7 @@ fn bench(c: &mut Criterion) {
                         format!("{}/{}/{variant}", b.kind(), b.info().name),
                         format!("{shape:?}"),
                     );
-                    group.bench_function(id, |bench| {
-                        bench.iter_custom(|iters| {
-                            let mut job = job.clone();
-                            if let Job::Conv(j) = &mut job {
-                                j.runs = iters as usize;
-                            }
-                            let set = b.run(&job).expect("ran once already");
-                            Duration::from_secs_f64(set.times_ms.iter().sum::<f64>() / 1e3)
-                        })
-                    });
+                    common::bench_job(&mut group, id, b.as_ref(), &job);
                 }
             }
             group.finish();

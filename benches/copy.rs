@@ -8,25 +8,16 @@
 //! Sizes: 2^28 f32 elements (1 GiB) on GPUs, 2^24 (64 MiB) on the CPU and software devices.
 //! Override with DETBENCH_BENCH_SIZE=N.
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use detbench::backend::{cuda, wgpu, Backend};
 use detbench::inputs::InputSpec;
 use detbench::numerics::Precision;
 use detbench::ops::{copy, Case, Job, Op};
-use std::time::Duration;
 
 fn size_for(fast: bool) -> usize {
-    if let Some(n) = std::env::var("DETBENCH_BENCH_SIZE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        return n;
-    }
-    if fast {
-        1 << 28
-    } else {
-        1 << 24
-    }
+    common::env_size().unwrap_or(if fast { 1 << 28 } else { 1 << 24 })
 }
 
 fn job(n: usize) -> copy::CopyJob {
@@ -65,20 +56,13 @@ fn add(
         return;
     }
     group.throughput(Throughput::Bytes((2 * n * 4) as u64));
-    group.bench_function(BenchmarkId::new(name, n), |bench| {
-        bench.iter_custom(|iters| {
-            let t = times(&job, iters as usize).expect("ran once already");
-            Duration::from_secs_f64(t.iter().sum::<f64>() / 1e3)
-        })
+    common::bench_times(group, BenchmarkId::new(name, n), |iters| {
+        times(&job, iters).expect("ran once already")
     });
 }
 
 fn bench(c: &mut Criterion) {
-    let mut group = c.benchmark_group("copy_f32");
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_millis(500));
+    let mut group = common::group(c, "copy_f32".into());
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -88,12 +72,10 @@ fn bench(c: &mut Criterion) {
     });
     let (gpus, _) = wgpu::discover();
     for b in &gpus {
-        let t = b.info().device_type.as_str();
-        let fast = t == "discrete_gpu" || t == "integrated_gpu";
         add(
             &mut group,
             format!("wgpu/{}", b.info().name),
-            size_for(fast),
+            size_for(common::is_fast(b)),
             |j, r| copy::wgpu::times(b, j, r),
         );
     }

@@ -10,33 +10,15 @@
 //! Sizes: 2^26 parameters on GPUs, 2^20 on the CPU and software devices; override with
 //! DETBENCH_BENCH_SIZE=N.
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use detbench::backend::{discover, Backend, BackendKind};
+use detbench::backend::{discover, BackendKind};
 use detbench::inputs::Stream;
 use detbench::ops::optim::{self, Hyper, OptimVariant, Storage};
 use detbench::ops::{Job, Op};
-use std::time::Duration;
 
 const STEPS: usize = 10;
-
-fn is_fast(b: &dyn Backend) -> bool {
-    let t = b.info().device_type.as_str();
-    b.kind() == BackendKind::Cuda || t == "discrete_gpu" || t == "integrated_gpu"
-}
-
-fn size_for(b: &dyn Backend) -> usize {
-    if let Some(n) = std::env::var("DETBENCH_BENCH_SIZE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        return n;
-    }
-    if is_fast(b) {
-        1 << 26
-    } else {
-        1 << 20
-    }
-}
 
 /// Seeded parameters and gradients, rounded to the storage format.
 fn data(storage: Storage, n: usize) -> (Vec<f32>, Vec<Vec<f32>>) {
@@ -65,34 +47,20 @@ fn bench(c: &mut Criterion) {
         (Op::Sgd, "nesterov_fma", Storage::F32),
     ];
     for (op, variant, storage) in cases {
-        let mut group = c.benchmark_group(format!("{op}/{}/{variant}", storage.suffix()));
-        group
-            .sample_size(10)
-            .measurement_time(Duration::from_secs(3))
-            .warm_up_time(Duration::from_millis(500));
+        let mut group = common::group(c, format!("{op}/{}/{variant}", storage.suffix()));
         for b in &found.backends {
-            let n = size_for(b.as_ref());
+            let n = common::size_for(b.as_ref(), 1 << 26, 1 << 20);
             let v = OptimVariant::parse(op, variant).expect("variant");
             let (init, grads) = data(storage, n);
             let job = optim::new_job(op, v, storage, Hyper::defaults(v.rule), init, grads, 7, 256);
             let job = Job::Optim(job);
-            if let Err(e) = b.run(&job) {
-                eprintln!("{op} {variant} on {}: {e}", b.info().name);
+            if common::first_run(b.as_ref(), &job, &format!("{op} {variant}")).is_none() {
                 continue;
             }
             let Job::Optim(j) = &job else { unreachable!() };
             group.throughput(Throughput::Bytes(j.bytes_moved() as u64));
             let id = BenchmarkId::new(format!("{}/{}", b.kind(), b.info().name), n);
-            group.bench_function(id, |bench| {
-                bench.iter_custom(|iters| {
-                    let mut job = job.clone();
-                    if let Job::Optim(j) = &mut job {
-                        j.runs = iters as usize;
-                    }
-                    let set = b.run(&job).expect("ran once already");
-                    Duration::from_secs_f64(set.times_ms.iter().sum::<f64>() / 1e3)
-                })
-            });
+            common::bench_job(&mut group, id, b.as_ref(), &job);
         }
         group.finish();
     }

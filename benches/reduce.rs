@@ -7,40 +7,26 @@
 //! did not finish 5 runs in 150 s on an H100, so atomic_cas stays at 2^20).
 //! Override with DETBENCH_BENCH_SIZE=N.
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use detbench::backend::{discover, Backend, BackendKind};
 use detbench::inputs::InputSpec;
 use detbench::numerics::Precision;
 use detbench::ops::{reduce, Case, Op};
-use std::time::Duration;
-
-fn is_fast(b: &dyn Backend) -> bool {
-    let t = b.info().device_type.as_str();
-    b.kind() == BackendKind::Cuda || t == "discrete_gpu" || t == "integrated_gpu"
-}
 
 fn size_for(b: &dyn Backend, variant: &str) -> usize {
-    if let Some(n) = std::env::var("DETBENCH_BENCH_SIZE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        return n;
-    }
-    match (is_fast(b), variant) {
+    common::env_size().unwrap_or(match (common::is_fast(b), variant) {
         (false, _) | (true, "atomic_cas") => 1 << 20,
         (true, "atomic") | (true, "block_atomic") => 1 << 24,
         (true, _) => 1 << 28,
-    }
+    })
 }
 
 fn bench(c: &mut Criterion) {
     let found = discover(&BackendKind::ALL);
     for op in [Op::Sum, Op::Dot] {
-        let mut group = c.benchmark_group(format!("{op}_f32"));
-        group
-            .sample_size(10)
-            .measurement_time(Duration::from_secs(3))
-            .warm_up_time(Duration::from_millis(500));
+        let mut group = common::group(c, format!("{op}_f32"));
         for b in &found.backends {
             for variant in reduce::VARIANTS {
                 let n = size_for(b.as_ref(), variant);
@@ -61,23 +47,13 @@ fn bench(c: &mut Criterion) {
                 };
                 let prep = detbench::runner::prepare(&case).expect("prepare");
                 // Skip what the device cannot run, but say so.
-                if let Err(e) = b.run(&prep.job) {
-                    eprintln!("{op} {variant} on {}: {e}", b.info().name);
+                if common::first_run(b.as_ref(), &prep.job, &format!("{op} {variant}")).is_none() {
                     continue;
                 }
                 let operands = if op == Op::Dot { 2 } else { 1 };
                 group.throughput(Throughput::Bytes((n * 4 * operands) as u64));
                 let id = BenchmarkId::new(format!("{}/{}/{variant}", b.kind(), b.info().name), n);
-                group.bench_function(id, |bench| {
-                    bench.iter_custom(|iters| {
-                        let mut job = prep.job.clone();
-                        if let detbench::ops::Job::Reduce(j) = &mut job {
-                            j.runs = iters as usize;
-                        }
-                        let set = b.run(&job).expect("ran once already");
-                        Duration::from_secs_f64(set.times_ms.iter().sum::<f64>() / 1e3)
-                    })
-                });
+                common::bench_job(&mut group, id, b.as_ref(), &prep.job);
             }
         }
         group.finish();

@@ -14,14 +14,9 @@
 // accumulator round_h(acc + round_h(a*b)) in f32. Every output element is one sequential
 // chain in the order of src/ops/conv/mod.rs, whatever the tile shape, so the ordered kernels
 // give the CPU emulation's bits.
-
-typedef unsigned short db_u16;
-typedef unsigned int db_u32;
-typedef unsigned long long db_u64;
-
-#define DB_CAT2(a, b) a##b
-#define DB_CAT(a, b) DB_CAT2(a, b)
-#define DB_ENTRY(name) DB_CAT(name, DB_SUFFIX)
+//
+// The host prepends common.cuh (the db_u* types, DB_ENTRY and the f16/bf16 conversions);
+// kernels/cuda/emu/conv_tc_emu.cpp includes both files in the same order.
 
 // Parameter slots.
 #define P_N 0
@@ -47,24 +42,6 @@ typedef unsigned long long db_u64;
 // ---------------------------------------------------------------------------------------
 // Formats.
 
-// DB_HOST_EMU: kernels/cuda/emu/conv_tc_emu.cpp compiles this file on the host with g++ to
-// check the tensor-core kernels' indexing without a GPU; it supplies its own versions of the
-// few functions written in inline PTX (these conversions, the atomics, the mma).
-#ifndef DB_HOST_EMU
-__device__ __forceinline__ float db_f16_to_f32(db_u16 h) {
-    float f;
-    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
-    return f;
-}
-__device__ __forceinline__ db_u16 db_f32_to_f16(float f) {
-    db_u16 h;
-    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
-    return h;
-}
-#endif
-__device__ __forceinline__ float db_bf16_to_f32(db_u16 b) {
-    return __uint_as_float(((db_u32)b) << 16);
-}
 // f32 -> bf16, round to nearest even, as the `half` crate's from_f32.
 __device__ __forceinline__ db_u16 db_f32_to_bf16(float f) {
     db_u32 x = __float_as_uint(f);

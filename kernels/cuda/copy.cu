@@ -8,10 +8,7 @@
 // buffer fits in one launch. The host pads both buffers to whole words and allocates them
 // with cuMemAlloc, whose 256-byte alignment the 16-byte accesses need.
 //
-// Entry point `copy_u32x4`.
-
-typedef unsigned int db_u32;
-typedef unsigned long long db_u64;
+// Entry point `copy_u32x4`. The host prepends common.cuh (the db_u* types).
 
 struct alignas(16) DbU32x4 {
     db_u32 e[4];

@@ -15,10 +15,8 @@
 // Memory-bound by design: one pass per step, each thread owns 4 consecutive elements and
 // moves them with 16-byte (f32) or 8-byte (bf16) vector loads and stores; the tail below a
 // multiple of 4 is done element by element by the last thread.
-
-typedef unsigned short db_u16;
-typedef unsigned int db_u32;
-typedef unsigned long long db_u64;
+//
+// The host prepends common.cuh (the db_u* types and db_bf16_to_f32).
 
 struct alignas(16) DbF4 { float e[4]; };
 struct alignas(8) DbH4 { db_u16 e[4]; };
@@ -43,10 +41,6 @@ __device__ __forceinline__ db_u32 db_fmix32(db_u32 h) {
     h *= 0xc2b2ae35u;
     h ^= h >> 16;
     return h;
-}
-
-__device__ __forceinline__ float db_bf16_to_f32(db_u16 b) {
-    return __uint_as_float(((db_u32)b) << 16);
 }
 
 // Round to nearest even; NaN stays NaN (as the `half` crate's from_f32).

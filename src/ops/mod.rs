@@ -4,6 +4,7 @@
 //! metrics. The launch shape is fixed here, once, so every backend and the CPU
 //! emulation of an ordered variant use the same accumulation tree.
 
+pub mod common;
 pub mod conv;
 pub mod copy;
 pub mod optim;
@@ -130,6 +131,17 @@ pub enum Ordering {
 }
 
 impl Ordering {
+    /// The ordering a prepared job starts with: relaxed for an atomic variant (what the
+    /// non-CUDA backends run; the CUDA runner sets each of [`Ordering::CUDA`] in turn), none
+    /// for an ordered one.
+    pub fn initial(atomic: bool) -> Ordering {
+        if atomic {
+            Ordering::Relaxed
+        } else {
+            Ordering::None
+        }
+    }
+
     /// The orderings CUDA atomic variants are run with.
     pub const CUDA: [Ordering; 6] = [
         Ordering::RelaxedGpu,

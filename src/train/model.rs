@@ -197,11 +197,7 @@ impl<'a> Kernels<'a> {
                 precision: Precision::F32,
                 accumulator: Precision::F32,
                 variant,
-                ordering: if variant.is_atomic() {
-                    Ordering::Relaxed
-                } else {
-                    Ordering::None
-                },
+                ordering: Ordering::initial(variant.is_atomic()),
                 x: x.clone(),
                 idx: idx.clone(),
                 bins,
@@ -241,11 +237,7 @@ impl<'a> Kernels<'a> {
                 precision: Precision::F32,
                 accumulator: Precision::F32,
                 variant,
-                ordering: if variant.is_atomic() {
-                    Ordering::Relaxed
-                } else {
-                    Ordering::None
-                },
+                ordering: Ordering::initial(variant.is_atomic()),
                 x: x.clone(),
                 y: None,
                 launch: crate::ops::reduce::launch_for(x.len(), 256),

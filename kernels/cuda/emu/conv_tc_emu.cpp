@@ -1,6 +1,6 @@
 // Host check of the tensor-core kernels of kernels/cuda/conv.cu, for machines without a GPU.
 //
-// It compiles conv.cu itself with g++ (DB_HOST_EMU), runs each block of a launch as 256
+// It compiles conv.cu itself (after common.cuh, as the host does) with g++ (DB_HOST_EMU), runs each block of a launch as 256
 // host threads (std::barrier for __syncthreads) and replaces the one warp-collective PTX
 // instruction, mma.m16n8k16, by a warp emulation that rebuilds the 16x16 A and 16x8 B
 // matrices from the 32 lanes' registers with the fragment formulas of the PTX ISA
@@ -44,6 +44,8 @@ inline db_u16 db_f32_to_f16(float f) {
 inline float db_emu_half(unsigned bits);
 void db_mma16816(float d[4], const unsigned a[4], const unsigned b[2]);
 
+// The host prepends the shared prelude to conv.cu before NVRTC sees it; so do we.
+#include "../common.cuh"
 #include "../conv.cu"
 
 inline float db_emu_half(unsigned bits) {

@@ -10,7 +10,7 @@ use super::{ConvJob, ConvShape, ConvVariant, Order};
 use crate::error::OpError;
 use crate::numerics::Precision;
 use crate::ops::Op;
-use std::sync::atomic::{AtomicU64, Ordering as MemOrder};
+use std::sync::atomic::AtomicU64;
 
 /// Rounds an f32 to a half format (round to nearest even); other formats pass through.
 #[inline]
@@ -290,14 +290,7 @@ pub fn bwd_weight(
 
 /// Adds `v` to the accumulator value held (as f64 bits) in `cell`.
 fn cas_add(cell: &AtomicU64, ar: ConvArith, v: f64) {
-    let mut cur = cell.load(MemOrder::Relaxed);
-    loop {
-        let new = ar.add(f64::from_bits(cur), v).to_bits();
-        match cell.compare_exchange_weak(cur, new, MemOrder::Relaxed, MemOrder::Relaxed) {
-            Ok(_) => return,
-            Err(actual) => cur = actual,
-        }
-    }
+    crate::ops::reduce::cpu::cas_update(cell, |c| ar.add(c, v));
 }
 
 /// bwd_weight `atomic`: `threads` threads take chunks round-robin and add each chunk's

@@ -22,8 +22,9 @@ use super::{gemm_dims, ConvJob, ConvVariant, TC_TILE_M, TC_TILE_N};
 use crate::backend::cuda::{driver_err, CudaBackend, CudaDevice, ModuleSpec, TIMER};
 use crate::error::OpError;
 use crate::numerics::Precision;
-use crate::ops::{Op, Ordering, RunSet};
-use cudarc::driver::{LaunchConfig, PushKernelArg};
+use crate::ops::common::cuda_ordering_suffix as ordering_suffix;
+use crate::ops::{Op, RunSet};
+use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
 
 /// Kernel source of this family.
 pub const SOURCE: &str = "kernels/cuda/conv.cu";
@@ -85,17 +86,6 @@ fn module_spec(precision: Precision, acc: Precision) -> ModuleSpec {
     }
 }
 
-fn ordering_suffix(o: Ordering) -> &'static str {
-    match o {
-        Ordering::RelaxedCta => "relaxed_cta",
-        Ordering::AcqRelCta => "acq_rel_cta",
-        Ordering::AcqRelGpu => "acq_rel_gpu",
-        Ordering::SeqCstCta => "seq_cst_cta",
-        Ordering::SeqCstGpu => "seq_cst_gpu",
-        Ordering::RelaxedGpu | Ordering::Relaxed | Ordering::None => "relaxed_gpu",
-    }
-}
-
 fn cfg(grid: (u32, u32, u32), block: u32) -> LaunchConfig {
     LaunchConfig {
         grid_dim: grid,
@@ -115,6 +105,55 @@ fn alloc_err(
             "{what}: {e} (the shape's buffers exceed this device's memory?)"
         ))
     })
+}
+
+/// bwd_weight's two passes, timed together `job.runs` times into `set`. `first` (over the
+/// tile grid `tgrid`, 256 threads) is one of
+/// - `bwdw_partial(const u32* P, const S* dy, const S* x, V* partials)`,
+/// - `bwdw_tensor_core(const u32* P, const u16* dy, const u16* x, float* partials)`,
+/// - `bwdw_atomic_{ord}(const u32* P, const S* dy, const S* x, V* cells)`,
+///
+/// and `second` (one thread per dw element, grid `lin`, 256 threads) the matching
+/// `bwdw_reduce`/`bwdw_finish(const u32* P, const V* scratch, O* dw)`. With `zero_scratch`
+/// (the atomic cells) `scratch` is cleared before each run, outside the timed span.
+#[allow(clippy::too_many_arguments)]
+fn bwdw_two_pass(
+    dev: &CudaDevice,
+    job: &ConvJob,
+    set: &mut RunSet,
+    (first, second): (&CudaFunction, &CudaFunction),
+    [prm, a, b]: [&CudaSlice<u8>; 3],
+    scratch: &mut CudaSlice<u8>,
+    out: &mut CudaSlice<u8>,
+    (tgrid, lin): ((u32, u32, u32), (u32, u32, u32)),
+    zero_scratch: bool,
+) -> Result<(), OpError> {
+    for _ in 0..job.runs {
+        if zero_scratch {
+            dev.zero(scratch)?;
+        }
+        let ms = dev.timed(|st| {
+            let mut l = st.launch_builder(first);
+            l.arg(prm).arg(a).arg(b).arg(&mut *scratch);
+            // SAFETY: P holds the 20 parameters; a and b the operands (dy, x) of the shape in
+            // P, as the format's words (f16/bf16 words for tensor_core); the caller sized
+            // scratch for the kernel: chunks * out_len accumulator values of partials (f32
+            // for tensor_core, whose 256 threads the kernel's tiling assumes) or out_len
+            // zeroed, aligned accumulator words of cells. Block (x, y, z) writes only its
+            // tile of layer z, every element checked against P's bounds (the cells only with
+            // atomics at bounds-checked indices).
+            unsafe { l.launch(cfg(tgrid, 256)) }.map_err(|e| driver_err("launch", e))?;
+            let mut l = st.launch_builder(second);
+            l.arg(prm).arg(&*scratch).arg(&mut *out);
+            // SAFETY: one thread per dw element, e < out_len checked; reads the scratch
+            // written above, writes out_len outputs of the job's format.
+            unsafe { l.launch(cfg(lin, 256)) }.map_err(|e| driver_err("launch", e))?;
+            Ok(())
+        })?;
+        set.outputs.push(job.precision.decode(&dev.read(out)?));
+        set.times_ms.push(ms);
+    }
+    Ok(())
 }
 
 /// Runs a conv job `job.runs` times on one GPU.
@@ -226,24 +265,19 @@ pub fn run(backend: &CudaBackend, job: &ConvJob) -> Result<RunSet, OpError> {
             let mut partials = dev
                 .zeros(chunks * out_len * vf.bytes())
                 .map_err(|e| OpError::BadInput(format!("partials: {e}")))?;
-            for _ in 0..job.runs {
-                let ms = dev.timed(|st| {
-                    let mut l = st.launch_builder(&k1);
-                    l.arg(&prm).arg(&a).arg(&b).arg(&mut partials);
-                    // SAFETY: `bwdw_partial(const u32* P, const S* dy, const S* x, V* partials)`:
-                    // partials holds chunks * out_len accumulator values; block (x, y, z) writes
-                    // only its tile of layer z, bounds-checked against P.
-                    unsafe { l.launch(cfg(tgrid, 256)) }.map_err(|e| driver_err("launch", e))?;
-                    let mut l = st.launch_builder(&k2);
-                    l.arg(&prm).arg(&partials).arg(&mut out);
-                    // SAFETY: `bwdw_reduce(const u32* P, const V* partials, O* dw)`: one thread per
-                    // dw element, e < out_len checked; reads the layers written above.
-                    unsafe { l.launch(cfg(lin(256), 256)) }.map_err(|e| driver_err("launch", e))?;
-                    Ok(())
-                })?;
-                set.outputs.push(job.precision.decode(&dev.read(&out)?));
-                set.times_ms.push(ms);
-            }
+            let grids = (tgrid, lin(256));
+            let bufs = [&prm, &a, &b];
+            bwdw_two_pass(
+                dev,
+                job,
+                &mut set,
+                (&k1, &k2),
+                bufs,
+                &mut partials,
+                &mut out,
+                grids,
+                false,
+            )?;
             set.message = format!("{chunks} chunks of {} reduced in chunk order", job.chunk);
         }
         ConvVariant::Atomic => {
@@ -252,25 +286,19 @@ pub fn run(backend: &CudaBackend, job: &ConvJob) -> Result<RunSet, OpError> {
             let mut cells = dev
                 .zeros(out_len * vf.bytes())
                 .map_err(|e| OpError::BadInput(format!("accumulator cells: {e}")))?;
-            for _ in 0..job.runs {
-                dev.zero(&mut cells)?;
-                let ms = dev.timed(|st| {
-                    let mut l = st.launch_builder(&k1);
-                    l.arg(&prm).arg(&a).arg(&b).arg(&mut cells);
-                    // SAFETY: `bwdw_atomic_{ord}(const u32* P, const S* dy, const S* x, V* cells)`:
-                    // cells holds out_len zeroed, aligned accumulator words, updated only with
-                    // atomics at bounds-checked indices.
-                    unsafe { l.launch(cfg(tgrid, 256)) }.map_err(|e| driver_err("launch", e))?;
-                    let mut l = st.launch_builder(&k2);
-                    l.arg(&prm).arg(&cells).arg(&mut out);
-                    // SAFETY: `bwdw_finish(const u32* P, const V* cells, O* dw)`: one thread per
-                    // element, e < out_len checked.
-                    unsafe { l.launch(cfg(lin(256), 256)) }.map_err(|e| driver_err("launch", e))?;
-                    Ok(())
-                })?;
-                set.outputs.push(job.precision.decode(&dev.read(&out)?));
-                set.times_ms.push(ms);
-            }
+            let grids = (tgrid, lin(256));
+            let bufs = [&prm, &a, &b];
+            bwdw_two_pass(
+                dev,
+                job,
+                &mut set,
+                (&k1, &k2),
+                bufs,
+                &mut cells,
+                &mut out,
+                grids,
+                true,
+            )?;
             set.message = match job.accumulator {
                 Precision::F32 | Precision::F64 => format!(
                     "{chunks} chunks; native atom.add.{} ({})",
@@ -288,26 +316,19 @@ pub fn run(backend: &CudaBackend, job: &ConvJob) -> Result<RunSet, OpError> {
             let mut partials = dev
                 .zeros(chunks * out_len * vf.bytes())
                 .map_err(|e| OpError::BadInput(format!("partials: {e}")))?;
-            for _ in 0..job.runs {
-                let ms = dev.timed(|st| {
-                    let mut l = st.launch_builder(&k1);
-                    l.arg(&prm).arg(&a).arg(&b).arg(&mut partials);
-                    // SAFETY: `bwdw_tensor_core(const u32* P, const u16* dy, const u16* x,
-                    // float* partials)`: a and b hold the f16/bf16 words of dy and x for the
-                    // shape in P, partials chunks * out_len f32 values (vf is f32 here); block
-                    // (x, y, z) writes only its 128x64 tile of layer z, each element checked
-                    // against P's GEMM bounds; 256 threads, as the kernel's tiling assumes.
-                    unsafe { l.launch(cfg(tgrid, 256)) }.map_err(|e| driver_err("launch", e))?;
-                    let mut l = st.launch_builder(&k2);
-                    l.arg(&prm).arg(&partials).arg(&mut out);
-                    // SAFETY: `bwdw_reduce(const u32* P, const float* partials, u16* dw)`: one
-                    // thread per dw element, e < out_len checked; reads the layers written above.
-                    unsafe { l.launch(cfg(lin(256), 256)) }.map_err(|e| driver_err("launch", e))?;
-                    Ok(())
-                })?;
-                set.outputs.push(job.precision.decode(&dev.read(&out)?));
-                set.times_ms.push(ms);
-            }
+            let grids = (tgrid, lin(256));
+            let bufs = [&prm, &a, &b];
+            bwdw_two_pass(
+                dev,
+                job,
+                &mut set,
+                (&k1, &k2),
+                bufs,
+                &mut partials,
+                &mut out,
+                grids,
+                false,
+            )?;
             set.message = format!(
                 "mma.sync m16n8k16 {}/f32 on sm_{major}{minor}; {chunks} chunks of {} reduced in chunk order",
                 job.precision, job.chunk

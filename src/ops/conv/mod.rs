@@ -441,11 +441,7 @@ impl ConvJob {
             precision,
             accumulator,
             variant,
-            ordering: if variant.is_atomic() {
-                Ordering::Relaxed
-            } else {
-                Ordering::None
-            },
+            ordering: Ordering::initial(variant.is_atomic()),
             a,
             b,
             launch,

@@ -78,16 +78,19 @@ pub fn fixed_message(lost: u64, n: usize, k: i32) -> String {
     }
 }
 
+/// Why the `atomic` variants of every family are Unsupported on the CPU.
+pub fn no_float_atomic() -> OpError {
+    OpError::Unsupported(
+        "the CPU has no native floating-point atomic add (x86-64 and AArch64 lack one); atomic_cas is the CPU's atomic variant".into(),
+    )
+}
+
 /// Runs the job once on the CPU and returns the scalar result and a message.
 pub fn run_once(job: &ReduceJob, threads: usize) -> Result<(f64, String), OpError> {
     super::check_job(job)?;
     let ar = Arith(job.accumulator);
     Ok(match job.variant {
-        ReduceVariant::Atomic => {
-            return Err(OpError::Unsupported(
-                "the CPU has no native floating-point atomic add (x86-64 and AArch64 lack one); atomic_cas is the CPU's atomic variant".into(),
-            ))
-        }
+        ReduceVariant::Atomic => return Err(no_float_atomic()),
         ReduceVariant::AtomicCas => (atomic_cas(job, ar, threads), String::new()),
         ReduceVariant::BlockAtomic => (block_atomic(job, ar, threads), String::new()),
         ReduceVariant::Tree => (tree(job, ar), String::new()),
@@ -230,15 +233,22 @@ pub fn repro_finalize_f32(p: &ReproParams, states: &[ReproState<f32>]) -> f64 {
     total.finalize(p)
 }
 
-fn cas_add(cell: &AtomicU64, ar: Arith, v: f64) {
+/// Replaces the value held (as f64 bits) in `cell` with `f(value)` by compare-exchange,
+/// the CPU's atomic read-modify-write of a float: every family's atomic_cas uses it.
+pub fn cas_update(cell: &AtomicU64, f: impl Fn(f64) -> f64) {
     let mut cur = cell.load(MemOrder::Relaxed);
     loop {
-        let new = ar.add(f64::from_bits(cur), v).to_bits();
+        let new = f(f64::from_bits(cur)).to_bits();
         match cell.compare_exchange_weak(cur, new, MemOrder::Relaxed, MemOrder::Relaxed) {
             Ok(_) => return,
             Err(actual) => cur = actual,
         }
     }
+}
+
+/// word = round_A(word + v) by compare-exchange; the word holds the value's f64 bits.
+pub fn cas_add(cell: &AtomicU64, ar: Arith, v: f64) {
+    cas_update(cell, |c| ar.add(c, v));
 }
 
 /// Every term added into one shared word by `threads` threads, interleaved.

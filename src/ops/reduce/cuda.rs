@@ -1,7 +1,7 @@
 //! The reduction family on CUDA (kernels in `kernels/cuda/reduce.cu`).
 //!
 //! Ordered variants launch the shape fixed in [`super::prepare`] and give the bits of the
-//! CPU emulation in [`super::cpu`]; atomic variants run under the job's [`Ordering`].
+//! CPU emulation in [`super::cpu`]; atomic variants run under the job's [`Ordering`](crate::ops::Ordering).
 //! Host code stays thin: upload, launch between two events, read back, decode.
 
 use super::cpu;
@@ -10,7 +10,11 @@ use crate::backend::cuda::{CudaBackend, CudaDevice, ModuleSpec, TIMER};
 use crate::error::OpError;
 use crate::numerics::repro::{ReproParams, ReproState, MAX_FOLDS};
 use crate::numerics::Precision;
-use crate::ops::{Op, Ordering, RunSet};
+use crate::ops::common::{
+    cuda_native_atomic as native_atomic, cuda_ordered_atomics as ordered_atomics,
+    cuda_ordering_suffix as ordering_suffix, cuda_pair_module, pair_suffix,
+};
+use crate::ops::{Op, RunSet};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
 /// Kernel source of this family.
@@ -20,87 +24,9 @@ pub const SOURCE: &str = "kernels/cuda/reduce.cu";
 /// word, and 2^24 of them did not finish 5 runs in 150 s on an H100.
 pub const MAX_CAS_ELEMENTS: usize = 1 << 22;
 
-fn fmt_name(p: Precision) -> &'static str {
-    p.name()
-}
-
 /// The module for an (input, accumulator) pair on this device.
 pub fn module_spec(dev: &CudaDevice, input: Precision, acc: Precision) -> ModuleSpec {
-    let (major, _) = dev.compute_capability();
-    let in_t = match input {
-        Precision::F32 => "InF32",
-        Precision::F64 => "InF64",
-        Precision::F16 => "InF16",
-        Precision::Bf16 => "InBF16",
-    };
-    let acc_t = match acc {
-        Precision::F32 => "AccF32",
-        Precision::F64 => "AccF64",
-        Precision::F16 => "AccF16",
-        Precision::Bf16 => "AccBF16",
-    };
-    let mut defines = vec![
-        ("DB_IN_T".to_string(), in_t.to_string()),
-        ("DB_ACC_T".to_string(), acc_t.to_string()),
-        (
-            "DB_SUFFIX".to_string(),
-            format!("{}_{}", fmt_name(input), fmt_name(acc)),
-        ),
-        (
-            "DB_ORDERED_ATOMICS".to_string(),
-            u8::from(ordered_atomics(dev)).to_string(),
-        ),
-        (
-            "DB_NATIVE_ATOMIC".to_string(),
-            u8::from(native_atomic(dev, acc).is_ok()).to_string(),
-        ),
-    ];
-    if matches!(acc, Precision::F32 | Precision::F64) {
-        defines.push(("DB_REPRO".to_string(), "1".to_string()));
-    }
-    if acc == Precision::Bf16 {
-        defines.push(("DB_ACC_IS_BF16".to_string(), "1".to_string()));
-    }
-    let _ = major;
-    ModuleSpec {
-        path: SOURCE,
-        fmad: false,
-        defines,
-    }
-}
-
-/// Scoped atomics (`.relaxed`, `.acq_rel`, `fence.sc`) are the PTX memory model of sm_70+.
-fn ordered_atomics(dev: &CudaDevice) -> bool {
-    dev.compute_capability().0 >= 7
-}
-
-/// Whether the accumulator has a native atomic add here, and if not, why.
-fn native_atomic(dev: &CudaDevice, acc: Precision) -> Result<(), String> {
-    let (major, minor) = dev.compute_capability();
-    if major < 7 {
-        return Err(format!(
-            "scoped atomics (.relaxed/.acq_rel, fence.sc) need sm_70 or newer; this device is sm_{major}{minor}"
-        ));
-    }
-    match acc {
-        Precision::Bf16 if major < 9 => Err(format!(
-            "a native bf16 atomic add (atom.add.noftz.bf16) needs sm_90 or newer; this device is sm_{major}{minor}"
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// PTX ordering suffix of an entry point. `Relaxed` (the ordering of non-CUDA runs) and
-/// `None` map to relaxed at GPU scope, the default of CUDA's `atomicAdd`.
-fn ordering_suffix(o: Ordering) -> &'static str {
-    match o {
-        Ordering::RelaxedCta => "relaxed_cta",
-        Ordering::AcqRelCta => "acq_rel_cta",
-        Ordering::AcqRelGpu => "acq_rel_gpu",
-        Ordering::SeqCstCta => "seq_cst_cta",
-        Ordering::SeqCstGpu => "seq_cst_gpu",
-        Ordering::RelaxedGpu | Ordering::Relaxed | Ordering::None => "relaxed_gpu",
-    }
+    cuda_pair_module(dev, SOURCE, input, acc)
 }
 
 /// Format of the values the kernels keep in registers and write as partials: f64 for an
@@ -149,7 +75,7 @@ pub fn run(backend: &CudaBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
         ));
     }
     let spec = module_spec(dev, job.precision, job.accumulator);
-    let suffix = format!("{}_{}", fmt_name(job.precision), fmt_name(job.accumulator));
+    let suffix = pair_suffix(job.precision, job.accumulator);
     let op = match job.op {
         Op::Dot => "dot",
         _ => "sum",

@@ -242,11 +242,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         precision: case.precision,
         accumulator: acc,
         variant,
-        ordering: if variant.is_atomic() {
-            Ordering::Relaxed
-        } else {
-            Ordering::None
-        },
+        ordering: Ordering::initial(variant.is_atomic()),
         x: x.clone(),
         y: y.clone(),
         launch,

@@ -41,7 +41,7 @@ struct Params {
 
 /// Whether the job computes in f64 on the device.
 fn uses_f64(job: &ReduceJob) -> bool {
-    job.precision == Precision::F64 || job.accumulator == Precision::F64
+    crate::ops::common::wgpu_uses_f64(job.precision, job.accumulator)
 }
 
 fn wgsl_type(p: Precision) -> &'static str {

@@ -9,19 +9,17 @@ use super::{stable_order, ScatterJob, ScatterVariant};
 use crate::error::OpError;
 use crate::numerics::repro::{ReproParams, ReproState};
 use crate::numerics::Precision;
-use crate::ops::reduce::cpu::{fixed_message, fixed_quantize, fixed_to_value, Arith};
-use std::sync::atomic::{AtomicU64, Ordering as MemOrder};
+use crate::ops::reduce::cpu::{
+    cas_add, fixed_message, fixed_quantize, fixed_to_value, no_float_atomic, Arith,
+};
+use std::sync::atomic::AtomicU64;
 
 /// Runs the job once; returns the value of every bin and a message.
 pub fn run_once(job: &ScatterJob, threads: usize) -> Result<(Vec<f64>, String), OpError> {
     super::check_job(job)?;
     let ar = Arith(job.accumulator);
     Ok(match job.variant {
-        ScatterVariant::Atomic => {
-            return Err(OpError::Unsupported(
-                "the CPU has no native floating-point atomic add (x86-64 and AArch64 lack one); atomic_cas is the CPU's atomic variant".into(),
-            ))
-        }
+        ScatterVariant::Atomic => return Err(no_float_atomic()),
         ScatterVariant::AtomicCas => (atomic_cas(job, ar, threads), String::new()),
         ScatterVariant::Privatized => (
             privatized(job, ar, threads),
@@ -34,18 +32,6 @@ pub fn run_once(job: &ScatterJob, threads: usize) -> Result<(Vec<f64>, String), 
         }
         ScatterVariant::Reproducible => (reproducible(job), String::new()),
     })
-}
-
-/// word = round_A(word + v) by compare-exchange; the word holds the value's f64 bits.
-fn cas_add(cell: &AtomicU64, ar: Arith, v: f64) {
-    let mut cur = cell.load(MemOrder::Relaxed);
-    loop {
-        let new = ar.add(f64::from_bits(cur), v).to_bits();
-        match cell.compare_exchange_weak(cur, new, MemOrder::Relaxed, MemOrder::Relaxed) {
-            Ok(_) => return,
-            Err(actual) => cur = actual,
-        }
-    }
 }
 
 fn new_cells(bins: usize) -> Vec<AtomicU64> {

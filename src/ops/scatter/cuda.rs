@@ -1,7 +1,7 @@
 //! The scatter-add family on CUDA (kernels in `kernels/cuda/scatter.cu`).
 //!
 //! One module per (input, accumulator) pair, compiled like reduce.cu's. Atomic variants
-//! run under the job's [`Ordering`]; sort_segmented and reproducible launch the same passes
+//! run under the job's [`Ordering`](crate::ops::Ordering); sort_segmented and reproducible launch the same passes
 //! as the wgpu backend and give the CPU emulation's bits. Host code stays thin: upload, launch
 //! between two events, read back, decode.
 
@@ -10,8 +10,12 @@ use super::{ScatterJob, ScatterVariant, RADIX_BITS, REPRO_LANES, SORT_WG};
 use crate::backend::cuda::{driver_err, CudaBackend, CudaDevice, ModuleSpec, TIMER};
 use crate::error::OpError;
 use crate::numerics::Precision;
+use crate::ops::common::{
+    cuda_native_atomic as native_atomic, cuda_ordering_suffix as ordering_suffix, cuda_pair_module,
+    pair_suffix,
+};
 use crate::ops::reduce::cpu::{fixed_message, fixed_to_value};
-use crate::ops::{Ordering, RunSet};
+use crate::ops::RunSet;
 use cudarc::driver::{CudaFunction, LaunchConfig, PushKernelArg};
 
 /// Kernel source of this family.
@@ -21,78 +25,12 @@ pub const SOURCE: &str = "kernels/cuda/scatter.cu";
 /// architecture since sm_20); privatized bins beyond it are refused.
 pub const SHARED_LIMIT: u64 = 48 * 1024;
 
-/// Whether the accumulator has a native atomic add here, and if not, why.
-fn native_atomic(dev: &CudaDevice, acc: Precision) -> Result<(), String> {
-    let (major, minor) = dev.compute_capability();
-    if major < 7 {
-        return Err(format!(
-            "scoped atomics (.relaxed/.acq_rel, fence.sc) need sm_70 or newer; this device is sm_{major}{minor}"
-        ));
-    }
-    match acc {
-        Precision::Bf16 if major < 9 => Err(format!(
-            "a native bf16 atomic add (atom.add.noftz.bf16) needs sm_90 or newer; this device is sm_{major}{minor}"
-        )),
-        _ => Ok(()),
-    }
-}
-
 fn module_spec(dev: &CudaDevice, job: &ScatterJob) -> ModuleSpec {
-    let (major, _) = dev.compute_capability();
-    let in_t = match job.precision {
-        Precision::F32 => "InF32",
-        Precision::F64 => "InF64",
-        Precision::F16 => "InF16",
-        Precision::Bf16 => "InBF16",
-    };
-    let acc = job.accumulator;
-    let acc_t = match acc {
-        Precision::F32 => "AccF32",
-        Precision::F64 => "AccF64",
-        Precision::F16 => "AccF16",
-        Precision::Bf16 => "AccBF16",
-    };
-    let mut defines = vec![
-        ("DB_IN_T".to_string(), in_t.to_string()),
-        ("DB_ACC_T".to_string(), acc_t.to_string()),
-        ("DB_SUFFIX".to_string(), suffix(job)),
-        (
-            "DB_ORDERED_ATOMICS".to_string(),
-            u8::from(major >= 7).to_string(),
-        ),
-        (
-            "DB_NATIVE_ATOMIC".to_string(),
-            u8::from(native_atomic(dev, acc).is_ok()).to_string(),
-        ),
-    ];
-    if matches!(acc, Precision::F32 | Precision::F64) {
-        defines.push(("DB_REPRO".to_string(), "1".to_string()));
-    }
-    if acc == Precision::Bf16 {
-        defines.push(("DB_ACC_IS_BF16".to_string(), "1".to_string()));
-    }
-    ModuleSpec {
-        path: SOURCE,
-        fmad: false,
-        defines,
-    }
+    cuda_pair_module(dev, SOURCE, job.precision, job.accumulator)
 }
 
 fn suffix(job: &ScatterJob) -> String {
-    format!("{}_{}", job.precision.name(), job.accumulator.name())
-}
-
-/// PTX ordering suffix of an entry point (`Relaxed`, the ordering of non-CUDA runs, is
-/// relaxed at GPU scope, CUDA's `atomicAdd`).
-fn ordering_suffix(o: Ordering) -> &'static str {
-    match o {
-        Ordering::RelaxedCta => "relaxed_cta",
-        Ordering::AcqRelCta => "acq_rel_cta",
-        Ordering::AcqRelGpu => "acq_rel_gpu",
-        Ordering::SeqCstCta => "seq_cst_cta",
-        Ordering::SeqCstGpu => "seq_cst_gpu",
-        Ordering::RelaxedGpu | Ordering::Relaxed | Ordering::None => "relaxed_gpu",
-    }
+    pair_suffix(job.precision, job.accumulator)
 }
 
 fn cfg(groups: u32, wg: u32, shared: u64) -> LaunchConfig {

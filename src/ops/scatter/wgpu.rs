@@ -47,7 +47,7 @@ struct Params {
 }
 
 fn uses_f64(job: &ScatterJob) -> bool {
-    job.precision == Precision::F64 || job.accumulator == Precision::F64
+    crate::ops::common::wgpu_uses_f64(job.precision, job.accumulator)
 }
 
 /// Whether privatized merges with a native f32 atomicAdd on this device.

@@ -1,0 +1,511 @@
+// detbench CUDA prelude: the helpers every kernel family shares, compiled by NVRTC without
+// any CUDA header. The host prepends this file to each family's source (src/backend/cuda.rs,
+// `CudaDevice::module`), so a module is still one self-contained program and the family's
+// own `-D` defines (DB_IN_T, DB_ACC_T, DB_ORDERED_ATOMICS, ...) apply here too; a family that
+// does not set them compiles none of the parts that depend on them.
+//
+// Arithmetic contract (reduce.cu and scatter.cu rely on it; src/ops/reduce/cpu.rs is the
+// reference):
+// - every rounding step is an explicit _rn intrinsic, so --fmad=true cannot contract an
+//   a*b+c that the CPU rounds twice (and an fma the CPU does is an explicit fma here);
+// - each accumulator operation reproduces the CPU's `Arith` exactly: the CPU carries values
+//   in f64 and rounds after every operation, i.e. op = round_A(fl64(a op b)). Where both
+//   operands are f32 and A is f32 this equals the native f32 operation (53 >= 2*24+2,
+//   Figueroa 1995); otherwise the operation is done in f64 here too and rounded with the
+//   CPU's rounding. The CPU's rounding to f16 (the `half` crate on an x86-64 host with F16C)
+//   is f64 -> f32 -> f16, each round-to-nearest-even; its rounding to bf16 truncates the f64
+//   to its top 32 bits and then rounds to nearest even. Both are reproduced bit for bit.
+
+typedef unsigned short db_u16;
+typedef unsigned int db_u32;
+typedef unsigned long long db_u64;
+typedef long long db_i64;
+
+// Entry points are `{name}{DB_SUFFIX}`; DB_SUFFIX names the module's formats, e.g. f16_f32.
+#define DB_PASTE2(a, b) a##b
+#define DB_PASTE(a, b) DB_PASTE2(a, b)
+#define DB_ENTRY(name) DB_PASTE(name, DB_SUFFIX)
+
+// ---------------------------------------------------------------------------------------
+// Format conversions (no cuda_fp16.h: halves are raw 16-bit patterns).
+
+// DB_HOST_EMU: kernels/cuda/emu/conv_tc_emu.cpp compiles conv.cu (after this prelude) on the
+// host with g++ to check the tensor-core kernels' indexing without a GPU; it supplies its own
+// versions of the few functions written in inline PTX (these conversions, the atomics, the
+// mma).
+#ifndef DB_HOST_EMU
+__device__ __forceinline__ float db_f16_to_f32(db_u16 h) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
+}
+
+__device__ __forceinline__ db_u16 db_f32_to_f16(float f) {
+    db_u16 h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+}
+#endif
+
+__device__ __forceinline__ float db_bf16_to_f32(db_u16 b) {
+    return __uint_as_float(((db_u32)b) << 16);
+}
+
+// The `half` crate's f64 -> bf16 conversion, line for line: keep the top 32 bits of the
+// f64 (sign, exponent, 20 fraction bits), then round to nearest even on those.
+__device__ __forceinline__ db_u16 db_f64_to_bf16(double value) {
+    db_u64 val = (db_u64)__double_as_longlong(value);
+    db_u32 x = (db_u32)(val >> 32);
+    db_u32 sign = x & 0x80000000u;
+    db_u32 exp = x & 0x7FF00000u;
+    db_u32 man = x & 0x000FFFFFu;
+    if (exp == 0x7FF00000u) {
+        db_u32 nan_bit = (man == 0 && (db_u32)val == 0) ? 0u : 0x0040u;
+        return (db_u16)((sign >> 16) | 0x7F80u | nan_bit | (man >> 13));
+    }
+    db_u32 half_sign = sign >> 16;
+    int unbiased_exp = (int)(exp >> 20) - 1023;
+    int half_exp = unbiased_exp + 127;
+    if (half_exp >= 0xFF) {
+        return (db_u16)(half_sign | 0x7F80u);
+    }
+    if (half_exp <= 0) {
+        if (7 - half_exp > 21) {
+            return (db_u16)half_sign;
+        }
+        man |= 0x00100000u;
+        db_u32 half_man = man >> (14 - half_exp);
+        db_u32 round_bit = 1u << (13 - half_exp);
+        if ((man & round_bit) != 0u && (man & (3u * round_bit - 1u)) != 0u) {
+            half_man += 1u;
+        }
+        return (db_u16)(half_sign | half_man);
+    }
+    db_u32 he = ((db_u32)half_exp) << 7;
+    db_u32 hm = man >> 13;
+    db_u32 round_bit = 0x00001000u;
+    if ((man & round_bit) != 0u && (man & (3u * round_bit - 1u)) != 0u) {
+        return (db_u16)((half_sign | he | hm) + 1u);
+    }
+    return (db_u16)(half_sign | he | hm);
+}
+
+// ---------------------------------------------------------------------------------------
+// Input formats: S is the storage type, T the exact register value of one element.
+
+struct InF32 {
+    typedef float S;
+    typedef float T;
+    static __device__ __forceinline__ T load(const S* p, db_u64 i) { return p[i]; }
+};
+struct InF64 {
+    typedef double S;
+    typedef double T;
+    static __device__ __forceinline__ T load(const S* p, db_u64 i) { return p[i]; }
+};
+struct InF16 {
+    typedef db_u16 S;
+    typedef float T;
+    static __device__ __forceinline__ T load(const S* p, db_u64 i) { return db_f16_to_f32(p[i]); }
+};
+struct InBF16 {
+    typedef db_u16 S;
+    typedef float T;
+    static __device__ __forceinline__ T load(const S* p, db_u64 i) { return db_bf16_to_f32(p[i]); }
+};
+
+template <class X, class Y> struct db_both_float { static const bool value = false; };
+template <> struct db_both_float<float, float> { static const bool value = true; };
+
+__device__ __forceinline__ float db_to_f32(float v) { return v; }
+__device__ __forceinline__ float db_to_f32(double v) { return __double2float_rn(v); }
+
+// ---------------------------------------------------------------------------------------
+// Accumulator formats. V is the register type holding an accumulator value exactly
+// (f16 and bf16 values are held in a float); W is the type of the word atomics work on.
+// Every operation is round_A(fl64(a op b)), as the CPU's `Arith` computes it.
+
+struct AccF32 {
+    typedef float V;
+    typedef float W;
+    static __device__ __forceinline__ V round(double d) { return __double2float_rn(d); }
+    template <class X, class Y> static __device__ __forceinline__ V add(X a, Y b) {
+        if constexpr (db_both_float<X, Y>::value) {
+            return __fadd_rn(a, b);
+        } else {
+            return __double2float_rn(__dadd_rn((double)a, (double)b));
+        }
+    }
+    template <class X, class Y> static __device__ __forceinline__ V sub(X a, Y b) {
+        if constexpr (db_both_float<X, Y>::value) {
+            return __fsub_rn(a, b);
+        } else {
+            return __double2float_rn(__dsub_rn((double)a, (double)b));
+        }
+    }
+    template <class X> static __device__ __forceinline__ V mul(X a, X b) {
+        if constexpr (db_both_float<X, X>::value) {
+            // The f64 product of two floats is exact, so one f32 rounding is the CPU's.
+            return __fmul_rn(a, b);
+        } else {
+            return __double2float_rn(__dmul_rn((double)a, (double)b));
+        }
+    }
+    // CPU: (x as f32).mul_add(y as f32, acc as f32).
+    template <class X> static __device__ __forceinline__ V dot_step(V acc, X x, X y) {
+        return __fmaf_rn(db_to_f32(x), db_to_f32(y), acc);
+    }
+    // CPU: (x as f32).mul_add(y as f32, -(p as f32)).
+    template <class X> static __device__ __forceinline__ V product_error(X x, X y, V p) {
+        return __fmaf_rn(db_to_f32(x), db_to_f32(y), -p);
+    }
+    static __device__ __forceinline__ W to_word(V v) { return v; }
+    static __device__ __forceinline__ V from_word(W w) { return w; }
+};
+
+struct AccF64 {
+    typedef double V;
+    typedef double W;
+    static __device__ __forceinline__ V round(double d) { return d; }
+    template <class X, class Y> static __device__ __forceinline__ V add(X a, Y b) {
+        return __dadd_rn((double)a, (double)b);
+    }
+    template <class X, class Y> static __device__ __forceinline__ V sub(X a, Y b) {
+        return __dsub_rn((double)a, (double)b);
+    }
+    template <class X> static __device__ __forceinline__ V mul(X a, X b) {
+        return __dmul_rn((double)a, (double)b);
+    }
+    template <class X> static __device__ __forceinline__ V dot_step(V acc, X x, X y) {
+        return __fma_rn((double)x, (double)y, acc);
+    }
+    template <class X> static __device__ __forceinline__ V product_error(X x, X y, V p) {
+        return __fma_rn((double)x, (double)y, -p);
+    }
+    static __device__ __forceinline__ W to_word(V v) { return v; }
+    static __device__ __forceinline__ V from_word(W w) { return w; }
+};
+
+// Shared by the two half formats: the operation in f64, then the format's rounding R.
+template <class R> struct AccHalf {
+    typedef float V;
+    typedef db_u16 W;
+    static __device__ __forceinline__ V round(double d) { return R::to_f32(R::from_f64(d)); }
+    template <class X, class Y> static __device__ __forceinline__ V add(X a, Y b) {
+        return round(__dadd_rn((double)a, (double)b));
+    }
+    template <class X, class Y> static __device__ __forceinline__ V sub(X a, Y b) {
+        return round(__dsub_rn((double)a, (double)b));
+    }
+    template <class X> static __device__ __forceinline__ V mul(X a, X b) {
+        return round(__dmul_rn((double)a, (double)b));
+    }
+    // Halves never fuse: add(acc, round(x*y)).
+    template <class X> static __device__ __forceinline__ V dot_step(V acc, X x, X y) {
+        return add(acc, mul(x, y));
+    }
+    // CPU: round(x*y - p), with x*y and the subtraction in f64.
+    template <class X> static __device__ __forceinline__ V product_error(X x, X y, V p) {
+        return round(__dsub_rn(__dmul_rn((double)x, (double)y), (double)p));
+    }
+    static __device__ __forceinline__ W to_word(V v) { return R::from_f64((double)v); }
+    static __device__ __forceinline__ V from_word(W w) { return R::to_f32(w); }
+};
+
+struct RoundF16 {
+    // f64 -> f32 -> f16, as `half` does on F16C hosts. f16 values are exact in f32.
+    static __device__ __forceinline__ db_u16 from_f64(double d) {
+        return db_f32_to_f16(__double2float_rn(d));
+    }
+    static __device__ __forceinline__ float to_f32(db_u16 h) { return db_f16_to_f32(h); }
+};
+struct RoundBF16 {
+    static __device__ __forceinline__ db_u16 from_f64(double d) { return db_f64_to_bf16(d); }
+    static __device__ __forceinline__ float to_f32(db_u16 b) { return db_bf16_to_f32(b); }
+};
+typedef AccHalf<RoundF16> AccF16;
+typedef AccHalf<RoundBF16> AccBF16;
+
+// ---------------------------------------------------------------------------------------
+// Binned reproducible accumulation (src/numerics/repro.rs): the state, its layout, the
+// renormalisation and the merge, shared by reduce.cu and scatter.cu.
+
+#define DB_MAX_FOLDS 3
+#define DB_DEPOSITS_PER_RENORM 256u
+#define DB_LOG2_R 8
+
+__device__ __forceinline__ float db_radd(float a, float b) { return __fadd_rn(a, b); }
+__device__ __forceinline__ double db_radd(double a, double b) { return __dadd_rn(a, b); }
+// r with the last bit of its encoding set: a binned deposit adds r | 1, so the rounding to
+// the primary's quantum is never a tie (see src/numerics/repro.rs).
+__device__ __forceinline__ float db_or1(float r) { return __uint_as_float(__float_as_uint(r) | 1u); }
+__device__ __forceinline__ double db_or1(double r) {
+    return __longlong_as_double(__double_as_longlong(r) | 1ll);
+}
+__device__ __forceinline__ float db_rsub(float a, float b) { return __fsub_rn(a, b); }
+__device__ __forceinline__ double db_rsub(double a, double b) { return __dsub_rn(a, b); }
+__device__ __forceinline__ float db_rmul(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ double db_rmul(double a, double b) { return __dmul_rn(a, b); }
+__device__ __forceinline__ float db_rint(float a) { return rintf(a); }
+__device__ __forceinline__ double db_rint(double a) { return rint(a); }
+
+template <class F> struct DbBin;
+template <> struct DbBin<float> {
+    static const int emin = -126;
+    static const int emax = 127;
+    static const int p = 24;
+};
+template <> struct DbBin<double> {
+    static const int emin = -1022;
+    static const int emax = 1023;
+    static const int p = 53;
+};
+
+template <class F> struct DbRepro {
+    F primary[DB_MAX_FOLDS];
+    int carry[DB_MAX_FOLDS];
+};
+
+// The layout as ReproParams::new computes it: layout[0] = status (0 ok, 1 too large),
+// layout[1] = folds, layout[2..5] = a_k.
+template <class F> __device__ void db_repro_layout(double max_abs, int* layout) {
+    const int emin = DbBin<F>::emin;
+    const int emax = DbBin<F>::emax;
+    const int p = DbBin<F>::p;
+    const int w = p - DB_LOG2_R - 3;
+    const double min_normal = ldexp(1.0, emin);
+    int e_m;
+    if (max_abs >= min_normal) {
+        // max_abs is a normal f64 here: its biased exponent field gives floor(log2).
+        e_m = (int)((((db_u64)__double_as_longlong(max_abs)) >> 52) & 0x7FFull) - 1023;
+    } else {
+        e_m = emin;
+    }
+    int a1 = e_m + 1 + DB_LOG2_R + 3;
+    if (a1 < emin + p) {
+        a1 = emin + p;
+    }
+    if (a1 + 1 > emax) {
+        layout[0] = 1;
+        layout[1] = 0;
+        for (int k = 0; k < DB_MAX_FOLDS; ++k) {
+            layout[2 + k] = 0;
+        }
+        return;
+    }
+    int folds = 1 + (a1 - (emin + p)) / w;
+    if (folds > DB_MAX_FOLDS) {
+        folds = DB_MAX_FOLDS;
+    }
+    layout[0] = 0;
+    layout[1] = folds;
+    for (int k = 0; k < DB_MAX_FOLDS; ++k) {
+        layout[2 + k] = k < folds ? a1 - k * w : 0;
+    }
+}
+
+template <class F> struct DbBinConsts {
+    int folds;
+    F sigma[DB_MAX_FOLDS];
+    F unit[DB_MAX_FOLDS];
+    F inv_unit[DB_MAX_FOLDS];
+};
+
+template <class F> __device__ __forceinline__ DbBinConsts<F> db_bin_consts(const int* layout) {
+    DbBinConsts<F> c;
+    c.folds = layout[1];
+    for (int k = 0; k < DB_MAX_FOLDS; ++k) {
+        int a = layout[2 + k];
+        // Powers of two (times 1.5): exact in f64 and in F.
+        c.sigma[k] = (F)ldexp(1.5, a);
+        c.unit[k] = (F)ldexp(1.0, a - 2);
+        c.inv_unit[k] = (F)ldexp(1.0, 2 - a);
+    }
+    return c;
+}
+
+template <class F>
+__device__ __forceinline__ void db_renorm(DbRepro<F>& st, const DbBinConsts<F>& c) {
+    for (int k = 0; k < DB_MAX_FOLDS; ++k) {
+        if (k < c.folds) {
+            F d = db_rsub(st.primary[k], c.sigma[k]);
+            F q = db_rint(db_rmul(d, c.inv_unit[k]));
+            st.primary[k] = db_rsub(st.primary[k], db_rmul(q, c.unit[k]));
+            st.carry[k] += (int)q;
+        }
+    }
+}
+
+template <class F> struct DbReproMerge {
+    const DbBinConsts<F>* c;
+    __device__ __forceinline__ DbRepro<F> operator()(DbRepro<F> a, DbRepro<F> b) const {
+        for (int k = 0; k < DB_MAX_FOLDS; ++k) {
+            if (k < c->folds) {
+                F d = db_rsub(b.primary[k], c->sigma[k]);
+                a.primary[k] = db_radd(a.primary[k], d);
+                a.carry[k] += b.carry[k];
+            }
+        }
+        db_renorm(a, *c);
+        return a;
+    }
+};
+
+// ---------------------------------------------------------------------------------------
+// Atomics under an explicit PTX memory ordering (PTX ISA, memory consistency model).
+// ORD: 0 relaxed.cta, 1 relaxed.gpu, 2 acq_rel.cta, 3 acq_rel.gpu, 4 seq_cst.cta,
+// 5 seq_cst.gpu. seq_cst is a fence.sc of the scope followed by an acq_rel atomic, the
+// PTX mapping of a sequentially consistent read-modify-write. A .cta-scoped atomic on a
+// word other blocks also update is a data race under the PTX model; measuring what the
+// hardware does with it anyway is the point of running it.
+
+#if DB_ORDERED_ATOMICS
+
+template <int ORD> struct DbAtom;
+
+#define DB_ATOM(ORD, SEMSCOPE, SCOPE, FENCE)                                                  \
+    template <> struct DbAtom<ORD> {                                                          \
+        static __device__ __forceinline__ void fence() { FENCE }                              \
+        static __device__ __forceinline__ float add(float* p, float v) {                      \
+            float old;                                                                        \
+            fence();                                                                          \
+            asm volatile("atom" SEMSCOPE ".add.f32 %0, [%1], %2;"                              \
+                         : "=f"(old) : "l"(p), "f"(v) : "memory");                            \
+            return old;                                                                       \
+        }                                                                                     \
+        static __device__ __forceinline__ double add(double* p, double v) {                   \
+            double old;                                                                       \
+            fence();                                                                          \
+            asm volatile("atom" SEMSCOPE ".add.f64 %0, [%1], %2;"                              \
+                         : "=d"(old) : "l"(p), "d"(v) : "memory");                            \
+            return old;                                                                       \
+        }                                                                                     \
+        static __device__ __forceinline__ db_u16 add_f16(db_u16* p, db_u16 v) {               \
+            db_u16 old;                                                                       \
+            fence();                                                                          \
+            asm volatile("atom" SEMSCOPE ".add.noftz.f16 %0, [%1], %2;"                        \
+                         : "=h"(old) : "l"(p), "h"(v) : "memory");                            \
+            return old;                                                                       \
+        }                                                                                     \
+        DB_ATOM_BF16(SEMSCOPE)                                                                \
+        static __device__ __forceinline__ db_u16 cas(db_u16* p, db_u16 cmp, db_u16 v) {       \
+            db_u16 old;                                                                       \
+            fence();                                                                          \
+            asm volatile("atom" SEMSCOPE ".cas.b16 %0, [%1], %2, %3;"                          \
+                         : "=h"(old) : "l"(p), "h"(cmp), "h"(v) : "memory");                  \
+            return old;                                                                       \
+        }                                                                                     \
+        static __device__ __forceinline__ db_u32 cas(db_u32* p, db_u32 cmp, db_u32 v) {       \
+            db_u32 old;                                                                       \
+            fence();                                                                          \
+            asm volatile("atom" SEMSCOPE ".cas.b32 %0, [%1], %2, %3;"                          \
+                         : "=r"(old) : "l"(p), "r"(cmp), "r"(v) : "memory");                  \
+            return old;                                                                       \
+        }                                                                                     \
+        static __device__ __forceinline__ db_u64 cas(db_u64* p, db_u64 cmp, db_u64 v) {       \
+            db_u64 old;                                                                       \
+            fence();                                                                          \
+            asm volatile("atom" SEMSCOPE ".cas.b64 %0, [%1], %2, %3;"                          \
+                         : "=l"(old) : "l"(p), "l"(cmp), "l"(v) : "memory");                  \
+            return old;                                                                       \
+        }                                                                                     \
+        static __device__ __forceinline__ db_u16 load(const db_u16* p) {                      \
+            db_u16 v;                                                                         \
+            asm volatile("ld.relaxed" SCOPE ".b16 %0, [%1];" : "=h"(v) : "l"(p) : "memory");  \
+            return v;                                                                         \
+        }                                                                                     \
+        static __device__ __forceinline__ db_u32 load(const db_u32* p) {                      \
+            db_u32 v;                                                                         \
+            asm volatile("ld.relaxed" SCOPE ".b32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");  \
+            return v;                                                                         \
+        }                                                                                     \
+        static __device__ __forceinline__ db_u64 load(const db_u64* p) {                      \
+            db_u64 v;                                                                         \
+            asm volatile("ld.relaxed" SCOPE ".b64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");  \
+            return v;                                                                         \
+        }                                                                                     \
+    };
+
+#if DB_NATIVE_ATOMIC && defined(DB_ACC_IS_BF16)
+// bf16 atomic add: PTX ISA 7.8, sm_90 (the host only sets DB_NATIVE_ATOMIC there).
+#define DB_ATOM_BF16(SEMSCOPE)                                                                \
+    static __device__ __forceinline__ db_u16 add_bf16(db_u16* p, db_u16 v) {                  \
+        db_u16 old;                                                                           \
+        fence();                                                                              \
+        asm volatile("atom" SEMSCOPE ".add.noftz.bf16 %0, [%1], %2;"                           \
+                     : "=h"(old) : "l"(p), "h"(v) : "memory");                                \
+        return old;                                                                           \
+    }
+#else
+#define DB_ATOM_BF16(SEMSCOPE)
+#endif
+
+DB_ATOM(0, ".relaxed.cta", ".cta", )
+DB_ATOM(1, ".relaxed.gpu", ".gpu", )
+DB_ATOM(2, ".acq_rel.cta", ".cta", )
+DB_ATOM(3, ".acq_rel.gpu", ".gpu", )
+DB_ATOM(4, ".acq_rel.cta", ".cta", asm volatile("fence.sc.cta;" ::: "memory");)
+DB_ATOM(5, ".acq_rel.gpu", ".gpu", asm volatile("fence.sc.gpu;" ::: "memory");)
+
+// Native atomic add of an accumulator value into the accumulator word.
+template <int ORD> __device__ __forceinline__ void db_atomic_add(AccF32, float* w, float v) {
+    DbAtom<ORD>::add(w, v);
+}
+template <int ORD> __device__ __forceinline__ void db_atomic_add(AccF64, double* w, double v) {
+    DbAtom<ORD>::add(w, v);
+}
+template <int ORD> __device__ __forceinline__ void db_atomic_add(AccF16, db_u16* w, float v) {
+    DbAtom<ORD>::add_f16(w, AccF16::to_word(v));
+}
+#if DB_NATIVE_ATOMIC && defined(DB_ACC_IS_BF16)
+template <int ORD> __device__ __forceinline__ void db_atomic_add(AccBF16, db_u16* w, float v) {
+    DbAtom<ORD>::add_bf16(w, AccBF16::to_word(v));
+}
+#endif
+
+// Bits of an accumulator word, for compare-and-swap.
+__device__ __forceinline__ db_u32 db_word_bits(float v) { return __float_as_uint(v); }
+__device__ __forceinline__ db_u64 db_word_bits(double v) {
+    return (db_u64)__double_as_longlong(v);
+}
+__device__ __forceinline__ db_u16 db_word_bits(db_u16 v) { return v; }
+__device__ __forceinline__ float db_word_from_bits(float*, db_u32 b) { return __uint_as_float(b); }
+__device__ __forceinline__ double db_word_from_bits(double*, db_u64 b) {
+    return __longlong_as_double((db_i64)b);
+}
+__device__ __forceinline__ db_u16 db_word_from_bits(db_u16*, db_u16 b) { return b; }
+
+template <class W> struct DbBitsOf;
+template <> struct DbBitsOf<float> { typedef db_u32 B; };
+template <> struct DbBitsOf<double> { typedef db_u64 B; };
+template <> struct DbBitsOf<db_u16> { typedef db_u16 B; };
+
+// One compare-and-swap loop: the word becomes round_A(word + v), the CPU's `cas_add`.
+template <class Acc, int ORD>
+__device__ __forceinline__ void db_cas_add(typename Acc::W* w, typename Acc::V v) {
+    typedef typename Acc::W W;
+    typedef typename DbBitsOf<W>::B B;
+    B* p = reinterpret_cast<B*>(w);
+    B old = DbAtom<ORD>::load(p);
+    while (true) {
+        B assumed = old;
+        W cur = db_word_from_bits((W*)0, assumed);
+        W next = Acc::to_word(Acc::add(Acc::from_word(cur), v));
+        old = DbAtom<ORD>::cas(p, assumed, db_word_bits(next));
+        if (old == assumed) {
+            break;
+        }
+    }
+}
+#endif  // DB_ORDERED_ATOMICS
+
+// ---------------------------------------------------------------------------------------
+// The module's (input, accumulator) pair, for families that pick formats by type name.
+
+#if defined(DB_IN_T) && defined(DB_ACC_T)
+typedef DB_IN_T DbIn;
+typedef DB_ACC_T DbAcc;
+typedef DbIn::S DbS;
+typedef DbAcc::V DbV;
+typedef DbAcc::W DbW;
+#endif

@@ -1,0 +1,102 @@
+//! Host glue the GPU families share: the CUDA module of an (input, accumulator) pair, the
+//! atomic capabilities it is specialised on, and the PTX ordering of an entry point.
+//!
+//! reduce.cu and scatter.cu are built the same way (`DB_IN_T`/`DB_ACC_T` types and the same
+//! capability flags), so one function says how; a family with other defines (conv, optim,
+//! copy) keeps its own `module_spec`.
+
+use crate::backend::cuda::{CudaDevice, ModuleSpec};
+use crate::numerics::Precision;
+use crate::ops::Ordering;
+
+/// Scoped atomics (`.relaxed`, `.acq_rel`, `fence.sc`) are the PTX memory model of sm_70+.
+pub fn cuda_ordered_atomics(dev: &CudaDevice) -> bool {
+    dev.compute_capability().0 >= 7
+}
+
+/// Whether the accumulator has a native atomic add here, and if not, why.
+pub fn cuda_native_atomic(dev: &CudaDevice, acc: Precision) -> Result<(), String> {
+    let (major, minor) = dev.compute_capability();
+    if major < 7 {
+        return Err(format!(
+            "scoped atomics (.relaxed/.acq_rel, fence.sc) need sm_70 or newer; this device is sm_{major}{minor}"
+        ));
+    }
+    match acc {
+        Precision::Bf16 if major < 9 => Err(format!(
+            "a native bf16 atomic add (atom.add.noftz.bf16) needs sm_90 or newer; this device is sm_{major}{minor}"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// PTX ordering suffix of an entry point. `Relaxed` (the ordering of non-CUDA runs) and
+/// `None` map to relaxed at GPU scope, the default of CUDA's `atomicAdd`.
+pub fn cuda_ordering_suffix(o: Ordering) -> &'static str {
+    match o {
+        Ordering::RelaxedCta => "relaxed_cta",
+        Ordering::AcqRelCta => "acq_rel_cta",
+        Ordering::AcqRelGpu => "acq_rel_gpu",
+        Ordering::SeqCstCta => "seq_cst_cta",
+        Ordering::SeqCstGpu => "seq_cst_gpu",
+        Ordering::RelaxedGpu | Ordering::Relaxed | Ordering::None => "relaxed_gpu",
+    }
+}
+
+/// Entry-point suffix of an (input, accumulator) pair, e.g. `f16_f32`.
+pub fn pair_suffix(input: Precision, acc: Precision) -> String {
+    format!("{}_{}", input.name(), acc.name())
+}
+
+/// The module of `path` for an (input, accumulator) pair on this device: the storage and
+/// accumulator types, the entry-point suffix, and the atomic capabilities the atomic
+/// entry points are compiled for.
+pub fn cuda_pair_module(
+    dev: &CudaDevice,
+    path: &'static str,
+    input: Precision,
+    acc: Precision,
+) -> ModuleSpec {
+    let in_t = match input {
+        Precision::F32 => "InF32",
+        Precision::F64 => "InF64",
+        Precision::F16 => "InF16",
+        Precision::Bf16 => "InBF16",
+    };
+    let acc_t = match acc {
+        Precision::F32 => "AccF32",
+        Precision::F64 => "AccF64",
+        Precision::F16 => "AccF16",
+        Precision::Bf16 => "AccBF16",
+    };
+    let mut defines = vec![
+        ("DB_IN_T".to_string(), in_t.to_string()),
+        ("DB_ACC_T".to_string(), acc_t.to_string()),
+        ("DB_SUFFIX".to_string(), pair_suffix(input, acc)),
+        (
+            "DB_ORDERED_ATOMICS".to_string(),
+            u8::from(cuda_ordered_atomics(dev)).to_string(),
+        ),
+        (
+            "DB_NATIVE_ATOMIC".to_string(),
+            u8::from(cuda_native_atomic(dev, acc).is_ok()).to_string(),
+        ),
+    ];
+    // The binned (reproducible) kernels exist for the f32 and f64 accumulators only.
+    if matches!(acc, Precision::F32 | Precision::F64) {
+        defines.push(("DB_REPRO".to_string(), "1".to_string()));
+    }
+    if acc == Precision::Bf16 {
+        defines.push(("DB_ACC_IS_BF16".to_string(), "1".to_string()));
+    }
+    ModuleSpec {
+        path,
+        fmad: false,
+        defines,
+    }
+}
+
+/// Whether a wgpu job computes in f64 on the device: an f64 input or accumulator.
+pub fn wgpu_uses_f64(input: Precision, acc: Precision) -> bool {
+    input == Precision::F64 || acc == Precision::F64
+}
