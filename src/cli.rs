@@ -419,7 +419,11 @@ fn run(a: &RunArgs) -> Result<Outcome> {
         report.results.len(),
         a.json.display()
     );
-    Ok(if report.partial { Outcome::Interrupted } else { Outcome::Ok })
+    Ok(if report.partial {
+        Outcome::Interrupted
+    } else {
+        Outcome::Ok
+    })
 }
 
 fn train(a: &TrainArgs) -> Result<Outcome> {

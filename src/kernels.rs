@@ -4,8 +4,17 @@
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-/// CUDA sources by repository path.
+/// The CUDA prelude: helpers every family shares, prepended to each `.cu` before NVRTC
+/// compiles it (see [`crate::backend::cuda::CudaDevice::module`]).
+pub const CUDA_PRELUDE: &str = include_str!("../kernels/cuda/common.cuh");
+
+/// The WGSL prelude: helpers every family shares, put in front of each template before it
+/// is specialised (see [`crate::backend::wgpu::specialise_family`]).
+pub const WGSL_PRELUDE: &str = include_str!("../kernels/wgsl/common.wgsl");
+
+/// CUDA sources by repository path (the prelude first).
 pub const CUDA: &[(&str, &str)] = &[
+    ("kernels/cuda/common.cuh", CUDA_PRELUDE),
     (
         "kernels/cuda/reduce.cu",
         include_str!("../kernels/cuda/reduce.cu"),
@@ -28,8 +37,9 @@ pub const CUDA: &[(&str, &str)] = &[
     ),
 ];
 
-/// WGSL sources by repository path.
+/// WGSL sources by repository path (the prelude first).
 pub const WGSL: &[(&str, &str)] = &[
+    ("kernels/wgsl/common.wgsl", WGSL_PRELUDE),
     (
         "kernels/wgsl/reduce.wgsl",
         include_str!("../kernels/wgsl/reduce.wgsl"),

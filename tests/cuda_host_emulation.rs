@@ -29,11 +29,21 @@ fn emulate(format: &str) {
         .arg(&exe)
         .status()
         .expect("g++ is needed for this test (.ci/run installs it)");
-    assert!(status.success(), "g++ failed to compile the {format} emulation");
+    assert!(
+        status.success(),
+        "g++ failed to compile the {format} emulation"
+    );
     let out = Command::new(&exe).arg("7").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{format}: {text}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("0 of 90 launches mismatched"), "{format}: {text}");
+    assert!(
+        out.status.success(),
+        "{format}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("0 of 90 launches mismatched"),
+        "{format}: {text}"
+    );
 }
 
 #[test]

@@ -399,12 +399,7 @@ __device__ void db_seg_pass2(const db_u32* offsets, db_u32 nbins, db_u32 chunk,
 // so each fold is an exact integer count of quanta: per-thread runs of equal bins summed
 // exactly in F, then added with integer atomics into DbLimbs<F>::N u32 limbs per
 // (bin, fold), the carries propagated by the adder. With priv, every block keeps all bins'
-// limbs in shared memory and adds them into the global ones once.
-
-__device__ __forceinline__ float db_or1(float r) { return __uint_as_float(__float_as_uint(r) | 1u); }
-__device__ __forceinline__ double db_or1(double r) {
-    return __longlong_as_double(__double_as_longlong(r) | 1ll);
-}
+// limbs in shared memory and adds them into the global ones once. db_or1 is common.cuh's.
 
 template <class F> struct DbLimbs;
 template <> struct DbLimbs<float> {

@@ -49,42 +49,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> outv: array<OW>;
 
 // ---------------------------------------------------------------------------------------
-// Loading: every input value is exact in C.
+// Loading: every input value is exact in C (decode and word_index are common.wgsl's).
 
-//#if IN_F16
-fn decode(w: u32, i: u32) -> C {
-    let v = unpack2x16float(w);
-    return C(select(v.x, v.y, (i & 1u) == 1u));
-}
-fn word_index(i: u32) -> u32 {
-    return i >> 1u;
-}
-//#endif
-//#if IN_BF16
-fn decode(w: u32, i: u32) -> C {
-    let h = select(w & 0xffffu, w >> 16u, (i & 1u) == 1u);
-    return C(bitcast<f32>(h << 16u));
-}
-fn word_index(i: u32) -> u32 {
-    return i >> 1u;
-}
-//#endif
-//#if IN_F32
-fn decode(w: f32, i: u32) -> C {
-    return C(w);
-}
-fn word_index(i: u32) -> u32 {
-    return i;
-}
-//#endif
-//#if IN_F64
-fn decode(w: f64, i: u32) -> C {
-    return w;
-}
-fn word_index(i: u32) -> u32 {
-    return i;
-}
-//#endif
 
 fn load_a(i: u32) -> C {
     return decode(as_[word_index(i)], i);
@@ -96,42 +62,7 @@ fn load_b(i: u32) -> C {
 // ---------------------------------------------------------------------------------------
 // Rounding an f32 to the half format in play, round to nearest even, with bit operations.
 
-// a >> s rounded to nearest, ties to even (1 <= s <= 31).
-fn rne_drop(a: u32, s: u32) -> u32 {
-    let r = a >> s;
-    let rem = a & ((1u << s) - 1u);
-    let half = 1u << (s - 1u);
-    return r + select(0u, 1u, rem > half || (rem == half && (r & 1u) == 1u));
-}
-//#if HALF_BF16
-fn round_half(v: f32) -> f32 {
-    let b = bitcast<u32>(v);
-    let a = b & 0x7fffffffu;
-    if (a >= 0x7f800000u) {
-        return v;
-    }
-    return bitcast<f32>((b & 0x80000000u) | (rne_drop(a, 16u) << 16u));
-}
-//#endif
-//#if HALF_F16
-fn round_half(v: f32) -> f32 {
-    let b = bitcast<u32>(v);
-    let a = b & 0x7fffffffu;
-    if (a >= 0x7f800000u) {
-        return v;
-    }
-    if (a >= 0x477ff000u) {
-        // >= 65520 = 65504 + half an ulp: ties to even go to infinity.
-        return bitcast<f32>((b & 0x80000000u) | 0x7f800000u);
-    }
-    if (a < 0x38800000u) {
-        // Below 2^-14 an f16 is subnormal with quantum 2^-24: v * 2^24 is exact and WGSL
-        // round() is round-half-to-even.
-        return round(v * 16777216.0) * bitcast<f32>(0x33800000u);
-    }
-    return bitcast<f32>((b & 0x80000000u) | (rne_drop(a, 13u) << 13u));
-}
-//#endif
+// rne_drop and round_half are common.wgsl's (flags ROUND_HALF and HALF_F16 / HALF_BF16).
 
 // ---------------------------------------------------------------------------------------
 // Accumulator arithmetic (`ConvArith`): step = acc + a*b, addc = a + b, to_out = the store.

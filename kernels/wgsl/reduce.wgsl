@@ -43,44 +43,8 @@ fn opaque(v: C) -> C {
 //#endif
 
 // ---------------------------------------------------------------------------------------
-// Loading: every input value is exact in C.
+// Loading: every input value is exact in C (decode and word_index are common.wgsl's).
 
-//#if IN_F16
-fn decode(w: u32, i: u32) -> C {
-    // unpack2x16float is exact: every f16 is an f32.
-    let v = unpack2x16float(w);
-    return C(select(v.x, v.y, (i & 1u) == 1u));
-}
-fn word_index(i: u32) -> u32 {
-    return i >> 1u;
-}
-//#endif
-//#if IN_BF16
-fn decode(w: u32, i: u32) -> C {
-    // A bf16 is the top half of an f32: shifting its bits up is exact.
-    let h = select(w & 0xffffu, w >> 16u, (i & 1u) == 1u);
-    return C(bitcast<f32>(h << 16u));
-}
-fn word_index(i: u32) -> u32 {
-    return i >> 1u;
-}
-//#endif
-//#if IN_F32
-fn decode(w: f32, i: u32) -> C {
-    return C(w);
-}
-fn word_index(i: u32) -> u32 {
-    return i;
-}
-//#endif
-//#if IN_F64
-fn decode(w: f64, i: u32) -> C {
-    return w;
-}
-fn word_index(i: u32) -> u32 {
-    return i;
-}
-//#endif
 
 fn load_x(i: u32) -> C {
     return decode(xs[word_index(i)], i);
@@ -176,49 +140,8 @@ fn fma64(a: f64, b: f64, c: f64) -> f64 {
 //#endif
 //#endif
 
-// ---------------------------------------------------------------------------------------
-// Half formats: round-to-nearest-even written with bit operations.
-
-//#if ACC_HALF
-// a >> s rounded to nearest, ties to even (1 <= s <= 31).
-fn rne_drop(a: u32, s: u32) -> u32 {
-    let r = a >> s;
-    let rem = a & ((1u << s) - 1u);
-    let half = 1u << (s - 1u);
-    return r + select(0u, 1u, rem > half || (rem == half && (r & 1u) == 1u));
-}
-
-//#endif
-//#if ACC_BF16
-fn round_half(v: f32) -> f32 {
-    let b = bitcast<u32>(v);
-    let a = b & 0x7fffffffu;
-    if (a >= 0x7f800000u) {
-        return v;
-    }
-    // Subnormals and the carry into the exponent (and to infinity) fall out of the integer add.
-    return bitcast<f32>((b & 0x80000000u) | (rne_drop(a, 16u) << 16u));
-}
-//#endif
-//#if ACC_F16
-fn round_half(v: f32) -> f32 {
-    let b = bitcast<u32>(v);
-    let a = b & 0x7fffffffu;
-    if (a >= 0x7f800000u) {
-        return v;
-    }
-    if (a >= 0x477ff000u) {
-        // >= 65520 = 65504 + half an ulp: ties to even go to infinity.
-        return bitcast<f32>((b & 0x80000000u) | 0x7f800000u);
-    }
-    if (a < 0x38800000u) {
-        // Below 2^-14 an f16 is subnormal with quantum 2^-24: v * 2^24 is exact and
-        // WGSL round() is round-half-to-even.
-        return round(v * 16777216.0) * bitcast<f32>(0x33800000u);
-    }
-    return bitcast<f32>((b & 0x80000000u) | (rne_drop(a, 13u) << 13u));
-}
-//#endif
+// Half formats: rne_drop and round_half are common.wgsl's (flags ROUND_HALF and
+// HALF_F16 / HALF_BF16, set with ACC_F16 / ACC_BF16).
 
 // ---------------------------------------------------------------------------------------
 // Accumulator arithmetic (`Arith` in cpu.rs): add, sub, mul, dot_step, product_error.
@@ -570,59 +493,7 @@ fn block_atomic(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
 @group(0) @binding(3) var<storage, read_write> fx_total: atomic<u64>;
 @group(0) @binding(4) var<storage, read_write> fx_lost: atomic<u32>;
 
-struct Quant {
-    q: u64,
-    lost: bool,
-}
-
-// (m, e) with |v| = m * 2^e, m an integer significand.
-//#if C64
-fn quantize(v: f64, k: i32) -> Quant {
-    let b = bitcast<u64>(v);
-    let ex = i32((b >> 52u) & u64(0x7ff));
-    var m = (b << 12u) >> 12u;
-    var e = -1074;
-    if (ex != 0) {
-        m = m | (u64(1) << 52u);
-        e = ex - 1075;
-    }
-    let neg = (b >> 63u) == u64(1);
-//#else
-fn quantize(v: f32, k: i32) -> Quant {
-    let b = bitcast<u32>(v);
-    let ex = i32((b >> 23u) & 0xffu);
-    var m = u64(b & 0x7fffffu);
-    var e = -149;
-    if (ex != 0) {
-        m = m | u64(0x800000u);
-        e = ex - 150;
-    }
-    let neg = (b >> 31u) == 1u;
-//#endif
-    let sh = e + k;
-    var q = u64(0);
-    var lost = false;
-    if (m == u64(0)) {
-        q = u64(0);
-    } else if (sh >= 0) {
-        // |v| * 2^k < 2^61 by the choice of k, so this shift never overflows.
-        q = m << u32(sh);
-    } else if (sh < -60) {
-        // m < 2^53, so m * 2^sh < 1/2: rounds to zero.
-        lost = true;
-    } else {
-        let r = u32(-sh);
-        let base = m >> r;
-        let rem = m & ((u64(1) << r) - u64(1));
-        let half = u64(1) << (r - 1u);
-        q = base + select(u64(0), u64(1), rem > half || (rem == half && (base & u64(1)) == u64(1)));
-        lost = rem != u64(0);
-    }
-    if (neg) {
-        q = ~q + u64(1);
-    }
-    return Quant(q, lost);
-}
+// Quant and quantize are common.wgsl's.
 
 @compute @workgroup_size(WG)
 fn fixed_point(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -7,8 +7,9 @@
 // blocks of the job's flags: IN_* / ACC_* / ACC_HALF / C64 as in reduce.wgsl, one variant
 // flag V_ATOMIC V_CAS V_PRIV V_SORT V_FIXED V_REPRO, CAS_CELL / CAS64 (compare-exchange
 // words of u32 or u64), NATIVE_ATOMIC (privatized merging with atomicAdd on f32).
-// The value loading and the accumulator arithmetic below are reduce.wgsl's, so each add
-// rounds exactly like `Arith` in src/ops/reduce/cpu.rs. The sort-based kernels follow
+// The value loading, half rounding and fixed-point quantizer are common.wgsl's, and the
+// accumulator arithmetic follows reduce.wgsl's, so each add rounds exactly like `Arith` in
+// src/ops/reduce/cpu.rs. The sort-based kernels follow
 // src/ops/scatter/mod.rs step for step, so their bits equal the CPU's.
 
 struct Params {
@@ -52,61 +53,17 @@ fn opaque(v: C) -> C {
 @group(0) @binding(1) var<storage, read> xs: array<XW>;
 
 // ---------------------------------------------------------------------------------------
-// Loading: every input value is exact in C.
+// Loading: every input value is exact in C (decode and word_index are common.wgsl's).
 
-//#if IN_F16
-fn decode(w: u32, i: u32) -> C {
-    // unpack2x16float is exact: every f16 is an f32.
-    let v = unpack2x16float(w);
-    return C(select(v.x, v.y, (i & 1u) == 1u));
-}
-fn word_index(i: u32) -> u32 {
-    return i >> 1u;
-}
-//#endif
-//#if IN_BF16
-fn decode(w: u32, i: u32) -> C {
-    // A bf16 is the top half of an f32: shifting its bits up is exact.
-    let h = select(w & 0xffffu, w >> 16u, (i & 1u) == 1u);
-    return C(bitcast<f32>(h << 16u));
-}
-fn word_index(i: u32) -> u32 {
-    return i >> 1u;
-}
-//#endif
-//#if IN_F32
-fn decode(w: f32, i: u32) -> C {
-    return C(w);
-}
-fn word_index(i: u32) -> u32 {
-    return i;
-}
-//#endif
-//#if IN_F64
-fn decode(w: f64, i: u32) -> C {
-    return w;
-}
-fn word_index(i: u32) -> u32 {
-    return i;
-}
-//#endif
 
 fn load_x(i: u32) -> C {
     return decode(xs[word_index(i)], i);
 }
 
 // ---------------------------------------------------------------------------------------
-// Half formats: round-to-nearest-even written with bit operations.
+// Half formats.
 
 //#if ACC_HALF
-// a >> s rounded to nearest, ties to even (1 <= s <= 31).
-fn rne_drop(a: u32, s: u32) -> u32 {
-    let r = a >> s;
-    let rem = a & ((1u << s) - 1u);
-    let half = 1u << (s - 1u);
-    return r + select(0u, 1u, rem > half || (rem == half && (r & 1u) == 1u));
-}
-
 // Round-to-odd of an f32 result s whose exact value is s + err: if inexact, force the last
 // bit to 1 in the direction of the exact value. An f32 rounded to odd then rounded to a
 // half format (p <= 22) is the correctly rounded half of the exact value, so mixed inputs
@@ -119,36 +76,8 @@ fn to_odd(s: f32, inexact: bool, up: bool) -> f32 {
     return bitcast<f32>(select(b - 1u, b + 1u, up));
 }
 //#endif
-//#if ACC_BF16
-fn round_half(v: f32) -> f32 {
-    let b = bitcast<u32>(v);
-    let a = b & 0x7fffffffu;
-    if (a >= 0x7f800000u) {
-        return v;
-    }
-    // Subnormals and the carry into the exponent (and to infinity) fall out of the integer add.
-    return bitcast<f32>((b & 0x80000000u) | (rne_drop(a, 16u) << 16u));
-}
-//#endif
-//#if ACC_F16
-fn round_half(v: f32) -> f32 {
-    let b = bitcast<u32>(v);
-    let a = b & 0x7fffffffu;
-    if (a >= 0x7f800000u) {
-        return v;
-    }
-    if (a >= 0x477ff000u) {
-        // >= 65520 = 65504 + half an ulp: ties to even go to infinity.
-        return bitcast<f32>((b & 0x80000000u) | 0x7f800000u);
-    }
-    if (a < 0x38800000u) {
-        // Below 2^-14 an f16 is subnormal with quantum 2^-24: v * 2^24 is exact and
-        // WGSL round() is round-half-to-even.
-        return round(v * 16777216.0) * bitcast<f32>(0x33800000u);
-    }
-    return bitcast<f32>((b & 0x80000000u) | (rne_drop(a, 13u) << 13u));
-}
-//#endif
+// rne_drop and round_half are common.wgsl's (flags ROUND_HALF and HALF_F16 / HALF_BF16,
+// set with ACC_F16 / ACC_BF16).
 
 // ---------------------------------------------------------------------------------------
 // Accumulator arithmetic (`Arith` in cpu.rs): add, sub, mul, dot_step, product_error.
@@ -389,58 +318,8 @@ fn scatter_privatized(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(glo
 @group(0) @binding(3) var<storage, read_write> fx: array<atomic<u64>>;
 @group(0) @binding(4) var<storage, read_write> fx_lost: atomic<u32>;
 
-struct Quant {
-    q: u64,
-    lost: bool,
-}
-
-// The value is first rounded to the accumulator (f32 or f64 here; halves are exact in f32).
-//#if C64
-fn quantize(v: f64, k: i32) -> Quant {
-    let b = bitcast<u64>(v);
-    let ex = i32((b >> 52u) & u64(0x7ff));
-    var m = (b << 12u) >> 12u;
-    var e = -1074;
-    if (ex != 0) {
-        m = m | (u64(1) << 52u);
-        e = ex - 1075;
-    }
-    let neg = (b >> 63u) == u64(1);
-//#else
-fn quantize(v: f32, k: i32) -> Quant {
-    let b = bitcast<u32>(v);
-    let ex = i32((b >> 23u) & 0xffu);
-    var m = u64(b & 0x7fffffu);
-    var e = -149;
-    if (ex != 0) {
-        m = m | u64(0x800000u);
-        e = ex - 150;
-    }
-    let neg = (b >> 31u) == 1u;
-//#endif
-    let sh = e + k;
-    var q = u64(0);
-    var lost = false;
-    if (m == u64(0)) {
-        q = u64(0);
-    } else if (sh >= 0) {
-        // |v| * 2^k < 2^61 by the choice of k, so this shift never overflows.
-        q = m << u32(sh);
-    } else if (sh < -60) {
-        lost = true;
-    } else {
-        let r = u32(-sh);
-        let base = m >> r;
-        let rem = m & ((u64(1) << r) - u64(1));
-        let half = u64(1) << (r - 1u);
-        q = base + select(u64(0), u64(1), rem > half || (rem == half && (base & u64(1)) == u64(1)));
-        lost = rem != u64(0);
-    }
-    if (neg) {
-        q = ~q + u64(1);
-    }
-    return Quant(q, lost);
-}
+// Quant and quantize (the value first rounded to the accumulator: f32 or f64 here, halves
+// are exact in f32) are common.wgsl's.
 
 @compute @workgroup_size(WG)
 fn scatter_fixed_point(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -5,7 +5,10 @@
 //! # Helpers for kernel families
 //!
 //! Families (reduce today; scatter, conv and optimizers later) add a `kernels/cuda/<family>.cu`
-//! file to [`crate::kernels::CUDA`] and a `src/ops/<family>/cuda.rs` that uses [`CudaDevice`]:
+//! file to [`crate::kernels::CUDA`] and a `src/ops/<family>/cuda.rs` that uses [`CudaDevice`];
+//! every module is [`crate::kernels::CUDA_PRELUDE`] (`kernels/cuda/common.cuh`: types,
+//! format conversions, accumulator arithmetic, binned-state helpers, ordered atomics)
+//! followed by the family's file:
 //!
 //! - [`CudaDevice::function`] compiles a module once per [`ModuleSpec`] (source path, `--fmad`
 //!   choice and `-D` defines, which together are the cache key) with NVRTC for the device's
@@ -104,10 +107,17 @@ impl CudaDevice {
         if let Some(m) = cache.get(spec) {
             return Ok(m.clone());
         }
-        let src = crate::kernels::source(spec.path)
+        let family = crate::kernels::source(spec.path)
             .ok_or_else(|| OpError::Failed(format!("no embedded kernel source {}", spec.path)))?;
+        // One self-contained program per module: the shared prelude, then the family. The
+        // #line directive only renumbers NVRTC's messages to the family file's own lines.
+        let src = format!(
+            "{}\n#line 1 \"{}\"\n{family}",
+            crate::kernels::CUDA_PRELUDE,
+            spec.path
+        );
         let options = self.options(spec);
-        let cubin = compile_cubin(spec.path, src, &options).map_err(OpError::Failed)?;
+        let cubin = compile_cubin(spec.path, &src, &options).map_err(OpError::Failed)?;
         let module = self
             .ctx
             .load_module(cudarc::nvrtc::Ptx::from_binary(cubin))
@@ -274,6 +284,7 @@ impl Backend for CudaBackend {
             "output": "cubin",
             "arch": self.device.arch(),
             "options": self.device.options(&example),
+            "prelude": "kernels/cuda/common.cuh is prepended to every module's source",
             "per_module": "reduce.cu is compiled once per (input, accumulator) pair with -DDB_IN_T, -DDB_ACC_T, -DDB_SUFFIX, -DDB_ORDERED_ATOMICS, -DDB_NATIVE_ATOMIC (and -DDB_REPRO for f32/f64 accumulators, -DDB_ACC_IS_BF16 for bf16); --fmad is part of each module's key",
         })
     }

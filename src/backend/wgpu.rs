@@ -120,6 +120,14 @@ pub struct Execution {
     pub ms: f64,
 }
 
+/// A family's module source: [`specialise_wgsl`] of the shared prelude
+/// ([`crate::kernels::WGSL_PRELUDE`], `kernels/wgsl/common.wgsl`) followed by the family's
+/// `template`, so the prelude's `//#if` blocks follow the family's own `flags`.
+pub fn specialise_family(header: &str, template: &str, flags: &[&str]) -> String {
+    let source = [crate::kernels::WGSL_PRELUDE, template].concat();
+    specialise_wgsl(header, &source, flags)
+}
+
 /// Keeps the lines of `template` whose `//#if` blocks are enabled by `flags`, after `header`.
 ///
 /// `//#if NAME` and `//#if !NAME` open a block (blocks nest), `//#else` flips it, `//#endif`

@@ -1,9 +1,10 @@
 // Host check of the tensor-core kernels of kernels/cuda/conv.cu, for machines without a GPU.
 //
-// It compiles conv.cu itself (after common.cuh, as the host does) with g++ (DB_HOST_EMU), runs each block of a launch as 256
-// host threads (std::barrier for __syncthreads) and replaces the one warp-collective PTX
-// instruction, mma.m16n8k16, by a warp emulation that rebuilds the 16x16 A and 16x8 B
-// matrices from the 32 lanes' registers with the fragment formulas of the PTX ISA
+// It compiles conv.cu itself (after common.cuh, as the host does) with g++ (DB_HOST_EMU),
+// runs each block of a launch as 256 host threads (std::barrier for __syncthreads) and
+// replaces the one warp-collective PTX instruction, mma.m16n8k16, by a warp emulation that
+// rebuilds the 16x16 A and 16x8 B matrices from the 32 lanes' registers with the fragment
+// formulas of the PTX ISA
 // ("Matrix Fragments for mma.m16n8k16 with floating point type") and hands each lane its
 // own D elements. It checks the tiling, the loaders, the shared-memory layout, the edge
 // masks and the output indexing; it cannot check what only hardware decides (the tensor

@@ -4,6 +4,7 @@
 // Nothing here is compiled into detbench.
 #pragma once
 #include <barrier>
+#include <cmath>
 #include <cstring>
 #include <memory>
 
@@ -39,3 +40,19 @@ inline float __fmul_rn(float a, float b) { return a * b; }
 inline double __dadd_rn(double a, double b) { return a + b; }
 inline double __dmul_rn(double a, double b) { return a * b; }
 inline float __double2float_rn(double d) { return (float)d; }
+// The rest of common.cuh's intrinsics (the prelude comes before conv.cu; conv.cu calls none
+// of these, but g++ must see a declaration of every name a non-template uses).
+inline float __fsub_rn(float a, float b) { return a - b; }
+inline double __dsub_rn(double a, double b) { return a - b; }
+inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
+inline double __fma_rn(double a, double b, double c) { return std::fma(a, b, c); }
+inline long long __double_as_longlong(double d) {
+    long long l;
+    std::memcpy(&l, &d, 8);
+    return l;
+}
+inline double __longlong_as_double(long long l) {
+    double d;
+    std::memcpy(&d, &l, 8);
+    return d;
+}

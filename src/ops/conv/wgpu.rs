@@ -9,14 +9,15 @@
 //! `tensor_core` is Unsupported: wgpu 30 exposes no cooperative-matrix feature to WGSL.
 
 use super::{gemm_dims, ConvJob, ConvVariant};
-use crate::backend::wgpu::{specialise_wgsl, Pass, WgpuBackend};
+use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
 use crate::backend::Backend;
 use crate::error::OpError;
 use crate::numerics::Precision;
 use crate::ops::{Op, RunSet};
 use wgpu::Features as F;
 
-/// The template, as embedded in [`crate::kernels::WGSL`].
+/// The template, as embedded in [`crate::kernels::WGSL`]; modules are
+/// [`crate::kernels::WGSL_PRELUDE`] and this, specialised together.
 pub const TEMPLATE: &str = include_str!("../../../kernels/wgsl/conv.wgsl");
 
 /// Compare-exchange attempts per add before a CAS loop gives up (and the run fails).
@@ -101,7 +102,9 @@ pub fn module_source(b: &WgpuBackend, job: &ConvJob) -> String {
         Precision::F16 => "IN_F16",
         Precision::Bf16 => "IN_BF16",
     }];
-    // The half format in play (the output's; a half accumulator has the same format).
+    // The half format in play (the output's; a half accumulator has the same format), for
+    // common.wgsl's round_half.
+    flags.push("ROUND_HALF");
     flags.push(match job.precision {
         Precision::Bf16 => "HALF_BF16",
         _ => "HALF_F16",
@@ -134,7 +137,7 @@ pub fn module_source(b: &WgpuBackend, job: &ConvJob) -> String {
             AtomicKind::Cas64 => "CAS64",
         });
     }
-    specialise_wgsl(&header, TEMPLATE, &flags)
+    specialise_family(&header, TEMPLATE, &flags)
 }
 
 /// Feature and limit checks, before anything is compiled or allocated.

@@ -3,11 +3,12 @@
 //! run (outside the timed pass), so each run's read-back is that run's copy.
 
 use super::CopyJob;
-use crate::backend::wgpu::{specialise_wgsl, Pass, WgpuBackend};
+use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
 use crate::error::OpError;
 use crate::ops::RunSet;
 
-/// The template, as embedded in [`crate::kernels::WGSL`].
+/// The template, as embedded in [`crate::kernels::WGSL`]; modules are
+/// [`crate::kernels::WGSL_PRELUDE`] and this, specialised together.
 pub const TEMPLATE: &str = include_str!("../../../kernels/wgsl/copy.wgsl");
 
 /// Entry point of the template.
@@ -28,7 +29,7 @@ pub fn module_source(job: &CopyJob) -> String {
         "// specialised by detbench: copy\nconst WG: u32 = {}u;\n",
         job.launch.workgroup_size
     );
-    specialise_wgsl(&header, TEMPLATE, &[])
+    specialise_family(&header, TEMPLATE, &[])
 }
 
 /// Runs the copy `job.runs` times on one adapter.

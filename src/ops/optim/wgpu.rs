@@ -5,11 +5,12 @@
 //! so `no_fma` is unsupported here, and `fma` calls `fma()` explicitly for every multiply-add.
 
 use super::{OptimJob, Rule, StepScalars, Storage};
-use crate::backend::wgpu::{specialise_wgsl, Pass, WgpuBackend};
+use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
 use crate::error::OpError;
 use crate::ops::RunSet;
 
-/// The template, as embedded in [`crate::kernels::WGSL`].
+/// The template, as embedded in [`crate::kernels::WGSL`]; modules are
+/// [`crate::kernels::WGSL_PRELUDE`] and this, specialised together.
 pub const TEMPLATE: &str = include_str!("../../../kernels/wgsl/optim.wgsl");
 
 /// Largest grid; bigger inputs are covered by the kernels' grid-stride loops.
@@ -53,7 +54,7 @@ pub fn module_source(rule: Rule, storage: Storage, wg: u32) -> String {
         Rule::Adam => flags.push("ADAM"),
         Rule::AdamW => flags.extend(["ADAM", "ADAMW"]),
     }
-    specialise_wgsl(&header, TEMPLATE, &flags)
+    specialise_family(&header, TEMPLATE, &flags)
 }
 
 /// Encodes f32 values in the storage format's device bytes.

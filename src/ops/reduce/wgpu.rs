@@ -11,14 +11,15 @@
 
 use super::cpu::{fixed_message, fixed_to_value, repro_finalize_f32};
 use super::{ReduceJob, ReduceVariant};
-use crate::backend::wgpu::{specialise_wgsl, Pass, WgpuBackend};
+use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
 use crate::error::OpError;
 use crate::numerics::repro::{ReproParams, ReproState, DEPOSITS_PER_RENORM, LOG2_R, MAX_FOLDS};
 use crate::numerics::Precision;
 use crate::ops::RunSet;
 use wgpu::Features as F;
 
-/// The template, as embedded in [`crate::kernels::WGSL`].
+/// The template, as embedded in [`crate::kernels::WGSL`]; modules are
+/// [`crate::kernels::WGSL_PRELUDE`] and this, specialised together.
 pub const TEMPLATE: &str = include_str!("../../../kernels/wgsl/reduce.wgsl");
 
 /// Compare-exchange attempts per element before a CAS loop gives up (and the run fails).
@@ -106,6 +107,13 @@ pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> String {
     });
     if matches!(acc, Precision::F16 | Precision::Bf16) {
         flags.push("ACC_HALF");
+        // common.wgsl's round_half, for the accumulator's format.
+        flags.push("ROUND_HALF");
+        flags.push(if acc == Precision::F16 {
+            "HALF_F16"
+        } else {
+            "HALF_BF16"
+        });
     }
     if uses_f64(job) {
         flags.push("C64");
@@ -135,7 +143,7 @@ pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> String {
     } else if job.variant == ReduceVariant::BlockAtomic {
         flags.push("NATIVE_ATOMIC");
     }
-    specialise_wgsl(&header, TEMPLATE, &flags)
+    specialise_family(&header, TEMPLATE, &flags)
 }
 
 /// Bytes of workgroup memory one workgroup of the job's kernels uses.

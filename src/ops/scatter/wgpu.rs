@@ -8,7 +8,7 @@
 
 use super::cpu::finalize_lanes;
 use super::{ScatterJob, ScatterVariant, RADIX_ITEMS, REPRO_LANES, SORT_WG};
-use crate::backend::wgpu::{specialise_wgsl, Pass, WgpuBackend};
+use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
 use crate::backend::Backend;
 use crate::error::OpError;
 use crate::numerics::Precision;
@@ -16,7 +16,8 @@ use crate::ops::reduce::cpu::{fixed_message, fixed_to_value};
 use crate::ops::RunSet;
 use wgpu::Features as F;
 
-/// The template, as embedded in [`crate::kernels::WGSL`].
+/// The template, as embedded in [`crate::kernels::WGSL`]; modules are
+/// [`crate::kernels::WGSL_PRELUDE`] and this, specialised together.
 pub const TEMPLATE: &str = include_str!("../../../kernels/wgsl/scatter.wgsl");
 
 /// Compare-exchange attempts per element before a global CAS loop gives up.
@@ -118,6 +119,13 @@ pub fn module_source(b: &WgpuBackend, job: &ScatterJob) -> String {
     ];
     if matches!(acc, Precision::F16 | Precision::Bf16) {
         flags.push("ACC_HALF");
+        // common.wgsl's round_half, for the accumulator's format.
+        flags.push("ROUND_HALF");
+        flags.push(if acc == Precision::F16 {
+            "HALF_F16"
+        } else {
+            "HALF_BF16"
+        });
     }
     if uses_f64(job) {
         flags.push("C64");
@@ -146,7 +154,7 @@ pub fn module_source(b: &WgpuBackend, job: &ScatterJob) -> String {
     if wide {
         flags.push("CAS64");
     }
-    specialise_wgsl(&header, TEMPLATE, &flags)
+    specialise_family(&header, TEMPLATE, &flags)
 }
 
 /// Feature and limit checks, before anything is compiled.
