@@ -112,7 +112,14 @@ fn tick_label(v: f64, axis: &Axis) -> String {
                 format!("1e{e}")
             };
         }
-        return format!("{x:.0e}");
+        // Between decades: three significant digits, or ticks such as 1.8, 1.9 and 2.1 on
+        // a loss curve would all print as "2e0".
+        return if (1e-2..1e5).contains(&x) {
+            let decimals = (2 - x.log10().floor() as i32).max(0) as usize;
+            format!("{x:.decimals$}")
+        } else {
+            format!("{x:.2e}")
+        };
     }
     let a = v.abs();
     if a != 0.0 && !(1e-2..1e5).contains(&a) {
