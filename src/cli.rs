@@ -64,7 +64,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "all")]
     pub backend: String,
     /// Precisions: f64, f32, f16, bf16, or `all`.
-    #[arg(long, default_value = "f32")]
+    #[arg(long, default_value = "f32,f16,bf16")]
     pub precision: String,
     /// Accumulators: `default` (f32 for half inputs), `same`, f32, f64, or `all`.
     #[arg(long, default_value = "default")]

@@ -151,6 +151,13 @@ impl ExactAcc {
 }
 
 /// Exact sum of the values, correctly rounded to f64.
+///
+/// ```
+/// use detbench::numerics::exact::exact_sum;
+/// // Naive left-to-right summation loses the 1.0 entirely.
+/// assert_eq!([1e100, 1.0, -1e100].iter().sum::<f64>(), 0.0);
+/// assert_eq!(exact_sum(&[1e100, 1.0, -1e100]), 1.0);
+/// ```
 pub fn exact_sum(xs: &[f64]) -> f64 {
     let mut acc = ExactAcc::new();
     for &x in xs {

@@ -19,6 +19,13 @@ fn ordered(p: Precision, x: f64) -> i128 {
 
 /// Number of representable values of `p` between `a` and `b` (both already
 /// representable in `p`). NaN against anything is `u64::MAX`.
+///
+/// ```
+/// use detbench::numerics::{ulp::ulp_distance, Precision};
+/// let next = f32::from_bits(1.0f32.to_bits() + 1) as f64;
+/// assert_eq!(ulp_distance(Precision::F32, 1.0, next), 1);
+/// assert_eq!(ulp_distance(Precision::F32, 0.0, -0.0), 0);
+/// ```
 pub fn ulp_distance(p: Precision, a: f64, b: f64) -> u64 {
     if a.is_nan() || b.is_nan() {
         return if a.is_nan() && b.is_nan() {
