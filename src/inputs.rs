@@ -123,6 +123,41 @@ pub fn generate(
     seed: u64,
     stream: u64,
 ) -> Result<Vec<f64>, DetError> {
+    // Every variant of a case draws the same inputs; at 2^28 elements drawing them again
+    // costs far more than copying. Keep the last few large draws (files are re-read, so an
+    // edited file is never served stale).
+    type Key = (String, Precision, usize, u64, u64);
+    static CACHE: std::sync::Mutex<Vec<(Key, std::sync::Arc<Vec<f64>>)>> =
+        std::sync::Mutex::new(Vec::new());
+    const CACHE_FROM: usize = 1 << 20;
+    const CACHE_ENTRIES: usize = 2;
+    let cacheable = n >= CACHE_FROM && !matches!(spec, InputSpec::File(_));
+    let key: Key = (spec.label(), p, n, seed, stream);
+    if cacheable {
+        let cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, v)) = cache.iter().find(|(k, _)| *k == key) {
+            return Ok(v.as_ref().clone());
+        }
+    }
+    let v = draw(spec, p, n, seed, stream)?;
+    if cacheable {
+        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() == CACHE_ENTRIES {
+            cache.remove(0);
+        }
+        cache.push((key, std::sync::Arc::new(v.clone())));
+    }
+    Ok(v)
+}
+
+/// Draws the values of [`generate`] without the cache.
+fn draw(
+    spec: &InputSpec,
+    p: Precision,
+    n: usize,
+    seed: u64,
+    stream: u64,
+) -> Result<Vec<f64>, DetError> {
     let mut s = Stream::new(seed, stream);
     let v = match spec {
         InputSpec::Uniform => (0..n).map(|_| p.round(s.symmetric())).collect(),
