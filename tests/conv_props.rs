@@ -338,6 +338,8 @@ fn cli_run_records_shape_and_size() {
             "conv2d_bwd_weight",
             "--backend",
             "cpu",
+            "--precision",
+            "f32",
             "--quiet",
             "--runs",
             "2",
