@@ -227,11 +227,10 @@ typedef AccHalf<RoundF16> AccF16;
 typedef AccHalf<RoundBF16> AccBF16;
 
 // ---------------------------------------------------------------------------------------
-// Binned reproducible accumulation (src/numerics/repro.rs): the state, its layout, the
-// renormalisation and the merge, shared by reduce.cu and scatter.cu.
+// Binned reproducible accumulation (src/numerics/repro.rs): the layout and the exact
+// integer deposits, shared by reduce.cu and scatter.cu.
 
 #define DB_MAX_FOLDS 3
-#define DB_DEPOSITS_PER_RENORM 256u
 #define DB_LOG2_R 8
 
 __device__ __forceinline__ float db_radd(float a, float b) { return __fadd_rn(a, b); }
@@ -246,8 +245,6 @@ __device__ __forceinline__ float db_rsub(float a, float b) { return __fsub_rn(a,
 __device__ __forceinline__ double db_rsub(double a, double b) { return __dsub_rn(a, b); }
 __device__ __forceinline__ float db_rmul(float a, float b) { return __fmul_rn(a, b); }
 __device__ __forceinline__ double db_rmul(double a, double b) { return __dmul_rn(a, b); }
-__device__ __forceinline__ float db_rint(float a) { return rintf(a); }
-__device__ __forceinline__ double db_rint(double a) { return rint(a); }
 
 template <class F> struct DbBin;
 template <> struct DbBin<float> {
@@ -259,11 +256,6 @@ template <> struct DbBin<double> {
     static const int emin = -1022;
     static const int emax = 1023;
     static const int p = 53;
-};
-
-template <class F> struct DbRepro {
-    F primary[DB_MAX_FOLDS];
-    int carry[DB_MAX_FOLDS];
 };
 
 // The layout as ReproParams::new computes it: layout[0] = status (0 ok, 1 too large),
@@ -304,52 +296,74 @@ template <class F> __device__ void db_repro_layout(double max_abs, int* layout) 
     }
 }
 
-template <class F> struct DbBinConsts {
-    int folds;
-    F sigma[DB_MAX_FOLDS];
-    F unit[DB_MAX_FOLDS];
-    F inv_unit[DB_MAX_FOLDS];
+// The binned sums as exact integers (reduce.cu's and scatter.cu's reproducible): with the
+// bin layout fixed, a deposit adds to fold k the remainder rounded to the fold's quantum
+// u_k, which depends on the remainder alone, so each fold is an exact integer count of
+// quanta, kept in DbLimbs<F>::N little-endian u32 words of two's complement (see
+// finalize_lanes in src/ops/scatter/cpu.rs). Only modules with binning compile it.
+#if defined(DB_REPRO)
+template <class F> struct DbLimbs;
+template <> struct DbLimbs<float> {
+    static const db_u32 N = 2;
+    // An integer |m| < 2^24.
+    static __device__ __forceinline__ void split(float m, db_u32* v) {
+        int i = __float2int_rn(m);
+        v[0] = (db_u32)i;
+        v[1] = i < 0 ? 0xffffffffu : 0u;
+        v[2] = 0;
+    }
+};
+template <> struct DbLimbs<double> {
+    static const db_u32 N = 3;
+    // An integer |m| < 2^53.
+    static __device__ __forceinline__ void split(double m, db_u32* v) {
+        double hi = floor(__dmul_rn(m, 2.3283064365386962890625e-10));  // 2^-32
+        double lo = __dsub_rn(m, __dmul_rn(hi, 4294967296.0));  // 2^32
+        int h = __double2int_rn(hi);
+        v[0] = __double2uint_rn(lo);
+        v[1] = (db_u32)h;
+        v[2] = h < 0 ? 0xffffffffu : 0u;
+    }
 };
 
-template <class F> __device__ __forceinline__ DbBinConsts<F> db_bin_consts(const int* layout) {
-    DbBinConsts<F> c;
-    c.folds = layout[1];
-    for (int k = 0; k < DB_MAX_FOLDS; ++k) {
-        int a = layout[2 + k];
-        // Powers of two (times 1.5): exact in f64 and in F.
-        c.sigma[k] = (F)ldexp(1.5, a);
-        c.unit[k] = (F)ldexp(1.0, a - 2);
-        c.inv_unit[k] = (F)ldexp(1.0, 2 - a);
+// Adds the value of limbs v into the words at w: the carry out of each limb is whether the
+// atomic add wrapped, so the words end at the exact total mod 2^(32 N), in any order.
+template <db_u32 N> __device__ __forceinline__ void db_limbs_add(db_u32* w, const db_u32* v) {
+    db_u32 o0 = atomicAdd(w, v[0]);
+    db_u32 c0 = (db_u32)(o0 + v[0] < o0);
+    db_u32 t1 = v[1] + c0;
+    db_u32 c1 = (db_u32)(t1 < v[1]);
+    if (t1 != 0) {
+        db_u32 o1 = atomicAdd(w + 1, t1);
+        c1 += (db_u32)(o1 + t1 < o1);
     }
-    return c;
+    if (N == 3) {
+        db_u32 t2 = v[2] + c1;
+        if (t2 != 0) {
+            atomicAdd(w + 2, t2);
+        }
+    }
 }
 
+// Quanta counts q_k / u_k of one term, the primary at its starting value 1.5 * 2^a_k
+// (any primary of the binade gives the same q_k).
 template <class F>
-__device__ __forceinline__ void db_renorm(DbRepro<F>& st, const DbBinConsts<F>& c) {
+__device__ __forceinline__ void db_slices(F x, const int* layout, F* m) {
+    const int folds = layout[1];
+    F r = x;
     for (int k = 0; k < DB_MAX_FOLDS; ++k) {
-        if (k < c.folds) {
-            F d = db_rsub(st.primary[k], c.sigma[k]);
-            F q = db_rint(db_rmul(d, c.inv_unit[k]));
-            st.primary[k] = db_rsub(st.primary[k], db_rmul(q, c.unit[k]));
-            st.carry[k] += (int)q;
+        m[k] = (F)0;
+        if (k < folds) {
+            const int a = layout[2 + k];
+            const F sig = (F)ldexp(1.5, a);
+            F s = db_radd(sig, db_or1(r));
+            F q = db_rsub(s, sig);
+            m[k] = db_rmul(q, (F)ldexp(1.0, DbBin<F>::p - 1 - a));
+            r = db_rsub(r, q);
         }
     }
 }
-
-template <class F> struct DbReproMerge {
-    const DbBinConsts<F>* c;
-    __device__ __forceinline__ DbRepro<F> operator()(DbRepro<F> a, DbRepro<F> b) const {
-        for (int k = 0; k < DB_MAX_FOLDS; ++k) {
-            if (k < c->folds) {
-                F d = db_rsub(b.primary[k], c->sigma[k]);
-                a.primary[k] = db_radd(a.primary[k], d);
-                a.carry[k] += b.carry[k];
-            }
-        }
-        db_renorm(a, *c);
-        return a;
-    }
-};
+#endif  // DB_REPRO
 
 // ---------------------------------------------------------------------------------------
 // Atomics under an explicit PTX memory ordering (PTX ISA, memory consistency model).

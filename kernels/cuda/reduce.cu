@@ -232,10 +232,14 @@ __device__ void db_fixed_point(const typename In::S* x, const typename In::S* y,
 // ---------------------------------------------------------------------------------------
 // reproducible: binned accumulation (src/numerics/repro.rs), in three kernels:
 // 1. block max of |term|; 2. one block: the global max and the bin layout from it;
-// 3. deposits with a renormalisation every 256, then the block merge tree; one binned
-//    state per block is written and the host merges and finalises them.
-
-#define DB_MAX_FOLDS 3
+// 3. deposits as exact integer counts of quanta per fold (common.cuh's db_slices): each
+//    thread sums its counts exactly in F for up to 2^11 terms (|count| <= 2^(p-12) each,
+//    so |sum| < 2^(p-1)), moves them into its own DbLimbs<F>::N words (wrapping, in
+//    registers), then adds them into the block's shared words and the block's into the
+//    global words with u32 atomics that propagate carries (db_limbs_add). Integer addition
+//    mod 2^(32 N) commutes, so the words are the exact counts whatever the order; the host
+//    turns them into a binned state and finalises it with the shared code. Same scheme as
+//    reduce.wgsl's repro_deposit.
 template <class In, class Acc, bool DOT>
 __device__ void db_repro_max(const typename In::S* x, const typename In::S* y, db_u64 n,
                              double* block_max) {
@@ -281,53 +285,78 @@ __device__ void db_repro_finish_max(const double* block_max, db_u32 count, int* 
     }
 }
 
+#if defined(DB_REPRO)
+// Terms a thread sums in F before moving the sums into its integer words.
+#define DB_REPRO_RUN 2048u
+
+// a += b mod 2^(32 * 3), limb by limb with carries (a 2-limb value's top word is unused).
+__device__ __forceinline__ void db_wide_add(db_u32* a, const db_u32* b) {
+    const db_u32 s0 = a[0] + b[0];
+    const db_u32 c0 = (db_u32)(s0 < a[0]);
+    const db_u32 t1 = a[1] + b[1];
+    const db_u32 s1 = t1 + c0;
+    const db_u32 c1 = (db_u32)(t1 < a[1]) + (db_u32)(s1 < t1);
+    a[0] = s0;
+    a[1] = s1;
+    a[2] = a[2] + b[2] + c1;
+}
+
+template <class F>
+__device__ __forceinline__ void db_repro_spill(db_u32 (*words)[3], F* sums) {
+    for (int k = 0; k < DB_MAX_FOLDS; ++k) {
+        db_u32 v[3];
+        DbLimbs<F>::split(sums[k], v);
+        db_wide_add(words[k], v);
+        sums[k] = (F)0;
+    }
+}
+
 template <class In, class Acc, bool DOT>
 __device__ void db_repro_deposit(const typename In::S* x, const typename In::S* y, db_u64 n,
-                                 const int* layout, typename Acc::V* primary_out,
-                                 int* carry_out) {
+                                 const int* layout, db_u32* lanes) {
     typedef typename Acc::V F;
-    if (layout[0] != 0) {
-        return;  // too large for this accumulator: the host reports it
+    typedef DbLimbs<F> L;
+    db_u32* plane = reinterpret_cast<db_u32*>(db_smem);
+    if (threadIdx.x < DB_MAX_FOLDS * L::N) {
+        plane[threadIdx.x] = 0;
     }
-    DbRepro<F>* sh = reinterpret_cast<DbRepro<F>*>(db_smem);
-    const DbBinConsts<F> c = db_bin_consts<F>(layout);
+    __syncthreads();
+    // Too large for this accumulator (layout[0] != 0): layout[1] is 0, nothing is
+    // deposited, and the host reports it.
     const db_u64 threads = (db_u64)gridDim.x * blockDim.x;
     const db_u64 t = (db_u64)blockIdx.x * blockDim.x + threadIdx.x;
-    DbRepro<F> st;
-    for (int k = 0; k < DB_MAX_FOLDS; ++k) {
-        st.primary[k] = k < c.folds ? c.sigma[k] : (F)0;
-        st.carry[k] = 0;
-    }
-    unsigned pending = 0;
+    db_u32 words[DB_MAX_FOLDS][3] = {{0u, 0u, 0u}, {0u, 0u, 0u}, {0u, 0u, 0u}};
+    F sums[DB_MAX_FOLDS] = {(F)0, (F)0, (F)0};
+    unsigned run = 0;
     for (db_u64 i = t; i < n; i += threads) {
         // Deposits are in the accumulator format: round_A(x) or round_A(x*y).
-        F r = db_term<In, Acc, DOT>(x, y, i);
+        F m[DB_MAX_FOLDS];
+        db_slices<F>(db_term<In, Acc, DOT>(x, y, i), layout, m);
         for (int k = 0; k < DB_MAX_FOLDS; ++k) {
-            if (k < c.folds) {
-                F s = db_radd(st.primary[k], db_or1(r));
-                F q = db_rsub(s, st.primary[k]);
-                st.primary[k] = s;
-                r = db_rsub(r, q);
-            }
+            sums[k] = db_radd(sums[k], m[k]);
         }
-        pending += 1;
-        if (pending == DB_DEPOSITS_PER_RENORM) {
-            db_renorm(st, c);
-            pending = 0;
+        run += 1;
+        if (run == DB_REPRO_RUN) {
+            db_repro_spill<F>(words, sums);
+            run = 0;
         }
     }
-    // Merging needs renormalised states (as repro_sum renormalises before finalising).
-    db_renorm(st, c);
-    DbReproMerge<F> merge;
-    merge.c = &c;
-    DbRepro<F> total = db_block_tree(sh, st, merge);
-    if (threadIdx.x == 0) {
-        for (int k = 0; k < DB_MAX_FOLDS; ++k) {
-            primary_out[DB_MAX_FOLDS * blockIdx.x + k] = total.primary[k];
-            carry_out[DB_MAX_FOLDS * blockIdx.x + k] = total.carry[k];
+    db_repro_spill<F>(words, sums);
+    for (int k = 0; k < DB_MAX_FOLDS; ++k) {
+        if ((words[k][0] | words[k][1] | words[k][2]) != 0) {
+            db_limbs_add<L::N>(plane + k * L::N, words[k]);
+        }
+    }
+    __syncthreads();
+    if (threadIdx.x < DB_MAX_FOLDS) {
+        const db_u32 base = threadIdx.x * L::N;
+        db_u32 v[3] = {plane[base], plane[base + 1], L::N == 3 ? plane[base + 2] : 0u};
+        if ((v[0] | v[1] | v[2]) != 0) {
+            db_limbs_add<L::N>(lanes + base, v);
         }
     }
 }
+#endif  // DB_REPRO
 
 #if DB_ORDERED_ATOMICS
 
@@ -398,8 +427,8 @@ __device__ void db_block_atomic(const typename In::S* x, const typename In::S* y
     }                                                                                         \
     extern "C" __global__ void DB_ENTRY(OP##_repro_deposit_)(const DbS* x, const DbS* y,      \
                                                              db_u64 n, const int* layout,     \
-                                                             DbV* primary, int* carry) {      \
-        db_repro_deposit<DbIn, DbAcc, DOT>(x, y, n, layout, primary, carry);                  \
+                                                             db_u32* lanes) {                 \
+        db_repro_deposit<DbIn, DbAcc, DOT>(x, y, n, layout, lanes);                           \
     }
 extern "C" __global__ void DB_ENTRY(repro_layout_)(const double* block_max, db_u32 count,
                                                    int* layout, double* max_out) {

@@ -399,69 +399,8 @@ __device__ void db_seg_pass2(const db_u32* offsets, db_u32 nbins, db_u32 chunk,
 // so each fold is an exact integer count of quanta: per-thread runs of equal bins summed
 // exactly in F, then added with integer atomics into DbLimbs<F>::N u32 limbs per
 // (bin, fold), the carries propagated by the adder. With priv, every block keeps all bins'
-// limbs in shared memory and adds them into the global ones once. db_or1 is common.cuh's.
-
-template <class F> struct DbLimbs;
-template <> struct DbLimbs<float> {
-    static const db_u32 N = 2;
-    // An integer |m| < 2^24.
-    static __device__ __forceinline__ void split(float m, db_u32* v) {
-        int i = __float2int_rn(m);
-        v[0] = (db_u32)i;
-        v[1] = i < 0 ? 0xffffffffu : 0u;
-        v[2] = 0;
-    }
-};
-template <> struct DbLimbs<double> {
-    static const db_u32 N = 3;
-    // An integer |m| < 2^53.
-    static __device__ __forceinline__ void split(double m, db_u32* v) {
-        double hi = floor(__dmul_rn(m, 2.3283064365386962890625e-10));  // 2^-32
-        double lo = __dsub_rn(m, __dmul_rn(hi, 4294967296.0));  // 2^32
-        int h = __double2int_rn(hi);
-        v[0] = __double2uint_rn(lo);
-        v[1] = (db_u32)h;
-        v[2] = h < 0 ? 0xffffffffu : 0u;
-    }
-};
-
-// Adds the value of limbs v into the words at w: the carry out of each limb is whether the
-// atomic add wrapped, so the words end at the exact total mod 2^(32 N), in any order.
-template <db_u32 N> __device__ __forceinline__ void db_limbs_add(db_u32* w, const db_u32* v) {
-    db_u32 o0 = atomicAdd(w, v[0]);
-    db_u32 c0 = (db_u32)(o0 + v[0] < o0);
-    db_u32 t1 = v[1] + c0;
-    db_u32 c1 = (db_u32)(t1 < v[1]);
-    if (t1 != 0) {
-        db_u32 o1 = atomicAdd(w + 1, t1);
-        c1 += (db_u32)(o1 + t1 < o1);
-    }
-    if (N == 3) {
-        db_u32 t2 = v[2] + c1;
-        if (t2 != 0) {
-            atomicAdd(w + 2, t2);
-        }
-    }
-}
-
-// Quanta counts q_k / u_k of one term, the primary at its starting value 1.5 * 2^a_k
-// (any primary of the binade gives the same q_k).
-template <class F>
-__device__ __forceinline__ void db_slices(F x, const int* layout, F* m) {
-    const int folds = layout[1];
-    F r = x;
-    for (int k = 0; k < DB_MAX_FOLDS; ++k) {
-        m[k] = (F)0;
-        if (k < folds) {
-            const int a = layout[2 + k];
-            const F sig = (F)ldexp(1.5, a);
-            F s = db_radd(sig, db_or1(r));
-            F q = db_rsub(s, sig);
-            m[k] = db_rmul(q, (F)ldexp(1.0, DbBin<F>::p - 1 - a));
-            r = db_rsub(r, q);
-        }
-    }
-}
+// limbs in shared memory and adds them into the global ones once. db_or1, DbLimbs,
+// db_limbs_add and db_slices are common.cuh's.
 
 template <class F>
 __device__ __forceinline__ void db_repro_flush(db_u32* words, db_u32 b, const F* sums,

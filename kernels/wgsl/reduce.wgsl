@@ -512,13 +512,19 @@ fn fixed_point(@builtin(global_invocation_id) gid: vec3<u32>) {
 //#endif
 
 // ---------------------------------------------------------------------------------------
-// reproducible: binned pre-rounded accumulation (src/numerics/repro.rs).
+// reproducible: binned pre-rounded accumulation (src/numerics/repro.rs), as exact integers.
 //   repro_max1/repro_max2: deterministic max |term| (max is associative) and, from it, the
 //     bin layout, computed on the device exactly as `ReproParams::new` does;
-//   repro_deposit: per-thread `deposit` with renorm every R deposits, a workgroup tree of
-//     `merge`s, one binned state per workgroup written out. The host merges those states
-//     with the CPU code and finalises.
-
+//   repro_deposit: with the layout fixed, depositing a term into fold k adds q_k, its
+//     remainder rounded to a multiple of the fold's quantum u_k, and q_k depends on the
+//     remainder alone (the primary only fixes the grid, and `r | 1` rules out ties), so a
+//     fold's value is u_k * sum(q_k / u_k), a sum of integers with |q_k / u_k| <= 2^(p-12).
+//     Each thread sums those integers exactly in A for up to 2^11 terms (|sum| < 2^(p-1)),
+//     then adds them into its own LIMBS-word integers (wrapping, two's complement, in
+//     registers); the workgroup adds its threads' words into workgroup lanes and then into
+//     the global lanes with 32-bit atomics whose carries the adder propagates. Integer
+//     addition mod 2^(32 LIMBS) commutes, so the words equal the exact counts in any order.
+//     The host turns the lanes into a binned state and finalises it with the shared code.
 //#if V_REPRO
 var<workgroup> shm: array<C, WG>;
 @group(0) @binding(3) var<storage, read_write> rmax: array<C>;
@@ -593,8 +599,10 @@ fn repro_max2(@builtin(local_invocation_id) lid: vec3<u32>) {
 
 // Powers of two and 1.5 * 2^a built from their bits (exact; every one is normal).
 //#if ACC_F64
+const LIMBS: u32 = 3u;
+const P_BITS: i32 = 53;
 // r with the last bit of its encoding set: a deposit adds r | 1, so the rounding to the
-// primary's quantum is never a tie (see src/numerics/repro.rs).
+// fold's quantum is never a tie (see src/numerics/repro.rs).
 fn or1(r: f64) -> f64 {
     return bitcast<f64>(bitcast<u64>(r) | u64(1));
 }
@@ -604,7 +612,16 @@ fn pow2(e: i32) -> f64 {
 fn sigma_of(a: i32) -> f64 {
     return bitcast<f64>((u64(a + 1023) << 52u) | (u64(1) << 51u));
 }
+// An integer |m| < 2^53 as three two's-complement limbs.
+fn to_limbs(m: f64) -> vec3<u32> {
+    let hi = floor(m * pow2(-32));
+    let lo = m - hi * pow2(32);
+    let h = i32(hi);
+    return vec3<u32>(u32(lo), bitcast<u32>(h), select(0u, 0xffffffffu, h < 0));
+}
 //#else
+const LIMBS: u32 = 2u;
+const P_BITS: i32 = 24;
 fn or1(r: f32) -> f32 {
     return bitcast<f32>(bitcast<u32>(r) | 1u);
 }
@@ -614,79 +631,125 @@ fn pow2(e: i32) -> f32 {
 fn sigma_of(a: i32) -> f32 {
     return bitcast<f32>((u32(a + 127) << 23u) | 0x400000u);
 }
+// An integer |m| < 2^24 as two two's-complement limbs.
+fn to_limbs(m: f32) -> vec3<u32> {
+    let i = i32(m);
+    return vec3<u32>(bitcast<u32>(i), select(0u, 0xffffffffu, i < 0), 0u);
+}
 //#endif
 
-struct Bins {
-    p: array<A, 3>,
-    c: array<i32, 3>,
-}
-var<workgroup> shs: array<Bins, WG>;
-@group(0) @binding(5) var<storage, read_write> rprimary: array<A>;
-@group(0) @binding(6) var<storage, read_write> rcarry: array<i32>;
+// Terms a thread sums in A before moving the sums into its integer words: 2^11 terms of
+// at most 2^(p-12) quanta each stay below 2^(p-1), exact in A.
+const R_RUN: u32 = 2048u;
 
-fn renorm(b: ptr<function, Bins>, folds: i32) {
-    for (var k = 0; k < folds; k++) {
-        let a = rlayout[1 + k];
-        let d = (*b).p[k] - sigma_of(a);
-        let c = round(d * pow2(2 - a));
-        (*b).p[k] = (*b).p[k] - c * pow2(a - 2);
-        (*b).c[k] = (*b).c[k] + i32(c);
+// a + b mod 2^(32 LIMBS), limb by limb with carries.
+fn wide_add(a: vec3<u32>, b: vec3<u32>) -> vec3<u32> {
+    let s0 = a.x + b.x;
+    let c0 = select(0u, 1u, s0 < a.x);
+    let t1 = a.y + b.y;
+    let s1 = t1 + c0;
+    let c1 = select(0u, 1u, t1 < a.y) + select(0u, 1u, s1 < t1);
+    return vec3<u32>(s0, s1, a.z + b.z + c1);
+}
+
+@group(0) @binding(5) var<storage, read_write> rlanes: array<atomic<u32>>;
+var<workgroup> wlanes: array<atomic<u32>, 9>;
+
+// Adds v into the LIMBS words at `base` of the global lanes; the carry out of each limb
+// is whether its atomic add wrapped, so the words end at the exact total mod 2^(32 LIMBS).
+fn global_add(base: u32, v: vec3<u32>) {
+    let o0 = atomicAdd(&rlanes[base], v.x);
+    let c0 = select(0u, 1u, o0 + v.x < o0);
+    let t1 = v.y + c0;
+    var c1 = select(0u, 1u, t1 < v.y);
+    if (t1 != 0u) {
+        let o1 = atomicAdd(&rlanes[base + 1u], t1);
+        c1 += select(0u, 1u, o1 + t1 < o1);
+    }
+    if (LIMBS == 3u) {
+        let t2 = v.z + c1;
+        if (t2 != 0u) {
+            atomicAdd(&rlanes[base + 2u], t2);
+        }
+    }
+}
+// The same into the workgroup lanes.
+fn local_add(base: u32, v: vec3<u32>) {
+    let o0 = atomicAdd(&wlanes[base], v.x);
+    let c0 = select(0u, 1u, o0 + v.x < o0);
+    let t1 = v.y + c0;
+    var c1 = select(0u, 1u, t1 < v.y);
+    if (t1 != 0u) {
+        let o1 = atomicAdd(&wlanes[base + 1u], t1);
+        c1 += select(0u, 1u, o1 + t1 < o1);
+    }
+    if (LIMBS == 3u) {
+        let t2 = v.z + c1;
+        if (t2 != 0u) {
+            atomicAdd(&wlanes[base + 2u], t2);
+        }
     }
 }
 
 @compute @workgroup_size(WG)
 fn repro_deposit(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let l = lid.x;
-    let folds = rlayout[0];
-    let failed = rlayout[4] != 0;
-    var b: Bins;
-    for (var k = 0; k < 3; k++) {
-        b.p[k] = A(0.0);
-        b.c[k] = 0;
-        if (k < folds) {
-            b.p[k] = sigma_of(rlayout[1 + k]);
-        }
+    if (l < 9u) {
+        atomicStore(&wlanes[l], 0u);
     }
-    if (!failed) {
-        var pending = 0u;
-        for (var i = wid.x * WG + l; i < prm.n; i += prm.threads) {
-            var r = A(term(i));
-            for (var k = 0; k < folds; k++) {
-                let s = select(b.p[k] + or1(r), A(0.0), prm.zero != 0u);
-                let q = s - b.p[k];
-                b.p[k] = s;
-                r = r - q;
-            }
-            pending += 1u;
-            if (pending == R_RENORM) {
-                renorm(&b, folds);
-                pending = 0u;
-            }
-        }
-        renorm(&b, folds);
-    }
-    shs[l] = b;
     workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-        if (l < s) {
-            var t = shs[l];
-            let o = shs[l + s];
-            for (var k = 0; k < folds; k++) {
-                // Hide the offset's origin: rewritten as (t + o) - sigma, the sum would
-                // leave the binade and round.
-                let d = select(o.p[k] - sigma_of(rlayout[1 + k]), A(0.0), prm.zero != 0u);
-                t.p[k] = t.p[k] + d;
-                t.c[k] = t.c[k] + o.c[k];
-            }
-            renorm(&t, folds);
-            shs[l] = t;
+    // rlayout[4] != 0: the host reports the overflow and reads nothing else.
+    let folds = select(rlayout[0], 0, rlayout[4] != 0);
+    let a1 = rlayout[1];
+    let a2 = rlayout[2];
+    let a3 = rlayout[3];
+    let sig = vec3<A>(sigma_of(a1), sigma_of(a2), sigma_of(a3));
+    // Quanta per unit: u_k = 2^(a_k - p + 1).
+    let per_q = vec3<A>(pow2(P_BITS - 1 - a1), pow2(P_BITS - 1 - a2), pow2(P_BITS - 1 - a3));
+    var w0 = vec3<u32>(0u);
+    var w1 = vec3<u32>(0u);
+    var w2 = vec3<u32>(0u);
+    var sums = vec3<A>(A(0.0));
+    var run = 0u;
+    for (var i = wid.x * WG + l; i < prm.n; i += prm.threads) {
+        var r = A(term(i));
+        for (var k = 0; k < folds; k++) {
+            // The select keeps the driver from folding (sig + r) - sig into r.
+            let s = select(sig[k] + or1(r), A(0.0), prm.zero != 0u);
+            let q = s - sig[k];
+            sums[k] += q * per_q[k];
+            r = r - q;
         }
-        workgroupBarrier();
+        run += 1u;
+        if (run == R_RUN) {
+            w0 = wide_add(w0, to_limbs(sums.x));
+            w1 = wide_add(w1, to_limbs(sums.y));
+            w2 = wide_add(w2, to_limbs(sums.z));
+            sums = vec3<A>(A(0.0));
+            run = 0u;
+        }
     }
-    if (l == 0u) {
-        for (var k = 0u; k < 3u; k++) {
-            rprimary[wid.x * 3u + k] = shs[0].p[k];
-            rcarry[wid.x * 3u + k] = shs[0].c[k];
+    w0 = wide_add(w0, to_limbs(sums.x));
+    w1 = wide_add(w1, to_limbs(sums.y));
+    w2 = wide_add(w2, to_limbs(sums.z));
+    if (any(w0 != vec3<u32>(0u))) {
+        local_add(0u, w0);
+    }
+    if (any(w1 != vec3<u32>(0u))) {
+        local_add(LIMBS, w1);
+    }
+    if (any(w2 != vec3<u32>(0u))) {
+        local_add(2u * LIMBS, w2);
+    }
+    workgroupBarrier();
+    if (l < 3u) {
+        let base = l * LIMBS;
+        var v = vec3<u32>(atomicLoad(&wlanes[base]), atomicLoad(&wlanes[base + 1u]), 0u);
+        if (LIMBS == 3u) {
+            v.z = atomicLoad(&wlanes[base + 2u]);
+        }
+        if (any(v != vec3<u32>(0u))) {
+            global_add(base, v);
         }
     }
 }

@@ -8,12 +8,13 @@ use super::cpu;
 use super::{ReduceJob, ReduceVariant};
 use crate::backend::cuda::{CudaBackend, CudaDevice, ModuleSpec, TIMER};
 use crate::error::OpError;
-use crate::numerics::repro::{ReproParams, ReproState, MAX_FOLDS};
+use crate::numerics::repro::{ReproParams, MAX_FOLDS};
 use crate::numerics::Precision;
 use crate::ops::common::{
     cuda_native_atomic as native_atomic, cuda_ordered_atomics as ordered_atomics,
     cuda_ordering_suffix as ordering_suffix, cuda_pair_module, pair_suffix,
 };
+use crate::ops::scatter::cpu::finalize_lanes;
 use crate::ops::{Op, RunSet};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
@@ -248,12 +249,10 @@ impl Ctx<'_> {
             .job
             .repro
             .ok_or_else(|| OpError::Failed("reproducible layout missing".into()))?;
-        let fbytes = acc.bytes();
-        // Size of the kernel's DbRepro<F>: F primary[3]; int carry[3]; padded to F's alignment.
-        let state_bytes = match acc {
-            Precision::F64 => 40,
-            _ => 24,
-        };
+        // Little-endian u32 words per fold (DbLimbs<F>::N in common.cuh): 2 hold any f32
+        // count of quanta (at most 2^32 * 2^12), 3 any f64 count (2^32 * 2^41).
+        let limbs = if acc == Precision::F64 { 3 } else { 2 };
+        let nwords = MAX_FOLDS * limbs;
         let max_k = self.entry(&format!("{}_repro_max", self.op))?;
         let layout_k = self.entry("repro_layout")?;
         let deposit_k = self.entry(&format!("{}_repro_deposit", self.op))?;
@@ -261,9 +260,9 @@ impl Ctx<'_> {
         let mut block_max = self.dev.zeros(groups as usize * 8)?;
         let mut layout = self.dev.zeros(5 * 4)?;
         let mut max_out = self.dev.zeros(8)?;
-        let mut primary = self.dev.zeros(groups as usize * MAX_FOLDS * fbytes)?;
-        let mut carry = self.dev.zeros(groups as usize * MAX_FOLDS * 4)?;
+        let mut lanes = self.dev.zeros(nwords * 4)?;
         for _ in 0..self.job.runs {
+            self.dev.zero(&mut lanes)?;
             let ms = self.dev.timed(|s| {
                 let mut b = s.launch_builder(&max_k);
                 b.arg(self.x).arg(self.y).arg(&self.n).arg(&mut block_max);
@@ -286,12 +285,11 @@ impl Ctx<'_> {
                     .arg(self.y)
                     .arg(&self.n)
                     .arg(&layout)
-                    .arg(&mut primary)
-                    .arg(&mut carry);
+                    .arg(&mut lanes);
                 // SAFETY: `{op}_repro_deposit(const S* x, const S* y, u64 n, const int* layout,
-                // F* primary, int* carry)`: primary and carry hold 3 entries per block, each
-                // block writes its own; shared memory holds one binned state per thread.
-                unsafe { b.launch(cfg(groups, wg, wg as usize * state_bytes)) }
+                // u32* lanes)`: layout holds 5 ints; lanes holds 3 * LIMBS zeroed words, updated
+                // only with atomics; shared memory holds the block's 3 * LIMBS words.
+                unsafe { b.launch(cfg(groups, wg, nwords * 4)) }
                     .map_err(|e| crate::backend::cuda::driver_err("launch", e))?;
                 Ok(())
             })?;
@@ -302,14 +300,8 @@ impl Ctx<'_> {
                 .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();
             check_layout(&lay, &params, &self.dev.read(&max_out)?)?;
-            let prim = acc.decode(&self.dev.read(&primary)?);
-            let carries: Vec<i32> = self
-                .dev
-                .read(&carry)?
-                .chunks_exact(4)
-                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            let v = finalize(&params, &prim, &carries);
+            let words: Vec<u32> = bytemuck::pod_collect_to_vec(&self.dev.read(&lanes)?);
+            let v = finalize_lanes(&params, &words[..nwords], limbs, 1)[0];
             set.times_ms.push(ms);
             set.outputs.push(vec![v]);
         }
@@ -350,96 +342,59 @@ fn check_layout(lay: &[i32], params: &ReproParams, max_bytes: &[u8]) -> Result<(
     Ok(())
 }
 
-/// Merges the per-block states in block order and rounds, with the CPU's own code.
-fn finalize(params: &ReproParams, primary: &[f64], carry: &[i32]) -> f64 {
-    let blocks = carry.len() / MAX_FOLDS;
-    match params.acc {
-        Precision::F32 => {
-            let states: Vec<ReproState<f32>> = (0..blocks)
-                .map(|g| state(primary, carry, g, |v| v as f32))
-                .collect();
-            cpu::repro_finalize_f32(params, &states)
-        }
-        _ => {
-            let states: Vec<ReproState<f64>> = (0..blocks)
-                .map(|g| state(primary, carry, g, |v| v))
-                .collect();
-            repro_finalize_f64(params, &states)
-        }
-    }
-}
-
-fn state<F: Copy>(
-    primary: &[f64],
-    carry: &[i32],
-    g: usize,
-    conv: impl Fn(f64) -> F,
-) -> ReproState<F> {
-    let mut p = [conv(0.0); MAX_FOLDS];
-    let mut c = [0i32; MAX_FOLDS];
-    for k in 0..MAX_FOLDS {
-        p[k] = conv(primary[g * MAX_FOLDS + k]);
-        c[k] = carry[g * MAX_FOLDS + k];
-    }
-    ReproState {
-        primary: p,
-        carry: c,
-        pending: 0,
-    }
-}
-
-/// The f64 twin of [`cpu::repro_finalize_f32`].
-pub fn repro_finalize_f64(p: &ReproParams, states: &[ReproState<f64>]) -> f64 {
-    let mut total = ReproState::<f64>::new(p);
-    for s in states {
-        total.merge(p, s);
-    }
-    total.finalize(p)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::numerics::repro::repro_sum;
 
-    /// The host half of the reproducible variant: per-block states (as the kernel leaves
-    /// them) merged by `finalize` give the CPU's bits, for both accumulator formats.
+    /// The quanta counts one term adds to each fold, as the kernel's db_slices computes
+    /// them in the accumulator's own format (the primary at 1.5 * 2^a_k).
+    fn slices(p: &ReproParams, v: f64) -> [i128; MAX_FOLDS] {
+        let mut m = [0i128; MAX_FOLDS];
+        if p.acc == Precision::F32 {
+            let mut r = v as f32;
+            for (k, slot) in m.iter_mut().enumerate().take(p.folds) {
+                let sig = p.sigma(k) as f32;
+                let q = (sig + f32::from_bits(r.to_bits() | 1)) - sig;
+                *slot = (q as f64 / p.quantum(k)) as i128;
+                r -= q;
+            }
+        } else {
+            let mut r = v;
+            for (k, slot) in m.iter_mut().enumerate().take(p.folds) {
+                let sig = p.sigma(k);
+                let q = (sig + f64::from_bits(r.to_bits() | 1)) - sig;
+                *slot = (q / p.quantum(k)) as i128;
+                r -= q;
+            }
+        }
+        m
+    }
+
+    /// The host half of the reproducible variant: per-fold quanta counts, as the kernel
+    /// leaves them in its two's-complement words, finalise to the CPU's bits for both
+    /// accumulator formats.
     #[test]
-    fn block_states_finalize_to_cpu_bits() {
+    fn lane_words_finalize_to_cpu_bits() {
         for acc in [Precision::F32, Precision::F64] {
             let xs: Vec<f64> = (0..5000)
                 .map(|i| acc.round(((i * 7919 % 1013) as f64 - 506.0) * 1.37e-3))
                 .collect();
             let m = xs.iter().fold(0.0f64, |a, &b| a.max(b.abs()));
             let p = ReproParams::new(acc, m).unwrap();
-            let blocks = 7;
-            let mut prim = Vec::new();
-            let mut carry = Vec::new();
-            for g in 0..blocks {
-                let mut s64 = ReproState::<f64>::new(&p);
-                let mut s32 = ReproState::<f32>::new(&p);
-                // Only the state of the accumulator's own format is meaningful.
-                for &v in xs.iter().skip(g).step_by(blocks) {
-                    if acc == Precision::F32 {
-                        s32.deposit(&p, v as f32);
-                    } else {
-                        s64.deposit(&p, v);
-                    }
-                }
-                s64.renorm(&p);
-                s32.renorm(&p);
-                for k in 0..MAX_FOLDS {
-                    if acc == Precision::F32 {
-                        prim.push(s32.primary[k] as f64);
-                        carry.push(s32.carry[k]);
-                    } else {
-                        prim.push(s64.primary[k]);
-                        carry.push(s64.carry[k]);
-                    }
+            let limbs = if acc == Precision::F64 { 3 } else { 2 };
+            let mut counts = [0i128; MAX_FOLDS];
+            for &v in &xs {
+                for (c, s) in counts.iter_mut().zip(slices(&p, v)) {
+                    *c += s;
                 }
             }
+            let words: Vec<u32> = counts
+                .iter()
+                .flat_map(|&c| (0..limbs).map(move |l| (c >> (32 * l)) as u32))
+                .collect();
             assert_eq!(
-                finalize(&p, &prim, &carry).to_bits(),
+                finalize_lanes(&p, &words, limbs, 1)[0].to_bits(),
                 repro_sum(&p, &xs).to_bits(),
                 "{acc}"
             );

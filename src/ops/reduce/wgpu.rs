@@ -7,14 +7,16 @@
 //!
 //! `reproducible` computes its bin layout on the device from the max |term| (pass
 //! `repro_max2`, the same steps as `ReproParams::new`); the host checks that layout against
-//! the job's and merges the per-workgroup binned states with the CPU's code.
+//! the job's, reads back the exact per-fold integer lanes (see the kernel) and finalises
+//! them with the shared code ([`finalize_lanes`]).
 
-use super::cpu::{fixed_message, fixed_to_value, repro_finalize_f32};
+use super::cpu::{fixed_message, fixed_to_value};
 use super::{ReduceJob, ReduceVariant};
 use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
 use crate::error::OpError;
-use crate::numerics::repro::{ReproParams, ReproState, DEPOSITS_PER_RENORM, LOG2_R, MAX_FOLDS};
+use crate::numerics::repro::{ReproParams, DEPOSITS_PER_RENORM, LOG2_R, MAX_FOLDS};
 use crate::numerics::Precision;
+use crate::ops::scatter::cpu::finalize_lanes;
 use crate::ops::RunSet;
 use wgpu::Features as F;
 
@@ -149,13 +151,13 @@ pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> String {
 /// Bytes of workgroup memory one workgroup of the job's kernels uses.
 fn workgroup_bytes(job: &ReduceJob) -> u64 {
     let c = if uses_f64(job) { 8 } else { 4 };
-    let a = job.accumulator.bytes().max(4) as u64;
     let wg = job.launch.workgroup_size as u64;
-    wg * match job.variant {
-        ReduceVariant::Kahan => 2 * c,
-        ReduceVariant::Reproducible => (3 * a + 12).next_multiple_of(a).max(c),
+    match job.variant {
+        ReduceVariant::Kahan => wg * 2 * c,
+        // The max tree, and 9 u32 lanes for the deposit.
+        ReduceVariant::Reproducible => wg * c + 36,
         ReduceVariant::Atomic | ReduceVariant::AtomicCas | ReduceVariant::FixedPoint => 0,
-        _ => c,
+        _ => wg * c,
     }
 }
 
@@ -234,16 +236,6 @@ fn scalar(c: &str, bytes: &[u8]) -> f64 {
 
 fn words_u32(bytes: &[u8]) -> Vec<u32> {
     bytemuck::pod_collect_to_vec(bytes)
-}
-
-/// Merges per-workgroup f64 binned states and finalises: the f64 twin of
-/// [`repro_finalize_f32`].
-pub fn repro_finalize_f64(p: &ReproParams, states: &[ReproState<f64>]) -> f64 {
-    let mut total = ReproState::<f64>::new(p);
-    for s in states {
-        total.merge(p, s);
-    }
-    total.finalize(p)
 }
 
 /// Runs a reduction job `job.runs` times on a wgpu device.
@@ -394,33 +386,35 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
         }
         ReduceVariant::Reproducible => {
             let params = job.repro.expect("checked by check_job");
-            let ab: u64 = if job.accumulator == Precision::F64 {
-                8
+            // Little-endian u32 words per fold lane: 2 hold any f32 count (at most
+            // 2^32 * 2^12 quanta), 3 any f64 count (2^32 * 2^41).
+            let limbs = if job.accumulator == Precision::F64 {
+                3
             } else {
-                4
+                2
             };
+            let nwords = MAX_FOLDS * limbs;
             let p1 = b.pipeline(&src, "repro_max1")?;
             let p2 = b.pipeline(&src, "repro_max2")?;
             let p3 = b.pipeline(&src, "repro_deposit")?;
             let rmax = b.storage_zeroed("rmax", groups as u64 * cb)?;
             let layout = b.storage_zeroed("rlayout", 20)?;
-            let prim = b.storage_zeroed("rprimary", groups as u64 * 3 * ab)?;
-            let carry = b.storage_zeroed("rcarry", groups as u64 * 3 * 4)?;
+            let lanes = b.storage_zeroed("rlanes", nwords as u64 * 4)?;
             let bg1 = bind(&p1, inputs(&[(3, &rmax)]))?;
             let bg2 = bind(
                 &p2,
                 vec![(0, prm.clone()), (3, rmax.clone()), (4, layout.clone())],
             )?;
-            let bg3 = bind(&p3, inputs(&[(4, &layout), (5, &prim), (6, &carry)]))?;
+            let bg3 = bind(&p3, inputs(&[(4, &layout), (5, &lanes)]))?;
             for _ in 0..job.runs {
                 let r = b.execute(
-                    &[&layout],
+                    &[&layout, &lanes],
                     &[
                         Pass::new(&p1, &bg1, g1),
                         Pass::new(&p2, &bg2, one),
                         Pass::new(&p3, &bg3, g1),
                     ],
-                    &[&layout, &prim, &carry],
+                    &[&layout, &lanes],
                 )?;
                 let lay: Vec<i32> = bytemuck::pod_collect_to_vec(&r.outputs[0]);
                 if lay[4] != 0 {
@@ -438,32 +432,12 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
                         &params.a[..params.folds]
                     )));
                 }
-                let carries: Vec<i32> = bytemuck::pod_collect_to_vec(&r.outputs[2]);
-                let value = if ab == 8 {
-                    let prims: Vec<f64> = bytemuck::pod_collect_to_vec(&r.outputs[1]);
-                    let states: Vec<ReproState<f64>> = (0..groups as usize)
-                        .map(|g| ReproState {
-                            primary: [prims[3 * g], prims[3 * g + 1], prims[3 * g + 2]],
-                            carry: [carries[3 * g], carries[3 * g + 1], carries[3 * g + 2]],
-                            pending: 0,
-                        })
-                        .collect();
-                    repro_finalize_f64(&params, &states)
-                } else {
-                    let prims: Vec<f32> = bytemuck::pod_collect_to_vec(&r.outputs[1]);
-                    let states: Vec<ReproState<f32>> = (0..groups as usize)
-                        .map(|g| ReproState {
-                            primary: [prims[3 * g], prims[3 * g + 1], prims[3 * g + 2]],
-                            carry: [carries[3 * g], carries[3 * g + 1], carries[3 * g + 2]],
-                            pending: 0,
-                        })
-                        .collect();
-                    repro_finalize_f32(&params, &states)
-                };
+                let words = words_u32(&r.outputs[1]);
+                let value = finalize_lanes(&params, &words[..nwords], limbs, 1)[0];
                 set.outputs.push(vec![value]);
                 set.times_ms.push(r.ms);
             }
-            set.message = "bin layout computed on the device from max |term|; workgroup states merged on the host".into();
+            set.message = "bin layout computed on the device from max |term|; exact integer quanta per fold, per-workgroup lanes merged into global lanes by integer atomics; finalised on the host".into();
         }
     }
     Ok(set)
