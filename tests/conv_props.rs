@@ -34,15 +34,7 @@ fn shape() -> impl Strategy<Value = Vec<usize>> {
 }
 
 fn precision() -> impl Strategy<Value = (Precision, AccChoice)> {
-    prop_oneof![
-        Just((Precision::F32, AccChoice::Same)),
-        Just((Precision::F32, AccChoice::Fixed(Precision::F64))),
-        Just((Precision::F16, AccChoice::Default)),
-        Just((Precision::F16, AccChoice::Same)),
-        Just((Precision::Bf16, AccChoice::Default)),
-        Just((Precision::Bf16, AccChoice::Same)),
-        Just((Precision::F64, AccChoice::Same)),
-    ]
+    common::precision_pairs()
 }
 
 fn op() -> impl Strategy<Value = Op> {

@@ -35,15 +35,7 @@ fn input() -> impl Strategy<Value = InputSpec> {
 }
 
 fn precision() -> impl Strategy<Value = (Precision, AccChoice)> {
-    prop_oneof![
-        Just((Precision::F32, AccChoice::Same)),
-        Just((Precision::F32, AccChoice::Fixed(Precision::F64))),
-        Just((Precision::F16, AccChoice::Default)),
-        Just((Precision::F16, AccChoice::Same)),
-        Just((Precision::Bf16, AccChoice::Default)),
-        Just((Precision::Bf16, AccChoice::Same)),
-        Just((Precision::F64, AccChoice::Same)),
-    ]
+    common::precision_pairs()
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -78,17 +70,9 @@ fn case(
     }
 }
 
-/// Runs a prepared case on a backend; `None` when the device reports it unsupported.
+/// Runs a prepared case; `None` when there is no device or it reports the case unsupported.
 fn run(kind: BackendKind, prep: &Prepared) -> Option<RunSet> {
-    let b = common::backend(kind)?;
-    match b.run(&prep.job) {
-        Ok(set) => Some(set),
-        Err(detbench::error::OpError::Unsupported(why)) => {
-            eprintln!("{kind}: unsupported: {why}");
-            None
-        }
-        Err(e) => panic!("{kind}: {e}"),
-    }
+    common::run_or_unsupported(kind, prep)
 }
 
 /// Variants that must never be unsupported on a device with f32 (every backend here).

@@ -81,17 +81,9 @@ fn case(
     }
 }
 
-/// Runs a prepared case; `None` when the device reports it unsupported.
+/// Runs a prepared case; `None` when there is no device or it reports the case unsupported.
 fn run(kind: BackendKind, prep: &Prepared) -> Option<RunSet> {
-    let b = common::backend(kind)?;
-    match b.run(&prep.job) {
-        Ok(set) => Some(set),
-        Err(detbench::error::OpError::Unsupported(why)) => {
-            eprintln!("{kind}: unsupported: {why}");
-            None
-        }
-        Err(e) => panic!("{kind}: {e}"),
-    }
+    common::run_or_unsupported(kind, prep)
 }
 
 /// Variants no backend here may refuse (bins small enough for privatized).

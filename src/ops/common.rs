@@ -100,3 +100,37 @@ pub fn cuda_pair_module(
 pub fn wgpu_uses_f64(input: Precision, acc: Precision) -> bool {
     input == Precision::F64 || acc == Precision::F64
 }
+
+/// The WGSL specialisation flags for an (input, accumulator) pair, shared by the families
+/// whose templates read `IN_*`, `ACC_*`, `ACC_HALF`, the half-rounding flags of
+/// common.wgsl and `C64`.
+pub fn wgpu_pair_flags(input: Precision, acc: Precision) -> Vec<&'static str> {
+    let mut flags = vec![
+        match input {
+            Precision::F64 => "IN_F64",
+            Precision::F32 => "IN_F32",
+            Precision::F16 => "IN_F16",
+            Precision::Bf16 => "IN_BF16",
+        },
+        match acc {
+            Precision::F64 => "ACC_F64",
+            Precision::F32 => "ACC_F32",
+            Precision::F16 => "ACC_F16",
+            Precision::Bf16 => "ACC_BF16",
+        },
+    ];
+    if matches!(acc, Precision::F16 | Precision::Bf16) {
+        flags.push("ACC_HALF");
+        // common.wgsl's round_half, for the accumulator's format.
+        flags.push("ROUND_HALF");
+        flags.push(if acc == Precision::F16 {
+            "HALF_F16"
+        } else {
+            "HALF_BF16"
+        });
+    }
+    if wgpu_uses_f64(input, acc) {
+        flags.push("C64");
+    }
+    flags
+}

@@ -4,6 +4,10 @@
 #![allow(dead_code)]
 
 use detbench::backend::{discover, Backend, BackendKind};
+use detbench::numerics::Precision;
+use detbench::ops::{Prepared, RunSet};
+use detbench::runner::AccChoice;
+use proptest::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -42,4 +46,33 @@ pub fn cases(default: u32) -> u32 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// Runs a prepared case on the shared device of `kind`; `None` (with the reason printed)
+/// when there is no device or the device reports the case unsupported. Any other error
+/// fails the test.
+pub fn run_or_unsupported(kind: BackendKind, prep: &Prepared) -> Option<RunSet> {
+    let b = backend(kind)?;
+    match b.run(&prep.job) {
+        Ok(set) => Some(set),
+        Err(detbench::error::OpError::Unsupported(why)) => {
+            eprintln!("{kind}: unsupported: {why}");
+            None
+        }
+        Err(e) => panic!("{kind}: {e}"),
+    }
+}
+
+/// Input formats with the accumulators the issues name: the input's own, f32 (the
+/// default for half inputs) and f64.
+pub fn precision_pairs() -> impl Strategy<Value = (Precision, AccChoice)> {
+    prop_oneof![
+        Just((Precision::F32, AccChoice::Same)),
+        Just((Precision::F32, AccChoice::Fixed(Precision::F64))),
+        Just((Precision::F16, AccChoice::Default)),
+        Just((Precision::F16, AccChoice::Same)),
+        Just((Precision::Bf16, AccChoice::Default)),
+        Just((Precision::Bf16, AccChoice::Same)),
+        Just((Precision::F64, AccChoice::Same)),
+    ]
 }

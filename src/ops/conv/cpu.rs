@@ -102,7 +102,7 @@ pub fn for_each_term_in(
             let (n, rest) = (idx / (s.c * s.h * s.w), idx % (s.c * s.h * s.w));
             let (c, hw) = (rest / (s.h * s.w), rest % (s.h * s.w));
             let (h, w) = (hw / s.w, hw % s.w);
-            let mut tap = |k: usize, r: usize, ss: usize| {
+            let tap = |k: usize, r: usize, ss: usize| {
                 if let (Some(p), Some(q)) = (s.out_row(h, r), s.out_col(w, ss)) {
                     f(
                         a[((n * s.k + k) * s.p + p) * s.q + q],
@@ -110,30 +110,14 @@ pub fn for_each_term_in(
                     );
                 }
             };
-            if order == Order::Tiled {
-                for r in 0..s.r {
-                    for ss in 0..s.s {
-                        for k in 0..s.k {
-                            tap(k, r, ss);
-                        }
-                    }
-                }
-            } else {
-                for k in 0..s.k {
-                    for r in 0..s.r {
-                        for ss in 0..s.s {
-                            tap(k, r, ss);
-                        }
-                    }
-                }
-            }
+            visit_taps(order, s.k, s.r, s.s, tap);
         }
         _ => {
             // y[n,k,p,q] = sum over (c,r,s) of x[n,c,h,w] * w[k,c,r,s].
             let (n, rest) = (idx / (s.k * s.p * s.q), idx % (s.k * s.p * s.q));
             let (k, pq) = (rest / (s.p * s.q), rest % (s.p * s.q));
             let (p, q) = (pq / s.q, pq % s.q);
-            let mut tap = |c: usize, r: usize, ss: usize| {
+            let tap = |c: usize, r: usize, ss: usize| {
                 if let (Some(h), Some(w)) = (s.in_row(p, r), s.in_col(q, ss)) {
                     f(
                         a[((n * s.c + c) * s.h + h) * s.w + w],
@@ -141,23 +125,7 @@ pub fn for_each_term_in(
                     );
                 }
             };
-            if order == Order::Tiled {
-                for r in 0..s.r {
-                    for ss in 0..s.s {
-                        for c in 0..s.c {
-                            tap(c, r, ss);
-                        }
-                    }
-                }
-            } else {
-                for c in 0..s.c {
-                    for r in 0..s.r {
-                        for ss in 0..s.s {
-                            tap(c, r, ss);
-                        }
-                    }
-                }
-            }
+            visit_taps(order, s.c, s.r, s.s, tap);
         }
     }
 }
@@ -355,6 +323,34 @@ pub fn run_once(job: &ConvJob, threads: usize) -> Result<Vec<f64>, OpError> {
             job.order(),
             threads,
         )),
+    }
+}
+
+/// Visits every (channel, r, s) tap of one output element in the variant's fixed order:
+/// `direct` loops channel, r, s; `tiled` (the implicit GEMM's k loop) loops r, s, channel.
+fn visit_taps(
+    order: Order,
+    channels: usize,
+    rs: usize,
+    ss: usize,
+    mut tap: impl FnMut(usize, usize, usize),
+) {
+    if order == Order::Tiled {
+        for r in 0..rs {
+            for s in 0..ss {
+                for ch in 0..channels {
+                    tap(ch, r, s);
+                }
+            }
+        }
+    } else {
+        for ch in 0..channels {
+            for r in 0..rs {
+                for s in 0..ss {
+                    tap(ch, r, s);
+                }
+            }
+        }
     }
 }
 

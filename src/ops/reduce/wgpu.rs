@@ -95,31 +95,7 @@ pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> String {
         },
         acc.min_normal(),
     );
-    let mut flags: Vec<&str> = vec![match job.precision {
-        Precision::F64 => "IN_F64",
-        Precision::F32 => "IN_F32",
-        Precision::F16 => "IN_F16",
-        Precision::Bf16 => "IN_BF16",
-    }];
-    flags.push(match acc {
-        Precision::F64 => "ACC_F64",
-        Precision::F32 => "ACC_F32",
-        Precision::F16 => "ACC_F16",
-        Precision::Bf16 => "ACC_BF16",
-    });
-    if matches!(acc, Precision::F16 | Precision::Bf16) {
-        flags.push("ACC_HALF");
-        // common.wgsl's round_half, for the accumulator's format.
-        flags.push("ROUND_HALF");
-        flags.push(if acc == Precision::F16 {
-            "HALF_F16"
-        } else {
-            "HALF_BF16"
-        });
-    }
-    if uses_f64(job) {
-        flags.push("C64");
-    }
+    let mut flags = crate::ops::common::wgpu_pair_flags(job.precision, acc);
     if job.y.is_some() {
         flags.push("DOT");
     }
