@@ -78,9 +78,10 @@ pub struct RunArgs {
     /// Timed runs per case.
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
-    /// Base seed of the generated inputs.
-    #[arg(long, default_value_t = 7)]
-    pub seed: u64,
+    /// Seeds of the generated inputs: one, a comma list, or an inclusive range `1..20`
+    /// (each seed is its own record).
+    #[arg(long, default_value = "7")]
+    pub seed: String,
     /// Inputs: uniform, normal, wide, illcond:C, or a .npy file; comma-separated.
     #[arg(long, default_value = "normal")]
     pub input: String,
@@ -146,6 +147,15 @@ pub struct ToleranceArgs {
     /// A training report for the MLPerf-style comparison.
     #[arg(long)]
     pub train: Option<PathBuf>,
+    /// Form of the paste-ready assertions: normwise (tau * sum|x|) or elementwise (rtol/atol).
+    #[arg(long, default_value = "normwise")]
+    pub form: String,
+    /// A held-out run report (other seeds): report the coverage each band reaches on it.
+    #[arg(long)]
+    pub validate: Option<PathBuf>,
+    /// Write the BibTeX of the works the LaTeX cites to this file.
+    #[arg(long)]
+    pub bib: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -315,6 +325,7 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
     if a.runs == 0 {
         return Err(DetError::input("--runs must be at least 1"));
     }
+    let seeds = crate::tolerance::seeds::parse_seeds(&a.seed)?;
     let inputs = a
         .input
         .split(',')
@@ -347,7 +358,8 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         sizes,
         bins,
         runs: a.runs,
-        seed: a.seed,
+        seed: seeds[0],
+        seeds,
         inputs,
         index_file: a.index.as_ref().map(|p| p.display().to_string()),
         index_dists,
@@ -459,7 +471,15 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Ok)
         }
         Command::Tolerance(a) => {
-            crate::tolerance::run(&a.input, a.confidence, &a.format, a.train.as_deref())?;
+            crate::tolerance::run(&crate::tolerance::Options {
+                input: &a.input,
+                confidence: a.confidence,
+                format: &a.format,
+                form: &a.form,
+                train: a.train.as_deref(),
+                validate: a.validate.as_deref(),
+                bib: a.bib.as_deref(),
+            })?;
             Ok(Outcome::Ok)
         }
         Command::Check(a) => Ok(crate::check::run(

@@ -4,6 +4,7 @@
 pub mod html;
 pub mod markdown;
 pub mod plots;
+pub mod rcp;
 pub mod schema;
 pub mod train;
 
