@@ -11,10 +11,10 @@ use crate::report::{Env, Report, ResultRecord, SCHEMA};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering as MemOrder};
 
-/// Set by the Ctrl-C handler; the runner stops between cases and marks the report partial.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+use crate::interrupt::interrupted;
+/// Set by the Ctrl-C handler; the runner stops between runs and marks the report partial.
+pub use crate::interrupt::INTERRUPTED;
 
 /// Which accumulator a case uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +80,9 @@ pub struct RunConfig {
     /// Add a `copy` case at the run's largest size (see [`copy_baseline`]) unless copy
     /// was asked for; off with `--no-copy-baseline`.
     pub copy_baseline: bool,
+    /// Backends the user named explicitly (not via `all`): a missing device is then an
+    /// error (exit 2), not a skipped backend.
+    pub required_backends: Vec<BackendKind>,
 }
 
 /// Metrics of one run set against its prepared reference.
@@ -355,6 +358,22 @@ pub fn check_host_size(size: usize) -> Result<(), DetError> {
         if need > avail as u128 {
             return Err(DetError::input(format!(
                 "size {size} needs about {:.1} GiB of host memory, but only {:.1} GiB is available",
+                need as f64 / (1u64 << 30) as f64,
+                avail as f64 / (1u64 << 30) as f64
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses `runs` runs of a case whose output has `out_len` elements when keeping every
+/// run's output (as f64, for the run-to-run comparison) would not fit in host memory.
+pub fn check_runs_memory(runs: usize, out_len: usize) -> Result<(), DetError> {
+    let need = (runs as u128) * (out_len.max(1) as u128) * 8;
+    if let Some(avail) = host_memory_available() {
+        if need > avail as u128 / 2 {
+            return Err(DetError::input(format!(
+                "--runs {runs}: keeping {runs} outputs of {out_len} elements needs about {:.1} GiB of host memory, more than half of the {:.1} GiB available",
                 need as f64 / (1u64 << 30) as f64,
                 avail as f64 / (1u64 << 30) as f64
             )));
@@ -644,10 +663,14 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                 .filter(|i| i.backend == kind.name())
                 .map(|i| format!("{}: {}", i.name, i.reason))
                 .collect();
-            eprintln!(
-                "detbench: backend {kind} has no usable device ({}); its results are skipped",
-                why.join("; ")
-            );
+            if cfg.required_backends.contains(kind) {
+                return Err(DetError::input(format!(
+                    "backend {kind} has no usable device: {}",
+                    why.join("; ")
+                )));
+            }
+            // Otherwise `all` found none of this kind: the report's env.devices says why,
+            // and the CLI repeats it once the report is written.
         }
     }
     let mut report = Report {
@@ -674,11 +697,22 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
         None
     };
     let mut dumped_inputs = HashSet::new();
+    checkpoint(&report);
     'cases: for (ci, case) in cases.iter().enumerate() {
         let baseline = ci >= user_cases;
         // The baseline's arrays are not the user's data: never dumped.
         let dump = cfg.dump.as_ref().filter(|_| !baseline);
+        if interrupted() {
+            report.partial = true;
+            break;
+        }
         let prep = prepare(case)?;
+        if interrupted() {
+            // The reference may be incomplete: the case is not run.
+            report.partial = true;
+            break;
+        }
+        check_runs_memory(case.runs, prep.exact.len())?;
         if let Some(dir) = dump {
             let key = format!(
                 "{}_{}_n{}_{}_s{}",
@@ -702,7 +736,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
         // Optimizer ops: every backend's final parameters, for the cross-backend comparison.
         let mut cross: Vec<(usize, Vec<f64>)> = Vec::new();
         for backend in &found.backends {
-            if INTERRUPTED.load(MemOrder::SeqCst) {
+            if interrupted() {
                 report.partial = true;
                 break 'cases;
             }
@@ -728,6 +762,11 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                 )],
                 other => other?,
             };
+            if interrupted() {
+                // Stopped inside the case: its runs are incomplete, so it is dropped.
+                report.partial = true;
+                break 'cases;
+            }
             for (rec, set) in outcome {
                 if let (Some(dir), Some(set)) = (dump, &set) {
                     let name = format!(
@@ -757,11 +796,19 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
             }
         }
         cross_backend_ulp(&mut report.results, &cross, prep.out_precision);
+        checkpoint(&report);
     }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
     Ok(report)
+}
+
+/// Hands the finished cases to the Ctrl-C watchdog (see [`crate::interrupt::checkpoint`]).
+fn checkpoint(report: &Report) {
+    let mut partial = report.clone();
+    partial.partial = true;
+    crate::interrupt::checkpoint(move || serde_json::to_vec_pretty(&partial).unwrap_or_default());
 }
 
 /// Fills `extra["cross_backend_max_ulp"]` (largest ULP distance between this record's

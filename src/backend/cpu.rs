@@ -70,6 +70,9 @@ impl Backend for CpuBackend {
             ..Default::default()
         };
         for _ in 0..job_runs(job) {
+            if crate::interrupt::interrupted() {
+                return Err(OpError::Failed(crate::interrupt::STOPPED.into()));
+            }
             let start = Instant::now();
             let (out, msg) = match job {
                 Job::Reduce(j) => {
