@@ -21,5 +21,6 @@ pub mod ops;
 pub mod report;
 pub mod runner;
 pub mod safety;
+pub mod shared;
 pub mod tolerance;
 pub mod train;
