@@ -585,6 +585,6 @@ pub fn run(o: &Options) -> Result<(), DetError> {
     if let Some(b) = o.bib {
         crate::report::write_atomic(b, render::BIBTEX.as_bytes())?;
     }
-    print!("{out}");
+    crate::safety::out(&out)?;
     Ok(())
 }
