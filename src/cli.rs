@@ -12,15 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::str::FromStr;
 
-/// Exit status of a command that ran to the end.
-pub enum Outcome {
-    /// Exit 0.
-    Ok,
-    /// Exit 1: a check found a regression.
-    Regression,
-    /// Exit 130 (the shell's code for SIGINT): interrupted, a partial report was written.
-    Interrupted,
-}
+pub use crate::error::Outcome;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -78,6 +70,9 @@ pub struct RunArgs {
     /// Timed runs per case.
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// Untimed warm-up runs before the timed ones (not in times_ms, not judged).
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
     /// Base seed of the generated inputs.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -157,6 +152,8 @@ pub struct CheckArgs {
     /// Write JUnit XML here.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub options: crate::check::CheckOptions,
 }
 
 #[derive(Args, Debug)]
@@ -347,6 +344,7 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         sizes,
         bins,
         runs: a.runs,
+        warmup: a.warmup,
         seed: a.seed,
         inputs,
         index_file: a.index.as_ref().map(|p| p.display().to_string()),
@@ -466,6 +464,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             &a.baseline,
             &a.current,
             a.junit.as_deref(),
+            &a.options,
         )?),
         Command::Merge(a) => {
             crate::merge::run(&a.inputs, a.md.as_deref())?;
