@@ -142,6 +142,9 @@ pub struct Verdict {
     pub findings: Vec<Finding>,
     /// Things worth knowing that are not regressions.
     pub notes: Vec<String>,
+    /// A slowdown beyond every threshold, with its p-value, before the correction for
+    /// the number of such rows.
+    pub slowdown: Option<(f64, Finding)>,
 }
 
 /// One difference between the two environments.
@@ -660,11 +663,13 @@ pub fn compare(
     cur: &ResultRecord,
     changes: &[EnvChange],
     opts: &CheckOptions,
+    drift: Drift,
 ) -> Verdict {
     let mut v = Verdict {
         key: key.clone(),
         findings: Vec::new(),
         notes: Vec::new(),
+        slowdown: None,
     };
     let cause = env_cause(changes, &key.device);
     let cause_or = |fallback: &str| cause.clone().unwrap_or_else(|| fallback.to_string());
@@ -730,7 +735,16 @@ pub fn compare(
             base.max_ulp_err.unwrap_or(0),
         ));
     }
-    compare_error(&mut v, base, cur, deterministic, &cause, opts);
+    if deterministic {
+        compare_error(&mut v, base, cur, &cause, opts);
+    } else if let (Some(e), Some(b)) = (cur.max_abs_err, cur.error_bound) {
+        // Judged by its bound (an ok row is within it); its largest error over a few runs
+        // is one draw of a maximum, so growth against the baseline's draw is not judged.
+        v.notes.push(format!(
+            "error {e:.3e} is {:.1}% of its a-priori bound {b:.3e}",
+            if b > 0.0 { 100.0 * e / b } else { 0.0 }
+        ));
+    }
     if base.timer != cur.timer && !base.timer.is_empty() && !cur.timer.is_empty() {
         v.notes.push(format!(
             "timer changed ({} -> {}): timings compared anyway",
@@ -738,7 +752,7 @@ pub fn compare(
         ));
     }
     if !opts.no_timing {
-        compare_timing(&mut v, base, cur, &cause, opts);
+        compare_timing(&mut v, base, cur, &cause, opts, drift);
     }
     v
 }
@@ -799,58 +813,31 @@ fn compare_deterministic(
     }
 }
 
+/// Error growth of a deterministic variant (whose error is one number, not a draw).
 fn compare_error(
     v: &mut Verdict,
     base: &ResultRecord,
     cur: &ResultRecord,
-    deterministic: bool,
     cause: &Option<String>,
     opts: &CheckOptions,
 ) {
     let (Some(be), Some(ce)) = (base.max_ulp_err, cur.max_ulp_err) else {
         return;
     };
-    let (bs, cs) = (
-        base.max_ulp_run_to_run.unwrap_or(0),
-        cur.max_ulp_run_to_run.unwrap_or(0),
-    );
-    // A deterministic variant's scale is its error; a nondeterministic one wanders, and
-    // the size of its wander is the larger of its error and its spread (a baseline whose
-    // runs happened to agree still shows the wander in its error).
-    let scale = if deterministic { be } else { be.max(bs) };
-    let limit = |s: u64| (s as f64 * opts.error_growth).ceil() as u64 + opts.ulp_slack;
-    let todo = "see whether the accumulation order or precision changed; if the new error is intended, `check --accept`";
-    let why = || {
-        cause
-            .clone()
-            .unwrap_or_else(|| "no environment difference recorded: the kernel changed".into())
-    };
-    if ce > limit(scale) {
+    let limit = (be as f64 * opts.error_growth).ceil() as u64 + opts.ulp_slack;
+    if ce > limit {
         v.findings.push(Finding {
             kind: Kind::Numeric,
             what: format!(
-                "max error grew to {ce} ULP (abs {}), beyond {} ULP = {} x baseline scale {scale} + {} slack",
+                "max error grew to {ce} ULP (abs {}), beyond {limit} ULP = {} x baseline {be} + {} slack",
                 sci(cur.max_abs_err),
-                limit(scale),
                 opts.error_growth,
                 opts.ulp_slack
             ),
-            cause: why(),
-            todo: todo.into(),
-        });
-    }
-    let spread_scale = if deterministic { bs } else { be.max(bs) };
-    if !deterministic && cs > limit(spread_scale) {
-        v.findings.push(Finding {
-            kind: Kind::Numeric,
-            what: format!(
-                "run-to-run spread grew to {cs} ULP, beyond {} ULP = {} x baseline scale {spread_scale} + {} slack",
-                limit(spread_scale),
-                opts.error_growth,
-                opts.ulp_slack
-            ),
-            cause: why(),
-            todo: todo.into(),
+            cause: cause
+                .clone()
+                .unwrap_or_else(|| "no environment difference recorded: the kernel changed".into()),
+            todo: "see whether the accumulation order or precision changed; if the new error is intended, `check --accept`".into(),
         });
     }
 }
@@ -861,6 +848,7 @@ fn compare_timing(
     cur: &ResultRecord,
     cause: &Option<String>,
     opts: &CheckOptions,
+    drift: Drift,
 ) {
     let (Some(mb), Some(mc)) = (quantile(&base.times_ms, 0.5), quantile(&cur.times_ms, 0.5)) else {
         return;
@@ -870,6 +858,14 @@ fn compare_timing(
     }
     let ratio = mc / mb;
     let noise = noise_ratio(&base.times_ms).max(noise_ratio(&cur.times_ms));
+    // The fastest run is the least disturbed by a busy machine (load only adds time).
+    let min_ratio = match (quantile(&base.times_ms, 0.0), quantile(&cur.times_ms, 0.0)) {
+        (Some(a), Some(b)) if a > 0.0 => b / a,
+        _ => ratio,
+    };
+    // Relative to the whole device's shift (a machine that is busier for the whole run).
+    let relative = ratio / drift.shift.max(1.0);
+    let noise = noise.max(drift.scatter);
     match mann_whitney_greater(&base.times_ms, &cur.times_ms, opts.alpha) {
         MannWhitney::TooFewRuns { min_p } => v.notes.push(format!(
             "timing not judged: with {} and {} runs the one-sided Mann-Whitney U test cannot reach alpha = {} (smallest p = {min_p:.3}); median {mb:.4} -> {mc:.4} ms",
@@ -878,12 +874,14 @@ fn compare_timing(
             opts.alpha
         )),
         MannWhitney::P { p, exact } => {
-            let threshold = (1.0 + opts.max_slowdown).max(noise);
-            if p < opts.alpha && ratio > threshold {
-                v.findings.push(Finding {
+            let limit = 1.0 + opts.max_slowdown;
+            let threshold = limit.max(noise);
+            if p < opts.alpha && ratio > threshold && min_ratio > threshold && relative > limit {
+                v.slowdown = Some((p, Finding {
                     kind: Kind::Performance,
                     what: format!(
-                        "slower: median {mb:.4} -> {mc:.4} ms (x{ratio:.2}); one-sided Mann-Whitney U on {}+{} runs gives p = {p:.2e} ({}) < alpha = {}, and x{ratio:.2} exceeds both 1 + max-slowdown = {:.2} and the reports' noise (quartile ratio x{noise:.2})",
+                        "slower: median {mb:.4} -> {mc:.4} ms (x{ratio:.2}, fastest run x{min_ratio:.2}, x{relative:.2} relative to the device's overall shift x{:.2}); one-sided Mann-Whitney U on {}+{} runs gives p = {p:.2e} ({}) < alpha = {}, and the slowdown exceeds both 1 + max-slowdown = {:.2} and the reports' noise (x{noise:.2}: the larger of each row's quartile ratio and the scatter of row shifts on this device)",
+                        drift.shift,
                         base.times_ms.len(),
                         cur.times_ms.len(),
                         if exact { "exact" } else { "normal approximation" },
@@ -894,10 +892,10 @@ fn compare_timing(
                         "no environment difference recorded: the kernel, or a busier machine".into()
                     }),
                     todo: "rerun on an idle machine with more --runs; if it persists, profile the kernel (or pass --no-timing where timings cannot be trusted)".into(),
-                });
-            } else if ratio > 1.0 + opts.max_slowdown {
+                }));
+            } else if ratio > limit {
                 v.notes.push(format!(
-                    "median {mb:.4} -> {mc:.4} ms (x{ratio:.2}) but not beyond noise: p = {p:.2e}, quartile ratio x{noise:.2}"
+                    "median {mb:.4} -> {mc:.4} ms (x{ratio:.2}) but not beyond noise: p = {p:.2e}, noise x{noise:.2}, fastest run x{min_ratio:.2}, device shift x{:.2}", drift.shift
                 ));
             }
         }
@@ -911,6 +909,8 @@ fn compare_timing(
 pub struct CheckResult {
     pub env_changes: Vec<EnvChange>,
     pub verdicts: Vec<Verdict>,
+    /// Each device's overall timing shift (current / baseline), where measured.
+    pub drifts: BTreeMap<DeviceId, Drift>,
 }
 
 impl CheckResult {
@@ -953,15 +953,20 @@ fn check_reports_at(
     let (b, c) = align_ids(b, c);
     compatible(&b, &c)?;
     let changes = env_changes(&base.env, &cur.env);
+    let drifts = device_drifts(&b, &c);
     let mut verdicts = Vec::new();
     for (k, br) in &b {
         match c.get(k) {
-            Some(cr) => verdicts.push(compare(k, br, cr, &changes, opts)),
+            Some(cr) => {
+                let drift = drifts.get(&k.device).copied().unwrap_or_default();
+                verdicts.push(compare(k, br, cr, &changes, opts, drift))
+            }
             None => {
                 let mut v = Verdict {
                     key: k.clone(),
                     findings: Vec::new(),
                     notes: Vec::new(),
+                    slowdown: None,
                 };
                 if br.status == "ok" {
                     v.findings.push(Finding {
@@ -987,13 +992,108 @@ fn check_reports_at(
                 key: k.clone(),
                 findings: Vec::new(),
                 notes: vec!["new in the current report (no baseline to compare with)".into()],
+                slowdown: None,
             });
+        }
+    }
+    // Bonferroni over the rows that passed every effect-size threshold: --alpha bounds
+    // the chance that any of them is a false alarm.
+    let m = verdicts
+        .iter()
+        .filter(|v| v.slowdown.is_some())
+        .count()
+        .max(1);
+    for v in verdicts.iter_mut() {
+        if let Some((p, f)) = v.slowdown.take() {
+            let per_row = opts.alpha / m as f64;
+            if p < per_row {
+                v.findings.push(f);
+            } else {
+                v.notes.push(format!(
+                    "slower beyond the effect thresholds, but p = {p:.2e} is not below alpha / {m} = {per_row:.2e} ({m} rows slowed that much): {}",
+                    f.what
+                ));
+            }
         }
     }
     Ok(CheckResult {
         env_changes: changes,
         verdicts,
+        drifts,
     })
+}
+
+/// Fewest timed rows on a device for its overall shift to be measured.
+pub const MIN_ROWS_FOR_DRIFT: usize = 5;
+
+/// Robust z-score a row's shift must exceed, against how far the device's rows shift
+/// relative to each other between the two reports.
+pub const ROW_SHIFT_Z: f64 = 4.0;
+
+/// How the timings of one device moved between the two reports.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Drift {
+    /// Median over rows of current / baseline median time: the whole device's shift.
+    pub shift: f64,
+    /// Ratio a single row's shift (relative to `shift`) must exceed to stand out from the
+    /// row-to-row scatter: exp(ROW_SHIFT_Z x 1.4826 x MAD of the log ratios).
+    pub scatter: f64,
+    /// Rows measured.
+    pub rows: usize,
+}
+
+impl Default for Drift {
+    fn default() -> Self {
+        Drift {
+            shift: 1.0,
+            scatter: 1.0,
+            rows: 0,
+        }
+    }
+}
+
+/// Each device's timing drift between the reports. A machine busier during one run
+/// shifts every row (`shift`); load bursts shorter than a run shift single rows, and the
+/// scatter of row shifts measures how much (the timed runs of one row are back to back, so
+/// the row's own spread does not show a burst that covers all of them). A kernel
+/// regression must stand out from both. Devices with fewer than [`MIN_ROWS_FOR_DRIFT`]
+/// rows get no estimate.
+fn device_drifts(
+    b: &BTreeMap<ResultKey, &ResultRecord>,
+    c: &BTreeMap<ResultKey, &ResultRecord>,
+) -> BTreeMap<DeviceId, Drift> {
+    let mut ratios: BTreeMap<DeviceId, Vec<f64>> = BTreeMap::new();
+    for (k, br) in b {
+        let Some(cr) = c.get(k) else { continue };
+        if br.status != "ok" || cr.status != "ok" {
+            continue;
+        }
+        if let (Some(mb), Some(mc)) = (quantile(&br.times_ms, 0.5), quantile(&cr.times_ms, 0.5)) {
+            if mb > 0.0 && mc > 0.0 {
+                ratios
+                    .entry(k.device.clone())
+                    .or_default()
+                    .push((mc / mb).ln());
+            }
+        }
+    }
+    ratios
+        .into_iter()
+        .filter(|(_, r)| r.len() >= MIN_ROWS_FOR_DRIFT)
+        .filter_map(|(d, logs)| {
+            let m = quantile(&logs, 0.5)?;
+            let dev: Vec<f64> = logs.iter().map(|x| (x - m).abs()).collect();
+            let mad = quantile(&dev, 0.5)?;
+            Some((
+                d,
+                Drift {
+                    shift: m.exp(),
+                    scatter: (ROW_SHIFT_Z * 1.4826 * mad).exp(),
+                    rows: logs.len(),
+                },
+            ))
+        })
+        .collect()
 }
 
 /// Readable text of the comparison: environment differences first, then regressions, then
@@ -1017,6 +1117,12 @@ pub fn render_text(res: &CheckResult) -> String {
                 f.todo
             ));
         }
+    }
+    for (d, g) in &res.drifts {
+        s.push_str(&format!(
+            "timing on {d}: rows shifted by x{:.2} (median of {} rows; a busier or idler machine, or a device-wide change), row-to-row scatter x{:.2}; each row is judged against both\n",
+            g.shift, g.rows, g.scatter
+        ));
     }
     let mut notes = 0;
     for v in res.verdicts.iter().filter(|v| !v.notes.is_empty()) {
