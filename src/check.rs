@@ -1192,7 +1192,7 @@ pub fn run(
     }
     let base = report::load_report(baseline)?;
     let res = check_reports_at(&base, baseline, &cur, current, opts)?;
-    print!("{}", render_text(&res));
+    crate::safety::out(&render_text(&res))?;
     if let Some(p) = junit_out {
         report::write_atomic(p, junit(&res)?.as_bytes())?;
     }
@@ -1215,20 +1215,21 @@ fn accept(
     usable("current report", current, cur)?;
     let bytes = std::fs::read(current)
         .map_err(|e| DetError::input(format!("cannot read {}: {e}", current.display())))?;
-    match report::load_report(baseline) {
+    let shown = match report::load_report(baseline) {
         Ok(base) => match check_reports_at(&base, baseline, cur, current, opts) {
-            Ok(res) => print!("{}", render_text(&res)),
-            Err(e) => println!("the old baseline is not comparable ({e}); replacing it"),
+            Ok(res) => render_text(&res),
+            Err(e) => format!("the old baseline is not comparable ({e}); replacing it\n"),
         },
-        Err(e) => println!("no usable baseline ({e}); creating it"),
-    }
+        Err(e) => format!("no usable baseline ({e}); creating it\n"),
+    };
+    crate::safety::out(&shown)?;
     report::write_atomic(baseline, &bytes)?;
-    println!(
-        "detbench check: accepted {} as the baseline {} ({} results)",
+    crate::safety::out(&format!(
+        "detbench check: accepted {} as the baseline {} ({} results)\n",
         current.display(),
         baseline.display(),
         cur.results.len()
-    );
+    ))?;
     Ok(Outcome::Ok)
 }
 

@@ -701,7 +701,7 @@ pub fn run(
                 + "\n"
         }
     };
-    print!("{out}");
+    crate::safety::out(&out)?;
     Ok(())
 }
 

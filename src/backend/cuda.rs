@@ -169,6 +169,10 @@ impl CudaDevice {
         &self,
         launches: impl FnOnce(&CudaStream) -> Result<(), OpError>,
     ) -> Result<f64, OpError> {
+        // Every timed run of every CUDA case passes here: the one place to stop on Ctrl-C.
+        if crate::interrupt::interrupted() {
+            return Err(OpError::Failed(crate::interrupt::STOPPED.into()));
+        }
         let start = self
             .ctx
             .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
