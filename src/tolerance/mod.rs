@@ -237,20 +237,27 @@ pub fn tolerances(report: &Report, confidence: f64) -> Vec<ToleranceRow> {
         .into_iter()
         .map(|(key, recs)| {
             let lo = left_out.get(&key).copied().unwrap_or(0);
-            band(key, &recs, lo, confidence)
+            band(key, &recs, lo, confidence, &report.env)
         })
         .collect();
     explain_order(&mut rows);
     rows
 }
 
-fn band(key: RowKey, recs: &[&ResultRecord], left_out: usize, c: f64) -> ToleranceRow {
+fn band(
+    key: RowKey,
+    recs: &[&ResultRecord],
+    left_out: usize,
+    c: f64,
+    env: &crate::report::Env,
+) -> ToleranceRow {
     let (op, precision, accumulator, variant) = key;
     let u = unit_roundoff(&accumulator).unwrap_or(f64::NAN);
     let extra = u64::from(op == "dot");
+    // The stable device identity: one device under two driver versions counts once.
     let mut devices: Vec<String> = recs
         .iter()
-        .map(|r| format!("{}:{}", r.backend, r.device))
+        .map(|r| crate::report::key::DeviceId::of(r, env).to_string())
         .collect();
     devices.sort();
     devices.dedup();
@@ -559,6 +566,9 @@ pub fn run(o: &Options) -> Result<(), DetError> {
     }
     let form: Form = o.form.parse().map_err(DetError::input)?;
     let report = load_report(o.input)?;
+    // Two rows under one result key would be counted twice in a band.
+    crate::report::key::index(&report)
+        .map_err(|e| DetError::input(format!("{}: {e}", o.input.display())))?;
     let train = o.train.map(load_train_report).transpose()?;
     let held_out = o.validate.map(load_report).transpose()?;
     if let Some(b) = o.bib {
