@@ -54,6 +54,25 @@ pub enum Command {
     Merge(MergeArgs),
     /// The training workload.
     Train(TrainArgs),
+    /// Compile the CUDA kernels for one architecture without a GPU (needs only libnvrtc):
+    /// specialised sources, PTX, CUBIN and a JSON summary of instructions and resources.
+    Kernels(KernelsArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct KernelsArgs {
+    /// Architecture to compile for: sm_90, 90 or 9.0.
+    #[arg(long)]
+    pub arch: String,
+    /// Only the modules of these ops (comma-separated); all when absent.
+    #[arg(long)]
+    pub op: Option<String>,
+    /// Only the modules of these input precisions (comma-separated); all when absent.
+    #[arg(long)]
+    pub precision: Option<String>,
+    /// Folder to write into (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -649,5 +668,18 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Ok)
         }
         Command::Train(a) => train(&a),
+        Command::Kernels(a) => {
+            let n = crate::backend::cuda::inspect::run(
+                &a.arch,
+                a.op.as_deref(),
+                a.precision.as_deref(),
+                &a.out,
+            )?;
+            eprintln!(
+                "detbench: wrote {n} modules and kernels.json to {}",
+                a.out.display()
+            );
+            Ok(Outcome::Ok)
+        }
     }
 }
