@@ -415,6 +415,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     let (perm, offsets) = stable_order(&idx, bins);
     // Exact sum, sum of magnitudes and count of every bin, one accumulator reused.
     let mut exact = Vec::with_capacity(bins);
+    let mut exact_out = Vec::with_capacity(bins);
     let mut mags = Vec::with_capacity(bins);
     let mut counts = Vec::with_capacity(bins);
     for b in 0..bins {
@@ -427,6 +428,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
             acc_m.add(x[i as usize].abs());
         }
         exact.push(acc_e.value());
+        exact_out.push(acc_e.value_in(acc));
         mags.push(acc_m.value() * (1.0 + f64::EPSILON));
         counts.push(seg.len());
     }
@@ -515,6 +517,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     Ok(Prepared {
         job: Job::Scatter(job),
         exact,
+        exact_out,
         bounds,
         condition_number: None,
         bytes_moved: n as f64 * (case.precision.bytes() + 4) as f64
