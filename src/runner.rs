@@ -8,6 +8,9 @@ use crate::numerics::ulp::{ulp_distance, ulp_error};
 use crate::numerics::Precision;
 use crate::ops::{self, Case, Job, Op, Ordering, Prepared, RunSet};
 use crate::report::{Env, Report, ResultRecord, SCHEMA};
+pub use crate::shared::host::check_host_size;
+pub use crate::shared::stats::median;
+use crate::shared::stats::median_u64;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -273,35 +276,6 @@ pub fn unjudgeable(prep: &Prepared) -> Option<(&'static str, String)> {
     None
 }
 
-fn median_u64(v: &[u64]) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    let mut s = v.to_vec();
-    s.sort_unstable();
-    let n = s.len();
-    if n % 2 == 1 {
-        s[n / 2] as f64
-    } else {
-        (s[n / 2 - 1] as f64 + s[n / 2] as f64) / 2.0
-    }
-}
-
-/// Median of a list of times.
-pub fn median(v: &[f64]) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    let n = s.len();
-    Some(if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    })
-}
-
 /// The record of a case, before the backend ran it.
 fn base_record(
     case: &Case,
@@ -425,30 +399,6 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         Op::Conv2dFwd | Op::Conv2dBwdData | Op::Conv2dBwdWeight => ops::conv::prepare(case),
         Op::Copy => ops::copy::prepare(case),
     }
-}
-
-/// Bytes of host memory available (MemAvailable), if the OS says.
-fn host_memory_available() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-/// Refuses sizes the host cannot even hold: inputs, the exact reference and outputs are
-/// kept as f64 on the host (a few words per element).
-pub fn check_host_size(size: usize) -> Result<(), DetError> {
-    let need = (size as u128) * 8 * 6;
-    if let Some(avail) = host_memory_available() {
-        if need > avail as u128 {
-            return Err(DetError::input(format!(
-                "size {size} needs about {:.1} GiB of host memory, but only {:.1} GiB is available",
-                need as f64 / (1u64 << 30) as f64,
-                avail as f64 / (1u64 << 30) as f64
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// The cases of the matrix, in a stable order.

@@ -36,8 +36,7 @@ pub const VARIANTS: &[&str] = &[
     "reproducible",
 ];
 
-/// Largest pass-1 grid. Large inputs are covered by the per-thread loop.
-pub const MAX_WORKGROUPS: u32 = 1024;
+pub use crate::shared::launch::MAX_WORKGROUPS;
 
 /// A reduction variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -152,16 +151,7 @@ impl ReduceJob {
     }
 }
 
-/// Pass-1 grid for n elements.
-pub fn launch_for(n: usize, workgroup_size: u32) -> Launch {
-    let groups = (n as u64)
-        .div_ceil(workgroup_size as u64)
-        .clamp(1, MAX_WORKGROUPS as u64) as u32;
-    Launch {
-        workgroup_size,
-        workgroups: groups,
-    }
-}
+pub use crate::shared::launch::launch_for;
 
 /// Longest chain of roundings any element goes through in the two-pass tree.
 pub fn tree_height(n: usize, launch: Launch) -> u64 {
@@ -182,20 +172,7 @@ pub fn block_atomic_height(n: usize, launch: Launch) -> u64 {
         - 1
 }
 
-/// Scale exponent k for fixed_point: n * max|x| * 2^k stays below 2^61, so no sum of
-/// the scaled, rounded values can overflow int64. `max_abs` must be finite (non-finite
-/// terms are refused by [`check_job`]); a non-finite one is treated as the largest f64
-/// rather than overflowing the exponent arithmetic.
-pub fn fixed_scale(n: usize, max_abs: f64) -> i32 {
-    let e_m = if max_abs.is_nan() || max_abs.is_infinite() {
-        1023
-    } else if max_abs > 0.0 {
-        libm::ilogb(max_abs)
-    } else {
-        -1074
-    };
-    (61 - ceil_log2(n as u64) as i32 - (e_m + 1)).min(1074)
-}
+pub use crate::shared::fixed::fixed_scale;
 
 /// The underflow terms of the standard model fl(a op b) = (a op b)(1 + d) + e, summed over
 /// every operation of a reduction of n terms whose compute format is `compute` and whose
