@@ -368,7 +368,12 @@ pub fn prepare_values(case: &Case, x: Vec<f64>, y: Option<Vec<f64>>) -> Result<P
             match ReproParams::new(acc, max_abs) {
                 Ok(p) => {
                     job.repro = Some(p);
-                    note = format!("{} folds, bins at 2^{:?}", p.folds, &p.a[..p.folds]);
+                    note = format!(
+                        "{} folds, bins at 2^{:?}; precision floor {:e}: each term's part below it is dropped (counted in error_bound)",
+                        p.folds,
+                        &p.a[..p.folds],
+                        p.floor()
+                    );
                     // Dot deposits fl(x*y): add the product roundings.
                     let prod = if is_dot && acc.mantissa_bits() < 2 * case.precision.mantissa_bits()
                     {

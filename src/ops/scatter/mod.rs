@@ -466,9 +466,10 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
             Ok(p) => {
                 job.repro = Some(p);
                 note.push_str(&format!(
-                    "; {} folds, bins at 2^{:?}",
+                    "; {} folds, bins at 2^{:?} (one layout from the global max |x|); precision floor {:e}: each value's part below it is dropped (counted in error_bound)",
                     p.folds,
-                    &p.a[..p.folds]
+                    &p.a[..p.folds],
+                    p.floor()
                 ));
             }
             Err(e) => note.push_str(&format!("; {e}")),
