@@ -6,18 +6,20 @@ use crate::error::{DetError, OpError};
 use crate::inputs::{self, InputSpec};
 use crate::numerics::ulp::{ulp_distance, ulp_error};
 use crate::numerics::Precision;
-use crate::ops::{self, Case, Job, Op, Ordering, Prepared, RunSet};
+use crate::ops::{
+    self, BaselineSpec, Case, Family, Job, MatrixParams, Op, Ordering, Prepared, RunSet,
+};
 use crate::report::{Env, Report, ResultRecord, SCHEMA};
-pub use crate::shared::host::check_host_size;
+pub use crate::shared::host::{check_host_size, check_runs_memory};
 pub use crate::shared::stats::median;
 use crate::shared::stats::median_u64;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering as MemOrder};
 
-/// Set by the Ctrl-C handler; the runner stops between cases and marks the report partial.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+use crate::interrupt::interrupted;
+/// Set by the Ctrl-C handler; the runner stops between runs and marks the report partial.
+pub use crate::interrupt::INTERRUPTED;
 
 /// Which accumulator a case uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +85,9 @@ pub struct RunConfig {
     /// Add a `copy` case at the run's largest size (see [`copy_baseline`]) unless copy
     /// was asked for; off with `--no-copy-baseline`.
     pub copy_baseline: bool,
+    /// Backends the user named explicitly (not via `all`): a missing device is then an
+    /// error (exit 2), not a skipped backend.
+    pub required_backends: Vec<BackendKind>,
 }
 
 /// Metrics of one run set against its prepared reference.
@@ -297,19 +302,11 @@ fn base_record(
         bins: case.bins.map(|b| b as u64),
         shape: case.shape.as_ref().map(|s| serde_json::json!(s)),
         launch: job.map(|j| j.launch()).unwrap_or_default(),
-        input: if case.op == Op::ScatterAdd {
-            ops::scatter::input_label(case)
-        } else {
-            case.input.label()
-        },
-        extra: if case.op == Op::ScatterAdd {
-            ops::scatter::extra_figures(case, 0, 0)
-                .into_iter()
-                .take(1)
-                .collect()
-        } else {
-            BTreeMap::new()
-        },
+        input: case
+            .op
+            .family()
+            .map_or_else(|| case.input.label(), |f| f.input_label(case)),
+        extra: case.op.family().map(|f| f.extras(case)).unwrap_or_default(),
         seed: case.seed,
         runs: case.runs as u64,
         exact: prep.filter(|p| p.scalar).map(|p| p.exact[0]),
@@ -375,12 +372,8 @@ pub fn finish_record(mut rec: ResultRecord, prep: &Prepared, set: &RunSet) -> Re
         .filter(|&t| t > 0.0)
         .map(|t| prep.bytes_moved / (t * 1e-3) / 1e9);
     rec.fingerprint = Some(m.fingerprint);
-    if rec.op == Op::ScatterAdd.name() {
-        // Bins are the elements of a scatter: name the figures for what they are.
-        rec.extra
-            .insert("bins_differing".into(), m.elements_differing.into());
-        rec.extra
-            .insert("worst_bin_ulp_spread".into(), m.max_ulp_run_to_run.into());
+    if let Some(f) = rec.op.parse::<Op>().ok().and_then(Op::family) {
+        f.finish_extras(&mut rec.extra, m.elements_differing, m.max_ulp_run_to_run);
     }
     rec.output_first = match set.outputs[0].as_slice() {
         [v] if prep.scalar => Some(*v),
@@ -392,13 +385,16 @@ pub fn finish_record(mut rec: ResultRecord, prep: &Prepared, set: &RunSet) -> Re
 
 /// Prepares a case for its family.
 pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
-    match case.op {
-        Op::Sum | Op::Dot => ops::reduce::prepare(case),
-        Op::ScatterAdd => ops::scatter::prepare(case),
-        Op::Sgd | Op::Adam | Op::Adamw => ops::optim::prepare(case),
-        Op::Conv2dFwd | Op::Conv2dBwdData | Op::Conv2dBwdWeight => ops::conv::prepare(case),
-        Op::Copy => ops::copy::prepare(case),
-    }
+    family(case.op)?.prepare(case)
+}
+
+/// The family of an op, or a one-line error for an op this build lacks.
+fn family(op: Op) -> Result<&'static dyn Family, DetError> {
+    op.family().ok_or_else(|| {
+        DetError::input(format!(
+            "op {op} is not available in this build of detbench"
+        ))
+    })
 }
 
 /// The cases of the matrix, in a stable order.
@@ -406,102 +402,100 @@ pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
     for &size in &cfg.sizes {
         check_host_size(size)?;
     }
+    let params = MatrixParams {
+        sizes: &cfg.sizes,
+        bins: &cfg.bins,
+        index_file: cfg.index_file.as_deref(),
+        index_dists: &cfg.index_dists,
+        shapes: &cfg.conv_shapes,
+    };
     let mut cases = Vec::new();
     for &op in &cfg.ops {
-        let all = op.variants();
-        let variants: Vec<String> = if cfg.variants.is_empty() {
-            all.iter().map(|s| s.to_string()).collect()
-        } else {
-            for v in &cfg.variants {
-                if !all.contains(&v.as_str()) {
-                    return Err(DetError::input(format!(
-                        "unknown variant '{v}' for op {op} (expected {})",
-                        all.join(", ")
-                    )));
-                }
-            }
-            cfg.variants.clone()
-        };
-        for &precision in &cfg.precisions {
-            // Accumulators narrower than the input (e.g. f16 for f32 data) are not offered:
-            // the issue's choices are "the input's format, f32 or f64", and each kernel's
-            // single roundings are then exactly the CPU emulation's.
-            let mut accs: Vec<Precision> = cfg
-                .accumulators
-                .iter()
-                .map(|a| a.resolve(precision))
-                .filter(|a| {
-                    a.mantissa_bits() >= precision.mantissa_bits()
-                        && !(*a == Precision::F16 && precision == Precision::Bf16)
-                })
-                .collect();
-            accs.dedup();
-            if op == Op::Copy {
-                // A copy does no arithmetic: its only format is the data's.
-                accs = vec![precision];
-            }
-            if accs.is_empty() {
-                return Err(DetError::input(format!(
-                    "--accumulator: every accumulator asked for is narrower than the {precision} input (use same, f32 or f64)"
-                )));
-            }
-            for accumulator in accs {
-                for input in &cfg.inputs {
-                    // A user's file fixes the size; --size applies to generated inputs.
-                    let sizes = match input {
-                        InputSpec::File(path) => {
-                            vec![inputs::read_npy(std::path::Path::new(path), precision)?.len()]
-                        }
-                        _ => cfg.sizes.clone(),
-                    };
-                    for size in sizes {
-                        for &wg in &cfg.workgroup_sizes {
-                            for variant in &variants {
-                                let bins: Vec<Option<usize>> = if op == Op::ScatterAdd {
-                                    cfg.bins.iter().map(|&b| Some(b)).collect()
-                                } else {
-                                    vec![None]
-                                };
-                                // scatter_add: a user's index file, else each distribution
-                                // as `dist:<name>` (see ops::scatter::index_source).
-                                let index_sources: Vec<Option<String>> =
-                                    match (&cfg.index_file, op == Op::ScatterAdd) {
-                                        (None, true) if !cfg.index_dists.is_empty() => cfg
-                                            .index_dists
-                                            .iter()
-                                            .map(|d| Some(format!("dist:{d}")))
-                                            .collect(),
-                                        _ => vec![cfg.index_file.clone()],
-                                    };
-                                for (b, index_file) in bins
-                                    .into_iter()
-                                    .flat_map(|b| index_sources.iter().map(move |s| (b, s.clone())))
-                                {
-                                    cases.push(Case {
-                                        op,
-                                        precision,
-                                        accumulator,
-                                        variant: variant.clone(),
-                                        size,
-                                        bins: b,
-                                        input: input.clone(),
-                                        index_file,
-                                        seed: cfg.seed,
-                                        runs: cfg.runs,
-                                        workgroup_size: wg,
-                                        shape: cfg.conv_shapes.first().cloned(),
-                                        steps: cfg.steps,
-                                    });
-                                }
-                            }
+        let fam = family(op)?;
+        cases.extend(fam.expand(op_cases(cfg, op, fam)?, &params)?);
+    }
+    Ok(cases)
+}
+
+/// The common part of the matrix for one op, in matrix order; the family adds its own.
+fn op_cases(cfg: &RunConfig, op: Op, fam: &dyn Family) -> Result<Vec<Case>, DetError> {
+    let variants = op_variants(cfg, op)?;
+    let mut cases = Vec::new();
+    for &precision in &cfg.precisions {
+        let accs = fam.accumulators(precision, accumulators(cfg, precision));
+        if accs.is_empty() {
+            return Err(DetError::input(format!(
+                "--accumulator: every accumulator asked for is narrower than the {precision} input (use same, f32 or f64)"
+            )));
+        }
+        for accumulator in accs {
+            for input in &cfg.inputs {
+                // A user's file fixes the size; --size applies to generated inputs.
+                let sizes = match input {
+                    InputSpec::File(path) => {
+                        vec![inputs::read_npy(std::path::Path::new(path), precision)?.len()]
+                    }
+                    _ => cfg.sizes.clone(),
+                };
+                for size in sizes {
+                    for &wg in &cfg.workgroup_sizes {
+                        for variant in &variants {
+                            cases.push(Case {
+                                op,
+                                precision,
+                                accumulator,
+                                variant: variant.clone(),
+                                size,
+                                bins: None,
+                                input: input.clone(),
+                                index_file: cfg.index_file.clone(),
+                                seed: cfg.seed,
+                                runs: cfg.runs,
+                                workgroup_size: wg,
+                                shape: cfg.conv_shapes.first().cloned(),
+                                steps: cfg.steps,
+                            });
                         }
                     }
                 }
             }
         }
     }
-    // Conv cases: one per --conv-shape, sized by their outputs.
-    ops::conv::expand_shapes(cases, &cfg.conv_shapes)
+    Ok(cases)
+}
+
+/// The variants asked for that the op has (all of them by default).
+fn op_variants(cfg: &RunConfig, op: Op) -> Result<Vec<String>, DetError> {
+    let all = op.variants();
+    if cfg.variants.is_empty() {
+        return Ok(all.iter().map(|s| s.to_string()).collect());
+    }
+    for v in &cfg.variants {
+        if !all.contains(&v.as_str()) {
+            return Err(DetError::input(format!(
+                "unknown variant '{v}' for op {op} (expected {})",
+                all.join(", ")
+            )));
+        }
+    }
+    Ok(cfg.variants.clone())
+}
+
+/// The accumulators asked for, for one input format. Accumulators narrower than the input
+/// (e.g. f16 for f32 data) are not offered: the issue's choices are "the input's format,
+/// f32 or f64", and each kernel's single roundings are then exactly the CPU emulation's.
+fn accumulators(cfg: &RunConfig, precision: Precision) -> Vec<Precision> {
+    let mut accs: Vec<Precision> = cfg
+        .accumulators
+        .iter()
+        .map(|a| a.resolve(precision))
+        .filter(|a| {
+            a.mantissa_bits() >= precision.mantissa_bits()
+                && !(*a == Precision::F16 && precision == Precision::Bf16)
+        })
+        .collect();
+    accs.dedup();
+    accs
 }
 
 /// Provenance for a report.
@@ -638,30 +632,24 @@ pub fn run_case(
 /// [`ops::copy::BASELINE_RUNS`]: every run's copy is read back and checked bit for bit, and
 /// at large sizes that host work, not the copy, is what costs time and memory.
 pub fn copy_baseline(cfg: &RunConfig, cases: &[Case]) -> Option<Case> {
-    if !cfg.copy_baseline || cfg.ops.contains(&Op::Copy) {
+    let asked = |f: &&dyn Family| f.ops().iter().any(|op| cfg.ops.contains(op));
+    let spec = BaselineSpec {
+        size: cases.iter().map(|c| c.size).max()?,
+        precision: cases
+            .iter()
+            .map(|c| c.precision)
+            .max_by_key(|p| p.bytes())?,
+        seed: cfg.seed,
+        runs: cfg.runs,
+    };
+    if !cfg.copy_baseline {
         return None;
     }
-    let size = cases.iter().map(|c| c.size).max()?;
-    let precision = cases
+    let (fam, case) = ops::FAMILIES
         .iter()
-        .map(|c| c.precision)
-        .max_by_key(|p| p.bytes())?;
-    Some(Case {
-        op: Op::Copy,
-        precision,
-        accumulator: precision,
-        variant: ops::copy::VARIANTS[0].into(),
-        size,
-        bins: None,
-        // The values do not matter to a copy; uniform ones are the cheapest to draw.
-        input: InputSpec::Uniform,
-        index_file: None,
-        seed: cfg.seed,
-        runs: cfg.runs.min(ops::copy::BASELINE_RUNS),
-        workgroup_size: ops::copy::BASELINE_WORKGROUP_SIZE,
-        shape: None,
-        steps: None,
-    })
+        .find_map(|f| f.baseline(spec).map(|c| (f, c)))?;
+    // The baseline family's own results are the baseline when it was asked for.
+    (!asked(fam)).then_some(case)
 }
 
 /// Runs the whole matrix. Returns the report (partial if interrupted).
@@ -682,10 +670,14 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                 .filter(|i| i.backend == kind.name())
                 .map(|i| format!("{}: {}", i.name, i.reason))
                 .collect();
-            eprintln!(
-                "detbench: backend {kind} has no usable device ({}); its results are skipped",
-                why.join("; ")
-            );
+            if cfg.required_backends.contains(kind) {
+                return Err(DetError::input(format!(
+                    "backend {kind} has no usable device: {}",
+                    why.join("; ")
+                )));
+            }
+            // Otherwise `all` found none of this kind: the report's env.devices says why,
+            // and the CLI repeats it once the report is written.
         }
     }
     let mut report = Report {
@@ -712,11 +704,22 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
         None
     };
     let mut dumped_inputs = HashSet::new();
+    checkpoint(&report);
     'cases: for (ci, case) in cases.iter().enumerate() {
         let baseline = ci >= user_cases;
         // The baseline's arrays are not the user's data: never dumped.
         let dump = cfg.dump.as_ref().filter(|_| !baseline);
+        if interrupted() {
+            report.partial = true;
+            break;
+        }
         let prep = prepare(case)?;
+        if interrupted() {
+            // The reference may be incomplete: the case is not run.
+            report.partial = true;
+            break;
+        }
+        check_runs_memory(case.runs, prep.exact.len())?;
         if let Some(dir) = dump {
             let key = format!(
                 "{}_{}_n{}_{}_s{}",
@@ -737,10 +740,11 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                 }
             }
         }
-        // Optimizer ops: every backend's final parameters, for the cross-backend comparison.
+        // Families that compare devices: every backend's first output.
+        let compare = family(case.op)?.compare_across_backends();
         let mut cross: Vec<(usize, Vec<f64>)> = Vec::new();
         for backend in &found.backends {
-            if INTERRUPTED.load(MemOrder::SeqCst) {
+            if interrupted() {
                 report.partial = true;
                 break 'cases;
             }
@@ -766,6 +770,11 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                 )],
                 other => other?,
             };
+            if interrupted() {
+                // Stopped inside the case: its runs are incomplete, so it is dropped.
+                report.partial = true;
+                break 'cases;
+            }
             for (rec, set) in outcome {
                 if let (Some(dir), Some(set)) = (dump, &set) {
                     let name = format!(
@@ -785,7 +794,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                     let shape = [set.outputs.len() as u64, set.outputs[0].len() as u64];
                     inputs::write_npy(&dir.join(name), prep.out_precision, &flat, &shape)?;
                 }
-                if let (Job::Optim(_), Some(set)) = (&prep.job, &set) {
+                if let (true, Some(set)) = (compare, &set) {
                     cross.push((report.results.len(), set.outputs[0].clone()));
                 }
                 report.results.push(rec);
@@ -795,11 +804,19 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
             }
         }
         cross_backend_ulp(&mut report.results, &cross, prep.out_precision);
+        checkpoint(&report);
     }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
     Ok(report)
+}
+
+/// Hands the finished cases to the Ctrl-C watchdog (see [`crate::interrupt::checkpoint`]).
+fn checkpoint(report: &Report) {
+    let mut partial = report.clone();
+    partial.partial = true;
+    crate::interrupt::checkpoint(move || serde_json::to_vec_pretty(&partial).unwrap_or_default());
 }
 
 /// Fills `extra["cross_backend_max_ulp"]` (largest ULP distance between this record's

@@ -7,6 +7,22 @@
 
 use plotters::prelude::*;
 
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            _ => o.push(c),
+        }
+    }
+    o
+}
+
 /// How a series is drawn.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Style {
@@ -244,7 +260,7 @@ pub fn chart(title: &str, x: &Axis, y: &Axis, series: &[Series], floor: f64) -> 
         })();
         if let Err(e) = result {
             drop(root);
-            let msg = crate::report::html::escape(&format!("{title}: cannot draw chart: {e}"));
+            let msg = escape(&format!("{title}: cannot draw chart: {e}"));
             return format!(
                 "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"40\"><text x=\"10\" y=\"25\">{msg}</text></svg>"
             );
