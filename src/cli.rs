@@ -12,15 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::str::FromStr;
 
-/// Exit status of a command that ran to the end.
-pub enum Outcome {
-    /// Exit 0.
-    Ok,
-    /// Exit 1: a check found a regression.
-    Regression,
-    /// Exit 130 (the shell's code for SIGINT): interrupted, a partial report was written.
-    Interrupted,
-}
+pub use crate::error::Outcome;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -54,6 +46,25 @@ pub enum Command {
     Merge(MergeArgs),
     /// The training workload.
     Train(TrainArgs),
+    /// Compile the CUDA kernels for one architecture without a GPU (needs only libnvrtc):
+    /// specialised sources, PTX, CUBIN and a JSON summary of instructions and resources.
+    Kernels(KernelsArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct KernelsArgs {
+    /// Architecture to compile for: sm_90, 90 or 9.0.
+    #[arg(long)]
+    pub arch: String,
+    /// Only the modules of these ops (comma-separated); all when absent.
+    #[arg(long)]
+    pub op: Option<String>,
+    /// Only the modules of these input precisions (comma-separated); all when absent.
+    #[arg(long)]
+    pub precision: Option<String>,
+    /// Folder to write into (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -79,6 +90,9 @@ pub struct RunArgs {
     /// Timed runs per case.
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// Untimed warm-up runs before the timed ones (not in times_ms, not judged).
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
     /// Base seed of the generated inputs.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -158,6 +172,8 @@ pub struct CheckArgs {
     /// Write JUnit XML here.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub options: crate::check::CheckOptions,
 }
 
 #[derive(Args, Debug)]
@@ -432,6 +448,7 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         sizes,
         bins,
         runs: a.runs,
+        warmup: a.warmup,
         seed: a.seed,
         inputs,
         index_file: a.index.as_ref().map(|p| p.display().to_string()),
@@ -628,15 +645,19 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Ok)
         }
         Command::Check(a) => {
-            crate::safety::Plan::new()
-                .input("--baseline", &a.baseline)
-                .input("--current", &a.current)
-                .output("--junit", a.junit.as_deref())
-                .check()?;
+            let plan = crate::safety::Plan::new().input("--current", &a.current);
+            // With --accept the baseline is the output (and may not exist yet).
+            let plan = if a.options.accept {
+                plan.output("--baseline", Some(&a.baseline))
+            } else {
+                plan.input("--baseline", &a.baseline)
+            };
+            plan.output("--junit", a.junit.as_deref()).check()?;
             Ok(crate::check::run(
                 &a.baseline,
                 &a.current,
                 a.junit.as_deref(),
+                &a.options,
             )?)
         }
         Command::Merge(a) => {
@@ -649,5 +670,18 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Ok)
         }
         Command::Train(a) => train(&a),
+        Command::Kernels(a) => {
+            let n = crate::backend::cuda::inspect::run(
+                &a.arch,
+                a.op.as_deref(),
+                a.precision.as_deref(),
+                &a.out,
+            )?;
+            eprintln!(
+                "detbench: wrote {n} modules and kernels.json to {}",
+                a.out.display()
+            );
+            Ok(Outcome::Ok)
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! renderers.
 
 pub mod html;
+pub mod key;
 pub mod markdown;
 pub mod plots;
 pub mod schema;
