@@ -71,7 +71,11 @@ pub struct RunConfig {
     pub runs: usize,
     /// Untimed runs before the timed ones, per case and backend (`--warmup`).
     pub warmup: usize,
+    /// The first of `seeds` (the report's `env.seed`).
     pub seed: u64,
+    /// Every seed to draw inputs with (`--seed 1..20`): each is its own record, so
+    /// tolerance bands can cover the input class, not one draw.
+    pub seeds: Vec<u64>,
     pub inputs: Vec<InputSpec>,
     pub index_file: Option<String>,
     /// scatter_add index distributions, used when `index_file` is None.
@@ -235,6 +239,7 @@ fn base_record(
         exact: prep.filter(|p| p.scalar).map(|p| p.exact[0]),
         error_bound: prep.and_then(|p| p.bounds.iter().flatten().copied().reduce(f64::max)),
         condition_number: prep.and_then(|p| p.condition_number),
+        abs_sum: prep.and_then(crate::tolerance::seeds::abs_sum),
         input_sha256: prep.map(|p| p.input_sha256.clone()).unwrap_or_default(),
         output_precision: prep
             .map(|p| p.out_precision.name().to_string())
@@ -328,7 +333,7 @@ pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
         let fam = family(op)?;
         cases.extend(fam.expand(op_cases(cfg, op, fam)?, &params)?);
     }
-    Ok(cases)
+    Ok(crate::tolerance::seeds::expand_seeds(cases, &cfg.seeds))
 }
 
 /// The common part of the matrix for one op, in matrix order; the family adds its own.
@@ -612,6 +617,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
         results: Vec::new(),
         partial: false,
     };
+    crate::tolerance::seeds::record_seeds(&mut report.env, &cfg.seeds);
     if found.backends.is_empty() {
         // Nothing can run: skip preparing inputs and references (minutes at 2^28).
         return Ok(report);
