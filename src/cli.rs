@@ -63,9 +63,10 @@ pub struct RunArgs {
     /// Backends, comma-separated, or `all` (cpu plus whichever GPUs exist).
     #[arg(long, default_value = "all")]
     pub backend: String,
-    /// Precisions: f64, f32, f16, bf16, or `all`.
-    #[arg(long, default_value = "f32,f16,bf16")]
-    pub precision: String,
+    /// Precisions: f64, f32, f16, bf16, or `all`. Default: f32,f16,bf16 for generated
+    /// inputs; the file's own dtype when every --input is a .npy of one dtype.
+    #[arg(long)]
+    pub precision: Option<String>,
     /// Accumulators: `default` (f32 for half inputs), `same`, f32, f64, or `all`.
     #[arg(long, default_value = "default")]
     pub accumulator: String,
@@ -253,6 +254,28 @@ pub fn parse_conv_shape(s: &str) -> Result<Vec<usize>, DetError> {
         .collect()
 }
 
+/// Precisions when `--precision` is not given: the files' own dtype when every input is a
+/// .npy file and they agree, else f32, f16 and bf16.
+pub fn default_precisions(inputs: &[InputSpec]) -> Result<Vec<Precision>, DetError> {
+    let mut found: Vec<Precision> = Vec::new();
+    for i in inputs {
+        match i {
+            InputSpec::File(p) => {
+                let d = crate::inputs::npy_precision(std::path::Path::new(p))?;
+                if !found.contains(&d) {
+                    found.push(d);
+                }
+            }
+            _ => return Ok(vec![Precision::F32, Precision::F16, Precision::Bf16]),
+        }
+    }
+    if found.len() == 1 {
+        Ok(found)
+    } else {
+        Ok(vec![Precision::F32, Precision::F16, Precision::Bf16])
+    }
+}
+
 /// Builds the run configuration from the flags.
 pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
     let ops: Vec<Op> = parse_list("op", &a.op, &Op::ALL)?;
@@ -264,7 +287,24 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         }
     }
     let backends = parse_list("backend", &a.backend, &BackendKind::ALL)?;
-    let precisions = parse_list("precision", &a.precision, &Precision::ALL)?;
+    let inputs = a
+        .input
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(InputSpec::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    for i in &inputs {
+        if let InputSpec::File(p) = i {
+            if !std::path::Path::new(p).is_file() {
+                return Err(DetError::input(format!("--input: {p} does not exist")));
+            }
+        }
+    }
+    let precisions = match &a.precision {
+        Some(p) => parse_list("precision", p, &Precision::ALL)?,
+        None => default_precisions(&inputs)?,
+    };
     let mut accumulators = Vec::new();
     for part in a
         .accumulator
@@ -314,20 +354,6 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
     }
     if a.runs == 0 {
         return Err(DetError::input("--runs must be at least 1"));
-    }
-    let inputs = a
-        .input
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(InputSpec::parse)
-        .collect::<Result<Vec<_>, _>>()?;
-    for i in &inputs {
-        if let InputSpec::File(p) = i {
-            if !std::path::Path::new(p).is_file() {
-                return Err(DetError::input(format!("--input: {p} does not exist")));
-            }
-        }
     }
     let workgroup_sizes = parse_sizes("workgroup-size", &a.workgroup_size)?
         .into_iter()

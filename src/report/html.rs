@@ -402,7 +402,7 @@ fn train_plots(t: &super::train::TrainReport) -> Vec<String> {
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px auto;max-width:1280px;color:#222;padding:0 16px}\
 h1{font-size:26px}h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:36px}\
 table{border-collapse:collapse;font-size:13px;margin:10px 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}\
-th{background:#f2f2f2}td.good{background:#e7f6ea}td.bad{background:#fbe9e7}\
+th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}td.good{background:#e7f6ea}td.bad{background:#fbe9e7}\
 figure{display:inline-block;margin:8px;vertical-align:top;max-width:780px}figcaption{font-size:12px;color:#555;max-width:760px}\
 code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}\
 details{margin:10px 0}summary{cursor:pointer;font-weight:600}.note{color:#7a4b00}";
@@ -421,6 +421,9 @@ pub fn render(inputs: &Inputs) -> String {
         .chain(inputs.trains.iter().map(|(p, _)| p.display().to_string()))
         .collect();
     s.push_str(&format!("<p>From {}.</p>", escape(&sources.join(", "))));
+    s.push_str(&super::headline::html(&super::headline::build(
+        &inputs.results(),
+    )));
     for dev in inputs.devices() {
         s.push_str(&format!("<h2>{}</h2>", escape(&dev)));
         s.push_str("<h3>Reproducibility and the cost of determinism</h3><p>Time is the median of each deterministic variant divided by that of the fastest atomic variant for the same op, precision, accumulator, size and input (median over inputs).</p>");
