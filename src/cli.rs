@@ -132,6 +132,9 @@ pub struct ReportArgs {
     /// Write a Markdown report here.
     #[arg(long)]
     pub md: Option<PathBuf>,
+    /// Write every figure into this folder as a standalone SVG plus the CSV of its data.
+    #[arg(long)]
+    pub figures: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -481,7 +484,12 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
         Command::Devices { json } => devices(json),
         Command::Run(a) => run(&a),
         Command::Report(a) => {
-            crate::report::html::run(&a.inputs, a.html.as_deref(), a.md.as_deref())?;
+            crate::report::html::run_with_figures(
+                &a.inputs,
+                a.html.as_deref(),
+                a.md.as_deref(),
+                a.figures.as_deref(),
+            )?;
             Ok(Outcome::Ok)
         }
         Command::Tolerance(a) => {

@@ -219,8 +219,7 @@ fn device_headline(device: String, recs: &[&ResultRecord]) -> DeviceHeadline {
     let mut costs = Vec::new();
     for ((op, precision, variant), by_size) in cost_cells {
         if let Some((size, v)) = by_size.into_iter().next_back() {
-            let mut v = v;
-            if let Some(ratio) = crate::runner::median(&mut v) {
+            if let Some(ratio) = crate::runner::median(&v) {
                 costs.push(Cost {
                     op,
                     precision,
@@ -601,7 +600,7 @@ fn times_cell(r: &ResultRecord) -> String {
         return "-".into();
     }
     t.sort_by(f64::total_cmp);
-    let med = crate::runner::median(&mut t.clone()).unwrap_or(f64::NAN);
+    let med = crate::runner::median(&t).unwrap_or(f64::NAN);
     format!("{:.3}/{:.3}/{:.3}", t[0], med, t[t.len() - 1])
 }
 
@@ -708,7 +707,7 @@ mod tests {
 
     #[test]
     fn headline_answers_the_three_questions() {
-        let rs = vec![
+        let rs = [
             rec("atomic", false, 4, 3, 1.0),
             rec("atomic2", false, 1, 0, 2.0),
             rec("tree", true, 1, 0, 1.5),
@@ -734,10 +733,10 @@ mod tests {
         // Three unsupported cases, one reason: one line.
         assert_eq!(h.not_run.len(), 1);
         assert_eq!(h.not_run[0].count, 3);
-        let t = text(&[h.clone()]);
+        let t = text(std::slice::from_ref(h));
         assert_eq!(t.matches("f16 storage is not available").count(), 1, "{t}");
         assert!(t.contains("1.50x"), "{t}");
-        let md = markdown(&[h.clone()]);
+        let md = markdown(std::slice::from_ref(h));
         assert!(
             md.contains("| sum | f32 | f32 | atomic | 1/1 | 4/5 | 3 |"),
             "{md}"
@@ -753,13 +752,13 @@ mod tests {
         let refs: Vec<&ResultRecord> = rs.iter().collect();
         let h = &build(&refs)[0];
         assert!(h.nondeterministic[0].promised_deterministic);
-        assert!(text(&[h.clone()]).contains("PROMISED DETERMINISTIC"));
+        assert!(text(std::slice::from_ref(h)).contains("PROMISED DETERMINISTIC"));
         assert!(h.reproducible.is_empty());
     }
 
     #[test]
     fn numbers_are_right_aligned_and_times_show_spread() {
-        let rs = vec![
+        let rs = [
             rec("atomic", false, 4, 3, 1.0),
             rec("tree", true, 1, 0, 12.5),
         ];
@@ -785,6 +784,6 @@ mod tests {
         let refs = [&b];
         let h = &build(&refs)[0];
         assert_eq!(h.bound_violations, 1);
-        assert!(text(&[h.clone()]).contains("EXCEEDS THE BOUND"));
+        assert!(text(std::slice::from_ref(h)).contains("EXCEEDS THE BOUND"));
     }
 }
