@@ -745,7 +745,7 @@ mod tests {
 
     #[test]
     fn broken_promise_is_loud_and_first() {
-        let rs = vec![
+        let rs = [
             rec("atomic", false, 2, 1, 1.0),
             rec("tree", true, 2, 1, 1.0),
         ];
