@@ -222,7 +222,7 @@ fn binomial(n: usize, k: usize) -> f64 {
 }
 
 fn median(v: &[f64]) -> Option<f64> {
-    crate::runner::median(v)
+    crate::shared::stats::median(v)
 }
 
 fn band(base: u64) -> u64 {

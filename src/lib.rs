@@ -19,5 +19,6 @@ pub mod numerics;
 pub mod ops;
 pub mod report;
 pub mod runner;
+pub mod shared;
 pub mod tolerance;
 pub mod train;

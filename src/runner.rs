@@ -6,8 +6,13 @@ use crate::error::{DetError, OpError};
 use crate::inputs::{self, InputSpec};
 use crate::numerics::ulp::{ulp_distance, ulp_error};
 use crate::numerics::Precision;
-use crate::ops::{self, Case, Job, Op, Ordering, Prepared, RunSet};
+use crate::ops::{
+    self, BaselineSpec, Case, Family, Job, MatrixParams, Op, Ordering, Prepared, RunSet,
+};
 use crate::report::{Env, Report, ResultRecord, SCHEMA};
+pub use crate::shared::host::check_host_size;
+pub use crate::shared::stats::median;
+use crate::shared::stats::median_u64;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -194,35 +199,6 @@ pub fn metrics(prep: &Prepared, set: &RunSet) -> Metrics {
     m
 }
 
-fn median_u64(v: &[u64]) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    let mut s = v.to_vec();
-    s.sort_unstable();
-    let n = s.len();
-    if n % 2 == 1 {
-        s[n / 2] as f64
-    } else {
-        (s[n / 2 - 1] as f64 + s[n / 2] as f64) / 2.0
-    }
-}
-
-/// Median of a list of times.
-pub fn median(v: &[f64]) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    let n = s.len();
-    Some(if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    })
-}
-
 /// The record of a case, before the backend ran it.
 fn base_record(
     case: &Case,
@@ -244,19 +220,11 @@ fn base_record(
         bins: case.bins.map(|b| b as u64),
         shape: case.shape.as_ref().map(|s| serde_json::json!(s)),
         launch: job.map(|j| j.launch()).unwrap_or_default(),
-        input: if case.op == Op::ScatterAdd {
-            ops::scatter::input_label(case)
-        } else {
-            case.input.label()
-        },
-        extra: if case.op == Op::ScatterAdd {
-            ops::scatter::extra_figures(case, 0, 0)
-                .into_iter()
-                .take(1)
-                .collect()
-        } else {
-            BTreeMap::new()
-        },
+        input: case
+            .op
+            .family()
+            .map_or_else(|| case.input.label(), |f| f.input_label(case)),
+        extra: case.op.family().map(|f| f.extras(case)).unwrap_or_default(),
         seed: case.seed,
         runs: case.runs as u64,
         exact: prep.filter(|p| p.scalar).map(|p| p.exact[0]),
@@ -313,12 +281,8 @@ pub fn finish_record(mut rec: ResultRecord, prep: &Prepared, set: &RunSet) -> Re
         .filter(|&t| t > 0.0)
         .map(|t| prep.bytes_moved / (t * 1e-3) / 1e9);
     rec.fingerprint = Some(m.fingerprint);
-    if rec.op == Op::ScatterAdd.name() {
-        // Bins are the elements of a scatter: name the figures for what they are.
-        rec.extra
-            .insert("bins_differing".into(), m.elements_differing.into());
-        rec.extra
-            .insert("worst_bin_ulp_spread".into(), m.max_ulp_run_to_run.into());
+    if let Some(f) = rec.op.parse::<Op>().ok().and_then(Op::family) {
+        f.finish_extras(&mut rec.extra, m.elements_differing, m.max_ulp_run_to_run);
     }
     rec.output_first = match set.outputs[0].as_slice() {
         [v] if prep.scalar => Some(*v),
@@ -330,37 +294,16 @@ pub fn finish_record(mut rec: ResultRecord, prep: &Prepared, set: &RunSet) -> Re
 
 /// Prepares a case for its family.
 pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
-    match case.op {
-        Op::Sum | Op::Dot => ops::reduce::prepare(case),
-        Op::ScatterAdd => ops::scatter::prepare(case),
-        Op::Sgd | Op::Adam | Op::Adamw => ops::optim::prepare(case),
-        Op::Conv2dFwd | Op::Conv2dBwdData | Op::Conv2dBwdWeight => ops::conv::prepare(case),
-        Op::Copy => ops::copy::prepare(case),
-    }
+    family(case.op)?.prepare(case)
 }
 
-/// Bytes of host memory available (MemAvailable), if the OS says.
-fn host_memory_available() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-/// Refuses sizes the host cannot even hold: inputs, the exact reference and outputs are
-/// kept as f64 on the host (a few words per element).
-pub fn check_host_size(size: usize) -> Result<(), DetError> {
-    let need = (size as u128) * 8 * 6;
-    if let Some(avail) = host_memory_available() {
-        if need > avail as u128 {
-            return Err(DetError::input(format!(
-                "size {size} needs about {:.1} GiB of host memory, but only {:.1} GiB is available",
-                need as f64 / (1u64 << 30) as f64,
-                avail as f64 / (1u64 << 30) as f64
-            )));
-        }
-    }
-    Ok(())
+/// The family of an op, or a one-line error for an op this build lacks.
+fn family(op: Op) -> Result<&'static dyn Family, DetError> {
+    op.family().ok_or_else(|| {
+        DetError::input(format!(
+            "op {op} is not available in this build of detbench"
+        ))
+    })
 }
 
 /// The cases of the matrix, in a stable order.
@@ -368,102 +311,100 @@ pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
     for &size in &cfg.sizes {
         check_host_size(size)?;
     }
+    let params = MatrixParams {
+        sizes: &cfg.sizes,
+        bins: &cfg.bins,
+        index_file: cfg.index_file.as_deref(),
+        index_dists: &cfg.index_dists,
+        shapes: &cfg.conv_shapes,
+    };
     let mut cases = Vec::new();
     for &op in &cfg.ops {
-        let all = op.variants();
-        let variants: Vec<String> = if cfg.variants.is_empty() {
-            all.iter().map(|s| s.to_string()).collect()
-        } else {
-            for v in &cfg.variants {
-                if !all.contains(&v.as_str()) {
-                    return Err(DetError::input(format!(
-                        "unknown variant '{v}' for op {op} (expected {})",
-                        all.join(", ")
-                    )));
-                }
-            }
-            cfg.variants.clone()
-        };
-        for &precision in &cfg.precisions {
-            // Accumulators narrower than the input (e.g. f16 for f32 data) are not offered:
-            // the issue's choices are "the input's format, f32 or f64", and each kernel's
-            // single roundings are then exactly the CPU emulation's.
-            let mut accs: Vec<Precision> = cfg
-                .accumulators
-                .iter()
-                .map(|a| a.resolve(precision))
-                .filter(|a| {
-                    a.mantissa_bits() >= precision.mantissa_bits()
-                        && !(*a == Precision::F16 && precision == Precision::Bf16)
-                })
-                .collect();
-            accs.dedup();
-            if op == Op::Copy {
-                // A copy does no arithmetic: its only format is the data's.
-                accs = vec![precision];
-            }
-            if accs.is_empty() {
-                return Err(DetError::input(format!(
-                    "--accumulator: every accumulator asked for is narrower than the {precision} input (use same, f32 or f64)"
-                )));
-            }
-            for accumulator in accs {
-                for input in &cfg.inputs {
-                    // A user's file fixes the size; --size applies to generated inputs.
-                    let sizes = match input {
-                        InputSpec::File(path) => {
-                            vec![inputs::read_npy(std::path::Path::new(path), precision)?.len()]
-                        }
-                        _ => cfg.sizes.clone(),
-                    };
-                    for size in sizes {
-                        for &wg in &cfg.workgroup_sizes {
-                            for variant in &variants {
-                                let bins: Vec<Option<usize>> = if op == Op::ScatterAdd {
-                                    cfg.bins.iter().map(|&b| Some(b)).collect()
-                                } else {
-                                    vec![None]
-                                };
-                                // scatter_add: a user's index file, else each distribution
-                                // as `dist:<name>` (see ops::scatter::index_source).
-                                let index_sources: Vec<Option<String>> =
-                                    match (&cfg.index_file, op == Op::ScatterAdd) {
-                                        (None, true) if !cfg.index_dists.is_empty() => cfg
-                                            .index_dists
-                                            .iter()
-                                            .map(|d| Some(format!("dist:{d}")))
-                                            .collect(),
-                                        _ => vec![cfg.index_file.clone()],
-                                    };
-                                for (b, index_file) in bins
-                                    .into_iter()
-                                    .flat_map(|b| index_sources.iter().map(move |s| (b, s.clone())))
-                                {
-                                    cases.push(Case {
-                                        op,
-                                        precision,
-                                        accumulator,
-                                        variant: variant.clone(),
-                                        size,
-                                        bins: b,
-                                        input: input.clone(),
-                                        index_file,
-                                        seed: cfg.seed,
-                                        runs: cfg.runs,
-                                        workgroup_size: wg,
-                                        shape: cfg.conv_shapes.first().cloned(),
-                                        steps: cfg.steps,
-                                    });
-                                }
-                            }
+        let fam = family(op)?;
+        cases.extend(fam.expand(op_cases(cfg, op, fam)?, &params)?);
+    }
+    Ok(cases)
+}
+
+/// The common part of the matrix for one op, in matrix order; the family adds its own.
+fn op_cases(cfg: &RunConfig, op: Op, fam: &dyn Family) -> Result<Vec<Case>, DetError> {
+    let variants = op_variants(cfg, op)?;
+    let mut cases = Vec::new();
+    for &precision in &cfg.precisions {
+        let accs = fam.accumulators(precision, accumulators(cfg, precision));
+        if accs.is_empty() {
+            return Err(DetError::input(format!(
+                "--accumulator: every accumulator asked for is narrower than the {precision} input (use same, f32 or f64)"
+            )));
+        }
+        for accumulator in accs {
+            for input in &cfg.inputs {
+                // A user's file fixes the size; --size applies to generated inputs.
+                let sizes = match input {
+                    InputSpec::File(path) => {
+                        vec![inputs::read_npy(std::path::Path::new(path), precision)?.len()]
+                    }
+                    _ => cfg.sizes.clone(),
+                };
+                for size in sizes {
+                    for &wg in &cfg.workgroup_sizes {
+                        for variant in &variants {
+                            cases.push(Case {
+                                op,
+                                precision,
+                                accumulator,
+                                variant: variant.clone(),
+                                size,
+                                bins: None,
+                                input: input.clone(),
+                                index_file: cfg.index_file.clone(),
+                                seed: cfg.seed,
+                                runs: cfg.runs,
+                                workgroup_size: wg,
+                                shape: cfg.conv_shapes.first().cloned(),
+                                steps: cfg.steps,
+                            });
                         }
                     }
                 }
             }
         }
     }
-    // Conv cases: one per --conv-shape, sized by their outputs.
-    ops::conv::expand_shapes(cases, &cfg.conv_shapes)
+    Ok(cases)
+}
+
+/// The variants asked for that the op has (all of them by default).
+fn op_variants(cfg: &RunConfig, op: Op) -> Result<Vec<String>, DetError> {
+    let all = op.variants();
+    if cfg.variants.is_empty() {
+        return Ok(all.iter().map(|s| s.to_string()).collect());
+    }
+    for v in &cfg.variants {
+        if !all.contains(&v.as_str()) {
+            return Err(DetError::input(format!(
+                "unknown variant '{v}' for op {op} (expected {})",
+                all.join(", ")
+            )));
+        }
+    }
+    Ok(cfg.variants.clone())
+}
+
+/// The accumulators asked for, for one input format. Accumulators narrower than the input
+/// (e.g. f16 for f32 data) are not offered: the issue's choices are "the input's format,
+/// f32 or f64", and each kernel's single roundings are then exactly the CPU emulation's.
+fn accumulators(cfg: &RunConfig, precision: Precision) -> Vec<Precision> {
+    let mut accs: Vec<Precision> = cfg
+        .accumulators
+        .iter()
+        .map(|a| a.resolve(precision))
+        .filter(|a| {
+            a.mantissa_bits() >= precision.mantissa_bits()
+                && !(*a == Precision::F16 && precision == Precision::Bf16)
+        })
+        .collect();
+    accs.dedup();
+    accs
 }
 
 /// Provenance for a report.
@@ -600,30 +541,24 @@ pub fn run_case(
 /// [`ops::copy::BASELINE_RUNS`]: every run's copy is read back and checked bit for bit, and
 /// at large sizes that host work, not the copy, is what costs time and memory.
 pub fn copy_baseline(cfg: &RunConfig, cases: &[Case]) -> Option<Case> {
-    if !cfg.copy_baseline || cfg.ops.contains(&Op::Copy) {
+    let asked = |f: &&dyn Family| f.ops().iter().any(|op| cfg.ops.contains(op));
+    let spec = BaselineSpec {
+        size: cases.iter().map(|c| c.size).max()?,
+        precision: cases
+            .iter()
+            .map(|c| c.precision)
+            .max_by_key(|p| p.bytes())?,
+        seed: cfg.seed,
+        runs: cfg.runs,
+    };
+    if !cfg.copy_baseline {
         return None;
     }
-    let size = cases.iter().map(|c| c.size).max()?;
-    let precision = cases
+    let (fam, case) = ops::FAMILIES
         .iter()
-        .map(|c| c.precision)
-        .max_by_key(|p| p.bytes())?;
-    Some(Case {
-        op: Op::Copy,
-        precision,
-        accumulator: precision,
-        variant: ops::copy::VARIANTS[0].into(),
-        size,
-        bins: None,
-        // The values do not matter to a copy; uniform ones are the cheapest to draw.
-        input: InputSpec::Uniform,
-        index_file: None,
-        seed: cfg.seed,
-        runs: cfg.runs.min(ops::copy::BASELINE_RUNS),
-        workgroup_size: ops::copy::BASELINE_WORKGROUP_SIZE,
-        shape: None,
-        steps: None,
-    })
+        .find_map(|f| f.baseline(spec).map(|c| (f, c)))?;
+    // The baseline family's own results are the baseline when it was asked for.
+    (!asked(fam)).then_some(case)
 }
 
 /// Runs the whole matrix. Returns the report (partial if interrupted).
@@ -699,7 +634,8 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                 }
             }
         }
-        // Optimizer ops: every backend's final parameters, for the cross-backend comparison.
+        // Families that compare devices: every backend's first output.
+        let compare = family(case.op)?.compare_across_backends();
         let mut cross: Vec<(usize, Vec<f64>)> = Vec::new();
         for backend in &found.backends {
             if INTERRUPTED.load(MemOrder::SeqCst) {
@@ -747,7 +683,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                     let shape = [set.outputs.len() as u64, set.outputs[0].len() as u64];
                     inputs::write_npy(&dir.join(name), prep.out_precision, &flat, &shape)?;
                 }
-                if let (Job::Optim(_), Some(set)) = (&prep.job, &set) {
+                if let (true, Some(set)) = (compare, &set) {
                     cross.push((report.results.len(), set.outputs[0].clone()));
                 }
                 report.results.push(rec);

@@ -1,8 +1,7 @@
 //! The CPU backend: the reference, and the exact emulation of every ordered variant.
 
-use super::{Backend, BackendKind, DeviceInfo};
+use super::{Backend, BackendKind, DeviceInfo, Kernel, RunSet};
 use crate::error::OpError;
-use crate::ops::{Job, RunSet};
 use std::time::Instant;
 
 /// The host CPU.
@@ -60,47 +59,35 @@ impl Backend for CpuBackend {
         &self.info
     }
 
-    fn run(&self, job: &Job) -> Result<RunSet, OpError> {
-        if let Job::Copy(j) = job {
-            // Times only the memcpy, not the decoding of each copy.
-            return crate::ops::copy::cpu::run(j, self.threads);
-        }
+    fn run(&self, job: &dyn Kernel) -> Result<RunSet, OpError> {
+        job.run_cpu(self)
+    }
+}
+
+impl CpuBackend {
+    /// Threads the CPU kernels use.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Runs `once` `runs` times, timing each call on the host: the CPU's launch and timer.
+    /// `once` returns the outputs of one run and a message for the report.
+    pub fn time_runs(
+        &self,
+        runs: usize,
+        mut once: impl FnMut() -> Result<(Vec<f64>, String), OpError>,
+    ) -> Result<RunSet, OpError> {
         let mut set = RunSet {
             timer: "host".into(),
             ..Default::default()
         };
-        for _ in 0..job_runs(job) {
+        for _ in 0..runs {
             let start = Instant::now();
-            let (out, msg) = match job {
-                Job::Reduce(j) => {
-                    let (v, m) = crate::ops::reduce::cpu::run_once(j, self.threads)?;
-                    (vec![v], m)
-                }
-                Job::Scatter(j) => crate::ops::scatter::cpu::run_once(j, self.threads)?,
-                Job::Optim(j) => (
-                    crate::ops::optim::cpu::run_once(j, self.threads)?,
-                    String::new(),
-                ),
-                Job::Conv(j) => (
-                    crate::ops::conv::cpu::run_once(j, self.threads)?,
-                    String::new(),
-                ),
-                Job::Copy(_) => unreachable!("copy jobs return above"),
-            };
+            let (out, msg) = once()?;
             set.times_ms.push(start.elapsed().as_secs_f64() * 1e3);
             set.outputs.push(out);
             set.message = msg;
         }
         Ok(set)
-    }
-}
-
-fn job_runs(job: &Job) -> usize {
-    match job {
-        Job::Reduce(j) => j.runs,
-        Job::Scatter(j) => j.runs,
-        Job::Optim(j) => j.runs,
-        Job::Conv(j) => j.runs,
-        Job::Copy(j) => j.runs,
     }
 }

@@ -28,8 +28,8 @@
 //! is an explicit `__fadd_rn`-style intrinsic so `--fmad` cannot change results.
 
 use super::{Backend, BackendKind, DeviceInfo};
+use super::{Kernel, RunSet};
 use crate::error::OpError;
-use crate::ops::{Job, RunSet};
 use cudarc::driver::sys::{CUdevice_attribute, CUevent_flags};
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream};
 use std::collections::HashMap;
@@ -259,14 +259,8 @@ impl Backend for CudaBackend {
         &self.info
     }
 
-    fn run(&self, job: &Job) -> Result<RunSet, OpError> {
-        match job {
-            Job::Reduce(j) => crate::ops::reduce::cuda::run(self, j),
-            Job::Scatter(j) => crate::ops::scatter::cuda::run(self, j),
-            Job::Optim(j) => crate::ops::optim::cuda::run(self, j),
-            Job::Conv(j) => crate::ops::conv::cuda::run(self, j),
-            Job::Copy(j) => crate::ops::copy::cuda::run(self, j),
-        }
+    fn run(&self, job: &dyn Kernel) -> Result<RunSet, OpError> {
+        job.run_cuda(self)
     }
 
     fn kernel_sources(&self) -> Vec<(&'static str, &'static str)> {

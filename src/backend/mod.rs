@@ -9,7 +9,6 @@ pub mod cuda;
 pub mod wgpu;
 
 use crate::error::OpError;
-use crate::ops::{Job, RunSet};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -97,12 +96,49 @@ impl DeviceInfo {
     }
 }
 
+/// What a backend returns for a job.
+#[derive(Clone, Debug, Default)]
+pub struct RunSet {
+    /// Output values of every run, each exactly representable in the output format.
+    pub outputs: Vec<Vec<f64>>,
+    /// Time of every run in milliseconds (device-timed where the backend can).
+    pub times_ms: Vec<f64>,
+    /// How times were taken: "cuda_events", "timestamp_query" or "host".
+    pub timer: String,
+    /// Anything the report should say about this run (e.g. fixed-point precision loss).
+    pub message: String,
+}
+
+/// A job as a backend sees it, in the spirit of candle's `CustomOp`: one method per
+/// backend, each `Unsupported` unless the family implements it. Families implement it and
+/// backends only call it, so no backend names a family.
+pub trait Kernel: Sync {
+    /// What the job is, for messages (e.g. "scatter_add").
+    fn kernel_name(&self) -> String;
+    /// Runs the job on the host CPU.
+    fn run_cpu(&self, _cpu: &cpu::CpuBackend) -> Result<RunSet, OpError> {
+        Err(no_kernel(&self.kernel_name(), BackendKind::Cpu))
+    }
+    /// Runs the job on a wgpu device.
+    fn run_wgpu(&self, _gpu: &wgpu::WgpuBackend) -> Result<RunSet, OpError> {
+        Err(no_kernel(&self.kernel_name(), BackendKind::Wgpu))
+    }
+    /// Runs the job on a CUDA device.
+    fn run_cuda(&self, _gpu: &cuda::CudaBackend) -> Result<RunSet, OpError> {
+        Err(no_kernel(&self.kernel_name(), BackendKind::Cuda))
+    }
+}
+
+fn no_kernel(name: &str, kind: BackendKind) -> OpError {
+    OpError::Unsupported(format!("{name} has no {kind} kernel in this build"))
+}
+
 /// One device that runs jobs.
 pub trait Backend: Send + Sync {
     fn kind(&self) -> BackendKind;
     fn info(&self) -> &DeviceInfo;
-    /// Runs the job `job.runs` times. `Err(Unsupported)` when the device lacks a feature.
-    fn run(&self, job: &Job) -> Result<RunSet, OpError>;
+    /// Runs the job its `runs` times. `Err(Unsupported)` when the device lacks a feature.
+    fn run(&self, job: &dyn Kernel) -> Result<RunSet, OpError>;
     /// Kernel sources this backend compiles, by path, for provenance hashes.
     fn kernel_sources(&self) -> Vec<(&'static str, &'static str)> {
         Vec::new()

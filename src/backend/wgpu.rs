@@ -34,8 +34,8 @@
 //!   `OpError::Failed` with wgpu's message instead of letting wgpu panic.
 
 use super::{Backend, BackendKind, DeviceInfo};
+use super::{Kernel, RunSet};
 use crate::error::OpError;
-use crate::ops::{Job, RunSet};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -662,14 +662,8 @@ impl Backend for WgpuBackend {
         &self.info
     }
 
-    fn run(&self, job: &Job) -> Result<RunSet, OpError> {
-        match job {
-            Job::Reduce(j) => crate::ops::reduce::wgpu::run(self, j),
-            Job::Scatter(j) => crate::ops::scatter::wgpu::run(self, j),
-            Job::Optim(j) => crate::ops::optim::wgpu::run(self, j),
-            Job::Conv(j) => crate::ops::conv::wgpu::run(self, j),
-            Job::Copy(j) => crate::ops::copy::wgpu::run(self, j),
-        }
+    fn run(&self, job: &dyn Kernel) -> Result<RunSet, OpError> {
+        job.run_wgpu(self)
     }
 
     fn kernel_sources(&self) -> Vec<(&'static str, &'static str)> {

@@ -7,13 +7,16 @@
 pub mod common;
 pub mod conv;
 pub mod copy;
+pub mod family;
 pub mod optim;
 pub mod reduce;
 pub mod scatter;
 
-use crate::error::DetError;
+pub use crate::backend::{Kernel, RunSet};
+use crate::error::{DetError, OpError};
 use crate::inputs::InputSpec;
 use crate::numerics::Precision;
+pub use family::{BaselineSpec, Family, JobSpec, MatrixParams};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -64,16 +67,14 @@ impl Op {
         }
     }
 
+    /// The family that owns this op, if it is built.
+    pub fn family(self) -> Option<&'static dyn Family> {
+        FAMILIES.iter().copied().find(|f| f.ops().contains(&self))
+    }
+
     /// The variants this op offers, in report order.
     pub fn variants(self) -> &'static [&'static str] {
-        match self {
-            Op::Sum | Op::Dot => reduce::VARIANTS,
-            Op::Conv2dFwd | Op::Conv2dBwdData | Op::Conv2dBwdWeight => conv::variants(self),
-            Op::ScatterAdd => scatter::VARIANTS,
-            Op::Sgd => optim::SGD_VARIANTS,
-            Op::Adam | Op::Adamw => optim::ADAM_VARIANTS,
-            Op::Copy => copy::VARIANTS,
-        }
+        self.family().map_or(&[], |f| f.variants(self))
     }
 
     /// Whether the family is built in this version of detbench.
@@ -238,78 +239,78 @@ pub struct Prepared {
     pub note: String,
 }
 
-/// A job for a backend: one variant of one family, with its inputs.
-#[derive(Clone, Debug)]
-pub enum Job {
-    Reduce(reduce::ReduceJob),
-    Conv(conv::ConvJob),
-    Scatter(scatter::ScatterJob),
-    Optim(optim::OptimJob),
-    Copy(copy::CopyJob),
+/// The registry: every family, with its job type. A new family is one line here.
+macro_rules! registry {
+    ($($variant:ident($job:ty) => $family:expr),* $(,)?) => {
+        /// A job for a backend: one variant of one family, with its inputs.
+        #[derive(Clone, Debug)]
+        pub enum Job {
+            $($variant($job)),*
+        }
+
+        impl Job {
+            /// The job's runner-facing facts.
+            pub fn spec(&self) -> &dyn JobSpec {
+                match self {
+                    $(Job::$variant(j) => j),*
+                }
+            }
+
+            fn spec_mut(&mut self) -> &mut dyn JobSpec {
+                match self {
+                    $(Job::$variant(j) => j),*
+                }
+            }
+        }
+
+        /// Every kernel family, in report order.
+        pub static FAMILIES: &[&dyn Family] = &[$(&$family),*];
+    };
+}
+
+registry! {
+    Reduce(reduce::ReduceJob) => reduce::FAMILY,
+    Conv(conv::ConvJob) => conv::FAMILY,
+    Scatter(scatter::ScatterJob) => scatter::FAMILY,
+    Optim(optim::OptimJob) => optim::FAMILY,
+    Copy(copy::CopyJob) => copy::FAMILY,
 }
 
 impl Job {
     /// Atomic orderings this job can be run with on a CUDA device.
     pub fn is_atomic(&self) -> bool {
-        match self {
-            Job::Reduce(j) => j.variant.is_atomic(),
-            Job::Conv(j) => j.variant.is_atomic(),
-            Job::Scatter(j) => j.variant.is_atomic(),
-            Job::Optim(_) | Job::Copy(_) => false,
-        }
+        self.spec().is_atomic()
     }
 
     /// Sets the ordering for a backend run.
     pub fn with_ordering(&self, ordering: Ordering) -> Job {
-        match self {
-            Job::Reduce(j) => Job::Reduce(reduce::ReduceJob {
-                ordering,
-                ..j.clone()
-            }),
-            Job::Conv(j) => Job::Conv(conv::ConvJob {
-                ordering,
-                ..j.clone()
-            }),
-            Job::Scatter(j) => Job::Scatter(scatter::ScatterJob {
-                ordering,
-                ..j.clone()
-            }),
-            Job::Optim(j) => Job::Optim(j.clone()),
-            Job::Copy(j) => Job::Copy(j.clone()),
-        }
+        let mut j = self.clone();
+        j.spec_mut().set_ordering(ordering);
+        j
     }
 
     pub fn ordering(&self) -> Ordering {
-        match self {
-            Job::Reduce(j) => j.ordering,
-            Job::Conv(j) => j.ordering,
-            Job::Scatter(j) => j.ordering,
-            Job::Optim(_) | Job::Copy(_) => Ordering::None,
-        }
+        self.spec().ordering()
     }
 
     pub fn launch(&self) -> Launch {
-        match self {
-            Job::Reduce(j) => j.launch,
-            Job::Conv(j) => j.launch,
-            Job::Scatter(j) => j.launch,
-            Job::Optim(j) => j.launch,
-            Job::Copy(j) => j.launch,
-        }
+        self.spec().launch()
     }
 }
 
-/// What a backend returns for a job.
-#[derive(Clone, Debug, Default)]
-pub struct RunSet {
-    /// Output values of every run, each exactly representable in the output format.
-    pub outputs: Vec<Vec<f64>>,
-    /// Time of every run in milliseconds (device-timed where the backend can).
-    pub times_ms: Vec<f64>,
-    /// How times were taken: "cuda_events", "timestamp_query" or "host".
-    pub timer: String,
-    /// Anything the report should say about this run (e.g. fixed-point precision loss).
-    pub message: String,
+impl Kernel for Job {
+    fn kernel_name(&self) -> String {
+        self.spec().kernel_name()
+    }
+    fn run_cpu(&self, cpu: &crate::backend::cpu::CpuBackend) -> Result<RunSet, OpError> {
+        self.spec().run_cpu(cpu)
+    }
+    fn run_wgpu(&self, gpu: &crate::backend::wgpu::WgpuBackend) -> Result<RunSet, OpError> {
+        self.spec().run_wgpu(gpu)
+    }
+    fn run_cuda(&self, gpu: &crate::backend::cuda::CudaBackend) -> Result<RunSet, OpError> {
+        self.spec().run_cuda(gpu)
+    }
 }
 
 /// Checks a workgroup size given by the user.

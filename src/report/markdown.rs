@@ -100,7 +100,7 @@ fn sci(v: Option<f64>) -> String {
 }
 
 fn median(v: &mut [f64]) -> Option<f64> {
-    crate::runner::median(v)
+    crate::shared::stats::median(v)
 }
 
 /// Time of each deterministic result relative to the fastest atomic (nondeterministic)

@@ -258,7 +258,7 @@ pub fn bwd_weight(
 
 /// Adds `v` to the accumulator value held (as f64 bits) in `cell`.
 fn cas_add(cell: &AtomicU64, ar: ConvArith, v: f64) {
-    crate::ops::reduce::cpu::cas_update(cell, |c| ar.add(c, v));
+    crate::shared::arith::cas_update(cell, |c| ar.add(c, v));
 }
 
 /// bwd_weight `atomic`: `threads` threads take chunks round-robin and add each chunk's

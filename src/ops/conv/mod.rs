@@ -69,6 +69,8 @@
 
 pub mod cpu;
 pub mod cuda;
+mod family;
+pub use family::FAMILY;
 pub mod wgpu;
 
 use super::{Case, Job, Launch, Op, Ordering, Prepared};
@@ -576,7 +578,7 @@ pub fn build_job(case: &Case) -> Result<ConvJob, DetError> {
             "conv shape {raw:?}: {total} values exceed the 2^32 elements a kernel indexes"
         )));
     }
-    crate::runner::check_host_size(total as usize)?;
+    crate::shared::host::check_host_size(total as usize)?;
     let gen = |n: usize, stream: u64| -> Result<Vec<f64>, DetError> {
         let v = inputs::generate(&case.input, case.precision, n, case.seed, stream)?;
         if v.len() != n {

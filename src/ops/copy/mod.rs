@@ -15,6 +15,8 @@
 
 pub mod cpu;
 pub mod cuda;
+mod family;
+pub use family::FAMILY;
 pub mod wgpu;
 
 use super::{Case, Job, Launch, Prepared};

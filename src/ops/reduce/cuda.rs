@@ -4,7 +4,6 @@
 //! CPU emulation in [`super::cpu`]; atomic variants run under the job's [`Ordering`](crate::ops::Ordering).
 //! Host code stays thin: upload, launch between two events, read back, decode.
 
-use super::cpu;
 use super::{ReduceJob, ReduceVariant};
 use crate::backend::cuda::{CudaBackend, CudaDevice, ModuleSpec, TIMER};
 use crate::error::OpError;
@@ -14,8 +13,8 @@ use crate::ops::common::{
     cuda_native_atomic as native_atomic, cuda_ordered_atomics as ordered_atomics,
     cuda_ordering_suffix as ordering_suffix, cuda_pair_module, pair_suffix,
 };
-use crate::ops::scatter::cpu::finalize_lanes;
 use crate::ops::{Op, RunSet};
+use crate::shared::lanes::finalize_lanes;
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
 /// Kernel source of this family.
@@ -236,9 +235,12 @@ impl Ctx<'_> {
             let t = i64::from_le_bytes(word8(&self.dev.read(&total)?)?);
             let l = u64::from_le_bytes(word8(&self.dev.read(&lost)?)?);
             set.times_ms.push(ms);
-            set.outputs
-                .push(vec![cpu::fixed_to_value(t, k, self.job.accumulator)]);
-            set.message = cpu::fixed_message(l, self.job.n(), k);
+            set.outputs.push(vec![crate::shared::fixed::fixed_to_value(
+                t,
+                k,
+                self.job.accumulator,
+            )]);
+            set.message = crate::shared::fixed::fixed_message(l, self.job.n(), k);
         }
         Ok(())
     }

@@ -14,6 +14,8 @@
 
 pub mod cpu;
 pub mod cuda;
+mod family;
+pub use family::FAMILY;
 pub mod wgpu;
 
 use super::{Case, Job, Launch, Op, Ordering, Prepared};
@@ -36,8 +38,7 @@ pub const VARIANTS: &[&str] = &[
     "reproducible",
 ];
 
-/// Largest pass-1 grid. Large inputs are covered by the per-thread loop.
-pub const MAX_WORKGROUPS: u32 = 1024;
+pub use crate::shared::launch::MAX_WORKGROUPS;
 
 /// A reduction variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -152,16 +153,7 @@ impl ReduceJob {
     }
 }
 
-/// Pass-1 grid for n elements.
-pub fn launch_for(n: usize, workgroup_size: u32) -> Launch {
-    let groups = (n as u64)
-        .div_ceil(workgroup_size as u64)
-        .clamp(1, MAX_WORKGROUPS as u64) as u32;
-    Launch {
-        workgroup_size,
-        workgroups: groups,
-    }
-}
+pub use crate::shared::launch::launch_for;
 
 /// Longest chain of roundings any element goes through in the two-pass tree.
 pub fn tree_height(n: usize, launch: Launch) -> u64 {
@@ -182,16 +174,7 @@ pub fn block_atomic_height(n: usize, launch: Launch) -> u64 {
         - 1
 }
 
-/// Scale exponent k for fixed_point: n * max|x| * 2^k stays below 2^61, so no sum of
-/// the scaled, rounded values can overflow int64.
-pub fn fixed_scale(n: usize, max_abs: f64) -> i32 {
-    let e_m = if max_abs > 0.0 {
-        libm::ilogb(max_abs)
-    } else {
-        -1074
-    };
-    (61 - ceil_log2(n as u64) as i32 - (e_m + 1)).min(1074)
-}
+pub use crate::shared::fixed::fixed_scale;
 
 /// Builds the job, reference and bound for one reduction case.
 pub fn prepare(case: &Case) -> Result<Prepared, DetError> {

@@ -10,14 +10,14 @@
 //! the job's, reads back the exact per-fold integer lanes (see the kernel) and finalises
 //! them with the shared code ([`finalize_lanes`]).
 
-use super::cpu::{fixed_message, fixed_to_value};
 use super::{ReduceJob, ReduceVariant};
 use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
 use crate::error::OpError;
 use crate::numerics::repro::{ReproParams, DEPOSITS_PER_RENORM, LOG2_R, MAX_FOLDS};
 use crate::numerics::Precision;
-use crate::ops::scatter::cpu::finalize_lanes;
 use crate::ops::RunSet;
+use crate::shared::fixed::{fixed_message, fixed_to_value};
+use crate::shared::lanes::finalize_lanes;
 use wgpu::Features as F;
 
 /// The template, as embedded in [`crate::kernels::WGSL`]; modules are

@@ -7,11 +7,9 @@
 
 use super::{stable_order, ScatterJob, ScatterVariant};
 use crate::error::OpError;
-use crate::numerics::repro::{ReproParams, ReproState};
 use crate::numerics::Precision;
-use crate::ops::reduce::cpu::{
-    cas_add, fixed_message, fixed_quantize, fixed_to_value, no_float_atomic, Arith,
-};
+use crate::shared::arith::{cas_add, no_float_atomic, Arith};
+use crate::shared::fixed::{fixed_message, fixed_quantize, fixed_to_value};
 use std::sync::atomic::AtomicU64;
 
 /// Runs the job once; returns the value of every bin and a message.
@@ -150,54 +148,6 @@ fn reproducible(job: &ScatterJob) -> Vec<f64> {
                 .map(|&i| terms[i as usize])
                 .collect();
             crate::numerics::repro::repro_sum(&p, &vals)
-        })
-        .collect()
-}
-
-/// Finalises the per-bin integer lanes reproducible reads back from a device: `limbs`
-/// little-endian u32 words of two's complement per lane, [`super::REPRO_LANES`] lanes (one
-/// per fold, counting quanta of the fold) per bin. Each lane becomes the binned state with
-/// the same exact value (carry = whole carry units, primary = 1.5 * 2^a_k plus the rest),
-/// finalised with the code every backend shares.
-pub fn finalize_lanes(p: &ReproParams, words: &[u32], limbs: usize, bins: usize) -> Vec<f64> {
-    let per_bin = super::REPRO_LANES * limbs;
-    // Quanta per carry unit: 2^(a-2) / 2^(a-p+1).
-    let unit_bits = p.p() - 3;
-    let lane = |b: usize, k: usize| -> i128 {
-        let w = &words[b * per_bin + k * limbs..][..limbs];
-        let raw = w
-            .iter()
-            .rev()
-            .fold(0u128, |acc, &v| (acc << 32) | u128::from(v));
-        // Sign-extend from 32 * limbs bits.
-        let sh = 128 - 32 * limbs as u32;
-        ((raw << sh) as i128) >> sh
-    };
-    (0..bins)
-        .map(|b| {
-            let mut carry = [0i32; super::REPRO_LANES];
-            let mut rest = [0f64; super::REPRO_LANES];
-            for k in 0..p.folds {
-                let t = lane(b, k);
-                carry[k] = t.div_euclid(1i128 << unit_bits) as i32;
-                // Below 2^(p-3): exact in f64, and the primary stays in its binade.
-                rest[k] = t.rem_euclid(1i128 << unit_bits) as f64 * p.quantum(k);
-            }
-            if p.acc == Precision::F64 {
-                let mut s = ReproState::<f64>::new(p);
-                for (prim, r) in s.primary.iter_mut().zip(rest).take(p.folds) {
-                    *prim += r;
-                }
-                s.carry = carry;
-                s.finalize(p)
-            } else {
-                let mut s = ReproState::<f32>::new(p);
-                for (prim, r) in s.primary.iter_mut().zip(rest).take(p.folds) {
-                    *prim += r as f32;
-                }
-                s.carry = carry;
-                s.finalize(p)
-            }
         })
         .collect()
 }

@@ -5,7 +5,6 @@
 //! as the wgpu backend and give the CPU emulation's bits. Host code stays thin: upload, launch
 //! between two events, read back, decode.
 
-use super::cpu::finalize_lanes;
 use super::{ScatterJob, ScatterVariant, RADIX_BITS, REPRO_LANES, SORT_WG};
 use crate::backend::cuda::{driver_err, CudaBackend, CudaDevice, ModuleSpec, TIMER};
 use crate::error::OpError;
@@ -14,8 +13,9 @@ use crate::ops::common::{
     cuda_native_atomic as native_atomic, cuda_ordering_suffix as ordering_suffix, cuda_pair_module,
     pair_suffix,
 };
-use crate::ops::reduce::cpu::{fixed_message, fixed_to_value};
 use crate::ops::RunSet;
+use crate::shared::fixed::{fixed_message, fixed_to_value};
+use crate::shared::lanes::finalize_lanes;
 use cudarc::driver::{CudaFunction, LaunchConfig, PushKernelArg};
 
 /// Kernel source of this family.

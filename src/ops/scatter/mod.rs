@@ -38,6 +38,8 @@
 
 pub mod cpu;
 pub mod cuda;
+mod family;
+pub use family::FAMILY;
 pub mod wgpu;
 
 use super::{Case, Job, Launch, Op, Ordering, Prepared};
@@ -91,7 +93,7 @@ pub const REPRO_SPAN: u32 = 1024;
 pub const REPRO_MIN_SPAN: u32 = 64;
 
 /// Integer lanes per bin of reproducible: one per fold.
-pub const REPRO_LANES: usize = 3;
+pub use crate::shared::lanes::REPRO_LANES;
 
 /// A scatter-add variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -411,7 +413,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     };
     let acc = case.accumulator;
     let u = acc.unit_roundoff();
-    let launch = super::reduce::launch_for(n, case.workgroup_size);
+    let launch = crate::shared::launch::launch_for(n, case.workgroup_size);
     let (perm, offsets) = stable_order(&idx, bins);
     // Exact sum, sum of magnitudes and count of every bin, one accumulator reused.
     let mut exact = Vec::with_capacity(bins);
@@ -455,7 +457,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         source.label()
     );
     if variant == ScatterVariant::FixedPoint {
-        let k = super::reduce::fixed_scale(max_count.max(1), max_abs);
+        let k = crate::shared::fixed::fixed_scale(max_count.max(1), max_abs);
         job.fixed_scale = k;
         note.push_str(&format!("; fixed-point scale 2^{k}"));
     }

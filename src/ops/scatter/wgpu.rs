@@ -6,14 +6,14 @@
 //! records every pass (radix counts, scans, scatters, offsets, segmented passes) in one
 //! command buffer per run; reproducible is one kernel.
 
-use super::cpu::finalize_lanes;
 use super::{ScatterJob, ScatterVariant, RADIX_ITEMS, REPRO_LANES, SORT_WG};
 use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
 use crate::backend::Backend;
 use crate::error::OpError;
 use crate::numerics::Precision;
-use crate::ops::reduce::cpu::{fixed_message, fixed_to_value};
 use crate::ops::RunSet;
+use crate::shared::fixed::{fixed_message, fixed_to_value};
+use crate::shared::lanes::finalize_lanes;
 use wgpu::Features as F;
 
 /// The template, as embedded in [`crate::kernels::WGSL`]; modules are

@@ -1,0 +1,73 @@
+//! The copy family (each device's bandwidth baseline) as a plug-in.
+
+use super::{cpu, cuda, wgpu, CopyJob, BASELINE_RUNS, BASELINE_WORKGROUP_SIZE, VARIANTS};
+use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
+use crate::error::{DetError, OpError};
+use crate::inputs::InputSpec;
+use crate::numerics::Precision;
+use crate::ops::{BaselineSpec, Case, Family, JobSpec, Launch, Op, Prepared};
+
+/// copy.
+pub struct Copy;
+
+/// The registry entry.
+pub const FAMILY: Copy = Copy;
+
+impl Family for Copy {
+    fn name(&self) -> &'static str {
+        "copy"
+    }
+    fn ops(&self) -> &'static [Op] {
+        &[Op::Copy]
+    }
+    fn variants(&self, _op: Op) -> &'static [&'static str] {
+        VARIANTS
+    }
+    fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
+        super::prepare(case)
+    }
+    /// A copy does no arithmetic: its only format is the data's.
+    fn accumulators(&self, precision: Precision, _wanted: Vec<Precision>) -> Vec<Precision> {
+        vec![precision]
+    }
+    fn baseline(&self, spec: BaselineSpec) -> Option<Case> {
+        Some(Case {
+            op: Op::Copy,
+            precision: spec.precision,
+            accumulator: spec.precision,
+            variant: VARIANTS[0].into(),
+            size: spec.size,
+            bins: None,
+            // The values do not matter to a copy; uniform ones are the cheapest to draw.
+            input: InputSpec::Uniform,
+            index_file: None,
+            seed: spec.seed,
+            runs: spec.runs.min(BASELINE_RUNS),
+            workgroup_size: BASELINE_WORKGROUP_SIZE,
+            shape: None,
+            steps: None,
+        })
+    }
+}
+
+impl JobSpec for CopyJob {
+    fn launch(&self) -> Launch {
+        self.launch
+    }
+}
+
+impl Kernel for CopyJob {
+    fn kernel_name(&self) -> String {
+        "copy".into()
+    }
+    /// Times only the memcpy, not the decoding of each copy.
+    fn run_cpu(&self, b: &CpuBackend) -> Result<RunSet, OpError> {
+        cpu::run(self, b.threads())
+    }
+    fn run_wgpu(&self, b: &WgpuBackend) -> Result<RunSet, OpError> {
+        wgpu::run(b, self)
+    }
+    fn run_cuda(&self, b: &CudaBackend) -> Result<RunSet, OpError> {
+        cuda::run(b, self)
+    }
+}

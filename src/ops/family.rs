@@ -1,0 +1,103 @@
+//! The plug-in interface of a kernel family. A family is a module folder under `src/ops/`
+//! (`mod.rs` with its job, its [`Family`] value and its [`JobSpec`]/[`Kernel`] impls; one
+//! file per backend) plus one line in the registry of [`super`]. The runner, the report
+//! code and the backends reach a family only through these traits.
+
+use super::{Case, Launch, Op, Ordering, Prepared};
+use crate::backend::Kernel;
+use crate::error::DetError;
+use crate::numerics::Precision;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The parts of the experiment matrix that only some families read, as the user gave them.
+#[derive(Clone, Copy, Debug)]
+pub struct MatrixParams<'a> {
+    /// Problem sizes (`--size`).
+    pub sizes: &'a [usize],
+    /// Output bins (`--bins`).
+    pub bins: &'a [usize],
+    /// A user's index file (`--index`).
+    pub index_file: Option<&'a str>,
+    /// Generated index distributions (`--index-dist`).
+    pub index_dists: &'a [String],
+    /// Problem shapes (`--conv-shape`).
+    pub shapes: &'a [Vec<usize>],
+}
+
+/// What the bandwidth baseline of a run is sized by.
+#[derive(Clone, Copy, Debug)]
+pub struct BaselineSpec {
+    /// The run's largest size.
+    pub size: usize,
+    /// The run's widest format.
+    pub precision: Precision,
+    pub seed: u64,
+    /// Runs the user asked for.
+    pub runs: usize,
+}
+
+/// One kernel family: its ops and variants, how a case becomes a job with an exact
+/// reference and bound, and what its report rows carry beyond the common fields.
+pub trait Family: Sync {
+    /// The family's name (e.g. "reduce").
+    fn name(&self) -> &'static str;
+    /// Ops of this family, in report order.
+    fn ops(&self) -> &'static [Op];
+    /// Variants of one of its ops, in report order.
+    fn variants(&self, op: Op) -> &'static [&'static str];
+    /// Builds the job, the exact reference and the a-priori bound of a case.
+    fn prepare(&self, case: &Case) -> Result<Prepared, DetError>;
+    /// The accumulators a case of `precision` runs with, given those the user asked for
+    /// (already narrowed to those at least as wide as the input).
+    fn accumulators(&self, _precision: Precision, wanted: Vec<Precision>) -> Vec<Precision> {
+        wanted
+    }
+    /// Expands the matrix's cases of one op (in matrix order) with the family's own
+    /// parameters (bins, index distributions, shapes). The default keeps them as they are.
+    fn expand(&self, cases: Vec<Case>, _params: &MatrixParams) -> Result<Vec<Case>, DetError> {
+        Ok(cases)
+    }
+    /// The `input` label of a report row.
+    fn input_label(&self, case: &Case) -> String {
+        case.input.label()
+    }
+    /// Family figures a row carries before it runs.
+    fn extras(&self, _case: &Case) -> BTreeMap<String, Value> {
+        BTreeMap::new()
+    }
+    /// Family figures added once the runs are measured: `elements_differing` and
+    /// `max_ulp_run_to_run` as the runner computed them.
+    fn finish_extras(
+        &self,
+        _extra: &mut BTreeMap<String, Value>,
+        _elements_differing: u64,
+        _max_ulp_run_to_run: u64,
+    ) {
+    }
+    /// Whether the first-run outputs of every backend are compared with each other (the
+    /// outputs of deterministic element-wise kernels should agree across devices).
+    fn compare_across_backends(&self) -> bool {
+        false
+    }
+    /// The bandwidth baseline case this family offers a run, if it is the baseline family.
+    fn baseline(&self, _spec: BaselineSpec) -> Option<Case> {
+        None
+    }
+}
+
+/// The per-job facts the runner needs, whatever the family.
+pub trait JobSpec: Kernel + Send {
+    /// Launch shape, recorded in every result.
+    fn launch(&self) -> Launch;
+    /// Whether the variant accumulates with atomics (run with every CUDA ordering).
+    fn is_atomic(&self) -> bool {
+        false
+    }
+    /// The atomic ordering the job runs with.
+    fn ordering(&self) -> Ordering {
+        Ordering::None
+    }
+    /// Sets the atomic ordering; jobs without atomics ignore it.
+    fn set_ordering(&mut self, _ordering: Ordering) {}
+}

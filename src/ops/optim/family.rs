@@ -1,0 +1,58 @@
+//! The optimizer family (sgd, adam, adamw) as a plug-in.
+
+use super::{cpu, cuda, wgpu, OptimJob, ADAM_VARIANTS, SGD_VARIANTS};
+use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
+use crate::error::{DetError, OpError};
+use crate::ops::{Case, Family, JobSpec, Launch, Op, Prepared};
+
+/// sgd, adam and adamw.
+pub struct Optim;
+
+/// The registry entry.
+pub const FAMILY: Optim = Optim;
+
+impl Family for Optim {
+    fn name(&self) -> &'static str {
+        "optim"
+    }
+    fn ops(&self) -> &'static [Op] {
+        &[Op::Sgd, Op::Adam, Op::Adamw]
+    }
+    fn variants(&self, op: Op) -> &'static [&'static str] {
+        if op == Op::Sgd {
+            SGD_VARIANTS
+        } else {
+            ADAM_VARIANTS
+        }
+    }
+    fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
+        super::prepare(case)
+    }
+    /// Element-wise updates with one rounding order: every device should give the same bits.
+    fn compare_across_backends(&self) -> bool {
+        true
+    }
+}
+
+impl JobSpec for OptimJob {
+    fn launch(&self) -> Launch {
+        self.launch
+    }
+}
+
+impl Kernel for OptimJob {
+    fn kernel_name(&self) -> String {
+        self.op.name().into()
+    }
+    fn run_cpu(&self, b: &CpuBackend) -> Result<RunSet, OpError> {
+        b.time_runs(self.runs, || {
+            cpu::run_once(self, b.threads()).map(|v| (v, String::new()))
+        })
+    }
+    fn run_wgpu(&self, b: &WgpuBackend) -> Result<RunSet, OpError> {
+        wgpu::run(b, self)
+    }
+    fn run_cuda(&self, b: &CudaBackend) -> Result<RunSet, OpError> {
+        cuda::run(b, self)
+    }
+}

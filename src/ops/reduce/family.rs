@@ -1,0 +1,59 @@
+//! The reduction family (sum, dot) as a plug-in.
+
+use super::{cpu, cuda, wgpu, ReduceJob, VARIANTS};
+use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
+use crate::error::{DetError, OpError};
+use crate::ops::{Case, Family, JobSpec, Launch, Op, Ordering, Prepared};
+
+/// sum and dot.
+pub struct Reduce;
+
+/// The registry entry.
+pub const FAMILY: Reduce = Reduce;
+
+impl Family for Reduce {
+    fn name(&self) -> &'static str {
+        "reduce"
+    }
+    fn ops(&self) -> &'static [Op] {
+        &[Op::Sum, Op::Dot]
+    }
+    fn variants(&self, _op: Op) -> &'static [&'static str] {
+        VARIANTS
+    }
+    fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
+        super::prepare(case)
+    }
+}
+
+impl JobSpec for ReduceJob {
+    fn launch(&self) -> Launch {
+        self.launch
+    }
+    fn is_atomic(&self) -> bool {
+        self.variant.is_atomic()
+    }
+    fn ordering(&self) -> Ordering {
+        self.ordering
+    }
+    fn set_ordering(&mut self, ordering: Ordering) {
+        self.ordering = ordering;
+    }
+}
+
+impl Kernel for ReduceJob {
+    fn kernel_name(&self) -> String {
+        self.op.name().into()
+    }
+    fn run_cpu(&self, b: &CpuBackend) -> Result<RunSet, OpError> {
+        b.time_runs(self.runs, || {
+            cpu::run_once(self, b.threads()).map(|(v, m)| (vec![v], m))
+        })
+    }
+    fn run_wgpu(&self, b: &WgpuBackend) -> Result<RunSet, OpError> {
+        wgpu::run(b, self)
+    }
+    fn run_cuda(&self, b: &CudaBackend) -> Result<RunSet, OpError> {
+        cuda::run(b, self)
+    }
+}

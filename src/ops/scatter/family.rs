@@ -1,0 +1,101 @@
+//! The scatter family (scatter_add) as a plug-in.
+
+use super::{cpu, cuda, index_source, input_label, wgpu, ScatterJob, VARIANTS};
+use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
+use crate::error::{DetError, OpError};
+use crate::ops::{Case, Family, JobSpec, Launch, MatrixParams, Op, Ordering, Prepared};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// scatter_add.
+pub struct Scatter;
+
+/// The registry entry.
+pub const FAMILY: Scatter = Scatter;
+
+impl Family for Scatter {
+    fn name(&self) -> &'static str {
+        "scatter"
+    }
+    fn ops(&self) -> &'static [Op] {
+        &[Op::ScatterAdd]
+    }
+    fn variants(&self, _op: Op) -> &'static [&'static str] {
+        VARIANTS
+    }
+    fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
+        super::prepare(case)
+    }
+    /// One case per bin count and index source: the user's index file, else each generated
+    /// distribution.
+    fn expand(&self, cases: Vec<Case>, params: &MatrixParams) -> Result<Vec<Case>, DetError> {
+        let sources: Vec<Option<String>> = match params.index_file {
+            None if !params.index_dists.is_empty() => params
+                .index_dists
+                .iter()
+                .map(|d| Some(format!("dist:{d}")))
+                .collect(),
+            file => vec![file.map(str::to_string)],
+        };
+        Ok(cases
+            .into_iter()
+            .flat_map(|c| {
+                let sources = &sources;
+                params.bins.iter().flat_map(move |&b| {
+                    let c = c.clone();
+                    sources.iter().map(move |s| Case {
+                        bins: Some(b),
+                        index_file: s.clone(),
+                        ..c.clone()
+                    })
+                })
+            })
+            .collect())
+    }
+    fn input_label(&self, case: &Case) -> String {
+        input_label(case)
+    }
+    fn extras(&self, case: &Case) -> BTreeMap<String, Value> {
+        BTreeMap::from([("index_dist".into(), index_source(case).label().into())])
+    }
+    /// Bins are the elements of a scatter: name the figures for what they are.
+    fn finish_extras(
+        &self,
+        extra: &mut BTreeMap<String, Value>,
+        elements_differing: u64,
+        max_ulp_run_to_run: u64,
+    ) {
+        extra.insert("bins_differing".into(), elements_differing.into());
+        extra.insert("worst_bin_ulp_spread".into(), max_ulp_run_to_run.into());
+    }
+}
+
+impl JobSpec for ScatterJob {
+    fn launch(&self) -> Launch {
+        self.launch
+    }
+    fn is_atomic(&self) -> bool {
+        self.variant.is_atomic()
+    }
+    fn ordering(&self) -> Ordering {
+        self.ordering
+    }
+    fn set_ordering(&mut self, ordering: Ordering) {
+        self.ordering = ordering;
+    }
+}
+
+impl Kernel for ScatterJob {
+    fn kernel_name(&self) -> String {
+        "scatter_add".into()
+    }
+    fn run_cpu(&self, b: &CpuBackend) -> Result<RunSet, OpError> {
+        b.time_runs(self.runs, || cpu::run_once(self, b.threads()))
+    }
+    fn run_wgpu(&self, b: &WgpuBackend) -> Result<RunSet, OpError> {
+        wgpu::run(b, self)
+    }
+    fn run_cuda(&self, b: &CudaBackend) -> Result<RunSet, OpError> {
+        cuda::run(b, self)
+    }
+}

@@ -1,0 +1,18 @@
+//! The one-dimensional grid of the two-pass kernels (reduction, scatter): one thread per
+//! element up to a capped number of workgroups; larger inputs loop per thread.
+
+use crate::ops::Launch;
+
+/// Largest pass-1 grid. Large inputs are covered by the per-thread loop.
+pub const MAX_WORKGROUPS: u32 = 1024;
+
+/// Pass-1 grid for n elements.
+pub fn launch_for(n: usize, workgroup_size: u32) -> Launch {
+    let groups = (n as u64)
+        .div_ceil(workgroup_size as u64)
+        .clamp(1, MAX_WORKGROUPS as u64) as u32;
+    Launch {
+        workgroup_size,
+        workgroups: groups,
+    }
+}

@@ -1,0 +1,11 @@
+//! Helpers below every kernel family and above nothing but `numerics` and `error`: the
+//! emulated arithmetic of an accumulator, fixed-point scales, exact integer lane
+//! finalisation, the two-pass grid, order statistics and host-size checks. Families use
+//! these instead of importing each other.
+
+pub mod arith;
+pub mod fixed;
+pub mod host;
+pub mod lanes;
+pub mod launch;
+pub mod stats;
