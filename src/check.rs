@@ -477,7 +477,7 @@ pub fn run(baseline: &Path, current: &Path, junit_out: Option<&Path>) -> Result<
     let base = report::load_report(baseline)?;
     let cur = report::load_report(current)?;
     let res = check_reports(&base, &cur);
-    print!("{}", render_text(&res));
+    crate::safety::out(&render_text(&res))?;
     if let Some(p) = junit_out {
         report::write_atomic(p, junit(&res)?.as_bytes())?;
     }

@@ -26,6 +26,7 @@ pub enum Outcome {
 #[command(
     name = "detbench",
     version,
+    arg_required_else_help = true,
     about = "How far GPU results drift: run to run, device to device, and from the exact answer; and what determinism costs."
 )]
 pub struct Cli {
@@ -53,6 +54,25 @@ pub enum Command {
     Merge(MergeArgs),
     /// The training workload.
     Train(TrainArgs),
+    /// Compile the CUDA kernels for one architecture without a GPU (needs only libnvrtc):
+    /// specialised sources, PTX, CUBIN and a JSON summary of instructions and resources.
+    Kernels(KernelsArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct KernelsArgs {
+    /// Architecture to compile for: sm_90, 90 or 9.0.
+    #[arg(long)]
+    pub arch: String,
+    /// Only the modules of these ops (comma-separated); all when absent.
+    #[arg(long)]
+    pub op: Option<String>,
+    /// Only the modules of these input precisions (comma-separated); all when absent.
+    #[arg(long)]
+    pub precision: Option<String>,
+    /// Folder to write into (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -109,7 +129,7 @@ pub struct RunArgs {
     /// Write inputs and outputs as .npy into this folder.
     #[arg(long)]
     pub dump: Option<PathBuf>,
-    /// Where to write the JSON report.
+    /// Where to write the JSON report (`-` for stdout; the table then goes to stderr).
     #[arg(long, default_value = "detbench-report.json")]
     pub json: PathBuf,
     /// No progress bar or table.
@@ -190,14 +210,48 @@ pub struct TrainArgs {
     pub json: PathBuf,
 }
 
-/// Splits a comma list; `all` expands to `all_values`.
-pub fn parse_list<T: FromStr<Err = String> + Clone>(
+/// Most timed runs per case. Every run's output is kept for the run-to-run comparison, so
+/// memory grows with the runs; 100 000 runs are enough for an empirical bound at 99.999%
+/// confidence (see `tolerance`).
+pub const MAX_RUNS: usize = 100_000;
+/// Most optimizer steps (`run --steps`) and training steps (`train --steps`).
+pub const MAX_STEPS: usize = 100_000;
+/// Most training replicas per mode.
+pub const MAX_REPLICAS: usize = 1_000;
+
+/// The entries of a comma (or other `sep`) list, trimmed. An empty list or an empty entry
+/// (`""`, `"a,,b"`, `";;"`) is an error, never a silent default.
+pub fn split_list<'a>(flag: &str, s: &'a str, sep: char) -> Result<Vec<&'a str>, DetError> {
+    let parts: Vec<&str> = s.split(sep).map(str::trim).collect();
+    if parts.iter().all(|p| p.is_empty()) {
+        return Err(DetError::input(format!("--{flag} is empty")));
+    }
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(DetError::input(format!("--{flag}: empty entry in '{s}'")));
+    }
+    Ok(parts)
+}
+
+/// Drops repeated entries, keeping the first: `--size 64,64` runs once, not twice under
+/// one key.
+pub fn dedup<T: PartialEq>(v: Vec<T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(v.len());
+    for x in v {
+        if !out.contains(&x) {
+            out.push(x);
+        }
+    }
+    out
+}
+
+/// Splits a comma list; `all` expands to `all_values`. Repeats are dropped.
+pub fn parse_list<T: FromStr<Err = String> + Clone + PartialEq>(
     flag: &str,
     s: &str,
     all_values: &[T],
 ) -> Result<Vec<T>, DetError> {
     let mut out = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for part in split_list(flag, s, ',')? {
         if part == "all" {
             out.extend_from_slice(all_values);
         } else {
@@ -207,16 +261,12 @@ pub fn parse_list<T: FromStr<Err = String> + Clone>(
             );
         }
     }
-    if out.is_empty() {
-        return Err(DetError::input(format!("--{flag} is empty")));
-    }
-    Ok(out)
+    Ok(dedup(out))
 }
 
 fn parse_sizes(flag: &str, s: &str) -> Result<Vec<usize>, DetError> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
+    split_list(flag, s, ',')?
+        .into_iter()
         .map(|p| {
             let v: usize = if let Some(e) = p.strip_prefix("2^") {
                 e.parse::<u32>()
@@ -234,13 +284,19 @@ fn parse_sizes(flag: &str, s: &str) -> Result<Vec<usize>, DetError> {
             }
             Ok(v)
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()
+        .map(dedup)
 }
 
 /// Parses N,C,H,W,K,R,S,STRIDE,PAD,DILATION (ten non-negative integers; the conv family
 /// checks the shape itself).
 pub fn parse_conv_shape(s: &str) -> Result<Vec<usize>, DetError> {
     let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(DetError::input(format!(
+            "--conv-shape: empty entry in '{s}' (expected N,C,H,W,K,R,S,STRIDE,PAD,DILATION)"
+        )));
+    }
     if parts.len() != 10 {
         return Err(DetError::input(format!(
             "--conv-shape needs 10 integers N,C,H,W,K,R,S,STRIDE,PAD,DILATION, got {}",
@@ -290,31 +346,22 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         }
     }
     let backends = parse_list("backend", &a.backend, &BackendKind::ALL)?;
-    let inputs = a
-        .input
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(InputSpec::parse)
-        .collect::<Result<Vec<_>, _>>()?;
-    for i in &inputs {
-        if let InputSpec::File(p) = i {
-            if !std::path::Path::new(p).is_file() {
-                return Err(DetError::input(format!("--input: {p} does not exist")));
-            }
-        }
-    }
-    let precisions = match &a.precision {
-        Some(p) => parse_list("precision", p, &Precision::ALL)?,
-        None => default_precisions(&inputs)?,
+    // Backends named explicitly must exist; `all` means whichever do.
+    let required_backends = dedup(
+        split_list("backend", &a.backend, ',')?
+            .into_iter()
+            .filter(|p| *p != "all")
+            .filter_map(|p| p.parse().ok())
+            .collect(),
+    );
+    // Without --precision, the inputs decide (see `default_precisions`), once the files
+    // passed the safety checks below.
+    let explicit_precisions = match &a.precision {
+        Some(p) => Some(parse_list("precision", p, &Precision::ALL)?),
+        None => None,
     };
     let mut accumulators = Vec::new();
-    for part in a
-        .accumulator
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
+    for part in split_list("accumulator", &a.accumulator, ',')? {
         if part == "all" {
             accumulators.extend([
                 AccChoice::Same,
@@ -325,17 +372,16 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
             accumulators.push(AccChoice::parse(part)?);
         }
     }
-    if accumulators.is_empty() {
-        return Err(DetError::input("--accumulator is empty"));
-    }
+    let accumulators = dedup(accumulators);
     let variants: Vec<String> = if a.variant.trim() == "all" {
         Vec::new()
     } else {
-        a.variant
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect()
+        dedup(
+            split_list("variant", &a.variant, ',')?
+                .into_iter()
+                .map(String::from)
+                .collect(),
+        )
     };
     let orderings = parse_list("ordering", &a.ordering, &Ordering::CUDA)?;
     let sizes = parse_sizes("size", &a.size)?;
@@ -346,11 +392,12 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
             .map(|s| s.to_string())
             .collect()
     } else {
-        a.index_dist
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect()
+        dedup(
+            split_list("index-dist", &a.index_dist, ',')?
+                .into_iter()
+                .map(String::from)
+                .collect(),
+        )
     };
     for d in &index_dists {
         crate::ops::scatter::check_index_dist(d)?;
@@ -358,14 +405,77 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
     if a.runs == 0 {
         return Err(DetError::input("--runs must be at least 1"));
     }
-    let workgroup_sizes = parse_sizes("workgroup-size", &a.workgroup_size)?
-        .into_iter()
-        .map(|w| crate::ops::check_workgroup_size(w as u32))
-        .collect::<Result<Vec<_>, _>>()?;
-    if let Some(d) = &a.dump {
-        std::fs::create_dir_all(d)
-            .map_err(|e| DetError::input(format!("--dump: cannot create {}: {e}", d.display())))?;
+    if a.runs > MAX_RUNS {
+        return Err(DetError::input(format!(
+            "--runs {} is more than the limit of {MAX_RUNS}",
+            a.runs
+        )));
     }
+    let inputs = dedup(
+        split_list("input", &a.input, ',')?
+            .into_iter()
+            .map(InputSpec::parse)
+            .collect::<Result<Vec<_>, _>>()?,
+    );
+    if a.index.is_some() && !ops.contains(&Op::ScatterAdd) {
+        return Err(DetError::input(
+            "--index is only used by --op scatter_add, which this run does not include",
+        ));
+    }
+    let workgroup_sizes = dedup(
+        split_list("workgroup-size", &a.workgroup_size, ',')?
+            .into_iter()
+            .map(|p| {
+                let w: u32 = p.replace('_', "").parse().map_err(|_| {
+                    DetError::input(format!(
+                        "--workgroup-size: '{p}' is not a workgroup size (a power of two, 32..1024)"
+                    ))
+                })?;
+                crate::ops::check_workgroup_size(w)
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    );
+    let conv_shapes = match &a.conv_shape {
+        // Several shapes are separated by ';'.
+        Some(s) => dedup(
+            split_list("conv-shape", s, ';')?
+                .into_iter()
+                .map(parse_conv_shape)
+                .collect::<Result<_, _>>()?,
+        ),
+        None => Vec::new(),
+    };
+    let steps = match a.steps {
+        Some(0) => return Err(DetError::input("--steps must be at least 1")),
+        Some(n) if n > MAX_STEPS => {
+            return Err(DetError::input(format!(
+                "--steps {n} is more than the limit of {MAX_STEPS}"
+            )))
+        }
+        other => other,
+    };
+    // Every file is checked before any work: inputs are regular files, the outputs'
+    // folders exist and are writable, and no output is an input.
+    let mut plan = crate::safety::Plan::new();
+    for i in &inputs {
+        if let InputSpec::File(p) = i {
+            plan = plan.input("--input", std::path::Path::new(p));
+        }
+    }
+    if let Some(ix) = &a.index {
+        plan = plan.input("--index", ix);
+    }
+    plan.output("--json", Some(&a.json))
+        .folder("--dump", a.dump.as_deref())
+        .check()?;
+    if let Some(ix) = &a.index {
+        // Validated now (format, dtype, shape), not after the other cases ran.
+        crate::inputs::read_npy_index(ix)?;
+    }
+    let precisions = match explicit_precisions {
+        Some(p) => p,
+        None => default_precisions(&inputs)?,
+    };
     Ok(RunConfig {
         ops,
         backends,
@@ -381,72 +491,115 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         index_file: a.index.as_ref().map(|p| p.display().to_string()),
         index_dists,
         workgroup_sizes,
-        conv_shapes: match &a.conv_shape {
-            // Several shapes are separated by ';'.
-            Some(s) => s
-                .split(';')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(parse_conv_shape)
-                .collect::<Result<_, _>>()?,
-            None => Vec::new(),
-        },
-        steps: match a.steps {
-            Some(0) => return Err(DetError::input("--steps must be at least 1")),
-            other => other,
-        },
+        conv_shapes,
+        steps,
         dump: a.dump.clone(),
         command,
         progress: !a.quiet,
         copy_baseline: !a.no_copy_baseline,
+        required_backends,
     })
 }
 
 fn devices(json: bool) -> Result<Outcome> {
     let found = backend::discover(&BackendKind::ALL);
+    let mut text = String::new();
     if json {
-        println!("{}", serde_json::to_string_pretty(&found.infos)?);
+        text = serde_json::to_string_pretty(&found.infos)? + "\n";
     } else {
         for d in &found.infos {
             if d.available {
-                println!(
-                    "{:<5} {}  [{}; {}]",
+                text += &format!(
+                    "{:<5} {}  [{}; {}]\n",
                     d.backend, d.name, d.device_type, d.driver
                 );
                 if !d.features.is_empty() {
-                    println!("      features: {}", d.features.join(", "));
+                    text += &format!("      features: {}\n", d.features.join(", "));
                 }
                 for (k, v) in &d.details {
-                    println!("      {k}: {v}");
+                    text += &format!("      {k}: {v}\n");
                 }
             } else {
-                println!("{:<5} {}  unavailable: {}", d.backend, d.name, d.reason);
+                text += &format!("{:<5} {}  unavailable: {}\n", d.backend, d.name, d.reason);
             }
         }
     }
+    crate::safety::out(&text)?;
     Ok(Outcome::Ok)
 }
 
 fn run(a: &RunArgs) -> Result<Outcome> {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let cfg = run_config(a, command)?;
-    // Ctrl-C stops between cases; what was measured is still written, marked partial.
-    let _ =
-        ctrlc::set_handler(|| runner::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst));
+    // Ctrl-C stops at the next run; what was measured is still written, marked partial.
+    let to_stdout = a.json.as_os_str() == "-";
+    let path = a.json.clone();
+    crate::interrupt::set_sink(move |bytes| {
+        let done = if to_stdout {
+            crate::safety::out(&String::from_utf8_lossy(bytes)).is_ok()
+        } else {
+            crate::report::write_atomic(&path, bytes).is_ok()
+        };
+        if done {
+            eprintln!(
+                "detbench: interrupted: wrote the finished cases to {} (partial)",
+                if to_stdout {
+                    "stdout".into()
+                } else {
+                    path.display().to_string()
+                }
+            );
+        }
+    });
+    crate::interrupt::install();
     let report = runner::run(&cfg)?;
-    crate::report::write_report(&a.json, &report)?;
-    if !a.quiet {
-        print!("{}", runner::table(&report.results));
+    crate::interrupt::finishing();
+    if to_stdout {
+        // `--json -`: the report is the only thing on stdout; the table goes to stderr.
+        let json = serde_json::to_string_pretty(&report)?;
+        crate::safety::out(&(json + "\n"))?;
+        if !a.quiet {
+            eprint!("{}", runner::table(&report.results));
+        }
+    } else {
+        crate::report::write_report(&a.json, &report)?;
+        if !a.quiet {
+            crate::safety::out(&runner::table(&report.results))?;
+        }
     }
     let partial = if report.partial {
         " (partial: interrupted)"
     } else {
         ""
     };
+    // Backends that `all` asked for but found no usable device of (after the work, so a
+    // bad input's error stays the only line on stderr).
+    for kind in &cfg.backends {
+        let infos: Vec<_> = report
+            .env
+            .devices
+            .iter()
+            .filter(|d| d.backend == kind.name())
+            .collect();
+        if !infos.is_empty() && infos.iter().all(|d| !d.available) {
+            let why: Vec<String> = infos
+                .iter()
+                .map(|d| format!("{}: {}", d.name, d.reason))
+                .collect();
+            eprintln!(
+                "detbench: backend {kind} has no usable device ({}); its results are skipped",
+                why.join("; ")
+            );
+        }
+    }
     eprintln!(
         "detbench: wrote {} results to {}{partial}",
         report.results.len(),
-        a.json.display()
+        if to_stdout {
+            "stdout".into()
+        } else {
+            a.json.display().to_string()
+        }
     );
     Ok(if report.partial {
         Outcome::Interrupted
@@ -457,25 +610,50 @@ fn run(a: &RunArgs) -> Result<Outcome> {
 
 fn train(a: &TrainArgs) -> Result<Outcome> {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
+    if a.steps > MAX_STEPS {
+        return Err(DetError::input(format!(
+            "--steps {} is more than the limit of {MAX_STEPS}",
+            a.steps
+        ))
+        .into());
+    }
+    if a.replicas > MAX_REPLICAS {
+        return Err(DetError::input(format!(
+            "--replicas {} is more than the limit of {MAX_REPLICAS}",
+            a.replicas
+        ))
+        .into());
+    }
     let spec = crate::train::TrainSpec::parse(
         &a.backend, a.steps, a.replicas, &a.mode, a.seed, a.lr, command,
     )?;
-    if let Some(dir) = a.json.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.is_dir() {
-            return Err(DetError::input(format!(
-                "--json: folder {} does not exist",
-                dir.display()
-            ))
-            .into());
-        }
-    }
-    let _ =
-        ctrlc::set_handler(|| runner::INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst));
+    crate::safety::Plan::new()
+        .output("--json", Some(&a.json))
+        .check()?;
+    crate::interrupt::install();
     let report = crate::train::run(&spec)?;
-    crate::train::write(&a.json, &report)?;
-    print!("{}", crate::train::summary(&report));
-    eprintln!("detbench: wrote training report to {}", a.json.display());
-    Ok(Outcome::Ok)
+    if a.json.as_os_str() == "-" {
+        // `--json -`: the report alone on stdout, the summary on stderr.
+        crate::safety::out(&(serde_json::to_string_pretty(&report)? + "\n"))?;
+        eprint!("{}", crate::train::summary(&report));
+    } else {
+        crate::train::write(&a.json, &report)?;
+        crate::safety::out(&crate::train::summary(&report))?;
+    }
+    let partial = if report.partial {
+        " (partial: interrupted)"
+    } else {
+        ""
+    };
+    eprintln!(
+        "detbench: wrote training report to {}{partial}",
+        a.json.display()
+    );
+    Ok(if report.partial {
+        Outcome::Interrupted
+    } else {
+        Outcome::Ok
+    })
 }
 
 /// Runs the parsed command.
@@ -484,6 +662,14 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
         Command::Devices { json } => devices(json),
         Command::Run(a) => run(&a),
         Command::Report(a) => {
+            let mut plan = crate::safety::Plan::new();
+            for p in &a.inputs {
+                plan = plan.input("input", p);
+            }
+            plan.output("--html", a.html.as_deref())
+                .output("--md", a.md.as_deref())
+                .folder("--figures", a.figures.as_deref())
+                .check()?;
             crate::report::html::run_with_figures(
                 &a.inputs,
                 a.html.as_deref(),
@@ -493,18 +679,48 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Ok)
         }
         Command::Tolerance(a) => {
+            let mut plan = crate::safety::Plan::new().input("input", &a.input);
+            if let Some(t) = &a.train {
+                plan = plan.input("--train", t);
+            }
+            plan.check()?;
             crate::tolerance::run(&a.input, a.confidence, &a.format, a.train.as_deref())?;
             Ok(Outcome::Ok)
         }
-        Command::Check(a) => Ok(crate::check::run(
-            &a.baseline,
-            &a.current,
-            a.junit.as_deref(),
-        )?),
+        Command::Check(a) => {
+            crate::safety::Plan::new()
+                .input("--baseline", &a.baseline)
+                .input("--current", &a.current)
+                .output("--junit", a.junit.as_deref())
+                .check()?;
+            Ok(crate::check::run(
+                &a.baseline,
+                &a.current,
+                a.junit.as_deref(),
+            )?)
+        }
         Command::Merge(a) => {
+            let mut plan = crate::safety::Plan::new();
+            for p in &a.inputs {
+                plan = plan.input("input", p);
+            }
+            plan.output("--md", a.md.as_deref()).check()?;
             crate::merge::run(&a.inputs, a.md.as_deref())?;
             Ok(Outcome::Ok)
         }
         Command::Train(a) => train(&a),
+        Command::Kernels(a) => {
+            let n = crate::backend::cuda::inspect::run(
+                &a.arch,
+                a.op.as_deref(),
+                a.precision.as_deref(),
+                &a.out,
+            )?;
+            eprintln!(
+                "detbench: wrote {n} modules and kernels.json to {}",
+                a.out.display()
+            );
+            Ok(Outcome::Ok)
+        }
     }
 }

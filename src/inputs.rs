@@ -243,13 +243,53 @@ fn ill_conditioned_sum(s: &mut Stream, p: Precision, n: usize, cond: f64) -> Vec
     x
 }
 
+/// Largest .npy header accepted. numpy's own writer pads headers to a few hundred bytes
+/// and its reader refuses more than 10 000 by default; a header declaring more is corrupt
+/// or hostile and must not make the reader allocate it.
+pub const NPY_HEADER_MAX: usize = 1 << 16;
+
+/// Reads a .npy file (a regular file only) and checks its preamble: the declared header
+/// length must fit in the file and under [`NPY_HEADER_MAX`], so a lying header cannot make
+/// the parser allocate gigabytes.
+fn read_npy_bytes(path: &Path) -> Result<Vec<u8>, DetError> {
+    let bytes = crate::safety::read_input(path)?;
+    let bad = |why: String| {
+        DetError::input(format!(
+            "{} is not a valid .npy file: {why}",
+            path.display()
+        ))
+    };
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(bad("no .npy magic".into()));
+    }
+    let (len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        v => return Err(bad(format!("unsupported format version {v}"))),
+    };
+    if len > NPY_HEADER_MAX {
+        return Err(bad(format!(
+            "the header declares {len} bytes (more than {NPY_HEADER_MAX})"
+        )));
+    }
+    if len > bytes.len() - start {
+        return Err(bad(format!(
+            "the header declares {len} bytes but the file has only {}",
+            bytes.len() - start
+        )));
+    }
+    Ok(bytes)
+}
+
 /// The precision a values .npy is stored in (`<f8`, `<f4`, `<f2`), read from its header
 /// only. `run --input x.npy` measures in this precision when `--precision` is not given,
 /// so a file of f32 values that overflow f16 does not abort the default run.
 pub fn npy_precision(path: &Path) -> Result<Precision, DetError> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| DetError::input(format!("cannot read {}: {e}", path.display())))?;
-    let npy = npyz::NpyFile::new(std::io::BufReader::new(file)).map_err(|e| {
+    let bytes = read_npy_bytes(path)?;
+    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| {
         DetError::input(format!("{} is not a valid .npy file: {e}", path.display()))
     })?;
     match npy.dtype() {
@@ -272,8 +312,7 @@ pub fn npy_precision(path: &Path) -> Result<Precision, DetError> {
 /// Reads a 1-D .npy of f64, f32, f16 (or an integer type, for indices via
 /// [`read_npy_index`]); values are rounded to `p`. NaN or Inf is bad input.
 pub fn read_npy(path: &Path, p: Precision) -> Result<Vec<f64>, DetError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| DetError::input(format!("cannot read {}: {e}", path.display())))?;
+    let bytes = read_npy_bytes(path)?;
     let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| {
         DetError::input(format!("{} is not a valid .npy file: {e}", path.display()))
     })?;
@@ -335,11 +374,18 @@ pub fn read_npy(path: &Path, p: Precision) -> Result<Vec<f64>, DetError> {
 
 /// Reads a 1-D int32 or int64 .npy of indices.
 pub fn read_npy_index(path: &Path) -> Result<Vec<i64>, DetError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| DetError::input(format!("cannot read {}: {e}", path.display())))?;
+    let bytes = read_npy_bytes(path)?;
     let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| {
         DetError::input(format!("{} is not a valid .npy file: {e}", path.display()))
     })?;
+    // Indices pair with 1-D values: a 2-D array is refused, as it is for values.
+    let shape = npy.shape().to_vec();
+    if shape.len() > 1 && shape.iter().filter(|&&d| d != 1).count() > 1 {
+        return Err(DetError::input(format!(
+            "{}: expected a 1-D index array, found shape {shape:?}",
+            path.display()
+        )));
+    }
     let descr = match npy.dtype() {
         npyz::DType::Plain(t) => t.to_string(),
         _ => {
@@ -406,6 +452,7 @@ pub fn write_npy(path: &Path, p: Precision, values: &[f64], shape: &[u64]) -> Re
             }
         }
     }
+    crate::safety::guard_write(path)?;
     std::fs::write(path, buf).map_err(io)
 }
 

@@ -37,29 +37,24 @@ pub const CUDA: &[(&str, &str)] = &[
     ),
 ];
 
+/// The WGSL template of each family: embedded here once, compiled by the family's
+/// `wgpu.rs` (as its `TEMPLATE`) and hashed by [`hashes`], so the hash is of what runs.
+pub mod wgsl {
+    pub const REDUCE: &str = include_str!("../kernels/wgsl/reduce.wgsl");
+    pub const CONV: &str = include_str!("../kernels/wgsl/conv.wgsl");
+    pub const OPTIM: &str = include_str!("../kernels/wgsl/optim.wgsl");
+    pub const SCATTER: &str = include_str!("../kernels/wgsl/scatter.wgsl");
+    pub const COPY: &str = include_str!("../kernels/wgsl/copy.wgsl");
+}
+
 /// WGSL sources by repository path (the prelude first).
 pub const WGSL: &[(&str, &str)] = &[
     ("kernels/wgsl/common.wgsl", WGSL_PRELUDE),
-    (
-        "kernels/wgsl/reduce.wgsl",
-        include_str!("../kernels/wgsl/reduce.wgsl"),
-    ),
-    (
-        "kernels/wgsl/conv.wgsl",
-        include_str!("../kernels/wgsl/conv.wgsl"),
-    ),
-    (
-        "kernels/wgsl/optim.wgsl",
-        include_str!("../kernels/wgsl/optim.wgsl"),
-    ),
-    (
-        "kernels/wgsl/scatter.wgsl",
-        include_str!("../kernels/wgsl/scatter.wgsl"),
-    ),
-    (
-        "kernels/wgsl/copy.wgsl",
-        include_str!("../kernels/wgsl/copy.wgsl"),
-    ),
+    ("kernels/wgsl/reduce.wgsl", wgsl::REDUCE),
+    ("kernels/wgsl/conv.wgsl", wgsl::CONV),
+    ("kernels/wgsl/optim.wgsl", wgsl::OPTIM),
+    ("kernels/wgsl/scatter.wgsl", wgsl::SCATTER),
+    ("kernels/wgsl/copy.wgsl", wgsl::COPY),
 ];
 
 /// SHA-256 of every embedded kernel source.

@@ -148,7 +148,7 @@ pub fn merge(reports: &[(PathBuf, Vec<ResultRecord>)]) -> Vec<Row> {
 }
 
 fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|")
+    crate::report::markdown::md_text(s)
 }
 
 /// The merged table as Markdown.
@@ -227,7 +227,7 @@ pub fn run(inputs: &[PathBuf], md: Option<&std::path::Path>) -> Result<(), DetEr
     }
     let rows = merge(&reports);
     let text = render_md(&rows, inputs);
-    print!("{text}");
+    crate::safety::out(&text)?;
     if let Some(out) = md {
         write_atomic(out, text.as_bytes())?;
     }

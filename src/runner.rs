@@ -10,16 +10,16 @@ use crate::ops::{
     self, BaselineSpec, Case, Family, Job, MatrixParams, Op, Ordering, Prepared, RunSet,
 };
 use crate::report::{Env, Report, ResultRecord, SCHEMA};
-pub use crate::shared::host::check_host_size;
+pub use crate::shared::host::{check_host_size, check_runs_memory};
 pub use crate::shared::stats::median;
 use crate::shared::stats::median_u64;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering as MemOrder};
 
-/// Set by the Ctrl-C handler; the runner stops between cases and marks the report partial.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+use crate::interrupt::interrupted;
+/// Set by the Ctrl-C handler; the runner stops between runs and marks the report partial.
+pub use crate::interrupt::INTERRUPTED;
 
 /// Which accumulator a case uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +85,9 @@ pub struct RunConfig {
     /// Add a `copy` case at the run's largest size (see [`copy_baseline`]) unless copy
     /// was asked for; off with `--no-copy-baseline`.
     pub copy_baseline: bool,
+    /// Backends the user named explicitly (not via `all`): a missing device is then an
+    /// error (exit 2), not a skipped backend.
+    pub required_backends: Vec<BackendKind>,
 }
 
 /// Metrics of one run set against its prepared reference.
@@ -579,10 +582,14 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                 .filter(|i| i.backend == kind.name())
                 .map(|i| format!("{}: {}", i.name, i.reason))
                 .collect();
-            eprintln!(
-                "detbench: backend {kind} has no usable device ({}); its results are skipped",
-                why.join("; ")
-            );
+            if cfg.required_backends.contains(kind) {
+                return Err(DetError::input(format!(
+                    "backend {kind} has no usable device: {}",
+                    why.join("; ")
+                )));
+            }
+            // Otherwise `all` found none of this kind: the report's env.devices says why,
+            // and the CLI repeats it once the report is written.
         }
     }
     let mut report = Report {
@@ -609,11 +616,22 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
         None
     };
     let mut dumped_inputs = HashSet::new();
+    checkpoint(&report);
     'cases: for (ci, case) in cases.iter().enumerate() {
         let baseline = ci >= user_cases;
         // The baseline's arrays are not the user's data: never dumped.
         let dump = cfg.dump.as_ref().filter(|_| !baseline);
+        if interrupted() {
+            report.partial = true;
+            break;
+        }
         let prep = prepare(case)?;
+        if interrupted() {
+            // The reference may be incomplete: the case is not run.
+            report.partial = true;
+            break;
+        }
+        check_runs_memory(case.runs, prep.exact.len())?;
         if let Some(dir) = dump {
             let key = format!(
                 "{}_{}_n{}_{}_s{}",
@@ -638,7 +656,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
         let compare = family(case.op)?.compare_across_backends();
         let mut cross: Vec<(usize, Vec<f64>)> = Vec::new();
         for backend in &found.backends {
-            if INTERRUPTED.load(MemOrder::SeqCst) {
+            if interrupted() {
                 report.partial = true;
                 break 'cases;
             }
@@ -664,6 +682,11 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                 )],
                 other => other?,
             };
+            if interrupted() {
+                // Stopped inside the case: its runs are incomplete, so it is dropped.
+                report.partial = true;
+                break 'cases;
+            }
             for (rec, set) in outcome {
                 if let (Some(dir), Some(set)) = (dump, &set) {
                     let name = format!(
@@ -693,11 +716,19 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
             }
         }
         cross_backend_ulp(&mut report.results, &cross, prep.out_precision);
+        checkpoint(&report);
     }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
     Ok(report)
+}
+
+/// Hands the finished cases to the Ctrl-C watchdog (see [`crate::interrupt::checkpoint`]).
+fn checkpoint(report: &Report) {
+    let mut partial = report.clone();
+    partial.partial = true;
+    crate::interrupt::checkpoint(move || serde_json::to_vec_pretty(&partial).unwrap_or_default());
 }
 
 /// Fills `extra["cross_backend_max_ulp"]` (largest ULP distance between this record's

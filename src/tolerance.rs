@@ -697,7 +697,7 @@ pub fn run(
                 + "\n"
         }
     };
-    print!("{out}");
+    crate::safety::out(&out)?;
     Ok(())
 }
 

@@ -358,3 +358,60 @@ fn devices_json_lists_the_cpu() {
         }
     }
 }
+
+#[test]
+fn usage_errors_keep_clap_suggestions_on_one_line() {
+    assert_bad_input(
+        &["run", "--backedn", "cpu"],
+        "a similar argument exists: '--backend'",
+    );
+    // Bare detbench lists the commands (on stderr, exit 2 as a usage error).
+    let out = detbench(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for cmd in [
+        "devices",
+        "run",
+        "report",
+        "tolerance",
+        "check",
+        "merge",
+        "train",
+    ] {
+        assert!(err.contains(cmd), "{cmd} missing from {err}");
+    }
+}
+
+#[test]
+fn json_dash_writes_the_report_to_stdout() {
+    let out = detbench(&[
+        "run",
+        "--op",
+        "sum",
+        "--backend",
+        "cpu",
+        "--variant",
+        "tree",
+        "--precision",
+        "f32",
+        "--size",
+        "64",
+        "--runs",
+        "2",
+        "--no-copy-baseline",
+        "--json",
+        "-",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["schema"], "detbench.report.v1");
+    assert_eq!(report["results"].as_array().unwrap().len(), 1);
+    // The table went to stderr, and no file named '-' was written.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("variant"));
+    assert!(!Path::new("-").exists());
+}

@@ -47,3 +47,240 @@ fn interrupted_run_writes_a_partial_report() {
         "the run should have stopped early"
     );
 }
+
+/// Sends SIGINT to `child` after `after`, then waits at most `limit` for it to exit.
+/// Returns the exit code and how long the exit took after the signal.
+fn interrupt_after(
+    child: &mut std::process::Child,
+    after: Duration,
+    limit: Duration,
+) -> (Option<i32>, Duration) {
+    std::thread::sleep(after);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the command ended before it could be interrupted"
+    );
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let sent = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return (s.code(), sent.elapsed());
+        }
+        if sent.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no exit within {limit:?} of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Ctrl-C inside a long case (thousands of runs) stops it within about a second: the
+/// finished case is in the partial report, the interrupted one is dropped.
+#[test]
+fn ctrl_c_inside_a_case_stops_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("partial.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_detbench"))
+        .args([
+            "run",
+            "--op",
+            "sum",
+            "--backend",
+            "cpu",
+            "--variant",
+            "tree",
+            "--precision",
+            "f64",
+            // The first case (16 elements) ends at once; the second would run for minutes.
+            "--size",
+            "16,2^20",
+            "--runs",
+            "100000",
+            "--quiet",
+            "--no-copy-baseline",
+            "--json",
+        ])
+        .arg(&json)
+        .spawn()
+        .unwrap();
+    let (code, took) = interrupt_after(&mut child, Duration::from_secs(4), Duration::from_secs(5));
+    assert_eq!(code, Some(130));
+    assert!(took < Duration::from_millis(2000), "exit took {took:?}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["partial"], true);
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "only the finished case: {results:?}");
+    assert_eq!(results[0]["size"], 16);
+    assert_eq!(results[0]["times_ms"].as_array().unwrap().len(), 100000);
+}
+
+/// Same on wgpu (lavapipe here): the stop is checked before every submission.
+#[test]
+fn ctrl_c_inside_a_wgpu_case_stops_within_a_second() {
+    let out = Command::new(env!("CARGO_BIN_EXE_detbench"))
+        .args(["devices", "--json"])
+        .output()
+        .unwrap();
+    let devices: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    if !devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["backend"] == "wgpu" && d["available"] == true)
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have a wgpu adapter"
+        );
+        eprintln!("skipped: no wgpu adapter");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("partial.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_detbench"))
+        .args([
+            "run",
+            "--op",
+            "sum",
+            "--backend",
+            "wgpu",
+            "--variant",
+            "tree",
+            "--precision",
+            "f32",
+            "--size",
+            "2^16",
+            "--runs",
+            "100000",
+            "--quiet",
+            "--no-copy-baseline",
+            "--json",
+        ])
+        .arg(&json)
+        .spawn()
+        .unwrap();
+    let (code, took) = interrupt_after(&mut child, Duration::from_secs(5), Duration::from_secs(5));
+    assert_eq!(code, Some(130));
+    assert!(took < Duration::from_millis(2000), "exit took {took:?}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["partial"], true);
+}
+
+/// `train` interrupted between steps exits 130 and keeps the replicas it finished.
+#[test]
+fn interrupted_train_keeps_finished_replicas() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("train.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_detbench"))
+        .args([
+            "train",
+            "--backend",
+            "cpu",
+            "--mode",
+            "deterministic",
+            "--steps",
+            "3",
+            "--replicas",
+            "1000",
+            "--json",
+        ])
+        .arg(&json)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (code, took) = interrupt_after(&mut child, Duration::from_secs(8), Duration::from_secs(5));
+    assert_eq!(code, Some(130));
+    assert!(took < Duration::from_millis(2000), "exit took {took:?}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["partial"], true);
+    let modes = report["modes"].as_array().unwrap();
+    assert_eq!(modes.len(), 1);
+    let replicas = modes[0]["replicas"].as_array().unwrap().len();
+    assert!((1..1000).contains(&replicas), "{replicas} replicas kept");
+}
+
+/// Ctrl-C while host work that does not poll is under way (drawing inputs and the exact
+/// reference of 2^25 elements, then slow runs): the watchdog writes the finished case and
+/// exits 130 within about a second either way.
+#[test]
+fn ctrl_c_during_long_host_work_exits_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("partial.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_detbench"))
+        .args([
+            "run",
+            "--op",
+            "sum",
+            "--backend",
+            "cpu",
+            "--variant",
+            "tree",
+            "--precision",
+            "f32",
+            "--size",
+            "16,2^25",
+            "--runs",
+            "100000",
+            "--quiet",
+            "--no-copy-baseline",
+            "--json",
+        ])
+        .arg(&json)
+        .spawn()
+        .unwrap();
+    let (code, took) = interrupt_after(&mut child, Duration::from_secs(3), Duration::from_secs(10));
+    assert_eq!(code, Some(130));
+    assert!(took < Duration::from_millis(2000), "exit took {took:?}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["partial"], true);
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "only the finished case: {results:?}");
+    assert_eq!(results[0]["size"], 16);
+}
+
+/// A second Ctrl-C exits at once, whatever the command is doing.
+#[test]
+fn second_ctrl_c_exits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("partial.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_detbench"))
+        .args([
+            "train",
+            "--backend",
+            "cpu",
+            "--steps",
+            "3",
+            "--replicas",
+            "1000",
+            "--json",
+        ])
+        .arg(&json)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    for _ in 0..2 {
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(2) {
+            let _ = child.kill();
+            panic!("no exit within 2 s of the second Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(130));
+}

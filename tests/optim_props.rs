@@ -221,14 +221,17 @@ fn stochastic_rounding_is_a_function_of_the_seed(kind: BackendKind) {
 }
 
 macro_rules! backend_tests {
-    ($($name:ident => $kind:expr;)*) => {$(
+    ($($(#[$attr:meta])* $name:ident => $kind:expr;)*) => {$(
         mod $name {
             use super::*;
             #[test]
+            $(#[$attr])*
             fn reproducible_and_within_reference() { reproducible_and_accurate($kind); }
             #[test]
+            $(#[$attr])*
             fn close_to_cpu_emulation() { matches_cpu_emulation($kind); }
             #[test]
+            $(#[$attr])*
             fn stochastic_rounding_seeded() { stochastic_rounding_is_a_function_of_the_seed($kind); }
         }
     )*};
@@ -237,6 +240,7 @@ macro_rules! backend_tests {
 backend_tests! {
     cpu => BackendKind::Cpu;
     wgpu => BackendKind::Wgpu;
+    #[cfg_attr(not(detbench_libcuda), ignore = "needs a CUDA device: no libcuda on this machine (DETBENCH_REQUIRE_CUDA=1 runs it)")]
     cuda => BackendKind::Cuda;
 }
 

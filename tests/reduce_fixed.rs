@@ -324,16 +324,18 @@ fn every_variant_is_within_its_bound_under_every_ordering(spec: &Spec) {
 
 /// One module per backend, each running every shared body with that backend's [`Spec`].
 macro_rules! gpu_tests {
-    ($($name:ident => $spec:expr;)*) => {$(
+    ($($(#[$attr:meta])* $name:ident => $spec:expr;)*) => {$(
         mod $name {
             use super::*;
 
             #[test]
+            $(#[$attr])*
             fn ordered_variants_are_bitwise_stable_and_equal_the_cpu() {
                 super::ordered_variants_are_bitwise_stable_and_equal_the_cpu(&$spec);
             }
 
             #[test]
+            $(#[$attr])*
             fn every_variant_is_within_its_bound_under_every_ordering() {
                 super::every_variant_is_within_its_bound_under_every_ordering(&$spec);
             }
@@ -343,6 +345,7 @@ macro_rules! gpu_tests {
 
 gpu_tests! {
     wgpu => WGPU;
+    #[cfg_attr(not(detbench_libcuda), ignore = "needs a CUDA device: no libcuda on this machine (DETBENCH_REQUIRE_CUDA=1 runs it)")]
     cuda => CUDA;
 }
 
@@ -467,6 +470,10 @@ mod cuda_only {
     }
 
     #[test]
+    #[cfg_attr(
+        not(detbench_libcuda),
+        ignore = "needs a CUDA device: no libcuda on this machine (DETBENCH_REQUIRE_CUDA=1 runs it)"
+    )]
     fn contended_compare_exchange_is_bounded() {
         let Some(g) = common::backend(BackendKind::Cuda) else {
             return;
@@ -487,6 +494,10 @@ mod cuda_only {
     }
 
     #[test]
+    #[cfg_attr(
+        not(detbench_libcuda),
+        ignore = "needs a CUDA device: no libcuda on this machine (DETBENCH_REQUIRE_CUDA=1 runs it)"
+    )]
     fn compile_options_are_recorded() {
         let Some(g) = common::backend(BackendKind::Cuda) else {
             return;

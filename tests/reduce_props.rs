@@ -192,23 +192,26 @@ fn reproducible_across_shapes(
 }
 
 macro_rules! backend_tests {
-    ($($name:ident => $kind:expr, $cases:expr;)*) => {$(
+    ($($(#[$attr:meta])* $name:ident => $kind:expr, $cases:expr;)*) => {$(
         mod $name {
             use super::*;
             proptest! {
                 #![proptest_config(ProptestConfig { cases: common::cases($cases), ..ProptestConfig::default() })]
 
                 #[test]
+                $(#[$attr])*
                 fn every_variant_within_its_bound(op in op(), p in precision(), n in size(), input in input(), seed in 0u64..1000) {
                     if common::backend($kind).is_some() { within_bound($kind, op, p, n, input, seed); }
                 }
 
                 #[test]
+                $(#[$attr])*
                 fn ordered_variants_are_reproducible_and_match_cpu(op in op(), p in precision(), n in size(), input in input(), seed in 0u64..1000) {
                     if common::backend($kind).is_some() { deterministic_and_emulated($kind, op, p, n, input, seed); }
                 }
 
                 #[test]
+                $(#[$attr])*
                 fn reproducible_is_independent_of_launch_shape(op in op(), p in precision(), n in size(), input in input(), seed in 0u64..1000) {
                     if common::backend($kind).is_some() { reproducible_across_shapes($kind, op, p, n, input, seed); }
                 }
@@ -220,5 +223,6 @@ macro_rules! backend_tests {
 backend_tests! {
     cpu => BackendKind::Cpu, 64;
     wgpu => BackendKind::Wgpu, 12;
+    #[cfg_attr(not(detbench_libcuda), ignore = "needs a CUDA device: no libcuda on this machine (DETBENCH_REQUIRE_CUDA=1 runs it)")]
     cuda => BackendKind::Cuda, 24;
 }

@@ -166,7 +166,7 @@ __device__ __forceinline__ void db_step(void* params, const void* grad, float* m
     }
 }
 
-#define DB_ENTRY(NAME, RULE, ST)                                                              \
+#define DB_OPTIM_ENTRY(NAME, RULE, ST)                                                        \
     extern "C" __global__ void NAME(void* __restrict__ params, const void* __restrict__ grad,  \
                                     float* __restrict__ m, float* __restrict__ v,              \
                                     float* __restrict__ master, db_u64 n, float neg_step,      \
@@ -176,15 +176,15 @@ __device__ __forceinline__ void db_step(void* params, const void* grad, float* m
         db_step<RULE, ST>(params, grad, m, v, master, n, s);                                   \
     }
 
-DB_ENTRY(sgd_momentum_f32, RULE_SGD_MOMENTUM, ST_F32)
-DB_ENTRY(sgd_momentum_bf16, RULE_SGD_MOMENTUM, ST_BF16)
-DB_ENTRY(sgd_momentum_bf16_sr, RULE_SGD_MOMENTUM, ST_SR)
-DB_ENTRY(sgd_nesterov_f32, RULE_SGD_NESTEROV, ST_F32)
-DB_ENTRY(sgd_nesterov_bf16, RULE_SGD_NESTEROV, ST_BF16)
-DB_ENTRY(sgd_nesterov_bf16_sr, RULE_SGD_NESTEROV, ST_SR)
-DB_ENTRY(adam_f32, RULE_ADAM, ST_F32)
-DB_ENTRY(adam_bf16, RULE_ADAM, ST_BF16)
-DB_ENTRY(adam_bf16_sr, RULE_ADAM, ST_SR)
-DB_ENTRY(adamw_f32, RULE_ADAMW, ST_F32)
-DB_ENTRY(adamw_bf16, RULE_ADAMW, ST_BF16)
-DB_ENTRY(adamw_bf16_sr, RULE_ADAMW, ST_SR)
+DB_OPTIM_ENTRY(sgd_momentum_f32, RULE_SGD_MOMENTUM, ST_F32)
+DB_OPTIM_ENTRY(sgd_momentum_bf16, RULE_SGD_MOMENTUM, ST_BF16)
+DB_OPTIM_ENTRY(sgd_momentum_bf16_sr, RULE_SGD_MOMENTUM, ST_SR)
+DB_OPTIM_ENTRY(sgd_nesterov_f32, RULE_SGD_NESTEROV, ST_F32)
+DB_OPTIM_ENTRY(sgd_nesterov_bf16, RULE_SGD_NESTEROV, ST_BF16)
+DB_OPTIM_ENTRY(sgd_nesterov_bf16_sr, RULE_SGD_NESTEROV, ST_SR)
+DB_OPTIM_ENTRY(adam_f32, RULE_ADAM, ST_F32)
+DB_OPTIM_ENTRY(adam_bf16, RULE_ADAM, ST_BF16)
+DB_OPTIM_ENTRY(adam_bf16_sr, RULE_ADAM, ST_SR)
+DB_OPTIM_ENTRY(adamw_f32, RULE_ADAMW, ST_F32)
+DB_OPTIM_ENTRY(adamw_bf16, RULE_ADAMW, ST_BF16)
+DB_OPTIM_ENTRY(adamw_bf16_sr, RULE_ADAMW, ST_SR)

@@ -80,7 +80,8 @@ fn to_odd(s: f32, inexact: bool, up: bool) -> f32 {
 // set with ACC_F16 / ACC_BF16).
 
 // ---------------------------------------------------------------------------------------
-// Accumulator arithmetic (`Arith` in cpu.rs): add, sub, mul, dot_step, product_error.
+// Accumulator arithmetic (`Arith` in src/shared/arith.rs): a scatter only adds, so only
+// add and sub are defined; no product, and so no fma() that lavapipe could leave unfused.
 
 //#if ACC_HALF
 //#if !C64
@@ -91,14 +92,6 @@ fn add(a: f32, b: f32) -> f32 {
     let e = (a - (s - bb)) + (b - bb);
     return round_half(to_odd(s, e != 0.0, (e > 0.0) == (s > 0.0)));
 }
-fn mul(a: f32, b: f32) -> f32 {
-    let p = a * b;
-    let e = fma(a, b, -p);
-    return round_half(to_odd(p, e != 0.0, (e > 0.0) == (p > 0.0)));
-}
-fn product_error(x: f32, y: f32, p: f32) -> f32 {
-    return round_half(fma(x, y, -p));
-}
 //#else
 fn round_acc64(v: f64) -> f64 {
     let t = f32(v);
@@ -108,19 +101,9 @@ fn round_acc64(v: f64) -> f64 {
 fn add(a: f64, b: f64) -> f64 {
     return round_acc64(a + b);
 }
-fn mul(a: f64, b: f64) -> f64 {
-    return round_acc64(a * b);
-}
-fn product_error(x: f64, y: f64, p: f64) -> f64 {
-    return round_acc64(x * y - p);
-}
 //#endif
 fn sub(a: C, b: C) -> C {
     return add(a, -b);
-}
-// Halves never fuse: round(acc + round(x*y)).
-fn dot_step(acc: C, x: C, y: C) -> C {
-    return add(acc, mul(x, y));
 }
 //#endif
 
@@ -132,15 +115,6 @@ fn add(a: f32, b: f32) -> f32 {
 fn sub(a: f32, b: f32) -> f32 {
     return a - b;
 }
-fn mul(a: f32, b: f32) -> f32 {
-    return a * b;
-}
-fn dot_step(acc: f32, x: f32, y: f32) -> f32 {
-    return fma(x, y, acc);
-}
-fn product_error(x: f32, y: f32, p: f32) -> f32 {
-    return fma(x, y, -p);
-}
 //#else
 // f64 input, f32 accumulator: compute in f64 and round to f32, as the CPU does.
 fn add(a: f64, b: f64) -> f64 {
@@ -148,15 +122,6 @@ fn add(a: f64, b: f64) -> f64 {
 }
 fn sub(a: f64, b: f64) -> f64 {
     return f64(f32(a - b));
-}
-fn mul(a: f64, b: f64) -> f64 {
-    return f64(f32(a * b));
-}
-fn dot_step(acc: f64, x: f64, y: f64) -> f64 {
-    return f64(fma(f32(x), f32(y), f32(acc)));
-}
-fn product_error(x: f64, y: f64, p: f64) -> f64 {
-    return f64(fma(f32(x), f32(y), -f32(p)));
 }
 //#endif
 //#endif
@@ -167,15 +132,6 @@ fn add(a: f64, b: f64) -> f64 {
 }
 fn sub(a: f64, b: f64) -> f64 {
     return a - b;
-}
-fn mul(a: f64, b: f64) -> f64 {
-    return a * b;
-}
-fn dot_step(acc: f64, x: f64, y: f64) -> f64 {
-    return fma(x, y, acc);
-}
-fn product_error(x: f64, y: f64, p: f64) -> f64 {
-    return fma(x, y, -p);
 }
 //#endif
 

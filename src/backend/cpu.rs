@@ -82,6 +82,9 @@ impl CpuBackend {
             ..Default::default()
         };
         for _ in 0..runs {
+            if crate::interrupt::interrupted() {
+                return Err(OpError::Failed(crate::interrupt::STOPPED.into()));
+            }
             let start = Instant::now();
             let (out, msg) = once()?;
             set.times_ms.push(start.elapsed().as_secs_f64() * 1e3);

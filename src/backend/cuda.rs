@@ -35,6 +35,9 @@ use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStrea
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+pub mod inspect;
+pub mod nvrtc;
+
 /// Timer name in results: device time between two CUDA events.
 pub const TIMER: &str = "cuda_events";
 
@@ -61,11 +64,136 @@ pub struct ModuleSpec {
     pub defines: Vec<(String, String)>,
 }
 
+/// What code is compiled for: a compute capability, with or without a device (a
+/// [`CudaDevice`] has one; `detbench kernels` and the NVRTC tests name one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CudaTarget {
+    pub major: i32,
+    pub minor: i32,
+}
+
+/// Anything that fixes a compute capability: the specialisation of modules depends on it.
+pub trait ComputeCapability {
+    fn compute_capability(&self) -> (i32, i32);
+}
+
+impl ComputeCapability for CudaTarget {
+    fn compute_capability(&self) -> (i32, i32) {
+        (self.major, self.minor)
+    }
+}
+
+impl CudaTarget {
+    pub fn new(major: i32, minor: i32) -> Self {
+        CudaTarget { major, minor }
+    }
+
+    /// (major, minor).
+    pub fn cc(&self) -> (i32, i32) {
+        (self.major, self.minor)
+    }
+
+    /// From `10 * major + minor`, NVRTC's numbering (90 is sm_90).
+    pub fn from_number(n: i32) -> Self {
+        CudaTarget::new(n / 10, n % 10)
+    }
+
+    /// Parses `sm_90`, `sm_100`, `90` or `9.0`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || format!("'{s}' is not a CUDA architecture (expected e.g. sm_90, 90 or 9.0)");
+        let t = s.trim();
+        if let Some((a, b)) = t.split_once('.') {
+            let major = a.parse::<i32>().map_err(|_| bad())?;
+            let minor = b.parse::<i32>().map_err(|_| bad())?;
+            if !(1..=99).contains(&major) || !(0..=9).contains(&minor) {
+                return Err(bad());
+            }
+            return Ok(CudaTarget::new(major, minor));
+        }
+        let digits = t.strip_prefix("sm_").unwrap_or(t);
+        if digits.len() < 2 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let n: i32 = digits.parse().map_err(|_| bad())?;
+        Ok(CudaTarget::from_number(n))
+    }
+
+    /// The real architecture NVRTC compiles for, e.g. `sm_90`.
+    pub fn arch(&self) -> String {
+        format!("sm_{}{}", self.major, self.minor)
+    }
+
+    /// NVRTC options of a module, exactly as the backend compiles it.
+    pub fn options(&self, spec: &ModuleSpec) -> Vec<String> {
+        let mut o = vec![format!("--gpu-architecture={}", self.arch())];
+        o.extend(BASE_OPTIONS.iter().map(|s| s.to_string()));
+        o.push(format!("--fmad={}", spec.fmad));
+        o.extend(spec.defines.iter().map(|(k, v)| format!("-D{k}={v}")));
+        o
+    }
+}
+
+/// The complete source NVRTC compiles for `spec`: the shared prelude, then the family. The
+/// `#line` directive only renumbers NVRTC's messages to the family file's own lines.
+pub fn module_source(spec: &ModuleSpec) -> Result<String, String> {
+    let family = crate::kernels::source(spec.path)
+        .ok_or_else(|| format!("no embedded kernel source {}", spec.path))?;
+    Ok(format!(
+        "{}\n#line 1 \"{}\"\n{family}",
+        crate::kernels::CUDA_PRELUDE,
+        spec.path
+    ))
+}
+
+/// A module the backend can build for a target and every entry point it looks up in it.
+#[derive(Clone, Debug)]
+pub struct ModuleBuild {
+    pub spec: ModuleSpec,
+    pub entries: Vec<String>,
+}
+
+/// (input, accumulator) pairs the runner offers: accumulators never narrower than the input,
+/// and no f16 accumulator for bf16 data (the rule of `runner`'s plan).
+pub fn precision_pairs() -> Vec<(crate::numerics::Precision, crate::numerics::Precision)> {
+    use crate::numerics::Precision;
+    let all = [
+        Precision::F32,
+        Precision::F64,
+        Precision::F16,
+        Precision::Bf16,
+    ];
+    let mut v = Vec::new();
+    for i in all {
+        for a in all {
+            if a.mantissa_bits() >= i.mantissa_bits()
+                && !(a == Precision::F16 && i == Precision::Bf16)
+            {
+                v.push((i, a));
+            }
+        }
+    }
+    v
+}
+
+/// Every module configuration the CUDA backend can build for `target`, family by family,
+/// with the entry points its host code looks up.
+pub fn all_modules(target: &CudaTarget) -> Vec<ModuleBuild> {
+    let mut v = Vec::new();
+    v.extend(crate::ops::reduce::cuda::modules(target));
+    v.extend(crate::ops::scatter::cuda::modules(target));
+    v.extend(crate::ops::conv::cuda::modules(target));
+    v.extend(crate::ops::optim::cuda::modules(target));
+    v.extend(crate::ops::copy::cuda::modules(target));
+    v
+}
+
 /// One GPU: its context, a stream, and the compiled modules.
 pub struct CudaDevice {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     cc: (i32, i32),
+    /// Why NVRTC cannot compile for this device, when it cannot.
+    unsupported: Option<String>,
     modules: Mutex<HashMap<ModuleSpec, Arc<CudaModule>>>,
 }
 
@@ -74,15 +202,26 @@ pub fn driver_err(what: &str, e: cudarc::driver::DriverError) -> OpError {
     OpError::Failed(format!("CUDA {what}: {e:?}"))
 }
 
+impl ComputeCapability for CudaDevice {
+    fn compute_capability(&self) -> (i32, i32) {
+        self.cc
+    }
+}
+
 impl CudaDevice {
     /// Compute capability (major, minor).
     pub fn compute_capability(&self) -> (i32, i32) {
         self.cc
     }
 
+    /// What modules are compiled for.
+    pub fn target(&self) -> CudaTarget {
+        CudaTarget::new(self.cc.0, self.cc.1)
+    }
+
     /// The real architecture NVRTC compiles for, e.g. `sm_90`.
     pub fn arch(&self) -> String {
-        format!("sm_{}{}", self.cc.0, self.cc.1)
+        self.target().arch()
     }
 
     pub fn stream(&self) -> &Arc<CudaStream> {
@@ -91,11 +230,7 @@ impl CudaDevice {
 
     /// NVRTC options of a module.
     pub fn options(&self, spec: &ModuleSpec) -> Vec<String> {
-        let mut o = vec![format!("--gpu-architecture={}", self.arch())];
-        o.extend(BASE_OPTIONS.iter().map(|s| s.to_string()));
-        o.push(format!("--fmad={}", spec.fmad));
-        o.extend(spec.defines.iter().map(|(k, v)| format!("-D{k}={v}")));
-        o
+        self.target().options(spec)
     }
 
     /// The module for `spec`, compiled on first use and cached.
@@ -107,17 +242,14 @@ impl CudaDevice {
         if let Some(m) = cache.get(spec) {
             return Ok(m.clone());
         }
-        let family = crate::kernels::source(spec.path)
-            .ok_or_else(|| OpError::Failed(format!("no embedded kernel source {}", spec.path)))?;
-        // One self-contained program per module: the shared prelude, then the family. The
-        // #line directive only renumbers NVRTC's messages to the family file's own lines.
-        let src = format!(
-            "{}\n#line 1 \"{}\"\n{family}",
-            crate::kernels::CUDA_PRELUDE,
-            spec.path
-        );
+        if let Some(why) = &self.unsupported {
+            return Err(OpError::Unsupported(why.clone()));
+        }
+        let src = module_source(spec).map_err(OpError::Failed)?;
         let options = self.options(spec);
-        let cubin = compile_cubin(spec.path, &src, &options).map_err(OpError::Failed)?;
+        let cubin = nvrtc::compile(spec.path, &src, &options)
+            .map_err(OpError::Failed)?
+            .cubin;
         let module = self
             .ctx
             .load_module(cudarc::nvrtc::Ptx::from_binary(cubin))
@@ -169,6 +301,10 @@ impl CudaDevice {
         &self,
         launches: impl FnOnce(&CudaStream) -> Result<(), OpError>,
     ) -> Result<f64, OpError> {
+        // Every timed run of every CUDA case passes here: the one place to stop on Ctrl-C.
+        if crate::interrupt::interrupted() {
+            return Err(OpError::Failed(crate::interrupt::STOPPED.into()));
+        }
         let start = self
             .ctx
             .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
@@ -188,53 +324,6 @@ impl CudaDevice {
             .map_err(|e| driver_err("kernel execution", e))?;
         Ok(ms as f64)
     }
-}
-
-/// Compiles `src` to a CUBIN for the architecture named in `options`.
-fn compile_cubin(name: &str, src: &str, options: &[String]) -> Result<Vec<u8>, String> {
-    use cudarc::nvrtc::{result, sys};
-    let src_c = std::ffi::CString::new(src).map_err(|e| format!("{name}: {e}"))?;
-    let name_c = std::ffi::CString::new(name).map_err(|e| format!("{name}: {e}"))?;
-    let prog = result::create_program(&src_c, Some(&name_c))
-        .map_err(|e| format!("NVRTC could not create {name}: {e:?}"))?;
-    /// Destroys the program on every path out.
-    struct Program(sys::nvrtcProgram);
-    impl Drop for Program {
-        fn drop(&mut self) {
-            // SAFETY: the handle came from create_program and is destroyed only here, once.
-            let _ = unsafe { result::destroy_program(self.0) };
-        }
-    }
-    let prog = Program(prog);
-    // SAFETY: prog.0 is a live program from create_program; `src_c` and `name_c` outlive it.
-    if let Err(e) = unsafe { result::compile_program(prog.0, options) } {
-        // SAFETY: prog.0 is still live; the log is a NUL-terminated copy we own.
-        let log = unsafe { result::get_program_log(prog.0) }
-            .map(|l| {
-                let bytes: Vec<u8> = l
-                    .iter()
-                    .take_while(|&&c| c != 0)
-                    .map(|&c| c as u8)
-                    .collect();
-                String::from_utf8_lossy(&bytes).trim().to_string()
-            })
-            .unwrap_or_default();
-        return Err(format!(
-            "NVRTC failed to compile {name} ({e:?}) with {}: {log}",
-            options.join(" ")
-        ));
-    }
-    let mut size = 0usize;
-    // SAFETY: prog.0 compiled successfully; `size` is a valid out-pointer.
-    unsafe { sys::nvrtcGetCUBINSize(prog.0, &mut size) }
-        .result()
-        .map_err(|e| format!("NVRTC CUBIN size of {name}: {e:?}"))?;
-    let mut cubin = vec![0u8; size];
-    // SAFETY: `cubin` has exactly the size NVRTC reported for this program's CUBIN.
-    unsafe { sys::nvrtcGetCUBIN(prog.0, cubin.as_mut_ptr() as *mut std::ffi::c_char) }
-        .result()
-        .map_err(|e| format!("NVRTC CUBIN of {name}: {e:?}"))?;
-    Ok(cubin)
 }
 
 /// One NVIDIA GPU as a detbench backend.
@@ -260,6 +349,9 @@ impl Backend for CudaBackend {
     }
 
     fn run(&self, job: &dyn Kernel) -> Result<RunSet, OpError> {
+        if let Some(why) = &self.device.unsupported {
+            return Err(OpError::Unsupported(why.clone()));
+        }
         job.run_cuda(self)
     }
 
@@ -286,7 +378,7 @@ impl Backend for CudaBackend {
 
 /// Runs `f` with panics caught and the panic message kept quiet: cudarc panics (rather than
 /// returning an error) when a library or a symbol is missing.
-fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
@@ -306,23 +398,24 @@ fn unavailable(reason: impl Into<String>) -> DeviceInfo {
 /// Finds every CUDA GPU. Each usable one becomes a backend; when CUDA cannot be used at
 /// all (no driver, no NVRTC, no device) one unavailable entry says why.
 pub fn discover() -> (Vec<CudaBackend>, Vec<DeviceInfo>) {
+    let nvrtc = nvrtc::available();
     // SAFETY: only tries to dlopen the candidate library names; no CUDA call is made.
     if !unsafe { cudarc::driver::sys::is_culib_present() } {
-        return (
-            Vec::new(),
-            vec![unavailable("libcuda.so not found (no NVIDIA driver)")],
-        );
+        let reason = match nvrtc {
+            Ok(n) => format!(
+                "driver unavailable (libcuda.so not found: no NVIDIA driver), NVRTC {} available (targets {}; `detbench kernels` compiles without a GPU)",
+                n.version_string(),
+                n.arch_list()
+            ),
+            Err(why) => format!("driver unavailable (libcuda.so not found: no NVIDIA driver); {why}"),
+        };
+        return (Vec::new(), vec![unavailable(reason)]);
     }
-    // SAFETY: as above, for libnvrtc.
-    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-        return (
-            Vec::new(),
-            vec![unavailable(
-                "libnvrtc.so not found (install the CUDA toolkit's NVRTC and put its lib64 folder, e.g. /usr/local/cuda/lib64, on LD_LIBRARY_PATH)",
-            )],
-        );
-    }
-    match guarded(discover_devices) {
+    let nvrtc = match nvrtc {
+        Ok(n) => n,
+        Err(why) => return (Vec::new(), vec![unavailable(why)]),
+    };
+    match guarded(|| discover_devices(nvrtc)) {
         Ok(Ok(found)) => found,
         Ok(Err(reason)) => (Vec::new(), vec![unavailable(reason)]),
         Err(panic) => (
@@ -332,7 +425,7 @@ pub fn discover() -> (Vec<CudaBackend>, Vec<DeviceInfo>) {
     }
 }
 
-fn discover_devices() -> Result<(Vec<CudaBackend>, Vec<DeviceInfo>), String> {
+fn discover_devices(nvrtc: &nvrtc::Nvrtc) -> Result<(Vec<CudaBackend>, Vec<DeviceInfo>), String> {
     use cudarc::driver::result;
     result::init().map_err(|e| format!("cuInit failed: {e:?}"))?;
     let count = CudaContext::device_count().map_err(|e| format!("cuDeviceGetCount: {e:?}"))?;
@@ -346,20 +439,13 @@ fn discover_devices() -> Result<(Vec<CudaBackend>, Vec<DeviceInfo>), String> {
             Ok(()) => format!("{}.{}", driver / 1000, (driver % 1000) / 10),
             Err(e) => format!("unknown ({e:?})"),
         };
-    let (mut major, mut minor) = (0i32, 0i32);
-    // SAFETY: both are valid out-pointers; libnvrtc is present (checked by the caller).
-    let nvrtc_version =
-        match unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) }.result() {
-            Ok(()) => format!("{major}.{minor}"),
-            Err(e) => return Err(format!("NVRTC does not answer: {e:?}")),
-        };
     // NVML is optional: it only adds live readings. Its loader returns an error, not a
     // panic, when libnvidia-ml is missing.
     let nvml = nvml_wrapper::Nvml::init().ok();
     let mut backends = Vec::new();
     let mut infos = Vec::new();
     for ordinal in 0..count as usize {
-        match open_device(ordinal, &driver_version, &nvrtc_version, nvml.as_ref()) {
+        match open_device(ordinal, &driver_version, nvrtc, nvml.as_ref()) {
             Ok(b) => backends.push(b),
             Err(reason) => infos.push(DeviceInfo::unavailable(
                 BackendKind::Cuda,
@@ -374,9 +460,10 @@ fn discover_devices() -> Result<(Vec<CudaBackend>, Vec<DeviceInfo>), String> {
 fn open_device(
     ordinal: usize,
     driver_version: &str,
-    nvrtc_version: &str,
+    nvrtc: &nvrtc::Nvrtc,
     nvml: Option<&nvml_wrapper::Nvml>,
 ) -> Result<CudaBackend, String> {
+    let nvrtc_version = nvrtc.version_string();
     let ctx = CudaContext::new(ordinal).map_err(|e| format!("cannot open device: {e:?}"))?;
     let name = ctx.name().unwrap_or_else(|_| format!("cuda:{ordinal}"));
     let cc = ctx
@@ -398,7 +485,19 @@ fn open_device(
         format!("{}.{}", cc.0, cc.1).into(),
     );
     d.insert("cuda_driver_version".into(), driver_version.into());
-    d.insert("nvrtc_version".into(), nvrtc_version.into());
+    d.insert("nvrtc_version".into(), nvrtc_version.clone().into());
+    // A device NVRTC cannot target stays listed; every case on it is `unsupported`.
+    let unsupported = (!nvrtc.supports(cc)).then(|| {
+        format!(
+            "NVRTC {nvrtc_version} cannot compile for sm_{}{} (it targets {})",
+            cc.0,
+            cc.1,
+            nvrtc.arch_list()
+        )
+    });
+    if let Some(why) = &unsupported {
+        d.insert("unsupported".into(), why.clone().into());
+    }
     use CUdevice_attribute::*;
     for (key, a) in [
         ("sm_count", CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT),
@@ -456,9 +555,10 @@ fn open_device(
             ctx,
             stream,
             cc,
+            unsupported,
             modules: Mutex::new(HashMap::new()),
         },
-        nvrtc_version: nvrtc_version.into(),
+        nvrtc_version,
     })
 }
 

@@ -551,6 +551,10 @@ impl WgpuBackend {
         passes: &[Pass<'_>],
         reads: &[&wgpu::Buffer],
     ) -> Result<Execution, OpError> {
+        // Every run of every wgpu case passes here: the one place to stop on Ctrl-C.
+        if crate::interrupt::interrupted() {
+            return Err(OpError::Failed(crate::interrupt::STOPPED.into()));
+        }
         let timed = self.has(wgpu::Features::TIMESTAMP_QUERY) && !passes.is_empty();
         let (staging, query) = self
             .scoped("submit", || {

@@ -5,17 +5,17 @@
 //! capability flags), so one function says how; a family with other defines (conv, optim,
 //! copy) keeps its own `module_spec`.
 
-use crate::backend::cuda::{CudaDevice, ModuleSpec};
+use crate::backend::cuda::{ComputeCapability, ModuleSpec};
 use crate::numerics::Precision;
 use crate::ops::Ordering;
 
 /// Scoped atomics (`.relaxed`, `.acq_rel`, `fence.sc`) are the PTX memory model of sm_70+.
-pub fn cuda_ordered_atomics(dev: &CudaDevice) -> bool {
+pub fn cuda_ordered_atomics(dev: &impl ComputeCapability) -> bool {
     dev.compute_capability().0 >= 7
 }
 
 /// Whether the accumulator has a native atomic add here, and if not, why.
-pub fn cuda_native_atomic(dev: &CudaDevice, acc: Precision) -> Result<(), String> {
+pub fn cuda_native_atomic(dev: &impl ComputeCapability, acc: Precision) -> Result<(), String> {
     let (major, minor) = dev.compute_capability();
     if major < 7 {
         return Err(format!(
@@ -52,7 +52,7 @@ pub fn pair_suffix(input: Precision, acc: Precision) -> String {
 /// accumulator types, the entry-point suffix, and the atomic capabilities the atomic
 /// entry points are compiled for.
 pub fn cuda_pair_module(
-    dev: &CudaDevice,
+    dev: &impl ComputeCapability,
     path: &'static str,
     input: Precision,
     acc: Precision,

@@ -446,8 +446,9 @@ pub fn text(heads: &[DeviceHeadline]) -> String {
     s
 }
 
+/// Report text made inert for Markdown (raw HTML, table pipes, line breaks).
 fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    super::markdown::md_text(s)
 }
 
 fn md_table(headers: &[&str], rows: &[Vec<String>]) -> String {

@@ -10,21 +10,7 @@ use crate::numerics::Precision;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            _ => o.push(c),
-        }
-    }
-    o
-}
+pub use super::plots::escape;
 
 fn table_html(t: &Table) -> String {
     let mut s = String::from("<table><thead><tr>");

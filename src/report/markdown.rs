@@ -69,9 +69,37 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
+/// Report text (device names, messages, paths: anything read from a report) made inert
+/// for Markdown: raw HTML and link brackets are escaped, so a `<script>` in a device name
+/// shows as text, as it does in the HTML and LaTeX outputs; `|` cannot break a table and a
+/// newline cannot start a new block.
+pub fn md_text(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '|' => o.push_str("\\|"),
+            '[' => o.push_str("\\["),
+            ']' => o.push_str("\\]"),
+            '\\' => o.push_str("\\\\"),
+            '\n' | '\r' => o.push(' '),
+            _ => o.push(c),
+        }
+    }
+    o
+}
+
+/// Report text as an inline code span: HTML is not interpreted inside one, so only the
+/// span's own delimiters and line breaks need care.
+pub fn md_code(s: &str) -> String {
+    format!("`{}`", s.replace('`', "'").replace(['\n', '\r'], " "))
+}
+
 impl Table {
     pub fn to_md(&self) -> String {
-        let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+        let cell = |s: &str| md_text(s);
         let mut s = format!(
             "| {} |\n|{}|\n",
             self.headers
@@ -403,7 +431,7 @@ pub fn render(inputs: &Inputs) -> String {
         &inputs.results(),
     )));
     for dev in inputs.devices() {
-        s.push_str(&format!("## {dev}\n\n### Reproducibility and the cost of determinism\n\nTime is the median of the deterministic variant divided by the fastest atomic variant's for the same op, precision, accumulator, size and input.\n\n"));
+        s.push_str(&format!("## {}\n\n### Reproducibility and the cost of determinism\n\nTime is the median of the deterministic variant divided by the fastest atomic variant's for the same op, precision, accumulator, size and input.\n\n", md_text(&dev)));
         s.push_str(&summary_table(inputs, &dev).to_md());
         let (tp, copy) = throughput_table(inputs, &dev);
         s.push_str("\n### Throughput\n\n");
@@ -424,9 +452,9 @@ pub fn render(inputs: &Inputs) -> String {
     for (path, t) in &inputs.trains {
         s.push_str(&format!(
             "## Training: {} ({} on {}, {} steps, {} replicas, seed {})\n\n",
-            path.display(),
-            t.config.backend,
-            t.config.device,
+            md_text(&path.display().to_string()),
+            md_text(&t.config.backend),
+            md_text(&t.config.device),
             t.config.steps,
             t.config.replicas,
             t.config.seed
@@ -465,14 +493,14 @@ pub fn render(inputs: &Inputs) -> String {
     }
     s.push_str("## Provenance\n\n");
     for (path, rep) in &inputs.runs {
-        s.push_str(&format!("### {}\n\n", path.display()));
+        s.push_str(&format!("### {}\n\n", md_text(&path.display().to_string())));
         for (k, v) in provenance(rep) {
-            s.push_str(&format!("- **{k}**: `{}`\n", v.replace('`', "'")));
+            s.push_str(&format!("- **{}**: {}\n", md_text(&k), md_code(&v)));
         }
         s.push('\n');
     }
     for (path, t) in &inputs.trains {
-        s.push_str(&format!("### {}\n\n", path.display()));
+        s.push_str(&format!("### {}\n\n", md_text(&path.display().to_string())));
         let rep = Report {
             schema: String::new(),
             env: t.env.clone(),
@@ -480,11 +508,11 @@ pub fn render(inputs: &Inputs) -> String {
             partial: t.partial,
         };
         for (k, v) in provenance(&rep) {
-            s.push_str(&format!("- **{k}**: `{}`\n", v.replace('`', "'")));
+            s.push_str(&format!("- **{}**: {}\n", md_text(&k), md_code(&v)));
         }
         s.push_str(&format!(
-            "- **dataset sha256**: `{}`\n\n",
-            t.config.dataset_sha256
+            "- **dataset sha256**: {}\n\n",
+            md_code(&t.config.dataset_sha256)
         ));
     }
     s

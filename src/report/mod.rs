@@ -18,6 +18,11 @@ use std::path::Path;
 /// and synced, then renamed over the target. A reader never sees half a file.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), DetError> {
     let io = |e: std::io::Error| DetError::Io(format!("cannot write {}: {e}", path.display()));
+    crate::safety::guard_write(path)?;
+    if std::fs::metadata(path).is_ok_and(|m| crate::safety::is_char_device(&m)) {
+        // /dev/null and the like: written in place, never replaced by a rename.
+        return std::fs::write(path, contents).map_err(io);
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -53,8 +58,7 @@ pub fn write_report(path: &Path, report: &Report) -> Result<(), DetError> {
 
 /// Reads a run report; a missing, truncated, unreadable or wrong-schema file is bad input.
 pub fn load_report(path: &Path) -> Result<Report, DetError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| DetError::input(format!("cannot read {}: {e}", path.display())))?;
+    let bytes = crate::safety::read_input(path)?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
         DetError::input(format!(
             "{} is not valid JSON (truncated or corrupt?): {e}",

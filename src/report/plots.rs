@@ -8,6 +8,22 @@
 
 use plotters::prelude::*;
 
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            _ => o.push(c),
+        }
+    }
+    o
+}
+
 /// How a series is drawn.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Style {
@@ -405,7 +421,8 @@ pub fn chart(title: &str, x: &Axis, y: &Axis, series: &[Series]) -> String {
             Ok(())
         })();
         if let Err(e) = result {
-            let msg = crate::report::html::escape(&format!("{title}: cannot draw chart: {e}"));
+            drop(root);
+            let msg = escape(&format!("{title}: cannot draw chart: {e}"));
             return format!(
                 "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"40\"><text x=\"10\" y=\"25\">{msg}</text></svg>"
             );

@@ -151,8 +151,7 @@ pub fn load_any(path: &Path) -> Result<AnyReport, DetError> {
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value, DetError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| DetError::input(format!("cannot read {}: {e}", path.display())))?;
+    let bytes = crate::safety::read_input(path)?;
     serde_json::from_slice(&bytes).map_err(|e| {
         DetError::input(format!(
             "{} is not valid JSON (truncated or corrupt?): {e}",

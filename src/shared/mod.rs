@@ -8,4 +8,5 @@ pub mod fixed;
 pub mod host;
 pub mod lanes;
 pub mod launch;
+pub mod layout;
 pub mod stats;

@@ -151,6 +151,9 @@ fn train_once(
         eval_loss: 0.0,
     };
     for (batch, s) in schedule(spec.steps, spec.seed).iter().zip(&scalars) {
+        if crate::interrupt::interrupted() {
+            return Err(DetError::Backend(crate::interrupt::STOPPED.into()));
+        }
         let (loss, grad) = model::loss_and_grad(k, &p, train, batch)?;
         p = opt.step(dev, s, &grad)?;
         run.loss.push(loss as f64);
@@ -222,11 +225,23 @@ pub fn run(spec: &TrainSpec) -> Result<TrainReport, DetError> {
         let k = Kernels::new(&dev, mode);
         let mut runs = Vec::new();
         for _ in 0..spec.replicas {
-            if crate::runner::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
-                partial = true;
-                break 'modes;
+            match train_once(&dev, &k, spec, &train, &eval) {
+                Ok(run) => runs.push(run),
+                // Stopped by Ctrl-C (at a step, or inside a kernel's runs): the replica in
+                // progress is dropped, the finished ones of this mode are kept.
+                Err(_) if crate::interrupt::interrupted() => {
+                    partial = true;
+                    break;
+                }
+                Err(e) => return Err(e),
             }
-            runs.push(train_once(&dev, &k, spec, &train, &eval)?);
+            if crate::interrupt::interrupted() {
+                partial = true;
+                break;
+            }
+        }
+        if runs.is_empty() {
+            break 'modes;
         }
         used.extend(
             k.used
@@ -235,6 +250,9 @@ pub fn run(spec: &TrainSpec) -> Result<TrainReport, DetError> {
                 .map(|u| format!("{}: {u}", mode.name())),
         );
         modes.push(mode_report(mode, &runs));
+        if partial {
+            break 'modes;
+        }
     }
     let mut env = crate::runner::environment(&spec.command, spec.seed, vec![info.clone()], &[]);
     env.kernel_hashes = crate::kernels::hashes();

@@ -16,7 +16,10 @@ type Shared = Arc<dyn Backend>;
 /// The first usable device of `kind`, discovered once per test binary.
 ///
 /// Returns `None` (after printing why) when the backend has no device here. For wgpu with
-/// `CI` set this panics instead: CI runs lavapipe, so a missing adapter is a failure.
+/// `CI` set this panics instead: CI runs lavapipe, so a missing adapter is a failure; for
+/// CUDA with `DETBENCH_REQUIRE_CUDA=1` (scripts/gpu-check.sh) likewise. CUDA tests are
+/// compiled as `#[ignore]`d where build.rs finds no libcuda (`cfg(detbench_libcuda)`), so
+/// on a machine without a driver they show as ignored, not as a silent `ok`.
 pub fn backend(kind: BackendKind) -> Option<Shared> {
     static CACHE: OnceLock<Mutex<HashMap<BackendKind, Option<Shared>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
@@ -31,6 +34,9 @@ pub fn backend(kind: BackendKind) -> Option<Shared> {
                 None => {
                     if kind == BackendKind::Wgpu && std::env::var_os("CI").is_some() {
                         panic!("CI must run the wgpu tests on lavapipe, but no wgpu adapter was found: {reasons:?}");
+                    }
+                    if kind == BackendKind::Cuda && std::env::var("DETBENCH_REQUIRE_CUDA").is_ok_and(|v| v == "1") {
+                        panic!("DETBENCH_REQUIRE_CUDA=1, but no CUDA device was found: {reasons:?}");
                     }
                     eprintln!("skipping {kind} tests: no usable device ({})", reasons.join("; "));
                     None

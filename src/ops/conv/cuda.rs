@@ -19,7 +19,10 @@
 //! emulated mma) to check their indexing where there is no GPU.
 
 use super::{gemm_dims, ConvJob, ConvVariant, TC_TILE_M, TC_TILE_N};
-use crate::backend::cuda::{driver_err, CudaBackend, CudaDevice, ModuleSpec, TIMER};
+use crate::backend::cuda::{
+    driver_err, precision_pairs, CudaBackend, CudaDevice, CudaTarget, ModuleBuild, ModuleSpec,
+    TIMER,
+};
 use crate::error::OpError;
 use crate::numerics::Precision;
 use crate::ops::common::cuda_ordering_suffix as ordering_suffix;
@@ -36,16 +39,25 @@ pub const TENSOR_CORE_ARCH_REASON: &str = "tensor_core needs sm_80 or newer";
 /// cannot: the kernels multiply f16 or bf16 in `mma.sync.m16n8k16` (sm_80+) and accumulate
 /// in f32, the format the bound of [`super::tensor_core_bound`] is written for.
 pub fn tensor_core_unsupported(job: &ConvJob, cc: (i32, i32)) -> Option<String> {
-    if !matches!(job.precision, Precision::F16 | Precision::Bf16) {
+    tensor_core_unsupported_for(job.precision, job.accumulator, cc)
+}
+
+/// [`tensor_core_unsupported`] for a format pair.
+pub fn tensor_core_unsupported_for(
+    precision: Precision,
+    accumulator: Precision,
+    cc: (i32, i32),
+) -> Option<String> {
+    if !matches!(precision, Precision::F16 | Precision::Bf16) {
         return Some(format!(
             "tensor_core multiplies f16 or bf16 inputs (mma.sync m16n8k16); {} inputs have no tensor-core path here",
-            job.precision
+            precision
         ));
     }
-    if job.accumulator != Precision::F32 {
+    if accumulator != Precision::F32 {
         return Some(format!(
             "tensor_core accumulates in f32 (mma.sync .f32 accumulator); the {} accumulator asked for is not what the tensor cores would compute",
-            job.accumulator
+            accumulator
         ));
     }
     if cc.0 < 8 {
@@ -59,6 +71,44 @@ pub fn tensor_core_unsupported(job: &ConvJob, cc: (i32, i32)) -> Option<String> 
 
 /// Output-tile edge of the CUDA GEMM kernels.
 const BM: usize = 64;
+
+/// Every module this family builds for `target` and the entry points [`run`] looks up in it.
+pub fn modules(target: &CudaTarget) -> Vec<ModuleBuild> {
+    use crate::backend::cuda::ComputeCapability;
+    let cc = target.compute_capability();
+    precision_pairs()
+        .into_iter()
+        .map(|(precision, acc)| {
+            let mut e: Vec<String> = [
+                "fwd_direct",
+                "bwdd_direct",
+                "fwd_tiled",
+                "bwdd_tiled",
+                "bwdw_partial",
+                "bwdw_reduce",
+                "bwdw_finish",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            if cc.0 >= 7 {
+                for ord in crate::ops::reduce::cuda::ordering_suffixes() {
+                    e.push(format!("bwdw_atomic_{ord}"));
+                }
+            }
+            if tensor_core_unsupported_for(precision, acc, cc).is_none() {
+                for op in ["fwd", "bwdd", "bwdw"] {
+                    e.push(format!("{op}_tensor_core"));
+                }
+            }
+            let suffix = format!("{}_{}", precision.name(), acc.name());
+            ModuleBuild {
+                spec: module_spec(precision, acc),
+                entries: e.into_iter().map(|n| format!("{n}_{suffix}")).collect(),
+            }
+        })
+        .collect()
+}
 
 fn module_spec(precision: Precision, acc: Precision) -> ModuleSpec {
     let input = match precision {

@@ -16,9 +16,9 @@ use crate::numerics::Precision;
 use crate::ops::{Op, RunSet};
 use wgpu::Features as F;
 
-/// The template, as embedded in [`crate::kernels::WGSL`]; modules are
+/// The template, embedded once in [`crate::kernels::wgsl`] and hashed from there; modules are
 /// [`crate::kernels::WGSL_PRELUDE`] and this, specialised together.
-pub const TEMPLATE: &str = include_str!("../../../kernels/wgsl/conv.wgsl");
+pub const TEMPLATE: &str = crate::kernels::wgsl::CONV;
 
 /// Compare-exchange attempts per add before a CAS loop gives up (and the run fails).
 pub const MAX_TRIES: u32 = 1 << 16;
@@ -347,4 +347,22 @@ pub fn run(b: &WgpuBackend, job: &ConvJob) -> Result<RunSet, OpError> {
         }
     }
     Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_match_the_wgsl_struct() {
+        crate::assert_wgsl_layout!(
+            Params,
+            TEMPLATE,
+            "Params",
+            [
+                n, c, h, w, k, r, s, stride, pad, dil, p, q, chunk, npq, out_len, gx, gm, gn, gk,
+                chunks, one
+            ]
+        );
+    }
 }

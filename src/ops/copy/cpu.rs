@@ -48,6 +48,10 @@ fn copies(job: &CopyJob, threads: usize, runs: usize, read_back: bool) -> RunSet
         set.message = "memcpy on 1 thread".into();
     }
     for _ in 0..runs {
+        if crate::interrupt::interrupted() {
+            // The runner drops a case stopped by Ctrl-C.
+            break;
+        }
         // Also touches every page, so no run pays first-touch page faults.
         dst.fill(0);
         // Keeps the compiler from dropping the clear as a dead store before the copy.

@@ -3,7 +3,7 @@
 //! is that run's copy.
 
 use super::CopyJob;
-use crate::backend::cuda::{driver_err, CudaBackend, ModuleSpec, TIMER};
+use crate::backend::cuda::{driver_err, CudaBackend, CudaTarget, ModuleBuild, ModuleSpec, TIMER};
 use crate::error::OpError;
 use crate::ops::RunSet;
 use cudarc::driver::{LaunchConfig, PushKernelArg};
@@ -13,6 +13,14 @@ pub const SOURCE: &str = "kernels/cuda/copy.cu";
 
 /// Entry point.
 pub const ENTRY: &str = "copy_u32x4";
+
+/// The one module and its one entry point.
+pub fn modules(_target: &CudaTarget) -> Vec<ModuleBuild> {
+    vec![ModuleBuild {
+        spec: module_spec(),
+        entries: vec![ENTRY.to_string()],
+    }]
+}
 
 /// The module: no defines, and `--fmad` is irrelevant to a copy.
 pub fn module_spec() -> ModuleSpec {

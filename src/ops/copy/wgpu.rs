@@ -7,9 +7,9 @@ use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
 use crate::error::OpError;
 use crate::ops::RunSet;
 
-/// The template, as embedded in [`crate::kernels::WGSL`]; modules are
+/// The template, embedded once in [`crate::kernels::wgsl`] and hashed from there; modules are
 /// [`crate::kernels::WGSL_PRELUDE`] and this, specialised together.
-pub const TEMPLATE: &str = include_str!("../../../kernels/wgsl/copy.wgsl");
+pub const TEMPLATE: &str = crate::kernels::wgsl::COPY;
 
 /// Entry point of the template.
 pub const ENTRY: &str = "copy_vec4u32";
@@ -85,4 +85,14 @@ fn copies(b: &WgpuBackend, job: &CopyJob, runs: usize, read_back: bool) -> Resul
         set.times_ms.push(r.ms);
     }
     Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_match_the_wgsl_struct() {
+        crate::assert_wgsl_layout!(Params, TEMPLATE, "Params", [words, threads]);
+    }
 }

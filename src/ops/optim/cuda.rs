@@ -3,7 +3,9 @@
 //! the backend's module cache keys on that option.
 
 use super::{OptimJob, OptimVariant, Rule, StepScalars, Storage};
-use crate::backend::cuda::{driver_err, CudaBackend, CudaDevice, ModuleSpec, TIMER};
+use crate::backend::cuda::{
+    driver_err, CudaBackend, CudaDevice, CudaTarget, ModuleBuild, ModuleSpec, TIMER,
+};
 use crate::error::OpError;
 use crate::ops::RunSet;
 use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
@@ -18,6 +20,32 @@ pub fn module_spec(fma: bool) -> ModuleSpec {
         fmad: fma,
         defines: Vec::new(),
     }
+}
+
+/// Both modules (`--fmad=true` and `false`) and the entry points [`run`] looks up: every
+/// rule with every storage, `{rule}_{storage}`.
+pub fn modules(_target: &CudaTarget) -> Vec<ModuleBuild> {
+    let rules = [
+        Rule::Sgd { nesterov: false },
+        Rule::Sgd { nesterov: true },
+        Rule::Adam,
+        Rule::AdamW,
+    ];
+    let storages = [Storage::F32, Storage::Bf16Master, Storage::Bf16Sr];
+    [false, true]
+        .into_iter()
+        .map(|fma| ModuleBuild {
+            spec: module_spec(fma),
+            entries: rules
+                .iter()
+                .flat_map(|r| {
+                    storages
+                        .iter()
+                        .map(move |s| format!("{}_{}", r.stem(), s.suffix()))
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 fn encode(storage: Storage, values: &[f32]) -> Vec<u8> {

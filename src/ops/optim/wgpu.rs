@@ -9,9 +9,9 @@ use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
 use crate::error::OpError;
 use crate::ops::RunSet;
 
-/// The template, as embedded in [`crate::kernels::WGSL`]; modules are
+/// The template, embedded once in [`crate::kernels::wgsl`] and hashed from there; modules are
 /// [`crate::kernels::WGSL_PRELUDE`] and this, specialised together.
-pub const TEMPLATE: &str = include_str!("../../../kernels/wgsl/optim.wgsl");
+pub const TEMPLATE: &str = crate::kernels::wgsl::OPTIM;
 
 /// Largest grid; bigger inputs are covered by the kernels' grid-stride loops.
 const MAX_GROUPS: u32 = 65535;
@@ -255,4 +255,33 @@ pub fn run(b: &WgpuBackend, job: &OptimJob) -> Result<RunSet, OpError> {
         );
     }
     Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::offset_of;
+
+    /// `Prm` nests the step scalars, so its fields are matched one by one.
+    #[test]
+    fn prm_matches_the_wgsl_struct() {
+        let (fields, size) =
+            crate::shared::layout::wgsl_scalar_struct(TEMPLATE, "Prm").expect("WGSL Prm");
+        assert_eq!(std::mem::size_of::<Prm>(), size);
+        let s = offset_of!(Prm, s);
+        let rust = [
+            ("neg_step", s + offset_of!(StepScalars, neg_step)),
+            ("a", s + offset_of!(StepScalars, a)),
+            ("b", s + offset_of!(StepScalars, b)),
+            ("isb", s + offset_of!(StepScalars, isb)),
+            ("eps", s + offset_of!(StepScalars, eps)),
+            ("decay", s + offset_of!(StepScalars, decay)),
+            ("step", s + offset_of!(StepScalars, step)),
+            ("key", s + offset_of!(StepScalars, key)),
+            ("n", offset_of!(Prm, n)),
+            ("one", offset_of!(Prm, one)),
+        ];
+        let want: Vec<(String, usize)> = rust.iter().map(|(n, o)| (n.to_string(), *o)).collect();
+        assert_eq!(fields, want);
+    }
 }

@@ -5,7 +5,9 @@
 //! Host code stays thin: upload, launch between two events, read back, decode.
 
 use super::{ReduceJob, ReduceVariant};
-use crate::backend::cuda::{CudaBackend, CudaDevice, ModuleSpec, TIMER};
+use crate::backend::cuda::{
+    precision_pairs, CudaBackend, CudaDevice, CudaTarget, ModuleBuild, ModuleSpec, TIMER,
+};
 use crate::error::OpError;
 use crate::numerics::repro::{ReproParams, MAX_FOLDS};
 use crate::numerics::Precision;
@@ -27,6 +29,56 @@ pub const MAX_CAS_ELEMENTS: usize = 1 << 22;
 /// The module for an (input, accumulator) pair on this device.
 pub fn module_spec(dev: &CudaDevice, input: Precision, acc: Precision) -> ModuleSpec {
     cuda_pair_module(dev, SOURCE, input, acc)
+}
+
+/// PTX ordering suffixes of the atomic entry points (one per CUDA ordering).
+pub fn ordering_suffixes() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = crate::ops::Ordering::CUDA
+        .iter()
+        .map(|&o| ordering_suffix(o))
+        .collect();
+    v.dedup();
+    v
+}
+
+/// Every module this family builds for `target` and the entry points [`run`] looks up in it
+/// (the names are [`run`]'s: `{op}_{variant}_..._{in}_{acc}`).
+pub fn modules(target: &CudaTarget) -> Vec<ModuleBuild> {
+    precision_pairs()
+        .into_iter()
+        .map(|(input, acc)| {
+            let spec = cuda_pair_module(target, SOURCE, input, acc);
+            let mut e = Vec::new();
+            for op in ["sum", "dot"] {
+                for v in ["tree", "kahan"] {
+                    e.push(format!("{op}_{v}_pass1"));
+                }
+                e.push(format!("{op}_fixed_point"));
+                if matches!(acc, Precision::F32 | Precision::F64) {
+                    e.push(format!("{op}_repro_max"));
+                    e.push(format!("{op}_repro_deposit"));
+                }
+                for ord in ordering_suffixes() {
+                    if ordered_atomics(target) {
+                        e.push(format!("{op}_atomic_cas_{ord}"));
+                    }
+                    if native_atomic(target, acc).is_ok() {
+                        e.push(format!("{op}_atomic_{ord}"));
+                        e.push(format!("{op}_block_atomic_{ord}"));
+                    }
+                }
+            }
+            e.extend(["tree_pass2".to_string(), "kahan_pass2".to_string()]);
+            if matches!(acc, Precision::F32 | Precision::F64) {
+                e.push("repro_layout".into());
+            }
+            let suffix = pair_suffix(input, acc);
+            ModuleBuild {
+                spec,
+                entries: e.into_iter().map(|n| format!("{n}_{suffix}")).collect(),
+            }
+        })
+        .collect()
 }
 
 /// Format of the values the kernels keep in registers and write as partials: f64 for an

@@ -20,9 +20,9 @@ use crate::shared::fixed::{fixed_message, fixed_to_value};
 use crate::shared::lanes::finalize_lanes;
 use wgpu::Features as F;
 
-/// The template, as embedded in [`crate::kernels::WGSL`]; modules are
+/// The template, embedded once in [`crate::kernels::wgsl`] and hashed from there; modules are
 /// [`crate::kernels::WGSL_PRELUDE`] and this, specialised together.
-pub const TEMPLATE: &str = include_str!("../../../kernels/wgsl/reduce.wgsl");
+pub const TEMPLATE: &str = crate::kernels::wgsl::REDUCE;
 
 /// Compare-exchange attempts per element before a CAS loop gives up (and the run fails).
 pub const MAX_TRIES: u32 = 1 << 16;
@@ -417,4 +417,19 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
         }
     }
     Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_match_the_wgsl_struct() {
+        crate::assert_wgsl_layout!(
+            Params,
+            TEMPLATE,
+            "Params",
+            [n, threads, groups, fixed_k, zero]
+        );
+    }
 }

@@ -6,7 +6,10 @@
 //! between two events, read back, decode.
 
 use super::{ScatterJob, ScatterVariant, RADIX_BITS, REPRO_LANES, SORT_WG};
-use crate::backend::cuda::{driver_err, CudaBackend, CudaDevice, ModuleSpec, TIMER};
+use crate::backend::cuda::{
+    driver_err, precision_pairs, CudaBackend, CudaDevice, CudaTarget, ModuleBuild, ModuleSpec,
+    TIMER,
+};
 use crate::error::OpError;
 use crate::numerics::Precision;
 use crate::ops::common::{
@@ -24,6 +27,48 @@ pub const SOURCE: &str = "kernels/cuda/scatter.cu";
 /// Dynamic shared memory a block may use without opting in to more (48 KiB on every
 /// architecture since sm_20); privatized bins beyond it are refused.
 pub const SHARED_LIMIT: u64 = 48 * 1024;
+
+/// Every module this family builds for `target` and the entry points [`run`] looks up in it.
+pub fn modules(target: &CudaTarget) -> Vec<ModuleBuild> {
+    precision_pairs()
+        .into_iter()
+        .map(|(input, acc)| {
+            let spec = cuda_pair_module(target, SOURCE, input, acc);
+            let mut e: Vec<String> = [
+                "scatter_fixed_point",
+                "radix_count",
+                "scan_reduce",
+                "scan_exclusive",
+                "scan_apply",
+                "radix_scatter",
+                "copy_values",
+                "bin_offsets",
+                "seg_pass1",
+                "seg_pass2",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            if matches!(acc, Precision::F32 | Precision::F64) {
+                e.push("scatter_reproducible".into());
+            }
+            if crate::ops::common::cuda_ordered_atomics(target) {
+                for ord in crate::ops::reduce::cuda::ordering_suffixes() {
+                    e.push(format!("scatter_atomic_cas_{ord}"));
+                    e.push(format!("scatter_privatized_{ord}"));
+                    if native_atomic(target, acc).is_ok() {
+                        e.push(format!("scatter_atomic_{ord}"));
+                    }
+                }
+            }
+            let suffix = pair_suffix(input, acc);
+            ModuleBuild {
+                spec,
+                entries: e.into_iter().map(|n| format!("{n}_{suffix}")).collect(),
+            }
+        })
+        .collect()
+}
 
 fn module_spec(dev: &CudaDevice, job: &ScatterJob) -> ModuleSpec {
     cuda_pair_module(dev, SOURCE, job.precision, job.accumulator)

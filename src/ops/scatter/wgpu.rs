@@ -16,9 +16,9 @@ use crate::shared::fixed::{fixed_message, fixed_to_value};
 use crate::shared::lanes::finalize_lanes;
 use wgpu::Features as F;
 
-/// The template, as embedded in [`crate::kernels::WGSL`]; modules are
+/// The template, embedded once in [`crate::kernels::wgsl`] and hashed from there; modules are
 /// [`crate::kernels::WGSL_PRELUDE`] and this, specialised together.
-pub const TEMPLATE: &str = include_str!("../../../kernels/wgsl/scatter.wgsl");
+pub const TEMPLATE: &str = crate::kernels::wgsl::SCATTER;
 
 /// Compare-exchange attempts per element before a global CAS loop gives up.
 pub const MAX_TRIES: u32 = 1 << 16;
@@ -482,4 +482,22 @@ pub fn run(b: &WgpuBackend, job: &ScatterJob) -> Result<RunSet, OpError> {
         }
     }
     Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_match_the_wgsl_struct() {
+        crate::assert_wgsl_layout!(
+            Params,
+            TEMPLATE,
+            "Params",
+            [
+                n, bins, threads, chunk, chunks, shift, first, tiles, fixed_k, one, scan_len,
+                folds, a0, a1, a2, last, span
+            ]
+        );
+    }
 }
