@@ -12,15 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::str::FromStr;
 
-/// Exit status of a command that ran to the end.
-pub enum Outcome {
-    /// Exit 0.
-    Ok,
-    /// Exit 1: a check found a regression.
-    Regression,
-    /// Exit 130 (the shell's code for SIGINT): interrupted, a partial report was written.
-    Interrupted,
-}
+pub use crate::error::Outcome;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -99,6 +91,9 @@ pub struct RunArgs {
     /// Timed runs per case.
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// Untimed warm-up runs before the timed ones (not in times_ms, not judged).
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
     /// Base seed of the generated inputs.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -181,6 +176,8 @@ pub struct CheckArgs {
     /// Write JUnit XML here.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub options: crate::check::CheckOptions,
 }
 
 #[derive(Args, Debug)]
@@ -486,6 +483,7 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         sizes,
         bins,
         runs: a.runs,
+        warmup: a.warmup,
         seed: a.seed,
         inputs,
         index_file: a.index.as_ref().map(|p| p.display().to_string()),
@@ -688,15 +686,19 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Ok)
         }
         Command::Check(a) => {
-            crate::safety::Plan::new()
-                .input("--baseline", &a.baseline)
-                .input("--current", &a.current)
-                .output("--junit", a.junit.as_deref())
-                .check()?;
+            let plan = crate::safety::Plan::new().input("--current", &a.current);
+            // With --accept the baseline is the output (and may not exist yet).
+            let plan = if a.options.accept {
+                plan.output("--baseline", Some(&a.baseline))
+            } else {
+                plan.input("--baseline", &a.baseline)
+            };
+            plan.output("--junit", a.junit.as_deref()).check()?;
             Ok(crate::check::run(
                 &a.baseline,
                 &a.current,
                 a.junit.as_deref(),
+                &a.options,
             )?)
         }
         Command::Merge(a) => {

@@ -47,3 +47,14 @@ impl From<DetError> for OpError {
         }
     }
 }
+
+/// Exit status of a command that ran to the end (main maps it to the process exit code).
+/// It lives here, below both the CLI and `check`, so that neither imports the other.
+pub enum Outcome {
+    /// Exit 0.
+    Ok,
+    /// Exit 1: a check found a regression.
+    Regression,
+    /// Exit 130 (the shell's code for SIGINT): interrupted, a partial report was written.
+    Interrupted,
+}

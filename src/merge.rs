@@ -1,6 +1,7 @@
-//! `detbench merge`: one table across devices. For each (op, precision, accumulator,
-//! variant, size, input, seed) it says which devices produced the same bits (the same
-//! fingerprint) and how many ULPs apart the others are.
+//! `detbench merge`: one table across devices. For each case (the result key without its
+//! device, ordering and workgroup count: [`CaseKey`]) it says which devices produced the
+//! same bits (the same fingerprint) and how many ULPs apart the others are. A report with
+//! two rows under one result key is refused (exit 2).
 //!
 //! Devices are grouped by fingerprint; the ULP distance of a group is measured from the
 //! first run's scalar output (`output_first`) to that of the largest group. Multi-element
@@ -11,23 +12,13 @@
 use crate::error::DetError;
 use crate::numerics::ulp::ulp_distance;
 use crate::numerics::Precision;
-use crate::report::{load_report, write_atomic, ResultRecord};
+use crate::report::key::{self, CaseKey, DeviceId};
+use crate::report::{load_report, write_atomic, Report, ResultRecord};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// The identity of a row.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct RowKey {
-    pub op: String,
-    pub precision: String,
-    pub accumulator: String,
-    pub variant: String,
-    pub size: u64,
-    pub bins: Option<u64>,
-    pub shape: String,
-    pub input: String,
-    pub seed: u64,
-}
+/// The identity of a row: the case, on any device.
+pub type RowKey = CaseKey;
 
 /// One device's result in a row.
 #[derive(Clone, Debug)]
@@ -54,42 +45,31 @@ pub struct Row {
     pub inputs_differ: bool,
 }
 
-/// Groups the results of several reports into rows.
-pub fn merge(reports: &[(PathBuf, Vec<ResultRecord>)]) -> Vec<Row> {
-    // Which (backend, device) appears in more than one report: those columns get "#i".
-    let mut seen: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
-    for (i, (_, recs)) in reports.iter().enumerate() {
-        for r in recs {
-            let e = seen
-                .entry((r.backend.clone(), r.device.clone()))
-                .or_default();
+/// Groups the results of several reports into rows. Devices are told apart by their
+/// stable identity ([`DeviceId`]), so one device under two driver versions is one device
+/// seen in two reports.
+pub fn merge(reports: &[(PathBuf, Report)]) -> Vec<Row> {
+    // Which device appears in more than one report: those columns get "#i".
+    let mut seen: BTreeMap<DeviceId, Vec<usize>> = BTreeMap::new();
+    for (i, (_, rep)) in reports.iter().enumerate() {
+        for r in &rep.results {
+            let e = seen.entry(DeviceId::of(r, &rep.env)).or_default();
             if !e.contains(&i) {
                 e.push(i);
             }
         }
     }
     let mut rows: BTreeMap<RowKey, Vec<Cell>> = BTreeMap::new();
-    for (i, (_, recs)) in reports.iter().enumerate() {
-        for r in recs {
+    for (i, (_, rep)) in reports.iter().enumerate() {
+        for r in &rep.results {
             let mut column = format!("{}:{}", r.backend, r.device);
             if r.ordering.contains('.') {
                 column.push_str(&format!(" [{}]", r.ordering));
             }
-            if seen[&(r.backend.clone(), r.device.clone())].len() > 1 {
+            if seen[&DeviceId::of(r, &rep.env)].len() > 1 {
                 column.push_str(&format!(" #{}", i + 1));
             }
-            let key = RowKey {
-                op: r.op.clone(),
-                precision: r.precision.clone(),
-                accumulator: r.accumulator.clone(),
-                variant: r.variant.clone(),
-                size: r.size,
-                bins: r.bins,
-                shape: r.shape.as_ref().map(|s| s.to_string()).unwrap_or_default(),
-                input: r.input.clone(),
-                seed: r.seed,
-            };
-            rows.entry(key).or_default().push(Cell {
+            rows.entry(CaseKey::of(r)).or_default().push(Cell {
                 column,
                 record: r.clone(),
             });
@@ -165,7 +145,16 @@ pub fn render_md(rows: &[Row], sources: &[PathBuf]) -> String {
     );
     s.push_str("\n\nGroups list devices with identical output bits; ULP distances are measured from group A (the largest). `varies` marks devices where the variant was not reproducible from run to run (its first run was compared).\n\n");
     s.push_str("| op | prec | acc | variant | size | input | seed | agreement | groups | not run |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    // Rows that differ only by workgroup size say which is which.
+    let mut wgs: Vec<u32> = rows.iter().map(|r| r.key.workgroup_size).collect();
+    wgs.sort_unstable();
+    wgs.dedup();
     for r in rows {
+        let size = if wgs.len() > 1 {
+            format!("{} (wg {})", r.key.size, r.key.workgroup_size)
+        } else {
+            r.key.size.to_string()
+        };
         let agreement = match r.groups.len() {
             0 => "no ok results".to_string(),
             1 if r.groups[0].len() > 1 => format!("all {} agree", r.groups[0].len()),
@@ -208,7 +197,7 @@ pub fn render_md(rows: &[Row], sources: &[PathBuf]) -> String {
             r.key.precision,
             r.key.accumulator,
             r.key.variant,
-            r.key.size,
+            size,
             md_cell(&r.key.input),
             r.key.seed,
             agreement,
@@ -223,7 +212,9 @@ pub fn render_md(rows: &[Row], sources: &[PathBuf]) -> String {
 pub fn run(inputs: &[PathBuf], md: Option<&std::path::Path>) -> Result<(), DetError> {
     let mut reports = Vec::new();
     for p in inputs {
-        reports.push((p.clone(), load_report(p)?.results));
+        let rep = load_report(p)?;
+        key::index(&rep).map_err(|e| DetError::input(format!("{}: {e}", p.display())))?;
+        reports.push((p.clone(), rep));
     }
     let rows = merge(&reports);
     let text = render_md(&rows, inputs);

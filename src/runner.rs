@@ -69,6 +69,8 @@ pub struct RunConfig {
     pub sizes: Vec<usize>,
     pub bins: Vec<usize>,
     pub runs: usize,
+    /// Untimed runs before the timed ones, per case and backend (`--warmup`).
+    pub warmup: usize,
     pub seed: u64,
     pub inputs: Vec<InputSpec>,
     pub index_file: Option<String>,
@@ -481,7 +483,18 @@ fn slug(s: &str) -> String {
         .collect()
 }
 
-/// Runs one prepared case on one backend (every ordering for CUDA atomics).
+/// Keeps the last `timed` runs of a set. [`run`] prepares each job with `--warmup` more
+/// runs than the case's; those first runs (cold caches, shader compilation, clocks ramping
+/// up) are neither timed nor judged. One place for every backend and family.
+pub fn drop_warmup(set: &mut RunSet, timed: usize) {
+    let skip = set.outputs.len().saturating_sub(timed);
+    set.outputs.drain(..skip);
+    let skip = set.times_ms.len().saturating_sub(timed);
+    set.times_ms.drain(..skip);
+}
+
+/// Runs one prepared case on one backend (every ordering for CUDA atomics). The prepared
+/// job may run more times than `case.runs`: the extra first runs are warm-up.
 pub fn run_case(
     case: &Case,
     prep: &Prepared,
@@ -502,7 +515,8 @@ pub fn run_case(
     for job in jobs {
         let rec = base_record(case, Some(prep), backend.info(), Some(&job));
         match backend.run(&job) {
-            Ok(set) if !set.outputs.is_empty() => {
+            Ok(mut set) if !set.outputs.is_empty() => {
+                drop_warmup(&mut set, case.runs);
                 let rec = finish_record(rec, prep, &set);
                 out.push((rec, Some(set)));
             }
@@ -625,13 +639,17 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
             report.partial = true;
             break;
         }
-        let prep = prepare(case)?;
+        // The job runs warm-up runs first (see [`drop_warmup`]).
+        let prep = prepare(&Case {
+            runs: case.runs + cfg.warmup,
+            ..case.clone()
+        })?;
         if interrupted() {
             // The reference may be incomplete: the case is not run.
             report.partial = true;
             break;
         }
-        check_runs_memory(case.runs, prep.exact.len())?;
+        check_runs_memory(case.runs + cfg.warmup, prep.exact.len())?;
         if let Some(dir) = dump {
             let key = format!(
                 "{}_{}_n{}_{}_s{}",

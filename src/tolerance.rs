@@ -199,9 +199,10 @@ pub fn tolerances(report: &Report, confidence: f64) -> Vec<ToleranceRow> {
             .find_map(|r| unit_roundoff(&r.output_precision))
             .or_else(|| unit_roundoff(&precision))
             .unwrap_or(f64::NAN);
+        // The stable device identity: one device under two driver versions counts once.
         let mut devices: Vec<String> = recs
             .iter()
-            .map(|r| format!("{}:{}", r.backend, r.device))
+            .map(|r| crate::report::key::DeviceId::of(r, &report.env).to_string())
             .collect();
         devices.sort();
         devices.dedup();
@@ -686,6 +687,9 @@ pub fn run(
         )));
     }
     let report = load_report(input)?;
+    // Two rows under one result key would be counted twice in a band.
+    crate::report::key::index(&report)
+        .map_err(|e| DetError::input(format!("{}: {e}", input.display())))?;
     let train = train.map(load_train_report).transpose()?;
     let t = build(&report, train.as_ref(), confidence);
     let out = match format {

@@ -298,3 +298,92 @@ fn no_driver_reports_nvrtc_version() {
         );
     }
 }
+
+/// `detbench kernels` end to end, as a user runs it: the no-FMA Adam kernel's PTX has no
+/// `fma.rn` and its summary counts none, the FMA one has some; the f32 reduce module's
+/// seq_cst_gpu atomic is a `fence.sc.gpu` then an `.acq_rel.gpu` atom; ptxas's registers are
+/// recorded; an architecture NVRTC cannot target exits 2 with one line.
+#[test]
+#[cfg_attr(
+    not(detbench_nvrtc),
+    ignore = "needs libnvrtc (set DETBENCH_NVRTC_LIB or DETBENCH_REQUIRE_NVRTC=1)"
+)]
+fn kernels_command_shows_fma_and_orderings() {
+    let n = nvrtc_or_fail();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("k");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_detbench"))
+            .args(args)
+            .output()
+            .expect("run detbench")
+    };
+    let o = run(&[
+        "kernels",
+        "--arch",
+        "sm_90",
+        "--op",
+        "adam,sum",
+        "--precision",
+        "f32",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("kernels.json")).expect("kernels.json"))
+            .expect("json");
+    assert_eq!(summary["schema"], "detbench.kernels.v1");
+    assert_eq!(summary["arch"], "sm_90");
+    assert_eq!(summary["compiler"], format!("NVRTC {}", n.version_string()));
+    let modules = summary["modules"].as_array().expect("modules");
+    // adam: the two optim modules; sum with f32 inputs: the f32 and f64 accumulators.
+    assert_eq!(modules.len(), 4, "{modules:?}");
+    let module = |name: &str| {
+        modules
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap_or_else(|| panic!("no module {name}"))
+    };
+    let no_fma = module("optim_fmad_false");
+    let ptx = std::fs::read_to_string(out.join(no_fma["ptx_file"].as_str().unwrap())).unwrap();
+    assert!(
+        !ptx.contains("fma.rn"),
+        "the no-FMA optimizer module contains fma.rn"
+    );
+    assert!(no_fma["kernels"]["adam_f32"]["fma"]
+        .as_object()
+        .unwrap()
+        .is_empty());
+    let fma = module("optim_fmad_true");
+    assert!(
+        fma["kernels"]["adam_f32"]["fma"]["fma.rn.f32"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+    );
+    let reduce = module("reduce_f32_f32_fmad_false");
+    let sc = &reduce["kernels"]["sum_atomic_seq_cst_gpu_f32_f32"];
+    assert_eq!(sc["fences"]["fence.sc.gpu"], 1, "{sc}");
+    let atoms: Vec<&String> = sc["atomics"].as_object().unwrap().keys().collect();
+    assert!(
+        atoms.iter().all(|a| a.starts_with("atom.acq_rel.gpu.")),
+        "{atoms:?}"
+    );
+    assert!(sc["registers"].as_u64().is_some_and(|r| r > 0), "{sc}");
+    assert!(reduce["warnings"].as_array().unwrap().is_empty());
+    assert_eq!(reduce["source_sha256"].as_str().unwrap().len(), 64);
+    for f in ["source_file", "cubin_file"] {
+        let p = out.join(reduce[f].as_str().unwrap());
+        assert!(
+            std::fs::metadata(&p).is_ok_and(|m| m.len() > 0),
+            "{}",
+            p.display()
+        );
+    }
+    let o = run(&["kernels", "--arch", "sm_70", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("cannot compile for sm_70"), "{err}");
+}

@@ -106,14 +106,7 @@ impl FromStr for Op {
     }
 }
 
-/// Launch configuration recorded in every result.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Launch {
-    /// Threads per workgroup (CUDA block).
-    pub workgroup_size: u32,
-    /// Workgroups (CUDA blocks) in the main pass.
-    pub workgroups: u32,
-}
+pub use crate::shared::launch::Launch;
 
 /// Atomic memory ordering and scope of an atomic variant. Non-atomic variants use `None`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 
 pub mod headline;
 pub mod html;
+pub mod key;
 pub mod markdown;
 pub mod plots;
 pub mod schema;

@@ -1,7 +1,16 @@
 //! The one-dimensional grid of the two-pass kernels (reduction, scatter): one thread per
 //! element up to a capped number of workgroups; larger inputs loop per thread.
 
-use crate::ops::Launch;
+use serde::{Deserialize, Serialize};
+
+/// Launch configuration recorded in every result.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Launch {
+    /// Threads per workgroup (CUDA block).
+    pub workgroup_size: u32,
+    /// Workgroups (CUDA blocks) in the main pass.
+    pub workgroups: u32,
+}
 
 /// Largest pass-1 grid. Large inputs are covered by the per-thread loop.
 pub const MAX_WORKGROUPS: u32 = 1024;

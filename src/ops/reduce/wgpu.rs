@@ -295,52 +295,16 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
             }
             set.message = "one native f32 atomicAdd per element".into();
         }
-        ReduceVariant::AtomicCas | ReduceVariant::BlockAtomic => {
-            let entry = if job.variant == ReduceVariant::AtomicCas {
-                "atomic_cas"
-            } else {
-                "block_atomic"
-            };
-            let native = job.variant == ReduceVariant::BlockAtomic && block_native(b, job);
-            let wide = job.accumulator == Precision::F64;
-            let p = b.pipeline(&src, entry)?;
-            let cell = b.storage_zeroed("cell", if wide { 8 } else { 4 })?;
-            let gave_up = b.storage_zeroed("gave_up", 4)?;
-            let mut extra = vec![(3, &cell)];
-            if !native {
-                extra.push((4, &gave_up));
-            }
-            let bg = bind(&p, inputs(&extra))?;
-            for _ in 0..job.runs {
-                let r = b.execute(
-                    &[&cell, &gave_up],
-                    &[Pass::new(&p, &bg, g1)],
-                    &[&cell, &gave_up],
-                )?;
-                let stuck = words_u32(&r.outputs[1])[0];
-                if stuck != 0 {
-                    return Err(OpError::Failed(format!(
-                        "{entry}: {stuck} compare-exchange loops gave up after {MAX_TRIES} failed tries"
-                    )));
-                }
-                set.outputs.push(vec![scalar(
-                    if wide { "f64" } else { "f32" },
-                    &r.outputs[0],
-                )]);
-                set.times_ms.push(r.ms);
-            }
-            let word = if wide { "u64" } else { "u32" };
-            set.message = match (job.variant, native) {
-                (ReduceVariant::AtomicCas, _) => {
-                    format!("compare-exchange loop on {word} words per element")
-                }
-                (_, true) => "one native f32 atomicAdd per workgroup".into(),
-                (_, false) => format!(
-                    "one compare-exchange loop on {word} words per workgroup (no native atomic add for {} here)",
-                    job.accumulator
-                ),
-            };
-        }
+        ReduceVariant::AtomicCas | ReduceVariant::BlockAtomic => run_cas(
+            &Setup {
+                b,
+                job,
+                src: &src,
+                inputs: &inputs,
+                bind: &bind,
+            },
+            &mut set,
+        )?,
         ReduceVariant::FixedPoint => {
             let p = b.pipeline(&src, "fixed_point")?;
             let total = b.storage_zeroed("fx_total", 8)?;
@@ -360,63 +324,153 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
                 set.message = fixed_message(l as u64, n, job.fixed_scale);
             }
         }
-        ReduceVariant::Reproducible => {
-            let params = job.repro.expect("checked by check_job");
-            // Little-endian u32 words per fold lane: 2 hold any f32 count (at most
-            // 2^32 * 2^12 quanta), 3 any f64 count (2^32 * 2^41).
-            let limbs = if job.accumulator == Precision::F64 {
-                3
-            } else {
-                2
-            };
-            let nwords = MAX_FOLDS * limbs;
-            let p1 = b.pipeline(&src, "repro_max1")?;
-            let p2 = b.pipeline(&src, "repro_max2")?;
-            let p3 = b.pipeline(&src, "repro_deposit")?;
-            let rmax = b.storage_zeroed("rmax", groups as u64 * cb)?;
-            let layout = b.storage_zeroed("rlayout", 20)?;
-            let lanes = b.storage_zeroed("rlanes", nwords as u64 * 4)?;
-            let bg1 = bind(&p1, inputs(&[(3, &rmax)]))?;
-            let bg2 = bind(
-                &p2,
-                vec![(0, prm.clone()), (3, rmax.clone()), (4, layout.clone())],
-            )?;
-            let bg3 = bind(&p3, inputs(&[(4, &layout), (5, &lanes)]))?;
-            for _ in 0..job.runs {
-                let r = b.execute(
-                    &[&layout, &lanes],
-                    &[
-                        Pass::new(&p1, &bg1, g1),
-                        Pass::new(&p2, &bg2, one),
-                        Pass::new(&p3, &bg3, g1),
-                    ],
-                    &[&layout, &lanes],
-                )?;
-                let lay: Vec<i32> = bytemuck::pod_collect_to_vec(&r.outputs[0]);
-                if lay[4] != 0 {
-                    return Err(OpError::Failed(format!(
-                        "the device found max |x| too large for {} binning (the top bin would overflow)",
-                        job.accumulator
-                    )));
-                }
-                let folds = lay[0] as usize;
-                if folds != params.folds || lay[1..1 + folds] != params.a[..folds] {
-                    return Err(OpError::Failed(format!(
-                        "the device's bin layout ({folds} folds at 2^{:?}) differs from the host's ({} folds at 2^{:?})",
-                        &lay[1..1 + folds.min(3)],
-                        params.folds,
-                        &params.a[..params.folds]
-                    )));
-                }
-                let words = words_u32(&r.outputs[1]);
-                let value = finalize_lanes(&params, &words[..nwords], limbs, 1)[0];
-                set.outputs.push(vec![value]);
-                set.times_ms.push(r.ms);
-            }
-            set.message = "bin layout computed on the device from max |term|; exact integer quanta per fold, per-workgroup lanes merged into global lanes by integer atomics; finalised on the host".into();
-        }
+        ReduceVariant::Reproducible => run_reproducible(
+            &Setup {
+                b,
+                job,
+                src: &src,
+                inputs: &inputs,
+                bind: &bind,
+            },
+            cb,
+            &prm,
+            &mut set,
+        )?,
     }
     Ok(set)
+}
+
+/// Binds the input bindings (params, x and y) plus the given ones.
+type Inputs<'a> = dyn Fn(&[(u32, &wgpu::Buffer)]) -> Vec<(u32, wgpu::Buffer)> + 'a;
+/// Makes a bind group of an entry point.
+type Bind<'a> = dyn Fn(&wgpu::ComputePipeline, Vec<(u32, wgpu::Buffer)>) -> Result<wgpu::BindGroup, OpError>
+    + 'a;
+
+/// What the variants' runs share: the device, the job, the module and the binders.
+struct Setup<'a> {
+    b: &'a WgpuBackend,
+    job: &'a ReduceJob,
+    src: &'a str,
+    inputs: &'a Inputs<'a>,
+    bind: &'a Bind<'a>,
+}
+
+/// atomic_cas and block_atomic: compare-exchange loops (or a native add per workgroup).
+fn run_cas(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
+    let (b, job, src, inputs, bind) = (s.b, s.job, s.src, s.inputs, s.bind);
+    let g1 = [job.launch.workgroups, 1, 1];
+    let entry = if job.variant == ReduceVariant::AtomicCas {
+        "atomic_cas"
+    } else {
+        "block_atomic"
+    };
+    let native = job.variant == ReduceVariant::BlockAtomic && block_native(b, job);
+    let wide = job.accumulator == Precision::F64;
+    let p = b.pipeline(src, entry)?;
+    let cell = b.storage_zeroed("cell", if wide { 8 } else { 4 })?;
+    let gave_up = b.storage_zeroed("gave_up", 4)?;
+    let mut extra = vec![(3, &cell)];
+    if !native {
+        extra.push((4, &gave_up));
+    }
+    let bg = bind(&p, inputs(&extra))?;
+    for _ in 0..job.runs {
+        let r = b.execute(
+            &[&cell, &gave_up],
+            &[Pass::new(&p, &bg, g1)],
+            &[&cell, &gave_up],
+        )?;
+        let stuck = words_u32(&r.outputs[1])[0];
+        if stuck != 0 {
+            return Err(OpError::Failed(format!(
+                "{entry}: {stuck} compare-exchange loops gave up after {MAX_TRIES} failed tries"
+            )));
+        }
+        set.outputs.push(vec![scalar(
+            if wide { "f64" } else { "f32" },
+            &r.outputs[0],
+        )]);
+        set.times_ms.push(r.ms);
+    }
+    let word = if wide { "u64" } else { "u32" };
+    set.message = match (job.variant, native) {
+        (ReduceVariant::AtomicCas, _) => {
+            format!("compare-exchange loop on {word} words per element")
+        }
+        (_, true) => "one native f32 atomicAdd per workgroup".into(),
+        (_, false) => format!(
+            "one compare-exchange loop on {word} words per workgroup (no native atomic add for {} here)",
+            job.accumulator
+        ),
+    };
+    Ok(())
+}
+
+/// reproducible: the bin layout from max |x| on the device, then exact integer deposits.
+fn run_reproducible(
+    s: &Setup,
+    cb: u64,
+    prm: &wgpu::Buffer,
+    set: &mut RunSet,
+) -> Result<(), OpError> {
+    let (b, job, src, inputs, bind) = (s.b, s.job, s.src, s.inputs, s.bind);
+    let groups = job.launch.workgroups;
+    let g1 = [groups, 1, 1];
+    let one = [1, 1, 1];
+    let params = job.repro.expect("checked by check_job");
+    // Little-endian u32 words per fold lane: 2 hold any f32 count (at most
+    // 2^32 * 2^12 quanta), 3 any f64 count (2^32 * 2^41).
+    let limbs = if job.accumulator == Precision::F64 {
+        3
+    } else {
+        2
+    };
+    let nwords = MAX_FOLDS * limbs;
+    let p1 = b.pipeline(src, "repro_max1")?;
+    let p2 = b.pipeline(src, "repro_max2")?;
+    let p3 = b.pipeline(src, "repro_deposit")?;
+    let rmax = b.storage_zeroed("rmax", groups as u64 * cb)?;
+    let layout = b.storage_zeroed("rlayout", 20)?;
+    let lanes = b.storage_zeroed("rlanes", nwords as u64 * 4)?;
+    let bg1 = bind(&p1, inputs(&[(3, &rmax)]))?;
+    let bg2 = bind(
+        &p2,
+        vec![(0, prm.clone()), (3, rmax.clone()), (4, layout.clone())],
+    )?;
+    let bg3 = bind(&p3, inputs(&[(4, &layout), (5, &lanes)]))?;
+    for _ in 0..job.runs {
+        let r = b.execute(
+            &[&layout, &lanes],
+            &[
+                Pass::new(&p1, &bg1, g1),
+                Pass::new(&p2, &bg2, one),
+                Pass::new(&p3, &bg3, g1),
+            ],
+            &[&layout, &lanes],
+        )?;
+        let lay: Vec<i32> = bytemuck::pod_collect_to_vec(&r.outputs[0]);
+        if lay[4] != 0 {
+            return Err(OpError::Failed(format!(
+                "the device found max |x| too large for {} binning (the top bin would overflow)",
+                job.accumulator
+            )));
+        }
+        let folds = lay[0] as usize;
+        if folds != params.folds || lay[1..1 + folds] != params.a[..folds] {
+            return Err(OpError::Failed(format!(
+                "the device's bin layout ({folds} folds at 2^{:?}) differs from the host's ({} folds at 2^{:?})",
+                &lay[1..1 + folds.min(3)],
+                params.folds,
+                &params.a[..params.folds]
+            )));
+        }
+        let words = words_u32(&r.outputs[1]);
+        let value = finalize_lanes(&params, &words[..nwords], limbs, 1)[0];
+        set.outputs.push(vec![value]);
+        set.times_ms.push(r.ms);
+    }
+    set.message = "bin layout computed on the device from max |term|; exact integer quanta per fold, per-workgroup lanes merged into global lanes by integer atomics; finalised on the host".into();
+    Ok(())
 }
 
 #[cfg(test)]

@@ -205,21 +205,50 @@ fn words<T: bytemuck::Pod>(bytes: &[u8]) -> Vec<T> {
     bytemuck::pod_collect_to_vec(bytes)
 }
 
-/// Runs a scatter-add job `job.runs` times on a wgpu device.
+/// Bindings of scatter.wgsl by name (`@binding(N) var ... <name>`; the layout test holds
+/// these to the template).
+mod bind {
+    pub const PRM: u32 = 0;
+    pub const XS: u32 = 1;
+    pub const IDX: u32 = 2;
+    /// Bins of the direct variants (fbins, cbins, fx) and reproducible's lanes.
+    pub const BINS: u32 = 3;
+    /// CAS give-up count (gave_up) or fixed-point lost terms (fx_lost).
+    pub const FLAG: u32 = 4;
+    pub const OFFS: u32 = 5;
+    pub const SCAN_BUF: u32 = 6;
+    pub const KEYS_IN: u32 = 7;
+    pub const DCOUNTS: u32 = 8;
+    pub const PERM_IN: u32 = 9;
+    pub const KEYS_OUT: u32 = 10;
+    pub const PERM_OUT: u32 = 11;
+    pub const HEAD: u32 = 12;
+    pub const FIRSTS: u32 = 13;
+    pub const OUTV: u32 = 14;
+    pub const VALS: u32 = 15;
+    pub const PARTIALS: u32 = 16;
+}
+
+/// What every scatter variant's run starts from: the module, the base uniform and the
+/// input buffers.
+struct Setup<'a> {
+    b: &'a WgpuBackend,
+    job: &'a ScatterJob,
+    src: String,
+    base: Params,
+    prm: wgpu::Buffer,
+    x: wgpu::Buffer,
+    idx: wgpu::Buffer,
+}
+
 pub fn run(b: &WgpuBackend, job: &ScatterJob) -> Result<RunSet, OpError> {
     super::check_job(job)?;
     check_device(b, job)?;
     let n = job.n();
-    let bins = job.bins;
-    let wg = job.launch.workgroup_size;
     b.check_storage(n, (n * job.precision.bytes()) as u64)?;
-    let src = module_source(b, job);
-    let c64 = uses_f64(job);
-    let cb: u64 = if c64 { 8 } else { 4 };
-    let acc = job.accumulator;
     let base = Params {
         n: n as u32,
-        bins: bins as u32,
+        bins: job.bins as u32,
         threads: job.total_threads() as u32,
         chunk: job.chunk as u32,
         chunks: job.chunks() as u32,
@@ -231,257 +260,368 @@ pub fn run(b: &WgpuBackend, job: &ScatterJob) -> Result<RunSet, OpError> {
         a2: job.repro.map(|p| p.a[2]).unwrap_or(0),
         ..Default::default()
     };
-    let prm = b.uniform("params", &base)?;
-    let x = b.storage_from_bytes("x", &job.precision.encode(&job.x))?;
-    let idx = b.storage_from_bytes("idx", bytemuck::cast_slice(&job.idx))?;
+    let setup = Setup {
+        b,
+        job,
+        src: module_source(b, job),
+        base,
+        prm: b.uniform("params", &base)?,
+        x: b.storage_from_bytes("x", &job.precision.encode(&job.x))?,
+        idx: b.storage_from_bytes("idx", bytemuck::cast_slice(&job.idx))?,
+    };
     let mut set = RunSet {
         timer: b.timer().into(),
         ..Default::default()
     };
-    let g1 = [job.launch.workgroups, 1, 1];
-    let wide = acc == Precision::F64;
     match job.variant {
         ScatterVariant::Atomic
         | ScatterVariant::AtomicCas
         | ScatterVariant::Privatized
-        | ScatterVariant::FixedPoint => {
-            let (entry, word) = match job.variant {
-                ScatterVariant::Atomic => ("scatter_atomic", 4),
-                ScatterVariant::AtomicCas => ("scatter_atomic_cas", if wide { 8 } else { 4 }),
-                ScatterVariant::Privatized => ("scatter_privatized", if wide { 8 } else { 4 }),
-                _ => ("scatter_fixed_point", 8),
-            };
-            let p = b.pipeline(&src, entry)?;
-            let out = b.storage_zeroed("bins", (bins * word) as u64)?;
-            let flag = b.storage_zeroed("flag", 4)?;
-            let mut entries = vec![(0, &prm), (1, &x), (2, &idx), (3, &out)];
-            let uses_flag = match job.variant {
-                ScatterVariant::Atomic => false,
-                ScatterVariant::Privatized => !native_merge(b, job),
-                _ => true,
-            };
-            if uses_flag {
-                entries.push((4, &flag));
-            }
-            let bg = b.bind_group(&p, &entries)?;
-            for _ in 0..job.runs {
-                let r = b.execute(&[&out, &flag], &[Pass::new(&p, &bg, g1)], &[&out, &flag])?;
-                let f = words::<u32>(&r.outputs[1])[0];
-                let values = if job.variant == ScatterVariant::FixedPoint {
-                    set.message = fixed_message(f as u64, n, job.fixed_scale);
-                    words::<i64>(&r.outputs[0])[..bins]
-                        .iter()
-                        .map(|&t| fixed_to_value(t, job.fixed_scale, acc))
-                        .collect()
-                } else {
-                    if f != 0 {
-                        return Err(OpError::Failed(format!(
-                            "{entry}: {f} compare-exchange loops gave up after {MAX_TRIES} failed tries"
-                        )));
-                    }
-                    let fmt = if word == 8 {
-                        Precision::F64
-                    } else {
-                        Precision::F32
-                    };
-                    fmt.decode(&r.outputs[0])[..bins].to_vec()
-                };
-                set.outputs.push(values);
-                set.times_ms.push(r.ms);
-            }
-            if set.message.is_empty() {
-                set.message = match job.variant {
-                    ScatterVariant::Atomic => "one native f32 atomicAdd per element".into(),
-                    ScatterVariant::AtomicCas => "one compare-exchange loop per element".into(),
-                    _ => format!(
-                        "{bins} private bins per workgroup in workgroup memory, merged with {}",
-                        if native_merge(b, job) {
-                            "native f32 atomicAdd"
-                        } else {
-                            "compare-exchange"
-                        }
-                    ),
-                };
-            }
-        }
-        ScatterVariant::Reproducible => {
-            let p = job.repro.expect("checked by check_job");
-            let limbs = job.repro_limbs();
-            let nwords = bins * REPRO_LANES * limbs;
-            let k = b.pipeline(&src, "scatter_reproducible")?;
-            let lanes = b.storage_zeroed("lanes", nwords as u64 * 4)?;
-            let u = b.uniform(
-                "params_repro",
-                &Params {
-                    span: job.repro_span(),
-                    threads: job.repro_groups() * wg,
-                    ..base
-                },
-            )?;
-            let bg = b.bind_group(&k, &[(0, &u), (1, &x), (2, &idx), (3, &lanes)])?;
-            let gr = [job.repro_groups(), 1, 1];
-            for _ in 0..job.runs {
-                let r = b.execute(&[&lanes], &[Pass::new(&k, &bg, gr)], &[&lanes])?;
-                let w = words::<u32>(&r.outputs[0]);
-                set.outputs
-                    .push(finalize_lanes(&p, &w[..nwords], limbs, bins));
-                set.times_ms.push(r.ms);
-            }
-            set.message = format!(
-                "binned summation as exact integer quanta per fold, no sort; {} lanes; runs of up to {} elements per thread; states finalised on the host",
-                if repro_private(b, job) {
-                    "per-workgroup lanes in workgroup memory, merged into global"
-                } else {
-                    "global"
-                },
-                job.repro_span()
-            );
-        }
-        ScatterVariant::SortSegmented => {
-            let passes = job.radix_passes();
-            let tile = job.radix_tile();
-            let tiles = n.div_ceil(tile) as u32;
-            let chunks = job.chunks();
-            let u32b = 4u64;
-            let scan_len = 16 * tiles;
-            let blocks = scan_len.div_ceil(tile as u32);
-            let offs = b.storage_zeroed("offsets", (bins as u64 + 1) * u32b)?;
-            let dcounts = b.storage_zeroed("dcounts", scan_len as u64 * u32b)?;
-            let partials = b.storage_zeroed("partials", blocks as u64 * u32b)?;
-            let keys = [
-                b.storage_zeroed("keys0", n as u64 * u32b)?,
-                b.storage_zeroed("keys1", n as u64 * u32b)?,
-            ];
-            let perms = [
-                b.storage_zeroed("perm0", n as u64 * u32b)?,
-                b.storage_zeroed("perm1", n as u64 * u32b)?,
-            ];
-            let vals = b.storage_zeroed("sorted values", n as u64 * cb)?;
-            let head = b.storage_zeroed("head", chunks as u64 * cb)?;
-            let firsts = b.storage_zeroed("firsts", bins as u64 * cb)?;
-            let outv = b.storage_zeroed("out", bins as u64 * cb)?;
-            let prc = b.pipeline(&src, "radix_count")?;
-            let psr = b.pipeline(&src, "scan_reduce")?;
-            let pse = b.pipeline(&src, "scan_exclusive")?;
-            let psa = b.pipeline(&src, "scan_apply")?;
-            let prs = b.pipeline(&src, "radix_scatter")?;
-            let pcv = b.pipeline(&src, "copy_values")?;
-            let pof = b.pipeline(&src, "bin_offsets")?;
-            let pp1 = b.pipeline(&src, "seg_pass1")?;
-            let pp2 = b.pipeline(&src, "seg_pass2")?;
-            let u_part = b.uniform(
-                "params_partials",
-                &Params {
-                    scan_len: blocks,
-                    ..base
-                },
-            )?;
-            let gt = [tiles, 1, 1];
-            let gb = [blocks, 1, 1];
-            let one = [1, 1, 1];
-            // Grid-stride kernels over the elements and over the bins + 1 offsets.
-            let ge = [(n as u32).div_ceil(SORT_WG).clamp(1, 1024), 1, 1];
-            let gbins = [(bins as u32 + 1).div_ceil(SORT_WG).clamp(1, 1024), 1, 1];
-            let bg_part = b.bind_group(&pse, &[(0, &u_part), (16, &partials)])?;
-            let mut groups = Vec::new();
-            for p in 0..passes {
-                let u = b.uniform(
-                    "params_radix",
-                    &Params {
-                        shift: p * super::RADIX_BITS,
-                        first: u32::from(p == 0),
-                        last: u32::from(p + 1 == passes),
-                        tiles,
-                        scan_len,
-                        ..base
-                    },
-                )?;
-                let (kin, pin) = if p == 0 {
-                    // Pass 0 reads the positions as i itself; perm_in is not read.
-                    (&idx, &perms[1])
-                } else {
-                    (
-                        &keys[((p - 1) % 2) as usize],
-                        &perms[((p - 1) % 2) as usize],
-                    )
-                };
-                let (kout, pout) = (&keys[(p % 2) as usize], &perms[(p % 2) as usize]);
-                let bc = b.bind_group(&prc, &[(0, &u), (7, kin), (8, &dcounts)])?;
-                let br = b.bind_group(&psr, &[(0, &u), (6, &dcounts), (16, &partials)])?;
-                let ba = b.bind_group(&psa, &[(0, &u), (6, &dcounts), (16, &partials)])?;
-                // The kernel chooses perm_out or vals at run time, so both are bound.
-                let e = [
-                    (0, &u),
-                    (1, &x),
-                    (7, kin),
-                    (8, &dcounts),
-                    (9, pin),
-                    (10, kout),
-                    (11, pout),
-                    (15, &vals),
-                ];
-                let bs = b.bind_group(&prs, &e)?;
-                groups.push((bc, br, ba, bs));
-            }
-            let kfin = if passes == 0 {
-                &idx
-            } else {
-                &keys[((passes - 1) % 2) as usize]
-            };
-            let bg_copy = b.bind_group(&pcv, &[(0, &prm), (1, &x), (15, &vals)])?;
-            let bg_off = b.bind_group(&pof, &[(0, &prm), (5, &offs), (7, kfin)])?;
-            let bg1 = b.bind_group(
-                &pp1,
-                &[
-                    (0, &prm),
-                    (7, kfin),
-                    (12, &head),
-                    (13, &firsts),
-                    (15, &vals),
-                ],
-            )?;
-            let bg2 = b.bind_group(
-                &pp2,
-                &[
-                    (0, &prm),
-                    (5, &offs),
-                    (12, &head),
-                    (13, &firsts),
-                    (14, &outv),
-                ],
-            )?;
-            let mut list = Vec::new();
-            if passes == 0 {
-                list.push(Pass::new(&pcv, &bg_copy, ge));
-            }
-            for (bc, br, ba, bs) in &groups {
-                list.push(Pass::new(&prc, bc, gt));
-                list.push(Pass::new(&psr, br, gb));
-                list.push(Pass::new(&pse, &bg_part, one));
-                list.push(Pass::new(&psa, ba, gb));
-                list.push(Pass::new(&prs, bs, gt));
-            }
-            list.push(Pass::new(&pof, &bg_off, gbins));
-            list.push(Pass::new(&pp1, &bg1, [(chunks as u32).div_ceil(wg), 1, 1]));
-            list.push(Pass::new(&pp2, &bg2, [(bins as u32).div_ceil(wg), 1, 1]));
-            for _ in 0..job.runs {
-                let r = b.execute(&[], &list, &[&outv])?;
-                let fmt = if c64 { Precision::F64 } else { Precision::F32 };
-                let values = fmt.decode(&r.outputs[0])[..bins]
-                    .iter()
-                    .map(|&v| acc.round(v))
-                    .collect();
-                set.outputs.push(values);
-                set.times_ms.push(r.ms);
-            }
-            set.message = format!(
-                "stable radix sort ({passes} passes of {}-bit digits, tiles of {tile}), segmented reduction in chunks of {}",
-                super::RADIX_BITS,
-                job.chunk
-            );
-        }
+        | ScatterVariant::FixedPoint => run_direct(&setup, &mut set)?,
+        ScatterVariant::Reproducible => run_reproducible(&setup, &mut set)?,
+        ScatterVariant::SortSegmented => run_sorted(&setup, &mut set)?,
     }
     Ok(set)
+}
+
+/// atomic, atomic_cas, privatized and fixed_point: one kernel adding into global bins.
+fn run_direct(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
+    let (b, job) = (s.b, s.job);
+    let (n, bins, acc) = (job.n(), job.bins, job.accumulator);
+    let wide = acc == Precision::F64;
+    let (entry, word) = match job.variant {
+        ScatterVariant::Atomic => ("scatter_atomic", 4),
+        ScatterVariant::AtomicCas => ("scatter_atomic_cas", if wide { 8 } else { 4 }),
+        ScatterVariant::Privatized => ("scatter_privatized", if wide { 8 } else { 4 }),
+        _ => ("scatter_fixed_point", 8),
+    };
+    let p = b.pipeline(&s.src, entry)?;
+    let out = b.storage_zeroed("bins", (bins * word) as u64)?;
+    let flag = b.storage_zeroed("flag", 4)?;
+    let mut entries = vec![
+        (bind::PRM, &s.prm),
+        (bind::XS, &s.x),
+        (bind::IDX, &s.idx),
+        (bind::BINS, &out),
+    ];
+    let uses_flag = match job.variant {
+        ScatterVariant::Atomic => false,
+        ScatterVariant::Privatized => !native_merge(b, job),
+        _ => true,
+    };
+    if uses_flag {
+        entries.push((bind::FLAG, &flag));
+    }
+    let bg = b.bind_group(&p, &entries)?;
+    let g1 = [job.launch.workgroups, 1, 1];
+    for _ in 0..job.runs {
+        let r = b.execute(&[&out, &flag], &[Pass::new(&p, &bg, g1)], &[&out, &flag])?;
+        let f = words::<u32>(&r.outputs[1])[0];
+        let values = if job.variant == ScatterVariant::FixedPoint {
+            set.message = fixed_message(f as u64, n, job.fixed_scale);
+            words::<i64>(&r.outputs[0])[..bins]
+                .iter()
+                .map(|&t| fixed_to_value(t, job.fixed_scale, acc))
+                .collect()
+        } else {
+            if f != 0 {
+                return Err(OpError::Failed(format!(
+                    "{entry}: {f} compare-exchange loops gave up after {MAX_TRIES} failed tries"
+                )));
+            }
+            let fmt = if word == 8 {
+                Precision::F64
+            } else {
+                Precision::F32
+            };
+            fmt.decode(&r.outputs[0])[..bins].to_vec()
+        };
+        set.outputs.push(values);
+        set.times_ms.push(r.ms);
+    }
+    if set.message.is_empty() {
+        set.message = match job.variant {
+            ScatterVariant::Atomic => "one native f32 atomicAdd per element".into(),
+            ScatterVariant::AtomicCas => "one compare-exchange loop per element".into(),
+            _ => format!(
+                "{bins} private bins per workgroup in workgroup memory, merged with {}",
+                if native_merge(b, job) {
+                    "native f32 atomicAdd"
+                } else {
+                    "compare-exchange"
+                }
+            ),
+        };
+    }
+    Ok(())
+}
+
+/// reproducible: one kernel adding exact integer quanta per fold, finalised on the host.
+fn run_reproducible(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
+    let (b, job) = (s.b, s.job);
+    let bins = job.bins;
+    let p = job.repro.expect("checked by check_job");
+    let limbs = job.repro_limbs();
+    let nwords = bins * REPRO_LANES * limbs;
+    let k = b.pipeline(&s.src, "scatter_reproducible")?;
+    let lanes = b.storage_zeroed("lanes", nwords as u64 * 4)?;
+    let u = b.uniform(
+        "params_repro",
+        &Params {
+            span: job.repro_span(),
+            threads: job.repro_groups() * job.launch.workgroup_size,
+            ..s.base
+        },
+    )?;
+    let bg = b.bind_group(
+        &k,
+        &[
+            (bind::PRM, &u),
+            (bind::XS, &s.x),
+            (bind::IDX, &s.idx),
+            (bind::BINS, &lanes),
+        ],
+    )?;
+    let gr = [job.repro_groups(), 1, 1];
+    for _ in 0..job.runs {
+        let r = b.execute(&[&lanes], &[Pass::new(&k, &bg, gr)], &[&lanes])?;
+        let w = words::<u32>(&r.outputs[0]);
+        set.outputs
+            .push(finalize_lanes(&p, &w[..nwords], limbs, bins));
+        set.times_ms.push(r.ms);
+    }
+    set.message = format!(
+        "binned summation as exact integer quanta per fold, no sort; {} lanes; runs of up to {} elements per thread; states finalised on the host",
+        if repro_private(b, job) {
+            "per-workgroup lanes in workgroup memory, merged into global"
+        } else {
+            "global"
+        },
+        job.repro_span()
+    );
+    Ok(())
+}
+
+/// The buffers of sort_segmented.
+struct SortBuffers {
+    offs: wgpu::Buffer,
+    dcounts: wgpu::Buffer,
+    partials: wgpu::Buffer,
+    keys: [wgpu::Buffer; 2],
+    perms: [wgpu::Buffer; 2],
+    vals: wgpu::Buffer,
+    head: wgpu::Buffer,
+    firsts: wgpu::Buffer,
+    outv: wgpu::Buffer,
+}
+
+impl SortBuffers {
+    fn new(b: &WgpuBackend, job: &ScatterJob, scan_len: u32, blocks: u32) -> Result<Self, OpError> {
+        let (n, bins) = (job.n() as u64, job.bins as u64);
+        let cb: u64 = if uses_f64(job) { 8 } else { 4 };
+        let u32b = 4u64;
+        Ok(Self {
+            offs: b.storage_zeroed("offsets", (bins + 1) * u32b)?,
+            dcounts: b.storage_zeroed("dcounts", scan_len as u64 * u32b)?,
+            partials: b.storage_zeroed("partials", blocks as u64 * u32b)?,
+            keys: [
+                b.storage_zeroed("keys0", n * u32b)?,
+                b.storage_zeroed("keys1", n * u32b)?,
+            ],
+            perms: [
+                b.storage_zeroed("perm0", n * u32b)?,
+                b.storage_zeroed("perm1", n * u32b)?,
+            ],
+            vals: b.storage_zeroed("sorted values", n * cb)?,
+            head: b.storage_zeroed("head", job.chunks() as u64 * cb)?,
+            firsts: b.storage_zeroed("firsts", bins * cb)?,
+            outv: b.storage_zeroed("out", bins * cb)?,
+        })
+    }
+}
+
+/// The bind groups of one radix pass: count, scan reduce, scan apply, scatter.
+type RadixGroups = (
+    wgpu::BindGroup,
+    wgpu::BindGroup,
+    wgpu::BindGroup,
+    wgpu::BindGroup,
+);
+
+/// sort_segmented: a stable radix sort of the indices, then a segmented reduction, all
+/// recorded in one command buffer per run.
+fn run_sorted(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
+    let (b, job) = (s.b, s.job);
+    let (n, bins, acc, wg) = (
+        job.n(),
+        job.bins,
+        job.accumulator,
+        job.launch.workgroup_size,
+    );
+    let passes = job.radix_passes();
+    let tile = job.radix_tile();
+    let tiles = n.div_ceil(tile) as u32;
+    let chunks = job.chunks();
+    let scan_len = 16 * tiles;
+    let blocks = scan_len.div_ceil(tile as u32);
+    let buf = SortBuffers::new(b, job, scan_len, blocks)?;
+    let pipe = |entry: &str| b.pipeline(&s.src, entry);
+    let (prc, psr, pse, psa, prs) = (
+        pipe("radix_count")?,
+        pipe("scan_reduce")?,
+        pipe("scan_exclusive")?,
+        pipe("scan_apply")?,
+        pipe("radix_scatter")?,
+    );
+    let (pcv, pof, pp1, pp2) = (
+        pipe("copy_values")?,
+        pipe("bin_offsets")?,
+        pipe("seg_pass1")?,
+        pipe("seg_pass2")?,
+    );
+    let u_part = b.uniform(
+        "params_partials",
+        &Params {
+            scan_len: blocks,
+            ..s.base
+        },
+    )?;
+    let bg_part = b.bind_group(
+        &pse,
+        &[(bind::PRM, &u_part), (bind::PARTIALS, &buf.partials)],
+    )?;
+    let mut groups: Vec<RadixGroups> = Vec::new();
+    for p in 0..passes {
+        let u = b.uniform(
+            "params_radix",
+            &Params {
+                shift: p * super::RADIX_BITS,
+                first: u32::from(p == 0),
+                last: u32::from(p + 1 == passes),
+                tiles,
+                scan_len,
+                ..s.base
+            },
+        )?;
+        let (kin, pin) = if p == 0 {
+            // Pass 0 reads the positions as i itself; perm_in is not read.
+            (&s.idx, &buf.perms[1])
+        } else {
+            (
+                &buf.keys[((p - 1) % 2) as usize],
+                &buf.perms[((p - 1) % 2) as usize],
+            )
+        };
+        let (kout, pout) = (&buf.keys[(p % 2) as usize], &buf.perms[(p % 2) as usize]);
+        let scan = [
+            (bind::PRM, &u),
+            (bind::SCAN_BUF, &buf.dcounts),
+            (bind::PARTIALS, &buf.partials),
+        ];
+        let bc = b.bind_group(
+            &prc,
+            &[
+                (bind::PRM, &u),
+                (bind::KEYS_IN, kin),
+                (bind::DCOUNTS, &buf.dcounts),
+            ],
+        )?;
+        let br = b.bind_group(&psr, &scan)?;
+        let ba = b.bind_group(&psa, &scan)?;
+        // The kernel chooses perm_out or vals at run time, so both are bound.
+        let e = [
+            (bind::PRM, &u),
+            (bind::XS, &s.x),
+            (bind::KEYS_IN, kin),
+            (bind::DCOUNTS, &buf.dcounts),
+            (bind::PERM_IN, pin),
+            (bind::KEYS_OUT, kout),
+            (bind::PERM_OUT, pout),
+            (bind::VALS, &buf.vals),
+        ];
+        let bs = b.bind_group(&prs, &e)?;
+        groups.push((bc, br, ba, bs));
+    }
+    let kfin = if passes == 0 {
+        &s.idx
+    } else {
+        &buf.keys[((passes - 1) % 2) as usize]
+    };
+    let bg_copy = b.bind_group(
+        &pcv,
+        &[
+            (bind::PRM, &s.prm),
+            (bind::XS, &s.x),
+            (bind::VALS, &buf.vals),
+        ],
+    )?;
+    let bg_off = b.bind_group(
+        &pof,
+        &[
+            (bind::PRM, &s.prm),
+            (bind::OFFS, &buf.offs),
+            (bind::KEYS_IN, kfin),
+        ],
+    )?;
+    let bg1 = b.bind_group(
+        &pp1,
+        &[
+            (bind::PRM, &s.prm),
+            (bind::KEYS_IN, kfin),
+            (bind::HEAD, &buf.head),
+            (bind::FIRSTS, &buf.firsts),
+            (bind::VALS, &buf.vals),
+        ],
+    )?;
+    let bg2 = b.bind_group(
+        &pp2,
+        &[
+            (bind::PRM, &s.prm),
+            (bind::OFFS, &buf.offs),
+            (bind::HEAD, &buf.head),
+            (bind::FIRSTS, &buf.firsts),
+            (bind::OUTV, &buf.outv),
+        ],
+    )?;
+    let gt = [tiles, 1, 1];
+    let gb = [blocks, 1, 1];
+    // Grid-stride kernels over the elements and over the bins + 1 offsets.
+    let ge = [(n as u32).div_ceil(SORT_WG).clamp(1, 1024), 1, 1];
+    let gbins = [(bins as u32 + 1).div_ceil(SORT_WG).clamp(1, 1024), 1, 1];
+    let mut list = Vec::new();
+    if passes == 0 {
+        list.push(Pass::new(&pcv, &bg_copy, ge));
+    }
+    for (bc, br, ba, bs) in &groups {
+        list.push(Pass::new(&prc, bc, gt));
+        list.push(Pass::new(&psr, br, gb));
+        list.push(Pass::new(&pse, &bg_part, [1, 1, 1]));
+        list.push(Pass::new(&psa, ba, gb));
+        list.push(Pass::new(&prs, bs, gt));
+    }
+    list.push(Pass::new(&pof, &bg_off, gbins));
+    list.push(Pass::new(&pp1, &bg1, [(chunks as u32).div_ceil(wg), 1, 1]));
+    list.push(Pass::new(&pp2, &bg2, [(bins as u32).div_ceil(wg), 1, 1]));
+    let fmt = if uses_f64(job) {
+        Precision::F64
+    } else {
+        Precision::F32
+    };
+    for _ in 0..job.runs {
+        let r = b.execute(&[], &list, &[&buf.outv])?;
+        let values = fmt.decode(&r.outputs[0])[..bins]
+            .iter()
+            .map(|&v| acc.round(v))
+            .collect();
+        set.outputs.push(values);
+        set.times_ms.push(r.ms);
+    }
+    set.message = format!(
+        "stable radix sort ({passes} passes of {}-bit digits, tiles of {tile}), segmented reduction in chunks of {}",
+        super::RADIX_BITS,
+        job.chunk
+    );
+    Ok(())
 }
 
 #[cfg(test)]
@@ -499,5 +639,54 @@ mod tests {
                 folds, a0, a1, a2, last, span
             ]
         );
+    }
+
+    #[test]
+    fn bindings_match_the_wgsl_names() {
+        let named = [
+            (bind::PRM, "prm"),
+            (bind::XS, "xs"),
+            (bind::IDX, "idx"),
+            (bind::BINS, "fbins"),
+            (bind::BINS, "cbins"),
+            (bind::BINS, "fx"),
+            (bind::BINS, "lanes"),
+            (bind::FLAG, "gave_up"),
+            (bind::FLAG, "fx_lost"),
+            (bind::OFFS, "offs"),
+            (bind::SCAN_BUF, "scan_buf"),
+            (bind::KEYS_IN, "keys_in"),
+            (bind::DCOUNTS, "dcounts"),
+            (bind::PERM_IN, "perm_in"),
+            (bind::KEYS_OUT, "keys_out"),
+            (bind::PERM_OUT, "perm_out"),
+            (bind::HEAD, "head"),
+            (bind::FIRSTS, "firsts"),
+            (bind::OUTV, "outv"),
+            (bind::VALS, "vals"),
+            (bind::PARTIALS, "partials"),
+        ];
+        let mut seen = 0;
+        for line in TEMPLATE.lines().filter(|l| l.contains("@binding(")) {
+            let num: u32 = line
+                .split("@binding(")
+                .nth(1)
+                .and_then(|r| r.split(')').next())
+                .and_then(|d| d.parse().ok())
+                .expect("binding number");
+            let name = line
+                .split(" var")
+                .nth(1)
+                .and_then(|r| r.split_once('>'))
+                .map(|(_, r)| r.trim().split(':').next().unwrap_or("").trim().to_string())
+                .expect("binding name");
+            let want = named
+                .iter()
+                .find(|(_, n)| *n == name)
+                .unwrap_or_else(|| panic!("binding {name} has no constant"));
+            assert_eq!(want.0, num, "binding {name}");
+            seen += 1;
+        }
+        assert!(seen >= named.len());
     }
 }

@@ -1,0 +1,413 @@
+//! `detbench check` as a CI gate: a rerun corpus (a baseline and three reruns of one
+//! matrix, which must all pass with timing on) and an injected-regression corpus (each
+//! case must exit 1, or 2 for unusable input, and say why).
+//!
+//! The matrix: sum, dot and scatter_add; a deterministic (`reproducible`) and an atomic
+//! variant; cpu and wgpu (lavapipe); two workgroup sizes, so every case has two launches.
+
+use detbench::report::{Report, ResultRecord};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_detbench"));
+    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    c
+}
+
+fn dir() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("tempdir"))
+        .path()
+}
+
+fn run_matrix(name: &str) -> PathBuf {
+    let p = dir().join(name);
+    let out = bin()
+        .args([
+            "run",
+            "--op",
+            "sum,dot,scatter_add",
+            "--variant",
+            "reproducible,atomic",
+            "--backend",
+            "cpu,wgpu",
+            "--precision",
+            "f32",
+            "--size",
+            "4096",
+            "--bins",
+            "256",
+            "--workgroup-size",
+            "64,256",
+            "--runs",
+            "10",
+            "--quiet",
+            "--json",
+        ])
+        .arg(&p)
+        .output()
+        .expect("run detbench");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    p
+}
+
+/// The baseline and three reruns, made once (in order: the baseline first).
+fn corpus() -> &'static [PathBuf] {
+    static C: OnceLock<Vec<PathBuf>> = OnceLock::new();
+    C.get_or_init(|| {
+        (0..4)
+            .map(|i| run_matrix(&format!("corpus{i}.json")))
+            .collect()
+    })
+}
+
+fn baseline() -> &'static Path {
+    &corpus()[0]
+}
+
+fn load(p: &Path) -> Report {
+    detbench::report::load_report(p).expect("load")
+}
+
+fn write(name: &str, r: &Report) -> PathBuf {
+    let p = dir().join(name);
+    detbench::report::write_report(&p, r).expect("write");
+    p
+}
+
+fn check(base: &Path, cur: &Path, extra: &[&str]) -> Output {
+    bin()
+        .arg("check")
+        .arg("--baseline")
+        .arg(base)
+        .arg("--current")
+        .arg(cur)
+        .args(extra)
+        .output()
+        .expect("run check")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Exit 2 with exactly one line on stderr that contains `needle`.
+fn assert_bad_input(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(2), "{}", text(o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains(needle), "wanted '{needle}' in: {err}");
+}
+
+fn det_ok(r: &ResultRecord) -> bool {
+    r.status == "ok" && r.deterministic_variant && r.bitwise_reproducible == Some(true)
+}
+
+#[test]
+fn reruns_pass_with_timing_on() {
+    let c = corpus();
+    let base = load(&c[0]);
+    // The matrix holds what the corpus promises.
+    for op in ["sum", "dot", "scatter_add"] {
+        for backend in ["cpu", "wgpu"] {
+            assert!(
+                base.results
+                    .iter()
+                    .any(|r| r.op == op && r.backend == backend && det_ok(r)),
+                "no reproducible {op} on {backend}"
+            );
+        }
+        assert!(
+            base.results
+                .iter()
+                .any(|r| r.op == op && r.status == "ok" && !r.deterministic_variant),
+            "no atomic {op} that ran"
+        );
+    }
+    for wg in [64, 256] {
+        assert!(base.results.iter().any(|r| r.launch.workgroup_size == wg));
+    }
+    for rerun in &c[1..] {
+        let o = check(&c[0], rerun, &[]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        assert!(text(&o).contains("0 regressed"), "{}", text(&o));
+    }
+}
+
+#[test]
+fn a_changed_fingerprint_on_one_launch_fails() {
+    let mut r = load(baseline());
+    let victim = r
+        .results
+        .iter_mut()
+        .find(|x| det_ok(x) && x.launch.workgroup_size == 64 && x.backend == "wgpu")
+        .expect("a wg=64 reproducible row");
+    victim.fingerprint = Some("f".repeat(64));
+    let cur = write("one_launch.json", &r);
+    let junit = dir().join("one_launch.xml");
+    let o = check(baseline(), &cur, &["--junit", junit.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("other bits") && t.contains("wg=64x"), "{t}");
+    assert!(t.contains("1 regressed (1 numeric, 0 performance)"), "{t}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase").count(), r.results.len());
+    assert_eq!(xml.matches("<failure").count(), 1);
+    assert!(
+        xml.contains("likely cause") && xml.contains("to do"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn duplicate_keys_are_bad_input() {
+    let mut r = load(baseline());
+    let dup = r.results[3].clone();
+    r.results.push(dup);
+    let cur = write("dup.json", &r);
+    assert_bad_input(&check(baseline(), &cur, &[]), "same key");
+    assert_bad_input(&check(&cur, baseline(), &[]), "same key");
+}
+
+#[test]
+fn empty_or_incomparable_reports_are_bad_input() {
+    let mut r = load(baseline());
+    r.results.clear();
+    let empty = write("empty.json", &r);
+    assert_bad_input(&check(&empty, baseline(), &[]), "no results");
+    assert_bad_input(&check(&empty, &empty, &[]), "no results");
+    let mut r = load(baseline());
+    r.results.iter_mut().for_each(|x| x.seed += 1);
+    let other = write("other_seed.json", &r);
+    assert_bad_input(&check(baseline(), &other, &[]), "nothing comparable");
+    // Another device on the same backend.
+    let mut r = load(baseline());
+    for x in r.results.iter_mut().filter(|x| x.backend == "wgpu") {
+        x.device = "Some Other GPU".into();
+    }
+    let other = write("other_device.json", &r);
+    assert_bad_input(&check(baseline(), &other, &[]), "incompatible");
+}
+
+#[test]
+fn ok_rows_with_null_fields_or_broken_bounds_are_bad_input() {
+    type Edit = fn(&mut ResultRecord);
+    let cases: [(&str, Edit, &str); 4] = [
+        (
+            "null_repro.json",
+            |x| x.bitwise_reproducible = None,
+            "bitwise_reproducible",
+        ),
+        (
+            "null_all.json",
+            |x| {
+                x.max_abs_err = None;
+                x.max_ulp_err = None;
+                x.times_ms.clear();
+            },
+            "max_abs_err",
+        ),
+        (
+            "bound.json",
+            |x| {
+                x.max_abs_err = Some(1e9);
+                x.bound_violations = 5;
+            },
+            "breaks its bound",
+        ),
+        ("null_bound.json", |x| x.error_bound = None, "error_bound"),
+    ];
+    for (name, edit, needle) in cases {
+        let mut r = load(baseline());
+        let victim = r.results.iter_mut().find(|x| det_ok(x)).unwrap();
+        edit(victim);
+        let cur = write(name, &r);
+        assert_bad_input(&check(baseline(), &cur, &[]), needle);
+    }
+}
+
+#[test]
+fn a_bound_violation_in_the_current_run_fails() {
+    // What the runner writes when a result breaks its bound: status error.
+    let mut r = load(baseline());
+    let victim = r.results.iter_mut().find(|x| det_ok(x)).unwrap();
+    victim.status = "error".into();
+    victim.bound_violations = 1;
+    victim.message = "1 output elements exceeded the a-priori error bound".into();
+    let cur = write("bound_error.json", &r);
+    let o = check(baseline(), &cur, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("a-priori error bound"), "{}", text(&o));
+}
+
+#[test]
+fn a_twofold_slowdown_over_ten_runs_fails_and_no_timing_passes_it() {
+    // One row with steady times (what a quiet machine measures), then twice as slow; the
+    // other rows keep their measured times.
+    let mut r = load(baseline());
+    let i = r
+        .results
+        .iter()
+        .position(|x| det_ok(x) && x.backend == "cpu" && x.times_ms.len() == 10)
+        .unwrap();
+    r.results[i].times_ms = (0..10).map(|k| 1.0 + 0.01 * k as f64).collect();
+    let steady = write("steady.json", &r);
+    r.results[i].times_ms.iter_mut().for_each(|t| *t *= 2.0);
+    let cur = write("slow2x.json", &r);
+    let baseline = || steady.as_path();
+    let o = check(baseline(), &cur, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("[performance] slower") && t.contains("x2.00"),
+        "{t}"
+    );
+    let o = check(baseline(), &cur, &["--no-timing"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // A threshold above the slowdown passes it too.
+    let o = check(baseline(), &cur, &["--max-slowdown", "1.5"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_bad_input(&check(baseline(), &cur, &["--alpha", "2"]), "--alpha");
+}
+
+#[test]
+fn lost_determinism_fails_but_a_lucky_atomic_baseline_does_not() {
+    let mut r = load(baseline());
+    let victim = r.results.iter_mut().find(|x| det_ok(x)).unwrap();
+    victim.bitwise_reproducible = Some(false);
+    victim.distinct_outputs = Some(3);
+    victim.max_ulp_run_to_run = Some(1);
+    let cur = write("lost.json", &r);
+    let o = check(baseline(), &cur, &["--no-timing"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("not bitwise reproducible"),
+        "{}",
+        text(&o)
+    );
+
+    // An atomic row whose baseline runs happened to agree, now varying within its scale.
+    let mut base = load(baseline());
+    let i = base
+        .results
+        .iter()
+        .position(|x| x.status == "ok" && !x.deterministic_variant)
+        .unwrap();
+    let b = &mut base.results[i];
+    b.bitwise_reproducible = Some(true);
+    b.distinct_outputs = Some(1);
+    b.max_ulp_run_to_run = Some(0);
+    b.max_ulp_err = Some(b.max_ulp_err.unwrap().max(4));
+    let scale = b.max_ulp_err.unwrap();
+    let lucky = write("lucky_base.json", &base);
+    let mut cur = base.clone();
+    let c = &mut cur.results[i];
+    c.bitwise_reproducible = Some(false);
+    c.distinct_outputs = Some(5);
+    c.max_ulp_run_to_run = Some(scale);
+    c.fingerprint = Some("e".repeat(64));
+    let varies = write("lucky_cur.json", &cur);
+    let o = check(&lucky, &varies, &["--no-timing"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // A larger draw of its error, within its bound, is reported, not judged.
+    cur.results[i].max_ulp_err = Some(scale * 10 + 10);
+    let grown = write("grown.json", &cur);
+    let o = check(&lucky, &grown, &["--no-timing"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("of its a-priori bound"), "{}", text(&o));
+    // A deterministic variant's error growth does fail.
+    let mut cur = load(baseline());
+    let d = cur.results.iter_mut().find(|x| det_ok(x)).unwrap();
+    d.max_ulp_err = Some(d.max_ulp_err.unwrap() * 3 + 10);
+    let grown = write("grown_det.json", &cur);
+    let o = check(baseline(), &grown, &["--no-timing"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("max error grew"), "{}", text(&o));
+}
+
+#[test]
+fn an_environment_change_is_named_as_the_cause_of_a_changed_fingerprint() {
+    let mut r = load(baseline());
+    let old_name = r
+        .results
+        .iter()
+        .find(|x| x.backend == "wgpu")
+        .unwrap()
+        .device
+        .clone();
+    // A Mesa / LLVM upgrade: new driver string and a device name with another LLVM version.
+    let new_name = "llvmpipe (LLVM 99.0.1, 256 bits)".to_string();
+    for d in r.env.devices.iter_mut().filter(|d| d.backend == "wgpu") {
+        d.driver = "llvmpipe Mesa 99.1.0 (LLVM 99.0.1)".into();
+        d.name = new_name.clone();
+    }
+    for x in r.results.iter_mut().filter(|x| x.backend == "wgpu") {
+        x.device = new_name.clone();
+    }
+    let victim = r
+        .results
+        .iter_mut()
+        .find(|x| det_ok(x) && x.backend == "wgpu")
+        .unwrap();
+    victim.fingerprint = Some("a".repeat(64));
+    let cur = write("env_change.json", &r);
+    let o = check(baseline(), &cur, &["--no-timing"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    // Environment differences come first.
+    assert!(
+        t.starts_with("environment differences"),
+        "{t}\n(old name {old_name})"
+    );
+    // Rows still match across the upgrade: one regression, nothing missing.
+    assert!(t.contains("1 regressed"), "{t}");
+    assert!(!t.contains("missing"), "{t}");
+    let reg = t
+        .lines()
+        .skip_while(|l| !l.starts_with("REGRESSION"))
+        .take(4)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        reg.contains("likely cause: the environment changed") && reg.contains("Mesa 99.1.0"),
+        "{reg}"
+    );
+}
+
+#[test]
+fn accept_replaces_the_baseline_atomically_and_refuses_bad_input() {
+    let base = dir().join("accept_base.json");
+    std::fs::copy(baseline(), &base).unwrap();
+    let mut r = load(baseline());
+    let victim = r.results.iter_mut().find(|x| det_ok(x)).unwrap();
+    victim.fingerprint = Some("b".repeat(64));
+    let cur = write("accept_cur.json", &r);
+    assert_eq!(check(&base, &cur, &[]).status.code(), Some(1));
+    // A current report with duplicate keys is refused and the baseline is left alone.
+    let mut bad = r.clone();
+    bad.results.push(bad.results[0].clone());
+    let bad = write("accept_bad.json", &bad);
+    let before = std::fs::read(&base).unwrap();
+    assert_bad_input(&check(&base, &bad, &["--accept"]), "same key");
+    assert_eq!(std::fs::read(&base).unwrap(), before);
+    // Accepting the understood change makes it the baseline.
+    let o = check(&base, &cur, &["--accept"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(std::fs::read(&base).unwrap(), std::fs::read(&cur).unwrap());
+    assert_eq!(check(&base, &cur, &[]).status.code(), Some(0));
+    // A first baseline can be created.
+    let fresh = dir().join("fresh_base.json");
+    let o = check(&fresh, &cur, &["--accept"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(fresh.is_file());
+}
