@@ -82,4 +82,13 @@ fn main() {
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");
     println!("cargo:rerun-if-changed=kernels");
+    // tests/tolerance.rs compiles the LaTeX output with pdflatex. It runs where pdflatex is
+    // on PATH and always in CI, where a missing pdflatex must fail the test, not skip it;
+    // elsewhere it is reported as ignored.
+    println!("cargo:rustc-check-cfg=cfg(detbench_pdflatex)");
+    println!("cargo:rerun-if-env-changed=CI");
+    println!("cargo:rerun-if-env-changed=PATH");
+    if std::env::var_os("CI").is_some() || run("pdflatex", &["--version"]).is_some() {
+        println!("cargo:rustc-cfg=detbench_pdflatex");
+    }
 }

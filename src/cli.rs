@@ -94,9 +94,10 @@ pub struct RunArgs {
     /// Untimed warm-up runs before the timed ones (not in times_ms, not judged).
     #[arg(long, default_value_t = 1)]
     pub warmup: usize,
-    /// Base seed of the generated inputs.
-    #[arg(long, default_value_t = 7)]
-    pub seed: u64,
+    /// Seeds of the generated inputs: one, a comma list, or an inclusive range `1..20`
+    /// (each seed is its own record).
+    #[arg(long, default_value = "7")]
+    pub seed: String,
     /// Inputs: uniform, normal, wide, illcond:C, or a .npy file; comma-separated.
     #[arg(long, default_value = "normal")]
     pub input: String,
@@ -165,6 +166,15 @@ pub struct ToleranceArgs {
     /// A training report for the MLPerf-style comparison.
     #[arg(long)]
     pub train: Option<PathBuf>,
+    /// Form of the paste-ready assertions: normwise (tau * sum|x|) or elementwise (rtol/atol).
+    #[arg(long, default_value = "normwise")]
+    pub form: String,
+    /// A held-out run report (other seeds): report the coverage each band reaches on it.
+    #[arg(long)]
+    pub validate: Option<PathBuf>,
+    /// Write the BibTeX of the works the LaTeX cites to this file.
+    #[arg(long)]
+    pub bib: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -402,6 +412,7 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
     if a.runs == 0 {
         return Err(DetError::input("--runs must be at least 1"));
     }
+    let seeds = crate::tolerance::seeds::parse_seeds(&a.seed)?;
     if a.runs > MAX_RUNS {
         return Err(DetError::input(format!(
             "--runs {} is more than the limit of {MAX_RUNS}",
@@ -484,7 +495,8 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         bins,
         runs: a.runs,
         warmup: a.warmup,
-        seed: a.seed,
+        seed: seeds[0],
+        seeds,
         inputs,
         index_file: a.index.as_ref().map(|p| p.display().to_string()),
         index_dists,
@@ -681,8 +693,19 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             if let Some(t) = &a.train {
                 plan = plan.input("--train", t);
             }
-            plan.check()?;
-            crate::tolerance::run(&a.input, a.confidence, &a.format, a.train.as_deref())?;
+            if let Some(v) = &a.validate {
+                plan = plan.input("--validate", v);
+            }
+            plan.output("--bib", a.bib.as_deref()).check()?;
+            crate::tolerance::run(&crate::tolerance::Options {
+                input: &a.input,
+                confidence: a.confidence,
+                format: &a.format,
+                form: &a.form,
+                train: a.train.as_deref(),
+                validate: a.validate.as_deref(),
+                bib: a.bib.as_deref(),
+            })?;
             Ok(Outcome::Ok)
         }
         Command::Check(a) => {

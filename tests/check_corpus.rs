@@ -411,3 +411,45 @@ fn accept_replaces_the_baseline_atomically_and_refuses_bad_input() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(fresh.is_file());
 }
+
+#[test]
+fn warmup_runs_are_not_timed() {
+    for warmup in ["0", "3"] {
+        let p = dir().join(format!("warm{warmup}.json"));
+        let out = bin()
+            .args([
+                "run",
+                "--op",
+                "sum",
+                "--variant",
+                "tree",
+                "--backend",
+                "cpu,wgpu",
+                "--precision",
+                "f32",
+                "--size",
+                "1000",
+                "--runs",
+                "4",
+                "--warmup",
+                warmup,
+                "--quiet",
+                "--no-copy-baseline",
+                "--json",
+            ])
+            .arg(&p)
+            .output()
+            .expect("run detbench");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r = load(&p);
+        assert!(!r.results.is_empty());
+        for x in r.results.iter().filter(|x| x.status == "ok") {
+            assert_eq!((x.runs, x.times_ms.len()), (4, 4), "{}", x.backend);
+            assert_eq!(x.distinct_outputs, Some(1));
+        }
+    }
+}

@@ -496,7 +496,7 @@ pub fn render(inputs: &Inputs) -> String {
             escape(&t.config.model)
         ));
         s.push_str(&table_html(&markdown::train_table(t)));
-        for c in crate::tolerance::train_comparison(t, 0.99) {
+        for c in crate::report::rcp::train_comparison(t, 0.99) {
             s.push_str(&format!(
                 "<p>{}: deterministic {:.6} ± {:.2e} vs nondeterministic {:.6} ± {:.2e} (trimmed means over replicas); one-sided Welch test of “{}”: {}.</p>",
                 escape(&c.metric),

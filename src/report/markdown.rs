@@ -461,7 +461,7 @@ pub fn render(inputs: &Inputs) -> String {
         ));
         s.push_str(&train_table(t).to_md());
         s.push('\n');
-        let cmp = crate::tolerance::train_comparison(t, 0.99);
+        let cmp = crate::report::rcp::train_comparison(t, 0.99);
         if !cmp.is_empty() {
             let mut tab = Table {
                 headers: [

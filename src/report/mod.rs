@@ -6,6 +6,7 @@ pub mod html;
 pub mod key;
 pub mod markdown;
 pub mod plots;
+pub mod rcp;
 pub mod schema;
 pub mod train;
 

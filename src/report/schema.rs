@@ -108,6 +108,11 @@ pub struct ResultRecord {
     pub error_bound: Option<f64>,
     /// Condition number of the problem.
     pub condition_number: Option<f64>,
+    /// Sum of magnitudes of the terms (sum |x_i|, or sum |x_i y_i| for dot) for scalar
+    /// reductions: the scale of the normwise error bound |computed - exact| <= tau * abs_sum,
+    /// defined where the condition number is not (exact sum 0).
+    #[serde(default)]
+    pub abs_sum: Option<f64>,
     /// Time of every run, ms.
     pub times_ms: Vec<f64>,
     /// Median of times_ms.
