@@ -183,19 +183,29 @@ pub fn metrics(prep: &Prepared, set: &RunSet) -> Metrics {
                 m.non_finite += 1;
                 continue;
             }
+            // NaN (an undefined exact value) must survive the maxima: `f64::max` drops it.
             let abs = (c - exact).abs();
-            m.max_abs_err = m.max_abs_err.max(abs);
+            m.max_abs_err = nan_max(m.max_abs_err, abs);
             if exact != 0.0 {
-                m.max_rel_err = m.max_rel_err.max(abs / exact.abs());
+                m.max_rel_err = nan_max(m.max_rel_err, abs / exact.abs());
             }
-            m.max_ulp_err = m.max_ulp_err.max(ulp_error(p, c, exact));
+            // Against the exact value rounded once to the output format.
+            let ulp = match prep.exact_out.get(e) {
+                Some(&x) => ulp_distance(p, c, x),
+                None => ulp_error(p, c, exact),
+            };
+            m.max_ulp_err = m.max_ulp_err.max(ulp);
             let bound = if prep.bounds.len() == 1 {
                 prep.bounds[0]
             } else {
                 prep.bounds[e]
             };
+            // A NaN error or bound is a violation: `abs > b` alone is false for NaN. `exact`
+            // is the true value rounded to f64, so |c - exact| can exceed the true error by
+            // half an f64 ulp of it: that much slack, and no more, is allowed.
             if let Some(b) = bound {
-                if abs > b {
+                let slack = (exact.next_up() - exact) / 2.0;
+                if abs > b + slack || abs.is_nan() || b.is_nan() {
                     violating[e] = true;
                 }
             }
@@ -206,6 +216,75 @@ pub fn metrics(prep: &Prepared, set: &RunSet) -> Metrics {
     }
     m.bound_violations = violating.iter().filter(|&&v| v).count() as u64;
     m
+}
+
+/// max that keeps NaN: a NaN anywhere makes the maximum NaN.
+pub fn nan_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// Why a prepared case cannot be judged `ok` whatever its outputs: an exact value that is
+/// not finite (overflow of the output format, or a NaN/infinite input), or an element
+/// without a finite a-priori bound. `(status, reason)`; None when it can be judged.
+pub fn unjudgeable(prep: &Prepared) -> Option<(&'static str, String)> {
+    let p = prep.out_precision;
+    let outs: &[f64] = if prep.exact_out.is_empty() {
+        &prep.exact
+    } else {
+        &prep.exact_out
+    };
+    for (i, (&e, &o)) in prep.exact.iter().zip(outs).enumerate() {
+        let o = if prep.exact_out.is_empty() {
+            p.round(o)
+        } else {
+            o
+        };
+        let at = if prep.exact.len() > 1 {
+            format!(" at element {i}")
+        } else {
+            String::new()
+        };
+        if e.is_nan() || o.is_nan() {
+            return Some((
+                "error",
+                format!("exact value undefined{at}: the input holds NaN or infinity"),
+            ));
+        }
+        if e.is_infinite() || o.is_infinite() {
+            return Some((
+                "error",
+                format!(
+                    "overflow: the exact result{at} is outside the {p} range (|exact| {} max {:e})",
+                    if e.is_infinite() {
+                        "past f64's"
+                    } else {
+                        "rounds past"
+                    },
+                    p.max_finite()
+                ),
+            ));
+        }
+    }
+    if let Some(i) = prep
+        .bounds
+        .iter()
+        .position(|b| !b.is_some_and(f64::is_finite))
+    {
+        let at = if prep.bounds.len() > 1 {
+            format!(" for element {i}")
+        } else {
+            String::new()
+        };
+        return Some((
+            "unsupported",
+            format!("no finite a-priori error bound{at}, so the error cannot be judged (it is measured, not checked)"),
+        ));
+    }
+    None
 }
 
 /// The record of a case, before the backend ran it.
@@ -237,7 +316,12 @@ fn base_record(
         seed: case.seed,
         runs: case.runs as u64,
         exact: prep.filter(|p| p.scalar).map(|p| p.exact[0]),
-        error_bound: prep.and_then(|p| p.bounds.iter().flatten().copied().reduce(f64::max)),
+        // The largest bound, None (not a smaller one) if any element has none.
+        error_bound: prep.and_then(|p| {
+            p.bounds
+                .iter()
+                .try_fold(0.0f64, |m, b| b.filter(|b| b.is_finite()).map(|b| m.max(b)))
+        }),
         condition_number: prep.and_then(|p| p.condition_number),
         abs_sum: prep.and_then(crate::tolerance::seeds::abs_sum),
         input_sha256: prep.map(|p| p.input_sha256.clone()).unwrap_or_default(),
@@ -259,6 +343,10 @@ pub fn finish_record(mut rec: ResultRecord, prep: &Prepared, set: &RunSet) -> Re
     }
     if !set.message.is_empty() {
         notes.push(set.message.clone());
+    }
+    if let Some((status, why)) = unjudgeable(prep) {
+        rec.status = status.into();
+        notes.push(why);
     }
     if m.non_finite > 0 {
         rec.status = "error".into();

@@ -139,3 +139,172 @@ fn hexfloat(x: f64) -> String {
     }
     format!("{sign}0x{lead}.{hex}p{e:+}")
 }
+
+/// floor(log2 |s|) for s != 0.
+fn ilog2(s: &BigRational) -> i64 {
+    let a = s.abs();
+    let mut e = a.numer().bits() as i64 - a.denom().bits() as i64;
+    let two = BigRational::from_integer(BigInt::from(2));
+    let pow = |k: i64| {
+        if k >= 0 {
+            num_traits::pow(two.clone(), k as usize)
+        } else {
+            BigRational::from_integer(BigInt::from(1)) / num_traits::pow(two.clone(), (-k) as usize)
+        }
+    };
+    while pow(e) > a {
+        e -= 1;
+    }
+    while pow(e + 1) <= a {
+        e += 1;
+    }
+    e
+}
+
+/// The reference rounding of s to a format (p-bit significand, minimum normal exponent
+/// emin, largest finite max), to nearest, ties to even, computed on big rationals alone.
+fn reference_round(s: &BigRational, p: i64, emin: i64, max: f64) -> f64 {
+    if s.is_zero() {
+        return 0.0;
+    }
+    let q = ilog2(s).max(emin) - (p - 1);
+    let two = BigRational::from_integer(BigInt::from(2));
+    let scaled = if q >= 0 {
+        s.abs() / num_traits::pow(two, q as usize)
+    } else {
+        s.abs() * num_traits::pow(two, (-q) as usize)
+    };
+    let fl = scaled.floor().to_integer();
+    let rem = scaled - BigRational::from_integer(fl.clone());
+    let half = BigRational::new(BigInt::from(1), BigInt::from(2));
+    let m = if rem > half || (rem == half && &fl % BigInt::from(2) == BigInt::from(1)) {
+        fl + 1
+    } else {
+        fl
+    };
+    let m: f64 = num_traits::ToPrimitive::to_f64(&m).unwrap();
+    let mag = libm::ldexp(m, q as i32);
+    let mag = if mag > max { f64::INFINITY } else { mag };
+    if s.is_negative() {
+        -mag
+    } else {
+        mag
+    }
+}
+
+/// Any finite f64: random sign, significand and exponent over the whole range,
+/// subnormals and the top binade included, and a few exact powers of two.
+fn any_f64() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        (any::<bool>(), 0u64..(1 << 52), 0u64..2047).prop_map(|(neg, frac, ex)| {
+            let v = f64::from_bits((ex << 52) | frac);
+            if neg {
+                -v
+            } else {
+                v
+            }
+        }),
+        (-1074i32..1024).prop_map(|e| libm::ldexp(1.0, e)),
+        (1u64..64).prop_map(f64::from_bits),
+        (-1.0f64..1.0),
+    ]
+}
+
+fn dot_rational(xs: &[f64], ys: &[f64]) -> BigRational {
+    xs.iter()
+        .zip(ys)
+        .fold(BigRational::zero(), |acc, (&x, &y)| {
+            acc + rational(x) * rational(y)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Products from 2^-2148 to 2^2046: overflowing and underflowing products, cancelling
+    /// tops, subnormal tails. An exact dot past f64::MAX must be infinite, never NaN.
+    #[test]
+    fn exact_dot_over_the_whole_f64_range(pairs in prop::collection::vec((any_f64(), any_f64()), 1..12), cancel in any::<bool>()) {
+        let mut xs: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+        let mut ys: Vec<f64> = pairs.iter().map(|p| p.1).collect();
+        if cancel {
+            // The largest product cancelled exactly: what is left is the small ones.
+            xs.push(-xs[0]);
+            ys.push(ys[0]);
+        }
+        let s = dot_rational(&xs, &ys);
+        let got = exact_dot(&xs, &ys);
+        let want = reference_round(&s, 53, -1022, f64::MAX);
+        prop_assert_eq!(got.to_bits(), want.to_bits(), "exact dot {:e}, reference {:e}", got, want);
+    }
+
+    /// One rounding, straight from the exact value to each narrower format.
+    #[test]
+    fn value_in_rounds_once_to_every_format(pairs in prop::collection::vec((any_f64(), any_f64()), 1..8), scale in -160i32..160) {
+        use detbench::numerics::exact::ExactAcc;
+        use detbench::numerics::Precision;
+        let xs: Vec<f64> = pairs.iter().map(|p| libm::ldexp(p.0.abs().max(1e-300).log2().fract() + 1.0, scale) * p.0.signum()).collect();
+        let ys: Vec<f64> = pairs.iter().map(|p| p.1).collect();
+        let mut acc = ExactAcc::new();
+        for (&x, &y) in xs.iter().zip(&ys) {
+            acc.add_product(x, y);
+        }
+        let s = dot_rational(&xs, &ys);
+        for p in Precision::ALL {
+            let got = acc.value_in(p);
+            let want = reference_round(&s, p.mantissa_bits() as i64, p.emin() as i64, p.max_finite());
+            prop_assert_eq!(got.to_bits(), want.to_bits(), "{}: {:e} vs {:e}", p, got, want);
+        }
+    }
+}
+
+/// The cases of issue 11, fixed: top-of-range products and a sum of tiny products.
+#[test]
+fn range_edges_of_the_dot_oracle() {
+    use detbench::numerics::exact::ExactAcc;
+    use detbench::numerics::Precision;
+    // 2^1023 * 2^1023 - 2^1023 * 2^1023 + 1: the products overflow f64, the dot does not.
+    let big = libm::ldexp(1.0, 1023);
+    assert_eq!(exact_dot(&[big, big, 1.0], &[big, -big, 1.0]), 1.0);
+    // A dot past f64::MAX is infinite (reported as overflow), not NaN.
+    assert_eq!(exact_dot(&[big, big], &[big, 1.0]), f64::INFINITY);
+    // 1000 products 2^-1074 * 0.75: 750 * 2^-1074 exactly.
+    let tiny = f64::from_bits(1);
+    let xs = vec![tiny; 1000];
+    let ys = vec![-0.75; 1000];
+    assert_eq!(exact_dot(&xs, &ys), -750.0 * tiny);
+    // Double rounding: 2^58 + 2^34 + 1 in f32 is 2^58 + 2^35, not 2^58.
+    let mut acc = ExactAcc::new();
+    for v in [libm::ldexp(1.0, 58), libm::ldexp(1.0, 34), 1.0] {
+        acc.add(v);
+    }
+    assert_eq!(
+        acc.value_in(Precision::F32),
+        libm::ldexp(1.0, 58) + libm::ldexp(1.0, 35)
+    );
+    let s = dot_rational(
+        &[libm::ldexp(1.0, 58), libm::ldexp(1.0, 34), 1.0],
+        &[1.0, 1.0, 1.0],
+    );
+    assert_eq!(
+        reference_round(&s, 24, -126, f32::MAX as f64),
+        libm::ldexp(1.0, 58) + libm::ldexp(1.0, 35)
+    );
+}
+
+/// Sums of magnitudes past f64::MAX stay finite in the wide format.
+#[test]
+fn wide_magnitudes_do_not_overflow() {
+    use detbench::numerics::exact::sum_abs_products_wide;
+    let big = libm::ldexp(1.0, 1023);
+    let w = sum_abs_products_wide(&[big, big], &[big, -big]);
+    assert_eq!(w.e, 2047);
+    assert!(w.m >= 1.0 && w.m < 1.0 + 1e-15);
+    assert!(w.to_f64_up().is_infinite());
+    let down = w
+        .mul_up(libm::ldexp(1.0, -600))
+        .mul_up(libm::ldexp(1.0, -600));
+    assert_eq!(down.e, 847);
+    assert!(down.to_f64_up() >= libm::ldexp(1.0, 847));
+    assert!(down.to_f64_up() <= libm::ldexp(1.0 + 1e-15, 847));
+}

@@ -129,7 +129,16 @@ fn quantize(v: f32, k: i32) -> Quant {
     let sh = e + k;
     var q = u64(0);
     var lost = false;
-    if (m == u64(0)) {
+//#if C64
+    let non_finite = ex == 0x7ff;
+//#else
+    let non_finite = ex == 0xff;
+//#endif
+    if (non_finite) {
+        // Inf or NaN: no integer holds it. The host refuses such jobs before any kernel
+        // runs; should one reach here it adds 0 and counts as lost, as the CPU does.
+        lost = true;
+    } else if (m == u64(0)) {
         q = u64(0);
     } else if (sh >= 0) {
         // |v| * 2^k < 2^61 by the choice of k, so this shift never overflows.

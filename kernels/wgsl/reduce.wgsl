@@ -75,15 +75,26 @@ fn two_sum32(a: f32, b: f32) -> Two32 {
     return Two32(s, (a - (s - z)) + (b - z));
 }
 // a * b = h + l exactly (Veltkamp split with 2^12 + 1; every partial product is exact).
+// The split multiplies by 4097, which overflows above 2^115: the larger operand is first
+// scaled by 2^-64 (exact: it is >= 2^100), the split runs on the scaled product, and its
+// error is scaled back (exact: it lies far above the subnormal range, since |a| >= 2^100).
+// h is always the unscaled fl(a * b), so an overflowing product stays infinite.
 fn two_prod32(a: f32, b: f32) -> Two32 {
     let p = opq32(a * b);
-    let ca = opq32(4097.0 * a);
-    let ah = ca - opq32(ca - a);
-    let al = a - ah;
-    let cb = opq32(4097.0 * b);
-    let bh = cb - opq32(cb - b);
-    let bl = b - bh;
-    return Two32(p, (((ah * bh - p) + ah * bl) + al * bh) + al * bl);
+    let swap = abs(a) < abs(b);
+    var x = select(a, b, swap);
+    let y = select(b, a, swap);
+    let big = abs(x) >= bitcast<f32>(227u << 23u); // 2^100
+    x = select(x, x * bitcast<f32>(63u << 23u), big); // * 2^-64
+    let ps = select(p, opq32(x * y), big);
+    let cx = opq32(4097.0 * x);
+    let xh = cx - opq32(cx - x);
+    let xl = x - xh;
+    let cy = opq32(4097.0 * y);
+    let yh = cy - opq32(cy - y);
+    let yl = y - yh;
+    let l = (((xh * yh - ps) + xh * yl) + xl * yh) + xl * yl;
+    return Two32(p, select(l, l * bitcast<f32>(191u << 23u), big)); // * 2^64
 }
 // h + l rounded to odd: if inexact, force the last bit of h to 1 towards the exact value.
 // Rounded to odd at p bits and then to nearest at p - 2 or fewer is the correct rounding.
@@ -97,6 +108,11 @@ fn odd32(t: Two32) -> f32 {
 // fl(a * b + c) with one rounding.
 fn fma32(a: f32, b: f32, c: f32) -> f32 {
     let p = two_prod32(a, b);
+    if ((bitcast<u32>(p.h) & 0x7f800000u) == 0x7f800000u) {
+        // The product overflowed (or an operand is not finite): the transforms below
+        // would turn inf into NaN, where the fused operation gives inf + c.
+        return p.h + c;
+    }
     let t = two_sum32(c, p.h);
     return t.h + odd32(two_sum32(t.l, p.l));
 }
@@ -115,15 +131,24 @@ fn two_sum64(a: f64, b: f64) -> Two64 {
     let z = opq64(s - a);
     return Two64(s, (a - (s - z)) + (b - z));
 }
+// As two_prod32: the split constant 2^27 + 1 overflows above 2^996, so an operand at or
+// above 2^968 is scaled by 2^-128 first and the error scaled back.
 fn two_prod64(a: f64, b: f64) -> Two64 {
     let p = opq64(a * b);
-    let ca = opq64(134217729.0 * a);
-    let ah = ca - opq64(ca - a);
-    let al = a - ah;
-    let cb = opq64(134217729.0 * b);
-    let bh = cb - opq64(cb - b);
-    let bl = b - bh;
-    return Two64(p, (((ah * bh - p) + ah * bl) + al * bh) + al * bl);
+    let swap = abs(a) < abs(b);
+    var x = select(a, b, swap);
+    let y = select(b, a, swap);
+    let big = abs(x) >= bitcast<f64>(u64(1991u) << 52u); // 2^968
+    x = select(x, x * bitcast<f64>(u64(895u) << 52u), big); // * 2^-128
+    let ps = select(p, opq64(x * y), big);
+    let cx = opq64(134217729.0 * x);
+    let xh = cx - opq64(cx - x);
+    let xl = x - xh;
+    let cy = opq64(134217729.0 * y);
+    let yh = cy - opq64(cy - y);
+    let yl = y - yh;
+    let l = (((xh * yh - ps) + xh * yl) + xl * yh) + xl * yl;
+    return Two64(p, select(l, l * bitcast<f64>(u64(1151u) << 52u), big)); // * 2^128
 }
 fn odd64(t: Two64) -> f64 {
     let b = bitcast<u64>(t.h);
@@ -134,6 +159,9 @@ fn odd64(t: Two64) -> f64 {
 }
 fn fma64(a: f64, b: f64, c: f64) -> f64 {
     let p = two_prod64(a, b);
+    if (((bitcast<u64>(p.h) >> 52u) & u64(0x7ff)) == u64(0x7ff)) {
+        return p.h + c;
+    }
     let t = two_sum64(c, p.h);
     return t.h + odd64(two_sum64(t.l, p.l));
 }

@@ -7,17 +7,23 @@
 //! `round3` invariant on ill-conditioned half-precision sums. The oracle is the yardstick
 //! for every error figure, so it is a plain fixed-point superaccumulator (the idea of
 //! Kulisch's long accumulator) that is easy to check by reading: every f64 is an integer
-//! multiple of 2^-1074, so the sum is an integer held in 32-bit limbs with 64-bit
-//! headroom, and the final rounding to f64 is done once, to nearest even.
+//! multiple of 2^-1074 and every exact product of two of them a multiple of 2^-2148, so
+//! the sum is an integer held in 32-bit limbs (2^-2148 .. 2^2112, the whole range of
+//! products of f64 values), and the final rounding is done once, to nearest even, directly
+//! to the format asked for ([`ExactAcc::value_in`]), never through f64 first.
 
-/// Limbs of 32 bits: 2^-1074 .. 2^1024 needs 2098 bits, plus room for carries and for
-/// sums of up to 2^60 terms.
-const LIMBS: usize = 70;
-/// Adds between carry propagations; each add puts < 2^32 into a limb, so 2^30 adds keep
-/// every limb far from i64 overflow.
-const ADDS_PER_NORMALIZE: u32 = 1 << 30;
+/// Weight of the accumulator's lowest bit: 2^-2148 = 2^-1074 * 2^-1074, the quantum of an
+/// exact product of two f64 subnormals. Every f64 and every exact product of two f64
+/// values (of any narrower format too) is an integer multiple of it.
+const LOW_EXP: i32 = -2148;
+/// Limbs of 32 bits: products reach 2^2048 (4196 bits above 2^-2148), plus 64 bits of
+/// headroom for sums of up to 2^60 terms and the sign.
+const LIMBS: usize = 136;
+/// Adds between carry propagations; each deposit puts < 2^33 into a limb, so 2^28 adds
+/// keep every limb far from i64 overflow.
+const ADDS_PER_NORMALIZE: u32 = 1 << 28;
 
-/// An exact accumulator of f64 terms and exact products.
+/// An exact accumulator of f64 terms and exact products of f64 values.
 #[derive(Clone)]
 pub struct ExactAcc {
     limbs: [i64; LIMBS],
@@ -39,9 +45,41 @@ impl Default for ExactAcc {
     }
 }
 
+/// A finite f64 as (integer significand, bit position of its lowest bit above 2^-1074).
+fn split(x: f64) -> (u64, u32) {
+    let bits = x.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as u32;
+    let frac = bits & ((1u64 << 52) - 1);
+    if biased == 0 {
+        (frac, 0)
+    } else {
+        (frac | (1u64 << 52), biased - 1)
+    }
+}
+
 impl ExactAcc {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Adds sign * v * 2^(LOW_EXP + off), v < 2^106.
+    fn deposit_int(&mut self, v: u128, off: u32, negative: bool) {
+        let (limb, shift) = ((off / 32) as usize, off % 32);
+        let sign = if negative { -1i64 } else { 1 };
+        let mut k = 0;
+        let mut rest = v;
+        while rest != 0 {
+            // Each 32-bit chunk, shifted by < 32, spans two limbs.
+            let chunk = ((rest & 0xffff_ffff) as u64) << shift;
+            self.limbs[limb + k] += sign * (chunk & 0xffff_ffff) as i64;
+            self.limbs[limb + k + 1] += sign * (chunk >> 32) as i64;
+            rest >>= 32;
+            k += 1;
+        }
+        self.adds += 1;
+        if self.adds == ADDS_PER_NORMALIZE {
+            self.normalize();
+        }
     }
 
     fn deposit(&mut self, x: f64) {
@@ -52,26 +90,9 @@ impl ExactAcc {
         if x == 0.0 {
             return;
         }
-        let bits = x.to_bits();
-        let biased = ((bits >> 52) & 0x7ff) as u32;
-        let frac = bits & ((1u64 << 52) - 1);
-        // x = mant * 2^(pos - 1074) with pos >= 0.
-        let (mant, pos) = if biased == 0 {
-            (frac, 0u32)
-        } else {
-            (frac | (1u64 << 52), biased - 1)
-        };
-        let (limb, off) = ((pos / 32) as usize, pos % 32);
-        let v = (mant as u128) << off;
-        let sign = if bits >> 63 == 1 { -1i64 } else { 1 };
-        for k in 0..3 {
-            let chunk = ((v >> (32 * k)) & 0xffff_ffff) as i64;
-            self.limbs[limb + k] += sign * chunk;
-        }
-        self.adds += 1;
-        if self.adds == ADDS_PER_NORMALIZE {
-            self.normalize();
-        }
+        let (mant, pos) = split(x);
+        // x = mant * 2^(pos - 1074) = mant * 2^(LOW_EXP + pos + 1074).
+        self.deposit_int(mant as u128, pos + 1074, x.is_sign_negative());
     }
 
     /// Propagates carries so every limb but the top is in [0, 2^32).
@@ -91,21 +112,47 @@ impl ExactAcc {
         self.terms += 1;
     }
 
-    /// Adds x*y exactly: the product is split into its rounded value and the rounding
-    /// error with one fused multiply-add (exact unless the product underflows).
+    /// Adds x*y exactly, over the whole range: the product of the two integer
+    /// significands (< 2^106) is deposited at the sum of the exponents, so nothing
+    /// overflows (x*y up to 2^2048) or underflows (down to 2^-2148).
     pub fn add_product(&mut self, x: f64, y: f64) {
-        let p = x * y;
-        let e = x.mul_add(y, -p);
-        self.deposit(p);
-        self.deposit(e);
         self.terms += 1;
+        if !x.is_finite() || !y.is_finite() {
+            self.non_finite = true;
+            return;
+        }
+        if x == 0.0 || y == 0.0 {
+            return;
+        }
+        let (mx, px) = split(x);
+        let (my, py) = split(y);
+        self.deposit_int(
+            mx as u128 * my as u128,
+            px + py,
+            x.is_sign_negative() != y.is_sign_negative(),
+        );
     }
 
-    /// The exact value correctly rounded to f64 (ties to even).
-    pub fn value(&self) -> f64 {
-        if self.non_finite {
-            return f64::NAN;
+    /// Adds every term of another accumulator.
+    pub fn merge(&mut self, other: &ExactAcc) {
+        let mut o = other.clone();
+        o.normalize();
+        self.normalize();
+        for (a, b) in self.limbs.iter_mut().zip(&o.limbs) {
+            *a += *b;
         }
+        self.normalize();
+        self.terms += other.terms;
+        self.non_finite |= other.non_finite;
+    }
+
+    /// True when a NaN or infinite term was added (the exact value is undefined).
+    pub fn is_non_finite(&self) -> bool {
+        self.non_finite
+    }
+
+    /// Sign and magnitude limbs (each in [0, 2^32)) of the exact integer.
+    fn magnitude(&self) -> (bool, [u64; LIMBS]) {
         let mut n = self.clone();
         n.normalize();
         let negative = n.limbs[LIMBS - 1] < 0;
@@ -123,20 +170,36 @@ impl ExactAcc {
                 *m = limb as u64;
             }
         }
+        (negative, mag)
+    }
+
+    /// The exact value rounded once, to nearest with ties to even, to a binary format
+    /// with a `p`-bit significand and minimum normal exponent `emin` (gradual underflow
+    /// below), returned as f64 (every such format here is a subset of f64). A value past
+    /// the format's largest finite `max` (after rounding) is ±infinity; a non-finite
+    /// term gives NaN.
+    pub fn round_to(&self, p: u32, emin: i32, max: f64) -> f64 {
+        if self.non_finite {
+            return f64::NAN;
+        }
+        let (negative, mag) = self.magnitude();
+        let sign = if negative { -1.0 } else { 1.0 };
         let Some(top) = (0..LIMBS).rev().find(|&k| mag[k] != 0) else {
             return 0.0;
         };
-        // Position of the most significant bit.
-        let msb = top as u32 * 32 + (63 - mag[top].leading_zeros());
-        let bit = |i: u32| (mag[(i / 32) as usize] >> (i % 32)) & 1;
-        let sign = if negative { -1.0 } else { 1.0 };
-        if msb < 53 {
-            // Fewer than 54 significant bits above 2^-1074: exactly representable.
-            let int = (mag[0] | (mag[1] << 32)) as f64;
-            return sign * libm::ldexp(int, -1074);
+        let msb = top as i32 * 32 + (63 - mag[top].leading_zeros() as i32);
+        let bit = |i: i32| (mag[(i / 32) as usize] >> (i % 32)) & 1;
+        // Exponent of the leading bit, and the lowest kept bit's position.
+        let e = msb + LOW_EXP;
+        let lo = (e.max(emin) - (p as i32 - 1)) - LOW_EXP;
+        if lo <= 0 {
+            // Unreachable for the formats here (their quantum is >= 2^-1074), kept total.
+            let mut m: u64 = 0;
+            for i in (0..=msb).rev() {
+                m = (m << 1) | bit(i);
+            }
+            return sign * libm::ldexp(m as f64, LOW_EXP);
         }
-        // Keep 53 bits [msb-52, msb], round on bit msb-53 and the sticky bits below it.
-        let lo = msb - 52;
         let mut m: u64 = 0;
         for i in (lo..=msb).rev() {
             m = (m << 1) | bit(i);
@@ -146,7 +209,141 @@ impl ExactAcc {
         if round == 1 && (sticky || m & 1 == 1) {
             m += 1;
         }
-        sign * libm::ldexp(m as f64, lo as i32 - 1074)
+        // m <= 2^p: exact in f64; the scaling is exact unless it overflows f64.
+        let r = libm::ldexp(m as f64, lo + LOW_EXP);
+        if r > max {
+            sign * f64::INFINITY
+        } else {
+            sign * r
+        }
+    }
+
+    /// The exact value correctly rounded to f64 (ties to even); ±inf past f64::MAX.
+    pub fn value(&self) -> f64 {
+        self.round_to(53, -1022, f64::MAX)
+    }
+
+    /// The exact value rounded once to `p` (ties to even): no detour through f64.
+    pub fn value_in(&self, p: super::Precision) -> f64 {
+        self.round_to(p.mantissa_bits(), p.emin(), p.max_finite())
+    }
+
+    /// The exact value as a [`Wide`] number: never overflows, rounded to 53 bits.
+    pub fn wide(&self) -> Wide {
+        if self.non_finite {
+            return Wide::NAN;
+        }
+        // Round with an unbounded exponent range: the format's emin and max out of reach.
+        let (_, mag) = self.magnitude();
+        let Some(top) = (0..LIMBS).rev().find(|&k| mag[k] != 0) else {
+            return Wide::ZERO;
+        };
+        let msb = top as i32 * 32 + (63 - mag[top].leading_zeros() as i32);
+        // Scale so the leading bit sits at 2^0 and round that to f64 (always in range).
+        let mut s = self.clone();
+        let shift = -(msb + LOW_EXP);
+        s.scale_pow2(shift);
+        let m = s.value();
+        Wide { m, e: -shift }
+    }
+
+    /// Multiplies the accumulated integer by 2^k (limb moves and a bit shift); bits shifted
+    /// below 2^-2148 are kept as a sticky 1 so rounding stays correct.
+    fn scale_pow2(&mut self, k: i32) {
+        self.normalize();
+        let (negative, mag) = self.magnitude();
+        let total = LIMBS as i32 * 32;
+        let mut out = [0u64; LIMBS];
+        let mut sticky = false;
+        for i in 0..total {
+            let b = (mag[(i / 32) as usize] >> (i % 32)) & 1;
+            if b == 0 {
+                continue;
+            }
+            let j = i + k;
+            if j < 0 {
+                sticky = true;
+            } else if j < total - 64 {
+                out[(j / 32) as usize] |= 1 << (j % 32);
+            }
+        }
+        if sticky {
+            out[0] |= 1;
+        }
+        let sign = if negative { -1 } else { 1 };
+        for (l, o) in self.limbs.iter_mut().zip(out) {
+            *l = sign * o as i64;
+        }
+        self.adds = 0;
+    }
+}
+
+/// A number m * 2^e with an f64 m and an i32 e: error bounds and sums of magnitudes in a
+/// format that cannot overflow or underflow for any input detbench handles.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Wide {
+    pub m: f64,
+    pub e: i32,
+}
+
+impl Wide {
+    pub const ZERO: Wide = Wide { m: 0.0, e: 0 };
+    pub const NAN: Wide = Wide { m: f64::NAN, e: 0 };
+
+    pub fn from_f64(x: f64) -> Wide {
+        Wide { m: x, e: 0 }.norm()
+    }
+
+    /// Keeps m in [1, 2) (or 0 / non-finite) so products and sums stay in range.
+    fn norm(self) -> Wide {
+        if self.m == 0.0 || !self.m.is_finite() {
+            return Wide { m: self.m, e: 0 };
+        }
+        let k = libm::ilogb(self.m);
+        Wide {
+            m: libm::ldexp(self.m, -k),
+            e: self.e.saturating_add(k),
+        }
+    }
+
+    /// self * x, rounded upward by one f64 ulp (for upper bounds).
+    pub fn mul_up(self, x: f64) -> Wide {
+        let w = Wide::from_f64(x);
+        Wide {
+            m: (self.m * w.m).next_up(),
+            e: self.e.saturating_add(w.e),
+        }
+        .norm()
+    }
+
+    /// self + o, rounded upward by one f64 ulp (for upper bounds of nonnegative values).
+    pub fn add_up(self, o: Wide) -> Wide {
+        if self.m == 0.0 {
+            return o;
+        }
+        if o.m == 0.0 {
+            return self;
+        }
+        let (a, b) = if self.e >= o.e { (self, o) } else { (o, self) };
+        let d = (a.e - b.e).min(2000);
+        Wide {
+            m: (a.m + libm::ldexp(b.m, -d)).next_up(),
+            e: a.e,
+        }
+        .norm()
+    }
+
+    /// The value as f64: infinite past f64::MAX, rounded upward below the normal range.
+    pub fn to_f64_up(self) -> f64 {
+        if self.m == 0.0 || !self.m.is_finite() {
+            return self.m;
+        }
+        let r = libm::ldexp(self.m, self.e.clamp(-3000, 3000));
+        if r == 0.0 || r.is_subnormal() {
+            r.next_up()
+        } else {
+            r
+        }
     }
 }
 
@@ -178,6 +375,24 @@ pub fn exact_dot(xs: &[f64], ys: &[f64]) -> f64 {
 /// Sum of magnitudes, rounded upward enough to be a safe upper bound for bounds.
 pub fn sum_abs(xs: &[f64]) -> f64 {
     exact_sum(&xs.iter().map(|x| x.abs()).collect::<Vec<_>>()) * (1.0 + f64::EPSILON)
+}
+
+/// Sum of |x_i| in a format that cannot overflow, rounded upward.
+pub fn sum_abs_wide(xs: &[f64]) -> Wide {
+    let mut acc = ExactAcc::new();
+    for &x in xs {
+        acc.add(x.abs());
+    }
+    acc.wide().mul_up(1.0)
+}
+
+/// Sum of |x_i y_i| in a format that cannot overflow, rounded upward.
+pub fn sum_abs_products_wide(xs: &[f64], ys: &[f64]) -> Wide {
+    let mut acc = ExactAcc::new();
+    for (&x, &y) in xs.iter().zip(ys) {
+        acc.add_product(x.abs(), y.abs());
+    }
+    acc.wide().mul_up(1.0)
 }
 
 /// Sum of |x_i y_i|, as an upper bound.

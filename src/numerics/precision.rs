@@ -79,6 +79,20 @@ impl Precision {
         }
     }
 
+    /// Exponent of the smallest positive normal value (2^emin).
+    pub fn emin(self) -> i32 {
+        match self {
+            Precision::F64 => -1022,
+            Precision::F32 | Precision::Bf16 => -126,
+            Precision::F16 => -14,
+        }
+    }
+
+    /// Smallest positive subnormal value, 2^(emin - p + 1).
+    pub fn min_subnormal(self) -> f64 {
+        libm::ldexp(1.0, self.emin() - self.mantissa_bits() as i32 + 1)
+    }
+
     /// Round an f64 to this format (round to nearest, ties to even), returned as f64.
     ///
     /// f16 and bf16 are rounded here rather than by the `half` crate, whose f64

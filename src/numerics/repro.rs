@@ -50,7 +50,7 @@ pub const MAX_FOLDS: usize = 3;
 pub enum ReproError {
     #[error("reproducible summation needs an f32 or f64 accumulator, not {0}: a significand this short leaves no room for bins")]
     Accumulator(Precision),
-    #[error("max |x| = {0:e} is too large for {1} binning (the top bin would overflow); use an f64 accumulator")]
+    #[error("max |x| = {0:e} is too large for {1} binning (the top bin would overflow){hint}", hint = if *.1 == Precision::F64 { "" } else { "; use an f64 accumulator" })]
     TooLarge(f64, Precision),
 }
 
@@ -83,6 +83,10 @@ impl ReproParams {
             Precision::F64 => (-1022, 1023),
             other => return Err(ReproError::Accumulator(other)),
         };
+        if !max_abs.is_finite() {
+            // An infinite or NaN term: no layout holds it (and ilogb would overflow).
+            return Err(ReproError::TooLarge(max_abs, acc));
+        }
         let p = acc.mantissa_bits() as i32;
         let w = Self::width(acc);
         // floor(log2(M)) for normal M; anything smaller is treated as the smallest normal.
@@ -121,11 +125,18 @@ impl ReproParams {
     }
 
     /// A-priori bound on |binned - exact| for n deposits whose exact sum is `exact`:
-    /// n half-quanta of the last fold, plus rounding the binned value to f64 and then
-    /// to the accumulator.
+    /// n half-quanta of the last fold (everything below it is dropped: the precision
+    /// floor, [`ReproParams::floor`]), plus the one rounding of the binned value to the
+    /// accumulator.
     pub fn bound(&self, n: u64, exact: f64) -> f64 {
         let dropped = n as f64 * self.quantum(self.folds - 1) / 2.0;
-        dropped + (self.acc.unit_roundoff() + f64::EPSILON) * (exact.abs() + dropped)
+        dropped + self.acc.unit_roundoff() * (exact.abs() + dropped)
+    }
+
+    /// The precision floor: half the last fold's quantum. Each deposit's part below it
+    /// is dropped (the bound counts it), so values far below it contribute nothing.
+    pub fn floor(&self) -> f64 {
+        self.quantum(self.folds - 1) / 2.0
     }
 }
 
@@ -254,14 +265,14 @@ impl<F: BinFloat> ReproState<F> {
         self.renorm(params);
     }
 
-    /// The exact binned value, rounded once to f64 and then to the accumulator format.
+    /// The exact binned value, rounded once, directly to the accumulator format.
     pub fn finalize(&self, params: &ReproParams) -> f64 {
         let mut acc = ExactAcc::new();
         for k in 0..params.folds {
             acc.add(self.carry[k] as f64 * params.carry_unit(k));
             acc.add(self.primary[k].to_f64() - params.sigma(k));
         }
-        params.acc.round(acc.value())
+        acc.value_in(params.acc)
     }
 }
 

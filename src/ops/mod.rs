@@ -213,6 +213,10 @@ pub struct Prepared {
     pub job: Job,
     /// Exact reference per output element, correctly rounded to f64.
     pub exact: Vec<f64>,
+    /// The same exact values rounded once, directly, to `out_precision` (ULP errors are
+    /// measured against these, never against `exact` rounded a second time). Empty when
+    /// the family's reference is itself an f64 value: then `exact` rounded to the output.
+    pub exact_out: Vec<f64>,
     /// A-priori bound per output element (`None`: no finite bound). Length 1 means the
     /// same bound for every element.
     pub bounds: Vec<Option<f64>>,

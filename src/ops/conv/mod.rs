@@ -670,6 +670,8 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     Ok(Prepared {
         job: Job::Conv(job),
         exact,
+        // The reference is accumulated exactly but kept as f64 (ULPs via one more rounding).
+        exact_out: Vec::new(),
         bounds,
         condition_number: (cond > 0.0).then_some(cond),
         bytes_moved: bytes,

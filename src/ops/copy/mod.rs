@@ -119,6 +119,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         input_sha256: inputs::checksum(p, &x),
         dumps: vec![("x".to_string(), p, x.clone())],
         exact: x,
+        exact_out: Vec::new(),
         // A copy must reproduce every bit: any difference is a bound violation.
         bounds: vec![Some(0.0)],
         condition_number: None,

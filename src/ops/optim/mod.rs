@@ -520,6 +520,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         )],
         job: Job::Optim(job),
         exact,
+        exact_out: Vec::new(),
         bounds,
         condition_number: None,
         input_sha256: format!("{init_sha}+{grads_sha}"),

@@ -22,7 +22,7 @@ use super::{Case, Job, Launch, Op, Ordering, Prepared};
 use crate::error::{DetError, OpError};
 use crate::inputs;
 use crate::numerics::bounds::{ceil_log2, gamma};
-use crate::numerics::exact::{exact_dot, exact_sum, sum_abs, sum_abs_products};
+use crate::numerics::exact::{sum_abs_products_wide, sum_abs_wide, ExactAcc, Wide};
 use crate::numerics::repro::ReproParams;
 use crate::numerics::Precision;
 use std::str::FromStr;
@@ -176,9 +176,58 @@ pub fn block_atomic_height(n: usize, launch: Launch) -> u64 {
 
 pub use crate::shared::fixed::fixed_scale;
 
+/// The underflow terms of the standard model fl(a op b) = (a op b)(1 + d) + e, summed over
+/// every operation of a reduction of n terms whose compute format is `compute` and whose
+/// accumulator is `acc`:
+/// - with gradual underflow, an addition is exact when its result is subnormal (e = 0),
+///   and each product (or fused multiply-add) of a dot adds |e| <= 2^(emin - p), half the
+///   accumulator's smallest subnormal;
+/// - a device that flushes subnormals to zero (results and operands) loses up to the
+///   smallest normal of the compute format per operation, plus every product or term with
+///   a subnormal operand (`flushed_mag`, its magnitude).
+///
+/// The bound must hold on every backend and prepare does not know which will run it, so
+/// both terms are included: they only matter when the data reach the subnormal range.
+pub fn underflow_terms(
+    n: usize,
+    is_dot: bool,
+    acc: Precision,
+    compute: Precision,
+    flushed_mag: f64,
+) -> f64 {
+    let ops = if is_dot { 3.0 } else { 2.0 } * n as f64;
+    let gradual = if is_dot {
+        n as f64 * acc.min_subnormal() / 2.0
+    } else {
+        0.0
+    };
+    gradual + ops * compute.min_normal() + flushed_mag
+}
+
+/// Sum of the magnitudes a flush-to-zero device could drop at the inputs: |x_i| (sum) or
+/// |x_i y_i| (dot) for every i with a subnormal operand in the compute format.
+fn flushable_magnitude(x: &[f64], y: Option<&[f64]>, compute: Precision) -> f64 {
+    let tiny = |v: f64| v != 0.0 && v.abs() < compute.min_normal();
+    let mut acc = ExactAcc::new();
+    match y {
+        None => x
+            .iter()
+            .filter(|v| tiny(**v))
+            .for_each(|v| acc.add(v.abs())),
+        Some(y) => x
+            .iter()
+            .zip(y)
+            .filter(|(a, b)| tiny(**a) || tiny(**b))
+            .for_each(|(a, b)| acc.add_product(a.abs(), b.abs())),
+    }
+    acc.value().next_up()
+}
+
 /// Builds the job, reference and bound for one reduction case.
 pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
-    let variant: ReduceVariant = case.variant.parse().map_err(DetError::input)?;
+    case.variant
+        .parse::<ReduceVariant>()
+        .map_err(DetError::input)?;
     let n = case.size;
     if n == 0 {
         return Err(DetError::input("size must be at least 1"));
@@ -202,6 +251,20 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         Op::Sum => None,
         other => return Err(DetError::input(format!("{other} is not a reduction"))),
     };
+    prepare_values(case, x, y)
+}
+
+/// [`prepare`] for given operands (each exactly representable in `case.precision`):
+/// what the edge-case property tests build their inputs with.
+pub fn prepare_values(case: &Case, x: Vec<f64>, y: Option<Vec<f64>>) -> Result<Prepared, DetError> {
+    let variant: ReduceVariant = case.variant.parse().map_err(DetError::input)?;
+    let n = x.len();
+    if n == 0 {
+        return Err(DetError::input("size must be at least 1"));
+    }
+    if y.as_ref().is_some_and(|y| y.len() != n) {
+        return Err(DetError::input("x and y differ in length"));
+    }
     let acc = case.accumulator;
     if acc.mantissa_bits() < case.precision.mantissa_bits()
         || (acc == Precision::F16 && case.precision == Precision::Bf16)
@@ -212,14 +275,47 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         )));
     }
     let launch = launch_for(n, case.workgroup_size);
-    let (exact, mag) = match &y {
-        None => (exact_sum(&x), sum_abs(&x)),
-        Some(y) => (exact_dot(&x, y), sum_abs_products(&x, y)),
+    // The oracle: one exact accumulator, rounded once to f64 (reported) and once,
+    // separately, to the output format (for ULP errors).
+    let mut oracle = ExactAcc::new();
+    match &y {
+        None => x.iter().for_each(|&v| oracle.add(v)),
+        Some(y) => x
+            .iter()
+            .zip(y)
+            .for_each(|(&a, &b)| oracle.add_product(a, b)),
+    }
+    let exact = oracle.value();
+    let exact_out = oracle.value_in(acc);
+    // Sum of magnitudes in a format that cannot overflow: products of f64 reach 2^2046.
+    let mag_w: Wide = match &y {
+        None => sum_abs_wide(&x),
+        Some(y) => sum_abs_products_wide(&x, y),
     };
+    let mag = mag_w.to_f64_up();
     let u = acc.unit_roundoff();
     let is_dot = y.is_some();
     let extra = if is_dot { 1 } else { 0 };
-    let overflow = mag > acc.max_finite();
+    // Compute format of the kernels (f32 for half formats, as in `Arith`).
+    let compute = if acc == Precision::F64 || case.precision == Precision::F64 {
+        Precision::F64
+    } else {
+        Precision::F32
+    };
+    let eta = underflow_terms(
+        n,
+        is_dot,
+        acc,
+        compute,
+        flushable_magnitude(&x, y.as_deref(), compute),
+    );
+    // gamma * mag + (1 + gamma) * eta, in the wide format; infinite means no finite bound.
+    let model = |g: f64| -> f64 {
+        mag_w
+            .mul_up(g)
+            .add_up(Wide::from_f64(eta).mul_up(1.0 + g))
+            .to_f64_up()
+    };
     let mut job = ReduceJob {
         op: case.op,
         precision: case.precision,
@@ -236,23 +332,37 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     let mut note = String::new();
     let bound = match variant {
         ReduceVariant::Atomic | ReduceVariant::AtomicCas => {
-            gamma(n as u64 - 1 + extra, u).map(|g| g * mag)
+            gamma(n as u64 - 1 + extra, u).map(model)
         }
-        ReduceVariant::BlockAtomic => {
-            gamma(block_atomic_height(n, launch) + extra, u).map(|g| g * mag)
-        }
-        ReduceVariant::Tree => gamma(tree_height(n, launch) + extra, u).map(|g| g * mag),
-        ReduceVariant::Kahan => gamma(tree_height(n, launch) + extra + 1, u)
-            .map(|g| u * exact.abs() + 2.0 * g * g * mag),
+        ReduceVariant::BlockAtomic => gamma(block_atomic_height(n, launch) + extra, u).map(model),
+        ReduceVariant::Tree => gamma(tree_height(n, launch) + extra, u).map(model),
+        // TwoSum's inner subtractions can overflow while every sum stays finite, and its
+        // error-free property then fails (found by tests/edges.rs near f64::MAX): no bound
+        // once the magnitudes reach the format's range.
+        ReduceVariant::Kahan if mag > acc.max_finite() => None,
+        ReduceVariant::Kahan => gamma(tree_height(n, launch) + extra + 1, u).map(|g| {
+            // The compensation terms can underflow as well: twice the eta terms.
+            u * exact.abs()
+                + mag_w
+                    .mul_up(2.0 * g * g)
+                    .add_up(Wide::from_f64(eta).mul_up(2.0 * (1.0 + g)))
+                    .to_f64_up()
+        }),
         ReduceVariant::FixedPoint => {
             let terms = job.terms();
-            let max_abs = terms.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let max_abs = terms.iter().fold(0.0f64, |m, v| nan_max(m, v.abs()));
             let k = fixed_scale(n, max_abs);
             job.fixed_scale = k;
             note = format!("fixed-point scale 2^{k}");
-            let quant = n as f64 * libm::ldexp(0.5, -k);
-            let prod = if is_dot { u * mag } else { 0.0 };
-            Some(quant + prod + (u + f64::EPSILON) * (exact.abs() + quant + prod))
+            if max_abs.is_finite() {
+                let quant = n as f64 * libm::ldexp(0.5, -k);
+                // Products fl(x*y) rounded (and possibly underflowed) before quantizing.
+                let prod = if is_dot { model(u) } else { 0.0 };
+                // Rounded once from the exact integer total to the accumulator.
+                Some(quant + prod + u * (exact.abs() + quant + prod))
+            } else {
+                None
+            }
         }
         ReduceVariant::Reproducible => {
             let terms = job.terms();
@@ -260,11 +370,19 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
             match ReproParams::new(acc, max_abs) {
                 Ok(p) => {
                     job.repro = Some(p);
-                    note = format!("{} folds, bins at 2^{:?}", p.folds, &p.a[..p.folds]);
+                    note = format!(
+                        "{} folds, bins at 2^{:?}; precision floor {:e}: each term's part below it is dropped (counted in error_bound)",
+                        p.folds,
+                        &p.a[..p.folds],
+                        p.floor()
+                    );
                     // Dot deposits fl(x*y): add the product roundings.
                     let prod = if is_dot && acc.mantissa_bits() < 2 * case.precision.mantissa_bits()
                     {
-                        u * mag
+                        model(u)
+                    } else if is_dot {
+                        // Exact products can still underflow or be flushed.
+                        model(0.0)
                     } else {
                         0.0
                     };
@@ -278,7 +396,8 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
             }
         }
     };
-    let bound = if overflow { None } else { bound };
+    // A bound that is not finite is no bound.
+    let bound = bound.filter(|b| b.is_finite());
     let condition_number = if exact != 0.0 {
         Some(mag / exact.abs())
     } else {
@@ -294,6 +413,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     Ok(Prepared {
         job: Job::Reduce(job),
         exact: vec![exact],
+        exact_out: vec![exact_out],
         bounds: vec![bound],
         condition_number,
         bytes_moved: operands * n as f64 * case.precision.bytes() as f64,
@@ -305,8 +425,30 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     })
 }
 
+/// max that keeps NaN: a NaN anywhere makes the maximum NaN.
+pub fn nan_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
 /// Checks that the accumulator/variant pair can run at all, independent of device.
 pub fn check_job(job: &ReduceJob) -> Result<(), OpError> {
+    if matches!(
+        job.variant,
+        ReduceVariant::FixedPoint | ReduceVariant::Reproducible
+    ) {
+        if let Some((i, v)) = job.terms().iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            let what = if job.y.is_some() { "x*y" } else { "x" };
+            return Err(OpError::Failed(format!(
+                "{}: term {i} ({what}) is {v} in {}, which no fixed-point scale or bin layout holds",
+                job.variant.name(),
+                job.accumulator
+            )));
+        }
+    }
     if job.variant == ReduceVariant::Reproducible && job.repro.is_none() {
         return Err(ReproParams::new(
             job.accumulator,

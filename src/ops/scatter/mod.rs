@@ -417,6 +417,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     let (perm, offsets) = stable_order(&idx, bins);
     // Exact sum, sum of magnitudes and count of every bin, one accumulator reused.
     let mut exact = Vec::with_capacity(bins);
+    let mut exact_out = Vec::with_capacity(bins);
     let mut mags = Vec::with_capacity(bins);
     let mut counts = Vec::with_capacity(bins);
     for b in 0..bins {
@@ -429,6 +430,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
             acc_m.add(x[i as usize].abs());
         }
         exact.push(acc_e.value());
+        exact_out.push(acc_e.value_in(acc));
         mags.push(acc_m.value() * (1.0 + f64::EPSILON));
         counts.push(seg.len());
     }
@@ -466,9 +468,10 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
             Ok(p) => {
                 job.repro = Some(p);
                 note.push_str(&format!(
-                    "; {} folds, bins at 2^{:?}",
+                    "; {} folds, bins at 2^{:?} (one layout from the global max |x|); precision floor {:e}: each value's part below it is dropped (counted in error_bound)",
                     p.folds,
-                    &p.a[..p.folds]
+                    &p.a[..p.folds],
+                    p.floor()
                 ));
             }
             Err(e) => note.push_str(&format!("; {e}")),
@@ -517,6 +520,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     Ok(Prepared {
         job: Job::Scatter(job),
         exact,
+        exact_out,
         bounds,
         condition_number: None,
         bytes_moved: n as f64 * (case.precision.bytes() + 4) as f64

@@ -1,0 +1,290 @@
+//! Edge-of-range property tests of the reduction family (issue 11): overflowing and
+//! underflowing products, subnormals, top-of-range values, half-quantum ties, zero padding
+//! and permutations, on the CPU and on wgpu. Each case checks that the oracle is the
+//! correctly rounded exact value, that no `ok` record has an error above its bound or a
+//! non-finite exact value or bound, and that ordered wgpu variants equal the CPU emulation
+//! bit for bit.
+
+mod common;
+
+use detbench::backend::BackendKind;
+use detbench::inputs::InputSpec;
+use detbench::numerics::Precision;
+use detbench::ops::reduce::prepare_values;
+use detbench::ops::{Case, Op, Prepared, RunSet};
+use detbench::report::ResultRecord;
+use detbench::runner::finish_record;
+use num_bigint::BigInt;
+use num_rational::BigRational;
+use num_traits::{Signed, Zero};
+use proptest::prelude::*;
+
+fn case(op: Op, p: Precision, acc: Precision, variant: &str, n: usize) -> Case {
+    Case {
+        op,
+        precision: p,
+        accumulator: acc,
+        variant: variant.into(),
+        size: n,
+        bins: None,
+        input: InputSpec::Normal,
+        index_file: None,
+        seed: 1,
+        runs: 2,
+        workgroup_size: 64,
+        shape: None,
+        steps: None,
+    }
+}
+
+fn record(prep: &Prepared, set: &RunSet) -> ResultRecord {
+    finish_record(ResultRecord::default(), prep, set)
+}
+
+/// The exact rational value of a finite double.
+fn rational(x: f64) -> BigRational {
+    if x == 0.0 {
+        return BigRational::zero();
+    }
+    let bits = x.to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i64;
+    let frac = bits & ((1u64 << 52) - 1);
+    let (mant, e) = if exp == 0 {
+        (frac, -1074)
+    } else {
+        (frac | (1u64 << 52), exp - 1075)
+    };
+    let m = BigRational::from_integer(BigInt::from(mant) * if x < 0.0 { -1 } else { 1 });
+    let two = BigRational::from_integer(BigInt::from(2));
+    if e >= 0 {
+        m * num_traits::pow(two, e as usize)
+    } else {
+        m / num_traits::pow(two, (-e) as usize)
+    }
+}
+
+/// Round-to-nearest-even of s to a format, on big rationals only (as in tests/oracle.rs).
+fn reference_round(s: &BigRational, p: Precision) -> f64 {
+    if s.is_zero() {
+        return 0.0;
+    }
+    let a = s.abs();
+    let two = BigRational::from_integer(BigInt::from(2));
+    let pow = |k: i64| {
+        if k >= 0 {
+            num_traits::pow(two.clone(), k as usize)
+        } else {
+            BigRational::from_integer(BigInt::from(1)) / num_traits::pow(two.clone(), (-k) as usize)
+        }
+    };
+    let mut e = a.numer().bits() as i64 - a.denom().bits() as i64;
+    while pow(e) > a {
+        e -= 1;
+    }
+    while pow(e + 1) <= a {
+        e += 1;
+    }
+    let q = e.max(p.emin() as i64) - (p.mantissa_bits() as i64 - 1);
+    let scaled = &a / pow(q);
+    let fl = scaled.floor().to_integer();
+    let rem = scaled - BigRational::from_integer(fl.clone());
+    let half = BigRational::new(BigInt::from(1), BigInt::from(2));
+    let m = if rem > half || (rem == half && &fl % BigInt::from(2) == BigInt::from(1)) {
+        fl + 1
+    } else {
+        fl
+    };
+    let m: f64 = num_traits::ToPrimitive::to_f64(&m).unwrap();
+    let mag = libm::ldexp(m, q as i32);
+    let mag = if mag > p.max_finite() {
+        f64::INFINITY
+    } else {
+        mag
+    };
+    if s.is_negative() {
+        -mag
+    } else {
+        mag
+    }
+}
+
+/// A value of format `p` from one of the edge classes: ordinary, top of the range (and
+/// near its square root, where products overflow), subnormal, just above the smallest
+/// normal, a half-quantum tie (1 + 2^-p), or zero.
+fn edge_value(p: Precision) -> impl Strategy<Value = f64> {
+    let (emin, bits) = (p.emin(), p.mantissa_bits() as i32);
+    let emax = libm::ilogb(p.max_finite());
+    (0u8..7, -1.0f64..1.0, any::<bool>()).prop_map(move |(class, m, neg)| {
+        let v = match class {
+            0 => m,
+            1 => p.max_finite() * m.abs().max(0.5),
+            2 => libm::ldexp(1.0 + m.abs(), emax / 2 + 1),
+            3 => libm::ldexp(m, emin - 1), // subnormal (or rounded to zero)
+            4 => libm::ldexp(1.0 + m.abs(), emin),
+            5 => 1.0 + libm::ldexp(1.0, -bits) * if m > 0.0 { 1.0 } else { 3.0 },
+            _ => 0.0,
+        };
+        let v = p.round(v);
+        if neg {
+            -v
+        } else {
+            v
+        }
+    })
+}
+
+fn formats() -> impl Strategy<Value = Precision> {
+    prop_oneof![
+        Just(Precision::F32),
+        Just(Precision::F64),
+        Just(Precision::F16),
+        Just(Precision::Bf16)
+    ]
+}
+
+/// Operands of one case: x, y (for dot) and the format.
+fn operands() -> impl Strategy<Value = (Precision, Op, Vec<f64>, Vec<f64>)> {
+    (formats(), any::<bool>(), 1usize..24).prop_flat_map(|(p, dot, n)| {
+        (
+            Just(p),
+            Just(if dot { Op::Dot } else { Op::Sum }),
+            prop::collection::vec(edge_value(p), n),
+            prop::collection::vec(edge_value(p), n),
+        )
+    })
+}
+
+/// The accumulators run for a format: its own, and f64.
+fn accumulators(p: Precision) -> Vec<Precision> {
+    if p == Precision::F64 {
+        vec![p]
+    } else {
+        vec![p, Precision::F64]
+    }
+}
+
+/// Runs a prepared case; `None` for no device or a reasoned refusal (unsupported, or a
+/// failure with a message: e.g. a fixed-point term that overflows).
+fn try_run(kind: BackendKind, prep: &Prepared) -> Option<RunSet> {
+    let b = common::backend(kind)?;
+    match b.run(&prep.job) {
+        Ok(set) => Some(set),
+        Err(e) => {
+            assert!(
+                !e.to_string().is_empty(),
+                "{kind}: a refusal needs a reason"
+            );
+            None
+        }
+    }
+}
+
+fn check_case(p: Precision, op: Op, x: &[f64], y: &[f64]) {
+    let y = (op == Op::Dot).then(|| y.to_vec());
+    // The exact value, independently, on big rationals.
+    let s = match &y {
+        None => x.iter().fold(BigRational::zero(), |a, &v| a + rational(v)),
+        Some(y) => x.iter().zip(y).fold(BigRational::zero(), |a, (&u, &v)| {
+            a + rational(u) * rational(v)
+        }),
+    };
+    for acc in accumulators(p) {
+        for variant in detbench::ops::reduce::VARIANTS {
+            let c = case(op, p, acc, variant, x.len());
+            let prep = prepare_values(&c, x.to_vec(), y.clone()).expect("prepare");
+            let label = format!("{op} {p}->{acc} {variant} x={x:?} y={y:?}");
+            // The oracle: correctly rounded to f64, and once (not twice) to the output.
+            assert_eq!(
+                prep.exact[0].to_bits(),
+                reference_round(&s, Precision::F64).to_bits(),
+                "{label}: exact"
+            );
+            assert_eq!(
+                prep.exact_out[0].to_bits(),
+                reference_round(&s, acc).to_bits(),
+                "{label}: exact in {acc}"
+            );
+            if let Some(b) = prep.bounds[0] {
+                assert!(b.is_finite() && b >= 0.0, "{label}: bound {b}");
+            }
+            let mut ordered = Vec::new();
+            for kind in [BackendKind::Cpu, BackendKind::Wgpu] {
+                let Some(set) = try_run(kind, &prep) else {
+                    continue;
+                };
+                let r = record(&prep, &set);
+                if r.status == "ok" {
+                    let (e, b) = (prep.exact[0], prep.bounds[0].unwrap_or(f64::NAN));
+                    assert!(
+                        e.is_finite() && b.is_finite(),
+                        "{label} {kind}: ok with exact {e} bound {b}"
+                    );
+                    let slack = (e.next_up() - e) / 2.0; // exact is itself rounded to f64
+                    assert!(
+                        r.max_abs_err.unwrap() <= b + slack,
+                        "{label} {kind}: ok above its bound"
+                    );
+                }
+                // Every finite output is within its bound (whatever the status says).
+                if set.outputs.iter().all(|o| o[0].is_finite()) && prep.bounds[0].is_some() {
+                    assert!(
+                        !r.message.contains("exceeded the a-priori error bound"),
+                        "{label} {kind}: {:?} vs exact {:e}, bound {:?}",
+                        set.outputs[0],
+                        prep.exact[0],
+                        prep.bounds[0]
+                    );
+                }
+                if ["tree", "kahan", "fixed_point", "reproducible"].contains(variant) {
+                    ordered.push((kind, set.outputs[0][0]));
+                }
+            }
+            if let [(_, a), (_, b)] = ordered[..] {
+                assert!(
+                    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                    "{label}: wgpu {b:e} differs from the CPU emulation {a:e}"
+                );
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: common::cases(48), ..ProptestConfig::default() })]
+
+    /// Every class at once: the oracle, the bound of every `ok`, wgpu == CPU emulation.
+    #[test]
+    fn edges_are_judged_right_on_every_backend((p, op, x, y) in operands()) {
+        check_case(p, op, &x, &y);
+    }
+
+    /// Permuting the terms or padding them with zeros changes no exact value, and leaves the
+    /// bits of reproducible alone; fixed_point's bits are kept under permutation (its scale
+    /// depends on the multiset and on n, so padding may change them: documented).
+    #[test]
+    fn permutation_and_padding((p, op, x, y) in operands(), rot in 0usize..24, pad in 1usize..9) {
+        let n = x.len();
+        let rot = rot % n;
+        let perm = |v: &[f64]| -> Vec<f64> { v[rot..].iter().chain(&v[..rot]).copied().collect() };
+        let padded = |v: &[f64]| -> Vec<f64> { v.iter().copied().chain(std::iter::repeat_n(0.0, pad)).collect() };
+        let yy = (op == Op::Dot).then(|| y.clone());
+        for variant in ["fixed_point", "reproducible"] {
+            let c = case(op, p, Precision::F64.max(p), variant, n);
+            let base = prepare_values(&c, x.clone(), yy.clone()).unwrap();
+            let moved = prepare_values(&c, perm(&x), yy.as_deref().map(perm)).unwrap();
+            let c2 = case(op, p, Precision::F64.max(p), variant, n + pad);
+            let grown = prepare_values(&c2, padded(&x), yy.as_deref().map(padded)).unwrap();
+            prop_assert_eq!(base.exact[0].to_bits(), moved.exact[0].to_bits());
+            prop_assert_eq!(base.exact[0].to_bits(), grown.exact[0].to_bits());
+            for kind in [BackendKind::Cpu, BackendKind::Wgpu] {
+                let (Some(a), Some(b)) = (try_run(kind, &base), try_run(kind, &moved)) else { continue };
+                prop_assert_eq!(a.outputs[0][0].to_bits(), b.outputs[0][0].to_bits(), "{} {} permuted", kind, variant);
+                if variant == "reproducible" {
+                    if let Some(g) = try_run(kind, &grown) {
+                        prop_assert_eq!(a.outputs[0][0].to_bits(), g.outputs[0][0].to_bits(), "{} padded", kind);
+                    }
+                }
+            }
+        }
+    }
+}
