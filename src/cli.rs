@@ -694,6 +694,9 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
         }
         Command::Train(a) => train(&a),
         Command::Kernels(a) => {
+            crate::safety::Plan::new()
+                .folder("--out", Some(&a.out))
+                .check()?;
             let n = crate::backend::cuda::inspect::run(
                 &a.arch,
                 a.op.as_deref(),

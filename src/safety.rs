@@ -127,6 +127,18 @@ pub fn read_input(path: &Path) -> Result<Vec<u8>, DetError> {
             file_kind(&m)
         )));
     }
+    // A regular file can still be far larger than memory (a sparse file, a disk image):
+    // refuse it instead of reading until the OOM killer ends the process.
+    if let Some(avail) = crate::shared::host::host_memory_available() {
+        if m.len() > avail / 2 {
+            return Err(DetError::input(format!(
+                "{what}: {} is {:.1} GiB, more than half of the {:.1} GiB of free memory",
+                path.display(),
+                m.len() as f64 / (1u64 << 30) as f64,
+                avail as f64 / (1u64 << 30) as f64
+            )));
+        }
+    }
     let mut bytes = Vec::with_capacity(m.len() as usize);
     f.read_to_end(&mut bytes)
         .map_err(|e| DetError::input(format!("cannot read {}: {e}", path.display())))?;

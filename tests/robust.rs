@@ -255,6 +255,24 @@ fn special_files_are_refused_fast() {
     for args in &cases {
         assert_bad(args, "not a regular file");
     }
+    // A sparse regular file far larger than memory is refused, not read.
+    let sparse = d.join("sparse.npy");
+    let f = std::fs::File::create(&sparse).unwrap();
+    f.set_len(1 << 50)
+        .unwrap_or_else(|_| f.set_len(1 << 40).unwrap());
+    drop(f);
+    assert_bad(
+        &[
+            "run",
+            "--op",
+            "sum",
+            "--backend",
+            "cpu",
+            "--input",
+            s(&sparse),
+        ],
+        "free memory",
+    );
     // A FIFO as an output would block too.
     assert_bad(&["report", s(&a), "--md", s(&fifo_json)], "FIFO");
     assert!(

@@ -3,7 +3,7 @@
 use crate::error::DetError;
 
 /// Bytes of host memory available (MemAvailable), if the OS says.
-fn host_memory_available() -> Option<u64> {
+pub fn host_memory_available() -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
