@@ -75,9 +75,10 @@ pub struct RunArgs {
     /// Backends, comma-separated, or `all` (cpu plus whichever GPUs exist).
     #[arg(long, default_value = "all")]
     pub backend: String,
-    /// Precisions: f64, f32, f16, bf16, or `all`.
-    #[arg(long, default_value = "f32,f16,bf16")]
-    pub precision: String,
+    /// Precisions: f64, f32, f16, bf16, or `all`. Default: f32,f16,bf16 for generated
+    /// inputs; the file's own dtype when every --input is a .npy of one dtype.
+    #[arg(long)]
+    pub precision: Option<String>,
     /// Accumulators: `default` (f32 for half inputs), `same`, f32, f64, or `all`.
     #[arg(long, default_value = "default")]
     pub accumulator: String,
@@ -147,6 +148,9 @@ pub struct ReportArgs {
     /// Write a Markdown report here.
     #[arg(long)]
     pub md: Option<PathBuf>,
+    /// Write every figure into this folder as a standalone SVG plus the CSV of its data.
+    #[arg(long)]
+    pub figures: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -316,6 +320,28 @@ pub fn parse_conv_shape(s: &str) -> Result<Vec<usize>, DetError> {
         .collect()
 }
 
+/// Precisions when `--precision` is not given: the files' own dtype when every input is a
+/// .npy file and they agree, else f32, f16 and bf16.
+pub fn default_precisions(inputs: &[InputSpec]) -> Result<Vec<Precision>, DetError> {
+    let mut found: Vec<Precision> = Vec::new();
+    for i in inputs {
+        match i {
+            InputSpec::File(p) => {
+                let d = crate::inputs::npy_precision(std::path::Path::new(p))?;
+                if !found.contains(&d) {
+                    found.push(d);
+                }
+            }
+            _ => return Ok(vec![Precision::F32, Precision::F16, Precision::Bf16]),
+        }
+    }
+    if found.len() == 1 {
+        Ok(found)
+    } else {
+        Ok(vec![Precision::F32, Precision::F16, Precision::Bf16])
+    }
+}
+
 /// Builds the run configuration from the flags.
 pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
     let ops: Vec<Op> = parse_list("op", &a.op, &Op::ALL)?;
@@ -335,7 +361,12 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
             .filter_map(|p| p.parse().ok())
             .collect(),
     );
-    let precisions = parse_list("precision", &a.precision, &Precision::ALL)?;
+    // Without --precision, the inputs decide (see `default_precisions`), once the files
+    // passed the safety checks below.
+    let explicit_precisions = match &a.precision {
+        Some(p) => Some(parse_list("precision", p, &Precision::ALL)?),
+        None => None,
+    };
     let mut accumulators = Vec::new();
     for part in split_list("accumulator", &a.accumulator, ',')? {
         if part == "all" {
@@ -449,6 +480,10 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         // Validated now (format, dtype, shape), not after the other cases ran.
         crate::inputs::read_npy_index(ix)?;
     }
+    let precisions = match explicit_precisions {
+        Some(p) => p,
+        None => default_precisions(&inputs)?,
+    };
     Ok(RunConfig {
         ops,
         backends,
@@ -643,8 +678,14 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             }
             plan.output("--html", a.html.as_deref())
                 .output("--md", a.md.as_deref())
+                .folder("--figures", a.figures.as_deref())
                 .check()?;
-            crate::report::html::run(&a.inputs, a.html.as_deref(), a.md.as_deref())?;
+            crate::report::html::run_with_figures(
+                &a.inputs,
+                a.html.as_deref(),
+                a.md.as_deref(),
+                a.figures.as_deref(),
+            )?;
             Ok(Outcome::Ok)
         }
         Command::Tolerance(a) => {

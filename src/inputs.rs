@@ -284,6 +284,31 @@ fn read_npy_bytes(path: &Path) -> Result<Vec<u8>, DetError> {
     Ok(bytes)
 }
 
+/// The precision a values .npy is stored in (`<f8`, `<f4`, `<f2`), read from its header
+/// only. `run --input x.npy` measures in this precision when `--precision` is not given,
+/// so a file of f32 values that overflow f16 does not abort the default run.
+pub fn npy_precision(path: &Path) -> Result<Precision, DetError> {
+    let bytes = read_npy_bytes(path)?;
+    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| {
+        DetError::input(format!("{} is not a valid .npy file: {e}", path.display()))
+    })?;
+    match npy.dtype() {
+        npyz::DType::Plain(t) => match t.to_string().as_str() {
+            "<f8" => Ok(Precision::F64),
+            "<f4" => Ok(Precision::F32),
+            "<f2" => Ok(Precision::F16),
+            other => Err(DetError::input(format!(
+                "{}: unsupported dtype '{other}' for values (expected <f8, <f4 or <f2)",
+                path.display()
+            ))),
+        },
+        _ => Err(DetError::input(format!(
+            "{}: structured dtypes are not supported",
+            path.display()
+        ))),
+    }
+}
+
 /// Reads a 1-D .npy of f64, f32, f16 (or an integer type, for indices via
 /// [`read_npy_index`]); values are rounded to `p`. NaN or Inf is bad input.
 pub fn read_npy(path: &Path, p: Precision) -> Result<Vec<f64>, DetError> {

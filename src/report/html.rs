@@ -2,7 +2,7 @@
 //! fonts or styles from the network; every piece of text from a report is escaped.
 
 use super::markdown::{self, device_label, Inputs, Table};
-use super::plots::{self, Axis, Series, Style};
+use super::plots::{self, Axis, Figure, Series, Style};
 use super::train::{load_any, AnyReport};
 use crate::error::DetError;
 use crate::numerics::bounds::{gamma, lambda_for_confidence, probabilistic_gamma};
@@ -34,10 +34,11 @@ fn table_html(t: &Table) -> String {
     s
 }
 
-fn figure(svg: String, caption: &str) -> String {
+fn figure(f: &Figure) -> String {
     format!(
-        "<figure>{svg}<figcaption>{}</figcaption></figure>",
-        escape(caption)
+        "<figure>{}<figcaption>{}</figcaption></figure>",
+        f.svg,
+        escape(&f.caption)
     )
 }
 
@@ -52,11 +53,11 @@ fn colour_map<'a>(names: impl Iterator<Item = &'a str>) -> BTreeMap<String, usiz
 }
 
 /// Run-to-run ULP spread per variant: a strip plot, one per device.
-fn ulp_spread_plot(inputs: &Inputs, device: &str) -> String {
+fn ulp_spread_plot(inputs: &Inputs, device: &str) -> Figure {
     let recs: Vec<_> = inputs
         .results()
         .into_iter()
-        .filter(|r| device_label(r) == device && r.status == "ok")
+        .filter(|r| device_label(r) == device && r.status == "ok" && r.op != "copy")
         .collect();
     let mut variants: Vec<String> = Vec::new();
     for r in &recs {
@@ -64,8 +65,8 @@ fn ulp_spread_plot(inputs: &Inputs, device: &str) -> String {
             variants.push(r.variant.clone());
         }
     }
-    let colours = colour_map(recs.iter().map(|r| r.precision.as_str()));
-    let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    // One series per precision and size: sizes are never pooled.
+    let mut series: BTreeMap<(String, u64), Vec<(f64, f64)>> = BTreeMap::new();
     for (i, r) in recs.iter().enumerate() {
         let Some(s) = r.max_ulp_run_to_run else {
             continue;
@@ -73,39 +74,50 @@ fn ulp_spread_plot(inputs: &Inputs, device: &str) -> String {
         let x = variants.iter().position(|v| v == &r.variant).unwrap_or(0) as f64
             + plots::jitter(i, 0.5);
         series
-            .entry(r.precision.clone())
+            .entry((r.precision.clone(), r.size))
             .or_default()
-            .push((x, s as f64 + 1.0));
+            .push((x, s as f64));
     }
     let series: Vec<Series> = series
         .into_iter()
-        .map(|(p, pts)| Series {
-            colour: colours[&p],
-            name: p,
+        .enumerate()
+        .map(|(k, ((p, n), pts))| Series {
+            colour: k,
+            name: format!("{p}, n = {n}"),
             points: pts,
             style: Style::Points,
         })
         .collect();
-    figure(
-        plots::chart(
-            &format!("Run-to-run spread, {device}"),
-            &Axis::categories("variant", variants),
-            &Axis::log("max ULP between runs + 1"),
-            &series,
-            1.0,
-        ),
-        "Each point is one case (size, input, accumulator); 1 on the axis means every run gave the same bits. Colour: input precision.",
+    Figure::new(
+        &format!("spread {device}"),
+        &format!("Run-to-run spread, {device}"),
+        &Axis::categories("variant", variants),
+        &Axis::log("max ULP between runs"),
+        &series,
+        "Each point is one case (input, accumulator); the row labelled 0 holds cases where every run gave the same bits. One colour per input precision and size.",
     )
 }
 
 /// Error normalised by the sum of magnitudes against n, with gamma_{n-1} u and the
 /// probabilistic bound, one chart per accumulator.
-fn error_vs_size_plots(inputs: &Inputs) -> Vec<String> {
-    let all = inputs.results();
+fn error_vs_size_plots(inputs: &Inputs) -> Vec<Figure> {
+    let mut out = Vec::new();
+    for dev in inputs.devices() {
+        out.extend(error_vs_size_device(inputs, &dev));
+    }
+    out
+}
+
+fn error_vs_size_device(inputs: &Inputs, device: &str) -> Vec<Figure> {
+    let all: Vec<_> = inputs
+        .results()
+        .into_iter()
+        .filter(|r| device_label(r) == device)
+        .collect();
     let mut accs: Vec<String> = all.iter().map(|r| r.accumulator.clone()).collect();
     accs.sort();
     accs.dedup();
-    let colours = colour_map(all.iter().map(|r| r.variant.as_str()));
+    let colours = colour_map(inputs.results().into_iter().map(|r| r.variant.as_str()));
     let lambda = lambda_for_confidence(0.99);
     let mut out = Vec::new();
     for acc in accs {
@@ -113,7 +125,6 @@ fn error_vs_size_plots(inputs: &Inputs) -> Vec<String> {
             continue;
         };
         let u = p.unit_roundoff();
-        let floor = u * u;
         let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
         let (mut nmin, mut nmax) = (u64::MAX, 0u64);
         for r in all
@@ -160,7 +171,7 @@ fn error_vs_size_plots(inputs: &Inputs) -> Vec<String> {
                 .filter_map(|&n| Some((n, gamma(n as u64 - 1, u)?)))
                 .collect(),
             style: Style::Line,
-            colour: 6,
+            colour: plots::REF_BLACK,
         });
         ss.push(Series {
             name: "lambda sqrt(n) u at C = 0.99 (Higham & Mary)".into(),
@@ -169,35 +180,51 @@ fn error_vs_size_plots(inputs: &Inputs) -> Vec<String> {
                 .map(|&n| (n, probabilistic_gamma(n as u64 - 1, u, lambda)))
                 .collect(),
             style: Style::ThinLine,
-            colour: 7,
+            colour: plots::REF_GREY,
         });
         ss.push(Series {
             name: "u (one rounding)".into(),
             points: grid.iter().map(|&n| (n, u)).collect(),
             style: Style::ThinLine,
-            colour: 5,
+            colour: plots::REF_LIGHT,
         });
-        out.push(figure(
-            plots::chart(
-                &format!("Error against problem size, {acc} accumulator"),
-                &Axis::log("n (elements)"),
-                &Axis::log("max |error| / sum of |terms|"),
-                &ss,
-                floor,
-            ),
-            &format!("Errors are divided by the sum of magnitudes so the bounds are the same for every input. Exact results are drawn at u^2 = {floor:.1e}. All devices."),
+        out.push(Figure::new(
+            &format!("error size {device} {acc}"),
+            &format!("Error against problem size, {device}, {acc} accumulator"),
+            &Axis::log("n (elements)"),
+            &Axis::log("max |error| / sum of |terms|"),
+            &ss,
+            "Errors are divided by the sum of magnitudes so the bounds are the same for every input. Exact results lie on the row labelled 0.",
         ));
     }
     out
 }
 
 /// Relative error against the condition number, one chart per accumulator.
-fn error_vs_cond_plots(inputs: &Inputs) -> Vec<String> {
-    let all = inputs.results();
+fn error_vs_cond_plots(inputs: &Inputs) -> Vec<Figure> {
+    let mut out = Vec::new();
+    for dev in inputs.devices() {
+        out.extend(error_vs_cond_device(inputs, &dev));
+    }
+    out
+}
+
+fn error_vs_cond_device(inputs: &Inputs, device: &str) -> Vec<Figure> {
+    let all: Vec<_> = inputs
+        .results()
+        .into_iter()
+        .filter(|r| device_label(r) == device)
+        .collect();
     let mut accs: Vec<String> = all.iter().map(|r| r.accumulator.clone()).collect();
     accs.sort();
     accs.dedup();
-    let colours = colour_map(all.iter().map(|r| r.variant.as_str()));
+    let many_sizes = {
+        let mut n: Vec<u64> = all.iter().map(|r| r.size).collect();
+        n.sort_unstable();
+        n.dedup();
+        n.len() > 1
+    };
+    let mut names: Vec<String> = Vec::new();
     let mut out = Vec::new();
     for acc in accs {
         let Ok(p) = acc.parse::<Precision>() else {
@@ -216,10 +243,15 @@ fn error_vs_cond_plots(inputs: &Inputs) -> Vec<String> {
             cmin = cmin.min(cond);
             cmax = cmax.max(cond);
             nmax = nmax.max(r.size);
-            series
-                .entry(r.variant.clone())
-                .or_default()
-                .push((cond, rel));
+            let name = if many_sizes {
+                format!("{}, n = {}", r.variant, r.size)
+            } else {
+                r.variant.clone()
+            };
+            if !names.contains(&name) {
+                names.push(name.clone());
+            }
+            series.entry(name).or_default().push((cond, rel));
         }
         if series.is_empty() {
             continue;
@@ -227,7 +259,7 @@ fn error_vs_cond_plots(inputs: &Inputs) -> Vec<String> {
         let mut ss: Vec<Series> = series
             .into_iter()
             .map(|(v, pts)| Series {
-                colour: colours[&v],
+                colour: names.iter().position(|n| n == &v).unwrap_or(0),
                 name: v,
                 points: pts,
                 style: Style::Points,
@@ -240,37 +272,50 @@ fn error_vs_cond_plots(inputs: &Inputs) -> Vec<String> {
                 name: format!("cond x gamma_(n-1) u, n = {nmax}"),
                 points: vec![(lo, lo * g), (hi, hi * g)],
                 style: Style::Line,
-                colour: 6,
+                colour: plots::REF_BLACK,
             });
         }
         ss.push(Series {
             name: "cond x u".into(),
             points: vec![(lo, lo * u), (hi, hi * u)],
             style: Style::ThinLine,
-            colour: 5,
+            colour: plots::REF_LIGHT,
         });
-        out.push(figure(
-            plots::chart(
-                &format!("Error against condition number, {acc} accumulator"),
-                &Axis::log("condition number  sum|x| / |sum x|"),
-                &Axis::log("max relative error"),
-                &ss,
-                u * u,
-            ),
-            "The relative error of a sum grows with its condition number; the lines are the worst-case bound at the largest size and one rounding.",
+        out.push(Figure::new(
+            &format!("error cond {device} {acc}"),
+            &format!("Error against condition number, {device}, {acc} accumulator"),
+            &Axis::log("condition number  sum|x| / |sum x|"),
+            &Axis::log("max relative error"),
+            &ss,
+            "The relative error of a sum grows with its condition number; the lines are the worst-case bound at the largest size and one rounding. Exact results lie on the row labelled 0.",
         ));
     }
     out
 }
 
 /// Throughput per variant, as a fraction of copy bandwidth when known.
-fn throughput_plot(inputs: &Inputs, device: &str) -> String {
+/// The copy baseline of a device, and whether it is launch-bound: some kernel on the
+/// device moved bytes faster than the copy did, which a bandwidth-bound copy cannot allow
+/// (the copy then measures launch overhead, not memory bandwidth).
+pub fn copy_baseline(inputs: &Inputs, device: &str) -> Option<(f64, bool)> {
+    let c = inputs.copy_gbps(device)?;
+    let fastest = inputs
+        .results()
+        .into_iter()
+        .filter(|r| device_label(r) == device && r.status == "ok" && r.op != "copy")
+        .filter_map(|r| r.gbps)
+        .fold(0.0f64, f64::max);
+    Some((c, fastest > c))
+}
+
+fn throughput_plot(inputs: &Inputs, device: &str) -> Figure {
     let recs: Vec<_> = inputs
         .results()
         .into_iter()
         .filter(|r| device_label(r) == device && r.status == "ok" && r.gbps.is_some())
         .collect();
-    let copy = inputs.copy_gbps(device);
+    let baseline = copy_baseline(inputs, device);
+    let copy = baseline.and_then(|(c, launch_bound)| (!launch_bound).then_some(c));
     let mut variants: Vec<String> = Vec::new();
     for r in &recs {
         if !variants.contains(&r.variant) {
@@ -297,29 +342,31 @@ fn throughput_plot(inputs: &Inputs, device: &str) -> String {
             style: Style::Points,
         })
         .collect();
-    let (ydesc, caption) = match copy {
-        Some(c) => (
+    let (ydesc, caption) = match baseline {
+        Some((c, false)) => (
             "fraction of copy bandwidth".to_string(),
-            format!("Throughput divided by the device's copy bandwidth ({c:.2} GB/s)."),
+            format!("Throughput divided by the device's copy bandwidth ({c:.2} GB/s). One colour per size."),
+        ),
+        Some((c, true)) => (
+            "GB/s".to_string(),
+            format!("The copy baseline ({c:.2} GB/s) is launch-bound: some kernel moved bytes faster than the copy, so a fraction of it would mislead; raw GB/s are shown. Rerun with a larger --size for a bandwidth baseline. One colour per size."),
         ),
         None => (
             "GB/s".to_string(),
-            "The copy baseline is missing (no copy result, no env.extra.copy_gbps): raw GB/s are shown.".to_string(),
+            "The copy baseline is missing (no copy result, no env.extra.copy_gbps): raw GB/s are shown. One colour per size.".to_string(),
         ),
     };
-    figure(
-        plots::chart(
-            &format!("Throughput, {device}"),
-            &Axis::categories("variant", variants),
-            &Axis::log(&ydesc),
-            &ss,
-            1e-6,
-        ),
+    Figure::new(
+        &format!("throughput {device}"),
+        &format!("Throughput, {device}"),
+        &Axis::categories("variant", variants),
+        &Axis::log(&ydesc),
+        &ss,
         &caption,
     )
 }
 
-fn train_plots(t: &super::train::TrainReport) -> Vec<String> {
+fn train_plots(t: &super::train::TrainReport, slug: &str) -> Vec<Figure> {
     let mut loss = Vec::new();
     let mut div = Vec::new();
     for (mi, m) in t.modes.iter().enumerate() {
@@ -362,25 +409,21 @@ fn train_plots(t: &super::train::TrainReport) -> Vec<String> {
         });
     }
     vec![
-        figure(
-            plots::chart(
-                "Training loss per replica",
-                &Axis::linear("step"),
-                &Axis::log("loss"),
-                &loss,
-                1e-12,
-            ),
+        Figure::new(
+            &format!("train loss {slug}"),
+            "Training loss per replica",
+            &Axis::linear("step"),
+            &Axis::linear("loss"),
+            &loss,
             "Replica 0 is drawn thick. Deterministic replicas lie on one curve.",
         ),
-        figure(
-            plots::chart(
-                "Divergence between replicas",
-                &Axis::linear("step"),
-                &Axis::log("divergence"),
-                &div,
-                1e-30,
-            ),
-            "Zero divergence (identical replicas) is drawn at 1e-30.",
+        Figure::new(
+            &format!("train divergence {slug}"),
+            "Divergence between replicas",
+            &Axis::linear("step"),
+            &Axis::log("divergence"),
+            &div,
+            "Zero divergence (bitwise identical replicas) lies on the row labelled 0, below the axis break.",
         ),
     ]
 }
@@ -388,7 +431,7 @@ fn train_plots(t: &super::train::TrainReport) -> Vec<String> {
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px auto;max-width:1280px;color:#222;padding:0 16px}\
 h1{font-size:26px}h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:36px}\
 table{border-collapse:collapse;font-size:13px;margin:10px 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}\
-th{background:#f2f2f2}td.good{background:#e7f6ea}td.bad{background:#fbe9e7}\
+th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}td.good{background:#e7f6ea}td.bad{background:#fbe9e7}\
 figure{display:inline-block;margin:8px;vertical-align:top;max-width:780px}figcaption{font-size:12px;color:#555;max-width:760px}\
 code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}\
 details{margin:10px 0}summary{cursor:pointer;font-weight:600}.note{color:#7a4b00}";
@@ -407,12 +450,15 @@ pub fn render(inputs: &Inputs) -> String {
         .chain(inputs.trains.iter().map(|(p, _)| p.display().to_string()))
         .collect();
     s.push_str(&format!("<p>From {}.</p>", escape(&sources.join(", "))));
+    s.push_str(&super::headline::html(&super::headline::build(
+        &inputs.results(),
+    )));
     for dev in inputs.devices() {
         s.push_str(&format!("<h2>{}</h2>", escape(&dev)));
         s.push_str("<h3>Reproducibility and the cost of determinism</h3><p>Time is the median of each deterministic variant divided by that of the fastest atomic variant for the same op, precision, accumulator, size and input (median over inputs).</p>");
         s.push_str(&table_html(&markdown::summary_table(inputs, &dev)));
-        s.push_str(&ulp_spread_plot(inputs, &dev));
-        s.push_str(&throughput_plot(inputs, &dev));
+        s.push_str(&figure(&ulp_spread_plot(inputs, &dev)));
+        s.push_str(&figure(&throughput_plot(inputs, &dev)));
         if inputs.copy_gbps(&dev).is_none() {
             s.push_str("<p class=\"note\">The copy baseline is missing for this device: throughput is shown in GB/s, not as a fraction of copy bandwidth.</p>");
         }
@@ -420,10 +466,10 @@ pub fn render(inputs: &Inputs) -> String {
     if !inputs.runs.is_empty() {
         s.push_str("<h2>Accuracy</h2>");
         for f in error_vs_size_plots(inputs) {
-            s.push_str(&f);
+            s.push_str(&figure(&f));
         }
         for f in error_vs_cond_plots(inputs) {
-            s.push_str(&f);
+            s.push_str(&figure(&f));
         }
         s.push_str("<details><summary>All results</summary>");
         s.push_str(&table_html(&markdown::detail_table(inputs)));
@@ -462,8 +508,8 @@ pub fn render(inputs: &Inputs) -> String {
                 escape(&c.verdict)
             ));
         }
-        for f in train_plots(t) {
-            s.push_str(&f);
+        for f in train_plots(t, &path.display().to_string()) {
+            s.push_str(&figure(&f));
         }
     }
     s.push_str("<h2>Provenance</h2>");
@@ -498,8 +544,34 @@ pub fn render(inputs: &Inputs) -> String {
     s
 }
 
+/// Every figure of the report, in the order the HTML shows them.
+pub fn figures(inputs: &Inputs) -> Vec<Figure> {
+    let mut out = Vec::new();
+    for dev in inputs.devices() {
+        out.push(ulp_spread_plot(inputs, &dev));
+        out.push(throughput_plot(inputs, &dev));
+    }
+    out.extend(error_vs_size_plots(inputs));
+    out.extend(error_vs_cond_plots(inputs));
+    for (path, t) in &inputs.trains {
+        out.extend(train_plots(t, &path.display().to_string()));
+    }
+    out
+}
+
 /// `detbench report`: loads run and training reports and writes HTML and/or Markdown.
 pub fn run(paths: &[PathBuf], html: Option<&Path>, md: Option<&Path>) -> Result<(), DetError> {
+    run_with_figures(paths, html, md, None)
+}
+
+/// `detbench report`, with `--figures DIR`: every figure as a standalone SVG plus the CSV
+/// of its data.
+pub fn run_with_figures(
+    paths: &[PathBuf],
+    html: Option<&Path>,
+    md: Option<&Path>,
+    figures_dir: Option<&Path>,
+) -> Result<(), DetError> {
     let mut inputs = Inputs::default();
     for p in paths {
         match load_any(p)? {
@@ -507,8 +579,18 @@ pub fn run(paths: &[PathBuf], html: Option<&Path>, md: Option<&Path>) -> Result<
             AnyReport::Train(t) => inputs.trains.push((p.clone(), t)),
         }
     }
-    if html.is_none() && md.is_none() {
-        return Err(DetError::input("report: give --html OUT and/or --md OUT"));
+    if html.is_none() && md.is_none() && figures_dir.is_none() {
+        return Err(DetError::input(
+            "report: give --html OUT, --md OUT and/or --figures DIR",
+        ));
+    }
+    if let Some(dir) = figures_dir {
+        let files = plots::write_figures(dir, &figures(&inputs))?;
+        eprintln!(
+            "detbench: wrote {} figure files to {}",
+            files.len(),
+            dir.display()
+        );
     }
     if let Some(p) = html {
         super::write_atomic(p, render(&inputs).as_bytes())?;

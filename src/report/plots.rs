@@ -1,9 +1,10 @@
 //! Inline SVG charts for the HTML report, drawn with plotters' SVG backend.
 //!
 //! Every chart goes through [`chart`]: scatter and line series on linear axes. Log axes are
-//! drawn by plotting log10 of the values and labelling ticks with the powers of ten, which
-//! keeps one code path for all four linear/log combinations and lets zeros be placed on a
-//! stated floor instead of vanishing.
+//! drawn by plotting log10 of the values over whole decades, labelled only at powers of
+//! ten; exact zeros get their own row labelled 0 below a dashed axis break, so an exact
+//! result is neither hidden nor disguised as a tiny error. Legends sit below the axes.
+//! Every chart is also a [`Figure`] with the CSV of its data, for `report --figures`.
 
 use plotters::prelude::*;
 
@@ -77,8 +78,19 @@ impl Axis {
     }
 }
 
+/// Colours reserved for reference lines (bounds), never used by data series.
+pub const REF_BLACK: usize = usize::MAX;
+pub const REF_GREY: usize = usize::MAX - 1;
+pub const REF_LIGHT: usize = usize::MAX - 2;
+
 /// A colour of the palette, by index.
 pub fn colour(i: usize) -> RGBColor {
+    match i {
+        REF_BLACK => return RGBColor(0, 0, 0),
+        REF_GREY => return RGBColor(110, 110, 110),
+        REF_LIGHT => return RGBColor(170, 170, 170),
+        _ => {}
+    }
     // A qualitative palette that stays readable on white (Okabe & Ito's, then Palette99).
     const OKABE_ITO: [(u8, u8, u8); 8] = [
         (0, 114, 178),
@@ -99,18 +111,125 @@ pub fn colour(i: usize) -> RGBColor {
     }
 }
 
-fn transform(v: f64, log: bool, floor: f64) -> Option<f64> {
+/// Where a value lands on an axis before the range is known.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Pos {
+    At(f64),
+    /// An exact zero on a log axis: drawn on its own "0" row below an axis break.
+    Zero,
+}
+
+fn transform(v: f64, log: bool) -> Option<Pos> {
     if !v.is_finite() {
         return None;
     }
-    if log {
-        Some(v.max(floor).log10())
+    if !log {
+        return Some(Pos::At(v));
+    }
+    if v > 0.0 {
+        Some(Pos::At(v.log10()))
+    } else if v == 0.0 {
+        Some(Pos::Zero)
     } else {
-        Some(v)
+        // A negative value has no place on a log axis; it is left out, not clamped.
+        None
     }
 }
 
-fn tick_label(v: f64, axis: &Axis) -> String {
+/// The plotted range of an axis, and where its zero row is (log axes with zeros).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Span {
+    lo: f64,
+    hi: f64,
+    zero_row: Option<f64>,
+}
+
+impl Span {
+    fn place(&self, p: Pos) -> f64 {
+        match p {
+            Pos::At(v) => v,
+            Pos::Zero => self.zero_row.unwrap_or(self.lo),
+        }
+    }
+}
+
+fn span_of(vals: &[Pos], axis: &Axis) -> Span {
+    if let Some(names) = &axis.categories {
+        return Span {
+            lo: -0.5,
+            hi: names.len().max(1) as f64 - 0.5,
+            zero_row: None,
+        };
+    }
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut zeros = false;
+    for p in vals {
+        match *p {
+            Pos::At(v) => {
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+            Pos::Zero => zeros = true,
+        }
+    }
+    if axis.log {
+        // Whole decades, so every labelled tick is a power of ten.
+        if !lo.is_finite() {
+            (lo, hi) = (0.0, 1.0);
+        }
+        let mut dlo = (lo + 0.02).floor();
+        let mut dhi = (hi - 0.02).ceil();
+        if dhi <= dlo {
+            dlo = lo.floor();
+            dhi = dlo + 1.0;
+        }
+        let zero_row = zeros.then_some(dlo - 1.0);
+        return Span {
+            lo: zero_row.unwrap_or(dlo) - 0.08,
+            hi: dhi + 0.08,
+            zero_row,
+        };
+    }
+    if !lo.is_finite() || !hi.is_finite() {
+        return Span {
+            lo: 0.0,
+            hi: 1.0,
+            zero_row: None,
+        };
+    }
+    if hi - lo < 1e-12 {
+        return Span {
+            lo: lo - 0.5,
+            hi: hi + 0.5,
+            zero_row: None,
+        };
+    }
+    let pad = (hi - lo) * 0.05;
+    Span {
+        lo: lo - pad,
+        hi: hi + pad,
+        zero_row: None,
+    }
+}
+
+fn superscript(e: i32) -> String {
+    e.to_string()
+        .chars()
+        .map(|c| match c {
+            '-' => '\u{207b}',
+            '0' => '\u{2070}',
+            '1' => '\u{b9}',
+            '2' => '\u{b2}',
+            '3' => '\u{b3}',
+            d => char::from_u32(0x2070 + d.to_digit(10).unwrap_or(0)).unwrap_or(d),
+        })
+        .collect()
+}
+
+/// The label of a tick at plotted coordinate `v`. Log axes are labelled only at whole
+/// decades (1, 10, 100, 1000, then 10⁴ ...; 10⁻¹ ...), never at half decades, and their
+/// zero row reads "0".
+fn tick_label(v: f64, axis: &Axis, span: &Span) -> String {
     if let Some(names) = &axis.categories {
         let i = v.round();
         if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
@@ -119,22 +238,18 @@ fn tick_label(v: f64, axis: &Axis) -> String {
         return String::new();
     }
     if axis.log {
-        let x = 10f64.powf(v);
-        if (v - v.round()).abs() < 1e-6 {
-            let e = v.round() as i32;
-            return if (-2..=3).contains(&e) {
-                format!("{}", 10f64.powi(e))
-            } else {
-                format!("1e{e}")
-            };
+        if (v - v.round()).abs() > 1e-6 {
+            return String::new();
         }
-        // Between decades: three significant digits, or ticks such as 1.8, 1.9 and 2.1 on
-        // a loss curve would all print as "2e0".
-        return if (1e-2..1e5).contains(&x) {
-            let decimals = (2 - x.log10().floor() as i32).max(0) as usize;
-            format!("{x:.decimals$}")
+        if span.zero_row.is_some_and(|z| (z - v).abs() < 1e-6) {
+            // Drawn by `chart` itself, whether or not plotters puts a tick here.
+            return String::new();
+        }
+        let e = v.round() as i32;
+        return if (0..=3).contains(&e) {
+            format!("{}", 10i64.pow(e as u32))
         } else {
-            format!("{x:.2e}")
+            format!("10{}", superscript(e))
         };
     }
     let a = v.abs();
@@ -148,45 +263,51 @@ fn tick_label(v: f64, axis: &Axis) -> String {
     }
 }
 
-fn range_of(vals: impl Iterator<Item = f64>, categorical: Option<usize>) -> (f64, f64) {
-    if let Some(n) = categorical {
-        return (-0.5, n.max(1) as f64 - 0.5);
+/// How many labels to ask plotters for: on a log axis at most one per decade, so its
+/// "nice" step is a whole number of decades.
+fn label_count(axis: &Axis, span: &Span) -> usize {
+    if let Some(c) = &axis.categories {
+        return c.len().max(1) * 4 + 1;
     }
-    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for v in vals {
-        lo = lo.min(v);
-        hi = hi.max(v);
+    if axis.log {
+        return ((span.hi - span.lo).floor() as usize + 1).clamp(2, 10);
     }
-    if !lo.is_finite() || !hi.is_finite() {
-        return (0.0, 1.0);
-    }
-    if hi - lo < 1e-12 {
-        return (lo - 0.5, hi + 0.5);
-    }
-    let pad = (hi - lo) * 0.05;
-    (lo - pad, hi + pad)
+    8
 }
 
-/// Draws one chart as an SVG string. `floor` is where zeros go on a log axis (stated in
-/// the caption by the caller). Returns the SVG, or a short SVG saying why there is none.
-pub fn chart(title: &str, x: &Axis, y: &Axis, series: &[Series], floor: f64) -> String {
+const WIDTH: u32 = 760;
+const PLOT_HEIGHT: u32 = 420;
+const LEGEND_ROW: u32 = 18;
+
+/// Draws one chart as an SVG string: the data area on top, the legend below it (never over
+/// the data). Zeros on a log axis are drawn on a row labelled 0 below a dashed axis break.
+/// Returns the SVG, or a short SVG saying why there is none.
+pub fn chart(title: &str, x: &Axis, y: &Axis, series: &[Series]) -> String {
     let mut buf = String::new();
-    let drawn: Vec<(usize, Vec<(f64, f64)>)> = series
+    let placed: Vec<Vec<(Pos, Pos)>> = series
         .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let pts = s
-                .points
+        .map(|s| {
+            s.points
                 .iter()
-                .filter_map(|&(a, b)| {
-                    Some((transform(a, x.log, floor)?, transform(b, y.log, floor)?))
-                })
-                .collect();
-            (i, pts)
+                .filter_map(|&(a, b)| Some((transform(a, x.log)?, transform(b, y.log)?)))
+                .collect()
         })
         .collect();
-    let total: usize = drawn.iter().map(|d| d.1.len()).sum();
-    let (w, h) = (760u32, 420u32);
+    let total: usize = placed.iter().map(Vec::len).sum();
+    let xs: Vec<Pos> = placed.iter().flatten().map(|p| p.0).collect();
+    let ys: Vec<Pos> = placed.iter().flatten().map(|p| p.1).collect();
+    let (xspan, yspan) = (span_of(&xs, x), span_of(&ys, y));
+    let drawn: Vec<Vec<(f64, f64)>> = placed
+        .iter()
+        .map(|pts| {
+            pts.iter()
+                .map(|&(a, b)| (xspan.place(a), yspan.place(b)))
+                .collect()
+        })
+        .collect();
+    let legend_cols = 2usize;
+    let legend_rows = series.len().div_ceil(legend_cols) as u32;
+    let (w, h) = (WIDTH, PLOT_HEIGHT + legend_rows * LEGEND_ROW + 12);
     {
         let root = SVGBackend::with_string(&mut buf, (w, h)).into_drawing_area();
         let result = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
@@ -200,61 +321,102 @@ pub fn chart(title: &str, x: &Axis, y: &Axis, series: &[Series], floor: f64) -> 
                 root.present()?;
                 return Ok(());
             }
-            let xr = range_of(
-                drawn.iter().flat_map(|d| d.1.iter().map(|p| p.0)),
-                x.categories.as_ref().map(|c| c.len()),
-            );
-            let yr = range_of(
-                drawn.iter().flat_map(|d| d.1.iter().map(|p| p.1)),
-                y.categories.as_ref().map(|c| c.len()),
-            );
-            let mut ch = ChartBuilder::on(&root)
+            let (upper, lower) = root.split_vertically(PLOT_HEIGHT);
+            let mut ch = ChartBuilder::on(&upper)
                 .caption(title, ("sans-serif", 17))
                 .margin(12)
                 .x_label_area_size(if x.categories.is_some() { 60 } else { 42 })
                 .y_label_area_size(70)
-                .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)?;
-            let xfmt = |v: &f64| tick_label(*v, x);
-            let yfmt = |v: &f64| tick_label(*v, y);
-            let xlabels = x.categories.as_ref().map_or(8, |c| c.len().max(1) * 4 + 1);
+                .build_cartesian_2d(xspan.lo..xspan.hi, yspan.lo..yspan.hi)?;
+            let xfmt = |v: &f64| tick_label(*v, x, &xspan);
+            let yfmt = |v: &f64| tick_label(*v, y, &yspan);
             ch.configure_mesh()
                 .x_desc(x.desc.as_str())
                 .y_desc(y.desc.as_str())
-                .x_labels(xlabels)
-                .y_labels(8)
+                .x_labels(label_count(x, &xspan))
+                .y_labels(label_count(y, &yspan))
                 .x_label_formatter(&xfmt)
                 .y_label_formatter(&yfmt)
                 .light_line_style(RGBColor(238, 238, 238))
                 .label_style(("sans-serif", 12))
                 .axis_desc_style(("sans-serif", 13))
                 .draw()?;
-            for (i, pts) in &drawn {
-                let s = &series[*i];
+            // The zero rows' "0" labels, placed in pixels beside the axis.
+            let font = ("sans-serif", 12).into_font();
+            if let Some(z) = yspan.zero_row {
+                let (px, py) = ch.backend_coord(&(xspan.lo, z));
+                upper.draw(&Text::new("0", (px - 14, py - 6), font.clone()))?;
+            }
+            if let Some(z) = xspan.zero_row {
+                let (px, py) = ch.backend_coord(&(z, yspan.lo));
+                upper.draw(&Text::new("0", (px - 3, py + 8), font.clone()))?;
+            }
+            // The axis break between the zero row and the smallest decade.
+            let grey = ShapeStyle::from(&RGBColor(150, 150, 150)).stroke_width(1);
+            if let Some(z) = yspan.zero_row {
+                let b = z + 0.5;
+                let mut t = xspan.lo;
+                let step = (xspan.hi - xspan.lo) / 60.0;
+                while t < xspan.hi {
+                    ch.draw_series(LineSeries::new(
+                        [(t, b), ((t + step * 0.5).min(xspan.hi), b)],
+                        grey,
+                    ))?;
+                    t += step;
+                }
+            }
+            if let Some(z) = xspan.zero_row {
+                let b = z + 0.5;
+                let mut t = yspan.lo;
+                let step = (yspan.hi - yspan.lo) / 40.0;
+                while t < yspan.hi {
+                    ch.draw_series(LineSeries::new(
+                        [(b, t), (b, (t + step * 0.5).min(yspan.hi))],
+                        grey,
+                    ))?;
+                    t += step;
+                }
+            }
+            for (s, pts) in series.iter().zip(&drawn) {
                 let c = colour(s.colour);
                 match s.style {
                     Style::Points => {
                         ch.draw_series(
                             pts.iter()
                                 .map(move |&p| Circle::new(p, 4, c.mix(0.8).filled())),
-                        )?
-                        .label(s.name.as_str())
-                        .legend(move |(a, b)| Circle::new((a + 8, b), 4, c.filled()));
+                        )?;
                     }
                     Style::Line | Style::ThinLine => {
                         let width = if s.style == Style::Line { 2 } else { 1 };
                         let st = ShapeStyle::from(&c).stroke_width(width);
-                        ch.draw_series(LineSeries::new(pts.iter().copied(), st))?
-                            .label(s.name.as_str())
-                            .legend(move |(a, b)| PathElement::new(vec![(a, b), (a + 16, b)], st));
+                        ch.draw_series(LineSeries::new(pts.iter().copied(), st))?;
                     }
                 }
             }
-            ch.configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(180, 180, 180))
-                .label_font(("sans-serif", 12))
-                .position(SeriesLabelPosition::UpperLeft)
-                .draw()?;
+            // The legend, in its own band below the axes.
+            let col_w = (w as i32 - 80) / legend_cols as i32;
+            for (i, s) in series.iter().enumerate() {
+                let (row, col) = ((i / legend_cols) as i32, (i % legend_cols) as i32);
+                let (lx, ly) = (70 + col * col_w, 8 + row * LEGEND_ROW as i32 + 6);
+                let c = colour(s.colour);
+                match s.style {
+                    Style::Points => {
+                        lower.draw(&Circle::new((lx + 8, ly), 4, c.filled()))?;
+                    }
+                    Style::Line | Style::ThinLine => {
+                        let width = if s.style == Style::Line { 2 } else { 1 };
+                        lower.draw(&PathElement::new(
+                            vec![(lx, ly), (lx + 16, ly)],
+                            ShapeStyle::from(&c).stroke_width(width),
+                        ))?;
+                    }
+                }
+                lower.draw(&Text::new(
+                    s.name.clone(),
+                    (lx + 22, ly - 7),
+                    ("sans-serif", 12).into_font(),
+                ))?;
+            }
             root.present()?;
             Ok(())
         })();
@@ -269,6 +431,121 @@ pub fn chart(title: &str, x: &Axis, y: &Axis, series: &[Series], floor: f64) -> 
     buf
 }
 
+/// The data behind a chart as CSV: one row per point, with the values as measured (not
+/// log-transformed, not jittered: category axes give the category's name).
+pub fn csv(x: &Axis, y: &Axis, series: &[Series]) -> String {
+    fn field(s: &str) -> String {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    }
+    let coord = |v: f64, a: &Axis| -> String {
+        match &a.categories {
+            Some(names) => names
+                .get(v.round().max(0.0) as usize)
+                .map(|n| field(n))
+                .unwrap_or_default(),
+            None => format!("{v:e}"),
+        }
+    };
+    let mut s = format!("series,{},{}\n", field(&x.desc), field(&y.desc));
+    for se in series {
+        for &(a, b) in &se.points {
+            s.push_str(&format!(
+                "{},{},{}\n",
+                field(&se.name),
+                coord(a, x),
+                coord(b, y)
+            ));
+        }
+    }
+    s
+}
+
+/// One figure: its chart, the CSV of its data and its caption.
+#[derive(Clone, Debug)]
+pub struct Figure {
+    /// File name without extension, unique within a report.
+    pub slug: String,
+    pub caption: String,
+    pub svg: String,
+    pub csv: String,
+}
+
+impl Figure {
+    pub fn new(
+        slug: &str,
+        title: &str,
+        x: &Axis,
+        y: &Axis,
+        series: &[Series],
+        caption: &str,
+    ) -> Figure {
+        Figure {
+            slug: slugify(slug),
+            caption: caption.to_string(),
+            svg: chart(title, x, y, series),
+            csv: csv(x, y, series),
+        }
+    }
+}
+
+/// A file-name-safe slug: lower-case ASCII letters, digits and '-'.
+pub fn slugify(s: &str) -> String {
+    let mut o = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            o.push(c.to_ascii_lowercase());
+        } else if !o.ends_with('-') && !o.is_empty() {
+            o.push('-');
+        }
+    }
+    o.trim_end_matches('-').chars().take(80).collect()
+}
+
+/// Writes every figure as `SLUG.svg` plus `SLUG.csv` into `dir` (created if missing), and
+/// an `index.md` with the captions. Slugs are made unique with a numeric suffix.
+pub fn write_figures(
+    dir: &std::path::Path,
+    figures: &[Figure],
+) -> Result<Vec<std::path::PathBuf>, crate::error::DetError> {
+    use crate::error::DetError;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| DetError::input(format!("--figures: cannot create {}: {e}", dir.display())))?;
+    let mut used: Vec<String> = Vec::new();
+    let mut written = Vec::new();
+    let mut index = String::from("# detbench figures\n\n");
+    for f in figures {
+        let mut slug = if f.slug.is_empty() {
+            "figure".to_string()
+        } else {
+            f.slug.clone()
+        };
+        let mut k = 2;
+        while used.contains(&slug) {
+            slug = format!("{}-{k}", f.slug);
+            k += 1;
+        }
+        used.push(slug.clone());
+        let svg = dir.join(format!("{slug}.svg"));
+        let csv = dir.join(format!("{slug}.csv"));
+        crate::report::write_atomic(&svg, f.svg.as_bytes())?;
+        crate::report::write_atomic(&csv, f.csv.as_bytes())?;
+        index.push_str(&format!(
+            "- `{slug}.svg` (data: `{slug}.csv`): {}\n",
+            f.caption
+        ));
+        written.push(svg);
+        written.push(csv);
+    }
+    let idx = dir.join("index.md");
+    crate::report::write_atomic(&idx, index.as_bytes())?;
+    written.push(idx);
+    Ok(written)
+}
+
 /// Deterministic jitter in [-width/2, width/2] for strip plots, so repeated values stay
 /// visible and the picture is the same on every render.
 pub fn jitter(i: usize, width: f64) -> f64 {
@@ -281,21 +558,144 @@ pub fn jitter(i: usize, width: f64) -> f64 {
 mod tests {
     use super::*;
 
+    fn pts(name: &str, points: Vec<(f64, f64)>) -> Series {
+        Series {
+            name: name.into(),
+            points,
+            style: Style::Points,
+            colour: 0,
+        }
+    }
+
+    /// (y, text) of every <text> element.
+    fn texts(svg: &str) -> Vec<(f64, String)> {
+        let mut out = Vec::new();
+        for part in svg.split("<text").skip(1) {
+            let y = part
+                .split(" y=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(f64::NAN);
+            let t = part
+                .split_once('>')
+                .and_then(|(_, r)| r.split("</text>").next())
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            out.push((y, t));
+        }
+        out
+    }
+
     #[test]
-    fn chart_has_svg_with_points() {
+    fn chart_has_svg_with_points_and_zeros_on_their_own_row() {
         let s = chart(
             "t",
             &Axis::log("n"),
             &Axis::log("err"),
-            &[Series {
-                name: "a".into(),
-                points: vec![(10.0, 1e-6), (1000.0, 0.0), (1e5, 1e-4)],
-                style: Style::Points,
-                colour: 0,
-            }],
-            1e-9,
+            &[pts("a", vec![(10.0, 1e-6), (1000.0, 0.0), (1e5, 1e-4)])],
         );
         assert!(s.starts_with("<svg"), "{}", &s[..s.len().min(200)]);
-        assert!(s.matches("<circle").count() >= 3);
+        // Three data points and the legend's marker.
+        assert_eq!(s.matches("<circle").count(), 4);
+        let labels: Vec<String> = texts(&s).into_iter().map(|t| t.1).collect();
+        assert!(labels.iter().any(|l| l == "0"), "{labels:?}");
+        assert!(
+            labels.iter().any(|l| l == "10\u{207b}\u{2076}"),
+            "{labels:?}"
+        );
+        assert!(!s.contains("1e-30") && !s.contains("e-7"), "no fake floor");
+    }
+
+    #[test]
+    fn log_ticks_are_decades_only() {
+        let s = chart(
+            "t",
+            &Axis::log("n (elements)"),
+            &Axis::log("error"),
+            &[pts(
+                "a",
+                vec![(1000.0, 3.3e-3), (31623.0, 1e-1), (1000003.0, 5e-2)],
+            )],
+        );
+        let labels: Vec<String> = texts(&s).into_iter().map(|t| t.1).collect();
+        for bad in ["3.16", "31623", "e-3", "e-2"] {
+            assert!(
+                labels.iter().all(|l| !l.contains(bad)),
+                "{bad} in {labels:?}"
+            );
+        }
+        for want in [
+            "1000",
+            "10\u{2074}",
+            "10\u{2076}",
+            "10\u{207b}\u{b9}",
+            "10\u{207b}\u{b2}",
+        ] {
+            assert!(labels.iter().any(|l| l == want), "{want} not in {labels:?}");
+        }
+    }
+
+    #[test]
+    fn legend_lies_below_the_data_area() {
+        let s = chart(
+            "t",
+            &Axis::linear("x"),
+            &Axis::linear("y"),
+            &[
+                pts("first series", vec![(0.0, 0.0), (1.0, 1.0)]),
+                pts("second series", vec![(0.5, 0.2)]),
+                pts("third series", vec![(0.2, 0.9)]),
+            ],
+        );
+        for name in ["first series", "second series", "third series"] {
+            let (y, _) = texts(&s)
+                .into_iter()
+                .find(|t| t.1 == name)
+                .unwrap_or_else(|| panic!("{name} missing"));
+            assert!(y > PLOT_HEIGHT as f64, "{name} at y={y} overlaps the plot");
+        }
+    }
+
+    #[test]
+    fn csv_keeps_measured_values_and_category_names() {
+        let x = Axis::categories("variant", vec!["tree".into(), "atomic".into()]);
+        let y = Axis::log("ulp");
+        let c = csv(&x, &y, &[pts("f32, n=10", vec![(1.1, 0.0), (-0.2, 3.0)])]);
+        assert_eq!(
+            c,
+            "series,variant,ulp\n\"f32, n=10\",atomic,0e0\n\"f32, n=10\",tree,3e0\n"
+        );
+    }
+
+    #[test]
+    fn figures_are_written_as_svg_and_csv() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = Figure::new(
+            "Spread, wgpu:llvmpipe",
+            "t",
+            &Axis::linear("x"),
+            &Axis::linear("y"),
+            &[pts("a", vec![(1.0, 2.0)])],
+            "cap",
+        );
+        let files = write_figures(dir.path(), &[f.clone(), f]).unwrap();
+        let names: Vec<String> = files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "spread-wgpu-llvmpipe.svg",
+                "spread-wgpu-llvmpipe.csv",
+                "spread-wgpu-llvmpipe-2.svg",
+                "spread-wgpu-llvmpipe-2.csv",
+                "index.md"
+            ]
+        );
+        let svg = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(svg.contains("xmlns=\"http://www.w3.org/2000/svg\""));
     }
 }
