@@ -1,4 +1,4 @@
-//! The command line (see ../shared/contract.md). Errors are `anyhow` here; a
+//! The command line (described in docs/interface.md). Errors are `anyhow` here; a
 //! [`DetError::Input`] anywhere below becomes exit code 2 with one line on stderr.
 
 use crate::backend::{self, BackendKind};

@@ -1,4 +1,4 @@
-//! The `detbench.report.v1` JSON schema (see ../shared/contract.md). Field names are a
+//! The `detbench.report.v1` JSON schema (described in docs/interface.md). Field names are a
 //! contract with users' scripts: add fields, never rename them.
 
 use crate::backend::DeviceInfo;
