@@ -2,10 +2,20 @@
 //! complete JSON report marked partial, and exits 130.
 
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::Duration;
+
+/// The signal tests time how fast a process exits: run them one at a time, so that they
+/// do not starve each other of the CPU (2 cores on CI).
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 #[test]
 fn interrupted_run_writes_a_partial_report() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("partial.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_detbench"))
@@ -83,6 +93,7 @@ fn interrupt_after(
 /// finished case is in the partial report, the interrupted one is dropped.
 #[test]
 fn ctrl_c_inside_a_case_stops_within_a_second() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("partial.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_detbench"))
@@ -122,6 +133,7 @@ fn ctrl_c_inside_a_case_stops_within_a_second() {
 /// Same on wgpu (lavapipe here): the stop is checked before every submission.
 #[test]
 fn ctrl_c_inside_a_wgpu_case_stops_within_a_second() {
+    let _serial = serial();
     let out = Command::new(env!("CARGO_BIN_EXE_detbench"))
         .args(["devices", "--json"])
         .output()
@@ -174,6 +186,7 @@ fn ctrl_c_inside_a_wgpu_case_stops_within_a_second() {
 /// `train` interrupted between steps exits 130 and keeps the replicas it finished.
 #[test]
 fn interrupted_train_keeps_finished_replicas() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("train.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_detbench"))
@@ -209,6 +222,7 @@ fn interrupted_train_keeps_finished_replicas() {
 /// exits 130 within about a second either way.
 #[test]
 fn ctrl_c_during_long_host_work_exits_within_a_second() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("partial.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_detbench"))
@@ -246,6 +260,7 @@ fn ctrl_c_during_long_host_work_exits_within_a_second() {
 /// A second Ctrl-C exits at once, whatever the command is doing.
 #[test]
 fn second_ctrl_c_exits_at_once() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("partial.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_detbench"))

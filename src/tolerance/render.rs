@@ -352,6 +352,8 @@ pub fn latex(t: &ToleranceReport) -> String {
         tex_escape(&all_devices(t).join(", "))
     );
     if long {
+        // Smaller type and column gaps: a longtable has the text width, not the page's.
+        s.push_str("\\begingroup\\footnotesize\\setlength{\\tabcolsep}{3pt}\n");
         s.push_str(&format!("\\begin{{longtable}}{{{cols}}}\n\\caption{{{caption}}}\\label{{tab:detbench-tolerances}}\\\\\n\\toprule\n{head}\\midrule\n\\endfirsthead\n\\toprule\n{head}\\midrule\n\\endhead\n\\bottomrule\n\\endlastfoot\n"));
     } else {
         s.push_str(&format!(
@@ -380,7 +382,7 @@ pub fn latex(t: &ToleranceReport) -> String {
         ));
     }
     if long {
-        s.push_str("\\end{longtable}\n\n");
+        s.push_str("\\end{longtable}\n\\endgroup\n\n");
     } else {
         s.push_str("\\bottomrule\n\\end{tabular}\n\\end{table*}\n\n");
     }

@@ -525,6 +525,13 @@ pub fn tensor_core_bound(l: usize) -> Option<f64> {
 
 /// The exact value and sum |a_i b_i| of every output element, on all host threads.
 pub fn exact_reference(job: &ConvJob) -> (Vec<f64>, Vec<f64>) {
+    let (exact, _, mag) = exact_reference_rounded(job);
+    (exact, mag)
+}
+
+/// [`exact_reference`] plus each exact value rounded once, directly, to the output format
+/// (for ULP errors: never exact -> f64 -> output).
+pub fn exact_reference_rounded(job: &ConvJob) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let out = job.shape.out_len(job.op);
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -532,11 +539,23 @@ pub fn exact_reference(job: &ConvJob) -> (Vec<f64>, Vec<f64>) {
         .clamp(1, 16);
     let per = out.div_ceil(threads).max(1);
     let mut exact = vec![0.0; out];
+    let mut exact_out = vec![0.0; out];
     let mut mag = vec![0.0; out];
+    let out_p = job.precision;
     std::thread::scope(|sc| {
-        for (t, (ex, mg)) in exact.chunks_mut(per).zip(mag.chunks_mut(per)).enumerate() {
+        for (t, ((ex, eo), mg)) in exact
+            .chunks_mut(per)
+            .zip(exact_out.chunks_mut(per))
+            .zip(mag.chunks_mut(per))
+            .enumerate()
+        {
             sc.spawn(move || {
-                for (i, (e, m)) in ex.iter_mut().zip(mg.iter_mut()).enumerate() {
+                for (i, ((e, o), m)) in ex
+                    .iter_mut()
+                    .zip(eo.iter_mut())
+                    .zip(mg.iter_mut())
+                    .enumerate()
+                {
                     let idx = t * per + i;
                     // A fresh accumulator per element: 560 bytes on the stack, no allocation.
                     let mut acc = ExactAcc::new();
@@ -556,13 +575,14 @@ pub fn exact_reference(job: &ConvJob) -> (Vec<f64>, Vec<f64>) {
                         },
                     );
                     *e = acc.value();
+                    *o = acc.value_in(out_p);
                     // The f64 sum of magnitudes, rounded up past its own error.
                     *m = abs * (1.0 + (count as f64 + 2.0) * f64::EPSILON);
                 }
             });
         }
     });
-    (exact, mag)
+    (exact, exact_out, mag)
 }
 
 /// Builds the job (without the reference) for a case: the bench uses this directly.
@@ -614,8 +634,12 @@ pub fn build_job(case: &Case) -> Result<ConvJob, DetError> {
 /// Builds the job, the exact reference and the per-element bounds for one conv case.
 pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     let job = build_job(case)?;
-    let (exact, mag) = exact_reference(&job);
+    let (exact, exact_out, mag) = exact_reference_rounded(&job);
     let l = job.shape.reduction_len(job.op);
+    // Underflow (issue 11): each of the l products (or fused multiply-adds) can add half
+    // the accumulator's smallest subnormal, fl(x*y) = x*y(1 + d) + e (a whole one here:
+    // half of f64's is not representable).
+    let eta = l as f64 * job.accumulator.min_subnormal();
     let acc = job.accumulator;
     let out_p = job.precision;
     let g = if job.variant == ConvVariant::TensorCore {
@@ -631,7 +655,10 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
             if m > acc.max_finite() || e.abs() > out_p.max_finite() {
                 return None;
             }
-            g.map(|g| g * m + us * (e.abs() + g * m))
+            g.map(|g| {
+                let inner = g * m + eta * (1.0 + g);
+                inner + us * (e.abs() + inner)
+            })
         })
         .collect();
     let mut cond = 0.0f64;
@@ -670,8 +697,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     Ok(Prepared {
         job: Job::Conv(job),
         exact,
-        // The reference is accumulated exactly but kept as f64 (ULPs via one more rounding).
-        exact_out: Vec::new(),
+        exact_out,
         bounds,
         condition_number: (cond > 0.0).then_some(cond),
         bytes_moved: bytes,
