@@ -249,7 +249,9 @@ fn ctrl_c_during_long_host_work_exits_within_a_second() {
         .unwrap();
     let (code, took) = interrupt_after(&mut child, Duration::from_secs(3), Duration::from_secs(10));
     assert_eq!(code, Some(130));
-    assert!(took < Duration::from_millis(2000), "exit took {took:?}");
+    // The watchdog's grace (0.7 s) plus writing the checkpoint; the margin is for a
+    // loaded 2-core runner (before the watchdog this took 17 s on the dev VM).
+    assert!(took < Duration::from_millis(3000), "exit took {took:?}");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(report["partial"], true);
     let results = report["results"].as_array().unwrap();
