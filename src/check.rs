@@ -29,7 +29,7 @@ use crate::report::{self, Env, Report, ResultRecord};
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use statrs::distribution::{ContinuousCDF, Normal};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Default significance level of the timing test.
 pub const DEFAULT_ALPHA: f64 = 0.01;
@@ -665,6 +665,31 @@ pub fn compare(
     opts: &CheckOptions,
     drift: Drift,
 ) -> Verdict {
+    compare_with(key, base, cur, changes, opts, drift, None)
+}
+
+/// How one row's median time varies from baseline report to baseline report (two or
+/// more baselines): the between-report noise that the runs inside one report do not show.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Between {
+    /// The slowest of the baselines' medians (ms).
+    pub slowest: f64,
+    /// Slowest / fastest baseline median (1 when they agree).
+    pub spread: f64,
+    /// Baseline reports with a median for this row.
+    pub reports: usize,
+}
+
+/// [`compare`], with the row's between-report noise when several baselines measured it.
+fn compare_with(
+    key: &ResultKey,
+    base: &ResultRecord,
+    cur: &ResultRecord,
+    changes: &[EnvChange],
+    opts: &CheckOptions,
+    drift: Drift,
+    between: Option<Between>,
+) -> Verdict {
     let mut v = Verdict {
         key: key.clone(),
         findings: Vec::new(),
@@ -752,7 +777,7 @@ pub fn compare(
         ));
     }
     if !opts.no_timing {
-        compare_timing(&mut v, base, cur, &cause, opts, drift);
+        compare_timing(&mut v, base, cur, &cause, opts, drift, between);
     }
     v
 }
@@ -849,6 +874,7 @@ fn compare_timing(
     cause: &Option<String>,
     opts: &CheckOptions,
     drift: Drift,
+    between: Option<Between>,
 ) {
     let (Some(mb), Some(mc)) = (quantile(&base.times_ms, 0.5), quantile(&cur.times_ms, 0.5)) else {
         return;
@@ -876,11 +902,35 @@ fn compare_timing(
         MannWhitney::P { p, exact } => {
             let limit = 1.0 + opts.max_slowdown;
             let threshold = limit.max(noise);
-            if p < opts.alpha && ratio > threshold && min_ratio > threshold && relative > limit {
+            // Runs inside one report are correlated (one process, one scheduling and
+            // clock state), so their spread understates how far a rerun's median moves.
+            // With several baselines that movement is measured: the current median must
+            // also exceed the slowest baseline median by more than the baselines' spread.
+            let beyond_between = match between {
+                Some(bw) if bw.reports >= 2 => mc > bw.slowest * bw.spread,
+                _ => true,
+            };
+            let between_text = match between {
+                Some(bw) if bw.reports >= 2 => format!(
+                    "; it is x{:.2} the slowest of {} baseline medians, beyond their spread x{:.2}",
+                    mc / bw.slowest,
+                    bw.reports,
+                    bw.spread
+                ),
+                _ => "; between-report noise is unmeasured with one baseline (pass 3 or more --baseline reports)".into(),
+            };
+            if !beyond_between && p < opts.alpha && ratio > threshold && min_ratio > threshold && relative > limit {
+                if let Some(bw) = between {
+                    v.notes.push(format!(
+                        "median {mb:.4} -> {mc:.4} ms (x{ratio:.2}, p = {p:.2e}) but within the between-report noise: the {} baseline medians span x{:.2} up to {:.4} ms",
+                        bw.reports, bw.spread, bw.slowest
+                    ));
+                }
+            } else if p < opts.alpha && ratio > threshold && min_ratio > threshold && relative > limit {
                 v.slowdown = Some((p, Finding {
                     kind: Kind::Performance,
                     what: format!(
-                        "slower: median {mb:.4} -> {mc:.4} ms (x{ratio:.2}, fastest run x{min_ratio:.2}, x{relative:.2} relative to the device's overall shift x{:.2}); one-sided Mann-Whitney U on {}+{} runs gives p = {p:.2e} ({}) < alpha = {}, and the slowdown exceeds both 1 + max-slowdown = {:.2} and the reports' noise (x{noise:.2}: the larger of each row's quartile ratio and the scatter of row shifts on this device)",
+                        "slower: median {mb:.4} -> {mc:.4} ms (x{ratio:.2}, fastest run x{min_ratio:.2}, x{relative:.2} relative to the device's overall shift x{:.2}); one-sided Mann-Whitney U on {}+{} runs gives p = {p:.2e} ({}) < alpha = {}, and the slowdown exceeds both 1 + max-slowdown = {:.2} and the reports' noise (x{noise:.2}: the larger of each row's quartile ratio and the scatter of row shifts on this device){between_text}",
                         drift.shift,
                         base.times_ms.len(),
                         cur.times_ms.len(),
@@ -911,6 +961,8 @@ pub struct CheckResult {
     pub verdicts: Vec<Verdict>,
     /// Each device's overall timing shift (current / baseline), where measured.
     pub drifts: BTreeMap<DeviceId, Drift>,
+    /// Baseline reports compared with (1: between-report noise unmeasured).
+    pub baselines: usize,
 }
 
 impl CheckResult {
@@ -937,21 +989,87 @@ pub fn check_reports(
     cur: &Report,
     opts: &CheckOptions,
 ) -> Result<CheckResult, DetError> {
-    check_reports_at(base, Path::new("baseline"), cur, Path::new("current"), opts)
+    check_reports_at(
+        &[(base, Path::new("baseline"))],
+        cur,
+        Path::new("current"),
+        opts,
+    )
+}
+
+/// [`check_reports`] against several baseline reports of the same matrix (reruns). The
+/// first is the baseline of every numeric verdict and of the existing timing rules; all
+/// of them measure each row's between-report timing noise (see [`Between`]).
+pub fn check_reports_multi(
+    bases: &[&Report],
+    cur: &Report,
+    opts: &CheckOptions,
+) -> Result<CheckResult, DetError> {
+    let named: Vec<(&Report, &Path)> = bases.iter().map(|b| (*b, Path::new("baseline"))).collect();
+    check_reports_at(&named, cur, Path::new("current"), opts)
+}
+
+/// Each row's between-report noise over the baselines (rows measured by at least two).
+fn between_noise(bases: &[BTreeMap<ResultKey, &ResultRecord>]) -> BTreeMap<ResultKey, Between> {
+    let mut medians: BTreeMap<ResultKey, Vec<f64>> = BTreeMap::new();
+    for b in bases {
+        for (k, r) in b {
+            if r.status != "ok" {
+                continue;
+            }
+            if let Some(m) = quantile(&r.times_ms, 0.5).filter(|m| *m > 0.0) {
+                medians.entry(k.clone()).or_default().push(m);
+            }
+        }
+    }
+    medians
+        .into_iter()
+        .filter(|(_, m)| m.len() >= 2)
+        .map(|(k, m)| {
+            let hi = m.iter().copied().fold(f64::MIN, f64::max);
+            let lo = m.iter().copied().fold(f64::MAX, f64::min);
+            (
+                k,
+                Between {
+                    slowest: hi,
+                    spread: hi / lo,
+                    reports: m.len(),
+                },
+            )
+        })
+        .collect()
 }
 
 fn check_reports_at(
-    base: &Report,
-    base_path: &Path,
+    bases: &[(&Report, &Path)],
     cur: &Report,
     cur_path: &Path,
     opts: &CheckOptions,
 ) -> Result<CheckResult, DetError> {
     opts.validate()?;
-    let b = usable("baseline", base_path, base)?;
+    let Some(&(base, base_path)) = bases.first() else {
+        return Err(DetError::input("no --baseline report given"));
+    };
     let c = usable("current report", cur_path, cur)?;
+    // Every extra baseline must be usable and comparable with the current report; each is
+    // aligned with it on its own.
+    let mut others = Vec::new();
+    for (r, p) in &bases[1..] {
+        let o = usable("baseline", p, r)?;
+        let (o, c2) = align_ids(o, c.clone());
+        compatible(&o, &c2)?;
+        others.push(o);
+    }
+    let b = usable("baseline", base_path, base)?;
     let (b, c) = align_ids(b, c);
     compatible(&b, &c)?;
+    let between = if others.is_empty() {
+        BTreeMap::new()
+    } else {
+        let mut all = vec![b.clone()];
+        all.extend(others);
+        between_noise(&all)
+    };
     let changes = env_changes(&base.env, &cur.env);
     let drifts = device_drifts(&b, &c);
     let mut verdicts = Vec::new();
@@ -959,7 +1077,15 @@ fn check_reports_at(
         match c.get(k) {
             Some(cr) => {
                 let drift = drifts.get(&k.device).copied().unwrap_or_default();
-                verdicts.push(compare(k, br, cr, &changes, opts, drift))
+                verdicts.push(compare_with(
+                    k,
+                    br,
+                    cr,
+                    &changes,
+                    opts,
+                    drift,
+                    between.get(k).copied(),
+                ))
             }
             None => {
                 let mut v = Verdict {
@@ -1020,6 +1146,7 @@ fn check_reports_at(
         env_changes: changes,
         verdicts,
         drifts,
+        baselines: bases.len(),
     })
 }
 
@@ -1118,6 +1245,14 @@ pub fn render_text(res: &CheckResult) -> String {
             ));
         }
     }
+    if res.baselines < 2
+        && res
+            .verdicts
+            .iter()
+            .any(|v| v.findings.iter().any(|f| f.kind == Kind::Performance))
+    {
+        s.push_str("timing: one baseline, so the noise between reports (another process, clock and cache state) is unmeasured and a slowdown may be a false alarm; pass 3 or more --baseline reports of the same matrix\n");
+    }
     for (d, g) in &res.drifts {
         s.push_str(&format!(
             "timing on {d}: rows shifted by x{:.2} (median of {} rows; a busier or idler machine, or a device-wide change), row-to-row scatter x{:.2}; each row is judged against both\n",
@@ -1180,18 +1315,34 @@ pub fn junit(res: &CheckResult) -> Result<String, DetError> {
 
 /// `detbench check`.
 pub fn run(
-    baseline: &Path,
+    baselines: &[PathBuf],
     current: &Path,
     junit_out: Option<&Path>,
     opts: &CheckOptions,
 ) -> Result<Outcome, DetError> {
     opts.validate()?;
+    let Some(baseline) = baselines.first() else {
+        return Err(DetError::input("no --baseline report given"));
+    };
+    if opts.accept && baselines.len() > 1 {
+        return Err(DetError::input(
+            "--accept replaces one baseline: give a single --baseline (make the other baselines by rerunning the matrix)",
+        ));
+    }
     let cur = report::load_report(current)?;
     if opts.accept {
         return accept(baseline, current, &cur, opts);
     }
-    let base = report::load_report(baseline)?;
-    let res = check_reports_at(&base, baseline, &cur, current, opts)?;
+    let mut loaded = Vec::new();
+    for p in baselines {
+        loaded.push(report::load_report(p)?);
+    }
+    let named: Vec<(&Report, &Path)> = loaded
+        .iter()
+        .zip(baselines)
+        .map(|(r, p)| (r, p.as_path()))
+        .collect();
+    let res = check_reports_at(&named, &cur, current, opts)?;
     crate::safety::out(&render_text(&res))?;
     if let Some(p) = junit_out {
         report::write_atomic(p, junit(&res)?.as_bytes())?;
@@ -1216,7 +1367,7 @@ fn accept(
     let bytes = std::fs::read(current)
         .map_err(|e| DetError::input(format!("cannot read {}: {e}", current.display())))?;
     let shown = match report::load_report(baseline) {
-        Ok(base) => match check_reports_at(&base, baseline, cur, current, opts) {
+        Ok(base) => match check_reports_at(&[(&base, baseline)], cur, current, opts) {
             Ok(res) => render_text(&res),
             Err(e) => format!("the old baseline is not comparable ({e}); replacing it\n"),
         },

@@ -179,8 +179,11 @@ pub struct ToleranceArgs {
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    #[arg(long)]
-    pub baseline: PathBuf,
+    /// Baseline report(s): repeat the flag or give a comma list. With two or more (reruns
+    /// of one matrix) each row's between-report timing noise is measured; the first is the
+    /// baseline of the numeric verdicts and the one `--accept` replaces (alone).
+    #[arg(long, required = true, value_delimiter = ',', num_args = 1)]
+    pub baseline: Vec<PathBuf>,
     #[arg(long)]
     pub current: PathBuf,
     /// Write JUnit XML here.
@@ -712,9 +715,17 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             let plan = crate::safety::Plan::new().input("--current", &a.current);
             // With --accept the baseline is the output (and may not exist yet).
             let plan = if a.options.accept {
-                plan.output("--baseline", Some(&a.baseline))
+                let mut plan = plan;
+                for b in &a.baseline {
+                    plan = plan.output("--baseline", Some(b));
+                }
+                plan
             } else {
-                plan.input("--baseline", &a.baseline)
+                let mut plan = plan;
+                for b in &a.baseline {
+                    plan = plan.input("--baseline", b);
+                }
+                plan
             };
             plan.output("--junit", a.junit.as_deref()).check()?;
             Ok(crate::check::run(

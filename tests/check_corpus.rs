@@ -463,3 +463,91 @@ fn warmup_runs_are_not_timed() {
         }
     }
 }
+
+fn check_multi(bases: &[&Path], cur: &Path, extra: &[&str]) -> Output {
+    let mut c = bin();
+    c.arg("check");
+    for b in bases {
+        c.arg("--baseline").arg(b);
+    }
+    c.arg("--current")
+        .arg(cur)
+        .args(extra)
+        .output()
+        .expect("run check")
+}
+
+#[test]
+fn a_rerun_against_three_baselines_passes_with_timing_on() {
+    // Three reruns of the matrix as baselines measure each row's between-report noise;
+    // the fourth rerun is judged against them with the default settings, timing on.
+    let c = corpus();
+    let o = check_multi(&[&c[0], &c[1], &c[2]], &c[3], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("0 regressed"), "{}", text(&o));
+    // The comma list is the same as the repeated flag.
+    let list = format!("{},{},{}", c[0].display(), c[1].display(), c[2].display());
+    let o = bin()
+        .args(["check", "--baseline", &list, "--current"])
+        .arg(&c[3])
+        .output()
+        .expect("run check");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // A numeric regression is still judged against the first baseline.
+    let mut r = load(&c[3]);
+    let victim = r.results.iter_mut().find(|x| det_ok(x)).unwrap();
+    victim.fingerprint = Some("c".repeat(64));
+    let bad = write("multi_fp.json", &r);
+    let o = check_multi(&[&c[0], &c[1], &c[2]], &bad, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("(1 numeric,"), "{}", text(&o));
+}
+
+#[test]
+fn a_twofold_slowdown_is_caught_with_three_baselines() {
+    // One row with steady times in three baselines that differ a little from report to
+    // report (x0.97 to x1.03), then twice as slow over 10 runs.
+    let mut r = load(baseline());
+    let i = r
+        .results
+        .iter()
+        .position(|x| det_ok(x) && x.backend == "cpu" && x.times_ms.len() == 10)
+        .unwrap();
+    let mut bases = Vec::new();
+    for (n, scale) in [1.0, 1.03, 0.97].into_iter().enumerate() {
+        r.results[i].times_ms = (0..10).map(|k| scale * (1.0 + 0.01 * k as f64)).collect();
+        bases.push(write(&format!("steady3_{n}.json"), &r));
+    }
+    r.results[i].times_ms = (0..10).map(|k| 2.0 * (1.0 + 0.01 * k as f64)).collect();
+    let cur = write("slow2x_3.json", &r);
+    let refs: Vec<&Path> = bases.iter().map(|p| p.as_path()).collect();
+    let o = check_multi(&refs, &cur, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("[performance] slower") && t.contains("slowest of 3 baseline medians"),
+        "{t}"
+    );
+    // A row whose baselines spread as wide as the slowdown is within their noise.
+    r.results[i].times_ms = (0..10).map(|k| 2.1 * (1.0 + 0.01 * k as f64)).collect();
+    let wide = write("steady3_wide.json", &r);
+    let o = check_multi(&[&bases[0], &bases[1], &wide], &cur, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("within the between-report noise"),
+        "{}",
+        text(&o)
+    );
+    // With one baseline the slowdown fails and the output says the noise between reports
+    // is unmeasured.
+    let o = check(&bases[0], &cur, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("unmeasured"), "{}", text(&o));
+    // --accept replaces one baseline: several are refused, and none is touched.
+    let before = std::fs::read(&bases[0]).unwrap();
+    assert_bad_input(
+        &check_multi(&[&bases[0], &bases[1]], &cur, &["--accept"]),
+        "--accept",
+    );
+    assert_eq!(std::fs::read(&bases[0]).unwrap(), before);
+}
