@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod cli;
+
 use detbench::backend::{discover, Backend, BackendKind};
 use detbench::numerics::Precision;
 use detbench::ops::{Prepared, RunSet};
