@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod report;
 
 use detbench::backend::{discover, Backend, BackendKind};
 use detbench::numerics::Precision;
