@@ -219,7 +219,7 @@ fn device_headline(device: String, recs: &[&ResultRecord]) -> DeviceHeadline {
     let mut costs = Vec::new();
     for ((op, precision, variant), by_size) in cost_cells {
         if let Some((size, v)) = by_size.into_iter().next_back() {
-            if let Some(ratio) = crate::runner::median(&v) {
+            if let Some(ratio) = crate::shared::stats::median(&v) {
                 costs.push(Cost {
                     op,
                     precision,
@@ -601,7 +601,7 @@ fn times_cell(r: &ResultRecord) -> String {
         return "-".into();
     }
     t.sort_by(f64::total_cmp);
-    let med = crate::runner::median(&t).unwrap_or(f64::NAN);
+    let med = crate::shared::stats::median(&t).unwrap_or(f64::NAN);
     format!("{:.3}/{:.3}/{:.3}", t[0], med, t[t.len() - 1])
 }
 
