@@ -6,7 +6,7 @@
 //! The same [`Headline`] is printed after `detbench run` and put at the top of the HTML and
 //! Markdown reports, so the three never disagree.
 
-use super::markdown::{cost_ratio, device_label};
+use super::markdown::{cost_ratio, device_label, kernel_groups};
 use super::ResultRecord;
 use std::collections::BTreeMap;
 
@@ -109,19 +109,7 @@ fn device_headline(device: String, recs: &[&ResultRecord]) -> DeviceHeadline {
     let ok: Vec<&ResultRecord> = recs.iter().copied().filter(|r| r.status == "ok").collect();
 
     // Run-to-run behaviour per (op, precision, accumulator, variant).
-    let mut groups: BTreeMap<(String, String, String, String), Vec<&ResultRecord>> =
-        BTreeMap::new();
-    for r in &ok {
-        groups
-            .entry((
-                r.op.clone(),
-                r.precision.clone(),
-                r.accumulator.clone(),
-                r.variant.clone(),
-            ))
-            .or_default()
-            .push(r);
-    }
+    let groups = kernel_groups(ok.iter().copied());
     let mut nondeterministic = Vec::new();
     let mut reproducible: Vec<String> = Vec::new();
     let mut differing_variants: Vec<(String, String)> = Vec::new();
