@@ -749,12 +749,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             crate::safety::Plan::new()
                 .folder("--out", Some(&a.out))
                 .check()?;
-            let n = crate::backend::cuda::inspect::run(
-                &a.arch,
-                a.op.as_deref(),
-                a.precision.as_deref(),
-                &a.out,
-            )?;
+            let n = crate::inspect::run(&a.arch, a.op.as_deref(), a.precision.as_deref(), &a.out)?;
             eprintln!(
                 "detbench: wrote {n} modules and kernels.json to {}",
                 a.out.display()

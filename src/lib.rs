@@ -13,6 +13,7 @@ pub mod check;
 pub mod cli;
 pub mod error;
 pub mod inputs;
+pub mod inspect;
 pub mod interrupt;
 pub mod kernels;
 pub mod merge;

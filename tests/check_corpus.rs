@@ -5,54 +5,46 @@
 //! The matrix: sum, dot and scatter_add; a deterministic (`reproducible`) and an atomic
 //! variant; cpu and wgpu (lavapipe); two workgroup sizes, so every case has two launches.
 
-use detbench::report::{Report, ResultRecord};
+mod common;
+
+use common::report::{check_with, dir, load, run_ok, text, write};
+use detbench::report::ResultRecord;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_detbench"));
+    let mut c = common::cli::bin();
     c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
     c
 }
 
-fn dir() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("tempdir"))
-        .path()
-}
-
 fn run_matrix(name: &str) -> PathBuf {
     let p = dir().join(name);
-    let out = bin()
-        .args([
-            "run",
-            "--op",
-            "sum,dot,scatter_add",
-            "--variant",
-            "reproducible,atomic",
-            "--backend",
-            "cpu,wgpu",
-            "--precision",
-            "f32",
-            "--size",
-            "4096",
-            "--bins",
-            "256",
-            "--workgroup-size",
-            "64,256",
-            "--runs",
-            "10",
-            "--quiet",
-            "--json",
-        ])
-        .arg(&p)
-        .output()
-        .expect("run detbench");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        bin()
+            .args([
+                "run",
+                "--op",
+                "sum,dot,scatter_add",
+                "--variant",
+                "reproducible,atomic",
+                "--backend",
+                "cpu,wgpu",
+                "--precision",
+                "f32",
+                "--size",
+                "4096",
+                "--bins",
+                "256",
+                "--workgroup-size",
+                "64,256",
+                "--runs",
+                "10",
+                "--quiet",
+                "--json",
+            ])
+            .arg(&p),
     );
     p
 }
@@ -71,34 +63,8 @@ fn baseline() -> &'static Path {
     &corpus()[0]
 }
 
-fn load(p: &Path) -> Report {
-    detbench::report::load_report(p).expect("load")
-}
-
-fn write(name: &str, r: &Report) -> PathBuf {
-    let p = dir().join(name);
-    detbench::report::write_report(&p, r).expect("write");
-    p
-}
-
 fn check(base: &Path, cur: &Path, extra: &[&str]) -> Output {
-    bin()
-        .arg("check")
-        .arg("--baseline")
-        .arg(base)
-        .arg("--current")
-        .arg(cur)
-        .args(extra)
-        .output()
-        .expect("run check")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    check_with(bin(), base, cur, extra)
 }
 
 /// Exit 2 with exactly one line on stderr that contains `needle`.
@@ -426,34 +392,29 @@ fn accept_replaces_the_baseline_atomically_and_refuses_bad_input() {
 fn warmup_runs_are_not_timed() {
     for warmup in ["0", "3"] {
         let p = dir().join(format!("warm{warmup}.json"));
-        let out = bin()
-            .args([
-                "run",
-                "--op",
-                "sum",
-                "--variant",
-                "tree",
-                "--backend",
-                "cpu,wgpu",
-                "--precision",
-                "f32",
-                "--size",
-                "1000",
-                "--runs",
-                "4",
-                "--warmup",
-                warmup,
-                "--quiet",
-                "--no-copy-baseline",
-                "--json",
-            ])
-            .arg(&p)
-            .output()
-            .expect("run detbench");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        run_ok(
+            bin()
+                .args([
+                    "run",
+                    "--op",
+                    "sum",
+                    "--variant",
+                    "tree",
+                    "--backend",
+                    "cpu,wgpu",
+                    "--precision",
+                    "f32",
+                    "--size",
+                    "1000",
+                    "--runs",
+                    "4",
+                    "--warmup",
+                    warmup,
+                    "--quiet",
+                    "--no-copy-baseline",
+                    "--json",
+                ])
+                .arg(&p),
         );
         let r = load(&p);
         assert!(!r.results.is_empty());

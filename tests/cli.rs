@@ -1,43 +1,18 @@
 //! The command line as users' scripts see it: exit codes, one-line errors, the report.
 
+mod common;
+
+use common::cli::{bin, check_bad_input, npy_f32};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn detbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_detbench"))
-        .args(args)
-        .output()
-        .expect("run detbench")
+    bin().args(args).output().expect("run detbench")
 }
 
 /// Bad input: exit 2, exactly one line on stderr, no panic text.
 fn assert_bad_input(args: &[&str], needle: &str) {
-    let out = detbench(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: stderr {err}");
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "{args:?}: expected one line, got {err}"
-    );
-    assert!(
-        !err.contains("panicked") && !err.contains("internal error"),
-        "{args:?}: {err}"
-    );
-    assert!(
-        err.to_lowercase().contains(&needle.to_lowercase()),
-        "{args:?}: '{err}' should mention '{needle}'"
-    );
-}
-
-fn npy_f32(path: &Path, values: &[f32]) {
-    detbench::inputs::write_npy(
-        path,
-        detbench::numerics::Precision::F32,
-        &values.iter().map(|&v| v as f64).collect::<Vec<_>>(),
-        &[values.len() as u64],
-    )
-    .unwrap();
+    check_bad_input(args, &detbench(args), needle);
 }
 
 #[test]

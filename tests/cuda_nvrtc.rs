@@ -1,7 +1,7 @@
 //! Every CUDA module the program can build, compiled by the real NVRTC without a GPU.
 //!
 //! For sm_80, sm_90 and the newest architecture the loaded NVRTC supports, every module
-//! configuration of [`all_modules`] (each family's input/accumulator pairs, `--fmad` choices
+//! configuration of `detbench::ops::cuda_modules` (each family's input/accumulator pairs, `--fmad` choices
 //! and capability flags) is compiled with exactly the backend's source and options. A test
 //! fails on any NVRTC error, on any warning in NVRTC's log, and unless the PTX defines exactly
 //! the entry points the host code looks up. Each architecture is compiled once per test
@@ -12,7 +12,11 @@
 //! `DETBENCH_REQUIRE_NVRTC=1`, so there they always run.
 
 use detbench::backend::cuda::nvrtc::{self, Compiled};
-use detbench::backend::cuda::{all_modules, module_source, CudaTarget, ModuleBuild};
+use detbench::backend::cuda::{module_source, CudaTarget, ModuleBuild};
+
+fn all_modules(target: &CudaTarget) -> Vec<ModuleBuild> {
+    detbench::ops::cuda_modules(target, &[])
+}
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
@@ -164,7 +168,7 @@ fn no_fma_module_has_no_fma() {
     let built = sm90();
     let no = find(built, "kernels/cuda/optim.cu", Some(false), &[]);
     let yes = find(built, "kernels/cuda/optim.cu", Some(true), &[]);
-    let s = detbench::backend::cuda::inspect::ptx_counts(&no.ptx);
+    let s = detbench::inspect::ptx_counts(&no.ptx);
     assert_eq!(s.fma_total(), 0, "fma in the no_fma module: {s:?}");
     let body = entry_body(&no.ptx, "adam_f32");
     assert!(
@@ -191,7 +195,7 @@ fn atomic_variants_emit_their_ordering() {
         None,
         &[("DB_SUFFIX", "f32_f32")],
     );
-    let counts = detbench::backend::cuda::inspect::ptx_counts(&m.ptx);
+    let counts = detbench::inspect::ptx_counts(&m.ptx);
     let kernel = |name: &str| {
         counts
             .kernels

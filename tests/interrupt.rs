@@ -1,7 +1,9 @@
 //! Ctrl-C during `detbench run`: the run stops between cases, writes what it measured as a
 //! complete JSON report marked partial, and exits 130.
 
-use std::process::Command;
+mod common;
+
+use common::cli::{bin, sigint, wait_within};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -18,7 +20,7 @@ fn interrupted_run_writes_a_partial_report() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("partial.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_detbench"))
+    let mut child = bin()
         .args([
             "run",
             "--op",
@@ -41,11 +43,7 @@ fn interrupted_run_writes_a_partial_report() {
     // Long enough for the handler to be installed and a case or two to finish; the whole
     // matrix takes far longer than this.
     std::thread::sleep(Duration::from_millis(2500));
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(sigint(&child));
     let code = child.wait().unwrap().code();
     assert_eq!(code, Some(130));
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
@@ -70,22 +68,11 @@ fn interrupt_after(
         child.try_wait().unwrap().is_none(),
         "the command ended before it could be interrupted"
     );
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(sigint(child));
     let sent = std::time::Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return (s.code(), sent.elapsed());
-        }
-        if sent.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("no exit within {limit:?} of SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    match wait_within(child, limit) {
+        Some(s) => (s.code(), sent.elapsed()),
+        None => panic!("no exit within {limit:?} of SIGINT"),
     }
 }
 
@@ -96,7 +83,7 @@ fn ctrl_c_inside_a_case_stops_within_a_second() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("partial.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_detbench"))
+    let mut child = bin()
         .args([
             "run",
             "--op",
@@ -134,10 +121,7 @@ fn ctrl_c_inside_a_case_stops_within_a_second() {
 #[test]
 fn ctrl_c_inside_a_wgpu_case_stops_within_a_second() {
     let _serial = serial();
-    let out = Command::new(env!("CARGO_BIN_EXE_detbench"))
-        .args(["devices", "--json"])
-        .output()
-        .unwrap();
+    let out = bin().args(["devices", "--json"]).output().unwrap();
     let devices: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     if !devices
         .as_array()
@@ -154,7 +138,7 @@ fn ctrl_c_inside_a_wgpu_case_stops_within_a_second() {
     }
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("partial.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_detbench"))
+    let mut child = bin()
         .args([
             "run",
             "--op",
@@ -189,7 +173,7 @@ fn interrupted_train_keeps_finished_replicas() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("train.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_detbench"))
+    let mut child = bin()
         .args([
             "train",
             "--backend",
@@ -225,7 +209,7 @@ fn ctrl_c_during_long_host_work_exits_within_a_second() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("partial.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_detbench"))
+    let mut child = bin()
         .args([
             "run",
             "--op",
@@ -265,7 +249,7 @@ fn second_ctrl_c_exits_at_once() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("partial.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_detbench"))
+    let mut child = bin()
         .args([
             "train",
             "--backend",
@@ -282,22 +266,11 @@ fn second_ctrl_c_exits_at_once() {
         .unwrap();
     std::thread::sleep(Duration::from_secs(3));
     for _ in 0..2 {
-        Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
+        sigint(&child);
         std::thread::sleep(Duration::from_millis(20));
     }
-    let start = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(2) {
-            let _ = child.kill();
-            panic!("no exit within 2 s of the second Ctrl-C");
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    let Some(status) = wait_within(&mut child, Duration::from_secs(2)) else {
+        panic!("no exit within 2 s of the second Ctrl-C");
     };
     assert_eq!(status.code(), Some(130));
 }

@@ -1,23 +1,17 @@
 //! `report`, `tolerance`, `check` and `merge` through the CLI binary, on small reports made
 //! by the CPU backend.
 
-use detbench::report::{Report, ResultRecord};
+mod common;
+
+use common::cli::bin;
+use common::report::{check_with, dir, load, run_ok, text, write};
+use detbench::report::ResultRecord;
 use detbench::tolerance::{empirical_band, runs_needed};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_detbench"))
-}
-
-fn dir() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("tempdir"))
-        .path()
-}
 
 /// One CPU report shared by the tests: sum and dot, two precisions, two inputs, 6 runs
 /// (enough for the Mann-Whitney test to reach alpha = 0.01: 1 / C(12, 6) < 0.01).
@@ -25,64 +19,33 @@ fn sample() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
         let p = dir().join("base.json");
-        let out = bin()
-            .args([
-                "run",
-                "--backend",
-                "cpu",
-                "--op",
-                "sum,dot",
-                "--precision",
-                "f32,f16",
-                "--size",
-                "1000,20011",
-                "--input",
-                "normal,illcond:1e6",
-                "--runs",
-                "6",
-                "--quiet",
-                "--json",
-            ])
-            .arg(&p)
-            .output()
-            .expect("run detbench");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        run_ok(
+            bin()
+                .args([
+                    "run",
+                    "--backend",
+                    "cpu",
+                    "--op",
+                    "sum,dot",
+                    "--precision",
+                    "f32,f16",
+                    "--size",
+                    "1000,20011",
+                    "--input",
+                    "normal,illcond:1e6",
+                    "--runs",
+                    "6",
+                    "--quiet",
+                    "--json",
+                ])
+                .arg(&p),
         );
         p
     })
 }
 
-fn load(p: &Path) -> Report {
-    detbench::report::load_report(p).expect("load")
-}
-
-fn write(name: &str, r: &Report) -> PathBuf {
-    let p = dir().join(name);
-    detbench::report::write_report(&p, r).expect("write");
-    p
-}
-
 fn check(base: &Path, cur: &Path, extra: &[&str]) -> Output {
-    bin()
-        .arg("check")
-        .arg("--baseline")
-        .arg(base)
-        .arg("--current")
-        .arg(cur)
-        .args(extra)
-        .output()
-        .expect("run check")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    check_with(bin(), base, cur, extra)
 }
 
 fn is_det_ok(r: &ResultRecord) -> bool {
@@ -370,7 +333,7 @@ fn html_report_renders_in_headless_chromium() {
 
     let png = dir().join("shot.png");
     let profile = tempfile::tempdir().unwrap();
-    let o = Command::new("chromium")
+    let o = std::process::Command::new("chromium")
         .args([
             "--headless",
             "--no-sandbox",

@@ -2,14 +2,13 @@
 //! on stderr, fast, and leaves every input intact; a closed stdout changes nothing but the
 //! output. Every test is bounded in time.
 
+mod common;
+
+use common::cli::{bin, check_bad_input, npy_f32, wait_within};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_detbench"))
-}
 
 /// Runs detbench, killing it (and failing) after `limit`.
 fn run_with_limit(args: &[&str], limit: Duration, unset_xdg: bool) -> Output {
@@ -22,18 +21,10 @@ fn run_with_limit(args: &[&str], limit: Duration, unset_xdg: bool) -> Output {
         cmd.env_remove("XDG_RUNTIME_DIR");
     }
     let mut child = cmd.spawn().expect("run detbench");
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{args:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if wait_within(&mut child, limit).is_none() {
+        panic!("{args:?} did not finish within {limit:?}");
     }
+    child.wait_with_output().unwrap()
 }
 
 fn detbench(args: &[&str]) -> Output {
@@ -43,35 +34,11 @@ fn detbench(args: &[&str]) -> Output {
 /// Exit 2, exactly one line on stderr mentioning `needle`, no panic text.
 fn assert_bad(args: &[&str], needle: &str) {
     let out = run_with_limit(args, Duration::from_secs(20), false);
-    check_bad(args, &out, needle);
-}
-
-fn check_bad(args: &[&str], out: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: stderr {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-    assert!(
-        !err.contains("panicked") && !err.contains("internal error"),
-        "{err}"
-    );
-    assert!(
-        err.to_lowercase().contains(&needle.to_lowercase()),
-        "{args:?}: '{err}' should mention '{needle}'"
-    );
+    check_bad_input(args, &out, needle);
 }
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-fn npy_f32(path: &Path, values: &[f32]) {
-    detbench::inputs::write_npy(
-        path,
-        detbench::numerics::Precision::F32,
-        &values.iter().map(|&v| v as f64).collect::<Vec<_>>(),
-        &[values.len() as u64],
-    )
-    .unwrap();
 }
 
 /// A small valid run report, written by detbench itself.
@@ -105,7 +72,11 @@ fn small_report(dir: &Path, name: &str) -> PathBuf {
 }
 
 fn mkfifo(p: &Path) {
-    let ok = Command::new("mkfifo").arg(p).status().unwrap().success();
+    let ok = std::process::Command::new("mkfifo")
+        .arg(p)
+        .status()
+        .unwrap()
+        .success();
     assert!(ok, "mkfifo failed");
 }
 
@@ -282,6 +253,23 @@ fn special_files_are_refused_fast() {
     );
 }
 
+/// Writes an i32 .npy v1 file by hand with any `shape` text (even one that does not match
+/// `values`), for inputs detbench's own writer would never produce.
+fn npy_i32_raw(path: &Path, shape: &str, values: &[i32]) {
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    let mut h = format!("{{'descr': '<i4', 'fortran_order': False, 'shape': {shape}, }}");
+    while !(10 + h.len() + 1).is_multiple_of(64) {
+        h.push(' ');
+    }
+    h.push('\n');
+    b.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    b.extend_from_slice(h.as_bytes());
+    for v in values {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(path, b).unwrap();
+}
+
 /// Writes a .npy v2 preamble whose header length is `len`, followed by a few bytes.
 fn lying_npy(path: &Path, len: u32) {
     let mut b = b"\x93NUMPY\x02\x00".to_vec();
@@ -378,18 +366,7 @@ fn flags_are_bounded_and_lists_are_strict() {
         .unwrap();
     bad(&["--op", "sum", "--index", s(&idx)], "only used by");
     let two_d = d.join("two_d.npy");
-    let mut b = b"\x93NUMPY\x01\x00".to_vec();
-    let mut h = "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 2), }".to_string();
-    while !(10 + h.len() + 1).is_multiple_of(64) {
-        h.push(' ');
-    }
-    h.push('\n');
-    b.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    b.extend_from_slice(h.as_bytes());
-    for i in 0..4i32 {
-        b.extend_from_slice(&i.to_le_bytes());
-    }
-    std::fs::write(&two_d, b).unwrap();
+    npy_i32_raw(&two_d, "(2, 2)", &[0, 1, 2, 3]);
     assert_bad(
         &[
             "run",
@@ -627,18 +604,7 @@ fn stderr_is_ours_without_xdg_runtime_dir() {
     // A bad input found after the backends started (wgpu included): one line.
     let dir = tempfile::tempdir().unwrap();
     let idx = dir.path().join("idx.npy");
-    let mut b = b"\x93NUMPY\x01\x00".to_vec();
-    let mut h = "{'descr': '<i4', 'fortran_order': False, 'shape': (3,), }".to_string();
-    while !(10 + h.len() + 1).is_multiple_of(64) {
-        h.push(' ');
-    }
-    h.push('\n');
-    b.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    b.extend_from_slice(h.as_bytes());
-    for i in 0..3i32 {
-        b.extend_from_slice(&i.to_le_bytes());
-    }
-    std::fs::write(&idx, b).unwrap();
+    npy_i32_raw(&idx, "(3,)", &[0, 1, 2]);
     let json = dir.path().join("r.json");
     let args = [
         "run",
@@ -656,7 +622,7 @@ fn stderr_is_ours_without_xdg_runtime_dir() {
         s(&json),
     ];
     let out = run_with_limit(&args, Duration::from_secs(120), true);
-    check_bad(&args, &out, "indices");
+    check_bad_input(&args, &out, "indices");
 }
 
 /// Strings from a report (device names, messages, inputs) cannot inject HTML into the

@@ -2,10 +2,13 @@
 //! sums, lambda for the actual n, and LaTeX that pdflatex compiles. Reports come from the
 //! CPU backend (the bit-exact emulation of every ordered kernel) at small sizes.
 
+mod common;
+
+use common::cli::bin;
+use common::report::{dir, run_ok};
 use detbench::tolerance::theory::{hm_gamma, hm_lambda, hm_q};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 /// The confidence of the coverage test. 10 fitted seeds are too few for an empirical band
@@ -14,46 +17,31 @@ use std::sync::OnceLock;
 const C: f64 = 0.9;
 const INPUTS: &str = "uniform,normal,wide,illcond:1e8";
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_detbench"))
-}
-
-fn dir() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("tempdir"))
-        .path()
-}
-
 fn run_report(name: &str, seeds: &str, input: &str) -> PathBuf {
     let p = dir().join(name);
-    let out = bin()
-        .args([
-            "run",
-            "--backend",
-            "cpu",
-            "--op",
-            "sum,dot",
-            "--precision",
-            "f32,bf16",
-            "--size",
-            "2000",
-            "--runs",
-            "2",
-            "--quiet",
-            "--no-copy-baseline",
-            "--seed",
-            seeds,
-            "--input",
-            input,
-            "--json",
-        ])
-        .arg(&p)
-        .output()
-        .expect("run detbench");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        bin()
+            .args([
+                "run",
+                "--backend",
+                "cpu",
+                "--op",
+                "sum,dot",
+                "--precision",
+                "f32,bf16",
+                "--size",
+                "2000",
+                "--runs",
+                "2",
+                "--quiet",
+                "--no-copy-baseline",
+                "--seed",
+                seeds,
+                "--input",
+                input,
+                "--json",
+            ])
+            .arg(&p),
     );
     p
 }
@@ -70,17 +58,7 @@ fn reports() -> &'static (PathBuf, PathBuf) {
 }
 
 fn tolerance(args: &[&str], input: &Path) -> String {
-    let out = bin()
-        .arg("tolerance")
-        .args(args)
-        .arg(input)
-        .output()
-        .expect("run detbench");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(bin().arg("tolerance").args(args).arg(input));
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
@@ -218,30 +196,25 @@ fn zero_sum_file(name: &str, seed: u64, n: usize) -> PathBuf {
 
 fn run_file(name: &str, file: &Path) -> PathBuf {
     let p = dir().join(name);
-    let out = bin()
-        .args([
-            "run",
-            "--backend",
-            "cpu",
-            "--op",
-            "sum",
-            "--precision",
-            "f32",
-            "--runs",
-            "2",
-            "--quiet",
-            "--no-copy-baseline",
-            "--input",
-        ])
-        .arg(file)
-        .arg("--json")
-        .arg(&p)
-        .output()
-        .expect("run detbench");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        bin()
+            .args([
+                "run",
+                "--backend",
+                "cpu",
+                "--op",
+                "sum",
+                "--precision",
+                "f32",
+                "--runs",
+                "2",
+                "--quiet",
+                "--no-copy-baseline",
+                "--input",
+            ])
+            .arg(file)
+            .arg("--json")
+            .arg(&p),
     );
     p
 }
@@ -339,7 +312,7 @@ fn latex_compiles_with_pdflatex() {
         "\\documentclass[twocolumn]{article}\n\\usepackage{booktabs}\n\\usepackage{longtable}\n\\begin{document}\n\\input{bands}\n\\bibliographystyle{plain}\n\\bibliography{refs}\n\\end{document}\n",
     )
     .unwrap();
-    let out = Command::new("pdflatex")
+    let out = std::process::Command::new("pdflatex")
         .args(["-interaction=nonstopmode", "-halt-on-error", "paper.tex"])
         .current_dir(work.path())
         .output()

@@ -1,11 +1,14 @@
 //! What a person sees: the headline after `run`, the input file's dtype as the default
 //! precision, exported figures, the published report schema.
 
+mod common;
+
+use common::cli::bin;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn detbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_detbench"))
+    bin()
         .args(args)
         .env("XDG_RUNTIME_DIR", "/tmp")
         .output()
@@ -225,7 +228,7 @@ fn report_figures_writes_standalone_svgs_with_their_data_and_they_render() {
     // Render one in headless Chromium: the plot and the legend band below it both draw.
     let png = dir.path().join("shot.png");
     let profile = tempfile::tempdir().unwrap();
-    let o = Command::new("chromium")
+    let o = std::process::Command::new("chromium")
         .args([
             "--headless",
             "--no-sandbox",

@@ -35,7 +35,6 @@ use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStrea
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-pub mod inspect;
 pub mod nvrtc;
 
 /// Timer name in results: device time between two CUDA events.
@@ -172,18 +171,6 @@ pub fn precision_pairs() -> Vec<(crate::numerics::Precision, crate::numerics::Pr
             }
         }
     }
-    v
-}
-
-/// Every module configuration the CUDA backend can build for `target`, family by family,
-/// with the entry points its host code looks up.
-pub fn all_modules(target: &CudaTarget) -> Vec<ModuleBuild> {
-    let mut v = Vec::new();
-    v.extend(crate::ops::reduce::cuda::modules(target));
-    v.extend(crate::ops::scatter::cuda::modules(target));
-    v.extend(crate::ops::conv::cuda::modules(target));
-    v.extend(crate::ops::optim::cuda::modules(target));
-    v.extend(crate::ops::copy::cuda::modules(target));
     v
 }
 

@@ -30,6 +30,16 @@ pub fn cuda_native_atomic(dev: &impl ComputeCapability, acc: Precision) -> Resul
     }
 }
 
+/// PTX ordering suffixes of the atomic entry points (one per CUDA ordering).
+pub fn cuda_ordering_suffixes() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = crate::ops::Ordering::CUDA
+        .iter()
+        .map(|&o| cuda_ordering_suffix(o))
+        .collect();
+    v.dedup();
+    v
+}
+
 /// PTX ordering suffix of an entry point. `Relaxed` (the ordering of non-CUDA runs) and
 /// `None` map to relaxed at GPU scope, the default of CUDA's `atomicAdd`.
 pub fn cuda_ordering_suffix(o: Ordering) -> &'static str {

@@ -4,6 +4,7 @@
 //! code and the backends reach a family only through these traits.
 
 use super::{Case, Launch, Op, Ordering, Prepared};
+use crate::backend::cuda::{CudaTarget, ModuleBuild};
 use crate::backend::Kernel;
 use crate::error::DetError;
 use crate::numerics::Precision;
@@ -74,6 +75,11 @@ pub trait Family: Sync {
         _elements_differing: u64,
         _max_ulp_run_to_run: u64,
     ) {
+    }
+    /// Every CUDA module the family builds for `target`, with the entry points its host code
+    /// looks up: what `detbench kernels` and the NVRTC test compile without a device.
+    fn cuda_modules(&self, _target: &CudaTarget) -> Vec<ModuleBuild> {
+        Vec::new()
     }
     /// Whether the first-run outputs of every backend are compared with each other (the
     /// outputs of deterministic element-wise kernels should agree across devices).

@@ -319,3 +319,17 @@ pub fn check_workgroup_size(wg: u32) -> Result<u32, DetError> {
     }
     Ok(wg)
 }
+
+/// Every module configuration the CUDA backend can build for `target`, family by family,
+/// with the entry points each family's host code looks up; only the families of `ops`
+/// unless `ops` is empty.
+pub fn cuda_modules(
+    target: &crate::backend::cuda::CudaTarget,
+    ops: &[Op],
+) -> Vec<crate::backend::cuda::ModuleBuild> {
+    FAMILIES
+        .iter()
+        .filter(|f| ops.is_empty() || f.ops().iter().any(|o| ops.contains(o)))
+        .flat_map(|f| f.cuda_modules(target))
+        .collect()
+}

@@ -6,7 +6,7 @@
 //! The same [`Headline`] is printed after `detbench run` and put at the top of the HTML and
 //! Markdown reports, so the three never disagree.
 
-use super::markdown::{cost_ratio, device_label};
+use super::markdown::{cost_ratio, device_label, kernel_groups};
 use super::ResultRecord;
 use std::collections::BTreeMap;
 
@@ -109,19 +109,7 @@ fn device_headline(device: String, recs: &[&ResultRecord]) -> DeviceHeadline {
     let ok: Vec<&ResultRecord> = recs.iter().copied().filter(|r| r.status == "ok").collect();
 
     // Run-to-run behaviour per (op, precision, accumulator, variant).
-    let mut groups: BTreeMap<(String, String, String, String), Vec<&ResultRecord>> =
-        BTreeMap::new();
-    for r in &ok {
-        groups
-            .entry((
-                r.op.clone(),
-                r.precision.clone(),
-                r.accumulator.clone(),
-                r.variant.clone(),
-            ))
-            .or_default()
-            .push(r);
-    }
+    let groups = kernel_groups(ok.iter().copied());
     let mut nondeterministic = Vec::new();
     let mut reproducible: Vec<String> = Vec::new();
     let mut differing_variants: Vec<(String, String)> = Vec::new();
@@ -219,7 +207,7 @@ fn device_headline(device: String, recs: &[&ResultRecord]) -> DeviceHeadline {
     let mut costs = Vec::new();
     for ((op, precision, variant), by_size) in cost_cells {
         if let Some((size, v)) = by_size.into_iter().next_back() {
-            if let Some(ratio) = crate::runner::median(&v) {
+            if let Some(ratio) = crate::shared::stats::median(&v) {
                 costs.push(Cost {
                     op,
                     precision,
@@ -601,7 +589,7 @@ fn times_cell(r: &ResultRecord) -> String {
         return "-".into();
     }
     t.sort_by(f64::total_cmp);
-    let med = crate::runner::median(&t).unwrap_or(f64::NAN);
+    let med = crate::shared::stats::median(&t).unwrap_or(f64::NAN);
     format!("{:.3}/{:.3}/{:.3}", t[0], med, t[t.len() - 1])
 }
 

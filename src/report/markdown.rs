@@ -153,12 +153,15 @@ pub fn cost_ratio(all: &[&ResultRecord], r: &ResultRecord) -> Option<f64> {
     (fastest > 0.0).then(|| t / fastest)
 }
 
-/// The per-device summary: which kernels are bitwise reproducible and what determinism costs.
-pub fn summary_table(inputs: &Inputs, device: &str) -> Table {
-    let all = inputs.results();
-    let mut groups: BTreeMap<(String, String, String, String), Vec<&ResultRecord>> =
-        BTreeMap::new();
-    for r in all.iter().filter(|r| device_label(r) == device) {
+/// One kernel: (op, precision, accumulator, variant).
+pub(crate) type KernelKey = (String, String, String, String);
+
+/// `recs` grouped by kernel, in key order (the order of the summary table and headline).
+pub(crate) fn kernel_groups<'a>(
+    recs: impl IntoIterator<Item = &'a ResultRecord>,
+) -> BTreeMap<KernelKey, Vec<&'a ResultRecord>> {
+    let mut groups: BTreeMap<KernelKey, Vec<&ResultRecord>> = BTreeMap::new();
+    for r in recs {
         groups
             .entry((
                 r.op.clone(),
@@ -169,6 +172,13 @@ pub fn summary_table(inputs: &Inputs, device: &str) -> Table {
             .or_default()
             .push(r);
     }
+    groups
+}
+
+/// The per-device summary: which kernels are bitwise reproducible and what determinism costs.
+pub fn summary_table(inputs: &Inputs, device: &str) -> Table {
+    let all = inputs.results();
+    let groups = kernel_groups(all.iter().copied().filter(|r| device_label(r) == device));
     let mut t = Table {
         headers: [
             "op",

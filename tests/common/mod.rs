@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod cli;
+pub mod report;
+
 use detbench::backend::{discover, Backend, BackendKind};
 use detbench::numerics::Precision;
 use detbench::ops::{Prepared, RunSet};

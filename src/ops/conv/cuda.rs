@@ -92,7 +92,7 @@ pub fn modules(target: &CudaTarget) -> Vec<ModuleBuild> {
             .map(|s| s.to_string())
             .collect();
             if cc.0 >= 7 {
-                for ord in crate::ops::reduce::cuda::ordering_suffixes() {
+                for ord in crate::ops::common::cuda_ordering_suffixes() {
                     e.push(format!("bwdw_atomic_{ord}"));
                 }
             }

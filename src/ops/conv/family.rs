@@ -12,6 +12,12 @@ pub struct Conv;
 pub const FAMILY: Conv = Conv;
 
 impl Family for Conv {
+    fn cuda_modules(
+        &self,
+        target: &crate::backend::cuda::CudaTarget,
+    ) -> Vec<crate::backend::cuda::ModuleBuild> {
+        super::cuda::modules(target)
+    }
     fn name(&self) -> &'static str {
         "conv"
     }

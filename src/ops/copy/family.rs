@@ -14,6 +14,12 @@ pub struct Copy;
 pub const FAMILY: Copy = Copy;
 
 impl Family for Copy {
+    fn cuda_modules(
+        &self,
+        target: &crate::backend::cuda::CudaTarget,
+    ) -> Vec<crate::backend::cuda::ModuleBuild> {
+        super::cuda::modules(target)
+    }
     fn name(&self) -> &'static str {
         "copy"
     }

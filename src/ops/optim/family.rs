@@ -12,6 +12,12 @@ pub struct Optim;
 pub const FAMILY: Optim = Optim;
 
 impl Family for Optim {
+    fn cuda_modules(
+        &self,
+        target: &crate::backend::cuda::CudaTarget,
+    ) -> Vec<crate::backend::cuda::ModuleBuild> {
+        super::cuda::modules(target)
+    }
     fn name(&self) -> &'static str {
         "optim"
     }

@@ -13,7 +13,8 @@ use crate::numerics::repro::{ReproParams, MAX_FOLDS};
 use crate::numerics::Precision;
 use crate::ops::common::{
     cuda_native_atomic as native_atomic, cuda_ordered_atomics as ordered_atomics,
-    cuda_ordering_suffix as ordering_suffix, cuda_pair_module, pair_suffix,
+    cuda_ordering_suffix as ordering_suffix, cuda_ordering_suffixes as ordering_suffixes,
+    cuda_pair_module, pair_suffix,
 };
 use crate::ops::{Op, RunSet};
 use crate::shared::lanes::finalize_lanes;
@@ -29,16 +30,6 @@ pub const MAX_CAS_ELEMENTS: usize = 1 << 22;
 /// The module for an (input, accumulator) pair on this device.
 pub fn module_spec(dev: &CudaDevice, input: Precision, acc: Precision) -> ModuleSpec {
     cuda_pair_module(dev, SOURCE, input, acc)
-}
-
-/// PTX ordering suffixes of the atomic entry points (one per CUDA ordering).
-pub fn ordering_suffixes() -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = crate::ops::Ordering::CUDA
-        .iter()
-        .map(|&o| ordering_suffix(o))
-        .collect();
-    v.dedup();
-    v
 }
 
 /// Every module this family builds for `target` and the entry points [`run`] looks up in it

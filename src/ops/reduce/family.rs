@@ -12,6 +12,12 @@ pub struct Reduce;
 pub const FAMILY: Reduce = Reduce;
 
 impl Family for Reduce {
+    fn cuda_modules(
+        &self,
+        target: &crate::backend::cuda::CudaTarget,
+    ) -> Vec<crate::backend::cuda::ModuleBuild> {
+        super::cuda::modules(target)
+    }
     fn name(&self) -> &'static str {
         "reduce"
     }

@@ -53,7 +53,7 @@ pub fn modules(target: &CudaTarget) -> Vec<ModuleBuild> {
                 e.push("scatter_reproducible".into());
             }
             if crate::ops::common::cuda_ordered_atomics(target) {
-                for ord in crate::ops::reduce::cuda::ordering_suffixes() {
+                for ord in crate::ops::common::cuda_ordering_suffixes() {
                     e.push(format!("scatter_atomic_cas_{ord}"));
                     e.push(format!("scatter_privatized_{ord}"));
                     if native_atomic(target, acc).is_ok() {

@@ -14,6 +14,12 @@ pub struct Scatter;
 pub const FAMILY: Scatter = Scatter;
 
 impl Family for Scatter {
+    fn cuda_modules(
+        &self,
+        target: &crate::backend::cuda::CudaTarget,
+    ) -> Vec<crate::backend::cuda::ModuleBuild> {
+        super::cuda::modules(target)
+    }
     fn name(&self) -> &'static str {
         "scatter"
     }

@@ -10,8 +10,8 @@
 //! can check from the PTX that a no-FMA kernel has no `fma.rn` and which memory order an
 //! atomic variant really emits.
 
-use super::nvrtc;
-use super::{all_modules, module_source, CudaTarget, ModuleBuild};
+use crate::backend::cuda::nvrtc;
+use crate::backend::cuda::{module_source, CudaTarget, ModuleBuild};
 use crate::error::DetError;
 use crate::numerics::Precision;
 use crate::ops::Op;
@@ -172,17 +172,6 @@ pub fn apply_ptxas_report(log: &str, counts: &mut PtxCounts) -> Vec<String> {
     other
 }
 
-/// Source file of each op's family.
-fn family_of(op: Op) -> &'static str {
-    match op {
-        Op::Sum | Op::Dot => crate::ops::reduce::cuda::SOURCE,
-        Op::ScatterAdd => crate::ops::scatter::cuda::SOURCE,
-        Op::Conv2dFwd | Op::Conv2dBwdData | Op::Conv2dBwdWeight => crate::ops::conv::cuda::SOURCE,
-        Op::Sgd | Op::Adam | Op::Adamw => crate::ops::optim::cuda::SOURCE,
-        Op::Copy => crate::ops::copy::cuda::SOURCE,
-    }
-}
-
 /// The input precision a module is specialised for, when it has one (`DB_SUFFIX` = `in_acc`).
 fn module_input(m: &ModuleBuild) -> Option<&str> {
     m.spec
@@ -279,11 +268,9 @@ pub fn run(
             nv.arch_list()
         )));
     }
-    let families: Vec<&str> = ops.iter().map(|&o| family_of(o)).collect();
     let prec_names: Vec<&str> = precs.iter().map(|p| p.name()).collect();
-    let chosen: Vec<ModuleBuild> = all_modules(&target)
+    let chosen: Vec<ModuleBuild> = crate::ops::cuda_modules(&target, &ops)
         .into_iter()
-        .filter(|m| families.is_empty() || families.contains(&m.spec.path))
         .filter(|m| {
             prec_names.is_empty() || module_input(m).is_none_or(|i| prec_names.contains(&i))
         })
