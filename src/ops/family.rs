@@ -107,3 +107,25 @@ pub trait JobSpec: Kernel + Send {
     /// Sets the atomic ordering; jobs without atomics ignore it.
     fn set_ordering(&mut self, _ordering: Ordering) {}
 }
+
+/// [`JobSpec`] for a job with `launch` and `ordering` fields and a `variant` that knows
+/// whether it is atomic: the families with atomic variants share this one definition.
+macro_rules! atomic_job_spec {
+    ($job:ty) => {
+        impl $crate::ops::JobSpec for $job {
+            fn launch(&self) -> $crate::ops::Launch {
+                self.launch
+            }
+            fn is_atomic(&self) -> bool {
+                self.variant.is_atomic()
+            }
+            fn ordering(&self) -> $crate::ops::Ordering {
+                self.ordering
+            }
+            fn set_ordering(&mut self, ordering: $crate::ops::Ordering) {
+                self.ordering = ordering;
+            }
+        }
+    };
+}
+pub(crate) use atomic_job_spec;

@@ -3,7 +3,7 @@
 use super::{cpu, cuda, variants, wgpu, ConvJob};
 use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
 use crate::error::{DetError, OpError};
-use crate::ops::{Case, Family, JobSpec, Launch, MatrixParams, Op, Ordering, Prepared};
+use crate::ops::{Case, Family, MatrixParams, Op, Prepared};
 
 /// conv2d_fwd, conv2d_bwd_data and conv2d_bwd_weight.
 pub struct Conv;
@@ -36,20 +36,7 @@ impl Family for Conv {
     }
 }
 
-impl JobSpec for ConvJob {
-    fn launch(&self) -> Launch {
-        self.launch
-    }
-    fn is_atomic(&self) -> bool {
-        self.variant.is_atomic()
-    }
-    fn ordering(&self) -> Ordering {
-        self.ordering
-    }
-    fn set_ordering(&mut self, ordering: Ordering) {
-        self.ordering = ordering;
-    }
-}
+crate::ops::family::atomic_job_spec!(ConvJob);
 
 impl Kernel for ConvJob {
     fn kernel_name(&self) -> String {

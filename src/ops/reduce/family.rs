@@ -3,7 +3,7 @@
 use super::{cpu, cuda, wgpu, ReduceJob, VARIANTS};
 use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
 use crate::error::{DetError, OpError};
-use crate::ops::{Case, Family, JobSpec, Launch, Op, Ordering, Prepared};
+use crate::ops::{Case, Family, Op, Prepared};
 
 /// sum and dot.
 pub struct Reduce;
@@ -32,20 +32,7 @@ impl Family for Reduce {
     }
 }
 
-impl JobSpec for ReduceJob {
-    fn launch(&self) -> Launch {
-        self.launch
-    }
-    fn is_atomic(&self) -> bool {
-        self.variant.is_atomic()
-    }
-    fn ordering(&self) -> Ordering {
-        self.ordering
-    }
-    fn set_ordering(&mut self, ordering: Ordering) {
-        self.ordering = ordering;
-    }
-}
+crate::ops::family::atomic_job_spec!(ReduceJob);
 
 impl Kernel for ReduceJob {
     fn kernel_name(&self) -> String {

@@ -3,7 +3,7 @@
 use super::{cpu, cuda, index_source, input_label, wgpu, ScatterJob, VARIANTS};
 use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
 use crate::error::{DetError, OpError};
-use crate::ops::{Case, Family, JobSpec, Launch, MatrixParams, Op, Ordering, Prepared};
+use crate::ops::{Case, Family, MatrixParams, Op, Prepared};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -76,20 +76,7 @@ impl Family for Scatter {
     }
 }
 
-impl JobSpec for ScatterJob {
-    fn launch(&self) -> Launch {
-        self.launch
-    }
-    fn is_atomic(&self) -> bool {
-        self.variant.is_atomic()
-    }
-    fn ordering(&self) -> Ordering {
-        self.ordering
-    }
-    fn set_ordering(&mut self, ordering: Ordering) {
-        self.ordering = ordering;
-    }
-}
+crate::ops::family::atomic_job_spec!(ScatterJob);
 
 impl Kernel for ScatterJob {
     fn kernel_name(&self) -> String {
