@@ -8,6 +8,7 @@ pub mod common;
 pub mod conv;
 pub mod copy;
 pub mod family;
+pub mod matmul;
 pub mod optim;
 pub mod reduce;
 pub mod scatter;
@@ -36,10 +37,18 @@ pub enum Op {
     Adamw,
     /// A plain copy: the device's bandwidth baseline.
     Copy,
+    /// C = A·B.
+    Matmul,
+    /// Sum of each row of a B x N input.
+    RowSum,
+    /// Mean of each row.
+    Mean,
+    /// log_softmax of each row.
+    LogSoftmax,
 }
 
 impl Op {
-    pub const ALL: [Op; 10] = [
+    pub const ALL: [Op; 14] = [
         Op::Sum,
         Op::Dot,
         Op::ScatterAdd,
@@ -50,6 +59,10 @@ impl Op {
         Op::Adam,
         Op::Adamw,
         Op::Copy,
+        Op::Matmul,
+        Op::RowSum,
+        Op::Mean,
+        Op::LogSoftmax,
     ];
 
     pub fn name(self) -> &'static str {
@@ -64,6 +77,10 @@ impl Op {
             Op::Adam => "adam",
             Op::Adamw => "adamw",
             Op::Copy => "copy",
+            Op::Matmul => "matmul",
+            Op::RowSum => "row_sum",
+            Op::Mean => "mean",
+            Op::LogSoftmax => "log_softmax",
         }
     }
 
@@ -271,6 +288,7 @@ registry! {
     Scatter(scatter::ScatterJob) => scatter::FAMILY,
     Optim(optim::OptimJob) => optim::FAMILY,
     Copy(copy::CopyJob) => copy::FAMILY,
+    Matmul(matmul::MatmulJob) => matmul::FAMILY,
 }
 
 impl Job {
