@@ -11,8 +11,8 @@ use detbench::backend::BackendKind;
 use detbench::cli::{run_config, Cli, Command as CliCommand};
 use detbench::inputs::InputSpec;
 use detbench::numerics::Precision;
-use detbench::ops::matmul::{self, MmShape};
-use detbench::ops::{Case, Job, Op};
+use detbench::ops::matmul::{self, MatmulParams, MmShape};
+use detbench::ops::{Case, FamilyParams, Job, Op};
 use detbench::runner::{self, metrics, prepare, AccChoice};
 use proptest::prelude::*;
 use std::process::Command;
@@ -24,14 +24,13 @@ fn case(p: (Precision, AccChoice), variant: &str, shape: &[usize], seed: u64, ru
         accumulator: p.1.resolve(p.0),
         variant: variant.into(),
         size: 0,
-        bins: None,
         input: InputSpec::Normal,
-        index_file: None,
         seed,
         runs,
         workgroup_size: 64,
-        shape: Some(shape.to_vec()),
-        steps: None,
+        params: FamilyParams::new(MatmulParams {
+            shape: MmShape::new(shape).expect("shape"),
+        }),
     }
 }
 

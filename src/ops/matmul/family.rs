@@ -30,20 +30,9 @@ impl Family for Matmul {
     }
     /// The batch is M: row i of A is the same at every M.
     fn with_batch(&self, case: &Case, batch: usize) -> Result<Option<(Case, usize)>, DetError> {
-        let raw = case
-            .shape
-            .clone()
-            .unwrap_or_else(|| super::DEFAULT_SHAPE.to_vec());
-        let s = super::MmShape::new(&raw)?;
+        let s = super::case_shape(case);
         let s = super::MmShape::new(&[batch, s.n, s.k])?;
-        Ok(Some((
-            Case {
-                size: s.out_len(),
-                shape: Some(s.to_vec()),
-                ..case.clone()
-            },
-            s.n,
-        )))
+        Ok(Some((super::with_shape(case, s), s.n)))
     }
     fn cuda_modules(
         &self,

@@ -55,7 +55,7 @@ mod family;
 pub use family::FAMILY;
 pub mod wgpu;
 
-use super::{Case, Job, Launch, Ordering, Prepared};
+use super::{Case, CaseParams, FamilyParams, Job, Launch, Ordering, Prepared};
 use crate::error::{DetError, OpError};
 use crate::inputs;
 use crate::numerics::bounds::gamma;
@@ -371,11 +371,43 @@ pub fn batch_rows(case: &Case, rows: usize, len: usize, what: &str) -> Result<Ve
     Ok(out)
 }
 
+/// The matmul's own case parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatmulParams {
+    pub shape: MmShape,
+}
+
+impl CaseParams for MatmulParams {
+    fn shape(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!(self.shape.to_vec()))
+    }
+}
+
+/// The shape of a case ([`DEFAULT_SHAPE`] when it carries none).
+pub fn case_shape(case: &Case) -> MmShape {
+    case.params.get::<MatmulParams>().map_or(
+        MmShape {
+            m: DEFAULT_SHAPE[0],
+            n: DEFAULT_SHAPE[1],
+            k: DEFAULT_SHAPE[2],
+        },
+        |p| p.shape,
+    )
+}
+
+/// `case` with shape `shape`, sized by its output.
+pub fn with_shape(case: &Case, shape: MmShape) -> Case {
+    Case {
+        size: shape.out_len(),
+        params: FamilyParams::new(MatmulParams { shape }),
+        ..case.clone()
+    }
+}
+
 /// Builds the job (without the reference) for a case.
 pub fn build_job(case: &Case) -> Result<MatmulJob, DetError> {
     let variant: MmVariant = case.variant.parse().map_err(DetError::input)?;
-    let raw = case.shape.clone().unwrap_or_else(|| DEFAULT_SHAPE.to_vec());
-    let shape = MmShape::new(&raw)?;
+    let shape = case_shape(case);
     crate::shared::host::check_host_size(shape.m * shape.k + shape.k * shape.n + shape.out_len())?;
     let a = batch_rows(case, shape.m, shape.k, "matmul A")?;
     let b = inputs::generate(
@@ -495,12 +527,7 @@ pub fn expand_shapes(cases: Vec<Case>, shapes: &[Vec<usize>]) -> Result<Vec<Case
             continue;
         }
         for s in shapes {
-            let shape = MmShape::new(s)?;
-            out.push(Case {
-                size: shape.out_len(),
-                shape: Some(s.clone()),
-                ..c.clone()
-            });
+            out.push(with_shape(&c, MmShape::new(s)?));
         }
     }
     Ok(out)
