@@ -12,7 +12,7 @@ use detbench::inputs::InputSpec;
 use detbench::numerics::ulp::ulp_distance;
 use detbench::numerics::Precision;
 use detbench::ops::optim::{self, round_bf16_stochastic, sr_hash, sr_key};
-use detbench::ops::{Case, Op, Prepared, RunSet};
+use detbench::ops::{Case, FamilyParams, Op, Prepared, RunSet};
 use detbench::runner::{metrics, prepare};
 
 const N: usize = 4099; // not a multiple of 4: exercises the vector tail
@@ -25,14 +25,11 @@ fn case(op: Op, p: Precision, variant: &str, seed: u64, runs: usize) -> Case {
         accumulator: Precision::F32,
         variant: variant.into(),
         size: N,
-        bins: None,
         input: InputSpec::Normal,
-        index_file: None,
         seed,
         runs,
         workgroup_size: 256,
-        shape: None,
-        steps: Some(STEPS),
+        params: FamilyParams::new(optim::OptimParams { steps: STEPS }),
     }
 }
 

@@ -1,4 +1,4 @@
-//! The optimizer family: `sgd`, `adam` and `adamw`, run for `Case.steps` steps over
+//! The optimizer family: `sgd`, `adam` and `adamw`, run for [`OptimParams::steps`] steps over
 //! seeded gradients (one fresh vector per step, drawn on the host with [`crate::inputs`]).
 //!
 //! # Variants
@@ -78,7 +78,7 @@ mod family;
 pub use family::FAMILY;
 pub mod wgpu;
 
-use super::{Case, Job, Launch, Op, Prepared};
+use super::{Case, CaseParams, Job, Launch, Op, Prepared};
 use crate::error::DetError;
 use crate::inputs;
 use crate::numerics::Precision;
@@ -100,6 +100,15 @@ pub const ADAM_VARIANTS: &[&str] = &["fma", "no_fma", "stochastic_rounding"];
 
 /// Steps when `--steps` is not given.
 pub const DEFAULT_STEPS: usize = 10;
+
+/// The optimizers' own case parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OptimParams {
+    /// Optimizer steps per run.
+    pub steps: usize,
+}
+
+impl CaseParams for OptimParams {}
 
 /// Elements per thread in the GPU kernels (one 16-byte vector of f32).
 pub const VEC: usize = 4;
@@ -434,7 +443,10 @@ fn sha_f32(p: Precision, values: &[f32]) -> Sha256 {
 /// Builds the job, the f64 reference and the bounds of one optimizer case.
 pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     let variant = OptimVariant::parse(case.op, &case.variant).map_err(DetError::input)?;
-    let k = case.steps.unwrap_or(DEFAULT_STEPS);
+    let k = case
+        .params
+        .get::<OptimParams>()
+        .map_or(DEFAULT_STEPS, |p| p.steps);
     if k == 0 {
         return Err(DetError::input("--steps must be at least 1"));
     }
