@@ -32,14 +32,11 @@ fn case(
         accumulator: acc,
         variant: variant.into(),
         size: n,
-        bins: None,
         input: spec,
-        index_file: None,
         seed: 11,
         runs: 1,
         workgroup_size: wg,
-        shape: None,
-        steps: None,
+        params: Default::default(),
     }
 }
 

@@ -12,8 +12,10 @@ use cuda_emu::{i32_arg, Module};
 use detbench::backend::BackendKind;
 use detbench::inputs::InputSpec;
 use detbench::numerics::Precision;
-use detbench::ops::scatter::{ScatterJob, RADIX_BITS, REPRO_LANES, SORT_WG};
-use detbench::ops::{Case, Job, Op, Prepared, RunSet};
+use detbench::ops::scatter::{
+    IndexSource, ScatterJob, ScatterParams, RADIX_BITS, REPRO_LANES, SORT_WG,
+};
+use detbench::ops::{Case, FamilyParams, Job, Op, Prepared, RunSet};
 
 const SOURCE: &str = "kernels/cuda/scatter.cu";
 /// cuda.rs's SHARED_LIMIT.
@@ -35,14 +37,14 @@ fn case(
         accumulator: acc,
         variant: variant.into(),
         size: n,
-        bins: Some(bins),
         input: InputSpec::Normal,
-        index_file: Some(format!("dist:{dist}")),
         seed: 5,
         runs: 1,
         workgroup_size: wg,
-        shape: None,
-        steps: None,
+        params: FamilyParams::new(ScatterParams {
+            bins,
+            index: IndexSource::Dist(dist.to_string()),
+        }),
     }
 }
 
