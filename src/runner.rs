@@ -917,7 +917,7 @@ struct BatchEntry {
     /// Index of the record in the report.
     index: usize,
     /// Its group on one device: the case group, backend, device and ordering.
-    key: (usize, String, String, String),
+    key: (usize, String, String, crate::ops::Ordering),
     batch: usize,
     format: Precision,
     /// The probe elements of every timed run.
@@ -944,7 +944,7 @@ impl BatchOutputs {
             tag.group,
             rec.backend.clone(),
             rec.device.clone(),
-            rec.ordering.clone(),
+            rec.ordering,
         );
         self.entries.push(BatchEntry {
             index,
