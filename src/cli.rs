@@ -347,7 +347,7 @@ pub fn default_precisions(inputs: &[InputSpec]) -> Result<Vec<Precision>, DetErr
 
 /// Builds the run configuration from the flags.
 pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
-    let ops: Vec<Op> = parse_list("op", &a.op, &Op::ALL)?;
+    let ops: Vec<Op> = parse_list("op", &a.op, Op::ALL)?;
     for op in &ops {
         if !op.implemented() {
             return Err(DetError::input(format!(

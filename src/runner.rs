@@ -305,8 +305,8 @@ fn base_record(
             .map(|j| j.ordering().name().to_string())
             .unwrap_or_else(|| "none".into()),
         size: case.size as u64,
-        bins: case.bins.map(|b| b as u64),
-        shape: case.shape.as_ref().map(|s| serde_json::json!(s)),
+        bins: case.params.bins(),
+        shape: case.params.shape(),
         launch: job.map(|j| j.launch()).unwrap_or_default(),
         input: case
             .op
@@ -415,6 +415,7 @@ pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
         index_file: cfg.index_file.as_deref(),
         index_dists: &cfg.index_dists,
         shapes: &cfg.conv_shapes,
+        steps: cfg.steps,
     };
     let mut cases = Vec::new();
     for &op in &cfg.ops {
@@ -453,14 +454,11 @@ fn op_cases(cfg: &RunConfig, op: Op, fam: &dyn Family) -> Result<Vec<Case>, DetE
                                 accumulator,
                                 variant: variant.clone(),
                                 size,
-                                bins: None,
                                 input: input.clone(),
-                                index_file: cfg.index_file.clone(),
                                 seed: cfg.seed,
                                 runs: cfg.runs,
                                 workgroup_size: wg,
-                                shape: cfg.conv_shapes.first().cloned(),
-                                steps: cfg.steps,
+                                params: Default::default(),
                             });
                         }
                     }

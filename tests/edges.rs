@@ -26,14 +26,11 @@ fn case(op: Op, p: Precision, acc: Precision, variant: &str, n: usize) -> Case {
         accumulator: acc,
         variant: variant.into(),
         size: n,
-        bins: None,
         input: InputSpec::Normal,
-        index_file: None,
         seed: 1,
         runs: 2,
         workgroup_size: 64,
-        shape: None,
-        steps: None,
+        params: Default::default(),
     }
 }
 

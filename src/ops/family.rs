@@ -9,7 +9,65 @@ use crate::backend::Kernel;
 use crate::error::DetError;
 use crate::numerics::Precision;
 use serde_json::Value;
+use std::any::Any;
 use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+/// A family's own case parameters (bins and index source, a shape, a step count...), as a
+/// type the family defines in its own module. [`Case`] carries them as [`FamilyParams`]
+/// and the family reads them back with [`FamilyParams::get`]; nothing else needs to know
+/// the type, so a new family's parameters are a change inside its folder.
+pub trait CaseParams: Any + Debug + Send + Sync {
+    /// The report row's `bins` column.
+    fn bins(&self) -> Option<u64> {
+        None
+    }
+    /// The report row's `shape` column.
+    fn shape(&self) -> Option<Value> {
+        None
+    }
+}
+
+/// No family parameters: what the runner gives a case before its family expands it, and
+/// what families without parameters keep.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoParams;
+
+impl CaseParams for NoParams {}
+
+/// The family part of a [`Case`]: one family's [`CaseParams`], shared between clones.
+#[derive(Clone, Debug)]
+pub struct FamilyParams(Arc<dyn CaseParams>);
+
+impl Default for FamilyParams {
+    fn default() -> Self {
+        FamilyParams(Arc::new(NoParams))
+    }
+}
+
+impl FamilyParams {
+    pub fn new(p: impl CaseParams) -> Self {
+        FamilyParams(Arc::new(p))
+    }
+
+    /// The parameters as the family's type, or None if the case carries another type
+    /// (e.g. [`NoParams`]: then the family uses its defaults).
+    pub fn get<T: CaseParams>(&self) -> Option<&T> {
+        let any: &dyn Any = &*self.0;
+        any.downcast_ref::<T>()
+    }
+
+    /// The report row's `bins` column.
+    pub fn bins(&self) -> Option<u64> {
+        self.0.bins()
+    }
+
+    /// The report row's `shape` column.
+    pub fn shape(&self) -> Option<Value> {
+        self.0.shape()
+    }
+}
 
 /// The parts of the experiment matrix that only some families read, as the user gave them.
 #[derive(Clone, Copy, Debug)]
@@ -24,6 +82,8 @@ pub struct MatrixParams<'a> {
     pub index_dists: &'a [String],
     /// Problem shapes (`--conv-shape`).
     pub shapes: &'a [Vec<usize>],
+    /// Optimizer steps (`--steps`).
+    pub steps: Option<usize>,
 }
 
 /// What the bandwidth baseline of a run is sized by.

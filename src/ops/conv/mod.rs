@@ -73,7 +73,7 @@ mod family;
 pub use family::FAMILY;
 pub mod wgpu;
 
-use super::{Case, Job, Launch, Op, Ordering, Prepared};
+use super::{Case, CaseParams, FamilyParams, Job, Launch, Op, Ordering, Prepared};
 use crate::error::{DetError, OpError};
 use crate::inputs;
 use crate::numerics::bounds::gamma;
@@ -585,10 +585,26 @@ pub fn exact_reference_rounded(job: &ConvJob) -> (Vec<f64>, Vec<f64>, Vec<f64>) 
     (exact, exact_out, mag)
 }
 
+/// The convolutions' own case parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvParams {
+    /// N,C,H,W,K,R,S,STRIDE,PAD,DILATION as given (checked by [`ConvShape::new`]).
+    pub shape: Vec<usize>,
+}
+
+impl CaseParams for ConvParams {
+    fn shape(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!(self.shape))
+    }
+}
+
 /// Builds the job (without the reference) for a case: the bench uses this directly.
 pub fn build_job(case: &Case) -> Result<ConvJob, DetError> {
     let variant: ConvVariant = case.variant.parse().map_err(DetError::input)?;
-    let raw = case.shape.clone().unwrap_or_else(|| DEFAULT_SHAPE.to_vec());
+    let raw = case
+        .params
+        .get::<ConvParams>()
+        .map_or_else(|| DEFAULT_SHAPE.to_vec(), |p| p.shape.clone());
     let shape = ConvShape::new(&raw)?;
     check_formats(case.precision, case.accumulator)?;
     let (la, lb) = shape.operand_lens(case.op);
@@ -729,7 +745,7 @@ pub fn expand_shapes(cases: Vec<Case>, shapes: &[Vec<usize>]) -> Result<Vec<Case
             let shape = ConvShape::new(s)?;
             out.push(Case {
                 size: shape.out_len(c.op),
-                shape: Some(s.clone()),
+                params: FamilyParams::new(ConvParams { shape: s.clone() }),
                 ..c.clone()
             });
         }

@@ -43,15 +43,12 @@ impl Family for Copy {
             accumulator: spec.precision,
             variant: VARIANTS[0].into(),
             size: spec.size,
-            bins: None,
             // The values do not matter to a copy; uniform ones are the cheapest to draw.
             input: InputSpec::Uniform,
-            index_file: None,
             seed: spec.seed,
             runs: spec.runs.min(BASELINE_RUNS),
             workgroup_size: BASELINE_WORKGROUP_SIZE,
-            shape: None,
-            steps: None,
+            params: Default::default(),
         })
     }
 }

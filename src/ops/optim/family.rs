@@ -1,9 +1,9 @@
 //! The optimizer family (sgd, adam, adamw) as a plug-in.
 
-use super::{cpu, cuda, wgpu, OptimJob, ADAM_VARIANTS, SGD_VARIANTS};
+use super::{cpu, cuda, wgpu, OptimJob, OptimParams, ADAM_VARIANTS, DEFAULT_STEPS, SGD_VARIANTS};
 use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
 use crate::error::{DetError, OpError};
-use crate::ops::{Case, Family, JobSpec, Launch, Op, Prepared};
+use crate::ops::{Case, Family, FamilyParams, JobSpec, Launch, MatrixParams, Op, Prepared};
 
 /// sgd, adam and adamw.
 pub struct Optim;
@@ -33,6 +33,19 @@ impl Family for Optim {
     }
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)
+    }
+    /// Every case runs the steps asked for.
+    fn expand(&self, cases: Vec<Case>, params: &MatrixParams) -> Result<Vec<Case>, DetError> {
+        let p = OptimParams {
+            steps: params.steps.unwrap_or(DEFAULT_STEPS),
+        };
+        Ok(cases
+            .into_iter()
+            .map(|c| Case {
+                params: FamilyParams::new(p),
+                ..c
+            })
+            .collect())
     }
     /// Element-wise updates with one rounding order: every device should give the same bits.
     fn compare_across_backends(&self) -> bool {

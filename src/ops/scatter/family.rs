@@ -1,9 +1,11 @@
 //! The scatter family (scatter_add) as a plug-in.
 
-use super::{cpu, cuda, index_source, input_label, wgpu, ScatterJob, VARIANTS};
+use super::{
+    cpu, cuda, index_source, input_label, wgpu, IndexSource, ScatterJob, ScatterParams, VARIANTS,
+};
 use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
 use crate::error::{DetError, OpError};
-use crate::ops::{Case, Family, MatrixParams, Op, Prepared};
+use crate::ops::{Case, Family, FamilyParams, MatrixParams, Op, Prepared};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -35,23 +37,26 @@ impl Family for Scatter {
     /// One case per bin count and index source: the user's index file, else each generated
     /// distribution.
     fn expand(&self, cases: Vec<Case>, params: &MatrixParams) -> Result<Vec<Case>, DetError> {
-        let sources: Vec<Option<String>> = match params.index_file {
+        let sources: Vec<IndexSource> = match params.index_file {
             None if !params.index_dists.is_empty() => params
                 .index_dists
                 .iter()
-                .map(|d| Some(format!("dist:{d}")))
+                .map(|d| IndexSource::Dist(d.clone()))
                 .collect(),
-            file => vec![file.map(str::to_string)],
+            None => vec![IndexSource::Dist("uniform".into())],
+            Some(file) => vec![IndexSource::File(file.into())],
         };
         Ok(cases
             .into_iter()
             .flat_map(|c| {
                 let sources = &sources;
-                params.bins.iter().flat_map(move |&b| {
+                params.bins.iter().flat_map(move |&bins| {
                     let c = c.clone();
-                    sources.iter().map(move |s| Case {
-                        bins: Some(b),
-                        index_file: s.clone(),
+                    sources.iter().map(move |index| Case {
+                        params: FamilyParams::new(ScatterParams {
+                            bins,
+                            index: index.clone(),
+                        }),
                         ..c.clone()
                     })
                 })
