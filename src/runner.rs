@@ -9,7 +9,7 @@ use crate::numerics::Precision;
 use crate::ops::{
     self, BaselineSpec, Case, Family, Job, MatrixParams, Op, Ordering, Prepared, RunSet,
 };
-use crate::report::{Env, Report, ResultRecord, SCHEMA};
+use crate::report::{Env, Report, ResultRecord, Status, SCHEMA};
 pub use crate::shared::host::{check_host_size, check_runs_memory};
 pub use crate::shared::stats::median;
 use crate::shared::stats::median_u64;
@@ -230,7 +230,7 @@ pub fn nan_max(a: f64, b: f64) -> f64 {
 /// Why a prepared case cannot be judged `ok` whatever its outputs: an exact value that is
 /// not finite (overflow of the output format, or a NaN/infinite input), or an element
 /// without a finite a-priori bound. `(status, reason)`; None when it can be judged.
-pub fn unjudgeable(prep: &Prepared) -> Option<(&'static str, String)> {
+pub fn unjudgeable(prep: &Prepared) -> Option<(Status, String)> {
     let p = prep.out_precision;
     let outs: &[f64] = if prep.exact_out.is_empty() {
         &prep.exact
@@ -250,13 +250,13 @@ pub fn unjudgeable(prep: &Prepared) -> Option<(&'static str, String)> {
         };
         if e.is_nan() || o.is_nan() {
             return Some((
-                "error",
+                Status::Error,
                 format!("exact value undefined{at}: the input holds NaN or infinity"),
             ));
         }
         if e.is_infinite() || o.is_infinite() {
             return Some((
-                "error",
+                Status::Error,
                 format!(
                     "overflow: the exact result{at} is outside the {p} range (|exact| {} max {:e})",
                     if e.is_infinite() {
@@ -280,7 +280,7 @@ pub fn unjudgeable(prep: &Prepared) -> Option<(&'static str, String)> {
             String::new()
         };
         return Some((
-            "unsupported",
+            Status::Unsupported,
             format!("no finite a-priori error bound{at}, so the error cannot be judged (it is measured, not checked)"),
         ));
     }
@@ -301,9 +301,7 @@ fn base_record(
         precision: case.precision.name().into(),
         accumulator: case.accumulator.name().into(),
         variant: case.variant.clone(),
-        ordering: job
-            .map(|j| j.ordering().name().to_string())
-            .unwrap_or_else(|| "none".into()),
+        ordering: job.map(|j| j.ordering()).unwrap_or_default(),
         size: case.size as u64,
         bins: case.params.bins(),
         shape: case.params.shape(),
@@ -336,7 +334,7 @@ fn base_record(
 /// Fills the record from a finished run set.
 pub fn finish_record(mut rec: ResultRecord, prep: &Prepared, set: &RunSet) -> ResultRecord {
     let m = metrics(prep, set);
-    rec.status = "ok".into();
+    rec.status = Status::Ok;
     let mut notes = Vec::new();
     if !prep.note.is_empty() {
         notes.push(prep.note.clone());
@@ -345,18 +343,18 @@ pub fn finish_record(mut rec: ResultRecord, prep: &Prepared, set: &RunSet) -> Re
         notes.push(set.message.clone());
     }
     if let Some((status, why)) = unjudgeable(prep) {
-        rec.status = status.into();
+        rec.status = status;
         notes.push(why);
     }
     if m.non_finite > 0 {
-        rec.status = "error".into();
+        rec.status = Status::Error;
         notes.push(format!(
             "{} output values were NaN or infinite (overflow in {})",
             m.non_finite, prep.out_precision
         ));
     }
     if m.bound_violations > 0 {
-        rec.status = "error".into();
+        rec.status = Status::Error;
         notes.push(format!(
             "{} output elements exceeded the a-priori error bound",
             m.bound_violations
@@ -613,7 +611,7 @@ pub fn run_case(
             }
             Ok(_) => out.push((
                 ResultRecord {
-                    status: "error".into(),
+                    status: Status::Error,
                     message: "backend returned no runs".into(),
                     ..rec
                 },
@@ -621,7 +619,7 @@ pub fn run_case(
             )),
             Err(OpError::Unsupported(m)) => out.push((
                 ResultRecord {
-                    status: "unsupported".into(),
+                    status: Status::Unsupported,
                     message: m,
                     ..rec
                 },
@@ -629,7 +627,7 @@ pub fn run_case(
             )),
             Err(OpError::Failed(m)) => out.push((
                 ResultRecord {
-                    status: "error".into(),
+                    status: Status::Error,
                     message: m,
                     ..rec
                 },
@@ -784,7 +782,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                 // A baseline this device cannot hold is a failed row, not a failed run.
                 Err(DetError::Input(m)) if baseline => vec![(
                     ResultRecord {
-                        status: "error".into(),
+                        status: Status::Error,
                         message: format!("copy baseline: {m}"),
                         ..base_record(case, Some(&prep), backend.info(), Some(&prep.job))
                     },
@@ -807,7 +805,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                         rec.precision,
                         rec.accumulator,
                         rec.variant,
-                        slug(&rec.ordering),
+                        slug(rec.ordering.name()),
                         rec.size,
                         slug(&rec.input),
                         rec.seed

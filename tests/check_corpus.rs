@@ -223,7 +223,7 @@ fn a_bound_violation_in_the_current_run_fails() {
     // What the runner writes when a result breaks its bound: status error.
     let mut r = load(baseline());
     let victim = r.results.iter_mut().find(|x| det_ok(x)).unwrap();
-    victim.status = "error".into();
+    victim.status = detbench::report::Status::Error;
     victim.bound_violations = 1;
     victim.message = "1 output elements exceeded the a-priori error bound".into();
     let cur = write("bound_error.json", &r);
