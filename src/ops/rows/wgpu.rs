@@ -23,6 +23,8 @@ struct Params {
     chunk: u32,
     splits: u32,
     gx: u32,
+    /// To the uniform struct's 16-byte multiple.
+    _pad: [u32; 3],
 }
 
 /// The specialised WGSL of one job.
@@ -129,6 +131,7 @@ pub fn run(b: &WgpuBackend, job: &RowsJob) -> Result<RunSet, OpError> {
         chunk: job.split.chunk as u32,
         splits: splits as u32,
         gx: g[0],
+        _pad: [0; 3],
     };
     let src = module_source(job);
     let x = b.storage_from_bytes("x", &job.precision.encode(&job.x))?;
