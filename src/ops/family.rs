@@ -146,6 +146,12 @@ pub trait Family: Sync {
     fn compare_across_backends(&self) -> bool {
         false
     }
+    /// The variant whose job and bound stand for an external program's kernel of `op`
+    /// (`--backend external`): its bound must hold whatever order the program accumulates
+    /// in. None: the family's jobs cannot be handed to external programs.
+    fn external_variant(&self, _op: Op) -> Option<&'static str> {
+        None
+    }
     /// The bandwidth baseline case this family offers a run, if it is the baseline family.
     fn baseline(&self, _spec: BaselineSpec) -> Option<Case> {
         None

@@ -3,6 +3,7 @@
 use super::{
     cpu, cuda, index_source, input_label, wgpu, IndexSource, ScatterJob, ScatterParams, VARIANTS,
 };
+use crate::backend::external::{ExternalArray, ExternalCall};
 use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
 use crate::error::{DetError, OpError};
 use crate::ops::{Case, Family, FamilyParams, MatrixParams, Op, Prepared};
@@ -30,6 +31,10 @@ impl Family for Scatter {
     }
     fn variants(&self, _op: Op) -> &'static [&'static str] {
         VARIANTS
+    }
+    // atomic's per-bin bound holds for any order of each bin's terms.
+    fn external_variant(&self, _op: Op) -> Option<&'static str> {
+        Some("atomic")
     }
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)
@@ -95,5 +100,28 @@ impl Kernel for ScatterJob {
     }
     fn run_cuda(&self, b: &CudaBackend) -> Result<RunSet, OpError> {
         cuda::run(b, self)
+    }
+    fn external_call(&self) -> Result<ExternalCall, OpError> {
+        let n = self.x.len() as u64;
+        Ok(ExternalCall {
+            op: "scatter_add".into(),
+            precision: self.precision,
+            accumulator: self.accumulator,
+            params: serde_json::json!({ "size": n, "bins": self.bins }),
+            index_inputs: vec![(
+                "index".into(),
+                vec![n],
+                self.idx.iter().map(|&i| i64::from(i)).collect(),
+            )],
+            inputs: vec![ExternalArray::new(
+                "values",
+                self.precision,
+                vec![n],
+                self.x.clone(),
+            )],
+            out_dtype: self.accumulator,
+            out_shape: vec![self.bins as u64],
+            runs: self.runs,
+        })
     }
 }
