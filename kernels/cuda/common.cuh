@@ -29,10 +29,10 @@ typedef long long db_i64;
 // ---------------------------------------------------------------------------------------
 // Format conversions (no cuda_fp16.h: halves are raw 16-bit patterns).
 
-// DB_HOST_EMU: kernels/cuda/emu/conv_tc_emu.cpp compiles conv.cu (after this prelude) on the
-// host with g++ to check the tensor-core kernels' indexing without a GPU; it supplies its own
-// versions of the few functions written in inline PTX (these conversions, the atomics, the
-// mma).
+// DB_HOST_EMU: kernels/cuda/emu/module.cpp compiles this prelude and a family on the host
+// with g++ to run the kernels without a GPU; kernels/cuda/emu/cuda_host.h supplies its own
+// versions of the few functions written in inline PTX (these conversions, the ordered
+// atomics, the mma).
 #ifndef DB_HOST_EMU
 __device__ __forceinline__ float db_f16_to_f32(db_u16 h) {
     float f;
@@ -377,6 +377,11 @@ __device__ __forceinline__ void db_slices(F x, const int* layout, F* m) {
 
 template <int ORD> struct DbAtom;
 
+#if defined(DB_HOST_EMU)
+// The host emulation (kernels/cuda/emu/cuda_host.h) replaces the inline PTX below by
+// std::atomic_ref operations of the matching C++ memory order.
+template <int ORD> struct DbAtom : DbEmuAtom<ORD> {};
+#else
 #define DB_ATOM(ORD, SEMSCOPE, SCOPE, FENCE)                                                  \
     template <> struct DbAtom<ORD> {                                                          \
         static __device__ __forceinline__ void fence() { FENCE }                              \
@@ -460,6 +465,7 @@ DB_ATOM(2, ".acq_rel.cta", ".cta", )
 DB_ATOM(3, ".acq_rel.gpu", ".gpu", )
 DB_ATOM(4, ".acq_rel.cta", ".cta", asm volatile("fence.sc.cta;" ::: "memory");)
 DB_ATOM(5, ".acq_rel.gpu", ".gpu", asm volatile("fence.sc.gpu;" ::: "memory");)
+#endif  // DB_HOST_EMU
 
 // Native atomic add of an accumulator value into the accumulator word.
 template <int ORD> __device__ __forceinline__ void db_atomic_add(AccF32, float* w, float v) {

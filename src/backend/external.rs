@@ -663,7 +663,7 @@ impl Backend for ExternalBackend {
     fn annotate(&self, rec: &mut ResultRecord) {
         // The adapter's modes are not atomic kernels: no ordering; whether the mode promises
         // the same bits is the adapter's word.
-        rec.ordering = "none".into();
+        rec.ordering = crate::ops::Ordering::None;
         rec.deterministic_variant = self.adapter.deterministic.contains(&rec.variant);
         // A string extra: part of the result's key, so two adapters on one device differ.
         rec.extra.insert("adapter".into(), json!(self.adapter.name));

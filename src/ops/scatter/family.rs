@@ -1,10 +1,7 @@
 //! The scatter family (scatter_add) as a plug-in.
 
-use super::{
-    cpu, cuda, index_source, input_label, wgpu, IndexSource, ScatterJob, ScatterParams, VARIANTS,
-};
+use super::{index_source, input_label, IndexSource, ScatterJob, ScatterParams, VARIANTS};
 use crate::backend::external::{ExternalArray, ExternalCall};
-use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
 use crate::error::{DetError, OpError};
 use crate::ops::{Case, Family, FamilyParams, MatrixParams, Op, Prepared};
 use serde_json::Value;
@@ -88,40 +85,28 @@ impl Family for Scatter {
 
 crate::ops::family::atomic_job_spec!(ScatterJob);
 
-impl Kernel for ScatterJob {
-    fn kernel_name(&self) -> String {
-        "scatter_add".into()
-    }
-    fn run_cpu(&self, b: &CpuBackend) -> Result<RunSet, OpError> {
-        b.time_runs(self.runs, || cpu::run_once(self, b.threads()))
-    }
-    fn run_wgpu(&self, b: &WgpuBackend) -> Result<RunSet, OpError> {
-        wgpu::run(b, self)
-    }
-    fn run_cuda(&self, b: &CudaBackend) -> Result<RunSet, OpError> {
-        cuda::run(b, self)
-    }
-    fn external_call(&self) -> Result<ExternalCall, OpError> {
-        let n = self.x.len() as u64;
-        Ok(ExternalCall {
-            op: "scatter_add".into(),
-            precision: self.precision,
-            accumulator: self.accumulator,
-            params: serde_json::json!({ "size": n, "bins": self.bins }),
-            index_inputs: vec![(
-                "index".into(),
-                vec![n],
-                self.idx.iter().map(|&i| i64::from(i)).collect(),
-            )],
-            inputs: vec![ExternalArray::new(
-                "values",
-                self.precision,
-                vec![n],
-                self.x.clone(),
-            )],
-            out_dtype: self.accumulator,
-            out_shape: vec![self.bins as u64],
-            runs: self.runs,
-        })
-    }
+crate::ops::family::family_kernel!(ScatterJob, |_j| "scatter_add", [cpu, wgpu, cuda, external]);
+
+fn external_call(j: &ScatterJob) -> Result<ExternalCall, OpError> {
+    let n = j.x.len() as u64;
+    Ok(ExternalCall {
+        op: "scatter_add".into(),
+        precision: j.precision,
+        accumulator: j.accumulator,
+        params: serde_json::json!({ "size": n, "bins": j.bins }),
+        index_inputs: vec![(
+            "index".into(),
+            vec![n],
+            j.idx.iter().map(|&i| i64::from(i)).collect(),
+        )],
+        inputs: vec![ExternalArray::new(
+            "values",
+            j.precision,
+            vec![n],
+            j.x.clone(),
+        )],
+        out_dtype: j.accumulator,
+        out_shape: vec![j.bins as u64],
+        runs: j.runs,
+    })
 }
