@@ -98,7 +98,11 @@ fn optimizers_match_the_cpu_emulation() {
             (b.spec.fmad, m)
         })
         .collect();
-    assert_eq!(modules.len(), 2, "an --fmad=true and an --fmad=false module");
+    assert_eq!(
+        modules.len(),
+        2,
+        "an --fmad=true and an --fmad=false module"
+    );
     let mut checked = 0;
     for op in [Op::Sgd, Op::Adam, Op::Adamw] {
         for &variant in op.variants() {
@@ -108,14 +112,18 @@ fn optimizers_match_the_cpu_emulation() {
                 }
                 // n = 4 * 257 + 3: a ragged last block and a scalar tail.
                 for (n, wg) in [(1usize, 64u32), (1031, 64)] {
-                    let prep = detbench::runner::prepare(&optim_case(op, p, variant, n, wg)).expect("prepare");
+                    let prep = detbench::runner::prepare(&optim_case(op, p, variant, n, wg))
+                        .expect("prepare");
                     let j = optim_job(&prep);
                     if j.unsupported.is_some() {
                         continue;
                     }
                     let m = &modules.iter().find(|(f, _)| *f == j.variant.fma).unwrap().1;
                     let got = run_optim(m, j);
-                    let want = common::run_or_unsupported(BackendKind::Cpu, &prep).expect("cpu").outputs.remove(0);
+                    let want = common::run_or_unsupported(BackendKind::Cpu, &prep)
+                        .expect("cpu")
+                        .outputs
+                        .remove(0);
                     assert_eq!(got.len(), want.len());
                     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                         assert_eq!(
@@ -137,7 +145,11 @@ fn copy_reproduces_its_input() {
     let b = cuda_emu::module_builds(detbench::ops::copy::cuda::SOURCE).remove(0);
     let m = cuda_emu::load(&b.spec);
     cuda_emu::assert_entries(&m, &b);
-    for (p, n, wg) in [(Precision::F32, 1usize, 64u32), (Precision::F16, 4099, 64), (Precision::F64, 70_001, 32)] {
+    for (p, n, wg) in [
+        (Precision::F32, 1usize, 64u32),
+        (Precision::F16, 4099, 64),
+        (Precision::F64, 70_001, 32),
+    ] {
         let case = Case {
             op: Op::Copy,
             precision: p,
@@ -151,7 +163,9 @@ fn copy_reproduces_its_input() {
             params: Default::default(),
         };
         let prep = detbench::runner::prepare(&case).expect("prepare");
-        let Job::Copy(j) = &prep.job else { unreachable!() };
+        let Job::Copy(j) = &prep.job else {
+            unreachable!()
+        };
         let words = j.words() as u64;
         let src = m.upload(&j.padded_bytes());
         let dst = m.alloc(words as usize * 16);
@@ -165,7 +179,9 @@ fn copy_reproduces_its_input() {
         let got = j.decode(&dst.read());
         assert_eq!(got.len(), n);
         assert!(
-            got.iter().zip(&j.x).all(|(a, b)| a.to_bits() == b.to_bits()),
+            got.iter()
+                .zip(&j.x)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
             "copy {p} n={n}: output differs from input"
         );
     }
