@@ -84,6 +84,10 @@ pub struct MatrixParams<'a> {
     pub shapes: &'a [Vec<usize>],
     /// Optimizer steps (`--steps`).
     pub steps: Option<usize>,
+    /// Matmul shapes M,N,K (`--mm-shape`).
+    pub mm_shapes: &'a [Vec<usize>],
+    /// Row lengths of the batched row reductions (`--row-len`).
+    pub row_lens: &'a [usize],
 }
 
 /// What the bandwidth baseline of a run is sized by.
@@ -146,6 +150,13 @@ pub trait Family: Sync {
     fn compare_across_backends(&self) -> bool {
         false
     }
+    /// The batch axis (`--batch-sizes`): `case` with its batch dimension set to `batch`, and
+    /// the output elements of one batch row, when the op has a batch axis whose rows are
+    /// drawn independently of the batch size (so the first rows are the same at every
+    /// size and their outputs can be compared). None: the op has no batch axis.
+    fn with_batch(&self, _case: &Case, _batch: usize) -> Result<Option<(Case, usize)>, DetError> {
+        Ok(None)
+    }
     /// The bandwidth baseline case this family offers a run, if it is the baseline family.
     fn baseline(&self, _spec: BaselineSpec) -> Option<Case> {
         None
@@ -189,3 +200,92 @@ macro_rules! atomic_job_spec {
     };
 }
 pub(crate) use atomic_job_spec;
+
+/// The [`Kernel`] impl of a family's job: `kernel_name` from the given expression, and each
+/// listed backend's run from the family's backend module (`cpu::run(b, job)`,
+/// `wgpu::run(b, job)`, `cuda::run(b, job)`, siblings of the invoking module). A backend not
+/// listed keeps the trait's `Unsupported` default.
+///
+/// `family_kernel!(ReduceJob, |j| j.op.name(), [cpu, wgpu, cuda]);`
+macro_rules! family_kernel {
+    ($job:ty, |$j:ident| $name:expr, [$($backend:ident),* $(,)?]) => {
+        impl $crate::backend::Kernel for $job {
+            fn kernel_name(&self) -> String {
+                let $j = self;
+                ($name).into()
+            }
+            $($crate::ops::family::family_kernel!(@run $backend);)*
+        }
+    };
+    (@run cpu) => {
+        fn run_cpu(
+            &self,
+            b: &$crate::backend::cpu::CpuBackend,
+        ) -> Result<$crate::backend::RunSet, $crate::error::OpError> {
+            super::cpu::run(b, self)
+        }
+    };
+    (@run wgpu) => {
+        fn run_wgpu(
+            &self,
+            b: &$crate::backend::wgpu::WgpuBackend,
+        ) -> Result<$crate::backend::RunSet, $crate::error::OpError> {
+            super::wgpu::run(b, self)
+        }
+    };
+    (@run cuda) => {
+        fn run_cuda(
+            &self,
+            b: &$crate::backend::cuda::CudaBackend,
+        ) -> Result<$crate::backend::RunSet, $crate::error::OpError> {
+            super::cuda::run(b, self)
+        }
+    };
+}
+pub(crate) use family_kernel;
+
+/// A family's variant enum with its report names written once: the enum, `ALL` and `NAMES`
+/// (report order), `name()` and `FromStr` (whose error names the family and lists the
+/// names).
+macro_rules! variant_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $ty:ident ($what:literal) {
+            $($(#[$vmeta:meta])* $v:ident = $name:literal),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        $vis enum $ty {
+            $($(#[$vmeta])* $v),+
+        }
+
+        impl $ty {
+            /// Every variant, in report order.
+            pub const ALL: &'static [$ty] = &[$($ty::$v),+];
+            /// The report names of [`Self::ALL`].
+            pub const NAMES: &'static [&'static str] = &[$($name),+];
+
+            /// The name written in reports and taken by `--variant`.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $($ty::$v => $name),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::ALL.iter().copied().find(|v| v.name() == s).ok_or_else(|| {
+                    format!(
+                        "unknown {} variant '{s}' (expected {})",
+                        $what,
+                        Self::NAMES.join(", ")
+                    )
+                })
+            }
+        }
+    };
+}
+pub(crate) use variant_enum;

@@ -8,6 +8,7 @@ pub mod common;
 pub mod conv;
 pub mod copy;
 pub mod family;
+pub mod matmul;
 pub mod optim;
 pub mod reduce;
 pub mod scatter;
@@ -64,82 +65,7 @@ impl FromStr for Op {
 
 pub use crate::shared::launch::Launch;
 
-/// Atomic memory ordering and scope of an atomic variant. Non-atomic variants use `None`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Ordering {
-    /// Not an atomic variant.
-    None,
-    /// Relaxed (WGSL atomics are always relaxed at device scope).
-    Relaxed,
-    RelaxedCta,
-    RelaxedGpu,
-    AcqRelCta,
-    AcqRelGpu,
-    SeqCstCta,
-    SeqCstGpu,
-}
-
-impl Ordering {
-    /// The ordering a prepared job starts with: relaxed for an atomic variant (what the
-    /// non-CUDA backends run; the CUDA runner sets each of [`Ordering::CUDA`] in turn), none
-    /// for an ordered one.
-    pub fn initial(atomic: bool) -> Ordering {
-        if atomic {
-            Ordering::Relaxed
-        } else {
-            Ordering::None
-        }
-    }
-
-    /// The orderings CUDA atomic variants are run with.
-    pub const CUDA: [Ordering; 6] = [
-        Ordering::RelaxedGpu,
-        Ordering::RelaxedCta,
-        Ordering::AcqRelGpu,
-        Ordering::AcqRelCta,
-        Ordering::SeqCstGpu,
-        Ordering::SeqCstCta,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Ordering::None => "none",
-            Ordering::Relaxed => "relaxed",
-            Ordering::RelaxedCta => "relaxed.cta",
-            Ordering::RelaxedGpu => "relaxed.gpu",
-            Ordering::AcqRelCta => "acq_rel.cta",
-            Ordering::AcqRelGpu => "acq_rel.gpu",
-            Ordering::SeqCstCta => "seq_cst.cta",
-            Ordering::SeqCstGpu => "seq_cst.gpu",
-        }
-    }
-}
-
-impl fmt::Display for Ordering {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Ordering {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let all = [
-            Ordering::None,
-            Ordering::Relaxed,
-            Ordering::RelaxedCta,
-            Ordering::RelaxedGpu,
-            Ordering::AcqRelCta,
-            Ordering::AcqRelGpu,
-            Ordering::SeqCstCta,
-            Ordering::SeqCstGpu,
-        ];
-        all.into_iter()
-            .find(|o| o.name() == s.trim())
-            .ok_or_else(|| format!("unknown ordering '{}' (expected relaxed, relaxed.cta, relaxed.gpu, acq_rel.cta, acq_rel.gpu, seq_cst.cta or seq_cst.gpu)", s.trim()))
-    }
-}
+pub use crate::shared::ordering::Ordering;
 
 /// One cell of the experiment matrix, before it is bound to a backend: the fields every
 /// family reads, plus the family's own typed parameters.
@@ -249,6 +175,7 @@ registry! {
     Optim(optim::OptimJob) => optim::FAMILY, [Sgd = "sgd", Adam = "adam", Adamw = "adamw"];
     // A plain copy: the device's bandwidth baseline.
     Copy(copy::CopyJob) => copy::FAMILY, [Copy = "copy"];
+    Matmul(matmul::MatmulJob) => matmul::FAMILY, [Matmul = "matmul"];
 }
 
 impl Job {

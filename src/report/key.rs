@@ -202,7 +202,7 @@ impl ResultKey {
         ResultKey {
             device: DeviceId::of(r, env),
             case: CaseKey::of(r),
-            ordering: r.ordering.clone(),
+            ordering: r.ordering.to_string(),
             workgroups: r.launch.workgroups,
         }
     }
@@ -320,7 +320,7 @@ mod tests {
             precision: "f32".into(),
             accumulator: "f32".into(),
             variant: "tree".into(),
-            ordering: "none".into(),
+            ordering: Default::default(),
             size: 1000,
             launch: crate::ops::Launch {
                 workgroup_size: wg,

@@ -1,8 +1,7 @@
 //! The convolution family (forward, backward data, backward weight) as a plug-in.
 
-use super::{cpu, cuda, variants, wgpu, ConvJob};
-use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
-use crate::error::{DetError, OpError};
+use super::{variants, ConvJob};
+use crate::error::DetError;
 use crate::ops::{Case, Family, MatrixParams, Op, Prepared};
 
 /// conv2d_fwd, conv2d_bwd_data and conv2d_bwd_weight.
@@ -38,19 +37,4 @@ impl Family for Conv {
 
 crate::ops::family::atomic_job_spec!(ConvJob);
 
-impl Kernel for ConvJob {
-    fn kernel_name(&self) -> String {
-        self.op.name().into()
-    }
-    fn run_cpu(&self, b: &CpuBackend) -> Result<RunSet, OpError> {
-        b.time_runs(self.runs, || {
-            cpu::run_once(self, b.threads()).map(|v| (v, String::new()))
-        })
-    }
-    fn run_wgpu(&self, b: &WgpuBackend) -> Result<RunSet, OpError> {
-        wgpu::run(b, self)
-    }
-    fn run_cuda(&self, b: &CudaBackend) -> Result<RunSet, OpError> {
-        cuda::run(b, self)
-    }
-}
+crate::ops::family::family_kernel!(ConvJob, |j| j.op.name(), [cpu, wgpu, cuda]);

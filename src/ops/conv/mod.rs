@@ -79,12 +79,19 @@ use crate::inputs;
 use crate::numerics::bounds::gamma;
 use crate::numerics::exact::ExactAcc;
 use crate::numerics::Precision;
-use std::str::FromStr;
 
 /// Variants of `conv2d_fwd` and `conv2d_bwd_data`, in report order.
-pub const DATA_VARIANTS: &[&str] = &["direct", "tiled", "tensor_core"];
+pub const DATA_VARIANTS: &[&str] = &[
+    ConvVariant::Direct.name(),
+    ConvVariant::Tiled.name(),
+    ConvVariant::TensorCore.name(),
+];
 /// Variants of `conv2d_bwd_weight`, in report order.
-pub const WEIGHT_VARIANTS: &[&str] = &["atomic", "deterministic", "tensor_core"];
+pub const WEIGHT_VARIANTS: &[&str] = &[
+    ConvVariant::Atomic.name(),
+    ConvVariant::Deterministic.name(),
+    ConvVariant::TensorCore.name(),
+];
 
 /// Shape used when a conv op is run without `--conv-shape`.
 pub const DEFAULT_SHAPE: [usize; 10] = [2, 8, 16, 16, 8, 3, 3, 1, 1, 1];
@@ -290,48 +297,25 @@ impl ConvShape {
     }
 }
 
-/// A convolution variant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ConvVariant {
-    /// One thread per output element, (c|k, r, s) order.
-    Direct,
-    /// Implicit GEMM in shared-memory tiles, (r, s, c|k) order.
-    Tiled,
-    /// bwd_weight: chunk partials added with float atomics.
-    Atomic,
-    /// bwd_weight: chunk partials reduced in chunk order.
-    Deterministic,
-    /// mma.sync tensor-core tiles (CUDA, f16/bf16 inputs).
-    TensorCore,
+crate::ops::family::variant_enum! {
+    /// A convolution variant.
+    pub enum ConvVariant("conv") {
+        /// One thread per output element, (c|k, r, s) order.
+        Direct = "direct",
+        /// Implicit GEMM in shared-memory tiles, (r, s, c|k) order.
+        Tiled = "tiled",
+        /// bwd_weight: chunk partials added with float atomics.
+        Atomic = "atomic",
+        /// bwd_weight: chunk partials reduced in chunk order.
+        Deterministic = "deterministic",
+        /// mma.sync tensor-core tiles (CUDA, f16/bf16 inputs).
+        TensorCore = "tensor_core",
+    }
 }
 
 impl ConvVariant {
-    pub fn name(self) -> &'static str {
-        match self {
-            ConvVariant::Direct => "direct",
-            ConvVariant::Tiled => "tiled",
-            ConvVariant::Atomic => "atomic",
-            ConvVariant::Deterministic => "deterministic",
-            ConvVariant::TensorCore => "tensor_core",
-        }
-    }
-
     pub fn is_atomic(self) -> bool {
         self == ConvVariant::Atomic
-    }
-}
-
-impl FromStr for ConvVariant {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "direct" => ConvVariant::Direct,
-            "tiled" => ConvVariant::Tiled,
-            "atomic" => ConvVariant::Atomic,
-            "deterministic" => ConvVariant::Deterministic,
-            "tensor_core" => ConvVariant::TensorCore,
-            other => return Err(format!("unknown conv variant '{other}'")),
-        })
     }
 }
 

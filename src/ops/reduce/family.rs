@@ -1,8 +1,7 @@
 //! The reduction family (sum, dot) as a plug-in.
 
-use super::{cpu, cuda, wgpu, ReduceJob, VARIANTS};
-use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
-use crate::error::{DetError, OpError};
+use super::{ReduceJob, VARIANTS};
+use crate::error::DetError;
 use crate::ops::{Case, Family, Op, Prepared};
 
 /// sum and dot.
@@ -34,19 +33,4 @@ impl Family for Reduce {
 
 crate::ops::family::atomic_job_spec!(ReduceJob);
 
-impl Kernel for ReduceJob {
-    fn kernel_name(&self) -> String {
-        self.op.name().into()
-    }
-    fn run_cpu(&self, b: &CpuBackend) -> Result<RunSet, OpError> {
-        b.time_runs(self.runs, || {
-            cpu::run_once(self, b.threads()).map(|(v, m)| (vec![v], m))
-        })
-    }
-    fn run_wgpu(&self, b: &WgpuBackend) -> Result<RunSet, OpError> {
-        wgpu::run(b, self)
-    }
-    fn run_cuda(&self, b: &CudaBackend) -> Result<RunSet, OpError> {
-        cuda::run(b, self)
-    }
-}
+crate::ops::family::family_kernel!(ReduceJob, |j| j.op.name(), [cpu, wgpu, cuda]);

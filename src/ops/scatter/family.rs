@@ -1,10 +1,8 @@
 //! The scatter family (scatter_add) as a plug-in.
 
-use super::{
-    cpu, cuda, index_source, input_label, wgpu, IndexSource, ScatterJob, ScatterParams, VARIANTS,
+use super::{index_source, input_label, IndexSource, ScatterJob, ScatterParams, VARIANTS,
 };
-use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
-use crate::error::{DetError, OpError};
+use crate::error::DetError;
 use crate::ops::{Case, Family, FamilyParams, MatrixParams, Op, Prepared};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -83,17 +81,4 @@ impl Family for Scatter {
 
 crate::ops::family::atomic_job_spec!(ScatterJob);
 
-impl Kernel for ScatterJob {
-    fn kernel_name(&self) -> String {
-        "scatter_add".into()
-    }
-    fn run_cpu(&self, b: &CpuBackend) -> Result<RunSet, OpError> {
-        b.time_runs(self.runs, || cpu::run_once(self, b.threads()))
-    }
-    fn run_wgpu(&self, b: &WgpuBackend) -> Result<RunSet, OpError> {
-        wgpu::run(b, self)
-    }
-    fn run_cuda(&self, b: &CudaBackend) -> Result<RunSet, OpError> {
-        cuda::run(b, self)
-    }
-}
+crate::ops::family::family_kernel!(ScatterJob, |_j| "scatter_add", [cpu, wgpu, cuda]);

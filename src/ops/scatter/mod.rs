@@ -50,17 +50,9 @@ use crate::numerics::exact::ExactAcc;
 use crate::numerics::repro::ReproParams;
 use crate::numerics::Precision;
 use std::path::PathBuf;
-use std::str::FromStr;
 
 /// Variant names, in report order.
-pub const VARIANTS: &[&str] = &[
-    "atomic",
-    "atomic_cas",
-    "privatized",
-    "sort_segmented",
-    "fixed_point",
-    "reproducible",
-];
+pub const VARIANTS: &[&str] = ScatterVariant::NAMES;
 
 /// Largest bin count (`--bins`).
 pub const MAX_BINS: usize = 1 << 20;
@@ -96,29 +88,19 @@ pub const REPRO_MIN_SPAN: u32 = 64;
 /// Integer lanes per bin of reproducible: one per fold.
 pub use crate::shared::lanes::REPRO_LANES;
 
-/// A scatter-add variant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ScatterVariant {
-    Atomic,
-    AtomicCas,
-    Privatized,
-    SortSegmented,
-    FixedPoint,
-    Reproducible,
+crate::ops::family::variant_enum! {
+    /// A scatter-add variant.
+    pub enum ScatterVariant("scatter_add") {
+        Atomic = "atomic",
+        AtomicCas = "atomic_cas",
+        Privatized = "privatized",
+        SortSegmented = "sort_segmented",
+        FixedPoint = "fixed_point",
+        Reproducible = "reproducible",
+    }
 }
 
 impl ScatterVariant {
-    pub fn name(self) -> &'static str {
-        match self {
-            ScatterVariant::Atomic => "atomic",
-            ScatterVariant::AtomicCas => "atomic_cas",
-            ScatterVariant::Privatized => "privatized",
-            ScatterVariant::SortSegmented => "sort_segmented",
-            ScatterVariant::FixedPoint => "fixed_point",
-            ScatterVariant::Reproducible => "reproducible",
-        }
-    }
-
     /// Variants whose bits depend on the order float atomics land in.
     pub fn is_atomic(self) -> bool {
         matches!(
@@ -130,26 +112,6 @@ impl ScatterVariant {
     /// Whether the variant sorts by bin first.
     pub fn sorts(self) -> bool {
         self == ScatterVariant::SortSegmented
-    }
-}
-
-impl FromStr for ScatterVariant {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "atomic" => ScatterVariant::Atomic,
-            "atomic_cas" => ScatterVariant::AtomicCas,
-            "privatized" => ScatterVariant::Privatized,
-            "sort_segmented" => ScatterVariant::SortSegmented,
-            "fixed_point" => ScatterVariant::FixedPoint,
-            "reproducible" => ScatterVariant::Reproducible,
-            other => {
-                return Err(format!(
-                    "unknown scatter_add variant '{other}' (expected {})",
-                    VARIANTS.join(", ")
-                ))
-            }
-        })
     }
 }
 
