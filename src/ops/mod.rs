@@ -213,6 +213,9 @@ impl Kernel for Job {
     fn run_cuda(&self, gpu: &crate::backend::cuda::CudaBackend) -> Result<RunSet, OpError> {
         self.spec().run_cuda(gpu)
     }
+    fn external_call(&self) -> Result<crate::backend::external::ExternalCall, OpError> {
+        self.spec().external_call()
+    }
 }
 
 /// Checks a workgroup size given by the user.
