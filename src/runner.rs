@@ -307,6 +307,7 @@ fn base_record(
         op: case.op.name().into(),
         backend: backend.backend.clone(),
         device: backend.name.clone(),
+        device_ordinal: backend.details.get("ordinal").and_then(|v| v.as_u64()),
         precision: case.precision.name().into(),
         accumulator: case.accumulator.name().into(),
         variant: case.variant.clone(),
