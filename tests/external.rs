@@ -147,6 +147,49 @@ fn numpy_sum_ordered_is_reproducible_and_within_bound_permuted_is_not() {
     assert!(tol.status.success(), "tolerance: {tol_err}");
 }
 
+#[test]
+fn numpy_matmul_on_the_batch_axis() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let adapter = root().join("adapters/numpy.toml");
+    let out = detbench(&[
+        "run",
+        "--external",
+        adapter.to_str().unwrap(),
+        "--op",
+        "matmul",
+        "--variant",
+        "ordered",
+        "--mm-shape",
+        "16,24,200",
+        "--batch-sizes",
+        "1,16",
+        "--precision",
+        "f32",
+        "--runs",
+        "3",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&json);
+    let recs = rows(&r, "ordered");
+    assert_eq!(recs.len(), 2, "one row per batch size");
+    for rec in recs {
+        assert_eq!(rec["status"], "ok", "{rec}");
+        assert_eq!(rec["distinct_outputs"], 1, "{rec}");
+        assert_eq!(rec["bound_violations"], 0, "{rec}");
+        // Whether BLAS is batch invariant is what is measured; it must be measured.
+        assert!(rec["batch_invariant"].is_boolean(), "{rec}");
+        assert!(rec["max_ulp_across_batches"].is_u64(), "{rec}");
+    }
+}
+
 /// An adapter whose modes misbehave, one way each.
 const BAD_ADAPTER: &str = r#"
 import json, sys, time
