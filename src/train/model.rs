@@ -94,7 +94,7 @@ impl Device {
                 .join("; ")
         };
         match kind {
-            BackendKind::Cpu => Ok(Device::Cpu(Box::new(CpuBackend::new()))),
+            BackendKind::Cpu => Ok(Device::Cpu(Box::default())),
             BackendKind::Wgpu => {
                 let (found, bad) = crate::backend::wgpu::discover();
                 found
@@ -527,7 +527,7 @@ mod tests {
     /// to a few percent on parameters of every tensor.
     #[test]
     fn gradient_matches_finite_differences() {
-        let dev = Device::Cpu(Box::new(CpuBackend::new()));
+        let dev = Device::Cpu(Box::default());
         let k = Kernels::new(&dev, Mode::Deterministic);
         let data = super::super::data::generate(8, 3, 0);
         let batch: Vec<usize> = (0..8).collect();
