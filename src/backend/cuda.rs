@@ -465,8 +465,29 @@ fn open_device(
         device_type: "discrete_gpu".into(),
         ..Default::default()
     };
+    // Every module is compiled with --ftz=false and the half atomics use .noftz, so the
+    // kernels keep subnormals (set here from the compile options, not probed).
+    for f in ["f32", "f64"] {
+        info.subnormals
+            .insert(f.into(), super::subnormal_mode::PRESERVED.into());
+    }
     let d = &mut info.details;
     d.insert("ordinal".into(), ordinal.into());
+    // The PCI address names the board however CUDA_VISIBLE_DEVICES numbers it: the result
+    // key uses it to tell two devices of one name apart.
+    {
+        use CUdevice_attribute::*;
+        if let (Some(dom), Some(bus), Some(dev)) = (
+            attr(CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID),
+            attr(CU_DEVICE_ATTRIBUTE_PCI_BUS_ID),
+            attr(CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID),
+        ) {
+            d.insert(
+                "pci_bus_id".into(),
+                format!("{dom:04x}:{bus:02x}:{dev:02x}.0").into(),
+            );
+        }
+    }
     d.insert(
         "compute_capability".into(),
         format!("{}.{}", cc.0, cc.1).into(),

@@ -6,6 +6,7 @@
 
 pub mod cpu;
 pub mod cuda;
+pub mod external;
 pub mod wgpu;
 
 use crate::error::OpError;
@@ -21,9 +22,13 @@ pub enum BackendKind {
     Cpu,
     Cuda,
     Wgpu,
+    /// A program outside detbench, through an adapter (`--external`).
+    External,
 }
 
 impl BackendKind {
+    /// The built-in backends: what `--backend all` means. `external` needs an adapter
+    /// (`--external`), so it is never implied.
     pub const ALL: [BackendKind; 3] = [BackendKind::Cpu, BackendKind::Cuda, BackendKind::Wgpu];
 
     pub fn name(self) -> &'static str {
@@ -31,6 +36,7 @@ impl BackendKind {
             BackendKind::Cpu => "cpu",
             BackendKind::Cuda => "cuda",
             BackendKind::Wgpu => "wgpu",
+            BackendKind::External => "external",
         }
     }
 }
@@ -48,8 +54,9 @@ impl FromStr for BackendKind {
             "cpu" => Ok(BackendKind::Cpu),
             "cuda" => Ok(BackendKind::Cuda),
             "wgpu" => Ok(BackendKind::Wgpu),
+            "external" => Ok(BackendKind::External),
             other => Err(format!(
-                "unknown backend '{other}' (expected cpu, cuda or wgpu)"
+                "unknown backend '{other}' (expected cpu, cuda, wgpu or external)"
             )),
         }
     }
@@ -81,6 +88,53 @@ pub struct DeviceInfo {
     /// Anything else: compute capability, SM count, clocks, NVML readings, backend API.
     #[serde(default)]
     pub details: BTreeMap<String, serde_json::Value>,
+    /// Whether the device keeps subnormal numbers, per compute format the kernels use
+    /// ("f32", "f64"): one of the [`subnormal_mode`] strings. wgpu devices are probed once
+    /// with a tiny kernel ([`wgpu::probe_subnormals`]); the CPU emulation and CUDA (compiled
+    /// with `--ftz=false`) preserve them. Empty in reports written before it existed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub subnormals: BTreeMap<String, String>,
+}
+
+/// The modes [`DeviceInfo::subnormals`] records for a format.
+pub mod subnormal_mode {
+    /// Subnormal operands are used and subnormal results kept (gradual underflow, IEEE 754).
+    pub const PRESERVED: &str = "preserved";
+    /// Subnormal operands are read as zero and subnormal results flushed to zero.
+    pub const FLUSHED: &str = "flushed";
+    /// Subnormal results are flushed to zero, subnormal operands used.
+    pub const FLUSHES_RESULTS: &str = "flushes results";
+    /// Subnormal operands are read as zero, subnormal results kept.
+    pub const FLUSHES_OPERANDS: &str = "flushes operands";
+    /// The probe could not run (the reason follows after a colon).
+    pub const UNKNOWN: &str = "unknown";
+}
+
+/// The mode of a format from the probe's two observations.
+pub fn subnormal_mode_of(operand_kept: bool, result_kept: bool) -> &'static str {
+    match (operand_kept, result_kept) {
+        (true, true) => subnormal_mode::PRESERVED,
+        (false, false) => subnormal_mode::FLUSHED,
+        (true, false) => subnormal_mode::FLUSHES_RESULTS,
+        (false, true) => subnormal_mode::FLUSHES_OPERANDS,
+    }
+}
+
+impl DeviceInfo {
+    /// Whether the device is known to keep subnormals in `format` ("f32" or "f64"): false
+    /// when it flushes them, and also when the mode was not determined.
+    pub fn preserves_subnormals(&self, format: &str) -> bool {
+        self.subnormals.get(format).map(String::as_str) == Some(subnormal_mode::PRESERVED)
+    }
+
+    /// One line for `detbench devices`: "f32 preserved, f64 preserved".
+    pub fn subnormals_line(&self) -> String {
+        self.subnormals
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 impl DeviceInfo {
@@ -127,6 +181,14 @@ pub trait Kernel: Sync {
     fn run_cuda(&self, _gpu: &cuda::CudaBackend) -> Result<RunSet, OpError> {
         Err(no_kernel(&self.kernel_name(), BackendKind::Cuda))
     }
+    /// The job as an external program sees it (op, inputs, expected output), for the
+    /// external backend; `Unsupported` unless the family describes its jobs.
+    fn external_call(&self) -> Result<external::ExternalCall, OpError> {
+        Err(OpError::Unsupported(format!(
+            "{} cannot be handed to an external program yet",
+            self.kernel_name()
+        )))
+    }
 }
 
 fn no_kernel(name: &str, kind: BackendKind) -> OpError {
@@ -139,6 +201,13 @@ pub trait Backend: Send + Sync {
     fn info(&self) -> &DeviceInfo;
     /// Runs the job its `runs` times. `Err(Unsupported)` when the device lacks a feature.
     fn run(&self, job: &dyn Kernel) -> Result<RunSet, OpError>;
+    /// Runs the job as the case's `variant`. Only backends whose variants are their own
+    /// (the external backend's adapter modes) read it; the others run the job's variant.
+    fn run_variant(&self, job: &dyn Kernel, _variant: &str) -> Result<RunSet, OpError> {
+        self.run(job)
+    }
+    /// Adds what this backend knows about a record before it runs (the external adapter).
+    fn annotate(&self, _rec: &mut crate::report::ResultRecord) {}
     /// Kernel sources this backend compiles, by path, for provenance hashes.
     fn kernel_sources(&self) -> Vec<(&'static str, &'static str)> {
         Vec::new()
@@ -183,6 +252,8 @@ pub fn discover(kinds: &[BackendKind]) -> Discovered {
                 }
                 infos.append(&mut unavailable);
             }
+            // Built by the runner from the `--external` adapter.
+            BackendKind::External => {}
         }
     }
     Discovered { backends, infos }

@@ -195,6 +195,11 @@ pub struct ResultRecord {
     /// Output elements that differed between runs (multi-element outputs).
     #[serde(default)]
     pub elements_differing: Option<u64>,
+    /// The backend's index of the device (CUDA ordinal, wgpu adapter index), matching
+    /// `details.ordinal` of its entry in `env.devices`; null for the CPU. With two devices
+    /// of one name it tells their rows apart (see `report::key::DeviceId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_ordinal: Option<u64>,
     /// The batch axis (`run --batch-sizes`): this record's batch size (M of a matmul, B
     /// of a row reduction); null without the axis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
