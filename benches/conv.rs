@@ -15,7 +15,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use detbench::backend::{discover, Backend, BackendKind};
 use detbench::inputs::InputSpec;
 use detbench::numerics::Precision;
-use detbench::ops::{conv, Case, Job, Op};
+use detbench::ops::{conv, Case, FamilyParams, Job, Op};
 
 fn shape_for(b: &dyn Backend) -> Vec<usize> {
     if let Some(s) = std::env::var("DETBENCH_BENCH_CONV_SHAPE")
@@ -54,14 +54,13 @@ fn bench(c: &mut Criterion) {
                         accumulator: acc,
                         variant: variant.to_string(),
                         size: 0,
-                        bins: None,
                         input: InputSpec::Uniform,
-                        index_file: None,
                         seed: 7,
                         runs: 1,
                         workgroup_size: 256,
-                        shape: Some(shape.clone()),
-                        steps: None,
+                        params: FamilyParams::new(conv::ConvParams {
+                            shape: shape.to_vec(),
+                        }),
                     };
                     let job = conv::build_job(&case).expect("build job");
                     let flops = job.shape.flops();

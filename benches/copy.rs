@@ -27,14 +27,11 @@ fn job(n: usize) -> copy::CopyJob {
         accumulator: Precision::F32,
         variant: "copy".into(),
         size: n,
-        bins: None,
         input: InputSpec::Uniform,
-        index_file: None,
         seed: 7,
         runs: 1,
         workgroup_size: copy::BASELINE_WORKGROUP_SIZE,
-        shape: None,
-        steps: None,
+        params: Default::default(),
     };
     match detbench::runner::prepare(&case).expect("prepare").job {
         Job::Copy(j) => j,

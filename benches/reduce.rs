@@ -36,14 +36,11 @@ fn bench(c: &mut Criterion) {
                     accumulator: Precision::F32,
                     variant: variant.to_string(),
                     size: n,
-                    bins: None,
                     input: InputSpec::Uniform,
-                    index_file: None,
                     seed: 7,
                     runs: 1,
                     workgroup_size: 256,
-                    shape: None,
-                    steps: None,
+                    params: Default::default(),
                 };
                 let prep = detbench::runner::prepare(&case).expect("prepare");
                 // Skip what the device cannot run, but say so.

@@ -13,7 +13,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use detbench::backend::{discover, BackendKind};
 use detbench::inputs::InputSpec;
 use detbench::numerics::Precision;
-use detbench::ops::{scatter, Case, Op};
+use detbench::ops::scatter::{IndexSource, ScatterParams};
+use detbench::ops::{scatter, Case, FamilyParams, Op};
 
 fn bench(c: &mut Criterion) {
     let found = discover(&BackendKind::ALL);
@@ -28,14 +29,14 @@ fn bench(c: &mut Criterion) {
                     accumulator: Precision::F32,
                     variant: variant.to_string(),
                     size: n,
-                    bins: Some(bins),
                     input: InputSpec::Normal,
-                    index_file: Some(format!("dist:{dist}")),
                     seed: 7,
                     runs: 1,
                     workgroup_size: 256,
-                    shape: None,
-                    steps: None,
+                    params: FamilyParams::new(ScatterParams {
+                        bins,
+                        index: IndexSource::Dist(dist.to_string()),
+                    }),
                 };
                 let prep = detbench::runner::prepare(&case).expect("prepare");
                 // Skip what the device cannot run, but say so.

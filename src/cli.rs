@@ -126,6 +126,17 @@ pub struct RunArgs {
     /// Optimizer steps.
     #[arg(long)]
     pub steps: Option<usize>,
+    /// Matmul shape M,N,K (C = A·B, A is M x K); several separated by ';'.
+    #[arg(long)]
+    pub mm_shape: Option<String>,
+    /// Row lengths N of the batched row reductions (row_sum, mean, log_softmax), comma-separated.
+    #[arg(long)]
+    pub row_len: Option<String>,
+    /// Batch sizes, comma-separated: each case of an op with a batch axis (matmul: M;
+    /// row reductions: rows) runs at each, with the same first rows, and every record says
+    /// whether those rows kept their bits (batch_invariant, max_ulp_across_batches).
+    #[arg(long)]
+    pub batch_sizes: Option<String>,
     /// CUDA atomic orderings for atomic variants: relaxed.gpu, relaxed.cta, acq_rel.gpu, acq_rel.cta, seq_cst.gpu, seq_cst.cta, or `all`.
     #[arg(long, default_value = "all")]
     pub ordering: String,
@@ -145,6 +156,14 @@ pub struct RunArgs {
     /// bandwidth baseline.
     #[arg(long)]
     pub no_copy_baseline: bool,
+    /// The external backend's adapter: a .toml adapter file or a command (docs/external.md).
+    /// Implies `--backend external` when --backend is not given.
+    #[arg(long)]
+    pub external: Option<String>,
+    /// Time limit of one call of the external program, in seconds (overrides the adapter
+    /// file's `timeout_s`; default 600).
+    #[arg(long)]
+    pub external_timeout: Option<f64>,
 }
 
 #[derive(Args, Debug)]
@@ -347,6 +366,25 @@ pub fn parse_conv_shape(s: &str) -> Result<Vec<usize>, DetError> {
         .collect()
 }
 
+/// Parses M,N,K (three positive integers; the matmul family checks the shape itself).
+pub fn parse_mm_shape(s: &str) -> Result<Vec<usize>, DetError> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    if parts.len() != 3 || parts.iter().any(|p| p.is_empty()) {
+        return Err(DetError::input(format!(
+            "--mm-shape needs 3 integers M,N,K, got '{s}'"
+        )));
+    }
+    parts
+        .iter()
+        .map(|p| match p.parse::<usize>() {
+            Ok(v) if v > 0 => Ok(v),
+            _ => Err(DetError::input(format!(
+                "--mm-shape: '{p}' is not a positive integer"
+            ))),
+        })
+        .collect()
+}
+
 /// Precisions when `--precision` is not given: the files' own dtype when every input is a
 /// .npy file and they agree, else f32, f16 and bf16.
 pub fn default_precisions(inputs: &[InputSpec]) -> Result<Vec<Precision>, DetError> {
@@ -371,7 +409,7 @@ pub fn default_precisions(inputs: &[InputSpec]) -> Result<Vec<Precision>, DetErr
 
 /// Builds the run configuration from the flags.
 pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
-    let ops: Vec<Op> = parse_list("op", &a.op, &Op::ALL)?;
+    let ops: Vec<Op> = parse_list("op", &a.op, Op::ALL)?;
     for op in &ops {
         if !op.implemented() {
             return Err(DetError::input(format!(
@@ -379,15 +417,37 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
             )));
         }
     }
-    let backends = parse_list("backend", &a.backend, &BackendKind::ALL)?;
+    let mut backends = parse_list("backend", &a.backend, &BackendKind::ALL)?;
     // Backends named explicitly must exist; `all` means whichever do.
-    let required_backends = dedup(
+    let mut required_backends = dedup(
         split_list("backend", &a.backend, ',')?
             .into_iter()
             .filter(|p| *p != "all")
             .filter_map(|p| p.parse().ok())
             .collect(),
     );
+    if a.external.is_some() && a.backend.trim() == "all" {
+        backends = vec![BackendKind::External];
+        required_backends = vec![BackendKind::External];
+    }
+    match (backends.contains(&BackendKind::External), &a.external) {
+        (true, None) => {
+            return Err(DetError::input(
+                "--backend external needs --external ADAPTER (an adapter .toml file or a command)",
+            ))
+        }
+        (false, Some(_)) => {
+            return Err(DetError::input(
+                "--external is used by --backend external, which this run does not include",
+            ))
+        }
+        (true, Some(_)) if backends.len() > 1 => {
+            return Err(DetError::input(
+                "--backend external runs alone: run the other backends separately and `detbench merge` the reports",
+            ))
+        }
+        _ => {}
+    }
     // Without --precision, the inputs decide (see `default_precisions`), once the files
     // passed the safety checks below.
     let explicit_precisions = match &a.precision {
@@ -480,6 +540,23 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         ),
         None => Vec::new(),
     };
+    let mm_shapes = match &a.mm_shape {
+        Some(s) => dedup(
+            split_list("mm-shape", s, ';')?
+                .into_iter()
+                .map(parse_mm_shape)
+                .collect::<Result<_, _>>()?,
+        ),
+        None => Vec::new(),
+    };
+    let row_lens = match &a.row_len {
+        Some(s) => parse_sizes("row-len", s)?,
+        None => Vec::new(),
+    };
+    let batch_sizes = match &a.batch_sizes {
+        Some(s) => parse_sizes("batch-sizes", s)?,
+        None => Vec::new(),
+    };
     let steps = match a.steps {
         Some(0) => return Err(DetError::input("--steps must be at least 1")),
         Some(n) if n > MAX_STEPS => {
@@ -507,6 +584,20 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         // Validated now (format, dtype, shape), not after the other cases ran.
         crate::inputs::read_npy_index(ix)?;
     }
+    // The adapter is loaded (and asked about itself) once every flag is known good.
+    let external = match &a.external {
+        Some(spec) => Some(std::sync::Arc::new(
+            crate::backend::external::Adapter::load(spec, a.external_timeout)?,
+        )),
+        None => None,
+    };
+    let mut ops = ops;
+    if let (Some(ad), "all") = (&external, a.op.trim()) {
+        // `--op all` means every op the adapter offers.
+        ops.retain(|o| {
+            ad.modes(o.name()).is_some() && crate::backend::external::reference_variant(*o).is_ok()
+        });
+    }
     let precisions = match explicit_precisions {
         Some(p) => p,
         None => default_precisions(&inputs)?,
@@ -530,11 +621,15 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         workgroup_sizes,
         conv_shapes,
         steps,
+        mm_shapes,
+        row_lens,
+        batch_sizes,
         dump: a.dump.clone(),
         command,
         progress: !a.quiet,
         copy_baseline: !a.no_copy_baseline,
         required_backends,
+        external,
     })
 }
 

@@ -38,7 +38,7 @@ pub struct Row {
     /// ULP distance of each group's output from the first group's (None: unknown).
     pub ulp_from_first: Vec<Option<u64>>,
     /// Columns that did not run ok, with their status.
-    pub not_ok: Vec<(String, String)>,
+    pub not_ok: Vec<(String, crate::report::Status)>,
     /// Columns whose variant was not bitwise reproducible there.
     pub varies: Vec<String>,
     /// True when the devices' input bytes differ (then bits cannot be compared).
@@ -63,7 +63,7 @@ pub fn merge(reports: &[(PathBuf, Report)]) -> Vec<Row> {
     for (i, (_, rep)) in reports.iter().enumerate() {
         for r in &rep.results {
             let mut column = format!("{}:{}", r.backend, r.device);
-            if r.ordering.contains('.') {
+            if r.ordering.name().contains('.') {
                 column.push_str(&format!(" [{}]", r.ordering));
             }
             if seen[&DeviceId::of(r, &rep.env)].len() > 1 {
@@ -91,7 +91,7 @@ pub fn merge(reports: &[(PathBuf, Report)]) -> Vec<Row> {
                             None => by_print.push((fp.clone(), vec![c])),
                         }
                     }
-                    _ => not_ok.push((c.column.clone(), c.record.status.clone())),
+                    _ => not_ok.push((c.column.clone(), c.record.status)),
                 }
             }
             by_print.sort_by_key(|g| std::cmp::Reverse(g.1.len()));

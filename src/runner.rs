@@ -9,7 +9,7 @@ use crate::numerics::Precision;
 use crate::ops::{
     self, BaselineSpec, Case, Family, Job, MatrixParams, Op, Ordering, Prepared, RunSet,
 };
-use crate::report::{Env, Report, ResultRecord, SCHEMA};
+use crate::report::{Env, Report, ResultRecord, Status, SCHEMA};
 pub use crate::shared::host::{check_host_size, check_runs_memory};
 pub use crate::shared::stats::median;
 use crate::shared::stats::median_u64;
@@ -85,6 +85,13 @@ pub struct RunConfig {
     pub conv_shapes: Vec<Vec<usize>>,
     /// Optimizer steps.
     pub steps: Option<usize>,
+    /// Matmul shapes M,N,K (`--mm-shape`); empty: the family's default.
+    pub mm_shapes: Vec<Vec<usize>>,
+    /// Row lengths N of the batched row reductions (`--row-len`); empty: the default.
+    pub row_lens: Vec<usize>,
+    /// The batch axis (`--batch-sizes`): each case with a batch axis runs at every one of
+    /// these batch sizes, and the records say whether the shared rows kept their bits.
+    pub batch_sizes: Vec<usize>,
     pub dump: Option<PathBuf>,
     pub command: String,
     pub progress: bool,
@@ -94,6 +101,8 @@ pub struct RunConfig {
     /// Backends the user named explicitly (not via `all`): a missing device is then an
     /// error (exit 2), not a skipped backend.
     pub required_backends: Vec<BackendKind>,
+    /// The adapter of `--backend external` (`--external`): its modes are the variants.
+    pub external: Option<std::sync::Arc<crate::backend::external::Adapter>>,
 }
 
 /// Metrics of one run set against its prepared reference.
@@ -230,7 +239,7 @@ pub fn nan_max(a: f64, b: f64) -> f64 {
 /// Why a prepared case cannot be judged `ok` whatever its outputs: an exact value that is
 /// not finite (overflow of the output format, or a NaN/infinite input), or an element
 /// without a finite a-priori bound. `(status, reason)`; None when it can be judged.
-pub fn unjudgeable(prep: &Prepared) -> Option<(&'static str, String)> {
+pub fn unjudgeable(prep: &Prepared) -> Option<(Status, String)> {
     let p = prep.out_precision;
     let outs: &[f64] = if prep.exact_out.is_empty() {
         &prep.exact
@@ -250,13 +259,13 @@ pub fn unjudgeable(prep: &Prepared) -> Option<(&'static str, String)> {
         };
         if e.is_nan() || o.is_nan() {
             return Some((
-                "error",
+                Status::Error,
                 format!("exact value undefined{at}: the input holds NaN or infinity"),
             ));
         }
         if e.is_infinite() || o.is_infinite() {
             return Some((
-                "error",
+                Status::Error,
                 format!(
                     "overflow: the exact result{at} is outside the {p} range (|exact| {} max {:e})",
                     if e.is_infinite() {
@@ -280,7 +289,7 @@ pub fn unjudgeable(prep: &Prepared) -> Option<(&'static str, String)> {
             String::new()
         };
         return Some((
-            "unsupported",
+            Status::Unsupported,
             format!("no finite a-priori error bound{at}, so the error cannot be judged (it is measured, not checked)"),
         ));
     }
@@ -298,15 +307,14 @@ fn base_record(
         op: case.op.name().into(),
         backend: backend.backend.clone(),
         device: backend.name.clone(),
+        device_ordinal: backend.details.get("ordinal").and_then(|v| v.as_u64()),
         precision: case.precision.name().into(),
         accumulator: case.accumulator.name().into(),
         variant: case.variant.clone(),
-        ordering: job
-            .map(|j| j.ordering().name().to_string())
-            .unwrap_or_else(|| "none".into()),
+        ordering: job.map(|j| j.ordering()).unwrap_or_default(),
         size: case.size as u64,
-        bins: case.bins.map(|b| b as u64),
-        shape: case.shape.as_ref().map(|s| serde_json::json!(s)),
+        bins: case.params.bins(),
+        shape: case.params.shape(),
         launch: job.map(|j| j.launch()).unwrap_or_default(),
         input: case
             .op
@@ -336,7 +344,7 @@ fn base_record(
 /// Fills the record from a finished run set.
 pub fn finish_record(mut rec: ResultRecord, prep: &Prepared, set: &RunSet) -> ResultRecord {
     let m = metrics(prep, set);
-    rec.status = "ok".into();
+    rec.status = Status::Ok;
     let mut notes = Vec::new();
     if !prep.note.is_empty() {
         notes.push(prep.note.clone());
@@ -345,18 +353,18 @@ pub fn finish_record(mut rec: ResultRecord, prep: &Prepared, set: &RunSet) -> Re
         notes.push(set.message.clone());
     }
     if let Some((status, why)) = unjudgeable(prep) {
-        rec.status = status.into();
+        rec.status = status;
         notes.push(why);
     }
     if m.non_finite > 0 {
-        rec.status = "error".into();
+        rec.status = Status::Error;
         notes.push(format!(
             "{} output values were NaN or infinite (overflow in {})",
             m.non_finite, prep.out_precision
         ));
     }
     if m.bound_violations > 0 {
-        rec.status = "error".into();
+        rec.status = Status::Error;
         notes.push(format!(
             "{} output elements exceeded the a-priori error bound",
             m.bound_violations
@@ -406,6 +414,65 @@ fn family(op: Op) -> Result<&'static dyn Family, DetError> {
 
 /// The cases of the matrix, in a stable order.
 pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
+    Ok(expand_tagged(cfg)?.0)
+}
+
+/// Where a case sits on the batch axis (`--batch-sizes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchTag {
+    /// Cases of one group differ only in their batch size.
+    pub group: usize,
+    /// This case's batch size.
+    pub batch: usize,
+    /// Output elements of one batch row.
+    pub row_len: usize,
+    /// Rows compared across the group: the smallest batch size asked for.
+    pub probe_rows: usize,
+}
+
+/// The cases of the matrix with their place on the batch axis (None: not on it).
+pub fn expand_tagged(cfg: &RunConfig) -> Result<(Vec<Case>, Vec<Option<BatchTag>>), DetError> {
+    let cases = expand_matrix(cfg)?;
+    if cfg.batch_sizes.is_empty() {
+        let n = cases.len();
+        return Ok((cases, vec![None; n]));
+    }
+    let probe_rows = cfg.batch_sizes.iter().copied().min().unwrap_or(1);
+    let mut out = Vec::with_capacity(cases.len() * cfg.batch_sizes.len());
+    let mut tags = Vec::with_capacity(out.capacity());
+    for (group, case) in cases.into_iter().enumerate() {
+        let fam = family(case.op)?;
+        for (i, &batch) in cfg.batch_sizes.iter().enumerate() {
+            match fam.with_batch(&case, batch)? {
+                Some((c, row_len)) => {
+                    out.push(c);
+                    tags.push(Some(BatchTag {
+                        group,
+                        batch,
+                        row_len,
+                        probe_rows,
+                    }));
+                }
+                None => {
+                    // No batch axis: the case runs once, as without --batch-sizes.
+                    debug_assert_eq!(i, 0);
+                    out.push(case);
+                    tags.push(None);
+                    break;
+                }
+            }
+        }
+    }
+    if tags.iter().all(Option::is_none) {
+        return Err(DetError::input(
+            "--batch-sizes: none of the ops asked for has a batch axis (matmul, row_sum, mean, log_softmax have one)",
+        ));
+    }
+    Ok((out, tags))
+}
+
+/// The cases of the matrix before the batch axis.
+fn expand_matrix(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
     for &size in &cfg.sizes {
         check_host_size(size)?;
     }
@@ -415,6 +482,9 @@ pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
         index_file: cfg.index_file.as_deref(),
         index_dists: &cfg.index_dists,
         shapes: &cfg.conv_shapes,
+        steps: cfg.steps,
+        mm_shapes: &cfg.mm_shapes,
+        row_lens: &cfg.row_lens,
     };
     let mut cases = Vec::new();
     for &op in &cfg.ops {
@@ -453,14 +523,11 @@ fn op_cases(cfg: &RunConfig, op: Op, fam: &dyn Family) -> Result<Vec<Case>, DetE
                                 accumulator,
                                 variant: variant.clone(),
                                 size,
-                                bins: None,
                                 input: input.clone(),
-                                index_file: cfg.index_file.clone(),
                                 seed: cfg.seed,
                                 runs: cfg.runs,
                                 workgroup_size: wg,
-                                shape: cfg.conv_shapes.first().cloned(),
-                                steps: cfg.steps,
+                                params: Default::default(),
                             });
                         }
                     }
@@ -473,6 +540,9 @@ fn op_cases(cfg: &RunConfig, op: Op, fam: &dyn Family) -> Result<Vec<Case>, DetE
 
 /// The variants asked for that the op has (all of them by default).
 fn op_variants(cfg: &RunConfig, op: Op) -> Result<Vec<String>, DetError> {
+    if let Some(ad) = &cfg.external {
+        return crate::backend::external::op_modes(ad, op, &cfg.variants);
+    }
     let all = op.variants();
     if cfg.variants.is_empty() {
         return Ok(all.iter().map(|s| s.to_string()).collect());
@@ -606,8 +676,9 @@ pub fn run_case(
     };
     let mut out = Vec::new();
     for job in jobs {
-        let rec = base_record(case, Some(prep), backend.info(), Some(&job));
-        match backend.run(&job) {
+        let mut rec = base_record(case, Some(prep), backend.info(), Some(&job));
+        backend.annotate(&mut rec);
+        match backend.run_variant(&job, &case.variant) {
             Ok(mut set) if !set.outputs.is_empty() => {
                 drop_warmup(&mut set, case.runs);
                 let rec = finish_record(rec, prep, &set);
@@ -615,7 +686,7 @@ pub fn run_case(
             }
             Ok(_) => out.push((
                 ResultRecord {
-                    status: "error".into(),
+                    status: Status::Error,
                     message: "backend returned no runs".into(),
                     ..rec
                 },
@@ -623,7 +694,7 @@ pub fn run_case(
             )),
             Err(OpError::Unsupported(m)) => out.push((
                 ResultRecord {
-                    status: "unsupported".into(),
+                    status: Status::Unsupported,
                     message: m,
                     ..rec
                 },
@@ -631,7 +702,7 @@ pub fn run_case(
             )),
             Err(OpError::Failed(m)) => out.push((
                 ResultRecord {
-                    status: "error".into(),
+                    status: Status::Error,
                     message: m,
                     ..rec
                 },
@@ -661,7 +732,8 @@ pub fn copy_baseline(cfg: &RunConfig, cases: &[Case]) -> Option<Case> {
         seed: cfg.seed,
         runs: cfg.runs,
     };
-    if !cfg.copy_baseline {
+    // An external run measures the adapter's ops only.
+    if !cfg.copy_baseline || cfg.external.is_some() {
         return None;
     }
     let (fam, case) = ops::FAMILIES
@@ -673,14 +745,20 @@ pub fn copy_baseline(cfg: &RunConfig, cases: &[Case]) -> Option<Case> {
 
 /// Runs the whole matrix. Returns the report (partial if interrupted).
 pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
-    let mut cases = expand(cfg)?;
+    let (mut cases, tags) = expand_tagged(cfg)?;
+    let mut batched = BatchOutputs::default();
     // Cases from here on are the copy baseline, which the user did not ask for.
     let user_cases = cases.len();
     cases.extend(copy_baseline(cfg, &cases));
     if cases.is_empty() {
         return Err(DetError::input("the matrix is empty: nothing to run"));
     }
-    let found = crate::backend::discover(&cfg.backends);
+    let mut found = crate::backend::discover(&cfg.backends);
+    if let Some(ad) = &cfg.external {
+        let b = crate::backend::external::ExternalBackend::new((**ad).clone());
+        found.infos.push(b.info().clone());
+        found.backends.push(Box::new(b));
+    }
     for kind in &cfg.backends {
         if !found.backends.iter().any(|b| b.kind() == *kind) {
             let why: Vec<String> = found
@@ -734,10 +812,20 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
             break;
         }
         // The job runs warm-up runs first (see [`drop_warmup`]).
-        let prep = prepare(&Case {
+        let mut prep = prepare(&Case {
             runs: case.runs + cfg.warmup,
+            // An external case (variant = adapter mode) is prepared as the family's
+            // order-independent variant.
+            variant: match &cfg.external {
+                Some(_) => crate::backend::external::reference_variant(case.op)?.into(),
+                None => case.variant.clone(),
+            },
             ..case.clone()
         })?;
+        if cfg.external.is_some() {
+            // The note describes detbench's own kernel, not the program's.
+            prep.note.clear();
+        }
         if interrupted() {
             // The reference may be incomplete: the case is not run.
             report.partial = true;
@@ -786,7 +874,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                 // A baseline this device cannot hold is a failed row, not a failed run.
                 Err(DetError::Input(m)) if baseline => vec![(
                     ResultRecord {
-                        status: "error".into(),
+                        status: Status::Error,
                         message: format!("copy baseline: {m}"),
                         ..base_record(case, Some(&prep), backend.info(), Some(&prep.job))
                     },
@@ -809,7 +897,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                         rec.precision,
                         rec.accumulator,
                         rec.variant,
-                        slug(&rec.ordering),
+                        slug(rec.ordering.name()),
                         rec.size,
                         slug(&rec.input),
                         rec.seed
@@ -821,6 +909,9 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                 if let (true, Some(set)) = (compare, &set) {
                     cross.push((report.results.len(), set.outputs[0].clone()));
                 }
+                if let (Some(Some(tag)), Some(set)) = (tags.get(ci), &set) {
+                    batched.push(report.results.len(), &rec, *tag, set, prep.out_precision);
+                }
                 report.results.push(rec);
             }
             if let Some(b) = &bar {
@@ -828,12 +919,96 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
             }
         }
         cross_backend_ulp(&mut report.results, &cross, prep.out_precision);
+        batched.fill(&mut report.results);
         checkpoint(&report);
     }
+    batched.fill(&mut report.results);
     if let Some(b) = bar {
         b.finish_and_clear();
     }
     Ok(report)
+}
+
+/// The probe rows of every batch-axis record measured so far (see [`BatchTag`]).
+#[derive(Default)]
+pub struct BatchOutputs {
+    entries: Vec<BatchEntry>,
+}
+
+/// One batch-axis record's probe rows.
+struct BatchEntry {
+    /// Index of the record in the report.
+    index: usize,
+    /// Its group on one device: the case group, backend, device and ordering.
+    key: (usize, String, String, crate::ops::Ordering),
+    batch: usize,
+    format: Precision,
+    /// The probe elements of every timed run.
+    runs: Vec<Vec<f64>>,
+}
+
+impl BatchOutputs {
+    /// Keeps the probe rows of a finished record.
+    pub fn push(
+        &mut self,
+        index: usize,
+        rec: &ResultRecord,
+        tag: BatchTag,
+        set: &RunSet,
+        format: Precision,
+    ) {
+        let probe = tag.probe_rows * tag.row_len;
+        let runs = set
+            .outputs
+            .iter()
+            .map(|o| o[..probe.min(o.len())].to_vec())
+            .collect();
+        let key = (
+            tag.group,
+            rec.backend.clone(),
+            rec.device.clone(),
+            rec.ordering,
+        );
+        self.entries.push(BatchEntry {
+            index,
+            key,
+            batch: tag.batch,
+            format,
+            runs,
+        });
+    }
+
+    /// Sets `batch_size`, `batch_invariant` and `max_ulp_across_batches` of every record
+    /// pushed so far (the last two once its group has two batch sizes or more).
+    pub fn fill(&self, results: &mut [ResultRecord]) {
+        for e in &self.entries {
+            results[e.index].batch_size = Some(e.batch as u64);
+            let group: Vec<&BatchEntry> = self.entries.iter().filter(|g| g.key == e.key).collect();
+            if group.len() < 2 {
+                continue;
+            }
+            let Some(reference) = group
+                .iter()
+                .min_by_key(|g| g.batch)
+                .and_then(|g| g.runs.first())
+            else {
+                continue;
+            };
+            let mut same = true;
+            let mut worst = 0u64;
+            for g in &group {
+                for run in &g.runs {
+                    same &= run.len() == reference.len();
+                    for (&x, &y) in run.iter().zip(reference) {
+                        same &= x.to_bits() == y.to_bits();
+                        worst = worst.max(ulp_distance(e.format, x, y));
+                    }
+                }
+            }
+            results[e.index].batch_invariant = Some(same);
+            results[e.index].max_ulp_across_batches = Some(worst);
+        }
+    }
 }
 
 /// Hands the finished cases to the Ctrl-C watchdog (see [`crate::interrupt::checkpoint`]).

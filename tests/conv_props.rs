@@ -10,7 +10,7 @@ use detbench::error::OpError;
 use detbench::inputs::InputSpec;
 use detbench::numerics::Precision;
 use detbench::ops::conv::{self, ConvShape};
-use detbench::ops::{Case, Job, Op, Prepared, RunSet};
+use detbench::ops::{Case, FamilyParams, Job, Op, Prepared, RunSet};
 use detbench::runner::{metrics, prepare, AccChoice};
 use proptest::prelude::*;
 use std::process::Command;
@@ -59,14 +59,13 @@ fn case(
         accumulator: p.1.resolve(p.0),
         variant: variant.into(),
         size: 0,
-        bins: None,
         input: InputSpec::Normal,
-        index_file: None,
         seed,
         runs,
         workgroup_size: 64,
-        shape: Some(shape.to_vec()),
-        steps: None,
+        params: FamilyParams::new(conv::ConvParams {
+            shape: shape.to_vec(),
+        }),
     }
 }
 

@@ -19,14 +19,11 @@ fn case(p: Precision, size: usize, wg: u32, input: InputSpec) -> Case {
         accumulator: p,
         variant: "copy".into(),
         size,
-        bins: None,
         input,
-        index_file: None,
         seed: 11 + size as u64,
         runs: 3,
         workgroup_size: wg,
-        shape: None,
-        steps: None,
+        params: Default::default(),
     }
 }
 

@@ -22,7 +22,7 @@ fn emulate(format: &str) {
             "-DDB_ACC=0",
             "-DDB_SUFFIX=emu",
             "-include",
-            "kernels/cuda/emu/cuda_host.h",
+            "kernels/cuda/emu/cuda_host_threads.h",
             "kernels/cuda/emu/conv_tc_emu.cpp",
             "-o",
         ])

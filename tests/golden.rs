@@ -17,6 +17,10 @@ mod common;
 use clap::Parser;
 use detbench::backend::BackendKind;
 use detbench::cli::{run_config, Cli, Command};
+use detbench::ops::conv::ConvParams;
+use detbench::ops::optim::OptimParams;
+use detbench::ops::scatter::{IndexSource, ScatterParams};
+use detbench::ops::Case;
 use detbench::report::ResultRecord;
 use detbench::runner::{self, RunConfig};
 use serde_json::{json, Map, Value};
@@ -76,6 +80,30 @@ fn bits(x: Option<f64>) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// A case's family parameters as the case label spelled them when the file was blessed
+/// (then they were `Option` fields of `Case`, the index source a string).
+#[allow(clippy::type_complexity)]
+fn family_fields(
+    case: &Case,
+) -> (
+    Option<usize>,
+    Option<String>,
+    Option<Vec<usize>>,
+    Option<usize>,
+) {
+    let scatter = case.params.get::<ScatterParams>();
+    let idx = scatter.map(|p| match &p.index {
+        IndexSource::Dist(d) => format!("dist:{d}"),
+        IndexSource::File(f) => f.display().to_string(),
+    });
+    (
+        scatter.map(|p| p.bins),
+        idx,
+        case.params.get::<ConvParams>().map(|p| p.shape.clone()),
+        case.params.get::<OptimParams>().map(|p| p.steps),
+    )
+}
+
 /// What is pinned of one prepared case: its exact reference and bounds.
 fn case_entries(cfg: &RunConfig) -> Vec<Value> {
     runner::expand(cfg)
@@ -83,12 +111,13 @@ fn case_entries(cfg: &RunConfig) -> Vec<Value> {
         .iter()
         .map(|case| {
             let prep = runner::prepare(case).expect("prepare");
+            let (bins, idx, shape, steps) = family_fields(case);
             json!({
                 "case": format!(
                     "{} {} {} {} n{} bins{:?} {} idx{:?} s{} wg{} shape{:?} steps{:?}",
                     case.op, case.precision, case.accumulator, case.variant, case.size,
-                    case.bins, case.input.label(), case.index_file, case.seed,
-                    case.workgroup_size, case.shape, case.steps
+                    bins, case.input.label(), idx, case.seed,
+                    case.workgroup_size, shape, steps
                 ),
                 "exact_len": prep.exact.len(),
                 "exact_sha256": sha_f64(prep.exact.iter().copied()),

@@ -60,14 +60,11 @@ impl Spec {
             accumulator: acc,
             variant: variant.into(),
             size: n,
-            bins: None,
             input: InputSpec::Normal,
-            index_file: None,
             seed: self.seed + n as u64,
             runs,
             workgroup_size: wg,
-            shape: None,
-            steps: None,
+            params: Default::default(),
         }
     }
 }

@@ -59,14 +59,11 @@ fn case(
         accumulator: p.1.resolve(p.0),
         variant: variant.into(),
         size: n,
-        bins: None,
         input,
-        index_file: None,
         seed,
         runs,
         workgroup_size: wg,
-        shape: None,
-        steps: None,
+        params: Default::default(),
     }
 }
 

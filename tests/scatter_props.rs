@@ -8,8 +8,8 @@ mod common;
 use detbench::backend::BackendKind;
 use detbench::inputs::InputSpec;
 use detbench::numerics::Precision;
-use detbench::ops::scatter::VARIANTS;
-use detbench::ops::{Case, Op, Prepared, RunSet};
+use detbench::ops::scatter::{IndexSource, ScatterParams, VARIANTS};
+use detbench::ops::{Case, FamilyParams, Op, Prepared, RunSet};
 use detbench::runner::{metrics, prepare, AccChoice};
 use npyz::WriterBuilder;
 use proptest::prelude::*;
@@ -70,14 +70,14 @@ fn case(
         accumulator: p.1.resolve(p.0),
         variant: variant.into(),
         size: n,
-        bins: Some(bins),
         input,
-        index_file: Some(format!("dist:{dist}")),
         seed,
         runs,
         workgroup_size: wg,
-        shape: None,
-        steps: None,
+        params: FamilyParams::new(ScatterParams {
+            bins,
+            index: IndexSource::Dist(dist.to_string()),
+        }),
     }
 }
 

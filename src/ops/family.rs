@@ -9,7 +9,65 @@ use crate::backend::Kernel;
 use crate::error::DetError;
 use crate::numerics::Precision;
 use serde_json::Value;
+use std::any::Any;
 use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+/// A family's own case parameters (bins and index source, a shape, a step count...), as a
+/// type the family defines in its own module. [`Case`] carries them as [`FamilyParams`]
+/// and the family reads them back with [`FamilyParams::get`]; nothing else needs to know
+/// the type, so a new family's parameters are a change inside its folder.
+pub trait CaseParams: Any + Debug + Send + Sync {
+    /// The report row's `bins` column.
+    fn bins(&self) -> Option<u64> {
+        None
+    }
+    /// The report row's `shape` column.
+    fn shape(&self) -> Option<Value> {
+        None
+    }
+}
+
+/// No family parameters: what the runner gives a case before its family expands it, and
+/// what families without parameters keep.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoParams;
+
+impl CaseParams for NoParams {}
+
+/// The family part of a [`Case`]: one family's [`CaseParams`], shared between clones.
+#[derive(Clone, Debug)]
+pub struct FamilyParams(Arc<dyn CaseParams>);
+
+impl Default for FamilyParams {
+    fn default() -> Self {
+        FamilyParams(Arc::new(NoParams))
+    }
+}
+
+impl FamilyParams {
+    pub fn new(p: impl CaseParams) -> Self {
+        FamilyParams(Arc::new(p))
+    }
+
+    /// The parameters as the family's type, or None if the case carries another type
+    /// (e.g. [`NoParams`]: then the family uses its defaults).
+    pub fn get<T: CaseParams>(&self) -> Option<&T> {
+        let any: &dyn Any = &*self.0;
+        any.downcast_ref::<T>()
+    }
+
+    /// The report row's `bins` column.
+    pub fn bins(&self) -> Option<u64> {
+        self.0.bins()
+    }
+
+    /// The report row's `shape` column.
+    pub fn shape(&self) -> Option<Value> {
+        self.0.shape()
+    }
+}
 
 /// The parts of the experiment matrix that only some families read, as the user gave them.
 #[derive(Clone, Copy, Debug)]
@@ -24,6 +82,12 @@ pub struct MatrixParams<'a> {
     pub index_dists: &'a [String],
     /// Problem shapes (`--conv-shape`).
     pub shapes: &'a [Vec<usize>],
+    /// Optimizer steps (`--steps`).
+    pub steps: Option<usize>,
+    /// Matmul shapes M,N,K (`--mm-shape`).
+    pub mm_shapes: &'a [Vec<usize>],
+    /// Row lengths of the batched row reductions (`--row-len`).
+    pub row_lens: &'a [usize],
 }
 
 /// What the bandwidth baseline of a run is sized by.
@@ -86,6 +150,19 @@ pub trait Family: Sync {
     fn compare_across_backends(&self) -> bool {
         false
     }
+    /// The variant whose job and bound stand for an external program's kernel of `op`
+    /// (`--backend external`): its bound must hold whatever order the program accumulates
+    /// in. None: the family's jobs cannot be handed to external programs.
+    fn external_variant(&self, _op: Op) -> Option<&'static str> {
+        None
+    }
+    /// The batch axis (`--batch-sizes`): `case` with its batch dimension set to `batch`, and
+    /// the output elements of one batch row, when the op has a batch axis whose rows are
+    /// drawn independently of the batch size (so the first rows are the same at every
+    /// size and their outputs can be compared). None: the op has no batch axis.
+    fn with_batch(&self, _case: &Case, _batch: usize) -> Result<Option<(Case, usize)>, DetError> {
+        Ok(None)
+    }
     /// The bandwidth baseline case this family offers a run, if it is the baseline family.
     fn baseline(&self, _spec: BaselineSpec) -> Option<Case> {
         None
@@ -129,3 +206,101 @@ macro_rules! atomic_job_spec {
     };
 }
 pub(crate) use atomic_job_spec;
+
+/// The [`Kernel`] impl of a family's job: `kernel_name` from the given expression, and each
+/// listed backend's run from the family's backend module (`cpu::run(b, job)`,
+/// `wgpu::run(b, job)`, `cuda::run(b, job)`, siblings of the invoking module). A backend not
+/// listed keeps the trait's `Unsupported` default.
+///
+/// `family_kernel!(ReduceJob, |j| j.op.name(), [cpu, wgpu, cuda]);`
+macro_rules! family_kernel {
+    ($job:ty, |$j:ident| $name:expr, [$($backend:ident),* $(,)?]) => {
+        impl $crate::backend::Kernel for $job {
+            fn kernel_name(&self) -> String {
+                let $j = self;
+                ($name).into()
+            }
+            $($crate::ops::family::family_kernel!(@run $backend);)*
+        }
+    };
+    (@run cpu) => {
+        fn run_cpu(
+            &self,
+            b: &$crate::backend::cpu::CpuBackend,
+        ) -> Result<$crate::backend::RunSet, $crate::error::OpError> {
+            super::cpu::run(b, self)
+        }
+    };
+    (@run wgpu) => {
+        fn run_wgpu(
+            &self,
+            b: &$crate::backend::wgpu::WgpuBackend,
+        ) -> Result<$crate::backend::RunSet, $crate::error::OpError> {
+            super::wgpu::run(b, self)
+        }
+    };
+    (@run cuda) => {
+        fn run_cuda(
+            &self,
+            b: &$crate::backend::cuda::CudaBackend,
+        ) -> Result<$crate::backend::RunSet, $crate::error::OpError> {
+            super::cuda::run(b, self)
+        }
+    };
+    // The job as an external program sees it: a function `external_call(&Job)` next to
+    // the macro's call.
+    (@run external) => {
+        fn external_call(
+            &self,
+        ) -> Result<$crate::backend::external::ExternalCall, $crate::error::OpError> {
+            external_call(self)
+        }
+    };
+}
+pub(crate) use family_kernel;
+
+/// A family's variant enum with its report names written once: the enum, `ALL` and `NAMES`
+/// (report order), `name()` and `FromStr` (whose error names the family and lists the
+/// names).
+macro_rules! variant_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $ty:ident ($what:literal) {
+            $($(#[$vmeta:meta])* $v:ident = $name:literal),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        $vis enum $ty {
+            $($(#[$vmeta])* $v),+
+        }
+
+        impl $ty {
+            /// Every variant, in report order.
+            pub const ALL: &'static [$ty] = &[$($ty::$v),+];
+            /// The report names of [`Self::ALL`].
+            pub const NAMES: &'static [&'static str] = &[$($name),+];
+
+            /// The name written in reports and taken by `--variant`.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $($ty::$v => $name),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::ALL.iter().copied().find(|v| v.name() == s).ok_or_else(|| {
+                    format!(
+                        "unknown {} variant '{s}' (expected {})",
+                        $what,
+                        Self::NAMES.join(", ")
+                    )
+                })
+            }
+        }
+    };
+}
+pub(crate) use variant_enum;

@@ -8,65 +8,22 @@ pub mod common;
 pub mod conv;
 pub mod copy;
 pub mod family;
+pub mod matmul;
 pub mod optim;
 pub mod reduce;
+pub mod rows;
 pub mod scatter;
 
 pub use crate::backend::{Kernel, RunSet};
 use crate::error::{DetError, OpError};
 use crate::inputs::InputSpec;
 use crate::numerics::Precision;
-pub use family::{BaselineSpec, Family, JobSpec, MatrixParams};
+pub use family::{BaselineSpec, CaseParams, Family, FamilyParams, JobSpec, MatrixParams, NoParams};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// An operation detbench measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Op {
-    Sum,
-    Dot,
-    ScatterAdd,
-    Conv2dFwd,
-    Conv2dBwdData,
-    Conv2dBwdWeight,
-    Sgd,
-    Adam,
-    Adamw,
-    /// A plain copy: the device's bandwidth baseline.
-    Copy,
-}
-
 impl Op {
-    pub const ALL: [Op; 10] = [
-        Op::Sum,
-        Op::Dot,
-        Op::ScatterAdd,
-        Op::Conv2dFwd,
-        Op::Conv2dBwdData,
-        Op::Conv2dBwdWeight,
-        Op::Sgd,
-        Op::Adam,
-        Op::Adamw,
-        Op::Copy,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Op::Sum => "sum",
-            Op::Dot => "dot",
-            Op::ScatterAdd => "scatter_add",
-            Op::Conv2dFwd => "conv2d_fwd",
-            Op::Conv2dBwdData => "conv2d_bwd_data",
-            Op::Conv2dBwdWeight => "conv2d_bwd_weight",
-            Op::Sgd => "sgd",
-            Op::Adam => "adam",
-            Op::Adamw => "adamw",
-            Op::Copy => "copy",
-        }
-    }
-
     /// The family that owns this op, if it is built.
     pub fn family(self) -> Option<&'static dyn Family> {
         FAMILIES.iter().copied().find(|f| f.ops().contains(&self))
@@ -93,7 +50,8 @@ impl FromStr for Op {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Op::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|o| o.name() == s.trim())
             .ok_or_else(|| {
                 let names: Vec<_> = Op::ALL.iter().map(|o| o.name()).collect();
@@ -108,84 +66,10 @@ impl FromStr for Op {
 
 pub use crate::shared::launch::Launch;
 
-/// Atomic memory ordering and scope of an atomic variant. Non-atomic variants use `None`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Ordering {
-    /// Not an atomic variant.
-    None,
-    /// Relaxed (WGSL atomics are always relaxed at device scope).
-    Relaxed,
-    RelaxedCta,
-    RelaxedGpu,
-    AcqRelCta,
-    AcqRelGpu,
-    SeqCstCta,
-    SeqCstGpu,
-}
+pub use crate::shared::ordering::Ordering;
 
-impl Ordering {
-    /// The ordering a prepared job starts with: relaxed for an atomic variant (what the
-    /// non-CUDA backends run; the CUDA runner sets each of [`Ordering::CUDA`] in turn), none
-    /// for an ordered one.
-    pub fn initial(atomic: bool) -> Ordering {
-        if atomic {
-            Ordering::Relaxed
-        } else {
-            Ordering::None
-        }
-    }
-
-    /// The orderings CUDA atomic variants are run with.
-    pub const CUDA: [Ordering; 6] = [
-        Ordering::RelaxedGpu,
-        Ordering::RelaxedCta,
-        Ordering::AcqRelGpu,
-        Ordering::AcqRelCta,
-        Ordering::SeqCstGpu,
-        Ordering::SeqCstCta,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Ordering::None => "none",
-            Ordering::Relaxed => "relaxed",
-            Ordering::RelaxedCta => "relaxed.cta",
-            Ordering::RelaxedGpu => "relaxed.gpu",
-            Ordering::AcqRelCta => "acq_rel.cta",
-            Ordering::AcqRelGpu => "acq_rel.gpu",
-            Ordering::SeqCstCta => "seq_cst.cta",
-            Ordering::SeqCstGpu => "seq_cst.gpu",
-        }
-    }
-}
-
-impl fmt::Display for Ordering {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Ordering {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let all = [
-            Ordering::None,
-            Ordering::Relaxed,
-            Ordering::RelaxedCta,
-            Ordering::RelaxedGpu,
-            Ordering::AcqRelCta,
-            Ordering::AcqRelGpu,
-            Ordering::SeqCstCta,
-            Ordering::SeqCstGpu,
-        ];
-        all.into_iter()
-            .find(|o| o.name() == s.trim())
-            .ok_or_else(|| format!("unknown ordering '{}' (expected relaxed, relaxed.cta, relaxed.gpu, acq_rel.cta, acq_rel.gpu, seq_cst.cta or seq_cst.gpu)", s.trim()))
-    }
-}
-
-/// One cell of the experiment matrix, before it is bound to a backend.
+/// One cell of the experiment matrix, before it is bound to a backend: the fields every
+/// family reads, plus the family's own typed parameters.
 #[derive(Clone, Debug)]
 pub struct Case {
     pub op: Op,
@@ -193,17 +77,14 @@ pub struct Case {
     pub accumulator: Precision,
     pub variant: String,
     pub size: usize,
-    pub bins: Option<usize>,
     pub input: InputSpec,
-    pub index_file: Option<String>,
     pub seed: u64,
     pub runs: usize,
     /// Threads per workgroup; a power of two.
     pub workgroup_size: u32,
-    /// Convolution shape N,C,H,W,K,R,S,STRIDE,PAD,DILATION (conv ops), else None.
-    pub shape: Option<Vec<usize>>,
-    /// Optimizer steps (optimizer ops), else None.
-    pub steps: Option<usize>,
+    /// The family's own parameters (scatter's bins and index source, conv's shape, the
+    /// optimizers' steps); [`NoParams`] until the family expands the case.
+    pub params: FamilyParams,
 }
 
 /// A case turned into a job plus everything needed to judge its outputs.
@@ -236,9 +117,28 @@ pub struct Prepared {
     pub note: String,
 }
 
-/// The registry: every family, with its job type. A new family is one line here.
+/// The registry: every family, with its job type and its ops (variant name and report
+/// name, in report order). A new family is one entry here; `Op`, `Op::ALL`, `Op::name`,
+/// `Job` and `FAMILIES` are generated from it.
 macro_rules! registry {
-    ($($variant:ident($job:ty) => $family:expr),* $(,)?) => {
+    ($($variant:ident($job:ty) => $family:expr, [$($op:ident = $name:literal),+ $(,)?]);* $(;)?) => {
+        /// An operation detbench measures.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum Op {
+            $($(#[serde(rename = $name)] $op,)+)*
+        }
+
+        impl Op {
+            /// Every op, in report order.
+            pub const ALL: &'static [Op] = &[$($(Op::$op,)+)*];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($(Op::$op => $name,)+)*
+                }
+            }
+        }
+
         /// A job for a backend: one variant of one family, with its inputs.
         #[derive(Clone, Debug)]
         pub enum Job {
@@ -266,11 +166,18 @@ macro_rules! registry {
 }
 
 registry! {
-    Reduce(reduce::ReduceJob) => reduce::FAMILY,
-    Conv(conv::ConvJob) => conv::FAMILY,
-    Scatter(scatter::ScatterJob) => scatter::FAMILY,
-    Optim(optim::OptimJob) => optim::FAMILY,
-    Copy(copy::CopyJob) => copy::FAMILY,
+    Reduce(reduce::ReduceJob) => reduce::FAMILY, [Sum = "sum", Dot = "dot"];
+    Scatter(scatter::ScatterJob) => scatter::FAMILY, [ScatterAdd = "scatter_add"];
+    Conv(conv::ConvJob) => conv::FAMILY, [
+        Conv2dFwd = "conv2d_fwd",
+        Conv2dBwdData = "conv2d_bwd_data",
+        Conv2dBwdWeight = "conv2d_bwd_weight",
+    ];
+    Optim(optim::OptimJob) => optim::FAMILY, [Sgd = "sgd", Adam = "adam", Adamw = "adamw"];
+    // A plain copy: the device's bandwidth baseline.
+    Copy(copy::CopyJob) => copy::FAMILY, [Copy = "copy"];
+    Matmul(matmul::MatmulJob) => matmul::FAMILY, [Matmul = "matmul"];
+    Rows(rows::RowsJob) => rows::FAMILY, [RowSum = "row_sum", Mean = "mean", LogSoftmax = "log_softmax"];
 }
 
 impl Job {
@@ -307,6 +214,9 @@ impl Kernel for Job {
     }
     fn run_cuda(&self, gpu: &crate::backend::cuda::CudaBackend) -> Result<RunSet, OpError> {
         self.spec().run_cuda(gpu)
+    }
+    fn external_call(&self) -> Result<crate::backend::external::ExternalCall, OpError> {
+        self.spec().external_call()
     }
 }
 

@@ -57,7 +57,7 @@ pub struct Cost {
 /// Cases that could not run for one reason, collapsed into one line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NotRun {
-    pub status: String,
+    pub status: crate::report::Status,
     pub message: String,
     pub count: usize,
     /// Distinct "op variant precision" labels, in first-seen order.
@@ -234,7 +234,7 @@ fn device_headline(device: String, recs: &[&ResultRecord]) -> DeviceHeadline {
                 }
             }
             None => not_run.push(NotRun {
-                status: r.status.clone(),
+                status: r.status,
                 message: r.message.clone(),
                 count: 1,
                 what: vec![what],
@@ -625,7 +625,7 @@ pub fn console(results: &[ResultRecord]) -> String {
                 r.precision.clone(),
                 r.accumulator.clone(),
                 r.variant.clone(),
-                r.ordering.clone(),
+                r.ordering.to_string(),
                 r.size.to_string(),
                 r.input.clone(),
                 r.distinct_outputs
@@ -668,11 +668,11 @@ mod tests {
             precision: "f32".into(),
             accumulator: "f32".into(),
             variant: variant.into(),
-            ordering: "none".into(),
+            ordering: Default::default(),
             size: 1000,
             input: "normal".into(),
             runs: 5,
-            status: "ok".into(),
+            status: crate::report::Status::Ok,
             distinct_outputs: Some(distinct),
             bitwise_reproducible: Some(distinct == 1),
             max_ulp_run_to_run: Some(ulp),
@@ -687,7 +687,7 @@ mod tests {
 
     fn unsupported(variant: &str) -> ResultRecord {
         ResultRecord {
-            status: "unsupported".into(),
+            status: crate::report::Status::Unsupported,
             message: "f16 storage is not available on this adapter".into(),
             distinct_outputs: None,
             ..rec(variant, false, 1, 0, 1.0)

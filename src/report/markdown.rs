@@ -205,7 +205,7 @@ pub fn summary_table(inputs: &Inputs, device: &str) -> Table {
         let not_ok: Vec<String> = recs
             .iter()
             .filter(|r| r.status != "ok")
-            .map(|r| r.status.clone())
+            .map(|r| r.status.to_string())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -299,10 +299,10 @@ pub fn detail_table(inputs: &Inputs) -> Table {
             r.precision.clone(),
             r.accumulator.clone(),
             r.variant.clone(),
-            r.ordering.clone(),
+            r.ordering.to_string(),
             r.size.to_string(),
             r.input.clone(),
-            r.status.clone(),
+            r.status.to_string(),
             r.distinct_outputs
                 .map_or("-".into(), |d| format!("{d}/{}", r.runs)),
             r.max_ulp_run_to_run.map_or("-".into(), |x| x.to_string()),

@@ -10,7 +10,7 @@ pub mod rcp;
 pub mod schema;
 pub mod train;
 
-pub use schema::{Env, Report, ResultRecord, SCHEMA};
+pub use schema::{Env, Report, ResultRecord, Status, SCHEMA};
 
 use crate::error::DetError;
 use std::io::Write;

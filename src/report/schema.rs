@@ -3,6 +3,7 @@
 
 use crate::backend::DeviceInfo;
 use crate::ops::Launch;
+pub use crate::shared::ordering::Ordering;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -53,6 +54,57 @@ pub struct Env {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
+/// How a result row ended.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Measured, and every output within its bound.
+    Ok,
+    /// The device or backend lacks something the case needs (`message` says what), or the
+    /// result cannot be judged.
+    Unsupported,
+    /// Something went wrong: a failed launch, non-finite outputs, a bound violated. A row
+    /// is an error until it is shown to be anything else.
+    #[default]
+    Error,
+}
+
+impl Status {
+    /// The name written in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Unsupported => "unsupported",
+            Status::Error => "error",
+        }
+    }
+
+    pub fn is_ok(self) -> bool {
+        self == Status::Ok
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Compares with the report name (`r.status == "ok"`).
+impl PartialEq<&str> for Status {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for Status {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
 /// One measured cell of the matrix.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct ResultRecord {
@@ -69,7 +121,7 @@ pub struct ResultRecord {
     /// Kernel variant.
     pub variant: String,
     /// Atomic ordering and scope, or "none".
-    pub ordering: String,
+    pub ordering: Ordering,
     /// Number of input elements.
     pub size: u64,
     /// Output bins (scatter_add), else null.
@@ -85,7 +137,7 @@ pub struct ResultRecord {
     /// Number of timed runs.
     pub runs: u64,
     /// ok, unsupported or error.
-    pub status: String,
+    pub status: Status,
     /// Why, for unsupported or error; notes for ok.
     pub message: String,
     /// Distinct output bit patterns over the runs.
@@ -143,6 +195,25 @@ pub struct ResultRecord {
     /// Output elements that differed between runs (multi-element outputs).
     #[serde(default)]
     pub elements_differing: Option<u64>,
+    /// The backend's index of the device (CUDA ordinal, wgpu adapter index), matching
+    /// `details.ordinal` of its entry in `env.devices`; null for the CPU. With two devices
+    /// of one name it tells their rows apart (see `report::key::DeviceId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_ordinal: Option<u64>,
+    /// The batch axis (`run --batch-sizes`): this record's batch size (M of a matmul, B
+    /// of a row reduction); null without the axis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u64>,
+    /// The batch axis: true when every run at every batch size of this record's group
+    /// (same case, backend, device and ordering; only the batch size differs) gave the
+    /// probe rows (the first `min(batch sizes)` rows, identical inputs at every size) the
+    /// same bits; null without the axis or when fewer than two batch sizes ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_invariant: Option<bool>,
+    /// The batch axis: the largest ULP distance, over the probe rows' elements and every
+    /// run of every batch size of the group, to the first run at the smallest batch size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ulp_across_batches: Option<u64>,
     /// Family-specific figures (e.g. the worst bin's ULP spread).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, serde_json::Value>,

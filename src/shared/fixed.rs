@@ -42,9 +42,13 @@ pub fn fixed_quantize(v: f64, k: i32) -> (i64, bool) {
     if !v.is_finite() {
         return (0, true);
     }
+    // ldexp is exact unless its result is below f64's normal range; such a result always
+    // rounds to q = 0, and when ldexp itself underflows to 0.0 the comparison alone would
+    // miss that v's bits were dropped (k < 0 with a tiny v): that case is lost too, as the
+    // kernels' bitwise quantizers count it.
     let scaled = libm::ldexp(v, k);
     let q = scaled.round_ties_even();
-    (q as i64, q != scaled)
+    (q as i64, q != scaled || (q == 0.0 && v != 0.0))
 }
 
 /// Message for fixed-point precision loss, shared by every backend.
@@ -56,5 +60,25 @@ pub fn fixed_message(lost: u64, n: usize, k: i32) -> String {
             "fixed-point scale 2^{k}: {lost} of {n} terms lost bits below 2^{} (included in error_bound)",
             -k
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantize_counts_terms_that_underflow_in_the_scaling() {
+        // k = -941 (f64 terms near 2^1000): 2^-200 * 2^-941 underflows to 0.0.
+        let k = fixed_scale(2, libm::ldexp(1.0, 1000));
+        assert!(k < -900, "k = {k}");
+        assert_eq!(fixed_quantize(libm::ldexp(1.0, -200), k), (0, true));
+        assert_eq!(fixed_quantize(-f64::from_bits(1), k), (0, true));
+        assert_eq!(fixed_quantize(0.0, k), (0, false));
+        assert_eq!(
+            fixed_quantize(libm::ldexp(1.0, 1000), k),
+            (1i64 << 59, false)
+        );
+        assert_eq!(fixed_quantize(f64::INFINITY, k), (0, true));
     }
 }

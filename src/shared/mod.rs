@@ -9,4 +9,5 @@ pub mod host;
 pub mod lanes;
 pub mod launch;
 pub mod layout;
+pub mod ordering;
 pub mod stats;

@@ -15,7 +15,7 @@
 //
 // From the repository root, for T in F16 and BF16:
 //   g++ -std=c++20 -O1 -pthread -ffp-contract=off -DDB_HOST_EMU -DDB_IN_$T=1 -DDB_ACC=0
-//       -DDB_SUFFIX=emu -include kernels/cuda/emu/cuda_host.h
+//       -DDB_SUFFIX=emu -include kernels/cuda/emu/cuda_host_threads.h
 //       kernels/cuda/emu/conv_tc_emu.cpp -o /tmp/conv_tc_emu_$T && /tmp/conv_tc_emu_$T [seed]
 // (one command line; it takes about a minute on two cores, most of it creating threads).
 

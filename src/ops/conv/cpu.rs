@@ -7,6 +7,7 @@
 //! compare-exchange, in whatever order they get there.
 
 use super::{ConvJob, ConvShape, ConvVariant, Order};
+use crate::backend::{cpu::CpuBackend, RunSet};
 use crate::error::OpError;
 use crate::numerics::Precision;
 use crate::ops::Op;
@@ -303,6 +304,13 @@ fn atomic_bwd_weight(job: &ConvJob, threads: usize) -> Vec<f64> {
         .into_iter()
         .map(|c| ar.store(f64::from_bits(c.into_inner())))
         .collect()
+}
+
+/// Runs the job `job.runs` times on the host, timed.
+pub fn run(b: &CpuBackend, job: &ConvJob) -> Result<RunSet, OpError> {
+    b.time_runs(job.runs, || {
+        run_once(job, b.threads()).map(|v| (v, String::new()))
+    })
 }
 
 /// Runs a conv job once on the CPU.

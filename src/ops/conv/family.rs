@@ -1,7 +1,7 @@
 //! The convolution family (forward, backward data, backward weight) as a plug-in.
 
-use super::{cpu, cuda, variants, wgpu, ConvJob};
-use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
+use super::{variants, ConvJob};
+use crate::backend::external::{ExternalArray, ExternalCall};
 use crate::error::{DetError, OpError};
 use crate::ops::{Case, Family, MatrixParams, Op, Prepared};
 
@@ -30,6 +30,15 @@ impl Family for Conv {
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)
     }
+    // direct's and deterministic's bound (gamma_L of the reduction length) holds for any
+    // order of the L products.
+    fn external_variant(&self, op: Op) -> Option<&'static str> {
+        Some(if op == Op::Conv2dBwdWeight {
+            "deterministic"
+        } else {
+            "direct"
+        })
+    }
     /// One case per shape, sized by its output (the size list does not apply).
     fn expand(&self, cases: Vec<Case>, params: &MatrixParams) -> Result<Vec<Case>, DetError> {
         super::expand_shapes(cases, params.shapes)
@@ -38,19 +47,34 @@ impl Family for Conv {
 
 crate::ops::family::atomic_job_spec!(ConvJob);
 
-impl Kernel for ConvJob {
-    fn kernel_name(&self) -> String {
-        self.op.name().into()
-    }
-    fn run_cpu(&self, b: &CpuBackend) -> Result<RunSet, OpError> {
-        b.time_runs(self.runs, || {
-            cpu::run_once(self, b.threads()).map(|v| (v, String::new()))
-        })
-    }
-    fn run_wgpu(&self, b: &WgpuBackend) -> Result<RunSet, OpError> {
-        wgpu::run(b, self)
-    }
-    fn run_cuda(&self, b: &CudaBackend) -> Result<RunSet, OpError> {
-        cuda::run(b, self)
-    }
+crate::ops::family::family_kernel!(ConvJob, |j| j.op.name(), [cpu, wgpu, cuda, external]);
+
+/// NCHW activations, KCRS weights; the operands and output of the module docs' table.
+fn external_call(j: &ConvJob) -> Result<ExternalCall, OpError> {
+    let s = j.shape;
+    let x = vec![s.n as u64, s.c as u64, s.h as u64, s.w as u64];
+    let w = vec![s.k as u64, s.c as u64, s.r as u64, s.s as u64];
+    let y = vec![s.n as u64, s.k as u64, s.p as u64, s.q as u64];
+    let (a, b, out) = match j.op {
+        Op::Conv2dFwd => (("x", x), ("w", w), y),
+        Op::Conv2dBwdData => (("dy", y), ("w", w), x),
+        _ => (("dy", y), ("x", x), w),
+    };
+    Ok(ExternalCall {
+        op: j.op.name().into(),
+        precision: j.precision,
+        accumulator: j.accumulator,
+        params: serde_json::json!({
+            "n": s.n, "c": s.c, "h": s.h, "w": s.w, "k": s.k, "r": s.r, "s": s.s,
+            "p": s.p, "q": s.q, "stride": s.stride, "pad": s.pad, "dilation": s.dil,
+        }),
+        index_inputs: Vec::new(),
+        inputs: vec![
+            ExternalArray::new(a.0, j.precision, a.1, j.a.clone()),
+            ExternalArray::new(b.0, j.precision, b.1, j.b.clone()),
+        ],
+        out_dtype: j.precision,
+        out_shape: out,
+        runs: j.runs,
+    })
 }

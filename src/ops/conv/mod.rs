@@ -73,18 +73,25 @@ mod family;
 pub use family::FAMILY;
 pub mod wgpu;
 
-use super::{Case, Job, Launch, Op, Ordering, Prepared};
+use super::{Case, CaseParams, FamilyParams, Job, Launch, Op, Ordering, Prepared};
 use crate::error::{DetError, OpError};
 use crate::inputs;
 use crate::numerics::bounds::gamma;
 use crate::numerics::exact::ExactAcc;
 use crate::numerics::Precision;
-use std::str::FromStr;
 
 /// Variants of `conv2d_fwd` and `conv2d_bwd_data`, in report order.
-pub const DATA_VARIANTS: &[&str] = &["direct", "tiled", "tensor_core"];
+pub const DATA_VARIANTS: &[&str] = &[
+    ConvVariant::Direct.name(),
+    ConvVariant::Tiled.name(),
+    ConvVariant::TensorCore.name(),
+];
 /// Variants of `conv2d_bwd_weight`, in report order.
-pub const WEIGHT_VARIANTS: &[&str] = &["atomic", "deterministic", "tensor_core"];
+pub const WEIGHT_VARIANTS: &[&str] = &[
+    ConvVariant::Atomic.name(),
+    ConvVariant::Deterministic.name(),
+    ConvVariant::TensorCore.name(),
+];
 
 /// Shape used when a conv op is run without `--conv-shape`.
 pub const DEFAULT_SHAPE: [usize; 10] = [2, 8, 16, 16, 8, 3, 3, 1, 1, 1];
@@ -290,48 +297,25 @@ impl ConvShape {
     }
 }
 
-/// A convolution variant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ConvVariant {
-    /// One thread per output element, (c|k, r, s) order.
-    Direct,
-    /// Implicit GEMM in shared-memory tiles, (r, s, c|k) order.
-    Tiled,
-    /// bwd_weight: chunk partials added with float atomics.
-    Atomic,
-    /// bwd_weight: chunk partials reduced in chunk order.
-    Deterministic,
-    /// mma.sync tensor-core tiles (CUDA, f16/bf16 inputs).
-    TensorCore,
+crate::ops::family::variant_enum! {
+    /// A convolution variant.
+    pub enum ConvVariant("conv") {
+        /// One thread per output element, (c|k, r, s) order.
+        Direct = "direct",
+        /// Implicit GEMM in shared-memory tiles, (r, s, c|k) order.
+        Tiled = "tiled",
+        /// bwd_weight: chunk partials added with float atomics.
+        Atomic = "atomic",
+        /// bwd_weight: chunk partials reduced in chunk order.
+        Deterministic = "deterministic",
+        /// mma.sync tensor-core tiles (CUDA, f16/bf16 inputs).
+        TensorCore = "tensor_core",
+    }
 }
 
 impl ConvVariant {
-    pub fn name(self) -> &'static str {
-        match self {
-            ConvVariant::Direct => "direct",
-            ConvVariant::Tiled => "tiled",
-            ConvVariant::Atomic => "atomic",
-            ConvVariant::Deterministic => "deterministic",
-            ConvVariant::TensorCore => "tensor_core",
-        }
-    }
-
     pub fn is_atomic(self) -> bool {
         self == ConvVariant::Atomic
-    }
-}
-
-impl FromStr for ConvVariant {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "direct" => ConvVariant::Direct,
-            "tiled" => ConvVariant::Tiled,
-            "atomic" => ConvVariant::Atomic,
-            "deterministic" => ConvVariant::Deterministic,
-            "tensor_core" => ConvVariant::TensorCore,
-            other => return Err(format!("unknown conv variant '{other}'")),
-        })
     }
 }
 
@@ -585,10 +569,26 @@ pub fn exact_reference_rounded(job: &ConvJob) -> (Vec<f64>, Vec<f64>, Vec<f64>) 
     (exact, exact_out, mag)
 }
 
+/// The convolutions' own case parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvParams {
+    /// N,C,H,W,K,R,S,STRIDE,PAD,DILATION as given (checked by [`ConvShape::new`]).
+    pub shape: Vec<usize>,
+}
+
+impl CaseParams for ConvParams {
+    fn shape(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!(self.shape))
+    }
+}
+
 /// Builds the job (without the reference) for a case: the bench uses this directly.
 pub fn build_job(case: &Case) -> Result<ConvJob, DetError> {
     let variant: ConvVariant = case.variant.parse().map_err(DetError::input)?;
-    let raw = case.shape.clone().unwrap_or_else(|| DEFAULT_SHAPE.to_vec());
+    let raw = case
+        .params
+        .get::<ConvParams>()
+        .map_or_else(|| DEFAULT_SHAPE.to_vec(), |p| p.shape.clone());
     let shape = ConvShape::new(&raw)?;
     check_formats(case.precision, case.accumulator)?;
     let (la, lb) = shape.operand_lens(case.op);
@@ -729,7 +729,7 @@ pub fn expand_shapes(cases: Vec<Case>, shapes: &[Vec<usize>]) -> Result<Vec<Case
             let shape = ConvShape::new(s)?;
             out.push(Case {
                 size: shape.out_len(c.op),
-                shape: Some(s.clone()),
+                params: FamilyParams::new(ConvParams { shape: s.clone() }),
                 ..c.clone()
             });
         }

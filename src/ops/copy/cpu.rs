@@ -4,6 +4,7 @@
 //! before each run (so a run that copied nothing cannot pass) and decoding it after are not.
 
 use super::CopyJob;
+use crate::backend::cpu::CpuBackend;
 use crate::error::OpError;
 use crate::ops::RunSet;
 use std::time::Instant;
@@ -26,9 +27,10 @@ pub fn parallel_copy(dst: &mut [u8], src: &[u8], threads: usize) {
     });
 }
 
-/// Runs the copy `job.runs` times on the host.
-pub fn run(job: &CopyJob, threads: usize) -> Result<RunSet, OpError> {
-    Ok(copies(job, threads, job.runs, true))
+/// Runs the copy `job.runs` times on the host. Times only the memcpy, not the decoding of
+/// each copy.
+pub fn run(b: &CpuBackend, job: &CopyJob) -> Result<RunSet, OpError> {
+    Ok(copies(job, b.threads(), job.runs, true))
 }
 
 /// Times of `runs` copies, without decoding the destination: for benchmarks.

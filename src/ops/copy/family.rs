@@ -1,8 +1,7 @@
 //! The copy family (each device's bandwidth baseline) as a plug-in.
 
-use super::{cpu, cuda, wgpu, CopyJob, BASELINE_RUNS, BASELINE_WORKGROUP_SIZE, VARIANTS};
-use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
-use crate::error::{DetError, OpError};
+use super::{CopyJob, BASELINE_RUNS, BASELINE_WORKGROUP_SIZE, VARIANTS};
+use crate::error::DetError;
 use crate::inputs::InputSpec;
 use crate::numerics::Precision;
 use crate::ops::{BaselineSpec, Case, Family, JobSpec, Launch, Op, Prepared};
@@ -43,15 +42,12 @@ impl Family for Copy {
             accumulator: spec.precision,
             variant: VARIANTS[0].into(),
             size: spec.size,
-            bins: None,
             // The values do not matter to a copy; uniform ones are the cheapest to draw.
             input: InputSpec::Uniform,
-            index_file: None,
             seed: spec.seed,
             runs: spec.runs.min(BASELINE_RUNS),
             workgroup_size: BASELINE_WORKGROUP_SIZE,
-            shape: None,
-            steps: None,
+            params: Default::default(),
         })
     }
 }
@@ -62,18 +58,4 @@ impl JobSpec for CopyJob {
     }
 }
 
-impl Kernel for CopyJob {
-    fn kernel_name(&self) -> String {
-        "copy".into()
-    }
-    /// Times only the memcpy, not the decoding of each copy.
-    fn run_cpu(&self, b: &CpuBackend) -> Result<RunSet, OpError> {
-        cpu::run(self, b.threads())
-    }
-    fn run_wgpu(&self, b: &WgpuBackend) -> Result<RunSet, OpError> {
-        wgpu::run(b, self)
-    }
-    fn run_cuda(&self, b: &CudaBackend) -> Result<RunSet, OpError> {
-        cuda::run(b, self)
-    }
-}
+crate::ops::family::family_kernel!(CopyJob, |_j| "copy", [cpu, wgpu, cuda]);

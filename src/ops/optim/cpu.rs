@@ -3,6 +3,7 @@
 //! threads without changing any bit.
 
 use super::{round_bf16_stochastic, sr_hash, OptimJob, Rule, StepScalars, Storage};
+use crate::backend::{cpu::CpuBackend, RunSet};
 use crate::error::OpError;
 
 /// `a*b + c` fused (one rounding) or with two roundings.
@@ -150,6 +151,13 @@ pub fn step(
             base += len;
         }
     });
+}
+
+/// Runs the job `job.runs` times on the host, timed.
+pub fn run(b: &CpuBackend, job: &OptimJob) -> Result<RunSet, OpError> {
+    b.time_runs(job.runs, || {
+        run_once(job, b.threads()).map(|v| (v, String::new()))
+    })
 }
 
 /// Runs the job once: every step from the initial parameters; returns the final parameters.

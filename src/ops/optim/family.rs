@@ -1,9 +1,8 @@
 //! The optimizer family (sgd, adam, adamw) as a plug-in.
 
-use super::{cpu, cuda, wgpu, OptimJob, ADAM_VARIANTS, SGD_VARIANTS};
-use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
-use crate::error::{DetError, OpError};
-use crate::ops::{Case, Family, JobSpec, Launch, Op, Prepared};
+use super::{OptimJob, OptimParams, ADAM_VARIANTS, DEFAULT_STEPS, SGD_VARIANTS};
+use crate::error::DetError;
+use crate::ops::{Case, Family, FamilyParams, JobSpec, Launch, MatrixParams, Op, Prepared};
 
 /// sgd, adam and adamw.
 pub struct Optim;
@@ -34,6 +33,19 @@ impl Family for Optim {
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)
     }
+    /// Every case runs the steps asked for.
+    fn expand(&self, cases: Vec<Case>, params: &MatrixParams) -> Result<Vec<Case>, DetError> {
+        let p = OptimParams {
+            steps: params.steps.unwrap_or(DEFAULT_STEPS),
+        };
+        Ok(cases
+            .into_iter()
+            .map(|c| Case {
+                params: FamilyParams::new(p),
+                ..c
+            })
+            .collect())
+    }
     /// Element-wise updates with one rounding order: every device should give the same bits.
     fn compare_across_backends(&self) -> bool {
         true
@@ -46,19 +58,4 @@ impl JobSpec for OptimJob {
     }
 }
 
-impl Kernel for OptimJob {
-    fn kernel_name(&self) -> String {
-        self.op.name().into()
-    }
-    fn run_cpu(&self, b: &CpuBackend) -> Result<RunSet, OpError> {
-        b.time_runs(self.runs, || {
-            cpu::run_once(self, b.threads()).map(|v| (v, String::new()))
-        })
-    }
-    fn run_wgpu(&self, b: &WgpuBackend) -> Result<RunSet, OpError> {
-        wgpu::run(b, self)
-    }
-    fn run_cuda(&self, b: &CudaBackend) -> Result<RunSet, OpError> {
-        cuda::run(b, self)
-    }
-}
+crate::ops::family::family_kernel!(OptimJob, |j| j.op.name(), [cpu, wgpu, cuda]);

@@ -1,4 +1,4 @@
-//! The optimizer family: `sgd`, `adam` and `adamw`, run for `Case.steps` steps over
+//! The optimizer family: `sgd`, `adam` and `adamw`, run for [`OptimParams::steps`] steps over
 //! seeded gradients (one fresh vector per step, drawn on the host with [`crate::inputs`]).
 //!
 //! # Variants
@@ -67,10 +67,14 @@
 //! The reference is the same update in f64 (same f32 constants, exact sqrt and division to
 //! f64 precision), from the same initial parameters and gradients; bf16 outputs are compared
 //! with the unrounded f64 trajectory. SGD is linear in the state, so a first-order running
-//! error bound is propagated along the reference trajectory (see [`sgd_reference`]). Adam has
-//! no finite a-priori bound here: `q = m / (sqrt(v)/sqrt(bc2) + eps)` amplifies an error in
-//! `v` by up to `|m| / (2 sqrt(v) den^2)`, which grows without limit as `v` and `eps` shrink,
-//! so its bound is `None` ("no finite bound") and the reported errors are measured only.
+//! error bound is propagated along the reference trajectory (see [`sgd_reference`]). Adam's
+//! division `q = m / (sqrt(v) isb + eps)` amplifies an error in `v` by up to
+//! `|m| isb / (2 sqrt(v) den^2)`, so no bound of the form `c u |p|` exists; instead a running
+//! error bound is propagated operation by operation along the reference trajectory, with
+//! the square root and the division bounded exactly rather than linearised (see
+//! [`adam_reference`] and docs/optimizer-bounds.md). It is finite whenever the error of the
+//! denominator stays below the denominator; an element where it does not has no bound
+//! (`None`), and the row is `unsupported` rather than `ok`.
 
 pub mod cpu;
 pub mod cuda;
@@ -78,7 +82,7 @@ mod family;
 pub use family::FAMILY;
 pub mod wgpu;
 
-use super::{Case, Job, Launch, Op, Prepared};
+use super::{Case, CaseParams, Job, Launch, Op, Prepared};
 use crate::error::DetError;
 use crate::inputs;
 use crate::numerics::Precision;
@@ -100,6 +104,15 @@ pub const ADAM_VARIANTS: &[&str] = &["fma", "no_fma", "stochastic_rounding"];
 
 /// Steps when `--steps` is not given.
 pub const DEFAULT_STEPS: usize = 10;
+
+/// The optimizers' own case parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OptimParams {
+    /// Optimizer steps per run.
+    pub steps: usize,
+}
+
+impl CaseParams for OptimParams {}
 
 /// Elements per thread in the GPU kernels (one 16-byte vector of f32).
 pub const VEC: usize = 4;
@@ -434,7 +447,10 @@ fn sha_f32(p: Precision, values: &[f32]) -> Sha256 {
 /// Builds the job, the f64 reference and the bounds of one optimizer case.
 pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     let variant = OptimVariant::parse(case.op, &case.variant).map_err(DetError::input)?;
-    let k = case.steps.unwrap_or(DEFAULT_STEPS);
+    let k = case
+        .params
+        .get::<OptimParams>()
+        .map_or(DEFAULT_STEPS, |p| p.steps);
     if k == 0 {
         return Err(DetError::input("--steps must be at least 1"));
     }
@@ -554,27 +570,143 @@ fn hyper_note(job: &OptimJob) -> String {
 pub fn reference(job: &OptimJob) -> (Vec<f64>, Vec<Option<f64>>) {
     match job.variant.rule {
         Rule::Sgd { nesterov } => sgd_reference(job, nesterov),
-        Rule::Adam | Rule::AdamW => (adam_reference(job), vec![None]),
+        Rule::Adam | Rule::AdamW => adam_reference(job),
     }
 }
 
-/// Adam/AdamW in f64 with the job's f32 constants.
-fn adam_reference(job: &OptimJob) -> Vec<f64> {
+/// Relative error of one square root, in units of u = 2^-24, that the bound allows. CPU and
+/// CUDA round sqrt correctly (1); WGSL defines `sqrt(x)` as inheriting the accuracy of
+/// `1.0 / inverseSqrt(x)` (2 ULP, then a 2.5 ULP division): at most 9u, taken as 10. The
+/// bound holds for every backend, so it takes the loosest.
+pub const ADAM_SQRT_U: f64 = 10.0;
+
+/// Relative error of one division, in units of u: WGSL allows 2.5 ULP (5u) for divisors in
+/// [2^-126, 2^126] (Adam's denominator is at least eps = 1e-8); taken as 6.
+pub const ADAM_DIV_U: f64 = 6.0;
+
+/// Adam/AdamW in f64 with the job's f32 constants, and an a-priori bound on the distance of
+/// every backend's f32 result from it (docs/optimizer-bounds.md derives it).
+///
+/// The reference quantities (p, m, v, s, den, q) are the exact trajectory; e_x bounds
+/// |computed x - exact x|. With u = 2^-24 (f32) and eta = 2^-125 (twice f32's smallest
+/// normal: a result flushed or underflowed, plus one flushed subnormal operand), one
+/// multiply-add `a*b + c` of the kernel, fused or rounded twice (WGSL may do either), errs
+/// by at most `R(a, b, c) = 2u(1+u)(|a||b| + |c|) + eta` given its computed operands, and
+/// each bound uses the computed operands' magnitudes `|x| + e_x`, so no term is dropped:
+/// ```text
+/// p1  = p decay                  e_p1  = decay e_p + u decay (|p| + e_p) + eta      (adamw)
+/// d1  = g - m                    computed d1 - d1 = -(m~ - m) + r1, |r1| <= u(|g-m| + e_m) + eta
+/// m'  = m + a d1                 e_m'  = (1-a) e_m + a |r1| + R(a, |d1| + e_d1, |m| + e_m)
+/// d2  = g g - v                  computed d2 - d2 = -(v~ - v) + r2, |r2| <= R(g, g, |v| + e_v)
+/// v'  = v + b d2                 e_v'  = (1-b) e_v + b |r2| + R(b, |d2| + e_d2, |v| + e_v)
+/// s   = sqrt(v')                 e_s   = E + K_sqrt u (s + E) + eta,
+///                                        E = min(e_v' / sqrt(v'), sqrt(e_v'))  (|sqrt a - sqrt b|
+///                                        is at most both |a-b|/sqrt(b) and sqrt|a-b|)
+/// den = s isb + eps              e_den = isb e_s + R(isb, s + e_s, eps)
+/// q   = m' / den                 e_q   = F + K_div u (|q| + F) + eta,
+///                                        F = (e_m' + |q| e_den) / (den - e_den)   (den > e_den)
+/// p'  = p1 - step q              e_p'  = e_p1 + step e_q + R(step, |q| + e_q, |p1| + e_p1)
+/// ```
+/// (the moments' errors contract by 1-a and 1-b, because d1 and d2 subtract the computed
+/// state: `a(d1~ - d1) + (m~ - m) = (1-a)(m~ - m) + a r1`). bf16 outputs add their rounding:
+/// stochastic rounding up to one bf16 ULP of the f32 value every step (2^-7 (|p'| + e_p')),
+/// the master copy half a ULP once at the end. The reference is itself computed in f64,
+/// whose errors follow the same recurrences with 2^-53 in place of u; the final factor
+/// 1 + 2^-10 covers them. An element whose denominator error reaches the denominator has no
+/// bound (`None`): a perturbation of v as large as the bound allows could then make the
+/// step arbitrarily large.
+pub fn adam_reference(job: &OptimJob) -> (Vec<f64>, Vec<Option<f64>>) {
     let n = job.n();
+    let u = Precision::F32.unit_roundoff();
+    let ub = Precision::Bf16.unit_roundoff();
+    let eta = 2.0 * Precision::F32.min_normal();
+    // One multiply-add, fused or not, on operands of magnitude |a|, |b|, |c|.
+    let r = |a: f64, b: f64, c: f64| 2.0 * u * (1.0 + u) * (a.abs() * b.abs() + c.abs()) + eta;
     let mut p: Vec<f64> = job.init.iter().map(|&v| v as f64).collect();
     let mut m = vec![0.0f64; n];
     let mut v = vec![0.0f64; n];
+    let (mut ep, mut em, mut ev) = (vec![0.0f64; n], vec![0.0f64; n], vec![0.0f64; n]);
+    let mut unbounded = vec![false; n];
     for (s, g) in job.steps.iter().zip(job.grads.iter()) {
+        let (a, b, isb, eps, decay) = (
+            s.a as f64,
+            s.b as f64,
+            s.isb as f64,
+            s.eps as f64,
+            s.decay as f64,
+        );
+        let step = -(s.neg_step as f64);
         for i in 0..n {
             let gi = g[i] as f64;
-            p[i] *= s.decay as f64;
-            m[i] += s.a as f64 * (gi - m[i]);
-            v[i] += s.b as f64 * (gi * gi - v[i]);
-            let den = v[i].sqrt() * s.isb as f64 + s.eps as f64;
-            p[i] += s.neg_step as f64 * (m[i] / den);
+            // p1 = p * decay (AdamW only: Adam's decay is 1 and the kernels skip it).
+            let p1 = p[i] * decay;
+            let ep1 = if job.variant.rule == Rule::AdamW {
+                decay * ep[i] + u * decay * (p[i].abs() + ep[i]) + eta
+            } else {
+                ep[i]
+            };
+            // d1 = g - m; m' = m + a d1.
+            let d1 = gi - m[i];
+            let r1 = u * ((gi - m[i]).abs() + em[i]) + eta;
+            let ed1 = em[i] + r1;
+            let m_new = m[i] + a * d1;
+            let em_new = (1.0 - a) * em[i] + a * r1 + r(a, d1.abs() + ed1, m[i].abs() + em[i]);
+            // d2 = g g - v; v' = v + b d2.
+            let d2 = gi * gi - v[i];
+            let r2 = r(gi, gi, v[i].abs() + ev[i]);
+            let ed2 = ev[i] + r2;
+            let v_new = v[i] + b * d2;
+            let ev_new = (1.0 - b) * ev[i] + b * r2 + r(b, d2.abs() + ed2, v[i].abs() + ev[i]);
+            // s = sqrt(v'): bounded exactly, not linearised (v' may be tiny).
+            let sq = v_new.max(0.0).sqrt();
+            let e_sq = if sq > 0.0 {
+                (ev_new / sq).min(ev_new.sqrt())
+            } else {
+                ev_new.sqrt()
+            };
+            let es = e_sq + ADAM_SQRT_U * u * (sq + e_sq) + eta;
+            // den = s isb + eps; q = m' / den.
+            let den = sq * isb + eps;
+            let eden = isb * es + r(isb, sq + es, eps);
+            let q = m_new / den;
+            let eq = if den > eden {
+                let f = (em_new + q.abs() * eden) / (den - eden);
+                f + ADAM_DIV_U * u * (q.abs() + f) + eta
+            } else {
+                unbounded[i] = true;
+                f64::INFINITY
+            };
+            // p' = p1 - step q.
+            let p_new = p1 - step * q;
+            let mut ep_new = ep1 + step * eq + r(step, q.abs() + eq, p1.abs() + ep1);
+            if job.storage == Storage::Bf16Sr {
+                // Up to one bf16 ULP of the f32 value (2^-7 relative; below bf16's normal
+                // range its ULP 2^-133 is under eta).
+                ep_new += 2.0 * ub * (p_new.abs() + ep_new) + eta;
+            }
+            p[i] = p_new;
+            m[i] = m_new;
+            v[i] = v_new;
+            ep[i] = ep_new;
+            em[i] = em_new;
+            ev[i] = ev_new;
         }
     }
-    p
+    let bounds = p
+        .iter()
+        .zip(&ep)
+        .zip(&unbounded)
+        .map(|((&pv, &e), &unb)| {
+            let e = if job.storage == Storage::Bf16Master {
+                e + ub * (pv.abs() + e) + eta
+            } else {
+                e
+            };
+            let e = e * (1.0 + 1.0 / 1024.0);
+            (!unb && e.is_finite()).then_some(e)
+        })
+        .collect();
+    (p, bounds)
 }
 
 /// SGD in f64 with a first-order running error bound per element.

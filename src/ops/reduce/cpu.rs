@@ -5,11 +5,19 @@
 //! add into one shared word with compare-exchange, so their order changes run to run.
 
 use super::{ReduceJob, ReduceVariant};
+use crate::backend::{cpu::CpuBackend, RunSet};
 use crate::error::OpError;
 use crate::numerics::repro::{ReproParams, ReproState};
 use crate::shared::arith::{cas_add, no_float_atomic, Arith};
 use crate::shared::fixed::{fixed_message, fixed_quantize, fixed_to_value};
 use std::sync::atomic::AtomicU64;
+
+/// Runs the job `job.runs` times on the host, timed.
+pub fn run(b: &CpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
+    b.time_runs(job.runs, || {
+        run_once(job, b.threads()).map(|(v, m)| (vec![v], m))
+    })
+}
 
 /// Runs the job once on the CPU and returns the scalar result and a message.
 pub fn run_once(job: &ReduceJob, threads: usize) -> Result<(f64, String), OpError> {

@@ -1,7 +1,7 @@
 //! The reduction family (sum, dot) as a plug-in.
 
-use super::{cpu, cuda, wgpu, ReduceJob, VARIANTS};
-use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
+use super::{ReduceJob, VARIANTS};
+use crate::backend::external::{ExternalArray, ExternalCall};
 use crate::error::{DetError, OpError};
 use crate::ops::{Case, Family, Op, Prepared};
 
@@ -30,23 +30,31 @@ impl Family for Reduce {
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)
     }
+    // atomic's bound (gamma_{n-1}, recursive summation) holds for any order of the terms.
+    fn external_variant(&self, op: Op) -> Option<&'static str> {
+        matches!(op, Op::Sum | Op::Dot).then_some("atomic")
+    }
 }
 
 crate::ops::family::atomic_job_spec!(ReduceJob);
 
-impl Kernel for ReduceJob {
-    fn kernel_name(&self) -> String {
-        self.op.name().into()
+crate::ops::family::family_kernel!(ReduceJob, |j| j.op.name(), [cpu, wgpu, cuda, external]);
+
+fn external_call(j: &ReduceJob) -> Result<ExternalCall, OpError> {
+    let n = j.x.len() as u64;
+    let mut inputs = vec![ExternalArray::new("x", j.precision, vec![n], j.x.clone())];
+    if let Some(y) = &j.y {
+        inputs.push(ExternalArray::new("y", j.precision, vec![n], y.clone()));
     }
-    fn run_cpu(&self, b: &CpuBackend) -> Result<RunSet, OpError> {
-        b.time_runs(self.runs, || {
-            cpu::run_once(self, b.threads()).map(|(v, m)| (vec![v], m))
-        })
-    }
-    fn run_wgpu(&self, b: &WgpuBackend) -> Result<RunSet, OpError> {
-        wgpu::run(b, self)
-    }
-    fn run_cuda(&self, b: &CudaBackend) -> Result<RunSet, OpError> {
-        cuda::run(b, self)
-    }
+    Ok(ExternalCall {
+        op: j.op.name().into(),
+        precision: j.precision,
+        accumulator: j.accumulator,
+        params: serde_json::json!({ "size": n }),
+        index_inputs: Vec::new(),
+        inputs,
+        out_dtype: j.accumulator,
+        out_shape: Vec::new(),
+        runs: j.runs,
+    })
 }

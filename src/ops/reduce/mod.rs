@@ -25,53 +25,33 @@ use crate::numerics::bounds::{ceil_log2, gamma};
 use crate::numerics::exact::{sum_abs_products_wide, sum_abs_wide, ExactAcc, Wide};
 use crate::numerics::repro::ReproParams;
 use crate::numerics::Precision;
-use std::str::FromStr;
 
 /// Variant names, in report order.
-pub const VARIANTS: &[&str] = &[
-    "atomic",
-    "atomic_cas",
-    "block_atomic",
-    "tree",
-    "kahan",
-    "fixed_point",
-    "reproducible",
-];
+pub const VARIANTS: &[&str] = ReduceVariant::NAMES;
 
 pub use crate::shared::launch::MAX_WORKGROUPS;
 
-/// A reduction variant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ReduceVariant {
-    /// One native float atomic add per element.
-    Atomic,
-    /// One compare-exchange loop per element.
-    AtomicCas,
-    /// Workgroup tree, then one atomic add per workgroup.
-    BlockAtomic,
-    /// Two passes, fixed-order trees.
-    Tree,
-    /// Two passes of compensated (TwoSum) accumulation.
-    Kahan,
-    /// int64 atomics on values scaled by 2^scale.
-    FixedPoint,
-    /// Binned pre-rounded accumulation ([`crate::numerics::repro`]).
-    Reproducible,
+crate::ops::family::variant_enum! {
+    /// A reduction variant.
+    pub enum ReduceVariant("reduction") {
+        /// One native float atomic add per element.
+        Atomic = "atomic",
+        /// One compare-exchange loop per element.
+        AtomicCas = "atomic_cas",
+        /// Workgroup tree, then one atomic add per workgroup.
+        BlockAtomic = "block_atomic",
+        /// Two passes, fixed-order trees.
+        Tree = "tree",
+        /// Two passes of compensated (TwoSum) accumulation.
+        Kahan = "kahan",
+        /// int64 atomics on values scaled by 2^scale.
+        FixedPoint = "fixed_point",
+        /// Binned pre-rounded accumulation ([`crate::numerics::repro`]).
+        Reproducible = "reproducible",
+    }
 }
 
 impl ReduceVariant {
-    pub fn name(self) -> &'static str {
-        match self {
-            ReduceVariant::Atomic => "atomic",
-            ReduceVariant::AtomicCas => "atomic_cas",
-            ReduceVariant::BlockAtomic => "block_atomic",
-            ReduceVariant::Tree => "tree",
-            ReduceVariant::Kahan => "kahan",
-            ReduceVariant::FixedPoint => "fixed_point",
-            ReduceVariant::Reproducible => "reproducible",
-        }
-    }
-
     /// Variants whose result depends on the order atomics land in.
     pub fn is_atomic(self) -> bool {
         matches!(
@@ -83,27 +63,6 @@ impl ReduceVariant {
     /// Variants that promise the same bits on every run.
     pub fn is_deterministic(self) -> bool {
         !self.is_atomic()
-    }
-}
-
-impl FromStr for ReduceVariant {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "atomic" => ReduceVariant::Atomic,
-            "atomic_cas" => ReduceVariant::AtomicCas,
-            "block_atomic" => ReduceVariant::BlockAtomic,
-            "tree" => ReduceVariant::Tree,
-            "kahan" => ReduceVariant::Kahan,
-            "fixed_point" => ReduceVariant::FixedPoint,
-            "reproducible" => ReduceVariant::Reproducible,
-            other => {
-                return Err(format!(
-                    "unknown reduction variant '{other}' (expected {})",
-                    VARIANTS.join(", ")
-                ))
-            }
-        })
     }
 }
 

@@ -6,11 +6,17 @@
 //! so their order changes from run to run like a GPU's.
 
 use super::{stable_order, ScatterJob, ScatterVariant};
+use crate::backend::{cpu::CpuBackend, RunSet};
 use crate::error::OpError;
 use crate::numerics::Precision;
 use crate::shared::arith::{cas_add, no_float_atomic, Arith};
 use crate::shared::fixed::{fixed_message, fixed_quantize, fixed_to_value};
 use std::sync::atomic::AtomicU64;
+
+/// Runs the job `job.runs` times on the host, timed.
+pub fn run(b: &CpuBackend, job: &ScatterJob) -> Result<RunSet, OpError> {
+    b.time_runs(job.runs, || run_once(job, b.threads()))
+}
 
 /// Runs the job once; returns the value of every bin and a message.
 pub fn run_once(job: &ScatterJob, threads: usize) -> Result<(Vec<f64>, String), OpError> {

@@ -1,9 +1,9 @@
 //! The scatter family (scatter_add) as a plug-in.
 
-use super::{cpu, cuda, index_source, input_label, wgpu, ScatterJob, VARIANTS};
-use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
+use super::{index_source, input_label, IndexSource, ScatterJob, ScatterParams, VARIANTS};
+use crate::backend::external::{ExternalArray, ExternalCall};
 use crate::error::{DetError, OpError};
-use crate::ops::{Case, Family, MatrixParams, Op, Prepared};
+use crate::ops::{Case, Family, FamilyParams, MatrixParams, Op, Prepared};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -29,29 +29,36 @@ impl Family for Scatter {
     fn variants(&self, _op: Op) -> &'static [&'static str] {
         VARIANTS
     }
+    // atomic's per-bin bound holds for any order of each bin's terms.
+    fn external_variant(&self, _op: Op) -> Option<&'static str> {
+        Some("atomic")
+    }
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)
     }
     /// One case per bin count and index source: the user's index file, else each generated
     /// distribution.
     fn expand(&self, cases: Vec<Case>, params: &MatrixParams) -> Result<Vec<Case>, DetError> {
-        let sources: Vec<Option<String>> = match params.index_file {
+        let sources: Vec<IndexSource> = match params.index_file {
             None if !params.index_dists.is_empty() => params
                 .index_dists
                 .iter()
-                .map(|d| Some(format!("dist:{d}")))
+                .map(|d| IndexSource::Dist(d.clone()))
                 .collect(),
-            file => vec![file.map(str::to_string)],
+            None => vec![IndexSource::Dist("uniform".into())],
+            Some(file) => vec![IndexSource::File(file.into())],
         };
         Ok(cases
             .into_iter()
             .flat_map(|c| {
                 let sources = &sources;
-                params.bins.iter().flat_map(move |&b| {
+                params.bins.iter().flat_map(move |&bins| {
                     let c = c.clone();
-                    sources.iter().map(move |s| Case {
-                        bins: Some(b),
-                        index_file: s.clone(),
+                    sources.iter().map(move |index| Case {
+                        params: FamilyParams::new(ScatterParams {
+                            bins,
+                            index: index.clone(),
+                        }),
                         ..c.clone()
                     })
                 })
@@ -78,17 +85,28 @@ impl Family for Scatter {
 
 crate::ops::family::atomic_job_spec!(ScatterJob);
 
-impl Kernel for ScatterJob {
-    fn kernel_name(&self) -> String {
-        "scatter_add".into()
-    }
-    fn run_cpu(&self, b: &CpuBackend) -> Result<RunSet, OpError> {
-        b.time_runs(self.runs, || cpu::run_once(self, b.threads()))
-    }
-    fn run_wgpu(&self, b: &WgpuBackend) -> Result<RunSet, OpError> {
-        wgpu::run(b, self)
-    }
-    fn run_cuda(&self, b: &CudaBackend) -> Result<RunSet, OpError> {
-        cuda::run(b, self)
-    }
+crate::ops::family::family_kernel!(ScatterJob, |_j| "scatter_add", [cpu, wgpu, cuda, external]);
+
+fn external_call(j: &ScatterJob) -> Result<ExternalCall, OpError> {
+    let n = j.x.len() as u64;
+    Ok(ExternalCall {
+        op: "scatter_add".into(),
+        precision: j.precision,
+        accumulator: j.accumulator,
+        params: serde_json::json!({ "size": n, "bins": j.bins }),
+        index_inputs: vec![(
+            "index".into(),
+            vec![n],
+            j.idx.iter().map(|&i| i64::from(i)).collect(),
+        )],
+        inputs: vec![ExternalArray::new(
+            "values",
+            j.precision,
+            vec![n],
+            j.x.clone(),
+        )],
+        out_dtype: j.accumulator,
+        out_shape: vec![j.bins as u64],
+        runs: j.runs,
+    })
 }

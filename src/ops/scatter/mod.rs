@@ -42,24 +42,17 @@ mod family;
 pub use family::FAMILY;
 pub mod wgpu;
 
-use super::{Case, Job, Launch, Op, Ordering, Prepared};
+use super::{Case, CaseParams, Job, Launch, Op, Ordering, Prepared};
 use crate::error::{DetError, OpError};
 use crate::inputs::{self, Stream};
 use crate::numerics::bounds::gamma;
 use crate::numerics::exact::ExactAcc;
 use crate::numerics::repro::ReproParams;
 use crate::numerics::Precision;
-use std::str::FromStr;
+use std::path::PathBuf;
 
 /// Variant names, in report order.
-pub const VARIANTS: &[&str] = &[
-    "atomic",
-    "atomic_cas",
-    "privatized",
-    "sort_segmented",
-    "fixed_point",
-    "reproducible",
-];
+pub const VARIANTS: &[&str] = ScatterVariant::NAMES;
 
 /// Largest bin count (`--bins`).
 pub const MAX_BINS: usize = 1 << 20;
@@ -95,29 +88,19 @@ pub const REPRO_MIN_SPAN: u32 = 64;
 /// Integer lanes per bin of reproducible: one per fold.
 pub use crate::shared::lanes::REPRO_LANES;
 
-/// A scatter-add variant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ScatterVariant {
-    Atomic,
-    AtomicCas,
-    Privatized,
-    SortSegmented,
-    FixedPoint,
-    Reproducible,
+crate::ops::family::variant_enum! {
+    /// A scatter-add variant.
+    pub enum ScatterVariant("scatter_add") {
+        Atomic = "atomic",
+        AtomicCas = "atomic_cas",
+        Privatized = "privatized",
+        SortSegmented = "sort_segmented",
+        FixedPoint = "fixed_point",
+        Reproducible = "reproducible",
+    }
 }
 
 impl ScatterVariant {
-    pub fn name(self) -> &'static str {
-        match self {
-            ScatterVariant::Atomic => "atomic",
-            ScatterVariant::AtomicCas => "atomic_cas",
-            ScatterVariant::Privatized => "privatized",
-            ScatterVariant::SortSegmented => "sort_segmented",
-            ScatterVariant::FixedPoint => "fixed_point",
-            ScatterVariant::Reproducible => "reproducible",
-        }
-    }
-
     /// Variants whose bits depend on the order float atomics land in.
     pub fn is_atomic(self) -> bool {
         matches!(
@@ -129,26 +112,6 @@ impl ScatterVariant {
     /// Whether the variant sorts by bin first.
     pub fn sorts(self) -> bool {
         self == ScatterVariant::SortSegmented
-    }
-}
-
-impl FromStr for ScatterVariant {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "atomic" => ScatterVariant::Atomic,
-            "atomic_cas" => ScatterVariant::AtomicCas,
-            "privatized" => ScatterVariant::Privatized,
-            "sort_segmented" => ScatterVariant::SortSegmented,
-            "fixed_point" => ScatterVariant::FixedPoint,
-            "reproducible" => ScatterVariant::Reproducible,
-            other => {
-                return Err(format!(
-                    "unknown scatter_add variant '{other}' (expected {})",
-                    VARIANTS.join(", ")
-                ))
-            }
-        })
     }
 }
 
@@ -235,24 +198,31 @@ impl ScatterJob {
     }
 }
 
-/// Where a case's indices come from: `Case.index_file` holds a .npy path, or
-/// `dist:<name>` for a generated distribution (the runner expands `--index-dist` this way,
-/// so `Case` keeps its shape); None means uniform.
-pub fn index_source(case: &Case) -> IndexSource {
-    match case.index_file.as_deref() {
-        None => IndexSource::Dist("uniform".into()),
-        Some(s) => match s.strip_prefix("dist:") {
-            Some(d) => IndexSource::Dist(d.to_string()),
-            None => IndexSource::File(s.to_string()),
-        },
+/// Bins when a case carries no [`ScatterParams`].
+pub const DEFAULT_BINS: usize = 1024;
+
+/// scatter_add's own case parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScatterParams {
+    /// Output bins.
+    pub bins: usize,
+    /// Where the indices come from.
+    pub index: IndexSource,
+}
+
+impl CaseParams for ScatterParams {
+    fn bins(&self) -> Option<u64> {
+        Some(self.bins as u64)
     }
 }
 
-/// A case's index source.
+/// Where a case's indices come from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum IndexSource {
+    /// A generated distribution (one of [`INDEX_DISTS`]).
     Dist(String),
-    File(String),
+    /// A user's .npy file.
+    File(PathBuf),
 }
 
 impl IndexSource {
@@ -260,9 +230,16 @@ impl IndexSource {
     pub fn label(&self) -> String {
         match self {
             IndexSource::Dist(d) => d.clone(),
-            IndexSource::File(p) => p.clone(),
+            IndexSource::File(p) => p.display().to_string(),
         }
     }
+}
+
+/// A case's index source: uniform unless its parameters say otherwise.
+pub fn index_source(case: &Case) -> IndexSource {
+    case.params
+        .get::<ScatterParams>()
+        .map_or_else(|| IndexSource::Dist("uniform".into()), |p| p.index.clone())
 }
 
 /// The input label of a scatter case: values, then the index source.
@@ -381,7 +358,10 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         return Err(DetError::input(format!("{} is not scatter_add", case.op)));
     }
     let variant: ScatterVariant = case.variant.parse().map_err(DetError::input)?;
-    let bins = case.bins.unwrap_or(1024);
+    let bins = case
+        .params
+        .get::<ScatterParams>()
+        .map_or(DEFAULT_BINS, |p| p.bins);
     if !(1..=MAX_BINS).contains(&bins) {
         return Err(DetError::input(format!(
             "--bins {bins} is outside 1..={MAX_BINS}"
@@ -401,14 +381,15 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     let idx = match &source {
         IndexSource::Dist(d) => generate_indices(d, n, bins, case.seed)?,
         IndexSource::File(p) => {
-            let raw = inputs::read_npy_index(std::path::Path::new(p))?;
+            let raw = inputs::read_npy_index(p)?;
             if raw.len() != n {
                 return Err(DetError::input(format!(
-                    "--index {p} has {} indices but there are {n} values",
+                    "--index {} has {} indices but there are {n} values",
+                    p.display(),
                     raw.len()
                 )));
             }
-            check_indices(&raw, bins, p)?
+            check_indices(&raw, bins, &p.display().to_string())?
         }
     };
     let acc = case.accumulator;
@@ -573,17 +554,4 @@ pub fn check_privatized(
         )));
     }
     Ok(())
-}
-
-/// Family-specific figures for the result's `extra` map.
-pub fn extra_figures(
-    case: &Case,
-    bins_differing: u64,
-    worst_bin_ulp_spread: u64,
-) -> Vec<(String, serde_json::Value)> {
-    vec![
-        ("index_dist".into(), index_source(case).label().into()),
-        ("bins_differing".into(), bins_differing.into()),
-        ("worst_bin_ulp_spread".into(), worst_bin_ulp_spread.into()),
-    ]
 }

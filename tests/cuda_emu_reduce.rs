@@ -1,0 +1,445 @@
+//! kernels/cuda/reduce.cu run on the host emulation of CUDA (tests/cuda_emu): every module
+//! the backend builds for sm_90 (all nine input/accumulator pairs), sum and dot, launched
+//! exactly as src/ops/reduce/cuda.rs launches them. tree, kahan, fixed_point and
+//! reproducible must give the CPU emulation's bits; atomic, atomic_cas and block_atomic,
+//! under each of the six PTX orderings, must stay within the a-priori bound.
+
+mod common;
+mod cuda_emu;
+
+use cuda_emu::{i32_arg, Module};
+use detbench::backend::BackendKind;
+use detbench::inputs::InputSpec;
+use detbench::numerics::repro::MAX_FOLDS;
+use detbench::numerics::Precision;
+use detbench::ops::reduce::ReduceJob;
+use detbench::ops::{Case, Job, Op, Prepared, RunSet};
+
+const SOURCE: &str = "kernels/cuda/reduce.cu";
+
+fn case(
+    op: Op,
+    input: Precision,
+    acc: Precision,
+    variant: &str,
+    n: usize,
+    wg: u32,
+    spec: InputSpec,
+) -> Case {
+    Case {
+        op,
+        precision: input,
+        accumulator: acc,
+        variant: variant.into(),
+        size: n,
+        input: spec,
+        seed: 11,
+        runs: 1,
+        workgroup_size: wg,
+        params: Default::default(),
+    }
+}
+
+fn job(prep: &Prepared) -> &ReduceJob {
+    match &prep.job {
+        Job::Reduce(j) => j,
+        _ => unreachable!(),
+    }
+}
+
+/// Value format of partials: f64 for an f64 accumulator, else f32 (cuda.rs's value_format).
+fn value_format(acc: Precision) -> Precision {
+    if acc == Precision::F64 {
+        Precision::F64
+    } else {
+        Precision::F32
+    }
+}
+
+/// One run of `variant` (with `ord` for the atomic ones), launched as cuda.rs launches it.
+fn run(m: &Module, j: &ReduceJob, variant: &str, ord: &str) -> f64 {
+    let suffix = format!("{}_{}", j.precision.name(), j.accumulator.name());
+    let op = if j.y.is_some() { "dot" } else { "sum" };
+    let n = j.n() as u64;
+    let (groups, wg) = (j.launch.workgroups, j.launch.workgroup_size);
+    let x = m.upload(&j.precision.encode(&j.x));
+    let y = j.y.as_ref().map(|y| m.upload(&j.precision.encode(y)));
+    let y = y.as_ref().unwrap_or(&x);
+    let acc = j.accumulator;
+    let vf = value_format(acc);
+    let e = |name: String| format!("{name}_{suffix}");
+    match variant {
+        "tree" | "kahan" => {
+            let words = if variant == "tree" { 1 } else { 2 };
+            let partials = m.alloc(groups as usize * words * vf.bytes());
+            let out = m.alloc(vf.bytes());
+            let shared = wg as usize * words * vf.bytes();
+            m.launch(
+                &e(format!("{op}_{variant}_pass1")),
+                (groups, 1, 1),
+                wg,
+                shared,
+                &[x.addr(), y.addr(), n, partials.addr()],
+            );
+            m.launch(
+                &e(format!("{variant}_pass2")),
+                (1, 1, 1),
+                wg,
+                shared,
+                &[partials.addr(), groups as u64, out.addr()],
+            );
+            vf.decode(&out.read())[0]
+        }
+        "atomic" | "atomic_cas" | "block_atomic" => {
+            let shared = if variant == "block_atomic" {
+                wg as usize * vf.bytes()
+            } else {
+                0
+            };
+            let word = m.alloc(acc.bytes());
+            m.launch(
+                &e(format!("{op}_{variant}_{ord}")),
+                (groups, 1, 1),
+                wg,
+                shared,
+                &[x.addr(), y.addr(), n, word.addr()],
+            );
+            acc.decode(&word.read())[0]
+        }
+        "fixed_point" => {
+            let total = m.alloc(8);
+            let lost = m.alloc(8);
+            m.launch(
+                &e(format!("{op}_fixed_point")),
+                (groups, 1, 1),
+                wg,
+                0,
+                &[
+                    x.addr(),
+                    y.addr(),
+                    n,
+                    i32_arg(j.fixed_scale),
+                    total.addr(),
+                    lost.addr(),
+                ],
+            );
+            let t = i64::from_le_bytes(total.read()[..8].try_into().unwrap());
+            detbench::shared::fixed::fixed_to_value(t, j.fixed_scale, acc)
+        }
+        "reproducible" => {
+            let params = j.repro.expect("reproducible layout");
+            let limbs = if acc == Precision::F64 { 3 } else { 2 };
+            let nwords = MAX_FOLDS * limbs;
+            let block_max = m.alloc(groups as usize * 8);
+            let layout = m.alloc(5 * 4);
+            let max_out = m.alloc(8);
+            let lanes = m.alloc(nwords * 4);
+            m.launch(
+                &e(format!("{op}_repro_max")),
+                (groups, 1, 1),
+                wg,
+                wg as usize * 8,
+                &[x.addr(), y.addr(), n, block_max.addr()],
+            );
+            m.launch(
+                &e("repro_layout".into()),
+                (1, 1, 1),
+                wg,
+                wg as usize * 8,
+                &[
+                    block_max.addr(),
+                    groups as u64,
+                    layout.addr(),
+                    max_out.addr(),
+                ],
+            );
+            m.launch(
+                &e(format!("{op}_repro_deposit")),
+                (groups, 1, 1),
+                wg,
+                nwords * 4,
+                &[x.addr(), y.addr(), n, layout.addr(), lanes.addr()],
+            );
+            let lay: Vec<i32> = layout.u32s().iter().map(|&v| v as i32).collect();
+            assert_eq!(lay[0], 0, "layout status");
+            assert_eq!(lay[1] as usize, params.folds, "folds");
+            assert_eq!(
+                &lay[2..2 + params.folds],
+                &params.a[..params.folds],
+                "fold exponents"
+            );
+            detbench::shared::lanes::finalize_lanes(&params, &lanes.u32s()[..nwords], limbs, 1)[0]
+        }
+        other => panic!("unknown variant {other}"),
+    }
+}
+
+fn pairs() -> Vec<(Precision, Precision)> {
+    detbench::backend::cuda::precision_pairs()
+}
+
+fn cpu(prep: &Prepared) -> f64 {
+    common::run_or_unsupported(BackendKind::Cpu, prep)
+        .expect("the CPU runs every ordered variant")
+        .outputs[0][0]
+}
+
+/// Shapes: one element; a ragged last block; more elements than threads (each thread
+/// loops), several blocks per pass-2 thread.
+const SHAPES: &[(usize, u32)] = &[(1, 64), (3001, 64), (40_000, 32)];
+
+fn ordered_pair(input: Precision, acc: Precision) {
+    let build = cuda_emu::module_build(SOURCE, &format!("{}_{}", input.name(), acc.name()));
+    let m = cuda_emu::load(&build.spec);
+    cuda_emu::assert_entries(&m, &build);
+    let mut variants = vec!["tree", "kahan", "fixed_point"];
+    if matches!(acc, Precision::F32 | Precision::F64) {
+        variants.push("reproducible");
+    }
+    for op in [Op::Sum, Op::Dot] {
+        for &(n, wg) in SHAPES {
+            for spec in [InputSpec::Normal, InputSpec::Wide] {
+                for v in &variants {
+                    let prep =
+                        detbench::runner::prepare(&case(op, input, acc, v, n, wg, spec.clone()))
+                            .expect("prepare");
+                    let got = run(&m, job(&prep), v, "");
+                    let want = cpu(&prep);
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "{op} {v} {input}/{acc} n={n} wg={wg} {spec:?}: emulated CUDA {got:e}, CPU emulation {want:e}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn atomic_pair(input: Precision, acc: Precision) {
+    let build = cuda_emu::module_build(SOURCE, &format!("{}_{}", input.name(), acc.name()));
+    let m = cuda_emu::load(&build.spec);
+    for op in [Op::Sum, Op::Dot] {
+        for v in ["atomic", "atomic_cas", "block_atomic"] {
+            let prep =
+                detbench::runner::prepare(&case(op, input, acc, v, 3001, 64, InputSpec::Normal))
+                    .expect("prepare");
+            let Some(bound) = prep.bounds[0] else {
+                continue;
+            };
+            let outputs: Vec<Vec<f64>> = detbench::ops::common::cuda_ordering_suffixes()
+                .into_iter()
+                .map(|ord| vec![run(&m, job(&prep), v, ord)])
+                .collect();
+            let set = RunSet {
+                times_ms: vec![0.0; outputs.len()],
+                outputs,
+                ..Default::default()
+            };
+            let met = detbench::runner::metrics(&prep, &set);
+            assert_eq!(
+                met.non_finite, 0,
+                "{op} {v} {input}/{acc}: non-finite output"
+            );
+            assert_eq!(
+                met.bound_violations, 0,
+                "{op} {v} {input}/{acc}: error {:e} exceeds the bound {bound:e} ({:?})",
+                met.max_abs_err, set.outputs
+            );
+        }
+    }
+}
+
+macro_rules! pair_tests {
+    ($($name:ident: $i:ident / $a:ident,)*) => {
+        mod ordered {
+            use super::*;
+            $(#[test] fn $name() { ordered_pair(Precision::$i, Precision::$a) })*
+        }
+        mod atomic {
+            use super::*;
+            $(#[test] fn $name() { atomic_pair(Precision::$i, Precision::$a) })*
+        }
+    };
+}
+
+pair_tests! {
+    f32_f32: F32 / F32,
+    f32_f64: F32 / F64,
+    f64_f64: F64 / F64,
+    f16_f32: F16 / F32,
+    f16_f64: F16 / F64,
+    f16_f16: F16 / F16,
+    bf16_f32: Bf16 / F32,
+    bf16_f64: Bf16 / F64,
+    bf16_bf16: Bf16 / Bf16,
+}
+
+/// The tests above cover every pair the backend builds.
+#[test]
+fn every_module_is_covered() {
+    let mut built: Vec<String> = cuda_emu::module_builds(SOURCE)
+        .iter()
+        .map(|b| {
+            b.spec
+                .defines
+                .iter()
+                .find(|(k, _)| k == "DB_SUFFIX")
+                .unwrap()
+                .1
+                .clone()
+        })
+        .collect();
+    built.sort();
+    let mut covered: Vec<String> = pairs()
+        .iter()
+        .map(|(i, a)| format!("{}_{}", i.name(), a.name()))
+        .collect();
+    covered.sort();
+    assert_eq!(built, covered);
+    assert_eq!(covered.len(), 9);
+}
+
+/// The expected fixed_point outcome of `terms` at scale k: the wrapping sum of the
+/// quantized terms and the count of terms that lost bits (src/shared/fixed.rs).
+fn fixed_expect(terms: &[f64], k: i32) -> (i64, u64) {
+    terms.iter().fold((0i64, 0u64), |(t, l), &v| {
+        let (q, lost) = detbench::shared::fixed::fixed_quantize(v, k);
+        (t.wrapping_add(q), l + u64::from(lost))
+    })
+}
+
+/// fixed_point at the edges, launched directly (the host refuses non-finite terms before
+/// any kernel runs, so only a kernel that meets one anyway, e.g. a dot product overflowing
+/// its accumulator, sees them): each term quantizes and counts as lost exactly as
+/// `fixed_quantize` says: non-finite terms add 0 and are lost; a term whose scaling
+/// underflows to 0 (k < 0) is lost.
+#[test]
+fn fixed_point_edges_match_fixed_quantize() {
+    let two = |e: i32| libm::ldexp(1.0, e);
+    // f64 sum near the top of the range: k < -900, so 2^-200 and the smallest subnormal
+    // underflow in the scaling.
+    let m = cuda_emu::load(&cuda_emu::module_build(SOURCE, "f64_f64").spec);
+    let xs = [
+        two(1000),
+        two(-200),
+        -f64::from_bits(1),
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        0.0,
+        3.0 * two(990),
+        1.5,
+    ];
+    let k = detbench::shared::fixed::fixed_scale(xs.len(), two(1000) * 3.0);
+    assert!(k < -900);
+    let x = m.upload(&Precision::F64.encode(&xs));
+    let (total, lost) = (m.alloc(8), m.alloc(8));
+    m.launch(
+        "sum_fixed_point_f64_f64",
+        (1, 1, 1),
+        64,
+        0,
+        &[
+            x.addr(),
+            x.addr(),
+            xs.len() as u64,
+            i32_arg(k),
+            total.addr(),
+            lost.addr(),
+        ],
+    );
+    let got = (
+        i64::from_le_bytes(total.read()[..8].try_into().unwrap()),
+        u64::from_le_bytes(lost.read()[..8].try_into().unwrap()),
+    );
+    let want = fixed_expect(&xs, k);
+    assert_eq!(
+        want.1, 6,
+        "the reference counts inf, -inf, NaN, the two underflows and 1.5 (rounded away)"
+    );
+    assert_eq!(got, want, "f64 sum at k = {k}");
+
+    // f32 dot: 2^100 * 2^100 overflows the f32 accumulator to inf (lost, adds 0); 2^-100 *
+    // 2^-100 underflows to 0 in f32 before quantization (not lost: the term is 0).
+    let m = cuda_emu::load(&cuda_emu::module_build(SOURCE, "f32_f32").spec);
+    let xs = [two(100), 3.0, two(-100), -0.75];
+    let ys = [two(100), 0.5, two(-100), 1.0];
+    let terms: Vec<f64> = xs
+        .iter()
+        .zip(&ys)
+        .map(|(&a, &b)| ((a as f32) * (b as f32)) as f64)
+        .collect();
+    for k in [20, 0, -3] {
+        let x = m.upload(&Precision::F32.encode(&xs));
+        let y = m.upload(&Precision::F32.encode(&ys));
+        let (total, lost) = (m.alloc(8), m.alloc(8));
+        m.launch(
+            "dot_fixed_point_f32_f32",
+            (2, 1, 1),
+            32,
+            0,
+            &[
+                x.addr(),
+                y.addr(),
+                xs.len() as u64,
+                i32_arg(k),
+                total.addr(),
+                lost.addr(),
+            ],
+        );
+        let got = (
+            i64::from_le_bytes(total.read()[..8].try_into().unwrap()),
+            u64::from_le_bytes(lost.read()[..8].try_into().unwrap()),
+        );
+        assert_eq!(got, fixed_expect(&terms, k), "f32 dot at k = {k}");
+        assert!(got.1 >= 1, "the overflowed product is lost");
+    }
+}
+
+/// reproducible: a NaN or an infinity among the terms makes the block max non-finite (the
+/// NaN is kept, as the CPU's nan_max keeps it, not dropped by fmax), and the layout kernel
+/// reports it too large (status 1), which the host turns into an error.
+#[test]
+fn reproducible_max_keeps_non_finite_terms() {
+    let m = cuda_emu::load(&cuda_emu::module_build(SOURCE, "f64_f64").spec);
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let mut xs: Vec<f64> = (0..1000).map(|i| i as f64 * 0.25).collect();
+        xs[617] = bad;
+        let (groups, wg) = (4u32, 64u32);
+        let x = m.upload(&Precision::F64.encode(&xs));
+        let block_max = m.alloc(groups as usize * 8);
+        let layout = m.alloc(20);
+        let max_out = m.alloc(8);
+        m.launch(
+            "sum_repro_max_f64_f64",
+            (groups, 1, 1),
+            wg,
+            wg as usize * 8,
+            &[x.addr(), x.addr(), xs.len() as u64, block_max.addr()],
+        );
+        m.launch(
+            "repro_layout_f64_f64",
+            (1, 1, 1),
+            wg,
+            wg as usize * 8,
+            &[
+                block_max.addr(),
+                groups as u64,
+                layout.addr(),
+                max_out.addr(),
+            ],
+        );
+        let max = f64::from_le_bytes(max_out.read()[..8].try_into().unwrap());
+        if bad.is_nan() {
+            assert!(max.is_nan(), "the NaN term was dropped from the max: {max}");
+        } else {
+            assert_eq!(max, f64::INFINITY);
+        }
+        assert_eq!(
+            layout.u32s()[0],
+            1,
+            "a non-finite max must be reported too large ({bad})"
+        );
+    }
+}
