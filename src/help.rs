@@ -33,7 +33,22 @@ fn meaning(op: Op, variant: &str) -> &'static str {
         }
         (_, "sort_segmented") => "sort by index, then ordered segment sums: deterministic",
         (_, "direct") => "one thread per output, taps in a fixed order: deterministic",
+        (Op::Matmul, "tiled") => {
+            "one sequential chain over K per output: deterministic and batch invariant"
+        }
         (_, "tiled") => "shared-memory tiles, taps in a fixed order: deterministic",
+        (_, "split_k_atomic") => {
+            "K split in chunks whose partials are added with float atomics: nondeterministic"
+        }
+        (_, "split_k_deterministic") => {
+            "K split in chunks (the split follows M), partials added in order: deterministic, not batch invariant"
+        }
+        (_, "split_by_batch") => {
+            "each row split in chunks whose number follows the batch size: deterministic, not batch invariant"
+        }
+        (_, "batch_invariant") => {
+            "the split chosen from the reduced length alone: the same bits for a row at any batch size"
+        }
         (_, "tensor_core") => "CUDA mma.sync tensor cores (sm_80+, f16/bf16 inputs)",
         (_, "deterministic") => "the batch reduced in a fixed order: deterministic",
         (_, "copy") => "a plain copy: the device's bandwidth baseline",
@@ -51,7 +66,7 @@ fn meaning(op: Op, variant: &str) -> &'static str {
 /// `run --help`'s list of ops and variants.
 pub fn variants() -> String {
     let mut s = String::from("Ops and their variants (--op, --variant):\n");
-    for op in Op::ALL {
+    for &op in Op::ALL {
         let vs = op.variants();
         if vs.is_empty() {
             continue;
@@ -132,7 +147,7 @@ mod tests {
     #[test]
     fn every_variant_is_explained() {
         let text = variants();
-        for op in Op::ALL {
+        for &op in Op::ALL {
             for v in op.variants() {
                 assert!(text.contains(&format!("    {v} ")), "{op} {v} missing");
                 assert_ne!(
