@@ -4,7 +4,8 @@
 detbench runs `python3 torch_adapter.py REQUEST.json`; see docs/external.md. Each call is
 a fresh process, so a mode (`default` or `deterministic`) is set once, before any op runs.
 detbench op -> PyTorch: sum -> torch.sum(x, dtype=acc), dot -> torch.dot,
-scatter_add -> Tensor.index_add_ (dim 0).
+scatter_add -> Tensor.index_add_ (dim 0), matmul -> torch.mm, conv2d_fwd ->
+F.conv2d, conv2d_bwd_data / conv2d_bwd_weight -> torch.nn.grad.conv2d_input / _weight.
 """
 import json
 import os
@@ -65,7 +66,30 @@ def main():
     arr = {k: torch.from_numpy(np.load(v["path"])).to(dev) for k, v in req["inputs"].items()}
     op = req["op"]
 
+    # Half inputs with an f32 accumulator run in their own format (PyTorch accumulates
+    # half matmuls and convolutions in f32); otherwise in the accumulator's format.
+    prec = dtypes[req["precision"]]
+    half = (torch.float16, torch.bfloat16)
+    work = prec if prec in half and acc == torch.float32 else acc
+    par = req["params"]
+
+    def conv_args():
+        return dict(stride=par.get("stride", 1), padding=par.get("pad", 0),
+                    dilation=par.get("dilation", 1))
+
     def once():
+        if op == "matmul":
+            return torch.mm(arr["a"].to(work), arr["b"].to(work))
+        if op == "conv2d_fwd":
+            return torch.nn.functional.conv2d(arr["x"].to(work), arr["w"].to(work), **conv_args())
+        if op == "conv2d_bwd_data":
+            size = (par["n"], par["c"], par["h"], par["w"])
+            return torch.nn.grad.conv2d_input(size, arr["w"].to(work), arr["dy"].to(work),
+                                              **conv_args())
+        if op == "conv2d_bwd_weight":
+            size = (par["k"], par["c"], par["r"], par["s"])
+            return torch.nn.grad.conv2d_weight(arr["x"].to(work), size, arr["dy"].to(work),
+                                               **conv_args())
         if op == "sum":
             return torch.sum(arr["x"].to(acc), dtype=acc)
         if op == "dot":

@@ -812,7 +812,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
             break;
         }
         // The job runs warm-up runs first (see [`drop_warmup`]).
-        let prep = prepare(&Case {
+        let mut prep = prepare(&Case {
             runs: case.runs + cfg.warmup,
             // An external case (variant = adapter mode) is prepared as the family's
             // order-independent variant.
@@ -822,6 +822,10 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
             },
             ..case.clone()
         })?;
+        if cfg.external.is_some() {
+            // The note describes detbench's own kernel, not the program's.
+            prep.note.clear();
+        }
         if interrupted() {
             // The reference may be incomplete: the case is not run.
             report.partial = true;

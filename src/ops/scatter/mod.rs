@@ -401,18 +401,32 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     let mut exact_out = Vec::with_capacity(bins);
     let mut mags = Vec::with_capacity(bins);
     let mut counts = Vec::with_capacity(bins);
+    // Compute format of the kernels (f32 for half formats): a device that flushes
+    // subnormals drops values below its smallest normal and every subnormal result.
+    let compute = if acc == Precision::F64 || case.precision == Precision::F64 {
+        Precision::F64
+    } else {
+        Precision::F32
+    };
+    let mut flushable = Vec::with_capacity(bins);
     for b in 0..bins {
         let seg = &perm[offsets[b]..offsets[b + 1]];
-        // Two stack accumulators per bin, never millions on the heap.
+        // Three stack accumulators per bin, never millions on the heap.
         let mut acc_e = ExactAcc::new();
         let mut acc_m = ExactAcc::new();
+        let mut acc_f = ExactAcc::new();
         for &i in seg {
-            acc_e.add(x[i as usize]);
-            acc_m.add(x[i as usize].abs());
+            let v = x[i as usize];
+            acc_e.add(v);
+            acc_m.add(v.abs());
+            if v != 0.0 && v.abs() < compute.min_normal() {
+                acc_f.add(v.abs());
+            }
         }
         exact.push(acc_e.value());
         exact_out.push(acc_e.value_in(acc));
         mags.push(acc_m.value() * (1.0 + f64::EPSILON));
+        flushable.push(acc_f.value().next_up());
         counts.push(seg.len());
     }
     let max_count = counts.iter().copied().max().unwrap_or(0);
@@ -470,7 +484,13 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
             if mag > acc.max_finite() {
                 return None;
             }
-            match variant {
+            // Underflow terms of fl(a + b) = (a + b)(1 + d) + e: with gradual underflow an
+            // addition whose result is subnormal is exact (e = 0); a device that flushes
+            // loses up to the smallest normal per operation (the rounding to the
+            // accumulator and the addition of each value) plus every subnormal value it
+            // reads as zero. Included on every backend, as in the reduction's bounds.
+            let ftz = 2.0 * c as f64 * compute.min_normal() + flushable[b];
+            let model = match variant {
                 ScatterVariant::Atomic | ScatterVariant::AtomicCas | ScatterVariant::Privatized => {
                     gamma(c as u64 - 1 + widen, u).map(|g| g * mag)
                 }
@@ -486,9 +506,31 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
                     let pre = if widen == 1 { u * mag } else { 0.0 };
                     p.bound(c as u64, ex) + pre
                 }),
-            }
+            };
+            model.map(|m| m + ftz).filter(|m| m.is_finite())
         })
         .collect();
+    if let Some(p) = job.repro {
+        // Say exactly what the one global layout drops: values wholly below the floor add
+        // nothing (their bins' errors are their whole sums, within the bound).
+        let floor = p.floor();
+        let below = |v: f64| v != 0.0 && acc.round(v).abs() < floor;
+        let lost_values = x.iter().filter(|&&v| below(v)).count();
+        let lost_bins = (0..bins)
+            .filter(|&b| {
+                let seg = &perm[offsets[b]..offsets[b + 1]];
+                seg.iter().any(|&i| x[i as usize] != 0.0)
+                    && seg
+                        .iter()
+                        .all(|&i| x[i as usize] == 0.0 || below(x[i as usize]))
+            })
+            .count();
+        if lost_values > 0 {
+            note.push_str(&format!(
+                "; dropped: {lost_values} of {n} values lie wholly below the floor and add nothing; {lost_bins} nonzero bins hold only such values and come out 0"
+            ));
+        }
+    }
     let sha = format!(
         "{}+{}",
         inputs::checksum(case.precision, &x),
