@@ -63,7 +63,7 @@ impl FromStr for BackendKind {
 }
 
 /// A device as `detbench devices` and the report's `env.devices` show it.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct DeviceInfo {
     /// `cpu`, `cuda` or `wgpu`.
     pub backend: String,
