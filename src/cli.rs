@@ -189,9 +189,19 @@ pub struct ToleranceArgs {
     /// Confidence level for the probabilistic and empirical bounds.
     #[arg(long, default_value_t = 0.99)]
     pub confidence: f64,
-    /// md, latex or json.
+    /// md, latex or json: the format printed on stdout when none of --md, --latex and --json
+    /// is given.
     #[arg(long, default_value = "md")]
     pub format: String,
+    /// Write the bands as Markdown to PATH (`-`: stdout).
+    #[arg(long, value_name = "PATH")]
+    pub md: Option<PathBuf>,
+    /// Write the bands as LaTeX (booktabs) to PATH (`-`: stdout).
+    #[arg(long, value_name = "PATH")]
+    pub latex: Option<PathBuf>,
+    /// Write the bands as JSON (`detbench.tolerance.v1`) to PATH (`-`: stdout).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
     /// A training report for the MLPerf-style comparison.
     #[arg(long)]
     pub train: Option<PathBuf>,
@@ -853,11 +863,30 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             if let Some(v) = &a.validate {
                 plan = plan.input("--validate", v);
             }
-            plan.output("--bib", a.bib.as_deref()).check()?;
+            plan.output("--bib", a.bib.as_deref())
+                .output("--md", a.md.as_deref())
+                .output("--latex", a.latex.as_deref())
+                .output("--json", a.json.as_deref())
+                .check()?;
+            let to_stdout = [&a.md, &a.latex, &a.json]
+                .iter()
+                .filter(|p| p.as_deref().is_some_and(|p| p.as_os_str() == "-"))
+                .count();
+            if to_stdout > 1 {
+                return Err(DetError::input(
+                    "only one of --md, --latex and --json can be - (stdout)",
+                )
+                .into());
+            }
             crate::tolerance::run(&crate::tolerance::Options {
                 input: &a.input,
                 confidence: a.confidence,
                 format: &a.format,
+                outputs: crate::tolerance::Outputs {
+                    md: a.md.as_deref(),
+                    latex: a.latex.as_deref(),
+                    json: a.json.as_deref(),
+                },
                 form: &a.form,
                 train: a.train.as_deref(),
                 validate: a.validate.as_deref(),

@@ -280,6 +280,42 @@ fn too_few_seeds_say_how_many_more() {
     assert!(!md.contains("rtol=0, atol="));
 }
 
+/// The output convention every command shares: `--md`, `--latex` and `--json` write files
+/// (the same text `--format` prints), `-` means stdout, and two of them on stdout is an error.
+#[test]
+fn output_flags_write_each_rendering() {
+    let (fit, _) = reports();
+    let out = dir().join("tol-out");
+    std::fs::create_dir_all(&out).unwrap();
+    let (md, tex, js) = (out.join("t.md"), out.join("t.tex"), out.join("t.json"));
+    let o = run_ok(
+        bin()
+            .arg("tolerance")
+            .arg(fit)
+            .arg("--md")
+            .arg(&md)
+            .arg("--latex")
+            .arg(&tex)
+            .arg("--json")
+            .arg(&js),
+    );
+    assert!(o.stdout.is_empty(), "files only, nothing on stdout");
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+    assert_eq!(read(&md), tolerance(&["--format", "md"], fit));
+    assert_eq!(read(&tex), tolerance(&["--format", "latex"], fit));
+    let doc: Value = serde_json::from_str(&read(&js)).unwrap();
+    assert_eq!(doc["schema"], "detbench.tolerance.v1");
+    let piped: Value = serde_json::from_str(&tolerance(&["--json", "-"], fit)).unwrap();
+    assert_eq!(piped, doc);
+    let two = bin()
+        .args(["tolerance", "--json", "-", "--md", "-"])
+        .arg(fit)
+        .output()
+        .unwrap();
+    assert_eq!(two.status.code(), Some(2));
+    assert!(two.stdout.is_empty());
+}
+
 #[test]
 #[cfg_attr(
     not(detbench_pdflatex),

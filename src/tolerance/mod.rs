@@ -556,10 +556,20 @@ pub struct Options<'a> {
     pub input: &'a Path,
     pub confidence: f64,
     pub format: &'a str,
+    /// Files (or `-` for stdout) to write; when all are `None`, `format` goes to stdout.
+    pub outputs: Outputs<'a>,
     pub form: &'a str,
     pub train: Option<&'a Path>,
     pub validate: Option<&'a Path>,
     pub bib: Option<&'a Path>,
+}
+
+/// Where `detbench tolerance` writes each rendering (`-`: stdout).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Outputs<'a> {
+    pub md: Option<&'a Path>,
+    pub latex: Option<&'a Path>,
+    pub json: Option<&'a Path>,
 }
 
 /// `detbench tolerance`.
@@ -595,18 +605,37 @@ pub fn run(o: &Options) -> Result<(), DetError> {
     if let Some(h) = &held_out {
         t.validation = Some(validate::validate(&t, &report, h));
     }
-    let out = match o.format {
-        "md" => render::md(&t),
-        "latex" => render::latex(&t),
-        _ => {
-            serde_json::to_string_pretty(&t)
-                .map_err(|e| DetError::Io(format!("cannot serialise: {e}")))?
-                + "\n"
-        }
+    let render = |format: &str| -> Result<String, DetError> {
+        Ok(match format {
+            "md" => render::md(&t),
+            "latex" => render::latex(&t),
+            _ => {
+                serde_json::to_string_pretty(&t)
+                    .map_err(|e| DetError::Io(format!("cannot serialise: {e}")))?
+                    + "\n"
+            }
+        })
     };
     if let Some(b) = o.bib {
         crate::report::write_atomic(b, render::BIBTEX.as_bytes())?;
     }
-    crate::safety::out(&out)?;
+    let files = [
+        ("md", o.outputs.md),
+        ("latex", o.outputs.latex),
+        ("json", o.outputs.json),
+    ];
+    if files.iter().all(|(_, p)| p.is_none()) {
+        return crate::safety::out(&render(o.format)?);
+    }
+    for (format, path) in files {
+        match path {
+            Some(p) if p.as_os_str() == "-" => crate::safety::out(&render(format)?)?,
+            Some(p) => {
+                crate::report::write_atomic(p, render(format)?.as_bytes())?;
+                eprintln!("detbench: wrote {}", p.display());
+            }
+            None => {}
+        }
+    }
     Ok(())
 }
