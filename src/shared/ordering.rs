@@ -97,4 +97,3 @@ impl FromStr for Ordering {
             .ok_or_else(|| format!("unknown ordering '{}' (expected relaxed, relaxed.cta, relaxed.gpu, acq_rel.cta, acq_rel.gpu, seq_cst.cta or seq_cst.gpu)", s.trim()))
     }
 }
-

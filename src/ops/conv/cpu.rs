@@ -308,7 +308,9 @@ fn atomic_bwd_weight(job: &ConvJob, threads: usize) -> Vec<f64> {
 
 /// Runs the job `job.runs` times on the host, timed.
 pub fn run(b: &CpuBackend, job: &ConvJob) -> Result<RunSet, OpError> {
-    b.time_runs(job.runs, || run_once(job, b.threads()).map(|v| (v, String::new())))
+    b.time_runs(job.runs, || {
+        run_once(job, b.threads()).map(|v| (v, String::new()))
+    })
 }
 
 /// Runs a conv job once on the CPU.

@@ -155,7 +155,9 @@ pub fn step(
 
 /// Runs the job `job.runs` times on the host, timed.
 pub fn run(b: &CpuBackend, job: &OptimJob) -> Result<RunSet, OpError> {
-    b.time_runs(job.runs, || run_once(job, b.threads()).map(|v| (v, String::new())))
+    b.time_runs(job.runs, || {
+        run_once(job, b.threads()).map(|v| (v, String::new()))
+    })
 }
 
 /// Runs the job once: every step from the initial parameters; returns the final parameters.

@@ -14,7 +14,9 @@ use std::sync::atomic::AtomicU64;
 
 /// Runs the job `job.runs` times on the host, timed.
 pub fn run(b: &CpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
-    b.time_runs(job.runs, || run_once(job, b.threads()).map(|(v, m)| (vec![v], m)))
+    b.time_runs(job.runs, || {
+        run_once(job, b.threads()).map(|(v, m)| (vec![v], m))
+    })
 }
 
 /// Runs the job once on the CPU and returns the scalar result and a message.

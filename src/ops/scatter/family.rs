@@ -1,7 +1,6 @@
 //! The scatter family (scatter_add) as a plug-in.
 
-use super::{index_source, input_label, IndexSource, ScatterJob, ScatterParams, VARIANTS,
-};
+use super::{index_source, input_label, IndexSource, ScatterJob, ScatterParams, VARIANTS};
 use crate::error::DetError;
 use crate::ops::{Case, Family, FamilyParams, MatrixParams, Op, Prepared};
 use serde_json::Value;
