@@ -15,8 +15,15 @@
 //!   larger of its largest error and its run-to-run spread, and its distinct-output rate is
 //!   reported, not judged.
 //! - **performance**: a slowdown that is significant (one-sided Mann-Whitney U on
-//!   `times_ms` at `--alpha`) AND whose median ratio exceeds both 1 + `--max-slowdown` and
-//!   the noise measured in the two reports (each sample's upper-to-lower quartile ratio).
+//!   `times_ms` at `--alpha`, Bonferroni over the rows that pass the other tests) AND
+//!   large: its Hodges-Lehmann lower confidence bound (relative to the device's overall
+//!   shift) and its fastest-run ratio exceed both 1 + `--max-slowdown` and the noise the
+//!   two reports show (each row's quartile ratio, the scatter of row shifts on the device,
+//!   and the device's largest row speedup: with nothing changed, baseline and current are
+//!   exchangeable, so a row slows by chance as far as another sped up). Rows timed on the
+//!   host's scheduler must also have slowed by more than `--host-floor-ms` in their
+//!   fastest run (a preempted run waits whole time slices). With several baselines, the
+//!   current median must exceed the slowest baseline median times their spread.
 //!   `--no-timing` turns these off.
 //!
 //! The environments (driver, Mesa/LLVM, NVRTC, detbench version and commit, compile options,
@@ -35,6 +42,10 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_ALPHA: f64 = 0.01;
 /// Default smallest median slowdown (fraction) that can count as a regression.
 pub const DEFAULT_MAX_SLOWDOWN: f64 = 0.25;
+/// Default absolute slowdown (ms) of the fastest run below which a host-scheduled row is
+/// not judged: a preempted run waits whole scheduler time slices (4 ms at 250 Hz, measured
+/// here as runs of 0.1 ms that took 3.9 to 4.0 ms on a loaded machine).
+pub const DEFAULT_HOST_FLOOR_MS: f64 = 5.0;
 /// Default factor by which an error or spread may grow over the baseline's scale.
 pub const DEFAULT_ERROR_GROWTH: f64 = 2.0;
 /// Default ULPs allowed on top of the growth factor.
@@ -55,6 +66,9 @@ pub struct CheckOptions {
     /// Factor an error or run-to-run spread may grow by over the baseline's scale.
     #[arg(long, default_value_t = DEFAULT_ERROR_GROWTH)]
     pub error_growth: f64,
+    /// Rows timed on the host's scheduler (timer "host", or a device of type cpu such as lavapipe) fail only when their fastest run also slowed by more than this many ms: a preempted run waits whole scheduler time slices.
+    #[arg(long, default_value_t = DEFAULT_HOST_FLOOR_MS)]
+    pub host_floor_ms: f64,
     /// Do not judge timings (only numeric findings fail).
     #[arg(long)]
     pub no_timing: bool,
@@ -70,6 +84,7 @@ impl Default for CheckOptions {
             alpha: DEFAULT_ALPHA,
             ulp_slack: DEFAULT_ULP_SLACK,
             error_growth: DEFAULT_ERROR_GROWTH,
+            host_floor_ms: DEFAULT_HOST_FLOOR_MS,
             no_timing: false,
             accept: false,
         }
@@ -88,6 +103,12 @@ impl CheckOptions {
             return Err(DetError::input(format!(
                 "--max-slowdown must be a fraction >= 0, got {}",
                 self.max_slowdown
+            )));
+        }
+        if !(self.host_floor_ms.is_finite() && self.host_floor_ms >= 0.0) {
+            return Err(DetError::input(format!(
+                "--host-floor-ms must be a number of milliseconds >= 0, got {}",
+                self.host_floor_ms
             )));
         }
         if !(self.error_growth.is_finite() && self.error_growth >= 1.0) {
@@ -293,6 +314,83 @@ pub fn quantile(v: &[f64], q: f64) -> Option<f64> {
     let pos = q.clamp(0.0, 1.0) * (s.len() - 1) as f64;
     let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
     Some(s[lo] + (s[hi] - s[lo]) * (pos - lo as f64))
+}
+
+/// One-sided lower confidence bound, at level 1 - `alpha`, of the factor by which the
+/// times `b` exceed the times `a`: the Mann-Whitney test inverted for a shift of the log
+/// times (the Hodges-Lehmann interval). The bound is the k-th smallest of the n1 x n2
+/// pairwise differences log b_j - log a_i, where k is the largest count with
+/// P(U < k) <= alpha under "no shift" (exact for samples of at most 30 values, the normal
+/// approximation beyond). A few outliers on either side move it little, unlike a ratio of
+/// medians or of means. O((n1 + n2) log(n1 + n2)): the k-th difference is found by
+/// bisection on its value, counting the differences below a value in one merge-like pass.
+/// None when a sample is empty or not positive, or when no bound is attainable (too few
+/// runs for `alpha`).
+pub fn shift_lower_bound(a: &[f64], b: &[f64], alpha: f64) -> Option<f64> {
+    let (n1, n2) = (a.len(), b.len());
+    if n1 == 0 || n2 == 0 || a.iter().chain(b).any(|x| !(*x > 0.0 && x.is_finite())) {
+        return None;
+    }
+    let total = n1 as f64 * n2 as f64;
+    let k = if n1 <= 30 && n2 <= 30 {
+        let counts = u_distribution(n1, n2);
+        let all: f64 = counts.iter().sum();
+        let mut below = 0.0;
+        let mut k = 0usize;
+        while k < counts.len() && (below + counts[k]) / all <= alpha {
+            below += counts[k];
+            k += 1;
+        }
+        k
+    } else {
+        let z = Normal::new(0.0, 1.0)
+            .expect("standard normal")
+            .inverse_cdf(1.0 - alpha);
+        let lo = total / 2.0 - z * (total * (n1 + n2 + 1) as f64 / 12.0).sqrt();
+        if lo < 1.0 {
+            0
+        } else {
+            lo.floor() as usize
+        }
+    };
+    if k == 0 {
+        return None;
+    }
+    let mut la: Vec<f64> = a.iter().map(|x| x.ln()).collect();
+    let mut lb: Vec<f64> = b.iter().map(|x| x.ln()).collect();
+    la.sort_by(f64::total_cmp);
+    lb.sort_by(f64::total_cmp);
+    // Pairs with lb_j - la_i <= t, for every j at once: the a's below lb_j - t form a
+    // prefix that grows with j.
+    let count_le = |t: f64| -> usize {
+        let mut i = n1; // la[i..] >= lb_j - t
+        let mut c = 0usize;
+        for &y in lb.iter().rev() {
+            while i > 0 && la[i - 1] >= y - t {
+                i -= 1;
+            }
+            c += n1 - i;
+        }
+        c
+    };
+    // P(fewer than k differences lie below the true shift) <= alpha, so the k-th smallest
+    // difference is the bound: the least t with count_le(t) >= k.
+    let (mut lo, mut hi) = (lb[0] - la[n1 - 1], lb[n2 - 1] - la[0]);
+    if count_le(lo) >= k {
+        return Some(lo.exp());
+    }
+    for _ in 0..200 {
+        let mid = lo + (hi - lo) / 2.0;
+        if mid <= lo || mid >= hi {
+            break;
+        }
+        if count_le(mid) >= k {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Some(hi.exp())
 }
 
 /// A sample's own noise as a ratio: upper quartile / lower quartile (1 when flat).
@@ -665,7 +763,8 @@ pub fn compare(
     opts: &CheckOptions,
     drift: Drift,
 ) -> Verdict {
-    compare_with(key, base, cur, changes, opts, drift, None)
+    let host = base.timer == "host" || cur.timer == "host";
+    compare_with(key, base, cur, changes, opts, drift, None, host)
 }
 
 /// How one row's median time varies from baseline report to baseline report (two or
@@ -680,7 +779,9 @@ pub struct Between {
     pub reports: usize,
 }
 
-/// [`compare`], with the row's between-report noise when several baselines measured it.
+/// [`compare`], with the row's between-report noise when several baselines measured it,
+/// and whether its times were taken on the host's scheduler (see [`host_scheduled`]).
+#[allow(clippy::too_many_arguments)]
 fn compare_with(
     key: &ResultKey,
     base: &ResultRecord,
@@ -689,6 +790,7 @@ fn compare_with(
     opts: &CheckOptions,
     drift: Drift,
     between: Option<Between>,
+    host: bool,
 ) -> Verdict {
     let mut v = Verdict {
         key: key.clone(),
@@ -777,7 +879,7 @@ fn compare_with(
         ));
     }
     if !opts.no_timing {
-        compare_timing(&mut v, base, cur, &cause, opts, drift, between);
+        compare_timing(&mut v, base, cur, &cause, opts, drift, between, host);
     }
     v
 }
@@ -867,6 +969,8 @@ fn compare_error(
     }
 }
 
+/// The performance verdict of one row (see the module documentation for the rule).
+#[allow(clippy::too_many_arguments)]
 fn compare_timing(
     v: &mut Verdict,
     base: &ResultRecord,
@@ -875,6 +979,7 @@ fn compare_timing(
     opts: &CheckOptions,
     drift: Drift,
     between: Option<Between>,
+    host: bool,
 ) {
     let (Some(mb), Some(mc)) = (quantile(&base.times_ms, 0.5), quantile(&cur.times_ms, 0.5)) else {
         return;
@@ -883,72 +988,109 @@ fn compare_timing(
         return;
     }
     let ratio = mc / mb;
-    let noise = noise_ratio(&base.times_ms).max(noise_ratio(&cur.times_ms));
-    // The fastest run is the least disturbed by a busy machine (load only adds time).
-    let min_ratio = match (quantile(&base.times_ms, 0.0), quantile(&cur.times_ms, 0.0)) {
-        (Some(a), Some(b)) if a > 0.0 => b / a,
-        _ => ratio,
-    };
+    let limit = 1.0 + opts.max_slowdown;
+    // The noise a slowdown must stand out from, as a ratio: each report's own spread
+    // (quartile ratio), how far single rows of this device move relative to each other
+    // (MAD scatter), and the largest speedup of a row on this device. Under "nothing
+    // changed" baseline and current are exchangeable, so a row slows by chance as far as
+    // another row sped up by chance; one report cannot see the load bursts that cover all
+    // of a row's back-to-back runs, but the other rows show how large they were.
+    let own = noise_ratio(&base.times_ms).max(noise_ratio(&cur.times_ms));
+    let noise = own.max(drift.scatter).max(drift.speedup);
+    let threshold = limit.max(noise);
     // Relative to the whole device's shift (a machine that is busier for the whole run).
-    let relative = ratio / drift.shift.max(1.0);
-    let noise = noise.max(drift.scatter);
-    match mann_whitney_greater(&base.times_ms, &cur.times_ms, opts.alpha) {
-        MannWhitney::TooFewRuns { min_p } => v.notes.push(format!(
-            "timing not judged: with {} and {} runs the one-sided Mann-Whitney U test cannot reach alpha = {} (smallest p = {min_p:.3}); median {mb:.4} -> {mc:.4} ms",
-            base.times_ms.len(),
-            cur.times_ms.len(),
-            opts.alpha
-        )),
-        MannWhitney::P { p, exact } => {
-            let limit = 1.0 + opts.max_slowdown;
-            let threshold = limit.max(noise);
-            // Runs inside one report are correlated (one process, one scheduling and
-            // clock state), so their spread understates how far a rerun's median moves.
-            // With several baselines that movement is measured: the current median must
-            // also exceed the slowest baseline median by more than the baselines' spread.
-            let beyond_between = match between {
-                Some(bw) if bw.reports >= 2 => mc > bw.slowest * bw.spread,
-                _ => true,
-            };
-            let between_text = match between {
-                Some(bw) if bw.reports >= 2 => format!(
-                    "; it is x{:.2} the slowest of {} baseline medians, beyond their spread x{:.2}",
-                    mc / bw.slowest,
-                    bw.reports,
-                    bw.spread
-                ),
-                _ => "; between-report noise is unmeasured with one baseline (pass 3 or more --baseline reports)".into(),
-            };
-            if !beyond_between && p < opts.alpha && ratio > threshold && min_ratio > threshold && relative > limit {
-                if let Some(bw) = between {
-                    v.notes.push(format!(
-                        "median {mb:.4} -> {mc:.4} ms (x{ratio:.2}, p = {p:.2e}) but within the between-report noise: the {} baseline medians span x{:.2} up to {:.4} ms",
-                        bw.reports, bw.spread, bw.slowest
-                    ));
-                }
-            } else if p < opts.alpha && ratio > threshold && min_ratio > threshold && relative > limit {
-                v.slowdown = Some((p, Finding {
-                    kind: Kind::Performance,
-                    what: format!(
-                        "slower: median {mb:.4} -> {mc:.4} ms (x{ratio:.2}, fastest run x{min_ratio:.2}, x{relative:.2} relative to the device's overall shift x{:.2}); one-sided Mann-Whitney U on {}+{} runs gives p = {p:.2e} ({}) < alpha = {}, and the slowdown exceeds both 1 + max-slowdown = {:.2} and the reports' noise (x{noise:.2}: the larger of each row's quartile ratio and the scatter of row shifts on this device){between_text}",
-                        drift.shift,
-                        base.times_ms.len(),
-                        cur.times_ms.len(),
-                        if exact { "exact" } else { "normal approximation" },
-                        opts.alpha,
-                        1.0 + opts.max_slowdown,
-                    ),
-                    cause: cause.clone().unwrap_or_else(|| {
-                        "no environment difference recorded: the kernel, or a busier machine".into()
-                    }),
-                    todo: "rerun on an idle machine with more --runs; if it persists, profile the kernel (or pass --no-timing where timings cannot be trusted)".into(),
-                }));
-            } else if ratio > limit {
-                v.notes.push(format!(
-                    "median {mb:.4} -> {mc:.4} ms (x{ratio:.2}) but not beyond noise: p = {p:.2e}, noise x{noise:.2}, fastest run x{min_ratio:.2}, device shift x{:.2}", drift.shift
-                ));
-            }
+    let shift = drift.shift.max(1.0);
+    // The fastest run is the least disturbed by a busy machine (load only adds time).
+    let (fb, fc) = (
+        quantile(&base.times_ms, 0.0).unwrap_or(mb),
+        quantile(&cur.times_ms, 0.0).unwrap_or(mc),
+    );
+    let min_ratio = if fb > 0.0 { fc / fb } else { ratio };
+    let added_ms = fc - fb;
+    let floor = if host { opts.host_floor_ms } else { 0.0 };
+    let p = match mann_whitney_greater(&base.times_ms, &cur.times_ms, opts.alpha) {
+        MannWhitney::TooFewRuns { min_p } => {
+            v.notes.push(format!(
+                "timing not judged: with {} and {} runs the one-sided Mann-Whitney U test cannot reach alpha = {} (smallest p = {min_p:.3}); median {mb:.4} -> {mc:.4} ms",
+                base.times_ms.len(),
+                cur.times_ms.len(),
+                opts.alpha
+            ));
+            return;
         }
+        MannWhitney::P { p, exact } => (p, exact),
+    };
+    let (p, exact) = p;
+    // The slowdown with confidence 1 - alpha (Hodges-Lehmann lower bound of the ratio).
+    let lower = shift_lower_bound(&base.times_ms, &cur.times_ms, opts.alpha).unwrap_or(0.0);
+    let beyond_effect =
+        p < opts.alpha && lower / shift > threshold && min_ratio > threshold && added_ms > floor;
+    // Runs inside one report are correlated (one process, one scheduling and clock
+    // state), so their spread understates how far a rerun's median moves. With several
+    // baselines that movement is measured: the current median must also exceed the
+    // slowest baseline median by more than the baselines' spread.
+    let beyond_between = match between {
+        Some(bw) if bw.reports >= 2 => mc > bw.slowest * bw.spread,
+        _ => true,
+    };
+    let between_text = match between {
+        Some(bw) if bw.reports >= 2 => format!(
+            "; it is x{:.2} the slowest of {} baseline medians, beyond their spread x{:.2}",
+            mc / bw.slowest,
+            bw.reports,
+            bw.spread
+        ),
+        _ => "; between-report noise is unmeasured with one baseline (pass 3 or more --baseline reports)".into(),
+    };
+    let floor_text = if host {
+        format!(
+            ", and its fastest run is {added_ms:.3} ms slower, beyond the host floor of {floor} ms"
+        )
+    } else {
+        String::new()
+    };
+    if beyond_effect && !beyond_between {
+        if let Some(bw) = between {
+            v.notes.push(format!(
+                "median {mb:.4} -> {mc:.4} ms (x{ratio:.2}, p = {p:.2e}) but within the between-report noise: the {} baseline medians span x{:.2} up to {:.4} ms",
+                bw.reports, bw.spread, bw.slowest
+            ));
+        }
+    } else if beyond_effect {
+        v.slowdown = Some((p, Finding {
+            kind: Kind::Performance,
+            what: format!(
+                "slower: median {mb:.4} -> {mc:.4} ms (x{ratio:.2}); with confidence 1 - alpha it is at least x{lower:.2} (Hodges-Lehmann bound), x{:.2} relative to the device's overall shift x{:.2}, and its fastest run is x{min_ratio:.2}; one-sided Mann-Whitney U on {}+{} runs gives p = {p:.2e} ({}) < alpha = {}; these exceed both 1 + max-slowdown = {limit:.2} and the noise x{noise:.2} (the largest of each report's quartile ratio x{own:.2}, the scatter of row shifts on this device x{:.2} and its largest row speedup x{:.2}){floor_text}{between_text}",
+                lower / shift,
+                drift.shift,
+                base.times_ms.len(),
+                cur.times_ms.len(),
+                if exact { "exact" } else { "normal approximation" },
+                opts.alpha,
+                drift.scatter,
+                drift.speedup,
+            ),
+            cause: cause.clone().unwrap_or_else(|| {
+                "no environment difference recorded: the kernel, or a busier machine".into()
+            }),
+            todo: "rerun on an idle machine with more --runs; if it persists, profile the kernel (or pass --no-timing where timings cannot be trusted)".into(),
+        }));
+    } else if ratio > limit {
+        let why = if p >= opts.alpha {
+            format!("not significant (p = {p:.2e})")
+        } else if lower / shift <= threshold || min_ratio <= threshold {
+            format!(
+                "not beyond the noise x{threshold:.2}: bound x{lower:.2} relative to the device's shift x{:.2}, fastest run x{min_ratio:.2} (quartile ratio x{own:.2}, row-shift scatter x{:.2}, largest row speedup x{:.2})",
+                drift.shift, drift.scatter, drift.speedup
+            )
+        } else {
+            format!(
+                "its fastest run is only {added_ms:.3} ms slower, within the host floor of {floor} ms (a preempted run waits whole scheduler time slices; see --host-floor-ms)"
+            )
+        };
+        v.notes.push(format!(
+            "median {mb:.4} -> {mc:.4} ms (x{ratio:.2}) but {why}"
+        ));
     }
 }
 
@@ -1077,6 +1219,7 @@ fn check_reports_at(
         match c.get(k) {
             Some(cr) => {
                 let drift = drifts.get(&k.device).copied().unwrap_or_default();
+                let host = host_scheduled(br, &base.env) || host_scheduled(cr, &cur.env);
                 verdicts.push(compare_with(
                     k,
                     br,
@@ -1085,6 +1228,7 @@ fn check_reports_at(
                     opts,
                     drift,
                     between.get(k).copied(),
+                    host,
                 ))
             }
             None => {
@@ -1150,6 +1294,17 @@ fn check_reports_at(
     })
 }
 
+/// True when a row's times were taken on the host's scheduler: by the host's clock, or by
+/// a device that is the CPU itself (lavapipe's timestamps come from the CPU's clock and its
+/// shaders run on host threads), so a preempted run waits whole scheduler time slices.
+fn host_scheduled(r: &ResultRecord, env: &Env) -> bool {
+    r.timer == "host"
+        || env
+            .devices
+            .iter()
+            .any(|d| d.backend == r.backend && d.name == r.device && d.device_type == "cpu")
+}
+
 /// Fewest timed rows on a device for its overall shift to be measured.
 pub const MIN_ROWS_FOR_DRIFT: usize = 5;
 
@@ -1165,6 +1320,10 @@ pub struct Drift {
     /// Ratio a single row's shift (relative to `shift`) must exceed to stand out from the
     /// row-to-row scatter: exp(ROW_SHIFT_Z x 1.4826 x MAD of the log ratios).
     pub scatter: f64,
+    /// The largest speedup of one row relative to `shift` (1 when none sped up): with
+    /// nothing changed, baseline and current are exchangeable, so a row can slow by chance
+    /// as far as another one sped up by chance.
+    pub speedup: f64,
     /// Rows measured.
     pub rows: usize,
 }
@@ -1174,6 +1333,7 @@ impl Default for Drift {
         Drift {
             shift: 1.0,
             scatter: 1.0,
+            speedup: 1.0,
             rows: 0,
         }
     }
@@ -1211,11 +1371,13 @@ fn device_drifts(
             let m = quantile(&logs, 0.5)?;
             let dev: Vec<f64> = logs.iter().map(|x| (x - m).abs()).collect();
             let mad = quantile(&dev, 0.5)?;
+            let fastest = logs.iter().copied().fold(m, f64::min);
             Some((
                 d,
                 Drift {
                     shift: m.exp(),
                     scatter: (ROW_SHIFT_Z * 1.4826 * mad).exp(),
+                    speedup: (m - fastest).exp(),
                     rows: logs.len(),
                 },
             ))
@@ -1255,8 +1417,8 @@ pub fn render_text(res: &CheckResult) -> String {
     }
     for (d, g) in &res.drifts {
         s.push_str(&format!(
-            "timing on {d}: rows shifted by x{:.2} (median of {} rows; a busier or idler machine, or a device-wide change), row-to-row scatter x{:.2}; each row is judged against both\n",
-            g.shift, g.rows, g.scatter
+            "timing on {d}: rows shifted by x{:.2} (median of {} rows; a busier or idler machine, or a device-wide change), row-to-row scatter x{:.2}, largest row speedup x{:.2}; a row must slow beyond all three\n",
+            g.shift, g.rows, g.scatter, g.speedup
         ));
     }
     let mut notes = 0;
@@ -1491,5 +1653,258 @@ mod tests {
         assert_eq!(quantile(&v, 0.25), Some(2.0));
         assert_eq!(noise_ratio(&v), 2.0);
         assert_eq!(noise_ratio(&[]), 1.0);
+    }
+
+    /// The Hodges-Lehmann bound agrees with the k-th pairwise difference counted the slow
+    /// way, on samples with ties and outliers.
+    #[test]
+    fn shift_bound_matches_brute_force() {
+        let brute = |a: &[f64], b: &[f64], alpha: f64| -> f64 {
+            let mut d: Vec<f64> = a
+                .iter()
+                .flat_map(|x| b.iter().map(move |y| y.ln() - x.ln()))
+                .collect();
+            d.sort_by(f64::total_cmp);
+            let counts = u_distribution(a.len(), b.len());
+            let all: f64 = counts.iter().sum();
+            let (mut below, mut k) = (0.0, 0);
+            while (below + counts[k]) / all <= alpha {
+                below += counts[k];
+                k += 1;
+            }
+            d[k - 1].exp()
+        };
+        let mut x = 12345u64;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for trial in 0..50 {
+            let n1 = 5 + trial % 9;
+            let n2 = 6 + trial % 7;
+            let a: Vec<f64> = (0..n1)
+                .map(|_| 1.0 + (next() * 8.0).floor() / 8.0)
+                .collect();
+            let mut b: Vec<f64> = (0..n2).map(|_| 1.3 + next()).collect();
+            b[0] = 40.0; // one preempted run
+            let got = shift_lower_bound(&a, &b, 0.05).unwrap();
+            let want = brute(&a, &b, 0.05);
+            assert!((got / want - 1.0).abs() < 1e-9, "{got} vs {want}");
+        }
+        // Too few runs for alpha: no bound.
+        assert_eq!(shift_lower_bound(&[1.0, 2.0], &[3.0, 4.0], 0.01), None);
+    }
+
+    #[test]
+    fn shift_bound_on_clean_shift_outliers_and_large_samples() {
+        let a: Vec<f64> = (0..10).map(|k| 10.0 * (1.0 + 0.01 * k as f64)).collect();
+        let b: Vec<f64> = a.iter().map(|t| t * 2.0).collect();
+        let lo = shift_lower_bound(&a, &b, 0.01).unwrap();
+        assert!(lo > 1.8 && lo <= 2.0, "{lo}");
+        // Two preempted runs (x4) in an unchanged row barely move the bound.
+        let mut c = a.clone();
+        c[3] *= 4.0;
+        c[7] *= 4.0;
+        let lo = shift_lower_bound(&a, &c, 0.01).unwrap();
+        assert!(lo < 1.05, "{lo}");
+        // 60,000 runs a side in well under a second.
+        let big: Vec<f64> = (0..60_000).map(|i| 1.0 + (i % 977) as f64 * 1e-3).collect();
+        let slow: Vec<f64> = big.iter().map(|x| x * 1.5).collect();
+        let t = std::time::Instant::now();
+        let lo = shift_lower_bound(&big, &slow, 0.01).unwrap();
+        assert!(lo > 1.45 && lo <= 1.5, "{lo}");
+        assert!(t.elapsed().as_secs_f64() < 5.0);
+    }
+
+    /// A usable report of `times.len()` deterministic host-timed cpu rows.
+    fn timed_report(times: &[Vec<f64>]) -> Report {
+        let mut env = Env::default();
+        env.devices.push(crate::backend::DeviceInfo {
+            backend: "cpu".into(),
+            name: "Test CPU".into(),
+            available: true,
+            device_type: "cpu".into(),
+            ..Default::default()
+        });
+        let results = times
+            .iter()
+            .enumerate()
+            .map(|(i, t)| ResultRecord {
+                op: "sum".into(),
+                backend: "cpu".into(),
+                device: "Test CPU".into(),
+                precision: "f32".into(),
+                accumulator: "f32".into(),
+                variant: "tree".into(),
+                ordering: "none".into(),
+                size: 1000 + i as u64,
+                input: "normal".into(),
+                seed: 7,
+                runs: t.len() as u64,
+                status: "ok".into(),
+                distinct_outputs: Some(1),
+                bitwise_reproducible: Some(true),
+                max_ulp_run_to_run: Some(0),
+                max_abs_err: Some(1e-6),
+                max_ulp_err: Some(1),
+                error_bound: Some(1e-3),
+                fingerprint: Some("a".repeat(64)),
+                times_ms: t.clone(),
+                timer: "host".into(),
+                deterministic_variant: true,
+                ..Default::default()
+            })
+            .collect();
+        Report {
+            schema: crate::report::SCHEMA.into(),
+            env,
+            results,
+            partial: false,
+        }
+    }
+
+    /// Ten runs around `ms` with a little spread (what a quiet machine measures).
+    fn steady(ms: f64, wobble: u64) -> Vec<f64> {
+        (0..10)
+            .map(|k| ms * (1.0 + 0.01 * ((k * 7 + wobble) % 10) as f64))
+            .collect()
+    }
+
+    /// Twelve rows of 10 to 21 ms, then `f` applied to the current copy.
+    fn judge(f: impl Fn(&mut Vec<Vec<f64>>), opts: &CheckOptions) -> CheckResult {
+        let base: Vec<Vec<f64>> = (0..12).map(|i| steady(10.0 + i as f64, i)).collect();
+        let mut cur: Vec<Vec<f64>> = (0..12).map(|i| steady(10.0 + i as f64, i + 3)).collect();
+        f(&mut cur);
+        check_reports(&timed_report(&base), &timed_report(&cur), opts).expect("usable")
+    }
+
+    fn slow_rows(res: &CheckResult) -> usize {
+        res.count(Kind::Performance)
+    }
+
+    fn notes_of(res: &CheckResult, row: usize) -> String {
+        res.verdicts
+            .iter()
+            .find(|v| v.key.case.size == 1000 + row as u64)
+            .map(|v| v.notes.join(" | "))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn rule_fails_a_twofold_slowdown_and_passes_reruns() {
+        let o = CheckOptions::default();
+        // A rerun (other wobble) passes.
+        assert_eq!(slow_rows(&judge(|_| {}, &o)), 0);
+        // x2 over 10 runs on one row fails, naming the bound.
+        let res = judge(|c| c[4].iter_mut().for_each(|t| *t *= 2.0), &o);
+        assert_eq!(slow_rows(&res), 1);
+        let f = &res
+            .verdicts
+            .iter()
+            .find(|v| !v.findings.is_empty())
+            .unwrap()
+            .findings[0];
+        assert!(
+            f.what.contains("Hodges-Lehmann") && f.what.contains("x2.0"),
+            "{}",
+            f.what
+        );
+        // x1.1 is within --max-slowdown.
+        let res = judge(|c| c[4].iter_mut().for_each(|t| *t *= 1.1), &o);
+        assert_eq!(slow_rows(&res), 0);
+        // x1.6 fails, and passes with --max-slowdown 0.7.
+        assert_eq!(
+            slow_rows(&judge(|c| c[4].iter_mut().for_each(|t| *t *= 1.6), &o)),
+            1
+        );
+        let loose = CheckOptions {
+            max_slowdown: 0.7,
+            ..CheckOptions::default()
+        };
+        assert_eq!(
+            slow_rows(&judge(|c| c[4].iter_mut().for_each(|t| *t *= 1.6), &loose)),
+            0
+        );
+    }
+
+    #[test]
+    fn rule_ignores_outliers_and_device_wide_shifts() {
+        let o = CheckOptions::default();
+        // Three preempted runs (x5) in one row: the median and the bound barely move.
+        let res = judge(
+            |c| {
+                for k in [1, 5, 8] {
+                    c[2][k] *= 5.0;
+                }
+            },
+            &o,
+        );
+        assert_eq!(slow_rows(&res), 0);
+        // A busier machine: every row x2.
+        let res = judge(|c| c.iter_mut().flatten().for_each(|t| *t *= 2.0), &o);
+        assert_eq!(slow_rows(&res), 0);
+    }
+
+    /// A row that slowed x2.5 while another sped up x3 is within the noise this pair of
+    /// reports shows (by symmetry the slowdown can be chance too); without the speedup it
+    /// fails.
+    #[test]
+    fn rule_weighs_a_slowdown_against_the_largest_speedup() {
+        let o = CheckOptions::default();
+        let res = judge(
+            |c| {
+                c[6].iter_mut().for_each(|t| *t *= 2.5);
+                c[9].iter_mut().for_each(|t| *t /= 3.0);
+            },
+            &o,
+        );
+        assert_eq!(slow_rows(&res), 0);
+        assert!(
+            notes_of(&res, 6).contains("largest row speedup x3"),
+            "{}",
+            notes_of(&res, 6)
+        );
+        let res = judge(|c| c[6].iter_mut().for_each(|t| *t *= 2.5), &o);
+        assert_eq!(slow_rows(&res), 1);
+    }
+
+    /// A host-timed row of 1 ms that takes 4 ms (one scheduler time slice per run) is
+    /// below the host floor; with the floor off it fails; a real 10 ms slowdown fails.
+    #[test]
+    fn rule_applies_the_host_floor_to_host_scheduled_rows() {
+        let base: Vec<Vec<f64>> = (0..12).map(|i| steady(1.0 + 0.1 * i as f64, i)).collect();
+        let mut cur = base.clone();
+        cur[3] = steady(4.0, 2);
+        let (b, c) = (timed_report(&base), timed_report(&cur));
+        let res = check_reports(&b, &c, &CheckOptions::default()).unwrap();
+        assert_eq!(slow_rows(&res), 0);
+        assert!(
+            notes_of(&res, 3).contains("host floor"),
+            "{}",
+            notes_of(&res, 3)
+        );
+        let off = CheckOptions {
+            host_floor_ms: 0.0,
+            ..CheckOptions::default()
+        };
+        assert_eq!(slow_rows(&check_reports(&b, &c, &off).unwrap()), 1);
+        cur[3] = steady(11.3, 2);
+        let res = check_reports(&b, &timed_report(&cur), &CheckOptions::default()).unwrap();
+        assert_eq!(slow_rows(&res), 1);
+        // A device timer (not the host's scheduler) has no floor.
+        let mut b2 = b.clone();
+        let mut c2 = c.clone();
+        for r in [&mut b2, &mut c2] {
+            r.env.devices[0].device_type = "discrete_gpu".into();
+            r.results
+                .iter_mut()
+                .for_each(|x| x.timer = "cuda_events".into());
+        }
+        assert_eq!(
+            slow_rows(&check_reports(&b2, &c2, &CheckOptions::default()).unwrap()),
+            1
+        );
     }
 }

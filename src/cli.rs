@@ -116,6 +116,17 @@ pub struct RunArgs {
     /// Optimizer steps.
     #[arg(long)]
     pub steps: Option<usize>,
+    /// Matmul shape M,N,K (C = A·B, A is M x K); several separated by ';'.
+    #[arg(long)]
+    pub mm_shape: Option<String>,
+    /// Row lengths N of the batched row reductions (row_sum, mean, log_softmax), comma-separated.
+    #[arg(long)]
+    pub row_len: Option<String>,
+    /// Batch sizes, comma-separated: each case of an op with a batch axis (matmul: M;
+    /// row reductions: rows) runs at each, with the same first rows, and every record says
+    /// whether those rows kept their bits (batch_invariant, max_ulp_across_batches).
+    #[arg(long)]
+    pub batch_sizes: Option<String>,
     /// CUDA atomic orderings for atomic variants: relaxed.gpu, relaxed.cta, acq_rel.gpu, acq_rel.cta, seq_cst.gpu, seq_cst.cta, or `all`.
     #[arg(long, default_value = "all")]
     pub ordering: String,
@@ -323,6 +334,25 @@ pub fn parse_conv_shape(s: &str) -> Result<Vec<usize>, DetError> {
         .collect()
 }
 
+/// Parses M,N,K (three positive integers; the matmul family checks the shape itself).
+pub fn parse_mm_shape(s: &str) -> Result<Vec<usize>, DetError> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    if parts.len() != 3 || parts.iter().any(|p| p.is_empty()) {
+        return Err(DetError::input(format!(
+            "--mm-shape needs 3 integers M,N,K, got '{s}'"
+        )));
+    }
+    parts
+        .iter()
+        .map(|p| match p.parse::<usize>() {
+            Ok(v) if v > 0 => Ok(v),
+            _ => Err(DetError::input(format!(
+                "--mm-shape: '{p}' is not a positive integer"
+            ))),
+        })
+        .collect()
+}
+
 /// Precisions when `--precision` is not given: the files' own dtype when every input is a
 /// .npy file and they agree, else f32, f16 and bf16.
 pub fn default_precisions(inputs: &[InputSpec]) -> Result<Vec<Precision>, DetError> {
@@ -456,6 +486,23 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         ),
         None => Vec::new(),
     };
+    let mm_shapes = match &a.mm_shape {
+        Some(s) => dedup(
+            split_list("mm-shape", s, ';')?
+                .into_iter()
+                .map(parse_mm_shape)
+                .collect::<Result<_, _>>()?,
+        ),
+        None => Vec::new(),
+    };
+    let row_lens = match &a.row_len {
+        Some(s) => parse_sizes("row-len", s)?,
+        None => Vec::new(),
+    };
+    let batch_sizes = match &a.batch_sizes {
+        Some(s) => parse_sizes("batch-sizes", s)?,
+        None => Vec::new(),
+    };
     let steps = match a.steps {
         Some(0) => return Err(DetError::input("--steps must be at least 1")),
         Some(n) if n > MAX_STEPS => {
@@ -506,6 +553,9 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         workgroup_sizes,
         conv_shapes,
         steps,
+        mm_shapes,
+        row_lens,
+        batch_sizes,
         dump: a.dump.clone(),
         command,
         progress: !a.quiet,

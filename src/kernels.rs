@@ -45,6 +45,7 @@ pub mod wgsl {
     pub const OPTIM: &str = include_str!("../kernels/wgsl/optim.wgsl");
     pub const SCATTER: &str = include_str!("../kernels/wgsl/scatter.wgsl");
     pub const COPY: &str = include_str!("../kernels/wgsl/copy.wgsl");
+    pub const MATMUL: &str = include_str!("../kernels/wgsl/matmul.wgsl");
 }
 
 /// WGSL sources by repository path (the prelude first).
@@ -55,6 +56,7 @@ pub const WGSL: &[(&str, &str)] = &[
     ("kernels/wgsl/optim.wgsl", wgsl::OPTIM),
     ("kernels/wgsl/scatter.wgsl", wgsl::SCATTER),
     ("kernels/wgsl/copy.wgsl", wgsl::COPY),
+    ("kernels/wgsl/matmul.wgsl", wgsl::MATMUL),
 ];
 
 /// SHA-256 of every embedded kernel source.

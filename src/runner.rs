@@ -85,6 +85,13 @@ pub struct RunConfig {
     pub conv_shapes: Vec<Vec<usize>>,
     /// Optimizer steps.
     pub steps: Option<usize>,
+    /// Matmul shapes M,N,K (`--mm-shape`); empty: the family's default.
+    pub mm_shapes: Vec<Vec<usize>>,
+    /// Row lengths N of the batched row reductions (`--row-len`); empty: the default.
+    pub row_lens: Vec<usize>,
+    /// The batch axis (`--batch-sizes`): each case with a batch axis runs at every one of
+    /// these batch sizes, and the records say whether the shared rows kept their bits.
+    pub batch_sizes: Vec<usize>,
     pub dump: Option<PathBuf>,
     pub command: String,
     pub progress: bool,
@@ -404,6 +411,65 @@ fn family(op: Op) -> Result<&'static dyn Family, DetError> {
 
 /// The cases of the matrix, in a stable order.
 pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
+    Ok(expand_tagged(cfg)?.0)
+}
+
+/// Where a case sits on the batch axis (`--batch-sizes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchTag {
+    /// Cases of one group differ only in their batch size.
+    pub group: usize,
+    /// This case's batch size.
+    pub batch: usize,
+    /// Output elements of one batch row.
+    pub row_len: usize,
+    /// Rows compared across the group: the smallest batch size asked for.
+    pub probe_rows: usize,
+}
+
+/// The cases of the matrix with their place on the batch axis (None: not on it).
+pub fn expand_tagged(cfg: &RunConfig) -> Result<(Vec<Case>, Vec<Option<BatchTag>>), DetError> {
+    let cases = expand_matrix(cfg)?;
+    if cfg.batch_sizes.is_empty() {
+        let n = cases.len();
+        return Ok((cases, vec![None; n]));
+    }
+    let probe_rows = cfg.batch_sizes.iter().copied().min().unwrap_or(1);
+    let mut out = Vec::with_capacity(cases.len() * cfg.batch_sizes.len());
+    let mut tags = Vec::with_capacity(out.capacity());
+    for (group, case) in cases.into_iter().enumerate() {
+        let fam = family(case.op)?;
+        for (i, &batch) in cfg.batch_sizes.iter().enumerate() {
+            match fam.with_batch(&case, batch)? {
+                Some((c, row_len)) => {
+                    out.push(c);
+                    tags.push(Some(BatchTag {
+                        group,
+                        batch,
+                        row_len,
+                        probe_rows,
+                    }));
+                }
+                None => {
+                    // No batch axis: the case runs once, as without --batch-sizes.
+                    debug_assert_eq!(i, 0);
+                    out.push(case);
+                    tags.push(None);
+                    break;
+                }
+            }
+        }
+    }
+    if tags.iter().all(Option::is_none) {
+        return Err(DetError::input(
+            "--batch-sizes: none of the ops asked for has a batch axis (matmul, row_sum, mean, log_softmax have one)",
+        ));
+    }
+    Ok((out, tags))
+}
+
+/// The cases of the matrix before the batch axis.
+fn expand_matrix(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
     for &size in &cfg.sizes {
         check_host_size(size)?;
     }
@@ -414,6 +480,8 @@ pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
         index_dists: &cfg.index_dists,
         shapes: &cfg.conv_shapes,
         steps: cfg.steps,
+        mm_shapes: &cfg.mm_shapes,
+        row_lens: &cfg.row_lens,
     };
     let mut cases = Vec::new();
     for &op in &cfg.ops {
@@ -669,7 +737,8 @@ pub fn copy_baseline(cfg: &RunConfig, cases: &[Case]) -> Option<Case> {
 
 /// Runs the whole matrix. Returns the report (partial if interrupted).
 pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
-    let mut cases = expand(cfg)?;
+    let (mut cases, tags) = expand_tagged(cfg)?;
+    let mut batched = BatchOutputs::default();
     // Cases from here on are the copy baseline, which the user did not ask for.
     let user_cases = cases.len();
     cases.extend(copy_baseline(cfg, &cases));
@@ -817,6 +886,9 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                 if let (true, Some(set)) = (compare, &set) {
                     cross.push((report.results.len(), set.outputs[0].clone()));
                 }
+                if let (Some(Some(tag)), Some(set)) = (tags.get(ci), &set) {
+                    batched.push(report.results.len(), &rec, *tag, set, prep.out_precision);
+                }
                 report.results.push(rec);
             }
             if let Some(b) = &bar {
@@ -824,12 +896,96 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
             }
         }
         cross_backend_ulp(&mut report.results, &cross, prep.out_precision);
+        batched.fill(&mut report.results);
         checkpoint(&report);
     }
+    batched.fill(&mut report.results);
     if let Some(b) = bar {
         b.finish_and_clear();
     }
     Ok(report)
+}
+
+/// The probe rows of every batch-axis record measured so far (see [`BatchTag`]).
+#[derive(Default)]
+pub struct BatchOutputs {
+    entries: Vec<BatchEntry>,
+}
+
+/// One batch-axis record's probe rows.
+struct BatchEntry {
+    /// Index of the record in the report.
+    index: usize,
+    /// Its group on one device: the case group, backend, device and ordering.
+    key: (usize, String, String, crate::ops::Ordering),
+    batch: usize,
+    format: Precision,
+    /// The probe elements of every timed run.
+    runs: Vec<Vec<f64>>,
+}
+
+impl BatchOutputs {
+    /// Keeps the probe rows of a finished record.
+    pub fn push(
+        &mut self,
+        index: usize,
+        rec: &ResultRecord,
+        tag: BatchTag,
+        set: &RunSet,
+        format: Precision,
+    ) {
+        let probe = tag.probe_rows * tag.row_len;
+        let runs = set
+            .outputs
+            .iter()
+            .map(|o| o[..probe.min(o.len())].to_vec())
+            .collect();
+        let key = (
+            tag.group,
+            rec.backend.clone(),
+            rec.device.clone(),
+            rec.ordering,
+        );
+        self.entries.push(BatchEntry {
+            index,
+            key,
+            batch: tag.batch,
+            format,
+            runs,
+        });
+    }
+
+    /// Sets `batch_size`, `batch_invariant` and `max_ulp_across_batches` of every record
+    /// pushed so far (the last two once its group has two batch sizes or more).
+    pub fn fill(&self, results: &mut [ResultRecord]) {
+        for e in &self.entries {
+            results[e.index].batch_size = Some(e.batch as u64);
+            let group: Vec<&BatchEntry> = self.entries.iter().filter(|g| g.key == e.key).collect();
+            if group.len() < 2 {
+                continue;
+            }
+            let Some(reference) = group
+                .iter()
+                .min_by_key(|g| g.batch)
+                .and_then(|g| g.runs.first())
+            else {
+                continue;
+            };
+            let mut same = true;
+            let mut worst = 0u64;
+            for g in &group {
+                for run in &g.runs {
+                    same &= run.len() == reference.len();
+                    for (&x, &y) in run.iter().zip(reference) {
+                        same &= x.to_bits() == y.to_bits();
+                        worst = worst.max(ulp_distance(e.format, x, y));
+                    }
+                }
+            }
+            results[e.index].batch_invariant = Some(same);
+            results[e.index].max_ulp_across_batches = Some(worst);
+        }
+    }
 }
 
 /// Hands the finished cases to the Ctrl-C watchdog (see [`crate::interrupt::checkpoint`]).

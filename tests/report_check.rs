@@ -98,7 +98,12 @@ fn check_catches_a_threefold_slowdown() {
     victim.times_ms.iter_mut().for_each(|t| *t *= 3.0);
     victim.median_ms = victim.median_ms.map(|m| m * 3.0);
     let cur = write("slow.json", &r);
+    // These rows take well under a millisecond on the host's clock: x3 adds less than one
+    // scheduler time slice, which the default host floor does not judge.
     let o = check(sample(), &cur, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("within the host floor"), "{}", text(&o));
+    let o = check(sample(), &cur, &["--host-floor-ms", "0"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let t = text(&o);
     assert!(t.contains("slower") && t.contains("Mann-Whitney"), "{t}");

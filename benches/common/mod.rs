@@ -60,6 +60,7 @@ pub fn with_runs(job: &Job, runs: usize) -> Job {
         Job::Scatter(j) => j.runs = runs,
         Job::Optim(j) => j.runs = runs,
         Job::Copy(j) => j.runs = runs,
+        Job::Matmul(j) => j.runs = runs,
     }
     job
 }

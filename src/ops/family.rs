@@ -84,6 +84,10 @@ pub struct MatrixParams<'a> {
     pub shapes: &'a [Vec<usize>],
     /// Optimizer steps (`--steps`).
     pub steps: Option<usize>,
+    /// Matmul shapes M,N,K (`--mm-shape`).
+    pub mm_shapes: &'a [Vec<usize>],
+    /// Row lengths of the batched row reductions (`--row-len`).
+    pub row_lens: &'a [usize],
 }
 
 /// What the bandwidth baseline of a run is sized by.
@@ -145,6 +149,13 @@ pub trait Family: Sync {
     /// outputs of deterministic element-wise kernels should agree across devices).
     fn compare_across_backends(&self) -> bool {
         false
+    }
+    /// The batch axis (`--batch-sizes`): `case` with its batch dimension set to `batch`, and
+    /// the output elements of one batch row, when the op has a batch axis whose rows are
+    /// drawn independently of the batch size (so the first rows are the same at every
+    /// size and their outputs can be compared). None: the op has no batch axis.
+    fn with_batch(&self, _case: &Case, _batch: usize) -> Result<Option<(Case, usize)>, DetError> {
+        Ok(None)
     }
     /// The bandwidth baseline case this family offers a run, if it is the baseline family.
     fn baseline(&self, _spec: BaselineSpec) -> Option<Case> {

@@ -8,6 +8,7 @@ pub mod common;
 pub mod conv;
 pub mod copy;
 pub mod family;
+pub mod matmul;
 pub mod optim;
 pub mod reduce;
 pub mod scatter;
@@ -174,6 +175,7 @@ registry! {
     Optim(optim::OptimJob) => optim::FAMILY, [Sgd = "sgd", Adam = "adam", Adamw = "adamw"];
     // A plain copy: the device's bandwidth baseline.
     Copy(copy::CopyJob) => copy::FAMILY, [Copy = "copy"];
+    Matmul(matmul::MatmulJob) => matmul::FAMILY, [Matmul = "matmul"];
 }
 
 impl Job {

@@ -195,6 +195,20 @@ pub struct ResultRecord {
     /// Output elements that differed between runs (multi-element outputs).
     #[serde(default)]
     pub elements_differing: Option<u64>,
+    /// The batch axis (`run --batch-sizes`): this record's batch size (M of a matmul, B
+    /// of a row reduction); null without the axis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u64>,
+    /// The batch axis: true when every run at every batch size of this record's group
+    /// (same case, backend, device and ordering; only the batch size differs) gave the
+    /// probe rows (the first `min(batch sizes)` rows, identical inputs at every size) the
+    /// same bits; null without the axis or when fewer than two batch sizes ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_invariant: Option<bool>,
+    /// The batch axis: the largest ULP distance, over the probe rows' elements and every
+    /// run of every batch size of the group, to the first run at the smallest batch size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ulp_across_batches: Option<u64>,
     /// Family-specific figures (e.g. the worst bin's ULP spread).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, serde_json::Value>,

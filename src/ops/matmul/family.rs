@@ -1,0 +1,62 @@
+//! The matmul family as a plug-in.
+
+use super::{cpu, cuda, wgpu, MatmulJob, VARIANTS};
+use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
+use crate::error::{DetError, OpError};
+use crate::ops::{Case, Family, MatrixParams, Op, Prepared};
+
+/// `matmul`.
+pub struct Matmul;
+
+/// The registry entry.
+pub const FAMILY: Matmul = Matmul;
+
+impl Family for Matmul {
+    fn name(&self) -> &'static str {
+        "matmul"
+    }
+    fn ops(&self) -> &'static [Op] {
+        &[Op::Matmul]
+    }
+    fn variants(&self, _op: Op) -> &'static [&'static str] {
+        VARIANTS
+    }
+    fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
+        super::prepare(case)
+    }
+    /// One case per shape, sized by its output (the size list does not apply).
+    fn expand(&self, cases: Vec<Case>, params: &MatrixParams) -> Result<Vec<Case>, DetError> {
+        super::expand_shapes(cases, params.mm_shapes)
+    }
+    /// The batch is M: row i of A is the same at every M.
+    fn with_batch(&self, case: &Case, batch: usize) -> Result<Option<(Case, usize)>, DetError> {
+        let s = super::case_shape(case);
+        let s = super::MmShape::new(&[batch, s.n, s.k])?;
+        Ok(Some((super::with_shape(case, s), s.n)))
+    }
+    fn cuda_modules(
+        &self,
+        target: &crate::backend::cuda::CudaTarget,
+    ) -> Vec<crate::backend::cuda::ModuleBuild> {
+        cuda::modules(target)
+    }
+}
+
+crate::ops::family::atomic_job_spec!(MatmulJob);
+
+impl Kernel for MatmulJob {
+    fn kernel_name(&self) -> String {
+        "matmul".into()
+    }
+    fn run_cpu(&self, b: &CpuBackend) -> Result<RunSet, OpError> {
+        b.time_runs(self.runs, || {
+            cpu::run_once(self, b.threads()).map(|v| (v, String::new()))
+        })
+    }
+    fn run_wgpu(&self, b: &WgpuBackend) -> Result<RunSet, OpError> {
+        wgpu::run(b, self)
+    }
+    fn run_cuda(&self, b: &CudaBackend) -> Result<RunSet, OpError> {
+        cuda::run(b, self)
+    }
+}

@@ -1,0 +1,246 @@
+//! Property tests of the matmul family on every backend: every variant within its
+//! a-priori bound of the exact reference; the ordered variants reproducible and equal to the
+//! CPU emulation of their order bit for bit; the batch axis (`--batch-sizes`): `tiled` and
+//! `batch_invariant` keep every bit of the shared rows at every batch size, and the split-K
+//! variants, whose split follows M, are shown to change them; and bad shapes exit 2.
+
+mod common;
+
+use clap::Parser;
+use detbench::backend::BackendKind;
+use detbench::cli::{run_config, Cli, Command as CliCommand};
+use detbench::inputs::InputSpec;
+use detbench::numerics::Precision;
+use detbench::ops::matmul::{self, MatmulParams, MmShape};
+use detbench::ops::{Case, FamilyParams, Job, Op};
+use detbench::runner::{self, metrics, prepare, AccChoice};
+use proptest::prelude::*;
+use std::process::Command;
+
+fn case(p: (Precision, AccChoice), variant: &str, shape: &[usize], seed: u64, runs: usize) -> Case {
+    Case {
+        op: Op::Matmul,
+        precision: p.0,
+        accumulator: p.1.resolve(p.0),
+        variant: variant.into(),
+        size: 0,
+        input: InputSpec::Normal,
+        seed,
+        runs,
+        workgroup_size: 64,
+        params: FamilyParams::new(MatmulParams {
+            shape: MmShape::new(shape).expect("shape"),
+        }),
+    }
+}
+
+/// Small shapes with ragged tiles; K long enough for several splits.
+fn shape() -> impl Strategy<Value = Vec<usize>> {
+    (1usize..=40, 1usize..=40, 1usize..=300).prop_map(|(m, n, k)| vec![m, n, k])
+}
+
+/// Every non-tensor-core variant within its bound on every element, on every run; the
+/// ordered ones reproducible and equal to the CPU emulation.
+fn within_bound_and_emulated(
+    kind: BackendKind,
+    p: (Precision, AccChoice),
+    shape: &[usize],
+    seed: u64,
+) {
+    for variant in [
+        "tiled",
+        "split_k_atomic",
+        "split_k_deterministic",
+        "batch_invariant",
+    ] {
+        let prep = prepare(&case(p, variant, shape, seed, 2)).expect("prepare");
+        let Some(set) = common::run_or_unsupported(kind, &prep) else {
+            // Only f64 on a device without it may be refused.
+            assert!(
+                p.0 == Precision::F64 || p.1.resolve(p.0) == Precision::F64,
+                "{kind} {variant} {p:?} refused"
+            );
+            continue;
+        };
+        let m = metrics(&prep, &set);
+        assert_eq!(
+            m.bound_violations, 0,
+            "{kind} {variant} {p:?} {shape:?}: {m:?}"
+        );
+        assert_eq!(m.non_finite, 0);
+        if variant == "split_k_atomic" {
+            continue;
+        }
+        assert_eq!(m.distinct_outputs, 1, "{kind} {variant} {p:?} {shape:?}");
+        let Job::Matmul(j) = &prep.job else {
+            unreachable!()
+        };
+        let emu =
+            matmul::cpu::compute(&j.shape, &j.a, &j.b, j.accumulator, j.precision, j.split, 3);
+        for (e, (g, c)) in set.outputs[0].iter().zip(&emu).enumerate() {
+            assert_eq!(
+                g.to_bits(),
+                c.to_bits(),
+                "{kind} {variant} {p:?} {shape:?}: element {e} is {g:e}, the CPU emulation gives {c:e}"
+            );
+        }
+    }
+}
+
+/// `detbench run` with these flags on one backend.
+fn run_report(kind: BackendKind, args: &str) -> Option<detbench::report::Report> {
+    common::backend(kind)?;
+    let mut argv = vec![
+        "detbench",
+        "run",
+        "--backend",
+        kind.name(),
+        "--runs",
+        "2",
+        "--quiet",
+        "--no-copy-baseline",
+    ];
+    argv.extend(args.split(' '));
+    let cli = Cli::try_parse_from(&argv).expect("flags");
+    let CliCommand::Run(a) = cli.command else {
+        panic!("not run")
+    };
+    let cfg = run_config(&a, "test".into()).expect("config");
+    Some(runner::run(&cfg).expect("run"))
+}
+
+/// The batch axis: 1, 3, 8 and 64 rows of A sharing their first row.
+fn batch_axis(kind: BackendKind) {
+    let Some(report) = run_report(
+        kind,
+        "--op matmul --precision f32 --mm-shape 8,48,1024 --batch-sizes 1,3,8,64 --variant tiled,split_k_deterministic,batch_invariant,split_k_atomic",
+    ) else {
+        return;
+    };
+    let rows: Vec<_> = report.results.iter().filter(|r| r.op == "matmul").collect();
+    assert_eq!(rows.len(), 16);
+    for r in &rows {
+        assert_eq!(r.status, "ok", "{r:?}");
+        assert!(r.batch_size.is_some());
+        let (inv, ulp) = (
+            r.batch_invariant.expect("measured"),
+            r.max_ulp_across_batches.expect("measured"),
+        );
+        assert_eq!(inv, ulp == 0, "{}: {inv} {ulp}", r.variant);
+        match r.variant.as_str() {
+            // One order for every M.
+            "tiled" | "batch_invariant" => {
+                assert!(inv, "{} not batch invariant on {kind}", r.variant)
+            }
+            // The split follows M (16 splits at M <= 16, 4 at M = 64, N = 48): row 0
+            // gets another order and, with these inputs, other bits.
+            "split_k_deterministic" => {
+                let s = |m| matmul::split_for(&MmShape { m, n: 48, k: 1024 });
+                assert_ne!(s(1), s(64));
+                assert!(
+                    !inv && ulp > 0,
+                    "split_k_deterministic kept its bits across M on {kind}"
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+macro_rules! backend_tests {
+    ($($(#[$attr:meta])* $name:ident => $kind:expr),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+            proptest! {
+                #![proptest_config(ProptestConfig { cases: common::cases(16), failure_persistence: None, ..ProptestConfig::default() })]
+                #[test]
+                $(#[$attr])*
+                fn variants_within_bound_and_ordered_ones_emulated(p in common::precision_pairs(), shape in shape(), seed in 0u64..1000) {
+                    within_bound_and_emulated($kind, p, &shape, seed);
+                }
+            }
+
+            #[test]
+            $(#[$attr])*
+            fn batch_invariance_measured() {
+                batch_axis($kind);
+            }
+        }
+    )*};
+}
+
+backend_tests! {
+    cpu => BackendKind::Cpu,
+    wgpu => BackendKind::Wgpu,
+}
+
+/// The M-dependent rule as documented, and the invariant split from K alone.
+#[test]
+fn split_rule() {
+    let s = |m, n, k| matmul::split_for(&MmShape { m, n, k });
+    assert_eq!(s(1, 64, 1024).splits, 16);
+    assert_eq!(s(64, 64, 1024).splits, 4);
+    assert_eq!(s(256, 256, 1024).splits, 1);
+    for m in [1, 7, 64, 4096] {
+        let j = matmul::MatmulJob::new(
+            MmShape::new(&[m, 8, 1000]).unwrap(),
+            Precision::F32,
+            Precision::F32,
+            matmul::MmVariant::BatchInvariant,
+            vec![0.0; m * 1000],
+            vec![0.0; 8000],
+            1,
+        )
+        .unwrap();
+        assert_eq!(j.split, matmul::invariant_split(1000));
+    }
+}
+
+/// Bad shapes: exit 2 with one line.
+#[test]
+fn bad_shapes_exit_2() {
+    for (shape, needle) in [
+        ("0,4,4", "positive integer"),
+        ("4,4", "3 integers"),
+        ("4,4,x", "positive integer"),
+        ("65536,65536,65536", "exceed"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_detbench"))
+            .args([
+                "run",
+                "--op",
+                "matmul",
+                "--backend",
+                "cpu",
+                "--quiet",
+                "--mm-shape",
+                shape,
+            ])
+            .output()
+            .expect("run detbench");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{shape}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{shape}: {err}");
+        assert!(
+            err.contains(needle),
+            "{shape}: '{err}' should mention '{needle}'"
+        );
+    }
+    // A batch axis no op has.
+    let out = Command::new(env!("CARGO_BIN_EXE_detbench"))
+        .args([
+            "run",
+            "--op",
+            "sum",
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--batch-sizes",
+            "1,2",
+        ])
+        .output()
+        .expect("run detbench");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("batch axis"), "{err}");
+}
