@@ -285,3 +285,109 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The fused multiply-add near the subnormal range. WGSL has no guaranteed fused f32/f64
+// fma on lavapipe, so reduce.wgsl emulates it (Veltkamp split + round to odd); the CPU
+// emulation uses the hardware's correctly rounded fma. Here one thread of a `tree` dot
+// computes fma(a, b, c) with c = x[0] * 1 and a * b the product of the last element
+// (workgroup size 32, 1024 workgroups: thread 0 owns elements 0 and 32768); every other
+// product is 0 and adds exactly. `kahan` takes the product's error the same way.
+
+/// Operands whose product lies near the format's subnormal range (or has a subnormal
+/// operand), and an addend on or near the subnormal grid (ties included).
+fn fma_edge(p: Precision) -> impl Strategy<Value = (f64, f64, f64)> {
+    let (emin, bits) = (p.emin(), p.mantissa_bits() as i32);
+    let sub = p.min_subnormal();
+    let frac = 1u64 << (bits - 1);
+    (
+        0u64..frac,
+        0u64..frac,
+        (emin - bits - 6)..(emin + 6),
+        -40i32..40,
+        0u8..4,
+        -16i64..16,
+        any::<(bool, bool)>(),
+    )
+        .prop_map(move |(ma, mb, e_prod, split, cclass, k, (na, nb))| {
+            // Full-width significands (their product needs up to 2p bits).
+            let sa = 1.0 + ma as f64 / frac as f64;
+            let sb = 1.0 + mb as f64 / frac as f64;
+            let ea = e_prod / 2 + split;
+            let a = p.round(libm::ldexp(sa, ea));
+            let b = p.round(libm::ldexp(sb, e_prod - ea));
+            let c = match cclass {
+                0 => k as f64 * sub,
+                1 => -p.round(a * b) + k as f64 * sub,
+                2 => p.round(libm::ldexp(1.0 + k as f64 / 64.0, emin + (k as i32 % 8))),
+                _ => 0.0,
+            };
+            let c = p.round(c);
+            (if na { -a } else { a }, if nb { -b } else { b }, c)
+        })
+}
+
+fn fma_case(p: Precision, variant: &str, a: f64, b: f64, c: f64) -> (Prepared, String) {
+    let n = 32 * 1024 + 1;
+    let mut x = vec![0.0; n];
+    let mut y = vec![0.0; n];
+    (x[0], y[0]) = (c, 1.0);
+    (x[n - 1], y[n - 1]) = (a, b);
+    let mut cs = case(Op::Dot, p, p, variant, n);
+    cs.workgroup_size = 32;
+    let prep = prepare_values(&cs, x, Some(y)).expect("prepare");
+    (prep, format!("{p} {variant}: fma({a:e}, {b:e}, {c:e})"))
+}
+
+fn fma_matches(p: Precision, a: f64, b: f64, c: f64) -> Result<(), TestCaseError> {
+    for variant in ["tree", "kahan"] {
+        let (prep, label) = fma_case(p, variant, a, b, c);
+        let Some(cpu) = try_run(BackendKind::Cpu, &prep) else {
+            continue;
+        };
+        if variant == "tree" {
+            // The CPU emulation is the correctly rounded fma.
+            let want = match p {
+                Precision::F32 => (a as f32).mul_add(b as f32, c as f32) as f64,
+                _ => a.mul_add(b, c),
+            };
+            // (The tree then adds +0 partials, so a -0 comes out +0: compared as values.)
+            let got = cpu.outputs[0][0];
+            prop_assert!(
+                got.to_bits() == want.to_bits() || (got == 0.0 && want == 0.0),
+                "{} on the CPU: {:e}, fused {:e}",
+                label,
+                got,
+                want
+            );
+        }
+        let Some(gpu) = try_run(BackendKind::Wgpu, &prep) else {
+            continue;
+        };
+        let (u, v) = (cpu.outputs[0][0], gpu.outputs[0][0]);
+        prop_assert!(
+            u.to_bits() == v.to_bits() || (u.is_nan() && v.is_nan()),
+            "{}: wgpu {:e} differs from the CPU emulation {:e}",
+            label,
+            v,
+            u
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: common::cases(32), ..ProptestConfig::default() })]
+
+    /// f32: wgpu's emulated fma equals the CPU's fused one, bit for bit, near subnormals.
+    #[test]
+    fn fma_near_subnormal_products_f32((a, b, c) in fma_edge(Precision::F32)) {
+        fma_matches(Precision::F32, a, b, c)?;
+    }
+
+    /// f64 likewise (where the adapter has SHADER_F64).
+    #[test]
+    fn fma_near_subnormal_products_f64((a, b, c) in fma_edge(Precision::F64)) {
+        fma_matches(Precision::F64, a, b, c)?;
+    }
+}

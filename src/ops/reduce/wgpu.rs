@@ -100,6 +100,13 @@ pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> String {
     flags.extend(["OPAQUE", "TWO_SUM32", "ACC_ADD"]);
     if job.y.is_some() {
         flags.push("DOT");
+        if acc == Precision::F64 {
+            flags.push("EFT64");
+        } else if acc == Precision::F32 && b.has(F::SHADER_F64 | F::SHADER_INT64) {
+            // fma32 through f64: correctly rounded down to the subnormals (reduce.wgsl).
+            flags.push("FMA32_F64");
+            flags.push("EFT64");
+        }
     }
     flags.push(match job.variant {
         ReduceVariant::Tree => "V_TREE",
