@@ -367,6 +367,64 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
             "--bins {bins} is outside 1..={MAX_BINS}"
         )));
     }
+    let (x, idx, source) = case_inputs(case, bins)?;
+    let n = x.len();
+    let acc = case.accumulator;
+    let refs = bin_references(&x, &idx, bins, acc);
+    let max_count = refs.counts.iter().copied().max().unwrap_or(0);
+    let max_abs = x.iter().fold(0.0f64, |m, v| m.max(acc.round(*v).abs()));
+    let chunk = chunk_for(n);
+    let mut job = ScatterJob {
+        precision: case.precision,
+        accumulator: acc,
+        variant,
+        ordering: Ordering::initial(variant.is_atomic()),
+        x: x.clone(),
+        idx: idx.clone(),
+        bins,
+        launch: crate::shared::launch::launch_for(n, case.workgroup_size),
+        runs: case.runs,
+        chunk,
+        fixed_scale: 0,
+        repro: None,
+        max_count,
+    };
+    let mut note = format!(
+        "index {}; largest bin holds {max_count} of {n}",
+        source.label()
+    );
+    set_variant_scales(&mut job, max_abs, &mut note);
+    let bounds = bin_bounds(&job, &refs);
+    let sha = format!(
+        "{}+{}",
+        inputs::checksum(case.precision, &x),
+        inputs::checksum(
+            Precision::F64,
+            &idx.iter().map(|&i| i as f64).collect::<Vec<_>>()
+        )
+    );
+    let idx_f: Vec<f64> = idx.iter().map(|&i| i as f64).collect();
+    Ok(Prepared {
+        job: Job::Scatter(job),
+        exact: refs.exact,
+        exact_out: refs.exact_out,
+        bounds,
+        condition_number: None,
+        bytes_moved: n as f64 * (case.precision.bytes() + 4) as f64
+            + bins as f64 * acc.bytes() as f64,
+        input_sha256: sha,
+        out_precision: acc,
+        scalar: false,
+        dumps: vec![
+            ("x".to_string(), case.precision, x),
+            ("index".to_string(), Precision::F64, idx_f),
+        ],
+        note,
+    })
+}
+
+/// The values, the checked indices and where the indices came from.
+fn case_inputs(case: &Case, bins: usize) -> Result<(Vec<f64>, Vec<u32>, IndexSource), DetError> {
     if case.size == 0 {
         return Err(DetError::input("size must be at least 1"));
     }
@@ -392,15 +450,26 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
             check_indices(&raw, bins, &p.display().to_string())?
         }
     };
-    let acc = case.accumulator;
-    let u = acc.unit_roundoff();
-    let launch = crate::shared::launch::launch_for(n, case.workgroup_size);
-    let (perm, offsets) = stable_order(&idx, bins);
-    // Exact sum, sum of magnitudes and count of every bin, one accumulator reused.
-    let mut exact = Vec::with_capacity(bins);
-    let mut exact_out = Vec::with_capacity(bins);
-    let mut mags = Vec::with_capacity(bins);
-    let mut counts = Vec::with_capacity(bins);
+    Ok((x, idx, source))
+}
+
+/// Per bin: the exact sum (in f64 and rounded once to the accumulator), the sum of
+/// magnitudes (rounded up) and the element count.
+struct BinRefs {
+    exact: Vec<f64>,
+    exact_out: Vec<f64>,
+    mags: Vec<f64>,
+    counts: Vec<usize>,
+}
+
+fn bin_references(x: &[f64], idx: &[u32], bins: usize, acc: Precision) -> BinRefs {
+    let (perm, offsets) = stable_order(idx, bins);
+    let mut r = BinRefs {
+        exact: Vec::with_capacity(bins),
+        exact_out: Vec::with_capacity(bins),
+        mags: Vec::with_capacity(bins),
+        counts: Vec::with_capacity(bins),
+    };
     for b in 0..bins {
         let seg = &perm[offsets[b]..offsets[b + 1]];
         // Two stack accumulators per bin, never millions on the heap.
@@ -410,42 +479,25 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
             acc_e.add(x[i as usize]);
             acc_m.add(x[i as usize].abs());
         }
-        exact.push(acc_e.value());
-        exact_out.push(acc_e.value_in(acc));
-        mags.push(acc_m.value() * (1.0 + f64::EPSILON));
-        counts.push(seg.len());
+        r.exact.push(acc_e.value());
+        r.exact_out.push(acc_e.value_in(acc));
+        r.mags.push(acc_m.value() * (1.0 + f64::EPSILON));
+        r.counts.push(seg.len());
     }
-    let max_count = counts.iter().copied().max().unwrap_or(0);
-    let max_abs = x.iter().fold(0.0f64, |m, v| m.max(acc.round(*v).abs()));
-    // A value wider than the accumulator is rounded by its first addition.
-    let widen = u64::from(case.precision.mantissa_bits() > acc.mantissa_bits());
-    let chunk = chunk_for(n);
-    let mut job = ScatterJob {
-        precision: case.precision,
-        accumulator: acc,
-        variant,
-        ordering: Ordering::initial(variant.is_atomic()),
-        x: x.clone(),
-        idx: idx.clone(),
-        bins,
-        launch,
-        runs: case.runs,
-        chunk,
-        fixed_scale: 0,
-        repro: None,
-        max_count,
-    };
-    let mut note = format!(
-        "index {}; largest bin holds {max_count} of {n}",
-        source.label()
-    );
+    r
+}
+
+/// The fixed-point scale and the binned layout of the variants that need them, from the
+/// largest |x| (rounded to the accumulator), with what they are in the job's note.
+fn set_variant_scales(job: &mut ScatterJob, max_abs: f64, note: &mut String) {
+    let variant = job.variant;
     if variant == ScatterVariant::FixedPoint {
-        let k = crate::shared::fixed::fixed_scale(max_count.max(1), max_abs);
+        let k = crate::shared::fixed::fixed_scale(job.max_count.max(1), max_abs);
         job.fixed_scale = k;
         note.push_str(&format!("; fixed-point scale 2^{k}"));
     }
     if variant == ScatterVariant::Reproducible {
-        match ReproParams::new(acc, max_abs) {
+        match ReproParams::new(job.accumulator, max_abs) {
             Ok(p) => {
                 job.repro = Some(p);
                 note.push_str(&format!(
@@ -459,23 +511,31 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         }
     }
     if variant.sorts() {
-        note.push_str(&format!("; segment chunk {chunk}"));
+        note.push_str(&format!("; segment chunk {}", job.chunk));
     }
-    let bounds: Vec<Option<f64>> = (0..bins)
+}
+
+/// The a-priori bound of every bin for the job's variant (None: no finite bound).
+fn bin_bounds(job: &ScatterJob, refs: &BinRefs) -> Vec<Option<f64>> {
+    let acc = job.accumulator;
+    let u = acc.unit_roundoff();
+    // A value wider than the accumulator is rounded by its first addition.
+    let widen = u64::from(job.precision.mantissa_bits() > acc.mantissa_bits());
+    (0..job.bins)
         .map(|b| {
-            let (c, mag, ex) = (counts[b], mags[b], exact[b]);
+            let (c, mag, ex) = (refs.counts[b], refs.mags[b], refs.exact[b]);
             if c == 0 {
                 return Some(0.0);
             }
             if mag > acc.max_finite() {
                 return None;
             }
-            match variant {
+            match job.variant {
                 ScatterVariant::Atomic | ScatterVariant::AtomicCas | ScatterVariant::Privatized => {
                     gamma(c as u64 - 1 + widen, u).map(|g| g * mag)
                 }
                 ScatterVariant::SortSegmented => {
-                    gamma(segmented_height(c, chunk) + widen, u).map(|g| g * mag)
+                    gamma(segmented_height(c, job.chunk) + widen, u).map(|g| g * mag)
                 }
                 ScatterVariant::FixedPoint => {
                     let quant = c as f64 * libm::ldexp(0.5, -job.fixed_scale);
@@ -488,33 +548,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
                 }),
             }
         })
-        .collect();
-    let sha = format!(
-        "{}+{}",
-        inputs::checksum(case.precision, &x),
-        inputs::checksum(
-            Precision::F64,
-            &idx.iter().map(|&i| i as f64).collect::<Vec<_>>()
-        )
-    );
-    let idx_f: Vec<f64> = idx.iter().map(|&i| i as f64).collect();
-    Ok(Prepared {
-        job: Job::Scatter(job),
-        exact,
-        exact_out,
-        bounds,
-        condition_number: None,
-        bytes_moved: n as f64 * (case.precision.bytes() + 4) as f64
-            + bins as f64 * acc.bytes() as f64,
-        input_sha256: sha,
-        out_precision: acc,
-        scalar: false,
-        dumps: vec![
-            ("x".to_string(), case.precision, x),
-            ("index".to_string(), Precision::F64, idx_f),
-        ],
-        note,
-    })
+        .collect()
 }
 
 /// Checks that don't depend on the device: the reproducible layout exists, and
