@@ -64,8 +64,20 @@ fn cuda_cfgs() {
     }
 }
 
+/// tests/external.rs runs the PyTorch adapter only where torch is importable by
+/// $DETBENCH_PYTHON (or python3); elsewhere the test is compiled as ignored.
+fn torch_cfg() {
+    println!("cargo:rustc-check-cfg=cfg(detbench_torch)");
+    println!("cargo:rerun-if-env-changed=DETBENCH_PYTHON");
+    let py = std::env::var("DETBENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    if run(&py, &["-c", "import torch"]).is_some() {
+        println!("cargo:rustc-cfg=detbench_torch");
+    }
+}
+
 fn main() {
     cuda_cfgs();
+    torch_cfg();
     let commit = run("git", &["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
     let dirty = run("git", &["status", "--porcelain", "--untracked-files=no"])
         .map(|s| !s.is_empty())

@@ -13,6 +13,9 @@
 # - texlive-latex-recommended: pdflatex with booktabs, to compile `detbench tolerance`'s LaTeX;
 # - nvidia-cuda-nvrtc (PyPI, into ~/.cache/detbench/nvrtc-venv): NVRTC compiles every CUDA
 #   module for three architectures with no GPU and no driver.
+# - numpy (PyPI, into the same virtual environment): the external backend's reference
+#   adapter (adapters/numpy.toml), run end to end by tests/external.rs through
+#   DETBENCH_PYTHON.
 # Debian packages are installed with apt-get as root, or through sudo; nothing is installed
 # when everything is already there.
 set -euo pipefail
@@ -64,6 +67,10 @@ if [ -z "$DETBENCH_NVRTC_LIB" ]; then
   exit 1
 fi
 export DETBENCH_NVRTC_LIB DETBENCH_REQUIRE_NVRTC=1
+"$NVRTC_VENV/bin/pip" install -q --disable-pip-version-check numpy
+export DETBENCH_PYTHON="$NVRTC_VENV/bin/python"
+echo "python for external adapters: $DETBENCH_PYTHON"
+
 echo "NVRTC: $DETBENCH_NVRTC_LIB"
 
 cargo test --locked "$@"

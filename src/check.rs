@@ -183,7 +183,8 @@ pub struct EnvChange {
 impl EnvChange {
     fn concerns(&self, d: &DeviceId) -> bool {
         match (&self.device, &self.backend) {
-            (Some(dev), _) => dev.without_ids() == d.without_ids(),
+            // Devices are matched by backend and stable name (twins share a change).
+            (Some(dev), _) => dev.backend == d.backend && dev.name == d.name,
             (None, Some(b)) => *b == d.backend,
             (None, None) => true,
         }
@@ -704,6 +705,7 @@ pub fn env_changes(base: &Env, cur: &Env) -> Vec<EnvChange> {
             vendor_id: None,
             device_id: None,
             name: key::stable_device_name(&bd.name),
+            slot: None,
         };
         let label = format!("{} {}", dev.backend, dev.name);
         if bd.name != cd.name {

@@ -146,6 +146,14 @@ pub struct RunArgs {
     /// bandwidth baseline.
     #[arg(long)]
     pub no_copy_baseline: bool,
+    /// The external backend's adapter: a .toml adapter file or a command (docs/external.md).
+    /// Implies `--backend external` when --backend is not given.
+    #[arg(long)]
+    pub external: Option<String>,
+    /// Time limit of one call of the external program, in seconds (overrides the adapter
+    /// file's `timeout_s`; default 600).
+    #[arg(long)]
+    pub external_timeout: Option<f64>,
 }
 
 #[derive(Args, Debug)]
@@ -479,15 +487,37 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
             )));
         }
     }
-    let backends = parse_list("backend", &a.backend, &BackendKind::ALL)?;
+    let mut backends = parse_list("backend", &a.backend, &BackendKind::ALL)?;
     // Backends named explicitly must exist; `all` means whichever do.
-    let required_backends = dedup(
+    let mut required_backends = dedup(
         split_list("backend", &a.backend, ',')?
             .into_iter()
             .filter(|p| *p != "all")
             .filter_map(|p| p.parse().ok())
             .collect(),
     );
+    if a.external.is_some() && a.backend.trim() == "all" {
+        backends = vec![BackendKind::External];
+        required_backends = vec![BackendKind::External];
+    }
+    match (backends.contains(&BackendKind::External), &a.external) {
+        (true, None) => {
+            return Err(DetError::input(
+                "--backend external needs --external ADAPTER (an adapter .toml file or a command)",
+            ))
+        }
+        (false, Some(_)) => {
+            return Err(DetError::input(
+                "--external is used by --backend external, which this run does not include",
+            ))
+        }
+        (true, Some(_)) if backends.len() > 1 => {
+            return Err(DetError::input(
+                "--backend external runs alone: run the other backends separately and `detbench merge` the reports",
+            ))
+        }
+        _ => {}
+    }
     // Without --precision, the inputs decide (see `default_precisions`), once the files
     // passed the safety checks below.
     let explicit_precisions = match &a.precision {
@@ -551,6 +581,20 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         other => other,
     };
     check_run_files(a, &inputs)?;
+    // The adapter is loaded (and asked about itself) once every flag is known good.
+    let external = match &a.external {
+        Some(spec) => Some(std::sync::Arc::new(
+            crate::backend::external::Adapter::load(spec, a.external_timeout)?,
+        )),
+        None => None,
+    };
+    let mut ops = ops;
+    if let (Some(ad), "all") = (&external, a.op.trim()) {
+        // `--op all` means every op the adapter offers.
+        ops.retain(|o| {
+            ad.modes(o.name()).is_some() && crate::ops::external::reference_variant(*o).is_ok()
+        });
+    }
     let precisions = match explicit_precisions {
         Some(p) => p,
         None => default_precisions(&inputs)?,
@@ -582,6 +626,7 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         progress: !a.quiet,
         copy_baseline: !a.no_copy_baseline,
         required_backends,
+        external,
     })
 }
 

@@ -46,6 +46,7 @@ pub mod wgsl {
     pub const SCATTER: &str = include_str!("../kernels/wgsl/scatter.wgsl");
     pub const COPY: &str = include_str!("../kernels/wgsl/copy.wgsl");
     pub const MATMUL: &str = include_str!("../kernels/wgsl/matmul.wgsl");
+    pub const ROWS: &str = include_str!("../kernels/wgsl/rows.wgsl");
 }
 
 /// WGSL sources by repository path (the prelude first).
@@ -57,6 +58,7 @@ pub const WGSL: &[(&str, &str)] = &[
     ("kernels/wgsl/scatter.wgsl", wgsl::SCATTER),
     ("kernels/wgsl/copy.wgsl", wgsl::COPY),
     ("kernels/wgsl/matmul.wgsl", wgsl::MATMUL),
+    ("kernels/wgsl/rows.wgsl", wgsl::ROWS),
 ];
 
 /// SHA-256 of every embedded kernel source.

@@ -101,6 +101,8 @@ pub struct RunConfig {
     /// Backends the user named explicitly (not via `all`): a missing device is then an
     /// error (exit 2), not a skipped backend.
     pub required_backends: Vec<BackendKind>,
+    /// The adapter of `--backend external` (`--external`): its modes are the variants.
+    pub external: Option<std::sync::Arc<crate::backend::external::Adapter>>,
 }
 
 /// Metrics of one run set against its prepared reference.
@@ -305,6 +307,7 @@ fn base_record(
         op: case.op.name().into(),
         backend: backend.backend.clone(),
         device: backend.name.clone(),
+        device_ordinal: backend.details.get("ordinal").and_then(|v| v.as_u64()),
         precision: case.precision.name().into(),
         accumulator: case.accumulator.name().into(),
         variant: case.variant.clone(),
@@ -537,6 +540,9 @@ fn op_cases(cfg: &RunConfig, op: Op, fam: &dyn Family) -> Result<Vec<Case>, DetE
 
 /// The variants asked for that the op has (all of them by default).
 fn op_variants(cfg: &RunConfig, op: Op) -> Result<Vec<String>, DetError> {
+    if let Some(ad) = &cfg.external {
+        return crate::ops::external::op_modes(ad, op, &cfg.variants);
+    }
     let all = op.variants();
     if cfg.variants.is_empty() {
         return Ok(all.iter().map(|s| s.to_string()).collect());
@@ -670,8 +676,9 @@ pub fn run_case(
     };
     let mut out = Vec::new();
     for job in jobs {
-        let rec = base_record(case, Some(prep), backend.info(), Some(&job));
-        match backend.run(&job) {
+        let mut rec = base_record(case, Some(prep), backend.info(), Some(&job));
+        backend.annotate(&mut rec);
+        match backend.run_variant(&job, &case.variant) {
             Ok(mut set) if !set.outputs.is_empty() => {
                 drop_warmup(&mut set, case.runs);
                 let rec = finish_record(rec, prep, &set);
@@ -725,7 +732,8 @@ pub fn copy_baseline(cfg: &RunConfig, cases: &[Case]) -> Option<Case> {
         seed: cfg.seed,
         runs: cfg.runs,
     };
-    if !cfg.copy_baseline {
+    // An external run measures the adapter's ops only.
+    if !cfg.copy_baseline || cfg.external.is_some() {
         return None;
     }
     let (fam, case) = ops::FAMILIES
@@ -745,7 +753,12 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
     if cases.is_empty() {
         return Err(DetError::input("the matrix is empty: nothing to run"));
     }
-    let found = crate::backend::discover(&cfg.backends);
+    let mut found = crate::backend::discover(&cfg.backends);
+    if let Some(ad) = &cfg.external {
+        let b = crate::backend::external::ExternalBackend::new((**ad).clone());
+        found.infos.push(b.info().clone());
+        found.backends.push(Box::new(b));
+    }
     check_backends(cfg, &found)?;
     let mut report = Report {
         schema: SCHEMA.into(),
@@ -770,10 +783,20 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
             break;
         }
         // The job runs warm-up runs first (see [`drop_warmup`]).
-        let prep = prepare(&Case {
+        let mut prep = prepare(&Case {
             runs: case.runs + cfg.warmup,
+            // An external case (variant = adapter mode) is prepared as the family's
+            // order-independent variant.
+            variant: match &cfg.external {
+                Some(_) => crate::ops::external::reference_variant(case.op)?.into(),
+                None => case.variant.clone(),
+            },
             ..case.clone()
         })?;
+        if cfg.external.is_some() {
+            // The note describes detbench's own kernel, not the program's.
+            prep.note.clear();
+        }
         if interrupted() {
             // The reference may be incomplete: the case is not run.
             report.partial = true;

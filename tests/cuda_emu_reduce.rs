@@ -299,3 +299,147 @@ fn every_module_is_covered() {
     assert_eq!(built, covered);
     assert_eq!(covered.len(), 9);
 }
+
+/// The expected fixed_point outcome of `terms` at scale k: the wrapping sum of the
+/// quantized terms and the count of terms that lost bits (src/shared/fixed.rs).
+fn fixed_expect(terms: &[f64], k: i32) -> (i64, u64) {
+    terms.iter().fold((0i64, 0u64), |(t, l), &v| {
+        let (q, lost) = detbench::shared::fixed::fixed_quantize(v, k);
+        (t.wrapping_add(q), l + u64::from(lost))
+    })
+}
+
+/// fixed_point at the edges, launched directly (the host refuses non-finite terms before
+/// any kernel runs, so only a kernel that meets one anyway, e.g. a dot product overflowing
+/// its accumulator, sees them): each term quantizes and counts as lost exactly as
+/// `fixed_quantize` says: non-finite terms add 0 and are lost; a term whose scaling
+/// underflows to 0 (k < 0) is lost.
+#[test]
+fn fixed_point_edges_match_fixed_quantize() {
+    let two = |e: i32| libm::ldexp(1.0, e);
+    // f64 sum near the top of the range: k < -900, so 2^-200 and the smallest subnormal
+    // underflow in the scaling.
+    let m = cuda_emu::load(&cuda_emu::module_build(SOURCE, "f64_f64").spec);
+    let xs = [
+        two(1000),
+        two(-200),
+        -f64::from_bits(1),
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        0.0,
+        3.0 * two(990),
+        1.5,
+    ];
+    let k = detbench::shared::fixed::fixed_scale(xs.len(), two(1000) * 3.0);
+    assert!(k < -900);
+    let x = m.upload(&Precision::F64.encode(&xs));
+    let (total, lost) = (m.alloc(8), m.alloc(8));
+    m.launch(
+        "sum_fixed_point_f64_f64",
+        (1, 1, 1),
+        64,
+        0,
+        &[
+            x.addr(),
+            x.addr(),
+            xs.len() as u64,
+            i32_arg(k),
+            total.addr(),
+            lost.addr(),
+        ],
+    );
+    let got = (
+        i64::from_le_bytes(total.read()[..8].try_into().unwrap()),
+        u64::from_le_bytes(lost.read()[..8].try_into().unwrap()),
+    );
+    let want = fixed_expect(&xs, k);
+    assert_eq!(
+        want.1, 6,
+        "the reference counts inf, -inf, NaN, the two underflows and 1.5 (rounded away)"
+    );
+    assert_eq!(got, want, "f64 sum at k = {k}");
+
+    // f32 dot: 2^100 * 2^100 overflows the f32 accumulator to inf (lost, adds 0); 2^-100 *
+    // 2^-100 underflows to 0 in f32 before quantization (not lost: the term is 0).
+    let m = cuda_emu::load(&cuda_emu::module_build(SOURCE, "f32_f32").spec);
+    let xs = [two(100), 3.0, two(-100), -0.75];
+    let ys = [two(100), 0.5, two(-100), 1.0];
+    let terms: Vec<f64> = xs
+        .iter()
+        .zip(&ys)
+        .map(|(&a, &b)| ((a as f32) * (b as f32)) as f64)
+        .collect();
+    for k in [20, 0, -3] {
+        let x = m.upload(&Precision::F32.encode(&xs));
+        let y = m.upload(&Precision::F32.encode(&ys));
+        let (total, lost) = (m.alloc(8), m.alloc(8));
+        m.launch(
+            "dot_fixed_point_f32_f32",
+            (2, 1, 1),
+            32,
+            0,
+            &[
+                x.addr(),
+                y.addr(),
+                xs.len() as u64,
+                i32_arg(k),
+                total.addr(),
+                lost.addr(),
+            ],
+        );
+        let got = (
+            i64::from_le_bytes(total.read()[..8].try_into().unwrap()),
+            u64::from_le_bytes(lost.read()[..8].try_into().unwrap()),
+        );
+        assert_eq!(got, fixed_expect(&terms, k), "f32 dot at k = {k}");
+        assert!(got.1 >= 1, "the overflowed product is lost");
+    }
+}
+
+/// reproducible: a NaN or an infinity among the terms makes the block max non-finite (the
+/// NaN is kept, as the CPU's nan_max keeps it, not dropped by fmax), and the layout kernel
+/// reports it too large (status 1), which the host turns into an error.
+#[test]
+fn reproducible_max_keeps_non_finite_terms() {
+    let m = cuda_emu::load(&cuda_emu::module_build(SOURCE, "f64_f64").spec);
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let mut xs: Vec<f64> = (0..1000).map(|i| i as f64 * 0.25).collect();
+        xs[617] = bad;
+        let (groups, wg) = (4u32, 64u32);
+        let x = m.upload(&Precision::F64.encode(&xs));
+        let block_max = m.alloc(groups as usize * 8);
+        let layout = m.alloc(20);
+        let max_out = m.alloc(8);
+        m.launch(
+            "sum_repro_max_f64_f64",
+            (groups, 1, 1),
+            wg,
+            wg as usize * 8,
+            &[x.addr(), x.addr(), xs.len() as u64, block_max.addr()],
+        );
+        m.launch(
+            "repro_layout_f64_f64",
+            (1, 1, 1),
+            wg,
+            wg as usize * 8,
+            &[
+                block_max.addr(),
+                groups as u64,
+                layout.addr(),
+                max_out.addr(),
+            ],
+        );
+        let max = f64::from_le_bytes(max_out.read()[..8].try_into().unwrap());
+        if bad.is_nan() {
+            assert!(max.is_nan(), "the NaN term was dropped from the max: {max}");
+        } else {
+            assert_eq!(max, f64::INFINITY);
+        }
+        assert_eq!(
+            layout.u32s()[0],
+            1,
+            "a non-finite max must be reported too large ({bad})"
+        );
+    }
+}

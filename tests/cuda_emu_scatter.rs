@@ -409,3 +409,61 @@ pair_tests! {
 fn every_module_is_covered() {
     assert_eq!(cuda_emu::module_builds(SOURCE).len(), 9);
 }
+
+/// fixed_point at the edges, launched directly (the host refuses non-finite values before
+/// any kernel runs): per bin, each value quantizes and counts as lost exactly as
+/// src/shared/fixed.rs's `fixed_quantize` says (non-finite values add 0 and are lost; a
+/// value whose scaling underflows to 0 is lost).
+#[test]
+fn fixed_point_edges_match_fixed_quantize() {
+    let two = |e: i32| libm::ldexp(1.0, e);
+    let m = cuda_emu::load(&cuda_emu::module_build(SOURCE, "f64_f64").spec);
+    let xs = [
+        two(1000),
+        two(-200),
+        f64::INFINITY,
+        -f64::from_bits(1),
+        f64::NAN,
+        3.0 * two(990),
+        1.5,
+        f64::NEG_INFINITY,
+    ];
+    let idx: Vec<u32> = vec![0, 0, 1, 1, 2, 2, 0, 1];
+    let bins = 3;
+    let k = detbench::shared::fixed::fixed_scale(xs.len(), two(1000) * 3.0);
+    let mut want = vec![0i64; bins];
+    let mut want_lost = 0u64;
+    for (&v, &b) in xs.iter().zip(&idx) {
+        let (q, lost) = detbench::shared::fixed::fixed_quantize(v, k);
+        want[b as usize] = want[b as usize].wrapping_add(q);
+        want_lost += u64::from(lost);
+    }
+    assert_eq!(want_lost, 6);
+    let x = m.upload(&Precision::F64.encode(&xs));
+    let ib = m.upload(&u32_bytes(&idx));
+    let (out, lost) = (m.alloc(bins * 8), m.alloc(8));
+    m.launch(
+        "scatter_fixed_point_f64_f64",
+        (2, 1, 1),
+        32,
+        0,
+        &[
+            x.addr(),
+            ib.addr(),
+            xs.len() as u64,
+            i32_arg(k),
+            out.addr(),
+            lost.addr(),
+        ],
+    );
+    let got: Vec<i64> = out
+        .read()
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(got, want, "bin totals at k = {k}");
+    assert_eq!(
+        u64::from_le_bytes(lost.read()[..8].try_into().unwrap()),
+        want_lost
+    );
+}

@@ -61,6 +61,7 @@ pub fn with_runs(job: &Job, runs: usize) -> Job {
         Job::Optim(j) => j.runs = runs,
         Job::Copy(j) => j.runs = runs,
         Job::Matmul(j) => j.runs = runs,
+        Job::Rows(j) => j.runs = runs,
     }
     job
 }

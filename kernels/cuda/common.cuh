@@ -227,6 +227,37 @@ typedef AccHalf<RoundF16> AccF16;
 typedef AccHalf<RoundBF16> AccBF16;
 
 // ---------------------------------------------------------------------------------------
+// fixed_point (reduce.cu and scatter.cu): one term quantized as src/shared/fixed.rs's
+// fixed_quantize does it, so the kernels agree with the CPU and WGSL at the edges: v * 2^k
+// rounded to an integer (ties to even); `lost` when bits were dropped, i.e. a non-finite v
+// (it adds 0), a rounding, or a scaling that underflowed to 0 (k < 0 with a tiny v: then
+// q == scaled == 0 although all of v was dropped). |q| < 2^61 by the host's choice of k,
+// so the conversion is exact.
+
+__device__ __forceinline__ db_i64 db_fixed_quantize(double v, int k, bool& lost) {
+    // False for NaN and both infinities.
+    if (!(fabs(v) <= 1.7976931348623157e308)) {
+        lost = true;
+        return 0;
+    }
+    const double scaled = ldexp(v, k);
+    const double q = rint(scaled);
+    lost = q != scaled || (q == 0.0 && v != 0.0);
+    return (db_i64)q;
+}
+
+// The CPU's nan_max: a NaN operand wins (fmax would drop it).
+__device__ __forceinline__ double db_nan_max(double a, double b) {
+    if (a != a) {
+        return a;
+    }
+    if (b != b) {
+        return b;
+    }
+    return fmax(a, b);
+}
+
+// ---------------------------------------------------------------------------------------
 // Binned reproducible accumulation (src/numerics/repro.rs): the layout and the exact
 // integer deposits, shared by reduce.cu and scatter.cu.
 
@@ -266,6 +297,15 @@ template <class F> __device__ void db_repro_layout(double max_abs, int* layout) 
     const int p = DbBin<F>::p;
     const int w = p - DB_LOG2_R - 3;
     const double min_normal = ldexp(1.0, emin);
+    // A non-finite max (NaN or inf among the terms) cannot be binned: report it too large.
+    if (!(max_abs <= 1.7976931348623157e308)) {
+        layout[0] = 1;
+        layout[1] = 0;
+        for (int k = 0; k < DB_MAX_FOLDS; ++k) {
+            layout[2 + k] = 0;
+        }
+        return;
+    }
     int e_m;
     if (max_abs >= min_normal) {
         // max_abs is a normal f64 here: its biased exponent field gives floor(log2).

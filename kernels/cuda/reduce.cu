@@ -217,12 +217,11 @@ __device__ void db_fixed_point(const typename In::S* x, const typename In::S* y,
         } else {
             v = (double)In::load(x, i);
         }
-        double scaled = ldexp(v, k);
-        double q = rint(scaled);
-        my_lost += (q != scaled) ? 1ull : 0ull;
-        // |q| < 2^61 by the choice of k, so the conversion is exact; the unsigned add is
-        // the two's-complement (wrapping) add of the CPU.
-        atomicAdd(total, (db_u64)(db_i64)q);
+        bool lost_bits;
+        const db_i64 q = db_fixed_quantize(v, k, lost_bits);
+        my_lost += lost_bits ? 1ull : 0ull;
+        // The unsigned add is the two's-complement (wrapping) add of the CPU.
+        atomicAdd(total, (db_u64)q);
     }
     if (my_lost != 0) {
         atomicAdd(lost, my_lost);
@@ -256,10 +255,10 @@ __device__ void db_repro_max(const typename In::S* x, const typename In::S* y, d
         } else {
             v = (double)In::load(x, i);
         }
-        m = fmax(m, fabs(v));
+        m = db_nan_max(m, fabs(v));
     }
     struct MaxOp {
-        __device__ double operator()(double a, double b) const { return fmax(a, b); }
+        __device__ double operator()(double a, double b) const { return db_nan_max(a, b); }
     };
     double total = db_block_tree(sh, m, MaxOp());
     if (threadIdx.x == 0) {
@@ -273,10 +272,10 @@ __device__ void db_repro_finish_max(const double* block_max, db_u32 count, int* 
     double* sh = reinterpret_cast<double*>(db_smem);
     double m = 0.0;
     for (db_u32 i = threadIdx.x; i < count; i += blockDim.x) {
-        m = fmax(m, block_max[i]);
+        m = db_nan_max(m, block_max[i]);
     }
     struct MaxOp {
-        __device__ double operator()(double a, double b) const { return fmax(a, b); }
+        __device__ double operator()(double a, double b) const { return db_nan_max(a, b); }
     };
     double total = db_block_tree(sh, m, MaxOp());
     if (threadIdx.x == 0) {

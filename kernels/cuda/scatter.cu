@@ -105,12 +105,11 @@ __device__ void db_scatter_fixed(const typename In::S* x, const db_u32* idx, db_
     const db_u64 threads = (db_u64)gridDim.x * blockDim.x;
     db_u64 my_lost = 0;
     for (db_u64 i = (db_u64)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += threads) {
-        double v = (double)Acc::round((double)In::load(x, i));
-        double scaled = ldexp(v, k);
-        double q = rint(scaled);
-        my_lost += (q != scaled) ? 1ull : 0ull;
-        // |q| < 2^61 by the choice of k: the conversion is exact, the add wraps like the CPU's.
-        atomicAdd(bins + idx[i], (db_u64)(db_i64)q);
+        bool lost_bits;
+        const db_i64 q = db_fixed_quantize((double)Acc::round((double)In::load(x, i)), k, lost_bits);
+        my_lost += lost_bits ? 1ull : 0ull;
+        // The add wraps like the CPU's.
+        atomicAdd(bins + idx[i], (db_u64)q);
     }
     if (my_lost != 0) {
         atomicAdd(lost, my_lost);

@@ -467,6 +467,21 @@ fn open_device(
     };
     let d = &mut info.details;
     d.insert("ordinal".into(), ordinal.into());
+    // The PCI address names the board however CUDA_VISIBLE_DEVICES numbers it: the result
+    // key uses it to tell two devices of one name apart.
+    {
+        use CUdevice_attribute::*;
+        if let (Some(dom), Some(bus), Some(dev)) = (
+            attr(CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID),
+            attr(CU_DEVICE_ATTRIBUTE_PCI_BUS_ID),
+            attr(CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID),
+        ) {
+            d.insert(
+                "pci_bus_id".into(),
+                format!("{dom:04x}:{bus:02x}:{dev:02x}.0").into(),
+            );
+        }
+    }
     d.insert(
         "compute_capability".into(),
         format!("{}.{}", cc.0, cc.1).into(),

@@ -6,11 +6,11 @@
 
 pub mod cpu;
 pub mod cuda;
+pub mod external;
 pub mod wgpu;
 
 use crate::error::OpError;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -21,9 +21,13 @@ pub enum BackendKind {
     Cpu,
     Cuda,
     Wgpu,
+    /// A program outside detbench, through an adapter (`--external`).
+    External,
 }
 
 impl BackendKind {
+    /// The built-in backends: what `--backend all` means. `external` needs an adapter
+    /// (`--external`), so it is never implied.
     pub const ALL: [BackendKind; 3] = [BackendKind::Cpu, BackendKind::Cuda, BackendKind::Wgpu];
 
     pub fn name(self) -> &'static str {
@@ -31,6 +35,7 @@ impl BackendKind {
             BackendKind::Cpu => "cpu",
             BackendKind::Cuda => "cuda",
             BackendKind::Wgpu => "wgpu",
+            BackendKind::External => "external",
         }
     }
 }
@@ -48,40 +53,17 @@ impl FromStr for BackendKind {
             "cpu" => Ok(BackendKind::Cpu),
             "cuda" => Ok(BackendKind::Cuda),
             "wgpu" => Ok(BackendKind::Wgpu),
+            "external" => Ok(BackendKind::External),
             other => Err(format!(
-                "unknown backend '{other}' (expected cpu, cuda or wgpu)"
+                "unknown backend '{other}' (expected cpu, cuda, wgpu or external)"
             )),
         }
     }
 }
 
-/// A device as `detbench devices` and the report's `env.devices` show it.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct DeviceInfo {
-    /// `cpu`, `cuda` or `wgpu`.
-    pub backend: String,
-    /// Device name (e.g. "NVIDIA H100 80GB HBM3", "llvmpipe (LLVM 15.0.6, 256 bits)").
-    pub name: String,
-    /// Whether detbench can run kernels on it.
-    pub available: bool,
-    /// Why not, when unavailable; empty otherwise.
-    pub reason: String,
-    /// Driver name and version.
-    #[serde(default)]
-    pub driver: String,
-    /// Device type: cpu, discrete_gpu, integrated_gpu, virtual_gpu, software.
-    #[serde(default)]
-    pub device_type: String,
-    /// Optional features present (e.g. SHADER_F16, SHADER_FLOAT32_ATOMIC).
-    #[serde(default)]
-    pub features: Vec<String>,
-    /// Limits that bound problem sizes (e.g. max_storage_buffer_binding_size).
-    #[serde(default)]
-    pub limits: BTreeMap<String, serde_json::Value>,
-    /// Anything else: compute capability, SM count, clocks, NVML readings, backend API.
-    #[serde(default)]
-    pub details: BTreeMap<String, serde_json::Value>,
-}
+/// A device as `detbench devices` and the report's `env.devices` show it (defined with the
+/// report schema, which records it).
+pub use crate::report::schema::DeviceInfo;
 
 impl DeviceInfo {
     /// An entry for a backend that cannot be used, with the reason.
@@ -127,6 +109,14 @@ pub trait Kernel: Sync {
     fn run_cuda(&self, _gpu: &cuda::CudaBackend) -> Result<RunSet, OpError> {
         Err(no_kernel(&self.kernel_name(), BackendKind::Cuda))
     }
+    /// The job as an external program sees it (op, inputs, expected output), for the
+    /// external backend; `Unsupported` unless the family describes its jobs.
+    fn external_call(&self) -> Result<external::ExternalCall, OpError> {
+        Err(OpError::Unsupported(format!(
+            "{} cannot be handed to an external program yet",
+            self.kernel_name()
+        )))
+    }
 }
 
 fn no_kernel(name: &str, kind: BackendKind) -> OpError {
@@ -139,6 +129,13 @@ pub trait Backend: Send + Sync {
     fn info(&self) -> &DeviceInfo;
     /// Runs the job its `runs` times. `Err(Unsupported)` when the device lacks a feature.
     fn run(&self, job: &dyn Kernel) -> Result<RunSet, OpError>;
+    /// Runs the job as the case's `variant`. Only backends whose variants are their own
+    /// (the external backend's adapter modes) read it; the others run the job's variant.
+    fn run_variant(&self, job: &dyn Kernel, _variant: &str) -> Result<RunSet, OpError> {
+        self.run(job)
+    }
+    /// Adds what this backend knows about a record before it runs (the external adapter).
+    fn annotate(&self, _rec: &mut crate::report::ResultRecord) {}
     /// Kernel sources this backend compiles, by path, for provenance hashes.
     fn kernel_sources(&self) -> Vec<(&'static str, &'static str)> {
         Vec::new()
@@ -183,6 +180,8 @@ pub fn discover(kinds: &[BackendKind]) -> Discovered {
                 }
                 infos.append(&mut unavailable);
             }
+            // Built by the runner from the `--external` adapter.
+            BackendKind::External => {}
         }
     }
     Discovered { backends, infos }

@@ -218,10 +218,17 @@ pub fn discover() -> (Vec<WgpuBackend>, Vec<DeviceInfo>) {
     }
     let mut found = Vec::new();
     let mut unavailable = Vec::new();
-    for adapter in adapters {
+    for (ordinal, adapter) in adapters.into_iter().enumerate() {
+        // The adapter's index tells two devices of one name apart in the result key.
         match open(adapter) {
-            Ok(b) => found.push(b),
-            Err(info) => unavailable.push(*info),
+            Ok(mut b) => {
+                b.info.details.insert("ordinal".into(), ordinal.into());
+                found.push(b)
+            }
+            Err(mut info) => {
+                info.details.insert("ordinal".into(), ordinal.into());
+                unavailable.push(*info)
+            }
         }
     }
     (found, unavailable)
@@ -250,6 +257,10 @@ fn describe(adapter: &wgpu::Adapter, features: wgpu::Features) -> DeviceInfo {
     info.details.insert("api".into(), api.into());
     info.details.insert("vendor_id".into(), ai.vendor.into());
     info.details.insert("device_id".into(), ai.device.into());
+    if !ai.device_pci_bus_id.is_empty() {
+        info.details
+            .insert("pci_bus_id".into(), ai.device_pci_bus_id.clone().into());
+    }
     for (k, v) in [
         (
             "max_storage_buffer_binding_size",

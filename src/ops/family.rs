@@ -150,6 +150,12 @@ pub trait Family: Sync {
     fn compare_across_backends(&self) -> bool {
         false
     }
+    /// The variant whose job and bound stand for an external program's kernel of `op`
+    /// (`--backend external`): its bound must hold whatever order the program accumulates
+    /// in. None: the family's jobs cannot be handed to external programs.
+    fn external_variant(&self, _op: Op) -> Option<&'static str> {
+        None
+    }
     /// The batch axis (`--batch-sizes`): `case` with its batch dimension set to `batch`, and
     /// the output elements of one batch row, when the op has a batch axis whose rows are
     /// drawn independently of the batch size (so the first rows are the same at every
@@ -239,6 +245,15 @@ macro_rules! family_kernel {
             b: &$crate::backend::cuda::CudaBackend,
         ) -> Result<$crate::backend::RunSet, $crate::error::OpError> {
             super::cuda::run(b, self)
+        }
+    };
+    // The job as an external program sees it: a function `external_call(&Job)` next to
+    // the macro's call.
+    (@run external) => {
+        fn external_call(
+            &self,
+        ) -> Result<$crate::backend::external::ExternalCall, $crate::error::OpError> {
+            external_call(self)
         }
     };
 }

@@ -7,10 +7,12 @@
 pub mod common;
 pub mod conv;
 pub mod copy;
+pub mod external;
 pub mod family;
 pub mod matmul;
 pub mod optim;
 pub mod reduce;
+pub mod rows;
 pub mod scatter;
 
 pub use crate::backend::{Kernel, RunSet};
@@ -176,6 +178,7 @@ registry! {
     // A plain copy: the device's bandwidth baseline.
     Copy(copy::CopyJob) => copy::FAMILY, [Copy = "copy"];
     Matmul(matmul::MatmulJob) => matmul::FAMILY, [Matmul = "matmul"];
+    Rows(rows::RowsJob) => rows::FAMILY, [RowSum = "row_sum", Mean = "mean", LogSoftmax = "log_softmax"];
 }
 
 impl Job {
@@ -212,6 +215,9 @@ impl Kernel for Job {
     }
     fn run_cuda(&self, gpu: &crate::backend::cuda::CudaBackend) -> Result<RunSet, OpError> {
         self.spec().run_cuda(gpu)
+    }
+    fn external_call(&self) -> Result<crate::backend::external::ExternalCall, OpError> {
+        self.spec().external_call()
     }
 }
 

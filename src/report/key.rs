@@ -31,22 +31,45 @@ pub struct DeviceId {
     pub device_id: Option<u64>,
     /// The device name without version noise ([`stable_device_name`]).
     pub name: String,
+    /// Which of several devices of one backend and name: its PCI bus id where the
+    /// backend reports one, else "#" and the backend's ordinal. None when the report's
+    /// device list has one device of this backend and name, so single-device keys stay
+    /// equal across runs and to reports made before the field existed.
+    pub slot: Option<String>,
 }
 
 impl DeviceId {
     /// The identity of a result's device; ids are taken from the report's device list
     /// (matched by backend and raw name).
     pub fn of(r: &ResultRecord, env: &Env) -> DeviceId {
+        let ordinal = |d: &crate::report::schema::DeviceInfo| {
+            d.details.get("ordinal").and_then(|v| v.as_u64())
+        };
+        let same =
+            |d: &&crate::report::schema::DeviceInfo| d.backend == r.backend && d.name == r.device;
+        let twins = env.devices.iter().filter(same).count();
         let info = env
             .devices
             .iter()
-            .find(|d| d.backend == r.backend && d.name == r.device);
+            .filter(same)
+            .find(|d| r.device_ordinal.is_none() || ordinal(d) == r.device_ordinal)
+            .or_else(|| env.devices.iter().find(same));
         let id = |k: &str| info.and_then(|d| d.details.get(k)).and_then(|v| v.as_u64());
+        // Two devices of one name (two identical GPUs): the bus id, else the ordinal,
+        // tells their rows apart.
+        let slot = (twins > 1).then(|| {
+            info.and_then(|d| d.details.get("pci_bus_id"))
+                .and_then(|v| v.as_str())
+                .map(|b| b.to_ascii_lowercase())
+                .or_else(|| r.device_ordinal.map(|o| format!("#{o}")))
+                .unwrap_or_else(|| "#?".into())
+        });
         DeviceId {
             backend: r.backend.clone(),
             vendor_id: id("vendor_id"),
             device_id: id("device_id"),
             name: stable_device_name(&r.device),
+            slot,
         }
     }
 
@@ -64,6 +87,9 @@ impl fmt::Display for DeviceId {
     /// "wgpu:llvmpipe [0x10005:0x0]", or "cpu:AMD EPYC 7B13" without ids.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.backend, self.name)?;
+        if let Some(slot) = &self.slot {
+            write!(f, " @{slot}")?;
+        }
         match (self.vendor_id, self.device_id) {
             (None, None) => Ok(()),
             (v, d) => write!(
@@ -322,7 +348,7 @@ mod tests {
             variant: "tree".into(),
             ordering: Default::default(),
             size: 1000,
-            launch: crate::ops::Launch {
+            launch: crate::shared::launch::Launch {
                 workgroup_size: wg,
                 workgroups: groups,
             },
@@ -351,7 +377,7 @@ mod tests {
     #[test]
     fn ids_come_from_the_device_list_and_driver_noise_does_not_split_keys() {
         let mut env = Env::default();
-        let mut info = crate::backend::DeviceInfo {
+        let mut info = crate::report::schema::DeviceInfo {
             backend: "wgpu".into(),
             name: "llvmpipe (LLVM 15.0.6, 256 bits)".into(),
             ..Default::default()
@@ -367,5 +393,66 @@ mod tests {
         env2.devices[0].name = newer.device.clone();
         assert_eq!(a, ResultKey::of(&newer, &env2));
         assert_eq!(a.device.to_string(), "wgpu:llvmpipe [0x10005:0x0]");
+    }
+
+    /// Two identical GPUs give two keys (by bus id, else by ordinal); one GPU keeps the key
+    /// it had before records carried an ordinal.
+    #[test]
+    fn identical_devices_get_distinct_keys_and_single_devices_keep_theirs() {
+        let gpu = |ordinal: u64, bus: Option<&str>| {
+            let mut info = crate::report::schema::DeviceInfo {
+                backend: "wgpu".into(),
+                name: "NVIDIA H100 80GB HBM3".into(),
+                ..Default::default()
+            };
+            info.details.insert("vendor_id".into(), 0x10deu64.into());
+            info.details.insert("device_id".into(), 0x2330u64.into());
+            info.details.insert("ordinal".into(), ordinal.into());
+            if let Some(b) = bus {
+                info.details.insert("pci_bus_id".into(), b.into());
+            }
+            info
+        };
+        let row = |ordinal: Option<u64>| {
+            let mut r = rec(256, 4);
+            r.device = "NVIDIA H100 80GB HBM3".into();
+            r.device_ordinal = ordinal;
+            r
+        };
+        // One device: no slot, with or without the record's ordinal (older reports).
+        let mut one = Env::default();
+        one.devices.push(gpu(0, Some("0000:17:00.0")));
+        let k = ResultKey::of(&row(Some(0)), &one);
+        assert_eq!(k.device.slot, None);
+        assert_eq!(k, ResultKey::of(&row(None), &one));
+        // Two of them: distinct keys named by bus id, stable across runs.
+        let mut two = Env::default();
+        two.devices.push(gpu(0, Some("0000:17:00.0")));
+        two.devices.push(gpu(1, Some("0000:65:00.0")));
+        let (a, b) = (
+            ResultKey::of(&row(Some(0)), &two),
+            ResultKey::of(&row(Some(1)), &two),
+        );
+        assert_ne!(a, b);
+        assert_eq!(b.device.slot.as_deref(), Some("0000:65:00.0"));
+        assert!(b.to_string().contains("@0000:65:00.0"), "{b}");
+        assert_eq!(a, ResultKey::of(&row(Some(0)), &two.clone()));
+        // Without bus ids the ordinal tells them apart.
+        for d in two.devices.iter_mut() {
+            d.details.remove("pci_bus_id");
+        }
+        let (a, b) = (
+            ResultKey::of(&row(Some(0)), &two),
+            ResultKey::of(&row(Some(1)), &two),
+        );
+        assert_ne!(a, b);
+        assert_eq!(a.device.slot.as_deref(), Some("#0"));
+        let report = Report {
+            schema: super::super::SCHEMA.into(),
+            env: two,
+            results: vec![row(Some(0)), row(Some(1))],
+            partial: false,
+        };
+        assert_eq!(index(&report).expect("distinct keys").len(), 2);
     }
 }

@@ -1,8 +1,7 @@
 //! The `detbench.report.v1` JSON schema (described in docs/interface.md). Field names are a
 //! contract with users' scripts: add fields, never rename them.
 
-use crate::backend::DeviceInfo;
-use crate::ops::Launch;
+pub use crate::shared::launch::Launch;
 pub use crate::shared::ordering::Ordering;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -52,6 +51,34 @@ pub struct Env {
     /// Anything else worth recording (host name, environment variables that matter).
     #[serde(default)]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// A device as `detbench devices` and the report's `env.devices` show it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct DeviceInfo {
+    /// `cpu`, `cuda` or `wgpu`.
+    pub backend: String,
+    /// Device name (e.g. "NVIDIA H100 80GB HBM3", "llvmpipe (LLVM 15.0.6, 256 bits)").
+    pub name: String,
+    /// Whether detbench can run kernels on it.
+    pub available: bool,
+    /// Why not, when unavailable; empty otherwise.
+    pub reason: String,
+    /// Driver name and version.
+    #[serde(default)]
+    pub driver: String,
+    /// Device type: cpu, discrete_gpu, integrated_gpu, virtual_gpu, software.
+    #[serde(default)]
+    pub device_type: String,
+    /// Optional features present (e.g. SHADER_F16, SHADER_FLOAT32_ATOMIC).
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// Limits that bound problem sizes (e.g. max_storage_buffer_binding_size).
+    #[serde(default)]
+    pub limits: BTreeMap<String, serde_json::Value>,
+    /// Anything else: compute capability, SM count, clocks, NVML readings, backend API.
+    #[serde(default)]
+    pub details: BTreeMap<String, serde_json::Value>,
 }
 
 /// How a result row ended.
@@ -195,6 +222,11 @@ pub struct ResultRecord {
     /// Output elements that differed between runs (multi-element outputs).
     #[serde(default)]
     pub elements_differing: Option<u64>,
+    /// The backend's index of the device (CUDA ordinal, wgpu adapter index), matching
+    /// `details.ordinal` of its entry in `env.devices`; null for the CPU. With two devices
+    /// of one name it tells their rows apart (see `report::key::DeviceId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_ordinal: Option<u64>,
     /// The batch axis (`run --batch-sizes`): this record's batch size (M of a matmul, B
     /// of a row reduction); null without the axis.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -115,6 +115,9 @@ impl Device {
                         DetError::input(format!("backend cuda has no usable device ({})", why(bad)))
                     })
             }
+            BackendKind::External => Err(DetError::input(
+                "train runs detbench's own kernels; the external backend is for `detbench run`",
+            )),
         }
     }
 

@@ -148,14 +148,20 @@ fn gxx_args(spec: &ModuleSpec) -> Vec<String> {
         "-Wno-unused-function",
         "-Wno-unused-variable",
         "-Wno-unused-but-set-variable",
+        "-Wno-unknown-pragmas",
         "-DDB_HOST_EMU",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
-    // --fmad=true lets NVCC contract a*b+c into an fma; the host does the same.
+    // --fmad=true lets NVCC contract a*b+c into an fma; the host does the same (GCC forms
+    // fmas in a pass that -O1 leaves out: -fexpensive-optimizations turns it on).
     if spec.fmad {
-        a.extend(["-ffp-contract=fast".into(), "-mfma".into()]);
+        a.extend([
+            "-ffp-contract=fast".into(),
+            "-mfma".into(),
+            "-fexpensive-optimizations".into(),
+        ]);
     } else {
         a.push("-ffp-contract=off".into());
     }

@@ -1,7 +1,8 @@
 //! The convolution family (forward, backward data, backward weight) as a plug-in.
 
 use super::{variants, ConvJob};
-use crate::error::DetError;
+use crate::backend::external::{ExternalArray, ExternalCall};
+use crate::error::{DetError, OpError};
 use crate::ops::{Case, Family, MatrixParams, Op, Prepared};
 
 /// conv2d_fwd, conv2d_bwd_data and conv2d_bwd_weight.
@@ -29,6 +30,15 @@ impl Family for Conv {
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)
     }
+    // direct's and deterministic's bound (gamma_L of the reduction length) holds for any
+    // order of the L products.
+    fn external_variant(&self, op: Op) -> Option<&'static str> {
+        Some(if op == Op::Conv2dBwdWeight {
+            "deterministic"
+        } else {
+            "direct"
+        })
+    }
     /// One case per shape, sized by its output (the size list does not apply).
     fn expand(&self, cases: Vec<Case>, params: &MatrixParams) -> Result<Vec<Case>, DetError> {
         super::expand_shapes(cases, params.shapes)
@@ -37,4 +47,34 @@ impl Family for Conv {
 
 crate::ops::family::atomic_job_spec!(ConvJob);
 
-crate::ops::family::family_kernel!(ConvJob, |j| j.op.name(), [cpu, wgpu, cuda]);
+crate::ops::family::family_kernel!(ConvJob, |j| j.op.name(), [cpu, wgpu, cuda, external]);
+
+/// NCHW activations, KCRS weights; the operands and output of the module docs' table.
+fn external_call(j: &ConvJob) -> Result<ExternalCall, OpError> {
+    let s = j.shape;
+    let x = vec![s.n as u64, s.c as u64, s.h as u64, s.w as u64];
+    let w = vec![s.k as u64, s.c as u64, s.r as u64, s.s as u64];
+    let y = vec![s.n as u64, s.k as u64, s.p as u64, s.q as u64];
+    let (a, b, out) = match j.op {
+        Op::Conv2dFwd => (("x", x), ("w", w), y),
+        Op::Conv2dBwdData => (("dy", y), ("w", w), x),
+        _ => (("dy", y), ("x", x), w),
+    };
+    Ok(ExternalCall {
+        op: j.op.name().into(),
+        precision: j.precision,
+        accumulator: j.accumulator,
+        params: serde_json::json!({
+            "n": s.n, "c": s.c, "h": s.h, "w": s.w, "k": s.k, "r": s.r, "s": s.s,
+            "p": s.p, "q": s.q, "stride": s.stride, "pad": s.pad, "dilation": s.dil,
+        }),
+        index_inputs: Vec::new(),
+        inputs: vec![
+            ExternalArray::new(a.0, j.precision, a.1, j.a.clone()),
+            ExternalArray::new(b.0, j.precision, b.1, j.b.clone()),
+        ],
+        out_dtype: j.precision,
+        out_shape: out,
+        runs: j.runs,
+    })
+}

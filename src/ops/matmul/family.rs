@@ -1,6 +1,7 @@
 //! The matmul family as a plug-in.
 
 use super::{cpu, cuda, wgpu, MatmulJob, VARIANTS};
+use crate::backend::external::{ExternalArray, ExternalCall};
 use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
 use crate::error::{DetError, OpError};
 use crate::ops::{Case, Family, MatrixParams, Op, Prepared};
@@ -23,6 +24,10 @@ impl Family for Matmul {
     }
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)
+    }
+    // tiled's bound (gamma_K) holds for any order of the K products.
+    fn external_variant(&self, _op: Op) -> Option<&'static str> {
+        Some("tiled")
     }
     /// One case per shape, sized by its output (the size list does not apply).
     fn expand(&self, cases: Vec<Case>, params: &MatrixParams) -> Result<Vec<Case>, DetError> {
@@ -58,5 +63,23 @@ impl Kernel for MatmulJob {
     }
     fn run_cuda(&self, b: &CudaBackend) -> Result<RunSet, OpError> {
         cuda::run(b, self)
+    }
+    fn external_call(&self) -> Result<ExternalCall, OpError> {
+        let s = self.shape;
+        let (m, n, k) = (s.m as u64, s.n as u64, s.k as u64);
+        Ok(ExternalCall {
+            op: "matmul".into(),
+            precision: self.precision,
+            accumulator: self.accumulator,
+            params: serde_json::json!({ "m": m, "n": n, "k": k }),
+            index_inputs: Vec::new(),
+            inputs: vec![
+                ExternalArray::new("a", self.precision, vec![m, k], self.a.clone()),
+                ExternalArray::new("b", self.precision, vec![k, n], self.b.clone()),
+            ],
+            out_dtype: self.precision,
+            out_shape: vec![m, n],
+            runs: self.runs,
+        })
     }
 }

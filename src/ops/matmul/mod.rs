@@ -341,35 +341,7 @@ pub fn exact_reference(job: &MatmulJob) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     (exact, exact_out, mag)
 }
 
-/// Row `i` of A: its own stream, so it does not depend on M (see the module docs).
-pub const ROW_STREAM: u64 = 1 << 32;
-
-/// Rows of a batched operand, row `i` drawn from stream `ROW_STREAM + i` (a user's file
-/// gives its first `rows * len` values, row-major). Shared with the batched row reductions.
-pub fn batch_rows(case: &Case, rows: usize, len: usize, what: &str) -> Result<Vec<f64>, DetError> {
-    if let inputs::InputSpec::File(_) = &case.input {
-        let v = inputs::generate(&case.input, case.precision, 0, case.seed, 0)?;
-        if v.len() < rows * len {
-            return Err(DetError::input(format!(
-                "{}: the input file has {} values; {what} needs {rows} rows of {len}",
-                case.op,
-                v.len()
-            )));
-        }
-        return Ok(v[..rows * len].to_vec());
-    }
-    let mut out = Vec::with_capacity(rows * len);
-    for i in 0..rows {
-        out.extend(inputs::generate(
-            &case.input,
-            case.precision,
-            len,
-            case.seed,
-            ROW_STREAM + i as u64,
-        )?);
-    }
-    Ok(out)
-}
+pub use crate::ops::common::{batch_rows, ROW_STREAM};
 
 /// The matmul's own case parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]

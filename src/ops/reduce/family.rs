@@ -1,7 +1,8 @@
 //! The reduction family (sum, dot) as a plug-in.
 
 use super::{ReduceJob, VARIANTS};
-use crate::error::DetError;
+use crate::backend::external::{ExternalArray, ExternalCall};
+use crate::error::{DetError, OpError};
 use crate::ops::{Case, Family, Op, Prepared};
 
 /// sum and dot.
@@ -29,8 +30,31 @@ impl Family for Reduce {
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)
     }
+    // atomic's bound (gamma_{n-1}, recursive summation) holds for any order of the terms.
+    fn external_variant(&self, op: Op) -> Option<&'static str> {
+        matches!(op, Op::Sum | Op::Dot).then_some("atomic")
+    }
 }
 
 crate::ops::family::atomic_job_spec!(ReduceJob);
 
-crate::ops::family::family_kernel!(ReduceJob, |j| j.op.name(), [cpu, wgpu, cuda]);
+crate::ops::family::family_kernel!(ReduceJob, |j| j.op.name(), [cpu, wgpu, cuda, external]);
+
+fn external_call(j: &ReduceJob) -> Result<ExternalCall, OpError> {
+    let n = j.x.len() as u64;
+    let mut inputs = vec![ExternalArray::new("x", j.precision, vec![n], j.x.clone())];
+    if let Some(y) = &j.y {
+        inputs.push(ExternalArray::new("y", j.precision, vec![n], y.clone()));
+    }
+    Ok(ExternalCall {
+        op: j.op.name().into(),
+        precision: j.precision,
+        accumulator: j.accumulator,
+        params: serde_json::json!({ "size": n }),
+        index_inputs: Vec::new(),
+        inputs,
+        out_dtype: j.accumulator,
+        out_shape: Vec::new(),
+        runs: j.runs,
+    })
+}

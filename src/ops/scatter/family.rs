@@ -1,7 +1,8 @@
 //! The scatter family (scatter_add) as a plug-in.
 
 use super::{index_source, input_label, IndexSource, ScatterJob, ScatterParams, VARIANTS};
-use crate::error::DetError;
+use crate::backend::external::{ExternalArray, ExternalCall};
+use crate::error::{DetError, OpError};
 use crate::ops::{Case, Family, FamilyParams, MatrixParams, Op, Prepared};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -27,6 +28,10 @@ impl Family for Scatter {
     }
     fn variants(&self, _op: Op) -> &'static [&'static str] {
         VARIANTS
+    }
+    // atomic's per-bin bound holds for any order of each bin's terms.
+    fn external_variant(&self, _op: Op) -> Option<&'static str> {
+        Some("atomic")
     }
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)
@@ -80,4 +85,28 @@ impl Family for Scatter {
 
 crate::ops::family::atomic_job_spec!(ScatterJob);
 
-crate::ops::family::family_kernel!(ScatterJob, |_j| "scatter_add", [cpu, wgpu, cuda]);
+crate::ops::family::family_kernel!(ScatterJob, |_j| "scatter_add", [cpu, wgpu, cuda, external]);
+
+fn external_call(j: &ScatterJob) -> Result<ExternalCall, OpError> {
+    let n = j.x.len() as u64;
+    Ok(ExternalCall {
+        op: "scatter_add".into(),
+        precision: j.precision,
+        accumulator: j.accumulator,
+        params: serde_json::json!({ "size": n, "bins": j.bins }),
+        index_inputs: vec![(
+            "index".into(),
+            vec![n],
+            j.idx.iter().map(|&i| i64::from(i)).collect(),
+        )],
+        inputs: vec![ExternalArray::new(
+            "values",
+            j.precision,
+            vec![n],
+            j.x.clone(),
+        )],
+        out_dtype: j.accumulator,
+        out_shape: vec![j.bins as u64],
+        runs: j.runs,
+    })
+}

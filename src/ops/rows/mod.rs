@@ -1,0 +1,498 @@
+//! Batched row reductions over the last axis of a B x N input: `row_sum`, `mean` and
+//! `log_softmax`, the other kernels batch-invariant inference replaces (besides matmul).
+//!
+//! # Variants
+//!
+//! Each row's reduction is split into S chunks of `chunk` consecutive elements; each chunk
+//! is one sequential chain from +0, and the partials are added in chunk order from +0.
+//!
+//! - `split_by_batch`: S follows B the way a reduction kernel keeps a device busy with few
+//!   rows ([`split_for`]): S is the largest power of two no greater than
+//!   `min(MAX_SPLIT, TARGET_GROUPS / B, N / MIN_CHUNK)` (at least 1). The batch-variant
+//!   baseline: the same row gets another order when B changes.
+//! - `batch_invariant`: S from N alone ([`invariant_split`]).
+//!
+//! # Arithmetic
+//!
+//! - `row_sum`: the chains add in the accumulator (rounded after every add; halves through
+//!   f32 then rounded, exact as in the conv family); the sum is stored in the input format.
+//! - `mean`: the sum times `inv = fl_acc(1/N)` (computed on the host: WGSL's division is
+//!   not correctly rounded, its multiplication is), rounded in the accumulator, stored.
+//! - `log_softmax`: `m` = the row's maximum (exact), `t_j = fl(x_j - m)`, the chains add
+//!   `exp(t_j)`, `l = log(s)`, and `out_j = fl(t_j - l)`, all in the accumulator (f32, or
+//!   f64 on the CPU; WGSL has no f64 exp or log). Device exp and log are not correctly
+//!   rounded (WGSL allows 3 + 2|x| ulp for exp, 3 ulp or 2^-21 absolute for log), so the
+//!   CPU does not emulate a GPU's bits here: the bound ([`lsm_bound`]) covers any
+//!   implementation within WGSL's accuracy, and batch invariance is measured per device.
+//!
+//! # References
+//!
+//! `row_sum`: exact (the oracle), rounded once. `mean`: the exact sum divided by N in f64
+//! (two f64 roundings, counted in the bound). `log_softmax`: f64 with libm's exp and log
+//! and an exact sum of the f64 exponentials, accurate to a few f64 ulps, which the bound
+//! also counts. Row i is drawn from its own stream, as matmul's rows of A.
+
+pub mod cpu;
+mod family;
+pub use family::FAMILY;
+pub mod wgpu;
+
+use super::{Case, CaseParams, FamilyParams, Job, Launch, Op, Prepared};
+use crate::error::{DetError, OpError};
+use crate::inputs;
+use crate::numerics::bounds::gamma;
+use crate::numerics::exact::ExactAcc;
+use crate::numerics::Precision;
+use crate::shared::gemm::store_roundoff;
+use std::str::FromStr;
+
+/// Variants, in report order.
+pub const VARIANTS: &[&str] = &["split_by_batch", "batch_invariant"];
+/// Rows without `--batch-sizes`.
+pub const DEFAULT_ROWS: usize = 8;
+/// Row length without `--row-len`.
+pub const DEFAULT_LEN: usize = 4096;
+/// Groups the B-dependent rule tries to keep busy.
+pub const TARGET_GROUPS: usize = 64;
+/// Most chunks per row.
+pub const MAX_SPLIT: usize = 16;
+/// Fewest elements per chunk under the B-dependent rule.
+pub const MIN_CHUNK: usize = 64;
+/// Elements per chunk of `batch_invariant` (before the cap of [`MAX_SPLIT`]).
+pub const INVARIANT_CHUNK: usize = 256;
+
+/// A row split: `splits` chunks of `chunk` elements (the last may be shorter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowSplit {
+    pub splits: usize,
+    pub chunk: usize,
+}
+
+impl RowSplit {
+    fn of(n: usize, wanted: usize) -> RowSplit {
+        let chunk = n.div_ceil(wanted.clamp(1, MAX_SPLIT)).max(1);
+        RowSplit {
+            splits: n.div_ceil(chunk),
+            chunk,
+        }
+    }
+}
+
+/// The B-dependent split of `split_by_batch`.
+pub fn split_for(rows: usize, len: usize) -> RowSplit {
+    let cap = (TARGET_GROUPS / rows.max(1))
+        .min(len / MIN_CHUNK)
+        .clamp(1, MAX_SPLIT);
+    RowSplit::of(len, 1usize << (usize::BITS - 1 - cap.leading_zeros()))
+}
+
+/// The split of `batch_invariant`: from N alone.
+pub fn invariant_split(len: usize) -> RowSplit {
+    RowSplit::of(len, len.div_ceil(INVARIANT_CHUNK))
+}
+
+/// A row-reduction variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowsVariant {
+    SplitByBatch,
+    BatchInvariant,
+}
+
+impl RowsVariant {
+    pub fn name(self) -> &'static str {
+        match self {
+            RowsVariant::SplitByBatch => "split_by_batch",
+            RowsVariant::BatchInvariant => "batch_invariant",
+        }
+    }
+}
+
+impl FromStr for RowsVariant {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "split_by_batch" => Ok(RowsVariant::SplitByBatch),
+            "batch_invariant" => Ok(RowsVariant::BatchInvariant),
+            o => Err(format!(
+                "unknown row-reduction variant '{o}' (expected split_by_batch, batch_invariant)"
+            )),
+        }
+    }
+}
+
+/// The row reductions' own case parameters: B rows of N.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowsParams {
+    pub rows: usize,
+    pub len: usize,
+}
+
+impl CaseParams for RowsParams {
+    fn shape(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!([self.rows, self.len]))
+    }
+}
+
+/// The shape of a case (the defaults when it carries none).
+pub fn case_params(case: &Case) -> RowsParams {
+    case.params
+        .get::<RowsParams>()
+        .copied()
+        .unwrap_or(RowsParams {
+            rows: DEFAULT_ROWS,
+            len: DEFAULT_LEN,
+        })
+}
+
+/// `case` with B x N = `p`, sized by its input.
+pub fn with_params(case: &Case, p: RowsParams) -> Case {
+    Case {
+        size: p.rows * p.len,
+        params: FamilyParams::new(p),
+        ..case.clone()
+    }
+}
+
+/// A row-reduction job.
+#[derive(Clone, Debug)]
+pub struct RowsJob {
+    pub op: Op,
+    pub rows: usize,
+    pub len: usize,
+    pub precision: Precision,
+    pub accumulator: Precision,
+    pub variant: RowsVariant,
+    /// B x N row-major, each value representable in `precision`.
+    pub x: Vec<f64>,
+    pub launch: Launch,
+    pub runs: usize,
+    pub split: RowSplit,
+}
+
+impl RowsJob {
+    /// A job on the caller's values.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        op: Op,
+        rows: usize,
+        len: usize,
+        precision: Precision,
+        accumulator: Precision,
+        variant: RowsVariant,
+        x: Vec<f64>,
+        runs: usize,
+    ) -> Result<Self, DetError> {
+        if !matches!(op, Op::RowSum | Op::Mean | Op::LogSoftmax) {
+            return Err(DetError::input(format!("{op} is not a row reduction")));
+        }
+        crate::shared::gemm::check_formats("rows", precision, accumulator).map_err(|_| {
+            DetError::input(format!(
+                "{op}: the accumulator ({accumulator}) must be at least as wide as the inputs ({precision})"
+            ))
+        })?;
+        if rows == 0 || len == 0 || x.len() != rows * len {
+            return Err(DetError::input(format!(
+                "{op}: {} values for {rows} rows of {len} (both at least 1)",
+                x.len()
+            )));
+        }
+        let split = match variant {
+            RowsVariant::SplitByBatch => split_for(rows, len),
+            RowsVariant::BatchInvariant => invariant_split(len),
+        };
+        Ok(Self {
+            op,
+            rows,
+            len,
+            precision,
+            accumulator,
+            variant,
+            x,
+            launch: Launch {
+                workgroup_size: 64,
+                workgroups: (rows * split.splits).div_ceil(64) as u32,
+            },
+            runs,
+            split,
+        })
+    }
+
+    /// Output elements: one per row, or the whole input for log_softmax.
+    pub fn out_len(&self) -> usize {
+        if self.op == Op::LogSoftmax {
+            self.rows * self.len
+        } else {
+            self.rows
+        }
+    }
+
+    /// `inv = fl_acc(1/N)`, the factor of `mean`.
+    pub fn inv_len(&self) -> f64 {
+        self.accumulator.round(1.0 / self.len as f64)
+    }
+}
+
+impl crate::ops::JobSpec for RowsJob {
+    fn launch(&self) -> Launch {
+        self.launch
+    }
+}
+
+/// Why a job cannot run anywhere, if it cannot (checked by every backend).
+pub fn check_job(job: &RowsJob) -> Result<(), OpError> {
+    if job.op == Op::LogSoftmax && !matches!(job.accumulator, Precision::F32 | Precision::F64) {
+        return Err(OpError::Unsupported(format!(
+            "log_softmax computes exp and log in f32 (or f64 on the CPU); a {} accumulator is not offered",
+            job.accumulator
+        )));
+    }
+    if job.x.len() != job.rows * job.len {
+        return Err(OpError::BadInput(format!(
+            "{}: the input does not match the shape",
+            job.op
+        )));
+    }
+    Ok(())
+}
+
+/// Elements' accuracy of exp and log in `acc`, in units of its ulp: WGSL's for f32 (which
+/// the CPU's libm meets too), and those of libm for f64.
+fn exp_rel(acc: Precision, t: f64) -> f64 {
+    let ulp = 2.0 * acc.unit_roundoff();
+    (3.0 + 2.0 * t.abs()) * ulp
+}
+
+fn log_abs(acc: Precision, l: f64) -> f64 {
+    let ulp = 2.0 * acc.unit_roundoff();
+    let inside = if acc == Precision::F32 {
+        libm::ldexp(1.0, -21)
+    } else {
+        ulp
+    };
+    inside + 3.0 * ulp * l.abs()
+}
+
+/// The a-priori bound of every log_softmax element of one row (module docs): `x` the row,
+/// `m` its maximum, `s` the exact sum of exp(x_j - m) and `steps` the adds of a chain
+/// plus the partial adds. None when the analysis does not apply (the sum's relative error
+/// could reach 1).
+pub fn lsm_bound(
+    x: &[f64],
+    m: f64,
+    s: f64,
+    steps: usize,
+    acc: Precision,
+    out: Precision,
+) -> Vec<Option<f64>> {
+    let u = acc.unit_roundoff();
+    // Underflow of an exponential: its absolute error may be a smallest normal.
+    let eta = acc.min_normal();
+    let mut dev = 0.0;
+    for &xj in x {
+        let d = u * (xj - m).abs();
+        let big_e = libm::exp(xj - m);
+        dev += big_e * ((libm::exp(d) - 1.0) + libm::exp(d) * exp_rel(acc, (xj - m) * (1.0 + u)))
+            + eta;
+    }
+    let Some(g) = gamma(steps as u64, u) else {
+        return vec![None; x.len()];
+    };
+    let rho = (dev + g * (s + dev)) / s * (1.0 + 1e-12);
+    if rho.is_nan() || rho >= 0.5 {
+        return vec![None; x.len()];
+    }
+    let lambda = -libm::log1p(-rho);
+    let ls = libm::log(s);
+    let l_err = lambda + log_abs(acc, ls + lambda);
+    let us = store_roundoff(out, acc);
+    x.iter()
+        .map(|&xj| {
+            let exact = (xj - m) - ls;
+            let inner = u * (xj - m).abs() + l_err;
+            let total = inner + u * (exact.abs() + inner);
+            // The f64 reference's own error: a few f64 ulps of its parts.
+            let reference = 16.0 * f64::EPSILON * ((xj - m).abs() + ls.abs() + 1.0);
+            let b = total + us * (exact.abs() + total) + reference;
+            (b.is_finite() && exact.abs() <= out.max_finite()).then_some(b)
+        })
+        .collect()
+}
+
+/// Builds the job (without the reference) for a case.
+pub fn build_job(case: &Case) -> Result<RowsJob, DetError> {
+    let variant: RowsVariant = case.variant.parse().map_err(DetError::input)?;
+    let p = case_params(case);
+    crate::shared::host::check_host_size(p.rows * p.len * 2)?;
+    let x = crate::ops::common::batch_rows(case, p.rows, p.len, "the row reduction")?;
+    RowsJob::new(
+        case.op,
+        p.rows,
+        p.len,
+        case.precision,
+        case.accumulator,
+        variant,
+        x,
+        case.runs,
+    )
+}
+
+/// Builds the job, the reference and the per-element bounds of one case.
+pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
+    let job = build_job(case)?;
+    let (n, acc, out_p) = (job.len, job.accumulator, job.precision);
+    let steps = job.split.chunk.min(n) + job.split.splits - 1;
+    let g = gamma(steps as u64, acc.unit_roundoff());
+    let us = store_roundoff(out_p, acc);
+    let mut exact = Vec::with_capacity(job.out_len());
+    let mut exact_out = Vec::new();
+    let mut bounds = Vec::with_capacity(job.out_len());
+    let mut cond = 0.0f64;
+    for row in job.x.chunks(n) {
+        match job.op {
+            Op::RowSum | Op::Mean => {
+                let mut e = ExactAcc::new();
+                let mut abs = 0.0f64;
+                for &v in row {
+                    e.add(v);
+                    abs += v.abs();
+                }
+                let abs = abs * (1.0 + (n as f64 + 2.0) * f64::EPSILON);
+                let sum = e.value();
+                if sum != 0.0 {
+                    cond = cond.max(abs / sum.abs());
+                }
+                let err_sum = g.map(|g| g * abs);
+                if job.op == Op::RowSum {
+                    exact.push(sum);
+                    exact_out.push(e.value_in(out_p));
+                    bounds.push(
+                        err_sum
+                            .filter(|_| abs <= acc.max_finite())
+                            .map(|es| es + us * (sum.abs() + es)),
+                    );
+                } else {
+                    let mean = sum / n as f64;
+                    exact.push(mean);
+                    let inv = job.inv_len();
+                    let u = acc.unit_roundoff();
+                    bounds.push(err_sum.filter(|_| abs <= acc.max_finite()).map(|es| {
+                        let inner = es * inv * (1.0 + u)
+                            + sum.abs() * ((inv - 1.0 / n as f64).abs() + inv * u)
+                            + acc.min_subnormal();
+                        // Two f64 roundings of the reference (sum, then /N).
+                        let reference = 2.0 * f64::EPSILON * mean.abs();
+                        (inner + us * (mean.abs() + inner)) * (1.0 + 1e-12) + reference
+                    }));
+                }
+            }
+            _ => {
+                let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let mut e = ExactAcc::new();
+                for &v in row {
+                    e.add(libm::exp(v - m));
+                }
+                let s = e.value();
+                let ls = libm::log(s);
+                exact.extend(row.iter().map(|&v| (v - m) - ls));
+                bounds.extend(lsm_bound(row, m, s, steps, acc, out_p));
+            }
+        }
+    }
+    let bytes = (job.x.len() + job.out_len()) as f64 * out_p.bytes() as f64;
+    let note = format!(
+        "{} rows of {}; {}",
+        job.rows,
+        n,
+        if job.split.splits > 1 {
+            format!(
+                "each row in {} chunks of {}",
+                job.split.splits, job.split.chunk
+            )
+        } else {
+            "each row in one chain".to_string()
+        }
+    );
+    Ok(Prepared {
+        input_sha256: inputs::checksum(out_p, &job.x),
+        dumps: vec![("x".to_string(), out_p, job.x.clone())],
+        job: Job::Rows(job),
+        exact,
+        exact_out,
+        bounds,
+        condition_number: (cond > 0.0).then_some(cond),
+        bytes_moved: bytes,
+        out_precision: out_p,
+        scalar: false,
+        note,
+    })
+}
+
+/// Expands cases over the row lengths (default [`DEFAULT_LEN`]) with [`DEFAULT_ROWS`] rows;
+/// `--size` does not apply, so repeats that differ only in size are dropped.
+pub fn expand_lens(cases: Vec<Case>, lens: &[usize]) -> Result<Vec<Case>, DetError> {
+    let default = [DEFAULT_LEN];
+    let lens = if lens.is_empty() { &default[..] } else { lens };
+    let first_size = cases.first().map(|c| c.size);
+    let mut out = Vec::new();
+    for c in cases {
+        if Some(c.size) != first_size {
+            continue;
+        }
+        for &len in lens {
+            out.push(with_params(
+                &c,
+                RowsParams {
+                    rows: DEFAULT_ROWS,
+                    len,
+                },
+            ));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_follows_rows_and_invariant_does_not() {
+        assert_eq!(
+            split_for(1, 4096),
+            RowSplit {
+                splits: 16,
+                chunk: 256
+            }
+        );
+        assert_eq!(
+            split_for(7, 4096),
+            RowSplit {
+                splits: 8,
+                chunk: 512
+            }
+        );
+        assert_eq!(
+            split_for(64, 4096),
+            RowSplit {
+                splits: 1,
+                chunk: 4096
+            }
+        );
+        assert_eq!(
+            invariant_split(4096),
+            RowSplit {
+                splits: 16,
+                chunk: 256
+            }
+        );
+        assert_eq!(
+            invariant_split(100),
+            RowSplit {
+                splits: 1,
+                chunk: 100
+            }
+        );
+        let s = RowSplit::of(1000, 16);
+        assert!(s.chunk * (s.splits - 1) < 1000 && s.chunk * s.splits >= 1000);
+    }
+}
