@@ -44,8 +44,12 @@ def main():
         return respond(req, status="unsupported", framework="numpy",
                        reason=f"numpy is not importable by {sys.executable}: {e}")
     if req["op"] == "info":
+        # ops and deterministic serve `--external "python3 numpy_adapter.py"` (no TOML).
+        modes = ["ordered", "permuted"]
         return respond(req, framework="numpy", version=np.__version__,
-                       device=cpu_name(), python=platform.python_version())
+                       device=cpu_name(), python=platform.python_version(),
+                       ops={op: modes for op in ("sum", "dot", "scatter_add", "matmul")},
+                       deterministic=["ordered"])
 
     dtypes = {"f64": np.float64, "f32": np.float32, "f16": np.float16}
     acc, out = req["accumulator"], req["output"]["dtype"]

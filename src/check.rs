@@ -874,6 +874,7 @@ fn compare_with(
             if b > 0.0 { 100.0 * e / b } else { 0.0 }
         ));
     }
+    compare_batch(&mut v, base, cur, &cause);
     if base.timer != cur.timer && !base.timer.is_empty() && !cur.timer.is_empty() {
         v.notes.push(format!(
             "timer changed ({} -> {}): timings compared anyway",
@@ -884,6 +885,33 @@ fn compare_with(
         compare_timing(&mut v, base, cur, &cause, opts, drift, between, host);
     }
     v
+}
+
+/// The batch axis (`run --batch-sizes`): a kernel that kept the shared rows' bits across
+/// batch sizes in the baseline and no longer does is a numeric regression.
+fn compare_batch(v: &mut Verdict, base: &ResultRecord, cur: &ResultRecord, cause: &Option<String>) {
+    match (base.batch_invariant, cur.batch_invariant) {
+        (Some(true), Some(false)) => v.findings.push(Finding {
+            kind: Kind::Numeric,
+            what: format!(
+                "no longer batch invariant: the rows every batch shares now differ by up to {} ULP across batch sizes (invariant in the baseline)",
+                cur.max_ulp_across_batches.unwrap_or(0)
+            ),
+            cause: cause.clone().unwrap_or_else(|| {
+                "no environment difference recorded: the kernel's tiling or split now follows the batch size".into()
+            }),
+            todo: "rerun with the same --batch-sizes and compare the variant's split (the record's message) with the baseline's".into(),
+        }),
+        (Some(false), Some(false)) => v.notes.push(format!(
+            "batch variant in both reports: up to {} ULP across batch sizes (baseline {})",
+            cur.max_ulp_across_batches.unwrap_or(0),
+            base.max_ulp_across_batches.unwrap_or(0)
+        )),
+        (Some(false), Some(true)) => v
+            .notes
+            .push("now batch invariant (it was not in the baseline)".into()),
+        _ => {}
+    }
 }
 
 fn compare_deterministic(

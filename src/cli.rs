@@ -645,6 +645,9 @@ fn devices(json: bool) -> Result<Outcome> {
                 if !d.features.is_empty() {
                     text += &format!("      features: {}\n", d.features.join(", "));
                 }
+                if !d.subnormals.is_empty() {
+                    text += &format!("      subnormals: {}\n", d.subnormals_line());
+                }
                 for (k, v) in &d.details {
                     text += &format!("      {k}: {v}\n");
                 }

@@ -43,6 +43,9 @@ pub struct Row {
     pub varies: Vec<String>,
     /// True when the devices' input bytes differ (then bits cannot be compared).
     pub inputs_differ: bool,
+    /// Columns measured on the batch axis (`run --batch-sizes`): whether the shared rows
+    /// kept their bits across batch sizes there, and the largest ULP distance.
+    pub batch: Vec<(String, bool, u64)>,
 }
 
 /// Groups the results of several reports into rows. Devices are told apart by their
@@ -80,7 +83,13 @@ pub fn merge(reports: &[(PathBuf, Report)]) -> Vec<Row> {
             let mut by_print: Vec<(String, Vec<&Cell>)> = Vec::new();
             let mut not_ok = Vec::new();
             let mut varies = Vec::new();
+            let mut batch = Vec::new();
             for c in &cells {
+                if let (Some(inv), Some(ulp)) =
+                    (c.record.batch_invariant, c.record.max_ulp_across_batches)
+                {
+                    batch.push((c.column.clone(), inv, ulp));
+                }
                 match (&c.record.fingerprint, c.record.status.as_str()) {
                     (Some(fp), "ok") => {
                         if c.record.bitwise_reproducible == Some(false) {
@@ -122,6 +131,7 @@ pub fn merge(reports: &[(PathBuf, Report)]) -> Vec<Row> {
                 not_ok,
                 varies,
                 inputs_differ: inputs.len() > 1,
+                batch,
             }
         })
         .collect()
@@ -143,7 +153,7 @@ pub fn render_md(rows: &[Row], sources: &[PathBuf]) -> String {
             .collect::<Vec<_>>()
             .join(", "),
     );
-    s.push_str("\n\nGroups list devices with identical output bits; ULP distances are measured from group A (the largest). `varies` marks devices where the variant was not reproducible from run to run (its first run was compared).\n\n");
+    s.push_str("\n\nGroups list devices with identical output bits; ULP distances are measured from group A (the largest). `varies` marks devices where the variant was not reproducible from run to run (its first run was compared); `batch invariant` / `batch variant` say whether the rows every batch shares kept their bits across `--batch-sizes` there.\n\n");
     s.push_str("| op | prec | acc | variant | size | input | seed | agreement | groups | not run |\n|---|---|---|---|---|---|---|---|---|---|\n");
     // Rows that differ only by workgroup size say which is which.
     let mut wgs: Vec<u32> = rows.iter().map(|r| r.key.workgroup_size).collect();
@@ -180,11 +190,19 @@ pub fn render_md(rows: &[Row], sources: &[PathBuf]) -> String {
                 let members: Vec<String> = g
                     .iter()
                     .map(|c| {
-                        if r.varies.contains(c) {
+                        let mut m = if r.varies.contains(c) {
                             format!("{c} (varies)")
                         } else {
                             c.clone()
+                        };
+                        if let Some((_, inv, ulp)) = r.batch.iter().find(|(b, ..)| b == c) {
+                            m.push_str(&if *inv {
+                                " (batch invariant)".to_string()
+                            } else {
+                                format!(" (batch variant: {ulp} ULP)")
+                            });
                         }
+                        m
                     })
                     .collect();
                 format!("{name}: {}{dist}", members.join(", "))

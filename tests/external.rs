@@ -125,18 +125,58 @@ fn numpy_sum_ordered_is_reproducible_and_within_bound_permuted_is_not() {
     );
     assert_eq!(dev["details"]["protocol"], "detbench.external.v1");
 
-    // check accepts external rows: a report against itself passes.
-    let ck = Command::new(exe())
-        .args(["check", "--baseline", json.to_str().unwrap(), "--current"])
-        .arg(&json)
-        .output()
-        .unwrap();
-    let ck_err = String::from_utf8_lossy(&ck.stderr);
-    assert!(!ck_err.contains("panicked"), "{ck_err}");
-    assert_ne!(
+    // check gates external rows like any other: a second run of the same adapter passes
+    // (the ordered rows keep their bits), and changed bits in a deterministic mode regress.
+    let json2 = dir.path().join("r2.json");
+    let again = detbench(&[
+        "run",
+        "--external",
+        adapter.to_str().unwrap(),
+        "--op",
+        "sum,dot",
+        "--precision",
+        "f32",
+        "--input",
+        "wide",
+        "--size",
+        "20011",
+        "--runs",
+        "8",
+        "--quiet",
+        "--json",
+        json2.to_str().unwrap(),
+    ]);
+    assert!(again.status.success());
+    let check = |current: &Path| {
+        Command::new(exe())
+            .args(["check", "--baseline", json.to_str().unwrap(), "--current"])
+            .arg(current)
+            .output()
+            .unwrap()
+    };
+    let ck = check(&json2);
+    let ck_out = String::from_utf8_lossy(&ck.stdout);
+    assert_eq!(
         ck.status.code(),
-        Some(2),
-        "check refused the report: {ck_err}"
+        Some(0),
+        "{ck_out}{}",
+        String::from_utf8_lossy(&ck.stderr)
+    );
+    assert!(ck_out.contains("0 regressed"), "{ck_out}");
+    let mut tampered = r.clone();
+    for rec in tampered["results"].as_array_mut().unwrap() {
+        if rec["variant"] == "ordered" && rec["op"] == "sum" {
+            rec["fingerprint"] = Value::from("0".repeat(64));
+        }
+    }
+    let json3 = dir.path().join("r3.json");
+    std::fs::write(&json3, serde_json::to_vec(&tampered).unwrap()).unwrap();
+    let ck = check(&json3);
+    let ck_out = String::from_utf8_lossy(&ck.stdout);
+    assert_eq!(ck.status.code(), Some(1), "{ck_out}");
+    assert!(
+        ck_out.contains("REGRESSION sum") && ck_out.contains("adapter=numpy"),
+        "{ck_out}"
     );
     // tolerance reads them too.
     let tol = Command::new(exe())
@@ -188,6 +228,45 @@ fn numpy_matmul_on_the_batch_axis() {
         assert!(rec["batch_invariant"].is_boolean(), "{rec}");
         assert!(rec["max_ulp_across_batches"].is_u64(), "{rec}");
     }
+}
+
+#[test]
+fn a_bare_command_lists_its_ops_in_its_info_reply() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let script = root().join("adapters/numpy_adapter.py");
+    let cmd = format!("{} {}", python(), script.display());
+    let out = detbench(&[
+        "run",
+        "--external",
+        &cmd,
+        "--op",
+        "scatter_add",
+        "--precision",
+        "f32",
+        "--size",
+        "3001",
+        "--bins",
+        "61",
+        "--runs",
+        "3",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&json);
+    let ordered = rows(&r, "ordered");
+    assert_eq!(ordered.len(), 1);
+    assert_eq!(ordered[0]["status"], "ok", "{}", ordered[0]);
+    assert_eq!(ordered[0]["distinct_outputs"], 1);
+    assert_eq!(ordered[0]["deterministic_variant"], true);
+    assert_eq!(ordered[0]["extra"]["adapter"], "numpy_adapter");
+    assert_eq!(rows(&r, "permuted").len(), 1);
 }
 
 /// An adapter whose modes misbehave, one way each.

@@ -18,7 +18,9 @@ use clap::Parser;
 use detbench::backend::BackendKind;
 use detbench::cli::{run_config, Cli, Command};
 use detbench::ops::conv::ConvParams;
+use detbench::ops::matmul::MatmulParams;
 use detbench::ops::optim::OptimParams;
+use detbench::ops::rows::RowsParams;
 use detbench::ops::scatter::{IndexSource, ScatterParams};
 use detbench::ops::Case;
 use detbench::report::ResultRecord;
@@ -34,6 +36,8 @@ const MATRIX: &[&str] = &[
     "--op conv2d_fwd,conv2d_bwd_data,conv2d_bwd_weight --precision f32,f16,bf16,f64 --conv-shape 2,3,9,7,4,3,3,1,1,1;1,4,11,10,3,3,2,2,1,2 --workgroup-size 64",
     "--op sgd,adam,adamw --precision f32,f16,bf16,f64 --size 1031 --steps 3 --workgroup-size 64",
     "--op copy --precision f32,f16,bf16,f64 --size 1001,4096 --workgroup-size 64",
+    "--op matmul --precision f32,f16,bf16,f64 --mm-shape 5,19,70;33,17,300 --workgroup-size 64",
+    "--op row_sum,mean --precision f32,f16,bf16,f64 --accumulator default,same --row-len 700 --workgroup-size 64",
 ];
 
 fn golden_path() -> PathBuf {
@@ -99,7 +103,11 @@ fn family_fields(
     (
         scatter.map(|p| p.bins),
         idx,
-        case.params.get::<ConvParams>().map(|p| p.shape.clone()),
+        case.params
+            .get::<ConvParams>()
+            .map(|p| p.shape.clone())
+            .or_else(|| case.params.get::<MatmulParams>().map(|p| p.shape.to_vec()))
+            .or_else(|| case.params.get::<RowsParams>().map(|p| vec![p.rows, p.len])),
         case.params.get::<OptimParams>().map(|p| p.steps),
     )
 }

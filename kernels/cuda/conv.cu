@@ -1,10 +1,15 @@
 // detbench convolution kernels (conv2d_fwd, conv2d_bwd_data, conv2d_bwd_weight), compiled
 // by NVRTC without any CUDA header.
 //
-// One module per (input format, accumulator format) pair. The host defines:
-//   DB_IN_F32 | DB_IN_F64 | DB_IN_F16 | DB_IN_BF16   input (and output) storage format
-//   DB_ACC      0 f32, 1 f64, 2 half (the input's half format)
-//   DB_SUFFIX   e.g. f16_f32: appended to every entry point name
+// One module per (input format, accumulator format) pair, specialised like reduce.cu and
+// scatter.cu (src/ops/common.rs, cuda_pair_module). The host defines:
+//   DB_IN_T      InF32 | InF64 | InF16 | InBF16     input (and output) storage format
+//   DB_ACC_T     AccF32 | AccF64 | AccF16 | AccBF16 accumulator (a half accumulator is the
+//                                                   input's own half format)
+//   DB_SUFFIX    e.g. f16_f32: appended to every entry point name
+//   DB_ORDERED_ATOMICS  1 on sm_70+: the bwd_weight atomic entry points (common.cuh's DbAtom)
+//   DB_MMA       f16 | bf16, only for a half input with an f32 accumulator on sm_80+: the
+//                tensor-core entry points, on mma.sync .DB_MMA
 // Entry points: `{op}_{variant}[_{ordering}]_{in}_{acc}`, e.g. fwd_direct_f32_f32,
 // bwdw_atomic_relaxed_gpu_f16_f32. The parameters (the shape and the GEMM view, 20 u32 in the
 // order of `Params` in src/ops/conv/wgpu.rs) are read from a small device buffer.
@@ -16,7 +21,8 @@
 // give the CPU emulation's bits.
 //
 // The host prepends common.cuh (the db_u* types, DB_ENTRY and the f16/bf16 conversions);
-// kernels/cuda/emu/conv_tc_emu.cpp includes both files in the same order.
+// kernels/cuda/emu/module.cpp includes both files in the same order to run the kernels on
+// the host.
 
 // Parameter slots.
 #define P_N 0
@@ -55,61 +61,71 @@ __device__ __forceinline__ db_u16 db_f32_to_bf16(float f) {
     return (db_u16)(x >> 16);
 }
 
-#if defined(DB_IN_F32)
-typedef float DbS;
-__device__ __forceinline__ float db_load(const DbS* p, db_u32 i) { return p[i]; }
-#elif defined(DB_IN_F64)
-typedef double DbS;
-__device__ __forceinline__ double db_load(const DbS* p, db_u32 i) { return p[i]; }
-#elif defined(DB_IN_F16)
-typedef db_u16 DbS;
-__device__ __forceinline__ float db_load(const DbS* p, db_u32 i) { return db_f16_to_f32(p[i]); }
-__device__ __forceinline__ float db_round_half(float v) { return db_f16_to_f32(db_f32_to_f16(v)); }
-__device__ __forceinline__ db_u16 db_half_bits(float v) { return db_f32_to_f16(v); }
-#else
-typedef db_u16 DbS;
-__device__ __forceinline__ float db_load(const DbS* p, db_u32 i) { return db_bf16_to_f32(p[i]); }
-__device__ __forceinline__ float db_round_half(float v) { return db_bf16_to_f32(db_f32_to_bf16(v)); }
-__device__ __forceinline__ db_u16 db_half_bits(float v) { return db_f32_to_bf16(v); }
-#endif
+// The module's formats (DbIn, DbAcc, DbS, DbV: common.cuh) as ConvArith in
+// src/ops/conv/cpu.rs computes: acc + a*b with the product and the sum each rounded, and
+// in a half accumulator round_h(acc + round_h(a*b)) in f32 (the rounding to bf16 is the
+// f32 one above, not common.cuh's f64 one, which the reductions' CPU emulation uses).
+__device__ __forceinline__ DbIn::T db_load(const DbS* p, db_u32 i) { return DbIn::load(p, i); }
 
-// Accumulator: V is its register type.
-#if DB_ACC == 1
-typedef double DbV;
-__device__ __forceinline__ DbV db_step(DbV acc, DbV a, DbV b) { return __dadd_rn(acc, __dmul_rn(a, b)); }
-__device__ __forceinline__ DbV db_add(DbV a, DbV b) { return __dadd_rn(a, b); }
-#elif DB_ACC == 0
-typedef float DbV;
-__device__ __forceinline__ DbV db_step(DbV acc, DbV a, DbV b) { return __fadd_rn(acc, __fmul_rn(a, b)); }
-__device__ __forceinline__ DbV db_add(DbV a, DbV b) { return __fadd_rn(a, b); }
-#else
-typedef float DbV;
-__device__ __forceinline__ DbV db_step(DbV acc, DbV a, DbV b) {
-    return db_round_half(__fadd_rn(acc, db_round_half(__fmul_rn(a, b))));
-}
-__device__ __forceinline__ DbV db_add(DbV a, DbV b) { return db_round_half(__fadd_rn(a, b)); }
-#endif
+template <class A> struct DbConvAcc;
+template <> struct DbConvAcc<AccF64> {
+    static const bool HALF = false;
+    static __device__ __forceinline__ double step(double acc, double a, double b) {
+        return __dadd_rn(acc, __dmul_rn(a, b));
+    }
+    static __device__ __forceinline__ double add(double a, double b) { return __dadd_rn(a, b); }
+};
+template <> struct DbConvAcc<AccF32> {
+    static const bool HALF = false;
+    static __device__ __forceinline__ float step(float acc, float a, float b) {
+        return __fadd_rn(acc, __fmul_rn(a, b));
+    }
+    static __device__ __forceinline__ float add(float a, float b) { return __fadd_rn(a, b); }
+};
+// A half accumulator: R rounds an f32 to the half format and back.
+template <class R> struct DbConvHalfAcc {
+    static const bool HALF = true;
+    static __device__ __forceinline__ float step(float acc, float a, float b) {
+        return R::round(__fadd_rn(acc, R::round(__fmul_rn(a, b))));
+    }
+    static __device__ __forceinline__ float add(float a, float b) { return R::round(__fadd_rn(a, b)); }
+};
+struct DbConvRoundF16 {
+    static __device__ __forceinline__ float round(float v) { return db_f16_to_f32(db_f32_to_f16(v)); }
+};
+struct DbConvRoundBF16 {
+    static __device__ __forceinline__ float round(float v) { return db_bf16_to_f32(db_f32_to_bf16(v)); }
+};
+template <> struct DbConvAcc<AccF16> : DbConvHalfAcc<DbConvRoundF16> {};
+template <> struct DbConvAcc<AccBF16> : DbConvHalfAcc<DbConvRoundBF16> {};
+
+__device__ __forceinline__ DbV db_step(DbV acc, DbV a, DbV b) { return DbConvAcc<DbAcc>::step(acc, a, b); }
+__device__ __forceinline__ DbV db_add(DbV a, DbV b) { return DbConvAcc<DbAcc>::add(a, b); }
 
 // Output words: the storage format. An accumulator value is rounded once to f32 (if it is
 // an f64 and the output is not) and then to the half format.
-#if defined(DB_IN_F64)
-typedef double DbO;
-__device__ __forceinline__ DbO db_store(DbV v) { return v; }
-#elif defined(DB_IN_F32)
-typedef float DbO;
-#if DB_ACC == 1
-__device__ __forceinline__ DbO db_store(DbV v) { return __double2float_rn(v); }
-#else
-__device__ __forceinline__ DbO db_store(DbV v) { return v; }
-#endif
-#else
-typedef db_u16 DbO;
-#if DB_ACC == 1
-__device__ __forceinline__ DbO db_store(DbV v) { return db_half_bits(__double2float_rn(v)); }
-#else
-__device__ __forceinline__ DbO db_store(DbV v) { return db_half_bits(v); }
-#endif
-#endif
+template <class I> struct DbConvOut;
+template <> struct DbConvOut<InF64> {
+    typedef double O;
+    static __device__ __forceinline__ O store(double v) { return v; }
+};
+template <> struct DbConvOut<InF32> {
+    typedef float O;
+    static __device__ __forceinline__ O store(double v) { return __double2float_rn(v); }
+    static __device__ __forceinline__ O store(float v) { return v; }
+};
+template <> struct DbConvOut<InF16> {
+    typedef db_u16 O;
+    static __device__ __forceinline__ O store(double v) { return db_f32_to_f16(__double2float_rn(v)); }
+    static __device__ __forceinline__ O store(float v) { return db_f32_to_f16(v); }
+};
+template <> struct DbConvOut<InBF16> {
+    typedef db_u16 O;
+    static __device__ __forceinline__ O store(double v) { return db_f32_to_bf16(__double2float_rn(v)); }
+    static __device__ __forceinline__ O store(float v) { return db_f32_to_bf16(v); }
+};
+typedef DbConvOut<DbIn>::O DbO;
+__device__ __forceinline__ DbO db_store(DbV v) { return DbConvOut<DbIn>::store(v); }
 
 __device__ __forceinline__ db_u32 db_min(db_u32 a, db_u32 b) { return a < b ? a : b; }
 
@@ -328,7 +344,12 @@ __device__ __forceinline__ void db_gemm_tile(const db_u32* P, const DbS* A, cons
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256) DB_ENTRY(fwd_tiled_)(const db_u32* P, const DbS* x, const DbS* w, DbO* y) {
+// (256, 2) on the CUDA-core GEMM kernels: with a bare (256), ptxas (CUDA 13.5, sm_100)
+// squeezed the bf16/bf16 kernels into 48 registers and spilled 16-28 bytes; with a minimum
+// of 2 blocks per SM it gives them 62-71 registers and no spill.
+#define DB_GEMM_BOUNDS __launch_bounds__(256, 2)
+
+extern "C" __global__ void DB_GEMM_BOUNDS DB_ENTRY(fwd_tiled_)(const db_u32* P, const DbS* x, const DbS* w, DbO* y) {
     DbV acc[4][4];
     db_gemm_tile<0>(P, x, w, 0u, P[P_GK], acc);
     for (int i = 0; i < 4; i++)
@@ -339,7 +360,7 @@ extern "C" __global__ void __launch_bounds__(256) DB_ENTRY(fwd_tiled_)(const db_
         }
 }
 
-extern "C" __global__ void __launch_bounds__(256) DB_ENTRY(bwdd_tiled_)(const db_u32* P, const DbS* dy, const DbS* w, DbO* dx) {
+extern "C" __global__ void DB_GEMM_BOUNDS DB_ENTRY(bwdd_tiled_)(const db_u32* P, const DbS* dy, const DbS* w, DbO* dx) {
     DbV acc[4][4];
     db_gemm_tile<1>(P, dy, w, 0u, P[P_GK], acc);
     for (int i = 0; i < 4; i++)
@@ -353,7 +374,7 @@ extern "C" __global__ void __launch_bounds__(256) DB_ENTRY(bwdd_tiled_)(const db
 // ---------------------------------------------------------------------------------------
 // bwd_weight: block (x, y, z) computes tile (x, y) of dw over chunk z.
 
-extern "C" __global__ void __launch_bounds__(256) DB_ENTRY(bwdw_partial_)(const db_u32* P, const DbS* dy, const DbS* x, DbV* partials) {
+extern "C" __global__ void DB_GEMM_BOUNDS DB_ENTRY(bwdw_partial_)(const db_u32* P, const DbS* dy, const DbS* x, DbV* partials) {
     DbV acc[4][4];
     const db_u32 kbeg = blockIdx.z * P[P_CHUNK];
     const db_u32 kend = db_min(kbeg + P[P_CHUNK], P[P_NPQ]);
@@ -383,62 +404,29 @@ extern "C" __global__ void DB_ENTRY(bwdw_finish_)(const db_u32* P, const DbV* ce
     dw[e] = db_store(cells[e]);
 }
 
-#ifndef DB_HOST_EMU
-// Atomics under an explicit PTX ordering (ORD: 0 relaxed.cta, 1 relaxed.gpu, 2 acq_rel.cta,
-// 3 acq_rel.gpu, 4 seq_cst.cta, 5 seq_cst.gpu; seq_cst = fence.sc of the scope, then an
-// acq_rel atomic). f32 and f64 accumulators use the native atom.add; a half accumulator is
-// kept as the f32 of its value and updated with a compare-and-swap loop that rounds each sum
-// to the half format (there is no atomic add that rounds to a half and keeps it in f32).
-#define DB_ATOM(ORD, SEMSCOPE, FENCE)                                                          \
-    __device__ __forceinline__ float db_atom_add_##ORD(float* p, float v) {                    \
-        float old;                                                                             \
-        FENCE                                                                                  \
-        asm volatile("atom" SEMSCOPE ".global.add.f32 %0, [%1], %2;"                           \
-                     : "=f"(old) : "l"(p), "f"(v) : "memory");                                 \
-        return old; /* callers ignore it: returning it keeps NVRTC from warning #550 */       \
-    }                                                                                          \
-    __device__ __forceinline__ double db_atom_add_##ORD(double* p, double v) {                 \
-        double old;                                                                            \
-        FENCE                                                                                  \
-        asm volatile("atom" SEMSCOPE ".global.add.f64 %0, [%1], %2;"                           \
-                     : "=d"(old) : "l"(p), "d"(v) : "memory");                                 \
-        return old;                                                                            \
-    }                                                                                          \
-    __device__ __forceinline__ db_u32 db_atom_cas_##ORD(db_u32* p, db_u32 cmp, db_u32 v) {     \
-        db_u32 old;                                                                            \
-        FENCE                                                                                  \
-        asm volatile("atom" SEMSCOPE ".global.cas.b32 %0, [%1], %2, %3;"                       \
-                     : "=r"(old) : "l"(p), "r"(cmp), "r"(v) : "memory");                       \
-        return old;                                                                            \
+#if DB_ORDERED_ATOMICS
+// bwd_weight atomic: every tile adds its partial sums into zeroed accumulator cells under
+// the PTX ordering ORD (common.cuh's DbAtom: 0 relaxed.cta, 1 relaxed.gpu, 2 acq_rel.cta,
+// 3 acq_rel.gpu, 4 seq_cst.cta, 5 seq_cst.gpu). f32 and f64 accumulators use the native
+// atom.add; a half accumulator is kept as the f32 of its value and updated with a
+// compare-and-swap loop that rounds each sum to the half format (there is no atomic add
+// that rounds to a half and keeps it in f32).
+template <int ORD> __device__ __forceinline__ void db_cell_add(DbV* cell, DbV v) {
+    if constexpr (DbConvAcc<DbAcc>::HALF) {
+        db_u32* p = reinterpret_cast<db_u32*>(cell);
+        db_u32 old = DbAtom<ORD>::load(p);
+        while (true) {
+            const db_u32 assumed = old;
+            const db_u32 next = __float_as_uint(db_add(__uint_as_float(assumed), v));
+            old = DbAtom<ORD>::cas(p, assumed, next);
+            if (old == assumed) break;
+        }
+    } else {
+        DbAtom<ORD>::add(cell, v);
     }
-
-DB_ATOM(0, ".relaxed.cta", )
-DB_ATOM(1, ".relaxed.gpu", )
-DB_ATOM(2, ".acq_rel.cta", )
-DB_ATOM(3, ".acq_rel.gpu", )
-DB_ATOM(4, ".acq_rel.cta", asm volatile("fence.sc.cta;" ::: "memory");)
-DB_ATOM(5, ".acq_rel.gpu", asm volatile("fence.sc.gpu;" ::: "memory");)
-
-#if DB_ACC == 2
-#define DB_CELL_ADD(ORD)                                                                       \
-    __device__ __forceinline__ void db_cell_add_##ORD(DbV* cell, DbV v) {                      \
-        db_u32* p = reinterpret_cast<db_u32*>(cell);                                           \
-        db_u32 old = *reinterpret_cast<volatile db_u32*>(p);                                   \
-        while (true) {                                                                         \
-            const db_u32 assumed = old;                                                        \
-            const db_u32 next = __float_as_uint(db_add(__uint_as_float(assumed), v));          \
-            old = db_atom_cas_##ORD(p, assumed, next);                                         \
-            if (old == assumed) break;                                                         \
-        }                                                                                      \
-    }
-#else
-#define DB_CELL_ADD(ORD)                                                                       \
-    __device__ __forceinline__ void db_cell_add_##ORD(DbV* cell, DbV v) { db_atom_add_##ORD(cell, v); }
-#endif
-
+}
 #define DB_ATOMIC_ENTRY(ORD, NAME)                                                             \
-    DB_CELL_ADD(ORD)                                                                           \
-    extern "C" __global__ void __launch_bounds__(256)                                          \
+    extern "C" __global__ void DB_GEMM_BOUNDS                                                  \
         DB_ENTRY(bwdw_atomic_##NAME##_)(const db_u32* P, const DbS* dy, const DbS* x, DbV* cells) { \
         DbV acc[4][4];                                                                         \
         const db_u32 kbeg = blockIdx.z * P[P_CHUNK];                                           \
@@ -449,7 +437,7 @@ DB_ATOM(5, ".acq_rel.gpu", asm volatile("fence.sc.gpu;" ::: "memory");)
                 const db_u32 row = blockIdx.x * DB_BM + threadIdx.x % 16u + 16u * i;           \
                 const db_u32 col = blockIdx.y * DB_BN + threadIdx.x / 16u + 16u * j;           \
                 if (row < P[P_GM] && col < P[P_GN])                                            \
-                    db_cell_add_##ORD(cells + DbGemm<2>::out(P, row, col), acc[i][j]);         \
+                    db_cell_add<ORD>(cells + DbGemm<2>::out(P, row, col), acc[i][j]);           \
             }                                                                                  \
     }
 
@@ -459,7 +447,7 @@ DB_ATOMIC_ENTRY(2, acq_rel_cta)
 DB_ATOMIC_ENTRY(3, acq_rel_gpu)
 DB_ATOMIC_ENTRY(4, seq_cst_cta)
 DB_ATOMIC_ENTRY(5, seq_cst_gpu)
-#endif  // DB_HOST_EMU
+#endif  // DB_ORDERED_ATOMICS
 
 // ---------------------------------------------------------------------------------------
 // tensor_core: implicit GEMM on mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}.{f16,bf16}.f32
@@ -484,8 +472,12 @@ DB_ATOMIC_ENTRY(5, seq_cst_gpu)
 // 16..19 are padding. 20 words per row spread both the fragment reads (8 rows x 4 words per
 // warp) and the tile stores (8 rows x 4 words per warp) over all 32 banks: 20 m mod 32 for
 // m = 0..7 is {0, 20, 8, 28, 16, 4, 24, 12}, distinct multiples of 4.
-#if (defined(DB_IN_F16) || defined(DB_IN_BF16)) && DB_ACC == 0 && \
-    (!defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800)
+#if defined(DB_MMA)
+
+// The mma's input type, e.g. "f16".
+#define DB_MMA_STR2(x) #x
+#define DB_MMA_STR(x) DB_MMA_STR2(x)
+#define DB_MMA_TYPE DB_MMA_STR(DB_MMA)
 
 #define DB_TC_BM 128
 #define DB_TC_BN 64
@@ -501,19 +493,11 @@ DB_ATOMIC_ENTRY(5, seq_cst_gpu)
 //   d[0] = D[g][2t]   d[1] = D[g][2t+1]    d[2] = D[g+8][2t]     d[3] = D[g+8][2t+1]
 // ({lo, hi}: the first element in bits 0..15 of the register.)
 __device__ __forceinline__ void db_mma16816(float d[4], const db_u32 a[4], const db_u32 b[2]) {
-#if defined(DB_IN_F16)
     asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+        "mma.sync.aligned.m16n8k16.row.col.f32." DB_MMA_TYPE "." DB_MMA_TYPE ".f32 "
         "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-#else
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-        "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-#endif
 }
 #endif
 

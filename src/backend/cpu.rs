@@ -27,6 +27,7 @@ impl CpuBackend {
         info.details.insert("threads".into(), threads.into());
         info.details
             .insert("arch".into(), std::env::consts::ARCH.into());
+        info.subnormals = probe_subnormals();
         Self { info, threads }
     }
 }
@@ -35,6 +36,35 @@ impl Default for CpuBackend {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// The CPU's subnormal handling in f32 and f64, measured as on a wgpu device
+/// (`wgpu::probe_subnormals`): a subnormal operand scaled into the normal range, and
+/// products and sums whose results are subnormal. `black_box` keeps the compiler from
+/// folding them. Rust never sets flush-to-zero, so this reads "preserved"; it is measured
+/// anyway, so a build that did (a C library changing MXCSR) would show.
+pub fn probe_subnormals() -> std::collections::BTreeMap<String, String> {
+    use std::hint::black_box as bb;
+    let mode = |operand_kept: bool, result_kept: bool| {
+        super::subnormal_mode_of(operand_kept, result_kept).to_string()
+    };
+    let f32_mode = {
+        let tiny = bb(f32::from_bits(1 << 9)); // 2^-140
+        let op = bb(tiny * bb(2f32.powi(20))) == 2f32.powi(-120);
+        let res = bb(bb(2f32.powi(-100)) * bb(2f32.powi(-40))) == tiny
+            && bb(bb(1.5 * 2f32.powi(-126)) - bb(2f32.powi(-126))) == 2f32.powi(-127);
+        mode(op, res)
+    };
+    let f64_mode = {
+        let tiny = bb(f64::from_bits(1 << 40)); // 2^-1034
+        let op = bb(tiny * bb(2f64.powi(60))) == 2f64.powi(-974);
+        let res = bb(bb(2f64.powi(-1000)) * bb(2f64.powi(-34))) == tiny
+            && bb(bb(1.5 * 2f64.powi(-1022)) - bb(2f64.powi(-1022))) == 2f64.powi(-1023);
+        mode(op, res)
+    };
+    [("f32".to_string(), f32_mode), ("f64".to_string(), f64_mode)]
+        .into_iter()
+        .collect()
 }
 
 /// The CPU model name from /proc/cpuinfo, or the architecture.

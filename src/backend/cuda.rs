@@ -465,6 +465,12 @@ fn open_device(
         device_type: "discrete_gpu".into(),
         ..Default::default()
     };
+    // Every module is compiled with --ftz=false and the half atomics use .noftz, so the
+    // kernels keep subnormals (set here from the compile options, not probed).
+    for f in ["f32", "f64"] {
+        info.subnormals
+            .insert(f.into(), super::subnormal_mode::PRESERVED.into());
+    }
     let d = &mut info.details;
     d.insert("ordinal".into(), ordinal.into());
     // The PCI address names the board however CUDA_VISIBLE_DEVICES numbers it: the result

@@ -100,7 +100,16 @@ impl Adapter {
         let mut ad = if spec.trim_end().ends_with(".toml") {
             Self::from_toml(Path::new(spec.trim()))?
         } else {
-            let argv: Vec<String> = spec.split_whitespace().map(String::from).collect();
+            // Arguments naming an existing file are made absolute: the program runs in
+            // its temporary folder.
+            let argv: Vec<String> = spec
+                .split_whitespace()
+                .enumerate()
+                .map(|(i, a)| match std::fs::canonicalize(a) {
+                    Ok(p) if i > 0 && p.is_file() => p.display().to_string(),
+                    _ => a.to_string(),
+                })
+                .collect();
             if argv.is_empty() {
                 return Err(bad(spec, "empty command"));
             }

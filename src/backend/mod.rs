@@ -65,6 +65,47 @@ impl FromStr for BackendKind {
 /// report schema, which records it).
 pub use crate::report::schema::DeviceInfo;
 
+/// The modes [`DeviceInfo::subnormals`] records for a format.
+pub mod subnormal_mode {
+    /// Subnormal operands are used and subnormal results kept (gradual underflow, IEEE 754).
+    pub const PRESERVED: &str = "preserved";
+    /// Subnormal operands are read as zero and subnormal results flushed to zero.
+    pub const FLUSHED: &str = "flushed";
+    /// Subnormal results are flushed to zero, subnormal operands used.
+    pub const FLUSHES_RESULTS: &str = "flushes results";
+    /// Subnormal operands are read as zero, subnormal results kept.
+    pub const FLUSHES_OPERANDS: &str = "flushes operands";
+    /// The probe could not run (the reason follows after a colon).
+    pub const UNKNOWN: &str = "unknown";
+}
+
+/// The mode of a format from the probe's two observations.
+pub fn subnormal_mode_of(operand_kept: bool, result_kept: bool) -> &'static str {
+    match (operand_kept, result_kept) {
+        (true, true) => subnormal_mode::PRESERVED,
+        (false, false) => subnormal_mode::FLUSHED,
+        (true, false) => subnormal_mode::FLUSHES_RESULTS,
+        (false, true) => subnormal_mode::FLUSHES_OPERANDS,
+    }
+}
+
+impl DeviceInfo {
+    /// Whether the device is known to keep subnormals in `format` ("f32" or "f64"): false
+    /// when it flushes them, and also when the mode was not determined.
+    pub fn preserves_subnormals(&self, format: &str) -> bool {
+        self.subnormals.get(format).map(String::as_str) == Some(subnormal_mode::PRESERVED)
+    }
+
+    /// One line for `detbench devices`: "f32 preserved, f64 preserved".
+    pub fn subnormals_line(&self) -> String {
+        self.subnormals
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 impl DeviceInfo {
     /// An entry for a backend that cannot be used, with the reason.
     pub fn unavailable(backend: BackendKind, name: &str, reason: impl Into<String>) -> Self {

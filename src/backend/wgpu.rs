@@ -343,7 +343,7 @@ fn open(adapter: wgpu::Adapter) -> Result<WgpuBackend, Box<DeviceInfo>> {
         }
         .into(),
     );
-    Ok(WgpuBackend {
+    let mut b = WgpuBackend {
         info,
         device,
         queue,
@@ -352,7 +352,101 @@ fn open(adapter: wgpu::Adapter) -> Result<WgpuBackend, Box<DeviceInfo>> {
         modules: Mutex::new(HashMap::new()),
         pipelines: Mutex::new(HashMap::new()),
         uncaptured,
-    })
+    };
+    b.info.subnormals = probe_subnormals(&b);
+    Ok(b)
+}
+
+/// The probe kernel of one format `T`: inputs and outputs as `T` words, so a subnormal
+/// reaches the arithmetic exactly as stored, and the compiler cannot fold anything.
+/// `o[0] = i[0] * i[1]` (a subnormal operand scaled into the normal range: 0 if operands
+/// are flushed), `o[1] = i[2] * i[3]` and `o[2] = i[4] + i[5]` (subnormal results: 0 if
+/// results are flushed).
+fn probe_source(t: &str) -> String {
+    format!(
+        "// detbench subnormal probe ({t})\n\
+         @group(0) @binding(0) var<storage, read> i: array<{t}>;\n\
+         @group(0) @binding(1) var<storage, read_write> o: array<{t}>;\n\
+         @compute @workgroup_size(1)\n\
+         fn probe() {{\n\
+         o[0] = i[0] * i[1];\n\
+         o[1] = i[2] * i[3];\n\
+         o[2] = i[4] + i[5];\n\
+         }}\n"
+    )
+}
+
+/// Whether the device keeps subnormals in f32 (and f64 where it has SHADER_F64), measured
+/// once when the device is opened with [`probe_source`]'s kernel. Vulkan's float-controls
+/// properties (shaderDenormPreserveFloat32, ...) are not exposed through wgpu, and a
+/// driver may preserve them without promising to, so the behaviour is observed instead.
+/// A probe that fails records "unknown: <why>".
+pub fn probe_subnormals(b: &WgpuBackend) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    // (powi would overflow computing 2^-140 as 1 / 2^140: subnormals from their bits.)
+    let tiny32 = f32::from_bits(1 << 9); // 2^-140
+    let tiny64 = f64::from_bits(1 << 40); // 2^-1034
+    let f32_in: Vec<u8> = [
+        tiny32,
+        2f32.powi(20),
+        2f32.powi(-100),
+        2f32.powi(-40),
+        1.5 * 2f32.powi(-126),
+        -(2f32.powi(-126)),
+    ]
+    .iter()
+    .flat_map(|v| v.to_le_bytes())
+    .collect();
+    let f32_want = [2f32.powi(-120), tiny32, 2f32.powi(-127)];
+    let r = run_probe(b, "f32", &f32_in, 12).map(|bytes| {
+        let got: Vec<f32> = bytes[..12]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect();
+        super::subnormal_mode_of(
+            got[0] == f32_want[0],
+            got[1] == f32_want[1] && got[2] == f32_want[2],
+        )
+        .to_string()
+    });
+    out.insert("f32".into(), r.unwrap_or_else(|e| format!("unknown: {e}")));
+    if b.has(wgpu::Features::SHADER_F64) {
+        let f64_in: Vec<u8> = [
+            tiny64,
+            2f64.powi(60),
+            2f64.powi(-1000),
+            2f64.powi(-34),
+            1.5 * 2f64.powi(-1022),
+            -(2f64.powi(-1022)),
+        ]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+        let want = [2f64.powi(-974), tiny64, 2f64.powi(-1023)];
+        let r = run_probe(b, "f64", &f64_in, 24).map(|bytes| {
+            let got: Vec<f64> = bytes[..24]
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect();
+            super::subnormal_mode_of(got[0] == want[0], got[1] == want[1] && got[2] == want[2])
+                .to_string()
+        });
+        out.insert("f64".into(), r.unwrap_or_else(|e| format!("unknown: {e}")));
+    }
+    out
+}
+
+fn run_probe(b: &WgpuBackend, t: &str, input: &[u8], out_bytes: u64) -> Result<Vec<u8>, OpError> {
+    let pipeline = b.pipeline(&probe_source(t), "probe")?;
+    let i = b.storage_from_bytes("probe in", input)?;
+    let o = b.storage_zeroed("probe out", out_bytes)?;
+    let bg = b.bind_group(&pipeline, &[(0, &i), (1, &o)])?;
+    let ex = b.execute(&[], &[Pass::new(&pipeline, &bg, [1, 1, 1])], &[&o])?;
+    ex.outputs
+        .into_iter()
+        .next()
+        .filter(|v| v.len() as u64 >= out_bytes)
+        .ok_or_else(|| OpError::Failed("probe returned no output".into()))
 }
 
 impl WgpuBackend {

@@ -653,6 +653,7 @@ pub fn console(results: &[ResultRecord]) -> String {
     }
     let refs: Vec<&ResultRecord> = results.iter().collect();
     s.push_str(&text(&build(&refs)));
+    s.push_str(&super::batch::text(&refs));
     s
 }
 

@@ -453,6 +453,7 @@ pub fn render(inputs: &Inputs) -> String {
     s.push_str(&super::headline::html(&super::headline::build(
         &inputs.results(),
     )));
+    s.push_str(&super::batch::html(&inputs.results()));
     for dev in inputs.devices() {
         s.push_str(&format!("<h2>{}</h2>", escape(&dev)));
         s.push_str("<h3>Reproducibility and the cost of determinism</h3><p>Time is the median of each deterministic variant divided by that of the fastest atomic variant for the same op, precision, accumulator, size and input (median over inputs).</p>");

@@ -440,6 +440,7 @@ pub fn render(inputs: &Inputs) -> String {
     s.push_str(&super::headline::markdown(&super::headline::build(
         &inputs.results(),
     )));
+    s.push_str(&super::batch::markdown(&inputs.results()));
     for dev in inputs.devices() {
         s.push_str(&format!("## {}\n\n### Reproducibility and the cost of determinism\n\nTime is the median of the deterministic variant divided by the fastest atomic variant's for the same op, precision, accumulator, size and input.\n\n", md_text(&dev)));
         s.push_str(&summary_table(inputs, &dev).to_md());

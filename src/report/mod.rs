@@ -1,6 +1,7 @@
 //! Reports: the JSON schema, reading and atomic writing, and (in submodules) the
 //! renderers.
 
+pub mod batch;
 pub mod headline;
 pub mod html;
 pub mod key;

@@ -79,6 +79,12 @@ pub struct DeviceInfo {
     /// Anything else: compute capability, SM count, clocks, NVML readings, backend API.
     #[serde(default)]
     pub details: BTreeMap<String, serde_json::Value>,
+    /// Whether the device keeps subnormal numbers, per compute format the kernels use
+    /// ("f32", "f64"): one of the [`crate::backend::subnormal_mode`] strings. wgpu devices are probed once
+    /// with a tiny kernel (`backend::wgpu::probe_subnormals`); the CPU emulation and CUDA (compiled
+    /// with `--ftz=false`) preserve them. Empty in reports written before it existed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub subnormals: BTreeMap<String, String>,
 }
 
 /// How a result row ended.

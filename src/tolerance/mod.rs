@@ -95,6 +95,13 @@ pub struct ToleranceRow {
     pub deterministic_variant: bool,
     /// Whether every result was bitwise reproducible.
     pub bitwise_reproducible: bool,
+    /// The batch axis (`run --batch-sizes`): whether every result measured on it kept the
+    /// shared rows' bits across batch sizes (null when none was measured on it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_invariant: Option<bool>,
+    /// The largest ULP distance across batch sizes of those results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_ulp_across_batches: Option<u64>,
     /// Largest condition number sum|x_i| / |exact| (null where every exact value is 0).
     pub cond_max: Option<f64>,
     /// Largest sum of magnitudes.
@@ -349,6 +356,11 @@ fn summary(
         seeds,
         deterministic_variant,
         bitwise_reproducible: bitwise,
+        batch_invariant: recs
+            .iter()
+            .filter_map(|r| r.batch_invariant)
+            .reduce(|a, b| a && b),
+        max_ulp_across_batches: recs.iter().filter_map(|r| r.max_ulp_across_batches).max(),
         cond_max,
         abs_sum_max: None,
         gamma_n: None,

@@ -78,7 +78,7 @@ impl Mode {
 
 /// The device the training runs on.
 pub enum Device {
-    Cpu(CpuBackend),
+    Cpu(Box<CpuBackend>),
     Wgpu(Box<WgpuBackend>),
     Cuda(Box<CudaBackend>),
 }
@@ -94,7 +94,7 @@ impl Device {
                 .join("; ")
         };
         match kind {
-            BackendKind::Cpu => Ok(Device::Cpu(CpuBackend::new())),
+            BackendKind::Cpu => Ok(Device::Cpu(Box::default())),
             BackendKind::Wgpu => {
                 let (found, bad) = crate::backend::wgpu::discover();
                 found
@@ -123,7 +123,7 @@ impl Device {
 
     pub fn backend(&self) -> &dyn Backend {
         match self {
-            Device::Cpu(b) => b,
+            Device::Cpu(b) => b.as_ref(),
             Device::Wgpu(b) => b.as_ref(),
             Device::Cuda(b) => b.as_ref(),
         }
@@ -530,7 +530,7 @@ mod tests {
     /// to a few percent on parameters of every tensor.
     #[test]
     fn gradient_matches_finite_differences() {
-        let dev = Device::Cpu(CpuBackend::new());
+        let dev = Device::Cpu(Box::default());
         let k = Kernels::new(&dev, Mode::Deterministic);
         let data = super::super::data::generate(8, 3, 0);
         let batch: Vec<usize> = (0..8).collect();

@@ -170,8 +170,10 @@ DB_EMU_REG_S(bwdd_tiled_)
 DB_EMU_REG_S(bwdw_partial_)
 DB_EMU_REG_S(bwdw_reduce_)
 DB_EMU_REG_S(bwdw_finish_)
+#if DB_ORDERED_ATOMICS
 DB_EMU_ORDS(DB_EMU_REG_S, bwdw_atomic_)
-#if defined(DB_TC_BM)
+#endif
+#if defined(DB_MMA)
 DB_EMU_REG_S(fwd_tensor_core_)
 DB_EMU_REG_S(bwdd_tensor_core_)
 DB_EMU_REG_S(bwdw_tensor_core_)
@@ -470,7 +472,7 @@ void db_emu_warp_sync() {
     arrive(r, r.warps[w], r.warp_live[w]);
 }
 
-#if defined(DB_EMU_FAMILY_CONV) && defined(DB_TC_BM)
+#if defined(DB_EMU_FAMILY_CONV) && defined(DB_MMA)
 // mma.sync.aligned.m16n8k16.row.col.f32.X.X.f32 for one warp: every lane stages its
 // registers, the warp meets, and each lane rebuilds the 16x16 A and 16x8 B from the 32
 // lanes' fragments (PTX ISA, "Matrix Fragments for mma.m16n8k16 with floating point type")
@@ -479,13 +481,7 @@ void db_emu_warp_sync() {
 // tensor core's own order and rounding are not a CPU's to reproduce.
 namespace {
 thread_local unsigned t_stage_a[32][32][4], t_stage_b[32][32][2];
-float db_emu_half(unsigned bits) {
-#if defined(DB_IN_F16)
-    return db_f16_to_f32((unsigned short)bits);
-#else
-    return db_bf16_to_f32((unsigned short)bits);
-#endif
-}
+float db_emu_half(unsigned bits) { return DbIn::load(reinterpret_cast<const DbS*>(&bits), 0); }
 }  // namespace
 
 void db_mma16816(float d[4], const unsigned a[4], const unsigned b[2]) {

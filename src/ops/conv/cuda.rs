@@ -15,8 +15,8 @@
 //! on one GPU give the same bits, but the tensor core's internal order and rounding are the
 //! hardware's: the tests check the bound of [`super::tensor_core_bound`] and run-to-run
 //! equality, not a CPU emulation. Other formats, and older GPUs, are Unsupported with the
-//! reason. `kernels/cuda/emu/conv_tc_emu.cpp` runs these kernels on host threads (with an
-//! emulated mma) to check their indexing where there is no GPU.
+//! reason. tests/cuda_emu_conv.rs runs every kernel of the family on the host emulation of
+//! `kernels/cuda/emu` (the tensor-core ones with an emulated mma) where there is no GPU.
 
 use super::{gemm_dims, ConvJob, ConvVariant, TC_TILE_M, TC_TILE_N};
 use crate::backend::cuda::{
@@ -103,37 +103,27 @@ pub fn modules(target: &CudaTarget) -> Vec<ModuleBuild> {
             }
             let suffix = format!("{}_{}", precision.name(), acc.name());
             ModuleBuild {
-                spec: module_spec(precision, acc),
+                spec: module_spec(target, precision, acc),
                 entries: e.into_iter().map(|n| format!("{n}_{suffix}")).collect(),
             }
         })
         .collect()
 }
 
-fn module_spec(precision: Precision, acc: Precision) -> ModuleSpec {
-    let input = match precision {
-        Precision::F32 => "DB_IN_F32",
-        Precision::F64 => "DB_IN_F64",
-        Precision::F16 => "DB_IN_F16",
-        Precision::Bf16 => "DB_IN_BF16",
-    };
-    let acc_code = match acc {
-        Precision::F32 => "0",
-        Precision::F64 => "1",
-        _ => "2",
-    };
-    ModuleSpec {
-        path: SOURCE,
-        fmad: false,
-        defines: vec![
-            (input.to_string(), "1".to_string()),
-            ("DB_ACC".to_string(), acc_code.to_string()),
-            (
-                "DB_SUFFIX".to_string(),
-                format!("{}_{}", precision.name(), acc.name()),
-            ),
-        ],
+/// The module of a format pair for a target: specialised like reduce.cu and scatter.cu
+/// (`DB_IN_T`, `DB_ACC_T`, the atomic capabilities), plus `DB_MMA` (the mma input type)
+/// where `tensor_core` can run.
+fn module_spec(
+    target: &impl crate::backend::cuda::ComputeCapability,
+    precision: Precision,
+    acc: Precision,
+) -> ModuleSpec {
+    let mut spec = crate::ops::common::cuda_pair_module(target, SOURCE, precision, acc);
+    if tensor_core_unsupported_for(precision, acc, target.compute_capability()).is_none() {
+        spec.defines
+            .push(("DB_MMA".to_string(), precision.name().to_string()));
     }
+    spec
 }
 
 fn cfg(grid: (u32, u32, u32), block: u32) -> LaunchConfig {
@@ -267,7 +257,7 @@ pub fn run(backend: &CudaBackend, job: &ConvJob) -> Result<RunSet, OpError> {
     .iter()
     .map(|&v| v as u32)
     .collect();
-    let spec = module_spec(job.precision, job.accumulator);
+    let spec = module_spec(dev, job.precision, job.accumulator);
     let suffix = format!("{}_{}", job.precision.name(), job.accumulator.name());
     let f = |name: &str| dev.function(&spec, &format!("{name}_{suffix}"));
     let prm = dev.upload(bytemuck::cast_slice(&params))?;

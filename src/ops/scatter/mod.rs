@@ -367,64 +367,6 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
             "--bins {bins} is outside 1..={MAX_BINS}"
         )));
     }
-    let (x, idx, source) = case_inputs(case, bins)?;
-    let n = x.len();
-    let acc = case.accumulator;
-    let refs = bin_references(&x, &idx, bins, acc);
-    let max_count = refs.counts.iter().copied().max().unwrap_or(0);
-    let max_abs = x.iter().fold(0.0f64, |m, v| m.max(acc.round(*v).abs()));
-    let chunk = chunk_for(n);
-    let mut job = ScatterJob {
-        precision: case.precision,
-        accumulator: acc,
-        variant,
-        ordering: Ordering::initial(variant.is_atomic()),
-        x: x.clone(),
-        idx: idx.clone(),
-        bins,
-        launch: crate::shared::launch::launch_for(n, case.workgroup_size),
-        runs: case.runs,
-        chunk,
-        fixed_scale: 0,
-        repro: None,
-        max_count,
-    };
-    let mut note = format!(
-        "index {}; largest bin holds {max_count} of {n}",
-        source.label()
-    );
-    set_variant_scales(&mut job, max_abs, &mut note);
-    let bounds = bin_bounds(&job, &refs);
-    let sha = format!(
-        "{}+{}",
-        inputs::checksum(case.precision, &x),
-        inputs::checksum(
-            Precision::F64,
-            &idx.iter().map(|&i| i as f64).collect::<Vec<_>>()
-        )
-    );
-    let idx_f: Vec<f64> = idx.iter().map(|&i| i as f64).collect();
-    Ok(Prepared {
-        job: Job::Scatter(job),
-        exact: refs.exact,
-        exact_out: refs.exact_out,
-        bounds,
-        condition_number: None,
-        bytes_moved: n as f64 * (case.precision.bytes() + 4) as f64
-            + bins as f64 * acc.bytes() as f64,
-        input_sha256: sha,
-        out_precision: acc,
-        scalar: false,
-        dumps: vec![
-            ("x".to_string(), case.precision, x),
-            ("index".to_string(), Precision::F64, idx_f),
-        ],
-        note,
-    })
-}
-
-/// The values, the checked indices and where the indices came from.
-fn case_inputs(case: &Case, bins: usize) -> Result<(Vec<f64>, Vec<u32>, IndexSource), DetError> {
     if case.size == 0 {
         return Err(DetError::input("size must be at least 1"));
     }
@@ -450,54 +392,74 @@ fn case_inputs(case: &Case, bins: usize) -> Result<(Vec<f64>, Vec<u32>, IndexSou
             check_indices(&raw, bins, &p.display().to_string())?
         }
     };
-    Ok((x, idx, source))
-}
-
-/// Per bin: the exact sum (in f64 and rounded once to the accumulator), the sum of
-/// magnitudes (rounded up) and the element count.
-struct BinRefs {
-    exact: Vec<f64>,
-    exact_out: Vec<f64>,
-    mags: Vec<f64>,
-    counts: Vec<usize>,
-}
-
-fn bin_references(x: &[f64], idx: &[u32], bins: usize, acc: Precision) -> BinRefs {
-    let (perm, offsets) = stable_order(idx, bins);
-    let mut r = BinRefs {
-        exact: Vec::with_capacity(bins),
-        exact_out: Vec::with_capacity(bins),
-        mags: Vec::with_capacity(bins),
-        counts: Vec::with_capacity(bins),
+    let acc = case.accumulator;
+    let u = acc.unit_roundoff();
+    let launch = crate::shared::launch::launch_for(n, case.workgroup_size);
+    let (perm, offsets) = stable_order(&idx, bins);
+    // Exact sum, sum of magnitudes and count of every bin, one accumulator reused.
+    let mut exact = Vec::with_capacity(bins);
+    let mut exact_out = Vec::with_capacity(bins);
+    let mut mags = Vec::with_capacity(bins);
+    let mut counts = Vec::with_capacity(bins);
+    // Compute format of the kernels (f32 for half formats): a device that flushes
+    // subnormals drops values below its smallest normal and every subnormal result.
+    let compute = if acc == Precision::F64 || case.precision == Precision::F64 {
+        Precision::F64
+    } else {
+        Precision::F32
     };
+    let mut flushable = Vec::with_capacity(bins);
     for b in 0..bins {
         let seg = &perm[offsets[b]..offsets[b + 1]];
-        // Two stack accumulators per bin, never millions on the heap.
+        // Three stack accumulators per bin, never millions on the heap.
         let mut acc_e = ExactAcc::new();
         let mut acc_m = ExactAcc::new();
+        let mut acc_f = ExactAcc::new();
         for &i in seg {
-            acc_e.add(x[i as usize]);
-            acc_m.add(x[i as usize].abs());
+            let v = x[i as usize];
+            acc_e.add(v);
+            acc_m.add(v.abs());
+            if v != 0.0 && v.abs() < compute.min_normal() {
+                acc_f.add(v.abs());
+            }
         }
-        r.exact.push(acc_e.value());
-        r.exact_out.push(acc_e.value_in(acc));
-        r.mags.push(acc_m.value() * (1.0 + f64::EPSILON));
-        r.counts.push(seg.len());
+        exact.push(acc_e.value());
+        exact_out.push(acc_e.value_in(acc));
+        mags.push(acc_m.value() * (1.0 + f64::EPSILON));
+        flushable.push(acc_f.value().next_up());
+        counts.push(seg.len());
     }
-    r
-}
-
-/// The fixed-point scale and the binned layout of the variants that need them, from the
-/// largest |x| (rounded to the accumulator), with what they are in the job's note.
-fn set_variant_scales(job: &mut ScatterJob, max_abs: f64, note: &mut String) {
-    let variant = job.variant;
+    let max_count = counts.iter().copied().max().unwrap_or(0);
+    let max_abs = x.iter().fold(0.0f64, |m, v| m.max(acc.round(*v).abs()));
+    // A value wider than the accumulator is rounded by its first addition.
+    let widen = u64::from(case.precision.mantissa_bits() > acc.mantissa_bits());
+    let chunk = chunk_for(n);
+    let mut job = ScatterJob {
+        precision: case.precision,
+        accumulator: acc,
+        variant,
+        ordering: Ordering::initial(variant.is_atomic()),
+        x: x.clone(),
+        idx: idx.clone(),
+        bins,
+        launch,
+        runs: case.runs,
+        chunk,
+        fixed_scale: 0,
+        repro: None,
+        max_count,
+    };
+    let mut note = format!(
+        "index {}; largest bin holds {max_count} of {n}",
+        source.label()
+    );
     if variant == ScatterVariant::FixedPoint {
-        let k = crate::shared::fixed::fixed_scale(job.max_count.max(1), max_abs);
+        let k = crate::shared::fixed::fixed_scale(max_count.max(1), max_abs);
         job.fixed_scale = k;
         note.push_str(&format!("; fixed-point scale 2^{k}"));
     }
     if variant == ScatterVariant::Reproducible {
-        match ReproParams::new(job.accumulator, max_abs) {
+        match ReproParams::new(acc, max_abs) {
             Ok(p) => {
                 job.repro = Some(p);
                 note.push_str(&format!(
@@ -511,31 +473,29 @@ fn set_variant_scales(job: &mut ScatterJob, max_abs: f64, note: &mut String) {
         }
     }
     if variant.sorts() {
-        note.push_str(&format!("; segment chunk {}", job.chunk));
+        note.push_str(&format!("; segment chunk {chunk}"));
     }
-}
-
-/// The a-priori bound of every bin for the job's variant (None: no finite bound).
-fn bin_bounds(job: &ScatterJob, refs: &BinRefs) -> Vec<Option<f64>> {
-    let acc = job.accumulator;
-    let u = acc.unit_roundoff();
-    // A value wider than the accumulator is rounded by its first addition.
-    let widen = u64::from(job.precision.mantissa_bits() > acc.mantissa_bits());
-    (0..job.bins)
+    let bounds: Vec<Option<f64>> = (0..bins)
         .map(|b| {
-            let (c, mag, ex) = (refs.counts[b], refs.mags[b], refs.exact[b]);
+            let (c, mag, ex) = (counts[b], mags[b], exact[b]);
             if c == 0 {
                 return Some(0.0);
             }
             if mag > acc.max_finite() {
                 return None;
             }
-            match job.variant {
+            // Underflow terms of fl(a + b) = (a + b)(1 + d) + e: with gradual underflow an
+            // addition whose result is subnormal is exact (e = 0); a device that flushes
+            // loses up to the smallest normal per operation (the rounding to the
+            // accumulator and the addition of each value) plus every subnormal value it
+            // reads as zero. Included on every backend, as in the reduction's bounds.
+            let ftz = 2.0 * c as f64 * compute.min_normal() + flushable[b];
+            let model = match variant {
                 ScatterVariant::Atomic | ScatterVariant::AtomicCas | ScatterVariant::Privatized => {
                     gamma(c as u64 - 1 + widen, u).map(|g| g * mag)
                 }
                 ScatterVariant::SortSegmented => {
-                    gamma(segmented_height(c, job.chunk) + widen, u).map(|g| g * mag)
+                    gamma(segmented_height(c, chunk) + widen, u).map(|g| g * mag)
                 }
                 ScatterVariant::FixedPoint => {
                     let quant = c as f64 * libm::ldexp(0.5, -job.fixed_scale);
@@ -546,9 +506,57 @@ fn bin_bounds(job: &ScatterJob, refs: &BinRefs) -> Vec<Option<f64>> {
                     let pre = if widen == 1 { u * mag } else { 0.0 };
                     p.bound(c as u64, ex) + pre
                 }),
-            }
+            };
+            model.map(|m| m + ftz).filter(|m| m.is_finite())
         })
-        .collect()
+        .collect();
+    if let Some(p) = job.repro {
+        // Say exactly what the one global layout drops: values wholly below the floor add
+        // nothing (their bins' errors are their whole sums, within the bound).
+        let floor = p.floor();
+        let below = |v: f64| v != 0.0 && acc.round(v).abs() < floor;
+        let lost_values = x.iter().filter(|&&v| below(v)).count();
+        let lost_bins = (0..bins)
+            .filter(|&b| {
+                let seg = &perm[offsets[b]..offsets[b + 1]];
+                seg.iter().any(|&i| x[i as usize] != 0.0)
+                    && seg
+                        .iter()
+                        .all(|&i| x[i as usize] == 0.0 || below(x[i as usize]))
+            })
+            .count();
+        if lost_values > 0 {
+            note.push_str(&format!(
+                "; dropped: {lost_values} of {n} values lie wholly below the floor and add nothing; {lost_bins} nonzero bins hold only such values and come out 0"
+            ));
+        }
+    }
+    let sha = format!(
+        "{}+{}",
+        inputs::checksum(case.precision, &x),
+        inputs::checksum(
+            Precision::F64,
+            &idx.iter().map(|&i| i as f64).collect::<Vec<_>>()
+        )
+    );
+    let idx_f: Vec<f64> = idx.iter().map(|&i| i as f64).collect();
+    Ok(Prepared {
+        job: Job::Scatter(job),
+        exact,
+        exact_out,
+        bounds,
+        condition_number: None,
+        bytes_moved: n as f64 * (case.precision.bytes() + 4) as f64
+            + bins as f64 * acc.bytes() as f64,
+        input_sha256: sha,
+        out_precision: acc,
+        scalar: false,
+        dumps: vec![
+            ("x".to_string(), case.precision, x),
+            ("index".to_string(), Precision::F64, idx_f),
+        ],
+        note,
+    })
 }
 
 /// Checks that don't depend on the device: the reproducible layout exists, and
