@@ -29,25 +29,35 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// List every backend and device, and why any is unavailable.
+    #[command(after_help = crate::help::DEVICES)]
     Devices {
-        /// Print a JSON array instead of a table.
-        #[arg(long)]
-        json: bool,
+        /// Write the list as JSON (`detbench.devices.v1`) to PATH instead of a table;
+        /// `--json` alone or `--json -` prints it on stdout.
+        #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "-")]
+        json: Option<PathBuf>,
     },
     /// Run the experiment matrix, print a table and write the report.
+    #[command(after_help = crate::help::run())]
     Run(Box<RunArgs>),
-    /// Render a report as HTML and/or Markdown.
+    /// Render a report as Markdown (stdout by default), HTML and/or figure files.
+    #[command(after_help = crate::help::REPORT)]
     Report(ReportArgs),
     /// Tolerance bands with their justification.
+    #[command(after_help = crate::help::TOLERANCE)]
     Tolerance(ToleranceArgs),
     /// Regression check of a current report against a baseline.
+    #[command(after_help = crate::help::CHECK)]
     Check(CheckArgs),
     /// One cross-device table from several reports.
+    #[command(after_help = crate::help::MERGE)]
     Merge(MergeArgs),
-    /// The training workload.
+    /// Train a small network R times per mode (deterministic and atomic kernels) and
+    /// measure how far the replicas drift apart.
+    #[command(after_help = crate::help::TRAIN)]
     Train(TrainArgs),
     /// Compile the CUDA kernels for one architecture without a GPU (needs only libnvrtc):
     /// specialised sources, PTX, CUBIN and a JSON summary of instructions and resources.
+    #[command(after_help = crate::help::KERNELS)]
     Kernels(KernelsArgs),
 }
 
@@ -161,10 +171,10 @@ pub struct ReportArgs {
     /// A run report (and optionally train reports).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Write a self-contained HTML report here.
+    /// Write a self-contained HTML report here (`-` for stdout).
     #[arg(long)]
     pub html: Option<PathBuf>,
-    /// Write a Markdown report here.
+    /// Write a Markdown report here (`-` for stdout; the default when no output is named).
     #[arg(long)]
     pub md: Option<PathBuf>,
     /// Write every figure into this folder as a standalone SVG plus the CSV of its data.
@@ -203,6 +213,7 @@ pub struct CheckArgs {
     /// baseline of the numeric verdicts and the one `--accept` replaces (alone).
     #[arg(long, required = true, value_delimiter = ',', num_args = 1)]
     pub baseline: Vec<PathBuf>,
+    /// The report to judge (a `detbench run` of the same matrix as the baseline).
     #[arg(long)]
     pub current: PathBuf,
     /// Write JUnit XML here.
@@ -214,29 +225,42 @@ pub struct CheckArgs {
 
 #[derive(Args, Debug)]
 pub struct MergeArgs {
+    /// Run reports, typically one per device, of the same matrix.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
+    /// Write the Markdown table here instead of stdout (`-` for stdout).
     #[arg(long)]
     pub md: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
+    /// Backends, comma-separated, or `all` (cpu plus whichever GPUs exist); each trains
+    /// every mode and replica.
     #[arg(long, default_value = "cpu")]
     pub backend: String,
-    #[arg(long, default_value_t = 30)]
+    /// Optimizer steps per replica (batches of 32 images).
+    #[arg(long, default_value_t = crate::train::DEFAULT_STEPS)]
     pub steps: usize,
+    /// Replicas per mode: identical trainings from the same seed.
     #[arg(long, default_value_t = 3)]
     pub replicas: usize,
+    /// Kernel modes: deterministic, nondeterministic, or both (comma-separated).
     #[arg(long, default_value = "deterministic,nondeterministic")]
     pub mode: String,
+    /// Seed of the initial weights, the data set and the batch order (shared by all replicas).
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// Adam learning rate (default 0.05).
+    /// Peak Adam learning rate (default 0.08), warmed up over the first 10% of the steps
+    /// and decayed by a cosine to a tenth of it at the last step.
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Where to write the JSON report (`-` for stdout; the summary then goes to stderr).
     #[arg(long, default_value = "detbench-train.json")]
     pub json: PathBuf,
+    /// No progress bar, summary or messages: only errors on stderr.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// Most timed runs per case. Every run's output is kept for the run-to-run comparison, so
@@ -630,11 +654,27 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
     })
 }
 
-fn devices(json: bool) -> Result<Outcome> {
+/// Schema tag of `devices --json`.
+pub const DEVICES_SCHEMA: &str = "detbench.devices.v1";
+
+fn devices(json: Option<&std::path::Path>) -> Result<Outcome> {
+    if let Some(p) = json {
+        crate::safety::Plan::new()
+            .output("--json", Some(p))
+            .check()?;
+    }
     let found = backend::discover(&BackendKind::ALL);
     let mut text = String::new();
-    if json {
-        text = serde_json::to_string_pretty(&found.infos)? + "\n";
+    if let Some(p) = json {
+        let doc = serde_json::json!({ "schema": DEVICES_SCHEMA, "devices": found.infos });
+        let text = serde_json::to_string_pretty(&doc)? + "\n";
+        if p.as_os_str() == "-" {
+            crate::safety::out(&text)?;
+        } else {
+            crate::report::write_atomic(p, text.as_bytes())?;
+            eprintln!("detbench: wrote {}", p.display());
+        }
+        return Ok(Outcome::Ok);
     } else {
         for d in &found.infos {
             if d.available {
@@ -756,31 +796,47 @@ fn train(a: &TrainArgs) -> Result<Outcome> {
         ))
         .into());
     }
-    let spec = crate::train::TrainSpec::parse(
+    let mut spec = crate::train::TrainSpec::parse(
         &a.backend, a.steps, a.replicas, &a.mode, a.seed, a.lr, command,
     )?;
+    if a.quiet {
+        spec = spec.quiet();
+    }
     crate::safety::Plan::new()
         .output("--json", Some(&a.json))
         .check()?;
     crate::interrupt::install();
     let report = crate::train::run(&spec)?;
-    if a.json.as_os_str() == "-" {
+    // The report is written below by this thread: the Ctrl-C watchdog stands down.
+    crate::interrupt::finishing();
+    let to_stdout = a.json.as_os_str() == "-";
+    if to_stdout {
         // `--json -`: the report alone on stdout, the summary on stderr.
         crate::safety::out(&(serde_json::to_string_pretty(&report)? + "\n"))?;
-        eprint!("{}", crate::train::summary(&report));
+        if !a.quiet {
+            eprint!("{}", crate::train::summary(&report));
+        }
     } else {
         crate::train::write(&a.json, &report)?;
-        crate::safety::out(&crate::train::summary(&report))?;
+        if !a.quiet {
+            crate::safety::out(&crate::train::summary(&report))?;
+        }
     }
-    let partial = if report.partial {
-        " (partial: interrupted)"
-    } else {
-        ""
-    };
-    eprintln!(
-        "detbench: wrote training report to {}{partial}",
-        a.json.display()
-    );
+    if !a.quiet {
+        let partial = if report.partial {
+            " (partial: interrupted)"
+        } else {
+            ""
+        };
+        eprintln!(
+            "detbench: wrote training report to {}{partial}",
+            if to_stdout {
+                "stdout".into()
+            } else {
+                a.json.display().to_string()
+            }
+        );
+    }
     Ok(if report.partial {
         Outcome::Interrupted
     } else {
@@ -791,7 +847,7 @@ fn train(a: &TrainArgs) -> Result<Outcome> {
 /// Runs the parsed command.
 pub fn dispatch(cli: Cli) -> Result<Outcome> {
     match cli.command {
-        Command::Devices { json } => devices(json),
+        Command::Devices { json } => devices(json.as_deref()),
         Command::Run(a) => run(&a),
         Command::Report(a) => {
             let mut plan = crate::safety::Plan::new();

@@ -12,6 +12,7 @@ pub mod backend;
 pub mod check;
 pub mod cli;
 pub mod error;
+pub mod help;
 pub mod inputs;
 pub mod inspect;
 pub mod interrupt;

@@ -236,9 +236,14 @@ pub fn run(inputs: &[PathBuf], md: Option<&std::path::Path>) -> Result<(), DetEr
     }
     let rows = merge(&reports);
     let text = render_md(&rows, inputs);
-    crate::safety::out(&text)?;
-    if let Some(out) = md {
-        write_atomic(out, text.as_bytes())?;
+    // One convention on every command: the table goes to the file named by --md, or to
+    // stdout when there is none (or it is `-`), never to both.
+    match md.filter(|p| p.as_os_str() != "-") {
+        Some(out) => {
+            write_atomic(out, text.as_bytes())?;
+            eprintln!("detbench: wrote {}", out.display());
+        }
+        None => crate::safety::out(&text)?,
     }
     Ok(())
 }

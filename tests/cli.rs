@@ -320,7 +320,8 @@ fn devices_json_lists_the_cpu() {
     let out = detbench(&["devices", "--json"]);
     assert!(out.status.success());
     let devices: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let list = devices.as_array().unwrap();
+    assert_eq!(devices["schema"], "detbench.devices.v1");
+    let list = devices["devices"].as_array().unwrap();
     assert!(list
         .iter()
         .any(|d| d["backend"] == "cpu" && d["available"] == true));

@@ -427,6 +427,7 @@ fn train_report_is_rendered_and_compared() {
                 })
                 .collect(),
             first_divergence_step: (spread > 0.0).then_some(1),
+            ..Default::default()
         }
     };
     let t = TrainReport {

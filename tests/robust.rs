@@ -552,7 +552,7 @@ fn named_backend_must_exist() {
     let out = detbench(&["devices", "--json"]);
     let devices: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for kind in ["cuda", "wgpu"] {
-        let available = devices
+        let available = devices["devices"]
             .as_array()
             .unwrap()
             .iter()

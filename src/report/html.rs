@@ -372,7 +372,7 @@ fn train_plots(t: &super::train::TrainReport, slug: &str) -> Vec<Figure> {
     for (mi, m) in t.modes.iter().enumerate() {
         for r in &m.replicas {
             loss.push(Series {
-                name: format!("{} replica {}", m.mode, r.replica),
+                name: format!("{} replica {}", m.label(), r.replica),
                 points: r
                     .loss
                     .iter()
@@ -388,7 +388,7 @@ fn train_plots(t: &super::train::TrainReport, slug: &str) -> Vec<Figure> {
             });
         }
         div.push(Series {
-            name: format!("{}: weight divergence (L2)", m.mode),
+            name: format!("{}: weight divergence (L2)", m.label()),
             points: m
                 .steps
                 .iter()
@@ -398,14 +398,14 @@ fn train_plots(t: &super::train::TrainReport, slug: &str) -> Vec<Figure> {
             colour: mi,
         });
         div.push(Series {
-            name: format!("{}: max |loss delta|", m.mode),
+            name: format!("{}: max |loss delta|", m.label()),
             points: m
                 .steps
                 .iter()
                 .map(|s| (s.step as f64, s.max_abs_loss_delta))
                 .collect(),
             style: Style::ThinLine,
-            colour: mi + 2,
+            colour: t.modes.len() + mi,
         });
     }
     vec![
@@ -500,7 +500,7 @@ pub fn render(inputs: &Inputs) -> String {
         for c in crate::report::rcp::train_comparison(t, 0.99) {
             s.push_str(&format!(
                 "<p>{}: deterministic {:.6} ± {:.2e} vs nondeterministic {:.6} ± {:.2e} (trimmed means over replicas); one-sided Welch test of “{}”: {}.</p>",
-                escape(&c.metric),
+                escape(&c.label()),
                 c.deterministic.mean,
                 c.deterministic.std,
                 c.nondeterministic.mean,
@@ -580,9 +580,22 @@ pub fn run_with_figures(
             AnyReport::Train(t) => inputs.trains.push((p.clone(), t)),
         }
     }
-    if html.is_none() && md.is_none() && figures_dir.is_none() {
+    // No output named: the Markdown report (headline first) goes to stdout, as every
+    // command prints its answer when not told where to write it.
+    let md = if html.is_none() && md.is_none() && figures_dir.is_none() {
+        Some(Path::new("-"))
+    } else {
+        md
+    };
+    if [html, md]
+        .iter()
+        .flatten()
+        .filter(|p| p.as_os_str() == "-")
+        .count()
+        > 1
+    {
         return Err(DetError::input(
-            "report: give --html OUT, --md OUT and/or --figures DIR",
+            "report: only one of --html and --md can be - (stdout)",
         ));
     }
     if let Some(dir) = figures_dir {
@@ -593,13 +606,20 @@ pub fn run_with_figures(
             dir.display()
         );
     }
+    let emit = |p: &Path, text: String| -> Result<(), DetError> {
+        if p.as_os_str() == "-" {
+            crate::safety::out(&text)
+        } else {
+            super::write_atomic(p, text.as_bytes())?;
+            eprintln!("detbench: wrote {}", p.display());
+            Ok(())
+        }
+    };
     if let Some(p) = html {
-        super::write_atomic(p, render(&inputs).as_bytes())?;
-        eprintln!("detbench: wrote {}", p.display());
+        emit(p, render(&inputs))?;
     }
     if let Some(p) = md {
-        super::write_atomic(p, markdown::render(&inputs).as_bytes())?;
-        eprintln!("detbench: wrote {}", p.display());
+        emit(p, markdown::render(&inputs))?;
     }
     Ok(())
 }

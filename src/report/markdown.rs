@@ -390,7 +390,9 @@ pub fn train_table(t: &TrainReport) -> Table {
             "mode",
             "replicas",
             "final loss (min..max)",
+            "final loss stddev",
             "final accuracy (min..max)",
+            "final accuracy stddev",
             "distinct weight fingerprints",
             "first divergence step",
             "max weight divergence (L2)",
@@ -415,11 +417,15 @@ pub fn train_table(t: &TrainReport) -> Table {
             .iter()
             .map(|r| r.weights_fingerprint.as_str())
             .collect();
+        let spread = m.compute_spread();
+        let std = |s: Option<super::train::Spread>| sci(s.map(|s| s.stddev));
         tab.rows.push(vec![
-            m.mode.clone(),
+            m.label(),
             m.replicas.len().to_string(),
             range(m.final_losses()),
+            std(spread.final_loss),
             range(m.final_accuracies()),
+            std(spread.final_accuracy),
             prints.len().to_string(),
             m.first_divergence_step
                 .map_or("never".into(), |s| s.to_string()),
@@ -488,7 +494,7 @@ pub fn render(inputs: &Inputs) -> String {
             };
             for c in cmp {
                 tab.rows.push(vec![
-                    c.metric,
+                    c.label(),
                     format!("{:.6} ± {:.2e}", c.deterministic.mean, c.deterministic.std),
                     format!(
                         "{:.6} ± {:.2e}",

@@ -33,6 +33,9 @@ pub struct ReplicaSummary {
 pub struct TrainComparison {
     /// `final_loss` or `final_accuracy`.
     pub metric: String,
+    /// Backend whose two modes are compared (a training report may hold several).
+    #[serde(default)]
+    pub backend: String,
     /// Deterministic replicas.
     pub deterministic: ReplicaSummary,
     /// Nondeterministic replicas.
@@ -50,6 +53,17 @@ pub struct TrainComparison {
     /// Nondeterministic replicas (untrimmed) outside the deterministic mode's one-sided band.
     #[serde(default)]
     pub outside_band: Option<usize>,
+}
+
+impl TrainComparison {
+    /// "wgpu final_loss", or the metric alone when the backend is not recorded.
+    pub fn label(&self) -> String {
+        if self.backend.is_empty() {
+            self.metric.clone()
+        } else {
+            format!("{} {}", self.backend, self.metric)
+        }
+    }
 }
 
 /// Mean and sample std, trimming the best and worst replica when there are at least 5.
@@ -120,13 +134,25 @@ fn summary(v: &[f64]) -> ReplicaSummary {
     }
 }
 
-/// Compares final loss and accuracy of the two modes of a training report.
+/// Compares final loss and accuracy of the two modes of a training report, per backend.
 pub fn train_comparison(t: &TrainReport, confidence: f64) -> Vec<TrainComparison> {
-    let det = t.modes.iter().find(|m| m.mode == "deterministic");
-    let nd = t.modes.iter().find(|m| m.mode == "nondeterministic");
-    let (Some(det), Some(nd)) = (det, nd) else {
-        return Vec::new();
-    };
+    let mut out = Vec::new();
+    for backend in t.backends() {
+        let det = t.mode(&backend, "deterministic");
+        let nd = t.mode(&backend, "nondeterministic");
+        if let (Some(det), Some(nd)) = (det, nd) {
+            out.extend(compare_modes(det, nd, &backend, confidence));
+        }
+    }
+    out
+}
+
+fn compare_modes(
+    det: &crate::report::train::TrainMode,
+    nd: &crate::report::train::TrainMode,
+    backend: &str,
+    confidence: f64,
+) -> Vec<TrainComparison> {
     let alpha = 1.0 - confidence;
     let mut out = Vec::new();
     for (metric, a, b, higher_is_worse) in [
@@ -175,6 +201,7 @@ pub fn train_comparison(t: &TrainReport, confidence: f64) -> Vec<TrainComparison
         };
         out.push(TrainComparison {
             metric: metric.into(),
+            backend: backend.into(),
             deterministic: sa,
             nondeterministic: sb,
             alternative: alternative.into(),

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 pub const SCHEMA: &str = "detbench.report.v1";
 
 /// A whole run report.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Report {
     /// Always [`SCHEMA`].
     pub schema: String,
@@ -24,7 +24,7 @@ pub struct Report {
 }
 
 /// Provenance of a report.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Env {
     /// detbench version.
     pub tool_version: String,
@@ -54,7 +54,7 @@ pub struct Env {
 }
 
 /// A device as `detbench devices` and the report's `env.devices` show it.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct DeviceInfo {
     /// `cpu`, `cuda` or `wgpu`.
     pub backend: String,
@@ -89,7 +89,18 @@ pub struct DeviceInfo {
 
 /// How a result row ended.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -139,7 +150,7 @@ impl PartialEq<str> for Status {
 }
 
 /// One measured cell of the matrix.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct ResultRecord {
     /// Operation (sum, dot, scatter_add, ...).
     pub op: String,
@@ -250,4 +261,16 @@ pub struct ResultRecord {
     /// Family-specific figures (e.g. the worst bin's ULP spread).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// The JSON Schema (draft 2020-12) of [`SCHEMA`] reports, generated from the types above
+/// and published as docs/report.schema.json (tests/schema.rs keeps the two equal and
+/// validates real reports against it).
+pub fn json_schema() -> serde_json::Value {
+    let mut s =
+        serde_json::to_value(schemars::schema_for!(Report)).expect("a JSON Schema serialises");
+    s["title"] = format!("{SCHEMA} (detbench run report)").into();
+    // The tag is a constant, so a document of another kind does not validate.
+    s["properties"]["schema"]["const"] = SCHEMA.into();
+    s
 }

@@ -12,7 +12,7 @@ use std::path::Path;
 pub const TRAIN_SCHEMA: &str = "detbench.train.v1";
 
 /// A whole training report.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TrainReport {
     /// Always [`TRAIN_SCHEMA`].
     pub schema: String,
@@ -28,7 +28,7 @@ pub struct TrainReport {
 }
 
 /// Configuration shared by every replica.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct TrainConfig {
     /// Backend the kernels ran on (cpu, cuda, wgpu).
     pub backend: String,
@@ -50,20 +50,86 @@ pub struct TrainConfig {
 }
 
 /// The replicas of one mode and how far they drift apart.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct TrainMode {
     /// `deterministic` or `nondeterministic`.
     pub mode: String,
+    /// Backend of this mode's replicas (cpu, cuda, wgpu); empty in reports written before
+    /// `train` took a backend list, where `config.backend` is the only one.
+    #[serde(default)]
+    pub backend: String,
+    /// Device of this mode's replicas; empty in older reports (see `config.device`).
+    #[serde(default)]
+    pub device: String,
     /// Every replica's trajectory.
     pub replicas: Vec<Replica>,
     /// Across-replica statistics, one entry per step, in step order.
     pub steps: Vec<StepStats>,
     /// First step at which any two replicas' weights differ in any bit; null if never.
     pub first_divergence_step: Option<u64>,
+    /// Spread of the final metrics across this mode's replicas (absent in older reports).
+    #[serde(default)]
+    pub spread: Option<ModeSpread>,
+}
+
+/// How far one final metric varies across the replicas of one mode: the quantity Pham et
+/// al. (ASE 2020, "Problems and Opportunities in Training Deep Learning Software Systems:
+/// An Analysis of Variance") report for identical training runs. With deterministic
+/// kernels every replica computes the same bits, so all spreads are exactly 0.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct Spread {
+    /// Replicas measured.
+    pub n: u64,
+    pub min: f64,
+    pub max: f64,
+    /// `max - min`: the largest difference between two replicas.
+    pub range: f64,
+    pub mean: f64,
+    /// Sample standard deviation (n - 1 in the denominator); 0 with one replica.
+    pub stddev: f64,
+}
+
+impl Spread {
+    /// The spread of `v`; None when `v` is empty or holds a non-finite value.
+    pub fn of(v: &[f64]) -> Option<Self> {
+        if v.is_empty() || v.iter().any(|x| !x.is_finite()) {
+            return None;
+        }
+        let n = v.len();
+        let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mean = v.iter().sum::<f64>() / n as f64;
+        let stddev = if n > 1 {
+            (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+        } else {
+            0.0
+        };
+        Some(Spread {
+            n: n as u64,
+            min,
+            max,
+            range: max - min,
+            mean,
+            stddev,
+        })
+    }
+}
+
+/// Spreads of the final metrics of one mode.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct ModeSpread {
+    /// Accuracy on the evaluation set after the last step.
+    pub final_accuracy: Option<Spread>,
+    /// Training loss of the last step.
+    pub final_loss: Option<Spread>,
+    /// Loss on the evaluation set after the last step.
+    pub final_eval_loss: Option<Spread>,
+    /// Distinct final weight fingerprints among the replicas (1: all bitwise identical).
+    pub distinct_final_weights: u64,
 }
 
 /// One replica's trajectory.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Replica {
     /// Replica index, from 0.
     pub replica: u64,
@@ -79,7 +145,7 @@ pub struct Replica {
 }
 
 /// Across-replica drift after one step.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct StepStats {
     /// Step number, from 1.
     pub step: u64,
@@ -92,6 +158,39 @@ pub struct StepStats {
 }
 
 impl TrainMode {
+    /// The spreads of this mode's final metrics, from its replicas.
+    pub fn compute_spread(&self) -> ModeSpread {
+        let eval: Vec<f64> = self
+            .replicas
+            .iter()
+            .filter_map(|r| r.final_eval_loss)
+            .collect();
+        let prints: std::collections::BTreeSet<&str> = self
+            .replicas
+            .iter()
+            .map(|r| r.weights_fingerprint.as_str())
+            .collect();
+        ModeSpread {
+            final_accuracy: Spread::of(&self.final_accuracies()),
+            final_loss: Spread::of(&self.final_losses()),
+            final_eval_loss: if eval.len() == self.replicas.len() {
+                Spread::of(&eval)
+            } else {
+                None
+            },
+            distinct_final_weights: prints.len() as u64,
+        }
+    }
+
+    /// "wgpu nondeterministic", or the mode alone in reports without a per-mode backend.
+    pub fn label(&self) -> String {
+        if self.backend.is_empty() {
+            self.mode.clone()
+        } else {
+            format!("{} {}", self.backend, self.mode)
+        }
+    }
+
     /// Final training loss of every replica (replicas that ran no step are left out).
     pub fn final_losses(&self) -> Vec<f64> {
         self.replicas
@@ -103,6 +202,34 @@ impl TrainMode {
     /// Final accuracy of every replica.
     pub fn final_accuracies(&self) -> Vec<f64> {
         self.replicas.iter().map(|r| r.final_accuracy).collect()
+    }
+}
+
+impl TrainReport {
+    /// The backends of the report's modes, in order of first appearance (the one of
+    /// `config.backend` for reports whose modes carry none).
+    pub fn backends(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for m in &self.modes {
+            let b = if m.backend.is_empty() {
+                self.config.backend.clone()
+            } else {
+                m.backend.clone()
+            };
+            if !out.contains(&b) {
+                out.push(b);
+            }
+        }
+        out
+    }
+
+    /// The mode named `mode` on `backend` (a mode without a backend is `config.backend`'s).
+    pub fn mode(&self, backend: &str, mode: &str) -> Option<&TrainMode> {
+        self.modes.iter().find(|m| {
+            m.mode == mode
+                && (m.backend == backend
+                    || (m.backend.is_empty() && self.config.backend == backend))
+        })
     }
 }
 
@@ -158,4 +285,13 @@ fn read_json(path: &Path) -> Result<serde_json::Value, DetError> {
             path.display()
         ))
     })
+}
+
+/// The JSON Schema of [`TRAIN_SCHEMA`] reports, published as docs/train.schema.json.
+pub fn json_schema() -> serde_json::Value {
+    let mut s =
+        serde_json::to_value(schemars::schema_for!(TrainReport)).expect("a JSON Schema serialises");
+    s["title"] = format!("{TRAIN_SCHEMA} (detbench training report)").into();
+    s["properties"]["schema"]["const"] = TRAIN_SCHEMA.into();
+    s
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Launch configuration recorded in every result.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Launch {
     /// Threads per workgroup (CUDA block).
     pub workgroup_size: u32,

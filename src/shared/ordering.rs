@@ -7,7 +7,9 @@ use std::str::FromStr;
 
 /// Atomic memory ordering and scope of an atomic variant. Non-atomic variants use `None`.
 /// In reports (the `ordering` field) it is written as [`Ordering::name`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum Ordering {
     /// Not an atomic variant.
     #[default]

@@ -286,7 +286,7 @@ pub fn md(t: &ToleranceReport) -> String {
         for c in &t.train {
             s.push_str(&format!(
                 "| {} | {:.6} ± {:.2e} ({}) | {} | {:.6} ± {:.2e} ({}) | {} | {} | {} |\n",
-                c.metric,
+                c.label(),
                 c.deterministic.mean,
                 c.deterministic.std,
                 c.deterministic.n,

@@ -19,7 +19,9 @@ use crate::inputs::Stream;
 use crate::numerics::ulp::ulp_distance;
 use crate::numerics::Precision;
 use crate::ops::optim::{step_scalars, Hyper};
-use crate::report::train::{Replica, StepStats, TrainConfig, TrainMode, TrainReport, TRAIN_SCHEMA};
+use crate::report::train::{
+    Replica, Spread, StepStats, TrainConfig, TrainMode, TrainReport, TRAIN_SCHEMA,
+};
 use model::{Device, Kernels, Mode, Optimizer};
 use sha2::{Digest, Sha256};
 
@@ -29,23 +31,35 @@ pub const TRAIN_IMAGES: usize = 1024;
 pub const EVAL_IMAGES: usize = 256;
 /// Images per step.
 pub const BATCH: usize = 32;
-/// Learning rate when `--lr` is not given.
-pub const DEFAULT_LR: f64 = 0.05;
+/// Peak learning rate when `--lr` is not given.
+pub const DEFAULT_LR: f64 = 0.08;
+/// Training steps when `--steps` is not given.
+pub const DEFAULT_STEPS: usize = 80;
+/// Share of the steps spent warming the learning rate up linearly from 0.
+pub const WARMUP_FRACTION: f64 = 0.1;
+/// The learning rate at the last step, as a fraction of the peak.
+pub const FINAL_LR_FACTOR: f64 = 0.1;
 
 /// What `detbench train` was asked to do.
 #[derive(Clone, Debug)]
 pub struct TrainSpec {
-    pub backend: BackendKind,
+    /// Backends in the order given; `all` is cpu plus whichever GPUs have a device.
+    pub backends: Vec<BackendKind>,
+    /// Backends named explicitly: each must have a usable device (else exit 2).
+    pub required: Vec<BackendKind>,
     pub steps: usize,
     pub replicas: usize,
     pub modes: Vec<Mode>,
     pub seed: u64,
     pub lr: f64,
     pub command: String,
+    /// Draw a progress bar on stderr (when it is a terminal).
+    pub progress: bool,
 }
 
 impl TrainSpec {
-    /// Checks the flags; bad input is `DetError::Input` (exit 2).
+    /// Checks the flags; bad input is `DetError::Input` (exit 2). `backend` is a comma
+    /// list as in `run` (`cpu`, `wgpu`, `cuda`, `all`).
     pub fn parse(
         backend: &str,
         steps: usize,
@@ -55,9 +69,14 @@ impl TrainSpec {
         lr: Option<f64>,
         command: String,
     ) -> Result<Self, DetError> {
-        let backend: BackendKind = backend
-            .parse()
-            .map_err(|e: String| DetError::input(format!("--backend: {e}")))?;
+        let backends = crate::cli::parse_list("backend", backend, &BackendKind::ALL)?;
+        let required = crate::cli::dedup(
+            crate::cli::split_list("backend", backend, ',')?
+                .into_iter()
+                .filter(|p| *p != "all")
+                .filter_map(|p| p.parse().ok())
+                .collect(),
+        );
         if steps == 0 {
             return Err(DetError::input("--steps must be at least 1"));
         }
@@ -83,14 +102,22 @@ impl TrainSpec {
             ));
         }
         Ok(Self {
-            backend,
+            backends,
+            required,
             steps,
             replicas,
             modes,
             seed,
             lr,
             command,
+            progress: true,
         })
+    }
+
+    /// The same spec without a progress bar (`--quiet`, tests).
+    pub fn quiet(mut self) -> Self {
+        self.progress = false;
+        self
     }
 }
 
@@ -129,12 +156,29 @@ fn schedule(steps: usize, seed: u64) -> Vec<Vec<usize>> {
     out
 }
 
+/// The learning-rate factor of step `t` (from 1) of `steps`: a linear warm-up over the first
+/// [`WARMUP_FRACTION`] of the steps, then a cosine decay to [`FINAL_LR_FACTOR`]. Warm-up
+/// keeps Adam's first, poorly estimated second moments from throwing the weights far; the
+/// decay lets the last steps settle instead of bouncing around the minimum at full rate.
+/// Computed in f64 with `libm` and rounded once, so it is the same bits everywhere.
+pub fn lr_factor(t: usize, steps: usize) -> f64 {
+    let warm = ((steps as f64 * WARMUP_FRACTION).ceil() as usize).max(1);
+    if t <= warm {
+        return t as f64 / warm as f64;
+    }
+    let rest = (steps - warm).max(1) as f64;
+    let progress = ((t - warm) as f64 / rest).min(1.0);
+    FINAL_LR_FACTOR
+        + (1.0 - FINAL_LR_FACTOR) * 0.5 * (1.0 + libm::cos(std::f64::consts::PI * progress))
+}
+
 fn train_once(
     dev: &Device,
     k: &Kernels,
     spec: &TrainSpec,
     train: &data::Dataset,
     eval: &data::Dataset,
+    on_step: &dyn Fn(),
 ) -> Result<Run, DetError> {
     let mut p = model::init_params(spec.seed);
     let v = model::optimizer_variant();
@@ -142,7 +186,10 @@ fn train_once(
         lr: spec.lr as f32,
         ..Hyper::defaults(v.rule)
     };
-    let scalars = step_scalars(v.rule, &hyper, spec.steps, spec.seed);
+    let mut scalars = step_scalars(v.rule, &hyper, spec.steps, spec.seed);
+    for (t, s) in scalars.iter_mut().enumerate() {
+        s.neg_step = (s.neg_step as f64 * lr_factor(t + 1, spec.steps)) as f32;
+    }
     let mut opt = Optimizer::new(dev, &p)?;
     let mut run = Run {
         loss: Vec::new(),
@@ -158,13 +205,14 @@ fn train_once(
         p = opt.step(dev, s, &grad)?;
         run.loss.push(loss as f64);
         run.weights.push(p.clone());
+        on_step();
     }
     (run.accuracy, run.eval_loss) = model::evaluate(k, &p, eval, EVAL_IMAGES)?;
     Ok(run)
 }
 
 /// Across-replica statistics of one mode.
-fn mode_report(mode: Mode, runs: &[Run]) -> TrainMode {
+fn mode_report(mode: Mode, backend: BackendKind, device: &str, runs: &[Run]) -> TrainMode {
     let steps = runs[0].loss.len();
     let mut stats = Vec::with_capacity(steps);
     let mut first = None;
@@ -194,8 +242,10 @@ fn mode_report(mode: Mode, runs: &[Run]) -> TrainMode {
             max_weight_ulp: ulp,
         });
     }
-    TrainMode {
+    let mut m = TrainMode {
         mode: mode.name().into(),
+        backend: backend.name().into(),
+        device: device.into(),
         replicas: runs
             .iter()
             .enumerate()
@@ -209,69 +259,140 @@ fn mode_report(mode: Mode, runs: &[Run]) -> TrainMode {
             .collect(),
         steps: stats,
         first_divergence_step: first,
-    }
+        spread: None,
+    };
+    m.spread = Some(m.compute_spread());
+    m
 }
 
-/// Trains every mode and replica and assembles the report.
+/// The devices of the spec's backends: an explicitly named backend without a usable
+/// device is bad input (exit 2); `all` skips it.
+fn open_devices(spec: &TrainSpec) -> Result<Vec<(BackendKind, Device)>, DetError> {
+    let mut out = Vec::new();
+    for &kind in &spec.backends {
+        match Device::open(kind) {
+            Ok(d) => out.push((kind, d)),
+            Err(e) if spec.required.contains(&kind) => return Err(e),
+            Err(_) => {}
+        }
+    }
+    if out.is_empty() {
+        return Err(DetError::input("--backend: no backend has a usable device"));
+    }
+    Ok(out)
+}
+
+fn progress_bar(spec: &TrainSpec, devices: usize) -> Option<indicatif::ProgressBar> {
+    if !spec.progress {
+        return None;
+    }
+    let total = (devices * spec.modes.len() * spec.replicas * spec.steps) as u64;
+    // Drawn only when stderr is a terminal, so logs and pipes stay clean.
+    let b = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    b.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} steps {msg} [{elapsed_precise}<{eta_precise}]",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(b)
+}
+
+/// Trains every backend, mode and replica and assembles the report.
 pub fn run(spec: &TrainSpec) -> Result<TrainReport, DetError> {
-    let dev = Device::open(spec.backend)?;
+    let devices = open_devices(spec)?;
     let train = data::generate(TRAIN_IMAGES, spec.seed, 0);
     let eval = data::generate(EVAL_IMAGES, spec.seed, 1);
-    let info = dev.backend().info().clone();
+    let infos: Vec<_> = devices
+        .iter()
+        .map(|(_, d)| d.backend().info().clone())
+        .collect();
+    let bar = progress_bar(spec, devices.len());
     let mut modes = Vec::new();
     let mut used = std::collections::BTreeSet::new();
     let mut partial = false;
-    'modes: for &mode in &spec.modes {
-        let k = Kernels::new(&dev, mode);
-        let mut runs = Vec::new();
-        for _ in 0..spec.replicas {
-            match train_once(&dev, &k, spec, &train, &eval) {
-                Ok(run) => runs.push(run),
-                // Stopped by Ctrl-C (at a step, or inside a kernel's runs): the replica in
-                // progress is dropped, the finished ones of this mode are kept.
-                Err(_) if crate::interrupt::interrupted() => {
+    'devices: for (kind, dev) in &devices {
+        let device = dev.backend().info().name.clone();
+        for &mode in &spec.modes {
+            let k = Kernels::new(dev, mode);
+            let mut runs = Vec::new();
+            for r in 0..spec.replicas {
+                if let Some(b) = &bar {
+                    b.set_message(format!(
+                        "{kind} {} replica {}/{}",
+                        mode.name(),
+                        r + 1,
+                        spec.replicas
+                    ));
+                }
+                let tick = || {
+                    if let Some(b) = &bar {
+                        b.inc(1);
+                    }
+                };
+                match train_once(dev, &k, spec, &train, &eval, &tick) {
+                    Ok(run) => runs.push(run),
+                    // Stopped by Ctrl-C (at a step, or inside a kernel's runs): the replica
+                    // in progress is dropped, the finished ones of this mode are kept.
+                    Err(_) if crate::interrupt::interrupted() => {
+                        partial = true;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+                if crate::interrupt::interrupted() {
                     partial = true;
                     break;
                 }
-                Err(e) => return Err(e),
             }
-            if crate::interrupt::interrupted() {
-                partial = true;
-                break;
+            if runs.is_empty() {
+                break 'devices;
             }
-        }
-        if runs.is_empty() {
-            break 'modes;
-        }
-        used.extend(
-            k.used
-                .into_inner()
-                .into_iter()
-                .map(|u| format!("{}: {u}", mode.name())),
-        );
-        modes.push(mode_report(mode, &runs));
-        if partial {
-            break 'modes;
+            used.extend(
+                k.used
+                    .into_inner()
+                    .into_iter()
+                    .map(|u| format!("{} {}: {u}", kind, mode.name())),
+            );
+            modes.push(mode_report(mode, *kind, &device, &runs));
+            if partial {
+                break 'devices;
+            }
         }
     }
-    let mut env = crate::runner::environment(&spec.command, spec.seed, vec![info.clone()], &[]);
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mut env = crate::runner::environment(&spec.command, spec.seed, infos.clone(), &[]);
     env.kernel_hashes = crate::kernels::hashes();
     let sha = format!("{}+{}", train.sha256(), eval.sha256());
+    let join = |f: &dyn Fn(&(BackendKind, Device)) -> String| {
+        devices.iter().map(f).collect::<Vec<_>>().join(",")
+    };
     Ok(TrainReport {
         schema: TRAIN_SCHEMA.into(),
         env,
         config: TrainConfig {
-            backend: spec.backend.name().into(),
-            device: info.name,
+            backend: join(&|(k, _)| k.name().to_string()),
+            device: infos
+                .iter()
+                .map(|i| i.name.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
             steps: spec.steps as u64,
             replicas: spec.replicas as u64,
             seed: spec.seed,
             lr: spec.lr,
             dataset_sha256: sha,
             model: format!(
-                "conv3x3(1->{ch}) ReLU conv3x3({ch}->{ch}) ReLU global-avg-pool linear({ch}->10) softmax-CE; {} params; Adam (fma order, f32) lr {}, betas (0.9, 0.999), eps 1e-8; batch {BATCH} of {TRAIN_IMAGES} synthetic 16x16 shape images, eval on {EVAL_IMAGES}; kernels: {}",
+                "conv3x3(1->{ch}) leaky-ReLU(1/16) conv3x3({ch}->{ch}) leaky-ReLU(1/16) global-avg-pool linear({ch}->10) softmax-CE; {} params; Adam (fma order, f32) peak lr {}, linear warm-up over the first {:.0}% of the steps then cosine decay to {}x, betas (0.9, 0.999), eps 1e-8; batch {BATCH} of {TRAIN_IMAGES} synthetic 16x16 shape images, eval on {EVAL_IMAGES}; kernels: {}",
                 model::PARAMS,
                 spec.lr,
+                WARMUP_FRACTION * 100.0,
+                FINAL_LR_FACTOR,
                 used.into_iter().collect::<Vec<_>>().join(", "),
                 ch = model::CH
             ),
@@ -288,24 +409,120 @@ pub fn write(path: &std::path::Path, report: &TrainReport) -> Result<(), DetErro
     crate::report::write_atomic(path, &json)
 }
 
-/// A short summary for the terminal.
+/// `min .. max (stddev s)` of a spread, or `-`.
+fn spread_text(s: &Option<Spread>, digits: usize) -> String {
+    match s {
+        Some(s) => format!(
+            "{:.d$} .. {:.d$} (sd {:.1e})",
+            s.min,
+            s.max,
+            s.stddev,
+            d = digits
+        ),
+        None => "-".into(),
+    }
+}
+
+/// The terminal summary: one row per backend and mode, then, per backend, how far kernel
+/// nondeterminism alone moved the final accuracy and loss compared with deterministic
+/// replicas (the spread Pham et al., ASE 2020, measure across identical training runs).
 pub fn summary(report: &TrainReport) -> String {
-    let mut s = String::new();
+    let mut rows = vec![[
+        "backend",
+        "mode",
+        "replicas",
+        "final loss min .. max (sd)",
+        "final accuracy min .. max (sd)",
+        "distinct weights",
+        "first divergence",
+        "final max ulp",
+    ]
+    .map(String::from)];
     for m in &report.modes {
-        let prints: std::collections::BTreeSet<_> =
-            m.replicas.iter().map(|r| &r.weights_fingerprint).collect();
-        let first = m.replicas.first();
-        s.push_str(&format!(
-            "{:<16} replicas {}  loss {:.4} -> {:.4}  eval acc {:.3}  distinct final weights {}  first divergence {}  final max ulp {}\n",
-            m.mode,
-            m.replicas.len(),
-            first.and_then(|r| r.loss.first()).copied().unwrap_or(f64::NAN),
-            first.and_then(|r| r.loss.last()).copied().unwrap_or(f64::NAN),
-            first.map(|r| r.final_accuracy).unwrap_or(f64::NAN),
-            prints.len(),
-            m.first_divergence_step.map(|s| format!("step {s}")).unwrap_or_else(|| "never".into()),
-            m.steps.last().map(|s| s.max_weight_ulp).unwrap_or(0),
-        ));
+        let sp = m.spread.clone().unwrap_or_else(|| m.compute_spread());
+        rows.push([
+            if m.backend.is_empty() {
+                report.config.backend.clone()
+            } else {
+                m.backend.clone()
+            },
+            m.mode.clone(),
+            m.replicas.len().to_string(),
+            spread_text(&sp.final_loss, 4),
+            spread_text(&sp.final_accuracy, 4),
+            sp.distinct_final_weights.to_string(),
+            m.first_divergence_step
+                .map(|s| format!("step {s}"))
+                .unwrap_or_else(|| "never".into()),
+            m.steps
+                .last()
+                .map(|s| s.max_weight_ulp)
+                .unwrap_or(0)
+                .to_string(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..8)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut s = String::new();
+    for r in &rows {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            let pad = widths[c] - cell.chars().count();
+            // Text left, numbers right.
+            if c == 2 || c == 5 || c == 7 {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad));
+            }
+            line.push_str("  ");
+        }
+        s.push_str(line.trim_end());
+        s.push('\n');
+    }
+    for b in report.backends() {
+        let det = report.mode(&b, "deterministic");
+        let nd = report.mode(&b, "nondeterministic");
+        if let Some(line) = variance_line(&b, det, nd) {
+            s.push_str(&line);
+            s.push('\n');
+        }
     }
     s
+}
+
+/// One sentence per backend: the spread of final accuracy and loss across the
+/// nondeterministic replicas against the deterministic ones.
+fn variance_line(backend: &str, det: Option<&TrainMode>, nd: Option<&TrainMode>) -> Option<String> {
+    let nd = nd?;
+    let sp = nd.spread.clone().unwrap_or_else(|| nd.compute_spread());
+    let (acc, loss) = (sp.final_accuracy?, sp.final_loss?);
+    if acc.n < 2 {
+        return None;
+    }
+    let det_text = match det {
+        Some(d) => {
+            let ds = d.spread.clone().unwrap_or_else(|| d.compute_spread());
+            match (ds.final_accuracy, ds.final_loss) {
+                (Some(a), Some(l)) if a.n >= 2 => format!(
+                    "; deterministic replicas: accuracy range {:.4}, loss range {:.3e}{}",
+                    a.range,
+                    l.range,
+                    if ds.distinct_final_weights == 1 {
+                        " (bitwise identical)"
+                    } else {
+                        ""
+                    }
+                ),
+                _ => String::new(),
+            }
+        }
+        None => String::new(),
+    };
+    Some(format!(
+        "{backend}: across {} nondeterministic replicas, kernel nondeterminism alone moved final accuracy by up to {:.4} (sd {:.2e}) and final loss by up to {:.3e} (sd {:.2e}){det_text}",
+        acc.n, acc.range, acc.stddev, loss.range, loss.stddev
+    ))
 }

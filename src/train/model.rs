@@ -1,7 +1,7 @@
 //! The network and its passes, every reduction on detbench's own kernels:
 //!
 //! ```text
-//! x (N,1,16,16) -> conv 3x3 (8) -> ReLU -> conv 3x3 (8) -> ReLU -> global average pool
+//! x (N,1,16,16) -> conv 3x3 (8) -> leaky ReLU -> conv 3x3 (8) -> leaky ReLU -> global average pool
 //!   -> linear (8 -> 10) -> softmax cross-entropy
 //! ```
 //!
@@ -19,7 +19,7 @@
 //! Deterministic mode uses `conv2d_bwd_weight` `deterministic`, `scatter_add`
 //! `sort_segmented` and `sum` `tree`; nondeterministic mode their atomic variants
 //! (`atomic`, falling back to `atomic_cas` where the device has no float atomic add).
-//! What is left to the host is elementwise and exact or fixed: ReLU and its mask, the
+//! What is left to the host is elementwise and exact or fixed: the leaky ReLU (slope 2^-4) and its mask, the
 //! multiplication by 2^-8 (pool) and 2^-5 (batch mean), the bias add, and the softmax of
 //! 10 logits per sample with the pure-Rust `libm` (the same bits on every platform).
 
@@ -280,6 +280,30 @@ pub fn init_params(seed: u64) -> Vec<f32> {
     p
 }
 
+/// Slope of the leaky ReLU for negative inputs: a power of two, so the product is exact
+/// (the same bits on every backend and platform). A plain ReLU let some seeds' first large
+/// steps push every unit negative, after which no gradient reached the convolutions and
+/// the network stayed at chance.
+pub const LEAK: f64 = 1.0 / 16.0;
+
+/// Leaky ReLU.
+fn leaky(v: f64) -> f64 {
+    if v > 0.0 {
+        v
+    } else {
+        v * LEAK
+    }
+}
+
+/// The gradient `d` through a leaky ReLU whose input was `y`.
+fn leaky_grad(y: f64, d: f64) -> f64 {
+    if y > 0.0 {
+        d
+    } else {
+        d * LEAK
+    }
+}
+
 fn f64s(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
@@ -309,14 +333,14 @@ pub fn forward(k: &Kernels, p: &[f32], x: &[f64], n: usize) -> Result<Forward, D
         x.to_vec(),
         f64s(&p[W1..W2]),
     )?;
-    let a1: Vec<f64> = y1.iter().map(|&v| v.max(0.0)).collect();
+    let a1: Vec<f64> = y1.iter().map(|&v| leaky(v)).collect();
     let y2 = k.conv(
         Op::Conv2dFwd,
         conv_shape(n, CH),
         a1.clone(),
         f64s(&p[W2..WL]),
     )?;
-    let a2: Vec<f64> = y2.iter().map(|&v| v.max(0.0)).collect();
+    let a2: Vec<f64> = y2.iter().map(|&v| leaky(v)).collect();
     let idx: Vec<u32> = (0..a2.len()).map(|i| (i / PIX) as u32).collect();
     // Mean of 256 pixels: the device's sum times 2^-8, exact.
     let pooled: Vec<f64> = k
@@ -403,13 +427,7 @@ pub fn loss_and_grad(
     let dy2: Vec<f64> =
         f.y2.iter()
             .enumerate()
-            .map(|(i, &y)| {
-                if y > 0.0 {
-                    dpool[i / PIX] / PIX as f64
-                } else {
-                    0.0
-                }
-            })
+            .map(|(i, &y)| leaky_grad(y, dpool[i / PIX] / PIX as f64))
             .collect();
     let dw2 = k.conv(
         Op::Conv2dBwdWeight,
@@ -421,7 +439,7 @@ pub fn loss_and_grad(
     let dy1: Vec<f64> = da1
         .iter()
         .zip(&f.y1)
-        .map(|(&d, &y)| if y > 0.0 { d } else { 0.0 })
+        .map(|(&d, &y)| leaky_grad(y, d))
         .collect();
     let dw1 = k.conv(Op::Conv2dBwdWeight, conv_shape(n, 1), dy1, x)?;
     for (dst, src) in [(W1, &dw1), (W2, &dw2), (WL, &dwl), (BL, &db)] {

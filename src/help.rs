@@ -1,0 +1,161 @@
+//! The text `--help` shows after the flags: examples for every command, and for `run` the
+//! ops with their variants and what each one means. The variant lists come from the ops'
+//! own registries, so a new op or variant shows up here without an edit; only the one-line
+//! meanings are written out below.
+
+use crate::ops::Op;
+
+/// What a variant does and whether its bits can change from run to run.
+fn meaning(op: Op, variant: &str) -> &'static str {
+    match (op, variant) {
+        (_, "atomic") if op == Op::Conv2dBwdWeight => {
+            "partial weight gradients added with float atomics: nondeterministic"
+        }
+        (_, "atomic") => "float atomic adds, in whatever order threads arrive: nondeterministic",
+        (_, "atomic_cas") => {
+            "atomic add as a compare-and-swap loop (devices without float atomics): nondeterministic"
+        }
+        (_, "block_atomic") => {
+            "a fixed tree per workgroup, then one atomic add per workgroup: nondeterministic"
+        }
+        (_, "tree") => "a fixed-shape tree: deterministic for a given launch shape",
+        (_, "kahan") => {
+            "compensated (Kahan) sums per thread, then a fixed tree: deterministic for a given launch shape"
+        }
+        (_, "fixed_point") => {
+            "integer (fixed-point) atomics: the same bits in any order; reports the bits lost below its scale"
+        }
+        (_, "reproducible") => {
+            "binned pre-rounded sums (ReproBLAS style): the same bits on any device, launch shape or order"
+        }
+        (_, "privatized") => {
+            "private bins per workgroup, merged with atomic adds: nondeterministic"
+        }
+        (_, "sort_segmented") => "sort by index, then ordered segment sums: deterministic",
+        (_, "direct") => "one thread per output, taps in a fixed order: deterministic",
+        (Op::Matmul, "tiled") => {
+            "one sequential chain over K per output: deterministic and batch invariant"
+        }
+        (_, "tiled") => "shared-memory tiles, taps in a fixed order: deterministic",
+        (_, "split_k_atomic") => {
+            "K split in chunks whose partials are added with float atomics: nondeterministic"
+        }
+        (_, "split_k_deterministic") => {
+            "K split in chunks (the split follows M), partials added in order: deterministic, not batch invariant"
+        }
+        (_, "split_by_batch") => {
+            "each row split in chunks whose number follows the batch size: deterministic, not batch invariant"
+        }
+        (_, "batch_invariant") => {
+            "the split chosen from the reduced length alone: the same bits for a row at any batch size"
+        }
+        (_, "tensor_core") => "CUDA mma.sync tensor cores (sm_80+, f16/bf16 inputs)",
+        (_, "deterministic") => "the batch reduced in a fixed order: deterministic",
+        (_, "copy") => "a plain copy: the device's bandwidth baseline",
+        (_, v) if v.ends_with("no_fma") => {
+            "elementwise update, separate multiply and add: deterministic"
+        }
+        (_, v) if v.ends_with("stochastic_rounding") => {
+            "elementwise update with seeded stochastic rounding to the storage format: deterministic"
+        }
+        (_, v) if v.ends_with("fma") => "elementwise update with fused multiply-adds: deterministic",
+        _ => "see the README's table of variants",
+    }
+}
+
+/// `run --help`'s list of ops and variants.
+pub fn variants() -> String {
+    let mut s = String::from("Ops and their variants (--op, --variant):\n");
+    for &op in Op::ALL {
+        let vs = op.variants();
+        if vs.is_empty() {
+            continue;
+        }
+        s.push_str(&format!("  {op}\n"));
+        let w = vs.iter().map(|v| v.len()).max().unwrap_or(0);
+        for v in vs {
+            s.push_str(&format!("    {v:<w$}  {}\n", meaning(op, v)));
+        }
+    }
+    s
+}
+
+/// `run --help`: the variants, then examples.
+pub fn run() -> String {
+    format!(
+        "{}\nExamples:\n  \
+         detbench run                                     # sum and dot, f32/f16/bf16, every device\n  \
+         detbench run --op all --backend cpu,wgpu --size 2^16,2^20 --runs 20\n  \
+         detbench run --op scatter_add --index-dist uniform,zipf --bins 64,4096\n  \
+         detbench run --op sum --input data.npy          # the file's own dtype\n  \
+         detbench run --seed 1..20 --json - | jq '.results[0]'\n",
+        variants()
+    )
+}
+
+pub const DEVICES: &str = "Examples:
+  detbench devices
+  detbench devices --json - | jq '.devices[] | select(.available)'
+  detbench devices --json devices.json
+";
+
+pub const REPORT: &str = "Examples:
+  detbench report detbench-report.json                  # Markdown to stdout
+  detbench report detbench-report.json --html report.html --md report.md
+  detbench report detbench-report.json detbench-train.json --html all.html
+  detbench report detbench-report.json --figures figs/  # one SVG + CSV per figure
+";
+
+pub const TOLERANCE: &str = "Examples:
+  detbench tolerance detbench-report.json
+  detbench tolerance fit.json --validate held-out.json --confidence 0.999
+  detbench tolerance detbench-report.json --format latex --bib refs.bib > bands.tex
+  detbench tolerance detbench-report.json --format json | jq '.bands[0]'
+";
+
+pub const CHECK: &str = "Exit codes: 0 no regression, 1 regression, 2 bad input.
+
+Examples:
+  detbench check --baseline base.json --current detbench-report.json --junit junit.xml
+  detbench check --baseline a.json,b.json,c.json --current cur.json   # measured timing noise
+  detbench check --baseline base.json --current cur.json --no-timing
+  detbench check --baseline base.json --current cur.json --accept     # adopt the new baseline
+";
+
+pub const MERGE: &str = "Examples:
+  detbench merge h100.json a100.json laptop.json
+  detbench merge h100.json a100.json --md agreement.md
+";
+
+pub const TRAIN: &str = "Examples:
+  detbench train                                   # cpu, both modes, 3 replicas each
+  detbench train --backend cpu,wgpu --replicas 5
+  detbench train --backend wgpu --mode nondeterministic --steps 120 --json wgpu-train.json
+  detbench train --json - --quiet | jq '.modes[] | {backend, mode, spread}'
+";
+
+pub const KERNELS: &str = "Examples:
+  detbench kernels --arch sm_90 --out kernels-sm90/
+  detbench kernels --arch 8.0 --op sum,dot --precision f16 --out k/
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant of every built op is listed with a meaning of its own.
+    #[test]
+    fn every_variant_is_explained() {
+        let text = variants();
+        for &op in Op::ALL {
+            for v in op.variants() {
+                assert!(text.contains(&format!("    {v} ")), "{op} {v} missing");
+                assert_ne!(
+                    meaning(op, v),
+                    "see the README's table of variants",
+                    "{op} {v} has no meaning"
+                );
+            }
+        }
+    }
+}
