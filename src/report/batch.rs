@@ -35,7 +35,7 @@ fn rest_of_shape(r: &ResultRecord) -> String {
     r.shape
         .as_ref()
         .and_then(|s| s.as_array())
-        .map(|a| format!("{:?}", &a[1.min(a.len())..]))
+        .map(|a| serde_json::Value::Array(a[1.min(a.len())..].to_vec()).to_string())
         .unwrap_or_default()
 }
 
@@ -253,6 +253,7 @@ mod tests {
         let inv = invariance_rows(&rs);
         assert_eq!(inv.len(), 2);
         assert_eq!(inv[0][5], "1,64");
+        assert_eq!(inv[0][4], "split_k [64,1024]");
         assert_eq!((inv[0][6].as_str(), inv[0][7].as_str()), ("no", "9"));
         assert_eq!(inv[1][6], "yes");
         let cost = cost_rows(&rs);
