@@ -417,6 +417,100 @@ pub fn default_precisions(inputs: &[InputSpec]) -> Result<Vec<Precision>, DetErr
     }
 }
 
+/// `--accumulator`: a list of `same`, formats, or `all`.
+fn parse_accumulators(s: &str) -> Result<Vec<AccChoice>, DetError> {
+    let mut accumulators = Vec::new();
+    for part in split_list("accumulator", s, ',')? {
+        if part == "all" {
+            accumulators.extend([
+                AccChoice::Same,
+                AccChoice::Fixed(Precision::F32),
+                AccChoice::Fixed(Precision::F64),
+            ]);
+        } else {
+            accumulators.push(AccChoice::parse(part)?);
+        }
+    }
+    Ok(dedup(accumulators))
+}
+
+/// `--index-dist`: checked distribution names, or all of them.
+fn parse_index_dists(s: &str) -> Result<Vec<String>, DetError> {
+    let index_dists: Vec<String> = if s.trim() == "all" {
+        crate::ops::scatter::INDEX_DISTS
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        dedup(
+            split_list("index-dist", s, ',')?
+                .into_iter()
+                .map(String::from)
+                .collect(),
+        )
+    };
+    for d in &index_dists {
+        crate::ops::scatter::check_index_dist(d)?;
+    }
+    Ok(index_dists)
+}
+
+/// `--workgroup-size`: powers of two in 32..=1024.
+fn parse_workgroup_sizes(s: &str) -> Result<Vec<u32>, DetError> {
+    Ok(dedup(
+        split_list("workgroup-size", s, ',')?
+            .into_iter()
+            .map(|p| {
+                let w: u32 = p.replace('_', "").parse().map_err(|_| {
+                    DetError::input(format!(
+                        "--workgroup-size: '{p}' is not a workgroup size (a power of two, 32..1024)"
+                    ))
+                })?;
+                crate::ops::check_workgroup_size(w)
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    ))
+}
+
+/// A shape flag: several shapes are separated by ';', each parsed by `parse`.
+fn parse_shapes(
+    flag: &str,
+    s: Option<&str>,
+    parse: fn(&str) -> Result<Vec<usize>, DetError>,
+) -> Result<Vec<Vec<usize>>, DetError> {
+    match s {
+        Some(s) => Ok(dedup(
+            split_list(flag, s, ';')?
+                .into_iter()
+                .map(parse)
+                .collect::<Result<_, _>>()?,
+        )),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Every file of a run is checked before any work: inputs are regular files, the outputs'
+/// folders exist and are writable, and no output is an input; an index file is read.
+fn check_run_files(a: &RunArgs, inputs: &[InputSpec]) -> Result<(), DetError> {
+    let mut plan = crate::safety::Plan::new();
+    for i in inputs {
+        if let InputSpec::File(p) = i {
+            plan = plan.input("--input", std::path::Path::new(p));
+        }
+    }
+    if let Some(ix) = &a.index {
+        plan = plan.input("--index", ix);
+    }
+    plan.output("--json", Some(&a.json))
+        .folder("--dump", a.dump.as_deref())
+        .check()?;
+    if let Some(ix) = &a.index {
+        // Validated now (format, dtype, shape), not after the other cases ran.
+        crate::inputs::read_npy_index(ix)?;
+    }
+    Ok(())
+}
+
 /// Builds the run configuration from the flags.
 pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
     let ops: Vec<Op> = parse_list("op", &a.op, Op::ALL)?;
@@ -464,19 +558,7 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         Some(p) => Some(parse_list("precision", p, &Precision::ALL)?),
         None => None,
     };
-    let mut accumulators = Vec::new();
-    for part in split_list("accumulator", &a.accumulator, ',')? {
-        if part == "all" {
-            accumulators.extend([
-                AccChoice::Same,
-                AccChoice::Fixed(Precision::F32),
-                AccChoice::Fixed(Precision::F64),
-            ]);
-        } else {
-            accumulators.push(AccChoice::parse(part)?);
-        }
-    }
-    let accumulators = dedup(accumulators);
+    let accumulators = parse_accumulators(&a.accumulator)?;
     let variants: Vec<String> = if a.variant.trim() == "all" {
         Vec::new()
     } else {
@@ -490,22 +572,7 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
     let orderings = parse_list("ordering", &a.ordering, &Ordering::CUDA)?;
     let sizes = parse_sizes("size", &a.size)?;
     let bins = parse_sizes("bins", &a.bins)?;
-    let index_dists: Vec<String> = if a.index_dist.trim() == "all" {
-        crate::ops::scatter::INDEX_DISTS
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    } else {
-        dedup(
-            split_list("index-dist", &a.index_dist, ',')?
-                .into_iter()
-                .map(String::from)
-                .collect(),
-        )
-    };
-    for d in &index_dists {
-        crate::ops::scatter::check_index_dist(d)?;
-    }
+    let index_dists = parse_index_dists(&a.index_dist)?;
     if a.runs == 0 {
         return Err(DetError::input("--runs must be at least 1"));
     }
@@ -527,38 +594,9 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
             "--index is only used by --op scatter_add, which this run does not include",
         ));
     }
-    let workgroup_sizes = dedup(
-        split_list("workgroup-size", &a.workgroup_size, ',')?
-            .into_iter()
-            .map(|p| {
-                let w: u32 = p.replace('_', "").parse().map_err(|_| {
-                    DetError::input(format!(
-                        "--workgroup-size: '{p}' is not a workgroup size (a power of two, 32..1024)"
-                    ))
-                })?;
-                crate::ops::check_workgroup_size(w)
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-    );
-    let conv_shapes = match &a.conv_shape {
-        // Several shapes are separated by ';'.
-        Some(s) => dedup(
-            split_list("conv-shape", s, ';')?
-                .into_iter()
-                .map(parse_conv_shape)
-                .collect::<Result<_, _>>()?,
-        ),
-        None => Vec::new(),
-    };
-    let mm_shapes = match &a.mm_shape {
-        Some(s) => dedup(
-            split_list("mm-shape", s, ';')?
-                .into_iter()
-                .map(parse_mm_shape)
-                .collect::<Result<_, _>>()?,
-        ),
-        None => Vec::new(),
-    };
+    let workgroup_sizes = parse_workgroup_sizes(&a.workgroup_size)?;
+    let conv_shapes = parse_shapes("conv-shape", a.conv_shape.as_deref(), parse_conv_shape)?;
+    let mm_shapes = parse_shapes("mm-shape", a.mm_shape.as_deref(), parse_mm_shape)?;
     let row_lens = match &a.row_len {
         Some(s) => parse_sizes("row-len", s)?,
         None => Vec::new(),
@@ -576,24 +614,7 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         }
         other => other,
     };
-    // Every file is checked before any work: inputs are regular files, the outputs'
-    // folders exist and are writable, and no output is an input.
-    let mut plan = crate::safety::Plan::new();
-    for i in &inputs {
-        if let InputSpec::File(p) = i {
-            plan = plan.input("--input", std::path::Path::new(p));
-        }
-    }
-    if let Some(ix) = &a.index {
-        plan = plan.input("--index", ix);
-    }
-    plan.output("--json", Some(&a.json))
-        .folder("--dump", a.dump.as_deref())
-        .check()?;
-    if let Some(ix) = &a.index {
-        // Validated now (format, dtype, shape), not after the other cases ran.
-        crate::inputs::read_npy_index(ix)?;
-    }
+    check_run_files(a, &inputs)?;
     // The adapter is loaded (and asked about itself) once every flag is known good.
     let external = match &a.external {
         Some(spec) => Some(std::sync::Arc::new(
@@ -605,7 +626,7 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
     if let (Some(ad), "all") = (&external, a.op.trim()) {
         // `--op all` means every op the adapter offers.
         ops.retain(|o| {
-            ad.modes(o.name()).is_some() && crate::backend::external::reference_variant(*o).is_ok()
+            ad.modes(o.name()).is_some() && crate::ops::external::reference_variant(*o).is_ok()
         });
     }
     let precisions = match explicit_precisions {

@@ -541,7 +541,7 @@ fn op_cases(cfg: &RunConfig, op: Op, fam: &dyn Family) -> Result<Vec<Case>, DetE
 /// The variants asked for that the op has (all of them by default).
 fn op_variants(cfg: &RunConfig, op: Op) -> Result<Vec<String>, DetError> {
     if let Some(ad) = &cfg.external {
-        return crate::backend::external::op_modes(ad, op, &cfg.variants);
+        return crate::ops::external::op_modes(ad, op, &cfg.variants);
     }
     let all = op.variants();
     if cfg.variants.is_empty() {
@@ -759,24 +759,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
         found.infos.push(b.info().clone());
         found.backends.push(Box::new(b));
     }
-    for kind in &cfg.backends {
-        if !found.backends.iter().any(|b| b.kind() == *kind) {
-            let why: Vec<String> = found
-                .infos
-                .iter()
-                .filter(|i| i.backend == kind.name())
-                .map(|i| format!("{}: {}", i.name, i.reason))
-                .collect();
-            if cfg.required_backends.contains(kind) {
-                return Err(DetError::input(format!(
-                    "backend {kind} has no usable device: {}",
-                    why.join("; ")
-                )));
-            }
-            // Otherwise `all` found none of this kind: the report's env.devices says why,
-            // and the CLI repeats it once the report is written.
-        }
-    }
+    check_backends(cfg, &found)?;
     let mut report = Report {
         schema: SCHEMA.into(),
         env: environment(&cfg.command, cfg.seed, found.infos.clone(), &found.backends),
@@ -788,19 +771,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
         // Nothing can run: skip preparing inputs and references (minutes at 2^28).
         return Ok(report);
     }
-    let total = (cases.len() * found.backends.len().max(1)) as u64;
-    let bar = if cfg.progress && total > 1 {
-        let b = indicatif::ProgressBar::new(total);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} {msg} [{elapsed_precise}<{eta_precise}]",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        Some(b)
-    } else {
-        None
-    };
+    let bar = progress_bar(cfg, (cases.len() * found.backends.len().max(1)) as u64);
     let mut dumped_inputs = HashSet::new();
     checkpoint(&report);
     'cases: for (ci, case) in cases.iter().enumerate() {
@@ -817,7 +788,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
             // An external case (variant = adapter mode) is prepared as the family's
             // order-independent variant.
             variant: match &cfg.external {
-                Some(_) => crate::backend::external::reference_variant(case.op)?.into(),
+                Some(_) => crate::ops::external::reference_variant(case.op)?.into(),
                 None => case.variant.clone(),
             },
             ..case.clone()
@@ -833,24 +804,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
         }
         check_runs_memory(case.runs + cfg.warmup, prep.exact.len())?;
         if let Some(dir) = dump {
-            let key = format!(
-                "{}_{}_n{}_{}_s{}",
-                case.op,
-                case.precision,
-                case.size,
-                slug(&case.input.label()),
-                case.seed
-            );
-            if dumped_inputs.insert(key.clone()) {
-                for (name, p, values) in &prep.dumps {
-                    inputs::write_npy(
-                        &dir.join(format!("{key}_{name}.npy")),
-                        *p,
-                        values,
-                        &[values.len() as u64],
-                    )?;
-                }
-            }
+            dump_inputs(dir, case, &prep, &mut dumped_inputs)?;
         }
         // Families that compare devices: every backend's first output.
         let compare = family(case.op)?.compare_across_backends();
@@ -889,22 +843,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
             }
             for (rec, set) in outcome {
                 if let (Some(dir), Some(set)) = (dump, &set) {
-                    let name = format!(
-                        "{}_{}_{}_{}_{}_{}_{}_n{}_{}_s{}_out.npy",
-                        rec.op,
-                        rec.backend,
-                        slug(&rec.device),
-                        rec.precision,
-                        rec.accumulator,
-                        rec.variant,
-                        slug(rec.ordering.name()),
-                        rec.size,
-                        slug(&rec.input),
-                        rec.seed
-                    );
-                    let flat: Vec<f64> = set.outputs.iter().flatten().copied().collect();
-                    let shape = [set.outputs.len() as u64, set.outputs[0].len() as u64];
-                    inputs::write_npy(&dir.join(name), prep.out_precision, &flat, &shape)?;
+                    dump_outputs(dir, &rec, set, prep.out_precision)?;
                 }
                 if let (true, Some(set)) = (compare, &set) {
                     cross.push((report.results.len(), set.outputs[0].clone()));
@@ -927,6 +866,99 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
         b.finish_and_clear();
     }
     Ok(report)
+}
+
+/// Refuses a run whose explicitly named backend has no usable device. A backend reached
+/// through `all` may have none: the report's env.devices says why, and the CLI repeats it
+/// once the report is written.
+fn check_backends(cfg: &RunConfig, found: &crate::backend::Discovered) -> Result<(), DetError> {
+    for kind in cfg
+        .backends
+        .iter()
+        .filter(|k| cfg.required_backends.contains(k))
+    {
+        if !found.backends.iter().any(|b| b.kind() == *kind) {
+            let why: Vec<String> = found
+                .infos
+                .iter()
+                .filter(|i| i.backend == kind.name())
+                .map(|i| format!("{}: {}", i.name, i.reason))
+                .collect();
+            return Err(DetError::input(format!(
+                "backend {kind} has no usable device: {}",
+                why.join("; ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The progress bar of `total` (case, backend) steps, when asked for and worth drawing.
+fn progress_bar(cfg: &RunConfig, total: u64) -> Option<indicatif::ProgressBar> {
+    if !cfg.progress || total <= 1 {
+        return None;
+    }
+    let b = indicatif::ProgressBar::new(total);
+    b.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} {msg} [{elapsed_precise}<{eta_precise}]",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(b)
+}
+
+/// `--dump`: writes a case's input arrays once per (op, format, size, input, seed).
+fn dump_inputs(
+    dir: &std::path::Path,
+    case: &Case,
+    prep: &Prepared,
+    dumped: &mut HashSet<String>,
+) -> Result<(), DetError> {
+    let key = format!(
+        "{}_{}_n{}_{}_s{}",
+        case.op,
+        case.precision,
+        case.size,
+        slug(&case.input.label()),
+        case.seed
+    );
+    if dumped.insert(key.clone()) {
+        for (name, p, values) in &prep.dumps {
+            inputs::write_npy(
+                &dir.join(format!("{key}_{name}.npy")),
+                *p,
+                values,
+                &[values.len() as u64],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `--dump`: writes every run's outputs of a result row, one row per run.
+fn dump_outputs(
+    dir: &std::path::Path,
+    rec: &ResultRecord,
+    set: &RunSet,
+    format: Precision,
+) -> Result<(), DetError> {
+    let name = format!(
+        "{}_{}_{}_{}_{}_{}_{}_n{}_{}_s{}_out.npy",
+        rec.op,
+        rec.backend,
+        slug(&rec.device),
+        rec.precision,
+        rec.accumulator,
+        rec.variant,
+        slug(rec.ordering.name()),
+        rec.size,
+        slug(&rec.input),
+        rec.seed
+    );
+    let flat: Vec<f64> = set.outputs.iter().flatten().copied().collect();
+    let shape = [set.outputs.len() as u64, set.outputs[0].len() as u64];
+    inputs::write_npy(&dir.join(name), format, &flat, &shape)
 }
 
 /// The probe rows of every batch-axis record measured so far (see [`BatchTag`]).

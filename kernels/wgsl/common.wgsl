@@ -6,7 +6,13 @@
 //
 // Flags read here: IN_F32 IN_F64 IN_F16 IN_BF16 (input format), ROUND_HALF with one of
 // HALF_F16 HALF_BF16 (rounding to that half format is needed), V_FIXED with C64 (the
-// fixed-point quantizer, on f64 or f32 values).
+// fixed-point quantizer, on f64 or f32 values), OPAQUE (`opaque` and `opq32`; the family's
+// uniform `prm` has a `zero: u32` that is always 0), TWO_SUM32 (TwoSum and rounding to odd
+// in f32; needs OPAQUE), ACC_ADD (the accumulator's add and sub, by ACC_* flag; needs
+// TWO_SUM32 for a half accumulator).
+//
+// Every piece of arithmetic that more than one family needs is here, once: a family
+// template defines only its own kernels.
 
 // ---------------------------------------------------------------------------------------
 // Loading: every input value is exact in C. `word_index(i)` is the storage word of element
@@ -159,4 +165,113 @@ fn quantize(v: f32, k: i32) -> Quant {
     }
     return Quant(q, lost);
 }
+//#endif
+
+// ---------------------------------------------------------------------------------------
+// Hiding a value from the compiler.
+//
+// naga marks no arithmetic as exact (SPIR-V NoContraction), so a driver may rewrite
+// (a + b) - a as b, which erases the rounding error that TwoSum and binned deposits
+// measure (Mesa's lavapipe does), and may fuse x*y into the add that consumes it. A select
+// on a uniform the compiler cannot see is always 0 hides where a value came from without
+// any arithmetic (a multiply by a uniform 1.0 is not enough: lavapipe factors it out).
+
+//#if OPAQUE
+fn opaque(v: C) -> C {
+    return select(v, C(0.0), prm.zero != 0u);
+}
+fn opq32(v: f32) -> f32 {
+    return select(v, 0.0, prm.zero != 0u);
+}
+//#endif
+
+// ---------------------------------------------------------------------------------------
+// TwoSum and rounding to odd in f32: what a half accumulator's add needs to round once.
+// (The exact product, the lavapipe-safe fma and the f64 transforms are reduce.wgsl's: no
+// other family multiplies in its accumulator.)
+
+//#if TWO_SUM32
+struct Two32 {
+    h: f32,
+    l: f32,
+}
+// a + b = h + l exactly.
+fn two_sum32(a: f32, b: f32) -> Two32 {
+    let s = opq32(a + b);
+    let z = opq32(s - a);
+    return Two32(s, (a - (s - z)) + (b - z));
+}
+// s rounded to odd, where the exact value is s plus an error that is nonzero (`inexact`)
+// and lies above s (`up`, towards larger magnitude): if inexact, force the last bit of s to
+// 1 towards the exact value. Rounded to odd at p bits and then to nearest at p - 2 or fewer
+// is the correct rounding.
+fn to_odd(s: f32, inexact: bool, up: bool) -> f32 {
+    let b = bitcast<u32>(s);
+    if (!inexact || (b & 1u) == 1u || s == 0.0 || (b & 0x7f800000u) == 0x7f800000u) {
+        return s;
+    }
+    return bitcast<f32>(select(b - 1u, b + 1u, up));
+}
+// h + l rounded to odd.
+fn odd32(t: Two32) -> f32 {
+    return to_odd(t.h, t.l != 0.0, (t.l > 0.0) == (t.h > 0.0));
+}
+//#endif
+
+// ---------------------------------------------------------------------------------------
+// Accumulator addition (`Arith` in src/shared/arith.rs): `add` and `sub` in the format of
+// the ACC_* flag, for the families that set ACC_ADD.
+
+//#if ACC_ADD
+//#if ACC_HALF
+//#if !C64
+// Rounding the exact result to odd in f32 first makes mixed inputs (f32 data in an f16
+// accumulator) round once, like the CPU's f64 arithmetic; for half inputs it changes nothing.
+fn add(a: f32, b: f32) -> f32 {
+    return round_half(odd32(two_sum32(a, b)));
+}
+//#else
+// An f64 value rounded once to the half accumulator. The error's sign and whether it is
+// zero are taken in f64: as an f32 it could underflow to 0.
+fn round_acc64(v: f64) -> f64 {
+    let t = f32(v);
+    let e = v - f64(t);
+    return f64(round_half(to_odd(t, e != 0.0, (e > 0.0) == (t > 0.0))));
+}
+fn add(a: f64, b: f64) -> f64 {
+    return round_acc64(a + b);
+}
+//#endif
+fn sub(a: C, b: C) -> C {
+    return add(a, -b);
+}
+//#endif
+
+//#if ACC_F32
+//#if !C64
+fn add(a: f32, b: f32) -> f32 {
+    return a + b;
+}
+fn sub(a: f32, b: f32) -> f32 {
+    return a - b;
+}
+//#else
+// f64 input, f32 accumulator: compute in f64 and round to f32, as the CPU does.
+fn add(a: f64, b: f64) -> f64 {
+    return f64(f32(a + b));
+}
+fn sub(a: f64, b: f64) -> f64 {
+    return f64(f32(a - b));
+}
+//#endif
+//#endif
+
+//#if ACC_F64
+fn add(a: f64, b: f64) -> f64 {
+    return a + b;
+}
+fn sub(a: f64, b: f64) -> f64 {
+    return a - b;
+}
+//#endif
 //#endif

@@ -21,8 +21,8 @@ struct Prm {
     step: u32,
     key: u32,
     n: u32,
-    // Always 1.0, unknown to the compiler.
-    one: f32,
+    // Always 0, unknown to the compiler (common.wgsl's `opaque`).
+    zero: u32,
 }
 
 @group(0) @binding(0) var<uniform> prm: Prm;
@@ -40,10 +40,6 @@ struct Prm {
 //#if ST_BF16
 @group(0) @binding(5) var<storage, read_write> master: array<f32>;
 //#endif
-
-fn opaque(v: f32) -> f32 {
-    return v * prm.one;
-}
 
 // MurmurHash3's finaliser; the same integer steps as `fmix32` in src/ops/optim/mod.rs.
 fn fmix32(h0: u32) -> u32 {

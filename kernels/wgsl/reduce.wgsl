@@ -30,14 +30,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> prm: Params;
 
-// naga marks no arithmetic as exact (SPIR-V NoContraction), so a driver may rewrite
-// (a + b) - a as b, which erases the rounding error that TwoSum and binned deposits
-// measure (Mesa's lavapipe does), and may fuse x*y into the add that consumes it. A select
-// on a uniform the compiler cannot see is always 0 hides where a value came from without
-// any arithmetic (a multiply by a uniform 1.0 is not enough: lavapipe factors it out).
-fn opaque(v: C) -> C {
-    return select(v, C(0.0), prm.zero != 0u);
-}
+// `opaque` and `opq32` are common.wgsl's (flag OPAQUE; they read `prm.zero`).
 
 @group(0) @binding(1) var<storage, read> xs: array<XW>;
 //#if DOT
@@ -63,19 +56,7 @@ fn load_y(i: u32) -> C {
 // Dekker's exact product, TwoSum and round-to-odd (Boldo & Melquiond, "Emulation of FMA and
 // correctly rounded sums: proved algorithms using rounding to odd", IEEE TC 57(4), 2008).
 
-struct Two32 {
-    h: f32,
-    l: f32,
-}
-fn opq32(v: f32) -> f32 {
-    return select(v, 0.0, prm.zero != 0u);
-}
-// a + b = h + l exactly.
-fn two_sum32(a: f32, b: f32) -> Two32 {
-    let s = opq32(a + b);
-    let z = opq32(s - a);
-    return Two32(s, (a - (s - z)) + (b - z));
-}
+// Two32, two_sum32 and odd32 are common.wgsl's (flag TWO_SUM32).
 // a * b = h + l exactly (Veltkamp split with 2^12 + 1; every partial product is exact).
 // The split multiplies by 4097, which overflows above 2^115: the larger operand is first
 // scaled by 2^-64 (exact: it is >= 2^100), the split runs on the scaled product, and its
@@ -97,15 +78,6 @@ fn two_prod32(a: f32, b: f32) -> Two32 {
     let yl = y - yh;
     let l = (((xh * yh - ps) + xh * yl) + xl * yh) + xl * yl;
     return Two32(p, select(l, l * bitcast<f32>(191u << 23u), big)); // * 2^64
-}
-// h + l rounded to odd: if inexact, force the last bit of h to 1 towards the exact value.
-// Rounded to odd at p bits and then to nearest at p - 2 or fewer is the correct rounding.
-fn odd32(t: Two32) -> f32 {
-    let b = bitcast<u32>(t.h);
-    if (t.l == 0.0 || (b & 1u) == 1u || t.h == 0.0 || (b & 0x7f800000u) == 0x7f800000u) {
-        return t.h;
-    }
-    return bitcast<f32>(select(b - 1u, b + 1u, (t.l > 0.0) == (t.h > 0.0)));
 }
 //#if FMA32_F64
 // fl(a * b + c) with one rounding, through f64 (the device has SHADER_F64): a * b is exact
@@ -259,15 +231,11 @@ fn fma64_small(a: f64, b: f64, c: f64) -> f64 {
 // HALF_F16 / HALF_BF16, set with ACC_F16 / ACC_BF16).
 
 // ---------------------------------------------------------------------------------------
-// Accumulator arithmetic (`Arith` in cpu.rs): add, sub, mul, dot_step, product_error.
+// Accumulator arithmetic (`Arith` in src/shared/arith.rs): mul, dot_step, product_error
+// (add and sub are common.wgsl's, flag ACC_ADD).
 
 //#if ACC_HALF
 //#if !C64
-// Rounding the exact result to odd in f32 first makes mixed inputs (f32 data in an f16
-// accumulator) round once, like the CPU's f64 arithmetic; for half inputs it changes nothing.
-fn add(a: f32, b: f32) -> f32 {
-    return round_half(odd32(two_sum32(a, b)));
-}
 fn mul(a: f32, b: f32) -> f32 {
     return round_half(odd32(two_prod32(a, b)));
 }
@@ -277,13 +245,6 @@ fn product_error(x: f32, y: f32, p: f32) -> f32 {
     return round_half(odd32(two_sum32(t.h - p, t.l)));
 }
 //#else
-fn round_acc64(v: f64) -> f64 {
-    let t = f32(v);
-    return f64(round_half(odd32(Two32(t, f32(v - f64(t))))));
-}
-fn add(a: f64, b: f64) -> f64 {
-    return round_acc64(a + b);
-}
 fn mul(a: f64, b: f64) -> f64 {
     return round_acc64(a * b);
 }
@@ -291,9 +252,6 @@ fn product_error(x: f64, y: f64, p: f64) -> f64 {
     return round_acc64(x * y - p);
 }
 //#endif
-fn sub(a: C, b: C) -> C {
-    return add(a, -b);
-}
 // Halves never fuse: round(acc + round(x*y)).
 fn dot_step(acc: C, x: C, y: C) -> C {
     return add(acc, mul(x, y));
@@ -302,12 +260,6 @@ fn dot_step(acc: C, x: C, y: C) -> C {
 
 //#if ACC_F32
 //#if !C64
-fn add(a: f32, b: f32) -> f32 {
-    return a + b;
-}
-fn sub(a: f32, b: f32) -> f32 {
-    return a - b;
-}
 fn mul(a: f32, b: f32) -> f32 {
     return a * b;
 }
@@ -325,12 +277,6 @@ fn product_error(x: f32, y: f32, p: f32) -> f32 {
 }
 //#else
 // f64 input, f32 accumulator: compute in f64 and round to f32, as the CPU does.
-fn add(a: f64, b: f64) -> f64 {
-    return f64(f32(a + b));
-}
-fn sub(a: f64, b: f64) -> f64 {
-    return f64(f32(a - b));
-}
 fn mul(a: f64, b: f64) -> f64 {
     return f64(f32(a * b));
 }
@@ -344,12 +290,6 @@ fn product_error(x: f64, y: f64, p: f64) -> f64 {
 //#endif
 
 //#if ACC_F64
-fn add(a: f64, b: f64) -> f64 {
-    return a + b;
-}
-fn sub(a: f64, b: f64) -> f64 {
-    return a - b;
-}
 fn mul(a: f64, b: f64) -> f64 {
     return a * b;
 }

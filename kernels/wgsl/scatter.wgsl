@@ -7,9 +7,8 @@
 // blocks of the job's flags: IN_* / ACC_* / ACC_HALF / C64 as in reduce.wgsl, one variant
 // flag V_ATOMIC V_CAS V_PRIV V_SORT V_FIXED V_REPRO, CAS_CELL / CAS64 (compare-exchange
 // words of u32 or u64), NATIVE_ATOMIC (privatized merging with atomicAdd on f32).
-// The value loading, half rounding and fixed-point quantizer are common.wgsl's, and the
-// accumulator arithmetic follows reduce.wgsl's, so each add rounds exactly like `Arith` in
-// src/ops/reduce/cpu.rs. The sort-based kernels follow
+// The value loading, half rounding, fixed-point quantizer, `opaque` and the accumulator's
+// add are common.wgsl's, so each add rounds exactly like `Arith` in src/shared/arith.rs. The sort-based kernels follow
 // src/ops/scatter/mod.rs step for step, so their bits equal the CPU's.
 
 struct Params {
@@ -23,8 +22,8 @@ struct Params {
     first: u32,
     tiles: u32,
     fixed_k: i32,
-    // Always 1.0; see `opaque`.
-    one: f32,
+    // Always 0; see common.wgsl's `opaque`.
+    zero: u32,
     // Entries the scan kernel scans.
     scan_len: u32,
     folds: i32,
@@ -42,14 +41,6 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> prm: Params;
 
-// naga marks no arithmetic as exact (SPIR-V NoContraction), so a driver may rewrite
-// (a + b) - a as b, which erases the rounding error that TwoSum and binned deposits
-// measure (Mesa's lavapipe does), and may fuse x*y into the add that consumes it. Multiplying by a uniform the compiler cannot see is 1.0
-// is exact and stops that rewrite.
-fn opaque(v: C) -> C {
-    // A select on a uniform, not arithmetic: lavapipe factors a multiply by 1.0 out.
-    return select(v, C(0.0), prm.one != 1.0);
-}
 @group(0) @binding(1) var<storage, read> xs: array<XW>;
 
 // ---------------------------------------------------------------------------------------
@@ -61,79 +52,8 @@ fn load_x(i: u32) -> C {
 }
 
 // ---------------------------------------------------------------------------------------
-// Half formats.
-
-//#if ACC_HALF
-// Round-to-odd of an f32 result s whose exact value is s + err: if inexact, force the last
-// bit to 1 in the direction of the exact value. An f32 rounded to odd then rounded to a
-// half format (p <= 22) is the correctly rounded half of the exact value, so mixed inputs
-// (e.g. f32 data in an f16 accumulator) still round once, like the CPU's f64 arithmetic.
-fn to_odd(s: f32, inexact: bool, up: bool) -> f32 {
-    let b = bitcast<u32>(s);
-    if (!inexact || (b & 1u) == 1u || s == 0.0 || (b & 0x7f800000u) == 0x7f800000u) {
-        return s;
-    }
-    return bitcast<f32>(select(b - 1u, b + 1u, up));
-}
-//#endif
-// rne_drop and round_half are common.wgsl's (flags ROUND_HALF and HALF_F16 / HALF_BF16,
-// set with ACC_F16 / ACC_BF16).
-
-// ---------------------------------------------------------------------------------------
-// Accumulator arithmetic (`Arith` in src/shared/arith.rs): a scatter only adds, so only
-// add and sub are defined; no product, and so no fma() that lavapipe could leave unfused.
-
-//#if ACC_HALF
-//#if !C64
-fn add(a: f32, b: f32) -> f32 {
-    let s = opaque(a + b);
-    // TwoSum error tells whether s is exact and on which side the exact sum lies.
-    let bb = s - a;
-    let e = (a - (s - bb)) + (b - bb);
-    return round_half(to_odd(s, e != 0.0, (e > 0.0) == (s > 0.0)));
-}
-//#else
-fn round_acc64(v: f64) -> f64 {
-    let t = f32(v);
-    let e = v - f64(t);
-    return f64(round_half(to_odd(t, e != 0.0, (e > 0.0) == (t > 0.0))));
-}
-fn add(a: f64, b: f64) -> f64 {
-    return round_acc64(a + b);
-}
-//#endif
-fn sub(a: C, b: C) -> C {
-    return add(a, -b);
-}
-//#endif
-
-//#if ACC_F32
-//#if !C64
-fn add(a: f32, b: f32) -> f32 {
-    return a + b;
-}
-fn sub(a: f32, b: f32) -> f32 {
-    return a - b;
-}
-//#else
-// f64 input, f32 accumulator: compute in f64 and round to f32, as the CPU does.
-fn add(a: f64, b: f64) -> f64 {
-    return f64(f32(a + b));
-}
-fn sub(a: f64, b: f64) -> f64 {
-    return f64(f32(a - b));
-}
-//#endif
-//#endif
-
-//#if ACC_F64
-fn add(a: f64, b: f64) -> f64 {
-    return a + b;
-}
-fn sub(a: f64, b: f64) -> f64 {
-    return a - b;
-}
-//#endif
+// Accumulator arithmetic: a scatter only adds, so it takes common.wgsl's `add` and `sub`
+// (ACC_ADD; with TWO_SUM32 for the round-to-odd of a half accumulator) and defines no product.
 
 // ---------------------------------------------------------------------------------------
 // Indices, validated on the host: every one is < prm.bins.
@@ -661,7 +581,7 @@ fn slices(x: A) -> vec3<A> {
             let a = fold_a(k);
             let sig = sigma_of(a);
             // The select keeps the driver from folding (sig + r) - sig into r.
-            let s = select(sig + or1(r), A(0.0), prm.one != 1.0);
+            let s = select(sig + or1(r), A(0.0), prm.zero != 0u);
             let q = s - sig;
             m[k] = q * pow2(P_BITS - 1 - a);
             r = r - q;

@@ -672,51 +672,9 @@ impl Backend for ExternalBackend {
     fn annotate(&self, rec: &mut ResultRecord) {
         // The adapter's modes are not atomic kernels: no ordering; whether the mode promises
         // the same bits is the adapter's word.
-        rec.ordering = crate::ops::Ordering::None;
+        rec.ordering = crate::shared::ordering::Ordering::None;
         rec.deterministic_variant = self.adapter.deterministic.contains(&rec.variant);
         // A string extra: part of the result's key, so two adapters on one device differ.
         rec.extra.insert("adapter".into(), json!(self.adapter.name));
     }
-}
-
-/// The variants (adapter modes) of `op` in an external run: all of the adapter's modes,
-/// or those of `wanted` (each of which it must offer).
-pub fn op_modes(
-    ad: &Adapter,
-    op: crate::ops::Op,
-    wanted: &[String],
-) -> Result<Vec<String>, DetError> {
-    reference_variant(op)?;
-    let modes = ad.modes(op.name()).ok_or_else(|| {
-        DetError::input(format!(
-            "adapter {} does not offer op {op} (it offers {})",
-            ad.name,
-            ad.ops.keys().cloned().collect::<Vec<_>>().join(", ")
-        ))
-    })?;
-    if wanted.is_empty() {
-        return Ok(modes.to_vec());
-    }
-    for v in wanted {
-        if !modes.contains(v) {
-            return Err(DetError::input(format!(
-                "adapter {} has no mode '{v}' for op {op} (expected {})",
-                ad.name,
-                modes.join(", ")
-            )));
-        }
-    }
-    Ok(wanted.to_vec())
-}
-
-/// The family variant an external case of `op` is prepared as (its inputs, exact
-/// reference and order-independent bound).
-pub fn reference_variant(op: crate::ops::Op) -> Result<&'static str, DetError> {
-    op.family()
-        .and_then(|f| f.external_variant(op))
-        .ok_or_else(|| {
-            DetError::input(format!(
-                "op {op} cannot be run by an external program in this build of detbench"
-            ))
-        })
 }

@@ -11,7 +11,6 @@ pub mod wgpu;
 
 use crate::error::OpError;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -62,39 +61,9 @@ impl FromStr for BackendKind {
     }
 }
 
-/// A device as `detbench devices` and the report's `env.devices` show it.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
-pub struct DeviceInfo {
-    /// `cpu`, `cuda` or `wgpu`.
-    pub backend: String,
-    /// Device name (e.g. "NVIDIA H100 80GB HBM3", "llvmpipe (LLVM 15.0.6, 256 bits)").
-    pub name: String,
-    /// Whether detbench can run kernels on it.
-    pub available: bool,
-    /// Why not, when unavailable; empty otherwise.
-    pub reason: String,
-    /// Driver name and version.
-    #[serde(default)]
-    pub driver: String,
-    /// Device type: cpu, discrete_gpu, integrated_gpu, virtual_gpu, software.
-    #[serde(default)]
-    pub device_type: String,
-    /// Optional features present (e.g. SHADER_F16, SHADER_FLOAT32_ATOMIC).
-    #[serde(default)]
-    pub features: Vec<String>,
-    /// Limits that bound problem sizes (e.g. max_storage_buffer_binding_size).
-    #[serde(default)]
-    pub limits: BTreeMap<String, serde_json::Value>,
-    /// Anything else: compute capability, SM count, clocks, NVML readings, backend API.
-    #[serde(default)]
-    pub details: BTreeMap<String, serde_json::Value>,
-    /// Whether the device keeps subnormal numbers, per compute format the kernels use
-    /// ("f32", "f64"): one of the [`subnormal_mode`] strings. wgpu devices are probed once
-    /// with a tiny kernel ([`wgpu::probe_subnormals`]); the CPU emulation and CUDA (compiled
-    /// with `--ftz=false`) preserve them. Empty in reports written before it existed.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub subnormals: BTreeMap<String, String>,
-}
+/// A device as `detbench devices` and the report's `env.devices` show it (defined with the
+/// report schema, which records it).
+pub use crate::report::schema::DeviceInfo;
 
 /// The modes [`DeviceInfo::subnormals`] records for a format.
 pub mod subnormal_mode {

@@ -6,6 +6,7 @@
 //! copy) keeps its own `module_spec`.
 
 use crate::backend::cuda::{ComputeCapability, ModuleSpec};
+use crate::error::DetError;
 use crate::numerics::Precision;
 use crate::ops::Ordering;
 
@@ -143,4 +144,39 @@ pub fn wgpu_pair_flags(input: Precision, acc: Precision) -> Vec<&'static str> {
         flags.push("C64");
     }
     flags
+}
+
+/// Row `i` of A: its own stream, so it does not depend on M (see the module docs).
+pub const ROW_STREAM: u64 = 1 << 32;
+
+/// Rows of a batched operand, row `i` drawn from stream `ROW_STREAM + i` (a user's file
+/// gives its first `rows * len` values, row-major). Shared with the batched row reductions.
+pub fn batch_rows(
+    case: &crate::ops::Case,
+    rows: usize,
+    len: usize,
+    what: &str,
+) -> Result<Vec<f64>, DetError> {
+    if let crate::inputs::InputSpec::File(_) = &case.input {
+        let v = crate::inputs::generate(&case.input, case.precision, 0, case.seed, 0)?;
+        if v.len() < rows * len {
+            return Err(DetError::input(format!(
+                "{}: the input file has {} values; {what} needs {rows} rows of {len}",
+                case.op,
+                v.len()
+            )));
+        }
+        return Ok(v[..rows * len].to_vec());
+    }
+    let mut out = Vec::with_capacity(rows * len);
+    for i in 0..rows {
+        out.extend(crate::inputs::generate(
+            &case.input,
+            case.precision,
+            len,
+            case.seed,
+            ROW_STREAM + i as u64,
+        )?);
+    }
+    Ok(out)
 }

@@ -7,6 +7,7 @@
 pub mod common;
 pub mod conv;
 pub mod copy;
+pub mod external;
 pub mod family;
 pub mod matmul;
 pub mod optim;

@@ -42,9 +42,11 @@ impl DeviceId {
     /// The identity of a result's device; ids are taken from the report's device list
     /// (matched by backend and raw name).
     pub fn of(r: &ResultRecord, env: &Env) -> DeviceId {
-        let ordinal =
-            |d: &crate::backend::DeviceInfo| d.details.get("ordinal").and_then(|v| v.as_u64());
-        let same = |d: &&crate::backend::DeviceInfo| d.backend == r.backend && d.name == r.device;
+        let ordinal = |d: &crate::report::schema::DeviceInfo| {
+            d.details.get("ordinal").and_then(|v| v.as_u64())
+        };
+        let same =
+            |d: &&crate::report::schema::DeviceInfo| d.backend == r.backend && d.name == r.device;
         let twins = env.devices.iter().filter(same).count();
         let info = env
             .devices
@@ -346,7 +348,7 @@ mod tests {
             variant: "tree".into(),
             ordering: Default::default(),
             size: 1000,
-            launch: crate::ops::Launch {
+            launch: crate::shared::launch::Launch {
                 workgroup_size: wg,
                 workgroups: groups,
             },
@@ -375,7 +377,7 @@ mod tests {
     #[test]
     fn ids_come_from_the_device_list_and_driver_noise_does_not_split_keys() {
         let mut env = Env::default();
-        let mut info = crate::backend::DeviceInfo {
+        let mut info = crate::report::schema::DeviceInfo {
             backend: "wgpu".into(),
             name: "llvmpipe (LLVM 15.0.6, 256 bits)".into(),
             ..Default::default()
@@ -398,7 +400,7 @@ mod tests {
     #[test]
     fn identical_devices_get_distinct_keys_and_single_devices_keep_theirs() {
         let gpu = |ordinal: u64, bus: Option<&str>| {
-            let mut info = crate::backend::DeviceInfo {
+            let mut info = crate::report::schema::DeviceInfo {
                 backend: "wgpu".into(),
                 name: "NVIDIA H100 80GB HBM3".into(),
                 ..Default::default()

@@ -1,8 +1,7 @@
 //! The `detbench.report.v1` JSON schema (described in docs/interface.md). Field names are a
 //! contract with users' scripts: add fields, never rename them.
 
-use crate::backend::DeviceInfo;
-use crate::ops::Launch;
+pub use crate::shared::launch::Launch;
 pub use crate::shared::ordering::Ordering;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -52,6 +51,40 @@ pub struct Env {
     /// Anything else worth recording (host name, environment variables that matter).
     #[serde(default)]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// A device as `detbench devices` and the report's `env.devices` show it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct DeviceInfo {
+    /// `cpu`, `cuda` or `wgpu`.
+    pub backend: String,
+    /// Device name (e.g. "NVIDIA H100 80GB HBM3", "llvmpipe (LLVM 15.0.6, 256 bits)").
+    pub name: String,
+    /// Whether detbench can run kernels on it.
+    pub available: bool,
+    /// Why not, when unavailable; empty otherwise.
+    pub reason: String,
+    /// Driver name and version.
+    #[serde(default)]
+    pub driver: String,
+    /// Device type: cpu, discrete_gpu, integrated_gpu, virtual_gpu, software.
+    #[serde(default)]
+    pub device_type: String,
+    /// Optional features present (e.g. SHADER_F16, SHADER_FLOAT32_ATOMIC).
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// Limits that bound problem sizes (e.g. max_storage_buffer_binding_size).
+    #[serde(default)]
+    pub limits: BTreeMap<String, serde_json::Value>,
+    /// Anything else: compute capability, SM count, clocks, NVML readings, backend API.
+    #[serde(default)]
+    pub details: BTreeMap<String, serde_json::Value>,
+    /// Whether the device keeps subnormal numbers, per compute format the kernels use
+    /// ("f32", "f64"): one of the [`crate::backend::subnormal_mode`] strings. wgpu devices are probed once
+    /// with a tiny kernel (`backend::wgpu::probe_subnormals`); the CPU emulation and CUDA (compiled
+    /// with `--ftz=false`) preserve them. Empty in reports written before it existed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub subnormals: BTreeMap<String, String>,
 }
 
 /// How a result row ended.

@@ -5,6 +5,7 @@
 
 pub mod arith;
 pub mod fixed;
+pub mod gemm;
 pub mod host;
 pub mod lanes;
 pub mod launch;

@@ -258,9 +258,25 @@ fn band(
     c: f64,
     env: &crate::report::Env,
 ) -> ToleranceRow {
+    let (mut row, m) = summary(key, recs, left_out, c, env);
+    if row.form == "normwise" {
+        normwise_band(&mut row, recs, m, c);
+    } else {
+        absolute_band(&mut row, recs, m, c);
+    }
+    row
+}
+
+/// A row's figures over its results, with no band yet, and the empirical band's sample
+/// size (the fewest seeds of any configuration).
+fn summary(
+    key: RowKey,
+    recs: &[&ResultRecord],
+    left_out: usize,
+    c: f64,
+    env: &crate::report::Env,
+) -> (ToleranceRow, u64) {
     let (op, precision, accumulator, variant) = key;
-    let u = unit_roundoff(&accumulator).unwrap_or(f64::NAN);
-    let extra = u64::from(op == "dot");
     // The stable device identity: one device under two driver versions counts once.
     let mut devices: Vec<String> = recs
         .iter()
@@ -325,7 +341,7 @@ fn band(
         ));
     }
 
-    let mut row = ToleranceRow {
+    let row = ToleranceRow {
         op: op.clone(),
         precision,
         accumulator,
@@ -364,36 +380,58 @@ fn band(
         run_to_run_ulp,
         notes,
     };
+    (row, m)
+}
 
-    if !normwise {
-        // Absolute band from the per-element bounds and errors.
-        let det = if recs.iter().all(|r| r.error_bound.is_some()) {
-            recs.iter().filter_map(|r| r.error_bound).reduce(f64::max)
-        } else {
-            None
-        };
-        let emp = theory::empirical_band_of_max(max_abs_err, m, c);
-        let mut cands: Vec<(f64, &str, f64)> = Vec::new();
-        if let Some(d) = det {
-            cands.push((d, "deterministic", 1.0));
-        }
-        if emp.sufficient {
-            cands.push((emp.value, "empirical", c));
-        }
-        row.empirical = Some(emp);
-        if let Some((a, basis, cov)) = cands.into_iter().min_by(|a, b| a.0.total_cmp(&b.0)) {
-            row.atol = Some(a.max(max_abs_err));
-            row.rtol = Some(0.0);
-            row.basis = basis.into();
-            row.stated_coverage = Some(cov);
-        }
-        row.notes.push(
-            "absolute band: the report carries no per-element magnitudes for this family, so atol is the largest per-element bound (or error)".into(),
-        );
-        return row;
+/// Absolute band from the per-element bounds and errors: families whose report rows carry
+/// no per-element magnitudes.
+fn absolute_band(row: &mut ToleranceRow, recs: &[&ResultRecord], m: u64, c: f64) {
+    let det = if recs.iter().all(|r| r.error_bound.is_some()) {
+        recs.iter().filter_map(|r| r.error_bound).reduce(f64::max)
+    } else {
+        None
+    };
+    let emp = theory::empirical_band_of_max(row.max_abs_err, m, c);
+    let mut cands: Vec<(f64, &str, f64)> = Vec::new();
+    if let Some(d) = det {
+        cands.push((d, "deterministic", 1.0));
     }
+    if emp.sufficient {
+        cands.push((emp.value, "empirical", c));
+    }
+    row.empirical = Some(emp);
+    if let Some((a, basis, cov)) = cands.into_iter().min_by(|a, b| a.0.total_cmp(&b.0)) {
+        row.atol = Some(a.max(row.max_abs_err));
+        row.rtol = Some(0.0);
+        row.basis = basis.into();
+        row.stated_coverage = Some(cov);
+    }
+    row.notes.push(
+        "absolute band: the report carries no per-element magnitudes for this family, so atol is the largest per-element bound (or error)".into(),
+    );
+}
 
-    let float_order = float_order_variant(&op, &variant) && u.is_finite();
+/// What the normwise band is fitted to: over the results, the largest error relative to
+/// sum |x_i|, the largest bound in that form, the cancellation, and how many results
+/// contradict the probabilistic bound at their own n.
+struct NormwiseFit {
+    prob_violations: usize,
+    det: Option<f64>,
+    det_missing: bool,
+    observed: f64,
+    abs_sum_max: f64,
+    cancel_max: f64,
+    cancel_by_input: BTreeMap<String, f64>,
+}
+
+fn normwise_fit(
+    recs: &[&ResultRecord],
+    variant: &str,
+    u: f64,
+    extra: u64,
+    float_order: bool,
+    c: f64,
+) -> NormwiseFit {
     // Per result, at its own n: the probabilistic bound a result's error contradicts.
     let mut prob_violations = 0usize;
     let mut det: Option<f64> = None;
@@ -417,7 +455,7 @@ fn band(
             // tau <= (u + eps) + R / s, so a new input cannot exceed the fitted tau through
             // a larger |exact| / s.
             let own = |b: f64| {
-                if own_bound_variant(&variant) {
+                if own_bound_variant(variant) {
                     let a = u + f64::EPSILON;
                     a + (b - a * r.exact.unwrap_or(0.0).abs()).max(0.0) / s
                 } else {
@@ -438,6 +476,35 @@ fn band(
         }
         // s == 0: every term is 0, the exact sum is 0 and so is any float sum of them.
     }
+    NormwiseFit {
+        prob_violations,
+        det,
+        det_missing,
+        observed,
+        abs_sum_max,
+        cancel_max,
+        cancel_by_input,
+    }
+}
+
+/// The normwise band: tau bounds |computed - exact| / sum |x_i|, from the variant's own
+/// bound, the Higham-Mary probabilistic bound (float-order variants) or the empirical band,
+/// whichever is smallest and valid.
+fn normwise_band(row: &mut ToleranceRow, recs: &[&ResultRecord], m: u64, c: f64) {
+    let (op, variant) = (row.op.clone(), row.variant.clone());
+    let u = unit_roundoff(&row.accumulator).unwrap_or(f64::NAN);
+    let extra = u64::from(op == "dot");
+    let n_max = row.n_max;
+    let float_order = float_order_variant(&op, &variant) && u.is_finite();
+    let NormwiseFit {
+        prob_violations,
+        mut det,
+        det_missing,
+        observed,
+        abs_sum_max,
+        cancel_max,
+        cancel_by_input,
+    } = normwise_fit(recs, &variant, u, extra, float_order, c);
     if det_missing {
         det = None;
     }
@@ -490,12 +557,11 @@ fn band(
             .map(|(k, v)| (k, t * v))
             .collect();
     }
-    if bitwise && deterministic_variant {
+    if row.bitwise_reproducible && row.deterministic_variant {
         row.notes.push(
             "bitwise identical run to run: between two runs of the same launch on one device, compare bits (rtol = atol = 0)".into(),
         );
     }
-    row
 }
 
 /// When an unordered (atomic) variant shows smaller errors than an ordered one of the same

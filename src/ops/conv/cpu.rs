@@ -13,58 +13,7 @@ use crate::numerics::Precision;
 use crate::ops::Op;
 use std::sync::atomic::AtomicU64;
 
-/// Rounds an f32 to a half format (round to nearest even); other formats pass through.
-#[inline]
-pub fn round_half(p: Precision, v: f32) -> f32 {
-    match p {
-        Precision::F16 => half::f16::from_f32(v).to_f32(),
-        Precision::Bf16 => half::bf16::from_f32(v).to_f32(),
-        _ => v,
-    }
-}
-
-/// The accumulator arithmetic every backend uses (module docs of [`super`]).
-#[derive(Clone, Copy, Debug)]
-pub struct ConvArith {
-    /// Accumulation format.
-    pub acc: Precision,
-    /// Storage format of the output.
-    pub out: Precision,
-}
-
-impl ConvArith {
-    /// acc + a*b with the product and the sum each rounded to the accumulator: never fused
-    /// (WGSL's `fma` may or may not fuse, so an unfused step is the one every device can be
-    /// made to do exactly).
-    #[inline]
-    pub fn step(self, acc: f64, a: f64, b: f64) -> f64 {
-        match self.acc {
-            Precision::F64 => a * b + acc,
-            Precision::F32 => ((a as f32) * (b as f32) + acc as f32) as f64,
-            h => round_half(h, acc as f32 + round_half(h, a as f32 * b as f32)) as f64,
-        }
-    }
-
-    /// a + b in the accumulator.
-    #[inline]
-    pub fn add(self, a: f64, b: f64) -> f64 {
-        match self.acc {
-            Precision::F64 => a + b,
-            Precision::F32 => (a as f32 + b as f32) as f64,
-            h => round_half(h, a as f32 + b as f32) as f64,
-        }
-    }
-
-    /// An accumulator value stored in the output format (f64 -> f32 -> half for f64 -> half).
-    #[inline]
-    pub fn store(self, v: f64) -> f64 {
-        match (self.acc, self.out) {
-            (a, o) if a == o => v,
-            (_, Precision::F32) => v as f32 as f64,
-            (_, h) => round_half(h, v as f32) as f64,
-        }
-    }
-}
+pub use crate::shared::gemm::{round_half, GemmArith as ConvArith};
 
 /// Calls `f(a, b)` for every non-padding term of output element `idx` of `op`, in the
 /// order `order` (for bwd_weight the (n, p, q) indices in `range`, increasing).

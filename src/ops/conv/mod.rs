@@ -466,46 +466,10 @@ pub fn gemm_dims(op: Op, s: &ConvShape) -> (usize, usize) {
 
 /// Rejects accumulators narrower than the inputs, whose rounding the kernels do not model.
 pub fn check_formats(precision: Precision, acc: Precision) -> Result<(), DetError> {
-    let ok = match acc {
-        Precision::F64 => true,
-        Precision::F32 => precision != Precision::F64,
-        half => half == precision,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(DetError::input(format!(
-            "conv: the accumulator ({acc}) must be at least as wide as the inputs ({precision}); a half accumulator needs inputs of the same format"
-        )))
-    }
+    crate::shared::gemm::check_formats("conv", precision, acc)
 }
 
-/// Unit roundoff of the output store: `u_out` when the accumulator is wider, plus the f32
-/// step when an f64 accumulator is stored to a half; 0 when nothing is rounded.
-pub fn store_roundoff(precision: Precision, acc: Precision) -> f64 {
-    if precision == acc {
-        0.0
-    } else if acc == Precision::F64 && matches!(precision, Precision::F16 | Precision::Bf16) {
-        precision.unit_roundoff()
-            + Precision::F32.unit_roundoff() * (1.0 + precision.unit_roundoff())
-    } else {
-        precision.unit_roundoff()
-    }
-}
-
-/// Per-element bound of a tensor-core dot product of length L in f32: NVIDIA tensor cores
-/// align the products of one mma block to the largest and truncate (Fasi, Higham, Mikaitis &
-/// Pranesh, "Numerical behavior of NVIDIA tensor cores", PeerJ CS 2021), so each of the
-/// L/16 block additions may lose up to 2 ulp-sized units per term: gamma_{2L} with the
-/// truncation unit 2^-23.
-///
-/// It also covers bwd_weight's split: chunks of length l_j <= `chunk` each within
-/// gamma_{2 l_j + 2}(2^-23) of their own sum of magnitudes, then `chunks` <= 64 partials
-/// added in f32 (gamma_{chunks}(2^-24), i.e. chunks/2 units of 2^-23). With two or more
-/// chunks L >= (chunks - 1) chunk + 1 and chunk >= 16, so 2 chunk + 2 + chunks/2 <= 2L + 2.
-pub fn tensor_core_bound(l: usize) -> Option<f64> {
-    gamma(2 * l as u64 + 2, libm::ldexp(1.0, -23))
-}
+pub use crate::shared::gemm::{store_roundoff, tensor_core_bound};
 
 /// The exact value and sum |a_i b_i| of every output element, on all host threads.
 pub fn exact_reference(job: &ConvJob) -> (Vec<f64>, Vec<f64>) {

@@ -194,26 +194,20 @@ fn decode_out(job: &ConvJob, bytes: &[u8], len: usize) -> Vec<f64> {
     v
 }
 
-/// Runs a conv job `job.runs` times on a wgpu device.
-pub fn run(b: &WgpuBackend, job: &ConvJob) -> Result<RunSet, OpError> {
-    super::check_job(job)?;
-    check_device(b, job)?;
+/// Bytes of one accumulator value and of one output value on the device.
+fn value_bytes(job: &ConvJob) -> (u64, u64) {
+    let wide = |p: Precision| if p == Precision::F64 { 8 } else { 4 };
+    (wide(job.accumulator), wide(job.precision))
+}
+
+/// Checks that every buffer fits the binding limit and the tile grid the device's grid,
+/// before any buffer is made; returns the tile grid (M tiles, N tiles, chunks).
+fn check_sizes(b: &WgpuBackend, job: &ConvJob) -> Result<[usize; 3], OpError> {
     let s = &job.shape;
     let out_len = s.out_len(job.op);
     let (gm, gn) = gemm_dims(job.op, s);
-    let gk = s.reduction_len(job.op);
     let chunks = job.chunks();
-    let cbytes: u64 = if job.accumulator == Precision::F64 {
-        8
-    } else {
-        4
-    };
-    let obytes: u64 = if job.precision == Precision::F64 {
-        8
-    } else {
-        4
-    };
-    // Every buffer within the binding limit, before any is made.
+    let (cbytes, obytes) = value_bytes(job);
     let shape = format!("{:?}", s.to_vec());
     b.check_storage(&shape, (job.a.len() * job.precision.bytes()) as u64)?;
     b.check_storage(&shape, (job.b.len() * job.precision.bytes()) as u64)?;
@@ -228,14 +222,14 @@ pub fn run(b: &WgpuBackend, job: &ConvJob) -> Result<RunSet, OpError> {
             "conv shape {shape} needs a {tiles:?} grid of tiles; this device allows {max_dim} per dimension"
         )));
     }
-    let wg = job.launch.workgroup_size as usize;
-    let direct_wg = if job.variant == ConvVariant::Direct {
-        wg
-    } else {
-        256
-    };
-    let grid = grid_1d(b, out_len.div_ceil(direct_wg))?;
-    let params = Params {
+    Ok(tiles)
+}
+
+/// The uniform of a job whose element-wise kernels run on `grid`.
+fn params(job: &ConvJob, grid: [u32; 3]) -> Params {
+    let s = &job.shape;
+    let (gm, gn) = gemm_dims(job.op, s);
+    Params {
         n: s.n as u32,
         c: s.c as u32,
         h: s.h as u32,
@@ -250,96 +244,65 @@ pub fn run(b: &WgpuBackend, job: &ConvJob) -> Result<RunSet, OpError> {
         q: s.q as u32,
         chunk: job.chunk as u32,
         npq: (s.n * s.p * s.q) as u32,
-        out_len: out_len as u32,
+        out_len: s.out_len(job.op) as u32,
         gx: grid[0],
         gm: gm as u32,
         gn: gn as u32,
-        gk: gk as u32,
-        chunks: chunks as u32,
+        gk: s.reduction_len(job.op) as u32,
+        chunks: job.chunks() as u32,
         one: 1.0,
         _pad: [0; 3],
+    }
+}
+
+/// What every variant's kernels bind: the module, the uniform, the operands and the output,
+/// and the two grids (one thread per output element; one workgroup per tile and chunk).
+struct Bound<'a> {
+    b: &'a WgpuBackend,
+    job: &'a ConvJob,
+    src: String,
+    prm: wgpu::Buffer,
+    a: wgpu::Buffer,
+    bb: wgpu::Buffer,
+    out: wgpu::Buffer,
+    out_len: usize,
+    grid: [u32; 3],
+    tile_grid: [u32; 3],
+}
+
+/// Runs a conv job `job.runs` times on a wgpu device.
+pub fn run(b: &WgpuBackend, job: &ConvJob) -> Result<RunSet, OpError> {
+    super::check_job(job)?;
+    check_device(b, job)?;
+    let tiles = check_sizes(b, job)?;
+    let out_len = job.shape.out_len(job.op);
+    let direct_wg = if job.variant == ConvVariant::Direct {
+        job.launch.workgroup_size as usize
+    } else {
+        256
     };
-    let src = module_source(b, job);
-    let prm = b.uniform("conv params", &params)?;
-    let a = b.storage_from_bytes("a", &job.precision.encode(&job.a))?;
-    let bb = b.storage_from_bytes("b", &job.precision.encode(&job.b))?;
-    let out = b.storage_zeroed("out", out_len as u64 * obytes)?;
+    let grid = grid_1d(b, out_len.div_ceil(direct_wg))?;
+    let (_, obytes) = value_bytes(job);
+    let k = Bound {
+        b,
+        job,
+        src: module_source(b, job),
+        prm: b.uniform("conv params", &params(job, grid))?,
+        a: b.storage_from_bytes("a", &job.precision.encode(&job.a))?,
+        bb: b.storage_from_bytes("b", &job.precision.encode(&job.b))?,
+        out: b.storage_zeroed("out", out_len as u64 * obytes)?,
+        out_len,
+        grid,
+        tile_grid: [tiles[0] as u32, tiles[1] as u32, tiles[2] as u32],
+    };
     let mut set = RunSet {
         timer: b.timer().into(),
         ..Default::default()
     };
-    let tile_grid = [tiles[0] as u32, tiles[1] as u32, tiles[2] as u32];
     match job.variant {
-        ConvVariant::Direct | ConvVariant::Tiled => {
-            let (entry, g) = match (job.variant, job.op) {
-                (ConvVariant::Direct, Op::Conv2dBwdData) => ("bwdd_direct", grid),
-                (ConvVariant::Direct, _) => ("fwd_direct", grid),
-                _ => ("tiled", tile_grid),
-            };
-            let p = b.pipeline(&src, entry)?;
-            let bg = b.bind_group(&p, &[(0, &prm), (1, &a), (2, &bb), (3, &out)])?;
-            for _ in 0..job.runs {
-                let r = b.execute(&[], &[Pass::new(&p, &bg, g)], &[&out])?;
-                set.outputs.push(decode_out(job, &r.outputs[0], out_len));
-                set.times_ms.push(r.ms);
-            }
-        }
-        ConvVariant::Deterministic => {
-            let p1 = b.pipeline(&src, "bwdw_partial")?;
-            let p2 = b.pipeline(&src, "bwdw_reduce")?;
-            let partials = b.storage_zeroed("partials", chunks as u64 * out_len as u64 * cbytes)?;
-            let bg1 = b.bind_group(&p1, &[(0, &prm), (1, &a), (2, &bb), (4, &partials)])?;
-            let bg2 = b.bind_group(&p2, &[(0, &prm), (3, &out), (4, &partials)])?;
-            for _ in 0..job.runs {
-                let r = b.execute(
-                    &[],
-                    &[Pass::new(&p1, &bg1, tile_grid), Pass::new(&p2, &bg2, grid)],
-                    &[&out],
-                )?;
-                set.outputs.push(decode_out(job, &r.outputs[0], out_len));
-                set.times_ms.push(r.ms);
-            }
-            set.message = format!("{chunks} chunks of {} reduced in chunk order", job.chunk);
-        }
-        ConvVariant::Atomic => {
-            let kind = atomic_kind(b, job.accumulator);
-            let p1 = b.pipeline(&src, "bwdw_atomic")?;
-            let p2 = b.pipeline(&src, "bwdw_finish")?;
-            let cells = b.storage_zeroed("cells", out_len as u64 * cbytes)?;
-            let gave_up = b.storage_zeroed("gave_up", 4)?;
-            let mut e1 = vec![(0, &prm), (1, &a), (2, &bb), (4, &cells)];
-            if kind != AtomicKind::Native {
-                e1.push((5, &gave_up));
-            }
-            let bg1 = b.bind_group(&p1, &e1)?;
-            let bg2 = b.bind_group(&p2, &[(0, &prm), (3, &out), (4, &cells)])?;
-            for _ in 0..job.runs {
-                let r = b.execute(
-                    &[&cells, &gave_up],
-                    &[Pass::new(&p1, &bg1, tile_grid), Pass::new(&p2, &bg2, grid)],
-                    &[&out, &gave_up],
-                )?;
-                let stuck = u32::from_le_bytes(r.outputs[1][..4].try_into().expect("4 bytes"));
-                if stuck != 0 {
-                    return Err(OpError::Failed(format!(
-                        "bwdw_atomic: {stuck} compare-exchange loops gave up after {MAX_TRIES} failed tries"
-                    )));
-                }
-                set.outputs.push(decode_out(job, &r.outputs[0], out_len));
-                set.times_ms.push(r.ms);
-            }
-            set.message = match kind {
-                AtomicKind::Native => format!("{chunks} chunks; native f32 atomicAdd"),
-                AtomicKind::Cas32 => format!(
-                    "{chunks} chunks; compare-exchange on u32 words (no native {} atomic add in WGSL{})",
-                    job.accumulator,
-                    if job.accumulator == Precision::F32 { " on this adapter" } else { "" }
-                ),
-                AtomicKind::Cas64 => {
-                    format!("{chunks} chunks; compare-exchange on u64 words (WGSL has no f64 atomic add)")
-                }
-            };
-        }
+        ConvVariant::Direct | ConvVariant::Tiled => run_single(&k, &mut set)?,
+        ConvVariant::Deterministic => run_deterministic(&k, &mut set)?,
+        ConvVariant::Atomic => run_atomic(&k, &mut set)?,
         ConvVariant::TensorCore => {
             return Err(OpError::Unsupported(
                 "tensor_core: no cooperative matrices in WGSL".into(),
@@ -347,6 +310,102 @@ pub fn run(b: &WgpuBackend, job: &ConvJob) -> Result<RunSet, OpError> {
         }
     }
     Ok(set)
+}
+
+/// direct and tiled: one kernel writes every output element.
+fn run_single(k: &Bound, set: &mut RunSet) -> Result<(), OpError> {
+    let (b, job) = (k.b, k.job);
+    let (entry, g) = match (job.variant, job.op) {
+        (ConvVariant::Direct, Op::Conv2dBwdData) => ("bwdd_direct", k.grid),
+        (ConvVariant::Direct, _) => ("fwd_direct", k.grid),
+        _ => ("tiled", k.tile_grid),
+    };
+    let p = b.pipeline(&k.src, entry)?;
+    let bg = b.bind_group(&p, &[(0, &k.prm), (1, &k.a), (2, &k.bb), (3, &k.out)])?;
+    for _ in 0..job.runs {
+        let r = b.execute(&[], &[Pass::new(&p, &bg, g)], &[&k.out])?;
+        set.outputs.push(decode_out(job, &r.outputs[0], k.out_len));
+        set.times_ms.push(r.ms);
+    }
+    Ok(())
+}
+
+/// deterministic bwd_weight: chunk partials, then a reduction in chunk order.
+fn run_deterministic(k: &Bound, set: &mut RunSet) -> Result<(), OpError> {
+    let (b, job) = (k.b, k.job);
+    let chunks = job.chunks();
+    let (cbytes, _) = value_bytes(job);
+    let p1 = b.pipeline(&k.src, "bwdw_partial")?;
+    let p2 = b.pipeline(&k.src, "bwdw_reduce")?;
+    let partials = b.storage_zeroed("partials", chunks as u64 * k.out_len as u64 * cbytes)?;
+    let bg1 = b.bind_group(&p1, &[(0, &k.prm), (1, &k.a), (2, &k.bb), (4, &partials)])?;
+    let bg2 = b.bind_group(&p2, &[(0, &k.prm), (3, &k.out), (4, &partials)])?;
+    for _ in 0..job.runs {
+        let r = b.execute(
+            &[],
+            &[
+                Pass::new(&p1, &bg1, k.tile_grid),
+                Pass::new(&p2, &bg2, k.grid),
+            ],
+            &[&k.out],
+        )?;
+        set.outputs.push(decode_out(job, &r.outputs[0], k.out_len));
+        set.times_ms.push(r.ms);
+    }
+    set.message = format!("{chunks} chunks of {} reduced in chunk order", job.chunk);
+    Ok(())
+}
+
+/// atomic bwd_weight: chunk partials added into the cells with atomics, then converted.
+fn run_atomic(k: &Bound, set: &mut RunSet) -> Result<(), OpError> {
+    let (b, job) = (k.b, k.job);
+    let chunks = job.chunks();
+    let (cbytes, _) = value_bytes(job);
+    let kind = atomic_kind(b, job.accumulator);
+    let p1 = b.pipeline(&k.src, "bwdw_atomic")?;
+    let p2 = b.pipeline(&k.src, "bwdw_finish")?;
+    let cells = b.storage_zeroed("cells", k.out_len as u64 * cbytes)?;
+    let gave_up = b.storage_zeroed("gave_up", 4)?;
+    let mut e1 = vec![(0, &k.prm), (1, &k.a), (2, &k.bb), (4, &cells)];
+    if kind != AtomicKind::Native {
+        e1.push((5, &gave_up));
+    }
+    let bg1 = b.bind_group(&p1, &e1)?;
+    let bg2 = b.bind_group(&p2, &[(0, &k.prm), (3, &k.out), (4, &cells)])?;
+    for _ in 0..job.runs {
+        let r = b.execute(
+            &[&cells, &gave_up],
+            &[
+                Pass::new(&p1, &bg1, k.tile_grid),
+                Pass::new(&p2, &bg2, k.grid),
+            ],
+            &[&k.out, &gave_up],
+        )?;
+        let stuck = u32::from_le_bytes(r.outputs[1][..4].try_into().expect("4 bytes"));
+        if stuck != 0 {
+            return Err(OpError::Failed(format!(
+                "bwdw_atomic: {stuck} compare-exchange loops gave up after {MAX_TRIES} failed tries"
+            )));
+        }
+        set.outputs.push(decode_out(job, &r.outputs[0], k.out_len));
+        set.times_ms.push(r.ms);
+    }
+    set.message = match kind {
+        AtomicKind::Native => format!("{chunks} chunks; native f32 atomicAdd"),
+        AtomicKind::Cas32 => format!(
+            "{chunks} chunks; compare-exchange on u32 words (no native {} atomic add in WGSL{})",
+            job.accumulator,
+            if job.accumulator == Precision::F32 {
+                " on this adapter"
+            } else {
+                ""
+            }
+        ),
+        AtomicKind::Cas64 => {
+            format!("{chunks} chunks; compare-exchange on u64 words (WGSL has no f64 atomic add)")
+        }
+    };
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use super::{MatmulJob, MmShape, MmVariant, Split};
 use crate::error::OpError;
 use crate::numerics::Precision;
-use crate::ops::conv::cpu::ConvArith;
+use crate::shared::gemm::GemmArith as ConvArith;
 use std::sync::atomic::AtomicU64;
 
 /// The partial of output (row, col) over k in `range`, one sequential chain from +0.

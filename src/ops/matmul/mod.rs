@@ -39,7 +39,7 @@
 //! # Arithmetic
 //!
 //! One step is `acc + a*b` with the product and the sum each rounded, never fused, exactly
-//! as the conv family does ([`crate::ops::conv::cpu::ConvArith`], whose module docs say why
+//! as the conv family does ([`crate::shared::gemm::GemmArith`], whose module docs say why
 //! every backend can be pinned to it); partials are added with the accumulator's rounded
 //! add; the output is stored in the input format.
 //!
@@ -61,7 +61,7 @@ use crate::inputs;
 use crate::numerics::bounds::gamma;
 use crate::numerics::exact::ExactAcc;
 use crate::numerics::Precision;
-use crate::ops::conv::{check_formats, store_roundoff, tensor_core_bound};
+use crate::shared::gemm::{check_formats, store_roundoff, tensor_core_bound};
 use std::str::FromStr;
 
 /// Variants, in report order.
@@ -243,7 +243,7 @@ impl MatmulJob {
         b: Vec<f64>,
         runs: usize,
     ) -> Result<Self, DetError> {
-        check_formats(precision, accumulator).map_err(|_| {
+        check_formats("matmul", precision, accumulator).map_err(|_| {
             DetError::input(format!(
                 "matmul: the accumulator ({accumulator}) must be at least as wide as the inputs ({precision}); a half accumulator needs inputs of the same format"
             ))
@@ -341,35 +341,7 @@ pub fn exact_reference(job: &MatmulJob) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     (exact, exact_out, mag)
 }
 
-/// Row `i` of A: its own stream, so it does not depend on M (see the module docs).
-pub const ROW_STREAM: u64 = 1 << 32;
-
-/// Rows of a batched operand, row `i` drawn from stream `ROW_STREAM + i` (a user's file
-/// gives its first `rows * len` values, row-major). Shared with the batched row reductions.
-pub fn batch_rows(case: &Case, rows: usize, len: usize, what: &str) -> Result<Vec<f64>, DetError> {
-    if let inputs::InputSpec::File(_) = &case.input {
-        let v = inputs::generate(&case.input, case.precision, 0, case.seed, 0)?;
-        if v.len() < rows * len {
-            return Err(DetError::input(format!(
-                "{}: the input file has {} values; {what} needs {rows} rows of {len}",
-                case.op,
-                v.len()
-            )));
-        }
-        return Ok(v[..rows * len].to_vec());
-    }
-    let mut out = Vec::with_capacity(rows * len);
-    for i in 0..rows {
-        out.extend(inputs::generate(
-            &case.input,
-            case.precision,
-            len,
-            case.seed,
-            ROW_STREAM + i as u64,
-        )?);
-    }
-    Ok(out)
-}
+pub use crate::ops::common::{batch_rows, ROW_STREAM};
 
 /// The matmul's own case parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -535,7 +507,7 @@ pub fn expand_shapes(cases: Vec<Case>, shapes: &[Vec<usize>]) -> Result<Vec<Case
 
 /// Device-independent checks a backend makes before it runs a job.
 pub fn check_job(job: &MatmulJob) -> Result<(), OpError> {
-    check_formats(job.precision, job.accumulator).map_err(OpError::from)?;
+    check_formats("matmul", job.precision, job.accumulator).map_err(OpError::from)?;
     let s = job.shape;
     if job.a.len() != s.m * s.k || job.b.len() != s.k * s.n {
         return Err(OpError::BadInput(

@@ -28,22 +28,25 @@ pub const FMA_MESSAGE: &str = "wgpu cannot choose FMA contraction: every multipl
 struct Prm {
     s: StepScalars,
     n: u32,
-    one: f32,
+    /// Always 0: common.wgsl's `opaque`.
+    zero: u32,
     _pad: [u32; 2],
 }
 
 /// The specialised WGSL of a rule and storage with `wg` threads per workgroup.
 pub fn module_source(rule: Rule, storage: Storage, wg: u32) -> String {
     let header = format!(
-        "// specialised by detbench: {} {}\nconst WG: u32 = {wg}u;\n",
+        "// specialised by detbench: {} {}\nalias C = f32;\nconst WG: u32 = {wg}u;\n",
         rule.stem(),
         storage.suffix()
     );
-    let mut flags = vec![match storage {
+    // common.wgsl's opaque.
+    let mut flags = vec!["OPAQUE"];
+    flags.push(match storage {
         Storage::F32 => "ST_F32",
         Storage::Bf16Master => "ST_BF16",
         Storage::Bf16Sr => "ST_SR",
-    }];
+    });
     match rule {
         Rule::Sgd { nesterov } => {
             flags.push("SGD");
@@ -184,7 +187,7 @@ pub fn prepare_steps(
             &Prm {
                 s: *s,
                 n: state.n as u32,
-                one: 1.0,
+                zero: 0,
                 _pad: [0; 2],
             },
         )?;
@@ -279,7 +282,7 @@ mod tests {
             ("step", s + offset_of!(StepScalars, step)),
             ("key", s + offset_of!(StepScalars, key)),
             ("n", offset_of!(Prm, n)),
-            ("one", offset_of!(Prm, one)),
+            ("zero", offset_of!(Prm, zero)),
         ];
         let want: Vec<(String, usize)> = rust.iter().map(|(n, o)| (n.to_string(), *o)).collect();
         assert_eq!(fields, want);

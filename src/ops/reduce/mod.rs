@@ -234,47 +234,10 @@ pub fn prepare_values(case: &Case, x: Vec<f64>, y: Option<Vec<f64>>) -> Result<P
         )));
     }
     let launch = launch_for(n, case.workgroup_size);
-    // The oracle: one exact accumulator, rounded once to f64 (reported) and once,
-    // separately, to the output format (for ULP errors).
-    let mut oracle = ExactAcc::new();
-    match &y {
-        None => x.iter().for_each(|&v| oracle.add(v)),
-        Some(y) => x
-            .iter()
-            .zip(y)
-            .for_each(|(&a, &b)| oracle.add_product(a, b)),
-    }
-    let exact = oracle.value();
-    let exact_out = oracle.value_in(acc);
-    // Sum of magnitudes in a format that cannot overflow: products of f64 reach 2^2046.
-    let mag_w: Wide = match &y {
-        None => sum_abs_wide(&x),
-        Some(y) => sum_abs_products_wide(&x, y),
-    };
-    let mag = mag_w.to_f64_up();
-    let u = acc.unit_roundoff();
+    let r = reference(case, &x, y.as_deref());
+    let (exact, mag) = (r.exact, r.mag);
+    let exact_out = r.exact_out;
     let is_dot = y.is_some();
-    let extra = if is_dot { 1 } else { 0 };
-    // Compute format of the kernels (f32 for half formats, as in `Arith`).
-    let compute = if acc == Precision::F64 || case.precision == Precision::F64 {
-        Precision::F64
-    } else {
-        Precision::F32
-    };
-    let eta = underflow_terms(
-        n,
-        is_dot,
-        acc,
-        compute,
-        flushable_magnitude(&x, y.as_deref(), compute),
-    );
-    // gamma * mag + (1 + gamma) * eta, in the wide format; infinite means no finite bound.
-    let model = |g: f64| -> f64 {
-        mag_w
-            .mul_up(g)
-            .add_up(Wide::from_f64(eta).mul_up(1.0 + g))
-            .to_f64_up()
-    };
     let mut job = ReduceJob {
         op: case.op,
         precision: case.precision,
@@ -289,72 +252,7 @@ pub fn prepare_values(case: &Case, x: Vec<f64>, y: Option<Vec<f64>>) -> Result<P
         repro: None,
     };
     let mut note = String::new();
-    let bound = match variant {
-        ReduceVariant::Atomic | ReduceVariant::AtomicCas => {
-            gamma(n as u64 - 1 + extra, u).map(model)
-        }
-        ReduceVariant::BlockAtomic => gamma(block_atomic_height(n, launch) + extra, u).map(model),
-        ReduceVariant::Tree => gamma(tree_height(n, launch) + extra, u).map(model),
-        // TwoSum's inner subtractions can overflow while every sum stays finite, and its
-        // error-free property then fails (found by tests/edges.rs near f64::MAX): no bound
-        // once the magnitudes reach the format's range.
-        ReduceVariant::Kahan if mag > acc.max_finite() => None,
-        ReduceVariant::Kahan => gamma(tree_height(n, launch) + extra + 1, u).map(|g| {
-            // The compensation terms can underflow as well: twice the eta terms.
-            u * exact.abs()
-                + mag_w
-                    .mul_up(2.0 * g * g)
-                    .add_up(Wide::from_f64(eta).mul_up(2.0 * (1.0 + g)))
-                    .to_f64_up()
-        }),
-        ReduceVariant::FixedPoint => {
-            let terms = job.terms();
-            let max_abs = terms.iter().fold(0.0f64, |m, v| nan_max(m, v.abs()));
-            let k = fixed_scale(n, max_abs);
-            job.fixed_scale = k;
-            note = format!("fixed-point scale 2^{k}");
-            if max_abs.is_finite() {
-                let quant = n as f64 * libm::ldexp(0.5, -k);
-                // Products fl(x*y) rounded (and possibly underflowed) before quantizing.
-                let prod = if is_dot { model(u) } else { 0.0 };
-                // Rounded once from the exact integer total to the accumulator.
-                Some(quant + prod + u * (exact.abs() + quant + prod))
-            } else {
-                None
-            }
-        }
-        ReduceVariant::Reproducible => {
-            let terms = job.terms();
-            let max_abs = terms.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            match ReproParams::new(acc, max_abs) {
-                Ok(p) => {
-                    job.repro = Some(p);
-                    note = format!(
-                        "{} folds, bins at 2^{:?}; precision floor {:e}: each term's part below it is dropped (counted in error_bound)",
-                        p.folds,
-                        &p.a[..p.folds],
-                        p.floor()
-                    );
-                    // Dot deposits fl(x*y): add the product roundings.
-                    let prod = if is_dot && acc.mantissa_bits() < 2 * case.precision.mantissa_bits()
-                    {
-                        model(u)
-                    } else if is_dot {
-                        // Exact products can still underflow or be flushed.
-                        model(0.0)
-                    } else {
-                        0.0
-                    };
-                    Some(p.bound(n as u64, exact) + prod)
-                }
-                Err(e) => {
-                    // Kept as a job: every backend reports the same reason.
-                    note = e.to_string();
-                    None
-                }
-            }
-        }
-    };
+    let bound = variant_bound(&mut job, &r, &mut note);
     // A bound that is not finite is no bound.
     let bound = bound.filter(|b| b.is_finite());
     let condition_number = if exact != 0.0 {
@@ -382,6 +280,143 @@ pub fn prepare_values(case: &Case, x: Vec<f64>, y: Option<Vec<f64>>) -> Result<P
         dumps,
         note,
     })
+}
+
+/// The oracle of a reduction and the magnitudes its bounds scale with.
+struct Reference {
+    /// The exact result rounded once to f64 (reported).
+    exact: f64,
+    /// The exact result rounded once, separately, to the accumulator (for ULP errors).
+    exact_out: f64,
+    /// Sum of magnitudes in a format that cannot overflow (products of f64 reach 2^2046),
+    /// and rounded up to f64.
+    mag_w: Wide,
+    mag: f64,
+    /// What underflow and flushing can lose, summed over the terms.
+    eta: f64,
+}
+
+impl Reference {
+    /// gamma * mag + (1 + gamma) * eta, in the wide format; infinite means no finite bound.
+    fn model(&self, g: f64) -> f64 {
+        self.mag_w
+            .mul_up(g)
+            .add_up(Wide::from_f64(self.eta).mul_up(1.0 + g))
+            .to_f64_up()
+    }
+}
+
+fn reference(case: &Case, x: &[f64], y: Option<&[f64]>) -> Reference {
+    let acc = case.accumulator;
+    let mut oracle = ExactAcc::new();
+    match y {
+        None => x.iter().for_each(|&v| oracle.add(v)),
+        Some(y) => x
+            .iter()
+            .zip(y)
+            .for_each(|(&a, &b)| oracle.add_product(a, b)),
+    }
+    let mag_w: Wide = match y {
+        None => sum_abs_wide(x),
+        Some(y) => sum_abs_products_wide(x, y),
+    };
+    // Compute format of the kernels (f32 for half formats, as in `Arith`).
+    let compute = if acc == Precision::F64 || case.precision == Precision::F64 {
+        Precision::F64
+    } else {
+        Precision::F32
+    };
+    let eta = underflow_terms(
+        x.len(),
+        y.is_some(),
+        acc,
+        compute,
+        flushable_magnitude(x, y, compute),
+    );
+    Reference {
+        exact: oracle.value(),
+        exact_out: oracle.value_in(acc),
+        mag: mag_w.to_f64_up(),
+        mag_w,
+        eta,
+    }
+}
+
+/// The a-priori bound of the job's variant; sets the fixed-point scale or the binned
+/// layout of the variants that need one, and says so in `note`.
+fn variant_bound(job: &mut ReduceJob, r: &Reference, note: &mut String) -> Option<f64> {
+    let (n, launch, acc) = (job.x.len(), job.launch, job.accumulator);
+    let (exact, mag, mag_w, eta) = (r.exact, r.mag, r.mag_w, r.eta);
+    let u = acc.unit_roundoff();
+    let is_dot = job.y.is_some();
+    let extra = if is_dot { 1 } else { 0 };
+    let model = |g: f64| r.model(g);
+    match job.variant {
+        ReduceVariant::Atomic | ReduceVariant::AtomicCas => {
+            gamma(n as u64 - 1 + extra, u).map(model)
+        }
+        ReduceVariant::BlockAtomic => gamma(block_atomic_height(n, launch) + extra, u).map(model),
+        ReduceVariant::Tree => gamma(tree_height(n, launch) + extra, u).map(model),
+        // TwoSum's inner subtractions can overflow while every sum stays finite, and its
+        // error-free property then fails (found by tests/edges.rs near f64::MAX): no bound
+        // once the magnitudes reach the format's range.
+        ReduceVariant::Kahan if mag > acc.max_finite() => None,
+        ReduceVariant::Kahan => gamma(tree_height(n, launch) + extra + 1, u).map(|g| {
+            // The compensation terms can underflow as well: twice the eta terms.
+            u * exact.abs()
+                + mag_w
+                    .mul_up(2.0 * g * g)
+                    .add_up(Wide::from_f64(eta).mul_up(2.0 * (1.0 + g)))
+                    .to_f64_up()
+        }),
+        ReduceVariant::FixedPoint => {
+            let terms = job.terms();
+            let max_abs = terms.iter().fold(0.0f64, |m, v| nan_max(m, v.abs()));
+            let k = fixed_scale(n, max_abs);
+            job.fixed_scale = k;
+            *note = format!("fixed-point scale 2^{k}");
+            if max_abs.is_finite() {
+                let quant = n as f64 * libm::ldexp(0.5, -k);
+                // Products fl(x*y) rounded (and possibly underflowed) before quantizing.
+                let prod = if is_dot { model(u) } else { 0.0 };
+                // Rounded once from the exact integer total to the accumulator.
+                Some(quant + prod + u * (exact.abs() + quant + prod))
+            } else {
+                None
+            }
+        }
+        ReduceVariant::Reproducible => {
+            let terms = job.terms();
+            let max_abs = terms.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            match ReproParams::new(acc, max_abs) {
+                Ok(p) => {
+                    job.repro = Some(p);
+                    *note = format!(
+                        "{} folds, bins at 2^{:?}; precision floor {:e}: each term's part below it is dropped (counted in error_bound)",
+                        p.folds,
+                        &p.a[..p.folds],
+                        p.floor()
+                    );
+                    // Dot deposits fl(x*y): add the product roundings.
+                    let prod = if is_dot && acc.mantissa_bits() < 2 * job.precision.mantissa_bits()
+                    {
+                        model(u)
+                    } else if is_dot {
+                        // Exact products can still underflow or be flushed.
+                        model(0.0)
+                    } else {
+                        0.0
+                    };
+                    Some(p.bound(n as u64, exact) + prod)
+                }
+                Err(e) => {
+                    // Kept as a job: every backend reports the same reason.
+                    *note = e.to_string();
+                    None
+                }
+            }
+        }
+    }
 }
 
 /// max that keeps NaN: a NaN anywhere makes the maximum NaN.

@@ -96,6 +96,8 @@ pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> String {
         acc.min_normal(),
     );
     let mut flags = crate::ops::common::wgpu_pair_flags(job.precision, acc);
+    // common.wgsl's opaque, TwoSum and accumulator add.
+    flags.extend(["OPAQUE", "TWO_SUM32", "ACC_ADD"]);
     if job.y.is_some() {
         flags.push("DOT");
         if acc == Precision::F64 {

@@ -5,8 +5,8 @@
 use super::{RowSplit, RowsJob};
 use crate::error::OpError;
 use crate::numerics::Precision;
-use crate::ops::conv::cpu::ConvArith;
 use crate::ops::Op;
+use crate::shared::gemm::GemmArith as ConvArith;
 
 /// exp in the accumulator format (f32 or f64).
 fn exp_acc(acc: Precision, t: f64) -> f64 {

@@ -43,7 +43,7 @@ use crate::inputs;
 use crate::numerics::bounds::gamma;
 use crate::numerics::exact::ExactAcc;
 use crate::numerics::Precision;
-use crate::ops::conv::{check_formats, store_roundoff};
+use crate::shared::gemm::store_roundoff;
 use std::str::FromStr;
 
 /// Variants, in report order.
@@ -185,7 +185,7 @@ impl RowsJob {
         if !matches!(op, Op::RowSum | Op::Mean | Op::LogSoftmax) {
             return Err(DetError::input(format!("{op} is not a row reduction")));
         }
-        check_formats(precision, accumulator).map_err(|_| {
+        crate::shared::gemm::check_formats("rows", precision, accumulator).map_err(|_| {
             DetError::input(format!(
                 "{op}: the accumulator ({accumulator}) must be at least as wide as the inputs ({precision})"
             ))
@@ -323,7 +323,7 @@ pub fn build_job(case: &Case) -> Result<RowsJob, DetError> {
     let variant: RowsVariant = case.variant.parse().map_err(DetError::input)?;
     let p = case_params(case);
     crate::shared::host::check_host_size(p.rows * p.len * 2)?;
-    let x = crate::ops::matmul::batch_rows(case, p.rows, p.len, "the row reduction")?;
+    let x = crate::ops::common::batch_rows(case, p.rows, p.len, "the row reduction")?;
     RowsJob::new(
         case.op,
         p.rows,

@@ -36,7 +36,7 @@ struct Params {
     first: u32,
     tiles: u32,
     fixed_k: i32,
-    one: f32,
+    zero: u32,
     scan_len: u32,
     folds: i32,
     a0: i32,
@@ -104,6 +104,8 @@ pub fn module_source(b: &WgpuBackend, job: &ScatterJob) -> String {
     );
     let acc = job.accumulator;
     let mut flags = crate::ops::common::wgpu_pair_flags(job.precision, acc);
+    // common.wgsl's opaque and accumulator add (TWO_SUM32 for its round-to-odd).
+    flags.extend(["OPAQUE", "TWO_SUM32", "ACC_ADD"]);
     let wide = acc == Precision::F64;
     match job.variant {
         ScatterVariant::Atomic => flags.push("V_ATOMIC"),
@@ -253,7 +255,7 @@ pub fn run(b: &WgpuBackend, job: &ScatterJob) -> Result<RunSet, OpError> {
         chunk: job.chunk as u32,
         chunks: job.chunks() as u32,
         fixed_k: job.fixed_scale,
-        one: 1.0,
+        zero: 0,
         folds: job.repro.map(|p| p.folds as i32).unwrap_or(0),
         a0: job.repro.map(|p| p.a[0]).unwrap_or(0),
         a1: job.repro.map(|p| p.a[1]).unwrap_or(0),
@@ -448,58 +450,80 @@ type RadixGroups = (
     wgpu::BindGroup,
 );
 
-/// sort_segmented: a stable radix sort of the indices, then a segmented reduction, all
-/// recorded in one command buffer per run.
-fn run_sorted(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
-    let (b, job) = (s.b, s.job);
-    let (n, bins, acc, wg) = (
-        job.n(),
-        job.bins,
-        job.accumulator,
-        job.launch.workgroup_size,
-    );
-    let passes = job.radix_passes();
-    let tile = job.radix_tile();
-    let tiles = n.div_ceil(tile) as u32;
-    let chunks = job.chunks();
-    let scan_len = 16 * tiles;
-    let blocks = scan_len.div_ceil(tile as u32);
-    let buf = SortBuffers::new(b, job, scan_len, blocks)?;
-    let pipe = |entry: &str| b.pipeline(&s.src, entry);
-    let (prc, psr, pse, psa, prs) = (
-        pipe("radix_count")?,
-        pipe("scan_reduce")?,
-        pipe("scan_exclusive")?,
-        pipe("scan_apply")?,
-        pipe("radix_scatter")?,
-    );
-    let (pcv, pof, pp1, pp2) = (
-        pipe("copy_values")?,
-        pipe("bin_offsets")?,
-        pipe("seg_pass1")?,
-        pipe("seg_pass2")?,
-    );
-    let u_part = b.uniform(
-        "params_partials",
-        &Params {
-            scan_len: blocks,
-            ..s.base
-        },
-    )?;
-    let bg_part = b.bind_group(
-        &pse,
-        &[(bind::PRM, &u_part), (bind::PARTIALS, &buf.partials)],
-    )?;
+/// The pipelines of sort_segmented, by entry point.
+struct SortPipelines {
+    count: wgpu::ComputePipeline,
+    scan_reduce: wgpu::ComputePipeline,
+    scan_exclusive: wgpu::ComputePipeline,
+    scan_apply: wgpu::ComputePipeline,
+    scatter: wgpu::ComputePipeline,
+    copy_values: wgpu::ComputePipeline,
+    offsets: wgpu::ComputePipeline,
+    pass1: wgpu::ComputePipeline,
+    pass2: wgpu::ComputePipeline,
+}
+
+impl SortPipelines {
+    fn new(s: &Setup) -> Result<Self, OpError> {
+        let pipe = |entry: &str| s.b.pipeline(&s.src, entry);
+        Ok(Self {
+            count: pipe("radix_count")?,
+            scan_reduce: pipe("scan_reduce")?,
+            scan_exclusive: pipe("scan_exclusive")?,
+            scan_apply: pipe("scan_apply")?,
+            scatter: pipe("radix_scatter")?,
+            copy_values: pipe("copy_values")?,
+            offsets: pipe("bin_offsets")?,
+            pass1: pipe("seg_pass1")?,
+            pass2: pipe("seg_pass2")?,
+        })
+    }
+}
+
+/// The sort's shape: radix passes, tiles, and the length and blocks of the digit-count scan.
+#[derive(Clone, Copy)]
+struct SortShape {
+    passes: u32,
+    tile: usize,
+    tiles: u32,
+    scan_len: u32,
+    blocks: u32,
+}
+
+impl SortShape {
+    fn of(job: &ScatterJob) -> Self {
+        let tile = job.radix_tile();
+        let tiles = job.n().div_ceil(tile) as u32;
+        let scan_len = 16 * tiles;
+        SortShape {
+            passes: job.radix_passes(),
+            tile,
+            tiles,
+            scan_len,
+            blocks: scan_len.div_ceil(tile as u32),
+        }
+    }
+}
+
+/// The bind groups of every radix pass. Keys and permutations ping-pong between the two
+/// buffers of each pair; pass 0 reads the indices themselves.
+fn radix_groups(
+    s: &Setup,
+    buf: &SortBuffers,
+    k: &SortPipelines,
+    sh: SortShape,
+) -> Result<Vec<RadixGroups>, OpError> {
+    let b = s.b;
     let mut groups: Vec<RadixGroups> = Vec::new();
-    for p in 0..passes {
+    for p in 0..sh.passes {
         let u = b.uniform(
             "params_radix",
             &Params {
                 shift: p * super::RADIX_BITS,
                 first: u32::from(p == 0),
-                last: u32::from(p + 1 == passes),
-                tiles,
-                scan_len,
+                last: u32::from(p + 1 == sh.passes),
+                tiles: sh.tiles,
+                scan_len: sh.scan_len,
                 ..s.base
             },
         )?;
@@ -519,15 +543,15 @@ fn run_sorted(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
             (bind::PARTIALS, &buf.partials),
         ];
         let bc = b.bind_group(
-            &prc,
+            &k.count,
             &[
                 (bind::PRM, &u),
                 (bind::KEYS_IN, kin),
                 (bind::DCOUNTS, &buf.dcounts),
             ],
         )?;
-        let br = b.bind_group(&psr, &scan)?;
-        let ba = b.bind_group(&psa, &scan)?;
+        let br = b.bind_group(&k.scan_reduce, &scan)?;
+        let ba = b.bind_group(&k.scan_apply, &scan)?;
         // The kernel chooses perm_out or vals at run time, so both are bound.
         let e = [
             (bind::PRM, &u),
@@ -539,69 +563,123 @@ fn run_sorted(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
             (bind::PERM_OUT, pout),
             (bind::VALS, &buf.vals),
         ];
-        let bs = b.bind_group(&prs, &e)?;
+        let bs = b.bind_group(&k.scatter, &e)?;
         groups.push((bc, br, ba, bs));
     }
-    let kfin = if passes == 0 {
+    Ok(groups)
+}
+
+/// The bind groups after the sort: copy_values (no passes), bin offsets, and the two passes
+/// of the segmented reduction, reading the sorted keys `kfin`.
+struct SegmentGroups {
+    copy: wgpu::BindGroup,
+    offsets: wgpu::BindGroup,
+    pass1: wgpu::BindGroup,
+    pass2: wgpu::BindGroup,
+}
+
+fn segment_groups(
+    s: &Setup,
+    buf: &SortBuffers,
+    k: &SortPipelines,
+    kfin: &wgpu::Buffer,
+) -> Result<SegmentGroups, OpError> {
+    let b = s.b;
+    Ok(SegmentGroups {
+        copy: b.bind_group(
+            &k.copy_values,
+            &[
+                (bind::PRM, &s.prm),
+                (bind::XS, &s.x),
+                (bind::VALS, &buf.vals),
+            ],
+        )?,
+        offsets: b.bind_group(
+            &k.offsets,
+            &[
+                (bind::PRM, &s.prm),
+                (bind::OFFS, &buf.offs),
+                (bind::KEYS_IN, kfin),
+            ],
+        )?,
+        pass1: b.bind_group(
+            &k.pass1,
+            &[
+                (bind::PRM, &s.prm),
+                (bind::KEYS_IN, kfin),
+                (bind::HEAD, &buf.head),
+                (bind::FIRSTS, &buf.firsts),
+                (bind::VALS, &buf.vals),
+            ],
+        )?,
+        pass2: b.bind_group(
+            &k.pass2,
+            &[
+                (bind::PRM, &s.prm),
+                (bind::OFFS, &buf.offs),
+                (bind::HEAD, &buf.head),
+                (bind::FIRSTS, &buf.firsts),
+                (bind::OUTV, &buf.outv),
+            ],
+        )?,
+    })
+}
+
+/// sort_segmented: a stable radix sort of the indices, then a segmented reduction, all
+/// recorded in one command buffer per run.
+fn run_sorted(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
+    let (b, job) = (s.b, s.job);
+    let (n, bins, acc, wg) = (
+        job.n(),
+        job.bins,
+        job.accumulator,
+        job.launch.workgroup_size,
+    );
+    let sh = SortShape::of(job);
+    let buf = SortBuffers::new(b, job, sh.scan_len, sh.blocks)?;
+    let k = SortPipelines::new(s)?;
+    let u_part = b.uniform(
+        "params_partials",
+        &Params {
+            scan_len: sh.blocks,
+            ..s.base
+        },
+    )?;
+    let bg_part = b.bind_group(
+        &k.scan_exclusive,
+        &[(bind::PRM, &u_part), (bind::PARTIALS, &buf.partials)],
+    )?;
+    let groups = radix_groups(s, &buf, &k, sh)?;
+    let kfin = if sh.passes == 0 {
         &s.idx
     } else {
-        &buf.keys[((passes - 1) % 2) as usize]
+        &buf.keys[((sh.passes - 1) % 2) as usize]
     };
-    let bg_copy = b.bind_group(
-        &pcv,
-        &[
-            (bind::PRM, &s.prm),
-            (bind::XS, &s.x),
-            (bind::VALS, &buf.vals),
-        ],
-    )?;
-    let bg_off = b.bind_group(
-        &pof,
-        &[
-            (bind::PRM, &s.prm),
-            (bind::OFFS, &buf.offs),
-            (bind::KEYS_IN, kfin),
-        ],
-    )?;
-    let bg1 = b.bind_group(
-        &pp1,
-        &[
-            (bind::PRM, &s.prm),
-            (bind::KEYS_IN, kfin),
-            (bind::HEAD, &buf.head),
-            (bind::FIRSTS, &buf.firsts),
-            (bind::VALS, &buf.vals),
-        ],
-    )?;
-    let bg2 = b.bind_group(
-        &pp2,
-        &[
-            (bind::PRM, &s.prm),
-            (bind::OFFS, &buf.offs),
-            (bind::HEAD, &buf.head),
-            (bind::FIRSTS, &buf.firsts),
-            (bind::OUTV, &buf.outv),
-        ],
-    )?;
-    let gt = [tiles, 1, 1];
-    let gb = [blocks, 1, 1];
+    let seg = segment_groups(s, &buf, &k, kfin)?;
+    let gt = [sh.tiles, 1, 1];
+    let gb = [sh.blocks, 1, 1];
     // Grid-stride kernels over the elements and over the bins + 1 offsets.
     let ge = [(n as u32).div_ceil(SORT_WG).clamp(1, 1024), 1, 1];
     let gbins = [(bins as u32 + 1).div_ceil(SORT_WG).clamp(1, 1024), 1, 1];
     let mut list = Vec::new();
-    if passes == 0 {
-        list.push(Pass::new(&pcv, &bg_copy, ge));
+    if sh.passes == 0 {
+        list.push(Pass::new(&k.copy_values, &seg.copy, ge));
     }
     for (bc, br, ba, bs) in &groups {
-        list.push(Pass::new(&prc, bc, gt));
-        list.push(Pass::new(&psr, br, gb));
-        list.push(Pass::new(&pse, &bg_part, [1, 1, 1]));
-        list.push(Pass::new(&psa, ba, gb));
-        list.push(Pass::new(&prs, bs, gt));
+        list.push(Pass::new(&k.count, bc, gt));
+        list.push(Pass::new(&k.scan_reduce, br, gb));
+        list.push(Pass::new(&k.scan_exclusive, &bg_part, [1, 1, 1]));
+        list.push(Pass::new(&k.scan_apply, ba, gb));
+        list.push(Pass::new(&k.scatter, bs, gt));
     }
-    list.push(Pass::new(&pof, &bg_off, gbins));
-    list.push(Pass::new(&pp1, &bg1, [(chunks as u32).div_ceil(wg), 1, 1]));
-    list.push(Pass::new(&pp2, &bg2, [(bins as u32).div_ceil(wg), 1, 1]));
+    list.push(Pass::new(&k.offsets, &seg.offsets, gbins));
+    let chunks = job.chunks() as u32;
+    list.push(Pass::new(&k.pass1, &seg.pass1, [chunks.div_ceil(wg), 1, 1]));
+    list.push(Pass::new(
+        &k.pass2,
+        &seg.pass2,
+        [(bins as u32).div_ceil(wg), 1, 1],
+    ));
     let fmt = if uses_f64(job) {
         Precision::F64
     } else {
@@ -617,8 +695,10 @@ fn run_sorted(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
         set.times_ms.push(r.ms);
     }
     set.message = format!(
-        "stable radix sort ({passes} passes of {}-bit digits, tiles of {tile}), segmented reduction in chunks of {}",
+        "stable radix sort ({} passes of {}-bit digits, tiles of {}), segmented reduction in chunks of {}",
+        sh.passes,
         super::RADIX_BITS,
+        sh.tile,
         job.chunk
     );
     Ok(())
@@ -635,7 +715,7 @@ mod tests {
             TEMPLATE,
             "Params",
             [
-                n, bins, threads, chunk, chunks, shift, first, tiles, fixed_k, one, scan_len,
+                n, bins, threads, chunk, chunks, shift, first, tiles, fixed_k, zero, scan_len,
                 folds, a0, a1, a2, last, span
             ]
         );
