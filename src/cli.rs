@@ -7,10 +7,10 @@ use crate::inputs::InputSpec;
 use crate::numerics::Precision;
 use crate::ops::{Op, Ordering};
 use crate::runner::{self, AccChoice, RunConfig};
+pub use crate::shared::list::{dedup, parse_list, split_list};
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
-use std::str::FromStr;
 
 pub use crate::error::Outcome;
 
@@ -281,51 +281,6 @@ pub const MAX_RUNS: usize = 100_000;
 pub const MAX_STEPS: usize = 100_000;
 /// Most training replicas per mode.
 pub const MAX_REPLICAS: usize = 1_000;
-
-/// The entries of a comma (or other `sep`) list, trimmed. An empty list or an empty entry
-/// (`""`, `"a,,b"`, `";;"`) is an error, never a silent default.
-pub fn split_list<'a>(flag: &str, s: &'a str, sep: char) -> Result<Vec<&'a str>, DetError> {
-    let parts: Vec<&str> = s.split(sep).map(str::trim).collect();
-    if parts.iter().all(|p| p.is_empty()) {
-        return Err(DetError::input(format!("--{flag} is empty")));
-    }
-    if parts.iter().any(|p| p.is_empty()) {
-        return Err(DetError::input(format!("--{flag}: empty entry in '{s}'")));
-    }
-    Ok(parts)
-}
-
-/// Drops repeated entries, keeping the first: `--size 64,64` runs once, not twice under
-/// one key.
-pub fn dedup<T: PartialEq>(v: Vec<T>) -> Vec<T> {
-    let mut out: Vec<T> = Vec::with_capacity(v.len());
-    for x in v {
-        if !out.contains(&x) {
-            out.push(x);
-        }
-    }
-    out
-}
-
-/// Splits a comma list; `all` expands to `all_values`. Repeats are dropped.
-pub fn parse_list<T: FromStr<Err = String> + Clone + PartialEq>(
-    flag: &str,
-    s: &str,
-    all_values: &[T],
-) -> Result<Vec<T>, DetError> {
-    let mut out = Vec::new();
-    for part in split_list(flag, s, ',')? {
-        if part == "all" {
-            out.extend_from_slice(all_values);
-        } else {
-            out.push(
-                part.parse()
-                    .map_err(|e: String| DetError::input(format!("--{flag}: {e}")))?,
-            );
-        }
-    }
-    Ok(dedup(out))
-}
 
 fn parse_sizes(flag: &str, s: &str) -> Result<Vec<usize>, DetError> {
     split_list(flag, s, ',')?

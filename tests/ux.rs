@@ -268,3 +268,50 @@ fn report_figures_writes_standalone_svgs_with_their_data_and_they_render() {
     // Legend rows sit below the 420-pixel plot band.
     assert!(row_ink(425, 470) > 50, "no legend below the plot");
 }
+
+/// One output convention: `report` with no output flag prints the Markdown report on stdout
+/// (the same text `--md -` and `--md FILE` give), and `merge --md FILE` writes only the file.
+#[test]
+fn report_and_merge_without_output_flags_print_to_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let j = json.to_str().unwrap();
+    ok(&detbench(&[
+        "run",
+        "--op",
+        "sum",
+        "--backend",
+        "cpu",
+        "--precision",
+        "f32",
+        "--size",
+        "1000",
+        "--runs",
+        "2",
+        "--quiet",
+        "--json",
+        j,
+    ]));
+    let bare = ok(&detbench(&["report", j]));
+    assert!(bare.contains("| sum"), "{bare}");
+    assert_eq!(bare, ok(&detbench(&["report", j, "--md", "-"])));
+    let md = dir.path().join("r.md");
+    assert!(ok(&detbench(&["report", j, "--md", md.to_str().unwrap()])).is_empty());
+    assert_eq!(std::fs::read_to_string(&md).unwrap(), bare);
+    let merged_md = dir.path().join("m.md");
+    let merged = ok(&detbench(&[
+        "merge",
+        j,
+        "--md",
+        merged_md.to_str().unwrap(),
+    ]));
+    assert!(
+        merged.is_empty(),
+        "merge --md FILE must not also print: {merged}"
+    );
+    let table = ok(&detbench(&["merge", j]));
+    assert!(!table.is_empty());
+    assert!(std::fs::read_to_string(&merged_md)
+        .unwrap()
+        .contains(table.lines().next().unwrap()));
+}

@@ -10,5 +10,6 @@ pub mod host;
 pub mod lanes;
 pub mod launch;
 pub mod layout;
+pub mod list;
 pub mod ordering;
 pub mod stats;

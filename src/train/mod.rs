@@ -69,9 +69,9 @@ impl TrainSpec {
         lr: Option<f64>,
         command: String,
     ) -> Result<Self, DetError> {
-        let backends = crate::cli::parse_list("backend", backend, &BackendKind::ALL)?;
-        let required = crate::cli::dedup(
-            crate::cli::split_list("backend", backend, ',')?
+        let backends = crate::shared::list::parse_list("backend", backend, &BackendKind::ALL)?;
+        let required = crate::shared::list::dedup(
+            crate::shared::list::split_list("backend", backend, ',')?
                 .into_iter()
                 .filter(|p| *p != "all")
                 .filter_map(|p| p.parse().ok())
