@@ -404,6 +404,72 @@ pub fn sum_abs_products(xs: &[f64], ys: &[f64]) -> f64 {
     acc.value() * (1.0 + f64::EPSILON)
 }
 
+/// One element of [`exact_dots`]: its terms are added here as products.
+pub struct DotTerms {
+    acc: ExactAcc,
+    abs: f64,
+    count: usize,
+}
+
+impl DotTerms {
+    /// Adds the term `x * y` (exactly) and its magnitude.
+    #[inline]
+    pub fn add(&mut self, x: f64, y: f64) {
+        self.acc.add_product(x, y);
+        self.abs += (x * y).abs();
+        self.count += 1;
+    }
+}
+
+/// Many dot products at once, as the per-element references of matrix products and
+/// convolutions need them: `terms(i, t)` adds element `i`'s products to `t`. Returns, per
+/// element, the exact value correctly rounded to f64, the exact value rounded once,
+/// directly, to `out` (never exact -> f64 -> `out`), and the f64 sum of |x y| rounded up past
+/// its own error. Elements are split across the host's threads (at most 16).
+pub fn exact_dots<F>(len: usize, out: super::Precision, terms: F) -> (Vec<f64>, Vec<f64>, Vec<f64>)
+where
+    F: Fn(usize, &mut DotTerms) + Sync,
+{
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 16);
+    let per = len.div_ceil(threads).max(1);
+    let mut exact = vec![0.0; len];
+    let mut exact_out = vec![0.0; len];
+    let mut mag = vec![0.0; len];
+    let terms = &terms;
+    std::thread::scope(|sc| {
+        for (t, ((ex, eo), mg)) in exact
+            .chunks_mut(per)
+            .zip(exact_out.chunks_mut(per))
+            .zip(mag.chunks_mut(per))
+            .enumerate()
+        {
+            sc.spawn(move || {
+                for (i, ((e, o), m)) in ex
+                    .iter_mut()
+                    .zip(eo.iter_mut())
+                    .zip(mg.iter_mut())
+                    .enumerate()
+                {
+                    // A fresh accumulator per element: on the stack, no allocation.
+                    let mut d = DotTerms {
+                        acc: ExactAcc::new(),
+                        abs: 0.0,
+                        count: 0,
+                    };
+                    terms(t * per + i, &mut d);
+                    *e = d.acc.value();
+                    *o = d.acc.value_in(out);
+                    *m = d.abs * (1.0 + (d.count as f64 + 2.0) * f64::EPSILON);
+                }
+            });
+        }
+    });
+    (exact, exact_out, mag)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -77,7 +77,7 @@ use super::{Case, CaseParams, FamilyParams, Job, Launch, Op, Ordering, Prepared}
 use crate::error::{DetError, OpError};
 use crate::inputs;
 use crate::numerics::bounds::gamma;
-use crate::numerics::exact::ExactAcc;
+use crate::numerics::exact::exact_dots;
 use crate::numerics::Precision;
 
 /// Variants of `conv2d_fwd` and `conv2d_bwd_data`, in report order.
@@ -480,57 +480,17 @@ pub fn exact_reference(job: &ConvJob) -> (Vec<f64>, Vec<f64>) {
 /// [`exact_reference`] plus each exact value rounded once, directly, to the output format
 /// (for ULP errors: never exact -> f64 -> output).
 pub fn exact_reference_rounded(job: &ConvJob) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let out = job.shape.out_len(job.op);
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 16);
-    let per = out.div_ceil(threads).max(1);
-    let mut exact = vec![0.0; out];
-    let mut exact_out = vec![0.0; out];
-    let mut mag = vec![0.0; out];
-    let out_p = job.precision;
-    std::thread::scope(|sc| {
-        for (t, ((ex, eo), mg)) in exact
-            .chunks_mut(per)
-            .zip(exact_out.chunks_mut(per))
-            .zip(mag.chunks_mut(per))
-            .enumerate()
-        {
-            sc.spawn(move || {
-                for (i, ((e, o), m)) in ex
-                    .iter_mut()
-                    .zip(eo.iter_mut())
-                    .zip(mg.iter_mut())
-                    .enumerate()
-                {
-                    let idx = t * per + i;
-                    // A fresh accumulator per element: 560 bytes on the stack, no allocation.
-                    let mut acc = ExactAcc::new();
-                    let mut abs = 0.0f64;
-                    let mut count = 0usize;
-                    cpu::for_each_term(
-                        job.op,
-                        &job.shape,
-                        &job.a,
-                        &job.b,
-                        idx,
-                        Order::Direct,
-                        |x, y| {
-                            acc.add_product(x, y);
-                            abs += (x * y).abs();
-                            count += 1;
-                        },
-                    );
-                    *e = acc.value();
-                    *o = acc.value_in(out_p);
-                    // The f64 sum of magnitudes, rounded up past its own error.
-                    *m = abs * (1.0 + (count as f64 + 2.0) * f64::EPSILON);
-                }
-            });
-        }
-    });
-    (exact, exact_out, mag)
+    exact_dots(job.shape.out_len(job.op), job.precision, |idx, t| {
+        cpu::for_each_term(
+            job.op,
+            &job.shape,
+            &job.a,
+            &job.b,
+            idx,
+            Order::Direct,
+            |x, y| t.add(x, y),
+        );
+    })
 }
 
 /// The convolutions' own case parameters.

@@ -59,7 +59,7 @@ use super::{Case, CaseParams, FamilyParams, Job, Launch, Ordering, Prepared};
 use crate::error::{DetError, OpError};
 use crate::inputs;
 use crate::numerics::bounds::gamma;
-use crate::numerics::exact::ExactAcc;
+use crate::numerics::exact::exact_dots;
 use crate::numerics::Precision;
 use crate::shared::gemm::{check_formats, store_roundoff, tensor_core_bound};
 use std::str::FromStr;
@@ -298,47 +298,12 @@ impl MatmulJob {
 /// |a b| (rounded up past its own error) of every output element, on all host threads.
 pub fn exact_reference(job: &MatmulJob) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let s = job.shape;
-    let out = s.out_len();
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 16);
-    let per = out.div_ceil(threads).max(1);
-    let mut exact = vec![0.0; out];
-    let mut exact_out = vec![0.0; out];
-    let mut mag = vec![0.0; out];
-    let out_p = job.precision;
-    std::thread::scope(|sc| {
-        for (t, ((ex, eo), mg)) in exact
-            .chunks_mut(per)
-            .zip(exact_out.chunks_mut(per))
-            .zip(mag.chunks_mut(per))
-            .enumerate()
-        {
-            sc.spawn(move || {
-                for (i, ((e, o), m)) in ex
-                    .iter_mut()
-                    .zip(eo.iter_mut())
-                    .zip(mg.iter_mut())
-                    .enumerate()
-                {
-                    let idx = t * per + i;
-                    let (row, col) = (idx / s.n, idx % s.n);
-                    let mut acc = ExactAcc::new();
-                    let mut abs = 0.0f64;
-                    for kk in 0..s.k {
-                        let (x, y) = (job.a[row * s.k + kk], job.b[kk * s.n + col]);
-                        acc.add_product(x, y);
-                        abs += (x * y).abs();
-                    }
-                    *e = acc.value();
-                    *o = acc.value_in(out_p);
-                    *m = abs * (1.0 + (s.k as f64 + 2.0) * f64::EPSILON);
-                }
-            });
+    exact_dots(s.out_len(), job.precision, |idx, t| {
+        let (row, col) = (idx / s.n, idx % s.n);
+        for kk in 0..s.k {
+            t.add(job.a[row * s.k + kk], job.b[kk * s.n + col]);
         }
-    });
-    (exact, exact_out, mag)
+    })
 }
 
 pub use crate::ops::common::{batch_rows, ROW_STREAM};
