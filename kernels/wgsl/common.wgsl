@@ -9,7 +9,9 @@
 // fixed-point quantizer, on f64 or f32 values), OPAQUE (`opaque` and `opq32`; the family's
 // uniform `prm` has a `zero: u32` that is always 0), TWO_SUM32 (TwoSum and rounding to odd
 // in f32; needs OPAQUE), ACC_ADD (the accumulator's add and sub, by ACC_* flag; needs
-// TWO_SUM32 for a half accumulator).
+// TWO_SUM32 for a half accumulator), ATOMIC_CELLS with one of NATIVE_ATOMIC CAS64 CAS32 (one
+// atomic cell per output element at binding 4, `atomic_add(e, v)` and `cell_value(e)`; the
+// compare-exchange forms count give-ups at binding 5 and need MAX_TRIES and `addc`).
 //
 // Every piece of arithmetic that more than one family needs is here, once: a family
 // template defines only its own kernels.
@@ -272,6 +274,58 @@ fn add(a: f64, b: f64) -> f64 {
 }
 fn sub(a: f64, b: f64) -> f64 {
     return a - b;
+}
+//#endif
+//#endif
+
+// ---------------------------------------------------------------------------------------
+// Atomic output cells of the families whose atomic variants add whole partial results into
+// their outputs (conv, matmul).
+
+//#if ATOMIC_CELLS
+//#if NATIVE_ATOMIC
+@group(0) @binding(4) var<storage, read_write> cells: array<atomic<f32>>;
+fn atomic_add(e: u32, v: C) {
+    atomicAdd(&cells[e], v);
+}
+fn cell_value(e: u32) -> C {
+    return atomicLoad(&cells[e]);
+}
+//#else
+//#if CAS64
+@group(0) @binding(4) var<storage, read_write> cells: array<atomic<u64>>;
+fn to_word(v: C) -> u64 {
+    return bitcast<u64>(v);
+}
+fn from_word(w: u64) -> C {
+    return bitcast<f64>(w);
+}
+//#else
+@group(0) @binding(4) var<storage, read_write> cells: array<atomic<u32>>;
+fn to_word(v: C) -> u32 {
+    return bitcast<u32>(v);
+}
+fn from_word(w: u32) -> C {
+    return bitcast<f32>(w);
+}
+//#endif
+// Set when a compare-exchange loop gave up after MAX_TRIES failed tries (the host fails
+// the run): every failure means another thread succeeded, so the cap only guards against
+// a pathological scheduler.
+@group(0) @binding(5) var<storage, read_write> gave_up: atomic<u32>;
+fn atomic_add(e: u32, v: C) {
+    var old = atomicLoad(&cells[e]);
+    for (var t = 0u; t < MAX_TRIES; t++) {
+        let r = atomicCompareExchangeWeak(&cells[e], old, to_word(addc(from_word(old), v)));
+        if (r.exchanged) {
+            return;
+        }
+        old = r.old_value;
+    }
+    atomicAdd(&gave_up, 1u);
+}
+fn cell_value(e: u32) -> C {
+    return from_word(atomicLoad(&cells[e]));
 }
 //#endif
 //#endif

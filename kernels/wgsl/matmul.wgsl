@@ -163,52 +163,6 @@ fn mm_reduce(@builtin(global_invocation_id) gid: vec3<u32>) {
 //#endif
 
 //#if V_ATOMIC
-//#if NATIVE_ATOMIC
-@group(0) @binding(4) var<storage, read_write> cells: array<atomic<f32>>;
-fn atomic_add(e: u32, v: C) {
-    atomicAdd(&cells[e], v);
-}
-fn cell_value(e: u32) -> C {
-    return atomicLoad(&cells[e]);
-}
-//#else
-//#if CAS64
-@group(0) @binding(4) var<storage, read_write> cells: array<atomic<u64>>;
-fn to_word(v: C) -> u64 {
-    return bitcast<u64>(v);
-}
-fn from_word(w: u64) -> C {
-    return bitcast<f64>(w);
-}
-//#else
-@group(0) @binding(4) var<storage, read_write> cells: array<atomic<u32>>;
-fn to_word(v: C) -> u32 {
-    return bitcast<u32>(v);
-}
-fn from_word(w: u32) -> C {
-    return bitcast<f32>(w);
-}
-//#endif
-// Set when a compare-exchange loop gave up after MAX_TRIES failed tries (the host fails
-// the run): every failure means another thread succeeded, so the cap only guards against
-// a pathological scheduler.
-@group(0) @binding(5) var<storage, read_write> gave_up: atomic<u32>;
-fn atomic_add(e: u32, v: C) {
-    var old = atomicLoad(&cells[e]);
-    for (var t = 0u; t < MAX_TRIES; t++) {
-        let r = atomicCompareExchangeWeak(&cells[e], old, to_word(addc(from_word(old), v)));
-        if (r.exchanged) {
-            return;
-        }
-        old = r.old_value;
-    }
-    atomicAdd(&gave_up, 1u);
-}
-fn cell_value(e: u32) -> C {
-    return from_word(atomicLoad(&cells[e]));
-}
-//#endif
-
 @compute @workgroup_size(16, 16)
 fn mm_atomic(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let row0 = wid.x * 16u;

@@ -131,6 +131,7 @@ pub fn module_source(b: &WgpuBackend, job: &ConvJob) -> String {
         _ => "V_ATOMIC",
     });
     if job.variant == ConvVariant::Atomic {
+        flags.push("ATOMIC_CELLS");
         flags.push(match atomic_kind(b, job.accumulator) {
             AtomicKind::Native => "NATIVE_ATOMIC",
             AtomicKind::Cas32 => "CAS32",

@@ -107,6 +107,7 @@ pub fn module_source(b: &WgpuBackend, job: &MatmulJob) -> String {
         MmVariant::Tiled => flags.push("V_TILED"),
         MmVariant::SplitKAtomic => {
             flags.push("V_ATOMIC");
+            flags.push("ATOMIC_CELLS");
             flags.push(match atomic_kind(b, job.accumulator) {
                 AtomicKind::Native => "NATIVE_ATOMIC",
                 AtomicKind::Cas32 => "CAS32",
