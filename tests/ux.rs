@@ -25,6 +25,24 @@ fn ok(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `run --op sum --backend cpu --runs 2 --quiet EXTRA --json JSON`: the small report most
+/// tests here start from.
+fn cpu_sum(json: &Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "run",
+        "--op",
+        "sum",
+        "--backend",
+        "cpu",
+        "--runs",
+        "2",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--json", json.to_str().unwrap()]);
+    ok(&detbench(&args))
+}
+
 fn precisions(json: &Path) -> Vec<String> {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
     let mut p: Vec<String> = v["results"]
@@ -52,41 +70,16 @@ fn input_file_dtype_is_the_default_precision() {
         detbench::inputs::write_npy(&npy, p, &values, &[values.len() as u64]).unwrap();
         assert_eq!(detbench::inputs::npy_precision(&npy).unwrap(), p);
         let json = dir.path().join(format!("{name}.json"));
-        ok(&detbench(&[
-            "run",
-            "--op",
-            "sum",
-            "--backend",
-            "cpu",
-            "--runs",
-            "2",
-            "--quiet",
-            "--input",
-            npy.to_str().unwrap(),
-            "--json",
-            json.to_str().unwrap(),
-        ]));
+        cpu_sum(&json, &["--input", npy.to_str().unwrap()]);
         assert_eq!(precisions(&json), vec![want.to_string()], "{name}");
     }
     // An explicit --precision still wins.
     let npy = dir.path().join("x32.npy");
     let json = dir.path().join("explicit.json");
-    ok(&detbench(&[
-        "run",
-        "--op",
-        "sum",
-        "--backend",
-        "cpu",
-        "--runs",
-        "2",
-        "--quiet",
-        "--precision",
-        "f64",
-        "--input",
-        npy.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]));
+    cpu_sum(
+        &json,
+        &["--precision", "f64", "--input", npy.to_str().unwrap()],
+    );
     assert_eq!(precisions(&json), vec!["f64".to_string()]);
     // Generated inputs keep the three-format default.
     assert_eq!(
@@ -171,24 +164,17 @@ fn run_prints_the_headline_with_each_reason_once() {
 fn report_figures_writes_standalone_svgs_with_their_data_and_they_render() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
-    ok(&detbench(&[
-        "run",
-        "--op",
-        "sum",
-        "--backend",
-        "cpu",
-        "--precision",
-        "f32",
-        "--size",
-        "1000,4096",
-        "--input",
-        "normal,illcond:1e4",
-        "--runs",
-        "2",
-        "--quiet",
-        "--json",
-        json.to_str().unwrap(),
-    ]));
+    cpu_sum(
+        &json,
+        &[
+            "--precision",
+            "f32",
+            "--size",
+            "1000,4096",
+            "--input",
+            "normal,illcond:1e4",
+        ],
+    );
     let figs = dir.path().join("figs");
     ok(&detbench(&[
         "report",
@@ -276,22 +262,7 @@ fn report_and_merge_without_output_flags_print_to_stdout() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
     let j = json.to_str().unwrap();
-    ok(&detbench(&[
-        "run",
-        "--op",
-        "sum",
-        "--backend",
-        "cpu",
-        "--precision",
-        "f32",
-        "--size",
-        "1000",
-        "--runs",
-        "2",
-        "--quiet",
-        "--json",
-        j,
-    ]));
+    cpu_sum(&json, &["--precision", "f32", "--size", "1000"]);
     let bare = ok(&detbench(&["report", j]));
     assert!(bare.contains("| sum"), "{bare}");
     assert_eq!(bare, ok(&detbench(&["report", j, "--md", "-"])));
