@@ -379,30 +379,7 @@ fn atomic_pair(input: Precision, acc: Precision) {
     }
 }
 
-macro_rules! pair_tests {
-    ($($name:ident: $i:ident / $a:ident,)*) => {
-        mod ordered {
-            use super::*;
-            $(#[test] fn $name() { ordered_pair(Precision::$i, Precision::$a) })*
-        }
-        mod atomic {
-            use super::*;
-            $(#[test] fn $name() { atomic_pair(Precision::$i, Precision::$a) })*
-        }
-    };
-}
-
-pair_tests! {
-    f32_f32: F32 / F32,
-    f32_f64: F32 / F64,
-    f64_f64: F64 / F64,
-    f16_f32: F16 / F32,
-    f16_f64: F16 / F64,
-    f16_f16: F16 / F16,
-    bf16_f32: Bf16 / F32,
-    bf16_f64: Bf16 / F64,
-    bf16_bf16: Bf16 / Bf16,
-}
+cuda_emu::pair_tests!();
 
 /// The tests above cover every pair the backend builds.
 #[test]

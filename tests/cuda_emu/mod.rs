@@ -340,3 +340,35 @@ pub fn assert_entries(m: &Module, build: &ModuleBuild) {
         build.spec.defines
     );
 }
+
+/// The `ordered` and `atomic` test modules of a `.cu` family: one test per input/accumulator
+/// pair the backend builds (all nine), each calling the file's `ordered_pair(input, acc)` and
+/// `atomic_pair(input, acc)`.
+#[allow(unused_macros)]
+macro_rules! pair_tests {
+    () => {
+        $crate::cuda_emu::pair_tests!(@each
+            f32_f32: F32 / F32,
+            f32_f64: F32 / F64,
+            f64_f64: F64 / F64,
+            f16_f32: F16 / F32,
+            f16_f64: F16 / F64,
+            f16_f16: F16 / F16,
+            bf16_f32: Bf16 / F32,
+            bf16_f64: Bf16 / F64,
+            bf16_bf16: Bf16 / Bf16,
+        );
+    };
+    (@each $($name:ident: $i:ident / $a:ident,)*) => {
+        mod ordered {
+            use super::*;
+            $(#[test] fn $name() { ordered_pair(Precision::$i, Precision::$a) })*
+        }
+        mod atomic {
+            use super::*;
+            $(#[test] fn $name() { atomic_pair(Precision::$i, Precision::$a) })*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use pair_tests;
