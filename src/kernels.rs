@@ -35,6 +35,14 @@ pub const CUDA: &[(&str, &str)] = &[
         "kernels/cuda/copy.cu",
         include_str!("../kernels/cuda/copy.cu"),
     ),
+    (
+        "kernels/cuda/matmul.cu",
+        include_str!("../kernels/cuda/matmul.cu"),
+    ),
+    (
+        "kernels/cuda/rows.cu",
+        include_str!("../kernels/cuda/rows.cu"),
+    ),
 ];
 
 /// The WGSL template of each family: embedded here once, compiled by the family's

@@ -43,6 +43,10 @@ impl Family for Conv {
     fn expand(&self, cases: Vec<Case>, params: &MatrixParams) -> Result<Vec<Case>, DetError> {
         super::expand_shapes(cases, params.shapes)
     }
+    /// The batch is N (images); fwd and bwd_data only.
+    fn with_batch(&self, case: &Case, batch: usize) -> Result<Option<(Case, usize)>, DetError> {
+        super::with_batch(case, batch)
+    }
 }
 
 crate::ops::family::atomic_job_spec!(ConvJob);
