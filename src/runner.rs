@@ -7,7 +7,7 @@ use crate::inputs::{self, InputSpec};
 use crate::numerics::ulp::{ulp_distance, ulp_error};
 use crate::numerics::Precision;
 use crate::ops::{
-    self, BaselineSpec, Case, Family, Job, MatrixParams, Op, Ordering, Prepared, RunSet,
+    self, BaselineSpec, Case, Family, FamilyOptions, Job, Op, Ordering, Prepared, RunSet,
 };
 use crate::report::{Env, Report, ResultRecord, Status, SCHEMA};
 pub use crate::shared::host::{check_host_size, check_runs_memory};
@@ -67,7 +67,6 @@ pub struct RunConfig {
     /// CUDA atomic orderings to run atomic variants with.
     pub orderings: Vec<Ordering>,
     pub sizes: Vec<usize>,
-    pub bins: Vec<usize>,
     pub runs: usize,
     /// Untimed runs before the timed ones, per case and backend (`--warmup`).
     pub warmup: usize,
@@ -77,18 +76,10 @@ pub struct RunConfig {
     /// tolerance bands can cover the input class, not one draw.
     pub seeds: Vec<u64>,
     pub inputs: Vec<InputSpec>,
-    pub index_file: Option<String>,
-    /// scatter_add index distributions, used when `index_file` is None.
-    pub index_dists: Vec<String>,
     pub workgroup_sizes: Vec<u32>,
-    /// Convolution shapes (N,C,H,W,K,R,S,STRIDE,PAD,DILATION); empty for non-conv ops.
-    pub conv_shapes: Vec<Vec<usize>>,
-    /// Optimizer steps.
-    pub steps: Option<usize>,
-    /// Matmul shapes M,N,K (`--mm-shape`); empty: the family's default.
-    pub mm_shapes: Vec<Vec<usize>>,
-    /// Row lengths N of the batched row reductions (`--row-len`); empty: the default.
-    pub row_lens: Vec<usize>,
+    /// The families' own flags, parsed (`ops::FamilyArgs`): each family reads its own
+    /// when it expands its cases.
+    pub family: FamilyOptions,
     /// The batch axis (`--batch-sizes`): each case with a batch axis runs at every one of
     /// these batch sizes, and the records say whether the shared rows kept their bits.
     pub batch_sizes: Vec<usize>,
@@ -476,20 +467,10 @@ fn expand_matrix(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
     for &size in &cfg.sizes {
         check_host_size(size)?;
     }
-    let params = MatrixParams {
-        sizes: &cfg.sizes,
-        bins: &cfg.bins,
-        index_file: cfg.index_file.as_deref(),
-        index_dists: &cfg.index_dists,
-        shapes: &cfg.conv_shapes,
-        steps: cfg.steps,
-        mm_shapes: &cfg.mm_shapes,
-        row_lens: &cfg.row_lens,
-    };
     let mut cases = Vec::new();
     for &op in &cfg.ops {
         let fam = family(op)?;
-        cases.extend(fam.expand(op_cases(cfg, op, fam)?, &params)?);
+        cases.extend(fam.expand(op_cases(cfg, op, fam)?, &cfg.family)?);
     }
     Ok(crate::tolerance::seeds::expand_seeds(cases, &cfg.seeds))
 }
