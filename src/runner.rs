@@ -637,6 +637,20 @@ pub fn drop_warmup(set: &mut RunSet, timed: usize) {
     set.times_ms.drain(..skip);
 }
 
+/// The CPU time this process (all its threads) has used, in ms; None where the platform
+/// has no process CPU clock.
+#[cfg(unix)]
+fn process_cpu_ms() -> Option<f64> {
+    use nix::time::{clock_gettime, ClockId};
+    let t = clock_gettime(ClockId::CLOCK_PROCESS_CPUTIME_ID).ok()?;
+    Some(t.tv_sec() as f64 * 1e3 + t.tv_nsec() as f64 * 1e-6)
+}
+
+#[cfg(not(unix))]
+fn process_cpu_ms() -> Option<f64> {
+    None
+}
+
 /// Runs one prepared case on one backend (every ordering for CUDA atomics). The prepared
 /// job may run more times than `case.runs`: the extra first runs are warm-up.
 pub fn run_case(
@@ -659,10 +673,18 @@ pub fn run_case(
     for job in jobs {
         let mut rec = base_record(case, Some(prep), backend.info(), Some(&job));
         backend.annotate(&mut rec);
+        // Only where the work runs on this process's threads does the process's CPU clock
+        // measure it (a GPU, or an external process, works while this process waits).
+        let on_host = backend.info().device_type == "cpu";
+        let cpu_start = if on_host { process_cpu_ms() } else { None };
         match backend.run_variant(&job, &case.variant) {
             Ok(mut set) if !set.outputs.is_empty() => {
+                let cpu_ms_per_run = cpu_start
+                    .zip(process_cpu_ms())
+                    .map(|(a, b)| (b - a) / set.times_ms.len().max(1) as f64);
                 drop_warmup(&mut set, case.runs);
-                let rec = finish_record(rec, prep, &set);
+                let mut rec = finish_record(rec, prep, &set);
+                rec.cpu_ms_per_run = cpu_ms_per_run;
                 out.push((rec, Some(set)));
             }
             Ok(_) => out.push((
