@@ -11,7 +11,11 @@
 // in f32; needs OPAQUE), ACC_ADD (the accumulator's add and sub, by ACC_* flag; needs
 // TWO_SUM32 for a half accumulator), ATOMIC_CELLS with one of NATIVE_ATOMIC CAS64 CAS32 (one
 // atomic cell per output element at binding 4, `atomic_add(e, v)` and `cell_value(e)`; the
-// compare-exchange forms count give-ups at binding 5 and need MAX_TRIES and `addc`).
+// compare-exchange forms count give-ups at binding 5 and need MAX_TRIES and `addc`), FMA32
+// (two_prod32 and the single-rounding fma32; needs TWO_SUM32; with FMA32_F64 and EFT64 it
+// goes through f64, for devices with SHADER_F64 and SHADER_INT64), EFT64 (f64 TwoSum and
+// rounding to odd; needs OPAQUE), FMA64 (two_prod64 and fma64; needs EFT64 and
+// SHADER_INT64).
 //
 // Every piece of arithmetic that more than one family needs is here, once: a family
 // template defines only its own kernels.
@@ -189,8 +193,6 @@ fn opq32(v: f32) -> f32 {
 
 // ---------------------------------------------------------------------------------------
 // TwoSum and rounding to odd in f32: what a half accumulator's add needs to round once.
-// (The exact product, the lavapipe-safe fma and the f64 transforms are reduce.wgsl's: no
-// other family multiplies in its accumulator.)
 
 //#if TWO_SUM32
 struct Two32 {
@@ -217,6 +219,355 @@ fn to_odd(s: f32, inexact: bool, up: bool) -> f32 {
 // h + l rounded to odd.
 fn odd32(t: Two32) -> f32 {
     return to_odd(t.h, t.l != 0.0, (t.l > 0.0) == (t.h > 0.0));
+}
+//#endif
+
+// ---------------------------------------------------------------------------------------
+// Error-free transforms in f32. Vulkan lets a driver compute `fma` as a multiply and an
+// add (lavapipe does), so the single-rounding fma the CPU uses (`Arith::fma`) is built from
+// Dekker's exact product, TwoSum and round-to-odd (Boldo & Melquiond, "Emulation of FMA and
+// correctly rounded sums: proved algorithms using rounding to odd", IEEE TC 57(4), 2008).
+// Every family that multiplies in f32 or f64 and must round once uses these (flags FMA32
+// and FMA64), so there is one copy of each.
+
+//#if FMA32
+// a * b = h + l exactly (Veltkamp split with 2^12 + 1; every partial product is exact).
+// The split multiplies by 4097, which overflows above 2^115: the larger operand is first
+// scaled by 2^-64 (exact: it is >= 2^100), the split runs on the scaled product, and its
+// error is scaled back (exact: it lies far above the subnormal range, since |a| >= 2^100).
+// h is always the unscaled fl(a * b), so an overflowing product stays infinite.
+fn two_prod32(a: f32, b: f32) -> Two32 {
+    let p = opq32(a * b);
+    let swap = abs(a) < abs(b);
+    var x = select(a, b, swap);
+    let y = select(b, a, swap);
+    let big = abs(x) >= bitcast<f32>(227u << 23u); // 2^100
+    x = select(x, x * bitcast<f32>(63u << 23u), big); // * 2^-64
+    let ps = select(p, opq32(x * y), big);
+    let cx = opq32(4097.0 * x);
+    let xh = cx - opq32(cx - x);
+    let xl = x - xh;
+    let cy = opq32(4097.0 * y);
+    let yh = cy - opq32(cy - y);
+    let yl = y - yh;
+    let l = (((xh * yh - ps) + xh * yl) + xl * yh) + xl * yl;
+    return Two32(p, select(l, l * bitcast<f32>(191u << 23u), big)); // * 2^64
+}
+//#if FMA32_F64
+// fl(a * b + c) with one rounding, through f64 (the device has SHADER_F64): a * b is exact
+// in f64 (48 significant bits, exponent >= -298, far above f64's subnormals), TwoSum with c
+// is exact, and the f64 sum rounded to odd then rounded to f32 is the correctly rounded
+// result (53 >= 24 + 2), subnormal results included. The split-based version below cannot
+// do this near the subnormal range, where the product's error is not an f32
+// (tests/edges.rs, fma_near_subnormal_products_f32, found it).
+fn fma32(a: f32, b: f32, c: f32) -> f32 {
+    let p = opq64(f64(a) * f64(b));
+    if (((bitcast<u64>(p) >> 52u) & u64(0x7ff)) == u64(0x7ff)) {
+        // An operand is not finite: as the fused operation.
+        return f32(p) + c;
+    }
+    return f32(odd64(two_sum64(f64(c), p)));
+}
+//#else
+// fl(a * b + c) with one rounding. The split-based path (Boldo & Melquiond) is exact only
+// when nothing underflows or overflows on the way: a and b normal with 2^-100 <= |a*b| <
+// 2^125, and c zero or normal in [2^-100, 2^126) (then every intermediate is exact or a
+// normal f32). Every other finite case takes fma32_int, which is exact in integers.
+fn fma32(a: f32, b: f32, c: f32) -> f32 {
+    if (fma32_fast(a, b, c)) {
+        let p = two_prod32(a, b);
+        let t = two_sum32(c, p.h);
+        return t.h + odd32(two_sum32(t.l, p.l));
+    }
+    return fma32_int(a, b, c, false);
+}
+//#endif
+
+// Whether fma32's split-based path is exact for these operands (see fma32).
+fn fma32_fast(a: f32, b: f32, c: f32) -> bool {
+    let ea = i32((bitcast<u32>(a) >> 23u) & 0xffu);
+    let eb = i32((bitcast<u32>(b) >> 23u) & 0xffu);
+    let ec = i32((bitcast<u32>(c) >> 23u) & 0xffu);
+    let e = ea + eb - 254; // 2^e <= |a*b| < 2^(e+2)
+    let c_ok = (bitcast<u32>(c) & 0x7fffffffu) == 0u || (ec >= 27 && ec <= 252);
+    return ea != 0 && eb != 0 && ea != 255 && eb != 255 && e >= -100 && e <= 124 && c_ok;
+}
+
+// a * b rounded to odd in f32 (for rounding once more, to a half format).
+fn mul_odd32(a: f32, b: f32) -> f32 {
+    if (fma32_fast(a, b, 0.0)) {
+        return odd32(two_prod32(a, b));
+    }
+    return fma32_int(a, b, 0.0, true);
+}
+
+// ---------------------------------------------------------------------------------------
+// The f32 fma in integers: a * b + c exactly as a 62-bit integer times a power of two (u64
+// as vec2<u32>: x low, y high word), rounded once, to nearest even or to odd, subnormals
+// and overflow included. Independent of how the device rounds, fuses or flushes floats.
+
+// |v| = m * 2^e with m < 2^24 an integer.
+struct Unpacked32 {
+    m: u32,
+    e: i32,
+    neg: bool,
+}
+fn unpack32(v: f32) -> Unpacked32 {
+    let b = bitcast<u32>(v);
+    let ex = (b >> 23u) & 0xffu;
+    if (ex == 0u) {
+        return Unpacked32(b & 0x7fffffu, -149, (b >> 31u) == 1u);
+    }
+    return Unpacked32((b & 0x7fffffu) | 0x800000u, i32(ex) - 150, (b >> 31u) == 1u);
+}
+// a * b for a, b < 2^24, from 16-bit pieces (every partial product fits a u32).
+fn mul24(a: u32, b: u32) -> vec2<u32> {
+    let al = a & 0xffffu;
+    let ah = a >> 16u;
+    let bl = b & 0xffffu;
+    let bh = b >> 16u;
+    let ll = al * bl;
+    let mid = al * bh + ah * bl; // < 2^25
+    let lo = ll + (mid << 16u);
+    return vec2<u32>(lo, ah * bh + (mid >> 16u) + select(0u, 1u, lo < ll));
+}
+fn shl64(v: vec2<u32>, s: u32) -> vec2<u32> {
+    if (s == 0u) {
+        return v;
+    }
+    if (s >= 32u) {
+        return vec2<u32>(0u, v.x << (s - 32u));
+    }
+    return vec2<u32>(v.x << s, (v.y << s) | (v.x >> (32u - s)));
+}
+// v >> s, with bit 0 set if any nonzero bit was shifted out (the sticky bit).
+fn shr64_sticky(v: vec2<u32>, s: u32) -> vec2<u32> {
+    if (s == 0u) {
+        return v;
+    }
+    if (s >= 64u) {
+        return vec2<u32>(select(0u, 1u, (v.x | v.y) != 0u), 0u);
+    }
+    var r: vec2<u32>;
+    if (s >= 32u) {
+        r = vec2<u32>(v.y >> (s - 32u), 0u);
+    } else {
+        r = vec2<u32>((v.x >> s) | (v.y << (32u - s)), v.y >> s);
+    }
+    let lost = any(shl64(r, s) != v);
+    return vec2<u32>(r.x | select(0u, 1u, lost), r.y);
+}
+// Bits needed for v (0 for 0).
+fn bitlen64(v: vec2<u32>) -> i32 {
+    if (v.y != 0u) {
+        return 33 + i32(firstLeadingBit(v.y));
+    }
+    if (v.x != 0u) {
+        return 1 + i32(firstLeadingBit(v.x));
+    }
+    return 0;
+}
+fn lt64(a: vec2<u32>, b: vec2<u32>) -> bool {
+    return a.y < b.y || (a.y == b.y && a.x < b.x);
+}
+
+// (-1)^neg * w * 2^e (w != 0, w < 2^63) rounded to f32: to nearest even, or to odd.
+fn round_w32(neg: bool, w: vec2<u32>, e: i32, odd: bool) -> f32 {
+    let sign = select(0u, 0x80000000u, neg);
+    let te = e + bitlen64(w) - 1; // 2^te <= |value| < 2^(te+1)
+    if (te > 127) {
+        // Overflow: infinity to nearest, the largest finite value to odd.
+        return bitcast<f32>(sign | select(0x7f800000u, 0x7f7fffffu, odd));
+    }
+    let qe = max(te, -126) - 23; // the quantum of f32 at this magnitude
+    let s = qe - e; // bits to drop
+    var q = 0u;
+    if (s <= 0) {
+        q = shl64(w, u32(-s)).x; // exact: fewer than 24 bits
+    } else {
+        // g: the kept bits, then the half bit, then a sticky bit.
+        var g = w.x << 1u;
+        if (s >= 2) {
+            g = shr64_sticky(w, u32(s - 2)).x;
+        }
+        q = g >> 2u;
+        let low = g & 3u;
+        if (odd) {
+            q = q | select(0u, 1u, low != 0u);
+        } else if (low > 2u || (low == 2u && (q & 1u) == 1u)) {
+            q = q + 1u;
+        }
+    }
+    // Subnormal: q * 2^-149 is the encoding; normal: the exponent field plus q, whose
+    // hidden bit (or a carry to 2^24) adds one to it (up to infinity's encoding).
+    return bitcast<f32>(sign | ((u32(max(te + 126, 0)) << 23u) + q));
+}
+
+// a * b + c rounded once (to nearest even, or to odd), for every f32 input.
+fn fma32_int(a: f32, b: f32, c: f32, odd: bool) -> f32 {
+    let ma = bitcast<u32>(a) & 0x7fffffffu;
+    let mb = bitcast<u32>(b) & 0x7fffffffu;
+    if (ma >= 0x7f800000u || mb >= 0x7f800000u || ma == 0u || mb == 0u) {
+        // Inf, NaN or an exact zero product: unfused gives the fused result.
+        return opq32(a * b) + c;
+    }
+    if ((bitcast<u32>(c) & 0x7fffffffu) >= 0x7f800000u) {
+        return c;
+    }
+    let ua = unpack32(a);
+    let ub = unpack32(b);
+    let uc = unpack32(c);
+    let np = ua.neg != ub.neg;
+    var p = mul24(ua.m, ub.m);
+    if (uc.m == 0u) {
+        return round_w32(np, p, ua.e + ub.e, odd);
+    }
+    // Both terms with their top bit at bit 60: value = w * 2^e, 2^60 <= w < 2^61.
+    let lp = bitlen64(p);
+    p = shl64(p, u32(61 - lp));
+    let ep = ua.e + ub.e - (61 - lp);
+    let lc = 1 + i32(firstLeadingBit(uc.m));
+    let wc = shl64(vec2<u32>(uc.m, 0u), u32(61 - lc));
+    let ec = uc.e - (61 - lc);
+    // hi: the term of larger magnitude.
+    let c_hi = ec > ep || (ec == ep && lt64(p, wc));
+    let hi = select(p, wc, c_hi);
+    var lo = select(wc, p, c_hi);
+    let e = select(ep, ec, c_hi);
+    let neg = select(np, uc.neg, c_hi);
+    // Aligned: shifted by one or none, nothing is lost (the low 13 bits are clear); by two
+    // or more, the result keeps its top bit at 59 or above and rounds at bit 36 or above,
+    // where a sticky bit in bit 0 decides exactly as the lost bits would.
+    lo = shr64_sticky(lo, u32(e - select(ec, ep, c_hi)));
+    var w: vec2<u32>;
+    if (np == uc.neg) {
+        let s0 = hi.x + lo.x;
+        w = vec2<u32>(s0, hi.y + lo.y + select(0u, 1u, s0 < hi.x));
+    } else {
+        w = vec2<u32>(hi.x - lo.x, hi.y - lo.y - select(0u, 1u, hi.x < lo.x));
+    }
+    if ((w.x | w.y) == 0u) {
+        // Exact cancellation: +0 when rounding to nearest.
+        return 0.0;
+    }
+    return round_w32(neg, w, e, odd);
+}
+//#endif
+
+// f64 error-free transforms: for f64 dot products, and for fma32 through f64 (EFT64 is
+// set with either).
+//#if EFT64
+struct Two64 {
+    h: f64,
+    l: f64,
+}
+fn opq64(v: f64) -> f64 {
+    return select(v, 0.0, prm.zero != 0u);
+}
+fn two_sum64(a: f64, b: f64) -> Two64 {
+    let s = opq64(a + b);
+    let z = opq64(s - a);
+    return Two64(s, (a - (s - z)) + (b - z));
+}
+fn odd64(t: Two64) -> f64 {
+    let b = bitcast<u64>(t.h);
+    if (t.l == 0.0 || (b & u64(1)) == u64(1) || t.h == 0.0 || ((b >> 52u) & u64(0x7ff)) == u64(0x7ff)) {
+        return t.h;
+    }
+    return bitcast<f64>(select(b - u64(1), b + u64(1), (t.l > 0.0) == (t.h > 0.0)));
+}
+//#endif
+
+//#if FMA64
+// As two_prod32: the split constant 2^27 + 1 overflows above 2^996, so an operand at or
+// above 2^968 is scaled by 2^-128 first and the error scaled back.
+fn two_prod64(a: f64, b: f64) -> Two64 {
+    let p = opq64(a * b);
+    let swap = abs(a) < abs(b);
+    var x = select(a, b, swap);
+    let y = select(b, a, swap);
+    let big = abs(x) >= bitcast<f64>(u64(1991u) << 52u); // 2^968
+    x = select(x, x * bitcast<f64>(u64(895u) << 52u), big); // * 2^-128
+    let ps = select(p, opq64(x * y), big);
+    let cx = opq64(134217729.0 * x);
+    let xh = cx - opq64(cx - x);
+    let xl = x - xh;
+    let cy = opq64(134217729.0 * y);
+    let yh = cy - opq64(cy - y);
+    let yl = y - yh;
+    let l = (((xh * yh - ps) + xh * yl) + xl * yh) + xl * yl;
+    return Two64(p, select(l, l * bitcast<f64>(u64(1151u) << 52u), big)); // * 2^128
+}
+fn pow2_64(biased: u32) -> f64 {
+    return bitcast<f64>(u64(biased) << 52u);
+}
+// fl(a * b + c) with one rounding. two_prod64's error term is exact only while it is an
+// f64, which fails for products below about 2^-960; those take fma64_small.
+fn fma64(a: f64, b: f64, c: f64) -> f64 {
+    let p = two_prod64(a, b);
+    if (((bitcast<u64>(p.h) >> 52u) & u64(0x7ff)) == u64(0x7ff)) {
+        return p.h + c;
+    }
+    if (c == 0.0) {
+        // fl(a*b + 0) is the hardware's correctly rounded product, signed zero included
+        // (only an exact zero product takes the sum's sign rule).
+        return select(p.h, p.h + c, p.h == 0.0);
+    }
+    if (abs(p.h) < pow2_64(63u) && a != 0.0 && b != 0.0) { // |a*b| < 2^-960
+        if (abs(c) >= pow2_64(123u)) { // 2^-900
+            // |a*b| is below a quarter of c's ulp: the sum rounds to c (no tie possible).
+            return c;
+        }
+        return fma64_small(a, b, c);
+    }
+    let t = two_sum64(c, p.h);
+    return t.h + odd64(two_sum64(t.l, p.l));
+}
+// fl(a*b + c) for |a*b| < 2^-960 and 0 < |c| < 2^-900: everything scaled by 2^600 (the
+// smaller operand and c, both exactly), where the product's error is an f64; the scaled
+// sum rounded to nearest if its result is normal, else rounded to the subnormal grid
+// (2^-474 scaled) explicitly, and scaled back (exact: a multiple of 2^-1074 below
+// 2^-1022). Checked against exact rationals on 200,000 random cases of this range
+// (including cancellation of c against a*b) before it was written here.
+fn fma64_small(a: f64, b: f64, c: f64) -> f64 {
+    let swap = abs(a) < abs(b);
+    let x = select(a, b, swap);
+    let y = select(b, a, swap) * pow2_64(1623u); // * 2^600; |y| < 2^-480 before
+    let cs = c * pow2_64(1623u);
+    let p = two_prod64(x, y);
+    if (abs(p.h) < pow2_64(123u)) {
+        // |a*b| < 2^-1500, far below half the smallest subnormal: c (nonzero) is the sum.
+        return c;
+    }
+    let t = two_sum64(cs, p.h);
+    // u: the tail rounded to odd (its lost bits lie far below the grid, and stay sticky);
+    // h.h + h.l = t.h + u exactly, |h.l| <= ulp(h.h) / 2.
+    let u = odd64(two_sum64(t.l, p.l));
+    let h = two_sum64(t.h, u);
+    if (abs(h.h) >= pow2_64(601u)) { // 2^-422: the result is normal
+        return h.h * pow2_64(423u); // * 2^-600, exact
+    }
+    // Round h.h + h.l to the grid G = 2^-474: w = h.h + k rounded lies in [2^-422, 2^-421]
+    // (k = +-2^-422, h.h's sign), whose ulp is G; e + h.l (|e| <= G/2, |h.l| <= G/4) is what
+    // w misses, so w moves by one G when that exceeds G/2, or equals it and w is odd (ties
+    // to even: k is an even multiple of G).
+    let k = select(pow2_64(601u), -pow2_64(601u), h.h < 0.0);
+    let we = two_sum64(h.h, k);
+    let d = two_sum64(we.l, h.l);
+    let gh = pow2_64(548u); // G / 2 = 2^-475
+    let odd_w = (bitcast<u64>(we.h) & u64(1)) == u64(1);
+    var adj: f64 = 0.0;
+    if (d.h > gh || (d.h == gh && (d.l > 0.0 || (d.l == 0.0 && odd_w)))) {
+        adj = pow2_64(549u); // G
+    } else if (d.h < -gh || (d.h == -gh && (d.l < 0.0 || (d.l == 0.0 && odd_w)))) {
+        adj = -pow2_64(549u);
+    }
+    let g = opq64(we.h + adj) - k;
+    if (g == 0.0) {
+        // Rounded to zero: the sign of the exact sum.
+        return select(0.0, bitcast<f64>(u64(1) << 63u), h.h < 0.0);
+    }
+    return g * pow2_64(423u);
 }
 //#endif
 
