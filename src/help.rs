@@ -33,7 +33,7 @@ fn meaning(op: Op, variant: &str) -> &'static str {
         }
         (_, "sort_segmented") => "sort by index, then ordered segment sums: deterministic",
         (_, "direct") => "one thread per output, taps in a fixed order: deterministic",
-        (Op::Matmul, "tiled") => {
+        (Op::Matmul | Op::Addmm, "tiled") => {
             "one sequential chain over K per output: deterministic and batch invariant"
         }
         (_, "tiled") => "shared-memory tiles, taps in a fixed order: deterministic",

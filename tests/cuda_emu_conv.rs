@@ -315,7 +315,11 @@ mod matmul {
         );
         let a = m.upload(&j.precision.encode(&j.a));
         let b = m.upload(&j.precision.encode(&j.b));
-        let out = m.alloc(out_len * j.precision.bytes());
+        // addmm: C starts as the bias, as cuda.rs uploads it.
+        let out = match &j.bias {
+            Some(c) => m.upload(&j.precision.encode(c)),
+            None => m.alloc(out_len * j.precision.bytes()),
+        };
         let lin = ((out_len as u32).div_ceil(256), 1, 1);
         let (first, second, scratch_len) = match j.variant {
             MmVariant::Tiled => ("mm_tiled".to_string(), None, 0),
@@ -467,6 +471,111 @@ mod matmul {
     fn tensor_core_is_exact_on_integers() {
         tensor_core(Precision::F16);
         tensor_core(Precision::Bf16);
+    }
+
+    fn addmm_case(input: Precision, acc: Precision, variant: &str, shape: [usize; 3]) -> Case {
+        let mut c = case(input, acc, variant, shape);
+        c.op = Op::Addmm;
+        c
+    }
+
+    /// addmm: the ordered variants give the CPU emulation's bits (bias added after the K
+    /// reduction), split_k_atomic stays within its bound under every ordering, and every
+    /// ordered result is within its bound of the exact reference (bias included).
+    #[test]
+    fn addmm_ordered_bitwise_and_atomic_within_bound() {
+        for (input, acc) in [
+            (Precision::F32, Precision::F32),
+            (Precision::F16, Precision::F32),
+            (Precision::Bf16, Precision::Bf16),
+            (Precision::F64, Precision::F64),
+        ] {
+            let m = module(input, acc);
+            for shape in SHAPES {
+                for v in ["tiled", "split_k_deterministic", "batch_invariant"] {
+                    let prep = detbench::runner::prepare(&addmm_case(input, acc, v, *shape))
+                        .expect("prepare");
+                    let j = job(&prep);
+                    assert!(j.bias.is_some());
+                    let got = run(&m, j, "");
+                    let what = format!("addmm {v} {input}/{acc} {shape:?}");
+                    assert_bits(&got, &cpu(&prep.job), &what);
+                    cuda_emu::assert_within_bound(&prep, vec![got], &what);
+                }
+            }
+            let prep =
+                detbench::runner::prepare(&addmm_case(input, acc, "split_k_atomic", SHAPES[1]))
+                    .expect("prepare");
+            let what = format!("addmm split_k_atomic {input}/{acc}");
+            cuda_emu::assert_orderings_within_bound(&prep, |ord| run(&m, job(&prep), ord), &what);
+        }
+    }
+
+    /// addmm's batch_invariant keeps row 0's bits at M = 1, 7 and 40 (rows of A and of the
+    /// bias are the same at every M).
+    #[test]
+    fn addmm_batch_invariant_across_batch_sizes() {
+        let m = module(Precision::F32, Precision::F32);
+        let rows: Vec<Vec<f64>> = [1, 7, 40]
+            .iter()
+            .map(|&rows| {
+                let prep = detbench::runner::prepare(&addmm_case(
+                    Precision::F32,
+                    Precision::F32,
+                    "batch_invariant",
+                    [rows, 24, 1024],
+                ))
+                .expect("prepare");
+                run(&m, job(&prep), "")[..24].to_vec()
+            })
+            .collect();
+        for r in &rows[1..] {
+            assert_bits(r, &rows[0], "emulated CUDA addmm batch_invariant, row 0");
+        }
+    }
+
+    /// addmm on tensor_core with small integers: exact, so the CPU tiled's bits; and (f16,
+    /// where every |A·B| <= 200·9 is an f16 integer) a bias of -A·B gives exact zeros.
+    #[test]
+    fn addmm_tensor_core_exact_on_integers_and_cancels() {
+        for input in [Precision::F16, Precision::Bf16] {
+            let m = module(input, Precision::F32);
+            let mut small = cuda_emu::small_integers(31);
+            for shape in [[130, 70, 45], [17, 129, 200]] {
+                let prep = detbench::runner::prepare(&addmm_case(
+                    input,
+                    Precision::F32,
+                    "tensor_core",
+                    shape,
+                ))
+                .expect("prepare");
+                let mut j = job(&prep).clone();
+                j.a.iter_mut().for_each(|v| *v = small());
+                j.b.iter_mut().for_each(|v| *v = small());
+                if let Some(c) = j.bias.as_mut() {
+                    c.iter_mut().for_each(|v| *v = small());
+                }
+                let mut reference = j.clone();
+                reference.variant = MmVariant::Tiled;
+                let what = format!("addmm tensor_core {input} {shape:?}");
+                assert_bits(
+                    &run(&m, &j, ""),
+                    &cpu(&Job::Matmul(reference.clone())),
+                    &what,
+                );
+                if input != Precision::F16 {
+                    continue;
+                }
+                let product = {
+                    let mut r = reference;
+                    r.bias = None;
+                    cpu(&Job::Matmul(r))
+                };
+                j.bias = Some(product.iter().map(|v| 0.0 - v).collect());
+                let got = run(&m, &j, "");
+                assert!(got.iter().all(|&v| v == 0.0), "{what} with C = -A·B");
+            }
+        }
     }
 
     /// The pair tests cover every module of matmul.cu.

@@ -3,6 +3,8 @@
 //! CPU emulation of their order bit for bit; the batch axis (`--batch-sizes`): `tiled` and
 //! `batch_invariant` keep every bit of the shared rows at every batch size, and the split-K
 //! variants, whose split follows M, are shown to change them; and bad shapes exit 2.
+//! `addmm` (C = A·B + C) gets the same properties, plus a bias that cancels the product
+//! exactly giving exact zeros under finite bounds.
 
 mod common;
 
@@ -47,13 +49,26 @@ fn within_bound_and_emulated(
     shape: &[usize],
     seed: u64,
 ) {
+    within_bound_and_emulated_op(kind, Op::Matmul, p, shape, seed)
+}
+
+/// [`within_bound_and_emulated`] for `op` (`matmul` or `addmm`).
+fn within_bound_and_emulated_op(
+    kind: BackendKind,
+    op: Op,
+    p: (Precision, AccChoice),
+    shape: &[usize],
+    seed: u64,
+) {
     for variant in [
         "tiled",
         "split_k_atomic",
         "split_k_deterministic",
         "batch_invariant",
     ] {
-        let prep = prepare(&case(p, variant, shape, seed, 2)).expect("prepare");
+        let mut c = case(p, variant, shape, seed, 2);
+        c.op = op;
+        let prep = prepare(&c).expect("prepare");
         let Some(set) = common::run_or_unsupported(kind, &prep) else {
             // Only f64 on a device without it may be refused.
             assert!(
@@ -75,8 +90,17 @@ fn within_bound_and_emulated(
         let Job::Matmul(j) = &prep.job else {
             unreachable!()
         };
-        let emu =
-            matmul::cpu::compute(&j.shape, &j.a, &j.b, j.accumulator, j.precision, j.split, 3);
+        assert_eq!(j.bias.is_some(), op == Op::Addmm);
+        let emu = matmul::cpu::compute_addmm(
+            &j.shape,
+            &j.a,
+            &j.b,
+            j.bias.as_deref(),
+            j.accumulator,
+            j.precision,
+            j.split,
+            3,
+        );
         for (e, (g, c)) in set.outputs[0].iter().zip(&emu).enumerate() {
             assert_eq!(
                 g.to_bits(),
@@ -109,15 +133,16 @@ fn run_report(kind: BackendKind, args: &str) -> Option<detbench::report::Report>
     Some(runner::run(&cfg).expect("run"))
 }
 
-/// The batch axis: 1, 3, 8 and 64 rows of A sharing their first row.
-fn batch_axis(kind: BackendKind) {
+/// The batch axis: 1, 3, 8 and 64 rows of A (and, for addmm, of the bias) sharing their
+/// first row.
+fn batch_axis(kind: BackendKind, op: &str) {
     let Some(report) = run_report(
         kind,
-        "--op matmul --precision f32 --mm-shape 8,48,1024 --batch-sizes 1,3,8,64 --variant tiled,split_k_deterministic,batch_invariant,split_k_atomic",
+        &format!("--op {op} --precision f32 --mm-shape 8,48,1024 --batch-sizes 1,3,8,64 --variant tiled,split_k_deterministic,batch_invariant,split_k_atomic"),
     ) else {
         return;
     };
-    let rows: Vec<_> = report.results.iter().filter(|r| r.op == "matmul").collect();
+    let rows: Vec<_> = report.results.iter().filter(|r| r.op == op).collect();
     assert_eq!(rows.len(), 16);
     for r in &rows {
         assert_eq!(r.status, "ok", "{r:?}");
@@ -143,6 +168,68 @@ fn batch_axis(kind: BackendKind) {
                 );
             }
             _ => {}
+        }
+    }
+}
+
+/// addmm with a bias that cancels the product exactly (small integers: every product and
+/// partial sum exact in every format): every variant gives exact zeros, the exact
+/// reference is 0 and every bound is finite and respected.
+fn addmm_cancels(kind: BackendKind) {
+    for p in [
+        (Precision::F32, AccChoice::Same),
+        (Precision::F16, AccChoice::Default),
+        (Precision::Bf16, AccChoice::Same),
+        (Precision::F64, AccChoice::Same),
+    ] {
+        for variant in [
+            "tiled",
+            "split_k_atomic",
+            "split_k_deterministic",
+            "batch_invariant",
+        ] {
+            let mut c = case(p, variant, &[3, 17, 40], 4, 2);
+            c.op = Op::Addmm;
+            let mut prep = prepare(&c).expect("prepare");
+            let Job::Matmul(j) = &mut prep.job else {
+                unreachable!()
+            };
+            let mut x = 0u32;
+            let mut small = || {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                f64::from((x >> 16) % 5) - 2.0
+            };
+            j.a.iter_mut().for_each(|v| *v = small());
+            j.b.iter_mut().for_each(|v| *v = small());
+            let s = j.shape;
+            let bias: Vec<f64> = (0..s.out_len())
+                .map(|e| {
+                    let (r, col) = (e / s.n, e % s.n);
+                    0.0 - (0..s.k)
+                        .map(|kk| j.a[r * s.k + kk] * j.b[kk * s.n + col])
+                        .sum::<f64>()
+                })
+                .collect();
+            assert!(bias.iter().any(|&v| v != 0.0));
+            j.bias = Some(bias);
+            let (exact, exact_out, mag) = matmul::exact_reference(j);
+            prep.bounds = matmul::bounds(j, &exact, &mag);
+            prep.exact = exact;
+            prep.exact_out = exact_out;
+            assert!(prep.exact.iter().all(|&e| e == 0.0));
+            assert!(prep.bounds.iter().all(|b| b.is_some_and(|b| b.is_finite())));
+            let Some(set) = common::run_or_unsupported(kind, &prep) else {
+                assert!(p.0 == Precision::F64, "{kind} {variant} {p:?} refused");
+                continue;
+            };
+            for out in &set.outputs {
+                assert!(
+                    out.iter().all(|&v| v == 0.0),
+                    "{kind} addmm {variant} {p:?}: {out:?}"
+                );
+            }
+            let m = metrics(&prep, &set);
+            assert_eq!(m.bound_violations, 0, "{kind} {variant} {p:?}: {m:?}");
         }
     }
 }
@@ -220,12 +307,25 @@ macro_rules! backend_tests {
                 fn variants_within_bound_and_ordered_ones_emulated(p in common::precision_pairs(), shape in shape(), seed in 0u64..1000) {
                     within_bound_and_emulated($kind, p, &shape, seed);
                 }
+
+                #[test]
+                $(#[$attr])*
+                fn addmm_within_bound_and_ordered_ones_emulated(p in common::precision_pairs(), shape in shape(), seed in 0u64..1000) {
+                    within_bound_and_emulated_op($kind, Op::Addmm, p, &shape, seed);
+                }
+            }
+
+            #[test]
+            $(#[$attr])*
+            fn addmm_bias_cancelling_the_product_gives_exact_zero() {
+                addmm_cancels($kind);
             }
 
             #[test]
             $(#[$attr])*
             fn batch_invariance_measured() {
-                batch_axis($kind);
+                batch_axis($kind, "matmul");
+                batch_axis($kind, "addmm");
             }
 
             #[test]

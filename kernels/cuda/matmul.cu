@@ -11,8 +11,15 @@
 //   DB_MMA       f16 | bf16, only for a half input with an f32 accumulator on sm_80+: the
 //                tensor-core entry point
 // Entry points: `mm_{kernel}[_{ordering}]_{in}_{acc}`, e.g. mm_tiled_f32_f32,
-// mm_atomic_relaxed_gpu_f16_f32. The parameters (6 u32 in the order of `Params` in
-// src/ops/matmul/wgpu.rs: M, N, K, chunk, splits, M·N) are read from a small device buffer.
+// mm_atomic_relaxed_gpu_f16_f32. The parameters (7 u32: M, N, K, chunk, splits, M·N in the
+// order of `Params` in src/ops/matmul/wgpu.rs, then the addmm flag) are read from a small
+// device buffer.
+//
+// addmm (C = A·B + C): with the flag set, C holds the bias (input format) when the kernels
+// start, and the pass that stores output e first adds C[e] to its reduced value with one
+// accumulator add (db_mm_bias): after the whole K reduction, before the store rounding,
+// the position src/ops/matmul/mod.rs documents. Each output is read and then written by
+// the same thread, once.
 //
 // The orders are those of src/ops/matmul/mod.rs, and the tiles those of matmul.wgsl: every
 // CUDA-core kernel computes 16 x 16 output tiles with 256 threads, one output each, and
@@ -33,6 +40,12 @@
 #define MP_CHUNK 3
 #define MP_SPLITS 4
 #define MP_OUT 5
+#define MP_BIAS 6
+
+// Output e's reduced value plus, for addmm, the bias C[e] (read before e is stored).
+__device__ __forceinline__ DbV db_mm_bias(const db_u32* P, const DbO* C, db_u32 e, DbV v) {
+    return P[MP_BIAS] ? db_add(v, (DbV)db_load(C, e)) : v;
+}
 
 // Output (row0 + threadIdx.x / 16, col0 + threadIdx.x % 16) over k in [kbeg, kend): one
 // chain, k increasing. Threads along x take consecutive columns (coalesced B loads and C
@@ -76,7 +89,7 @@ __device__ __forceinline__ DbV db_mm_chunk(const db_u32* P, const DbS* A, const 
 extern "C" __global__ void __launch_bounds__(256) DB_ENTRY(mm_tiled_)(const db_u32* P, const DbS* A, const DbS* B, DbO* C) {
     const DbV acc = db_mm_chain(P, A, B, blockIdx.x * 16u, blockIdx.y * 16u, 0u, P[MP_K]);
     db_u32 e;
-    if (db_mm_out(P, e)) C[e] = db_store(acc);
+    if (db_mm_out(P, e)) C[e] = db_store(db_mm_bias(P, C, e, acc));
 }
 
 // split_k_deterministic, batch_invariant: chunk z's partial into layer z.
@@ -88,12 +101,17 @@ extern "C" __global__ void __launch_bounds__(256) DB_ENTRY(mm_partial_)(const db
 
 // The layers added in chunk order 0, 1, 2, ... from +0.
 extern "C" __global__ void DB_ENTRY(mm_reduce_)(const db_u32* P, const DbV* partials, DbO* C) {
-    db_split_finish(partials, P[MP_SPLITS], P[MP_OUT], C);
+    const db_u32 e = blockIdx.x * blockDim.x + threadIdx.x, out = P[MP_OUT];
+    if (e >= out) return;
+    DbV acc = (DbV)0;
+    for (db_u32 j = 0; j < P[MP_SPLITS]; j++) acc = db_add(acc, partials[(db_u64)j * out + e]);
+    C[e] = db_store(db_mm_bias(P, C, e, acc));
 }
 
 // Atomically accumulated cells stored in the output format.
 extern "C" __global__ void DB_ENTRY(mm_finish_)(const db_u32* P, const DbV* cells, DbO* C) {
-    db_cells_finish(cells, P[MP_OUT], C);
+    const db_u32 e = blockIdx.x * blockDim.x + threadIdx.x;
+    if (e < P[MP_OUT]) C[e] = db_store(db_mm_bias(P, C, e, cells[e]));
 }
 
 #if DB_ORDERED_ATOMICS
@@ -178,7 +196,7 @@ extern "C" __global__ void __launch_bounds__(256) DB_ENTRY(mm_tensor_core_)(cons
             for (int e = 0; e < 4; e++) {
                 const db_u32 row = row0 + wm + 16u * (db_u32)mi + g + 8u * (db_u32)(e / 2);
                 const db_u32 col = col0 + wn + 8u * (db_u32)ni + 2u * t + (db_u32)(e % 2);
-                if (row < M && col < N) C[row * N + col] = db_store(acc[mi][ni][e]);
+                if (row < M && col < N) C[row * N + col] = db_store(db_mm_bias(P, C, row * N + col, acc[mi][ni][e]));
             }
 }
 #endif  // DB_MMA

@@ -8,7 +8,8 @@
 //   flags: IN_* and HALF_F16/HALF_BF16 (common.wgsl), ACC_HALF (f16/bf16 accumulator),
 //   STORE_NONE STORE_F32 STORE_HALF (how an accumulator value becomes an output), and the
 //   entry points' variant: V_TILED, V_SPLIT (partials reduced in split order), V_ATOMIC with
-//   NATIVE_ATOMIC, CAS32 or CAS64.
+//   NATIVE_ATOMIC, CAS32 or CAS64; BIAS for addmm (C = A·B + C: binding 6 holds the bias
+//   as accumulator values, added once after the K reduction, just before the store).
 //
 // Every step mirrors `ConvArith` in src/ops/conv/cpu.rs (the matmul family shares it), and
 // the orders are those of src/ops/matmul/mod.rs, so the ordered variants give the CPU
@@ -57,6 +58,18 @@ fn step(acc: C, a: C, b: C) -> C {
 }
 fn addc(a: C, b: C) -> C {
     return a + b;
+}
+//#endif
+
+//#if BIAS
+@group(0) @binding(6) var<storage, read> biasv: array<C>;
+// addmm: output e's reduced value plus its bias, one accumulator add (src/ops/matmul/mod.rs).
+fn with_bias(v: C, e: u32) -> C {
+    return addc(v, biasv[e]);
+}
+//#else
+fn with_bias(v: C, e: u32) -> C {
+    return v;
 }
 //#endif
 
@@ -123,7 +136,8 @@ fn mm_tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
     let row = row0 + lid.x;
     let col = col0 + lid.y;
     if (row < prm.m && col < prm.n) {
-        outv[row * prm.n + col] = to_out(acc);
+        let e = row * prm.n + col;
+        outv[e] = to_out(with_bias(acc, e));
     }
 }
 //#endif
@@ -158,7 +172,7 @@ fn mm_reduce(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var j = 0u; j < prm.splits; j++) {
         acc = addc(acc, partials[j * prm.out_len + e]);
     }
-    outv[e] = to_out(acc);
+    outv[e] = to_out(with_bias(acc, e));
 }
 //#endif
 
@@ -182,6 +196,6 @@ fn mm_finish(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (e >= prm.out_len) {
         return;
     }
-    outv[e] = to_out(cell_value(e));
+    outv[e] = to_out(with_bias(cell_value(e), e));
 }
 //#endif

@@ -219,7 +219,7 @@ registry! {
         flags: optim::OptimFlags;
     // A plain copy: the device's bandwidth baseline.
     Copy(copy::CopyJob) => copy::FAMILY, [Copy = "copy"];
-    Matmul(matmul::MatmulJob) => matmul::FAMILY, [Matmul = "matmul"], flags: matmul::MatmulFlags;
+    Matmul(matmul::MatmulJob) => matmul::FAMILY, [Matmul = "matmul", Addmm = "addmm"], flags: matmul::MatmulFlags;
     Rows(rows::RowsJob) => rows::FAMILY, [RowSum = "row_sum", Mean = "mean", LogSoftmax = "log_softmax"],
         flags: rows::RowsFlags;
 }

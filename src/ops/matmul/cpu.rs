@@ -1,7 +1,9 @@
 //! The matmul family on the CPU. Ordered variants (`tiled`, `split_k_deterministic`,
 //! `batch_invariant`) compute every element with the step sequence of the GPU kernels, so
 //! their bits are the GPU's. `split_k_atomic` really is atomic: threads add split partials
-//! into shared words with compare-exchange, in whatever order they get there.
+//! into shared words with compare-exchange, in whatever order they get there. `addmm`'s
+//! bias is added to each element's reduced value with one accumulator add, before the store
+//! (the position [`super`] documents).
 
 use super::{MatmulJob, MmShape, MmVariant, Split};
 use crate::error::OpError;
@@ -56,6 +58,22 @@ pub fn compute(
     split: Split,
     threads: usize,
 ) -> Vec<f64> {
+    compute_addmm(s, a, b, None, acc, out, split, threads)
+}
+
+/// [`compute`] plus an optional `addmm` bias `c` (M x N), added to each element after its
+/// K reduction with one accumulator add, before the store.
+#[allow(clippy::too_many_arguments)]
+pub fn compute_addmm(
+    s: &MmShape,
+    a: &[f64],
+    b: &[f64],
+    c: Option<&[f64]>,
+    acc: Precision,
+    out: Precision,
+    split: Split,
+    threads: usize,
+) -> Vec<f64> {
     let ar = ConvArith { acc, out };
     let len = s.out_len();
     let mut res = vec![0.0; len];
@@ -64,7 +82,12 @@ pub fn compute(
         for (t, chunk) in res.chunks_mut(per).enumerate() {
             sc.spawn(move || {
                 for (i, v) in chunk.iter_mut().enumerate() {
-                    *v = ar.store(element(s, a, b, t * per + i, split, ar));
+                    let e = t * per + i;
+                    let mut x = element(s, a, b, e, split, ar);
+                    if let Some(c) = c {
+                        x = ar.add(x, c[e]);
+                    }
+                    *v = ar.store(x);
                 }
             });
         }
@@ -102,7 +125,11 @@ fn atomic(job: &MatmulJob, threads: usize) -> Vec<f64> {
     });
     cells
         .into_iter()
-        .map(|c| ar.store(f64::from_bits(c.into_inner())))
+        .enumerate()
+        .map(|(e, cell)| {
+            let x = f64::from_bits(cell.into_inner());
+            ar.store(job.bias.as_ref().map_or(x, |c| ar.add(x, c[e])))
+        })
         .collect()
 }
 
@@ -114,10 +141,11 @@ pub fn run_once(job: &MatmulJob, threads: usize) -> Result<Vec<f64>, OpError> {
             "tensor_core needs a GPU with tensor cores (mma.sync); the CPU has none".into(),
         )),
         MmVariant::SplitKAtomic => Ok(atomic(job, threads.max(2))),
-        _ => Ok(compute(
+        _ => Ok(compute_addmm(
             &job.shape,
             &job.a,
             &job.b,
+            job.bias.as_deref(),
             job.accumulator,
             job.precision,
             job.split,

@@ -15,6 +15,10 @@
 //! [`crate::shared::gemm::tensor_core_bound`] and run-to-run equality. Other formats, and
 //! older GPUs, are Unsupported with the reason.
 //!
+//! `addmm` runs the same kernels with the parameter flag set and C uploaded with the bias
+//! before each run (outside the timed span): the pass that stores an output adds its bias
+//! first, after the K reduction (kernels/cuda/matmul.cu's db_mm_bias).
+//!
 //! tests/cuda_emu_conv.rs runs every kernel of this module on the host emulation of
 //! `kernels/cuda/emu` (the tensor-core one with an emulated mma, on small integers).
 
@@ -75,8 +79,9 @@ pub fn modules(target: &CudaTarget) -> Vec<ModuleBuild> {
         .collect()
 }
 
-/// The 6 parameters the kernels read (`Params` of matmul.wgsl, without the grid fields).
-pub fn params(job: &MatmulJob) -> [u32; 6] {
+/// The 7 parameters the kernels read (`Params` of matmul.wgsl without the grid fields, then
+/// 1 for addmm).
+pub fn params(job: &MatmulJob) -> [u32; 7] {
     let s = job.shape;
     [
         s.m as u32,
@@ -85,6 +90,7 @@ pub fn params(job: &MatmulJob) -> [u32; 6] {
         job.split.chunk as u32,
         job.split.splits as u32,
         s.out_len() as u32,
+        job.bias.is_some() as u32,
     ]
 }
 
@@ -156,6 +162,10 @@ fn timed_runs(
         if let (true, Some(s)) = (zero_scratch, scratch.as_deref_mut()) {
             dev.zero(s)?;
         }
+        // addmm: C starts as the bias (the last pass reads it before storing).
+        if let Some(c) = &job.bias {
+            bufs.out = dev.upload(&job.precision.encode(c))?;
+        }
         let ms = dev.timed(|st| {
             {
                 let mut l = st.launch_builder(first);
@@ -164,8 +174,9 @@ fn timed_runs(
                     Some(s) => l.arg(s),
                     None => l.arg(&mut bufs.out),
                 };
-                // SAFETY: `first(const u32* P, const S* A, const S* B, T* t)`: P holds the 6
-                // parameters, A and B the M x K and K x N operands of the shape in P as the
+                // SAFETY: `first(const u32* P, const S* A, const S* B, T* t)`: P holds the 7
+                // parameters (for addmm C holds the bias, read by the thread that stores
+                // the same output), A and B the M x K and K x N operands of the shape in P as the
                 // format's words. t is C (M·N outputs: `mm_tiled`, `mm_tensor_core`) or the
                 // caller's scratch: splits * M·N accumulator values (`mm_partial`, block
                 // (x, y, z) writing layer z) or M·N zeroed, aligned accumulator words

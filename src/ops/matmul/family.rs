@@ -17,7 +17,7 @@ impl Family for Matmul {
         "matmul"
     }
     fn ops(&self) -> &'static [Op] {
-        &[Op::Matmul]
+        &[Op::Matmul, Op::Addmm]
     }
     fn variants(&self, _op: Op) -> &'static [&'static str] {
         VARIANTS
@@ -53,7 +53,7 @@ crate::ops::family::atomic_job_spec!(MatmulJob);
 
 impl Kernel for MatmulJob {
     fn kernel_name(&self) -> String {
-        "matmul".into()
+        self.op_name().into()
     }
     fn run_cpu(&self, b: &CpuBackend) -> Result<RunSet, OpError> {
         b.time_runs(self.runs, || {
@@ -70,15 +70,26 @@ impl Kernel for MatmulJob {
         let s = self.shape;
         let (m, n, k) = (s.m as u64, s.n as u64, s.k as u64);
         Ok(ExternalCall {
-            op: "matmul".into(),
+            op: self.op_name().into(),
             precision: self.precision,
             accumulator: self.accumulator,
             params: serde_json::json!({ "m": m, "n": n, "k": k }),
             index_inputs: Vec::new(),
-            inputs: vec![
-                ExternalArray::new("a", self.precision, vec![m, k], self.a.clone()),
-                ExternalArray::new("b", self.precision, vec![k, n], self.b.clone()),
-            ],
+            inputs: {
+                let mut v = vec![
+                    ExternalArray::new("a", self.precision, vec![m, k], self.a.clone()),
+                    ExternalArray::new("b", self.precision, vec![k, n], self.b.clone()),
+                ];
+                if let Some(c) = &self.bias {
+                    v.push(ExternalArray::new(
+                        "c",
+                        self.precision,
+                        vec![m, n],
+                        c.clone(),
+                    ));
+                }
+                v
+            },
             out_dtype: self.precision,
             out_shape: vec![m, n],
             runs: self.runs,

@@ -43,6 +43,20 @@
 //! every backend can be pinned to it); partials are added with the accumulator's rounded
 //! add; the output is stored in the input format.
 //!
+//! # addmm
+//!
+//! The op `addmm` (same family, same variants) computes `A·B + C` with C an M x N bias in
+//! the input format, as PyTorch's `addmm` (beta = alpha = 1). The bias is added exactly once,
+//! in the accumulator with one rounded add, after the whole K reduction and before the
+//! store: `tiled` adds it to the chain's end, `split_k_deterministic` and `batch_invariant`
+//! after the last split partial (`((0 + p0) + ... + p(S-1)) + c`), `split_k_atomic` to the
+//! atomically accumulated cell, `tensor_core` to the f32 mma accumulator. So the ordered
+//! variants keep the CPU emulation's bits and `batch_invariant` stays batch invariant. Row i
+//! of the bias is drawn from its own stream (seed, 2^33 + i), the same whatever M is. The
+//! exact reference includes c as one more exact term and the bound's magnitude includes
+//! |c| (see [`bounds`]). Records of `addmm` carry op `addmm`, so their keys never collide
+//! with `matmul`'s.
+//!
 //! # Records
 //!
 //! `size` is M·N (output elements) and `shape` is `[M, N, K]`. Row i of A is drawn from its
@@ -231,6 +245,8 @@ pub struct MatmulJob {
     pub launch: Launch,
     pub runs: usize,
     pub split: Split,
+    /// `addmm`'s bias C, M x N row-major in `precision` (None: plain `matmul`).
+    pub bias: Option<Vec<f64>>,
 }
 
 impl MatmulJob {
@@ -292,9 +308,38 @@ impl MatmulJob {
             launch,
             runs,
             split,
+            bias: None,
         })
     }
+
+    /// This job with an `addmm` bias (M x N values representable in the input format).
+    pub fn with_bias(mut self, c: Vec<f64>) -> Result<Self, DetError> {
+        if c.len() != self.shape.out_len() {
+            return Err(DetError::input(format!(
+                "addmm: the bias has {} values; shape {},{},{} needs {}",
+                c.len(),
+                self.shape.m,
+                self.shape.n,
+                self.shape.k,
+                self.shape.out_len()
+            )));
+        }
+        self.bias = Some(c);
+        Ok(self)
+    }
+
+    /// The op's name: `addmm` with a bias, else `matmul`.
+    pub fn op_name(&self) -> &'static str {
+        if self.bias.is_some() {
+            "addmm"
+        } else {
+            "matmul"
+        }
+    }
 }
+
+/// First stream of `addmm`'s bias rows (row i: this + i).
+pub const BIAS_STREAM: u64 = 1 << 33;
 
 /// The exact value, the exact value rounded once to the output format, and the f64 sum of
 /// |a b| (rounded up past its own error) of every output element, on all host threads.
@@ -304,6 +349,10 @@ pub fn exact_reference(job: &MatmulJob) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let (row, col) = (idx / s.n, idx % s.n);
         for kk in 0..s.k {
             t.add(job.a[row * s.k + kk], job.b[kk * s.n + col]);
+        }
+        // addmm: c·1 is one more exact term, and |c| joins the magnitude.
+        if let Some(c) = &job.bias {
+            t.add(c[idx], 1.0);
         }
     })
 }
@@ -360,7 +409,7 @@ pub fn build_job(case: &Case) -> Result<MatmulJob, DetError> {
         case.seed,
         1,
     )?;
-    MatmulJob::new(
+    let job = MatmulJob::new(
         shape,
         case.precision,
         case.accumulator,
@@ -368,12 +417,34 @@ pub fn build_job(case: &Case) -> Result<MatmulJob, DetError> {
         a,
         b,
         case.runs,
-    )
+    )?;
+    if case.op != super::Op::Addmm {
+        return Ok(job);
+    }
+    let spec = match &case.input {
+        // Like B, a user's file gives only A.
+        inputs::InputSpec::File(_) => inputs::InputSpec::Normal,
+        other => other.clone(),
+    };
+    let mut c = Vec::with_capacity(shape.out_len());
+    for i in 0..shape.m {
+        c.extend(inputs::generate(
+            &spec,
+            case.precision,
+            shape.n,
+            case.seed,
+            BIAS_STREAM + i as u64,
+        )?);
+    }
+    job.with_bias(c)
 }
 
 /// The a-priori bound of every element: a chain of at most `chunk` steps plus S - 1 rounded
 /// partial additions, i.e. gamma(min(chunk, K) + S - 1) in the accumulator (the tensor-core
-/// bound for `tensor_core`), plus underflow, plus the store to the output format.
+/// bound for `tensor_core`), plus underflow, plus the store to the output format. `addmm`'s
+/// bias add is one more rounding in the accumulator after a sum s within g·M_ab of the
+/// exact S: |fl(s + c) - (S + c)| <= g·M_ab + u(|S + c| + g·M_ab) <= (g + u(1 + g))·M with
+/// M = M_ab + |c| (`mag`, which includes |c|).
 pub fn bounds(job: &MatmulJob, exact: &[f64], mag: &[f64]) -> Vec<Option<f64>> {
     let acc = job.accumulator;
     let out_p = job.precision;
@@ -384,6 +455,14 @@ pub fn bounds(job: &MatmulJob, exact: &[f64], mag: &[f64]) -> Vec<Option<f64>> {
     } else {
         gamma(steps as u64, acc.unit_roundoff())
     };
+    // addmm's final add of the bias (doc above).
+    let g = g.map(|g| {
+        if job.bias.is_some() {
+            g + acc.unit_roundoff() * (1.0 + g)
+        } else {
+            g
+        }
+    });
     let eta = k as f64 * acc.min_subnormal();
     let us = store_roundoff(out_p, acc);
     exact
@@ -413,19 +492,32 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         }
     }
     let out_p = job.precision;
-    let bytes = (job.a.len() + job.b.len() + job.shape.out_len()) as f64 * out_p.bytes() as f64;
-    let sha = format!(
+    let c_len = job.bias.as_ref().map_or(0, Vec::len);
+    let bytes =
+        (job.a.len() + job.b.len() + c_len + job.shape.out_len()) as f64 * out_p.bytes() as f64;
+    let mut sha = format!(
         "{}+{}",
         inputs::checksum(out_p, &job.a),
         inputs::checksum(out_p, &job.b)
     );
-    let dumps = vec![
+    if let Some(c) = &job.bias {
+        sha = format!("{sha}+{}", inputs::checksum(out_p, c));
+    }
+    let mut dumps = vec![
         ("a".to_string(), out_p, job.a.clone()),
         ("b".to_string(), out_p, job.b.clone()),
     ];
+    if let Some(c) = &job.bias {
+        dumps.push(("c".to_string(), out_p, c.clone()));
+    }
     let s = job.shape;
     let note = format!(
-        "C = A·B, M={} N={} K={}; {}",
+        "{}, M={} N={} K={}; {}",
+        if job.bias.is_some() {
+            "C = A·B + C (bias added after the K reduction)"
+        } else {
+            "C = A·B"
+        },
         s.m,
         s.n,
         s.k,
@@ -476,7 +568,10 @@ pub fn expand_shapes(cases: Vec<Case>, shapes: &[Vec<usize>]) -> Result<Vec<Case
 pub fn check_job(job: &MatmulJob) -> Result<(), OpError> {
     check_formats("matmul", job.precision, job.accumulator).map_err(OpError::from)?;
     let s = job.shape;
-    if job.a.len() != s.m * s.k || job.b.len() != s.k * s.n {
+    if job.a.len() != s.m * s.k
+        || job.b.len() != s.k * s.n
+        || job.bias.as_ref().is_some_and(|c| c.len() != s.out_len())
+    {
         return Err(OpError::BadInput(
             "matmul: operands do not match the shape".into(),
         ));

@@ -7,6 +7,10 @@
 //! SHADER_FLOAT32_ATOMIC and the accumulator is f32, and compare-exchange loops on the
 //! accumulator's bits otherwise. `tensor_core` is Unsupported: wgpu exposes no
 //! cooperative-matrix feature to WGSL.
+//!
+//! `addmm` compiles the same entry points with `BIAS`: the bias (binding 6, converted
+//! exactly to the accumulator's words on the host) is added in the last pass of every
+//! variant (`mm_tiled`, `mm_reduce`, `mm_finish`), after the K reduction.
 
 use super::{MatmulJob, MmVariant, TILE};
 use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
@@ -103,6 +107,9 @@ pub fn module_source(b: &WgpuBackend, job: &MatmulJob) -> String {
     } else {
         "STORE_HALF"
     });
+    if job.bias.is_some() {
+        flags.push("BIAS");
+    }
     match job.variant {
         MmVariant::Tiled => flags.push("V_TILED"),
         MmVariant::SplitKAtomic => {
@@ -166,6 +173,17 @@ fn decode_out(job: &MatmulJob, bytes: &[u8], len: usize) -> Vec<f64> {
     v
 }
 
+/// The last pass's bind entries `e`, plus addmm's bias where there is one.
+fn with_bias<'a>(
+    mut e: Vec<(u32, &'a wgpu::Buffer)>,
+    bias: Option<&'a wgpu::Buffer>,
+) -> Vec<(u32, &'a wgpu::Buffer)> {
+    if let Some(c) = bias {
+        e.push((6, c));
+    }
+    e
+}
+
 /// Runs a matmul job `job.runs` times on a wgpu device.
 pub fn run(b: &WgpuBackend, job: &MatmulJob) -> Result<RunSet, OpError> {
     super::check_job(job)?;
@@ -213,6 +231,21 @@ pub fn run(b: &WgpuBackend, job: &MatmulJob) -> Result<RunSet, OpError> {
     let a = b.storage_from_bytes("a", &job.precision.encode(&job.a))?;
     let bb = b.storage_from_bytes("b", &job.precision.encode(&job.b))?;
     let out = b.storage_zeroed("out", out_len as u64 * obytes)?;
+    // addmm's bias as accumulator words (exact: the accumulator is at least as wide, and a
+    // half value in an f32 word is the f32 of equal value).
+    let cprec = if job.accumulator == Precision::F64 {
+        Precision::F64
+    } else {
+        Precision::F32
+    };
+    let bias = match &job.bias {
+        Some(c) => {
+            b.check_storage(&shape, out_len as u64 * cbytes)?;
+            Some(b.storage_from_bytes("bias", &cprec.encode(c))?)
+        }
+        None => None,
+    };
+    let with_bias = |e| with_bias(e, bias.as_ref());
     let mut set = RunSet {
         timer: b.timer().into(),
         ..Default::default()
@@ -221,7 +254,10 @@ pub fn run(b: &WgpuBackend, job: &MatmulJob) -> Result<RunSet, OpError> {
     match job.variant {
         MmVariant::Tiled => {
             let p = b.pipeline(&src, "mm_tiled")?;
-            let bg = b.bind_group(&p, &[(0, &prm), (1, &a), (2, &bb), (3, &out)])?;
+            let bg = b.bind_group(
+                &p,
+                &with_bias(vec![(0, &prm), (1, &a), (2, &bb), (3, &out)]),
+            )?;
             for _ in 0..job.runs {
                 let r = b.execute(&[], &[Pass::new(&p, &bg, tile_grid)], &[&out])?;
                 set.outputs.push(decode_out(job, &r.outputs[0], out_len));
@@ -233,7 +269,7 @@ pub fn run(b: &WgpuBackend, job: &MatmulJob) -> Result<RunSet, OpError> {
             let p2 = b.pipeline(&src, "mm_reduce")?;
             let partials = b.storage_zeroed("partials", splits as u64 * out_len as u64 * cbytes)?;
             let bg1 = b.bind_group(&p1, &[(0, &prm), (1, &a), (2, &bb), (4, &partials)])?;
-            let bg2 = b.bind_group(&p2, &[(0, &prm), (3, &out), (4, &partials)])?;
+            let bg2 = b.bind_group(&p2, &with_bias(vec![(0, &prm), (3, &out), (4, &partials)]))?;
             for _ in 0..job.runs {
                 let r = b.execute(
                     &[],
@@ -259,7 +295,7 @@ pub fn run(b: &WgpuBackend, job: &MatmulJob) -> Result<RunSet, OpError> {
                 e1.push((5, &gave_up));
             }
             let bg1 = b.bind_group(&p1, &e1)?;
-            let bg2 = b.bind_group(&p2, &[(0, &prm), (3, &out), (4, &cells)])?;
+            let bg2 = b.bind_group(&p2, &with_bias(vec![(0, &prm), (3, &out), (4, &cells)]))?;
             for _ in 0..job.runs {
                 let r = b.execute(
                     &[&cells, &gave_up],
