@@ -9,6 +9,13 @@ use std::collections::BTreeMap;
 /// Schema tag of run reports.
 pub const SCHEMA: &str = "detbench.report.v1";
 
+/// The op of the rows that are each device's bandwidth baseline (the family whose
+/// `Family::baseline` gives a case; `detbench run` adds one unless `--no-copy-baseline`).
+/// Reports divide throughput by its GB/s and leave its rows, which do no arithmetic, out of
+/// the error and tolerance tables. The report code knows the baseline by this name alone
+/// (tests/import_graph.rs checks the baseline family gives its rows this name).
+pub const BASELINE_OP: &str = "copy";
+
 /// A whole run report.
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Report {
@@ -258,6 +265,14 @@ pub struct ResultRecord {
     /// run of every batch size of the group, to the first run at the smallest batch size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_ulp_across_batches: Option<u64>,
+    /// Rows whose work runs on this process's own threads (the cpu backend, and wgpu on a
+    /// CPU device such as lavapipe): the process's CPU time (all threads) per run, in ms,
+    /// averaged over every run of the row, warm-up runs included. Load from other processes
+    /// stretches wall-clock `times_ms` but not this, so `check` uses it to tell a busy
+    /// machine from a slower kernel. Null where the work runs elsewhere (a GPU, an external
+    /// process) or the platform has no process CPU clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms_per_run: Option<f64>,
     /// Family-specific figures (e.g. the worst bin's ULP spread).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, serde_json::Value>,
