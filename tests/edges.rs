@@ -437,6 +437,37 @@ proptest! {
     }
 }
 
+/// f64 fma near the top of the range: an overflowing product brought back by c, sums that
+/// overflow, and a tiny c against a product at the overflow threshold.
+#[test]
+fn fma64_near_overflow() {
+    let max = f64::MAX;
+    let p2 = |e: i32| libm::ldexp(1.0, e);
+    for (a, b, c) in [
+        (max, 2.0, -max),
+        (max, 1.5, -max),
+        (p2(1023), p2(1), -max),
+        (max, 1.0, max),
+        (max, -1.0, -max),
+        (p2(600), p2(500), -max),
+        (p2(512) + p2(460), p2(512) - p2(460), -p2(-1074)),
+        (
+            (p2(27) + 1.0) * p2(485),
+            (p2(27) - 1.0) * p2(485),
+            -p2(-1074),
+        ),
+        (
+            (p2(27) + 1.0) * p2(485),
+            (p2(27) - 1.0) * p2(485),
+            p2(-1074),
+        ),
+        (p2(1000), p2(30), p2(1023)),
+        (-p2(1000), p2(24), max),
+    ] {
+        fma_matches(Precision::F64, a, b, c).unwrap();
+    }
+}
+
 /// The subnormal probe: the CPU and lavapipe keep subnormals in f32 and f64, and the
 /// classification names every combination (a flushing device would read "flushed").
 #[test]

@@ -501,9 +501,30 @@ fn two_prod64(a: f64, b: f64) -> Two64 {
 fn pow2_64(biased: u32) -> f64 {
     return bitcast<f64>(u64(biased) << 52u);
 }
-// fl(a * b + c) with one rounding. two_prod64's error term is exact only while it is an
-// f64, which fails for products below about 2^-960; those take fma64_small.
+// fl(a * b + c) with one rounding. Near the top of the range (a*b or c at or above
+// 2^1020, an overflowing a*b included) the transforms would overflow (inf, then NaN): the
+// larger operand and c are scaled by 2^-64 (exact: the product is then at least 2^-960, so
+// that operand is at least 2^-480; a c below 2^-900 is replaced by the smallest subnormal
+// of its sign, which rounds the same way against a product at least 2^956), and the
+// scaled result, correctly rounded, is scaled back (exact, or the overflow to infinity
+// that rounding the unscaled sum gives).
 fn fma64(a: f64, b: f64, c: f64) -> f64 {
+    let p = opq64(a * b);
+    let fin = max(max(abs(a), abs(b)), abs(c)) <= bitcast<f64>(u64(0x7fefffffffffffff));
+    let top = abs(p) >= pow2_64(2043u) || abs(c) >= pow2_64(2043u); // 2^1020
+    if (fin && top && a != 0.0 && b != 0.0 && c != 0.0 && abs(p) >= pow2_64(63u)) {
+        let swap = abs(a) < abs(b);
+        let x = select(a, b, swap) * pow2_64(959u); // * 2^-64
+        let y = select(b, a, swap);
+        let tiny = select(bitcast<f64>(u64(1)), -bitcast<f64>(u64(1)), c < 0.0);
+        let cs = select(c * pow2_64(959u), tiny, abs(c) < pow2_64(123u));
+        return fma64_core(x, y, cs) * pow2_64(1087u); // * 2^64
+    }
+    return fma64_core(a, b, c);
+}
+// fl(a * b + c) below the top of the range. two_prod64's error term is exact only while it
+// is an f64, which fails for products below about 2^-960; those take fma64_small.
+fn fma64_core(a: f64, b: f64, c: f64) -> f64 {
     let p = two_prod64(a, b);
     if (((bitcast<u64>(p.h) >> 52u) & u64(0x7ff)) == u64(0x7ff)) {
         return p.h + c;
