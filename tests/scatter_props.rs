@@ -348,3 +348,96 @@ fn cli_rejects_bad_indices() {
         "index distribution",
     );
 }
+
+/// The report shows the cost of determinism case by case: each deterministic scatter
+/// variant over the fastest nondeterministic one of the same input, one row per index
+/// distribution (contention), in the Markdown and HTML reports and in the headline.
+#[test]
+fn report_shows_the_cost_of_determinism_per_contention() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("r.json");
+    let o = detbench(&[
+        "run",
+        "--op",
+        "scatter_add",
+        "--backend",
+        "cpu",
+        "--precision",
+        "f32",
+        "--variant",
+        "atomic_cas,privatized,sort_segmented,fixed_point,reproducible",
+        "--index-dist",
+        "uniform,single",
+        "--bins",
+        "64",
+        "--size",
+        "4096",
+        "--runs",
+        "3",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("Cost of determinism"), "{stdout}");
+    assert!(stdout.contains("worst on input"), "{stdout}");
+    let md = dir.path().join("r.md");
+    let html = dir.path().join("r.html");
+    let o = detbench(&[
+        "report",
+        json.to_str().unwrap(),
+        "--md",
+        md.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let md = std::fs::read_to_string(md).unwrap();
+    let html = std::fs::read_to_string(html).unwrap();
+    assert!(md.contains("### Cost of determinism, case by case"), "{md}");
+    assert!(html.contains("Cost of determinism, case by case"));
+    // One row per deterministic variant and index distribution, each against a baseline
+    // measured on the same input.
+    let rows: Vec<&str> = md
+        .lines()
+        .skip_while(|l| !l.starts_with("### Cost of determinism, case by case"))
+        .filter(|l| l.starts_with("| scatter_add |"))
+        .collect();
+    for dist in ["uniform", "single"] {
+        for v in ["sort_segmented", "fixed_point", "reproducible"] {
+            let row = rows
+                .iter()
+                .find(|r| r.contains(&format!("+index:{dist} | {v} |")))
+                .unwrap_or_else(|| panic!("no cost row for {v} on {dist}: {md}"));
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let base = cells[7];
+            assert!(
+                base == "atomic_cas" || base == "privatized",
+                "{row}: baseline {base}"
+            );
+            let ratio: f64 = cells[9]
+                .trim_end_matches(" |")
+                .trim_end_matches('x')
+                .parse()
+                .unwrap_or_else(|_| panic!("{row}: ratio"));
+            let ms = |c: &str| c.parse::<f64>().unwrap_or_else(|_| panic!("{row}: {c}"));
+            let want = ms(cells[6]) / ms(cells[8]);
+            assert!(ratio.is_finite() && ratio > 0.0, "{row}");
+            // The table rounds the times to 4 decimals and the ratio to 2.
+            assert!(
+                (ratio - want).abs() <= 0.01 + 0.05 * want,
+                "{row}: {ratio} vs {want}"
+            );
+        }
+    }
+}

@@ -513,11 +513,13 @@ fn seg_pass2(@builtin(global_invocation_id) gid: vec3<u32>) {
 //#endif
 
 // ---------------------------------------------------------------------------------------
-// reproducible: binned summation (src/numerics/repro.rs) without any sort. With the bin
-// layout fixed by max |x|, depositing x into fold k adds q_k = x's remainder rounded to a
-// multiple of the fold's quantum u_k, and q_k depends on the remainder alone (the primary
-// only fixes the grid, and `r | 1` rules out ties). So each fold's value is
-// u_k * sum(q_k / u_k): a sum of integers (|q_k / u_k| <= 2^(p-12)), exact and order-free.
+// reproducible: binned summation (src/numerics/repro.rs) without any sort. Every bin has
+// its own layout (blay: five i32 per bin, (0, folds, a_0, a_1, a_2), fixed on the host by
+// the largest |x| in the bin). With the bin's layout fixed, depositing x into fold k adds
+// q_k = x's remainder rounded to a multiple of the fold's quantum u_k, and q_k depends on
+// the remainder alone (the primary only fixes the grid, and `r | 1` rules out ties). So
+// each fold's value is u_k * sum(q_k / u_k): a sum of integers (|q_k / u_k| <= 2^(p-12)),
+// exact and order-free.
 // Each thread sums the integers of a run of equal bins within its span of SPAN
 // consecutive elements exactly in A (at most 2^11 of them: |sum| < 2^p), then adds them
 // into the bin's integer lanes: LIMBS u32 words per (bin, fold), little-endian two's
@@ -529,9 +531,12 @@ fn seg_pass2(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 //#if V_REPRO
 @group(0) @binding(3) var<storage, read_write> lanes: array<atomic<u32>>;
+@group(0) @binding(17) var<storage, read> blay: array<i32>;
 
-fn fold_a(k: u32) -> i32 {
-    return select(select(prm.a2, prm.a1, k == 1u), prm.a0, k == 0u);
+// The layout of bin b: (folds, a_0, a_1, a_2).
+fn bin_layout(b: u32) -> vec4<i32> {
+    let o = b * 5u;
+    return vec4<i32>(blay[o + 1u], blay[o + 2u], blay[o + 3u], blay[o + 4u]);
 }
 
 //#if ACC_F64
@@ -570,15 +575,15 @@ fn to_limbs(m: f32) -> vec3<u32> {
 }
 //#endif
 
-// The quanta counts q_k / u_k of one term, as repro.rs's deposit computes q_k: with the
-// primary at its starting value 1.5 * 2^a_k, which gives the same q_k as any other
-// primary of the binade.
-fn slices(x: A) -> vec3<A> {
+// The quanta counts q_k / u_k of one term in the layout `lay` of its bin, as repro.rs's
+// deposit computes q_k: with the primary at its starting value 1.5 * 2^a_k, which gives
+// the same q_k as any other primary of the binade.
+fn slices(x: A, lay: vec4<i32>) -> vec3<A> {
     var m = vec3<A>(A(0.0));
     var r = x;
     for (var k = 0u; k < 3u; k++) {
-        if (i32(k) < prm.folds) {
-            let a = fold_a(k);
+        if (i32(k) < lay.x) {
+            let a = lay[k + 1u];
             let sig = sigma_of(a);
             // The select keeps the driver from folding (sig + r) - sig into r.
             let s = select(sig + or1(r), A(0.0), prm.zero != 0u);
@@ -629,9 +634,9 @@ fn plane_add(base: u32, v: vec3<u32>) {
 }
 //#endif
 
-fn flush(b: u32, sums: vec3<A>) {
+fn flush(b: u32, sums: vec3<A>, folds: i32) {
     for (var k = 0u; k < 3u; k++) {
-        if (i32(k) < prm.folds && sums[k] != A(0.0)) {
+        if (i32(k) < folds && sums[k] != A(0.0)) {
 //#if REPRO_PRIV
             plane_add((b * 3u + k) * LIMBS, to_limbs(sums[k]));
 //#else
@@ -654,17 +659,19 @@ fn scatter_reproducible(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(g
         let lo = sp * prm.span;
         let hi = min(prm.n, lo + prm.span);
         var cur = idx[lo];
+        var lay = bin_layout(cur);
         var sums = vec3<A>(A(0.0));
         for (var i = lo; i < hi; i++) {
             let b = idx[i];
             if (b != cur) {
-                flush(cur, sums);
+                flush(cur, sums, lay.x);
                 sums = vec3<A>(A(0.0));
                 cur = b;
+                lay = bin_layout(b);
             }
-            sums += slices(A(load_x(i)));
+            sums += slices(A(load_x(i)), lay);
         }
-        flush(cur, sums);
+        flush(cur, sums, lay.x);
     }
 //#if REPRO_PRIV
     workgroupBarrier();
