@@ -20,7 +20,7 @@ use detbench::ops::{conv, Case, FamilyParams, Job, Op};
 fn shape_for(b: &dyn Backend) -> Vec<usize> {
     if let Some(s) = std::env::var("DETBENCH_BENCH_CONV_SHAPE")
         .ok()
-        .and_then(|v| detbench::cli::parse_conv_shape(&v).ok())
+        .and_then(|v| detbench::ops::conv::parse_conv_shape(&v).ok())
     {
         return s;
     }

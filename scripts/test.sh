@@ -73,4 +73,13 @@ echo "python for external adapters: $DETBENCH_PYTHON"
 
 echo "NVRTC: $DETBENCH_NVRTC_LIB"
 
+# A fresh CI clone gains nothing from incremental compilation and its cache costs disk.
+if [ "${CI:-}" = true ]; then
+  export CARGO_INCREMENTAL=0
+fi
 cargo test --locked "$@"
+# The criterion benches must keep compiling (they are not run here: speed belongs in
+# benches, and CI's two cores are no place to time them). `cargo test --benches` builds them
+# with the test profile, reusing what `cargo test` just built; the same sources under
+# `cargo bench`'s release profile would rebuild every dependency, about 10 minutes on CI.
+cargo test --locked --benches --no-run

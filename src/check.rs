@@ -1079,6 +1079,24 @@ fn compare_timing(
     } else {
         String::new()
     };
+    // A row whose work runs on this process's threads also carries the process's CPU time
+    // per run. Other processes' load stretches wall time but not CPU time, while a kernel
+    // that does more work costs more of both; so a wall-clock slowdown whose CPU time stayed
+    // within 1 + max-slowdown is the machine's load, not the kernel.
+    let cpu_ratio = match (host, base.cpu_ms_per_run, cur.cpu_ms_per_run) {
+        (true, Some(b), Some(c)) if b > 0.0 && c.is_finite() => Some(c / b),
+        _ => None,
+    };
+    if let (true, Some(cr)) = (beyond_effect, cpu_ratio) {
+        if cr <= limit {
+            v.notes.push(format!(
+                "median {mb:.4} -> {mc:.4} ms (x{ratio:.2}, p = {p:.2e}) but the process's CPU time per run moved only x{cr:.2} ({:.4} -> {:.4} ms), within 1 + max-slowdown = {limit:.2}: the row waited for a busy CPU; its kernel did not do more work",
+                base.cpu_ms_per_run.unwrap_or(0.0),
+                cur.cpu_ms_per_run.unwrap_or(0.0),
+            ));
+            return;
+        }
+    }
     if beyond_effect && !beyond_between {
         if let Some(bw) = between {
             v.notes.push(format!(
@@ -1936,5 +1954,45 @@ mod tests {
             slow_rows(&check_reports(&b2, &c2, &CheckOptions::default()).unwrap()),
             1
         );
+    }
+
+    /// A host-executed row whose wall time doubled but whose CPU time per run did not move
+    /// waited for a busy machine: it passes with a note. The same wall-time slowdown with
+    /// the CPU time doubled too (the kernel does more work) fails, as does any slowdown of a
+    /// row without CPU times (a GPU's or an older report's) or on a device timer.
+    #[test]
+    fn rule_tells_host_load_from_more_work_by_cpu_time() {
+        let base: Vec<Vec<f64>> = (0..12).map(|i| steady(10.0 + i as f64, i)).collect();
+        let mut cur: Vec<Vec<f64>> = (0..12).map(|i| steady(10.0 + i as f64, i + 3)).collect();
+        cur[5].iter_mut().for_each(|t| *t *= 2.0);
+        let with_cpu = |times: &[Vec<f64>], row5_cpu: f64| {
+            let mut r = timed_report(times);
+            for (i, x) in r.results.iter_mut().enumerate() {
+                x.cpu_ms_per_run = Some(if i == 5 { row5_cpu } else { 10.0 + i as f64 });
+            }
+            r
+        };
+        let o = CheckOptions::default();
+        let b = with_cpu(&base, 15.0);
+        let res = check_reports(&b, &with_cpu(&cur, 15.6), &o).unwrap();
+        assert_eq!(slow_rows(&res), 0);
+        assert!(
+            notes_of(&res, 5).contains("CPU time per run moved only x1.04"),
+            "{}",
+            notes_of(&res, 5)
+        );
+        let res = check_reports(&b, &with_cpu(&cur, 30.0), &o).unwrap();
+        assert_eq!(slow_rows(&res), 1);
+        let mut no_cpu = with_cpu(&cur, 15.0);
+        no_cpu.results[5].cpu_ms_per_run = None;
+        assert_eq!(slow_rows(&check_reports(&b, &no_cpu, &o).unwrap()), 1);
+        let (mut b2, mut c2) = (b.clone(), with_cpu(&cur, 15.0));
+        for r in [&mut b2, &mut c2] {
+            r.env.devices[0].device_type = "discrete_gpu".into();
+            r.results
+                .iter_mut()
+                .for_each(|x| x.timer = "cuda_events".into());
+        }
+        assert_eq!(slow_rows(&check_reports(&b2, &c2, &o).unwrap()), 1);
     }
 }

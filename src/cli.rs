@@ -7,7 +7,7 @@ use crate::inputs::InputSpec;
 use crate::numerics::Precision;
 use crate::ops::{Op, Ordering};
 use crate::runner::{self, AccChoice, RunConfig};
-pub use crate::shared::list::{dedup, parse_list, split_list};
+pub use crate::shared::list::{dedup, parse_list, parse_sizes, split_list};
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -111,27 +111,10 @@ pub struct RunArgs {
     /// Inputs: uniform, normal, wide, illcond:C, or a .npy file; comma-separated.
     #[arg(long, default_value = "normal")]
     pub input: String,
-    /// Index .npy (int32 or int64) for scatter_add.
-    #[arg(long)]
-    pub index: Option<PathBuf>,
-    /// Output bins for scatter_add, comma-separated.
-    #[arg(long, default_value = "1024")]
-    pub bins: String,
-    /// Generated scatter_add index distributions (when --index is not given): uniform, zipf, sorted, single, or `all`; comma-separated.
-    #[arg(long, default_value = "uniform")]
-    pub index_dist: String,
-    /// Convolution shape N,C,H,W,K,R,S,STRIDE,PAD,DILATION; several separated by ';'.
-    #[arg(long)]
-    pub conv_shape: Option<String>,
-    /// Optimizer steps.
-    #[arg(long)]
-    pub steps: Option<usize>,
-    /// Matmul shape M,N,K (C = A·B, A is M x K); several separated by ';'.
-    #[arg(long)]
-    pub mm_shape: Option<String>,
-    /// Row lengths N of the batched row reductions (row_sum, mean, log_softmax), comma-separated.
-    #[arg(long)]
-    pub row_len: Option<String>,
+    /// The families' own flags (--bins, --index, --index-dist, --conv-shape, --steps,
+    /// --mm-shape, --row-len...), each declared in its family's folder.
+    #[command(flatten)]
+    pub family: crate::ops::FamilyArgs,
     /// Batch sizes, comma-separated: each case of an op with a batch axis (matmul: M;
     /// row reductions: rows) runs at each, with the same first rows, and every record says
     /// whether those rows kept their bits (batch_invariant, max_ulp_across_batches).
@@ -278,77 +261,9 @@ pub struct TrainArgs {
 /// confidence (see `tolerance`).
 pub const MAX_RUNS: usize = 100_000;
 /// Most optimizer steps (`run --steps`) and training steps (`train --steps`).
-pub const MAX_STEPS: usize = 100_000;
+pub use crate::ops::optim::MAX_STEPS;
 /// Most training replicas per mode.
 pub const MAX_REPLICAS: usize = 1_000;
-
-fn parse_sizes(flag: &str, s: &str) -> Result<Vec<usize>, DetError> {
-    split_list(flag, s, ',')?
-        .into_iter()
-        .map(|p| {
-            let v: usize = if let Some(e) = p.strip_prefix("2^") {
-                e.parse::<u32>()
-                    .ok()
-                    .and_then(|e| 1usize.checked_shl(e))
-                    .ok_or(())
-            } else {
-                p.replace('_', "").parse().map_err(|_| ())
-            }
-            .map_err(|_| DetError::input(format!("--{flag}: '{p}' is not a size")))?;
-            if v == 0 {
-                return Err(DetError::input(format!(
-                    "--{flag}: size must be at least 1"
-                )));
-            }
-            Ok(v)
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(dedup)
-}
-
-/// Parses N,C,H,W,K,R,S,STRIDE,PAD,DILATION (ten non-negative integers; the conv family
-/// checks the shape itself).
-pub fn parse_conv_shape(s: &str) -> Result<Vec<usize>, DetError> {
-    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
-    if parts.iter().any(|p| p.is_empty()) {
-        return Err(DetError::input(format!(
-            "--conv-shape: empty entry in '{s}' (expected N,C,H,W,K,R,S,STRIDE,PAD,DILATION)"
-        )));
-    }
-    if parts.len() != 10 {
-        return Err(DetError::input(format!(
-            "--conv-shape needs 10 integers N,C,H,W,K,R,S,STRIDE,PAD,DILATION, got {}",
-            parts.len()
-        )));
-    }
-    parts
-        .iter()
-        .map(|p| {
-            p.parse::<usize>().map_err(|_| {
-                DetError::input(format!("--conv-shape: '{p}' is not a non-negative integer"))
-            })
-        })
-        .collect()
-}
-
-/// Parses M,N,K (three positive integers; the matmul family checks the shape itself).
-pub fn parse_mm_shape(s: &str) -> Result<Vec<usize>, DetError> {
-    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
-    if parts.len() != 3 || parts.iter().any(|p| p.is_empty()) {
-        return Err(DetError::input(format!(
-            "--mm-shape needs 3 integers M,N,K, got '{s}'"
-        )));
-    }
-    parts
-        .iter()
-        .map(|p| match p.parse::<usize>() {
-            Ok(v) if v > 0 => Ok(v),
-            _ => Err(DetError::input(format!(
-                "--mm-shape: '{p}' is not a positive integer"
-            ))),
-        })
-        .collect()
-}
 
 /// Precisions when `--precision` is not given: the files' own dtype when every input is a
 /// .npy file and they agree, else f32, f16 and bf16.
@@ -389,27 +304,6 @@ fn parse_accumulators(s: &str) -> Result<Vec<AccChoice>, DetError> {
     Ok(dedup(accumulators))
 }
 
-/// `--index-dist`: checked distribution names, or all of them.
-fn parse_index_dists(s: &str) -> Result<Vec<String>, DetError> {
-    let index_dists: Vec<String> = if s.trim() == "all" {
-        crate::ops::scatter::INDEX_DISTS
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    } else {
-        dedup(
-            split_list("index-dist", s, ',')?
-                .into_iter()
-                .map(String::from)
-                .collect(),
-        )
-    };
-    for d in &index_dists {
-        crate::ops::scatter::check_index_dist(d)?;
-    }
-    Ok(index_dists)
-}
-
 /// `--workgroup-size`: powers of two in 32..=1024.
 fn parse_workgroup_sizes(s: &str) -> Result<Vec<u32>, DetError> {
     Ok(dedup(
@@ -427,25 +321,8 @@ fn parse_workgroup_sizes(s: &str) -> Result<Vec<u32>, DetError> {
     ))
 }
 
-/// A shape flag: several shapes are separated by ';', each parsed by `parse`.
-fn parse_shapes(
-    flag: &str,
-    s: Option<&str>,
-    parse: fn(&str) -> Result<Vec<usize>, DetError>,
-) -> Result<Vec<Vec<usize>>, DetError> {
-    match s {
-        Some(s) => Ok(dedup(
-            split_list(flag, s, ';')?
-                .into_iter()
-                .map(parse)
-                .collect::<Result<_, _>>()?,
-        )),
-        None => Ok(Vec::new()),
-    }
-}
-
-/// Every file of a run is checked before any work: inputs are regular files, the outputs'
-/// folders exist and are writable, and no output is an input; an index file is read.
+/// Every file of a run is checked before any work: inputs (the families' too) are regular
+/// files, the outputs' folders exist and are writable, and no output is an input.
 fn check_run_files(a: &RunArgs, inputs: &[InputSpec]) -> Result<(), DetError> {
     let mut plan = crate::safety::Plan::new();
     for i in inputs {
@@ -453,21 +330,16 @@ fn check_run_files(a: &RunArgs, inputs: &[InputSpec]) -> Result<(), DetError> {
             plan = plan.input("--input", std::path::Path::new(p));
         }
     }
-    if let Some(ix) = &a.index {
-        plan = plan.input("--index", ix);
+    for (flag, path) in a.family.input_files() {
+        plan = plan.input(flag, path);
     }
     plan.output("--json", Some(&a.json))
         .folder("--dump", a.dump.as_deref())
-        .check()?;
-    if let Some(ix) = &a.index {
-        // Validated now (format, dtype, shape), not after the other cases ran.
-        crate::inputs::read_npy_index(ix)?;
-    }
-    Ok(())
+        .check()
 }
 
-/// Builds the run configuration from the flags.
-pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
+/// `--op`: the ops asked for, each built in this version.
+fn parse_ops(a: &RunArgs) -> Result<Vec<Op>, DetError> {
     let ops: Vec<Op> = parse_list("op", &a.op, Op::ALL)?;
     for op in &ops {
         if !op.implemented() {
@@ -476,8 +348,13 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
             )));
         }
     }
+    Ok(ops)
+}
+
+/// `--backend` and `--external`: the backends to run, and those named explicitly (which
+/// must exist; `all` means whichever do).
+fn parse_backends(a: &RunArgs) -> Result<(Vec<BackendKind>, Vec<BackendKind>), DetError> {
     let mut backends = parse_list("backend", &a.backend, &BackendKind::ALL)?;
-    // Backends named explicitly must exist; `all` means whichever do.
     let mut required_backends = dedup(
         split_list("backend", &a.backend, ',')?
             .into_iter()
@@ -507,6 +384,58 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         }
         _ => {}
     }
+    Ok((backends, required_backends))
+}
+
+/// `--variant`: the names asked for; empty means every variant of each op.
+fn parse_variants(s: &str) -> Result<Vec<String>, DetError> {
+    if s.trim() == "all" {
+        return Ok(Vec::new());
+    }
+    Ok(dedup(
+        split_list("variant", s, ',')?
+            .into_iter()
+            .map(String::from)
+            .collect(),
+    ))
+}
+
+/// `--runs`: at least one, at most [`MAX_RUNS`].
+fn check_runs(runs: usize) -> Result<usize, DetError> {
+    if runs == 0 {
+        return Err(DetError::input("--runs must be at least 1"));
+    }
+    if runs > MAX_RUNS {
+        return Err(DetError::input(format!(
+            "--runs {runs} is more than the limit of {MAX_RUNS}"
+        )));
+    }
+    Ok(runs)
+}
+
+/// `--external`: the adapter, loaded (and asked about itself) once every flag is known
+/// good; with `--op all`, the ops narrowed to those the adapter offers.
+fn load_external(
+    a: &RunArgs,
+    ops: &mut Vec<Op>,
+) -> Result<Option<std::sync::Arc<crate::backend::external::Adapter>>, DetError> {
+    let Some(spec) = &a.external else {
+        return Ok(None);
+    };
+    let ad = crate::backend::external::Adapter::load(spec, a.external_timeout)?;
+    if a.op.trim() == "all" {
+        ops.retain(|o| {
+            ad.modes(o.name()).is_some() && crate::ops::external::reference_variant(*o).is_ok()
+        });
+    }
+    Ok(Some(std::sync::Arc::new(ad)))
+}
+
+/// Builds the run configuration from the flags. Every flag is checked before any file is
+/// read, and every file before the external adapter is asked anything.
+pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
+    let mut ops = parse_ops(a)?;
+    let (backends, required_backends) = parse_backends(a)?;
     // Without --precision, the inputs decide (see `default_precisions`), once the files
     // passed the safety checks below.
     let explicit_precisions = match &a.precision {
@@ -514,76 +443,26 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         None => None,
     };
     let accumulators = parse_accumulators(&a.accumulator)?;
-    let variants: Vec<String> = if a.variant.trim() == "all" {
-        Vec::new()
-    } else {
-        dedup(
-            split_list("variant", &a.variant, ',')?
-                .into_iter()
-                .map(String::from)
-                .collect(),
-        )
-    };
+    let variants = parse_variants(&a.variant)?;
     let orderings = parse_list("ordering", &a.ordering, &Ordering::CUDA)?;
     let sizes = parse_sizes("size", &a.size)?;
-    let bins = parse_sizes("bins", &a.bins)?;
-    let index_dists = parse_index_dists(&a.index_dist)?;
-    if a.runs == 0 {
-        return Err(DetError::input("--runs must be at least 1"));
-    }
+    let runs = check_runs(a.runs)?;
     let seeds = crate::tolerance::seeds::parse_seeds(&a.seed)?;
-    if a.runs > MAX_RUNS {
-        return Err(DetError::input(format!(
-            "--runs {} is more than the limit of {MAX_RUNS}",
-            a.runs
-        )));
-    }
     let inputs = dedup(
         split_list("input", &a.input, ',')?
             .into_iter()
             .map(InputSpec::parse)
             .collect::<Result<Vec<_>, _>>()?,
     );
-    if a.index.is_some() && !ops.contains(&Op::ScatterAdd) {
-        return Err(DetError::input(
-            "--index is only used by --op scatter_add, which this run does not include",
-        ));
-    }
     let workgroup_sizes = parse_workgroup_sizes(&a.workgroup_size)?;
-    let conv_shapes = parse_shapes("conv-shape", a.conv_shape.as_deref(), parse_conv_shape)?;
-    let mm_shapes = parse_shapes("mm-shape", a.mm_shape.as_deref(), parse_mm_shape)?;
-    let row_lens = match &a.row_len {
-        Some(s) => parse_sizes("row-len", s)?,
-        None => Vec::new(),
-    };
     let batch_sizes = match &a.batch_sizes {
         Some(s) => parse_sizes("batch-sizes", s)?,
         None => Vec::new(),
     };
-    let steps = match a.steps {
-        Some(0) => return Err(DetError::input("--steps must be at least 1")),
-        Some(n) if n > MAX_STEPS => {
-            return Err(DetError::input(format!(
-                "--steps {n} is more than the limit of {MAX_STEPS}"
-            )))
-        }
-        other => other,
-    };
     check_run_files(a, &inputs)?;
-    // The adapter is loaded (and asked about itself) once every flag is known good.
-    let external = match &a.external {
-        Some(spec) => Some(std::sync::Arc::new(
-            crate::backend::external::Adapter::load(spec, a.external_timeout)?,
-        )),
-        None => None,
-    };
-    let mut ops = ops;
-    if let (Some(ad), "all") = (&external, a.op.trim()) {
-        // `--op all` means every op the adapter offers.
-        ops.retain(|o| {
-            ad.modes(o.name()).is_some() && crate::ops::external::reference_variant(*o).is_ok()
-        });
-    }
+    // The families' flags (an index file is read and checked here).
+    let family = a.family.options(&ops)?;
+    let external = load_external(a, &mut ops)?;
     let precisions = match explicit_precisions {
         Some(p) => p,
         None => default_precisions(&inputs)?,
@@ -596,19 +475,13 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         variants,
         orderings,
         sizes,
-        bins,
-        runs: a.runs,
+        runs,
         warmup: a.warmup,
         seed: seeds[0],
         seeds,
         inputs,
-        index_file: a.index.as_ref().map(|p| p.display().to_string()),
-        index_dists,
         workgroup_sizes,
-        conv_shapes,
-        steps,
-        mm_shapes,
-        row_lens,
+        family,
         batch_sizes,
         dump: a.dump.clone(),
         command,

@@ -6,60 +6,18 @@ use std::collections::BTreeMap;
 
 /// The CUDA prelude: helpers every family shares, prepended to each `.cu` before NVRTC
 /// compiles it (see [`crate::backend::cuda::CudaDevice::module`]).
-pub const CUDA_PRELUDE: &str = include_str!("../kernels/cuda/common.cuh");
+pub const CUDA_PRELUDE: &str = CUDA[0].1;
 
 /// The WGSL prelude: helpers every family shares, put in front of each template before it
 /// is specialised (see [`crate::backend::wgpu::specialise_family`]).
-pub const WGSL_PRELUDE: &str = include_str!("../kernels/wgsl/common.wgsl");
+pub const WGSL_PRELUDE: &str = WGSL[0].1;
 
-/// CUDA sources by repository path (the prelude first).
-pub const CUDA: &[(&str, &str)] = &[
-    ("kernels/cuda/common.cuh", CUDA_PRELUDE),
-    (
-        "kernels/cuda/reduce.cu",
-        include_str!("../kernels/cuda/reduce.cu"),
-    ),
-    (
-        "kernels/cuda/conv.cu",
-        include_str!("../kernels/cuda/conv.cu"),
-    ),
-    (
-        "kernels/cuda/optim.cu",
-        include_str!("../kernels/cuda/optim.cu"),
-    ),
-    (
-        "kernels/cuda/scatter.cu",
-        include_str!("../kernels/cuda/scatter.cu"),
-    ),
-    (
-        "kernels/cuda/copy.cu",
-        include_str!("../kernels/cuda/copy.cu"),
-    ),
-];
-
-/// The WGSL template of each family: embedded here once, compiled by the family's
-/// `wgpu.rs` (as its `TEMPLATE`) and hashed by [`hashes`], so the hash is of what runs.
-pub mod wgsl {
-    pub const REDUCE: &str = include_str!("../kernels/wgsl/reduce.wgsl");
-    pub const CONV: &str = include_str!("../kernels/wgsl/conv.wgsl");
-    pub const OPTIM: &str = include_str!("../kernels/wgsl/optim.wgsl");
-    pub const SCATTER: &str = include_str!("../kernels/wgsl/scatter.wgsl");
-    pub const COPY: &str = include_str!("../kernels/wgsl/copy.wgsl");
-    pub const MATMUL: &str = include_str!("../kernels/wgsl/matmul.wgsl");
-    pub const ROWS: &str = include_str!("../kernels/wgsl/rows.wgsl");
-}
-
-/// WGSL sources by repository path (the prelude first).
-pub const WGSL: &[(&str, &str)] = &[
-    ("kernels/wgsl/common.wgsl", WGSL_PRELUDE),
-    ("kernels/wgsl/reduce.wgsl", wgsl::REDUCE),
-    ("kernels/wgsl/conv.wgsl", wgsl::CONV),
-    ("kernels/wgsl/optim.wgsl", wgsl::OPTIM),
-    ("kernels/wgsl/scatter.wgsl", wgsl::SCATTER),
-    ("kernels/wgsl/copy.wgsl", wgsl::COPY),
-    ("kernels/wgsl/matmul.wgsl", wgsl::MATMUL),
-    ("kernels/wgsl/rows.wgsl", wgsl::ROWS),
-];
+// `CUDA` and `WGSL` (every source by repository path, the prelude first) and the module
+// `wgsl` (each family's template as a constant named after its file), written by build.rs
+// from the files in kernels/cuda and kernels/wgsl: a family's kernels are embedded once, by
+// being there. Each family's `wgpu.rs` compiles its template from `wgsl` (as its
+// `TEMPLATE`) and [`hashes`] hashes the same strings, so the hash is of what runs.
+include!(concat!(env!("OUT_DIR"), "/kernel_sources.rs"));
 
 /// SHA-256 of every embedded kernel source.
 pub fn hashes() -> BTreeMap<String, String> {

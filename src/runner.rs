@@ -7,7 +7,7 @@ use crate::inputs::{self, InputSpec};
 use crate::numerics::ulp::{ulp_distance, ulp_error};
 use crate::numerics::Precision;
 use crate::ops::{
-    self, BaselineSpec, Case, Family, Job, MatrixParams, Op, Ordering, Prepared, RunSet,
+    self, BaselineSpec, Case, Family, FamilyOptions, Job, Op, Ordering, Prepared, RunSet,
 };
 use crate::report::{Env, Report, ResultRecord, Status, SCHEMA};
 pub use crate::shared::host::{check_host_size, check_runs_memory};
@@ -67,7 +67,6 @@ pub struct RunConfig {
     /// CUDA atomic orderings to run atomic variants with.
     pub orderings: Vec<Ordering>,
     pub sizes: Vec<usize>,
-    pub bins: Vec<usize>,
     pub runs: usize,
     /// Untimed runs before the timed ones, per case and backend (`--warmup`).
     pub warmup: usize,
@@ -77,18 +76,10 @@ pub struct RunConfig {
     /// tolerance bands can cover the input class, not one draw.
     pub seeds: Vec<u64>,
     pub inputs: Vec<InputSpec>,
-    pub index_file: Option<String>,
-    /// scatter_add index distributions, used when `index_file` is None.
-    pub index_dists: Vec<String>,
     pub workgroup_sizes: Vec<u32>,
-    /// Convolution shapes (N,C,H,W,K,R,S,STRIDE,PAD,DILATION); empty for non-conv ops.
-    pub conv_shapes: Vec<Vec<usize>>,
-    /// Optimizer steps.
-    pub steps: Option<usize>,
-    /// Matmul shapes M,N,K (`--mm-shape`); empty: the family's default.
-    pub mm_shapes: Vec<Vec<usize>>,
-    /// Row lengths N of the batched row reductions (`--row-len`); empty: the default.
-    pub row_lens: Vec<usize>,
+    /// The families' own flags, parsed (`ops::FamilyArgs`): each family reads its own
+    /// when it expands its cases.
+    pub family: FamilyOptions,
     /// The batch axis (`--batch-sizes`): each case with a batch axis runs at every one of
     /// these batch sizes, and the records say whether the shared rows kept their bits.
     pub batch_sizes: Vec<usize>,
@@ -476,20 +467,10 @@ fn expand_matrix(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
     for &size in &cfg.sizes {
         check_host_size(size)?;
     }
-    let params = MatrixParams {
-        sizes: &cfg.sizes,
-        bins: &cfg.bins,
-        index_file: cfg.index_file.as_deref(),
-        index_dists: &cfg.index_dists,
-        shapes: &cfg.conv_shapes,
-        steps: cfg.steps,
-        mm_shapes: &cfg.mm_shapes,
-        row_lens: &cfg.row_lens,
-    };
     let mut cases = Vec::new();
     for &op in &cfg.ops {
         let fam = family(op)?;
-        cases.extend(fam.expand(op_cases(cfg, op, fam)?, &params)?);
+        cases.extend(fam.expand(op_cases(cfg, op, fam)?, &cfg.family)?);
     }
     Ok(crate::tolerance::seeds::expand_seeds(cases, &cfg.seeds))
 }
@@ -656,6 +637,20 @@ pub fn drop_warmup(set: &mut RunSet, timed: usize) {
     set.times_ms.drain(..skip);
 }
 
+/// The CPU time this process (all its threads) has used, in ms; None where the platform
+/// has no process CPU clock.
+#[cfg(unix)]
+fn process_cpu_ms() -> Option<f64> {
+    use nix::time::{clock_gettime, ClockId};
+    let t = clock_gettime(ClockId::CLOCK_PROCESS_CPUTIME_ID).ok()?;
+    Some(t.tv_sec() as f64 * 1e3 + t.tv_nsec() as f64 * 1e-6)
+}
+
+#[cfg(not(unix))]
+fn process_cpu_ms() -> Option<f64> {
+    None
+}
+
 /// Runs one prepared case on one backend (every ordering for CUDA atomics). The prepared
 /// job may run more times than `case.runs`: the extra first runs are warm-up.
 pub fn run_case(
@@ -678,10 +673,18 @@ pub fn run_case(
     for job in jobs {
         let mut rec = base_record(case, Some(prep), backend.info(), Some(&job));
         backend.annotate(&mut rec);
+        // Only where the work runs on this process's threads does the process's CPU clock
+        // measure it (a GPU, or an external process, works while this process waits).
+        let on_host = backend.info().device_type == "cpu";
+        let cpu_start = if on_host { process_cpu_ms() } else { None };
         match backend.run_variant(&job, &case.variant) {
             Ok(mut set) if !set.outputs.is_empty() => {
+                let cpu_ms_per_run = cpu_start
+                    .zip(process_cpu_ms())
+                    .map(|(a, b)| (b - a) / set.times_ms.len().max(1) as f64);
                 drop_warmup(&mut set, case.runs);
-                let rec = finish_record(rec, prep, &set);
+                let mut rec = finish_record(rec, prep, &set);
+                rec.cpu_ms_per_run = cpu_ms_per_run;
                 out.push((rec, Some(set)));
             }
             Ok(_) => out.push((

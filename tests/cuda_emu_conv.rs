@@ -63,31 +63,8 @@ fn run(m: &Module, j: &ConvJob, ord: &str) -> Vec<f64> {
         gn.div_ceil(tn) as u32,
         chunks as u32,
     );
-    let params: Vec<u32> = [
-        s.n,
-        s.c,
-        s.h,
-        s.w,
-        s.k,
-        s.r,
-        s.s,
-        s.stride,
-        s.pad,
-        s.dil,
-        s.p,
-        s.q,
-        j.chunk,
-        s.n * s.p * s.q,
-        out_len,
-        0,
-        gm,
-        gn,
-        s.reduction_len(j.op),
-        chunks,
-    ]
-    .iter()
-    .map(|&v| v as u32)
-    .collect();
+    // The 20 parameters exactly as cuda.rs passes them.
+    let params = detbench::ops::conv::cuda::kernel_params(j);
     let vf = if j.accumulator == Precision::F64 {
         Precision::F64
     } else {

@@ -12,6 +12,7 @@ use serde_json::Value;
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::path::Path;
 use std::sync::Arc;
 
 /// A family's own case parameters (bins and index source, a shape, a step count...), as a
@@ -69,25 +70,48 @@ impl FamilyParams {
     }
 }
 
-/// The parts of the experiment matrix that only some families read, as the user gave them.
-#[derive(Clone, Copy, Debug)]
-pub struct MatrixParams<'a> {
-    /// Problem sizes (`--size`).
-    pub sizes: &'a [usize],
-    /// Output bins (`--bins`).
-    pub bins: &'a [usize],
-    /// A user's index file (`--index`).
-    pub index_file: Option<&'a str>,
-    /// Generated index distributions (`--index-dist`).
-    pub index_dists: &'a [String],
-    /// Problem shapes (`--conv-shape`).
-    pub shapes: &'a [Vec<usize>],
-    /// Optimizer steps (`--steps`).
-    pub steps: Option<usize>,
-    /// Matmul shapes M,N,K (`--mm-shape`).
-    pub mm_shapes: &'a [Vec<usize>],
-    /// Row lengths of the batched row reductions (`--row-len`).
-    pub row_lens: &'a [usize],
+/// A family's own `detbench run` flags: a clap [`clap::Args`] struct in the family's
+/// folder, named on the family's registry line, which flattens it into `run`'s arguments
+/// ([`super::FamilyArgs`]). A new flag is an edit inside the family's folder: the CLI, the
+/// run configuration and the runner carry the parsed [`FamilyFlags::Options`] without
+/// knowing their type, and the family reads them back in [`Family::expand`].
+pub trait FamilyFlags {
+    /// The flags parsed and checked: what [`Family::expand`] reads from [`FamilyOptions`].
+    type Options: Any + Debug + Send + Sync;
+    /// Input files the flags name, as (flag, path): checked with the run's other files
+    /// (regular files, not an output of the run) before any of them is read.
+    fn input_files(&self) -> Vec<(&'static str, &Path)> {
+        Vec::new()
+    }
+    /// Parses and checks the flags, once the files passed those checks; `ops` are the ops
+    /// of the run. A bad value is a one-line input error (exit 2), before any work.
+    fn options(&self, ops: &[Op]) -> Result<Self::Options, DetError>;
+}
+
+/// The parsed flags of every family ([`FamilyFlags::Options`]), as one run carries them to
+/// the families' [`Family::expand`]. Each family finds its own by type.
+#[derive(Clone, Debug, Default)]
+pub struct FamilyOptions(Vec<Arc<dyn OptionSet>>);
+
+/// What [`FamilyOptions`] holds: any family's options type.
+pub trait OptionSet: Any + Debug + Send + Sync {}
+
+impl<T: Any + Debug + Send + Sync> OptionSet for T {}
+
+impl FamilyOptions {
+    /// Adds one family's options.
+    pub fn push<T: OptionSet>(&mut self, options: T) {
+        self.0.push(Arc::new(options));
+    }
+
+    /// The options of type `T`, or None when the run carries none (then the family uses
+    /// its defaults).
+    pub fn get<T: OptionSet>(&self) -> Option<&T> {
+        self.0.iter().find_map(|o| {
+            let any: &dyn Any = &**o;
+            any.downcast_ref::<T>()
+        })
+    }
 }
 
 /// What the bandwidth baseline of a run is sized by.
@@ -119,8 +143,9 @@ pub trait Family: Sync {
         wanted
     }
     /// Expands the matrix's cases of one op (in matrix order) with the family's own
-    /// parameters (bins, index distributions, shapes). The default keeps them as they are.
-    fn expand(&self, cases: Vec<Case>, _params: &MatrixParams) -> Result<Vec<Case>, DetError> {
+    /// parameters (bins, index distributions, shapes), from its flags' options in
+    /// `options` (see [`FamilyFlags`]). The default keeps the cases as they are.
+    fn expand(&self, cases: Vec<Case>, _options: &FamilyOptions) -> Result<Vec<Case>, DetError> {
         Ok(cases)
     }
     /// The `input` label of a report row.

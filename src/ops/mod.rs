@@ -19,7 +19,9 @@ pub use crate::backend::{Kernel, RunSet};
 use crate::error::{DetError, OpError};
 use crate::inputs::InputSpec;
 use crate::numerics::Precision;
-pub use family::{BaselineSpec, CaseParams, Family, FamilyParams, JobSpec, MatrixParams, NoParams};
+pub use family::{
+    BaselineSpec, CaseParams, Family, FamilyFlags, FamilyOptions, FamilyParams, JobSpec, NoParams,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -118,11 +120,16 @@ pub struct Prepared {
     pub note: String,
 }
 
-/// The registry: every family, with its job type and its ops (variant name and report
-/// name, in report order). A new family is one entry here; `Op`, `Op::ALL`, `Op::name`,
-/// `Job` and `FAMILIES` are generated from it.
+/// The registry: every family, with its job type, its ops (variant name and report name,
+/// in report order) and, if it has any, its own `run` flags ([`FamilyFlags`]). A new family
+/// is one entry here; `Op`, `Op::ALL`, `Op::name`, `Job`, `FAMILIES` and [`FamilyArgs`] are
+/// generated from it.
 macro_rules! registry {
-    ($($variant:ident($job:ty) => $family:expr, [$($op:ident = $name:literal),+ $(,)?]);* $(;)?) => {
+    ($(
+        $variant:ident($job:ty) => $family:expr,
+        [$($op:ident = $name:literal),+ $(,)?]
+        $(, flags: $flags:ty)?
+    );* $(;)?) => {
         /// An operation detbench measures.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         pub enum Op {
@@ -163,22 +170,58 @@ macro_rules! registry {
 
         /// Every kernel family, in report order.
         pub static FAMILIES: &[&dyn Family] = &[$(&$family),*];
+
+        /// The `run` flags of every family that has its own ([`FamilyFlags`]), flattened
+        /// into `run`'s arguments; one field per such family, named after its job.
+        #[derive(clap::Args, Clone, Debug)]
+        #[allow(non_snake_case)]
+        pub struct FamilyArgs {
+            $($(
+                #[command(flatten)]
+                pub $variant: $flags,
+            )?)*
+        }
+
+        impl FamilyArgs {
+            /// Every input file the families' flags name, as (flag, path).
+            pub fn input_files(&self) -> Vec<(&'static str, &std::path::Path)> {
+                #[allow(unused_mut)]
+                let mut files = Vec::new();
+                $($(
+                    files.extend(<$flags as FamilyFlags>::input_files(&self.$variant));
+                )?)*
+                files
+            }
+
+            /// Every family's flags parsed and checked, for a run of `ops`.
+            pub fn options(&self, ops: &[Op]) -> Result<FamilyOptions, DetError> {
+                #[allow(unused_mut)]
+                let mut options = FamilyOptions::default();
+                $($(
+                    options.push(<$flags as FamilyFlags>::options(&self.$variant, ops)?);
+                )?)*
+                Ok(options)
+            }
+        }
     };
 }
 
 registry! {
     Reduce(reduce::ReduceJob) => reduce::FAMILY, [Sum = "sum", Dot = "dot"];
-    Scatter(scatter::ScatterJob) => scatter::FAMILY, [ScatterAdd = "scatter_add"];
+    Scatter(scatter::ScatterJob) => scatter::FAMILY, [ScatterAdd = "scatter_add"],
+        flags: scatter::ScatterFlags;
     Conv(conv::ConvJob) => conv::FAMILY, [
         Conv2dFwd = "conv2d_fwd",
         Conv2dBwdData = "conv2d_bwd_data",
         Conv2dBwdWeight = "conv2d_bwd_weight",
-    ];
-    Optim(optim::OptimJob) => optim::FAMILY, [Sgd = "sgd", Adam = "adam", Adamw = "adamw"];
+    ], flags: conv::ConvFlags;
+    Optim(optim::OptimJob) => optim::FAMILY, [Sgd = "sgd", Adam = "adam", Adamw = "adamw"],
+        flags: optim::OptimFlags;
     // A plain copy: the device's bandwidth baseline.
     Copy(copy::CopyJob) => copy::FAMILY, [Copy = "copy"];
-    Matmul(matmul::MatmulJob) => matmul::FAMILY, [Matmul = "matmul"];
-    Rows(rows::RowsJob) => rows::FAMILY, [RowSum = "row_sum", Mean = "mean", LogSoftmax = "log_softmax"];
+    Matmul(matmul::MatmulJob) => matmul::FAMILY, [Matmul = "matmul"], flags: matmul::MatmulFlags;
+    Rows(rows::RowsJob) => rows::FAMILY, [RowSum = "row_sum", Mean = "mean", LogSoftmax = "log_softmax"],
+        flags: rows::RowsFlags;
 }
 
 impl Job {

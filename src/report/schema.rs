@@ -258,6 +258,14 @@ pub struct ResultRecord {
     /// run of every batch size of the group, to the first run at the smallest batch size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_ulp_across_batches: Option<u64>,
+    /// Rows whose work runs on this process's own threads (the cpu backend, and wgpu on a
+    /// CPU device such as lavapipe): the process's CPU time (all threads) per run, in ms,
+    /// averaged over every run of the row, warm-up runs included. Load from other processes
+    /// stretches wall-clock `times_ms` but not this, so `check` uses it to tell a busy
+    /// machine from a slower kernel. Null where the work runs elsewhere (a GPU, an external
+    /// process) or the platform has no process CPU clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms_per_run: Option<f64>,
     /// Family-specific figures (e.g. the worst bin's ULP spread).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, serde_json::Value>,

@@ -48,3 +48,47 @@ pub fn parse_list<T: FromStr<Err = String> + Clone + PartialEq>(
     }
     Ok(dedup(out))
 }
+
+/// A comma list of sizes (`--size`, `--bins`, `--row-len`...): integers with optional `_`
+/// separators or powers `2^k`, each at least 1. Repeats are dropped.
+pub fn parse_sizes(flag: &str, s: &str) -> Result<Vec<usize>, DetError> {
+    split_list(flag, s, ',')?
+        .into_iter()
+        .map(|p| {
+            let v: usize = if let Some(e) = p.strip_prefix("2^") {
+                e.parse::<u32>()
+                    .ok()
+                    .and_then(|e| 1usize.checked_shl(e))
+                    .ok_or(())
+            } else {
+                p.replace('_', "").parse().map_err(|_| ())
+            }
+            .map_err(|_| DetError::input(format!("--{flag}: '{p}' is not a size")))?;
+            if v == 0 {
+                return Err(DetError::input(format!(
+                    "--{flag}: size must be at least 1"
+                )));
+            }
+            Ok(v)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(dedup)
+}
+
+/// A shape flag (`--conv-shape`, `--mm-shape`): several shapes separated by ';', each
+/// parsed by `parse`; absent: none (the family's default). Repeats are dropped.
+pub fn parse_shapes(
+    flag: &str,
+    s: Option<&str>,
+    parse: fn(&str) -> Result<Vec<usize>, DetError>,
+) -> Result<Vec<Vec<usize>>, DetError> {
+    match s {
+        Some(s) => Ok(dedup(
+            split_list(flag, s, ';')?
+                .into_iter()
+                .map(parse)
+                .collect::<Result<_, _>>()?,
+        )),
+        None => Ok(Vec::new()),
+    }
+}

@@ -147,92 +147,34 @@ fn alloc_err(
     })
 }
 
-/// bwd_weight's two passes, timed together `job.runs` times into `set`. `first` (over the
-/// tile grid `tgrid`, 256 threads) is one of
-/// - `bwdw_partial(const u32* P, const S* dy, const S* x, V* partials)`,
-/// - `bwdw_tensor_core(const u32* P, const u16* dy, const u16* x, float* partials)`,
-/// - `bwdw_atomic_{ord}(const u32* P, const S* dy, const S* x, V* cells)`,
-///
-/// and `second` (one thread per dw element, grid `lin`, 256 threads) the matching
-/// `bwdw_reduce`/`bwdw_finish(const u32* P, const V* scratch, O* dw)`. With `zero_scratch`
-/// (the atomic cells) `scratch` is cleared before each run, outside the timed span.
-#[allow(clippy::too_many_arguments)]
-fn bwdw_two_pass(
-    dev: &CudaDevice,
-    job: &ConvJob,
-    set: &mut RunSet,
-    (first, second): (&CudaFunction, &CudaFunction),
-    [prm, a, b]: [&CudaSlice<u8>; 3],
-    scratch: &mut CudaSlice<u8>,
-    out: &mut CudaSlice<u8>,
-    (tgrid, lin): ((u32, u32, u32), (u32, u32, u32)),
-    zero_scratch: bool,
-) -> Result<(), OpError> {
-    for _ in 0..job.runs {
-        if zero_scratch {
-            dev.zero(scratch)?;
-        }
-        let ms = dev.timed(|st| {
-            let mut l = st.launch_builder(first);
-            l.arg(prm).arg(a).arg(b).arg(&mut *scratch);
-            // SAFETY: P holds the 20 parameters; a and b the operands (dy, x) of the shape in
-            // P, as the format's words (f16/bf16 words for tensor_core); the caller sized
-            // scratch for the kernel: chunks * out_len accumulator values of partials (f32
-            // for tensor_core, whose 256 threads the kernel's tiling assumes) or out_len
-            // zeroed, aligned accumulator words of cells. Block (x, y, z) writes only its
-            // tile of layer z, every element checked against P's bounds (the cells only with
-            // atomics at bounds-checked indices).
-            unsafe { l.launch(cfg(tgrid, 256)) }.map_err(|e| driver_err("launch", e))?;
-            let mut l = st.launch_builder(second);
-            l.arg(prm).arg(&*scratch).arg(&mut *out);
-            // SAFETY: one thread per dw element, e < out_len checked; reads the scratch
-            // written above, writes out_len outputs of the job's format.
-            unsafe { l.launch(cfg(lin, 256)) }.map_err(|e| driver_err("launch", e))?;
-            Ok(())
-        })?;
-        set.outputs.push(job.precision.decode(&dev.read(out)?));
-        set.times_ms.push(ms);
-    }
-    Ok(())
+/// A job's device buffers: the 20 parameters, the two operands and the output.
+struct Buffers {
+    prm: CudaSlice<u8>,
+    a: CudaSlice<u8>,
+    b: CudaSlice<u8>,
+    out: CudaSlice<u8>,
 }
 
-/// Runs a conv job `job.runs` times on one GPU.
-pub fn run(backend: &CudaBackend, job: &ConvJob) -> Result<RunSet, OpError> {
-    super::check_job(job)?;
-    let dev = backend.device();
-    let (major, minor) = dev.compute_capability();
-    if job.variant == ConvVariant::TensorCore {
-        if let Some(why) = tensor_core_unsupported(job, (major, minor)) {
-            return Err(OpError::Unsupported(why));
-        }
+impl Buffers {
+    fn upload(dev: &CudaDevice, job: &ConvJob) -> Result<Buffers, OpError> {
+        let out_len = job.shape.out_len(job.op);
+        Ok(Buffers {
+            prm: dev.upload(bytemuck::cast_slice(&kernel_params(job)))?,
+            a: alloc_err(dev, &job.precision.encode(&job.a), "first operand")?,
+            b: alloc_err(dev, &job.precision.encode(&job.b), "second operand")?,
+            out: dev
+                .zeros(out_len * job.precision.bytes())
+                .map_err(|e| OpError::BadInput(format!("output: {e}")))?,
+        })
     }
-    if job.variant == ConvVariant::Atomic && major < 7 {
-        return Err(OpError::Unsupported(format!(
-            "atomic uses scoped PTX atomics (.relaxed/.acq_rel), which need sm_70 or newer; this device is sm_{major}{minor}"
-        )));
-    }
+}
+
+/// The 20 kernel parameters `P` of conv.cu: the shape, the chunking and the GEMM view
+/// (tests/cuda_emu_conv.rs launches the emulated kernels with the same).
+pub fn kernel_params(job: &ConvJob) -> Vec<u32> {
     let s = &job.shape;
-    let out_len = s.out_len(job.op);
     let (gm, gn) = gemm_dims(job.op, s);
-    let chunks = job.chunks();
-    let (tm, tn) = if job.variant == ConvVariant::TensorCore {
-        (TC_TILE_M, TC_TILE_N)
-    } else {
-        (BM, BM)
-    };
-    let tiles = (gm.div_ceil(tm), gn.div_ceil(tn), chunks);
-    if tiles.1 > 65535 || tiles.2 > 65535 || tiles.0 > i32::MAX as usize {
-        return Err(OpError::BadInput(format!(
-            "conv shape {:?} needs a {tiles:?} grid of {tm}x{tn} tiles, past CUDA's grid limits",
-            s.to_vec()
-        )));
-    }
-    let vf = if job.accumulator == Precision::F64 {
-        Precision::F64
-    } else {
-        Precision::F32
-    };
-    let params: Vec<u32> = [
+    [
         s.n,
         s.c,
         s.h,
@@ -247,28 +189,202 @@ pub fn run(backend: &CudaBackend, job: &ConvJob) -> Result<RunSet, OpError> {
         s.q,
         job.chunk,
         s.n * s.p * s.q,
-        out_len,
+        s.out_len(job.op),
         0,
         gm,
         gn,
         s.reduction_len(job.op),
-        chunks,
+        job.chunks(),
     ]
     .iter()
     .map(|&v| v as u32)
-    .collect();
+    .collect()
+}
+
+/// Why this device cannot run the job's variant, if it cannot.
+fn check_device(job: &ConvJob, (major, minor): (i32, i32)) -> Result<(), OpError> {
+    if job.variant == ConvVariant::TensorCore {
+        if let Some(why) = tensor_core_unsupported(job, (major, minor)) {
+            return Err(OpError::Unsupported(why));
+        }
+    }
+    if job.variant == ConvVariant::Atomic && major < 7 {
+        return Err(OpError::Unsupported(format!(
+            "atomic uses scoped PTX atomics (.relaxed/.acq_rel), which need sm_70 or newer; this device is sm_{major}{minor}"
+        )));
+    }
+    Ok(())
+}
+
+/// The grid of output tiles (one layer per chunk), within CUDA's grid limits.
+fn tile_grid(job: &ConvJob) -> Result<(u32, u32, u32), OpError> {
+    let (gm, gn) = gemm_dims(job.op, &job.shape);
+    let (tm, tn) = if job.variant == ConvVariant::TensorCore {
+        (TC_TILE_M, TC_TILE_N)
+    } else {
+        (BM, BM)
+    };
+    let tiles = (gm.div_ceil(tm), gn.div_ceil(tn), job.chunks());
+    if tiles.1 > 65535 || tiles.2 > 65535 || tiles.0 > i32::MAX as usize {
+        return Err(OpError::BadInput(format!(
+            "conv shape {:?} needs a {tiles:?} grid of {tm}x{tn} tiles, past CUDA's grid limits",
+            job.shape.to_vec()
+        )));
+    }
+    Ok((tiles.0 as u32, tiles.1 as u32, tiles.2 as u32))
+}
+
+/// One-kernel variants, timed `job.runs` times into `set`: `kernel` is
+/// `{fwd|bwdd|bwdw}_{direct|tiled}(const u32* P, const S* a, const S* b, O* out)` or
+/// `{fwd|bwdd}_tensor_core(const u32* P, const u16* a, const u16* b, u16* out)`.
+fn single_pass(
+    dev: &CudaDevice,
+    job: &ConvJob,
+    set: &mut RunSet,
+    kernel: &CudaFunction,
+    bufs: &mut Buffers,
+    (grid, block): ((u32, u32, u32), u32),
+) -> Result<(), OpError> {
+    for _ in 0..job.runs {
+        let ms = dev.timed(|st| {
+            let mut l = st.launch_builder(kernel);
+            l.arg(&bufs.prm)
+                .arg(&bufs.a)
+                .arg(&bufs.b)
+                .arg(&mut bufs.out);
+            // SAFETY: P holds the 20 parameters, a and b the operands of the shape in P (the
+            // f16/bf16 words for tensor_core), out `out_len` outputs of the job's format;
+            // every thread bounds-checks its element or tile entry (tensor_core masks every
+            // load to the GEMM's rows, columns and reduction length and to the image, every
+            // store to the GEMM's rows and columns, and runs the 256 threads its tiling
+            // assumes).
+            unsafe { l.launch(cfg(grid, block)) }.map_err(|e| driver_err("launch", e))?;
+            Ok(())
+        })?;
+        keep_run(dev, job, set, &bufs.out, ms)?;
+    }
+    Ok(())
+}
+
+/// Reads one run's output into `set`, with its time.
+fn keep_run(
+    dev: &CudaDevice,
+    job: &ConvJob,
+    set: &mut RunSet,
+    out: &CudaSlice<u8>,
+    ms: f64,
+) -> Result<(), OpError> {
+    set.outputs.push(job.precision.decode(&dev.read(out)?));
+    set.times_ms.push(ms);
+    Ok(())
+}
+
+/// bwd_weight's two passes, timed together `job.runs` times into `set`. `first` (over the
+/// tile grid `tgrid`, 256 threads) is one of
+/// - `bwdw_partial(const u32* P, const S* dy, const S* x, V* partials)`,
+/// - `bwdw_tensor_core(const u32* P, const u16* dy, const u16* x, float* partials)`,
+/// - `bwdw_atomic_{ord}(const u32* P, const S* dy, const S* x, V* cells)`,
+///
+/// and `second` (one thread per dw element, 256 threads) the matching
+/// `bwdw_reduce`/`bwdw_finish(const u32* P, const V* scratch, O* dw)`. `scratch` holds
+/// `scratch_len` accumulator values; with `zero_scratch` (the atomic cells) it is cleared
+/// before each run, outside the timed span.
+#[allow(clippy::too_many_arguments)]
+fn bwdw_two_pass(
+    dev: &CudaDevice,
+    job: &ConvJob,
+    set: &mut RunSet,
+    (first, second): (&CudaFunction, &CudaFunction),
+    bufs: &mut Buffers,
+    scratch_len: usize,
+    tgrid: (u32, u32, u32),
+    zero_scratch: bool,
+) -> Result<(), OpError> {
+    let vf = if job.accumulator == Precision::F64 {
+        Precision::F64
+    } else {
+        Precision::F32
+    };
+    let mut scratch = dev.zeros(scratch_len * vf.bytes()).map_err(|e| {
+        let what = if zero_scratch {
+            "accumulator cells"
+        } else {
+            "partials"
+        };
+        OpError::BadInput(format!("{what}: {e}"))
+    })?;
+    let out_len = job.shape.out_len(job.op);
+    let lin = ((out_len as u32).div_ceil(256), 1, 1);
+    for _ in 0..job.runs {
+        if zero_scratch {
+            dev.zero(&mut scratch)?;
+        }
+        let ms = dev.timed(|st| {
+            let mut l = st.launch_builder(first);
+            l.arg(&bufs.prm).arg(&bufs.a).arg(&bufs.b).arg(&mut scratch);
+            // SAFETY: P holds the 20 parameters; a and b the operands (dy, x) of the shape in
+            // P, as the format's words (f16/bf16 words for tensor_core); scratch was sized
+            // above for the kernel: chunks * out_len accumulator values of partials (f32
+            // for tensor_core, whose 256 threads the kernel's tiling assumes) or out_len
+            // zeroed, aligned accumulator words of cells. Block (x, y, z) writes only its
+            // tile of layer z, every element checked against P's bounds (the cells only with
+            // atomics at bounds-checked indices).
+            unsafe { l.launch(cfg(tgrid, 256)) }.map_err(|e| driver_err("launch", e))?;
+            let mut l = st.launch_builder(second);
+            l.arg(&bufs.prm).arg(&scratch).arg(&mut bufs.out);
+            // SAFETY: one thread per dw element, e < out_len checked; reads the scratch
+            // written above, writes out_len outputs of the job's format.
+            unsafe { l.launch(cfg(lin, 256)) }.map_err(|e| driver_err("launch", e))?;
+            Ok(())
+        })?;
+        keep_run(dev, job, set, &bufs.out, ms)?;
+    }
+    Ok(())
+}
+
+/// What the record says about how the variant ran.
+fn message(job: &ConvJob, (major, minor): (i32, i32)) -> String {
+    let chunks = job.chunks();
+    match job.variant {
+        ConvVariant::Direct | ConvVariant::Tiled => String::new(),
+        ConvVariant::Deterministic => {
+            format!("{chunks} chunks of {} reduced in chunk order", job.chunk)
+        }
+        ConvVariant::Atomic => match job.accumulator {
+            Precision::F32 | Precision::F64 => format!(
+                "{chunks} chunks; native atom.add.{} ({})",
+                job.accumulator, job.ordering
+            ),
+            acc => format!(
+                "{chunks} chunks; compare-and-swap on the f32 word of each {acc} value ({})",
+                job.ordering
+            ),
+        },
+        ConvVariant::TensorCore if job.op == Op::Conv2dBwdWeight => format!(
+            "mma.sync m16n8k16 {}/f32 on sm_{major}{minor}; {chunks} chunks of {} reduced in chunk order",
+            job.precision, job.chunk
+        ),
+        ConvVariant::TensorCore => format!(
+            "mma.sync m16n8k16 {}/f32 on sm_{major}{minor}, 128x64 tiles",
+            job.precision
+        ),
+    }
+}
+
+/// Runs a conv job `job.runs` times on one GPU.
+pub fn run(backend: &CudaBackend, job: &ConvJob) -> Result<RunSet, OpError> {
+    super::check_job(job)?;
+    let dev = backend.device();
+    let cc = dev.compute_capability();
+    check_device(job, cc)?;
+    let tgrid = tile_grid(job)?;
     let spec = module_spec(dev, job.precision, job.accumulator);
     let suffix = format!("{}_{}", job.precision.name(), job.accumulator.name());
     let f = |name: &str| dev.function(&spec, &format!("{name}_{suffix}"));
-    let prm = dev.upload(bytemuck::cast_slice(&params))?;
-    let a = alloc_err(dev, &job.precision.encode(&job.a), "first operand")?;
-    let b = alloc_err(dev, &job.precision.encode(&job.b), "second operand")?;
-    let mut out = dev
-        .zeros(out_len * job.precision.bytes())
-        .map_err(|e| OpError::BadInput(format!("output: {e}")))?;
+    let mut bufs = Buffers::upload(dev, job)?;
+    let out_len = job.shape.out_len(job.op);
+    let partials = job.chunks() * out_len;
     let wg = job.launch.workgroup_size;
-    let lin = |threads: u32| ((out_len as u32).div_ceil(threads), 1, 1);
-    let tgrid = (tiles.0 as u32, tiles.1 as u32, tiles.2 as u32);
     let mut set = RunSet {
         timer: TIMER.into(),
         ..Default::default()
@@ -278,125 +394,37 @@ pub fn run(backend: &CudaBackend, job: &ConvJob) -> Result<RunSet, OpError> {
         Op::Conv2dBwdWeight => "bwdw",
         _ => "fwd",
     };
+    let s = &mut set;
     match job.variant {
-        ConvVariant::Direct | ConvVariant::Tiled => {
-            let (k, grid, block) = if job.variant == ConvVariant::Direct {
-                (f(&format!("{op}_direct"))?, lin(wg), wg)
-            } else {
-                (f(&format!("{op}_tiled"))?, tgrid, 256)
-            };
-            for _ in 0..job.runs {
-                let ms = dev.timed(|st| {
-                    let mut l = st.launch_builder(&k);
-                    l.arg(&prm).arg(&a).arg(&b).arg(&mut out);
-                    // SAFETY: `{op}_{direct|tiled}(const u32* P, const S* a, const S* b, O* out)`:
-                    // P holds the 20 parameters, a and b the operands of the shape in P, out
-                    // `out_len` outputs; every thread bounds-checks its element or tile entry.
-                    unsafe { l.launch(cfg(grid, block)) }.map_err(|e| driver_err("launch", e))?;
-                    Ok(())
-                })?;
-                set.outputs.push(job.precision.decode(&dev.read(&out)?));
-                set.times_ms.push(ms);
-            }
+        ConvVariant::Direct => {
+            let lin = ((out_len as u32).div_ceil(wg), 1, 1);
+            let k = f(&format!("{op}_direct"))?;
+            single_pass(dev, job, s, &k, &mut bufs, (lin, wg))?;
         }
-        ConvVariant::Deterministic => {
-            let k1 = f("bwdw_partial")?;
-            let k2 = f("bwdw_reduce")?;
-            let mut partials = dev
-                .zeros(chunks * out_len * vf.bytes())
-                .map_err(|e| OpError::BadInput(format!("partials: {e}")))?;
-            let grids = (tgrid, lin(256));
-            let bufs = [&prm, &a, &b];
-            bwdw_two_pass(
-                dev,
-                job,
-                &mut set,
-                (&k1, &k2),
-                bufs,
-                &mut partials,
-                &mut out,
-                grids,
-                false,
-            )?;
-            set.message = format!("{chunks} chunks of {} reduced in chunk order", job.chunk);
+        ConvVariant::Tiled => {
+            let k = f(&format!("{op}_tiled"))?;
+            single_pass(dev, job, s, &k, &mut bufs, (tgrid, 256))?;
+        }
+        ConvVariant::TensorCore if job.op != Op::Conv2dBwdWeight => {
+            let k = f(&format!("{op}_tensor_core"))?;
+            single_pass(dev, job, s, &k, &mut bufs, (tgrid, 256))?;
+        }
+        ConvVariant::Deterministic | ConvVariant::TensorCore => {
+            let first = if job.variant == ConvVariant::TensorCore {
+                "bwdw_tensor_core"
+            } else {
+                "bwdw_partial"
+            };
+            let k = (&f(first)?, &f("bwdw_reduce")?);
+            bwdw_two_pass(dev, job, s, k, &mut bufs, partials, tgrid, false)?;
         }
         ConvVariant::Atomic => {
-            let k1 = f(&format!("bwdw_atomic_{}", ordering_suffix(job.ordering)))?;
-            let k2 = f("bwdw_finish")?;
-            let mut cells = dev
-                .zeros(out_len * vf.bytes())
-                .map_err(|e| OpError::BadInput(format!("accumulator cells: {e}")))?;
-            let grids = (tgrid, lin(256));
-            let bufs = [&prm, &a, &b];
-            bwdw_two_pass(
-                dev,
-                job,
-                &mut set,
-                (&k1, &k2),
-                bufs,
-                &mut cells,
-                &mut out,
-                grids,
-                true,
-            )?;
-            set.message = match job.accumulator {
-                Precision::F32 | Precision::F64 => format!(
-                    "{chunks} chunks; native atom.add.{} ({})",
-                    job.accumulator, job.ordering
-                ),
-                acc => format!(
-                    "{chunks} chunks; compare-and-swap on the f32 word of each {acc} value ({})",
-                    job.ordering
-                ),
-            };
-        }
-        ConvVariant::TensorCore if job.op == Op::Conv2dBwdWeight => {
-            let k1 = f("bwdw_tensor_core")?;
-            let k2 = f("bwdw_reduce")?;
-            let mut partials = dev
-                .zeros(chunks * out_len * vf.bytes())
-                .map_err(|e| OpError::BadInput(format!("partials: {e}")))?;
-            let grids = (tgrid, lin(256));
-            let bufs = [&prm, &a, &b];
-            bwdw_two_pass(
-                dev,
-                job,
-                &mut set,
-                (&k1, &k2),
-                bufs,
-                &mut partials,
-                &mut out,
-                grids,
-                false,
-            )?;
-            set.message = format!(
-                "mma.sync m16n8k16 {}/f32 on sm_{major}{minor}; {chunks} chunks of {} reduced in chunk order",
-                job.precision, job.chunk
-            );
-        }
-        ConvVariant::TensorCore => {
-            let k = f(&format!("{op}_tensor_core"))?;
-            for _ in 0..job.runs {
-                let ms = dev.timed(|st| {
-                    let mut l = st.launch_builder(&k);
-                    l.arg(&prm).arg(&a).arg(&b).arg(&mut out);
-                    // SAFETY: `{fwd|bwdd}_tensor_core(const u32* P, const u16* a, const u16* b,
-                    // u16* out)`: a and b hold the f16/bf16 words of the operands of the shape
-                    // in P, out `out_len` words; every load is masked to the GEMM's rows,
-                    // columns and reduction length and to the image, every store to the GEMM's
-                    // rows and columns; 256 threads, as the kernel's tiling assumes.
-                    unsafe { l.launch(cfg(tgrid, 256)) }.map_err(|e| driver_err("launch", e))?;
-                    Ok(())
-                })?;
-                set.outputs.push(job.precision.decode(&dev.read(&out)?));
-                set.times_ms.push(ms);
-            }
-            set.message = format!(
-                "mma.sync m16n8k16 {}/f32 on sm_{major}{minor}, 128x64 tiles",
-                job.precision
-            );
+            let first = f(&format!("bwdw_atomic_{}", ordering_suffix(job.ordering)))?;
+            let k = (&first, &f("bwdw_finish")?);
+            bwdw_two_pass(dev, job, s, k, &mut bufs, out_len, tgrid, true)?;
         }
     }
+    set.message = message(job, cc);
     Ok(set)
 }
 

@@ -3,7 +3,7 @@
 use super::{variants, ConvJob};
 use crate::backend::external::{ExternalArray, ExternalCall};
 use crate::error::{DetError, OpError};
-use crate::ops::{Case, Family, MatrixParams, Op, Prepared};
+use crate::ops::{Case, Family, FamilyOptions, Op, Prepared};
 
 /// conv2d_fwd, conv2d_bwd_data and conv2d_bwd_weight.
 pub struct Conv;
@@ -39,9 +39,11 @@ impl Family for Conv {
             "direct"
         })
     }
-    /// One case per shape, sized by its output (the size list does not apply).
-    fn expand(&self, cases: Vec<Case>, params: &MatrixParams) -> Result<Vec<Case>, DetError> {
-        super::expand_shapes(cases, params.shapes)
+    /// One case per shape (`--conv-shape`), sized by its output (the size list does not
+    /// apply).
+    fn expand(&self, cases: Vec<Case>, options: &FamilyOptions) -> Result<Vec<Case>, DetError> {
+        let shapes = options.get::<super::ConvOptions>().map(|o| &o.shapes[..]);
+        super::expand_shapes(cases, shapes.unwrap_or_default())
     }
 }
 

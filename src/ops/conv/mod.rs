@@ -71,6 +71,8 @@ pub mod cpu;
 pub mod cuda;
 mod family;
 pub use family::FAMILY;
+mod flags;
+pub use flags::{parse_conv_shape, ConvFlags, ConvOptions};
 pub mod wgpu;
 
 use super::{Case, CaseParams, FamilyParams, Job, Launch, Op, Ordering, Prepared};

@@ -4,7 +4,7 @@ use super::{cpu, cuda, wgpu, MatmulJob, VARIANTS};
 use crate::backend::external::{ExternalArray, ExternalCall};
 use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
 use crate::error::{DetError, OpError};
-use crate::ops::{Case, Family, MatrixParams, Op, Prepared};
+use crate::ops::{Case, Family, FamilyOptions, Op, Prepared};
 
 /// `matmul`.
 pub struct Matmul;
@@ -29,9 +29,11 @@ impl Family for Matmul {
     fn external_variant(&self, _op: Op) -> Option<&'static str> {
         Some("tiled")
     }
-    /// One case per shape, sized by its output (the size list does not apply).
-    fn expand(&self, cases: Vec<Case>, params: &MatrixParams) -> Result<Vec<Case>, DetError> {
-        super::expand_shapes(cases, params.mm_shapes)
+    /// One case per shape (`--mm-shape`), sized by its output (the size list does not
+    /// apply).
+    fn expand(&self, cases: Vec<Case>, options: &FamilyOptions) -> Result<Vec<Case>, DetError> {
+        let shapes = options.get::<super::MatmulOptions>().map(|o| &o.shapes[..]);
+        super::expand_shapes(cases, shapes.unwrap_or_default())
     }
     /// The batch is M: row i of A is the same at every M.
     fn with_batch(&self, case: &Case, batch: usize) -> Result<Option<(Case, usize)>, DetError> {

@@ -53,6 +53,8 @@ pub mod cpu;
 pub mod cuda;
 mod family;
 pub use family::FAMILY;
+mod flags;
+pub use flags::{parse_mm_shape, MatmulFlags, MatmulOptions};
 pub mod wgpu;
 
 use super::{Case, CaseParams, FamilyParams, Job, Launch, Ordering, Prepared};

@@ -2,7 +2,7 @@
 
 use super::{OptimJob, OptimParams, ADAM_VARIANTS, DEFAULT_STEPS, SGD_VARIANTS};
 use crate::error::DetError;
-use crate::ops::{Case, Family, FamilyParams, JobSpec, Launch, MatrixParams, Op, Prepared};
+use crate::ops::{Case, Family, FamilyOptions, FamilyParams, JobSpec, Launch, Op, Prepared};
 
 /// sgd, adam and adamw.
 pub struct Optim;
@@ -33,11 +33,14 @@ impl Family for Optim {
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)
     }
-    /// Every case runs the steps asked for.
-    fn expand(&self, cases: Vec<Case>, params: &MatrixParams) -> Result<Vec<Case>, DetError> {
-        let p = OptimParams {
-            steps: params.steps.unwrap_or(DEFAULT_STEPS),
-        };
+    /// Every case runs the steps asked for (`--steps`).
+    fn expand(&self, cases: Vec<Case>, options: &FamilyOptions) -> Result<Vec<Case>, DetError> {
+        let p = options
+            .get::<OptimParams>()
+            .copied()
+            .unwrap_or(OptimParams {
+                steps: DEFAULT_STEPS,
+            });
         Ok(cases
             .into_iter()
             .map(|c| Case {

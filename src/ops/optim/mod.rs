@@ -80,6 +80,8 @@ pub mod cpu;
 pub mod cuda;
 mod family;
 pub use family::FAMILY;
+mod flags;
+pub use flags::{OptimFlags, MAX_STEPS};
 pub mod wgpu;
 
 use super::{Case, CaseParams, Job, Launch, Op, Prepared};

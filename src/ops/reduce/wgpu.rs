@@ -96,14 +96,15 @@ pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> String {
         acc.min_normal(),
     );
     let mut flags = crate::ops::common::wgpu_pair_flags(job.precision, acc);
-    // common.wgsl's opaque, TwoSum and accumulator add.
-    flags.extend(["OPAQUE", "TWO_SUM32", "ACC_ADD"]);
+    // common.wgsl's opaque, TwoSum, accumulator add and exact f32 product / fma.
+    flags.extend(["OPAQUE", "TWO_SUM32", "ACC_ADD", "FMA32"]);
     if job.y.is_some() {
         flags.push("DOT");
         if acc == Precision::F64 {
-            flags.push("EFT64");
+            // common.wgsl's two_prod64 and fma64.
+            flags.extend(["EFT64", "FMA64"]);
         } else if acc == Precision::F32 && b.has(F::SHADER_F64 | F::SHADER_INT64) {
-            // fma32 through f64: correctly rounded down to the subnormals (reduce.wgsl).
+            // fma32 through f64: correctly rounded down to the subnormals (common.wgsl).
             flags.push("FMA32_F64");
             flags.push("EFT64");
         }

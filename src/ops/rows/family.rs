@@ -3,7 +3,7 @@
 use super::{cpu, wgpu, RowsJob, RowsParams, VARIANTS};
 use crate::backend::{cpu::CpuBackend, wgpu::WgpuBackend, Kernel, RunSet};
 use crate::error::{DetError, OpError};
-use crate::ops::{Case, Family, MatrixParams, Op, Prepared};
+use crate::ops::{Case, Family, FamilyOptions, Op, Prepared};
 
 /// row_sum, mean and log_softmax.
 pub struct Rows;
@@ -25,8 +25,9 @@ impl Family for Rows {
         super::prepare(case)
     }
     /// One case per row length (`--row-len`); the size list does not apply.
-    fn expand(&self, cases: Vec<Case>, params: &MatrixParams) -> Result<Vec<Case>, DetError> {
-        super::expand_lens(cases, params.row_lens)
+    fn expand(&self, cases: Vec<Case>, options: &FamilyOptions) -> Result<Vec<Case>, DetError> {
+        let lens = options.get::<super::RowsOptions>().map(|o| &o.lens[..]);
+        super::expand_lens(cases, lens.unwrap_or_default())
     }
     /// The batch is B: row i is the same at every B.
     fn with_batch(&self, case: &Case, batch: usize) -> Result<Option<(Case, usize)>, DetError> {

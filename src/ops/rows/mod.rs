@@ -35,6 +35,8 @@
 pub mod cpu;
 mod family;
 pub use family::FAMILY;
+mod flags;
+pub use flags::{RowsFlags, RowsOptions};
 pub mod wgpu;
 
 use super::{Case, CaseParams, FamilyParams, Job, Launch, Op, Prepared};

@@ -1,9 +1,11 @@
 //! The scatter family (scatter_add) as a plug-in.
 
-use super::{index_source, input_label, IndexSource, ScatterJob, ScatterParams, VARIANTS};
+use super::{
+    index_source, input_label, IndexSource, ScatterJob, ScatterOptions, ScatterParams, VARIANTS,
+};
 use crate::backend::external::{ExternalArray, ExternalCall};
 use crate::error::{DetError, OpError};
-use crate::ops::{Case, Family, FamilyParams, MatrixParams, Op, Prepared};
+use crate::ops::{Case, Family, FamilyOptions, FamilyParams, Op, Prepared};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -37,24 +39,19 @@ impl Family for Scatter {
         super::prepare(case)
     }
     /// One case per bin count and index source: the user's index file, else each generated
-    /// distribution.
-    fn expand(&self, cases: Vec<Case>, params: &MatrixParams) -> Result<Vec<Case>, DetError> {
-        let sources: Vec<IndexSource> = match params.index_file {
-            None if !params.index_dists.is_empty() => params
-                .index_dists
-                .iter()
-                .map(|d| IndexSource::Dist(d.clone()))
-                .collect(),
-            None => vec![IndexSource::Dist("uniform".into())],
-            Some(file) => vec![IndexSource::File(file.into())],
+    /// distribution (`--bins`, `--index`, `--index-dist`: [`super::ScatterFlags`]).
+    fn expand(&self, cases: Vec<Case>, options: &FamilyOptions) -> Result<Vec<Case>, DetError> {
+        let default = ScatterOptions {
+            bins: vec![super::DEFAULT_BINS],
+            sources: vec![IndexSource::Dist("uniform".into())],
         };
+        let o = options.get::<ScatterOptions>().unwrap_or(&default);
         Ok(cases
             .into_iter()
             .flat_map(|c| {
-                let sources = &sources;
-                params.bins.iter().flat_map(move |&bins| {
+                o.bins.iter().flat_map(move |&bins| {
                     let c = c.clone();
-                    sources.iter().map(move |index| Case {
+                    o.sources.iter().map(move |index| Case {
                         params: FamilyParams::new(ScatterParams {
                             bins,
                             index: index.clone(),

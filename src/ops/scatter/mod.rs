@@ -43,6 +43,8 @@ pub mod cpu;
 pub mod cuda;
 mod family;
 pub use family::FAMILY;
+mod flags;
+pub use flags::{ScatterFlags, ScatterOptions};
 pub mod wgpu;
 
 use super::{Case, CaseParams, Job, Launch, Op, Ordering, Prepared};
