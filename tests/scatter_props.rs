@@ -441,3 +441,59 @@ fn report_shows_the_cost_of_determinism_per_contention() {
         }
     }
 }
+
+/// reproducible keeps a layout per bin (issue 11): a bin of small values keeps its own
+/// precision next to a bin of large ones, instead of falling below a floor set by the
+/// largest value anywhere (one global layout gave 0 here), on the CPU and on wgpu alike.
+#[test]
+fn reproducible_small_bins_keep_their_own_precision() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (xs, ix) = (dir.path().join("x.npy"), dir.path().join("i.npy"));
+    // Bin 0: values near 1e6; bin 1: values near 1e-7, far below 1e6's floor (~2e-6).
+    let mut x = Vec::new();
+    let mut idx = Vec::new();
+    for i in 0..200 {
+        x.push(1.0e6 + i as f64);
+        idx.push(0i64);
+        x.push((1.0 + i as f64 / 256.0) * 1.0e-7);
+        idx.push(1);
+    }
+    let x: Vec<f64> = x.iter().map(|&v| v as f32 as f64).collect();
+    detbench::inputs::write_npy(&xs, Precision::F32, &x, &[x.len() as u64]).unwrap();
+    write_index::<i64>(&ix, &idx);
+    let c = Case {
+        op: Op::ScatterAdd,
+        precision: Precision::F32,
+        accumulator: Precision::F32,
+        variant: "reproducible".into(),
+        size: x.len(),
+        input: InputSpec::File(xs.display().to_string()),
+        seed: 7,
+        runs: 2,
+        workgroup_size: 64,
+        params: FamilyParams::new(ScatterParams {
+            bins: 2,
+            index: IndexSource::File(ix.clone()),
+        }),
+    };
+    let prep = prepare(&c).expect("prepare");
+    let cpu = run(BackendKind::Cpu, &prep).expect("cpu runs reproducible");
+    let small = cpu.outputs[0][1];
+    let exact = prep.exact_out[1];
+    assert!(exact > 0.0);
+    assert!(
+        (small - exact).abs() <= exact * 2f64.powi(-22),
+        "bin of small values: {small:e}, exact {exact:e}"
+    );
+    assert_eq!(metrics(&prep, &cpu).bound_violations, 0);
+    if let Some(w) = run(BackendKind::Wgpu, &prep) {
+        for o in &w.outputs {
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(o),
+                bits(&cpu.outputs[0]),
+                "wgpu differs from the CPU emulation"
+            );
+        }
+    }
+}
