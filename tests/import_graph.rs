@@ -128,6 +128,26 @@ fn graph() -> Graph {
     g
 }
 
+/// The report code knows the bandwidth baseline's rows by `report::schema::BASELINE_OP`
+/// alone: the one family that offers a baseline case must give it that op name.
+#[test]
+fn the_baseline_family_names_its_rows_as_reports_expect() {
+    use detbench::numerics::Precision;
+    use detbench::ops::{BaselineSpec, FAMILIES};
+    let spec = BaselineSpec {
+        size: 1024,
+        precision: Precision::F32,
+        seed: 7,
+        runs: 3,
+    };
+    let ops: Vec<&str> = FAMILIES
+        .iter()
+        .filter_map(|f| f.baseline(spec))
+        .map(|c| c.op.name())
+        .collect();
+    assert_eq!(ops, [detbench::report::schema::BASELINE_OP]);
+}
+
 /// A cycle of `g`, if it has one.
 fn find_cycle(g: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
     fn visit(

@@ -187,6 +187,54 @@ fn matches_cpu_emulation(kind: BackendKind) {
     }
 }
 
+/// SGD on wgpu equals the CPU emulation bit for bit: every multiply-add of optim.wgsl's SGD
+/// is common.wgsl's exact fma emulation (`fma32`), so a driver that evaluates WGSL's fma()
+/// as a multiply then an add (lavapipe does) cannot change the bits. The inputs are ones on
+/// which the fused and the unfused orders differ (checked below), so a kernel that rounds
+/// the product separately fails here.
+#[test]
+fn sgd_on_wgpu_equals_the_cpu_emulation_bitwise() {
+    if common::backend(BackendKind::Wgpu).is_none() {
+        return;
+    }
+    for &variant in Op::Sgd.variants() {
+        if variant.ends_with("no_fma") {
+            continue;
+        }
+        let stochastic = variant.ends_with("stochastic_rounding");
+        let formats: &[Precision] = if stochastic {
+            &[Precision::Bf16]
+        } else {
+            &[Precision::F32, Precision::Bf16]
+        };
+        for &p in formats {
+            let prep = prepare(&case(Op::Sgd, p, variant, 9, 1)).expect("prepare");
+            let cpu = run(BackendKind::Cpu, &prep, variant).expect("cpu");
+            let dev = run(BackendKind::Wgpu, &prep, variant).expect("wgpu runs the fma order");
+            let (a, b) = (&cpu.outputs[0], &dev.outputs[0]);
+            let differing = a
+                .iter()
+                .zip(b)
+                .filter(|(x, y)| x.to_bits() != y.to_bits())
+                .count();
+            assert_eq!(a.len(), b.len());
+            assert_eq!(
+                differing, 0,
+                "wgpu sgd {p} {variant}: {differing} of {N} elements differ from the CPU emulation"
+            );
+            if p == Precision::F32 && !stochastic {
+                let nf = variant.replace("fma", "no_fma");
+                let c = prepare(&case(Op::Sgd, p, &nf, 9, 1)).expect("prepare");
+                let unfused = run(BackendKind::Cpu, &c, &nf).expect("cpu");
+                assert_ne!(
+                    &unfused.outputs[0], a,
+                    "sgd {variant}: these inputs do not tell fused from unfused multiply-adds"
+                );
+            }
+        }
+    }
+}
+
 /// stochastic_rounding: the same seed gives the same bits, another seed other bits.
 fn stochastic_rounding_is_a_function_of_the_seed(kind: BackendKind) {
     if common::backend(kind).is_none() {

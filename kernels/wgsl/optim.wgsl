@@ -6,10 +6,14 @@
 // ST_SR: bf16 params and gradients, stochastic rounding, no master).
 //
 // The operation order is the `fma` order of src/ops/optim/mod.rs, with every multiply-add
-// an explicit fma(): WGSL gives no way to forbid a driver from contracting a*b+c, so the
-// only order wgpu can promise is the one where nothing is left to contract. Differences
-// `g - m` pass through `opaque` so a driver cannot recognise fma(t, g - m, m) as a lerp and
-// rewrite it.
+// an explicit fused one: WGSL gives no way to forbid a driver from contracting a*b+c, so the
+// only order wgpu can promise is the one where nothing is left to contract. SGD's
+// multiply-adds are common.wgsl's `fma32` (flag FMA32), one rounding by construction: WGSL
+// and Vulkan let a driver evaluate fma() as a multiply then an add (lavapipe does), which
+// would give the CPU's no_fma bits instead. Adam's still call fma() (their sqrt and division
+// are not correctly rounded in WGSL either, so they are compared within a tolerance).
+// Differences `g - m` pass through `opaque` so a driver cannot recognise fma(t, g - m, m) as
+// a lerp and rewrite it.
 
 struct Prm {
     neg_step: f32,
@@ -94,14 +98,14 @@ fn update(w0: f32, i: u32, g: f32) -> f32 {
     return fma(prm.neg_step, q, w);
 //#endif
 //#if SGD
-    let b = fma(prm.a, ms[i], g);
+    let b = fma32(prm.a, ms[i], g);
     ms[i] = b;
 //#if NESTEROV
-    let d = fma(prm.a, b, g);
+    let d = fma32(prm.a, b, g);
 //#else
     let d = b;
 //#endif
-    return fma(prm.neg_step, d, w);
+    return fma32(prm.neg_step, d, w);
 //#endif
 }
 

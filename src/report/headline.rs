@@ -102,7 +102,7 @@ pub fn build(results: &[&ResultRecord]) -> Vec<DeviceHeadline> {
             let recs: Vec<&ResultRecord> = results
                 .iter()
                 .copied()
-                .filter(|r| device_label(r) == d && r.op != "copy")
+                .filter(|r| device_label(r) == d && r.op != super::schema::BASELINE_OP)
                 .collect();
             device_headline(d, &recs)
         })

@@ -57,7 +57,9 @@ fn ulp_spread_plot(inputs: &Inputs, device: &str) -> Figure {
     let recs: Vec<_> = inputs
         .results()
         .into_iter()
-        .filter(|r| device_label(r) == device && r.status == "ok" && r.op != "copy")
+        .filter(|r| {
+            device_label(r) == device && r.status == "ok" && r.op != super::schema::BASELINE_OP
+        })
         .collect();
     let mut variants: Vec<String> = Vec::new();
     for r in &recs {
@@ -302,7 +304,9 @@ pub fn copy_baseline(inputs: &Inputs, device: &str) -> Option<(f64, bool)> {
     let fastest = inputs
         .results()
         .into_iter()
-        .filter(|r| device_label(r) == device && r.status == "ok" && r.op != "copy")
+        .filter(|r| {
+            device_label(r) == device && r.status == "ok" && r.op != super::schema::BASELINE_OP
+        })
         .filter_map(|r| r.gbps)
         .fold(0.0f64, f64::max);
     Some((c, fastest > c))

@@ -39,7 +39,9 @@ impl Inputs {
         let measured = self
             .results()
             .into_iter()
-            .filter(|r| r.op == "copy" && r.status == "ok" && device_label(r) == device)
+            .filter(|r| {
+                r.op == super::schema::BASELINE_OP && r.status == "ok" && device_label(r) == device
+            })
             .filter_map(|r| r.gbps)
             .reduce(f64::max);
         measured.or_else(|| {

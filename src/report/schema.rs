@@ -9,6 +9,13 @@ use std::collections::BTreeMap;
 /// Schema tag of run reports.
 pub const SCHEMA: &str = "detbench.report.v1";
 
+/// The op of the rows that are each device's bandwidth baseline (the family whose
+/// `Family::baseline` gives a case; `detbench run` adds one unless `--no-copy-baseline`).
+/// Reports divide throughput by its GB/s and leave its rows, which do no arithmetic, out of
+/// the error and tolerance tables. The report code knows the baseline by this name alone
+/// (tests/import_graph.rs checks the baseline family gives its rows this name).
+pub const BASELINE_OP: &str = "copy";
+
 /// A whole run report.
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Report {

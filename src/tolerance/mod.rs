@@ -230,7 +230,7 @@ pub fn tolerances(report: &Report, confidence: f64) -> Vec<ToleranceRow> {
     let mut groups: BTreeMap<RowKey, Vec<&ResultRecord>> = BTreeMap::new();
     let mut left_out: BTreeMap<RowKey, usize> = BTreeMap::new();
     for r in &report.results {
-        if r.op == "copy" {
+        if r.op == crate::report::schema::BASELINE_OP {
             // A copy does no arithmetic: bit equality, no band.
             continue;
         }

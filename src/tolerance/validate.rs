@@ -94,7 +94,7 @@ pub fn validate(t: &ToleranceReport, fitted: &Report, held_out: &Report) -> Vali
     let held: Vec<&ResultRecord> = held_out
         .results
         .iter()
-        .filter(|r| r.status == "ok" && r.op != "copy")
+        .filter(|r| r.status == "ok" && r.op != crate::report::schema::BASELINE_OP)
         .collect();
     let shared_inputs = held
         .iter()

@@ -55,12 +55,14 @@
 //! ```
 //! This CPU order is the emulation GPU results are compared with: CUDA compiles the plain
 //! expressions with `--fmad=true` (`fma`) or `--fmad=false` (`no_fma`); wgpu cannot choose
-//! contraction, so its `fma` kernels call WGSL's `fma()` explicitly and `no_fma` is
-//! unsupported there. Even so wgpu cannot promise the `fma` bits: WGSL and Vulkan let a
-//! driver evaluate `fma()` as a multiply then an add (Mesa's lavapipe does; its results equal
-//! the CPU's `no_fma` order bit for bit), WGSL allows 2.5 ULP for division and an inherited
-//! error for `sqrt`. So wgpu is compared with the CPU emulation within a tolerance, and the
-//! report's cross-backend figures say how far apart they are.
+//! contraction, so its `fma` kernels fuse every multiply-add explicitly and `no_fma` is
+//! unsupported there. WGSL and Vulkan let a driver evaluate `fma()` as a multiply then an
+//! add (Mesa's lavapipe does: such results equal the CPU's `no_fma` order bit for bit), so
+//! SGD's kernels use common.wgsl's exact fma emulation (`fma32`) instead, and their bits
+//! equal the CPU emulation on every device (tests/optim_props.rs checks it on lavapipe).
+//! Adam's kernels still call `fma()`, and WGSL allows 2.5 ULP for division and an inherited
+//! error for `sqrt`: Adam on wgpu is compared with the CPU emulation within a tolerance, and
+//! the report's cross-backend figures say how far apart they are.
 //!
 //! # Reference and bounds
 //!

@@ -2,7 +2,9 @@
 //! steps of a run recorded in one command buffer.
 //!
 //! wgpu cannot select FMA contraction: WGSL has no way to forbid a driver from fusing a*b+c,
-//! so `no_fma` is unsupported here, and `fma` calls `fma()` explicitly for every multiply-add.
+//! so `no_fma` is unsupported here, and `fma` fuses every multiply-add explicitly: SGD with
+//! common.wgsl's exact emulation `fma32` (so its bits are the CPU emulation's whatever the
+//! driver does with `fma()`), Adam with `fma()`.
 
 use super::{OptimJob, Rule, StepScalars, Storage};
 use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
@@ -19,7 +21,10 @@ const MAX_GROUPS: u32 = 65535;
 /// Why `no_fma` cannot run on wgpu.
 pub const NO_FMA_REASON: &str = "wgpu cannot choose FMA contraction: WGSL has no way to forbid a driver from fusing a*b+c into one fma (naga marks no operation NoContraction), so separate roundings cannot be promised; the fma variant uses explicit fma() calls";
 
-/// Said in every wgpu result's message.
+/// Said in every wgpu SGD result's message.
+pub const SGD_FMA_MESSAGE: &str = "every multiply-add is common.wgsl's exact fma emulation (fma32): one rounding whatever the driver does with fma(), so the bits are the CPU emulation's";
+
+/// Said in every wgpu Adam/AdamW result's message.
 pub const FMA_MESSAGE: &str = "wgpu cannot choose FMA contraction: every multiply-add is an explicit fma(), yet WGSL and Vulkan let a driver evaluate fma() as a multiply then an add (Mesa's lavapipe does: its bits equal the CPU's no_fma order), and WGSL allows 2.5 ULP for division and an inexact sqrt";
 
 /// The uniform of one step (layout of `Prm` in optim.wgsl).
@@ -33,8 +38,10 @@ struct Prm {
     _pad: [u32; 2],
 }
 
-/// The specialised WGSL of a rule and storage with `wg` threads per workgroup.
-pub fn module_source(rule: Rule, storage: Storage, wg: u32) -> String {
+/// The specialised WGSL of a rule and storage with `wg` threads per workgroup; `f64`: the
+/// device has SHADER_F64 and SHADER_INT64, so SGD's emulated fma goes through f64 (exact
+/// near the subnormal range too).
+pub fn module_source(rule: Rule, storage: Storage, wg: u32, f64: bool) -> String {
     let header = format!(
         "// specialised by detbench: {} {}\nalias C = f32;\nconst WG: u32 = {wg}u;\n",
         rule.stem(),
@@ -52,6 +59,11 @@ pub fn module_source(rule: Rule, storage: Storage, wg: u32) -> String {
             flags.push("SGD");
             if nesterov {
                 flags.push("NESTEROV");
+            }
+            // common.wgsl's exact single-rounding fma32.
+            flags.extend(["TWO_SUM32", "FMA32"]);
+            if f64 {
+                flags.extend(["FMA32_F64", "EFT64"]);
             }
         }
         Rule::Adam => flags.push("ADAM"),
@@ -173,7 +185,8 @@ pub fn prepare_steps(
     steps: &[StepScalars],
     grads: &[&wgpu::Buffer],
 ) -> Result<Steps, OpError> {
-    let src = module_source(rule, storage, wg);
+    let f64 = b.has(wgpu::Features::SHADER_F64 | wgpu::Features::SHADER_INT64);
+    let src = module_source(rule, storage, wg, f64);
     let pipeline = b.pipeline(&src, "step")?;
     let units = match storage {
         Storage::F32 => state.n,
@@ -229,7 +242,11 @@ pub fn run(b: &WgpuBackend, job: &OptimJob) -> Result<RunSet, OpError> {
     let grad_refs: Vec<&wgpu::Buffer> = grads.iter().collect();
     let mut set = RunSet {
         timer: b.timer().into(),
-        message: FMA_MESSAGE.into(),
+        message: match job.variant.rule {
+            Rule::Sgd { .. } => SGD_FMA_MESSAGE,
+            _ => FMA_MESSAGE,
+        }
+        .into(),
         ..Default::default()
     };
     for _ in 0..job.runs {
