@@ -514,8 +514,8 @@ fn seg_pass2(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // ---------------------------------------------------------------------------------------
 // reproducible: binned summation (src/numerics/repro.rs) without any sort. Every bin has
-// its own layout (blay: five i32 per bin, (0, folds, a_0, a_1, a_2), fixed on the host by
-// the largest |x| in the bin). With the bin's layout fixed, depositing x into fold k adds
+// its own layout, fixed on the host by the largest |x| in the bin (blay: one word per bin,
+// a_0 << 8 | folds; a_k = a_0 - k W as in repro.rs). With the bin's layout fixed, depositing x into fold k adds
 // q_k = x's remainder rounded to a multiple of the fold's quantum u_k, and q_k depends on
 // the remainder alone (the primary only fixes the grid, and `r | 1` rules out ties). So
 // each fold's value is u_k * sum(q_k / u_k): a sum of integers (|q_k / u_k| <= 2^(p-12)),
@@ -531,16 +531,11 @@ fn seg_pass2(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 //#if V_REPRO
 @group(0) @binding(3) var<storage, read_write> lanes: array<atomic<u32>>;
-@group(0) @binding(17) var<storage, read> blay: array<i32>;
-
-// The layout of bin b: (folds, a_0, a_1, a_2).
-fn bin_layout(b: u32) -> vec4<i32> {
-    let o = b * 5u;
-    return vec4<i32>(blay[o + 1u], blay[o + 2u], blay[o + 3u], blay[o + 4u]);
-}
+@group(0) @binding(17) var<storage, read> blay: array<u32>;
 
 //#if ACC_F64
 const P_BITS: i32 = 53;
+const FOLD_W: i32 = 42;
 fn or1(r: f64) -> f64 {
     return bitcast<f64>(bitcast<u64>(r) | u64(1));
 }
@@ -559,6 +554,7 @@ fn to_limbs(m: f64) -> vec3<u32> {
 }
 //#else
 const P_BITS: i32 = 24;
+const FOLD_W: i32 = 13;
 fn or1(r: f32) -> f32 {
     return bitcast<f32>(bitcast<u32>(r) | 1u);
 }
@@ -575,22 +571,35 @@ fn to_limbs(m: f32) -> vec3<u32> {
 }
 //#endif
 
-// The quanta counts q_k / u_k of one term in the layout `lay` of its bin, as repro.rs's
-// deposit computes q_k: with the primary at its starting value 1.5 * 2^a_k, which gives
-// the same q_k as any other primary of the binade.
-fn slices(x: A, lay: vec4<i32>) -> vec3<A> {
+// The layout of bin b: (folds, a_0).
+fn bin_layout(b: u32) -> vec2<i32> {
+    let w = blay[b];
+    return vec2<i32>(i32(w & 255u), bitcast<i32>(w) >> 8u);
+}
+
+// One fold's quanta count q_k / u_k of the remainder r (then taken out of r), as
+// repro.rs's deposit computes q_k: with the primary at its starting value 1.5 * 2^a,
+// which gives the same q_k as any other primary of the binade.
+fn fold_slice(r: ptr<function, A>, a: i32) -> A {
+    let sig = sigma_of(a);
+    // The select keeps the driver from folding (sig + r) - sig into r.
+    let s = select(sig + or1(*r), A(0.0), prm.zero != 0u);
+    let q = s - sig;
+    *r = *r - q;
+    return q * pow2(P_BITS - 1 - a);
+}
+
+// The quanta counts of one term in its bin's layout `lay` (folds >= 1), unrolled: no
+// fold index to look up at run time.
+fn slices(x: A, lay: vec2<i32>) -> vec3<A> {
     var m = vec3<A>(A(0.0));
     var r = x;
-    for (var k = 0u; k < 3u; k++) {
-        if (i32(k) < lay.x) {
-            let a = lay[k + 1u];
-            let sig = sigma_of(a);
-            // The select keeps the driver from folding (sig + r) - sig into r.
-            let s = select(sig + or1(r), A(0.0), prm.zero != 0u);
-            let q = s - sig;
-            m[k] = q * pow2(P_BITS - 1 - a);
-            r = r - q;
-        }
+    m.x = fold_slice(&r, lay.y);
+    if (lay.x > 1) {
+        m.y = fold_slice(&r, lay.y - FOLD_W);
+    }
+    if (lay.x > 2) {
+        m.z = fold_slice(&r, lay.y - 2 * FOLD_W);
     }
     return m;
 }

@@ -267,7 +267,7 @@ fn device_headline(device: String, recs: &[&ResultRecord]) -> DeviceHeadline {
 }
 
 /// Formats a ratio such as 0.31 or 2.4e-3 with three significant digits.
-fn sig3(x: f64) -> String {
+pub(crate) fn sig3(x: f64) -> String {
     if x == 0.0 {
         "0".into()
     } else if !x.is_finite() {

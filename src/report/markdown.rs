@@ -180,7 +180,7 @@ pub fn cost_table(inputs: &Inputs, device: &str) -> Table {
             device_label(r) == device
                 && r.status == "ok"
                 && r.deterministic_variant
-                && r.op != "copy"
+                && r.op != super::schema::BASELINE_OP
                 && r.median_ms.is_some()
         })
         .map(|r| (r, fastest_nondeterministic(&all, r)))
@@ -232,7 +232,8 @@ pub fn cost_table(inputs: &Inputs, device: &str) -> Table {
                     ms(r.median_ms),
                     base.map_or("none ran".into(), |b| b.variant.clone()),
                     ms(base.and_then(|b| b.median_ms)),
-                    cost_ratio(&all, r).map_or("-".into(), |c| format!("{c:.2}x")),
+                    cost_ratio(&all, r)
+                        .map_or("-".into(), |c| format!("{}x", super::headline::sig3(c))),
                 ]
             })
             .collect(),

@@ -214,6 +214,19 @@ impl ScatterJob {
             .collect()
     }
 
+    /// reproducible's layout table for WGSL: one word per bin, `a_0 << 8 | folds` (the
+    /// other folds' exponents follow: a_k = a_0 - k W).
+    pub fn repro_layout_packed(&self) -> Vec<u32> {
+        self.repro_bins
+            .iter()
+            .map(|p| {
+                let w = ReproParams::width(p.acc);
+                debug_assert!((1..p.folds).all(|k| p.a[k] == p.a[0] - k as i32 * w));
+                ((p.a[0] as u32) << 8) | p.folds as u32
+            })
+            .collect()
+    }
+
     /// Finalises reproducible's integer lanes read back from a device, each bin with its
     /// own layout.
     pub fn repro_finalize(&self, words: &[u32]) -> Vec<f64> {

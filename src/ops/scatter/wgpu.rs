@@ -369,7 +369,7 @@ fn run_reproducible(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
     let lanes = b.storage_zeroed("lanes", nwords as u64 * 4)?;
     let blay = b.storage_from_bytes(
         "bin layouts",
-        bytemuck::cast_slice(&job.repro_layout_words()),
+        bytemuck::cast_slice(&job.repro_layout_packed()),
     )?;
     let u = b.uniform(
         "params_repro",
