@@ -269,18 +269,189 @@ fn fma32(a: f32, b: f32, c: f32) -> f32 {
     return f32(odd64(two_sum64(f64(c), p)));
 }
 //#else
-// fl(a * b + c) with one rounding.
+// fl(a * b + c) with one rounding. The split-based path (Boldo & Melquiond) is exact only
+// when nothing underflows or overflows on the way: a and b normal with 2^-100 <= |a*b| <
+// 2^125, and c zero or normal in [2^-100, 2^126) (then every intermediate is exact or a
+// normal f32). Every other finite case takes fma32_int, which is exact in integers.
 fn fma32(a: f32, b: f32, c: f32) -> f32 {
-    let p = two_prod32(a, b);
-    if ((bitcast<u32>(p.h) & 0x7f800000u) == 0x7f800000u) {
-        // The product overflowed (or an operand is not finite): the transforms below
-        // would turn inf into NaN, where the fused operation gives inf + c.
-        return p.h + c;
+    if (fma32_fast(a, b, c)) {
+        let p = two_prod32(a, b);
+        let t = two_sum32(c, p.h);
+        return t.h + odd32(two_sum32(t.l, p.l));
     }
-    let t = two_sum32(c, p.h);
-    return t.h + odd32(two_sum32(t.l, p.l));
+    return fma32_int(a, b, c, false);
 }
 //#endif
+
+// Whether fma32's split-based path is exact for these operands (see fma32).
+fn fma32_fast(a: f32, b: f32, c: f32) -> bool {
+    let ea = i32((bitcast<u32>(a) >> 23u) & 0xffu);
+    let eb = i32((bitcast<u32>(b) >> 23u) & 0xffu);
+    let ec = i32((bitcast<u32>(c) >> 23u) & 0xffu);
+    let e = ea + eb - 254; // 2^e <= |a*b| < 2^(e+2)
+    let c_ok = (bitcast<u32>(c) & 0x7fffffffu) == 0u || (ec >= 27 && ec <= 252);
+    return ea != 0 && eb != 0 && ea != 255 && eb != 255 && e >= -100 && e <= 124 && c_ok;
+}
+
+// a * b rounded to odd in f32 (for rounding once more, to a half format).
+fn mul_odd32(a: f32, b: f32) -> f32 {
+    if (fma32_fast(a, b, 0.0)) {
+        return odd32(two_prod32(a, b));
+    }
+    return fma32_int(a, b, 0.0, true);
+}
+
+// ---------------------------------------------------------------------------------------
+// The f32 fma in integers: a * b + c exactly as a 62-bit integer times a power of two (u64
+// as vec2<u32>: x low, y high word), rounded once, to nearest even or to odd, subnormals
+// and overflow included. Independent of how the device rounds, fuses or flushes floats.
+
+// |v| = m * 2^e with m < 2^24 an integer.
+struct Unpacked32 {
+    m: u32,
+    e: i32,
+    neg: bool,
+}
+fn unpack32(v: f32) -> Unpacked32 {
+    let b = bitcast<u32>(v);
+    let ex = (b >> 23u) & 0xffu;
+    if (ex == 0u) {
+        return Unpacked32(b & 0x7fffffu, -149, (b >> 31u) == 1u);
+    }
+    return Unpacked32((b & 0x7fffffu) | 0x800000u, i32(ex) - 150, (b >> 31u) == 1u);
+}
+// a * b for a, b < 2^24, from 16-bit pieces (every partial product fits a u32).
+fn mul24(a: u32, b: u32) -> vec2<u32> {
+    let al = a & 0xffffu;
+    let ah = a >> 16u;
+    let bl = b & 0xffffu;
+    let bh = b >> 16u;
+    let ll = al * bl;
+    let mid = al * bh + ah * bl; // < 2^25
+    let lo = ll + (mid << 16u);
+    return vec2<u32>(lo, ah * bh + (mid >> 16u) + select(0u, 1u, lo < ll));
+}
+fn shl64(v: vec2<u32>, s: u32) -> vec2<u32> {
+    if (s == 0u) {
+        return v;
+    }
+    if (s >= 32u) {
+        return vec2<u32>(0u, v.x << (s - 32u));
+    }
+    return vec2<u32>(v.x << s, (v.y << s) | (v.x >> (32u - s)));
+}
+// v >> s, with bit 0 set if any nonzero bit was shifted out (the sticky bit).
+fn shr64_sticky(v: vec2<u32>, s: u32) -> vec2<u32> {
+    if (s == 0u) {
+        return v;
+    }
+    if (s >= 64u) {
+        return vec2<u32>(select(0u, 1u, (v.x | v.y) != 0u), 0u);
+    }
+    var r: vec2<u32>;
+    if (s >= 32u) {
+        r = vec2<u32>(v.y >> (s - 32u), 0u);
+    } else {
+        r = vec2<u32>((v.x >> s) | (v.y << (32u - s)), v.y >> s);
+    }
+    let lost = any(shl64(r, s) != v);
+    return vec2<u32>(r.x | select(0u, 1u, lost), r.y);
+}
+// Bits needed for v (0 for 0).
+fn bitlen64(v: vec2<u32>) -> i32 {
+    if (v.y != 0u) {
+        return 33 + i32(firstLeadingBit(v.y));
+    }
+    if (v.x != 0u) {
+        return 1 + i32(firstLeadingBit(v.x));
+    }
+    return 0;
+}
+fn lt64(a: vec2<u32>, b: vec2<u32>) -> bool {
+    return a.y < b.y || (a.y == b.y && a.x < b.x);
+}
+
+// (-1)^neg * w * 2^e (w != 0, w < 2^63) rounded to f32: to nearest even, or to odd.
+fn round_w32(neg: bool, w: vec2<u32>, e: i32, odd: bool) -> f32 {
+    let sign = select(0u, 0x80000000u, neg);
+    let te = e + bitlen64(w) - 1; // 2^te <= |value| < 2^(te+1)
+    if (te > 127) {
+        // Overflow: infinity to nearest, the largest finite value to odd.
+        return bitcast<f32>(sign | select(0x7f800000u, 0x7f7fffffu, odd));
+    }
+    let qe = max(te, -126) - 23; // the quantum of f32 at this magnitude
+    let s = qe - e; // bits to drop
+    var q = 0u;
+    if (s <= 0) {
+        q = shl64(w, u32(-s)).x; // exact: fewer than 24 bits
+    } else {
+        // g: the kept bits, then the half bit, then a sticky bit.
+        var g = w.x << 1u;
+        if (s >= 2) {
+            g = shr64_sticky(w, u32(s - 2)).x;
+        }
+        q = g >> 2u;
+        let low = g & 3u;
+        if (odd) {
+            q = q | select(0u, 1u, low != 0u);
+        } else if (low > 2u || (low == 2u && (q & 1u) == 1u)) {
+            q = q + 1u;
+        }
+    }
+    // Subnormal: q * 2^-149 is the encoding; normal: the exponent field plus q, whose
+    // hidden bit (or a carry to 2^24) adds one to it (up to infinity's encoding).
+    return bitcast<f32>(sign | ((u32(max(te + 126, 0)) << 23u) + q));
+}
+
+// a * b + c rounded once (to nearest even, or to odd), for every f32 input.
+fn fma32_int(a: f32, b: f32, c: f32, odd: bool) -> f32 {
+    let ma = bitcast<u32>(a) & 0x7fffffffu;
+    let mb = bitcast<u32>(b) & 0x7fffffffu;
+    if (ma >= 0x7f800000u || mb >= 0x7f800000u || ma == 0u || mb == 0u) {
+        // Inf, NaN or an exact zero product: unfused gives the fused result.
+        return opq32(a * b) + c;
+    }
+    if ((bitcast<u32>(c) & 0x7fffffffu) >= 0x7f800000u) {
+        return c;
+    }
+    let ua = unpack32(a);
+    let ub = unpack32(b);
+    let uc = unpack32(c);
+    let np = ua.neg != ub.neg;
+    var p = mul24(ua.m, ub.m);
+    if (uc.m == 0u) {
+        return round_w32(np, p, ua.e + ub.e, odd);
+    }
+    // Both terms with their top bit at bit 60: value = w * 2^e, 2^60 <= w < 2^61.
+    let lp = bitlen64(p);
+    p = shl64(p, u32(61 - lp));
+    let ep = ua.e + ub.e - (61 - lp);
+    let lc = 1 + i32(firstLeadingBit(uc.m));
+    let wc = shl64(vec2<u32>(uc.m, 0u), u32(61 - lc));
+    let ec = uc.e - (61 - lc);
+    // hi: the term of larger magnitude.
+    let c_hi = ec > ep || (ec == ep && lt64(p, wc));
+    let hi = select(p, wc, c_hi);
+    var lo = select(wc, p, c_hi);
+    let e = select(ep, ec, c_hi);
+    let neg = select(np, uc.neg, c_hi);
+    // Aligned: shifted by one or none, nothing is lost (the low 13 bits are clear); by two
+    // or more, the result keeps its top bit at 59 or above and rounds at bit 36 or above,
+    // where a sticky bit in bit 0 decides exactly as the lost bits would.
+    lo = shr64_sticky(lo, u32(e - select(ec, ep, c_hi)));
+    var w: vec2<u32>;
+    if (np == uc.neg) {
+        let s0 = hi.x + lo.x;
+        w = vec2<u32>(s0, hi.y + lo.y + select(0u, 1u, s0 < hi.x));
+    } else {
+        w = vec2<u32>(hi.x - lo.x, hi.y - lo.y - select(0u, 1u, hi.x < lo.x));
+    }
+    if ((w.x | w.y) == 0u) {
+        // Exact cancellation: +0 when rounding to nearest.
+        return 0.0;
+    }
+    return round_w32(neg, w, e, odd);
+}
 //#endif
 
 // f64 error-free transforms: for f64 dot products, and for fma32 through f64 (EFT64 is
@@ -330,9 +501,30 @@ fn two_prod64(a: f64, b: f64) -> Two64 {
 fn pow2_64(biased: u32) -> f64 {
     return bitcast<f64>(u64(biased) << 52u);
 }
-// fl(a * b + c) with one rounding. two_prod64's error term is exact only while it is an
-// f64, which fails for products below about 2^-960; those take fma64_small.
+// fl(a * b + c) with one rounding. Near the top of the range (a*b or c at or above
+// 2^1020, an overflowing a*b included) the transforms would overflow (inf, then NaN): the
+// larger operand and c are scaled by 2^-64 (exact: the product is then at least 2^-960, so
+// that operand is at least 2^-480; a c below 2^-900 is replaced by the smallest subnormal
+// of its sign, which rounds the same way against a product at least 2^956), and the
+// scaled result, correctly rounded, is scaled back (exact, or the overflow to infinity
+// that rounding the unscaled sum gives).
 fn fma64(a: f64, b: f64, c: f64) -> f64 {
+    let p = opq64(a * b);
+    let fin = max(max(abs(a), abs(b)), abs(c)) <= bitcast<f64>(u64(0x7fefffffffffffff));
+    let top = abs(p) >= pow2_64(2043u) || abs(c) >= pow2_64(2043u); // 2^1020
+    if (fin && top && a != 0.0 && b != 0.0 && c != 0.0 && abs(p) >= pow2_64(63u)) {
+        let swap = abs(a) < abs(b);
+        let x = select(a, b, swap) * pow2_64(959u); // * 2^-64
+        let y = select(b, a, swap);
+        let tiny = select(bitcast<f64>(u64(1)), -bitcast<f64>(u64(1)), c < 0.0);
+        let cs = select(c * pow2_64(959u), tiny, abs(c) < pow2_64(123u));
+        return fma64_core(x, y, cs) * pow2_64(1087u); // * 2^64
+    }
+    return fma64_core(a, b, c);
+}
+// fl(a * b + c) below the top of the range. two_prod64's error term is exact only while it
+// is an f64, which fails for products below about 2^-960; those take fma64_small.
+fn fma64_core(a: f64, b: f64, c: f64) -> f64 {
     let p = two_prod64(a, b);
     if (((bitcast<u64>(p.h) >> 52u) & u64(0x7ff)) == u64(0x7ff)) {
         return p.h + c;

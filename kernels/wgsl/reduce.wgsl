@@ -64,10 +64,16 @@ fn load_y(i: u32) -> C {
 
 //#if ACC_HALF
 //#if !C64
+// The exact product rounded to odd in f32, then to the half format: one rounding (the odd
+// rounding keeps at least 13 more bits than the half format, subnormals included), and
+// exact for products below f32's range too (mul_odd32 falls back to integers there).
 fn mul(a: f32, b: f32) -> f32 {
-    return round_half(odd32(two_prod32(a, b)));
+    return round_half(mul_odd32(a, b));
 }
 fn product_error(x: f32, y: f32, p: f32) -> f32 {
+    if (!fma32_fast(x, y, 0.0)) {
+        return round_half(fma32_int(x, y, -p, true));
+    }
     // x*y - p = (h - p) + l, and h - p is exact (p is h rounded to fewer bits).
     let t = two_prod32(x, y);
     return round_half(odd32(two_sum32(t.h - p, t.l)));
@@ -95,13 +101,9 @@ fn dot_step(acc: f32, x: f32, y: f32) -> f32 {
     return fma32(x, y, acc);
 }
 fn product_error(x: f32, y: f32, p: f32) -> f32 {
-//#if FMA32_F64
     // The CPU's fl(x*y - p): one rounding, so an error below f32's subnormals rounds as
     // there (two_prod32's l is exact only where the error is an f32).
     return fma32(x, y, -p);
-//#else
-    return two_prod32(x, y).l;
-//#endif
 }
 //#else
 // f64 input, f32 accumulator: compute in f64 and round to f32, as the CPU does.

@@ -28,7 +28,8 @@
 //! # References
 //!
 //! `row_sum`: exact (the oracle), rounded once. `mean`: the exact sum divided by N in f64
-//! (two f64 roundings, counted in the bound). `log_softmax`: f64 with libm's exp and log
+//! (two f64 roundings, counted in the bound; a sum beyond f64's range is scaled by 2^-64
+//! first, so a finite mean is never infinite). `log_softmax`: f64 with libm's exp and log
 //! and an exact sum of the f64 exponentials, accurate to a few f64 ulps, which the bound
 //! also counts. Row i is drawn from its own stream, as matmul's rows of A.
 
@@ -373,7 +374,15 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
                             .map(|es| es + us * (sum.abs() + es)),
                     );
                 } else {
-                    let mean = sum / n as f64;
+                    let mean = if sum.is_finite() {
+                        sum / n as f64
+                    } else {
+                        // The sum is beyond f64's range, the mean need not be: the same
+                        // from the sum scaled by 2^-64 (issue 11: never an infinite exact).
+                        let mut scaled = ExactAcc::new();
+                        row.iter().for_each(|&v| scaled.add(libm::ldexp(v, -64)));
+                        scaled.value() / n as f64 * libm::ldexp(1.0, 64)
+                    };
                     exact.push(mean);
                     let inv = job.inv_len();
                     let u = acc.unit_roundoff();
