@@ -577,7 +577,7 @@ fn repro_dropped_note(ps: &[ReproParams], x: &[f64], perm: &[u32], offsets: &[us
         return String::new();
     }
     format!(
-        "; dropped: {lost_values} of {} values lie wholly below their bin's floor and add nothing; {lost_bins} nonzero bins hold only such values and come out 0",
+        "; dropped: {lost_values} of {} values lie wholly below the floor of their bin's layout and add nothing; {lost_bins} nonzero bins hold only such values and come out 0",
         x.len()
     )
 }
