@@ -58,34 +58,10 @@ fn bench(c: &mut Criterion) {
                 let id = BenchmarkId::new(format!("{}/{}/{variant}", b.kind(), b.info().name), n);
                 common::bench_job(&mut group, id, b.as_ref(), &prep.job);
             }
-            print_cost(
-                &format!("{}/{}", b.kind(), b.info().name),
-                n,
-                dist,
-                &medians,
-            );
+            let what = format!("scatter_add n={n} {dist} on {}/{}", b.kind(), b.info().name);
+            common::print_cost(&what, &medians);
         }
         group.finish();
-    }
-}
-
-/// The cost of determinism on one device: each deterministic variant's median over the
-/// fastest nondeterministic variant's (medians of five runs before the benchmark).
-fn print_cost(device: &str, n: usize, dist: &str, medians: &[(&str, bool, f64)]) {
-    let fastest = medians
-        .iter()
-        .filter(|(_, det, ms)| !det && *ms > 0.0)
-        .min_by(|a, b| a.2.total_cmp(&b.2));
-    let Some((base, _, base_ms)) = fastest else {
-        println!("cost of determinism, scatter_add n={n} {dist} on {device}: no nondeterministic variant ran");
-        return;
-    };
-    for (v, _, ms) in medians.iter().filter(|(_, det, _)| *det) {
-        println!(
-            "cost of determinism, scatter_add n={n} {dist} on {device}: {v} {:.3} ms = {:.2}x {base} ({base_ms:.3} ms)",
-            ms,
-            ms / base_ms
-        );
     }
 }
 
