@@ -456,7 +456,7 @@ pub fn expand_tagged(cfg: &RunConfig) -> Result<(Vec<Case>, Vec<Option<BatchTag>
     }
     if tags.iter().all(Option::is_none) {
         return Err(DetError::input(
-            "--batch-sizes: none of the ops asked for has a batch axis (matmul, row_sum, mean, log_softmax have one)",
+            "--batch-sizes: none of the ops asked for has a batch axis (matmul, row_sum, mean, log_softmax, conv2d_fwd, conv2d_bwd_data have one)",
         ));
     }
     Ok((out, tags))

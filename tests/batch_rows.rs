@@ -5,6 +5,7 @@
 //! bits at every batch size, `split_by_batch` (its split follows B) is shown to change them.
 
 mod common;
+mod cuda_emu;
 
 use clap::Parser;
 use detbench::backend::BackendKind;
@@ -159,4 +160,148 @@ macro_rules! backend_tests {
 backend_tests! {
     cpu => BackendKind::Cpu,
     wgpu => BackendKind::Wgpu,
+}
+
+/// kernels/cuda/rows.cu on the host emulation of CUDA (tests/cuda_emu; in this binary, with
+/// the family's other tests), launched as src/ops/rows/cuda.rs launches it: every module
+/// (nine input/accumulator pairs); row_sum and mean equal to the CPU emulation bit for bit,
+/// log_softmax within its bound; batch_invariant keeps row 0's bits at every B, and
+/// split_by_batch, whose split follows B, is shown to change them.
+mod cuda {
+    use super::*;
+    use cuda_emu::Module;
+    use detbench::ops::rows::cuda::{params, passes, rowbuf, Arg, BLOCK, SOURCE};
+    use detbench::ops::rows::RowsJob;
+
+    fn module(input: Precision, acc: Precision) -> Module {
+        let build = cuda_emu::module_build(SOURCE, &format!("{}_{}", input.name(), acc.name()));
+        let m = cuda_emu::load(&build.spec);
+        cuda_emu::assert_entries(&m, &build);
+        m
+    }
+
+    /// One run, launched as cuda.rs's `run` launches it.
+    fn run(m: &Module, j: &RowsJob) -> Vec<f64> {
+        let vf = if j.accumulator == Precision::F64 {
+            Precision::F64
+        } else {
+            Precision::F32
+        };
+        let prm = m.upload(
+            &params(j)
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>(),
+        );
+        let x = m.upload(&j.precision.encode(&j.x));
+        let rb = m.upload(&rowbuf(j));
+        let partials = m.alloc(j.rows * j.split.splits * vf.bytes());
+        let out = m.alloc(j.out_len() * j.precision.bytes());
+        let suffix = format!("{}_{}", j.precision.name(), j.accumulator.name());
+        for p in passes(j) {
+            let mut args = vec![prm.addr()];
+            args.extend(p.args.iter().map(|a| match a {
+                Arg::X => x.addr(),
+                Arg::RowBuf => rb.addr(),
+                Arg::Partials => partials.addr(),
+                Arg::Out => out.addr(),
+            }));
+            let grid = ((p.threads as u32).div_ceil(BLOCK), 1, 1);
+            m.launch(&format!("{}_{suffix}", p.entry), grid, BLOCK, 0, &args);
+        }
+        j.precision.decode(&out.read())
+    }
+
+    fn prep(
+        op: Op,
+        input: Precision,
+        acc: Precision,
+        variant: &str,
+        rows: usize,
+        len: usize,
+    ) -> detbench::ops::Prepared {
+        let mut c = case(op, (input, AccChoice::Same), variant, rows, len, 3);
+        c.accumulator = acc;
+        prepare(&c).expect("prepare")
+    }
+
+    fn job(p: &detbench::ops::Prepared) -> &RowsJob {
+        match &p.job {
+            Job::Rows(j) => j,
+            _ => unreachable!(),
+        }
+    }
+
+    fn pair(input: Precision, acc: Precision) {
+        let m = module(input, acc);
+        // B x N: one chain per row; 8 chunks of 125 (split_by_batch) or 4 of 250.
+        for (rows, len) in [(3, 50), (7, 1000)] {
+            for op in [Op::RowSum, Op::Mean, Op::LogSoftmax] {
+                if op == Op::LogSoftmax && matches!(acc, Precision::F16 | Precision::Bf16) {
+                    continue;
+                }
+                for v in rows::VARIANTS {
+                    let p = prep(op, input, acc, v, rows, len);
+                    let got = run(&m, job(&p));
+                    let what = format!("emulated CUDA {op} {v} {input}/{acc} {rows}x{len}");
+                    if op == Op::LogSoftmax {
+                        cuda_emu::assert_within_bound(&p, vec![got], &what);
+                        continue;
+                    }
+                    let want = rows::cpu::run_once(job(&p)).expect("cpu");
+                    for (e, (g, w)) in got.iter().zip(&want).enumerate() {
+                        assert_eq!(
+                            g.to_bits(),
+                            w.to_bits(),
+                            "{what}: row {e}: {g:e} vs the CPU emulation's {w:e}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    cuda_emu::pair_tests!(pair);
+
+    #[test]
+    fn every_module_is_covered() {
+        assert_eq!(cuda_emu::module_builds(SOURCE).len(), 9);
+    }
+
+    /// Row 0 of row_sum at B = 1, 7 and 64 (N = 4096: split_by_batch takes 16, 8 and 1
+    /// chunks; batch_invariant 16 of 256 at every B).
+    #[test]
+    fn batch_invariant_keeps_row_bits_across_batch_sizes() {
+        let m = module(Precision::F32, Precision::F32);
+        let row0 = |v: &str| -> Vec<u32> {
+            [1, 7, 64]
+                .iter()
+                .map(|&b| {
+                    (run(
+                        &m,
+                        job(&prep(
+                            Op::RowSum,
+                            Precision::F32,
+                            Precision::F32,
+                            v,
+                            b,
+                            4096,
+                        )),
+                    )[0] as f32)
+                        .to_bits()
+                })
+                .collect()
+        };
+        let inv = row0("batch_invariant");
+        assert!(
+            inv.iter().all(|&b| b == inv[0]),
+            "batch_invariant row 0 across B: {inv:x?}"
+        );
+        assert_ne!(rows::split_for(1, 4096), rows::split_for(64, 4096));
+        let var = row0("split_by_batch");
+        assert!(
+            var.iter().any(|&b| b != var[0]),
+            "split_by_batch kept row 0's bits across B although its split changed: {var:x?}"
+        );
+    }
 }

@@ -20,7 +20,7 @@ use detbench::backend::BackendKind;
 use detbench::inputs::InputSpec;
 use detbench::numerics::Precision;
 use detbench::ops::conv::{gemm_dims, ConvJob, ConvParams, ConvVariant, TC_TILE_M, TC_TILE_N};
-use detbench::ops::{Case, FamilyParams, Job, Op, Prepared, RunSet};
+use detbench::ops::{Case, FamilyParams, Job, Op, Prepared};
 
 const SOURCE: &str = "kernels/cuda/conv.cu";
 /// cuda.rs's BM: the CUDA-core GEMM tile edge.
@@ -183,25 +183,8 @@ fn atomic_pair(input: Precision, acc: Precision) {
     let prep =
         detbench::runner::prepare(&case(Op::Conv2dBwdWeight, input, acc, "atomic", &SHAPES[2]))
             .expect("prepare");
-    if prep.bounds.iter().any(|b| b.is_none()) {
-        return;
-    }
-    let outputs: Vec<Vec<f64>> = detbench::ops::common::cuda_ordering_suffixes()
-        .into_iter()
-        .map(|ord| run(&m, conv_job(&prep), ord))
-        .collect();
-    let set = RunSet {
-        times_ms: vec![0.0; outputs.len()],
-        outputs,
-        ..Default::default()
-    };
-    let met = detbench::runner::metrics(&prep, &set);
-    assert_eq!(met.non_finite, 0, "atomic {input}/{acc}: non-finite output");
-    assert_eq!(
-        met.bound_violations, 0,
-        "atomic {input}/{acc}: error {:e} exceeds the bound",
-        met.max_abs_err
-    );
+    let what = format!("atomic {input}/{acc}");
+    cuda_emu::assert_orderings_within_bound(&prep, |ord| run(&m, conv_job(&prep), ord), &what);
 }
 
 cuda_emu::pair_tests!();
@@ -223,13 +206,7 @@ fn tensor_core(input: Precision) {
     assert!(build.spec.defines.iter().any(|(k, _)| k == "DB_MMA"));
     let m = cuda_emu::load(&build.spec);
     cuda_emu::assert_entries(&m, &build);
-    let mut seed = 12345u64;
-    let mut small = || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((seed >> 33) % 7) as f64 - 3.0
-    };
+    let mut small = cuda_emu::small_integers(12345);
     for op in OPS {
         for shape in TC_SHAPES {
             let prep =
@@ -268,4 +245,233 @@ fn tensor_core_bf16_is_exact_on_integers() {
 #[test]
 fn every_module_is_covered() {
     assert_eq!(cuda_emu::module_builds(SOURCE).len(), 9);
+}
+
+/// kernels/cuda/matmul.cu on the same emulation (in this binary: matmul is the other
+/// GEMM-shaped family, and it shares common.cuh's GEMM section with conv.cu), launched as
+/// src/ops/matmul/cuda.rs launches it:
+///
+/// - tiled, split_k_deterministic and batch_invariant give the CPU emulation's bits;
+/// - split_k_atomic, under each of the six PTX orderings, stays within the a-priori bound;
+/// - batch_invariant keeps every bit of the shared rows at every M, and
+///   split_k_deterministic, whose split follows M, is shown to change them;
+/// - tensor_core (emulated mma, as for conv) is exact on small integers.
+mod matmul {
+    use super::{assert_bits, cpu, cuda_emu, Module};
+    use detbench::inputs::InputSpec;
+    use detbench::numerics::Precision;
+    use detbench::ops::matmul::cuda::{params, tile_grid};
+    use detbench::ops::matmul::{split_for, MatmulJob, MatmulParams, MmShape, MmVariant};
+    use detbench::ops::{Case, FamilyParams, Job, Op, Prepared};
+
+    const SOURCE: &str = "kernels/cuda/matmul.cu";
+
+    fn case(input: Precision, acc: Precision, variant: &str, shape: [usize; 3]) -> Case {
+        Case {
+            op: Op::Matmul,
+            precision: input,
+            accumulator: acc,
+            variant: variant.into(),
+            size: 0,
+            input: InputSpec::Normal,
+            seed: 5,
+            runs: 1,
+            workgroup_size: 64,
+            params: FamilyParams::new(MatmulParams {
+                shape: MmShape::new(&shape).expect("shape"),
+            }),
+        }
+    }
+
+    fn job(prep: &Prepared) -> &MatmulJob {
+        match &prep.job {
+            Job::Matmul(j) => j,
+            _ => unreachable!(),
+        }
+    }
+
+    fn module(input: Precision, acc: Precision) -> Module {
+        let build = cuda_emu::module_build(SOURCE, &format!("{}_{}", input.name(), acc.name()));
+        let m = cuda_emu::load(&build.spec);
+        cuda_emu::assert_entries(&m, &build);
+        m
+    }
+
+    /// One run, launched as cuda.rs's `run` launches it (`ord` for split_k_atomic).
+    fn run(m: &Module, j: &MatmulJob, ord: &str) -> Vec<f64> {
+        let out_len = j.shape.out_len();
+        let grid = tile_grid(j).expect("grid");
+        let vf = if j.accumulator == Precision::F64 {
+            Precision::F64
+        } else {
+            Precision::F32
+        };
+        let e = |name: &str| format!("{name}_{}_{}", j.precision.name(), j.accumulator.name());
+        let prm = m.upload(
+            &params(j)
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>(),
+        );
+        let a = m.upload(&j.precision.encode(&j.a));
+        let b = m.upload(&j.precision.encode(&j.b));
+        let out = m.alloc(out_len * j.precision.bytes());
+        let lin = ((out_len as u32).div_ceil(256), 1, 1);
+        let (first, second, scratch_len) = match j.variant {
+            MmVariant::Tiled => ("mm_tiled".to_string(), None, 0),
+            MmVariant::TensorCore => ("mm_tensor_core".to_string(), None, 0),
+            MmVariant::SplitKAtomic => (format!("mm_atomic_{ord}"), Some("mm_finish"), out_len),
+            _ => (
+                "mm_partial".to_string(),
+                Some("mm_reduce"),
+                j.split.splits * out_len,
+            ),
+        };
+        match second {
+            None => m.launch(
+                &e(&first),
+                grid,
+                256,
+                0,
+                &[prm.addr(), a.addr(), b.addr(), out.addr()],
+            ),
+            Some(second) => {
+                let scratch = m.alloc(scratch_len * vf.bytes());
+                m.launch(
+                    &e(&first),
+                    grid,
+                    256,
+                    0,
+                    &[prm.addr(), a.addr(), b.addr(), scratch.addr()],
+                );
+                m.launch(
+                    &e(second),
+                    lin,
+                    256,
+                    0,
+                    &[prm.addr(), scratch.addr(), out.addr()],
+                );
+            }
+        }
+        j.precision.decode(&out.read())
+    }
+
+    /// M, N, K: ragged tiles in every dimension with K off the 16-deep tile; several row and
+    /// column tiles with 4 splits of 80 (the last shorter); one row with 16 splits of 64.
+    const SHAPES: &[[usize; 3]] = &[[5, 19, 70], [33, 40, 300], [1, 24, 1024]];
+
+    fn ordered_pair(input: Precision, acc: Precision) {
+        let m = module(input, acc);
+        for shape in SHAPES {
+            for v in ["tiled", "split_k_deterministic", "batch_invariant"] {
+                let prep =
+                    detbench::runner::prepare(&case(input, acc, v, *shape)).expect("prepare");
+                let j = job(&prep);
+                assert_bits(
+                    &run(&m, j, ""),
+                    &cpu(&prep.job),
+                    &format!(
+                        "matmul {v} {input}/{acc} {shape:?} ({} splits)",
+                        j.split.splits
+                    ),
+                );
+            }
+        }
+    }
+
+    fn atomic_pair(input: Precision, acc: Precision) {
+        let m = module(input, acc);
+        let prep = detbench::runner::prepare(&case(input, acc, "split_k_atomic", SHAPES[1]))
+            .expect("prepare");
+        assert!(job(&prep).split.splits > 1);
+        let what = format!("split_k_atomic {input}/{acc}");
+        cuda_emu::assert_orderings_within_bound(&prep, |ord| run(&m, job(&prep), ord), &what);
+    }
+
+    cuda_emu::pair_tests!();
+
+    /// Row 0 of C at M = 1, 7 and 40 (N = 24, K = 1024: the M-dependent split is 16 chunks at
+    /// M <= 16 and 8 at M = 40; batch_invariant's is 4 of 256 at every M).
+    fn row0_across_batches(m: &Module, variant: &str) -> Vec<Vec<f64>> {
+        [1, 7, 40]
+            .iter()
+            .map(|&rows| {
+                let prep = detbench::runner::prepare(&case(
+                    Precision::F32,
+                    Precision::F32,
+                    variant,
+                    [rows, 24, 1024],
+                ))
+                .expect("prepare");
+                run(m, job(&prep), "")[..24].to_vec()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batch_invariant_keeps_row_bits_across_batch_sizes() {
+        let m = module(Precision::F32, Precision::F32);
+        let inv = row0_across_batches(&m, "batch_invariant");
+        for r in &inv[1..] {
+            assert_bits(
+                r,
+                &inv[0],
+                "emulated CUDA batch_invariant, row 0 at M = 1 vs M > 1",
+            );
+        }
+        let split = |rows| {
+            split_for(&MmShape {
+                m: rows,
+                n: 24,
+                k: 1024,
+            })
+        };
+        assert_ne!(split(1), split(40));
+        let det = row0_across_batches(&m, "split_k_deterministic");
+        let differ = det[0]
+            .iter()
+            .zip(&det[2])
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count();
+        assert!(
+            differ > 0,
+            "emulated CUDA split_k_deterministic kept row 0's bits from M = 1 to M = 40 although its split changed"
+        );
+    }
+
+    /// tensor_core on small integers (every sum exact whatever the order): the bits of the
+    /// CPU's tiled on the same job. Ragged tiles in M, N and K; several 128-row and 64-column
+    /// tiles; K of one 32-deep tile and of several.
+    fn tensor_core(input: Precision) {
+        let m = module(input, Precision::F32);
+        let mut small = cuda_emu::small_integers(777);
+        for shape in [[1, 1, 1], [130, 70, 45], [17, 129, 200]] {
+            let prep =
+                detbench::runner::prepare(&case(input, Precision::F32, "tensor_core", shape))
+                    .expect("prepare");
+            let mut j = job(&prep).clone();
+            j.a.iter_mut().for_each(|v| *v = small());
+            j.b.iter_mut().for_each(|v| *v = small());
+            let got = run(&m, &j, "");
+            let mut reference = j.clone();
+            reference.variant = MmVariant::Tiled;
+            assert_bits(
+                &got,
+                &cpu(&Job::Matmul(reference)),
+                &format!("matmul tensor_core {input} {shape:?}"),
+            );
+        }
+    }
+
+    #[test]
+    fn tensor_core_is_exact_on_integers() {
+        tensor_core(Precision::F16);
+        tensor_core(Precision::Bf16);
+    }
+
+    /// The pair tests cover every module of matmul.cu.
+    #[test]
+    fn all_nine_modules() {
+        assert_eq!(cuda_emu::module_builds(SOURCE).len(), 9);
+    }
 }

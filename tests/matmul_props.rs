@@ -147,6 +147,68 @@ fn batch_axis(kind: BackendKind) {
     }
 }
 
+/// The batch axis of conv (images in N): fwd and bwd_data draw image n from its own stream,
+/// and every output element is one chain whose order does not depend on N, so direct and
+/// tiled keep image 0's bits at every N; bwd_weight (dw sums over the images) has none.
+fn conv_batch_axis(kind: BackendKind) {
+    let Some(report) = run_report(
+        kind,
+        "--op conv2d_fwd,conv2d_bwd_data --precision f32 --conv-shape 1,3,9,7,5,3,3,1,1,1 --batch-sizes 1,3,8 --variant direct,tiled",
+    ) else {
+        return;
+    };
+    assert_eq!(report.results.len(), 2 * 2 * 3);
+    for r in &report.results {
+        assert_eq!(r.status, "ok", "{r:?}");
+        let shape = r.shape.as_ref().expect("shape");
+        assert_eq!(shape[0].as_u64(), r.batch_size, "{r:?}");
+        assert_eq!(
+            r.batch_invariant,
+            Some(true),
+            "{} {} on {kind}",
+            r.op,
+            r.variant
+        );
+        assert_eq!(r.max_ulp_across_batches, Some(0));
+    }
+    // Per-image streams: image 0 of x is the same at N = 1 and N = 3, the rest new.
+    let x = |n: usize| {
+        let mut c = case(
+            (Precision::F32, AccChoice::Same),
+            "direct",
+            &[1, 1, 1],
+            9,
+            1,
+        );
+        c.op = Op::Conv2dFwd;
+        c.params = FamilyParams::new(detbench::ops::conv::ConvParams {
+            shape: vec![1, 3, 9, 7, 5, 3, 3, 1, 1, 1],
+        });
+        let (c, per_image) = detbench::ops::conv::with_batch(&c, n)
+            .expect("batch")
+            .expect("fwd has a batch axis");
+        assert_eq!(per_image, 5 * 9 * 7);
+        let Job::Conv(j) = prepare(&c).expect("prepare").job else {
+            unreachable!()
+        };
+        j.a
+    };
+    let (one, three) = (x(1), x(3));
+    assert_eq!(one[..], three[..one.len()]);
+    assert_ne!(three[..one.len()], three[one.len()..2 * one.len()]);
+    let mut w = case(
+        (Precision::F32, AccChoice::Same),
+        "deterministic",
+        &[1, 1, 1],
+        9,
+        1,
+    );
+    w.op = Op::Conv2dBwdWeight;
+    assert!(detbench::ops::conv::with_batch(&w, 4)
+        .expect("ok")
+        .is_none());
+}
+
 macro_rules! backend_tests {
     ($($(#[$attr:meta])* $name:ident => $kind:expr),* $(,)?) => {$(
         mod $name {
@@ -164,6 +226,12 @@ macro_rules! backend_tests {
             $(#[$attr])*
             fn batch_invariance_measured() {
                 batch_axis($kind);
+            }
+
+            #[test]
+            $(#[$attr])*
+            fn conv_batch_invariance_measured() {
+                conv_batch_axis($kind);
             }
         }
     )*};

@@ -198,6 +198,104 @@ fn reproducible_across_shapes(
     }
 }
 
+/// Small values of both signs (below 2^-8 in magnitude) followed by `big` values of both
+/// signs up to 2^100: the order in which an online maximum would keep growing late.
+fn late_max() -> impl Strategy<Value = Vec<f32>> {
+    let small = (-1.0f32..1.0).prop_map(|v| v / 256.0);
+    let big = (1.0f32..2.0, prop::bool::ANY, 0i32..=100)
+        .prop_map(|(m, neg, e)| if neg { -m } else { m } * 2f32.powi(e));
+    let smalls = prop_oneof![
+        prop::collection::vec(small.clone(), 0..700),
+        prop::collection::vec(small, 32768..40000),
+    ];
+    (smalls, prop::collection::vec(big, 1..40)).prop_map(|(mut a, b)| {
+        a.extend(b);
+        a
+    })
+}
+
+/// `values` written once to a fresh .npy file (the way a user hands detbench exact data).
+fn npy_of(values: &[f32]) -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!(
+        "detbench-reduce-props-{}-{k}.npy",
+        std::process::id()
+    ));
+    common::cli::npy_f32(&path, values);
+    path.to_string_lossy().into_owned()
+}
+
+/// Same bits, where a NaN equals any NaN (the payload is the device's).
+fn same_bits(a: f64, b: f64) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+/// Maximum growing late, mixed signs, workgroup sizes 32 to 1024 and three orders of the
+/// same values (as given, reversed, shuffled): tree, fixed_point and reproducible equal the
+/// CPU emulation bitwise in every case (f32 data; sum in f32 and f64, dot in f32), and for
+/// sums fixed_point and reproducible give one result for every order and shape.
+fn ordered_on_late_max(kind: BackendKind, values: Vec<f32>, seed: u64) {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let mut shuffled = values.clone();
+    shuffled.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    let mut reversed = values.clone();
+    reversed.reverse();
+    let files: Vec<String> = [&values, &reversed, &shuffled]
+        .iter()
+        .map(|v| npy_of(v))
+        .collect();
+    let n = values.len();
+    let pairs = [
+        (Op::Sum, AccChoice::Same),
+        (Op::Sum, AccChoice::Fixed(Precision::F64)),
+        (Op::Dot, AccChoice::Same),
+    ];
+    for (op, acc) in pairs {
+        for variant in ["tree", "fixed_point", "reproducible"] {
+            let mut seen: Option<u64> = None;
+            for (order, file) in files.iter().enumerate() {
+                // Every shape on the given order; the other orders at the default shape.
+                let shapes: &[u32] = if order == 0 { &[32, 256, 1024] } else { &[256] };
+                for &wg in shapes {
+                    let input = InputSpec::File(file.clone());
+                    let c = case(op, (Precision::F32, acc), variant, n, input, seed, 2, wg);
+                    let prep = prepare(&c).expect("prepare");
+                    let Some(set) = run(kind, &prep) else {
+                        continue;
+                    };
+                    let what = format!(
+                        "{kind} {op} {variant} acc {} n={n} wg={wg} order {order}",
+                        c.accumulator
+                    );
+                    let got = set.outputs[0][0];
+                    assert!(same_bits(got, set.outputs[1][0]), "{what}: runs differ");
+                    let cpu = run(BackendKind::Cpu, &prep).expect("cpu runs every ordered variant");
+                    assert!(
+                        same_bits(got, cpu.outputs[0][0]),
+                        "{what}: {got:e} differs from the CPU emulation {:e}",
+                        cpu.outputs[0][0]
+                    );
+                    if op == Op::Sum && variant != "tree" {
+                        if let Some(prev) = seen {
+                            assert_eq!(
+                                got.to_bits(),
+                                prev,
+                                "{what}: order or shape changed the bits"
+                            );
+                        }
+                        seen = Some(got.to_bits());
+                    }
+                }
+            }
+        }
+    }
+    for f in files {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
 macro_rules! backend_tests {
     ($($(#[$attr:meta])* $name:ident => $kind:expr, $cases:expr;)*) => {$(
         mod $name {
@@ -221,6 +319,17 @@ macro_rules! backend_tests {
                 $(#[$attr])*
                 fn reproducible_is_independent_of_launch_shape(op in op(), p in precision(), n in size(), input in input(), seed in 0u64..1000) {
                     if common::backend($kind).is_some() { reproducible_across_shapes($kind, op, p, n, input, seed); }
+                }
+            }
+            proptest! {
+                // A third of the cases: each runs 45 jobs (3 variants, 3 formats, 5 shapes
+                // and orders) on the device and the CPU.
+                #![proptest_config(ProptestConfig { cases: common::cases(($cases / 3).max(1)), ..ProptestConfig::default() })]
+
+                #[test]
+                $(#[$attr])*
+                fn late_maximum_any_order_and_shape_matches_cpu(values in late_max(), seed in 0u64..1000) {
+                    if common::backend($kind).is_some() { ordered_on_late_max($kind, values, seed); }
                 }
             }
         }

@@ -95,3 +95,24 @@ pub fn bench_job(
             .times_ms
     });
 }
+
+/// Prints the cost of determinism of one case on one device: each deterministic variant's
+/// median time over the fastest nondeterministic variant's (the ratio the reports show).
+/// `what` names the case (op, precision, size, device); `medians` holds (variant,
+/// deterministic, median ms of a few runs).
+pub fn print_cost(what: &str, medians: &[(&str, bool, f64)]) {
+    let fastest = medians
+        .iter()
+        .filter(|(_, det, ms)| !det && *ms > 0.0)
+        .min_by(|a, b| a.2.total_cmp(&b.2));
+    let Some((base, _, base_ms)) = fastest else {
+        println!("cost of determinism, {what}: no nondeterministic variant ran");
+        return;
+    };
+    for (v, _, ms) in medians.iter().filter(|(_, det, _)| *det) {
+        println!(
+            "cost of determinism, {what}: {v} {ms:.3} ms = {:.2}x {base} ({base_ms:.3} ms)",
+            ms / base_ms
+        );
+    }
+}

@@ -496,6 +496,12 @@ DB_ATOM(4, ".acq_rel.cta", ".cta", asm volatile("fence.sc.cta;" ::: "memory");)
 DB_ATOM(5, ".acq_rel.gpu", ".gpu", asm volatile("fence.sc.gpu;" ::: "memory");)
 #endif  // DB_HOST_EMU
 
+// M(ORD, NAME) for every ordering: one entry point each, named with the suffixes of
+// src/ops/common.rs (cuda_ordering_suffix).
+#define DB_EACH_ORDERING(M)                                                                    \
+    M(0, relaxed_cta) M(1, relaxed_gpu) M(2, acq_rel_cta) M(3, acq_rel_gpu) M(4, seq_cst_cta)  \
+    M(5, seq_cst_gpu)
+
 // Native atomic add of an accumulator value into the accumulator word.
 template <int ORD> __device__ __forceinline__ void db_atomic_add(AccF32, float* w, float v) {
     DbAtom<ORD>::add(w, v);
@@ -558,3 +564,196 @@ typedef DbIn::S DbS;
 typedef DbAcc::V DbV;
 typedef DbAcc::W DbW;
 #endif
+
+// ---------------------------------------------------------------------------------------
+// GEMM-shaped families (conv.cu, matmul.cu; rows.cu for its sums; their modules define
+// DB_GEMM): the arithmetic and output store of src/shared/gemm.rs's GemmArith, the atomic
+// cell add of their split-K variants, and one warp's mma.sync steps over a shared-memory
+// reduction tile.
+#if defined(DB_GEMM) && defined(DB_IN_T) && defined(DB_ACC_T)
+
+// f32 -> bf16, round to nearest even, as the `half` crate's from_f32.
+__device__ __forceinline__ db_u16 db_f32_to_bf16(float f) {
+    db_u32 x = __float_as_uint(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u) {
+        return (db_u16)((x >> 16) | 0x0040u);
+    }
+    db_u32 round_bit = 0x00008000u;
+    if ((x & round_bit) != 0u && (x & (3u * round_bit - 1u)) != 0u) {
+        return (db_u16)((x >> 16) + 1u);
+    }
+    return (db_u16)(x >> 16);
+}
+
+// The module's formats (DbIn, DbAcc, DbS, DbV, above) as GemmArith in src/shared/gemm.rs
+// computes: acc + a*b with the product and the sum each rounded, and in a half accumulator
+// round_h(acc + round_h(a*b)) in f32 (the rounding to bf16 is the f32 one above, not the
+// f64 one of db_f64_to_bf16, which the reductions' CPU emulation uses).
+__device__ __forceinline__ DbIn::T db_load(const DbS* p, db_u32 i) { return DbIn::load(p, i); }
+
+template <class A> struct DbGemmAcc;
+template <> struct DbGemmAcc<AccF64> {
+    static const bool HALF = false;
+    static __device__ __forceinline__ double step(double acc, double a, double b) {
+        return __dadd_rn(acc, __dmul_rn(a, b));
+    }
+    static __device__ __forceinline__ double add(double a, double b) { return __dadd_rn(a, b); }
+    static __device__ __forceinline__ double mul(double a, double b) { return __dmul_rn(a, b); }
+};
+template <> struct DbGemmAcc<AccF32> {
+    static const bool HALF = false;
+    static __device__ __forceinline__ float step(float acc, float a, float b) {
+        return __fadd_rn(acc, __fmul_rn(a, b));
+    }
+    static __device__ __forceinline__ float add(float a, float b) { return __fadd_rn(a, b); }
+    static __device__ __forceinline__ float mul(float a, float b) { return __fmul_rn(a, b); }
+};
+// A half accumulator: R rounds an f32 to the half format and back.
+template <class R> struct DbGemmHalfAcc {
+    static const bool HALF = true;
+    static __device__ __forceinline__ float step(float acc, float a, float b) {
+        return R::round(__fadd_rn(acc, R::round(__fmul_rn(a, b))));
+    }
+    static __device__ __forceinline__ float add(float a, float b) { return R::round(__fadd_rn(a, b)); }
+    static __device__ __forceinline__ float mul(float a, float b) { return R::round(__fmul_rn(a, b)); }
+};
+struct DbGemmRoundF16 {
+    static __device__ __forceinline__ float round(float v) { return db_f16_to_f32(db_f32_to_f16(v)); }
+};
+struct DbGemmRoundBF16 {
+    static __device__ __forceinline__ float round(float v) { return db_bf16_to_f32(db_f32_to_bf16(v)); }
+};
+template <> struct DbGemmAcc<AccF16> : DbGemmHalfAcc<DbGemmRoundF16> {};
+template <> struct DbGemmAcc<AccBF16> : DbGemmHalfAcc<DbGemmRoundBF16> {};
+
+__device__ __forceinline__ DbV db_step(DbV acc, DbV a, DbV b) { return DbGemmAcc<DbAcc>::step(acc, a, b); }
+__device__ __forceinline__ DbV db_add(DbV a, DbV b) { return DbGemmAcc<DbAcc>::add(a, b); }
+__device__ __forceinline__ DbV db_mul(DbV a, DbV b) { return DbGemmAcc<DbAcc>::mul(a, b); }
+
+// Output words: the storage format. An accumulator value is rounded once to f32 (if it is
+// an f64 and the output is not) and then to the half format.
+template <class I> struct DbGemmOut;
+template <> struct DbGemmOut<InF64> {
+    typedef double O;
+    static __device__ __forceinline__ O store(double v) { return v; }
+};
+template <> struct DbGemmOut<InF32> {
+    typedef float O;
+    static __device__ __forceinline__ O store(double v) { return __double2float_rn(v); }
+    static __device__ __forceinline__ O store(float v) { return v; }
+};
+template <> struct DbGemmOut<InF16> {
+    typedef db_u16 O;
+    static __device__ __forceinline__ O store(double v) { return db_f32_to_f16(__double2float_rn(v)); }
+    static __device__ __forceinline__ O store(float v) { return db_f32_to_f16(v); }
+};
+template <> struct DbGemmOut<InBF16> {
+    typedef db_u16 O;
+    static __device__ __forceinline__ O store(double v) { return db_f32_to_bf16(__double2float_rn(v)); }
+    static __device__ __forceinline__ O store(float v) { return db_f32_to_bf16(v); }
+};
+typedef DbGemmOut<DbIn>::O DbO;
+__device__ __forceinline__ DbO db_store(DbV v) { return DbGemmOut<DbIn>::store(v); }
+
+__device__ __forceinline__ db_u32 db_min(db_u32 a, db_u32 b) { return a < b ? a : b; }
+
+// The second passes of split-K, thread e of a 1-D grid: `layers` layers of `out` partials
+// added in layer order 0, 1, ... from +0 and stored; or an atomically accumulated cell
+// stored.
+__device__ __forceinline__ void db_split_finish(const DbV* partials, db_u32 layers, db_u32 out, DbO* C) {
+    const db_u32 e = blockIdx.x * blockDim.x + threadIdx.x;
+    if (e >= out) return;
+    DbV acc = (DbV)0;
+    for (db_u32 j = 0; j < layers; j++) acc = db_add(acc, partials[(db_u64)j * out + e]);
+    C[e] = db_store(acc);
+}
+__device__ __forceinline__ void db_cells_finish(const DbV* cells, db_u32 out, DbO* C) {
+    const db_u32 e = blockIdx.x * blockDim.x + threadIdx.x;
+    if (e >= out) return;
+    C[e] = db_store(cells[e]);
+}
+
+#if DB_ORDERED_ATOMICS
+// One split-K partial added into a zeroed accumulator cell under the PTX ordering ORD
+// (DbAtom above: 0 relaxed.cta, 1 relaxed.gpu, 2 acq_rel.cta, 3 acq_rel.gpu, 4 seq_cst.cta,
+// 5 seq_cst.gpu). f32 and f64 accumulators use the native
+// atom.add; a half accumulator is kept as the f32 of its value and updated with a
+// compare-and-swap loop that rounds each sum to the half format (there is no atomic add
+// that rounds to a half and keeps it in f32).
+template <int ORD> __device__ __forceinline__ void db_cell_add(DbV* cell, DbV v) {
+    if constexpr (DbGemmAcc<DbAcc>::HALF) {
+        db_u32* p = reinterpret_cast<db_u32*>(cell);
+        db_u32 old = DbAtom<ORD>::load(p);
+        while (true) {
+            const db_u32 assumed = old;
+            const db_u32 next = __float_as_uint(db_add(__uint_as_float(assumed), v));
+            old = DbAtom<ORD>::cas(p, assumed, next);
+            if (old == assumed) break;
+        }
+    } else {
+        DbAtom<ORD>::add(cell, v);
+    }
+}
+#endif  // DB_ORDERED_ATOMICS
+
+#if defined(DB_MMA)
+// The mma's input type, e.g. "f16".
+#define DB_MMA_STR2(x) #x
+#define DB_MMA_STR(x) DB_MMA_STR2(x)
+#define DB_MMA_TYPE DB_MMA_STR(DB_MMA)
+
+// Words per row of a tensor-core shared-memory tile: 16 words hold the 32 halves of one row
+// (or column) of a 32-deep reduction tile, two per word with the lower k in the low half;
+// 4 words of padding spread a warp's fragment reads over all 32 banks (conv.cu's layout
+// notes).
+#define DB_TC_LD 20
+
+#ifndef DB_HOST_EMU
+// d += A(16x16) B(16x8) for one warp. Fragments (PTX ISA, "Matrix Fragments for
+// mma.m16n8k16 with floating point type"), with g = lane / 4 and t = lane % 4:
+//   a[0] = {A[g][2t],     A[g][2t+1]}      a[1] = {A[g+8][2t],   A[g+8][2t+1]}
+//   a[2] = {A[g][2t+8],   A[g][2t+9]}      a[3] = {A[g+8][2t+8], A[g+8][2t+9]}
+//   b[0] = {B[2t][g],     B[2t+1][g]}      b[1] = {B[2t+8][g],   B[2t+9][g]}
+//   d[0] = D[g][2t]   d[1] = D[g][2t+1]    d[2] = D[g+8][2t]     d[3] = D[g+8][2t+1]
+// ({lo, hi}: the first element in bits 0..15 of the register.)
+__device__ __forceinline__ void db_mma16816(float d[4], const db_u32 a[4], const db_u32 b[2]) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32." DB_MMA_TYPE "." DB_MMA_TYPE ".f32 "
+        "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+#endif
+
+// One warp's share of a 32-deep reduction tile: as holds rows of A, bs columns of B, each
+// DB_TC_LD words; the warp owns the 32 x 32 outputs at rows wm.., columns wn.. as 2 x 4 mma
+// tiles of 16 x 8 (g = lane / 4, t = lane % 4), and runs two k16 steps, k increasing.
+__device__ __forceinline__ void db_mma_k32(const db_u32* as, const db_u32* bs, db_u32 wm, db_u32 wn,
+                                           db_u32 g, db_u32 t, float acc[2][4][4]) {
+#pragma unroll
+    for (db_u32 ks = 0; ks < 2u; ks++) {
+        // Fragments of the k16 step ks (words 8 ks .. 8 ks + 7 of each row), laid out as
+        // in the table above db_mma16816.
+        db_u32 af[2][4], bf[4][2];
+#pragma unroll
+        for (int mi = 0; mi < 2; mi++) {
+            const db_u32 base = (wm + 16u * (db_u32)mi + g) * DB_TC_LD + 8u * ks + t;
+            af[mi][0] = as[base];
+            af[mi][1] = as[base + 8u * DB_TC_LD];
+            af[mi][2] = as[base + 4u];
+            af[mi][3] = as[base + 8u * DB_TC_LD + 4u];
+        }
+#pragma unroll
+        for (int ni = 0; ni < 4; ni++) {
+            const db_u32 base = (wn + 8u * (db_u32)ni + g) * DB_TC_LD + 8u * ks + t;
+            bf[ni][0] = bs[base];
+            bf[ni][1] = bs[base + 4u];
+        }
+#pragma unroll
+        for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+            for (int ni = 0; ni < 4; ni++) db_mma16816(acc[mi][ni], af[mi], bf[ni]);
+    }
+}
+#endif  // DB_MMA
+#endif  // DB_GEMM

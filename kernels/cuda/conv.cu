@@ -10,17 +10,19 @@
 //   DB_ORDERED_ATOMICS  1 on sm_70+: the bwd_weight atomic entry points (common.cuh's DbAtom)
 //   DB_MMA       f16 | bf16, only for a half input with an f32 accumulator on sm_80+: the
 //                tensor-core entry points, on mma.sync .DB_MMA
+//   DB_GEMM      1: common.cuh's GEMM arithmetic (shared with matmul.cu)
 // Entry points: `{op}_{variant}[_{ordering}]_{in}_{acc}`, e.g. fwd_direct_f32_f32,
 // bwdw_atomic_relaxed_gpu_f16_f32. The parameters (the shape and the GEMM view, 20 u32 in the
 // order of `Params` in src/ops/conv/wgpu.rs) are read from a small device buffer.
 //
-// Every step is an explicit _rn intrinsic, as `ConvArith` in src/ops/conv/cpu.rs computes
-// it: acc + a*b with the product and the sum each rounded (never fused), and in a half
+// Every step is an explicit _rn intrinsic (common.cuh's GEMM section: db_step, db_add,
+// db_store, db_cell_add, db_mma_k32), as `GemmArith` in src/shared/gemm.rs computes it: acc + a*b with the product and the sum each rounded (never fused), and in a half
 // accumulator round_h(acc + round_h(a*b)) in f32. Every output element is one sequential
 // chain in the order of src/ops/conv/mod.rs, whatever the tile shape, so the ordered kernels
 // give the CPU emulation's bits.
 //
-// The host prepends common.cuh (the db_u* types, DB_ENTRY and the f16/bf16 conversions);
+// The host prepends common.cuh (the db_u* types, DB_ENTRY, the f16/bf16 conversions and,
+// with DB_GEMM, the GEMM arithmetic matmul.cu shares);
 // kernels/cuda/emu/module.cpp includes both files in the same order to run the kernels on
 // the host.
 
@@ -45,89 +47,6 @@
 #define P_GK 18
 #define P_CHUNKS 19
 
-// ---------------------------------------------------------------------------------------
-// Formats.
-
-// f32 -> bf16, round to nearest even, as the `half` crate's from_f32.
-__device__ __forceinline__ db_u16 db_f32_to_bf16(float f) {
-    db_u32 x = __float_as_uint(f);
-    if ((x & 0x7fffffffu) > 0x7f800000u) {
-        return (db_u16)((x >> 16) | 0x0040u);
-    }
-    db_u32 round_bit = 0x00008000u;
-    if ((x & round_bit) != 0u && (x & (3u * round_bit - 1u)) != 0u) {
-        return (db_u16)((x >> 16) + 1u);
-    }
-    return (db_u16)(x >> 16);
-}
-
-// The module's formats (DbIn, DbAcc, DbS, DbV: common.cuh) as ConvArith in
-// src/ops/conv/cpu.rs computes: acc + a*b with the product and the sum each rounded, and
-// in a half accumulator round_h(acc + round_h(a*b)) in f32 (the rounding to bf16 is the
-// f32 one above, not common.cuh's f64 one, which the reductions' CPU emulation uses).
-__device__ __forceinline__ DbIn::T db_load(const DbS* p, db_u32 i) { return DbIn::load(p, i); }
-
-template <class A> struct DbConvAcc;
-template <> struct DbConvAcc<AccF64> {
-    static const bool HALF = false;
-    static __device__ __forceinline__ double step(double acc, double a, double b) {
-        return __dadd_rn(acc, __dmul_rn(a, b));
-    }
-    static __device__ __forceinline__ double add(double a, double b) { return __dadd_rn(a, b); }
-};
-template <> struct DbConvAcc<AccF32> {
-    static const bool HALF = false;
-    static __device__ __forceinline__ float step(float acc, float a, float b) {
-        return __fadd_rn(acc, __fmul_rn(a, b));
-    }
-    static __device__ __forceinline__ float add(float a, float b) { return __fadd_rn(a, b); }
-};
-// A half accumulator: R rounds an f32 to the half format and back.
-template <class R> struct DbConvHalfAcc {
-    static const bool HALF = true;
-    static __device__ __forceinline__ float step(float acc, float a, float b) {
-        return R::round(__fadd_rn(acc, R::round(__fmul_rn(a, b))));
-    }
-    static __device__ __forceinline__ float add(float a, float b) { return R::round(__fadd_rn(a, b)); }
-};
-struct DbConvRoundF16 {
-    static __device__ __forceinline__ float round(float v) { return db_f16_to_f32(db_f32_to_f16(v)); }
-};
-struct DbConvRoundBF16 {
-    static __device__ __forceinline__ float round(float v) { return db_bf16_to_f32(db_f32_to_bf16(v)); }
-};
-template <> struct DbConvAcc<AccF16> : DbConvHalfAcc<DbConvRoundF16> {};
-template <> struct DbConvAcc<AccBF16> : DbConvHalfAcc<DbConvRoundBF16> {};
-
-__device__ __forceinline__ DbV db_step(DbV acc, DbV a, DbV b) { return DbConvAcc<DbAcc>::step(acc, a, b); }
-__device__ __forceinline__ DbV db_add(DbV a, DbV b) { return DbConvAcc<DbAcc>::add(a, b); }
-
-// Output words: the storage format. An accumulator value is rounded once to f32 (if it is
-// an f64 and the output is not) and then to the half format.
-template <class I> struct DbConvOut;
-template <> struct DbConvOut<InF64> {
-    typedef double O;
-    static __device__ __forceinline__ O store(double v) { return v; }
-};
-template <> struct DbConvOut<InF32> {
-    typedef float O;
-    static __device__ __forceinline__ O store(double v) { return __double2float_rn(v); }
-    static __device__ __forceinline__ O store(float v) { return v; }
-};
-template <> struct DbConvOut<InF16> {
-    typedef db_u16 O;
-    static __device__ __forceinline__ O store(double v) { return db_f32_to_f16(__double2float_rn(v)); }
-    static __device__ __forceinline__ O store(float v) { return db_f32_to_f16(v); }
-};
-template <> struct DbConvOut<InBF16> {
-    typedef db_u16 O;
-    static __device__ __forceinline__ O store(double v) { return db_f32_to_bf16(__double2float_rn(v)); }
-    static __device__ __forceinline__ O store(float v) { return db_f32_to_bf16(v); }
-};
-typedef DbConvOut<DbIn>::O DbO;
-__device__ __forceinline__ DbO db_store(DbV v) { return DbConvOut<DbIn>::store(v); }
-
-__device__ __forceinline__ db_u32 db_min(db_u32 a, db_u32 b) { return a < b ? a : b; }
 
 __device__ __forceinline__ int db_in_coord(const db_u32* P, db_u32 o, db_u32 t) {
     return (int)(o * P[P_STRIDE] + t * P[P_DIL]) - (int)P[P_PAD];
@@ -390,41 +309,17 @@ extern "C" __global__ void DB_GEMM_BOUNDS DB_ENTRY(bwdw_partial_)(const db_u32* 
 
 // Chunk partials added in chunk order 0, 1, 2, ...
 extern "C" __global__ void DB_ENTRY(bwdw_reduce_)(const db_u32* P, const DbV* partials, DbO* dw) {
-    const db_u32 e = blockIdx.x * blockDim.x + threadIdx.x;
-    if (e >= P[P_OUT]) return;
-    DbV acc = (DbV)0;
-    for (db_u32 j = 0; j < P[P_CHUNKS]; j++) acc = db_add(acc, partials[(db_u64)j * P[P_OUT] + e]);
-    dw[e] = db_store(acc);
+    db_split_finish(partials, P[P_CHUNKS], P[P_OUT], dw);
 }
 
 // Atomically accumulated words stored in the output format.
 extern "C" __global__ void DB_ENTRY(bwdw_finish_)(const db_u32* P, const DbV* cells, DbO* dw) {
-    const db_u32 e = blockIdx.x * blockDim.x + threadIdx.x;
-    if (e >= P[P_OUT]) return;
-    dw[e] = db_store(cells[e]);
+    db_cells_finish(cells, P[P_OUT], dw);
 }
 
 #if DB_ORDERED_ATOMICS
-// bwd_weight atomic: every tile adds its partial sums into zeroed accumulator cells under
-// the PTX ordering ORD (common.cuh's DbAtom: 0 relaxed.cta, 1 relaxed.gpu, 2 acq_rel.cta,
-// 3 acq_rel.gpu, 4 seq_cst.cta, 5 seq_cst.gpu). f32 and f64 accumulators use the native
-// atom.add; a half accumulator is kept as the f32 of its value and updated with a
-// compare-and-swap loop that rounds each sum to the half format (there is no atomic add
-// that rounds to a half and keeps it in f32).
-template <int ORD> __device__ __forceinline__ void db_cell_add(DbV* cell, DbV v) {
-    if constexpr (DbConvAcc<DbAcc>::HALF) {
-        db_u32* p = reinterpret_cast<db_u32*>(cell);
-        db_u32 old = DbAtom<ORD>::load(p);
-        while (true) {
-            const db_u32 assumed = old;
-            const db_u32 next = __float_as_uint(db_add(__uint_as_float(assumed), v));
-            old = DbAtom<ORD>::cas(p, assumed, next);
-            if (old == assumed) break;
-        }
-    } else {
-        DbAtom<ORD>::add(cell, v);
-    }
-}
+// bwd_weight atomic: every tile adds its partial sums into zeroed accumulator cells
+// (common.cuh's db_cell_add, under the entry point's PTX ordering).
 #define DB_ATOMIC_ENTRY(ORD, NAME)                                                             \
     extern "C" __global__ void DB_GEMM_BOUNDS                                                  \
         DB_ENTRY(bwdw_atomic_##NAME##_)(const db_u32* P, const DbS* dy, const DbS* x, DbV* cells) { \
@@ -441,12 +336,7 @@ template <int ORD> __device__ __forceinline__ void db_cell_add(DbV* cell, DbV v)
             }                                                                                  \
     }
 
-DB_ATOMIC_ENTRY(0, relaxed_cta)
-DB_ATOMIC_ENTRY(1, relaxed_gpu)
-DB_ATOMIC_ENTRY(2, acq_rel_cta)
-DB_ATOMIC_ENTRY(3, acq_rel_gpu)
-DB_ATOMIC_ENTRY(4, seq_cst_cta)
-DB_ATOMIC_ENTRY(5, seq_cst_gpu)
+DB_EACH_ORDERING(DB_ATOMIC_ENTRY)
 #endif  // DB_ORDERED_ATOMICS
 
 // ---------------------------------------------------------------------------------------
@@ -474,32 +364,11 @@ DB_ATOMIC_ENTRY(5, seq_cst_gpu)
 // m = 0..7 is {0, 20, 8, 28, 16, 4, 24, 12}, distinct multiples of 4.
 #if defined(DB_MMA)
 
-// The mma's input type, e.g. "f16".
-#define DB_MMA_STR2(x) #x
-#define DB_MMA_STR(x) DB_MMA_STR2(x)
-#define DB_MMA_TYPE DB_MMA_STR(DB_MMA)
 
 #define DB_TC_BM 128
 #define DB_TC_BN 64
 #define DB_TC_BK 32
-#define DB_TC_LD 20
 
-#ifndef DB_HOST_EMU
-// d += A(16x16) B(16x8) for one warp. Fragments (PTX ISA, "Matrix Fragments for
-// mma.m16n8k16 with floating point type"), with g = lane / 4 and t = lane % 4:
-//   a[0] = {A[g][2t],     A[g][2t+1]}      a[1] = {A[g+8][2t],   A[g+8][2t+1]}
-//   a[2] = {A[g][2t+8],   A[g][2t+9]}      a[3] = {A[g+8][2t+8], A[g+8][2t+9]}
-//   b[0] = {B[2t][g],     B[2t+1][g]}      b[1] = {B[2t+8][g],   B[2t+9][g]}
-//   d[0] = D[g][2t]   d[1] = D[g][2t+1]    d[2] = D[g+8][2t]     d[3] = D[g+8][2t+1]
-// ({lo, hi}: the first element in bits 0..15 of the register.)
-__device__ __forceinline__ void db_mma16816(float d[4], const db_u32 a[4], const db_u32 b[2]) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32." DB_MMA_TYPE "." DB_MMA_TYPE ".f32 "
-        "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-#endif
 
 // The GEMM block tile (blockIdx.x, blockIdx.y) over kk in [kbeg, kend); acc[mi][ni] is the
 // d fragment of mma tile (mi, ni) of this thread's warp.
@@ -638,30 +507,7 @@ __device__ __forceinline__ void db_tc_tile(const db_u32* P, const DbS* A, const 
         if (more) load(k0 + DB_TC_BK);
         const db_u32* as = As[buf];
         const db_u32* bs = Bs[buf];
-#pragma unroll
-        for (db_u32 ks = 0; ks < 2u; ks++) {
-            // Fragments of the k16 step ks (words 8 ks .. 8 ks + 7 of each row), laid out as
-            // in the table above db_mma16816.
-            db_u32 af[2][4], bf[4][2];
-#pragma unroll
-            for (int mi = 0; mi < 2; mi++) {
-                const db_u32 base = (wm + 16u * (db_u32)mi + g) * DB_TC_LD + 8u * ks + t;
-                af[mi][0] = as[base];
-                af[mi][1] = as[base + 8u * DB_TC_LD];
-                af[mi][2] = as[base + 4u];
-                af[mi][3] = as[base + 8u * DB_TC_LD + 4u];
-            }
-#pragma unroll
-            for (int ni = 0; ni < 4; ni++) {
-                const db_u32 base = (wn + 8u * (db_u32)ni + g) * DB_TC_LD + 8u * ks + t;
-                bf[ni][0] = bs[base];
-                bf[ni][1] = bs[base + 4u];
-            }
-#pragma unroll
-            for (int mi = 0; mi < 2; mi++)
-#pragma unroll
-                for (int ni = 0; ni < 4; ni++) db_mma16816(acc[mi][ni], af[mi], bf[ni]);
-        }
+        db_mma_k32(as, bs, wm, wn, g, t, acc);
         // The other buffer was last read in the previous iteration, before the barrier that
         // ended it, so it can be refilled while slower warps still read this one.
         if (more) store(buf ^ 1u);

@@ -199,16 +199,27 @@ __device__ __forceinline__ typename Acc::V db_term(const typename In::S* x,
 }
 
 // ---------------------------------------------------------------------------------------
-// fixed_point: every term scaled by 2^k, rounded to an integer (ties to even) and added
-// with a 64-bit integer atomic. Integer addition is associative, so the order the atomics
-// land in cannot change the total. `lost` counts terms whose scaled value was not an
-// integer (bits below 2^-k dropped).
+// fixed_point: every term scaled by 2^k and rounded to an integer (ties to even). Integer
+// addition is associative, so each thread adds its own terms (wrapping, the CPU's
+// i64::wrapping_add), the block's threads add those into the block's integer lanes in
+// shared memory, and one thread per block adds the lanes into the global words: one
+// global 64-bit atomic per block instead of one per element, and the same words in any
+// order. `lost` counts terms whose scaled value was not an integer (bits below 2^-k
+// dropped). Same scheme as reduce.wgsl's fixed_point.
 
 template <class In, class Acc, bool DOT>
 __device__ void db_fixed_point(const typename In::S* x, const typename In::S* y, db_u64 n,
                                int k, db_u64* total, db_u64* lost) {
+    __shared__ db_u64 lane_total;
+    __shared__ db_u64 lane_lost;
+    if (threadIdx.x == 0) {
+        lane_total = 0;
+        lane_lost = 0;
+    }
+    __syncthreads();
     const db_u64 threads = (db_u64)gridDim.x * blockDim.x;
     const db_u64 t = (db_u64)blockIdx.x * blockDim.x + threadIdx.x;
+    db_u64 my_total = 0;
     db_u64 my_lost = 0;
     for (db_u64 i = t; i < n; i += threads) {
         double v;
@@ -221,10 +232,22 @@ __device__ void db_fixed_point(const typename In::S* x, const typename In::S* y,
         const db_i64 q = db_fixed_quantize(v, k, lost_bits);
         my_lost += lost_bits ? 1ull : 0ull;
         // The unsigned add is the two's-complement (wrapping) add of the CPU.
-        atomicAdd(total, (db_u64)q);
+        my_total += (db_u64)q;
+    }
+    if (my_total != 0) {
+        atomicAdd(&lane_total, my_total);
     }
     if (my_lost != 0) {
-        atomicAdd(lost, my_lost);
+        atomicAdd(&lane_lost, my_lost);
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        if (lane_total != 0) {
+            atomicAdd(total, lane_total);
+        }
+        if (lane_lost != 0) {
+            atomicAdd(lost, lane_lost);
+        }
     }
 }
 

@@ -380,26 +380,50 @@ fn block_atomic(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
 // ---------------------------------------------------------------------------------------
 // fixed_point: terms scaled by 2^k and rounded to nearest-even integers, summed in int64.
 // Integer addition is associative, so each thread may pre-add its own terms (wrapping, like
-// the CPU's i64::wrapping_add) and the atomic adds of the threads commute: deterministic.
+// the CPU's i64::wrapping_add), the threads of a workgroup add into the workgroup's integer
+// lanes and each workgroup adds its lanes into the global words once (one global atomic
+// per workgroup, not per thread): every order gives the same words, so the result is
+// deterministic and equals the CPU's.
 
 //#if V_FIXED
 @group(0) @binding(3) var<storage, read_write> fx_total: atomic<u64>;
 @group(0) @binding(4) var<storage, read_write> fx_lost: atomic<u32>;
+var<workgroup> wfx_total: atomic<u64>;
+var<workgroup> wfx_lost: atomic<u32>;
 
 // Quant and quantize are common.wgsl's.
 
 @compute @workgroup_size(WG)
-fn fixed_point(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn fixed_point(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let l = lid.x;
+    if (l == 0u) {
+        atomicStore(&wfx_total, u64(0));
+        atomicStore(&wfx_lost, 0u);
+    }
+    workgroupBarrier();
     var total = u64(0);
     var lost = 0u;
-    for (var i = gid.x; i < prm.n; i += prm.threads) {
+    for (var i = wid.x * WG + l; i < prm.n; i += prm.threads) {
         let qt = quantize(term(i), prm.fixed_k);
         total = total + qt.q;
         lost = lost + select(0u, 1u, qt.lost);
     }
-    atomicAdd(&fx_total, total);
+    if (total != u64(0)) {
+        atomicAdd(&wfx_total, total);
+    }
     if (lost != 0u) {
-        atomicAdd(&fx_lost, lost);
+        atomicAdd(&wfx_lost, lost);
+    }
+    workgroupBarrier();
+    if (l == 0u) {
+        let t = atomicLoad(&wfx_total);
+        if (t != u64(0)) {
+            atomicAdd(&fx_total, t);
+        }
+        let m = atomicLoad(&wfx_lost);
+        if (m != 0u) {
+            atomicAdd(&fx_lost, m);
+        }
     }
 }
 //#endif
@@ -418,6 +442,17 @@ fn fixed_point(@builtin(global_invocation_id) gid: vec3<u32>) {
 //     the global lanes with 32-bit atomics whose carries the adder propagates. Integer
 //     addition mod 2^(32 LIMBS) commutes, so the words equal the exact counts in any order.
 //     The host turns the lanes into a binned state and finalises it with the shared code.
+// Why two passes over x and not one with a running maximum (as ReproBLAS re-bins): here
+// the top bin sits at a_1 = floor(log2 max) + 12 (ReproParams::new), relative to the
+// maximum rather than on a fixed grid of W-bit steps.
+// A state built at a smaller running maximum cannot be re-binned to the final layout
+// exactly: each term is rounded to its fold's quantum on its own, and sums of terms do not
+// determine sums of roundings (two terms of 0.6 quanta round to 2, terms of 0.4 and 0.8,
+// with the same sum and the same maximum exponent, round to 1). Only shifts of the layout
+// by a whole fold width W (or by enough that the old terms round to 0) are exact, so one
+// pass with these bits would need a separate state for each of the W residues of the
+// layout (W = 13 for f32, 42 for f64) per thread. Changing the layout to a fixed grid
+// would change the variant's bits (a deliberate re-bless), which this kernel does not do.
 //#if V_REPRO
 var<workgroup> shm: array<C, WG>;
 @group(0) @binding(3) var<storage, read_write> rmax: array<C>;

@@ -107,6 +107,26 @@ pub fn cuda_pair_module(
     }
 }
 
+/// [`cuda_pair_module`] for the families built on common.cuh's GEMM section (conv, matmul,
+/// rows): `DB_GEMM`, and with `mma` the tensor-core input type `DB_MMA` where the
+/// `tensor_core` kernels can run this pair on this device.
+pub fn cuda_gemm_module(
+    dev: &impl ComputeCapability,
+    path: &'static str,
+    input: Precision,
+    acc: Precision,
+    mma: bool,
+) -> ModuleSpec {
+    let mut spec = cuda_pair_module(dev, path, input, acc);
+    spec.defines.push(("DB_GEMM".to_string(), "1".to_string()));
+    let cc = dev.compute_capability();
+    if mma && crate::shared::gemm::tensor_core_unsupported_for(input, acc, cc).is_none() {
+        spec.defines
+            .push(("DB_MMA".to_string(), input.name().to_string()));
+    }
+    spec
+}
+
 /// Whether a wgpu job computes in f64 on the device: an f64 input or accumulator.
 pub fn wgpu_uses_f64(input: Precision, acc: Precision) -> bool {
     input == Precision::F64 || acc == Precision::F64

@@ -103,3 +103,36 @@ pub fn store_roundoff(precision: Precision, acc: Precision) -> f64 {
 pub fn tensor_core_bound(l: usize) -> Option<f64> {
     gamma(2 * l as u64 + 2, libm::ldexp(1.0, -23))
 }
+
+/// Start of the reason `tensor_core` gives on a GPU older than sm_80 (tests match on it).
+pub const TENSOR_CORE_ARCH_REASON: &str = "tensor_core needs sm_80 or newer";
+
+/// Why the CUDA `tensor_core` kernels (conv, matmul) cannot run a format pair on a device of
+/// compute capability `cc`, if they cannot: they multiply f16 or bf16 in
+/// `mma.sync.m16n8k16` (sm_80+) and accumulate in f32, the format [`tensor_core_bound`] is
+/// written for.
+pub fn tensor_core_unsupported_for(
+    precision: Precision,
+    accumulator: Precision,
+    cc: (i32, i32),
+) -> Option<String> {
+    if !matches!(precision, Precision::F16 | Precision::Bf16) {
+        return Some(format!(
+            "tensor_core multiplies f16 or bf16 inputs (mma.sync m16n8k16); {} inputs have no tensor-core path here",
+            precision
+        ));
+    }
+    if accumulator != Precision::F32 {
+        return Some(format!(
+            "tensor_core accumulates in f32 (mma.sync .f32 accumulator); the {} accumulator asked for is not what the tensor cores would compute",
+            accumulator
+        ));
+    }
+    if cc.0 < 8 {
+        return Some(format!(
+            "{TENSOR_CORE_ARCH_REASON} (mma.sync.aligned.m16n8k16 with f16/bf16 inputs); this device is sm_{}{}",
+            cc.0, cc.1
+        ));
+    }
+    None
+}

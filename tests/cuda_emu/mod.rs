@@ -341,13 +341,69 @@ pub fn assert_entries(m: &Module, build: &ModuleBuild) {
     );
 }
 
+/// A generator of small integers in -3..=3 (an LCG from `seed`): the tensor-core tests
+/// feed them so that every sum is exact whatever the tensor core's internal order.
+pub fn small_integers(mut seed: u64) -> impl FnMut() -> f64 {
+    move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((seed >> 33) % 7) as f64 - 3.0
+    }
+}
+
+/// Asserts that every run in `outputs` (one per PTX ordering, say) of the case `prep` is
+/// finite and within its a-priori bound on every element; `what` names the case.
+pub fn assert_within_bound(prep: &detbench::ops::Prepared, outputs: Vec<Vec<f64>>, what: &str) {
+    let set = detbench::ops::RunSet {
+        times_ms: vec![0.0; outputs.len()],
+        outputs,
+        ..Default::default()
+    };
+    let met = detbench::runner::metrics(prep, &set);
+    assert_eq!(met.non_finite, 0, "{what}: non-finite output");
+    assert_eq!(
+        met.bound_violations, 0,
+        "{what}: error {:e} exceeds the bound",
+        met.max_abs_err
+    );
+}
+
+/// [`assert_within_bound`] for an atomic kernel run once under each PTX ordering (`run`
+/// takes the entry-point suffix); nothing to check where the bound does not apply.
+pub fn assert_orderings_within_bound(
+    prep: &detbench::ops::Prepared,
+    run: impl FnMut(&str) -> Vec<f64>,
+    what: &str,
+) {
+    if prep.bounds.iter().any(|b| b.is_none()) {
+        return;
+    }
+    let outputs = detbench::ops::common::cuda_ordering_suffixes()
+        .into_iter()
+        .map(run)
+        .collect();
+    assert_within_bound(prep, outputs, what);
+}
+
 /// The `ordered` and `atomic` test modules of a `.cu` family: one test per input/accumulator
 /// pair the backend builds (all nine), each calling the file's `ordered_pair(input, acc)` and
-/// `atomic_pair(input, acc)`.
+/// `atomic_pair(input, acc)`; `pair_tests!(f)`: the nine tests calling `f(input, acc)`.
 #[allow(unused_macros)]
 macro_rules! pair_tests {
     () => {
-        $crate::cuda_emu::pair_tests!(@each
+        mod ordered {
+            use super::*;
+            $crate::cuda_emu::pair_tests!(ordered_pair);
+        }
+        mod atomic {
+            use super::*;
+            $crate::cuda_emu::pair_tests!(atomic_pair);
+        }
+    };
+    // One test per pair, each calling `$f(input, acc)`.
+    ($f:ident) => {
+        $crate::cuda_emu::pair_tests!(@one $f
             f32_f32: F32 / F32,
             f32_f64: F32 / F64,
             f64_f64: F64 / F64,
@@ -359,15 +415,8 @@ macro_rules! pair_tests {
             bf16_bf16: Bf16 / Bf16,
         );
     };
-    (@each $($name:ident: $i:ident / $a:ident,)*) => {
-        mod ordered {
-            use super::*;
-            $(#[test] fn $name() { ordered_pair(Precision::$i, Precision::$a) })*
-        }
-        mod atomic {
-            use super::*;
-            $(#[test] fn $name() { atomic_pair(Precision::$i, Precision::$a) })*
-        }
+    (@one $f:ident $($name:ident: $i:ident / $a:ident,)*) => {
+        $(#[test] fn $name() { $f(Precision::$i, Precision::$a) })*
     };
 }
 #[allow(unused_imports)]

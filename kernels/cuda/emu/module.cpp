@@ -3,7 +3,7 @@
 // library by tests/cuda_emu/mod.rs:
 //
 //   g++ -std=c++20 -O1 -fPIC -shared -pthread -ffp-contract=off -fvisibility=hidden
-//       -fno-gnu-unique -DDB_HOST_EMU -DDB_EMU_FAMILY_<REDUCE|SCATTER|CONV|OPTIM|COPY>
+//       -fno-gnu-unique -DDB_HOST_EMU -DDB_EMU_FAMILY_<REDUCE|SCATTER|CONV|MATMUL|ROWS|OPTIM|COPY>
 //       <the module's own -D defines> -include kernels/cuda/emu/cuda_host.h
 //       kernels/cuda/emu/module.cpp -o module.so
 //
@@ -36,8 +36,9 @@ thread_local DbDim3 threadIdx, blockIdx, blockDim, gridDim;
 #define DB_EMU_SMEM_BYTES (48u * 1024u)
 alignas(16) thread_local double db_smem[DB_EMU_SMEM_BYTES / 8];
 
-#if defined(DB_EMU_FAMILY_CONV)
-// conv.cu's tensor-core kernels call db_mma16816, defined below.
+#if defined(DB_MMA)
+// The tensor-core kernels (conv.cu, matmul.cu, through common.cuh's db_mma_k32) call
+// db_mma16816, defined below.
 void db_mma16816(float d[4], const unsigned a[4], const unsigned b[2]);
 #endif
 
@@ -48,6 +49,10 @@ void db_mma16816(float d[4], const unsigned a[4], const unsigned b[2]);
 #include "../scatter.cu"
 #elif defined(DB_EMU_FAMILY_CONV)
 #include "../conv.cu"
+#elif defined(DB_EMU_FAMILY_MATMUL)
+#include "../matmul.cu"
+#elif defined(DB_EMU_FAMILY_ROWS)
+#include "../rows.cu"
 #elif defined(DB_EMU_FAMILY_OPTIM)
 #include "../optim.cu"
 #elif defined(DB_EMU_FAMILY_COPY)
@@ -192,6 +197,27 @@ DB_EMU_REG_S(fwd_tensor_core_)
 DB_EMU_REG_S(bwdd_tensor_core_)
 DB_EMU_REG_S(bwdw_tensor_core_)
 #endif
+
+#elif defined(DB_EMU_FAMILY_MATMUL)
+DB_EMU_REG_S(mm_tiled_)
+DB_EMU_REG_S(mm_partial_)
+DB_EMU_REG_S(mm_reduce_)
+DB_EMU_REG_S(mm_finish_)
+#if DB_ORDERED_ATOMICS
+DB_EMU_ORDS(DB_EMU_REG_S, mm_atomic_)
+#endif
+#if defined(DB_MMA)
+DB_EMU_REG_S(mm_tensor_core_)
+#endif
+
+#elif defined(DB_EMU_FAMILY_ROWS)
+DB_EMU_REG_S(rows_max_)
+DB_EMU_REG_S(rows_partial_sum_)
+DB_EMU_REG_S(rows_partial_exp_)
+DB_EMU_REG_S(rows_finish_sum_)
+DB_EMU_REG_S(rows_finish_mean_)
+DB_EMU_REG_S(rows_finish_lsm_)
+DB_EMU_REG_S(rows_lsm_out_)
 
 #elif defined(DB_EMU_FAMILY_OPTIM)
 #define DB_EMU_OPTIM(RULE) DB_EMU_REG(RULE##_f32) DB_EMU_REG(RULE##_bf16) DB_EMU_REG(RULE##_bf16_sr)
@@ -486,7 +512,7 @@ void db_emu_warp_sync() {
     arrive(r, r.warps[w], r.warp_live[w]);
 }
 
-#if defined(DB_EMU_FAMILY_CONV) && defined(DB_MMA)
+#if defined(DB_MMA)
 // mma.sync.aligned.m16n8k16.row.col.f32.X.X.f32 for one warp: every lane stages its
 // registers, the warp meets, and each lane rebuilds the 16x16 A and 16x8 B from the 32
 // lanes' fragments (PTX ISA, "Matrix Fragments for mma.m16n8k16 with floating point type")

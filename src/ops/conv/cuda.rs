@@ -32,41 +32,14 @@ use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
 /// Kernel source of this family.
 pub const SOURCE: &str = "kernels/cuda/conv.cu";
 
-/// Start of the reason `tensor_core` gives on a GPU older than sm_80 (tests match on it).
-pub const TENSOR_CORE_ARCH_REASON: &str = "tensor_core needs sm_80 or newer";
+// The support rule is shared with matmul (same kernels' tile and mma).
+pub use crate::shared::gemm::{tensor_core_unsupported_for, TENSOR_CORE_ARCH_REASON};
 
 /// Why `tensor_core` cannot run this job on a device of compute capability `cc`, if it
 /// cannot: the kernels multiply f16 or bf16 in `mma.sync.m16n8k16` (sm_80+) and accumulate
-/// in f32, the format the bound of [`super::tensor_core_bound`] is written for.
+/// in f32, the format the bound of [`crate::shared::gemm::tensor_core_bound`] is written for.
 pub fn tensor_core_unsupported(job: &ConvJob, cc: (i32, i32)) -> Option<String> {
     tensor_core_unsupported_for(job.precision, job.accumulator, cc)
-}
-
-/// [`tensor_core_unsupported`] for a format pair.
-pub fn tensor_core_unsupported_for(
-    precision: Precision,
-    accumulator: Precision,
-    cc: (i32, i32),
-) -> Option<String> {
-    if !matches!(precision, Precision::F16 | Precision::Bf16) {
-        return Some(format!(
-            "tensor_core multiplies f16 or bf16 inputs (mma.sync m16n8k16); {} inputs have no tensor-core path here",
-            precision
-        ));
-    }
-    if accumulator != Precision::F32 {
-        return Some(format!(
-            "tensor_core accumulates in f32 (mma.sync .f32 accumulator); the {} accumulator asked for is not what the tensor cores would compute",
-            accumulator
-        ));
-    }
-    if cc.0 < 8 {
-        return Some(format!(
-            "{TENSOR_CORE_ARCH_REASON} (mma.sync.aligned.m16n8k16 with f16/bf16 inputs); this device is sm_{}{}",
-            cc.0, cc.1
-        ));
-    }
-    None
 }
 
 /// Output-tile edge of the CUDA GEMM kernels.
@@ -111,19 +84,14 @@ pub fn modules(target: &CudaTarget) -> Vec<ModuleBuild> {
 }
 
 /// The module of a format pair for a target: specialised like reduce.cu and scatter.cu
-/// (`DB_IN_T`, `DB_ACC_T`, the atomic capabilities), plus `DB_MMA` (the mma input type)
-/// where `tensor_core` can run.
+/// (`DB_IN_T`, `DB_ACC_T`, the atomic capabilities), plus `DB_GEMM` (common.cuh's GEMM
+/// section) and `DB_MMA` (the mma input type) where `tensor_core` can run.
 fn module_spec(
     target: &impl crate::backend::cuda::ComputeCapability,
     precision: Precision,
     acc: Precision,
 ) -> ModuleSpec {
-    let mut spec = crate::ops::common::cuda_pair_module(target, SOURCE, precision, acc);
-    if tensor_core_unsupported_for(precision, acc, target.compute_capability()).is_none() {
-        spec.defines
-            .push(("DB_MMA".to_string(), precision.name().to_string()));
-    }
-    spec
+    crate::ops::common::cuda_gemm_module(target, SOURCE, precision, acc, true)
 }
 
 fn cfg(grid: (u32, u32, u32), block: u32) -> LaunchConfig {

@@ -45,6 +45,10 @@ impl Family for Conv {
         let shapes = options.get::<super::ConvOptions>().map(|o| &o.shapes[..]);
         super::expand_shapes(cases, shapes.unwrap_or_default())
     }
+    /// The batch is N (images); fwd and bwd_data only.
+    fn with_batch(&self, case: &Case, batch: usize) -> Result<Option<(Case, usize)>, DetError> {
+        super::with_batch(case, batch)
+    }
 }
 
 crate::ops::family::atomic_job_spec!(ConvJob);

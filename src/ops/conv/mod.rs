@@ -508,13 +508,55 @@ impl CaseParams for ConvParams {
     }
 }
 
+/// A conv case on the batch axis (`--batch-sizes`): N is the batch, and image n of the
+/// first operand (x, or dy for bwd_data) is drawn from its own stream (as matmul's rows of
+/// A), so the first images are the same at every N. Cases off the batch axis keep
+/// [`ConvParams`] and the one-stream draw the golden fingerprints pin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvBatchParams {
+    /// As [`ConvParams::shape`], N set to the batch size.
+    pub shape: Vec<usize>,
+}
+
+impl CaseParams for ConvBatchParams {
+    fn shape(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!(self.shape))
+    }
+}
+
+/// The batch axis: `case` with N = `batch` and per-image streams, and the outputs of one
+/// image (K·P·Q for fwd, C·H·W for bwd_data). bwd_weight has none: dw sums over the images.
+pub fn with_batch(case: &Case, batch: usize) -> Result<Option<(Case, usize)>, DetError> {
+    if case.op == Op::Conv2dBwdWeight {
+        return Ok(None);
+    }
+    let mut raw = case_raw_shape(case);
+    raw[0] = batch;
+    let shape = ConvShape::new(&raw)?;
+    let out_len = shape.out_len(case.op);
+    let c = Case {
+        size: out_len,
+        params: FamilyParams::new(ConvBatchParams { shape: raw }),
+        ..case.clone()
+    };
+    Ok(Some((c, out_len / batch)))
+}
+
+/// The shape a case asks for, as given ([`DEFAULT_SHAPE`] when it carries none).
+fn case_raw_shape(case: &Case) -> Vec<usize> {
+    if let Some(b) = case.params.get::<ConvBatchParams>() {
+        return b.shape.clone();
+    }
+    case.params
+        .get::<ConvParams>()
+        .map_or_else(|| DEFAULT_SHAPE.to_vec(), |p| p.shape.clone())
+}
+
 /// Builds the job (without the reference) for a case: the bench uses this directly.
 pub fn build_job(case: &Case) -> Result<ConvJob, DetError> {
     let variant: ConvVariant = case.variant.parse().map_err(DetError::input)?;
-    let raw = case
-        .params
-        .get::<ConvParams>()
-        .map_or_else(|| DEFAULT_SHAPE.to_vec(), |p| p.shape.clone());
+    let raw = case_raw_shape(case);
+    let per_image = case.params.get::<ConvBatchParams>().is_some();
     let shape = ConvShape::new(&raw)?;
     check_formats(case.precision, case.accumulator)?;
     let (la, lb) = shape.operand_lens(case.op);
@@ -536,7 +578,11 @@ pub fn build_job(case: &Case) -> Result<ConvJob, DetError> {
         }
         Ok(v)
     };
-    let a = gen(la, 0)?;
+    let a = if per_image {
+        crate::ops::common::batch_rows(case, shape.n, la / shape.n, "the first conv operand")?
+    } else {
+        gen(la, 0)?
+    };
     let b = match &case.input {
         // A user's file gives the first operand; the second is drawn normal from the seed.
         inputs::InputSpec::File(_) => {

@@ -142,7 +142,9 @@ fn workgroup_bytes(job: &ReduceJob) -> u64 {
         ReduceVariant::Kahan => wg * 2 * c,
         // The max tree, and 9 u32 lanes for the deposit.
         ReduceVariant::Reproducible => wg * c + 36,
-        ReduceVariant::Atomic | ReduceVariant::AtomicCas | ReduceVariant::FixedPoint => 0,
+        // The workgroup's integer lanes: a u64 total and a u32 lost count.
+        ReduceVariant::FixedPoint => 12,
+        ReduceVariant::Atomic | ReduceVariant::AtomicCas => 0,
         _ => wg * c,
     }
 }

@@ -1,7 +1,7 @@
 //! The batched row reductions as a plug-in.
 
-use super::{cpu, wgpu, RowsJob, RowsParams, VARIANTS};
-use crate::backend::{cpu::CpuBackend, wgpu::WgpuBackend, Kernel, RunSet};
+use super::{cpu, cuda, wgpu, RowsJob, RowsParams, VARIANTS};
+use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
 use crate::error::{DetError, OpError};
 use crate::ops::{Case, Family, FamilyOptions, Op, Prepared};
 
@@ -42,6 +42,12 @@ impl Family for Rows {
         let row_out = if case.op == Op::LogSoftmax { p.len } else { 1 };
         Ok(Some((c, row_out)))
     }
+    fn cuda_modules(
+        &self,
+        target: &crate::backend::cuda::CudaTarget,
+    ) -> Vec<crate::backend::cuda::ModuleBuild> {
+        cuda::modules(target)
+    }
 }
 
 impl Kernel for RowsJob {
@@ -55,5 +61,8 @@ impl Kernel for RowsJob {
     }
     fn run_wgpu(&self, b: &WgpuBackend) -> Result<RunSet, OpError> {
         wgpu::run(b, self)
+    }
+    fn run_cuda(&self, b: &CudaBackend) -> Result<RunSet, OpError> {
+        cuda::run(b, self)
     }
 }

@@ -34,6 +34,7 @@
 //! also counts. Row i is drawn from its own stream, as matmul's rows of A.
 
 pub mod cpu;
+pub mod cuda;
 mod family;
 pub use family::FAMILY;
 mod flags;

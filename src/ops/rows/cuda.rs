@@ -1,0 +1,214 @@
+//! The row reductions on CUDA (`kernels/cuda/rows.cu`): the passes of the wgpu version
+//! (`rows_max` for log_softmax, `rows_partial_*` one thread per row and chunk,
+//! `rows_finish_*` one thread per row adding the partials in chunk order, `rows_lsm_out`
+//! for log_softmax), so row_sum and mean give the CPU emulation's bits. tests/batch_rows.rs
+//! runs them on the host emulation of `kernels/cuda/emu`.
+
+use super::RowsJob;
+use crate::backend::cuda::{
+    driver_err, precision_pairs, ComputeCapability, CudaBackend, CudaTarget, ModuleBuild,
+    ModuleSpec, TIMER,
+};
+use crate::error::OpError;
+use crate::numerics::Precision;
+use crate::ops::common::pair_suffix;
+use crate::ops::{Op, RunSet};
+use cudarc::driver::{LaunchConfig, PushKernelArg};
+
+/// Kernel source of this family.
+pub const SOURCE: &str = "kernels/cuda/rows.cu";
+
+/// Threads per block of every pass.
+pub const BLOCK: u32 = 256;
+
+/// Every entry point of a module, without the pair suffix.
+pub const ENTRIES: &[&str] = &[
+    "rows_max",
+    "rows_partial_sum",
+    "rows_partial_exp",
+    "rows_finish_sum",
+    "rows_finish_mean",
+    "rows_finish_lsm",
+    "rows_lsm_out",
+];
+
+fn module_spec(
+    target: &impl ComputeCapability,
+    precision: Precision,
+    acc: Precision,
+) -> ModuleSpec {
+    // common.cuh's GEMM arithmetic: the rounded add, multiply and store of GemmArith.
+    crate::ops::common::cuda_gemm_module(target, SOURCE, precision, acc, false)
+}
+
+/// Every module this family builds for `target` and the entry points [`run`] looks up in it.
+pub fn modules(target: &CudaTarget) -> Vec<ModuleBuild> {
+    precision_pairs()
+        .into_iter()
+        .map(|(p, acc)| ModuleBuild {
+            spec: module_spec(target, p, acc),
+            entries: ENTRIES
+                .iter()
+                .map(|e| format!("{e}_{}", pair_suffix(p, acc)))
+                .collect(),
+        })
+        .collect()
+}
+
+/// One launch of a pass: its entry point (without suffix), the number of threads, and its
+/// buffer arguments by role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pass {
+    pub entry: &'static str,
+    pub threads: usize,
+    pub args: &'static [Arg],
+}
+
+/// The buffers a pass takes after the parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arg {
+    X,
+    RowBuf,
+    Partials,
+    Out,
+}
+
+/// The launch sequence of a job, in order (shared with the emulator test).
+pub fn passes(job: &RowsJob) -> Vec<Pass> {
+    use Arg::*;
+    let (rows, chunks) = (job.rows, job.rows * job.split.splits);
+    let mut v = Vec::new();
+    let lsm = job.op == Op::LogSoftmax;
+    if lsm {
+        v.push(Pass {
+            entry: "rows_max",
+            threads: rows,
+            args: &[X, RowBuf],
+        });
+    }
+    v.push(Pass {
+        entry: if lsm {
+            "rows_partial_exp"
+        } else {
+            "rows_partial_sum"
+        },
+        threads: chunks,
+        args: &[X, RowBuf, Partials],
+    });
+    v.push(Pass {
+        entry: match job.op {
+            Op::RowSum => "rows_finish_sum",
+            Op::Mean => "rows_finish_mean",
+            _ => "rows_finish_lsm",
+        },
+        threads: rows,
+        args: &[Partials, RowBuf, Out],
+    });
+    if lsm {
+        v.push(Pass {
+            entry: "rows_lsm_out",
+            threads: job.rows * job.len,
+            args: &[X, RowBuf, Out],
+        });
+    }
+    v
+}
+
+/// The 4 parameters the kernels read: B, N, chunk, splits.
+pub fn params(job: &RowsJob) -> [u32; 4] {
+    [
+        job.rows as u32,
+        job.len as u32,
+        job.split.chunk as u32,
+        job.split.splits as u32,
+    ]
+}
+
+/// The initial row buffer: [1/N rounded to the accumulator] for mean, 2 values per row
+/// (max, log of the sum) for log_softmax, as accumulator words.
+pub fn rowbuf(job: &RowsJob) -> Vec<u8> {
+    let vf = if job.accumulator == Precision::F64 {
+        Precision::F64
+    } else {
+        Precision::F32
+    };
+    match job.op {
+        Op::Mean => vf.encode(&[job.inv_len()]),
+        Op::LogSoftmax => vec![0u8; 2 * job.rows * vf.bytes()],
+        _ => vec![0u8; vf.bytes()],
+    }
+}
+
+/// Runs a row-reduction job `job.runs` times on one GPU.
+pub fn run(backend: &CudaBackend, job: &RowsJob) -> Result<RunSet, OpError> {
+    super::check_job(job)?;
+    let dev = backend.device();
+    let vbytes = if job.accumulator == Precision::F64 {
+        8
+    } else {
+        4
+    };
+    let spec = module_spec(dev, job.precision, job.accumulator);
+    let suffix = pair_suffix(job.precision, job.accumulator);
+    let prm = dev.upload(bytemuck::cast_slice(&params(job)))?;
+    let x = dev
+        .upload(&job.precision.encode(&job.x))
+        .map_err(|e| OpError::BadInput(format!("x: {e}")))?;
+    let mut rb = dev.upload(&rowbuf(job))?;
+    let mut partials = dev
+        .zeros(job.rows * job.split.splits * vbytes)
+        .map_err(|e| OpError::BadInput(format!("partials: {e}")))?;
+    let mut out = dev
+        .zeros(job.out_len() * job.precision.bytes())
+        .map_err(|e| OpError::BadInput(format!("output: {e}")))?;
+    let passes = passes(job);
+    let kernels = passes
+        .iter()
+        .map(|p| dev.function(&spec, &format!("{}_{suffix}", p.entry)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut set = RunSet {
+        timer: TIMER.into(),
+        ..Default::default()
+    };
+    for _ in 0..job.runs {
+        let ms = dev.timed(|st| {
+            for (p, k) in passes.iter().zip(&kernels) {
+                let mut l = st.launch_builder(k);
+                l.arg(&prm);
+                // The argument lists of `passes`, each buffer borrowed once per launch.
+                match p.args {
+                    [Arg::X, Arg::RowBuf] => l.arg(&x).arg(&mut rb),
+                    [Arg::X, Arg::RowBuf, Arg::Partials] => l.arg(&x).arg(&rb).arg(&mut partials),
+                    [Arg::Partials, Arg::RowBuf, Arg::Out] => {
+                        l.arg(&partials).arg(&mut rb).arg(&mut out)
+                    }
+                    [Arg::X, Arg::RowBuf, Arg::Out] => l.arg(&x).arg(&rb).arg(&mut out),
+                    other => {
+                        return Err(OpError::Failed(format!(
+                            "rows: no launch for the arguments {other:?}"
+                        )))
+                    }
+                };
+                let cfg = LaunchConfig {
+                    grid_dim: ((p.threads as u32).div_ceil(BLOCK), 1, 1),
+                    block_dim: (BLOCK, 1, 1),
+                    shared_mem_bytes: 0,
+                };
+                // SAFETY: each pass takes (const u32* P, then the buffers of `p.args` in its
+                // signature's order: rows.cu); P holds B, N, chunk and splits, x the
+                // B x N inputs, rowbuf 2 B accumulator values (1 for mean), partials B x
+                // splits, out the job's outputs; every thread checks its row, (row, chunk)
+                // or element index against P before touching them.
+                unsafe { l.launch(cfg) }.map_err(|e| driver_err("launch", e))?;
+            }
+            Ok(())
+        })?;
+        set.outputs.push(job.precision.decode(&dev.read(&out)?));
+        set.times_ms.push(ms);
+    }
+    set.message = format!(
+        "{} splits of {} reduced in split order",
+        job.split.splits, job.split.chunk
+    );
+    Ok(set)
+}
