@@ -124,14 +124,11 @@ fn run(m: &Module, j: &ScatterJob, variant: &str, ord: &str) -> Vec<f64> {
                 .collect()
         }
         "reproducible" => {
-            let p = j.repro.expect("layout");
             let limbs = j.repro_limbs();
             let nwords = bins * REPRO_LANES * limbs;
             let private = nwords * 4 <= SHARED_LIMIT;
-            let layout: Vec<u32> = [0, p.folds as i32, p.a[0], p.a[1], p.a[2]]
-                .iter()
-                .map(|&v| v as u32)
-                .collect();
+            // Five ints per bin: each bin's own layout.
+            let layout: Vec<u32> = j.repro_layout_words().iter().map(|&v| v as u32).collect();
             let layout = m.upload(&u32_bytes(&layout));
             let lanes = m.alloc(nwords * 4);
             m.launch(
@@ -150,7 +147,7 @@ fn run(m: &Module, j: &ScatterJob, variant: &str, ord: &str) -> Vec<f64> {
                     lanes.addr(),
                 ],
             );
-            detbench::shared::lanes::finalize_lanes(&p, &lanes.u32s()[..nwords], limbs, bins)
+            j.repro_finalize(&lanes.u32s()[..nwords])
         }
         "sort_segmented" => sorted(m, j, &x, &idx, &e),
         other => panic!("unknown variant {other}"),

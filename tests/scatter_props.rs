@@ -348,3 +348,152 @@ fn cli_rejects_bad_indices() {
         "index distribution",
     );
 }
+
+/// The report shows the cost of determinism case by case: each deterministic scatter
+/// variant over the fastest nondeterministic one of the same input, one row per index
+/// distribution (contention), in the Markdown and HTML reports and in the headline.
+#[test]
+fn report_shows_the_cost_of_determinism_per_contention() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("r.json");
+    let o = detbench(&[
+        "run",
+        "--op",
+        "scatter_add",
+        "--backend",
+        "cpu",
+        "--precision",
+        "f32",
+        "--variant",
+        "atomic_cas,privatized,sort_segmented,fixed_point,reproducible",
+        "--index-dist",
+        "uniform,single",
+        "--bins",
+        "64",
+        "--size",
+        "4096",
+        "--runs",
+        "3",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("Cost of determinism"), "{stdout}");
+    assert!(stdout.contains("worst on input"), "{stdout}");
+    let md = dir.path().join("r.md");
+    let html = dir.path().join("r.html");
+    let o = detbench(&[
+        "report",
+        json.to_str().unwrap(),
+        "--md",
+        md.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let md = std::fs::read_to_string(md).unwrap();
+    let html = std::fs::read_to_string(html).unwrap();
+    assert!(md.contains("### Cost of determinism, case by case"), "{md}");
+    assert!(html.contains("Cost of determinism, case by case"));
+    // One row per deterministic variant and index distribution, each against a baseline
+    // measured on the same input.
+    let rows: Vec<&str> = md
+        .lines()
+        .skip_while(|l| !l.starts_with("### Cost of determinism, case by case"))
+        .filter(|l| l.starts_with("| scatter_add |"))
+        .collect();
+    for dist in ["uniform", "single"] {
+        for v in ["sort_segmented", "fixed_point", "reproducible"] {
+            let row = rows
+                .iter()
+                .find(|r| r.contains(&format!("+index:{dist} | {v} |")))
+                .unwrap_or_else(|| panic!("no cost row for {v} on {dist}: {md}"));
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let base = cells[7];
+            assert!(
+                base == "atomic_cas" || base == "privatized",
+                "{row}: baseline {base}"
+            );
+            let ratio: f64 = cells[9]
+                .trim_end_matches(" |")
+                .trim_end_matches('x')
+                .parse()
+                .unwrap_or_else(|_| panic!("{row}: ratio"));
+            let ms = |c: &str| c.parse::<f64>().unwrap_or_else(|_| panic!("{row}: {c}"));
+            let want = ms(cells[6]) / ms(cells[8]);
+            assert!(ratio.is_finite() && ratio > 0.0, "{row}");
+            // The table rounds the times to 4 decimals and the ratio to 3 digits.
+            assert!(
+                (ratio - want).abs() <= 0.01 * want + 1e-3,
+                "{row}: {ratio} vs {want}"
+            );
+        }
+    }
+}
+
+/// reproducible keeps a layout per bin (issue 11): a bin of small values keeps its own
+/// precision next to a bin of large ones, instead of falling below a floor set by the
+/// largest value anywhere (one global layout gave 0 here), on the CPU and on wgpu alike.
+#[test]
+fn reproducible_small_bins_keep_their_own_precision() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (xs, ix) = (dir.path().join("x.npy"), dir.path().join("i.npy"));
+    // Bin 0: values near 1e6; bin 1: values near 1e-7, far below 1e6's floor (~2e-6).
+    let mut x = Vec::new();
+    let mut idx = Vec::new();
+    for i in 0..200 {
+        x.push(1.0e6 + i as f64);
+        idx.push(0i64);
+        x.push((1.0 + i as f64 / 256.0) * 1.0e-7);
+        idx.push(1);
+    }
+    let x: Vec<f64> = x.iter().map(|&v| v as f32 as f64).collect();
+    detbench::inputs::write_npy(&xs, Precision::F32, &x, &[x.len() as u64]).unwrap();
+    write_index::<i64>(&ix, &idx);
+    let c = Case {
+        op: Op::ScatterAdd,
+        precision: Precision::F32,
+        accumulator: Precision::F32,
+        variant: "reproducible".into(),
+        size: x.len(),
+        input: InputSpec::File(xs.display().to_string()),
+        seed: 7,
+        runs: 2,
+        workgroup_size: 64,
+        params: FamilyParams::new(ScatterParams {
+            bins: 2,
+            index: IndexSource::File(ix.clone()),
+        }),
+    };
+    let prep = prepare(&c).expect("prepare");
+    let cpu = run(BackendKind::Cpu, &prep).expect("cpu runs reproducible");
+    let small = cpu.outputs[0][1];
+    let exact = prep.exact_out[1];
+    assert!(exact > 0.0);
+    assert!(
+        (small - exact).abs() <= exact * 2f64.powi(-22),
+        "bin of small values: {small:e}, exact {exact:e}"
+    );
+    assert_eq!(metrics(&prep, &cpu).bound_violations, 0);
+    if let Some(w) = run(BackendKind::Wgpu, &prep) {
+        for o in &w.outputs {
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(o),
+                bits(&cpu.outputs[0]),
+                "wgpu differs from the CPU emulation"
+            );
+        }
+    }
+}

@@ -367,3 +367,72 @@ fn latex_compiles_with_pdflatex() {
         assert!(pts < 20.0, "{line}");
     }
 }
+
+/// Every rendering of `detbench tolerance` for sum and dot (both forms; markdown, LaTeX and
+/// JSON), pinned byte for byte in `tests/golden/tolerance_sum_dot.txt`: the Higham-Mary model,
+/// dot's extra product term and the magnitude expressions come from the reduce family, and
+/// moving that knowledge must not change a byte. A deliberate change re-blesses the file with
+/// `DETBENCH_BLESS=1 cargo test --test tolerance pinned` and says why in the commit.
+#[test]
+fn sum_and_dot_renderings_are_pinned() {
+    // Only the deterministic variants: the CPU's atomic variants add in the order its
+    // threads land, so their errors (and bands) differ from run to run.
+    let report = dir().join("pinned.json");
+    run_ok(
+        bin()
+            .args([
+                "run",
+                "--backend",
+                "cpu",
+                "--op",
+                "sum,dot",
+                "--precision",
+                "f32",
+                "--size",
+                "300",
+                "--runs",
+                "2",
+                "--quiet",
+                "--no-copy-baseline",
+                "--seed",
+                "1..3",
+                "--input",
+                "uniform,illcond:1e8",
+                "--variant",
+                "tree,kahan,fixed_point,reproducible",
+                "--json",
+            ])
+            .arg(&report),
+    );
+    let mut text = String::new();
+    for form in ["normwise", "elementwise"] {
+        for format in ["md", "latex", "json"] {
+            let out = tolerance(&["--form", form, "--format", format], &report);
+            // The source command names this build's binary and this run's temporary report.
+            let out = out
+                .replace(&report.display().to_string(), "REPORT")
+                .replace(env!("CARGO_BIN_EXE_detbench"), "DETBENCH");
+            text.push_str(&format!("==== --form {form} --format {format}\n{out}\n"));
+        }
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/tolerance_sum_dot.txt");
+    if std::env::var_os("DETBENCH_BLESS").is_some() {
+        std::fs::write(&path, &text).expect("write golden");
+        eprintln!("blessed {}", path.display());
+    }
+    let want = std::fs::read_to_string(&path).expect("golden file (bless with DETBENCH_BLESS=1)");
+    if want != text {
+        let line = want
+            .lines()
+            .zip(text.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(want.lines().count().min(text.lines().count()));
+        panic!(
+            "tolerance output differs from {} at line {}:\nwant: {:?}\ngot:  {:?}",
+            path.display(),
+            line + 1,
+            want.lines().nth(line),
+            text.lines().nth(line)
+        );
+    }
+}

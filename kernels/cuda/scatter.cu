@@ -393,8 +393,11 @@ __device__ void db_seg_pass2(const db_u32* offsets, db_u32 nbins, db_u32 chunk,
 #if defined(DB_REPRO)
 
 // ---------------------------------------------------------------------------------------
-// reproducible: binned summation without a sort (see scatter.wgsl). A deposit adds to fold
-// k the remainder rounded to the fold's quantum u_k, which depends on the remainder alone,
+// reproducible: binned summation without a sort (see scatter.wgsl). Every bin has its own
+// layout: `layout` holds five ints per bin, (0, folds, a_0, a_1, a_2), the record db_slices
+// reads, fixed on the host by the largest |x| in the bin. With the bin's layout fixed, a
+// deposit adds to fold k the remainder rounded to the fold's quantum u_k, which depends on
+// the remainder alone,
 // so each fold is an exact integer count of quanta: per-thread runs of equal bins summed
 // exactly in F, then added with integer atomics into DbLimbs<F>::N u32 limbs per
 // (bin, fold), the carries propagated by the adder. With priv, every block keeps all bins'
@@ -422,7 +425,6 @@ __device__ void db_scatter_reproducible(const typename In::S* x, const db_u32* i
     typedef DbLimbs<F> L;
     db_u32* plane = reinterpret_cast<db_u32*>(db_smem);
     const db_u32 words = nbins * DB_MAX_FOLDS * L::N;
-    const int folds = layout[1];
     if (priv) {
         for (db_u32 w = threadIdx.x; w < words; w += blockDim.x) {
             plane[w] = 0;
@@ -436,23 +438,25 @@ __device__ void db_scatter_reproducible(const typename In::S* x, const db_u32* i
         const db_u32 lo = sp * span;
         const db_u32 hi = min(n, lo + span);
         db_u32 cur = idx[lo];
+        const int* lay = layout + (db_u64)cur * 5;
         F sums[DB_MAX_FOLDS] = {(F)0, (F)0, (F)0};
         for (db_u32 i = lo; i < hi; ++i) {
             const db_u32 b = idx[i];
             if (b != cur) {
-                db_repro_flush<F>(target, cur, sums, folds);
+                db_repro_flush<F>(target, cur, sums, lay[1]);
                 for (int k = 0; k < DB_MAX_FOLDS; ++k) {
                     sums[k] = (F)0;
                 }
                 cur = b;
+                lay = layout + (db_u64)b * 5;
             }
             F m[DB_MAX_FOLDS];
-            db_slices<F>(Acc::round((double)In::load(x, i)), layout, m);
+            db_slices<F>(Acc::round((double)In::load(x, i)), lay, m);
             for (int k = 0; k < DB_MAX_FOLDS; ++k) {
                 sums[k] = db_radd(sums[k], m[k]);
             }
         }
-        db_repro_flush<F>(target, cur, sums, folds);
+        db_repro_flush<F>(target, cur, sums, lay[1]);
     }
     if (priv) {
         __syncthreads();

@@ -513,11 +513,13 @@ fn seg_pass2(@builtin(global_invocation_id) gid: vec3<u32>) {
 //#endif
 
 // ---------------------------------------------------------------------------------------
-// reproducible: binned summation (src/numerics/repro.rs) without any sort. With the bin
-// layout fixed by max |x|, depositing x into fold k adds q_k = x's remainder rounded to a
-// multiple of the fold's quantum u_k, and q_k depends on the remainder alone (the primary
-// only fixes the grid, and `r | 1` rules out ties). So each fold's value is
-// u_k * sum(q_k / u_k): a sum of integers (|q_k / u_k| <= 2^(p-12)), exact and order-free.
+// reproducible: binned summation (src/numerics/repro.rs) without any sort. Every bin has
+// its own layout, fixed on the host by the largest |x| in the bin (blay: one word per bin,
+// a_0 << 8 | folds; a_k = a_0 - k W as in repro.rs). With the bin's layout fixed, depositing x into fold k adds
+// q_k = x's remainder rounded to a multiple of the fold's quantum u_k, and q_k depends on
+// the remainder alone (the primary only fixes the grid, and `r | 1` rules out ties). So
+// each fold's value is u_k * sum(q_k / u_k): a sum of integers (|q_k / u_k| <= 2^(p-12)),
+// exact and order-free.
 // Each thread sums the integers of a run of equal bins within its span of SPAN
 // consecutive elements exactly in A (at most 2^11 of them: |sum| < 2^p), then adds them
 // into the bin's integer lanes: LIMBS u32 words per (bin, fold), little-endian two's
@@ -529,13 +531,11 @@ fn seg_pass2(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 //#if V_REPRO
 @group(0) @binding(3) var<storage, read_write> lanes: array<atomic<u32>>;
-
-fn fold_a(k: u32) -> i32 {
-    return select(select(prm.a2, prm.a1, k == 1u), prm.a0, k == 0u);
-}
+@group(0) @binding(17) var<storage, read> blay: array<u32>;
 
 //#if ACC_F64
 const P_BITS: i32 = 53;
+const FOLD_W: i32 = 42;
 fn or1(r: f64) -> f64 {
     return bitcast<f64>(bitcast<u64>(r) | u64(1));
 }
@@ -554,6 +554,7 @@ fn to_limbs(m: f64) -> vec3<u32> {
 }
 //#else
 const P_BITS: i32 = 24;
+const FOLD_W: i32 = 13;
 fn or1(r: f32) -> f32 {
     return bitcast<f32>(bitcast<u32>(r) | 1u);
 }
@@ -570,22 +571,35 @@ fn to_limbs(m: f32) -> vec3<u32> {
 }
 //#endif
 
-// The quanta counts q_k / u_k of one term, as repro.rs's deposit computes q_k: with the
-// primary at its starting value 1.5 * 2^a_k, which gives the same q_k as any other
-// primary of the binade.
-fn slices(x: A) -> vec3<A> {
+// The layout of bin b: (folds, a_0).
+fn bin_layout(b: u32) -> vec2<i32> {
+    let w = blay[b];
+    return vec2<i32>(i32(w & 255u), bitcast<i32>(w) >> 8u);
+}
+
+// One fold's quanta count q_k / u_k of the remainder r (then taken out of r), as
+// repro.rs's deposit computes q_k: with the primary at its starting value 1.5 * 2^a,
+// which gives the same q_k as any other primary of the binade.
+fn fold_slice(r: ptr<function, A>, a: i32) -> A {
+    let sig = sigma_of(a);
+    // The select keeps the driver from folding (sig + r) - sig into r.
+    let s = select(sig + or1(*r), A(0.0), prm.zero != 0u);
+    let q = s - sig;
+    *r = *r - q;
+    return q * pow2(P_BITS - 1 - a);
+}
+
+// The quanta counts of one term in its bin's layout `lay` (folds >= 1), unrolled: no
+// fold index to look up at run time.
+fn slices(x: A, lay: vec2<i32>) -> vec3<A> {
     var m = vec3<A>(A(0.0));
     var r = x;
-    for (var k = 0u; k < 3u; k++) {
-        if (i32(k) < prm.folds) {
-            let a = fold_a(k);
-            let sig = sigma_of(a);
-            // The select keeps the driver from folding (sig + r) - sig into r.
-            let s = select(sig + or1(r), A(0.0), prm.zero != 0u);
-            let q = s - sig;
-            m[k] = q * pow2(P_BITS - 1 - a);
-            r = r - q;
-        }
+    m.x = fold_slice(&r, lay.y);
+    if (lay.x > 1) {
+        m.y = fold_slice(&r, lay.y - FOLD_W);
+    }
+    if (lay.x > 2) {
+        m.z = fold_slice(&r, lay.y - 2 * FOLD_W);
     }
     return m;
 }
@@ -629,9 +643,9 @@ fn plane_add(base: u32, v: vec3<u32>) {
 }
 //#endif
 
-fn flush(b: u32, sums: vec3<A>) {
+fn flush(b: u32, sums: vec3<A>, folds: i32) {
     for (var k = 0u; k < 3u; k++) {
-        if (i32(k) < prm.folds && sums[k] != A(0.0)) {
+        if (i32(k) < folds && sums[k] != A(0.0)) {
 //#if REPRO_PRIV
             plane_add((b * 3u + k) * LIMBS, to_limbs(sums[k]));
 //#else
@@ -654,17 +668,19 @@ fn scatter_reproducible(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(g
         let lo = sp * prm.span;
         let hi = min(prm.n, lo + prm.span);
         var cur = idx[lo];
+        var lay = bin_layout(cur);
         var sums = vec3<A>(A(0.0));
         for (var i = lo; i < hi; i++) {
             let b = idx[i];
             if (b != cur) {
-                flush(cur, sums);
+                flush(cur, sums, lay.x);
                 sums = vec3<A>(A(0.0));
                 cur = b;
+                lay = bin_layout(b);
             }
-            sums += slices(A(load_x(i)));
+            sums += slices(A(load_x(i)), lay);
         }
-        flush(cur, sums);
+        flush(cur, sums, lay.x);
     }
 //#if REPRO_PRIV
     workgroupBarrier();

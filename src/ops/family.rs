@@ -126,6 +126,37 @@ pub struct BaselineSpec {
     pub runs: usize,
 }
 
+/// How an op's error follows the Higham-Mary summation model (`detbench tolerance`): its
+/// scalar result is a float sum of n terms, each addition rounded once, so the
+/// probabilistic bound gamma_{n-1+extra} applies to the variants that round each addition
+/// in float.
+#[derive(Clone, Copy, Debug)]
+pub struct SummationModel {
+    /// Roundings per term beyond the n - 1 additions (dot rounds each product: 1).
+    pub extra_roundings: u64,
+    /// Variants that do not round each addition in float: their own bound, of the form
+    /// (u + eps) |exact| + R, is their deterministic basis, and the model does not apply.
+    pub own_bound_variants: &'static [&'static str],
+    /// The terms' magnitude sum, the scale of the normwise band, as (numpy, torch, rust)
+    /// float64 expressions over the inputs `x` (and `y`) for the paste-ready assertions.
+    pub magnitudes: [&'static str; 3],
+}
+
+impl SummationModel {
+    /// The magnitude sum of a plain sum's terms, sum|x_i|: the scale of a normwise band
+    /// whose family says nothing more specific.
+    pub const ABS_SUM_MAGNITUDES: [&'static str; 3] = [
+        "numpy.abs(x.astype(numpy.float64)).sum()",
+        "x.double().abs().sum().item()",
+        "x.iter().map(|v| (*v as f64).abs()).sum::<f64>()",
+    ];
+
+    /// Whether `variant` has its own bound instead of the model's.
+    pub fn own_bound(&self, variant: &str) -> bool {
+        self.own_bound_variants.contains(&variant)
+    }
+}
+
 /// One kernel family: its ops and variants, how a case becomes a job with an exact
 /// reference and bound, and what its report rows carry beyond the common fields.
 pub trait Family: Sync {
@@ -190,6 +221,11 @@ pub trait Family: Sync {
     }
     /// The bandwidth baseline case this family offers a run, if it is the baseline family.
     fn baseline(&self, _spec: BaselineSpec) -> Option<Case> {
+        None
+    }
+    /// The summation model of `op` for `detbench tolerance`. None: the op's results are not
+    /// one float sum, and tolerance fits their band without the model.
+    fn summation_model(&self, _op: Op) -> Option<SummationModel> {
         None
     }
 }

@@ -21,6 +21,7 @@ use crate::inputs::InputSpec;
 use crate::numerics::Precision;
 pub use family::{
     BaselineSpec, CaseParams, Family, FamilyFlags, FamilyOptions, FamilyParams, JobSpec, NoParams,
+    SummationModel,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -52,6 +52,10 @@ pub struct Cost {
     /// at that size.
     pub size: u64,
     pub ratio: f64,
+    /// The largest ratio at that size, and the input it was measured on (for scatter_add
+    /// the index distribution: how the cost moves with contention).
+    pub worst: f64,
+    pub worst_input: String,
 }
 
 /// Cases that could not run for one reason, collapsed into one line.
@@ -192,8 +196,8 @@ fn device_headline(device: String, recs: &[&ResultRecord]) -> DeviceHeadline {
     let bound_violations = ok.iter().filter(|r| r.bound_violations > 0).count();
 
     // What determinism costs, at the largest size of each op and precision.
-    let mut cost_cells: BTreeMap<(String, String, String), BTreeMap<u64, Vec<f64>>> =
-        BTreeMap::new();
+    type Cells = BTreeMap<u64, Vec<(f64, String)>>;
+    let mut cost_cells: BTreeMap<(String, String, String), Cells> = BTreeMap::new();
     for r in ok.iter().filter(|r| r.deterministic_variant) {
         if let Some(c) = cost_ratio(&ok, r) {
             cost_cells
@@ -201,21 +205,28 @@ fn device_headline(device: String, recs: &[&ResultRecord]) -> DeviceHeadline {
                 .or_default()
                 .entry(r.size)
                 .or_default()
-                .push(c);
+                .push((c, r.input.clone()));
         }
     }
     let mut costs = Vec::new();
     for ((op, precision, variant), by_size) in cost_cells {
-        if let Some((size, v)) = by_size.into_iter().next_back() {
-            if let Some(ratio) = crate::shared::stats::median(&v) {
-                costs.push(Cost {
-                    op,
-                    precision,
-                    variant,
-                    size,
-                    ratio,
-                });
-            }
+        let Some((size, v)) = by_size.into_iter().next_back() else {
+            continue;
+        };
+        let ratios: Vec<f64> = v.iter().map(|(c, _)| *c).collect();
+        let worst = v.iter().max_by(|a, b| a.0.total_cmp(&b.0));
+        if let (Some(ratio), Some((worst, worst_input))) =
+            (crate::shared::stats::median(&ratios), worst)
+        {
+            costs.push(Cost {
+                op,
+                precision,
+                variant,
+                size,
+                ratio,
+                worst: *worst,
+                worst_input: worst_input.clone(),
+            });
         }
     }
 
@@ -256,7 +267,7 @@ fn device_headline(device: String, recs: &[&ResultRecord]) -> DeviceHeadline {
 }
 
 /// Formats a ratio such as 0.31 or 2.4e-3 with three significant digits.
-fn sig3(x: f64) -> String {
+pub(crate) fn sig3(x: f64) -> String {
     if x == 0.0 {
         "0".into()
     } else if !x.is_finite() {
@@ -356,12 +367,22 @@ fn cost_rows(h: &DeviceHeadline) -> Vec<Vec<String>> {
                 c.variant.clone(),
                 c.size.to_string(),
                 format!("{}x", sig3(c.ratio)),
+                format!("{}x", sig3(c.worst)),
+                c.worst_input.clone(),
             ]
         })
         .collect()
 }
 
-const COST_HEADERS: [&str; 5] = ["op", "prec", "deterministic variant", "n", "time / fastest"];
+const COST_HEADERS: [&str; 7] = [
+    "op",
+    "prec",
+    "deterministic variant",
+    "n",
+    "time / fastest",
+    "worst",
+    "worst on input",
+];
 
 fn error_line(h: &DeviceHeadline) -> String {
     match &h.worst_error {
@@ -424,7 +445,7 @@ pub fn text(heads: &[DeviceHeadline]) -> String {
             ));
         }
         if !h.costs.is_empty() {
-            s.push_str("Cost of determinism (median time over the fastest nondeterministic variant's, largest n):\n");
+            s.push_str("Cost of determinism (time over the fastest nondeterministic variant's for the same op, precision, accumulator, n and input; median and worst over inputs, largest n):\n");
             s.push_str(&columns(&COST_HEADERS, &cost_rows(h), "  "));
         }
         for n in &h.not_run {
@@ -490,7 +511,7 @@ pub fn markdown(heads: &[DeviceHeadline]) -> String {
             ));
         }
         if !h.costs.is_empty() {
-            s.push_str("**Cost of determinism** (median time over the fastest nondeterministic variant's, at the largest n):\n\n");
+            s.push_str("**Cost of determinism** (time over the fastest nondeterministic variant's for the same op, precision, accumulator, n and input; median and worst over inputs, at the largest n):\n\n");
             s.push_str(&md_table(&COST_HEADERS, &cost_rows(h)));
             s.push('\n');
         }
@@ -563,7 +584,7 @@ pub fn html(heads: &[DeviceHeadline]) -> String {
             ));
         }
         if !h.costs.is_empty() {
-            s.push_str("<p><b>Cost of determinism</b> (median time over the fastest nondeterministic variant's, at the largest n):</p>");
+            s.push_str("<p><b>Cost of determinism</b> (time over the fastest nondeterministic variant's for the same op, precision, accumulator, n and input; median and worst over inputs, at the largest n):</p>");
             s.push_str(&html_table(&COST_HEADERS, &cost_rows(h)));
         }
         if !h.not_run.is_empty() {
@@ -729,6 +750,35 @@ mod tests {
         let md = markdown(std::slice::from_ref(h));
         assert!(
             md.contains("| sum | f32 | f32 | atomic | 1/1 | 4/5 | 3 |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn cost_keeps_the_worst_input() {
+        // Two inputs (say two index distributions): tree costs 1.5x on one, 4x on the other.
+        let on = |mut r: ResultRecord, input: &str| {
+            r.input = input.into();
+            r
+        };
+        let rs = [
+            on(rec("atomic", false, 2, 1, 1.0), "normal+index:uniform"),
+            on(rec("tree", true, 1, 0, 1.5), "normal+index:uniform"),
+            on(rec("atomic", false, 2, 1, 0.5), "normal+index:single"),
+            on(rec("tree", true, 1, 0, 2.0), "normal+index:single"),
+        ];
+        let refs: Vec<&ResultRecord> = rs.iter().collect();
+        let h = &build(&refs)[0];
+        assert_eq!(h.costs.len(), 1);
+        let c = &h.costs[0];
+        assert!((c.ratio - 2.75).abs() < 1e-12, "{c:?}");
+        assert!((c.worst - 4.0).abs() < 1e-12, "{c:?}");
+        assert_eq!(c.worst_input, "normal+index:single");
+        let t = text(std::slice::from_ref(h));
+        assert!(t.contains("4.00x  normal+index:single"), "{t}");
+        let md = markdown(std::slice::from_ref(h));
+        assert!(
+            md.contains("| sum | f32 | tree | 1000 | 2.75x | 4.00x | normal+index:single |"),
             "{md}"
         );
     }

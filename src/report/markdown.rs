@@ -133,12 +133,14 @@ fn median(v: &mut [f64]) -> Option<f64> {
     crate::shared::stats::median(v)
 }
 
-/// Time of each deterministic result relative to the fastest atomic (nondeterministic)
-/// result of the same device, op, precision, accumulator, size and input.
-pub fn cost_ratio(all: &[&ResultRecord], r: &ResultRecord) -> Option<f64> {
-    let t = r.median_ms?;
-    let fastest = all
-        .iter()
+/// The fastest ok nondeterministic result comparable with `r`: the same device, op,
+/// precision, accumulator, size and input (so the same contention for a scatter).
+pub fn fastest_nondeterministic<'a>(
+    all: &[&'a ResultRecord],
+    r: &ResultRecord,
+) -> Option<&'a ResultRecord> {
+    all.iter()
+        .copied()
         .filter(|o| {
             o.status == "ok"
                 && !o.deterministic_variant
@@ -149,10 +151,93 @@ pub fn cost_ratio(all: &[&ResultRecord], r: &ResultRecord) -> Option<f64> {
                 && o.accumulator == r.accumulator
                 && o.size == r.size
                 && o.input == r.input
+                && o.median_ms.is_some()
         })
-        .filter_map(|o| o.median_ms)
-        .reduce(f64::min)?;
+        .min_by(|a, b| {
+            let t = |o: &ResultRecord| o.median_ms.unwrap_or(f64::INFINITY);
+            t(a).total_cmp(&t(b))
+        })
+}
+
+/// Time of each deterministic result relative to the fastest atomic (nondeterministic)
+/// result of the same device, op, precision, accumulator, size and input.
+pub fn cost_ratio(all: &[&ResultRecord], r: &ResultRecord) -> Option<f64> {
+    let t = r.median_ms?;
+    let fastest = fastest_nondeterministic(all, r)?.median_ms?;
     (fastest > 0.0).then(|| t / fastest)
+}
+
+/// The cost of determinism case by case: every ok deterministic result on `device` with
+/// its median time, the fastest nondeterministic variant of the same op, precision,
+/// accumulator, size and input, and the ratio. One row per input keeps what averages
+/// hide: a scatter's cost depends on its index distribution (contention).
+pub fn cost_table(inputs: &Inputs, device: &str) -> Table {
+    let all = inputs.results();
+    let mut rows: Vec<(&ResultRecord, Option<&ResultRecord>)> = all
+        .iter()
+        .copied()
+        .filter(|r| {
+            device_label(r) == device
+                && r.status == "ok"
+                && r.deterministic_variant
+                && r.op != super::schema::BASELINE_OP
+                && r.median_ms.is_some()
+        })
+        .map(|r| (r, fastest_nondeterministic(&all, r)))
+        .collect();
+    rows.sort_by(|(a, _), (b, _)| {
+        (
+            &a.op,
+            &a.precision,
+            &a.accumulator,
+            a.size,
+            &a.input,
+            &a.variant,
+        )
+            .cmp(&(
+                &b.op,
+                &b.precision,
+                &b.accumulator,
+                b.size,
+                &b.input,
+                &b.variant,
+            ))
+    });
+    let ms = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.4}"));
+    Table {
+        headers: [
+            "op",
+            "prec",
+            "acc",
+            "size",
+            "input",
+            "deterministic variant",
+            "median ms",
+            "fastest nondeterministic",
+            "its median ms",
+            "time / fastest",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: rows
+            .into_iter()
+            .map(|(r, base)| {
+                vec![
+                    r.op.clone(),
+                    r.precision.clone(),
+                    r.accumulator.clone(),
+                    r.size.to_string(),
+                    r.input.clone(),
+                    r.variant.clone(),
+                    ms(r.median_ms),
+                    base.map_or("none ran".into(), |b| b.variant.clone()),
+                    ms(base.and_then(|b| b.median_ms)),
+                    cost_ratio(&all, r)
+                        .map_or("-".into(), |c| format!("{}x", super::headline::sig3(c))),
+                ]
+            })
+            .collect(),
+    }
 }
 
 /// One kernel: (op, precision, accumulator, variant).
@@ -452,6 +537,11 @@ pub fn render(inputs: &Inputs) -> String {
     for dev in inputs.devices() {
         s.push_str(&format!("## {}\n\n### Reproducibility and the cost of determinism\n\nTime is the median of the deterministic variant divided by the fastest atomic variant's for the same op, precision, accumulator, size and input.\n\n", md_text(&dev)));
         s.push_str(&summary_table(inputs, &dev).to_md());
+        let cost = cost_table(inputs, &dev);
+        if !cost.rows.is_empty() {
+            s.push_str("\n### Cost of determinism, case by case\n\nEach deterministic result's median time over the fastest nondeterministic variant's for the same op, precision, accumulator, size and input (for scatter_add the input names the index distribution, so the rows show how the cost moves with contention).\n\n");
+            s.push_str(&cost.to_md());
+        }
         let (tp, copy) = throughput_table(inputs, &dev);
         s.push_str("\n### Throughput\n\n");
         match copy {

@@ -33,6 +33,7 @@ pub use theory::{empirical_band, empirical_band_of_max, runs_needed, EmpiricalBa
 
 use crate::error::DetError;
 use crate::numerics::Precision;
+use crate::ops::{Op, SummationModel};
 use crate::report::train::{load_train_report, TrainReport};
 use crate::report::{load_report, Report, ResultRecord};
 use serde::Serialize;
@@ -177,15 +178,23 @@ fn max_opt(a: Option<f64>, b: f64) -> Option<f64> {
     Some(a.map_or(b, |a| a.max(b)))
 }
 
+/// The summation model the family of `op` declares (see [`Family::summation_model`]), if
+/// the op is known to this build and its results are one float sum.
+pub fn summation_model(op: &str) -> Option<SummationModel> {
+    let op: Op = op.parse().ok()?;
+    op.family()?.summation_model(op)
+}
+
 /// Variants whose error the Higham-Mary model covers: plain float additions in some order.
 /// Compensated, fixed-point and binned sums have their own, tighter bounds.
 pub fn float_order_variant(op: &str, variant: &str) -> bool {
-    matches!(op, "sum" | "dot") && !own_bound_variant(variant)
+    summation_model(op).is_some_and(|m| !m.own_bound(variant))
 }
 
-/// Variants with their own error bound (u + eps) |exact| + R rather than gamma_k sum|x_i|.
-pub fn own_bound_variant(variant: &str) -> bool {
-    matches!(variant, "kahan" | "fixed_point" | "reproducible")
+/// Variants with their own error bound (u + eps) |exact| + R rather than gamma_k sum|x_i|,
+/// as the op's family declares them.
+pub fn own_bound_variant(op: &str, variant: &str) -> bool {
+    summation_model(op).is_some_and(|m| m.own_bound(variant))
 }
 
 /// The sum of magnitudes of a record: the field, or cond |exact| in older reports.
@@ -426,6 +435,7 @@ struct NormwiseFit {
 
 fn normwise_fit(
     recs: &[&ResultRecord],
+    op: &str,
     variant: &str,
     u: f64,
     extra: u64,
@@ -455,7 +465,7 @@ fn normwise_fit(
             // tau <= (u + eps) + R / s, so a new input cannot exceed the fitted tau through
             // a larger |exact| / s.
             let own = |b: f64| {
-                if own_bound_variant(variant) {
+                if own_bound_variant(op, variant) {
                     let a = u + f64::EPSILON;
                     a + (b - a * r.exact.unwrap_or(0.0).abs()).max(0.0) / s
                 } else {
@@ -492,8 +502,9 @@ fn normwise_fit(
 /// whichever is smallest and valid.
 fn normwise_band(row: &mut ToleranceRow, recs: &[&ResultRecord], m: u64, c: f64) {
     let (op, variant) = (row.op.clone(), row.variant.clone());
+    let model = summation_model(&op);
     let u = unit_roundoff(&row.accumulator).unwrap_or(f64::NAN);
-    let extra = u64::from(op == "dot");
+    let extra = model.map_or(0, |m| m.extra_roundings);
     let n_max = row.n_max;
     let float_order = float_order_variant(&op, &variant) && u.is_finite();
     let NormwiseFit {
@@ -504,7 +515,7 @@ fn normwise_band(row: &mut ToleranceRow, recs: &[&ResultRecord], m: u64, c: f64)
         abs_sum_max,
         cancel_max,
         cancel_by_input,
-    } = normwise_fit(recs, &variant, u, extra, float_order, c);
+    } = normwise_fit(recs, &op, &variant, u, extra, float_order, c);
     if det_missing {
         det = None;
     }
@@ -529,7 +540,7 @@ fn normwise_band(row: &mut ToleranceRow, recs: &[&ResultRecord], m: u64, c: f64)
         } else {
             cands.push((p, "probabilistic", c));
         }
-    } else if matches!(op.as_str(), "sum" | "dot") {
+    } else if model.is_some() {
         row.notes.push(format!(
             "{variant} does not round each addition in float, so the Higham-Mary model does not apply; its own bound is the deterministic basis"
         ));
@@ -538,7 +549,7 @@ fn normwise_band(row: &mut ToleranceRow, recs: &[&ResultRecord], m: u64, c: f64)
         cands.push((emp.value, "empirical", c));
     }
     row.empirical = Some(emp);
-    if own_bound_variant(&variant) {
+    if own_bound_variant(&op, &variant) {
         row.notes.push(
             "tau_det is the variant's bound (u + eps) |exact| + R with |exact| <= sum|x_i|: u + eps plus the largest R / sum|x_i| over the fitted results (R, the compensation or quantisation term, depends on n and the data's scale; its largest fitted value is used)".into(),
         );

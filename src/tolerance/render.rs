@@ -1,6 +1,7 @@
 //! Markdown, LaTeX, BibTeX and paste-ready assertions of a tolerance report.
 
 use super::{Form, ToleranceReport, ToleranceRow};
+use crate::ops::SummationModel;
 
 /// BibTeX of the works the LaTeX cites (`tolerance --bib FILE`).
 pub const BIBTEX: &str = r#"@book{higham2002accuracy,
@@ -95,21 +96,10 @@ pub fn tex_num(v: Option<f64>) -> String {
     }
 }
 
-fn magnitudes(row: &ToleranceRow) -> (&'static str, &'static str, &'static str) {
-    // (numpy, torch, rust) expressions of sum|x_i| or sum|x_i y_i|, in f64.
-    if row.op == "dot" {
-        (
-            "numpy.abs(x.astype(numpy.float64) * y).sum()",
-            "(x.double() * y.double()).abs().sum().item()",
-            "x.iter().zip(&y).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum::<f64>()",
-        )
-    } else {
-        (
-            "numpy.abs(x.astype(numpy.float64)).sum()",
-            "x.double().abs().sum().item()",
-            "x.iter().map(|v| (*v as f64).abs()).sum::<f64>()",
-        )
-    }
+fn magnitudes(row: &ToleranceRow) -> [&'static str; 3] {
+    // (numpy, torch, rust) expressions of the terms' magnitude sum in f64: the family's
+    // (dot: sum|x_i y_i|), else sum|x_i|.
+    super::summation_model(&row.op).map_or(SummationModel::ABS_SUM_MAGNITUDES, |m| m.magnitudes)
 }
 
 /// Ready-to-paste assertions for one row in the chosen form; `desired` is a float64 (or
@@ -120,7 +110,7 @@ pub fn assertions(row: &ToleranceRow, form: Form) -> Option<[String; 3]> {
     let (rtol, atol) = (row.rtol?, row.atol?);
     if form == Form::Normwise && row.form == "normwise" {
         let tau = code(row.tau?);
-        let (np, th, rs) = magnitudes(row);
+        let [np, th, rs] = magnitudes(row);
         return Some([
             format!("approx::assert_abs_diff_eq!(got, want, epsilon = {tau} * {rs});"),
             format!("numpy.testing.assert_allclose(actual, desired, rtol=0, atol={tau} * {np})"),

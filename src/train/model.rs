@@ -209,6 +209,7 @@ impl<'a> Kernels<'a> {
                 chunk: crate::ops::scatter::chunk_for(n),
                 fixed_scale: 0,
                 repro: None,
+                repro_bins: Vec::new(),
                 max_count: counts.iter().copied().max().unwrap_or(0),
             };
             match self.dev.run1(Job::Scatter(job)) {

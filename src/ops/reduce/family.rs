@@ -1,9 +1,9 @@
 //! The reduction family (sum, dot) as a plug-in.
 
-use super::{ReduceJob, VARIANTS};
+use super::{ReduceJob, ReduceVariant, VARIANTS};
 use crate::backend::external::{ExternalArray, ExternalCall};
 use crate::error::{DetError, OpError};
-use crate::ops::{Case, Family, Op, Prepared};
+use crate::ops::{Case, Family, Op, Prepared, SummationModel};
 
 /// sum and dot.
 pub struct Reduce;
@@ -33,6 +33,33 @@ impl Family for Reduce {
     // atomic's bound (gamma_{n-1}, recursive summation) holds for any order of the terms.
     fn external_variant(&self, op: Op) -> Option<&'static str> {
         matches!(op, Op::Sum | Op::Dot).then_some("atomic")
+    }
+    // Every variant adds in float except the compensated, fixed-point and binned ones, whose
+    // bounds are tighter; dot also rounds each product once.
+    fn summation_model(&self, op: Op) -> Option<SummationModel> {
+        const OWN_BOUND: &[&str] = &[
+            ReduceVariant::Kahan.name(),
+            ReduceVariant::FixedPoint.name(),
+            ReduceVariant::Reproducible.name(),
+        ];
+        let own_bound_variants = OWN_BOUND;
+        match op {
+            Op::Sum => Some(SummationModel {
+                extra_roundings: 0,
+                own_bound_variants,
+                magnitudes: SummationModel::ABS_SUM_MAGNITUDES,
+            }),
+            Op::Dot => Some(SummationModel {
+                extra_roundings: 1,
+                own_bound_variants,
+                magnitudes: [
+                    "numpy.abs(x.astype(numpy.float64) * y).sum()",
+                    "(x.double() * y.double()).abs().sum().item()",
+                    "x.iter().zip(&y).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum::<f64>()",
+                ],
+            }),
+            _ => None,
+        }
     }
 }
 

@@ -141,19 +141,20 @@ fn fixed_point(job: &ScatterJob) -> (Vec<f64>, u64) {
     (out, lost)
 }
 
-/// Binned state of every bin, deposited in the stable order (any order gives the same
-/// state: every deposit and renormalisation is exact).
+/// Binned state of every bin in the bin's own layout, deposited in the stable order (any
+/// order gives the same state: every deposit and renormalisation is exact).
 fn reproducible(job: &ScatterJob) -> Vec<f64> {
-    let p = job.repro.expect("checked by check_job");
     let terms = job.terms();
     let (perm, offsets) = stable_order(&job.idx, job.bins);
-    (0..job.bins)
-        .map(|b| {
+    job.repro_bins
+        .iter()
+        .enumerate()
+        .map(|(b, p)| {
             let vals: Vec<f64> = perm[offsets[b]..offsets[b + 1]]
                 .iter()
                 .map(|&i| terms[i as usize])
                 .collect();
-            crate::numerics::repro::repro_sum(&p, &vals)
+            crate::numerics::repro::repro_sum(p, &vals)
         })
         .collect()
 }

@@ -18,13 +18,16 @@
 //! - `fixed_point`: int64 atomics per bin on values scaled by 2^k, k chosen from max |x| and
 //!   the largest bin count so no bin can overflow; integer addition is associative, so the
 //!   order the atomics land in cannot matter;
-//! - `reproducible`: binned summation ([`crate::numerics::repro`]) without a sort. With the
-//!   layout fixed by max |x|, a deposit adds to fold k the element's remainder rounded to
-//!   the fold's quantum, which depends on the element alone; so each fold is an exact
-//!   integer count of quanta, summed with integer atomics (per workgroup in workgroup
-//!   memory when the bins fit, then once per workgroup into the global counts). The state
-//!   (and the finalised value) is independent of the order, the workgroup size and the
-//!   device; the host finalises each bin's state with the shared code.
+//! - `reproducible`: binned summation ([`crate::numerics::repro`]) without a sort. Every bin
+//!   has its own layout, fixed by the largest |x| in that bin (a maximum over a multiset:
+//!   order-independent, so a bin of small values keeps its own precision instead of falling
+//!   below a floor set by the largest value anywhere). With the bin's layout fixed, a
+//!   deposit adds to fold k the element's remainder rounded to the fold's quantum, which
+//!   depends on the element alone; so each fold is an exact integer count of quanta, summed
+//!   with integer atomics (per workgroup in workgroup memory when the bins fit, then once
+//!   per workgroup into the global counts). The state (and the finalised value) is
+//!   independent of the order, the workgroup size and the device; the host finalises each
+//!   bin's state with the shared code.
 //!
 //! # Segmented reduction (sort_segmented)
 //! The sorted array is cut into chunks of `chunk` elements. Pass 1 has one thread per chunk:
@@ -137,8 +140,11 @@ pub struct ScatterJob {
     pub chunk: usize,
     /// fixed_point: values are scaled by 2^fixed_scale and rounded to integers.
     pub fixed_scale: i32,
-    /// reproducible: the bin layout (one for all bins, from max |x|).
+    /// reproducible: the layout of the largest |x| of all (it exists exactly when every
+    /// bin's does, and names the accumulator's limits in errors).
     pub repro: Option<ReproParams>,
+    /// reproducible: the layout of every bin, from the largest |x| in that bin.
+    pub repro_bins: Vec<ReproParams>,
     /// Elements in the fullest bin.
     pub max_count: usize,
 }
@@ -197,6 +203,94 @@ impl ScatterJob {
     /// The values rounded to the accumulator (what binned deposits take).
     pub fn terms(&self) -> Vec<f64> {
         self.x.iter().map(|&v| self.accumulator.round(v)).collect()
+    }
+
+    /// reproducible's layout table for the kernels: five i32 per bin, (0, folds, a_0, a_1,
+    /// a_2), the layout record common.cuh's `db_slices` reads and scatter.wgsl indexes.
+    pub fn repro_layout_words(&self) -> Vec<i32> {
+        self.repro_bins
+            .iter()
+            .flat_map(|p| [0, p.folds as i32, p.a[0], p.a[1], p.a[2]])
+            .collect()
+    }
+
+    /// reproducible's layout table for WGSL: one word per bin, `a_0 << 8 | folds` (the
+    /// other folds' exponents follow: a_k = a_0 - k W).
+    pub fn repro_layout_packed(&self) -> Vec<u32> {
+        self.repro_bins
+            .iter()
+            .map(|p| {
+                let w = ReproParams::width(p.acc);
+                debug_assert!((1..p.folds).all(|k| p.a[k] == p.a[0] - k as i32 * w));
+                ((p.a[0] as u32) << 8) | p.folds as u32
+            })
+            .collect()
+    }
+
+    /// Finalises reproducible's integer lanes read back from a device, each bin with its
+    /// own layout.
+    pub fn repro_finalize(&self, words: &[u32]) -> Vec<f64> {
+        let limbs = self.repro_limbs();
+        let per_bin = REPRO_LANES * limbs;
+        self.repro_bins
+            .iter()
+            .enumerate()
+            .map(|(b, p)| {
+                let w = &words[b * per_bin..(b + 1) * per_bin];
+                crate::shared::lanes::finalize_lanes(p, w, limbs, 1)[0]
+            })
+            .collect()
+    }
+}
+
+/// Words of the reproducible layout table per bin (see [`ScatterJob::repro_layout_words`]).
+pub const REPRO_LAYOUT_WORDS: usize = 5;
+
+/// The layout of every bin from the largest |x| (rounded to `acc`) among its values.
+pub fn bin_layouts(
+    acc: Precision,
+    x: &[f64],
+    perm: &[u32],
+    offsets: &[usize],
+) -> Result<Vec<ReproParams>, crate::numerics::repro::ReproError> {
+    (0..offsets.len() - 1)
+        .map(|b| {
+            let m = perm[offsets[b]..offsets[b + 1]]
+                .iter()
+                .fold(0.0f64, |m, &i| m.max(acc.round(x[i as usize]).abs()));
+            ReproParams::new(acc, m)
+        })
+        .collect()
+}
+
+/// One item per entry point of sort_segmented, by role: pipelines on wgpu, functions on
+/// CUDA (both backends launch the same kernels in the same order).
+pub struct SortEntries<T> {
+    pub count: T,
+    pub scan_reduce: T,
+    pub scan_exclusive: T,
+    pub scan_apply: T,
+    pub scatter: T,
+    pub copy_values: T,
+    pub offsets: T,
+    pub pass1: T,
+    pub pass2: T,
+}
+
+impl<T> SortEntries<T> {
+    /// Every entry point looked up by its kernel name.
+    pub fn load<E>(f: impl Fn(&str) -> Result<T, E>) -> Result<Self, E> {
+        Ok(Self {
+            count: f("radix_count")?,
+            scan_reduce: f("scan_reduce")?,
+            scan_exclusive: f("scan_exclusive")?,
+            scan_apply: f("scan_apply")?,
+            scatter: f("radix_scatter")?,
+            copy_values: f("copy_values")?,
+            offsets: f("bin_offsets")?,
+            pass1: f("seg_pass1")?,
+            pass2: f("seg_pass2")?,
+        })
     }
 }
 
@@ -354,6 +448,140 @@ pub fn segmented_height(count: usize, chunk: usize) -> u64 {
     ((count - 1).min(chunk - 1 + pieces - 1)) as u64
 }
 
+/// The indices of a case: generated, or read from the user's file and checked.
+fn load_indices(
+    source: &IndexSource,
+    n: usize,
+    bins: usize,
+    seed: u64,
+) -> Result<Vec<u32>, DetError> {
+    match source {
+        IndexSource::Dist(d) => generate_indices(d, n, bins, seed),
+        IndexSource::File(p) => {
+            let raw = inputs::read_npy_index(p)?;
+            if raw.len() != n {
+                return Err(DetError::input(format!(
+                    "--index {} has {} indices but there are {n} values",
+                    p.display(),
+                    raw.len()
+                )));
+            }
+            check_indices(&raw, bins, &p.display().to_string())
+        }
+    }
+}
+
+/// Exact references and the bound's ingredients, bin by bin.
+struct BinStats {
+    /// Exact sum of every bin, and that sum rounded once to the accumulator.
+    exact: Vec<f64>,
+    exact_out: Vec<f64>,
+    /// Sum of magnitudes (rounded up).
+    mags: Vec<f64>,
+    /// Sum of the magnitudes a flushing device reads as zero (rounded up).
+    flushable: Vec<f64>,
+    counts: Vec<usize>,
+}
+
+impl BinStats {
+    fn of(x: &[f64], perm: &[u32], offsets: &[usize], acc: Precision, compute: Precision) -> Self {
+        let bins = offsets.len() - 1;
+        let mut st = BinStats {
+            exact: Vec::with_capacity(bins),
+            exact_out: Vec::with_capacity(bins),
+            mags: Vec::with_capacity(bins),
+            flushable: Vec::with_capacity(bins),
+            counts: Vec::with_capacity(bins),
+        };
+        for b in 0..bins {
+            let seg = &perm[offsets[b]..offsets[b + 1]];
+            // Three stack accumulators per bin, never millions on the heap.
+            let mut acc_e = ExactAcc::new();
+            let mut acc_m = ExactAcc::new();
+            let mut acc_f = ExactAcc::new();
+            for &i in seg {
+                let v = x[i as usize];
+                acc_e.add(v);
+                acc_m.add(v.abs());
+                if v != 0.0 && v.abs() < compute.min_normal() {
+                    acc_f.add(v.abs());
+                }
+            }
+            st.exact.push(acc_e.value());
+            st.exact_out.push(acc_e.value_in(acc));
+            st.mags.push(acc_m.value() * (1.0 + f64::EPSILON));
+            st.flushable.push(acc_f.value().next_up());
+            st.counts.push(seg.len());
+        }
+        st
+    }
+}
+
+/// The a-priori error bound of every bin for the job's variant (None: not judged, the
+/// sum of magnitudes exceeds the accumulator's range). `widen` is 1 when x is wider than
+/// the accumulator (its first addition rounds it).
+fn bin_bounds(job: &ScatterJob, st: &BinStats, compute: Precision, widen: u64) -> Vec<Option<f64>> {
+    let acc = job.accumulator;
+    let u = acc.unit_roundoff();
+    (0..job.bins)
+        .map(|b| {
+            let (c, mag, ex) = (st.counts[b], st.mags[b], st.exact[b]);
+            if c == 0 {
+                return Some(0.0);
+            }
+            if mag > acc.max_finite() {
+                return None;
+            }
+            // Underflow terms of fl(a + b) = (a + b)(1 + d) + e: with gradual underflow an
+            // addition whose result is subnormal is exact (e = 0); a device that flushes
+            // loses up to the smallest normal per operation (the rounding to the
+            // accumulator and the addition of each value) plus every subnormal value it
+            // reads as zero. Included on every backend, as in the reduction's bounds.
+            let ftz = 2.0 * c as f64 * compute.min_normal() + st.flushable[b];
+            let model = match job.variant {
+                ScatterVariant::Atomic | ScatterVariant::AtomicCas | ScatterVariant::Privatized => {
+                    gamma(c as u64 - 1 + widen, u).map(|g| g * mag)
+                }
+                ScatterVariant::SortSegmented => {
+                    gamma(segmented_height(c, job.chunk) + widen, u).map(|g| g * mag)
+                }
+                ScatterVariant::FixedPoint => {
+                    let quant = c as f64 * libm::ldexp(0.5, -job.fixed_scale);
+                    Some(quant + (u + f64::EPSILON) * (ex.abs() + quant))
+                }
+                ScatterVariant::Reproducible => job.repro_bins.get(b).map(|p| {
+                    // Rounding x to the accumulator before depositing, when it is wider.
+                    let pre = if widen == 1 { u * mag } else { 0.0 };
+                    p.bound(c as u64, ex) + pre
+                }),
+            };
+            model.map(|m| m + ftz).filter(|m| m.is_finite())
+        })
+        .collect()
+}
+
+/// What reproducible's per-bin layouts drop, for the note: values wholly below their
+/// bin's floor add nothing (the bound counts them). Empty when nothing is dropped.
+fn repro_dropped_note(ps: &[ReproParams], x: &[f64], perm: &[u32], offsets: &[usize]) -> String {
+    let below = |p: &ReproParams, v: f64| v != 0.0 && p.acc.round(v).abs() < p.floor();
+    let mut lost_values = 0;
+    let mut lost_bins = 0;
+    for (b, p) in ps.iter().enumerate() {
+        let seg = &perm[offsets[b]..offsets[b + 1]];
+        let lost = seg.iter().filter(|&&i| below(p, x[i as usize])).count();
+        let nonzero = seg.iter().filter(|&&i| x[i as usize] != 0.0).count();
+        lost_values += lost;
+        lost_bins += usize::from(nonzero > 0 && lost == nonzero);
+    }
+    if lost_values == 0 {
+        return String::new();
+    }
+    format!(
+        "; dropped: {lost_values} of {} values lie wholly below the floor of their bin's layout and add nothing; {lost_bins} nonzero bins hold only such values and come out 0",
+        x.len()
+    )
+}
+
 /// Builds the job, per-bin references and bounds of one scatter-add case.
 pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     if case.op != Op::ScatterAdd {
@@ -380,29 +608,10 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         )));
     }
     let source = index_source(case);
-    let idx = match &source {
-        IndexSource::Dist(d) => generate_indices(d, n, bins, case.seed)?,
-        IndexSource::File(p) => {
-            let raw = inputs::read_npy_index(p)?;
-            if raw.len() != n {
-                return Err(DetError::input(format!(
-                    "--index {} has {} indices but there are {n} values",
-                    p.display(),
-                    raw.len()
-                )));
-            }
-            check_indices(&raw, bins, &p.display().to_string())?
-        }
-    };
+    let idx = load_indices(&source, n, bins, case.seed)?;
     let acc = case.accumulator;
-    let u = acc.unit_roundoff();
     let launch = crate::shared::launch::launch_for(n, case.workgroup_size);
     let (perm, offsets) = stable_order(&idx, bins);
-    // Exact sum, sum of magnitudes and count of every bin, one accumulator reused.
-    let mut exact = Vec::with_capacity(bins);
-    let mut exact_out = Vec::with_capacity(bins);
-    let mut mags = Vec::with_capacity(bins);
-    let mut counts = Vec::with_capacity(bins);
     // Compute format of the kernels (f32 for half formats): a device that flushes
     // subnormals drops values below its smallest normal and every subnormal result.
     let compute = if acc == Precision::F64 || case.precision == Precision::F64 {
@@ -410,28 +619,8 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     } else {
         Precision::F32
     };
-    let mut flushable = Vec::with_capacity(bins);
-    for b in 0..bins {
-        let seg = &perm[offsets[b]..offsets[b + 1]];
-        // Three stack accumulators per bin, never millions on the heap.
-        let mut acc_e = ExactAcc::new();
-        let mut acc_m = ExactAcc::new();
-        let mut acc_f = ExactAcc::new();
-        for &i in seg {
-            let v = x[i as usize];
-            acc_e.add(v);
-            acc_m.add(v.abs());
-            if v != 0.0 && v.abs() < compute.min_normal() {
-                acc_f.add(v.abs());
-            }
-        }
-        exact.push(acc_e.value());
-        exact_out.push(acc_e.value_in(acc));
-        mags.push(acc_m.value() * (1.0 + f64::EPSILON));
-        flushable.push(acc_f.value().next_up());
-        counts.push(seg.len());
-    }
-    let max_count = counts.iter().copied().max().unwrap_or(0);
+    let stats = BinStats::of(&x, &perm, &offsets, acc, compute);
+    let max_count = stats.counts.iter().copied().max().unwrap_or(0);
     let max_abs = x.iter().fold(0.0f64, |m, v| m.max(acc.round(*v).abs()));
     // A value wider than the accumulator is rounded by its first addition.
     let widen = u64::from(case.precision.mantissa_bits() > acc.mantissa_bits());
@@ -449,6 +638,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         chunk,
         fixed_scale: 0,
         repro: None,
+        repro_bins: Vec::new(),
         max_count,
     };
     let mut note = format!(
@@ -464,8 +654,11 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         match ReproParams::new(acc, max_abs) {
             Ok(p) => {
                 job.repro = Some(p);
+                // Every bin's max is at most the global one: its layout exists too.
+                job.repro_bins = bin_layouts(acc, &x, &perm, &offsets)
+                    .map_err(|e| DetError::input(e.to_string()))?;
                 note.push_str(&format!(
-                    "; {} folds, bins at 2^{:?} (one layout from the global max |x|); precision floor {:e}: each value's part below it is dropped (counted in error_bound)",
+                    "; a layout per bin from that bin's own max |x| (order-independent): {} folds at 2^{:?} and precision floor {:e} in the bin of the largest value, finer in bins of smaller values; each value's part below its bin's floor is dropped (counted in error_bound)",
                     p.folds,
                     &p.a[..p.folds],
                     p.floor()
@@ -477,61 +670,9 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     if variant.sorts() {
         note.push_str(&format!("; segment chunk {chunk}"));
     }
-    let bounds: Vec<Option<f64>> = (0..bins)
-        .map(|b| {
-            let (c, mag, ex) = (counts[b], mags[b], exact[b]);
-            if c == 0 {
-                return Some(0.0);
-            }
-            if mag > acc.max_finite() {
-                return None;
-            }
-            // Underflow terms of fl(a + b) = (a + b)(1 + d) + e: with gradual underflow an
-            // addition whose result is subnormal is exact (e = 0); a device that flushes
-            // loses up to the smallest normal per operation (the rounding to the
-            // accumulator and the addition of each value) plus every subnormal value it
-            // reads as zero. Included on every backend, as in the reduction's bounds.
-            let ftz = 2.0 * c as f64 * compute.min_normal() + flushable[b];
-            let model = match variant {
-                ScatterVariant::Atomic | ScatterVariant::AtomicCas | ScatterVariant::Privatized => {
-                    gamma(c as u64 - 1 + widen, u).map(|g| g * mag)
-                }
-                ScatterVariant::SortSegmented => {
-                    gamma(segmented_height(c, chunk) + widen, u).map(|g| g * mag)
-                }
-                ScatterVariant::FixedPoint => {
-                    let quant = c as f64 * libm::ldexp(0.5, -job.fixed_scale);
-                    Some(quant + (u + f64::EPSILON) * (ex.abs() + quant))
-                }
-                ScatterVariant::Reproducible => job.repro.map(|p| {
-                    // Rounding x to the accumulator before depositing, when it is wider.
-                    let pre = if widen == 1 { u * mag } else { 0.0 };
-                    p.bound(c as u64, ex) + pre
-                }),
-            };
-            model.map(|m| m + ftz).filter(|m| m.is_finite())
-        })
-        .collect();
-    if let Some(p) = job.repro {
-        // Say exactly what the one global layout drops: values wholly below the floor add
-        // nothing (their bins' errors are their whole sums, within the bound).
-        let floor = p.floor();
-        let below = |v: f64| v != 0.0 && acc.round(v).abs() < floor;
-        let lost_values = x.iter().filter(|&&v| below(v)).count();
-        let lost_bins = (0..bins)
-            .filter(|&b| {
-                let seg = &perm[offsets[b]..offsets[b + 1]];
-                seg.iter().any(|&i| x[i as usize] != 0.0)
-                    && seg
-                        .iter()
-                        .all(|&i| x[i as usize] == 0.0 || below(x[i as usize]))
-            })
-            .count();
-        if lost_values > 0 {
-            note.push_str(&format!(
-                "; dropped: {lost_values} of {n} values lie wholly below the floor and add nothing; {lost_bins} nonzero bins hold only such values and come out 0"
-            ));
-        }
+    let bounds = bin_bounds(&job, &stats, compute, widen);
+    if job.repro.is_some() {
+        note.push_str(&repro_dropped_note(&job.repro_bins, &x, &perm, &offsets));
     }
     let sha = format!(
         "{}+{}",
@@ -544,8 +685,8 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     let idx_f: Vec<f64> = idx.iter().map(|&i| i as f64).collect();
     Ok(Prepared {
         job: Job::Scatter(job),
-        exact,
-        exact_out,
+        exact: stats.exact,
+        exact_out: stats.exact_out,
         bounds,
         condition_number: None,
         bytes_moved: n as f64 * (case.precision.bytes() + 4) as f64
@@ -564,7 +705,9 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
 /// Checks that don't depend on the device: the reproducible layout exists, and
 /// atomic_cas's contention is bounded.
 pub fn check_job(job: &ScatterJob) -> Result<(), OpError> {
-    if job.variant == ScatterVariant::Reproducible && job.repro.is_none() {
+    if job.variant == ScatterVariant::Reproducible
+        && (job.repro.is_none() || job.repro_bins.len() != job.bins)
+    {
         let max_abs = job.terms().iter().fold(0.0f64, |m, v| m.max(v.abs()));
         return Err(match ReproParams::new(job.accumulator, max_abs) {
             Err(e @ crate::numerics::repro::ReproError::Accumulator(_)) => {

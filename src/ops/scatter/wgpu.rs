@@ -13,7 +13,6 @@ use crate::error::OpError;
 use crate::numerics::Precision;
 use crate::ops::RunSet;
 use crate::shared::fixed::{fixed_message, fixed_to_value};
-use crate::shared::lanes::finalize_lanes;
 use wgpu::Features as F;
 
 /// The template, embedded once in [`crate::kernels::wgsl`] and hashed from there; modules are
@@ -229,6 +228,8 @@ mod bind {
     pub const OUTV: u32 = 14;
     pub const VALS: u32 = 15;
     pub const PARTIALS: u32 = 16;
+    /// reproducible's per-bin layout table.
+    pub const BLAY: u32 = 17;
 }
 
 /// What every scatter variant's run starts from: the module, the base uniform and the
@@ -362,11 +363,14 @@ fn run_direct(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
 fn run_reproducible(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
     let (b, job) = (s.b, s.job);
     let bins = job.bins;
-    let p = job.repro.expect("checked by check_job");
     let limbs = job.repro_limbs();
     let nwords = bins * REPRO_LANES * limbs;
     let k = b.pipeline(&s.src, "scatter_reproducible")?;
     let lanes = b.storage_zeroed("lanes", nwords as u64 * 4)?;
+    let blay = b.storage_from_bytes(
+        "bin layouts",
+        bytemuck::cast_slice(&job.repro_layout_packed()),
+    )?;
     let u = b.uniform(
         "params_repro",
         &Params {
@@ -382,18 +386,18 @@ fn run_reproducible(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
             (bind::XS, &s.x),
             (bind::IDX, &s.idx),
             (bind::BINS, &lanes),
+            (bind::BLAY, &blay),
         ],
     )?;
     let gr = [job.repro_groups(), 1, 1];
     for _ in 0..job.runs {
         let r = b.execute(&[&lanes], &[Pass::new(&k, &bg, gr)], &[&lanes])?;
         let w = words::<u32>(&r.outputs[0]);
-        set.outputs
-            .push(finalize_lanes(&p, &w[..nwords], limbs, bins));
+        set.outputs.push(job.repro_finalize(&w[..nwords]));
         set.times_ms.push(r.ms);
     }
     set.message = format!(
-        "binned summation as exact integer quanta per fold, no sort; {} lanes; runs of up to {} elements per thread; states finalised on the host",
+        "binned summation as exact integer quanta per fold in each bin's own layout, no sort; {} lanes; runs of up to {} elements per thread; states finalised on the host",
         if repro_private(b, job) {
             "per-workgroup lanes in workgroup memory, merged into global"
         } else {
@@ -451,34 +455,7 @@ type RadixGroups = (
 );
 
 /// The pipelines of sort_segmented, by entry point.
-struct SortPipelines {
-    count: wgpu::ComputePipeline,
-    scan_reduce: wgpu::ComputePipeline,
-    scan_exclusive: wgpu::ComputePipeline,
-    scan_apply: wgpu::ComputePipeline,
-    scatter: wgpu::ComputePipeline,
-    copy_values: wgpu::ComputePipeline,
-    offsets: wgpu::ComputePipeline,
-    pass1: wgpu::ComputePipeline,
-    pass2: wgpu::ComputePipeline,
-}
-
-impl SortPipelines {
-    fn new(s: &Setup) -> Result<Self, OpError> {
-        let pipe = |entry: &str| s.b.pipeline(&s.src, entry);
-        Ok(Self {
-            count: pipe("radix_count")?,
-            scan_reduce: pipe("scan_reduce")?,
-            scan_exclusive: pipe("scan_exclusive")?,
-            scan_apply: pipe("scan_apply")?,
-            scatter: pipe("radix_scatter")?,
-            copy_values: pipe("copy_values")?,
-            offsets: pipe("bin_offsets")?,
-            pass1: pipe("seg_pass1")?,
-            pass2: pipe("seg_pass2")?,
-        })
-    }
-}
+type SortPipelines = super::SortEntries<wgpu::ComputePipeline>;
 
 /// The sort's shape: radix passes, tiles, and the length and blocks of the digit-count scan.
 #[derive(Clone, Copy)]
@@ -637,7 +614,7 @@ fn run_sorted(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
     );
     let sh = SortShape::of(job);
     let buf = SortBuffers::new(b, job, sh.scan_len, sh.blocks)?;
-    let k = SortPipelines::new(s)?;
+    let k = SortPipelines::load(|entry| b.pipeline(&s.src, entry))?;
     let u_part = b.uniform(
         "params_partials",
         &Params {
@@ -745,6 +722,7 @@ mod tests {
             (bind::OUTV, "outv"),
             (bind::VALS, "vals"),
             (bind::PARTIALS, "partials"),
+            (bind::BLAY, "blay"),
         ];
         let mut seen = 0;
         for line in TEMPLATE.lines().filter(|l| l.contains("@binding(")) {
