@@ -420,3 +420,91 @@ fn reproducible_max_keeps_non_finite_terms() {
         );
     }
 }
+
+/// f64 values just off a half-format tie: t + s, t - s with t a midpoint between two
+/// neighbouring values of the format (ties in the subnormal range and at the overflow
+/// threshold included) and s far below f32's precision, so that t +- s rounded to f32 first
+/// is exactly t (a tie, then broken to even) while t +- s itself is not a tie; plus the
+/// ties themselves and both signs.
+fn near_half_ties(p: Precision) -> Vec<f64> {
+    let two = |e: i32| libm::ldexp(1.0, e);
+    let (bits, emin) = (p.mantissa_bits() as i32, p.emin());
+    let mut ties = Vec::new();
+    // Midpoints (2m+1) * 2^(e - bits) between neighbours of quantum 2^(e - bits + 1), for
+    // binades e from the subnormal range to the top, with odd and even lower neighbours.
+    for e in emin - 3..=emin + 6 {
+        for m in [0u64, 1, 2, 3, 5, 100, 127] {
+            ties.push((2 * m + 1) as f64 * two(e.max(emin) - bits));
+        }
+    }
+    for e in [-1, 0, 1, 7, 15] {
+        for m in [0u64, 1, 2, 3, (1 << (bits - 1)) - 1, (1 << bits) - 1] {
+            ties.push((2 * m + 1) as f64 * two(e - bits));
+        }
+    }
+    // Halfway between the largest finite value and the next power of two: the overflow tie.
+    ties.push(p.max_finite() + two(p.max_finite().log2().floor() as i32 - bits));
+    let mut out = Vec::new();
+    for t in ties {
+        // f32's quantum at t, so s = q * 2^-j is below half of it.
+        let q = two(libm::ilogb(t).max(-126) - 23);
+        for j in [2, 3, 10, 29] {
+            let s = q * two(-j);
+            for v in [t, t + s, t - s] {
+                out.extend([v, -v]);
+            }
+        }
+    }
+    out
+}
+
+/// common.cuh's f64 -> f16 and f64 -> bf16 roundings (the half accumulators' round_A, and
+/// thus every half kernel's arithmetic) give `Precision::round`'s bits on f64 values whose
+/// deciding bits lie below f32's precision: one correct rounding, not f64 -> f32 -> half.
+/// The inputs are checked to be ones a double rounding gets wrong, so the test fails for a
+/// helper that rounds to f32 first (as common.cuh's f16 rounding did) or truncates the f64
+/// (as its bf16 rounding did).
+#[test]
+fn half_roundings_of_f64_match_precision_round() {
+    let m = cuda_emu::load(&cuda_emu::module_build(SOURCE, "f16_f16").spec);
+    for (p, word) in [(Precision::F16, 0usize), (Precision::Bf16, 1)] {
+        let vs = near_half_ties(p);
+        let twice = vs
+            .iter()
+            .filter(|&&v| p.round(v as f32 as f64) != p.round(v))
+            .count();
+        assert!(
+            twice >= vs.len() / 10,
+            "{p}: only {twice} of {} inputs round differently through f32",
+            vs.len()
+        );
+        let n = vs.len();
+        let x = m.upload(&Precision::F64.encode(&vs));
+        let outs = [m.alloc(2 * n), m.alloc(2 * n)];
+        m.launch(
+            "db_emu_round_halves",
+            (n.div_ceil(64) as u32, 1, 1),
+            64,
+            0,
+            &[x.addr(), n as u64, outs[0].addr(), outs[1].addr()],
+        );
+        let got = outs[word].read();
+        let mut wrong = Vec::new();
+        for (i, &v) in vs.iter().enumerate() {
+            let g = u16::from_le_bytes([got[2 * i], got[2 * i + 1]]) as u64;
+            let want = p.bits(p.round(v));
+            if g != want {
+                wrong.push(format!(
+                    "{v:e} ({:#x}): {g:#06x} want {want:#06x}",
+                    v.to_bits()
+                ));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "{p}: {} of {n} differ from Precision::round, e.g. {:?}",
+            wrong.len(),
+            &wrong[..wrong.len().min(6)]
+        );
+    }
+}

@@ -12,9 +12,9 @@
 //   in f64 and rounds after every operation, i.e. op = round_A(fl64(a op b)). Where both
 //   operands are f32 and A is f32 this equals the native f32 operation (53 >= 2*24+2,
 //   Figueroa 1995); otherwise the operation is done in f64 here too and rounded with the
-//   CPU's rounding. The CPU's rounding to f16 (the `half` crate on an x86-64 host with F16C)
-//   is f64 -> f32 -> f16, each round-to-nearest-even; its rounding to bf16 truncates the f64
-//   to its top 32 bits and then rounds to nearest even. Both are reproduced bit for bit.
+//   CPU's rounding. The CPU rounds an f64 to f16 or bf16 once, to nearest even
+//   (`Precision::round`, src/numerics/precision.rs); db_f64_to_f16 and db_f64_to_bf16
+//   below do the same, so they agree bit for bit on every f64, ties included.
 
 typedef unsigned short db_u16;
 typedef unsigned int db_u32;
@@ -51,43 +51,34 @@ __device__ __forceinline__ float db_bf16_to_f32(db_u16 b) {
     return __uint_as_float(((db_u32)b) << 16);
 }
 
-// The `half` crate's f64 -> bf16 conversion, line for line: keep the top 32 bits of the
-// f64 (sign, exponent, 20 fraction bits), then round to nearest even on those.
-__device__ __forceinline__ db_u16 db_f64_to_bf16(double value) {
-    db_u64 val = (db_u64)__double_as_longlong(value);
-    db_u32 x = (db_u32)(val >> 32);
-    db_u32 sign = x & 0x80000000u;
-    db_u32 exp = x & 0x7FF00000u;
-    db_u32 man = x & 0x000FFFFFu;
-    if (exp == 0x7FF00000u) {
-        db_u32 nan_bit = (man == 0 && (db_u32)val == 0) ? 0u : 0x0040u;
-        return (db_u16)((sign >> 16) | 0x7F80u | nan_bit | (man >> 13));
+// f64 -> f32 rounded to odd: toward zero, then the last bit set if anything was dropped.
+// Rounding that f32 to nearest even in a format at least two bits narrower (f16: 11 bits,
+// bf16: 8, both also on a grid at least two bits coarser in f32's subnormal range) gives the
+// f64's own correctly rounded value: the odd bit stands for everything below f32 and can
+// never make a tie. Rounding the f64 to nearest f32 first instead rounds twice, e.g.
+// 1 + 2^-8 + 2^-40 becomes the bf16 tie 1 + 2^-8 and then 1 instead of 1 + 2^-7. Values
+// above f32's range stay at FLT_MAX (odd), which then rounds to infinity in both formats.
+__device__ __forceinline__ float db_f64_to_f32_odd(double d) {
+    float f = __double2float_rz(d);
+    if ((double)f != d && d == d) {
+        f = __uint_as_float(__float_as_uint(f) | 1u);
     }
-    db_u32 half_sign = sign >> 16;
-    int unbiased_exp = (int)(exp >> 20) - 1023;
-    int half_exp = unbiased_exp + 127;
-    if (half_exp >= 0xFF) {
-        return (db_u16)(half_sign | 0x7F80u);
+    return f;
+}
+
+// f64 -> f16, round to nearest even, once.
+__device__ __forceinline__ db_u16 db_f64_to_f16(double d) {
+    return db_f32_to_f16(db_f64_to_f32_odd(d));
+}
+
+// f64 -> bf16, round to nearest even, once: the odd f32's top 16 bits rounded on the low
+// 16 (the carry into the exponent gives the next binade or infinity); a NaN stays quiet.
+__device__ __forceinline__ db_u16 db_f64_to_bf16(double d) {
+    const db_u32 u = __float_as_uint(db_f64_to_f32_odd(d));
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) {
+        return (db_u16)((u >> 16) | 0x0040u);
     }
-    if (half_exp <= 0) {
-        if (7 - half_exp > 21) {
-            return (db_u16)half_sign;
-        }
-        man |= 0x00100000u;
-        db_u32 half_man = man >> (14 - half_exp);
-        db_u32 round_bit = 1u << (13 - half_exp);
-        if ((man & round_bit) != 0u && (man & (3u * round_bit - 1u)) != 0u) {
-            half_man += 1u;
-        }
-        return (db_u16)(half_sign | half_man);
-    }
-    db_u32 he = ((db_u32)half_exp) << 7;
-    db_u32 hm = man >> 13;
-    db_u32 round_bit = 0x00001000u;
-    if ((man & round_bit) != 0u && (man & (3u * round_bit - 1u)) != 0u) {
-        return (db_u16)((half_sign | he | hm) + 1u);
-    }
-    return (db_u16)(half_sign | he | hm);
+    return (db_u16)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -213,10 +204,8 @@ template <class R> struct AccHalf {
 };
 
 struct RoundF16 {
-    // f64 -> f32 -> f16, as `half` does on F16C hosts. f16 values are exact in f32.
-    static __device__ __forceinline__ db_u16 from_f64(double d) {
-        return db_f32_to_f16(__double2float_rn(d));
-    }
+    // f16 values are exact in f32.
+    static __device__ __forceinline__ db_u16 from_f64(double d) { return db_f64_to_f16(d); }
     static __device__ __forceinline__ float to_f32(db_u16 h) { return db_f16_to_f32(h); }
 };
 struct RoundBF16 {

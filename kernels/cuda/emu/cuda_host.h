@@ -88,6 +88,12 @@ inline double __dmul_rn(double a, double b) { return a * b; }
 inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
 inline double __fma_rn(double a, double b, double c) { return std::fma(a, b, c); }
 inline float __double2float_rn(double d) { return (float)d; }
+// Toward zero: the nearest f32, stepped back toward 0 if it landed beyond d (a d above
+// FLT_MAX rounds to infinity first and steps back to FLT_MAX).
+inline float __double2float_rz(double d) {
+    float f = (float)d;
+    return std::fabs((double)f) > std::fabs(d) ? std::nextafter(f, 0.0f) : f;
+}
 // The default rounding mode is round-to-nearest-even, which is what _rn asks for.
 inline int __float2int_rn(float f) { return (int)std::lrintf(f); }
 inline int __double2int_rn(double d) { return (int)std::lrint(d); }

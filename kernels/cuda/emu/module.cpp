@@ -61,6 +61,19 @@ void db_mma16816(float d[4], const unsigned a[4], const unsigned b[2]);
 #error "define DB_EMU_FAMILY_<family>"
 #endif
 
+#if defined(DB_EMU_FAMILY_REDUCE)
+// Not a CUDA kernel: a probe of common.cuh's f64 -> half roundings (the accumulators'
+// RoundF16/RoundBF16), which tests/cuda_emu_reduce.rs holds to the CPU's Precision::round
+// on inputs no kernel reaches yet (f64 values just off a half tie below f32's precision).
+extern "C" __global__ void db_emu_round_halves(const double* v, db_u64 n, db_u16* f16, db_u16* bf16) {
+    const db_u64 i = (db_u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) {
+        f16[i] = RoundF16::from_f64(v[i]);
+        bf16[i] = RoundBF16::from_f64(v[i]);
+    }
+}
+#endif
+
 #define DB_EMU_API extern "C" __attribute__((visibility("default")))
 
 namespace {
@@ -127,6 +140,7 @@ DB_EMU_REDUCE_OP(sum)
 DB_EMU_REDUCE_OP(dot)
 DB_EMU_REG_S(tree_pass2_)
 DB_EMU_REG_S(kahan_pass2_)
+DB_EMU_REG(db_emu_round_halves)
 #if defined(DB_REPRO)
 DB_EMU_REG_S(sum_repro_max_)
 DB_EMU_REG_S(sum_repro_deposit_)
