@@ -11,6 +11,9 @@ fn meaning(op: Op, variant: &str) -> &'static str {
         (_, "atomic") if op == Op::Conv2dBwdWeight => {
             "partial weight gradients added with float atomics: nondeterministic"
         }
+        (Op::RowSum | Op::Mean | Op::LogSoftmax, "atomic") => {
+            "each row's chunk sums added into its output with float atomics: nondeterministic (row_sum, mean; log_softmax refuses it)"
+        }
         (_, "atomic") => "float atomic adds, in whatever order threads arrive: nondeterministic",
         (_, "atomic_cas") => {
             "atomic add as a compare-and-swap loop (devices without float atomics): nondeterministic"

@@ -49,21 +49,39 @@ fn check(kind: BackendKind, op: Op, p: (Precision, AccChoice), rows: usize, len:
         let Some(set) = common::run_or_unsupported(kind, &prep) else {
             let acc = p.1.resolve(p.0);
             // Documented refusals only: f64 on a device without it; log_softmax in a half
-            // accumulator (anywhere) or in f64 through WGSL.
+            // accumulator (anywhere) or in f64 through WGSL; log_softmax's atomic variant.
             assert!(
                 p.0 == Precision::F64
                     || acc == Precision::F64
-                    || (op == Op::LogSoftmax && matches!(acc, Precision::F16 | Precision::Bf16)),
+                    || (op == Op::LogSoftmax && matches!(acc, Precision::F16 | Precision::Bf16))
+                    || (op == Op::LogSoftmax && *variant == "atomic"),
                 "{kind} {op} {variant} {p:?} refused"
             );
             continue;
         };
+        assert!(
+            !(op == Op::LogSoftmax && *variant == "atomic"),
+            "{kind}: log_softmax atomic ran although it is documented as unsupported"
+        );
         let m = metrics(&prep, &set);
         assert_eq!(
             m.bound_violations, 0,
             "{kind} {op} {variant} {p:?} {rows}x{len}: {m:?}"
         );
         assert_eq!(m.non_finite, 0);
+        if *variant == "atomic" {
+            // Nondeterministic: every run within the arbitrary-order bound (above); in an
+            // f32 or f64 accumulator the bounds exist, so that check is not vacuous (a
+            // half accumulator's may not for long chunks, as for the ordered variants).
+            let acc = p.1.resolve(p.0);
+            assert!(
+                matches!(acc, Precision::F16 | Precision::Bf16)
+                    || prep.bounds.iter().all(|b| b.is_some()),
+                "{kind} {op} atomic {acc}: no bound"
+            );
+            assert!(prep.job.is_atomic(), "{op} atomic is not marked atomic");
+            continue;
+        }
         assert_eq!(
             m.distinct_outputs, 1,
             "{kind} {op} {variant} not reproducible"
@@ -112,8 +130,21 @@ fn batch_axis(kind: BackendKind) {
         panic!("not run")
     };
     let report = runner::run(&run_config(&a, "test".into()).expect("config")).expect("run");
-    assert_eq!(report.results.len(), 3 * 2 * 4);
+    // 3 ops x 2 ordered variants x 4 sizes, and atomic: row_sum and mean run, log_softmax
+    // refused.
+    let ordered = report
+        .results
+        .iter()
+        .filter(|r| r.variant != "atomic")
+        .count();
+    assert_eq!(ordered, 3 * 2 * 4);
     for r in &report.results {
+        // Only atomic accumulates in the order the hardware gives.
+        assert_eq!(r.deterministic_variant, r.variant != "atomic", "{r:?}");
+        if r.variant == "atomic" && r.op == "log_softmax" {
+            assert_ne!(r.status.to_string(), "ok", "{r:?}");
+            continue;
+        }
         assert_eq!(r.status.to_string(), "ok", "{r:?}");
         let inv = r.batch_invariant.expect("measured");
         let ulp = r.max_ulp_across_batches.expect("measured");
@@ -241,6 +272,12 @@ mod cuda {
                     continue;
                 }
                 for v in rows::VARIANTS {
+                    if *v == "atomic" {
+                        if op != Op::LogSoftmax {
+                            atomic(&m, op, input, acc, rows, len);
+                        }
+                        continue;
+                    }
                     let p = prep(op, input, acc, v, rows, len);
                     let got = run(&m, job(&p));
                     let what = format!("emulated CUDA {op} {v} {input}/{acc} {rows}x{len}");
@@ -259,6 +296,34 @@ mod cuda {
                 }
             }
         }
+    }
+
+    /// `atomic` under every PTX ordering: within the arbitrary-order bound (the bounds
+    /// present, so the check is not vacuous); with one chunk per row (0 + the chain, exact)
+    /// the CPU emulation's bits.
+    fn atomic(m: &Module, op: Op, input: Precision, acc: Precision, rows: usize, len: usize) {
+        let p = prep(op, input, acc, "atomic", rows, len);
+        assert!(p.bounds.iter().all(|b| b.is_some()));
+        let want = rows::cpu::run_once(job(&p)).expect("cpu");
+        let outputs: Vec<Vec<f64>> = detbench::ops::Ordering::CUDA
+            .iter()
+            .map(|&o| {
+                let mut j = job(&p).clone();
+                j.ordering = o;
+                let got = run(m, &j);
+                if j.split.splits == 1 {
+                    for (g, w) in got.iter().zip(&want) {
+                        assert_eq!(g.to_bits(), w.to_bits(), "{op} atomic {input}/{acc} {o:?}");
+                    }
+                }
+                got
+            })
+            .collect();
+        cuda_emu::assert_within_bound(
+            &p,
+            outputs,
+            &format!("emulated CUDA {op} atomic {input}/{acc} {rows}x{len}"),
+        );
     }
 
     cuda_emu::pair_tests!(pair);

@@ -40,10 +40,8 @@ extern "C" __global__ void DB_ENTRY(rows_max_)(const db_u32* P, const DbS* x, Db
 
 // One thread per (row, chunk): the chunk's chain from +0 over x (EXP: over
 // exp(fl(x - max)), log_softmax's terms).
-template <bool EXP> __device__ __forceinline__ void db_rows_partial(const db_u32* P, const DbS* x, const DbV* rowbuf, DbV* partials) {
-    const db_u64 idx = db_rows_thread();
+template <bool EXP> __device__ __forceinline__ DbV db_rows_chain(const db_u32* P, const DbS* x, const DbV* rowbuf, db_u64 idx) {
     const db_u64 splits = P[RP_SPLITS], n = P[RP_LEN];
-    if (idx >= (db_u64)P[RP_ROWS] * splits) return;
     const db_u64 r = idx / splits, beg = (idx % splits) * P[RP_CHUNK];
     const db_u64 end = beg + P[RP_CHUNK] < n ? beg + P[RP_CHUNK] : n;
     DbV acc = (DbV)0;
@@ -51,7 +49,12 @@ template <bool EXP> __device__ __forceinline__ void db_rows_partial(const db_u32
         const DbV v = (DbV)db_load(x, (db_u32)(r * n + j));
         acc = db_add(acc, EXP ? db_exp(db_add(v, -rowbuf[2 * r])) : v);
     }
-    partials[idx] = acc;
+    return acc;
+}
+template <bool EXP> __device__ __forceinline__ void db_rows_partial(const db_u32* P, const DbS* x, const DbV* rowbuf, DbV* partials) {
+    const db_u64 idx = db_rows_thread();
+    if (idx >= (db_u64)P[RP_ROWS] * P[RP_SPLITS]) return;
+    partials[idx] = db_rows_chain<EXP>(P, x, rowbuf, idx);
 }
 extern "C" __global__ void DB_ENTRY(rows_partial_sum_)(const db_u32* P, const DbS* x, const DbV* rowbuf, DbV* partials) {
     db_rows_partial<false>(P, x, rowbuf, partials);
@@ -87,6 +90,31 @@ extern "C" __global__ void DB_ENTRY(rows_finish_lsm_)(const db_u32* P, const DbV
     db_u64 r;
     DbV s;
     if (db_rows_total(P, partials, r, s)) rowbuf[2 * r + 1] = db_log(s);
+}
+
+#if DB_ORDERED_ATOMICS
+// `atomic` (row_sum, mean), one thread per (row, chunk): the chunk's chain added into the
+// row's zeroed cell under the entry point's PTX ordering (common.cuh's db_cell_add: native
+// atom.add for f32/f64, a compare-and-swap loop rounding to the half format for f16/bf16).
+// At most `splits` (<= 16) adds contend for one cell.
+#define DB_ROWS_ATOMIC_ENTRY(ORD, NAME)                                                        \
+    extern "C" __global__ void DB_ENTRY(rows_atomic_##NAME##_)(const db_u32* P, const DbS* x, const DbV* rowbuf, DbV* cells) { \
+        const db_u64 idx = db_rows_thread();                                                   \
+        if (idx >= (db_u64)P[RP_ROWS] * P[RP_SPLITS]) return;                                  \
+        db_cell_add<ORD>(cells + idx / P[RP_SPLITS], db_rows_chain<false>(P, x, rowbuf, idx)); \
+    }
+
+DB_EACH_ORDERING(DB_ROWS_ATOMIC_ENTRY)
+#endif  // DB_ORDERED_ATOMICS
+
+// `atomic`, one thread per row: the cell stored (mean: times 1/N).
+extern "C" __global__ void DB_ENTRY(rows_cells_sum_)(const db_u32* P, const DbV* cells, const DbV* rowbuf, DbO* out) {
+    const db_u64 r = db_rows_thread();
+    if (r < P[RP_ROWS]) out[r] = db_store(cells[r]);
+}
+extern "C" __global__ void DB_ENTRY(rows_cells_mean_)(const db_u32* P, const DbV* cells, const DbV* rowbuf, DbO* out) {
+    const db_u64 r = db_rows_thread();
+    if (r < P[RP_ROWS]) out[r] = db_store(db_mul(cells[r], rowbuf[0]));
 }
 
 // log_softmax, one thread per element: fl(fl(x - max) - log(sum)).

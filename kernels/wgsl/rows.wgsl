@@ -5,7 +5,9 @@
 //   header: `alias C` (accumulator: f64 or f32), `alias XW` (input storage word), `alias OW`
 //   (output word), `const WG`.
 //   flags: IN_* and HALF_F16/HALF_BF16 (common.wgsl), ACC_HALF, STORE_NONE STORE_F32
-//   STORE_HALF, and the op: OP_SUM, OP_MEAN, OP_LSM.
+//   STORE_HALF, and the op: OP_SUM, OP_MEAN, OP_LSM. The `atomic` variant (row_sum, mean)
+//   sets ATOMIC with common.wgsl's ATOMIC_CELLS (one cell per row at binding 4, the give-up
+//   counter at 5) and `const MAX_TRIES` in the header.
 //
 // The orders are those of src/ops/rows/mod.rs: chunk chains from +0, partials added in chunk
 // order from +0. row_sum and mean give the CPU emulation's bits (src/ops/rows/cpu.rs);
@@ -24,8 +26,9 @@ struct Params {
 @group(0) @binding(1) var<storage, read> xs: array<XW>;
 @group(0) @binding(2) var<storage, read_write> outv: array<OW>;
 @group(0) @binding(3) var<storage, read_write> partials: array<C>;
-// [inv] for mean; per row [max, log(sum)] for log_softmax.
-@group(0) @binding(4) var<storage, read_write> rowbuf: array<C>;
+// [inv] for mean; per row [max, log(sum)] for log_softmax. (Bindings 4 and 5 are
+// common.wgsl's atomic cells.)
+@group(0) @binding(6) var<storage, read_write> rowbuf: array<C>;
 
 fn load_x(i: u32) -> C {
     return decode(xs[word_index(i)], i);
@@ -87,13 +90,8 @@ fn term(r: u32, i: u32) -> C {
 }
 //#endif
 
-// One thread per (row, chunk): the chunk's chain from +0.
-@compute @workgroup_size(WG)
-fn row_partial(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let idx = flat_index(gid);
-    if (idx >= prm.rows * prm.splits) {
-        return;
-    }
+// The chain from +0 of chunk `idx % splits` of row `idx / splits`.
+fn chunk_chain(idx: u32) -> C {
     let r = idx / prm.splits;
     let c = idx % prm.splits;
     let beg = c * prm.chunk;
@@ -102,7 +100,44 @@ fn row_partial(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var j = beg; j < end; j++) {
         acc = addc(acc, term(r, r * prm.len + j));
     }
-    partials[idx] = acc;
+    return acc;
+}
+
+//#if ATOMIC
+// `atomic`, one thread per (row, chunk): the chunk's chain added into the row's zeroed cell.
+@compute @workgroup_size(WG)
+fn row_atomic(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let idx = flat_index(gid);
+    if (idx >= prm.rows * prm.splits) {
+        return;
+    }
+    atomic_add(idx / prm.splits, chunk_chain(idx));
+}
+
+// `atomic`, one thread per row: the cell stored (mean: times inv).
+@compute @workgroup_size(WG)
+fn row_cells(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r = flat_index(gid);
+    if (r >= prm.rows) {
+        return;
+    }
+    let s = cell_value(r);
+//#if OP_MEAN
+    outv[r] = to_out(mulc(s, rowbuf[0]));
+//#else
+    outv[r] = to_out(s);
+//#endif
+}
+//#endif
+
+// One thread per (row, chunk): the chunk's chain from +0.
+@compute @workgroup_size(WG)
+fn row_partial(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let idx = flat_index(gid);
+    if (idx >= prm.rows * prm.splits) {
+        return;
+    }
+    partials[idx] = chunk_chain(idx);
 }
 
 // One thread per row: the partials in chunk order from +0 (one chunk: the chain itself).

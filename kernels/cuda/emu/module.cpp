@@ -218,6 +218,11 @@ DB_EMU_REG_S(rows_finish_sum_)
 DB_EMU_REG_S(rows_finish_mean_)
 DB_EMU_REG_S(rows_finish_lsm_)
 DB_EMU_REG_S(rows_lsm_out_)
+DB_EMU_REG_S(rows_cells_sum_)
+DB_EMU_REG_S(rows_cells_mean_)
+#if DB_ORDERED_ATOMICS
+DB_EMU_ORDS(DB_EMU_REG_S, rows_atomic_)
+#endif
 
 #elif defined(DB_EMU_FAMILY_OPTIM)
 #define DB_EMU_OPTIM(RULE) DB_EMU_REG(RULE##_f32) DB_EMU_REG(RULE##_bf16) DB_EMU_REG(RULE##_bf16_sr)

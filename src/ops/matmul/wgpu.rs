@@ -45,13 +45,13 @@ struct Params {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum AtomicKind {
+pub(crate) enum AtomicKind {
     Native,
     Cas32,
     Cas64,
 }
 
-fn atomic_kind(b: &WgpuBackend, acc: Precision) -> AtomicKind {
+pub(crate) fn atomic_kind(b: &WgpuBackend, acc: Precision) -> AtomicKind {
     match acc {
         Precision::F32 if b.has(F::SHADER_FLOAT32_ATOMIC) => AtomicKind::Native,
         Precision::F64 => AtomicKind::Cas64,

@@ -1,12 +1,14 @@
 //! The row reductions on the CPU, in the kernels' order: `row_sum` and `mean` give the
 //! GPU's bits; `log_softmax` uses libm's exp and log, which a GPU's need not match (see
-//! [`super`]).
+//! [`super`]). `atomic` really is atomic: threads add the chunks' partials into the row's
+//! cell by compare-exchange, so the order changes run to run.
 
 use super::{RowSplit, RowsJob};
 use crate::error::OpError;
 use crate::numerics::Precision;
 use crate::ops::Op;
 use crate::shared::gemm::GemmArith as ConvArith;
+use std::sync::atomic::AtomicU64;
 
 /// exp in the accumulator format (f32 or f64).
 fn exp_acc(acc: Precision, t: f64) -> f64 {
@@ -43,14 +45,61 @@ fn chunked(row: &[f64], split: RowSplit, ar: ConvArith, f: impl Fn(f64) -> f64) 
     total
 }
 
-/// One run of a job.
+/// `atomic`: `threads` threads take the (row, chunk) pairs round-robin and add each chunk's
+/// chain into the row's cell (zeroed) by compare-exchange; returns the cells.
+fn atomic_sums(job: &RowsJob, ar: ConvArith, threads: usize) -> Vec<f64> {
+    let cells: Vec<AtomicU64> = (0..job.rows)
+        .map(|_| AtomicU64::new(0f64.to_bits()))
+        .collect();
+    let (splits, chunk, n) = (job.split.splits, job.split.chunk, job.len);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let cells = &cells;
+            s.spawn(move || {
+                let mut i = t;
+                while i < job.rows * splits {
+                    let (r, c) = (i / splits, i % splits);
+                    let beg = r * n + c * chunk;
+                    let end = r * n + ((c + 1) * chunk).min(n);
+                    let mut part = 0.0;
+                    for &v in &job.x[beg..end] {
+                        part = ar.add(part, v);
+                    }
+                    crate::shared::arith::cas_update(&cells[r], |w| ar.add(w, part));
+                    i += threads;
+                }
+            });
+        }
+    });
+    cells
+        .into_iter()
+        .map(|c| f64::from_bits(c.into_inner()))
+        .collect()
+}
+
+/// One run of a job (`atomic` with two threads).
 pub fn run_once(job: &RowsJob) -> Result<Vec<f64>, OpError> {
+    run_threads(job, 2)
+}
+
+/// One run of a job, `atomic` with `threads` threads (at least 2).
+pub fn run_threads(job: &RowsJob, threads: usize) -> Result<Vec<f64>, OpError> {
     super::check_job(job)?;
     let acc = job.accumulator;
     let ar = ConvArith {
         acc,
         out: job.precision,
     };
+    if job.variant == super::RowsVariant::Atomic {
+        let sums = atomic_sums(job, ar, threads.max(2));
+        return Ok(sums
+            .into_iter()
+            .map(|s| match job.op {
+                Op::Mean => ar.store(acc.round(s * job.inv_len())),
+                _ => ar.store(s),
+            })
+            .collect());
+    }
     let mut out = Vec::with_capacity(job.out_len());
     for row in job.x.chunks(job.len) {
         match job.op {

@@ -2,16 +2,19 @@
 //! (`rows_max` for log_softmax, `rows_partial_*` one thread per row and chunk,
 //! `rows_finish_*` one thread per row adding the partials in chunk order, `rows_lsm_out`
 //! for log_softmax), so row_sum and mean give the CPU emulation's bits. tests/batch_rows.rs
-//! runs them on the host emulation of `kernels/cuda/emu`.
+//! runs them on the host emulation of `kernels/cuda/emu`. `atomic` launches
+//! `rows_atomic_{ordering}` (one thread per row and chunk, the chain added into the row's
+//! zeroed cell: native atom.add for f32/f64, compare-and-swap for halves; sm_70+) and
+//! `rows_cells_*` (one thread per row: the cell stored).
 
-use super::RowsJob;
+use super::{RowsJob, RowsVariant};
 use crate::backend::cuda::{
     driver_err, precision_pairs, ComputeCapability, CudaBackend, CudaTarget, ModuleBuild,
     ModuleSpec, TIMER,
 };
 use crate::error::OpError;
 use crate::numerics::Precision;
-use crate::ops::common::pair_suffix;
+use crate::ops::common::{cuda_ordering_suffix, cuda_ordering_suffixes, pair_suffix};
 use crate::ops::{Op, RunSet};
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 
@@ -30,6 +33,8 @@ pub const ENTRIES: &[&str] = &[
     "rows_finish_mean",
     "rows_finish_lsm",
     "rows_lsm_out",
+    "rows_cells_sum",
+    "rows_cells_mean",
 ];
 
 fn module_spec(
@@ -43,23 +48,44 @@ fn module_spec(
 
 /// Every module this family builds for `target` and the entry points [`run`] looks up in it.
 pub fn modules(target: &CudaTarget) -> Vec<ModuleBuild> {
+    let atomics = target.compute_capability().0 >= 7;
     precision_pairs()
         .into_iter()
-        .map(|(p, acc)| ModuleBuild {
-            spec: module_spec(target, p, acc),
-            entries: ENTRIES
-                .iter()
-                .map(|e| format!("{e}_{}", pair_suffix(p, acc)))
-                .collect(),
+        .map(|(p, acc)| {
+            let mut e: Vec<String> = ENTRIES.iter().map(|e| e.to_string()).collect();
+            if atomics {
+                e.extend(
+                    cuda_ordering_suffixes()
+                        .iter()
+                        .map(|o| format!("rows_atomic_{o}")),
+                );
+            }
+            ModuleBuild {
+                spec: module_spec(target, p, acc),
+                entries: e
+                    .into_iter()
+                    .map(|e| format!("{e}_{}", pair_suffix(p, acc)))
+                    .collect(),
+            }
         })
         .collect()
+}
+
+/// Why a job cannot run on a device of compute capability `cc`, if it cannot.
+pub fn unsupported(job: &RowsJob, cc: (i32, i32)) -> Option<String> {
+    (job.variant == RowsVariant::Atomic && cc.0 < 7).then(|| {
+        format!(
+            "atomic uses scoped PTX atomics (.relaxed/.acq_rel), which need sm_70 or newer; this device is sm_{}{}",
+            cc.0, cc.1
+        )
+    })
 }
 
 /// One launch of a pass: its entry point (without suffix), the number of threads, and its
 /// buffer arguments by role.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pass {
-    pub entry: &'static str,
+    pub entry: String,
     pub threads: usize,
     pub args: &'static [Arg],
 }
@@ -81,32 +107,38 @@ pub fn passes(job: &RowsJob) -> Vec<Pass> {
     let lsm = job.op == Op::LogSoftmax;
     if lsm {
         v.push(Pass {
-            entry: "rows_max",
+            entry: "rows_max".into(),
             threads: rows,
             args: &[X, RowBuf],
         });
     }
+    // `atomic` (row_sum, mean): the chains added into the row cells, which live in the
+    // partials buffer (B x splits >= B words, zeroed per run), then the cells stored.
+    let atomic = job.variant == RowsVariant::Atomic;
     v.push(Pass {
-        entry: if lsm {
-            "rows_partial_exp"
-        } else {
-            "rows_partial_sum"
+        entry: match (atomic, lsm) {
+            (true, _) => format!("rows_atomic_{}", cuda_ordering_suffix(job.ordering)),
+            (false, true) => "rows_partial_exp".into(),
+            (false, false) => "rows_partial_sum".into(),
         },
         threads: chunks,
         args: &[X, RowBuf, Partials],
     });
     v.push(Pass {
-        entry: match job.op {
-            Op::RowSum => "rows_finish_sum",
-            Op::Mean => "rows_finish_mean",
+        entry: match (atomic, job.op) {
+            (true, Op::Mean) => "rows_cells_mean",
+            (true, _) => "rows_cells_sum",
+            (false, Op::RowSum) => "rows_finish_sum",
+            (false, Op::Mean) => "rows_finish_mean",
             _ => "rows_finish_lsm",
-        },
+        }
+        .into(),
         threads: rows,
         args: &[Partials, RowBuf, Out],
     });
     if lsm {
         v.push(Pass {
-            entry: "rows_lsm_out",
+            entry: "rows_lsm_out".into(),
             threads: job.rows * job.len,
             args: &[X, RowBuf, Out],
         });
@@ -143,6 +175,9 @@ pub fn rowbuf(job: &RowsJob) -> Vec<u8> {
 pub fn run(backend: &CudaBackend, job: &RowsJob) -> Result<RunSet, OpError> {
     super::check_job(job)?;
     let dev = backend.device();
+    if let Some(why) = unsupported(job, dev.compute_capability()) {
+        return Err(OpError::Unsupported(why));
+    }
     let vbytes = if job.accumulator == Precision::F64 {
         8
     } else {
@@ -171,6 +206,10 @@ pub fn run(backend: &CudaBackend, job: &RowsJob) -> Result<RunSet, OpError> {
         ..Default::default()
     };
     for _ in 0..job.runs {
+        if job.variant == RowsVariant::Atomic {
+            // The atomic cells start at +0 every run, outside the timed span.
+            dev.zero(&mut partials)?;
+        }
         let ms = dev.timed(|st| {
             for (p, k) in passes.iter().zip(&kernels) {
                 let mut l = st.launch_builder(k);
@@ -206,9 +245,22 @@ pub fn run(backend: &CudaBackend, job: &RowsJob) -> Result<RunSet, OpError> {
         set.outputs.push(job.precision.decode(&dev.read(&out)?));
         set.times_ms.push(ms);
     }
-    set.message = format!(
-        "{} splits of {} reduced in split order",
-        job.split.splits, job.split.chunk
-    );
+    set.message = if job.variant == RowsVariant::Atomic {
+        format!(
+            "{} splits of {} added atomically ({})",
+            job.split.splits,
+            job.split.chunk,
+            if matches!(job.accumulator, Precision::F32 | Precision::F64) {
+                "native atom.add"
+            } else {
+                "compare-and-swap loops rounding to the half format, on f32 words"
+            }
+        )
+    } else {
+        format!(
+            "{} splits of {} reduced in split order",
+            job.split.splits, job.split.chunk
+        )
+    };
     Ok(set)
 }

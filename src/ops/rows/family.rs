@@ -56,7 +56,7 @@ impl Kernel for RowsJob {
     }
     fn run_cpu(&self, b: &CpuBackend) -> Result<RunSet, OpError> {
         b.time_runs(self.runs, || {
-            cpu::run_once(self).map(|v| (v, String::new()))
+            cpu::run_threads(self, b.threads()).map(|v| (v, String::new()))
         })
     }
     fn run_wgpu(&self, b: &WgpuBackend) -> Result<RunSet, OpError> {

@@ -11,6 +11,14 @@
 //!   `min(MAX_SPLIT, TARGET_GROUPS / B, N / MIN_CHUNK)` (at least 1). The batch-variant
 //!   baseline: the same row gets another order when B changes.
 //! - `batch_invariant`: S from N alone ([`invariant_split`]).
+//! - `atomic` (row_sum and mean): the split of `batch_invariant`, each chunk's chain added
+//!   into the row's zeroed cell with a float atomic (CUDA's atomicAdd, a compare-exchange
+//!   loop on wgpu and for half accumulators, compare-exchange threads on the CPU), so the
+//!   partials land in whatever order the hardware gives: nondeterministic. The cell is one
+//!   chain from +0 over the S partials in some order, so the bound of the ordered variants
+//!   (chunk + S - 1 rounded adds) covers every order. log_softmax refuses it: its sum
+//!   feeds a log that every element of the row needs, a second pass over the cells that
+//!   adds nothing the row_sum case does not measure.
 //!
 //! # Arithmetic
 //!
@@ -51,7 +59,7 @@ use crate::shared::gemm::store_roundoff;
 use std::str::FromStr;
 
 /// Variants, in report order.
-pub const VARIANTS: &[&str] = &["split_by_batch", "batch_invariant"];
+pub const VARIANTS: &[&str] = &["split_by_batch", "batch_invariant", "atomic"];
 /// Rows without `--batch-sizes`.
 pub const DEFAULT_ROWS: usize = 8;
 /// Row length without `--row-len`.
@@ -100,6 +108,7 @@ pub fn invariant_split(len: usize) -> RowSplit {
 pub enum RowsVariant {
     SplitByBatch,
     BatchInvariant,
+    Atomic,
 }
 
 impl RowsVariant {
@@ -107,7 +116,13 @@ impl RowsVariant {
         match self {
             RowsVariant::SplitByBatch => "split_by_batch",
             RowsVariant::BatchInvariant => "batch_invariant",
+            RowsVariant::Atomic => "atomic",
         }
+    }
+
+    /// Whether the partials land in the order atomics give (run with every CUDA ordering).
+    pub fn is_atomic(self) -> bool {
+        self == RowsVariant::Atomic
     }
 }
 
@@ -117,8 +132,9 @@ impl FromStr for RowsVariant {
         match s {
             "split_by_batch" => Ok(RowsVariant::SplitByBatch),
             "batch_invariant" => Ok(RowsVariant::BatchInvariant),
+            "atomic" => Ok(RowsVariant::Atomic),
             o => Err(format!(
-                "unknown row-reduction variant '{o}' (expected split_by_batch, batch_invariant)"
+                "unknown row-reduction variant '{o}' (expected split_by_batch, batch_invariant, atomic)"
             )),
         }
     }
@@ -171,6 +187,8 @@ pub struct RowsJob {
     pub launch: Launch,
     pub runs: usize,
     pub split: RowSplit,
+    /// The atomic ordering of `atomic` on CUDA (None for the ordered variants).
+    pub ordering: crate::ops::Ordering,
 }
 
 impl RowsJob {
@@ -202,7 +220,7 @@ impl RowsJob {
         }
         let split = match variant {
             RowsVariant::SplitByBatch => split_for(rows, len),
-            RowsVariant::BatchInvariant => invariant_split(len),
+            RowsVariant::BatchInvariant | RowsVariant::Atomic => invariant_split(len),
         };
         Ok(Self {
             op,
@@ -218,6 +236,7 @@ impl RowsJob {
             },
             runs,
             split,
+            ordering: crate::ops::Ordering::initial(variant.is_atomic()),
         })
     }
 
@@ -236,14 +255,15 @@ impl RowsJob {
     }
 }
 
-impl crate::ops::JobSpec for RowsJob {
-    fn launch(&self) -> Launch {
-        self.launch
-    }
-}
+crate::ops::family::atomic_job_spec!(RowsJob);
 
 /// Why a job cannot run anywhere, if it cannot (checked by every backend).
 pub fn check_job(job: &RowsJob) -> Result<(), OpError> {
+    if job.op == Op::LogSoftmax && job.variant == RowsVariant::Atomic {
+        return Err(OpError::Unsupported(
+            "log_softmax has no atomic variant: its sum feeds a log every element of the row needs, so the atomic sum would be row_sum's kernel followed by the ordered passes (measure it with row_sum)".into(),
+        ));
+    }
     if job.op == Op::LogSoftmax && !matches!(job.accumulator, Precision::F32 | Precision::F64) {
         return Err(OpError::Unsupported(format!(
             "log_softmax computes exp and log in f32 (or f64 on the CPU); a {} accumulator is not offered",

@@ -1,11 +1,15 @@
 //! The row reductions on wgpu: `kernels/wgsl/rows.wgsl`, specialised per job. Passes:
 //! (`row_max` for log_softmax), `row_partial` (one thread per row and chunk), `row_finish`
-//! (one thread per row: partials in chunk order), (`lsm_out` for log_softmax).
+//! (one thread per row: partials in chunk order), (`lsm_out` for log_softmax). `atomic`:
+//! `row_atomic` (one thread per row and chunk, the chain added into the row's cell: native
+//! f32 atomicAdd where the adapter has it, else common.wgsl's compare-exchange loop with its
+//! give-up counter) and `row_cells` (one thread per row: the cell stored).
 
-use super::RowsJob;
+use super::{RowsJob, RowsVariant};
 use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
 use crate::error::OpError;
 use crate::numerics::Precision;
+use crate::ops::matmul::wgpu::{atomic_kind, AtomicKind};
 use crate::ops::{Op, RunSet};
 use wgpu::Features as F;
 
@@ -13,6 +17,8 @@ use wgpu::Features as F;
 pub const TEMPLATE: &str = crate::kernels::wgsl::ROWS;
 
 const WG: usize = 64;
+/// Failed compare-exchange tries after which a thread gives up (the run then fails).
+pub const MAX_TRIES: u32 = 1 << 16;
 
 /// Mirrors `Params` in rows.wgsl.
 #[repr(C)]
@@ -28,7 +34,7 @@ struct Params {
 }
 
 /// The specialised WGSL of one job.
-pub fn module_source(job: &RowsJob) -> String {
+pub(crate) fn module_source(job: &RowsJob, kind: AtomicKind) -> String {
     let c = if job.accumulator == Precision::F64 {
         "f64"
     } else {
@@ -45,7 +51,7 @@ pub fn module_source(job: &RowsJob) -> String {
         "f32"
     };
     let header = format!(
-        "// specialised by detbench: {} {} in {}, {}\nalias C = {c};\nalias XW = {xw};\nalias OW = {ow};\nconst WG: u32 = {WG}u;\n",
+        "// specialised by detbench: {} {} in {}, {}\nalias C = {c};\nalias XW = {xw};\nalias OW = {ow};\nconst WG: u32 = {WG}u;\nconst MAX_TRIES: u32 = {MAX_TRIES}u;\n",
         job.op,
         job.precision,
         job.accumulator,
@@ -80,6 +86,17 @@ pub fn module_source(job: &RowsJob) -> String {
     } else {
         "STORE_HALF"
     });
+    if job.variant == RowsVariant::Atomic {
+        flags.extend([
+            "ATOMIC",
+            "ATOMIC_CELLS",
+            match kind {
+                AtomicKind::Native => "NATIVE_ATOMIC",
+                AtomicKind::Cas32 => "CAS32",
+                AtomicKind::Cas64 => "CAS64",
+            },
+        ]);
+    }
     specialise_family(&header, TEMPLATE, &flags)
 }
 
@@ -107,6 +124,13 @@ pub fn run(b: &WgpuBackend, job: &RowsJob) -> Result<RunSet, OpError> {
     if job.accumulator == Precision::F64 || job.precision == Precision::F64 {
         b.require(F::SHADER_F64, "f64 arithmetic")?;
     }
+    let kind = atomic_kind(b, job.accumulator);
+    if job.variant == RowsVariant::Atomic && kind == AtomicKind::Cas64 {
+        b.require(
+            F::SHADER_INT64 | F::SHADER_INT64_ATOMIC_ALL_OPS,
+            "atomic with an f64 accumulator (compare-exchange on u64 words)",
+        )?;
+    }
     let out_len = job.out_len();
     let cbytes: u64 = if job.accumulator == Precision::F64 {
         8
@@ -133,7 +157,7 @@ pub fn run(b: &WgpuBackend, job: &RowsJob) -> Result<RunSet, OpError> {
         gx: g[0],
         _pad: [0; 3],
     };
-    let src = module_source(job);
+    let src = module_source(job, kind);
     let x = b.storage_from_bytes("x", &job.precision.encode(&job.x))?;
     let out = b.storage_zeroed("out", out_len as u64 * obytes)?;
     let partials = b.storage_zeroed("partials", (job.rows * splits) as u64 * cbytes)?;
@@ -148,7 +172,18 @@ pub fn run(b: &WgpuBackend, job: &RowsJob) -> Result<RunSet, OpError> {
     let prm_rows = b.uniform("rows params", &params(g_rows))?;
     let prm_parts = b.uniform("rows params", &params(g_parts))?;
     let prm_elems = b.uniform("rows params", &params(g_elems))?;
-    let all = |prm| vec![(0, prm), (1, &x), (2, &out), (3, &partials), (4, &rowbuf)];
+    if job.variant == RowsVariant::Atomic {
+        return run_atomic(
+            b,
+            job,
+            &src,
+            kind,
+            (&x, &out, &rowbuf),
+            (&prm_parts, g_parts),
+            (&prm_rows, g_rows),
+        );
+    }
+    let all = |prm| vec![(0, prm), (1, &x), (2, &out), (3, &partials), (6, &rowbuf)];
     let mut pipes = Vec::new();
     if job.op == Op::LogSoftmax {
         pipes.push(("row_max", &prm_rows, g_rows));
@@ -165,14 +200,14 @@ pub fn run(b: &WgpuBackend, job: &RowsJob) -> Result<RunSet, OpError> {
         let used: Vec<_> = all(*prm)
             .into_iter()
             .filter(|(i, _)| match *entry {
-                "row_max" => [0, 1, 4].contains(i),
-                "row_partial" => [0, 1, 3].contains(i) || (job.op == Op::LogSoftmax && *i == 4),
+                "row_max" => [0, 1, 6].contains(i),
+                "row_partial" => [0, 1, 3].contains(i) || (job.op == Op::LogSoftmax && *i == 6),
                 "row_finish" => {
                     [0, 3].contains(i)
                         || (job.op != Op::LogSoftmax && *i == 2)
-                        || (job.op != Op::RowSum && *i == 4)
+                        || (job.op != Op::RowSum && *i == 6)
                 }
-                _ => [0, 1, 2, 4].contains(i),
+                _ => [0, 1, 2, 6].contains(i),
             })
             .collect();
         let bg = b.bind_group(&p, &used)?;
@@ -198,6 +233,75 @@ pub fn run(b: &WgpuBackend, job: &RowsJob) -> Result<RunSet, OpError> {
         set.times_ms.push(r.ms);
     }
     set.message = format!("{splits} chunks of {} per row", job.split.chunk);
+    Ok(set)
+}
+
+/// `atomic`: the chains added into zeroed row cells (`row_atomic`), then stored
+/// (`row_cells`); a run whose compare-exchange loops gave up fails.
+#[allow(clippy::type_complexity)]
+fn run_atomic(
+    b: &WgpuBackend,
+    job: &RowsJob,
+    src: &str,
+    kind: AtomicKind,
+    (x, out, rowbuf): (&wgpu::Buffer, &wgpu::Buffer, &wgpu::Buffer),
+    (prm_parts, g_parts): (&wgpu::Buffer, [u32; 3]),
+    (prm_rows, g_rows): (&wgpu::Buffer, [u32; 3]),
+) -> Result<RunSet, OpError> {
+    let cbytes: u64 = if kind == AtomicKind::Cas64 { 8 } else { 4 };
+    let cells = b.storage_zeroed("cells", job.rows as u64 * cbytes)?;
+    let gave_up = b.storage_zeroed("gave_up", 4)?;
+    let p1 = b.pipeline(src, "row_atomic")?;
+    let p2 = b.pipeline(src, "row_cells")?;
+    let mut e1 = vec![(0, prm_parts), (1, x), (4, &cells)];
+    if kind != AtomicKind::Native {
+        e1.push((5, &gave_up));
+    }
+    let bg1 = b.bind_group(&p1, &e1)?;
+    let mut e2 = vec![(0, prm_rows), (2, out), (4, &cells)];
+    if job.op == Op::Mean {
+        e2.push((6, rowbuf));
+    }
+    let bg2 = b.bind_group(&p2, &e2)?;
+    let mut set = RunSet {
+        timer: b.timer().into(),
+        ..Default::default()
+    };
+    for _ in 0..job.runs {
+        let r = b.execute(
+            &[&cells, &gave_up],
+            &[Pass::new(&p1, &bg1, g_parts), Pass::new(&p2, &bg2, g_rows)],
+            &[out, &gave_up],
+        )?;
+        let stuck = u32::from_le_bytes(r.outputs[1][..4].try_into().expect("4 bytes"));
+        if stuck != 0 {
+            return Err(OpError::Failed(format!(
+                "row_atomic: {stuck} compare-exchange loops gave up after {MAX_TRIES} failed tries"
+            )));
+        }
+        let mut v = if job.precision == Precision::F64 {
+            Precision::F64.decode(&r.outputs[0])
+        } else {
+            Precision::F32.decode(&r.outputs[0])
+        };
+        v.truncate(job.rows);
+        set.outputs.push(v);
+        set.times_ms.push(r.ms);
+    }
+    let how = match kind {
+        AtomicKind::Native => "native f32 atomicAdd".to_string(),
+        AtomicKind::Cas32 => format!(
+            "compare-exchange on u32 words (no native {} atomic add)",
+            job.accumulator
+        ),
+        AtomicKind::Cas64 => {
+            "compare-exchange on u64 words (WGSL has no f64 atomic add)".to_string()
+        }
+    };
+    set.message = format!(
+        "{} chunks of {} per row added atomically; {how}",
+        job.split.splits, job.split.chunk
+    );
     Ok(set)
 }
 
