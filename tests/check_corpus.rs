@@ -232,6 +232,16 @@ fn a_bound_violation_in_the_current_run_fails() {
     assert!(text(&o).contains("a-priori error bound"), "{}", text(&o));
 }
 
+/// Gives a row `times` and, where the row records the process's CPU time per run (a
+/// host-executed row), a CPU time that moves with them: a slower kernel does more work, so
+/// its CPU time grows with its wall time (host load would stretch only the wall time).
+fn set_times(x: &mut detbench::report::ResultRecord, times: Vec<f64>) {
+    if x.cpu_ms_per_run.is_some() {
+        x.cpu_ms_per_run = times.iter().copied().reduce(f64::min);
+    }
+    x.times_ms = times;
+}
+
 #[test]
 fn a_twofold_slowdown_over_ten_runs_fails_and_no_timing_passes_it() {
     // One row with steady times of 10 ms (what a quiet machine measures), then twice as
@@ -243,9 +253,15 @@ fn a_twofold_slowdown_over_ten_runs_fails_and_no_timing_passes_it() {
         .iter()
         .position(|x| det_ok(x) && x.backend == "cpu" && x.times_ms.len() == 10)
         .unwrap();
-    r.results[i].times_ms = (0..10).map(|k| 10.0 + 0.1 * k as f64).collect();
+    set_times(
+        &mut r.results[i],
+        (0..10).map(|k| 10.0 + 0.1 * k as f64).collect(),
+    );
     let steady = write("steady.json", &r);
-    r.results[i].times_ms.iter_mut().for_each(|t| *t *= 2.0);
+    set_times(
+        &mut r.results[i],
+        (0..10).map(|k| 20.0 + 0.2 * k as f64).collect(),
+    );
     let cur = write("slow2x.json", &r);
     let baseline = || steady.as_path();
     let o = check(baseline(), &cur, &[]);
@@ -257,6 +273,25 @@ fn a_twofold_slowdown_over_ten_runs_fails_and_no_timing_passes_it() {
     );
     let o = check(baseline(), &cur, &["--no-timing"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // The same wall-clock x2 with the CPU time per run unchanged is a busy machine, not a
+    // slower kernel: a note, exit 0. (Only host-executed rows carry a CPU time.)
+    assert!(
+        r.results[i].cpu_ms_per_run.is_some(),
+        "a cpu row records its CPU time"
+    );
+    r.results[i].cpu_ms_per_run = Some(10.0);
+    let loaded = write("slow2x_loaded.json", &r);
+    let o = check(baseline(), &loaded, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("CPU time per run moved only x1.00"),
+        "{}",
+        text(&o)
+    );
+    set_times(
+        &mut r.results[i],
+        (0..10).map(|k| 20.0 + 0.2 * k as f64).collect(),
+    );
     // A threshold above the slowdown passes it too.
     let o = check(baseline(), &cur, &["--max-slowdown", "1.5"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -267,9 +302,15 @@ fn a_twofold_slowdown_over_ten_runs_fails_and_no_timing_passes_it() {
     );
     // The same x2 on a 1 ms host-timed row (+1 ms, what one preemption per run adds) is
     // within the host floor: a note, exit 0; with the floor off it fails.
-    r.results[i].times_ms = (0..10).map(|k| 1.0 + 0.01 * k as f64).collect();
+    set_times(
+        &mut r.results[i],
+        (0..10).map(|k| 1.0 + 0.01 * k as f64).collect(),
+    );
     let small = write("steady_small.json", &r);
-    r.results[i].times_ms.iter_mut().for_each(|t| *t *= 2.0);
+    set_times(
+        &mut r.results[i],
+        (0..10).map(|k| 2.0 + 0.02 * k as f64).collect(),
+    );
     let small_slow = write("slow2x_small.json", &r);
     let o = check(&small, &small_slow, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -515,10 +556,16 @@ fn a_twofold_slowdown_is_caught_with_three_baselines() {
         .unwrap();
     let mut bases = Vec::new();
     for (n, scale) in [10.0, 10.3, 9.7].into_iter().enumerate() {
-        r.results[i].times_ms = (0..10).map(|k| scale * (1.0 + 0.01 * k as f64)).collect();
+        set_times(
+            &mut r.results[i],
+            (0..10).map(|k| scale * (1.0 + 0.01 * k as f64)).collect(),
+        );
         bases.push(write(&format!("steady3_{n}.json"), &r));
     }
-    r.results[i].times_ms = (0..10).map(|k| 20.0 * (1.0 + 0.01 * k as f64)).collect();
+    set_times(
+        &mut r.results[i],
+        (0..10).map(|k| 20.0 * (1.0 + 0.01 * k as f64)).collect(),
+    );
     let cur = write("slow2x_3.json", &r);
     let refs: Vec<&Path> = bases.iter().map(|p| p.as_path()).collect();
     let o = check_multi(&refs, &cur, &[]);
@@ -529,7 +576,10 @@ fn a_twofold_slowdown_is_caught_with_three_baselines() {
         "{t}"
     );
     // A row whose baselines spread as wide as the slowdown is within their noise.
-    r.results[i].times_ms = (0..10).map(|k| 21.0 * (1.0 + 0.01 * k as f64)).collect();
+    set_times(
+        &mut r.results[i],
+        (0..10).map(|k| 21.0 * (1.0 + 0.01 * k as f64)).collect(),
+    );
     let wide = write("steady3_wide.json", &r);
     let o = check_multi(&[&bases[0], &bases[1], &wide], &cur, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

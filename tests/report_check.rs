@@ -97,6 +97,8 @@ fn check_catches_a_threefold_slowdown() {
         .unwrap();
     victim.times_ms.iter_mut().for_each(|t| *t *= 3.0);
     victim.median_ms = victim.median_ms.map(|m| m * 3.0);
+    // A slower kernel does more work: its CPU time per run grows with its wall time.
+    victim.cpu_ms_per_run = victim.cpu_ms_per_run.map(|c| c * 3.0);
     let cur = write("slow.json", &r);
     // These rows take well under a millisecond on the host's clock: x3 adds less than one
     // scheduler time slice, which the default host floor does not judge.

@@ -462,13 +462,15 @@ pub fn render(inputs: &Inputs) -> String {
         s.push_str(&format!("<h2>{}</h2>", escape(&dev)));
         s.push_str("<h3>Reproducibility and the cost of determinism</h3><p>Time is the median of each deterministic variant divided by that of the fastest atomic variant for the same op, precision, accumulator, size and input (median over inputs).</p>");
         s.push_str(&table_html(&markdown::summary_table(inputs, &dev)));
+        s.push_str(&figure(&ulp_spread_plot(inputs, &dev)));
+        s.push_str(&figure(&throughput_plot(inputs, &dev)));
+        // The case-by-case table can run to hundreds of rows: after the device's summary and
+        // its plots, so a reader sees those first.
         let cost = markdown::cost_table(inputs, &dev);
         if !cost.rows.is_empty() {
             s.push_str("<h3>Cost of determinism, case by case</h3><p>Each deterministic result's median time over the fastest nondeterministic variant's for the same op, precision, accumulator, size and input (for scatter_add the input names the index distribution, so the rows show how the cost moves with contention).</p>");
             s.push_str(&table_html(&cost));
         }
-        s.push_str(&figure(&ulp_spread_plot(inputs, &dev)));
-        s.push_str(&figure(&throughput_plot(inputs, &dev)));
         if inputs.copy_gbps(&dev).is_none() {
             s.push_str("<p class=\"note\">The copy baseline is missing for this device: throughput is shown in GB/s, not as a fraction of copy bandwidth.</p>");
         }
