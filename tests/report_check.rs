@@ -95,17 +95,31 @@ fn check_catches_a_threefold_slowdown() {
         // doing its job.)
         .find(|r| r.status == "ok" && r.variant == "tree" && r.times_ms.len() >= 6)
         .unwrap();
-    victim.times_ms.iter_mut().for_each(|t| *t *= 3.0);
-    victim.median_ms = victim.median_ms.map(|m| m * 3.0);
+    // Steady sub-millisecond times (what a quiet machine measures for this small row), so
+    // the test does not depend on how busy the machine was when the sample ran.
+    let n = victim.times_ms.len();
+    let steady =
+        |scale: f64| -> Vec<f64> { (0..n).map(|k| scale * (1.0 + 0.01 * k as f64)).collect() };
+    victim.times_ms = steady(0.5);
+    victim.median_ms = Some(0.5);
+    victim.cpu_ms_per_run = victim.cpu_ms_per_run.map(|_| 0.5);
+    let base = write("steady_sample.json", &r);
+    let victim = r
+        .results
+        .iter_mut()
+        .find(|r| r.status == "ok" && r.variant == "tree" && r.times_ms.len() >= 6)
+        .unwrap();
+    victim.times_ms = steady(1.5);
+    victim.median_ms = Some(1.5);
     // A slower kernel does more work: its CPU time per run grows with its wall time.
-    victim.cpu_ms_per_run = victim.cpu_ms_per_run.map(|c| c * 3.0);
+    victim.cpu_ms_per_run = victim.cpu_ms_per_run.map(|_| 1.5);
     let cur = write("slow.json", &r);
-    // These rows take well under a millisecond on the host's clock: x3 adds less than one
+    // A row of well under a millisecond on the host's clock: x3 adds less than one
     // scheduler time slice, which the default host floor does not judge.
-    let o = check(sample(), &cur, &[]);
+    let o = check(&base, &cur, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("within the host floor"), "{}", text(&o));
-    let o = check(sample(), &cur, &["--host-floor-ms", "0"]);
+    let o = check(&base, &cur, &["--host-floor-ms", "0"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let t = text(&o);
     assert!(t.contains("slower") && t.contains("Mann-Whitney"), "{t}");
