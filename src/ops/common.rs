@@ -200,3 +200,34 @@ pub fn batch_rows(
     }
     Ok(out)
 }
+
+/// How a WGSL atomic variant adds into its output cells on one adapter (common.wgsl's
+/// `ATOMIC_CELLS`): a native f32 `atomicAdd` where the adapter has one, else a
+/// compare-exchange loop on 32-bit words (f32 and the half formats) or on 64-bit words (f64).
+/// One answer for every family with atomic cells (conv, matmul, rows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AtomicKind {
+    Native,
+    Cas32,
+    Cas64,
+}
+
+impl AtomicKind {
+    /// The kind this adapter gives an accumulator of this precision.
+    pub fn of(b: &crate::backend::wgpu::WgpuBackend, acc: Precision) -> Self {
+        match acc {
+            Precision::F32 if b.has(wgpu::Features::SHADER_FLOAT32_ATOMIC) => AtomicKind::Native,
+            Precision::F64 => AtomicKind::Cas64,
+            _ => AtomicKind::Cas32,
+        }
+    }
+
+    /// The common.wgsl flag that selects it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            AtomicKind::Native => "NATIVE_ATOMIC",
+            AtomicKind::Cas32 => "CAS32",
+            AtomicKind::Cas64 => "CAS64",
+        }
+    }
+}

@@ -13,6 +13,7 @@ use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
 use crate::backend::Backend;
 use crate::error::OpError;
 use crate::numerics::Precision;
+use crate::ops::common::AtomicKind;
 use crate::ops::{Op, RunSet};
 use wgpu::Features as F;
 
@@ -50,22 +51,6 @@ struct Params {
     /// 1.0, opaque to the shader compiler (see `step` in conv.wgsl).
     one: f32,
     _pad: [u32; 3],
-}
-
-/// How the atomic variant adds on this device.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum AtomicKind {
-    Native,
-    Cas32,
-    Cas64,
-}
-
-fn atomic_kind(b: &WgpuBackend, acc: Precision) -> AtomicKind {
-    match acc {
-        Precision::F32 if b.has(F::SHADER_FLOAT32_ATOMIC) => AtomicKind::Native,
-        Precision::F64 => AtomicKind::Cas64,
-        _ => AtomicKind::Cas32,
-    }
 }
 
 /// The specialised WGSL of one job.
@@ -132,11 +117,7 @@ pub fn module_source(b: &WgpuBackend, job: &ConvJob) -> String {
     });
     if job.variant == ConvVariant::Atomic {
         flags.push("ATOMIC_CELLS");
-        flags.push(match atomic_kind(b, job.accumulator) {
-            AtomicKind::Native => "NATIVE_ATOMIC",
-            AtomicKind::Cas32 => "CAS32",
-            AtomicKind::Cas64 => "CAS64",
-        });
+        flags.push(AtomicKind::of(b, job.accumulator).flag());
     }
     specialise_family(&header, TEMPLATE, &flags)
 }
@@ -152,7 +133,8 @@ fn check_device(b: &WgpuBackend, job: &ConvJob) -> Result<(), OpError> {
     if job.accumulator == Precision::F64 || job.precision == Precision::F64 {
         b.require(F::SHADER_F64, "f64 arithmetic")?;
     }
-    if job.variant == ConvVariant::Atomic && atomic_kind(b, job.accumulator) == AtomicKind::Cas64 {
+    if job.variant == ConvVariant::Atomic && AtomicKind::of(b, job.accumulator) == AtomicKind::Cas64
+    {
         b.require(
             F::SHADER_INT64 | F::SHADER_INT64_ATOMIC_ALL_OPS,
             "atomic with an f64 accumulator (compare-exchange on u64 words)",
@@ -362,7 +344,7 @@ fn run_atomic(k: &Bound, set: &mut RunSet) -> Result<(), OpError> {
     let (b, job) = (k.b, k.job);
     let chunks = job.chunks();
     let (cbytes, _) = value_bytes(job);
-    let kind = atomic_kind(b, job.accumulator);
+    let kind = AtomicKind::of(b, job.accumulator);
     let p1 = b.pipeline(&k.src, "bwdw_atomic")?;
     let p2 = b.pipeline(&k.src, "bwdw_finish")?;
     let cells = b.storage_zeroed("cells", k.out_len as u64 * cbytes)?;

@@ -17,6 +17,7 @@ use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
 use crate::backend::Backend;
 use crate::error::OpError;
 use crate::numerics::Precision;
+use crate::ops::common::AtomicKind;
 use crate::ops::RunSet;
 use wgpu::Features as F;
 
@@ -42,21 +43,6 @@ struct Params {
     gx: u32,
     /// 1.0, opaque to the shader compiler (see `step` in matmul.wgsl).
     one: f32,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum AtomicKind {
-    Native,
-    Cas32,
-    Cas64,
-}
-
-pub(crate) fn atomic_kind(b: &WgpuBackend, acc: Precision) -> AtomicKind {
-    match acc {
-        Precision::F32 if b.has(F::SHADER_FLOAT32_ATOMIC) => AtomicKind::Native,
-        Precision::F64 => AtomicKind::Cas64,
-        _ => AtomicKind::Cas32,
-    }
 }
 
 /// The specialised WGSL of one job.
@@ -115,11 +101,7 @@ pub fn module_source(b: &WgpuBackend, job: &MatmulJob) -> String {
         MmVariant::SplitKAtomic => {
             flags.push("V_ATOMIC");
             flags.push("ATOMIC_CELLS");
-            flags.push(match atomic_kind(b, job.accumulator) {
-                AtomicKind::Native => "NATIVE_ATOMIC",
-                AtomicKind::Cas32 => "CAS32",
-                AtomicKind::Cas64 => "CAS64",
-            });
+            flags.push(AtomicKind::of(b, job.accumulator).flag());
         }
         _ => flags.push("V_SPLIT"),
     }
@@ -138,7 +120,7 @@ fn check_device(b: &WgpuBackend, job: &MatmulJob) -> Result<(), OpError> {
         b.require(F::SHADER_F64, "f64 arithmetic")?;
     }
     if job.variant == MmVariant::SplitKAtomic
-        && atomic_kind(b, job.accumulator) == AtomicKind::Cas64
+        && AtomicKind::of(b, job.accumulator) == AtomicKind::Cas64
     {
         b.require(
             F::SHADER_INT64 | F::SHADER_INT64_ATOMIC_ALL_OPS,
@@ -285,7 +267,7 @@ pub fn run(b: &WgpuBackend, job: &MatmulJob) -> Result<RunSet, OpError> {
             );
         }
         MmVariant::SplitKAtomic => {
-            let kind = atomic_kind(b, job.accumulator);
+            let kind = AtomicKind::of(b, job.accumulator);
             let p1 = b.pipeline(&src, "mm_atomic")?;
             let p2 = b.pipeline(&src, "mm_finish")?;
             let cells = b.storage_zeroed("cells", out_len as u64 * cbytes)?;

@@ -9,7 +9,7 @@ use super::{RowsJob, RowsVariant};
 use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
 use crate::error::OpError;
 use crate::numerics::Precision;
-use crate::ops::matmul::wgpu::{atomic_kind, AtomicKind};
+use crate::ops::common::AtomicKind;
 use crate::ops::{Op, RunSet};
 use wgpu::Features as F;
 
@@ -87,15 +87,7 @@ pub(crate) fn module_source(job: &RowsJob, kind: AtomicKind) -> String {
         "STORE_HALF"
     });
     if job.variant == RowsVariant::Atomic {
-        flags.extend([
-            "ATOMIC",
-            "ATOMIC_CELLS",
-            match kind {
-                AtomicKind::Native => "NATIVE_ATOMIC",
-                AtomicKind::Cas32 => "CAS32",
-                AtomicKind::Cas64 => "CAS64",
-            },
-        ]);
+        flags.extend(["ATOMIC", "ATOMIC_CELLS", kind.flag()]);
     }
     specialise_family(&header, TEMPLATE, &flags)
 }
@@ -124,7 +116,7 @@ pub fn run(b: &WgpuBackend, job: &RowsJob) -> Result<RunSet, OpError> {
     if job.accumulator == Precision::F64 || job.precision == Precision::F64 {
         b.require(F::SHADER_F64, "f64 arithmetic")?;
     }
-    let kind = atomic_kind(b, job.accumulator);
+    let kind = AtomicKind::of(b, job.accumulator);
     if job.variant == RowsVariant::Atomic && kind == AtomicKind::Cas64 {
         b.require(
             F::SHADER_INT64 | F::SHADER_INT64_ATOMIC_ALL_OPS,
