@@ -6,27 +6,16 @@ through XLA_FLAGS before JAX starts. detbench op -> JAX: sum -> jnp.sum, dot -> 
 scatter_add -> .at[index].add, matmul -> jnp.matmul, conv2d_fwd -> lax.conv_general_dilated.
 Everything runs under jax.jit; each run's result is fetched before the next starts.
 """
-import json
 import os
 import platform
 import sys
 import time
 
-PROTOCOL = "detbench.external.v1"
-
-
-def respond(req, **fields):
-    fields.setdefault("protocol", PROTOCOL)
-    fields.setdefault("status", "ok")
-    with open(req["response"], "w") as f:
-        json.dump(fields, f)
+from adapter_protocol import read_request, respond
 
 
 def main():
-    with open(sys.argv[1]) as f:
-        req = json.load(f)
-    if req.get("protocol") != PROTOCOL:
-        sys.exit(f"jax adapter: protocol {req.get('protocol')!r}, expected {PROTOCOL}")
+    req = read_request("jax")
     mode = req.get("variant")
     if mode == "deterministic":
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +

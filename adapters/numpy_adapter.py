@@ -6,19 +6,11 @@ detbench runs `python3 numpy_adapter.py REQUEST.json`. The request names the op,
 writes every output and a response.json with its status and per-run times.
 See docs/external.md for the protocol.
 """
-import json
 import platform
 import sys
 import time
 
-PROTOCOL = "detbench.external.v1"
-
-
-def respond(req, **fields):
-    fields.setdefault("protocol", PROTOCOL)
-    fields.setdefault("status", "ok")
-    with open(req["response"], "w") as f:
-        json.dump(fields, f)
+from adapter_protocol import read_request, respond
 
 
 def cpu_name():
@@ -33,10 +25,7 @@ def cpu_name():
 
 
 def main():
-    with open(sys.argv[1]) as f:
-        req = json.load(f)
-    if req.get("protocol") != PROTOCOL:
-        sys.exit(f"numpy adapter: protocol {req.get('protocol')!r}, expected {PROTOCOL}")
+    req = read_request("numpy")
     try:
         import numpy as np
     except ImportError as e:

@@ -7,27 +7,16 @@ detbench op -> PyTorch: sum -> torch.sum(x, dtype=acc), dot -> torch.dot,
 scatter_add -> Tensor.index_add_ (dim 0), matmul -> torch.mm, conv2d_fwd ->
 F.conv2d, conv2d_bwd_data / conv2d_bwd_weight -> torch.nn.grad.conv2d_input / _weight.
 """
-import json
 import os
 import platform
 import sys
 import time
 
-PROTOCOL = "detbench.external.v1"
-
-
-def respond(req, **fields):
-    fields.setdefault("protocol", PROTOCOL)
-    fields.setdefault("status", "ok")
-    with open(req["response"], "w") as f:
-        json.dump(fields, f)
+from adapter_protocol import read_request, respond
 
 
 def main():
-    with open(sys.argv[1]) as f:
-        req = json.load(f)
-    if req.get("protocol") != PROTOCOL:
-        sys.exit(f"torch adapter: protocol {req.get('protocol')!r}, expected {PROTOCOL}")
+    req = read_request("torch")
     mode = req.get("variant")
     if mode == "deterministic":
         # cuBLAS is deterministic only with a fixed workspace; it must be set before CUDA starts.
