@@ -8,6 +8,7 @@
 mod common;
 
 use common::cli::bin;
+use common::report::run_ok;
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
@@ -76,35 +77,30 @@ fn run_reports_validate_against_the_published_schema() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
     // Every family on the CPU, so records with bins, shapes and extras are covered.
-    let out = bin()
-        .args([
-            "run",
-            "--op",
-            "sum,scatter_add,conv2d_bwd_weight,adam",
-            "--backend",
-            "cpu",
-            "--precision",
-            "f32",
-            "--size",
-            "512",
-            "--bins",
-            "16",
-            "--conv-shape",
-            "1,2,5,5,2,3,3,1,1,1",
-            "--steps",
-            "2",
-            "--runs",
-            "2",
-            "--quiet",
-            "--json",
-        ])
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        bin()
+            .args([
+                "run",
+                "--op",
+                "sum,scatter_add,conv2d_bwd_weight,adam",
+                "--backend",
+                "cpu",
+                "--precision",
+                "f32",
+                "--size",
+                "512",
+                "--bins",
+                "16",
+                "--conv-shape",
+                "1,2,5,5,2,3,3,1,1,1",
+                "--steps",
+                "2",
+                "--runs",
+                "2",
+                "--quiet",
+                "--json",
+            ])
+            .arg(&json),
     );
     let fresh = read(&json);
     validate(&schema, &fresh, "a fresh run report");
@@ -140,25 +136,20 @@ fn train_reports_validate_against_the_published_schema() {
     let schema = published("train.schema.json", detbench::report::train::json_schema());
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("t.json");
-    let out = bin()
-        .args([
-            "train",
-            "--backend",
-            "cpu",
-            "--steps",
-            "2",
-            "--replicas",
-            "2",
-            "--quiet",
-            "--json",
-        ])
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        bin()
+            .args([
+                "train",
+                "--backend",
+                "cpu",
+                "--steps",
+                "2",
+                "--replicas",
+                "2",
+                "--quiet",
+                "--json",
+            ])
+            .arg(&json),
     );
     validate(&schema, &read(&json), "a fresh training report");
     for p in kept("detbench.train.v1") {
