@@ -67,24 +67,27 @@ fn numpy_sum_ordered_is_reproducible_and_within_bound_permuted_is_not() {
     // f32 values with a wide exponent range: a reordered sum rounds differently almost
     // every time, so 8 permuted runs agreeing would be a failure of the adapter or of the
     // protocol (each run's file read back as its own output), not chance.
-    let out = detbench(&[
-        "run",
-        "--external",
-        adapter.to_str().unwrap(),
-        "--op",
-        "sum,dot",
-        "--precision",
-        "f32",
-        "--input",
-        "wide",
-        "--size",
-        "20011",
-        "--runs",
-        "8",
-        "--quiet",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    let sum_dot = |to: &Path| {
+        detbench(&[
+            "run",
+            "--external",
+            adapter.to_str().unwrap(),
+            "--op",
+            "sum,dot",
+            "--precision",
+            "f32",
+            "--input",
+            "wide",
+            "--size",
+            "20011",
+            "--runs",
+            "8",
+            "--quiet",
+            "--json",
+            to.to_str().unwrap(),
+        ])
+    };
+    let out = sum_dot(&json);
     assert!(
         out.status.success(),
         "{}",
@@ -128,24 +131,7 @@ fn numpy_sum_ordered_is_reproducible_and_within_bound_permuted_is_not() {
     // check gates external rows like any other: a second run of the same adapter passes
     // (the ordered rows keep their bits), and changed bits in a deterministic mode regress.
     let json2 = dir.path().join("r2.json");
-    let again = detbench(&[
-        "run",
-        "--external",
-        adapter.to_str().unwrap(),
-        "--op",
-        "sum,dot",
-        "--precision",
-        "f32",
-        "--input",
-        "wide",
-        "--size",
-        "20011",
-        "--runs",
-        "8",
-        "--quiet",
-        "--json",
-        json2.to_str().unwrap(),
-    ]);
+    let again = sum_dot(&json2);
     assert!(again.status.success());
     let check = |current: &Path| {
         Command::new(exe())
