@@ -159,16 +159,49 @@ fn chain_step(acc: C, i: u32) -> C {
 //#endif
 
 // ---------------------------------------------------------------------------------------
-// The order-free variants (fixed_point, reproducible) give workgroup w the contiguous block
-// [w * per, (w + 1) * per) of the input, per a multiple of WG, and its threads stride by WG
-// within it: consecutive threads still read consecutive words (coalesced on a GPU), and a
-// CPU device (lavapipe runs a workgroup's threads a few at a time) walks each block
-// sequentially instead of jumping by the whole grid (a power-of-two stride of several
-// MiB for large inputs, which aliases in the caches).
+// The order-free variants (fixed_point, reproducible) read the terms four at a time: quad j
+// holds terms 4j .. 4j + 3, and workgroup w owns the contiguous quads [w * per, (w + 1) *
+// per), per a multiple of WG, its threads striding by WG within them; the n mod 4 terms
+// after the last quad go to workgroup 0. Consecutive threads still read consecutive words
+// (coalesced on a GPU); a CPU device (lavapipe runs a workgroup's threads a few lanes at a
+// time) walks each block sequentially instead of jumping by the whole grid, and with f32
+// input loads 16 bytes at once (VEC4). Four terms per trip also give four independent
+// chains of arithmetic where one would wait on each result. The variants' sums are exact,
+// so this order cannot change their bits.
+//#if VEC4
+@group(0) @binding(6) var<storage, read> xv: array<vec4<f32>>;
+//#if DOT
+@group(0) @binding(7) var<storage, read> yv: array<vec4<f32>>;
+//#endif
+//#endif
+
 fn block_span(w: u32) -> vec2<u32> {
-    let per = ((prm.n + prm.groups - 1u) / prm.groups + WG - 1u) / WG * WG;
-    let start = min(w * per, prm.n);
-    return vec2<u32>(start, min(start + per, prm.n));
+    let quads = prm.n / 4u;
+    let per = ((quads + prm.groups - 1u) / prm.groups + WG - 1u) / WG * WG;
+    let start = min(w * per, quads);
+    return vec2<u32>(start, min(start + per, quads));
+}
+
+// Terms 4j .. 4j + 3, each as term() gives it.
+fn quad(j: u32) -> vec4<C> {
+//#if VEC4
+//#if DOT
+    let x = vec4<C>(xv[j]);
+    let y = vec4<C>(yv[j]);
+    return vec4<C>(opaque(mul(x.x, y.x)), opaque(mul(x.y, y.y)), opaque(mul(x.z, y.z)), opaque(mul(x.w, y.w)));
+//#else
+    return vec4<C>(xv[j]);
+//#endif
+//#else
+    let i = 4u * j;
+    return vec4<C>(term(i), term(i + 1u), term(i + 2u), term(i + 3u));
+//#endif
+}
+
+// Whether thread l of workgroup w takes a term after the last quad, and its index.
+fn tail_term(w: u32, l: u32) -> vec2<u32> {
+    let first = prm.n / 4u * 4u;
+    return vec2<u32>(select(0u, 1u, w == 0u && first + l < prm.n), first + l);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -433,19 +466,33 @@ fn fixed_point(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
         atomicStore(&wfx_lost, 0u);
     }
     workgroupBarrier();
-    var total = u64(0);
-    var lost = 0u;
+    var t = vec4<u64>(u64(0));
+    var lost = vec4<u32>(0u);
+    let k = prm.fixed_k;
     let span = block_span(wid.x);
-    for (var i = span.x + l; i < span.y; i += WG) {
-        let qt = quantize(term(i), prm.fixed_k);
-        total = total + qt.q;
-        lost = lost + select(0u, 1u, qt.lost);
+    for (var j = span.x + l; j < span.y; j += WG) {
+        let v = quad(j);
+        let q0 = quantize(v.x, k);
+        let q1 = quantize(v.y, k);
+        let q2 = quantize(v.z, k);
+        let q3 = quantize(v.w, k);
+        t += vec4<u64>(q0.q, q1.q, q2.q, q3.q);
+        lost += select(vec4<u32>(0u), vec4<u32>(1u), vec4<bool>(q0.lost, q1.lost, q2.lost, q3.lost));
     }
+    let tail = tail_term(wid.x, l);
+    if (tail.x == 1u) {
+        let qt = quantize(term(tail.y), k);
+        t.x += qt.q;
+        lost.x += select(0u, 1u, qt.lost);
+    }
+    // Wrapping integer adds: any order gives the same words.
+    let total = (t.x + t.y) + (t.z + t.w);
+    let lost_n = (lost.x + lost.y) + (lost.z + lost.w);
     if (total != u64(0)) {
         atomicAdd(&wfx_total, total);
     }
-    if (lost != 0u) {
-        atomicAdd(&wfx_lost, lost);
+    if (lost_n != 0u) {
+        atomicAdd(&wfx_lost, lost_n);
     }
     workgroupBarrier();
     if (l == 0u) {
@@ -684,6 +731,36 @@ fn local_add(base: u32, v: vec3<u32>) {
     }
 }
 
+// The layout's 1.5 * 2^(a_k), set by repro_deposit.
+var<private> rsig: vec3<A>;
+// The thread's exact counts of quanta per fold, LIMBS words each (wrapping).
+var<private> w0: vec3<u32>;
+var<private> w1: vec3<u32>;
+var<private> w2: vec3<u32>;
+
+// Moves exact per-fold sums of q_k into the thread's words: scaled by quanta per unit
+// (powers of two, so exact) to integer counts.
+fn spill(sums: vec3<A>, per_q: vec3<A>) {
+    w0 = wide_add(w0, to_limbs(sums.x * per_q.x));
+    w1 = wide_add(w1, to_limbs(sums.y * per_q.y));
+    w2 = wide_add(w2, to_limbs(sums.z * per_q.z));
+}
+
+// The q_k that depositing t adds to the folds (their sum is t to within half the last
+// fold's quantum).
+fn folds_of(t: C) -> vec3<A> {
+    var r = A(t);
+    var q = vec3<A>(A(0.0));
+    // FOLDS (the host's fold count) is a constant, so the fold loop unrolls.
+    for (var k = 0; k < FOLDS; k++) {
+        // The select keeps the driver from folding (sig + r) - sig into r.
+        let s = select(rsig[k] + or1(r), A(0.0), prm.zero != 0u);
+        q[k] = s - rsig[k];
+        r = r - q[k];
+    }
+    return q;
+}
+
 @compute @workgroup_size(WG)
 fn repro_deposit(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let l = lid.x;
@@ -703,39 +780,41 @@ fn repro_deposit(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgrou
     let a1 = rlayout[1];
     let a2 = rlayout[2];
     let a3 = rlayout[3];
-    let sig = vec3<A>(sigma_of(a1), sigma_of(a2), sigma_of(a3));
+    rsig = vec3<A>(sigma_of(a1), sigma_of(a2), sigma_of(a3));
+    w0 = vec3<u32>(0u);
+    w1 = vec3<u32>(0u);
+    w2 = vec3<u32>(0u);
     // Quanta per unit: u_k = 2^(a_k - p + 1).
     let per_q = vec3<A>(pow2(P_BITS - 1 - a1), pow2(P_BITS - 1 - a2), pow2(P_BITS - 1 - a3));
-    var w0 = vec3<u32>(0u);
-    var w1 = vec3<u32>(0u);
-    var w2 = vec3<u32>(0u);
     var m = C(0.0);
     let span = block_span(wid.x);
-    var i = span.x + l;
+    var j = span.x + l;
     // Runs of at most R_RUN terms per thread, the sums moved into the words after each: a
     // branch inside the term loop would cost every term on a device that runs a
     // workgroup's threads in lockstep lanes (lavapipe executes both sides of an `if`).
-    while (i < span.y) {
-        let stop = min(span.y, i + R_RUN * WG);
-        // Each fold's q_k summed in A: multiples of u_k below 2^(p-1) u_k in magnitude, so
-        // exact; scaled to integer counts (by a power of two, exact) when moved into words.
-        var sums = vec3<A>(A(0.0));
-        for (; i < stop; i += WG) {
-            let t = term(i);
-            m = max(m, abs(t));
-            var r = A(t);
-            // FOLDS (the host's fold count) is a constant, so the fold loop unrolls.
-            for (var k = 0; k < FOLDS; k++) {
-                // The select keeps the driver from folding (sig + r) - sig into r.
-                let s = select(sig[k] + or1(r), A(0.0), prm.zero != 0u);
-                let q = s - sig[k];
-                sums[k] += q;
-                r = r - q;
-            }
+    while (j < span.y) {
+        let stop = min(span.y, j + R_RUN / 4u * WG);
+        // Each fold's q_k summed in A, one sum per term of the quad: multiples of u_k below
+        // 2^(p-1) u_k in magnitude, so exact.
+        var s0 = vec3<A>(A(0.0));
+        var s1 = vec3<A>(A(0.0));
+        var s2 = vec3<A>(A(0.0));
+        var s3 = vec3<A>(A(0.0));
+        for (; j < stop; j += WG) {
+            let v = quad(j);
+            m = max(m, max(max(abs(v.x), abs(v.y)), max(abs(v.z), abs(v.w))));
+            s0 += folds_of(v.x);
+            s1 += folds_of(v.y);
+            s2 += folds_of(v.z);
+            s3 += folds_of(v.w);
         }
-        w0 = wide_add(w0, to_limbs(sums.x * per_q.x));
-        w1 = wide_add(w1, to_limbs(sums.y * per_q.y));
-        w2 = wide_add(w2, to_limbs(sums.z * per_q.z));
+        spill((s0 + s1) + (s2 + s3), per_q);
+    }
+    let tail = tail_term(wid.x, l);
+    if (tail.x == 1u) {
+        let t = term(tail.y);
+        m = max(m, abs(t));
+        spill(folds_of(t), per_q);
     }
     if (any(w0 != vec3<u32>(0u))) {
         local_add(0u, w0);

@@ -60,6 +60,17 @@ fn block_native(b: &WgpuBackend, job: &ReduceJob) -> bool {
     job.accumulator == Precision::F32 && b.has(F::SHADER_FLOAT32_ATOMIC)
 }
 
+/// Whether the kernel reads x (and y) also as `array<vec4<f32>>`: f32 input, order-free
+/// variants, and at least one whole vec4 (a binding holds at least one element).
+fn uses_vec4(job: &ReduceJob) -> bool {
+    job.precision == Precision::F32
+        && job.n() >= 4
+        && matches!(
+            job.variant,
+            ReduceVariant::FixedPoint | ReduceVariant::Reproducible
+        )
+}
+
 /// The specialised WGSL of one job: header + the template's enabled blocks.
 pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> String {
     let c = if uses_f64(job) { "f64" } else { "f32" };
@@ -121,6 +132,10 @@ pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> String {
         ReduceVariant::FixedPoint => "V_FIXED",
         ReduceVariant::Reproducible => "V_REPRO",
     });
+    // The order-free variants load f32 input as vec4<f32> (bindings 6 and 7, see quad()).
+    if uses_vec4(job) {
+        flags.push("VEC4");
+    }
     // The workgroup tree of tree_in_workgroup: of adds, or of maxima (reproducible).
     if matches!(
         job.variant,
@@ -272,6 +287,17 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
         v.extend(extra.iter().map(|&(i, buf)| (i, buf.clone())));
         v
     };
+    // The same plus x (and y) as vec4<f32> words, for the entry points that read quads.
+    let quads = |extra: &[(u32, &wgpu::Buffer)]| -> Vec<(u32, wgpu::Buffer)> {
+        let mut v = inputs(extra);
+        if uses_vec4(job) {
+            v.push((6, x.clone()));
+            if let Some(y) = &y {
+                v.push((7, y.clone()));
+            }
+        }
+        v
+    };
     let bind = |p: &wgpu::ComputePipeline, e: Vec<(u32, wgpu::Buffer)>| {
         let refs: Vec<(u32, &wgpu::Buffer)> = e.iter().map(|(i, buf)| (*i, buf)).collect();
         b.bind_group(p, &refs)
@@ -325,6 +351,7 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
                 job,
                 src: &src,
                 inputs: &inputs,
+                quads: &quads,
                 bind: &bind,
             },
             &mut set,
@@ -333,7 +360,7 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
             let p = b.pipeline(&src, "fixed_point")?;
             let total = b.storage_zeroed("fx_total", 8)?;
             let lost = b.storage_zeroed("fx_lost", 4)?;
-            let bg = bind(&p, inputs(&[(3, &total), (4, &lost)]))?;
+            let bg = bind(&p, quads(&[(3, &total), (4, &lost)]))?;
             for _ in 0..job.runs {
                 let r = b.execute(
                     &[&total, &lost],
@@ -354,6 +381,7 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
                 job,
                 src: &src,
                 inputs: &inputs,
+                quads: &quads,
                 bind: &bind,
             },
             cb,
@@ -376,6 +404,8 @@ struct Setup<'a> {
     job: &'a ReduceJob,
     src: &'a str,
     inputs: &'a Inputs<'a>,
+    /// `inputs` plus the vec4 views of x and y (quad()).
+    quads: &'a Inputs<'a>,
     bind: &'a Bind<'a>,
 }
 
@@ -457,7 +487,10 @@ fn run_reproducible(
     let layout = b.storage_zeroed("rlayout", 24)?;
     let lanes = b.storage_zeroed("rlanes", nwords as u64 * 4)?;
     let bg_guess = bind(&guess, inputs(&[(4, &layout)]))?;
-    let bg_deposit = bind(&deposit, inputs(&[(3, &rmax), (4, &layout), (5, &lanes)]))?;
+    let bg_deposit = bind(
+        &deposit,
+        (s.quads)(&[(3, &rmax), (4, &layout), (5, &lanes)]),
+    )?;
     let bg_check = bind(
         &check,
         vec![
