@@ -5,10 +5,12 @@
 //! constants, and `//#if` flags keep only the code the job needs (see the template's top
 //! comment), so f64, i64 and float-atomic code is compiled only where it is used.
 //!
-//! `reproducible` computes its bin layout on the device from the max |term| (pass
-//! `repro_max2`, the same steps as `ReproParams::new`); the host checks that layout against
-//! the job's, reads back the exact per-fold integer lanes (see the kernel) and finalises
-//! them with the shared code ([`finalize_lanes`]).
+//! `reproducible` reads x once in the common case: it guesses the bin layout from a sample of
+//! x (pass `repro_guess`, the same steps as `ReproParams::new`), deposits x with it while
+//! taking the true maximum, and deposits x again only if the true maximum's layout differs
+//! (`repro_check`; see the template's comment). The host checks the final layout against
+//! the job's, reads back the exact per-fold integer lanes and finalises them with the shared
+//! code ([`finalize_lanes`]), and says whether x was read once or twice.
 
 use super::{ReduceJob, ReduceVariant};
 use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
