@@ -733,6 +733,8 @@ fn local_add(base: u32, v: vec3<u32>) {
 
 // The layout's 1.5 * 2^(a_k), set by repro_deposit.
 var<private> rsig: vec3<A>;
+// The same values, hidden from the compiler (opaque): set once, not once per term.
+var<private> rsig2: vec3<A>;
 // The thread's exact counts of quanta per fold, LIMBS words each (wrapping).
 var<private> w0: vec3<u32>;
 var<private> w1: vec3<u32>;
@@ -753,9 +755,8 @@ fn folds_of(t: C) -> vec3<A> {
     var q = vec3<A>(A(0.0));
     // FOLDS (the host's fold count) is a constant, so the fold loop unrolls.
     for (var k = 0; k < FOLDS; k++) {
-        // The select keeps the driver from folding (sig + r) - sig into r.
-        let s = select(rsig[k] + or1(r), A(0.0), prm.zero != 0u);
-        q[k] = s - rsig[k];
+        // rsig2 is rsig through opaque(), so no driver can fold (sig + r) - sig into r.
+        q[k] = (rsig[k] + or1(r)) - rsig2[k];
         r = r - q[k];
     }
     return q;
@@ -781,6 +782,7 @@ fn repro_deposit(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgrou
     let a2 = rlayout[2];
     let a3 = rlayout[3];
     rsig = vec3<A>(sigma_of(a1), sigma_of(a2), sigma_of(a3));
+    rsig2 = select(rsig, vec3<A>(A(0.0)), prm.zero != 0u);
     w0 = vec3<u32>(0u);
     w1 = vec3<u32>(0u);
     w2 = vec3<u32>(0u);
