@@ -625,6 +625,15 @@ fn lanes_add(base: u32, v: vec3<u32>) {
 
 //#if REPRO_PRIV
 var<workgroup> plane: array<atomic<u32>, RW>;
+//#if PLANE32
+// An f32 term's count in a fold is at most 2^12 in magnitude and the host sets PLANE32 only
+// when a workgroup sees at most 2^19 terms, so every (bin, fold) total of a workgroup stays
+// below 2^31 in magnitude: one wrapping word (two's complement) holds it exactly, and one
+// atomic per fold replaces the limbs and their carries.
+fn plane_add32(lane: u32, count: A) {
+    atomicAdd(&plane[lane], bitcast<u32>(i32(count)));
+}
+//#else
 fn plane_add(base: u32, v: vec3<u32>) {
     let o0 = atomicAdd(&plane[base], v.x);
     let c0 = select(0u, 1u, o0 + v.x < o0);
@@ -642,12 +651,17 @@ fn plane_add(base: u32, v: vec3<u32>) {
     }
 }
 //#endif
+//#endif
 
 fn flush(b: u32, sums: vec3<A>, folds: i32) {
     for (var k = 0u; k < 3u; k++) {
         if (i32(k) < folds && sums[k] != A(0.0)) {
 //#if REPRO_PRIV
+//#if PLANE32
+            plane_add32(b * 3u + k, sums[k]);
+//#else
             plane_add((b * 3u + k) * LIMBS, to_limbs(sums[k]));
+//#endif
 //#else
             lanes_add((b * 3u + k) * LIMBS, to_limbs(sums[k]));
 //#endif
@@ -686,10 +700,17 @@ fn scatter_reproducible(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(g
     workgroupBarrier();
     for (var g = lid.x; g < prm.bins * 3u; g += WG) {
         let base = g * LIMBS;
+//#if PLANE32
+        // The word sign-extended to the limbs.
+        let w = atomicLoad(&plane[g]);
+        let ext = select(0u, 0xffffffffu, bitcast<i32>(w) < 0);
+        let v = vec3<u32>(w, ext, ext);
+//#else
         var v = vec3<u32>(atomicLoad(&plane[base]), atomicLoad(&plane[base + 1u]), 0u);
         if (LIMBS == 3u) {
             v.z = atomicLoad(&plane[base + 2u]);
         }
+//#endif
         if (any(v != vec3<u32>(0u))) {
             lanes_add(base, v);
         }

@@ -57,9 +57,30 @@ fn native_merge(b: &WgpuBackend, job: &ScatterJob) -> bool {
     job.accumulator == Precision::F32 && b.has(F::SHADER_FLOAT32_ATOMIC)
 }
 
+/// Whether reproducible's workgroup lanes are one wrapping u32 word per (bin, fold) (see
+/// `plane_add32` in scatter.wgsl): f32 counts (at most 2^12 per term) and at most 2^19 terms
+/// per workgroup, so a workgroup's total stays below 2^31 in magnitude.
+fn repro_plane32(job: &ScatterJob) -> bool {
+    let threads = job.repro_groups() as u64 * job.launch.workgroup_size as u64;
+    let span = job.repro_span() as u64;
+    let spans = (job.n() as u64).div_ceil(span);
+    let per_group = spans.div_ceil(threads) * job.launch.workgroup_size as u64 * span;
+    job.accumulator == Precision::F32 && per_group <= 1 << 19
+}
+
+/// u32 words of reproducible's per-workgroup lanes (all bins).
+fn repro_plane_words(job: &ScatterJob) -> usize {
+    let per_lane = if repro_plane32(job) {
+        1
+    } else {
+        job.repro_limbs()
+    };
+    job.bins * REPRO_LANES * per_lane
+}
+
 /// Bytes of reproducible's per-workgroup lanes (all bins).
 fn repro_lane_bytes(job: &ScatterJob) -> u64 {
-    (job.bins * REPRO_LANES * job.repro_limbs() * 4) as u64
+    (repro_plane_words(job) * 4) as u64
 }
 
 /// Whether reproducible keeps every bin's lanes in workgroup memory on this device.
@@ -88,7 +109,7 @@ pub fn module_source(b: &WgpuBackend, job: &ScatterJob) -> String {
     };
     let limbs = job.repro_limbs();
     let rw = if repro_private(b, job) {
-        job.bins * REPRO_LANES * limbs
+        repro_plane_words(job)
     } else {
         1
     };
@@ -126,6 +147,9 @@ pub fn module_source(b: &WgpuBackend, job: &ScatterJob) -> String {
             flags.push("V_REPRO");
             if repro_private(b, job) {
                 flags.push("REPRO_PRIV");
+                if repro_plane32(job) {
+                    flags.push("PLANE32");
+                }
             }
         }
     }
