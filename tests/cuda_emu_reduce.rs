@@ -56,15 +56,41 @@ fn value_format(acc: Precision) -> Precision {
     }
 }
 
+/// A job's operands on the emulated device, its entry-point suffix, op and launch shape.
+struct Operands<'m> {
+    suffix: String,
+    op: &'static str,
+    n: u64,
+    groups: u32,
+    wg: u32,
+    x: cuda_emu::Buf<'m>,
+    y: Option<cuda_emu::Buf<'m>>,
+}
+
+impl Operands<'_> {
+    /// y, or x for a sum (sum kernels take a y pointer too and never read it).
+    fn y(&self) -> &cuda_emu::Buf<'_> {
+        self.y.as_ref().unwrap_or(&self.x)
+    }
+}
+
+fn operands<'m>(m: &'m Module, j: &ReduceJob) -> Operands<'m> {
+    Operands {
+        suffix: format!("{}_{}", j.precision.name(), j.accumulator.name()),
+        op: if j.y.is_some() { "dot" } else { "sum" },
+        n: j.n() as u64,
+        groups: j.launch.workgroups,
+        wg: j.launch.workgroup_size,
+        x: m.upload(&j.precision.encode(&j.x)),
+        y: j.y.as_ref().map(|y| m.upload(&j.precision.encode(y))),
+    }
+}
+
 /// One run of `variant` (with `ord` for the atomic ones), launched as cuda.rs launches it.
 fn run(m: &Module, j: &ReduceJob, variant: &str, ord: &str) -> f64 {
-    let suffix = format!("{}_{}", j.precision.name(), j.accumulator.name());
-    let op = if j.y.is_some() { "dot" } else { "sum" };
-    let n = j.n() as u64;
-    let (groups, wg) = (j.launch.workgroups, j.launch.workgroup_size);
-    let x = m.upload(&j.precision.encode(&j.x));
-    let y = j.y.as_ref().map(|y| m.upload(&j.precision.encode(y)));
-    let y = y.as_ref().unwrap_or(&x);
+    let o = operands(m, j);
+    let (suffix, op, n, groups, wg) = (&o.suffix, o.op, o.n, o.groups, o.wg);
+    let (x, y) = (&o.x, o.y());
     let acc = j.accumulator;
     let vf = value_format(acc);
     let e = |name: String| format!("{name}_{suffix}");
@@ -146,13 +172,9 @@ const LAYOUT_WORDS: usize = 6;
 /// reproducible launched as cuda.rs launches it (guess, deposit, check, deposit), without
 /// the host's layout check: the caller asserts on the layout words.
 fn repro_launch(m: &Module, j: &ReduceJob) -> ReproRun {
-    let suffix = format!("{}_{}", j.precision.name(), j.accumulator.name());
-    let op = if j.y.is_some() { "dot" } else { "sum" };
-    let n = j.n() as u64;
-    let (groups, wg) = (j.launch.workgroups, j.launch.workgroup_size);
-    let x = m.upload(&j.precision.encode(&j.x));
-    let y = j.y.as_ref().map(|y| m.upload(&j.precision.encode(y)));
-    let y = y.as_ref().unwrap_or(&x);
+    let o = operands(m, j);
+    let (suffix, op, n, groups, wg) = (&o.suffix, o.op, o.n, o.groups, o.wg);
+    let (x, y) = (&o.x, o.y());
     let limbs = if j.accumulator == Precision::F64 {
         3
     } else {
