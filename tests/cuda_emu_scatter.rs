@@ -13,7 +13,8 @@ use detbench::backend::BackendKind;
 use detbench::inputs::InputSpec;
 use detbench::numerics::Precision;
 use detbench::ops::scatter::{
-    IndexSource, ScatterJob, ScatterParams, RADIX_BITS, REPRO_LANES, SORT_WG,
+    IndexSource, ScatterJob, ScatterParams, RADIX_BITS, RADIX_DIGITS, RADIX_ITEMS, REPRO_LANES,
+    SORT_WG,
 };
 use detbench::ops::{Case, FamilyParams, Job, Op, Prepared, RunSet};
 
@@ -167,12 +168,13 @@ fn sorted(
     let n32 = j.n() as u32;
     let nbins = j.bins as u32;
     let wg = j.launch.workgroup_size;
-    let passes = j.radix_passes();
+    let shifts = j.radix_shifts();
+    let passes = shifts.len() as u32;
     let tile = j.radix_tile() as u32;
     let tiles = n32.div_ceil(tile);
     let chunk = j.chunk as u32;
     let chunks = j.chunks() as u32;
-    let scan_len = 16 * tiles;
+    let scan_len = RADIX_DIGITS * tiles;
     let blocks = scan_len.div_ceil(tile);
     let vbytes = if wide { 8 } else { 4 };
     let tbytes = if j.precision == Precision::F64 { 8 } else { 4 };
@@ -198,7 +200,7 @@ fn sorted(
         );
     }
     for p in 0..passes {
-        let shift = (p * RADIX_BITS) as u64;
+        let shift = shifts[p as usize] as u64;
         let first = u64::from(p == 0);
         let last = u64::from(p + 1 == passes);
         let dst = (p % 2) as usize;
@@ -310,15 +312,32 @@ fn cpu(prep: &Prepared) -> Vec<f64> {
 }
 
 /// (n, bins, index distribution, workgroup size): one element in one bin; few hot bins
-/// (zipf) with several radix tiles; sorted indices over enough bins for four radix passes
-/// and lanes too large for shared memory; one bin with every element (no radix pass).
+/// (zipf) with several radix tiles (one radix pass); two passes; sorted indices over
+/// enough bins for three radix passes and lanes too large for shared memory; four passes
+/// at an n that is not a multiple of the tile; one bin with every element (no radix pass).
 const SHAPES: &[(usize, usize, &str, u32)] = &[
     (1, 1, "uniform", 64),
     (5000, 7, "zipf", 64),
     (9000, 300, "uniform", 256),
     (20_000, 5000, "sorted", 64),
+    (12_345, 40_000, "uniform", 128),
     (3000, 1, "single", 128),
 ];
+
+/// scatter.cu's sort shape is src/ops/scatter/mod.rs's: the host launches SORT_WG threads
+/// per tile of SORT_WG * RADIX_ITEMS elements and sizes the digit counts by RADIX_DIGITS.
+#[test]
+fn cuda_sort_shape_is_the_hosts() {
+    let src = std::fs::read_to_string(SOURCE).expect("scatter.cu");
+    for (name, v) in [
+        ("DB_SORT_WG", SORT_WG),
+        ("DB_RADIX_ITEMS", RADIX_ITEMS),
+        ("DB_RADIX_BITS", RADIX_BITS),
+    ] {
+        let line = format!("#define {name} {v}u\n");
+        assert!(src.contains(&line), "scatter.cu lacks `{}`", line.trim());
+    }
+}
 
 fn ordered_pair(input: Precision, acc: Precision) {
     let build = cuda_emu::module_build(SOURCE, &format!("{}_{}", input.name(), acc.name()));

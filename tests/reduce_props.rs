@@ -342,3 +342,74 @@ backend_tests! {
     #[cfg_attr(not(detbench_libcuda), ignore = "needs a CUDA device: no libcuda on this machine (DETBENCH_REQUIRE_CUDA=1 runs it)")]
     cuda => BackendKind::Cuda, 24;
 }
+
+/// The one-pass `reproducible` kernel guesses the bin layout from a sample of x and deposits
+/// x again only when the guess was wrong. Both paths must give the CPU's bits, and the
+/// report must say which one ran. With n = 200003 and 256 threads the sample is 256 blocks
+/// of 256 terms, block b starting at b * 783 (the last at n - 256): index 500 is in no
+/// block, index n - 1 is in the last one.
+#[test]
+fn reproducible_sample_guess_right_and_wrong() {
+    let kind = BackendKind::Wgpu;
+    if common::backend(kind).is_none() {
+        return;
+    }
+    let n = 200_003;
+    let base: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919) % 1000) as f32 / 999.0 - 0.5)
+        .collect();
+    let with = |at: usize, v: f32| {
+        let mut x = base.clone();
+        x[at] = v;
+        x
+    };
+    // (values, the pass count the message must name)
+    let inputs = [
+        (base.clone(), "one pass"),
+        (with(500, 3.0e6), "two passes"),
+        (with(500, -3.0e6), "two passes"),
+        (with(n - 1, 3.0e6), "one pass"),
+        (with(0, -3.0e6), "one pass"),
+    ];
+    for (values, passes) in inputs {
+        let file = npy_of(&values);
+        for (op, acc) in [
+            (Op::Sum, AccChoice::Same),
+            (Op::Sum, AccChoice::Fixed(Precision::F64)),
+            (Op::Dot, AccChoice::Same),
+        ] {
+            let input = InputSpec::File(file.clone());
+            let c = case(
+                op,
+                (Precision::F32, acc),
+                "reproducible",
+                n,
+                input,
+                1,
+                2,
+                256,
+            );
+            let prep = prepare(&c).expect("prepare");
+            let what = format!("{op} acc {} expecting {passes}", c.accumulator);
+            let set = run(kind, &prep).unwrap_or_else(|| panic!("{what}: unsupported"));
+            // A dot's terms are x*y, with a y of its own: only the sums' maxima are placed.
+            if op == Op::Sum {
+                assert!(
+                    set.message.contains(passes),
+                    "{what}: message {:?}",
+                    set.message
+                );
+            }
+            let cpu = run(BackendKind::Cpu, &prep).expect("cpu");
+            for k in 0..2 {
+                assert!(
+                    same_bits(set.outputs[k][0], cpu.outputs[0][0]),
+                    "{what}: run {k} gave {:e}, the CPU emulation {:e}",
+                    set.outputs[k][0],
+                    cpu.outputs[0][0]
+                );
+            }
+        }
+        let _ = std::fs::remove_file(file);
+    }
+}

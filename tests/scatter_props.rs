@@ -8,7 +8,8 @@ mod common;
 use detbench::backend::BackendKind;
 use detbench::inputs::InputSpec;
 use detbench::numerics::Precision;
-use detbench::ops::scatter::{IndexSource, ScatterParams, VARIANTS};
+use detbench::ops::scatter::{IndexSource, ScatterParams, RADIX_ITEMS, SORT_WG, VARIANTS};
+use detbench::ops::Job;
 use detbench::ops::{Case, FamilyParams, Op, Prepared, RunSet};
 use detbench::runner::{metrics, prepare, AccChoice};
 use npyz::WriterBuilder;
@@ -179,6 +180,73 @@ fn deterministic_and_emulated(
     }
 }
 
+/// sort_segmented over every number of radix passes the sort takes (0 to 4 with 5-bit
+/// digits; one case skips a constant middle digit) at an n that is not a multiple of the
+/// sort's tile: the same bits in every run, equal to the CPU emulation's.
+fn sort_every_pass_count(kind: BackendKind) {
+    // No data is prepared for a device that is not here.
+    if common::backend(kind).is_none() {
+        return;
+    }
+    let n = 3 * (SORT_WG * RADIX_ITEMS) as usize + 1234;
+    let p = (Precision::F32, AccChoice::Same);
+    // (bins, index distribution, spread the indices' bits over digits 0 and 2, shifts).
+    let shapes: &[(usize, &str, bool, &[u32])] = &[
+        (1, "uniform", false, &[]),
+        (1024, "single", false, &[]),
+        (2, "uniform", false, &[0]),
+        (16, "uniform", false, &[0]),
+        (17, "zipf", false, &[0]),
+        (33, "uniform", false, &[0, 5]),
+        (1024, "uniform", false, &[0, 5]),
+        (1 << 15, "uniform", true, &[0, 10]),
+        (1025, "sorted", false, &[0, 5, 10]),
+        (4097, "uniform", false, &[0, 5, 10]),
+        (1 << 20, "uniform", false, &[0, 5, 10, 15]),
+    ];
+    for &(bins, dist, spread, shifts) in shapes {
+        let c = case(
+            p,
+            "sort_segmented",
+            n,
+            bins,
+            dist,
+            InputSpec::Normal,
+            11,
+            3,
+            64,
+        );
+        let mut prep = prepare(&c).expect("prepare");
+        let Job::Scatter(job) = &mut prep.job else {
+            unreachable!()
+        };
+        if spread {
+            // Indices in [0, 1024) moved to bits 0..5 and 10..15: the middle digit is 0 in
+            // every index, so its pass is skipped.
+            for k in job.idx.iter_mut() {
+                let v = *k % 1024;
+                *k = (v & 31) | ((v >> 5) << 10);
+            }
+        }
+        assert_eq!(job.radix_shifts(), shifts, "bins={bins} {dist}");
+        let set = run(kind, &prep).expect("sort_segmented runs everywhere");
+        let cpu = run(BackendKind::Cpu, &prep).expect("the CPU runs every ordered variant");
+        let bits = |o: &Vec<f64>| -> Vec<u64> { o.iter().map(|v| v.to_bits()).collect() };
+        assert_eq!(set.outputs.len(), 3);
+        for o in &set.outputs {
+            assert_eq!(
+                bits(o),
+                bits(&cpu.outputs[0]),
+                "{kind} bins={bins} {dist} n={n}: differs from the CPU emulation"
+            );
+        }
+        if kind != BackendKind::Cpu {
+            let said = format!("({} passes of", shifts.len());
+            assert!(set.message.contains(&said), "{}", set.message);
+        }
+    }
+}
+
 macro_rules! backend_tests {
     ($($(#[$attr:meta])* $name:ident => $kind:expr),* $(,)?) => {$(
         mod $name {
@@ -225,6 +293,12 @@ macro_rules! backend_tests {
                     within_bound($kind, (Precision::F32, AccChoice::Same), 1 << 16, bins, d, InputSpec::Normal, 7);
                     deterministic_and_emulated($kind, (Precision::F32, AccChoice::Same), 1 << 16, bins, d, 7);
                 }
+            }
+
+            #[test]
+            $(#[$attr])*
+            fn sort_segmented_every_pass_count() {
+                sort_every_pass_count($kind);
             }
         }
     )*};

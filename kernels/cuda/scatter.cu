@@ -117,14 +117,18 @@ __device__ void db_scatter_fixed(const typename In::S* x, const db_u32* idx, db_
 }
 
 // ---------------------------------------------------------------------------------------
-// The stable sort by bin (sort_segmented): LSD radix passes of 4-bit digits over tiles of
+// The stable sort by bin (sort_segmented): LSD radix passes of DB_RADIX_BITS-bit digits
+// (the host runs one per digit that is not the same in every index) over tiles of
 // DB_SORT_WG * DB_RADIX_ITEMS elements, each thread owning DB_RADIX_ITEMS consecutive ones;
 // per-tile digit counts, a device-wide scan in three kernels, a stable scatter ranked by a
 // block scan of per-thread digit counts, bin offsets from the sorted keys (see
-// scatter.wgsl for the steps; the kernels here are the same, line for line).
+// scatter.wgsl for the steps; the kernels here are the same, line for line). The shape is
+// src/ops/scatter/mod.rs's SORT_WG, RADIX_ITEMS and RADIX_BITS.
 
-#define DB_SORT_WG 256u
-#define DB_RADIX_ITEMS 16u
+#define DB_SORT_WG 128u
+#define DB_RADIX_ITEMS 32u
+#define DB_RADIX_BITS 5u
+#define DB_DIGITS (1u << DB_RADIX_BITS)
 #define DB_SORT_TILE (DB_SORT_WG * DB_RADIX_ITEMS)
 
 // Exclusive prefix sum of v over the block's DB_SORT_WG threads (Hillis-Steele); every
@@ -201,55 +205,46 @@ __device__ void db_scan_exclusive(db_u32* buf, db_u32 len) {
     }
 }
 
-// A thread's 16 digit counts, 8 bits each (DB_RADIX_ITEMS < 256), in two registers.
+// A thread's DB_DIGITS digit counts, 8 bits each (DB_RADIX_ITEMS < 256), eight to a word.
 struct DbCounts {
-    db_u64 w[2];
-    __device__ __forceinline__ DbCounts() { w[0] = 0; w[1] = 0; }
-    __device__ __forceinline__ db_u32 get(db_u32 d) const {
-        db_u64 v = d < 8 ? w[0] : w[1];
-        return (db_u32)(v >> ((d & 7u) * 8u)) & 255u;
-    }
-    __device__ __forceinline__ void inc(db_u32 d) {
-        db_u64 one = 1ull << ((d & 7u) * 8u);
-        if (d < 8) {
-            w[0] += one;
-        } else {
-            w[1] += one;
+    db_u64 w[DB_DIGITS / 8];
+    __device__ __forceinline__ DbCounts() {
+        for (db_u32 k = 0; k < DB_DIGITS / 8; ++k) {
+            w[k] = 0;
         }
     }
+    __device__ __forceinline__ db_u32 get(db_u32 d) const {
+        return (db_u32)(w[d >> 3] >> ((d & 7u) * 8u)) & 255u;
+    }
+    __device__ __forceinline__ void inc(db_u32 d) { w[d >> 3] += 1ull << ((d & 7u) * 8u); }
 };
 
+// The tile's digit counts need no order, so the threads read it coalesced and count with
+// shared-memory atomics (integer adds: the order they land in cannot matter).
 __device__ void db_radix_count(const db_u32* keys, db_u32 n, db_u32 shift, db_u32 tiles,
                                db_u32* dcounts) {
-    __shared__ db_u32 hist[16];
+    __shared__ db_u32 hist[DB_DIGITS];
     const db_u32 l = threadIdx.x;
     const db_u32 t = blockIdx.x;
-    if (l < 16) {
-        hist[l] = 0;
+    for (db_u32 d = l; d < DB_DIGITS; d += DB_SORT_WG) {
+        hist[d] = 0;
     }
     __syncthreads();
-    const db_u32 lo = t * DB_SORT_TILE + l * DB_RADIX_ITEMS;
-    DbCounts c;
-    for (db_u32 j = 0; j < DB_RADIX_ITEMS; ++j) {
-        if (lo + j < n) {
-            c.inc((keys[lo + j] >> shift) & 15u);
-        }
-    }
-    // Integer adds: the order they land in cannot matter.
-    for (db_u32 d = 0; d < 16; ++d) {
-        db_u32 v = c.get(d);
-        if (v != 0) {
-            atomicAdd(&hist[d], v);
-        }
+    const db_u32 lo = t * DB_SORT_TILE;
+    const db_u32 hi = lo + min(n - lo, DB_SORT_TILE);
+    for (db_u32 i = lo + l; i < hi; i += DB_SORT_WG) {
+        atomicAdd(&hist[(keys[i] >> shift) & (DB_DIGITS - 1)], 1u);
     }
     __syncthreads();
-    if (l < 16) {
-        dcounts[(db_u64)l * tiles + t] = hist[l];
+    for (db_u32 d = l; d < DB_DIGITS; d += DB_SORT_WG) {
+        dcounts[(db_u64)d * tiles + t] = hist[d];
     }
 }
 
+#define DB_HROWS (DB_DIGITS / 2)
+
 __device__ __forceinline__ db_u32 db_half(db_u32 w, db_u32 d) {
-    return d >= 8 ? (w >> 16) : (w & 0xffffu);
+    return d >= DB_HROWS ? (w >> 16) : (w & 0xffffu);
 }
 
 // Stable: an element goes to its digit's start for the tile, plus the count of its digit
@@ -261,35 +256,36 @@ __device__ void db_radix_scatter(const typename In::S* x, const db_u32* keys_in,
                                  const db_u32* perm_in, db_u32 n, db_u32 shift, db_u32 tiles,
                                  int first, int last, const db_u32* dcounts, db_u32* keys_out,
                                  db_u32* perm_out, typename In::T* vals) {
-    __shared__ db_u32 tmat[8 * DB_SORT_WG];
-    __shared__ db_u32 tbase[16];
+    __shared__ db_u32 tmat[DB_HROWS * DB_SORT_WG];
+    __shared__ db_u32 tbase[DB_DIGITS];
     const db_u32 l = threadIdx.x;
     const db_u32 t = blockIdx.x;
     const db_u32 lo = t * DB_SORT_TILE + l * DB_RADIX_ITEMS;
+    const db_u32 mask = DB_DIGITS - 1;
     DbCounts c;
     for (db_u32 j = 0; j < DB_RADIX_ITEMS; ++j) {
         if (lo + j < n) {
-            c.inc((keys_in[lo + j] >> shift) & 15u);
+            c.inc((keys_in[lo + j] >> shift) & mask);
         }
     }
-    for (db_u32 r = 0; r < 8; ++r) {
-        tmat[r * DB_SORT_WG + l] = c.get(r) | (c.get(r + 8) << 16);
+    for (db_u32 r = 0; r < DB_HROWS; ++r) {
+        tmat[r * DB_SORT_WG + l] = c.get(r) | (c.get(r + DB_HROWS) << 16);
     }
     __syncthreads();
     db_u32 s = 0;
-    for (db_u32 j = 0; j < 8; ++j) {
-        s += tmat[l * 8 + j];
+    for (db_u32 j = 0; j < DB_HROWS; ++j) {
+        s += tmat[l * DB_HROWS + j];
     }
     db_u32 total;
     db_u32 run = db_block_scan(s, &total);
-    for (db_u32 j = 0; j < 8; ++j) {
-        db_u32 v = tmat[l * 8 + j];
-        tmat[l * 8 + j] = run;
+    for (db_u32 j = 0; j < DB_HROWS; ++j) {
+        db_u32 v = tmat[l * DB_HROWS + j];
+        tmat[l * DB_HROWS + j] = run;
         run += v;
     }
     __syncthreads();
-    if (l < 16) {
-        tbase[l] = dcounts[(db_u64)l * tiles + t] - db_half(tmat[(l & 7u) * DB_SORT_WG], l);
+    for (db_u32 d = l; d < DB_DIGITS; d += DB_SORT_WG) {
+        tbase[d] = dcounts[(db_u64)d * tiles + t] - db_half(tmat[(d % DB_HROWS) * DB_SORT_WG], d);
     }
     __syncthreads();
     DbCounts seen;
@@ -297,8 +293,8 @@ __device__ void db_radix_scatter(const typename In::S* x, const db_u32* keys_in,
         db_u32 i = lo + j;
         if (i < n) {
             db_u32 key = keys_in[i];
-            db_u32 d = (key >> shift) & 15u;
-            db_u32 pos = tbase[d] + db_half(tmat[(d & 7u) * DB_SORT_WG + l], d) + seen.get(d);
+            db_u32 d = (key >> shift) & mask;
+            db_u32 pos = tbase[d] + db_half(tmat[(d % DB_HROWS) * DB_SORT_WG + l], d) + seen.get(d);
             seen.inc(d);
             keys_out[pos] = key;
             db_u32 src = first ? i : perm_in[i];

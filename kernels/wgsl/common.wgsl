@@ -139,37 +139,28 @@ fn quantize(v: f32, k: i32) -> Quant {
     let neg = (b >> 31u) == 1u;
 //#endif
     let sh = e + k;
-    var q = u64(0);
-    var lost = false;
 //#if C64
     let non_finite = ex == 0x7ff;
 //#else
     let non_finite = ex == 0xff;
 //#endif
-    if (non_finite) {
-        // Inf or NaN: no integer holds it. The host refuses such jobs before any kernel
-        // runs; should one reach here it adds 0 and counts as lost, as the CPU does.
-        lost = true;
-    } else if (m == u64(0)) {
-        q = u64(0);
-    } else if (sh >= 0) {
-        // |v| * 2^k < 2^61 by the choice of k, so this shift never overflows.
-        q = m << u32(sh);
-    } else if (sh < -60) {
-        // m < 2^53, so m * 2^sh < 1/2: rounds to zero.
-        lost = true;
-    } else {
-        let r = u32(-sh);
-        let base = m >> r;
-        let rem = m & ((u64(1) << r) - u64(1));
-        let half = u64(1) << (r - 1u);
-        q = base + select(u64(0), u64(1), rem > half || (rem == half && (base & u64(1)) == u64(1)));
-        lost = rem != u64(0);
-    }
-    if (neg) {
-        q = ~q + u64(1);
-    }
-    return Quant(q, lost);
+    // Both cases computed and one selected, without branches: a device that runs threads
+    // in lockstep lanes (lavapipe) would pay for every branch of an if-chain on every term.
+    // sh >= 0: |v| * 2^k < 2^61 by the choice of k, so the left shift never overflows.
+    let left = m << u32(clamp(sh, 0, 63));
+    // sh < 0: drop r bits, round to nearest, ties to even. Beyond 63 bits (m < 2^53 is then
+    // below half the dropped quantum) a shift of 63 gives the same: 0, lost if m != 0.
+    let r = u32(clamp(-sh, 1, 63));
+    let base = m >> r;
+    let rem = m & ((u64(1) << r) - u64(1));
+    let half = u64(1) << (r - 1u);
+    let up = rem > half || (rem == half && (base & u64(1)) == u64(1));
+    let right = base + select(u64(0), u64(1), up);
+    // Inf or NaN: no integer holds it. The host refuses such jobs before any kernel runs;
+    // should one reach here it adds 0 and counts as lost, as the CPU does.
+    let q = select(select(right, left, sh >= 0), u64(0), non_finite);
+    let lost = non_finite || (sh < 0 && rem != u64(0));
+    return Quant(select(q, ~q + u64(1), neg), lost);
 }
 //#endif
 

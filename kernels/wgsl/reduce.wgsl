@@ -159,22 +159,94 @@ fn chain_step(acc: C, i: u32) -> C {
 //#endif
 
 // ---------------------------------------------------------------------------------------
+// The order-free variants (fixed_point, reproducible) read the terms four at a time: quad j
+// holds terms 4j .. 4j + 3, and workgroup w owns the contiguous quads [w * per, (w + 1) *
+// per), per a multiple of WG, its threads striding by WG within them; the n mod 4 terms
+// after the last quad go to workgroup 0. Consecutive threads still read consecutive words
+// (coalesced on a GPU); a CPU device (lavapipe runs a workgroup's threads a few lanes at a
+// time) walks each block sequentially instead of jumping by the whole grid, and with f32
+// input loads 16 bytes at once (VEC4). Four terms per trip also give four independent
+// chains of arithmetic where one would wait on each result. The variants' sums are exact,
+// so this order cannot change their bits.
+//#if VEC4
+@group(0) @binding(6) var<storage, read> xv: array<vec4<f32>>;
+//#if DOT
+@group(0) @binding(7) var<storage, read> yv: array<vec4<f32>>;
+//#endif
+//#endif
+
+fn block_span(w: u32) -> vec2<u32> {
+    let quads = prm.n / 4u;
+    let per = ((quads + prm.groups - 1u) / prm.groups + WG - 1u) / WG * WG;
+    let start = min(w * per, quads);
+    return vec2<u32>(start, min(start + per, quads));
+}
+
+// Terms 4j .. 4j + 3, each as term() gives it.
+fn quad(j: u32) -> vec4<C> {
+//#if VEC4
+//#if DOT
+    let x = vec4<C>(xv[j]);
+    let y = vec4<C>(yv[j]);
+    return vec4<C>(opaque(mul(x.x, y.x)), opaque(mul(x.y, y.y)), opaque(mul(x.z, y.z)), opaque(mul(x.w, y.w)));
+//#else
+    return vec4<C>(xv[j]);
+//#endif
+//#else
+    let i = 4u * j;
+    return vec4<C>(term(i), term(i + 1u), term(i + 2u), term(i + 3u));
+//#endif
+}
+
+// Whether thread l of workgroup w takes a term after the last quad, and its index.
+fn tail_term(w: u32, l: u32) -> vec2<u32> {
+    let first = prm.n / 4u * 4u;
+    return vec2<u32>(select(0u, 1u, w == 0u && first + l < prm.n), first + l);
+}
+
+// ---------------------------------------------------------------------------------------
 // tree: pass 1 = strided per-thread chain + pairwise workgroup tree, pass 2 = one workgroup.
 
-//#if V_TREE
+//#if WG_TREE
+// The workgroup's pairwise tree of tree_op (stride WG/2, WG/4, ..., 1), for tree, block_atomic
+// (tree_op = add) and reproducible (tree_op = max).
 var<workgroup> sh: array<C, WG>;
-@group(0) @binding(3) var<storage, read_write> partials: array<C>;
-@group(0) @binding(4) var<storage, read_write> result: array<C>;
+// Threads of the barrier-free levels.
+const TREE_K: u32 = 16u;
 
+// The tree of sh[0..WG) into sh[0], read by thread 0 (the one that finishes it). The same
+// adds as one level per barrier, in two barriers: at levels WG/2 .. TREE_K, thread l <
+// TREE_K owns the slots l (mod TREE_K), which no other thread reads or writes at those
+// levels; thread 0 then does the last levels. A barrier costs lavapipe a switch of every
+// lane group of the workgroup, which one barrier per level made the tree's main cost.
 fn tree_in_workgroup(l: u32) {
     workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-        if (l < s) {
-            sh[l] = add(sh[l], sh[l + s]);
+    if (l < TREE_K) {
+        for (var s = WG / 2u; s >= TREE_K; s = s >> 1u) {
+            for (var j = l; j < s; j += TREE_K) {
+                sh[j] = tree_op(sh[j], sh[j + s]);
+            }
         }
-        workgroupBarrier();
+    }
+    workgroupBarrier();
+    if (l == 0u) {
+        for (var s = TREE_K / 2u; s > 0u; s = s >> 1u) {
+            for (var j = 0u; j < s; j++) {
+                sh[j] = tree_op(sh[j], sh[j + s]);
+            }
+        }
     }
 }
+//#endif
+//#if ADD_TREE
+fn tree_op(a: C, b: C) -> C {
+    return add(a, b);
+}
+//#endif
+
+//#if V_TREE
+@group(0) @binding(3) var<storage, read_write> partials: array<C>;
+@group(0) @binding(4) var<storage, read_write> result: array<C>;
 
 @compute @workgroup_size(WG)
 fn tree_pass1(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -347,7 +419,6 @@ fn atomic_cas(@builtin(global_invocation_id) gid: vec3<u32>) {
 //#endif
 
 //#if V_BLOCK
-var<workgroup> shb: array<C, WG>;
 //#if NATIVE_ATOMIC
 @group(0) @binding(3) var<storage, read_write> fcell: atomic<f32>;
 //#endif
@@ -359,19 +430,13 @@ fn block_atomic(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
     for (var i = wid.x * WG + l; i < prm.n; i += prm.threads) {
         acc = chain_step(acc, i);
     }
-    shb[l] = acc;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-        if (l < s) {
-            shb[l] = add(shb[l], shb[l + s]);
-        }
-        workgroupBarrier();
-    }
+    sh[l] = acc;
+    tree_in_workgroup(l);
     if (l == 0u) {
 //#if NATIVE_ATOMIC
-        atomicAdd(&fcell, f32(shb[0]));
+        atomicAdd(&fcell, f32(sh[0]));
 //#else
-        cas_add(shb[0]);
+        cas_add(sh[0]);
 //#endif
     }
 }
@@ -401,18 +466,33 @@ fn fixed_point(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
         atomicStore(&wfx_lost, 0u);
     }
     workgroupBarrier();
-    var total = u64(0);
-    var lost = 0u;
-    for (var i = wid.x * WG + l; i < prm.n; i += prm.threads) {
-        let qt = quantize(term(i), prm.fixed_k);
-        total = total + qt.q;
-        lost = lost + select(0u, 1u, qt.lost);
+    var t = vec4<u64>(u64(0));
+    var lost = vec4<u32>(0u);
+    let k = prm.fixed_k;
+    let span = block_span(wid.x);
+    for (var j = span.x + l; j < span.y; j += WG) {
+        let v = quad(j);
+        let q0 = quantize(v.x, k);
+        let q1 = quantize(v.y, k);
+        let q2 = quantize(v.z, k);
+        let q3 = quantize(v.w, k);
+        t += vec4<u64>(q0.q, q1.q, q2.q, q3.q);
+        lost += select(vec4<u32>(0u), vec4<u32>(1u), vec4<bool>(q0.lost, q1.lost, q2.lost, q3.lost));
     }
+    let tail = tail_term(wid.x, l);
+    if (tail.x == 1u) {
+        let qt = quantize(term(tail.y), k);
+        t.x += qt.q;
+        lost.x += select(0u, 1u, qt.lost);
+    }
+    // Wrapping integer adds: any order gives the same words.
+    let total = (t.x + t.y) + (t.z + t.w);
+    let lost_n = (lost.x + lost.y) + (lost.z + lost.w);
     if (total != u64(0)) {
         atomicAdd(&wfx_total, total);
     }
-    if (lost != 0u) {
-        atomicAdd(&wfx_lost, lost);
+    if (lost_n != 0u) {
+        atomicAdd(&wfx_lost, lost_n);
     }
     workgroupBarrier();
     if (l == 0u) {
@@ -430,57 +510,54 @@ fn fixed_point(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
 
 // ---------------------------------------------------------------------------------------
 // reproducible: binned pre-rounded accumulation (src/numerics/repro.rs), as exact integers.
-//   repro_max1/repro_max2: deterministic max |term| (max is associative) and, from it, the
-//     bin layout, computed on the device exactly as `ReproParams::new` does;
-//   repro_deposit: with the layout fixed, depositing a term into fold k adds q_k, its
-//     remainder rounded to a multiple of the fold's quantum u_k, and q_k depends on the
-//     remainder alone (the primary only fixes the grid, and `r | 1` rules out ties), so a
-//     fold's value is u_k * sum(q_k / u_k), a sum of integers with |q_k / u_k| <= 2^(p-12).
-//     Each thread sums those integers exactly in A for up to 2^11 terms (|sum| < 2^(p-1)),
-//     then adds them into its own LIMBS-word integers (wrapping, two's complement, in
-//     registers); the workgroup adds its threads' words into workgroup lanes and then into
-//     the global lanes with 32-bit atomics whose carries the adder propagates. Integer
-//     addition mod 2^(32 LIMBS) commutes, so the words equal the exact counts in any order.
-//     The host turns the lanes into a binned state and finalises it with the shared code.
-// Why two passes over x and not one with a running maximum (as ReproBLAS re-bins): here
-// the top bin sits at a_1 = floor(log2 max) + 12 (ReproParams::new), relative to the
-// maximum rather than on a fixed grid of W-bit steps.
-// A state built at a smaller running maximum cannot be re-binned to the final layout
-// exactly: each term is rounded to its fold's quantum on its own, and sums of terms do not
-// determine sums of roundings (two terms of 0.6 quanta round to 2, terms of 0.4 and 0.8,
-// with the same sum and the same maximum exponent, round to 1). Only shifts of the layout
-// by a whole fold width W (or by enough that the old terms round to 0) are exact, so one
-// pass with these bits would need a separate state for each of the W residues of the
-// layout (W = 13 for f32, 42 for f64) per thread. Changing the layout to a fixed grid
-// would change the variant's bits (a deliberate re-bless), which this kernel does not do.
+// The bin layout is a function of max |term| alone (ReproParams::new: the top bin sits at
+// a_1 = floor(log2 max) + 12, relative to the maximum rather than on a fixed grid of W-bit
+// steps). With the layout fixed, depositing a term into fold k adds q_k, its remainder
+// rounded to a multiple of the fold's quantum u_k, and q_k depends on the remainder alone
+// (the primary only fixes the grid, and `r | 1` rules out ties), so a fold's value is
+// u_k * sum(q_k / u_k), a sum of integers with |q_k / u_k| <= 2^(p-12). Each thread sums
+// those integers exactly in A for up to 2^11 terms (|sum| < 2^(p-1)), then adds them into
+// its own LIMBS-word integers (wrapping, two's complement, in registers); the workgroup adds
+// its threads' words into workgroup lanes and then into the global lanes with 32-bit atomics
+// whose carries the adder propagates. Integer addition mod 2^(32 LIMBS) commutes, so the
+// words equal the exact counts in any order. The host turns the lanes into a binned state
+// and finalises it with the shared code.
+//
+// One pass over x, by speculation that is checked:
+//   repro_guess    one workgroup takes max |term| over a sample of x (R_SAMPLE blocks of WG
+//                  consecutive terms spread over x, first and last included; all of x when
+//                  it is that small) and writes the layout of that maximum;
+//   repro_deposit  deposits every term with that layout and, in the same loop, takes the
+//                  workgroup's max |term|;
+//   repro_check    one workgroup takes the true maximum from the workgroups' and its
+//                  layout. Equal to the guessed one: the lanes are the final ones and
+//                  `pending` drops to 0. Otherwise it writes the true layout, zeroes the lanes
+//                  and leaves `pending` at 1;
+//   repro_deposit  again: with `pending` at 0 every workgroup returns at once; at 1 it
+//                  deposits x again with the true layout.
+// Either way every term is deposited exactly once with the layout of the true maximum, so
+// the lanes, and the bits, are those of the two-pass algorithm (max, then deposits). The
+// sample only decides whether x is read once or twice: a maximum outside the sample whose
+// exponent the sample does not reach costs the second pass (the host reports which).
+// Why not one pass with a running maximum and re-binning, as ReproBLAS does: a state built
+// at a smaller running maximum cannot be re-binned to this layout exactly. Each term is
+// rounded to its fold's quantum on its own, and sums of terms do not determine sums of
+// roundings (two terms of 0.6 quanta round to 2; terms of 0.4 and 0.8, with the same sum and
+// the same maximum exponent, round to 1). Only shifts of the layout by a whole fold width W
+// are exact, and this layout moves with floor(log2 max) in steps of 1.
 //#if V_REPRO
-var<workgroup> shm: array<C, WG>;
+var<workgroup> wpending: i32;
 @group(0) @binding(3) var<storage, read_write> rmax: array<C>;
-// folds, a_1, a_2, a_3, error (1: the top bin would overflow)
-@group(0) @binding(4) var<storage, read_write> rlayout: array<i32, 5>;
+// folds, a_1, a_2, a_3, error (1: the top bin would overflow), pending (1: deposit x)
+@group(0) @binding(4) var<storage, read_write> rlayout: array<i32, 6>;
+@group(0) @binding(5) var<storage, read_write> rlanes: array<atomic<u32>>;
 
-fn max_tree(l: u32) {
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-        if (l < s) {
-            shm[l] = max(shm[l], shm[l + s]);
-        }
-        workgroupBarrier();
-    }
-}
+// Sample blocks of repro_guess.
+const R_SAMPLE: u32 = 256u;
 
-@compute @workgroup_size(WG)
-fn repro_max1(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    let l = lid.x;
-    var m = C(0.0);
-    for (var i = wid.x * WG + l; i < prm.n; i += prm.threads) {
-        m = max(m, abs(term(i)));
-    }
-    shm[l] = m;
-    max_tree(l);
-    if (l == 0u) {
-        rmax[wid.x] = shm[0];
-    }
+// The workgroup tree (tree_in_workgroup) takes maxima: exact, in any order.
+fn tree_op(a: C, b: C) -> C {
+    return max(a, b);
 }
 
 // floor(log2(m)) of a normal m > 0 in C.
@@ -494,34 +571,70 @@ fn exponent_of(m: f32) -> i32 {
 }
 //#endif
 
+// ReproParams::new, step by step: folds, a_1, a_2, a_3 and the overflow error of max mx.
+fn layout_of(mx: C) -> array<i32, 5> {
+    var e_m = R_EMIN;
+    if (mx >= C(R_MIN_NORMAL)) {
+        e_m = exponent_of(mx);
+    }
+    let a1 = max(e_m + 1 + R_LOG2 + 3, R_EMIN + R_P);
+    if (a1 + 1 > R_EMAX) {
+        return array<i32, 5>(0, 0, 0, 0, 1);
+    }
+    let folds = min(1 + (a1 - (R_EMIN + R_P)) / R_W, 3);
+    return array<i32, 5>(folds, a1, a1 - R_W, a1 - 2 * R_W, 0);
+}
+
 @compute @workgroup_size(WG)
-fn repro_max2(@builtin(local_invocation_id) lid: vec3<u32>) {
+fn repro_guess(@builtin(local_invocation_id) lid: vec3<u32>) {
+    let l = lid.x;
+    var m = C(0.0);
+    if (prm.n <= R_SAMPLE * WG) {
+        for (var i = l; i < prm.n; i += WG) {
+            m = max(m, abs(term(i)));
+        }
+    } else {
+        // Block b starts at b * stride; the last one ends at n.
+        let stride = (prm.n - WG) / (R_SAMPLE - 1u);
+        for (var b = 0u; b < R_SAMPLE; b++) {
+            let start = select(b * stride, prm.n - WG, b == R_SAMPLE - 1u);
+            m = max(m, abs(term(start + l)));
+        }
+    }
+    sh[l] = m;
+    tree_in_workgroup(l);
+    if (l == 0u) {
+        let lay = layout_of(sh[0]);
+        for (var k = 0; k < 5; k++) {
+            rlayout[k] = lay[k];
+        }
+        rlayout[5] = 1;
+    }
+}
+
+@compute @workgroup_size(WG)
+fn repro_check(@builtin(local_invocation_id) lid: vec3<u32>) {
     let l = lid.x;
     var m = C(0.0);
     for (var i = l; i < prm.groups; i += WG) {
         m = max(m, rmax[i]);
     }
-    shm[l] = m;
-    max_tree(l);
+    sh[l] = m;
+    tree_in_workgroup(l);
     if (l == 0u) {
-        let mx = shm[0];
-        rmax[0] = mx;
-        // ReproParams::new, step by step.
-        var e_m = R_EMIN;
-        if (mx >= C(R_MIN_NORMAL)) {
-            e_m = exponent_of(mx);
-        }
-        let a1 = max(e_m + 1 + R_LOG2 + 3, R_EMIN + R_P);
-        if (a1 + 1 > R_EMAX) {
-            rlayout[4] = 1;
+        let lay = layout_of(sh[0]);
+        if (lay[4] == 0 && rlayout[4] == 0 && lay[0] == rlayout[0] && lay[1] == rlayout[1]) {
+            rlayout[5] = 0;
             return;
         }
-        let folds = min(1 + (a1 - (R_EMIN + R_P)) / R_W, 3);
-        rlayout[0] = folds;
-        rlayout[1] = a1;
-        rlayout[2] = a1 - R_W;
-        rlayout[3] = a1 - 2 * R_W;
-        rlayout[4] = 0;
+        for (var k = 0; k < 5; k++) {
+            rlayout[k] = lay[k];
+        }
+        // An overflow is reported by the host; nothing is deposited again.
+        rlayout[5] = select(1, 0, lay[4] != 0);
+        for (var k = 0u; k < 3u * LIMBS; k++) {
+            atomicStore(&rlanes[k], 0u);
+        }
     }
 }
 
@@ -580,7 +693,6 @@ fn wide_add(a: vec3<u32>, b: vec3<u32>) -> vec3<u32> {
     return vec3<u32>(s0, s1, a.z + b.z + c1);
 }
 
-@group(0) @binding(5) var<storage, read_write> rlanes: array<atomic<u32>>;
 var<workgroup> wlanes: array<atomic<u32>, 9>;
 
 // Adds v into the LIMBS words at `base` of the global lanes; the carry out of each limb
@@ -619,47 +731,91 @@ fn local_add(base: u32, v: vec3<u32>) {
     }
 }
 
+// The layout's 1.5 * 2^(a_k), set by repro_deposit.
+var<private> rsig: vec3<A>;
+// The thread's exact counts of quanta per fold, LIMBS words each (wrapping).
+var<private> w0: vec3<u32>;
+var<private> w1: vec3<u32>;
+var<private> w2: vec3<u32>;
+
+// Moves exact per-fold sums of q_k into the thread's words: scaled by quanta per unit
+// (powers of two, so exact) to integer counts.
+fn spill(sums: vec3<A>, per_q: vec3<A>) {
+    w0 = wide_add(w0, to_limbs(sums.x * per_q.x));
+    w1 = wide_add(w1, to_limbs(sums.y * per_q.y));
+    w2 = wide_add(w2, to_limbs(sums.z * per_q.z));
+}
+
+// The q_k that depositing t adds to the folds (their sum is t to within half the last
+// fold's quantum).
+fn folds_of(t: C) -> vec3<A> {
+    var r = A(t);
+    var q = vec3<A>(A(0.0));
+    // FOLDS (the host's fold count) is a constant, so the fold loop unrolls.
+    for (var k = 0; k < FOLDS; k++) {
+        // The select keeps the driver from folding (sig + r) - sig into r.
+        let s = select(rsig[k] + or1(r), A(0.0), prm.zero != 0u);
+        q[k] = s - rsig[k];
+        r = r - q[k];
+    }
+    return q;
+}
+
 @compute @workgroup_size(WG)
 fn repro_deposit(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let l = lid.x;
+    if (l == 0u) {
+        wpending = rlayout[5];
+    }
+    // A barrier, and a value every thread of the workgroup sees the same.
+    if (workgroupUniformLoad(&wpending) == 0) {
+        return;
+    }
     if (l < 9u) {
         atomicStore(&wlanes[l], 0u);
     }
     workgroupBarrier();
-    // rlayout[4] != 0: the host reports the overflow and reads nothing else.
-    let folds = select(rlayout[0], 0, rlayout[4] != 0);
+    // A layout with another fold count than FOLDS, or an overflow (rlayout[4] != 0), is
+    // refused by the host, which then reads nothing else: what this deposits is not used.
     let a1 = rlayout[1];
     let a2 = rlayout[2];
     let a3 = rlayout[3];
-    let sig = vec3<A>(sigma_of(a1), sigma_of(a2), sigma_of(a3));
+    rsig = vec3<A>(sigma_of(a1), sigma_of(a2), sigma_of(a3));
+    w0 = vec3<u32>(0u);
+    w1 = vec3<u32>(0u);
+    w2 = vec3<u32>(0u);
     // Quanta per unit: u_k = 2^(a_k - p + 1).
     let per_q = vec3<A>(pow2(P_BITS - 1 - a1), pow2(P_BITS - 1 - a2), pow2(P_BITS - 1 - a3));
-    var w0 = vec3<u32>(0u);
-    var w1 = vec3<u32>(0u);
-    var w2 = vec3<u32>(0u);
-    var sums = vec3<A>(A(0.0));
-    var run = 0u;
-    for (var i = wid.x * WG + l; i < prm.n; i += prm.threads) {
-        var r = A(term(i));
-        for (var k = 0; k < folds; k++) {
-            // The select keeps the driver from folding (sig + r) - sig into r.
-            let s = select(sig[k] + or1(r), A(0.0), prm.zero != 0u);
-            let q = s - sig[k];
-            sums[k] += q * per_q[k];
-            r = r - q;
+    var m = C(0.0);
+    let span = block_span(wid.x);
+    var j = span.x + l;
+    // Runs of at most R_RUN terms per thread, the sums moved into the words after each: a
+    // branch inside the term loop would cost every term on a device that runs a
+    // workgroup's threads in lockstep lanes (lavapipe executes both sides of an `if`).
+    while (j < span.y) {
+        let stop = min(span.y, j + R_RUN / 4u * WG);
+        // Each fold's q_k summed in A, one sum per term of the quad: multiples of u_k below
+        // 2^(p-1) u_k in magnitude, so exact.
+        var s0 = vec3<A>(A(0.0));
+        var s1 = vec3<A>(A(0.0));
+        var s2 = vec3<A>(A(0.0));
+        var s3 = vec3<A>(A(0.0));
+        for (; j < stop; j += WG) {
+            let v = quad(j);
+            m = max(m, max(max(abs(v.x), abs(v.y)), max(abs(v.z), abs(v.w))));
+            s0 += folds_of(v.x);
+            s1 += folds_of(v.y);
+            s2 += folds_of(v.z);
+            s3 += folds_of(v.w);
         }
-        run += 1u;
-        if (run == R_RUN) {
-            w0 = wide_add(w0, to_limbs(sums.x));
-            w1 = wide_add(w1, to_limbs(sums.y));
-            w2 = wide_add(w2, to_limbs(sums.z));
-            sums = vec3<A>(A(0.0));
-            run = 0u;
-        }
+        spill((s0 + s1) + (s2 + s3), per_q);
     }
-    w0 = wide_add(w0, to_limbs(sums.x));
-    w1 = wide_add(w1, to_limbs(sums.y));
-    w2 = wide_add(w2, to_limbs(sums.z));
+    let tail = tail_term(wid.x, l);
+    if (tail.x == 1u) {
+        let t = term(tail.y);
+        m = max(m, abs(t));
+        spill(folds_of(t), per_q);
+    }
     if (any(w0 != vec3<u32>(0u))) {
         local_add(0u, w0);
     }
@@ -669,7 +825,12 @@ fn repro_deposit(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgrou
     if (any(w2 != vec3<u32>(0u))) {
         local_add(2u * LIMBS, w2);
     }
-    workgroupBarrier();
+    sh[l] = m;
+    // The tree's barriers also order the local_adds before the reads below.
+    tree_in_workgroup(l);
+    if (l == 0u) {
+        rmax[wid.x] = sh[0];
+    }
     if (l < 3u) {
         let base = l * LIMBS;
         var v = vec3<u32>(atomicLoad(&wlanes[base]), atomicLoad(&wlanes[base + 1u]), 0u);

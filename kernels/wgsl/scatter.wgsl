@@ -3,8 +3,8 @@
 // A template, specialised by src/ops/scatter/wgpu.rs like reduce.wgsl: the host prepends
 // `alias C` (compute type: f64 when the input or the accumulator is f64), `alias A` (the
 // binned-state type), `alias XW` (storage word of x), `const WG`, `const PB` (bins, for
-// the privatized copy in workgroup memory), `const RADIX_ITEMS`, and keeps the `//#if`
-// blocks of the job's flags: IN_* / ACC_* / ACC_HALF / C64 as in reduce.wgsl, one variant
+// the privatized copy in workgroup memory), the sort's `SORT_WG`, `SORT_ITEMS` and
+// `RADIX_BITS`, and keeps the `//#if` blocks of the job's flags: IN_* / ACC_* / ACC_HALF / C64 as in reduce.wgsl, one variant
 // flag V_ATOMIC V_CAS V_PRIV V_SORT V_FIXED V_REPRO, CAS_CELL / CAS64 (compare-exchange
 // words of u32 or u64), NATIVE_ATOMIC (privatized merging with atomicAdd on f32).
 // The value loading, half rounding, fixed-point quantizer, `opaque` and the accumulator's
@@ -212,24 +212,27 @@ fn scatter_fixed_point(@builtin(global_invocation_id) gid: vec3<u32>) {
 //#endif
 
 // ---------------------------------------------------------------------------------------
-// The stable sort by bin (sort_segmented): an LSD radix sort with 4-bit digits over tiles
-// of SORT_TILE elements, SORT_WG threads each owning SORT_ITEMS consecutive elements.
-//   radix_count    per tile, the count of every digit, written digit-major:
+// The stable sort by bin (sort_segmented): an LSD radix sort with RADIX_BITS-bit digits
+// (DIGITS of them) over tiles of SORT_TILE elements; the host runs one pass per digit
+// that is not the same in every index.
+//   radix_count    per tile, the count of every digit (workgroup atomics: integer adds,
+//                  whose order cannot matter), written digit-major:
 //                  dcounts[d * tiles + tile] (so one scan of dcounts gives every tile the
 //                  start of its elements of digit d in the pass's output)
 //   scan_reduce    the device-wide exclusive scan of scan_buf[0..scan_len) in three
 //   scan_exclusive kernels: per-block sums, one workgroup scanning the block sums, and
 //   scan_apply     per-block scans offset by their block's prefix
-//   radix_scatter  each element goes to its digit's start for the tile plus its rank among
-//                  the tile's earlier elements of that digit. The rank is the thread's own
-//                  running count plus, from a workgroup scan of the per-thread digit counts
-//                  (digit-major), the count in earlier threads: no element ever loops over
-//                  the workgroup. So the pass is stable; the last pass writes the values in
-//                  sorted order instead of the element positions.
+//   radix_scatter  SORT_WG threads, each owning SORT_ITEMS consecutive elements of the
+//                  tile: each element goes to its digit's start for the tile plus its rank
+//                  among the tile's earlier elements of that digit. The rank is the
+//                  thread's own running count plus, from a workgroup scan of the
+//                  per-thread digit counts (digit-major), the count in earlier threads: no
+//                  element ever loops over the workgroup. So the pass is stable; the last
+//                  pass writes the values in sorted order instead of the element positions.
 //   bin_offsets    offsets[b] = first sorted position of bin b, by a binary search of the
 //                  sorted keys (every slot has exactly one writer: no atomics).
-// The sorted order is unique (stable), so neither the tile shape nor the job's workgroup
-// size can change it.
+// The sorted order is unique (stable), so neither the tile shape, the digit width nor the
+// job's workgroup size can change it.
 
 //#if V_SORT
 @group(0) @binding(5) var<storage, read_write> offs: array<u32>;
@@ -245,6 +248,7 @@ fn scatter_fixed_point(@builtin(global_invocation_id) gid: vec3<u32>) {
 const SORT_TILE: u32 = SORT_WG * SORT_ITEMS;
 // Entries of scan_buf one workgroup scans in scan_reduce / scan_apply.
 const SCAN_BLOCK: u32 = SORT_WG * SORT_ITEMS;
+const DIGITS: u32 = 1u << RADIX_BITS;
 
 var<workgroup> wscan: array<u32, SORT_WG>;
 
@@ -325,57 +329,53 @@ fn scan_exclusive(@builtin(local_invocation_id) lid: vec3<u32>) {
 }
 
 fn digit_of(key: u32) -> u32 {
-    return (key >> prm.shift) & 15u;
+    return (key >> prm.shift) & (DIGITS - 1u);
 }
 
-// A thread's 16 digit counts, 8 bits each (SORT_ITEMS < 256), in four words.
-fn count_get(c: vec4<u32>, d: u32) -> u32 {
-    return (c[d >> 2u] >> ((d & 3u) * 8u)) & 255u;
+// A thread's DIGITS digit counts, 8 bits each (SORT_ITEMS < 256), four to a word: kept in
+// registers (on lavapipe, cheaper than a column of workgroup memory per thread).
+const CWORDS: u32 = DIGITS / 4u;
+fn count_get(c: ptr<function, array<u32, CWORDS>>, d: u32) -> u32 {
+    return ((*c)[d >> 2u] >> ((d & 3u) * 8u)) & 255u;
 }
-fn count_inc(c: ptr<function, vec4<u32>>, d: u32) {
+fn count_inc(c: ptr<function, array<u32, CWORDS>>, d: u32) {
     (*c)[d >> 2u] = (*c)[d >> 2u] + (1u << ((d & 3u) * 8u));
 }
 
-var<workgroup> thist: array<atomic<u32>, 16>;
+var<workgroup> thist: array<atomic<u32>, DIGITS>;
 
+// The tile's digit counts need no order, so the threads read it coalesced.
 @compute @workgroup_size(SORT_WG)
 fn radix_count(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let l = lid.x;
     let t = wid.x;
-    if (l < 16u) {
-        atomicStore(&thist[l], 0u);
+    for (var d = l; d < DIGITS; d += SORT_WG) {
+        atomicStore(&thist[d], 0u);
     }
     workgroupBarrier();
-    let lo = t * SORT_TILE + l * SORT_ITEMS;
-    var c = vec4<u32>(0u);
-    for (var j = 0u; j < SORT_ITEMS; j++) {
-        if (lo + j < prm.n) {
-            count_inc(&c, digit_of(keys_in[lo + j]));
-        }
-    }
-    // Integer adds: the order they land in cannot matter.
-    for (var d = 0u; d < 16u; d++) {
-        let v = count_get(c, d);
-        if (v != 0u) {
-            atomicAdd(&thist[d], v);
-        }
+    let lo = t * SORT_TILE;
+    let hi = lo + min(prm.n - lo, SORT_TILE);
+    for (var i = lo + l; i < hi; i += SORT_WG) {
+        atomicAdd(&thist[digit_of(keys_in[i])], 1u);
     }
     workgroupBarrier();
-    if (l < 16u) {
-        dcounts[l * prm.tiles + t] = atomicLoad(&thist[l]);
+    for (var d = l; d < DIGITS; d += SORT_WG) {
+        dcounts[d * prm.tiles + t] = atomicLoad(&thist[d]);
     }
 }
 
 // Per-thread digit counts, digit-major: word r * SORT_WG + thread holds digit r in its low
-// half and digit r + 8 in its high half. After the scan every half holds the count of its
-// digit's elements in earlier threads (plus earlier digits of the same half, subtracted
-// again through tbase), and no half can carry into the other: a tile holds < 2^16 elements.
-const TMAT: u32 = 8u * SORT_WG;
+// half and digit r + HROWS in its high half. After the scan every half holds the count of
+// its digit's elements in earlier threads (plus earlier digits of the same half,
+// subtracted again through tbase), and no half can carry into the other: a tile holds
+// < 2^16 elements.
+const HROWS: u32 = DIGITS / 2u;
+const TMAT: u32 = HROWS * SORT_WG;
 var<workgroup> tmat: array<u32, TMAT>;
-var<workgroup> tbase: array<u32, 16>;
+var<workgroup> tbase: array<u32, DIGITS>;
 
 fn half_of(w: u32, d: u32) -> u32 {
-    return select(w & 0xffffu, w >> 16u, d >= 8u);
+    return select(w & 0xffffu, w >> 16u, d >= HROWS);
 }
 
 @compute @workgroup_size(SORT_WG)
@@ -383,40 +383,40 @@ fn radix_scatter(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgrou
     let l = lid.x;
     let t = wid.x;
     let lo = t * SORT_TILE + l * SORT_ITEMS;
-    var c = vec4<u32>(0u);
+    var c: array<u32, CWORDS>;
     for (var j = 0u; j < SORT_ITEMS; j++) {
         if (lo + j < prm.n) {
             count_inc(&c, digit_of(keys_in[lo + j]));
         }
     }
-    for (var r = 0u; r < 8u; r++) {
-        tmat[r * SORT_WG + l] = count_get(c, r) | (count_get(c, r + 8u) << 16u);
+    for (var r = 0u; r < HROWS; r++) {
+        tmat[r * SORT_WG + l] = count_get(&c, r) | (count_get(&c, r + HROWS) << 16u);
     }
     workgroupBarrier();
-    // Exclusive scan of tmat in flat order: thread l owns words [8l, 8l + 8).
+    // Exclusive scan of tmat in flat order: thread l owns words [HROWS l, HROWS (l + 1)).
     var s = 0u;
-    for (var j = 0u; j < 8u; j++) {
-        s += tmat[l * 8u + j];
+    for (var j = 0u; j < HROWS; j++) {
+        s += tmat[l * HROWS + j];
     }
     var run = wg_scan(l, s).x;
-    for (var j = 0u; j < 8u; j++) {
-        let v = tmat[l * 8u + j];
-        tmat[l * 8u + j] = run;
+    for (var j = 0u; j < HROWS; j++) {
+        let v = tmat[l * HROWS + j];
+        tmat[l * HROWS + j] = run;
         run += v;
     }
     workgroupBarrier();
-    if (l < 16u) {
-        // Global start of the tile's digit-l elements, less the digit's start in the scan.
-        tbase[l] = dcounts[l * prm.tiles + t] - half_of(tmat[(l & 7u) * SORT_WG], l);
+    for (var d = l; d < DIGITS; d += SORT_WG) {
+        // Global start of the tile's digit-d elements, less the digit's start in the scan.
+        tbase[d] = dcounts[d * prm.tiles + t] - half_of(tmat[(d % HROWS) * SORT_WG], d);
     }
     workgroupBarrier();
-    var seen = vec4<u32>(0u);
+    var seen: array<u32, CWORDS>;
     for (var j = 0u; j < SORT_ITEMS; j++) {
         let i = lo + j;
         if (i < prm.n) {
             let key = keys_in[i];
             let d = digit_of(key);
-            let pos = tbase[d] + half_of(tmat[(d & 7u) * SORT_WG + l], d) + count_get(seen, d);
+            let pos = tbase[d] + half_of(tmat[(d % HROWS) * SORT_WG + l], d) + count_get(&seen, d);
             count_inc(&seen, d);
             keys_out[pos] = key;
             let src = select(perm_in[i], i, prm.first == 1u);

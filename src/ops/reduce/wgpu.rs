@@ -5,10 +5,12 @@
 //! constants, and `//#if` flags keep only the code the job needs (see the template's top
 //! comment), so f64, i64 and float-atomic code is compiled only where it is used.
 //!
-//! `reproducible` computes its bin layout on the device from the max |term| (pass
-//! `repro_max2`, the same steps as `ReproParams::new`); the host checks that layout against
-//! the job's, reads back the exact per-fold integer lanes (see the kernel) and finalises
-//! them with the shared code ([`finalize_lanes`]).
+//! `reproducible` reads x once in the common case: it guesses the bin layout from a sample of
+//! x (pass `repro_guess`, the same steps as `ReproParams::new`), deposits x with it while
+//! taking the true maximum, and deposits x again only if the true maximum's layout differs
+//! (`repro_check`; see the template's comment). The host checks the final layout against
+//! the job's, reads back the exact per-fold integer lanes and finalises them with the shared
+//! code ([`finalize_lanes`]), and says whether x was read once or twice.
 
 use super::{ReduceJob, ReduceVariant};
 use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
@@ -60,6 +62,17 @@ fn block_native(b: &WgpuBackend, job: &ReduceJob) -> bool {
     job.accumulator == Precision::F32 && b.has(F::SHADER_FLOAT32_ATOMIC)
 }
 
+/// Whether the kernel reads x (and y) also as `array<vec4<f32>>`: f32 input, order-free
+/// variants, and at least one whole vec4 (a binding holds at least one element).
+fn uses_vec4(job: &ReduceJob) -> bool {
+    job.precision == Precision::F32
+        && job.n() >= 4
+        && matches!(
+            job.variant,
+            ReduceVariant::FixedPoint | ReduceVariant::Reproducible
+        )
+}
+
 /// The specialised WGSL of one job: header + the template's enabled blocks.
 pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> String {
     let c = if uses_f64(job) { "f64" } else { "f32" };
@@ -81,7 +94,8 @@ pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> String {
          const WG: u32 = {}u;\nconst MAX_TRIES: u32 = {MAX_TRIES}u;\n\
          const R_RENORM: u32 = {DEPOSITS_PER_RENORM}u;\nconst R_LOG2: i32 = {LOG2_R};\n\
          const R_EMIN: i32 = {emin};\nconst R_EMAX: i32 = {emax};\n\
-         const R_P: i32 = {};\nconst R_W: i32 = {};\nconst R_MIN_NORMAL = {:e};\n",
+         const R_P: i32 = {};\nconst R_W: i32 = {};\nconst R_MIN_NORMAL = {:e};\n\
+         const FOLDS: i32 = {};\n",
         job.op,
         job.precision,
         acc,
@@ -94,6 +108,8 @@ pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> String {
             1
         },
         acc.min_normal(),
+        // reproducible's fold count, fixed on the host (the device's layout must agree).
+        job.repro.map_or(3, |p| p.folds),
     );
     let mut flags = crate::ops::common::wgpu_pair_flags(job.precision, acc);
     // common.wgsl's opaque, TwoSum, accumulator add and exact f32 product / fma.
@@ -118,6 +134,19 @@ pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> String {
         ReduceVariant::FixedPoint => "V_FIXED",
         ReduceVariant::Reproducible => "V_REPRO",
     });
+    // The order-free variants load f32 input as vec4<f32> (bindings 6 and 7, see quad()).
+    if uses_vec4(job) {
+        flags.push("VEC4");
+    }
+    // The workgroup tree of tree_in_workgroup: of adds, or of maxima (reproducible).
+    if matches!(
+        job.variant,
+        ReduceVariant::Tree | ReduceVariant::BlockAtomic
+    ) {
+        flags.extend(["WG_TREE", "ADD_TREE"]);
+    } else if job.variant == ReduceVariant::Reproducible {
+        flags.push("WG_TREE");
+    }
     let cas = match job.variant {
         ReduceVariant::AtomicCas => true,
         ReduceVariant::BlockAtomic => !block_native(b, job),
@@ -140,8 +169,8 @@ fn workgroup_bytes(job: &ReduceJob) -> u64 {
     let wg = job.launch.workgroup_size as u64;
     match job.variant {
         ReduceVariant::Kahan => wg * 2 * c,
-        // The max tree, and 9 u32 lanes for the deposit.
-        ReduceVariant::Reproducible => wg * c + 36,
+        // The max tree, 9 u32 lanes for the deposit and the pending flag.
+        ReduceVariant::Reproducible => wg * c + 40,
         // The workgroup's integer lanes: a u64 total and a u32 lost count.
         ReduceVariant::FixedPoint => 12,
         ReduceVariant::Atomic | ReduceVariant::AtomicCas => 0,
@@ -260,6 +289,17 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
         v.extend(extra.iter().map(|&(i, buf)| (i, buf.clone())));
         v
     };
+    // The same plus x (and y) as vec4<f32> words, for the entry points that read quads.
+    let quads = |extra: &[(u32, &wgpu::Buffer)]| -> Vec<(u32, wgpu::Buffer)> {
+        let mut v = inputs(extra);
+        if uses_vec4(job) {
+            v.push((6, x.clone()));
+            if let Some(y) = &y {
+                v.push((7, y.clone()));
+            }
+        }
+        v
+    };
     let bind = |p: &wgpu::ComputePipeline, e: Vec<(u32, wgpu::Buffer)>| {
         let refs: Vec<(u32, &wgpu::Buffer)> = e.iter().map(|(i, buf)| (*i, buf)).collect();
         b.bind_group(p, &refs)
@@ -313,6 +353,7 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
                 job,
                 src: &src,
                 inputs: &inputs,
+                quads: &quads,
                 bind: &bind,
             },
             &mut set,
@@ -321,7 +362,7 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
             let p = b.pipeline(&src, "fixed_point")?;
             let total = b.storage_zeroed("fx_total", 8)?;
             let lost = b.storage_zeroed("fx_lost", 4)?;
-            let bg = bind(&p, inputs(&[(3, &total), (4, &lost)]))?;
+            let bg = bind(&p, quads(&[(3, &total), (4, &lost)]))?;
             for _ in 0..job.runs {
                 let r = b.execute(
                     &[&total, &lost],
@@ -342,6 +383,7 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
                 job,
                 src: &src,
                 inputs: &inputs,
+                quads: &quads,
                 bind: &bind,
             },
             cb,
@@ -364,6 +406,8 @@ struct Setup<'a> {
     job: &'a ReduceJob,
     src: &'a str,
     inputs: &'a Inputs<'a>,
+    /// `inputs` plus the vec4 views of x and y (quad()).
+    quads: &'a Inputs<'a>,
     bind: &'a Bind<'a>,
 }
 
@@ -438,25 +482,36 @@ fn run_reproducible(
         2
     };
     let nwords = MAX_FOLDS * limbs;
-    let p1 = b.pipeline(src, "repro_max1")?;
-    let p2 = b.pipeline(src, "repro_max2")?;
-    let p3 = b.pipeline(src, "repro_deposit")?;
+    let guess = b.pipeline(src, "repro_guess")?;
+    let deposit = b.pipeline(src, "repro_deposit")?;
+    let check = b.pipeline(src, "repro_check")?;
     let rmax = b.storage_zeroed("rmax", groups as u64 * cb)?;
-    let layout = b.storage_zeroed("rlayout", 20)?;
+    let layout = b.storage_zeroed("rlayout", 24)?;
     let lanes = b.storage_zeroed("rlanes", nwords as u64 * 4)?;
-    let bg1 = bind(&p1, inputs(&[(3, &rmax)]))?;
-    let bg2 = bind(
-        &p2,
-        vec![(0, prm.clone()), (3, rmax.clone()), (4, layout.clone())],
+    let bg_guess = bind(&guess, inputs(&[(4, &layout)]))?;
+    let bg_deposit = bind(
+        &deposit,
+        (s.quads)(&[(3, &rmax), (4, &layout), (5, &lanes)]),
     )?;
-    let bg3 = bind(&p3, inputs(&[(4, &layout), (5, &lanes)]))?;
+    let bg_check = bind(
+        &check,
+        vec![
+            (0, prm.clone()),
+            (3, rmax.clone()),
+            (4, layout.clone()),
+            (5, lanes.clone()),
+        ],
+    )?;
+    let mut second_pass = 0;
     for _ in 0..job.runs {
+        // The second deposit returns at once unless the check found the guess wrong.
         let r = b.execute(
             &[&layout, &lanes],
             &[
-                Pass::new(&p1, &bg1, g1),
-                Pass::new(&p2, &bg2, one),
-                Pass::new(&p3, &bg3, g1),
+                Pass::new(&guess, &bg_guess, one),
+                Pass::new(&deposit, &bg_deposit, g1),
+                Pass::new(&check, &bg_check, one),
+                Pass::new(&deposit, &bg_deposit, g1),
             ],
             &[&layout, &lanes],
         )?;
@@ -476,12 +531,18 @@ fn run_reproducible(
                 &params.a[..params.folds]
             )));
         }
+        second_pass += usize::from(lay[5] != 0);
         let words = words_u32(&r.outputs[1]);
         let value = finalize_lanes(&params, &words[..nwords], limbs, 1)[0];
         set.outputs.push(vec![value]);
         set.times_ms.push(r.ms);
     }
-    set.message = "bin layout computed on the device from max |term|; exact integer quanta per fold, per-workgroup lanes merged into global lanes by integer atomics; finalised on the host".into();
+    let passes = match second_pass {
+        0 => "one pass over x (the sampled maximum gave the true layout)".to_string(),
+        k if k == job.runs => "two passes over x (the sampled maximum missed the true layout's exponent)".to_string(),
+        k => format!("two passes over x in {k} of {} runs (the sampled maximum missed the true layout's exponent)", job.runs),
+    };
+    set.message = format!("bin layout from max |term| on the device, {passes}; exact integer quanta per fold, per-workgroup lanes merged into global lanes by integer atomics; finalised on the host");
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 //! as the wgpu backend and give the CPU emulation's bits. Host code stays thin: upload, launch
 //! between two events, read back, decode.
 
-use super::{ScatterJob, ScatterVariant, RADIX_BITS, REPRO_LANES, SORT_WG};
+use super::{ScatterJob, ScatterVariant, RADIX_BITS, RADIX_DIGITS, REPRO_LANES, SORT_WG};
 use crate::backend::cuda::{
     driver_err, precision_pairs, CudaBackend, CudaDevice, CudaTarget, ModuleBuild, ModuleSpec,
     TIMER,
@@ -306,10 +306,12 @@ fn backend_name(dev: &CudaDevice) -> String {
 }
 
 /// The sort's shape (see [`SortShape::of`]).
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct SortShape {
     n32: u32,
     nbins: u32,
+    /// Bit shift of every radix pass's digit.
+    shifts: Vec<u32>,
     passes: u32,
     tile: u32,
     tiles: u32,
@@ -324,11 +326,13 @@ impl SortShape {
         let n32 = job.n() as u32;
         let tile = job.radix_tile() as u32;
         let tiles = n32.div_ceil(tile);
-        let scan_len = 16 * tiles;
+        let scan_len = RADIX_DIGITS * tiles;
+        let shifts = job.radix_shifts();
         SortShape {
             n32,
             nbins: job.bins as u32,
-            passes: job.radix_passes(),
+            passes: shifts.len() as u32,
+            shifts,
             tile,
             tiles,
             chunk: job.chunk as u32,
@@ -356,7 +360,7 @@ struct SortBuffers {
 }
 
 impl SortBuffers {
-    fn new(dev: &CudaDevice, job: &ScatterJob, sh: SortShape) -> Result<Self, OpError> {
+    fn new(dev: &CudaDevice, job: &ScatterJob, sh: &SortShape) -> Result<Self, OpError> {
         // Bytes of one accumulator value (V: f32 for f32 and half accumulators, f64) and of
         // one sorted input value (T: the exact register value, f64 only for f64 input).
         let vbytes = value_bytes(job);
@@ -386,7 +390,7 @@ fn sorted(io: &Io, set: &mut RunSet) -> Result<(), OpError> {
     let acc = job.accumulator;
     let sh = SortShape::of(job);
     let k = SortKernels::load(io.f)?;
-    let mut buf = SortBuffers::new(dev, job, sh)?;
+    let mut buf = SortBuffers::new(dev, job, &sh)?;
     for _ in 0..job.runs {
         let ms = dev.timed(|s| {
             if sh.passes == 0 {
@@ -399,9 +403,9 @@ fn sorted(io: &Io, set: &mut RunSet) -> Result<(), OpError> {
                 unsafe { b.launch(cfg(ge, SORT_WG, 0)) }.map_err(launch_err)?;
             }
             for p in 0..sh.passes {
-                radix_pass(s, &k, &mut buf, io, sh, p)?;
+                radix_pass(s, &k, &mut buf, io, &sh, p)?;
             }
-            segment(s, &k, &mut buf, io, sh)
+            segment(s, &k, &mut buf, io, &sh)
         })?;
         let bytes = dev.read(&buf.out)?;
         let fmt = if acc == Precision::F64 {
@@ -429,11 +433,11 @@ fn radix_pass(
     k: &SortKernels,
     buf: &mut SortBuffers,
     io: &Io,
-    sh: SortShape,
+    sh: &SortShape,
     p: u32,
 ) -> Result<(), OpError> {
     let (n32, tiles, scan_len, blocks) = (sh.n32, sh.tiles, sh.scan_len, sh.blocks);
-    let shift = p * RADIX_BITS;
+    let shift = sh.shifts[p as usize];
     let first: i32 = i32::from(p == 0);
     let last: i32 = i32::from(p + 1 == sh.passes);
     // Pass p writes buffer p % 2 and reads the other (pass 0 reads idx).
@@ -458,7 +462,7 @@ fn radix_pass(
         .arg(&tiles)
         .arg(&mut buf.dcounts);
     // SAFETY: `radix_count(const u32* keys, u32 n, u32 shift, u32 tiles, u32*
-    // dcounts)`: keys holds n words; dcounts holds 16 * tiles words, and block t
+    // dcounts)`: keys holds n words; dcounts holds RADIX_DIGITS * tiles words, and block t
     // writes only column t.
     unsafe { b.launch(cfg(tiles, SORT_WG, 0)) }.map_err(launch_err)?;
     let mut b = s.launch_builder(&k.scan_reduce);
@@ -504,7 +508,7 @@ fn segment(
     k: &SortKernels,
     buf: &mut SortBuffers,
     io: &Io,
-    sh: SortShape,
+    sh: &SortShape,
 ) -> Result<(), OpError> {
     let (n32, nbins, chunk, chunks) = (sh.n32, sh.nbins, sh.chunk, sh.chunks);
     let wg = io.job.launch.workgroup_size;

@@ -9,12 +9,13 @@
 //!   bins must fit in the device's workgroup memory; larger bin counts are refused with the
 //!   reason (tiling the bins would re-read the input once per tile, which is what the
 //!   sort-based variants already avoid);
-//! - `sort_segmented`: a stable LSD radix sort of the element indices by bin (4-bit digits:
-//!   per-tile digit histograms, a device-wide exclusive scan, a stable scatter whose ranks
-//!   come from a workgroup scan of per-thread digit counts; the last pass moves the values
-//!   into sorted order), bin offsets from the sorted keys' run boundaries, then the
-//!   fixed-order segmented reduction described below. Deterministic: the CPU emulation in
-//!   [`cpu`] gives the same bits;
+//! - `sort_segmented`: a stable LSD radix sort of the element indices by bin (5-bit digits,
+//!   one pass per digit that is not the same in every index, so 1024 bins take two passes
+//!   and a single hot bin none: per-tile digit histograms, a device-wide exclusive scan, a
+//!   stable scatter whose ranks come from a workgroup scan of per-thread digit counts; the
+//!   last pass moves the values into sorted order), bin offsets from the sorted keys' run
+//!   boundaries, then the fixed-order segmented reduction described below. Deterministic:
+//!   the CPU emulation in [`cpu`] gives the same bits;
 //! - `fixed_point`: int64 atomics per bin on values scaled by 2^k, k chosen from max |x| and
 //!   the largest bin count so no bin can overflow; integer addition is associative, so the
 //!   order the atomics land in cannot matter;
@@ -38,6 +39,15 @@
 //! `head[s / chunk]` when s is a chunk boundary) and adds `head[c]` for every later chunk c
 //! the range reaches, in increasing c. Every bin's value is thus a fixed function of the
 //! stably sorted input and `chunk`.
+//!
+//! The order bounds the parallelism: every piece (a run of one bin inside one chunk) is a
+//! left-to-right chain of dependent float additions from 0, and float addition does not
+//! reassociate, so no schedule with these bits can split a piece. Pass 1 has one thread per
+//! chunk, which is one per piece except where a chunk holds several runs (there are at most
+//! chunks plus bins pieces); its critical path is `chunk` - 1 additions, about sqrt(n), and
+//! pass 2's is the number of chunks a bin spans. Pass 1 does O(n) work and pass 2
+//! O(chunks + bins), so the reduction is work-efficient; only its depth is fixed by the
+//! order.
 
 pub mod cpu;
 pub mod cuda;
@@ -72,16 +82,21 @@ pub const INDEX_DISTS: &[&str] = &["uniform", "zipf", "sorted", "single"];
 /// Exponent of the Zipf distribution (P(rank r) proportional to r^-s).
 pub const ZIPF_S: f64 = 1.1;
 
-/// Radix digit width of the stable sort.
-pub const RADIX_BITS: u32 = 4;
+/// Radix digit width of the stable sort: 1024 bins sort in two passes. The scatter's
+/// workgroup holds every thread's count of every digit (two digits to a word): 32 digits
+/// and [`SORT_WG`] threads take 8 KiB of WebGPU's 16 KiB default workgroup memory.
+pub const RADIX_BITS: u32 = 5;
+
+/// Digits of one radix pass.
+pub const RADIX_DIGITS: u32 = 1 << RADIX_BITS;
 
 /// Threads of a sort workgroup. The sort's tile shape is its own: a stable sort has one
 /// result, so the job's workgroup size cannot change it.
-pub const SORT_WG: u32 = 256;
+pub const SORT_WG: u32 = 128;
 
 /// Consecutive elements one sort thread ranks (a tile is `SORT_WG * RADIX_ITEMS`; below 256
 /// so a thread's digit counts fit in 8 bits, and a tile below 2^16 elements).
-pub const RADIX_ITEMS: u32 = 16;
+pub const RADIX_ITEMS: u32 = 32;
 
 /// Longest run of consecutive elements one reproducible thread sums in registers: the
 /// quanta counts of 2^11 terms (each at most 2^(p-12)) are exact in the accumulator.
@@ -164,10 +179,25 @@ impl ScatterJob {
         self.n().div_ceil(self.chunk)
     }
 
-    /// Radix passes of the stable sort: enough digits for the largest bin index.
-    pub fn radix_passes(&self) -> u32 {
+    /// Bit shifts of the radix passes of the stable sort, low digit first: one per digit of
+    /// the largest bin index that is not the same in every index. A pass over a constant
+    /// digit is the identity (the sort is stable), so it is skipped.
+    pub fn radix_shifts(&self) -> Vec<u32> {
         let bits = 32 - ((self.bins.max(1) - 1) as u32).leading_zeros();
-        bits.div_ceil(RADIX_BITS)
+        let (or, and) = self
+            .idx
+            .iter()
+            .fold((0u32, u32::MAX), |(o, a), &k| (o | k, a & k));
+        let varies = or & !and;
+        (0..bits.div_ceil(RADIX_BITS))
+            .map(|p| p * RADIX_BITS)
+            .filter(|&s| (varies >> s) & (RADIX_DIGITS - 1) != 0)
+            .collect()
+    }
+
+    /// Radix passes of the stable sort (see [`Self::radix_shifts`]).
+    pub fn radix_passes(&self) -> u32 {
+        self.radix_shifts().len() as u32
     }
 
     /// Elements per radix tile.

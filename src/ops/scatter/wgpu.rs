@@ -6,7 +6,9 @@
 //! records every pass (radix counts, scans, scatters, offsets, segmented passes) in one
 //! command buffer per run; reproducible is one kernel.
 
-use super::{ScatterJob, ScatterVariant, RADIX_ITEMS, REPRO_LANES, SORT_WG};
+use super::{
+    ScatterJob, ScatterVariant, RADIX_BITS, RADIX_DIGITS, RADIX_ITEMS, REPRO_LANES, SORT_WG,
+};
 use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
 use crate::backend::Backend;
 use crate::error::OpError;
@@ -94,7 +96,8 @@ pub fn module_source(b: &WgpuBackend, job: &ScatterJob) -> String {
         "// specialised by detbench: scatter_add {} in {}, {}\n\
          alias C = {c};\nalias A = {a};\nalias XW = {xw};\n\
          const WG: u32 = {}u;\nconst PB: u32 = {pb}u;\nconst SORT_WG: u32 = {SORT_WG}u;\n\
-         const SORT_ITEMS: u32 = {RADIX_ITEMS}u;\nconst MAX_TRIES: u32 = {MAX_TRIES}u;\n\
+         const SORT_ITEMS: u32 = {RADIX_ITEMS}u;\nconst RADIX_BITS: u32 = {RADIX_BITS}u;\n\
+         const MAX_TRIES: u32 = {MAX_TRIES}u;\n\
          const LIMBS: u32 = {limbs}u;\nconst RW: u32 = {rw}u;\n",
         job.precision,
         job.accumulator,
@@ -457,9 +460,11 @@ type RadixGroups = (
 /// The pipelines of sort_segmented, by entry point.
 type SortPipelines = super::SortEntries<wgpu::ComputePipeline>;
 
-/// The sort's shape: radix passes, tiles, and the length and blocks of the digit-count scan.
-#[derive(Clone, Copy)]
+/// The sort's shape: radix passes (their digits' shifts), tiles, and the length and blocks
+/// of the digit-count scan.
+#[derive(Clone)]
 struct SortShape {
+    shifts: Vec<u32>,
     passes: u32,
     tile: usize,
     tiles: u32,
@@ -471,9 +476,11 @@ impl SortShape {
     fn of(job: &ScatterJob) -> Self {
         let tile = job.radix_tile();
         let tiles = job.n().div_ceil(tile) as u32;
-        let scan_len = 16 * tiles;
+        let scan_len = RADIX_DIGITS * tiles;
+        let shifts = job.radix_shifts();
         SortShape {
-            passes: job.radix_passes(),
+            passes: shifts.len() as u32,
+            shifts,
             tile,
             tiles,
             scan_len,
@@ -488,7 +495,7 @@ fn radix_groups(
     s: &Setup,
     buf: &SortBuffers,
     k: &SortPipelines,
-    sh: SortShape,
+    sh: &SortShape,
 ) -> Result<Vec<RadixGroups>, OpError> {
     let b = s.b;
     let mut groups: Vec<RadixGroups> = Vec::new();
@@ -496,7 +503,7 @@ fn radix_groups(
         let u = b.uniform(
             "params_radix",
             &Params {
-                shift: p * super::RADIX_BITS,
+                shift: sh.shifts[p as usize],
                 first: u32::from(p == 0),
                 last: u32::from(p + 1 == sh.passes),
                 tiles: sh.tiles,
@@ -626,7 +633,7 @@ fn run_sorted(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
         &k.scan_exclusive,
         &[(bind::PRM, &u_part), (bind::PARTIALS, &buf.partials)],
     )?;
-    let groups = radix_groups(s, &buf, &k, sh)?;
+    let groups = radix_groups(s, &buf, &k, &sh)?;
     let kfin = if sh.passes == 0 {
         &s.idx
     } else {
@@ -674,7 +681,7 @@ fn run_sorted(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
     set.message = format!(
         "stable radix sort ({} passes of {}-bit digits, tiles of {}), segmented reduction in chunks of {}",
         sh.passes,
-        super::RADIX_BITS,
+        RADIX_BITS,
         sh.tile,
         job.chunk
     );
