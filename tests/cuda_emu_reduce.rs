@@ -56,15 +56,41 @@ fn value_format(acc: Precision) -> Precision {
     }
 }
 
+/// A job's operands on the emulated device, its entry-point suffix, op and launch shape.
+struct Operands<'m> {
+    suffix: String,
+    op: &'static str,
+    n: u64,
+    groups: u32,
+    wg: u32,
+    x: cuda_emu::Buf<'m>,
+    y: Option<cuda_emu::Buf<'m>>,
+}
+
+impl Operands<'_> {
+    /// y, or x for a sum (sum kernels take a y pointer too and never read it).
+    fn y(&self) -> &cuda_emu::Buf<'_> {
+        self.y.as_ref().unwrap_or(&self.x)
+    }
+}
+
+fn operands<'m>(m: &'m Module, j: &ReduceJob) -> Operands<'m> {
+    Operands {
+        suffix: format!("{}_{}", j.precision.name(), j.accumulator.name()),
+        op: if j.y.is_some() { "dot" } else { "sum" },
+        n: j.n() as u64,
+        groups: j.launch.workgroups,
+        wg: j.launch.workgroup_size,
+        x: m.upload(&j.precision.encode(&j.x)),
+        y: j.y.as_ref().map(|y| m.upload(&j.precision.encode(y))),
+    }
+}
+
 /// One run of `variant` (with `ord` for the atomic ones), launched as cuda.rs launches it.
 fn run(m: &Module, j: &ReduceJob, variant: &str, ord: &str) -> f64 {
-    let suffix = format!("{}_{}", j.precision.name(), j.accumulator.name());
-    let op = if j.y.is_some() { "dot" } else { "sum" };
-    let n = j.n() as u64;
-    let (groups, wg) = (j.launch.workgroups, j.launch.workgroup_size);
-    let x = m.upload(&j.precision.encode(&j.x));
-    let y = j.y.as_ref().map(|y| m.upload(&j.precision.encode(y)));
-    let y = y.as_ref().unwrap_or(&x);
+    let o = operands(m, j);
+    let (suffix, op, n, groups, wg) = (&o.suffix, o.op, o.n, o.groups, o.wg);
+    let (x, y) = (&o.x, o.y());
     let acc = j.accumulator;
     let vf = value_format(acc);
     let e = |name: String| format!("{name}_{suffix}");
@@ -126,52 +152,104 @@ fn run(m: &Module, j: &ReduceJob, variant: &str, ord: &str) -> f64 {
             let t = i64::from_le_bytes(total.read()[..8].try_into().unwrap());
             detbench::shared::fixed::fixed_to_value(t, j.fixed_scale, acc)
         }
-        "reproducible" => {
-            let params = j.repro.expect("reproducible layout");
-            let limbs = if acc == Precision::F64 { 3 } else { 2 };
-            let nwords = MAX_FOLDS * limbs;
-            let block_max = m.alloc(groups as usize * 8);
-            let layout = m.alloc(5 * 4);
-            let max_out = m.alloc(8);
-            let lanes = m.alloc(nwords * 4);
-            m.launch(
-                &e(format!("{op}_repro_max")),
-                (groups, 1, 1),
-                wg,
-                wg as usize * 8,
-                &[x.addr(), y.addr(), n, block_max.addr()],
-            );
-            m.launch(
-                &e("repro_layout".into()),
-                (1, 1, 1),
-                wg,
-                wg as usize * 8,
-                &[
-                    block_max.addr(),
-                    groups as u64,
-                    layout.addr(),
-                    max_out.addr(),
-                ],
-            );
-            m.launch(
-                &e(format!("{op}_repro_deposit")),
-                (groups, 1, 1),
-                wg,
-                nwords * 4,
-                &[x.addr(), y.addr(), n, layout.addr(), lanes.addr()],
-            );
-            let lay: Vec<i32> = layout.u32s().iter().map(|&v| v as i32).collect();
-            assert_eq!(lay[0], 0, "layout status");
-            assert_eq!(lay[1] as usize, params.folds, "folds");
-            assert_eq!(
-                &lay[2..2 + params.folds],
-                &params.a[..params.folds],
-                "fold exponents"
-            );
-            detbench::shared::lanes::finalize_lanes(&params, &lanes.u32s()[..nwords], limbs, 1)[0]
-        }
+        "reproducible" => repro_run(m, j).value,
         other => panic!("unknown variant {other}"),
     }
+}
+
+/// What one reproducible run leaves on the device.
+struct ReproRun {
+    value: f64,
+    /// The layout words: status, folds, a_1..a_3, pending.
+    layout: Vec<i32>,
+    /// The maximum repro_check found.
+    max: f64,
+}
+
+/// Words of reproducible's layout buffer (cuda.rs's REPRO_LAYOUT_WORDS).
+const LAYOUT_WORDS: usize = 6;
+
+/// reproducible launched as cuda.rs launches it (guess, deposit, check, deposit), without
+/// the host's layout check: the caller asserts on the layout words.
+fn repro_launch(m: &Module, j: &ReduceJob) -> ReproRun {
+    let o = operands(m, j);
+    let (suffix, op, n, groups, wg) = (&o.suffix, o.op, o.n, o.groups, o.wg);
+    let (x, y) = (&o.x, o.y());
+    let limbs = if j.accumulator == Precision::F64 {
+        3
+    } else {
+        2
+    };
+    let nwords = MAX_FOLDS * limbs;
+    let block_max = m.alloc(groups as usize * 8);
+    let layout = m.alloc(LAYOUT_WORDS * 4);
+    let max_out = m.alloc(8);
+    let lanes = m.alloc(nwords * 4);
+    let tree = wg as usize * 8;
+    let deposit = || {
+        m.launch(
+            &format!("{op}_repro_deposit_{suffix}"),
+            (groups, 1, 1),
+            wg,
+            tree,
+            &[
+                x.addr(),
+                y.addr(),
+                n,
+                layout.addr(),
+                lanes.addr(),
+                block_max.addr(),
+            ],
+        )
+    };
+    m.launch(
+        &format!("{op}_repro_guess_{suffix}"),
+        (1, 1, 1),
+        wg,
+        tree,
+        &[x.addr(), y.addr(), n, layout.addr()],
+    );
+    deposit();
+    m.launch(
+        &format!("repro_check_{suffix}"),
+        (1, 1, 1),
+        wg,
+        tree,
+        &[
+            block_max.addr(),
+            groups as u64,
+            layout.addr(),
+            lanes.addr(),
+            max_out.addr(),
+        ],
+    );
+    deposit();
+    let lay: Vec<i32> = layout.u32s().iter().map(|&v| v as i32).collect();
+    let value = if lay[0] == 0 {
+        let params = j.repro.expect("reproducible layout");
+        detbench::shared::lanes::finalize_lanes(&params, &lanes.u32s()[..nwords], limbs, 1)[0]
+    } else {
+        f64::NAN
+    };
+    ReproRun {
+        value,
+        layout: lay,
+        max: f64::from_le_bytes(max_out.read()[..8].try_into().unwrap()),
+    }
+}
+
+/// [`repro_launch`] and the host's checks: the layout the device settled on is the host's.
+fn repro_run(m: &Module, j: &ReduceJob) -> ReproRun {
+    let r = repro_launch(m, j);
+    let params = j.repro.expect("reproducible layout");
+    assert_eq!(r.layout[0], 0, "layout status");
+    assert_eq!(r.layout[1] as usize, params.folds, "folds");
+    assert_eq!(
+        &r.layout[2..2 + params.folds],
+        &params.a[..params.folds],
+        "fold exponents"
+    );
+    r
 }
 
 fn pairs() -> Vec<(Precision, Precision)> {
@@ -374,49 +452,198 @@ fn fixed_point_edges_match_fixed_quantize() {
     }
 }
 
-/// reproducible: a NaN or an infinity among the terms makes the block max non-finite (the
-/// NaN is kept, as the CPU's nan_max keeps it, not dropped by fmax), and the layout kernel
-/// reports it too large (status 1), which the host turns into an error.
+/// Whether repro_guess reads term i (reduce.cu): DB_REPRO_SAMPLE = 256 runs of wg consecutive
+/// terms, run b at b * ((n - wg) / 255) and the last at n - wg; all of x when n <= 256 wg.
+fn sampled(n: usize, wg: usize, i: usize) -> bool {
+    const SAMPLE: usize = 256;
+    if n <= SAMPLE * wg {
+        return true;
+    }
+    let stride = (n - wg) / (SAMPLE - 1);
+    (0..SAMPLE).any(|b| {
+        let start = if b == SAMPLE - 1 { n - wg } else { b * stride };
+        (start..start + wg).contains(&i)
+    })
+}
+
+/// The range of x block w of the deposit owns (reduce.cu): per = ceil(n / groups) rounded up
+/// to a multiple of wg.
+fn deposit_span(n: usize, groups: usize, wg: usize, w: usize) -> std::ops::Range<usize> {
+    let per = n.div_ceil(groups).div_ceil(wg) * wg;
+    let start = (w * per).min(n);
+    start..(start + per).min(n)
+}
+
+/// Small operands whose largest term (|x| or |x*y| below 0.5) lies in the binade [1/4, 1/2)
+/// many times over, so that any sample of a few hundred terms finds the true layout; the
+/// values are exact in f32.
+fn small_operands(n: usize, dot: bool) -> (Vec<f64>, Option<Vec<f64>>) {
+    let x = (0..n)
+        .map(|i| ((i * 7919 % 1013) as f64 - 506.0) / 1024.0)
+        .collect();
+    let y = dot.then(|| {
+        (0..n)
+            .map(|i| ((i * 104_729 % 997) as f64 - 498.0) / 512.0)
+            .collect()
+    });
+    (x, y)
+}
+
+/// The one-pass reproducible scheme (guess the layout from a sample, deposit, check, deposit
+/// again only if the guess was wrong) gives the CPU emulation's bits both ways, and leaves
+/// pending at 1 exactly when the true maximum lies outside the sample in a higher binade:
+/// a large term inside the sample, in the middle of x outside it, and in the deposit's last
+/// non-empty block outside it (n = 65535 with 32 threads: 1024 blocks of 64 terms, the last
+/// 63 of them, of which the sample's last run covers 32). Sums and dots, f32 and f64
+/// accumulators, n not a multiple of the block.
+#[test]
+fn reproducible_guess_right_reads_once_wrong_reads_twice() {
+    let (n, wg) = (65_535usize, 32u32);
+    let w = wg as usize;
+    let groups = detbench::ops::reduce::launch_for(n, wg).workgroups as usize;
+    assert_eq!(groups, 1024);
+    let last = (0..groups)
+        .rev()
+        .map(|b| deposit_span(n, groups, w, b))
+        .find(|r| !r.is_empty())
+        .unwrap();
+    let in_last = last
+        .clone()
+        .find(|&i| !sampled(n, w, i))
+        .expect("an unsampled index in the last block");
+    let in_middle = (n / 2..n).find(|&i| !sampled(n, w, i)).unwrap();
+    assert!(sampled(n, w, 0) && sampled(n, w, n - 1));
+    // (where the large term goes, whether the guess misses it)
+    let placements = [
+        (None, false),
+        (Some(0), false),
+        (Some(in_middle), true),
+        (Some(in_last), true),
+    ];
+    for (input, acc) in [
+        (Precision::F32, Precision::F32),
+        (Precision::F32, Precision::F64),
+        (Precision::F64, Precision::F64),
+    ] {
+        let m = cuda_emu::load(
+            &cuda_emu::module_build(SOURCE, &format!("{}_{}", input.name(), acc.name())).spec,
+        );
+        for op in [Op::Sum, Op::Dot] {
+            for &(at, missed) in &placements {
+                let (mut x, mut y) = small_operands(n, op == Op::Dot);
+                if let Some(i) = at {
+                    // |term| = 1000.25 (x 1000.25 * y 1 for dot): a far higher binade.
+                    x[i] = 1000.25;
+                    if let Some(y) = y.as_mut() {
+                        y[i] = 1.0;
+                    }
+                }
+                let c = case(op, input, acc, "reproducible", n, wg, InputSpec::Normal);
+                let prep = detbench::ops::reduce::prepare_values(&c, x, y).expect("prepare");
+                let r = repro_run(&m, job(&prep));
+                let want = cpu(&prep);
+                let what = format!("{op} {input}/{acc} large term at {at:?}");
+                assert_eq!(
+                    r.value.to_bits(),
+                    want.to_bits(),
+                    "{what}: emulated CUDA {:e}, CPU emulation {want:e}",
+                    r.value
+                );
+                assert_eq!(
+                    r.layout[5],
+                    i32::from(missed),
+                    "{what}: pending (1: x was deposited twice)"
+                );
+            }
+        }
+    }
+}
+
+/// A deposit block whose threads each hold more than DB_REPRO_RUN (2048) terms moves its sums
+/// into the integer words after every run: 2 blocks of 32 threads over 140001 terms (2188
+/// per thread), with the guess right and wrong, give the CPU emulation's bits.
+#[test]
+fn reproducible_runs_longer_than_a_spill_match_the_cpu() {
+    let (n, wg) = (140_001usize, 32u32);
+    for acc in [Precision::F32, Precision::F64] {
+        let m =
+            cuda_emu::load(&cuda_emu::module_build(SOURCE, &format!("f32_{}", acc.name())).spec);
+        for missed in [false, true] {
+            let (mut x, _) = small_operands(n, false);
+            let i = (n / 3..n).find(|&i| !sampled(n, wg as usize, i)).unwrap();
+            if missed {
+                x[i] = -1000.25;
+            }
+            let c = case(
+                Op::Sum,
+                Precision::F32,
+                acc,
+                "reproducible",
+                n,
+                wg,
+                InputSpec::Normal,
+            );
+            let prep = detbench::ops::reduce::prepare_values(&c, x, None).expect("prepare");
+            let mut j = job(&prep).clone();
+            j.launch.workgroups = 2;
+            assert!(deposit_span(n, 2, wg as usize, 0).len() / wg as usize > 2048);
+            let r = repro_run(&m, &j);
+            let want = cpu(&prep);
+            assert_eq!(
+                r.value.to_bits(),
+                want.to_bits(),
+                "f32/{acc} missed={missed}: emulated CUDA {:e}, CPU emulation {want:e}",
+                r.value
+            );
+            assert_eq!(
+                r.layout[5],
+                i32::from(missed),
+                "f32/{acc} missed={missed}: pending"
+            );
+        }
+    }
+}
+
+/// reproducible: a NaN or an infinity among the terms, where the guess's sample does not see
+/// it, makes a deposit block's max non-finite (the NaN is kept, as the CPU's nan_max keeps
+/// it, not dropped by fmax); the check reports the layout too large (status 1, which the host
+/// turns into an error) and leaves pending at 0: nothing is deposited again.
 #[test]
 fn reproducible_max_keeps_non_finite_terms() {
     let m = cuda_emu::load(&cuda_emu::module_build(SOURCE, "f64_f64").spec);
+    let (n, wg) = (40_000usize, 64u32);
+    let bad_at = (0..n).find(|&i| !sampled(n, wg as usize, i)).unwrap();
+    let xs: Vec<f64> = (0..n).map(|i| i as f64 * 0.25).collect();
+    let c = case(
+        Op::Sum,
+        Precision::F64,
+        Precision::F64,
+        "reproducible",
+        n,
+        wg,
+        InputSpec::Normal,
+    );
+    let prep = detbench::ops::reduce::prepare_values(&c, xs, None).expect("prepare");
     for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-        let mut xs: Vec<f64> = (0..1000).map(|i| i as f64 * 0.25).collect();
-        xs[617] = bad;
-        let (groups, wg) = (4u32, 64u32);
-        let x = m.upload(&Precision::F64.encode(&xs));
-        let block_max = m.alloc(groups as usize * 8);
-        let layout = m.alloc(20);
-        let max_out = m.alloc(8);
-        m.launch(
-            "sum_repro_max_f64_f64",
-            (groups, 1, 1),
-            wg,
-            wg as usize * 8,
-            &[x.addr(), x.addr(), xs.len() as u64, block_max.addr()],
-        );
-        m.launch(
-            "repro_layout_f64_f64",
-            (1, 1, 1),
-            wg,
-            wg as usize * 8,
-            &[
-                block_max.addr(),
-                groups as u64,
-                layout.addr(),
-                max_out.addr(),
-            ],
-        );
-        let max = f64::from_le_bytes(max_out.read()[..8].try_into().unwrap());
+        let mut j = job(&prep).clone();
+        j.x[bad_at] = bad;
+        let r = repro_launch(&m, &j);
         if bad.is_nan() {
-            assert!(max.is_nan(), "the NaN term was dropped from the max: {max}");
+            assert!(
+                r.max.is_nan(),
+                "the NaN term was dropped from the max: {}",
+                r.max
+            );
         } else {
-            assert_eq!(max, f64::INFINITY);
+            assert_eq!(r.max, f64::INFINITY);
         }
         assert_eq!(
-            layout.u32s()[0],
-            1,
+            r.layout[0], 1,
             "a non-finite max must be reported too large ({bad})"
+        );
+        assert_eq!(
+            r.layout[5], 0,
+            "nothing is deposited again after an overflow ({bad})"
         );
     }
 }

@@ -252,64 +252,88 @@ __device__ void db_fixed_point(const typename In::S* x, const typename In::S* y,
 }
 
 // ---------------------------------------------------------------------------------------
-// reproducible: binned accumulation (src/numerics/repro.rs), in three kernels:
-// 1. block max of |term|; 2. one block: the global max and the bin layout from it;
-// 3. deposits as exact integer counts of quanta per fold (common.cuh's db_slices): each
-//    thread sums its counts exactly in F for up to 2^11 terms (|count| <= 2^(p-12) each,
-//    so |sum| < 2^(p-1)), moves them into its own DbLimbs<F>::N words (wrapping, in
-//    registers), then adds them into the block's shared words and the block's into the
-//    global words with u32 atomics that propagate carries (db_limbs_add). Integer addition
-//    mod 2^(32 N) commutes, so the words are the exact counts whatever the order; the host
-//    turns them into a binned state and finalises it with the shared code. Same scheme as
-//    reduce.wgsl's repro_deposit.
-template <class In, class Acc, bool DOT>
-__device__ void db_repro_max(const typename In::S* x, const typename In::S* y, db_u64 n,
-                             double* block_max) {
-    double* sh = reinterpret_cast<double*>(db_smem);
-    const db_u64 threads = (db_u64)gridDim.x * blockDim.x;
-    const db_u64 t = (db_u64)blockIdx.x * blockDim.x + threadIdx.x;
-    double m = 0.0;
-    for (db_u64 i = t; i < n; i += threads) {
-        // The CPU takes the max over `terms()`: x itself (not rounded to the accumulator)
-        // for sum, round_A(x*y) for dot.
-        double v;
-        if constexpr (DOT) {
-            v = (double)Acc::mul(In::load(x, i), In::load(y, i));
-        } else {
-            v = (double)In::load(x, i);
-        }
-        m = db_nan_max(m, fabs(v));
-    }
-    struct MaxOp {
-        __device__ double operator()(double a, double b) const { return db_nan_max(a, b); }
-    };
-    double total = db_block_tree(sh, m, MaxOp());
-    if (threadIdx.x == 0) {
-        block_max[blockIdx.x] = total;
-    }
-}
-
-template <class F>
-__device__ void db_repro_finish_max(const double* block_max, db_u32 count, int* layout,
-                                    double* max_out) {
-    double* sh = reinterpret_cast<double*>(db_smem);
-    double m = 0.0;
-    for (db_u32 i = threadIdx.x; i < count; i += blockDim.x) {
-        m = db_nan_max(m, block_max[i]);
-    }
-    struct MaxOp {
-        __device__ double operator()(double a, double b) const { return db_nan_max(a, b); }
-    };
-    double total = db_block_tree(sh, m, MaxOp());
-    if (threadIdx.x == 0) {
-        max_out[0] = total;
-        db_repro_layout<F>(total, layout);
-    }
-}
-
+// reproducible: binned accumulation (src/numerics/repro.rs), the algorithm of reduce.wgsl's
+// reproducible (its comment says why a running maximum with re-binning cannot give these
+// bits). Deposits are exact integer counts of quanta per fold (common.cuh's db_slices) for
+// the layout of max |term|: each thread sums its counts exactly in F for up to 2^11 terms
+// (|count| <= 2^(p-12) each, so |sum| < 2^(p-1)), moves them into its own DbLimbs<F>::N
+// words (wrapping, in registers), then adds them into the block's shared words and the
+// block's into the global words with u32 atomics that propagate carries (db_limbs_add).
+// Integer addition mod 2^(32 N) commutes, so the words are the exact counts whatever the
+// order; the host turns them into a binned state and finalises it with the shared code.
+//
+// The layout needs the maximum before the first deposit. x is read once in the common case,
+// by a guess that is checked (four launches):
+//   {op}_repro_guess    one block: max |term| over a sample of x (DB_REPRO_SAMPLE runs of
+//                       blockDim consecutive terms spread over x, the first at 0 and the last
+//                       ending at n; all of x when it is that small), its layout, pending = 1;
+//   {op}_repro_deposit  deposits every term with the layout and takes each block's max |term|
+//                       in the same loop;
+//   repro_check         one block: the true maximum over the blocks' and its layout. The same
+//                       as the guessed one: pending = 0 and the lanes are final. Otherwise it
+//                       writes the true layout, zeroes the lanes and leaves pending = 1 (0 when
+//                       the true maximum is too large: the host reports it, nothing is redone);
+//   {op}_repro_deposit  again: every block returns at once unless pending is 1.
+// Every term is deposited exactly once with the layout of the true maximum, so the lanes are
+// those of two passes (max, then deposits) whatever the sample; the sample decides only
+// whether x is read once or twice, which the host reads from pending and reports.
+// Layout words: [0] status (0 ok, 1 too large), [1] folds, [2..5) a_k (db_repro_layout),
+// [5] pending.
 #if defined(DB_REPRO)
 // Terms a thread sums in F before moving the sums into its integer words.
 #define DB_REPRO_RUN 2048u
+// Runs of blockDim terms the guess samples.
+#define DB_REPRO_SAMPLE 256u
+#define DB_REPRO_PENDING 5
+
+struct DbNanMaxOp {
+    __device__ __forceinline__ double operator()(double a, double b) const {
+        return db_nan_max(a, b);
+    }
+};
+
+// Term i: returns the value whose magnitude the CPU's max takes over `terms()` (x itself,
+// not rounded to the accumulator, for sum; round_A(x*y) for dot) and sets `dep` to the value
+// deposited, in the accumulator format (round_A(x) or round_A(x*y)).
+template <class In, class Acc, bool DOT>
+__device__ __forceinline__ double db_repro_term(const typename In::S* x,
+                                                const typename In::S* y, db_u64 i,
+                                                typename Acc::V& dep) {
+    if constexpr (DOT) {
+        dep = Acc::mul(In::load(x, i), In::load(y, i));
+        return (double)dep;
+    } else {
+        const double v = (double)In::load(x, i);
+        dep = Acc::round(v);
+        return v;
+    }
+}
+
+template <class In, class Acc, bool DOT>
+__device__ void db_repro_guess(const typename In::S* x, const typename In::S* y, db_u64 n,
+                               int* layout) {
+    double* sh = reinterpret_cast<double*>(db_smem);
+    const db_u64 bd = blockDim.x;
+    typename Acc::V dep;
+    double m = 0.0;
+    if (n <= (db_u64)DB_REPRO_SAMPLE * bd) {
+        for (db_u64 i = threadIdx.x; i < n; i += bd) {
+            m = db_nan_max(m, fabs(db_repro_term<In, Acc, DOT>(x, y, i, dep)));
+        }
+    } else {
+        // Run b starts at b * stride; the last one ends at n.
+        const db_u64 stride = (n - bd) / (DB_REPRO_SAMPLE - 1u);
+        for (db_u32 b = 0; b < DB_REPRO_SAMPLE; ++b) {
+            const db_u64 start = b + 1u == DB_REPRO_SAMPLE ? n - bd : b * stride;
+            m = db_nan_max(m, fabs(db_repro_term<In, Acc, DOT>(x, y, start + threadIdx.x, dep)));
+        }
+    }
+    const double total = db_block_tree(sh, m, DbNanMaxOp());
+    if (threadIdx.x == 0) {
+        db_repro_layout<typename Acc::V>(total, layout);
+        layout[DB_REPRO_PENDING] = 1;
+    }
+}
 
 // a += b mod 2^(32 * 3), limb by limb with carries (a 2-limb value's top word is unused).
 __device__ __forceinline__ void db_wide_add(db_u32* a, const db_u32* b) {
@@ -335,46 +359,99 @@ __device__ __forceinline__ void db_repro_spill(db_u32 (*words)[3], F* sums) {
 
 template <class In, class Acc, bool DOT>
 __device__ void db_repro_deposit(const typename In::S* x, const typename In::S* y, db_u64 n,
-                                 const int* layout, db_u32* lanes) {
+                                 const int* layout, db_u32* lanes, double* block_max) {
     typedef typename Acc::V F;
     typedef DbLimbs<F> L;
-    db_u32* plane = reinterpret_cast<db_u32*>(db_smem);
+    __shared__ int pending;
+    __shared__ db_u32 plane[DB_MAX_FOLDS * 3];
+    if (threadIdx.x == 0) {
+        pending = layout[DB_REPRO_PENDING];
+    }
     if (threadIdx.x < DB_MAX_FOLDS * L::N) {
         plane[threadIdx.x] = 0;
     }
     __syncthreads();
-    // Too large for this accumulator (layout[0] != 0): layout[1] is 0, nothing is
-    // deposited, and the host reports it.
-    const db_u64 threads = (db_u64)gridDim.x * blockDim.x;
-    const db_u64 t = (db_u64)blockIdx.x * blockDim.x + threadIdx.x;
-    db_u32 words[DB_MAX_FOLDS][3] = {{0u, 0u, 0u}, {0u, 0u, 0u}, {0u, 0u, 0u}};
-    F sums[DB_MAX_FOLDS] = {(F)0, (F)0, (F)0};
-    unsigned run = 0;
-    for (db_u64 i = t; i < n; i += threads) {
-        // Deposits are in the accumulator format: round_A(x) or round_A(x*y).
-        F m[DB_MAX_FOLDS];
-        db_slices<F>(db_term<In, Acc, DOT>(x, y, i), layout, m);
-        for (int k = 0; k < DB_MAX_FOLDS; ++k) {
-            sums[k] = db_radd(sums[k], m[k]);
-        }
-        run += 1;
-        if (run == DB_REPRO_RUN) {
-            db_repro_spill<F>(words, sums);
-            run = 0;
-        }
+    // Every thread reads the one shared word after the barrier: the return is block-uniform,
+    // so no thread waits at a barrier below for threads that left.
+    if (pending == 0) {
+        return;
     }
-    db_repro_spill<F>(words, sums);
+    // The layout in registers. Too large for this accumulator (status != 0): folds is 0,
+    // nothing is deposited, and the check (whose maximum is at least as large) reports it.
+    int lay[2 + DB_MAX_FOLDS];
+    for (int k = 0; k < 2 + DB_MAX_FOLDS; ++k) {
+        lay[k] = layout[k];
+    }
+    // Block w owns [w * per, (w + 1) * per), per a multiple of blockDim, and its threads
+    // stride by blockDim inside it: consecutive threads read consecutive words. The lanes are
+    // exact integers, so which thread deposits which term cannot change them.
+    const db_u64 bd = blockDim.x;
+    const db_u64 per = ((n + gridDim.x - 1u) / gridDim.x + bd - 1u) / bd * bd;
+    const db_u64 first = (db_u64)blockIdx.x * per;
+    const db_u64 start = first < n ? first : n;
+    const db_u64 end = n - start < per ? n : start + per;
+    // Runs of at most DB_REPRO_RUN terms per thread, the sums moved into the words after
+    // each run rather than tested for on every term.
+    const db_u64 span = (db_u64)DB_REPRO_RUN * bd;
+    db_u32 words[DB_MAX_FOLDS][3] = {{0u, 0u, 0u}, {0u, 0u, 0u}, {0u, 0u, 0u}};
+    double m = 0.0;
+    db_u64 i = start + threadIdx.x;
+    while (i < end) {
+        const db_u64 stop = end - i > span ? i + span : end;
+        F sums[DB_MAX_FOLDS] = {(F)0, (F)0, (F)0};
+        for (; i < stop; i += bd) {
+            F dep;
+            m = db_nan_max(m, fabs(db_repro_term<In, Acc, DOT>(x, y, i, dep)));
+            F q[DB_MAX_FOLDS];
+            db_slices<F>(dep, lay, q);
+            for (int k = 0; k < DB_MAX_FOLDS; ++k) {
+                sums[k] = db_radd(sums[k], q[k]);
+            }
+        }
+        db_repro_spill<F>(words, sums);
+    }
     for (int k = 0; k < DB_MAX_FOLDS; ++k) {
         if ((words[k][0] | words[k][1] | words[k][2]) != 0) {
             db_limbs_add<L::N>(plane + k * L::N, words[k]);
         }
     }
-    __syncthreads();
+    // The tree's first barrier also orders the plane adds above before the reads below.
+    const double total = db_block_tree(reinterpret_cast<double*>(db_smem), m, DbNanMaxOp());
+    if (threadIdx.x == 0) {
+        block_max[blockIdx.x] = total;
+    }
     if (threadIdx.x < DB_MAX_FOLDS) {
         const db_u32 base = threadIdx.x * L::N;
         db_u32 v[3] = {plane[base], plane[base + 1], L::N == 3 ? plane[base + 2] : 0u};
         if ((v[0] | v[1] | v[2]) != 0) {
             db_limbs_add<L::N>(lanes + base, v);
+        }
+    }
+}
+
+template <class F>
+__device__ void db_repro_check(const double* block_max, db_u32 count, int* layout,
+                               db_u32* lanes, double* max_out) {
+    double m = 0.0;
+    for (db_u32 i = threadIdx.x; i < count; i += blockDim.x) {
+        m = db_nan_max(m, block_max[i]);
+    }
+    const double total = db_block_tree(reinterpret_cast<double*>(db_smem), m, DbNanMaxOp());
+    if (threadIdx.x == 0) {
+        max_out[0] = total;
+        int lay[2 + DB_MAX_FOLDS];
+        db_repro_layout<F>(total, lay);
+        // Status, folds and a_1 fix the whole layout (a_k = a_1 - (k - 1) W).
+        if (lay[0] == 0 && layout[0] == 0 && lay[1] == layout[1] && lay[2] == layout[2]) {
+            layout[DB_REPRO_PENDING] = 0;
+            return;
+        }
+        for (int k = 0; k < 2 + DB_MAX_FOLDS; ++k) {
+            layout[k] = lay[k];
+        }
+        layout[DB_REPRO_PENDING] = lay[0] == 0 ? 1 : 0;
+        for (db_u32 k = 0; k < DB_MAX_FOLDS * DbLimbs<F>::N; ++k) {
+            lanes[k] = 0;
         }
     }
 }
@@ -443,18 +520,18 @@ __device__ void db_block_atomic(const typename In::S* x, const typename In::S* y
 
 #if defined(DB_REPRO)
 #define DB_REPRO_ENTRIES(OP, DOT)                                                             \
-    extern "C" __global__ void DB_ENTRY(OP##_repro_max_)(const DbS* x, const DbS* y,          \
-                                                         db_u64 n, double* block_max) {       \
-        db_repro_max<DbIn, DbAcc, DOT>(x, y, n, block_max);                                   \
+    extern "C" __global__ void DB_ENTRY(OP##_repro_guess_)(const DbS* x, const DbS* y,        \
+                                                           db_u64 n, int* layout) {           \
+        db_repro_guess<DbIn, DbAcc, DOT>(x, y, n, layout);                                    \
     }                                                                                         \
-    extern "C" __global__ void DB_ENTRY(OP##_repro_deposit_)(const DbS* x, const DbS* y,      \
-                                                             db_u64 n, const int* layout,     \
-                                                             db_u32* lanes) {                 \
-        db_repro_deposit<DbIn, DbAcc, DOT>(x, y, n, layout, lanes);                           \
+    extern "C" __global__ void DB_ENTRY(OP##_repro_deposit_)(                                 \
+        const DbS* x, const DbS* y, db_u64 n, const int* layout, db_u32* lanes,               \
+        double* block_max) {                                                                  \
+        db_repro_deposit<DbIn, DbAcc, DOT>(x, y, n, layout, lanes, block_max);                \
     }
-extern "C" __global__ void DB_ENTRY(repro_layout_)(const double* block_max, db_u32 count,
-                                                   int* layout, double* max_out) {
-    db_repro_finish_max<DbV>(block_max, count, layout, max_out);
+extern "C" __global__ void DB_ENTRY(repro_check_)(const double* block_max, db_u32 count,
+                                                  int* layout, db_u32* lanes, double* max_out) {
+    db_repro_check<DbV>(block_max, count, layout, lanes, max_out);
 }
 #else
 #define DB_REPRO_ENTRIES(OP, DOT)

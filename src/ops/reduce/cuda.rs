@@ -46,7 +46,7 @@ pub fn modules(target: &CudaTarget) -> Vec<ModuleBuild> {
                 }
                 e.push(format!("{op}_fixed_point"));
                 if matches!(acc, Precision::F32 | Precision::F64) {
-                    e.push(format!("{op}_repro_max"));
+                    e.push(format!("{op}_repro_guess"));
                     e.push(format!("{op}_repro_deposit"));
                 }
                 for ord in ordering_suffixes() {
@@ -61,7 +61,7 @@ pub fn modules(target: &CudaTarget) -> Vec<ModuleBuild> {
             }
             e.extend(["tree_pass2".to_string(), "kahan_pass2".to_string()]);
             if matches!(acc, Precision::F32 | Precision::F64) {
-                e.push("repro_layout".into());
+                e.push("repro_check".into());
             }
             let suffix = pair_suffix(input, acc);
             ModuleBuild {
@@ -288,6 +288,8 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// reproducible: guess, deposit, check, deposit (reduce.cu says why the bits are those of
+    /// two passes whichever way the check goes).
     fn reproducible(&self, set: &mut RunSet) -> Result<(), OpError> {
         let acc = self.job.accumulator;
         let params = self
@@ -298,45 +300,42 @@ impl Ctx<'_> {
         // count of quanta (at most 2^32 * 2^12), 3 any f64 count (2^32 * 2^41).
         let limbs = if acc == Precision::F64 { 3 } else { 2 };
         let nwords = MAX_FOLDS * limbs;
-        let max_k = self.entry(&format!("{}_repro_max", self.op))?;
-        let layout_k = self.entry("repro_layout")?;
+        let guess_k = self.entry(&format!("{}_repro_guess", self.op))?;
         let deposit_k = self.entry(&format!("{}_repro_deposit", self.op))?;
+        let check_k = self.entry("repro_check")?;
         let (groups, wg) = (self.groups(), self.wg());
+        // Every kernel's dynamic shared memory is its block's max tree: one double per thread.
+        let tree = wg as usize * 8;
         let mut block_max = self.dev.zeros(groups as usize * 8)?;
-        let mut layout = self.dev.zeros(5 * 4)?;
+        let mut layout = self.dev.zeros(REPRO_LAYOUT_WORDS * 4)?;
         let mut max_out = self.dev.zeros(8)?;
         let mut lanes = self.dev.zeros(nwords * 4)?;
+        let mut second_passes = 0;
         for _ in 0..self.job.runs {
             self.dev.zero(&mut lanes)?;
             let ms = self.dev.timed(|s| {
-                let mut b = s.launch_builder(&max_k);
-                b.arg(self.x).arg(self.y).arg(&self.n).arg(&mut block_max);
-                // SAFETY: `{op}_repro_max(const S* x, const S* y, u64 n, double* block_max)`:
-                // block_max holds one double per block; shared memory one double per thread.
-                unsafe { b.launch(cfg(groups, wg, wg as usize * 8)) }
+                let mut b = s.launch_builder(&guess_k);
+                b.arg(self.x).arg(self.y).arg(&self.n).arg(&mut layout);
+                // SAFETY: `{op}_repro_guess(const S* x, const S* y, u64 n, int* layout)`: x
+                // and y hold n elements (the sampled indices are below n); layout holds
+                // REPRO_LAYOUT_WORDS ints; one block.
+                unsafe { b.launch(cfg(1, wg, tree)) }
                     .map_err(|e| crate::backend::cuda::driver_err("launch", e))?;
-                let mut b = s.launch_builder(&layout_k);
+                self.repro_deposit(s, &deposit_k, &layout, &mut lanes, &mut block_max)?;
+                let mut b = s.launch_builder(&check_k);
                 b.arg(&block_max)
                     .arg(&groups)
                     .arg(&mut layout)
+                    .arg(&mut lanes)
                     .arg(&mut max_out);
-                // SAFETY: `repro_layout(const double* block_max, u32 count, int* layout,
-                // double* max_out)`: count doubles were written above; layout holds 5 ints,
-                // max_out one double; one block.
-                unsafe { b.launch(cfg(1, wg, wg as usize * 8)) }
+                // SAFETY: `repro_check(const double* block_max, u32 count, int* layout, u32*
+                // lanes, double* max_out)`: the deposit wrote count doubles; layout holds
+                // REPRO_LAYOUT_WORDS ints, lanes 3 * LIMBS words, max_out one double; one
+                // block, whose thread 0 alone writes.
+                unsafe { b.launch(cfg(1, wg, tree)) }
                     .map_err(|e| crate::backend::cuda::driver_err("launch", e))?;
-                let mut b = s.launch_builder(&deposit_k);
-                b.arg(self.x)
-                    .arg(self.y)
-                    .arg(&self.n)
-                    .arg(&layout)
-                    .arg(&mut lanes);
-                // SAFETY: `{op}_repro_deposit(const S* x, const S* y, u64 n, const int* layout,
-                // u32* lanes)`: layout holds 5 ints; lanes holds 3 * LIMBS zeroed words, updated
-                // only with atomics; shared memory holds the block's 3 * LIMBS words.
-                unsafe { b.launch(cfg(groups, wg, nwords * 4)) }
-                    .map_err(|e| crate::backend::cuda::driver_err("launch", e))?;
-                Ok(())
+                // Returns at once unless the check found the guessed layout wrong.
+                self.repro_deposit(s, &deposit_k, &layout, &mut lanes, &mut block_max)
             })?;
             let lay: Vec<i32> = self
                 .dev
@@ -345,14 +344,50 @@ impl Ctx<'_> {
                 .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();
             check_layout(&lay, &params, &self.dev.read(&max_out)?)?;
+            second_passes += usize::from(lay.get(REPRO_PENDING) != Some(&0));
             let words: Vec<u32> = bytemuck::pod_collect_to_vec(&self.dev.read(&lanes)?);
             let v = finalize_lanes(&params, &words[..nwords], limbs, 1)[0];
             set.times_ms.push(ms);
             set.outputs.push(vec![v]);
         }
+        set.message = super::reproducible_message(second_passes, self.job.runs);
+        Ok(())
+    }
+
+    /// One launch of `{op}_repro_deposit` over the whole grid.
+    fn repro_deposit(
+        &self,
+        s: &cudarc::driver::CudaStream,
+        f: &cudarc::driver::CudaFunction,
+        layout: &CudaSlice<u8>,
+        lanes: &mut CudaSlice<u8>,
+        block_max: &mut CudaSlice<u8>,
+    ) -> Result<(), OpError> {
+        let (groups, wg) = (self.groups(), self.wg());
+        let mut b = s.launch_builder(f);
+        b.arg(self.x)
+            .arg(self.y)
+            .arg(&self.n)
+            .arg(layout)
+            .arg(lanes)
+            .arg(block_max);
+        // SAFETY: `{op}_repro_deposit(const S* x, const S* y, u64 n, const int* layout, u32*
+        // lanes, double* block_max)`: each block reads only indices below n; layout holds
+        // REPRO_LAYOUT_WORDS ints; lanes holds 3 * LIMBS words, updated only with atomics;
+        // block_max one double per block, each written by its own block; the dynamic shared
+        // memory is one double per thread.
+        unsafe { b.launch(cfg(groups, wg, wg as usize * 8)) }
+            .map_err(|e| crate::backend::cuda::driver_err("launch", e))?;
         Ok(())
     }
 }
+
+/// Words of reproducible's layout buffer: status, folds, a_1..a_3 (db_repro_layout) and
+/// pending (1 after the last kernel: the check found the guessed layout wrong and x was
+/// deposited again).
+const REPRO_LAYOUT_WORDS: usize = 6;
+/// Index of the pending word.
+const REPRO_PENDING: usize = 5;
 
 fn word8(bytes: &[u8]) -> Result<[u8; 8], OpError> {
     bytes

@@ -459,3 +459,19 @@ pub fn check_job(job: &ReduceJob) -> Result<(), OpError> {
     }
     Ok(())
 }
+
+/// The message of a `reproducible` run set on a GPU backend (CUDA and wgpu run the same
+/// guess, deposit, check, deposit scheme): `second_passes` of the `runs` runs found the
+/// sampled maximum's layout wrong and deposited x again.
+pub fn reproducible_message(second_passes: usize, runs: usize) -> String {
+    let passes = match second_passes {
+        0 => "one pass over x (the sampled maximum gave the true layout)".to_string(),
+        k if k == runs => {
+            "two passes over x (the sampled maximum missed the true layout's exponent)".to_string()
+        }
+        k => format!(
+            "two passes over x in {k} of {runs} runs (the sampled maximum missed the true layout's exponent)"
+        ),
+    };
+    format!("bin layout from max |term| on the device, {passes}; exact integer quanta per fold, per-workgroup lanes merged into global lanes by integer atomics; finalised on the host")
+}

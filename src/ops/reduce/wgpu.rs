@@ -537,12 +537,7 @@ fn run_reproducible(
         set.outputs.push(vec![value]);
         set.times_ms.push(r.ms);
     }
-    let passes = match second_pass {
-        0 => "one pass over x (the sampled maximum gave the true layout)".to_string(),
-        k if k == job.runs => "two passes over x (the sampled maximum missed the true layout's exponent)".to_string(),
-        k => format!("two passes over x in {k} of {} runs (the sampled maximum missed the true layout's exponent)", job.runs),
-    };
-    set.message = format!("bin layout from max |term| on the device, {passes}; exact integer quanta per fold, per-workgroup lanes merged into global lanes by integer atomics; finalised on the host");
+    set.message = super::reproducible_message(second_pass, job.runs);
     Ok(())
 }
 
