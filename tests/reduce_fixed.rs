@@ -235,7 +235,15 @@ fn ordered_variants_are_bitwise_stable_and_equal_the_cpu(spec: &Spec) {
                             let m = metrics(&prep, &g_set);
                             assert_eq!(m.bound_violations, 0, "{}: outside the bound", label(&c));
                             if variant == "fixed_point" {
-                                assert_eq!(g_set.message, c_set.message, "{}", label(&c));
+                                // The scale and the bits lost, as the CPU counts them (a device
+                                // may add what it ran, e.g. its grid, after them).
+                                assert!(
+                                    g_set.message.starts_with(&c_set.message),
+                                    "{}: {:?} does not start with the CPU's {:?}",
+                                    label(&c),
+                                    g_set.message,
+                                    c_set.message
+                                );
                             }
                             if variant == "reproducible" {
                                 repro_bits.push(gb[0]);

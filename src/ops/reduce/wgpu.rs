@@ -62,6 +62,37 @@ fn block_native(b: &WgpuBackend, job: &ReduceJob) -> bool {
     job.accumulator == Precision::F32 && b.has(F::SHADER_FLOAT32_ATOMIC)
 }
 
+/// Quads (four terms) a thread of an order-free variant takes at least before its grid
+/// grows: a workgroup's fixed cost (zeroing and merging its lanes, its barriers) is then
+/// paid for at least 16 WG quads.
+const MIN_QUADS_PER_THREAD: u64 = 16;
+
+/// Workgroups of pass 1. The order-free variants (fixed_point, reproducible) choose their
+/// own, at most the launch's: their bits do not depend on it, and a small input spread over
+/// the whole launch would pay each workgroup's fixed cost for a few terms. Every other
+/// variant's order is the launch shape's.
+fn grid(job: &ReduceJob) -> u32 {
+    let wg = job.launch.workgroup_size as u64;
+    match job.variant {
+        ReduceVariant::FixedPoint | ReduceVariant::Reproducible => {
+            let quads = job.n() as u64 / 4;
+            quads
+                .div_ceil(wg * MIN_QUADS_PER_THREAD)
+                .clamp(1, job.launch.workgroups.max(1) as u64) as u32
+        }
+        _ => job.launch.workgroups,
+    }
+}
+
+/// What an order-free variant's message says of its grid.
+fn grid_note(job: &ReduceJob) -> String {
+    format!(
+        "{} workgroups of {} threads (any grid gives these bits)",
+        grid(job),
+        job.launch.workgroup_size
+    )
+}
+
 /// Whether the kernel reads x (and y) also as `array<vec4<f32>>`: f32 input, order-free
 /// variants, and at least one whole vec4 (a binding holds at least one element).
 fn uses_vec4(job: &ReduceJob) -> bool {
@@ -265,7 +296,7 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
     let src = module_source(b, job);
     let c = if uses_f64(job) { "f64" } else { "f32" };
     let cb: u64 = if c == "f64" { 8 } else { 4 };
-    let groups = job.launch.workgroups;
+    let groups = grid(job);
     let params = Params {
         n: n as u32,
         threads: job.total_threads() as u32,
@@ -374,7 +405,11 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
                 set.outputs
                     .push(vec![fixed_to_value(t, job.fixed_scale, job.accumulator)]);
                 set.times_ms.push(r.ms);
-                set.message = fixed_message(l as u64, n, job.fixed_scale);
+                set.message = format!(
+                    "{}; {}",
+                    fixed_message(l as u64, n, job.fixed_scale),
+                    grid_note(job)
+                );
             }
         }
         ReduceVariant::Reproducible => run_reproducible(
@@ -470,7 +505,7 @@ fn run_reproducible(
     set: &mut RunSet,
 ) -> Result<(), OpError> {
     let (b, job, src, inputs, bind) = (s.b, s.job, s.src, s.inputs, s.bind);
-    let groups = job.launch.workgroups;
+    let groups = grid(job);
     let g1 = [groups, 1, 1];
     let one = [1, 1, 1];
     let params = job.repro.expect("checked by check_job");
@@ -537,7 +572,11 @@ fn run_reproducible(
         set.outputs.push(vec![value]);
         set.times_ms.push(r.ms);
     }
-    set.message = super::reproducible_message(second_pass, job.runs);
+    set.message = format!(
+        "{}; {}",
+        super::reproducible_message(second_pass, job.runs),
+        grid_note(job)
+    );
     Ok(())
 }
 
