@@ -627,8 +627,8 @@ fn lanes_add(base: u32, v: vec3<u32>) {
 var<workgroup> plane: array<atomic<u32>, RW>;
 //#if PLANE32
 // An f32 term's count in a fold is at most 2^12 in magnitude and the host sets PLANE32 only
-// when a workgroup sees at most 2^19 terms, so every (bin, fold) total of a workgroup stays
-// below 2^31 in magnitude: one wrapping word (two's complement) holds it exactly, and one
+// when a workgroup sees fewer than 2^19 terms, so every (bin, fold) total of a workgroup
+// stays below 2^31 in magnitude: one wrapping word (two's complement) holds it exactly, and one
 // atomic per fold replaces the limbs and their carries.
 fn plane_add32(lane: u32, count: A) {
     atomicAdd(&plane[lane], bitcast<u32>(i32(count)));

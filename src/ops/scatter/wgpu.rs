@@ -58,14 +58,28 @@ fn native_merge(b: &WgpuBackend, job: &ScatterJob) -> bool {
 }
 
 /// Whether reproducible's workgroup lanes are one wrapping u32 word per (bin, fold) (see
-/// `plane_add32` in scatter.wgsl): f32 counts (at most 2^12 per term) and at most 2^19 terms
-/// per workgroup, so a workgroup's total stays below 2^31 in magnitude.
+/// `plane_add32` in scatter.wgsl): f32 counts (at most 2^12 per term) and fewer than 2^19
+/// terms per workgroup, so a workgroup's total stays below 2^31 in magnitude.
 fn repro_plane32(job: &ScatterJob) -> bool {
-    let threads = job.repro_groups() as u64 * job.launch.workgroup_size as u64;
-    let span = job.repro_span() as u64;
-    let spans = (job.n() as u64).div_ceil(span);
-    let per_group = spans.div_ceil(threads) * job.launch.workgroup_size as u64 * span;
-    job.accumulator == Precision::F32 && per_group <= 1 << 19
+    job.accumulator == Precision::F32
+        && most_per_workgroup(
+            job.n() as u64,
+            job.repro_groups() as u64,
+            job.launch.workgroup_size as u64,
+            job.repro_span() as u64,
+        ) <= PLANE32_MOST_TERMS
+}
+
+/// Terms a workgroup may see with one 32-bit word per (bin, fold). A term's count reaches
+/// 2^12 in magnitude (a value just below its bin's power of two rounds up to it), so 2^19
+/// terms could total exactly 2^31, one past i32::MAX; one term fewer cannot.
+const PLANE32_MOST_TERMS: u64 = (1 << 19) - 1;
+
+/// The most terms one workgroup of `scatter_reproducible` reads: each thread walks spans of
+/// `span` consecutive terms, span s going to thread s mod (groups * wg).
+fn most_per_workgroup(n: u64, groups: u64, wg: u64, span: u64) -> u64 {
+    let spans = n.div_ceil(span);
+    spans.div_ceil(groups * wg) * wg * span
 }
 
 /// u32 words of reproducible's per-workgroup lanes (all bins).
@@ -715,6 +729,24 @@ fn run_sorted(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plane32_bound_counts_every_term_a_workgroup_can_see() {
+        // 2^22 terms, 256 workgroups of 256 threads, spans of 64: 16384 terms each.
+        assert_eq!(most_per_workgroup(1 << 22, 256, 256, 64), 1 << 14);
+        // One term more than the grid's spans: some thread walks a second span.
+        assert_eq!(
+            most_per_workgroup((1 << 22) + 1, 256, 256, 64),
+            2 * 256 * 64
+        );
+        // 2^29 terms over 1024 workgroups of 256 threads, spans of 1024: 2^19 each, one
+        // past the bound (2^19 counts of 2^12 make 2^31); half as many fit.
+        assert_eq!(most_per_workgroup(1 << 29, 1024, 256, 1024), 1 << 19);
+        assert!(most_per_workgroup(1 << 29, 1024, 256, 1024) > PLANE32_MOST_TERMS);
+        assert!(most_per_workgroup(1 << 28, 1024, 256, 1024) <= PLANE32_MOST_TERMS);
+        // The bound itself: that many counts of magnitude 2^12 fit a signed 32-bit word.
+        assert!(PLANE32_MOST_TERMS * (1 << 12) <= i32::MAX as u64);
+    }
 
     #[test]
     fn params_match_the_wgsl_struct() {
