@@ -14,7 +14,6 @@ use detbench::ops::{Case, FamilyParams, Op, Prepared, RunSet};
 use detbench::runner::{metrics, prepare, AccChoice};
 use npyz::WriterBuilder;
 use proptest::prelude::*;
-use std::process::Command;
 
 fn input() -> impl Strategy<Value = InputSpec> {
     prop_oneof![
@@ -315,10 +314,15 @@ backend_tests! {
 // The CLI: bad index input exits 2 with one line.
 
 fn detbench(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_detbench"))
+    common::cli::bin()
         .args(args)
         .output()
         .expect("run detbench")
+}
+
+/// Runs detbench and fails the test, showing its stderr, unless it exits 0.
+fn detbench_ok(args: &[&str]) -> std::process::Output {
+    common::report::run_ok(common::cli::bin().args(args))
 }
 
 fn write_index<T: npyz::Serialize + npyz::AutoSerialize + Copy>(path: &std::path::Path, v: &[T]) {
@@ -394,13 +398,7 @@ fn cli_rejects_bad_indices() {
     write_index::<i32>(&dir.path().join("ok.npy"), &[3, 1, 3, 0]);
     let a = base(dir.path().join("ok.npy").to_str().unwrap());
     let a: Vec<&str> = a.iter().map(|s| s.as_str()).collect();
-    let o = detbench(&a);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    detbench_ok(&a);
     // NaN values.
     let nan = dir.path().join("nan.npy");
     detbench::inputs::write_npy(&nan, Precision::F32, &[1.0, f64::NAN, 3.0, 4.0], &[4]).unwrap();
@@ -430,7 +428,7 @@ fn cli_rejects_bad_indices() {
 fn report_shows_the_cost_of_determinism_per_contention() {
     let dir = tempfile::tempdir().expect("tempdir");
     let json = dir.path().join("r.json");
-    let o = detbench(&[
+    let o = detbench_ok(&[
         "run",
         "--op",
         "scatter_add",
@@ -451,18 +449,12 @@ fn report_shows_the_cost_of_determinism_per_contention() {
         "--json",
         json.to_str().unwrap(),
     ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("Cost of determinism"), "{stdout}");
     assert!(stdout.contains("worst on input"), "{stdout}");
     let md = dir.path().join("r.md");
     let html = dir.path().join("r.html");
-    let o = detbench(&[
+    detbench_ok(&[
         "report",
         json.to_str().unwrap(),
         "--md",
@@ -470,12 +462,6 @@ fn report_shows_the_cost_of_determinism_per_contention() {
         "--html",
         html.to_str().unwrap(),
     ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
     let md = std::fs::read_to_string(md).unwrap();
     let html = std::fs::read_to_string(html).unwrap();
     assert!(md.contains("### Cost of determinism, case by case"), "{md}");
