@@ -261,31 +261,25 @@ fn tree_in_workgroup(l: u32) {
 fn tree_op(a: C, b: C) -> C {
     return add(a, b);
 }
-//#endif
 
-//#if V_TREE
-@group(0) @binding(3) var<storage, read_write> partials: array<C>;
-@group(0) @binding(4) var<storage, read_write> result: array<C>;
-
+// Pass 1's per-thread chains of tree and block_atomic: launch thread t of workgroup w adds
+// elements t, t + T, t + 2T, ... (T = prm.threads) in that order into sh[t].
 //#if TREE_VEC
-// f32 sums (f32 input and accumulator, WG >= TREE_M TREE_K): kernel thread l plays the
-// launch's threads TREE_M l .. TREE_M (l + 1) - 1 of its workgroup, each as one component
-// of TREE_M / 4 vec4 chains. Every component adds the same elements in the same order as
-// the launch's thread would (an f32 add rounds the same in a vector), and the workgroup tree
-// is the same tree over the same sh, so the bits are the launch shape's. What changes is
-// the reading: lavapipe runs a workgroup's lanes a group at a time, each group through its
-// whole chain, so with one launch thread per lane a group reads 32 bytes per 1 MiB-apart
-// row (T = 2^18 threads), too little for a CPU's prefetcher; here it reads TREE_M times as
-// much per row, in 16-byte loads.
+// On a CPU device, for f32 sums in f32 (flag TREE_VEC): kernel thread l plays launch
+// threads TREE_M l .. TREE_M (l + 1) - 1, each as one component of TREE_M / 4 vec4 chains.
+// Every component adds the same elements in the same order as its launch thread (an f32
+// add rounds the same in a vector), into the same sh slot, so the bits are the launch
+// shape's. What changes is the reading: lavapipe runs a workgroup's lanes a group at a
+// time, each group through its whole chain, so with one launch thread per lane a group
+// reads 32 bytes per row of T elements (1 MiB apart at T = 2^18), too little for a CPU's
+// prefetcher to follow; here it reads TREE_M times as much per row, in 16-byte loads.
 const TREE_M: u32 = 16u;
-const WGM: u32 = WG / TREE_M;
+const WG_CHAINS: u32 = WG / TREE_M;
 
-@compute @workgroup_size(WGM)
-fn tree_pass1(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    let l = lid.x;
+fn chains_to_sh(l: u32, w: u32) {
     var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-    var i = wid.x * WG + TREE_M * l;
-    // Whole rows: TREE_M elements from i, i a multiple of 4.
+    var i = w * WG + TREE_M * l;
+    // Whole rows: TREE_M elements from i, a multiple of 4.
     for (; i + TREE_M <= prm.n; i += prm.threads) {
         let q = i / 4u;
         acc[0] = acc[0] + xv[q];
@@ -293,7 +287,7 @@ fn tree_pass1(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_i
         acc[2] = acc[2] + xv[q + 2u];
         acc[3] = acc[3] + xv[q + 3u];
     }
-    // The row that n cuts: each element alone, where it exists (later rows do not).
+    // The row that n cuts: each element alone, where it exists (no later row does).
     for (var c = 0u; c < TREE_M; c++) {
         if (i + c < prm.n) {
             acc[c / 4u][c % 4u] = acc[c / 4u][c % 4u] + xs[i + c];
@@ -302,26 +296,33 @@ fn tree_pass1(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_i
     for (var c = 0u; c < TREE_M; c++) {
         sh[TREE_M * l + c] = acc[c / 4u][c % 4u];
     }
-    tree_in_workgroup(l);
-    if (l == 0u) {
-        partials[wid.x] = sh[0];
-    }
 }
 //#else
-@compute @workgroup_size(WG)
-fn tree_pass1(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    let l = lid.x;
+const WG_CHAINS: u32 = WG;
+
+fn chains_to_sh(l: u32, w: u32) {
     var acc = C(0.0);
-    for (var i = wid.x * WG + l; i < prm.n; i += prm.threads) {
+    for (var i = w * WG + l; i < prm.n; i += prm.threads) {
         acc = chain_step(acc, i);
     }
     sh[l] = acc;
+}
+//#endif
+//#endif
+
+//#if V_TREE
+@group(0) @binding(3) var<storage, read_write> partials: array<C>;
+@group(0) @binding(4) var<storage, read_write> result: array<C>;
+
+@compute @workgroup_size(WG_CHAINS)
+fn tree_pass1(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let l = lid.x;
+    chains_to_sh(l, wid.x);
     tree_in_workgroup(l);
     if (l == 0u) {
         partials[wid.x] = sh[0];
     }
 }
-//#endif
 
 @compute @workgroup_size(WG)
 fn tree_pass2(@builtin(local_invocation_id) lid: vec3<u32>) {
@@ -484,14 +485,10 @@ fn atomic_cas(@builtin(global_invocation_id) gid: vec3<u32>) {
 @group(0) @binding(3) var<storage, read_write> fcell: atomic<f32>;
 //#endif
 
-@compute @workgroup_size(WG)
+@compute @workgroup_size(WG_CHAINS)
 fn block_atomic(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let l = lid.x;
-    var acc = C(0.0);
-    for (var i = wid.x * WG + l; i < prm.n; i += prm.threads) {
-        acc = chain_step(acc, i);
-    }
-    sh[l] = acc;
+    chains_to_sh(l, wid.x);
     tree_in_workgroup(l);
     if (l == 0u) {
 //#if NATIVE_ATOMIC

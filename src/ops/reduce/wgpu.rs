@@ -114,7 +114,7 @@ fn uses_vec4(b: &WgpuBackend, job: &ReduceJob) -> bool {
         ) || tree_vec(b, job))
 }
 
-/// Whether tree's pass 1 runs TREE_M launch threads' chains in one kernel thread, each as
+/// Whether the pass 1 of tree and block_atomic runs TREE_M launch threads' chains in one kernel thread, each as
 /// one component of vec4 chains (TREE_VEC in reduce.wgsl): on a CPU device, for an f32 sum
 /// in f32, with at least TREE_M TREE_K (256) threads per workgroup so that the kernel's
 /// WG / TREE_M threads still cover the tree's barrier-free levels. Same adds, same order,
@@ -122,7 +122,10 @@ fn uses_vec4(b: &WgpuBackend, job: &ReduceJob) -> bool {
 /// threads), so GPUs keep one launch thread per kernel thread.
 fn tree_vec(b: &WgpuBackend, job: &ReduceJob) -> bool {
     b.is_cpu()
-        && job.variant == ReduceVariant::Tree
+        && matches!(
+            job.variant,
+            ReduceVariant::Tree | ReduceVariant::BlockAtomic
+        )
         && job.y.is_none()
         && job.precision == Precision::F32
         && job.accumulator == Precision::F32
@@ -486,7 +489,7 @@ struct Setup<'a> {
 
 /// atomic_cas and block_atomic: compare-exchange loops (or a native add per workgroup).
 fn run_cas(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
-    let (b, job, src, inputs, bind) = (s.b, s.job, s.src, s.inputs, s.bind);
+    let (b, job, src, quads, bind) = (s.b, s.job, s.src, s.quads, s.bind);
     let g1 = [job.launch.workgroups, 1, 1];
     let entry = if job.variant == ReduceVariant::AtomicCas {
         "atomic_cas"
@@ -502,7 +505,7 @@ fn run_cas(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
     if !native {
         extra.push((4, &gave_up));
     }
-    let bg = bind(&p, inputs(&extra))?;
+    let bg = bind(&p, quads(&extra))?;
     for _ in 0..job.runs {
         let r = b.execute(
             &[&cell, &gave_up],
