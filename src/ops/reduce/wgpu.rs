@@ -130,7 +130,7 @@ fn tree_vec(b: &WgpuBackend, job: &ReduceJob) -> bool {
         && job.precision == Precision::F32
         && job.accumulator == Precision::F32
         && job.launch.workgroup_size >= 256
-        && job.launch.workgroup_size % 16 == 0
+        && job.launch.workgroup_size.is_multiple_of(16)
         && job.n() >= 4
 }
 
