@@ -413,3 +413,59 @@ fn reproducible_sample_guess_right_and_wrong() {
         let _ = std::fs::remove_file(file);
     }
 }
+
+/// Inputs long enough that every thread of the launch adds several elements (n > T, the
+/// launch's threads), with n cut inside a row: on a CPU device tree's kernel threads each
+/// run 16 launch threads' chains as vec4 components (TREE_VEC) and the order-free variants
+/// walk long contiguous runs in few workgroups; every shape must still give the CPU
+/// emulation's bits, run after run.
+#[test]
+fn many_rows_per_thread_match_cpu() {
+    let kind = BackendKind::Wgpu;
+    if common::backend(kind).is_none() {
+        return;
+    }
+    // (n, workgroup size): T = 1024 wg for these n.
+    let shapes = [
+        (3 * (1 << 18) + 4099, 256),
+        ((1 << 20) + 13, 1024),
+        (2 * (1 << 19) + 6, 512),
+        ((1 << 18) + 1, 128),
+    ];
+    for (n, wg) in shapes {
+        // Values whose sum depends on the order: magnitudes over 2^-20 .. 2^20, mixed signs.
+        let values: Vec<f32> = (0..n)
+            .map(|i| {
+                let m = ((i * 7919) % 1000) as f32 / 999.0 - 0.5;
+                m * 2f32.powi((i % 41) as i32 - 20)
+            })
+            .collect();
+        let file = npy_of(&values);
+        for variant in ["tree", "fixed_point", "reproducible"] {
+            let input = InputSpec::File(file.clone());
+            let c = case(
+                Op::Sum,
+                (Precision::F32, AccChoice::Same),
+                variant,
+                n,
+                input,
+                1,
+                2,
+                wg,
+            );
+            let prep = prepare(&c).expect("prepare");
+            let what = format!("{variant} n={n} wg={wg}");
+            let set = run(kind, &prep).unwrap_or_else(|| panic!("{what}: unsupported"));
+            let cpu = run(BackendKind::Cpu, &prep).expect("cpu");
+            for k in 0..2 {
+                assert!(
+                    same_bits(set.outputs[k][0], cpu.outputs[0][0]),
+                    "{what}: run {k} gave {:e}, the CPU emulation {:e}",
+                    set.outputs[k][0],
+                    cpu.outputs[0][0]
+                );
+            }
+        }
+        let _ = std::fs::remove_file(file);
+    }
+}

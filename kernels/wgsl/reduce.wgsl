@@ -161,13 +161,15 @@ fn chain_step(acc: C, i: u32) -> C {
 // ---------------------------------------------------------------------------------------
 // The order-free variants (fixed_point, reproducible) read the terms four at a time: quad j
 // holds terms 4j .. 4j + 3, and workgroup w owns the contiguous quads [w * per, (w + 1) *
-// per), per a multiple of WG, its threads striding by WG within them; the n mod 4 terms
-// after the last quad go to workgroup 0. Consecutive threads still read consecutive words
-// (coalesced on a GPU); a CPU device (lavapipe runs a workgroup's threads a few lanes at a
-// time) walks each block sequentially instead of jumping by the whole grid, and with f32
-// input loads 16 bytes at once (VEC4). Four terms per trip also give four independent
-// chains of arithmetic where one would wait on each result. The variants' sums are exact,
-// so this order cannot change their bits.
+// per), per a multiple of WG; the n mod 4 terms after the last quad go to workgroup 0.
+// Within a block, a GPU's threads stride by WG (consecutive threads read consecutive words:
+// coalesced). On a CPU device (flag SEQ_QUADS) each thread reads its own contiguous run of
+// per / WG quads instead: lavapipe runs a workgroup's threads a few lanes at a time, each
+// lane group through its whole loop, so striding by WG would make a group read 16 bytes
+// per lane from each of many 4 KiB-apart places, which a CPU's prefetcher does not follow.
+// With f32 input a quad is one 16-byte load (VEC4). Four terms per trip also give four
+// independent chains of arithmetic where one would wait on each result. The variants' sums
+// are exact, so no order can change their bits.
 //#if VEC4
 @group(0) @binding(6) var<storage, read> xv: array<vec4<f32>>;
 //#if DOT
@@ -175,11 +177,28 @@ fn chain_step(acc: C, i: u32) -> C {
 //#endif
 //#endif
 
+// Quads per workgroup block: a multiple of WG.
+fn block_per() -> u32 {
+    return ((prm.n / 4u + prm.groups - 1u) / prm.groups + WG - 1u) / WG * WG;
+}
+
 fn block_span(w: u32) -> vec2<u32> {
     let quads = prm.n / 4u;
-    let per = ((quads + prm.groups - 1u) / prm.groups + WG - 1u) / WG * WG;
+    let per = block_per();
     let start = min(w * per, quads);
     return vec2<u32>(start, min(start + per, quads));
+}
+
+// The quads thread l of workgroup w reads: j = first, first + step, ... while j < end.
+fn thread_quads(w: u32, l: u32) -> vec3<u32> {
+    let span = block_span(w);
+//#if SEQ_QUADS
+    let run = block_per() / WG;
+    let first = min(span.x + l * run, span.y);
+    return vec3<u32>(first, min(first + run, span.y), 1u);
+//#else
+    return vec3<u32>(span.x + l, span.y, WG);
+//#endif
 }
 
 // Terms 4j .. 4j + 3, each as term() gives it.
@@ -242,20 +261,63 @@ fn tree_in_workgroup(l: u32) {
 fn tree_op(a: C, b: C) -> C {
     return add(a, b);
 }
+
+// Pass 1's per-thread chains of tree and block_atomic: launch thread t of workgroup w adds
+// elements t, t + T, t + 2T, ... (T = prm.threads) in that order into sh[t].
+//#if TREE_VEC
+// On a CPU device, for f32 sums in f32 (flag TREE_VEC): kernel thread l plays launch
+// threads TREE_M l .. TREE_M (l + 1) - 1, each as one component of TREE_M / 4 vec4 chains.
+// Every component adds the same elements in the same order as its launch thread (an f32
+// add rounds the same in a vector), into the same sh slot, so the bits are the launch
+// shape's. What changes is the reading: lavapipe runs a workgroup's lanes a group at a
+// time, each group through its whole chain, so with one launch thread per lane a group
+// reads 32 bytes per row of T elements (1 MiB apart at T = 2^18), too little for a CPU's
+// prefetcher to follow; here it reads TREE_M times as much per row, in 16-byte loads.
+const TREE_M: u32 = 16u;
+const WG_CHAINS: u32 = WG / TREE_M;
+
+fn chains_to_sh(l: u32, w: u32) {
+    var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var i = w * WG + TREE_M * l;
+    // Whole rows: TREE_M elements from i, a multiple of 4.
+    for (; i + TREE_M <= prm.n; i += prm.threads) {
+        let q = i / 4u;
+        acc[0] = acc[0] + xv[q];
+        acc[1] = acc[1] + xv[q + 1u];
+        acc[2] = acc[2] + xv[q + 2u];
+        acc[3] = acc[3] + xv[q + 3u];
+    }
+    // The row that n cuts: each element alone, where it exists (no later row does).
+    for (var c = 0u; c < TREE_M; c++) {
+        if (i + c < prm.n) {
+            acc[c / 4u][c % 4u] = acc[c / 4u][c % 4u] + xs[i + c];
+        }
+    }
+    for (var c = 0u; c < TREE_M; c++) {
+        sh[TREE_M * l + c] = acc[c / 4u][c % 4u];
+    }
+}
+//#else
+const WG_CHAINS: u32 = WG;
+
+fn chains_to_sh(l: u32, w: u32) {
+    var acc = C(0.0);
+    for (var i = w * WG + l; i < prm.n; i += prm.threads) {
+        acc = chain_step(acc, i);
+    }
+    sh[l] = acc;
+}
+//#endif
 //#endif
 
 //#if V_TREE
 @group(0) @binding(3) var<storage, read_write> partials: array<C>;
 @group(0) @binding(4) var<storage, read_write> result: array<C>;
 
-@compute @workgroup_size(WG)
+@compute @workgroup_size(WG_CHAINS)
 fn tree_pass1(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let l = lid.x;
-    var acc = C(0.0);
-    for (var i = wid.x * WG + l; i < prm.n; i += prm.threads) {
-        acc = chain_step(acc, i);
-    }
-    sh[l] = acc;
+    chains_to_sh(l, wid.x);
     tree_in_workgroup(l);
     if (l == 0u) {
         partials[wid.x] = sh[0];
@@ -423,14 +485,10 @@ fn atomic_cas(@builtin(global_invocation_id) gid: vec3<u32>) {
 @group(0) @binding(3) var<storage, read_write> fcell: atomic<f32>;
 //#endif
 
-@compute @workgroup_size(WG)
+@compute @workgroup_size(WG_CHAINS)
 fn block_atomic(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let l = lid.x;
-    var acc = C(0.0);
-    for (var i = wid.x * WG + l; i < prm.n; i += prm.threads) {
-        acc = chain_step(acc, i);
-    }
-    sh[l] = acc;
+    chains_to_sh(l, wid.x);
     tree_in_workgroup(l);
     if (l == 0u) {
 //#if NATIVE_ATOMIC
@@ -458,6 +516,65 @@ var<workgroup> wfx_lost: atomic<u32>;
 
 // Quant and quantize are common.wgsl's.
 
+//#if FIXED_F32
+// f32 terms on a device that keeps f32 subnormals (flag FIXED_F32): the quantization in
+// f32 arithmetic, a quad at a time, instead of quantize()'s 64-bit integer steps (emulated
+// in two 32-bit halves on most devices, and on lavapipe in half-width vectors).
+// - y = v 2^k is exact unless |y| < 2^-126; such a y rounds to q = 0 either way, and the
+//   term lost bits if v != 0 (y itself may have become 0: hence the test on v).
+// - q = round(y) (WGSL's round is ties-to-even): the CPU's round_ties_even of the exact
+//   scaled value, an integer with |q| <= 2^61 (fixed_scale), lost if q != y.
+// - q = a 2^42 + b 2^21 + c exactly: a and b are q (then q - a 2^42) truncated to a
+//   multiple of a power of two, and each difference is q's own low bits, which f32 holds,
+//   so no step rounds; |a| <= 2^19 and |b|, |c| < 2^21.
+// The parts are summed in i32 for at most FX_RUN quads per thread (each sum stays below
+// 2^27 in magnitude; a short run also puts the move into every test's path), then moved
+// into the u64 words: a 2^42 + b 2^21 + c mod 2^64 is q's
+// two's-complement word, so the words equal quantize()'s.
+const FX_RUN: u32 = 64u;
+const FX_2P42: f32 = 4398046511104.0;
+const FX_2M42: f32 = 2.2737367544323206e-13;
+const FX_2P21: f32 = 2097152.0;
+const FX_2M21: f32 = 4.76837158203125e-7;
+
+// 2^k as two f32 factors 2^(k/2) and 2^(k - k/2). fixed_scale makes |v| 2^k <= 2^61 for
+// every term, so a k above 252 means every f32 term is 0 (the smallest is 2^-149), and
+// k >= -252 holds for every f32 maximum: clamping to [-252, 252] changes no product, and
+// keeps both factors normal f32 powers of two.
+fn fx_scale() -> vec2<f32> {
+    let k = clamp(prm.fixed_k, -252, 252);
+    let k1 = k / 2;
+    return vec2<f32>(bitcast<f32>(u32(k1 + 127) << 23u), bitcast<f32>(u32(k - k1 + 127) << 23u));
+}
+
+struct FxQuad {
+    a: vec4<i32>,
+    b: vec4<i32>,
+    c: vec4<i32>,
+    lost: vec4<u32>,
+}
+
+// The parts of a quad's four q, and which of them lost bits (1) or not (0).
+fn fx_quad(v: vec4<f32>, scale: vec2<f32>) -> FxQuad {
+    let y = (v * scale.x) * scale.y;
+    let finite = (bitcast<vec4<u32>>(v) & vec4<u32>(0x7f800000u)) != vec4<u32>(0x7f800000u);
+    let r = select(vec4<f32>(0.0), round(y), finite);
+    let gone = !finite | (r != y) | ((r == vec4<f32>(0.0)) & (v != vec4<f32>(0.0)));
+    let a = trunc(r * FX_2M42);
+    let r1 = r - a * FX_2P42;
+    let b = trunc(r1 * FX_2M21);
+    return FxQuad(vec4<i32>(a), vec4<i32>(b), vec4<i32>(r1 - b * FX_2P21), select(vec4<u32>(0u), vec4<u32>(1u), gone));
+}
+
+// The u64 word of sum(a) 2^42 + sum(b) 2^21 + sum(c), each part summed over the lanes.
+fn fx_parts(a: vec4<i32>, b: vec4<i32>, c: vec4<i32>) -> vec4<u64> {
+    let sa = (i64(a.x) + i64(a.y)) + (i64(a.z) + i64(a.w));
+    let sb = (i64(b.x) + i64(b.y)) + (i64(b.z) + i64(b.w));
+    let sc = (i64(c.x) + i64(c.y)) + (i64(c.z) + i64(c.w));
+    return vec4<u64>((u64(sa) << 42u) + (u64(sb) << 21u) + u64(sc), u64(0), u64(0), u64(0));
+}
+//#endif
+
 @compute @workgroup_size(WG)
 fn fixed_point(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let l = lid.x;
@@ -469,8 +586,39 @@ fn fixed_point(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
     var t = vec4<u64>(u64(0));
     var lost = vec4<u32>(0u);
     let k = prm.fixed_k;
-    let span = block_span(wid.x);
-    for (var j = span.x + l; j < span.y; j += WG) {
+    let walk = thread_quads(wid.x, l);
+//#if FIXED_F32
+    let scale = fx_scale();
+    var j = walk.x;
+    while (j < walk.y) {
+        let stop = min(walk.y, j + FX_RUN * walk.z);
+        var pa = vec4<i32>(0);
+        var pb = vec4<i32>(0);
+        var pc = vec4<i32>(0);
+        // Four quads per trip where the run allows: a loop trip costs lavapipe its lane
+        // masks, and four independent loads can be in flight at once.
+        let s = walk.z;
+        for (; j + 3u * s < stop; j += 4u * s) {
+            let f0 = fx_quad(quad(j), scale);
+            let f1 = fx_quad(quad(j + s), scale);
+            let f2 = fx_quad(quad(j + 2u * s), scale);
+            let f3 = fx_quad(quad(j + 3u * s), scale);
+            pa += (f0.a + f1.a) + (f2.a + f3.a);
+            pb += (f0.b + f1.b) + (f2.b + f3.b);
+            pc += (f0.c + f1.c) + (f2.c + f3.c);
+            lost += (f0.lost + f1.lost) + (f2.lost + f3.lost);
+        }
+        for (; j < stop; j += s) {
+            let f = fx_quad(quad(j), scale);
+            pa += f.a;
+            pb += f.b;
+            pc += f.c;
+            lost += f.lost;
+        }
+        t += fx_parts(pa, pb, pc);
+    }
+//#else
+    for (var j = walk.x; j < walk.y; j += walk.z) {
         let v = quad(j);
         let q0 = quantize(v.x, k);
         let q1 = quantize(v.y, k);
@@ -479,6 +627,7 @@ fn fixed_point(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
         t += vec4<u64>(q0.q, q1.q, q2.q, q3.q);
         lost += select(vec4<u32>(0u), vec4<u32>(1u), vec4<bool>(q0.lost, q1.lost, q2.lost, q3.lost));
     }
+//#endif
     let tail = tail_term(wid.x, l);
     if (tail.x == 1u) {
         let qt = quantize(term(tail.y), k);
@@ -789,20 +938,20 @@ fn repro_deposit(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgrou
     // Quanta per unit: u_k = 2^(a_k - p + 1).
     let per_q = vec3<A>(pow2(P_BITS - 1 - a1), pow2(P_BITS - 1 - a2), pow2(P_BITS - 1 - a3));
     var m = C(0.0);
-    let span = block_span(wid.x);
-    var j = span.x + l;
+    let walk = thread_quads(wid.x, l);
+    var j = walk.x;
     // Runs of at most R_RUN terms per thread, the sums moved into the words after each: a
     // branch inside the term loop would cost every term on a device that runs a
     // workgroup's threads in lockstep lanes (lavapipe executes both sides of an `if`).
-    while (j < span.y) {
-        let stop = min(span.y, j + R_RUN / 4u * WG);
+    while (j < walk.y) {
+        let stop = min(walk.y, j + R_RUN / 4u * walk.z);
         // Each fold's q_k summed in A, one sum per term of the quad: multiples of u_k below
         // 2^(p-1) u_k in magnitude, so exact.
         var s0 = vec3<A>(A(0.0));
         var s1 = vec3<A>(A(0.0));
         var s2 = vec3<A>(A(0.0));
         var s3 = vec3<A>(A(0.0));
-        for (; j < stop; j += WG) {
+        for (; j < stop; j += walk.z) {
             let v = quad(j);
             m = max(m, max(max(abs(v.x), abs(v.y)), max(abs(v.z), abs(v.w))));
             s0 += folds_of(v.x);

@@ -468,6 +468,17 @@ impl WgpuBackend {
         &self.limits
     }
 
+    /// Whether the adapter is a CPU (lavapipe, WARP, SwiftShader): kernels whose bits do
+    /// not depend on their memory walk choose one that a CPU's caches follow.
+    pub fn is_cpu(&self) -> bool {
+        self.info.device_type == device_type_name(wgpu::DeviceType::Cpu)
+    }
+
+    /// Whether the device was measured to keep f32 subnormals, operands and results.
+    pub fn keeps_f32_subnormals(&self) -> bool {
+        self.info.preserves_subnormals("f32")
+    }
+
     pub fn has(&self, f: wgpu::Features) -> bool {
         self.features.contains(f)
     }

@@ -64,20 +64,30 @@ fn block_native(b: &WgpuBackend, job: &ReduceJob) -> bool {
 
 /// Quads (four terms) a thread of an order-free variant takes at least before its grid
 /// grows: a workgroup's fixed cost (zeroing and merging its lanes, its barriers) is then
-/// paid for at least 16 WG quads.
-const MIN_QUADS_PER_THREAD: u64 = 16;
+/// paid for at least 16 WG quads on a GPU. A CPU device pays far more per workgroup
+/// (lavapipe switches every lane group of the workgroup at each barrier and runs each
+/// workgroup atomic lane by lane), so there a thread takes at least 256 quads: on lavapipe
+/// (2 cores) that made fixed_point and reproducible at 2^24 terms take about half the time
+/// of 16, for the same bits.
+fn min_quads_per_thread(b: &WgpuBackend) -> u64 {
+    if b.is_cpu() {
+        256
+    } else {
+        16
+    }
+}
 
 /// Workgroups of pass 1. The order-free variants (fixed_point, reproducible) choose their
 /// own, at most the launch's: their bits do not depend on it, and a small input spread over
 /// the whole launch would pay each workgroup's fixed cost for a few terms. Every other
 /// variant's order is the launch shape's.
-fn grid(job: &ReduceJob) -> u32 {
+fn grid(b: &WgpuBackend, job: &ReduceJob) -> u32 {
     let wg = job.launch.workgroup_size as u64;
     match job.variant {
         ReduceVariant::FixedPoint | ReduceVariant::Reproducible => {
             let quads = job.n() as u64 / 4;
             quads
-                .div_ceil(wg * MIN_QUADS_PER_THREAD)
+                .div_ceil(wg * min_quads_per_thread(b))
                 .clamp(1, job.launch.workgroups.max(1) as u64) as u32
         }
         _ => job.launch.workgroups,
@@ -85,23 +95,43 @@ fn grid(job: &ReduceJob) -> u32 {
 }
 
 /// What an order-free variant's message says of its grid.
-fn grid_note(job: &ReduceJob) -> String {
+fn grid_note(b: &WgpuBackend, job: &ReduceJob) -> String {
     format!(
         "{} workgroups of {} threads (any grid gives these bits)",
-        grid(job),
+        grid(b, job),
         job.launch.workgroup_size
     )
 }
 
 /// Whether the kernel reads x (and y) also as `array<vec4<f32>>`: f32 input, order-free
 /// variants, and at least one whole vec4 (a binding holds at least one element).
-fn uses_vec4(job: &ReduceJob) -> bool {
+fn uses_vec4(b: &WgpuBackend, job: &ReduceJob) -> bool {
     job.precision == Precision::F32
         && job.n() >= 4
-        && matches!(
+        && (matches!(
             job.variant,
             ReduceVariant::FixedPoint | ReduceVariant::Reproducible
+        ) || tree_vec(b, job))
+}
+
+/// Whether the pass 1 of tree and block_atomic runs TREE_M launch threads' chains in one kernel thread, each as
+/// one component of vec4 chains (TREE_VEC in reduce.wgsl): on a CPU device, for an f32 sum
+/// in f32, with at least TREE_M TREE_K (256) threads per workgroup so that the kernel's
+/// WG / TREE_M threads still cover the tree's barrier-free levels. Same adds, same order,
+/// same bits; on a GPU it would leave most of the machine idle (a sixteenth of the
+/// threads), so GPUs keep one launch thread per kernel thread.
+fn tree_vec(b: &WgpuBackend, job: &ReduceJob) -> bool {
+    b.is_cpu()
+        && matches!(
+            job.variant,
+            ReduceVariant::Tree | ReduceVariant::BlockAtomic
         )
+        && job.y.is_none()
+        && job.precision == Precision::F32
+        && job.accumulator == Precision::F32
+        && job.launch.workgroup_size >= 256
+        && job.launch.workgroup_size.is_multiple_of(16)
+        && job.n() >= 4
 }
 
 /// The specialised WGSL of one job: header + the template's enabled blocks.
@@ -166,8 +196,19 @@ pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> String {
         ReduceVariant::Reproducible => "V_REPRO",
     });
     // The order-free variants load f32 input as vec4<f32> (bindings 6 and 7, see quad()).
-    if uses_vec4(job) {
+    if uses_vec4(b, job) {
         flags.push("VEC4");
+    }
+    if tree_vec(b, job) {
+        flags.push("TREE_VEC");
+    }
+    // fixed_point's f32 quantization in f32 arithmetic: exact only where subnormals stay.
+    if job.variant == ReduceVariant::FixedPoint && !uses_f64(job) && b.keeps_f32_subnormals() {
+        flags.push("FIXED_F32");
+    }
+    // A CPU device reads each thread's quads as one contiguous run (see thread_quads).
+    if b.is_cpu() {
+        flags.push("SEQ_QUADS");
     }
     // The workgroup tree of tree_in_workgroup: of adds, or of maxima (reproducible).
     if matches!(
@@ -296,7 +337,7 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
     let src = module_source(b, job);
     let c = if uses_f64(job) { "f64" } else { "f32" };
     let cb: u64 = if c == "f64" { 8 } else { 4 };
-    let groups = grid(job);
+    let groups = grid(b, job);
     let params = Params {
         n: n as u32,
         threads: job.total_threads() as u32,
@@ -323,7 +364,7 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
     // The same plus x (and y) as vec4<f32> words, for the entry points that read quads.
     let quads = |extra: &[(u32, &wgpu::Buffer)]| -> Vec<(u32, wgpu::Buffer)> {
         let mut v = inputs(extra);
-        if uses_vec4(job) {
+        if uses_vec4(b, job) {
             v.push((6, x.clone()));
             if let Some(y) = &y {
                 v.push((7, y.clone()));
@@ -352,7 +393,7 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
             let p2 = b.pipeline(&src, e2)?;
             let partials = b.storage_zeroed("partials", groups as u64 * width)?;
             let result = b.storage_zeroed("result", cb)?;
-            let bg1 = bind(&p1, inputs(&[(3, &partials)]))?;
+            let bg1 = bind(&p1, quads(&[(3, &partials)]))?;
             let bg2 = bind(
                 &p2,
                 vec![(0, prm.clone()), (3, partials.clone()), (4, result.clone())],
@@ -408,7 +449,7 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
                 set.message = format!(
                     "{}; {}",
                     fixed_message(l as u64, n, job.fixed_scale),
-                    grid_note(job)
+                    grid_note(b, job)
                 );
             }
         }
@@ -448,7 +489,7 @@ struct Setup<'a> {
 
 /// atomic_cas and block_atomic: compare-exchange loops (or a native add per workgroup).
 fn run_cas(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
-    let (b, job, src, inputs, bind) = (s.b, s.job, s.src, s.inputs, s.bind);
+    let (b, job, src, quads, bind) = (s.b, s.job, s.src, s.quads, s.bind);
     let g1 = [job.launch.workgroups, 1, 1];
     let entry = if job.variant == ReduceVariant::AtomicCas {
         "atomic_cas"
@@ -464,7 +505,7 @@ fn run_cas(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
     if !native {
         extra.push((4, &gave_up));
     }
-    let bg = bind(&p, inputs(&extra))?;
+    let bg = bind(&p, quads(&extra))?;
     for _ in 0..job.runs {
         let r = b.execute(
             &[&cell, &gave_up],
@@ -505,7 +546,7 @@ fn run_reproducible(
     set: &mut RunSet,
 ) -> Result<(), OpError> {
     let (b, job, src, inputs, bind) = (s.b, s.job, s.src, s.inputs, s.bind);
-    let groups = grid(job);
+    let groups = grid(b, job);
     let g1 = [groups, 1, 1];
     let one = [1, 1, 1];
     let params = job.repro.expect("checked by check_job");
@@ -575,7 +616,7 @@ fn run_reproducible(
     set.message = format!(
         "{}; {}",
         super::reproducible_message(second_pass, job.runs),
-        grid_note(job)
+        grid_note(b, job)
     );
     Ok(())
 }
