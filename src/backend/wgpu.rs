@@ -483,10 +483,6 @@ impl WgpuBackend {
         self.features.contains(f)
     }
 
-    pub fn is_cpu(&self) -> bool {
-        self.info.device_type == device_type_name(wgpu::DeviceType::Cpu)
-    }
-
     /// `Unsupported("<why>: needs <FEATURE>, which <device> lacks")` unless every flag in `f`
     /// is present.
     pub fn require(&self, f: wgpu::Features, why: &str) -> Result<(), OpError> {
