@@ -179,18 +179,14 @@ fn deterministic_and_emulated(
     }
 }
 
-/// sort_segmented over every number of radix passes the sort takes (0 to 4 with 5-bit
-/// digits; one case skips a constant middle digit) at an n that is not a multiple of the
-/// sort's tile: the same bits in every run, equal to the CPU emulation's.
-fn sort_every_pass_count(kind: BackendKind) {
-    // No data is prepared for a device that is not here.
-    if common::backend(kind).is_none() {
-        return;
-    }
+/// sort_segmented cases over every number of radix passes the sort takes (0 to 4 with
+/// 5-bit digits; one case skips a constant middle digit) at an n that is not a multiple of
+/// either layout's tile: (prepared case, expected shifts, label).
+fn sort_shape_cases() -> Vec<(Prepared, &'static [u32], String)> {
     let n = 3 * (SORT_WG * RADIX_ITEMS) as usize + 1234;
     let p = (Precision::F32, AccChoice::Same);
     // (bins, index distribution, spread the indices' bits over digits 0 and 2, shifts).
-    let shapes: &[(usize, &str, bool, &[u32])] = &[
+    let shapes: &[(usize, &str, bool, &'static [u32])] = &[
         (1, "uniform", false, &[]),
         (1024, "single", false, &[]),
         (2, "uniform", false, &[0]),
@@ -203,6 +199,7 @@ fn sort_every_pass_count(kind: BackendKind) {
         (4097, "uniform", false, &[0, 5, 10]),
         (1 << 20, "uniform", false, &[0, 5, 10, 15]),
     ];
+    let mut out = Vec::new();
     for &(bins, dist, spread, shifts) in shapes {
         let c = case(
             p,
@@ -227,18 +224,39 @@ fn sort_every_pass_count(kind: BackendKind) {
                 *k = (v & 31) | ((v >> 5) << 10);
             }
         }
-        assert_eq!(job.radix_shifts(), shifts, "bins={bins} {dist}");
+        out.push((prep, shifts, format!("bins={bins} {dist} n={n}")));
+    }
+    out
+}
+
+/// The set's runs all carry the CPU emulation's bits.
+fn assert_emulated(set: &RunSet, prep: &Prepared, what: &str) {
+    let cpu = run(BackendKind::Cpu, prep).expect("the CPU runs every ordered variant");
+    let bits = |o: &Vec<f64>| -> Vec<u64> { o.iter().map(|v| v.to_bits()).collect() };
+    assert_eq!(set.outputs.len(), 3);
+    for o in &set.outputs {
+        assert_eq!(
+            bits(o),
+            bits(&cpu.outputs[0]),
+            "{what}: differs from the CPU emulation"
+        );
+    }
+}
+
+/// sort_segmented over every pass count: the same bits in every run, equal to the CPU
+/// emulation's.
+fn sort_every_pass_count(kind: BackendKind) {
+    // No data is prepared for a device that is not here.
+    if common::backend(kind).is_none() {
+        return;
+    }
+    for (prep, shifts, label) in sort_shape_cases() {
+        let Job::Scatter(job) = &prep.job else {
+            unreachable!()
+        };
+        assert_eq!(job.radix_shifts(), shifts, "{label}");
         let set = run(kind, &prep).expect("sort_segmented runs everywhere");
-        let cpu = run(BackendKind::Cpu, &prep).expect("the CPU runs every ordered variant");
-        let bits = |o: &Vec<f64>| -> Vec<u64> { o.iter().map(|v| v.to_bits()).collect() };
-        assert_eq!(set.outputs.len(), 3);
-        for o in &set.outputs {
-            assert_eq!(
-                bits(o),
-                bits(&cpu.outputs[0]),
-                "{kind} bins={bins} {dist} n={n}: differs from the CPU emulation"
-            );
-        }
+        assert_emulated(&set, &prep, &format!("{kind} {label}"));
         if kind != BackendKind::Cpu {
             let said = format!("({} passes of", shifts.len());
             assert!(set.message.contains(&said), "{}", set.message);
@@ -308,6 +326,79 @@ backend_tests! {
     wgpu => BackendKind::Wgpu,
     #[cfg_attr(not(detbench_libcuda), ignore = "needs a CUDA device: no libcuda on this machine (DETBENCH_REQUIRE_CUDA=1 runs it)")]
     cuda => BackendKind::Cuda,
+}
+
+/// Both layouts of the wgpu sort on one device, whichever it would choose itself (split:
+/// every device; packed, with key and position in one u64: CPU adapters with 64-bit
+/// integers, lavapipe's default): every pass count, then other formats (f64 accumulator
+/// or input, half inputs) and sizes below one thread's elements, every run equal to the
+/// CPU emulation's bits.
+#[test]
+fn wgpu_sort_split_and_packed_layouts() {
+    use detbench::ops::scatter::wgpu::{run_with, SortWords};
+    // The CI rule (lavapipe must be there) and the skip message are common's.
+    if common::backend(BackendKind::Wgpu).is_none() {
+        return;
+    }
+    let b = detbench::backend::wgpu::discover()
+        .0
+        .into_iter()
+        .next()
+        .expect("the wgpu device common::backend found");
+    let mut cases: Vec<(Prepared, String)> = sort_shape_cases()
+        .into_iter()
+        .map(|(p, _, label)| (p, label))
+        .collect();
+    let formats = [
+        (
+            Precision::F32,
+            AccChoice::Fixed(Precision::F64),
+            20_000,
+            1024,
+            "uniform",
+        ),
+        (Precision::F64, AccChoice::Same, 9_000, 4097, "zipf"),
+        (Precision::F16, AccChoice::Default, 12_345, 17, "uniform"),
+        (Precision::Bf16, AccChoice::Same, 37, 2, "uniform"),
+        (Precision::F32, AccChoice::Same, 1, 1024, "uniform"),
+    ];
+    for (i, (x, acc, n, bins, dist)) in formats.into_iter().enumerate() {
+        let c = case(
+            (x, acc),
+            "sort_segmented",
+            n,
+            bins,
+            dist,
+            InputSpec::Normal,
+            5 + i as u64,
+            3,
+            64,
+        );
+        let label = format!("{x} acc {:?} bins={bins} {dist} n={n}", c.accumulator);
+        cases.push((prepare(&c).expect("prepare"), label));
+    }
+    for words in [SortWords::Split, SortWords::Packed] {
+        for (prep, label) in &cases {
+            let Job::Scatter(job) = &prep.job else {
+                unreachable!()
+            };
+            let set = match run_with(&b, job, words) {
+                Ok(set) => set,
+                Err(detbench::error::OpError::Unsupported(why)) if words == SortWords::Packed => {
+                    eprintln!("wgpu: the packed sort is unsupported here: {why}");
+                    break;
+                }
+                Err(e) => panic!("{words:?} {label}: {e}"),
+            };
+            assert_eq!(
+                set.message.contains("packed"),
+                words == SortWords::Packed,
+                "{}",
+                set.message
+            );
+            assert_emulated(&set, prep, &format!("wgpu {words:?} {label}"));
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -237,13 +237,19 @@ fn scatter_fixed_point(@builtin(global_invocation_id) gid: vec3<u32>) {
 //#if V_SORT
 @group(0) @binding(5) var<storage, read_write> offs: array<u32>;
 @group(0) @binding(6) var<storage, read_write> scan_buf: array<u32>;
-@group(0) @binding(7) var<storage, read> keys_in: array<u32>;
 @group(0) @binding(8) var<storage, read_write> dcounts: array<u32>;
+@group(0) @binding(16) var<storage, read_write> partials: array<u32>;
+@group(0) @binding(12) var<storage, read_write> head: array<C>;
+@group(0) @binding(13) var<storage, read_write> firsts: array<C>;
+@group(0) @binding(14) var<storage, read_write> outv: array<C>;
+//#if !SORT64
+@group(0) @binding(7) var<storage, read> keys_in: array<u32>;
 @group(0) @binding(9) var<storage, read> perm_in: array<u32>;
 @group(0) @binding(10) var<storage, read_write> keys_out: array<u32>;
 @group(0) @binding(11) var<storage, read_write> perm_out: array<u32>;
 @group(0) @binding(15) var<storage, read_write> vals: array<C>;
-@group(0) @binding(16) var<storage, read_write> partials: array<u32>;
+//#endif
+
 
 const SORT_TILE: u32 = SORT_WG * SORT_ITEMS;
 // Entries of scan_buf one workgroup scans in scan_reduce / scan_apply.
@@ -332,6 +338,300 @@ fn digit_of(key: u32) -> u32 {
     return (key >> prm.shift) & (DIGITS - 1u);
 }
 
+// Per-thread digit counts, digit-major: word r * SORT_WG + thread holds digit r in its low
+// half and digit r + HROWS in its high half. After the scan every half holds the count of
+// its digit's elements in earlier threads (plus earlier digits of the same half,
+// subtracted again through tbase), and no half can carry into the other: a tile holds
+// < 2^16 elements.
+const HROWS: u32 = DIGITS / 2u;
+const TMAT: u32 = HROWS * SORT_WG;
+var<workgroup> tmat: array<u32, TMAT>;
+var<workgroup> tbase: array<u32, DIGITS>;
+
+fn half_of(w: u32, d: u32) -> u32 {
+    return select(w & 0xffffu, w >> 16u, d >= HROWS);
+}
+
+//#if SORT64
+// The packed sort (SORT64: a CPU adapter with SHADER_INT64; see src/ops/scatter/wgpu.rs).
+// A CPU adapter such as lavapipe compiles every storage or workgroup access (and every
+// dynamically indexed private array) as a loop over its SIMD lanes, one scalar access per
+// lane per 32- or 64-bit component, while arithmetic runs on all lanes at once. So this
+// path counts memory components, not bytes:
+// - an element is one u64 word, (bin << 32) | the bits of its f32 value: the first pass
+//   reads x in order and the value travels with its key, so no pass gathers x at random
+//   (which costs a CPU far more than a sequential read) and seg_pass1_64 reads one
+//   sequential stream. With f64 values the low half is the position in x instead, and the
+//   last pass gathers the values beside the words;
+// - a thread's digit counts and ranks live in registers (`Ranks`), selected by vector
+//   compares, never in an array indexed by a digit;
+// - whether a kernel reads the indices and x (the first pass, or every kernel when no
+//   pass runs) or the previous pass's words is the module constant IDENT (the host builds
+//   both modules), not a uniform: both sides of a uniform branch would still run their
+//   memory loops, masked.
+// The result is the same stable sort, so the same sorted order and the same bits.
+@group(0) @binding(18) var<storage, read> kp_in: array<u64>;
+@group(0) @binding(19) var<storage, read_write> kp_out: array<u64>;
+//#if C64
+@group(0) @binding(15) var<storage, read_write> vals: array<C>;
+//#endif
+
+fn pack(key: u32, src: u32) -> u64 {
+    return (u64(key) << 32u) | u64(src);
+}
+fn key_of(w: u64) -> u32 {
+    return u32(w >> 32u);
+}
+fn src_of(w: u64) -> u32 {
+    return u32(w & u64(0xffffffffu));
+}
+
+// The low half of element i's first word: its value's bits (f32) or its position (f64).
+fn payload(i: u32) -> u32 {
+//#if C64
+    return i;
+//#else
+    return bitcast<u32>(load_x(i));
+//#endif
+}
+
+// Element i of the kernel's input: from the indices and x when IDENT, else the previous
+// pass's output.
+fn elem(i: u32) -> u64 {
+    if (IDENT) {
+        return pack(idx[i], payload(i));
+    }
+    return kp_in[i];
+}
+
+// Element i's key alone (what the counts and the binary searches read).
+fn key_at(i: u32) -> u32 {
+    if (IDENT) {
+        return idx[i];
+    }
+    return key_of(kp_in[i]);
+}
+
+// Element w to output position pos; with f64 values the last pass (prm.last: a uniform,
+// as f64 is not what this path is shaped for) also gathers the value beside it.
+fn put_elem(pos: u32, w: u64) {
+    kp_out[pos] = w;
+//#if C64
+    if (prm.last == 1u) {
+        vals[pos] = load_x(src_of(w));
+    }
+//#endif
+}
+
+// The value of sorted element i (word w).
+fn value_at(i: u32, w: u64) -> C {
+//#if C64
+    if (IDENT) {
+        return load_x(i);
+    }
+    return vals[i];
+//#else
+    return bitcast<f32>(src_of(w));
+//#endif
+}
+
+// One count (or running rank) per digit in registers: word r of q0..q3 (r = 4 k + j is
+// component j of qk) holds digit r in its low half and digit r + 16 in its high half, as
+// the rows of tmat do (a tile holds fewer than 2^16 elements). Written for 5-bit digits.
+struct Ranks {
+    q0: vec4<u32>,
+    q1: vec4<u32>,
+    q2: vec4<u32>,
+    q3: vec4<u32>,
+}
+const R0: vec4<u32> = vec4<u32>(0u, 1u, 2u, 3u);
+const R1: vec4<u32> = vec4<u32>(4u, 5u, 6u, 7u);
+const R2: vec4<u32> = vec4<u32>(8u, 9u, 10u, 11u);
+const R3: vec4<u32> = vec4<u32>(12u, 13u, 14u, 15u);
+
+// Digit d's count before this element, and one more for it.
+fn rank_take(r: ptr<function, Ranks>, d: u32) -> u32 {
+    let w = vec4<u32>(d % HROWS);
+    let sh = (d / HROWS) * 16u;
+    let one = vec4<u32>(1u << sh);
+    let z = vec4<u32>(0u);
+    let m0 = w == R0;
+    let m1 = w == R1;
+    let m2 = w == R2;
+    let m3 = w == R3;
+    let s = select(z, (*r).q0, m0) + select(z, (*r).q1, m1) + select(z, (*r).q2, m2) + select(z, (*r).q3, m3);
+    (*r).q0 += select(z, one, m0);
+    (*r).q1 += select(z, one, m1);
+    (*r).q2 += select(z, one, m2);
+    (*r).q3 += select(z, one, m3);
+    return ((s.x + s.y + s.z + s.w) >> sh) & 0xffffu;
+}
+
+// The counts of this thread's SORT_ITEMS consecutive elements of tile t, in registers.
+fn thread_counts(l: u32, t: u32) -> Ranks {
+    var c: Ranks;
+    let lo = t * SORT_TILE + l * SORT_ITEMS;
+    let hi = min(prm.n, lo + SORT_ITEMS);
+    for (var i = lo; i < hi; i++) {
+        _ = rank_take(&c, digit_of(key_at(i)));
+    }
+    return c;
+}
+
+fn put4(r: u32, l: u32, v: vec4<u32>) {
+    tmat[r * SORT_WG + l] = v.x;
+    tmat[(r + 1u) * SORT_WG + l] = v.y;
+    tmat[(r + 2u) * SORT_WG + l] = v.z;
+    tmat[(r + 3u) * SORT_WG + l] = v.w;
+}
+fn get4(r: u32, l: u32) -> vec4<u32> {
+    return vec4<u32>(tmat[r * SORT_WG + l], tmat[(r + 1u) * SORT_WG + l], tmat[(r + 2u) * SORT_WG + l], tmat[(r + 3u) * SORT_WG + l]);
+}
+// Thread l's column of tmat: its word of every row.
+fn put_column(l: u32, c: Ranks) {
+    put4(0u, l, c.q0);
+    put4(4u, l, c.q1);
+    put4(8u, l, c.q2);
+    put4(12u, l, c.q3);
+}
+
+// Per tile, the count of every digit: each thread counts its elements in registers, the
+// columns meet in tmat, and thread r < HROWS adds up row r (no carries between halves).
+fn count_tile(l: u32, t: u32) {
+    put_column(l, thread_counts(l, t));
+    workgroupBarrier();
+    if (l < HROWS) {
+        var s = 0u;
+        for (var k = 0u; k < SORT_WG; k++) {
+            s += tmat[l * SORT_WG + k];
+        }
+        dcounts[l * prm.tiles + t] = s & 0xffffu;
+        dcounts[(l + HROWS) * prm.tiles + t] = s >> 16u;
+    }
+}
+
+@compute @workgroup_size(SORT_WG)
+fn radix_count64(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    count_tile(lid.x, wid.x);
+}
+
+// Four words of the flat exclusive scan from `start`; returns the running total after them.
+fn scan4(base: u32, start: u32, a: vec4<u32>) -> u32 {
+    tmat[base] = start;
+    tmat[base + 1u] = start + a.x;
+    tmat[base + 2u] = start + a.x + a.y;
+    tmat[base + 3u] = start + a.x + a.y + a.z;
+    return start + a.x + a.y + a.z + a.w;
+}
+fn flat4(base: u32) -> vec4<u32> {
+    return vec4<u32>(tmat[base], tmat[base + 1u], tmat[base + 2u], tmat[base + 3u]);
+}
+fn hsum(a: vec4<u32>) -> u32 {
+    return a.x + a.y + a.z + a.w;
+}
+
+// radix_scatter's ranking (see the overview above) with the counts and ranks in registers.
+fn scatter_tile(l: u32, t: u32) {
+    put_column(l, thread_counts(l, t));
+    workgroupBarrier();
+    // Exclusive scan of tmat in flat order: thread l owns words [HROWS l, HROWS (l + 1)).
+    let b = l * HROWS;
+    let a0 = flat4(b);
+    let a1 = flat4(b + 4u);
+    let a2 = flat4(b + 8u);
+    let a3 = flat4(b + 12u);
+    var run = wg_scan(l, hsum(a0) + hsum(a1) + hsum(a2) + hsum(a3)).x;
+    run = scan4(b, run, a0);
+    run = scan4(b + 4u, run, a1);
+    run = scan4(b + 8u, run, a2);
+    _ = scan4(b + 12u, run, a3);
+    workgroupBarrier();
+    for (var d = l; d < DIGITS; d += SORT_WG) {
+        // Global start of the tile's digit-d elements, less the digit's start in the scan.
+        tbase[d] = dcounts[d * prm.tiles + t] - half_of(tmat[(d % HROWS) * SORT_WG], d);
+    }
+    // This thread's ranks: the count of each digit in earlier threads (plus the earlier
+    // digits of its half, which tbase takes away).
+    var r = Ranks(get4(0u, l), get4(4u, l), get4(8u, l), get4(12u, l));
+    workgroupBarrier();
+    let lo = t * SORT_TILE + l * SORT_ITEMS;
+    let hi = min(prm.n, lo + SORT_ITEMS);
+    for (var i = lo; i < hi; i++) {
+        let w = elem(i);
+        let d = digit_of(key_of(w));
+        put_elem(tbase[d] + rank_take(&r, d), w);
+    }
+}
+
+@compute @workgroup_size(SORT_WG)
+fn radix_scatter64(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    scatter_tile(lid.x, wid.x);
+}
+
+// offs[b] = number of sorted keys below b (as bin_offsets).
+fn offsets_of(first: u32, stride: u32) {
+    for (var b = first; b <= prm.bins; b += stride) {
+        var lo = 0u;
+        var hi = prm.n;
+        while (lo < hi) {
+            let mid = lo + (hi - lo) / 2u;
+            if (key_at(mid) < b) {
+                lo = mid + 1u;
+            } else {
+                hi = mid;
+            }
+        }
+        offs[b] = lo;
+    }
+}
+
+@compute @workgroup_size(SORT_WG)
+fn bin_offsets64(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    offsets_of(gid.x, nwg.x * SORT_WG);
+}
+
+// seg_pass1 (the same pieces, added in the same order) over the packed sorted elements:
+// one sequential load per element (f32), where seg_pass1 reads the key twice and the
+// value once.
+fn pass1_chunk(c: u32) {
+    if (c >= prm.chunks) {
+        return;
+    }
+    let lo = c * prm.chunk;
+    let hi = min(prm.n, lo + prm.chunk);
+    var i = lo;
+    var w = elem(lo);
+    loop {
+        let key = key_of(w);
+        let start = i;
+        var acc = C(0.0);
+        loop {
+            acc = add(acc, value_at(i, w));
+            i++;
+            if (i >= hi) {
+                break;
+            }
+            w = elem(i);
+            if (key_of(w) != key) {
+                break;
+            }
+        }
+        if (start == lo) {
+            head[c] = acc;
+        } else {
+            firsts[key] = acc;
+        }
+        if (i >= hi) {
+            break;
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn seg_pass1_64(@builtin(global_invocation_id) gid: vec3<u32>) {
+    pass1_chunk(gid.x);
+}
+//#else
 // A thread's DIGITS digit counts, 8 bits each (SORT_ITEMS < 256), four to a word: kept in
 // registers (on lavapipe, cheaper than a column of workgroup memory per thread).
 const CWORDS: u32 = DIGITS / 4u;
@@ -362,20 +662,6 @@ fn radix_count(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
     for (var d = l; d < DIGITS; d += SORT_WG) {
         dcounts[d * prm.tiles + t] = atomicLoad(&thist[d]);
     }
-}
-
-// Per-thread digit counts, digit-major: word r * SORT_WG + thread holds digit r in its low
-// half and digit r + HROWS in its high half. After the scan every half holds the count of
-// its digit's elements in earlier threads (plus earlier digits of the same half,
-// subtracted again through tbase), and no half can carry into the other: a tile holds
-// < 2^16 elements.
-const HROWS: u32 = DIGITS / 2u;
-const TMAT: u32 = HROWS * SORT_WG;
-var<workgroup> tmat: array<u32, TMAT>;
-var<workgroup> tbase: array<u32, DIGITS>;
-
-fn half_of(w: u32, d: u32) -> u32 {
-    return select(w & 0xffffu, w >> 16u, d >= HROWS);
 }
 
 @compute @workgroup_size(SORT_WG)
@@ -460,10 +746,6 @@ fn bin_offsets(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 // sort_segmented: the segmented reduction of src/ops/scatter/mod.rs over the sorted keys
 // (binding 7) and values (binding 15); offsets (binding 5) has bins + 1 entries.
 
-@group(0) @binding(12) var<storage, read_write> head: array<C>;
-@group(0) @binding(13) var<storage, read_write> firsts: array<C>;
-@group(0) @binding(14) var<storage, read_write> outv: array<C>;
-
 @compute @workgroup_size(WG)
 fn seg_pass1(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c = gid.x;
@@ -488,6 +770,7 @@ fn seg_pass1(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
 }
+//#endif
 
 @compute @workgroup_size(WG)
 fn seg_pass2(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -14,8 +14,10 @@
 //!   and a single hot bin none: per-tile digit histograms, a device-wide exclusive scan, a
 //!   stable scatter whose ranks come from a workgroup scan of per-thread digit counts; the
 //!   last pass moves the values into sorted order), bin offsets from the sorted keys' run
-//!   boundaries, then the fixed-order segmented reduction described below. Deterministic:
-//!   the CPU emulation in [`cpu`] gives the same bits;
+//!   boundaries, then the fixed-order segmented reduction described below. On a CPU
+//!   adapter with 64-bit integers, wgpu lays the same sort out for the CPU's memory
+//!   ([`wgpu::SortWords::Packed`]); the sorted order, and so the bits, are the same.
+//!   Deterministic: the CPU emulation in [`cpu`] gives the same bits;
 //! - `fixed_point`: int64 atomics per bin on values scaled by 2^k, k chosen from max |x| and
 //!   the largest bin count so no bin can overflow; integer addition is associative, so the
 //!   order the atomics land in cannot matter;

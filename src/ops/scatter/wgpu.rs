@@ -133,6 +133,13 @@ fn repro_private(b: &WgpuBackend, job: &ScatterJob) -> bool {
 
 /// The specialised WGSL of one job.
 pub fn module_source(b: &WgpuBackend, job: &ScatterJob) -> String {
+    source_with(b, job, sort_words(b), false)
+}
+
+/// The specialised WGSL of one job with the sort laid out as `words`; `ident`: the packed
+/// sort's kernels read the indices and x (its first pass, or no pass at all), not the
+/// previous pass's words.
+fn source_with(b: &WgpuBackend, job: &ScatterJob, words: SortWords, ident: bool) -> String {
     let c = if uses_f64(job) { "f64" } else { "f32" };
     let a = if job.accumulator == Precision::F64 {
         "f64"
@@ -164,13 +171,14 @@ pub fn module_source(b: &WgpuBackend, job: &ScatterJob) -> String {
         "// specialised by detbench: scatter_add {} in {}, {}\n\
          alias C = {c};\nalias A = {a};\nalias XW = {xw};\n\
          const WG: u32 = {}u;\nconst PB: u32 = {pb}u;\nconst SORT_WG: u32 = {SORT_WG}u;\n\
-         const SORT_ITEMS: u32 = {RADIX_ITEMS}u;\nconst RADIX_BITS: u32 = {RADIX_BITS}u;\n\
+         const SORT_ITEMS: u32 = {}u;\nconst RADIX_BITS: u32 = {RADIX_BITS}u;\n\
          const MAX_TRIES: u32 = {MAX_TRIES}u;\n\
-         const LIMBS: u32 = {limbs}u;\nconst RW: u32 = {rw}u;\nconst PAIRS: u32 = {npairs}u;\n",
+         const LIMBS: u32 = {limbs}u;\nconst RW: u32 = {rw}u;\nconst PAIRS: u32 = {npairs}u;\nconst IDENT: bool = {ident};\n",
         job.precision,
         job.accumulator,
         job.variant.name(),
         job.launch.workgroup_size,
+        words.items(),
     );
     let acc = job.accumulator;
     let mut flags = crate::ops::common::wgpu_pair_flags(job.precision, acc);
@@ -189,7 +197,12 @@ pub fn module_source(b: &WgpuBackend, job: &ScatterJob) -> String {
             }
         }
         ScatterVariant::FixedPoint => flags.push("V_FIXED"),
-        ScatterVariant::SortSegmented => flags.push("V_SORT"),
+        ScatterVariant::SortSegmented => {
+            flags.push("V_SORT");
+            if words == SortWords::Packed {
+                flags.push("SORT64");
+            }
+        }
         ScatterVariant::Reproducible => {
             flags.push("V_REPRO");
             if repro_private(b, job) {
@@ -210,7 +223,7 @@ pub fn module_source(b: &WgpuBackend, job: &ScatterJob) -> String {
 }
 
 /// Feature and limit checks, before anything is compiled.
-fn check_device(b: &WgpuBackend, job: &ScatterJob) -> Result<(), OpError> {
+fn check_device(b: &WgpuBackend, job: &ScatterJob, words: SortWords) -> Result<(), OpError> {
     let acc = job.accumulator;
     if uses_f64(job) {
         b.require(F::SHADER_F64, "f64 arithmetic")?;
@@ -232,6 +245,9 @@ fn check_device(b: &WgpuBackend, job: &ScatterJob) -> Result<(), OpError> {
         }
         ScatterVariant::FixedPoint => b.require(int64_atomics, "fixed_point (int64 atomics)")?,
         ScatterVariant::SortSegmented | ScatterVariant::Reproducible => {
+            if job.variant == ScatterVariant::SortSegmented && words == SortWords::Packed {
+                b.require(F::SHADER_INT64, "the packed sort (64-bit words)")?;
+            }
             if job.variant == ScatterVariant::Reproducible && acc == Precision::F64 {
                 b.require(F::SHADER_INT64, "reproducible in f64 (u64 bit patterns)")?;
             }
@@ -267,7 +283,7 @@ fn check_device(b: &WgpuBackend, job: &ScatterJob) -> Result<(), OpError> {
         job.launch.workgroups as u64,
         (job.bins as u64).div_ceil(wg as u64),
         (job.chunks() as u64).div_ceil(wg as u64),
-        (job.n() as u64).div_ceil(job.radix_tile() as u64),
+        (job.n() as u64).div_ceil(words.tile() as u64),
     ];
     let most = groups.into_iter().max().unwrap_or(1);
     if most > lim.max_compute_workgroups_per_dimension as u64 {
@@ -307,6 +323,9 @@ mod bind {
     pub const PARTIALS: u32 = 16;
     /// reproducible's per-bin layout table.
     pub const BLAY: u32 = 17;
+    /// The packed sort's words in and out.
+    pub const KP_IN: u32 = 18;
+    pub const KP_OUT: u32 = 19;
 }
 
 /// What every scatter variant's run starts from: the module, the base uniform and the
@@ -314,6 +333,7 @@ mod bind {
 struct Setup<'a> {
     b: &'a WgpuBackend,
     job: &'a ScatterJob,
+    words: SortWords,
     src: String,
     base: Params,
     prm: wgpu::Buffer,
@@ -322,8 +342,14 @@ struct Setup<'a> {
 }
 
 pub fn run(b: &WgpuBackend, job: &ScatterJob) -> Result<RunSet, OpError> {
+    run_with(b, job, sort_words(b))
+}
+
+/// [`run`] with sort_segmented's layout chosen by the caller (the tests run both on one
+/// device); `Packed` needs SHADER_INT64.
+pub fn run_with(b: &WgpuBackend, job: &ScatterJob, words: SortWords) -> Result<RunSet, OpError> {
     super::check_job(job)?;
-    check_device(b, job)?;
+    check_device(b, job, words)?;
     let n = job.n();
     b.check_storage(n, (n * job.precision.bytes()) as u64)?;
     let base = Params {
@@ -343,7 +369,8 @@ pub fn run(b: &WgpuBackend, job: &ScatterJob) -> Result<RunSet, OpError> {
     let setup = Setup {
         b,
         job,
-        src: module_source(b, job),
+        words,
+        src: source_with(b, job, words, false),
         base,
         prm: b.uniform("params", &base)?,
         x: b.storage_from_bytes("x", &job.precision.encode(&job.x))?,
@@ -490,59 +517,123 @@ fn run_reproducible(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
     Ok(())
 }
 
+/// How sort_segmented lays out its sort on a device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortWords {
+    /// Keys and element positions in separate u32 arrays, the values moved into sorted
+    /// order by the last pass: every device.
+    Split,
+    /// Key and position packed in one u64 per element, the per-thread counts in registers
+    /// and the values read from x by the segmented pass (`SORT64` in scatter.wgsl): CPU
+    /// adapters with SHADER_INT64, where every memory component an element touches is a
+    /// loop over the SIMD lanes. Same sorted order, same bits.
+    Packed,
+}
+
+impl SortWords {
+    /// Elements one sort thread ranks: a packed thread keeps its counts in registers, so
+    /// more elements share its column of the workgroup scan (a tile stays below 2^16).
+    pub fn items(self) -> u32 {
+        match self {
+            SortWords::Split => RADIX_ITEMS,
+            SortWords::Packed => PACKED_ITEMS,
+        }
+    }
+
+    /// Elements per radix tile.
+    pub fn tile(self) -> usize {
+        (SORT_WG * self.items()) as usize
+    }
+}
+
+/// Elements one thread of the packed sort ranks.
+pub const PACKED_ITEMS: u32 = 64;
+
+/// The layout sort_segmented uses on this device: packed on a CPU adapter with 64-bit
+/// integers, split everywhere else.
+pub fn sort_words(b: &WgpuBackend) -> SortWords {
+    if b.is_cpu() && b.has(F::SHADER_INT64) {
+        SortWords::Packed
+    } else {
+        SortWords::Split
+    }
+}
+
 /// The buffers of sort_segmented.
 struct SortBuffers {
     offs: wgpu::Buffer,
     dcounts: wgpu::Buffer,
     partials: wgpu::Buffer,
-    keys: [wgpu::Buffer; 2],
-    perms: [wgpu::Buffer; 2],
-    vals: wgpu::Buffer,
     head: wgpu::Buffer,
     firsts: wgpu::Buffer,
     outv: wgpu::Buffer,
+    data: SortData,
+}
+
+/// The sorted elements: split keys, positions and values, or packed words.
+enum SortData {
+    Split {
+        keys: [wgpu::Buffer; 2],
+        perms: [wgpu::Buffer; 2],
+        vals: wgpu::Buffer,
+    },
+    Packed {
+        kp: [wgpu::Buffer; 2],
+        /// f64 values in sorted order (with f32 values, the words hold them).
+        vals: wgpu::Buffer,
+    },
 }
 
 impl SortBuffers {
-    fn new(b: &WgpuBackend, job: &ScatterJob, scan_len: u32, blocks: u32) -> Result<Self, OpError> {
+    fn new(b: &WgpuBackend, job: &ScatterJob, sh: &SortShape) -> Result<Self, OpError> {
         let (n, bins) = (job.n() as u64, job.bins as u64);
         let cb: u64 = if uses_f64(job) { 8 } else { 4 };
         let u32b = 4u64;
+        let data = match sh.words {
+            SortWords::Split => SortData::Split {
+                keys: [
+                    b.storage_zeroed("keys0", n * u32b)?,
+                    b.storage_zeroed("keys1", n * u32b)?,
+                ],
+                perms: [
+                    b.storage_zeroed("perm0", n * u32b)?,
+                    b.storage_zeroed("perm1", n * u32b)?,
+                ],
+                vals: b.storage_zeroed("sorted values", n * cb)?,
+            },
+            SortWords::Packed => {
+                // Without a pass the kernels read the indices; the words are only bound.
+                let words = if sh.passes == 0 { 1 } else { n };
+                let vals = if cb == 8 { words } else { 1 };
+                SortData::Packed {
+                    kp: [
+                        b.storage_zeroed("packed0", words * 8)?,
+                        b.storage_zeroed("packed1", words * 8)?,
+                    ],
+                    vals: b.storage_zeroed("sorted values", vals * cb)?,
+                }
+            }
+        };
         Ok(Self {
             offs: b.storage_zeroed("offsets", (bins + 1) * u32b)?,
-            dcounts: b.storage_zeroed("dcounts", scan_len as u64 * u32b)?,
-            partials: b.storage_zeroed("partials", blocks as u64 * u32b)?,
-            keys: [
-                b.storage_zeroed("keys0", n * u32b)?,
-                b.storage_zeroed("keys1", n * u32b)?,
-            ],
-            perms: [
-                b.storage_zeroed("perm0", n * u32b)?,
-                b.storage_zeroed("perm1", n * u32b)?,
-            ],
-            vals: b.storage_zeroed("sorted values", n * cb)?,
+            dcounts: b.storage_zeroed("dcounts", sh.scan_len as u64 * u32b)?,
+            partials: b.storage_zeroed("partials", sh.blocks as u64 * u32b)?,
             head: b.storage_zeroed("head", job.chunks() as u64 * cb)?,
             firsts: b.storage_zeroed("firsts", bins * cb)?,
             outv: b.storage_zeroed("out", bins * cb)?,
+            data,
         })
     }
 }
 
-/// The bind groups of one radix pass: count, scan reduce, scan apply, scatter.
-type RadixGroups = (
-    wgpu::BindGroup,
-    wgpu::BindGroup,
-    wgpu::BindGroup,
-    wgpu::BindGroup,
-);
-
-/// The pipelines of sort_segmented, by entry point.
+/// The pipelines of the split sort, by entry point.
 type SortPipelines = super::SortEntries<wgpu::ComputePipeline>;
 
 /// The sort's shape: radix passes (their digits' shifts), tiles, and the length and blocks
 /// of the digit-count scan.
 #[derive(Clone)]
 struct SortShape {
+    words: SortWords,
     shifts: Vec<u32>,
     passes: u32,
     tile: usize,
@@ -552,12 +643,13 @@ struct SortShape {
 }
 
 impl SortShape {
-    fn of(job: &ScatterJob) -> Self {
-        let tile = job.radix_tile();
+    fn of(job: &ScatterJob, words: SortWords) -> Self {
+        let tile = words.tile();
         let tiles = job.n().div_ceil(tile) as u32;
         let scan_len = RADIX_DIGITS * tiles;
         let shifts = job.radix_shifts();
         SortShape {
+            words,
             passes: shifts.len() as u32,
             shifts,
             tile,
@@ -568,18 +660,34 @@ impl SortShape {
     }
 }
 
-/// The bind groups of every radix pass. Keys and permutations ping-pong between the two
-/// buffers of each pair; pass 0 reads the indices themselves.
-fn radix_groups(
-    s: &Setup,
-    buf: &SortBuffers,
-    k: &SortPipelines,
-    sh: &SortShape,
-) -> Result<Vec<RadixGroups>, OpError> {
-    let b = s.b;
-    let mut groups: Vec<RadixGroups> = Vec::new();
-    for p in 0..sh.passes {
-        let u = b.uniform(
+/// One dispatch of sort_segmented's pass list, owned.
+type Step = (wgpu::ComputePipeline, wgpu::BindGroup, [u32; 3]);
+
+/// What both layouts' pass lists build from.
+struct SortPlan<'a> {
+    s: &'a Setup<'a>,
+    buf: &'a SortBuffers,
+    sh: &'a SortShape,
+    /// scan_reduce, scan_exclusive (with its bind group), scan_apply.
+    scans: [wgpu::ComputePipeline; 3],
+    bg_part: wgpu::BindGroup,
+}
+
+impl SortPlan<'_> {
+    /// One dispatch of `p` with its bindings.
+    fn step(
+        &self,
+        p: &wgpu::ComputePipeline,
+        e: &[(u32, &wgpu::Buffer)],
+        grid: [u32; 3],
+    ) -> Result<Step, OpError> {
+        Ok((p.clone(), self.s.b.bind_group(p, e)?, grid))
+    }
+
+    /// The uniform of radix pass `p`.
+    fn radix_uniform(&self, p: u32) -> Result<wgpu::Buffer, OpError> {
+        let sh = self.sh;
+        self.s.b.uniform(
             "params_radix",
             &Params {
                 shift: sh.shifts[p as usize],
@@ -587,96 +695,42 @@ fn radix_groups(
                 last: u32::from(p + 1 == sh.passes),
                 tiles: sh.tiles,
                 scan_len: sh.scan_len,
-                ..s.base
+                ..self.s.base
             },
-        )?;
-        let (kin, pin) = if p == 0 {
-            // Pass 0 reads the positions as i itself; perm_in is not read.
-            (&s.idx, &buf.perms[1])
-        } else {
-            (
-                &buf.keys[((p - 1) % 2) as usize],
-                &buf.perms[((p - 1) % 2) as usize],
-            )
-        };
-        let (kout, pout) = (&buf.keys[(p % 2) as usize], &buf.perms[(p % 2) as usize]);
-        let scan = [
-            (bind::PRM, &u),
+        )
+    }
+
+    /// The scan of the digit counts between a pass's count and scatter.
+    fn scan_steps(&self, u: &wgpu::Buffer, out: &mut Vec<Step>) -> Result<(), OpError> {
+        let buf = self.buf;
+        let e = [
+            (bind::PRM, u),
             (bind::SCAN_BUF, &buf.dcounts),
             (bind::PARTIALS, &buf.partials),
         ];
-        let bc = b.bind_group(
-            &k.count,
-            &[
-                (bind::PRM, &u),
-                (bind::KEYS_IN, kin),
-                (bind::DCOUNTS, &buf.dcounts),
-            ],
-        )?;
-        let br = b.bind_group(&k.scan_reduce, &scan)?;
-        let ba = b.bind_group(&k.scan_apply, &scan)?;
-        // The kernel chooses perm_out or vals at run time, so both are bound.
-        let e = [
-            (bind::PRM, &u),
-            (bind::XS, &s.x),
-            (bind::KEYS_IN, kin),
-            (bind::DCOUNTS, &buf.dcounts),
-            (bind::PERM_IN, pin),
-            (bind::KEYS_OUT, kout),
-            (bind::PERM_OUT, pout),
-            (bind::VALS, &buf.vals),
-        ];
-        let bs = b.bind_group(&k.scatter, &e)?;
-        groups.push((bc, br, ba, bs));
+        let [reduce, exclusive, apply] = &self.scans;
+        let gb = [self.sh.blocks, 1, 1];
+        out.push(self.step(reduce, &e, gb)?);
+        out.push((exclusive.clone(), self.bg_part.clone(), [1, 1, 1]));
+        out.push(self.step(apply, &e, gb)?);
+        Ok(())
     }
-    Ok(groups)
-}
 
-/// The bind groups after the sort: copy_values (no passes), bin offsets, and the two passes
-/// of the segmented reduction, reading the sorted keys `kfin`.
-struct SegmentGroups {
-    copy: wgpu::BindGroup,
-    offsets: wgpu::BindGroup,
-    pass1: wgpu::BindGroup,
-    pass2: wgpu::BindGroup,
-}
-
-fn segment_groups(
-    s: &Setup,
-    buf: &SortBuffers,
-    k: &SortPipelines,
-    kfin: &wgpu::Buffer,
-) -> Result<SegmentGroups, OpError> {
-    let b = s.b;
-    Ok(SegmentGroups {
-        copy: b.bind_group(
-            &k.copy_values,
-            &[
-                (bind::PRM, &s.prm),
-                (bind::XS, &s.x),
-                (bind::VALS, &buf.vals),
-            ],
-        )?,
-        offsets: b.bind_group(
-            &k.offsets,
-            &[
-                (bind::PRM, &s.prm),
-                (bind::OFFS, &buf.offs),
-                (bind::KEYS_IN, kfin),
-            ],
-        )?,
-        pass1: b.bind_group(
-            &k.pass1,
-            &[
-                (bind::PRM, &s.prm),
-                (bind::KEYS_IN, kfin),
-                (bind::HEAD, &buf.head),
-                (bind::FIRSTS, &buf.firsts),
-                (bind::VALS, &buf.vals),
-            ],
-        )?,
-        pass2: b.bind_group(
-            &k.pass2,
+    /// bin offsets and the segmented reduction's pass 1 (given), then pass 2.
+    fn segment_steps(
+        &self,
+        offsets: Step,
+        pass1: Step,
+        pass2: &wgpu::ComputePipeline,
+        out: &mut Vec<Step>,
+    ) -> Result<(), OpError> {
+        let (s, buf) = (self.s, self.buf);
+        let bins = s.job.bins as u32;
+        let wg = s.job.launch.workgroup_size;
+        out.push(offsets);
+        out.push(pass1);
+        let bg = s.b.bind_group(
+            pass2,
             &[
                 (bind::PRM, &s.prm),
                 (bind::OFFS, &buf.offs),
@@ -684,23 +738,185 @@ fn segment_groups(
                 (bind::FIRSTS, &buf.firsts),
                 (bind::OUTV, &buf.outv),
             ],
-        )?,
-    })
+        )?;
+        out.push((pass2.clone(), bg, [bins.div_ceil(wg), 1, 1]));
+        Ok(())
+    }
+
+    /// Grid-stride launches over the bins + 1 offsets, and pass 1's one thread per chunk.
+    fn offsets_grid(&self) -> [u32; 3] {
+        [
+            (self.s.job.bins as u32 + 1)
+                .div_ceil(SORT_WG)
+                .clamp(1, 1024),
+            1,
+            1,
+        ]
+    }
+    fn pass1_grid(&self) -> [u32; 3] {
+        let chunks = self.s.job.chunks() as u32;
+        [chunks.div_ceil(self.s.job.launch.workgroup_size), 1, 1]
+    }
+
+    /// The split sort: keys and positions ping-pong between the two buffers of each pair;
+    /// pass 0 reads the indices themselves, the last writes the values in sorted order.
+    fn split(&self) -> Result<Vec<Step>, OpError> {
+        let (s, buf, sh) = (self.s, self.buf, self.sh);
+        let b = s.b;
+        let SortData::Split { keys, perms, vals } = &buf.data else {
+            return Err(OpError::Failed("split sort without its buffers".into()));
+        };
+        let k = SortPipelines::load(|entry| b.pipeline(&s.src, entry))?;
+        let gt = [sh.tiles, 1, 1];
+        let mut out = Vec::new();
+        if sh.passes == 0 {
+            let ge = [(s.job.n() as u32).div_ceil(SORT_WG).clamp(1, 1024), 1, 1];
+            let e = [(bind::PRM, &s.prm), (bind::XS, &s.x), (bind::VALS, vals)];
+            out.push(self.step(&k.copy_values, &e, ge)?);
+        }
+        for p in 0..sh.passes {
+            let u = self.radix_uniform(p)?;
+            let (kin, pin) = if p == 0 {
+                // Pass 0 reads the positions as i itself; perm_in is not read.
+                (&s.idx, &perms[1])
+            } else {
+                (
+                    &keys[((p - 1) % 2) as usize],
+                    &perms[((p - 1) % 2) as usize],
+                )
+            };
+            let (kout, pout) = (&keys[(p % 2) as usize], &perms[(p % 2) as usize]);
+            let ec = [
+                (bind::PRM, &u),
+                (bind::KEYS_IN, kin),
+                (bind::DCOUNTS, &buf.dcounts),
+            ];
+            out.push(self.step(&k.count, &ec, gt)?);
+            self.scan_steps(&u, &mut out)?;
+            // The kernel chooses perm_out or vals at run time, so both are bound.
+            let e = [
+                (bind::PRM, &u),
+                (bind::XS, &s.x),
+                (bind::KEYS_IN, kin),
+                (bind::DCOUNTS, &buf.dcounts),
+                (bind::PERM_IN, pin),
+                (bind::KEYS_OUT, kout),
+                (bind::PERM_OUT, pout),
+                (bind::VALS, vals),
+            ];
+            out.push(self.step(&k.scatter, &e, gt)?);
+        }
+        let kfin = if sh.passes == 0 {
+            &s.idx
+        } else {
+            &keys[((sh.passes - 1) % 2) as usize]
+        };
+        let eo = [
+            (bind::PRM, &s.prm),
+            (bind::OFFS, &buf.offs),
+            (bind::KEYS_IN, kfin),
+        ];
+        let offsets = self.step(&k.offsets, &eo, self.offsets_grid())?;
+        let e1 = [
+            (bind::PRM, &s.prm),
+            (bind::KEYS_IN, kfin),
+            (bind::HEAD, &buf.head),
+            (bind::FIRSTS, &buf.firsts),
+            (bind::VALS, vals),
+        ];
+        let pass1 = self.step(&k.pass1, &e1, self.pass1_grid())?;
+        self.segment_steps(offsets, pass1, &k.pass2, &mut out)?;
+        Ok(out)
+    }
+
+    /// The packed sort: the words ping-pong between two buffers; pass 0 and, with no pass
+    /// at all, the segmented reduction read the indices and x (the module with IDENT),
+    /// the others the previous pass's words.
+    fn packed(&self) -> Result<Vec<Step>, OpError> {
+        let (s, buf, sh) = (self.s, self.buf, self.sh);
+        let b = s.b;
+        let SortData::Packed { kp, vals } = &buf.data else {
+            return Err(OpError::Failed("packed sort without its buffers".into()));
+        };
+        // The module whose kernels read the indices and x, and the one reading words.
+        let first = source_with(b, s.job, sh.words, true);
+        let pipe =
+            |entry: &str, ident: bool| b.pipeline(if ident { &first } else { &s.src }, entry);
+        // f64 values have their own buffer, which every kernel that stores or reads them binds.
+        let wide = uses_f64(s.job);
+        let vals = wide.then_some(vals);
+        fn with_vals<'b>(
+            vals: Option<&'b wgpu::Buffer>,
+            mut e: Vec<(u32, &'b wgpu::Buffer)>,
+        ) -> Vec<(u32, &'b wgpu::Buffer)> {
+            e.extend(vals.map(|v| (bind::VALS, v)));
+            e
+        }
+        let gt = [sh.tiles, 1, 1];
+        let mut out = Vec::new();
+        for p in 0..sh.passes {
+            let u = self.radix_uniform(p)?;
+            let (kin, kout) = (&kp[((p + 1) % 2) as usize], &kp[(p % 2) as usize]);
+            let count = pipe("radix_count64", p == 0)?;
+            let ec = [
+                (bind::PRM, &u),
+                (bind::IDX, &s.idx),
+                (bind::KP_IN, kin),
+                (bind::DCOUNTS, &buf.dcounts),
+            ];
+            out.push(self.step(&count, &ec, gt)?);
+            self.scan_steps(&u, &mut out)?;
+            let scatter = pipe("radix_scatter64", p == 0)?;
+            let e = with_vals(
+                vals,
+                vec![
+                    (bind::PRM, &u),
+                    (bind::XS, &s.x),
+                    (bind::IDX, &s.idx),
+                    (bind::KP_IN, kin),
+                    (bind::DCOUNTS, &buf.dcounts),
+                    (bind::KP_OUT, kout),
+                ],
+            );
+            out.push(self.step(&scatter, &e, gt)?);
+        }
+        let ident = sh.passes == 0;
+        // The last pass's output (with no pass, a buffer bound but not read).
+        let kfin = &kp[(sh.passes.max(1) - 1) as usize % 2];
+        let offsets = pipe("bin_offsets64", ident)?;
+        let eo = [
+            (bind::PRM, &s.prm),
+            (bind::IDX, &s.idx),
+            (bind::KP_IN, kfin),
+            (bind::OFFS, &buf.offs),
+        ];
+        let offsets = self.step(&offsets, &eo, self.offsets_grid())?;
+        let pass1 = pipe("seg_pass1_64", ident)?;
+        let e1 = with_vals(
+            vals,
+            vec![
+                (bind::PRM, &s.prm),
+                (bind::XS, &s.x),
+                (bind::IDX, &s.idx),
+                (bind::KP_IN, kfin),
+                (bind::HEAD, &buf.head),
+                (bind::FIRSTS, &buf.firsts),
+            ],
+        );
+        let pass1 = self.step(&pass1, &e1, self.pass1_grid())?;
+        self.segment_steps(offsets, pass1, &pipe("seg_pass2", false)?, &mut out)?;
+        Ok(out)
+    }
 }
 
 /// sort_segmented: a stable radix sort of the indices, then a segmented reduction, all
 /// recorded in one command buffer per run.
 fn run_sorted(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
     let (b, job) = (s.b, s.job);
-    let (n, bins, acc, wg) = (
-        job.n(),
-        job.bins,
-        job.accumulator,
-        job.launch.workgroup_size,
-    );
-    let sh = SortShape::of(job);
-    let buf = SortBuffers::new(b, job, sh.scan_len, sh.blocks)?;
-    let k = SortPipelines::load(|entry| b.pipeline(&s.src, entry))?;
+    let (bins, acc) = (job.bins, job.accumulator);
+    let sh = SortShape::of(job, s.words);
+    let buf = SortBuffers::new(b, job, &sh)?;
+    let exclusive = b.pipeline(&s.src, "scan_exclusive")?;
     let u_part = b.uniform(
         "params_partials",
         &Params {
@@ -709,40 +925,25 @@ fn run_sorted(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
         },
     )?;
     let bg_part = b.bind_group(
-        &k.scan_exclusive,
+        &exclusive,
         &[(bind::PRM, &u_part), (bind::PARTIALS, &buf.partials)],
     )?;
-    let groups = radix_groups(s, &buf, &k, &sh)?;
-    let kfin = if sh.passes == 0 {
-        &s.idx
-    } else {
-        &buf.keys[((sh.passes - 1) % 2) as usize]
+    let plan = SortPlan {
+        s,
+        buf: &buf,
+        sh: &sh,
+        scans: [
+            b.pipeline(&s.src, "scan_reduce")?,
+            exclusive,
+            b.pipeline(&s.src, "scan_apply")?,
+        ],
+        bg_part,
     };
-    let seg = segment_groups(s, &buf, &k, kfin)?;
-    let gt = [sh.tiles, 1, 1];
-    let gb = [sh.blocks, 1, 1];
-    // Grid-stride kernels over the elements and over the bins + 1 offsets.
-    let ge = [(n as u32).div_ceil(SORT_WG).clamp(1, 1024), 1, 1];
-    let gbins = [(bins as u32 + 1).div_ceil(SORT_WG).clamp(1, 1024), 1, 1];
-    let mut list = Vec::new();
-    if sh.passes == 0 {
-        list.push(Pass::new(&k.copy_values, &seg.copy, ge));
-    }
-    for (bc, br, ba, bs) in &groups {
-        list.push(Pass::new(&k.count, bc, gt));
-        list.push(Pass::new(&k.scan_reduce, br, gb));
-        list.push(Pass::new(&k.scan_exclusive, &bg_part, [1, 1, 1]));
-        list.push(Pass::new(&k.scan_apply, ba, gb));
-        list.push(Pass::new(&k.scatter, bs, gt));
-    }
-    list.push(Pass::new(&k.offsets, &seg.offsets, gbins));
-    let chunks = job.chunks() as u32;
-    list.push(Pass::new(&k.pass1, &seg.pass1, [chunks.div_ceil(wg), 1, 1]));
-    list.push(Pass::new(
-        &k.pass2,
-        &seg.pass2,
-        [(bins as u32).div_ceil(wg), 1, 1],
-    ));
+    let steps = match sh.words {
+        SortWords::Split => plan.split()?,
+        SortWords::Packed => plan.packed()?,
+    };
+    let list: Vec<Pass> = steps.iter().map(|(p, g, w)| Pass::new(p, g, *w)).collect();
     let fmt = if uses_f64(job) {
         Precision::F64
     } else {
@@ -758,10 +959,14 @@ fn run_sorted(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
         set.times_ms.push(r.ms);
     }
     set.message = format!(
-        "stable radix sort ({} passes of {}-bit digits, tiles of {}), segmented reduction in chunks of {}",
+        "stable radix sort ({} passes of {}-bit digits, tiles of {}{}), segmented reduction in chunks of {}",
         sh.passes,
         RADIX_BITS,
         sh.tile,
+        match sh.words {
+            SortWords::Split => "",
+            SortWords::Packed => "; key and position packed in one 64-bit word per element",
+        },
         job.chunk
     );
     Ok(())
@@ -827,6 +1032,8 @@ mod tests {
             (bind::VALS, "vals"),
             (bind::PARTIALS, "partials"),
             (bind::BLAY, "blay"),
+            (bind::KP_IN, "kp_in"),
+            (bind::KP_OUT, "kp_out"),
         ];
         let mut seen = 0;
         for line in TEMPLATE.lines().filter(|l| l.contains("@binding(")) {
