@@ -11,6 +11,8 @@
 # Every variant but atomic_cas, whose contended compare-exchange loops would take minutes
 # here (scripts/gpu-check.sh runs it at 2^16).
 # Lavapipe runs on the CPU: close other work first, its times move with the machine's load.
+# 15 timed runs per case: on a shared VM lavapipe's times move in phases of a fraction of a
+# second, which a median of 5 runs of a 15 ms kernel could not outlast.
 
 set -eu
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,10 +27,10 @@ mkdir -p "$OUT"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 
 "$BIN" run --op sum --backend wgpu --precision f32 --variant atomic,block_atomic,tree,kahan,fixed_point,reproducible --size 16777216 \
-    --runs 5 --quiet --json "$OUT/perf-sum.json"
+    --runs 15 --quiet --json "$OUT/perf-sum.json"
 "$BIN" report "$OUT/perf-sum.json" --md "$OUT/perf-sum.md" --html "$OUT/perf-sum.html"
 
 "$BIN" run --op scatter_add --backend wgpu --precision f32 --variant atomic,privatized,sort_segmented,fixed_point,reproducible --size 4194304 \
-    --bins 1024 --index-dist uniform,zipf,single --runs 5 --quiet --no-copy-baseline \
+    --bins 1024 --index-dist uniform,zipf,single --runs 15 --quiet --no-copy-baseline \
     --json "$OUT/perf-scatter.json"
 "$BIN" report "$OUT/perf-scatter.json" --md "$OUT/perf-scatter.md" --html "$OUT/perf-scatter.html"

@@ -441,7 +441,7 @@ fn many_rows_per_thread_match_cpu() {
             })
             .collect();
         let file = npy_of(&values);
-        for variant in ["tree", "fixed_point", "reproducible"] {
+        for variant in ["tree", "kahan", "fixed_point", "reproducible"] {
             let input = InputSpec::File(file.clone());
             let c = case(
                 Op::Sum,

@@ -378,16 +378,76 @@ fn kahan_step(p: Pair, i: u32) -> Pair {
 }
 //#endif
 
-fn kahan_tree(l: u32) {
+// The pairwise tree of shp[0..WG) by `threads` threads (thread l merges the slots l,
+// l + threads, ... of each level): the same merges whatever the thread count.
+fn kahan_tree(l: u32, threads: u32) {
     workgroupBarrier();
     for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-        if (l < s) {
-            shp[l] = kahan_merge(shp[l], shp[l + s]);
+        for (var j = l; j < s; j += threads) {
+            shp[j] = kahan_merge(shp[j], shp[j + s]);
         }
         workgroupBarrier();
     }
 }
 
+//#if TREE_VEC
+// On a CPU device, for f32 sums in f32 (flag TREE_VEC): as tree's chains_to_sh, kernel
+// thread l plays launch threads KAHAN_M l .. KAHAN_M (l + 1) - 1, each as one component of
+// vec4 compensated pairs. TwoSum's steps are component-wise f32 adds and subtracts, so
+// every component computes its launch thread's pair exactly as kahan_step would.
+const KAHAN_M: u32 = 16u;
+const WG_KAHAN: u32 = WG / KAHAN_M;
+
+struct Pair4 {
+    s: vec4<f32>,
+    c: vec4<f32>,
+}
+
+fn opaque4(v: vec4<f32>) -> vec4<f32> {
+    return select(v, vec4<f32>(0.0), prm.zero != 0u);
+}
+
+// kahan_add(p, v, 0) per component.
+fn kahan_add4(p: Pair4, v: vec4<f32>) -> Pair4 {
+    let s = opaque4(p.s + v);
+    let z = opaque4(s - p.s);
+    let e = (p.s - (s - z)) + (v - z);
+    return Pair4(s, p.c + (e + vec4<f32>(0.0)));
+}
+
+@compute @workgroup_size(WG_KAHAN)
+fn kahan_pass1(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let l = lid.x;
+    let z4 = Pair4(vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc = array<Pair4, 4>(z4, z4, z4, z4);
+    var i = wid.x * WG + KAHAN_M * l;
+    // Whole rows: KAHAN_M elements from i, a multiple of 4.
+    for (; i + KAHAN_M <= prm.n; i += prm.threads) {
+        let q = i / 4u;
+        acc[0] = kahan_add4(acc[0], xv[q]);
+        acc[1] = kahan_add4(acc[1], xv[q + 1u]);
+        acc[2] = kahan_add4(acc[2], xv[q + 2u]);
+        acc[3] = kahan_add4(acc[3], xv[q + 3u]);
+    }
+    // The row that n cuts: each element alone, where it exists (no later row does).
+    for (var c = 0u; c < KAHAN_M; c++) {
+        let k = c / 4u;
+        let m = c % 4u;
+        if (i + c < prm.n) {
+            let p = kahan_step(Pair(acc[k].s[m], acc[k].c[m]), i + c);
+            acc[k].s[m] = p.s;
+            acc[k].c[m] = p.c;
+        }
+    }
+    for (var c = 0u; c < KAHAN_M; c++) {
+        shp[KAHAN_M * l + c] = Pair(acc[c / 4u].s[c % 4u], acc[c / 4u].c[c % 4u]);
+    }
+    kahan_tree(l, WG_KAHAN);
+    if (l == 0u) {
+        kpartials[wid.x] = shp[0];
+    }
+}
+//#else
 @compute @workgroup_size(WG)
 fn kahan_pass1(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let l = lid.x;
@@ -396,11 +456,12 @@ fn kahan_pass1(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
         acc = kahan_step(acc, i);
     }
     shp[l] = acc;
-    kahan_tree(l);
+    kahan_tree(l, WG);
     if (l == 0u) {
         kpartials[wid.x] = shp[0];
     }
 }
+//#endif
 
 @compute @workgroup_size(WG)
 fn kahan_pass2(@builtin(local_invocation_id) lid: vec3<u32>) {
@@ -410,7 +471,7 @@ fn kahan_pass2(@builtin(local_invocation_id) lid: vec3<u32>) {
         acc = kahan_merge(acc, kpartials[i]);
     }
     shp[l] = acc;
-    kahan_tree(l);
+    kahan_tree(l, WG);
     if (l == 0u) {
         kresult[0] = add(shp[0].s, shp[0].c);
     }

@@ -848,6 +848,26 @@ var<workgroup> plane: array<atomic<u32>, RW>;
 fn plane_add32(lane: u32, count: A) {
     atomicAdd(&plane[lane], bitcast<u32>(i32(count)));
 }
+//#if PAIR64
+// With 64-bit atomics (flag PAIR64), folds 0 and 1 of a bin share one u64 word: adding
+// c1 2^32 + c0 (as a wrapping two's-complement word) keeps the exact integer sum(c1) 2^32 +
+// sum(c0), and as both sums stay below 2^31 in magnitude, sum(c0) is the word's low half
+// sign-extended and sum(c1) the rest (pair_counts). One atomic instead of two per term;
+// `plane` then holds fold 2 alone, one word per bin.
+var<workgroup> pair: array<atomic<u64>, PAIRS>;
+
+fn pair_add(b: u32, c0: A, c1: A) {
+    let w = (u64(i64(i32(c1))) << 32u) + u64(i64(i32(c0)));
+    atomicAdd(&pair[b], w);
+}
+
+// Fold k (0 or 1) of bin b's pair word, as an i32 word.
+fn pair_count(b: u32, k: u32) -> u32 {
+    let t = i64(atomicLoad(&pair[b]));
+    let lo = i64(bitcast<i32>(u32(u64(t) & u64(0xffffffffu))));
+    return select(u32(u64(lo) & u64(0xffffffffu)), u32(u64((t - lo) >> 32u) & u64(0xffffffffu)), k == 1u);
+}
+//#endif
 //#else
 fn plane_add(base: u32, v: vec3<u32>) {
     let o0 = atomicAdd(&plane[base], v.x);
@@ -869,6 +889,16 @@ fn plane_add(base: u32, v: vec3<u32>) {
 //#endif
 
 fn flush(b: u32, sums: vec3<A>, folds: i32) {
+//#if PAIR64
+    // slices() leaves the folds past `folds` at 0.
+    if (sums.x != A(0.0) || sums.y != A(0.0)) {
+        pair_add(b, sums.x, sums.y);
+    }
+    if (sums.z != A(0.0)) {
+        plane_add32(b, sums.z);
+    }
+    return;
+//#endif
     for (var k = 0u; k < 3u; k++) {
         if (i32(k) < folds && sums[k] != A(0.0)) {
 //#if REPRO_PRIV
@@ -890,6 +920,11 @@ fn scatter_reproducible(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(g
     for (var w = lid.x; w < RW; w += WG) {
         atomicStore(&plane[w], 0u);
     }
+//#if PAIR64
+    for (var w = lid.x; w < PAIRS; w += WG) {
+        atomicStore(&pair[w], u64(0));
+    }
+//#endif
     workgroupBarrier();
 //#endif
     let spans = (prm.n + prm.span - 1u) / prm.span;
@@ -917,7 +952,12 @@ fn scatter_reproducible(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(g
         let base = g * LIMBS;
 //#if PLANE32
         // The word sign-extended to the limbs.
+//#if PAIR64
+        let pb = g / 3u;
+        let w = select(atomicLoad(&plane[pb]), pair_count(pb, g % 3u), g % 3u < 2u);
+//#else
         let w = atomicLoad(&plane[g]);
+//#endif
         let ext = select(0u, 0xffffffffu, bitcast<i32>(w) < 0);
         let v = vec3<u32>(w, ext, ext);
 //#else

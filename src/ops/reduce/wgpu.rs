@@ -114,17 +114,17 @@ fn uses_vec4(b: &WgpuBackend, job: &ReduceJob) -> bool {
         ) || tree_vec(b, job))
 }
 
-/// Whether the pass 1 of tree and block_atomic runs TREE_M launch threads' chains in one kernel thread, each as
-/// one component of vec4 chains (TREE_VEC in reduce.wgsl): on a CPU device, for an f32 sum
-/// in f32, with at least TREE_M TREE_K (256) threads per workgroup so that the kernel's
-/// WG / TREE_M threads still cover the tree's barrier-free levels. Same adds, same order,
-/// same bits; on a GPU it would leave most of the machine idle (a sixteenth of the
-/// threads), so GPUs keep one launch thread per kernel thread.
+/// Whether the pass 1 of tree, block_atomic and kahan runs 16 launch threads' chains in
+/// one kernel thread, each as one component of vec4 chains (TREE_VEC in reduce.wgsl): on a
+/// CPU device, for an f32 sum in f32, with at least 16 TREE_K (256) threads per workgroup
+/// so that the kernel's WG / 16 threads still cover the tree's barrier-free levels. Same
+/// adds, same order, same bits; on a GPU it would leave most of the machine idle (a
+/// sixteenth of the threads), so GPUs keep one launch thread per kernel thread.
 fn tree_vec(b: &WgpuBackend, job: &ReduceJob) -> bool {
     b.is_cpu()
         && matches!(
             job.variant,
-            ReduceVariant::Tree | ReduceVariant::BlockAtomic
+            ReduceVariant::Tree | ReduceVariant::BlockAtomic | ReduceVariant::Kahan
         )
         && job.y.is_none()
         && job.precision == Precision::F32

@@ -58,14 +58,32 @@ fn native_merge(b: &WgpuBackend, job: &ScatterJob) -> bool {
 /// Whether reproducible's workgroup lanes are one wrapping u32 word per (bin, fold) (see
 /// `plane_add32` in scatter.wgsl): f32 counts (at most 2^12 per term) and fewer than 2^19
 /// terms per workgroup, so a workgroup's total stays below 2^31 in magnitude.
-fn repro_plane32(job: &ScatterJob) -> bool {
+fn repro_plane32(b: &WgpuBackend, job: &ScatterJob) -> bool {
+    let (groups, span) = repro_shape(b, job);
     job.accumulator == Precision::F32
         && most_per_workgroup(
             job.n() as u64,
-            job.repro_groups() as u64,
+            groups as u64,
             job.launch.workgroup_size as u64,
-            job.repro_span() as u64,
+            span as u64,
         ) <= PLANE32_MOST_TERMS
+}
+
+/// reproducible's workgroups and span (consecutive terms per thread walk). A GPU takes the
+/// job's (many workgroups, spans of about REPRO_MIN_SPAN). A CPU device takes spans of
+/// REPRO_SPAN and as few workgroups as that needs: each workgroup ends by merging every
+/// (bin, fold) word into the global lanes, lane by lane on lavapipe, which at 2^22 terms
+/// into 1024 bins and spans of 64 cost about as much as the deposits. The result is
+/// order-free, so the shape cannot change its bits.
+fn repro_shape(b: &WgpuBackend, job: &ScatterJob) -> (u32, u32) {
+    if !b.is_cpu() {
+        return (job.repro_groups(), job.repro_span());
+    }
+    let wg = job.launch.workgroup_size as usize;
+    let groups = (job.n().div_ceil(wg * super::REPRO_SPAN as usize) as u32)
+        .clamp(1, job.launch.workgroups.max(1));
+    let span = (job.n().div_ceil(groups as usize * wg) as u32).clamp(1, super::REPRO_SPAN);
+    (groups, span)
 }
 
 /// Terms a workgroup may see with one 32-bit word per (bin, fold). A term's count reaches
@@ -81,8 +99,8 @@ fn most_per_workgroup(n: u64, groups: u64, wg: u64, span: u64) -> u64 {
 }
 
 /// u32 words of reproducible's per-workgroup lanes (all bins).
-fn repro_plane_words(job: &ScatterJob) -> usize {
-    let per_lane = if repro_plane32(job) {
+fn repro_plane_words(b: &WgpuBackend, job: &ScatterJob) -> usize {
+    let per_lane = if repro_plane32(b, job) {
         1
     } else {
         job.repro_limbs()
@@ -90,15 +108,25 @@ fn repro_plane_words(job: &ScatterJob) -> usize {
     job.bins * REPRO_LANES * per_lane
 }
 
+/// Whether reproducible's workgroup lanes hold folds 0 and 1 of a bin in one u64 word
+/// (`pair_add` in scatter.wgsl): 32-bit lanes on a device with 64-bit atomics (an env knob
+/// lets a test take the 32-bit-only path on such a device too). Same 12 bytes per bin.
+fn repro_pair64(b: &WgpuBackend, job: &ScatterJob) -> bool {
+    repro_private(b, job)
+        && repro_plane32(b, job)
+        && b.has(F::SHADER_INT64 | F::SHADER_INT64_ATOMIC_ALL_OPS)
+        && std::env::var_os("DETBENCH_NO_PAIR64").is_none()
+}
+
 /// Bytes of reproducible's per-workgroup lanes (all bins).
-fn repro_lane_bytes(job: &ScatterJob) -> u64 {
-    (repro_plane_words(job) * 4) as u64
+fn repro_lane_bytes(b: &WgpuBackend, job: &ScatterJob) -> u64 {
+    (repro_plane_words(b, job) * 4) as u64
 }
 
 /// Whether reproducible keeps every bin's lanes in workgroup memory on this device.
 fn repro_private(b: &WgpuBackend, job: &ScatterJob) -> bool {
     job.variant == ScatterVariant::Reproducible
-        && repro_lane_bytes(job) <= b.limits().max_compute_workgroup_storage_size as u64
+        && repro_lane_bytes(b, job) <= b.limits().max_compute_workgroup_storage_size as u64
 }
 
 /// The specialised WGSL of one job.
@@ -127,11 +155,16 @@ fn source_with(b: &WgpuBackend, job: &ScatterJob, words: SortWords, ident: bool)
         1
     };
     let limbs = job.repro_limbs();
-    let rw = if repro_private(b, job) {
-        repro_plane_words(job)
+    let pairs = repro_pair64(b, job);
+    let rw = if pairs {
+        // Fold 2 alone; folds 0 and 1 in the PAIRS u64 words (same bytes in all).
+        job.bins
+    } else if repro_private(b, job) {
+        repro_plane_words(b, job)
     } else {
         1
     };
+    let npairs = if pairs { job.bins } else { 1 };
     let header = format!(
         "// specialised by detbench: scatter_add {} in {}, {}\n\
          alias C = {c};\nalias A = {a};\nalias XW = {xw};\n\
@@ -139,7 +172,7 @@ fn source_with(b: &WgpuBackend, job: &ScatterJob, words: SortWords, ident: bool)
          const SORT_ITEMS: u32 = {}u;\nconst RADIX_BITS: u32 = {RADIX_BITS}u;\n\
          const LANE_BITS: u32 = {}u;\nconst LANE_WG: u32 = {LANE_WG}u;\n\
          const MAX_TRIES: u32 = {MAX_TRIES}u;\n\
-         const LIMBS: u32 = {limbs}u;\nconst RW: u32 = {rw}u;\nconst IDENT: bool = {ident};\n",
+         const LIMBS: u32 = {limbs}u;\nconst RW: u32 = {rw}u;\nconst PAIRS: u32 = {npairs}u;\nconst IDENT: bool = {ident};\n",
         job.precision,
         job.accumulator,
         job.variant.name(),
@@ -174,8 +207,11 @@ fn source_with(b: &WgpuBackend, job: &ScatterJob, words: SortWords, ident: bool)
             flags.push("V_REPRO");
             if repro_private(b, job) {
                 flags.push("REPRO_PRIV");
-                if repro_plane32(job) {
+                if repro_plane32(b, job) {
                     flags.push("PLANE32");
+                }
+                if pairs {
+                    flags.push("PAIR64");
                 }
             }
         }
@@ -439,11 +475,12 @@ fn run_reproducible(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
         "bin layouts",
         bytemuck::cast_slice(&job.repro_layout_packed()),
     )?;
+    let (groups, span) = repro_shape(b, job);
     let u = b.uniform(
         "params_repro",
         &Params {
-            span: job.repro_span(),
-            threads: job.repro_groups() * job.launch.workgroup_size,
+            span,
+            threads: groups * job.launch.workgroup_size,
             ..s.base
         },
     )?;
@@ -457,7 +494,7 @@ fn run_reproducible(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
             (bind::BLAY, &blay),
         ],
     )?;
-    let gr = [job.repro_groups(), 1, 1];
+    let gr = [groups, 1, 1];
     for _ in 0..job.runs {
         let r = b.execute(&[&lanes], &[Pass::new(&k, &bg, gr)], &[&lanes])?;
         let w = words::<u32>(&r.outputs[0]);
@@ -466,12 +503,16 @@ fn run_reproducible(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
     }
     set.message = format!(
         "binned summation as exact integer quanta per fold in each bin's own layout, no sort; {} lanes; runs of up to {} elements per thread; states finalised on the host",
-        if repro_private(b, job) {
+        if repro_pair64(b, job) {
+            "per-workgroup lanes in workgroup memory (folds 0 and 1 of a bin in one u64 word), merged into global"
+        } else if repro_plane32(b, job) && repro_private(b, job) {
+            "per-workgroup lanes in workgroup memory (one u32 word per fold), merged into global"
+        } else if repro_private(b, job) {
             "per-workgroup lanes in workgroup memory, merged into global"
         } else {
             "global"
         },
-        job.repro_span()
+        span
     );
     Ok(())
 }
