@@ -363,8 +363,9 @@ fn half_of(w: u32, d: u32) -> u32 {
 //   (which costs a CPU far more than a sequential read) and seg_pass1_64 reads one
 //   sequential stream. With f64 values the low half is the position in x instead, and the
 //   last pass gathers the values beside the words;
-// - a thread's digit counts and ranks live in registers (`Ranks`), selected by vector
-//   compares, never in an array indexed by a digit;
+// - the sort is a counting sort whose threads each own a range of elements and a counter
+//   per digit (below): one load and one store of a counter per element and kernel, no
+//   atomics, no workgroup memory, no barriers, and up to 1024 bins in one pass;
 // - whether a kernel reads the indices and x (the first pass, or every kernel when no
 //   pass runs) or the previous pass's words is the module constant IDENT (the host builds
 //   both modules), not a uniform: both sides of a uniform branch would still run their
@@ -435,137 +436,68 @@ fn value_at(i: u32, w: u64) -> C {
 //#endif
 }
 
-// One count (or running rank) per digit in registers: word r of q0..q3 (r = 4 k + j is
-// component j of qk) holds digit r in its low half and digit r + 16 in its high half, as
-// the rows of tmat do (a tile holds fewer than 2^16 elements). Written for 5-bit digits.
-struct Ranks {
-    q0: vec4<u32>,
-    q1: vec4<u32>,
-    q2: vec4<u32>,
-    q3: vec4<u32>,
-}
-const R0: vec4<u32> = vec4<u32>(0u, 1u, 2u, 3u);
-const R1: vec4<u32> = vec4<u32>(4u, 5u, 6u, 7u);
-const R2: vec4<u32> = vec4<u32>(8u, 9u, 10u, 11u);
-const R3: vec4<u32> = vec4<u32>(12u, 13u, 14u, 15u);
+// The sort itself: a stable counting sort by LANE_BITS-bit digits, one pass per digit
+// that is not the same in every index (so up to 2^LANE_BITS bins sort in one pass). Each
+// of prm.threads sorter threads owns prm.span consecutive elements and its own counter of
+// every digit, column k of dcounts in digit-major order (dcounts[d * threads + k]):
+//   lane_hist    thread k counts the digits of its elements: its counters are its own,
+//                so no atomics and no barriers;
+//   scan_*       the exclusive scan of dcounts in that order turns counter (d, k) into
+//                the first output position of thread k's elements of digit d;
+//   lane_place   thread k walks its elements again, in order, and puts each at its
+//                digit's counter, then adds one to it.
+// Threads own consecutive ranges and walk them in order, so every pass is stable and the
+// sorted order is the one every other layout gives. Per element a pass reads the element
+// twice, reads and writes its counter twice and writes its output once, whatever the bin
+// count.
+const LDIG: u32 = 1u << LANE_BITS;
 
-// Digit d's count before this element, and one more for it.
-fn rank_take(r: ptr<function, Ranks>, d: u32) -> u32 {
-    let w = vec4<u32>(d % HROWS);
-    let sh = (d / HROWS) * 16u;
-    let one = vec4<u32>(1u << sh);
-    let z = vec4<u32>(0u);
-    let m0 = w == R0;
-    let m1 = w == R1;
-    let m2 = w == R2;
-    let m3 = w == R3;
-    let s = select(z, (*r).q0, m0) + select(z, (*r).q1, m1) + select(z, (*r).q2, m2) + select(z, (*r).q3, m3);
-    (*r).q0 += select(z, one, m0);
-    (*r).q1 += select(z, one, m1);
-    (*r).q2 += select(z, one, m2);
-    (*r).q3 += select(z, one, m3);
-    return ((s.x + s.y + s.z + s.w) >> sh) & 0xffffu;
+fn lane_digit(key: u32) -> u32 {
+    return (key >> prm.shift) & (LDIG - 1u);
 }
 
-// The counts of this thread's SORT_ITEMS consecutive elements of tile t, in registers.
-fn thread_counts(l: u32, t: u32) -> Ranks {
-    var c: Ranks;
-    let lo = t * SORT_TILE + l * SORT_ITEMS;
-    let hi = min(prm.n, lo + SORT_ITEMS);
-    for (var i = lo; i < hi; i++) {
-        _ = rank_take(&c, digit_of(key_at(i)));
+// Thread k's elements [lo, hi).
+fn lane_range(k: u32) -> vec2<u32> {
+    let lo = min(prm.n, k * prm.span);
+    return vec2<u32>(lo, min(prm.n, lo + prm.span));
+}
+
+fn hist_lane(k: u32) {
+    if (k >= prm.threads) {
+        return;
     }
-    return c;
-}
-
-fn put4(r: u32, l: u32, v: vec4<u32>) {
-    tmat[r * SORT_WG + l] = v.x;
-    tmat[(r + 1u) * SORT_WG + l] = v.y;
-    tmat[(r + 2u) * SORT_WG + l] = v.z;
-    tmat[(r + 3u) * SORT_WG + l] = v.w;
-}
-fn get4(r: u32, l: u32) -> vec4<u32> {
-    return vec4<u32>(tmat[r * SORT_WG + l], tmat[(r + 1u) * SORT_WG + l], tmat[(r + 2u) * SORT_WG + l], tmat[(r + 3u) * SORT_WG + l]);
-}
-// Thread l's column of tmat: its word of every row.
-fn put_column(l: u32, c: Ranks) {
-    put4(0u, l, c.q0);
-    put4(4u, l, c.q1);
-    put4(8u, l, c.q2);
-    put4(12u, l, c.q3);
-}
-
-// Per tile, the count of every digit: each thread counts its elements in registers, the
-// columns meet in tmat, and thread r < HROWS adds up row r (no carries between halves).
-fn count_tile(l: u32, t: u32) {
-    put_column(l, thread_counts(l, t));
-    workgroupBarrier();
-    if (l < HROWS) {
-        var s = 0u;
-        for (var k = 0u; k < SORT_WG; k++) {
-            s += tmat[l * SORT_WG + k];
-        }
-        dcounts[l * prm.tiles + t] = s & 0xffffu;
-        dcounts[(l + HROWS) * prm.tiles + t] = s >> 16u;
+    for (var d = 0u; d < LDIG; d++) {
+        dcounts[d * prm.threads + k] = 0u;
+    }
+    let r = lane_range(k);
+    for (var i = r.x; i < r.y; i++) {
+        let c = lane_digit(key_at(i)) * prm.threads + k;
+        dcounts[c] = dcounts[c] + 1u;
     }
 }
 
-@compute @workgroup_size(SORT_WG)
-fn radix_count64(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    count_tile(lid.x, wid.x);
+@compute @workgroup_size(LANE_WG)
+fn lane_hist(@builtin(global_invocation_id) gid: vec3<u32>) {
+    hist_lane(gid.x);
 }
 
-// Four words of the flat exclusive scan from `start`; returns the running total after them.
-fn scan4(base: u32, start: u32, a: vec4<u32>) -> u32 {
-    tmat[base] = start;
-    tmat[base + 1u] = start + a.x;
-    tmat[base + 2u] = start + a.x + a.y;
-    tmat[base + 3u] = start + a.x + a.y + a.z;
-    return start + a.x + a.y + a.z + a.w;
-}
-fn flat4(base: u32) -> vec4<u32> {
-    return vec4<u32>(tmat[base], tmat[base + 1u], tmat[base + 2u], tmat[base + 3u]);
-}
-fn hsum(a: vec4<u32>) -> u32 {
-    return a.x + a.y + a.z + a.w;
-}
-
-// radix_scatter's ranking (see the overview above) with the counts and ranks in registers.
-fn scatter_tile(l: u32, t: u32) {
-    put_column(l, thread_counts(l, t));
-    workgroupBarrier();
-    // Exclusive scan of tmat in flat order: thread l owns words [HROWS l, HROWS (l + 1)).
-    let b = l * HROWS;
-    let a0 = flat4(b);
-    let a1 = flat4(b + 4u);
-    let a2 = flat4(b + 8u);
-    let a3 = flat4(b + 12u);
-    var run = wg_scan(l, hsum(a0) + hsum(a1) + hsum(a2) + hsum(a3)).x;
-    run = scan4(b, run, a0);
-    run = scan4(b + 4u, run, a1);
-    run = scan4(b + 8u, run, a2);
-    _ = scan4(b + 12u, run, a3);
-    workgroupBarrier();
-    for (var d = l; d < DIGITS; d += SORT_WG) {
-        // Global start of the tile's digit-d elements, less the digit's start in the scan.
-        tbase[d] = dcounts[d * prm.tiles + t] - half_of(tmat[(d % HROWS) * SORT_WG], d);
+fn place_lane(k: u32) {
+    if (k >= prm.threads) {
+        return;
     }
-    // This thread's ranks: the count of each digit in earlier threads (plus the earlier
-    // digits of its half, which tbase takes away).
-    var r = Ranks(get4(0u, l), get4(4u, l), get4(8u, l), get4(12u, l));
-    workgroupBarrier();
-    let lo = t * SORT_TILE + l * SORT_ITEMS;
-    let hi = min(prm.n, lo + SORT_ITEMS);
-    for (var i = lo; i < hi; i++) {
+    let r = lane_range(k);
+    for (var i = r.x; i < r.y; i++) {
         let w = elem(i);
-        let d = digit_of(key_of(w));
-        put_elem(tbase[d] + rank_take(&r, d), w);
+        let c = lane_digit(key_of(w)) * prm.threads + k;
+        let pos = dcounts[c];
+        dcounts[c] = pos + 1u;
+        put_elem(pos, w);
     }
 }
 
-@compute @workgroup_size(SORT_WG)
-fn radix_scatter64(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    scatter_tile(lid.x, wid.x);
+@compute @workgroup_size(LANE_WG)
+fn lane_place(@builtin(global_invocation_id) gid: vec3<u32>) {
+    place_lane(gid.x);
 }
 
 // offs[b] = number of sorted keys below b (as bin_offsets).

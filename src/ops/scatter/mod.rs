@@ -15,8 +15,9 @@
 //!   stable scatter whose ranks come from a workgroup scan of per-thread digit counts; the
 //!   last pass moves the values into sorted order), bin offsets from the sorted keys' run
 //!   boundaries, then the fixed-order segmented reduction described below. On a CPU
-//!   adapter with 64-bit integers, wgpu lays the same sort out for the CPU's memory
-//!   ([`wgpu::SortWords::Packed`]); the sorted order, and so the bits, are the same.
+//!   adapter with 64-bit integers, wgpu sorts instead with a stable counting sort shaped
+//!   for a CPU's memory ([`wgpu::SortWords::Packed`]): the same sorted order, so the same
+//!   bits.
 //!   Deterministic: the CPU emulation in [`cpu`] gives the same bits;
 //! - `fixed_point`: int64 atomics per bin on values scaled by 2^k, k chosen from max |x| and
 //!   the largest bin count so no bin can overflow; integer addition is associative, so the
@@ -185,15 +186,21 @@ impl ScatterJob {
     /// the largest bin index that is not the same in every index. A pass over a constant
     /// digit is the identity (the sort is stable), so it is skipped.
     pub fn radix_shifts(&self) -> Vec<u32> {
+        self.digit_shifts(RADIX_BITS)
+    }
+
+    /// Bit shifts of a stable LSD sort by `digit`-bit digits (1 to 31), as
+    /// [`Self::radix_shifts`] for [`RADIX_BITS`].
+    pub fn digit_shifts(&self, digit: u32) -> Vec<u32> {
         let bits = 32 - ((self.bins.max(1) - 1) as u32).leading_zeros();
         let (or, and) = self
             .idx
             .iter()
             .fold((0u32, u32::MAX), |(o, a), &k| (o | k, a & k));
         let varies = or & !and;
-        (0..bits.div_ceil(RADIX_BITS))
-            .map(|p| p * RADIX_BITS)
-            .filter(|&s| (varies >> s) & (RADIX_DIGITS - 1) != 0)
+        (0..bits.div_ceil(digit))
+            .map(|p| p * digit)
+            .filter(|&s| (varies >> s) & ((1u32 << digit) - 1) != 0)
             .collect()
     }
 

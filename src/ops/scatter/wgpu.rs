@@ -6,9 +6,7 @@
 //! records every pass (radix counts, scans, scatters, offsets, segmented passes) in one
 //! command buffer per run; reproducible is one kernel.
 
-use super::{
-    ScatterJob, ScatterVariant, RADIX_BITS, RADIX_DIGITS, RADIX_ITEMS, REPRO_LANES, SORT_WG,
-};
+use super::{ScatterJob, ScatterVariant, RADIX_BITS, RADIX_ITEMS, REPRO_LANES, SORT_WG};
 use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
 use crate::backend::Backend;
 use crate::error::OpError;
@@ -172,13 +170,15 @@ fn source_with(b: &WgpuBackend, job: &ScatterJob, words: SortWords, ident: bool)
          alias C = {c};\nalias A = {a};\nalias XW = {xw};\n\
          const WG: u32 = {}u;\nconst PB: u32 = {pb}u;\nconst SORT_WG: u32 = {SORT_WG}u;\n\
          const SORT_ITEMS: u32 = {}u;\nconst RADIX_BITS: u32 = {RADIX_BITS}u;\n\
+         const LANE_BITS: u32 = {}u;\nconst LANE_WG: u32 = {LANE_WG}u;\n\
          const MAX_TRIES: u32 = {MAX_TRIES}u;\n\
          const LIMBS: u32 = {limbs}u;\nconst RW: u32 = {rw}u;\nconst PAIRS: u32 = {npairs}u;\nconst IDENT: bool = {ident};\n",
         job.precision,
         job.accumulator,
         job.variant.name(),
         job.launch.workgroup_size,
-        words.items(),
+        RADIX_ITEMS,
+        lane_bits(job.bins),
     );
     let acc = job.accumulator;
     let mut flags = crate::ops::common::wgpu_pair_flags(job.precision, acc);
@@ -283,7 +283,7 @@ fn check_device(b: &WgpuBackend, job: &ScatterJob, words: SortWords) -> Result<(
         job.launch.workgroups as u64,
         (job.bins as u64).div_ceil(wg as u64),
         (job.chunks() as u64).div_ceil(wg as u64),
-        (job.n() as u64).div_ceil(words.tile() as u64),
+        SortShape::of(job, words).tiles as u64,
     ];
     let most = groups.into_iter().max().unwrap_or(1);
     if most > lim.max_compute_workgroups_per_dimension as u64 {
@@ -520,34 +520,45 @@ fn run_reproducible(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
 /// How sort_segmented lays out its sort on a device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SortWords {
-    /// Keys and element positions in separate u32 arrays, the values moved into sorted
-    /// order by the last pass: every device.
+    /// A radix sort by 5-bit digits over tiles of workgroups, keys and element positions
+    /// in separate u32 arrays, the values moved into sorted order by the last pass: every
+    /// device.
     Split,
-    /// Key and position packed in one u64 per element, the per-thread counts in registers
-    /// and the values read from x by the segmented pass (`SORT64` in scatter.wgsl): CPU
-    /// adapters with SHADER_INT64, where every memory component an element touches is a
-    /// loop over the SIMD lanes. Same sorted order, same bits.
+    /// A counting sort by digits of up to [`LANE_BITS`] bits whose threads each own a range
+    /// of elements and a counter per digit, key and value (f32; the position for f64)
+    /// packed in one u64 per element (`SORT64` in scatter.wgsl): CPU adapters with
+    /// SHADER_INT64, where every memory component an element touches is a loop over the
+    /// SIMD lanes and a gather from x costs far more than a sequential read. The same
+    /// stable sort, so the same sorted order and the same bits.
     Packed,
 }
 
-impl SortWords {
-    /// Elements one sort thread ranks: a packed thread keeps its counts in registers, so
-    /// more elements share its column of the workgroup scan (a tile stays below 2^16).
-    pub fn items(self) -> u32 {
-        match self {
-            SortWords::Split => RADIX_ITEMS,
-            SortWords::Packed => PACKED_ITEMS,
-        }
-    }
+/// Digit bits of the packed sort: up to 1024 bins sort in one pass.
+pub const LANE_BITS: u32 = 10;
 
-    /// Elements per radix tile.
-    pub fn tile(self) -> usize {
-        (SORT_WG * self.items()) as usize
-    }
+/// Threads of a workgroup of the packed sort's kernels (each thread works alone).
+pub const LANE_WG: u32 = 32;
+
+/// Most elements a packed sorter thread owns. Its counters (2^LANE_BITS words) are zeroed
+/// and scanned once per pass, so they should be few next to its elements; and lavapipe
+/// (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS) silently ends a shader's loops after 65535
+/// iterations in all, so a thread's zeroing and element loops must stay well below that.
+pub const LANE_SPAN: usize = 16384;
+// Zeroing the counters and walking the elements, with room to spare.
+const _: () = assert!(LANE_SPAN + (1 << LANE_BITS) < 65535 / 2);
+
+/// The packed sort's workgroups, threads, and elements per thread for n elements.
+fn lane_shape(n: usize) -> (usize, usize, usize) {
+    let groups = n.div_ceil(LANE_WG as usize * LANE_SPAN).max(1);
+    let lanes = groups * LANE_WG as usize;
+    (groups, lanes, n.div_ceil(lanes))
 }
 
-/// Elements one thread of the packed sort ranks.
-pub const PACKED_ITEMS: u32 = 64;
+/// Digit bits of the packed sort for `bins` bins: those of the largest index, at most
+/// [`LANE_BITS`], at least 1.
+pub fn lane_bits(bins: usize) -> u32 {
+    (32 - ((bins.max(1) - 1) as u32).leading_zeros()).clamp(1, LANE_BITS)
+}
 
 /// The layout sort_segmented uses on this device: packed on a CPU adapter with 64-bit
 /// integers, split everywhere else.
@@ -629,33 +640,49 @@ impl SortBuffers {
 /// The pipelines of the split sort, by entry point.
 type SortPipelines = super::SortEntries<wgpu::ComputePipeline>;
 
-/// The sort's shape: radix passes (their digits' shifts), tiles, and the length and blocks
-/// of the digit-count scan.
+/// The sort's shape: passes (their digits' shifts), workgroups of the count and scatter
+/// kernels, and the length and blocks of the digit-count scan.
 #[derive(Clone)]
 struct SortShape {
     words: SortWords,
+    bits: u32,
     shifts: Vec<u32>,
     passes: u32,
-    tile: usize,
+    /// Split: the tiles (one workgroup each). Packed: the sorter workgroups.
     tiles: u32,
+    /// Split: elements per tile. Packed: elements per sorter thread.
+    span: u32,
+    /// Packed: the sorter threads.
+    lanes: u32,
     scan_len: u32,
     blocks: u32,
 }
 
 impl SortShape {
     fn of(job: &ScatterJob, words: SortWords) -> Self {
-        let tile = words.tile();
-        let tiles = job.n().div_ceil(tile) as u32;
-        let scan_len = RADIX_DIGITS * tiles;
-        let shifts = job.radix_shifts();
+        let n = job.n();
+        let (bits, tiles, span, lanes) = match words {
+            SortWords::Split => {
+                let tile = (SORT_WG * RADIX_ITEMS) as usize;
+                (RADIX_BITS, n.div_ceil(tile), tile, 0)
+            }
+            SortWords::Packed => {
+                let (groups, lanes, span) = lane_shape(n);
+                (lane_bits(job.bins), groups, span, lanes)
+            }
+        };
+        let scan_len = (1u32 << bits) * (lanes.max(tiles) as u32);
+        let shifts = job.digit_shifts(bits);
         SortShape {
             words,
+            bits,
             passes: shifts.len() as u32,
             shifts,
-            tile,
-            tiles,
+            tiles: tiles as u32,
+            span: span as u32,
+            lanes: lanes as u32,
             scan_len,
-            blocks: scan_len.div_ceil(tile as u32),
+            blocks: scan_len.div_ceil(SORT_WG * RADIX_ITEMS),
         }
     }
 }
@@ -695,6 +722,8 @@ impl SortPlan<'_> {
                 last: u32::from(p + 1 == sh.passes),
                 tiles: sh.tiles,
                 scan_len: sh.scan_len,
+                threads: sh.lanes,
+                span: sh.span,
                 ..self.s.base
             },
         )
@@ -829,9 +858,10 @@ impl SortPlan<'_> {
         Ok(out)
     }
 
-    /// The packed sort: the words ping-pong between two buffers; pass 0 and, with no pass
-    /// at all, the segmented reduction read the indices and x (the module with IDENT),
-    /// the others the previous pass's words.
+    /// The packed sort: lane_hist, the scan and lane_place per pass, the words
+    /// ping-ponging between two buffers; pass 0 and, with no pass at all, the segmented
+    /// reduction read the indices and x (the module with IDENT), the others the previous
+    /// pass's words.
     fn packed(&self) -> Result<Vec<Step>, OpError> {
         let (s, buf, sh) = (self.s, self.buf, self.sh);
         let b = s.b;
@@ -857,7 +887,7 @@ impl SortPlan<'_> {
         for p in 0..sh.passes {
             let u = self.radix_uniform(p)?;
             let (kin, kout) = (&kp[((p + 1) % 2) as usize], &kp[(p % 2) as usize]);
-            let count = pipe("radix_count64", p == 0)?;
+            let count = pipe("lane_hist", p == 0)?;
             let ec = [
                 (bind::PRM, &u),
                 (bind::IDX, &s.idx),
@@ -866,7 +896,7 @@ impl SortPlan<'_> {
             ];
             out.push(self.step(&count, &ec, gt)?);
             self.scan_steps(&u, &mut out)?;
-            let scatter = pipe("radix_scatter64", p == 0)?;
+            let scatter = pipe("lane_place", p == 0)?;
             let e = with_vals(
                 vals,
                 vec![
@@ -958,17 +988,21 @@ fn run_sorted(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
         set.outputs.push(values);
         set.times_ms.push(r.ms);
     }
-    set.message = format!(
-        "stable radix sort ({} passes of {}-bit digits, tiles of {}{}), segmented reduction in chunks of {}",
-        sh.passes,
-        RADIX_BITS,
-        sh.tile,
-        match sh.words {
-            SortWords::Split => "",
-            SortWords::Packed => "; key and position packed in one 64-bit word per element",
-        },
-        job.chunk
-    );
+    let sort = match sh.words {
+        SortWords::Split => format!(
+            "stable radix sort ({} passes of {}-bit digits, tiles of {})",
+            sh.passes, sh.bits, sh.span
+        ),
+        SortWords::Packed => format!(
+            "stable counting sort ({} passes of {}-bit digits, {} threads of up to {} elements, each with its own counters; key and {} packed in one 64-bit word per element)",
+            sh.passes,
+            sh.bits,
+            sh.lanes,
+            sh.span,
+            if uses_f64(job) { "position" } else { "value" }
+        ),
+    };
+    set.message = format!("{sort}, segmented reduction in chunks of {}", job.chunk);
     Ok(())
 }
 
@@ -992,6 +1026,20 @@ mod tests {
         assert!(most_per_workgroup(1 << 28, 1024, 256, 1024) <= PLANE32_MOST_TERMS);
         // The bound itself: that many counts of magnitude 2^12 fit a signed 32-bit word.
         assert!(PLANE32_MOST_TERMS * (1 << 12) <= i32::MAX as u64);
+    }
+
+    #[test]
+    fn packed_sort_threads_stay_below_lavapipes_loop_limit() {
+        // Every element has a thread, and no thread walks more than LANE_SPAN elements.
+        for n in [1usize, 37, 16384, 16385, 1 << 22, (1 << 22) + 1, 1 << 28] {
+            let (groups, lanes, span) = lane_shape(n);
+            assert_eq!(lanes, groups * LANE_WG as usize);
+            assert!(span * lanes >= n && span <= LANE_SPAN, "n={n}");
+        }
+        assert_eq!(lane_bits(1), 1);
+        assert_eq!(lane_bits(17), 5);
+        assert_eq!(lane_bits(1024), 10);
+        assert_eq!(lane_bits(1025), LANE_BITS);
     }
 
     #[test]
