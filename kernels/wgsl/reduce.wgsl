@@ -163,10 +163,11 @@ fn chain_step(acc: C, i: u32) -> C {
 // holds terms 4j .. 4j + 3, and workgroup w owns the contiguous quads [w * per, (w + 1) *
 // per), per a multiple of WG; the n mod 4 terms after the last quad go to workgroup 0.
 // Within a block, a GPU's threads stride by WG (consecutive threads read consecutive words:
-// coalesced). On a CPU device (flag SEQ_QUADS) each thread reads its own contiguous run of
-// per / WG quads instead: lavapipe runs a workgroup's threads a few lanes at a time, each
-// lane group through its whole loop, so striding by WG would make a group read 16 bytes
-// per lane from each of many 4 KiB-apart places, which a CPU's prefetcher does not follow.
+// coalesced). On a CPU device (flag SEQ_QUADS) each group of SEQ_LANES threads reads its
+// own contiguous run instead, its lanes side by side: lavapipe runs a workgroup's threads a
+// few lanes at a time, each lane group through its whole loop, so striding by WG would make
+// a group read 128 bytes from each of many 4 KiB-apart places, which a CPU's prefetcher
+// does not follow; a run per thread would make it read 8 streams 4 KiB apart.
 // With f32 input a quad is one 16-byte load (VEC4). Four terms per trip also give four
 // independent chains of arithmetic where one would wait on each result. The variants' sums
 // are exact, so no order can change their bits.
@@ -176,6 +177,9 @@ fn chain_step(acc: C, i: u32) -> C {
 @group(0) @binding(7) var<storage, read> yv: array<vec4<f32>>;
 //#endif
 //#endif
+
+// Threads that read one stream on a CPU device (SEQ_QUADS): WG is a multiple of it.
+const SEQ_LANES: u32 = min(8u, WG);
 
 // Quads per workgroup block: a multiple of WG.
 fn block_per() -> u32 {
@@ -193,9 +197,13 @@ fn block_span(w: u32) -> vec2<u32> {
 fn thread_quads(w: u32, l: u32) -> vec3<u32> {
     let span = block_span(w);
 //#if SEQ_QUADS
-    let run = block_per() / WG;
-    let first = min(span.x + l * run, span.y);
-    return vec3<u32>(first, min(first + run, span.y), 1u);
+    // Lane groups of SEQ_LANES threads (lavapipe's 8 lanes of 256 bits) each own a
+    // contiguous run, and within it the lanes read consecutive quads: one sequential
+    // stream per lane group.
+    let run = block_per() / WG * SEQ_LANES;
+    let g = l / SEQ_LANES;
+    let lo = min(span.x + g * run, span.y);
+    return vec3<u32>(lo + l % SEQ_LANES, min(lo + run, span.y), SEQ_LANES);
 //#else
     return vec3<u32>(span.x + l, span.y, WG);
 //#endif
@@ -604,7 +612,8 @@ const FX_2M21: f32 = 4.76837158203125e-7;
 // keeps both factors normal f32 powers of two.
 fn fx_scale() -> vec2<f32> {
     let k = clamp(prm.fixed_k, -252, 252);
-    let k1 = k / 2;
+    // One factor 2^k where it is a normal f32 (!FX_SCALE2).
+    let k1 = select(k, k / 2, FX_SCALE2);
     return vec2<f32>(bitcast<f32>(u32(k1 + 127) << 23u), bitcast<f32>(u32(k - k1 + 127) << 23u));
 }
 
@@ -615,14 +624,28 @@ struct FxQuad {
     lost: vec4<u32>,
 }
 
-// The parts of a quad's four q, and which of them lost bits (1) or not (0).
+// The parts of a quad's four q, and which of them lost bits (1) or not (0). Three
+// constants of the header, from the job's k and n, drop the steps that cannot matter:
+// FX_SCALE2 (2^k is no normal f32: two factors), FX_DOWN (k < 0: y may fall below 2^-126;
+// with k >= 0, y is at least |v|) and FX_PARTS3 (|q| may exceed 2^42, when n < 2^19; else
+// a = 0 and q = b 2^21 + c).
 fn fx_quad(v: vec4<f32>, scale: vec2<f32>) -> FxQuad {
-    let y = (v * scale.x) * scale.y;
+    var y = v * scale.x;
+    if (FX_SCALE2) {
+        y = y * scale.y;
+    }
     let finite = (bitcast<vec4<u32>>(v) & vec4<u32>(0x7f800000u)) != vec4<u32>(0x7f800000u);
     let r = select(vec4<f32>(0.0), round(y), finite);
-    let gone = !finite | (r != y) | ((r == vec4<f32>(0.0)) & (v != vec4<f32>(0.0)));
-    let a = trunc(r * FX_2M42);
-    let r1 = r - a * FX_2P42;
+    var gone = !finite | (r != y);
+    if (FX_DOWN) {
+        gone = gone | ((r == vec4<f32>(0.0)) & (v != vec4<f32>(0.0)));
+    }
+    var a = vec4<f32>(0.0);
+    var r1 = r;
+    if (FX_PARTS3) {
+        a = trunc(r * FX_2M42);
+        r1 = r - a * FX_2P42;
+    }
     let b = trunc(r1 * FX_2M21);
     return FxQuad(vec4<i32>(a), vec4<i32>(b), vec4<i32>(r1 - b * FX_2P21), select(vec4<u32>(0u), vec4<u32>(1u), gone));
 }

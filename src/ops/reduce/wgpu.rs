@@ -232,7 +232,20 @@ pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> String {
     } else if job.variant == ReduceVariant::BlockAtomic {
         flags.push("NATIVE_ATOMIC");
     }
-    specialise_family(&header, TEMPLATE, &flags)
+    specialise_family(&(header + &fixed_f32_consts(job)), TEMPLATE, &flags)
+}
+
+/// The header constants of fixed_point's f32 quantizer (fx_quad in reduce.wgsl), from the
+/// job's scale k and size n: every term has |v| 2^k <= 2^(61 - ceil(log2 n)) (fixed_scale).
+fn fixed_f32_consts(job: &ReduceJob) -> String {
+    let k = job.fixed_scale;
+    let top = 61 - crate::numerics::bounds::ceil_log2(job.n().max(1) as u64) as i32;
+    format!(
+        "const FX_SCALE2: bool = {};\nconst FX_DOWN: bool = {};\nconst FX_PARTS3: bool = {};\n",
+        !(-126..=127).contains(&k),
+        k < 0,
+        top > 42
+    )
 }
 
 /// Bytes of workgroup memory one workgroup of the job's kernels uses.
