@@ -373,9 +373,8 @@ fn half_of(w: u32, d: u32) -> u32 {
 // The result is the same stable sort, so the same sorted order and the same bits.
 @group(0) @binding(18) var<storage, read> kp_in: array<u64>;
 @group(0) @binding(19) var<storage, read_write> kp_out: array<u64>;
-//#if C64
+// Sorted values: with f64 values, or when one pass sorts by the whole index (solo).
 @group(0) @binding(15) var<storage, read_write> vals: array<C>;
-//#endif
 
 fn pack(key: u32, src: u32) -> u64 {
     return (u64(key) << 32u) | u64(src);
@@ -500,6 +499,95 @@ fn lane_place(@builtin(global_invocation_id) gid: vec3<u32>) {
     place_lane(gid.x);
 }
 
+// Solo: one pass whose digit is the whole index (at most 2^LANE_BITS bins). The sorted
+// keys are then implied by the bins' offsets, so the pass stores the values alone (half
+// the bytes its scattered stores touch), and the segmented pass reads them alone.
+fn place_solo_lane(k: u32) {
+    if (k >= prm.threads) {
+        return;
+    }
+    let r = lane_range(k);
+    for (var i = r.x; i < r.y; i++) {
+        let c = lane_digit(idx[i]) * prm.threads + k;
+        let pos = dcounts[c];
+        dcounts[c] = pos + 1u;
+        vals[pos] = load_x(i);
+    }
+}
+
+@compute @workgroup_size(LANE_WG)
+fn lane_place_solo(@builtin(global_invocation_id) gid: vec3<u32>) {
+    place_solo_lane(gid.x);
+}
+
+// Solo, between the scan and lane_place_solo: offs[b] is the scanned counter of bin b
+// of thread 0 (the first position of bin b), offs[bins] = n.
+@compute @workgroup_size(SORT_WG)
+fn bin_offsets_solo(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    for (var b = gid.x; b <= prm.bins; b += nwg.x * SORT_WG) {
+        if (b < prm.bins) {
+            offs[b] = dcounts[b * prm.threads];
+        } else {
+            offs[b] = prm.n;
+        }
+    }
+}
+
+// A piece of chunk c: the run that starts the chunk goes to head, any other is the first
+// piece of its bin.
+fn put_piece(c: u32, starts_chunk: bool, bin: u32, acc: C) {
+    if (starts_chunk) {
+        head[c] = acc;
+    } else {
+        firsts[bin] = acc;
+    }
+}
+
+// Solo seg_pass1: the same pieces added in the same order, the runs of equal keys read
+// from the offsets (bin b's run is [offs[b], offs[b + 1])).
+fn pass1_solo(c: u32) {
+    if (c >= prm.chunks) {
+        return;
+    }
+    let lo = c * prm.chunk;
+    let hi = min(prm.n, lo + prm.chunk);
+    // The bin holding position lo: the first b with offs[b + 1] > lo.
+    var a = 0u;
+    var z = prm.bins;
+    while (a < z) {
+        let m = a + (z - a) / 2u;
+        if (offs[m + 1u] <= lo) {
+            a = m + 1u;
+        } else {
+            z = m;
+        }
+    }
+    var b = a;
+    var i = lo;
+    loop {
+        let end = min(hi, offs[b + 1u]);
+        let start = i;
+        var acc = C(0.0);
+        for (; i < end; i++) {
+            acc = add(acc, vals[i]);
+        }
+        put_piece(c, start == lo, b, acc);
+        if (i >= hi) {
+            break;
+        }
+        // The next bin with elements: the first after b whose run ends past i.
+        b++;
+        while (offs[b + 1u] <= i) {
+            b++;
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn seg_pass1_solo(@builtin(global_invocation_id) gid: vec3<u32>) {
+    pass1_solo(gid.x);
+}
+
 // offs[b] = number of sorted keys below b (as bin_offsets).
 fn offsets_of(first: u32, stride: u32) {
     for (var b = first; b <= prm.bins; b += stride) {
@@ -548,11 +636,7 @@ fn pass1_chunk(c: u32) {
                 break;
             }
         }
-        if (start == lo) {
-            head[c] = acc;
-        } else {
-            firsts[key] = acc;
-        }
+        put_piece(c, start == lo, key, acc);
         if (i >= hi) {
             break;
         }

@@ -614,8 +614,12 @@ impl SortBuffers {
             },
             SortWords::Packed => {
                 // Without a pass the kernels read the indices; the words are only bound.
-                let words = if sh.passes == 0 { 1 } else { n };
-                let vals = if cb == 8 { words } else { 1 };
+                let words = if sh.passes == 0 || sh.solo { 1 } else { n };
+                let vals = if sh.passes > 0 && (cb == 8 || sh.solo) {
+                    n
+                } else {
+                    1
+                };
                 SortData::Packed {
                     kp: [
                         b.storage_zeroed("packed0", words * 8)?,
@@ -654,6 +658,9 @@ struct SortShape {
     span: u32,
     /// Packed: the sorter threads.
     lanes: u32,
+    /// Packed, one pass whose digit is the whole index: the pass places the values
+    /// alone, and the bins' offsets imply the sorted keys.
+    solo: bool,
     scan_len: u32,
     blocks: u32,
 }
@@ -673,7 +680,9 @@ impl SortShape {
         };
         let scan_len = (1u32 << bits) * (lanes.max(tiles) as u32);
         let shifts = job.digit_shifts(bits);
+        let key_bits = 32 - ((job.bins.max(1) - 1) as u32).leading_zeros();
         SortShape {
+            solo: words == SortWords::Packed && shifts.len() == 1 && key_bits <= bits,
             words,
             bits,
             passes: shifts.len() as u32,
@@ -748,7 +757,7 @@ impl SortPlan<'_> {
     /// bin offsets and the segmented reduction's pass 1 (given), then pass 2.
     fn segment_steps(
         &self,
-        offsets: Step,
+        offsets: Option<Step>,
         pass1: Step,
         pass2: &wgpu::ComputePipeline,
         out: &mut Vec<Step>,
@@ -756,7 +765,7 @@ impl SortPlan<'_> {
         let (s, buf) = (self.s, self.buf);
         let bins = s.job.bins as u32;
         let wg = s.job.launch.workgroup_size;
-        out.push(offsets);
+        out.extend(offsets);
         out.push(pass1);
         let bg = s.b.bind_group(
             pass2,
@@ -854,7 +863,7 @@ impl SortPlan<'_> {
             (bind::VALS, vals),
         ];
         let pass1 = self.step(&k.pass1, &e1, self.pass1_grid())?;
-        self.segment_steps(offsets, pass1, &k.pass2, &mut out)?;
+        self.segment_steps(Some(offsets), pass1, &k.pass2, &mut out)?;
         Ok(out)
     }
 
@@ -872,6 +881,9 @@ impl SortPlan<'_> {
         let first = source_with(b, s.job, sh.words, true);
         let pipe =
             |entry: &str, ident: bool| b.pipeline(if ident { &first } else { &s.src }, entry);
+        if sh.solo {
+            return self.solo(&pipe, vals);
+        }
         // f64 values have their own buffer, which every kernel that stores or reads them binds.
         let wide = uses_f64(s.job);
         let vals = wide.then_some(vals);
@@ -934,7 +946,57 @@ impl SortPlan<'_> {
             ],
         );
         let pass1 = self.step(&pass1, &e1, self.pass1_grid())?;
-        self.segment_steps(offsets, pass1, &pipe("seg_pass2", false)?, &mut out)?;
+        self.segment_steps(Some(offsets), pass1, &pipe("seg_pass2", false)?, &mut out)?;
+        Ok(out)
+    }
+
+    /// The packed sort in one pass by the whole index: lane_hist, the scan, the offsets
+    /// from the scanned counters, lane_place_solo placing the values alone, and the
+    /// segmented reduction reading the runs from the offsets.
+    fn solo(
+        &self,
+        pipe: &dyn Fn(&str, bool) -> Result<wgpu::ComputePipeline, OpError>,
+        vals: &wgpu::Buffer,
+    ) -> Result<Vec<Step>, OpError> {
+        let (s, buf, sh) = (self.s, self.buf, self.sh);
+        let gt = [sh.tiles, 1, 1];
+        let u = self.radix_uniform(0)?;
+        let mut out = Vec::new();
+        // The words buffer is bound (the IDENT module declares it) but not read.
+        let SortData::Packed { kp, .. } = &buf.data else {
+            return Err(OpError::Failed("packed sort without its buffers".into()));
+        };
+        let ec = [
+            (bind::PRM, &u),
+            (bind::IDX, &s.idx),
+            (bind::KP_IN, &kp[1]),
+            (bind::DCOUNTS, &buf.dcounts),
+        ];
+        out.push(self.step(&pipe("lane_hist", true)?, &ec, gt)?);
+        self.scan_steps(&u, &mut out)?;
+        let eo = [
+            (bind::PRM, &u),
+            (bind::DCOUNTS, &buf.dcounts),
+            (bind::OFFS, &buf.offs),
+        ];
+        out.push(self.step(&pipe("bin_offsets_solo", false)?, &eo, self.offsets_grid())?);
+        let e = [
+            (bind::PRM, &u),
+            (bind::XS, &s.x),
+            (bind::IDX, &s.idx),
+            (bind::DCOUNTS, &buf.dcounts),
+            (bind::VALS, vals),
+        ];
+        out.push(self.step(&pipe("lane_place_solo", true)?, &e, gt)?);
+        let e1 = [
+            (bind::PRM, &s.prm),
+            (bind::OFFS, &buf.offs),
+            (bind::VALS, vals),
+            (bind::HEAD, &buf.head),
+            (bind::FIRSTS, &buf.firsts),
+        ];
+        let pass1 = self.step(&pipe("seg_pass1_solo", false)?, &e1, self.pass1_grid())?;
+        self.segment_steps(None, pass1, &pipe("seg_pass2", false)?, &mut out)?;
         Ok(out)
     }
 }
@@ -994,12 +1056,18 @@ fn run_sorted(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
             sh.passes, sh.bits, sh.span
         ),
         SortWords::Packed => format!(
-            "stable counting sort ({} passes of {}-bit digits, {} threads of up to {} elements, each with its own counters; key and {} packed in one 64-bit word per element)",
+            "stable counting sort ({} passes of {}-bit digits, {} threads of up to {} elements, each with its own counters; {})",
             sh.passes,
             sh.bits,
             sh.lanes,
             sh.span,
-            if uses_f64(job) { "position" } else { "value" }
+            if sh.solo {
+                "one pass by the whole index: the values placed alone, the keys implied by the bins' offsets"
+            } else if uses_f64(job) {
+                "key and position packed in one 64-bit word per element"
+            } else {
+                "key and value packed in one 64-bit word per element"
+            }
         ),
     };
     set.message = format!("{sort}, segmented reduction in chunks of {}", job.chunk);
