@@ -360,6 +360,7 @@ fn wgpu_sort_split_and_packed_layouts() {
             "uniform",
         ),
         (Precision::F64, AccChoice::Same, 9_000, 4097, "zipf"),
+        (Precision::F64, AccChoice::Same, 3_000, 1, "uniform"),
         (Precision::F16, AccChoice::Default, 12_345, 17, "uniform"),
         (Precision::Bf16, AccChoice::Same, 37, 2, "uniform"),
         (Precision::F32, AccChoice::Same, 1, 1024, "uniform"),
