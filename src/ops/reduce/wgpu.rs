@@ -66,29 +66,31 @@ fn block_native(b: &WgpuBackend, job: &ReduceJob) -> bool {
 /// grows: a workgroup's fixed cost (zeroing and merging its lanes, its barriers) is then
 /// paid for at least 16 WG quads on a GPU. A CPU device pays far more per workgroup
 /// (lavapipe switches every lane group of the workgroup at each barrier and runs each
-/// workgroup atomic lane by lane), so there a thread takes at least 256 quads: on lavapipe
-/// (2 cores) that made fixed_point and reproducible at 2^24 terms take about half the time
-/// of 16, for the same bits.
-fn min_quads_per_thread(b: &WgpuBackend) -> u64 {
-    if b.is_cpu() {
-        256
-    } else {
-        16
-    }
-}
+/// workgroup atomic lane by lane), so there a thread takes 512 quads: on lavapipe (2 cores)
+/// fixed_point and reproducible at 2^24 terms took about half the time they took with 16,
+/// for the same bits.
+const MIN_QUADS_GPU: u64 = 16;
+const MIN_QUADS_CPU: u64 = 512;
 
 /// Workgroups of pass 1. The order-free variants (fixed_point, reproducible) choose their
 /// own, at most the launch's: their bits do not depend on it, and a small input spread over
-/// the whole launch would pay each workgroup's fixed cost for a few terms. Every other
-/// variant's order is the launch shape's.
+/// the whole launch would pay each workgroup's fixed cost for a few terms. On a CPU device
+/// the grid keeps at least two workgroups per core of this machine (lavapipe's thread
+/// count) where the input gives each thread 16 quads. Every other variant's order is the
+/// launch shape's.
 fn grid(b: &WgpuBackend, job: &ReduceJob) -> u32 {
     let wg = job.launch.workgroup_size as u64;
     match job.variant {
         ReduceVariant::FixedPoint | ReduceVariant::Reproducible => {
             let quads = job.n() as u64 / 4;
-            quads
-                .div_ceil(wg * min_quads_per_thread(b))
-                .clamp(1, job.launch.workgroups.max(1) as u64) as u32
+            let mut groups = quads.div_ceil(wg * MIN_QUADS_GPU);
+            if b.is_cpu() {
+                let cores = std::thread::available_parallelism().map_or(1, |c| c.get()) as u64;
+                groups = quads
+                    .div_ceil(wg * MIN_QUADS_CPU)
+                    .max(groups.min(2 * cores));
+            }
+            groups.clamp(1, job.launch.workgroups.max(1) as u64) as u32
         }
         _ => job.launch.workgroups,
     }
