@@ -543,8 +543,26 @@ fn put_piece(c: u32, starts_chunk: bool, bin: u32, acc: C) {
     }
 }
 
-// Solo seg_pass1: the same pieces added in the same order, the runs of equal keys read
-// from the offsets (bin b's run is [offs[b], offs[b + 1])).
+// No pass: every index is the same (no digit varies), so every offset is 0 or n.
+@compute @workgroup_size(SORT_WG)
+fn bin_offsets_const(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let k = idx[0];
+    for (var b = gid.x; b <= prm.bins; b += nwg.x * SORT_WG) {
+        offs[b] = select(prm.n, 0u, b <= k);
+    }
+}
+
+// The sorted value at i: x itself when no pass ran (IDENT), else what the pass placed.
+fn solo_value(i: u32) -> C {
+    if (IDENT) {
+        return load_x(i);
+    }
+    return vals[i];
+}
+
+// Solo seg_pass1 (and with no pass at all, in the IDENT module): the same pieces added
+// in the same order, the runs of equal keys read from the offsets (bin b's run is
+// [offs[b], offs[b + 1])).
 fn pass1_solo(c: u32) {
     if (c >= prm.chunks) {
         return;
@@ -569,7 +587,7 @@ fn pass1_solo(c: u32) {
         let start = i;
         var acc = C(0.0);
         for (; i < end; i++) {
-            acc = add(acc, vals[i]);
+            acc = add(acc, solo_value(i));
         }
         put_piece(c, start == lo, b, acc);
         if (i >= hi) {

@@ -781,6 +781,17 @@ impl SortPlan<'_> {
         Ok(())
     }
 
+    /// What the packed sort's segmented pass 1 binds in every form: the uniform, x, and its
+    /// outputs.
+    fn pass1_binds(&self) -> Vec<(u32, &wgpu::Buffer)> {
+        vec![
+            (bind::PRM, &self.s.prm),
+            (bind::XS, &self.s.x),
+            (bind::HEAD, &self.buf.head),
+            (bind::FIRSTS, &self.buf.firsts),
+        ]
+    }
+
     /// Grid-stride launches over the bins + 1 offsets, and pass 1's one thread per chunk.
     fn offsets_grid(&self) -> [u32; 3] {
         [
@@ -881,7 +892,7 @@ impl SortPlan<'_> {
         let first = source_with(b, s.job, sh.words, true);
         let pipe =
             |entry: &str, ident: bool| b.pipeline(if ident { &first } else { &s.src }, entry);
-        if sh.solo {
+        if sh.solo || sh.passes == 0 {
             return self.solo(&pipe, vals);
         }
         // f64 values have their own buffer, which every kernel that stores or reads them binds.
@@ -934,17 +945,9 @@ impl SortPlan<'_> {
         ];
         let offsets = self.step(&offsets, &eo, self.offsets_grid())?;
         let pass1 = pipe("seg_pass1_64", ident)?;
-        let e1 = with_vals(
-            vals,
-            vec![
-                (bind::PRM, &s.prm),
-                (bind::XS, &s.x),
-                (bind::IDX, &s.idx),
-                (bind::KP_IN, kfin),
-                (bind::HEAD, &buf.head),
-                (bind::FIRSTS, &buf.firsts),
-            ],
-        );
+        let mut e1 = self.pass1_binds();
+        e1.extend([(bind::IDX, &s.idx), (bind::KP_IN, kfin)]);
+        let e1 = with_vals(vals, e1);
         let pass1 = self.step(&pass1, &e1, self.pass1_grid())?;
         self.segment_steps(Some(offsets), pass1, &pipe("seg_pass2", false)?, &mut out)?;
         Ok(out)
@@ -952,7 +955,8 @@ impl SortPlan<'_> {
 
     /// The packed sort in one pass by the whole index: lane_hist, the scan, the offsets
     /// from the scanned counters, lane_place_solo placing the values alone, and the
-    /// segmented reduction reading the runs from the offsets.
+    /// segmented reduction reading the runs from the offsets. With no pass (every index
+    /// the same) the offsets are 0 and n and the reduction reads x itself.
     fn solo(
         &self,
         pipe: &dyn Fn(&str, bool) -> Result<wgpu::ComputePipeline, OpError>,
@@ -960,8 +964,22 @@ impl SortPlan<'_> {
     ) -> Result<Vec<Step>, OpError> {
         let (s, buf, sh) = (self.s, self.buf, self.sh);
         let gt = [sh.tiles, 1, 1];
-        let u = self.radix_uniform(0)?;
         let mut out = Vec::new();
+        let mut e1 = self.pass1_binds();
+        e1.extend([(bind::OFFS, &buf.offs), (bind::VALS, vals)]);
+        if sh.passes == 0 {
+            let eo = [
+                (bind::PRM, &s.prm),
+                (bind::IDX, &s.idx),
+                (bind::OFFS, &buf.offs),
+            ];
+            let offsets = pipe("bin_offsets_const", true)?;
+            let offsets = self.step(&offsets, &eo, self.offsets_grid())?;
+            let pass1 = self.step(&pipe("seg_pass1_solo", true)?, &e1, self.pass1_grid())?;
+            self.segment_steps(Some(offsets), pass1, &pipe("seg_pass2", false)?, &mut out)?;
+            return Ok(out);
+        }
+        let u = self.radix_uniform(0)?;
         // The words buffer is bound (the IDENT module declares it) but not read.
         let SortData::Packed { kp, .. } = &buf.data else {
             return Err(OpError::Failed("packed sort without its buffers".into()));
@@ -988,13 +1006,6 @@ impl SortPlan<'_> {
             (bind::VALS, vals),
         ];
         out.push(self.step(&pipe("lane_place_solo", true)?, &e, gt)?);
-        let e1 = [
-            (bind::PRM, &s.prm),
-            (bind::OFFS, &buf.offs),
-            (bind::VALS, vals),
-            (bind::HEAD, &buf.head),
-            (bind::FIRSTS, &buf.firsts),
-        ];
         let pass1 = self.step(&pipe("seg_pass1_solo", false)?, &e1, self.pass1_grid())?;
         self.segment_steps(None, pass1, &pipe("seg_pass2", false)?, &mut out)?;
         Ok(out)
