@@ -337,7 +337,7 @@ backend_tests! {
 /// CPU emulation's bits.
 #[test]
 fn wgpu_sort_split_and_packed_layouts() {
-    use detbench::ops::scatter::wgpu::{lane_bits, run_with, SortWords};
+    use detbench::ops::scatter::wgpu::{lane_bits, layout, run_with, Layout, SortWords};
     // The CI rule (lavapipe must be there) and the skip message are common's.
     if common::backend(BackendKind::Wgpu).is_none() {
         return;
@@ -388,7 +388,14 @@ fn wgpu_sort_split_and_packed_layouts() {
             let Job::Scatter(job) = &prep.job else {
                 unreachable!()
             };
-            let set = match run_with(&b, job, words) {
+            let set = match run_with(
+                &b,
+                job,
+                Layout {
+                    sort: words,
+                    ..layout(&b)
+                },
+            ) {
                 Ok(set) => set,
                 Err(detbench::error::OpError::Unsupported(why)) if words == SortWords::Packed => {
                     eprintln!("wgpu: the packed sort is unsupported here: {why}");
@@ -412,6 +419,62 @@ fn wgpu_sort_split_and_packed_layouts() {
             };
             assert!(set.message.contains(sort), "{}", set.message);
             assert_emulated(&set, prep, &format!("wgpu {words:?} {label}"));
+        }
+    }
+}
+
+/// Both layouts of reproducible's f32 workgroup lanes on one device: folds 0 and 1 of a bin
+/// in one u64 word (devices with 64-bit atomics, lavapipe's default) and one u32 word per
+/// fold (every other device), each equal to the CPU emulation's bits, run after run: one
+/// bin (the most contended), a bin count that is no power of two, and 1024 bins with
+/// uniform and Zipf indices; n no multiple of any span.
+#[test]
+fn wgpu_reproducible_lanes_paired_and_single() {
+    use detbench::ops::scatter::wgpu::{layout, run_with, Layout};
+    if common::backend(BackendKind::Wgpu).is_none() {
+        return;
+    }
+    let b = detbench::backend::wgpu::discover()
+        .0
+        .into_iter()
+        .next()
+        .expect("the wgpu device common::backend found");
+    let cases = [
+        (1, "uniform"),
+        (17, "uniform"),
+        (1024, "uniform"),
+        (1024, "zipf"),
+    ];
+    for (i, (bins, dist)) in cases.into_iter().enumerate() {
+        let c = case(
+            (Precision::F32, AccChoice::Same),
+            "reproducible",
+            150_001,
+            bins,
+            dist,
+            InputSpec::Normal,
+            11 + i as u64,
+            3,
+            256,
+        );
+        let prep = prepare(&c).expect("prepare");
+        let Job::Scatter(job) = &prep.job else {
+            unreachable!()
+        };
+        for (pair64, said) in [(true, "u64 word"), (false, "one u32 word per fold")] {
+            let lay = Layout {
+                pair64,
+                ..layout(&b)
+            };
+            let what = format!("wgpu reproducible bins={bins} {dist} pair64={pair64}");
+            let set = run_with(&b, job, lay).unwrap_or_else(|e| panic!("{what}: {e}"));
+            // lavapipe has 64-bit atomics: the paired layout must be the one that ran.
+            if pair64 && !b.has(::wgpu::Features::SHADER_INT64_ATOMIC_ALL_OPS) {
+                eprintln!("{what}: no 64-bit atomics here, the single-word layout ran");
+            } else {
+                assert!(set.message.contains(said), "{what}: {}", set.message);
+            }
+            assert_emulated(&set, &prep, &what);
         }
     }
 }

@@ -105,8 +105,9 @@ fn grid_note(b: &WgpuBackend, job: &ReduceJob) -> String {
     )
 }
 
-/// Whether the kernel reads x (and y) also as `array<vec4<f32>>`: f32 input, order-free
-/// variants, and at least one whole vec4 (a binding holds at least one element).
+/// Whether the kernel reads x (and y) also as `array<vec4<f32>>`: f32 input, the order-free
+/// variants or a TREE_VEC pass 1, and at least one whole vec4 (a binding holds at least one
+/// element).
 fn uses_vec4(b: &WgpuBackend, job: &ReduceJob) -> bool {
     job.precision == Precision::F32
         && job.n() >= 4
@@ -119,7 +120,8 @@ fn uses_vec4(b: &WgpuBackend, job: &ReduceJob) -> bool {
 /// Whether the pass 1 of tree, block_atomic and kahan runs 16 launch threads' chains in
 /// one kernel thread, each as one component of vec4 chains (TREE_VEC in reduce.wgsl): on a
 /// CPU device, for an f32 sum in f32, with at least 16 TREE_K (256) threads per workgroup
-/// so that the kernel's WG / 16 threads still cover the tree's barrier-free levels. Same
+/// (a power of two, so a multiple of 16) so that the kernel's WG / 16 threads still cover
+/// the tree's barrier-free levels. Same
 /// adds, same order, same bits; on a GPU it would leave most of the machine idle (a
 /// sixteenth of the threads), so GPUs keep one launch thread per kernel thread.
 fn tree_vec(b: &WgpuBackend, job: &ReduceJob) -> bool {
@@ -132,7 +134,6 @@ fn tree_vec(b: &WgpuBackend, job: &ReduceJob) -> bool {
         && job.precision == Precision::F32
         && job.accumulator == Precision::F32
         && job.launch.workgroup_size >= 256
-        && job.launch.workgroup_size.is_multiple_of(16)
         && job.n() >= 4
 }
 
@@ -208,7 +209,7 @@ pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> String {
     if job.variant == ReduceVariant::FixedPoint && !uses_f64(job) && b.keeps_f32_subnormals() {
         flags.push("FIXED_F32");
     }
-    // A CPU device reads each thread's quads as one contiguous run (see thread_quads).
+    // On a CPU device each lane group reads its quads as one stream (see thread_quads).
     if b.is_cpu() {
         flags.push("SEQ_QUADS");
     }

@@ -72,9 +72,9 @@ fn repro_plane32(b: &WgpuBackend, job: &ScatterJob) -> bool {
 /// reproducible's workgroups and span (consecutive terms per thread walk). A GPU takes the
 /// job's (many workgroups, spans of about REPRO_MIN_SPAN). A CPU device takes spans of
 /// REPRO_SPAN and as few workgroups as that needs: each workgroup ends by merging every
-/// (bin, fold) word into the global lanes, lane by lane on lavapipe, which at 2^22 terms
-/// into 1024 bins and spans of 64 cost about as much as the deposits. The result is
-/// order-free, so the shape cannot change its bits.
+/// (bin, fold) word into the global lanes, lane by lane on lavapipe (at 2^22 terms into
+/// 1024 uniform bins, the median went from 53-56 ms with spans of 64 to 48-51 ms here).
+/// The result is order-free, so the shape cannot change its bits.
 fn repro_shape(b: &WgpuBackend, job: &ScatterJob) -> (u32, u32) {
     if !b.is_cpu() {
         return (job.repro_groups(), job.repro_span());
@@ -109,13 +109,13 @@ fn repro_plane_words(b: &WgpuBackend, job: &ScatterJob) -> usize {
 }
 
 /// Whether reproducible's workgroup lanes hold folds 0 and 1 of a bin in one u64 word
-/// (`pair_add` in scatter.wgsl): 32-bit lanes on a device with 64-bit atomics (an env knob
-/// lets a test take the 32-bit-only path on such a device too). Same 12 bytes per bin.
-fn repro_pair64(b: &WgpuBackend, job: &ScatterJob) -> bool {
-    repro_private(b, job)
+/// (`pair_add` in scatter.wgsl): the layout asks for it, the lanes are 32-bit and the
+/// device has 64-bit atomics. Same 12 bytes per bin either way.
+fn repro_pair64(b: &WgpuBackend, job: &ScatterJob, layout: Layout) -> bool {
+    layout.pair64
+        && repro_private(b, job)
         && repro_plane32(b, job)
         && b.has(F::SHADER_INT64 | F::SHADER_INT64_ATOMIC_ALL_OPS)
-        && std::env::var_os("DETBENCH_NO_PAIR64").is_none()
 }
 
 /// Bytes of reproducible's per-workgroup lanes (all bins).
@@ -131,13 +131,13 @@ fn repro_private(b: &WgpuBackend, job: &ScatterJob) -> bool {
 
 /// The specialised WGSL of one job.
 pub fn module_source(b: &WgpuBackend, job: &ScatterJob) -> String {
-    source_with(b, job, sort_words(b), false)
+    source_with(b, job, layout(b), false)
 }
 
-/// The specialised WGSL of one job with the sort laid out as `words`; `ident`: the packed
-/// sort's kernels read the indices and x (its first pass, or no pass at all), not the
-/// previous pass's words.
-fn source_with(b: &WgpuBackend, job: &ScatterJob, words: SortWords, ident: bool) -> String {
+/// The specialised WGSL of one job in `layout`; `ident`: the packed sort's kernels read the
+/// indices and x (its first pass, or no pass at all), not the previous pass's words.
+fn source_with(b: &WgpuBackend, job: &ScatterJob, layout: Layout, ident: bool) -> String {
+    let words = layout.sort;
     let c = if uses_f64(job) { "f64" } else { "f32" };
     let a = if job.accumulator == Precision::F64 {
         "f64"
@@ -155,7 +155,7 @@ fn source_with(b: &WgpuBackend, job: &ScatterJob, words: SortWords, ident: bool)
         1
     };
     let limbs = job.repro_limbs();
-    let pairs = repro_pair64(b, job);
+    let pairs = repro_pair64(b, job, layout);
     let rw = if pairs {
         // Fold 2 alone; folds 0 and 1 in the PAIRS u64 words (same bytes in all).
         job.bins
@@ -333,7 +333,7 @@ mod bind {
 struct Setup<'a> {
     b: &'a WgpuBackend,
     job: &'a ScatterJob,
-    words: SortWords,
+    layout: Layout,
     src: String,
     base: Params,
     prm: wgpu::Buffer,
@@ -342,12 +342,13 @@ struct Setup<'a> {
 }
 
 pub fn run(b: &WgpuBackend, job: &ScatterJob) -> Result<RunSet, OpError> {
-    run_with(b, job, sort_words(b))
+    run_with(b, job, layout(b))
 }
 
-/// [`run`] with sort_segmented's layout chosen by the caller (the tests run both on one
-/// device); `Packed` needs SHADER_INT64.
-pub fn run_with(b: &WgpuBackend, job: &ScatterJob, words: SortWords) -> Result<RunSet, OpError> {
+/// [`run`] in a layout chosen by the caller (the tests run every layout on one device);
+/// `SortWords::Packed` needs SHADER_INT64.
+pub fn run_with(b: &WgpuBackend, job: &ScatterJob, layout: Layout) -> Result<RunSet, OpError> {
+    let words = layout.sort;
     super::check_job(job)?;
     check_device(b, job, words)?;
     let n = job.n();
@@ -369,8 +370,8 @@ pub fn run_with(b: &WgpuBackend, job: &ScatterJob, words: SortWords) -> Result<R
     let setup = Setup {
         b,
         job,
-        words,
-        src: source_with(b, job, words, false),
+        layout,
+        src: source_with(b, job, layout, false),
         base,
         prm: b.uniform("params", &base)?,
         x: b.storage_from_bytes("x", &job.precision.encode(&job.x))?,
@@ -503,7 +504,7 @@ fn run_reproducible(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
     }
     set.message = format!(
         "binned summation as exact integer quanta per fold in each bin's own layout, no sort; {} lanes; runs of up to {} elements per thread; states finalised on the host",
-        if repro_pair64(b, job) {
+        if repro_pair64(b, job, s.layout) {
             "per-workgroup lanes in workgroup memory (folds 0 and 1 of a bin in one u64 word), merged into global"
         } else if repro_plane32(b, job) && repro_private(b, job) {
             "per-workgroup lanes in workgroup memory (one u32 word per fold), merged into global"
@@ -515,6 +516,25 @@ fn run_reproducible(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
         span
     );
     Ok(())
+}
+
+/// How a device lays out the kernels whose bits do not depend on it: [`layout`] chooses
+/// one per device, and [`run_with`] takes any (the tests run each on one device).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// sort_segmented's sort.
+    pub sort: SortWords,
+    /// reproducible's workgroup lanes: folds 0 and 1 of a bin in one u64 word where its
+    /// lanes are 32-bit and the device has 64-bit atomics; else one u32 word per fold.
+    pub pair64: bool,
+}
+
+/// The layout this device runs: [`sort_words`], and paired lanes wherever they apply.
+pub fn layout(b: &WgpuBackend) -> Layout {
+    Layout {
+        sort: sort_words(b),
+        pair64: true,
+    }
 }
 
 /// How sort_segmented lays out its sort on a device.
@@ -889,7 +909,15 @@ impl SortPlan<'_> {
             return Err(OpError::Failed("packed sort without its buffers".into()));
         };
         // The module whose kernels read the indices and x, and the one reading words.
-        let first = source_with(b, s.job, sh.words, true);
+        let first = source_with(
+            b,
+            s.job,
+            Layout {
+                sort: sh.words,
+                ..s.layout
+            },
+            true,
+        );
         let pipe =
             |entry: &str, ident: bool| b.pipeline(if ident { &first } else { &s.src }, entry);
         if sh.solo || sh.passes == 0 {
@@ -1017,7 +1045,7 @@ impl SortPlan<'_> {
 fn run_sorted(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
     let (b, job) = (s.b, s.job);
     let (bins, acc) = (job.bins, job.accumulator);
-    let sh = SortShape::of(job, s.words);
+    let sh = SortShape::of(job, s.layout.sort);
     let buf = SortBuffers::new(b, job, &sh)?;
     let exclusive = b.pipeline(&s.src, "scan_exclusive")?;
     let u_part = b.uniform(
