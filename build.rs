@@ -64,7 +64,7 @@ fn cuda_cfgs() {
     }
 }
 
-/// tests/external.rs runs the PyTorch adapter only where torch is importable by
+/// tests/it/external.rs runs the PyTorch adapter only where torch is importable by
 /// $DETBENCH_PYTHON (or python3); elsewhere the test is compiled as ignored.
 fn torch_cfg() {
     println!("cargo:rustc-check-cfg=cfg(detbench_torch)");
@@ -140,7 +140,7 @@ fn main() {
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");
     println!("cargo:rerun-if-changed=kernels");
-    // tests/tolerance.rs compiles the LaTeX output with pdflatex. It runs where pdflatex is
+    // tests/it/tolerance.rs compiles the LaTeX output with pdflatex. It runs where pdflatex is
     // on PATH and always in CI, where a missing pdflatex must fail the test, not skip it;
     // elsewhere it is reported as ignored.
     println!("cargo:rustc-check-cfg=cfg(detbench_pdflatex)");

@@ -35,7 +35,7 @@ BUDGET="${GPU_CHECK_BUDGET:-285}"
 # NVRTC and the CUDA runtime libraries live in the toolkit, not in the driver.
 export LD_LIBRARY_PATH="/usr/local/cuda/lib64:/usr/local/cuda/targets/x86_64-linux/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # On a GPU machine the CUDA tests must run, never skip: with this set, a `cargo test` here
-# fails them when no CUDA device is found (tests/common/mod.rs, build.rs).
+# fails them when no CUDA device is found (tests/it/common/mod.rs, build.rs).
 export DETBENCH_REQUIRE_CUDA=1
 
 # Vulkan loader and NVIDIA ICD for the wgpu backend: unpack the bundled .debs when the

@@ -14,7 +14,7 @@
 # - nvidia-cuda-nvrtc (PyPI, into ~/.cache/detbench/nvrtc-venv): NVRTC compiles every CUDA
 #   module for three architectures with no GPU and no driver.
 # - numpy (PyPI, into the same virtual environment): the external backend's reference
-#   adapter (adapters/numpy.toml), run end to end by tests/external.rs through
+#   adapter (adapters/numpy.toml), run end to end by tests/it/external.rs through
 #   DETBENCH_PYTHON.
 # Debian packages are installed with apt-get as root, or through sudo; nothing is installed
 # when everything is already there.

@@ -2,7 +2,7 @@
 //! single final rounding to f64.
 //!
 //! Why this is written here rather than taken from a crate: both exact-summation crates
-//! tried failed the tests in tests/oracle.rs. `xsum` 0.1.6 misrounds
+//! tried failed the tests in tests/it/oracle.rs. `xsum` 0.1.6 misrounds
 //! [-0.9198811488056671, 1e10, -1e10], and `accurate` 0.4.1's iFastSum trips its own
 //! `round3` invariant on ill-conditioned half-precision sums. The oracle is the yardstick
 //! for every error figure, so it is a plain fixed-point superaccumulator (the idea of

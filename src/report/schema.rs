@@ -13,7 +13,7 @@ pub const SCHEMA: &str = "detbench.report.v1";
 /// `Family::baseline` gives a case; `detbench run` adds one unless `--no-copy-baseline`).
 /// Reports divide throughput by its GB/s and leave its rows, which do no arithmetic, out of
 /// the error and tolerance tables. The report code knows the baseline by this name alone
-/// (tests/import_graph.rs checks the baseline family gives its rows this name).
+/// (tests/it/import_graph.rs checks the baseline family gives its rows this name).
 pub const BASELINE_OP: &str = "copy";
 
 /// A whole run report.
@@ -279,7 +279,7 @@ pub struct ResultRecord {
 }
 
 /// The JSON Schema (draft 2020-12) of [`SCHEMA`] reports, generated from the types above
-/// and published as docs/report.schema.json (tests/schema.rs keeps the two equal and
+/// and published as docs/report.schema.json (tests/it/schema.rs keeps the two equal and
 /// validates real reports against it).
 pub fn json_schema() -> serde_json::Value {
     let mut s =

@@ -15,7 +15,7 @@
 //! on one GPU give the same bits, but the tensor core's internal order and rounding are the
 //! hardware's: the tests check the bound of [`super::tensor_core_bound`] and run-to-run
 //! equality, not a CPU emulation. Other formats, and older GPUs, are Unsupported with the
-//! reason. tests/cuda_emu_conv.rs runs every kernel of the family on the host emulation of
+//! reason. tests/it/cuda_emu_conv.rs runs every kernel of the family on the host emulation of
 //! `kernels/cuda/emu` (the tensor-core ones with an emulated mma) where there is no GPU.
 
 use super::{gemm_dims, ConvJob, ConvVariant, TC_TILE_M, TC_TILE_N};
@@ -138,7 +138,7 @@ impl Buffers {
 }
 
 /// The 20 kernel parameters `P` of conv.cu: the shape, the chunking and the GEMM view
-/// (tests/cuda_emu_conv.rs launches the emulated kernels with the same).
+/// (tests/it/cuda_emu_conv.rs launches the emulated kernels with the same).
 pub fn kernel_params(job: &ConvJob) -> Vec<u32> {
     let s = &job.shape;
     let (gm, gn) = gemm_dims(job.op, s);

@@ -19,7 +19,7 @@
 //! before each run (outside the timed span): the pass that stores an output adds its bias
 //! first, after the K reduction (kernels/cuda/matmul.cu's db_mm_bias).
 //!
-//! tests/cuda_emu_conv.rs runs every kernel of this module on the host emulation of
+//! tests/it/cuda_emu_conv.rs runs every kernel of this module on the host emulation of
 //! `kernels/cuda/emu` (the tensor-core one with an emulated mma, on small integers).
 
 use super::{MatmulJob, MmVariant};

@@ -59,7 +59,7 @@
 //! unsupported there. WGSL and Vulkan let a driver evaluate `fma()` as a multiply then an
 //! add (Mesa's lavapipe does: such results equal the CPU's `no_fma` order bit for bit), so
 //! SGD's kernels use common.wgsl's exact fma emulation (`fma32`) instead, and their bits
-//! equal the CPU emulation on every device (tests/optim_props.rs checks it on lavapipe).
+//! equal the CPU emulation on every device (tests/it/optim_props.rs checks it on lavapipe).
 //! Adam's kernels still call `fma()`, and WGSL allows 2.5 ULP for division and an inherited
 //! error for `sqrt`: Adam on wgpu is compared with the CPU emulation within a tolerance, and
 //! the report's cross-backend figures say how far apart they are.

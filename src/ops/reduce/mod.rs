@@ -358,7 +358,7 @@ fn variant_bound(job: &mut ReduceJob, r: &Reference, note: &mut String) -> Optio
         ReduceVariant::BlockAtomic => gamma(block_atomic_height(n, launch) + extra, u).map(model),
         ReduceVariant::Tree => gamma(tree_height(n, launch) + extra, u).map(model),
         // TwoSum's inner subtractions can overflow while every sum stays finite, and its
-        // error-free property then fails (found by tests/edges.rs near f64::MAX): no bound
+        // error-free property then fails (found by tests/it/edges.rs near f64::MAX): no bound
         // once the magnitudes reach the format's range.
         ReduceVariant::Kahan if mag > acc.max_finite() => None,
         ReduceVariant::Kahan => gamma(tree_height(n, launch) + extra + 1, u).map(|g| {

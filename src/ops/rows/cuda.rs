@@ -1,7 +1,7 @@
 //! The row reductions on CUDA (`kernels/cuda/rows.cu`): the passes of the wgpu version
 //! (`rows_max` for log_softmax, `rows_partial_*` one thread per row and chunk,
 //! `rows_finish_*` one thread per row adding the partials in chunk order, `rows_lsm_out`
-//! for log_softmax), so row_sum and mean give the CPU emulation's bits. tests/batch_rows.rs
+//! for log_softmax), so row_sum and mean give the CPU emulation's bits. tests/it/batch_rows.rs
 //! runs them on the host emulation of `kernels/cuda/emu`. `atomic` launches
 //! `rows_atomic_{ordering}` (one thread per row and chunk, the chain added into the row's
 //! zeroed cell: native atom.add for f32/f64, compare-and-swap for halves; sm_70+) and

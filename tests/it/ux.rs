@@ -1,7 +1,7 @@
 //! What a person sees: the headline after `run`, the input file's dtype as the default
 //! precision, exported figures, the published report schema.
 
-mod common;
+use crate::common;
 
 use common::cli::bin;
 use std::path::Path;

@@ -1,12 +1,12 @@
-//! kernels/cuda/scatter.cu run on the host emulation of CUDA (tests/cuda_emu): every module
+//! kernels/cuda/scatter.cu run on the host emulation of CUDA (tests/it/cuda_emu): every module
 //! the backend builds for sm_90 (all nine input/accumulator pairs), launched exactly as
 //! src/ops/scatter/cuda.rs launches them. sort_segmented (the radix sort, the scans, the
 //! segmented passes), fixed_point and reproducible (shared-memory and global lanes) must
 //! give the CPU emulation's bits in every bin; atomic, atomic_cas and privatized, under each
 //! of the six PTX orderings, must stay within the a-priori bound.
 
-mod common;
-mod cuda_emu;
+use crate::common;
+use crate::cuda_emu;
 
 use cuda_emu::{i32_arg, Module};
 use detbench::backend::BackendKind;

@@ -5,7 +5,7 @@
 //! non-finite exact value or bound, and that ordered wgpu variants equal the CPU emulation
 //! bit for bit.
 
-mod common;
+use crate::common;
 
 use detbench::backend::BackendKind;
 use detbench::inputs::InputSpec;
@@ -60,7 +60,7 @@ fn rational(x: f64) -> BigRational {
     }
 }
 
-/// Round-to-nearest-even of s to a format, on big rationals only (as in tests/oracle.rs).
+/// Round-to-nearest-even of s to a format, on big rationals only (as in tests/it/oracle.rs).
 fn reference_round(s: &BigRational, p: Precision) -> f64 {
     if s.is_zero() {
         return 0.0;

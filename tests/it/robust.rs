@@ -2,7 +2,7 @@
 //! on stderr, fast, and leaves every input intact; a closed stdout changes nothing but the
 //! output. Every test is bounded in time.
 
-mod common;
+use crate::common;
 
 use common::cli::{bin, check_bad_input, npy_f32, wait_within};
 use std::io::Read;

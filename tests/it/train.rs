@@ -2,7 +2,7 @@
 //! (on the CPU and on wgpu, which CI runs on lavapipe); the report is written atomically and
 //! reads back; bad input exits 2 with one line.
 
-mod common;
+use crate::common;
 
 use detbench::backend::BackendKind;
 use detbench::train::{self, TrainSpec};

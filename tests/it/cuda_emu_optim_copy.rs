@@ -1,5 +1,5 @@
 //! kernels/cuda/optim.cu and kernels/cuda/copy.cu run on the host emulation of CUDA
-//! (tests/cuda_emu), launched as src/ops/optim/cuda.rs and src/ops/copy/cuda.rs launch them.
+//! (tests/it/cuda_emu), launched as src/ops/optim/cuda.rs and src/ops/copy/cuda.rs launch them.
 //!
 //! Optimizers: every rule (SGD with momentum and Nesterov, Adam, AdamW), every storage (f32,
 //! bf16 with an f32 master copy, bf16 with stochastic rounding) and both modules
@@ -8,8 +8,8 @@
 //! emulation's bits after several steps, including the scalar tail of an n that is not a
 //! multiple of 4. Copy must reproduce its input.
 
-mod common;
-mod cuda_emu;
+use crate::common;
+use crate::cuda_emu;
 
 use cuda_emu::{f32_arg, Module};
 use detbench::backend::BackendKind;

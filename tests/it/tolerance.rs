@@ -2,7 +2,7 @@
 //! sums, lambda for the actual n, and LaTeX that pdflatex compiles. Reports come from the
 //! CPU backend (the bit-exact emulation of every ordered kernel) at small sizes.
 
-mod common;
+use crate::common;
 
 use common::cli::bin;
 use common::report::{dir, run_ok};
@@ -369,7 +369,7 @@ fn latex_compiles_with_pdflatex() {
 }
 
 /// Every rendering of `detbench tolerance` for sum and dot (both forms; markdown, LaTeX and
-/// JSON), pinned byte for byte in `tests/golden/tolerance_sum_dot.txt`: the Higham-Mary model,
+/// JSON), pinned byte for byte in `tests/it/golden/tolerance_sum_dot.txt`: the Higham-Mary model,
 /// dot's extra product term and the magnitude expressions come from the reduce family, and
 /// moving that knowledge must not change a byte. A deliberate change re-blesses the file with
 /// `DETBENCH_BLESS=1 cargo test --test tolerance pinned` and says why in the commit.
@@ -415,7 +415,7 @@ fn sum_and_dot_renderings_are_pinned() {
             text.push_str(&format!("==== --form {form} --format {format}\n{out}\n"));
         }
     }
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/tolerance_sum_dot.txt");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/golden/tolerance_sum_dot.txt");
     if std::env::var_os("DETBENCH_BLESS").is_some() {
         std::fs::write(&path, &text).expect("write golden");
         eprintln!("blessed {}", path.display());

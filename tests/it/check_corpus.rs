@@ -5,7 +5,7 @@
 //! The matrix: sum, dot and scatter_add; a deterministic (`reproducible`) and an atomic
 //! variant; cpu and wgpu (lavapipe); two workgroup sizes, so every case has two launches.
 
-mod common;
+use crate::common;
 
 use common::report::{check_with, dir, load, run_ok, text, write};
 use detbench::report::ResultRecord;

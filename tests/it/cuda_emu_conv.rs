@@ -1,4 +1,4 @@
-//! kernels/cuda/conv.cu run on the host emulation of CUDA (tests/cuda_emu): every module the
+//! kernels/cuda/conv.cu run on the host emulation of CUDA (tests/it/cuda_emu): every module the
 //! backend builds for sm_90 (all nine input/accumulator pairs), the three ops, launched as
 //! src/ops/conv/cuda.rs launches them.
 //!
@@ -12,8 +12,8 @@
 //!   double-buffered shared memory and the output indexing; the rounding inside real
 //!   tensor cores needs a GPU.
 
-mod common;
-mod cuda_emu;
+use crate::common;
+use crate::cuda_emu;
 
 use cuda_emu::Module;
 use detbench::backend::BackendKind;

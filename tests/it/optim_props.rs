@@ -5,7 +5,7 @@
 //! agreement with the CPU emulation of the same formula order, and stochastic rounding that
 //! is a function of the seed and unbiased.
 
-mod common;
+use crate::common;
 
 use detbench::backend::BackendKind;
 use detbench::error::OpError;

@@ -5,14 +5,14 @@
 //! every case the test records a hash of the exact reference vector and of the a-priori
 //! bounds; for every result row it records the identity of the row, its status, its
 //! launch, its input hash and, for deterministic variants, the fingerprint of the output
-//! bits and the scalar values. `tests/golden/fingerprints.json` holds what the code gave
+//! bits and the scalar values. `tests/it/golden/fingerprints.json` holds what the code gave
 //! when the file was blessed; any difference fails the test.
 //!
 //! A deliberate change of numbers (a new bound, a different tree) re-blesses the file with
 //! `DETBENCH_BLESS=1 cargo test --test golden` and says why in the commit. Rows of atomic
 //! variants pin only what does not depend on the order atomics land in.
 
-mod common;
+use crate::common;
 
 use clap::Parser;
 use detbench::backend::BackendKind;
@@ -41,7 +41,7 @@ const MATRIX: &[&str] = &[
 ];
 
 fn golden_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/fingerprints.json")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/golden/fingerprints.json")
 }
 
 fn config(args: &str) -> RunConfig {
@@ -59,7 +59,7 @@ fn config(args: &str) -> RunConfig {
     ];
     argv.extend(args.split(' '));
     // The rows' variants as blessed: `atomic` came later, and a new variant would change the
-    // pinned file (tests/batch_rows.rs holds it to its bound instead).
+    // pinned file (tests/it/batch_rows.rs holds it to its bound instead).
     if args.starts_with("--op row_sum") {
         argv.extend(["--variant", "split_by_batch,batch_invariant"]);
     }

@@ -2,7 +2,7 @@
 //! backend by `backend_tests!` (the cubecl pattern): each backend runs the same
 //! assertions against the exact oracle and against the CPU emulation of its order.
 
-mod common;
+use crate::common;
 
 use detbench::backend::BackendKind;
 use detbench::inputs::InputSpec;

@@ -2,7 +2,7 @@
 //! never skipped there), and `detbench run` records it so `detbench report` shows
 //! throughput as a fraction of each device's copy bandwidth.
 
-mod common;
+use crate::common;
 
 use detbench::backend::{Backend, BackendKind};
 use detbench::inputs::InputSpec;

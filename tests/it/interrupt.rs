@@ -1,7 +1,7 @@
 //! Ctrl-C during `detbench run`: the run stops between cases, writes what it measured as a
 //! complete JSON report marked partial, and exits 130.
 
-mod common;
+use crate::common;
 
 use common::cli::{bin, sigint, wait_within};
 use std::sync::Mutex;

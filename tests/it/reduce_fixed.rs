@@ -9,7 +9,7 @@
 //! Devices come from `common::backend`: wgpu never skips in CI (lavapipe), CUDA prints why
 //! and returns where there is no driver.
 
-mod common;
+use crate::common;
 
 use detbench::backend::cpu::CpuBackend;
 use detbench::backend::{Backend, BackendKind};

@@ -3,7 +3,7 @@
 //! the deterministic variants against themselves over runs, and the ordered ones against
 //! the CPU. Plus the CLI's bad-input answers for the index cases.
 
-mod common;
+use crate::common;
 
 use detbench::backend::BackendKind;
 use detbench::inputs::InputSpec;

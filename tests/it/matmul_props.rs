@@ -6,7 +6,7 @@
 //! `addmm` (C = A·B + C) gets the same properties, plus a bias that cancels the product
 //! exactly giving exact zeros under finite bounds.
 
-mod common;
+use crate::common;
 
 use clap::Parser;
 use detbench::backend::BackendKind;

@@ -3,7 +3,7 @@
 //! reference, the ordered variants bitwise reproducible and equal to the CPU emulation of
 //! their order; and the CLI's answer to bad shapes.
 
-mod common;
+use crate::common;
 
 use detbench::backend::BackendKind;
 use detbench::error::OpError;

@@ -1,7 +1,7 @@
 //! `report`, `tolerance`, `check` and `merge` through the CLI binary, on small reports made
 //! by the CPU backend.
 
-mod common;
+use crate::common;
 
 use common::cli::bin;
 use common::report::{check_with, dir, load, run_ok, text, write};

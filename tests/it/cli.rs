@@ -1,6 +1,6 @@
 //! The command line as users' scripts see it: exit codes, one-line errors, the report.
 
-mod common;
+use crate::common;
 
 use common::cli::{bin, check_bad_input, npy_f32};
 use std::path::Path;

@@ -5,7 +5,7 @@
 //! After a deliberate change to the report types: `DETBENCH_BLESS=1 cargo test --test schema`
 //! rewrites the files; commit them with the change.
 
-mod common;
+use crate::common;
 
 use common::cli::bin;
 use common::report::run_ok;

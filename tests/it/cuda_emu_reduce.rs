@@ -1,11 +1,11 @@
-//! kernels/cuda/reduce.cu run on the host emulation of CUDA (tests/cuda_emu): every module
+//! kernels/cuda/reduce.cu run on the host emulation of CUDA (tests/it/cuda_emu): every module
 //! the backend builds for sm_90 (all nine input/accumulator pairs), sum and dot, launched
 //! exactly as src/ops/reduce/cuda.rs launches them. tree, kahan, fixed_point and
 //! reproducible must give the CPU emulation's bits; atomic, atomic_cas and block_atomic,
 //! under each of the six PTX orderings, must stay within the a-priori bound.
 
-mod common;
-mod cuda_emu;
+use crate::common;
+use crate::cuda_emu;
 
 use cuda_emu::{i32_arg, Module};
 use detbench::backend::BackendKind;

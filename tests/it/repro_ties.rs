@@ -8,7 +8,7 @@ use detbench::numerics::Precision;
 
 /// Remainders exactly halfway between two quanta are common in ill-conditioned and
 /// low-precision data; without the `r | 1` deposit their rounding depended on the
-/// primary's last bit, i.e. on the order (found by tests/reduce_props.rs on lavapipe).
+/// primary's last bit, i.e. on the order (found by tests/it/reduce_props.rs on lavapipe).
 #[test]
 fn ties_do_not_depend_on_order() {
     for (p, seed) in [(Precision::F32, 103), (Precision::Bf16, 595)] {

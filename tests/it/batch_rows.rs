@@ -4,8 +4,8 @@
 //! and bounded, not emulated); and the batch axis: `batch_invariant` keeps the shared rows'
 //! bits at every batch size, `split_by_batch` (its split follows B) is shown to change them.
 
-mod common;
-mod cuda_emu;
+use crate::common;
+use crate::cuda_emu;
 
 use clap::Parser;
 use detbench::backend::BackendKind;

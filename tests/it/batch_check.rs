@@ -2,7 +2,7 @@
 //! shared rows' bits in the baseline and lost them now fails `check` (exit 1, named); the
 //! same report against itself passes; `merge` and `report` show the batch columns.
 
-mod common;
+use crate::common;
 
 use common::report as rpt;
 use std::process::Command;

@@ -1,0 +1,36 @@
+//! The integration tests, as one binary: the crate is compiled and linked once for all of
+//! them. Each former `tests/<name>.rs` is a module here, so `cargo test --test it -- <name>::`
+//! runs one of them.
+
+mod common;
+mod cuda_emu;
+
+mod batch_check;
+mod batch_rows;
+mod check_corpus;
+mod cli;
+mod conv_props;
+mod copy_props;
+mod cuda_emu_conv;
+mod cuda_emu_optim_copy;
+mod cuda_emu_reduce;
+mod cuda_emu_scatter;
+mod cuda_nvrtc;
+mod edges;
+mod external;
+mod golden;
+mod import_graph;
+mod interrupt;
+mod matmul_props;
+mod optim_props;
+mod oracle;
+mod reduce_fixed;
+mod reduce_props;
+mod report_check;
+mod repro_ties;
+mod robust;
+mod scatter_props;
+mod schema;
+mod tolerance;
+mod train;
+mod ux;
