@@ -12,6 +12,9 @@ use std::sync::OnceLock;
 /// `nvidia-cuda-nvrtc` Python wheel); otherwise the dynamic loader's search path decides.
 pub const LIB_ENV: &str = "DETBENCH_NVRTC_LIB";
 
+/// Most architectures a loaded NVRTC may report (NVRTC 13 lists about 20).
+const MAX_ARCHS: i32 = 4096;
+
 /// What the loaded NVRTC is.
 #[derive(Clone, Debug)]
 pub struct Nvrtc {
@@ -51,6 +54,23 @@ pub fn available() -> Result<&'static Nvrtc, String> {
 
 fn load() -> Result<Nvrtc, String> {
     if let Some(path) = std::env::var_os(LIB_ENV) {
+        // dlopen of a FIFO blocks forever and of a device reads without end: only a
+        // regular file (a symlink to one is fine: sonames are links) is handed to it.
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => {
+                return Err(format!(
+                    "{LIB_ENV}={} is not a regular file",
+                    std::path::Path::new(&path).display()
+                ))
+            }
+            Err(e) => {
+                return Err(format!(
+                    "{LIB_ENV}={} cannot be loaded: {e}",
+                    std::path::Path::new(&path).display()
+                ))
+            }
+        }
         // cudarc opens libnvrtc by its soname (libnvrtc.so.13); once this file is loaded,
         // the dynamic loader hands that same library back for the soname. The handle is
         // leaked on purpose: the library must stay loaded for the process's lifetime.
@@ -81,7 +101,14 @@ fn load() -> Result<Nvrtc, String> {
         unsafe { sys::nvrtcGetNumSupportedArchs(&mut count) }
             .result()
             .map_err(|e| format!("nvrtcGetNumSupportedArchs: {e:?}"))?;
-        let mut archs = vec![0i32; count.max(0) as usize];
+        // A real NVRTC lists a few dozen; a broken or stand-in library reporting billions
+        // would make this allocation abort the process.
+        if !(0..=MAX_ARCHS).contains(&count) {
+            return Err(format!(
+                "nvrtcGetNumSupportedArchs reported {count} architectures (at most {MAX_ARCHS} expected): not a usable NVRTC"
+            ));
+        }
+        let mut archs = vec![0i32; count as usize];
         // SAFETY: `archs` has room for exactly the `count` entries NVRTC reported.
         unsafe { sys::nvrtcGetSupportedArchs(archs.as_mut_ptr()) }
             .result()
