@@ -72,9 +72,12 @@ pub struct KernelsArgs {
     /// Only the modules of these input precisions (comma-separated); all when absent.
     #[arg(long)]
     pub precision: Option<String>,
-    /// Folder to write into (created if missing).
+    /// Folder to write into (created if missing, and only once everything compiled).
     #[arg(long)]
     pub out: PathBuf,
+    /// Write into --out even when it holds files detbench did not write.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -126,9 +129,12 @@ pub struct RunArgs {
     /// Threads per workgroup (powers of two, 32..1024), comma-separated.
     #[arg(long, default_value = "256")]
     pub workgroup_size: String,
-    /// Write inputs and outputs as .npy into this folder.
+    /// Write inputs and outputs as .npy into this folder (one file per result key).
     #[arg(long)]
     pub dump: Option<PathBuf>,
+    /// Write into --dump even when it holds files detbench did not write.
+    #[arg(long)]
+    pub force: bool,
     /// Where to write the JSON report (`-` for stdout; the table then goes to stderr).
     #[arg(long, default_value = "detbench-report.json")]
     pub json: PathBuf,
@@ -163,6 +169,9 @@ pub struct ReportArgs {
     /// Write every figure into this folder as a standalone SVG plus the CSV of its data.
     #[arg(long)]
     pub figures: Option<PathBuf>,
+    /// Write into --figures even when it holds files detbench did not write.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -335,6 +344,7 @@ fn check_run_files(a: &RunArgs, inputs: &[InputSpec]) -> Result<(), DetError> {
     }
     plan.output("--json", Some(&a.json))
         .folder("--dump", a.dump.as_deref())
+        .force(a.force)
         .check()
 }
 
@@ -423,6 +433,16 @@ fn load_external(
         return Ok(None);
     };
     let ad = crate::backend::external::Adapter::load(spec, a.external_timeout)?;
+    // A backend named explicitly must run something (as a named GPU backend without a
+    // device exits 2): an adapter that says it cannot run here stops the run now.
+    if let Some(why) = ad.unsupported() {
+        return Err(DetError::input(format!(
+            "--backend external can run nothing: adapter {}: {}{}",
+            ad.name,
+            crate::safety::clean_line(&why, 200),
+            ad.remedy()
+        )));
+    }
     if a.op.trim() == "all" {
         ops.retain(|o| {
             ad.modes(o.name()).is_some() && crate::ops::external::reference_variant(*o).is_ok()
@@ -492,6 +512,16 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
     })
 }
 
+/// The command line as the report records it. Arguments are read as `OsString`
+/// (`std::env::args` panics on a non-UTF-8 path); a name that is not UTF-8 is recorded
+/// lossily here, and used exactly as given everywhere else.
+fn command_line() -> String {
+    std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Schema tag of `devices --json`.
 pub const DEVICES_SCHEMA: &str = "detbench.devices.v1";
 
@@ -539,8 +569,23 @@ fn devices(json: Option<&std::path::Path>) -> Result<Outcome> {
 }
 
 fn run(a: &RunArgs) -> Result<Outcome> {
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let cfg = run_config(a, command)?;
+    let command = command_line();
+    // Signals are handled before the first child (an adapter's `info` call) starts.
+    crate::interrupt::install();
+    let cfg = match run_config(a, command) {
+        Ok(c) => c,
+        Err(e) if crate::interrupt::interrupted() => {
+            // Stopped while the adapter answered `info`: no case had started.
+            eprintln!("detbench: interrupted before any case ran ({e})");
+            return Ok(Outcome::Interrupted);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(d) = &cfg.dump {
+        // Only once every flag and file was checked: a bad flag creates nothing.
+        std::fs::create_dir_all(d)
+            .map_err(|e| DetError::input(format!("--dump: cannot create {}: {e}", d.display())))?;
+    }
     // Ctrl-C stops at the next run; what was measured is still written, marked partial.
     let to_stdout = a.json.as_os_str() == "-";
     let path = a.json.clone();
@@ -561,7 +606,6 @@ fn run(a: &RunArgs) -> Result<Outcome> {
             );
         }
     });
-    crate::interrupt::install();
     let report = runner::run(&cfg)?;
     crate::interrupt::finishing();
     if to_stdout {
@@ -602,6 +646,22 @@ fn run(a: &RunArgs) -> Result<Outcome> {
             );
         }
     }
+    if let Some(ad) = cfg.external.as_ref().filter(|_| !report.partial) {
+        let ext: Vec<_> = report
+            .results
+            .iter()
+            .filter(|r| r.backend == "external")
+            .collect();
+        if !ext.is_empty() && ext.iter().all(|r| r.status == "unsupported") {
+            return Err(DetError::input(format!(
+                "--backend external ran none of its {} cases (report written): {}{}",
+                ext.len(),
+                ext[0].message,
+                ad.remedy()
+            ))
+            .into());
+        }
+    }
     eprintln!(
         "detbench: wrote {} results to {}{partial}",
         report.results.len(),
@@ -619,7 +679,7 @@ fn run(a: &RunArgs) -> Result<Outcome> {
 }
 
 fn train(a: &TrainArgs) -> Result<Outcome> {
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let command = command_line();
     if a.steps > MAX_STEPS {
         return Err(DetError::input(format!(
             "--steps {} is more than the limit of {MAX_STEPS}",
@@ -695,6 +755,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             plan.output("--html", a.html.as_deref())
                 .output("--md", a.md.as_deref())
                 .folder("--figures", a.figures.as_deref())
+                .force(a.force)
                 .check()?;
             crate::report::html::run_with_figures(
                 &a.inputs,
@@ -780,6 +841,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
         Command::Kernels(a) => {
             crate::safety::Plan::new()
                 .folder("--out", Some(&a.out))
+                .force(a.force)
                 .check()?;
             let n = crate::inspect::run(&a.arch, a.op.as_deref(), a.precision.as_deref(), &a.out)?;
             eprintln!(

@@ -253,12 +253,6 @@ pub fn run(
     let target = CudaTarget::parse(arch).map_err(|e| DetError::input(format!("--arch: {e}")))?;
     let ops = list(ops, |s| s.parse::<Op>())?;
     let precs = list(precisions, |s| s.parse::<Precision>())?;
-    if out.exists() && !out.is_dir() {
-        return Err(DetError::input(format!(
-            "--out {} exists and is not a folder",
-            out.display()
-        )));
-    }
     let nv = nvrtc::available().map_err(DetError::backend)?;
     if !nv.supports(target.cc()) {
         return Err(DetError::input(format!(
@@ -280,12 +274,12 @@ pub fn run(
             "no CUDA module matches --op and --precision",
         ));
     }
-    std::fs::create_dir_all(out)
-        .map_err(|e| DetError::Io(format!("cannot create {}: {e}", out.display())))?;
-    let write = |name: &str, bytes: &[u8]| -> Result<(), DetError> {
-        let p = out.join(name);
-        std::fs::write(&p, bytes)
-            .map_err(|e| DetError::Io(format!("cannot write {}: {e}", p.display())))
+    // Everything is compiled first and written at the end: a failing module leaves no
+    // folder and no half set of files.
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut write = |name: &str, bytes: &[u8]| -> Result<(), DetError> {
+        files.push((name.to_string(), bytes.to_vec()));
+        Ok(())
     };
     let mut modules = Vec::new();
     for m in &chosen {
@@ -343,6 +337,10 @@ pub fn run(
     let json = serde_json::to_string_pretty(&summary)
         .map_err(|e| DetError::Io(format!("summary: {e}")))?;
     write("kernels.json", json.as_bytes())?;
+    let mut dir = crate::safety::OutDir::new("--out", out);
+    for (name, bytes) in &files {
+        dir.write(name, bytes)?;
+    }
     Ok(n)
 }
 

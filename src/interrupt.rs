@@ -55,6 +55,31 @@ pub fn finishing() {
     FINISHING.store(true, Ordering::SeqCst);
 }
 
+/// What must happen before any exit that skips destructors: adapters' process trees
+/// killed (registered by the external backend), temporary files and folders removed.
+static EXIT_HOOKS: Mutex<Vec<fn()>> = Mutex::new(Vec::new());
+
+/// Registers `hook` to run before a signal ends the process (once per hook).
+pub fn on_exit(hook: fn()) {
+    let mut h = EXIT_HOOKS.lock().unwrap_or_else(|e| e.into_inner());
+    if !h.iter().any(|f| std::ptr::fn_addr_eq(*f, hook)) {
+        h.push(hook);
+    }
+}
+
+/// Runs the exit hooks and the temporary-path cleanup, then exits with `code`.
+pub fn exit(code: i32) -> ! {
+    let hooks: Vec<fn()> = match EXIT_HOOKS.try_lock() {
+        Ok(h) => h.clone(),
+        Err(_) => Vec::new(),
+    };
+    for h in hooks {
+        h();
+    }
+    crate::safety::cleanup();
+    std::process::exit(code);
+}
+
 /// After [`GRACE`], unless the command is finishing by itself: writes the last checkpoint
 /// and exits 130.
 fn watchdog() {
@@ -69,18 +94,20 @@ fn watchdog() {
             sink(&render());
         }
     }
-    std::process::exit(130);
+    exit(130);
 }
 
-/// Installs the Ctrl-C handler (once per process; later calls do nothing). The first
-/// Ctrl-C sets the flag and starts the watchdog; the second exits 130 immediately: outputs
-/// are written atomically, so an exit at any point leaves no half-written file.
+/// Installs the Ctrl-C handler (once per process; later calls do nothing), before any
+/// child process starts. SIGTERM and SIGHUP are handled the same way. The first signal
+/// sets the flag and starts the watchdog; the second exits 130 immediately, after the exit
+/// hooks: outputs are written atomically, so an exit at any point leaves no half-written
+/// file, no temporary file and no adapter process.
 pub fn install() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = ctrlc::set_handler(|| {
             if INTERRUPTED.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
+                exit(130);
             }
             if SINK.lock().map(|s| s.is_some()).unwrap_or(false) {
                 std::thread::spawn(watchdog);

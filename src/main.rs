@@ -21,6 +21,8 @@ fn private_runtime_dir() -> Option<tempfile::TempDir> {
         .ok()?;
     // Still single-threaded here: nothing else reads the environment concurrently.
     std::env::set_var("XDG_RUNTIME_DIR", dir.path());
+    // A signal exit skips the TempDir's destructor: the cleanup removes it then.
+    detbench::safety::remove_on_exit(dir.path());
     Some(dir)
 }
 
@@ -42,6 +44,86 @@ fn usage_error_line(rendered: &str) -> String {
     } else {
         format!("{first} ({})", tips.join("; "))
     }
+}
+
+/// A usage error as one line after `detbench`: a missing argument named with its
+/// subcommand (`detbench kernels: missing --out <OUT>`), a misspelled subcommand with the
+/// nearest one (`rnu`: did you mean `run`?), anything else as clap says it.
+fn usage_error(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let subcommands = subcommands();
+    let sub = args
+        .get(1)
+        .filter(|a| subcommands.contains(a))
+        .map(|a| format!(" {a}"))
+        .unwrap_or_default();
+    match e.kind() {
+        ErrorKind::MissingRequiredArgument => {
+            let missing: Vec<String> = match e.get(ContextKind::InvalidArg) {
+                Some(ContextValue::Strings(v)) => v.clone(),
+                Some(ContextValue::String(v)) => vec![v.clone()],
+                _ => Vec::new(),
+            };
+            if !missing.is_empty() {
+                return format!("{sub}: missing {}", missing.join(", "));
+            }
+        }
+        ErrorKind::InvalidSubcommand => {
+            if let Some(ContextValue::String(bad)) = e.get(ContextKind::InvalidSubcommand) {
+                let near = subcommands
+                    .iter()
+                    .map(|c| (edit_distance(bad, c), c))
+                    .min()
+                    .filter(|(d, _)| *d <= 2);
+                return match near {
+                    Some((_, c)) => {
+                        format!(": unknown subcommand '{bad}': did you mean '{c}'?")
+                    }
+                    None => format!(
+                        ": unknown subcommand '{bad}' (the subcommands: {})",
+                        subcommands.join(", ")
+                    ),
+                };
+            }
+        }
+        _ => {}
+    }
+    format!(": {}", usage_error_line(&e.render().to_string()))
+}
+
+/// The subcommands, for suggestions (from the parser itself).
+fn subcommands() -> Vec<String> {
+    <detbench::cli::Cli as clap::CommandFactory>::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect()
+}
+
+/// Edit distance with adjacent transpositions (`rnu` is one step from `run`).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 fn main() -> ExitCode {
@@ -75,7 +157,7 @@ fn main() -> ExitCode {
                 let _ = write!(std::io::stdout(), "{}", e.render());
                 return ExitCode::SUCCESS;
             }
-            eprintln!("detbench: {}", usage_error_line(&e.render().to_string()));
+            eprintln!("detbench{}", usage_error(&e));
             return ExitCode::from(2);
         }
     };

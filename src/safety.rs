@@ -4,6 +4,7 @@
 //! quietly instead of failing the command.
 
 use crate::error::DetError;
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -151,6 +152,7 @@ pub struct Plan {
     inputs: Vec<(String, PathBuf)>,
     outputs: Vec<(String, PathBuf)>,
     folders: Vec<(String, PathBuf)>,
+    force: bool,
 }
 
 impl Plan {
@@ -172,7 +174,14 @@ impl Plan {
         self
     }
 
-    /// An output folder (created if missing, like `--dump`).
+    /// `--force`: an output folder may hold files detbench did not write.
+    pub fn force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// An output folder (`--dump`, `--figures`, `kernels --out`): checked now, created
+    /// only when the first file is written into it (see [`OutDir`]).
     pub fn folder(mut self, what: &str, path: Option<&Path>) -> Self {
         if let Some(p) = path {
             self.folders.push((what.into(), p.to_path_buf()));
@@ -181,8 +190,9 @@ impl Plan {
     }
 
     /// Every input is a regular file; every output's folder exists and is writable; no
-    /// output is an input or another output; output folders exist (or are created) and
-    /// are writable. Registers the inputs for [`guard_write`].
+    /// output is an input or another output; output folders are folders (or can be
+    /// created), hold only files detbench wrote (unless `--force`) and contain no other
+    /// output. Nothing is created. Registers the inputs for [`guard_write`].
     pub fn check(self) -> Result<(), DetError> {
         for (what, p) in &self.inputs {
             check_regular(what, p)?;
@@ -247,10 +257,21 @@ impl Plan {
                     q.display()
                 )));
             }
-            std::fs::create_dir_all(d).map_err(|e| {
-                DetError::input(format!("{what}: cannot create {}: {e}", d.display()))
-            })?;
-            writable(what, d)?;
+            // Another output of this command inside the folder could be replaced by, or
+            // replace, one of the folder's files.
+            for (other, q) in &self.outputs {
+                if identity(q.parent().unwrap_or(Path::new(".")))
+                    .is_some_and(|pid| identity(d) == Some(pid))
+                    || q.parent().is_some_and(|p| p == d.as_path())
+                {
+                    return Err(DetError::input(format!(
+                        "{other} {} is inside {what} {}, whose files detbench writes: name a path outside it",
+                        q.display(),
+                        d.display()
+                    )));
+                }
+            }
+            check_folder(what, d, self.force)?;
         }
         for (_, p) in &self.inputs {
             protect(p);
@@ -279,6 +300,402 @@ fn writable(what: &str, dir: &Path) -> Result<(), DetError> {
         .tempfile_in(dir)
         .map(drop)
         .map_err(|e| DetError::input(format!("{what}: cannot write in {}: {e}", dir.display())))
+}
+
+/// The hidden file, in each folder detbench writes into, that lists the names it wrote
+/// there: a later run may replace those, and only those, without `--force`.
+pub const MANIFEST: &str = ".detbench-files";
+
+fn manifest_names(dir: &Path) -> BTreeSet<String> {
+    read_untrusted(&dir.join(MANIFEST), 16 << 20)
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// An output folder, before any work: an existing one must be a folder holding only
+/// files detbench wrote (by its manifest) unless `force`; a missing one needs a writable
+/// existing ancestor. Nothing is created here.
+pub fn check_folder(what: &str, d: &Path, force: bool) -> Result<(), DetError> {
+    match std::fs::metadata(d) {
+        Ok(m) if !m.is_dir() => Err(DetError::input(format!(
+            "{what} {} is {}, not a folder",
+            d.display(),
+            file_kind(&m)
+        ))),
+        Ok(_) => {
+            let known = manifest_names(d);
+            let entries = std::fs::read_dir(d).map_err(|e| {
+                DetError::input(format!("{what}: cannot read {}: {e}", d.display()))
+            })?;
+            let mut foreign: Vec<String> = entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != MANIFEST && !known.contains(n))
+                .collect();
+            foreign.sort();
+            if !foreign.is_empty() && !force {
+                let shown: Vec<&str> = foreign.iter().take(3).map(String::as_str).collect();
+                return Err(DetError::input(format!(
+                    "{what} {} holds {} file(s) detbench did not write ({}{}): name a new or empty folder, or add --force",
+                    d.display(),
+                    foreign.len(),
+                    shown.join(", "),
+                    if foreign.len() > 3 { ", ..." } else { "" }
+                )));
+            }
+            writable(what, d)
+        }
+        Err(_) => {
+            let mut up = d;
+            loop {
+                up = match up.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => Path::new("."),
+                };
+                match std::fs::metadata(up) {
+                    Ok(m) if m.is_dir() => return writable(what, up),
+                    Ok(m) => {
+                        return Err(DetError::input(format!(
+                            "{what}: {} is {}, not a folder",
+                            up.display(),
+                            file_kind(&m)
+                        )))
+                    }
+                    Err(_) if up == Path::new(".") || up == Path::new("/") => {
+                        return Err(DetError::input(format!(
+                            "{what}: cannot create {}",
+                            d.display()
+                        )))
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+    }
+}
+
+/// A file name derived from data (a mode, a device, an input path), reduced to
+/// `[A-Za-z0-9._+-]`, at most 64 characters, never starting with a dot. When anything
+/// had to change, 8 hex digits of the original's SHA-256 are appended, so two names that
+/// reduce alike (`sub/x.npy`, `sub_x.npy`) stay distinct.
+pub fn file_slug(s: &str) -> String {
+    let mut o: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    while o.starts_with('.') {
+        o.replace_range(0..1, "_");
+    }
+    if o.is_empty() {
+        o.push('_');
+    }
+    let lossy = o != s || o.len() > 64;
+    o.truncate(64);
+    if lossy {
+        use sha2::{Digest, Sha256};
+        let h = hex::encode(Sha256::digest(s.as_bytes()));
+        o = format!("{o}-{}", &h[..8]);
+    }
+    o
+}
+
+/// Whether `name` is one plain file name: no separator, not `.`/`..`, not hidden.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\', '\0'])
+        && name.len() <= 255
+}
+
+/// A folder detbench writes files into (`--dump`, `--figures`, `kernels --out`), checked
+/// with [`check_folder`] before the work and created only by the first write. Each file is
+/// written new under a temporary name and renamed into place: a link already there under
+/// the name is replaced, never followed, and a reader never sees half a file. A name
+/// written twice by one command is an error, never a silent overwrite.
+pub struct OutDir {
+    what: String,
+    path: PathBuf,
+    written: BTreeSet<String>,
+    known: Option<BTreeSet<String>>,
+}
+
+impl OutDir {
+    pub fn new(what: &str, path: &Path) -> Self {
+        OutDir {
+            what: what.into(),
+            path: path.to_path_buf(),
+            written: BTreeSet::new(),
+            known: None,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether `name` was written by this command already.
+    pub fn contains(&self, name: &str) -> bool {
+        self.written.contains(name)
+    }
+
+    /// Writes `bytes` as `name` (a plain file name, e.g. from [`file_slug`]).
+    pub fn write(&mut self, name: &str, bytes: &[u8]) -> Result<PathBuf, DetError> {
+        if !plain_name(name) {
+            return Err(DetError::Io(format!(
+                "{}: refusing to write '{name}': not a plain file name",
+                self.what
+            )));
+        }
+        if self.written.contains(name) {
+            return Err(DetError::Io(format!(
+                "{}: two outputs of this command are both named {name}",
+                self.what
+            )));
+        }
+        let io = |e: std::io::Error| {
+            DetError::Io(format!(
+                "{}: cannot write {}: {e}",
+                self.what,
+                self.path.join(name).display()
+            ))
+        };
+        if self.known.is_none() {
+            std::fs::create_dir_all(&self.path).map_err(io)?;
+            self.known = Some(manifest_names(&self.path));
+        }
+        let target = self.path.join(name);
+        guard_write(&target)?;
+        write_new_then_rename(&target, bytes).map_err(io)?;
+        self.written.insert(name.to_string());
+        let known = self.known.get_or_insert_with(BTreeSet::new);
+        if known.insert(name.to_string()) {
+            let mut list = String::new();
+            for n in known.iter() {
+                list.push_str(n);
+                list.push('\n');
+            }
+            write_new_then_rename(&self.path.join(MANIFEST), list.as_bytes()).map_err(io)?;
+        }
+        Ok(target)
+    }
+}
+
+/// Creates a new file beside `target` (exclusively, never through a link), writes and
+/// syncs it, then renames it over `target`. The temporary file is registered for removal
+/// if the process is stopped by a signal meanwhile.
+pub fn write_new_then_rename(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::sync::atomic::AtomicU64;
+    static SERIAL: AtomicU64 = AtomicU64::new(0);
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let tmp = dir.join(format!(
+        ".detbench-tmp-{}-{}",
+        std::process::id(),
+        SERIAL.fetch_add(1, Ordering::Relaxed)
+    ));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+    }
+    let mut f = opts.open(&tmp)?;
+    remove_on_exit(&tmp);
+    let result = f
+        .write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .and_then(|_| std::fs::rename(&tmp, target));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    keep_on_exit(&tmp);
+    result
+}
+
+/// Paths removed by [`cleanup`] when a signal ends the process before their owner could.
+static LEFTOVERS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Registers a temporary file or folder for removal at a signal exit.
+pub fn remove_on_exit(p: &Path) {
+    LEFTOVERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(p.to_path_buf());
+}
+
+/// Unregisters a path (it was removed, or renamed into place, by its owner).
+pub fn keep_on_exit(p: &Path) {
+    LEFTOVERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|q| q != p);
+}
+
+/// Removes every registered temporary path: called on every exit that skips destructors
+/// (a second Ctrl-C, the watchdog, SIGTERM, SIGHUP). Never blocks on the lock.
+pub fn cleanup() {
+    let list = match LEFTOVERS.try_lock() {
+        Ok(mut l) => std::mem::take(&mut *l),
+        Err(_) => return,
+    };
+    for p in list {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => {
+                let _ = std::fs::remove_dir_all(&p);
+            }
+            Ok(_) => {
+                let _ = std::fs::remove_file(&p);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Opens a file written by someone else (an adapter) for reading: never through a
+/// symlink, never blocking (a FIFO is refused, not waited on), regular files only, and at
+/// most `max` bytes. `Ok(None)` when it does not exist.
+pub fn open_untrusted(path: &Path, max: u64) -> Result<Option<(std::fs::File, u64)>, String> {
+    open_bounded(path, max, false)
+}
+
+fn open_bounded(
+    path: &Path,
+    max: u64,
+    follow: bool,
+) -> Result<Option<(std::fs::File, u64)>, String> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
+        opts.custom_flags(nofollow | libc::O_NONBLOCK | libc::O_CLOEXEC);
+    }
+    let f = match opts.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(format!("{name} is a symbolic link (not followed)"))
+        }
+        Err(e) => return Err(format!("cannot read {name}: {e}")),
+    };
+    let m = f
+        .metadata()
+        .map_err(|e| format!("cannot read {name}: {e}"))?;
+    if !m.is_file() {
+        return Err(format!("{name} is {}, not a regular file", file_kind(&m)));
+    }
+    if m.len() > max {
+        return Err(format!(
+            "{name} is {} bytes, more than the limit of {max}",
+            m.len()
+        ));
+    }
+    Ok(Some((f, m.len())))
+}
+
+/// Reads all of `f` (at most `max` bytes; a file still growing past it is refused).
+fn read_capped(f: std::fs::File, len: u64, max: u64, path: &Path) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::with_capacity(len.min(max) as usize);
+    f.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if bytes.len() as u64 > max {
+        return Err(format!("{} grew past {max} bytes", path.display()));
+    }
+    Ok(bytes)
+}
+
+/// Reads a file the user named (an adapter file): links are followed (the user chose
+/// the path), but it must be a regular file, is opened without blocking (a FIFO is
+/// refused, not waited on), and holds at most `max` bytes.
+pub fn read_user_file(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    check_regular("file", path).map_err(|e| e.to_string())?;
+    let (f, len) =
+        open_bounded(path, max, true)?.ok_or_else(|| format!("{} is missing", path.display()))?;
+    read_capped(f, len, max, path)
+}
+
+/// Reads a file with [`open_untrusted`]'s rules, whole (at most `max` bytes).
+pub fn read_untrusted(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    let (f, len) = open_untrusted(path, max)?.ok_or_else(|| {
+        format!(
+            "{} is missing",
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        )
+    })?;
+    read_capped(f, len, max, path)
+}
+
+/// The last non-empty line among the last `max` bytes of `f` (a program's stderr, read
+/// through the handle detbench gave it, so a link put in its place changes nothing),
+/// with control characters (ANSI escapes included) removed and at most `keep` characters.
+pub fn last_line(f: &mut std::fs::File, max: u64, keep: usize) -> Option<String> {
+    use std::io::{Seek, SeekFrom};
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(max))).ok()?;
+    let mut bytes = Vec::new();
+    f.take(max).read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    Some(clean_line(line, keep))
+}
+
+/// One line of someone else's text made safe to print: ANSI escape sequences and other
+/// control characters removed, whitespace trimmed, at most `keep` characters (the tail).
+pub fn clean_line(line: &str, keep: usize) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ params final-byte; other escapes: ESC and one character.
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if ('@'..='~').contains(&d) {
+                        break;
+                    }
+                }
+            } else {
+                chars.next();
+            }
+        } else if c == '\t' {
+            out.push(' ');
+        } else if !c.is_control() {
+            out.push(c);
+        }
+    }
+    let t = out.trim();
+    let n = t.chars().count();
+    if n > keep {
+        let tail: String = t.chars().skip(n - keep).collect();
+        format!("...{tail}")
+    } else {
+        t.to_string()
+    }
 }
 
 /// Set once stdout turned out to be closed (its reader exited, as `head` does).

@@ -9,6 +9,13 @@
 //! shape, representability); anything wrong is a one-line error naming the adapter, for
 //! that case only.
 //!
+//! The box (docs/external.md, "Sandbox"): detbench is a child subreaper, each call runs
+//! in a new process group and carries a token in its environment, and when the call ends
+//! by any path (exit, error, time-out, Ctrl-C, SIGTERM, SIGHUP) every process in that
+//! group, carrying that token or descending from one of them is killed with kill(2) and
+//! reaped. Files the program wrote are read without following links or blocking, each at
+//! most the size the request implies.
+//!
 //! This module knows nothing of the families: a job describes itself as an
 //! [`ExternalCall`] (see [`super::Kernel::external_call`]).
 
@@ -27,6 +34,60 @@ pub const PROTOCOL: &str = "detbench.external.v1";
 
 /// Time limit of one adapter call when neither the adapter file nor the flag sets one.
 pub const DEFAULT_TIMEOUT_S: f64 = 600.0;
+
+/// The time limits accepted (seconds): 10 ms to 7 days. `inf`, `1e300` and `2e19` are
+/// refused rather than turned into a wait that never ends.
+pub const TIMEOUT_RANGE: (f64, f64) = (0.01, 604_800.0);
+
+/// Most bytes of an adapter file (TOML) and of a `response.json`.
+pub const TEXT_MAX: u64 = 1 << 20;
+
+/// Most bytes of a program's stderr read back (its tail) for the one-line message.
+pub const STDERR_TAIL: u64 = 64 << 10;
+
+/// Most bytes of an .npy header (npy 2.0 allows 4 GiB; real headers are ~128 bytes).
+pub const NPY_HEADER_MAX: u64 = 64 << 10;
+
+/// Keys an adapter file may set.
+const TOML_KEYS: [&str; 7] = [
+    "name",
+    "protocol",
+    "command",
+    "timeout_s",
+    "ops",
+    "deterministic",
+    "plain",
+];
+
+/// A time limit checked against [`TIMEOUT_RANGE`].
+pub fn check_timeout(t: f64) -> Result<f64, String> {
+    let (lo, hi) = TIMEOUT_RANGE;
+    if t.is_finite() && (lo..=hi).contains(&t) {
+        Ok(t)
+    } else {
+        Err(format!(
+            "timeout {t} s is outside the accepted range {lo} to {hi} s"
+        ))
+    }
+}
+
+/// A mode name the adapter offers: it becomes a report's variant and part of file names,
+/// so it is 1 to 64 characters of `[A-Za-z0-9_.+-]`, not starting with a dot.
+fn check_mode(m: &str) -> Result<(), String> {
+    let ok = !m.is_empty()
+        && m.len() <= 64
+        && !m.starts_with('.')
+        && m.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '+' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "mode '{}' is not a valid name (1 to 64 of A-Z a-z 0-9 _ . + -, not starting with a dot)",
+            crate::safety::clean_line(m, 80)
+        ))
+    }
+}
 
 /// One named input array of a call.
 #[derive(Clone, Debug)]
@@ -83,8 +144,14 @@ pub struct Adapter {
     pub ops: BTreeMap<String, Vec<String>>,
     /// Modes that promise identical bits on every run.
     pub deterministic: Vec<String>,
+    /// The mode that is the framework's plain path (its default call, e.g. numpy's
+    /// `ordered`, torch's `default`): the reference a deterministic mode's cost is taken
+    /// against. None when the adapter does not say.
+    pub plain: Option<String>,
     /// Where it came from (the TOML path or the command), for messages and provenance.
     pub source: String,
+    /// Whether its command is `python3`/`python` (which DETBENCH_PYTHON replaces).
+    pub python: bool,
     /// What the program said about itself (framework, version, device, status, reason).
     pub info: BTreeMap<String, Value>,
 }
@@ -123,22 +190,20 @@ impl Adapter {
                 timeout_s: DEFAULT_TIMEOUT_S,
                 ops: BTreeMap::new(),
                 deterministic: Vec::new(),
+                plain: None,
                 source: spec.into(),
+                python: false,
                 info: BTreeMap::new(),
             }
         };
         if let Some(t) = timeout_s {
-            if !(t > 0.0 && t.is_finite()) {
-                return Err(bad(
-                    spec,
-                    format!("timeout {t} must be a positive number of seconds"),
-                ));
-            }
-            ad.timeout_s = t;
+            ad.timeout_s = check_timeout(t)
+                .map_err(|e| DetError::input(format!("--external-timeout: {e}")))?;
         }
         // A python3 command uses the interpreter of DETBENCH_PYTHON when set (a venv with
         // numpy or torch), so adapter files need not name a machine's paths.
-        if matches!(ad.argv[0].as_str(), "python3" | "python") {
+        ad.python = matches!(ad.argv[0].as_str(), "python3" | "python");
+        if ad.python {
             if let Ok(py) = std::env::var("DETBENCH_PYTHON") {
                 if !py.trim().is_empty() {
                     ad.argv[0] = py;
@@ -152,16 +217,37 @@ impl Adapter {
                 "the adapter offers no ops (give [ops] in its file or list them in its info reply)",
             ));
         }
+        for m in ad.ops.values().flatten().chain(&ad.deterministic) {
+            check_mode(m).map_err(|e| bad(&ad.source, e))?;
+        }
+        if let Some(p) = &ad.plain {
+            if !ad.ops.values().flatten().any(|m| m == p) {
+                return Err(bad(
+                    &ad.source,
+                    format!("plain = '{p}' is not one of the adapter's modes"),
+                ));
+            }
+        }
         Ok(ad)
     }
 
     fn from_toml(path: &Path) -> Result<Adapter, DetError> {
         let src = path.display().to_string();
-        let text =
-            std::fs::read_to_string(path).map_err(|e| bad(&src, format!("cannot read: {e}")))?;
+        let bytes = crate::safety::read_user_file(path, TEXT_MAX).map_err(|e| bad(&src, e))?;
+        let text = String::from_utf8(bytes).map_err(|_| bad(&src, "not UTF-8 text"))?;
         let doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
             bad(&src, format!("not valid TOML: {}", e.message()))
         })?;
+        if let Some((k, _)) = doc.iter().find(|(k, _)| !TOML_KEYS.contains(k)) {
+            return Err(bad(
+                &src,
+                format!(
+                    "unknown key '{}' (an adapter file sets {})",
+                    crate::safety::clean_line(k, 40),
+                    TOML_KEYS.join(", ")
+                ),
+            ));
+        }
         let string = |k: &str| doc.get(k).and_then(|v| v.as_str()).map(String::from);
         let strings = |item: &toml_edit::Item, what: &str| -> Result<Vec<String>, DetError> {
             let arr = item
@@ -203,11 +289,13 @@ impl Adapter {
         }
         let timeout_s = match doc.get("timeout_s") {
             None => DEFAULT_TIMEOUT_S,
-            Some(v) => v
-                .as_float()
-                .or_else(|| v.as_integer().map(|i| i as f64))
-                .filter(|t| *t > 0.0)
-                .ok_or_else(|| bad(&src, "timeout_s must be a positive number"))?,
+            Some(v) => {
+                let t = v
+                    .as_float()
+                    .or_else(|| v.as_integer().map(|i| i as f64))
+                    .ok_or_else(|| bad(&src, "timeout_s must be a number of seconds"))?;
+                check_timeout(t).map_err(|e| bad(&src, format!("timeout_s: {e}")))?
+            }
         };
         let mut ops = BTreeMap::new();
         if let Some(t) = doc.get("ops") {
@@ -219,6 +307,9 @@ impl Adapter {
                 if modes.is_empty() {
                     return Err(bad(&src, format!("ops.{op} lists no modes")));
                 }
+                for m in &modes {
+                    check_mode(m).map_err(|e| bad(&src, e))?;
+                }
                 ops.insert(op.to_string(), modes);
             }
         }
@@ -226,13 +317,23 @@ impl Adapter {
             Some(d) => strings(d, "deterministic")?,
             None => Vec::new(),
         };
+        let plain = match doc.get("plain") {
+            Some(p) => Some(
+                p.as_str()
+                    .map(String::from)
+                    .ok_or_else(|| bad(&src, "plain must be a mode name"))?,
+            ),
+            None => None,
+        };
         Ok(Adapter {
             name,
             argv,
             timeout_s,
             ops,
             deterministic,
+            plain,
             source: src,
+            python: false,
             info: BTreeMap::new(),
         })
     }
@@ -240,6 +341,22 @@ impl Adapter {
     /// Modes of `op`, or None when the adapter does not offer it.
     pub fn modes(&self, op: &str) -> Option<&[String]> {
         self.ops.get(op).map(|v| v.as_slice())
+    }
+
+    /// What to do when nothing ran: for a Python adapter, the variable that picks the
+    /// interpreter.
+    pub fn remedy(&self) -> String {
+        if self.python {
+            match std::env::var_os("DETBENCH_PYTHON") {
+                Some(p) => format!(
+                    " (it ran DETBENCH_PYTHON={}: point DETBENCH_PYTHON at a Python that has the framework)",
+                    std::path::Path::new(&p).display()
+                ),
+                None => " (set DETBENCH_PYTHON to a Python that has the framework)".into(),
+            }
+        } else {
+            String::new()
+        }
     }
 
     /// The reason every call is unsupported (framework or device absent), if any.
@@ -256,7 +373,7 @@ impl Adapter {
     /// The `info` request: the program says what framework, version and device it runs
     /// (and, for a bare command, which ops and modes it offers).
     fn ask_info(&mut self) -> Result<(), DetError> {
-        let dir = private_dir().map_err(|e| bad(&self.source, e))?;
+        let dir = PrivateDir::new().map_err(|e| bad(&self.source, e))?;
         let response = dir.path().join("response.json");
         let request = json!({
             "protocol": PROTOCOL,
@@ -267,51 +384,91 @@ impl Adapter {
         write_json(&req_path, &request).map_err(|e| bad(&self.source, e))?;
         self.call(&req_path, dir.path())
             .map_err(|e| bad(&self.source, e))?;
+        dir.still_ours().map_err(|e| bad(&self.source, e))?;
         let reply = read_response(&response)
             .map_err(|e| bad(&self.source, e))?
             .ok_or_else(|| bad(&self.source, "the info request wrote no response.json"))?;
-        if let Some(p) = reply.get("protocol").and_then(Value::as_str) {
-            if p != PROTOCOL {
+        response_status(&reply).map_err(|e| bad(&self.source, e))?;
+        if let Some(p) = reply.get("protocol") {
+            if p.as_str() != Some(PROTOCOL) {
                 return Err(bad(
                     &self.source,
-                    format!("the program speaks '{p}', not {PROTOCOL}"),
+                    format!(
+                        "the program speaks '{}', not {PROTOCOL}",
+                        crate::safety::clean_line(&p.to_string(), 60)
+                    ),
                 ));
             }
         }
+        let names = |v: &Value, what: &str| -> Result<Vec<String>, DetError> {
+            v.as_array()
+                .and_then(|a| {
+                    a.iter()
+                        .map(|m| m.as_str().map(String::from))
+                        .collect::<Option<Vec<_>>>()
+                })
+                .ok_or_else(|| bad(&self.source, format!("{what} must be a list of mode names")))
+        };
         if self.ops.is_empty() {
-            if let Some(ops) = reply.get("ops").and_then(Value::as_object) {
+            if let Some(ops) = reply.get("ops") {
+                let ops = ops
+                    .as_object()
+                    .ok_or_else(|| bad(&self.source, "ops must map each op to its modes"))?;
                 for (op, modes) in ops {
-                    let modes: Vec<String> = modes
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|m| m.as_str().map(String::from))
-                                .collect()
-                        })
-                        .unwrap_or_default();
+                    let modes =
+                        names(modes, &format!("ops.{}", crate::safety::clean_line(op, 40)))?;
                     self.ops.insert(op.clone(), modes);
                 }
             }
-            if let Some(d) = reply.get("deterministic").and_then(Value::as_array) {
-                self.deterministic = d
-                    .iter()
-                    .filter_map(|m| m.as_str().map(String::from))
-                    .collect();
+            if let Some(d) = reply.get("deterministic") {
+                self.deterministic = names(d, "deterministic")?;
+            }
+        }
+        if self.plain.is_none() {
+            if let Some(p) = reply.get("plain") {
+                self.plain = Some(
+                    p.as_str()
+                        .map(String::from)
+                        .ok_or_else(|| bad(&self.source, "plain must be a mode name"))?,
+                );
             }
         }
         if let Value::Object(m) = reply {
-            self.info = m.into_iter().filter(|(k, _)| k != "ops").collect();
+            // What the program says about itself goes into the report: scalars only, each
+            // string one clean line of at most 200 characters, at most 32 fields.
+            self.info = m
+                .into_iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "ops" | "deterministic" | "plain"))
+                .filter_map(|(k, v)| {
+                    let v = match v {
+                        Value::String(t) => Value::String(crate::safety::clean_line(&t, 200)),
+                        Value::Number(_) | Value::Bool(_) => v,
+                        _ => return None,
+                    };
+                    Some((crate::safety::clean_line(&k, 40), v))
+                })
+                .take(32)
+                .collect();
         }
         Ok(())
     }
 
-    /// Runs the program on one request, in its own process group, within the time limit.
-    /// Err is one line: exit status, time-out or Ctrl-C, with the last line of stderr.
+    /// Runs the program on one request, in its own process group, within the time limit,
+    /// and kills whatever it left behind (see [`Boxed`]). Err is one line: exit status,
+    /// time-out or Ctrl-C, with the last line of stderr.
     fn call(&self, request: &Path, dir: &Path) -> Result<(), String> {
         use std::os::unix::process::CommandExt;
         let stdout = std::fs::File::create(dir.join("stdout.txt")).map_err(|e| e.to_string())?;
-        let stderr_path = dir.join("stderr.txt");
-        let stderr = std::fs::File::create(&stderr_path).map_err(|e| e.to_string())?;
+        let stderr = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(dir.join("stderr.txt"))
+            .map_err(|e| e.to_string())?;
+        // Our own handle on the file the program writes: a link put in its place later
+        // changes nothing, and only its tail is read.
+        let mut stderr_back = stderr.try_clone().map_err(|e| e.to_string())?;
+        let boxed = Boxed::new();
         let mut child = Command::new(&self.argv[0])
             .args(&self.argv[1..])
             .arg(request)
@@ -319,39 +476,34 @@ impl Adapter {
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
+            .env(TOKEN_ENV, &boxed.token)
             // Its own group, so a time-out ends the program's children too.
             .process_group(0)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", self.argv[0]))?;
+        boxed.started(child.id());
         let start = Instant::now();
         let limit = Duration::from_secs_f64(self.timeout_s);
-        let last_err = || {
-            std::fs::read_to_string(&stderr_path)
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .rev()
-                        .find(|l| !l.trim().is_empty())
-                        .map(|l| l.trim().to_string())
-                })
+        let mut last_err = || {
+            crate::safety::last_line(&mut stderr_back, STDERR_TAIL, 300)
                 .map(|l| format!(" (stderr: {l})"))
                 .unwrap_or_default()
         };
-        loop {
+        let outcome = loop {
             match child.try_wait() {
-                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) if status.success() => break Ok(()),
                 Ok(Some(status)) => {
-                    return Err(format!("the program failed with {status}{}", last_err()))
+                    break Err(format!("the program failed with {status}{}", last_err()))
                 }
                 Ok(None) => {}
-                Err(e) => return Err(format!("cannot wait for the program: {e}")),
+                Err(e) => break Err(format!("cannot wait for the program: {e}")),
             }
             let stop = crate::interrupt::interrupted();
             if stop || start.elapsed() > limit {
-                kill_group(child.id());
+                boxed.kill_all();
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(if stop {
+                break Err(if stop {
                     crate::interrupt::STOPPED.to_string()
                 } else {
                     format!(
@@ -361,7 +513,10 @@ impl Adapter {
                 });
             }
             std::thread::sleep(Duration::from_millis(20));
-        }
+        };
+        // Every path: nothing the program started outlives the call.
+        drop(boxed);
+        outcome
     }
 
     /// Runs one call: writes the inputs and the request, runs the program, validates and
@@ -374,7 +529,7 @@ impl Adapter {
             )));
         }
         let err = |m: String| OpError::Failed(format!("adapter {}: {m}", self.name));
-        let dir = private_dir().map_err(err)?;
+        let dir = PrivateDir::new().map_err(err)?;
         let d = dir.path();
         let mut inputs = serde_json::Map::new();
         for a in &call.inputs {
@@ -414,23 +569,27 @@ impl Adapter {
         let req_path = d.join("request.json");
         write_json(&req_path, &request).map_err(err)?;
         self.call(&req_path, d).map_err(err)?;
+        dir.still_ours().map_err(err)?;
         let reply = read_response(&response).map_err(err)?;
         if let Some(r) = &reply {
-            match r.get("status").and_then(Value::as_str).unwrap_or("ok") {
-                "ok" => {}
-                "unsupported" => {
-                    let why = r
-                        .get("reason")
-                        .and_then(Value::as_str)
-                        .unwrap_or("no reason given");
+            let why = || {
+                r.get("reason")
+                    .and_then(Value::as_str)
+                    .map(|w| crate::safety::clean_line(w, 300))
+            };
+            match response_status(r).map_err(err)? {
+                Status::Ok => {}
+                Status::Unsupported => {
                     return Err(OpError::Unsupported(format!(
-                        "adapter {}: {why}",
-                        self.name
+                        "adapter {}: {}",
+                        self.name,
+                        why().unwrap_or_else(|| "no reason given".into())
                     )));
                 }
-                other => {
-                    let why = r.get("reason").and_then(Value::as_str).unwrap_or("");
-                    return Err(err(format!("status '{other}' {why}").trim().to_string()));
+                Status::Error => {
+                    return Err(err(format!("status 'error' {}", why().unwrap_or_default())
+                        .trim()
+                        .to_string()));
                 }
             }
         }
@@ -444,7 +603,7 @@ impl Adapter {
             set.outputs.push(v);
         }
         // Extra files out_N.npy beyond the runs asked for mean the program misread the request.
-        if d.join(format!("out_{}.npy", call.runs)).exists() {
+        if std::fs::symlink_metadata(d.join(format!("out_{}.npy", call.runs))).is_ok() {
             return Err(err(format!(
                 "wrote more outputs than the {} runs asked for",
                 call.runs
@@ -462,8 +621,8 @@ impl Adapter {
                         .as_ref()
                         .and_then(|r| r.get("timer"))
                         .and_then(Value::as_str)
-                        .unwrap_or("adapter")
-                        .to_string();
+                        .map(|t| crate::safety::clean_line(t, 40))
+                        .unwrap_or_else(|| "adapter".into());
                 }
                 _ => {
                     return Err(err(format!(
@@ -477,12 +636,51 @@ impl Adapter {
     }
 }
 
-/// A private temporary folder (mode 0700), removed when dropped.
-fn private_dir() -> Result<tempfile::TempDir, String> {
-    tempfile::Builder::new()
-        .prefix("detbench-external-")
-        .tempdir()
-        .map_err(|e| format!("cannot create a temporary folder: {e}"))
+/// A private temporary folder (mode 0700), removed when dropped, and at a signal exit.
+/// Its identity (device and inode) is kept: a program that replaces it with a link to
+/// another folder gets its call refused instead of that folder read.
+struct PrivateDir {
+    dir: tempfile::TempDir,
+    id: (u64, u64),
+}
+
+impl PrivateDir {
+    fn new() -> Result<Self, String> {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::Builder::new()
+            .prefix("detbench-external-")
+            .tempdir()
+            .map_err(|e| format!("cannot create a temporary folder: {e}"))?;
+        crate::safety::remove_on_exit(dir.path());
+        let m = std::fs::symlink_metadata(dir.path()).map_err(|e| e.to_string())?;
+        Ok(PrivateDir {
+            id: (m.dev(), m.ino()),
+            dir,
+        })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The folder is still the one detbench made (not a link, not another folder).
+    fn still_ours(&self) -> Result<(), String> {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::symlink_metadata(self.path()) {
+            Ok(m) if m.is_dir() && (m.dev(), m.ino()) == self.id => Ok(()),
+            _ => Err("the program replaced its temporary folder; nothing in it is read".into()),
+        }
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        crate::safety::keep_on_exit(self.dir.path());
+        // A link put in the folder's place is removed, never followed.
+        if std::fs::symlink_metadata(self.dir.path()).is_ok_and(|m| !m.is_dir()) {
+            let _ = std::fs::remove_file(self.dir.path());
+        }
+    }
 }
 
 fn write_json(path: &Path, v: &Value) -> Result<(), String> {
@@ -490,13 +688,39 @@ fn write_json(path: &Path, v: &Value) -> Result<(), String> {
     std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// The program's response.json, if it wrote one.
+/// The program's response.json, if it wrote one: a regular file (not a link, not a
+/// FIFO) of at most [`TEXT_MAX`] bytes holding a JSON object.
 fn read_response(path: &Path) -> Result<Option<Value>, String> {
-    match std::fs::read(path) {
-        Err(_) => Ok(None),
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| format!("response.json is not valid JSON: {e}")),
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(None);
+    }
+    let bytes = crate::safety::read_untrusted(path, TEXT_MAX)?;
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("response.json is not valid JSON: {e}"))?;
+    if !v.is_object() {
+        return Err("response.json is not a JSON object".into());
+    }
+    Ok(Some(v))
+}
+
+/// A response's `status`.
+enum Status {
+    Ok,
+    Unsupported,
+    Error,
+}
+
+/// `status` is absent (ok) or one of the strings `ok`, `unsupported`, `error`.
+fn response_status(r: &Value) -> Result<Status, String> {
+    match r.get("status") {
+        None => Ok(Status::Ok),
+        Some(Value::String(s)) if s == "ok" => Ok(Status::Ok),
+        Some(Value::String(s)) if s == "unsupported" => Ok(Status::Unsupported),
+        Some(Value::String(s)) if s == "error" => Ok(Status::Error),
+        Some(other) => Err(format!(
+            "response.json: status must be \"ok\", \"unsupported\" or \"error\", not {}",
+            crate::safety::clean_line(&other.to_string(), 40)
+        )),
     }
 }
 
@@ -529,7 +753,17 @@ fn descr_of(p: Precision) -> &'static str {
 /// Reads one output file, checking dtype, shape and (for bf16) representability.
 /// Non-finite values are kept: the metrics judge them like any kernel's.
 pub fn read_output(path: &Path, p: Precision, shape: &[u64]) -> Result<Vec<f64>, String> {
-    let bytes = std::fs::read(path).map_err(|_| format!("{} is missing", file_name(path)))?;
+    let elem: u64 = match p {
+        Precision::F64 => 8,
+        Precision::F32 | Precision::Bf16 => 4,
+        Precision::F16 => 2,
+    };
+    let data = shape
+        .iter()
+        .try_fold(elem, |a, &d| a.checked_mul(d))
+        .ok_or("the output's shape overflows")?;
+    // The request fixes the size: a header plus exactly the data; nothing larger is read.
+    let bytes = crate::safety::read_untrusted(path, data.saturating_add(NPY_HEADER_MAX))?;
     let npy = npyz::NpyFile::new(&bytes[..])
         .map_err(|e| format!("{} is not a valid .npy file: {e}", file_name(path)))?;
     let descr = match npy.dtype() {
@@ -545,6 +779,16 @@ pub fn read_output(path: &Path, p: Precision, shape: &[u64]) -> Result<Vec<f64>,
     }
     if npy.header().order() != npyz::Order::C {
         return Err("Fortran order; expected C order".into());
+    }
+    // Trailing bytes are refused, not ignored.
+    let header = npy_header_len(&bytes)
+        .ok_or_else(|| format!("{} is not a valid .npy file", file_name(path)))?;
+    if bytes.len() as u64 != header + data {
+        return Err(format!(
+            "{} holds {} bytes of data, expected exactly {data}",
+            file_name(path),
+            (bytes.len() as u64).saturating_sub(header)
+        ));
     }
     let io = |e: std::io::Error| format!("cannot decode: {e}");
     let values: Vec<f64> = match p {
@@ -577,20 +821,188 @@ pub fn read_output(path: &Path, p: Precision, shape: &[u64]) -> Result<Vec<f64>,
     Ok(values)
 }
 
+/// The length of an .npy file's magic, version and header (versions 1 to 3).
+fn npy_header_len(b: &[u8]) -> Option<u64> {
+    if b.len() < 10 || &b[..6] != b"\x93NUMPY" {
+        return None;
+    }
+    match b[6] {
+        1 => Some(10 + u16::from_le_bytes([b[8], b[9]]) as u64),
+        2 | 3 if b.len() >= 12 => Some(12 + u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as u64),
+        _ => None,
+    }
+}
+
 fn file_name(p: &Path) -> String {
     p.file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()
 }
 
-/// Kills a process group with SIGKILL through kill(1), which keeps this module free of
-/// `unsafe`.
-fn kill_group(pid: u32) {
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pid}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+/// The environment variable that marks every process of one adapter call (a `setsid`
+/// grandchild leaves the process group but keeps its environment).
+const TOKEN_ENV: &str = "DETBENCH_ADAPTER_CALL";
+
+/// Calls running now (process group and token), for the exit hook.
+static LIVE: std::sync::Mutex<Vec<(i32, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// One adapter call's processes: dropping it (on every path out of the call) and the
+/// signal exit hook kill them all.
+struct Boxed {
+    token: String,
+    pgid: std::sync::Mutex<Option<i32>>,
+}
+
+impl Boxed {
+    fn new() -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static SERIAL: AtomicU64 = AtomicU64::new(0);
+        static INIT: std::sync::Once = std::sync::Once::new();
+        INIT.call_once(|| {
+            // Orphans of the program (a daemonised grandchild) are re-parented to
+            // detbench rather than to init, so they can be found and reaped.
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            let _ = nix::sys::prctl::set_child_subreaper(true);
+            crate::interrupt::on_exit(kill_live);
+        });
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        Boxed {
+            token: format!(
+                "{}-{}-{nanos}",
+                std::process::id(),
+                SERIAL.fetch_add(1, Ordering::Relaxed)
+            ),
+            pgid: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn started(&self, pid: u32) {
+        let pgid = pid as i32;
+        *self.pgid.lock().unwrap_or_else(|e| e.into_inner()) = Some(pgid);
+        LIVE.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((pgid, self.token.clone()));
+    }
+
+    fn kill_all(&self) {
+        let pgid = *self.pgid.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pgid) = pgid {
+            kill_tree(pgid, &self.token);
+        }
+    }
+}
+
+impl Drop for Boxed {
+    fn drop(&mut self) {
+        self.kill_all();
+        LIVE.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(_, t)| *t != self.token);
+    }
+}
+
+/// The exit hook: kills every running call's processes.
+fn kill_live() {
+    let live = match LIVE.try_lock() {
+        Ok(l) => l.clone(),
+        Err(_) => return,
+    };
+    for (pgid, token) in live {
+        kill_tree(pgid, &token);
+    }
+}
+
+/// A process as /proc shows it.
+struct Proc {
+    pid: i32,
+    ppid: i32,
+    pgid: i32,
+    zombie: bool,
+}
+
+fn procs() -> Vec<Proc> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // The command name may hold spaces and parentheses: fields follow the last ')'.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(Proc {
+                pid,
+                zombie: f.first()? == &"Z",
+                ppid: f.get(1)?.parse().ok()?,
+                pgid: f.get(2)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+fn carries_token(pid: i32, token: &str) -> bool {
+    let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    let want = format!("{TOKEN_ENV}={token}");
+    env.split(|b| *b == 0).any(|v| v == want.as_bytes())
+}
+
+/// Kills (SIGKILL, with kill(2)) every process of one call: its process group, every
+/// process carrying its token, and every descendant of those; repeats until none is left
+/// alive (a forking program cannot outrun it for long), then reaps the ones that became
+/// detbench's children (the subreaper's orphans).
+fn kill_tree(pgid: i32, token: &str) {
+    use nix::sys::signal::{kill, killpg, Signal};
+    use nix::unistd::Pid;
+    let me = std::process::id() as i32;
+    let mut ours: std::collections::BTreeSet<i32> = Default::default();
+    for _ in 0..200 {
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        let all = procs();
+        let mut hit: std::collections::BTreeSet<i32> = all
+            .iter()
+            .filter(|p| p.pid != me && (p.pgid == pgid || carries_token(p.pid, token)))
+            .map(|p| p.pid)
+            .collect();
+        // Descendants of those (a child that left the group and cleared its environment).
+        loop {
+            let more: Vec<i32> = all
+                .iter()
+                .filter(|p| hit.contains(&p.ppid) && !hit.contains(&p.pid))
+                .map(|p| p.pid)
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            hit.extend(more);
+        }
+        let alive: Vec<&Proc> = all
+            .iter()
+            .filter(|p| hit.contains(&p.pid) && !p.zombie)
+            .collect();
+        for p in all.iter().filter(|p| hit.contains(&p.pid) && p.ppid == me) {
+            ours.insert(p.pid);
+        }
+        if alive.is_empty() {
+            break;
+        }
+        for p in alive {
+            let _ = kill(Pid::from_raw(p.pid), Signal::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Reap detbench's own children among them, except the program itself (its
+    // std::process::Child waits for it).
+    for pid in ours.into_iter().filter(|p| *p != pgid) {
+        let _ = nix::sys::wait::waitpid(
+            Pid::from_raw(pid),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        );
+    }
 }
 
 /// The external backend: one adapter, seen as one device.
@@ -628,6 +1040,9 @@ impl ExternalBackend {
         info.details.insert("protocol".into(), json!(PROTOCOL));
         info.details
             .insert("timeout_s".into(), json!(adapter.timeout_s));
+        if let Some(p) = &adapter.plain {
+            info.details.insert("plain_mode".into(), json!(p));
+        }
         for (k, v) in &adapter.info {
             if !matches!(k.as_str(), "protocol" | "response") {
                 info.details.insert(format!("adapter_{k}"), v.clone());
@@ -676,5 +1091,11 @@ impl Backend for ExternalBackend {
         rec.deterministic_variant = self.adapter.deterministic.contains(&rec.variant);
         // A string extra: part of the result's key, so two adapters on one device differ.
         rec.extra.insert("adapter".into(), json!(self.adapter.name));
+        // A boolean extra (outside the key): the row of the framework's plain path, the
+        // reference a deterministic mode's cost is taken against.
+        if let Some(p) = &self.adapter.plain {
+            rec.extra
+                .insert("plain_path".into(), json!(*p == rec.variant));
+        }
     }
 }

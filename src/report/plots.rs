@@ -506,43 +506,32 @@ pub fn slugify(s: &str) -> String {
 }
 
 /// Writes every figure as `SLUG.svg` plus `SLUG.csv` into `dir` (created if missing), and
-/// an `index.md` with the captions. Slugs are made unique with a numeric suffix.
+/// an `index.md` with the captions. Slugs are made unique with a numeric suffix. Files are
+/// written new and renamed into place ([`crate::safety::OutDir`]): a link in the folder is
+/// replaced, never followed.
 pub fn write_figures(
     dir: &std::path::Path,
     figures: &[Figure],
 ) -> Result<Vec<std::path::PathBuf>, crate::error::DetError> {
-    use crate::error::DetError;
-    std::fs::create_dir_all(dir)
-        .map_err(|e| DetError::input(format!("--figures: cannot create {}: {e}", dir.display())))?;
-    let mut used: Vec<String> = Vec::new();
+    let mut out = crate::safety::OutDir::new("--figures", dir);
     let mut written = Vec::new();
     let mut index = String::from("# detbench figures\n\n");
     for f in figures {
-        let mut slug = if f.slug.is_empty() {
-            "figure".to_string()
-        } else {
-            f.slug.clone()
-        };
+        let base = crate::safety::file_slug(if f.slug.is_empty() { "figure" } else { &f.slug });
+        let mut slug = base.clone();
         let mut k = 2;
-        while used.contains(&slug) {
-            slug = format!("{}-{k}", f.slug);
+        while out.contains(&format!("{slug}.svg")) {
+            slug = format!("{base}-{k}");
             k += 1;
         }
-        used.push(slug.clone());
-        let svg = dir.join(format!("{slug}.svg"));
-        let csv = dir.join(format!("{slug}.csv"));
-        crate::report::write_atomic(&svg, f.svg.as_bytes())?;
-        crate::report::write_atomic(&csv, f.csv.as_bytes())?;
+        written.push(out.write(&format!("{slug}.svg"), f.svg.as_bytes())?);
+        written.push(out.write(&format!("{slug}.csv"), f.csv.as_bytes())?);
         index.push_str(&format!(
             "- `{slug}.svg` (data: `{slug}.csv`): {}\n",
             f.caption
         ));
-        written.push(svg);
-        written.push(csv);
     }
-    let idx = dir.join("index.md");
-    crate::report::write_atomic(&idx, index.as_bytes())?;
-    written.push(idx);
+    written.push(out.write("index.md", index.as_bytes())?);
     Ok(written)
 }
 

@@ -17,7 +17,7 @@ fn root() -> PathBuf {
 
 /// A python with numpy: $DETBENCH_PYTHON, the venv scripts/test.sh makes, or python3.
 /// numpy is what CI tests the protocol with, so its absence fails the test.
-fn python() -> String {
+pub fn python() -> String {
     let home = std::env::var("HOME").unwrap_or_default();
     let cache = std::env::var("XDG_CACHE_HOME").unwrap_or(format!("{home}/.cache"));
     let candidates = [

@@ -29,6 +29,7 @@ mod reduce_props;
 mod report_check;
 mod repro_ties;
 mod robust;
+mod sandbox;
 mod scatter_props;
 mod schema;
 mod tolerance;
