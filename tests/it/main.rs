@@ -34,3 +34,4 @@ mod schema;
 mod tolerance;
 mod train;
 mod ux;
+mod wgsl_preprocessor;
