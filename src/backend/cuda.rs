@@ -31,8 +31,8 @@
 //! `unsigned short` bits converted with PTX `cvt`, and every rounding step whose order matters
 //! is an explicit `__fadd_rn`-style intrinsic so `--fmad` cannot change results.
 
+use super::{run_kernel, BuildTarget, Kernel, KernelApi, RunSet};
 use super::{Backend, BackendKind, DeviceInfo};
-use super::{Kernel, RunSet};
 use crate::error::OpError;
 
 pub mod driver;
@@ -356,6 +356,11 @@ impl CudaDevice {
     }
 }
 
+/// A family's CUDA modules are built for a compute capability.
+impl BuildTarget for CudaTarget {
+    type Module = ModuleBuild;
+}
+
 /// One CUDA device as a detbench backend: a GPU (`cuda`) or the host emulator of an sm_90
 /// device (`cuda-emu`); both run the same families' host code through [`CudaDevice`].
 pub struct CudaBackend {
@@ -385,6 +390,12 @@ impl CudaBackend {
     }
 }
 
+/// The CUDA host code of a family takes the backend.
+impl KernelApi for CudaBackend {
+    type Output = RunSet;
+    const NAME: &'static str = "cuda";
+}
+
 impl Backend for CudaBackend {
     fn kind(&self) -> BackendKind {
         self.kind
@@ -398,7 +409,7 @@ impl Backend for CudaBackend {
         if let Some(why) = &self.device.unsupported {
             return Err(OpError::Unsupported(why.clone()));
         }
-        job.run_cuda(self)
+        run_kernel(job, self)
     }
 
     fn kernel_sources(&self) -> Vec<(&'static str, &'static str)> {
