@@ -172,6 +172,17 @@ macro_rules! registry {
         /// Every kernel family, in report order.
         pub static FAMILIES: &[&dyn Family] = &[$(&$family),*];
 
+        /// The ops the registry line of the family named `family` declares, in report
+        /// order ([`Family::ops`]).
+        fn registry_ops(family: &str) -> &'static [Op] {
+            $(
+                if Family::name(&$family) == family {
+                    return &[$(Op::$op),+];
+                }
+            )*
+            &[]
+        }
+
         /// The `run` flags of every family that has its own ([`FamilyFlags`]), flattened
         /// into `run`'s arguments; one field per such family, named after its job.
         #[derive(clap::Args, Clone, Debug)]
