@@ -11,6 +11,7 @@ mod check_corpus;
 mod cli;
 mod conv_props;
 mod copy_props;
+mod cuda_emu_backend;
 mod cuda_emu_conv;
 mod cuda_emu_optim_copy;
 mod cuda_emu_reduce;
