@@ -20,6 +20,7 @@ mod cuda_nvrtc;
 mod edges;
 mod external;
 mod golden;
+mod gpu_profile;
 mod import_graph;
 mod interrupt;
 mod matmul_props;
