@@ -31,6 +31,7 @@ mod repro_ties;
 mod robust;
 mod scatter_props;
 mod schema;
+mod seeds;
 mod tolerance;
 mod train;
 mod ux;
