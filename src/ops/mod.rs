@@ -116,8 +116,10 @@ pub struct Prepared {
     pub out_precision: Precision,
     /// Whether the output is one scalar (then `exact` is reported).
     pub scalar: bool,
-    /// Arrays written by `--dump`: (name, format, values).
-    pub dumps: Vec<(String, Precision, Vec<f64>)>,
+    /// Arrays written by `--dump`: (name, format, values). Shared, so that a family whose
+    /// job holds the same values (a reduction's x) keeps no second copy for a dump that is
+    /// rarely asked for.
+    pub dumps: Vec<(String, Precision, std::sync::Arc<Vec<f64>>)>,
     /// A note for the report (e.g. the fixed-point scale).
     pub note: String,
 }

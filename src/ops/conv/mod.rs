@@ -652,8 +652,8 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         inputs::checksum(out_p, &job.b)
     );
     let dumps = vec![
-        (na.to_string(), out_p, job.a.clone()),
-        (nb.to_string(), out_p, job.b.clone()),
+        (na.to_string(), out_p, job.a.clone().into()),
+        (nb.to_string(), out_p, job.b.clone().into()),
     ];
     let note = format!(
         "shape {:?} -> {}x{} output; L = {l}{}",

@@ -504,11 +504,11 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         sha = format!("{sha}+{}", inputs::checksum(out_p, c));
     }
     let mut dumps = vec![
-        ("a".to_string(), out_p, job.a.clone()),
-        ("b".to_string(), out_p, job.b.clone()),
+        ("a".to_string(), out_p, job.a.clone().into()),
+        ("b".to_string(), out_p, job.b.clone().into()),
     ];
     if let Some(c) = &job.bias {
-        dumps.push(("c".to_string(), out_p, c.clone()));
+        dumps.push(("c".to_string(), out_p, c.clone().into()));
     }
     let s = job.shape;
     let note = format!(

@@ -536,7 +536,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         dumps: vec![(
             "params0".to_string(),
             pp,
-            job.init.iter().map(|&v| v as f64).collect(),
+            std::sync::Arc::new(job.init.iter().map(|&v| v as f64).collect()),
         )],
         job: Job::Optim(job),
         exact,

@@ -446,7 +446,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     );
     Ok(Prepared {
         input_sha256: inputs::checksum(out_p, &job.x),
-        dumps: vec![("x".to_string(), out_p, job.x.clone())],
+        dumps: vec![("x".to_string(), out_p, job.x.clone().into())],
         job: Job::Rows(job),
         exact,
         exact_out,

@@ -734,8 +734,8 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         out_precision: acc,
         scalar: false,
         dumps: vec![
-            ("x".to_string(), case.precision, x),
-            ("index".to_string(), Precision::F64, idx_f),
+            ("x".to_string(), case.precision, x.into()),
+            ("index".to_string(), Precision::F64, idx_f.into()),
         ],
         note,
     })
