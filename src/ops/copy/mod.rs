@@ -120,6 +120,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         dumps: vec![("x".to_string(), p, x.clone())],
         exact: x,
         exact_out: Vec::new(),
+        exact_rest: Vec::new(),
         // A copy must reproduce every bit: any difference is a bound violation.
         bounds: vec![Some(0.0)],
         condition_number: None,

@@ -541,6 +541,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         job: Job::Optim(job),
         exact,
         exact_out: Vec::new(),
+        exact_rest: Vec::new(),
         bounds,
         condition_number: None,
         input_sha256: format!("{init_sha}+{grads_sha}"),
