@@ -239,11 +239,23 @@ mod tests {
         let mut s = 0x1234_5678_9abc_def0u64;
         for terms in cases {
             let (hi, rest) = split(terms);
-            for c in [hi, hi.next_up(), hi.next_down(), 0.0, -hi, hi * 1.5, hi + 1.0] {
+            for c in [
+                hi,
+                hi.next_up(),
+                hi.next_down(),
+                0.0,
+                -hi,
+                hi * 1.5,
+                hi + 1.0,
+            ] {
                 if !c.is_finite() {
                     continue;
                 }
-                assert_eq!(abs_err_up(c, hi, rest), reference(c, terms), "{terms:?} c={c:e}");
+                assert_eq!(
+                    abs_err_up(c, hi, rest),
+                    reference(c, terms),
+                    "{terms:?} c={c:e}"
+                );
             }
         }
         for _ in 0..2000 {

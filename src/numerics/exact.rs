@@ -217,7 +217,7 @@ impl ExactAcc {
         // of the limb holding bit lo - 2).
         let below = (lo - 1) as usize;
         let sticky = mag[..below / 32].iter().any(|&l| l != 0)
-            || (below % 32 != 0 && mag[below / 32] & ((1u64 << (below % 32)) - 1) != 0);
+            || (!below.is_multiple_of(32) && mag[below / 32] & ((1u64 << (below % 32)) - 1) != 0);
         if away {
             if round == 1 || sticky {
                 m += 1;

@@ -19,7 +19,7 @@ use num_rational::BigRational;
 use num_traits::{Signed, Zero};
 use proptest::prelude::*;
 
-fn case(op: Op, p: Precision, acc: Precision, variant: &str, n: usize) -> Case {
+pub(crate) fn case(op: Op, p: Precision, acc: Precision, variant: &str, n: usize) -> Case {
     Case {
         op,
         precision: p,
@@ -162,7 +162,7 @@ fn accumulators(p: Precision) -> Vec<Precision> {
 
 /// Runs a prepared case; `None` for no device or a reasoned refusal (unsupported, or a
 /// failure with a message: e.g. a fixed-point term that overflows).
-fn try_run(kind: BackendKind, prep: &Prepared) -> Option<RunSet> {
+pub(crate) fn try_run(kind: BackendKind, prep: &Prepared) -> Option<RunSet> {
     let b = common::backend(kind)?;
     match b.run(&prep.job) {
         Ok(set) => Some(set),

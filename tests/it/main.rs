@@ -7,6 +7,7 @@ mod cuda_emu;
 
 mod batch_check;
 mod batch_rows;
+mod bounds_edges;
 mod check_corpus;
 mod cli;
 mod conv_props;

@@ -471,8 +471,8 @@ pub fn check_formats(precision: Precision, acc: Precision) -> Result<(), DetErro
     crate::shared::gemm::check_formats("conv", precision, acc)
 }
 
-pub use crate::shared::gemm::{store_roundoff, tensor_core_bound};
 use crate::shared::gemm::{chain_store_bound, compute_format};
+pub use crate::shared::gemm::{store_roundoff, tensor_core_bound};
 
 /// The exact value and sum |a_i b_i| of every output element, on all host threads.
 pub fn exact_reference(job: &ConvJob) -> (Vec<f64>, Vec<f64>) {

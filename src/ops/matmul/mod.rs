@@ -485,8 +485,7 @@ pub fn bounds_with(
     // Underflow of the products (gradual), and a device that flushes subnormal results:
     // up to the compute format's smallest normal per product and per addition.
     let ops = 2 * (k + 1) + job.split.splits;
-    let eta = k as f64 * acc.min_subnormal()
-        + ops as f64 * compute_format(out_p, acc).min_normal();
+    let eta = k as f64 * acc.min_subnormal() + ops as f64 * compute_format(out_p, acc).min_normal();
     exact
         .iter()
         .zip(mag)
@@ -500,7 +499,11 @@ pub fn bounds_with(
 
 /// Builds the job, the exact reference and the per-element bounds of one case.
 pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
-    let job = build_job(case)?;
+    Ok(prepare_job(build_job(case)?))
+}
+
+/// [`prepare`] for a given job (the caller's operands): what the edge tests use.
+pub fn prepare_job(job: MatmulJob) -> Prepared {
     let Dots {
         exact,
         exact_out,
@@ -554,7 +557,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
             "K in one chain".to_string()
         }
     );
-    Ok(Prepared {
+    Prepared {
         job: Job::Matmul(job),
         exact,
         exact_out,
@@ -567,7 +570,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         scalar: false,
         dumps,
         note,
-    })
+    }
 }
 
 /// Expands matmul cases over the requested shapes (default [`DEFAULT_SHAPE`]); `--size` does

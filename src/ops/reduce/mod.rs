@@ -393,14 +393,14 @@ fn variant_bound(job: &mut ReduceJob, r: &Reference, note: &mut String) -> Optio
         ReduceVariant::Kahan => gamma(tree_height(n, launch) + extra + 1, u)
             .filter(|&g| overflow(g))
             .map(|g| {
-            // The compensation terms can underflow as well: twice the eta terms.
-            u * exact
-                + last
-                + mag_w
-                    .mul_up(2.0 * g * g)
-                    .add_up(Wide::from_f64(eta).mul_up(2.0 * (1.0 + g)))
-                    .to_f64_up()
-        }),
+                // The compensation terms can underflow as well: twice the eta terms.
+                u * exact
+                    + last
+                    + mag_w
+                        .mul_up(2.0 * g * g)
+                        .add_up(Wide::from_f64(eta).mul_up(2.0 * (1.0 + g)))
+                        .to_f64_up()
+            }),
         ReduceVariant::FixedPoint => {
             let terms = job.terms();
             let max_abs = terms.iter().fold(0.0f64, |m, v| nan_max(m, v.abs()));

@@ -35,11 +35,21 @@
 //!
 //! # References
 //!
-//! `row_sum`: exact (the oracle), rounded once. `mean`: the exact sum divided by N in f64
-//! (two f64 roundings, counted in the bound; a sum beyond f64's range is scaled by 2^-64
-//! first, so a finite mean is never infinite). `log_softmax`: f64 with libm's exp and log
-//! and an exact sum of the f64 exponentials, accurate to a few f64 ulps, which the bound
-//! also counts. Row i is drawn from its own stream, as matmul's rows of A.
+//! `row_sum`: the real sum (the oracle); errors are taken against it, not its rounding.
+//! `mean`: the real quotient S/N of the exact sum by N ([`mean_split`]: to about 106 bits,
+//! the rest bounded; a sum beyond f64's range is scaled by 2^-64 first, so a finite mean
+//! is never infinite). `log_softmax`: f64 with libm's exp and log and an exact sum of the
+//! f64 exponentials, accurate to a few f64 ulps, which the bound also counts; masked
+//! elements ([`is_masked`]) are judged on their own. Row i is drawn from its own stream,
+//! as matmul's rows of A.
+//!
+//! # Bounds at the range's edges
+//!
+//! Every bound adds an absolute term where a rounding may land in the subnormal range (the
+//! store into the output format, the mean's product) or be flushed to zero by a device
+//! that flushes subnormals, and none is given where a partial sum or a stored value could
+//! round past the format's largest value: the error model assumes no overflow, so such a
+//! row is `unsupported` with the reason in the note.
 
 pub mod cpu;
 pub mod cuda;
@@ -372,10 +382,7 @@ pub fn lsm_bound(
             let total = inner + u * (exact + inner);
             // The f64 reference's own error: a few f64 ulps of its parts.
             let reference = 16.0 * f64::EPSILON * (t.abs() + ls.abs() + 1.0);
-            let b = total
-                + us * (exact + total)
-                + store_abs(out, acc, exact - total)
-                + reference;
+            let b = total + us * (exact + total) + store_abs(out, acc, exact - total) + reference;
             // Where the accumulator is wider, its value must also fit the output.
             let stored = us == 0.0 || out.round(exact + total).is_finite();
             (b.is_finite() && stored).then_some(b)
@@ -404,8 +411,8 @@ fn mean_bound(job: &RowsJob, g: f64, abs: f64, eta: f64, sum: f64, mean: f64) ->
         return None;
     }
     let us = store_roundoff(out_p, acc);
-    let b = (inner + us * (mean_abs + inner) + store_abs(out_p, acc, mean_abs - inner))
-        * (1.0 + 1e-12);
+    let b =
+        (inner + us * (mean_abs + inner) + store_abs(out_p, acc, mean_abs - inner)) * (1.0 + 1e-12);
     b.is_finite().then_some(b)
 }
 
@@ -529,8 +536,17 @@ pub fn prepare_job(job: RowsJob) -> Result<Prepared, DetError> {
         }
     }
     let bytes = (job.x.len() + job.out_len()) as f64 * out_p.bytes() as f64;
+    let unbounded = bounds.iter().filter(|b| b.is_none()).count();
+    let overflow = if unbounded > 0 && job.op != Op::LogSoftmax && g.is_some() {
+        format!(
+            "; overflow possible in {unbounded} rows: a partial sum may reach (1 + gamma) sum |x| past the {acc} maximum {:e} (or the stored value past the {out_p} one) and round to infinity; the error model assumes no overflow",
+            acc.max_finite()
+        )
+    } else {
+        String::new()
+    };
     let note = format!(
-        "{} rows of {}{}; {}",
+        "{} rows of {}{}{overflow}; {}",
         job.rows,
         n,
         if masked > 0 {
