@@ -163,6 +163,13 @@ pub struct ReportArgs {
     /// Write every figure into this folder as a standalone SVG plus the CSV of its data.
     #[arg(long)]
     pub figures: Option<PathBuf>,
+    /// Write the summary data (`detbench.summary.v1`: headline and cost of determinism,
+    /// paired by result key) as JSON here (`-` for stdout).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Print the report on stdout in this format: text, md, html, json or latex.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -602,15 +609,18 @@ fn run(a: &RunArgs) -> Result<Outcome> {
             );
         }
     }
-    eprintln!(
-        "detbench: wrote {} results to {}{partial}",
-        report.results.len(),
-        if to_stdout {
-            "stdout".into()
-        } else {
-            a.json.display().to_string()
-        }
-    );
+    // --quiet is quiet: no "wrote" line (a partial run still says so, as exit 130 does).
+    if !a.quiet || report.partial {
+        eprintln!(
+            "detbench: wrote {} results to {}{partial}",
+            report.results.len(),
+            if to_stdout {
+                "stdout".into()
+            } else {
+                a.json.display().to_string()
+            }
+        );
+    }
     Ok(if report.partial {
         Outcome::Interrupted
     } else {
@@ -694,14 +704,22 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             }
             plan.output("--html", a.html.as_deref())
                 .output("--md", a.md.as_deref())
+                .output("--json", a.json.as_deref())
                 .folder("--figures", a.figures.as_deref())
                 .check()?;
-            crate::report::html::run_with_figures(
-                &a.inputs,
+            let format = a
+                .format
+                .as_deref()
+                .map(str::parse::<crate::report::render::Format>)
+                .transpose()?;
+            let outputs = crate::report::command::Outputs::new(
                 a.html.as_deref(),
                 a.md.as_deref(),
+                a.json.as_deref(),
+                format,
                 a.figures.as_deref(),
             )?;
+            crate::report::command::run(&a.inputs, &outputs)?;
             Ok(Outcome::Ok)
         }
         Command::Tolerance(a) => {

@@ -1091,5 +1091,5 @@ pub fn cross_backend_ulp(
 
 /// A readable table of results followed by the headline (see `report::headline`).
 pub fn table(results: &[ResultRecord]) -> String {
-    crate::report::headline::console(results)
+    crate::report::document::console_text(results)
 }
