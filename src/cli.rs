@@ -454,7 +454,7 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
     let orderings = parse_list("ordering", &a.ordering, &Ordering::CUDA)?;
     let sizes = parse_sizes("size", &a.size)?;
     let runs = check_runs(a.runs)?;
-    let seeds = crate::tolerance::seeds::parse_seeds(&a.seed)?;
+    let seeds = crate::runner::seeds::parse_seeds(&a.seed)?;
     let inputs = dedup(
         split_list("input", &a.input, ',')?
             .into_iter()

@@ -27,8 +27,8 @@
 //! `unsigned short` bits converted with PTX `cvt`, and every rounding step whose order matters
 //! is an explicit `__fadd_rn`-style intrinsic so `--fmad` cannot change results.
 
+use super::{run_kernel, BuildTarget, Kernel, KernelApi, RunSet};
 use super::{Backend, BackendKind, DeviceInfo};
-use super::{Kernel, RunSet};
 use crate::error::OpError;
 use cudarc::driver::sys::{CUdevice_attribute, CUevent_flags};
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream};
@@ -313,6 +313,11 @@ impl CudaDevice {
     }
 }
 
+/// A family's CUDA modules are built for a compute capability.
+impl BuildTarget for CudaTarget {
+    type Module = ModuleBuild;
+}
+
 /// One NVIDIA GPU as a detbench backend.
 pub struct CudaBackend {
     info: DeviceInfo,
@@ -324,6 +329,12 @@ impl CudaBackend {
     pub fn device(&self) -> &CudaDevice {
         &self.device
     }
+}
+
+/// The CUDA host code of a family takes the backend.
+impl KernelApi for CudaBackend {
+    type Output = RunSet;
+    const NAME: &'static str = "cuda";
 }
 
 impl Backend for CudaBackend {
@@ -339,7 +350,7 @@ impl Backend for CudaBackend {
         if let Some(why) = &self.device.unsupported {
             return Err(OpError::Unsupported(why.clone()));
         }
-        job.run_cuda(self)
+        run_kernel(job, self)
     }
 
     fn kernel_sources(&self) -> Vec<(&'static str, &'static str)> {

@@ -11,6 +11,7 @@ pub mod wgpu;
 
 use crate::error::OpError;
 use serde::{Deserialize, Serialize};
+use std::any::Any;
 use std::fmt;
 use std::str::FromStr;
 
@@ -132,36 +133,76 @@ pub struct RunSet {
     pub message: String,
 }
 
-/// A job as a backend sees it, in the spirit of candle's `CustomOp`: one method per
-/// backend, each `Unsupported` unless the family implements it. Families implement it and
-/// backends only call it, so no backend names a family.
+/// What a family's kernel code is written against for one backend: the device type its
+/// kernel functions take (the CPU backend, a wgpu device, the CUDA host code's device, the
+/// external backend's [`external::Describe`]). A family names the functions it has, one
+/// per such type, in its `family_kernel!` line, and a backend finds its own by type through
+/// [`Kernel::kernel`]: adding a backend adds no method to any trait, and a backend that
+/// runs an existing kernel API (a second device under the CUDA host code) changes no family.
+pub trait KernelApi: Any + Sync {
+    /// What a kernel for this API gives back: the runs ([`RunSet`]) for devices that run
+    /// the job; the job described, for a backend that hands it to a program.
+    type Output: 'static;
+    /// The API's name in "has no ... kernel" messages.
+    const NAME: &'static str;
+}
+
+/// A job as a backend sees it, in the spirit of candle's `CustomOp`, with one lookup instead
+/// of one method per backend. Families implement it (with `family_kernel!`) and backends
+/// only call it, through [`run_kernel`], so no backend names a family.
 pub trait Kernel: Sync {
     /// What the job is, for messages (e.g. "scatter_add").
     fn kernel_name(&self) -> String;
-    /// Runs the job on the host CPU.
-    fn run_cpu(&self, _cpu: &cpu::CpuBackend) -> Result<RunSet, OpError> {
-        Err(no_kernel(&self.kernel_name(), BackendKind::Cpu))
-    }
-    /// Runs the job on a wgpu device.
-    fn run_wgpu(&self, _gpu: &wgpu::WgpuBackend) -> Result<RunSet, OpError> {
-        Err(no_kernel(&self.kernel_name(), BackendKind::Wgpu))
-    }
-    /// Runs the job on a CUDA device.
-    fn run_cuda(&self, _gpu: &cuda::CudaBackend) -> Result<RunSet, OpError> {
-        Err(no_kernel(&self.kernel_name(), BackendKind::Cuda))
-    }
-    /// The job as an external program sees it (op, inputs, expected output), for the
-    /// external backend; `Unsupported` unless the family describes its jobs.
-    fn external_call(&self) -> Result<external::ExternalCall, OpError> {
-        Err(OpError::Unsupported(format!(
-            "{} cannot be handed to an external program yet",
-            self.kernel_name()
-        )))
-    }
+    /// The one lookup: runs the family's kernel for the [`KernelApi`] type of `api` on it
+    /// and returns its output boxed, or None when the family has no kernel for that type.
+    /// Callers use [`run_kernel`], which types the answer.
+    fn kernel(&self, api: &dyn Any) -> Option<Result<Box<dyn Any>, OpError>>;
 }
 
-fn no_kernel(name: &str, kind: BackendKind) -> OpError {
-    OpError::Unsupported(format!("{name} has no {kind} kernel in this build"))
+/// The entry of one kernel function in a [`Kernel::kernel`] lookup: `f` run on `api` when
+/// `api` is an `A`, else None (`family_kernel!` chains one per function it is given).
+pub fn kernel_entry<A: KernelApi, J>(
+    api: &dyn Any,
+    job: &J,
+    f: fn(&A, &J) -> Result<A::Output, OpError>,
+) -> Option<Result<Box<dyn Any>, OpError>> {
+    let api = api.downcast_ref::<A>()?;
+    Some(f(api, job).map(|out| Box::new(out) as Box<dyn Any>))
+}
+
+/// Runs `job`'s kernel for `api`: `Unsupported` when its family has none.
+pub fn run_kernel<A: KernelApi>(job: &dyn Kernel, api: &A) -> Result<A::Output, OpError> {
+    let out = job.kernel(api).ok_or_else(|| {
+        OpError::Unsupported(format!(
+            "{} has no {} kernel in this build",
+            job.kernel_name(),
+            A::NAME
+        ))
+    })??;
+    out.downcast::<A::Output>().map(|b| *b).map_err(|_| {
+        OpError::Failed(format!(
+            "{}: the {} kernel returned another type than its API's output",
+            job.kernel_name(),
+            A::NAME
+        ))
+    })
+}
+
+/// A target a family's kernel modules are built for without a device (`detbench kernels`,
+/// the compile tests): e.g. a CUDA architecture. `Module` is one module build. A family
+/// answers through [`crate::ops::Family::modules`], looked up by the target's type.
+pub trait BuildTarget: Any {
+    type Module: 'static;
+}
+
+/// The entry of one module list in a [`crate::ops::Family::modules`] lookup: `f(target)`
+/// when `target` is a `T`, else None.
+pub fn module_entry<T: BuildTarget>(
+    target: &dyn Any,
+    f: fn(&T) -> Vec<T::Module>,
+) -> Option<Box<dyn Any>> {
+    let target = target.downcast_ref::<T>()?;
+    Some(Box::new(f(target)))
 }
 
 /// One device that runs jobs.

@@ -33,8 +33,8 @@
 //! - **Errors.** Every call that can fail validation runs inside an error scope and returns
 //!   `OpError::Failed` with wgpu's message instead of letting wgpu panic.
 
+use super::{run_kernel, Kernel, KernelApi, RunSet};
 use super::{Backend, BackendKind, DeviceInfo};
-use super::{Kernel, RunSet};
 use crate::error::OpError;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -773,6 +773,12 @@ impl WgpuBackend {
     }
 }
 
+/// The wgpu kernels of a family take the backend.
+impl KernelApi for WgpuBackend {
+    type Output = RunSet;
+    const NAME: &'static str = "wgpu";
+}
+
 impl Backend for WgpuBackend {
     fn kind(&self) -> BackendKind {
         BackendKind::Wgpu
@@ -783,7 +789,7 @@ impl Backend for WgpuBackend {
     }
 
     fn run(&self, job: &dyn Kernel) -> Result<RunSet, OpError> {
-        job.run_wgpu(self)
+        run_kernel(job, self)
     }
 
     fn kernel_sources(&self) -> Vec<(&'static str, &'static str)> {

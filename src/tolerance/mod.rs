@@ -22,7 +22,6 @@
 //!   seeds (22 at C = 0.9).
 
 pub mod render;
-pub mod seeds;
 pub mod theory;
 pub mod validate;
 

@@ -11,11 +11,8 @@ pub struct Optim;
 pub const FAMILY: Optim = Optim;
 
 impl Family for Optim {
-    fn cuda_modules(
-        &self,
-        target: &crate::backend::cuda::CudaTarget,
-    ) -> Vec<crate::backend::cuda::ModuleBuild> {
-        super::cuda::modules(target)
+    fn modules(&self, target: &dyn std::any::Any) -> Option<Box<dyn std::any::Any>> {
+        crate::backend::module_entry(target, super::cuda::modules)
     }
     fn name(&self) -> &'static str {
         "optim"
@@ -61,4 +58,8 @@ impl JobSpec for OptimJob {
     }
 }
 
-crate::ops::family::family_kernel!(OptimJob, |j| j.op.name(), [cpu, wgpu, cuda]);
+crate::ops::family::family_kernel!(
+    OptimJob,
+    |j| j.op.name(),
+    [super::cpu::run, super::wgpu::run, super::cuda::run]
+);

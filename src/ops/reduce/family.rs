@@ -1,7 +1,7 @@
 //! The reduction family (sum, dot) as a plug-in.
 
 use super::{ReduceJob, ReduceVariant, VARIANTS};
-use crate::backend::external::{ExternalArray, ExternalCall};
+use crate::backend::external::{Describe, ExternalArray, ExternalCall};
 use crate::error::{DetError, OpError};
 use crate::ops::{Case, Family, Op, Prepared, SummationModel};
 
@@ -12,11 +12,8 @@ pub struct Reduce;
 pub const FAMILY: Reduce = Reduce;
 
 impl Family for Reduce {
-    fn cuda_modules(
-        &self,
-        target: &crate::backend::cuda::CudaTarget,
-    ) -> Vec<crate::backend::cuda::ModuleBuild> {
-        super::cuda::modules(target)
+    fn modules(&self, target: &dyn std::any::Any) -> Option<Box<dyn std::any::Any>> {
+        crate::backend::module_entry(target, super::cuda::modules)
     }
     fn name(&self) -> &'static str {
         "reduce"
@@ -65,9 +62,18 @@ impl Family for Reduce {
 
 crate::ops::family::atomic_job_spec!(ReduceJob);
 
-crate::ops::family::family_kernel!(ReduceJob, |j| j.op.name(), [cpu, wgpu, cuda, external]);
+crate::ops::family::family_kernel!(
+    ReduceJob,
+    |j| j.op.name(),
+    [
+        super::cpu::run,
+        super::wgpu::run,
+        super::cuda::run,
+        external_call
+    ]
+);
 
-fn external_call(j: &ReduceJob) -> Result<ExternalCall, OpError> {
+fn external_call(_: &Describe, j: &ReduceJob) -> Result<ExternalCall, OpError> {
     let n = j.x.len() as u64;
     let mut inputs = vec![ExternalArray::new("x", j.precision, vec![n], j.x.clone())];
     if let Some(y) = &j.y {

@@ -1,7 +1,7 @@
 //! The batched row reductions as a plug-in.
 
-use super::{cpu, cuda, wgpu, RowsJob, RowsParams, VARIANTS};
-use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
+use super::{cpu, RowsJob, RowsParams, VARIANTS};
+use crate::backend::{cpu::CpuBackend, RunSet};
 use crate::error::{DetError, OpError};
 use crate::ops::{Case, Family, FamilyOptions, Op, Prepared};
 
@@ -42,27 +42,19 @@ impl Family for Rows {
         let row_out = if case.op == Op::LogSoftmax { p.len } else { 1 };
         Ok(Some((c, row_out)))
     }
-    fn cuda_modules(
-        &self,
-        target: &crate::backend::cuda::CudaTarget,
-    ) -> Vec<crate::backend::cuda::ModuleBuild> {
-        cuda::modules(target)
+    fn modules(&self, target: &dyn std::any::Any) -> Option<Box<dyn std::any::Any>> {
+        crate::backend::module_entry(target, super::cuda::modules)
     }
 }
 
-impl Kernel for RowsJob {
-    fn kernel_name(&self) -> String {
-        self.op.name().into()
-    }
-    fn run_cpu(&self, b: &CpuBackend) -> Result<RunSet, OpError> {
-        b.time_runs(self.runs, || {
-            cpu::run_threads(self, b.threads()).map(|v| (v, String::new()))
-        })
-    }
-    fn run_wgpu(&self, b: &WgpuBackend) -> Result<RunSet, OpError> {
-        wgpu::run(b, self)
-    }
-    fn run_cuda(&self, b: &CudaBackend) -> Result<RunSet, OpError> {
-        cuda::run(b, self)
-    }
+crate::ops::family::family_kernel!(
+    RowsJob,
+    |j| j.op.name(),
+    [run_cpu, super::wgpu::run, super::cuda::run]
+);
+
+fn run_cpu(b: &CpuBackend, job: &RowsJob) -> Result<RunSet, OpError> {
+    b.time_runs(job.runs, || {
+        cpu::run_threads(job, b.threads()).map(|v| (v, String::new()))
+    })
 }

@@ -3,7 +3,7 @@
 use super::{
     index_source, input_label, IndexSource, ScatterJob, ScatterOptions, ScatterParams, VARIANTS,
 };
-use crate::backend::external::{ExternalArray, ExternalCall};
+use crate::backend::external::{Describe, ExternalArray, ExternalCall};
 use crate::error::{DetError, OpError};
 use crate::ops::{Case, Family, FamilyOptions, FamilyParams, Op, Prepared};
 use serde_json::Value;
@@ -16,11 +16,8 @@ pub struct Scatter;
 pub const FAMILY: Scatter = Scatter;
 
 impl Family for Scatter {
-    fn cuda_modules(
-        &self,
-        target: &crate::backend::cuda::CudaTarget,
-    ) -> Vec<crate::backend::cuda::ModuleBuild> {
-        super::cuda::modules(target)
+    fn modules(&self, target: &dyn std::any::Any) -> Option<Box<dyn std::any::Any>> {
+        crate::backend::module_entry(target, super::cuda::modules)
     }
     fn name(&self) -> &'static str {
         "scatter"
@@ -82,9 +79,18 @@ impl Family for Scatter {
 
 crate::ops::family::atomic_job_spec!(ScatterJob);
 
-crate::ops::family::family_kernel!(ScatterJob, |_j| "scatter_add", [cpu, wgpu, cuda, external]);
+crate::ops::family::family_kernel!(
+    ScatterJob,
+    |_j| "scatter_add",
+    [
+        super::cpu::run,
+        super::wgpu::run,
+        super::cuda::run,
+        external_call
+    ]
+);
 
-fn external_call(j: &ScatterJob) -> Result<ExternalCall, OpError> {
+fn external_call(_: &Describe, j: &ScatterJob) -> Result<ExternalCall, OpError> {
     let n = j.x.len() as u64;
     Ok(ExternalCall {
         op: "scatter_add".into(),
