@@ -163,8 +163,7 @@ pub struct ReportArgs {
     /// Write every figure into this folder as a standalone SVG plus the CSV of its data.
     #[arg(long)]
     pub figures: Option<PathBuf>,
-    /// Write the summary data (`detbench.summary.v1`: headline and cost of determinism,
-    /// paired by result key) as JSON here (`-` for stdout).
+    /// Write the summary data (`detbench.summary.v1`) as JSON here (`-` for stdout).
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// Print the report on stdout in this format: text, md, html, json or latex.
@@ -698,28 +697,15 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
         Command::Devices { json } => devices(json.as_deref()),
         Command::Run(a) => run(&a),
         Command::Report(a) => {
-            let mut plan = crate::safety::Plan::new();
-            for p in &a.inputs {
-                plan = plan.input("input", p);
-            }
-            plan.output("--html", a.html.as_deref())
-                .output("--md", a.md.as_deref())
-                .output("--json", a.json.as_deref())
-                .folder("--figures", a.figures.as_deref())
-                .check()?;
-            let format = a
-                .format
-                .as_deref()
-                .map(str::parse::<crate::report::render::Format>)
-                .transpose()?;
-            let outputs = crate::report::command::Outputs::new(
+            let out = crate::report::command::Outputs::new(
+                &a.inputs,
                 a.html.as_deref(),
                 a.md.as_deref(),
                 a.json.as_deref(),
-                format,
+                a.format.as_deref(),
                 a.figures.as_deref(),
             )?;
-            crate::report::command::run(&a.inputs, &outputs)?;
+            crate::report::command::run(&a.inputs, &out)?;
             Ok(Outcome::Ok)
         }
         Command::Tolerance(a) => {

@@ -19,13 +19,25 @@ pub struct Outputs {
 impl Outputs {
     /// The outputs named on the command line; with none, Markdown to stdout (every command
     /// prints its answer when not told where to write it).
+    /// The inputs are checked with the outputs (no output may clobber an input).
     pub fn new(
+        inputs: &[PathBuf],
         html: Option<&Path>,
         md: Option<&Path>,
         json: Option<&Path>,
-        format: Option<Format>,
+        format: Option<&str>,
         figures: Option<&Path>,
     ) -> Result<Outputs, DetError> {
+        let mut plan = crate::safety::Plan::new();
+        for p in inputs {
+            plan = plan.input("input", p);
+        }
+        plan.output("--html", html)
+            .output("--md", md)
+            .output("--json", json)
+            .folder("--figures", figures)
+            .check()?;
+        let format = format.map(str::parse::<Format>).transpose()?;
         let mut to: Vec<(Format, PathBuf)> = [
             (Format::Html, html),
             (Format::Markdown, md),
