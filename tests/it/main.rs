@@ -32,6 +32,8 @@ mod repro_ties;
 mod robust;
 mod scatter_props;
 mod schema;
+mod seeds;
 mod tolerance;
 mod train;
 mod ux;
+mod wgsl_preprocessor;
