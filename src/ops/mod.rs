@@ -14,6 +14,7 @@ pub mod optim;
 pub mod reduce;
 pub mod rows;
 pub mod scatter;
+pub mod wgsl;
 
 pub use crate::backend::{Kernel, RunSet};
 use crate::error::{DetError, OpError};

@@ -1,15 +1,25 @@
-//! Reports: the JSON schema, reading and atomic writing, and (in submodules) the
-//! renderers.
+//! Reports: the JSON schema, reading and atomic writing; the format-neutral view
+//! (`view`), the summary data (`summary`), the tables, figures and documents built from
+//! them, and one renderer per output format (`render`).
+//!
+//! Data flows one way: records -> summary / tables / figures -> document (`view`) ->
+//! renderer. `command` runs `detbench report`.
 
 pub mod batch;
+pub mod command;
+pub mod document;
+pub mod figures;
 pub mod headline;
-pub mod html;
+pub mod inputs;
 pub mod key;
-pub mod markdown;
 pub mod plots;
 pub mod rcp;
+pub mod render;
 pub mod schema;
+pub mod summary;
+pub mod tables;
 pub mod train;
+pub mod view;
 
 pub use schema::{Env, Report, ResultRecord, Status, SCHEMA};
 
