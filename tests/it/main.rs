@@ -18,6 +18,8 @@ mod cuda_emu_reduce;
 mod cuda_emu_scatter;
 mod cuda_nvrtc;
 mod edges;
+mod edges_families;
+mod edges_wgsl_fma;
 mod external;
 mod golden;
 mod import_graph;
