@@ -14,6 +14,7 @@ pub mod optim;
 pub mod reduce;
 pub mod rows;
 pub mod scatter;
+pub mod wgsl;
 
 pub use crate::backend::{Kernel, RunSet};
 use crate::error::{DetError, OpError};
@@ -177,6 +178,17 @@ macro_rules! registry {
         /// Every kernel family, in report order.
         pub static FAMILIES: &[&dyn Family] = &[$(&$family),*];
 
+        /// The ops the registry line of the family named `family` declares, in report
+        /// order ([`Family::ops`]).
+        fn registry_ops(family: &str) -> &'static [Op] {
+            $(
+                if Family::name(&$family) == family {
+                    return &[$(Op::$op),+];
+                }
+            )*
+            &[]
+        }
+
         /// The `run` flags of every family that has its own ([`FamilyFlags`]), flattened
         /// into `run`'s arguments; one field per such family, named after its job.
         #[derive(clap::Args, Clone, Debug)]
@@ -256,17 +268,8 @@ impl Kernel for Job {
     fn kernel_name(&self) -> String {
         self.spec().kernel_name()
     }
-    fn run_cpu(&self, cpu: &crate::backend::cpu::CpuBackend) -> Result<RunSet, OpError> {
-        self.spec().run_cpu(cpu)
-    }
-    fn run_wgpu(&self, gpu: &crate::backend::wgpu::WgpuBackend) -> Result<RunSet, OpError> {
-        self.spec().run_wgpu(gpu)
-    }
-    fn run_cuda(&self, gpu: &crate::backend::cuda::CudaBackend) -> Result<RunSet, OpError> {
-        self.spec().run_cuda(gpu)
-    }
-    fn external_call(&self) -> Result<crate::backend::external::ExternalCall, OpError> {
-        self.spec().external_call()
+    fn kernel(&self, api: &dyn std::any::Any) -> Option<Result<Box<dyn std::any::Any>, OpError>> {
+        self.spec().kernel(api)
     }
 }
 
@@ -280,16 +283,23 @@ pub fn check_workgroup_size(wg: u32) -> Result<u32, DetError> {
     Ok(wg)
 }
 
-/// Every module configuration the CUDA backend can build for `target`, family by family,
-/// with the entry points each family's host code looks up; only the families of `ops`
-/// unless `ops` is empty.
+/// Every module the families build for `target` ([`Family::modules`]), family by family;
+/// only the families of `ops` unless `ops` is empty.
+pub fn modules<T: crate::backend::BuildTarget>(target: &T, ops: &[Op]) -> Vec<T::Module> {
+    FAMILIES
+        .iter()
+        .filter(|f| ops.is_empty() || f.ops().iter().any(|o| ops.contains(o)))
+        .filter_map(|f| f.modules(target))
+        .filter_map(|m| m.downcast::<Vec<T::Module>>().ok())
+        .flat_map(|m| *m)
+        .collect()
+}
+
+/// Every module configuration the CUDA backend can build for `target` ([`modules`]), with
+/// the entry points each family's host code looks up.
 pub fn cuda_modules(
     target: &crate::backend::cuda::CudaTarget,
     ops: &[Op],
 ) -> Vec<crate::backend::cuda::ModuleBuild> {
-    FAMILIES
-        .iter()
-        .filter(|f| ops.is_empty() || f.ops().iter().any(|o| ops.contains(o)))
-        .flat_map(|f| f.cuda_modules(target))
-        .collect()
+    modules(target, ops)
 }
