@@ -224,7 +224,7 @@ fn check_backends(cfg: &RunConfig, found: &crate::backend::Discovered) -> Result
     Ok(())
 }
 
-/// A readable table of results followed by the headline (see `report::headline`).
+/// The headline, then a readable table of results (see `report::document::run_console`).
 pub fn table(results: &[ResultRecord]) -> String {
-    crate::report::headline::console(results)
+    crate::report::document::console_text(results)
 }

@@ -7,6 +7,7 @@ mod cuda_emu;
 
 mod batch_check;
 mod batch_rows;
+mod bounds_edges;
 mod check_corpus;
 mod cli;
 mod conv_props;
@@ -18,6 +19,8 @@ mod cuda_emu_reduce;
 mod cuda_emu_scatter;
 mod cuda_nvrtc;
 mod edges;
+mod edges_families;
+mod edges_wgsl_fma;
 mod external;
 mod golden;
 mod import_graph;

@@ -22,7 +22,7 @@ use super::{Case, Job, Launch, Op, Ordering, Prepared};
 use crate::error::{DetError, OpError};
 use crate::inputs;
 use crate::numerics::bounds::{ceil_log2, gamma};
-use crate::numerics::exact::{sum_abs_products_wide, sum_abs_wide, ExactAcc, Wide};
+use crate::numerics::exact::{sum_abs_products_wide, sum_abs_wide, ExactAcc, ExactRest, Wide};
 use crate::numerics::repro::ReproParams;
 use crate::numerics::Precision;
 use std::sync::{Arc, Mutex};
@@ -358,6 +358,7 @@ fn prepare_shared(case: &Case, input: &SharedInput) -> Result<Prepared, DetError
         job: Job::Reduce(job),
         exact: vec![exact],
         exact_out: vec![exact_out],
+        exact_rest: vec![r.rest],
         bounds: vec![bound],
         condition_number,
         bytes_moved: operands * n as f64 * case.precision.bytes() as f64,
@@ -375,6 +376,8 @@ struct Reference {
     exact: f64,
     /// The exact result rounded once, separately, to the accumulator (for ULP errors).
     exact_out: f64,
+    /// The exact result beyond `exact`: errors are taken against `exact + rest`.
+    rest: ExactRest,
     /// Sum of magnitudes in a format that cannot overflow (products of f64 reach 2^2046),
     /// and rounded up to f64.
     mag_w: Wide,
@@ -420,8 +423,10 @@ fn reference(case: &Case, x: &[f64], y: Option<&[f64]>) -> Reference {
         compute,
         flushable_magnitude(x, y, compute),
     );
+    let (exact, rest) = oracle.split();
     Reference {
-        exact: oracle.value(),
+        exact,
+        rest,
         exact_out: oracle.value_in(acc),
         mag: mag_w.to_f64_up(),
         mag_w,
@@ -433,29 +438,56 @@ fn reference(case: &Case, x: &[f64], y: Option<&[f64]>) -> Reference {
 /// layout of the variants that need one, and says so in `note`.
 fn variant_bound(job: &mut ReduceJob, r: &Reference, note: &mut String) -> Option<f64> {
     let (n, launch, acc) = (job.x.len(), job.launch, job.accumulator);
-    let (exact, mag, mag_w, eta) = (r.exact, r.mag, r.mag_w, r.eta);
+    let (mag, mag_w, eta) = (r.mag, r.mag_w, r.eta);
+    // |exact| rounded upward (|x - hi| is at most half an ulp of hi): the final rounding's
+    // u|x| must not use a value below the real one.
+    let exact = r.exact.abs().next_up();
+    // The final rounding to the accumulator where the result may be subnormal (or flushed).
+    let last = crate::numerics::bounds::underflow_abs(acc, 0.0);
     let u = acc.unit_roundoff();
     let is_dot = job.y.is_some();
     let extra = if is_dot { 1 } else { 0 };
     let model = |g: f64| r.model(g);
-    match job.variant {
-        ReduceVariant::Atomic | ReduceVariant::AtomicCas => {
-            gamma(n as u64 - 1 + extra, u).map(model)
+    // Every partial sum of a chain of rounded adds is at most (1 + g) sum |terms| (plus the
+    // underflow terms): past the accumulator's largest value one can round to infinity
+    // while the exact sum and sum |terms| are finite (issue 24). No bound then.
+    let why = std::cell::RefCell::new(String::new());
+    let overflow = |g: f64| {
+        let reach = r.model(1.0 + g);
+        let ok = crate::numerics::bounds::fits(acc, reach);
+        if !ok {
+            *why.borrow_mut() = format!(
+                "overflow possible: partial sums may reach (1 + gamma) sum |terms| = {reach:e}, past the {acc} maximum {:e}, and round to infinity; the error model assumes no overflow",
+                acc.max_finite()
+            );
         }
-        ReduceVariant::BlockAtomic => gamma(block_atomic_height(n, launch) + extra, u).map(model),
-        ReduceVariant::Tree => gamma(tree_height(n, launch) + extra, u).map(model),
+        ok
+    };
+    let bound = match job.variant {
+        ReduceVariant::Atomic | ReduceVariant::AtomicCas => gamma(n as u64 - 1 + extra, u)
+            .filter(|&g| overflow(g))
+            .map(model),
+        ReduceVariant::BlockAtomic => gamma(block_atomic_height(n, launch) + extra, u)
+            .filter(|&g| overflow(g))
+            .map(model),
+        ReduceVariant::Tree => gamma(tree_height(n, launch) + extra, u)
+            .filter(|&g| overflow(g))
+            .map(model),
         // TwoSum's inner subtractions can overflow while every sum stays finite, and its
         // error-free property then fails (found by tests/it/edges.rs near f64::MAX): no bound
         // once the magnitudes reach the format's range.
         ReduceVariant::Kahan if mag > acc.max_finite() => None,
-        ReduceVariant::Kahan => gamma(tree_height(n, launch) + extra + 1, u).map(|g| {
-            // The compensation terms can underflow as well: twice the eta terms.
-            u * exact.abs()
-                + mag_w
-                    .mul_up(2.0 * g * g)
-                    .add_up(Wide::from_f64(eta).mul_up(2.0 * (1.0 + g)))
-                    .to_f64_up()
-        }),
+        ReduceVariant::Kahan => gamma(tree_height(n, launch) + extra + 1, u)
+            .filter(|&g| overflow(g))
+            .map(|g| {
+                // The compensation terms can underflow as well: twice the eta terms.
+                u * exact
+                    + last
+                    + mag_w
+                        .mul_up(2.0 * g * g)
+                        .add_up(Wide::from_f64(eta).mul_up(2.0 * (1.0 + g)))
+                        .to_f64_up()
+            }),
         ReduceVariant::FixedPoint => {
             let max_abs = job.terms_iter().fold(0.0f64, |m, v| nan_max(m, v.abs()));
             let k = fixed_scale(n, max_abs);
@@ -466,7 +498,8 @@ fn variant_bound(job: &mut ReduceJob, r: &Reference, note: &mut String) -> Optio
                 // Products fl(x*y) rounded (and possibly underflowed) before quantizing.
                 let prod = if is_dot { model(u) } else { 0.0 };
                 // Rounded once from the exact integer total to the accumulator.
-                Some(quant + prod + u * (exact.abs() + quant + prod))
+                let total = quant + prod + u * (exact + quant + prod) + last;
+                (overflow(u) && crate::numerics::bounds::fits(acc, mag + total)).then_some(total)
             } else {
                 None
             }
@@ -492,7 +525,9 @@ fn variant_bound(job: &mut ReduceJob, r: &Reference, note: &mut String) -> Optio
                     } else {
                         0.0
                     };
-                    Some(p.bound(n as u64, exact) + prod)
+                    let total = p.bound(n as u64, exact) + prod + last;
+                    (overflow(u) && crate::numerics::bounds::fits(acc, mag + total))
+                        .then_some(total)
                 }
                 Err(e) => {
                     // Kept as a job: every backend reports the same reason.
@@ -501,7 +536,15 @@ fn variant_bound(job: &mut ReduceJob, r: &Reference, note: &mut String) -> Optio
                 }
             }
         }
+    };
+    let why = why.into_inner();
+    if !why.is_empty() {
+        if !note.is_empty() {
+            note.push_str("; ");
+        }
+        note.push_str(&why);
     }
+    bound
 }
 
 /// max that keeps NaN: a NaN anywhere makes the maximum NaN.
