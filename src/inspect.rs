@@ -335,7 +335,7 @@ pub fn run(
         modules,
     };
     let json = serde_json::to_string_pretty(&summary)
-        .map_err(|e| DetError::Io(format!("summary: {e}")))?;
+        .map_err(|e| DetError::encode("cannot serialise the summary", e))?;
     write("kernels.json", json.as_bytes())?;
     let mut dir = crate::safety::OutDir::new("--out", out);
     for (name, bytes) in &files {

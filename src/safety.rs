@@ -453,23 +453,22 @@ impl OutDir {
     /// Writes `bytes` as `name` (a plain file name, e.g. from [`file_slug`]).
     pub fn write(&mut self, name: &str, bytes: &[u8]) -> Result<PathBuf, DetError> {
         if !plain_name(name) {
-            return Err(DetError::Io(format!(
+            return Err(DetError::input(format!(
                 "{}: refusing to write '{name}': not a plain file name",
                 self.what
             )));
         }
         if self.written.contains(name) {
-            return Err(DetError::Io(format!(
+            return Err(DetError::backend(format!(
                 "{}: two outputs of this command are both named {name}",
                 self.what
             )));
         }
         let io = |e: std::io::Error| {
-            DetError::Io(format!(
-                "{}: cannot write {}: {e}",
-                self.what,
-                self.path.join(name).display()
-            ))
+            DetError::io(
+                format!("{}: cannot write {}", self.what, self.path.join(name).display()),
+                e,
+            )
         };
         if self.known.is_none() {
             std::fs::create_dir_all(&self.path).map_err(io)?;
@@ -715,7 +714,7 @@ pub fn out(text: &str) -> Result<(), DetError> {
             STDOUT_CLOSED.store(true, Ordering::Relaxed);
             Ok(())
         }
-        Err(e) => Err(DetError::Io(format!("cannot write to stdout: {e}"))),
+        Err(e) => Err(DetError::io("cannot write to stdout", e)),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The CPU backend: the reference, and the exact emulation of every ordered variant.
 
-use super::{Backend, BackendKind, DeviceInfo, Kernel, RunSet};
+use super::{run_kernel, Backend, BackendKind, DeviceInfo, Kernel, KernelApi, RunSet};
 use crate::error::OpError;
 use std::time::Instant;
 
@@ -90,8 +90,14 @@ impl Backend for CpuBackend {
     }
 
     fn run(&self, job: &dyn Kernel) -> Result<RunSet, OpError> {
-        job.run_cpu(self)
+        run_kernel(job, self)
     }
+}
+
+/// The CPU kernels of a family take the backend itself.
+impl KernelApi for CpuBackend {
+    type Output = RunSet;
+    const NAME: &'static str = "cpu";
 }
 
 impl CpuBackend {

@@ -17,9 +17,9 @@
 //! most the size the request implies.
 //!
 //! This module knows nothing of the families: a job describes itself as an
-//! [`ExternalCall`] (see [`super::Kernel::external_call`]).
+//! [`ExternalCall`]: its family's kernel for [`Describe`] (see [`super::KernelApi`]).
 
-use super::{Backend, BackendKind, DeviceInfo, Kernel, RunSet};
+use super::{run_kernel, Backend, BackendKind, DeviceInfo, Kernel, KernelApi, RunSet};
 use crate::error::{DetError, OpError};
 use crate::numerics::Precision;
 use crate::report::ResultRecord;
@@ -108,6 +108,15 @@ impl ExternalArray {
             values,
         }
     }
+}
+
+/// The external backend's kernel API: a family's kernel for it describes the job as an
+/// [`ExternalCall`] instead of running it (`Unsupported` for families that have none).
+pub struct Describe;
+
+impl KernelApi for Describe {
+    type Output = ExternalCall;
+    const NAME: &'static str = "external";
 }
 
 /// What an external program is asked to compute: a job described without detbench's
@@ -1074,7 +1083,7 @@ impl Backend for ExternalBackend {
     }
 
     fn run_variant(&self, job: &dyn Kernel, variant: &str) -> Result<RunSet, OpError> {
-        let call = job.external_call()?;
+        let call = run_kernel(job, &Describe)?;
         match self.adapter.modes(&call.op) {
             Some(m) if m.iter().any(|x| x == variant) => self.adapter.run(variant, &call),
             _ => Err(OpError::Unsupported(format!(

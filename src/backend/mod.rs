@@ -11,6 +11,7 @@ pub mod wgpu;
 
 use crate::error::OpError;
 use serde::{Deserialize, Serialize};
+use std::any::Any;
 use std::fmt;
 use std::str::FromStr;
 
@@ -21,6 +22,10 @@ pub enum BackendKind {
     Cpu,
     Cuda,
     Wgpu,
+    /// The CUDA backend's host code and kernels run on the g++ host emulator of an sm_90
+    /// device: it checks them without a GPU; its times are emulator time.
+    #[serde(rename = "cuda-emu")]
+    CudaEmu,
     /// A program outside detbench, through an adapter (`--external`).
     External,
 }
@@ -30,11 +35,26 @@ impl BackendKind {
     /// (`--external`), so it is never implied.
     pub const ALL: [BackendKind; 3] = [BackendKind::Cpu, BackendKind::Cuda, BackendKind::Wgpu];
 
+    /// What `detbench devices` lists: the built-in backends and `cuda-emu`, which is not a
+    /// device to measure (so not in [`BackendKind::ALL`]) and runs only when named.
+    pub const LISTED: [BackendKind; 4] = [
+        BackendKind::Cpu,
+        BackendKind::Cuda,
+        BackendKind::Wgpu,
+        BackendKind::CudaEmu,
+    ];
+
+    /// Whether atomic jobs run once per CUDA ordering (the PTX orderings) on this backend.
+    pub fn sweeps_cuda_orderings(self) -> bool {
+        matches!(self, BackendKind::Cuda | BackendKind::CudaEmu)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             BackendKind::Cpu => "cpu",
             BackendKind::Cuda => "cuda",
             BackendKind::Wgpu => "wgpu",
+            BackendKind::CudaEmu => "cuda-emu",
             BackendKind::External => "external",
         }
     }
@@ -53,9 +73,10 @@ impl FromStr for BackendKind {
             "cpu" => Ok(BackendKind::Cpu),
             "cuda" => Ok(BackendKind::Cuda),
             "wgpu" => Ok(BackendKind::Wgpu),
+            "cuda-emu" => Ok(BackendKind::CudaEmu),
             "external" => Ok(BackendKind::External),
             other => Err(format!(
-                "unknown backend '{other}' (expected cpu, cuda, wgpu or external)"
+                "unknown backend '{other}' (expected cpu, cuda, wgpu, cuda-emu or external)"
             )),
         }
     }
@@ -132,36 +153,76 @@ pub struct RunSet {
     pub message: String,
 }
 
-/// A job as a backend sees it, in the spirit of candle's `CustomOp`: one method per
-/// backend, each `Unsupported` unless the family implements it. Families implement it and
-/// backends only call it, so no backend names a family.
+/// What a family's kernel code is written against for one backend: the device type its
+/// kernel functions take (the CPU backend, a wgpu device, the CUDA host code's device, the
+/// external backend's [`external::Describe`]). A family names the functions it has, one
+/// per such type, in its `family_kernel!` line, and a backend finds its own by type through
+/// [`Kernel::kernel`]: adding a backend adds no method to any trait, and a backend that
+/// runs an existing kernel API (a second device under the CUDA host code) changes no family.
+pub trait KernelApi: Any + Sync {
+    /// What a kernel for this API gives back: the runs ([`RunSet`]) for devices that run
+    /// the job; the job described, for a backend that hands it to a program.
+    type Output: 'static;
+    /// The API's name in "has no ... kernel" messages.
+    const NAME: &'static str;
+}
+
+/// A job as a backend sees it, in the spirit of candle's `CustomOp`, with one lookup instead
+/// of one method per backend. Families implement it (with `family_kernel!`) and backends
+/// only call it, through [`run_kernel`], so no backend names a family.
 pub trait Kernel: Sync {
     /// What the job is, for messages (e.g. "scatter_add").
     fn kernel_name(&self) -> String;
-    /// Runs the job on the host CPU.
-    fn run_cpu(&self, _cpu: &cpu::CpuBackend) -> Result<RunSet, OpError> {
-        Err(no_kernel(&self.kernel_name(), BackendKind::Cpu))
-    }
-    /// Runs the job on a wgpu device.
-    fn run_wgpu(&self, _gpu: &wgpu::WgpuBackend) -> Result<RunSet, OpError> {
-        Err(no_kernel(&self.kernel_name(), BackendKind::Wgpu))
-    }
-    /// Runs the job on a CUDA device.
-    fn run_cuda(&self, _gpu: &cuda::CudaBackend) -> Result<RunSet, OpError> {
-        Err(no_kernel(&self.kernel_name(), BackendKind::Cuda))
-    }
-    /// The job as an external program sees it (op, inputs, expected output), for the
-    /// external backend; `Unsupported` unless the family describes its jobs.
-    fn external_call(&self) -> Result<external::ExternalCall, OpError> {
-        Err(OpError::Unsupported(format!(
-            "{} cannot be handed to an external program yet",
-            self.kernel_name()
-        )))
-    }
+    /// The one lookup: runs the family's kernel for the [`KernelApi`] type of `api` on it
+    /// and returns its output boxed, or None when the family has no kernel for that type.
+    /// Callers use [`run_kernel`], which types the answer.
+    fn kernel(&self, api: &dyn Any) -> Option<Result<Box<dyn Any>, OpError>>;
 }
 
-fn no_kernel(name: &str, kind: BackendKind) -> OpError {
-    OpError::Unsupported(format!("{name} has no {kind} kernel in this build"))
+/// The entry of one kernel function in a [`Kernel::kernel`] lookup: `f` run on `api` when
+/// `api` is an `A`, else None (`family_kernel!` chains one per function it is given).
+pub fn kernel_entry<A: KernelApi, J>(
+    api: &dyn Any,
+    job: &J,
+    f: fn(&A, &J) -> Result<A::Output, OpError>,
+) -> Option<Result<Box<dyn Any>, OpError>> {
+    let api = api.downcast_ref::<A>()?;
+    Some(f(api, job).map(|out| Box::new(out) as Box<dyn Any>))
+}
+
+/// Runs `job`'s kernel for `api`: `Unsupported` when its family has none.
+pub fn run_kernel<A: KernelApi>(job: &dyn Kernel, api: &A) -> Result<A::Output, OpError> {
+    let out = job.kernel(api).ok_or_else(|| {
+        OpError::Unsupported(format!(
+            "{} has no {} kernel in this build",
+            job.kernel_name(),
+            A::NAME
+        ))
+    })??;
+    out.downcast::<A::Output>().map(|b| *b).map_err(|_| {
+        OpError::Failed(format!(
+            "{}: the {} kernel returned another type than its API's output",
+            job.kernel_name(),
+            A::NAME
+        ))
+    })
+}
+
+/// A target a family's kernel modules are built for without a device (`detbench kernels`,
+/// the compile tests): e.g. a CUDA architecture. `Module` is one module build. A family
+/// answers through [`crate::ops::Family::modules`], looked up by the target's type.
+pub trait BuildTarget: Any {
+    type Module: 'static;
+}
+
+/// The entry of one module list in a [`crate::ops::Family::modules`] lookup: `f(target)`
+/// when `target` is a `T`, else None.
+pub fn module_entry<T: BuildTarget>(
+    target: &dyn Any,
+    f: fn(&T) -> Vec<T::Module>,
+) -> Option<Box<dyn Any>> {
+    let target = target.downcast_ref::<T>()?;
+    Some(Box::new(f(target)))
 }
 
 /// One device that runs jobs.
@@ -207,6 +268,14 @@ pub fn discover(kinds: &[BackendKind]) -> Discovered {
             }
             BackendKind::Cuda => {
                 let (found, mut unavailable) = cuda::discover();
+                for b in found {
+                    infos.push(b.info().clone());
+                    backends.push(Box::new(b));
+                }
+                infos.append(&mut unavailable);
+            }
+            BackendKind::CudaEmu => {
+                let (found, mut unavailable) = cuda::emu_discover();
                 for b in found {
                     infos.push(b.info().clone());
                     backends.push(Box::new(b));

@@ -4,7 +4,6 @@
 //! code and the backends reach a family only through these traits.
 
 use super::{Case, Launch, Op, Ordering, Prepared};
-use crate::backend::cuda::{CudaTarget, ModuleBuild};
 use crate::backend::Kernel;
 use crate::error::DetError;
 use crate::numerics::Precision;
@@ -162,10 +161,17 @@ impl SummationModel {
 pub trait Family: Sync {
     /// The family's name (e.g. "reduce").
     fn name(&self) -> &'static str;
-    /// Ops of this family, in report order.
-    fn ops(&self) -> &'static [Op];
+    /// Ops of this family, in report order: those its registry line names (the one place
+    /// a family's ops are declared).
+    fn ops(&self) -> &'static [Op] {
+        super::registry_ops(self.name())
+    }
     /// Variants of one of its ops, in report order.
     fn variants(&self, op: Op) -> &'static [&'static str];
+    /// What `variant` of `op` does, in one line for `run --help`: its order and whether its
+    /// bits can change from run to run. Written here, with the family, for every variant
+    /// [`Family::variants`] lists (tests/it/cli.rs checks none is missing).
+    fn describe(&self, op: Op, variant: &str) -> Option<&'static str>;
     /// Builds the job, the exact reference and the a-priori bound of a case.
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError>;
     /// The accumulators a case of `precision` runs with, given those the user asked for
@@ -196,10 +202,13 @@ pub trait Family: Sync {
         _max_ulp_run_to_run: u64,
     ) {
     }
-    /// Every CUDA module the family builds for `target`, with the entry points its host code
-    /// looks up: what `detbench kernels` and the NVRTC test compile without a device.
-    fn cuda_modules(&self, _target: &CudaTarget) -> Vec<ModuleBuild> {
-        Vec::new()
+    /// The kernel modules the family builds for a [`crate::backend::BuildTarget`] (e.g. each
+    /// CUDA module for a compute capability, with the entry points its host code looks
+    /// up): what `detbench kernels` and the compile tests build without a device. The one
+    /// lookup, by the target's type: chain [`crate::backend::module_entry`] per target
+    /// type the family builds for; None for the others. Callers use [`super::modules`].
+    fn modules(&self, _target: &dyn Any) -> Option<Box<dyn Any>> {
+        None
     }
     /// Whether the first-run outputs of every backend are compared with each other (the
     /// outputs of deterministic element-wise kernels should agree across devices).
@@ -268,53 +277,26 @@ macro_rules! atomic_job_spec {
 }
 pub(crate) use atomic_job_spec;
 
-/// The [`Kernel`] impl of a family's job: `kernel_name` from the given expression, and each
-/// listed backend's run from the family's backend module (`cpu::run(b, job)`,
-/// `wgpu::run(b, job)`, `cuda::run(b, job)`, siblings of the invoking module). A backend not
-/// listed keeps the trait's `Unsupported` default.
+/// The [`Kernel`] impl of a family's job: `kernel_name` from the given expression, and the
+/// one kernel lookup from the listed functions, each `fn(&Api, &Job) -> Result<Api::Output,
+/// OpError>` for one [`crate::backend::KernelApi`] (usually `super::<backend>::run`). An API
+/// with no function listed gets `Unsupported`. The macro names no backend: a family gains a
+/// backend's kernels by listing one more function.
 ///
-/// `family_kernel!(ReduceJob, |j| j.op.name(), [cpu, wgpu, cuda]);`
+/// `family_kernel!(ReduceJob, |j| j.op.name(), [super::cpu::run, super::wgpu::run]);`
 macro_rules! family_kernel {
-    ($job:ty, |$j:ident| $name:expr, [$($backend:ident),* $(,)?]) => {
+    ($job:ty, |$j:ident| $name:expr, [$($run:path),* $(,)?]) => {
         impl $crate::backend::Kernel for $job {
             fn kernel_name(&self) -> String {
                 let $j = self;
                 ($name).into()
             }
-            $($crate::ops::family::family_kernel!(@run $backend);)*
-        }
-    };
-    (@run cpu) => {
-        fn run_cpu(
-            &self,
-            b: &$crate::backend::cpu::CpuBackend,
-        ) -> Result<$crate::backend::RunSet, $crate::error::OpError> {
-            super::cpu::run(b, self)
-        }
-    };
-    (@run wgpu) => {
-        fn run_wgpu(
-            &self,
-            b: &$crate::backend::wgpu::WgpuBackend,
-        ) -> Result<$crate::backend::RunSet, $crate::error::OpError> {
-            super::wgpu::run(b, self)
-        }
-    };
-    (@run cuda) => {
-        fn run_cuda(
-            &self,
-            b: &$crate::backend::cuda::CudaBackend,
-        ) -> Result<$crate::backend::RunSet, $crate::error::OpError> {
-            super::cuda::run(b, self)
-        }
-    };
-    // The job as an external program sees it: a function `external_call(&Job)` next to
-    // the macro's call.
-    (@run external) => {
-        fn external_call(
-            &self,
-        ) -> Result<$crate::backend::external::ExternalCall, $crate::error::OpError> {
-            external_call(self)
+            fn kernel(
+                &self,
+                api: &dyn std::any::Any,
+            ) -> Option<Result<Box<dyn std::any::Any>, $crate::error::OpError>> {
+                None$(.or_else(|| $crate::backend::kernel_entry(api, self, $run)))*
+            }
         }
     };
 }

@@ -14,6 +14,7 @@ pub mod optim;
 pub mod reduce;
 pub mod rows;
 pub mod scatter;
+pub mod wgsl;
 
 pub use crate::backend::{Kernel, RunSet};
 use crate::error::{DetError, OpError};
@@ -102,6 +103,11 @@ pub struct Prepared {
     /// measured against these, never against `exact` rounded a second time). Empty when
     /// the family's reference is itself an f64 value: then `exact` rounded to the output.
     pub exact_out: Vec<f64>,
+    /// What each exact value holds beyond its f64 rounding in `exact`
+    /// ([`crate::numerics::error::ExactRest`]): errors are measured against the real exact
+    /// value `exact + rest`, rounded upward. Empty when every exact value is an f64 (or
+    /// the family's reference is an f64 value, whose own error its bound counts).
+    pub exact_rest: Vec<crate::numerics::error::ExactRest>,
     /// A-priori bound per output element (`None`: no finite bound). Length 1 means the
     /// same bound for every element.
     pub bounds: Vec<Option<f64>>,
@@ -115,8 +121,10 @@ pub struct Prepared {
     pub out_precision: Precision,
     /// Whether the output is one scalar (then `exact` is reported).
     pub scalar: bool,
-    /// Arrays written by `--dump`: (name, format, values).
-    pub dumps: Vec<(String, Precision, Vec<f64>)>,
+    /// Arrays written by `--dump`: (name, format, values). Shared, so that a family whose
+    /// job holds the same values (a reduction's x) keeps no second copy for a dump that is
+    /// rarely asked for.
+    pub dumps: Vec<(String, Precision, std::sync::Arc<Vec<f64>>)>,
     /// A note for the report (e.g. the fixed-point scale).
     pub note: String,
 }
@@ -171,6 +179,17 @@ macro_rules! registry {
 
         /// Every kernel family, in report order.
         pub static FAMILIES: &[&dyn Family] = &[$(&$family),*];
+
+        /// The ops the registry line of the family named `family` declares, in report
+        /// order ([`Family::ops`]).
+        fn registry_ops(family: &str) -> &'static [Op] {
+            $(
+                if Family::name(&$family) == family {
+                    return &[$(Op::$op),+];
+                }
+            )*
+            &[]
+        }
 
         /// The `run` flags of every family that has its own ([`FamilyFlags`]), flattened
         /// into `run`'s arguments; one field per such family, named after its job.
@@ -251,17 +270,8 @@ impl Kernel for Job {
     fn kernel_name(&self) -> String {
         self.spec().kernel_name()
     }
-    fn run_cpu(&self, cpu: &crate::backend::cpu::CpuBackend) -> Result<RunSet, OpError> {
-        self.spec().run_cpu(cpu)
-    }
-    fn run_wgpu(&self, gpu: &crate::backend::wgpu::WgpuBackend) -> Result<RunSet, OpError> {
-        self.spec().run_wgpu(gpu)
-    }
-    fn run_cuda(&self, gpu: &crate::backend::cuda::CudaBackend) -> Result<RunSet, OpError> {
-        self.spec().run_cuda(gpu)
-    }
-    fn external_call(&self) -> Result<crate::backend::external::ExternalCall, OpError> {
-        self.spec().external_call()
+    fn kernel(&self, api: &dyn std::any::Any) -> Option<Result<Box<dyn std::any::Any>, OpError>> {
+        self.spec().kernel(api)
     }
 }
 
@@ -275,16 +285,23 @@ pub fn check_workgroup_size(wg: u32) -> Result<u32, DetError> {
     Ok(wg)
 }
 
-/// Every module configuration the CUDA backend can build for `target`, family by family,
-/// with the entry points each family's host code looks up; only the families of `ops`
-/// unless `ops` is empty.
+/// Every module the families build for `target` ([`Family::modules`]), family by family;
+/// only the families of `ops` unless `ops` is empty.
+pub fn modules<T: crate::backend::BuildTarget>(target: &T, ops: &[Op]) -> Vec<T::Module> {
+    FAMILIES
+        .iter()
+        .filter(|f| ops.is_empty() || f.ops().iter().any(|o| ops.contains(o)))
+        .filter_map(|f| f.modules(target))
+        .filter_map(|m| m.downcast::<Vec<T::Module>>().ok())
+        .flat_map(|m| *m)
+        .collect()
+}
+
+/// Every module configuration the CUDA backend can build for `target` ([`modules`]), with
+/// the entry points each family's host code looks up.
 pub fn cuda_modules(
     target: &crate::backend::cuda::CudaTarget,
     ops: &[Op],
 ) -> Vec<crate::backend::cuda::ModuleBuild> {
-    FAMILIES
-        .iter()
-        .filter(|f| ops.is_empty() || f.ops().iter().any(|o| ops.contains(o)))
-        .flat_map(|f| f.cuda_modules(target))
-        .collect()
+    modules(target, ops)
 }

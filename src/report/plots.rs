@@ -464,31 +464,22 @@ pub fn csv(x: &Axis, y: &Axis, series: &[Series]) -> String {
     s
 }
 
-/// One figure: its chart, the CSV of its data and its caption.
-#[derive(Clone, Debug)]
-pub struct Figure {
-    /// File name without extension, unique within a report.
-    pub slug: String,
-    pub caption: String,
-    pub svg: String,
-    pub csv: String,
-}
+pub use super::view::Figure;
 
-impl Figure {
-    pub fn new(
-        slug: &str,
-        title: &str,
-        x: &Axis,
-        y: &Axis,
-        series: &[Series],
-        caption: &str,
-    ) -> Figure {
-        Figure {
-            slug: slugify(slug),
-            caption: caption.to_string(),
-            svg: chart(title, x, y, series),
-            csv: csv(x, y, series),
-        }
+/// A figure: the chart drawn from `series`, the CSV of its data and its caption.
+pub fn figure(
+    slug: &str,
+    title: &str,
+    x: &Axis,
+    y: &Axis,
+    series: &[Series],
+    caption: &str,
+) -> Figure {
+    Figure {
+        slug: slugify(slug),
+        caption: caption.to_string(),
+        svg: chart(title, x, y, series),
+        csv: csv(x, y, series),
     }
 }
 
@@ -503,36 +494,6 @@ pub fn slugify(s: &str) -> String {
         }
     }
     o.trim_end_matches('-').chars().take(80).collect()
-}
-
-/// Writes every figure as `SLUG.svg` plus `SLUG.csv` into `dir` (created if missing), and
-/// an `index.md` with the captions. Slugs are made unique with a numeric suffix. Files are
-/// written new and renamed into place ([`crate::safety::OutDir`]): a link in the folder is
-/// replaced, never followed.
-pub fn write_figures(
-    dir: &std::path::Path,
-    figures: &[Figure],
-) -> Result<Vec<std::path::PathBuf>, crate::error::DetError> {
-    let mut out = crate::safety::OutDir::new("--figures", dir);
-    let mut written = Vec::new();
-    let mut index = String::from("# detbench figures\n\n");
-    for f in figures {
-        let base = crate::safety::file_slug(if f.slug.is_empty() { "figure" } else { &f.slug });
-        let mut slug = base.clone();
-        let mut k = 2;
-        while out.contains(&format!("{slug}.svg")) {
-            slug = format!("{base}-{k}");
-            k += 1;
-        }
-        written.push(out.write(&format!("{slug}.svg"), f.svg.as_bytes())?);
-        written.push(out.write(&format!("{slug}.csv"), f.csv.as_bytes())?);
-        index.push_str(&format!(
-            "- `{slug}.svg` (data: `{slug}.csv`): {}\n",
-            f.caption
-        ));
-    }
-    written.push(out.write("index.md", index.as_bytes())?);
-    Ok(written)
 }
 
 /// Deterministic jitter in [-width/2, width/2] for strip plots, so repeated values stay
@@ -656,35 +617,5 @@ mod tests {
             c,
             "series,variant,ulp\n\"f32, n=10\",atomic,0e0\n\"f32, n=10\",tree,3e0\n"
         );
-    }
-
-    #[test]
-    fn figures_are_written_as_svg_and_csv() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = Figure::new(
-            "Spread, wgpu:llvmpipe",
-            "t",
-            &Axis::linear("x"),
-            &Axis::linear("y"),
-            &[pts("a", vec![(1.0, 2.0)])],
-            "cap",
-        );
-        let files = write_figures(dir.path(), &[f.clone(), f]).unwrap();
-        let names: Vec<String> = files
-            .iter()
-            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "spread-wgpu-llvmpipe.svg",
-                "spread-wgpu-llvmpipe.csv",
-                "spread-wgpu-llvmpipe-2.svg",
-                "spread-wgpu-llvmpipe-2.csv",
-                "index.md"
-            ]
-        );
-        let svg = std::fs::read_to_string(&files[0]).unwrap();
-        assert!(svg.contains("xmlns=\"http://www.w3.org/2000/svg\""));
     }
 }

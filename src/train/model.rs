@@ -105,14 +105,21 @@ impl Device {
                         DetError::input(format!("backend wgpu has no usable device ({})", why(bad)))
                     })
             }
-            BackendKind::Cuda => {
-                let (found, bad) = crate::backend::cuda::discover();
+            BackendKind::Cuda | BackendKind::CudaEmu => {
+                let (found, bad) = if kind == BackendKind::Cuda {
+                    crate::backend::cuda::discover()
+                } else {
+                    crate::backend::cuda::emu_discover()
+                };
                 found
                     .into_iter()
                     .next()
                     .map(|b| Device::Cuda(Box::new(b)))
                     .ok_or_else(|| {
-                        DetError::input(format!("backend cuda has no usable device ({})", why(bad)))
+                        DetError::input(format!(
+                            "backend {kind} has no usable device ({})",
+                            why(bad)
+                        ))
                     })
             }
             BackendKind::External => Err(DetError::input(
@@ -242,7 +249,7 @@ impl<'a> Kernels<'a> {
                 accumulator: Precision::F32,
                 variant,
                 ordering: Ordering::initial(variant.is_atomic()),
-                x: x.clone(),
+                x: x.clone().into(),
                 y: None,
                 launch: crate::ops::reduce::launch_for(x.len(), 256),
                 runs: 1,

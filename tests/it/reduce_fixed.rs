@@ -349,8 +349,9 @@ macro_rules! gpu_tests {
 }
 
 gpu_tests! {
+    #[cfg_attr(not(detbench_wgpu), ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)")]
     wgpu => WGPU;
-    #[cfg_attr(not(detbench_libcuda), ignore = "needs a CUDA device: no libcuda on this machine (DETBENCH_REQUIRE_CUDA=1 runs it)")]
+    #[cfg_attr(not(detbench_libcuda), ignore = "needs a CUDA device (none found at build time; DETBENCH_REQUIRE_CUDA=1 runs it)")]
     cuda => CUDA;
 }
 
@@ -362,7 +363,7 @@ gpu_tests! {
 /// wgpu only: the device description and limits, and WGSL specialisation.
 mod wgpu_only {
     use super::*;
-    use detbench::backend::wgpu::{discover, specialise_wgsl, WgpuBackend};
+    use detbench::backend::wgpu::{discover, WgpuBackend};
     use std::sync::OnceLock;
 
     /// The shared wgpu device's adapter, opened as a `WgpuBackend` for the methods the
@@ -382,6 +383,10 @@ mod wgpu_only {
         .as_ref()
     }
 
+    #[cfg_attr(
+        not(detbench_wgpu),
+        ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)"
+    )]
     #[test]
     fn device_is_described_and_limits_are_enforced() {
         let Some(g) = gpu() else { return };
@@ -408,12 +413,13 @@ mod wgpu_only {
         }
     }
 
+    #[cfg_attr(
+        not(detbench_wgpu),
+        ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)"
+    )]
     #[test]
-    fn specialisation_keeps_only_enabled_blocks() {
-        let t = "a\n//#if X\nb\n//#if !Y\nc\n//#else\nd\n//#endif\n//#else\ne\n//#endif\nf\n";
-        assert_eq!(specialise_wgsl("h", t, &["X"]), "h\na\nb\nc\nf\n");
-        assert_eq!(specialise_wgsl("h", t, &["X", "Y"]), "h\na\nb\nd\nf\n");
-        assert_eq!(specialise_wgsl("h", t, &[]), "h\na\ne\nf\n");
+    fn specialisation_leaves_no_f64_in_an_f32_module() {
+        // The preprocessor's own rules are tests/it/wgsl_preprocessor.rs's.
         // f64 text never reaches a device that lacks SHADER_F64.
         if let Some(g) = gpu() {
             let c = WGPU.case(Op::Sum, (Precision::F32, Precision::F32), "tree", 10, 64, 1);
@@ -421,7 +427,12 @@ mod wgpu_only {
             let Job::Reduce(j) = &prep.job else {
                 unreachable!("a reduction case prepares a reduction job")
             };
-            let src = detbench::ops::reduce::wgpu::module_source(g, j);
+            let src = detbench::ops::reduce::wgpu::module_source(
+                g,
+                j,
+                detbench::ops::wgsl::Profile::of(g),
+            )
+            .unwrap();
             let code_mentions_f64 = src
                 .lines()
                 .map(|l| l.split("//").next().unwrap_or(""))
@@ -477,7 +488,7 @@ mod cuda_only {
     #[test]
     #[cfg_attr(
         not(detbench_libcuda),
-        ignore = "needs a CUDA device: no libcuda on this machine (DETBENCH_REQUIRE_CUDA=1 runs it)"
+        ignore = "needs a CUDA device (none found at build time; DETBENCH_REQUIRE_CUDA=1 runs it)"
     )]
     fn contended_compare_exchange_is_bounded() {
         let Some(g) = common::backend(BackendKind::Cuda) else {
@@ -501,7 +512,7 @@ mod cuda_only {
     #[test]
     #[cfg_attr(
         not(detbench_libcuda),
-        ignore = "needs a CUDA device: no libcuda on this machine (DETBENCH_REQUIRE_CUDA=1 runs it)"
+        ignore = "needs a CUDA device (none found at build time; DETBENCH_REQUIRE_CUDA=1 runs it)"
     )]
     fn compile_options_are_recorded() {
         let Some(g) = common::backend(BackendKind::Cuda) else {

@@ -1,7 +1,7 @@
 //! The convolution family (forward, backward data, backward weight) as a plug-in.
 
 use super::{variants, ConvJob};
-use crate::backend::external::{ExternalArray, ExternalCall};
+use crate::backend::external::{Describe, ExternalArray, ExternalCall};
 use crate::error::{DetError, OpError};
 use crate::ops::{Case, Family, FamilyOptions, Op, Prepared};
 
@@ -12,20 +12,24 @@ pub struct Conv;
 pub const FAMILY: Conv = Conv;
 
 impl Family for Conv {
-    fn cuda_modules(
-        &self,
-        target: &crate::backend::cuda::CudaTarget,
-    ) -> Vec<crate::backend::cuda::ModuleBuild> {
-        super::cuda::modules(target)
+    fn modules(&self, target: &dyn std::any::Any) -> Option<Box<dyn std::any::Any>> {
+        crate::backend::module_entry(target, super::cuda::modules)
     }
     fn name(&self) -> &'static str {
         "conv"
     }
-    fn ops(&self) -> &'static [Op] {
-        &[Op::Conv2dFwd, Op::Conv2dBwdData, Op::Conv2dBwdWeight]
-    }
     fn variants(&self, op: Op) -> &'static [&'static str] {
         variants(op)
+    }
+    fn describe(&self, _op: Op, variant: &str) -> Option<&'static str> {
+        Some(match variant {
+            "direct" => "one thread per output, taps in a fixed order: deterministic",
+            "tiled" => "shared-memory tiles, taps in a fixed order: deterministic",
+            "atomic" => "partial weight gradients added with float atomics: nondeterministic",
+            "deterministic" => "the batch reduced in a fixed order: deterministic",
+            "tensor_core" => "CUDA mma.sync tensor cores (sm_80+, f16/bf16 inputs)",
+            _ => return None,
+        })
     }
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)
@@ -53,10 +57,19 @@ impl Family for Conv {
 
 crate::ops::family::atomic_job_spec!(ConvJob);
 
-crate::ops::family::family_kernel!(ConvJob, |j| j.op.name(), [cpu, wgpu, cuda, external]);
+crate::ops::family::family_kernel!(
+    ConvJob,
+    |j| j.op.name(),
+    [
+        super::cpu::run,
+        super::wgpu::run,
+        super::cuda::run,
+        external_call
+    ]
+);
 
 /// NCHW activations, KCRS weights; the operands and output of the module docs' table.
-fn external_call(j: &ConvJob) -> Result<ExternalCall, OpError> {
+fn external_call(_: &Describe, j: &ConvJob) -> Result<ExternalCall, OpError> {
     let s = j.shape;
     let x = vec![s.n as u64, s.c as u64, s.h as u64, s.w as u64];
     let w = vec![s.k as u64, s.c as u64, s.r as u64, s.s as u64];

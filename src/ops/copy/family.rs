@@ -13,20 +13,17 @@ pub struct Copy;
 pub const FAMILY: Copy = Copy;
 
 impl Family for Copy {
-    fn cuda_modules(
-        &self,
-        target: &crate::backend::cuda::CudaTarget,
-    ) -> Vec<crate::backend::cuda::ModuleBuild> {
-        super::cuda::modules(target)
+    fn modules(&self, target: &dyn std::any::Any) -> Option<Box<dyn std::any::Any>> {
+        crate::backend::module_entry(target, super::cuda::modules)
     }
     fn name(&self) -> &'static str {
         "copy"
     }
-    fn ops(&self) -> &'static [Op] {
-        &[Op::Copy]
-    }
     fn variants(&self, _op: Op) -> &'static [&'static str] {
         VARIANTS
+    }
+    fn describe(&self, _op: Op, variant: &str) -> Option<&'static str> {
+        (variant == "copy").then_some("a plain copy: the device's bandwidth baseline")
     }
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)
@@ -58,4 +55,8 @@ impl JobSpec for CopyJob {
     }
 }
 
-crate::ops::family::family_kernel!(CopyJob, |_j| "copy", [cpu, wgpu, cuda]);
+crate::ops::family::family_kernel!(
+    CopyJob,
+    |_j| "copy",
+    [super::cpu::run, super::wgpu::run, super::cuda::run]
+);

@@ -1,8 +1,8 @@
 //! The matmul family as a plug-in.
 
-use super::{cpu, cuda, wgpu, MatmulJob, VARIANTS};
-use crate::backend::external::{ExternalArray, ExternalCall};
-use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
+use super::{cpu, MatmulJob, VARIANTS};
+use crate::backend::external::{Describe, ExternalArray, ExternalCall};
+use crate::backend::{cpu::CpuBackend, RunSet};
 use crate::error::{DetError, OpError};
 use crate::ops::{Case, Family, FamilyOptions, Op, Prepared};
 
@@ -16,11 +16,18 @@ impl Family for Matmul {
     fn name(&self) -> &'static str {
         "matmul"
     }
-    fn ops(&self) -> &'static [Op] {
-        &[Op::Matmul, Op::Addmm]
-    }
     fn variants(&self, _op: Op) -> &'static [&'static str] {
         VARIANTS
+    }
+    fn describe(&self, _op: Op, variant: &str) -> Option<&'static str> {
+        Some(match variant {
+            "tiled" => "one sequential chain over K per output: deterministic and batch invariant",
+            "split_k_atomic" => "K split in chunks whose partials are added with float atomics: nondeterministic",
+            "split_k_deterministic" => "K split in chunks (the split follows M), partials added in order: deterministic, not batch invariant",
+            "batch_invariant" => "the split chosen from the reduced length alone: the same bits for a row at any batch size",
+            "tensor_core" => "CUDA mma.sync tensor cores (sm_80+, f16/bf16 inputs)",
+            _ => return None,
+        })
     }
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)
@@ -41,58 +48,51 @@ impl Family for Matmul {
         let s = super::MmShape::new(&[batch, s.n, s.k])?;
         Ok(Some((super::with_shape(case, s), s.n)))
     }
-    fn cuda_modules(
-        &self,
-        target: &crate::backend::cuda::CudaTarget,
-    ) -> Vec<crate::backend::cuda::ModuleBuild> {
-        cuda::modules(target)
+    fn modules(&self, target: &dyn std::any::Any) -> Option<Box<dyn std::any::Any>> {
+        crate::backend::module_entry(target, super::cuda::modules)
     }
 }
 
 crate::ops::family::atomic_job_spec!(MatmulJob);
 
-impl Kernel for MatmulJob {
-    fn kernel_name(&self) -> String {
-        self.op_name().into()
-    }
-    fn run_cpu(&self, b: &CpuBackend) -> Result<RunSet, OpError> {
-        b.time_runs(self.runs, || {
-            cpu::run_once(self, b.threads()).map(|v| (v, String::new()))
-        })
-    }
-    fn run_wgpu(&self, b: &WgpuBackend) -> Result<RunSet, OpError> {
-        wgpu::run(b, self)
-    }
-    fn run_cuda(&self, b: &CudaBackend) -> Result<RunSet, OpError> {
-        cuda::run(b, self)
-    }
-    fn external_call(&self) -> Result<ExternalCall, OpError> {
-        let s = self.shape;
-        let (m, n, k) = (s.m as u64, s.n as u64, s.k as u64);
-        Ok(ExternalCall {
-            op: self.op_name().into(),
-            precision: self.precision,
-            accumulator: self.accumulator,
-            params: serde_json::json!({ "m": m, "n": n, "k": k }),
-            index_inputs: Vec::new(),
-            inputs: {
-                let mut v = vec![
-                    ExternalArray::new("a", self.precision, vec![m, k], self.a.clone()),
-                    ExternalArray::new("b", self.precision, vec![k, n], self.b.clone()),
-                ];
-                if let Some(c) = &self.bias {
-                    v.push(ExternalArray::new(
-                        "c",
-                        self.precision,
-                        vec![m, n],
-                        c.clone(),
-                    ));
-                }
-                v
-            },
-            out_dtype: self.precision,
-            out_shape: vec![m, n],
-            runs: self.runs,
-        })
-    }
+crate::ops::family::family_kernel!(
+    MatmulJob,
+    |j| j.op_name(),
+    [run_cpu, super::wgpu::run, super::cuda::run, external_call]
+);
+
+fn run_cpu(b: &CpuBackend, job: &MatmulJob) -> Result<RunSet, OpError> {
+    b.time_runs(job.runs, || {
+        cpu::run_once(job, b.threads()).map(|v| (v, String::new()))
+    })
+}
+
+fn external_call(_: &Describe, job: &MatmulJob) -> Result<ExternalCall, OpError> {
+    let s = job.shape;
+    let (m, n, k) = (s.m as u64, s.n as u64, s.k as u64);
+    Ok(ExternalCall {
+        op: job.op_name().into(),
+        precision: job.precision,
+        accumulator: job.accumulator,
+        params: serde_json::json!({ "m": m, "n": n, "k": k }),
+        index_inputs: Vec::new(),
+        inputs: {
+            let mut v = vec![
+                ExternalArray::new("a", job.precision, vec![m, k], job.a.clone()),
+                ExternalArray::new("b", job.precision, vec![k, n], job.b.clone()),
+            ];
+            if let Some(c) = &job.bias {
+                v.push(ExternalArray::new(
+                    "c",
+                    job.precision,
+                    vec![m, n],
+                    c.clone(),
+                ));
+            }
+            v
+        },
+        out_dtype: job.precision,
+        out_shape: vec![m, n],
+        runs: job.runs,
+    })
 }

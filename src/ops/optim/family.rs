@@ -11,17 +11,11 @@ pub struct Optim;
 pub const FAMILY: Optim = Optim;
 
 impl Family for Optim {
-    fn cuda_modules(
-        &self,
-        target: &crate::backend::cuda::CudaTarget,
-    ) -> Vec<crate::backend::cuda::ModuleBuild> {
-        super::cuda::modules(target)
+    fn modules(&self, target: &dyn std::any::Any) -> Option<Box<dyn std::any::Any>> {
+        crate::backend::module_entry(target, super::cuda::modules)
     }
     fn name(&self) -> &'static str {
         "optim"
-    }
-    fn ops(&self) -> &'static [Op] {
-        &[Op::Sgd, Op::Adam, Op::Adamw]
     }
     fn variants(&self, op: Op) -> &'static [&'static str] {
         if op == Op::Sgd {
@@ -29,6 +23,18 @@ impl Family for Optim {
         } else {
             ADAM_VARIANTS
         }
+    }
+    fn describe(&self, op: Op, variant: &str) -> Option<&'static str> {
+        if !self.variants(op).contains(&variant) {
+            return None;
+        }
+        Some(if variant.ends_with("no_fma") {
+            "elementwise update, separate multiply and add: deterministic"
+        } else if variant.ends_with("stochastic_rounding") {
+            "elementwise update with seeded stochastic rounding to the storage format: deterministic"
+        } else {
+            "elementwise update with fused multiply-adds: deterministic"
+        })
     }
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)
@@ -61,4 +67,8 @@ impl JobSpec for OptimJob {
     }
 }
 
-crate::ops::family::family_kernel!(OptimJob, |j| j.op.name(), [cpu, wgpu, cuda]);
+crate::ops::family::family_kernel!(
+    OptimJob,
+    |j| j.op.name(),
+    [super::cpu::run, super::wgpu::run, super::cuda::run]
+);

@@ -1,7 +1,7 @@
 //! The reduction family (sum, dot) as a plug-in.
 
 use super::{ReduceJob, ReduceVariant, VARIANTS};
-use crate::backend::external::{ExternalArray, ExternalCall};
+use crate::backend::external::{Describe, ExternalArray, ExternalCall};
 use crate::error::{DetError, OpError};
 use crate::ops::{Case, Family, Op, Prepared, SummationModel};
 
@@ -12,20 +12,26 @@ pub struct Reduce;
 pub const FAMILY: Reduce = Reduce;
 
 impl Family for Reduce {
-    fn cuda_modules(
-        &self,
-        target: &crate::backend::cuda::CudaTarget,
-    ) -> Vec<crate::backend::cuda::ModuleBuild> {
-        super::cuda::modules(target)
+    fn modules(&self, target: &dyn std::any::Any) -> Option<Box<dyn std::any::Any>> {
+        crate::backend::module_entry(target, super::cuda::modules)
     }
     fn name(&self) -> &'static str {
         "reduce"
     }
-    fn ops(&self) -> &'static [Op] {
-        &[Op::Sum, Op::Dot]
-    }
     fn variants(&self, _op: Op) -> &'static [&'static str] {
         VARIANTS
+    }
+    fn describe(&self, _op: Op, variant: &str) -> Option<&'static str> {
+        Some(match variant {
+            "atomic" => "float atomic adds, in whatever order threads arrive: nondeterministic",
+            "atomic_cas" => "atomic add as a compare-and-swap loop (devices without float atomics): nondeterministic",
+            "block_atomic" => "a fixed tree per workgroup, then one atomic add per workgroup: nondeterministic",
+            "tree" => "a fixed-shape tree: deterministic for a given launch shape",
+            "kahan" => "compensated (Kahan) sums per thread, then a fixed tree: deterministic for a given launch shape",
+            "fixed_point" => "integer (fixed-point) atomics: the same bits in any order; reports the bits lost below its scale",
+            "reproducible" => "binned pre-rounded sums (ReproBLAS style): the same bits on any device, launch shape or order",
+            _ => return None,
+        })
     }
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)
@@ -65,13 +71,22 @@ impl Family for Reduce {
 
 crate::ops::family::atomic_job_spec!(ReduceJob);
 
-crate::ops::family::family_kernel!(ReduceJob, |j| j.op.name(), [cpu, wgpu, cuda, external]);
+crate::ops::family::family_kernel!(
+    ReduceJob,
+    |j| j.op.name(),
+    [
+        super::cpu::run,
+        super::wgpu::run,
+        super::cuda::run,
+        external_call
+    ]
+);
 
-fn external_call(j: &ReduceJob) -> Result<ExternalCall, OpError> {
+fn external_call(_: &Describe, j: &ReduceJob) -> Result<ExternalCall, OpError> {
     let n = j.x.len() as u64;
-    let mut inputs = vec![ExternalArray::new("x", j.precision, vec![n], j.x.clone())];
+    let mut inputs = vec![ExternalArray::new("x", j.precision, vec![n], j.x.to_vec())];
     if let Some(y) = &j.y {
-        inputs.push(ExternalArray::new("y", j.precision, vec![n], y.clone()));
+        inputs.push(ExternalArray::new("y", j.precision, vec![n], y.to_vec()));
     }
     Ok(ExternalCall {
         op: j.op.name().into(),

@@ -1,7 +1,7 @@
 //! The batched row reductions as a plug-in.
 
-use super::{cpu, cuda, wgpu, RowsJob, RowsParams, VARIANTS};
-use crate::backend::{cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend, Kernel, RunSet};
+use super::{cpu, RowsJob, RowsParams, VARIANTS};
+use crate::backend::{cpu::CpuBackend, RunSet};
 use crate::error::{DetError, OpError};
 use crate::ops::{Case, Family, FamilyOptions, Op, Prepared};
 
@@ -15,11 +15,16 @@ impl Family for Rows {
     fn name(&self) -> &'static str {
         "rows"
     }
-    fn ops(&self) -> &'static [Op] {
-        &[Op::RowSum, Op::Mean, Op::LogSoftmax]
-    }
     fn variants(&self, _op: Op) -> &'static [&'static str] {
         VARIANTS
+    }
+    fn describe(&self, _op: Op, variant: &str) -> Option<&'static str> {
+        Some(match variant {
+            "split_by_batch" => "each row split in chunks whose number follows the batch size: deterministic, not batch invariant",
+            "batch_invariant" => "the split chosen from the reduced length alone: the same bits for a row at any batch size",
+            "atomic" => "each row's chunk sums added into its output with float atomics: nondeterministic (row_sum, mean; log_softmax refuses it)",
+            _ => return None,
+        })
     }
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)
@@ -42,27 +47,19 @@ impl Family for Rows {
         let row_out = if case.op == Op::LogSoftmax { p.len } else { 1 };
         Ok(Some((c, row_out)))
     }
-    fn cuda_modules(
-        &self,
-        target: &crate::backend::cuda::CudaTarget,
-    ) -> Vec<crate::backend::cuda::ModuleBuild> {
-        cuda::modules(target)
+    fn modules(&self, target: &dyn std::any::Any) -> Option<Box<dyn std::any::Any>> {
+        crate::backend::module_entry(target, super::cuda::modules)
     }
 }
 
-impl Kernel for RowsJob {
-    fn kernel_name(&self) -> String {
-        self.op.name().into()
-    }
-    fn run_cpu(&self, b: &CpuBackend) -> Result<RunSet, OpError> {
-        b.time_runs(self.runs, || {
-            cpu::run_threads(self, b.threads()).map(|v| (v, String::new()))
-        })
-    }
-    fn run_wgpu(&self, b: &WgpuBackend) -> Result<RunSet, OpError> {
-        wgpu::run(b, self)
-    }
-    fn run_cuda(&self, b: &CudaBackend) -> Result<RunSet, OpError> {
-        cuda::run(b, self)
-    }
+crate::ops::family::family_kernel!(
+    RowsJob,
+    |j| j.op.name(),
+    [run_cpu, super::wgpu::run, super::cuda::run]
+);
+
+fn run_cpu(b: &CpuBackend, job: &RowsJob) -> Result<RunSet, OpError> {
+    b.time_runs(job.runs, || {
+        cpu::run_threads(job, b.threads()).map(|v| (v, String::new()))
+    })
 }

@@ -3,7 +3,7 @@
 use super::{
     index_source, input_label, IndexSource, ScatterJob, ScatterOptions, ScatterParams, VARIANTS,
 };
-use crate::backend::external::{ExternalArray, ExternalCall};
+use crate::backend::external::{Describe, ExternalArray, ExternalCall};
 use crate::error::{DetError, OpError};
 use crate::ops::{Case, Family, FamilyOptions, FamilyParams, Op, Prepared};
 use serde_json::Value;
@@ -16,20 +16,25 @@ pub struct Scatter;
 pub const FAMILY: Scatter = Scatter;
 
 impl Family for Scatter {
-    fn cuda_modules(
-        &self,
-        target: &crate::backend::cuda::CudaTarget,
-    ) -> Vec<crate::backend::cuda::ModuleBuild> {
-        super::cuda::modules(target)
+    fn modules(&self, target: &dyn std::any::Any) -> Option<Box<dyn std::any::Any>> {
+        crate::backend::module_entry(target, super::cuda::modules)
     }
     fn name(&self) -> &'static str {
         "scatter"
     }
-    fn ops(&self) -> &'static [Op] {
-        &[Op::ScatterAdd]
-    }
     fn variants(&self, _op: Op) -> &'static [&'static str] {
         VARIANTS
+    }
+    fn describe(&self, _op: Op, variant: &str) -> Option<&'static str> {
+        Some(match variant {
+            "atomic" => "float atomic adds, in whatever order threads arrive: nondeterministic",
+            "atomic_cas" => "atomic add as a compare-and-swap loop (devices without float atomics): nondeterministic",
+            "privatized" => "private bins per workgroup, merged with atomic adds: nondeterministic",
+            "sort_segmented" => "sort by index, then ordered segment sums: deterministic",
+            "fixed_point" => "integer (fixed-point) atomics: the same bits in any order; reports the bits lost below its scale",
+            "reproducible" => "binned pre-rounded sums (ReproBLAS style): the same bits on any device, launch shape or order",
+            _ => return None,
+        })
     }
     // atomic's per-bin bound holds for any order of each bin's terms.
     fn external_variant(&self, _op: Op) -> Option<&'static str> {
@@ -82,9 +87,18 @@ impl Family for Scatter {
 
 crate::ops::family::atomic_job_spec!(ScatterJob);
 
-crate::ops::family::family_kernel!(ScatterJob, |_j| "scatter_add", [cpu, wgpu, cuda, external]);
+crate::ops::family::family_kernel!(
+    ScatterJob,
+    |_j| "scatter_add",
+    [
+        super::cpu::run,
+        super::wgpu::run,
+        super::cuda::run,
+        external_call
+    ]
+);
 
-fn external_call(j: &ScatterJob) -> Result<ExternalCall, OpError> {
+fn external_call(_: &Describe, j: &ScatterJob) -> Result<ExternalCall, OpError> {
     let n = j.x.len() as u64;
     Ok(ExternalCall {
         op: "scatter_add".into(),

@@ -1,9 +1,9 @@
 //! Several seeds per run (`run --seed 1..20`), so that a tolerance band is fitted over the
-//! input class rather than one draw, and the sum of magnitudes each record carries for the
-//! normwise band. The runner calls these (one line each) so that its own code stays as is.
+//! input class rather than one draw: parsing the list, the matrix once per seed, and the
+//! list in the report's provenance.
 
 use crate::error::DetError;
-use crate::ops::{Case, Job, Prepared};
+use crate::ops::Case;
 use crate::report::Env;
 
 /// The most seeds one run may ask for: far more than any band needs, and a typo such as
@@ -19,6 +19,8 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>, DetError> {
         ))
     };
     let mut out: Vec<u64> = Vec::new();
+    // Duplicates are found in a set: a scan of `out` per seed made 100,000 seeds quadratic.
+    let mut seen = std::collections::HashSet::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (lo, hi) = match part.split_once("..") {
             Some((a, b)) => {
@@ -42,11 +44,7 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>, DetError> {
                 "--seed: more than {MAX_SEEDS} seeds asked for"
             )));
         }
-        for v in lo..=hi {
-            if !out.contains(&v) {
-                out.push(v);
-            }
-        }
+        out.extend((lo..=hi).filter(|v| seen.insert(*v)));
     }
     if out.is_empty() {
         return Err(DetError::input("--seed is empty"));
@@ -75,25 +73,6 @@ pub fn expand_seeds(cases: Vec<Case>, seeds: &[u64]) -> Vec<Case> {
             })
         })
         .collect()
-}
-
-/// Sum of magnitudes of a scalar reduction's terms (sum |x_i| or sum |x_i y_i|, the products
-/// taken exactly in f64 for inputs up to f32), `None` for other families.
-pub fn abs_sum(prep: &Prepared) -> Option<f64> {
-    // The condition number is abs_sum / |exact|: where it exists, no second pass over
-    // the terms (seconds per record at 2^28 elements).
-    if let (Some(c), Some(&e), true) = (prep.condition_number, prep.exact.first(), prep.scalar) {
-        if e != 0.0 && e.is_finite() {
-            return Some(c * e.abs());
-        }
-    }
-    match &prep.job {
-        Job::Reduce(j) if prep.scalar => Some(match &j.y {
-            None => crate::numerics::exact::sum_abs(&j.x),
-            Some(y) => crate::numerics::exact::sum_abs_products(&j.x, y),
-        }),
-        _ => None,
-    }
 }
 
 /// Records the seed list in the report's provenance when there is more than one

@@ -1,0 +1,98 @@
+//! One prepared case on one backend: its jobs (every ordering for CUDA atomics), the
+//! warm-up runs dropped, the process CPU time and the finished records.
+
+use super::records::{base_record, finish_record};
+use crate::backend::{Backend, BackendKind};
+use crate::error::{DetError, OpError};
+use crate::ops::{Case, Job, Ordering, Prepared, RunSet};
+use crate::report::{ResultRecord, Status};
+
+/// Keeps the last `timed` runs of a set. [`run`] prepares each job with `--warmup` more
+/// runs than the case's; those first runs (cold caches, shader compilation, clocks ramping
+/// up) are neither timed nor judged. One place for every backend and family.
+pub fn drop_warmup(set: &mut RunSet, timed: usize) {
+    let skip = set.outputs.len().saturating_sub(timed);
+    set.outputs.drain(..skip);
+    let skip = set.times_ms.len().saturating_sub(timed);
+    set.times_ms.drain(..skip);
+}
+
+/// The CPU time this process (all its threads) has used, in ms; None where the platform
+/// has no process CPU clock.
+#[cfg(unix)]
+fn process_cpu_ms() -> Option<f64> {
+    use nix::time::{clock_gettime, ClockId};
+    let t = clock_gettime(ClockId::CLOCK_PROCESS_CPUTIME_ID).ok()?;
+    Some(t.tv_sec() as f64 * 1e3 + t.tv_nsec() as f64 * 1e-6)
+}
+
+#[cfg(not(unix))]
+fn process_cpu_ms() -> Option<f64> {
+    None
+}
+
+/// Runs one prepared case on one backend (every ordering for CUDA atomics). The prepared
+/// job may run more times than `case.runs`: the extra first runs are warm-up.
+pub fn run_case(
+    case: &Case,
+    prep: &Prepared,
+    backend: &dyn Backend,
+    orderings: &[Ordering],
+) -> Result<Vec<(ResultRecord, Option<RunSet>)>, DetError> {
+    let jobs: Vec<Job> = if prep.job.is_atomic() && backend.kind() == BackendKind::Cuda {
+        orderings
+            .iter()
+            .map(|&o| prep.job.with_ordering(o))
+            .collect()
+    } else if prep.job.is_atomic() {
+        vec![prep.job.with_ordering(Ordering::Relaxed)]
+    } else {
+        vec![prep.job.clone()]
+    };
+    let mut out = Vec::new();
+    for job in jobs {
+        let mut rec = base_record(case, Some(prep), backend.info(), Some(&job));
+        backend.annotate(&mut rec);
+        // Only where the work runs on this process's threads does the process's CPU clock
+        // measure it (a GPU, or an external process, works while this process waits).
+        let on_host = backend.info().device_type == "cpu";
+        let cpu_start = if on_host { process_cpu_ms() } else { None };
+        match backend.run_variant(&job, &case.variant) {
+            Ok(mut set) if !set.outputs.is_empty() => {
+                let cpu_ms_per_run = cpu_start
+                    .zip(process_cpu_ms())
+                    .map(|(a, b)| (b - a) / set.times_ms.len().max(1) as f64);
+                drop_warmup(&mut set, case.runs);
+                let mut rec = finish_record(rec, prep, &set);
+                rec.cpu_ms_per_run = cpu_ms_per_run;
+                out.push((rec, Some(set)));
+            }
+            Ok(_) => out.push((
+                ResultRecord {
+                    status: Status::Error,
+                    message: "backend returned no runs".into(),
+                    ..rec
+                },
+                None,
+            )),
+            Err(OpError::Unsupported(m)) => out.push((
+                ResultRecord {
+                    status: Status::Unsupported,
+                    message: m,
+                    ..rec
+                },
+                None,
+            )),
+            Err(OpError::Failed(m)) => out.push((
+                ResultRecord {
+                    status: Status::Error,
+                    message: m,
+                    ..rec
+                },
+                None,
+            )),
+            Err(OpError::BadInput(m)) => return Err(DetError::Input(m)),
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,219 @@
+//! The matrix `detbench run` was asked for: its configuration and its expansion into cases
+//! (ops x precisions x accumulators x inputs x sizes x workgroup sizes x variants, then
+//! seeds), plus the copy baseline the runner adds.
+
+use super::seeds::expand_seeds;
+use crate::backend::BackendKind;
+use crate::error::DetError;
+use crate::inputs::{self, InputSpec};
+use crate::numerics::Precision;
+use crate::ops::{self, BaselineSpec, Case, Family, FamilyOptions, Op, Ordering};
+pub use crate::shared::host::check_host_size;
+use std::path::PathBuf;
+
+/// Which accumulator a case uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccChoice {
+    /// f32 for half inputs, the input format otherwise.
+    Default,
+    /// The input format.
+    Same,
+    /// A fixed format.
+    Fixed(Precision),
+}
+
+impl AccChoice {
+    pub fn parse(s: &str) -> Result<Self, DetError> {
+        match s.trim() {
+            "default" => Ok(AccChoice::Default),
+            "same" => Ok(AccChoice::Same),
+            other => other.parse().map(AccChoice::Fixed).map_err(|e: String| {
+                DetError::input(format!("--accumulator: {e} (or same, default)"))
+            }),
+        }
+    }
+
+    pub fn resolve(self, p: Precision) -> Precision {
+        match self {
+            AccChoice::Default => match p {
+                Precision::F16 | Precision::Bf16 => Precision::F32,
+                other => other,
+            },
+            AccChoice::Same => p,
+            AccChoice::Fixed(a) => a,
+        }
+    }
+}
+
+/// Everything `detbench run` was asked to do.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub ops: Vec<Op>,
+    pub backends: Vec<BackendKind>,
+    pub precisions: Vec<Precision>,
+    pub accumulators: Vec<AccChoice>,
+    /// Variant names; empty means all of each op's.
+    pub variants: Vec<String>,
+    /// CUDA atomic orderings to run atomic variants with.
+    pub orderings: Vec<Ordering>,
+    pub sizes: Vec<usize>,
+    pub runs: usize,
+    /// Untimed runs before the timed ones, per case and backend (`--warmup`).
+    pub warmup: usize,
+    /// The first of `seeds` (the report's `env.seed`).
+    pub seed: u64,
+    /// Every seed to draw inputs with (`--seed 1..20`): each is its own record, so
+    /// tolerance bands can cover the input class, not one draw.
+    pub seeds: Vec<u64>,
+    pub inputs: Vec<InputSpec>,
+    pub workgroup_sizes: Vec<u32>,
+    /// The families' own flags, parsed (`ops::FamilyArgs`): each family reads its own
+    /// when it expands its cases.
+    pub family: FamilyOptions,
+    /// The batch axis (`--batch-sizes`): each case with a batch axis runs at every one of
+    /// these batch sizes, and the records say whether the shared rows kept their bits.
+    pub batch_sizes: Vec<usize>,
+    pub dump: Option<PathBuf>,
+    pub command: String,
+    pub progress: bool,
+    /// Add a `copy` case at the run's largest size (see [`copy_baseline`]) unless copy
+    /// was asked for; off with `--no-copy-baseline`.
+    pub copy_baseline: bool,
+    /// Backends the user named explicitly (not via `all`): a missing device is then an
+    /// error (exit 2), not a skipped backend.
+    pub required_backends: Vec<BackendKind>,
+    /// The adapter of `--backend external` (`--external`): its modes are the variants.
+    pub external: Option<std::sync::Arc<crate::backend::external::Adapter>>,
+}
+
+/// The family of an op, or a one-line error for an op this build lacks.
+pub(super) fn family(op: Op) -> Result<&'static dyn Family, DetError> {
+    op.family().ok_or_else(|| {
+        DetError::input(format!(
+            "op {op} is not available in this build of detbench"
+        ))
+    })
+}
+
+/// The cases of the matrix before the batch axis.
+pub(super) fn expand_matrix(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
+    for &size in &cfg.sizes {
+        check_host_size(size)?;
+    }
+    let mut cases = Vec::new();
+    for &op in &cfg.ops {
+        let fam = family(op)?;
+        cases.extend(fam.expand(op_cases(cfg, op, fam)?, &cfg.family)?);
+    }
+    Ok(expand_seeds(cases, &cfg.seeds))
+}
+
+/// The common part of the matrix for one op, in matrix order; the family adds its own.
+fn op_cases(cfg: &RunConfig, op: Op, fam: &dyn Family) -> Result<Vec<Case>, DetError> {
+    let variants = op_variants(cfg, op)?;
+    let mut cases = Vec::new();
+    for &precision in &cfg.precisions {
+        let accs = fam.accumulators(precision, accumulators(cfg, precision));
+        if accs.is_empty() {
+            return Err(DetError::input(format!(
+                "--accumulator: every accumulator asked for is narrower than the {precision} input (use same, f32 or f64)"
+            )));
+        }
+        for accumulator in accs {
+            for input in &cfg.inputs {
+                // A user's file fixes the size; --size applies to generated inputs.
+                let sizes = match input {
+                    InputSpec::File(path) => {
+                        vec![inputs::read_npy(std::path::Path::new(path), precision)?.len()]
+                    }
+                    _ => cfg.sizes.clone(),
+                };
+                for size in sizes {
+                    for &wg in &cfg.workgroup_sizes {
+                        for variant in &variants {
+                            cases.push(Case {
+                                op,
+                                precision,
+                                accumulator,
+                                variant: variant.clone(),
+                                size,
+                                input: input.clone(),
+                                seed: cfg.seed,
+                                runs: cfg.runs,
+                                workgroup_size: wg,
+                                params: Default::default(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(cases)
+}
+
+/// The variants asked for that the op has (all of them by default).
+fn op_variants(cfg: &RunConfig, op: Op) -> Result<Vec<String>, DetError> {
+    if let Some(ad) = &cfg.external {
+        return crate::ops::external::op_modes(ad, op, &cfg.variants);
+    }
+    let all = op.variants();
+    if cfg.variants.is_empty() {
+        return Ok(all.iter().map(|s| s.to_string()).collect());
+    }
+    for v in &cfg.variants {
+        if !all.contains(&v.as_str()) {
+            return Err(DetError::input(format!(
+                "unknown variant '{v}' for op {op} (expected {})",
+                all.join(", ")
+            )));
+        }
+    }
+    Ok(cfg.variants.clone())
+}
+
+/// The accumulators asked for, for one input format. Accumulators narrower than the input
+/// (e.g. f16 for f32 data) are not offered: the issue's choices are "the input's format,
+/// f32 or f64", and each kernel's single roundings are then exactly the CPU emulation's.
+fn accumulators(cfg: &RunConfig, precision: Precision) -> Vec<Precision> {
+    let mut accs: Vec<Precision> = cfg
+        .accumulators
+        .iter()
+        .map(|a| a.resolve(precision))
+        .filter(|a| {
+            a.mantissa_bits() >= precision.mantissa_bits()
+                && !(*a == Precision::F16 && precision == Precision::Bf16)
+        })
+        .collect();
+    accs.dedup();
+    accs
+}
+
+/// The `copy` case [`run`] adds so that every report carries each device's copy bandwidth,
+/// which the report divides throughput by: one case (run on every backend) at the run's
+/// largest size in its widest format, so it moves at least as many bytes as any input of
+/// the run. None when copy was asked for (its own results are the baseline) or
+/// `--no-copy-baseline` was given. Its runs are capped at
+/// [`ops::copy::BASELINE_RUNS`]: every run's copy is read back and checked bit for bit, and
+/// at large sizes that host work, not the copy, is what costs time and memory.
+pub fn copy_baseline(cfg: &RunConfig, cases: &[Case]) -> Option<Case> {
+    let asked = |f: &&dyn Family| f.ops().iter().any(|op| cfg.ops.contains(op));
+    let spec = BaselineSpec {
+        size: cases.iter().map(|c| c.size).max()?,
+        precision: cases
+            .iter()
+            .map(|c| c.precision)
+            .max_by_key(|p| p.bytes())?,
+        seed: cfg.seed,
+        runs: cfg.runs,
+    };
+    // An external run measures the adapter's ops only.
+    if !cfg.copy_baseline || cfg.external.is_some() {
+        return None;
+    }
+    let (fam, case) = ops::FAMILIES
+        .iter()
+        .find_map(|f| f.baseline(spec).map(|c| (f, c)))?;
+    // The baseline family's own results are the baseline when it was asked for.
+    (!asked(fam)).then_some(case)
+}

@@ -1,0 +1,231 @@
+//! The metrics of a run set against its prepared reference: fingerprints, run-to-run
+//! distances, errors against the exact value and the a-priori bound, and whether a case
+//! can be judged at all.
+
+use crate::numerics::error::abs_err_up;
+use crate::numerics::ulp::{ulp_distance, ulp_error};
+use crate::numerics::Precision;
+use crate::ops::{Job, Prepared, RunSet};
+use crate::report::Status;
+use crate::shared::stats::median_u64;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+
+/// Metrics of one run set against its prepared reference.
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    pub distinct_outputs: u64,
+    pub max_ulp_run_to_run: u64,
+    pub median_ulp_run_to_run: f64,
+    pub max_abs_err: f64,
+    pub max_rel_err: f64,
+    pub max_ulp_err: u64,
+    pub bound_violations: u64,
+    pub elements_differing: u64,
+    pub fingerprint: String,
+    pub non_finite: u64,
+}
+
+/// SHA-256 of one output's bits in its format.
+pub fn fingerprint(p: Precision, values: &[f64]) -> String {
+    hex::encode(Sha256::digest(p.encode(values)))
+}
+
+/// Computes every metric of the contract from the outputs of all runs.
+pub fn metrics(prep: &Prepared, set: &RunSet) -> Metrics {
+    let p = prep.out_precision;
+    let mut m = Metrics::default();
+    let first = &set.outputs[0];
+    // A later run with the first run's bits (the usual case for deterministic variants)
+    // repeats the first run's fingerprint, distances (0) and errors: comparing bits first
+    // skips its hash and per-element work, seconds per run for outputs of 2^28 elements.
+    let same: Vec<bool> = set
+        .outputs
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            i > 0
+                && o.len() == first.len()
+                && o.iter().zip(first).all(|(a, b)| a.to_bits() == b.to_bits())
+        })
+        .collect();
+    let first_print = fingerprint(p, first);
+    let prints: Vec<String> = set
+        .outputs
+        .iter()
+        .zip(&same)
+        .enumerate()
+        .map(|(i, (o, &s))| {
+            if i == 0 || s {
+                first_print.clone()
+            } else {
+                fingerprint(p, o)
+            }
+        })
+        .collect();
+    m.distinct_outputs = prints.iter().collect::<HashSet<_>>().len() as u64;
+    m.fingerprint = first_print;
+    let mut per_run = Vec::new();
+    let mut differing = vec![false; first.len()];
+    for (out, &s) in set.outputs[1..].iter().zip(&same[1..]) {
+        if s {
+            per_run.push(0);
+            continue;
+        }
+        let mut worst = 0u64;
+        for (e, (&a, &b)) in out.iter().zip(first).enumerate() {
+            let d = ulp_distance(p, a, b);
+            if a.to_bits() != b.to_bits() {
+                differing[e] = true;
+            }
+            worst = worst.max(d);
+        }
+        per_run.push(worst);
+    }
+    m.elements_differing = differing.iter().filter(|&&d| d).count() as u64;
+    m.max_ulp_run_to_run = per_run.iter().copied().max().unwrap_or(0);
+    m.median_ulp_run_to_run = median_u64(&per_run);
+    let mut violating = vec![false; first.len()];
+    let mut first_non_finite = 0;
+    for (i, out) in set.outputs.iter().enumerate() {
+        if same[i] {
+            m.non_finite += first_non_finite;
+            continue;
+        }
+        for (e, &c) in out.iter().enumerate() {
+            let exact = prep.exact[e];
+            // A non-finite output is an error (its error is infinite), unless the exact
+            // value is that very infinity (a -inf logit of log_softmax stays -inf).
+            if !c.is_finite() && c != exact {
+                m.non_finite += 1;
+            }
+            // |c - x| against the real exact value x = exact + rest, rounded upward; NaN
+            // (an undefined exact value or a NaN output) must survive the maxima, which
+            // `f64::max` would drop.
+            let rest = prep.exact_rest.get(e).copied().unwrap_or_default();
+            let abs = abs_err_up(c, exact, rest);
+            m.max_abs_err = nan_max(m.max_abs_err, abs);
+            if exact != 0.0 && exact.is_finite() && abs != 0.0 {
+                m.max_rel_err = nan_max(m.max_rel_err, abs / exact.abs());
+            }
+            // Against the exact value rounded once to the output format.
+            let ulp = match prep.exact_out.get(e) {
+                Some(&x) => ulp_distance(p, c, x),
+                None => ulp_error(p, c, exact),
+            };
+            m.max_ulp_err = m.max_ulp_err.max(ulp);
+            let bound = if prep.bounds.len() == 1 {
+                prep.bounds[0]
+            } else {
+                prep.bounds[e]
+            };
+            // Both sides are upper bounds in f64 of real numbers, the error rounded upward:
+            // `abs <= b` exactly when the real error is within the bound, so an `ok` record
+            // has max_abs_err <= error_bound with no slack. NaN on either side violates.
+            if let Some(b) = bound {
+                if abs.is_nan() || b.is_nan() || abs > b {
+                    violating[e] = true;
+                }
+            }
+        }
+        if i == 0 {
+            first_non_finite = m.non_finite;
+        }
+    }
+    m.bound_violations = violating.iter().filter(|&&v| v).count() as u64;
+    m
+}
+
+/// max that keeps NaN: a NaN anywhere makes the maximum NaN.
+pub fn nan_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// Why a prepared case cannot be judged `ok` whatever its outputs: an exact value that is
+/// not finite (overflow of the output format, or a NaN/infinite input), or an element
+/// without a finite a-priori bound. `(status, reason)`; None when it can be judged.
+pub fn unjudgeable(prep: &Prepared) -> Option<(Status, String)> {
+    let p = prep.out_precision;
+    let outs: &[f64] = if prep.exact_out.is_empty() {
+        &prep.exact
+    } else {
+        &prep.exact_out
+    };
+    for (i, (&e, &o)) in prep.exact.iter().zip(outs).enumerate() {
+        let o = if prep.exact_out.is_empty() {
+            p.round(o)
+        } else {
+            o
+        };
+        let at = if prep.exact.len() > 1 {
+            format!(" at element {i}")
+        } else {
+            String::new()
+        };
+        if e.is_nan() || o.is_nan() {
+            return Some((
+                Status::Error,
+                format!("exact value undefined{at}: the input holds NaN or infinity"),
+            ));
+        }
+        // An infinite exact value with a finite bound is one the family defines (a -inf
+        // logit's log_softmax is -inf): judged by equality. Any other is an overflow of
+        // the format, which the error model does not cover: not judged (a correctly
+        // rounded result is then an infinity, never an `error`).
+        let bound = prep.bounds.get(if prep.bounds.len() == 1 { 0 } else { i });
+        let defined = bound.is_some_and(|b| b.is_some_and(f64::is_finite)) && e == o;
+        if (e.is_infinite() || o.is_infinite()) && !defined {
+            return Some((
+                Status::Unsupported,
+                format!(
+                    "overflow: the exact result{at} is outside the {p} range (|exact| {} max {:e}); the error model assumes no overflow",
+                    if e.is_infinite() {
+                        "past f64's"
+                    } else {
+                        "rounds past"
+                    },
+                    p.max_finite()
+                ),
+            ));
+        }
+    }
+    if let Some(i) = prep
+        .bounds
+        .iter()
+        .position(|b| !b.is_some_and(f64::is_finite))
+    {
+        let at = if prep.bounds.len() > 1 {
+            format!(" for element {i}")
+        } else {
+            String::new()
+        };
+        return Some((
+            Status::Unsupported,
+            format!("no finite a-priori error bound{at}, so the error cannot be judged (it is measured, not checked)"),
+        ));
+    }
+    None
+}
+
+/// Sum of magnitudes of a scalar reduction's terms (sum |x_i| or sum |x_i y_i|, the products
+/// taken exactly in f64 for inputs up to f32), `None` for other families.
+pub fn abs_sum(prep: &Prepared) -> Option<f64> {
+    // The condition number is abs_sum / |exact|: where it exists, no second pass over
+    // the terms (seconds per record at 2^28 elements).
+    if let (Some(c), Some(&e), true) = (prep.condition_number, prep.exact.first(), prep.scalar) {
+        if e != 0.0 && e.is_finite() {
+            return Some(c * e.abs());
+        }
+    }
+    match &prep.job {
+        Job::Reduce(j) if prep.scalar => Some(match &j.y {
+            None => crate::numerics::exact::sum_abs(&j.x),
+            Some(y) => crate::numerics::exact::sum_abs_products(&j.x, y),
+        }),
+        _ => None,
+    }
+}

@@ -1,0 +1,230 @@
+//! The experiment runner: expands the matrix, runs every case on every backend,
+//! turns outputs into metrics and assembles the report.
+//!
+//! - `matrix`: the configuration and its cases; `seeds`: `--seed` lists and the matrix per
+//!   seed; `batch`: the batch axis.
+//! - `metrics`: outputs against the reference; `records`: the result rows.
+//! - `case`: one case on one backend; `env`: provenance; `progress`, `dumps`, `checkpoint`.
+//!
+//! This file holds the loop over cases and backends. The files below it never import it
+//! (their imports name their sibling directly), so the folder has no circle.
+
+mod batch;
+mod case;
+mod checkpoint;
+mod dumps;
+mod env;
+mod matrix;
+mod metrics;
+mod progress;
+mod records;
+pub mod seeds;
+
+pub use crate::shared::host::{check_host_size, check_runs_memory};
+pub use crate::shared::stats::median;
+pub use batch::{BatchOutputs, BatchTag};
+pub use case::{drop_warmup, run_case};
+pub use env::{environment, now_rfc3339, os_description};
+pub use matrix::{copy_baseline, AccChoice, RunConfig};
+pub use metrics::{fingerprint, metrics, nan_max, unjudgeable, Metrics};
+pub use records::{cross_backend_ulp, finish_record};
+
+use crate::backend::Backend;
+use crate::error::DetError;
+use crate::ops::{Case, Prepared};
+use crate::report::{Report, ResultRecord, Status, SCHEMA};
+use checkpoint::Checkpoint;
+use dumps::{dump_inputs, dump_outputs};
+use matrix::family;
+use progress::progress_bar;
+use records::base_record;
+use std::collections::HashSet;
+
+use crate::interrupt::interrupted;
+/// Set by the Ctrl-C handler; the runner stops between runs and marks the report partial.
+pub use crate::interrupt::INTERRUPTED;
+
+/// Prepares a case for its family.
+pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
+    family(case.op)?.prepare(case)
+}
+
+/// The cases of the matrix, in a stable order.
+pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
+    Ok(expand_tagged(cfg)?.0)
+}
+
+/// The cases of the matrix with their place on the batch axis (None: not on it).
+pub fn expand_tagged(cfg: &RunConfig) -> Result<(Vec<Case>, Vec<Option<BatchTag>>), DetError> {
+    batch::batch_axis(cfg, matrix::expand_matrix(cfg)?)
+}
+
+/// Runs the whole matrix. Returns the report (partial if interrupted).
+pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
+    let (mut cases, tags) = expand_tagged(cfg)?;
+    let mut batched = BatchOutputs::default();
+    // Cases from here on are the copy baseline, which the user did not ask for.
+    let user_cases = cases.len();
+    cases.extend(copy_baseline(cfg, &cases));
+    if cases.is_empty() {
+        return Err(DetError::input("the matrix is empty: nothing to run"));
+    }
+    let mut found = crate::backend::discover(&cfg.backends);
+    if let Some(ad) = &cfg.external {
+        let b = crate::backend::external::ExternalBackend::new((**ad).clone());
+        found.infos.push(b.info().clone());
+        found.backends.push(Box::new(b));
+    }
+    check_backends(cfg, &found)?;
+    let mut report = Report {
+        schema: SCHEMA.into(),
+        env: environment(&cfg.command, cfg.seed, found.infos.clone(), &found.backends),
+        results: Vec::new(),
+        partial: false,
+    };
+    seeds::record_seeds(&mut report.env, &cfg.seeds);
+    if found.backends.is_empty() {
+        // Nothing can run: skip preparing inputs and references (minutes at 2^28).
+        return Ok(report);
+    }
+    let bar = progress_bar(cfg, (cases.len() * found.backends.len().max(1)) as u64);
+    let mut dumped_inputs = HashSet::new();
+    let shared = Checkpoint::new(report);
+    let mut partial = false;
+    // Records in `shared`; the running case's records wait in `pending` until it is
+    // complete (an index is `committed` + its place in `pending`).
+    let mut committed = 0usize;
+    let mut pending: Vec<ResultRecord> = Vec::new();
+    'cases: for (ci, case) in cases.iter().enumerate() {
+        let baseline = ci >= user_cases;
+        // The baseline's arrays are not the user's data: never dumped.
+        let dump = cfg.dump.as_ref().filter(|_| !baseline);
+        if interrupted() {
+            partial = true;
+            break;
+        }
+        // The job runs warm-up runs first (see [`drop_warmup`]).
+        let mut prep = prepare(&Case {
+            runs: case.runs + cfg.warmup,
+            // An external case (variant = adapter mode) is prepared as the family's
+            // order-independent variant.
+            variant: match &cfg.external {
+                Some(_) => crate::ops::external::reference_variant(case.op)?.into(),
+                None => case.variant.clone(),
+            },
+            ..case.clone()
+        })?;
+        if cfg.external.is_some() {
+            // The note describes detbench's own kernel, not the program's.
+            prep.note.clear();
+        }
+        if interrupted() {
+            // The reference may be incomplete: the case is not run.
+            partial = true;
+            break;
+        }
+        check_runs_memory(case.runs + cfg.warmup, prep.exact.len())?;
+        if let Some(dir) = dump {
+            dump_inputs(dir, case, &prep, &mut dumped_inputs)?;
+        }
+        // Families that compare devices: every backend's first output.
+        let compare = family(case.op)?.compare_across_backends();
+        let mut cross: Vec<(usize, Vec<f64>)> = Vec::new();
+        for backend in &found.backends {
+            if interrupted() {
+                partial = true;
+                break 'cases;
+            }
+            if let Some(b) = &bar {
+                b.set_message(format!(
+                    "{} {} {} {} {}",
+                    case.op,
+                    backend.kind(),
+                    case.precision,
+                    case.variant,
+                    case.size
+                ));
+            }
+            let outcome = match run_case(case, &prep, backend.as_ref(), &cfg.orderings) {
+                // A baseline this device cannot hold is a failed row, not a failed run.
+                Err(DetError::Input(m)) if baseline => vec![(
+                    ResultRecord {
+                        status: Status::Error,
+                        message: format!("copy baseline: {m}"),
+                        ..base_record(case, Some(&prep), backend.info(), Some(&prep.job))
+                    },
+                    None,
+                )],
+                other => other?,
+            };
+            if interrupted() {
+                // Stopped inside the case: its runs are incomplete, so it is dropped.
+                partial = true;
+                break 'cases;
+            }
+            for (rec, set) in outcome {
+                let index = committed + pending.len();
+                if let (Some(dir), Some(set)) = (dump, &set) {
+                    dump_outputs(dir, &rec, set, prep.out_precision)?;
+                }
+                if let (true, Some(set)) = (compare, &set) {
+                    cross.push((index, set.outputs[0].clone()));
+                }
+                if let (Some(Some(tag)), Some(set)) = (tags.get(ci), &set) {
+                    batched.push(index, &rec, *tag, set, prep.out_precision);
+                }
+                pending.push(rec);
+            }
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+        }
+        shared.commit(|results| {
+            results.append(&mut pending);
+            cross_backend_ulp(results, &cross, prep.out_precision);
+            batched.fill(results);
+            committed = results.len();
+        });
+    }
+    // A case stopped by Ctrl-C keeps the records of the backends that finished it.
+    shared.commit(|results| {
+        results.append(&mut pending);
+        batched.fill(results);
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mut report = shared.into_report();
+    report.partial = partial;
+    Ok(report)
+}
+
+/// Refuses a run whose explicitly named backend has no usable device. A backend reached
+/// through `all` may have none: the report's env.devices says why, and the CLI repeats it
+/// once the report is written.
+fn check_backends(cfg: &RunConfig, found: &crate::backend::Discovered) -> Result<(), DetError> {
+    for kind in cfg
+        .backends
+        .iter()
+        .filter(|k| cfg.required_backends.contains(k))
+    {
+        if !found.backends.iter().any(|b| b.kind() == *kind) {
+            let why: Vec<String> = found
+                .infos
+                .iter()
+                .filter(|i| i.backend == kind.name())
+                .map(|i| format!("{}: {}", i.name, i.reason))
+                .collect();
+            return Err(DetError::input(format!(
+                "backend {kind} has no usable device: {}",
+                why.join("; ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The headline, then a readable table of results (see `report::document::run_console`).
+pub fn table(results: &[ResultRecord]) -> String {
+    crate::report::document::console_text(results)
+}
