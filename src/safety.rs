@@ -466,7 +466,11 @@ impl OutDir {
         }
         let io = |e: std::io::Error| {
             DetError::io(
-                format!("{}: cannot write {}", self.what, self.path.join(name).display()),
+                format!(
+                    "{}: cannot write {}",
+                    self.what,
+                    self.path.join(name).display()
+                ),
                 e,
             )
         };

@@ -57,7 +57,16 @@ fn nvrtc_reporting_absurd_architecture_count_is_refused() {
         &c,
         "int nvrtcVersion(int *a, int *b) { *a = 13; *b = 0; return 0; }\n\
          int nvrtcGetNumSupportedArchs(int *n) { *n = 2147483647; return 0; }\n\
-         int nvrtcGetSupportedArchs(int *a) { (void)a; return 0; }\n",
+         int nvrtcGetSupportedArchs(int *a) { (void)a; return 0; }\n\
+         int nvrtcCreateProgram(void) { return 1; }\n\
+         int nvrtcDestroyProgram(void) { return 1; }\n\
+         int nvrtcCompileProgram(void) { return 1; }\n\
+         int nvrtcGetProgramLogSize(void) { return 1; }\n\
+         int nvrtcGetProgramLog(void) { return 1; }\n\
+         int nvrtcGetPTXSize(void) { return 1; }\n\
+         int nvrtcGetPTX(void) { return 1; }\n\
+         int nvrtcGetCUBINSize(void) { return 1; }\n\
+         int nvrtcGetCUBIN(void) { return 1; }\n",
     )
     .unwrap();
     let lib = dir.path().join("libnvrtc.so.13");
