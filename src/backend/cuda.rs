@@ -28,7 +28,8 @@
 //! is an explicit `__fadd_rn`-style intrinsic so `--fmad` cannot change results.
 
 use super::{run_kernel, BuildTarget, Kernel, KernelApi, RunSet};
-use super::{Backend, BackendKind, DeviceInfo};
+use super::{Backend, BackendKind, Capabilities, DeviceInfo, KernelSources, Timer};
+use crate::shared::ordering::Ordering;
 use crate::error::OpError;
 use cudarc::driver::sys::{CUdevice_attribute, CUevent_flags};
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream};
@@ -39,6 +40,21 @@ pub mod nvrtc;
 
 /// Timer name in results: device time between two CUDA events.
 pub const TIMER: &str = "cuda_events";
+
+/// Atomic variants run with each PTX ordering and scope; modules are NVRTC cubins; times
+/// are CUDA events around the launches.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    orderings: &Ordering::CUDA,
+    kernels: Some(KernelSources {
+        folder: "kernels/cuda",
+        compile: "NVRTC to a cubin for the device's sm_XY, kernels/cuda/common.cuh prepended to each family's .cu, one module per set of -D defines and --fmad (see compile_options)",
+    }),
+    timer: Timer {
+        name: TIMER,
+        device_time: true,
+    },
+    in_all: true,
+};
 
 /// Options every module is compiled with, before the architecture, `--fmad` and defines.
 /// `--ftz=false` keeps subnormals (the CPU emulation keeps them); precise division and

@@ -4,41 +4,91 @@
 //! and, for each one that cannot be used, says why, so `detbench devices` and the
 //! report can show it instead of dropping it.
 
-pub mod cpu;
-pub mod cuda;
-pub mod external;
-pub mod wgpu;
-
 use crate::error::OpError;
+use crate::shared::ordering::Ordering;
 use serde::{Deserialize, Serialize};
 use std::any::Any;
 use std::fmt;
 use std::str::FromStr;
 
-/// The kinds of backend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendKind {
-    Cpu,
-    Cuda,
-    Wgpu,
-    /// A program outside detbench, through an adapter (`--external`).
-    External,
+/// The registry: every backend, as `module: Variant = "name";`. A new backend is its own
+/// module file(s) plus one line here: `BackendKind`, its names, `--backend` parsing,
+/// [`BackendKind::ALL`], [`BackendKind::capabilities`] and [`discover`] are generated from
+/// it. Each module provides `pub const CAPABILITIES: Capabilities` and
+/// `pub fn discover() -> (Vec<impl Backend>, Vec<DeviceInfo>)` (every usable device, and
+/// an unavailable entry with the reason for each one that is not).
+macro_rules! backends {
+    ($($(#[$meta:meta])* $module:ident: $variant:ident = $name:literal;)+) => {
+        $(pub mod $module;)+
+
+        /// The kinds of backend.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum BackendKind {
+            $($(#[$meta])* #[serde(rename = $name)] $variant,)+
+        }
+
+        impl BackendKind {
+            /// Every backend, in registry order.
+            pub const EVERY: &'static [BackendKind] = &[$(BackendKind::$variant),+];
+
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(BackendKind::$variant => $name,)+
+                }
+            }
+
+            /// What the backend declares about itself.
+            pub const fn capabilities(self) -> &'static Capabilities {
+                match self {
+                    $(BackendKind::$variant => &$module::CAPABILITIES,)+
+                }
+            }
+
+            /// Every device of this backend, usable or not.
+            fn discover(self) -> Discovered {
+                match self {
+                    $(BackendKind::$variant => Discovered::of($module::discover()),)+
+                }
+            }
+        }
+    };
 }
 
-impl BackendKind {
-    /// The built-in backends: what `--backend all` means. `external` needs an adapter
-    /// (`--external`), so it is never implied.
-    pub const ALL: [BackendKind; 3] = [BackendKind::Cpu, BackendKind::Cuda, BackendKind::Wgpu];
+backends! {
+    cpu: Cpu = "cpu";
+    cuda: Cuda = "cuda";
+    wgpu: Wgpu = "wgpu";
+    /// A program outside detbench, through an adapter (`--external`).
+    external: External = "external";
+}
 
-    pub fn name(self) -> &'static str {
-        match self {
-            BackendKind::Cpu => "cpu",
-            BackendKind::Cuda => "cuda",
-            BackendKind::Wgpu => "wgpu",
-            BackendKind::External => "external",
+/// How many backends `--backend all` means ([`Capabilities::in_all`]).
+const IN_ALL: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < BackendKind::EVERY.len() {
+        if BackendKind::EVERY[i].capabilities().in_all {
+            n += 1;
         }
+        i += 1;
     }
+    n
+};
+
+impl BackendKind {
+    /// The backends `--backend all` means: those whose [`Capabilities::in_all`] is set.
+    pub const ALL: [BackendKind; IN_ALL] = {
+        let mut all = [BackendKind::EVERY[0]; IN_ALL];
+        let (mut i, mut n) = (0, 0);
+        while i < BackendKind::EVERY.len() {
+            if BackendKind::EVERY[i].capabilities().in_all {
+                all[n] = BackendKind::EVERY[i];
+                n += 1;
+            }
+            i += 1;
+        }
+        all
+    };
 }
 
 impl fmt::Display for BackendKind {
@@ -50,16 +100,63 @@ impl fmt::Display for BackendKind {
 impl FromStr for BackendKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "cpu" => Ok(BackendKind::Cpu),
-            "cuda" => Ok(BackendKind::Cuda),
-            "wgpu" => Ok(BackendKind::Wgpu),
-            "external" => Ok(BackendKind::External),
-            other => Err(format!(
-                "unknown backend '{other}' (expected cpu, cuda, wgpu or external)"
-            )),
-        }
+        let s = s.trim();
+        BackendKind::EVERY
+            .iter()
+            .copied()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = BackendKind::EVERY.iter().map(|k| k.name()).collect();
+                format!("unknown backend '{s}' (expected {})", names.join(", "))
+            })
     }
+}
+
+/// What a backend declares about itself: everything the runner, `train`, `check` and
+/// `build.rs` need to know of it, so that none of them names a backend.
+#[derive(Clone, Copy, Debug)]
+pub struct Capabilities {
+    /// The atomic orderings an atomic variant runs with on this backend, one result row
+    /// each (the user's `--orderings` choose among them). A backend whose atomics have one
+    /// fixed ordering lists just that one.
+    pub orderings: &'static [Ordering],
+    /// Where its kernel sources live and how they become code it runs; None where it
+    /// compiles nothing of detbench's (the CPU runs Rust, an external program its own).
+    pub kernels: Option<KernelSources>,
+    /// The timer its times come from.
+    pub timer: Timer,
+    /// Whether `--backend all` includes it (an emulator, or a backend that needs more than
+    /// a device to run, is asked for by name).
+    pub in_all: bool,
+}
+
+/// A backend's kernel sources: a folder under `kernels/` (embedded by build.rs, which
+/// names no backend: every folder there is embedded and hashed into reports) and the
+/// compile step applied to each source.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelSources {
+    /// The folder, e.g. `kernels/cuda`; its `common.*` file is the prelude.
+    pub folder: &'static str,
+    /// The compile step, in words (compiler, target, how the prelude joins each source).
+    pub compile: &'static str,
+}
+
+/// How a backend times its runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Timer {
+    /// The timer name a [`RunSet`] records (a device may fall back to `host`).
+    pub name: &'static str,
+    /// Whether its times measure the device under test (false for an emulator: they are
+    /// emulator time, not a performance figure).
+    pub device_time: bool,
+}
+
+impl Timer {
+    /// Host wall-clock time around each run, on this process's threads.
+    pub const HOST: Timer = Timer {
+        name: "host",
+        device_time: true,
+    };
 }
 
 /// A device as `detbench devices` and the report's `env.devices` show it (defined with the
@@ -218,9 +315,16 @@ pub trait Backend: Send + Sync {
     }
     /// Adds what this backend knows about a record before it runs (the external adapter).
     fn annotate(&self, _rec: &mut crate::report::ResultRecord) {}
-    /// Kernel sources this backend compiles, by path, for provenance hashes.
+    /// What the backend declares about itself (its kind's [`Capabilities`]).
+    fn capabilities(&self) -> &'static Capabilities {
+        self.kind().capabilities()
+    }
+    /// Kernel sources this backend compiles, by path, for provenance hashes: its
+    /// [`KernelSources::folder`].
     fn kernel_sources(&self) -> Vec<(&'static str, &'static str)> {
-        Vec::new()
+        self.capabilities()
+            .kernels
+            .map_or(Vec::new(), |k| crate::kernels::folder(k.folder).to_vec())
     }
     /// Compile options, for provenance.
     fn compile_options(&self) -> serde_json::Value {
@@ -235,36 +339,30 @@ pub struct Discovered {
     pub infos: Vec<DeviceInfo>,
 }
 
-/// Finds every device of the requested backend kinds.
-pub fn discover(kinds: &[BackendKind]) -> Discovered {
-    let mut backends: Vec<Box<dyn Backend>> = Vec::new();
-    let mut infos = Vec::new();
-    for &kind in kinds {
-        match kind {
-            BackendKind::Cpu => {
-                let b = cpu::CpuBackend::new();
-                infos.push(b.info().clone());
-                backends.push(Box::new(b));
-            }
-            BackendKind::Cuda => {
-                let (found, mut unavailable) = cuda::discover();
-                for b in found {
-                    infos.push(b.info().clone());
-                    backends.push(Box::new(b));
-                }
-                infos.append(&mut unavailable);
-            }
-            BackendKind::Wgpu => {
-                let (found, mut unavailable) = wgpu::discover();
-                for b in found {
-                    infos.push(b.info().clone());
-                    backends.push(Box::new(b));
-                }
-                infos.append(&mut unavailable);
-            }
-            // Built by the runner from the `--external` adapter.
-            BackendKind::External => {}
+impl Discovered {
+    /// What one backend's `discover` found: its usable devices, then the others.
+    fn of<B: Backend + 'static>((found, unavailable): (Vec<B>, Vec<DeviceInfo>)) -> Self {
+        let infos = found.iter().map(|b| b.info().clone()).chain(unavailable);
+        Discovered {
+            infos: infos.collect(),
+            backends: found
+                .into_iter()
+                .map(|b| Box::new(b) as Box<dyn Backend>)
+                .collect(),
         }
     }
-    Discovered { backends, infos }
+}
+
+/// Finds every device of the requested backend kinds.
+pub fn discover(kinds: &[BackendKind]) -> Discovered {
+    let mut all = Discovered {
+        backends: Vec::new(),
+        infos: Vec::new(),
+    };
+    for kind in kinds {
+        let mut d = kind.discover();
+        all.backends.append(&mut d.backends);
+        all.infos.append(&mut d.infos);
+    }
+    all
 }
