@@ -77,6 +77,10 @@ echo "NVRTC: $DETBENCH_NVRTC_LIB"
 if [ "${CI:-}" = true ]; then
   export CARGO_INCREMENTAL=0
 fi
+# Style and lints gate like the tests: a red `cargo fmt --check` or a clippy warning fails CI.
+# They run first, so a formatting slip fails in seconds rather than after the test build.
+cargo fmt --check
+cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked "$@"
 # The criterion benches must keep compiling (they are not run here: speed belongs in
 # benches, and CI's two cores are no place to time them). `cargo test --benches` builds them

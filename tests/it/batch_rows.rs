@@ -169,18 +169,20 @@ fn batch_axis(kind: BackendKind) {
 }
 
 macro_rules! backend_tests {
-    ($($name:ident => $kind:expr),* $(,)?) => {$(
+    ($($(#[$attr:meta])* $name:ident => $kind:expr),* $(,)?) => {$(
         mod $name {
             use super::*;
             proptest! {
                 #![proptest_config(ProptestConfig { cases: common::cases(16), failure_persistence: None, ..ProptestConfig::default() })]
                 #[test]
+                $(#[$attr])*
                 fn within_bound_and_emulated(op in op(), p in common::precision_pairs(), rows in 1usize..=9, len in 1usize..=3000, seed in 0u64..1000) {
                     check($kind, op, p, rows, len, seed);
                 }
             }
 
             #[test]
+            $(#[$attr])*
             fn batch_invariance_measured() {
                 batch_axis($kind);
             }
@@ -190,6 +192,7 @@ macro_rules! backend_tests {
 
 backend_tests! {
     cpu => BackendKind::Cpu,
+    #[cfg_attr(not(detbench_wgpu), ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)")]
     wgpu => BackendKind::Wgpu,
 }
 

@@ -292,6 +292,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: common::cases(48), ..ProptestConfig::default() })]
 
     /// Every class at once: the oracle, the bound of every `ok`, wgpu == CPU emulation.
+    #[cfg_attr(not(detbench_wgpu), ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)")]
     #[test]
     fn edges_are_judged_right_on_every_backend((p, op, x, y) in operands()) {
         check_case(p, op, &x, &y);
@@ -300,6 +301,7 @@ proptest! {
     /// Permuting the terms or padding them with zeros changes no exact value, and leaves the
     /// bits of reproducible alone; fixed_point's bits are kept under permutation (its scale
     /// depends on the multiset and on n, so padding may change them: documented).
+    #[cfg_attr(not(detbench_wgpu), ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)")]
     #[test]
     fn permutation_and_padding((p, op, x, y) in operands(), rot in 0usize..24, pad in 1usize..9) {
         let n = x.len();
@@ -425,12 +427,14 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: common::cases(32), ..ProptestConfig::default() })]
 
     /// f32: wgpu's emulated fma equals the CPU's fused one, bit for bit, near subnormals.
+    #[cfg_attr(not(detbench_wgpu), ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)")]
     #[test]
     fn fma_near_subnormal_products_f32((a, b, c) in fma_edge(Precision::F32)) {
         fma_matches(Precision::F32, a, b, c)?;
     }
 
     /// f64 likewise (where the adapter has SHADER_F64).
+    #[cfg_attr(not(detbench_wgpu), ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)")]
     #[test]
     fn fma_near_subnormal_products_f64((a, b, c) in fma_edge(Precision::F64)) {
         fma_matches(Precision::F64, a, b, c)?;
@@ -439,6 +443,10 @@ proptest! {
 
 /// f64 fma near the top of the range: an overflowing product brought back by c, sums that
 /// overflow, and a tiny c against a product at the overflow threshold.
+#[cfg_attr(
+    not(detbench_wgpu),
+    ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)"
+)]
 #[test]
 fn fma64_near_overflow() {
     let max = f64::MAX;
@@ -470,6 +478,10 @@ fn fma64_near_overflow() {
 
 /// The subnormal probe: the CPU and lavapipe keep subnormals in f32 and f64, and the
 /// classification names every combination (a flushing device would read "flushed").
+#[cfg_attr(
+    not(detbench_wgpu),
+    ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)"
+)]
 #[test]
 fn subnormal_probe_reports_the_device_mode() {
     use detbench::backend::{subnormal_mode, subnormal_mode_of};
@@ -893,6 +905,7 @@ proptest! {
 
     /// fma32 (with and without f64), its integer path and the odd-rounded product equal
     /// the rounding of the exact rational value, on 256 adversarial triples per case.
+    #[cfg_attr(not(detbench_wgpu), ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)")]
     #[test]
     fn wgsl_fma32_is_correctly_rounded(triples in prop::collection::vec(fma_triple(), 256)) {
         check_fma_batch(&triples)?;
@@ -902,6 +915,10 @@ proptest! {
 /// Hand-picked triples the random classes may miss: products entirely below f32's range
 /// against a subnormal c at a tie, overflowing products brought back by c, and the
 /// smallest and largest operands.
+#[cfg_attr(
+    not(detbench_wgpu),
+    ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)"
+)]
 #[test]
 fn wgsl_fma32_hand_picked_edges() {
     let sub = f32::from_bits(1); // 2^-149
@@ -1161,6 +1178,7 @@ proptest! {
     /// Issue 11's three statements on edge inputs across the families: exact values are
     /// the correctly rounded rational values; no `ok` above its bound or without a finite
     /// exact value and bound; ordered wgpu variants equal the CPU emulation bit for bit.
+    #[cfg_attr(not(detbench_wgpu), ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)")]
     #[test]
     fn edges_across_families(
         op in families(),
@@ -1204,6 +1222,7 @@ proptest! {
 
     /// The oracle, the bounds and wgpu == CPU emulation for bf16 dots of tiny products
     /// (the reduction family's half accumulator, every variant).
+    #[cfg_attr(not(detbench_wgpu), ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)")]
     #[test]
     fn bf16_products_below_f32_range((x, y) in tiny_bf16_products()) {
         check_case(Precision::Bf16, Op::Dot, &x, &y);

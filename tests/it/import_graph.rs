@@ -237,3 +237,229 @@ fn the_cycle_finder_finds_cycles() {
         Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
     );
 }
+
+/// The import edges among the files of one folder whose module path is `module` (e.g.
+/// `report` for src/report/): `files` maps each file's module name (its stem; `mod` for
+/// mod.rs) to its code. File `a` imports sibling `b` when it names `super::b`,
+/// `crate::<module>::b`, or an item that mod.rs re-exports from `b` (`pub use b::X` makes
+/// `super::X` an edge to `b`). mod.rs itself is the folder's interface, which every file may
+/// use and which lists every file, so edges to and from it are not counted.
+fn folder_edges(
+    module: &str,
+    files: &BTreeMap<String, String>,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let siblings: BTreeSet<&str> = files
+        .keys()
+        .map(String::as_str)
+        .filter(|n| *n != "mod")
+        .collect();
+    // Items mod.rs re-exports from a sibling: `pub use b::X;` and `pub use b::{X, Y};`.
+    let mut reexport: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(m) = files.get("mod") {
+        for stmt in m.split(';') {
+            let s = stmt.trim();
+            let Some(rest) = s
+                .strip_prefix("pub use ")
+                .or_else(|| s.strip_prefix("pub(crate) use "))
+            else {
+                continue;
+            };
+            let rest = rest.trim_start_matches("self::");
+            let Some((from, items)) = rest.split_once("::") else {
+                continue;
+            };
+            if !siblings.contains(from) {
+                continue;
+            }
+            for item in items.trim_matches(|c| c == '{' || c == '}').split(',') {
+                let name = item.split(" as ").last().unwrap_or("").trim();
+                if !name.is_empty() && name != "*" {
+                    reexport.insert(name.to_string(), from.to_string());
+                }
+            }
+        }
+    }
+    let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let prefix = format!("crate::{module}::");
+    for (name, text) in files {
+        if name == "mod" {
+            continue;
+        }
+        let mut named: Vec<&str> = paths(text, "super::").into_iter().map(|(n, _)| n).collect();
+        named.extend(paths(text, &prefix).into_iter().map(|(n, _)| n));
+        // `use super::{a::X, b}`: the names inside the braces.
+        for (i, _) in text.match_indices("super::{") {
+            let rest = &text[i + "super::{".len()..];
+            let inner = &rest[..rest.find('}').unwrap_or(rest.len())];
+            named.extend(
+                inner
+                    .split(',')
+                    .map(|p| p.trim().split("::").next().unwrap_or("")),
+            );
+        }
+        for n in named {
+            let target = if siblings.contains(n) {
+                Some(n.to_string())
+            } else {
+                reexport.get(n).cloned()
+            };
+            if let Some(t) = target {
+                if &t != name {
+                    g.entry(name.clone()).or_default().insert(t);
+                }
+            }
+        }
+    }
+    g
+}
+
+/// Every folder under src/ with its module path and the code of its .rs files.
+fn folders() -> Vec<(String, BTreeMap<String, String>)> {
+    let root = src();
+    let mut dirs = vec![root.clone()];
+    let mut out = Vec::new();
+    while let Some(d) = dirs.pop() {
+        let mut files = BTreeMap::new();
+        for e in fs::read_dir(&d).expect("read dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let stem = p.file_stem().expect("stem").to_string_lossy().to_string();
+                files.insert(stem, code(&fs::read_to_string(&p).expect("read source")));
+            }
+        }
+        if d == root {
+            continue; // the top level is top_level_modules_have_no_import_cycle's
+        }
+        let module = d
+            .strip_prefix(&root)
+            .expect("under src")
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().to_string())
+            .collect::<Vec<_>>()
+            .join("::");
+        out.push((module, files));
+    }
+    out
+}
+
+#[test]
+fn files_of_one_folder_have_no_import_cycle() {
+    let all = folders();
+    // The scan must see edges, or the test could not fail: ops/reduce's backend files use
+    // the family's mod.rs, and some folder has a file-to-file edge.
+    assert!(all.iter().any(|(m, _)| m == "ops::reduce"));
+    assert!(
+        all.iter().any(|(m, f)| !folder_edges(m, f).is_empty()),
+        "no file-to-file edge found in any folder: the scan is blind"
+    );
+    let cycles: Vec<String> = all
+        .iter()
+        .filter_map(|(m, f)| {
+            find_cycle(&folder_edges(m, f))
+                .map(|c| format!("src/{}/: {}", m.replace("::", "/"), c.join(" -> ")))
+        })
+        .collect();
+    assert!(
+        cycles.is_empty(),
+        "import cycles between files of one folder:\n{}",
+        cycles.join("\n")
+    );
+}
+
+/// The report/ folder as it stood at f99225a, reduced to its imports: markdown used
+/// headline's rows, headline used markdown's `device_label`, html used both and batch
+/// used markdown, which called html's figure code. The folder check must find the circle.
+#[test]
+fn the_folder_check_finds_the_old_report_circle() {
+    let files: BTreeMap<String, String> = [
+        (
+            "mod",
+            "pub mod batch; pub mod headline; pub mod html; pub mod markdown;",
+        ),
+        (
+            "markdown",
+            "use super::headline::Headline; pub fn device_label() {}",
+        ),
+        ("headline", "use super::markdown::{device_label, md_text};"),
+        ("html", "use super::{headline, markdown::cost_ratio};"),
+        ("batch", "use crate::report::markdown::md_text;"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let g = folder_edges("report", &files);
+    assert_eq!(
+        g.get("html"),
+        Some(&BTreeSet::from([
+            "headline".to_string(),
+            "markdown".to_string()
+        ]))
+    );
+    assert_eq!(
+        g.get("batch"),
+        Some(&BTreeSet::from(["markdown".to_string()]))
+    );
+    assert!(find_cycle(&g).is_some(), "{g:?}");
+    // Through a re-export of mod.rs, too.
+    let files: BTreeMap<String, String> = [
+        ("mod", "pub mod a; pub mod b; pub use a::Thing;"),
+        ("a", "use super::b::other;"),
+        ("b", "use super::Thing;"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert!(find_cycle(&folder_edges("x", &files)).is_some());
+}
+
+/// Source files a reader can hold in their head: at most 800 lines each, for the Rust
+/// sources (src, tests, benches, build scripts) and the kernels (CUDA, WGSL, the emulator).
+#[test]
+fn no_source_file_is_over_800_lines() {
+    const LIMIT: usize = 800;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let exts = ["rs", "cu", "cuh", "wgsl", "cpp", "h"];
+    let mut files = vec![root.join("build.rs")];
+    let mut dirs: Vec<PathBuf> = ["src", "tests", "benches", "kernels", "build"]
+        .iter()
+        .map(|d| root.join(d))
+        .collect();
+    while let Some(d) = dirs.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| exts.iter().any(|e| x == *e)) {
+                files.push(p);
+            }
+        }
+    }
+    assert!(
+        files.len() > 50,
+        "the scan found only {} files",
+        files.len()
+    );
+    let mut long: Vec<String> = files
+        .iter()
+        .filter_map(|p| {
+            let n = fs::read_to_string(p).ok()?.lines().count();
+            (n > LIMIT).then(|| {
+                format!(
+                    "{} ({n} lines)",
+                    p.strip_prefix(&root).unwrap_or(p).display()
+                )
+            })
+        })
+        .collect();
+    long.sort();
+    assert!(
+        long.is_empty(),
+        "files over {LIMIT} lines: {}",
+        long.join(", ")
+    );
+}

@@ -118,24 +118,23 @@ fn ctrl_c_inside_a_case_stops_within_a_second() {
 }
 
 /// Same on wgpu (lavapipe here): the stop is checked before every submission.
+#[cfg_attr(
+    not(detbench_wgpu),
+    ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)"
+)]
 #[test]
 fn ctrl_c_inside_a_wgpu_case_stops_within_a_second() {
     let _serial = serial();
     let out = bin().args(["devices", "--json"]).output().unwrap();
     let devices: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    if !devices["devices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|d| d["backend"] == "wgpu" && d["available"] == true)
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have a wgpu adapter"
-        );
-        eprintln!("skipped: no wgpu adapter");
-        return;
-    }
+    assert!(
+        devices["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["backend"] == "wgpu" && d["available"] == true),
+        "no wgpu adapter, though the build found a Vulkan driver (build/probes.rs)"
+    );
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("partial.json");
     let mut child = bin()

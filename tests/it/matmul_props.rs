@@ -339,6 +339,7 @@ macro_rules! backend_tests {
 
 backend_tests! {
     cpu => BackendKind::Cpu,
+    #[cfg_attr(not(detbench_wgpu), ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)")]
     wgpu => BackendKind::Wgpu,
 }
 

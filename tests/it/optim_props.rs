@@ -192,6 +192,10 @@ fn matches_cpu_emulation(kind: BackendKind) {
 /// as a multiply then an add (lavapipe does) cannot change the bits. The inputs are ones on
 /// which the fused and the unfused orders differ (checked below), so a kernel that rounds
 /// the product separately fails here.
+#[cfg_attr(
+    not(detbench_wgpu),
+    ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)"
+)]
 #[test]
 fn sgd_on_wgpu_equals_the_cpu_emulation_bitwise() {
     if common::backend(BackendKind::Wgpu).is_none() {
@@ -287,8 +291,9 @@ macro_rules! backend_tests {
 
 backend_tests! {
     cpu => BackendKind::Cpu;
+    #[cfg_attr(not(detbench_wgpu), ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)")]
     wgpu => BackendKind::Wgpu;
-    #[cfg_attr(not(detbench_libcuda), ignore = "needs a CUDA device: no libcuda on this machine (DETBENCH_REQUIRE_CUDA=1 runs it)")]
+    #[cfg_attr(not(detbench_libcuda), ignore = "needs a CUDA device (none found at build time; DETBENCH_REQUIRE_CUDA=1 runs it)")]
     cuda => BackendKind::Cuda;
 }
 
@@ -558,6 +563,7 @@ proptest! {
 
     /// The same on wgpu (lavapipe): its fma() may be unfused and its sqrt and division are
     /// not correctly rounded, which the bound allows for.
+    #[cfg_attr(not(detbench_wgpu), ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)")]
     #[test]
     fn adam_wgpu_within_bound(((op, variant, storage), (init, grads)) in adam_kind().prop_flat_map(|k| (Just(k), adam_inputs(k.2)))) {
         adam_within_bound(BackendKind::Wgpu, op, variant, storage, init, grads);

@@ -349,8 +349,9 @@ macro_rules! gpu_tests {
 }
 
 gpu_tests! {
+    #[cfg_attr(not(detbench_wgpu), ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)")]
     wgpu => WGPU;
-    #[cfg_attr(not(detbench_libcuda), ignore = "needs a CUDA device: no libcuda on this machine (DETBENCH_REQUIRE_CUDA=1 runs it)")]
+    #[cfg_attr(not(detbench_libcuda), ignore = "needs a CUDA device (none found at build time; DETBENCH_REQUIRE_CUDA=1 runs it)")]
     cuda => CUDA;
 }
 
@@ -382,6 +383,10 @@ mod wgpu_only {
         .as_ref()
     }
 
+    #[cfg_attr(
+        not(detbench_wgpu),
+        ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)"
+    )]
     #[test]
     fn device_is_described_and_limits_are_enforced() {
         let Some(g) = gpu() else { return };
@@ -408,6 +413,10 @@ mod wgpu_only {
         }
     }
 
+    #[cfg_attr(
+        not(detbench_wgpu),
+        ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)"
+    )]
     #[test]
     fn specialisation_keeps_only_enabled_blocks() {
         let t = "a\n//#if X\nb\n//#if !Y\nc\n//#else\nd\n//#endif\n//#else\ne\n//#endif\nf\n";
@@ -477,7 +486,7 @@ mod cuda_only {
     #[test]
     #[cfg_attr(
         not(detbench_libcuda),
-        ignore = "needs a CUDA device: no libcuda on this machine (DETBENCH_REQUIRE_CUDA=1 runs it)"
+        ignore = "needs a CUDA device (none found at build time; DETBENCH_REQUIRE_CUDA=1 runs it)"
     )]
     fn contended_compare_exchange_is_bounded() {
         let Some(g) = common::backend(BackendKind::Cuda) else {
@@ -501,7 +510,7 @@ mod cuda_only {
     #[test]
     #[cfg_attr(
         not(detbench_libcuda),
-        ignore = "needs a CUDA device: no libcuda on this machine (DETBENCH_REQUIRE_CUDA=1 runs it)"
+        ignore = "needs a CUDA device (none found at build time; DETBENCH_REQUIRE_CUDA=1 runs it)"
     )]
     fn compile_options_are_recorded() {
         let Some(g) = common::backend(BackendKind::Cuda) else {

@@ -338,8 +338,9 @@ macro_rules! backend_tests {
 
 backend_tests! {
     cpu => BackendKind::Cpu, 64;
+    #[cfg_attr(not(detbench_wgpu), ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)")]
     wgpu => BackendKind::Wgpu, 12;
-    #[cfg_attr(not(detbench_libcuda), ignore = "needs a CUDA device: no libcuda on this machine (DETBENCH_REQUIRE_CUDA=1 runs it)")]
+    #[cfg_attr(not(detbench_libcuda), ignore = "needs a CUDA device (none found at build time; DETBENCH_REQUIRE_CUDA=1 runs it)")]
     cuda => BackendKind::Cuda, 24;
 }
 
@@ -348,6 +349,10 @@ backend_tests! {
 /// report must say which one ran. With n = 200003 and 256 threads the sample is 256 blocks
 /// of 256 terms, block b starting at b * 783 (the last at n - 256): index 500 is in no
 /// block, index n - 1 is in the last one.
+#[cfg_attr(
+    not(detbench_wgpu),
+    ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)"
+)]
 #[test]
 fn reproducible_sample_guess_right_and_wrong() {
     let kind = BackendKind::Wgpu;
@@ -419,6 +424,10 @@ fn reproducible_sample_guess_right_and_wrong() {
 /// run 16 launch threads' chains as vec4 components (TREE_VEC) and the order-free variants
 /// walk long contiguous runs in few workgroups; every shape must still give the CPU
 /// emulation's bits, run after run.
+#[cfg_attr(
+    not(detbench_wgpu),
+    ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)"
+)]
 #[test]
 fn many_rows_per_thread_match_cpu() {
     let kind = BackendKind::Wgpu;

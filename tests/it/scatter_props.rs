@@ -325,8 +325,9 @@ macro_rules! backend_tests {
 
 backend_tests! {
     cpu => BackendKind::Cpu,
+    #[cfg_attr(not(detbench_wgpu), ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)")]
     wgpu => BackendKind::Wgpu,
-    #[cfg_attr(not(detbench_libcuda), ignore = "needs a CUDA device: no libcuda on this machine (DETBENCH_REQUIRE_CUDA=1 runs it)")]
+    #[cfg_attr(not(detbench_libcuda), ignore = "needs a CUDA device (none found at build time; DETBENCH_REQUIRE_CUDA=1 runs it)")]
     cuda => BackendKind::Cuda,
 }
 
@@ -335,6 +336,10 @@ backend_tests! {
 /// integers, lavapipe's default): every pass count, then other formats (f64 accumulator
 /// or input, half inputs) and sizes below one thread's elements, every run equal to the
 /// CPU emulation's bits.
+#[cfg_attr(
+    not(detbench_wgpu),
+    ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)"
+)]
 #[test]
 fn wgpu_sort_split_and_packed_layouts() {
     use detbench::ops::scatter::wgpu::{lane_bits, layout, run_with, Layout, SortWords};
@@ -428,6 +433,10 @@ fn wgpu_sort_split_and_packed_layouts() {
 /// fold (every other device), each equal to the CPU emulation's bits, run after run: one
 /// bin (the most contended), a bin count that is no power of two, and 1024 bins with
 /// uniform and Zipf indices; n no multiple of any span.
+#[cfg_attr(
+    not(detbench_wgpu),
+    ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)"
+)]
 #[test]
 fn wgpu_reproducible_lanes_paired_and_single() {
     use detbench::ops::scatter::wgpu::{layout, run_with, Layout};
@@ -674,6 +683,10 @@ fn report_shows_the_cost_of_determinism_per_contention() {
 /// reproducible keeps a layout per bin (issue 11): a bin of small values keeps its own
 /// precision next to a bin of large ones, instead of falling below a floor set by the
 /// largest value anywhere (one global layout gave 0 here), on the CPU and on wgpu alike.
+#[cfg_attr(
+    not(detbench_wgpu),
+    ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)"
+)]
 #[test]
 fn reproducible_small_bins_keep_their_own_precision() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -58,6 +58,10 @@ fn cpu_deterministic_training() {
     deterministic_replicas_identical_and_learning(BackendKind::Cpu);
 }
 
+#[cfg_attr(
+    not(detbench_wgpu),
+    ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)"
+)]
 #[test]
 fn wgpu_deterministic_training() {
     deterministic_replicas_identical_and_learning(BackendKind::Wgpu);
@@ -274,6 +278,10 @@ fn quiet_prints_nothing_on_stderr() {
 
 /// `--backend` takes a list as `run` does: each backend trains every mode; repeats count
 /// once; a named backend without a device is bad input; an empty entry is bad input.
+#[cfg_attr(
+    not(detbench_wgpu),
+    ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)"
+)]
 #[test]
 fn backend_lists() {
     let r = train::run(

@@ -1,0 +1,86 @@
+//! The thresholds and switches of `check`, with their defaults.
+
+use crate::error::DetError;
+
+/// Default significance level of the timing test.
+pub const DEFAULT_ALPHA: f64 = 0.01;
+/// Default smallest median slowdown (fraction) that can count as a regression.
+pub const DEFAULT_MAX_SLOWDOWN: f64 = 0.25;
+/// Default absolute slowdown (ms) of the fastest run below which a host-scheduled row is
+/// not judged: a preempted run waits whole scheduler time slices (4 ms at 250 Hz, measured
+/// here as runs of 0.1 ms that took 3.9 to 4.0 ms on a loaded machine).
+pub const DEFAULT_HOST_FLOOR_MS: f64 = 5.0;
+/// Default factor by which an error or spread may grow over the baseline's scale.
+pub const DEFAULT_ERROR_GROWTH: f64 = 2.0;
+/// Default ULPs allowed on top of the growth factor.
+pub const DEFAULT_ULP_SLACK: u64 = 2;
+
+/// The thresholds and switches of `check`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct CheckOptions {
+    /// A slowdown fails only when the median time grew by more than this fraction (0.25 = 25%) and beyond the noise of both reports.
+    #[arg(long, default_value_t = DEFAULT_MAX_SLOWDOWN)]
+    pub max_slowdown: f64,
+    /// Significance level of the one-sided Mann-Whitney U test on each row's times.
+    #[arg(long, default_value_t = DEFAULT_ALPHA)]
+    pub alpha: f64,
+    /// ULPs an error or run-to-run spread may exceed growth x baseline by.
+    #[arg(long, default_value_t = DEFAULT_ULP_SLACK)]
+    pub ulp_slack: u64,
+    /// Factor an error or run-to-run spread may grow by over the baseline's scale.
+    #[arg(long, default_value_t = DEFAULT_ERROR_GROWTH)]
+    pub error_growth: f64,
+    /// Rows timed on the host's scheduler (timer "host", or a device of type cpu such as lavapipe) fail only when their fastest run also slowed by more than this many ms: a preempted run waits whole scheduler time slices.
+    #[arg(long, default_value_t = DEFAULT_HOST_FLOOR_MS)]
+    pub host_floor_ms: f64,
+    /// Do not judge timings (only numeric findings fail).
+    #[arg(long)]
+    pub no_timing: bool,
+    /// Replace the baseline with the current report (atomically) once its changes are understood; exit 0 unless the current report is unusable.
+    #[arg(long)]
+    pub accept: bool,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            max_slowdown: DEFAULT_MAX_SLOWDOWN,
+            alpha: DEFAULT_ALPHA,
+            ulp_slack: DEFAULT_ULP_SLACK,
+            error_growth: DEFAULT_ERROR_GROWTH,
+            host_floor_ms: DEFAULT_HOST_FLOOR_MS,
+            no_timing: false,
+            accept: false,
+        }
+    }
+}
+
+impl CheckOptions {
+    pub(super) fn validate(&self) -> Result<(), DetError> {
+        if !(self.alpha > 0.0 && self.alpha < 1.0) {
+            return Err(DetError::input(format!(
+                "--alpha must be between 0 and 1, got {}",
+                self.alpha
+            )));
+        }
+        if !(self.max_slowdown.is_finite() && self.max_slowdown >= 0.0) {
+            return Err(DetError::input(format!(
+                "--max-slowdown must be a fraction >= 0, got {}",
+                self.max_slowdown
+            )));
+        }
+        if !(self.host_floor_ms.is_finite() && self.host_floor_ms >= 0.0) {
+            return Err(DetError::input(format!(
+                "--host-floor-ms must be a number of milliseconds >= 0, got {}",
+                self.host_floor_ms
+            )));
+        }
+        if !(self.error_growth.is_finite() && self.error_growth >= 1.0) {
+            return Err(DetError::input(format!(
+                "--error-growth must be at least 1, got {}",
+                self.error_growth
+            )));
+        }
+        Ok(())
+    }
+}
