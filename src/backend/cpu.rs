@@ -105,6 +105,10 @@ impl Backend for CpuBackend {
         &self.info
     }
 
+    fn kernel_api(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn run(&self, job: &dyn Kernel) -> Result<RunSet, OpError> {
         run_kernel(job, self)
     }

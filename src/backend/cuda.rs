@@ -362,6 +362,10 @@ impl Backend for CudaBackend {
         &self.info
     }
 
+    fn kernel_api(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn run(&self, job: &dyn Kernel) -> Result<RunSet, OpError> {
         if let Some(why) = &self.device.unsupported {
             return Err(OpError::Unsupported(why.clone()));

@@ -680,6 +680,10 @@ impl Backend for ExternalBackend {
         &self.info
     }
 
+    fn kernel_api(&self) -> &dyn std::any::Any {
+        &Describe
+    }
+
     fn run(&self, job: &dyn Kernel) -> Result<RunSet, OpError> {
         Err(OpError::Unsupported(format!(
             "the external backend runs {} only as one of adapter {}'s modes",

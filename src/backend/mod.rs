@@ -258,31 +258,36 @@ pub trait Kernel: Sync {
 
 /// The entry of one kernel function in a [`Kernel::kernel`] lookup: `f` run on `api` when
 /// `api` is an `A`, else None (`family_kernel!` chains one per function it is given).
-pub fn kernel_entry<A: KernelApi, J>(
+pub fn kernel_entry<A: Any, J, O: 'static>(
     api: &dyn Any,
     job: &J,
-    f: fn(&A, &J) -> Result<A::Output, OpError>,
+    f: fn(&A, &J) -> Result<O, OpError>,
 ) -> Option<Result<Box<dyn Any>, OpError>> {
     let api = api.downcast_ref::<A>()?;
     Some(f(api, job).map(|out| Box::new(out) as Box<dyn Any>))
 }
 
-/// Runs `job`'s kernel for `api`: `Unsupported` when its family has none.
-pub fn run_kernel<A: KernelApi>(job: &dyn Kernel, api: &A) -> Result<A::Output, OpError> {
+/// Runs `job`'s kernel for `api` (a backend's [`Backend::kernel_api`]) and returns its
+/// answer as `O`, the type the caller asks for (a [`RunSet`], or the device state a
+/// request like the optimizer's creates): `Unsupported` when its family has none.
+pub fn lookup<O: 'static>(job: &dyn Kernel, api: &dyn Any, backend: &str) -> Result<O, OpError> {
     let out = job.kernel(api).ok_or_else(|| {
         OpError::Unsupported(format!(
-            "{} has no {} kernel in this build",
-            job.kernel_name(),
-            A::NAME
+            "{} has no {backend} kernel in this build",
+            job.kernel_name()
         ))
     })??;
-    out.downcast::<A::Output>().map(|b| *b).map_err(|_| {
+    out.downcast::<O>().map(|b| *b).map_err(|_| {
         OpError::Failed(format!(
-            "{}: the {} kernel returned another type than its API's output",
-            job.kernel_name(),
-            A::NAME
+            "{}: the {backend} kernel answered with another type than was asked for",
+            job.kernel_name()
         ))
     })
+}
+
+/// Runs `job`'s kernel for `api`: `Unsupported` when its family has none.
+pub fn run_kernel<A: KernelApi>(job: &dyn Kernel, api: &A) -> Result<A::Output, OpError> {
+    lookup(job, api, A::NAME)
 }
 
 /// A target a family's kernel modules are built for without a device (`detbench kernels`,
@@ -306,6 +311,9 @@ pub fn module_entry<T: BuildTarget>(
 pub trait Backend: Send + Sync {
     fn kind(&self) -> BackendKind;
     fn info(&self) -> &DeviceInfo;
+    /// What the families' kernels for this backend take (its [`KernelApi`] value, usually
+    /// the backend itself): the key of every [`Kernel::kernel`] lookup made for it.
+    fn kernel_api(&self) -> &dyn Any;
     /// Runs the job its `runs` times. `Err(Unsupported)` when the device lacks a feature.
     fn run(&self, job: &dyn Kernel) -> Result<RunSet, OpError>;
     /// Runs the job as the case's `variant`. Only backends whose variants are their own
