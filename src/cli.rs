@@ -501,7 +501,7 @@ fn devices(json: Option<&std::path::Path>) -> Result<Outcome> {
             .output("--json", Some(p))
             .check()?;
     }
-    let found = backend::discover(&BackendKind::ALL);
+    let found = backend::discover(&BackendKind::LISTED);
     let mut text = String::new();
     if let Some(p) = json {
         let doc = serde_json::json!({ "schema": DEVICES_SCHEMA, "devices": found.infos });

@@ -58,6 +58,9 @@ backends! {
     cpu: Cpu = "cpu";
     cuda: Cuda = "cuda";
     wgpu: Wgpu = "wgpu";
+    /// The CUDA backend's host code and kernels run on the g++ host emulator of an sm_90
+    /// device: it checks them without a GPU; its times are emulator time.
+    cuda_emu: CudaEmu = "cuda-emu";
     /// A program outside detbench, through an adapter (`--external`).
     external: External = "external";
 }
@@ -76,6 +79,10 @@ const IN_ALL: usize = {
 };
 
 impl BackendKind {
+    /// What `detbench devices` lists: every backend (one that needs more than a device,
+    /// like the external adapter, finds none by itself and adds nothing).
+    pub const LISTED: &'static [BackendKind] = BackendKind::EVERY;
+
     /// The backends `--backend all` means: those whose [`Capabilities::in_all`] is set.
     pub const ALL: [BackendKind; IN_ALL] = {
         let mut all = [BackendKind::EVERY[0]; IN_ALL];

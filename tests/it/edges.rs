@@ -642,7 +642,8 @@ fn run_fma_probe(
     through_f64: bool,
     triples: &[(f32, f32, f32)],
 ) -> Option<Vec<[f32; 4]>> {
-    use detbench::backend::wgpu::{specialise_family, Pass};
+    use detbench::backend::wgpu::Pass;
+    use detbench::ops::wgsl::specialise_with_prelude;
     use wgpu::Features as F;
     let mut flags = vec!["OPAQUE", "TWO_SUM32", "FMA32"];
     if through_f64 {
@@ -652,7 +653,8 @@ fn run_fma_probe(
         }
         flags.extend(["FMA32_F64", "EFT64"]);
     }
-    let src = specialise_family("alias C = f32;\n", FMA_PROBE, &flags);
+    let src = specialise_with_prelude("alias C = f32;\n", "fma probe", FMA_PROBE, &flags)
+        .expect("the probe specialises");
     let pipeline = b.pipeline(&src, "probe").expect("the probe compiles");
     let words: Vec<u8> = triples
         .iter()
