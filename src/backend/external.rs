@@ -24,11 +24,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// An adapter's modes are not atomic kernels of ours (one ordering: none is swept); the
-/// program compiles its own kernels; times are the program's own where it reports them.
-/// It needs an adapter (`--external`), so `--backend all` never implies it.
+/// An adapter's modes are not atomic kernels of ours: nothing is swept (a job keeps its
+/// default ordering, and [`Backend::annotate`] records none); the program compiles its own
+/// kernels; times are the program's own where it reports them. It needs an adapter
+/// (`--external`), so `--backend all` never implies it.
 pub const CAPABILITIES: Capabilities = Capabilities {
-    orderings: &[crate::shared::ordering::Ordering::None],
+    orderings: &[crate::shared::ordering::Ordering::Relaxed],
     kernels: None,
     timer: Timer {
         name: "adapter",

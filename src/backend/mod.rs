@@ -29,7 +29,7 @@ macro_rules! backends {
 
         impl BackendKind {
             /// Every backend, in registry order.
-            pub const EVERY: &'static [BackendKind] = &[$(BackendKind::$variant),+];
+            pub const EVERY: [BackendKind; [$($name),+].len()] = [$(BackendKind::$variant),+];
 
             pub const fn name(self) -> &'static str {
                 match self {
@@ -81,7 +81,7 @@ const IN_ALL: usize = {
 impl BackendKind {
     /// What `detbench devices` lists: every backend (one that needs more than a device,
     /// like the external adapter, finds none by itself and adds nothing).
-    pub const LISTED: &'static [BackendKind] = BackendKind::EVERY;
+    pub const LISTED: [BackendKind; BackendKind::EVERY.len()] = BackendKind::EVERY;
 
     /// The backends `--backend all` means: those whose [`Capabilities::in_all`] is set.
     pub const ALL: [BackendKind; IN_ALL] = {
@@ -164,6 +164,11 @@ impl Timer {
         name: "host",
         device_time: true,
     };
+}
+
+/// The host's CPU model (a report's `env.cpu`), whatever the backends.
+pub fn host_cpu_name() -> String {
+    cpu::cpu_name()
 }
 
 /// A device as `detbench devices` and the report's `env.devices` show it (defined with the
@@ -330,6 +335,12 @@ pub trait Backend: Send + Sync {
     }
     /// Adds what this backend knows about a record before it runs (the external adapter).
     fn annotate(&self, _rec: &mut crate::report::ResultRecord) {}
+    /// Whether the work runs on this process's own threads (a CPU device: the CPU
+    /// backend, a software rasteriser such as lavapipe), so the process CPU clock measures
+    /// it; a GPU, or an external process, works while this process waits.
+    fn runs_on_host(&self) -> bool {
+        self.info().device_type == "cpu"
+    }
     /// What the backend declares about itself (its kind's [`Capabilities`]).
     fn capabilities(&self) -> &'static Capabilities {
         self.kind().capabilities()

@@ -32,7 +32,7 @@ crate::ops::family::family_kernel!(
 );
 
 /// `api` as the device type a state was made for.
-fn device<'a, T: Any>(api: &'a dyn Any) -> Result<&'a T, OpError> {
+fn device<T: Any>(api: &dyn Any) -> Result<&T, OpError> {
     api.downcast_ref::<T>()
         .ok_or_else(|| OpError::Failed("optimizer state used on another device".into()))
 }
