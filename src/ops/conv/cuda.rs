@@ -15,8 +15,9 @@
 //! on one GPU give the same bits, but the tensor core's internal order and rounding are the
 //! hardware's: the tests check the bound of [`super::tensor_core_bound`] and run-to-run
 //! equality, not a CPU emulation. Other formats, and older GPUs, are Unsupported with the
-//! reason. tests/it/cuda_emu_conv.rs runs every kernel of the family on the host emulation of
-//! `kernels/cuda/emu` (the tensor-core ones with an emulated mma) where there is no GPU.
+//! reason. Where there is no GPU, `--backend cuda-emu` runs this host code on the host
+//! emulation of `kernels/cuda/emu` (the tensor-core kernels with an emulated mma), and
+//! tests/it/cuda_emu_conv.rs holds every kernel of the family to the CPU that way.
 
 use super::{gemm_dims, ConvJob, ConvVariant, TC_TILE_M, TC_TILE_N};
 use crate::backend::cuda::{
@@ -132,8 +133,7 @@ impl Buffers {
     }
 }
 
-/// The 20 kernel parameters `P` of conv.cu: the shape, the chunking and the GEMM view
-/// (tests/it/cuda_emu_conv.rs launches the emulated kernels with the same).
+/// The 20 kernel parameters `P` of conv.cu: the shape, the chunking and the GEMM view.
 pub fn kernel_params(job: &ConvJob) -> Vec<u32> {
     let s = &job.shape;
     let (gm, gn) = gemm_dims(job.op, s);

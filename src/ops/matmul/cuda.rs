@@ -19,8 +19,9 @@
 //! before each run (outside the timed span): the pass that stores an output adds its bias
 //! first, after the K reduction (kernels/cuda/matmul.cu's db_mm_bias).
 //!
-//! tests/it/cuda_emu_conv.rs runs every kernel of this module on the host emulation of
-//! `kernels/cuda/emu` (the tensor-core one with an emulated mma, on small integers).
+//! `--backend cuda-emu` runs this host code on the host emulation of `kernels/cuda/emu`
+//! (the tensor-core kernel with an emulated mma); tests/it/cuda_emu_conv.rs holds every
+//! kernel of this module to the CPU that way (tensor_core on small integers).
 
 use super::{MatmulJob, MmVariant};
 use crate::backend::cuda::{
