@@ -217,6 +217,12 @@ impl DeviceInfo {
 }
 
 impl DeviceInfo {
+    /// Whether the device is a CPU (the CPU backend, or a software rasteriser such as
+    /// lavapipe): its work runs on the host's cores.
+    pub fn is_cpu_device(&self) -> bool {
+        self.device_type == "cpu"
+    }
+
     /// An entry for a backend that cannot be used, with the reason.
     pub fn unavailable(backend: BackendKind, name: &str, reason: impl Into<String>) -> Self {
         DeviceInfo {
@@ -339,7 +345,7 @@ pub trait Backend: Send + Sync {
     /// backend, a software rasteriser such as lavapipe), so the process CPU clock measures
     /// it; a GPU, or an external process, works while this process waits.
     fn runs_on_host(&self) -> bool {
-        self.info().device_type == "cpu"
+        self.info().is_cpu_device()
     }
     /// What the backend declares about itself (its kind's [`Capabilities`]).
     fn capabilities(&self) -> &'static Capabilities {

@@ -492,7 +492,7 @@ mod tests {
     /// to a few percent on parameters of every tensor.
     #[test]
     fn gradient_matches_finite_differences() {
-        let dev = Device::open(BackendKind::Cpu).unwrap();
+        let dev = Device::open(BackendKind::ALL[0]).unwrap();
         let k = Kernels::new(&dev, Mode::Deterministic);
         let data = super::super::data::generate(8, 3, 0);
         let batch: Vec<usize> = (0..8).collect();
