@@ -37,7 +37,7 @@ pub fn render_text(res: &CheckResult) -> String {
     }
     for (d, g) in &res.drifts {
         s.push_str(&format!(
-            "timing on {d}: rows shifted by x{:.2} (median of {} rows; a busier or idler machine, or a device-wide change), row-to-row scatter x{:.2}, largest row speedup x{:.2}; a row must slow beyond all three\n",
+            "timing on {d}: rows shifted by x{:.2} (median of {} rows), row-to-row scatter x{:.2}, largest row speedup x{:.2}; a row must slow beyond all three, and the shift is divided out only where it is machine load (host-scheduled rows whose CPU time did not grow): elsewhere a device-wide shift is a regression\n",
             g.shift, g.rows, g.scatter, g.speedup
         ));
     }
