@@ -305,7 +305,7 @@ fn a_whole_cpu_device_three_times_slower_fails() {
         &CheckOptions::default(),
     )
     .unwrap();
-    assert_eq!(slow_rows(&res), 12, "{}", render_text(&res));
+    assert_eq!(slow_rows(&res), 12, "{}", render_text(&res, true));
     let f = first_finding(&res);
     assert!(
         f.contains("device-wide") && f.contains("CPU time per run grew x3.00"),
@@ -327,7 +327,7 @@ fn a_sub_millisecond_row_that_did_three_times_the_work_fails() {
     let b = with_cpu(&base, cpu(0.54));
     let o = CheckOptions::default();
     let res = check_reports(&b, &with_cpu(&cur, cpu(1.63)), &o).unwrap();
-    assert_eq!(slow_rows(&res), 1, "{}", render_text(&res));
+    assert_eq!(slow_rows(&res), 1, "{}", render_text(&res, true));
     let res = check_reports(&b, &with_cpu(&cur, cpu(0.55)), &o).unwrap();
     assert_eq!(slow_rows(&res), 0);
     assert!(

@@ -160,6 +160,7 @@ pub(super) fn compare_timing(
     } else if beyond_effect {
         v.slowdown = Some((p, Finding {
             kind: Kind::Performance,
+            blocks_accept: false,
             what: format!(
                 "{}slower: median {mb:.4} -> {mc:.4} ms (x{ratio:.2}); with confidence 1 - alpha it is at least x{lower:.2} (Hodges-Lehmann bound), {shift_text}, and its fastest run is x{min_ratio:.2}; one-sided Mann-Whitney U on {}+{} runs gives p = {p:.2e} ({}) < alpha = {}; these exceed both 1 + max-slowdown = {limit:.2} and the noise x{noise:.2} (the largest of each report's quartile ratio x{own:.2}, the scatter of row shifts on this device x{:.2} and its largest row speedup x{:.2}){floor_text}{between_text}",
                 if device_wide {
