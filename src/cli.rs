@@ -163,6 +163,12 @@ pub struct ReportArgs {
     /// Write every figure into this folder as a standalone SVG plus the CSV of its data.
     #[arg(long)]
     pub figures: Option<PathBuf>,
+    /// Write the summary data (`detbench.summary.v1`) as JSON here (`-` for stdout).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Print the report on stdout in this format: text, md, html, json or latex.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -501,7 +507,7 @@ fn devices(json: Option<&std::path::Path>) -> Result<Outcome> {
             .output("--json", Some(p))
             .check()?;
     }
-    let found = backend::discover(&BackendKind::ALL);
+    let found = backend::discover(&BackendKind::LISTED);
     let mut text = String::new();
     if let Some(p) = json {
         let doc = serde_json::json!({ "schema": DEVICES_SCHEMA, "devices": found.infos });
@@ -602,15 +608,18 @@ fn run(a: &RunArgs) -> Result<Outcome> {
             );
         }
     }
-    eprintln!(
-        "detbench: wrote {} results to {}{partial}",
-        report.results.len(),
-        if to_stdout {
-            "stdout".into()
-        } else {
-            a.json.display().to_string()
-        }
-    );
+    // --quiet is quiet: no "wrote" line (a partial run still says so, as exit 130 does).
+    if !a.quiet || report.partial {
+        eprintln!(
+            "detbench: wrote {} results to {}{partial}",
+            report.results.len(),
+            if to_stdout {
+                "stdout".into()
+            } else {
+                a.json.display().to_string()
+            }
+        );
+    }
     Ok(if report.partial {
         Outcome::Interrupted
     } else {
@@ -688,20 +697,15 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
         Command::Devices { json } => devices(json.as_deref()),
         Command::Run(a) => run(&a),
         Command::Report(a) => {
-            let mut plan = crate::safety::Plan::new();
-            for p in &a.inputs {
-                plan = plan.input("input", p);
-            }
-            plan.output("--html", a.html.as_deref())
-                .output("--md", a.md.as_deref())
-                .folder("--figures", a.figures.as_deref())
-                .check()?;
-            crate::report::html::run_with_figures(
+            let out = crate::report::command::Outputs::new(
                 &a.inputs,
                 a.html.as_deref(),
                 a.md.as_deref(),
+                a.json.as_deref(),
+                a.format.as_deref(),
                 a.figures.as_deref(),
             )?;
+            crate::report::command::run(&a.inputs, &out)?;
             Ok(Outcome::Ok)
         }
         Command::Tolerance(a) => {

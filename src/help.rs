@@ -1,70 +1,9 @@
 //! The text `--help` shows after the flags: examples for every command, and for `run` the
-//! ops with their variants and what each one means. The variant lists come from the ops'
-//! own registries, so a new op or variant shows up here without an edit; only the one-line
-//! meanings are written out below.
+//! ops with their variants and what each one means. Both come from the families
+//! ([`crate::ops::Family::variants`] and [`crate::ops::Family::describe`]), so a new op or
+//! variant shows up here without an edit.
 
 use crate::ops::Op;
-
-/// What a variant does and whether its bits can change from run to run.
-fn meaning(op: Op, variant: &str) -> &'static str {
-    match (op, variant) {
-        (_, "atomic") if op == Op::Conv2dBwdWeight => {
-            "partial weight gradients added with float atomics: nondeterministic"
-        }
-        (Op::RowSum | Op::Mean | Op::LogSoftmax, "atomic") => {
-            "each row's chunk sums added into its output with float atomics: nondeterministic (row_sum, mean; log_softmax refuses it)"
-        }
-        (_, "atomic") => "float atomic adds, in whatever order threads arrive: nondeterministic",
-        (_, "atomic_cas") => {
-            "atomic add as a compare-and-swap loop (devices without float atomics): nondeterministic"
-        }
-        (_, "block_atomic") => {
-            "a fixed tree per workgroup, then one atomic add per workgroup: nondeterministic"
-        }
-        (_, "tree") => "a fixed-shape tree: deterministic for a given launch shape",
-        (_, "kahan") => {
-            "compensated (Kahan) sums per thread, then a fixed tree: deterministic for a given launch shape"
-        }
-        (_, "fixed_point") => {
-            "integer (fixed-point) atomics: the same bits in any order; reports the bits lost below its scale"
-        }
-        (_, "reproducible") => {
-            "binned pre-rounded sums (ReproBLAS style): the same bits on any device, launch shape or order"
-        }
-        (_, "privatized") => {
-            "private bins per workgroup, merged with atomic adds: nondeterministic"
-        }
-        (_, "sort_segmented") => "sort by index, then ordered segment sums: deterministic",
-        (_, "direct") => "one thread per output, taps in a fixed order: deterministic",
-        (Op::Matmul | Op::Addmm, "tiled") => {
-            "one sequential chain over K per output: deterministic and batch invariant"
-        }
-        (_, "tiled") => "shared-memory tiles, taps in a fixed order: deterministic",
-        (_, "split_k_atomic") => {
-            "K split in chunks whose partials are added with float atomics: nondeterministic"
-        }
-        (_, "split_k_deterministic") => {
-            "K split in chunks (the split follows M), partials added in order: deterministic, not batch invariant"
-        }
-        (_, "split_by_batch") => {
-            "each row split in chunks whose number follows the batch size: deterministic, not batch invariant"
-        }
-        (_, "batch_invariant") => {
-            "the split chosen from the reduced length alone: the same bits for a row at any batch size"
-        }
-        (_, "tensor_core") => "CUDA mma.sync tensor cores (sm_80+, f16/bf16 inputs)",
-        (_, "deterministic") => "the batch reduced in a fixed order: deterministic",
-        (_, "copy") => "a plain copy: the device's bandwidth baseline",
-        (_, v) if v.ends_with("no_fma") => {
-            "elementwise update, separate multiply and add: deterministic"
-        }
-        (_, v) if v.ends_with("stochastic_rounding") => {
-            "elementwise update with seeded stochastic rounding to the storage format: deterministic"
-        }
-        (_, v) if v.ends_with("fma") => "elementwise update with fused multiply-adds: deterministic",
-        _ => "see the README's table of variants",
-    }
-}
 
 /// `run --help`'s list of ops and variants.
 pub fn variants() -> String {
@@ -77,7 +16,10 @@ pub fn variants() -> String {
         s.push_str(&format!("  {op}\n"));
         let w = vs.iter().map(|v| v.len()).max().unwrap_or(0);
         for v in vs {
-            s.push_str(&format!("    {v:<w$}  {}\n", meaning(op, v)));
+            s.push_str(&format!(
+                "    {v:<w$}  {}\n",
+                op.family().and_then(|f| f.describe(op, v)).unwrap_or("")
+            ));
         }
     }
     s
@@ -154,7 +96,7 @@ mod tests {
             for v in op.variants() {
                 assert!(text.contains(&format!("    {v} ")), "{op} {v} missing");
                 assert_ne!(
-                    meaning(op, v),
+                    op.family().and_then(|f| f.describe(op, v)).unwrap_or(""),
                     "see the README's table of variants",
                     "{op} {v} has no meaning"
                 );

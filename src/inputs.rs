@@ -467,7 +467,7 @@ pub fn read_npy_index(path: &Path) -> Result<Vec<i64>, DetError> {
 /// Writes values as a 1-D .npy in the given format (f16 as <f2, bf16 as <f4 since numpy
 /// has no bf16).
 pub fn write_npy(path: &Path, p: Precision, values: &[f64], shape: &[u64]) -> Result<(), DetError> {
-    let io = |e: std::io::Error| DetError::Io(format!("cannot write {}: {e}", path.display()));
+    let io = |e: std::io::Error| DetError::io(format!("cannot write {}", path.display()), e);
     let mut buf = Vec::new();
     {
         match p {

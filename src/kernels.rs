@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 pub const CUDA_PRELUDE: &str = CUDA[0].1;
 
 /// The WGSL prelude: helpers every family shares, put in front of each template before it
-/// is specialised (see [`crate::backend::wgpu::specialise_family`]).
+/// is specialised (see [`crate::ops::wgsl::specialise_family`]).
 pub const WGSL_PRELUDE: &str = WGSL[0].1;
 
 // `CUDA` and `WGSL` (every source by repository path, the prelude first) and the module

@@ -138,7 +138,7 @@ pub fn merge(reports: &[(PathBuf, Report)]) -> Vec<Row> {
 }
 
 fn md_cell(s: &str) -> String {
-    crate::report::markdown::md_text(s)
+    crate::report::render::markdown::text(s)
 }
 
 /// The merged table as Markdown.

@@ -1,5 +1,5 @@
 // detbench WGSL prelude: the helpers every kernel family shares. Each family's host puts it
-// in front of the family's template (`crate::backend::wgpu::specialise_family`), then
+// in front of the family's template (`crate::ops::wgsl::specialise_family`), then
 // specialises both together, so the `//#if` flags below are the family's own and a family
 // that sets none of them gets none of this file. The header's aliases (`C`, the compute
 // type; `XW`, the storage word of an input) are in scope here as everywhere.
@@ -16,6 +16,11 @@
 // goes through f64, for devices with SHADER_F64 and SHADER_INT64), EFT64 (f64 TwoSum and
 // rounding to odd; needs OPAQUE), FMA64 (two_prod64 and fma64; needs EFT64 and
 // SHADER_INT64).
+//
+// The flags, declared for the preprocessor (src/ops/wgsl.rs), which rejects any other:
+//#flags ACC_ADD ACC_BF16 ACC_F16 ACC_F32 ACC_F64 ACC_HALF ADDC ATOMIC_CELLS C64 CAS32 CAS64
+//#flags EFT64 FMA32 FMA32_F64 FMA64 GEMM_STEP HALF_BF16 HALF_F16 IN_BF16 IN_F16 IN_F32 IN_F64
+//#flags NATIVE_ATOMIC OPAQUE REPRO_BITS ROUND_HALF TWO_SUM32 TWO_SUM_ACC V_FIXED
 //
 // Every piece of arithmetic that more than one family needs is here, once: a family
 // template defines only its own kernels.
@@ -691,4 +696,100 @@ fn cell_value(e: u32) -> C {
     return from_word(atomicLoad(&cells[e]));
 }
 //#endif
+//#endif
+
+// ---------------------------------------------------------------------------------------
+// Binned (reproducible) deposits: powers of two and 1.5 * 2^a built from their bits (exact;
+// every one is normal), in the binned state's type (f64 with ACC_F64, else f32). For sum,
+// dot and scatter_add's `reproducible` (flag REPRO_BITS).
+
+//#if REPRO_BITS
+//#if ACC_F64
+const P_BITS: i32 = 53;
+// r with the last bit of its encoding set: a deposit adds r | 1, so the rounding to the
+// fold's quantum is never a tie (see src/numerics/repro.rs).
+fn or1(r: f64) -> f64 {
+    return bitcast<f64>(bitcast<u64>(r) | u64(1));
+}
+fn pow2(e: i32) -> f64 {
+    return bitcast<f64>(u64(e + 1023) << 52u);
+}
+fn sigma_of(a: i32) -> f64 {
+    return bitcast<f64>((u64(a + 1023) << 52u) | (u64(1) << 51u));
+}
+// An integer |m| < 2^53 as three two's-complement limbs.
+fn to_limbs(m: f64) -> vec3<u32> {
+    let hi = floor(m * pow2(-32));
+    let lo = m - hi * pow2(32);
+    let h = i32(hi);
+    return vec3<u32>(u32(lo), bitcast<u32>(h), select(0u, 0xffffffffu, h < 0));
+}
+//#else
+const P_BITS: i32 = 24;
+fn or1(r: f32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(r) | 1u);
+}
+fn pow2(e: i32) -> f32 {
+    return bitcast<f32>(u32(e + 127) << 23u);
+}
+fn sigma_of(a: i32) -> f32 {
+    return bitcast<f32>((u32(a + 127) << 23u) | 0x400000u);
+}
+// An integer |m| < 2^24 as two two's-complement limbs (the third is 0).
+fn to_limbs(m: f32) -> vec3<u32> {
+    let i = i32(m);
+    return vec3<u32>(bitcast<u32>(i), select(0u, 0xffffffffu, i < 0), 0u);
+}
+//#endif
+//#endif
+
+// ---------------------------------------------------------------------------------------
+// The accumulator's add (ADDC: rows, conv, matmul) and the GEMM step acc + a*b (GEMM_STEP:
+// conv, matmul; the family's uniform `prm` has a `one: f32` that is always 1.0).
+
+//#if ADDC
+//#if ACC_HALF
+fn addc(a: C, b: C) -> C {
+    return round_half(a + b);
+}
+//#else
+fn addc(a: C, b: C) -> C {
+    return a + b;
+}
+//#endif
+//#endif
+
+//#if GEMM_STEP
+//#if ACC_HALF
+fn step(acc: C, a: C, b: C) -> C {
+    // a*b of two halves is exact in f32; the bit-level rounding keeps it from being fused.
+    return round_half(acc + round_half(a * b));
+}
+//#else
+// Unfused on purpose: WGSL's fma fuses on some drivers and not on others, and a driver may
+// contract a*b + acc. Multiplying the rounded product by a uniform 1.0 is exact, and any
+// contraction of (a*b)*one + acc is fma(fl(a*b), 1, acc) = fl(fl(a*b) + acc): the same bits.
+fn step(acc: C, a: C, b: C) -> C {
+    return acc + (a * b) * C(prm.one);
+}
+//#endif
+//#endif
+
+// ---------------------------------------------------------------------------------------
+// TwoSum in the accumulator's own arithmetic (`add` and `sub` of ACC_ADD, so a half
+// accumulator's TwoSum rounds each step to the half format): kahan's compensated pairs
+// (flag TWO_SUM_ACC; needs OPAQUE and ACC_ADD).
+
+//#if TWO_SUM_ACC
+struct TwoC {
+    h: C,
+    l: C,
+}
+// a + b = h + l, exactly where add and sub are exact steps.
+fn two_sum_acc(a: C, b: C) -> TwoC {
+    let s = opaque(add(a, b));
+    let z = opaque(sub(s, a));
+    let e = add(sub(a, sub(s, z)), sub(b, z));
+    return TwoC(s, e);
+}
 //#endif

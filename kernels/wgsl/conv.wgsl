@@ -13,6 +13,7 @@
 //
 // Every step mirrors `ConvArith` in src/ops/conv/cpu.rs, and the orders are those of
 // src/ops/conv/mod.rs, so the ordered variants give the CPU emulation's bits.
+//#flags OP_BWDD OP_BWDW OP_FWD STORE_F32 STORE_HALF STORE_NONE V_ATOMIC V_DET V_DIRECT V_TILED
 
 struct Params {
     n: u32,
@@ -66,25 +67,7 @@ fn load_b(i: u32) -> C {
 // ---------------------------------------------------------------------------------------
 // Accumulator arithmetic (`ConvArith`): step = acc + a*b, addc = a + b, to_out = the store.
 
-//#if ACC_HALF
-fn step(acc: C, a: C, b: C) -> C {
-    // a*b of two halves is exact in f32; the bit-level rounding keeps it from being fused.
-    return round_half(acc + round_half(a * b));
-}
-fn addc(a: C, b: C) -> C {
-    return round_half(a + b);
-}
-//#else
-// Unfused on purpose: WGSL's fma fuses on some drivers and not on others, and a driver may
-// contract a*b + acc. Multiplying the rounded product by a uniform 1.0 is exact, and any
-// contraction of (a*b)*one + acc is fma(fl(a*b), 1, acc) = fl(fl(a*b) + acc): the same bits.
-fn step(acc: C, a: C, b: C) -> C {
-    return acc + (a * b) * C(prm.one);
-}
-fn addc(a: C, b: C) -> C {
-    return a + b;
-}
-//#endif
+// step and addc are common.wgsl's (flags GEMM_STEP and ADDC).
 
 fn to_out(v: C) -> OW {
 //#if STORE_NONE

@@ -14,6 +14,7 @@
 // Every step mirrors `ConvArith` in src/ops/conv/cpu.rs (the matmul family shares it), and
 // the orders are those of src/ops/matmul/mod.rs, so the ordered variants give the CPU
 // emulation's bits.
+//#flags BIAS STORE_F32 STORE_HALF STORE_NONE V_ATOMIC V_SPLIT V_TILED
 
 struct Params {
     m: u32,
@@ -42,24 +43,7 @@ fn load_b(i: u32) -> C {
     return decode(bs[word_index(i)], i);
 }
 
-//#if ACC_HALF
-fn step(acc: C, a: C, b: C) -> C {
-    // a*b of two halves is exact in f32; the bit-level rounding keeps it from being fused.
-    return round_half(acc + round_half(a * b));
-}
-fn addc(a: C, b: C) -> C {
-    return round_half(a + b);
-}
-//#else
-// Unfused on purpose (see conv.wgsl): multiplying the rounded product by a uniform 1.0 is
-// exact, and any contraction of (a*b)*one + acc is fl(fl(a*b) + acc): the same bits.
-fn step(acc: C, a: C, b: C) -> C {
-    return acc + (a * b) * C(prm.one);
-}
-fn addc(a: C, b: C) -> C {
-    return a + b;
-}
-//#endif
+// step and addc are common.wgsl's (flags GEMM_STEP and ADDC).
 
 //#if BIAS
 @group(0) @binding(6) var<storage, read> biasv: array<C>;

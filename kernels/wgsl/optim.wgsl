@@ -14,6 +14,7 @@
 // are not correctly rounded in WGSL either, so they are compared within a tolerance).
 // Differences `g - m` pass through `opaque` so a driver cannot recognise fma(t, g - m, m) as
 // a lerp and rewrite it.
+//#flags ADAM ADAMW NESTEROV SGD ST_BF16 ST_F32 ST_SR
 
 struct Prm {
     neg_step: f32,

@@ -12,6 +12,7 @@
 // The orders are those of src/ops/rows/mod.rs: chunk chains from +0, partials added in chunk
 // order from +0. row_sum and mean give the CPU emulation's bits (src/ops/rows/cpu.rs);
 // log_softmax's exp and log are the device's.
+//#flags ATOMIC OP_LSM OP_MEAN OP_SUM STORE_F32 STORE_HALF STORE_NONE
 
 struct Params {
     rows: u32,
@@ -34,17 +35,12 @@ fn load_x(i: u32) -> C {
     return decode(xs[word_index(i)], i);
 }
 
+// addc is common.wgsl's (flag ADDC).
 //#if ACC_HALF
-fn addc(a: C, b: C) -> C {
-    return round_half(a + b);
-}
 fn mulc(a: C, b: C) -> C {
     return round_half(a * b);
 }
 //#else
-fn addc(a: C, b: C) -> C {
-    return a + b;
-}
 fn mulc(a: C, b: C) -> C {
     return a * b;
 }

@@ -17,11 +17,15 @@
 //! - [`CudaDevice::upload`], [`CudaDevice::zeros`], [`CudaDevice::zero`] and
 //!   [`CudaDevice::read`] move raw little-endian bytes (use [`crate::numerics::Precision::encode`]
 //!   and [`crate::numerics::Precision::decode`]), so one code path serves every format;
-//! - [`CudaDevice::timed`] runs launches between two CUDA events and returns the device
-//!   time in milliseconds (report it with the timer name [`TIMER`]);
-//! - launch with `device.stream().launch_builder(&f)`, `.arg(..)`, then
-//!   `unsafe { builder.launch(cfg) }` with a `// SAFETY:` comment saying why the argument
+//! - [`CudaDevice::timed`] runs launches and returns the device time in milliseconds
+//!   (report it with the timer name [`CudaDevice::timer`]);
+//! - launch with `device.launch_builder(&f)`, `.arg(..)`, then
+//!   `unsafe { builder.launch(cfg) }?` with a `// SAFETY:` comment saying why the argument
 //!   list matches the kernel's signature and why every access stays in bounds.
+//!
+//! [`CudaDevice`] is the same for a real GPU and for the host emulator: it runs on an
+//! [`Engine`] ([`driver`]: cudarc and NVRTC; [`emu`]: g++ and `kernels/cuda/emu/`), so the
+//! `cuda-emu` backend runs exactly the host code and kernels of the `cuda` backend.
 //!
 //! Kernels are compiled without CUDA headers (NVRTC may not find them): halves are raw
 //! `unsigned short` bits converted with PTX `cvt`, and every rounding step whose order matters
@@ -30,15 +34,15 @@
 use super::{run_kernel, BuildTarget, Kernel, KernelApi, RunSet};
 use super::{Backend, BackendKind, DeviceInfo};
 use crate::error::OpError;
-use cudarc::driver::sys::{CUdevice_attribute, CUevent_flags};
-use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
+pub mod driver;
+#[cfg(unix)]
+pub mod emu;
+pub mod engine;
 pub mod nvrtc;
 
-/// Timer name in results: device time between two CUDA events.
-pub const TIMER: &str = "cuda_events";
+pub use driver::{discover, driver_err, TIMER};
+pub use engine::{CudaBuf, CudaFn, Engine, LaunchArgs, LaunchConfig};
 
 /// Options every module is compiled with, before the architecture, `--fmad` and defines.
 /// `--ftz=false` keeps subnormals (the CPU emulation keeps them); precise division and
@@ -174,142 +178,181 @@ pub fn precision_pairs() -> Vec<(crate::numerics::Precision, crate::numerics::Pr
     v
 }
 
-/// One GPU: its context, a stream, and the compiled modules.
-pub struct CudaDevice {
-    ctx: Arc<CudaContext>,
-    stream: Arc<CudaStream>,
-    cc: (i32, i32),
-    /// Why NVRTC cannot compile for this device, when it cannot.
-    unsupported: Option<String>,
-    modules: Mutex<HashMap<ModuleSpec, Arc<CudaModule>>>,
+/// The `cuda-emu` backend where the host can run it (see [`emu`]), else why not.
+pub fn emu_discover() -> (Vec<CudaBackend>, Vec<DeviceInfo>) {
+    #[cfg(unix)]
+    return emu::discover();
+    #[cfg(not(unix))]
+    return (
+        Vec::new(),
+        vec![DeviceInfo::unavailable(
+            BackendKind::CudaEmu,
+            "CUDA host emulator",
+            "the CUDA host emulator needs a Unix host (fibers, mmap guard pages)",
+        )],
+    );
 }
 
-/// Maps a driver error to a failed case.
-pub fn driver_err(what: &str, e: cudarc::driver::DriverError) -> OpError {
-    OpError::Failed(format!("CUDA {what}: {e:?}"))
+/// What every CUDA device of compute capability `cc` reports, GPU or emulator: the
+/// subnormal modes (every module is compiled with `--ftz=false` and the half atomics use
+/// `.noftz`, so the kernels keep subnormals: set from the compile options, not probed), its
+/// compute capability and the atomic features it has.
+fn device_info(
+    kind: BackendKind,
+    name: &str,
+    driver: String,
+    device_type: &str,
+    cc: (i32, i32),
+) -> DeviceInfo {
+    let mut info = DeviceInfo {
+        backend: kind.name().into(),
+        name: name.into(),
+        available: true,
+        driver,
+        device_type: device_type.into(),
+        ..Default::default()
+    };
+    for f in ["f32", "f64"] {
+        info.subnormals
+            .insert(f.into(), super::subnormal_mode::PRESERVED.into());
+    }
+    info.details.insert(
+        "compute_capability".into(),
+        format!("{}.{}", cc.0, cc.1).into(),
+    );
+    for (min, feature) in [
+        (7, "PTX_MEMORY_MODEL_ATOMICS"),
+        (7, "ATOMIC_ADD_F16"),
+        (6, "ATOMIC_ADD_F64"),
+        (9, "ATOMIC_ADD_BF16"),
+    ] {
+        if cc.0 >= min {
+            info.features.push(feature.into());
+        }
+    }
+    info
+}
+
+/// The module [`CudaBackend::compile_options`] shows as its example.
+fn example_spec() -> ModuleSpec {
+    ModuleSpec {
+        path: "kernels/cuda/reduce.cu",
+        fmad: false,
+        defines: Vec::new(),
+    }
+}
+
+const PRELUDE_NOTE: &str = "kernels/cuda/common.cuh is prepended to every module's source";
+const PER_MODULE_NOTE: &str = "reduce.cu is compiled once per (input, accumulator) pair with -DDB_IN_T, -DDB_ACC_T, -DDB_SUFFIX, -DDB_ORDERED_ATOMICS, -DDB_NATIVE_ATOMIC (and -DDB_REPRO for f32/f64 accumulators, -DDB_ACC_IS_BF16 for bf16); --fmad is part of each module's key";
+
+/// One CUDA device (a GPU, or the host emulator of one): what it compiles for and the
+/// [`Engine`] that runs it. Everything `src/ops/*/cuda.rs` does goes through here.
+pub struct CudaDevice {
+    target: CudaTarget,
+    /// Why no module can be compiled for this device, when none can.
+    unsupported: Option<String>,
+    engine: Box<dyn Engine>,
 }
 
 impl ComputeCapability for CudaDevice {
     fn compute_capability(&self) -> (i32, i32) {
-        self.cc
+        self.target.cc()
     }
 }
 
 impl CudaDevice {
+    pub fn new(target: CudaTarget, unsupported: Option<String>, engine: Box<dyn Engine>) -> Self {
+        CudaDevice {
+            target,
+            unsupported,
+            engine,
+        }
+    }
+
     /// Compute capability (major, minor).
     pub fn compute_capability(&self) -> (i32, i32) {
-        self.cc
+        self.target.cc()
     }
 
     /// What modules are compiled for.
     pub fn target(&self) -> CudaTarget {
-        CudaTarget::new(self.cc.0, self.cc.1)
+        self.target
     }
 
-    /// The real architecture NVRTC compiles for, e.g. `sm_90`.
+    /// The real architecture modules are compiled for, e.g. `sm_90`.
     pub fn arch(&self) -> String {
-        self.target().arch()
-    }
-
-    pub fn stream(&self) -> &Arc<CudaStream> {
-        &self.stream
+        self.target.arch()
     }
 
     /// NVRTC options of a module.
     pub fn options(&self, spec: &ModuleSpec) -> Vec<String> {
-        self.target().options(spec)
+        self.target.options(spec)
     }
 
-    /// The module for `spec`, compiled on first use and cached.
-    pub fn module(&self, spec: &ModuleSpec) -> Result<Arc<CudaModule>, OpError> {
-        let mut cache = self
-            .modules
-            .lock()
-            .map_err(|_| OpError::Failed("CUDA module cache poisoned".into()))?;
-        if let Some(m) = cache.get(spec) {
-            return Ok(m.clone());
-        }
+    /// How [`CudaDevice::timed`] measures, as results name it.
+    pub fn timer(&self) -> &'static str {
+        self.engine.timer()
+    }
+
+    /// The entry point `name` of `module`, whose declared entries must include it (the
+    /// emulator builds its entry table from them), compiled on first use and cached.
+    pub fn function(&self, module: &ModuleBuild, name: &str) -> Result<CudaFn, OpError> {
         if let Some(why) = &self.unsupported {
             return Err(OpError::Unsupported(why.clone()));
         }
-        let src = module_source(spec).map_err(OpError::Failed)?;
-        let options = self.options(spec);
-        let cubin = nvrtc::compile(spec.path, &src, &options)
-            .map_err(OpError::Failed)?
-            .cubin;
-        let module = self
-            .ctx
-            .load_module(cudarc::nvrtc::Ptx::from_binary(cubin))
-            .map_err(|e| driver_err(&format!("loading {}", spec.path), e))?;
-        cache.insert(spec.clone(), module.clone());
-        Ok(module)
-    }
-
-    /// An entry point of the module for `spec`.
-    pub fn function(&self, spec: &ModuleSpec, name: &str) -> Result<CudaFunction, OpError> {
-        self.module(spec)?
-            .load_function(name)
-            .map_err(|e| driver_err(&format!("entry point {name} in {}", spec.path), e))
+        if !module.entries.iter().any(|e| e == name) {
+            return Err(OpError::Failed(format!(
+                "{name} is not among the entry points declared for {} {:?}",
+                module.spec.path, module.spec.defines
+            )));
+        }
+        self.engine.function(self.target, module, name)
     }
 
     /// Copies bytes to a new device buffer.
-    pub fn upload(&self, bytes: &[u8]) -> Result<CudaSlice<u8>, OpError> {
-        if bytes.is_empty() {
-            return self.zeros(1);
-        }
-        self.stream
-            .clone_htod(bytes)
-            .map_err(|e| driver_err("upload", e))
+    pub fn upload(&self, bytes: &[u8]) -> Result<CudaBuf, OpError> {
+        self.engine.upload(bytes)
     }
 
-    /// A new zeroed device buffer of `len` bytes (at least one).
-    pub fn zeros(&self, len: usize) -> Result<CudaSlice<u8>, OpError> {
-        self.stream
-            .alloc_zeros::<u8>(len.max(1))
-            .map_err(|e| driver_err("alloc", e))
+    /// A new zeroed device buffer of `len` bytes (at least one is allocated).
+    pub fn zeros(&self, len: usize) -> Result<CudaBuf, OpError> {
+        self.engine.alloc_zeros(len)
     }
 
-    /// Zeroes a buffer (asynchronously, on the stream).
-    pub fn zero(&self, buf: &mut CudaSlice<u8>) -> Result<(), OpError> {
-        self.stream
-            .memset_zeros(buf)
-            .map_err(|e| driver_err("memset", e))
+    /// Zeroes a buffer (in stream order).
+    pub fn zero(&self, buf: &mut CudaBuf) -> Result<(), OpError> {
+        self.engine.zero(buf)
     }
 
-    /// Copies a device buffer back (waits for the stream).
-    pub fn read(&self, buf: &CudaSlice<u8>) -> Result<Vec<u8>, OpError> {
-        self.stream
-            .clone_dtoh(buf)
-            .map_err(|e| driver_err("readback", e))
+    /// Copies a device buffer back (waits for the launches before it).
+    pub fn read(&self, buf: &CudaBuf) -> Result<Vec<u8>, OpError> {
+        self.engine.read(buf)
     }
 
-    /// Runs `launches` between two events on the stream; returns the device time in ms.
+    /// Waits for every launch so far.
+    pub fn synchronize(&self) -> Result<(), OpError> {
+        self.engine.synchronize()
+    }
+
+    /// Collects the arguments of a launch of `f`.
+    pub fn launch_builder<'a>(&'a self, f: &'a CudaFn) -> LaunchArgs<'a> {
+        LaunchArgs::new(self.engine.as_ref(), f)
+    }
+
+    /// Runs `launches` (given this device to launch on) and returns the device time in ms.
     pub fn timed(
         &self,
-        launches: impl FnOnce(&CudaStream) -> Result<(), OpError>,
+        launches: impl FnOnce(&CudaDevice) -> Result<(), OpError>,
     ) -> Result<f64, OpError> {
         // Every timed run of every CUDA case passes here: the one place to stop on Ctrl-C.
         if crate::interrupt::interrupted() {
             return Err(OpError::Failed(crate::interrupt::STOPPED.into()));
         }
-        let start = self
-            .ctx
-            .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
-            .map_err(|e| driver_err("event", e))?;
-        let end = self
-            .ctx
-            .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
-            .map_err(|e| driver_err("event", e))?;
-        start
-            .record(&self.stream)
-            .map_err(|e| driver_err("event record", e))?;
-        launches(&self.stream)?;
-        end.record(&self.stream)
-            .map_err(|e| driver_err("event record", e))?;
-        let ms = start
-            .elapsed_ms(&end)
-            .map_err(|e| driver_err("kernel execution", e))?;
-        Ok(ms as f64)
+        let mut once = Some(launches);
+        self.engine.timed(&mut || match once.take() {
+            Some(f) => f(self),
+            None => Ok(()),
+        })
     }
 }
 
@@ -318,14 +361,30 @@ impl BuildTarget for CudaTarget {
     type Module = ModuleBuild;
 }
 
-/// One NVIDIA GPU as a detbench backend.
+/// One CUDA device as a detbench backend: a GPU (`cuda`) or the host emulator of an sm_90
+/// device (`cuda-emu`); both run the same families' host code through [`CudaDevice`].
 pub struct CudaBackend {
+    kind: BackendKind,
     info: DeviceInfo,
     device: CudaDevice,
-    nvrtc_version: String,
+    compile_options: serde_json::Value,
 }
 
 impl CudaBackend {
+    pub fn new(
+        kind: BackendKind,
+        info: DeviceInfo,
+        device: CudaDevice,
+        compile_options: serde_json::Value,
+    ) -> Self {
+        CudaBackend {
+            kind,
+            info,
+            device,
+            compile_options,
+        }
+    }
+
     pub fn device(&self) -> &CudaDevice {
         &self.device
     }
@@ -339,7 +398,7 @@ impl KernelApi for CudaBackend {
 
 impl Backend for CudaBackend {
     fn kind(&self) -> BackendKind {
-        BackendKind::Cuda
+        self.kind
     }
 
     fn info(&self) -> &DeviceInfo {
@@ -358,285 +417,6 @@ impl Backend for CudaBackend {
     }
 
     fn compile_options(&self) -> serde_json::Value {
-        let example = ModuleSpec {
-            path: "kernels/cuda/reduce.cu",
-            fmad: false,
-            defines: Vec::new(),
-        };
-        serde_json::json!({
-            "compiler": format!("NVRTC {}", self.nvrtc_version),
-            "output": "cubin",
-            "arch": self.device.arch(),
-            "options": self.device.options(&example),
-            "prelude": "kernels/cuda/common.cuh is prepended to every module's source",
-            "per_module": "reduce.cu is compiled once per (input, accumulator) pair with -DDB_IN_T, -DDB_ACC_T, -DDB_SUFFIX, -DDB_ORDERED_ATOMICS, -DDB_NATIVE_ATOMIC (and -DDB_REPRO for f32/f64 accumulators, -DDB_ACC_IS_BF16 for bf16); --fmad is part of each module's key",
-        })
-    }
-}
-
-/// Runs `f` with panics caught and the panic message kept quiet: cudarc panics (rather than
-/// returning an error) when a library or a symbol is missing.
-pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    std::panic::set_hook(previous);
-    result.map_err(|p| {
-        p.downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown panic".into())
-    })
-}
-
-fn unavailable(reason: impl Into<String>) -> DeviceInfo {
-    DeviceInfo::unavailable(BackendKind::Cuda, "cuda", reason)
-}
-
-/// Finds every CUDA GPU. Each usable one becomes a backend; when CUDA cannot be used at
-/// all (no driver, no NVRTC, no device) one unavailable entry says why.
-pub fn discover() -> (Vec<CudaBackend>, Vec<DeviceInfo>) {
-    let nvrtc = nvrtc::available();
-    // SAFETY: only tries to dlopen the candidate library names; no CUDA call is made.
-    if !unsafe { cudarc::driver::sys::is_culib_present() } {
-        let reason = match nvrtc {
-            Ok(n) => format!(
-                "driver unavailable (libcuda.so not found: no NVIDIA driver), NVRTC {} available (targets {}; `detbench kernels` compiles without a GPU)",
-                n.version_string(),
-                n.arch_list()
-            ),
-            Err(why) => format!("driver unavailable (libcuda.so not found: no NVIDIA driver); {why}"),
-        };
-        return (Vec::new(), vec![unavailable(reason)]);
-    }
-    let nvrtc = match nvrtc {
-        Ok(n) => n,
-        Err(why) => return (Vec::new(), vec![unavailable(why)]),
-    };
-    match guarded(|| discover_devices(nvrtc)) {
-        Ok(Ok(found)) => found,
-        Ok(Err(reason)) => (Vec::new(), vec![unavailable(reason)]),
-        Err(panic) => (
-            Vec::new(),
-            vec![unavailable(format!("CUDA initialisation failed: {panic}"))],
-        ),
-    }
-}
-
-fn discover_devices(nvrtc: &nvrtc::Nvrtc) -> Result<(Vec<CudaBackend>, Vec<DeviceInfo>), String> {
-    use cudarc::driver::result;
-    result::init().map_err(|e| format!("cuInit failed: {e:?}"))?;
-    let count = CudaContext::device_count().map_err(|e| format!("cuDeviceGetCount: {e:?}"))?;
-    if count <= 0 {
-        return Err("the NVIDIA driver reports no CUDA device".into());
-    }
-    let mut driver = 0i32;
-    // SAFETY: `driver` is a valid out-pointer; cuInit succeeded above.
-    let driver_version =
-        match unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut driver) }.result() {
-            Ok(()) => format!("{}.{}", driver / 1000, (driver % 1000) / 10),
-            Err(e) => format!("unknown ({e:?})"),
-        };
-    // NVML is optional: it only adds live readings. Its loader returns an error, not a
-    // panic, when libnvidia-ml is missing.
-    let nvml = nvml_wrapper::Nvml::init().ok();
-    let mut backends = Vec::new();
-    let mut infos = Vec::new();
-    for ordinal in 0..count as usize {
-        match open_device(ordinal, &driver_version, nvrtc, nvml.as_ref()) {
-            Ok(b) => backends.push(b),
-            Err(reason) => infos.push(DeviceInfo::unavailable(
-                BackendKind::Cuda,
-                &format!("cuda:{ordinal}"),
-                reason,
-            )),
-        }
-    }
-    Ok((backends, infos))
-}
-
-fn open_device(
-    ordinal: usize,
-    driver_version: &str,
-    nvrtc: &nvrtc::Nvrtc,
-    nvml: Option<&nvml_wrapper::Nvml>,
-) -> Result<CudaBackend, String> {
-    let nvrtc_version = nvrtc.version_string();
-    let ctx = CudaContext::new(ordinal).map_err(|e| format!("cannot open device: {e:?}"))?;
-    let name = ctx.name().unwrap_or_else(|_| format!("cuda:{ordinal}"));
-    let cc = ctx
-        .compute_capability()
-        .map_err(|e| format!("compute capability: {e:?}"))?;
-    let attr = |a: CUdevice_attribute| ctx.attribute(a).ok();
-    let mut info = DeviceInfo {
-        backend: "cuda".into(),
-        name: name.clone(),
-        available: true,
-        driver: format!("NVIDIA driver, CUDA {driver_version}"),
-        device_type: "discrete_gpu".into(),
-        ..Default::default()
-    };
-    // Every module is compiled with --ftz=false and the half atomics use .noftz, so the
-    // kernels keep subnormals (set here from the compile options, not probed).
-    for f in ["f32", "f64"] {
-        info.subnormals
-            .insert(f.into(), super::subnormal_mode::PRESERVED.into());
-    }
-    let d = &mut info.details;
-    d.insert("ordinal".into(), ordinal.into());
-    // The PCI address names the board however CUDA_VISIBLE_DEVICES numbers it: the result
-    // key uses it to tell two devices of one name apart.
-    {
-        use CUdevice_attribute::*;
-        if let (Some(dom), Some(bus), Some(dev)) = (
-            attr(CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID),
-            attr(CU_DEVICE_ATTRIBUTE_PCI_BUS_ID),
-            attr(CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID),
-        ) {
-            d.insert(
-                "pci_bus_id".into(),
-                format!("{dom:04x}:{bus:02x}:{dev:02x}.0").into(),
-            );
-        }
-    }
-    d.insert(
-        "compute_capability".into(),
-        format!("{}.{}", cc.0, cc.1).into(),
-    );
-    d.insert("cuda_driver_version".into(), driver_version.into());
-    d.insert("nvrtc_version".into(), nvrtc_version.clone().into());
-    // A device NVRTC cannot target stays listed; every case on it is `unsupported`.
-    let unsupported = (!nvrtc.supports(cc)).then(|| {
-        format!(
-            "NVRTC {nvrtc_version} cannot compile for sm_{}{} (it targets {})",
-            cc.0,
-            cc.1,
-            nvrtc.arch_list()
-        )
-    });
-    if let Some(why) = &unsupported {
-        d.insert("unsupported".into(), why.clone().into());
-    }
-    use CUdevice_attribute::*;
-    for (key, a) in [
-        ("sm_count", CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT),
-        ("clock_rate_khz", CU_DEVICE_ATTRIBUTE_CLOCK_RATE),
-        (
-            "memory_clock_rate_khz",
-            CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE,
-        ),
-        (
-            "memory_bus_width_bits",
-            CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH,
-        ),
-        ("l2_cache_bytes", CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE),
-    ] {
-        if let Some(v) = attr(a) {
-            d.insert(key.into(), v.into());
-        }
-    }
-    if let Ok(mem) = ctx.total_mem() {
-        d.insert("memory_bytes".into(), (mem as u64).into());
-    }
-    for (key, a) in [
-        (
-            "max_threads_per_block",
-            CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK,
-        ),
-        (
-            "max_shared_memory_per_block",
-            CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK,
-        ),
-    ] {
-        if let Some(v) = attr(a) {
-            info.limits.insert(key.into(), v.into());
-        }
-    }
-    if cc.0 >= 7 {
-        info.features.push("PTX_MEMORY_MODEL_ATOMICS".into());
-        info.features.push("ATOMIC_ADD_F16".into());
-    }
-    if cc.0 >= 6 {
-        info.features.push("ATOMIC_ADD_F64".into());
-    }
-    if cc.0 >= 9 {
-        info.features.push("ATOMIC_ADD_BF16".into());
-    }
-    if let Some(nvml) = nvml {
-        if let Ok(uuid) = ctx.uuid() {
-            nvml_readings(nvml, &uuid_string(&uuid.bytes), &mut info);
-        }
-    }
-    let stream = ctx.default_stream();
-    Ok(CudaBackend {
-        info,
-        device: CudaDevice {
-            ctx,
-            stream,
-            cc,
-            unsupported,
-            modules: Mutex::new(HashMap::new()),
-        },
-        nvrtc_version,
-    })
-}
-
-/// NVML's form of a device UUID: `GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
-fn uuid_string(bytes: &[std::ffi::c_char; 16]) -> String {
-    let h: Vec<String> = bytes.iter().map(|&b| format!("{:02x}", b as u8)).collect();
-    format!(
-        "GPU-{}-{}-{}-{}-{}",
-        h[0..4].concat(),
-        h[4..6].concat(),
-        h[6..8].concat(),
-        h[8..10].concat(),
-        h[10..16].concat()
-    )
-}
-
-/// Live readings, where NVML offers them (matched by UUID, since CUDA and NVML may number
-/// devices differently).
-fn nvml_readings(nvml: &nvml_wrapper::Nvml, uuid: &str, info: &mut DeviceInfo) {
-    use nvml_wrapper::enum_wrappers::device::{Clock, TemperatureSensor};
-    let Ok(dev) = nvml.device_by_uuid(uuid) else {
-        return;
-    };
-    let d = &mut info.details;
-    d.insert("uuid".into(), uuid.into());
-    if let Ok(v) = nvml.sys_driver_version() {
-        d.insert("nvidia_driver_version".into(), v.clone().into());
-        info.driver = format!("NVIDIA {v}, {}", info.driver);
-    }
-    if let Ok(t) = dev.temperature(TemperatureSensor::Gpu) {
-        d.insert("temperature_c".into(), t.into());
-    }
-    if let Ok(p) = dev.power_usage() {
-        d.insert("power_w".into(), (p as f64 / 1000.0).into());
-    }
-    if let Ok(p) = dev.power_management_limit() {
-        d.insert("power_limit_w".into(), (p as f64 / 1000.0).into());
-    }
-    if let Ok(c) = dev.clock_info(Clock::SM) {
-        d.insert("sm_clock_mhz".into(), c.into());
-    }
-    if let Ok(c) = dev.clock_info(Clock::Memory) {
-        d.insert("memory_clock_mhz".into(), c.into());
-    }
-    if let Ok(c) = dev.max_clock_info(Clock::SM) {
-        d.insert("max_sm_clock_mhz".into(), c.into());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uuid_formats_like_nvml() {
-        let mut b = [0 as std::ffi::c_char; 16];
-        for (i, v) in b.iter_mut().enumerate() {
-            *v = (i as u8 * 17) as std::ffi::c_char;
-        }
-        assert_eq!(uuid_string(&b), "GPU-00112233-4455-6677-8899-aabbccddeeff");
+        self.compile_options.clone()
     }
 }

@@ -22,6 +22,10 @@ pub enum BackendKind {
     Cpu,
     Cuda,
     Wgpu,
+    /// The CUDA backend's host code and kernels run on the g++ host emulator of an sm_90
+    /// device: it checks them without a GPU; its times are emulator time.
+    #[serde(rename = "cuda-emu")]
+    CudaEmu,
     /// A program outside detbench, through an adapter (`--external`).
     External,
 }
@@ -31,11 +35,26 @@ impl BackendKind {
     /// (`--external`), so it is never implied.
     pub const ALL: [BackendKind; 3] = [BackendKind::Cpu, BackendKind::Cuda, BackendKind::Wgpu];
 
+    /// What `detbench devices` lists: the built-in backends and `cuda-emu`, which is not a
+    /// device to measure (so not in [`BackendKind::ALL`]) and runs only when named.
+    pub const LISTED: [BackendKind; 4] = [
+        BackendKind::Cpu,
+        BackendKind::Cuda,
+        BackendKind::Wgpu,
+        BackendKind::CudaEmu,
+    ];
+
+    /// Whether atomic jobs run once per CUDA ordering (the PTX orderings) on this backend.
+    pub fn sweeps_cuda_orderings(self) -> bool {
+        matches!(self, BackendKind::Cuda | BackendKind::CudaEmu)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             BackendKind::Cpu => "cpu",
             BackendKind::Cuda => "cuda",
             BackendKind::Wgpu => "wgpu",
+            BackendKind::CudaEmu => "cuda-emu",
             BackendKind::External => "external",
         }
     }
@@ -54,9 +73,10 @@ impl FromStr for BackendKind {
             "cpu" => Ok(BackendKind::Cpu),
             "cuda" => Ok(BackendKind::Cuda),
             "wgpu" => Ok(BackendKind::Wgpu),
+            "cuda-emu" => Ok(BackendKind::CudaEmu),
             "external" => Ok(BackendKind::External),
             other => Err(format!(
-                "unknown backend '{other}' (expected cpu, cuda, wgpu or external)"
+                "unknown backend '{other}' (expected cpu, cuda, wgpu, cuda-emu or external)"
             )),
         }
     }
@@ -248,6 +268,14 @@ pub fn discover(kinds: &[BackendKind]) -> Discovered {
             }
             BackendKind::Cuda => {
                 let (found, mut unavailable) = cuda::discover();
+                for b in found {
+                    infos.push(b.info().clone());
+                    backends.push(Box::new(b));
+                }
+                infos.append(&mut unavailable);
+            }
+            BackendKind::CudaEmu => {
+                let (found, mut unavailable) = cuda::emu_discover();
                 for b in found {
                     infos.push(b.info().clone());
                     backends.push(Box::new(b));

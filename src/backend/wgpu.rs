@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! b.require(wgpu::Features::SHADER_INT64, "fixed_point needs 64-bit integers")?; // -> Unsupported
-//! let src = specialise_wgsl(header, TEMPLATE, &["DOT", "V_TREE"]);  // host-specialised WGSL
+//! let src = specialise_family(header, &["reduce"], &["DOT", "V_TREE"])?; // ops::wgsl
 //! let p1 = b.pipeline(&src, "tree_pass1")?;              // compiled once per (source, entry)
 //! let x = b.storage_from_bytes("x", &bytes)?;             // BadInput past the device limits
 //! let out = b.storage_zeroed("out", 8)?;
@@ -18,9 +18,9 @@
 //! ```
 //!
 //! - **Specialisation.** WGSL has no preprocessor, yet f64, i64 and float-atomic types must not
-//!   reach naga on a device without the feature. [`specialise_wgsl`] prepends a host-written
-//!   header (type aliases, `const`s) and keeps only the `//#if FLAG` / `//#if !FLAG` /
-//!   `//#else` / `//#endif` blocks whose flags are set. One template file per family.
+//!   reach naga on a device without the feature. The families' preprocessor
+//!   (`crate::ops::wgsl`, above this layer) prepends a host-written header (type aliases,
+//!   `const`s) and keeps only the `//#if FLAG` blocks whose flags are set.
 //! - **Pipelines.** [`WgpuBackend::pipeline`] compiles each distinct source text once (keyed by
 //!   its SHA-256) and each (source, entry point) pipeline once, with `layout: None`; bind groups
 //!   use the entry point's derived layout, so bind only the bindings that entry point uses.
@@ -118,52 +118,6 @@ pub struct Execution {
     pub outputs: Vec<Vec<u8>>,
     /// Milliseconds, taken as [`WgpuBackend::timer`] says.
     pub ms: f64,
-}
-
-/// A family's module source: [`specialise_wgsl`] of the shared prelude
-/// ([`crate::kernels::WGSL_PRELUDE`], `kernels/wgsl/common.wgsl`) followed by the family's
-/// `template`, so the prelude's `//#if` blocks follow the family's own `flags`.
-pub fn specialise_family(header: &str, template: &str, flags: &[&str]) -> String {
-    let source = [crate::kernels::WGSL_PRELUDE, template].concat();
-    specialise_wgsl(header, &source, flags)
-}
-
-/// Keeps the lines of `template` whose `//#if` blocks are enabled by `flags`, after `header`.
-///
-/// `//#if NAME` and `//#if !NAME` open a block (blocks nest), `//#else` flips it, `//#endif`
-/// closes it. The directive lines themselves are dropped; everything else is WGSL.
-pub fn specialise_wgsl(header: &str, template: &str, flags: &[&str]) -> String {
-    let mut out = String::with_capacity(header.len() + template.len());
-    out.push_str(header);
-    out.push('\n');
-    // (active before this block, this block's condition)
-    let mut stack: Vec<(bool, bool)> = Vec::new();
-    let mut active = true;
-    for line in template.lines() {
-        let t = line.trim();
-        if let Some(cond) = t.strip_prefix("//#if ") {
-            let cond = cond.trim();
-            let (neg, name) = match cond.strip_prefix('!') {
-                Some(n) => (true, n.trim()),
-                None => (false, cond),
-            };
-            let on = flags.contains(&name) != neg;
-            stack.push((active, on));
-            active = active && on;
-        } else if t == "//#else" {
-            if let Some(&(outer, on)) = stack.last() {
-                active = outer && !on;
-            }
-        } else if t == "//#endif" {
-            if let Some((outer, _)) = stack.pop() {
-                active = outer;
-            }
-        } else if active {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out
 }
 
 fn device_type_name(t: wgpu::DeviceType) -> &'static str {

@@ -99,5 +99,5 @@ pub fn junit(res: &CheckResult) -> Result<String, DetError> {
     let mut rep = quick_junit::Report::new("detbench");
     rep.add_test_suite(suite);
     rep.to_string()
-        .map_err(|e| DetError::Io(format!("cannot serialise JUnit XML: {e}")))
+        .map_err(|e| DetError::encode("cannot serialise JUnit XML", e))
 }

@@ -5,8 +5,9 @@
 //! capability flags), so one function says how; a family with other defines (conv, optim,
 //! copy) keeps its own `module_spec`.
 
-use crate::backend::cuda::{ComputeCapability, ModuleSpec};
+use crate::backend::cuda::{ComputeCapability, ModuleBuild, ModuleSpec};
 use crate::error::DetError;
+use crate::error::OpError;
 use crate::numerics::Precision;
 use crate::ops::Ordering;
 
@@ -230,4 +231,22 @@ impl AtomicKind {
             AtomicKind::Cas64 => "CAS64",
         }
     }
+}
+
+/// The module of `spec` as the family declares it in `declared` (its `modules(target)`):
+/// what [`crate::backend::cuda::CudaDevice::function`] takes, so a device that builds its
+/// entry table from the declaration (the host emulator) builds what the host code uses.
+pub fn cuda_declared(
+    declared: Vec<ModuleBuild>,
+    spec: &ModuleSpec,
+) -> Result<ModuleBuild, OpError> {
+    declared
+        .into_iter()
+        .find(|m| &m.spec == spec)
+        .ok_or_else(|| {
+            OpError::Failed(format!(
+                "the module {} {:?} is not among the modules its family declares",
+                spec.path, spec.defines
+            ))
+        })
 }

@@ -161,10 +161,17 @@ impl SummationModel {
 pub trait Family: Sync {
     /// The family's name (e.g. "reduce").
     fn name(&self) -> &'static str;
-    /// Ops of this family, in report order.
-    fn ops(&self) -> &'static [Op];
+    /// Ops of this family, in report order: those its registry line names (the one place
+    /// a family's ops are declared).
+    fn ops(&self) -> &'static [Op] {
+        super::registry_ops(self.name())
+    }
     /// Variants of one of its ops, in report order.
     fn variants(&self, op: Op) -> &'static [&'static str];
+    /// What `variant` of `op` does, in one line for `run --help`: its order and whether its
+    /// bits can change from run to run. Written here, with the family, for every variant
+    /// [`Family::variants`] lists (tests/it/cli.rs checks none is missing).
+    fn describe(&self, op: Op, variant: &str) -> Option<&'static str>;
     /// Builds the job, the exact reference and the a-priori bound of a case.
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError>;
     /// The accumulators a case of `precision` runs with, given those the user asked for

@@ -14,6 +14,7 @@ pub mod optim;
 pub mod reduce;
 pub mod rows;
 pub mod scatter;
+pub mod wgsl;
 
 pub use crate::backend::{Kernel, RunSet};
 use crate::error::{DetError, OpError};
@@ -171,6 +172,17 @@ macro_rules! registry {
 
         /// Every kernel family, in report order.
         pub static FAMILIES: &[&dyn Family] = &[$(&$family),*];
+
+        /// The ops the registry line of the family named `family` declares, in report
+        /// order ([`Family::ops`]).
+        fn registry_ops(family: &str) -> &'static [Op] {
+            $(
+                if Family::name(&$family) == family {
+                    return &[$(Op::$op),+];
+                }
+            )*
+            &[]
+        }
 
         /// The `run` flags of every family that has its own ([`FamilyFlags`]), flattened
         /// into `run`'s arguments; one field per such family, named after its job.

@@ -2,8 +2,8 @@
 //! rows every batch shares, and what invariance costs at each batch size (the fastest
 //! variant next to the fastest batch-invariant one: the table a serving engineer needs).
 
-use super::markdown::{device_label, md_text};
-use super::plots::escape;
+use super::inputs::device_label;
+use super::view::{Block, Table};
 use super::ResultRecord;
 
 /// Headers of [`invariance_rows`].
@@ -146,78 +146,25 @@ fn quickest<'a>(rs: impl Iterator<Item = &'a ResultRecord>) -> Option<&'a Result
     })
 }
 
-/// The batch-axis section as plain text (empty without the axis).
-pub fn text(results: &[&ResultRecord]) -> String {
+/// The batch-axis section as view blocks (none without the axis); `level` is the level of
+/// its heading.
+pub fn blocks(results: &[&ResultRecord], level: u8) -> Vec<Block> {
     let inv = invariance_rows(results);
     if inv.is_empty() {
-        return String::new();
+        return Vec::new();
     }
-    let mut s = String::from("Batch invariance (same rows, different batch sizes):\n");
-    s.push_str(&super::headline::columns(&INVARIANCE_HEADERS, &inv, "  "));
-    s.push_str("\nCost of batch invariance (median times):\n");
-    s.push_str(&super::headline::columns(
-        &COST_HEADERS,
-        &cost_rows(results),
-        "  ",
-    ));
-    s.push('\n');
-    s
-}
-
-fn md_table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut s = format!(
-        "| {} |\n|{}\n",
-        headers.join(" | "),
-        "---|".repeat(headers.len())
-    );
-    for r in rows {
-        let cells: Vec<String> = r.iter().map(|c| md_text(c)).collect();
-        s.push_str(&format!("| {} |\n", cells.join(" | ")));
-    }
-    s
-}
-
-/// The batch-axis section as Markdown (empty without the axis).
-pub fn markdown(results: &[&ResultRecord]) -> String {
-    let inv = invariance_rows(results);
-    if inv.is_empty() {
-        return String::new();
-    }
-    format!(
-        "## Batch invariance\n\nThe same rows computed in batches of different sizes.\n\n{}\n**Cost of batch invariance** (median times):\n\n{}\n",
-        md_table(&INVARIANCE_HEADERS, &inv),
-        md_table(&COST_HEADERS, &cost_rows(results))
-    )
-}
-
-fn html_table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut s = String::from("<table class=\"headline\"><thead><tr>");
-    for h in headers {
-        s.push_str(&format!("<th>{}</th>", escape(h)));
-    }
-    s.push_str("</tr></thead><tbody>");
-    for r in rows {
-        s.push_str("<tr>");
-        for c in r {
-            s.push_str(&format!("<td>{}</td>", escape(c)));
-        }
-        s.push_str("</tr>");
-    }
-    s.push_str("</tbody></table>");
-    s
-}
-
-/// The batch-axis section as HTML, every text escaped (empty without the axis).
-pub fn html(results: &[&ResultRecord]) -> String {
-    let inv = invariance_rows(results);
-    if inv.is_empty() {
-        return String::new();
-    }
-    format!(
-        "<section id=\"batch\"><h2>Batch invariance</h2><p>The same rows computed in batches of different sizes.</p>{}<p><b>Cost of batch invariance</b> (median times):</p>{}</section>",
-        html_table(&INVARIANCE_HEADERS, &inv),
-        html_table(&COST_HEADERS, &cost_rows(results))
-    )
+    let table = |h: &[&str], rows: Vec<Vec<String>>| {
+        let mut t = Table::new(h);
+        t.rows = rows;
+        Block::Table(t)
+    };
+    vec![
+        Block::heading(level, "Batch invariance"),
+        Block::para("The same rows computed in batches of different sizes."),
+        table(&INVARIANCE_HEADERS, inv),
+        Block::lead("Cost of batch invariance", "median times"),
+        table(&COST_HEADERS, cost_rows(results)),
+    ]
 }
 
 #[cfg(test)]
@@ -261,7 +208,7 @@ mod tests {
         assert_eq!(cost[0][4], "split_k");
         assert_eq!(cost[0][7], "1.50x");
         assert_eq!(cost[1][7], "1.00x");
-        assert!(text(&rs).contains("Cost of batch invariance"));
-        assert!(text(&rs[..0]).is_empty());
+        assert_eq!(blocks(&rs, 1).len(), 5);
+        assert!(blocks(&rs[..0], 1).is_empty());
     }
 }

@@ -1,15 +1,25 @@
-//! Reports: the JSON schema, reading and atomic writing, and (in submodules) the
-//! renderers.
+//! Reports: the JSON schema, reading and atomic writing; the format-neutral view
+//! (`view`), the summary data (`summary`), the tables, figures and documents built from
+//! them, and one renderer per output format (`render`).
+//!
+//! Data flows one way: records -> summary / tables / figures -> document (`view`) ->
+//! renderer. `command` runs `detbench report`.
 
 pub mod batch;
+pub mod command;
+pub mod document;
+pub mod figures;
 pub mod headline;
-pub mod html;
+pub mod inputs;
 pub mod key;
-pub mod markdown;
 pub mod plots;
 pub mod rcp;
+pub mod render;
 pub mod schema;
+pub mod summary;
+pub mod tables;
 pub mod train;
+pub mod view;
 
 pub use schema::{Env, Report, ResultRecord, Status, SCHEMA};
 
@@ -20,7 +30,7 @@ use std::path::Path;
 /// Writes `contents` to `path` atomically: a temporary file in the same folder, flushed
 /// and synced, then renamed over the target. A reader never sees half a file.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), DetError> {
-    let io = |e: std::io::Error| DetError::Io(format!("cannot write {}: {e}", path.display()));
+    let io = |e: std::io::Error| DetError::io(format!("cannot write {}", path.display()), e);
     crate::safety::guard_write(path)?;
     if std::fs::metadata(path).is_ok_and(|m| crate::safety::is_char_device(&m)) {
         // /dev/null and the like: written in place, never replaced by a rename.
@@ -55,7 +65,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), DetError> {
 /// Writes a report as pretty JSON, atomically.
 pub fn write_report(path: &Path, report: &Report) -> Result<(), DetError> {
     let json = serde_json::to_vec_pretty(report)
-        .map_err(|e| DetError::Io(format!("cannot serialise report: {e}")))?;
+        .map_err(|e| DetError::encode("cannot serialise report", e))?;
     write_atomic(path, &json)
 }
 

@@ -464,31 +464,22 @@ pub fn csv(x: &Axis, y: &Axis, series: &[Series]) -> String {
     s
 }
 
-/// One figure: its chart, the CSV of its data and its caption.
-#[derive(Clone, Debug)]
-pub struct Figure {
-    /// File name without extension, unique within a report.
-    pub slug: String,
-    pub caption: String,
-    pub svg: String,
-    pub csv: String,
-}
+pub use super::view::Figure;
 
-impl Figure {
-    pub fn new(
-        slug: &str,
-        title: &str,
-        x: &Axis,
-        y: &Axis,
-        series: &[Series],
-        caption: &str,
-    ) -> Figure {
-        Figure {
-            slug: slugify(slug),
-            caption: caption.to_string(),
-            svg: chart(title, x, y, series),
-            csv: csv(x, y, series),
-        }
+/// A figure: the chart drawn from `series`, the CSV of its data and its caption.
+pub fn figure(
+    slug: &str,
+    title: &str,
+    x: &Axis,
+    y: &Axis,
+    series: &[Series],
+    caption: &str,
+) -> Figure {
+    Figure {
+        slug: slugify(slug),
+        caption: caption.to_string(),
+        svg: chart(title, x, y, series),
+        csv: csv(x, y, series),
     }
 }
 
@@ -503,47 +494,6 @@ pub fn slugify(s: &str) -> String {
         }
     }
     o.trim_end_matches('-').chars().take(80).collect()
-}
-
-/// Writes every figure as `SLUG.svg` plus `SLUG.csv` into `dir` (created if missing), and
-/// an `index.md` with the captions. Slugs are made unique with a numeric suffix.
-pub fn write_figures(
-    dir: &std::path::Path,
-    figures: &[Figure],
-) -> Result<Vec<std::path::PathBuf>, crate::error::DetError> {
-    use crate::error::DetError;
-    std::fs::create_dir_all(dir)
-        .map_err(|e| DetError::input(format!("--figures: cannot create {}: {e}", dir.display())))?;
-    let mut used: Vec<String> = Vec::new();
-    let mut written = Vec::new();
-    let mut index = String::from("# detbench figures\n\n");
-    for f in figures {
-        let mut slug = if f.slug.is_empty() {
-            "figure".to_string()
-        } else {
-            f.slug.clone()
-        };
-        let mut k = 2;
-        while used.contains(&slug) {
-            slug = format!("{}-{k}", f.slug);
-            k += 1;
-        }
-        used.push(slug.clone());
-        let svg = dir.join(format!("{slug}.svg"));
-        let csv = dir.join(format!("{slug}.csv"));
-        crate::report::write_atomic(&svg, f.svg.as_bytes())?;
-        crate::report::write_atomic(&csv, f.csv.as_bytes())?;
-        index.push_str(&format!(
-            "- `{slug}.svg` (data: `{slug}.csv`): {}\n",
-            f.caption
-        ));
-        written.push(svg);
-        written.push(csv);
-    }
-    let idx = dir.join("index.md");
-    crate::report::write_atomic(&idx, index.as_bytes())?;
-    written.push(idx);
-    Ok(written)
 }
 
 /// Deterministic jitter in [-width/2, width/2] for strip plots, so repeated values stay
@@ -667,35 +617,5 @@ mod tests {
             c,
             "series,variant,ulp\n\"f32, n=10\",atomic,0e0\n\"f32, n=10\",tree,3e0\n"
         );
-    }
-
-    #[test]
-    fn figures_are_written_as_svg_and_csv() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = Figure::new(
-            "Spread, wgpu:llvmpipe",
-            "t",
-            &Axis::linear("x"),
-            &Axis::linear("y"),
-            &[pts("a", vec![(1.0, 2.0)])],
-            "cap",
-        );
-        let files = write_figures(dir.path(), &[f.clone(), f]).unwrap();
-        let names: Vec<String> = files
-            .iter()
-            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "spread-wgpu-llvmpipe.svg",
-                "spread-wgpu-llvmpipe.csv",
-                "spread-wgpu-llvmpipe-2.svg",
-                "spread-wgpu-llvmpipe-2.csv",
-                "index.md"
-            ]
-        );
-        let svg = std::fs::read_to_string(&files[0]).unwrap();
-        assert!(svg.contains("xmlns=\"http://www.w3.org/2000/svg\""));
     }
 }

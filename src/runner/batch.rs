@@ -7,6 +7,7 @@ use crate::numerics::ulp::ulp_distance;
 use crate::numerics::Precision;
 use crate::ops::{Case, RunSet};
 use crate::report::ResultRecord;
+use std::collections::{HashMap, HashSet};
 
 /// Where a case sits on the batch axis (`--batch-sizes`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,18 +66,22 @@ pub(super) fn batch_axis(
     Ok((out, tags))
 }
 
-/// The probe rows of every batch-axis record measured so far (see [`BatchTag`]).
+/// A batch-axis group on one device: the case group, backend, device and ordering.
+type GroupKey = (usize, String, String, crate::ops::Ordering);
+
+/// The probe rows of every batch-axis record measured so far (see [`BatchTag`]), by group.
 #[derive(Default)]
 pub struct BatchOutputs {
-    entries: Vec<BatchEntry>,
+    groups: HashMap<GroupKey, Vec<BatchEntry>>,
+    /// Groups with records pushed since the last [`BatchOutputs::fill`]: only these are
+    /// compared again, so a run of many cases stays linear.
+    dirty: HashSet<GroupKey>,
 }
 
 /// One batch-axis record's probe rows.
 struct BatchEntry {
     /// Index of the record in the report.
     index: usize,
-    /// Its group on one device: the case group, backend, device and ordering.
-    key: (usize, String, String, crate::ops::Ordering),
     batch: usize,
     format: Precision,
     /// The probe elements of every timed run.
@@ -105,9 +110,9 @@ impl BatchOutputs {
             rec.device.clone(),
             rec.ordering,
         );
-        self.entries.push(BatchEntry {
+        self.dirty.insert(key.clone());
+        self.groups.entry(key).or_default().push(BatchEntry {
             index,
-            key,
             batch: tag.batch,
             format,
             runs,
@@ -115,11 +120,16 @@ impl BatchOutputs {
     }
 
     /// Sets `batch_size`, `batch_invariant` and `max_ulp_across_batches` of every record
-    /// pushed so far (the last two once its group has two batch sizes or more).
-    pub fn fill(&self, results: &mut [ResultRecord]) {
-        for e in &self.entries {
-            results[e.index].batch_size = Some(e.batch as u64);
-            let group: Vec<&BatchEntry> = self.entries.iter().filter(|g| g.key == e.key).collect();
+    /// pushed since the last call, and of the records of their groups (the last two once
+    /// a group has two batch sizes or more).
+    pub fn fill(&mut self, results: &mut [ResultRecord]) {
+        for key in std::mem::take(&mut self.dirty) {
+            let Some(group) = self.groups.get(&key) else {
+                continue;
+            };
+            for e in group {
+                results[e.index].batch_size = Some(e.batch as u64);
+            }
             if group.len() < 2 {
                 continue;
             }
@@ -130,19 +140,21 @@ impl BatchOutputs {
             else {
                 continue;
             };
-            let mut same = true;
-            let mut worst = 0u64;
-            for g in &group {
-                for run in &g.runs {
-                    same &= run.len() == reference.len();
-                    for (&x, &y) in run.iter().zip(reference) {
-                        same &= x.to_bits() == y.to_bits();
-                        worst = worst.max(ulp_distance(e.format, x, y));
+            for e in group {
+                let mut same = true;
+                let mut worst = 0u64;
+                for g in group {
+                    for run in &g.runs {
+                        same &= run.len() == reference.len();
+                        for (&x, &y) in run.iter().zip(reference) {
+                            same &= x.to_bits() == y.to_bits();
+                            worst = worst.max(ulp_distance(e.format, x, y));
+                        }
                     }
                 }
+                results[e.index].batch_invariant = Some(same);
+                results[e.index].max_ulp_across_batches = Some(worst);
             }
-            results[e.index].batch_invariant = Some(same);
-            results[e.index].max_ulp_across_batches = Some(worst);
         }
     }
 }

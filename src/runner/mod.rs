@@ -33,7 +33,7 @@ use crate::backend::Backend;
 use crate::error::DetError;
 use crate::ops::{Case, Prepared};
 use crate::report::{Report, ResultRecord, Status, SCHEMA};
-use checkpoint::checkpoint;
+use checkpoint::Checkpoint;
 use dumps::{dump_inputs, dump_outputs};
 use matrix::family;
 use progress::progress_bar;
@@ -89,13 +89,18 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
     }
     let bar = progress_bar(cfg, (cases.len() * found.backends.len().max(1)) as u64);
     let mut dumped_inputs = HashSet::new();
-    checkpoint(&report);
+    let shared = Checkpoint::new(report);
+    let mut partial = false;
+    // Records in `shared`; the running case's records wait in `pending` until it is
+    // complete (an index is `committed` + its place in `pending`).
+    let mut committed = 0usize;
+    let mut pending: Vec<ResultRecord> = Vec::new();
     'cases: for (ci, case) in cases.iter().enumerate() {
         let baseline = ci >= user_cases;
         // The baseline's arrays are not the user's data: never dumped.
         let dump = cfg.dump.as_ref().filter(|_| !baseline);
         if interrupted() {
-            report.partial = true;
+            partial = true;
             break;
         }
         // The job runs warm-up runs first (see [`drop_warmup`]).
@@ -115,7 +120,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
         }
         if interrupted() {
             // The reference may be incomplete: the case is not run.
-            report.partial = true;
+            partial = true;
             break;
         }
         check_runs_memory(case.runs + cfg.warmup, prep.exact.len())?;
@@ -127,7 +132,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
         let mut cross: Vec<(usize, Vec<f64>)> = Vec::new();
         for backend in &found.backends {
             if interrupted() {
-                report.partial = true;
+                partial = true;
                 break 'cases;
             }
             if let Some(b) = &bar {
@@ -154,33 +159,43 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
             };
             if interrupted() {
                 // Stopped inside the case: its runs are incomplete, so it is dropped.
-                report.partial = true;
+                partial = true;
                 break 'cases;
             }
             for (rec, set) in outcome {
+                let index = committed + pending.len();
                 if let (Some(dir), Some(set)) = (dump, &set) {
                     dump_outputs(dir, &rec, set, prep.out_precision)?;
                 }
                 if let (true, Some(set)) = (compare, &set) {
-                    cross.push((report.results.len(), set.outputs[0].clone()));
+                    cross.push((index, set.outputs[0].clone()));
                 }
                 if let (Some(Some(tag)), Some(set)) = (tags.get(ci), &set) {
-                    batched.push(report.results.len(), &rec, *tag, set, prep.out_precision);
+                    batched.push(index, &rec, *tag, set, prep.out_precision);
                 }
-                report.results.push(rec);
+                pending.push(rec);
             }
             if let Some(b) = &bar {
                 b.inc(1);
             }
         }
-        cross_backend_ulp(&mut report.results, &cross, prep.out_precision);
-        batched.fill(&mut report.results);
-        checkpoint(&report);
+        shared.commit(|results| {
+            results.append(&mut pending);
+            cross_backend_ulp(results, &cross, prep.out_precision);
+            batched.fill(results);
+            committed = results.len();
+        });
     }
-    batched.fill(&mut report.results);
+    // A case stopped by Ctrl-C keeps the records of the backends that finished it.
+    shared.commit(|results| {
+        results.append(&mut pending);
+        batched.fill(results);
+    });
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    let mut report = shared.into_report();
+    report.partial = partial;
     Ok(report)
 }
 
@@ -209,7 +224,7 @@ fn check_backends(cfg: &RunConfig, found: &crate::backend::Discovered) -> Result
     Ok(())
 }
 
-/// A readable table of results followed by the headline (see `report::headline`).
+/// The headline, then a readable table of results (see `report::document::run_console`).
 pub fn table(results: &[ResultRecord]) -> String {
-    crate::report::headline::console(results)
+    crate::report::document::console_text(results)
 }

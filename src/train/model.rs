@@ -105,14 +105,21 @@ impl Device {
                         DetError::input(format!("backend wgpu has no usable device ({})", why(bad)))
                     })
             }
-            BackendKind::Cuda => {
-                let (found, bad) = crate::backend::cuda::discover();
+            BackendKind::Cuda | BackendKind::CudaEmu => {
+                let (found, bad) = if kind == BackendKind::Cuda {
+                    crate::backend::cuda::discover()
+                } else {
+                    crate::backend::cuda::emu_discover()
+                };
                 found
                     .into_iter()
                     .next()
                     .map(|b| Device::Cuda(Box::new(b)))
                     .ok_or_else(|| {
-                        DetError::input(format!("backend cuda has no usable device ({})", why(bad)))
+                        DetError::input(format!(
+                            "backend {kind} has no usable device ({})",
+                            why(bad)
+                        ))
                     })
             }
             BackendKind::External => Err(DetError::input(

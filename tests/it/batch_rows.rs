@@ -196,54 +196,19 @@ backend_tests! {
     wgpu => BackendKind::Wgpu,
 }
 
-/// kernels/cuda/rows.cu on the host emulation of CUDA (tests/cuda_emu; in this binary, with
-/// the family's other tests), launched as src/ops/rows/cuda.rs launches it: every module
+/// kernels/cuda/rows.cu through the cuda-emu backend (tests/it/cuda_emu; here, with the
+/// family's other tests): src/ops/rows/cuda.rs launches, on the host emulator, every module
 /// (nine input/accumulator pairs); row_sum and mean equal to the CPU emulation bit for bit,
 /// log_softmax within its bound; batch_invariant keeps row 0's bits at every B, and
 /// split_by_batch, whose split follows B, is shown to change them.
 mod cuda {
     use super::*;
-    use cuda_emu::Module;
-    use detbench::ops::rows::cuda::{params, passes, rowbuf, Arg, BLOCK, SOURCE};
+    use detbench::ops::rows::cuda::SOURCE;
     use detbench::ops::rows::RowsJob;
 
-    fn module(input: Precision, acc: Precision) -> Module {
-        let build = cuda_emu::module_build(SOURCE, &format!("{}_{}", input.name(), acc.name()));
-        let m = cuda_emu::load(&build.spec);
-        cuda_emu::assert_entries(&m, &build);
-        m
-    }
-
-    /// One run, launched as cuda.rs's `run` launches it.
-    fn run(m: &Module, j: &RowsJob) -> Vec<f64> {
-        let vf = if j.accumulator == Precision::F64 {
-            Precision::F64
-        } else {
-            Precision::F32
-        };
-        let prm = m.upload(
-            &params(j)
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect::<Vec<u8>>(),
-        );
-        let x = m.upload(&j.precision.encode(&j.x));
-        let rb = m.upload(&rowbuf(j));
-        let partials = m.alloc(j.rows * j.split.splits * vf.bytes());
-        let out = m.alloc(j.out_len() * j.precision.bytes());
-        let suffix = format!("{}_{}", j.precision.name(), j.accumulator.name());
-        for p in passes(j) {
-            let mut args = vec![prm.addr()];
-            args.extend(p.args.iter().map(|a| match a {
-                Arg::X => x.addr(),
-                Arg::RowBuf => rb.addr(),
-                Arg::Partials => partials.addr(),
-                Arg::Out => out.addr(),
-            }));
-            let grid = ((p.threads as u32).div_ceil(BLOCK), 1, 1);
-            m.launch(&format!("{}_{suffix}", p.entry), grid, BLOCK, 0, &args);
-        }
-        j.precision.decode(&out.read())
+    /// One run on the cuda-emu backend (src/ops/rows/cuda.rs's passes, emulated).
+    fn run(j: &RowsJob) -> Vec<f64> {
+        cuda_emu::outputs(&Job::Rows(j.clone()))
     }
 
     fn prep(
@@ -267,7 +232,6 @@ mod cuda {
     }
 
     fn pair(input: Precision, acc: Precision) {
-        let m = module(input, acc);
         // B x N: one chain per row; 8 chunks of 125 (split_by_batch) or 4 of 250.
         for (rows, len) in [(3, 50), (7, 1000)] {
             for op in [Op::RowSum, Op::Mean, Op::LogSoftmax] {
@@ -277,12 +241,12 @@ mod cuda {
                 for v in rows::VARIANTS {
                     if *v == "atomic" {
                         if op != Op::LogSoftmax {
-                            atomic(&m, op, input, acc, rows, len);
+                            atomic(op, input, acc, rows, len);
                         }
                         continue;
                     }
                     let p = prep(op, input, acc, v, rows, len);
-                    let got = run(&m, job(&p));
+                    let got = run(job(&p));
                     let what = format!("emulated CUDA {op} {v} {input}/{acc} {rows}x{len}");
                     if op == Op::LogSoftmax {
                         cuda_emu::assert_within_bound(&p, vec![got], &what);
@@ -304,7 +268,7 @@ mod cuda {
     /// `atomic` under every PTX ordering: within the arbitrary-order bound (the bounds
     /// present, so the check is not vacuous); with one chunk per row (0 + the chain, exact)
     /// the CPU emulation's bits.
-    fn atomic(m: &Module, op: Op, input: Precision, acc: Precision, rows: usize, len: usize) {
+    fn atomic(op: Op, input: Precision, acc: Precision, rows: usize, len: usize) {
         let p = prep(op, input, acc, "atomic", rows, len);
         assert!(p.bounds.iter().all(|b| b.is_some()));
         let want = rows::cpu::run_once(job(&p)).expect("cpu");
@@ -313,7 +277,7 @@ mod cuda {
             .map(|&o| {
                 let mut j = job(&p).clone();
                 j.ordering = o;
-                let got = run(m, &j);
+                let got = run(&j);
                 if j.split.splits == 1 {
                     for (g, w) in got.iter().zip(&want) {
                         assert_eq!(g.to_bits(), w.to_bits(), "{op} atomic {input}/{acc} {o:?}");
@@ -333,29 +297,31 @@ mod cuda {
 
     #[test]
     fn every_module_is_covered() {
-        assert_eq!(cuda_emu::module_builds(SOURCE).len(), 9);
+        assert_eq!(
+            detbench::ops::cuda_modules(&detbench::backend::cuda::emu::TARGET, &[])
+                .iter()
+                .filter(|m| m.spec.path == SOURCE)
+                .count(),
+            9
+        );
     }
 
     /// Row 0 of row_sum at B = 1, 7 and 64 (N = 4096: split_by_batch takes 16, 8 and 1
     /// chunks; batch_invariant 16 of 256 at every B).
     #[test]
     fn batch_invariant_keeps_row_bits_across_batch_sizes() {
-        let m = module(Precision::F32, Precision::F32);
         let row0 = |v: &str| -> Vec<u32> {
             [1, 7, 64]
                 .iter()
                 .map(|&b| {
-                    (run(
-                        &m,
-                        job(&prep(
-                            Op::RowSum,
-                            Precision::F32,
-                            Precision::F32,
-                            v,
-                            b,
-                            4096,
-                        )),
-                    )[0] as f32)
+                    (run(job(&prep(
+                        Op::RowSum,
+                        Precision::F32,
+                        Precision::F32,
+                        v,
+                        b,
+                        4096,
+                    )))[0] as f32)
                         .to_bits()
                 })
                 .collect()

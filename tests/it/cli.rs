@@ -391,3 +391,37 @@ fn json_dash_writes_the_report_to_stdout() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("variant"));
     assert!(!Path::new("-").exists());
 }
+
+/// Said once: a family's ops come from its registry line, and every variant it lists has a
+/// one-line description of its own (`run --help` prints them), written with the family.
+#[test]
+fn every_variant_is_described_by_its_family() {
+    use detbench::ops::{Op, FAMILIES};
+    let mut missing = Vec::new();
+    for f in FAMILIES {
+        assert!(!f.ops().is_empty(), "family {} declares no op", f.name());
+        for &op in f.ops() {
+            assert_eq!(op.family().map(|g| g.name()), Some(f.name()));
+            for v in f.variants(op) {
+                if f.describe(op, v).is_none_or(str::is_empty) {
+                    missing.push(format!("{op} {v}"));
+                }
+            }
+            assert_eq!(f.describe(op, "no_such_variant"), None, "{op}");
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "variants without a description: {missing:?}"
+    );
+    // Every op belongs to exactly one family.
+    for &op in Op::ALL {
+        let owners = FAMILIES.iter().filter(|f| f.ops().contains(&op)).count();
+        assert_eq!(owners, 1, "{op} is declared by {owners} families");
+    }
+    let help = detbench::help::variants();
+    assert!(
+        help.contains("sort_segmented  sort by index, then ordered segment sums"),
+        "{help}"
+    );
+}

@@ -1,6 +1,6 @@
-//! kernels/cuda/conv.cu run on the host emulation of CUDA (tests/it/cuda_emu): every module the
-//! backend builds for sm_90 (all nine input/accumulator pairs), the three ops, launched as
-//! src/ops/conv/cuda.rs launches them.
+//! kernels/cuda/conv.cu through the cuda-emu backend (tests/it/cuda_emu): src/ops/conv/cuda.rs
+//! launches every module the backend builds for sm_90 (all nine input/accumulator pairs),
+//! the three ops, on the host emulator.
 //!
 //! - direct, tiled (64 x 64 shared-memory tiles) and deterministic (chunked bwd_weight)
 //!   must give the CPU emulation's bits;
@@ -15,16 +15,13 @@
 use crate::common;
 use crate::cuda_emu;
 
-use cuda_emu::Module;
 use detbench::backend::BackendKind;
 use detbench::inputs::InputSpec;
 use detbench::numerics::Precision;
-use detbench::ops::conv::{gemm_dims, ConvJob, ConvParams, ConvVariant, TC_TILE_M, TC_TILE_N};
+use detbench::ops::conv::{ConvJob, ConvParams, ConvVariant};
 use detbench::ops::{Case, FamilyParams, Job, Op, Prepared};
 
 const SOURCE: &str = "kernels/cuda/conv.cu";
-/// cuda.rs's BM: the CUDA-core GEMM tile edge.
-const BM: usize = 64;
 
 fn case(op: Op, input: Precision, acc: Precision, variant: &str, shape: &[usize]) -> Case {
     Case {
@@ -50,76 +47,9 @@ fn conv_job(prep: &Prepared) -> &ConvJob {
     }
 }
 
-/// One run, launched as cuda.rs's `run` launches it (`ord` for atomic).
-fn run(m: &Module, j: &ConvJob, ord: &str) -> Vec<f64> {
-    let s = &j.shape;
-    let out_len = s.out_len(j.op);
-    let (gm, gn) = gemm_dims(j.op, s);
-    let chunks = j.chunks();
-    let tc = j.variant == ConvVariant::TensorCore;
-    let (tm, tn) = if tc { (TC_TILE_M, TC_TILE_N) } else { (BM, BM) };
-    let tgrid = (
-        gm.div_ceil(tm) as u32,
-        gn.div_ceil(tn) as u32,
-        chunks as u32,
-    );
-    // The 20 parameters exactly as cuda.rs passes them.
-    let params = detbench::ops::conv::cuda::kernel_params(j);
-    let vf = if j.accumulator == Precision::F64 {
-        Precision::F64
-    } else {
-        Precision::F32
-    };
-    let suffix = format!("{}_{}", j.precision.name(), j.accumulator.name());
-    let e = |name: &str| format!("{name}_{suffix}");
-    let prm = m.upload(
-        &params
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect::<Vec<u8>>(),
-    );
-    let a = m.upload(&j.precision.encode(&j.a));
-    let b = m.upload(&j.precision.encode(&j.b));
-    let out = m.alloc(out_len * j.precision.bytes());
-    let lin = |threads: u32| ((out_len as u32).div_ceil(threads), 1, 1);
-    let op = match j.op {
-        Op::Conv2dBwdData => "bwdd",
-        Op::Conv2dBwdWeight => "bwdw",
-        _ => "fwd",
-    };
-    let args = |scratch: &cuda_emu::Buf| [prm.addr(), a.addr(), b.addr(), scratch.addr()];
-    match j.variant {
-        ConvVariant::Direct => {
-            let wg = j.launch.workgroup_size;
-            m.launch(&e(&format!("{op}_direct")), lin(wg), wg, 0, &args(&out));
-        }
-        ConvVariant::Tiled => m.launch(&e(&format!("{op}_tiled")), tgrid, 256, 0, &args(&out)),
-        ConvVariant::TensorCore if j.op != Op::Conv2dBwdWeight => {
-            m.launch(&e(&format!("{op}_tensor_core")), tgrid, 256, 0, &args(&out))
-        }
-        v => {
-            let (first, second) = match v {
-                ConvVariant::Deterministic => ("bwdw_partial".to_string(), "bwdw_reduce"),
-                ConvVariant::TensorCore => ("bwdw_tensor_core".to_string(), "bwdw_reduce"),
-                _ => (format!("bwdw_atomic_{ord}"), "bwdw_finish"),
-            };
-            let scratch_len = if v == ConvVariant::Atomic {
-                out_len
-            } else {
-                chunks * out_len
-            };
-            let scratch = m.alloc(scratch_len * vf.bytes());
-            m.launch(&e(&first), tgrid, 256, 0, &args(&scratch));
-            m.launch(
-                &e(second),
-                lin(256),
-                256,
-                0,
-                &[prm.addr(), scratch.addr(), out.addr()],
-            );
-        }
-    }
-    j.precision.decode(&out.read())
+/// One run on the cuda-emu backend (src/ops/conv/cuda.rs's launches, emulated).
+fn run(j: &ConvJob) -> Vec<f64> {
+    cuda_emu::outputs(&Job::Conv(j.clone()))
 }
 
 fn cpu(job: &Job) -> Vec<f64> {
@@ -153,9 +83,6 @@ const SHAPES: &[[usize; 10]] = &[
 ];
 
 fn ordered_pair(input: Precision, acc: Precision) {
-    let build = cuda_emu::module_build(SOURCE, &format!("{}_{}", input.name(), acc.name()));
-    let m = cuda_emu::load(&build.spec);
-    cuda_emu::assert_entries(&m, &build);
     for op in OPS {
         let variants: &[&str] = if op == Op::Conv2dBwdWeight {
             &["deterministic"]
@@ -166,7 +93,7 @@ fn ordered_pair(input: Precision, acc: Precision) {
             for v in variants {
                 let prep =
                     detbench::runner::prepare(&case(op, input, acc, v, shape)).expect("prepare");
-                let got = run(&m, conv_job(&prep), "");
+                let got = run(conv_job(&prep));
                 assert_bits(
                     &got,
                     &cpu(&prep.job),
@@ -178,13 +105,11 @@ fn ordered_pair(input: Precision, acc: Precision) {
 }
 
 fn atomic_pair(input: Precision, acc: Precision) {
-    let build = cuda_emu::module_build(SOURCE, &format!("{}_{}", input.name(), acc.name()));
-    let m = cuda_emu::load(&build.spec);
     let prep =
         detbench::runner::prepare(&case(Op::Conv2dBwdWeight, input, acc, "atomic", &SHAPES[2]))
             .expect("prepare");
     let what = format!("atomic {input}/{acc}");
-    cuda_emu::assert_orderings_within_bound(&prep, |ord| run(&m, conv_job(&prep), ord), &what);
+    cuda_emu::assert_orderings_within_bound(&prep, &what);
 }
 
 cuda_emu::pair_tests!();
@@ -202,10 +127,6 @@ const TC_SHAPES: &[[usize; 10]] = &[
 ];
 
 fn tensor_core(input: Precision) {
-    let build = cuda_emu::module_build(SOURCE, &format!("{}_f32", input.name()));
-    assert!(build.spec.defines.iter().any(|(k, _)| k == "DB_MMA"));
-    let m = cuda_emu::load(&build.spec);
-    cuda_emu::assert_entries(&m, &build);
     let mut small = cuda_emu::small_integers(12345);
     for op in OPS {
         for shape in TC_SHAPES {
@@ -215,7 +136,7 @@ fn tensor_core(input: Precision) {
             let mut j = conv_job(&prep).clone();
             j.a.iter_mut().for_each(|v| *v = small());
             j.b.iter_mut().for_each(|v| *v = small());
-            let got = run(&m, &j, "");
+            let got = run(&j);
             let mut reference = j.clone();
             reference.variant = if op == Op::Conv2dBwdWeight {
                 ConvVariant::Deterministic
@@ -244,12 +165,17 @@ fn tensor_core_bf16_is_exact_on_integers() {
 /// The tests above cover every pair the backend builds.
 #[test]
 fn every_module_is_covered() {
-    assert_eq!(cuda_emu::module_builds(SOURCE).len(), 9);
+    assert_eq!(
+        detbench::ops::cuda_modules(&detbench::backend::cuda::emu::TARGET, &[])
+            .iter()
+            .filter(|m| m.spec.path == SOURCE)
+            .count(),
+        9
+    );
 }
 
-/// kernels/cuda/matmul.cu on the same emulation (in this binary: matmul is the other
-/// GEMM-shaped family, and it shares common.cuh's GEMM section with conv.cu), launched as
-/// src/ops/matmul/cuda.rs launches it:
+/// kernels/cuda/matmul.cu through the same backend (matmul is the other GEMM-shaped family,
+/// and it shares common.cuh's GEMM section with conv.cu), src/ops/matmul/cuda.rs launching:
 ///
 /// - tiled, split_k_deterministic and batch_invariant give the CPU emulation's bits;
 /// - split_k_atomic, under each of the six PTX orderings, stays within the a-priori bound;
@@ -257,10 +183,9 @@ fn every_module_is_covered() {
 ///   split_k_deterministic, whose split follows M, is shown to change them;
 /// - tensor_core (emulated mma, as for conv) is exact on small integers.
 mod matmul {
-    use super::{assert_bits, cpu, cuda_emu, Module};
+    use super::{assert_bits, cpu, cuda_emu};
     use detbench::inputs::InputSpec;
     use detbench::numerics::Precision;
-    use detbench::ops::matmul::cuda::{params, tile_grid};
     use detbench::ops::matmul::{split_for, MatmulJob, MatmulParams, MmShape, MmVariant};
     use detbench::ops::{Case, FamilyParams, Job, Op, Prepared};
 
@@ -290,74 +215,9 @@ mod matmul {
         }
     }
 
-    fn module(input: Precision, acc: Precision) -> Module {
-        let build = cuda_emu::module_build(SOURCE, &format!("{}_{}", input.name(), acc.name()));
-        let m = cuda_emu::load(&build.spec);
-        cuda_emu::assert_entries(&m, &build);
-        m
-    }
-
-    /// One run, launched as cuda.rs's `run` launches it (`ord` for split_k_atomic).
-    fn run(m: &Module, j: &MatmulJob, ord: &str) -> Vec<f64> {
-        let out_len = j.shape.out_len();
-        let grid = tile_grid(j).expect("grid");
-        let vf = if j.accumulator == Precision::F64 {
-            Precision::F64
-        } else {
-            Precision::F32
-        };
-        let e = |name: &str| format!("{name}_{}_{}", j.precision.name(), j.accumulator.name());
-        let prm = m.upload(
-            &params(j)
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect::<Vec<u8>>(),
-        );
-        let a = m.upload(&j.precision.encode(&j.a));
-        let b = m.upload(&j.precision.encode(&j.b));
-        // addmm: C starts as the bias, as cuda.rs uploads it.
-        let out = match &j.bias {
-            Some(c) => m.upload(&j.precision.encode(c)),
-            None => m.alloc(out_len * j.precision.bytes()),
-        };
-        let lin = ((out_len as u32).div_ceil(256), 1, 1);
-        let (first, second, scratch_len) = match j.variant {
-            MmVariant::Tiled => ("mm_tiled".to_string(), None, 0),
-            MmVariant::TensorCore => ("mm_tensor_core".to_string(), None, 0),
-            MmVariant::SplitKAtomic => (format!("mm_atomic_{ord}"), Some("mm_finish"), out_len),
-            _ => (
-                "mm_partial".to_string(),
-                Some("mm_reduce"),
-                j.split.splits * out_len,
-            ),
-        };
-        match second {
-            None => m.launch(
-                &e(&first),
-                grid,
-                256,
-                0,
-                &[prm.addr(), a.addr(), b.addr(), out.addr()],
-            ),
-            Some(second) => {
-                let scratch = m.alloc(scratch_len * vf.bytes());
-                m.launch(
-                    &e(&first),
-                    grid,
-                    256,
-                    0,
-                    &[prm.addr(), a.addr(), b.addr(), scratch.addr()],
-                );
-                m.launch(
-                    &e(second),
-                    lin,
-                    256,
-                    0,
-                    &[prm.addr(), scratch.addr(), out.addr()],
-                );
-            }
-        }
-        j.precision.decode(&out.read())
+    /// One run on the cuda-emu backend (src/ops/matmul/cuda.rs's launches, emulated).
+    fn run(j: &MatmulJob) -> Vec<f64> {
+        cuda_emu::outputs(&Job::Matmul(j.clone()))
     }
 
     /// M, N, K: ragged tiles in every dimension with K off the 16-deep tile; several row and
@@ -365,14 +225,13 @@ mod matmul {
     const SHAPES: &[[usize; 3]] = &[[5, 19, 70], [33, 40, 300], [1, 24, 1024]];
 
     fn ordered_pair(input: Precision, acc: Precision) {
-        let m = module(input, acc);
         for shape in SHAPES {
             for v in ["tiled", "split_k_deterministic", "batch_invariant"] {
                 let prep =
                     detbench::runner::prepare(&case(input, acc, v, *shape)).expect("prepare");
                 let j = job(&prep);
                 assert_bits(
-                    &run(&m, j, ""),
+                    &run(j),
                     &cpu(&prep.job),
                     &format!(
                         "matmul {v} {input}/{acc} {shape:?} ({} splits)",
@@ -384,19 +243,18 @@ mod matmul {
     }
 
     fn atomic_pair(input: Precision, acc: Precision) {
-        let m = module(input, acc);
         let prep = detbench::runner::prepare(&case(input, acc, "split_k_atomic", SHAPES[1]))
             .expect("prepare");
         assert!(job(&prep).split.splits > 1);
         let what = format!("split_k_atomic {input}/{acc}");
-        cuda_emu::assert_orderings_within_bound(&prep, |ord| run(&m, job(&prep), ord), &what);
+        cuda_emu::assert_orderings_within_bound(&prep, &what);
     }
 
     cuda_emu::pair_tests!();
 
     /// Row 0 of C at M = 1, 7 and 40 (N = 24, K = 1024: the M-dependent split is 16 chunks at
     /// M <= 16 and 8 at M = 40; batch_invariant's is 4 of 256 at every M).
-    fn row0_across_batches(m: &Module, variant: &str) -> Vec<Vec<f64>> {
+    fn row0_across_batches(variant: &str) -> Vec<Vec<f64>> {
         [1, 7, 40]
             .iter()
             .map(|&rows| {
@@ -407,15 +265,14 @@ mod matmul {
                     [rows, 24, 1024],
                 ))
                 .expect("prepare");
-                run(m, job(&prep), "")[..24].to_vec()
+                run(job(&prep))[..24].to_vec()
             })
             .collect()
     }
 
     #[test]
     fn batch_invariant_keeps_row_bits_across_batch_sizes() {
-        let m = module(Precision::F32, Precision::F32);
-        let inv = row0_across_batches(&m, "batch_invariant");
+        let inv = row0_across_batches("batch_invariant");
         for r in &inv[1..] {
             assert_bits(
                 r,
@@ -431,7 +288,7 @@ mod matmul {
             })
         };
         assert_ne!(split(1), split(40));
-        let det = row0_across_batches(&m, "split_k_deterministic");
+        let det = row0_across_batches("split_k_deterministic");
         let differ = det[0]
             .iter()
             .zip(&det[2])
@@ -447,7 +304,6 @@ mod matmul {
     /// CPU's tiled on the same job. Ragged tiles in M, N and K; several 128-row and 64-column
     /// tiles; K of one 32-deep tile and of several.
     fn tensor_core(input: Precision) {
-        let m = module(input, Precision::F32);
         let mut small = cuda_emu::small_integers(777);
         for shape in [[1, 1, 1], [130, 70, 45], [17, 129, 200]] {
             let prep =
@@ -456,7 +312,7 @@ mod matmul {
             let mut j = job(&prep).clone();
             j.a.iter_mut().for_each(|v| *v = small());
             j.b.iter_mut().for_each(|v| *v = small());
-            let got = run(&m, &j, "");
+            let got = run(&j);
             let mut reference = j.clone();
             reference.variant = MmVariant::Tiled;
             assert_bits(
@@ -490,14 +346,13 @@ mod matmul {
             (Precision::Bf16, Precision::Bf16),
             (Precision::F64, Precision::F64),
         ] {
-            let m = module(input, acc);
             for shape in SHAPES {
                 for v in ["tiled", "split_k_deterministic", "batch_invariant"] {
                     let prep = detbench::runner::prepare(&addmm_case(input, acc, v, *shape))
                         .expect("prepare");
                     let j = job(&prep);
                     assert!(j.bias.is_some());
-                    let got = run(&m, j, "");
+                    let got = run(j);
                     let what = format!("addmm {v} {input}/{acc} {shape:?}");
                     assert_bits(&got, &cpu(&prep.job), &what);
                     cuda_emu::assert_within_bound(&prep, vec![got], &what);
@@ -507,7 +362,7 @@ mod matmul {
                 detbench::runner::prepare(&addmm_case(input, acc, "split_k_atomic", SHAPES[1]))
                     .expect("prepare");
             let what = format!("addmm split_k_atomic {input}/{acc}");
-            cuda_emu::assert_orderings_within_bound(&prep, |ord| run(&m, job(&prep), ord), &what);
+            cuda_emu::assert_orderings_within_bound(&prep, &what);
         }
     }
 
@@ -515,7 +370,6 @@ mod matmul {
     /// bias are the same at every M).
     #[test]
     fn addmm_batch_invariant_across_batch_sizes() {
-        let m = module(Precision::F32, Precision::F32);
         let rows: Vec<Vec<f64>> = [1, 7, 40]
             .iter()
             .map(|&rows| {
@@ -526,7 +380,7 @@ mod matmul {
                     [rows, 24, 1024],
                 ))
                 .expect("prepare");
-                run(&m, job(&prep), "")[..24].to_vec()
+                run(job(&prep))[..24].to_vec()
             })
             .collect();
         for r in &rows[1..] {
@@ -539,7 +393,6 @@ mod matmul {
     #[test]
     fn addmm_tensor_core_exact_on_integers_and_cancels() {
         for input in [Precision::F16, Precision::Bf16] {
-            let m = module(input, Precision::F32);
             let mut small = cuda_emu::small_integers(31);
             for shape in [[130, 70, 45], [17, 129, 200]] {
                 let prep = detbench::runner::prepare(&addmm_case(
@@ -558,11 +411,7 @@ mod matmul {
                 let mut reference = j.clone();
                 reference.variant = MmVariant::Tiled;
                 let what = format!("addmm tensor_core {input} {shape:?}");
-                assert_bits(
-                    &run(&m, &j, ""),
-                    &cpu(&Job::Matmul(reference.clone())),
-                    &what,
-                );
+                assert_bits(&run(&j), &cpu(&Job::Matmul(reference.clone())), &what);
                 if input != Precision::F16 {
                     continue;
                 }
@@ -572,7 +421,7 @@ mod matmul {
                     cpu(&Job::Matmul(r))
                 };
                 j.bias = Some(product.iter().map(|v| 0.0 - v).collect());
-                let got = run(&m, &j, "");
+                let got = run(&j);
                 assert!(got.iter().all(|&v| v == 0.0), "{what} with C = -A·B");
             }
         }
@@ -581,6 +430,12 @@ mod matmul {
     /// The pair tests cover every module of matmul.cu.
     #[test]
     fn all_nine_modules() {
-        assert_eq!(cuda_emu::module_builds(SOURCE).len(), 9);
+        assert_eq!(
+            detbench::ops::cuda_modules(&detbench::backend::cuda::emu::TARGET, &[])
+                .iter()
+                .filter(|m| m.spec.path == SOURCE)
+                .count(),
+            9
+        );
     }
 }

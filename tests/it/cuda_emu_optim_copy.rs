@@ -1,5 +1,6 @@
 //! kernels/cuda/optim.cu and kernels/cuda/copy.cu run on the host emulation of CUDA
-//! (tests/it/cuda_emu), launched as src/ops/optim/cuda.rs and src/ops/copy/cuda.rs launch them.
+//! (tests/it/cuda_emu), through the cuda-emu backend: src/ops/optim/cuda.rs and
+//! src/ops/copy/cuda.rs launch them on the host emulator.
 //!
 //! Optimizers: every rule (SGD with momentum and Nesterov, Adam, AdamW), every storage (f32,
 //! bf16 with an f32 master copy, bf16 with stochastic rounding) and both modules
@@ -11,11 +12,10 @@
 use crate::common;
 use crate::cuda_emu;
 
-use cuda_emu::{f32_arg, Module};
 use detbench::backend::BackendKind;
 use detbench::inputs::InputSpec;
 use detbench::numerics::Precision;
-use detbench::ops::optim::{self, OptimJob, Rule, Storage};
+use detbench::ops::optim::{self, OptimJob};
 use detbench::ops::{Case, FamilyParams, Job, Op, Prepared};
 
 const STEPS: usize = 5;
@@ -35,52 +35,6 @@ fn optim_case(op: Op, p: Precision, variant: &str, n: usize, wg: u32) -> Case {
     }
 }
 
-/// One run: every step launched as cuda.rs's `run` launches it.
-fn run_optim(m: &Module, j: &OptimJob) -> Vec<f64> {
-    let n = j.n();
-    let enc = |v: &[f32]| optim::wgpu::encode(j.storage, v);
-    let params = m.upload(&enc(&j.init));
-    let grads: Vec<_> = j.grads.iter().map(|g| m.upload(&enc(g))).collect();
-    let mom = m.alloc(4 * n);
-    let v = match j.variant.rule {
-        Rule::Sgd { .. } => m.alloc(16),
-        _ => m.alloc(4 * n),
-    };
-    let master_init: Vec<u8> = j.init.iter().flat_map(|f| f.to_le_bytes()).collect();
-    let master = match j.storage {
-        Storage::Bf16Master => m.upload(&master_init),
-        _ => m.alloc(16),
-    };
-    for (s, g) in j.steps.iter().zip(&grads) {
-        m.launch(
-            &j.entry(),
-            (j.launch.workgroups, 1, 1),
-            j.launch.workgroup_size,
-            0,
-            &[
-                params.addr(),
-                g.addr(),
-                mom.addr(),
-                v.addr(),
-                master.addr(),
-                n as u64,
-                f32_arg(s.neg_step),
-                f32_arg(s.a),
-                f32_arg(s.b),
-                f32_arg(s.isb),
-                f32_arg(s.eps),
-                f32_arg(s.decay),
-                s.step as u64,
-                s.key as u64,
-            ],
-        );
-    }
-    optim::wgpu::decode(j.storage, &params.read(), n)
-        .into_iter()
-        .map(f64::from)
-        .collect()
-}
-
 fn optim_job(prep: &Prepared) -> &OptimJob {
     match &prep.job {
         Job::Optim(j) => j,
@@ -90,19 +44,13 @@ fn optim_job(prep: &Prepared) -> &OptimJob {
 
 #[test]
 fn optimizers_match_the_cpu_emulation() {
-    let modules: Vec<(bool, Module)> = cuda_emu::module_builds(optim::cuda::SOURCE)
-        .into_iter()
-        .map(|b| {
-            let m = cuda_emu::load(&b.spec);
-            cuda_emu::assert_entries(&m, &b);
-            (b.spec.fmad, m)
-        })
+    let fmads: Vec<bool> = detbench::ops::cuda_modules(&detbench::backend::cuda::emu::TARGET, &[])
+        .iter()
+        .filter(|b| b.spec.path == optim::cuda::SOURCE)
+        .map(|b| b.spec.fmad)
         .collect();
-    assert_eq!(
-        modules.len(),
-        2,
-        "an --fmad=true and an --fmad=false module"
-    );
+    assert_eq!(fmads.len(), 2, "an --fmad=true and an --fmad=false module");
+    let mut fmads_run = Vec::new();
     let mut checked = 0;
     for op in [Op::Sgd, Op::Adam, Op::Adamw] {
         for &variant in op.variants() {
@@ -118,8 +66,8 @@ fn optimizers_match_the_cpu_emulation() {
                     if j.unsupported.is_some() {
                         continue;
                     }
-                    let m = &modules.iter().find(|(f, _)| *f == j.variant.fma).unwrap().1;
-                    let got = run_optim(m, j);
+                    fmads_run.push(j.variant.fma);
+                    let got = cuda_emu::outputs(&prep.job);
                     let want = common::run_or_unsupported(BackendKind::Cpu, &prep)
                         .expect("cpu")
                         .outputs
@@ -129,7 +77,7 @@ fn optimizers_match_the_cpu_emulation() {
                         assert_eq!(
                             g.to_bits(),
                             w.to_bits(),
-                            "{op} {variant} {p} n={n}: element {i}: emulated CUDA {g:e}, CPU emulation {w:e}"
+                            "{op} {variant} {p} n={n}: element {i}: cuda-emu {g:e}, CPU emulation {w:e}"
                         );
                     }
                     checked += 1;
@@ -138,13 +86,13 @@ fn optimizers_match_the_cpu_emulation() {
         }
     }
     assert!(checked >= 30, "only {checked} optimizer cases ran");
+    for f in fmads {
+        assert!(fmads_run.contains(&f), "no case ran the --fmad={f} module");
+    }
 }
 
 #[test]
 fn copy_reproduces_its_input() {
-    let b = cuda_emu::module_builds(detbench::ops::copy::cuda::SOURCE).remove(0);
-    let m = cuda_emu::load(&b.spec);
-    cuda_emu::assert_entries(&m, &b);
     for (p, n, wg) in [
         (Precision::F32, 1usize, 64u32),
         (Precision::F16, 4099, 64),
@@ -166,17 +114,7 @@ fn copy_reproduces_its_input() {
         let Job::Copy(j) = &prep.job else {
             unreachable!()
         };
-        let words = j.words() as u64;
-        let src = m.upload(&j.padded_bytes());
-        let dst = m.alloc(words as usize * 16);
-        m.launch(
-            detbench::ops::copy::cuda::ENTRY,
-            (j.launch.workgroups, 1, 1),
-            j.launch.workgroup_size,
-            0,
-            &[src.addr(), dst.addr(), words],
-        );
-        let got = j.decode(&dst.read());
+        let got = cuda_emu::outputs(&prep.job);
         assert_eq!(got.len(), n);
         assert!(
             got.iter()

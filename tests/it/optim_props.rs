@@ -128,7 +128,9 @@ fn matches_cpu_emulation(kind: BackendKind) {
         let (a, b) = (&cpu.outputs[0], &dev.outputs[0]);
         match kind {
             BackendKind::Cpu | BackendKind::External => {}
-            BackendKind::Cuda => assert_eq!(a, b, "{what}: CUDA differs from the CPU emulation"),
+            BackendKind::Cuda | BackendKind::CudaEmu => {
+                assert_eq!(a, b, "{what}: CUDA differs from the CPU emulation")
+            }
             BackendKind::Wgpu => {
                 let scale = a.iter().fold(0.0f64, |m, v| m.max(v.abs()));
                 let worst = a

@@ -363,7 +363,7 @@ gpu_tests! {
 /// wgpu only: the device description and limits, and WGSL specialisation.
 mod wgpu_only {
     use super::*;
-    use detbench::backend::wgpu::{discover, specialise_wgsl, WgpuBackend};
+    use detbench::backend::wgpu::{discover, WgpuBackend};
     use std::sync::OnceLock;
 
     /// The shared wgpu device's adapter, opened as a `WgpuBackend` for the methods the
@@ -418,11 +418,8 @@ mod wgpu_only {
         ignore = "needs a wgpu adapter (none found at build time: install mesa-vulkan-drivers)"
     )]
     #[test]
-    fn specialisation_keeps_only_enabled_blocks() {
-        let t = "a\n//#if X\nb\n//#if !Y\nc\n//#else\nd\n//#endif\n//#else\ne\n//#endif\nf\n";
-        assert_eq!(specialise_wgsl("h", t, &["X"]), "h\na\nb\nc\nf\n");
-        assert_eq!(specialise_wgsl("h", t, &["X", "Y"]), "h\na\nb\nd\nf\n");
-        assert_eq!(specialise_wgsl("h", t, &[]), "h\na\ne\nf\n");
+    fn specialisation_leaves_no_f64_in_an_f32_module() {
+        // The preprocessor's own rules are tests/it/wgsl_preprocessor.rs's.
         // f64 text never reaches a device that lacks SHADER_F64.
         if let Some(g) = gpu() {
             let c = WGPU.case(Op::Sum, (Precision::F32, Precision::F32), "tree", 10, 64, 1);
@@ -430,7 +427,7 @@ mod wgpu_only {
             let Job::Reduce(j) = &prep.job else {
                 unreachable!("a reduction case prepares a reduction job")
             };
-            let src = detbench::ops::reduce::wgpu::module_source(g, j);
+            let src = detbench::ops::reduce::wgpu::module_source(g, j).unwrap();
             let code_mentions_f64 = src
                 .lines()
                 .map(|l| l.split("//").next().unwrap_or(""))

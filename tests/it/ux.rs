@@ -110,7 +110,7 @@ fn run_prints_the_headline_with_each_reason_once() {
         json.to_str().unwrap(),
     ]));
     assert!(out.contains("== cpu:"), "{out}");
-    assert!(out.contains("Worst error vs exact:"), "{out}");
+    assert!(out.contains("Largest error vs exact:"), "{out}");
     // The headline agrees with the JSON: every variant whose runs differed is listed as
     // nondeterministic, and the deterministic ones are listed as reproducible.
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
@@ -125,7 +125,7 @@ fn run_prints_the_headline_with_each_reason_once() {
         assert!(out.contains("Nondeterministic: none"), "{out}");
     } else {
         let table = out
-            .split("Nondeterministic (runs gave different bits):")
+            .split("Nondeterministic: runs gave different bits in these variants")
             .nth(1)
             .expect("nondeterministic table");
         for d in differing {
@@ -134,7 +134,7 @@ fn run_prints_the_headline_with_each_reason_once() {
     }
     let repro = out
         .lines()
-        .find(|l| l.starts_with("Bitwise reproducible in every case:"))
+        .find(|l| l.starts_with("Reproducible by design, and held in every case:"))
         .expect("reproducible line");
     for det in [
         "sum tree",
@@ -157,7 +157,7 @@ fn run_prints_the_headline_with_each_reason_once() {
     let head = md.find("## Headline").expect("headline in markdown");
     let first_other = md.find("## cpu").unwrap_or(usize::MAX);
     assert!(head < first_other, "headline must come first");
-    assert!(md.contains("**Worst error vs exact:**"));
+    assert!(md.contains("**Largest error vs exact:**"));
 }
 
 #[test]
@@ -285,4 +285,79 @@ fn report_and_merge_without_output_flags_print_to_stdout() {
     assert!(std::fs::read_to_string(&merged_md)
         .unwrap()
         .contains(table.lines().next().unwrap()));
+}
+
+/// `run --quiet` prints nothing at all; without it the headline comes before the table;
+/// `report --json -` gives the summary data, paired by key, and `--format` names a renderer.
+#[test]
+fn quiet_is_quiet_headline_first_and_the_summary_is_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--op",
+            "sum",
+            "--backend",
+            "cpu",
+            "--precision",
+            "f32",
+            "--size",
+            "1000",
+            "--runs",
+            "2",
+            "--json",
+        ];
+        args.push(json.to_str().unwrap());
+        args.extend_from_slice(extra);
+        detbench(&args)
+    };
+    let quiet = run(&["--quiet"]);
+    assert!(quiet.status.success());
+    assert!(
+        quiet.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stdout)
+    );
+    assert!(
+        quiet.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
+    let loud = ok(&run(&[]));
+    let head = loud.find("== cpu:").expect("headline");
+    let table = loud.find("ms min/med/max").expect("table");
+    assert!(head < table, "headline must come first: {loud}");
+    let summary: serde_json::Value = serde_json::from_str(&ok(&detbench(&[
+        "report",
+        json.to_str().unwrap(),
+        "--json",
+        "-",
+    ])))
+    .expect("summary JSON");
+    assert_eq!(summary["schema"], "detbench.summary.v1");
+    let pairs = summary["devices"][0]["cost_pairs"]
+        .as_array()
+        .expect("pairs");
+    assert!(!pairs.is_empty(), "{summary}");
+    for p in pairs {
+        assert!(p["case"].as_str().unwrap().starts_with("sum f32/"), "{p}");
+    }
+    let text = ok(&detbench(&[
+        "report",
+        json.to_str().unwrap(),
+        "--format",
+        "text",
+    ]));
+    assert!(text.contains("== Headline"), "{text}");
+    let latex = ok(&detbench(&[
+        "report",
+        json.to_str().unwrap(),
+        "--format",
+        "latex",
+    ]));
+    assert!(latex.contains("\\begin{tabular}"), "{latex}");
+    let bad = detbench(&["report", json.to_str().unwrap(), "--format", "docx"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown format 'docx'"));
 }

@@ -1,7 +1,8 @@
 // A host emulation of the CUDA execution model, so g++ can compile and run the kernels of
 // kernels/cuda/*.cu unchanged on a machine without a GPU. kernels/cuda/emu/module.cpp
-// includes this file (through -include), then common.cuh and one family, and builds a
-// shared library that tests/cuda_emu/mod.rs loads. Nothing here is compiled into detbench.
+// includes this file (through -include), then common.cuh and one family, and the cuda-emu
+// backend (src/backend/cuda/emu.rs) builds it into a shared library with g++ and loads it:
+// detbench embeds these sources, and builds a module the first time a case needs it.
 //
 // What it emulates, and how:
 // - Blocks and threads: a launch's blocks are shared out to a few worker OS threads
@@ -31,7 +32,7 @@
 //
 // What it cannot check: anything only hardware decides (the tensor core's internal
 // rounding, timing-dependent interleavings it does not happen to produce, weaker memory
-// orders than x86-64's, speed), and ptxas accepting the inline PTX (tests/cuda_nvrtc.rs).
+// orders than x86-64's, speed), and ptxas accepting the inline PTX (tests/it/cuda_nvrtc.rs).
 #pragma once
 #include <atomic>
 #include <cmath>

@@ -1,18 +1,20 @@
 // One CUDA module built for the host: common.cuh and one family's .cu, exactly the source
 // NVRTC compiles, run by the execution-model emulation of cuda_host.h. Built as a shared
-// library by tests/cuda_emu/mod.rs:
+// library by src/backend/cuda/emu.rs (the cuda-emu backend):
 //
 //   g++ -std=c++20 -O1 -fPIC -shared -pthread -ffp-contract=off -fvisibility=hidden
-//       -fno-gnu-unique -DDB_HOST_EMU -DDB_EMU_FAMILY_<REDUCE|SCATTER|CONV|MATMUL|ROWS|OPTIM|COPY>
-//       <the module's own -D defines> -include kernels/cuda/emu/cuda_host.h
-//       kernels/cuda/emu/module.cpp -o module.so
+//       -fno-gnu-unique -DDB_HOST_EMU <the module's own -D defines> -I <sources> -I <gen>
+//       -include kernels/cuda/emu/cuda_host.h kernels/cuda/emu/module.cpp -o module.so
 //
-// and driven through four C functions: db_emu_alloc / db_emu_free (device buffers: each
-// ends flush against an inaccessible page, so a kernel that reads or writes past the end
-// of a buffer faults, and the fault handler names the kernel, block and thread),
-// db_emu_entries (the entry points the module defines) and db_emu_launch (one kernel
-// launch: grid, block, dynamic shared memory, arguments as 64-bit words).
+// where <gen> holds the two generated files: db_emu_family.inc (which family's .cu this
+// module is) and db_emu_entries.inc (one DB_EMU_REG line per entry point the family's host
+// code declares for this module; no list is kept by hand). It is driven through two C
+// functions: db_emu_entries (the entry points the module defines) and db_emu_launch (one
+// kernel launch: grid, block, dynamic shared memory, arguments as 64-bit words). Device
+// buffers are the host's (mappings whose end touches an inaccessible page): an access
+// past one faults, and the launch fails naming the kernel, block and thread.
 
+#include <setjmp.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <ucontext.h>
@@ -43,28 +45,12 @@ void db_mma16816(float d[4], const unsigned a[4], const unsigned b[2]);
 #endif
 
 #include "../common.cuh"
-#if defined(DB_EMU_FAMILY_REDUCE)
-#include "../reduce.cu"
-#elif defined(DB_EMU_FAMILY_SCATTER)
-#include "../scatter.cu"
-#elif defined(DB_EMU_FAMILY_CONV)
-#include "../conv.cu"
-#elif defined(DB_EMU_FAMILY_MATMUL)
-#include "../matmul.cu"
-#elif defined(DB_EMU_FAMILY_ROWS)
-#include "../rows.cu"
-#elif defined(DB_EMU_FAMILY_OPTIM)
-#include "../optim.cu"
-#elif defined(DB_EMU_FAMILY_COPY)
-#include "../copy.cu"
-#else
-#error "define DB_EMU_FAMILY_<family>"
-#endif
+#include "db_emu_family.inc"
 
-#if defined(DB_EMU_FAMILY_REDUCE)
 // Not a CUDA kernel: a probe of common.cuh's f64 -> half roundings (the accumulators'
-// RoundF16/RoundBF16), which tests/cuda_emu_reduce.rs holds to the CPU's Precision::round
-// on inputs no kernel reaches yet (f64 values just off a half tie below f32's precision).
+// RoundF16/RoundBF16), which tests/it/cuda_emu_reduce.rs holds to the CPU's
+// Precision::round on inputs no kernel reaches yet (f64 values just off a half tie below
+// f32's precision). It is in the entry table only of a module whose declaration names it.
 extern "C" __global__ void db_emu_round_halves(const double* v, db_u64 n, db_u16* f16, db_u16* bf16) {
     const db_u64 i = (db_u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) {
@@ -72,7 +58,6 @@ extern "C" __global__ void db_emu_round_halves(const double* v, db_u64 n, db_u16
         bf16[i] = RoundBF16::from_f64(v[i]);
     }
 }
-#endif
 
 #define DB_EMU_API extern "C" __attribute__((visibility("default")))
 
@@ -121,119 +106,11 @@ struct Reg {
 
 #define DB_STR2(x) #x
 #define DB_STR(x) DB_STR2(x)
-// Registers the entry point named `name` (already suffixed).
+// Registers the entry point `name` (its full, suffixed name).
 #define DB_EMU_REG(name) Reg DB_PASTE(db_emu_reg_, name)(DB_STR(name), &name);
-// Registers DB_ENTRY(name): the module's suffix appended.
-#define DB_EMU_REG_S(name) DB_EMU_REG(DB_ENTRY(name))
 
-#define DB_EMU_ORDS(M, PRE) \
-    M(PRE##relaxed_cta_) M(PRE##relaxed_gpu_) M(PRE##acq_rel_cta_) M(PRE##acq_rel_gpu_) \
-    M(PRE##seq_cst_cta_) M(PRE##seq_cst_gpu_)
-
-// The entry points each family's macros define, under the same conditions.
-#if defined(DB_EMU_FAMILY_REDUCE)
-#define DB_EMU_REDUCE_OP(OP)                                                   \
-    DB_EMU_REG_S(OP##_tree_pass1_)                                             \
-    DB_EMU_REG_S(OP##_kahan_pass1_)                                            \
-    DB_EMU_REG_S(OP##_fixed_point_)
-DB_EMU_REDUCE_OP(sum)
-DB_EMU_REDUCE_OP(dot)
-DB_EMU_REG_S(tree_pass2_)
-DB_EMU_REG_S(kahan_pass2_)
-DB_EMU_REG(db_emu_round_halves)
-#if defined(DB_REPRO)
-DB_EMU_REG_S(sum_repro_guess_)
-DB_EMU_REG_S(sum_repro_deposit_)
-DB_EMU_REG_S(dot_repro_guess_)
-DB_EMU_REG_S(dot_repro_deposit_)
-DB_EMU_REG_S(repro_check_)
-#endif
-#if DB_ORDERED_ATOMICS
-DB_EMU_ORDS(DB_EMU_REG_S, sum_atomic_cas_)
-DB_EMU_ORDS(DB_EMU_REG_S, dot_atomic_cas_)
-#if DB_NATIVE_ATOMIC
-DB_EMU_ORDS(DB_EMU_REG_S, sum_atomic_)
-DB_EMU_ORDS(DB_EMU_REG_S, dot_atomic_)
-DB_EMU_ORDS(DB_EMU_REG_S, sum_block_atomic_)
-DB_EMU_ORDS(DB_EMU_REG_S, dot_block_atomic_)
-#endif
-#endif
-
-#elif defined(DB_EMU_FAMILY_SCATTER)
-DB_EMU_REG_S(scatter_fixed_point_)
-DB_EMU_REG_S(scan_reduce_)
-DB_EMU_REG_S(scan_exclusive_)
-DB_EMU_REG_S(scan_apply_)
-DB_EMU_REG_S(radix_count_)
-DB_EMU_REG_S(radix_scatter_)
-DB_EMU_REG_S(copy_values_)
-DB_EMU_REG_S(bin_offsets_)
-DB_EMU_REG_S(seg_pass1_)
-DB_EMU_REG_S(seg_pass2_)
-#if defined(DB_REPRO)
-DB_EMU_REG_S(scatter_reproducible_)
-#endif
-#if DB_ORDERED_ATOMICS
-DB_EMU_ORDS(DB_EMU_REG_S, scatter_atomic_cas_)
-DB_EMU_ORDS(DB_EMU_REG_S, scatter_privatized_)
-#if DB_NATIVE_ATOMIC
-DB_EMU_ORDS(DB_EMU_REG_S, scatter_atomic_)
-#endif
-#endif
-
-#elif defined(DB_EMU_FAMILY_CONV)
-DB_EMU_REG_S(fwd_direct_)
-DB_EMU_REG_S(bwdd_direct_)
-DB_EMU_REG_S(fwd_tiled_)
-DB_EMU_REG_S(bwdd_tiled_)
-DB_EMU_REG_S(bwdw_partial_)
-DB_EMU_REG_S(bwdw_reduce_)
-DB_EMU_REG_S(bwdw_finish_)
-#if DB_ORDERED_ATOMICS
-DB_EMU_ORDS(DB_EMU_REG_S, bwdw_atomic_)
-#endif
-#if defined(DB_MMA)
-DB_EMU_REG_S(fwd_tensor_core_)
-DB_EMU_REG_S(bwdd_tensor_core_)
-DB_EMU_REG_S(bwdw_tensor_core_)
-#endif
-
-#elif defined(DB_EMU_FAMILY_MATMUL)
-DB_EMU_REG_S(mm_tiled_)
-DB_EMU_REG_S(mm_partial_)
-DB_EMU_REG_S(mm_reduce_)
-DB_EMU_REG_S(mm_finish_)
-#if DB_ORDERED_ATOMICS
-DB_EMU_ORDS(DB_EMU_REG_S, mm_atomic_)
-#endif
-#if defined(DB_MMA)
-DB_EMU_REG_S(mm_tensor_core_)
-#endif
-
-#elif defined(DB_EMU_FAMILY_ROWS)
-DB_EMU_REG_S(rows_max_)
-DB_EMU_REG_S(rows_partial_sum_)
-DB_EMU_REG_S(rows_partial_exp_)
-DB_EMU_REG_S(rows_finish_sum_)
-DB_EMU_REG_S(rows_finish_mean_)
-DB_EMU_REG_S(rows_finish_lsm_)
-DB_EMU_REG_S(rows_lsm_out_)
-DB_EMU_REG_S(rows_cells_sum_)
-DB_EMU_REG_S(rows_cells_mean_)
-#if DB_ORDERED_ATOMICS
-DB_EMU_ORDS(DB_EMU_REG_S, rows_atomic_)
-#endif
-
-#elif defined(DB_EMU_FAMILY_OPTIM)
-#define DB_EMU_OPTIM(RULE) DB_EMU_REG(RULE##_f32) DB_EMU_REG(RULE##_bf16) DB_EMU_REG(RULE##_bf16_sr)
-DB_EMU_OPTIM(sgd_momentum)
-DB_EMU_OPTIM(sgd_nesterov)
-DB_EMU_OPTIM(adam)
-DB_EMU_OPTIM(adamw)
-
-#elif defined(DB_EMU_FAMILY_COPY)
-DB_EMU_REG(copy_u32x4)
-#endif
+// The entry table: generated from the family's declared entry points.
+#include "db_emu_entries.inc"
 
 // ---------------------------------------------------------------------------------------
 // Blocks as fibers.
@@ -382,25 +259,38 @@ struct Stacks {
     char* stack(unsigned i) const { return base + (std::size_t)i * (kStack + kPage) + kPage; }
 };
 
-// What the fault handler reports.
+// Faults. A launch's worker arms a jump point before it runs blocks; a fault in one of its
+// fibers (an access outside the kernel's buffers, or a fiber's stack overflowing into its
+// guard page) writes what faulted and jumps back there, and the launch fails with that
+// message instead of the process dying. A fault on a thread that runs no kernel of this
+// module goes to the handler installed before this module's (another module's, or the
+// process's own), so modules loaded side by side each catch their own.
 thread_local const char* t_kernel = nullptr;
+thread_local sigjmp_buf t_fault_jump;
+thread_local bool t_fault_armed = false;
+thread_local char t_fault_msg[320];
+struct sigaction g_prev_segv, g_prev_bus;
 
-void on_fault(int sig) {
-    char msg[256];
-    int len;
-    if (t_kernel && t_run) {
+void on_fault(int sig, siginfo_t* info, void* uctx) {
+    if (t_fault_armed && t_kernel && t_run) {
+        t_fault_armed = false;
         const Fiber& f = t_run->fibers[t_run->cur];
-        len = std::snprintf(msg, sizeof msg,
-                            "emulated CUDA kernel %s, block (%u,%u,%u), thread (%u,%u,%u): %s "
-                            "(an access outside its buffers or its stack)\n",
-                            t_kernel, blockIdx.x, blockIdx.y, blockIdx.z, f.tid.x, f.tid.y, f.tid.z,
-                            sig == SIGSEGV ? "segmentation fault" : "bus error");
-    } else {
-        len = std::snprintf(msg, sizeof msg, "fault outside an emulated kernel\n");
+        std::snprintf(t_fault_msg, sizeof t_fault_msg,
+                      "kernel %s, block (%u,%u,%u), thread (%u,%u,%u): %s at %p (an access "
+                      "outside its buffers or its stack)",
+                      t_kernel, blockIdx.x, blockIdx.y, blockIdx.z, f.tid.x, f.tid.y, f.tid.z,
+                      sig == SIGSEGV ? "segmentation fault" : "bus error", info->si_addr);
+        siglongjmp(t_fault_jump, 1);
     }
-    if (len > 0) (void)!write(2, msg, (std::size_t)len);
-    signal(sig, SIG_DFL);
-    raise(sig);
+    const struct sigaction& prev = sig == SIGSEGV ? g_prev_segv : g_prev_bus;
+    if (prev.sa_flags & SA_SIGINFO) {
+        prev.sa_sigaction(sig, info, uctx);
+    } else if (prev.sa_handler == SIG_DFL) {
+        // Returning re-runs the faulting access, which now gets the default action.
+        signal(sig, SIG_DFL);
+    } else if (prev.sa_handler != SIG_IGN) {
+        prev.sa_handler(sig);
+    }
 }
 
 void install_fault_handler() {
@@ -408,10 +298,10 @@ void install_fault_handler() {
     std::call_once(once, [] {
         struct sigaction sa;
         std::memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_fault;
-        sa.sa_flags = SA_ONSTACK;
-        sigaction(SIGSEGV, &sa, nullptr);
-        sigaction(SIGBUS, &sa, nullptr);
+        sa.sa_sigaction = on_fault;
+        sa.sa_flags = SA_ONSTACK | SA_SIGINFO;
+        sigaction(SIGSEGV, &sa, &g_prev_segv);
+        sigaction(SIGBUS, &sa, &g_prev_bus);
     });
 }
 
@@ -447,11 +337,22 @@ void worker(Launch& L) {
     blockDim = L.block;
     gridDim = L.grid;
     BlockRun r;
+    if (sigsetjmp(t_fault_jump, 1)) {
+        // A fiber of this worker faulted (on_fault wrote t_fault_msg); its block is
+        // abandoned, and the other workers stop at their next block.
+        t_run = nullptr;
+        t_kernel = nullptr;
+        L.failed = true;
+        std::lock_guard<std::mutex> g(L.err_mu);
+        if (L.err.empty()) L.err = t_fault_msg;
+        return;
+    }
     r.entry = L.entry;
     r.args = L.args;
     r.fibers.resize(threads);
     const unsigned nwarps = (threads + 31) / 32;
     t_run = &r;
+    t_fault_armed = true;
     for (unsigned long b; !L.failed && (b = L.next.fetch_add(1)) < blocks;) {
         blockIdx = {(unsigned)(b % L.grid.x), (unsigned)(b / L.grid.x % L.grid.y),
                     (unsigned)(b / ((unsigned long)L.grid.x * L.grid.y))};
@@ -496,13 +397,10 @@ void worker(Launch& L) {
             }
         }
     }
+    t_fault_armed = false;
     t_run = nullptr;
     t_kernel = nullptr;
 }
-
-// Device buffers: base address -> (mapping, length).
-std::mutex g_alloc_mu;
-std::map<void*, std::pair<void*, std::size_t>> g_allocs;
 
 }  // namespace
 
@@ -564,31 +462,6 @@ void db_mma16816(float d[4], const unsigned a[4], const unsigned b[2]) {
 
 // ---------------------------------------------------------------------------------------
 // The C interface.
-
-// A buffer of `bytes` (at least 1), 256-byte aligned like cuMemAlloc's, whose 256-byte
-// rounded end touches an inaccessible page; zero-filled. Null on failure.
-DB_EMU_API void* db_emu_alloc(std::size_t bytes) {
-    const std::size_t used = (bytes + 255) / 256 * 256;
-    const std::size_t body = (used + kPage - 1) / kPage * kPage;
-    const std::size_t len = body + 2 * kPage;
-    void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return nullptr;
-    char* base = static_cast<char*>(p);
-    mprotect(base, kPage, PROT_NONE);
-    mprotect(base + kPage + body, kPage, PROT_NONE);
-    void* user = base + kPage + (body - (used ? used : 256));
-    std::lock_guard<std::mutex> g(g_alloc_mu);
-    g_allocs[user] = {p, len};
-    return user;
-}
-
-DB_EMU_API void db_emu_free(void* user) {
-    std::lock_guard<std::mutex> g(g_alloc_mu);
-    auto it = g_allocs.find(user);
-    if (it == g_allocs.end()) return;
-    munmap(it->second.first, it->second.second);
-    g_allocs.erase(it);
-}
 
 // The module's entry points, one per line, into buf (NUL-terminated); returns the length
 // needed.

@@ -3,8 +3,9 @@
 //! CUBIN with its log. None of this needs a GPU or the driver, so `detbench kernels` and the
 //! CI's compile test run on any machine with libnvrtc.
 //!
-//! cudarc panics when a symbol's library is missing; every function here checks
-//! [`available`] first and returns an error instead.
+//! cudarc panics when a symbol's library or the symbol itself is missing; [`available`]
+//! checks both first (once per process), and every function here calls it and returns an
+//! error instead, so no call can panic and none touches the process's panic hook.
 
 use std::sync::OnceLock;
 
@@ -69,7 +70,8 @@ fn load() -> Result<Nvrtc, String> {
             "libnvrtc not found (set {LIB_ENV} to a libnvrtc.so, e.g. from `pip install nvidia-cuda-nvrtc`, or put the CUDA toolkit's lib64 folder on LD_LIBRARY_PATH)"
         ));
     }
-    let queried = crate::backend::cuda::guarded(|| -> Result<Nvrtc, String> {
+    missing_symbols()?;
+    {
         use cudarc::nvrtc::sys;
         let (mut major, mut minor) = (0i32, 0i32);
         // SAFETY: both are valid out-pointers; the library is present (checked above).
@@ -91,10 +93,44 @@ fn load() -> Result<Nvrtc, String> {
             version: (major, minor),
             archs,
         })
-    });
-    match queried {
-        Ok(r) => r,
-        Err(panic) => Err(format!("NVRTC could not be queried: {panic}")),
+    }
+}
+
+/// Every NVRTC function this module calls (through cudarc, which panics on a missing one).
+const SYMBOLS: &[&str] = &[
+    "nvrtcVersion",
+    "nvrtcGetNumSupportedArchs",
+    "nvrtcGetSupportedArchs",
+    "nvrtcCreateProgram",
+    "nvrtcDestroyProgram",
+    "nvrtcCompileProgram",
+    "nvrtcGetProgramLogSize",
+    "nvrtcGetProgramLog",
+    "nvrtcGetPTXSize",
+    "nvrtcGetPTX",
+    "nvrtcGetCUBINSize",
+    "nvrtcGetCUBIN",
+];
+
+/// Checks that the library cudarc loads defines every function of [`SYMBOLS`], so that no
+/// later call panics.
+fn missing_symbols() -> Result<(), String> {
+    // SAFETY: the library is present (checked by the caller), so culib() loads it rather
+    // than panicking; looking a symbol up runs no code of the library.
+    let lib = unsafe { cudarc::nvrtc::sys::culib() };
+    let missing: Vec<&str> = SYMBOLS
+        .iter()
+        .copied()
+        // SAFETY: only the symbol's address is read; it is never called through this type.
+        .filter(|s| unsafe { lib.get::<*const std::ffi::c_void>(s.as_bytes()) }.is_err())
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the loaded libnvrtc lacks {} (too old for detbench)",
+            missing.join(", ")
+        ))
     }
 }
 
@@ -111,11 +147,9 @@ pub struct Compiled {
 
 /// Compiles `src` for the architecture named in `options` (`--gpu-architecture=sm_XY`).
 pub fn compile(name: &str, src: &str, options: &[String]) -> Result<Compiled, String> {
+    // Library and symbols checked: nothing below can panic.
     available()?;
-    match crate::backend::cuda::guarded(|| compile_loaded(name, src, options)) {
-        Ok(r) => r,
-        Err(panic) => Err(format!("NVRTC failed on {name}: {panic}")),
-    }
+    compile_loaded(name, src, options)
 }
 
 fn c_chars_to_string(l: &[std::ffi::c_char]) -> String {

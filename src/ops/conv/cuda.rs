@@ -15,19 +15,19 @@
 //! on one GPU give the same bits, but the tensor core's internal order and rounding are the
 //! hardware's: the tests check the bound of [`super::tensor_core_bound`] and run-to-run
 //! equality, not a CPU emulation. Other formats, and older GPUs, are Unsupported with the
-//! reason. tests/it/cuda_emu_conv.rs runs every kernel of the family on the host emulation of
-//! `kernels/cuda/emu` (the tensor-core ones with an emulated mma) where there is no GPU.
+//! reason. Where there is no GPU, `--backend cuda-emu` runs this host code on the host
+//! emulation of `kernels/cuda/emu` (the tensor-core kernels with an emulated mma), and
+//! tests/it/cuda_emu_conv.rs holds every kernel of the family to the CPU that way.
 
 use super::{gemm_dims, ConvJob, ConvVariant, TC_TILE_M, TC_TILE_N};
 use crate::backend::cuda::{
-    driver_err, precision_pairs, CudaBackend, CudaDevice, CudaTarget, ModuleBuild, ModuleSpec,
-    TIMER,
+    precision_pairs, CudaBackend, CudaBuf, CudaDevice, CudaFn, CudaTarget, LaunchConfig,
+    ModuleBuild, ModuleSpec,
 };
 use crate::error::OpError;
 use crate::numerics::Precision;
 use crate::ops::common::cuda_ordering_suffix as ordering_suffix;
 use crate::ops::{Op, RunSet};
-use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
 
 /// Kernel source of this family.
 pub const SOURCE: &str = "kernels/cuda/conv.cu";
@@ -103,11 +103,7 @@ fn cfg(grid: (u32, u32, u32), block: u32) -> LaunchConfig {
 }
 
 /// Device allocation failures are the shape's fault when it is this large.
-fn alloc_err(
-    dev: &CudaDevice,
-    bytes: &[u8],
-    what: &str,
-) -> Result<cudarc::driver::CudaSlice<u8>, OpError> {
+fn alloc_err(dev: &CudaDevice, bytes: &[u8], what: &str) -> Result<CudaBuf, OpError> {
     dev.upload(bytes).map_err(|e| {
         OpError::BadInput(format!(
             "{what}: {e} (the shape's buffers exceed this device's memory?)"
@@ -117,10 +113,10 @@ fn alloc_err(
 
 /// A job's device buffers: the 20 parameters, the two operands and the output.
 struct Buffers {
-    prm: CudaSlice<u8>,
-    a: CudaSlice<u8>,
-    b: CudaSlice<u8>,
-    out: CudaSlice<u8>,
+    prm: CudaBuf,
+    a: CudaBuf,
+    b: CudaBuf,
+    out: CudaBuf,
 }
 
 impl Buffers {
@@ -137,8 +133,7 @@ impl Buffers {
     }
 }
 
-/// The 20 kernel parameters `P` of conv.cu: the shape, the chunking and the GEMM view
-/// (tests/it/cuda_emu_conv.rs launches the emulated kernels with the same).
+/// The 20 kernel parameters `P` of conv.cu: the shape, the chunking and the GEMM view.
 pub fn kernel_params(job: &ConvJob) -> Vec<u32> {
     let s = &job.shape;
     let (gm, gn) = gemm_dims(job.op, s);
@@ -209,7 +204,7 @@ fn single_pass(
     dev: &CudaDevice,
     job: &ConvJob,
     set: &mut RunSet,
-    kernel: &CudaFunction,
+    kernel: &CudaFn,
     bufs: &mut Buffers,
     (grid, block): ((u32, u32, u32), u32),
 ) -> Result<(), OpError> {
@@ -226,7 +221,7 @@ fn single_pass(
             // load to the GEMM's rows, columns and reduction length and to the image, every
             // store to the GEMM's rows and columns, and runs the 256 threads its tiling
             // assumes).
-            unsafe { l.launch(cfg(grid, block)) }.map_err(|e| driver_err("launch", e))?;
+            unsafe { l.launch(cfg(grid, block)) }?;
             Ok(())
         })?;
         keep_run(dev, job, set, &bufs.out, ms)?;
@@ -239,7 +234,7 @@ fn keep_run(
     dev: &CudaDevice,
     job: &ConvJob,
     set: &mut RunSet,
-    out: &CudaSlice<u8>,
+    out: &CudaBuf,
     ms: f64,
 ) -> Result<(), OpError> {
     set.outputs.push(job.precision.decode(&dev.read(out)?));
@@ -262,7 +257,7 @@ fn bwdw_two_pass(
     dev: &CudaDevice,
     job: &ConvJob,
     set: &mut RunSet,
-    (first, second): (&CudaFunction, &CudaFunction),
+    (first, second): (&CudaFn, &CudaFn),
     bufs: &mut Buffers,
     scratch_len: usize,
     tgrid: (u32, u32, u32),
@@ -297,12 +292,12 @@ fn bwdw_two_pass(
             // zeroed, aligned accumulator words of cells. Block (x, y, z) writes only its
             // tile of layer z, every element checked against P's bounds (the cells only with
             // atomics at bounds-checked indices).
-            unsafe { l.launch(cfg(tgrid, 256)) }.map_err(|e| driver_err("launch", e))?;
+            unsafe { l.launch(cfg(tgrid, 256)) }?;
             let mut l = st.launch_builder(second);
             l.arg(&bufs.prm).arg(&scratch).arg(&mut bufs.out);
             // SAFETY: one thread per dw element, e < out_len checked; reads the scratch
             // written above, writes out_len outputs of the job's format.
-            unsafe { l.launch(cfg(lin, 256)) }.map_err(|e| driver_err("launch", e))?;
+            unsafe { l.launch(cfg(lin, 256)) }?;
             Ok(())
         })?;
         keep_run(dev, job, set, &bufs.out, ms)?;
@@ -348,13 +343,14 @@ pub fn run(backend: &CudaBackend, job: &ConvJob) -> Result<RunSet, OpError> {
     let tgrid = tile_grid(job)?;
     let spec = module_spec(dev, job.precision, job.accumulator);
     let suffix = format!("{}_{}", job.precision.name(), job.accumulator.name());
-    let f = |name: &str| dev.function(&spec, &format!("{name}_{suffix}"));
+    let module = crate::ops::common::cuda_declared(modules(&dev.target()), &spec)?;
+    let f = |name: &str| dev.function(&module, &format!("{name}_{suffix}"));
     let mut bufs = Buffers::upload(dev, job)?;
     let out_len = job.shape.out_len(job.op);
     let partials = job.chunks() * out_len;
     let wg = job.launch.workgroup_size;
     let mut set = RunSet {
-        timer: TIMER.into(),
+        timer: dev.timer().into(),
         ..Default::default()
     };
     let op = match job.op {

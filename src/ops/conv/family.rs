@@ -18,11 +18,18 @@ impl Family for Conv {
     fn name(&self) -> &'static str {
         "conv"
     }
-    fn ops(&self) -> &'static [Op] {
-        &[Op::Conv2dFwd, Op::Conv2dBwdData, Op::Conv2dBwdWeight]
-    }
     fn variants(&self, op: Op) -> &'static [&'static str] {
         variants(op)
+    }
+    fn describe(&self, _op: Op, variant: &str) -> Option<&'static str> {
+        Some(match variant {
+            "direct" => "one thread per output, taps in a fixed order: deterministic",
+            "tiled" => "shared-memory tiles, taps in a fixed order: deterministic",
+            "atomic" => "partial weight gradients added with float atomics: nondeterministic",
+            "deterministic" => "the batch reduced in a fixed order: deterministic",
+            "tensor_core" => "CUDA mma.sync tensor cores (sm_80+, f16/bf16 inputs)",
+            _ => return None,
+        })
     }
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)

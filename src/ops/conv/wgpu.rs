@@ -9,17 +9,20 @@
 //! `tensor_core` is Unsupported: wgpu 30 exposes no cooperative-matrix feature to WGSL.
 
 use super::{gemm_dims, ConvJob, ConvVariant};
-use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
+use crate::backend::wgpu::{Pass, WgpuBackend};
 use crate::backend::Backend;
 use crate::error::OpError;
 use crate::numerics::Precision;
 use crate::ops::common::AtomicKind;
+use crate::ops::wgsl::specialise_family;
 use crate::ops::{Op, RunSet};
 use wgpu::Features as F;
 
 /// The template, embedded once in [`crate::kernels::wgsl`] and hashed from there; modules are
 /// [`crate::kernels::WGSL_PRELUDE`] and this, specialised together.
 pub const TEMPLATE: &str = crate::kernels::wgsl::CONV;
+/// The template files of a module, after the prelude (`kernels/wgsl/<stem>.wgsl`).
+const PARTS: &[&str] = &["conv"];
 
 /// Compare-exchange attempts per add before a CAS loop gives up (and the run fails).
 pub const MAX_TRIES: u32 = 1 << 16;
@@ -54,7 +57,7 @@ struct Params {
 }
 
 /// The specialised WGSL of one job.
-pub fn module_source(b: &WgpuBackend, job: &ConvJob) -> String {
+pub fn module_source(b: &WgpuBackend, job: &ConvJob) -> Result<String, OpError> {
     let f64_acc = job.accumulator == Precision::F64;
     let c = if f64_acc { "f64" } else { "f32" };
     let xw = match job.precision {
@@ -119,7 +122,9 @@ pub fn module_source(b: &WgpuBackend, job: &ConvJob) -> String {
         flags.push("ATOMIC_CELLS");
         flags.push(AtomicKind::of(b, job.accumulator).flag());
     }
-    specialise_family(&header, TEMPLATE, &flags)
+    // common.wgsl's step and addc (the accumulator's GEMM arithmetic).
+    flags.extend(["GEMM_STEP", "ADDC"]);
+    specialise_family(&header, PARTS, &flags)
 }
 
 /// Feature and limit checks, before anything is compiled or allocated.
@@ -269,7 +274,7 @@ pub fn run(b: &WgpuBackend, job: &ConvJob) -> Result<RunSet, OpError> {
     let k = Bound {
         b,
         job,
-        src: module_source(b, job),
+        src: module_source(b, job)?,
         prm: b.uniform("conv params", &params(job, grid))?,
         a: b.storage_from_bytes("a", &job.precision.encode(&job.a))?,
         bb: b.storage_from_bytes("b", &job.precision.encode(&job.b))?,

@@ -3,10 +3,9 @@
 //! is that run's copy.
 
 use super::CopyJob;
-use crate::backend::cuda::{driver_err, CudaBackend, CudaTarget, ModuleBuild, ModuleSpec, TIMER};
+use crate::backend::cuda::{CudaBackend, CudaTarget, LaunchConfig, ModuleBuild, ModuleSpec};
 use crate::error::OpError;
 use crate::ops::RunSet;
-use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 /// Kernel source of this family.
 pub const SOURCE: &str = "kernels/cuda/copy.cu";
@@ -49,7 +48,8 @@ fn copies(
     read_back: bool,
 ) -> Result<RunSet, OpError> {
     let dev = backend.device();
-    let f = dev.function(&module_spec(), ENTRY)?;
+    let module = crate::ops::common::cuda_declared(modules(&dev.target()), &module_spec())?;
+    let f = dev.function(&module, ENTRY)?;
     let words = job.words() as u64;
     let src = dev.upload(&job.padded_bytes())?;
     let mut dst = dev.zeros(words as usize * super::WORD_BYTES)?;
@@ -59,7 +59,7 @@ fn copies(
         shared_mem_bytes: 0,
     };
     let mut set = RunSet {
-        timer: TIMER.into(),
+        timer: dev.timer().into(),
         message: "16-byte vector loads and stores".into(),
         ..Default::default()
     };
@@ -72,7 +72,7 @@ fn copies(
             // were allocated with `words * 16` bytes (cuMemAlloc aligns them to 256 bytes,
             // more than the 16 the vector accesses need), and the kernel touches only
             // indices below `words`; src and dst are distinct allocations (__restrict__).
-            unsafe { b.launch(cfg) }.map_err(|e| driver_err("launch", e))?;
+            unsafe { b.launch(cfg) }?;
             Ok(())
         })?;
         set.times_ms.push(ms);

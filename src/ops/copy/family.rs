@@ -19,11 +19,11 @@ impl Family for Copy {
     fn name(&self) -> &'static str {
         "copy"
     }
-    fn ops(&self) -> &'static [Op] {
-        &[Op::Copy]
-    }
     fn variants(&self, _op: Op) -> &'static [&'static str] {
         VARIANTS
+    }
+    fn describe(&self, _op: Op, variant: &str) -> Option<&'static str> {
+        (variant == "copy").then_some("a plain copy: the device's bandwidth baseline")
     }
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)

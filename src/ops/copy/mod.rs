@@ -2,7 +2,7 @@
 //!
 //! A copy does no arithmetic, so its result must be bit-exact: the exact reference is the
 //! input itself and the a-priori bound is 0. What it is for is its speed: a report divides
-//! every other result's GB/s by the device's copy GB/s (see `report::markdown::Inputs::
+//! every other result's GB/s by the device's copy GB/s (see `report::inputs::Inputs::
 //! copy_gbps`), so the throughput of a reduction or a scatter reads as a fraction of what
 //! the memory system can do at all. GB/s counts the bytes read plus the bytes written
 //! (2 x n x element size), the convention in which "a plain copy kernel reaches 2810 GB/s

@@ -3,8 +3,9 @@
 //! run (outside the timed pass), so each run's read-back is that run's copy.
 
 use super::CopyJob;
-use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
+use crate::backend::wgpu::{Pass, WgpuBackend};
 use crate::error::OpError;
+use crate::ops::wgsl::specialise_family;
 use crate::ops::RunSet;
 
 /// The template, embedded once in [`crate::kernels::wgsl`] and hashed from there; modules are
@@ -24,12 +25,12 @@ struct Params {
 }
 
 /// The specialised WGSL of one job.
-pub fn module_source(job: &CopyJob) -> String {
+pub fn module_source(job: &CopyJob) -> Result<String, OpError> {
     let header = format!(
         "// specialised by detbench: copy\nconst WG: u32 = {}u;\n",
         job.launch.workgroup_size
     );
-    specialise_family(&header, TEMPLATE, &[])
+    specialise_family(&header, &["copy"], &[])
 }
 
 /// Runs the copy `job.runs` times on one adapter.
@@ -55,7 +56,7 @@ fn copies(b: &WgpuBackend, job: &CopyJob, runs: usize, read_back: bool) -> Resul
             (u32::MAX as u64 - threads) * super::WORD_BYTES as u64
         )));
     }
-    let p = b.pipeline(&module_source(job), ENTRY)?;
+    let p = b.pipeline(&module_source(job)?, ENTRY)?;
     let prm = b.uniform(
         "params",
         &Params {

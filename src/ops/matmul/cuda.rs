@@ -19,20 +19,20 @@
 //! before each run (outside the timed span): the pass that stores an output adds its bias
 //! first, after the K reduction (kernels/cuda/matmul.cu's db_mm_bias).
 //!
-//! tests/it/cuda_emu_conv.rs runs every kernel of this module on the host emulation of
-//! `kernels/cuda/emu` (the tensor-core one with an emulated mma, on small integers).
+//! `--backend cuda-emu` runs this host code on the host emulation of `kernels/cuda/emu`
+//! (the tensor-core kernel with an emulated mma); tests/it/cuda_emu_conv.rs holds every
+//! kernel of this module to the CPU that way (tensor_core on small integers).
 
 use super::{MatmulJob, MmVariant};
 use crate::backend::cuda::{
-    driver_err, precision_pairs, ComputeCapability, CudaBackend, CudaDevice, CudaTarget,
-    ModuleBuild, ModuleSpec, TIMER,
+    precision_pairs, ComputeCapability, CudaBackend, CudaBuf, CudaDevice, CudaFn, CudaTarget,
+    LaunchConfig, ModuleBuild, ModuleSpec,
 };
 use crate::error::OpError;
 use crate::numerics::Precision;
 use crate::ops::common::{cuda_ordering_suffix, cuda_ordering_suffixes, pair_suffix};
 use crate::ops::RunSet;
 use crate::shared::gemm::tensor_core_unsupported_for;
-use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
 
 /// Kernel source of this family.
 pub const SOURCE: &str = "kernels/cuda/matmul.cu";
@@ -126,7 +126,7 @@ fn cfg(grid: (u32, u32, u32), block: u32) -> LaunchConfig {
     }
 }
 
-fn alloc(dev: &CudaDevice, len: usize, what: &str) -> Result<CudaSlice<u8>, OpError> {
+fn alloc(dev: &CudaDevice, len: usize, what: &str) -> Result<CudaBuf, OpError> {
     dev.zeros(len).map_err(|e| {
         OpError::BadInput(format!(
             "{what}: {e} (the shape's buffers exceed this device's memory?)"
@@ -136,10 +136,10 @@ fn alloc(dev: &CudaDevice, len: usize, what: &str) -> Result<CudaSlice<u8>, OpEr
 
 /// The device buffers of one job.
 struct Bufs {
-    prm: CudaSlice<u8>,
-    a: CudaSlice<u8>,
-    b: CudaSlice<u8>,
-    out: CudaSlice<u8>,
+    prm: CudaBuf,
+    a: CudaBuf,
+    b: CudaBuf,
+    out: CudaBuf,
 }
 
 /// `job.runs` timed runs into `set`. `first` runs on the tile grid: one-pass variants
@@ -150,9 +150,9 @@ struct Bufs {
 fn timed_runs(
     dev: &CudaDevice,
     job: &MatmulJob,
-    (first, second): (&CudaFunction, Option<&CudaFunction>),
+    (first, second): (&CudaFn, Option<&CudaFn>),
     bufs: &mut Bufs,
-    mut scratch: Option<&mut CudaSlice<u8>>,
+    mut scratch: Option<&mut CudaBuf>,
     grid: (u32, u32, u32),
     zero_scratch: bool,
     set: &mut RunSet,
@@ -182,14 +182,14 @@ fn timed_runs(
                 // (x, y, z) writing layer z) or M·N zeroed, aligned accumulator words
                 // (`mm_atomic_*`). Loads are masked to M, N and K (block z to its chunk),
                 // stores and atomic adds to M and N; 256 threads, as every tiling assumes.
-                unsafe { l.launch(cfg(grid, 256)) }.map_err(|e| driver_err("launch", e))?;
+                unsafe { l.launch(cfg(grid, 256)) }?;
             }
             if let (Some(second), Some(s)) = (second, scratch.as_deref_mut()) {
                 let mut l = st.launch_builder(second);
                 l.arg(&bufs.prm).arg(&*s).arg(&mut bufs.out);
                 // SAFETY: `mm_reduce`/`mm_finish(const u32* P, const V* s, O* C)`: one
                 // thread per output, e < M·N checked; reads the scratch written above.
-                unsafe { l.launch(cfg(lin, 256)) }.map_err(|e| driver_err("launch", e))?;
+                unsafe { l.launch(cfg(lin, 256)) }?;
             }
             Ok(())
         })?;
@@ -230,7 +230,8 @@ pub fn run(backend: &CudaBackend, job: &MatmulJob) -> Result<RunSet, OpError> {
     };
     let spec = module_spec(dev, job.precision, job.accumulator);
     let suffix = pair_suffix(job.precision, job.accumulator);
-    let f = |name: &str| dev.function(&spec, &format!("{name}_{suffix}"));
+    let module = crate::ops::common::cuda_declared(modules(&dev.target()), &spec)?;
+    let f = |name: &str| dev.function(&module, &format!("{name}_{suffix}"));
     let mut bufs = Bufs {
         prm: dev.upload(bytemuck::cast_slice(&params(job)))?,
         a: dev
@@ -242,7 +243,7 @@ pub fn run(backend: &CudaBackend, job: &MatmulJob) -> Result<RunSet, OpError> {
         out: alloc(dev, out_len * job.precision.bytes(), "C")?,
     };
     let mut set = RunSet {
-        timer: TIMER.into(),
+        timer: dev.timer().into(),
         ..Default::default()
     };
     let splits = job.split.splits;

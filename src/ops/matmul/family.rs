@@ -16,11 +16,18 @@ impl Family for Matmul {
     fn name(&self) -> &'static str {
         "matmul"
     }
-    fn ops(&self) -> &'static [Op] {
-        &[Op::Matmul, Op::Addmm]
-    }
     fn variants(&self, _op: Op) -> &'static [&'static str] {
         VARIANTS
+    }
+    fn describe(&self, _op: Op, variant: &str) -> Option<&'static str> {
+        Some(match variant {
+            "tiled" => "one sequential chain over K per output: deterministic and batch invariant",
+            "split_k_atomic" => "K split in chunks whose partials are added with float atomics: nondeterministic",
+            "split_k_deterministic" => "K split in chunks (the split follows M), partials added in order: deterministic, not batch invariant",
+            "batch_invariant" => "the split chosen from the reduced length alone: the same bits for a row at any batch size",
+            "tensor_core" => "CUDA mma.sync tensor cores (sm_80+, f16/bf16 inputs)",
+            _ => return None,
+        })
     }
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)

@@ -13,16 +13,19 @@
 //! variant (`mm_tiled`, `mm_reduce`, `mm_finish`), after the K reduction.
 
 use super::{MatmulJob, MmVariant, TILE};
-use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
+use crate::backend::wgpu::{Pass, WgpuBackend};
 use crate::backend::Backend;
 use crate::error::OpError;
 use crate::numerics::Precision;
 use crate::ops::common::AtomicKind;
+use crate::ops::wgsl::specialise_family;
 use crate::ops::RunSet;
 use wgpu::Features as F;
 
 /// The template, embedded once in [`crate::kernels::wgsl`].
 pub const TEMPLATE: &str = crate::kernels::wgsl::MATMUL;
+/// The template files of a module, after the prelude (`kernels/wgsl/<stem>.wgsl`).
+const PARTS: &[&str] = &["matmul"];
 
 /// Compare-exchange attempts per add before a CAS loop gives up (and the run fails).
 pub const MAX_TRIES: u32 = 1 << 16;
@@ -46,7 +49,7 @@ struct Params {
 }
 
 /// The specialised WGSL of one job.
-pub fn module_source(b: &WgpuBackend, job: &MatmulJob) -> String {
+pub fn module_source(b: &WgpuBackend, job: &MatmulJob) -> Result<String, OpError> {
     let c = if job.accumulator == Precision::F64 {
         "f64"
     } else {
@@ -105,7 +108,9 @@ pub fn module_source(b: &WgpuBackend, job: &MatmulJob) -> String {
         }
         _ => flags.push("V_SPLIT"),
     }
-    specialise_family(&header, TEMPLATE, &flags)
+    // common.wgsl's step and addc (the accumulator's GEMM arithmetic).
+    flags.extend(["GEMM_STEP", "ADDC"]);
+    specialise_family(&header, PARTS, &flags)
 }
 
 /// Feature and limit checks, before anything is compiled or allocated.
@@ -208,7 +213,7 @@ pub fn run(b: &WgpuBackend, job: &MatmulJob) -> Result<RunSet, OpError> {
         gx: grid[0],
         one: 1.0,
     };
-    let src = module_source(b, job);
+    let src = module_source(b, job)?;
     let prm = b.uniform("matmul params", &params)?;
     let a = b.storage_from_bytes("a", &job.precision.encode(&job.a))?;
     let bb = b.storage_from_bytes("b", &job.precision.encode(&job.b))?;

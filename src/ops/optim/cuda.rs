@@ -4,16 +4,20 @@
 
 use super::{OptimJob, OptimVariant, Rule, StepScalars, Storage};
 use crate::backend::cuda::{
-    driver_err, CudaBackend, CudaDevice, CudaTarget, ModuleBuild, ModuleSpec, TIMER,
+    CudaBackend, CudaBuf, CudaDevice, CudaFn, CudaTarget, LaunchConfig, ModuleBuild, ModuleSpec,
 };
 use crate::error::OpError;
 use crate::ops::RunSet;
-use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
 
 /// Kernel source of this family.
 pub const SOURCE: &str = "kernels/cuda/optim.cu";
 
 /// The module for an `--fmad` choice.
+/// The declared module of the `fma` choice (what the device looks entry points up in).
+fn declared(dev: &CudaDevice, fma: bool) -> Result<ModuleBuild, OpError> {
+    crate::ops::common::cuda_declared(modules(&dev.target()), &module_spec(fma))
+}
+
 pub fn module_spec(fma: bool) -> ModuleSpec {
     ModuleSpec {
         path: SOURCE,
@@ -60,9 +64,9 @@ pub fn run(backend: &CudaBackend, job: &OptimJob) -> Result<RunSet, OpError> {
     }
     let dev: &CudaDevice = backend.device();
     let n = job.n();
-    let f = dev.function(&module_spec(job.variant.fma), &job.entry())?;
+    let f = dev.function(&declared(dev, job.variant.fma)?, &job.entry())?;
     let init = encode(job.storage, &job.init);
-    let grads: Vec<CudaSlice<u8>> = job
+    let grads: Vec<CudaBuf> = job
         .grads
         .iter()
         .map(|g| dev.upload(&encode(job.storage, g)))
@@ -86,7 +90,7 @@ pub fn run(backend: &CudaBackend, job: &OptimJob) -> Result<RunSet, OpError> {
     };
     let n64 = n as u64;
     let mut set = RunSet {
-        timer: TIMER.into(),
+        timer: dev.timer().into(),
         message: format!("NVRTC --fmad={}", job.variant.fma),
         ..Default::default()
     };
@@ -127,10 +131,10 @@ pub fn run(backend: &CudaBackend, job: &OptimJob) -> Result<RunSet, OpError> {
 
 /// The device buffers one step updates.
 struct Buffers<'a> {
-    params: &'a mut CudaSlice<u8>,
-    m: &'a mut CudaSlice<u8>,
-    v: &'a mut CudaSlice<u8>,
-    master: &'a mut CudaSlice<u8>,
+    params: &'a mut CudaBuf,
+    m: &'a mut CudaBuf,
+    v: &'a mut CudaBuf,
+    master: &'a mut CudaBuf,
 }
 
 /// Grid of the elementwise kernel: one thread per 4 elements.
@@ -145,11 +149,11 @@ fn grid(n: usize, wg: u32) -> LaunchConfig {
 
 /// Launches one step of `f` on the stream.
 fn launch_step(
-    stream: &CudaStream,
-    f: &CudaFunction,
+    stream: &CudaDevice,
+    f: &CudaFn,
     cfg: LaunchConfig,
     b: &mut Buffers<'_>,
-    g: &CudaSlice<u8>,
+    g: &CudaBuf,
     n: u64,
     s: &StepScalars,
 ) -> Result<(), OpError> {
@@ -174,16 +178,16 @@ fn launch_step(
     // it) and master n f32 for bf16 (never read otherwise). Thread t touches elements
     // 4t..4t+3 below n only, and the grid covers ceil(n/4) threads. Buffers come from
     // cuMemAlloc (256-byte aligned), so the 16- and 8-byte vector accesses are aligned.
-    unsafe { l.launch(cfg) }.map_err(|e| driver_err("launch", e))?;
+    unsafe { l.launch(cfg) }?;
     Ok(())
 }
 
 /// Optimizer state kept on the GPU across calls (the training loop's optimizer).
 pub struct CudaState {
-    params: CudaSlice<u8>,
-    m: CudaSlice<u8>,
-    v: CudaSlice<u8>,
-    master: CudaSlice<u8>,
+    params: CudaBuf,
+    m: CudaBuf,
+    v: CudaBuf,
+    master: CudaBuf,
     n: usize,
     variant: OptimVariant,
     storage: Storage,
@@ -223,7 +227,7 @@ impl CudaState {
         grad: &[f32],
     ) -> Result<Vec<f32>, OpError> {
         let f = dev.function(
-            &module_spec(self.variant.fma),
+            &declared(dev, self.variant.fma)?,
             &format!("{}_{}", self.variant.rule.stem(), self.storage.suffix()),
         )?;
         let g = dev.upload(&encode(self.storage, grad))?;
@@ -233,15 +237,7 @@ impl CudaState {
             v: &mut self.v,
             master: &mut self.master,
         };
-        launch_step(
-            dev.stream(),
-            &f,
-            grid(self.n, 256),
-            &mut b,
-            &g,
-            self.n as u64,
-            s,
-        )?;
+        launch_step(dev, &f, grid(self.n, 256), &mut b, &g, self.n as u64, s)?;
         let bytes = dev.read(&self.params)?;
         Ok(super::wgpu::decode(self.storage, &bytes, self.n))
     }

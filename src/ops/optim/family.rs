@@ -17,15 +17,24 @@ impl Family for Optim {
     fn name(&self) -> &'static str {
         "optim"
     }
-    fn ops(&self) -> &'static [Op] {
-        &[Op::Sgd, Op::Adam, Op::Adamw]
-    }
     fn variants(&self, op: Op) -> &'static [&'static str] {
         if op == Op::Sgd {
             SGD_VARIANTS
         } else {
             ADAM_VARIANTS
         }
+    }
+    fn describe(&self, op: Op, variant: &str) -> Option<&'static str> {
+        if !self.variants(op).contains(&variant) {
+            return None;
+        }
+        Some(if variant.ends_with("no_fma") {
+            "elementwise update, separate multiply and add: deterministic"
+        } else if variant.ends_with("stochastic_rounding") {
+            "elementwise update with seeded stochastic rounding to the storage format: deterministic"
+        } else {
+            "elementwise update with fused multiply-adds: deterministic"
+        })
     }
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)

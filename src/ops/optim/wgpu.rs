@@ -7,13 +7,16 @@
 //! driver does with `fma()`), Adam with `fma()`.
 
 use super::{OptimJob, Rule, StepScalars, Storage};
-use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
+use crate::backend::wgpu::{Pass, WgpuBackend};
 use crate::error::OpError;
+use crate::ops::wgsl::specialise_family;
 use crate::ops::RunSet;
 
 /// The template, embedded once in [`crate::kernels::wgsl`] and hashed from there; modules are
 /// [`crate::kernels::WGSL_PRELUDE`] and this, specialised together.
 pub const TEMPLATE: &str = crate::kernels::wgsl::OPTIM;
+/// The template files of a module, after the prelude (`kernels/wgsl/<stem>.wgsl`).
+const PARTS: &[&str] = &["optim"];
 
 /// Largest grid; bigger inputs are covered by the kernels' grid-stride loops.
 const MAX_GROUPS: u32 = 65535;
@@ -41,7 +44,7 @@ struct Prm {
 /// The specialised WGSL of a rule and storage with `wg` threads per workgroup; `f64`: the
 /// device has SHADER_F64 and SHADER_INT64, so SGD's emulated fma goes through f64 (exact
 /// near the subnormal range too).
-pub fn module_source(rule: Rule, storage: Storage, wg: u32, f64: bool) -> String {
+pub fn module_source(rule: Rule, storage: Storage, wg: u32, f64: bool) -> Result<String, OpError> {
     let header = format!(
         "// specialised by detbench: {} {}\nalias C = f32;\nconst WG: u32 = {wg}u;\n",
         rule.stem(),
@@ -69,7 +72,7 @@ pub fn module_source(rule: Rule, storage: Storage, wg: u32, f64: bool) -> String
         Rule::Adam => flags.push("ADAM"),
         Rule::AdamW => flags.extend(["ADAM", "ADAMW"]),
     }
-    specialise_family(&header, TEMPLATE, &flags)
+    specialise_family(&header, PARTS, &flags)
 }
 
 /// Encodes f32 values in the storage format's device bytes.
@@ -186,7 +189,7 @@ pub fn prepare_steps(
     grads: &[&wgpu::Buffer],
 ) -> Result<Steps, OpError> {
     let f64 = b.has(wgpu::Features::SHADER_F64 | wgpu::Features::SHADER_INT64);
-    let src = module_source(rule, storage, wg, f64);
+    let src = module_source(rule, storage, wg, f64)?;
     let pipeline = b.pipeline(&src, "step")?;
     let units = match storage {
         Storage::F32 => state.n,

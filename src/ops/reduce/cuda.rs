@@ -6,7 +6,8 @@
 
 use super::{ReduceJob, ReduceVariant};
 use crate::backend::cuda::{
-    precision_pairs, CudaBackend, CudaDevice, CudaTarget, ModuleBuild, ModuleSpec, TIMER,
+    precision_pairs, CudaBackend, CudaBuf, CudaDevice, CudaFn, CudaTarget, LaunchConfig,
+    ModuleBuild, ModuleSpec,
 };
 use crate::error::OpError;
 use crate::numerics::repro::{ReproParams, MAX_FOLDS};
@@ -18,7 +19,6 @@ use crate::ops::common::{
 };
 use crate::ops::{Op, RunSet};
 use crate::shared::lanes::finalize_lanes;
-use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
 /// Kernel source of this family.
 pub const SOURCE: &str = "kernels/cuda/reduce.cu";
@@ -117,7 +117,10 @@ pub fn run(backend: &CudaBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
             "dot needs x and y of the same length".into(),
         ));
     }
-    let spec = module_spec(dev, job.precision, job.accumulator);
+    let module = crate::ops::common::cuda_declared(
+        modules(&dev.target()),
+        &module_spec(dev, job.precision, job.accumulator),
+    )?;
     let suffix = pair_suffix(job.precision, job.accumulator);
     let op = match job.op {
         Op::Dot => "dot",
@@ -136,12 +139,12 @@ pub fn run(backend: &CudaBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
         x: &x,
         y,
         n: n as u64,
-        spec,
+        module,
         suffix,
         op,
     };
     let mut set = RunSet {
-        timer: TIMER.into(),
+        timer: dev.timer().into(),
         ..Default::default()
     };
     match job.variant {
@@ -160,10 +163,10 @@ pub fn run(backend: &CudaBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
 struct Ctx<'a> {
     dev: &'a CudaDevice,
     job: &'a ReduceJob,
-    x: &'a CudaSlice<u8>,
-    y: &'a CudaSlice<u8>,
+    x: &'a CudaBuf,
+    y: &'a CudaBuf,
     n: u64,
-    spec: ModuleSpec,
+    module: ModuleBuild,
     suffix: String,
     op: &'static str,
 }
@@ -177,9 +180,9 @@ impl Ctx<'_> {
         self.job.launch.workgroup_size
     }
 
-    fn entry(&self, name: &str) -> Result<cudarc::driver::CudaFunction, OpError> {
+    fn entry(&self, name: &str) -> Result<CudaFn, OpError> {
         self.dev
-            .function(&self.spec, &format!("{name}_{}", self.suffix))
+            .function(&self.module, &format!("{name}_{}", self.suffix))
     }
 
     /// tree (`words` = 1 value per partial) and kahan (2: sum and correction).
@@ -199,14 +202,12 @@ impl Ctx<'_> {
                 // x and y hold n elements of the input format, partials holds `groups *
                 // words` values of V; each block writes only its own slot(s), and the
                 // dynamic shared memory holds one (pair of) V per thread.
-                unsafe { b.launch(cfg(groups, wg, shared)) }
-                    .map_err(|e| crate::backend::cuda::driver_err("launch", e))?;
+                unsafe { b.launch(cfg(groups, wg, shared)) }?;
                 let mut b = s.launch_builder(&pass2);
                 b.arg(&partials).arg(&groups).arg(&mut out);
                 // SAFETY: `{variant}_pass2(const V* partials, u32 count, V* out)`: count is
                 // the number of partials written by pass 1; out holds one V; one block.
-                unsafe { b.launch(cfg(1, wg, shared)) }
-                    .map_err(|e| crate::backend::cuda::driver_err("launch", e))?;
+                unsafe { b.launch(cfg(1, wg, shared)) }?;
                 Ok(())
             })?;
             let v = vf.decode(&self.dev.read(&out)?)[0];
@@ -240,8 +241,7 @@ impl Ctx<'_> {
                 // SAFETY: `{op}_{variant}_{ordering}(const S* x, const S* y, u64 n, W* w)`:
                 // x and y hold n elements; w is one zeroed accumulator word (2, 4 or 8
                 // bytes, aligned by the allocator) that every thread updates atomically.
-                unsafe { b.launch(cfg(groups, wg, shared)) }
-                    .map_err(|e| crate::backend::cuda::driver_err("launch", e))?;
+                unsafe { b.launch(cfg(groups, wg, shared)) }?;
                 Ok(())
             })?;
             let v = acc.decode(&self.dev.read(&word)?)[0];
@@ -271,8 +271,7 @@ impl Ctx<'_> {
                 // SAFETY: `{op}_fixed_point(const S* x, const S* y, u64 n, int k, u64* total,
                 // u64* lost)`: x and y hold n elements; total and lost are one zeroed
                 // 8-byte word each, updated only with 64-bit atomics.
-                unsafe { b.launch(cfg(groups, wg, 0)) }
-                    .map_err(|e| crate::backend::cuda::driver_err("launch", e))?;
+                unsafe { b.launch(cfg(groups, wg, 0)) }?;
                 Ok(())
             })?;
             let t = i64::from_le_bytes(word8(&self.dev.read(&total)?)?);
@@ -319,8 +318,7 @@ impl Ctx<'_> {
                 // SAFETY: `{op}_repro_guess(const S* x, const S* y, u64 n, int* layout)`: x
                 // and y hold n elements (the sampled indices are below n); layout holds
                 // REPRO_LAYOUT_WORDS ints; one block.
-                unsafe { b.launch(cfg(1, wg, tree)) }
-                    .map_err(|e| crate::backend::cuda::driver_err("launch", e))?;
+                unsafe { b.launch(cfg(1, wg, tree)) }?;
                 self.repro_deposit(s, &deposit_k, &layout, &mut lanes, &mut block_max)?;
                 let mut b = s.launch_builder(&check_k);
                 b.arg(&block_max)
@@ -332,8 +330,7 @@ impl Ctx<'_> {
                 // lanes, double* max_out)`: the deposit wrote count doubles; layout holds
                 // REPRO_LAYOUT_WORDS ints, lanes 3 * LIMBS words, max_out one double; one
                 // block, whose thread 0 alone writes.
-                unsafe { b.launch(cfg(1, wg, tree)) }
-                    .map_err(|e| crate::backend::cuda::driver_err("launch", e))?;
+                unsafe { b.launch(cfg(1, wg, tree)) }?;
                 // Returns at once unless the check found the guessed layout wrong.
                 self.repro_deposit(s, &deposit_k, &layout, &mut lanes, &mut block_max)
             })?;
@@ -357,11 +354,11 @@ impl Ctx<'_> {
     /// One launch of `{op}_repro_deposit` over the whole grid.
     fn repro_deposit(
         &self,
-        s: &cudarc::driver::CudaStream,
-        f: &cudarc::driver::CudaFunction,
-        layout: &CudaSlice<u8>,
-        lanes: &mut CudaSlice<u8>,
-        block_max: &mut CudaSlice<u8>,
+        s: &CudaDevice,
+        f: &CudaFn,
+        layout: &CudaBuf,
+        lanes: &mut CudaBuf,
+        block_max: &mut CudaBuf,
     ) -> Result<(), OpError> {
         let (groups, wg) = (self.groups(), self.wg());
         let mut b = s.launch_builder(f);
@@ -376,8 +373,7 @@ impl Ctx<'_> {
         // REPRO_LAYOUT_WORDS ints; lanes holds 3 * LIMBS words, updated only with atomics;
         // block_max one double per block, each written by its own block; the dynamic shared
         // memory is one double per thread.
-        unsafe { b.launch(cfg(groups, wg, wg as usize * 8)) }
-            .map_err(|e| crate::backend::cuda::driver_err("launch", e))?;
+        unsafe { b.launch(cfg(groups, wg, wg as usize * 8)) }?;
         Ok(())
     }
 }

@@ -18,11 +18,20 @@ impl Family for Reduce {
     fn name(&self) -> &'static str {
         "reduce"
     }
-    fn ops(&self) -> &'static [Op] {
-        &[Op::Sum, Op::Dot]
-    }
     fn variants(&self, _op: Op) -> &'static [&'static str] {
         VARIANTS
+    }
+    fn describe(&self, _op: Op, variant: &str) -> Option<&'static str> {
+        Some(match variant {
+            "atomic" => "float atomic adds, in whatever order threads arrive: nondeterministic",
+            "atomic_cas" => "atomic add as a compare-and-swap loop (devices without float atomics): nondeterministic",
+            "block_atomic" => "a fixed tree per workgroup, then one atomic add per workgroup: nondeterministic",
+            "tree" => "a fixed-shape tree: deterministic for a given launch shape",
+            "kahan" => "compensated (Kahan) sums per thread, then a fixed tree: deterministic for a given launch shape",
+            "fixed_point" => "integer (fixed-point) atomics: the same bits in any order; reports the bits lost below its scale",
+            "reproducible" => "binned pre-rounded sums (ReproBLAS style): the same bits on any device, launch shape or order",
+            _ => return None,
+        })
     }
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)

@@ -1,4 +1,5 @@
-//! The reduction family on wgpu: `kernels/wgsl/reduce.wgsl`, specialised per job.
+//! The reduction family on wgpu: `kernels/wgsl/reduce*.wgsl` (the shared part, then one file
+//! per kind of kernel), specialised per job.
 //!
 //! The template is specialised by [`module_source`]: a header fixes `C` (the compute type),
 //! `A` (the binned-state type), `XW` (the storage word of x and y), `WG` and the binning
@@ -13,10 +14,11 @@
 //! code ([`finalize_lanes`]), and says whether x was read once or twice.
 
 use super::{ReduceJob, ReduceVariant};
-use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
+use crate::backend::wgpu::{Pass, WgpuBackend};
 use crate::error::OpError;
 use crate::numerics::repro::{ReproParams, DEPOSITS_PER_RENORM, LOG2_R, MAX_FOLDS};
 use crate::numerics::Precision;
+use crate::ops::wgsl::specialise_family;
 use crate::ops::RunSet;
 use crate::shared::fixed::{fixed_message, fixed_to_value};
 use crate::shared::lanes::finalize_lanes;
@@ -25,6 +27,9 @@ use wgpu::Features as F;
 /// The template, embedded once in [`crate::kernels::wgsl`] and hashed from there; modules are
 /// [`crate::kernels::WGSL_PRELUDE`] and this, specialised together.
 pub const TEMPLATE: &str = crate::kernels::wgsl::REDUCE;
+/// The template files of a module, after the prelude (`kernels/wgsl/<stem>.wgsl`): the
+/// bindings, loading, arithmetic and workgroup tree, then one file per kind of kernel.
+const PARTS: &[&str] = &["reduce", "reduce_tree", "reduce_fixed", "reduce_repro"];
 
 /// Compare-exchange attempts per element before a CAS loop gives up (and the run fails).
 pub const MAX_TRIES: u32 = 1 << 16;
@@ -138,7 +143,7 @@ fn tree_vec(b: &WgpuBackend, job: &ReduceJob) -> bool {
 }
 
 /// The specialised WGSL of one job: header + the template's enabled blocks.
-pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> String {
+pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> Result<String, OpError> {
     let c = if uses_f64(job) { "f64" } else { "f32" };
     let a = wgsl_type(job.accumulator);
     let xw = match job.precision {
@@ -198,6 +203,13 @@ pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> String {
         ReduceVariant::FixedPoint => "V_FIXED",
         ReduceVariant::Reproducible => "V_REPRO",
     });
+    match job.variant {
+        // common.wgsl's TwoSum in the accumulator's arithmetic (kahan's pairs).
+        ReduceVariant::Kahan => flags.push("TWO_SUM_ACC"),
+        // common.wgsl's or1, pow2, sigma_of and to_limbs (binned deposits).
+        ReduceVariant::Reproducible => flags.push("REPRO_BITS"),
+        _ => {}
+    }
     // The order-free variants load f32 input as vec4<f32> (bindings 6 and 7, see quad()).
     if uses_vec4(b, job) {
         flags.push("VEC4");
@@ -235,7 +247,7 @@ pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> String {
     } else if job.variant == ReduceVariant::BlockAtomic {
         flags.push("NATIVE_ATOMIC");
     }
-    specialise_family(&(header + &fixed_f32_consts(job)), TEMPLATE, &flags)
+    specialise_family(&(header + &fixed_f32_consts(job)), PARTS, &flags)
 }
 
 /// The header constants of fixed_point's f32 quantizer (fx_quad in reduce.wgsl), from the
@@ -350,7 +362,7 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
     let n = job.n();
     let in_bytes = (n * job.precision.bytes()) as u64;
     b.check_storage(n, in_bytes)?;
-    let src = module_source(b, job);
+    let src = module_source(b, job)?;
     let c = if uses_f64(job) { "f64" } else { "f32" };
     let cb: u64 = if c == "f64" { 8 } else { 4 };
     let groups = grid(b, job);

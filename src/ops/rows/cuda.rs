@@ -9,14 +9,13 @@
 
 use super::{RowsJob, RowsVariant};
 use crate::backend::cuda::{
-    driver_err, precision_pairs, ComputeCapability, CudaBackend, CudaTarget, ModuleBuild,
-    ModuleSpec, TIMER,
+    precision_pairs, ComputeCapability, CudaBackend, CudaTarget, LaunchConfig, ModuleBuild,
+    ModuleSpec,
 };
 use crate::error::OpError;
 use crate::numerics::Precision;
 use crate::ops::common::{cuda_ordering_suffix, cuda_ordering_suffixes, pair_suffix};
 use crate::ops::{Op, RunSet};
-use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 /// Kernel source of this family.
 pub const SOURCE: &str = "kernels/cuda/rows.cu";
@@ -184,6 +183,7 @@ pub fn run(backend: &CudaBackend, job: &RowsJob) -> Result<RunSet, OpError> {
         4
     };
     let spec = module_spec(dev, job.precision, job.accumulator);
+    let module = crate::ops::common::cuda_declared(modules(&dev.target()), &spec)?;
     let suffix = pair_suffix(job.precision, job.accumulator);
     let prm = dev.upload(bytemuck::cast_slice(&params(job)))?;
     let x = dev
@@ -199,10 +199,10 @@ pub fn run(backend: &CudaBackend, job: &RowsJob) -> Result<RunSet, OpError> {
     let passes = passes(job);
     let kernels = passes
         .iter()
-        .map(|p| dev.function(&spec, &format!("{}_{suffix}", p.entry)))
+        .map(|p| dev.function(&module, &format!("{}_{suffix}", p.entry)))
         .collect::<Result<Vec<_>, _>>()?;
     let mut set = RunSet {
-        timer: TIMER.into(),
+        timer: dev.timer().into(),
         ..Default::default()
     };
     for _ in 0..job.runs {
@@ -238,7 +238,7 @@ pub fn run(backend: &CudaBackend, job: &RowsJob) -> Result<RunSet, OpError> {
                 // B x N inputs, rowbuf 2 B accumulator values (1 for mean), partials B x
                 // splits, out the job's outputs; every thread checks its row, (row, chunk)
                 // or element index against P before touching them.
-                unsafe { l.launch(cfg) }.map_err(|e| driver_err("launch", e))?;
+                unsafe { l.launch(cfg) }?;
             }
             Ok(())
         })?;

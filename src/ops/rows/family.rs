@@ -15,11 +15,16 @@ impl Family for Rows {
     fn name(&self) -> &'static str {
         "rows"
     }
-    fn ops(&self) -> &'static [Op] {
-        &[Op::RowSum, Op::Mean, Op::LogSoftmax]
-    }
     fn variants(&self, _op: Op) -> &'static [&'static str] {
         VARIANTS
+    }
+    fn describe(&self, _op: Op, variant: &str) -> Option<&'static str> {
+        Some(match variant {
+            "split_by_batch" => "each row split in chunks whose number follows the batch size: deterministic, not batch invariant",
+            "batch_invariant" => "the split chosen from the reduced length alone: the same bits for a row at any batch size",
+            "atomic" => "each row's chunk sums added into its output with float atomics: nondeterministic (row_sum, mean; log_softmax refuses it)",
+            _ => return None,
+        })
     }
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)

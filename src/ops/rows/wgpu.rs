@@ -6,15 +6,18 @@
 //! give-up counter) and `row_cells` (one thread per row: the cell stored).
 
 use super::{RowsJob, RowsVariant};
-use crate::backend::wgpu::{specialise_family, Pass, WgpuBackend};
+use crate::backend::wgpu::{Pass, WgpuBackend};
 use crate::error::OpError;
 use crate::numerics::Precision;
 use crate::ops::common::AtomicKind;
+use crate::ops::wgsl::specialise_family;
 use crate::ops::{Op, RunSet};
 use wgpu::Features as F;
 
 /// The template, embedded once in [`crate::kernels::wgsl`].
 pub const TEMPLATE: &str = crate::kernels::wgsl::ROWS;
+/// The template files of a module, after the prelude (`kernels/wgsl/<stem>.wgsl`).
+const PARTS: &[&str] = &["rows"];
 
 const WG: usize = 64;
 /// Failed compare-exchange tries after which a thread gives up (the run then fails).
@@ -34,7 +37,7 @@ struct Params {
 }
 
 /// The specialised WGSL of one job.
-pub(crate) fn module_source(job: &RowsJob, kind: AtomicKind) -> String {
+pub(crate) fn module_source(job: &RowsJob, kind: AtomicKind) -> Result<String, OpError> {
     let c = if job.accumulator == Precision::F64 {
         "f64"
     } else {
@@ -89,7 +92,9 @@ pub(crate) fn module_source(job: &RowsJob, kind: AtomicKind) -> String {
     if job.variant == RowsVariant::Atomic {
         flags.extend(["ATOMIC", "ATOMIC_CELLS", kind.flag()]);
     }
-    specialise_family(&header, TEMPLATE, &flags)
+    // common.wgsl's addc (the accumulator's add).
+    flags.push("ADDC");
+    specialise_family(&header, PARTS, &flags)
 }
 
 fn grid_1d(b: &WgpuBackend, threads: usize) -> Result<[u32; 3], OpError> {
@@ -149,7 +154,7 @@ pub fn run(b: &WgpuBackend, job: &RowsJob) -> Result<RunSet, OpError> {
         gx: g[0],
         _pad: [0; 3],
     };
-    let src = module_source(job, kind);
+    let src = module_source(job, kind)?;
     let x = b.storage_from_bytes("x", &job.precision.encode(&job.x))?;
     let out = b.storage_zeroed("out", out_len as u64 * obytes)?;
     let partials = b.storage_zeroed("partials", (job.rows * splits) as u64 * cbytes)?;

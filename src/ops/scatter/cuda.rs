@@ -7,8 +7,8 @@
 
 use super::{ScatterJob, ScatterVariant, RADIX_BITS, RADIX_DIGITS, REPRO_LANES, SORT_WG};
 use crate::backend::cuda::{
-    driver_err, precision_pairs, CudaBackend, CudaDevice, CudaTarget, ModuleBuild, ModuleSpec,
-    TIMER,
+    precision_pairs, CudaBackend, CudaBuf, CudaDevice, CudaFn, CudaTarget, LaunchConfig,
+    ModuleBuild, ModuleSpec,
 };
 use crate::error::OpError;
 use crate::numerics::Precision;
@@ -18,7 +18,6 @@ use crate::ops::common::{
 };
 use crate::ops::RunSet;
 use crate::shared::fixed::{fixed_message, fixed_to_value};
-use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
 
 /// Kernel source of this family.
 pub const SOURCE: &str = "kernels/cuda/scatter.cu";
@@ -85,18 +84,14 @@ fn cfg(groups: u32, wg: u32, shared: u64) -> LaunchConfig {
     }
 }
 
-fn launch_err(e: cudarc::driver::DriverError) -> OpError {
-    driver_err("launch", e)
-}
-
 /// What every variant's launches take: the device, the job, its entry points by name and
 /// the uploaded values and indices.
 struct Io<'a> {
     dev: &'a CudaDevice,
     job: &'a ScatterJob,
-    f: &'a dyn Fn(&str) -> Result<CudaFunction, OpError>,
-    x: &'a CudaSlice<u8>,
-    idx: &'a CudaSlice<u8>,
+    f: &'a dyn Fn(&str) -> Result<CudaFn, OpError>,
+    x: &'a CudaBuf,
+    idx: &'a CudaBuf,
 }
 
 /// Runs a scatter-add job `job.runs` times on one GPU.
@@ -119,8 +114,9 @@ pub fn run(backend: &CudaBackend, job: &ScatterJob) -> Result<RunSet, OpError> {
         super::check_privatized(job, value_bytes(job), SHARED_LIMIT, &backend_name(dev))?;
     }
     let spec = module_spec(dev, job);
-    let f = |name: &str| -> Result<CudaFunction, OpError> {
-        dev.function(&spec, &format!("{name}_{}", suffix(job)))
+    let module = crate::ops::common::cuda_declared(modules(&dev.target()), &spec)?;
+    let f = |name: &str| -> Result<CudaFn, OpError> {
+        dev.function(&module, &format!("{name}_{}", suffix(job)))
     };
     let x = dev.upload(&job.precision.encode(&job.x))?;
     let idx = dev.upload(bytemuck::cast_slice(&job.idx))?;
@@ -132,7 +128,7 @@ pub fn run(backend: &CudaBackend, job: &ScatterJob) -> Result<RunSet, OpError> {
         idx: &idx,
     };
     let mut set = RunSet {
-        timer: TIMER.into(),
+        timer: dev.timer().into(),
         ..Default::default()
     };
     match job.variant {
@@ -188,7 +184,7 @@ fn run_atomic(io: &Io, set: &mut RunSet) -> Result<(), OpError> {
             // x and idx hold n elements, every idx < bins (validated on the host),
             // bins holds `bins` zeroed accumulator words updated only atomically;
             // privatized's dynamic shared memory holds `bins` private words.
-            unsafe { b.launch(cfg(groups, wg, shared)) }.map_err(launch_err)?;
+            unsafe { b.launch(cfg(groups, wg, shared)) }?;
             Ok(())
         })?;
         set.times_ms.push(ms);
@@ -233,7 +229,7 @@ fn run_fixed(io: &Io, set: &mut RunSet) -> Result<(), OpError> {
             // bins holds `bins` zeroed 8-byte words and lost one, all updated only
             // with 64-bit atomics.
             let c = cfg(job.launch.workgroups, job.launch.workgroup_size, 0);
-            unsafe { b.launch(c) }.map_err(launch_err)?;
+            unsafe { b.launch(c) }?;
             Ok(())
         })?;
         let totals: Vec<i64> = bytemuck::pod_collect_to_vec(&dev.read(&out)?);
@@ -283,7 +279,7 @@ fn run_reproducible(io: &Io, set: &mut RunSet) -> Result<(), OpError> {
             // LIMBS zeroed words, updated only with atomics; with priv the dynamic
             // shared memory holds the same number of words.
             let c = cfg(job.repro_groups(), job.launch.workgroup_size, shared);
-            unsafe { b.launch(c) }.map_err(launch_err)?;
+            unsafe { b.launch(c) }?;
             Ok(())
         })?;
         let w: Vec<u32> = bytemuck::pod_collect_to_vec(&dev.read(&lanes)?);
@@ -344,19 +340,19 @@ impl SortShape {
 }
 
 /// The entry points of sort_segmented.
-type SortKernels = super::SortEntries<CudaFunction>;
+type SortKernels = super::SortEntries<CudaFn>;
 
 /// The device buffers of sort_segmented.
 struct SortBuffers {
-    offs: CudaSlice<u8>,
-    dcounts: CudaSlice<u8>,
-    partials: CudaSlice<u8>,
-    keys: [CudaSlice<u8>; 2],
-    perms: [CudaSlice<u8>; 2],
-    vals: CudaSlice<u8>,
-    head: CudaSlice<u8>,
-    firsts: CudaSlice<u8>,
-    out: CudaSlice<u8>,
+    offs: CudaBuf,
+    dcounts: CudaBuf,
+    partials: CudaBuf,
+    keys: [CudaBuf; 2],
+    perms: [CudaBuf; 2],
+    vals: CudaBuf,
+    head: CudaBuf,
+    firsts: CudaBuf,
+    out: CudaBuf,
 }
 
 impl SortBuffers {
@@ -400,7 +396,7 @@ fn sorted(io: &Io, set: &mut RunSet) -> Result<(), OpError> {
                 b.arg(io.x).arg(&sh.n32).arg(&mut buf.vals);
                 // SAFETY: `copy_values(const S* x, u32 n, T* vals)`: x and vals hold n
                 // elements; each thread writes only its own positions.
-                unsafe { b.launch(cfg(ge, SORT_WG, 0)) }.map_err(launch_err)?;
+                unsafe { b.launch(cfg(ge, SORT_WG, 0)) }?;
             }
             for p in 0..sh.passes {
                 radix_pass(s, &k, &mut buf, io, &sh, p)?;
@@ -429,7 +425,7 @@ fn sorted(io: &Io, set: &mut RunSet) -> Result<(), OpError> {
 
 /// Radix pass `p`: digit counts per tile, their device-wide scan, the stable scatter.
 fn radix_pass(
-    s: &CudaStream,
+    s: &CudaDevice,
     k: &SortKernels,
     buf: &mut SortBuffers,
     io: &Io,
@@ -464,22 +460,22 @@ fn radix_pass(
     // SAFETY: `radix_count(const u32* keys, u32 n, u32 shift, u32 tiles, u32*
     // dcounts)`: keys holds n words; dcounts holds RADIX_DIGITS * tiles words, and block t
     // writes only column t.
-    unsafe { b.launch(cfg(tiles, SORT_WG, 0)) }.map_err(launch_err)?;
+    unsafe { b.launch(cfg(tiles, SORT_WG, 0)) }?;
     let mut b = s.launch_builder(&k.scan_reduce);
     b.arg(&buf.dcounts).arg(&scan_len).arg(&mut buf.partials);
     // SAFETY: `scan_reduce(const u32* buf, u32 len, u32* partials)`: buf holds len
     // words, partials one word per block of SORT_WG * RADIX_ITEMS entries.
-    unsafe { b.launch(cfg(blocks, SORT_WG, 0)) }.map_err(launch_err)?;
+    unsafe { b.launch(cfg(blocks, SORT_WG, 0)) }?;
     let mut b = s.launch_builder(&k.scan_exclusive);
     b.arg(&mut buf.partials).arg(&blocks);
     // SAFETY: `scan_exclusive(u32* buf, u32 len)`: partials holds `blocks` words;
     // one block.
-    unsafe { b.launch(cfg(1, SORT_WG, 0)) }.map_err(launch_err)?;
+    unsafe { b.launch(cfg(1, SORT_WG, 0)) }?;
     let mut b = s.launch_builder(&k.scan_apply);
     b.arg(&mut buf.dcounts).arg(&scan_len).arg(&buf.partials);
     // SAFETY: `scan_apply(u32* buf, u32 len, const u32* partials)`: as scan_reduce;
     // each block rewrites only its own entries.
-    unsafe { b.launch(cfg(blocks, SORT_WG, 0)) }.map_err(launch_err)?;
+    unsafe { b.launch(cfg(blocks, SORT_WG, 0)) }?;
     let mut b = s.launch_builder(&k.scatter);
     b.arg(io.x)
         .arg(kin)
@@ -498,13 +494,13 @@ fn radix_pass(
     // keys_out, u32* perm_out, T* vals)`: inputs and outputs hold n elements and
     // are distinct buffers (perm_in is not read when first); the scanned counts
     // place every element at a distinct position < n.
-    unsafe { b.launch(cfg(tiles, SORT_WG, 0)) }.map_err(launch_err)?;
+    unsafe { b.launch(cfg(tiles, SORT_WG, 0)) }?;
     Ok(())
 }
 
 /// After the sort: the bin offsets and the two passes of the segmented reduction.
 fn segment(
-    s: &CudaStream,
+    s: &CudaDevice,
     k: &SortKernels,
     buf: &mut SortBuffers,
     io: &Io,
@@ -523,7 +519,7 @@ fn segment(
     b.arg(kfin).arg(&n32).arg(&nbins).arg(&mut buf.offs);
     // SAFETY: `bin_offsets(const u32* keys, u32 n, u32 nbins, u32* offs)`: keys holds
     // n sorted words; offs holds nbins + 1 words, each written by one thread.
-    unsafe { b.launch(cfg(gbins, SORT_WG, 0)) }.map_err(launch_err)?;
+    unsafe { b.launch(cfg(gbins, SORT_WG, 0)) }?;
     let mut b = s.launch_builder(&k.pass1);
     b.arg(&buf.vals)
         .arg(kfin)
@@ -535,7 +531,7 @@ fn segment(
     // SAFETY: `seg_pass1(const T* vals, const u32* keys, u32 n, u32 chunk, u32
     // chunks, V* head, V* firsts)`: vals and keys hold n sorted elements, head one
     // value per chunk, firsts one per bin; each slot has exactly one writer.
-    unsafe { b.launch(cfg(chunks.div_ceil(wg), wg, 0)) }.map_err(launch_err)?;
+    unsafe { b.launch(cfg(chunks.div_ceil(wg), wg, 0)) }?;
     let mut b = s.launch_builder(&k.pass2);
     b.arg(&buf.offs)
         .arg(&nbins)
@@ -546,6 +542,6 @@ fn segment(
     // SAFETY: `seg_pass2(const u32* offsets, u32 nbins, u32 chunk, const V* head,
     // const V* firsts, V* out)`: offsets holds bins + 1 sorted positions; every chunk
     // index read is < chunks; out holds one slot per bin.
-    unsafe { b.launch(cfg(nbins.div_ceil(wg), wg, 0)) }.map_err(launch_err)?;
+    unsafe { b.launch(cfg(nbins.div_ceil(wg), wg, 0)) }?;
     Ok(())
 }

@@ -22,11 +22,19 @@ impl Family for Scatter {
     fn name(&self) -> &'static str {
         "scatter"
     }
-    fn ops(&self) -> &'static [Op] {
-        &[Op::ScatterAdd]
-    }
     fn variants(&self, _op: Op) -> &'static [&'static str] {
         VARIANTS
+    }
+    fn describe(&self, _op: Op, variant: &str) -> Option<&'static str> {
+        Some(match variant {
+            "atomic" => "float atomic adds, in whatever order threads arrive: nondeterministic",
+            "atomic_cas" => "atomic add as a compare-and-swap loop (devices without float atomics): nondeterministic",
+            "privatized" => "private bins per workgroup, merged with atomic adds: nondeterministic",
+            "sort_segmented" => "sort by index, then ordered segment sums: deterministic",
+            "fixed_point" => "integer (fixed-point) atomics: the same bits in any order; reports the bits lost below its scale",
+            "reproducible" => "binned pre-rounded sums (ReproBLAS style): the same bits on any device, launch shape or order",
+            _ => return None,
+        })
     }
     // atomic's per-bin bound holds for any order of each bin's terms.
     fn external_variant(&self, _op: Op) -> Option<&'static str> {

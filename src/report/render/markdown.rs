@@ -1,0 +1,103 @@
+//! Markdown (GitHub flavour). Every text taken from a report is made inert: raw HTML and
+//! link brackets are escaped, a `|` cannot break a table, a newline cannot start a block.
+
+use super::Renderer;
+use crate::report::view::{Block, Document, Table};
+
+pub struct Markdown;
+
+impl Renderer for Markdown {
+    fn render(&self, doc: &Document) -> String {
+        let mut s = String::new();
+        if !doc.title.is_empty() {
+            s.push_str(&format!("# {}\n\n", text(&doc.title)));
+        }
+        blocks(&doc.blocks, &mut s);
+        s
+    }
+}
+
+fn blocks(bs: &[Block], s: &mut String) {
+    for b in bs {
+        match b {
+            Block::Heading { level, text: t } => {
+                let hashes = "#".repeat((*level as usize + 1).min(6));
+                s.push_str(&format!("{hashes} {}\n\n", text(t)));
+            }
+            Block::Para { lead, text: t, .. } => match lead {
+                Some(l) if t.is_empty() => s.push_str(&format!("**{}:**\n\n", text(l))),
+                Some(l) => s.push_str(&format!("**{}:** {}\n\n", text(l), text(t))),
+                None => s.push_str(&format!("{}\n\n", text(t))),
+            },
+            Block::Table(t) => {
+                s.push_str(&table(t));
+                s.push('\n');
+            }
+            Block::List(items) => {
+                for i in items {
+                    s.push_str(&format!("- {}\n", text(i)));
+                }
+                s.push('\n');
+            }
+            Block::Fields(f) => {
+                for (k, v) in f {
+                    s.push_str(&format!("- **{}**: {}\n", text(k), code(v)));
+                }
+                s.push('\n');
+            }
+            Block::Figure(f) => {
+                s.push_str(&format!("*Figure ({}.svg):* {}\n\n", f.slug, text(&f.caption)));
+            }
+            Block::Code { lang, text: t } => {
+                s.push_str(&format!("```{lang}\n{}\n```\n\n", t.trim_end()));
+            }
+            Block::Details { summary, blocks: inner } => {
+                s.push_str(&format!("**{}**\n\n", text(summary)));
+                blocks(inner, s);
+            }
+        }
+    }
+}
+
+/// Report text (device names, messages, paths: anything read from a report) made inert
+/// for Markdown: raw HTML and link brackets are escaped, so a `<script>` in a device name
+/// shows as text; `|` cannot break a table and a newline cannot start a new block.
+pub fn text(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '|' => o.push_str("\\|"),
+            '[' => o.push_str("\\["),
+            ']' => o.push_str("\\]"),
+            '\\' => o.push_str("\\\\"),
+            '\n' | '\r' => o.push(' '),
+            _ => o.push(c),
+        }
+    }
+    o
+}
+
+/// Report text as an inline code span: HTML is not interpreted inside one, so only the
+/// span's own delimiters and line breaks need care.
+pub fn code(s: &str) -> String {
+    format!("`{}`", s.replace('`', "'").replace(['\n', '\r'], " "))
+}
+
+/// A table as a Markdown pipe table, every cell escaped.
+pub fn table(t: &Table) -> String {
+    let mut s = format!(
+        "| {} |\n|{}|\n",
+        t.headers.iter().map(|h| text(h)).collect::<Vec<_>>().join(" | "),
+        t.headers.iter().map(|_| "---").collect::<Vec<_>>().join("|")
+    );
+    for r in &t.rows {
+        s.push_str(&format!(
+            "| {} |\n",
+            r.iter().map(|c| text(c)).collect::<Vec<_>>().join(" | ")
+        ));
+    }
+    s
+}
