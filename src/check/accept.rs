@@ -140,10 +140,10 @@ pub(super) fn accept(
     if let Some(perm) = mode {
         // write_atomic gives a new file 0644; the accepted baseline keeps the old mode.
         std::fs::set_permissions(baseline, perm).map_err(|e| {
-            DetError::Io(format!(
-                "cannot restore the mode of {}: {e}",
-                baseline.display()
-            ))
+            DetError::io(
+                format!("cannot restore the mode of {}", baseline.display()),
+                e,
+            )
         })?;
     }
     crate::safety::out(&format!(
