@@ -212,7 +212,7 @@ impl<'a> Kernels<'a> {
                 accumulator: Precision::F32,
                 variant,
                 ordering: Ordering::initial(variant.is_atomic()),
-                x: x.clone(),
+                x: x.clone().into(),
                 y: None,
                 launch: crate::ops::reduce::launch_for(x.len(), 256),
                 runs: 1,

@@ -7,6 +7,7 @@ mod cuda_emu;
 
 mod batch_check;
 mod batch_rows;
+mod bounds_edges;
 mod check_corpus;
 mod cli;
 mod conv_props;
@@ -22,6 +23,7 @@ mod edges_families;
 mod edges_wgsl_fma;
 mod external;
 mod golden;
+mod gpu_profile;
 mod import_graph;
 mod interrupt;
 mod matmul_props;

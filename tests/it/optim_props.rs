@@ -450,6 +450,7 @@ fn adam_prepared(
         job: detbench::ops::Job::Optim(job),
         exact,
         exact_out: Vec::new(),
+        exact_rest: Vec::new(),
         bounds,
         condition_number: None,
         bytes_moved: 0.0,

@@ -507,11 +507,12 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         dumps: vec![(
             "params0".to_string(),
             pp,
-            job.init.iter().map(|&v| v as f64).collect(),
+            std::sync::Arc::new(job.init.iter().map(|&v| v as f64).collect()),
         )],
         job: Job::Optim(job),
         exact,
         exact_out: Vec::new(),
+        exact_rest: Vec::new(),
         bounds,
         condition_number: None,
         input_sha256: format!("{init_sha}+{grads_sha}"),
