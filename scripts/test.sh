@@ -13,6 +13,9 @@
 # - texlive-latex-recommended: pdflatex with booktabs, to compile `detbench tolerance`'s LaTeX;
 # - nvidia-cuda-nvrtc (PyPI, into ~/.cache/detbench/nvrtc-venv): NVRTC compiles every CUDA
 #   module for three architectures with no GPU and no driver.
+# - postgresql, slurm-wlm, munge: a real PostgreSQL server and a single-node Slurm cluster,
+#   started by scripts/services.sh in a temporary folder for the fleet tests (the results
+#   store, the Slurm recipe) and stopped when this script exits;
 # - numpy (PyPI, into the same virtual environment): the external backend's reference
 #   adapter (adapters/numpy.toml), run end to end by tests/it/external.rs through
 #   DETBENCH_PYTHON.
@@ -23,7 +26,7 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
 need=()
-for pkg in mesa-vulkan-drivers libvulkan1 python3 python3-venv chromium fonts-liberation g++ texlive-latex-recommended; do
+for pkg in mesa-vulkan-drivers libvulkan1 python3 python3-venv chromium fonts-liberation g++ texlive-latex-recommended postgresql slurm-wlm munge; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 # A python3 that already makes virtual environments (pyenv, a distribution build) needs no
@@ -77,6 +80,20 @@ echo "NVRTC: $DETBENCH_NVRTC_LIB"
 if [ "${CI:-}" = true ]; then
   export CARGO_INCREMENTAL=0
 fi
+# The servers the fleet tests use (scripts/services.sh): PostgreSQL and a single-node Slurm
+# cluster, as plain processes in a temporary folder, stopped on every exit of this script.
+# In CI a service that failed to start fails its tests instead of leaving them ignored.
+services_started=
+stop_services() { [ -z "$services_started" ] || scripts/services.sh stop; }
+trap stop_services EXIT
+scripts/services.sh stop
+services_env=$(scripts/services.sh start)
+services_started=1
+eval "$services_env"
+if [ "${CI:-}" = true ]; then
+  export DETBENCH_REQUIRE_SERVICES=1
+fi
+
 # Style and lints gate like the tests: a red `cargo fmt --check` or a clippy warning fails CI.
 # They run first, so a formatting slip fails in seconds rather than after the test build.
 cargo fmt --check

@@ -8,9 +8,21 @@ pub enum DetError {
     /// The user's input (a flag, a file, a size, a shape) is wrong: exit code 2.
     #[error("{0}")]
     Input(String),
-    /// Reading or writing a file failed.
-    #[error("{0}")]
-    Io(String),
+    /// Reading or writing a file failed: what was being done, and the system's error, kept
+    /// whole so its kind (not found, permission, ...) survives.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Turning a result into a format (JSON, XML) failed.
+    #[error("{context}: {source}")]
+    Encode {
+        context: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A backend failed while running (driver error, lost device...).
     #[error("{0}")]
     Backend(String),
@@ -22,6 +34,30 @@ impl DetError {
     }
     pub fn backend(msg: impl Into<String>) -> Self {
         DetError::Backend(msg.into())
+    }
+    /// A file-system error, with what was being done (e.g. "cannot write out.json").
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        DetError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+    /// A serialisation error, with what was being written.
+    pub fn encode(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        DetError::Encode {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+    /// The kind of the underlying I/O error, where the error came from the file system.
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            DetError::Io { source, .. } => Some(source.kind()),
+            _ => None,
+        }
     }
 }
 
@@ -57,4 +93,22 @@ pub enum Outcome {
     Regression,
     /// Exit 130 (the shell's code for SIGINT): interrupted, a partial report was written.
     Interrupted,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn io_errors_keep_their_kind_and_source() {
+        let e = DetError::io(
+            "cannot write out.json",
+            std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied"),
+        );
+        assert_eq!(e.io_kind(), Some(std::io::ErrorKind::PermissionDenied));
+        assert_eq!(e.to_string(), "cannot write out.json: denied");
+        assert!(e.source().is_some());
+        assert_eq!(DetError::input("bad").io_kind(), None);
+    }
 }

@@ -151,8 +151,10 @@ pub fn generate(
     Ok(v)
 }
 
-/// Draws the values of [`generate`] without the cache.
-fn draw(
+/// Draws the values of [`generate`] without its cache: for a caller that keeps the input
+/// itself (the reduction family shares one input and its reference by every variant), so
+/// that no second copy stays alive.
+pub fn draw(
     spec: &InputSpec,
     p: Precision,
     n: usize,
@@ -467,7 +469,7 @@ pub fn read_npy_index(path: &Path) -> Result<Vec<i64>, DetError> {
 /// Writes values as a 1-D .npy in the given format (f16 as <f2, bf16 as <f4 since numpy
 /// has no bf16).
 pub fn write_npy(path: &Path, p: Precision, values: &[f64], shape: &[u64]) -> Result<(), DetError> {
-    let io = |e: std::io::Error| DetError::Io(format!("cannot write {}: {e}", path.display()));
+    let io = |e: std::io::Error| DetError::io(format!("cannot write {}", path.display()), e);
     let mut buf = Vec::new();
     {
         match p {
@@ -508,9 +510,14 @@ pub fn write_npy(path: &Path, p: Precision, values: &[f64], shape: &[u64]) -> Re
     std::fs::write(path, buf).map_err(io)
 }
 
-/// SHA-256 of the values' device bytes in format `p`, as hex.
+/// SHA-256 of the values' device bytes in format `p`, as hex. Encoded in chunks: no
+/// full-size copy of the input (256 MiB of f32 bytes at 2^26 elements).
 pub fn checksum(p: Precision, values: &[f64]) -> String {
-    hex::encode(Sha256::digest(p.encode(values)))
+    let mut h = Sha256::new();
+    for chunk in values.chunks(1 << 16) {
+        h.update(p.encode(chunk));
+    }
+    hex::encode(h.finalize())
 }
 
 #[cfg(test)]

@@ -281,11 +281,11 @@ pub fn run(
         ));
     }
     std::fs::create_dir_all(out)
-        .map_err(|e| DetError::Io(format!("cannot create {}: {e}", out.display())))?;
+        .map_err(|e| DetError::io(format!("cannot create {}", out.display()), e))?;
     let write = |name: &str, bytes: &[u8]| -> Result<(), DetError> {
         let p = out.join(name);
         std::fs::write(&p, bytes)
-            .map_err(|e| DetError::Io(format!("cannot write {}: {e}", p.display())))
+            .map_err(|e| DetError::io(format!("cannot write {}", p.display()), e))
     };
     let mut modules = Vec::new();
     for m in &chosen {
@@ -341,7 +341,7 @@ pub fn run(
         modules,
     };
     let json = serde_json::to_string_pretty(&summary)
-        .map_err(|e| DetError::Io(format!("summary: {e}")))?;
+        .map_err(|e| DetError::encode("cannot serialise the summary", e))?;
     write("kernels.json", json.as_bytes())?;
     Ok(n)
 }

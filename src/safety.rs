@@ -298,7 +298,7 @@ pub fn out(text: &str) -> Result<(), DetError> {
             STDOUT_CLOSED.store(true, Ordering::Relaxed);
             Ok(())
         }
-        Err(e) => Err(DetError::Io(format!("cannot write to stdout: {e}"))),
+        Err(e) => Err(DetError::io("cannot write to stdout", e)),
     }
 }
 

@@ -1,6 +1,8 @@
 //! A-priori forward error bounds (Higham, "Accuracy and Stability of Numerical
 //! Algorithms", 2nd ed., ch. 3 and 4; Higham & Mary, SIAM J. Sci. Comput. 41(5), 2019).
 
+use super::Precision;
+
 /// Higham's gamma_k = k u / (1 - k u); `None` when k u >= 1 (no finite bound).
 pub fn gamma(k: u64, u: f64) -> Option<f64> {
     let ku = k as f64 * u;
@@ -9,6 +11,27 @@ pub fn gamma(k: u64, u: f64) -> Option<f64> {
     } else {
         Some(ku / (1.0 - ku))
     }
+}
+
+/// The absolute part of one rounding to `p` of a value whose magnitude is at least
+/// `v_min`, in the model fl(v) = v(1 + d) + e: 0 when v stays in the normal range (then
+/// |fl(v) - v| <= u|v|); else the smallest normal, which covers both gradual underflow
+/// (|e| <= half the smallest subnormal) and a device that flushes a subnormal result to
+/// zero (|e| = |v| < the smallest normal).
+pub fn underflow_abs(p: Precision, v_min: f64) -> f64 {
+    if v_min >= p.min_normal() {
+        0.0
+    } else {
+        p.min_normal()
+    }
+}
+
+/// Whether a chain of roundings whose every partial result is at most `reach` in
+/// magnitude (an upper bound, e.g. (1 + gamma) sum |terms|) stays below `p`'s overflow:
+/// the rounding model assumes it does, and a value that rounds past the largest finite
+/// one is infinite, which no bound covers.
+pub fn fits(p: Precision, reach: f64) -> bool {
+    reach < p.max_finite()
 }
 
 /// Higham and Mary's probabilistic constant: with probability at least

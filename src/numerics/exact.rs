@@ -23,6 +23,8 @@ const LIMBS: usize = 136;
 /// keep every limb far from i64 overflow.
 const ADDS_PER_NORMALIZE: u32 = 1 << 28;
 
+pub use super::error::ExactRest;
+
 /// An exact accumulator of f64 terms and exact products of f64 values.
 #[derive(Clone)]
 pub struct ExactAcc {
@@ -179,6 +181,12 @@ impl ExactAcc {
     /// the format's largest finite `max` (after rounding) is ±infinity; a non-finite
     /// term gives NaN.
     pub fn round_to(&self, p: u32, emin: i32, max: f64) -> f64 {
+        self.round_mode(p, emin, max, false)
+    }
+
+    /// [`ExactAcc::round_to`] with the rounding to nearest (ties to even), or, with
+    /// `away`, away from zero (the magnitude rounded upward: never below the exact one).
+    fn round_mode(&self, p: u32, emin: i32, max: f64, away: bool) -> f64 {
         if self.non_finite {
             return f64::NAN;
         }
@@ -205,8 +213,16 @@ impl ExactAcc {
             m = (m << 1) | bit(i);
         }
         let round = bit(lo - 1);
-        let sticky = (0..lo - 1).any(|i| bit(i) == 1);
-        if round == 1 && (sticky || m & 1 == 1) {
+        // The bits below the rounding bit, limb by limb (the whole limbs, then the part
+        // of the limb holding bit lo - 2).
+        let below = (lo - 1) as usize;
+        let sticky = mag[..below / 32].iter().any(|&l| l != 0)
+            || (!below.is_multiple_of(32) && mag[below / 32] & ((1u64 << (below % 32)) - 1) != 0);
+        if away {
+            if round == 1 || sticky {
+                m += 1;
+            }
+        } else if round == 1 && (sticky || m & 1 == 1) {
             m += 1;
         }
         // m <= 2^p: exact in f64; the scaling is exact unless it overflows f64.
@@ -221,6 +237,57 @@ impl ExactAcc {
     /// The exact value correctly rounded to f64 (ties to even); ±inf past f64::MAX.
     pub fn value(&self) -> f64 {
         self.round_to(53, -1022, f64::MAX)
+    }
+
+    /// |exact value| rounded upward to f64 (+inf past f64::MAX; NaN after a non-finite
+    /// term): the smallest f64 that is not below the magnitude.
+    pub fn abs_up(&self) -> f64 {
+        self.round_mode(53, -1022, f64::MAX, true).abs()
+    }
+
+    /// -1, 0 or 1: the sign of the exact value (0 after a non-finite term too).
+    pub fn signum(&self) -> i32 {
+        if self.non_finite {
+            return 0;
+        }
+        let mut n = self.clone();
+        n.normalize();
+        if n.limbs[LIMBS - 1] < 0 {
+            -1
+        } else if n.limbs.iter().any(|&l| l != 0) {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// Subtracts a finite f64 exactly, without counting it as a term.
+    fn sub(&mut self, x: f64) {
+        self.deposit(-x);
+    }
+
+    /// The exact value as `hi + rest` ([`ExactRest`]): `hi` correctly rounded to f64 (what
+    /// [`ExactAcc::value`] gives), `rest.lo` the remainder correctly rounded, and
+    /// `rest.tail` bounding what is left (same sign, magnitude rounded upward). A value
+    /// beyond f64's range, or NaN, has no rest.
+    pub fn split(&self) -> (f64, ExactRest) {
+        let hi = self.value();
+        if !hi.is_finite() {
+            return (hi, ExactRest::default());
+        }
+        let mut r = self.clone();
+        r.sub(hi);
+        let lo = r.value();
+        r.sub(lo);
+        let tail = r.abs_up() * r.signum() as f64;
+        (hi, ExactRest { lo, tail })
+    }
+
+    /// Multiplies the exact value by 2^k exactly (bits below 2^-2148 kept as a sticky bit).
+    pub fn scaled(&self, k: i32) -> ExactAcc {
+        let mut s = self.clone();
+        s.scale_pow2(k);
+        s
     }
 
     /// The exact value rounded once to `p` (ties to even): no detour through f64.
@@ -409,6 +476,10 @@ pub struct DotTerms {
     acc: ExactAcc,
     abs: f64,
     count: usize,
+    /// Operands below this magnitude (nonzero) are flushed by a flush-to-zero device.
+    tiny: f64,
+    /// Sum of |x y| over the products with such an operand.
+    flushable: f64,
 }
 
 impl DotTerms {
@@ -416,9 +487,28 @@ impl DotTerms {
     #[inline]
     pub fn add(&mut self, x: f64, y: f64) {
         self.acc.add_product(x, y);
-        self.abs += (x * y).abs();
+        let p = (x * y).abs();
+        self.abs += p;
         self.count += 1;
+        if (x != 0.0 && x.abs() < self.tiny) || (y != 0.0 && y.abs() < self.tiny) {
+            self.flushable += p;
+        }
     }
+}
+
+/// The per-element references of [`exact_dots_full`].
+#[derive(Clone, Debug, Default)]
+pub struct Dots {
+    /// The exact value correctly rounded to f64.
+    pub exact: Vec<f64>,
+    /// The exact value rounded once, directly, to the output format.
+    pub exact_out: Vec<f64>,
+    /// What the exact value holds beyond `exact` ([`ExactRest`]).
+    pub rest: Vec<ExactRest>,
+    /// The f64 sum of |x y|, rounded up past its own error.
+    pub mag: Vec<f64>,
+    /// The f64 sum of |x y| over the products with an operand below `tiny`, rounded up.
+    pub flushable: Vec<f64>,
 }
 
 /// Many dot products at once, as the per-element references of matrix products and
@@ -430,44 +520,60 @@ pub fn exact_dots<F>(len: usize, out: super::Precision, terms: F) -> (Vec<f64>, 
 where
     F: Fn(usize, &mut DotTerms) + Sync,
 {
+    let d = exact_dots_full(len, out, 0.0, terms);
+    (d.exact, d.exact_out, d.mag)
+}
+
+/// [`exact_dots`] with each exact value's rest and the magnitude a flush-to-zero device
+/// drops (products with an operand below `tiny`).
+pub fn exact_dots_full<F>(len: usize, out: super::Precision, tiny: f64, terms: F) -> Dots
+where
+    F: Fn(usize, &mut DotTerms) + Sync,
+{
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 16);
     let per = len.div_ceil(threads).max(1);
-    let mut exact = vec![0.0; len];
-    let mut exact_out = vec![0.0; len];
-    let mut mag = vec![0.0; len];
+    let mut d = Dots {
+        exact: vec![0.0; len],
+        exact_out: vec![0.0; len],
+        rest: vec![ExactRest::ZERO; len],
+        mag: vec![0.0; len],
+        flushable: vec![0.0; len],
+    };
     let terms = &terms;
     std::thread::scope(|sc| {
-        for (t, ((ex, eo), mg)) in exact
+        for (t, ((((ex, eo), rs), mg), fl)) in d
+            .exact
             .chunks_mut(per)
-            .zip(exact_out.chunks_mut(per))
-            .zip(mag.chunks_mut(per))
+            .zip(d.exact_out.chunks_mut(per))
+            .zip(d.rest.chunks_mut(per))
+            .zip(d.mag.chunks_mut(per))
+            .zip(d.flushable.chunks_mut(per))
             .enumerate()
         {
             sc.spawn(move || {
-                for (i, ((e, o), m)) in ex
-                    .iter_mut()
-                    .zip(eo.iter_mut())
-                    .zip(mg.iter_mut())
-                    .enumerate()
-                {
+                for i in 0..ex.len() {
                     // A fresh accumulator per element: on the stack, no allocation.
-                    let mut d = DotTerms {
+                    let mut dt = DotTerms {
                         acc: ExactAcc::new(),
                         abs: 0.0,
                         count: 0,
+                        tiny,
+                        flushable: 0.0,
                     };
-                    terms(t * per + i, &mut d);
-                    *e = d.acc.value();
-                    *o = d.acc.value_in(out);
-                    *m = d.abs * (1.0 + (d.count as f64 + 2.0) * f64::EPSILON);
+                    terms(t * per + i, &mut dt);
+                    (ex[i], rs[i]) = dt.acc.split();
+                    eo[i] = dt.acc.value_in(out);
+                    let up = 1.0 + (dt.count as f64 + 2.0) * f64::EPSILON;
+                    mg[i] = dt.abs * up;
+                    fl[i] = dt.flushable * up;
                 }
             });
         }
     });
-    (exact, exact_out, mag)
+    d
 }
 
 #[cfg(test)]

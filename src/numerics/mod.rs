@@ -2,6 +2,7 @@
 //! reproducible (binned) summation shared by every backend.
 
 pub mod bounds;
+pub mod error;
 pub mod exact;
 pub mod precision;
 pub mod repro;

@@ -103,6 +103,11 @@ pub struct Prepared {
     /// measured against these, never against `exact` rounded a second time). Empty when
     /// the family's reference is itself an f64 value: then `exact` rounded to the output.
     pub exact_out: Vec<f64>,
+    /// What each exact value holds beyond its f64 rounding in `exact`
+    /// ([`crate::numerics::error::ExactRest`]): errors are measured against the real exact
+    /// value `exact + rest`, rounded upward. Empty when every exact value is an f64 (or
+    /// the family's reference is an f64 value, whose own error its bound counts).
+    pub exact_rest: Vec<crate::numerics::error::ExactRest>,
     /// A-priori bound per output element (`None`: no finite bound). Length 1 means the
     /// same bound for every element.
     pub bounds: Vec<Option<f64>>,
@@ -116,8 +121,10 @@ pub struct Prepared {
     pub out_precision: Precision,
     /// Whether the output is one scalar (then `exact` is reported).
     pub scalar: bool,
-    /// Arrays written by `--dump`: (name, format, values).
-    pub dumps: Vec<(String, Precision, Vec<f64>)>,
+    /// Arrays written by `--dump`: (name, format, values). Shared, so that a family whose
+    /// job holds the same values (a reduction's x) keeps no second copy for a dump that is
+    /// rarely asked for.
+    pub dumps: Vec<(String, Precision, std::sync::Arc<Vec<f64>>)>,
     /// A note for the report (e.g. the fixed-point scale).
     pub note: String,
 }

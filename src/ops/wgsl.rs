@@ -15,6 +15,7 @@
 //!
 //! Errors name the file and line (`kernels/wgsl/reduce.wgsl:123: ...`).
 
+use crate::backend::wgpu::WgpuBackend;
 use crate::error::OpError;
 use std::collections::BTreeSet;
 
@@ -156,4 +157,72 @@ pub fn specialise(header: &str, parts: &[Part], flags: &[&str]) -> Result<String
         }
     }
     Ok(out)
+}
+
+/// How the wgpu kernels walk memory and lay out their work on one device: the choices that
+/// never change a result's bits, only its speed (docs/performance.md). Every family's wgpu
+/// code takes one ([`Profile::of`] the adapter by default), so a test can run the walks of
+/// a GPU on a CPU adapter such as lavapipe and compare them with the CPU emulation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Profile {
+    /// The walks chosen for a CPU device: each lane group of the order-free reductions
+    /// reads its quads as one stream (`SEQ_QUADS`), their grids keep few, long-running
+    /// workgroups, and scatter's `reproducible` walks long spans in few workgroups. Off:
+    /// a GPU's coalesced walks and larger grids.
+    pub cpu_walks: bool,
+    /// reduce's `TREE_VEC`: one kernel thread plays 16 launch threads of tree, kahan and
+    /// block_atomic (f32 sums in f32, at least 256 threads per workgroup).
+    pub tree_vec: bool,
+    /// sort_segmented's sort.
+    pub sort: SortWords,
+    /// scatter's reproducible workgroup lanes: folds 0 and 1 of a bin in one u64 word where
+    /// its lanes are 32-bit and the device has 64-bit atomics; else one u32 word per fold.
+    pub pair64: bool,
+}
+
+impl Profile {
+    /// What this adapter runs unless told otherwise: the CPU walks on a CPU adapter
+    /// (lavapipe, WARP, SwiftShader), the packed sort where it also has 64-bit integers,
+    /// the GPU walks everywhere else; paired lanes wherever they apply.
+    pub fn of(b: &WgpuBackend) -> Self {
+        let cpu = b.is_cpu();
+        Self {
+            cpu_walks: cpu,
+            tree_vec: cpu,
+            sort: if cpu && b.has(wgpu::Features::SHADER_INT64) {
+                SortWords::Packed
+            } else {
+                SortWords::Split
+            },
+            pair64: true,
+        }
+    }
+
+    /// The walks a GPU takes, whatever the device: coalesced grid-stride loops, one launch
+    /// thread per kernel thread, the radix sort. Any device runs them (a CPU adapter
+    /// slowly), with the same bits.
+    pub fn gpu() -> Self {
+        Self {
+            cpu_walks: false,
+            tree_vec: false,
+            sort: SortWords::Split,
+            pair64: true,
+        }
+    }
+}
+
+/// How sort_segmented lays out its sort on a device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortWords {
+    /// A radix sort by 5-bit digits over tiles of workgroups, keys and element positions
+    /// in separate u32 arrays, the values moved into sorted order by the last pass: every
+    /// device.
+    Split,
+    /// A counting sort by digits of up to 10 bits whose threads each own a range of
+    /// elements and a counter per digit, key and value (f32; the position for f64) packed
+    /// in one u64 per element (`SORT64` in scatter_sort64.wgsl): CPU adapters with
+    /// SHADER_INT64, where every memory component an element touches is a loop over the
+    /// SIMD lanes and a gather from x costs far more than a sequential read. The same
+    /// stable sort, so the same sorted order and the same bits.
+    Packed,
 }

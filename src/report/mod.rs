@@ -30,7 +30,7 @@ use std::path::Path;
 /// Writes `contents` to `path` atomically: a temporary file in the same folder, flushed
 /// and synced, then renamed over the target. A reader never sees half a file.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), DetError> {
-    let io = |e: std::io::Error| DetError::Io(format!("cannot write {}: {e}", path.display()));
+    let io = |e: std::io::Error| DetError::io(format!("cannot write {}", path.display()), e);
     crate::safety::guard_write(path)?;
     if std::fs::metadata(path).is_ok_and(|m| crate::safety::is_char_device(&m)) {
         // /dev/null and the like: written in place, never replaced by a rename.
@@ -65,7 +65,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), DetError> {
 /// Writes a report as pretty JSON, atomically.
 pub fn write_report(path: &Path, report: &Report) -> Result<(), DetError> {
     let json = serde_json::to_vec_pretty(report)
-        .map_err(|e| DetError::Io(format!("cannot serialise report: {e}")))?;
+        .map_err(|e| DetError::encode("cannot serialise report", e))?;
     write_atomic(path, &json)
 }
 

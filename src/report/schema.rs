@@ -201,7 +201,13 @@ pub struct ResultRecord {
     pub median_ulp_run_to_run: Option<f64>,
     /// Exact result correctly rounded to f64, for scalar outputs.
     pub exact: Option<f64>,
-    /// Largest |computed - exact| over runs and elements.
+    /// Exact result rounded once to the output format, for scalar outputs: the best the
+    /// format can hold, and the reference of `max_ulp_err`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact_rounded: Option<f64>,
+    /// Largest |computed - exact| over runs and elements, against the real exact value
+    /// (not its rounding to f64 or to the output format), rounded upward; null when an
+    /// output was NaN or infinite (the error is then infinite or undefined).
     pub max_abs_err: Option<f64>,
     /// Largest |computed - exact| / |exact| over runs and elements (exact != 0).
     pub max_rel_err: Option<f64>,

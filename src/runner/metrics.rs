@@ -2,6 +2,7 @@
 //! distances, errors against the exact value and the a-priori bound, and whether a case
 //! can be judged at all.
 
+use crate::numerics::error::abs_err_up;
 use crate::numerics::ulp::{ulp_distance, ulp_error};
 use crate::numerics::Precision;
 use crate::ops::{Job, Prepared, RunSet};
@@ -93,14 +94,18 @@ pub fn metrics(prep: &Prepared, set: &RunSet) -> Metrics {
         }
         for (e, &c) in out.iter().enumerate() {
             let exact = prep.exact[e];
-            if !c.is_finite() {
+            // A non-finite output is an error (its error is infinite), unless the exact
+            // value is that very infinity (a -inf logit of log_softmax stays -inf).
+            if !c.is_finite() && c != exact {
                 m.non_finite += 1;
-                continue;
             }
-            // NaN (an undefined exact value) must survive the maxima: `f64::max` drops it.
-            let abs = (c - exact).abs();
+            // |c - x| against the real exact value x = exact + rest, rounded upward; NaN
+            // (an undefined exact value or a NaN output) must survive the maxima, which
+            // `f64::max` would drop.
+            let rest = prep.exact_rest.get(e).copied().unwrap_or_default();
+            let abs = abs_err_up(c, exact, rest);
             m.max_abs_err = nan_max(m.max_abs_err, abs);
-            if exact != 0.0 {
+            if exact != 0.0 && exact.is_finite() && abs != 0.0 {
                 m.max_rel_err = nan_max(m.max_rel_err, abs / exact.abs());
             }
             // Against the exact value rounded once to the output format.
@@ -114,12 +119,11 @@ pub fn metrics(prep: &Prepared, set: &RunSet) -> Metrics {
             } else {
                 prep.bounds[e]
             };
-            // A NaN error or bound is a violation: `abs > b` alone is false for NaN. `exact`
-            // is the true value rounded to f64, so |c - exact| can exceed the true error by
-            // half an f64 ulp of it: that much slack, and no more, is allowed.
+            // Both sides are upper bounds in f64 of real numbers, the error rounded upward:
+            // `abs <= b` exactly when the real error is within the bound, so an `ok` record
+            // has max_abs_err <= error_bound with no slack. NaN on either side violates.
             if let Some(b) = bound {
-                let slack = (exact.next_up() - exact) / 2.0;
-                if abs > b + slack || abs.is_nan() || b.is_nan() {
+                if abs.is_nan() || b.is_nan() || abs > b {
                     violating[e] = true;
                 }
             }
@@ -168,11 +172,17 @@ pub fn unjudgeable(prep: &Prepared) -> Option<(Status, String)> {
                 format!("exact value undefined{at}: the input holds NaN or infinity"),
             ));
         }
-        if e.is_infinite() || o.is_infinite() {
+        // An infinite exact value with a finite bound is one the family defines (a -inf
+        // logit's log_softmax is -inf): judged by equality. Any other is an overflow of
+        // the format, which the error model does not cover: not judged (a correctly
+        // rounded result is then an infinity, never an `error`).
+        let bound = prep.bounds.get(if prep.bounds.len() == 1 { 0 } else { i });
+        let defined = bound.is_some_and(|b| b.is_some_and(f64::is_finite)) && e == o;
+        if (e.is_infinite() || o.is_infinite()) && !defined {
             return Some((
-                Status::Error,
+                Status::Unsupported,
                 format!(
-                    "overflow: the exact result{at} is outside the {p} range (|exact| {} max {:e})",
+                    "overflow: the exact result{at} is outside the {p} range (|exact| {} max {:e}); the error model assumes no overflow",
                     if e.is_infinite() {
                         "past f64's"
                     } else {

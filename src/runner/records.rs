@@ -37,6 +37,12 @@ pub(super) fn base_record(
         seed: case.seed,
         runs: case.runs as u64,
         exact: prep.filter(|p| p.scalar).map(|p| p.exact[0]),
+        exact_rounded: prep.filter(|p| p.scalar).map(|p| {
+            p.exact_out
+                .first()
+                .copied()
+                .unwrap_or_else(|| p.out_precision.round(p.exact[0]))
+        }),
         // The largest bound, None (not a smaller one) if any element has none.
         error_bound: prep.and_then(|p| {
             p.bounds
@@ -69,8 +75,14 @@ pub fn finish_record(mut rec: ResultRecord, prep: &Prepared, set: &RunSet) -> Re
         rec.status = status;
         notes.push(why);
     }
+    // An unjudged record (no bound: overflow possible, an exact value out of range)
+    // keeps its status, with what happened noted; a judged one with a non-finite output
+    // or an error above its bound is an error.
+    let judged = rec.status != Status::Unsupported;
     if m.non_finite > 0 {
-        rec.status = Status::Error;
+        if judged {
+            rec.status = Status::Error;
+        }
         notes.push(format!(
             "{} output values were NaN or infinite (overflow in {})",
             m.non_finite, prep.out_precision

@@ -90,6 +90,58 @@ pub fn store_roundoff(precision: Precision, acc: Precision) -> f64 {
     }
 }
 
+/// The format the kernels compute in: f64 with an f64 accumulator (or inputs), else f32
+/// (half accumulators compute in f32 and round after every step). A device that flushes
+/// subnormals flushes them in this format.
+pub fn compute_format(precision: Precision, acc: Precision) -> Precision {
+    if acc == Precision::F64 || precision == Precision::F64 {
+        Precision::F64
+    } else {
+        Precision::F32
+    }
+}
+
+/// The absolute part of the output store's rounding for a value of magnitude at least
+/// `v_min` (see [`crate::numerics::bounds::underflow_abs`]): a store into the output's
+/// subnormal range (or flushed to zero) is not within u_out of the value. 0 when nothing
+/// is rounded; with an f64 accumulator stored to a half through f32, both steps.
+pub fn store_abs(precision: Precision, acc: Precision, v_min: f64) -> f64 {
+    use crate::numerics::bounds::underflow_abs;
+    if precision == acc {
+        0.0
+    } else if acc == Precision::F64 && matches!(precision, Precision::F16 | Precision::Bf16) {
+        underflow_abs(precision, v_min) + underflow_abs(Precision::F32, v_min)
+    } else {
+        underflow_abs(precision, v_min)
+    }
+}
+
+/// The bound of one output element computed by a chain of rounded accumulator steps and
+/// then stored: the chain's error is at most `g * mag + abs * (1 + g)` (`mag` the sum of
+/// |terms|, `abs` the underflow and flush-to-zero terms), and the store adds u_out times
+/// the stored value plus, where that value may be subnormal in the output, an absolute
+/// term ([`store_abs`]). `exact_abs` is |exact| rounded upward. None when a partial sum
+/// could round past the accumulator's largest value, or the stored value past the
+/// output's (the model assumes no overflow).
+pub fn chain_store_bound(
+    g: f64,
+    mag: f64,
+    abs: f64,
+    exact_abs: f64,
+    precision: Precision,
+    acc: Precision,
+) -> Option<f64> {
+    use crate::numerics::bounds::fits;
+    let inner = g * mag + abs * (1.0 + g);
+    if !fits(acc, (1.0 + g) * mag + abs * (1.0 + g)) || !fits(precision, exact_abs + inner) {
+        return None;
+    }
+    let us = store_roundoff(precision, acc);
+    let store = us * (exact_abs + inner) + store_abs(precision, acc, exact_abs - inner);
+    let b = (inner + store) * (1.0 + 4.0 * f64::EPSILON);
+    b.is_finite().then_some(b)
+}
+
 /// Per-element bound of a tensor-core dot product of length L in f32: NVIDIA tensor cores
 /// align the products of one mma block to the largest and truncate (Fasi, Higham, Mikaitis &
 /// Pranesh, "Numerical behavior of NVIDIA tensor cores", PeerJ CS 2021), so each of the

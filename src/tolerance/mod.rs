@@ -687,7 +687,7 @@ pub fn run(o: &Options) -> Result<(), DetError> {
             "latex" => render::latex(&t),
             _ => {
                 serde_json::to_string_pretty(&t)
-                    .map_err(|e| DetError::Io(format!("cannot serialise: {e}")))?
+                    .map_err(|e| DetError::encode("cannot serialise", e))?
                     + "\n"
             }
         })

@@ -405,7 +405,7 @@ pub fn run(spec: &TrainSpec) -> Result<TrainReport, DetError> {
 /// Writes the report atomically as pretty JSON.
 pub fn write(path: &std::path::Path, report: &TrainReport) -> Result<(), DetError> {
     let json = serde_json::to_vec_pretty(report)
-        .map_err(|e| DetError::Io(format!("cannot serialise report: {e}")))?;
+        .map_err(|e| DetError::encode("cannot serialise report", e))?;
     crate::report::write_atomic(path, &json)
 }
 

@@ -359,3 +359,48 @@ fn half_roundings_of_f64_match_precision_round() {
         );
     }
 }
+
+/// A kernel that writes past the end of a buffer (the probe, given 1000 values and output
+/// buffers of 2 bytes) fails its launch with the kernel, block and thread named, and the
+/// process (this test binary) lives on: the buffer's end touches an inaccessible page, and
+/// the emulator turns the fault into the launch's error.
+#[test]
+fn an_access_past_a_buffer_fails_the_launch() {
+    let mut module: ModuleBuild =
+        detbench::ops::cuda_modules(&detbench::backend::cuda::emu::TARGET, &[])
+            .into_iter()
+            .find(|m| m.spec.path == SOURCE)
+            .expect("a reduce module");
+    module.entries = vec!["db_emu_round_halves".into()];
+    let dev = cuda_emu::backend().device();
+    let f = dev
+        .function(&module, "db_emu_round_halves")
+        .expect("the probe");
+    let n = 1000usize;
+    let x = dev.upload(&Precision::F64.encode(&vec![1.5; n])).unwrap();
+    let small = [dev.zeros(2).unwrap(), dev.zeros(2).unwrap()];
+    let n64 = n as u64;
+    let mut b = dev.launch_builder(&f);
+    b.arg(&x).arg(&n64).arg(&small[0]).arg(&small[1]);
+    let cfg = LaunchConfig {
+        grid_dim: (n.div_ceil(64) as u32, 1, 1),
+        block_dim: (64, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: the outputs hold one half each and the kernel writes n, on purpose: on the
+    // emulator every write up to the buffer's 256-byte-rounded end lands in padding of that
+    // buffer's own mapping, which nothing else uses, and the next one faults on the guard
+    // page, which ends the launch (no real device runs this).
+    let err = unsafe { b.launch(cfg) }.expect_err("a write past the buffer must fail");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("db_emu_round_halves") && msg.contains("segmentation fault"),
+        "{msg}"
+    );
+    // The device still works after the fault.
+    let ok = dev.zeros(2 * n).unwrap();
+    let mut b = dev.launch_builder(&f);
+    b.arg(&x).arg(&n64).arg(&ok).arg(&ok);
+    // SAFETY: both outputs hold n halves now.
+    unsafe { b.launch(cfg) }.expect("a launch in bounds after a fault");
+}

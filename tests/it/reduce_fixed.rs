@@ -427,7 +427,12 @@ mod wgpu_only {
             let Job::Reduce(j) = &prep.job else {
                 unreachable!("a reduction case prepares a reduction job")
             };
-            let src = detbench::ops::reduce::wgpu::module_source(g, j).unwrap();
+            let src = detbench::ops::reduce::wgpu::module_source(
+                g,
+                j,
+                detbench::ops::wgsl::Profile::of(g),
+            )
+            .unwrap();
             let code_mentions_f64 = src
                 .lines()
                 .map(|l| l.split("//").next().unwrap_or(""))

@@ -79,7 +79,7 @@ use super::{Case, CaseParams, FamilyParams, Job, Launch, Op, Ordering, Prepared}
 use crate::error::{DetError, OpError};
 use crate::inputs;
 use crate::numerics::bounds::gamma;
-use crate::numerics::exact::exact_dots;
+use crate::numerics::exact::{exact_dots_full, Dots};
 use crate::numerics::Precision;
 
 /// Variants of `conv2d_fwd` and `conv2d_bwd_data`, in report order.
@@ -471,6 +471,7 @@ pub fn check_formats(precision: Precision, acc: Precision) -> Result<(), DetErro
     crate::shared::gemm::check_formats("conv", precision, acc)
 }
 
+use crate::shared::gemm::{chain_store_bound, compute_format};
 pub use crate::shared::gemm::{store_roundoff, tensor_core_bound};
 
 /// The exact value and sum |a_i b_i| of every output element, on all host threads.
@@ -482,7 +483,15 @@ pub fn exact_reference(job: &ConvJob) -> (Vec<f64>, Vec<f64>) {
 /// [`exact_reference`] plus each exact value rounded once, directly, to the output format
 /// (for ULP errors: never exact -> f64 -> output).
 pub fn exact_reference_rounded(job: &ConvJob) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    exact_dots(job.shape.out_len(job.op), job.precision, |idx, t| {
+    let d = exact_reference_full(job);
+    (d.exact, d.exact_out, d.mag)
+}
+
+/// [`exact_reference_rounded`] with each exact value's rest and the magnitude a device
+/// that flushes subnormal operands (of the compute format) drops.
+pub fn exact_reference_full(job: &ConvJob) -> Dots {
+    let tiny = compute_format(job.precision, job.accumulator).min_normal();
+    exact_dots_full(job.shape.out_len(job.op), job.precision, tiny, |idx, t| {
         cpu::for_each_term(
             job.op,
             &job.shape,
@@ -606,31 +615,34 @@ pub fn build_job(case: &Case) -> Result<ConvJob, DetError> {
 /// Builds the job, the exact reference and the per-element bounds for one conv case.
 pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     let job = build_job(case)?;
-    let (exact, exact_out, mag) = exact_reference_rounded(&job);
+    let Dots {
+        exact,
+        exact_out,
+        rest,
+        mag,
+        flushable,
+    } = exact_reference_full(&job);
     let l = job.shape.reduction_len(job.op);
-    // Underflow (issue 11): each of the l products (or fused multiply-adds) can add half
-    // the accumulator's smallest subnormal, fl(x*y) = x*y(1 + d) + e (a whole one here:
-    // half of f64's is not representable).
-    let eta = l as f64 * job.accumulator.min_subnormal();
     let acc = job.accumulator;
     let out_p = job.precision;
+    // Underflow (issue 11): each of the l products (or fused multiply-adds) can add half
+    // the accumulator's smallest subnormal, fl(x*y) = x*y(1 + d) + e (a whole one here:
+    // half of f64's is not representable); a device that flushes subnormal results loses
+    // up to the compute format's smallest normal per product and per addition (issue 24),
+    // and the products of operands it flushes (`flushable`).
+    let eta = l as f64 * acc.min_subnormal()
+        + (2 * l + 2 + job.chunks()) as f64 * compute_format(out_p, acc).min_normal();
     let g = if job.variant == ConvVariant::TensorCore {
         tensor_core_bound(l)
     } else {
         gamma(l as u64, acc.unit_roundoff())
     };
-    let us = store_roundoff(out_p, acc);
     let bounds: Vec<Option<f64>> = exact
         .iter()
         .zip(&mag)
-        .map(|(&e, &m)| {
-            if m > acc.max_finite() || e.abs() > out_p.max_finite() {
-                return None;
-            }
-            g.map(|g| {
-                let inner = g * m + eta * (1.0 + g);
-                inner + us * (e.abs() + inner)
-            })
+        .zip(&flushable)
+        .map(|((&e, &m), &f)| {
+            g.and_then(|g| chain_store_bound(g, m, eta + f, e.abs().next_up(), out_p, acc))
         })
         .collect();
     let mut cond = 0.0f64;
@@ -652,8 +664,8 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         inputs::checksum(out_p, &job.b)
     );
     let dumps = vec![
-        (na.to_string(), out_p, job.a.clone()),
-        (nb.to_string(), out_p, job.b.clone()),
+        (na.to_string(), out_p, job.a.clone().into()),
+        (nb.to_string(), out_p, job.b.clone().into()),
     ];
     let note = format!(
         "shape {:?} -> {}x{} output; L = {l}{}",
@@ -670,6 +682,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         job: Job::Conv(job),
         exact,
         exact_out,
+        exact_rest: rest,
         bounds,
         condition_number: (cond > 0.0).then_some(cond),
         bytes_moved: bytes,

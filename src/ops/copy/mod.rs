@@ -117,9 +117,10 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     Ok(Prepared {
         job: Job::Copy(job),
         input_sha256: inputs::checksum(p, &x),
-        dumps: vec![("x".to_string(), p, x.clone())],
+        dumps: vec![("x".to_string(), p, x.clone().into())],
         exact: x,
         exact_out: Vec::new(),
+        exact_rest: Vec::new(),
         // A copy must reproduce every bit: any difference is a bound violation.
         bounds: vec![Some(0.0)],
         condition_number: None,

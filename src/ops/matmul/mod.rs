@@ -75,9 +75,9 @@ use super::{Case, CaseParams, FamilyParams, Job, Launch, Ordering, Prepared};
 use crate::error::{DetError, OpError};
 use crate::inputs;
 use crate::numerics::bounds::gamma;
-use crate::numerics::exact::exact_dots;
+use crate::numerics::exact::{exact_dots_full, Dots};
 use crate::numerics::Precision;
-use crate::shared::gemm::{check_formats, store_roundoff, tensor_core_bound};
+use crate::shared::gemm::{chain_store_bound, check_formats, compute_format, tensor_core_bound};
 use std::str::FromStr;
 
 /// Variants, in report order.
@@ -344,8 +344,16 @@ pub const BIAS_STREAM: u64 = 1 << 33;
 /// The exact value, the exact value rounded once to the output format, and the f64 sum of
 /// |a b| (rounded up past its own error) of every output element, on all host threads.
 pub fn exact_reference(job: &MatmulJob) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let d = exact_reference_full(job);
+    (d.exact, d.exact_out, d.mag)
+}
+
+/// [`exact_reference`] with each exact value's rest and the magnitude a device that flushes
+/// subnormal operands (of the compute format) drops.
+pub fn exact_reference_full(job: &MatmulJob) -> Dots {
     let s = job.shape;
-    exact_dots(s.out_len(), job.precision, |idx, t| {
+    let tiny = compute_format(job.precision, job.accumulator).min_normal();
+    exact_dots_full(s.out_len(), job.precision, tiny, |idx, t| {
         let (row, col) = (idx / s.n, idx % s.n);
         for kk in 0..s.k {
             t.add(job.a[row * s.k + kk], job.b[kk * s.n + col]);
@@ -446,6 +454,17 @@ pub fn build_job(case: &Case) -> Result<MatmulJob, DetError> {
 /// exact S: |fl(s + c) - (S + c)| <= g·M_ab + u(|S + c| + g·M_ab) <= (g + u(1 + g))·M with
 /// M = M_ab + |c| (`mag`, which includes |c|).
 pub fn bounds(job: &MatmulJob, exact: &[f64], mag: &[f64]) -> Vec<Option<f64>> {
+    bounds_with(job, exact, mag, &[])
+}
+
+/// [`bounds`] with the magnitudes a flush-to-zero device drops at the operands
+/// (`flushable`, per element; empty: none).
+pub fn bounds_with(
+    job: &MatmulJob,
+    exact: &[f64],
+    mag: &[f64],
+    flushable: &[f64],
+) -> Vec<Option<f64>> {
     let acc = job.accumulator;
     let out_p = job.precision;
     let k = job.shape.k;
@@ -463,28 +482,36 @@ pub fn bounds(job: &MatmulJob, exact: &[f64], mag: &[f64]) -> Vec<Option<f64>> {
             g
         }
     });
-    let eta = k as f64 * acc.min_subnormal();
-    let us = store_roundoff(out_p, acc);
+    // Underflow of the products (gradual), and a device that flushes subnormal results:
+    // up to the compute format's smallest normal per product and per addition.
+    let ops = 2 * (k + 1) + job.split.splits;
+    let eta = k as f64 * acc.min_subnormal() + ops as f64 * compute_format(out_p, acc).min_normal();
     exact
         .iter()
         .zip(mag)
-        .map(|(&e, &m)| {
-            if m > acc.max_finite() || e.abs() > out_p.max_finite() {
-                return None;
-            }
-            g.map(|g| {
-                let inner = g * m + eta * (1.0 + g);
-                inner + us * (e.abs() + inner)
-            })
+        .enumerate()
+        .map(|(i, (&e, &m))| {
+            let abs = eta + flushable.get(i).copied().unwrap_or(0.0);
+            g.and_then(|g| chain_store_bound(g, m, abs, e.abs().next_up(), out_p, acc))
         })
         .collect()
 }
 
 /// Builds the job, the exact reference and the per-element bounds of one case.
 pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
-    let job = build_job(case)?;
-    let (exact, exact_out, mag) = exact_reference(&job);
-    let bounds = bounds(&job, &exact, &mag);
+    Ok(prepare_job(build_job(case)?))
+}
+
+/// [`prepare`] for a given job (the caller's operands): what the edge tests use.
+pub fn prepare_job(job: MatmulJob) -> Prepared {
+    let Dots {
+        exact,
+        exact_out,
+        rest,
+        mag,
+        flushable,
+    } = exact_reference_full(&job);
+    let bounds = bounds_with(&job, &exact, &mag, &flushable);
     let mut cond = 0.0f64;
     for (&e, &m) in exact.iter().zip(&mag) {
         if e != 0.0 {
@@ -504,11 +531,11 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         sha = format!("{sha}+{}", inputs::checksum(out_p, c));
     }
     let mut dumps = vec![
-        ("a".to_string(), out_p, job.a.clone()),
-        ("b".to_string(), out_p, job.b.clone()),
+        ("a".to_string(), out_p, job.a.clone().into()),
+        ("b".to_string(), out_p, job.b.clone().into()),
     ];
     if let Some(c) = &job.bias {
-        dumps.push(("c".to_string(), out_p, c.clone()));
+        dumps.push(("c".to_string(), out_p, c.clone().into()));
     }
     let s = job.shape;
     let note = format!(
@@ -530,10 +557,11 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
             "K in one chain".to_string()
         }
     );
-    Ok(Prepared {
+    Prepared {
         job: Job::Matmul(job),
         exact,
         exact_out,
+        exact_rest: rest,
         bounds,
         condition_number: (cond > 0.0).then_some(cond),
         bytes_moved: bytes,
@@ -542,7 +570,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         scalar: false,
         dumps,
         note,
-    })
+    }
 }
 
 /// Expands matmul cases over the requested shapes (default [`DEFAULT_SHAPE`]); `--size` does

@@ -81,10 +81,14 @@
 pub mod cpu;
 pub mod cuda;
 mod family;
+pub mod state;
 pub use family::FAMILY;
 mod flags;
+mod rounding;
 pub use flags::{OptimFlags, MAX_STEPS};
 pub mod wgpu;
+
+pub use rounding::{fmix32, round_bf16_stochastic, sr_hash, sr_key};
 
 use super::{Case, CaseParams, Job, Launch, Op, Prepared};
 use crate::error::DetError;
@@ -355,39 +359,6 @@ pub fn step_scalars(rule: Rule, h: &Hyper, k: usize, seed: u64) -> Vec<StepScala
         .collect()
 }
 
-/// MurmurHash3's 32-bit finaliser: a bijection with full avalanche.
-pub fn fmix32(mut h: u32) -> u32 {
-    h ^= h >> 16;
-    h = h.wrapping_mul(0x85eb_ca6b);
-    h ^= h >> 13;
-    h = h.wrapping_mul(0xc2b2_ae35);
-    h ^= h >> 16;
-    h
-}
-
-/// The 32-bit key of the stochastic-rounding hash for a seed.
-pub fn sr_key(seed: u64) -> u32 {
-    fmix32((seed as u32) ^ fmix32((seed >> 32) as u32 ^ 0x5eed_0b57))
-}
-
-/// The random bits element `index` uses at step `step`: the same integer formula in
-/// cpu.rs, optim.wgsl and optim.cu.
-pub fn sr_hash(key: u32, step: u32, index: u32) -> u32 {
-    fmix32(fmix32(key ^ step.wrapping_mul(0x9e37_79b9)) ^ index)
-}
-
-/// Rounds an f32 into bf16 stochastically: adds 16 random bits below the bf16 mantissa and
-/// truncates, so it rounds away from zero with probability (dropped bits) / 2^16 — exactly
-/// unbiased for every finite value. NaN and infinity are kept.
-pub fn round_bf16_stochastic(x: f32, bits: u32) -> half::bf16 {
-    let u = x.to_bits();
-    if (u & 0x7f80_0000) == 0x7f80_0000 {
-        return half::bf16::from_f32(x);
-    }
-    let r = u.wrapping_add(bits & 0xffff) & 0xffff_0000;
-    half::bf16::from_bits((r >> 16) as u16)
-}
-
 /// An optimizer job.
 #[derive(Clone, Debug)]
 pub struct OptimJob {
@@ -536,11 +507,12 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         dumps: vec![(
             "params0".to_string(),
             pp,
-            job.init.iter().map(|&v| v as f64).collect(),
+            std::sync::Arc::new(job.init.iter().map(|&v| v as f64).collect()),
         )],
         job: Job::Optim(job),
         exact,
         exact_out: Vec::new(),
+        exact_rest: Vec::new(),
         bounds,
         condition_number: None,
         input_sha256: format!("{init_sha}+{grads_sha}"),

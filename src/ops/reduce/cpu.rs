@@ -32,7 +32,7 @@ pub fn run_once(job: &ReduceJob, threads: usize) -> Result<(f64, String), OpErro
         ReduceVariant::FixedPoint => {
             let mut total: i64 = 0;
             let mut lost = 0u64;
-            for v in job.terms() {
+            for v in job.terms_iter() {
                 let (q, l) = fixed_quantize(v, job.fixed_scale);
                 total = total.wrapping_add(q);
                 lost += l as u64;
@@ -153,8 +153,7 @@ fn kahan(job: &ReduceJob, ar: Arith) -> f64 {
 }
 
 fn reproducible(job: &ReduceJob, p: &ReproParams) -> f64 {
-    let terms = job.terms();
-    crate::numerics::repro::repro_sum(p, &terms)
+    crate::numerics::repro::repro_sum(p, &job.terms_slice())
 }
 
 /// Finalises binned states read back from a device: merges them in the given order and
@@ -169,7 +168,7 @@ pub fn repro_finalize_f32(p: &ReproParams, states: &[ReproState<f32>]) -> f64 {
 
 /// Every term added into one shared word by `threads` threads, interleaved.
 fn atomic_cas(job: &ReduceJob, ar: Arith, threads: usize) -> f64 {
-    let terms = job.terms();
+    let terms = job.terms_slice();
     let cell = AtomicU64::new(0f64.to_bits());
     std::thread::scope(|s| {
         for t in 0..threads {

@@ -84,9 +84,9 @@ crate::ops::family::family_kernel!(
 
 fn external_call(_: &Describe, j: &ReduceJob) -> Result<ExternalCall, OpError> {
     let n = j.x.len() as u64;
-    let mut inputs = vec![ExternalArray::new("x", j.precision, vec![n], j.x.clone())];
+    let mut inputs = vec![ExternalArray::new("x", j.precision, vec![n], j.x.to_vec())];
     if let Some(y) = &j.y {
-        inputs.push(ExternalArray::new("y", j.precision, vec![n], y.clone()));
+        inputs.push(ExternalArray::new("y", j.precision, vec![n], y.to_vec()));
     }
     Ok(ExternalCall {
         op: j.op.name().into(),

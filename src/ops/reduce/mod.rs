@@ -22,9 +22,10 @@ use super::{Case, Job, Launch, Op, Ordering, Prepared};
 use crate::error::{DetError, OpError};
 use crate::inputs;
 use crate::numerics::bounds::{ceil_log2, gamma};
-use crate::numerics::exact::{sum_abs_products_wide, sum_abs_wide, ExactAcc, Wide};
+use crate::numerics::exact::{sum_abs_products_wide, sum_abs_wide, ExactAcc, ExactRest, Wide};
 use crate::numerics::repro::ReproParams;
 use crate::numerics::Precision;
+use std::sync::{Arc, Mutex};
 
 /// Variant names, in report order.
 pub const VARIANTS: &[&str] = ReduceVariant::NAMES;
@@ -76,10 +77,11 @@ pub struct ReduceJob {
     pub accumulator: Precision,
     pub variant: ReduceVariant,
     pub ordering: Ordering,
-    /// Input values, exactly representable in `precision`.
-    pub x: Vec<f64>,
+    /// Input values, exactly representable in `precision`. Shared by every variant, run
+    /// and backend of one input (see [`prepare`]): a job is cloned per ordering and run.
+    pub x: Arc<Vec<f64>>,
     /// Second operand for `dot`.
-    pub y: Option<Vec<f64>>,
+    pub y: Option<Arc<Vec<f64>>>,
     pub launch: Launch,
     pub runs: usize,
     /// fixed_point: values are scaled by 2^fixed_scale and rounded to integers.
@@ -100,15 +102,24 @@ impl ReduceJob {
 
     /// The values an atomic or binned kernel accumulates: x, or fl_acc(x*y) for dot.
     pub fn terms(&self) -> Vec<f64> {
-        match &self.y {
-            None => self.x.clone(),
-            Some(y) => self
-                .x
-                .iter()
-                .zip(y)
-                .map(|(&a, &b)| self.accumulator.round(a * b))
-                .collect(),
+        self.terms_iter().collect()
+    }
+
+    /// [`ReduceJob::terms`] as a slice: x itself for a sum (no copy), computed for a dot.
+    pub fn terms_slice(&self) -> std::borrow::Cow<'_, [f64]> {
+        match self.y {
+            None => std::borrow::Cow::Borrowed(&self.x[..]),
+            Some(_) => std::borrow::Cow::Owned(self.terms()),
         }
+    }
+
+    /// [`ReduceJob::terms`] one by one, without a copy of x.
+    pub fn terms_iter(&self) -> impl Iterator<Item = f64> + '_ {
+        let y = self.y.as_deref();
+        self.x.iter().enumerate().map(move |(i, &a)| match y {
+            None => a,
+            Some(y) => self.accumulator.round(a * y[i]),
+        })
     }
 }
 
@@ -182,16 +193,69 @@ fn flushable_magnitude(x: &[f64], y: Option<&[f64]>, compute: Precision) -> f64 
     acc.value().next_up()
 }
 
-/// Builds the job, reference and bound for one reduction case.
+/// Builds the job, reference and bound for one reduction case. The input, its exact
+/// value and its bound ingredients are built once per (op, input, precision, accumulator,
+/// size, seed) and shared by every variant of it (the matrix puts them next to each other).
 pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     case.variant
         .parse::<ReduceVariant>()
         .map_err(DetError::input)?;
-    let n = case.size;
-    if n == 0 {
+    if case.size == 0 {
         return Err(DetError::input("size must be at least 1"));
     }
-    let x = inputs::generate(&case.input, case.precision, n, case.seed, 0)?;
+    // One input at a time: the last one is kept for the next variant, and dropped before
+    // the next input is drawn so that two never coexist.
+    static LAST: Mutex<Option<(InputKey, Arc<SharedInput>)>> = Mutex::new(None);
+    let key: InputKey = (
+        case.op,
+        case.input.label(),
+        case.precision,
+        case.accumulator,
+        case.size,
+        case.seed,
+    );
+    // A user's file is read again (an edited file is never served stale).
+    let cacheable = !matches!(case.input, inputs::InputSpec::File(_));
+    let hit = {
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        match last.take() {
+            Some((k, v)) if cacheable && k == key => {
+                *last = Some((k, Arc::clone(&v)));
+                Some(v)
+            }
+            _ => None,
+        }
+    };
+    let shared = match hit {
+        Some(v) => v,
+        None => {
+            let (x, y) = draw(case)?;
+            let v = Arc::new(shared_input(case, x, y)?);
+            if cacheable {
+                *LAST.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, Arc::clone(&v)));
+            }
+            v
+        }
+    };
+    prepare_shared(case, &shared)
+}
+
+/// What identifies one drawn input and its reference.
+type InputKey = (Op, String, Precision, Precision, usize, u64);
+
+/// One input with what every variant needs of it: the operands, the oracle's results and
+/// the bound ingredients, and the input's checksum.
+struct SharedInput {
+    x: Arc<Vec<f64>>,
+    y: Option<Arc<Vec<f64>>>,
+    reference: Reference,
+    sha: String,
+}
+
+/// The operands of a case, drawn from its seed.
+fn draw(case: &Case) -> Result<(Vec<f64>, Option<Vec<f64>>), DetError> {
+    let n = case.size;
+    let x = inputs::draw(&case.input, case.precision, n, case.seed, 0)?;
     let n = x.len();
     let y = match case.op {
         Op::Dot => {
@@ -200,23 +264,21 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
                 inputs::InputSpec::File(_) => inputs::InputSpec::Normal,
                 other => other.clone(),
             };
-            let mut y = inputs::generate(&spec, case.precision, n, case.seed, 1)?;
-            if let inputs::InputSpec::IllConditioned(_) = case.input {
+            let y = match case.input {
                 // Ill-conditioned dot: y = 1 keeps x's condition number.
-                y.iter_mut().for_each(|v| *v = 1.0);
-            }
+                inputs::InputSpec::IllConditioned(_) => vec![1.0; n],
+                _ => inputs::draw(&spec, case.precision, n, case.seed, 1)?,
+            };
             Some(y)
         }
         Op::Sum => None,
         other => return Err(DetError::input(format!("{other} is not a reduction"))),
     };
-    prepare_values(case, x, y)
+    Ok((x, y))
 }
 
-/// [`prepare`] for given operands (each exactly representable in `case.precision`):
-/// what the edge-case property tests build their inputs with.
-pub fn prepare_values(case: &Case, x: Vec<f64>, y: Option<Vec<f64>>) -> Result<Prepared, DetError> {
-    let variant: ReduceVariant = case.variant.parse().map_err(DetError::input)?;
+/// Checks the operands and computes what every variant shares.
+fn shared_input(case: &Case, x: Vec<f64>, y: Option<Vec<f64>>) -> Result<SharedInput, DetError> {
     let n = x.len();
     if n == 0 {
         return Err(DetError::input("size must be at least 1"));
@@ -233,26 +295,53 @@ pub fn prepare_values(case: &Case, x: Vec<f64>, y: Option<Vec<f64>>) -> Result<P
             case.precision
         )));
     }
+    let reference = reference(case, &x, y.as_deref());
+    let mut sha = inputs::checksum(case.precision, &x);
+    if let Some(y) = &y {
+        sha = format!("{sha}+{}", inputs::checksum(case.precision, y));
+    }
+    Ok(SharedInput {
+        x: Arc::new(x),
+        y: y.map(Arc::new),
+        reference,
+        sha,
+    })
+}
+
+/// [`prepare`] for given operands (each exactly representable in `case.precision`):
+/// what the edge-case property tests build their inputs with.
+pub fn prepare_values(case: &Case, x: Vec<f64>, y: Option<Vec<f64>>) -> Result<Prepared, DetError> {
+    case.variant
+        .parse::<ReduceVariant>()
+        .map_err(DetError::input)?;
+    prepare_shared(case, &shared_input(case, x, y)?)
+}
+
+/// The job, bound and record fields of one variant of a shared input.
+fn prepare_shared(case: &Case, input: &SharedInput) -> Result<Prepared, DetError> {
+    let variant: ReduceVariant = case.variant.parse().map_err(DetError::input)?;
+    let n = input.x.len();
+    let acc = case.accumulator;
     let launch = launch_for(n, case.workgroup_size);
-    let r = reference(case, &x, y.as_deref());
+    let r = &input.reference;
     let (exact, mag) = (r.exact, r.mag);
     let exact_out = r.exact_out;
-    let is_dot = y.is_some();
+    let is_dot = input.y.is_some();
     let mut job = ReduceJob {
         op: case.op,
         precision: case.precision,
         accumulator: acc,
         variant,
         ordering: Ordering::initial(variant.is_atomic()),
-        x: x.clone(),
-        y: y.clone(),
+        x: Arc::clone(&input.x),
+        y: input.y.clone(),
         launch,
         runs: case.runs,
         fixed_scale: 0,
         repro: None,
     };
     let mut note = String::new();
-    let bound = variant_bound(&mut job, &r, &mut note);
+    let bound = variant_bound(&mut job, r, &mut note);
     // A bound that is not finite is no bound.
     let bound = bound.filter(|b| b.is_finite());
     let condition_number = if exact != 0.0 {
@@ -260,21 +349,20 @@ pub fn prepare_values(case: &Case, x: Vec<f64>, y: Option<Vec<f64>>) -> Result<P
     } else {
         None
     };
-    let mut dumps = vec![("x".to_string(), case.precision, x.clone())];
-    let mut sha = inputs::checksum(case.precision, &x);
-    if let Some(y) = &y {
-        dumps.push(("y".to_string(), case.precision, y.clone()));
-        sha = format!("{sha}+{}", inputs::checksum(case.precision, y));
+    let mut dumps = vec![("x".to_string(), case.precision, Arc::clone(&input.x))];
+    if let Some(y) = &input.y {
+        dumps.push(("y".to_string(), case.precision, Arc::clone(y)));
     }
     let operands = if is_dot { 2.0 } else { 1.0 };
     Ok(Prepared {
         job: Job::Reduce(job),
         exact: vec![exact],
         exact_out: vec![exact_out],
+        exact_rest: vec![r.rest],
         bounds: vec![bound],
         condition_number,
         bytes_moved: operands * n as f64 * case.precision.bytes() as f64,
-        input_sha256: sha,
+        input_sha256: input.sha.clone(),
         out_precision: acc,
         scalar: true,
         dumps,
@@ -288,6 +376,8 @@ struct Reference {
     exact: f64,
     /// The exact result rounded once, separately, to the accumulator (for ULP errors).
     exact_out: f64,
+    /// The exact result beyond `exact`: errors are taken against `exact + rest`.
+    rest: ExactRest,
     /// Sum of magnitudes in a format that cannot overflow (products of f64 reach 2^2046),
     /// and rounded up to f64.
     mag_w: Wide,
@@ -333,8 +423,10 @@ fn reference(case: &Case, x: &[f64], y: Option<&[f64]>) -> Reference {
         compute,
         flushable_magnitude(x, y, compute),
     );
+    let (exact, rest) = oracle.split();
     Reference {
-        exact: oracle.value(),
+        exact,
+        rest,
         exact_out: oracle.value_in(acc),
         mag: mag_w.to_f64_up(),
         mag_w,
@@ -346,32 +438,58 @@ fn reference(case: &Case, x: &[f64], y: Option<&[f64]>) -> Reference {
 /// layout of the variants that need one, and says so in `note`.
 fn variant_bound(job: &mut ReduceJob, r: &Reference, note: &mut String) -> Option<f64> {
     let (n, launch, acc) = (job.x.len(), job.launch, job.accumulator);
-    let (exact, mag, mag_w, eta) = (r.exact, r.mag, r.mag_w, r.eta);
+    let (mag, mag_w, eta) = (r.mag, r.mag_w, r.eta);
+    // |exact| rounded upward (|x - hi| is at most half an ulp of hi): the final rounding's
+    // u|x| must not use a value below the real one.
+    let exact = r.exact.abs().next_up();
+    // The final rounding to the accumulator where the result may be subnormal (or flushed).
+    let last = crate::numerics::bounds::underflow_abs(acc, 0.0);
     let u = acc.unit_roundoff();
     let is_dot = job.y.is_some();
     let extra = if is_dot { 1 } else { 0 };
     let model = |g: f64| r.model(g);
-    match job.variant {
-        ReduceVariant::Atomic | ReduceVariant::AtomicCas => {
-            gamma(n as u64 - 1 + extra, u).map(model)
+    // Every partial sum of a chain of rounded adds is at most (1 + g) sum |terms| (plus the
+    // underflow terms): past the accumulator's largest value one can round to infinity
+    // while the exact sum and sum |terms| are finite (issue 24). No bound then.
+    let why = std::cell::RefCell::new(String::new());
+    let overflow = |g: f64| {
+        let reach = r.model(1.0 + g);
+        let ok = crate::numerics::bounds::fits(acc, reach);
+        if !ok {
+            *why.borrow_mut() = format!(
+                "overflow possible: partial sums may reach (1 + gamma) sum |terms| = {reach:e}, past the {acc} maximum {:e}, and round to infinity; the error model assumes no overflow",
+                acc.max_finite()
+            );
         }
-        ReduceVariant::BlockAtomic => gamma(block_atomic_height(n, launch) + extra, u).map(model),
-        ReduceVariant::Tree => gamma(tree_height(n, launch) + extra, u).map(model),
+        ok
+    };
+    let bound = match job.variant {
+        ReduceVariant::Atomic | ReduceVariant::AtomicCas => gamma(n as u64 - 1 + extra, u)
+            .filter(|&g| overflow(g))
+            .map(model),
+        ReduceVariant::BlockAtomic => gamma(block_atomic_height(n, launch) + extra, u)
+            .filter(|&g| overflow(g))
+            .map(model),
+        ReduceVariant::Tree => gamma(tree_height(n, launch) + extra, u)
+            .filter(|&g| overflow(g))
+            .map(model),
         // TwoSum's inner subtractions can overflow while every sum stays finite, and its
         // error-free property then fails (found by tests/it/edges.rs near f64::MAX): no bound
         // once the magnitudes reach the format's range.
         ReduceVariant::Kahan if mag > acc.max_finite() => None,
-        ReduceVariant::Kahan => gamma(tree_height(n, launch) + extra + 1, u).map(|g| {
-            // The compensation terms can underflow as well: twice the eta terms.
-            u * exact.abs()
-                + mag_w
-                    .mul_up(2.0 * g * g)
-                    .add_up(Wide::from_f64(eta).mul_up(2.0 * (1.0 + g)))
-                    .to_f64_up()
-        }),
+        ReduceVariant::Kahan => gamma(tree_height(n, launch) + extra + 1, u)
+            .filter(|&g| overflow(g))
+            .map(|g| {
+                // The compensation terms can underflow as well: twice the eta terms.
+                u * exact
+                    + last
+                    + mag_w
+                        .mul_up(2.0 * g * g)
+                        .add_up(Wide::from_f64(eta).mul_up(2.0 * (1.0 + g)))
+                        .to_f64_up()
+            }),
         ReduceVariant::FixedPoint => {
-            let terms = job.terms();
-            let max_abs = terms.iter().fold(0.0f64, |m, v| nan_max(m, v.abs()));
+            let max_abs = job.terms_iter().fold(0.0f64, |m, v| nan_max(m, v.abs()));
             let k = fixed_scale(n, max_abs);
             job.fixed_scale = k;
             *note = format!("fixed-point scale 2^{k}");
@@ -380,14 +498,14 @@ fn variant_bound(job: &mut ReduceJob, r: &Reference, note: &mut String) -> Optio
                 // Products fl(x*y) rounded (and possibly underflowed) before quantizing.
                 let prod = if is_dot { model(u) } else { 0.0 };
                 // Rounded once from the exact integer total to the accumulator.
-                Some(quant + prod + u * (exact.abs() + quant + prod))
+                let total = quant + prod + u * (exact + quant + prod) + last;
+                (overflow(u) && crate::numerics::bounds::fits(acc, mag + total)).then_some(total)
             } else {
                 None
             }
         }
         ReduceVariant::Reproducible => {
-            let terms = job.terms();
-            let max_abs = terms.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let max_abs = job.terms_iter().fold(0.0f64, |m, v| m.max(v.abs()));
             match ReproParams::new(acc, max_abs) {
                 Ok(p) => {
                     job.repro = Some(p);
@@ -407,7 +525,9 @@ fn variant_bound(job: &mut ReduceJob, r: &Reference, note: &mut String) -> Optio
                     } else {
                         0.0
                     };
-                    Some(p.bound(n as u64, exact) + prod)
+                    let total = p.bound(n as u64, exact) + prod + last;
+                    (overflow(u) && crate::numerics::bounds::fits(acc, mag + total))
+                        .then_some(total)
                 }
                 Err(e) => {
                     // Kept as a job: every backend reports the same reason.
@@ -416,7 +536,15 @@ fn variant_bound(job: &mut ReduceJob, r: &Reference, note: &mut String) -> Optio
                 }
             }
         }
+    };
+    let why = why.into_inner();
+    if !why.is_empty() {
+        if !note.is_empty() {
+            note.push_str("; ");
+        }
+        note.push_str(&why);
     }
+    bound
 }
 
 /// max that keeps NaN: a NaN anywhere makes the maximum NaN.
@@ -434,7 +562,7 @@ pub fn check_job(job: &ReduceJob) -> Result<(), OpError> {
         job.variant,
         ReduceVariant::FixedPoint | ReduceVariant::Reproducible
     ) {
-        if let Some((i, v)) = job.terms().iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        if let Some((i, v)) = job.terms_iter().enumerate().find(|(_, v)| !v.is_finite()) {
             let what = if job.y.is_some() { "x*y" } else { "x" };
             return Err(OpError::Failed(format!(
                 "{}: term {i} ({what}) is {v} in {}, which no fixed-point scale or bin layout holds",
@@ -446,7 +574,7 @@ pub fn check_job(job: &ReduceJob) -> Result<(), OpError> {
     if job.variant == ReduceVariant::Reproducible && job.repro.is_none() {
         return Err(ReproParams::new(
             job.accumulator,
-            job.terms().iter().fold(0.0f64, |m, v| m.max(v.abs())),
+            job.terms_iter().fold(0.0f64, |m, v| m.max(v.abs())),
         )
         .err()
         .map(|e| match e {
@@ -474,4 +602,48 @@ pub fn reproducible_message(second_passes: usize, runs: usize) -> String {
         ),
     };
     format!("bin layout from max |term| on the device, {passes}; exact integer quanta per fold, per-workgroup lanes merged into global lanes by integer atomics; finalised on the host")
+}
+
+#[cfg(test)]
+mod shared_input_tests {
+    use super::*;
+    use crate::inputs::InputSpec;
+
+    fn case(variant: &str, seed: u64) -> Case {
+        Case {
+            op: Op::Sum,
+            precision: Precision::F32,
+            accumulator: Precision::F32,
+            variant: variant.into(),
+            size: 4099,
+            input: InputSpec::Normal,
+            seed,
+            runs: 1,
+            workgroup_size: 64,
+            params: Default::default(),
+        }
+    }
+
+    fn x_of(p: &Prepared) -> &Arc<Vec<f64>> {
+        match &p.job {
+            Job::Reduce(j) => &j.x,
+            _ => unreachable!("a reduction"),
+        }
+    }
+
+    /// Every variant of one input runs on the same values, drawn once: one allocation,
+    /// shared with the dump, and the same exact value and checksum.
+    #[test]
+    fn variants_of_one_input_share_it() {
+        let a = prepare(&case("tree", 7)).unwrap();
+        let b = prepare(&case("reproducible", 7)).unwrap();
+        assert!(Arc::ptr_eq(x_of(&a), x_of(&b)));
+        assert!(Arc::ptr_eq(x_of(&a), &a.dumps[0].2));
+        assert_eq!(a.exact[0].to_bits(), b.exact[0].to_bits());
+        assert_eq!(a.input_sha256, b.input_sha256);
+        // Another seed is another input, with other values.
+        let c = prepare(&case("tree", 8)).unwrap();
+        assert!(!Arc::ptr_eq(x_of(&a), x_of(&c)));
+        assert_ne!(a.input_sha256, c.input_sha256);
+    }
 }

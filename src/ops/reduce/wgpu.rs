@@ -18,7 +18,7 @@ use crate::backend::wgpu::{Pass, WgpuBackend};
 use crate::error::OpError;
 use crate::numerics::repro::{ReproParams, DEPOSITS_PER_RENORM, LOG2_R, MAX_FOLDS};
 use crate::numerics::Precision;
-use crate::ops::wgsl::specialise_family;
+use crate::ops::wgsl::{specialise_family, Profile};
 use crate::ops::RunSet;
 use crate::shared::fixed::{fixed_message, fixed_to_value};
 use crate::shared::lanes::finalize_lanes;
@@ -83,13 +83,13 @@ const MIN_QUADS_CPU: u64 = 512;
 /// the grid keeps at least two workgroups per core of this machine (lavapipe's thread
 /// count) where the input gives each thread 16 quads. Every other variant's order is the
 /// launch shape's.
-fn grid(b: &WgpuBackend, job: &ReduceJob) -> u32 {
+fn grid(job: &ReduceJob, p: Profile) -> u32 {
     let wg = job.launch.workgroup_size as u64;
     match job.variant {
         ReduceVariant::FixedPoint | ReduceVariant::Reproducible => {
             let quads = job.n() as u64 / 4;
             let mut groups = quads.div_ceil(wg * MIN_QUADS_GPU);
-            if b.is_cpu() {
+            if p.cpu_walks {
                 let cores = std::thread::available_parallelism().map_or(1, |c| c.get()) as u64;
                 groups = quads
                     .div_ceil(wg * MIN_QUADS_CPU)
@@ -102,10 +102,10 @@ fn grid(b: &WgpuBackend, job: &ReduceJob) -> u32 {
 }
 
 /// What an order-free variant's message says of its grid.
-fn grid_note(b: &WgpuBackend, job: &ReduceJob) -> String {
+fn grid_note(job: &ReduceJob, p: Profile) -> String {
     format!(
         "{} workgroups of {} threads (any grid gives these bits)",
-        grid(b, job),
+        grid(job, p),
         job.launch.workgroup_size
     )
 }
@@ -113,13 +113,13 @@ fn grid_note(b: &WgpuBackend, job: &ReduceJob) -> String {
 /// Whether the kernel reads x (and y) also as `array<vec4<f32>>`: f32 input, the order-free
 /// variants or a TREE_VEC pass 1, and at least one whole vec4 (a binding holds at least one
 /// element).
-fn uses_vec4(b: &WgpuBackend, job: &ReduceJob) -> bool {
+fn uses_vec4(job: &ReduceJob, p: Profile) -> bool {
     job.precision == Precision::F32
         && job.n() >= 4
         && (matches!(
             job.variant,
             ReduceVariant::FixedPoint | ReduceVariant::Reproducible
-        ) || tree_vec(b, job))
+        ) || tree_vec(job, p))
 }
 
 /// Whether the pass 1 of tree, block_atomic and kahan runs 16 launch threads' chains in
@@ -129,8 +129,8 @@ fn uses_vec4(b: &WgpuBackend, job: &ReduceJob) -> bool {
 /// the tree's barrier-free levels. Same
 /// adds, same order, same bits; on a GPU it would leave most of the machine idle (a
 /// sixteenth of the threads), so GPUs keep one launch thread per kernel thread.
-fn tree_vec(b: &WgpuBackend, job: &ReduceJob) -> bool {
-    b.is_cpu()
+fn tree_vec(job: &ReduceJob, p: Profile) -> bool {
+    p.tree_vec
         && matches!(
             job.variant,
             ReduceVariant::Tree | ReduceVariant::BlockAtomic | ReduceVariant::Kahan
@@ -143,7 +143,7 @@ fn tree_vec(b: &WgpuBackend, job: &ReduceJob) -> bool {
 }
 
 /// The specialised WGSL of one job: header + the template's enabled blocks.
-pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> Result<String, OpError> {
+pub fn module_source(b: &WgpuBackend, job: &ReduceJob, p: Profile) -> Result<String, OpError> {
     let c = if uses_f64(job) { "f64" } else { "f32" };
     let a = wgsl_type(job.accumulator);
     let xw = match job.precision {
@@ -211,10 +211,10 @@ pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> Result<String, OpError
         _ => {}
     }
     // The order-free variants load f32 input as vec4<f32> (bindings 6 and 7, see quad()).
-    if uses_vec4(b, job) {
+    if uses_vec4(job, p) {
         flags.push("VEC4");
     }
-    if tree_vec(b, job) {
+    if tree_vec(job, p) {
         flags.push("TREE_VEC");
     }
     // fixed_point's f32 quantization in f32 arithmetic: exact only where subnormals stay.
@@ -222,7 +222,7 @@ pub fn module_source(b: &WgpuBackend, job: &ReduceJob) -> Result<String, OpError
         flags.push("FIXED_F32");
     }
     // On a CPU device each lane group reads its quads as one stream (see thread_quads).
-    if b.is_cpu() {
+    if p.cpu_walks {
         flags.push("SEQ_QUADS");
     }
     // The workgroup tree of tree_in_workgroup: of adds, or of maxima (reproducible).
@@ -357,15 +357,21 @@ fn words_u32(bytes: &[u8]) -> Vec<u32> {
 
 /// Runs a reduction job `job.runs` times on a wgpu device.
 pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
+    run_with(b, job, Profile::of(b))
+}
+
+/// [`run`] with the walks of `p` (the tests run a GPU's walks on a CPU adapter): the same
+/// bits whatever the profile.
+pub fn run_with(b: &WgpuBackend, job: &ReduceJob, prof: Profile) -> Result<RunSet, OpError> {
     super::check_job(job)?;
     check_device(b, job)?;
     let n = job.n();
     let in_bytes = (n * job.precision.bytes()) as u64;
     b.check_storage(n, in_bytes)?;
-    let src = module_source(b, job)?;
+    let src = module_source(b, job, prof)?;
     let c = if uses_f64(job) { "f64" } else { "f32" };
     let cb: u64 = if c == "f64" { 8 } else { 4 };
-    let groups = grid(b, job);
+    let groups = grid(job, prof);
     let params = Params {
         n: n as u32,
         threads: job.total_threads() as u32,
@@ -392,7 +398,7 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
     // The same plus x (and y) as vec4<f32> words, for the entry points that read quads.
     let quads = |extra: &[(u32, &wgpu::Buffer)]| -> Vec<(u32, wgpu::Buffer)> {
         let mut v = inputs(extra);
-        if uses_vec4(b, job) {
+        if uses_vec4(job, prof) {
             v.push((6, x.clone()));
             if let Some(y) = &y {
                 v.push((7, y.clone()));
@@ -455,6 +461,7 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
                 inputs: &inputs,
                 quads: &quads,
                 bind: &bind,
+                profile: prof,
             },
             &mut set,
         )?,
@@ -477,7 +484,7 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
                 set.message = format!(
                     "{}; {}",
                     fixed_message(l as u64, n, job.fixed_scale),
-                    grid_note(b, job)
+                    grid_note(job, prof)
                 );
             }
         }
@@ -489,6 +496,7 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
                 inputs: &inputs,
                 quads: &quads,
                 bind: &bind,
+                profile: prof,
             },
             cb,
             &prm,
@@ -513,6 +521,7 @@ struct Setup<'a> {
     /// `inputs` plus the vec4 views of x and y (quad()).
     quads: &'a Inputs<'a>,
     bind: &'a Bind<'a>,
+    profile: Profile,
 }
 
 /// atomic_cas and block_atomic: compare-exchange loops (or a native add per workgroup).
@@ -573,8 +582,8 @@ fn run_reproducible(
     prm: &wgpu::Buffer,
     set: &mut RunSet,
 ) -> Result<(), OpError> {
-    let (b, job, src, inputs, bind) = (s.b, s.job, s.src, s.inputs, s.bind);
-    let groups = grid(b, job);
+    let (b, job, src, inputs, bind, p) = (s.b, s.job, s.src, s.inputs, s.bind, s.profile);
+    let groups = grid(job, p);
     let g1 = [groups, 1, 1];
     let one = [1, 1, 1];
     let params = job.repro.expect("checked by check_job");
@@ -644,7 +653,7 @@ fn run_reproducible(
     set.message = format!(
         "{}; {}",
         super::reproducible_message(second_pass, job.runs),
-        grid_note(b, job)
+        grid_note(job, p)
     );
     Ok(())
 }

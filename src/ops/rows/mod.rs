@@ -35,11 +35,21 @@
 //!
 //! # References
 //!
-//! `row_sum`: exact (the oracle), rounded once. `mean`: the exact sum divided by N in f64
-//! (two f64 roundings, counted in the bound; a sum beyond f64's range is scaled by 2^-64
-//! first, so a finite mean is never infinite). `log_softmax`: f64 with libm's exp and log
-//! and an exact sum of the f64 exponentials, accurate to a few f64 ulps, which the bound
-//! also counts. Row i is drawn from its own stream, as matmul's rows of A.
+//! `row_sum`: the real sum (the oracle); errors are taken against it, not its rounding.
+//! `mean`: the real quotient S/N of the exact sum by N ([`mean_split`]: to about 106 bits,
+//! the rest bounded; a sum beyond f64's range is scaled by 2^-64 first, so a finite mean
+//! is never infinite). `log_softmax`: f64 with libm's exp and log and an exact sum of the
+//! f64 exponentials, accurate to a few f64 ulps, which the bound also counts; masked
+//! elements ([`is_masked`]) are judged on their own. Row i is drawn from its own stream,
+//! as matmul's rows of A.
+//!
+//! # Bounds at the range's edges
+//!
+//! Every bound adds an absolute term where a rounding may land in the subnormal range (the
+//! store into the output format, the mean's product) or be flushed to zero by a device
+//! that flushes subnormals, and none is given where a partial sum or a stored value could
+//! round past the format's largest value: the error model assumes no overflow, so such a
+//! row is `unsupported` with the reason in the note.
 
 pub mod cpu;
 pub mod cuda;
@@ -53,9 +63,9 @@ use super::{Case, CaseParams, FamilyParams, Job, Launch, Op, Prepared};
 use crate::error::{DetError, OpError};
 use crate::inputs;
 use crate::numerics::bounds::gamma;
-use crate::numerics::exact::ExactAcc;
+use crate::numerics::exact::{ExactAcc, ExactRest};
 use crate::numerics::Precision;
-use crate::shared::gemm::store_roundoff;
+use crate::shared::gemm::{chain_store_bound, compute_format, store_abs, store_roundoff};
 use std::str::FromStr;
 
 /// Variants, in report order.
@@ -296,10 +306,24 @@ fn log_abs(acc: Precision, l: f64) -> f64 {
     inside + 3.0 * ulp * l.abs()
 }
 
+/// Whether a log_softmax element with t = x - max is masked: -inf, or so far below the
+/// row's maximum that exp(t) lies below the accumulator's smallest subnormal (an attention
+/// mask of -1e30 or the format's lowest value). Its weight in the row's sum is at most an
+/// underflow term, and it is judged on its own: its output is t - log(s), exact where t is
+/// -inf.
+pub fn is_masked(acc: Precision, t: f64) -> bool {
+    t == f64::NEG_INFINITY || t < libm::log(acc.min_subnormal()) - 1.0
+}
+
 /// The a-priori bound of every log_softmax element of one row (module docs): `x` the row,
 /// `m` its maximum, `s` the exact sum of exp(x_j - m) and `steps` the adds of a chain
-/// plus the partial adds. None when the analysis does not apply (the sum's relative error
-/// could reach 1).
+/// plus the partial adds. None for an element when the analysis does not apply (the sum's
+/// relative error could reach 1, or a value could round past the format's range).
+///
+/// Masked elements ([`is_masked`]) are their own class: each adds at most an underflow
+/// term to the sum's error (never 0 * inf), a -inf element must come out -inf (bound 0:
+/// its exact value is -inf), and a finite one is judged like any other element, so one
+/// mask never leaves the row without a bound.
 pub fn lsm_bound(
     x: &[f64],
     m: f64,
@@ -313,10 +337,21 @@ pub fn lsm_bound(
     let eta = acc.min_normal();
     let mut dev = 0.0;
     for &xj in x {
-        let d = u * (xj - m).abs();
-        let big_e = libm::exp(xj - m);
-        dev += big_e * ((libm::exp(d) - 1.0) + libm::exp(d) * exp_rel(acc, (xj - m) * (1.0 + u)))
-            + eta;
+        let t = xj - m;
+        if t == f64::NEG_INFINITY {
+            // exp(-inf) = 0 exactly; an underflow term covers any implementation.
+            dev += eta;
+            continue;
+        }
+        let d = u * t.abs();
+        let rel = exp_rel(acc, t.abs() * (1.0 + u));
+        let big_e = libm::exp(t);
+        let near = big_e * ((libm::exp(d) - 1.0) + libm::exp(d) * rel);
+        // Far below the maximum both exp(t) and the computed exponential, of an argument
+        // within u|t| of t, lie below exp(-|t|(1 - u)) (1 + rel): a bound that never
+        // forms 0 * inf.
+        let far = libm::exp(-t.abs() * (1.0 - u)) * (1.0 + rel);
+        dev += if near.is_finite() { near.min(far) } else { far } + eta;
     }
     let Some(g) = gamma(steps as u64, u) else {
         return vec![None; x.len()];
@@ -331,15 +366,54 @@ pub fn lsm_bound(
     let us = store_roundoff(out, acc);
     x.iter()
         .map(|&xj| {
-            let exact = (xj - m) - ls;
-            let inner = u * (xj - m).abs() + l_err;
-            let total = inner + u * (exact.abs() + inner);
+            let t = xj - m;
+            if t == f64::NEG_INFINITY {
+                // -inf - log(s) is -inf exactly: nothing else is correct.
+                return Some(0.0);
+            }
+            // t_j = fl(x_j - m) and fl(t_j - l): both finite (no overflow) when the
+            // accumulator holds |t| + |log s| + its error.
+            let reach = t.abs() + ls.abs() + l_err;
+            if !acc.round(reach).is_finite() {
+                return None;
+            }
+            let exact = (t - ls).abs();
+            let inner = u * t.abs() + l_err;
+            let total = inner + u * (exact + inner);
             // The f64 reference's own error: a few f64 ulps of its parts.
-            let reference = 16.0 * f64::EPSILON * ((xj - m).abs() + ls.abs() + 1.0);
-            let b = total + us * (exact.abs() + total) + reference;
-            (b.is_finite() && exact.abs() <= out.max_finite()).then_some(b)
+            let reference = 16.0 * f64::EPSILON * (t.abs() + ls.abs() + 1.0);
+            let b = total + us * (exact + total) + store_abs(out, acc, exact - total) + reference;
+            // Where the accumulator is wider, its value must also fit the output.
+            let stored = us == 0.0 || out.round(exact + total).is_finite();
+            (b.is_finite() && stored).then_some(b)
         })
         .collect()
+}
+
+/// The bound of one `mean` element: the chain's sum s within es = g·abs + eta(1 + g) of
+/// the exact S, then fl(s·inv) with inv = fl_acc(1/N) (the product's relative error u and,
+/// where it underflows or is flushed, an absolute term), then the store; against the real
+/// mean S/N. None where a value could round past the accumulator's or output's range.
+fn mean_bound(job: &RowsJob, g: f64, abs: f64, eta: f64, sum: f64, mean: f64) -> Option<f64> {
+    let (acc, out_p, n) = (job.accumulator, job.precision, job.len);
+    let u = acc.unit_roundoff();
+    if !crate::numerics::bounds::fits(acc, (1.0 + g) * abs + eta * (1.0 + g)) {
+        return None;
+    }
+    let es = g * abs + eta * (1.0 + g);
+    let inv = job.inv_len();
+    let s_abs = sum.abs().next_up();
+    let inv_err = (inv - 1.0 / n as f64).abs() + f64::EPSILON * inv;
+    let prod_abs = acc.min_subnormal() + compute_format(out_p, acc).min_normal();
+    let inner = es * inv * (1.0 + u) + s_abs * (inv_err + inv * u) + prod_abs;
+    let mean_abs = mean.abs().next_up();
+    if !crate::numerics::bounds::fits(out_p, mean_abs + inner) {
+        return None;
+    }
+    let us = store_roundoff(out_p, acc);
+    let b =
+        (inner + us * (mean_abs + inner) + store_abs(out_p, acc, mean_abs - inner)) * (1.0 + 1e-12);
+    b.is_finite().then_some(b)
 }
 
 /// Builds the job (without the reference) for a case.
@@ -362,59 +436,89 @@ pub fn build_job(case: &Case) -> Result<RowsJob, DetError> {
 
 /// Builds the job, the reference and the per-element bounds of one case.
 pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
-    let job = build_job(case)?;
+    prepare_job(build_job(case)?)
+}
+
+/// The real mean S/N of a row whose exact sum is `e`, as `hi + rest`
+/// ([`crate::numerics::error`]): q1 = fl(S)/N, then the remainder S - q1·N (exact) divided
+/// again, and what is left bounded. A sum beyond f64's range is scaled by 2^-64 first (the
+/// mean of finite values is finite).
+pub fn mean_split(e: &ExactAcc, n: usize) -> (f64, ExactRest) {
+    let nf = n as f64;
+    let (s, k) = if e.value().is_finite() {
+        (e.clone(), 0)
+    } else {
+        (e.scaled(-64), 64)
+    };
+    let q1 = s.value() / nf;
+    let mut r = s;
+    r.add_product(q1, -nf);
+    let q2 = r.value() / nf;
+    r.add_product(q2, -nf);
+    // |r / N| rounded upward, with r's sign.
+    let tail = (r.abs_up() / nf).next_up() * r.signum() as f64;
+    // q1 + q2 = hi + lo exactly (|q2| is far below |q1|, or q1 is 0).
+    let hi = q1 + q2;
+    let lo = q2 - (hi - q1);
+    let up = libm::ldexp(1.0, k);
+    (
+        hi * up,
+        ExactRest {
+            lo: lo * up,
+            tail: tail * up,
+        },
+    )
+}
+
+/// [`prepare`] for a given job: what the edge tests build their inputs with.
+pub fn prepare_job(job: RowsJob) -> Result<Prepared, DetError> {
     let (n, acc, out_p) = (job.len, job.accumulator, job.precision);
     let steps = job.split.chunk.min(n) + job.split.splits - 1;
     let g = gamma(steps as u64, acc.unit_roundoff());
-    let us = store_roundoff(out_p, acc);
+    let compute = compute_format(out_p, acc);
     let mut exact = Vec::with_capacity(job.out_len());
     let mut exact_out = Vec::new();
+    let mut rest = Vec::new();
     let mut bounds = Vec::with_capacity(job.out_len());
     let mut cond = 0.0f64;
+    let mut masked = 0usize;
     for row in job.x.chunks(n) {
         match job.op {
             Op::RowSum | Op::Mean => {
                 let mut e = ExactAcc::new();
                 let mut abs = 0.0f64;
+                let mut flushable = 0.0f64;
                 for &v in row {
                     e.add(v);
                     abs += v.abs();
+                    if v != 0.0 && v.abs() < compute.min_normal() {
+                        flushable += v.abs();
+                    }
                 }
-                let abs = abs * (1.0 + (n as f64 + 2.0) * f64::EPSILON);
+                let up = 1.0 + (n as f64 + 2.0) * f64::EPSILON;
+                let abs = abs * up;
+                // Underflow: the adds of a chain are exact with gradual underflow; a device
+                // that flushes loses up to a smallest normal per add, plus every subnormal
+                // value it reads as zero.
+                let eta = (n + job.split.splits) as f64 * compute.min_normal() + flushable * up;
                 let sum = e.value();
                 if sum != 0.0 {
                     cond = cond.max(abs / sum.abs());
                 }
-                let err_sum = g.map(|g| g * abs);
                 if job.op == Op::RowSum {
-                    exact.push(sum);
+                    let (hi, r) = e.split();
+                    exact.push(hi);
+                    rest.push(r);
                     exact_out.push(e.value_in(out_p));
-                    bounds.push(
-                        err_sum
-                            .filter(|_| abs <= acc.max_finite())
-                            .map(|es| es + us * (sum.abs() + es)),
-                    );
-                } else {
-                    let mean = if sum.is_finite() {
-                        sum / n as f64
-                    } else {
-                        // The sum is beyond f64's range, the mean need not be: the same
-                        // from the sum scaled by 2^-64 (issue 11: never an infinite exact).
-                        let mut scaled = ExactAcc::new();
-                        row.iter().for_each(|&v| scaled.add(libm::ldexp(v, -64)));
-                        scaled.value() / n as f64 * libm::ldexp(1.0, 64)
-                    };
-                    exact.push(mean);
-                    let inv = job.inv_len();
-                    let u = acc.unit_roundoff();
-                    bounds.push(err_sum.filter(|_| abs <= acc.max_finite()).map(|es| {
-                        let inner = es * inv * (1.0 + u)
-                            + sum.abs() * ((inv - 1.0 / n as f64).abs() + inv * u)
-                            + acc.min_subnormal();
-                        // Two f64 roundings of the reference (sum, then /N).
-                        let reference = 2.0 * f64::EPSILON * mean.abs();
-                        (inner + us * (mean.abs() + inner)) * (1.0 + 1e-12) + reference
+                    bounds.push(g.and_then(|g| {
+                        chain_store_bound(g, abs, eta, hi.abs().next_up(), out_p, acc)
                     }));
+                } else {
+                    let (hi, r) = mean_split(&e, n);
+                    exact.push(hi);
+                    rest.push(r);
+                    exact_out.push(crate::numerics::error::round_split(out_p, hi, r));
+                    bounds.push(g.and_then(|g| mean_bound(&job, g, abs, eta, sum, hi)));
                 }
             }
             _ => {
@@ -426,15 +530,32 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
                 let s = e.value();
                 let ls = libm::log(s);
                 exact.extend(row.iter().map(|&v| (v - m) - ls));
+                masked += row.iter().filter(|&&v| is_masked(acc, v - m)).count();
                 bounds.extend(lsm_bound(row, m, s, steps, acc, out_p));
             }
         }
     }
     let bytes = (job.x.len() + job.out_len()) as f64 * out_p.bytes() as f64;
+    let unbounded = bounds.iter().filter(|b| b.is_none()).count();
+    let overflow = if unbounded > 0 && job.op != Op::LogSoftmax && g.is_some() {
+        format!(
+            "; overflow possible in {unbounded} rows: a partial sum may reach (1 + gamma) sum |x| past the {acc} maximum {:e} (or the stored value past the {out_p} one) and round to infinity; the error model assumes no overflow",
+            acc.max_finite()
+        )
+    } else {
+        String::new()
+    };
     let note = format!(
-        "{} rows of {}; {}",
+        "{} rows of {}{}{overflow}; {}",
         job.rows,
         n,
+        if masked > 0 {
+            format!(
+                "; {masked} masked elements (exp(x - max) below the {acc} range: -inf or a large negative mask), judged on their own"
+            )
+        } else {
+            String::new()
+        },
         if job.split.splits > 1 {
             format!(
                 "each row in {} chunks of {}",
@@ -446,10 +567,11 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     );
     Ok(Prepared {
         input_sha256: inputs::checksum(out_p, &job.x),
-        dumps: vec![("x".to_string(), out_p, job.x.clone())],
+        dumps: vec![("x".to_string(), out_p, job.x.clone().into())],
         job: Job::Rows(job),
         exact,
         exact_out,
+        exact_rest: rest,
         bounds,
         condition_number: (cond > 0.0).then_some(cond),
         bytes_moved: bytes,

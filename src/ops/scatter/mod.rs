@@ -515,6 +515,8 @@ struct BinStats {
     /// Exact sum of every bin, and that sum rounded once to the accumulator.
     exact: Vec<f64>,
     exact_out: Vec<f64>,
+    /// What each bin's exact sum holds beyond `exact` (errors are against the real sum).
+    rest: Vec<crate::numerics::error::ExactRest>,
     /// Sum of magnitudes (rounded up).
     mags: Vec<f64>,
     /// Sum of the magnitudes a flushing device reads as zero (rounded up).
@@ -528,6 +530,7 @@ impl BinStats {
         let mut st = BinStats {
             exact: Vec::with_capacity(bins),
             exact_out: Vec::with_capacity(bins),
+            rest: Vec::with_capacity(bins),
             mags: Vec::with_capacity(bins),
             flushable: Vec::with_capacity(bins),
             counts: Vec::with_capacity(bins),
@@ -546,7 +549,9 @@ impl BinStats {
                     acc_f.add(v.abs());
                 }
             }
-            st.exact.push(acc_e.value());
+            let (hi, rest) = acc_e.split();
+            st.exact.push(hi);
+            st.rest.push(rest);
             st.exact_out.push(acc_e.value_in(acc));
             st.mags.push(acc_m.value() * (1.0 + f64::EPSILON));
             st.flushable.push(acc_f.value().next_up());
@@ -564,13 +569,19 @@ fn bin_bounds(job: &ScatterJob, st: &BinStats, compute: Precision, widen: u64) -
     let u = acc.unit_roundoff();
     (0..job.bins)
         .map(|b| {
-            let (c, mag, ex) = (st.counts[b], st.mags[b], st.exact[b]);
+            // |exact| rounded upward: within half an ulp of the f64 `exact`.
+            let (c, mag, ex) = (st.counts[b], st.mags[b], st.exact[b].abs().next_up());
             if c == 0 {
                 return Some(0.0);
             }
-            if mag > acc.max_finite() {
+            // Every partial sum is at most (1 + gamma) sum |x|: past the accumulator's
+            // largest value one could round to infinity, which no bound covers.
+            let reach = gamma(c as u64 + widen, u).map_or(f64::INFINITY, |g| (1.0 + g) * mag);
+            if !crate::numerics::bounds::fits(acc, reach * (1.0 + f64::EPSILON)) {
                 return None;
             }
+            // The final rounding to the accumulator of a subnormal (or flushed) result.
+            let last = crate::numerics::bounds::underflow_abs(acc, 0.0);
             // Underflow terms of fl(a + b) = (a + b)(1 + d) + e: with gradual underflow an
             // addition whose result is subnormal is exact (e = 0); a device that flushes
             // loses up to the smallest normal per operation (the rounding to the
@@ -586,12 +597,12 @@ fn bin_bounds(job: &ScatterJob, st: &BinStats, compute: Precision, widen: u64) -
                 }
                 ScatterVariant::FixedPoint => {
                     let quant = c as f64 * libm::ldexp(0.5, -job.fixed_scale);
-                    Some(quant + (u + f64::EPSILON) * (ex.abs() + quant))
+                    Some(quant + (u + f64::EPSILON) * (ex + quant) + last)
                 }
                 ScatterVariant::Reproducible => job.repro_bins.get(b).map(|p| {
                     // Rounding x to the accumulator before depositing, when it is wider.
                     let pre = if widen == 1 { u * mag } else { 0.0 };
-                    p.bound(c as u64, ex) + pre
+                    p.bound(c as u64, ex) + pre + last
                 }),
             };
             model.map(|m| m + ftz).filter(|m| m.is_finite())
@@ -726,6 +737,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         job: Job::Scatter(job),
         exact: stats.exact,
         exact_out: stats.exact_out,
+        exact_rest: stats.rest,
         bounds,
         condition_number: None,
         bytes_moved: n as f64 * (case.precision.bytes() + 4) as f64
@@ -734,8 +746,8 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         out_precision: acc,
         scalar: false,
         dumps: vec![
-            ("x".to_string(), case.precision, x),
-            ("index".to_string(), Precision::F64, idx_f),
+            ("x".to_string(), case.precision, x.into()),
+            ("index".to_string(), Precision::F64, idx_f.into()),
         ],
         note,
     })

@@ -69,8 +69,8 @@ fn native_merge(b: &WgpuBackend, job: &ScatterJob) -> bool {
 /// Whether reproducible's workgroup lanes are one wrapping u32 word per (bin, fold) (see
 /// `plane_add32` in scatter.wgsl): f32 counts (at most 2^12 per term) and fewer than 2^19
 /// terms per workgroup, so a workgroup's total stays below 2^31 in magnitude.
-fn repro_plane32(b: &WgpuBackend, job: &ScatterJob) -> bool {
-    let (groups, span) = repro_shape(b, job);
+fn repro_plane32(job: &ScatterJob, layout: Layout) -> bool {
+    let (groups, span) = repro_shape(job, layout);
     job.accumulator == Precision::F32
         && most_per_workgroup(
             job.n() as u64,
@@ -86,8 +86,8 @@ fn repro_plane32(b: &WgpuBackend, job: &ScatterJob) -> bool {
 /// (bin, fold) word into the global lanes, lane by lane on lavapipe (at 2^22 terms into
 /// 1024 uniform bins, the median went from 53-56 ms with spans of 64 to 48-51 ms here).
 /// The result is order-free, so the shape cannot change its bits.
-fn repro_shape(b: &WgpuBackend, job: &ScatterJob) -> (u32, u32) {
-    if !b.is_cpu() {
+fn repro_shape(job: &ScatterJob, layout: Layout) -> (u32, u32) {
+    if !layout.cpu_walks {
         return (job.repro_groups(), job.repro_span());
     }
     let wg = job.launch.workgroup_size as usize;
@@ -110,8 +110,8 @@ fn most_per_workgroup(n: u64, groups: u64, wg: u64, span: u64) -> u64 {
 }
 
 /// u32 words of reproducible's per-workgroup lanes (all bins).
-fn repro_plane_words(b: &WgpuBackend, job: &ScatterJob) -> usize {
-    let per_lane = if repro_plane32(b, job) {
+fn repro_plane_words(job: &ScatterJob, layout: Layout) -> usize {
+    let per_lane = if repro_plane32(job, layout) {
         1
     } else {
         job.repro_limbs()
@@ -124,20 +124,20 @@ fn repro_plane_words(b: &WgpuBackend, job: &ScatterJob) -> usize {
 /// device has 64-bit atomics. Same 12 bytes per bin either way.
 fn repro_pair64(b: &WgpuBackend, job: &ScatterJob, layout: Layout) -> bool {
     layout.pair64
-        && repro_private(b, job)
-        && repro_plane32(b, job)
+        && repro_private(b, job, layout)
+        && repro_plane32(job, layout)
         && b.has(F::SHADER_INT64 | F::SHADER_INT64_ATOMIC_ALL_OPS)
 }
 
 /// Bytes of reproducible's per-workgroup lanes (all bins).
-fn repro_lane_bytes(b: &WgpuBackend, job: &ScatterJob) -> u64 {
-    (repro_plane_words(b, job) * 4) as u64
+fn repro_lane_bytes(job: &ScatterJob, layout: Layout) -> u64 {
+    (repro_plane_words(job, layout) * 4) as u64
 }
 
 /// Whether reproducible keeps every bin's lanes in workgroup memory on this device.
-fn repro_private(b: &WgpuBackend, job: &ScatterJob) -> bool {
+fn repro_private(b: &WgpuBackend, job: &ScatterJob, layout: Layout) -> bool {
     job.variant == ScatterVariant::Reproducible
-        && repro_lane_bytes(b, job) <= b.limits().max_compute_workgroup_storage_size as u64
+        && repro_lane_bytes(job, layout) <= b.limits().max_compute_workgroup_storage_size as u64
 }
 
 /// The specialised WGSL of one job.
@@ -175,8 +175,8 @@ fn source_with(
     let rw = if pairs {
         // Fold 2 alone; folds 0 and 1 in the PAIRS u64 words (same bytes in all).
         job.bins
-    } else if repro_private(b, job) {
-        repro_plane_words(b, job)
+    } else if repro_private(b, job, layout) {
+        repro_plane_words(job, layout)
     } else {
         1
     };
@@ -222,9 +222,9 @@ fn source_with(
         ScatterVariant::Reproducible => {
             // common.wgsl's or1, pow2, sigma_of and to_limbs (binned deposits).
             flags.extend(["V_REPRO", "REPRO_BITS"]);
-            if repro_private(b, job) {
+            if repro_private(b, job, layout) {
                 flags.push("REPRO_PRIV");
-                if repro_plane32(b, job) {
+                if repro_plane32(job, layout) {
                     flags.push("PLANE32");
                 }
                 if pairs {
@@ -493,7 +493,7 @@ fn run_reproducible(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
         "bin layouts",
         bytemuck::cast_slice(&job.repro_layout_packed()),
     )?;
-    let (groups, span) = repro_shape(b, job);
+    let (groups, span) = repro_shape(job, s.layout);
     let u = b.uniform(
         "params_repro",
         &Params {
@@ -523,9 +523,9 @@ fn run_reproducible(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
         "binned summation as exact integer quanta per fold in each bin's own layout, no sort; {} lanes; runs of up to {} elements per thread; states finalised on the host",
         if repro_pair64(b, job, s.layout) {
             "per-workgroup lanes in workgroup memory (folds 0 and 1 of a bin in one u64 word), merged into global"
-        } else if repro_plane32(b, job) && repro_private(b, job) {
+        } else if repro_plane32(job, s.layout) && repro_private(b, job, s.layout) {
             "per-workgroup lanes in workgroup memory (one u32 word per fold), merged into global"
-        } else if repro_private(b, job) {
+        } else if repro_private(b, job, s.layout) {
             "per-workgroup lanes in workgroup memory, merged into global"
         } else {
             "global"
@@ -535,27 +535,25 @@ fn run_reproducible(s: &Setup, set: &mut RunSet) -> Result<(), OpError> {
     Ok(())
 }
 
-/// How a device lays out the kernels whose bits do not depend on it: [`layout`] chooses
-/// one per device, and [`run_with`] takes any (the tests run each on one device).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Layout {
-    /// sort_segmented's sort.
-    pub sort: SortWords,
-    /// reproducible's workgroup lanes: folds 0 and 1 of a bin in one u64 word where its
-    /// lanes are 32-bit and the device has 64-bit atomics; else one u32 word per fold.
-    pub pair64: bool,
+/// How a device lays out the kernels whose bits do not depend on it: the family's view of
+/// the device [`Profile`]. [`layout`] is the device's own, and [`run_with`] takes any (the
+/// tests run each on one device).
+pub type Layout = Profile;
+
+/// The layout this device runs: [`Profile::of`].
+pub fn layout(b: &WgpuBackend) -> Layout {
+    Profile::of(b)
 }
 
-/// The layout this device runs: [`sort_words`], and paired lanes wherever they apply.
-pub fn layout(b: &WgpuBackend) -> Layout {
-    Layout {
-        sort: sort_words(b),
-        pair64: true,
-    }
+/// The layout sort_segmented uses on this device: packed on a CPU adapter with 64-bit
+/// integers, split everywhere else.
+pub fn sort_words(b: &WgpuBackend) -> SortWords {
+    Profile::of(b).sort
 }
 
 mod sort;
-pub use sort::{lane_bits, sort_words, SortWords, LANE_BITS, LANE_SPAN, LANE_WG};
+pub use crate::ops::wgsl::{Profile, SortWords};
+pub use sort::{lane_bits, LANE_BITS, LANE_SPAN, LANE_WG};
 use sort::{run_sorted, SortShape};
 
 #[cfg(test)]

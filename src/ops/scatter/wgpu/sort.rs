@@ -4,22 +4,6 @@
 
 use super::*;
 
-/// How sort_segmented lays out its sort on a device.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SortWords {
-    /// A radix sort by 5-bit digits over tiles of workgroups, keys and element positions
-    /// in separate u32 arrays, the values moved into sorted order by the last pass: every
-    /// device.
-    Split,
-    /// A counting sort by digits of up to [`LANE_BITS`] bits whose threads each own a range
-    /// of elements and a counter per digit, key and value (f32; the position for f64)
-    /// packed in one u64 per element (`SORT64` in scatter.wgsl): CPU adapters with
-    /// SHADER_INT64, where every memory component an element touches is a loop over the
-    /// SIMD lanes and a gather from x costs far more than a sequential read. The same
-    /// stable sort, so the same sorted order and the same bits.
-    Packed,
-}
-
 /// Digit bits of the packed sort: up to 1024 bins sort in one pass.
 pub const LANE_BITS: u32 = 10;
 
@@ -45,16 +29,6 @@ pub(super) fn lane_shape(n: usize) -> (usize, usize, usize) {
 /// [`LANE_BITS`], at least 1.
 pub fn lane_bits(bins: usize) -> u32 {
     (32 - ((bins.max(1) - 1) as u32).leading_zeros()).clamp(1, LANE_BITS)
-}
-
-/// The layout sort_segmented uses on this device: packed on a CPU adapter with 64-bit
-/// integers, split everywhere else.
-pub fn sort_words(b: &WgpuBackend) -> SortWords {
-    if b.is_cpu() && b.has(F::SHADER_INT64) {
-        SortWords::Packed
-    } else {
-        SortWords::Split
-    }
 }
 
 /// The buffers of sort_segmented.
