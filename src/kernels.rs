@@ -12,17 +12,20 @@ pub const CUDA_PRELUDE: &str = CUDA[0].1;
 /// is specialised (see [`crate::ops::wgsl::specialise_family`]).
 pub const WGSL_PRELUDE: &str = WGSL[0].1;
 
-// `CUDA` and `WGSL` (every source by repository path, the prelude first) and the module
-// `wgsl` (each family's template as a constant named after its file), written by build.rs
-// from the files in kernels/cuda and kernels/wgsl: a family's kernels are embedded once, by
-// being there. Each family's `wgpu.rs` compiles its template from `wgsl` (as its
-// `TEMPLATE`) and [`hashes`] hashes the same strings, so the hash is of what runs.
-include!(concat!(env!("OUT_DIR"), "/kernel_sources.rs"));
+// For every folder under kernels/ (each backend's kernel language): a table named after it
+// (`CUDA`, `WGSL`: every source by repository path, the prelude first), a module of the same
+// name in lower case (each family's source as a constant named after its file), and
+// `FOLDERS`, every table by folder; written by build.rs, which names no backend: a family's
+// kernels are embedded once, by being there. Each family's `wgpu.rs` compiles its template
+// from `wgsl` (as its `TEMPLATE`) and [`hashes`] hashes the same strings, so the hash is of
+// what runs.
+include!(concat!(env!("OUT_DIR"), "/kernel_folders.rs"));
 
 /// SHA-256 of every embedded kernel source.
 pub fn hashes() -> BTreeMap<String, String> {
-    CUDA.iter()
-        .chain(WGSL.iter())
+    FOLDERS
+        .iter()
+        .flat_map(|(_, table)| table.iter())
         .map(|(path, src)| {
             (
                 path.to_string(),
@@ -34,8 +37,18 @@ pub fn hashes() -> BTreeMap<String, String> {
 
 /// Looks a source up by path.
 pub fn source(path: &str) -> Option<&'static str> {
-    CUDA.iter()
-        .chain(WGSL.iter())
+    FOLDERS
+        .iter()
+        .flat_map(|(_, table)| table.iter())
         .find(|(p, _)| *p == path)
         .map(|(_, s)| *s)
+}
+
+/// Every source of a kernel folder (e.g. `kernels/cuda`), the prelude first; empty for a
+/// folder that does not exist.
+pub fn folder(folder: &str) -> &'static [(&'static str, &'static str)] {
+    FOLDERS
+        .iter()
+        .find(|(f, _)| *f == folder.trim_end_matches('/'))
+        .map_or(&[], |(_, table)| table)
 }

@@ -1,8 +1,24 @@
 //! The CPU backend: the reference, and the exact emulation of every ordered variant.
 
-use super::{run_kernel, Backend, BackendKind, DeviceInfo, Kernel, KernelApi, RunSet};
+use super::{
+    run_kernel, Backend, BackendKind, Capabilities, DeviceInfo, Kernel, KernelApi, RunSet, Timer,
+};
+use crate::shared::ordering::Ordering;
 use crate::error::OpError;
 use std::time::Instant;
+
+/// The CPU runs Rust: atomic variants are emulated with one ordering, times are host time.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    orderings: &[Ordering::Relaxed],
+    kernels: None,
+    timer: Timer::HOST,
+    in_all: true,
+};
+
+/// The host CPU: always one usable device.
+pub fn discover() -> (Vec<CpuBackend>, Vec<DeviceInfo>) {
+    (vec![CpuBackend::new()], Vec::new())
+}
 
 /// The host CPU.
 pub struct CpuBackend {
@@ -87,6 +103,10 @@ impl Backend for CpuBackend {
 
     fn info(&self) -> &DeviceInfo {
         &self.info
+    }
+
+    fn kernel_api(&self) -> &dyn std::any::Any {
+        self
     }
 
     fn run(&self, job: &dyn Kernel) -> Result<RunSet, OpError> {

@@ -32,7 +32,8 @@
 //! is an explicit `__fadd_rn`-style intrinsic so `--fmad` cannot change results.
 
 use super::{run_kernel, BuildTarget, Kernel, KernelApi, RunSet};
-use super::{Backend, BackendKind, DeviceInfo};
+use super::{Backend, BackendKind, Capabilities, DeviceInfo, KernelSources, Timer};
+use crate::shared::ordering::Ordering;
 use crate::error::OpError;
 
 pub mod driver;
@@ -43,6 +44,21 @@ pub mod nvrtc;
 
 pub use driver::{discover, driver_err, TIMER};
 pub use engine::{CudaBuf, CudaFn, Engine, LaunchArgs, LaunchConfig};
+
+/// Atomic variants run with each PTX ordering and scope; modules are NVRTC cubins; times
+/// are CUDA events around the launches.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    orderings: &Ordering::CUDA,
+    kernels: Some(KernelSources {
+        folder: "kernels/cuda",
+        compile: "NVRTC to a cubin for the device's sm_XY, kernels/cuda/common.cuh prepended to each family's .cu, one module per set of -D defines and --fmad (see compile_options)",
+    }),
+    timer: Timer {
+        name: TIMER,
+        device_time: true,
+    },
+    in_all: true,
+};
 
 /// Options every module is compiled with, before the architecture, `--fmad` and defines.
 /// `--ftz=false` keeps subnormals (the CPU emulation keeps them); precise division and
@@ -403,6 +419,10 @@ impl Backend for CudaBackend {
 
     fn info(&self) -> &DeviceInfo {
         &self.info
+    }
+
+    fn kernel_api(&self) -> &dyn std::any::Any {
+        self
     }
 
     fn run(&self, job: &dyn Kernel) -> Result<RunSet, OpError> {

@@ -19,7 +19,9 @@
 //! This module knows nothing of the families: a job describes itself as an
 //! [`ExternalCall`]: its family's kernel for [`Describe`] (see [`super::KernelApi`]).
 
-use super::{run_kernel, Backend, BackendKind, DeviceInfo, Kernel, KernelApi, RunSet};
+use super::{
+    run_kernel, Backend, BackendKind, Capabilities, DeviceInfo, Kernel, KernelApi, RunSet, Timer,
+};
 use crate::error::{DetError, OpError};
 use crate::numerics::Precision;
 use crate::report::ResultRecord;
@@ -28,6 +30,26 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// An adapter's modes are not atomic kernels of ours: nothing is swept (a job keeps its
+/// default ordering, and [`Backend::annotate`] records none); the program compiles its own
+/// kernels; times are the program's own where it reports them. It needs an adapter
+/// (`--external`), so `--backend all` never implies it.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    orderings: &[crate::shared::ordering::Ordering::Relaxed],
+    kernels: None,
+    timer: Timer {
+        name: "adapter",
+        device_time: true,
+    },
+    in_all: false,
+};
+
+/// Nothing to discover: the runner builds the backend from the `--external` adapter
+/// ([`ExternalBackend::new`]).
+pub fn discover() -> (Vec<ExternalBackend>, Vec<DeviceInfo>) {
+    (Vec::new(), Vec::new())
+}
 
 /// The protocol version written into every request; adapters refuse others.
 pub const PROTOCOL: &str = "detbench.external.v1";
@@ -1072,6 +1094,10 @@ impl Backend for ExternalBackend {
 
     fn info(&self) -> &DeviceInfo {
         &self.info
+    }
+
+    fn kernel_api(&self) -> &dyn std::any::Any {
+        &Describe
     }
 
     fn run(&self, job: &dyn Kernel) -> Result<RunSet, OpError> {

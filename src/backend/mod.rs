@@ -4,60 +4,98 @@
 //! and, for each one that cannot be used, says why, so `detbench devices` and the
 //! report can show it instead of dropping it.
 
-pub mod cpu;
-pub mod cuda;
-pub mod external;
-pub mod wgpu;
-
 use crate::error::OpError;
+use crate::shared::ordering::Ordering;
 use serde::{Deserialize, Serialize};
 use std::any::Any;
 use std::fmt;
 use std::str::FromStr;
 
-/// The kinds of backend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendKind {
-    Cpu,
-    Cuda,
-    Wgpu,
-    /// The CUDA backend's host code and kernels run on the g++ host emulator of an sm_90
-    /// device: it checks them without a GPU; its times are emulator time.
-    #[serde(rename = "cuda-emu")]
-    CudaEmu,
-    /// A program outside detbench, through an adapter (`--external`).
-    External,
+/// The registry: every backend, as `module: Variant = "name";`. A new backend is its own
+/// module file(s) plus one line here: `BackendKind`, its names, `--backend` parsing,
+/// [`BackendKind::ALL`], [`BackendKind::capabilities`] and [`discover`] are generated from
+/// it. Each module provides `pub const CAPABILITIES: Capabilities` and
+/// `pub fn discover() -> (Vec<impl Backend>, Vec<DeviceInfo>)` (every usable device, and
+/// an unavailable entry with the reason for each one that is not).
+macro_rules! backends {
+    ($($(#[$meta:meta])* $module:ident: $variant:ident = $name:literal;)+) => {
+        $(pub mod $module;)+
+
+        /// The kinds of backend.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum BackendKind {
+            $($(#[$meta])* #[serde(rename = $name)] $variant,)+
+        }
+
+        impl BackendKind {
+            /// Every backend, in registry order.
+            pub const EVERY: [BackendKind; [$($name),+].len()] = [$(BackendKind::$variant),+];
+
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(BackendKind::$variant => $name,)+
+                }
+            }
+
+            /// What the backend declares about itself.
+            pub const fn capabilities(self) -> &'static Capabilities {
+                match self {
+                    $(BackendKind::$variant => &$module::CAPABILITIES,)+
+                }
+            }
+
+            /// Every device of this backend, usable or not.
+            fn discover(self) -> Discovered {
+                match self {
+                    $(BackendKind::$variant => Discovered::of($module::discover()),)+
+                }
+            }
+        }
+    };
 }
 
-impl BackendKind {
-    /// The built-in backends: what `--backend all` means. `external` needs an adapter
-    /// (`--external`), so it is never implied.
-    pub const ALL: [BackendKind; 3] = [BackendKind::Cpu, BackendKind::Cuda, BackendKind::Wgpu];
+backends! {
+    cpu: Cpu = "cpu";
+    cuda: Cuda = "cuda";
+    wgpu: Wgpu = "wgpu";
+    /// The CUDA backend's host code and kernels run on the g++ host emulator of an sm_90
+    /// device: it checks them without a GPU; its times are emulator time.
+    cuda_emu: CudaEmu = "cuda-emu";
+    /// A program outside detbench, through an adapter (`--external`).
+    external: External = "external";
+}
 
-    /// What `detbench devices` lists: the built-in backends and `cuda-emu`, which is not a
-    /// device to measure (so not in [`BackendKind::ALL`]) and runs only when named.
-    pub const LISTED: [BackendKind; 4] = [
-        BackendKind::Cpu,
-        BackendKind::Cuda,
-        BackendKind::Wgpu,
-        BackendKind::CudaEmu,
-    ];
-
-    /// Whether atomic jobs run once per CUDA ordering (the PTX orderings) on this backend.
-    pub fn sweeps_cuda_orderings(self) -> bool {
-        matches!(self, BackendKind::Cuda | BackendKind::CudaEmu)
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            BackendKind::Cpu => "cpu",
-            BackendKind::Cuda => "cuda",
-            BackendKind::Wgpu => "wgpu",
-            BackendKind::CudaEmu => "cuda-emu",
-            BackendKind::External => "external",
+/// How many backends `--backend all` means ([`Capabilities::in_all`]).
+const IN_ALL: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < BackendKind::EVERY.len() {
+        if BackendKind::EVERY[i].capabilities().in_all {
+            n += 1;
         }
+        i += 1;
     }
+    n
+};
+
+impl BackendKind {
+    /// What `detbench devices` lists: every backend (one that needs more than a device,
+    /// like the external adapter, finds none by itself and adds nothing).
+    pub const LISTED: [BackendKind; BackendKind::EVERY.len()] = BackendKind::EVERY;
+
+    /// The backends `--backend all` means: those whose [`Capabilities::in_all`] is set.
+    pub const ALL: [BackendKind; IN_ALL] = {
+        let mut all = [BackendKind::EVERY[0]; IN_ALL];
+        let (mut i, mut n) = (0, 0);
+        while i < BackendKind::EVERY.len() {
+            if BackendKind::EVERY[i].capabilities().in_all {
+                all[n] = BackendKind::EVERY[i];
+                n += 1;
+            }
+            i += 1;
+        }
+        all
+    };
 }
 
 impl fmt::Display for BackendKind {
@@ -69,17 +107,68 @@ impl fmt::Display for BackendKind {
 impl FromStr for BackendKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "cpu" => Ok(BackendKind::Cpu),
-            "cuda" => Ok(BackendKind::Cuda),
-            "wgpu" => Ok(BackendKind::Wgpu),
-            "cuda-emu" => Ok(BackendKind::CudaEmu),
-            "external" => Ok(BackendKind::External),
-            other => Err(format!(
-                "unknown backend '{other}' (expected cpu, cuda, wgpu, cuda-emu or external)"
-            )),
-        }
+        let s = s.trim();
+        BackendKind::EVERY
+            .iter()
+            .copied()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = BackendKind::EVERY.iter().map(|k| k.name()).collect();
+                format!("unknown backend '{s}' (expected {})", names.join(", "))
+            })
     }
+}
+
+/// What a backend declares about itself: everything the runner, `train`, `check` and
+/// `build.rs` need to know of it, so that none of them names a backend.
+#[derive(Clone, Copy, Debug)]
+pub struct Capabilities {
+    /// The atomic orderings an atomic variant runs with on this backend, one result row
+    /// each (the user's `--orderings` choose among them). A backend whose atomics have one
+    /// fixed ordering lists just that one.
+    pub orderings: &'static [Ordering],
+    /// Where its kernel sources live and how they become code it runs; None where it
+    /// compiles nothing of detbench's (the CPU runs Rust, an external program its own).
+    pub kernels: Option<KernelSources>,
+    /// The timer its times come from.
+    pub timer: Timer,
+    /// Whether `--backend all` includes it (an emulator, or a backend that needs more than
+    /// a device to run, is asked for by name).
+    pub in_all: bool,
+}
+
+/// A backend's kernel sources: a folder under `kernels/` (embedded by build.rs, which
+/// names no backend: every folder there is embedded and hashed into reports) and the
+/// compile step applied to each source.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelSources {
+    /// The folder, e.g. `kernels/cuda`; its `common.*` file is the prelude.
+    pub folder: &'static str,
+    /// The compile step, in words (compiler, target, how the prelude joins each source).
+    pub compile: &'static str,
+}
+
+/// How a backend times its runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Timer {
+    /// The timer name a [`RunSet`] records (a device may fall back to `host`).
+    pub name: &'static str,
+    /// Whether its times measure the device under test (false for an emulator: they are
+    /// emulator time, not a performance figure).
+    pub device_time: bool,
+}
+
+impl Timer {
+    /// Host wall-clock time around each run, on this process's threads.
+    pub const HOST: Timer = Timer {
+        name: "host",
+        device_time: true,
+    };
+}
+
+/// The host's CPU model (a report's `env.cpu`), whatever the backends.
+pub fn host_cpu_name() -> String {
+    cpu::cpu_name()
 }
 
 /// A device as `detbench devices` and the report's `env.devices` show it (defined with the
@@ -128,6 +217,12 @@ impl DeviceInfo {
 }
 
 impl DeviceInfo {
+    /// Whether the device is a CPU (the CPU backend, or a software rasteriser such as
+    /// lavapipe): its work runs on the host's cores.
+    pub fn is_cpu_device(&self) -> bool {
+        self.device_type == "cpu"
+    }
+
     /// An entry for a backend that cannot be used, with the reason.
     pub fn unavailable(backend: BackendKind, name: &str, reason: impl Into<String>) -> Self {
         DeviceInfo {
@@ -181,31 +276,36 @@ pub trait Kernel: Sync {
 
 /// The entry of one kernel function in a [`Kernel::kernel`] lookup: `f` run on `api` when
 /// `api` is an `A`, else None (`family_kernel!` chains one per function it is given).
-pub fn kernel_entry<A: KernelApi, J>(
+pub fn kernel_entry<A: Any, J, O: 'static>(
     api: &dyn Any,
     job: &J,
-    f: fn(&A, &J) -> Result<A::Output, OpError>,
+    f: fn(&A, &J) -> Result<O, OpError>,
 ) -> Option<Result<Box<dyn Any>, OpError>> {
     let api = api.downcast_ref::<A>()?;
     Some(f(api, job).map(|out| Box::new(out) as Box<dyn Any>))
 }
 
-/// Runs `job`'s kernel for `api`: `Unsupported` when its family has none.
-pub fn run_kernel<A: KernelApi>(job: &dyn Kernel, api: &A) -> Result<A::Output, OpError> {
+/// Runs `job`'s kernel for `api` (a backend's [`Backend::kernel_api`]) and returns its
+/// answer as `O`, the type the caller asks for (a [`RunSet`], or the device state a
+/// request like the optimizer's creates): `Unsupported` when its family has none.
+pub fn lookup<O: 'static>(job: &dyn Kernel, api: &dyn Any, backend: &str) -> Result<O, OpError> {
     let out = job.kernel(api).ok_or_else(|| {
         OpError::Unsupported(format!(
-            "{} has no {} kernel in this build",
-            job.kernel_name(),
-            A::NAME
+            "{} has no {backend} kernel in this build",
+            job.kernel_name()
         ))
     })??;
-    out.downcast::<A::Output>().map(|b| *b).map_err(|_| {
+    out.downcast::<O>().map(|b| *b).map_err(|_| {
         OpError::Failed(format!(
-            "{}: the {} kernel returned another type than its API's output",
-            job.kernel_name(),
-            A::NAME
+            "{}: the {backend} kernel answered with another type than was asked for",
+            job.kernel_name()
         ))
     })
+}
+
+/// Runs `job`'s kernel for `api`: `Unsupported` when its family has none.
+pub fn run_kernel<A: KernelApi>(job: &dyn Kernel, api: &A) -> Result<A::Output, OpError> {
+    lookup(job, api, A::NAME)
 }
 
 /// A target a family's kernel modules are built for without a device (`detbench kernels`,
@@ -229,6 +329,9 @@ pub fn module_entry<T: BuildTarget>(
 pub trait Backend: Send + Sync {
     fn kind(&self) -> BackendKind;
     fn info(&self) -> &DeviceInfo;
+    /// What the families' kernels for this backend take (its [`KernelApi`] value, usually
+    /// the backend itself): the key of every [`Kernel::kernel`] lookup made for it.
+    fn kernel_api(&self) -> &dyn Any;
     /// Runs the job its `runs` times. `Err(Unsupported)` when the device lacks a feature.
     fn run(&self, job: &dyn Kernel) -> Result<RunSet, OpError>;
     /// Runs the job as the case's `variant`. Only backends whose variants are their own
@@ -238,9 +341,22 @@ pub trait Backend: Send + Sync {
     }
     /// Adds what this backend knows about a record before it runs (the external adapter).
     fn annotate(&self, _rec: &mut crate::report::ResultRecord) {}
-    /// Kernel sources this backend compiles, by path, for provenance hashes.
+    /// Whether the work runs on this process's own threads (a CPU device: the CPU
+    /// backend, a software rasteriser such as lavapipe), so the process CPU clock measures
+    /// it; a GPU, or an external process, works while this process waits.
+    fn runs_on_host(&self) -> bool {
+        self.info().is_cpu_device()
+    }
+    /// What the backend declares about itself (its kind's [`Capabilities`]).
+    fn capabilities(&self) -> &'static Capabilities {
+        self.kind().capabilities()
+    }
+    /// Kernel sources this backend compiles, by path, for provenance hashes: its
+    /// [`KernelSources::folder`].
     fn kernel_sources(&self) -> Vec<(&'static str, &'static str)> {
-        Vec::new()
+        self.capabilities()
+            .kernels
+            .map_or(Vec::new(), |k| crate::kernels::folder(k.folder).to_vec())
     }
     /// Compile options, for provenance.
     fn compile_options(&self) -> serde_json::Value {
@@ -255,44 +371,30 @@ pub struct Discovered {
     pub infos: Vec<DeviceInfo>,
 }
 
-/// Finds every device of the requested backend kinds.
-pub fn discover(kinds: &[BackendKind]) -> Discovered {
-    let mut backends: Vec<Box<dyn Backend>> = Vec::new();
-    let mut infos = Vec::new();
-    for &kind in kinds {
-        match kind {
-            BackendKind::Cpu => {
-                let b = cpu::CpuBackend::new();
-                infos.push(b.info().clone());
-                backends.push(Box::new(b));
-            }
-            BackendKind::Cuda => {
-                let (found, mut unavailable) = cuda::discover();
-                for b in found {
-                    infos.push(b.info().clone());
-                    backends.push(Box::new(b));
-                }
-                infos.append(&mut unavailable);
-            }
-            BackendKind::CudaEmu => {
-                let (found, mut unavailable) = cuda::emu_discover();
-                for b in found {
-                    infos.push(b.info().clone());
-                    backends.push(Box::new(b));
-                }
-                infos.append(&mut unavailable);
-            }
-            BackendKind::Wgpu => {
-                let (found, mut unavailable) = wgpu::discover();
-                for b in found {
-                    infos.push(b.info().clone());
-                    backends.push(Box::new(b));
-                }
-                infos.append(&mut unavailable);
-            }
-            // Built by the runner from the `--external` adapter.
-            BackendKind::External => {}
+impl Discovered {
+    /// What one backend's `discover` found: its usable devices, then the others.
+    fn of<B: Backend + 'static>((found, unavailable): (Vec<B>, Vec<DeviceInfo>)) -> Self {
+        let infos = found.iter().map(|b| b.info().clone()).chain(unavailable);
+        Discovered {
+            infos: infos.collect(),
+            backends: found
+                .into_iter()
+                .map(|b| Box::new(b) as Box<dyn Backend>)
+                .collect(),
         }
     }
-    Discovered { backends, infos }
+}
+
+/// Finds every device of the requested backend kinds.
+pub fn discover(kinds: &[BackendKind]) -> Discovered {
+    let mut all = Discovered {
+        backends: Vec::new(),
+        infos: Vec::new(),
+    };
+    for kind in kinds {
+        let mut d = kind.discover();
+        all.backends.append(&mut d.backends);
+        all.infos.append(&mut d.infos);
+    }
+    all
 }

@@ -34,7 +34,8 @@
 //!   `OpError::Failed` with wgpu's message instead of letting wgpu panic.
 
 use super::{run_kernel, Kernel, KernelApi, RunSet};
-use super::{Backend, BackendKind, DeviceInfo};
+use super::{Backend, BackendKind, Capabilities, DeviceInfo, KernelSources, Timer};
+use crate::shared::ordering::Ordering;
 use crate::error::OpError;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -139,6 +140,22 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
 
 /// Finds every Vulkan/Metal/DX12 adapter. Usable ones come back as backends, the others as
 /// unavailable entries that say why. Never panics.
+/// WGSL atomics are relaxed at device scope; shaders are specialised WGSL compiled by naga;
+/// times come from timestamp queries where the adapter has them (else host time, which
+/// [`WgpuBackend::timer`] names).
+pub const CAPABILITIES: Capabilities = Capabilities {
+    orderings: &[Ordering::Relaxed],
+    kernels: Some(KernelSources {
+        folder: "kernels/wgsl",
+        compile: "each family's template after kernels/wgsl/common.wgsl, specialised by a host-written header and //#if blocks, compiled by naga for the adapter's API",
+    }),
+    timer: Timer {
+        name: "timestamp_query",
+        device_time: true,
+    },
+    in_all: true,
+};
+
 pub fn discover() -> (Vec<WgpuBackend>, Vec<DeviceInfo>) {
     let adapters = catch_unwind(|| {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
@@ -740,6 +757,10 @@ impl Backend for WgpuBackend {
 
     fn info(&self) -> &DeviceInfo {
         &self.info
+    }
+
+    fn kernel_api(&self) -> &dyn std::any::Any {
+        self
     }
 
     fn run(&self, job: &dyn Kernel) -> Result<RunSet, OpError> {

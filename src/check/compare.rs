@@ -2,10 +2,12 @@
 //! timing.
 
 use super::drift::{Between, Drift};
-use super::env::{env_cause, short, EnvChange};
+use super::env::{env_cause, EnvChange};
 use super::options::CheckOptions;
 use super::timing::compare_timing;
 use super::verdict::{Finding, Kind, Verdict};
+use crate::numerics::ulp::ulp_distance;
+use crate::numerics::Precision;
 use crate::report::key::ResultKey;
 use crate::report::ResultRecord;
 
@@ -63,6 +65,7 @@ pub(super) fn compare_with(
     if cur.status != "ok" {
         v.findings.push(Finding {
             kind: Kind::Numeric,
+            blocks_accept: true,
             what: format!(
                 "ran ok in the baseline, now {}: {}",
                 cur.status,
@@ -83,10 +86,11 @@ pub(super) fn compare_with(
     {
         v.findings.push(Finding {
             kind: Kind::Numeric,
+            blocks_accept: false,
             what: format!(
                 "the same input spec and seed now give other input bytes (sha256 {} -> {}), so the outputs are not comparable",
-                short(&base.input_sha256),
-                short(&cur.input_sha256)
+                base.input_sha256,
+                cur.input_sha256
             ),
             cause: "the input generator changed (another detbench version?)".into(),
             todo: "make a new baseline with this detbench version and `check --accept` it".into(),
@@ -138,6 +142,7 @@ fn compare_batch(v: &mut Verdict, base: &ResultRecord, cur: &ResultRecord, cause
     match (base.batch_invariant, cur.batch_invariant) {
         (Some(true), Some(false)) => v.findings.push(Finding {
             kind: Kind::Numeric,
+            blocks_accept: true,
             what: format!(
                 "no longer batch invariant: the rows every batch shares now differ by up to {} ULP across batch sizes (invariant in the baseline)",
                 cur.max_ulp_across_batches.unwrap_or(0)
@@ -174,6 +179,7 @@ fn compare_deterministic(
         };
         v.findings.push(Finding {
             kind: Kind::Numeric,
+            blocks_accept: true,
             what: format!(
                 "deterministic variant is not bitwise reproducible: {} distinct outputs over {} runs, up to {} ULP apart ({was})",
                 cur.distinct_outputs.unwrap_or(0),
@@ -195,16 +201,12 @@ fn compare_deterministic(
     }
     if let (Some(a), Some(b)) = (&base.fingerprint, &cur.fingerprint) {
         if a != b {
-            let detail = match (base.output_first, cur.output_first) {
-                (Some(x), Some(y)) => format!(" (output {x:e} -> {y:e})"),
-                _ => String::new(),
-            };
+            let detail = first_difference(base, cur);
             v.findings.push(Finding {
                 kind: Kind::Numeric,
+                blocks_accept: false,
                 what: format!(
-                    "deterministic variant now gives other bits: fingerprint {} -> {}{detail}",
-                    short(a),
-                    short(b)
+                    "deterministic variant now gives other bits: fingerprint {a} -> {b}; {detail}"
                 ),
                 cause: cause.clone().unwrap_or_else(|| {
                     "no environment difference recorded: the kernel's order of operations changed (detbench or kernel source built without a new commit?)".into()
@@ -230,6 +232,7 @@ fn compare_error(
     if ce > limit {
         v.findings.push(Finding {
             kind: Kind::Numeric,
+            blocks_accept: false,
             what: format!(
                 "max error grew to {ce} ULP (abs {}), beyond {limit} ULP = {} x baseline {be} + {} slack",
                 sci(cur.max_abs_err),
@@ -241,5 +244,27 @@ fn compare_error(
                 .unwrap_or_else(|| "no environment difference recorded: the kernel changed".into()),
             todo: "see whether the accumulation order or precision changed; if the new error is intended, `check --accept`".into(),
         });
+    }
+}
+
+/// Where two outputs of one deterministic row first differ, as far as the reports tell:
+/// for a scalar output (`output_first` in both), element 0 with both values and their ULP
+/// distance in the output format; for a multi-element output the reports carry no elements.
+pub(super) fn first_difference(base: &ResultRecord, cur: &ResultRecord) -> String {
+    match (base.output_first, cur.output_first) {
+        (Some(x), Some(y)) => {
+            let p = [&cur.output_precision, &cur.precision]
+                .into_iter()
+                .find_map(|s| s.parse::<Precision>().ok());
+            let ulps = match p {
+                Some(p) => match ulp_distance(p, x, y) {
+                    u64::MAX => " (one of them is NaN)".to_string(),
+                    u => format!(", {u} ULP apart in {p}"),
+                },
+                None => String::new(),
+            };
+            format!("first differing element: index 0 (the scalar output), {x:e} -> {y:e}{ulps}")
+        }
+        _ => "first differing element: not in the reports (a multi-element output: each report holds its hash only); rerun both with --dump and compare the output files".into(),
     }
 }

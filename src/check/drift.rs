@@ -59,7 +59,7 @@ pub(super) fn host_scheduled(r: &ResultRecord, env: &Env) -> bool {
         || env
             .devices
             .iter()
-            .any(|d| d.backend == r.backend && d.name == r.device && d.device_type == "cpu")
+            .any(|d| d.backend == r.backend && d.name == r.device && d.is_cpu_device())
 }
 
 /// Fewest timed rows on a device for its overall shift to be measured.

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 /// One difference between the two environments.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EnvChange {
-    /// Which results it can concern: None for all, or one backend, or one device.
-    pub backend: Option<String>,
+    /// Which results it can concern: one device, or these backends (none listed: all).
+    pub backends: Vec<String>,
     pub device: Option<DeviceId>,
     /// What changed ("wgpu driver", "kernel kernels/wgsl/reduce.wgsl", "rustc").
     pub component: String,
@@ -18,11 +18,10 @@ pub struct EnvChange {
 
 impl EnvChange {
     fn concerns(&self, d: &DeviceId) -> bool {
-        match (&self.device, &self.backend) {
+        match &self.device {
             // Devices are matched by backend and stable name (twins share a change).
-            (Some(dev), _) => dev.backend == d.backend && dev.name == d.name,
-            (None, Some(b)) => *b == d.backend,
-            (None, None) => true,
+            Some(dev) => dev.backend == d.backend && dev.name == d.name,
+            None => self.backends.is_empty() || self.backends.contains(&d.backend),
         }
     }
 
@@ -56,27 +55,16 @@ pub(super) fn short(h: &str) -> String {
     h.chars().take(12).collect()
 }
 
-/// The backend a kernel source belongs to, by its path.
-fn kernel_backend(path: &str) -> Option<String> {
-    if path.contains("wgsl") {
-        Some("wgpu".into())
-    } else if path.contains("cuda") || path.ends_with(".cu") || path.ends_with(".cuh") {
-        Some("cuda".into())
-    } else {
-        None
-    }
-}
-
 /// Every difference between two environments that can change results.
 pub fn env_changes(base: &Env, cur: &Env) -> Vec<EnvChange> {
     let mut out = Vec::new();
-    let mut push = |backend: Option<String>,
+    let mut push = |backends: Vec<String>,
                     device: Option<DeviceId>,
                     component: String,
                     before: String,
                     after: String| {
         out.push(EnvChange {
-            backend,
+            backends,
             device,
             component,
             before,
@@ -91,7 +79,13 @@ pub fn env_changes(base: &Env, cur: &Env) -> Vec<EnvChange> {
         ("host cpu", &base.cpu, &cur.cpu),
     ] {
         if a != b {
-            push(None, None, name.into(), format!("'{a}'"), format!("'{b}'"));
+            push(
+                vec![],
+                None,
+                name.into(),
+                format!("'{a}'"),
+                format!("'{b}'"),
+            );
         }
     }
     let paths: BTreeSet<&String> = base
@@ -103,8 +97,16 @@ pub fn env_changes(base: &Env, cur: &Env) -> Vec<EnvChange> {
         let (a, b) = (base.kernel_hashes.get(p), cur.kernel_hashes.get(p));
         if a != b {
             let h = |x: Option<&String>| x.map(|s| short(s)).unwrap_or_else(|| "(none)".into());
+            // A kernel source concerns the backends that compile kernels: those with
+            // compile options in either report (read from the reports, not guessed from the
+            // file's path); every backend when neither report names one.
+            let compiling: BTreeSet<&String> = base
+                .compile_options
+                .keys()
+                .chain(cur.compile_options.keys())
+                .collect();
             push(
-                kernel_backend(p),
+                compiling.into_iter().cloned().collect(),
                 None,
                 format!("kernel {p}"),
                 format!("sha256 {}", h(a)),
@@ -132,7 +134,7 @@ pub fn env_changes(base: &Env, cur: &Env) -> Vec<EnvChange> {
                                     v.map(show).unwrap_or_else(|| "(none)".into())
                                 };
                                 push(
-                                    Some(b.clone()),
+                                    vec![b.clone()],
                                     None,
                                     format!("{b} compile option {k}"),
                                     s(xv),
@@ -142,7 +144,7 @@ pub fn env_changes(base: &Env, cur: &Env) -> Vec<EnvChange> {
                         }
                     }
                     _ => push(
-                        Some(b.clone()),
+                        vec![b.clone()],
                         None,
                         format!("{b} compile options"),
                         x.to_string(),
@@ -155,7 +157,7 @@ pub fn env_changes(base: &Env, cur: &Env) -> Vec<EnvChange> {
     for (k, a) in &base.extra {
         if let Some(b) = cur.extra.get(k) {
             if a != b {
-                push(None, None, format!("env {k}"), show(a), show(b));
+                push(vec![], None, format!("env {k}"), show(a), show(b));
             }
         }
     }
@@ -176,7 +178,7 @@ pub fn env_changes(base: &Env, cur: &Env) -> Vec<EnvChange> {
         let label = format!("{} {}", dev.backend, dev.name);
         if bd.name != cd.name {
             push(
-                None,
+                vec![],
                 Some(dev.clone()),
                 format!("{label} device name"),
                 format!("'{}'", bd.name),
@@ -185,7 +187,7 @@ pub fn env_changes(base: &Env, cur: &Env) -> Vec<EnvChange> {
         }
         if bd.driver != cd.driver {
             push(
-                None,
+                vec![],
                 Some(dev.clone()),
                 format!("{label} driver"),
                 format!("'{}'", bd.driver),
@@ -198,7 +200,13 @@ pub fn env_changes(base: &Env, cur: &Env) -> Vec<EnvChange> {
             if x != y {
                 let s =
                     |v: Option<&serde_json::Value>| v.map(show).unwrap_or_else(|| "(none)".into());
-                push(None, Some(dev.clone()), format!("{label} {k}"), s(x), s(y));
+                push(
+                    vec![],
+                    Some(dev.clone()),
+                    format!("{label} {k}"),
+                    s(x),
+                    s(y),
+                );
             }
         }
     }

@@ -90,7 +90,7 @@ pub fn run(
         .map(|(r, p)| (r, p.as_path()))
         .collect();
     let res = check_reports_at(&named, &cur, current, opts)?;
-    crate::safety::out(&render_text(&res))?;
+    crate::safety::out(&render_text(&res, opts.verbose))?;
     if let Some(p) = junit_out {
         report::write_atomic(p, junit(&res)?.as_bytes())?;
     }

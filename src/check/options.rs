@@ -39,6 +39,12 @@ pub struct CheckOptions {
     /// Replace the baseline with the current report (atomically) once its changes are understood; exit 0 unless the current report is unusable.
     #[arg(long)]
     pub accept: bool,
+    /// With --accept: accept a current report even with numeric defects of its own (a deterministic variant that is not reproducible, an ok case that no longer runs ok, lost batch invariance).
+    #[arg(long, requires = "accept")]
+    pub force: bool,
+    /// Print every note (non-regression observations, timing drifts) after the summary; by default a passing check prints its one-line summary and the environment differences only.
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 impl Default for CheckOptions {
@@ -51,6 +57,8 @@ impl Default for CheckOptions {
             host_floor_ms: DEFAULT_HOST_FLOOR_MS,
             no_timing: false,
             accept: false,
+            force: false,
+            verbose: false,
         }
     }
 }

@@ -5,16 +5,25 @@ use super::verdict::Kind;
 use crate::error::DetError;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 
-/// Readable text of the comparison: environment differences first, then regressions, then
-/// notes, then a summary line.
-pub fn render_text(res: &CheckResult) -> String {
+/// Readable text of the comparison. The first line is the verdict in one line; then every
+/// regression (what changed, where, by how much, the likely cause and what to do); then the
+/// environment differences. Notes (observations that are not regressions) and each
+/// device's timing drift follow only with `verbose`.
+pub fn render_text(res: &CheckResult, verbose: bool) -> String {
     let mut s = String::new();
-    if !res.env_changes.is_empty() {
-        s.push_str("environment differences (baseline -> current):\n");
-        for c in &res.env_changes {
-            s.push_str(&format!("  - {}\n", c.describe()));
-        }
-    }
+    let notes = res.verdicts.iter().filter(|v| !v.notes.is_empty()).count();
+    let regressed = res.regressions();
+    s.push_str(&format!(
+        "detbench check: {}: {} result keys, {} regressed ({} numeric, {} performance), {} with notes{}, {} environment differences\n",
+        if regressed > 0 { "FAIL" } else { "pass" },
+        res.verdicts.len(),
+        regressed,
+        res.count(Kind::Numeric),
+        res.count(Kind::Performance),
+        notes,
+        if verbose || notes == 0 { "" } else { " (--verbose shows them)" },
+        res.env_changes.len()
+    ));
     for v in res.verdicts.iter().filter(|v| !v.findings.is_empty()) {
         s.push_str(&format!("REGRESSION {}\n", v.key));
         for f in &v.findings {
@@ -35,29 +44,27 @@ pub fn render_text(res: &CheckResult) -> String {
     {
         s.push_str("timing: one baseline, so the noise between reports (another process, clock and cache state) is unmeasured and a slowdown may be a false alarm; pass 3 or more --baseline reports of the same matrix\n");
     }
+    if !res.env_changes.is_empty() {
+        s.push_str("environment differences (baseline -> current):\n");
+        for c in &res.env_changes {
+            s.push_str(&format!("  - {}\n", c.describe()));
+        }
+    }
+    if !verbose {
+        return s;
+    }
     for (d, g) in &res.drifts {
         s.push_str(&format!(
-            "timing on {d}: rows shifted by x{:.2} (median of {} rows; a busier or idler machine, or a device-wide change), row-to-row scatter x{:.2}, largest row speedup x{:.2}; a row must slow beyond all three\n",
+            "timing on {d}: rows shifted by x{:.2} (median of {} rows), row-to-row scatter x{:.2}, largest row speedup x{:.2}; a row must slow beyond all three, and the shift is divided out only where it is machine load (host-scheduled rows whose CPU time did not grow): elsewhere a device-wide shift is a regression\n",
             g.shift, g.rows, g.scatter, g.speedup
         ));
     }
-    let mut notes = 0;
     for v in res.verdicts.iter().filter(|v| !v.notes.is_empty()) {
-        notes += 1;
         s.push_str(&format!("note {}\n", v.key));
         for n in &v.notes {
             s.push_str(&format!("  - {n}\n"));
         }
     }
-    s.push_str(&format!(
-        "detbench check: {} result keys, {} regressed ({} numeric, {} performance), {} with notes, {} environment differences\n",
-        res.verdicts.len(),
-        res.regressions(),
-        res.count(Kind::Numeric),
-        res.count(Kind::Performance),
-        notes,
-        res.env_changes.len()
-    ));
     s
 }
 

@@ -4,7 +4,7 @@ use super::compare::compare_with;
 use super::drift::{between_noise, device_drifts, host_scheduled, Drift};
 use super::env::{env_changes, EnvChange};
 use super::options::CheckOptions;
-use super::validate::{align_ids, compatible, usable};
+use super::validate::{align_ids, compatible, contradiction, usable};
 use super::verdict::{Finding, Kind, Verdict};
 use crate::error::DetError;
 use crate::report::key::DeviceId;
@@ -96,6 +96,19 @@ pub(super) fn check_reports_at(
         all.extend(others);
         between_noise(&all)
     };
+    // Same input bytes and the same bits in every run must give the same errors: a row that
+    // says otherwise was edited or corrupted (bad input, never a pass).
+    let same_build =
+        base.env.tool_version == cur.env.tool_version && base.env.git_commit == cur.env.git_commit;
+    for (k, br) in &b {
+        if let Some(p) = c.get(k).and_then(|cr| contradiction(br, cr, same_build)) {
+            return Err(DetError::input(format!(
+                "current report {}: {k} contradicts the baseline: the same inputs and the same output bits (fingerprint {}) in the same detbench build, but {p}; one of the reports was edited or corrupted",
+                cur_path.display(),
+                br.fingerprint.as_deref().unwrap_or("-")
+            )));
+        }
+    }
     let changes = env_changes(&base.env, &cur.env);
     let drifts = device_drifts(&b, &c);
     let mut verdicts = Vec::new();
@@ -125,6 +138,7 @@ pub(super) fn check_reports_at(
                 if br.status == "ok" {
                     v.findings.push(Finding {
                         kind: Kind::Numeric,
+                        blocks_accept: false,
                         what: "ran ok in the baseline and is missing from the current report".into(),
                         cause: "the current run's matrix is smaller, or its device or backend was not found".into(),
                         todo: format!(

@@ -1,6 +1,7 @@
 //! The timing rule on synthetic reports.
 
 use super::options::CheckOptions;
+use super::render::render_text;
 use super::result::{check_reports, CheckResult};
 use super::verdict::Kind;
 use crate::report::{Env, Report, ResultRecord};
@@ -71,6 +72,23 @@ fn slow_rows(res: &CheckResult) -> usize {
     res.count(Kind::Performance)
 }
 
+fn first_finding(res: &CheckResult) -> String {
+    res.verdicts
+        .iter()
+        .find_map(|v| v.findings.first())
+        .map(|f| f.what.clone())
+        .unwrap_or_default()
+}
+
+/// `timed_report` with each row's CPU time per run: `cpu(i)` for row i.
+fn with_cpu(times: &[Vec<f64>], cpu: impl Fn(usize) -> f64) -> Report {
+    let mut r = timed_report(times);
+    for (i, x) in r.results.iter_mut().enumerate() {
+        x.cpu_ms_per_run = Some(cpu(i));
+    }
+    r
+}
+
 fn notes_of(res: &CheckResult, row: usize) -> String {
     res.verdicts
         .iter()
@@ -128,9 +146,6 @@ fn rule_ignores_outliers_and_device_wide_shifts() {
         },
         &o,
     );
-    assert_eq!(slow_rows(&res), 0);
-    // A busier machine: every row x2.
-    let res = judge(|c| c.iter_mut().flatten().for_each(|t| *t *= 2.0), &o);
     assert_eq!(slow_rows(&res), 0);
 }
 
@@ -233,4 +248,91 @@ fn rule_tells_host_load_from_more_work_by_cpu_time() {
             .for_each(|x| x.timer = "cuda_events".into());
     }
     assert_eq!(slow_rows(&check_reports(&b2, &c2, &o).unwrap()), 1);
+}
+
+/// Every row x2 in wall time is a busier machine only where the evidence says so: rows
+/// run on this process's threads whose CPU time per run did not move. Without CPU times
+/// (no evidence) and on a device timer (which host load does not stretch) it is a
+/// device-wide regression, named as such.
+#[test]
+fn a_device_wide_shift_is_load_only_where_cpu_time_says_so() {
+    let o = CheckOptions::default();
+    let base: Vec<Vec<f64>> = (0..12).map(|i| steady(10.0 + i as f64, i)).collect();
+    let cur: Vec<Vec<f64>> = base
+        .iter()
+        .map(|r| r.iter().map(|t| t * 2.0).collect())
+        .collect();
+    let cpu = |i: usize| 10.0 + i as f64;
+    // CPU time unchanged: another process's load.
+    let res = check_reports(&with_cpu(&base, cpu), &with_cpu(&cur, cpu), &o).unwrap();
+    assert_eq!(slow_rows(&res), 0);
+    // No CPU times: no evidence of load.
+    let res = check_reports(&timed_report(&base), &timed_report(&cur), &o).unwrap();
+    assert_eq!(slow_rows(&res), 12);
+    assert!(
+        first_finding(&res).contains("device-wide"),
+        "{}",
+        first_finding(&res)
+    );
+    // A device timer: never divided out.
+    let (mut b2, mut c2) = (with_cpu(&base, cpu), with_cpu(&cur, cpu));
+    for r in [&mut b2, &mut c2] {
+        r.env.devices[0].device_type = "discrete_gpu".into();
+        r.results.iter_mut().for_each(|x| {
+            x.timer = "cuda_events".into();
+            x.cpu_ms_per_run = None;
+        });
+    }
+    let res = check_reports(&b2, &c2, &o).unwrap();
+    assert_eq!(slow_rows(&res), 12);
+    assert!(
+        first_finding(&res).contains("device-wide"),
+        "{}",
+        first_finding(&res)
+    );
+}
+
+/// Issue 24 item 7: every row of a cpu report three times slower in wall time and in CPU
+/// time per run (rows of 2 to 24 ms) is a regression of the whole device.
+#[test]
+fn a_whole_cpu_device_three_times_slower_fails() {
+    let ms = |i: usize| 2.0 + 2.0 * i as f64;
+    let base: Vec<Vec<f64>> = (0..12).map(|i| steady(ms(i), i as u64)).collect();
+    let cur: Vec<Vec<f64>> = (0..12).map(|i| steady(3.0 * ms(i), i as u64 + 3)).collect();
+    let res = check_reports(
+        &with_cpu(&base, ms),
+        &with_cpu(&cur, |i| 3.0 * ms(i)),
+        &CheckOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(slow_rows(&res), 12, "{}", render_text(&res, true));
+    let f = first_finding(&res);
+    assert!(
+        f.contains("device-wide") && f.contains("CPU time per run grew x3.00"),
+        "{f}"
+    );
+}
+
+/// Issue 24 item 7: a sub-millisecond cpu row three times slower in wall time and in CPU
+/// time (0.54 -> 1.63 ms) fails: the host floor is for preemption, and more CPU work is
+/// not preemption. The same wall time with the CPU time unchanged still passes (the floor).
+#[test]
+fn a_sub_millisecond_row_that_did_three_times_the_work_fails() {
+    let ms = |i: usize| 0.3 + 0.12 * i as f64;
+    let mut base: Vec<Vec<f64>> = (0..12).map(|i| steady(ms(i), i as u64)).collect();
+    let mut cur: Vec<Vec<f64>> = (0..12).map(|i| steady(ms(i), i as u64 + 3)).collect();
+    base[2] = steady(0.54, 1);
+    cur[2] = steady(1.63, 4);
+    let cpu = |row2: f64| move |i: usize| if i == 2 { row2 } else { ms(i) };
+    let b = with_cpu(&base, cpu(0.54));
+    let o = CheckOptions::default();
+    let res = check_reports(&b, &with_cpu(&cur, cpu(1.63)), &o).unwrap();
+    assert_eq!(slow_rows(&res), 1, "{}", render_text(&res, true));
+    let res = check_reports(&b, &with_cpu(&cur, cpu(0.55)), &o).unwrap();
+    assert_eq!(slow_rows(&res), 0);
+    assert!(
+        notes_of(&res, 2).contains("within the host floor"),
+        "{}",
+        notes_of(&res, 2)
+    );
 }

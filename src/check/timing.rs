@@ -37,8 +37,29 @@ pub(super) fn compare_timing(
     let own = noise_ratio(&base.times_ms).max(noise_ratio(&cur.times_ms));
     let noise = own.max(drift.scatter).max(drift.speedup);
     let threshold = limit.max(noise);
-    // Relative to the whole device's shift (a machine that is busier for the whole run).
-    let shift = drift.shift.max(1.0);
+    // A row whose work runs on this process's threads also carries the process's CPU time
+    // per run. Other processes' load stretches wall time but not CPU time, while a kernel
+    // that does more work costs more of both.
+    let cpu_ratio = match (host, base.cpu_ms_per_run, cur.cpu_ms_per_run) {
+        (true, Some(b), Some(c)) if b > 0.0 && c.is_finite() => Some(c / b),
+        _ => None,
+    };
+    // The CPU time grew with the wall time: beyond 1 + max-slowdown and by at least half
+    // the wall-clock slowdown (in log terms; threads that spin while they wait for a
+    // descheduled sibling add some CPU time under load, never the whole stretch).
+    let more_work =
+        cpu_ratio.is_some_and(|c| c > limit && ratio > 1.0 && c.ln() >= 0.5 * ratio.ln());
+    // The device's overall shift is machine load only where the evidence says so: a
+    // host-scheduled row whose CPU time was measured and did not grow. A device's own timer
+    // (a GPU's events or timestamps) does not see host load, and a row without CPU times
+    // gives no evidence: there a device-wide shift is judged like any slowdown.
+    let load_evidence = cpu_ratio.is_some() && !more_work;
+    let shift = if load_evidence {
+        drift.shift.max(1.0)
+    } else {
+        1.0
+    };
+    let device_wide = drift.rows > 0 && !load_evidence && drift.shift > limit;
     // The fastest run is the least disturbed by a busy machine (load only adds time).
     let (fb, fc) = (
         quantile(&base.times_ms, 0.0).unwrap_or(mb),
@@ -46,7 +67,13 @@ pub(super) fn compare_timing(
     );
     let min_ratio = if fb > 0.0 { fc / fb } else { ratio };
     let added_ms = fc - fb;
-    let floor = if host { opts.host_floor_ms } else { 0.0 };
+    // The floor exists for preemption (a preempted run waits whole time slices); a row
+    // whose CPU time grew with its wall time did more work, which is not preemption.
+    let floor = if host && !more_work {
+        opts.host_floor_ms
+    } else {
+        0.0
+    };
     let p = match mann_whitney_greater(&base.times_ms, &cur.times_ms, opts.alpha) {
         MannWhitney::TooFewRuns { min_p } => {
             v.notes.push(format!(
@@ -81,21 +108,38 @@ pub(super) fn compare_timing(
         ),
         _ => "; between-report noise is unmeasured with one baseline (pass 3 or more --baseline reports)".into(),
     };
-    let floor_text = if host {
-        format!(
+    let floor_text = match (host, more_work, cpu_ratio) {
+        (true, true, Some(cr)) => format!(
+            "; the process's CPU time per run grew x{cr:.2} ({:.4} -> {:.4} ms) with the wall time: the kernel did more work, so neither the host floor nor the device's shift excuses it",
+            base.cpu_ms_per_run.unwrap_or(0.0),
+            cur.cpu_ms_per_run.unwrap_or(0.0),
+        ),
+        (true, _, _) => format!(
             ", and its fastest run is {added_ms:.3} ms slower, beyond the host floor of {floor} ms"
+        ),
+        _ => String::new(),
+    };
+    let shift_text = if load_evidence {
+        format!(
+            "x{:.2} relative to the device's overall shift x{:.2} (divided out: this row's CPU time did not grow, so the shift is machine load)",
+            lower / shift,
+            drift.shift
+        )
+    } else if device_wide {
+        format!(
+            "not divided by the device's overall shift x{:.2} ({})",
+            drift.shift,
+            if host {
+                "no evidence of machine load: the CPU time grew with the wall time, or was not measured"
+            } else {
+                "a device's own timer does not see host load"
+            }
         )
     } else {
-        String::new()
+        format!("the device's overall shift is x{:.2}", drift.shift)
     };
-    // A row whose work runs on this process's threads also carries the process's CPU time
-    // per run. Other processes' load stretches wall time but not CPU time, while a kernel
-    // that does more work costs more of both; so a wall-clock slowdown whose CPU time stayed
-    // within 1 + max-slowdown is the machine's load, not the kernel.
-    let cpu_ratio = match (host, base.cpu_ms_per_run, cur.cpu_ms_per_run) {
-        (true, Some(b), Some(c)) if b > 0.0 && c.is_finite() => Some(c / b),
-        _ => None,
-    };
+    // A wall-clock slowdown whose CPU time stayed within 1 + max-slowdown is the machine's
+    // load, not the kernel.
     if let (true, Some(cr)) = (beyond_effect, cpu_ratio) {
         if cr <= limit {
             v.notes.push(format!(
@@ -116,10 +160,14 @@ pub(super) fn compare_timing(
     } else if beyond_effect {
         v.slowdown = Some((p, Finding {
             kind: Kind::Performance,
+            blocks_accept: false,
             what: format!(
-                "slower: median {mb:.4} -> {mc:.4} ms (x{ratio:.2}); with confidence 1 - alpha it is at least x{lower:.2} (Hodges-Lehmann bound), x{:.2} relative to the device's overall shift x{:.2}, and its fastest run is x{min_ratio:.2}; one-sided Mann-Whitney U on {}+{} runs gives p = {p:.2e} ({}) < alpha = {}; these exceed both 1 + max-slowdown = {limit:.2} and the noise x{noise:.2} (the largest of each report's quartile ratio x{own:.2}, the scatter of row shifts on this device x{:.2} and its largest row speedup x{:.2}){floor_text}{between_text}",
-                lower / shift,
-                drift.shift,
+                "{}slower: median {mb:.4} -> {mc:.4} ms (x{ratio:.2}); with confidence 1 - alpha it is at least x{lower:.2} (Hodges-Lehmann bound), {shift_text}, and its fastest run is x{min_ratio:.2}; one-sided Mann-Whitney U on {}+{} runs gives p = {p:.2e} ({}) < alpha = {}; these exceed both 1 + max-slowdown = {limit:.2} and the noise x{noise:.2} (the largest of each report's quartile ratio x{own:.2}, the scatter of row shifts on this device x{:.2} and its largest row speedup x{:.2}){floor_text}{between_text}",
+                if device_wide {
+                    format!("device-wide: every row of this device moved x{:.2} (median of {} rows), and this one is ", drift.shift, drift.rows)
+                } else {
+                    String::new()
+                },
                 base.times_ms.len(),
                 cur.times_ms.len(),
                 if exact { "exact" } else { "normal approximation" },
@@ -128,7 +176,11 @@ pub(super) fn compare_timing(
                 drift.speedup,
             ),
             cause: cause.clone().unwrap_or_else(|| {
-                "no environment difference recorded: the kernel, or a busier machine".into()
+                if device_wide {
+                    "no environment difference recorded: a device-wide change (driver, clocks, power or thermal state, or code every kernel shares)".into()
+                } else {
+                    "no environment difference recorded: the kernel, or a busier machine".into()
+                }
             }),
             todo: "rerun on an idle machine with more --runs; if it persists, profile the kernel (or pass --no-timing where timings cannot be trusted)".into(),
         }));
@@ -137,8 +189,8 @@ pub(super) fn compare_timing(
             format!("not significant (p = {p:.2e})")
         } else if lower / shift <= threshold || min_ratio <= threshold {
             format!(
-                "not beyond the noise x{threshold:.2}: bound x{lower:.2} relative to the device's shift x{:.2}, fastest run x{min_ratio:.2} (quartile ratio x{own:.2}, row-shift scatter x{:.2}, largest row speedup x{:.2})",
-                drift.shift, drift.scatter, drift.speedup
+                "not beyond the noise x{threshold:.2}: bound x{lower:.2} divided by the device's shift x{shift:.2}, fastest run x{min_ratio:.2} (quartile ratio x{own:.2}, row-shift scatter x{:.2}, largest row speedup x{:.2})",
+                drift.scatter, drift.speedup
             )
         } else {
             format!(

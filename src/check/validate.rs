@@ -1,8 +1,11 @@
 //! Validation: reports that cannot be compared are bad input (exit 2).
 
 use crate::error::DetError;
+use crate::numerics::ulp::ulp_distance;
+use crate::numerics::Precision;
 use crate::report::key::{self, DeviceId, ResultKey};
 use crate::report::{Report, ResultRecord};
+use crate::shared::stats::median;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -52,6 +55,112 @@ pub(super) fn ok_row_problem(r: &ResultRecord) -> Option<String> {
             "says bitwise_reproducible but has {} distinct outputs",
             r.distinct_outputs.unwrap_or(0)
         ));
+    }
+    inconsistency(r).map(|p| format!("is ok but contradicts itself: {p}"))
+}
+
+/// Longest plausible time of one run (ms): 10^8 ms is 28 hours.
+pub const MAX_RUN_MS: f64 = 1e8;
+
+/// Why the fields of an `ok` row cannot all be true at once, or None: times that are not
+/// times, a median that is not theirs, errors that are not numbers, and a ULP error that the
+/// absolute error of a scalar output rules out.
+fn inconsistency(r: &ResultRecord) -> Option<String> {
+    if let Some(t) = r
+        .times_ms
+        .iter()
+        .find(|t| !(t.is_finite() && **t >= 0.0 && **t <= MAX_RUN_MS))
+    {
+        return Some(format!(
+            "times_ms holds {t:e}, not a time of one run (finite, 0 to {MAX_RUN_MS:e} ms)"
+        ));
+    }
+    if let (Some(m), Some(true_m)) = (r.median_ms, median(&r.times_ms)) {
+        if (m - true_m).abs() > 1e-9 * true_m.abs().max(1e-12) {
+            return Some(format!(
+                "median_ms {m:e} is not the median of times_ms ({true_m:e})"
+            ));
+        }
+    }
+    for (name, v) in [
+        ("max_abs_err", r.max_abs_err),
+        ("max_rel_err", r.max_rel_err),
+        ("error_bound", r.error_bound),
+    ] {
+        if let Some(x) = v.filter(|x| !(x.is_finite() && *x >= 0.0)) {
+            return Some(format!("{name} is {x}, not a finite size"));
+        }
+    }
+    let (Some(a), Some(u)) = (r.max_abs_err, r.max_ulp_err) else {
+        return None;
+    };
+    if a == 0.0 && u > 0 {
+        return Some(format!(
+            "max_ulp_err {u} with max_abs_err 0 (an output equal to its exact value is 0 ULP from it)"
+        ));
+    }
+    // A scalar output whose runs all agree: its exact value lies within max_abs_err of
+    // the output, so its ULP error is at most the ULPs from the output to output +-
+    // max_abs_err (one more for the exact value's rounding, one for the reference's).
+    let p = [&r.output_precision, &r.precision]
+        .into_iter()
+        .find_map(|s| s.parse::<Precision>().ok())?;
+    let o = r.output_first.filter(|o| o.is_finite())?;
+    if r.distinct_outputs != Some(1) {
+        return None;
+    }
+    let reach = ulp_distance(p, o, p.round(o + a)).max(ulp_distance(p, o, p.round(o - a)));
+    if reach != u64::MAX && u > reach.saturating_add(2) {
+        return Some(format!(
+            "max_ulp_err {u} but max_abs_err {a:e} puts the exact value within {reach} ULP of the output {o:e} ({p})"
+        ));
+    }
+    None
+}
+
+/// Why a row of the current report contradicts its baseline row, or None: with the same
+/// input bytes, the same output bits in every run of both (one distinct output, one
+/// fingerprint) and the same detbench build, every error measured from those bits must be
+/// the same.
+pub(super) fn contradiction(
+    base: &ResultRecord,
+    cur: &ResultRecord,
+    same_build: bool,
+) -> Option<String> {
+    if !(same_build
+        && base.status == "ok"
+        && cur.status == "ok"
+        && base.distinct_outputs == Some(1)
+        && cur.distinct_outputs == Some(1)
+        && base.fingerprint.is_some()
+        && base.fingerprint == cur.fingerprint
+        && base.input_sha256 == cur.input_sha256
+        && !base.input_sha256.is_empty())
+    {
+        return None;
+    }
+    let same = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(x), Some(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+        (None, None) => true,
+        _ => false,
+    };
+    let show = |v: Option<f64>| v.map(|x| format!("{x:e}")).unwrap_or_else(|| "null".into());
+    if base.max_ulp_err != cur.max_ulp_err {
+        return Some(format!(
+            "max_ulp_err {} -> {}",
+            base.max_ulp_err.unwrap_or(0),
+            cur.max_ulp_err.unwrap_or(0)
+        ));
+    }
+    for (name, a, b) in [
+        ("max_abs_err", base.max_abs_err, cur.max_abs_err),
+        ("max_rel_err", base.max_rel_err, cur.max_rel_err),
+        ("output_first", base.output_first, cur.output_first),
+        ("exact", base.exact, cur.exact),
+    ] {
+        if !same(a, b) {
+            return Some(format!("{name} {} -> {}", show(a), show(b)));
+        }
     }
     None
 }

@@ -22,6 +22,12 @@ impl Kind {
 #[derive(Clone, Debug)]
 pub struct Finding {
     pub kind: Kind,
+    /// A defect of the current report on its own terms (a deterministic variant that is not
+    /// reproducible, an ok case that no longer runs ok, lost batch invariance), as opposed
+    /// to a change to be understood (other bits, a grown error, a smaller matrix, a
+    /// slowdown): `check --accept` refuses to make such a report the baseline without
+    /// `--force`.
+    pub blocks_accept: bool,
     pub what: String,
     pub cause: String,
     pub todo: String,

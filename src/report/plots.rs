@@ -91,23 +91,67 @@ pub fn colour(i: usize) -> RGBColor {
         REF_LIGHT => return RGBColor(170, 170, 170),
         _ => {}
     }
-    // A qualitative palette that stays readable on white (Okabe & Ito's, then Palette99).
-    const OKABE_ITO: [(u8, u8, u8); 8] = [
+    // Okabe & Ito's colour-blind-safe palette without its yellow (too pale on white), in
+    // an order whose neighbours also differ in lightness, so greyscale keeps them apart;
+    // the marker shape (`marker`) changes with the index as well.
+    const OKABE_ITO: [(u8, u8, u8); 7] = [
         (0, 114, 178),
         (213, 94, 0),
         (0, 158, 115),
         (204, 121, 167),
+        (0, 0, 0),
         (230, 159, 0),
         (86, 180, 233),
-        (120, 120, 120),
-        (240, 228, 66),
     ];
     if i < OKABE_ITO.len() {
         let (r, g, b) = OKABE_ITO[i];
         RGBColor(r, g, b)
     } else {
+        // Beyond seven series: darkened Palette99 (never pale), told apart by shape too.
         let c = Palette99::pick(i).to_rgba();
-        RGBColor(c.0, c.1, c.2)
+        RGBColor(c.0 / 4 * 3, c.1 / 4 * 3, c.2 / 4 * 3)
+    }
+}
+
+/// The marker of a series by palette index: circle, triangle, square, diamond (cross),
+/// so series stay distinct without colour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Marker {
+    Circle,
+    Triangle,
+    Square,
+    Cross,
+}
+
+pub fn marker(i: usize) -> Marker {
+    [
+        Marker::Circle,
+        Marker::Triangle,
+        Marker::Square,
+        Marker::Cross,
+    ][i % 4]
+}
+
+/// Draws one marker at pixel coordinates on an area (used for points and the legend).
+fn draw_marker<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    m: Marker,
+    (x, y): (i32, i32),
+    c: RGBColor,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let style = c.mix(0.85).filled();
+    match m {
+        Marker::Circle => area.draw(&Circle::new((x, y), 4, style)),
+        Marker::Triangle => area.draw(&Polygon::new(
+            vec![(x, y - 5), (x - 5, y + 4), (x + 5, y + 4)],
+            style,
+        )),
+        Marker::Square => area.draw(&Rectangle::new([(x - 4, y - 4), (x + 4, y + 4)], style)),
+        Marker::Cross => {
+            let st = ShapeStyle::from(&c).stroke_width(2);
+            area.draw(&PathElement::new(vec![(x - 4, y - 4), (x + 4, y + 4)], st))?;
+            area.draw(&PathElement::new(vec![(x - 4, y + 4), (x + 4, y - 4)], st))
+        }
     }
 }
 
@@ -233,7 +277,9 @@ fn tick_label(v: f64, axis: &Axis, span: &Span) -> String {
     if let Some(names) = &axis.categories {
         let i = v.round();
         if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
-            return names[i as usize].clone();
+            // Each label gets its category's share of the axis, so neighbours never run
+            // into each other (the CSV and captions keep the full names).
+            return fit_text(&names[i as usize], category_room(names.len()));
         }
         return String::new();
     }
@@ -263,6 +309,25 @@ fn tick_label(v: f64, axis: &Axis, span: &Span) -> String {
     }
 }
 
+/// Average width of a character of the 12 px sans-serif labels, in pixels (generous).
+const CHAR_PX: usize = 7;
+
+/// How many label characters fit in one category's share of the x axis.
+fn category_room(categories: usize) -> usize {
+    ((WIDTH as usize - 110) / categories.max(1) / CHAR_PX).max(3)
+}
+
+/// `s` cut to at most `chars` characters, with an ellipsis when cut.
+pub fn fit_text(s: &str, chars: usize) -> String {
+    if s.chars().count() <= chars {
+        s.to_string()
+    } else {
+        let mut o: String = s.chars().take(chars.saturating_sub(1)).collect();
+        o.push('\u{2026}');
+        o
+    }
+}
+
 /// How many labels to ask plotters for: on a log axis at most one per decade, so its
 /// "nice" step is a whole number of decades.
 fn label_count(axis: &Axis, span: &Span) -> usize {
@@ -275,8 +340,10 @@ fn label_count(axis: &Axis, span: &Span) -> usize {
     8
 }
 
-const WIDTH: u32 = 760;
-const PLOT_HEIGHT: u32 = 420;
+// Sized for a paper's column (about 3.5 in, 252 pt): scaled to it, the 12 px labels stay
+// near 6 pt; the HTML shows them at their own size.
+const WIDTH: u32 = 520;
+const PLOT_HEIGHT: u32 = 340;
 const LEGEND_ROW: u32 = 18;
 
 /// Draws one chart as an SVG string: the data area on top, the legend below it (never over
@@ -305,7 +372,17 @@ pub fn chart(title: &str, x: &Axis, y: &Axis, series: &[Series]) -> String {
                 .collect()
         })
         .collect();
-    let legend_cols = 2usize;
+    // Two legend columns only when every name fits in half the width: names never collide.
+    let longest = series
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let legend_cols = if (longest * CHAR_PX + 30) as u32 <= (WIDTH - 80) / 2 {
+        2usize
+    } else {
+        1
+    };
     let legend_rows = series.len().div_ceil(legend_cols) as u32;
     let (w, h) = (WIDTH, PLOT_HEIGHT + legend_rows * LEGEND_ROW + 12);
     {
@@ -381,10 +458,10 @@ pub fn chart(title: &str, x: &Axis, y: &Axis, series: &[Series]) -> String {
                 let c = colour(s.colour);
                 match s.style {
                     Style::Points => {
-                        ch.draw_series(
-                            pts.iter()
-                                .map(move |&p| Circle::new(p, 4, c.mix(0.8).filled())),
-                        )?;
+                        let m = marker(s.colour);
+                        for p in pts {
+                            draw_marker(&upper, m, ch.backend_coord(p), c)?;
+                        }
                     }
                     Style::Line | Style::ThinLine => {
                         let width = if s.style == Style::Line { 2 } else { 1 };
@@ -401,7 +478,7 @@ pub fn chart(title: &str, x: &Axis, y: &Axis, series: &[Series]) -> String {
                 let c = colour(s.colour);
                 match s.style {
                     Style::Points => {
-                        lower.draw(&Circle::new((lx + 8, ly), 4, c.filled()))?;
+                        draw_marker(&lower, marker(s.colour), (lx + 8, ly), c)?;
                     }
                     Style::Line | Style::ThinLine => {
                         let width = if s.style == Style::Line { 2 } else { 1 };
@@ -412,7 +489,7 @@ pub fn chart(title: &str, x: &Axis, y: &Axis, series: &[Series]) -> String {
                     }
                 }
                 lower.draw(&Text::new(
-                    s.name.clone(),
+                    fit_text(&s.name, (col_w as usize).saturating_sub(30) / CHAR_PX),
                     (lx + 22, ly - 7),
                     ("sans-serif", 12).into_font(),
                 ))?;

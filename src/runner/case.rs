@@ -1,8 +1,9 @@
-//! One prepared case on one backend: its jobs (every ordering for CUDA atomics), the
+//! One prepared case on one backend: its jobs (an atomic one under every ordering the
+//! backend's capabilities sweep), the
 //! warm-up runs dropped, the process CPU time and the finished records.
 
 use super::records::{base_record, finish_record};
-use crate::backend::{Backend, BackendKind};
+use crate::backend::Backend;
 use crate::error::{DetError, OpError};
 use crate::ops::{Case, Job, Ordering, Prepared, RunSet};
 use crate::report::{ResultRecord, Status};
@@ -31,7 +32,22 @@ fn process_cpu_ms() -> Option<f64> {
     None
 }
 
-/// Runs one prepared case on one backend (every ordering for CUDA atomics). The prepared
+/// The orderings an atomic job runs with on a backend that offers `offered`: those of the
+/// user's `wanted` it offers, in the user's order, else the first it offers (a backend
+/// whose atomics have one ordering runs that one).
+fn sweep(offered: &[Ordering], wanted: &[Ordering]) -> Vec<Ordering> {
+    let chosen: Vec<Ordering> = wanted
+        .iter()
+        .copied()
+        .filter(|o| offered.contains(o))
+        .collect();
+    match (chosen.is_empty(), offered.first()) {
+        (true, Some(&first)) => vec![first],
+        _ => chosen,
+    }
+}
+
+/// Runs one prepared case on one backend (every ordering its capabilities sweep). The prepared
 /// job may run more times than `case.runs`: the extra first runs are warm-up.
 pub fn run_case(
     case: &Case,
@@ -39,13 +55,11 @@ pub fn run_case(
     backend: &dyn Backend,
     orderings: &[Ordering],
 ) -> Result<Vec<(ResultRecord, Option<RunSet>)>, DetError> {
-    let jobs: Vec<Job> = if prep.job.is_atomic() && backend.kind() == BackendKind::Cuda {
-        orderings
-            .iter()
-            .map(|&o| prep.job.with_ordering(o))
+    let jobs: Vec<Job> = if prep.job.is_atomic() {
+        sweep(backend.capabilities().orderings, orderings)
+            .into_iter()
+            .map(|o| prep.job.with_ordering(o))
             .collect()
-    } else if prep.job.is_atomic() {
-        vec![prep.job.with_ordering(Ordering::Relaxed)]
     } else {
         vec![prep.job.clone()]
     };
@@ -55,7 +69,7 @@ pub fn run_case(
         backend.annotate(&mut rec);
         // Only where the work runs on this process's threads does the process's CPU clock
         // measure it (a GPU, or an external process, works while this process waits).
-        let on_host = backend.info().device_type == "cpu";
+        let on_host = backend.runs_on_host();
         let cpu_start = if on_host { process_cpu_ms() } else { None };
         match backend.run_variant(&job, &case.variant) {
             Ok(mut set) if !set.outputs.is_empty() => {

@@ -24,7 +24,7 @@ pub fn environment(
         git_commit: env!("DETBENCH_GIT_COMMIT").into(),
         command: command.into(),
         os: os_description(),
-        cpu: crate::backend::cpu::cpu_name(),
+        cpu: crate::backend::host_cpu_name(),
         rustc: env!("DETBENCH_RUSTC").into(),
         devices,
         kernel_hashes: crate::kernels::hashes(),

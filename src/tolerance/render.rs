@@ -96,6 +96,87 @@ pub fn tex_num(v: Option<f64>) -> String {
     }
 }
 
+/// tau as printed everywhere (tables, LaTeX, assertions): rounded up to three
+/// significant digits, so the table shows the very number the pasted assertion uses.
+fn tau_text(v: Option<f64>) -> String {
+    v.map(code).unwrap_or_else(|| "-".into())
+}
+
+/// The one-per-report note on seeds, pulled out of the rows (where it repeated).
+const SEEDS_NOTE: &str = "the empirical band has ";
+
+/// Row notes without the seeds note (said once, above the table).
+fn row_notes(r: &ToleranceRow) -> Vec<&str> {
+    r.notes
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !n.starts_with(SEEDS_NOTE))
+        .collect()
+}
+
+/// The seeds line: how many seeds the empirical basis needs at C and how many the fit had.
+fn seeds_line(t: &ToleranceReport) -> Option<String> {
+    let fewest = t
+        .rows
+        .iter()
+        .filter(|r| r.notes.iter().any(|n| n.starts_with(SEEDS_NOTE)))
+        .filter_map(|r| r.empirical.as_ref().map(|e| e.runs))
+        .min()?;
+    let need = t.runs_needed;
+    Some(format!(
+        "the empirical basis needs {need} seeds per configuration at C = {} (Wilks); this fit has {fewest} in some rows, so those rows use the other bases: run {} more seeds (e.g. --seed 1..{need}), or choose a lower --confidence",
+        t.confidence,
+        need.saturating_sub(fewest)
+    ))
+}
+
+/// The held-out verdict in one line: how many bands met their stated coverage.
+pub fn validation_verdict(t: &ToleranceReport) -> Option<String> {
+    let v = t.validation.as_ref()?;
+    let judged: Vec<_> = v.rows.iter().filter(|r| r.coverage.is_some()).collect();
+    let met = judged
+        .iter()
+        .filter(|r| r.verdict.starts_with("meets"))
+        .count();
+    let failed: Vec<String> = judged
+        .iter()
+        .filter(|r| r.verdict.starts_with("fails"))
+        .map(|r| format!("{} {}/{} {}", r.op, r.precision, r.accumulator, r.variant))
+        .collect();
+    let within = judged.len() - met - failed.len();
+    let mut s = format!(
+        "{met} of {} bands met their stated coverage on the held-out report",
+        judged.len()
+    );
+    if within > 0 {
+        s.push_str(&format!("; {within} below it within sampling error"));
+    }
+    if failed.is_empty() {
+        s.push_str("; none failed");
+    } else {
+        s.push_str(&format!("; FAILED: {}", failed.join(", ")));
+    }
+    if v.shared_inputs > 0 {
+        s.push_str(&format!(
+            " ({} held-out results share inputs with the fit: not truly held out)",
+            v.shared_inputs
+        ));
+    }
+    Some(s)
+}
+
+/// The held-out coverage a row achieved, if validated.
+fn achieved(t: &ToleranceReport, r: &ToleranceRow) -> Option<f64> {
+    t.validation.as_ref()?.rows.iter().find_map(|v| {
+        (v.op == r.op
+            && v.precision == r.precision
+            && v.accumulator == r.accumulator
+            && v.variant == r.variant)
+            .then_some(v.coverage)
+            .flatten()
+    })
+}
+
 fn magnitudes(row: &ToleranceRow) -> [&'static str; 3] {
     // (numpy, torch, rust) expressions of the terms' magnitude sum in f64: the family's
     // (dot: sum|x_i y_i|), else sum|x_i|.
@@ -169,8 +250,15 @@ fn md_cell(s: &str) -> String {
 /// validation and training.
 pub fn md(t: &ToleranceReport) -> String {
     let c = t.confidence;
-    let mut s = format!(
-        "# Tolerance bands at confidence C = {c}\n\n\
+    let mut s = format!("# Tolerance bands at confidence C = {c}\n\n");
+    if let Some(v) = validation_verdict(t) {
+        s.push_str(&format!("**Validation verdict:** {v}.\n\n"));
+    }
+    if let Some(l) = seeds_line(t) {
+        s.push_str(&format!("**Seeds:** {l}.\n\n"));
+    }
+    s.push_str(&format!(
+        "\
          **Forms.** Normwise, scale-free: |computed - exact| <= tau * sum|x_i| (sum|x_i y_i| for dot); it survives ill-conditioning and exact sums of 0. \
          Elementwise (numpy/torch allclose): |computed - exact| <= atol + rtol * |exact| with rtol = tau and atol = tau * max(sum|x_i| - |exact|) over the fitted results. \
          Families without scalar outputs get an absolute band (atol only).\n\n\
@@ -181,7 +269,7 @@ pub fn md(t: &ToleranceReport) -> String {
          *empirical* = the largest tau observed over m seeds per configuration; it is a one-sided tolerance bound with content C at confidence C (Wilks) once m >= ln(1-C)/ln(C) = {} seeds, and is not used with fewer.\n\n\
          atol depends on the data's scale: a row merging inputs of different scales takes the largest (per-input values: `atol_by_input` in the JSON).\n\n",
         t.runs_needed
-    );
+    ));
     if !t.source_command.is_empty() {
         s.push_str(&format!("Fitted on: `{}`\n\n", t.source_command));
     }
@@ -200,7 +288,7 @@ pub fn md(t: &ToleranceReport) -> String {
             opt(r.tau_deterministic),
             opt(r.tau_probabilistic),
             opt(r.tau_observed),
-            opt(r.tau),
+            tau_text(r.tau),
             basis_cell(r),
             opt(r.atol)
         ));
@@ -209,7 +297,7 @@ pub fn md(t: &ToleranceReport) -> String {
         "\nrtol = tau in the elementwise form. m = seeds per configuration. Devices: {}.\n",
         all_devices(t).join(", ")
     ));
-    let noted: Vec<&ToleranceRow> = t.rows.iter().filter(|r| !r.notes.is_empty()).collect();
+    let noted: Vec<&ToleranceRow> = t.rows.iter().filter(|r| !row_notes(r).is_empty()).collect();
     if !noted.is_empty() {
         s.push_str("\n## Notes\n\n");
         for r in noted {
@@ -219,7 +307,7 @@ pub fn md(t: &ToleranceReport) -> String {
                 r.precision,
                 r.accumulator,
                 r.variant,
-                r.notes.join("; ")
+                row_notes(r).join("; ")
             ));
         }
     }
@@ -331,33 +419,62 @@ pub fn latex(t: &ToleranceReport) -> String {
         super::SCHEMA,
         if long { " and \\usepackage{longtable}" } else { "" }
     ));
-    let cols = "@{}lllrrrrrrl@{}";
-    let head = "op & in/acc. & variant & $n_{\\max}$ & $m$ & $\\tau_{\\mathrm{det}}$ & $\\tau_{\\mathrm{prob}}$ & $\\tau_{\\mathrm{obs}}$ & $\\tau$ & basis \\\\\n";
+    let validated = t.validation.is_some();
+    let cols = if validated {
+        "@{}lllrrrrrrlr@{}"
+    } else {
+        "@{}lllrrrrrrl@{}"
+    };
+    let head = format!(
+        "op & in/acc. & variant & $n_{{\\max}}$ & $m$ & $\\tau_{{\\mathrm{{det}}}}$ & $\\tau_{{\\mathrm{{prob}}}}$ & $\\tau_{{\\mathrm{{obs}}}}$ & $\\tau$ & basis{} \\\\\n",
+        if validated { " & held-out cov." } else { "" }
+    );
     let caption = format!(
         "Normwise tolerances $|\\hat{{s}}-s| \\le \\tau \\sum_i |x_i|$ ($\\sum_i |x_i y_i|$ for dot) at confidence $C={}$; \
          $\\tau$ is the smallest of the bases valid at $C$, never below an observed error. \
          For \\texttt{{allclose}} use $\\mathrm{{rtol}}=\\tau$ and $\\mathrm{{atol}}=\\tau\\max(\\sum_i|x_i|-|s|)$. \
-         $m$: seeds per configuration. Devices: {}.",
+         $m$: seeds per configuration. Devices: {}.{}",
         t.confidence,
-        tex_escape(&all_devices(t).join(", "))
+        tex_escape(&all_devices(t).join(", ")),
+        validation_verdict(t)
+            .map(|v| format!(
+                " Held-out validation (coverage achieved on seeds not fitted, column held-out cov.): {}.",
+                tex_escape(&v)
+            ))
+            .unwrap_or_default()
     );
+    // The held-out coverage column fits the page width with narrower column gaps.
+    let gap = if validated {
+        "\\setlength{\\tabcolsep}{3pt}\n"
+    } else {
+        ""
+    };
     if long {
         // Smaller type and column gaps: a longtable has the text width, not the page's.
         s.push_str("\\begingroup\\footnotesize\\setlength{\\tabcolsep}{3pt}\n");
         s.push_str(&format!("\\begin{{longtable}}{{{cols}}}\n\\caption{{{caption}}}\\label{{tab:detbench-tolerances}}\\\\\n\\toprule\n{head}\\midrule\n\\endfirsthead\n\\toprule\n{head}\\midrule\n\\endhead\n\\bottomrule\n\\endlastfoot\n"));
     } else {
         s.push_str(&format!(
-            "\\begin{{table*}}[t]\n\\centering\n\\footnotesize\n\\caption{{{caption}}}\n\\label{{tab:detbench-tolerances}}\n\\begin{{tabular}}{{{cols}}}\n\\toprule\n{head}\\midrule\n"
+            "\\begin{{table*}}[t]\n\\centering\n\\footnotesize\n{gap}\\caption{{{caption}}}\n\\label{{tab:detbench-tolerances}}\n\\begin{{tabular}}{{{cols}}}\n\\toprule\n{head}\\midrule\n"
         ));
     }
     for r in &t.rows {
+        // The same rounded-up tau as the Markdown table and the pasted assertions.
         let tau = if r.form == "normwise" {
-            tex_num(r.tau)
+            tex_num(r.tau.map(|x| code(x).parse().unwrap_or(x)))
         } else {
             format!("atol {}", tex_num(r.atol))
         };
+        let cov = if validated {
+            format!(
+                " & {}",
+                achieved(t, r).map_or("--".into(), |c| format!("{c:.3}"))
+            )
+        } else {
+            String::new()
+        };
         s.push_str(&format!(
-            "{} & {}/{} & {} & {} & {} & {} & {} & {} & {} & {} \\\\\n",
+            "{} & {}/{} & {} & {} & {} & {} & {} & {} & {} & {}{cov} \\\\\n",
             tex_escape(&r.op),
             tex_escape(&r.precision),
             tex_escape(&r.accumulator),

@@ -24,9 +24,6 @@
 //! 10 logits per sample with the pure-Rust `libm` (the same bits on every platform).
 
 use super::data::{Dataset, CLASSES, SIDE};
-use crate::backend::cpu::CpuBackend;
-use crate::backend::cuda::CudaBackend;
-use crate::backend::wgpu::WgpuBackend;
 use crate::backend::{Backend, BackendKind};
 use crate::error::{DetError, OpError};
 use crate::inputs::Stream;
@@ -76,64 +73,30 @@ impl Mode {
     }
 }
 
-/// The device the training runs on.
-pub enum Device {
-    Cpu(Box<CpuBackend>),
-    Wgpu(Box<WgpuBackend>),
-    Cuda(Box<CudaBackend>),
-}
+/// The device the training runs on: any backend's first usable device.
+pub struct Device(Box<dyn Backend>);
 
 impl Device {
     /// The first usable device of `kind`, or why there is none.
     pub fn open(kind: BackendKind) -> Result<Self, DetError> {
-        let why = |infos: Vec<crate::backend::DeviceInfo>| {
-            infos
-                .iter()
-                .map(|i| format!("{}: {}", i.name, i.reason))
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        match kind {
-            BackendKind::Cpu => Ok(Device::Cpu(Box::default())),
-            BackendKind::Wgpu => {
-                let (found, bad) = crate::backend::wgpu::discover();
-                found
-                    .into_iter()
-                    .next()
-                    .map(|b| Device::Wgpu(Box::new(b)))
-                    .ok_or_else(|| {
-                        DetError::input(format!("backend wgpu has no usable device ({})", why(bad)))
-                    })
-            }
-            BackendKind::Cuda | BackendKind::CudaEmu => {
-                let (found, bad) = if kind == BackendKind::Cuda {
-                    crate::backend::cuda::discover()
-                } else {
-                    crate::backend::cuda::emu_discover()
-                };
-                found
-                    .into_iter()
-                    .next()
-                    .map(|b| Device::Cuda(Box::new(b)))
-                    .ok_or_else(|| {
-                        DetError::input(format!(
-                            "backend {kind} has no usable device ({})",
-                            why(bad)
-                        ))
-                    })
-            }
-            BackendKind::External => Err(DetError::input(
-                "train runs detbench's own kernels; the external backend is for `detbench run`",
-            )),
+        let found = crate::backend::discover(&[kind]);
+        if let Some(b) = found.backends.into_iter().next() {
+            return Ok(Device(b));
         }
+        let why: Vec<String> = found
+            .infos
+            .iter()
+            .map(|i| format!("{}: {}", i.name, i.reason))
+            .collect();
+        Err(DetError::input(if why.is_empty() {
+            format!("backend {kind} has no device of its own to train on (train runs detbench's own kernels)")
+        } else {
+            format!("backend {kind} has no usable device ({})", why.join("; "))
+        }))
     }
 
     pub fn backend(&self) -> &dyn Backend {
-        match self {
-            Device::Cpu(b) => b.as_ref(),
-            Device::Wgpu(b) => b.as_ref(),
-            Device::Cuda(b) => b.as_ref(),
-        }
+        self.0.as_ref()
     }
 
     /// Runs a job once and returns its output.
@@ -486,12 +449,9 @@ pub fn evaluate(
     Ok((correct as f64 / n, k.sum(ce)? / n))
 }
 
-/// The optimizer with its state on the device (Adam, `fma` order, f32).
-pub enum Optimizer {
-    Cpu(optim::cpu::OptimState, usize),
-    Wgpu(optim::wgpu::DeviceState),
-    Cuda(optim::cuda::CudaState),
-}
+/// The optimizer with its state on the device (Adam, `fma` order, f32), made by the
+/// device's backend through the kernel lookup.
+pub struct Optimizer(Box<dyn optim::state::TrainState>);
 
 /// The optimizer variant the trainer uses.
 pub fn optimizer_variant() -> OptimVariant {
@@ -500,26 +460,15 @@ pub fn optimizer_variant() -> OptimVariant {
 
 impl Optimizer {
     pub fn new(dev: &Device, init: &[f32]) -> Result<Self, DetError> {
-        let v = optimizer_variant();
-        Ok(match dev {
-            Device::Cpu(_) => {
-                let threads = std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(1);
-                Optimizer::Cpu(
-                    optim::cpu::OptimState::new(v.rule, Storage::F32, init),
-                    threads,
-                )
-            }
-            Device::Wgpu(b) => Optimizer::Wgpu(
-                optim::wgpu::DeviceState::new(b, v.rule, Storage::F32, init)
-                    .map_err(|e| fail("optimizer state", e))?,
-            ),
-            Device::Cuda(b) => Optimizer::Cuda(
-                optim::cuda::CudaState::new(b.device(), v, Storage::F32, init)
-                    .map_err(|e| fail("optimizer state", e))?,
-            ),
-        })
+        let request = optim::state::StateInit {
+            variant: optimizer_variant(),
+            storage: Storage::F32,
+            init: init.to_vec(),
+        };
+        let b = dev.backend();
+        crate::backend::lookup(&request, b.kernel_api(), b.kind().name())
+            .map(Optimizer)
+            .map_err(|e| fail("optimizer state", e))
     }
 
     /// One step; returns the new parameters.
@@ -529,22 +478,9 @@ impl Optimizer {
         s: &StepScalars,
         grad: &[f32],
     ) -> Result<Vec<f32>, DetError> {
-        let v = optimizer_variant();
-        match (self, dev) {
-            (Optimizer::Cpu(st, threads), _) => {
-                optim::cpu::step(v.rule, v.fma, Storage::F32, s, st, grad, *threads);
-                Ok(st.params.clone())
-            }
-            (Optimizer::Wgpu(st), Device::Wgpu(b)) => st
-                .step(b, v.rule, Storage::F32, s, grad)
-                .map_err(|e| fail("adam step", e)),
-            (Optimizer::Cuda(st), Device::Cuda(b)) => st
-                .step(b.device(), s, grad)
-                .map_err(|e| fail("adam step", e)),
-            _ => Err(DetError::backend(
-                "train: optimizer state on another device",
-            )),
-        }
+        self.0
+            .step(dev.backend().kernel_api(), s, grad)
+            .map_err(|e| fail("adam step", e))
     }
 }
 
@@ -556,7 +492,7 @@ mod tests {
     /// to a few percent on parameters of every tensor.
     #[test]
     fn gradient_matches_finite_differences() {
-        let dev = Device::Cpu(Box::default());
+        let dev = Device::open(BackendKind::ALL[0]).unwrap();
         let k = Kernels::new(&dev, Mode::Deterministic);
         let data = super::super::data::generate(8, 3, 0);
         let batch: Vec<usize> = (0..8).collect();

@@ -63,8 +63,11 @@ fn baseline() -> &'static Path {
     &corpus()[0]
 }
 
+/// `check` with every note shown (`--verbose`): these tests read the notes.
 fn check(base: &Path, cur: &Path, extra: &[&str]) -> Output {
-    check_with(bin(), base, cur, extra)
+    let mut args = vec!["--verbose"];
+    args.extend_from_slice(extra);
+    check_with(bin(), base, cur, &args)
 }
 
 /// Exit 2 with exactly one line on stderr that contains `needle`.
@@ -239,6 +242,7 @@ fn set_times(x: &mut detbench::report::ResultRecord, times: Vec<f64>) {
     if x.cpu_ms_per_run.is_some() {
         x.cpu_ms_per_run = times.iter().copied().reduce(f64::min);
     }
+    x.median_ms = detbench::shared::stats::median(&times);
     x.times_ms = times;
 }
 
@@ -301,7 +305,7 @@ fn a_twofold_slowdown_over_ten_runs_fails_and_no_timing_passes_it() {
         "--host-floor-ms",
     );
     // The same x2 on a 1 ms host-timed row (+1 ms, what one preemption per run adds) is
-    // within the host floor: a note, exit 0; with the floor off it fails.
+    // within the host floor when the CPU time per run did not grow: a note, exit 0.
     set_times(
         &mut r.results[i],
         (0..10).map(|k| 1.0 + 0.01 * k as f64).collect(),
@@ -311,11 +315,17 @@ fn a_twofold_slowdown_over_ten_runs_fails_and_no_timing_passes_it() {
         &mut r.results[i],
         (0..10).map(|k| 2.0 + 0.02 * k as f64).collect(),
     );
+    // The CPU time per run did not grow (a preemption per run adds wall time only).
+    r.results[i].cpu_ms_per_run = Some(1.0);
     let small_slow = write("slow2x_small.json", &r);
     let o = check(&small, &small_slow, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("within the host floor"), "{}", text(&o));
-    let o = check(&small, &small_slow, &["--host-floor-ms", "0"]);
+    // With the CPU time doubled too, the kernel did twice the work: the floor (for
+    // preemption) is waived and it fails (issue 24 item 7).
+    r.results[i].cpu_ms_per_run = Some(2.0);
+    let small_work = write("slow2x_small_work.json", &r);
+    let o = check(&small, &small_work, &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 }
 
@@ -366,8 +376,33 @@ fn lost_determinism_fails_but_a_lucky_atomic_baseline_does_not() {
     assert!(text(&o).contains("of its a-priori bound"), "{}", text(&o));
     // A deterministic variant's error growth does fail.
     let mut cur = load(baseline());
-    let d = cur.results.iter_mut().find(|x| det_ok(x)).unwrap();
-    d.max_ulp_err = Some(d.max_ulp_err.unwrap() * 3 + 10);
+    let d = cur
+        .results
+        .iter_mut()
+        .find(|x| det_ok(x) && x.output_first.is_some() && x.exact.is_some())
+        .unwrap();
+    // Other bits further from the exact value, with every error measured from them (a
+    // report whose errors grew while its bits stayed the same contradicts itself).
+    let (o, exact) = (d.output_first.unwrap() as f32, d.exact.unwrap());
+    let step = (d.max_ulp_err.unwrap() * 3 + 20) as u32;
+    let away = if (o as f64) >= exact {
+        o.to_bits() + step
+    } else {
+        o.to_bits() - step
+    };
+    let o2 = f32::from_bits(away) as f64;
+    d.output_first = Some(o2);
+    d.fingerprint = Some("f".repeat(64));
+    d.max_ulp_err = Some(detbench::numerics::ulp::ulp_error(
+        detbench::numerics::Precision::F32,
+        o2,
+        exact,
+    ));
+    d.max_abs_err = Some((o2 - exact).abs());
+    d.max_rel_err = Some((o2 - exact).abs() / exact.abs());
+    // (The row's a-priori bound is below one ULP of its output here; a kernel with a
+    // looser bound could grow this far and stay ok.)
+    d.error_bound = Some(d.error_bound.unwrap().max(4.0 * (o2 - exact).abs()));
     let grown = write("grown_det.json", &cur);
     let o = check(baseline(), &grown, &["--no-timing"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -403,9 +438,9 @@ fn an_environment_change_is_named_as_the_cause_of_a_changed_fingerprint() {
     let o = check(baseline(), &cur, &["--no-timing"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let t = text(&o);
-    // Environment differences come first.
+    // The verdict comes first, then the regression, then the environment differences.
     assert!(
-        t.starts_with("environment differences"),
+        t.starts_with("detbench check: FAIL") && t.contains("\nenvironment differences"),
         "{t}\n(old name {old_name})"
     );
     // Rows still match across the upgrade: one regression, nothing missing.
@@ -568,7 +603,7 @@ fn a_twofold_slowdown_is_caught_with_three_baselines() {
     );
     let cur = write("slow2x_3.json", &r);
     let refs: Vec<&Path> = bases.iter().map(|p| p.as_path()).collect();
-    let o = check_multi(&refs, &cur, &[]);
+    let o = check_multi(&refs, &cur, &["--verbose"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let t = text(&o);
     assert!(
@@ -581,7 +616,7 @@ fn a_twofold_slowdown_is_caught_with_three_baselines() {
         (0..10).map(|k| 21.0 * (1.0 + 0.01 * k as f64)).collect(),
     );
     let wide = write("steady3_wide.json", &r);
-    let o = check_multi(&[&bases[0], &bases[1], &wide], &cur, &[]);
+    let o = check_multi(&[&bases[0], &bases[1], &wide], &cur, &["--verbose"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
         text(&o).contains("within the between-report noise"),

@@ -127,7 +127,6 @@ fn matches_cpu_emulation(kind: BackendKind) {
         let what = format!("{kind} {op} {p} {variant}");
         let (a, b) = (&cpu.outputs[0], &dev.outputs[0]);
         match kind {
-            BackendKind::Cpu | BackendKind::External => {}
             BackendKind::Cuda | BackendKind::CudaEmu => {
                 assert_eq!(a, b, "{what}: CUDA differs from the CPU emulation")
             }
@@ -161,6 +160,8 @@ fn matches_cpu_emulation(kind: BackendKind) {
                     }
                 }
             }
+            // The cpu against itself, and backends with no expectation here.
+            _ => {}
         }
     }
     // The two CPU orders are really different computations.

@@ -6,6 +6,7 @@ use crate::common;
 use common::cli::bin;
 use common::report::{check_with, dir, load, run_ok, text, write};
 use detbench::report::ResultRecord;
+use detbench::shared::stats::median;
 use detbench::tolerance::{empirical_band, runs_needed};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -44,8 +45,11 @@ fn sample() -> &'static Path {
     })
 }
 
+/// `check` with every note shown (`--verbose`): these tests read the notes.
 fn check(base: &Path, cur: &Path, extra: &[&str]) -> Output {
-    check_with(bin(), base, cur, extra)
+    let mut args = vec!["--verbose"];
+    args.extend_from_slice(extra);
+    check_with(bin(), base, cur, &args)
 }
 
 fn is_det_ok(r: &ResultRecord) -> bool {
@@ -101,7 +105,7 @@ fn check_catches_a_threefold_slowdown() {
     let steady =
         |scale: f64| -> Vec<f64> { (0..n).map(|k| scale * (1.0 + 0.01 * k as f64)).collect() };
     victim.times_ms = steady(0.5);
-    victim.median_ms = Some(0.5);
+    victim.median_ms = median(&victim.times_ms);
     victim.cpu_ms_per_run = victim.cpu_ms_per_run.map(|_| 0.5);
     let base = write("steady_sample.json", &r);
     let victim = r
@@ -110,13 +114,30 @@ fn check_catches_a_threefold_slowdown() {
         .find(|r| r.status == "ok" && r.variant == "tree" && r.times_ms.len() >= 6)
         .unwrap();
     victim.times_ms = steady(1.5);
-    victim.median_ms = Some(1.5);
+    victim.median_ms = median(&victim.times_ms);
     // A slower kernel does more work: its CPU time per run grows with its wall time.
     victim.cpu_ms_per_run = victim.cpu_ms_per_run.map(|_| 1.5);
     let cur = write("slow.json", &r);
     // A row of well under a millisecond on the host's clock: x3 adds less than one
-    // scheduler time slice, which the default host floor does not judge.
+    // scheduler time slice, but its CPU time grew with its wall time, so the host floor
+    // (which is for preemption) does not excuse it (issue 24 item 7).
     let o = check(&base, &cur, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("CPU time per run grew x3.00"),
+        "{}",
+        text(&o)
+    );
+    // The same wall time with the CPU time unchanged is within the host floor.
+    let mut loaded = load(&cur);
+    for x in loaded.results.iter_mut() {
+        if x.status == "ok" && x.variant == "tree" && x.times_ms.len() >= 6 {
+            x.cpu_ms_per_run = x.cpu_ms_per_run.map(|_| 0.5);
+            break;
+        }
+    }
+    let loaded = write("slow_loaded.json", &loaded);
+    let o = check(&base, &loaded, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("within the host floor"), "{}", text(&o));
     let o = check(&base, &cur, &["--host-floor-ms", "0"]);
@@ -134,10 +155,12 @@ fn check_says_when_runs_are_too_few_for_timing() {
     for x in r.results.iter_mut() {
         x.times_ms.truncate(3);
         x.runs = x.runs.min(3);
+        x.median_ms = median(&x.times_ms);
     }
     let base = write("few.json", &r);
     for x in r.results.iter_mut() {
         x.times_ms.iter_mut().for_each(|t| *t *= 3.0);
+        x.median_ms = median(&x.times_ms);
     }
     let cur = write("few_slow.json", &r);
     let o = check(&base, &cur, &[]);
@@ -498,4 +521,203 @@ fn train_report_is_rendered_and_compared() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
+}
+
+/// Issue 24 item 6: a changed fingerprint is printed in full, with the first differing
+/// element (index, both values, ULP distance), in the text and in JUnit.
+#[test]
+fn check_shows_full_fingerprints_and_the_first_differing_element() {
+    let base = load(sample());
+    let mut r = base.clone();
+    let victim = r
+        .results
+        .iter_mut()
+        .find(|x| is_det_ok(x) && x.precision == "f32" && x.output_first.is_some())
+        .unwrap();
+    let old_fp = victim.fingerprint.clone().unwrap();
+    let x = victim.output_first.unwrap() as f32;
+    let y = f32::from_bits(x.to_bits() + 3);
+    victim.fingerprint = Some("c".repeat(64));
+    victim.output_first = Some(y as f64);
+    let cur = write("fp_elem.json", &r);
+    let junit = dir().join("fp_elem.xml");
+    let o = check_with(bin(), sample(), &cur, &["--junit", junit.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let want = [
+        format!("fingerprint {old_fp} -> {}", "c".repeat(64)),
+        format!(
+            "index 0 (the scalar output), {:e} -> {:e}, 3 ULP apart in f32",
+            x as f64, y as f64
+        ),
+    ];
+    let xml = std::fs::read_to_string(&junit)
+        .unwrap()
+        .replace("&gt;", ">");
+    for w in &want {
+        assert!(text(&o).contains(w.as_str()), "{w} not in {}", text(&o));
+        assert!(xml.contains(w.as_str()), "{w} not in {xml}");
+    }
+    // The first line is the verdict, the regression right after it.
+    let out = String::from_utf8_lossy(&o.stdout);
+    let mut lines = out.lines();
+    assert!(
+        lines.next().unwrap().starts_with("detbench check: FAIL: "),
+        "{out}"
+    );
+    assert!(lines.next().unwrap().starts_with("REGRESSION "), "{out}");
+}
+
+/// A passing check prints its one-line summary first and its notes only with --verbose.
+#[test]
+fn a_passing_check_prints_one_line_and_notes_behind_verbose() {
+    let o = check_with(bin(), sample(), sample(), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.starts_with("detbench check: pass: ") && out.contains("0 regressed"),
+        "{out}"
+    );
+    let v = check_with(bin(), sample(), sample(), &["--verbose"]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+    let vout = String::from_utf8_lossy(&v.stdout).to_string();
+    let head = |s: &str| {
+        s.split(" with notes")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(
+        head(vout.lines().next().unwrap()),
+        head(out.lines().next().unwrap())
+    );
+    if out.contains("with notes (--verbose") {
+        assert!(vout.contains("\nnote "), "{vout}");
+    }
+}
+
+/// Issue 24 item 8: rows whose fields contradict each other are bad input (exit 2, one
+/// line), never a pass.
+#[test]
+fn check_refuses_rows_that_contradict_themselves() {
+    let bad = |name: &str, edit: &dyn Fn(&mut ResultRecord)| {
+        let mut r = load(sample());
+        let victim = r.results.iter_mut().find(|x| is_det_ok(x)).unwrap();
+        edit(victim);
+        let cur = write(name, &r);
+        let o = check_with(bin(), sample(), &cur, &[]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        err
+    };
+    // One time of 1e308 ms, the median left as it was.
+    let e = bad("t1e308.json", &|x| x.times_ms[0] = 1e308);
+    assert!(e.contains("times_ms"), "{e}");
+    // Every time 1e308 ms, the median left as it was.
+    let e = bad("tall.json", &|x| {
+        x.times_ms.iter_mut().for_each(|t| *t = 1e308)
+    });
+    assert!(e.contains("times_ms"), "{e}");
+    // A median that is not the times'.
+    let e = bad("median.json", &|x| {
+        x.median_ms = x.median_ms.map(|m| m * 3.0)
+    });
+    assert!(e.contains("median_ms"), "{e}");
+    // 10^6 ULP of error with the absolute error unchanged.
+    let e = bad("ulp.json", &|x| x.max_ulp_err = Some(1_000_000));
+    assert!(e.contains("max_ulp_err"), "{e}");
+    // The same bits and inputs, another absolute error.
+    let e = bad("abs.json", &|x| {
+        x.max_abs_err = x.max_abs_err.map(|a| a / 2.0 + f64::MIN_POSITIVE);
+        x.max_rel_err = x.max_rel_err.map(|a| a / 2.0)
+    });
+    assert!(e.contains("max_abs_err"), "{e}");
+}
+
+/// Issue 24 item 9: `--accept` refuses a current report whose deterministic variant stopped
+/// being reproducible, says so, and leaves the baseline alone; `--force` accepts it.
+#[test]
+fn accept_refuses_lost_determinism_unless_forced() {
+    let base = dir().join("acc_force_base.json");
+    std::fs::copy(sample(), &base).unwrap();
+    let mut r = load(sample());
+    let victim = r.results.iter_mut().find(|x| is_det_ok(x)).unwrap();
+    victim.bitwise_reproducible = Some(false);
+    victim.distinct_outputs = Some(2);
+    victim.max_ulp_run_to_run = Some(1);
+    let cur = write("acc_force_cur.json", &r);
+    let before = std::fs::read(&base).unwrap();
+    let o = check_with(bin(), &base, &cur, &["--accept"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("NOT accepted") && text(&o).contains("--force"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read(&base).unwrap(), before);
+    // A fresh baseline is refused the same way.
+    let fresh = dir().join("acc_force_fresh.json");
+    let o = check_with(bin(), &fresh, &cur, &["--accept"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!fresh.exists());
+    let o = check_with(bin(), &base, &cur, &["--accept", "--force"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(std::fs::read(&base).unwrap(), std::fs::read(&cur).unwrap());
+}
+
+/// Issue 30: `--accept` refuses a symlinked baseline and a read-only one (exit 2, one line,
+/// nothing written), and an accepted baseline keeps its mode.
+#[cfg(unix)]
+#[test]
+fn accept_refuses_symlinked_and_read_only_baselines_and_keeps_the_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let one_line_2 = |o: &Output, needle: &str| {
+        assert_eq!(o.status.code(), Some(2), "{}", text(o));
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{err}");
+    };
+    let mut r = load(sample());
+    r.results
+        .iter_mut()
+        .find(|x| is_det_ok(x))
+        .unwrap()
+        .fingerprint = Some("d".repeat(64));
+    let cur = write("acc_mode_cur.json", &r);
+    let target = dir().join("acc_link_target.json");
+    std::fs::copy(sample(), &target).unwrap();
+    let link = dir().join("acc_link.json");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let before = std::fs::read(&target).unwrap();
+    one_line_2(
+        &check_with(bin(), &link, &cur, &["--accept"]),
+        "symbolic link",
+    );
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read(&target).unwrap(), before);
+    let ro = dir().join("acc_ro.json");
+    let _ = std::fs::remove_file(&ro);
+    std::fs::copy(sample(), &ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o444)).unwrap();
+    one_line_2(&check_with(bin(), &ro, &cur, &["--accept"]), "read-only");
+    assert_eq!(std::fs::read(&ro).unwrap(), before);
+    assert_eq!(
+        std::fs::metadata(&ro).unwrap().permissions().mode() & 0o777,
+        0o444
+    );
+    let kept = dir().join("acc_mode.json");
+    std::fs::copy(sample(), &kept).unwrap();
+    std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let o = check_with(bin(), &kept, &cur, &["--accept"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(std::fs::read(&kept).unwrap(), std::fs::read(&cur).unwrap());
+    assert_eq!(
+        std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
 }

@@ -436,3 +436,66 @@ fn sum_and_dot_renderings_are_pinned() {
         );
     }
 }
+
+/// What a paper author reads: the held-out verdict before anything else, the seeds advice
+/// once (not once per row), one tau (the table's equals the pasted assertion's), and the
+/// LaTeX states the validated coverage. The default confidence suits the README's recipe
+/// (22 seeds).
+#[test]
+fn verdict_first_one_tau_and_the_latex_states_coverage() {
+    let (fit, held) = reports();
+    let md = tolerance(
+        &["--format", "md", "--validate", held.to_str().unwrap()],
+        fit,
+    );
+    let verdict = md.find("**Validation verdict:**").expect("verdict");
+    let table = md.find("| op | in/acc |").expect("table");
+    assert!(verdict < table, "the verdict must come first:\n{md}");
+    assert!(md.matches("more seeds").count() <= 1, "{md}");
+    assert!(
+        md.contains("needs 22 seeds per configuration at C = 0.9"),
+        "{md}"
+    );
+    // Each row's tau (bold cell) is the tau its normwise assertion pastes.
+    let mut checked = 0;
+    for line in md
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| op |") && l.contains("| **"))
+    {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let tau = cells
+            .iter()
+            .find(|c| c.starts_with("**") && c.ends_with("**") && c.len() > 4)
+            .map(|c| c.trim_matches('*'))
+            .unwrap();
+        if tau == "-" {
+            continue;
+        }
+        let label = format!(
+            "**{} {} {}**",
+            cells[0].trim_start_matches("| "),
+            cells[1],
+            cells[2]
+        );
+        let block = md
+            .split(&format!("{label}\n\n```"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no assertions for {label}"));
+        // Rows with an absolute band paste atol, not tau.
+        let Some(first) = block.lines().take(4).find(|l| l.contains("epsilon = ")) else {
+            continue;
+        };
+        assert!(
+            first.contains(&format!("epsilon = {tau} *")),
+            "{line}\n{first}"
+        );
+        checked += 1;
+    }
+    assert!(checked > 0, "{md}");
+    let tex = tolerance(
+        &["--format", "latex", "--validate", held.to_str().unwrap()],
+        fit,
+    );
+    assert!(tex.contains("held-out cov."), "{tex}");
+    assert!(tex.contains("Held-out validation"), "{tex}");
+}

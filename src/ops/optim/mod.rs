@@ -81,6 +81,7 @@
 pub mod cpu;
 pub mod cuda;
 mod family;
+pub mod state;
 pub use family::FAMILY;
 mod flags;
 mod rounding;
