@@ -76,7 +76,7 @@ pub fn env_changes(base: &Env, cur: &Env) -> Vec<EnvChange> {
         ("detbench commit", &base.git_commit, &cur.git_commit),
         ("rustc", &base.rustc, &cur.rustc),
         ("os", &base.os, &cur.os),
-        ("host cpu", &base.cpu, &cur.cpu),
+        ("host processor", &base.cpu, &cur.cpu),
     ] {
         if a != b {
             push(

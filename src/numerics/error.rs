@@ -1,32 +1,16 @@
 //! Errors against the real exact value.
 //!
 //! A family's oracle knows each exact value x to far more than 53 bits; it hands it on as
-//! `hi` (x correctly rounded to f64, the reported `exact`) plus an [`ExactRest`]:
+//! `hi` (x correctly rounded to f64, the reported `exact`) plus an
+//! [`ExactRest`](super::exact::ExactRest):
 //! x = hi + lo + t, with lo the remainder correctly rounded to f64 and t, what is left,
 //! between 0 and `tail` (|t| <= |tail|, same sign). [`abs_err_up`] turns a computed value c
 //! into |c - x| rounded upward to f64, computed exactly with error-free transformations
 //! (Knuth's TwoSum, Shewchuk's expansions), so `error <= bound` compares the real error
 //! with the bound, with no half-ulp slack and no second reference.
 
+use super::exact::ExactRest;
 use super::Precision;
-
-/// What an exact value holds beyond its f64 rounding `hi` (module docs). All zero when
-/// the exact value is an f64.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct ExactRest {
-    /// (x - hi) correctly rounded to f64.
-    pub lo: f64,
-    /// A bound on x - hi - lo: that rest lies between 0 and `tail`.
-    pub tail: f64,
-}
-
-impl ExactRest {
-    pub const ZERO: ExactRest = ExactRest { lo: 0.0, tail: 0.0 };
-
-    pub fn is_zero(&self) -> bool {
-        self.lo == 0.0 && self.tail == 0.0
-    }
-}
 
 /// a + b = s + e exactly (Knuth's TwoSum; s = fl(a + b)); `None` when s overflows.
 #[inline]
@@ -129,7 +113,8 @@ fn abs_sum_up(terms: &[f64]) -> f64 {
 /// against a finite exact value, NaN for a NaN on either side.
 ///
 /// ```
-/// use detbench::numerics::error::{abs_err_up, ExactRest};
+/// use detbench::numerics::error::abs_err_up;
+/// use detbench::numerics::exact::ExactRest;
 /// // x = 2^53 + 1 + 2^-100: hi = 2^53 + 2, lo = -1, tail = 2^-100.
 /// let (hi, rest) = (9007199254740994.0, ExactRest { lo: -1.0, tail: 2f64.powi(-100) });
 /// // c = 2^53: |c - x| = 1 + 2^-100, rounded upward to 1 + 2^-52.

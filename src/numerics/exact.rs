@@ -23,7 +23,23 @@ const LIMBS: usize = 136;
 /// keep every limb far from i64 overflow.
 const ADDS_PER_NORMALIZE: u32 = 1 << 28;
 
-pub use super::error::ExactRest;
+/// What an exact value holds beyond its f64 rounding `hi` (see [`super::error`]). All zero when
+/// the exact value is an f64.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ExactRest {
+    /// (x - hi) correctly rounded to f64.
+    pub lo: f64,
+    /// A bound on x - hi - lo: that rest lies between 0 and `tail`.
+    pub tail: f64,
+}
+
+impl ExactRest {
+    pub const ZERO: ExactRest = ExactRest { lo: 0.0, tail: 0.0 };
+
+    pub fn is_zero(&self) -> bool {
+        self.lo == 0.0 && self.tail == 0.0
+    }
+}
 
 /// An exact accumulator of f64 terms and exact products of f64 values.
 #[derive(Clone)]

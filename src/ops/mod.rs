@@ -104,10 +104,10 @@ pub struct Prepared {
     /// the family's reference is itself an f64 value: then `exact` rounded to the output.
     pub exact_out: Vec<f64>,
     /// What each exact value holds beyond its f64 rounding in `exact`
-    /// ([`crate::numerics::error::ExactRest`]): errors are measured against the real exact
+    /// ([`crate::numerics::exact::ExactRest`]): errors are measured against the real exact
     /// value `exact + rest`, rounded upward. Empty when every exact value is an f64 (or
     /// the family's reference is an f64 value, whose own error its bound counts).
-    pub exact_rest: Vec<crate::numerics::error::ExactRest>,
+    pub exact_rest: Vec<crate::numerics::exact::ExactRest>,
     /// A-priori bound per output element (`None`: no finite bound). Length 1 means the
     /// same bound for every element.
     pub bounds: Vec<Option<f64>>,

@@ -532,8 +532,7 @@ fn registered_backends() -> Vec<(String, String, String)> {
 /// its own files plus its registry line. What they need of a backend they ask of its
 /// declared capabilities and of the `Backend` trait. Exceptions left, named in `allowed`:
 /// the runner's handling of the external adapter (`--external`: its modes are a run's
-/// variants), and check/env.rs's guess of a backend from a file path (the check split
-/// removes it).
+/// variants).
 #[test]
 fn runner_train_check_and_build_name_no_backend() {
     let backends = registered_backends();
@@ -541,12 +540,8 @@ fn runner_train_check_and_build_name_no_backend() {
     let files = backend_neutral_files();
     assert!(files.len() > 10, "the scan found only {files:?}");
     let allowed = |file: &Path, mention: &str| {
-        // Until the check split lands: check/env.rs still guesses a backend from a kernel
-        // file's path (`cuda`, `wgpu`, `cpu`); delete this line when it is gone.
-        let check_guess = file.ends_with("check/env.rs") && mention.starts_with('"');
-        check_guess
-            || (matches!(mention, "backend::external" | "ExternalBackend")
-                && file.starts_with(src().join("runner")))
+        matches!(mention, "backend::external" | "ExternalBackend")
+            && file.starts_with(src().join("runner"))
     };
     let mut bad = Vec::new();
     for file in &files {

@@ -516,7 +516,7 @@ struct BinStats {
     exact: Vec<f64>,
     exact_out: Vec<f64>,
     /// What each bin's exact sum holds beyond `exact` (errors are against the real sum).
-    rest: Vec<crate::numerics::error::ExactRest>,
+    rest: Vec<crate::numerics::exact::ExactRest>,
     /// Sum of magnitudes (rounded up).
     mags: Vec<f64>,
     /// Sum of the magnitudes a flushing device reads as zero (rounded up).
