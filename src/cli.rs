@@ -98,9 +98,10 @@ pub struct RunArgs {
     /// Variants, or `all`.
     #[arg(long, default_value = "all")]
     pub variant: String,
-    /// Problem sizes (elements), comma-separated.
-    #[arg(long, default_value = "1000003")]
-    pub size: String,
+    /// Problem sizes (elements), comma-separated [default: 1000003]. Ops sized by their
+    /// own flag (matmul: --mm-shape, conv: --conv-shape, row ops: --row-len) do not take it.
+    #[arg(long)]
+    pub size: Option<String>,
     /// Timed runs per case.
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
@@ -350,11 +351,8 @@ fn run(a: &RunArgs) -> Result<Outcome> {
         }
         Err(e) => return Err(e.into()),
     };
-    if let Some(d) = &cfg.dump {
-        // Only once every flag and file was checked: a bad flag creates nothing.
-        std::fs::create_dir_all(d)
-            .map_err(|e| DetError::input(format!("--dump: cannot create {}: {e}", d.display())))?;
-    }
+    // The --dump folder is created by the run's first dump (runner::dumps): a command that
+    // fails before it creates nothing.
     // Ctrl-C stops at the next run; what was measured is still written, marked partial.
     let to_stdout = a.json.as_os_str() == "-";
     let path = a.json.clone();

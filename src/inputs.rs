@@ -469,7 +469,17 @@ pub fn read_npy_index(path: &Path) -> Result<Vec<i64>, DetError> {
 /// Writes values as a 1-D .npy in the given format (f16 as <f2, bf16 as <f4 since numpy
 /// has no bf16).
 pub fn write_npy(path: &Path, p: Precision, values: &[f64], shape: &[u64]) -> Result<(), DetError> {
-    let io = |e: std::io::Error| DetError::io(format!("cannot write {}", path.display()), e);
+    let buf = npy_bytes(p, values, shape)
+        .map_err(|e| DetError::io(format!("cannot write {}", path.display()), e))?;
+    crate::safety::guard_write(path)?;
+    std::fs::write(path, buf)
+        .map_err(|e| DetError::io(format!("cannot write {}", path.display()), e))
+}
+
+/// The bytes of a .npy file of `values` with `shape`, in format `p` (as [`write_npy`]
+/// writes them).
+pub fn npy_bytes(p: Precision, values: &[f64], shape: &[u64]) -> std::io::Result<Vec<u8>> {
+    let io = |e: std::io::Error| e;
     let mut buf = Vec::new();
     {
         match p {
@@ -506,8 +516,7 @@ pub fn write_npy(path: &Path, p: Precision, values: &[f64], shape: &[u64]) -> Re
             }
         }
     }
-    crate::safety::guard_write(path)?;
-    std::fs::write(path, buf).map_err(io)
+    Ok(buf)
 }
 
 /// SHA-256 of the values' device bytes in format `p`, as hex. Encoded in chunks: no

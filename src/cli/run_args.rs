@@ -203,7 +203,10 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
     let accumulators = parse_accumulators(&a.accumulator)?;
     let variants = parse_variants(&a.variant)?;
     let orderings = parse_list("ordering", &a.ordering, &Ordering::CUDA)?;
-    let sizes = parse_sizes("size", &a.size)?;
+    let sizes = parse_sizes("size", a.size.as_deref().unwrap_or(DEFAULT_SIZE))?;
+    if a.size.is_some() {
+        size_applies(&ops)?;
+    }
     let runs = check_runs(a.runs)?;
     let seeds = crate::runner::seeds::parse_seeds(&a.seed)?;
     let inputs = dedup(
@@ -248,4 +251,32 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         required_backends,
         external,
     })
+}
+
+/// `--size` when it is not given.
+pub const DEFAULT_SIZE: &str = "1000003";
+
+/// An explicit `--size` must size something: refused (exit 2) when no op of the run takes
+/// it, and the ops that ignore it are named on stderr when only some do. Each family says
+/// which flag sizes it instead ([`crate::ops::Family::sized_by`]).
+fn size_applies(ops: &[Op]) -> Result<(), DetError> {
+    let ignoring: Vec<(Op, &'static str)> = ops
+        .iter()
+        .filter_map(|&op| Some((op, op.family()?.sized_by()?)))
+        .collect();
+    if ignoring.is_empty() {
+        return Ok(());
+    }
+    let named = ignoring
+        .iter()
+        .map(|(op, flag)| format!("{op} (sized by {flag})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if ignoring.len() == ops.len() {
+        return Err(DetError::input(format!(
+            "--size does not apply to {named}: use that flag instead"
+        )));
+    }
+    eprintln!("detbench: note: --size does not apply to {named}");
+    Ok(())
 }

@@ -185,6 +185,12 @@ pub trait Family: Sync {
     fn expand(&self, cases: Vec<Case>, _options: &FamilyOptions) -> Result<Vec<Case>, DetError> {
         Ok(cases)
     }
+    /// The flag that sizes this family's cases when `--size` does not (e.g. `--mm-shape`):
+    /// then an explicit `--size` is refused or named, never silently ignored. None: the
+    /// family's cases take `--size`.
+    fn sized_by(&self) -> Option<&'static str> {
+        None
+    }
     /// The `input` label of a report row.
     fn input_label(&self, case: &Case) -> String {
         case.input.label()

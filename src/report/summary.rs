@@ -99,7 +99,8 @@ pub struct CostPair {
     pub workgroup_size: u32,
     pub input: String,
     pub median_ms: f64,
-    /// The baseline: the fastest ok nondeterministic variant of the same key (None when
+    /// The baseline: the row of the same key an external adapter declares its framework's
+    /// plain path, else the fastest ok nondeterministic variant of the same key (None when
     /// none ran).
     pub baseline_variant: Option<String>,
     pub baseline_ordering: Option<String>,
@@ -242,8 +243,21 @@ fn quantile(v: &[f64], q: f64) -> Option<f64> {
 /// key apart from variant and ordering. `rows` are (record, its report's environment).
 pub fn cost_pairs(rows: &[(&ResultRecord, &Env)]) -> Vec<(String, CostPair)> {
     let timed = |r: &ResultRecord| r.status == "ok" && r.median_ms.is_some();
+    // An external adapter names its framework's plain path (`extra.plain_path`): that row,
+    // not the fastest nondeterministic mode (`permuted` pays for its own permutation), is
+    // what a deterministic mode costs against.
+    let plain = |r: &ResultRecord| {
+        r.extra
+            .get("plain_path")
+            .and_then(serde_json::Value::as_bool)
+            == Some(true)
+    };
+    let mut plain_rows: BTreeMap<PairKey, &ResultRecord> = BTreeMap::new();
     let mut fastest: BTreeMap<PairKey, &ResultRecord> = BTreeMap::new();
     for (r, env) in rows {
+        if timed(r) && plain(r) {
+            plain_rows.insert(pair_key(r, env), r);
+        }
         if !timed(r) || r.deterministic_variant {
             continue;
         }
@@ -258,11 +272,12 @@ pub fn cost_pairs(rows: &[(&ResultRecord, &Env)]) -> Vec<(String, CostPair)> {
     }
     let mut out = Vec::new();
     for (r, env) in rows {
-        if !timed(r) || !r.deterministic_variant || r.op == BASELINE_OP {
+        if !timed(r) || !r.deterministic_variant || r.op == BASELINE_OP || plain(r) {
             continue;
         }
         let t = r.median_ms.unwrap_or(0.0);
-        let base = fastest.get(&pair_key(r, env)).copied();
+        let key = pair_key(r, env);
+        let base = plain_rows.get(&key).or_else(|| fastest.get(&key)).copied();
         let bt = base.and_then(|b| b.median_ms);
         let ratio = bt.filter(|&b| b > 0.0).map(|b| t / b);
         let q = |x: &ResultRecord, p: f64| {
@@ -691,6 +706,44 @@ mod tests {
     }
 
     /// Atomic variants whose runs happened to agree are never listed as reproducible.
+    #[test]
+    fn an_adapters_plain_path_is_the_cost_reference() {
+        let env = Env::default();
+        let mut permuted = rec("sum", "permuted", false, 9.0);
+        permuted
+            .extra
+            .insert("plain_path".into(), serde_json::json!(false));
+        let mut plain = rec("sum", "plain", false, 4.0);
+        plain
+            .extra
+            .insert("plain_path".into(), serde_json::json!(true));
+        let mut det = rec("sum", "deterministic", true, 6.0);
+        det.extra
+            .insert("plain_path".into(), serde_json::json!(false));
+        let rows = [(&permuted, &env), (&plain, &env), (&det, &env)];
+        let pairs = cost_pairs(&rows);
+        assert_eq!(pairs.len(), 1, "{pairs:?}");
+        let p = &pairs[0].1;
+        assert_eq!(p.baseline_variant.as_deref(), Some("plain"));
+        assert_eq!(p.ratio, Some(1.5));
+        // Without a declared plain path, the fastest nondeterministic mode is the reference.
+        permuted.extra.clear();
+        plain.extra.clear();
+        det.extra.clear();
+        let rows = [(&permuted, &env), (&plain, &env), (&det, &env)];
+        assert_eq!(
+            cost_pairs(&rows)[0].1.baseline_variant.as_deref(),
+            Some("plain")
+        );
+        plain.median_ms = Some(20.0);
+        plain.times_ms = vec![20.0];
+        let rows = [(&permuted, &env), (&plain, &env), (&det, &env)];
+        assert_eq!(
+            cost_pairs(&rows)[0].1.baseline_variant.as_deref(),
+            Some("permuted")
+        );
+    }
+
     #[test]
     fn agreement_by_chance_is_not_reproducibility() {
         let rows = vec![

@@ -33,12 +33,12 @@ use crate::backend::Backend;
 use crate::error::DetError;
 use crate::ops::{Case, Prepared};
 use crate::report::{Report, ResultRecord, Status, SCHEMA};
+use crate::safety::OutDir;
 use checkpoint::Checkpoint;
 use dumps::{dump_inputs, dump_outputs};
 use matrix::family;
 use progress::progress_bar;
 use records::base_record;
-use std::collections::HashSet;
 
 use crate::interrupt::interrupted;
 /// Set by the Ctrl-C handler; the runner stops between runs and marks the report partial.
@@ -88,7 +88,10 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
         return Ok(report);
     }
     let bar = progress_bar(cfg, (cases.len() * found.backends.len().max(1)) as u64);
-    let mut dumped_inputs = HashSet::new();
+    // One writer for the whole run: it creates the folder at the first file and refuses
+    // to write one name twice.
+    let mut dump_dir = cfg.dump.as_ref().map(|d| OutDir::new("--dump", d));
+    let env = report.env.clone();
     let shared = Checkpoint::new(report);
     let mut partial = false;
     // Records in `shared`; the running case's records wait in `pending` until it is
@@ -98,7 +101,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
     'cases: for (ci, case) in cases.iter().enumerate() {
         let baseline = ci >= user_cases;
         // The baseline's arrays are not the user's data: never dumped.
-        let dump = cfg.dump.as_ref().filter(|_| !baseline);
+        let dump = !baseline;
         if interrupted() {
             partial = true;
             break;
@@ -124,8 +127,8 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
             break;
         }
         check_runs_memory(case.runs + cfg.warmup, prep.exact.len())?;
-        if let Some(dir) = dump {
-            dump_inputs(dir, case, &prep, &mut dumped_inputs)?;
+        if let (Some(dir), true) = (dump_dir.as_mut(), dump) {
+            dump_inputs(dir, case, &prep)?;
         }
         // Families that compare devices: every backend's first output.
         let compare = family(case.op)?.compare_across_backends();
@@ -164,8 +167,8 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
             }
             for (rec, set) in outcome {
                 let index = committed + pending.len();
-                if let (Some(dir), Some(set)) = (dump, &set) {
-                    dump_outputs(dir, &rec, set, prep.out_precision)?;
+                if let (Some(dir), true, Some(set)) = (dump_dir.as_mut(), dump, &set) {
+                    dump_outputs(dir, &env, &rec, set, prep.out_precision)?;
                 }
                 if let (true, Some(set)) = (compare, &set) {
                     cross.push((index, set.outputs[0].clone()));

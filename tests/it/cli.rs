@@ -425,3 +425,86 @@ fn every_variant_is_described_by_its_family() {
         "{help}"
     );
 }
+
+/// Issue 24 item 10: `--size` is never silently ignored. Ops sized by their own flag
+/// refuse it when it sizes nothing (exit 2, naming the flag to use), and are named when
+/// other ops of the run take it.
+#[test]
+fn size_is_refused_or_named_where_an_op_ignores_it() {
+    for (op, flag) in [
+        ("matmul", "--mm-shape"),
+        ("conv2d_fwd", "--conv-shape"),
+        ("row_sum", "--row-len"),
+        ("log_softmax", "--row-len"),
+    ] {
+        assert_bad_input(
+            &["run", "--op", op, "--backend", "cpu", "--size", "64"],
+            flag,
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = detbench(&[
+        "run",
+        "--op",
+        "sum,matmul",
+        "--backend",
+        "cpu",
+        "--size",
+        "64",
+        "--mm-shape",
+        "3,4,5",
+        "--runs",
+        "1",
+        "--no-copy-baseline",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("--size does not apply to matmul (sized by --mm-shape)"),
+        "{err}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let sizes: Vec<u64> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["op"] == "sum")
+        .map(|r| r["size"].as_u64().unwrap())
+        .collect();
+    assert!(
+        !sizes.is_empty() && sizes.iter().all(|&n| n == 64),
+        "{sizes:?}"
+    );
+    // Without --size, the shape-sized ops run as before, with no note.
+    let out = detbench(&[
+        "run",
+        "--op",
+        "matmul",
+        "--backend",
+        "cpu",
+        "--variant",
+        "tiled",
+        "--mm-shape",
+        "3,4,5",
+        "--runs",
+        "1",
+        "--no-copy-baseline",
+        "--quiet",
+        "--json",
+        dir.path().join("r2.json").to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -18,6 +18,7 @@ mod cuda_emu_optim_copy;
 mod cuda_emu_reduce;
 mod cuda_emu_scatter;
 mod cuda_nvrtc;
+mod dumps;
 mod edges;
 mod edges_families;
 mod edges_wgsl_fma;

@@ -43,6 +43,9 @@ impl Family for Conv {
             "direct"
         })
     }
+    fn sized_by(&self) -> Option<&'static str> {
+        Some("--conv-shape")
+    }
     /// One case per shape (`--conv-shape`), sized by its output (the size list does not
     /// apply).
     fn expand(&self, cases: Vec<Case>, options: &FamilyOptions) -> Result<Vec<Case>, DetError> {

@@ -36,6 +36,9 @@ impl Family for Matmul {
     fn external_variant(&self, _op: Op) -> Option<&'static str> {
         Some("tiled")
     }
+    fn sized_by(&self) -> Option<&'static str> {
+        Some("--mm-shape")
+    }
     /// One case per shape (`--mm-shape`), sized by its output (the size list does not
     /// apply).
     fn expand(&self, cases: Vec<Case>, options: &FamilyOptions) -> Result<Vec<Case>, DetError> {

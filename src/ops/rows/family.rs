@@ -29,6 +29,9 @@ impl Family for Rows {
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)
     }
+    fn sized_by(&self) -> Option<&'static str> {
+        Some("--row-len")
+    }
     /// One case per row length (`--row-len`); the size list does not apply.
     fn expand(&self, cases: Vec<Case>, options: &FamilyOptions) -> Result<Vec<Case>, DetError> {
         let lens = options.get::<super::RowsOptions>().map(|o| &o.lens[..]);
