@@ -372,7 +372,7 @@ fn latex_compiles_with_pdflatex() {
 /// JSON), pinned byte for byte in `tests/it/golden/tolerance_sum_dot.txt`: the Higham-Mary model,
 /// dot's extra product term and the magnitude expressions come from the reduce family, and
 /// moving that knowledge must not change a byte. A deliberate change re-blesses the file with
-/// `DETBENCH_BLESS=1 cargo test --test tolerance pinned` and says why in the commit.
+/// `DETBENCH_BLESS=1 cargo test --test it -- tolerance::sum_and_dot_renderings_are_pinned` and says why in the commit.
 #[test]
 fn sum_and_dot_renderings_are_pinned() {
     // Only the deterministic variants: the CPU's atomic variants add in the order its
