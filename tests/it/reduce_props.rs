@@ -306,19 +306,19 @@ macro_rules! backend_tests {
                 #[test]
                 $(#[$attr])*
                 fn every_variant_within_its_bound(op in op(), p in precision(), n in size(), input in input(), seed in 0u64..1000) {
-                    if common::backend($kind).is_some() { within_bound($kind, op, p, n, input, seed); }
+                    within_bound($kind, op, p, n, input, seed);
                 }
 
                 #[test]
                 $(#[$attr])*
                 fn ordered_variants_are_reproducible_and_match_cpu(op in op(), p in precision(), n in size(), input in input(), seed in 0u64..1000) {
-                    if common::backend($kind).is_some() { deterministic_and_emulated($kind, op, p, n, input, seed); }
+                    deterministic_and_emulated($kind, op, p, n, input, seed);
                 }
 
                 #[test]
                 $(#[$attr])*
                 fn reproducible_is_independent_of_launch_shape(op in op(), p in precision(), n in size(), input in input(), seed in 0u64..1000) {
-                    if common::backend($kind).is_some() { reproducible_across_shapes($kind, op, p, n, input, seed); }
+                    reproducible_across_shapes($kind, op, p, n, input, seed);
                 }
             }
             proptest! {
@@ -329,7 +329,7 @@ macro_rules! backend_tests {
                 #[test]
                 $(#[$attr])*
                 fn late_maximum_any_order_and_shape_matches_cpu(values in late_max(), seed in 0u64..1000) {
-                    if common::backend($kind).is_some() { ordered_on_late_max($kind, values, seed); }
+                    ordered_on_late_max($kind, values, seed);
                 }
             }
         }
@@ -356,9 +356,6 @@ backend_tests! {
 #[test]
 fn reproducible_sample_guess_right_and_wrong() {
     let kind = BackendKind::Wgpu;
-    if common::backend(kind).is_none() {
-        return;
-    }
     let n = 200_003;
     let base: Vec<f32> = (0..n)
         .map(|i| ((i * 7919) % 1000) as f32 / 999.0 - 0.5)
@@ -431,9 +428,6 @@ fn reproducible_sample_guess_right_and_wrong() {
 #[test]
 fn many_rows_per_thread_match_cpu() {
     let kind = BackendKind::Wgpu;
-    if common::backend(kind).is_none() {
-        return;
-    }
     // (n, workgroup size): T = 1024 wg for these n.
     let shapes = [
         (3 * (1 << 18) + 4099, 256),

@@ -108,9 +108,6 @@ fn within_bound(
     seed: u64,
 ) {
     // No data is prepared for a device that is not here.
-    if common::backend(kind).is_none() {
-        return;
-    }
     for variant in VARIANTS {
         let c = case(p, variant, n, bins, dist, input.clone(), seed, 2, 64);
         let prep = prepare(&c).expect("prepare");
@@ -141,9 +138,6 @@ fn deterministic_and_emulated(
     seed: u64,
 ) {
     // No data is prepared for a device that is not here.
-    if common::backend(kind).is_none() {
-        return;
-    }
     for variant in ["sort_segmented", "fixed_point", "reproducible"] {
         let mut reference: Option<Vec<u64>> = None;
         for wg in [32u32, 256] {
@@ -247,9 +241,6 @@ fn assert_emulated(set: &RunSet, prep: &Prepared, what: &str) {
 /// emulation's.
 fn sort_every_pass_count(kind: BackendKind) {
     // No data is prepared for a device that is not here.
-    if common::backend(kind).is_none() {
-        return;
-    }
     for (prep, shifts, label) in sort_shape_cases() {
         let Job::Scatter(job) = &prep.job else {
             unreachable!()
@@ -344,9 +335,6 @@ backend_tests! {
 fn wgpu_sort_split_and_packed_layouts() {
     use detbench::ops::scatter::wgpu::{lane_bits, layout, run_with, Layout, SortWords};
     // The CI rule (lavapipe must be there) and the skip message are common's.
-    if common::backend(BackendKind::Wgpu).is_none() {
-        return;
-    }
     let b = detbench::backend::wgpu::discover()
         .0
         .into_iter()
@@ -440,9 +428,6 @@ fn wgpu_sort_split_and_packed_layouts() {
 #[test]
 fn wgpu_reproducible_lanes_paired_and_single() {
     use detbench::ops::scatter::wgpu::{layout, run_with, Layout};
-    if common::backend(BackendKind::Wgpu).is_none() {
-        return;
-    }
     let b = detbench::backend::wgpu::discover()
         .0
         .into_iter()

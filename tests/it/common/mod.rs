@@ -28,8 +28,8 @@ type Shared = Arc<dyn Backend>;
 /// A test that asks for a device is compiled as ignored, with its reason,
 /// where the build found none (`build/probes.rs`: `detbench_wgpu`, `detbench_libcuda`). So
 /// when it runs, the device is expected, and its absence fails the test with the reason:
-/// it is never a silent pass. `Some` always; the `Option` keeps the callers' shape.
-pub fn backend(kind: BackendKind) -> Option<Shared> {
+/// it is never a silent pass.
+pub fn backend(kind: BackendKind) -> Shared {
     static CACHE: OnceLock<Mutex<HashMap<BackendKind, Result<Shared, String>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
     let mut map = cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -49,7 +49,7 @@ pub fn backend(kind: BackendKind) -> Option<Shared> {
             .ok_or_else(|| reasons.join("; "))
     });
     match found {
-        Ok(b) => Some(b.clone()),
+        Ok(b) => b.clone(),
         Err(why) => {
             panic!("no usable {kind} device, though the build found one (build/probes.rs): {why}")
         }
@@ -65,10 +65,10 @@ pub fn cases(default: u32) -> u32 {
 }
 
 /// Runs a prepared case on the shared device of `kind`; `None` (with the reason printed)
-/// when there is no device or the device reports the case unsupported. Any other error
+/// when the device reports the case unsupported. Any other error
 /// fails the test.
 pub fn run_or_unsupported(kind: BackendKind, prep: &Prepared) -> Option<RunSet> {
-    let b = backend(kind)?;
+    let b = backend(kind);
     match b.run(&prep.job) {
         Ok(set) => Some(set),
         Err(detbench::error::OpError::Unsupported(why)) => {
