@@ -59,6 +59,9 @@ pub enum Command {
     /// specialised sources, PTX, CUBIN and a JSON summary of instructions and resources.
     #[command(after_help = crate::help::KERNELS)]
     Kernels(KernelsArgs),
+    /// Recover the order in which a kernel combined its inputs, from crafted inputs
+    /// (docs/reveal.md): as a tree, an outline, an SVG and an order fingerprint.
+    Reveal(crate::reveal::command::RevealArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -603,6 +606,11 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Ok)
         }
         Command::Train(a) => train(&a),
+        Command::Reveal(a) => {
+            crate::interrupt::install();
+            crate::reveal::command::run(&a)?;
+            Ok(Outcome::Ok)
+        }
         Command::Kernels(a) => {
             crate::safety::Plan::new()
                 .folder("--out", Some(&a.out))

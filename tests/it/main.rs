@@ -34,6 +34,7 @@ mod reduce_fixed;
 mod reduce_props;
 mod report_check;
 mod repro_ties;
+mod reveal;
 mod robust;
 mod sandbox;
 mod scatter_props;
