@@ -438,6 +438,13 @@ fn reference(case: &Case, x: &[f64], y: Option<&[f64]>) -> Reference {
     }
 }
 
+/// The exact value (correctly rounded to f64) and sum of magnitudes (rounded upward) of a
+/// reduction case's operands, as [`prepare`] computes them: what the host benches time.
+pub fn reference_figures(case: &Case, x: &[f64], y: Option<&[f64]>) -> (f64, f64) {
+    let r = reference(case, x, y);
+    (r.exact, r.mag)
+}
+
 /// The a-priori bound of the job's variant; sets the fixed-point scale or the binned
 /// layout of the variants that need one, and says so in `note`.
 fn variant_bound(job: &mut ReduceJob, r: &Reference, note: &mut String) -> Option<f64> {
