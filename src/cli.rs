@@ -241,6 +241,10 @@ pub struct MergeArgs {
     /// Write the Markdown table here instead of stdout (`-` for stdout).
     #[arg(long)]
     pub md: Option<PathBuf>,
+    /// Print the table on stdout in this format: md, text, html, json or latex (with
+    /// neither this nor --md: md).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -639,7 +643,12 @@ fn dispatch_command(cli: Cli) -> Result<Outcome> {
                 plan = plan.input("input", p);
             }
             plan.output("--md", a.md.as_deref()).check()?;
-            crate::merge::run(&a.inputs, a.md.as_deref())?;
+            let format = a
+                .format
+                .as_deref()
+                .map(|f| crate::report::render::stdout_format("merge", f))
+                .transpose()?;
+            crate::merge::run(&a.inputs, a.md.as_deref(), format)?;
             Ok(Outcome::Ok)
         }
         Command::Train(a) => train(&a),
