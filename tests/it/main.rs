@@ -36,6 +36,7 @@ mod report_check;
 mod repro_ties;
 mod reveal;
 mod robust;
+mod robust_exit;
 mod sandbox;
 mod scatter_props;
 mod schema;
