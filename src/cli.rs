@@ -157,6 +157,10 @@ pub struct RunArgs {
     /// file's `timeout_s`; default 600).
     #[arg(long)]
     pub external_timeout: Option<f64>,
+    /// Record each deterministic sum/dot row's accumulation-order fingerprint
+    /// (`extra.order`, revealed at n = min(size, 256); docs/reveal.md).
+    #[arg(long)]
+    pub reveal: bool,
 }
 
 #[derive(Args, Debug)]

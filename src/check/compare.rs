@@ -208,9 +208,12 @@ fn compare_deterministic(
                 what: format!(
                     "deterministic variant now gives other bits: fingerprint {a} -> {b}; {detail}"
                 ),
-                cause: cause.clone().unwrap_or_else(|| {
-                    "no environment difference recorded: the kernel's order of operations changed (detbench or kernel source built without a new commit?)".into()
-                }),
+                cause: match (crate::reveal::explain::explain(base, cur), cause) {
+                    (Some(order), Some(env)) => format!("{order}; {env}"),
+                    (Some(order), None) => order,
+                    (None, Some(env)) => env.clone(),
+                    (None, None) => "no environment difference recorded: the kernel's order of operations changed (detbench or kernel source built without a new commit?); `run --reveal` on both sides, or `check --explain`, tells order from arithmetic".into(),
+                },
                 todo: format!("check that the new bits are within their bound (they are: the row is ok) and explain the change; {accept}"),
             });
         }

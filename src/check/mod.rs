@@ -76,7 +76,11 @@ pub fn run(
             "--accept replaces one baseline: give a single --baseline (make the other baselines by rerunning the matrix)",
         ));
     }
-    let cur = report::load_report(current)?;
+    let mut cur = report::load_report(current)?;
+    if opts.explain && !opts.accept {
+        let n = crate::reveal::explain::reveal_at_hand(&mut cur);
+        eprintln!("detbench: --explain: revealed the order of {n} current row(s) on this machine");
+    }
     if opts.accept {
         return accept(baseline, current, &cur, opts);
     }

@@ -45,6 +45,11 @@ pub struct CheckOptions {
     /// Print every note (non-regression observations, timing drifts) after the summary; by default a passing check prints its one-line summary and the environment differences only.
     #[arg(long)]
     pub verbose: bool,
+    /// For a deterministic row whose bits changed: reveal the accumulation order of the
+    /// current report's rows that ran on a device of this machine and have none recorded
+    /// (`run --reveal` records it), and say whether the order or the arithmetic changed.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 impl Default for CheckOptions {
@@ -59,6 +64,7 @@ impl Default for CheckOptions {
             accept: false,
             force: false,
             verbose: false,
+            explain: false,
         }
     }
 }

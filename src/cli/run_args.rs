@@ -250,6 +250,7 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         copy_baseline: !a.no_copy_baseline,
         required_backends,
         external,
+        reveal: a.reveal,
     })
 }
 

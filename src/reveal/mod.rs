@@ -4,12 +4,16 @@
 //! - [`tree`]: the tree, its canonical form, texts and fingerprint;
 //! - [`build`]: the tree from pair queries;
 //! - [`probe`]: the crafted inputs and the kernels they run through;
+//! - [`explain`]: `check`'s reading of a changed fingerprint;
+//! - [`record`]: `run --reveal`'s order fingerprint per row;
 //! - [`view`]: the result as a [`crate::report::view::Document`] and an SVG;
 //! - [`command`]: the command line.
 
 pub mod build;
 pub mod command;
+pub mod explain;
 pub mod probe;
+pub mod record;
 pub mod tree;
 pub mod view;
 

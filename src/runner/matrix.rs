@@ -84,6 +84,9 @@ pub struct RunConfig {
     pub required_backends: Vec<BackendKind>,
     /// The adapter of `--backend external` (`--external`): its modes are the variants.
     pub external: Option<std::sync::Arc<crate::backend::external::Adapter>>,
+    /// `--reveal`: each deterministic row of an op `reveal` probes gets its order
+    /// fingerprint (`crate::reveal::record`).
+    pub reveal: bool,
 }
 
 /// The family of an op, or a one-line error for an op this build lacks.

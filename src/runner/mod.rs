@@ -107,14 +107,15 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
             break;
         }
         // The job runs warm-up runs first (see [`drop_warmup`]).
+        // An external case (variant = adapter mode) is prepared as the family's
+        // order-independent variant.
+        let prep_variant: String = match &cfg.external {
+            Some(_) => crate::ops::external::reference_variant(case.op)?.into(),
+            None => case.variant.clone(),
+        };
         let mut prep = prepare(&Case {
             runs: case.runs + cfg.warmup,
-            // An external case (variant = adapter mode) is prepared as the family's
-            // order-independent variant.
-            variant: match &cfg.external {
-                Some(_) => crate::ops::external::reference_variant(case.op)?.into(),
-                None => case.variant.clone(),
-            },
+            variant: prep_variant.clone(),
             ..case.clone()
         })?;
         if cfg.external.is_some() {
@@ -165,7 +166,15 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                 partial = true;
                 break 'cases;
             }
-            for (rec, set) in outcome {
+            for (mut rec, set) in outcome {
+                if cfg.reveal {
+                    crate::reveal::record::annotate(
+                        &mut rec,
+                        case,
+                        &prep_variant,
+                        backend.as_ref(),
+                    );
+                }
                 let index = committed + pending.len();
                 if let (Some(dir), true, Some(set)) = (dump_dir.as_mut(), dump, &set) {
                     dump_outputs(dir, &env, &rec, set, prep.out_precision)?;

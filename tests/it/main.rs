@@ -35,6 +35,7 @@ mod reduce_props;
 mod report_check;
 mod repro_ties;
 mod reveal;
+mod reveal_check;
 mod robust;
 mod robust_exit;
 mod sandbox;

@@ -14,7 +14,7 @@ use detbench::reveal::probe::{Craft, Probe, Target};
 use detbench::reveal::{reveal, tree, Tree};
 use std::process::Command;
 
-fn target(op: Op, variant: &str, p: Precision, n: usize, wg: u32) -> Target {
+pub fn target(op: Op, variant: &str, p: Precision, n: usize, wg: u32) -> Target {
     Target {
         op,
         variant: variant.into(),
@@ -160,7 +160,7 @@ fn the_tree_variant_reveals_its_documented_order_on_wgpu() {
 
 /// The tree kernel's specialised WGSL with its last tree levels (thread 0's, stride 8..1)
 /// replaced by one chain: a reassociation a compiler or driver could make.
-fn reassociate(src: &str) -> String {
+pub fn reassociate(src: &str) -> String {
     let from = "for (var s = TREE_K / 2u; s > 0u; s = s >> 1u) {";
     assert!(
         src.contains(from),
@@ -173,9 +173,11 @@ fn reassociate(src: &str) -> String {
     )
 }
 
-struct Patched<'a> {
-    backend: &'a detbench::backend::wgpu::WgpuBackend,
-    target: Target,
+/// A reduction probe that runs a patched copy of the WGSL kernel.
+pub struct Patched<'a> {
+    pub backend: &'a detbench::backend::wgpu::WgpuBackend,
+    pub target: Target,
+    pub patch: fn(&str) -> String,
 }
 
 impl Probe for Patched<'_> {
@@ -183,13 +185,14 @@ impl Probe for Patched<'_> {
         self.target.n
     }
     fn run(&mut self, terms: &[f64]) -> Result<f64, detbench::reveal::build::BuildError> {
-        let prep = detbench::ops::reduce::prepare_values(&self.target.case(), terms.to_vec(), None)
+        let y = (self.target.op == Op::Dot).then(|| vec![1.0; terms.len()]);
+        let prep = detbench::ops::reduce::prepare_values(&self.target.case(), terms.to_vec(), y)
             .expect("prepared");
         let detbench::ops::Job::Reduce(job) = &prep.job else {
             panic!("a reduction job")
         };
         let prof = detbench::ops::wgsl::Profile::of(self.backend);
-        let set = detbench::ops::reduce::wgpu::run_patched(self.backend, job, prof, &reassociate)
+        let set = detbench::ops::reduce::wgpu::run_patched(self.backend, job, prof, &self.patch)
             .map_err(|e| detbench::reveal::build::BuildError::Kernel(e.to_string()))?;
         Ok(set.outputs[0][0])
     }
@@ -212,6 +215,7 @@ fn a_reassociated_wgsl_tree_is_caught_and_the_first_differing_subtree_named() {
     let mut probe = Patched {
         backend: wgpu,
         target: t.clone(),
+        patch: reassociate,
     };
     let got = detbench::reveal::tree_of(&mut probe, craft).expect("a tree");
     let want = only_tree(&revealed(cpu.as_ref(), &t, None));

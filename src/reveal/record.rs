@@ -1,0 +1,61 @@
+//! `run --reveal`: each deterministic row's order fingerprint, in its `extra` map.
+//!
+//! The tree depends on n, so every row is revealed at the same n, [`RUN_REVEAL_N`] (or the
+//! row's size where smaller; [`EXTERNAL_REVEAL_N`] through an adapter), recorded beside the
+//! fingerprint: two devices' rows of one result key then compare by fingerprint alone.
+
+use super::probe::{Target, OPS};
+use crate::backend::Backend;
+use crate::ops::Case;
+use crate::report::{ResultRecord, Status};
+use serde_json::json;
+
+/// The n `run --reveal` reveals each row at (at most).
+pub const RUN_REVEAL_N: usize = 256;
+/// The same for an external adapter, which starts a process per launch (about n log n).
+pub const EXTERNAL_REVEAL_N: usize = 32;
+
+/// `extra` key of the revealed order: an object (never a string, so it stays out of the
+/// result key: rows of one case pair whatever their order) with `fingerprint` (`ord1:...`,
+/// or `order-free`) and `n`, or `note` (why a deterministic row has no fingerprint).
+pub const ORDER_KEY: &str = "order";
+
+/// The order fingerprint and n recorded in a row, if any.
+pub fn recorded(rec: &ResultRecord) -> Option<(String, u64)> {
+    let o = rec.extra.get(ORDER_KEY)?;
+    Some((
+        o.get("fingerprint")?.as_str()?.to_string(),
+        o.get("n")?.as_u64()?,
+    ))
+}
+
+/// Adds the order of `rec`'s kernel to its `extra`: an ok row of a deterministic variant of
+/// an op `reveal` probes, revealed once on `backend`. `variant` is the family variant the
+/// case was prepared as (an external row's `rec.variant` is the adapter's mode). A row
+/// whose order cannot be revealed gets a note instead; the run goes on.
+pub fn annotate(rec: &mut ResultRecord, case: &Case, variant: &str, backend: &dyn Backend) {
+    if rec.status != Status::Ok || !rec.deterministic_variant || !OPS.contains(&case.op) {
+        return;
+    }
+    let cap = match backend.kind() {
+        crate::backend::BackendKind::External => EXTERNAL_REVEAL_N,
+        _ => RUN_REVEAL_N,
+    };
+    let n = case.size.min(cap);
+    let target = Target {
+        op: case.op,
+        variant: variant.to_string(),
+        mode: rec.variant.clone(),
+        precision: case.precision,
+        accumulator: case.accumulator,
+        n,
+        workgroup_size: case.workgroup_size,
+    };
+    let order = match super::reveal(&target, backend, 1, None) {
+        Ok(r) if r.order_free => json!({"fingerprint": "order-free", "n": n}),
+        Ok(r) if r.order_fixed => json!({"fingerprint": r.trees[0].fingerprint, "n": n}),
+        Ok(r) => json!({ "note": r.verdict }),
+        Err(e) => json!({ "note": e.to_string() }),
+    };
+    rec.extra.insert(ORDER_KEY.into(), order);
+}
