@@ -234,6 +234,11 @@ pub struct ResultRecord {
     /// ULP distances between devices); null for multi-element outputs.
     #[serde(default)]
     pub output_first: Option<f64>,
+    /// A bounded sketch of a multi-element output's first run (null for scalar outputs,
+    /// which `output_first` holds, and in reports written before it existed): where two
+    /// reports' outputs first differ, as far as `check` can tell without the outputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_blocks: Option<OutputBlocks>,
     /// SHA-256 of the inputs' device bytes ('+'-joined for several inputs).
     #[serde(default)]
     pub input_sha256: String,
@@ -282,6 +287,54 @@ pub struct ResultRecord {
     /// Family-specific figures (e.g. the worst bin's ULP spread).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// A bounded sketch of one multi-element output (the first run's), so that `check` can
+/// name the first element where two reports' outputs differ while neither report holds
+/// the output. The output, in its flat order (row-major for matrices and rows), is cut
+/// into at most [`OutputBlocks::MAX_BLOCKS`] blocks of `block` consecutive elements (the
+/// last may be shorter). Each block keeps a hash of its bits and its first `head`
+/// elements' bits: the first block whose hashes differ holds the first differing element,
+/// named exactly when it is among the kept ones (always when `head >= block`, i.e. for
+/// outputs of at most `MAX_BLOCKS * HEAD` elements) and as a range of indices otherwise.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct OutputBlocks {
+    /// Output elements.
+    pub elements: u64,
+    /// Elements per block (the last block holds the rest).
+    pub block: u64,
+    /// Elements kept from the start of each block (a shorter block keeps all of its own).
+    pub head: u64,
+    /// Per block: the first 16 hex digits of the SHA-256 of its elements' little-endian
+    /// bits in the output format (`output_precision`).
+    pub hashes: Vec<String>,
+    /// The kept elements, block after block: each one's bits in the output format as hex
+    /// digits (4 for f16 and bf16, 8 for f32, 16 for f64), so NaN payloads, infinities and
+    /// signed zeros survive JSON.
+    pub heads: Vec<String>,
+}
+
+impl OutputBlocks {
+    /// Most blocks of one output.
+    pub const MAX_BLOCKS: u64 = 32;
+    /// Elements kept from the start of each block.
+    pub const HEAD: u64 = 4;
+
+    /// Blocks of the layout: `ceil(elements / block)`.
+    pub fn blocks(&self) -> u64 {
+        if self.block == 0 {
+            0
+        } else {
+            self.elements.div_ceil(self.block)
+        }
+    }
+
+    /// Elements `[start, end)` of block `b`, and how many of them are kept.
+    pub fn span(&self, b: u64) -> (u64, u64, u64) {
+        let start = b * self.block;
+        let end = (start + self.block).min(self.elements);
+        (start, end, self.head.min(end.saturating_sub(start)))
+    }
 }
 
 /// The JSON Schema (draft 2020-12) of [`SCHEMA`] reports, generated from the types above

@@ -124,7 +124,9 @@ fn op_cases(cfg: &RunConfig, op: Op, fam: &dyn Family) -> Result<Vec<Case>, DetE
                 // A user's file fixes the size; --size applies to generated inputs.
                 let sizes = match input {
                     InputSpec::File(path) => {
-                        vec![inputs::read_npy(std::path::Path::new(path), precision)?.len()]
+                        let v = inputs::read_npy(std::path::Path::new(path), precision)?;
+                        inputs::refuse_undefined(path, &v, op.name(), fam.non_finite_inputs(op))?;
+                        vec![v.len()]
                     }
                     _ => cfg.sizes.clone(),
                 };

@@ -26,7 +26,7 @@ pub use batch::{BatchOutputs, BatchTag};
 pub use case::{drop_warmup, run_case};
 pub use env::{environment, now_rfc3339, os_description};
 pub use matrix::{copy_baseline, AccChoice, RunConfig};
-pub use metrics::{fingerprint, metrics, nan_max, unjudgeable, Metrics};
+pub use metrics::{fingerprint, metrics, nan_max, output_blocks, unjudgeable, Metrics};
 pub use records::{cross_backend_ulp, finish_record};
 
 use crate::backend::Backend;

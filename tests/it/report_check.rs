@@ -546,8 +546,11 @@ fn check_shows_full_fingerprints_and_the_first_differing_element() {
     let want = [
         format!("fingerprint {old_fp} -> {}", "c".repeat(64)),
         format!(
-            "index 0 (the scalar output), {:e} -> {:e}, 3 ULP apart in f32",
-            x as f64, y as f64
+            "index 0 (the scalar output), {:e} -> {:e} (bits 0x{:08x} -> 0x{:08x}), 3 ULP apart in f32",
+            x as f64,
+            y as f64,
+            x.to_bits(),
+            y.to_bits()
         ),
     ];
     let xml = std::fs::read_to_string(&junit)
