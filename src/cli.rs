@@ -189,13 +189,16 @@ pub struct ToleranceArgs {
     /// then needs 22 seeds per configuration, the README's recipe).
     #[arg(long, default_value_t = 0.9)]
     pub confidence: f64,
-    /// md, latex or json: the format printed on stdout when none of --md, --latex and --json
-    /// is given.
+    /// md, text, html, latex or json: the format printed on stdout when none of --md,
+    /// --html, --latex and --json is given.
     #[arg(long, default_value = "md")]
     pub format: String,
     /// Write the bands as Markdown to PATH (`-`: stdout).
     #[arg(long, value_name = "PATH")]
     pub md: Option<PathBuf>,
+    /// Write the bands as a self-contained HTML page to PATH (`-`: stdout).
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
     /// Write the bands as LaTeX (booktabs) to PATH (`-`: stdout).
     #[arg(long, value_name = "PATH")]
     pub latex: Option<PathBuf>,
@@ -229,6 +232,14 @@ pub struct CheckArgs {
     /// Write JUnit XML here.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// Print the verdict on stdout in this format: text (default), md, html, json or latex.
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        default_value = "text",
+        conflicts_with = "accept"
+    )]
+    pub format: String,
     #[command(flatten)]
     pub options: crate::check::CheckOptions,
 }
@@ -544,16 +555,17 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             }
             plan.output("--bib", a.bib.as_deref())
                 .output("--md", a.md.as_deref())
+                .output("--html", a.html.as_deref())
                 .output("--latex", a.latex.as_deref())
                 .output("--json", a.json.as_deref())
                 .check()?;
-            let to_stdout = [&a.md, &a.latex, &a.json]
+            let to_stdout = [&a.md, &a.html, &a.latex, &a.json]
                 .iter()
                 .filter(|p| p.as_deref().is_some_and(|p| p.as_os_str() == "-"))
                 .count();
             if to_stdout > 1 {
                 return Err(DetError::input(
-                    "only one of --md, --latex and --json can be - (stdout)",
+                    "only one of --md, --html, --latex and --json can be - (stdout)",
                 )
                 .into());
             }
@@ -563,6 +575,7 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
                 format: &a.format,
                 outputs: crate::tolerance::Outputs {
                     md: a.md.as_deref(),
+                    html: a.html.as_deref(),
                     latex: a.latex.as_deref(),
                     json: a.json.as_deref(),
                 },
@@ -590,10 +603,12 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
                 plan
             };
             plan.output("--junit", a.junit.as_deref()).check()?;
+            let format = crate::report::render::stdout_format("check", &a.format)?;
             Ok(crate::check::run(
                 &a.baseline,
                 &a.current,
                 a.junit.as_deref(),
+                format,
                 &a.options,
             )?)
         }

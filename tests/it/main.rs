@@ -32,6 +32,7 @@ mod optim_props;
 mod oracle;
 mod reduce_fixed;
 mod reduce_props;
+mod render_formats;
 mod report_check;
 mod repro_ties;
 mod robust;
