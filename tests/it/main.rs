@@ -30,6 +30,7 @@ mod interrupt;
 mod matmul_props;
 mod optim_props;
 mod oracle;
+mod orderings;
 mod reduce_fixed;
 mod reduce_props;
 mod report_check;
