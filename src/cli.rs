@@ -241,6 +241,10 @@ pub struct MergeArgs {
     /// Write the Markdown table here instead of stdout (`-` for stdout).
     #[arg(long)]
     pub md: Option<PathBuf>,
+    /// Print the table on stdout in this format: md, text, html, json or latex (with
+    /// neither this nor --md: md).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -341,13 +345,13 @@ fn devices(json: Option<&std::path::Path>) -> Result<Outcome> {
 fn run(a: &RunArgs) -> Result<Outcome> {
     let command = command_line();
     // Signals are handled before the first child (an adapter's `info` call) starts.
-    crate::interrupt::install();
-    let cfg = match run_config(a, command) {
+    crate::interrupt::cooperate();
+    let cfg = match run_config(a, command.clone()) {
         Ok(c) => c,
         Err(e) if crate::interrupt::interrupted() => {
-            // Stopped while the adapter answered `info`: no case had started.
-            eprintln!("detbench: interrupted before any case ran ({e})");
-            return Ok(Outcome::Interrupted);
+            // Stopped while the adapter answered `info`: no case had started. The report
+            // is still written, complete and marked partial, as for any Ctrl-C.
+            return interrupted_before_cases(a, &command, &e);
         }
         Err(e) => return Err(e.into()),
     };
@@ -422,6 +426,8 @@ fn run(a: &RunArgs) -> Result<Outcome> {
             .filter(|r| r.backend == kind.name())
             .collect();
         if !rows.is_empty() && rows.iter().all(|r| r.status == "unsupported") {
+            // The report says why each case could not run: it stays.
+            crate::safety::keep_outputs();
             return Err(DetError::input(format!(
                 "--backend {kind} ran none of its {} cases (report written): {}{}",
                 rows.len(),
@@ -450,6 +456,35 @@ fn run(a: &RunArgs) -> Result<Outcome> {
     })
 }
 
+/// `run` stopped by a signal before its first case (while the external adapter answered
+/// `info`): writes the report with no results, marked partial (the flags were checked, so
+/// its path is writable), and exits 130.
+fn interrupted_before_cases(a: &RunArgs, command: &str, why: &DetError) -> Result<Outcome> {
+    crate::interrupt::finishing();
+    let seeds = runner::seeds::parse_seeds(&a.seed)?;
+    let mut env = runner::environment(command, seeds[0], Vec::new(), &[]);
+    runner::seeds::record_seeds(&mut env, &seeds);
+    let report = crate::report::Report {
+        schema: crate::report::SCHEMA.into(),
+        env,
+        results: Vec::new(),
+        partial: true,
+    };
+    let to = if a.json.as_os_str() == "-" {
+        crate::safety::out(&(serde_json::to_string_pretty(&report)? + "\n"))?;
+        "stdout".to_string()
+    } else {
+        crate::report::write_report(&a.json, &report)?;
+        a.json.display().to_string()
+    };
+    let why = why.to_string();
+    eprintln!(
+        "detbench: interrupted before any case ran ({}): wrote 0 results to {to} (partial: interrupted)",
+        why.lines().next().unwrap_or_default()
+    );
+    Ok(Outcome::Interrupted)
+}
+
 fn train(a: &TrainArgs) -> Result<Outcome> {
     let command = command_line();
     if a.steps > MAX_STEPS {
@@ -475,7 +510,7 @@ fn train(a: &TrainArgs) -> Result<Outcome> {
     crate::safety::Plan::new()
         .output("--json", Some(&a.json))
         .check()?;
-    crate::interrupt::install();
+    crate::interrupt::cooperate();
     let report = crate::train::run(&spec)?;
     // The report is written below by this thread: the Ctrl-C watchdog stands down.
     crate::interrupt::finishing();
@@ -514,8 +549,17 @@ fn train(a: &TrainArgs) -> Result<Outcome> {
     })
 }
 
-/// Runs the parsed command.
+/// Runs the parsed command. A command that fails leaves nothing new behind: the files
+/// and folders it created are removed (see [`crate::safety::roll_back`]).
 pub fn dispatch(cli: Cli) -> Result<Outcome> {
+    let result = dispatch_command(cli);
+    if result.is_err() {
+        crate::safety::roll_back(false);
+    }
+    result
+}
+
+fn dispatch_command(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Devices { json } => devices(json.as_deref()),
         Command::Run(a) => run(&a),
@@ -601,7 +645,12 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
                 plan = plan.input("input", p);
             }
             plan.output("--md", a.md.as_deref()).check()?;
-            crate::merge::run(&a.inputs, a.md.as_deref())?;
+            let format = a
+                .format
+                .as_deref()
+                .map(|f| crate::report::render::stdout_format("merge", f))
+                .transpose()?;
+            crate::merge::run(&a.inputs, a.md.as_deref(), format)?;
             Ok(Outcome::Ok)
         }
         Command::Train(a) => train(&a),

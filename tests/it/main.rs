@@ -36,6 +36,7 @@ mod reduce_props;
 mod report_check;
 mod repro_ties;
 mod robust;
+mod robust_exit;
 mod sandbox;
 mod scatter_props;
 mod schema;
