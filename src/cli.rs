@@ -142,6 +142,10 @@ pub struct RunArgs {
     /// No progress bar or table.
     #[arg(long)]
     pub quiet: bool,
+    /// Per case, on stderr: the time to draw its input with its exact value and bound, and
+    /// per backend the kernels' time and the time around them (upload, warm-up, read-back).
+    #[arg(long)]
+    pub verbose: bool,
     /// Do not add the `copy` case (at the largest size) that reports use as each device's
     /// bandwidth baseline.
     #[arg(long)]
