@@ -13,6 +13,8 @@ pub use crate::error::Outcome;
 
 mod run_args;
 pub use run_args::{default_precisions, run_config};
+mod store_cmd;
+pub use store_cmd::{ExportArgs, HistoryArgs, StoreArgs, StoreCommand};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -59,6 +61,18 @@ pub enum Command {
     /// specialised sources, PTX, CUBIN and a JSON summary of instructions and resources.
     #[command(after_help = crate::help::KERNELS)]
     Kernels(KernelsArgs),
+    /// The results store (a SQLite file or postgres://...): add reports, show what it holds.
+    #[command(after_help = crate::help::STORE)]
+    Store(StoreArgs),
+    /// Ask the results store: nondeterministic, changes, first-change --key KEY, or cost.
+    #[command(after_help = crate::help::HISTORY)]
+    History(HistoryArgs),
+    /// Export a report or the newest stored one for a continuous-benchmark service: bencher
+    /// (Bencher Metric Format) or github-action-benchmark (customSmallerIsBetter).
+    Export(ExportArgs),
+    /// Recover the order in which a kernel combined its inputs, from crafted inputs
+    /// (docs/reveal.md): as a tree, an outline, an SVG and an order fingerprint.
+    Reveal(crate::reveal::command::RevealArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -150,6 +164,10 @@ pub struct RunArgs {
     /// bandwidth baseline.
     #[arg(long)]
     pub no_copy_baseline: bool,
+    /// Also add the report to this results store (a SQLite file path or postgres://...)
+    /// when the run ends, in one transaction (docs/interface.md, "The results store").
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     /// The external backend's adapter: a .toml adapter file or a command (docs/external.md).
     /// Implies `--backend external` when --backend is not given.
     #[arg(long)]
@@ -225,8 +243,22 @@ pub struct CheckArgs {
     /// Baseline report(s): repeat the flag or give a comma list. With two or more (reruns
     /// of one matrix) each row's between-report timing noise is measured; the first is the
     /// baseline of the numeric verdicts and the one `--accept` replaces (alone).
-    #[arg(long, required = true, value_delimiter = ',', num_args = 1)]
+    #[arg(
+        long,
+        required_unless_present = "baseline_from",
+        conflicts_with = "baseline_from",
+        value_delimiter = ',',
+        num_args = 1
+    )]
     pub baseline: Vec<PathBuf>,
+    /// Take the baseline from a results store (a SQLite file path or postgres://...): the
+    /// newest complete stored report with rows of --device, reduced to that device's rows.
+    #[arg(long, value_name = "URL", requires = "device")]
+    pub baseline_from: Option<String>,
+    /// With --baseline-from: the device (its stored identity, as `store info` lists it, or
+    /// a unique part of it).
+    #[arg(long, value_name = "ID", requires = "baseline_from")]
+    pub device: Option<String>,
     /// The report to judge (a `detbench run` of the same matrix as the baseline).
     #[arg(long)]
     pub current: PathBuf,
@@ -349,13 +381,13 @@ fn devices(json: Option<&std::path::Path>) -> Result<Outcome> {
 fn run(a: &RunArgs) -> Result<Outcome> {
     let command = command_line();
     // Signals are handled before the first child (an adapter's `info` call) starts.
-    crate::interrupt::install();
-    let cfg = match run_config(a, command) {
+    crate::interrupt::cooperate();
+    let cfg = match run_config(a, command.clone()) {
         Ok(c) => c,
         Err(e) if crate::interrupt::interrupted() => {
-            // Stopped while the adapter answered `info`: no case had started.
-            eprintln!("detbench: interrupted before any case ran ({e})");
-            return Ok(Outcome::Interrupted);
+            // Stopped while the adapter answered `info`: no case had started. The report
+            // is still written, complete and marked partial, as for any Ctrl-C.
+            return interrupted_before_cases(a, &command, &e);
         }
         Err(e) => return Err(e.into()),
     };
@@ -381,6 +413,12 @@ fn run(a: &RunArgs) -> Result<Outcome> {
             );
         }
     });
+    // The store is opened (and migrated) before any work: a bad URL exits 2 at once.
+    let mut store = a
+        .store
+        .as_deref()
+        .map(crate::store::Store::open)
+        .transpose()?;
     let report = runner::run(&cfg)?;
     crate::interrupt::finishing();
     if to_stdout {
@@ -428,6 +466,8 @@ fn run(a: &RunArgs) -> Result<Outcome> {
             .filter(|r| r.backend == "external")
             .collect();
         if !ext.is_empty() && ext.iter().all(|r| r.status == "unsupported") {
+            // The report says why each case could not run: it stays.
+            crate::safety::keep_outputs();
             return Err(DetError::input(format!(
                 "--backend external ran none of its {} cases (report written): {}{}",
                 ext.len(),
@@ -449,11 +489,45 @@ fn run(a: &RunArgs) -> Result<Outcome> {
             }
         );
     }
+    if let Some(st) = store.as_mut() {
+        // One transaction: the store holds the whole report or none of it.
+        let added = st.add(&report)?;
+        store_cmd::say_added(&added, "the report", &st.url());
+    }
     Ok(if report.partial {
         Outcome::Interrupted
     } else {
         Outcome::Ok
     })
+}
+
+/// `run` stopped by a signal before its first case (while the external adapter answered
+/// `info`): writes the report with no results, marked partial (the flags were checked, so
+/// its path is writable), and exits 130.
+fn interrupted_before_cases(a: &RunArgs, command: &str, why: &DetError) -> Result<Outcome> {
+    crate::interrupt::finishing();
+    let seeds = runner::seeds::parse_seeds(&a.seed)?;
+    let mut env = runner::environment(command, seeds[0], Vec::new(), &[]);
+    runner::seeds::record_seeds(&mut env, &seeds);
+    let report = crate::report::Report {
+        schema: crate::report::SCHEMA.into(),
+        env,
+        results: Vec::new(),
+        partial: true,
+    };
+    let to = if a.json.as_os_str() == "-" {
+        crate::safety::out(&(serde_json::to_string_pretty(&report)? + "\n"))?;
+        "stdout".to_string()
+    } else {
+        crate::report::write_report(&a.json, &report)?;
+        a.json.display().to_string()
+    };
+    let why = why.to_string();
+    eprintln!(
+        "detbench: interrupted before any case ran ({}): wrote 0 results to {to} (partial: interrupted)",
+        why.lines().next().unwrap_or_default()
+    );
+    Ok(Outcome::Interrupted)
 }
 
 fn train(a: &TrainArgs) -> Result<Outcome> {
@@ -481,7 +555,7 @@ fn train(a: &TrainArgs) -> Result<Outcome> {
     crate::safety::Plan::new()
         .output("--json", Some(&a.json))
         .check()?;
-    crate::interrupt::install();
+    crate::interrupt::cooperate();
     let report = crate::train::run(&spec)?;
     // The report is written below by this thread: the Ctrl-C watchdog stands down.
     crate::interrupt::finishing();
@@ -520,8 +594,17 @@ fn train(a: &TrainArgs) -> Result<Outcome> {
     })
 }
 
-/// Runs the parsed command.
+/// Runs the parsed command. A command that fails leaves nothing new behind: the files
+/// and folders it created are removed (see [`crate::safety::roll_back`]).
 pub fn dispatch(cli: Cli) -> Result<Outcome> {
+    let result = dispatch_command(cli);
+    if result.is_err() {
+        crate::safety::roll_back(false);
+    }
+    result
+}
+
+fn dispatch_command(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Devices { json } => devices(json.as_deref()),
         Command::Run(a) => run(&a),
@@ -577,6 +660,31 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             })?;
             Ok(Outcome::Ok)
         }
+        Command::Check(a) if a.baseline_from.is_some() => {
+            let (url, device) = (
+                a.baseline_from.as_deref().unwrap_or_default(),
+                a.device.as_deref().unwrap_or_default(),
+            );
+            if a.options.accept {
+                return Err(DetError::input(
+                    "--accept cannot replace a baseline in the store (it is append-only): store the new report with `detbench store add`",
+                )
+                .into());
+            }
+            crate::safety::Plan::new()
+                .input("--current", &a.current)
+                .output("--junit", a.junit.as_deref())
+                .check()?;
+            let (baseline, label) = store_cmd::baseline_from_store(url, device)?;
+            eprintln!("detbench: baseline: {label}");
+            Ok(crate::check::run_with_baseline(
+                baseline,
+                &label,
+                &a.current,
+                a.junit.as_deref(),
+                &a.options,
+            )?)
+        }
         Command::Check(a) => {
             let plan = crate::safety::Plan::new().input("--current", &a.current);
             // With --accept the baseline is the output (and may not exist yet).
@@ -616,6 +724,14 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Ok)
         }
         Command::Train(a) => train(&a),
+        Command::Store(a) => store_cmd::store(&a),
+        Command::History(a) => store_cmd::history(&a),
+        Command::Export(a) => store_cmd::export(&a),
+        Command::Reveal(a) => {
+            crate::interrupt::install();
+            crate::reveal::command::run(&a)?;
+            Ok(Outcome::Ok)
+        }
         Command::Kernels(a) => {
             crate::safety::Plan::new()
                 .folder("--out", Some(&a.out))
