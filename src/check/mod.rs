@@ -82,14 +82,45 @@ pub fn run(
     }
     let mut loaded = Vec::new();
     for p in baselines {
-        loaded.push(report::load_report(p)?);
+        loaded.push((report::load_report(p)?, p.clone()));
     }
-    let named: Vec<(&Report, &Path)> = loaded
-        .iter()
-        .zip(baselines)
-        .map(|(r, p)| (r, p.as_path()))
-        .collect();
-    let res = check_reports_at(&named, &cur, current, opts)?;
+    judge(&loaded, &cur, current, junit_out, opts)
+}
+
+/// `detbench check --baseline-from URL --device ID`: the baseline is a report read from the
+/// results store (`label` names it in messages, as a path would).
+pub fn run_with_baseline(
+    baseline: Report,
+    label: &str,
+    current: &Path,
+    junit_out: Option<&Path>,
+    opts: &CheckOptions,
+) -> Result<Outcome, DetError> {
+    opts.validate()?;
+    if opts.accept {
+        return Err(DetError::input(
+            "--accept cannot replace a baseline in the store (it is append-only): store the new report with `detbench store add`",
+        ));
+    }
+    let cur = report::load_report(current)?;
+    judge(
+        &[(baseline, PathBuf::from(label))],
+        &cur,
+        current,
+        junit_out,
+        opts,
+    )
+}
+
+fn judge(
+    loaded: &[(Report, PathBuf)],
+    cur: &Report,
+    current: &Path,
+    junit_out: Option<&Path>,
+    opts: &CheckOptions,
+) -> Result<Outcome, DetError> {
+    let named: Vec<(&Report, &Path)> = loaded.iter().map(|(r, p)| (r, p.as_path())).collect();
+    let res = check_reports_at(&named, cur, current, opts)?;
     crate::safety::out(&render_text(&res, opts.verbose))?;
     if let Some(p) = junit_out {
         report::write_atomic(p, junit(&res)?.as_bytes())?;

@@ -247,6 +247,7 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         dump: a.dump.clone(),
         command,
         progress: !a.quiet,
+        verbose: a.verbose,
         copy_baseline: !a.no_copy_baseline,
         required_backends,
         external,

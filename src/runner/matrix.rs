@@ -76,6 +76,8 @@ pub struct RunConfig {
     pub dump: Option<PathBuf>,
     pub command: String,
     pub progress: bool,
+    /// `--verbose`: where each case's time goes, on stderr ([`super::progress::Verbose`]).
+    pub verbose: bool,
     /// Add a `copy` case at the run's largest size (see [`copy_baseline`]) unless copy
     /// was asked for; off with `--no-copy-baseline`.
     pub copy_baseline: bool,

@@ -98,6 +98,11 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
     // complete (an index is `committed` + its place in `pending`).
     let mut committed = 0usize;
     let mut pending: Vec<ResultRecord> = Vec::new();
+    let verbose = progress::Verbose {
+        on: cfg.verbose,
+        bar: bar.as_ref(),
+    };
+    let mut last_sha = String::new();
     'cases: for (ci, case) in cases.iter().enumerate() {
         let baseline = ci >= user_cases;
         // The baseline's arrays are not the user's data: never dumped.
@@ -107,6 +112,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
             break;
         }
         // The job runs warm-up runs first (see [`drop_warmup`]).
+        let started = std::time::Instant::now();
         let mut prep = prepare(&Case {
             runs: case.runs + cfg.warmup,
             // An external case (variant = adapter mode) is prepared as the family's
@@ -121,6 +127,15 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
             // The note describes detbench's own kernel, not the program's.
             prep.note.clear();
         }
+        let shared_input = prep.input_sha256 == last_sha;
+        verbose.prepared(
+            (ci + 1, cases.len()),
+            case,
+            &prep,
+            started.elapsed().as_secs_f64(),
+            shared_input,
+        );
+        last_sha.clone_from(&prep.input_sha256);
         if interrupted() {
             // The reference may be incomplete: the case is not run.
             partial = true;
@@ -148,6 +163,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                     case.size
                 ));
             }
+            let started = std::time::Instant::now();
             let outcome = match run_case(case, &prep, backend.as_ref(), &cfg.orderings) {
                 // A baseline this device cannot hold is a failed row, not a failed run.
                 Err(DetError::Input(m)) if baseline => vec![(
@@ -160,6 +176,11 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                 )],
                 other => other?,
             };
+            verbose.ran(
+                &backend.info().name,
+                &outcome,
+                started.elapsed().as_secs_f64(),
+            );
             if interrupted() {
                 // Stopped inside the case: its runs are incomplete, so it is dropped.
                 partial = true;
