@@ -138,7 +138,7 @@ pub struct RunArgs {
     /// whether those rows kept their bits (batch_invariant, max_ulp_across_batches).
     #[arg(long)]
     pub batch_sizes: Option<String>,
-    /// CUDA atomic orderings for atomic variants: relaxed.gpu, relaxed.cta, acq_rel.gpu, acq_rel.cta, seq_cst.gpu, seq_cst.cta, or `all`.
+    /// Atomic orderings for atomic variants, among the run's backends' own (cuda, cuda-emu: relaxed.gpu, relaxed.cta, acq_rel.gpu, acq_rel.cta, seq_cst.gpu, seq_cst.cta; cpu, wgpu: relaxed; external: none), or `all`.
     #[arg(long, default_value = "all")]
     pub ordering: String,
     /// Threads per workgroup (powers of two, 32..1024), comma-separated.
@@ -156,6 +156,10 @@ pub struct RunArgs {
     /// No progress bar or table.
     #[arg(long)]
     pub quiet: bool,
+    /// Per case, on stderr: the time to draw its input with its exact value and bound, and
+    /// per backend the kernels' time and the time around them (upload, warm-up, read-back).
+    #[arg(long)]
+    pub verbose: bool,
     /// Do not add the `copy` case (at the largest size) that reports use as each device's
     /// bandwidth baseline.
     #[arg(long)]
@@ -466,20 +470,22 @@ fn run(a: &RunArgs) -> Result<Outcome> {
             );
         }
     }
-    if let Some(ad) = cfg.external.as_ref().filter(|_| !report.partial) {
-        let ext: Vec<_> = report
+    // A backend built from the flags (an adapter) that could run none of its cases.
+    for b in cfg.given.iter().filter(|_| !report.partial) {
+        let kind = crate::backend::Backend::kind(b);
+        let rows: Vec<_> = report
             .results
             .iter()
-            .filter(|r| r.backend == "external")
+            .filter(|r| r.backend == kind.name())
             .collect();
-        if !ext.is_empty() && ext.iter().all(|r| r.status == "unsupported") {
+        if !rows.is_empty() && rows.iter().all(|r| r.status == "unsupported") {
             // The report says why each case could not run: it stays.
             crate::safety::keep_outputs();
             return Err(DetError::input(format!(
-                "--backend external ran none of its {} cases (report written): {}{}",
-                ext.len(),
-                ext[0].message,
-                ad.remedy()
+                "--backend {kind} ran none of its {} cases (report written): {}{}",
+                rows.len(),
+                rows[0].message,
+                crate::backend::Backend::remedy(b)
             ))
             .into());
         }

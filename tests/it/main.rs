@@ -31,6 +31,7 @@ mod interrupt;
 mod matmul_props;
 mod optim_props;
 mod oracle;
+mod orderings;
 mod reduce_fixed;
 mod reduce_props;
 mod render_formats;
