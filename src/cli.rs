@@ -138,7 +138,7 @@ pub struct RunArgs {
     /// whether those rows kept their bits (batch_invariant, max_ulp_across_batches).
     #[arg(long)]
     pub batch_sizes: Option<String>,
-    /// CUDA atomic orderings for atomic variants: relaxed.gpu, relaxed.cta, acq_rel.gpu, acq_rel.cta, seq_cst.gpu, seq_cst.cta, or `all`.
+    /// Atomic orderings for atomic variants, among the run's backends' own (cuda, cuda-emu: relaxed.gpu, relaxed.cta, acq_rel.gpu, acq_rel.cta, seq_cst.gpu, seq_cst.cta; cpu, wgpu: relaxed; external: none), or `all`.
     #[arg(long, default_value = "all")]
     pub ordering: String,
     /// Threads per workgroup (powers of two, 32..1024), comma-separated.
@@ -156,6 +156,10 @@ pub struct RunArgs {
     /// No progress bar or table.
     #[arg(long)]
     pub quiet: bool,
+    /// Per case, on stderr: the time to draw its input with its exact value and bound, and
+    /// per backend the kernels' time and the time around them (upload, warm-up, read-back).
+    #[arg(long)]
+    pub verbose: bool,
     /// Do not add the `copy` case (at the largest size) that reports use as each device's
     /// bandwidth baseline.
     #[arg(long)]
@@ -207,13 +211,16 @@ pub struct ToleranceArgs {
     /// then needs 22 seeds per configuration, the README's recipe).
     #[arg(long, default_value_t = 0.9)]
     pub confidence: f64,
-    /// md, latex or json: the format printed on stdout when none of --md, --latex and --json
-    /// is given.
+    /// md, text, html, latex or json: the format printed on stdout when none of --md,
+    /// --html, --latex and --json is given.
     #[arg(long, default_value = "md")]
     pub format: String,
     /// Write the bands as Markdown to PATH (`-`: stdout).
     #[arg(long, value_name = "PATH")]
     pub md: Option<PathBuf>,
+    /// Write the bands as a self-contained HTML page to PATH (`-`: stdout).
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
     /// Write the bands as LaTeX (booktabs) to PATH (`-`: stdout).
     #[arg(long, value_name = "PATH")]
     pub latex: Option<PathBuf>,
@@ -261,6 +268,14 @@ pub struct CheckArgs {
     /// Write JUnit XML here.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// Print the verdict on stdout in this format: text (default), md, html, json or latex.
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        default_value = "text",
+        conflicts_with = "accept"
+    )]
+    pub format: String,
     #[command(flatten)]
     pub options: crate::check::CheckOptions,
 }
@@ -455,20 +470,22 @@ fn run(a: &RunArgs) -> Result<Outcome> {
             );
         }
     }
-    if let Some(ad) = cfg.external.as_ref().filter(|_| !report.partial) {
-        let ext: Vec<_> = report
+    // A backend built from the flags (an adapter) that could run none of its cases.
+    for b in cfg.given.iter().filter(|_| !report.partial) {
+        let kind = crate::backend::Backend::kind(b);
+        let rows: Vec<_> = report
             .results
             .iter()
-            .filter(|r| r.backend == "external")
+            .filter(|r| r.backend == kind.name())
             .collect();
-        if !ext.is_empty() && ext.iter().all(|r| r.status == "unsupported") {
+        if !rows.is_empty() && rows.iter().all(|r| r.status == "unsupported") {
             // The report says why each case could not run: it stays.
             crate::safety::keep_outputs();
             return Err(DetError::input(format!(
-                "--backend external ran none of its {} cases (report written): {}{}",
-                ext.len(),
-                ext[0].message,
-                ad.remedy()
+                "--backend {kind} ran none of its {} cases (report written): {}{}",
+                rows.len(),
+                rows[0].message,
+                crate::backend::Backend::remedy(b)
             ))
             .into());
         }
@@ -627,16 +644,17 @@ fn dispatch_command(cli: Cli) -> Result<Outcome> {
             }
             plan.output("--bib", a.bib.as_deref())
                 .output("--md", a.md.as_deref())
+                .output("--html", a.html.as_deref())
                 .output("--latex", a.latex.as_deref())
                 .output("--json", a.json.as_deref())
                 .check()?;
-            let to_stdout = [&a.md, &a.latex, &a.json]
+            let to_stdout = [&a.md, &a.html, &a.latex, &a.json]
                 .iter()
                 .filter(|p| p.as_deref().is_some_and(|p| p.as_os_str() == "-"))
                 .count();
             if to_stdout > 1 {
                 return Err(DetError::input(
-                    "only one of --md, --latex and --json can be - (stdout)",
+                    "only one of --md, --html, --latex and --json can be - (stdout)",
                 )
                 .into());
             }
@@ -646,6 +664,7 @@ fn dispatch_command(cli: Cli) -> Result<Outcome> {
                 format: &a.format,
                 outputs: crate::tolerance::Outputs {
                     md: a.md.as_deref(),
+                    html: a.html.as_deref(),
                     latex: a.latex.as_deref(),
                     json: a.json.as_deref(),
                 },
@@ -671,6 +690,7 @@ fn dispatch_command(cli: Cli) -> Result<Outcome> {
                 .input("--current", &a.current)
                 .output("--junit", a.junit.as_deref())
                 .check()?;
+            let format = crate::report::render::stdout_format("check", &a.format)?;
             let (baseline, label) = store_cmd::baseline_from_store(url, device)?;
             eprintln!("detbench: baseline: {label}");
             Ok(crate::check::run_with_baseline(
@@ -678,6 +698,7 @@ fn dispatch_command(cli: Cli) -> Result<Outcome> {
                 &label,
                 &a.current,
                 a.junit.as_deref(),
+                format,
                 &a.options,
             )?)
         }
@@ -698,10 +719,12 @@ fn dispatch_command(cli: Cli) -> Result<Outcome> {
                 plan
             };
             plan.output("--junit", a.junit.as_deref()).check()?;
+            let format = crate::report::render::stdout_format("check", &a.format)?;
             Ok(crate::check::run(
                 &a.baseline,
                 &a.current,
                 a.junit.as_deref(),
+                format,
                 &a.options,
             )?)
         }
