@@ -175,6 +175,16 @@ fn torch() {
     }
 }
 
+/// `detbench_numpy`: numpy is importable by $DETBENCH_PYTHON (or python3); always in CI,
+/// which installs it (the numpy adapter is its external-backend vehicle).
+fn numpy() {
+    println!("cargo:rerun-if-env-changed=DETBENCH_PYTHON");
+    let py = std::env::var("DETBENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    if ci() || run(&py, &["-c", "import numpy"]).is_some() {
+        println!("cargo:rustc-cfg=detbench_numpy");
+    }
+}
+
 /// `detbench_pdflatex`: pdflatex is on PATH (always in CI, where a missing one must fail).
 fn pdflatex() {
     println!("cargo:rerun-if-env-changed=PATH");
@@ -191,13 +201,29 @@ pub fn all() {
         "detbench_nvrtc",
         "detbench_wgpu",
         "detbench_torch",
+        "detbench_numpy",
         "detbench_pdflatex",
+        "detbench_postgres",
     ] {
         println!("cargo:rustc-check-cfg=cfg({name})");
     }
     println!("cargo:rerun-if-env-changed=CI");
+    postgres();
     cuda();
     wgpu();
     torch();
+    numpy();
     pdflatex();
+}
+
+/// `detbench_postgres`: a PostgreSQL server for the store's tests (DETBENCH_TEST_POSTGRES, a
+/// postgres:// URL that scripts/services.sh prints), or DETBENCH_REQUIRE_SERVICES=1 (CI):
+/// then a test that finds no server fails instead of being ignored.
+fn postgres() {
+    for v in ["DETBENCH_TEST_POSTGRES", "DETBENCH_REQUIRE_SERVICES"] {
+        println!("cargo:rerun-if-env-changed={v}");
+    }
+    if std::env::var_os("DETBENCH_TEST_POSTGRES").is_some() || on("DETBENCH_REQUIRE_SERVICES") {
+        println!("cargo:rustc-cfg=detbench_postgres");
+    }
 }

@@ -63,7 +63,8 @@ pub struct Env {
 /// A device as `detbench devices` and the report's `env.devices` show it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct DeviceInfo {
-    /// `cpu`, `cuda` or `wgpu`.
+    /// `cpu`, `cuda`, `wgpu`, `cuda-emu` (the cuda backend's host code and kernels on the
+    /// g++ host emulator of an sm_90 device) or `external` (a program through an adapter).
     pub backend: String,
     /// Device name (e.g. "NVIDIA H100 80GB HBM3", "llvmpipe (LLVM 15.0.6, 256 bits)").
     pub name: String,
@@ -74,7 +75,8 @@ pub struct DeviceInfo {
     /// Driver name and version.
     #[serde(default)]
     pub driver: String,
-    /// Device type: cpu, discrete_gpu, integrated_gpu, virtual_gpu, software.
+    /// Device type: cpu, discrete_gpu, integrated_gpu, virtual_gpu, software; `emulator`
+    /// for cuda-emu, `external` for an adapter's program.
     #[serde(default)]
     pub device_type: String,
     /// Optional features present (e.g. SHADER_F16, SHADER_FLOAT32_ATOMIC).
@@ -161,7 +163,7 @@ impl PartialEq<str> for Status {
 pub struct ResultRecord {
     /// Operation (sum, dot, scatter_add, ...).
     pub op: String,
-    /// Backend (cpu, cuda, wgpu).
+    /// Backend (cpu, cuda, wgpu, cuda-emu, external).
     pub backend: String,
     /// Device name.
     pub device: String,
@@ -245,7 +247,11 @@ pub struct ResultRecord {
     /// Format of the outputs.
     #[serde(default)]
     pub output_precision: String,
-    /// How times were taken: cuda_events, timestamp_query or host.
+    /// How times were taken: `cuda_events` (a GPU's events), `timestamp_query` (wgpu's),
+    /// `host` (this process's wall clock around each run), `emulator` (cuda-emu: host
+    /// wall-clock time of the emulation, not a device's time and no performance figure), or
+    /// an external adapter's own name for its timer (`adapter` when it names none; `none`
+    /// when it reports no times).
     #[serde(default)]
     pub timer: String,
     /// True when the variant promises identical bits on every run.
@@ -276,8 +282,9 @@ pub struct ResultRecord {
     /// run of every batch size of the group, to the first run at the smallest batch size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_ulp_across_batches: Option<u64>,
-    /// Rows whose work runs on this process's own threads (the cpu backend, and wgpu on a
-    /// CPU device such as lavapipe): the process's CPU time (all threads) per run, in ms,
+    /// Rows whose work runs on this process's own threads (the cpu backend, the cuda-emu
+    /// emulator, and wgpu on a CPU device such as lavapipe): the process's CPU time (all
+    /// threads, the clock CLOCK_PROCESS_CPUTIME_ID) per run, in ms,
     /// averaged over every run of the row, warm-up runs included. Load from other processes
     /// stretches wall-clock `times_ms` but not this, so `check` uses it to tell a busy
     /// machine from a slower kernel. Null where the work runs elsewhere (a GPU, an external

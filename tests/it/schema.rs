@@ -156,3 +156,26 @@ fn train_reports_validate_against_the_published_schema() {
         validate(&schema, &read(&p), &p.display().to_string());
     }
 }
+
+#[test]
+fn reveal_output_validates_against_the_published_schema() {
+    let schema = published("reveal.schema.json", detbench::reveal::json_schema());
+    for variant in ["tree", "reproducible"] {
+        let out = run_ok(
+            bin()
+                .args([
+                    "reveal",
+                    "--op",
+                    "sum",
+                    "--size",
+                    "16",
+                    "--workgroup-size",
+                    "32",
+                ])
+                .args(["--variant", variant, "--json", "-"]),
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["schema"], detbench::reveal::SCHEMA);
+        validate(&schema, &doc, &format!("reveal --variant {variant}"));
+    }
+}
