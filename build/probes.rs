@@ -203,13 +203,27 @@ pub fn all() {
         "detbench_torch",
         "detbench_numpy",
         "detbench_pdflatex",
+        "detbench_postgres",
     ] {
         println!("cargo:rustc-check-cfg=cfg({name})");
     }
     println!("cargo:rerun-if-env-changed=CI");
+    postgres();
     cuda();
     wgpu();
     torch();
     numpy();
     pdflatex();
+}
+
+/// `detbench_postgres`: a PostgreSQL server for the store's tests (DETBENCH_TEST_POSTGRES, a
+/// postgres:// URL that scripts/services.sh prints), or DETBENCH_REQUIRE_SERVICES=1 (CI):
+/// then a test that finds no server fails instead of being ignored.
+fn postgres() {
+    for v in ["DETBENCH_TEST_POSTGRES", "DETBENCH_REQUIRE_SERVICES"] {
+        println!("cargo:rerun-if-env-changed={v}");
+    }
+    if std::env::var_os("DETBENCH_TEST_POSTGRES").is_some() || on("DETBENCH_REQUIRE_SERVICES") {
+        println!("cargo:rustc-cfg=detbench_postgres");
+    }
 }
