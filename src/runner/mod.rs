@@ -19,13 +19,14 @@ mod metrics;
 mod progress;
 mod records;
 pub mod seeds;
+pub mod shard;
 
 pub use crate::shared::host::{check_host_size, check_runs_memory};
 pub use crate::shared::stats::median;
 pub use batch::{BatchOutputs, BatchTag};
 pub use case::{drop_warmup, run_case};
 pub use env::{environment, now_rfc3339, os_description};
-pub use matrix::{copy_baseline, AccChoice, RunConfig};
+pub use matrix::{copy_baseline, AccChoice, RunConfig, Shard};
 pub use metrics::{fingerprint, metrics, nan_max, unjudgeable, Metrics};
 pub use records::{cross_backend_ulp, finish_record};
 
@@ -61,14 +62,20 @@ pub fn expand_tagged(cfg: &RunConfig) -> Result<(Vec<Case>, Vec<Option<BatchTag>
 
 /// Runs the whole matrix. Returns the report (partial if interrupted).
 pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
-    let (mut cases, tags) = expand_tagged(cfg)?;
+    let (cases, tags) = expand_tagged(cfg)?;
     let mut batched = BatchOutputs::default();
-    // Cases from here on are the copy baseline, which the user did not ask for.
-    let user_cases = cases.len();
-    cases.extend(copy_baseline(cfg, &cases));
-    if cases.is_empty() {
+    let baseline = copy_baseline(cfg, &cases);
+    if cases.is_empty() && baseline.is_none() {
         return Err(DetError::input("the matrix is empty: nothing to run"));
     }
+    // `--shard K/N` keeps its part of the whole matrix (which may be empty); cases from
+    // `user_cases` on are the copy baseline, which the user did not ask for.
+    let shard::Selection {
+        cases,
+        tags,
+        user_cases,
+        shard,
+    } = shard::select(cfg, shard::plan(cfg, cases, tags, baseline));
     let mut found = crate::backend::discover(&cfg.backends);
     if let Some(ad) = &cfg.external {
         let b = crate::backend::external::ExternalBackend::new((**ad).clone());
@@ -83,6 +90,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
         partial: false,
     };
     seeds::record_seeds(&mut report.env, &cfg.seeds);
+    report.env.shard = shard;
     if found.backends.is_empty() {
         // Nothing can run: skip preparing inputs and references (minutes at 2^28).
         return Ok(report);
