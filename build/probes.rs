@@ -175,6 +175,16 @@ fn torch() {
     }
 }
 
+/// `detbench_numpy`: numpy is importable by $DETBENCH_PYTHON (or python3); always in CI,
+/// which installs it (the numpy adapter is its external-backend vehicle).
+fn numpy() {
+    println!("cargo:rerun-if-env-changed=DETBENCH_PYTHON");
+    let py = std::env::var("DETBENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    if ci() || run(&py, &["-c", "import numpy"]).is_some() {
+        println!("cargo:rustc-cfg=detbench_numpy");
+    }
+}
+
 /// `detbench_pdflatex`: pdflatex is on PATH (always in CI, where a missing one must fail).
 fn pdflatex() {
     println!("cargo:rerun-if-env-changed=PATH");
@@ -239,6 +249,7 @@ pub fn all() {
         "detbench_nvrtc",
         "detbench_wgpu",
         "detbench_torch",
+        "detbench_numpy",
         "detbench_pdflatex",
         "detbench_slurm",
         "detbench_postgres",
@@ -250,6 +261,7 @@ pub fn all() {
     cuda();
     wgpu();
     torch();
+    numpy();
     pdflatex();
     services();
     validators();

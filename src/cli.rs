@@ -59,6 +59,9 @@ pub enum Command {
     /// specialised sources, PTX, CUBIN and a JSON summary of instructions and resources.
     #[command(after_help = crate::help::KERNELS)]
     Kernels(KernelsArgs),
+    /// Recover the order in which a kernel combined its inputs, from crafted inputs
+    /// (docs/reveal.md): as a tree, an outline, an SVG and an order fingerprint.
+    Reveal(crate::reveal::command::RevealArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -252,6 +255,10 @@ pub struct MergeArgs {
     /// Write the Markdown table here instead of stdout (`-` for stdout).
     #[arg(long)]
     pub md: Option<PathBuf>,
+    /// Print the table on stdout in this format: md, text, html, json or latex (with
+    /// neither this nor --md: md).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
     /// Write the reports joined into one `detbench.report.v1` report here (`-` for
     /// stdout; the table is then printed only to --md). Missing or duplicated cases are
     /// named on stderr and exit 1; a duplicated one leaves the report unwritten.
@@ -374,13 +381,13 @@ fn run(a: &RunArgs) -> Result<Outcome> {
     }
     let json = a.report_path();
     // Signals are handled before the first child (an adapter's `info` call) starts.
-    crate::interrupt::install();
-    let cfg = match run_config(a, command) {
+    crate::interrupt::cooperate();
+    let cfg = match run_config(a, command.clone()) {
         Ok(c) => c,
         Err(e) if crate::interrupt::interrupted() => {
-            // Stopped while the adapter answered `info`: no case had started.
-            eprintln!("detbench: interrupted before any case ran ({e})");
-            return Ok(Outcome::Interrupted);
+            // Stopped while the adapter answered `info`: no case had started. The report
+            // is still written, complete and marked partial, as for any Ctrl-C.
+            return interrupted_before_cases(a, &command, &e);
         }
         Err(e) => return Err(e.into()),
     };
@@ -453,6 +460,8 @@ fn run(a: &RunArgs) -> Result<Outcome> {
             .filter(|r| r.backend == "external")
             .collect();
         if !ext.is_empty() && ext.iter().all(|r| r.status == "unsupported") {
+            // The report says why each case could not run: it stays.
+            crate::safety::keep_outputs();
             return Err(DetError::input(format!(
                 "--backend external ran none of its {} cases (report written): {}{}",
                 ext.len(),
@@ -507,6 +516,36 @@ fn list_cases(a: &RunArgs, command: String) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
+/// `run` stopped by a signal before its first case (while the external adapter answered
+/// `info`): writes the report with no results, marked partial (the flags were checked, so
+/// its path is writable), and exits 130.
+fn interrupted_before_cases(a: &RunArgs, command: &str, why: &DetError) -> Result<Outcome> {
+    crate::interrupt::finishing();
+    let seeds = runner::seeds::parse_seeds(&a.seed)?;
+    let mut env = runner::environment(command, seeds[0], Vec::new(), &[]);
+    runner::seeds::record_seeds(&mut env, &seeds);
+    let report = crate::report::Report {
+        schema: crate::report::SCHEMA.into(),
+        env,
+        results: Vec::new(),
+        partial: true,
+    };
+    let json = a.report_path();
+    let to = if json.as_os_str() == "-" {
+        crate::safety::out(&(serde_json::to_string_pretty(&report)? + "\n"))?;
+        "stdout".to_string()
+    } else {
+        crate::report::write_report(&json, &report)?;
+        json.display().to_string()
+    };
+    let why = why.to_string();
+    eprintln!(
+        "detbench: interrupted before any case ran ({}): wrote 0 results to {to} (partial: interrupted)",
+        why.lines().next().unwrap_or_default()
+    );
+    Ok(Outcome::Interrupted)
+}
+
 fn train(a: &TrainArgs) -> Result<Outcome> {
     let command = command_line();
     if a.steps > MAX_STEPS {
@@ -532,7 +571,7 @@ fn train(a: &TrainArgs) -> Result<Outcome> {
     crate::safety::Plan::new()
         .output("--json", Some(&a.json))
         .check()?;
-    crate::interrupt::install();
+    crate::interrupt::cooperate();
     let report = crate::train::run(&spec)?;
     // The report is written below by this thread: the Ctrl-C watchdog stands down.
     crate::interrupt::finishing();
@@ -571,8 +610,17 @@ fn train(a: &TrainArgs) -> Result<Outcome> {
     })
 }
 
-/// Runs the parsed command.
+/// Runs the parsed command. A command that fails leaves nothing new behind: the files
+/// and folders it created are removed (see [`crate::safety::roll_back`]).
 pub fn dispatch(cli: Cli) -> Result<Outcome> {
+    let result = dispatch_command(cli);
+    if result.is_err() {
+        crate::safety::roll_back(false);
+    }
+    result
+}
+
+fn dispatch_command(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Devices { json } => devices(json.as_deref()),
         Command::Run(a) => run(&a),
@@ -660,15 +708,36 @@ pub fn dispatch(cli: Cli) -> Result<Outcome> {
             plan.output("--md", a.md.as_deref())
                 .output("--json", a.json.as_deref())
                 .check()?;
+            let format = a
+                .format
+                .as_deref()
+                .map(|f| crate::report::render::stdout_format("merge", f))
+                .transpose()?;
+            let json_stdout = a.json.as_deref().is_some_and(|j| j.as_os_str() == "-");
+            let md_stdout = a.md.as_deref().is_some_and(|m| m.as_os_str() == "-");
+            if json_stdout && (format.is_some() || md_stdout) {
+                return Err(DetError::input(
+                    "merge: --json - prints the report on stdout: name a file for --json, or drop --format and --md -",
+                )
+                .into());
+            }
             let outcome =
                 crate::merge::shards::run(&a.inputs, a.json.as_deref(), a.allow_mixed_builds)?;
-            // `--json -`: the report alone on stdout.
-            if a.json.as_deref().is_none_or(|j| j.as_os_str() != "-") || a.md.is_some() {
-                crate::merge::run(&a.inputs, a.md.as_deref())?;
+            // `--json -`: the report alone on stdout (the table only to --md or --format).
+            if a.json.as_deref().is_none_or(|j| j.as_os_str() != "-")
+                || a.md.is_some()
+                || format.is_some()
+            {
+                crate::merge::run(&a.inputs, a.md.as_deref(), format)?;
             }
             Ok(outcome)
         }
         Command::Train(a) => train(&a),
+        Command::Reveal(a) => {
+            crate::interrupt::install();
+            crate::reveal::command::run(&a)?;
+            Ok(Outcome::Ok)
+        }
         Command::Kernels(a) => {
             crate::safety::Plan::new()
                 .folder("--out", Some(&a.out))

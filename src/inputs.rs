@@ -161,29 +161,77 @@ pub fn draw(
     seed: u64,
     stream: u64,
 ) -> Result<Vec<f64>, DetError> {
-    let mut s = Stream::new(seed, stream);
+    draw_with(spec, p, n, seed, stream, crate::shared::par::threads())
+}
+
+/// Elements per block of a parallel draw.
+const BLOCK: usize = 1 << 14;
+
+/// [`draw`] on `threads` threads. Element i of a `uniform`, `normal` or `wide` draw is a
+/// function of the words of the seed's stream from i * (words per element) on, whatever
+/// the thread count: each block of [`BLOCK`] elements starts the stream at its own word
+/// position, as if every element before it had been drawn.
+fn draw_with(
+    spec: &InputSpec,
+    p: Precision,
+    n: usize,
+    seed: u64,
+    stream: u64,
+    threads: usize,
+) -> Result<Vec<f64>, DetError> {
+    // 32-bit words of the stream each element takes: one u64 for a uniform value, two
+    // for a normal (Box-Muller) or a wide one (an exponent and a significand).
     let v = match spec {
-        InputSpec::Uniform => (0..n).map(|_| p.round(s.symmetric())).collect(),
-        InputSpec::Normal => (0..n).map(|_| p.round(s.normal())).collect(),
+        InputSpec::Uniform => fill_seeded(n, seed, stream, 2, threads, |s| p.round(s.symmetric())),
+        InputSpec::Normal => fill_seeded(n, seed, stream, 4, threads, |s| p.round(s.normal())),
         InputSpec::Wide => {
             let (lo, hi) = wide_exponents(p);
-            (0..n)
-                .map(|_| {
-                    let e = lo + (s.next_u64() % (hi - lo + 1) as u64) as i32;
-                    p.round(libm::ldexp(s.symmetric(), e))
-                })
-                .collect()
+            fill_seeded(n, seed, stream, 4, threads, |s| {
+                let e = lo + (s.next_u64() % (hi - lo + 1) as u64) as i32;
+                p.round(libm::ldexp(s.symmetric(), e))
+            })
         }
-        InputSpec::IllConditioned(c) => ill_conditioned_sum(&mut s, p, n, *c),
+        InputSpec::IllConditioned(c) => {
+            ill_conditioned_sum(&mut Stream::new(seed, stream), p, n, *c)
+        }
         InputSpec::File(path) => read_npy(Path::new(path), p)?,
     };
-    if let Some(i) = v.iter().position(|x: &f64| !x.is_finite()) {
+    let first_bad = crate::shared::par::map_ranges(v.len(), threads, |r| {
+        let start = r.start;
+        v[r].iter().position(|x| !x.is_finite()).map(|i| start + i)
+    });
+    if let Some(i) = first_bad.into_iter().flatten().next() {
         return Err(DetError::input(format!(
             "input {} overflowed {p} at element {i}: use a smaller size or a wider precision",
             spec.label()
         )));
     }
     Ok(v)
+}
+
+/// `n` values, element i drawn by `sample` from the seed's stream at word
+/// `i * words_per_element`, in blocks over `threads` threads.
+fn fill_seeded<F>(
+    n: usize,
+    seed: u64,
+    stream: u64,
+    words_per_element: u128,
+    threads: usize,
+    sample: F,
+) -> Vec<f64>
+where
+    F: Fn(&mut Stream) -> f64 + Sync,
+{
+    let mut v = vec![0.0; n];
+    let base = Stream::new(seed, stream);
+    crate::shared::par::fill_blocks(&mut v, BLOCK, threads, |b, part| {
+        let mut s = base.clone();
+        s.rng.set_word_pos((b * BLOCK) as u128 * words_per_element);
+        for x in part {
+            *x = sample(&mut s);
+        }
+    });
+    v
 }
 
 /// A vector whose sum has condition number sum|x| / |sum x| within a factor of about 3 of
@@ -564,6 +612,53 @@ mod tests {
                         "{p} n={n} illcond:{c:e} reached {got:e}"
                     );
                 }
+            }
+        }
+    }
+
+    /// The draw of [`draw`] as it was written before blocks: one stream, element after
+    /// element.
+    fn sequential(spec: &InputSpec, p: Precision, n: usize, seed: u64, stream: u64) -> Vec<f64> {
+        let mut s = Stream::new(seed, stream);
+        match spec {
+            InputSpec::Uniform => (0..n).map(|_| p.round(s.symmetric())).collect(),
+            InputSpec::Normal => (0..n).map(|_| p.round(s.normal())).collect(),
+            InputSpec::Wide => {
+                let (lo, hi) = wide_exponents(p);
+                (0..n)
+                    .map(|_| {
+                        let e = lo + (s.next_u64() % (hi - lo + 1) as u64) as i32;
+                        p.round(libm::ldexp(s.symmetric(), e))
+                    })
+                    .collect()
+            }
+            _ => unreachable!("seeded generators only"),
+        }
+    }
+
+    /// Blocks drawn in parallel give the bits of one sequential stream, for every thread
+    /// count, on a size that is not a multiple of the block and is large enough to split.
+    #[test]
+    fn seeded_blocks_give_the_same_bits_for_every_thread_count() {
+        let n = crate::shared::par::MIN_PARALLEL + 3 * BLOCK + 17;
+        for (spec, p, seed, stream) in [
+            (InputSpec::Normal, Precision::F32, 41, 0),
+            (InputSpec::Uniform, Precision::Bf16, 42, 1),
+            (InputSpec::Wide, Precision::F16, 43, 0),
+            (InputSpec::Normal, Precision::F64, 44, 1),
+        ] {
+            let want = sequential(&spec, p, n, seed, stream);
+            for threads in [1, 2, 3, 7] {
+                let got = draw_with(&spec, p, n, seed, stream, threads).unwrap();
+                let same = got
+                    .iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(
+                    same && got.len() == n,
+                    "{} {p} on {threads} threads",
+                    spec.label()
+                );
             }
         }
     }

@@ -67,8 +67,16 @@ pub fn on_exit(hook: fn()) {
     }
 }
 
-/// Runs the exit hooks and the temporary-path cleanup, then exits with `code`.
+/// Set by commands that stop at safe points and write a partial result (`run`, `train`):
+/// see [`cooperate`].
+static COOPERATIVE: AtomicBool = AtomicBool::new(false);
+
+/// Runs the exit hooks and the temporary-path cleanup, then exits with `code`. A command
+/// that writes no partial result is a failure when stopped: what it created is removed.
 pub fn exit(code: i32) -> ! {
+    if !COOPERATIVE.load(Ordering::SeqCst) {
+        crate::safety::roll_back(true);
+    }
     let hooks: Vec<fn()> = match EXIT_HOOKS.try_lock() {
         Ok(h) => h.clone(),
         Err(_) => Vec::new(),
@@ -97,16 +105,19 @@ fn watchdog() {
     exit(130);
 }
 
-/// Installs the Ctrl-C handler (once per process; later calls do nothing), before any
-/// child process starts. SIGTERM and SIGHUP are handled the same way. The first signal
-/// sets the flag and starts the watchdog; the second exits 130 immediately, after the exit
-/// hooks: outputs are written atomically, so an exit at any point leaves no half-written
-/// file, no temporary file and no adapter process.
+/// Installs the signal handler (once per process; later calls do nothing): `main` calls
+/// it first, before any thread or child process starts, so that no signal ever ends
+/// detbench without its cleanup. SIGTERM and SIGHUP are handled like SIGINT. In a command
+/// that does not [`cooperate`], the signal removes what the command created and exits 130
+/// at once. In one that does, the first signal sets the flag (and starts the watchdog when
+/// a checkpoint sink is set); a second exits 130 immediately, after the exit hooks:
+/// outputs are written as new files renamed into place, so an exit at any point leaves no
+/// half-written file, no temporary file and no adapter process.
 pub fn install() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = ctrlc::set_handler(|| {
-            if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            if INTERRUPTED.swap(true, Ordering::SeqCst) || !COOPERATIVE.load(Ordering::SeqCst) {
                 exit(130);
             }
             if SINK.lock().map(|s| s.is_some()).unwrap_or(false) {
@@ -114,4 +125,11 @@ pub fn install() {
             }
         });
     });
+}
+
+/// The running command polls [`interrupted`] at safe points and writes what it finished,
+/// marked partial: the first signal asks it to stop instead of ending the process.
+pub fn cooperate() {
+    install();
+    COOPERATIVE.store(true, Ordering::SeqCst);
 }

@@ -6,6 +6,7 @@
 //! - [`numerics`]: formats, the exact oracle, ULP distances, bounds, binned summation;
 //! - [`runner`]: the experiment matrix and metrics;
 //! - [`report`]: the JSON schema and renderers;
+//! - [`reveal`]: a kernel's accumulation order from crafted inputs;
 //! - [`cli`]: the command line.
 
 pub mod backend;
@@ -21,6 +22,7 @@ pub mod merge;
 pub mod numerics;
 pub mod ops;
 pub mod report;
+pub mod reveal;
 pub mod runner;
 pub mod safety;
 pub mod shared;

@@ -2,28 +2,55 @@ use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
 
-/// Mesa's Vulkan drivers (lavapipe included) probe the Wayland window system when wgpu
-/// starts, and libwayland prints "XDG_RUNTIME_DIR is invalid or not set" twice when that
-/// variable is unset, as it is in CI containers and under sudo. detbench draws nothing on
-/// screen, so, before any thread or driver starts, it gives itself a private runtime
-/// folder (0700, removed on exit) when the variable is unset or names no folder: stderr
-/// then carries only detbench's own lines.
-fn private_runtime_dir() -> Option<tempfile::TempDir> {
-    let usable = std::env::var_os("XDG_RUNTIME_DIR")
-        .filter(|v| !v.is_empty())
-        .is_some_and(|v| std::path::Path::new(&v).is_dir());
-    if usable {
-        return None;
+/// Mesa keeps a shader cache under `$XDG_CACHE_HOME` (else `$HOME/.cache`); when that
+/// folder cannot be created or written it disables the cache and says so on stderr
+/// ("Failed to create ... for shader cache ...---disabling."), a line that would join
+/// detbench's one-line error. Before any thread or driver starts, detbench checks the
+/// same folder and, when Mesa could not use it, disables the cache itself, quietly: the
+/// outcome Mesa would reach anyway. A cache location the user named for Mesa
+/// (`MESA_SHADER_CACHE_DIR`) is left to Mesa, messages included.
+fn quiet_shader_cache() {
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    if [
+        "MESA_SHADER_CACHE_DIR",
+        "MESA_GLSL_CACHE_DIR",
+        "MESA_SHADER_CACHE_DISABLE",
+    ]
+    .iter()
+    .any(|k| set(k))
+    {
+        return;
     }
-    let dir = tempfile::Builder::new()
-        .prefix("detbench-runtime-")
-        .tempdir()
-        .ok()?;
-    // Still single-threaded here: nothing else reads the environment concurrently.
-    std::env::set_var("XDG_RUNTIME_DIR", dir.path());
-    // A signal exit skips the TempDir's destructor: the cleanup removes it then.
-    detbench::safety::remove_on_exit(dir.path());
-    Some(dir)
+    let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        Some(x) => std::path::PathBuf::from(x),
+        None => match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+            Some(h) => std::path::Path::new(&h).join(".cache"),
+            None => return,
+        },
+    };
+    if !mesa_can_use(&base) {
+        // Still single-threaded here: nothing reads the environment concurrently.
+        std::env::set_var("MESA_SHADER_CACHE_DISABLE", "true");
+    }
+}
+
+/// Whether Mesa could create its cache folder inside `base`: tried, not guessed from
+/// permission bits (root, read-only mounts and /proc defeat those), and undone.
+fn mesa_can_use(base: &std::path::Path) -> bool {
+    if base.is_dir() {
+        return tempfile::Builder::new()
+            .prefix(".detbench-probe")
+            .tempdir_in(base)
+            .is_ok();
+    }
+    // Mesa creates `base` itself when missing (one level, not a chain).
+    match std::fs::create_dir(base) {
+        Ok(()) => {
+            let _ = std::fs::remove_dir(base);
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 /// clap's usage error as one line: its message and its suggestions ("tip: a similar
@@ -127,7 +154,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 fn main() -> ExitCode {
-    let _runtime_dir = private_runtime_dir();
+    quiet_shader_cache();
+    // Signals are handled before any driver or child process starts: none ends detbench
+    // without its cleanup (detbench::interrupt).
+    detbench::interrupt::install();
+    detbench::safety::quiet_window_system();
     // One line, never a backtrace: a panic is a bug, but the user still gets a clean exit.
     std::panic::set_hook(Box::new(|info| {
         let msg = info
@@ -172,6 +203,10 @@ fn main() -> ExitCode {
             );
             ExitCode::from(2)
         }
-        Err(_) => ExitCode::from(2),
+        Err(_) => {
+            // A panic is a failure too: what the command created is removed.
+            detbench::safety::roll_back(false);
+            ExitCode::from(2)
+        }
     }
 }

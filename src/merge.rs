@@ -15,7 +15,9 @@ use crate::error::DetError;
 use crate::numerics::ulp::ulp_distance;
 use crate::numerics::Precision;
 use crate::report::key::{self, CaseKey, DeviceId};
-use crate::report::{load_report, write_atomic, Report, ResultRecord};
+use crate::report::render::{emit_each, Format};
+use crate::report::view::{Block, Document, Table};
+use crate::report::{load_report, Report, ResultRecord};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -149,24 +151,30 @@ pub fn merge(reports: &[(PathBuf, Report)]) -> Vec<Row> {
         .collect()
 }
 
-fn md_cell(s: &str) -> String {
-    crate::report::render::markdown::text(s)
-}
-
-/// The merged table as Markdown.
-pub fn render_md(rows: &[Row], sources: &[PathBuf]) -> String {
-    let mut s = String::from("# Cross-device agreement\n\n");
-    s.push_str("Reports: ");
-    s.push_str(
-        &sources
+/// The merged table as a document (what every format shows): the reports compared, how to
+/// read the groups, and one row per case.
+pub fn document(rows: &[Row], sources: &[PathBuf]) -> Document {
+    let mut d = Document::new("Cross-device agreement");
+    d.push(Block::Fields(
+        sources
             .iter()
             .enumerate()
-            .map(|(i, p)| format!("#{} `{}`", i + 1, p.display()))
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
-    s.push_str("\n\nGroups list devices with identical output bits; ULP distances are measured from group A (the largest). `varies` marks devices where the variant was not reproducible from run to run (its first run was compared); `batch invariant` / `batch variant` say whether the rows every batch shares kept their bits across `--batch-sizes` there.\n\n");
-    s.push_str("| op | prec | acc | variant | size | input | seed | agreement | groups | not run |\n|---|---|---|---|---|---|---|---|---|---|\n");
+            .map(|(i, p)| (format!("report #{}", i + 1), p.display().to_string()))
+            .collect(),
+    ));
+    d.push(Block::para("Groups list devices with identical output bits; ULP distances are measured from group A (the largest). \"varies\" marks devices where the variant was not reproducible from run to run (its first run was compared); \"batch invariant\" / \"batch variant\" say whether the rows every batch shares kept their bits across --batch-sizes there."));
+    let mut t = Table::new(&[
+        "op",
+        "prec",
+        "acc",
+        "variant",
+        "size",
+        "input",
+        "seed",
+        "agreement",
+        "groups",
+        "not run",
+    ]);
     // Rows that differ only by workgroup size say which is which.
     let mut wgs: Vec<u32> = rows.iter().map(|r| r.key.workgroup_size).collect();
     wgs.sort_unstable();
@@ -221,25 +229,35 @@ pub fn render_md(rows: &[Row], sources: &[PathBuf]) -> String {
             })
             .collect();
         let not_ok: Vec<String> = r.not_ok.iter().map(|(c, s)| format!("{c}: {s}")).collect();
-        s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            r.key.op,
-            r.key.precision,
-            r.key.accumulator,
-            r.key.variant,
+        t.rows.push(vec![
+            r.key.op.clone(),
+            r.key.precision.clone(),
+            r.key.accumulator.clone(),
+            r.key.variant.clone(),
             size,
-            md_cell(&r.key.input),
-            r.key.seed,
+            r.key.input.clone(),
+            r.key.seed.to_string(),
             agreement,
-            md_cell(&groups.join("; ")),
-            md_cell(&not_ok.join("; "))
-        ));
+            groups.join("; "),
+            not_ok.join("; "),
+        ]);
     }
-    s
+    d.push(Block::Table(t));
+    d
 }
 
-/// `detbench merge`.
-pub fn run(inputs: &[PathBuf], md: Option<&std::path::Path>) -> Result<(), DetError> {
+/// The merged table as Markdown.
+pub fn render_md(rows: &[Row], sources: &[PathBuf]) -> String {
+    Format::Markdown.renderer().render(&document(rows, sources))
+}
+
+/// `detbench merge`: the table to the file named by `--md` and/or in `format` on stdout;
+/// with neither, Markdown on stdout (one convention on every command).
+pub fn run(
+    inputs: &[PathBuf],
+    md: Option<&std::path::Path>,
+    format: Option<Format>,
+) -> Result<(), DetError> {
     let mut reports = Vec::new();
     for p in inputs {
         let rep = load_report(p)?;
@@ -247,15 +265,14 @@ pub fn run(inputs: &[PathBuf], md: Option<&std::path::Path>) -> Result<(), DetEr
         reports.push((p.clone(), rep));
     }
     let rows = merge(&reports);
-    let text = render_md(&rows, inputs);
-    // One convention on every command: the table goes to the file named by --md, or to
-    // stdout when there is none (or it is `-`), never to both.
-    match md.filter(|p| p.as_os_str() != "-") {
-        Some(out) => {
-            write_atomic(out, text.as_bytes())?;
-            eprintln!("detbench: wrote {}", out.display());
-        }
-        None => crate::safety::out(&text)?,
+    let doc = document(&rows, inputs);
+    let mut to: Vec<(Format, PathBuf)> = md
+        .map(|p| (Format::Markdown, p.to_path_buf()))
+        .into_iter()
+        .chain(format.map(|f| (f, PathBuf::from("-"))))
+        .collect();
+    if to.is_empty() {
+        to.push((Format::Markdown, PathBuf::from("-")));
     }
-    Ok(())
+    emit_each(&doc, &to)
 }

@@ -257,13 +257,22 @@ impl Plan {
                     q.display()
                 )));
             }
+            // An input inside the folder could be replaced by one of the folder's files
+            // (an input named DIR/index.md with --figures DIR): refused before any file is
+            // written, not found by the last check after the first ones.
+            for (other, q) in &self.inputs {
+                if same_folder(q, d) {
+                    return Err(DetError::input(format!(
+                        "{other} {} is inside {what} {}, whose files detbench writes: move it or name another folder",
+                        q.display(),
+                        d.display()
+                    )));
+                }
+            }
             // Another output of this command inside the folder could be replaced by, or
             // replace, one of the folder's files.
             for (other, q) in &self.outputs {
-                if identity(q.parent().unwrap_or(Path::new(".")))
-                    .is_some_and(|pid| identity(d) == Some(pid))
-                    || q.parent().is_some_and(|p| p == d.as_path())
-                {
+                if same_folder(q, d) {
                     return Err(DetError::input(format!(
                         "{other} {} is inside {what} {}, whose files detbench writes: name a path outside it",
                         q.display(),
@@ -278,6 +287,16 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// Whether file `q` lies directly in folder `d` (compared by identity, so `./d` and a link
+/// to `d` count, and by name, for a folder still to be created).
+fn same_folder(q: &Path, d: &Path) -> bool {
+    let parent = match q.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    parent == d || identity(parent).is_some_and(|pid| identity(d) == Some(pid))
 }
 
 pub fn is_char_device(m: &std::fs::Metadata) -> bool {
@@ -475,7 +494,7 @@ impl OutDir {
             )
         };
         if self.known.is_none() {
-            std::fs::create_dir_all(&self.path).map_err(io)?;
+            create_dirs(&self.path).map_err(io)?;
             self.known = Some(manifest_names(&self.path));
         }
         let target = self.path.join(name);
@@ -518,17 +537,81 @@ pub fn write_new_then_rename(target: &Path, bytes: &[u8]) -> std::io::Result<()>
         opts.mode(0o644)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
     }
-    let mut f = opts.open(&tmp)?;
+    // Registered before it exists: a signal exit between the open and the registration
+    // would otherwise leave it behind.
     remove_on_exit(&tmp);
-    let result = f
-        .write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .and_then(|_| std::fs::rename(&tmp, target));
+    let result = opts.open(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        // Renamed under the lock of the created-files list: after a roll back (or a
+        // signal exit) took it, no file can appear any more.
+        let mut created = CREATED.lock().unwrap_or_else(|e| e.into_inner());
+        let new = std::fs::symlink_metadata(target).is_err();
+        std::fs::rename(&tmp, target)?;
+        if new {
+            created.push(target.to_path_buf());
+        }
+        Ok(())
+    });
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     keep_on_exit(&tmp);
     result
+}
+
+/// Files and folders this command created, in order: removed again by [`roll_back`] when
+/// the command fails, so that a failing command leaves nothing new behind.
+static CREATED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Creates `dir` and its missing ancestors, recording each one created for [`roll_back`].
+pub fn create_dirs(dir: &Path) -> std::io::Result<()> {
+    let mut missing = Vec::new();
+    let mut up = dir;
+    while !up.as_os_str().is_empty() && std::fs::symlink_metadata(up).is_err() {
+        missing.push(up);
+        match up.parent() {
+            Some(p) => up = p,
+            None => break,
+        }
+    }
+    for d in missing.into_iter().rev() {
+        let mut created = CREATED.lock().unwrap_or_else(|e| e.into_inner());
+        match std::fs::create_dir(d) {
+            Ok(()) => created.push(d.to_path_buf()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && d.is_dir() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The command failed: removes every file it created and every folder it created (once
+/// empty), newest first. Files it replaced are not restored: they were detbench's own
+/// (listed in a folder's manifest) or named with `--force`. With `last`, the list stays
+/// locked afterwards, so no other thread can create a file before the process exits.
+pub fn roll_back(last: bool) {
+    let mut created = CREATED.lock().unwrap_or_else(|e| e.into_inner());
+    for p in std::mem::take(&mut *created).into_iter().rev() {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => {
+                // Only if empty: a file someone else put there meanwhile stays.
+                let _ = std::fs::remove_dir(&p);
+            }
+            Ok(_) => {
+                let _ = std::fs::remove_file(&p);
+            }
+            Err(_) => {}
+        }
+    }
+    if last {
+        std::mem::forget(created);
+    }
+}
+
+/// The command fails but what it wrote stays (a run report that explains the failure).
+pub fn keep_outputs() {
+    CREATED.lock().unwrap_or_else(|e| e.into_inner()).clear();
 }
 
 /// Paths removed by [`cleanup`] when a signal ends the process before their owner could.
@@ -551,12 +634,14 @@ pub fn keep_on_exit(p: &Path) {
 }
 
 /// Removes every registered temporary path: called on every exit that skips destructors
-/// (a second Ctrl-C, the watchdog, SIGTERM, SIGHUP). Never blocks on the lock.
+/// (a second Ctrl-C, the watchdog, SIGTERM, SIGHUP), just before the process exits. The
+/// list stays locked afterwards: a thread still writing can register no new temporary
+/// file (it waits until the exit), and its rename of a removed one fails, so no file is
+/// ever left half-written. Others hold the lock only for a push or a retain.
 pub fn cleanup() {
-    let list = match LEFTOVERS.try_lock() {
-        Ok(mut l) => std::mem::take(&mut *l),
-        Err(_) => return,
-    };
+    let mut guard = LEFTOVERS.lock().unwrap_or_else(|e| e.into_inner());
+    let list = std::mem::take(&mut *guard);
+    std::mem::forget(guard);
     for p in list {
         match std::fs::symlink_metadata(&p) {
             Ok(m) if m.is_dir() => {
@@ -698,6 +783,78 @@ pub fn clean_line(line: &str, keep: usize) -> String {
         format!("...{tail}")
     } else {
         t.to_string()
+    }
+}
+
+/// Keeps the window system's complaints off detbench's stderr. Mesa's Vulkan device-select
+/// layer asks libwayland for a display while listing devices; with `XDG_RUNTIME_DIR`
+/// unset or relative (CI containers, sudo) libwayland logs "error: XDG_RUNTIME_DIR is
+/// invalid or not set in the environment." twice, in every process that lists Vulkan
+/// devices, tests included. detbench draws nothing on screen: this installs a log handler
+/// in libwayland-client (loaded here if it exists; the layer then shares it) that drops
+/// that one message and passes every other one on to stderr unchanged. No environment
+/// variable is touched, so it is safe with other threads running. Once per process.
+pub fn quiet_window_system() {
+    #[cfg(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(wayland::quiet);
+    }
+}
+
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+mod wayland {
+    use std::ffi::{c_char, c_int, c_void, CStr};
+
+    extern "C" {
+        /// glibc's vdprintf(3). Its `va_list` is passed on as the handler received it: on
+        /// x86-64 and AArch64 Linux a `va_list` argument travels as a pointer.
+        fn vdprintf(fd: c_int, fmt: *const c_char, ap: *mut c_void) -> c_int;
+    }
+
+    /// libwayland's `wl_log_func_t`: `void (*)(const char *fmt, va_list args)`.
+    unsafe extern "C" fn handler(fmt: *const c_char, ap: *mut c_void) {
+        if fmt.is_null() {
+            return;
+        }
+        // SAFETY: libwayland passes a NUL-terminated format string that lives for the call.
+        let text = unsafe { CStr::from_ptr(fmt) };
+        if text.to_bytes().windows(15).any(|w| w == b"XDG_RUNTIME_DIR") {
+            return;
+        }
+        // SAFETY: `fmt` and `ap` are the pair libwayland built for this message; vdprintf
+        // consumes them as its own default handler (vfprintf to stderr) would.
+        unsafe {
+            vdprintf(2, fmt, ap);
+        }
+    }
+
+    pub(super) fn quiet() {
+        // SAFETY: dlopen/dlsym with NUL-terminated names; the library handle is kept for
+        // the life of the process (never closed), so the handler's address stays valid
+        // and the symbol is a function of the declared `wl_log_set_handler_client` type.
+        unsafe {
+            let lib = libc::dlopen(
+                c"libwayland-client.so.0".as_ptr(),
+                libc::RTLD_NOW | libc::RTLD_LOCAL,
+            );
+            if lib.is_null() {
+                return;
+            }
+            let set = libc::dlsym(lib, c"wl_log_set_handler_client".as_ptr());
+            if set.is_null() {
+                return;
+            }
+            type Handler = unsafe extern "C" fn(*const c_char, *mut c_void);
+            let set: unsafe extern "C" fn(Handler) = std::mem::transmute(set);
+            set(handler);
+        }
     }
 }
 

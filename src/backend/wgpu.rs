@@ -157,6 +157,9 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 };
 
 pub fn discover() -> (Vec<WgpuBackend>, Vec<DeviceInfo>) {
+    // Listing Vulkan devices makes Mesa ask libwayland for a display: its complaint about
+    // XDG_RUNTIME_DIR must not reach stderr (tests in this process included).
+    crate::safety::quiet_window_system();
     let adapters = catch_unwind(|| {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
             backends: wgpu::Backends::PRIMARY,

@@ -3,7 +3,7 @@
 
 use super::document;
 use super::inputs::Inputs;
-use super::render::{emit, Format};
+use super::render::{emit, emit_each, Format};
 use crate::error::DetError;
 use std::path::{Path, PathBuf};
 
@@ -86,11 +86,5 @@ pub fn run(paths: &[PathBuf], out: &Outputs) -> Result<(), DetError> {
     if out.to.is_empty() {
         return Ok(());
     }
-    let doc = document::report(&inputs);
-    for (format, dest) in &out.to {
-        for p in emit(*format, &doc, dest)? {
-            eprintln!("detbench: wrote {}", p.display());
-        }
-    }
-    Ok(())
+    emit_each(&document::report(&inputs), &out.to)
 }

@@ -24,7 +24,6 @@ pub mod view;
 pub use schema::{Env, Report, ResultRecord, Status, SCHEMA};
 
 use crate::error::DetError;
-use std::io::Write;
 use std::path::Path;
 
 /// Writes `contents` to `path` atomically: a temporary file in the same folder, flushed
@@ -47,19 +46,9 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), DetError> {
             dir.display()
         )));
     }
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
-    tmp.write_all(contents).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    // tempfile creates 0600 files; a report is meant to be shared like any other output.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(io)?;
-    }
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    // A new file beside the target, renamed over it: registered for removal at a signal
+    // exit, and recorded so that a command that fails later removes it again.
+    crate::safety::write_new_then_rename(path, contents).map_err(io)
 }
 
 /// Writes a report as pretty JSON, atomically.

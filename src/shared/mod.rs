@@ -12,4 +12,5 @@ pub mod launch;
 pub mod layout;
 pub mod list;
 pub mod ordering;
+pub mod par;
 pub mod stats;

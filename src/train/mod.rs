@@ -12,6 +12,9 @@
 
 pub mod data;
 pub mod model;
+mod render;
+
+pub use render::{document, summary};
 
 use crate::backend::BackendKind;
 use crate::error::DetError;
@@ -19,9 +22,7 @@ use crate::inputs::Stream;
 use crate::numerics::ulp::ulp_distance;
 use crate::numerics::Precision;
 use crate::ops::optim::{step_scalars, Hyper};
-use crate::report::train::{
-    Replica, Spread, StepStats, TrainConfig, TrainMode, TrainReport, TRAIN_SCHEMA,
-};
+use crate::report::train::{Replica, StepStats, TrainConfig, TrainMode, TrainReport, TRAIN_SCHEMA};
 use model::{Device, Kernels, Mode, Optimizer};
 use sha2::{Digest, Sha256};
 
@@ -407,122 +408,4 @@ pub fn write(path: &std::path::Path, report: &TrainReport) -> Result<(), DetErro
     let json = serde_json::to_vec_pretty(report)
         .map_err(|e| DetError::encode("cannot serialise report", e))?;
     crate::report::write_atomic(path, &json)
-}
-
-/// `min .. max (stddev s)` of a spread, or `-`.
-fn spread_text(s: &Option<Spread>, digits: usize) -> String {
-    match s {
-        Some(s) => format!(
-            "{:.d$} .. {:.d$} (sd {:.1e})",
-            s.min,
-            s.max,
-            s.stddev,
-            d = digits
-        ),
-        None => "-".into(),
-    }
-}
-
-/// The terminal summary: one row per backend and mode, then, per backend, how far kernel
-/// nondeterminism alone moved the final accuracy and loss compared with deterministic
-/// replicas (the spread Pham et al., ASE 2020, measure across identical training runs).
-pub fn summary(report: &TrainReport) -> String {
-    let mut rows = vec![[
-        "backend",
-        "mode",
-        "replicas",
-        "final loss min .. max (sd)",
-        "final accuracy min .. max (sd)",
-        "distinct weights",
-        "first divergence",
-        "final max ulp",
-    ]
-    .map(String::from)];
-    for m in &report.modes {
-        let sp = m.spread.clone().unwrap_or_else(|| m.compute_spread());
-        rows.push([
-            if m.backend.is_empty() {
-                report.config.backend.clone()
-            } else {
-                m.backend.clone()
-            },
-            m.mode.clone(),
-            m.replicas.len().to_string(),
-            spread_text(&sp.final_loss, 4),
-            spread_text(&sp.final_accuracy, 4),
-            sp.distinct_final_weights.to_string(),
-            m.first_divergence_step
-                .map(|s| format!("step {s}"))
-                .unwrap_or_else(|| "never".into()),
-            m.steps
-                .last()
-                .map(|s| s.max_weight_ulp)
-                .unwrap_or(0)
-                .to_string(),
-        ]);
-    }
-    let widths: Vec<usize> = (0..8)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut s = String::new();
-    for r in &rows {
-        let mut line = String::new();
-        for (c, cell) in r.iter().enumerate() {
-            let pad = widths[c] - cell.chars().count();
-            // Text left, numbers right.
-            if c == 2 || c == 5 || c == 7 {
-                line.push_str(&" ".repeat(pad));
-                line.push_str(cell);
-            } else {
-                line.push_str(cell);
-                line.push_str(&" ".repeat(pad));
-            }
-            line.push_str("  ");
-        }
-        s.push_str(line.trim_end());
-        s.push('\n');
-    }
-    for b in report.backends() {
-        let det = report.mode(&b, "deterministic");
-        let nd = report.mode(&b, "nondeterministic");
-        if let Some(line) = variance_line(&b, det, nd) {
-            s.push_str(&line);
-            s.push('\n');
-        }
-    }
-    s
-}
-
-/// One sentence per backend: the spread of final accuracy and loss across the
-/// nondeterministic replicas against the deterministic ones.
-fn variance_line(backend: &str, det: Option<&TrainMode>, nd: Option<&TrainMode>) -> Option<String> {
-    let nd = nd?;
-    let sp = nd.spread.clone().unwrap_or_else(|| nd.compute_spread());
-    let (acc, loss) = (sp.final_accuracy?, sp.final_loss?);
-    if acc.n < 2 {
-        return None;
-    }
-    let det_text = match det {
-        Some(d) => {
-            let ds = d.spread.clone().unwrap_or_else(|| d.compute_spread());
-            match (ds.final_accuracy, ds.final_loss) {
-                (Some(a), Some(l)) if a.n >= 2 => format!(
-                    "; deterministic replicas: accuracy range {:.4}, loss range {:.3e}{}",
-                    a.range,
-                    l.range,
-                    if ds.distinct_final_weights == 1 {
-                        " (bitwise identical)"
-                    } else {
-                        ""
-                    }
-                ),
-                _ => String::new(),
-            }
-        }
-        None => String::new(),
-    };
-    Some(format!(
-        "{backend}: across {} nondeterministic replicas, kernel nondeterminism alone moved final accuracy by up to {:.4} (sd {:.2e}) and final loss by up to {:.3e} (sd {:.2e}){det_text}",
-        acc.n, acc.range, acc.stddev, loss.range, loss.stddev
-    ))
 }

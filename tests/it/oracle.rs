@@ -308,3 +308,93 @@ fn wide_magnitudes_do_not_overflow() {
     assert!(down.to_f64_up() >= libm::ldexp(1.0, 847));
     assert!(down.to_f64_up() <= libm::ldexp(1.0 + 1e-15, 847));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// The unrolled f64 path of `ExactAcc::add` (three limb adds) against the general
+    /// product path (x * 1, deposited through the loop over 32-bit chunks) and the rational
+    /// sum, on values over the whole f64 range (subnormals, the top binade, both signs,
+    /// zeros), split into parts that are merged the way the streamed oracle merges its
+    /// threads' accumulators: every rounding of both agrees.
+    #[test]
+    fn fast_add_path_agrees_with_the_product_path(xs in prop::collection::vec(any_f64(), 1..40), cut in 0usize..40) {
+        use detbench::numerics::exact::ExactAcc;
+        use detbench::numerics::Precision;
+        let cut = cut.min(xs.len());
+        let (mut a, mut b, mut whole) = (ExactAcc::new(), ExactAcc::new(), ExactAcc::new());
+        for &x in &xs[..cut] {
+            a.add(x);
+        }
+        for &x in &xs[cut..] {
+            b.add(x);
+        }
+        a.merge(&b);
+        for &x in &xs {
+            whole.add_product(x, 1.0);
+        }
+        prop_assert_eq!(a.split(), whole.split());
+        prop_assert_eq!(a.signum(), whole.signum());
+        prop_assert_eq!(a.abs_up().to_bits(), whole.abs_up().to_bits());
+        for p in [Precision::F64, Precision::F32, Precision::Bf16, Precision::F16] {
+            prop_assert_eq!(a.value_in(p).to_bits(), whole.value_in(p).to_bits());
+        }
+        let s = xs.iter().fold(BigRational::zero(), |acc, &x| acc + rational(x));
+        if a.value().is_finite() {
+            assert_correctly_rounded(&s, a.value());
+        }
+    }
+}
+
+/// The streamed reduction oracle (the input split over threads, each part accumulated
+/// and merged) gives the sequential oracle's exact value on held-out inputs large enough
+/// to be split, in every input format: `prepare`'s exact value and its condition number's
+/// sum of magnitudes against `exact_sum` and `sum_abs` over the same drawn values.
+#[test]
+fn streamed_reduction_oracle_equals_the_sequential_one() {
+    use detbench::inputs::{generate, InputSpec};
+    use detbench::numerics::exact::sum_abs;
+    use detbench::numerics::Precision;
+    use detbench::ops::reduce::prepare;
+    use detbench::ops::{Case, Op};
+    let n = (1 << 17) + 4097;
+    for (spec, p, seed) in [
+        (InputSpec::Wide, Precision::F64, 901u64),
+        (InputSpec::Normal, Precision::F32, 902),
+        (InputSpec::IllConditioned(3.3e9), Precision::F64, 903),
+        (InputSpec::Uniform, Precision::Bf16, 904),
+    ] {
+        let case = Case {
+            op: Op::Sum,
+            precision: p,
+            accumulator: if p == Precision::Bf16 {
+                Precision::F32
+            } else {
+                p
+            },
+            variant: "tree".into(),
+            size: n,
+            input: spec.clone(),
+            seed,
+            runs: 1,
+            workgroup_size: 64,
+            params: Default::default(),
+        };
+        let prepared = prepare(&case).unwrap();
+        let x = generate(&spec, p, n, seed, 0).unwrap();
+        assert_eq!(
+            prepared.exact[0].to_bits(),
+            exact_sum(&x).to_bits(),
+            "{}",
+            spec.label()
+        );
+        let cond = prepared.condition_number.unwrap();
+        let mag = sum_abs(&x) / (1.0 + f64::EPSILON);
+        let want = mag / exact_sum(&x).abs();
+        assert!(
+            (cond / want - 1.0).abs() < 1e-14,
+            "{}: {cond:e} vs {want:e}",
+            spec.label()
+        );
+    }
+}

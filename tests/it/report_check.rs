@@ -339,6 +339,45 @@ fn merge_reports_agreement() {
         .all(|r| r.output_first.is_some()));
 }
 
+/// `merge` prints through the shared renderers: the same rows as an HTML table or a text
+/// table with `--format`, and a folder format is refused on stdout (exit 2, one line).
+#[test]
+fn merge_prints_in_every_text_format() {
+    let run = |format: &str| {
+        bin()
+            .arg("merge")
+            .arg(sample())
+            .arg(sample())
+            .args(["--format", format])
+            .output()
+            .unwrap()
+    };
+    let o = run("html");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let h = String::from_utf8_lossy(&o.stdout);
+    assert!(h.starts_with("<!DOCTYPE html>"), "{h}");
+    assert!(h.contains("<h1>Cross-device agreement</h1>"), "{h}");
+    assert!(
+        h.contains("<td>sum</td><td>f32</td><td>f32</td><td>tree</td><td class=\"num\">1000</td><td>normal</td><td class=\"num\">7</td><td>all 2 agree</td>"),
+        "{h}"
+    );
+    let o = run("text");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        t.lines().any(|l| l
+            .split_whitespace()
+            .take(8)
+            .eq(["sum", "f32", "f32", "tree", "1000", "normal", "7", "all"])),
+        "{t}"
+    );
+    let o = run("figures");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("writes a folder"), "{err}");
+}
+
 #[test]
 fn html_report_renders_in_headless_chromium() {
     let html = dir().join("report.html");

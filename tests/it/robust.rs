@@ -44,30 +44,7 @@ fn s(p: &Path) -> &str {
 /// A small valid run report, written by detbench itself.
 fn small_report(dir: &Path, name: &str) -> PathBuf {
     let json = dir.join(name);
-    let out = detbench(&[
-        "run",
-        "--op",
-        "sum",
-        "--backend",
-        "cpu",
-        "--variant",
-        "tree",
-        "--precision",
-        "f32",
-        "--size",
-        "64",
-        "--runs",
-        "2",
-        "--quiet",
-        "--no-copy-baseline",
-        "--json",
-        s(&json),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::cli::small_report(&json);
     json
 }
 

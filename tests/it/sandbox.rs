@@ -5,23 +5,10 @@
 
 use crate::common;
 
-use common::cli::{bin, check_bad_input, wait_within};
+use common::cli::{bin, bounded, check_bad_input, wait_within};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
-
-/// Runs `cmd` (stdin closed), failing the test if it takes longer than `limit`.
-fn bounded(mut cmd: Command, limit: Duration) -> Output {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("start detbench");
-    assert!(
-        wait_within(&mut child, limit).is_some(),
-        "{cmd:?} did not finish within {limit:?}"
-    );
-    child.wait_with_output().unwrap()
-}
 
 fn mkfifo(p: &Path) {
     assert!(
@@ -157,8 +144,13 @@ fn non_utf8_output_paths_work() {
 /// `ok` writes correct outputs and exits 0, `exit1` exits 1, `hang` sleeps past the
 /// limit, `fifo` makes each output a FIFO, `link` makes each output a link to SECRET
 /// (argv[2]), `big` appends bytes to a correct output, `status5` answers `"status": 5`,
-/// `zero` links response.json to /dev/zero. `info` starts a grandchild too, and sleeps
-/// when INFO_SLEEP is set.
+/// `zero` links response.json to /dev/zero, `errlink` replaces its stderr.txt with a link
+/// to SECRET.txt and exits 1, `errbig` writes a 100 KB stderr line wrapped in ANSI
+/// escapes and exits 1, `errsparse` makes its stderr a 2 GiB sparse file ending in one
+/// line and exits 1, `swapdir` answers correctly, then replaces its temporary folder by a
+/// link to the moved original. `info` starts a grandchild too; it sleeps when INFO_SLEEP
+/// is set, names a 300-character device with INFO_LONG, and pads its reply to 4 MiB with
+/// INFO_HUGE.
 const BOX_ADAPTER: &str = r#"
 import json, os, subprocess, sys, time
 import numpy as np
@@ -176,8 +168,24 @@ grandchild()
 if req["op"] == "info":
     if os.environ.get("INFO_SLEEP"):
         time.sleep(60)
-    respond(framework="box", version="0", device="box")
+    extra = {"notes": "x" * (4 << 20)} if os.environ.get("INFO_HUGE") else {}
+    device = "d" * 300 if os.environ.get("INFO_LONG") else "box"
+    respond(framework="box", version="0", device=device, **extra)
     sys.exit(0)
+folder = os.path.dirname(req["response"])
+if req["variant"] == "errlink":
+    os.remove(os.path.join(folder, "stderr.txt"))
+    os.symlink(secret[:-4] + ".txt", os.path.join(folder, "stderr.txt"))
+    sys.exit(1)
+if req["variant"] == "errbig":
+    sys.stderr.write("\x1b[31m" + "A" * 100000 + "\x1b[0m END\n")
+    sys.exit(1)
+if req["variant"] == "errsparse":
+    sys.stderr.flush()
+    os.ftruncate(2, 2 << 30)
+    os.lseek(2, 0, os.SEEK_END)
+    os.write(2, b"LAST-LINE\n")
+    sys.exit(1)
 mode = req["variant"]
 shape = tuple(req["output"]["shape"])
 x = np.load(req["inputs"]["x"]["path"])
@@ -202,6 +210,10 @@ elif mode == "zero":
     os.symlink("/dev/zero", req["response"])
 else:
     respond()
+if mode == "swapdir":
+    moved = os.path.join(os.path.dirname(pids), "moved-" + os.path.basename(folder))
+    os.rename(folder, moved)
+    os.symlink(moved, folder)
 "#;
 
 struct BoxFixture {
@@ -217,6 +229,7 @@ fn box_fixture(modes: &[&str], timeout_s: u32) -> BoxFixture {
     let pids = dir.path().join("pids");
     let secret = dir.path().join("secret.npy");
     common::cli::npy_f32(&secret, &[1234.5]);
+    std::fs::write(secret.with_extension("txt"), "SECRET-LINE-42\n").unwrap();
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
     let modes: Vec<String> = modes.iter().map(|m| format!("\"{m}\"")).collect();
@@ -273,20 +286,7 @@ impl BoxFixture {
     /// Every grandchild recorded is gone (detbench reaped it) within a second or two, and
     /// no temporary folder is left in TMPDIR.
     fn assert_nothing_left(&self, at_least: usize) {
-        let text = std::fs::read_to_string(&self.pids).unwrap_or_default();
-        let pids: Vec<&str> = text.lines().collect();
-        assert!(pids.len() >= at_least, "grandchildren started: {pids:?}");
-        let deadline = std::time::Instant::now() + Duration::from_secs(3);
-        for pid in pids {
-            while Path::new(&format!("/proc/{pid}")).exists() {
-                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "grandchild {pid} survived: {stat}"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
+        common::cli::assert_processes_gone(&self.pids, at_least);
         let left: Vec<_> = std::fs::read_dir(&self.tmp)
             .unwrap()
             .map(|e| e.unwrap().file_name())
@@ -373,6 +373,51 @@ fn adapter_files_are_read_bounded_and_never_through_links() {
         assert_ne!(rec["output_first"], 1234.5, "{mode}: the secret was read");
     }
     f.assert_nothing_left(modes.len());
+}
+
+/// The program's stderr and `info` reply, and its folder, read within bounds: a stderr
+/// replaced by a link to another file, a 100 KB stderr line in ANSI escapes, a 2 GiB
+/// sparse stderr, a folder swapped for a link to its moved original, and a 300-character
+/// device name each stay that case's own short, clean line (the run goes on); an `info`
+/// reply padded to 4 MiB is refused with one line before any case.
+#[test]
+fn adapter_stderr_info_and_folder_are_read_within_bounds() {
+    let modes = ["errlink", "errbig", "errsparse", "swapdir"];
+    let f = box_fixture(&modes, 20);
+    let json = f.dir.path().join("r.json");
+    let mut cmd = f.cmd(&json);
+    cmd.env("INFO_LONG", "1");
+    let out = bounded(cmd, Duration::from_secs(60));
+    let r = f.rows(&json, out);
+    let want = [
+        ("errlink", "exit status: 1"),
+        ("errbig", "END"),
+        ("errsparse", "LAST-LINE"),
+        ("swapdir", "replaced its temporary folder"),
+    ];
+    for (mode, text) in want {
+        let rec = &r[mode];
+        let msg = rec["message"].as_str().unwrap_or_default();
+        assert_eq!(rec["status"], "error", "{mode}: {rec}");
+        assert!(msg.contains(text), "{mode}: {msg}");
+        assert!(
+            !msg.contains("SECRET"),
+            "{mode}: a linked file was read: {msg}"
+        );
+        assert!(msg.chars().count() <= 400, "{mode}: {} chars", msg.len());
+        assert!(!msg.chars().any(|c| c.is_control()), "{mode}: {msg:?}");
+        let device = rec["device"].as_str().unwrap_or_default();
+        assert!(device.chars().count() <= 210, "{mode}: device {device}");
+    }
+    f.assert_nothing_left(modes.len());
+    let f = box_fixture(&["ok"], 20);
+    let json = f.dir.path().join("r.json");
+    let mut cmd = f.cmd(&json);
+    cmd.env("INFO_HUGE", "1");
+    let out = bounded(cmd, Duration::from_secs(60));
+    check_bad_input(&["INFO_HUGE"], &out, "limit");
+    assert!(!json.exists());
+    f.assert_nothing_left(1);
 }
 
 /// Adapter files and flags refused before anything runs, one line each: an unknown key,

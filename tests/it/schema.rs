@@ -213,3 +213,26 @@ fn case_lists_and_merged_shards_validate_against_the_published_schemas() {
     run_ok(bin().args(["merge", "--json"]).arg(&merged).args(&shards));
     validate(&report, &read(&merged), "a merged report");
 }
+
+#[test]
+fn reveal_output_validates_against_the_published_schema() {
+    let schema = published("reveal.schema.json", detbench::reveal::json_schema());
+    for variant in ["tree", "reproducible"] {
+        let out = run_ok(
+            bin()
+                .args([
+                    "reveal",
+                    "--op",
+                    "sum",
+                    "--size",
+                    "16",
+                    "--workgroup-size",
+                    "32",
+                ])
+                .args(["--variant", variant, "--json", "-"]),
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["schema"], detbench::reveal::SCHEMA);
+        validate(&schema, &doc, &format!("reveal --variant {variant}"));
+    }
+}

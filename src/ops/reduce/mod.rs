@@ -22,7 +22,7 @@ use super::{Case, Job, Launch, Op, Ordering, Prepared};
 use crate::error::{DetError, OpError};
 use crate::inputs;
 use crate::numerics::bounds::{ceil_log2, gamma};
-use crate::numerics::exact::{sum_abs_products_wide, sum_abs_wide, ExactAcc, ExactRest, Wide};
+use crate::numerics::exact::{ExactAcc, ExactRest, Wide};
 use crate::numerics::repro::ReproParams;
 use crate::numerics::Precision;
 use std::sync::{Arc, Mutex};
@@ -172,25 +172,6 @@ pub fn underflow_terms(
         0.0
     };
     gradual + ops * compute.min_normal() + flushed_mag
-}
-
-/// Sum of the magnitudes a flush-to-zero device could drop at the inputs: |x_i| (sum) or
-/// |x_i y_i| (dot) for every i with a subnormal operand in the compute format.
-fn flushable_magnitude(x: &[f64], y: Option<&[f64]>, compute: Precision) -> f64 {
-    let tiny = |v: f64| v != 0.0 && v.abs() < compute.min_normal();
-    let mut acc = ExactAcc::new();
-    match y {
-        None => x
-            .iter()
-            .filter(|v| tiny(**v))
-            .for_each(|v| acc.add(v.abs())),
-        Some(y) => x
-            .iter()
-            .zip(y)
-            .filter(|(a, b)| tiny(**a) || tiny(**b))
-            .for_each(|(a, b)| acc.add_product(a.abs(), b.abs())),
-    }
-    acc.value().next_up()
 }
 
 /// Builds the job, reference and bound for one reduction case. The input, its exact
@@ -396,33 +377,56 @@ impl Reference {
     }
 }
 
+/// The exact value, the sum of magnitudes and the magnitude a flush-to-zero device could
+/// drop at the inputs (|x_i|, or |x_i y_i|, for every i with a subnormal operand in the
+/// compute format), in one pass over the input, streamed over the host's cores. Each part
+/// of the input is accumulated exactly and the parts are merged exactly, so the result is
+/// the same for every split.
 fn reference(case: &Case, x: &[f64], y: Option<&[f64]>) -> Reference {
     let acc = case.accumulator;
-    let mut oracle = ExactAcc::new();
-    match y {
-        None => x.iter().for_each(|&v| oracle.add(v)),
-        Some(y) => x
-            .iter()
-            .zip(y)
-            .for_each(|(&a, &b)| oracle.add_product(a, b)),
-    }
-    let mag_w: Wide = match y {
-        None => sum_abs_wide(x),
-        Some(y) => sum_abs_products_wide(x, y),
-    };
     // Compute format of the kernels (f32 for half formats, as in `Arith`).
     let compute = if acc == Precision::F64 || case.precision == Precision::F64 {
         Precision::F64
     } else {
         Precision::F32
     };
-    let eta = underflow_terms(
-        x.len(),
-        y.is_some(),
-        acc,
-        compute,
-        flushable_magnitude(x, y, compute),
-    );
+    let tiny = |v: f64| v != 0.0 && v.abs() < compute.min_normal();
+    let threads = crate::shared::par::threads();
+    let parts = crate::shared::par::map_ranges(x.len(), threads, |r| {
+        let (mut oracle, mut abs, mut flush) = (ExactAcc::new(), ExactAcc::new(), ExactAcc::new());
+        match y {
+            None => {
+                for &v in &x[r] {
+                    oracle.add(v);
+                    abs.add(v.abs());
+                    if tiny(v) {
+                        flush.add(v.abs());
+                    }
+                }
+            }
+            Some(y) => {
+                for (&a, &b) in x[r.clone()].iter().zip(&y[r]) {
+                    oracle.add_product(a, b);
+                    abs.add_product(a.abs(), b.abs());
+                    if tiny(a) || tiny(b) {
+                        flush.add_product(a.abs(), b.abs());
+                    }
+                }
+            }
+        }
+        (oracle, abs, flush)
+    });
+    let mut parts = parts.into_iter();
+    let (mut oracle, mut abs, mut flush) = parts.next().expect("one part at least");
+    for (o, a, f) in parts {
+        oracle.merge(&o);
+        abs.merge(&a);
+        flush.merge(&f);
+    }
+    // Sum of |terms| in a format that cannot overflow (products of f64 reach 2^2046),
+    // rounded upward.
+    let mag_w: Wide = abs.wide().mul_up(1.0);
+    let eta = underflow_terms(x.len(), y.is_some(), acc, compute, flush.value().next_up());
     let (exact, rest) = oracle.split();
     Reference {
         exact,
@@ -432,6 +436,13 @@ fn reference(case: &Case, x: &[f64], y: Option<&[f64]>) -> Reference {
         mag_w,
         eta,
     }
+}
+
+/// The exact value (correctly rounded to f64) and sum of magnitudes (rounded upward) of a
+/// reduction case's operands, as [`prepare`] computes them: what the host benches time.
+pub fn reference_figures(case: &Case, x: &[f64], y: Option<&[f64]>) -> (f64, f64) {
+    let r = reference(case, x, y);
+    (r.exact, r.mag)
 }
 
 /// The a-priori bound of the job's variant; sets the fixed-point scale or the binned

@@ -363,12 +363,24 @@ pub fn run(b: &WgpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
 /// [`run`] with the walks of `p` (the tests run a GPU's walks on a CPU adapter): the same
 /// bits whatever the profile.
 pub fn run_with(b: &WgpuBackend, job: &ReduceJob, prof: Profile) -> Result<RunSet, OpError> {
+    run_patched(b, job, prof, &|s| s.to_string())
+}
+
+/// [`run_with`] on a patched copy of the specialised WGSL (`patch` maps it to the source
+/// compiled): how tests/it/reveal.rs checks that `reveal` catches a kernel whose additions
+/// were reassociated. Never used by a run.
+pub fn run_patched(
+    b: &WgpuBackend,
+    job: &ReduceJob,
+    prof: Profile,
+    patch: &dyn Fn(&str) -> String,
+) -> Result<RunSet, OpError> {
     super::check_job(job)?;
     check_device(b, job)?;
     let n = job.n();
     let in_bytes = (n * job.precision.bytes()) as u64;
     b.check_storage(n, in_bytes)?;
-    let src = module_source(b, job, prof)?;
+    let src = patch(&module_source(b, job, prof)?);
     let c = if uses_f64(job) { "f64" } else { "f32" };
     let cb: u64 = if c == "f64" { 8 } else { 4 };
     let groups = grid(job, prof);

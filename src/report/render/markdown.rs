@@ -86,12 +86,16 @@ pub fn code(s: &str) -> String {
     format!("`{}`", s.replace('`', "'").replace(['\n', '\r'], " "))
 }
 
-/// A table as a Markdown pipe table, every cell escaped.
+/// A table as a Markdown pipe table, every cell escaped, numeric columns right-aligned.
 pub fn table(t: &Table) -> String {
+    // Numbers right-aligned, as on the console and in HTML.
+    let align: Vec<&str> = (0..t.headers.len())
+        .map(|c| if t.numeric_column(c) { "--:" } else { "---" })
+        .collect();
     let mut s = format!(
         "| {} |\n|{}|\n",
         t.headers.iter().map(|h| text(h)).collect::<Vec<_>>().join(" | "),
-        t.headers.iter().map(|_| "---").collect::<Vec<_>>().join("|")
+        align.join("|")
     );
     for r in &t.rows {
         s.push_str(&format!(

@@ -114,3 +114,38 @@ pub fn emit(format: Format, doc: &Document, dest: &Path) -> Result<Vec<PathBuf>,
         Ok(vec![dest.to_path_buf()])
     }
 }
+
+/// Renders `doc` into each (format, destination) pair, as [`emit`] does, and says on stderr
+/// which files it wrote. At most one destination may be `-` (stdout): two formats on one
+/// stream could not be told apart.
+pub fn emit_each(doc: &Document, to: &[(Format, PathBuf)]) -> Result<(), DetError> {
+    let stdout: Vec<String> = to
+        .iter()
+        .filter(|(_, p)| p.as_os_str() == "-")
+        .map(|(f, _)| f.to_string())
+        .collect();
+    if stdout.len() > 1 {
+        return Err(DetError::input(format!(
+            "only one output can be - (stdout), got {}",
+            stdout.join(" and ")
+        )));
+    }
+    for (format, dest) in to {
+        for p in emit(*format, doc, dest)? {
+            eprintln!("detbench: wrote {}", p.display());
+        }
+    }
+    Ok(())
+}
+
+/// A `--format NAME` for a command's stdout: any format that prints one text (the figures
+/// format writes a folder and is refused, with the command's name).
+pub fn stdout_format(command: &str, name: &str) -> Result<Format, DetError> {
+    let f: Format = name.parse()?;
+    if f.renderer().files(&Document::default()).is_some() {
+        return Err(DetError::input(format!(
+            "{command}: the {f} format writes a folder, not stdout"
+        )));
+    }
+    Ok(f)
+}

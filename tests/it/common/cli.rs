@@ -2,7 +2,7 @@
 //! with a bound, Ctrl-C, and the one-line bad-input contract.
 
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Output};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The detbench binary built for this test run.
@@ -24,6 +24,71 @@ pub fn wait_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
             return None;
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs `cmd` (stdin closed, output captured), failing the test if it takes longer than
+/// `limit`.
+pub fn bounded(mut cmd: Command, limit: Duration) -> Output {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start detbench");
+    assert!(
+        wait_within(&mut child, limit).is_some(),
+        "{cmd:?} did not finish within {limit:?}"
+    );
+    child.wait_with_output().unwrap()
+}
+
+/// Writes a small valid run report (one cpu case of 64 elements) to `json`, with detbench
+/// itself.
+pub fn small_report(json: &Path) {
+    let mut cmd = bin();
+    cmd.args([
+        "run",
+        "--op",
+        "sum",
+        "--backend",
+        "cpu",
+        "--variant",
+        "tree",
+    ])
+    .args([
+        "--precision",
+        "f32",
+        "--size",
+        "64",
+        "--runs",
+        "2",
+        "--quiet",
+    ])
+    .args(["--no-copy-baseline", "--json"])
+    .arg(json);
+    let out = bounded(cmd, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every process whose pid is a line of the file `pids` (grandchildren an adapter started
+/// and recorded) is gone within 3 s; at least `at_least` were recorded.
+pub fn assert_processes_gone(pids: &Path, at_least: usize) {
+    let text = std::fs::read_to_string(pids).unwrap_or_default();
+    let pids: Vec<&str> = text.lines().collect();
+    assert!(pids.len() >= at_least, "grandchildren started: {pids:?}");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    for pid in pids {
+        while Path::new(&format!("/proc/{pid}")).exists() {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            assert!(
+                Instant::now() < deadline,
+                "grandchild {pid} survived: {stat}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

@@ -1,0 +1,87 @@
+//! Criterion benchmarks of the host's own work per case: drawing a seeded input, the exact
+//! oracle, and the whole preparation of a reduction case (input, exact value, bound
+//! ingredients, checksum) for a new input and for another variant of a shared one.
+//!
+//! Throughput is elements per second. Size 2^22 (f32 inputs); override with
+//! DETBENCH_BENCH_SIZE=N. The goal these track (issue 27) is input generation plus the
+//! exact oracle at 300 M elements/s on two cores, and Neal's xsum (about 1 ns per term on
+//! one core) for the oracle alone.
+
+mod common;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use detbench::inputs::{draw, InputSpec};
+use detbench::numerics::exact::ExactAcc;
+use detbench::numerics::Precision;
+use detbench::ops::{reduce, Case, Op};
+
+fn size() -> usize {
+    common::env_size().unwrap_or(1 << 22)
+}
+
+fn case(variant: &str, n: usize, seed: u64) -> Case {
+    Case {
+        op: Op::Sum,
+        precision: Precision::F32,
+        accumulator: Precision::F32,
+        variant: variant.into(),
+        size: n,
+        input: InputSpec::Normal,
+        seed,
+        runs: 1,
+        workgroup_size: 256,
+        params: Default::default(),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let n = size();
+    let mut group = common::group(c, "host_inputs".into());
+    group.throughput(Throughput::Elements(n as u64));
+    for spec in [InputSpec::Uniform, InputSpec::Normal, InputSpec::Wide] {
+        group.bench_function(BenchmarkId::new("draw_f32", spec.label()), |b| {
+            b.iter(|| draw(&spec, Precision::F32, n, 7, 0).expect("draw"))
+        });
+    }
+    group.finish();
+
+    let x = draw(&InputSpec::Normal, Precision::F32, n, 7, 0).expect("draw");
+    let mut group = common::group(c, "host_oracle".into());
+    group.throughput(Throughput::Elements(n as u64));
+    // One core, one accumulator: the figure to hold against xsum's ~1 ns per term.
+    group.bench_function("exact_sum_one_core", |b| {
+        b.iter(|| {
+            let mut acc = ExactAcc::new();
+            for &v in &x {
+                acc.add(v);
+            }
+            acc.value()
+        })
+    });
+    // What a reduction case needs of its input, streamed over every core: the exact
+    // value, sum |x| and the flushable magnitude.
+    group.bench_function("reduction_reference_all_cores", |b| {
+        b.iter(|| reduce::reference_figures(&case("tree", n, 7), &x, None))
+    });
+    group.finish();
+
+    let mut group = common::group(c, "host_per_case".into());
+    group.throughput(Throughput::Elements(n as u64));
+    // A new input each time (a new seed): draw, exact oracle, bound ingredients, checksum.
+    let mut seed = 100;
+    group.bench_function("prepare_new_input", |b| {
+        b.iter(|| {
+            seed += 1;
+            reduce::prepare(&case("tree", n, seed)).expect("prepare")
+        })
+    });
+    // Another variant of the input drawn last: only its own bound.
+    reduce::prepare(&case("tree", n, 7)).expect("prepare");
+    group.bench_function("prepare_shared_input", |b| {
+        b.iter(|| reduce::prepare(&case("reproducible", n, 7)).expect("prepare"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,214 @@
+//! `detbench reveal`: its arguments, the device, and the outputs.
+
+use super::probe::{Target, OPS};
+use super::RevealReport;
+use crate::backend::{self, Backend, BackendKind};
+use crate::error::DetError;
+use crate::numerics::Precision;
+use crate::ops::Op;
+use crate::report::render::Format;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Most reveals of one kernel (`--runs`).
+pub const MAX_RUNS: usize = 1000;
+/// Largest n: every reveal makes about n log n launches.
+pub const MAX_SIZE: usize = 1 << 16;
+
+#[derive(Args, Debug, Clone)]
+pub struct RevealArgs {
+    /// The op whose order to reveal: sum or dot.
+    #[arg(long, default_value = "sum")]
+    pub op: String,
+    /// The variant (for --backend external: the adapter's mode; default its plain mode).
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// One backend: cpu, wgpu, cuda, cuda-emu or external.
+    #[arg(long, default_value = "cpu")]
+    pub backend: String,
+    /// Input format: f64, f32, f16 or bf16.
+    #[arg(long, default_value = "f32")]
+    pub precision: String,
+    /// Accumulator: `default` (f32 for half inputs, else the input's format), f32 or f64...
+    #[arg(long, default_value = "default")]
+    pub accumulator: String,
+    /// Inputs of the reduction (n).
+    #[arg(long, default_value_t = 256)]
+    pub size: usize,
+    /// Threads per workgroup (a power of two, 32..1024).
+    #[arg(long, default_value_t = 256)]
+    pub workgroup_size: u32,
+    /// Reveals to make: each is a full set of launches, and the distinct trees are counted.
+    #[arg(long, default_value_t = 1)]
+    pub runs: usize,
+    /// Do not compare with the order the cpu backend emulates.
+    #[arg(long)]
+    pub no_compare: bool,
+    /// The external backend's adapter (a .toml file or a command); implies --backend external.
+    #[arg(long)]
+    pub external: Option<String>,
+    /// Time limit of one call of the external program, in seconds.
+    #[arg(long)]
+    pub external_timeout: Option<f64>,
+    /// Write the result as JSON (`detbench.reveal.v1`) to PATH (`-`: stdout, alone).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Write the first tree as an SVG figure to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub svg: Option<PathBuf>,
+    /// Format printed on stdout: text (default), md, html, json, latex.
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub format: String,
+}
+
+fn parse<T: std::str::FromStr<Err = String>>(flag: &str, s: &str) -> Result<T, DetError> {
+    s.parse::<T>()
+        .map_err(|e| DetError::input(format!("--{flag}: {e}")))
+}
+
+/// The target and the backend of the arguments.
+fn setup(a: &RevealArgs) -> Result<(Target, Box<dyn Backend>), DetError> {
+    let op: Op = parse("op", &a.op)?;
+    if !OPS.contains(&op) {
+        return Err(DetError::input(format!(
+            "--op {op}: reveal probes {} in this build",
+            OPS.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let precision: Precision = parse("precision", &a.precision)?;
+    let accumulator = match a.accumulator.as_str() {
+        "default" => match precision {
+            Precision::F16 | Precision::Bf16 => Precision::F32,
+            p => p,
+        },
+        "same" => precision,
+        s => parse("accumulator", s)?,
+    };
+    if a.size < 2 || a.size > MAX_SIZE {
+        return Err(DetError::input(format!(
+            "--size {} must be between 2 and {MAX_SIZE}",
+            a.size
+        )));
+    }
+    if a.runs == 0 || a.runs > MAX_RUNS {
+        return Err(DetError::input(format!(
+            "--runs {} must be between 1 and {MAX_RUNS}",
+            a.runs
+        )));
+    }
+    let wg = crate::ops::check_workgroup_size(a.workgroup_size)?;
+    let kind: BackendKind = match (&a.external, a.backend.as_str()) {
+        (Some(_), "cpu") => BackendKind::External,
+        (_, s) => parse("backend", s)?,
+    };
+    let (variant, mode, backend): (String, String, Box<dyn Backend>) =
+        if kind == BackendKind::External {
+            let spec = a.external.as_deref().ok_or_else(|| {
+                DetError::input(
+                    "--backend external needs --external ADAPTER (a .toml file or a command)",
+                )
+            })?;
+            let ad = backend::external::Adapter::load(spec, a.external_timeout)?;
+            let modes = crate::ops::external::op_modes(&ad, op, &[])?;
+            let mode = match &a.variant {
+                Some(v) if modes.contains(v) => v.clone(),
+                Some(v) => {
+                    return Err(DetError::input(format!(
+                        "adapter {} has no mode '{v}' for op {op} (expected {})",
+                        ad.name,
+                        modes.join(", ")
+                    )))
+                }
+                None => ad.plain.clone().unwrap_or_else(|| modes[0].clone()),
+            };
+            let variant = crate::ops::external::reference_variant(op)?.to_string();
+            let b = backend::external::ExternalBackend::new(ad);
+            (variant, mode, Box::new(b))
+        } else {
+            let variant = a.variant.clone().unwrap_or_else(|| "tree".into());
+            if !op.variants().contains(&variant.as_str()) {
+                return Err(DetError::input(format!(
+                    "--variant {variant}: {op} has {}",
+                    op.variants().join(", ")
+                )));
+            }
+            let mut found = backend::discover(&[kind]);
+            if found.backends.is_empty() {
+                let why: Vec<String> = found
+                    .infos
+                    .iter()
+                    .map(|d| format!("{}: {}", d.name, d.reason))
+                    .collect();
+                return Err(DetError::input(format!(
+                    "--backend {kind} has no usable device ({})",
+                    why.join("; ")
+                )));
+            }
+            (variant.clone(), variant, found.backends.remove(0))
+        };
+    let target = Target {
+        op,
+        variant,
+        mode,
+        precision,
+        accumulator,
+        n: a.size,
+        workgroup_size: wg,
+    };
+    Ok((target, backend))
+}
+
+/// Runs `detbench reveal`.
+pub fn run(a: &RevealArgs) -> Result<RevealReport, DetError> {
+    let format: Format = a.format.parse()?;
+    if format == Format::Figures {
+        return Err(DetError::input(
+            "--format figures writes a folder; use --svg PATH for the tree's figure",
+        ));
+    }
+    crate::safety::Plan::new()
+        .output("--json", a.json.as_deref())
+        .output("--svg", a.svg.as_deref())
+        .check()?;
+    let (target, backend) = setup(a)?;
+    let cpu = if a.no_compare || matches!(backend.kind(), BackendKind::Cpu | BackendKind::External)
+    {
+        None
+    } else {
+        backend::discover(&[BackendKind::Cpu])
+            .backends
+            .into_iter()
+            .next()
+    };
+    let report = super::reveal(&target, backend.as_ref(), a.runs, cpu.as_deref())?;
+    let doc = super::view::document(&report);
+    let json_stdout = a.json.as_ref().is_some_and(|p| p.as_os_str() == "-");
+    if let Some(p) = &a.json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| DetError::input(format!("--json: {e}")))?
+            + "\n";
+        if json_stdout {
+            crate::safety::out(&text)?;
+        } else {
+            crate::report::write_atomic(p, text.as_bytes())?;
+        }
+    }
+    if let Some(p) = &a.svg {
+        let fig = doc
+            .figures()
+            .first()
+            .map(|f| f.svg.clone())
+            .ok_or_else(|| {
+                DetError::input(format!(
+                    "--svg {}: there is no tree to draw ({})",
+                    p.display(),
+                    report.verdict
+                ))
+            })?;
+        crate::report::write_atomic(p, fig.as_bytes())?;
+    }
+    if !json_stdout {
+        crate::safety::out(&format.renderer().render(&doc))?;
+    }
+    Ok(report)
+}

@@ -1,0 +1,207 @@
+//! The crafted inputs and the kernels they run through.
+//!
+//! [`Craft`] picks the large value M and the unit u for a format pair; a [`Probe`] runs
+//! one op's kernel on a backend with given terms and returns its result, and
+//! [`ProbeOracle`] turns a probe into the pair queries of [`super::build`].
+
+use super::build::{BuildError, Oracle};
+use crate::backend::Backend;
+use crate::error::{DetError, OpError};
+use crate::inputs::InputSpec;
+use crate::numerics::bounds::ceil_log2;
+use crate::numerics::Precision;
+use crate::ops::{Case, FamilyParams, Op};
+
+/// The crafted values: +-`big` at the two inputs of a query, `unit` everywhere else.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Craft {
+    pub big: f64,
+    pub unit: f64,
+}
+
+/// Largest exponent e with 2^e finite in `p`.
+fn emax(p: Precision) -> i32 {
+    match p {
+        Precision::F64 => 1023,
+        Precision::F32 | Precision::Bf16 => 127,
+        Precision::F16 => 15,
+    }
+}
+
+impl Craft {
+    /// M and u for `n` inputs stored in `input` and summed in `acc`: every partial sum of
+    /// up to n units must vanish when added to M (n u < ulp_acc(M) / 2), every count of
+    /// units must be exact in the accumulator (n <= 2^p), and M and u must be normal
+    /// numbers of both formats (a device may flush subnormals). Err says why `n` is too
+    /// large for the pair.
+    pub fn new(n: usize, input: Precision, acc: Precision) -> Result<Craft, String> {
+        let p = acc.mantissa_bits() as i32;
+        if n < 2 {
+            return Err("a reduction of fewer than 2 inputs has no order to reveal".into());
+        }
+        if n as u64 > 1u64 << p {
+            return Err(format!(
+                "n = {n} units cannot be counted exactly in the {acc} accumulator (at most 2^{p})"
+            ));
+        }
+        // M / u must reach 2^span.
+        let span = p + ceil_log2(n as u64) as i32 + 1;
+        let top = emax(input).min(emax(acc));
+        let bottom = input.emin().max(acc.emin());
+        let e_unit = if span <= top { 0 } else { top - span };
+        if e_unit < bottom {
+            let most = top - bottom - p - 1;
+            return Err(format!(
+                "{input} inputs with a {acc} accumulator can be revealed up to n = 2^{most}: M / unit \
+                 must reach 2^(p + log2 n + 1) = 2^{span} for the units to vanish into M, and {input} \
+                 holds normal powers of two only from 2^{bottom} to 2^{top}",
+            ));
+        }
+        Ok(Craft {
+            big: libm::ldexp(1.0, e_unit + span),
+            unit: libm::ldexp(1.0, e_unit),
+        })
+    }
+
+    /// The terms of query (i, j).
+    pub fn terms(&self, n: usize, i: usize, j: usize) -> Vec<f64> {
+        let mut x = vec![self.unit; n];
+        x[i] = self.big;
+        x[j] = -self.big;
+        x
+    }
+}
+
+/// One op's kernel on one backend, run on given terms.
+pub trait Probe {
+    /// Inputs of the reduction whose order is revealed.
+    fn n(&self) -> usize;
+    /// The kernel's result on `terms`, and the number of terms it was scaled by (a mean
+    /// divides by n; a sum by 1).
+    fn run(&mut self, terms: &[f64]) -> Result<f64, BuildError>;
+}
+
+/// The pair queries of [`super::build`] through a probe.
+pub struct ProbeOracle<'a> {
+    pub probe: &'a mut dyn Probe,
+    pub craft: Craft,
+}
+
+impl Oracle for ProbeOracle<'_> {
+    fn n(&self) -> usize {
+        self.probe.n()
+    }
+    fn query(&mut self, i: usize, j: usize) -> Result<f64, BuildError> {
+        let n = self.probe.n();
+        let r = self.probe.run(&self.craft.terms(n, i, j))?;
+        Ok(r / self.craft.unit)
+    }
+}
+
+/// What a probe needs to know of the kernel to run.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub op: Op,
+    /// The family variant the job is prepared as.
+    pub variant: String,
+    /// The name the backend runs it as (an adapter's mode; else the variant).
+    pub mode: String,
+    pub precision: Precision,
+    pub accumulator: Precision,
+    pub n: usize,
+    pub workgroup_size: u32,
+}
+
+impl Target {
+    /// The case a probe prepares its jobs from (one run, the target's launch).
+    pub fn case(&self) -> Case {
+        Case {
+            op: self.op,
+            precision: self.precision,
+            accumulator: self.accumulator,
+            variant: self.variant.clone(),
+            size: self.n,
+            input: InputSpec::Uniform,
+            seed: 0,
+            runs: 1,
+            workgroup_size: self.workgroup_size,
+            params: FamilyParams::default(),
+        }
+    }
+}
+
+/// The ops `reveal` can probe in this build.
+pub const OPS: &[Op] = &[Op::Sum, Op::Dot];
+
+/// A reduction (`sum`, `dot`: y = 1, so each product is its term exactly).
+pub struct ReduceProbe<'a> {
+    pub target: Target,
+    pub backend: &'a dyn Backend,
+}
+
+impl Probe for ReduceProbe<'_> {
+    fn n(&self) -> usize {
+        self.target.n
+    }
+    fn run(&mut self, terms: &[f64]) -> Result<f64, BuildError> {
+        let case = self.target.case();
+        let y = (case.op == Op::Dot).then(|| vec![1.0; terms.len()]);
+        let prep = crate::ops::reduce::prepare_values(&case, terms.to_vec(), y)
+            .map_err(|e| BuildError::Kernel(e.to_string()))?;
+        let set = self
+            .backend
+            .run_variant(&prep.job, &self.target.mode)
+            .map_err(|e| match e {
+                OpError::Unsupported(m) => BuildError::Kernel(format!("unsupported: {m}")),
+                OpError::Failed(m) | OpError::BadInput(m) => BuildError::Kernel(m),
+            })?;
+        set.outputs
+            .first()
+            .and_then(|o| o.first())
+            .copied()
+            .ok_or_else(|| BuildError::Kernel("the kernel returned no output".into()))
+    }
+}
+
+/// The probe of `target` on `backend`, or why its op cannot be revealed.
+pub fn probe<'a>(
+    target: Target,
+    backend: &'a dyn Backend,
+) -> Result<Box<dyn Probe + 'a>, DetError> {
+    match target.op {
+        Op::Sum | Op::Dot => Ok(Box::new(ReduceProbe { target, backend })),
+        other => Err(DetError::input(format!(
+            "reveal cannot probe {other} in this build (it probes {})",
+            OPS.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crafted_values_absorb_every_partial_sum_of_units() {
+        for (n, inp, acc) in [
+            (1000, Precision::F32, Precision::F32),
+            (1 << 20, Precision::F64, Precision::F64),
+            (16, Precision::F16, Precision::F32),
+            (4096, Precision::Bf16, Precision::F32),
+        ] {
+            let c = Craft::new(n, inp, acc).unwrap();
+            assert_eq!(inp.round(c.big), c.big);
+            assert_eq!(inp.round(c.unit), c.unit);
+            let k = (n - 2) as f64 * c.unit;
+            assert_eq!(acc.round(c.big + k), c.big, "{n} {inp} {acc}");
+            assert_eq!(acc.round(-c.big - k), -c.big);
+            assert_eq!(acc.round(k), k);
+        }
+    }
+
+    #[test]
+    fn f16_inputs_cannot_reach_large_n_and_say_why() {
+        let e = Craft::new(17, Precision::F16, Precision::F32).unwrap_err();
+        assert!(e.contains("up to n = 2^4"), "{e}");
+    }
+}

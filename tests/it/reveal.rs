@@ -1,0 +1,413 @@
+//! `detbench reveal`: the revealed tree of every ordered reduction equals its documented
+//! order (written out here from the module docs of src/ops/reduce, independently of the
+//! kernels) on the cpu emulation and on wgpu, across workgroup sizes; a reassociated WGSL
+//! kernel is caught; atomics show no fixed order; binned and fixed-point sums are
+//! order-free; NumPy's sum is its documented pairwise sum.
+
+use crate::common;
+use common::cli::{bin, check_bad_input};
+use common::report::run_ok;
+use detbench::backend::{Backend, BackendKind};
+use detbench::numerics::Precision;
+use detbench::ops::Op;
+use detbench::reveal::probe::{Craft, Probe, Target};
+use detbench::reveal::{reveal, tree, Tree};
+use std::process::Command;
+
+fn target(op: Op, variant: &str, p: Precision, n: usize, wg: u32) -> Target {
+    Target {
+        op,
+        variant: variant.into(),
+        mode: variant.into(),
+        precision: p,
+        accumulator: if matches!(p, Precision::F16 | Precision::Bf16) {
+            Precision::F32
+        } else {
+            p
+        },
+        n,
+        workgroup_size: wg,
+    }
+}
+
+/// `a + b` where either may be absent (a thread or workgroup with no inputs adds nothing).
+fn add(a: Option<Tree>, b: Option<Tree>) -> Option<Tree> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(Tree::node(vec![a, b])),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// A chain in order: ((v0 + v1) + v2) + ...
+fn chain(v: impl IntoIterator<Item = Option<Tree>>) -> Option<Tree> {
+    v.into_iter().fold(None, add)
+}
+
+/// The workgroup tree of the module docs: stride wg/2, wg/4, ..., 1, slot l += slot l + s.
+fn workgroup_tree(mut v: Vec<Option<Tree>>) -> Option<Tree> {
+    let mut s = v.len() / 2;
+    while s > 0 {
+        for l in 0..s {
+            v[l] = add(v[l].take(), v[l + s].take());
+        }
+        s /= 2;
+    }
+    v.swap_remove(0)
+}
+
+/// The documented order of the two-pass reductions (src/ops/reduce/mod.rs): pass 1 runs
+/// ceil(n / wg) workgroups (at most 1024); thread t adds t, t + T, ... in order, then each
+/// workgroup its pairwise tree; pass 2 is one workgroup, thread l adding partials l, l + wg,
+/// ... in order, then the same tree.
+fn documented_two_pass(n: usize, wg: usize) -> Tree {
+    let groups = n.div_ceil(wg).clamp(1, 1024);
+    let threads = groups * wg;
+    let partials: Vec<Option<Tree>> = (0..groups)
+        .map(|g| {
+            workgroup_tree(
+                (0..wg)
+                    .map(|l| {
+                        chain(
+                            (g * wg + l..n)
+                                .step_by(threads)
+                                .map(|i| Some(Tree::Leaf(i))),
+                        )
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    let pass2 = (0..wg)
+        .map(|l| chain((l..groups).step_by(wg).map(|g| partials[g].clone())))
+        .collect();
+    workgroup_tree(pass2).expect("n > 0").canonical()
+}
+
+fn revealed(
+    b: &dyn Backend,
+    t: &Target,
+    cpu: Option<&dyn Backend>,
+) -> detbench::reveal::RevealReport {
+    reveal(t, b, 1, cpu).unwrap_or_else(|e| panic!("{t:?}: {e}"))
+}
+
+fn only_tree(r: &detbench::reveal::RevealReport) -> Tree {
+    assert!(r.order_fixed, "{}", r.verdict);
+    assert_eq!(r.trees.len(), 1, "{}", r.verdict);
+    Tree::from_json(&r.trees[0].tree).expect("a tree")
+}
+
+#[test]
+fn the_tree_variant_reveals_its_documented_order_on_cpu() {
+    let cpu = common::backend(BackendKind::Cpu);
+    // (n, wg): one workgroup, a partial one, several, and more workgroups than a
+    // workgroup has threads (pass 2 chains partials l, l + wg).
+    for (op, p, n, wg) in [
+        (Op::Sum, Precision::F32, 100, 32),
+        (Op::Sum, Precision::F32, 1100, 32),
+        (Op::Sum, Precision::F64, 300, 64),
+        (Op::Sum, Precision::Bf16, 256, 256),
+        (Op::Dot, Precision::F32, 200, 64),
+        (Op::Sum, Precision::F16, 16, 32),
+    ] {
+        let r = revealed(cpu.as_ref(), &target(op, "tree", p, n, wg), None);
+        let got = only_tree(&r);
+        let want = documented_two_pass(n, wg as usize);
+        assert_eq!(
+            got,
+            want,
+            "{op} {p} n={n} wg={wg}: {:?}",
+            tree::first_difference(&want, &got)
+        );
+        assert_eq!(r.trees[0].fingerprint, want.fingerprint());
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(detbench_wgpu),
+    ignore = "needs a wgpu adapter (none found at build time)"
+)]
+fn the_tree_variant_reveals_its_documented_order_on_wgpu() {
+    let gpu = common::backend(BackendKind::Wgpu);
+    let cpu = common::backend(BackendKind::Cpu);
+    // Sized for lavapipe: about n log n launches each.
+    for (op, n, wg) in [(Op::Sum, 100, 32), (Op::Sum, 200, 64), (Op::Dot, 96, 128)] {
+        let r = revealed(
+            gpu.as_ref(),
+            &target(op, "tree", Precision::F32, n, wg),
+            Some(cpu.as_ref()),
+        );
+        let got = only_tree(&r);
+        assert_eq!(
+            got,
+            documented_two_pass(n, wg as usize),
+            "{op} n={n} wg={wg}"
+        );
+        let doc = r
+            .documented
+            .as_ref()
+            .expect("compared with the cpu emulation");
+        assert!(doc.matches && doc.first_difference.is_none(), "{doc:?}");
+        assert!(
+            r.verdict.contains("matches the documented order"),
+            "{}",
+            r.verdict
+        );
+    }
+}
+
+/// The tree kernel's specialised WGSL with its last tree levels (thread 0's, stride 8..1)
+/// replaced by one chain: a reassociation a compiler or driver could make.
+fn reassociate(src: &str) -> String {
+    let from = "for (var s = TREE_K / 2u; s > 0u; s = s >> 1u) {";
+    assert!(
+        src.contains(from),
+        "the tree kernel's last levels moved: update the patch"
+    );
+    src.replace(
+        from,
+        "for (var j = 1u; j < TREE_K; j++) { sh[0] = tree_op(sh[0], sh[j]); }\n\
+         for (var s = 0u; s > 0u; s = s >> 1u) {",
+    )
+}
+
+struct Patched<'a> {
+    backend: &'a detbench::backend::wgpu::WgpuBackend,
+    target: Target,
+}
+
+impl Probe for Patched<'_> {
+    fn n(&self) -> usize {
+        self.target.n
+    }
+    fn run(&mut self, terms: &[f64]) -> Result<f64, detbench::reveal::build::BuildError> {
+        let prep = detbench::ops::reduce::prepare_values(&self.target.case(), terms.to_vec(), None)
+            .expect("prepared");
+        let detbench::ops::Job::Reduce(job) = &prep.job else {
+            panic!("a reduction job")
+        };
+        let prof = detbench::ops::wgsl::Profile::of(self.backend);
+        let set = detbench::ops::reduce::wgpu::run_patched(self.backend, job, prof, &reassociate)
+            .map_err(|e| detbench::reveal::build::BuildError::Kernel(e.to_string()))?;
+        Ok(set.outputs[0][0])
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(detbench_wgpu),
+    ignore = "needs a wgpu adapter (none found at build time)"
+)]
+fn a_reassociated_wgsl_tree_is_caught_and_the_first_differing_subtree_named() {
+    let gpu = common::backend(BackendKind::Wgpu);
+    let cpu = common::backend(BackendKind::Cpu);
+    let wgpu = gpu
+        .kernel_api()
+        .downcast_ref::<detbench::backend::wgpu::WgpuBackend>()
+        .expect("the wgpu backend");
+    let t = target(Op::Sum, "tree", Precision::F32, 64, 64);
+    let craft = Craft::new(t.n, t.precision, t.accumulator).unwrap();
+    let mut probe = Patched {
+        backend: wgpu,
+        target: t.clone(),
+    };
+    let got = detbench::reveal::tree_of(&mut probe, craft).expect("a tree");
+    let want = only_tree(&revealed(cpu.as_ref(), &t, None));
+    let d = tree::first_difference(&want, &got).expect("the patch is caught");
+    // Thread 0's levels combine slots 0..16, which hold inputs l, l+16, l+32, l+48.
+    assert_eq!(d.leaves, (0..64).collect::<Vec<_>>(), "{d}");
+    assert!(d.revealed.starts_with("((((((((((((((("), "{d}");
+    assert_ne!(got.fingerprint(), want.fingerprint());
+}
+
+#[test]
+#[cfg_attr(
+    not(detbench_wgpu),
+    ignore = "needs a wgpu adapter (none found at build time)"
+)]
+fn atomic_sum_on_wgpu_has_no_fixed_order_and_binned_sums_are_order_free() {
+    let gpu = common::backend(BackendKind::Wgpu);
+    let cpu = common::backend(BackendKind::Cpu);
+    let r = reveal(
+        &target(Op::Sum, "atomic", Precision::F32, 1024, 256),
+        gpu.as_ref(),
+        2,
+        Some(cpu.as_ref()),
+    )
+    .expect("revealed");
+    assert!(!r.order_fixed && !r.order_free, "{}", r.verdict);
+    assert!(r.trees.len() > 1 || r.unfit_runs > 0, "{r:?}");
+    assert!(
+        r.verdict.starts_with("the order is not fixed"),
+        "{}",
+        r.verdict
+    );
+    assert!(r.documented.is_none());
+    for v in ["reproducible", "fixed_point"] {
+        let r = reveal(
+            &target(Op::Sum, v, Precision::F32, 64, 64),
+            gpu.as_ref(),
+            1,
+            None,
+        )
+        .expect("revealed");
+        assert!(r.order_free && r.trees.is_empty(), "{v}: {}", r.verdict);
+        assert!(r.verdict.starts_with("order-free"), "{}", r.verdict);
+    }
+    // Kahan is exact on the crafted inputs, but not order-free: it must say it cannot tell.
+    let r = reveal(
+        &target(Op::Sum, "kahan", Precision::F32, 64, 64),
+        gpu.as_ref(),
+        1,
+        None,
+    )
+    .expect("revealed");
+    assert!(
+        !r.revealable && !r.order_free && r.trees.is_empty(),
+        "{}",
+        r.verdict
+    );
+}
+
+#[test]
+fn binned_sums_are_order_free_and_kahan_unrevealable_on_cpu() {
+    let cpu = common::backend(BackendKind::Cpu);
+    for v in ["reproducible", "fixed_point"] {
+        let r = reveal(
+            &target(Op::Sum, v, Precision::F32, 64, 32),
+            cpu.as_ref(),
+            1,
+            None,
+        )
+        .expect("revealed");
+        assert!(r.order_free && r.trees.is_empty(), "{v}: {}", r.verdict);
+    }
+    let r = reveal(
+        &target(Op::Sum, "kahan", Precision::F32, 64, 32),
+        cpu.as_ref(),
+        1,
+        None,
+    )
+    .expect("revealed");
+    assert!(!r.revealable && !r.order_free, "{}", r.verdict);
+}
+
+#[test]
+fn reveal_json_is_one_tagged_object_and_bad_input_exits_2() {
+    let out = run_ok(bin().args(["reveal", "--op", "sum", "--size", "8"]).args([
+        "--workgroup-size",
+        "32",
+        "--json",
+        "-",
+    ]));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("only JSON on stdout");
+    assert_eq!(v["schema"], "detbench.reveal.v1");
+    // One workgroup of 32 threads, one input each: the tree of strides 16..1.
+    assert_eq!(
+        v["trees"][0]["tree"],
+        serde_json::json!([[[0, 4], [2, 6]], [[1, 5], [3, 7]]])
+    );
+    assert_eq!(v["trees"][0]["runs"], 1);
+    assert_eq!(v["order_free"], false);
+    assert!(v["trees"][0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .starts_with("ord1:"));
+    for (args, says) in [
+        (vec!["reveal", "--op", "conv2d_fwd"], "--op conv2d_fwd"),
+        (
+            vec!["reveal", "--precision", "f16", "--size", "64"],
+            "up to n = 2^4",
+        ),
+        (vec!["reveal", "--variant", "nope"], "--variant nope"),
+        (vec!["reveal", "--size", "1"], "--size 1"),
+    ] {
+        let out = bin().args(&args).output().expect("detbench runs");
+        check_bad_input(&args, &out, says);
+    }
+}
+
+/// NumPy's float32 sum of a contiguous array (numpy/_core/src/umath/loops_utils.h.src,
+/// pairwise_sum): fewer than 8 terms in order; up to 128 terms, eight accumulators r[k]
+/// adding k, k+8, ... in order, combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the
+/// tail in order; above 128, the two halves (the first rounded down to a multiple of 8)
+/// each summed so, then added.
+fn numpy_pairwise(lo: usize, hi: usize) -> Option<Tree> {
+    let n = hi - lo;
+    let leaf = |i: usize| Some(Tree::Leaf(i));
+    if n < 8 {
+        chain((lo..hi).map(leaf))
+    } else if n <= 128 {
+        let blocks = n - n % 8;
+        let r: Vec<Option<Tree>> = (0..8)
+            .map(|k| chain((lo + k..lo + blocks).step_by(8).map(leaf)))
+            .collect();
+        let tree = add(
+            add(
+                add(r[0].clone(), r[1].clone()),
+                add(r[2].clone(), r[3].clone()),
+            ),
+            add(
+                add(r[4].clone(), r[5].clone()),
+                add(r[6].clone(), r[7].clone()),
+            ),
+        );
+        chain(std::iter::once(tree).chain((lo + blocks..hi).map(leaf)))
+    } else {
+        let half = n / 2;
+        let half = half - half % 8;
+        add(numpy_pairwise(lo, lo + half), numpy_pairwise(lo + half, hi))
+    }
+}
+
+/// The numpy version whose sum order this test was checked against; another version must
+/// be checked again (the test then fails and says so) before this pin moves.
+const NUMPY_PINNED: &str = "2.4.6";
+
+#[test]
+#[cfg_attr(
+    not(detbench_numpy),
+    ignore = "needs numpy in $DETBENCH_PYTHON (none found at build time)"
+)]
+fn numpy_sum_reveals_its_documented_pairwise_order() {
+    let python = crate::external::python();
+    let adapter = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters/numpy.toml");
+    // n = 27: three full blocks of eight accumulators and a tail of three (about 60 calls).
+    let out = Command::new(env!("CARGO_BIN_EXE_detbench"))
+        .args([
+            "reveal",
+            "--external",
+            adapter.to_str().unwrap(),
+            "--op",
+            "sum",
+        ])
+        .args(["--variant", "ordered", "--size", "27", "--json", "-"])
+        .env("DETBENCH_PYTHON", &python)
+        .output()
+        .expect("detbench runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let version = Command::new(&python)
+        .args(["-c", "import numpy; print(numpy.__version__)"])
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
+    assert_eq!(
+        version, NUMPY_PINNED,
+        "numpy {version}: check its sum order against numpy_pairwise and move the pin"
+    );
+    let got = Tree::from_json(&v["trees"][0]["tree"]).expect("a tree");
+    let want = numpy_pairwise(0, 27).unwrap().canonical();
+    assert_eq!(got, want, "{:?}", tree::first_difference(&want, &got));
+    assert_eq!(v["order_fixed"], true);
+    // The model's recursion above 128 terms, checked on the model itself: halves of 64|72.
+    let big = numpy_pairwise(0, 136).unwrap();
+    let Tree::Node(c) = &big else { panic!() };
+    assert_eq!(c[0].leaves().len(), 64);
+}
