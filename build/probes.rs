@@ -193,16 +193,11 @@ fn pdflatex() {
     }
 }
 
-/// The test servers `scripts/services.sh` starts: `detbench_slurm` when
-/// DETBENCH_TEST_SLURM_CONF names a slurm.conf, `detbench_postgres` when
-/// DETBENCH_TEST_POSTGRES is set. DETBENCH_REQUIRE_SERVICES=1 (CI) turns both on regardless:
+/// `detbench_slurm`: the Slurm cluster `scripts/services.sh` starts (DETBENCH_TEST_SLURM_CONF
+/// names its slurm.conf). DETBENCH_REQUIRE_SERVICES=1 (CI) turns it on regardless:
 /// a server that did not start then fails its tests instead of leaving them ignored.
 fn services() {
-    for v in [
-        "DETBENCH_REQUIRE_SERVICES",
-        "DETBENCH_TEST_SLURM_CONF",
-        "DETBENCH_TEST_POSTGRES",
-    ] {
+    for v in ["DETBENCH_REQUIRE_SERVICES", "DETBENCH_TEST_SLURM_CONF"] {
         println!("cargo:rerun-if-env-changed={v}");
     }
     let require = on("DETBENCH_REQUIRE_SERVICES");
@@ -210,9 +205,6 @@ fn services() {
         std::env::var_os("DETBENCH_TEST_SLURM_CONF").is_some_and(|p| Path::new(&p).is_file());
     if require || slurm {
         println!("cargo:rustc-cfg=detbench_slurm");
-    }
-    if require || std::env::var_os("DETBENCH_TEST_POSTGRES").is_some_and(|u| !u.is_empty()) {
-        println!("cargo:rustc-cfg=detbench_postgres");
     }
 }
 
@@ -258,6 +250,7 @@ pub fn all() {
         println!("cargo:rustc-check-cfg=cfg({name})");
     }
     println!("cargo:rerun-if-env-changed=CI");
+    postgres();
     cuda();
     wgpu();
     torch();
@@ -265,4 +258,16 @@ pub fn all() {
     pdflatex();
     services();
     validators();
+}
+
+/// `detbench_postgres`: a PostgreSQL server for the store's tests (DETBENCH_TEST_POSTGRES, a
+/// postgres:// URL that scripts/services.sh prints), or DETBENCH_REQUIRE_SERVICES=1 (CI):
+/// then a test that finds no server fails instead of being ignored.
+fn postgres() {
+    for v in ["DETBENCH_TEST_POSTGRES", "DETBENCH_REQUIRE_SERVICES"] {
+        println!("cargo:rerun-if-env-changed={v}");
+    }
+    if std::env::var_os("DETBENCH_TEST_POSTGRES").is_some() || on("DETBENCH_REQUIRE_SERVICES") {
+        println!("cargo:rustc-cfg=detbench_postgres");
+    }
 }

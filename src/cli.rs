@@ -13,6 +13,8 @@ pub use crate::error::Outcome;
 
 mod run_args;
 pub use run_args::{default_precisions, run_config};
+mod store_cmd;
+pub use store_cmd::{ExportArgs, HistoryArgs, StoreArgs, StoreCommand};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -59,6 +61,15 @@ pub enum Command {
     /// specialised sources, PTX, CUBIN and a JSON summary of instructions and resources.
     #[command(after_help = crate::help::KERNELS)]
     Kernels(KernelsArgs),
+    /// The results store (a SQLite file or postgres://...): add reports, show what it holds.
+    #[command(after_help = crate::help::STORE)]
+    Store(StoreArgs),
+    /// Ask the results store: nondeterministic, changes, first-change --key KEY, or cost.
+    #[command(after_help = crate::help::HISTORY)]
+    History(HistoryArgs),
+    /// Export a report or the newest stored one for a continuous-benchmark service: bencher
+    /// (Bencher Metric Format) or github-action-benchmark (customSmallerIsBetter).
+    Export(ExportArgs),
     /// Recover the order in which a kernel combined its inputs, from crafted inputs
     /// (docs/reveal.md): as a tree, an outline, an SVG and an order fingerprint.
     Reveal(crate::reveal::command::RevealArgs),
@@ -127,7 +138,7 @@ pub struct RunArgs {
     /// whether those rows kept their bits (batch_invariant, max_ulp_across_batches).
     #[arg(long)]
     pub batch_sizes: Option<String>,
-    /// CUDA atomic orderings for atomic variants: relaxed.gpu, relaxed.cta, acq_rel.gpu, acq_rel.cta, seq_cst.gpu, seq_cst.cta, or `all`.
+    /// Atomic orderings for atomic variants, among the run's backends' own (cuda, cuda-emu: relaxed.gpu, relaxed.cta, acq_rel.gpu, acq_rel.cta, seq_cst.gpu, seq_cst.cta; cpu, wgpu: relaxed; external: none), or `all`.
     #[arg(long, default_value = "all")]
     pub ordering: String,
     /// Threads per workgroup (powers of two, 32..1024), comma-separated.
@@ -156,10 +167,18 @@ pub struct RunArgs {
     /// them; with --json, write them as `detbench.cases.v1`.
     #[arg(long)]
     pub list_cases: bool,
+    /// Per case, on stderr: the time to draw its input with its exact value and bound, and
+    /// per backend the kernels' time and the time around them (upload, warm-up, read-back).
+    #[arg(long)]
+    pub verbose: bool,
     /// Do not add the `copy` case (at the largest size) that reports use as each device's
     /// bandwidth baseline.
     #[arg(long)]
     pub no_copy_baseline: bool,
+    /// Also add the report to this results store (a SQLite file path or postgres://...)
+    /// when the run ends, in one transaction (docs/interface.md, "The results store").
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     /// The external backend's adapter: a .toml adapter file or a command (docs/external.md).
     /// Implies `--backend external` when --backend is not given.
     #[arg(long)]
@@ -203,13 +222,16 @@ pub struct ToleranceArgs {
     /// then needs 22 seeds per configuration, the README's recipe).
     #[arg(long, default_value_t = 0.9)]
     pub confidence: f64,
-    /// md, latex or json: the format printed on stdout when none of --md, --latex and --json
-    /// is given.
+    /// md, text, html, latex or json: the format printed on stdout when none of --md,
+    /// --html, --latex and --json is given.
     #[arg(long, default_value = "md")]
     pub format: String,
     /// Write the bands as Markdown to PATH (`-`: stdout).
     #[arg(long, value_name = "PATH")]
     pub md: Option<PathBuf>,
+    /// Write the bands as a self-contained HTML page to PATH (`-`: stdout).
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
     /// Write the bands as LaTeX (booktabs) to PATH (`-`: stdout).
     #[arg(long, value_name = "PATH")]
     pub latex: Option<PathBuf>,
@@ -235,14 +257,36 @@ pub struct CheckArgs {
     /// Baseline report(s): repeat the flag or give a comma list. With two or more (reruns
     /// of one matrix) each row's between-report timing noise is measured; the first is the
     /// baseline of the numeric verdicts and the one `--accept` replaces (alone).
-    #[arg(long, required = true, value_delimiter = ',', num_args = 1)]
+    #[arg(
+        long,
+        required_unless_present = "baseline_from",
+        conflicts_with = "baseline_from",
+        value_delimiter = ',',
+        num_args = 1
+    )]
     pub baseline: Vec<PathBuf>,
+    /// Take the baseline from a results store (a SQLite file path or postgres://...): the
+    /// newest complete stored report with rows of --device, reduced to that device's rows.
+    #[arg(long, value_name = "URL", requires = "device")]
+    pub baseline_from: Option<String>,
+    /// With --baseline-from: the device (its stored identity, as `store info` lists it, or
+    /// a unique part of it).
+    #[arg(long, value_name = "ID", requires = "baseline_from")]
+    pub device: Option<String>,
     /// The report to judge (a `detbench run` of the same matrix as the baseline).
     #[arg(long)]
     pub current: PathBuf,
     /// Write JUnit XML here.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// Print the verdict on stdout in this format: text (default), md, html, json or latex.
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        default_value = "text",
+        conflicts_with = "accept"
+    )]
+    pub format: String,
     #[command(flatten)]
     pub options: crate::check::CheckOptions,
 }
@@ -413,6 +457,12 @@ fn run(a: &RunArgs) -> Result<Outcome> {
             );
         }
     });
+    // The store is opened (and migrated) before any work: a bad URL exits 2 at once.
+    let mut store = a
+        .store
+        .as_deref()
+        .map(crate::store::Store::open)
+        .transpose()?;
     let report = runner::run(&cfg)?;
     crate::interrupt::finishing();
     if to_stdout {
@@ -453,20 +503,22 @@ fn run(a: &RunArgs) -> Result<Outcome> {
             );
         }
     }
-    if let Some(ad) = cfg.external.as_ref().filter(|_| !report.partial) {
-        let ext: Vec<_> = report
+    // A backend built from the flags (an adapter) that could run none of its cases.
+    for b in cfg.given.iter().filter(|_| !report.partial) {
+        let kind = crate::backend::Backend::kind(b);
+        let rows: Vec<_> = report
             .results
             .iter()
-            .filter(|r| r.backend == "external")
+            .filter(|r| r.backend == kind.name())
             .collect();
-        if !ext.is_empty() && ext.iter().all(|r| r.status == "unsupported") {
+        if !rows.is_empty() && rows.iter().all(|r| r.status == "unsupported") {
             // The report says why each case could not run: it stays.
             crate::safety::keep_outputs();
             return Err(DetError::input(format!(
-                "--backend external ran none of its {} cases (report written): {}{}",
-                ext.len(),
-                ext[0].message,
-                ad.remedy()
+                "--backend {kind} ran none of its {} cases (report written): {}{}",
+                rows.len(),
+                rows[0].message,
+                crate::backend::Backend::remedy(b)
             ))
             .into());
         }
@@ -482,6 +534,11 @@ fn run(a: &RunArgs) -> Result<Outcome> {
                 json.display().to_string()
             }
         );
+    }
+    if let Some(st) = store.as_mut() {
+        // One transaction: the store holds the whole report or none of it.
+        let added = st.add(&report)?;
+        store_cmd::say_added(&added, "the report", &st.url());
     }
     Ok(if report.partial {
         Outcome::Interrupted
@@ -647,16 +704,17 @@ fn dispatch_command(cli: Cli) -> Result<Outcome> {
             }
             plan.output("--bib", a.bib.as_deref())
                 .output("--md", a.md.as_deref())
+                .output("--html", a.html.as_deref())
                 .output("--latex", a.latex.as_deref())
                 .output("--json", a.json.as_deref())
                 .check()?;
-            let to_stdout = [&a.md, &a.latex, &a.json]
+            let to_stdout = [&a.md, &a.html, &a.latex, &a.json]
                 .iter()
                 .filter(|p| p.as_deref().is_some_and(|p| p.as_os_str() == "-"))
                 .count();
             if to_stdout > 1 {
                 return Err(DetError::input(
-                    "only one of --md, --latex and --json can be - (stdout)",
+                    "only one of --md, --html, --latex and --json can be - (stdout)",
                 )
                 .into());
             }
@@ -666,6 +724,7 @@ fn dispatch_command(cli: Cli) -> Result<Outcome> {
                 format: &a.format,
                 outputs: crate::tolerance::Outputs {
                     md: a.md.as_deref(),
+                    html: a.html.as_deref(),
                     latex: a.latex.as_deref(),
                     json: a.json.as_deref(),
                 },
@@ -675,6 +734,33 @@ fn dispatch_command(cli: Cli) -> Result<Outcome> {
                 bib: a.bib.as_deref(),
             })?;
             Ok(Outcome::Ok)
+        }
+        Command::Check(a) if a.baseline_from.is_some() => {
+            let (url, device) = (
+                a.baseline_from.as_deref().unwrap_or_default(),
+                a.device.as_deref().unwrap_or_default(),
+            );
+            if a.options.accept {
+                return Err(DetError::input(
+                    "--accept cannot replace a baseline in the store (it is append-only): store the new report with `detbench store add`",
+                )
+                .into());
+            }
+            crate::safety::Plan::new()
+                .input("--current", &a.current)
+                .output("--junit", a.junit.as_deref())
+                .check()?;
+            let format = crate::report::render::stdout_format("check", &a.format)?;
+            let (baseline, label) = store_cmd::baseline_from_store(url, device)?;
+            eprintln!("detbench: baseline: {label}");
+            Ok(crate::check::run_with_baseline(
+                baseline,
+                &label,
+                &a.current,
+                a.junit.as_deref(),
+                format,
+                &a.options,
+            )?)
         }
         Command::Check(a) => {
             let plan = crate::safety::Plan::new().input("--current", &a.current);
@@ -693,10 +779,12 @@ fn dispatch_command(cli: Cli) -> Result<Outcome> {
                 plan
             };
             plan.output("--junit", a.junit.as_deref()).check()?;
+            let format = crate::report::render::stdout_format("check", &a.format)?;
             Ok(crate::check::run(
                 &a.baseline,
                 &a.current,
                 a.junit.as_deref(),
+                format,
                 &a.options,
             )?)
         }
@@ -733,6 +821,9 @@ fn dispatch_command(cli: Cli) -> Result<Outcome> {
             Ok(outcome)
         }
         Command::Train(a) => train(&a),
+        Command::Store(a) => store_cmd::store(&a),
+        Command::History(a) => store_cmd::history(&a),
+        Command::Export(a) => store_cmd::export(&a),
         Command::Reveal(a) => {
             crate::interrupt::install();
             crate::reveal::command::run(&a)?;

@@ -67,6 +67,31 @@ Examples:
   detbench check --baseline base.json --current cur.json --accept     # adopt the new baseline
 ";
 
+pub const STORE: &str =
+    "A URL is a SQLite file path (created if missing) or postgres://USER@HOST:PORT/DB.
+Reports are stored by the SHA-256 of their canonical bytes, never changed; adding one
+again is a no-op that says so.
+
+Examples:
+  detbench store add results.db h100.json a100.json
+  detbench run --op sum --store results.db
+  detbench store info postgres://bench@db.lab:5432/detbench
+";
+
+pub const HISTORY: &str = "Kinds:
+  nondeterministic   op/variant groups whose runs differed, per device, with run counts
+  changes            result keys whose fingerprint changed, with the report and what changed
+                     in the environment; a change with no environment change is flagged
+  first-change       the first stored run where --key's fingerprint or timing changed
+  cost               the cost of determinism per device over time
+
+Examples:
+  detbench history nondeterministic results.db --device H100
+  detbench history changes results.db --json -
+  detbench history first-change results.db --key 'sum f32/f32 tree' --threshold 0.05
+  detbench history cost results.db
+";
+
 pub const MERGE: &str = "Examples:
   detbench merge h100.json a100.json laptop.json
   detbench merge h100.json a100.json --md agreement.md

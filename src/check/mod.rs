@@ -50,21 +50,24 @@ pub use options::{
     CheckOptions, DEFAULT_ALPHA, DEFAULT_ERROR_GROWTH, DEFAULT_HOST_FLOOR_MS, DEFAULT_MAX_SLOWDOWN,
     DEFAULT_ULP_SLACK,
 };
-pub use render::{junit, render_text};
+pub use render::{document, junit, render_text};
 pub use result::{check_reports, check_reports_multi, CheckResult};
 pub use verdict::{Finding, Kind, Verdict};
 
 use crate::error::{DetError, Outcome};
+use crate::report::render::{emit, Format};
 use crate::report::{self, Report};
 use accept::accept;
 use result::check_reports_at;
 use std::path::{Path, PathBuf};
 
-/// `detbench check`.
+/// `detbench check`: the verdict on stdout in `format` (the console text by default), and
+/// JUnit XML to `junit_out`.
 pub fn run(
     baselines: &[PathBuf],
     current: &Path,
     junit_out: Option<&Path>,
+    format: Format,
     opts: &CheckOptions,
 ) -> Result<Outcome, DetError> {
     opts.validate()?;
@@ -82,15 +85,49 @@ pub fn run(
     }
     let mut loaded = Vec::new();
     for p in baselines {
-        loaded.push(report::load_report(p)?);
+        loaded.push((report::load_report(p)?, p.clone()));
     }
-    let named: Vec<(&Report, &Path)> = loaded
-        .iter()
-        .zip(baselines)
-        .map(|(r, p)| (r, p.as_path()))
-        .collect();
-    let res = check_reports_at(&named, &cur, current, opts)?;
-    crate::safety::out(&render_text(&res, opts.verbose))?;
+    judge(&loaded, &cur, current, junit_out, format, opts)
+}
+
+/// `detbench check --baseline-from URL --device ID`: the baseline is a report read from the
+/// results store (`label` names it in messages, as a path would).
+pub fn run_with_baseline(
+    baseline: Report,
+    label: &str,
+    current: &Path,
+    junit_out: Option<&Path>,
+    format: Format,
+    opts: &CheckOptions,
+) -> Result<Outcome, DetError> {
+    opts.validate()?;
+    if opts.accept {
+        return Err(DetError::input(
+            "--accept cannot replace a baseline in the store (it is append-only): store the new report with `detbench store add`",
+        ));
+    }
+    let cur = report::load_report(current)?;
+    judge(
+        &[(baseline, PathBuf::from(label))],
+        &cur,
+        current,
+        junit_out,
+        format,
+        opts,
+    )
+}
+
+fn judge(
+    loaded: &[(Report, PathBuf)],
+    cur: &Report,
+    current: &Path,
+    junit_out: Option<&Path>,
+    format: Format,
+    opts: &CheckOptions,
+) -> Result<Outcome, DetError> {
+    let named: Vec<(&Report, &Path)> = loaded.iter().map(|(r, p)| (r, p.as_path())).collect();
+    let res = check_reports_at(&named, cur, current, opts)?;
+    emit(format, &document(&res, opts.verbose), Path::new("-"))?;
     if let Some(p) = junit_out {
         report::write_atomic(p, junit(&res)?.as_bytes())?;
     }

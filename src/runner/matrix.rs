@@ -3,7 +3,7 @@
 //! seeds), plus the copy baseline the runner adds.
 
 use super::seeds::expand_seeds;
-use crate::backend::BackendKind;
+use crate::backend::{Backend, BackendKind, Given};
 use crate::error::DetError;
 use crate::inputs::{self, InputSpec};
 use crate::numerics::Precision;
@@ -54,7 +54,8 @@ pub struct RunConfig {
     pub accumulators: Vec<AccChoice>,
     /// Variant names; empty means all of each op's.
     pub variants: Vec<String>,
-    /// CUDA atomic orderings to run atomic variants with.
+    /// Atomic orderings to run atomic variants with (`--ordering`): each backend sweeps
+    /// those of them it offers (its capabilities' orderings).
     pub orderings: Vec<Ordering>,
     pub sizes: Vec<usize>,
     pub runs: usize,
@@ -76,14 +77,18 @@ pub struct RunConfig {
     pub dump: Option<PathBuf>,
     pub command: String,
     pub progress: bool,
+    /// `--verbose`: where each case's time goes, on stderr ([`super::progress::Verbose`]).
+    pub verbose: bool,
     /// Add a `copy` case at the run's largest size (see [`copy_baseline`]) unless copy
     /// was asked for; off with `--no-copy-baseline`.
     pub copy_baseline: bool,
     /// Backends the user named explicitly (not via `all`): a missing device is then an
     /// error (exit 2), not a skipped backend.
     pub required_backends: Vec<BackendKind>,
-    /// The adapter of `--backend external` (`--external`): its modes are the variants.
-    pub external: Option<std::sync::Arc<crate::backend::external::Adapter>>,
+    /// Backends built from the flags rather than discovered (one that needs more than a
+    /// device, such as `--external`'s adapter): they run beside those of `backends`, and
+    /// one whose variants are its own gives the matrix its variants.
+    pub given: Vec<Given>,
     /// `--shard K/N`: run only the cases of shard K (None: the whole matrix).
     pub shard: Option<Shard>,
 }
@@ -97,8 +102,12 @@ pub(super) fn family(op: Op) -> Result<&'static dyn Family, DetError> {
     })
 }
 
-/// The cases of the matrix before the batch axis.
-pub(super) fn expand_matrix(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
+/// The cases of the matrix before the batch axis. `owner`: the run's backend whose
+/// variants are its own, if it has one (its variants replace the families').
+pub(super) fn expand_matrix(
+    cfg: &RunConfig,
+    owner: Option<&dyn Backend>,
+) -> Result<Vec<Case>, DetError> {
     for &size in &cfg.sizes {
         check_host_size(size)?;
     }
@@ -108,7 +117,7 @@ pub(super) fn expand_matrix(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
         // A kernel with its own workgroup size runs once, at it, whatever
         // --workgroup-size lists (else one result key would be run once per size).
         let mut seen = std::collections::HashSet::new();
-        for mut case in fam.expand(op_cases(cfg, op, fam)?, &cfg.family)? {
+        for mut case in fam.expand(op_cases(cfg, op, fam, owner)?, &cfg.family)? {
             if let Some(wg) = fam.own_workgroup_size(&case) {
                 case.workgroup_size = wg;
                 if !seen.insert(format!("{case:?}")) {
@@ -122,8 +131,16 @@ pub(super) fn expand_matrix(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
 }
 
 /// The common part of the matrix for one op, in matrix order; the family adds its own.
-fn op_cases(cfg: &RunConfig, op: Op, fam: &dyn Family) -> Result<Vec<Case>, DetError> {
-    let variants = op_variants(cfg, op)?;
+fn op_cases(
+    cfg: &RunConfig,
+    op: Op,
+    fam: &dyn Family,
+    owner: Option<&dyn Backend>,
+) -> Result<Vec<Case>, DetError> {
+    let variants = match owner {
+        Some(b) => ops::own_variants(b, op, &cfg.variants)?,
+        None => op_variants(cfg, op)?,
+    };
     let mut cases = Vec::new();
     for &precision in &cfg.precisions {
         let accs = fam.accumulators(precision, accumulators(cfg, precision));
@@ -137,7 +154,9 @@ fn op_cases(cfg: &RunConfig, op: Op, fam: &dyn Family) -> Result<Vec<Case>, DetE
                 // A user's file fixes the size; --size applies to generated inputs.
                 let sizes = match input {
                     InputSpec::File(path) => {
-                        vec![inputs::read_npy(std::path::Path::new(path), precision)?.len()]
+                        let v = inputs::read_npy(std::path::Path::new(path), precision)?;
+                        inputs::refuse_undefined(path, &v, op.name(), fam.non_finite_inputs(op))?;
+                        vec![v.len()]
                     }
                     _ => cfg.sizes.clone(),
                 };
@@ -167,9 +186,6 @@ fn op_cases(cfg: &RunConfig, op: Op, fam: &dyn Family) -> Result<Vec<Case>, DetE
 
 /// The variants asked for that the op has (all of them by default).
 fn op_variants(cfg: &RunConfig, op: Op) -> Result<Vec<String>, DetError> {
-    if let Some(ad) = &cfg.external {
-        return crate::ops::external::op_modes(ad, op, &cfg.variants);
-    }
     let all = op.variants();
     if cfg.variants.is_empty() {
         return Ok(all.iter().map(|s| s.to_string()).collect());
@@ -205,11 +221,12 @@ fn accumulators(cfg: &RunConfig, precision: Precision) -> Vec<Precision> {
 /// The `copy` case [`run`] adds so that every report carries each device's copy bandwidth,
 /// which the report divides throughput by: one case (run on every backend) at the run's
 /// largest size in its widest format, so it moves at least as many bytes as any input of
-/// the run. None when copy was asked for (its own results are the baseline) or
-/// `--no-copy-baseline` was given. Its runs are capped at
+/// the run. None when copy was asked for (its own results are the baseline),
+/// `--no-copy-baseline` was given, or the run's variants are a backend's own (`owned`: it
+/// measures that backend's ops only). Its runs are capped at
 /// [`ops::copy::BASELINE_RUNS`]: every run's copy is read back and checked bit for bit, and
 /// at large sizes that host work, not the copy, is what costs time and memory.
-pub fn copy_baseline(cfg: &RunConfig, cases: &[Case]) -> Option<Case> {
+pub fn copy_baseline(cfg: &RunConfig, cases: &[Case], owned: bool) -> Option<Case> {
     let asked = |f: &&dyn Family| f.ops().iter().any(|op| cfg.ops.contains(op));
     let spec = BaselineSpec {
         size: cases.iter().map(|c| c.size).max()?,
@@ -220,8 +237,7 @@ pub fn copy_baseline(cfg: &RunConfig, cases: &[Case]) -> Option<Case> {
         seed: cfg.seed,
         runs: cfg.runs,
     };
-    // An external run measures the adapter's ops only.
-    if !cfg.copy_baseline || cfg.external.is_some() {
+    if !cfg.copy_baseline || owned {
         return None;
     }
     let (fam, case) = ops::FAMILIES

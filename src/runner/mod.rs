@@ -27,10 +27,9 @@ pub use batch::{BatchOutputs, BatchTag};
 pub use case::{drop_warmup, run_case};
 pub use env::{environment, now_rfc3339, os_description};
 pub use matrix::{copy_baseline, AccChoice, RunConfig, Shard};
-pub use metrics::{fingerprint, metrics, nan_max, unjudgeable, Metrics};
+pub use metrics::{fingerprint, metrics, nan_max, output_blocks, unjudgeable, Metrics};
 pub use records::{cross_backend_ulp, finish_record};
 
-use crate::backend::Backend;
 use crate::error::DetError;
 use crate::ops::{Case, Prepared};
 use crate::report::{Report, ResultRecord, Status, SCHEMA};
@@ -55,16 +54,31 @@ pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
     Ok(expand_tagged(cfg)?.0)
 }
 
-/// The cases of the matrix with their place on the batch axis (None: not on it).
+/// The cases of the matrix with their place on the batch axis (None: not on it). A
+/// backend whose variants are its own is one the caller built ([`RunConfig::given`]).
 pub fn expand_tagged(cfg: &RunConfig) -> Result<(Vec<Case>, Vec<Option<BatchTag>>), DetError> {
-    batch::batch_axis(cfg, matrix::expand_matrix(cfg)?)
+    let given = crate::backend::Discovered::default().with_given(&cfg.given);
+    expand_for(cfg, &given)
+}
+
+/// The matrix for the backends a run found: the variants of one whose variants are its
+/// own replace the families'.
+fn expand_for(
+    cfg: &RunConfig,
+    found: &crate::backend::Discovered,
+) -> Result<(Vec<Case>, Vec<Option<BatchTag>>), DetError> {
+    let owner = found.variant_owner().map_err(DetError::input)?;
+    batch::batch_axis(cfg, matrix::expand_matrix(cfg, owner)?)
 }
 
 /// Runs the whole matrix. Returns the report (partial if interrupted).
 pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
-    let (cases, tags) = expand_tagged(cfg)?;
+    // The backends first: one may own the run's variants (an adapter's modes).
+    let found = crate::backend::discover(&cfg.backends).with_given(&cfg.given);
+    let (cases, tags) = expand_for(cfg, &found)?;
+    let owned = found.variant_owner().map_err(DetError::input)?.is_some();
     let mut batched = BatchOutputs::default();
-    let baseline = copy_baseline(cfg, &cases);
+    let baseline = copy_baseline(cfg, &cases, owned);
     if cases.is_empty() && baseline.is_none() {
         return Err(DetError::input("the matrix is empty: nothing to run"));
     }
@@ -76,12 +90,6 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
         user_cases,
         shard,
     } = shard::select(cfg, shard::plan(cfg, cases, tags, baseline));
-    let mut found = crate::backend::discover(&cfg.backends);
-    if let Some(ad) = &cfg.external {
-        let b = crate::backend::external::ExternalBackend::new((**ad).clone());
-        found.infos.push(b.info().clone());
-        found.backends.push(Box::new(b));
-    }
     check_backends(cfg, &found)?;
     let mut report = Report {
         schema: SCHEMA.into(),
@@ -106,6 +114,11 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
     // complete (an index is `committed` + its place in `pending`).
     let mut committed = 0usize;
     let mut pending: Vec<ResultRecord> = Vec::new();
+    let verbose = progress::Verbose {
+        on: cfg.verbose,
+        bar: bar.as_ref(),
+    };
+    let mut last_sha = String::new();
     'cases: for (ci, case) in cases.iter().enumerate() {
         let baseline = ci >= user_cases;
         // The baseline's arrays are not the user's data: never dumped.
@@ -115,20 +128,30 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
             break;
         }
         // The job runs warm-up runs first (see [`drop_warmup`]).
+        let started = std::time::Instant::now();
         let mut prep = prepare(&Case {
             runs: case.runs + cfg.warmup,
-            // An external case (variant = adapter mode) is prepared as the family's
-            // order-independent variant.
-            variant: match &cfg.external {
-                Some(_) => crate::ops::external::reference_variant(case.op)?.into(),
-                None => case.variant.clone(),
+            // A case whose variant is a backend's own (an adapter's mode) is prepared as
+            // the family's order-independent reference variant.
+            variant: match owned {
+                true => crate::ops::reference_variant(case.op)?.into(),
+                false => case.variant.clone(),
             },
             ..case.clone()
         })?;
-        if cfg.external.is_some() {
-            // The note describes detbench's own kernel, not the program's.
+        if owned {
+            // The note describes detbench's own kernel, not the backend's.
             prep.note.clear();
         }
+        let shared_input = prep.input_sha256 == last_sha;
+        verbose.prepared(
+            (ci + 1, cases.len()),
+            case,
+            &prep,
+            started.elapsed().as_secs_f64(),
+            shared_input,
+        );
+        last_sha.clone_from(&prep.input_sha256);
         if interrupted() {
             // The reference may be incomplete: the case is not run.
             partial = true;
@@ -156,6 +179,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                     case.size
                 ));
             }
+            let started = std::time::Instant::now();
             let outcome = match run_case(case, &prep, backend.as_ref(), &cfg.orderings) {
                 // A baseline this device cannot hold is a failed row, not a failed run.
                 Err(DetError::Input(m)) if baseline => vec![(
@@ -168,6 +192,11 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                 )],
                 other => other?,
             };
+            verbose.ran(
+                &backend.info().name,
+                &outcome,
+                started.elapsed().as_secs_f64(),
+            );
             if interrupted() {
                 // Stopped inside the case: its runs are incomplete, so it is dropped.
                 partial = true;

@@ -18,9 +18,9 @@ use std::collections::BTreeMap;
 pub fn case_key(cfg: &RunConfig, case: &Case) -> CaseKey {
     let mut rec = base_record(case, None, &DeviceInfo::default(), None);
     rec.launch.workgroup_size = case.workgroup_size;
-    if let Some(ad) = &cfg.external {
-        // The external backend labels its rows with the adapter (part of the key).
-        rec.extra.insert("adapter".into(), ad.name.clone().into());
+    // A backend built from the flags (an adapter) labels its rows (part of the key).
+    for b in &cfg.given {
+        crate::backend::Backend::annotate(b, &mut rec);
     }
     CaseKey::of(&rec)
 }
@@ -170,7 +170,12 @@ pub struct ListedCase {
 /// The cases `run` would run with this configuration, without running them.
 pub fn list(cfg: &RunConfig) -> Result<CaseList, crate::error::DetError> {
     let (cases, tags) = super::expand_tagged(cfg)?;
-    let baseline = super::copy_baseline(cfg, &cases);
+    let owned = crate::backend::Discovered::default()
+        .with_given(&cfg.given)
+        .variant_owner()
+        .map_err(crate::error::DetError::input)?
+        .is_some();
+    let baseline = super::copy_baseline(cfg, &cases, owned);
     let planned = plan(cfg, cases, tags, baseline);
     let labels: Vec<String> = planned.iter().map(|p| p.label.clone()).collect();
     Ok(CaseList {

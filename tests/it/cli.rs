@@ -508,3 +508,58 @@ fn size_is_refused_or_named_where_an_op_ignores_it() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `run --verbose` says per case where the time went: one line per case (its input, exact
+/// value and bound, and whether the input was shared with the case before), one per
+/// backend (timed kernel runs and the time around them). The second variant of one input
+/// shares it; without --verbose none of these lines appear.
+#[test]
+fn verbose_shows_each_cases_input_and_kernel_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (loud, quiet) = (dir.path().join("loud.json"), dir.path().join("quiet.json"));
+    let args = |verbose: bool| {
+        let mut a: Vec<&str> =
+            "run --op sum --backend cpu --variant tree,kahan --precision f32 --size 4099 --runs 3 --no-copy-baseline --json"
+                .split(' ')
+                .collect();
+        a.push(if verbose { &loud } else { &quiet }.to_str().unwrap());
+        if verbose {
+            a.push("--verbose");
+        }
+        a
+    };
+    let out = detbench(&args(true));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let cases: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("input, exact value and bound"))
+        .collect();
+    assert_eq!(cases.len(), 2, "{err}");
+    assert!(
+        cases[0].starts_with("[1/2] sum tree f32") && !cases[0].contains("shared"),
+        "{err}"
+    );
+    assert!(
+        cases[1].starts_with("[2/2] sum kahan f32")
+            && cases[1].contains("input shared with the previous case"),
+        "{err}"
+    );
+    let runs: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("3 timed kernel runs"))
+        .collect();
+    assert_eq!(runs.len(), 2, "{err}");
+    assert!(runs.iter().all(|l| l.trim_end().ends_with("ok")), "{err}");
+    let quiet = detbench(&args(false));
+    assert!(quiet.status.success());
+    let err = String::from_utf8_lossy(&quiet.stderr);
+    assert!(
+        !err.contains("timed kernel run") && !err.contains("exact value and bound"),
+        "{err}"
+    );
+}

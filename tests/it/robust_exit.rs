@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use common::cli::{bin, bounded, check_bad_input, sigint, small_report, wait_within};
+use common::cli::{bin, bounded, check_bad_input, sigint, small_report, small_run, wait_within};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -554,4 +554,49 @@ fn listing_vulkan_devices_in_process_is_quiet() {
         .unwrap();
     assert!(n > 0, "no wgpu device listed: {stdout}");
     assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
+}
+
+/// A link put in an output folder under the name of a file detbench writes there (a dump,
+/// a figure index) used to be followed: the file it pointed to was overwritten, exit 0.
+/// A rerun now replaces the link with a new file and the linked file keeps its bytes.
+#[test]
+fn links_in_output_folders_are_replaced_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let victim = d.join("victim.txt");
+    std::fs::write(&victim, "VICTIM").unwrap();
+    let report = d.join("r.json");
+    let dump = d.join("D");
+    let figures = d.join("F");
+    for (what, folder) in [("--dump", &dump), ("--figures", &figures)] {
+        let cmd = || {
+            if what == "--dump" {
+                let mut c = small_run(&report);
+                c.arg("--dump").arg(&dump);
+                c
+            } else {
+                let mut c = bin();
+                c.arg("report").arg(&report).arg("--figures").arg(&figures);
+                c
+            }
+        };
+        let out = bounded(cmd(), Duration::from_secs(60));
+        assert!(out.status.success(), "{what}: {out:?}");
+        let name = names(folder)
+            .into_iter()
+            .find(|n| !n.starts_with('.'))
+            .expect("a file written");
+        let target = folder.join(&name);
+        std::fs::remove_file(&target).unwrap();
+        std::os::unix::fs::symlink(&victim, &target).unwrap();
+        let out = bounded(cmd(), Duration::from_secs(60));
+        assert!(out.status.success(), "{what}: {out:?}");
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            "VICTIM",
+            "{what}"
+        );
+        let m = std::fs::symlink_metadata(&target).unwrap();
+        assert!(m.is_file(), "{what}: {name} is still a link");
+    }
 }

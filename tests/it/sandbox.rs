@@ -296,12 +296,29 @@ impl BoxFixture {
 }
 
 /// A `setsid` grandchild used to outlive detbench on every path: a normal exit, a
-/// failure, a time-out. It is now killed and reaped on each.
+/// failure, a time-out (and on a time-out with no `kill` program on PATH, as the group
+/// was killed by running one). It is now killed and reaped on each, with PATH holding
+/// only the two programs the adapter itself runs.
 #[test]
 fn adapter_grandchildren_die_when_calls_end() {
     let f = box_fixture(&["ok", "exit1", "hang"], 2);
     let json = f.dir.path().join("r.json");
-    let out = bounded(f.cmd(&json), Duration::from_secs(60));
+    let path = f.dir.path().join("bin");
+    std::fs::create_dir(&path).unwrap();
+    let which = |prog: &str| {
+        let out = Command::new("sh")
+            .args(["-c", &format!("command -v {prog}")])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    for prog in ["setsid", "sleep"] {
+        std::os::unix::fs::symlink(which(prog), path.join(prog)).unwrap();
+    }
+    let mut cmd = f.cmd(&json);
+    cmd.env("PATH", &path)
+        .env("DETBENCH_PYTHON", which(&crate::external::python()));
+    let out = bounded(cmd, Duration::from_secs(60));
     let r = f.rows(&json, out);
     assert_eq!(r["ok"]["status"], "ok");
     assert_eq!(r["exit1"]["status"], "error");

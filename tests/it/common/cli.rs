@@ -41,9 +41,8 @@ pub fn bounded(mut cmd: Command, limit: Duration) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// Writes a small valid run report (one cpu case of 64 elements) to `json`, with detbench
-/// itself.
-pub fn small_report(json: &Path) {
+/// A small run (one cpu case of 64 elements) that writes its report to `json`.
+pub fn small_run(json: &Path) -> Command {
     let mut cmd = bin();
     cmd.args([
         "run",
@@ -65,7 +64,12 @@ pub fn small_report(json: &Path) {
     ])
     .args(["--no-copy-baseline", "--json"])
     .arg(json);
-    let out = bounded(cmd, Duration::from_secs(60));
+    cmd
+}
+
+/// Writes a small valid run report to `json` ([`small_run`]).
+pub fn small_report(json: &Path) {
+    let out = bounded(small_run(json), Duration::from_secs(60));
     assert!(
         out.status.success(),
         "{}",

@@ -12,6 +12,7 @@
 
 pub mod cli;
 pub mod report;
+pub mod store;
 
 use detbench::backend::{discover, Backend, BackendKind};
 use detbench::numerics::Precision;
