@@ -196,9 +196,14 @@ fn draw_with(
         }
         InputSpec::File(path) => read_npy(Path::new(path), p)?,
     };
+    // A file's non-finite values are the file's own (read_npy refuses a finite value
+    // that overflows `p`), checked against the op's definition by `refuse_undefined`.
+    let generated = !matches!(spec, InputSpec::File(_));
     let first_bad = crate::shared::par::map_ranges(v.len(), threads, |r| {
         let start = r.start;
-        v[r].iter().position(|x| !x.is_finite()).map(|i| start + i)
+        v[r].iter()
+            .position(|x| generated && !x.is_finite())
+            .map(|i| start + i)
     });
     if let Some(i) = first_bad.into_iter().flatten().next() {
         return Err(DetError::input(format!(
@@ -412,7 +417,10 @@ pub fn npy_precision(path: &Path) -> Result<Precision, DetError> {
 }
 
 /// Reads a 1-D .npy of f64, f32, f16 (or an integer type, for indices via
-/// [`read_npy_index`]); values are rounded to `p`. NaN or Inf is bad input.
+/// [`read_npy_index`]); values are rounded to `p`. A finite value that rounds past `p`'s
+/// range is bad input; non-finite values are kept as they are: whether an op defines
+/// them (log_softmax's -inf, a masked logit) is the op's to say, and `run` refuses the
+/// file, naming the element and the op, where it does not ([`refuse_undefined`]).
 pub fn read_npy(path: &Path, p: Precision) -> Result<Vec<f64>, DetError> {
     let bytes = read_npy_bytes(path)?;
     let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| {
@@ -464,14 +472,40 @@ pub fn read_npy(path: &Path, p: Precision) -> Result<Vec<f64>, DetError> {
             path.display()
         )));
     }
-    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+    let rounded: Vec<f64> = values.iter().map(|&v| p.round(v)).collect();
+    if let Some(i) = (0..values.len()).find(|&i| values[i].is_finite() && !rounded[i].is_finite()) {
         return Err(DetError::input(format!(
-            "{}: element {i} is {} (inputs must be finite)",
+            "{}: element {i} ({:e}) overflows {p}: use a wider --precision",
             path.display(),
             values[i]
         )));
     }
-    Ok(values.into_iter().map(|v| p.round(v)).collect())
+    Ok(rounded)
+}
+
+/// Refuses the first value of a user's file that `op` does not define (`defined` says
+/// which non-finite values it does: none for most ops), as one line naming the file,
+/// the element, its value and the op.
+pub fn refuse_undefined(
+    path: &str,
+    values: &[f64],
+    op: &str,
+    defined: &[f64],
+) -> Result<(), DetError> {
+    let ok = |v: f64| v.is_finite() || defined.iter().any(|d| d.to_bits() == v.to_bits());
+    let Some(i) = values.iter().position(|&v| !ok(v)) else {
+        return Ok(());
+    };
+    let takes = if defined.is_empty() {
+        "finite values only".to_string()
+    } else {
+        let names: Vec<String> = defined.iter().map(|d| d.to_string()).collect();
+        format!("finite values and {}", names.join(", "))
+    };
+    Err(DetError::input(format!(
+        "{path}: element {i} is {}: {op} takes {takes}",
+        values[i]
+    )))
 }
 
 /// Reads a 1-D int32 or int64 .npy of indices.

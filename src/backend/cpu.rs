@@ -13,6 +13,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     kernels: None,
     timer: Timer::HOST,
     in_all: true,
+    own_variants: false,
 };
 
 /// The host CPU: always one usable device.

@@ -56,8 +56,10 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     timer: Timer {
         name: TIMER,
         device_time: true,
+        host_threads: false,
     },
     in_all: true,
+    own_variants: false,
 };
 
 /// Options every module is compiled with, before the architecture, `--fmad` and defines.

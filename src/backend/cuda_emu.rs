@@ -14,8 +14,12 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     timer: Timer {
         name: super::cuda::emu::TIMER,
         device_time: false,
+        // The emulated blocks run on this process's worker threads: its rows carry the
+        // process CPU time as well (`cpu_ms_per_run`).
+        host_threads: true,
     },
     in_all: false,
+    own_variants: false,
 };
 
 pub use super::cuda::emu_discover as discover;

@@ -135,6 +135,12 @@ pub struct Capabilities {
     /// Whether `--backend all` includes it (an emulator, or a backend that needs more than
     /// a device to run, is asked for by name).
     pub in_all: bool,
+    /// Whether its variants are its own (an adapter's modes) instead of the families'. The
+    /// matrix then takes each op's variants from [`Backend::variants`], each case is
+    /// prepared as its family's reference variant (`crate::ops::reference_variant`: the
+    /// inputs, exact value and order-independent bound its rows are judged by) and the
+    /// run adds no copy baseline. Such a backend runs alone.
+    pub own_variants: bool,
 }
 
 /// A backend's kernel sources: a folder under `kernels/` (embedded by build.rs, which
@@ -156,6 +162,11 @@ pub struct Timer {
     /// Whether its times measure the device under test (false for an emulator: they are
     /// emulator time, not a performance figure).
     pub device_time: bool,
+    /// Whether the timed work always runs on this process's own threads (the CPU backend,
+    /// the CUDA host emulator), so the process CPU clock measures it too
+    /// (`cpu_ms_per_run`). A backend whose devices differ answers per device
+    /// ([`Backend::runs_on_host`]: wgpu on lavapipe does, on a GPU it does not).
+    pub host_threads: bool,
 }
 
 impl Timer {
@@ -163,7 +174,67 @@ impl Timer {
     pub const HOST: Timer = Timer {
         name: "host",
         device_time: true,
+        host_threads: true,
     };
+}
+
+/// `--ordering`: the atomic orderings asked for (`all`: every ordering of the run's
+/// backends), each of which some backend of the run offers. A backend sweeps those it
+/// offers; one offering none of them runs its first (its only one, where its atomics have
+/// one fixed ordering). Err is one line naming the valid values per backend.
+pub fn parse_orderings(s: &str, kinds: &[BackendKind]) -> Result<Vec<Ordering>, String> {
+    let offered = |o: &Ordering| kinds.iter().any(|k| k.capabilities().orderings.contains(o));
+    let mut out: Vec<Ordering> = Vec::new();
+    let parts = s.split(',').map(str::trim).collect::<Vec<_>>();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(format!("--ordering: '{}' has an empty entry", s.trim()));
+    }
+    for part in parts {
+        let add: Vec<Ordering> = if part == "all" {
+            kinds
+                .iter()
+                .flat_map(|k| k.capabilities().orderings.iter().copied())
+                .collect()
+        } else {
+            match part.parse::<Ordering>() {
+                Ok(o) if offered(&o) => vec![o],
+                _ => return Err(ordering_error(part, kinds)),
+            }
+        };
+        for o in add {
+            if !out.contains(&o) {
+                out.push(o);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The one-line error for an `--ordering` value no backend of the run offers.
+fn ordering_error(value: &str, kinds: &[BackendKind]) -> String {
+    let names = |k: &BackendKind| {
+        let o: Vec<&str> = k
+            .capabilities()
+            .orderings
+            .iter()
+            .map(|o| o.name())
+            .collect();
+        o.join(", ")
+    };
+    let value = crate::safety::clean_line(value, 40);
+    match kinds {
+        [k] => format!(
+            "--ordering: '{value}' is not an ordering of backend {k} (expected {}, or all)",
+            names(k)
+        ),
+        _ => {
+            let each: Vec<String> = kinds.iter().map(|k| format!("{k}: {}", names(k))).collect();
+            format!(
+                "--ordering: '{value}' is not an ordering of any backend of this run ({}; or all)",
+                each.join("; ")
+            )
+        }
+    }
 }
 
 /// The host's CPU model (a report's `env.cpu`), whatever the backends.
@@ -341,11 +412,26 @@ pub trait Backend: Send + Sync {
     }
     /// Adds what this backend knows about a record before it runs (the external adapter).
     fn annotate(&self, _rec: &mut crate::report::ResultRecord) {}
-    /// Whether the work runs on this process's own threads (a CPU device: the CPU
-    /// backend, a software rasteriser such as lavapipe), so the process CPU clock measures
-    /// it; a GPU, or an external process, works while this process waits.
+    /// Whether the work runs on this process's own threads (a backend whose timer says so,
+    /// such as the CPU backend or the CUDA host emulator, or a CPU device such as
+    /// lavapipe), so the process CPU clock measures it; a GPU, or an external process,
+    /// works while this process waits.
     fn runs_on_host(&self) -> bool {
-        self.info().is_cpu_device()
+        self.capabilities().timer.host_threads || self.info().is_cpu_device()
+    }
+    /// The variants of `op` (an op name) on a backend whose [`Capabilities::own_variants`]
+    /// is set: those of `wanted` (all of them when it is empty), each of which it must
+    /// offer. Err: one line saying why not (it does not offer the op, or a mode).
+    fn variants(&self, op: &str, _wanted: &[String]) -> Result<Vec<String>, String> {
+        Err(format!(
+            "backend {} runs the families' variants of {op}, it has none of its own",
+            self.kind()
+        ))
+    }
+    /// What to tell the user, after the reason, when the backend could run none of its
+    /// cases (an adapter: which Python it ran). Empty where there is nothing to add.
+    fn remedy(&self) -> String {
+        String::new()
     }
     /// What the backend declares about itself (its kind's [`Capabilities`]).
     fn capabilities(&self) -> &'static Capabilities {
@@ -364,8 +450,66 @@ pub trait Backend: Send + Sync {
     }
 }
 
+/// A backend built by its caller rather than discovered (one that needs more than a device,
+/// such as the adapter of `--external`), shared by the run configuration and the run.
+#[derive(Clone)]
+pub struct Given(pub std::sync::Arc<dyn Backend>);
+
+impl Given {
+    pub fn new(b: impl Backend + 'static) -> Self {
+        Given(std::sync::Arc::new(b))
+    }
+}
+
+impl fmt::Debug for Given {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Given({} {})", self.0.kind(), self.0.info().name)
+    }
+}
+
+/// Every call goes to the shared backend.
+impl Backend for Given {
+    fn kind(&self) -> BackendKind {
+        self.0.kind()
+    }
+    fn info(&self) -> &DeviceInfo {
+        self.0.info()
+    }
+    fn kernel_api(&self) -> &dyn Any {
+        self.0.kernel_api()
+    }
+    fn run(&self, job: &dyn Kernel) -> Result<RunSet, OpError> {
+        self.0.run(job)
+    }
+    fn run_variant(&self, job: &dyn Kernel, variant: &str) -> Result<RunSet, OpError> {
+        self.0.run_variant(job, variant)
+    }
+    fn annotate(&self, rec: &mut crate::report::ResultRecord) {
+        self.0.annotate(rec)
+    }
+    fn runs_on_host(&self) -> bool {
+        self.0.runs_on_host()
+    }
+    fn variants(&self, op: &str, wanted: &[String]) -> Result<Vec<String>, String> {
+        self.0.variants(op, wanted)
+    }
+    fn remedy(&self) -> String {
+        self.0.remedy()
+    }
+    fn capabilities(&self) -> &'static Capabilities {
+        self.0.capabilities()
+    }
+    fn kernel_sources(&self) -> Vec<(&'static str, &'static str)> {
+        self.0.kernel_sources()
+    }
+    fn compile_options(&self) -> serde_json::Value {
+        self.0.compile_options()
+    }
+}
+
 /// Devices found for the requested backends: the usable ones as backends, and every
 /// one (usable or not) as info.
+#[derive(Default)]
 pub struct Discovered {
     pub backends: Vec<Box<dyn Backend>>,
     pub infos: Vec<DeviceInfo>,
@@ -397,4 +541,28 @@ pub fn discover(kinds: &[BackendKind]) -> Discovered {
         all.infos.append(&mut d.infos);
     }
     all
+}
+
+impl Discovered {
+    /// Adds backends built by the caller ([`Given`]) after those discovered.
+    pub fn with_given(mut self, given: &[Given]) -> Self {
+        for b in given {
+            self.infos.push(b.info().clone());
+            self.backends.push(Box::new(b.clone()));
+        }
+        self
+    }
+
+    /// The backend whose variants are its own ([`Capabilities::own_variants`]), if the run
+    /// has one; Err when it does not run alone.
+    pub fn variant_owner(&self) -> Result<Option<&dyn Backend>, String> {
+        let owner = self.backends.iter().find(|b| b.capabilities().own_variants);
+        match owner {
+            Some(b) if self.backends.len() > 1 => Err(format!(
+                "--backend {} runs alone: run the other backends separately and `detbench merge` the reports",
+                b.kind()
+            )),
+            other => Ok(other.map(|b| b.as_ref())),
+        }
+    }
 }

@@ -152,8 +152,11 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     timer: Timer {
         name: "timestamp_query",
         device_time: true,
+        // On a GPU it does not; a CPU device (lavapipe) says so in its device type.
+        host_threads: false,
     },
     in_all: true,
+    own_variants: false,
 };
 
 pub fn discover() -> (Vec<WgpuBackend>, Vec<DeviceInfo>) {

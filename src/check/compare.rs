@@ -9,7 +9,7 @@ use super::verdict::{Finding, Kind, Verdict};
 use crate::numerics::ulp::ulp_distance;
 use crate::numerics::Precision;
 use crate::report::key::ResultKey;
-use crate::report::ResultRecord;
+use crate::report::{OutputBlocks, ResultRecord};
 
 fn sci(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.3e}")).unwrap_or_else(|| "-".into())
@@ -248,23 +248,214 @@ fn compare_error(
 }
 
 /// Where two outputs of one deterministic row first differ, as far as the reports tell:
-/// for a scalar output (`output_first` in both), element 0 with both values and their ULP
-/// distance in the output format; for a multi-element output the reports carry no elements.
+/// for a scalar output (`output_first` in both), element 0; for a multi-element output
+/// (`output_blocks` in both, same layout), the first block whose hash differs, and in it
+/// the first kept element that differs, with both values, their bits and their ULP
+/// distance in the output format, or the range of indices that holds the difference when
+/// the kept elements agree. Older reports without the sketch get the way to find out.
 pub(super) fn first_difference(base: &ResultRecord, cur: &ResultRecord) -> String {
-    match (base.output_first, cur.output_first) {
-        (Some(x), Some(y)) => {
-            let p = [&cur.output_precision, &cur.precision]
-                .into_iter()
-                .find_map(|s| s.parse::<Precision>().ok());
-            let ulps = match p {
-                Some(p) => match ulp_distance(p, x, y) {
-                    u64::MAX => " (one of them is NaN)".to_string(),
-                    u => format!(", {u} ULP apart in {p}"),
-                },
-                None => String::new(),
-            };
-            format!("first differing element: index 0 (the scalar output), {x:e} -> {y:e}{ulps}")
+    let p = [&cur.output_precision, &cur.precision]
+        .into_iter()
+        .find_map(|s| s.parse::<Precision>().ok());
+    if let (Some(x), Some(y)) = (base.output_first, cur.output_first) {
+        return format!(
+            "first differing element: index 0 (the scalar output), {}",
+            values_apart(p, x, y)
+        );
+    }
+    match (&base.output_blocks, &cur.output_blocks, p) {
+        (Some(a), Some(b), Some(p)) => block_difference(p, a, b),
+        _ => "first differing element: not in the reports (a multi-element output, and a report without `output_blocks`, written before detbench kept them); rerun both with --dump and compare the output files".into(),
+    }
+}
+
+/// "x -> y (bits a -> b), k ULP apart in p".
+fn values_apart(p: Option<Precision>, x: f64, y: f64) -> String {
+    let Some(p) = p else {
+        return format!("{x:e} -> {y:e}");
+    };
+    let w = 2 * p.bytes();
+    let ulps = match ulp_distance(p, x, y) {
+        u64::MAX => "one of them is NaN".to_string(),
+        u => format!("{u} ULP apart in {p}"),
+    };
+    format!(
+        "{x:e} -> {y:e} (bits 0x{:0w$x} -> 0x{:0w$x}), {ulps}",
+        p.bits(x),
+        p.bits(y)
+    )
+}
+
+/// One kept element of an [`OutputBlocks`]: its value from its hex bits in `p`.
+fn kept_value(p: Precision, hex: &str) -> Option<f64> {
+    if hex.len() != 2 * p.bytes() {
+        return None;
+    }
+    let bits = u64::from_str_radix(hex, 16).ok()?;
+    p.decode(&bits.to_le_bytes()[..p.bytes()]).first().copied()
+}
+
+/// [`first_difference`] for two sketches of multi-element outputs.
+fn block_difference(p: Precision, a: &OutputBlocks, b: &OutputBlocks) -> String {
+    if a.elements != b.elements {
+        return format!(
+            "the outputs have different lengths ({} -> {} elements)",
+            a.elements, b.elements
+        );
+    }
+    if (a.block, a.head) != (b.block, b.head) {
+        return "first differing element: the reports cut the output into blocks differently (other detbench versions); rerun both with --dump and compare the output files".into();
+    }
+    let differing: Vec<u64> = (0..a.blocks())
+        .filter(|&k| a.hashes.get(k as usize) != b.hashes.get(k as usize))
+        .collect();
+    let Some(&first) = differing.first() else {
+        return "first differing element: every block of the output hashes the same (a collision of the 64-bit block hashes?); rerun both with --dump and compare the output files".into();
+    };
+    let (start, end, kept) = a.span(first);
+    let offset: u64 = (0..first).map(|k| a.span(k).2).sum();
+    let spread = format!(
+        "{} of {} blocks of {} elements differ",
+        differing.len(),
+        a.blocks(),
+        a.block
+    );
+    for i in 0..kept {
+        let at = (offset + i) as usize;
+        let (Some(x), Some(y)) = (
+            a.heads.get(at).and_then(|h| kept_value(p, h)),
+            b.heads.get(at).and_then(|h| kept_value(p, h)),
+        ) else {
+            break;
+        };
+        if p.bits(x) != p.bits(y) {
+            return format!(
+                "first differing element: index {} of {}, {}; {spread}",
+                start + i,
+                a.elements,
+                values_apart(Some(p), x, y)
+            );
         }
-        _ => "first differing element: not in the reports (a multi-element output: each report holds its hash only); rerun both with --dump and compare the output files".into(),
+    }
+    if kept == end - start {
+        return format!("first differing element: block {first} hashes differently but its elements agree (a collision?); {spread}");
+    }
+    format!(
+        "first differing element: at an index in {}..{} of {} (elements {start}..{} agree; each report keeps a block's first {kept} only); {spread}",
+        start + kept,
+        end,
+        a.elements,
+        start + kept
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::output_blocks;
+    use proptest::prelude::*;
+
+    fn rec(p: Precision, out: &[f64]) -> ResultRecord {
+        ResultRecord {
+            precision: p.name().into(),
+            output_precision: p.name().into(),
+            output_blocks: Some(output_blocks(p, out)),
+            ..Default::default()
+        }
+    }
+
+    /// The index `first_difference` names exactly, or the range `lo..hi` it gives.
+    fn named(s: &str) -> Result<u64, (u64, u64)> {
+        if let Some(r) = s.split("first differing element: index ").nth(1) {
+            return Ok(r.split(' ').next().unwrap().parse().unwrap());
+        }
+        let r = s
+            .split("at an index in ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("neither an index nor a range: {s}"));
+        let (lo, hi) = r.split(' ').next().unwrap().split_once("..").unwrap();
+        Err((lo.parse().unwrap(), hi.parse().unwrap()))
+    }
+
+    proptest! {
+        /// Item 6: for any output and any set of changed elements, `check` names the first
+        /// changed element exactly (with both values and bits) when the sketches keep it,
+        /// and otherwise a range that holds it while every kept element before it agrees.
+        #[test]
+        fn names_the_first_changed_element(
+            n in 1usize..5000,
+            seed in any::<u64>(),
+            picks in proptest::collection::vec(any::<u32>(), 1..4),
+            p in prop::sample::select(vec![Precision::F16, Precision::F32, Precision::F64]),
+        ) {
+            let mut s = crate::inputs::Stream::new(seed, 0);
+            let a: Vec<f64> = (0..n).map(|_| p.round(s.normal())).collect();
+            let mut b = a.clone();
+            let changed: Vec<usize> = picks.iter().map(|&k| k as usize % n).collect();
+            for &i in &changed {
+                // The next value up in the format: one ULP away.
+                b[i] = p.round(a[i] + a[i].abs().max(1e-3) * 4.0 * p.unit_roundoff());
+                prop_assume!(b[i] != a[i]);
+            }
+            let first = *changed.iter().min().unwrap() as u64;
+            let msg = first_difference(&rec(p, &a), &rec(p, &b));
+            let sk = output_blocks(p, &a);
+            let (start, _, kept) = sk.span(first / sk.block);
+            match named(&msg) {
+                Ok(i) => {
+                    prop_assert_eq!(i, first, "{}", msg);
+                    let w = 2 * p.bytes();
+                    let (x, y) = (a[i as usize], b[i as usize]);
+                    let bits = format!("(bits 0x{:0w$x} -> 0x{:0w$x})", p.bits(x), p.bits(y));
+                    prop_assert!(msg.contains(&bits), "{} lacks {}", msg, bits);
+                    prop_assert!(msg.contains(&format!("{x:e} -> {y:e}")), "{}", msg);
+                    prop_assert!(msg.contains("ULP apart in"), "{}", msg);
+                }
+                Err((lo, hi)) => {
+                    // Only a difference past the kept head of its block is given as a range.
+                    prop_assert!(first >= start + kept, "{} for first {}", msg, first);
+                    prop_assert!(lo <= first && first < hi, "{} for first {}", msg, first);
+                }
+            }
+            // Small outputs are kept whole: always exact.
+            if n as u64 <= OutputBlocks::MAX_BLOCKS * OutputBlocks::HEAD {
+                prop_assert!(named(&msg).is_ok(), "{}", msg);
+            }
+        }
+    }
+
+    /// Reports written before `output_blocks` existed still compare: the finding says
+    /// the reports do not hold the element, and how to find it.
+    #[test]
+    fn reports_without_the_sketch_say_how_to_find_the_element() {
+        let p = Precision::F32;
+        let new = rec(p, &[1.0, 2.0, 3.0]);
+        let old = ResultRecord {
+            output_blocks: None,
+            ..new.clone()
+        };
+        for (a, b) in [(&old, &new), (&new, &old), (&old, &old)] {
+            let m = first_difference(a, b);
+            assert!(
+                m.contains("not in the reports") && m.contains("--dump"),
+                "{m}"
+            );
+        }
+        // A NaN and an infinity keep their bits through the hex of the sketch.
+        let a = rec(p, &[1.0, f64::NAN, 0.0]);
+        let b = rec(p, &[1.0, f64::INFINITY, 0.0]);
+        let m = first_difference(&a, &b);
+        assert!(
+            m.contains(
+                "index 1 of 3, NaN -> inf (bits 0x7fc00000 -> 0x7f800000), one of them is NaN"
+            ),
+            "{m}"
+        );
+        let c = rec(p, &[1.0, f64::NAN, -0.0]);
+        let m = first_difference(&a, &c);
+        assert!(
+            m.contains("index 2 of 3, 0e0 -> -0e0 (bits 0x00000000 -> 0x80000000), 0 ULP apart"),
+            "{m}"
+        );
     }
 }

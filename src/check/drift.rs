@@ -51,11 +51,21 @@ pub(super) fn between_noise(
         .collect()
 }
 
-/// True when a row's times were taken on the host's scheduler: by the host's clock, or by
-/// a device that is the CPU itself (lavapipe's timestamps come from the CPU's clock and its
-/// shaders run on host threads), so a preempted run waits whole scheduler time slices.
+/// True when a row's times were taken on the host's scheduler: by the host's clock, by a
+/// device that is the CPU itself (lavapipe's timestamps come from the CPU's clock and its
+/// shaders run on host threads), or by the timer of a backend whose capabilities say its
+/// work runs on this process's threads (an emulator's wall clock), so a preempted run
+/// waits whole scheduler time slices.
 pub(super) fn host_scheduled(r: &ResultRecord, env: &Env) -> bool {
+    let own_threads = r
+        .backend
+        .parse::<crate::backend::BackendKind>()
+        .is_ok_and(|k| {
+            let t = k.capabilities().timer;
+            t.host_threads && t.name == r.timer
+        });
     r.timer == "host"
+        || own_threads
         || env
             .devices
             .iter()

@@ -50,21 +50,24 @@ pub use options::{
     CheckOptions, DEFAULT_ALPHA, DEFAULT_ERROR_GROWTH, DEFAULT_HOST_FLOOR_MS, DEFAULT_MAX_SLOWDOWN,
     DEFAULT_ULP_SLACK,
 };
-pub use render::{junit, render_text};
+pub use render::{document, junit, render_text};
 pub use result::{check_reports, check_reports_multi, CheckResult};
 pub use verdict::{Finding, Kind, Verdict};
 
 use crate::error::{DetError, Outcome};
+use crate::report::render::{emit, Format};
 use crate::report::{self, Report};
 use accept::accept;
 use result::check_reports_at;
 use std::path::{Path, PathBuf};
 
-/// `detbench check`.
+/// `detbench check`: the verdict on stdout in `format` (the console text by default), and
+/// JUnit XML to `junit_out`.
 pub fn run(
     baselines: &[PathBuf],
     current: &Path,
     junit_out: Option<&Path>,
+    format: Format,
     opts: &CheckOptions,
 ) -> Result<Outcome, DetError> {
     opts.validate()?;
@@ -84,7 +87,7 @@ pub fn run(
     for p in baselines {
         loaded.push((report::load_report(p)?, p.clone()));
     }
-    judge(&loaded, &cur, current, junit_out, opts)
+    judge(&loaded, &cur, current, junit_out, format, opts)
 }
 
 /// `detbench check --baseline-from URL --device ID`: the baseline is a report read from the
@@ -94,6 +97,7 @@ pub fn run_with_baseline(
     label: &str,
     current: &Path,
     junit_out: Option<&Path>,
+    format: Format,
     opts: &CheckOptions,
 ) -> Result<Outcome, DetError> {
     opts.validate()?;
@@ -108,6 +112,7 @@ pub fn run_with_baseline(
         &cur,
         current,
         junit_out,
+        format,
         opts,
     )
 }
@@ -117,11 +122,12 @@ fn judge(
     cur: &Report,
     current: &Path,
     junit_out: Option<&Path>,
+    format: Format,
     opts: &CheckOptions,
 ) -> Result<Outcome, DetError> {
     let named: Vec<(&Report, &Path)> = loaded.iter().map(|(r, p)| (r, p.as_path())).collect();
     let res = check_reports_at(&named, cur, current, opts)?;
-    crate::safety::out(&render_text(&res, opts.verbose))?;
+    emit(format, &document(&res, opts.verbose), Path::new("-"))?;
     if let Some(p) = junit_out {
         report::write_atomic(p, junit(&res)?.as_bytes())?;
     }

@@ -59,6 +59,50 @@ pub(super) fn ok_row_problem(r: &ResultRecord) -> Option<String> {
     inconsistency(r).map(|p| format!("is ok but contradicts itself: {p}"))
 }
 
+/// Why a row's `output_blocks` is not the sketch detbench writes (so `check` cannot locate
+/// a difference with it), or None: a layout that does not cover the output, a hash that is
+/// not 16 hex digits, a kept element that is not the output format's bits in hex.
+fn sketch_problem(r: &ResultRecord) -> Option<String> {
+    let sk = r.output_blocks.as_ref()?;
+    let bad = |what: String| Some(format!("output_blocks {what}"));
+    if sk.block == 0 || sk.elements == 0 || sk.blocks() > crate::report::OutputBlocks::MAX_BLOCKS {
+        return bad(format!(
+            "cuts {} elements into blocks of {} (at most {} blocks of at least 1)",
+            sk.elements,
+            sk.block,
+            crate::report::OutputBlocks::MAX_BLOCKS
+        ));
+    }
+    if sk.hashes.len() as u64 != sk.blocks() {
+        return bad(format!(
+            "has {} hashes for {} blocks",
+            sk.hashes.len(),
+            sk.blocks()
+        ));
+    }
+    let kept: u64 = (0..sk.blocks()).map(|b| sk.span(b).2).sum();
+    if sk.heads.len() as u64 != kept {
+        return bad(format!(
+            "keeps {} elements where its layout keeps {kept}",
+            sk.heads.len()
+        ));
+    }
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|c| c.is_ascii_hexdigit());
+    if let Some(h) = sk.hashes.iter().find(|h| !hex(h, 16)) {
+        return bad(format!("holds the hash '{h}', not 16 hex digits"));
+    }
+    let p = [&r.output_precision, &r.precision]
+        .into_iter()
+        .find_map(|s| s.parse::<Precision>().ok())?;
+    if let Some(h) = sk.heads.iter().find(|h| !hex(h, 2 * p.bytes())) {
+        return bad(format!(
+            "keeps '{h}', not the {} hex digits of a {p} value",
+            2 * p.bytes()
+        ));
+    }
+    None
+}
+
 /// Longest plausible time of one run (ms): 10^8 ms is 28 hours.
 pub const MAX_RUN_MS: f64 = 1e8;
 
@@ -90,6 +134,9 @@ fn inconsistency(r: &ResultRecord) -> Option<String> {
         if let Some(x) = v.filter(|x| !(x.is_finite() && *x >= 0.0)) {
             return Some(format!("{name} is {x}, not a finite size"));
         }
+    }
+    if let Some(p) = sketch_problem(r) {
+        return Some(p);
     }
     let (Some(a), Some(u)) = (r.max_abs_err, r.max_ulp_err) else {
         return None;

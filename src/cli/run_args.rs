@@ -6,7 +6,7 @@ use crate::backend::BackendKind;
 use crate::error::DetError;
 use crate::inputs::InputSpec;
 use crate::numerics::Precision;
-use crate::ops::{Op, Ordering};
+use crate::ops::Op;
 use crate::runner::{AccChoice, RunConfig};
 use crate::shared::list::{dedup, parse_list, parse_sizes, split_list};
 
@@ -78,7 +78,7 @@ pub(super) fn check_run_files(a: &RunArgs, inputs: &[InputSpec]) -> Result<(), D
     for (flag, path) in a.family.input_files() {
         plan = plan.input(flag, path);
     }
-    plan.output("--json", Some(&a.json))
+    plan.output("--json", Some(&a.report_path()))
         .folder("--dump", a.dump.as_deref())
         .force(a.force)
         .check()
@@ -162,13 +162,14 @@ pub(super) fn check_runs(runs: usize) -> Result<usize, DetError> {
 }
 
 /// `--external`: the adapter, loaded (and asked about itself) once every flag is known
-/// good; with `--op all`, the ops narrowed to those the adapter offers.
+/// good, as the backend the run is given; with `--op all`, the ops narrowed to those the
+/// adapter offers.
 pub(super) fn load_external(
     a: &RunArgs,
     ops: &mut Vec<Op>,
-) -> Result<Option<std::sync::Arc<crate::backend::external::Adapter>>, DetError> {
+) -> Result<Vec<crate::backend::Given>, DetError> {
     let Some(spec) = &a.external else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     let ad = crate::backend::external::Adapter::load(spec, a.external_timeout)?;
     // A backend named explicitly must run something (as a named GPU backend without a
@@ -186,7 +187,9 @@ pub(super) fn load_external(
             ad.modes(o.name()).is_some() && crate::ops::external::reference_variant(*o).is_ok()
         });
     }
-    Ok(Some(std::sync::Arc::new(ad)))
+    Ok(vec![crate::backend::Given::new(
+        crate::backend::external::ExternalBackend::new(ad),
+    )])
 }
 
 /// Builds the run configuration from the flags. Every flag is checked before any file is
@@ -202,7 +205,8 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
     };
     let accumulators = parse_accumulators(&a.accumulator)?;
     let variants = parse_variants(&a.variant)?;
-    let orderings = parse_list("ordering", &a.ordering, &Ordering::CUDA)?;
+    let orderings =
+        crate::backend::parse_orderings(&a.ordering, &backends).map_err(DetError::input)?;
     let sizes = parse_sizes("size", a.size.as_deref().unwrap_or(DEFAULT_SIZE))?;
     if a.size.is_some() {
         size_applies(&ops)?;
@@ -220,10 +224,15 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         Some(s) => parse_sizes("batch-sizes", s)?,
         None => Vec::new(),
     };
+    let shard = a
+        .shard
+        .as_deref()
+        .map(crate::runner::Shard::parse)
+        .transpose()?;
     check_run_files(a, &inputs)?;
     // The families' flags (an index file is read and checked here).
     let family = a.family.options(&ops)?;
-    let external = load_external(a, &mut ops)?;
+    let given = load_external(a, &mut ops)?;
     let precisions = match explicit_precisions {
         Some(p) => p,
         None => default_precisions(&inputs)?,
@@ -250,7 +259,8 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         verbose: a.verbose,
         copy_baseline: !a.no_copy_baseline,
         required_backends,
-        external,
+        given,
+        shard,
     })
 }
 

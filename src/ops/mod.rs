@@ -20,6 +20,7 @@ pub use crate::backend::{Kernel, RunSet};
 use crate::error::{DetError, OpError};
 use crate::inputs::InputSpec;
 use crate::numerics::Precision;
+pub use external::{own_variants, reference_variant};
 pub use family::{
     BaselineSpec, CaseParams, Family, FamilyFlags, FamilyOptions, FamilyParams, JobSpec, NoParams,
     SummationModel,

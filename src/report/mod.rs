@@ -21,7 +21,7 @@ pub mod tables;
 pub mod train;
 pub mod view;
 
-pub use schema::{Env, Report, ResultRecord, Status, SCHEMA};
+pub use schema::{Env, OutputBlocks, Report, ResultRecord, Status, SCHEMA};
 
 use crate::error::DetError;
 use std::path::Path;

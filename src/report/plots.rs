@@ -309,8 +309,9 @@ fn tick_label(v: f64, axis: &Axis, span: &Span) -> String {
     }
 }
 
-/// Average width of a character of the 12 px sans-serif labels, in pixels (generous).
-const CHAR_PX: usize = 7;
+/// Average width of a character of the labels (plotters size [`LABEL`]), in pixels
+/// (generous).
+const CHAR_PX: usize = 8;
 
 /// How many label characters fit in one category's share of the x axis.
 fn category_room(categories: usize) -> usize {
@@ -340,11 +341,15 @@ fn label_count(axis: &Axis, span: &Span) -> usize {
     8
 }
 
-// Sized for a paper's column (about 3.5 in, 252 pt): scaled to it, the 12 px labels stay
-// near 6 pt; the HTML shows them at their own size.
-const WIDTH: u32 = 520;
-const PLOT_HEIGHT: u32 = 340;
-const LEGEND_ROW: u32 = 18;
+// Sized for a paper's column (about 3.5 in, 252 pt = 336 CSS px): scaled from 420 px to
+// it (x0.8), labels of plotters size 15 (12.1 px in the SVG) print near 7.3 pt and the
+// title near 8.2 pt, checked as screenshots in headless Chromium. (At 520 px wide with
+// size 12 they printed near 4.7 pt.) The HTML shows them at their own size.
+const WIDTH: u32 = 420;
+const PLOT_HEIGHT: u32 = 320;
+const LEGEND_ROW: u32 = 20;
+/// Plotters font size of tick labels, legend entries and zero labels.
+const LABEL: u32 = 15;
 
 /// Draws one chart as an SVG string: the data area on top, the legend below it (never over
 /// the data). Zeros on a log axis are drawn on a row labelled 0 below a dashed axis break.
@@ -378,7 +383,7 @@ pub fn chart(title: &str, x: &Axis, y: &Axis, series: &[Series]) -> String {
         .map(|s| s.name.chars().count())
         .max()
         .unwrap_or(0);
-    let legend_cols = if (longest * CHAR_PX + 30) as u32 <= (WIDTH - 80) / 2 {
+    let legend_cols = if (longest * CHAR_PX + 30) as u32 <= (WIDTH - 30) / 2 {
         2usize
     } else {
         1
@@ -400,10 +405,15 @@ pub fn chart(title: &str, x: &Axis, y: &Axis, series: &[Series]) -> String {
             }
             let (upper, lower) = root.split_vertically(PLOT_HEIGHT);
             let mut ch = ChartBuilder::on(&upper)
-                .caption(title, ("sans-serif", 17))
+                // Cut to the width (about 6.4 px a character at size 17): a long device
+                // name never runs off the figure; the section heading names it in full.
+                .caption(
+                    fit_text(title, (WIDTH as usize - 16) / 7),
+                    ("sans-serif", 17),
+                )
                 .margin(12)
-                .x_label_area_size(if x.categories.is_some() { 60 } else { 42 })
-                .y_label_area_size(70)
+                .x_label_area_size(if x.categories.is_some() { 62 } else { 46 })
+                .y_label_area_size(72)
                 .build_cartesian_2d(xspan.lo..xspan.hi, yspan.lo..yspan.hi)?;
             let xfmt = |v: &f64| tick_label(*v, x, &xspan);
             let yfmt = |v: &f64| tick_label(*v, y, &yspan);
@@ -415,14 +425,14 @@ pub fn chart(title: &str, x: &Axis, y: &Axis, series: &[Series]) -> String {
                 .x_label_formatter(&xfmt)
                 .y_label_formatter(&yfmt)
                 .light_line_style(RGBColor(238, 238, 238))
-                .label_style(("sans-serif", 12))
-                .axis_desc_style(("sans-serif", 13))
+                .label_style(("sans-serif", LABEL))
+                .axis_desc_style(("sans-serif", LABEL + 1))
                 .draw()?;
             // The zero rows' "0" labels, placed in pixels beside the axis.
-            let font = ("sans-serif", 12).into_font();
+            let font = ("sans-serif", LABEL).into_font();
             if let Some(z) = yspan.zero_row {
                 let (px, py) = ch.backend_coord(&(xspan.lo, z));
-                upper.draw(&Text::new("0", (px - 14, py - 6), font.clone()))?;
+                upper.draw(&Text::new("0", (px - 16, py - 7), font.clone()))?;
             }
             if let Some(z) = xspan.zero_row {
                 let (px, py) = ch.backend_coord(&(z, yspan.lo));
@@ -471,10 +481,10 @@ pub fn chart(title: &str, x: &Axis, y: &Axis, series: &[Series]) -> String {
                 }
             }
             // The legend, in its own band below the axes.
-            let col_w = (w as i32 - 80) / legend_cols as i32;
+            let col_w = (w as i32 - 30) / legend_cols as i32;
             for (i, s) in series.iter().enumerate() {
                 let (row, col) = ((i / legend_cols) as i32, (i % legend_cols) as i32);
-                let (lx, ly) = (70 + col * col_w, 8 + row * LEGEND_ROW as i32 + 6);
+                let (lx, ly) = (20 + col * col_w, 8 + row * LEGEND_ROW as i32 + 6);
                 let c = colour(s.colour);
                 match s.style {
                     Style::Points => {
@@ -490,8 +500,8 @@ pub fn chart(title: &str, x: &Axis, y: &Axis, series: &[Series]) -> String {
                 }
                 lower.draw(&Text::new(
                     fit_text(&s.name, (col_w as usize).saturating_sub(30) / CHAR_PX),
-                    (lx + 22, ly - 7),
-                    ("sans-serif", 12).into_font(),
+                    (lx + 22, ly - 8),
+                    ("sans-serif", LABEL).into_font(),
                 ))?;
             }
             root.present()?;

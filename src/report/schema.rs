@@ -58,12 +58,61 @@ pub struct Env {
     /// Anything else worth recording (host name, environment variables that matter).
     #[serde(default)]
     pub extra: BTreeMap<String, serde_json::Value>,
+    /// The part of the case matrix this report holds (`run --shard K/N`); absent for a
+    /// whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    /// The reports `merge --json` joined into this one, in order; empty for a run's own
+    /// report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<MergedSource>,
+}
+
+/// Which part of the case matrix a shard report holds (`run --shard K/N`). A case's shard
+/// is fixed by its case key alone (see `report::key::CaseKey::shard`), so every machine cuts
+/// one matrix the same way.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct ShardInfo {
+    /// K: this shard, from 1 to `count`.
+    pub index: u32,
+    /// N: how many shards the matrix is cut into.
+    pub count: u32,
+    /// SHA-256 (hex) of the whole matrix's case labels, sorted, one per line: the shards of
+    /// one matrix share it.
+    pub matrix_sha256: String,
+    /// Every case of the whole matrix (all shards'), by its case label (the result key
+    /// without the device, ordering and workgroup count), in matrix order: what `merge`
+    /// checks the shards cover.
+    pub matrix: Vec<String>,
+}
+
+/// One report joined by `merge --json`, with the provenance that may differ between the
+/// machines that ran the shards.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct MergedSource {
+    /// The report's path as given to `merge`.
+    pub report: String,
+    /// "K/N" for a shard, absent for a whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// The detbench commit that wrote it.
+    pub git_commit: String,
+    /// SHA-256 (hex) of its kernel hashes (path and hash, one pair a line): equal for equal
+    /// kernel sources.
+    pub kernels_sha256: String,
+    /// When its run started.
+    pub started_at: String,
+    /// Whether it was interrupted.
+    pub partial: bool,
+    /// Its devices, with their drivers (these may differ from machine to machine).
+    pub devices: Vec<DeviceInfo>,
 }
 
 /// A device as `detbench devices` and the report's `env.devices` show it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct DeviceInfo {
-    /// `cpu`, `cuda` or `wgpu`.
+    /// `cpu`, `cuda`, `wgpu`, `cuda-emu` (the cuda backend's host code and kernels on the
+    /// g++ host emulator of an sm_90 device) or `external` (a program through an adapter).
     pub backend: String,
     /// Device name (e.g. "NVIDIA H100 80GB HBM3", "llvmpipe (LLVM 15.0.6, 256 bits)").
     pub name: String,
@@ -74,7 +123,8 @@ pub struct DeviceInfo {
     /// Driver name and version.
     #[serde(default)]
     pub driver: String,
-    /// Device type: cpu, discrete_gpu, integrated_gpu, virtual_gpu, software.
+    /// Device type: cpu, discrete_gpu, integrated_gpu, virtual_gpu, software; `emulator`
+    /// for cuda-emu, `external` for an adapter's program.
     #[serde(default)]
     pub device_type: String,
     /// Optional features present (e.g. SHADER_F16, SHADER_FLOAT32_ATOMIC).
@@ -161,7 +211,7 @@ impl PartialEq<str> for Status {
 pub struct ResultRecord {
     /// Operation (sum, dot, scatter_add, ...).
     pub op: String,
-    /// Backend (cpu, cuda, wgpu).
+    /// Backend (cpu, cuda, wgpu, cuda-emu, external).
     pub backend: String,
     /// Device name.
     pub device: String,
@@ -234,13 +284,22 @@ pub struct ResultRecord {
     /// ULP distances between devices); null for multi-element outputs.
     #[serde(default)]
     pub output_first: Option<f64>,
+    /// A bounded sketch of a multi-element output's first run (null for scalar outputs,
+    /// which `output_first` holds, and in reports written before it existed): where two
+    /// reports' outputs first differ, as far as `check` can tell without the outputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_blocks: Option<OutputBlocks>,
     /// SHA-256 of the inputs' device bytes ('+'-joined for several inputs).
     #[serde(default)]
     pub input_sha256: String,
     /// Format of the outputs.
     #[serde(default)]
     pub output_precision: String,
-    /// How times were taken: cuda_events, timestamp_query or host.
+    /// How times were taken: `cuda_events` (a GPU's events), `timestamp_query` (wgpu's),
+    /// `host` (this process's wall clock around each run), `emulator` (cuda-emu: host
+    /// wall-clock time of the emulation, not a device's time and no performance figure), or
+    /// an external adapter's own name for its timer (`adapter` when it names none; `none`
+    /// when it reports no times).
     #[serde(default)]
     pub timer: String,
     /// True when the variant promises identical bits on every run.
@@ -271,8 +330,9 @@ pub struct ResultRecord {
     /// run of every batch size of the group, to the first run at the smallest batch size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_ulp_across_batches: Option<u64>,
-    /// Rows whose work runs on this process's own threads (the cpu backend, and wgpu on a
-    /// CPU device such as lavapipe): the process's CPU time (all threads) per run, in ms,
+    /// Rows whose work runs on this process's own threads (the cpu backend, the cuda-emu
+    /// emulator, and wgpu on a CPU device such as lavapipe): the process's CPU time (all
+    /// threads, the clock CLOCK_PROCESS_CPUTIME_ID) per run, in ms,
     /// averaged over every run of the row, warm-up runs included. Load from other processes
     /// stretches wall-clock `times_ms` but not this, so `check` uses it to tell a busy
     /// machine from a slower kernel. Null where the work runs elsewhere (a GPU, an external
@@ -282,6 +342,54 @@ pub struct ResultRecord {
     /// Family-specific figures (e.g. the worst bin's ULP spread).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// A bounded sketch of one multi-element output (the first run's), so that `check` can
+/// name the first element where two reports' outputs differ while neither report holds
+/// the output. The output, in its flat order (row-major for matrices and rows), is cut
+/// into at most [`OutputBlocks::MAX_BLOCKS`] blocks of `block` consecutive elements (the
+/// last may be shorter). Each block keeps a hash of its bits and its first `head`
+/// elements' bits: the first block whose hashes differ holds the first differing element,
+/// named exactly when it is among the kept ones (always when `head >= block`, i.e. for
+/// outputs of at most `MAX_BLOCKS * HEAD` elements) and as a range of indices otherwise.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct OutputBlocks {
+    /// Output elements.
+    pub elements: u64,
+    /// Elements per block (the last block holds the rest).
+    pub block: u64,
+    /// Elements kept from the start of each block (a shorter block keeps all of its own).
+    pub head: u64,
+    /// Per block: the first 16 hex digits of the SHA-256 of its elements' little-endian
+    /// bits in the output format (`output_precision`).
+    pub hashes: Vec<String>,
+    /// The kept elements, block after block: each one's bits in the output format as hex
+    /// digits (4 for f16 and bf16, 8 for f32, 16 for f64), so NaN payloads, infinities and
+    /// signed zeros survive JSON.
+    pub heads: Vec<String>,
+}
+
+impl OutputBlocks {
+    /// Most blocks of one output.
+    pub const MAX_BLOCKS: u64 = 32;
+    /// Elements kept from the start of each block.
+    pub const HEAD: u64 = 4;
+
+    /// Blocks of the layout: `ceil(elements / block)`.
+    pub fn blocks(&self) -> u64 {
+        if self.block == 0 {
+            0
+        } else {
+            self.elements.div_ceil(self.block)
+        }
+    }
+
+    /// Elements `[start, end)` of block `b`, and how many of them are kept.
+    pub fn span(&self, b: u64) -> (u64, u64, u64) {
+        let start = b * self.block;
+        let end = (start + self.block).min(self.elements);
+        (start, end, self.head.min(end.saturating_sub(start)))
+    }
 }
 
 /// The JSON Schema (draft 2020-12) of [`SCHEMA`] reports, generated from the types above

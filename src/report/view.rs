@@ -25,6 +25,10 @@ pub enum Tone {
 pub struct Table {
     pub headers: Vec<String>,
     pub rows: Vec<Vec<String>>,
+    /// The column a reader looks for first (tolerance's tau), set in bold where the
+    /// format has bold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emphasis: Option<usize>,
 }
 
 impl Table {
@@ -33,6 +37,7 @@ impl Table {
         Table {
             headers: headers.iter().map(|h| h.as_ref().to_string()).collect(),
             rows: Vec::new(),
+            emphasis: None,
         }
     }
 

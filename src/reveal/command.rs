@@ -109,7 +109,8 @@ fn setup(a: &RevealArgs) -> Result<(Target, Box<dyn Backend>), DetError> {
                 )
             })?;
             let ad = backend::external::Adapter::load(spec, a.external_timeout)?;
-            let modes = crate::ops::external::op_modes(&ad, op, &[])?;
+            let b = backend::external::ExternalBackend::new(ad.clone());
+            let modes = crate::ops::own_variants(&b, op, &[])?;
             let mode = match &a.variant {
                 Some(v) if modes.contains(v) => v.clone(),
                 Some(v) => {
@@ -121,8 +122,7 @@ fn setup(a: &RevealArgs) -> Result<(Target, Box<dyn Backend>), DetError> {
                 }
                 None => ad.plain.clone().unwrap_or_else(|| modes[0].clone()),
             };
-            let variant = crate::ops::external::reference_variant(op)?.to_string();
-            let b = backend::external::ExternalBackend::new(ad);
+            let variant = crate::ops::reference_variant(op)?.to_string();
             (variant, mode, Box::new(b))
         } else {
             let variant = a.variant.clone().unwrap_or_else(|| "tree".into());

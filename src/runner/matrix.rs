@@ -3,7 +3,7 @@
 //! seeds), plus the copy baseline the runner adds.
 
 use super::seeds::expand_seeds;
-use crate::backend::BackendKind;
+use crate::backend::{Backend, BackendKind, Given};
 use crate::error::DetError;
 use crate::inputs::{self, InputSpec};
 use crate::numerics::Precision;
@@ -54,7 +54,8 @@ pub struct RunConfig {
     pub accumulators: Vec<AccChoice>,
     /// Variant names; empty means all of each op's.
     pub variants: Vec<String>,
-    /// CUDA atomic orderings to run atomic variants with.
+    /// Atomic orderings to run atomic variants with (`--ordering`): each backend sweeps
+    /// those of them it offers (its capabilities' orderings).
     pub orderings: Vec<Ordering>,
     pub sizes: Vec<usize>,
     pub runs: usize,
@@ -84,8 +85,12 @@ pub struct RunConfig {
     /// Backends the user named explicitly (not via `all`): a missing device is then an
     /// error (exit 2), not a skipped backend.
     pub required_backends: Vec<BackendKind>,
-    /// The adapter of `--backend external` (`--external`): its modes are the variants.
-    pub external: Option<std::sync::Arc<crate::backend::external::Adapter>>,
+    /// Backends built from the flags rather than discovered (one that needs more than a
+    /// device, such as `--external`'s adapter): they run beside those of `backends`, and
+    /// one whose variants are its own gives the matrix its variants.
+    pub given: Vec<Given>,
+    /// `--shard K/N`: run only the cases of shard K (None: the whole matrix).
+    pub shard: Option<Shard>,
 }
 
 /// The family of an op, or a one-line error for an op this build lacks.
@@ -97,22 +102,45 @@ pub(super) fn family(op: Op) -> Result<&'static dyn Family, DetError> {
     })
 }
 
-/// The cases of the matrix before the batch axis.
-pub(super) fn expand_matrix(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
+/// The cases of the matrix before the batch axis. `owner`: the run's backend whose
+/// variants are its own, if it has one (its variants replace the families').
+pub(super) fn expand_matrix(
+    cfg: &RunConfig,
+    owner: Option<&dyn Backend>,
+) -> Result<Vec<Case>, DetError> {
     for &size in &cfg.sizes {
         check_host_size(size)?;
     }
     let mut cases = Vec::new();
     for &op in &cfg.ops {
         let fam = family(op)?;
-        cases.extend(fam.expand(op_cases(cfg, op, fam)?, &cfg.family)?);
+        // A kernel with its own workgroup size runs once, at it, whatever
+        // --workgroup-size lists (else one result key would be run once per size).
+        let mut seen = std::collections::HashSet::new();
+        for mut case in fam.expand(op_cases(cfg, op, fam, owner)?, &cfg.family)? {
+            if let Some(wg) = fam.own_workgroup_size(&case) {
+                case.workgroup_size = wg;
+                if !seen.insert(format!("{case:?}")) {
+                    continue;
+                }
+            }
+            cases.push(case);
+        }
     }
     Ok(expand_seeds(cases, &cfg.seeds))
 }
 
 /// The common part of the matrix for one op, in matrix order; the family adds its own.
-fn op_cases(cfg: &RunConfig, op: Op, fam: &dyn Family) -> Result<Vec<Case>, DetError> {
-    let variants = op_variants(cfg, op)?;
+fn op_cases(
+    cfg: &RunConfig,
+    op: Op,
+    fam: &dyn Family,
+    owner: Option<&dyn Backend>,
+) -> Result<Vec<Case>, DetError> {
+    let variants = match owner {
+        Some(b) => ops::own_variants(b, op, &cfg.variants)?,
+        None => op_variants(cfg, op)?,
+    };
     let mut cases = Vec::new();
     for &precision in &cfg.precisions {
         let accs = fam.accumulators(precision, accumulators(cfg, precision));
@@ -126,7 +154,9 @@ fn op_cases(cfg: &RunConfig, op: Op, fam: &dyn Family) -> Result<Vec<Case>, DetE
                 // A user's file fixes the size; --size applies to generated inputs.
                 let sizes = match input {
                     InputSpec::File(path) => {
-                        vec![inputs::read_npy(std::path::Path::new(path), precision)?.len()]
+                        let v = inputs::read_npy(std::path::Path::new(path), precision)?;
+                        inputs::refuse_undefined(path, &v, op.name(), fam.non_finite_inputs(op))?;
+                        vec![v.len()]
                     }
                     _ => cfg.sizes.clone(),
                 };
@@ -156,9 +186,6 @@ fn op_cases(cfg: &RunConfig, op: Op, fam: &dyn Family) -> Result<Vec<Case>, DetE
 
 /// The variants asked for that the op has (all of them by default).
 fn op_variants(cfg: &RunConfig, op: Op) -> Result<Vec<String>, DetError> {
-    if let Some(ad) = &cfg.external {
-        return crate::ops::external::op_modes(ad, op, &cfg.variants);
-    }
     let all = op.variants();
     if cfg.variants.is_empty() {
         return Ok(all.iter().map(|s| s.to_string()).collect());
@@ -194,11 +221,12 @@ fn accumulators(cfg: &RunConfig, precision: Precision) -> Vec<Precision> {
 /// The `copy` case [`run`] adds so that every report carries each device's copy bandwidth,
 /// which the report divides throughput by: one case (run on every backend) at the run's
 /// largest size in its widest format, so it moves at least as many bytes as any input of
-/// the run. None when copy was asked for (its own results are the baseline) or
-/// `--no-copy-baseline` was given. Its runs are capped at
+/// the run. None when copy was asked for (its own results are the baseline),
+/// `--no-copy-baseline` was given, or the run's variants are a backend's own (`owned`: it
+/// measures that backend's ops only). Its runs are capped at
 /// [`ops::copy::BASELINE_RUNS`]: every run's copy is read back and checked bit for bit, and
 /// at large sizes that host work, not the copy, is what costs time and memory.
-pub fn copy_baseline(cfg: &RunConfig, cases: &[Case]) -> Option<Case> {
+pub fn copy_baseline(cfg: &RunConfig, cases: &[Case], owned: bool) -> Option<Case> {
     let asked = |f: &&dyn Family| f.ops().iter().any(|op| cfg.ops.contains(op));
     let spec = BaselineSpec {
         size: cases.iter().map(|c| c.size).max()?,
@@ -209,8 +237,7 @@ pub fn copy_baseline(cfg: &RunConfig, cases: &[Case]) -> Option<Case> {
         seed: cfg.seed,
         runs: cfg.runs,
     };
-    // An external run measures the adapter's ops only.
-    if !cfg.copy_baseline || cfg.external.is_some() {
+    if !cfg.copy_baseline || owned {
         return None;
     }
     let (fam, case) = ops::FAMILIES
@@ -218,4 +245,43 @@ pub fn copy_baseline(cfg: &RunConfig, cases: &[Case]) -> Option<Case> {
         .find_map(|f| f.baseline(spec).map(|c| (f, c)))?;
     // The baseline family's own results are the baseline when it was asked for.
     (!asked(fam)).then_some(case)
+}
+
+/// `run --shard K/N`: the K-th of N parts of the case matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// K, from 1 to `count`.
+    pub index: u32,
+    /// N.
+    pub count: u32,
+}
+
+/// Most shards a matrix is cut into (a Slurm array or a Kubernetes indexed Job is far
+/// smaller).
+pub const MAX_SHARDS: u32 = 100_000;
+
+impl Shard {
+    /// "K/N" with 1 <= K <= N <= [`MAX_SHARDS`].
+    pub fn parse(s: &str) -> Result<Shard, DetError> {
+        let bad = || {
+            DetError::input(format!(
+                "--shard: '{s}' is not K/N (shard K of N, 1 <= K <= N <= {MAX_SHARDS}, e.g. 2/3)"
+            ))
+        };
+        let (k, n) = s.trim().split_once('/').ok_or_else(bad)?;
+        let (index, count): (u32, u32) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if index == 0 || count == 0 || index > count || count > MAX_SHARDS {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }

@@ -6,7 +6,7 @@ use crate::numerics::error::abs_err_up;
 use crate::numerics::ulp::{ulp_distance, ulp_error};
 use crate::numerics::Precision;
 use crate::ops::{Job, Prepared, RunSet};
-use crate::report::Status;
+use crate::report::{OutputBlocks, Status};
 use crate::shared::stats::median_u64;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -29,6 +29,32 @@ pub struct Metrics {
 /// SHA-256 of one output's bits in its format.
 pub fn fingerprint(p: Precision, values: &[f64]) -> String {
     hex::encode(Sha256::digest(p.encode(values)))
+}
+
+/// The bounded sketch of one output that lets `check` name where two reports' outputs
+/// first differ ([`OutputBlocks`]): at most `MAX_BLOCKS` blocks, each with the first 16 hex
+/// digits of the SHA-256 of its bits in `p` and its first `HEAD` elements' bits.
+pub fn output_blocks(p: Precision, values: &[f64]) -> OutputBlocks {
+    let n = values.len() as u64;
+    let mut sk = OutputBlocks {
+        elements: n,
+        block: n.div_ceil(OutputBlocks::MAX_BLOCKS).max(1),
+        head: OutputBlocks::HEAD,
+        ..Default::default()
+    };
+    let digits = 2 * p.bytes();
+    for b in 0..sk.blocks() {
+        let (start, end, kept) = sk.span(b);
+        let block = &values[start as usize..end as usize];
+        let hash = Sha256::digest(p.encode(block));
+        sk.hashes.push(hex::encode(&hash[..8]));
+        sk.heads.extend(
+            block[..kept as usize]
+                .iter()
+                .map(|&v| format!("{:0digits$x}", p.bits(v))),
+        );
+    }
+    sk
 }
 
 /// Computes every metric of the contract from the outputs of all runs.
@@ -94,16 +120,32 @@ pub fn metrics(prep: &Prepared, set: &RunSet) -> Metrics {
         }
         for (e, &c) in out.iter().enumerate() {
             let exact = prep.exact[e];
-            // A non-finite output is an error (its error is infinite), unless the exact
-            // value is that very infinity (a -inf logit of log_softmax stays -inf).
-            if !c.is_finite() && c != exact {
+            let bound = if prep.bounds.len() == 1 {
+                prep.bounds[0]
+            } else {
+                prep.bounds[e]
+            };
+            // A non-finite exact value with a finite bound is one the family defines (a
+            // -inf logit's log_softmax is -inf; a fully masked row's is NaN): the output
+            // is right when it is that value (any NaN for NaN), and infinitely wrong
+            // otherwise.
+            let defined = !exact.is_finite() && bound.is_some_and(f64::is_finite);
+            let hit = c == exact || (c.is_nan() && exact.is_nan());
+            // A non-finite output is an error (its error is infinite), unless it is the
+            // defined value itself.
+            let right = defined && hit;
+            if !c.is_finite() && !right {
                 m.non_finite += 1;
             }
             // |c - x| against the real exact value x = exact + rest, rounded upward; NaN
             // (an undefined exact value or a NaN output) must survive the maxima, which
             // `f64::max` would drop.
             let rest = prep.exact_rest.get(e).copied().unwrap_or_default();
-            let abs = abs_err_up(c, exact, rest);
+            let abs = match (defined, hit) {
+                (true, true) => 0.0,
+                (true, false) => f64::INFINITY,
+                _ => abs_err_up(c, exact, rest),
+            };
             m.max_abs_err = nan_max(m.max_abs_err, abs);
             if exact != 0.0 && exact.is_finite() && abs != 0.0 {
                 m.max_rel_err = nan_max(m.max_rel_err, abs / exact.abs());
@@ -114,11 +156,6 @@ pub fn metrics(prep: &Prepared, set: &RunSet) -> Metrics {
                 None => ulp_error(p, c, exact),
             };
             m.max_ulp_err = m.max_ulp_err.max(ulp);
-            let bound = if prep.bounds.len() == 1 {
-                prep.bounds[0]
-            } else {
-                prep.bounds[e]
-            };
             // Both sides are upper bounds in f64 of real numbers, the error rounded upward:
             // `abs <= b` exactly when the real error is within the bound, so an `ok` record
             // has max_abs_err <= error_bound with no slack. NaN on either side violates.
@@ -166,18 +203,20 @@ pub fn unjudgeable(prep: &Prepared) -> Option<(Status, String)> {
         } else {
             String::new()
         };
-        if e.is_nan() || o.is_nan() {
+        // A non-finite exact value with a finite bound is one the family defines (a -inf
+        // logit's log_softmax is -inf, a fully masked row's is NaN): judged by equality.
+        let bound = prep.bounds.get(if prep.bounds.len() == 1 { 0 } else { i });
+        let defined = bound.is_some_and(|b| b.is_some_and(f64::is_finite))
+            && (e == o || (e.is_nan() && o.is_nan()));
+        if (e.is_nan() || o.is_nan()) && !defined {
             return Some((
                 Status::Error,
                 format!("exact value undefined{at}: the input holds NaN or infinity"),
             ));
         }
-        // An infinite exact value with a finite bound is one the family defines (a -inf
-        // logit's log_softmax is -inf): judged by equality. Any other is an overflow of
-        // the format, which the error model does not cover: not judged (a correctly
-        // rounded result is then an infinity, never an `error`).
-        let bound = prep.bounds.get(if prep.bounds.len() == 1 { 0 } else { i });
-        let defined = bound.is_some_and(|b| b.is_some_and(f64::is_finite)) && e == o;
+        // Any other infinite exact value is an overflow of the format, which the error
+        // model does not cover: not judged (a correctly rounded result is then an
+        // infinity, never an `error`).
         if (e.is_infinite() || o.is_infinite()) && !defined {
             return Some((
                 Status::Unsupported,

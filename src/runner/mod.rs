@@ -19,17 +19,17 @@ mod metrics;
 mod progress;
 mod records;
 pub mod seeds;
+pub mod shard;
 
 pub use crate::shared::host::{check_host_size, check_runs_memory};
 pub use crate::shared::stats::median;
 pub use batch::{BatchOutputs, BatchTag};
 pub use case::{drop_warmup, run_case};
 pub use env::{environment, now_rfc3339, os_description};
-pub use matrix::{copy_baseline, AccChoice, RunConfig};
-pub use metrics::{fingerprint, metrics, nan_max, unjudgeable, Metrics};
+pub use matrix::{copy_baseline, AccChoice, RunConfig, Shard};
+pub use metrics::{fingerprint, metrics, nan_max, output_blocks, unjudgeable, Metrics};
 pub use records::{cross_backend_ulp, finish_record};
 
-use crate::backend::Backend;
 use crate::error::DetError;
 use crate::ops::{Case, Prepared};
 use crate::report::{Report, ResultRecord, Status, SCHEMA};
@@ -54,27 +54,42 @@ pub fn expand(cfg: &RunConfig) -> Result<Vec<Case>, DetError> {
     Ok(expand_tagged(cfg)?.0)
 }
 
-/// The cases of the matrix with their place on the batch axis (None: not on it).
+/// The cases of the matrix with their place on the batch axis (None: not on it). A
+/// backend whose variants are its own is one the caller built ([`RunConfig::given`]).
 pub fn expand_tagged(cfg: &RunConfig) -> Result<(Vec<Case>, Vec<Option<BatchTag>>), DetError> {
-    batch::batch_axis(cfg, matrix::expand_matrix(cfg)?)
+    let given = crate::backend::Discovered::default().with_given(&cfg.given);
+    expand_for(cfg, &given)
+}
+
+/// The matrix for the backends a run found: the variants of one whose variants are its
+/// own replace the families'.
+fn expand_for(
+    cfg: &RunConfig,
+    found: &crate::backend::Discovered,
+) -> Result<(Vec<Case>, Vec<Option<BatchTag>>), DetError> {
+    let owner = found.variant_owner().map_err(DetError::input)?;
+    batch::batch_axis(cfg, matrix::expand_matrix(cfg, owner)?)
 }
 
 /// Runs the whole matrix. Returns the report (partial if interrupted).
 pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
-    let (mut cases, tags) = expand_tagged(cfg)?;
+    // The backends first: one may own the run's variants (an adapter's modes).
+    let found = crate::backend::discover(&cfg.backends).with_given(&cfg.given);
+    let (cases, tags) = expand_for(cfg, &found)?;
+    let owned = found.variant_owner().map_err(DetError::input)?.is_some();
     let mut batched = BatchOutputs::default();
-    // Cases from here on are the copy baseline, which the user did not ask for.
-    let user_cases = cases.len();
-    cases.extend(copy_baseline(cfg, &cases));
-    if cases.is_empty() {
+    let baseline = copy_baseline(cfg, &cases, owned);
+    if cases.is_empty() && baseline.is_none() {
         return Err(DetError::input("the matrix is empty: nothing to run"));
     }
-    let mut found = crate::backend::discover(&cfg.backends);
-    if let Some(ad) = &cfg.external {
-        let b = crate::backend::external::ExternalBackend::new((**ad).clone());
-        found.infos.push(b.info().clone());
-        found.backends.push(Box::new(b));
-    }
+    // `--shard K/N` keeps its part of the whole matrix (which may be empty); cases from
+    // `user_cases` on are the copy baseline, which the user did not ask for.
+    let shard::Selection {
+        cases,
+        tags,
+        user_cases,
+        shard,
+    } = shard::select(cfg, shard::plan(cfg, cases, tags, baseline));
     check_backends(cfg, &found)?;
     let mut report = Report {
         schema: SCHEMA.into(),
@@ -83,6 +98,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
         partial: false,
     };
     seeds::record_seeds(&mut report.env, &cfg.seeds);
+    report.env.shard = shard;
     if found.backends.is_empty() {
         // Nothing can run: skip preparing inputs and references (minutes at 2^28).
         return Ok(report);
@@ -115,16 +131,16 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
         let started = std::time::Instant::now();
         let mut prep = prepare(&Case {
             runs: case.runs + cfg.warmup,
-            // An external case (variant = adapter mode) is prepared as the family's
-            // order-independent variant.
-            variant: match &cfg.external {
-                Some(_) => crate::ops::external::reference_variant(case.op)?.into(),
-                None => case.variant.clone(),
+            // A case whose variant is a backend's own (an adapter's mode) is prepared as
+            // the family's order-independent reference variant.
+            variant: match owned {
+                true => crate::ops::reference_variant(case.op)?.into(),
+                false => case.variant.clone(),
             },
             ..case.clone()
         })?;
-        if cfg.external.is_some() {
-            // The note describes detbench's own kernel, not the program's.
+        if owned {
+            // The note describes detbench's own kernel, not the backend's.
             prep.note.clear();
         }
         let shared_input = prep.input_sha256 == last_sha;

@@ -1,7 +1,7 @@
 //! The result records: a case's record before its runs, filled from a finished run set,
 //! and the cross-backend comparison of one case's records.
 
-use super::metrics::{abs_sum, metrics, unjudgeable};
+use super::metrics::{abs_sum, metrics, output_blocks, unjudgeable};
 use crate::backend::DeviceInfo;
 use crate::numerics::ulp::ulp_distance;
 use crate::numerics::Precision;
@@ -119,6 +119,8 @@ pub fn finish_record(mut rec: ResultRecord, prep: &Prepared, set: &RunSet) -> Re
         [v] if prep.scalar => Some(*v),
         _ => None,
     };
+    // Multi-element outputs only: a scalar's one value is `output_first`.
+    rec.output_blocks = (!prep.scalar).then(|| output_blocks(prep.out_precision, &set.outputs[0]));
     rec.timer = set.timer.clone();
     rec
 }

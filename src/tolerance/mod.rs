@@ -644,6 +644,7 @@ pub struct Options<'a> {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Outputs<'a> {
     pub md: Option<&'a Path>,
+    pub html: Option<&'a Path>,
     pub latex: Option<&'a Path>,
     pub json: Option<&'a Path>,
 }
@@ -656,9 +657,9 @@ pub fn run(o: &Options) -> Result<(), DetError> {
             o.confidence
         )));
     }
-    if !matches!(o.format, "md" | "latex" | "json") {
+    if !matches!(o.format, "md" | "text" | "html" | "latex" | "json") {
         return Err(DetError::input(format!(
-            "--format must be md, latex or json, got '{}'",
+            "--format must be md, text, html, latex or json, got '{}'",
             o.format
         )));
     }
@@ -681,15 +682,21 @@ pub fn run(o: &Options) -> Result<(), DetError> {
     if let Some(h) = &held_out {
         t.validation = Some(validate::validate(&t, &report, h));
     }
+    // Markdown, text and HTML are the view document through the shared renderers; the
+    // LaTeX is the paper's table (render::latex); JSON is the detbench.tolerance.v1 report
+    // itself, in its schema's field order.
     let render = |format: &str| -> Result<String, DetError> {
         Ok(match format {
-            "md" => render::md(&t),
             "latex" => render::latex(&t),
-            _ => {
+            "json" => {
                 serde_json::to_string_pretty(&t)
                     .map_err(|e| DetError::encode("cannot serialise", e))?
                     + "\n"
             }
+            other => other
+                .parse::<crate::report::render::Format>()?
+                .renderer()
+                .render(&render::document(&t)),
         })
     };
     if let Some(b) = o.bib {
@@ -697,6 +704,7 @@ pub fn run(o: &Options) -> Result<(), DetError> {
     }
     let files = [
         ("md", o.outputs.md),
+        ("html", o.outputs.html),
         ("latex", o.outputs.latex),
         ("json", o.outputs.json),
     ];

@@ -1,7 +1,11 @@
-//! Markdown, LaTeX, BibTeX and paste-ready assertions of a tolerance report.
+//! A tolerance report as a view document (Markdown, text and HTML through the shared
+//! renderers), its paper LaTeX (a `table*` with math headers, caption, label and citations:
+//! what a paper `\input`s, beyond a format-neutral table), BibTeX and paste-ready assertions.
 
 use super::{Form, ToleranceReport, ToleranceRow};
 use crate::ops::SummationModel;
+use crate::report::render::{markdown::Markdown, Renderer};
+use crate::report::view::{Block, Document, Table};
 
 /// BibTeX of the works the LaTeX cites (`tolerance --bib FILE`).
 pub const BIBTEX: &str = r#"@book{higham2002accuracy,
@@ -242,148 +246,219 @@ fn basis_cell(r: &ToleranceRow) -> String {
     }
 }
 
-fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
-}
-
-/// Markdown output: the table (eleven columns: fits a page), notes, assertions,
-/// validation and training.
-pub fn md(t: &ToleranceReport) -> String {
+/// The tolerance report as a view document (Markdown, text and HTML show it): the
+/// validation verdict first, the seeds advice once, how tau is chosen, the bands (tau in
+/// bold), the notes, the paste-ready assertions, the held-out validation and training.
+pub fn document(t: &ToleranceReport) -> Document {
     let c = t.confidence;
-    let mut s = format!("# Tolerance bands at confidence C = {c}\n\n");
+    let mut d = Document::new(format!("Tolerance bands at confidence C = {c}"));
     if let Some(v) = validation_verdict(t) {
-        s.push_str(&format!("**Validation verdict:** {v}.\n\n"));
+        d.push(Block::lead("Validation verdict", format!("{v}.")));
     }
     if let Some(l) = seeds_line(t) {
-        s.push_str(&format!("**Seeds:** {l}.\n\n"));
+        d.push(Block::lead("Seeds", format!("{l}.")));
     }
-    s.push_str(&format!(
-        "\
-         **Forms.** Normwise, scale-free: |computed - exact| <= tau * sum|x_i| (sum|x_i y_i| for dot); it survives ill-conditioning and exact sums of 0. \
+    d.push(Block::lead(
+        "Forms",
+        "Normwise, scale-free: |computed - exact| <= tau * sum|x_i| (sum|x_i y_i| for dot); it survives ill-conditioning and exact sums of 0. \
          Elementwise (numpy/torch allclose): |computed - exact| <= atol + rtol * |exact| with rtol = tau and atol = tau * max(sum|x_i| - |exact|) over the fitted results. \
-         Families without scalar outputs get an absolute band (atol only).\n\n\
-         **Bases** for tau (the smallest valid at C is chosen, never below an observed error): \
-         *deterministic* = the variant's own a-priori bound (Higham's gamma_k = k u / (1 - k u) for float additions); \
-         *probabilistic* = Higham & Mary's gamma~_k(lambda) = exp(lambda sqrt(k) u + k u^2/(1-u)) - 1, k = n - 1 (+1 for dot), with lambda solved from Q(lambda, n) = 1 - 2n exp(-lambda^2 (1-u)^2 / 2) >= C for the actual n; \
-         it assumes independent, mean-zero rounding errors and holds for any order of the additions; \
-         *empirical* = the largest tau observed over m seeds per configuration; it is a one-sided tolerance bound with content C at confidence C (Wilks) once m >= ln(1-C)/ln(C) = {} seeds, and is not used with fewer.\n\n\
-         atol depends on the data's scale: a row merging inputs of different scales takes the largest (per-input values: `atol_by_input` in the JSON).\n\n",
-        t.runs_needed
+         Families without scalar outputs get an absolute band (atol only).",
     ));
+    d.push(Block::lead(
+        "Bases",
+        format!(
+            "tau is the smallest basis valid at C, never below an observed error. \
+             Deterministic = the variant's own a-priori bound (Higham's gamma_k = k u / (1 - k u) for float additions). \
+             Probabilistic = Higham & Mary's gamma~_k(lambda) = exp(lambda sqrt(k) u + k u^2/(1-u)) - 1, k = n - 1 (+1 for dot), with lambda solved from Q(lambda, n) = 1 - 2n exp(-lambda^2 (1-u)^2 / 2) >= C for the actual n; \
+             it assumes independent, mean-zero rounding errors and holds for any order of the additions. \
+             Empirical = the largest tau observed over m seeds per configuration; it is a one-sided tolerance bound with content C at confidence C (Wilks) once m >= ln(1-C)/ln(C) = {} seeds, and is not used with fewer.",
+            t.runs_needed
+        ),
+    ));
+    d.push(Block::para("atol depends on the data's scale: a row merging inputs of different scales takes the largest (per-input values: atol_by_input in the JSON)."));
     if !t.source_command.is_empty() {
-        s.push_str(&format!("Fitted on: `{}`\n\n", t.source_command));
+        d.push(Block::Fields(vec![(
+            "Fitted on".into(),
+            t.source_command.clone(),
+        )]));
     }
-    s.push_str("| op | in/acc | variant | on | n max | m | tau det | tau prob | tau observed | **tau** | basis (coverage) | atol |\n");
-    s.push_str("|---|---|---|---|--:|--:|--:|--:|--:|--:|---|--:|\n");
+    let mut bands = Table::new(&[
+        "op",
+        "in/acc",
+        "variant",
+        "on",
+        "n max",
+        "m",
+        "tau det",
+        "tau prob",
+        "tau observed",
+        "tau",
+        "basis (coverage)",
+        "atol",
+    ]);
+    bands.emphasis = Some(9);
     for r in &t.rows {
-        s.push_str(&format!(
-            "| {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | **{}** | {} | {} |\n",
-            md_cell(&r.op),
-            md_cell(&r.precision),
-            md_cell(&r.accumulator),
-            md_cell(&r.variant),
+        bands.rows.push(vec![
+            r.op.clone(),
+            format!("{}/{}", r.precision, r.accumulator),
+            r.variant.clone(),
             backends(r),
-            r.n_max,
-            r.empirical.as_ref().map(|e| e.runs).unwrap_or(0),
+            r.n_max.to_string(),
+            r.empirical
+                .as_ref()
+                .map(|e| e.runs)
+                .unwrap_or(0)
+                .to_string(),
             opt(r.tau_deterministic),
             opt(r.tau_probabilistic),
             opt(r.tau_observed),
             tau_text(r.tau),
             basis_cell(r),
-            opt(r.atol)
-        ));
+            opt(r.atol),
+        ]);
     }
-    s.push_str(&format!(
-        "\nrtol = tau in the elementwise form. m = seeds per configuration. Devices: {}.\n",
+    d.push(Block::Table(bands));
+    d.push(Block::para(format!(
+        "rtol = tau in the elementwise form. m = seeds per configuration. Devices: {}.",
         all_devices(t).join(", ")
-    ));
-    let noted: Vec<&ToleranceRow> = t.rows.iter().filter(|r| !row_notes(r).is_empty()).collect();
-    if !noted.is_empty() {
-        s.push_str("\n## Notes\n\n");
-        for r in noted {
-            s.push_str(&format!(
-                "- **{} {}/{} {}**: {}.\n",
+    )));
+    let noted: Vec<String> = t
+        .rows
+        .iter()
+        .filter(|r| !row_notes(r).is_empty())
+        .map(|r| {
+            format!(
+                "{} {}/{} {}: {}.",
                 r.op,
                 r.precision,
                 r.accumulator,
                 r.variant,
                 row_notes(r).join("; ")
-            ));
-        }
+            )
+        })
+        .collect();
+    if !noted.is_empty() {
+        d.push(Block::heading(1, "Notes"));
+        d.push(Block::List(noted));
     }
-    s.push_str(&format!(
-        "\n## Assertions ({} form)\n\n",
-        match t.form {
-            Form::Normwise => "normwise",
-            Form::Elementwise => "elementwise",
-        }
+    d.push(Block::heading(
+        1,
+        format!(
+            "Assertions ({} form)",
+            match t.form {
+                Form::Normwise => "normwise",
+                Form::Elementwise => "elementwise",
+            }
+        ),
     ));
     for r in &t.rows {
         if let Some(a) = assertions(r, t.form) {
-            s.push_str(&format!(
-                "**{} {}/{} {}**\n\n```\n{}\n{}\n{}\n```\n\n",
-                r.op, r.precision, r.accumulator, r.variant, a[0], a[1], a[2]
+            d.push(Block::heading(
+                2,
+                format!("{} {}/{} {}", r.op, r.precision, r.accumulator, r.variant),
             ));
+            d.push(Block::Code {
+                lang: String::new(),
+                text: a.join("\n"),
+            });
         }
     }
     if let Some(v) = &t.validation {
-        s.push_str(&format!(
-            "## Validation on a held-out report\n\nHeld out: `{}`: {} results, {} sharing inputs with the fit{}, {} without a fitted row.\n\n",
-            v.held_out_command,
+        d.push(Block::heading(1, "Validation on a held-out report"));
+        d.push(Block::Fields(vec![(
+            "Held out".into(),
+            v.held_out_command.clone(),
+        )]));
+        d.push(Block::para(format!(
+            "{} results, {} sharing inputs with the fit{}, {} without a fitted row.",
             v.results,
             v.shared_inputs,
-            if v.shared_inputs > 0 { " (not truly held out)" } else { "" },
+            if v.shared_inputs > 0 {
+                " (not truly held out)"
+            } else {
+                ""
+            },
             v.unmatched
-        ));
-        s.push_str("| op | in/acc | variant | held out | basis | stated | achieved | elementwise | det | prob | observed | verdict |\n|---|---|---|--:|---|--:|--:|--:|--:|--:|--:|---|\n");
+        )));
+        let mut vt = Table::new(&[
+            "op",
+            "in/acc",
+            "variant",
+            "held out",
+            "basis",
+            "stated",
+            "achieved",
+            "elementwise",
+            "det",
+            "prob",
+            "observed",
+            "verdict",
+        ]);
         let f = |x: Option<f64>| x.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
         for r in &v.rows {
-            s.push_str(&format!(
-                "| {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-                r.op,
-                r.precision,
-                r.accumulator,
-                r.variant,
-                r.results,
-                r.basis,
+            vt.rows.push(vec![
+                r.op.clone(),
+                format!("{}/{}", r.precision, r.accumulator),
+                r.variant.clone(),
+                r.results.to_string(),
+                r.basis.clone(),
                 f(r.stated_coverage),
                 f(r.coverage),
                 f((r.results > 0).then(|| r.covered_elementwise as f64 / r.results as f64)),
                 f(r.coverage_deterministic),
                 f(r.coverage_probabilistic),
                 f(r.coverage_empirical),
-                md_cell(&r.verdict)
-            ));
+                r.verdict.clone(),
+            ]);
         }
-        s.push('\n');
+        d.push(Block::Table(vt));
     }
     if !t.train.is_empty() {
-        s.push_str("## Training: deterministic vs nondeterministic (MLPerf-RCP style)\n\n");
-        s.push_str("Trimmed (best and worst replica dropped from 5 replicas up) mean ± std; band = one-sided prediction limit at C for one new replica (upper for loss, lower for accuracy); one-sided Welch test.\n\n");
-        s.push_str("| metric | det. mean ± std (n) | det. band | nondet. mean ± std (n) | nondet. outside det. band | Welch p | verdict |\n|---|---|--:|---|--:|--:|---|\n");
+        d.push(Block::heading(
+            1,
+            "Training: deterministic vs nondeterministic (MLPerf-RCP style)",
+        ));
+        d.push(Block::para("Trimmed (best and worst replica dropped from 5 replicas up) mean ± std; band = one-sided prediction limit at C for one new replica (upper for loss, lower for accuracy); one-sided Welch test."));
+        let mut tt = Table::new(&[
+            "metric",
+            "det. mean ± std (n)",
+            "det. band",
+            "nondet. mean ± std (n)",
+            "nondet. outside det. band",
+            "Welch p",
+            "verdict",
+        ]);
         for c in &t.train {
-            s.push_str(&format!(
-                "| {} | {:.6} ± {:.2e} ({}) | {} | {:.6} ± {:.2e} ({}) | {} | {} | {} |\n",
+            tt.rows.push(vec![
                 c.label(),
-                c.deterministic.mean,
-                c.deterministic.std,
-                c.deterministic.n,
+                format!(
+                    "{:.6} ± {:.2e} ({})",
+                    c.deterministic.mean, c.deterministic.std, c.deterministic.n
+                ),
                 c.deterministic
                     .band
                     .map(|b| format!("{b:.6}"))
                     .unwrap_or_else(|| "-".into()),
-                c.nondeterministic.mean,
-                c.nondeterministic.std,
-                c.nondeterministic.n,
+                format!(
+                    "{:.6} ± {:.2e} ({})",
+                    c.nondeterministic.mean, c.nondeterministic.std, c.nondeterministic.n
+                ),
                 c.outside_band
                     .map(|x| x.to_string())
                     .unwrap_or_else(|| "-".into()),
                 opt(c.p),
-                c.verdict
-            ));
+                c.verdict.to_string(),
+            ]);
         }
+        d.push(Block::Table(tt));
     }
-    s
+    d.data = serde_json::to_value(t).ok();
+    d
+}
+
+/// Markdown output ([`document`] through the Markdown renderer).
+pub fn md(t: &ToleranceReport) -> String {
+    Markdown.render(&document(t))
 }
 
 fn tex_escape(s: &str) -> String {

@@ -51,7 +51,18 @@ fn check_record(label: &str, prep: &Prepared, set: &RunSet, r: &ResultRecord) {
             r.bound_violations
         );
     }
-    if set.outputs.iter().flatten().any(|v| !v.is_finite()) {
+    // A non-finite output other than the value the op defines there (a -inf logit's -inf,
+    // a fully masked row's NaN) is never a zero error.
+    let undefined = |(e, &v): (usize, &f64)| {
+        let x = prep.exact[e];
+        let defined = v == x || (v.is_nan() && x.is_nan());
+        !v.is_finite() && !defined
+    };
+    if set
+        .outputs
+        .iter()
+        .any(|o| o.iter().enumerate().any(undefined))
+    {
         assert!(
             err != 0.0,
             "{label}: a non-finite output with max_abs_err 0"
@@ -406,6 +417,78 @@ fn masked_log_softmax_is_judged() {
                     assert_eq!(r.status, Status::Ok, "{label}: {r:?}");
                 }
             }
+        }
+    }
+}
+
+/// Item 14 / issue 24: a fully masked log_softmax row (every logit -inf) is undefined, its
+/// exact answer NaN in every element (PyTorch's convention): judged, not `error`. The
+/// kernels' NaN there is `ok` with error 0; any other value there is an error.
+#[test]
+#[cfg_attr(
+    not(detbench_wgpu),
+    ignore = "needs a wgpu adapter (none found at build time)"
+)]
+fn fully_masked_log_softmax_rows_are_judged() {
+    let p = Precision::F32;
+    let logits = [0.5, -1.25, 2.0, 0.0, 3.5, -0.75, 1.0, -2.0];
+    let ninf = f64::NEG_INFINITY;
+    // Row 0 plain, row 1 fully masked, row 2 partly, row 3 fully masked again.
+    let mut x: Vec<f64> = logits.iter().map(|&l| p.round(l)).collect();
+    x.extend([ninf; 8]);
+    x.extend(
+        logits
+            .iter()
+            .enumerate()
+            .map(|(j, &l)| if j > 2 { ninf } else { p.round(l) }),
+    );
+    x.extend([ninf; 8]);
+    for v in [RowsVariant::SplitByBatch, RowsVariant::BatchInvariant] {
+        for acc in [Precision::F32, Precision::F64] {
+            let what = format!("fully masked {v:?} acc {acc}");
+            let prep = rows_prep(Op::LogSoftmax, p, acc, v, x.clone(), 8);
+            assert!(
+                detbench::runner::unjudgeable(&prep).is_none(),
+                "{what}: {:?}",
+                detbench::runner::unjudgeable(&prep)
+            );
+            for row in [1, 3] {
+                for e in row * 8..row * 8 + 8 {
+                    assert!(
+                        prep.exact[e].is_nan(),
+                        "{what}: exact[{e}] {}",
+                        prep.exact[e]
+                    );
+                    assert_eq!(prep.bounds[e], Some(0.0), "{what}");
+                }
+            }
+            assert!(prep.note.contains("2 rows fully masked"), "{}", prep.note);
+            for (label, r) in judged(&what, &prep) {
+                assert_eq!(r.status, Status::Ok, "{label}: {r:?}");
+                assert_eq!(r.bound_violations, 0, "{label}");
+                let err = r.max_abs_err.unwrap();
+                assert!(
+                    err.is_finite() && err <= r.error_bound.unwrap(),
+                    "{label}: {r:?}"
+                );
+            }
+            let set = crate::edges::try_run(BackendKind::Cpu, &prep).unwrap();
+            assert!(set.outputs[0][8..16].iter().all(|v| v.is_nan()));
+            // Anything but NaN in a fully masked row is wrong: the record is an error.
+            for wrong in [-2.0794415416798357, f64::NEG_INFINITY, 0.0] {
+                let mut bad = set.clone();
+                bad.outputs[0][9] = wrong;
+                let r = record(&prep, &bad);
+                assert_eq!(r.status, Status::Error, "{what} with {wrong}: {r:?}");
+                assert!(r.bound_violations >= 1, "{what}: {r:?}");
+                assert_eq!(r.max_abs_err, Some(f64::INFINITY), "{what}");
+            }
+            // And a NaN where the exact value is finite is an error too.
+            let mut bad = set.clone();
+            bad.outputs[1][2] = f64::NAN;
+            let r = record(&prep, &bad);
+            assert_eq!(r.status, Status::Error, "{what}: {r:?}");
+            assert!(r.message.contains("NaN or infinite"), "{}", r.message);
         }
     }
 }

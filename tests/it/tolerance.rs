@@ -472,7 +472,7 @@ fn verdict_first_one_tau_and_the_latex_states_coverage() {
             continue;
         }
         let label = format!(
-            "**{} {} {}**",
+            "### {} {} {}",
             cells[0].trim_start_matches("| "),
             cells[1],
             cells[2]

@@ -29,8 +29,21 @@ impl Family for Rows {
     fn prepare(&self, case: &Case) -> Result<Prepared, DetError> {
         super::prepare(case)
     }
+    /// A masked logit: log_softmax defines -inf (its element is -inf, a fully masked
+    /// row's is NaN; see the module docs); row_sum and mean take finite values only.
+    fn non_finite_inputs(&self, op: Op) -> &'static [f64] {
+        if op == Op::LogSoftmax {
+            &[f64::NEG_INFINITY]
+        } else {
+            &[]
+        }
+    }
     fn sized_by(&self) -> Option<&'static str> {
         Some("--row-len")
+    }
+    /// Every row op launches 64 threads per group (see `RowJob`).
+    fn own_workgroup_size(&self, _case: &Case) -> Option<u32> {
+        Some(super::ROW_WORKGROUP)
     }
     /// One case per row length (`--row-len`); the size list does not apply.
     fn expand(&self, cases: Vec<Case>, options: &FamilyOptions) -> Result<Vec<Case>, DetError> {

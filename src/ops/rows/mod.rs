@@ -40,7 +40,9 @@
 //! the rest bounded; a sum beyond f64's range is scaled by 2^-64 first, so a finite mean
 //! is never infinite). `log_softmax`: f64 with libm's exp and log and an exact sum of the
 //! f64 exponentials, accurate to a few f64 ulps, which the bound also counts; masked
-//! elements ([`is_masked`]) are judged on their own. Row i is drawn from its own stream,
+//! elements ([`is_masked`]) are judged on their own. A fully masked row (every logit
+//! -inf) has no softmax (0/0): its exact answer is NaN in every element, the convention of
+//! PyTorch and JAX, and only NaN is judged right. Row i is drawn from its own stream,
 //! as matmul's rows of A.
 //!
 //! # Bounds at the range's edges
@@ -51,6 +53,8 @@
 //! round past the format's largest value: the error model assumes no overflow, so such a
 //! row is `unsupported` with the reason in the note.
 
+/// Threads per workgroup of every row kernel (`--workgroup-size` does not apply).
+pub const ROW_WORKGROUP: u32 = 64;
 pub mod cpu;
 pub mod cuda;
 mod family;
@@ -241,8 +245,8 @@ impl RowsJob {
             variant,
             x,
             launch: Launch {
-                workgroup_size: 64,
-                workgroups: (rows * split.splits).div_ceil(64) as u32,
+                workgroup_size: ROW_WORKGROUP,
+                workgroups: (rows * split.splits).div_ceil(ROW_WORKGROUP as usize) as u32,
             },
             runs,
             split,
@@ -482,6 +486,7 @@ pub fn prepare_job(job: RowsJob) -> Result<Prepared, DetError> {
     let mut bounds = Vec::with_capacity(job.out_len());
     let mut cond = 0.0f64;
     let mut masked = 0usize;
+    let mut all_masked = 0usize;
     for row in job.x.chunks(n) {
         match job.op {
             Op::RowSum | Op::Mean => {
@@ -523,6 +528,17 @@ pub fn prepare_job(job: RowsJob) -> Result<Prepared, DetError> {
             }
             _ => {
                 let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                if m == f64::NEG_INFINITY {
+                    // Every logit masked: the softmax is 0/0, so log_softmax is undefined,
+                    // and its exact answer is NaN in every element (PyTorch's and JAX's
+                    // result, and what the kernels' arithmetic gives: -inf - -inf). Judged
+                    // by equality (bound 0): any NaN is right, anything else is an error.
+                    exact.extend(std::iter::repeat_n(f64::NAN, n));
+                    bounds.extend(std::iter::repeat_n(Some(0.0), n));
+                    masked += n;
+                    all_masked += 1;
+                    continue;
+                }
                 let mut e = ExactAcc::new();
                 for &v in row {
                     e.add(libm::exp(v - m));
@@ -551,7 +567,12 @@ pub fn prepare_job(job: RowsJob) -> Result<Prepared, DetError> {
         n,
         if masked > 0 {
             format!(
-                "; {masked} masked elements (exp(x - max) below the {acc} range: -inf or a large negative mask), judged on their own"
+                "; {masked} masked elements (exp(x - max) below the {acc} range: -inf or a large negative mask), judged on their own{}",
+                if all_masked > 0 {
+                    format!("; {all_masked} rows fully masked (every logit -inf): undefined, exact NaN")
+                } else {
+                    String::new()
+                }
             )
         } else {
             String::new()

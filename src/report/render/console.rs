@@ -35,8 +35,9 @@ fn blocks(bs: &[Block], s: &mut String) {
             }
             Block::Table(t) => s.push_str(&columns(t, "  ")),
             Block::List(items) => {
+                // An item's further lines are indented under its text.
                 for i in items {
-                    s.push_str(&format!("  - {i}\n"));
+                    s.push_str(&format!("  - {}\n", i.replace('\n', "\n    ")));
                 }
             }
             Block::Fields(f) => {

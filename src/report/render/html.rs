@@ -55,7 +55,8 @@ fn blocks(bs: &[Block], s: &mut String) {
             Block::List(items) => {
                 s.push_str("<ul>");
                 for i in items {
-                    s.push_str(&format!("<li>{}</li>", escape(i)));
+                    let lines: Vec<String> = i.lines().map(escape).collect();
+                    s.push_str(&format!("<li>{}</li>", lines.join("<br>")));
                 }
                 s.push_str("</ul>");
             }
@@ -92,8 +93,13 @@ fn blocks(bs: &[Block], s: &mut String) {
 /// A table; numeric columns right-aligned, "yes" cells green and "no (..)"/"partly" red.
 pub fn table(t: &Table) -> String {
     let mut s = String::from("<table><thead><tr>");
-    for h in &t.headers {
-        s.push_str(&format!("<th>{}</th>", escape(h)));
+    // The emphasised column in bold, header and cells.
+    let strong = |i: usize, x: String| match t.emphasis {
+        Some(e) if e == i => format!("<strong>{x}</strong>"),
+        _ => x,
+    };
+    for (i, h) in t.headers.iter().enumerate() {
+        s.push_str(&format!("<th>{}</th>", strong(i, escape(h))));
     }
     s.push_str("</tr></thead><tbody>");
     let numeric: Vec<bool> = (0..t.headers.len()).map(|c| t.numeric_column(c)).collect();
@@ -106,7 +112,7 @@ pub fn table(t: &Table) -> String {
                 _ if numeric.get(i).copied().unwrap_or(false) => " class=\"num\"",
                 _ => "",
             };
-            s.push_str(&format!("<td{class}>{}</td>", escape(c)));
+            s.push_str(&format!("<td{class}>{}</td>", strong(i, escape(c))));
         }
         s.push_str("</tr>");
     }

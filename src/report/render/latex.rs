@@ -38,7 +38,8 @@ fn blocks(bs: &[Block], s: &mut String) {
             Block::List(items) => {
                 s.push_str("\\begin{itemize}\n");
                 for i in items {
-                    s.push_str(&format!("  \\item {}\n", escape(i)));
+                    let lines: Vec<String> = i.lines().map(escape).collect();
+                    s.push_str(&format!("  \\item {}\n", lines.join("\\newline ")));
                 }
                 s.push_str("\\end{itemize}\n\n");
             }

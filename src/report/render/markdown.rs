@@ -26,16 +26,18 @@ fn blocks(bs: &[Block], s: &mut String) {
             }
             Block::Para { lead, text: t, .. } => match lead {
                 Some(l) if t.is_empty() => s.push_str(&format!("**{}:**\n\n", text(l))),
-                Some(l) => s.push_str(&format!("**{}:** {}\n\n", text(l), text(t))),
-                None => s.push_str(&format!("{}\n\n", text(t))),
+                Some(l) => s.push_str(&format!("**{}:** {}\n\n", text(l), prose(t))),
+                None => s.push_str(&format!("{}\n\n", prose(t))),
             },
             Block::Table(t) => {
                 s.push_str(&table(t));
                 s.push('\n');
             }
             Block::List(items) => {
+                // An item's further lines are hard line breaks inside the item.
                 for i in items {
-                    s.push_str(&format!("- {}\n", text(i)));
+                    let lines: Vec<String> = i.lines().map(prose).collect();
+                    s.push_str(&format!("- {}\n", lines.join("  \n  ")));
                 }
                 s.push('\n');
             }
@@ -80,6 +82,12 @@ pub fn text(s: &str) -> String {
     o
 }
 
+/// [`text`] for a paragraph or list item, outside any table: a `|` is kept as it is
+/// (it can break only a table row), so formulas such as |x| read as written.
+pub fn prose(s: &str) -> String {
+    text(s).replace("\\|", "|")
+}
+
 /// Report text as an inline code span: HTML is not interpreted inside one, so only the
 /// span's own delimiters and line breaks need care.
 pub fn code(s: &str) -> String {
@@ -92,16 +100,20 @@ pub fn table(t: &Table) -> String {
     let align: Vec<&str> = (0..t.headers.len())
         .map(|c| if t.numeric_column(c) { "--:" } else { "---" })
         .collect();
-    let mut s = format!(
-        "| {} |\n|{}|\n",
-        t.headers.iter().map(|h| text(h)).collect::<Vec<_>>().join(" | "),
-        align.join("|")
-    );
+    // The emphasised column in bold, header and cells.
+    let cells = |r: &[String]| -> String {
+        r.iter()
+            .enumerate()
+            .map(|(i, c)| match t.emphasis {
+                Some(e) if e == i && !c.is_empty() => format!("**{}**", text(c)),
+                _ => text(c),
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    let mut s = format!("| {} |\n|{}|\n", cells(&t.headers), align.join("|"));
     for r in &t.rows {
-        s.push_str(&format!(
-            "| {} |\n",
-            r.iter().map(|c| text(c)).collect::<Vec<_>>().join(" | ")
-        ));
+        s.push_str(&format!("| {} |\n", cells(r)));
     }
     s
 }
