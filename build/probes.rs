@@ -193,6 +193,46 @@ fn pdflatex() {
     }
 }
 
+/// `detbench_slurm`: the Slurm cluster `scripts/services.sh` starts (DETBENCH_TEST_SLURM_CONF
+/// names its slurm.conf). DETBENCH_REQUIRE_SERVICES=1 (CI) turns it on regardless:
+/// a server that did not start then fails its tests instead of leaving them ignored.
+fn services() {
+    for v in ["DETBENCH_REQUIRE_SERVICES", "DETBENCH_TEST_SLURM_CONF"] {
+        println!("cargo:rerun-if-env-changed={v}");
+    }
+    let require = on("DETBENCH_REQUIRE_SERVICES");
+    let slurm =
+        std::env::var_os("DETBENCH_TEST_SLURM_CONF").is_some_and(|p| Path::new(&p).is_file());
+    if require || slurm {
+        println!("cargo:rustc-cfg=detbench_slurm");
+    }
+}
+
+/// `detbench_validators`: the deploy recipes' validators (PyPI's kubernetes-validate and
+/// check-jsonschema, which ship their schemas) are in $DETBENCH_VALIDATORS, beside
+/// $DETBENCH_PYTHON, or on PATH. CI installs them (scripts/test.sh), so there they are
+/// required.
+fn validators() {
+    for v in ["DETBENCH_VALIDATORS", "DETBENCH_PYTHON", "PATH"] {
+        println!("cargo:rerun-if-env-changed={v}");
+    }
+    let dirs: Vec<std::path::PathBuf> = std::env::var_os("DETBENCH_VALIDATORS")
+        .map(Into::into)
+        .into_iter()
+        .chain(
+            std::env::var_os("DETBENCH_PYTHON")
+                .and_then(|p| Path::new(&p).parent().map(Path::to_path_buf)),
+        )
+        .chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ))
+        .collect();
+    let found = |name: &str| dirs.iter().any(|d| d.join(name).is_file());
+    if ci() || (found("kubernetes-validate") && found("check-jsonschema")) {
+        println!("cargo:rustc-cfg=detbench_validators");
+    }
+}
+
 /// Every probe, with the cfg names declared to rustc's check-cfg.
 pub fn all() {
     for name in [
@@ -203,7 +243,9 @@ pub fn all() {
         "detbench_torch",
         "detbench_numpy",
         "detbench_pdflatex",
+        "detbench_slurm",
         "detbench_postgres",
+        "detbench_validators",
     ] {
         println!("cargo:rustc-check-cfg=cfg({name})");
     }
@@ -214,6 +256,8 @@ pub fn all() {
     torch();
     numpy();
     pdflatex();
+    services();
+    validators();
 }
 
 /// `detbench_postgres`: a PostgreSQL server for the store's tests (DETBENCH_TEST_POSTGRES, a

@@ -71,6 +71,11 @@ if [ -z "$DETBENCH_NVRTC_LIB" ]; then
 fi
 export DETBENCH_NVRTC_LIB DETBENCH_REQUIRE_NVRTC=1
 "$NVRTC_VENV/bin/pip" install -q --disable-pip-version-check numpy
+# The deploy recipes' validators (tests/it/deploy.rs): Kubernetes schemas per API version and
+# GitHub's workflow schema, both shipped inside the packages (no network at test time).
+"$NVRTC_VENV/bin/pip" install -q --disable-pip-version-check \
+  'kubernetes-validate==1.37.0' 'check-jsonschema==0.39.0'
+export DETBENCH_VALIDATORS="$NVRTC_VENV/bin"
 export DETBENCH_PYTHON="$NVRTC_VENV/bin/python"
 echo "python for external adapters: $DETBENCH_PYTHON"
 

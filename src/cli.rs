@@ -150,12 +150,23 @@ pub struct RunArgs {
     /// Write into --dump even when it holds files detbench did not write.
     #[arg(long)]
     pub force: bool,
-    /// Where to write the JSON report (`-` for stdout; the table then goes to stderr).
-    #[arg(long, default_value = "detbench-report.json")]
-    pub json: PathBuf,
+    /// Where to write the JSON report (`-` for stdout; the table then goes to stderr)
+    /// [default: detbench-report.json]. With --list-cases: write the case list as JSON
+    /// (`detbench.cases.v1`) here instead of text on stdout.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
     /// No progress bar or table.
     #[arg(long)]
     pub quiet: bool,
+    /// Run only shard K of N (`2/3`): a stable part of the matrix. A case's shard depends
+    /// on its case key alone, so N machines given 1/N..N/N run every case once, and
+    /// `detbench merge --json` joins their reports.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Print the matrix's cases (with --shard, that shard's) one per line, without running
+    /// them; with --json, write them as `detbench.cases.v1`.
+    #[arg(long)]
+    pub list_cases: bool,
     /// Per case, on stderr: the time to draw its input with its exact value and bound, and
     /// per backend the kernels' time and the time around them (upload, warm-up, read-back).
     #[arg(long)]
@@ -296,6 +307,15 @@ pub struct MergeArgs {
     /// neither this nor --md: md).
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
+    /// Write the reports joined into one `detbench.report.v1` report here (`-` for
+    /// stdout; the table is then printed only to --md). Missing or duplicated cases are
+    /// named on stderr and exit 1; a duplicated one leaves the report unwritten.
+    #[arg(long, value_name = "OUT")]
+    pub json: Option<PathBuf>,
+    /// Merge reports made by different detbench commits or kernel sources (refused
+    /// otherwise); the joined report then records every commit.
+    #[arg(long)]
+    pub allow_mixed_builds: bool,
 }
 
 #[derive(Args, Debug)]
@@ -393,8 +413,21 @@ fn devices(json: Option<&std::path::Path>) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
+impl RunArgs {
+    /// `--json`, or the default report file.
+    pub fn report_path(&self) -> PathBuf {
+        self.json
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("detbench-report.json"))
+    }
+}
+
 fn run(a: &RunArgs) -> Result<Outcome> {
     let command = command_line();
+    if a.list_cases {
+        return list_cases(a, command);
+    }
+    let json = a.report_path();
     // Signals are handled before the first child (an adapter's `info` call) starts.
     crate::interrupt::cooperate();
     let cfg = match run_config(a, command.clone()) {
@@ -409,8 +442,8 @@ fn run(a: &RunArgs) -> Result<Outcome> {
     // The --dump folder is created by the run's first dump (runner::dumps): a command that
     // fails before it creates nothing.
     // Ctrl-C stops at the next run; what was measured is still written, marked partial.
-    let to_stdout = a.json.as_os_str() == "-";
-    let path = a.json.clone();
+    let to_stdout = json.as_os_str() == "-";
+    let path = json.clone();
     crate::interrupt::set_sink(move |bytes| {
         let done = if to_stdout {
             crate::safety::out(&String::from_utf8_lossy(bytes)).is_ok()
@@ -444,7 +477,7 @@ fn run(a: &RunArgs) -> Result<Outcome> {
             eprint!("{}", runner::table(&report.results));
         }
     } else {
-        crate::report::write_report(&a.json, &report)?;
+        crate::report::write_report(&json, &report)?;
         if !a.quiet {
             crate::safety::out(&runner::table(&report.results))?;
         }
@@ -502,7 +535,7 @@ fn run(a: &RunArgs) -> Result<Outcome> {
             if to_stdout {
                 "stdout".into()
             } else {
-                a.json.display().to_string()
+                json.display().to_string()
             }
         );
     }
@@ -516,6 +549,32 @@ fn run(a: &RunArgs) -> Result<Outcome> {
     } else {
         Outcome::Ok
     })
+}
+
+/// `run --list-cases`: the matrix (or one shard of it) without running it.
+fn list_cases(a: &RunArgs, command: String) -> Result<Outcome> {
+    let cfg = run_config(a, command)?;
+    let list = runner::shard::list(&cfg)?;
+    match &a.json {
+        Some(p) => {
+            let text = serde_json::to_string_pretty(&list)? + "\n";
+            if p.as_os_str() == "-" {
+                crate::safety::out(&text)?;
+            } else {
+                crate::report::write_atomic(p, text.as_bytes())?;
+                eprintln!(
+                    "detbench: wrote {} cases to {}",
+                    list.cases.len(),
+                    p.display()
+                );
+            }
+        }
+        None => {
+            let text: String = list.cases.iter().map(|c| c.label.clone() + "\n").collect();
+            crate::safety::out(&text)?;
+        }
+    }
+    Ok(Outcome::Ok)
 }
 
 /// `run` stopped by a signal before its first case (while the external adapter answered
@@ -532,12 +591,13 @@ fn interrupted_before_cases(a: &RunArgs, command: &str, why: &DetError) -> Resul
         results: Vec::new(),
         partial: true,
     };
-    let to = if a.json.as_os_str() == "-" {
+    let json = a.report_path();
+    let to = if json.as_os_str() == "-" {
         crate::safety::out(&(serde_json::to_string_pretty(&report)? + "\n"))?;
         "stdout".to_string()
     } else {
-        crate::report::write_report(&a.json, &report)?;
-        a.json.display().to_string()
+        crate::report::write_report(&json, &report)?;
+        json.display().to_string()
     };
     let why = why.to_string();
     eprintln!(
@@ -737,14 +797,32 @@ fn dispatch_command(cli: Cli) -> Result<Outcome> {
             for p in &a.inputs {
                 plan = plan.input("input", p);
             }
-            plan.output("--md", a.md.as_deref()).check()?;
+            plan.output("--md", a.md.as_deref())
+                .output("--json", a.json.as_deref())
+                .check()?;
             let format = a
                 .format
                 .as_deref()
                 .map(|f| crate::report::render::stdout_format("merge", f))
                 .transpose()?;
-            crate::merge::run(&a.inputs, a.md.as_deref(), format)?;
-            Ok(Outcome::Ok)
+            let json_stdout = a.json.as_deref().is_some_and(|j| j.as_os_str() == "-");
+            let md_stdout = a.md.as_deref().is_some_and(|m| m.as_os_str() == "-");
+            if json_stdout && (format.is_some() || md_stdout) {
+                return Err(DetError::input(
+                    "merge: --json - prints the report on stdout: name a file for --json, or drop --format and --md -",
+                )
+                .into());
+            }
+            let outcome =
+                crate::merge::shards::run(&a.inputs, a.json.as_deref(), a.allow_mixed_builds)?;
+            // `--json -`: the report alone on stdout (the table only to --md or --format).
+            if a.json.as_deref().is_none_or(|j| j.as_os_str() != "-")
+                || a.md.is_some()
+                || format.is_some()
+            {
+                crate::merge::run(&a.inputs, a.md.as_deref(), format)?;
+            }
+            Ok(outcome)
         }
         Command::Train(a) => train(&a),
         Command::Store(a) => store_cmd::store(&a),

@@ -9,6 +9,8 @@
 //! A variant that is not reproducible on a device is marked, because its first run's bits
 //! are one draw among many and agreement is then a coincidence.
 
+pub mod shards;
+
 use crate::error::DetError;
 use crate::numerics::ulp::ulp_distance;
 use crate::numerics::Precision;
@@ -16,7 +18,7 @@ use crate::report::key::{self, CaseKey, DeviceId};
 use crate::report::render::{emit_each, Format};
 use crate::report::view::{Block, Document, Table};
 use crate::report::{load_report, Report, ResultRecord};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 /// The identity of a row: the case, on any device.
@@ -54,31 +56,41 @@ pub struct Row {
 /// stable identity ([`DeviceId`]), so one device under two driver versions is one device
 /// seen in two reports.
 pub fn merge(reports: &[(PathBuf, Report)]) -> Vec<Row> {
-    // Which device appears in more than one report: those columns get "#i".
-    let mut seen: BTreeMap<DeviceId, Vec<usize>> = BTreeMap::new();
+    // Each row's results with their device and report.
+    let mut found: BTreeMap<RowKey, Vec<(DeviceId, usize, &ResultRecord)>> = BTreeMap::new();
     for (i, (_, rep)) in reports.iter().enumerate() {
         for r in &rep.results {
-            let e = seen.entry(DeviceId::of(r, &rep.env)).or_default();
-            if !e.contains(&i) {
-                e.push(i);
-            }
+            found
+                .entry(CaseKey::of(r))
+                .or_default()
+                .push((DeviceId::of(r, &rep.env), i, r));
         }
     }
+    // A device whose results for one case come from several reports gets "#i" there
+    // (the shards of one matrix each hold a case once, so they need none).
     let mut rows: BTreeMap<RowKey, Vec<Cell>> = BTreeMap::new();
-    for (i, (_, rep)) in reports.iter().enumerate() {
-        for r in &rep.results {
-            let mut column = format!("{}:{}", r.backend, r.device);
-            if r.ordering.name().contains('.') {
-                column.push_str(&format!(" [{}]", r.ordering));
-            }
-            if seen[&DeviceId::of(r, &rep.env)].len() > 1 {
-                column.push_str(&format!(" #{}", i + 1));
-            }
-            rows.entry(CaseKey::of(r)).or_default().push(Cell {
-                column,
-                record: r.clone(),
-            });
+    for (key, found) in found {
+        let mut reports_of: BTreeMap<&DeviceId, BTreeSet<usize>> = BTreeMap::new();
+        for (d, i, _) in &found {
+            reports_of.entry(d).or_default().insert(*i);
         }
+        let cells = found
+            .iter()
+            .map(|(d, i, r)| {
+                let mut column = format!("{}:{}", r.backend, r.device);
+                if r.ordering.name().contains('.') {
+                    column.push_str(&format!(" [{}]", r.ordering));
+                }
+                if reports_of[d].len() > 1 {
+                    column.push_str(&format!(" #{}", i + 1));
+                }
+                Cell {
+                    column,
+                    record: (*r).clone(),
+                }
+            })
+            .collect();
+        rows.insert(key, cells);
     }
     rows.into_iter()
         .map(|(key, cells)| {

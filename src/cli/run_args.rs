@@ -78,7 +78,7 @@ pub(super) fn check_run_files(a: &RunArgs, inputs: &[InputSpec]) -> Result<(), D
     for (flag, path) in a.family.input_files() {
         plan = plan.input(flag, path);
     }
-    plan.output("--json", Some(&a.json))
+    plan.output("--json", Some(&a.report_path()))
         .folder("--dump", a.dump.as_deref())
         .force(a.force)
         .check()
@@ -224,6 +224,11 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         Some(s) => parse_sizes("batch-sizes", s)?,
         None => Vec::new(),
     };
+    let shard = a
+        .shard
+        .as_deref()
+        .map(crate::runner::Shard::parse)
+        .transpose()?;
     check_run_files(a, &inputs)?;
     // The families' flags (an index file is read and checked here).
     let family = a.family.options(&ops)?;
@@ -256,6 +261,7 @@ pub fn run_config(a: &RunArgs, command: String) -> Result<RunConfig, DetError> {
         required_backends,
         given,
         reveal: a.reveal,
+        shard,
     })
 }
 

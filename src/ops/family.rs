@@ -191,6 +191,13 @@ pub trait Family: Sync {
     fn sized_by(&self) -> Option<&'static str> {
         None
     }
+    /// The workgroup size this case's kernel launches with when it does not take
+    /// `--workgroup-size` (a fixed tile, a fixed row launch). The matrix then holds the
+    /// case once, at that size: one case per `--workgroup-size` would be one result key
+    /// run several times. None: the case runs at its `workgroup_size`.
+    fn own_workgroup_size(&self, _case: &Case) -> Option<u32> {
+        None
+    }
     /// The non-finite input values `op` defines, i.e. its definition of exact covers
     /// them (log_softmax: -inf, a masked logit). A user's file with any other non-finite
     /// value is refused (exit 2) naming the file, the element and the op. Empty: finite

@@ -185,6 +185,32 @@ impl CaseKey {
     }
 }
 
+/// Which of `count` shards (1-based) holds the case labelled `label`: the first eight bytes
+/// of the label's SHA-256, big-endian, modulo `count`, plus one. It depends on the label
+/// alone: not on the machine, the matrix's order, or which other cases the matrix holds.
+pub fn shard_of(label: &str, count: u32) -> u32 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(label.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(first) % u64::from(count.max(1))) as u32 + 1
+}
+
+/// SHA-256 (hex) of a matrix's case labels, sorted and deduplicated, one per line: the same
+/// for every shard of one matrix, whatever order its cases were listed in.
+pub fn matrix_sha256(labels: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted: Vec<&str> = labels.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut h = Sha256::new();
+    for l in sorted {
+        h.update(l.as_bytes());
+        h.update(b"\n");
+    }
+    format!("{:x}", h.finalize())
+}
+
 impl fmt::Display for CaseKey {
     /// "sum f32/f32 tree n=1000 wg=256 normal seed=7".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -311,6 +337,38 @@ pub fn index(report: &Report) -> Result<BTreeMap<ResultKey, &ResultRecord>, Dupl
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Shards are fixed by the label alone: the same label always lands in the same shard,
+    /// every shard in 1..=N is reachable, and the cut is roughly even.
+    #[test]
+    fn shards_depend_on_the_label_alone() {
+        let labels: Vec<String> = (0..3000)
+            .map(|i| format!("sum f32/f32 tree n={i} wg=256 normal seed=7"))
+            .collect();
+        let mut counts = [0usize; 3];
+        for l in &labels {
+            let k = shard_of(l, 3);
+            assert!((1..=3).contains(&k));
+            assert_eq!(k, shard_of(&l.clone(), 3));
+            counts[k as usize - 1] += 1;
+        }
+        assert!(counts.iter().all(|&c| c > 800), "{counts:?}");
+        assert_eq!(shard_of("x", 1), 1);
+        // A known value, so a change of the rule (which would re-cut every fleet's
+        // matrix) fails here and not silently in a merge.
+        assert_eq!(
+            shard_of("sum f32/f32 tree n=1000 wg=256 normal seed=7", 1000),
+            505
+        );
+        assert_eq!(
+            shard_of("dot f16/f32 atomic n=4096 wg=64 uniform seed=3", 1000),
+            254
+        );
+        let mut rev = labels.clone();
+        rev.reverse();
+        assert_eq!(matrix_sha256(&labels), matrix_sha256(&rev));
+        assert_ne!(matrix_sha256(&labels), matrix_sha256(&labels[1..]));
+    }
 
     #[test]
     fn device_names_lose_version_noise_only() {

@@ -58,6 +58,54 @@ pub struct Env {
     /// Anything else worth recording (host name, environment variables that matter).
     #[serde(default)]
     pub extra: BTreeMap<String, serde_json::Value>,
+    /// The part of the case matrix this report holds (`run --shard K/N`); absent for a
+    /// whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    /// The reports `merge --json` joined into this one, in order; empty for a run's own
+    /// report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<MergedSource>,
+}
+
+/// Which part of the case matrix a shard report holds (`run --shard K/N`). A case's shard
+/// is fixed by its case key alone (see `report::key::CaseKey::shard`), so every machine cuts
+/// one matrix the same way.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct ShardInfo {
+    /// K: this shard, from 1 to `count`.
+    pub index: u32,
+    /// N: how many shards the matrix is cut into.
+    pub count: u32,
+    /// SHA-256 (hex) of the whole matrix's case labels, sorted, one per line: the shards of
+    /// one matrix share it.
+    pub matrix_sha256: String,
+    /// Every case of the whole matrix (all shards'), by its case label (the result key
+    /// without the device, ordering and workgroup count), in matrix order: what `merge`
+    /// checks the shards cover.
+    pub matrix: Vec<String>,
+}
+
+/// One report joined by `merge --json`, with the provenance that may differ between the
+/// machines that ran the shards.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct MergedSource {
+    /// The report's path as given to `merge`.
+    pub report: String,
+    /// "K/N" for a shard, absent for a whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// The detbench commit that wrote it.
+    pub git_commit: String,
+    /// SHA-256 (hex) of its kernel hashes (path and hash, one pair a line): equal for equal
+    /// kernel sources.
+    pub kernels_sha256: String,
+    /// When its run started.
+    pub started_at: String,
+    /// Whether it was interrupted.
+    pub partial: bool,
+    /// Its devices, with their drivers (these may differ from machine to machine).
+    pub devices: Vec<DeviceInfo>,
 }
 
 /// A device as `detbench devices` and the report's `env.devices` show it.

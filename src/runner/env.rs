@@ -32,6 +32,8 @@ pub fn environment(
         seed,
         started_at: now_rfc3339(),
         extra: BTreeMap::new(),
+        shard: None,
+        merged_from: Vec::new(),
     }
 }
 

@@ -92,6 +92,8 @@ pub struct RunConfig {
     /// `--reveal`: each deterministic row of an op `reveal` probes gets its order
     /// fingerprint (`crate::reveal::record`).
     pub reveal: bool,
+    /// `--shard K/N`: run only the cases of shard K (None: the whole matrix).
+    pub shard: Option<Shard>,
 }
 
 /// The family of an op, or a one-line error for an op this build lacks.
@@ -115,7 +117,18 @@ pub(super) fn expand_matrix(
     let mut cases = Vec::new();
     for &op in &cfg.ops {
         let fam = family(op)?;
-        cases.extend(fam.expand(op_cases(cfg, op, fam, owner)?, &cfg.family)?);
+        // A kernel with its own workgroup size runs once, at it, whatever
+        // --workgroup-size lists (else one result key would be run once per size).
+        let mut seen = std::collections::HashSet::new();
+        for mut case in fam.expand(op_cases(cfg, op, fam, owner)?, &cfg.family)? {
+            if let Some(wg) = fam.own_workgroup_size(&case) {
+                case.workgroup_size = wg;
+                if !seen.insert(format!("{case:?}")) {
+                    continue;
+                }
+            }
+            cases.push(case);
+        }
     }
     Ok(expand_seeds(cases, &cfg.seeds))
 }
@@ -235,4 +248,43 @@ pub fn copy_baseline(cfg: &RunConfig, cases: &[Case], owned: bool) -> Option<Cas
         .find_map(|f| f.baseline(spec).map(|c| (f, c)))?;
     // The baseline family's own results are the baseline when it was asked for.
     (!asked(fam)).then_some(case)
+}
+
+/// `run --shard K/N`: the K-th of N parts of the case matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// K, from 1 to `count`.
+    pub index: u32,
+    /// N.
+    pub count: u32,
+}
+
+/// Most shards a matrix is cut into (a Slurm array or a Kubernetes indexed Job is far
+/// smaller).
+pub const MAX_SHARDS: u32 = 100_000;
+
+impl Shard {
+    /// "K/N" with 1 <= K <= N <= [`MAX_SHARDS`].
+    pub fn parse(s: &str) -> Result<Shard, DetError> {
+        let bad = || {
+            DetError::input(format!(
+                "--shard: '{s}' is not K/N (shard K of N, 1 <= K <= N <= {MAX_SHARDS}, e.g. 2/3)"
+            ))
+        };
+        let (k, n) = s.trim().split_once('/').ok_or_else(bad)?;
+        let (index, count): (u32, u32) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if index == 0 || count == 0 || index > count || count > MAX_SHARDS {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }

@@ -19,13 +19,14 @@ mod metrics;
 mod progress;
 mod records;
 pub mod seeds;
+pub mod shard;
 
 pub use crate::shared::host::{check_host_size, check_runs_memory};
 pub use crate::shared::stats::median;
 pub use batch::{BatchOutputs, BatchTag};
 pub use case::{drop_warmup, run_case};
 pub use env::{environment, now_rfc3339, os_description};
-pub use matrix::{copy_baseline, AccChoice, RunConfig};
+pub use matrix::{copy_baseline, AccChoice, RunConfig, Shard};
 pub use metrics::{fingerprint, metrics, nan_max, output_blocks, unjudgeable, Metrics};
 pub use records::{cross_backend_ulp, finish_record};
 
@@ -74,15 +75,21 @@ fn expand_for(
 pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
     // The backends first: one may own the run's variants (an adapter's modes).
     let found = crate::backend::discover(&cfg.backends).with_given(&cfg.given);
-    let (mut cases, tags) = expand_for(cfg, &found)?;
+    let (cases, tags) = expand_for(cfg, &found)?;
     let owned = found.variant_owner().map_err(DetError::input)?.is_some();
     let mut batched = BatchOutputs::default();
-    // Cases from here on are the copy baseline, which the user did not ask for.
-    let user_cases = cases.len();
-    cases.extend(copy_baseline(cfg, &cases, owned));
-    if cases.is_empty() {
+    let baseline = copy_baseline(cfg, &cases, owned);
+    if cases.is_empty() && baseline.is_none() {
         return Err(DetError::input("the matrix is empty: nothing to run"));
     }
+    // `--shard K/N` keeps its part of the whole matrix (which may be empty); cases from
+    // `user_cases` on are the copy baseline, which the user did not ask for.
+    let shard::Selection {
+        cases,
+        tags,
+        user_cases,
+        shard,
+    } = shard::select(cfg, shard::plan(cfg, cases, tags, baseline));
     check_backends(cfg, &found)?;
     let mut report = Report {
         schema: SCHEMA.into(),
@@ -91,6 +98,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
         partial: false,
     };
     seeds::record_seeds(&mut report.env, &cfg.seeds);
+    report.env.shard = shard;
     if found.backends.is_empty() {
         // Nothing can run: skip preparing inputs and references (minutes at 2^28).
         return Ok(report);

@@ -573,7 +573,7 @@ fn usage_errors_name_what_is_missing_and_suggest() {
             &["kernels", "--arch", "sm_90"],
             "detbench kernels: missing --out",
         ),
-        (&["check"], "detbench check: missing --baseline"),
+        (&["check"], "detbench check: missing --current"),
         (&["report"], "detbench report: missing <INPUTS>"),
         (&["tolerance"], "detbench tolerance: missing <INPUT>"),
         (&["merge"], "detbench merge: missing <INPUTS>"),

@@ -157,6 +157,63 @@ fn train_reports_validate_against_the_published_schema() {
     }
 }
 
+/// `run --list-cases --json` validates against docs/cases.schema.json, and a shard report
+/// and the report `merge --json` joins from shards against the report schema.
+#[test]
+fn case_lists_and_merged_shards_validate_against_the_published_schemas() {
+    let cases = published("cases.schema.json", detbench::runner::shard::json_schema());
+    let report = published(
+        "report.schema.json",
+        detbench::report::schema::json_schema(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let m = [
+        "--op",
+        "sum,dot",
+        "--backend",
+        "cpu",
+        "--precision",
+        "f32",
+        "--size",
+        "300",
+        "--runs",
+        "2",
+        "--quiet",
+    ];
+    let out =
+        run_ok(
+            bin()
+                .arg("run")
+                .args(m)
+                .args(["--list-cases", "--json", "-", "--shard", "1/2"]),
+        );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    validate(&cases, &list, "a case list");
+    let mut wrong = list.clone();
+    wrong["cases"][0]["shard"] = "1".into();
+    assert!(
+        !jsonschema::is_valid(&cases, &wrong),
+        "a string shard validated"
+    );
+    let shards: Vec<PathBuf> = (1..=2)
+        .map(|k| {
+            let p = dir.path().join(format!("s{k}.json"));
+            run_ok(
+                bin()
+                    .arg("run")
+                    .args(m)
+                    .args(["--shard", &format!("{k}/2"), "--json"])
+                    .arg(&p),
+            );
+            validate(&report, &read(&p), "a shard report");
+            p
+        })
+        .collect();
+    let merged = dir.path().join("merged.json");
+    run_ok(bin().args(["merge", "--json"]).arg(&merged).args(&shards));
+    validate(&report, &read(&merged), "a merged report");
+}
+
 #[test]
 fn reveal_output_validates_against_the_published_schema() {
     let schema = published("reveal.schema.json", detbench::reveal::json_schema());

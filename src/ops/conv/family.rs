@@ -46,6 +46,15 @@ impl Family for Conv {
     fn sized_by(&self) -> Option<&'static str> {
         Some("--conv-shape")
     }
+    /// `direct` takes `--workgroup-size`; the tiled kernels launch a tile's threads and
+    /// tensor cores eight warps (see `ConvJob`).
+    fn own_workgroup_size(&self, case: &Case) -> Option<u32> {
+        match case.variant.parse::<super::ConvVariant>().ok()? {
+            super::ConvVariant::Direct => None,
+            super::ConvVariant::TensorCore => Some(256),
+            _ => Some((super::TILE * super::TILE) as u32),
+        }
+    }
     /// One case per shape (`--conv-shape`), sized by its output (the size list does not
     /// apply).
     fn expand(&self, cases: Vec<Case>, options: &FamilyOptions) -> Result<Vec<Case>, DetError> {

@@ -39,6 +39,13 @@ impl Family for Matmul {
     fn sized_by(&self) -> Option<&'static str> {
         Some("--mm-shape")
     }
+    /// Tiles of TILE x TILE threads; tensor cores eight warps per tile (see `MmJob`).
+    fn own_workgroup_size(&self, case: &Case) -> Option<u32> {
+        Some(match case.variant.parse::<super::MmVariant>().ok()? {
+            super::MmVariant::TensorCore => 256,
+            _ => (super::TILE * super::TILE) as u32,
+        })
+    }
     /// One case per shape (`--mm-shape`), sized by its output (the size list does not
     /// apply).
     fn expand(&self, cases: Vec<Case>, options: &FamilyOptions) -> Result<Vec<Case>, DetError> {

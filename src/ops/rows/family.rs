@@ -41,6 +41,10 @@ impl Family for Rows {
     fn sized_by(&self) -> Option<&'static str> {
         Some("--row-len")
     }
+    /// Every row op launches 64 threads per group (see `RowJob`).
+    fn own_workgroup_size(&self, _case: &Case) -> Option<u32> {
+        Some(super::ROW_WORKGROUP)
+    }
     /// One case per row length (`--row-len`); the size list does not apply.
     fn expand(&self, cases: Vec<Case>, options: &FamilyOptions) -> Result<Vec<Case>, DetError> {
         let lens = options.get::<super::RowsOptions>().map(|o| &o.lens[..]);

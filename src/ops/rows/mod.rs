@@ -53,6 +53,8 @@
 //! round past the format's largest value: the error model assumes no overflow, so such a
 //! row is `unsupported` with the reason in the note.
 
+/// Threads per workgroup of every row kernel (`--workgroup-size` does not apply).
+pub const ROW_WORKGROUP: u32 = 64;
 pub mod cpu;
 pub mod cuda;
 mod family;
@@ -243,8 +245,8 @@ impl RowsJob {
             variant,
             x,
             launch: Launch {
-                workgroup_size: 64,
-                workgroups: (rows * split.splits).div_ceil(64) as u32,
+                workgroup_size: ROW_WORKGROUP,
+                workgroups: (rows * split.splits).div_ceil(ROW_WORKGROUP as usize) as u32,
             },
             runs,
             split,

@@ -57,3 +57,23 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// What a merge of shards must reproduce of an unsharded run: every row's result key, and
+/// the fingerprint of each row of a deterministic variant.
+#[allow(clippy::type_complexity)]
+pub fn keys_and_prints(
+    r: &Report,
+) -> (
+    std::collections::BTreeSet<detbench::report::key::ResultKey>,
+    std::collections::BTreeMap<detbench::report::key::ResultKey, Option<String>>,
+) {
+    use detbench::report::key::ResultKey;
+    let keys = r.results.iter().map(|x| ResultKey::of(x, &r.env)).collect();
+    let prints = r
+        .results
+        .iter()
+        .filter(|x| x.deterministic_variant)
+        .map(|x| (ResultKey::of(x, &r.env), x.fingerprint.clone()))
+        .collect();
+    (keys, prints)
+}
