@@ -15,6 +15,9 @@ mod run_args;
 pub use run_args::{default_precisions, run_config};
 mod store_cmd;
 pub use store_cmd::{ExportArgs, HistoryArgs, StoreArgs, StoreCommand};
+mod train_cmd;
+use train_cmd::train;
+pub use train_cmd::{TrainArgs, MAX_REPLICAS};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -318,45 +321,12 @@ pub struct MergeArgs {
     pub allow_mixed_builds: bool,
 }
 
-#[derive(Args, Debug)]
-pub struct TrainArgs {
-    /// Backends, comma-separated, or `all` (cpu plus whichever GPUs exist); each trains
-    /// every mode and replica.
-    #[arg(long, default_value = "cpu")]
-    pub backend: String,
-    /// Optimizer steps per replica (batches of 32 images).
-    #[arg(long, default_value_t = crate::train::DEFAULT_STEPS)]
-    pub steps: usize,
-    /// Replicas per mode: identical trainings from the same seed.
-    #[arg(long, default_value_t = 3)]
-    pub replicas: usize,
-    /// Kernel modes: deterministic, nondeterministic, or both (comma-separated).
-    #[arg(long, default_value = "deterministic,nondeterministic")]
-    pub mode: String,
-    /// Seed of the initial weights, the data set and the batch order (shared by all replicas).
-    #[arg(long, default_value_t = 7)]
-    pub seed: u64,
-    /// Peak Adam learning rate (default 0.08), warmed up over the first 10% of the steps
-    /// and decayed by a cosine to a tenth of it at the last step.
-    #[arg(long)]
-    pub lr: Option<f64>,
-    /// Where to write the JSON report (`-` for stdout; the summary then goes to stderr).
-    #[arg(long, default_value = "detbench-train.json")]
-    pub json: PathBuf,
-    /// No progress bar, summary or messages: only errors on stderr.
-    #[arg(long)]
-    pub quiet: bool,
-}
-
 /// Most timed runs per case. Every run's output is kept for the run-to-run comparison, so
 /// memory grows with the runs; 100 000 runs are enough for an empirical bound at 99.999%
 /// confidence (see `tolerance`).
 pub const MAX_RUNS: usize = 100_000;
 /// Most optimizer steps (`run --steps`) and training steps (`train --steps`).
 pub use crate::ops::optim::MAX_STEPS;
-/// Most training replicas per mode.
-pub const MAX_REPLICAS: usize = 1_000;
-
 /// The command line as the report records it. Arguments are read as `OsString`
 /// (`std::env::args` panics on a non-UTF-8 path); a name that is not UTF-8 is recorded
 /// lossily here, and used exactly as given everywhere else.
@@ -605,70 +575,6 @@ fn interrupted_before_cases(a: &RunArgs, command: &str, why: &DetError) -> Resul
         why.lines().next().unwrap_or_default()
     );
     Ok(Outcome::Interrupted)
-}
-
-fn train(a: &TrainArgs) -> Result<Outcome> {
-    let command = command_line();
-    if a.steps > MAX_STEPS {
-        return Err(DetError::input(format!(
-            "--steps {} is more than the limit of {MAX_STEPS}",
-            a.steps
-        ))
-        .into());
-    }
-    if a.replicas > MAX_REPLICAS {
-        return Err(DetError::input(format!(
-            "--replicas {} is more than the limit of {MAX_REPLICAS}",
-            a.replicas
-        ))
-        .into());
-    }
-    let mut spec = crate::train::TrainSpec::parse(
-        &a.backend, a.steps, a.replicas, &a.mode, a.seed, a.lr, command,
-    )?;
-    if a.quiet {
-        spec = spec.quiet();
-    }
-    crate::safety::Plan::new()
-        .output("--json", Some(&a.json))
-        .check()?;
-    crate::interrupt::cooperate();
-    let report = crate::train::run(&spec)?;
-    // The report is written below by this thread: the Ctrl-C watchdog stands down.
-    crate::interrupt::finishing();
-    let to_stdout = a.json.as_os_str() == "-";
-    if to_stdout {
-        // `--json -`: the report alone on stdout, the summary on stderr.
-        crate::safety::out(&(serde_json::to_string_pretty(&report)? + "\n"))?;
-        if !a.quiet {
-            eprint!("{}", crate::train::summary(&report));
-        }
-    } else {
-        crate::train::write(&a.json, &report)?;
-        if !a.quiet {
-            crate::safety::out(&crate::train::summary(&report))?;
-        }
-    }
-    if !a.quiet {
-        let partial = if report.partial {
-            " (partial: interrupted)"
-        } else {
-            ""
-        };
-        eprintln!(
-            "detbench: wrote training report to {}{partial}",
-            if to_stdout {
-                "stdout".into()
-            } else {
-                a.json.display().to_string()
-            }
-        );
-    }
-    Ok(if report.partial {
-        Outcome::Interrupted
-    } else {
-        Outcome::Ok
-    })
 }
 
 /// Runs the parsed command. A command that fails leaves nothing new behind: the files

@@ -44,11 +44,14 @@ pub(super) fn compare_timing(
         (true, Some(b), Some(c)) if b > 0.0 && c.is_finite() => Some(c / b),
         _ => None,
     };
-    // The CPU time grew with the wall time: beyond 1 + max-slowdown and by at least half
-    // the wall-clock slowdown (in log terms; threads that spin while they wait for a
-    // descheduled sibling add some CPU time under load, never the whole stretch).
+    // The CPU time grew with the wall time: beyond 1 + max-slowdown and the contention
+    // allowance (other processes on the cores stretch CPU time too, through the shared
+    // caches, memory bandwidth and SMT sibling), and by at least half the wall-clock
+    // slowdown (in log terms; threads that spin while they wait for a descheduled
+    // sibling add some CPU time under load, never the whole stretch).
+    let contention = limit.max(opts.host_contention);
     let more_work =
-        cpu_ratio.is_some_and(|c| c > limit && ratio > 1.0 && c.ln() >= 0.5 * ratio.ln());
+        cpu_ratio.is_some_and(|c| c > contention && ratio > 1.0 && c.ln() >= 0.5 * ratio.ln());
     // The device's overall shift is machine load only where the evidence says so: a
     // host-scheduled row whose CPU time was measured and did not grow. A device's own timer
     // (a GPU's events or timestamps) does not see host load, and a row without CPU times
@@ -193,8 +196,14 @@ pub(super) fn compare_timing(
                 drift.scatter, drift.speedup
             )
         } else {
+            let cpu = match cpu_ratio {
+                Some(cr) if cr > limit => format!(
+                    "; its CPU time per run grew x{cr:.2}, within the contention allowance x{contention:.2} (see --host-contention)"
+                ),
+                _ => String::new(),
+            };
             format!(
-                "its fastest run is only {added_ms:.3} ms slower, within the host floor of {floor} ms (a preempted run waits whole scheduler time slices; see --host-floor-ms)"
+                "its fastest run is only {added_ms:.3} ms slower, within the host floor of {floor} ms (a preempted run waits whole scheduler time slices; see --host-floor-ms){cpu}"
             )
         };
         v.notes.push(format!(

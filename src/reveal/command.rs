@@ -101,7 +101,7 @@ fn setup(a: &RevealArgs) -> Result<(Target, Box<dyn Backend>), DetError> {
         (Some(_), "cpu") => BackendKind::External,
         (_, s) => parse("backend", s)?,
     };
-    let (variant, mode, backend): (String, String, Box<dyn Backend>) =
+    let (variant, mode, unpromised, backend): (String, String, Option<String>, Box<dyn Backend>) =
         if kind == BackendKind::External {
             let spec = a.external.as_deref().ok_or_else(|| {
                 DetError::input(
@@ -123,7 +123,13 @@ fn setup(a: &RevealArgs) -> Result<(Target, Box<dyn Backend>), DetError> {
                 None => ad.plain.clone().unwrap_or_else(|| modes[0].clone()),
             };
             let variant = crate::ops::reference_variant(op)?.to_string();
-            (variant, mode, Box::new(b))
+            let unpromised = (!ad.deterministic.contains(&mode)).then(|| {
+                format!(
+                    "adapter {} does not declare mode '{mode}' deterministic",
+                    ad.name
+                )
+            });
+            (variant, mode, unpromised, Box::new(b))
         } else {
             let variant = a.variant.clone().unwrap_or_else(|| "tree".into());
             if !op.variants().contains(&variant.as_str()) {
@@ -144,7 +150,13 @@ fn setup(a: &RevealArgs) -> Result<(Target, Box<dyn Backend>), DetError> {
                     why.join("; ")
                 )));
             }
-            (variant.clone(), variant, found.backends.remove(0))
+            let unpromised = Target::unpromised_internal(op, &variant);
+            (
+                variant.clone(),
+                variant,
+                unpromised,
+                found.backends.remove(0),
+            )
         };
     let target = Target {
         op,
@@ -154,6 +166,7 @@ fn setup(a: &RevealArgs) -> Result<(Target, Box<dyn Backend>), DetError> {
         accumulator,
         n: a.size,
         workgroup_size: wg,
+        unpromised,
     };
     Ok((target, backend))
 }

@@ -96,7 +96,9 @@ pub struct RevealReport {
     /// True when the result does not depend on the order: every crafted input gave the
     /// exact sum. Then `trees` is empty.
     pub order_free: bool,
-    /// True when every run revealed the same single tree.
+    /// True when every run revealed the same single tree and the variant promises one
+    /// order: never for a variant that accumulates with atomics, or an adapter mode not
+    /// declared deterministic, however often its runs agreed.
     pub order_fixed: bool,
     /// One entry per distinct tree, most frequent first.
     pub trees: Vec<SeenTree>,
@@ -242,7 +244,10 @@ pub fn reveal(
     seen.sort_by_key(|s| std::cmp::Reverse(s.1));
     let runs = made;
     let order_free = free == runs;
-    let order_fixed = seen.len() == 1 && unfit == 0 && free == 0;
+    // An atomic variant's runs can agree by chance (a lightly loaded device schedules its
+    // work groups in the same order): one tree then says nothing about the next run.
+    let one_tree = seen.len() == 1 && unfit == 0 && free == 0;
+    let order_fixed = one_tree && target.unpromised.is_none();
     let documented = match cpu {
         // A variant whose order changes has no documented order to compare with; a cpu
         // that cannot run the variant (no float atomics) has none either.
@@ -271,6 +276,11 @@ pub fn reveal(
     };
     let verdict = match &hidden {
         Some(m) => format!("the order cannot be revealed from crafted inputs: {m}"),
+        None if one_tree && target.unpromised.is_some() => format!(
+            "the order is not fixed: {}, so the one tree its {runs} run(s) showed was this \
+             time's schedule, not a promise (more --runs may show others)",
+            target.unpromised.as_deref().unwrap_or_default()
+        ),
         None => verdict(
             order_free,
             order_fixed,

@@ -110,9 +110,25 @@ pub struct Target {
     pub accumulator: Precision,
     pub n: usize,
     pub workgroup_size: u32,
+    /// Why one tree over a few runs promises nothing about the next: the variant
+    /// accumulates with atomics, or its backend does not call the mode deterministic (an
+    /// adapter's word). `None` for a variant that promises the same bits on every run.
+    pub unpromised: Option<String>,
 }
 
 impl Target {
+    /// `unpromised` for a variant of detbench's own of `op`: set when it accumulates with
+    /// atomics (its order is then the device's schedule).
+    pub fn unpromised_internal(op: Op, variant: &str) -> Option<String> {
+        let atomic = match op {
+            Op::Sum | Op::Dot => variant
+                .parse::<crate::ops::reduce::ReduceVariant>()
+                .is_ok_and(|v| v.is_atomic()),
+            _ => false,
+        };
+        atomic.then(|| "the variant accumulates with atomics".to_string())
+    }
+
     /// The case a probe prepares its jobs from (one run, the target's launch).
     pub fn case(&self) -> Case {
         Case {

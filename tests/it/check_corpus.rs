@@ -115,7 +115,9 @@ fn reruns_pass_with_timing_on() {
         // the host's scheduler (cpu, lavapipe), where a busy machine adds whole time
         // slices; the timing rule weighs each row against the noise these two reports
         // show (its own spread, the scatter of row shifts and the largest row speedup on
-        // its device) and the host floor, so a rerun passes however loaded the runner is.
+        // its device) and the host floor, and CPU time grown within what other processes'
+        // contention causes (--host-contention) is not more work, so a rerun passes
+        // however loaded the runner is.
         let o = check(&c[0], rerun, &[]);
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
         assert!(text(&o).contains("0 regressed"), "{}", text(&o));
@@ -303,6 +305,10 @@ fn a_twofold_slowdown_over_ten_runs_fails_and_no_timing_passes_it() {
     assert_bad_input(
         &check(baseline(), &cur, &["--host-floor-ms=-1"]),
         "--host-floor-ms",
+    );
+    assert_bad_input(
+        &check(baseline(), &cur, &["--host-contention", "0.5"]),
+        "--host-contention",
     );
     // The same x2 on a 1 ms host-timed row (+1 ms, what one preemption per run adds) is
     // within the host floor when the CPU time per run did not grow: a note, exit 0.

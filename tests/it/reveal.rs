@@ -27,6 +27,7 @@ pub fn target(op: Op, variant: &str, p: Precision, n: usize, wg: u32) -> Target 
         },
         n,
         workgroup_size: wg,
+        unpromised: Target::unpromised_internal(op, variant),
     }
 }
 
@@ -241,8 +242,16 @@ fn atomic_sum_on_wgpu_has_no_fixed_order_and_binned_sums_are_order_free() {
         Some(cpu.as_ref()),
     )
     .expect("revealed");
+    // Whether lavapipe's threads happened to keep one schedule over these runs is up to the
+    // host's load; what must hold either way is that no fixed order is claimed.
     assert!(!r.order_fixed && !r.order_free, "{}", r.verdict);
-    assert!(r.trees.len() > 1 || r.unfit_runs > 0, "{r:?}");
+    if r.trees.len() == 1 && r.unfit_runs == 0 {
+        assert!(
+            r.verdict.contains("accumulates with atomics"),
+            "{}",
+            r.verdict
+        );
+    }
     assert!(
         r.verdict.starts_with("the order is not fixed"),
         "{}",
