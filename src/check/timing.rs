@@ -196,14 +196,14 @@ pub(super) fn compare_timing(
                 drift.scatter, drift.speedup
             )
         } else {
-            let cpu = match cpu_ratio {
+            let cpu_note = match cpu_ratio {
                 Some(cr) if cr > limit => format!(
                     "; its CPU time per run grew x{cr:.2}, within the contention allowance x{contention:.2} (see --host-contention)"
                 ),
                 _ => String::new(),
             };
             format!(
-                "its fastest run is only {added_ms:.3} ms slower, within the host floor of {floor} ms (a preempted run waits whole scheduler time slices; see --host-floor-ms){cpu}"
+                "its fastest run is only {added_ms:.3} ms slower, within the host floor of {floor} ms (a preempted run waits whole scheduler time slices; see --host-floor-ms){cpu_note}"
             )
         };
         v.notes.push(format!(
