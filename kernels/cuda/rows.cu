@@ -8,6 +8,7 @@
 // added in chunk order from +0 (one chunk: the chain itself). row_sum and mean give the CPU
 // emulation's bits (src/ops/rows/cpu.rs); log_softmax's exp and log are the device's
 // (expf/logf, or exp/log for an f64 accumulator), held to the bound of src/ops/rows/mod.rs.
+// On the host emulator they are the cpu backend's, so there log_softmax gives its bits too.
 //
 // Entry points `rows_{pass}_{in}_{acc}`; parameters (4 u32: B, N, chunk, splits) in a small
 // device buffer; `rowbuf` holds accumulator values: [1/N rounded] for mean, per row
@@ -18,10 +19,18 @@
 #define RP_CHUNK 2
 #define RP_SPLITS 3
 
+#if defined(DB_HOST_EMU)
+// The emulator's device math is the cpu backend's (emu/cuda_host.h, DbEmuMath).
+__device__ __forceinline__ float db_exp(float v) { return db_emu_math.expf(v); }
+__device__ __forceinline__ double db_exp(double v) { return db_emu_math.exp(v); }
+__device__ __forceinline__ float db_log(float v) { return db_emu_math.logf(v); }
+__device__ __forceinline__ double db_log(double v) { return db_emu_math.log(v); }
+#else
 __device__ __forceinline__ float db_exp(float v) { return expf(v); }
 __device__ __forceinline__ double db_exp(double v) { return exp(v); }
 __device__ __forceinline__ float db_log(float v) { return logf(v); }
 __device__ __forceinline__ double db_log(double v) { return log(v); }
+#endif
 // The larger of two values, the other one where one is NaN (Rust's f64::max, the CPU's).
 __device__ __forceinline__ float db_max(float a, float b) { return fmaxf(a, b); }
 __device__ __forceinline__ double db_max(double a, double b) { return fmax(a, b); }

@@ -52,6 +52,19 @@ struct DbDim3 {
 // The running fiber's indices, set by its worker before every switch into the fiber.
 extern thread_local DbDim3 threadIdx, blockIdx, blockDim, gridDim;
 
+// The emulated device's exp and log (rows.cu's log_softmax): the host process's, handed
+// over by the cuda-emu backend through db_emu_set_math (module.cpp) when it loads the
+// module. They are the cpu backend's (the libm crate), so an ordered log_softmax compares
+// with the cpu row bit for bit and a launch bug that keeps within the bound still shows. A
+// real GPU's expf and logf are its own; nothing here claims to emulate them.
+struct DbEmuMath {
+    float (*expf)(float);
+    float (*logf)(float);
+    double (*exp)(double);
+    double (*log)(double);
+};
+extern DbEmuMath db_emu_math;
+
 // The barriers of the running block (module.cpp).
 void db_emu_syncthreads();
 void db_emu_warp_sync();

@@ -465,6 +465,17 @@ void db_mma16816(float d[4], const unsigned a[4], const unsigned b[2]) {
 
 // The module's entry points, one per line, into buf (NUL-terminated); returns the length
 // needed.
+// glibc's until the backend hands over its own (cuda_host.h).
+DbEmuMath db_emu_math = {
+    static_cast<float (*)(float)>(&::expf), static_cast<float (*)(float)>(&::logf),
+    static_cast<double (*)(double)>(&::exp), static_cast<double (*)(double)>(&::log)};
+
+// Sets the emulated device's exp and log; called once, before any launch.
+DB_EMU_API void db_emu_set_math(float (*expf_)(float), float (*logf_)(float), double (*exp_)(double),
+                                double (*log_)(double)) {
+    db_emu_math = {expf_, logf_, exp_, log_};
+}
+
 DB_EMU_API std::size_t db_emu_entries(char* buf, std::size_t cap) {
     std::string all;
     for (const Entry& e : registry()) all += e.name + "\n";

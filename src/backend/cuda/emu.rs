@@ -304,6 +304,26 @@ type LaunchFn = unsafe extern "C" fn(
     usize,
 ) -> i32;
 
+/// `db_emu_set_math(expf, logf, exp, log)` of module.cpp.
+type SetMathFn = unsafe extern "C" fn(
+    extern "C" fn(f32) -> f32,
+    extern "C" fn(f32) -> f32,
+    extern "C" fn(f64) -> f64,
+    extern "C" fn(f64) -> f64,
+);
+extern "C" fn host_expf(x: f32) -> f32 {
+    libm::expf(x)
+}
+extern "C" fn host_logf(x: f32) -> f32 {
+    libm::logf(x)
+}
+extern "C" fn host_exp(x: f64) -> f64 {
+    libm::exp(x)
+}
+extern "C" fn host_log(x: f64) -> f64 {
+    libm::log(x)
+}
+
 /// One built module, loaded for the rest of the process (its fault handler stays chained
 /// into the process's, so it is never unloaded).
 pub struct EmuModule {
@@ -334,6 +354,16 @@ fn load(so: &Path) -> Result<EmuModule, String> {
                 .map_err(|e| e.to_string())?,
         )
     };
+    // The emulated device's exp and log are this process's (the cpu backend's libm), so
+    // log_softmax's ordered passes compare with the cpu rows bit for bit (cuda_host.h).
+    // SAFETY: module.cpp's C function with exactly this signature; it only stores the
+    // pointers, and no launch of this freshly loaded module can be running.
+    unsafe {
+        let set_math = *lib
+            .get::<SetMathFn>(b"db_emu_set_math\0")
+            .map_err(|e| e.to_string())?;
+        set_math(host_expf, host_logf, host_exp, host_log);
+    }
     // SAFETY: a null buffer asks only for the length needed.
     let need = unsafe { entries_fn(std::ptr::null_mut(), 0) };
     let mut buf = vec![0u8; need.max(1)];

@@ -1,6 +1,6 @@
 //! The row reductions on the CPU, in the kernels' order: `row_sum` and `mean` give the
 //! GPU's bits; `log_softmax` uses libm's exp and log, which a GPU's need not match (see
-//! [`super`]). `atomic` really is atomic: threads add the chunks' partials into the row's
+//! [`super`]); the cuda-emu device uses these same functions (src/backend/cuda/emu.rs). `atomic` really is atomic: threads add the chunks' partials into the row's
 //! cell by compare-exchange, so the order changes run to run.
 
 use super::{RowSplit, RowsJob};
