@@ -104,6 +104,17 @@ impl Stream {
         let u2 = self.unit();
         libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(2.0 * std::f64::consts::PI * u2)
     }
+
+    /// Two independent standard normals from the same two uniforms as [`Stream::normal`]:
+    /// Box-Muller's cosine and sine branches, so a log and a square root serve two values
+    /// (the `normal` inputs are drawn this way, in pairs).
+    pub fn normal_pair(&mut self) -> (f64, f64) {
+        let u1 = 1.0 - self.unit(); // (0, 1]
+        let u2 = self.unit();
+        let r = libm::sqrt(-2.0 * libm::log(u1));
+        let (sin, cos) = libm::sincos(2.0 * std::f64::consts::PI * u2);
+        (r * cos, r * sin)
+    }
 }
 
 /// Exponent range for `wide` inputs: wide, but keeping n values summable in `p`.
@@ -166,6 +177,8 @@ pub fn draw(
 
 /// Elements per block of a parallel draw.
 const BLOCK: usize = 1 << 14;
+// Normal values are drawn in pairs, which must not straddle two blocks.
+const _: () = assert!(BLOCK.is_multiple_of(2));
 
 /// [`draw`] on `threads` threads. Element i of a `uniform`, `normal` or `wide` draw is a
 /// function of the words of the seed's stream from i * (words per element) on, whatever
@@ -179,16 +192,34 @@ fn draw_with(
     stream: u64,
     threads: usize,
 ) -> Result<Vec<f64>, DetError> {
-    // 32-bit words of the stream each element takes: one u64 for a uniform value, two
-    // for a normal (Box-Muller) or a wide one (an exponent and a significand).
+    // 32-bit words of the stream each element takes: one u64 for a uniform value, one
+    // for a normal (Box-Muller: two u64 give a pair), two for a wide one (an exponent and
+    // a significand).
+    let each = |part: &mut [f64], s: &mut Stream, f: &dyn Fn(&mut Stream) -> f64| {
+        part.iter_mut().for_each(|x| *x = f(s));
+    };
     let v = match spec {
-        InputSpec::Uniform => fill_seeded(n, seed, stream, 2, threads, |s| p.round(s.symmetric())),
-        InputSpec::Normal => fill_seeded(n, seed, stream, 4, threads, |s| p.round(s.normal())),
+        InputSpec::Uniform => fill_seeded(n, seed, stream, 2, threads, |s, part| {
+            each(part, s, &|s| p.round(s.symmetric()))
+        }),
+        // Blocks hold an even number of elements, so pairs never straddle two blocks; an
+        // odd `n` drops the last pair's sine branch.
+        InputSpec::Normal => fill_seeded(n, seed, stream, 2, threads, |s, part| {
+            for pair in part.chunks_mut(2) {
+                let (a, b) = s.normal_pair();
+                pair[0] = p.round(a);
+                if let Some(y) = pair.get_mut(1) {
+                    *y = p.round(b);
+                }
+            }
+        }),
         InputSpec::Wide => {
             let (lo, hi) = wide_exponents(p);
-            fill_seeded(n, seed, stream, 4, threads, |s| {
-                let e = lo + (s.next_u64() % (hi - lo + 1) as u64) as i32;
-                p.round(libm::ldexp(s.symmetric(), e))
+            fill_seeded(n, seed, stream, 4, threads, |s, part| {
+                each(part, s, &|s| {
+                    let e = lo + (s.next_u64() % (hi - lo + 1) as u64) as i32;
+                    p.round(libm::ldexp(s.symmetric(), e))
+                })
             })
         }
         InputSpec::IllConditioned(c) => {
@@ -214,27 +245,25 @@ fn draw_with(
     Ok(v)
 }
 
-/// `n` values, element i drawn by `sample` from the seed's stream at word
-/// `i * words_per_element`, in blocks over `threads` threads.
+/// `n` values drawn by `fill` from the seed's stream, block after block: the block from
+/// element i starts at word `i * words_per_element`, in blocks over `threads` threads.
 fn fill_seeded<F>(
     n: usize,
     seed: u64,
     stream: u64,
     words_per_element: u128,
     threads: usize,
-    sample: F,
+    fill: F,
 ) -> Vec<f64>
 where
-    F: Fn(&mut Stream) -> f64 + Sync,
+    F: Fn(&mut Stream, &mut [f64]) + Sync,
 {
     let mut v = vec![0.0; n];
     let base = Stream::new(seed, stream);
     crate::shared::par::fill_blocks(&mut v, BLOCK, threads, |b, part| {
         let mut s = base.clone();
         s.rng.set_word_pos((b * BLOCK) as u128 * words_per_element);
-        for x in part {
-            *x = sample(&mut s);
-        }
+        fill(&mut s, part);
     });
     v
 }
@@ -656,7 +685,13 @@ mod tests {
         let mut s = Stream::new(seed, stream);
         match spec {
             InputSpec::Uniform => (0..n).map(|_| p.round(s.symmetric())).collect(),
-            InputSpec::Normal => (0..n).map(|_| p.round(s.normal())).collect(),
+            InputSpec::Normal => (0..n.div_ceil(2))
+                .flat_map(|_| {
+                    let (a, b) = s.normal_pair();
+                    [p.round(a), p.round(b)]
+                })
+                .take(n)
+                .collect(),
             InputSpec::Wide => {
                 let (lo, hi) = wide_exponents(p);
                 (0..n)

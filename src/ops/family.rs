@@ -205,6 +205,13 @@ pub trait Family: Sync {
     fn non_finite_inputs(&self, _op: Op) -> &'static [f64] {
         &[]
     }
+    /// Host bytes a case of `op` in `precision` holds at its peak, per element of its
+    /// `--size`: inputs as f64, their encoded copies on the way to a device, outputs. A
+    /// size whose need exceeds the host's available memory is refused before any input is
+    /// drawn. The default, six f64 words, is a bound for any family.
+    fn host_bytes_per_element(&self, _op: Op, _precision: Precision) -> u64 {
+        48
+    }
     /// The `input` label of a report row.
     fn input_label(&self, case: &Case) -> String {
         case.input.label()

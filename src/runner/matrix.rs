@@ -8,7 +8,6 @@ use crate::error::DetError;
 use crate::inputs::{self, InputSpec};
 use crate::numerics::Precision;
 use crate::ops::{self, BaselineSpec, Case, Family, FamilyOptions, Op, Ordering};
-pub use crate::shared::host::check_host_size;
 use std::path::PathBuf;
 
 /// Which accumulator a case uses.
@@ -111,12 +110,15 @@ pub(super) fn expand_matrix(
     cfg: &RunConfig,
     owner: Option<&dyn Backend>,
 ) -> Result<Vec<Case>, DetError> {
-    for &size in &cfg.sizes {
-        check_host_size(size)?;
-    }
     let mut cases = Vec::new();
     for &op in &cfg.ops {
         let fam = family(op)?;
+        for &size in &cfg.sizes {
+            for &p in &cfg.precisions {
+                let per = fam.host_bytes_per_element(op, p) as u128;
+                crate::shared::host::check_host_bytes(size, size as u128 * per)?;
+            }
+        }
         // A kernel with its own workgroup size runs once, at it, whatever
         // --workgroup-size lists (else one result key would be run once per size).
         let mut seen = std::collections::HashSet::new();
@@ -229,25 +231,47 @@ fn accumulators(cfg: &RunConfig, precision: Precision) -> Vec<Precision> {
 /// measures that backend's ops only). Its runs are capped at
 /// [`ops::copy::BASELINE_RUNS`]: every run's copy is read back and checked bit for bit, and
 /// at large sizes that host work, not the copy, is what costs time and memory.
-pub fn copy_baseline(cfg: &RunConfig, cases: &[Case], owned: bool) -> Option<Case> {
+/// A baseline the host cannot hold is refused (exit 2) like any other case, naming the
+/// flag that drops it.
+pub fn copy_baseline(
+    cfg: &RunConfig,
+    cases: &[Case],
+    owned: bool,
+) -> Result<Option<Case>, DetError> {
     let asked = |f: &&dyn Family| f.ops().iter().any(|op| cfg.ops.contains(op));
+    let (Some(size), Some(precision)) = (
+        cases.iter().map(|c| c.size).max(),
+        cases.iter().map(|c| c.precision).max_by_key(|p| p.bytes()),
+    ) else {
+        return Ok(None);
+    };
     let spec = BaselineSpec {
-        size: cases.iter().map(|c| c.size).max()?,
-        precision: cases
-            .iter()
-            .map(|c| c.precision)
-            .max_by_key(|p| p.bytes())?,
+        size,
+        precision,
         seed: cfg.seed,
         runs: cfg.runs,
     };
     if !cfg.copy_baseline || owned {
-        return None;
+        return Ok(None);
     }
-    let (fam, case) = ops::FAMILIES
+    let Some((fam, case)) = ops::FAMILIES
         .iter()
-        .find_map(|f| f.baseline(spec).map(|c| (f, c)))?;
+        .find_map(|f| f.baseline(spec).map(|c| (f, c)))
+    else {
+        return Ok(None);
+    };
     // The baseline family's own results are the baseline when it was asked for.
-    (!asked(fam)).then_some(case)
+    if asked(fam) {
+        return Ok(None);
+    }
+    let per = fam.host_bytes_per_element(case.op, case.precision) as u128;
+    crate::shared::host::check_host_bytes(case.size, case.size as u128 * per).map_err(|e| {
+        DetError::input(format!(
+            "the copy baseline (the largest input, copied in {}): {e}; pass --no-copy-baseline",
+            case.precision
+        ))
+    })?;
+    Ok(Some(case))
 }
 
 /// `run --shard K/N`: the K-th of N parts of the case matrix.

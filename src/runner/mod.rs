@@ -78,7 +78,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
     let (cases, tags) = expand_for(cfg, &found)?;
     let owned = found.variant_owner().map_err(DetError::input)?.is_some();
     let mut batched = BatchOutputs::default();
-    let baseline = copy_baseline(cfg, &cases, owned);
+    let baseline = copy_baseline(cfg, &cases, owned)?;
     if cases.is_empty() && baseline.is_none() {
         return Err(DetError::input("the matrix is empty: nothing to run"));
     }

@@ -175,7 +175,7 @@ pub fn list(cfg: &RunConfig) -> Result<CaseList, crate::error::DetError> {
         .variant_owner()
         .map_err(crate::error::DetError::input)?
         .is_some();
-    let baseline = super::copy_baseline(cfg, &cases, owned);
+    let baseline = super::copy_baseline(cfg, &cases, owned)?;
     let planned = plan(cfg, cases, tags, baseline);
     let labels: Vec<String> = planned.iter().map(|p| p.label.clone()).collect();
     Ok(CaseList {

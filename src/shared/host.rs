@@ -13,7 +13,12 @@ pub fn host_memory_available() -> Option<u64> {
 /// Refuses sizes the host cannot even hold: inputs, the exact reference and outputs are
 /// kept as f64 on the host (a few words per element).
 pub fn check_host_size(size: usize) -> Result<(), DetError> {
-    let need = (size as u128) * 8 * 6;
+    check_host_bytes(size, (size as u128) * 8 * 6)
+}
+
+/// Refuses `size` when a case of it needs `need` bytes of host memory and the host has
+/// fewer available.
+pub fn check_host_bytes(size: usize, need: u128) -> Result<(), DetError> {
     if let Some(avail) = host_memory_available() {
         if need > avail as u128 {
             return Err(DetError::input(format!(

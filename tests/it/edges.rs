@@ -590,3 +590,46 @@ pub(crate) fn reproducible_scatter_names_what_it_drops() {
     let set = try_run(BackendKind::Cpu, &prep).expect("cpu runs reproducible");
     assert_eq!(record(&prep, &set).bound_violations, 0);
 }
+
+/// Sizes are refused (exit 2, one line) by what each family holds per element, before any
+/// input is drawn: a sum of `avail / 32` elements fits (about 20 bytes each in f32), but
+/// not its copy baseline (six f64 words each), which the message says how to drop, and not
+/// a dot product of that size (two vectors). 2^40 elements fit nowhere.
+#[test]
+fn sizes_are_refused_by_each_family_s_host_memory_need() {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").expect("/proc/meminfo");
+    let kib: u64 = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemAvailable:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .expect("MemAvailable");
+    let size = (kib * 1024 / 32).to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--backend",
+            "cpu",
+            "--precision",
+            "f32",
+            "--runs",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--json", json.to_str().unwrap()]);
+        let out = common::cli::bin().args(&args).output().unwrap();
+        (args.iter().map(|s| s.to_string()).collect::<Vec<_>>(), out)
+    };
+    let (args, out) = run(&["--op", "sum", "--variant", "tree", "--size", &size]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    common::cli::check_bad_input(&args, &out, "pass --no-copy-baseline");
+    let (args, out) = run(&["--op", "dot", "--variant", "tree", "--size", &size]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    common::cli::check_bad_input(&args, &out, &format!("size {size} needs about"));
+    let big = (1u64 << 40).to_string();
+    let (args, out) = run(&["--op", "sum", "--size", &big, "--no-copy-baseline"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    common::cli::check_bad_input(&args, &out, "of host memory");
+    assert!(!json.exists(), "a refused run wrote {}", json.display());
+}
