@@ -59,6 +59,43 @@ fn check_explain_tells_a_changed_order_from_changed_arithmetic() {
     // More inputs than threads (1024 workgroups of 32), so some threads chain two products
     // and the fused step matters.
     let size = 40_000;
+    let gpu = common::backend(BackendKind::Wgpu);
+    let wgpu = gpu
+        .kernel_api()
+        .downcast_ref::<detbench::backend::wgpu::WgpuBackend>()
+        .expect("the wgpu backend");
+    let prof = detbench::ops::wgsl::Profile::of(wgpu);
+    let job_of = |seed: u64| {
+        let prep = detbench::ops::reduce::prepare(&Case {
+            op: Op::Dot,
+            precision: Precision::F32,
+            accumulator: Precision::F32,
+            variant: "tree".into(),
+            size,
+            input: detbench::inputs::InputSpec::Normal,
+            seed,
+            runs: 1,
+            workgroup_size: 32,
+            params: FamilyParams::default(),
+        })
+        .unwrap();
+        let Job::Reduce(job) = prep.job else {
+            panic!("a reduction job")
+        };
+        job
+    };
+    let bits_of = |job: &detbench::ops::reduce::ReduceJob, patch: &dyn Fn(&str) -> String| {
+        let set = detbench::ops::reduce::wgpu::run_patched(wgpu, job, prof, patch).unwrap();
+        detbench::runner::fingerprint(Precision::F32, &set.outputs[0])
+    };
+    // Splitting the fused step changes a few thousand partial sums by an ULP each, which
+    // the final rounding of the dot product absorbs for some inputs: the case is the first
+    // seed whose unfused kernel gives other bits (about one seed in two).
+    let (seed, job) = (7..23)
+        .map(|seed| (seed, job_of(seed)))
+        .find(|(_, job)| bits_of(job, &unfuse) != bits_of(job, &|s| s.to_string()))
+        .expect("no seed of 16 where the unfused dot step changes the bits");
+    let bits = |patch: &dyn Fn(&str) -> String| bits_of(&job, patch);
     run_ok(
         bin()
             .args([
@@ -79,6 +116,8 @@ fn check_explain_tells_a_changed_order_from_changed_arithmetic() {
                 "32",
                 "--runs",
                 "2",
+                "--seed",
+                &seed.to_string(),
                 "--reveal",
                 "--no-copy-baseline",
                 "--quiet",
@@ -93,33 +132,6 @@ fn check_explain_tells_a_changed_order_from_changed_arithmetic() {
         .as_str()
         .expect("run --reveal recorded it");
     assert_eq!(row["extra"][ORDER_KEY]["n"], 256);
-
-    let gpu = common::backend(BackendKind::Wgpu);
-    let wgpu = gpu
-        .kernel_api()
-        .downcast_ref::<detbench::backend::wgpu::WgpuBackend>()
-        .expect("the wgpu backend");
-    let prep = detbench::ops::reduce::prepare(&Case {
-        op: Op::Dot,
-        precision: Precision::F32,
-        accumulator: Precision::F32,
-        variant: "tree".into(),
-        size,
-        input: detbench::inputs::InputSpec::Normal,
-        seed: 7,
-        runs: 1,
-        workgroup_size: 32,
-        params: FamilyParams::default(),
-    })
-    .unwrap();
-    let Job::Reduce(job) = &prep.job else {
-        panic!("a reduction job")
-    };
-    let prof = detbench::ops::wgsl::Profile::of(wgpu);
-    let bits = |patch: &dyn Fn(&str) -> String| {
-        let set = detbench::ops::reduce::wgpu::run_patched(wgpu, job, prof, patch).unwrap();
-        detbench::runner::fingerprint(Precision::F32, &set.outputs[0])
-    };
     // The harness computes fingerprints as the runner does.
     assert_eq!(
         bits(&|s| s.to_string()),
