@@ -17,7 +17,8 @@ pub const MAX_SIZE: usize = 1 << 16;
 
 #[derive(Args, Debug, Clone)]
 pub struct RevealArgs {
-    /// The op whose order to reveal: sum or dot.
+    /// The op whose order to reveal: sum, dot, row_sum (one row) or matmul (its K
+    /// reduction, M = N = 1).
     #[arg(long, default_value = "sum")]
     pub op: String,
     /// The variant (for --backend external: the adapter's mode; default its plain mode).
@@ -131,7 +132,11 @@ fn setup(a: &RevealArgs) -> Result<(Target, Box<dyn Backend>), DetError> {
             });
             (variant, mode, unpromised, Box::new(b))
         } else {
-            let variant = a.variant.clone().unwrap_or_else(|| "tree".into());
+            // Default: the reduction's `tree`, else the op's first variant.
+            let variant = a.variant.clone().unwrap_or_else(|| {
+                let vs = op.variants();
+                if vs.contains(&"tree") { "tree" } else { vs[0] }.to_string()
+            });
             if !op.variants().contains(&variant.as_str()) {
                 return Err(DetError::input(format!(
                     "--variant {variant}: {op} has {}",

@@ -124,6 +124,12 @@ impl Target {
             Op::Sum | Op::Dot => variant
                 .parse::<crate::ops::reduce::ReduceVariant>()
                 .is_ok_and(|v| v.is_atomic()),
+            Op::RowSum => variant
+                .parse::<crate::ops::rows::RowsVariant>()
+                .is_ok_and(|v| v.is_atomic()),
+            Op::Matmul => variant
+                .parse::<crate::ops::matmul::MmVariant>()
+                .is_ok_and(|v| v.is_atomic()),
             _ => false,
         };
         atomic.then(|| "the variant accumulates with atomics".to_string())
@@ -147,22 +153,66 @@ impl Target {
 }
 
 /// The ops `reveal` can probe in this build.
-pub const OPS: &[Op] = &[Op::Sum, Op::Dot];
+pub const OPS: &[Op] = &[Op::Sum, Op::Dot, Op::RowSum, Op::Matmul];
 
-/// A reduction (`sum`, `dot`: y = 1, so each product is its term exactly).
-pub struct ReduceProbe<'a> {
+/// One op's kernel on given terms, each of which enters the reduction as itself:
+/// - `sum`, `dot` (y = 1, so each product is its term exactly);
+/// - `row_sum`: one row of n terms (mean and log_softmax run the same row passes);
+/// - `matmul`: the K reduction of C = A B with M = N = 1 and K = n, A the terms and B ones.
+pub struct KernelProbe<'a> {
     pub target: Target,
     pub backend: &'a dyn Backend,
 }
 
-impl Probe for ReduceProbe<'_> {
+impl KernelProbe<'_> {
+    fn prepare(&self, terms: &[f64]) -> Result<crate::ops::Prepared, DetError> {
+        let t = &self.target;
+        let n = terms.len();
+        match t.op {
+            Op::Sum | Op::Dot => {
+                let y = (t.op == Op::Dot).then(|| vec![1.0; n]);
+                crate::ops::reduce::prepare_values(&t.case(), terms.to_vec(), y)
+            }
+            Op::RowSum => {
+                let variant = t.variant.parse().map_err(DetError::input)?;
+                let job = crate::ops::rows::RowsJob::new(
+                    t.op,
+                    1,
+                    n,
+                    t.precision,
+                    t.accumulator,
+                    variant,
+                    terms.to_vec(),
+                    1,
+                )?;
+                crate::ops::rows::prepare_job(job)
+            }
+            Op::Matmul => {
+                let variant = t.variant.parse().map_err(DetError::input)?;
+                let shape = crate::ops::matmul::MmShape::new(&[1, 1, n])?;
+                let job = crate::ops::matmul::MatmulJob::new(
+                    shape,
+                    t.precision,
+                    t.accumulator,
+                    variant,
+                    terms.to_vec(),
+                    vec![1.0; n],
+                    1,
+                )?;
+                Ok(crate::ops::matmul::prepare_job(job))
+            }
+            other => Err(not_probed(other)),
+        }
+    }
+}
+
+impl Probe for KernelProbe<'_> {
     fn n(&self) -> usize {
         self.target.n
     }
     fn run(&mut self, terms: &[f64]) -> Result<f64, BuildError> {
-        let case = self.target.case();
-        let y = (case.op == Op::Dot).then(|| vec![1.0; terms.len()]);
-        let prep = crate::ops::reduce::prepare_values(&case, terms.to_vec(), y)
+        let prep = self
+            .prepare(terms)
             .map_err(|e| BuildError::Kernel(e.to_string()))?;
         let set = self
             .backend
@@ -179,18 +229,22 @@ impl Probe for ReduceProbe<'_> {
     }
 }
 
+fn not_probed(op: Op) -> DetError {
+    DetError::input(format!(
+        "reveal cannot probe {op} in this build (it probes {})",
+        OPS.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ")
+    ))
+}
+
 /// The probe of `target` on `backend`, or why its op cannot be revealed.
 pub fn probe<'a>(
     target: Target,
     backend: &'a dyn Backend,
 ) -> Result<Box<dyn Probe + 'a>, DetError> {
-    match target.op {
-        Op::Sum | Op::Dot => Ok(Box::new(ReduceProbe { target, backend })),
-        other => Err(DetError::input(format!(
-            "reveal cannot probe {other} in this build (it probes {})",
-            OPS.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ")
-        ))),
+    if !OPS.contains(&target.op) {
+        return Err(not_probed(target.op));
     }
+    Ok(Box::new(KernelProbe { target, backend }))
 }
 
 #[cfg(test)]

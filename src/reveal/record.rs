@@ -6,7 +6,7 @@
 
 use super::probe::{Target, OPS};
 use crate::backend::Backend;
-use crate::ops::Case;
+use crate::ops::{Case, Op};
 use crate::report::{ResultRecord, Status};
 use serde_json::json;
 
@@ -29,12 +29,32 @@ pub fn recorded(rec: &ResultRecord) -> Option<(String, u64)> {
     ))
 }
 
+/// The ops whose rows `run --reveal` records an order for: those whose probe is the case's
+/// own launch (at up to [`RUN_REVEAL_N`] inputs).
+pub const RECORDED: &[Op] = &[Op::Sum, Op::Dot];
+
 /// Adds the order of `rec`'s kernel to its `extra`: an ok row of a deterministic variant of
 /// an op `reveal` probes, revealed once on `backend`. `variant` is the family variant the
 /// case was prepared as (an external row's `rec.variant` is the adapter's mode). A row
 /// whose order cannot be revealed gets a note instead; the run goes on.
 pub fn annotate(rec: &mut ResultRecord, case: &Case, variant: &str, backend: &dyn Backend) {
     if rec.status != Status::Ok || !rec.deterministic_variant || !OPS.contains(&case.op) {
+        return;
+    }
+    // `reveal` probes row_sum as one row and matmul as M = N = 1, and their splits follow
+    // the batch (rows, tiles): that order need not be this case's, so none is recorded.
+    if !RECORDED.contains(&case.op) {
+        let shape = if case.op == Op::Matmul {
+            "with M = N = 1"
+        } else {
+            "as one row"
+        };
+        let note = format!(
+            "not recorded: reveal probes {} {shape}, whose split need not be this case's; \
+             run `detbench reveal --op {}`",
+            case.op, case.op
+        );
+        rec.extra.insert(ORDER_KEY.into(), json!({ "note": note }));
         return;
     }
     let cap = match backend.kind() {

@@ -1,6 +1,6 @@
 //! `detbench reveal`: the revealed tree of every ordered reduction equals its documented
-//! order (written out here from the module docs of src/ops/reduce, independently of the
-//! kernels) on the cpu emulation and on wgpu, across workgroup sizes; a reassociated WGSL
+//! order (written out here from the module docs of src/ops/reduce, rows and matmul,
+//! independently of the kernels) on the cpu emulation and on wgpu, across workgroup sizes; a reassociated WGSL
 //! kernel is caught; atomics show no fixed order; binned and fixed-point sums are
 //! order-free; NumPy's sum is its documented pairwise sum.
 
@@ -123,6 +123,102 @@ fn the_tree_variant_reveals_its_documented_order_on_cpu() {
         );
         assert_eq!(r.trees[0].fingerprint, want.fingerprint());
     }
+}
+
+/// Chains over consecutive chunks of 0..n, then the chunks' partials chained in order (a
+/// partial added to +0 is itself): the documented order of the row passes
+/// (src/ops/rows/mod.rs) and of matmul's K split (src/ops/matmul/mod.rs).
+fn documented_chunks(chunks: &[usize]) -> Tree {
+    let mut start = 0;
+    let partials = chunks.iter().map(|&c| {
+        let p = chain((start..start + c).map(|i| Some(Tree::Leaf(i))));
+        start += c;
+        p
+    });
+    chain(partials.collect::<Vec<_>>())
+        .expect("n > 0")
+        .canonical()
+}
+
+/// row_sum and matmul's K reduction: the revealed tree is the documented one on the cpu
+/// emulation and on wgpu (and there matches the emulation). The chunk lengths follow each
+/// family's stated rule: row_sum of one row of N splits into the largest power of two S <=
+/// min(64, N / 64, 16) chunks of ceil(N / S) (split_by_batch) or ceil(N / 256) chunks
+/// (batch_invariant); matmul's S is as big by K with one 16x16 tile, each chunk rounded up
+/// to a multiple of 16; tiled is one chain.
+#[test]
+#[cfg_attr(
+    not(detbench_wgpu),
+    ignore = "needs a wgpu adapter (none found at build time)"
+)]
+fn row_sum_and_matmul_reveal_their_documented_order_on_cpu_and_wgpu() {
+    let cpu = common::backend(BackendKind::Cpu);
+    let gpu = common::backend(BackendKind::Wgpu);
+    for (op, variant, n, chunks) in [
+        (Op::RowSum, "split_by_batch", 200, vec![100, 100]),
+        (Op::RowSum, "batch_invariant", 520, vec![174, 174, 172]),
+        (Op::Matmul, "tiled", 200, vec![200]),
+        (Op::Matmul, "split_k_deterministic", 200, vec![112, 88]),
+        (Op::Matmul, "batch_invariant", 520, vec![176, 176, 168]),
+    ] {
+        let want = documented_chunks(&chunks);
+        let t = target(op, variant, Precision::F32, n, 256);
+        let on_cpu = only_tree(&revealed(cpu.as_ref(), &t, None));
+        assert_eq!(
+            on_cpu,
+            want,
+            "cpu {op} {variant} n={n}: {:?}",
+            tree::first_difference(&want, &on_cpu)
+        );
+        let r = revealed(gpu.as_ref(), &t, Some(cpu.as_ref()));
+        let on_gpu = only_tree(&r);
+        assert_eq!(
+            on_gpu,
+            want,
+            "wgpu {op} {variant} n={n}: {:?}",
+            tree::first_difference(&want, &on_gpu)
+        );
+        let doc = r
+            .documented
+            .as_ref()
+            .expect("compared with the cpu emulation");
+        assert!(doc.matches, "{op} {variant}: {doc:?}");
+    }
+    // The atomic split of matmul promises no order, however its runs agree.
+    let r = revealed(
+        gpu.as_ref(),
+        &target(Op::Matmul, "split_k_atomic", Precision::F32, 200, 256),
+        Some(cpu.as_ref()),
+    );
+    assert!(!r.order_fixed && r.documented.is_none(), "{}", r.verdict);
+    // `run --reveal` records no row_sum order (its probe is one row, the case is a batch):
+    // a note says so.
+    let out = bin()
+        .args(["run", "--op", "row_sum", "--backend", "cpu"])
+        .args([
+            "--variant",
+            "split_by_batch",
+            "--precision",
+            "f32",
+            "--runs",
+            "1",
+        ])
+        .args(["--reveal", "--no-copy-baseline", "--quiet", "--json", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let note = v["results"][0]["extra"]["order"]["note"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        note.starts_with("not recorded: reveal probes row_sum as one row"),
+        "{v:#}"
+    );
 }
 
 #[test]
