@@ -124,6 +124,9 @@ impl Target {
             Op::Sum | Op::Dot => variant
                 .parse::<crate::ops::reduce::ReduceVariant>()
                 .is_ok_and(|v| v.is_atomic()),
+            Op::ScatterAdd => variant
+                .parse::<crate::ops::scatter::ScatterVariant>()
+                .is_ok_and(|v| v.is_atomic()),
             Op::RowSum => variant
                 .parse::<crate::ops::rows::RowsVariant>()
                 .is_ok_and(|v| v.is_atomic()),
@@ -153,10 +156,11 @@ impl Target {
 }
 
 /// The ops `reveal` can probe in this build.
-pub const OPS: &[Op] = &[Op::Sum, Op::Dot, Op::RowSum, Op::Matmul];
+pub const OPS: &[Op] = &[Op::Sum, Op::Dot, Op::ScatterAdd, Op::RowSum, Op::Matmul];
 
 /// One op's kernel on given terms, each of which enters the reduction as itself:
 /// - `sum`, `dot` (y = 1, so each product is its term exactly);
+/// - `scatter_add`: every term into one bin (bin 0 of 1);
 /// - `row_sum`: one row of n terms (mean and log_softmax run the same row passes);
 /// - `matmul`: the K reduction of C = A B with M = N = 1 and K = n, A the terms and B ones.
 pub struct KernelProbe<'a> {
@@ -187,6 +191,13 @@ impl KernelProbe<'_> {
                 )?;
                 crate::ops::rows::prepare_job(job)
             }
+            Op::ScatterAdd => crate::ops::scatter::prepare_given(
+                &t.case(),
+                terms.to_vec(),
+                vec![0; n],
+                1,
+                "given (every value into bin 0)",
+            ),
             Op::Matmul => {
                 let variant = t.variant.parse().map_err(DetError::input)?;
                 let shape = crate::ops::matmul::MmShape::new(&[1, 1, n])?;

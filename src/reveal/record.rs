@@ -41,13 +41,14 @@ pub fn annotate(rec: &mut ResultRecord, case: &Case, variant: &str, backend: &dy
     if rec.status != Status::Ok || !rec.deterministic_variant || !OPS.contains(&case.op) {
         return;
     }
-    // `reveal` probes row_sum as one row and matmul as M = N = 1, and their splits follow
-    // the batch (rows, tiles): that order need not be this case's, so none is recorded.
+    // `reveal` probes row_sum as one row, matmul as M = N = 1 and scatter_add as one bin,
+    // and their splits follow the batch (rows, tiles) or the bins' fill: that order need
+    // not be this case's, so none is recorded.
     if !RECORDED.contains(&case.op) {
-        let shape = if case.op == Op::Matmul {
-            "with M = N = 1"
-        } else {
-            "as one row"
+        let shape = match case.op {
+            Op::Matmul => "with M = N = 1",
+            Op::ScatterAdd => "with every value in one bin",
+            _ => "as one row",
         };
         let note = format!(
             "not recorded: reveal probes {} {shape}, whose split need not be this case's; \

@@ -126,8 +126,9 @@ fn the_tree_variant_reveals_its_documented_order_on_cpu() {
 }
 
 /// Chains over consecutive chunks of 0..n, then the chunks' partials chained in order (a
-/// partial added to +0 is itself): the documented order of the row passes
-/// (src/ops/rows/mod.rs) and of matmul's K split (src/ops/matmul/mod.rs).
+/// partial added to +0 is itself): the documented order of a bin of `sort_segmented`
+/// (src/ops/scatter/mod.rs), of the row passes (src/ops/rows/mod.rs) and of matmul's K
+/// split (src/ops/matmul/mod.rs).
 fn documented_chunks(chunks: &[usize]) -> Tree {
     let mut start = 0;
     let partials = chunks.iter().map(|&c| {
@@ -140,7 +141,7 @@ fn documented_chunks(chunks: &[usize]) -> Tree {
         .canonical()
 }
 
-/// row_sum and matmul's K reduction: the revealed tree is the documented one on the cpu
+/// A scatter_add bin, row_sum and matmul's K reduction: the revealed tree is the documented one on the cpu
 /// emulation and on wgpu (and there matches the emulation). The chunk lengths follow each
 /// family's stated rule: row_sum of one row of N splits into the largest power of two S <=
 /// min(64, N / 64, 16) chunks of ceil(N / S) (split_by_batch) or ceil(N / 256) chunks
@@ -151,10 +152,13 @@ fn documented_chunks(chunks: &[usize]) -> Tree {
     not(detbench_wgpu),
     ignore = "needs a wgpu adapter (none found at build time)"
 )]
-fn row_sum_and_matmul_reveal_their_documented_order_on_cpu_and_wgpu() {
+fn scatter_row_sum_and_matmul_reveal_their_documented_order_on_cpu_and_wgpu() {
     let cpu = common::backend(BackendKind::Cpu);
     let gpu = common::backend(BackendKind::Wgpu);
     for (op, variant, n, chunks) in [
+        // sort_segmented: chunks of the next power of two >= sqrt(n), at least 64, each a
+        // chain from 0; a bin's pieces then added in chunk order.
+        (Op::ScatterAdd, "sort_segmented", 200, vec![64, 64, 64, 8]),
         (Op::RowSum, "split_by_batch", 200, vec![100, 100]),
         (Op::RowSum, "batch_invariant", 520, vec![174, 174, 172]),
         (Op::Matmul, "tiled", 200, vec![200]),
@@ -184,13 +188,35 @@ fn row_sum_and_matmul_reveal_their_documented_order_on_cpu_and_wgpu() {
             .expect("compared with the cpu emulation");
         assert!(doc.matches, "{op} {variant}: {doc:?}");
     }
-    // The atomic split of matmul promises no order, however its runs agree.
-    let r = revealed(
-        gpu.as_ref(),
-        &target(Op::Matmul, "split_k_atomic", Precision::F32, 200, 256),
-        Some(cpu.as_ref()),
-    );
-    assert!(!r.order_fixed && r.documented.is_none(), "{}", r.verdict);
+    // Atomic variants promise no order, however their runs agree; scatter's binned and
+    // fixed-point sums are order-free.
+    for (op, variant) in [
+        (Op::Matmul, "split_k_atomic"),
+        (Op::ScatterAdd, "atomic"),
+        (Op::ScatterAdd, "privatized"),
+    ] {
+        let r = revealed(
+            gpu.as_ref(),
+            &target(op, variant, Precision::F32, 200, 256),
+            Some(cpu.as_ref()),
+        );
+        assert!(
+            !r.order_fixed && r.documented.is_none(),
+            "{op} {variant}: {}",
+            r.verdict
+        );
+    }
+    for variant in ["fixed_point", "reproducible"] {
+        let t = target(Op::ScatterAdd, variant, Precision::F32, 200, 256);
+        for b in [cpu.as_ref(), gpu.as_ref()] {
+            let r = revealed(b, &t, None);
+            assert!(
+                r.order_free && r.trees.is_empty(),
+                "{variant}: {}",
+                r.verdict
+            );
+        }
+    }
     // `run --reveal` records no row_sum order (its probe is one row, the case is a batch):
     // a note says so.
     let out = bin()

@@ -637,7 +637,10 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     if case.op != Op::ScatterAdd {
         return Err(DetError::input(format!("{} is not scatter_add", case.op)));
     }
-    let variant: ScatterVariant = case.variant.parse().map_err(DetError::input)?;
+    // A bad variant is refused before any input is drawn.
+    case.variant
+        .parse::<ScatterVariant>()
+        .map_err(DetError::input)?;
     let bins = case
         .params
         .get::<ScatterParams>()
@@ -659,6 +662,27 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     }
     let source = index_source(case);
     let idx = load_indices(&source, n, bins, case.seed)?;
+    prepare_given(case, x, idx, bins, &source.label())
+}
+
+/// [`prepare`] on given values and bins (`reveal` probes a bin with crafted values):
+/// `x` representable in the case's precision, every index below `bins`; `index` names
+/// where the indices came from in the note.
+pub fn prepare_given(
+    case: &Case,
+    x: Vec<f64>,
+    idx: Vec<u32>,
+    bins: usize,
+    index: &str,
+) -> Result<Prepared, DetError> {
+    let variant: ScatterVariant = case.variant.parse().map_err(DetError::input)?;
+    let n = x.len();
+    if n == 0 || idx.len() != n || idx.iter().any(|&i| i as usize >= bins) {
+        return Err(DetError::input(format!(
+            "scatter_add: {n} values and {} indices below {bins} bins (at least one value)",
+            idx.len()
+        )));
+    }
     let acc = case.accumulator;
     let launch = crate::shared::launch::launch_for(n, case.workgroup_size);
     let (perm, offsets) = stable_order(&idx, bins);
@@ -691,10 +715,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         repro_bins: Vec::new(),
         max_count,
     };
-    let mut note = format!(
-        "index {}; largest bin holds {max_count} of {n}",
-        source.label()
-    );
+    let mut note = format!("index {index}; largest bin holds {max_count} of {n}");
     if variant == ScatterVariant::FixedPoint {
         let k = crate::shared::fixed::fixed_scale(max_count.max(1), max_abs);
         job.fixed_scale = k;
