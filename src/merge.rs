@@ -7,7 +7,8 @@
 //! first run's scalar output (`output_first`) to that of the largest group. Multi-element
 //! outputs carry no value in the report, so for them only "same bits or not" is known.
 //! A variant that is not reproducible on a device is marked, because its first run's bits
-//! are one draw among many and agreement is then a coincidence.
+//! are one draw among many and agreement is then a coincidence. Rows whose reports carry
+//! the accumulation order (`run --reveal`) also group the devices by that order.
 
 pub mod shards;
 
@@ -50,6 +51,9 @@ pub struct Row {
     /// Columns measured on the batch axis (`run --batch-sizes`): whether the shared rows
     /// kept their bits across batch sizes there, and the largest ULP distance.
     pub batch: Vec<(String, bool, u64)>,
+    /// Columns grouped by the accumulation order `run --reveal` recorded (its fingerprint
+    /// and the n it was revealed at), largest group first; empty when no row has one.
+    pub orders: Vec<((String, u64), Vec<String>)>,
 }
 
 /// Groups the results of several reports into rows. Devices are told apart by their
@@ -118,6 +122,16 @@ pub fn merge(reports: &[(PathBuf, Report)]) -> Vec<Row> {
                 }
             }
             by_print.sort_by_key(|g| std::cmp::Reverse(g.1.len()));
+            let mut orders: Vec<((String, u64), Vec<String>)> = Vec::new();
+            for c in &cells {
+                if let Some(o) = crate::reveal::record::recorded(&c.record) {
+                    match orders.iter_mut().find(|(k, _)| *k == o) {
+                        Some((_, v)) => v.push(c.column.clone()),
+                        None => orders.push((o, vec![c.column.clone()])),
+                    }
+                }
+            }
+            orders.sort_by_key(|g| std::cmp::Reverse(g.1.len()));
             let mut inputs: Vec<&str> = cells
                 .iter()
                 .map(|c| c.record.input_sha256.as_str())
@@ -146,6 +160,7 @@ pub fn merge(reports: &[(PathBuf, Report)]) -> Vec<Row> {
                 varies,
                 inputs_differ: inputs.len() > 1,
                 batch,
+                orders,
             }
         })
         .collect()
@@ -163,7 +178,12 @@ pub fn document(rows: &[Row], sources: &[PathBuf]) -> Document {
             .collect(),
     ));
     d.push(Block::para("Groups list devices with identical output bits; ULP distances are measured from group A (the largest). \"varies\" marks devices where the variant was not reproducible from run to run (its first run was compared); \"batch invariant\" / \"batch variant\" say whether the rows every batch shares kept their bits across --batch-sizes there."));
-    let mut t = Table::new(&[
+    // The orders column only where some row recorded one (`run --reveal`).
+    let with_orders = rows.iter().any(|r| !r.orders.is_empty());
+    if with_orders {
+        d.push(Block::para("Orders group the devices by the accumulation order `run --reveal` recorded (its fingerprint, revealed at n inputs): devices whose bits differ under one order differ in arithmetic (rounding, fusion, flush to zero), not in order."));
+    }
+    let mut head = vec![
         "op",
         "prec",
         "acc",
@@ -174,7 +194,11 @@ pub fn document(rows: &[Row], sources: &[PathBuf]) -> Document {
         "agreement",
         "groups",
         "not run",
-    ]);
+    ];
+    if with_orders {
+        head.push("orders");
+    }
+    let mut t = Table::new(&head);
     // Rows that differ only by workgroup size say which is which.
     let mut wgs: Vec<u32> = rows.iter().map(|r| r.key.workgroup_size).collect();
     wgs.sort_unstable();
@@ -229,7 +253,7 @@ pub fn document(rows: &[Row], sources: &[PathBuf]) -> Document {
             })
             .collect();
         let not_ok: Vec<String> = r.not_ok.iter().map(|(c, s)| format!("{c}: {s}")).collect();
-        t.rows.push(vec![
+        let mut cells = vec![
             r.key.op.clone(),
             r.key.precision.clone(),
             r.key.accumulator.clone(),
@@ -240,7 +264,16 @@ pub fn document(rows: &[Row], sources: &[PathBuf]) -> Document {
             agreement,
             groups.join("; "),
             not_ok.join("; "),
-        ]);
+        ];
+        if with_orders {
+            let orders: Vec<String> = r
+                .orders
+                .iter()
+                .map(|((fp, n), cols)| format!("{fp} (n={n}): {}", cols.join(", ")))
+                .collect();
+            cells.push(orders.join("; "));
+        }
+        t.rows.push(cells);
     }
     d.push(Block::Table(t));
     d

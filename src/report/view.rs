@@ -64,6 +64,15 @@ pub struct Figure {
     pub csv: String,
 }
 
+/// A sequence inside the internally tagged [`Block`], as `{"items": [...]}`: serde can
+/// put the `kind` tag into a map, never into a bare sequence.
+fn as_items<S: serde::Serializer, T: Serialize>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    let mut st = s.serialize_struct("Items", 1)?;
+    st.serialize_field("items", v)?;
+    st.end()
+}
+
 /// One piece of a document, in reading order.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -80,10 +89,11 @@ pub enum Block {
         tone: Tone,
     },
     Table(Table),
-    /// A bulleted list.
-    List(Vec<String>),
-    /// Name/value pairs (provenance); values are shown verbatim (monospace).
-    Fields(Vec<(String, String)>),
+    /// A bulleted list (in JSON: `{"kind": "list", "items": [...]}`).
+    List(#[serde(serialize_with = "as_items")] Vec<String>),
+    /// Name/value pairs (provenance); values are shown verbatim (monospace). In JSON:
+    /// `{"kind": "fields", "items": [[name, value], ...]}`.
+    Fields(#[serde(serialize_with = "as_items")] Vec<(String, String)>),
     Figure(Figure),
     /// Preformatted text (code to paste), with its language for highlighting.
     Code {

@@ -219,23 +219,18 @@ fn scatter_row_sum_and_matmul_reveal_their_documented_order_on_cpu_and_wgpu() {
     }
     // `run --reveal` records no row_sum order (its probe is one row, the case is a batch):
     // a note says so.
-    let out = bin()
-        .args(["run", "--op", "row_sum", "--backend", "cpu"])
-        .args([
-            "--variant",
-            "split_by_batch",
-            "--precision",
-            "f32",
-            "--runs",
-            "1",
-        ])
-        .args(["--reveal", "--no-copy-baseline", "--quiet", "--json", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        bin()
+            .args(["run", "--op", "row_sum", "--backend", "cpu"])
+            .args([
+                "--variant",
+                "split_by_batch",
+                "--precision",
+                "f32",
+                "--runs",
+                "1",
+            ])
+            .args(["--reveal", "--no-copy-baseline", "--quiet", "--json", "-"]),
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let note = v["results"][0]["extra"]["order"]["note"]
@@ -545,4 +540,54 @@ fn numpy_sum_reveals_its_documented_pairwise_order() {
     let big = numpy_pairwise(0, 136).unwrap();
     let Tree::Node(c) = &big else { panic!() };
     assert_eq!(c[0].leaves().len(), 64);
+}
+
+/// `merge` groups devices by the order `run --reveal` recorded: cpu and lavapipe share the
+/// tree's order; with one report's fingerprint changed, two order groups.
+#[test]
+#[cfg_attr(
+    not(detbench_wgpu),
+    ignore = "needs a wgpu adapter (none found at build time)"
+)]
+fn merge_groups_devices_by_their_recorded_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |b: &str| dir.path().join(format!("{b}.json"));
+    for b in ["cpu", "wgpu"] {
+        run_ok(
+            bin()
+                .args(["run", "--op", "sum", "--backend", b, "--variant", "tree"])
+                .args(["--precision", "f32", "--size", "1000", "--runs", "2"])
+                .args(["--reveal", "--no-copy-baseline", "--quiet", "--json"])
+                .arg(path(b)),
+        );
+    }
+    let merged = |b: &std::path::Path| {
+        let out = run_ok(
+            bin()
+                .args(["merge", "--format", "json"])
+                .arg(path("cpu"))
+                .arg(b),
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path("cpu")).unwrap()).unwrap();
+    let fp = v["results"][0]["extra"]["order"]["fingerprint"]
+        .as_str()
+        .expect("recorded")
+        .to_string();
+    let one = merged(&path("wgpu"));
+    assert!(one.contains(&format!("{fp} (n=256): cpu:")), "{one}");
+    assert_eq!(one.matches("(n=256)").count(), 1, "{one}");
+    let mut w: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path("wgpu")).unwrap()).unwrap();
+    w["results"][0]["extra"]["order"]["fingerprint"] = "ord1:0000000000000000".into();
+    let edited = dir.path().join("edited.json");
+    std::fs::write(&edited, serde_json::to_vec(&w).unwrap()).unwrap();
+    let two = merged(&edited);
+    assert_eq!(two.matches("(n=256)").count(), 2, "{two}");
+    assert!(
+        two.contains("ord1:0000000000000000 (n=256): wgpu:"),
+        "{two}"
+    );
 }
