@@ -17,8 +17,8 @@ pub const MAX_SIZE: usize = 1 << 16;
 
 #[derive(Args, Debug, Clone)]
 pub struct RevealArgs {
-    /// The op whose order to reveal: sum, dot, scatter_add (one bin), row_sum (one row)
-    /// or matmul (its K reduction, M = N = 1).
+    /// The op whose order to reveal: sum, dot, scatter_add (one bin), a conv op (one output
+    /// element's reduction), row_sum (one row) or matmul (its K reduction, M = N = 1).
     #[arg(long, default_value = "sum")]
     pub op: String,
     /// The variant (for --backend external: the adapter's mode; default its plain mode).

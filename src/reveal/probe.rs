@@ -127,6 +127,9 @@ impl Target {
             Op::ScatterAdd => variant
                 .parse::<crate::ops::scatter::ScatterVariant>()
                 .is_ok_and(|v| v.is_atomic()),
+            Op::Conv2dFwd | Op::Conv2dBwdData | Op::Conv2dBwdWeight => variant
+                .parse::<crate::ops::conv::ConvVariant>()
+                .is_ok_and(|v| v.is_atomic()),
             Op::RowSum => variant
                 .parse::<crate::ops::rows::RowsVariant>()
                 .is_ok_and(|v| v.is_atomic()),
@@ -156,11 +159,21 @@ impl Target {
 }
 
 /// The ops `reveal` can probe in this build.
-pub const OPS: &[Op] = &[Op::Sum, Op::Dot, Op::ScatterAdd, Op::RowSum, Op::Matmul];
+pub const OPS: &[Op] = &[
+    Op::Sum,
+    Op::Dot,
+    Op::ScatterAdd,
+    Op::Conv2dFwd,
+    Op::Conv2dBwdData,
+    Op::Conv2dBwdWeight,
+    Op::RowSum,
+    Op::Matmul,
+];
 
 /// One op's kernel on given terms, each of which enters the reduction as itself:
 /// - `sum`, `dot` (y = 1, so each product is its term exactly);
 /// - `scatter_add`: every term into one bin (bin 0 of 1);
+/// - the conv ops: the K reduction of one output element (C, K or N of n, the rest 1);
 /// - `row_sum`: one row of n terms (mean and log_softmax run the same row passes);
 /// - `matmul`: the K reduction of C = A B with M = N = 1 and K = n, A the terms and B ones.
 pub struct KernelProbe<'a> {
@@ -198,6 +211,30 @@ impl KernelProbe<'_> {
                 1,
                 "given (every value into bin 0)",
             ),
+            Op::Conv2dFwd | Op::Conv2dBwdData | Op::Conv2dBwdWeight => {
+                // One output element whose reduction runs over n: C for fwd (x the terms,
+                // w ones), K for bwd_data (dy the terms, w ones), N for bwd_weight (dy the
+                // terms, x ones); every other extent is 1.
+                let (nn, c, k) = match t.op {
+                    Op::Conv2dFwd => (1, n, 1),
+                    Op::Conv2dBwdData => (1, 1, n),
+                    _ => (n, 1, 1),
+                };
+                let shape = crate::ops::conv::ConvShape::new(&[nn, c, 1, 1, k, 1, 1, 1, 0, 1])?;
+                let variant = t.variant.parse().map_err(DetError::input)?;
+                let job = crate::ops::conv::ConvJob::new(
+                    t.op,
+                    shape,
+                    t.precision,
+                    t.accumulator,
+                    variant,
+                    terms.to_vec(),
+                    vec![1.0; n],
+                    t.workgroup_size,
+                    1,
+                )?;
+                crate::ops::conv::prepare_job(job)
+            }
             Op::Matmul => {
                 let variant = t.variant.parse().map_err(DetError::input)?;
                 let shape = crate::ops::matmul::MmShape::new(&[1, 1, n])?;

@@ -48,6 +48,9 @@ pub fn annotate(rec: &mut ResultRecord, case: &Case, variant: &str, backend: &dy
         let shape = match case.op {
             Op::Matmul => "with M = N = 1",
             Op::ScatterAdd => "with every value in one bin",
+            Op::Conv2dFwd | Op::Conv2dBwdData | Op::Conv2dBwdWeight => {
+                "as one output element of a 1 x 1 filter"
+            }
             _ => "as one row",
         };
         let note = format!(

@@ -141,7 +141,7 @@ fn documented_chunks(chunks: &[usize]) -> Tree {
         .canonical()
 }
 
-/// A scatter_add bin, row_sum and matmul's K reduction: the revealed tree is the documented one on the cpu
+/// A scatter_add bin, conv's, row_sum's and matmul's K reductions: the revealed tree is the documented one on the cpu
 /// emulation and on wgpu (and there matches the emulation). The chunk lengths follow each
 /// family's stated rule: row_sum of one row of N splits into the largest power of two S <=
 /// min(64, N / 64, 16) chunks of ceil(N / S) (split_by_batch) or ceil(N / 256) chunks
@@ -152,13 +152,26 @@ fn documented_chunks(chunks: &[usize]) -> Tree {
     not(detbench_wgpu),
     ignore = "needs a wgpu adapter (none found at build time)"
 )]
-fn scatter_row_sum_and_matmul_reveal_their_documented_order_on_cpu_and_wgpu() {
+fn scatter_conv_row_sum_and_matmul_reveal_their_documented_order_on_cpu_and_wgpu() {
     let cpu = common::backend(BackendKind::Cpu);
     let gpu = common::backend(BackendKind::Wgpu);
     for (op, variant, n, chunks) in [
         // sort_segmented: chunks of the next power of two >= sqrt(n), at least 64, each a
         // chain from 0; a bin's pieces then added in chunk order.
         (Op::ScatterAdd, "sort_segmented", 200, vec![64, 64, 64, 8]),
+        // conv's K reduction of one output element: direct and tiled are one chain each
+        // (tiled's (r, s, c) order is c alone when R = S = 1); bwd_weight's N P Q split
+        // is chunks of ceil(NPQ / 64) rounded up to 16, chained in chunk order.
+        (Op::Conv2dFwd, "direct", 200, vec![200]),
+        (Op::Conv2dFwd, "tiled", 200, vec![200]),
+        (Op::Conv2dBwdData, "direct", 200, vec![200]),
+        (Op::Conv2dBwdData, "tiled", 200, vec![200]),
+        (
+            Op::Conv2dBwdWeight,
+            "deterministic",
+            200,
+            [vec![16; 12], vec![8]].concat(),
+        ),
         (Op::RowSum, "split_by_batch", 200, vec![100, 100]),
         (Op::RowSum, "batch_invariant", 520, vec![174, 174, 172]),
         (Op::Matmul, "tiled", 200, vec![200]),
@@ -192,6 +205,7 @@ fn scatter_row_sum_and_matmul_reveal_their_documented_order_on_cpu_and_wgpu() {
     // fixed-point sums are order-free.
     for (op, variant) in [
         (Op::Matmul, "split_k_atomic"),
+        (Op::Conv2dBwdWeight, "atomic"),
         (Op::ScatterAdd, "atomic"),
         (Op::ScatterAdd, "privatized"),
     ] {
@@ -446,7 +460,7 @@ fn reveal_json_is_one_tagged_object_and_bad_input_exits_2() {
         .unwrap()
         .starts_with("ord1:"));
     for (args, says) in [
-        (vec!["reveal", "--op", "conv2d_fwd"], "--op conv2d_fwd"),
+        (vec!["reveal", "--op", "log_softmax"], "--op log_softmax"),
         (
             vec!["reveal", "--precision", "f16", "--size", "64"],
             "up to n = 2^4",

@@ -614,7 +614,11 @@ pub fn build_job(case: &Case) -> Result<ConvJob, DetError> {
 
 /// Builds the job, the exact reference and the per-element bounds for one conv case.
 pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
-    let job = build_job(case)?;
+    prepare_job(build_job(case)?)
+}
+
+/// [`prepare`] for a given job (`reveal` probes one output element with crafted operands).
+pub fn prepare_job(job: ConvJob) -> Result<Prepared, DetError> {
     let Dots {
         exact,
         exact_out,
