@@ -461,9 +461,27 @@ pub fn mean_split(e: &ExactAcc, n: usize) -> (f64, ExactRest) {
     r.add_product(q2, -nf);
     // |r / N| rounded upward, with r's sign.
     let tail = (r.abs_up() / nf).next_up() * r.signum() as f64;
-    // q1 + q2 = hi + lo exactly (|q2| is far below |q1|, or q1 is 0).
-    let hi = q1 + q2;
-    let lo = q2 - (hi - q1);
+    // q1 + q2 = hi + lo exactly (TwoSum: |q2| is far below |q1|, or q1 is 0).
+    let mut hi = q1 + q2;
+    let b = hi - q1;
+    let mut lo = (q1 - (hi - b)) + (q2 - b);
+    // The real mean is q1 + q2 + r/N, with |r/N| below half an ULP of q2. Only where
+    // q1 + q2 is exactly halfway between two doubles can that rest decide the rounding:
+    // the tie went to the even neighbour, but the mean lies past the midpoint, on the
+    // other neighbour's side, when r has the sign of lo (which points there). Example:
+    // N = 8 and S - fl(S) just under half an ULP of fl(S), whose remainder rounds to
+    // exactly half.
+    if lo != 0.0 && r.signum() as f64 * lo > 0.0 {
+        let other = if lo > 0.0 {
+            hi.next_up()
+        } else {
+            hi.next_down()
+        };
+        if (other - hi) == 2.0 * lo {
+            lo -= other - hi;
+            hi = other;
+        }
+    }
     let up = libm::ldexp(1.0, k);
     (
         hi * up,
@@ -669,5 +687,27 @@ mod tests {
         );
         let s = RowSplit::of(1000, 16);
         assert!(s.chunk * (s.splits - 1) < 1000 && s.chunk * s.splits >= 1000);
+    }
+
+    /// A row of 8 whose S - fl(S) is just under half an ULP of fl(S): the remainder rounds
+    /// to exactly half, q1 + q2 is a tie, and the mean is the neighbour on q1's side
+    /// (checked with Python's fractions: float(Fraction sum / 8)).
+    #[test]
+    fn mean_split_rounds_a_tie_by_the_remainder() {
+        let row = [
+            -2.3246163903877902e154,
+            -4.095569317762743e-309,
+            -2.3522019042458287e154,
+            1.4349255426898777e154,
+            1.002285249058623e-308,
+            6.737408058334815e-309,
+            0.0,
+            -0.710695101833417,
+        ];
+        let mut e = ExactAcc::new();
+        row.iter().for_each(|&v| e.add(v));
+        let (hi, rest) = mean_split(&e, row.len());
+        assert_eq!(hi, -4.052365939929677e153);
+        assert!(rest.lo.abs() <= 0.5 * (hi.next_up() - hi).abs());
     }
 }
