@@ -118,26 +118,21 @@ pub struct Target {
 
 impl Target {
     /// `unpromised` for a variant of detbench's own of `op`: set when it accumulates with
-    /// atomics (its order is then the device's schedule).
+    /// atomics (its order is then the device's schedule). Asked of the job the probe would
+    /// run (`Job::is_atomic`, what the runner sweeps orderings by), on two unit terms; the
+    /// formats and launch do not change whether a variant is atomic.
     pub fn unpromised_internal(op: Op, variant: &str) -> Option<String> {
-        let atomic = match op {
-            Op::Sum | Op::Dot => variant
-                .parse::<crate::ops::reduce::ReduceVariant>()
-                .is_ok_and(|v| v.is_atomic()),
-            Op::ScatterAdd => variant
-                .parse::<crate::ops::scatter::ScatterVariant>()
-                .is_ok_and(|v| v.is_atomic()),
-            Op::Conv2dFwd | Op::Conv2dBwdData | Op::Conv2dBwdWeight => variant
-                .parse::<crate::ops::conv::ConvVariant>()
-                .is_ok_and(|v| v.is_atomic()),
-            Op::RowSum => variant
-                .parse::<crate::ops::rows::RowsVariant>()
-                .is_ok_and(|v| v.is_atomic()),
-            Op::Matmul => variant
-                .parse::<crate::ops::matmul::MmVariant>()
-                .is_ok_and(|v| v.is_atomic()),
-            _ => false,
+        let t = Target {
+            op,
+            variant: variant.to_string(),
+            mode: variant.to_string(),
+            precision: Precision::F32,
+            accumulator: Precision::F32,
+            n: 2,
+            workgroup_size: 64,
+            unpromised: None,
         };
+        let atomic = prepare_terms(&t, &[1.0, 1.0]).is_ok_and(|p| p.job.is_atomic());
         atomic.then(|| "the variant accumulates with atomics".to_string())
     }
 
@@ -181,76 +176,74 @@ pub struct KernelProbe<'a> {
     pub backend: &'a dyn Backend,
 }
 
-impl KernelProbe<'_> {
-    fn prepare(&self, terms: &[f64]) -> Result<crate::ops::Prepared, DetError> {
-        let t = &self.target;
-        let n = terms.len();
-        match t.op {
-            Op::Sum | Op::Dot => {
-                let y = (t.op == Op::Dot).then(|| vec![1.0; n]);
-                crate::ops::reduce::prepare_values(&t.case(), terms.to_vec(), y)
-            }
-            Op::RowSum => {
-                let variant = t.variant.parse().map_err(DetError::input)?;
-                let job = crate::ops::rows::RowsJob::new(
-                    t.op,
-                    1,
-                    n,
-                    t.precision,
-                    t.accumulator,
-                    variant,
-                    terms.to_vec(),
-                    1,
-                )?;
-                crate::ops::rows::prepare_job(job)
-            }
-            Op::ScatterAdd => crate::ops::scatter::prepare_given(
-                &t.case(),
-                terms.to_vec(),
-                vec![0; n],
-                1,
-                "given (every value into bin 0)",
-            ),
-            Op::Conv2dFwd | Op::Conv2dBwdData | Op::Conv2dBwdWeight => {
-                // One output element whose reduction runs over n: C for fwd (x the terms,
-                // w ones), K for bwd_data (dy the terms, w ones), N for bwd_weight (dy the
-                // terms, x ones); every other extent is 1.
-                let (nn, c, k) = match t.op {
-                    Op::Conv2dFwd => (1, n, 1),
-                    Op::Conv2dBwdData => (1, 1, n),
-                    _ => (n, 1, 1),
-                };
-                let shape = crate::ops::conv::ConvShape::new(&[nn, c, 1, 1, k, 1, 1, 1, 0, 1])?;
-                let variant = t.variant.parse().map_err(DetError::input)?;
-                let job = crate::ops::conv::ConvJob::new(
-                    t.op,
-                    shape,
-                    t.precision,
-                    t.accumulator,
-                    variant,
-                    terms.to_vec(),
-                    vec![1.0; n],
-                    t.workgroup_size,
-                    1,
-                )?;
-                crate::ops::conv::prepare_job(job)
-            }
-            Op::Matmul => {
-                let variant = t.variant.parse().map_err(DetError::input)?;
-                let shape = crate::ops::matmul::MmShape::new(&[1, 1, n])?;
-                let job = crate::ops::matmul::MatmulJob::new(
-                    shape,
-                    t.precision,
-                    t.accumulator,
-                    variant,
-                    terms.to_vec(),
-                    vec![1.0; n],
-                    1,
-                )?;
-                Ok(crate::ops::matmul::prepare_job(job))
-            }
-            other => Err(not_probed(other)),
+/// The job of `t`'s kernel on `terms` (each entering the reduction as itself).
+fn prepare_terms(t: &Target, terms: &[f64]) -> Result<crate::ops::Prepared, DetError> {
+    let n = terms.len();
+    match t.op {
+        Op::Sum | Op::Dot => {
+            let y = (t.op == Op::Dot).then(|| vec![1.0; n]);
+            crate::ops::reduce::prepare_values(&t.case(), terms.to_vec(), y)
         }
+        Op::RowSum => {
+            let variant = t.variant.parse().map_err(DetError::input)?;
+            let job = crate::ops::rows::RowsJob::new(
+                t.op,
+                1,
+                n,
+                t.precision,
+                t.accumulator,
+                variant,
+                terms.to_vec(),
+                1,
+            )?;
+            crate::ops::rows::prepare_job(job)
+        }
+        Op::ScatterAdd => crate::ops::scatter::prepare_given(
+            &t.case(),
+            terms.to_vec(),
+            vec![0; n],
+            1,
+            "given (every value into bin 0)",
+        ),
+        Op::Conv2dFwd | Op::Conv2dBwdData | Op::Conv2dBwdWeight => {
+            // One output element whose reduction runs over n: C for fwd (x the terms,
+            // w ones), K for bwd_data (dy the terms, w ones), N for bwd_weight (dy the
+            // terms, x ones); every other extent is 1.
+            let (nn, c, k) = match t.op {
+                Op::Conv2dFwd => (1, n, 1),
+                Op::Conv2dBwdData => (1, 1, n),
+                _ => (n, 1, 1),
+            };
+            let shape = crate::ops::conv::ConvShape::new(&[nn, c, 1, 1, k, 1, 1, 1, 0, 1])?;
+            let variant = t.variant.parse().map_err(DetError::input)?;
+            let job = crate::ops::conv::ConvJob::new(
+                t.op,
+                shape,
+                t.precision,
+                t.accumulator,
+                variant,
+                terms.to_vec(),
+                vec![1.0; n],
+                t.workgroup_size,
+                1,
+            )?;
+            crate::ops::conv::prepare_job(job)
+        }
+        Op::Matmul => {
+            let variant = t.variant.parse().map_err(DetError::input)?;
+            let shape = crate::ops::matmul::MmShape::new(&[1, 1, n])?;
+            let job = crate::ops::matmul::MatmulJob::new(
+                shape,
+                t.precision,
+                t.accumulator,
+                variant,
+                terms.to_vec(),
+                vec![1.0; n],
+                1,
+            )?;
+            Ok(crate::ops::matmul::prepare_job(job))
+        }
+        other => Err(not_probed(other)),
     }
 }
 
@@ -259,9 +252,8 @@ impl Probe for KernelProbe<'_> {
         self.target.n
     }
     fn run(&mut self, terms: &[f64]) -> Result<f64, BuildError> {
-        let prep = self
-            .prepare(terms)
-            .map_err(|e| BuildError::Kernel(e.to_string()))?;
+        let prep =
+            prepare_terms(&self.target, terms).map_err(|e| BuildError::Kernel(e.to_string()))?;
         let set = self
             .backend
             .run_variant(&prep.job, &self.target.mode)

@@ -597,13 +597,8 @@ pub(crate) fn reproducible_scatter_names_what_it_drops() {
 /// a dot product of that size (two vectors). 2^40 elements fit nowhere.
 #[test]
 fn sizes_are_refused_by_each_family_s_host_memory_need() {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").expect("/proc/meminfo");
-    let kib: u64 = meminfo
-        .lines()
-        .find(|l| l.starts_with("MemAvailable:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .expect("MemAvailable");
-    let size = (kib * 1024 / 32).to_string();
+    let avail = detbench::shared::host::host_memory_available().expect("MemAvailable");
+    let size = (avail / 32).to_string();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
     let run = |extra: &[&str]| {
