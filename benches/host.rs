@@ -10,7 +10,7 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use detbench::inputs::{draw, InputSpec};
+use detbench::inputs::{draw_values, InputSpec};
 use detbench::numerics::exact::ExactAcc;
 use detbench::numerics::Precision;
 use detbench::ops::{reduce, Case, Op};
@@ -40,24 +40,32 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(n as u64));
     for spec in [InputSpec::Uniform, InputSpec::Normal, InputSpec::Wide] {
         group.bench_function(BenchmarkId::new("draw_f32", spec.label()), |b| {
-            b.iter(|| draw(&spec, Precision::F32, n, 7, 0).expect("draw"))
+            b.iter(|| draw_values(&spec, Precision::F32, n, 7, 0).expect("draw"))
         });
     }
     group.finish();
 
-    let x = draw(&InputSpec::Normal, Precision::F32, n, 7, 0).expect("draw");
+    let x = draw_values(&InputSpec::Normal, Precision::F32, n, 7, 0).expect("draw");
+    let x64 = x.to_f64().into_owned();
     let mut group = common::group(c, "host_oracle".into());
     group.throughput(Throughput::Elements(n as u64));
     // One core, one accumulator: the figure to hold against xsum's ~1 ns per term.
     group.bench_function("exact_sum_one_core", |b| {
         b.iter(|| {
             let mut acc = ExactAcc::new();
-            for &v in &x {
+            for &v in &x64 {
                 acc.add(v);
             }
             acc.value()
         })
     });
+    // The same on f32-held values by exponent (what a case with f32, bf16 or f16 inputs
+    // runs): exact sum, sum |x| and the subnormal magnitude together.
+    if let detbench::numerics::Values::F32(xs) = &x {
+        group.bench_function("exact_f32_sums_one_core", |b| {
+            b.iter(|| detbench::numerics::exact::f32_sums(xs).expect("finite"))
+        });
+    }
     // What a reduction case needs of its input, streamed over every core: the exact
     // value, sum |x| and the flushable magnitude.
     group.bench_function("reduction_reference_all_cores", |b| {

@@ -35,6 +35,8 @@ use super::{run_kernel, BuildTarget, Kernel, KernelApi, RunSet};
 use super::{Backend, BackendKind, Capabilities, DeviceInfo, KernelSources, Timer};
 use crate::shared::ordering::Ordering;
 use crate::error::OpError;
+use crate::shared::uploads::Uploads;
+use std::sync::Arc;
 
 pub mod driver;
 #[cfg(unix)]
@@ -270,6 +272,8 @@ pub struct CudaDevice {
     /// Why no module can be compiled for this device, when none can.
     unsupported: Option<String>,
     engine: Box<dyn Engine>,
+    /// The last job's input buffers, for the next variant of the same input.
+    uploads: Uploads<Arc<CudaBuf>>,
 }
 
 impl ComputeCapability for CudaDevice {
@@ -284,7 +288,13 @@ impl CudaDevice {
             target,
             unsupported,
             engine,
+            uploads: Uploads::default(),
         }
+    }
+
+    /// Device buffers of a job's input operands, uploaded once per input ([`Uploads`]).
+    pub fn uploads(&self) -> &Uploads<Arc<CudaBuf>> {
+        &self.uploads
     }
 
     /// Compute capability (major, minor).

@@ -37,6 +37,7 @@ use super::{run_kernel, Kernel, KernelApi, RunSet};
 use super::{Backend, BackendKind, Capabilities, DeviceInfo, KernelSources, Timer};
 use crate::shared::ordering::Ordering;
 use crate::error::OpError;
+use crate::shared::uploads::Uploads;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -90,6 +91,8 @@ pub struct WgpuBackend {
     pipelines: Mutex<HashMap<([u8; 32], String), wgpu::ComputePipeline>>,
     /// Errors no scope caught (wgpu's default handler would panic on them).
     uncaptured: Arc<Mutex<Vec<String>>>,
+    /// The last job's input buffers, for the next variant of the same input.
+    uploads: Uploads<wgpu::Buffer>,
 }
 
 /// One compute dispatch of [`WgpuBackend::execute`].
@@ -329,6 +332,7 @@ fn open(adapter: wgpu::Adapter) -> Result<WgpuBackend, Box<DeviceInfo>> {
         modules: Mutex::new(HashMap::new()),
         pipelines: Mutex::new(HashMap::new()),
         uncaptured,
+        uploads: Uploads::default(),
     };
     b.info.subnormals = probe_subnormals(&b);
     Ok(b)
@@ -429,6 +433,11 @@ fn run_probe(b: &WgpuBackend, t: &str, input: &[u8], out_bytes: u64) -> Result<V
 impl WgpuBackend {
     pub fn device(&self) -> &wgpu::Device {
         &self.device
+    }
+
+    /// Storage buffers of a job's input operands, uploaded once per input ([`Uploads`]).
+    pub fn uploads(&self) -> &Uploads<wgpu::Buffer> {
+        &self.uploads
     }
 
     pub fn queue(&self) -> &wgpu::Queue {

@@ -7,5 +7,7 @@ pub mod exact;
 pub mod precision;
 pub mod repro;
 pub mod ulp;
+pub mod values;
 
 pub use precision::Precision;
+pub use values::Values;

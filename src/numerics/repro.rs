@@ -152,7 +152,7 @@ pub struct ReproState<F> {
 }
 
 /// Floating-point types the binned accumulator runs in on the host.
-pub trait BinFloat: Copy + PartialEq + std::fmt::Debug {
+pub trait BinFloat: Copy + PartialEq + std::fmt::Debug + Send + Sync {
     fn from_f64(x: f64) -> Self;
     fn to_f64(self) -> f64;
     fn add(self, o: Self) -> Self;

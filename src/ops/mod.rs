@@ -125,7 +125,10 @@ pub struct Prepared {
     /// Arrays written by `--dump`: (name, format, values). Shared, so that a family whose
     /// job holds the same values (a reduction's x) keeps no second copy for a dump that is
     /// rarely asked for.
-    pub dumps: Vec<(String, Precision, std::sync::Arc<Vec<f64>>)>,
+    pub dumps: Vec<(String, Precision, std::sync::Arc<crate::numerics::Values>)>,
+    /// Seconds of the host's own work preparing the case, by phase, where the family
+    /// times it (`--verbose` shows them); empty for an input shared with the case before.
+    pub phases: Vec<(&'static str, f64)>,
     /// A note for the report (e.g. the fixed-point scale).
     pub note: String,
 }

@@ -48,7 +48,7 @@ pub(super) fn dump_inputs(out: &mut OutDir, case: &Case, prep: &Prepared) -> Res
         if out.contains(&file) {
             continue; // the same bytes, written for an earlier row
         }
-        let bytes = npy_bytes(*p, values, &[values.len() as u64])
+        let bytes = npy_bytes(*p, &values.to_f64(), &[values.len() as u64])
             .map_err(|e| DetError::io(format!("--dump: cannot encode {file}"), e))?;
         out.write(&file, &bytes)?;
     }

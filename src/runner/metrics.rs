@@ -262,8 +262,8 @@ pub fn abs_sum(prep: &Prepared) -> Option<f64> {
     }
     match &prep.job {
         Job::Reduce(j) if prep.scalar => Some(match &j.y {
-            None => crate::numerics::exact::sum_abs(&j.x),
-            Some(y) => crate::numerics::exact::sum_abs_products(&j.x, y),
+            None => crate::numerics::exact::sum_abs(&j.x.to_f64()),
+            Some(y) => crate::numerics::exact::sum_abs_products(&j.x.to_f64(), &y.to_f64()),
         }),
         _ => None,
     }

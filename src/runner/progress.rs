@@ -46,8 +46,20 @@ impl Verbose<'_> {
             return;
         }
         let sha = prep.input_sha256.get(..12).unwrap_or(&prep.input_sha256);
+        let s = if prep.exact.len() == 1 { "" } else { "s" };
+        // The family's own phases, where it times them, then the whole preparation.
+        let time = if prep.phases.is_empty() {
+            format!("input, exact value{s} and bound {secs:.3} s")
+        } else {
+            let phases: Vec<String> = prep
+                .phases
+                .iter()
+                .map(|(what, t)| format!("{what} {t:.3} s"))
+                .collect();
+            format!("{}; preparation in all {secs:.3} s", phases.join("; "))
+        };
         self.say(format!(
-            "[{index}/{total}] {} {} {} acc {} size {} {} seed {}: input, exact value{} and bound {secs:.3} s{} (input sha256 {sha}..)",
+            "[{index}/{total}] {} {} {} acc {} size {} {} seed {}: {time}{} (input sha256 {sha}..)",
             case.op,
             case.variant,
             case.precision,
@@ -55,8 +67,11 @@ impl Verbose<'_> {
             case.size,
             case.input.label(),
             case.seed,
-            if prep.exact.len() == 1 { "" } else { "s" },
-            if shared { ", input shared with the previous case" } else { "" },
+            if shared {
+                ", input shared with the previous case"
+            } else {
+                ""
+            },
         ));
     }
 

@@ -14,3 +14,4 @@ pub mod list;
 pub mod ordering;
 pub mod par;
 pub mod stats;
+pub mod uploads;

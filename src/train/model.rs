@@ -212,7 +212,10 @@ impl<'a> Kernels<'a> {
                 accumulator: Precision::F32,
                 variant,
                 ordering: Ordering::initial(variant.is_atomic()),
-                x: x.clone().into(),
+                x: std::sync::Arc::new(crate::numerics::Values::from_f64(
+                    Precision::F32,
+                    x.clone(),
+                )),
                 y: None,
                 launch: crate::ops::reduce::launch_for(x.len(), 256),
                 runs: 1,

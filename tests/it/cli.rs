@@ -535,17 +535,20 @@ fn verbose_shows_each_cases_input_and_kernel_time() {
         String::from_utf8_lossy(&out.stderr)
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    let cases: Vec<&str> = err
-        .lines()
-        .filter(|l| l.contains("input, exact value and bound"))
-        .collect();
+    let cases: Vec<&str> = err.lines().filter(|l| l.starts_with('[')).collect();
     assert_eq!(cases.len(), 2, "{err}");
+    // A new input tells its phases apart; its other variant says it shares it.
     assert!(
-        cases[0].starts_with("[1/2] sum tree f32") && !cases[0].contains("shared"),
+        cases[0].starts_with("[1/2] sum tree f32")
+            && cases[0].contains(": input ")
+            && cases[0].contains("; exact value, bound ingredients and checksum ")
+            && cases[0].contains("; preparation in all ")
+            && !cases[0].contains("shared"),
         "{err}"
     );
     assert!(
         cases[1].starts_with("[2/2] sum kahan f32")
+            && cases[1].contains("input, exact value and bound")
             && cases[1].contains("input shared with the previous case"),
         "{err}"
     );

@@ -53,5 +53,6 @@ mod slurm;
 mod store;
 mod tolerance;
 mod train;
+mod uploads;
 mod ux;
 mod wgsl_preprocessor;

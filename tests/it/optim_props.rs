@@ -445,6 +445,7 @@ fn adam_prepared(
     );
     let (exact, bounds) = optim::reference(&job);
     Prepared {
+        phases: Vec::new(),
         job: detbench::ops::Job::Optim(job),
         exact,
         exact_out: Vec::new(),

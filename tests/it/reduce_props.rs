@@ -109,8 +109,10 @@ fn within_bound(
             unreachable!()
         };
         let mag = match &job.y {
-            None => detbench::numerics::exact::sum_abs_wide(&job.x),
-            Some(y) => detbench::numerics::exact::sum_abs_products_wide(&job.x, y),
+            None => detbench::numerics::exact::sum_abs_wide(&job.x.to_f64()),
+            Some(y) => {
+                detbench::numerics::exact::sum_abs_products_wide(&job.x.to_f64(), &y.to_f64())
+            }
         }
         .to_f64_up();
         assert!(

@@ -668,8 +668,16 @@ pub fn prepare_job(job: ConvJob) -> Result<Prepared, DetError> {
         inputs::checksum(out_p, &job.b)
     );
     let dumps = vec![
-        (na.to_string(), out_p, job.a.clone().into()),
-        (nb.to_string(), out_p, job.b.clone().into()),
+        (
+            na.to_string(),
+            out_p,
+            std::sync::Arc::new(job.a.clone().into()),
+        ),
+        (
+            nb.to_string(),
+            out_p,
+            std::sync::Arc::new(job.b.clone().into()),
+        ),
     ];
     let note = format!(
         "shape {:?} -> {}x{} output; L = {l}{}",
@@ -683,6 +691,7 @@ pub fn prepare_job(job: ConvJob) -> Result<Prepared, DetError> {
         }
     );
     Ok(Prepared {
+        phases: Vec::new(),
         job: Job::Conv(job),
         exact,
         exact_out,

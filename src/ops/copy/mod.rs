@@ -115,9 +115,10 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         runs: case.runs,
     };
     Ok(Prepared {
+        phases: Vec::new(),
         job: Job::Copy(job),
         input_sha256: inputs::checksum(p, &x),
-        dumps: vec![("x".to_string(), p, x.clone().into())],
+        dumps: vec![("x".to_string(), p, std::sync::Arc::new(x.clone().into()))],
         exact: x,
         exact_out: Vec::new(),
         exact_rest: Vec::new(),

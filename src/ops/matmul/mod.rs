@@ -531,11 +531,23 @@ pub fn prepare_job(job: MatmulJob) -> Prepared {
         sha = format!("{sha}+{}", inputs::checksum(out_p, c));
     }
     let mut dumps = vec![
-        ("a".to_string(), out_p, job.a.clone().into()),
-        ("b".to_string(), out_p, job.b.clone().into()),
+        (
+            "a".to_string(),
+            out_p,
+            std::sync::Arc::new(job.a.clone().into()),
+        ),
+        (
+            "b".to_string(),
+            out_p,
+            std::sync::Arc::new(job.b.clone().into()),
+        ),
     ];
     if let Some(c) = &job.bias {
-        dumps.push(("c".to_string(), out_p, c.clone().into()));
+        dumps.push((
+            "c".to_string(),
+            out_p,
+            std::sync::Arc::new(c.clone().into()),
+        ));
     }
     let s = job.shape;
     let note = format!(
@@ -559,6 +571,7 @@ pub fn prepare_job(job: MatmulJob) -> Prepared {
     );
     Prepared {
         job: Job::Matmul(job),
+        phases: Vec::new(),
         exact,
         exact_out,
         exact_rest: rest,

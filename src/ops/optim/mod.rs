@@ -503,11 +503,18 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         }
     );
     Ok(Prepared {
+        phases: Vec::new(),
         bytes_moved: job.bytes_moved(),
         dumps: vec![(
             "params0".to_string(),
             pp,
-            std::sync::Arc::new(job.init.iter().map(|&v| v as f64).collect()),
+            std::sync::Arc::new(
+                job.init
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect::<Vec<f64>>()
+                    .into(),
+            ),
         )],
         job: Job::Optim(job),
         exact,

@@ -8,6 +8,8 @@ use super::{ReduceJob, ReduceVariant};
 use crate::backend::{cpu::CpuBackend, RunSet};
 use crate::error::OpError;
 use crate::numerics::repro::{ReproParams, ReproState};
+use crate::numerics::values::{Elem, Values};
+use crate::numerics::Precision;
 use crate::shared::arith::{cas_add, no_float_atomic, Arith};
 use crate::shared::fixed::{fixed_message, fixed_quantize, fixed_to_value};
 use std::sync::atomic::AtomicU64;
@@ -27,41 +29,132 @@ pub fn run_once(job: &ReduceJob, threads: usize) -> Result<(f64, String), OpErro
         ReduceVariant::Atomic => return Err(no_float_atomic()),
         ReduceVariant::AtomicCas => (atomic_cas(job, ar, threads), String::new()),
         ReduceVariant::BlockAtomic => (block_atomic(job, ar, threads), String::new()),
-        ReduceVariant::Tree => (tree(job, ar), String::new()),
-        ReduceVariant::Kahan => (kahan(job, ar), String::new()),
-        ReduceVariant::FixedPoint => {
-            let mut total: i64 = 0;
-            let mut lost = 0u64;
-            for v in job.terms_iter() {
-                let (q, l) = fixed_quantize(v, job.fixed_scale);
-                total = total.wrapping_add(q);
-                lost += l as u64;
-            }
-            (
-                fixed_to_value(total, job.fixed_scale, job.accumulator),
-                fixed_message(lost, job.n(), job.fixed_scale),
-            )
-        }
+        ReduceVariant::Tree => (tree(job, ar, threads), String::new()),
+        ReduceVariant::Kahan => (kahan(job, ar, threads), String::new()),
+        ReduceVariant::FixedPoint => fixed_point(job, threads),
         ReduceVariant::Reproducible => {
             let p = job.repro.expect("checked by check_job");
-            (reproducible(job, &p), String::new())
+            (reproducible(job, &p, threads), String::new())
         }
     })
 }
 
-/// The value thread `t` of pass 1 accumulates, in order.
-fn thread_chain(job: &ReduceJob, ar: Arith, t: u64) -> f64 {
-    let stride = job.total_threads() as usize;
-    let mut acc = 0.0;
-    let mut i = t as usize;
-    while i < job.n() {
-        acc = match &job.y {
-            None => ar.add(acc, job.x[i]),
-            Some(y) => ar.dot_step(acc, job.x[i], y[i]),
-        };
-        i += stride;
+/// A native float the ordered kernels can accumulate in: f32 or f64. Adding two of them
+/// rounds once, exactly as [`Arith`] does for the same accumulator (an f32 sum computed
+/// in f64 and rounded to f32 is the f32 sum: 53 >= 2 * 24 + 2).
+trait Native: Elem + std::ops::Add<Output = Self> {}
+
+impl<T: Elem + std::ops::Add<Output = T>> Native for T {}
+
+/// Below this many elements the lanes are not split over threads.
+const PARALLEL_FROM: usize = 1 << 16;
+
+/// The pass-1 chains of lanes `lo..lo + acc.len()` of a launch of `lanes` threads: lane t
+/// folds `step` over elements t, t + lanes, t + 2 lanes, ... in that order, from `acc[t]`.
+///
+/// Why row by row: lane t's chain is the GPU thread's loop, but the lanes are independent,
+/// so the host walks the input one row of `lanes` elements at a time and advances every
+/// lane by one step. Each row segment is read once, contiguously, and a plain `step` (one
+/// f32 addition) vectorises. The order within every chain is the kernel's, so the bits do
+/// not depend on how lanes are split over threads.
+fn chain_range<A, E, F>(xs: &[E], ys: &[E], lanes: usize, lo: usize, acc: &mut [A], step: &F)
+where
+    A: Copy,
+    E: Elem,
+    F: Fn(A, E, E) -> A,
+{
+    let n = xs.len();
+    let mut start = lo;
+    while start < n {
+        let end = (start + acc.len()).min(n);
+        let seg = &mut acc[..end - start];
+        for ((a, &x), &y) in seg.iter_mut().zip(&xs[start..end]).zip(&ys[start..end]) {
+            *a = step(*a, x, y);
+        }
+        start += lanes;
     }
+}
+
+/// [`chain_range`] of every lane of the launch, the lanes split into contiguous ranges
+/// over `threads` threads. `ys` is ignored by a sum's `step` (pass `None`).
+fn lane_chains<A, E, F>(
+    xs: &[E],
+    ys: Option<&[E]>,
+    lanes: usize,
+    threads: usize,
+    init: A,
+    step: F,
+) -> Vec<A>
+where
+    A: Copy + Send + Sync,
+    E: Elem,
+    F: Fn(A, E, E) -> A + Sync,
+{
+    let ys = ys.unwrap_or(xs);
+    let mut acc = vec![init; lanes];
+    let parts = if xs.len() < PARALLEL_FROM {
+        1
+    } else {
+        threads.clamp(1, lanes)
+    };
+    let per = lanes.div_ceil(parts);
+    std::thread::scope(|sc| {
+        for (k, part) in acc.chunks_mut(per).enumerate() {
+            let step = &step;
+            if parts == 1 {
+                chain_range(xs, ys, lanes, k * per, part, step);
+            } else {
+                sc.spawn(move || chain_range(xs, ys, lanes, k * per, part, step));
+            }
+        }
+    });
     acc
+}
+
+/// Runs `$body` with `$xs` and `$ys` (an `Option`) bound to the job's operands as slices
+/// of their host type; operands held in two formats (never built so) are read as f64.
+macro_rules! with_operands {
+    ($job:expr, $xs:ident, $ys:ident => $body:expr) => {
+        match ($job.x.as_ref(), $job.y.as_deref()) {
+            (Values::F32(x), None) => {
+                let ($xs, $ys): (&[f32], Option<&[f32]>) = (&x[..], None);
+                $body
+            }
+            (Values::F32(x), Some(Values::F32(y))) => {
+                let ($xs, $ys): (&[f32], Option<&[f32]>) = (&x[..], Some(&y[..]));
+                $body
+            }
+            (Values::F64(x), None) => {
+                let ($xs, $ys): (&[f64], Option<&[f64]>) = (&x[..], None);
+                $body
+            }
+            (x, y) => {
+                let (x, y) = (x.to_f64(), y.map(|y| y.to_f64()));
+                let ($xs, $ys): (&[f64], Option<&[f64]>) = (&x[..], y.as_deref());
+                $body
+            }
+        }
+    };
+}
+
+/// Pass 2 of the two-pass kernels: each workgroup's lanes by [`workgroup_tree`], then
+/// lane l of the single pass-2 workgroup folds partials l, l + wg, ... and the tree
+/// combines those.
+fn two_pass<A: Copy>(chains: &[A], wg: usize, zero: A, combine: impl Fn(A, A) -> A) -> A {
+    let partials: Vec<A> = chains
+        .chunks(wg)
+        .map(|g| workgroup_tree(&mut g.to_vec(), &combine))
+        .collect();
+    let mut vals: Vec<A> = (0..wg)
+        .map(|l| {
+            partials
+                .iter()
+                .skip(l)
+                .step_by(wg)
+                .fold(zero, |a, &p| combine(a, p))
+        })
+        .collect();
+    workgroup_tree(&mut vals, &combine)
 }
 
 /// The pairwise workgroup tree: stride wg/2 down to 1, a[l] += a[l + s] for l < s.
@@ -76,30 +169,40 @@ pub fn workgroup_tree<T: Copy>(vals: &mut [T], combine: impl Fn(T, T) -> T) -> T
     vals[0]
 }
 
-/// Pass 1 partial of workgroup g for a plain (tree-shaped) accumulation.
-fn group_partial(job: &ReduceJob, ar: Arith, g: u32) -> f64 {
-    let wg = job.launch.workgroup_size as u64;
-    let mut vals: Vec<f64> = (0..wg)
-        .map(|l| thread_chain(job, ar, g as u64 * wg + l))
-        .collect();
-    workgroup_tree(&mut vals, |a, b| ar.add(a, b))
+/// The step of the plain accumulation: sum adds; dot fuses the multiply-add for f32/f64
+/// and rounds the product, then adds, for halves ([`Arith::dot_step`]).
+fn plain_step<E: Elem>(job: &ReduceJob) -> impl Fn(f64, E, E) -> f64 + Sync + '_ {
+    let ar = Arith(job.accumulator);
+    move |a, x, y| match job.y {
+        None => ar.add(a, x.get()),
+        Some(_) => ar.dot_step(a, x.get(), y.get()),
+    }
 }
 
-fn tree(job: &ReduceJob, ar: Arith) -> f64 {
-    let partials: Vec<f64> = (0..job.launch.workgroups)
-        .map(|g| group_partial(job, ar, g))
-        .collect();
-    let wg = job.launch.workgroup_size as usize;
-    let mut vals: Vec<f64> = (0..wg)
-        .map(|l| {
-            partials
-                .iter()
-                .skip(l)
-                .step_by(wg)
-                .fold(0.0, |a, &p| ar.add(a, p))
-        })
-        .collect();
-    workgroup_tree(&mut vals, |a, b| ar.add(a, b))
+/// The pass-1 chains of the plain accumulation, as f64 values of the accumulator. A sum
+/// in f32 or f64 runs in the accumulator's native type: one vectorised addition a step.
+fn plain_chains(job: &ReduceJob, threads: usize) -> Vec<f64> {
+    let lanes = job.total_threads() as usize;
+    with_operands!(job, xs, ys => match (job.accumulator, ys) {
+        (Precision::F32, None) => native_sum::<f32, _>(xs, lanes, threads),
+        (Precision::F64, None) => native_sum::<f64, _>(xs, lanes, threads),
+        (_, ys) => lane_chains(xs, ys, lanes, threads, 0.0, plain_step(job)),
+    })
+}
+
+fn native_sum<A: Native, E: Elem>(xs: &[E], lanes: usize, threads: usize) -> Vec<f64> {
+    let step = |a: A, x: E, _| a + A::of(x.get());
+    lane_chains(xs, None, lanes, threads, A::default(), step)
+        .into_iter()
+        .map(Elem::get)
+        .collect()
+}
+
+fn tree(job: &ReduceJob, ar: Arith, threads: usize) -> f64 {
+    let chains = plain_chains(job, threads);
+    two_pass(&chains, job.launch.workgroup_size as usize, 0.0, |a, b| {
+        ar.add(a, b)
+    })
 }
 
 /// Compensated pair (sum, correction).
@@ -115,68 +218,165 @@ fn kahan_merge(ar: Arith, a: Pair, b: Pair) -> Pair {
     (t, ar.add(ar.add(a.1, b.1), e))
 }
 
-fn kahan(job: &ReduceJob, ar: Arith) -> f64 {
-    let stride = job.total_threads() as usize;
-    let wg = job.launch.workgroup_size as usize;
-    let chain = |t: usize| -> Pair {
-        let mut acc = (0.0, 0.0);
-        let mut i = t;
-        while i < job.n() {
-            acc = match &job.y {
-                None => kahan_add(ar, acc, job.x[i], 0.0),
-                Some(y) => {
-                    let p = ar.mul(job.x[i], y[i]);
-                    kahan_add(ar, acc, p, ar.product_error(job.x[i], y[i], p))
-                }
-            };
-            i += stride;
+/// [`kahan_add`] of a sum term (no product error) in f32, the operations in the same
+/// order, each rounding once as [`Arith`] for f32 does.
+#[inline]
+fn kahan_add_f32((s, c): (f32, f32), v: f32) -> (f32, f32) {
+    let t = s + v;
+    let z = t - s;
+    let e = (s - (t - z)) + (v - z);
+    (t, c + (e + 0.0))
+}
+
+fn kahan(job: &ReduceJob, ar: Arith, threads: usize) -> f64 {
+    let lanes = job.total_threads() as usize;
+    let chains: Vec<Pair> = with_operands!(job, xs, ys => match (job.accumulator, ys) {
+        (Precision::F32, None) => {
+            let step = |a, x: f32, _| kahan_add_f32(a, x);
+            lane_chains(xs, None, lanes, threads, (0.0f32, 0.0f32), |a, x, y| {
+                step(a, x.get() as f32, y)
+            })
+            .into_iter()
+            .map(|(s, c)| (s as f64, c as f64))
+            .collect()
         }
-        acc
-    };
-    let partials: Vec<Pair> = (0..job.launch.workgroups as usize)
-        .map(|g| {
-            let mut vals: Vec<Pair> = (0..wg).map(|l| chain(g * wg + l)).collect();
-            workgroup_tree(&mut vals, |a, b| kahan_merge(ar, a, b))
-        })
-        .collect();
-    let mut vals: Vec<Pair> = (0..wg)
-        .map(|l| {
-            partials
-                .iter()
-                .skip(l)
-                .step_by(wg)
-                .fold((0.0, 0.0), |a, &p| kahan_merge(ar, a, p))
-        })
-        .collect();
-    let (s, c) = workgroup_tree(&mut vals, |a, b| kahan_merge(ar, a, b));
+        (_, ys) => lane_chains(xs, ys, lanes, threads, (0.0, 0.0), |acc, x, y| match job.y {
+            None => kahan_add(ar, acc, x.get(), 0.0),
+            Some(_) => {
+                let (x, y) = (x.get(), y.get());
+                let p = ar.mul(x, y);
+                kahan_add(ar, acc, p, ar.product_error(x, y, p))
+            }
+        }),
+    });
+    let (s, c) = two_pass(
+        &chains,
+        job.launch.workgroup_size as usize,
+        (0.0, 0.0),
+        |a, b| kahan_merge(ar, a, b),
+    );
     ar.add(s, c)
 }
 
-fn reproducible(job: &ReduceJob, p: &ReproParams) -> f64 {
-    crate::numerics::repro::repro_sum(p, &job.terms_slice())
+/// The fixed-point sum: integer addition is associative, so the parts are summed on
+/// `threads` threads and added.
+fn fixed_point(job: &ReduceJob, threads: usize) -> (f64, String) {
+    let k = job.fixed_scale;
+    let quantize = Quantizer::new(k);
+    let parts = crate::shared::par::map_ranges(job.n(), threads, |r| {
+        let (mut total, mut lost) = (0i64, 0u64);
+        let mut add = |v: f64| {
+            let (q, l) = quantize.term(v);
+            total = total.wrapping_add(q);
+            lost += l as u64;
+        };
+        match (job.x.as_ref(), job.y.is_none()) {
+            (Values::F32(xs), true) => xs[r].iter().for_each(|&v| add(v as f64)),
+            (Values::F64(xs), true) => xs[r].iter().for_each(|&v| add(v)),
+            _ => r.for_each(|i| add(job.term(i))),
+        }
+        (total, lost)
+    });
+    let (total, lost) = parts
+        .into_iter()
+        .fold((0i64, 0u64), |(t, l), (a, b)| (t.wrapping_add(a), l + b));
+    (
+        fixed_to_value(total, k, job.accumulator),
+        fixed_message(lost, job.n(), k),
+    )
 }
 
-/// Finalises binned states read back from a device: merges them in the given order and
-/// rounds. Shared by the GPU backends so every device goes through the same host code.
-pub fn repro_finalize_f32(p: &ReproParams, states: &[ReproState<f32>]) -> f64 {
-    let mut total = ReproState::<f32>::new(p);
-    for s in states {
-        total.merge(p, s);
+/// [`fixed_quantize`] with the scale 2^k held as an f64 where it is one.
+struct Quantizer {
+    k: i32,
+    scale: Option<f64>,
+}
+
+impl Quantizer {
+    fn new(k: i32) -> Self {
+        let scale = (-1022..=1023).contains(&k).then(|| libm::ldexp(1.0, k));
+        Quantizer { k, scale }
     }
-    total.finalize(p)
+
+    /// The same (q, lost) as `fixed_quantize(v, k)`. Where v * 2^k is a normal number (or
+    /// v is 0) the product is exact, so it is ldexp's result; it is rounded to the
+    /// nearest integer, ties to even, by adding and subtracting 1.5 * 2^52 below 2^51
+    /// (exact IEEE operations, no library call on the common path). Other
+    /// terms (subnormal or overflowing products, no f64 scale) go to `fixed_quantize`.
+    #[inline]
+    fn term(&self, v: f64) -> (i64, bool) {
+        const ROUNDER: f64 = 6_755_399_441_055_744.0; // 1.5 * 2^52
+        if let Some(sc) = self.scale {
+            let s = v * sc;
+            if s.is_finite() && (s.abs() >= f64::MIN_POSITIVE || v == 0.0) {
+                let q = if s.abs() < 2_251_799_813_685_248.0 {
+                    (s + ROUNDER) - ROUNDER
+                } else {
+                    // 2^51 <= |s|: halves remain below 2^52, integers from there up.
+                    s.round_ties_even()
+                };
+                return (q as i64, q != s);
+            }
+        }
+        fixed_quantize(v, self.k)
+    }
+}
+
+/// The binned sum: merging renormalised states is exact, so the parts are binned on
+/// `threads` threads (each into four states, so consecutive deposits do not wait on one
+/// another) and merged, the result independent of the split by construction.
+fn reproducible(job: &ReduceJob, p: &ReproParams, threads: usize) -> f64 {
+    fn part<F: crate::numerics::repro::BinFloat>(
+        job: &ReduceJob,
+        p: &ReproParams,
+        r: std::ops::Range<usize>,
+    ) -> ReproState<F> {
+        let mut s: [ReproState<F>; 4] = std::array::from_fn(|_| ReproState::new(p));
+        let mut put = |k: usize, v: f64| s[k % 4].deposit(p, F::from_f64(v));
+        match (job.x.as_ref(), job.y.is_none()) {
+            (Values::F32(xs), true) => xs[r]
+                .iter()
+                .enumerate()
+                .for_each(|(k, &v)| put(k, v as f64)),
+            (Values::F64(xs), true) => xs[r].iter().enumerate().for_each(|(k, &v)| put(k, v)),
+            _ => r.enumerate().for_each(|(k, i)| put(k, job.term(i))),
+        }
+        let [mut a, rest @ ..] = s;
+        a.renorm(p);
+        for mut b in rest {
+            b.renorm(p);
+            a.merge(p, &b);
+        }
+        a
+    }
+    fn all<F: crate::numerics::repro::BinFloat>(
+        job: &ReduceJob,
+        p: &ReproParams,
+        threads: usize,
+    ) -> f64 {
+        let parts = crate::shared::par::map_ranges(job.n(), threads, |r| part::<F>(job, p, r));
+        let mut total = ReproState::<F>::new(p);
+        for s in &parts {
+            total.merge(p, s);
+        }
+        total.finalize(p)
+    }
+    match p.acc {
+        Precision::F32 => all::<f32>(job, p, threads),
+        _ => all::<f64>(job, p, threads),
+    }
 }
 
 /// Every term added into one shared word by `threads` threads, interleaved.
 fn atomic_cas(job: &ReduceJob, ar: Arith, threads: usize) -> f64 {
-    let terms = job.terms_slice();
     let cell = AtomicU64::new(0f64.to_bits());
     std::thread::scope(|s| {
         for t in 0..threads {
-            let (terms, cell) = (&terms, &cell);
+            let cell = &cell;
             s.spawn(move || {
                 let mut i = t;
-                while i < terms.len() {
-                    cas_add(cell, ar, terms[i]);
+                while i < job.n() {
+                    cas_add(cell, ar, job.term(i));
                     i += threads;
                 }
             });
@@ -185,21 +385,110 @@ fn atomic_cas(job: &ReduceJob, ar: Arith, threads: usize) -> f64 {
     f64::from_bits(cell.into_inner())
 }
 
-/// Workgroup partials computed by `threads` threads, each added atomically when done.
+/// Workgroups per batch of block_atomic's host threads.
+const GROUP_BATCH: usize = 16;
+
+/// Workgroup partials computed by `threads` threads, each added atomically when done:
+/// thread t takes batches t, t + threads, ... of [`GROUP_BATCH`] workgroups, computes
+/// their lanes' chains row by row, and adds each workgroup's tree as it finishes the batch.
 fn block_atomic(job: &ReduceJob, ar: Arith, threads: usize) -> f64 {
+    let add32 = |a: f32, b: f32| a + b;
+    let add64 = |a: f64, b: f64| a + b;
+    let plain = |a: f64, b: f64| ar.add(a, b);
+    with_operands!(job, xs, ys => match (job.accumulator, ys) {
+        (Precision::F32, None) => {
+            let step = |a: f32, x: _, _| a + <f32 as Elem>::of(Elem::get(x));
+            block_atomic_with(job, ar, threads, xs, xs, step, add32)
+        }
+        (Precision::F64, None) => {
+            let step = |a: f64, x: _, _| a + Elem::get(x);
+            block_atomic_with(job, ar, threads, xs, xs, step, add64)
+        }
+        (_, ys) => {
+            block_atomic_with(job, ar, threads, xs, ys.unwrap_or(xs), plain_step(job), plain)
+        }
+    })
+}
+
+/// [`block_atomic`] with the lanes accumulated by `step` and the workgroup tree combined
+/// by `combine`, both in the native type `A` (each rounding as [`Arith`] would).
+fn block_atomic_with<A, E, S, C>(
+    job: &ReduceJob,
+    ar: Arith,
+    threads: usize,
+    xs: &[E],
+    ys: &[E],
+    step: S,
+    combine: C,
+) -> f64
+where
+    A: Native,
+    E: Elem,
+    S: Fn(A, E, E) -> A + Sync,
+    C: Fn(A, A) -> A + Sync,
+{
     let cell = AtomicU64::new(0f64.to_bits());
-    let groups = job.launch.workgroups as usize;
+    let wg = job.launch.workgroup_size as usize;
+    let lanes = job.total_threads() as usize;
+    let batches = (job.launch.workgroups as usize).div_ceil(GROUP_BATCH);
+    let threads = threads.clamp(1, batches);
     std::thread::scope(|s| {
         for t in 0..threads {
-            let cell = &cell;
+            let (cell, step, combine) = (&cell, &step, &combine);
             s.spawn(move || {
-                let mut g = t;
-                while g < groups {
-                    cas_add(cell, ar, group_partial(job, ar, g as u32));
-                    g += threads;
+                let mut acc = vec![A::default(); GROUP_BATCH * wg];
+                let mut b = t;
+                while b < batches {
+                    let lo = b * GROUP_BATCH * wg;
+                    let hi = ((b + 1) * GROUP_BATCH * wg).min(lanes);
+                    let acc = &mut acc[..hi - lo];
+                    acc.fill(A::default());
+                    chain_range(xs, ys, lanes, lo, acc, step);
+                    for g in acc.chunks_mut(wg) {
+                        cas_add(cell, ar, Elem::get(workgroup_tree(g, combine)));
+                    }
+                    b += threads;
                 }
             });
         }
     });
     f64::from_bits(cell.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The quantizer's fast path gives `fixed_quantize`'s integer and loss flag on every
+    /// kind of term: ties both ways, negative halves, large, tiny (subnormal after
+    /// scaling), zero of both signs, and scales past f64's exponent range.
+    #[test]
+    fn the_fast_quantizer_is_fixed_quantize() {
+        let vals = [
+            0.0,
+            -0.0,
+            0.5,
+            1.5,
+            2.5,
+            -0.5,
+            -1.5,
+            -2.5,
+            0.3,
+            -0.3,
+            1e-300,
+            -3e-310,
+            1e15,
+            -4.5e15,
+            2f64.powi(51) + 0.5,
+            2f64.powi(52) - 0.5,
+            7.0e-46,
+            3.3e38,
+        ];
+        for k in [-1100, -60, -3, 0, 1, 20, 52, 149, 1000, 1060] {
+            let q = Quantizer::new(k);
+            for &v in &vals {
+                assert_eq!(q.term(v), fixed_quantize(v, k), "v = {v:e}, k = {k}");
+            }
+        }
+    }
 }

@@ -11,7 +11,7 @@ use crate::backend::cuda::{
 };
 use crate::error::OpError;
 use crate::numerics::repro::{ReproParams, MAX_FOLDS};
-use crate::numerics::Precision;
+use crate::numerics::{Precision, Values};
 use crate::ops::common::{
     cuda_native_atomic as native_atomic, cuda_ordered_atomics as ordered_atomics,
     cuda_ordering_suffix as ordering_suffix, cuda_ordering_suffixes as ordering_suffixes,
@@ -19,6 +19,7 @@ use crate::ops::common::{
 };
 use crate::ops::{Op, RunSet};
 use crate::shared::lanes::finalize_lanes;
+use std::sync::Arc;
 
 /// Kernel source of this family.
 pub const SOURCE: &str = "kernels/cuda/reduce.cu";
@@ -126,17 +127,18 @@ pub fn run(backend: &CudaBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
         Op::Dot => "dot",
         _ => "sum",
     };
-    let x = dev.upload(&job.precision.encode(&job.x))?;
-    let y = match &job.y {
-        Some(y) => Some(dev.upload(&job.precision.encode(y))?),
-        None => None,
-    };
+    // The input is uploaded once for every variant and run of it (the device keeps it).
+    let operands: Vec<&Arc<Values>> = std::iter::once(&job.x).chain(&job.y).collect();
+    let bufs = dev.uploads().get(&operands, job.precision, |_, v| {
+        dev.upload(&v.encode(job.precision)).map(Arc::new)
+    })?;
+    let x = &bufs[0];
     // Sum kernels take a y pointer too and never read it.
-    let y = y.as_ref().unwrap_or(&x);
+    let y = bufs.get(1).unwrap_or(x);
     let ctx = Ctx {
         dev,
         job,
-        x: &x,
+        x,
         y,
         n: n as u64,
         module,

@@ -93,9 +93,19 @@ crate::ops::family::family_kernel!(
 
 fn external_call(_: &Describe, j: &ReduceJob) -> Result<ExternalCall, OpError> {
     let n = j.x.len() as u64;
-    let mut inputs = vec![ExternalArray::new("x", j.precision, vec![n], j.x.to_vec())];
+    let mut inputs = vec![ExternalArray::new(
+        "x",
+        j.precision,
+        vec![n],
+        j.x.to_f64().into_owned(),
+    )];
     if let Some(y) = &j.y {
-        inputs.push(ExternalArray::new("y", j.precision, vec![n], y.to_vec()));
+        inputs.push(ExternalArray::new(
+            "y",
+            j.precision,
+            vec![n],
+            y.to_f64().into_owned(),
+        ));
     }
     Ok(ExternalCall {
         op: j.op.name().into(),

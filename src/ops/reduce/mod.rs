@@ -24,7 +24,7 @@ use crate::inputs;
 use crate::numerics::bounds::{ceil_log2, gamma};
 use crate::numerics::exact::{ExactAcc, ExactRest, Wide};
 use crate::numerics::repro::ReproParams;
-use crate::numerics::Precision;
+use crate::numerics::{Precision, Values};
 use std::sync::{Arc, Mutex};
 
 /// Variant names, in report order.
@@ -79,9 +79,9 @@ pub struct ReduceJob {
     pub ordering: Ordering,
     /// Input values, exactly representable in `precision`. Shared by every variant, run
     /// and backend of one input (see [`prepare`]): a job is cloned per ordering and run.
-    pub x: Arc<Vec<f64>>,
+    pub x: Arc<Values>,
     /// Second operand for `dot`.
-    pub y: Option<Arc<Vec<f64>>>,
+    pub y: Option<Arc<Values>>,
     pub launch: Launch,
     pub runs: usize,
     /// fixed_point: values are scaled by 2^fixed_scale and rounded to integers.
@@ -105,21 +105,46 @@ impl ReduceJob {
         self.terms_iter().collect()
     }
 
-    /// [`ReduceJob::terms`] as a slice: x itself for a sum (no copy), computed for a dot.
-    pub fn terms_slice(&self) -> std::borrow::Cow<'_, [f64]> {
-        match self.y {
-            None => std::borrow::Cow::Borrowed(&self.x[..]),
-            Some(_) => std::borrow::Cow::Owned(self.terms()),
+    /// Term `i` of [`ReduceJob::terms`].
+    #[inline]
+    pub fn term(&self, i: usize) -> f64 {
+        match self.y.as_deref() {
+            None => self.x.get(i),
+            Some(y) => self.accumulator.round(self.x.get(i) * y.get(i)),
         }
     }
 
     /// [`ReduceJob::terms`] one by one, without a copy of x.
     pub fn terms_iter(&self) -> impl Iterator<Item = f64> + '_ {
-        let y = self.y.as_deref();
-        self.x.iter().enumerate().map(move |(i, &a)| match y {
-            None => a,
-            Some(y) => self.accumulator.round(a * y[i]),
-        })
+        (0..self.n()).map(|i| self.term(i))
+    }
+
+    /// The largest |term|: NaN when a term is NaN, infinite when one is infinite. What the
+    /// fixed-point scale, the binned layout and the kernels' finite-input check read, in
+    /// one pass over the input on every core (a plain scan of a sum's native values).
+    pub fn max_abs_term(&self) -> f64 {
+        let threads = crate::shared::par::threads();
+        let parts = crate::shared::par::map_ranges(self.n(), threads, |r| {
+            match (self.x.as_ref(), self.y.is_none()) {
+                (Values::F32(xs), true) => {
+                    // Written as compare-and-select with a separate NaN flag (not
+                    // f32::max, whose NaN rule does not vectorise).
+                    let (mut m, mut nan) = (0.0f32, false);
+                    for &v in &xs[r] {
+                        let a = v.abs();
+                        nan |= a.is_nan();
+                        m = if a > m { a } else { m };
+                    }
+                    if nan {
+                        f64::NAN
+                    } else {
+                        m as f64
+                    }
+                }
+                _ => r.map(|i| self.term(i).abs()).fold(0.0, nan_max),
+            }
+        });
+        parts.into_iter().fold(0.0, nan_max)
     }
 }
 
@@ -207,18 +232,28 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
             _ => None,
         }
     };
+    let mut phases = Vec::new();
     let shared = match hit {
         Some(v) => v,
         None => {
+            let t = std::time::Instant::now();
             let (x, y) = draw(case)?;
+            phases.push(("input", t.elapsed().as_secs_f64()));
+            let t = std::time::Instant::now();
             let v = Arc::new(shared_input(case, x, y)?);
+            phases.push((
+                "exact value, bound ingredients and checksum",
+                t.elapsed().as_secs_f64(),
+            ));
             if cacheable {
                 *LAST.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, Arc::clone(&v)));
             }
             v
         }
     };
-    prepare_shared(case, &shared)
+    let mut prep = prepare_shared(case, &shared)?;
+    prep.phases = phases;
+    Ok(prep)
 }
 
 /// What identifies one drawn input and its reference.
@@ -227,16 +262,16 @@ type InputKey = (Op, String, Precision, Precision, usize, u64);
 /// One input with what every variant needs of it: the operands, the oracle's results and
 /// the bound ingredients, and the input's checksum.
 struct SharedInput {
-    x: Arc<Vec<f64>>,
-    y: Option<Arc<Vec<f64>>>,
+    x: Arc<Values>,
+    y: Option<Arc<Values>>,
     reference: Reference,
     sha: String,
 }
 
 /// The operands of a case, drawn from its seed.
-fn draw(case: &Case) -> Result<(Vec<f64>, Option<Vec<f64>>), DetError> {
+fn draw(case: &Case) -> Result<(Values, Option<Values>), DetError> {
     let n = case.size;
-    let x = inputs::draw(&case.input, case.precision, n, case.seed, 0)?;
+    let x = inputs::draw_values(&case.input, case.precision, n, case.seed, 0)?;
     let n = x.len();
     let y = match case.op {
         Op::Dot => {
@@ -247,8 +282,10 @@ fn draw(case: &Case) -> Result<(Vec<f64>, Option<Vec<f64>>), DetError> {
             };
             let y = match case.input {
                 // Ill-conditioned dot: y = 1 keeps x's condition number.
-                inputs::InputSpec::IllConditioned(_) => vec![1.0; n],
-                _ => inputs::draw(&spec, case.precision, n, case.seed, 1)?,
+                inputs::InputSpec::IllConditioned(_) => {
+                    Values::from_f64(case.precision, vec![1.0; n])
+                }
+                _ => inputs::draw_values(&spec, case.precision, n, case.seed, 1)?,
             };
             Some(y)
         }
@@ -259,7 +296,7 @@ fn draw(case: &Case) -> Result<(Vec<f64>, Option<Vec<f64>>), DetError> {
 }
 
 /// Checks the operands and computes what every variant shares.
-fn shared_input(case: &Case, x: Vec<f64>, y: Option<Vec<f64>>) -> Result<SharedInput, DetError> {
+fn shared_input(case: &Case, x: Values, y: Option<Values>) -> Result<SharedInput, DetError> {
     let n = x.len();
     if n == 0 {
         return Err(DetError::input("size must be at least 1"));
@@ -276,11 +313,22 @@ fn shared_input(case: &Case, x: Vec<f64>, y: Option<Vec<f64>>) -> Result<SharedI
             case.precision
         )));
     }
-    let reference = reference(case, &x, y.as_deref());
-    let mut sha = inputs::checksum(case.precision, &x);
-    if let Some(y) = &y {
-        sha = format!("{sha}+{}", inputs::checksum(case.precision, y));
-    }
+    // SHA-256 is one sequential stream per vector: it runs on its own thread while the
+    // oracle streams over the cores, so a case costs the longer of the two, not the sum.
+    let (reference, sha) = std::thread::scope(|s| {
+        let sha = s.spawn(|| {
+            let mut sha = inputs::checksum_values(case.precision, &x);
+            if let Some(y) = &y {
+                sha = format!("{sha}+{}", inputs::checksum_values(case.precision, y));
+            }
+            sha
+        });
+        let reference = reference(case, &x, y.as_ref());
+        (
+            reference,
+            sha.join().expect("the checksum thread does not panic"),
+        )
+    });
     Ok(SharedInput {
         x: Arc::new(x),
         y: y.map(Arc::new),
@@ -295,6 +343,8 @@ pub fn prepare_values(case: &Case, x: Vec<f64>, y: Option<Vec<f64>>) -> Result<P
     case.variant
         .parse::<ReduceVariant>()
         .map_err(DetError::input)?;
+    let x = Values::from_f64(case.precision, x);
+    let y = y.map(|y| Values::from_f64(case.precision, y));
     prepare_shared(case, &shared_input(case, x, y)?)
 }
 
@@ -347,6 +397,7 @@ fn prepare_shared(case: &Case, input: &SharedInput) -> Result<Prepared, DetError
         out_precision: acc,
         scalar: true,
         dumps,
+        phases: Vec::new(),
         note,
     })
 }
@@ -382,7 +433,7 @@ impl Reference {
 /// compute format), in one pass over the input, streamed over the host's cores. Each part
 /// of the input is accumulated exactly and the parts are merged exactly, so the result is
 /// the same for every split.
-fn reference(case: &Case, x: &[f64], y: Option<&[f64]>) -> Reference {
+fn reference(case: &Case, x: &Values, y: Option<&Values>) -> Reference {
     let acc = case.accumulator;
     // Compute format of the kernels (f32 for half formats, as in `Arith`).
     let compute = if acc == Precision::F64 || case.precision == Precision::F64 {
@@ -393,10 +444,23 @@ fn reference(case: &Case, x: &[f64], y: Option<&[f64]>) -> Reference {
     let tiny = |v: f64| v != 0.0 && v.abs() < compute.min_normal();
     let threads = crate::shared::par::threads();
     let parts = crate::shared::par::map_ranges(x.len(), threads, |r| {
+        // A sum of f32-held values by exponent (a value is subnormal in the compute
+        // format exactly when it is an f32 subnormal and the compute format is f32).
+        if let (Values::F32(xs), None) = (x, y) {
+            if let Some((oracle, abs, sub)) = crate::numerics::exact::f32_sums(&xs[r.clone()]) {
+                let flush = if compute == Precision::F32 {
+                    sub
+                } else {
+                    ExactAcc::new()
+                };
+                return (oracle, abs, flush);
+            }
+        }
         let (mut oracle, mut abs, mut flush) = (ExactAcc::new(), ExactAcc::new(), ExactAcc::new());
         match y {
             None => {
-                for &v in &x[r] {
+                for i in r {
+                    let v = x.get(i);
                     oracle.add(v);
                     abs.add(v.abs());
                     if tiny(v) {
@@ -405,7 +469,8 @@ fn reference(case: &Case, x: &[f64], y: Option<&[f64]>) -> Reference {
                 }
             }
             Some(y) => {
-                for (&a, &b) in x[r.clone()].iter().zip(&y[r]) {
+                for i in r {
+                    let (a, b) = (x.get(i), y.get(i));
                     oracle.add_product(a, b);
                     abs.add_product(a.abs(), b.abs());
                     if tiny(a) || tiny(b) {
@@ -440,7 +505,7 @@ fn reference(case: &Case, x: &[f64], y: Option<&[f64]>) -> Reference {
 
 /// The exact value (correctly rounded to f64) and sum of magnitudes (rounded upward) of a
 /// reduction case's operands, as [`prepare`] computes them: what the host benches time.
-pub fn reference_figures(case: &Case, x: &[f64], y: Option<&[f64]>) -> (f64, f64) {
+pub fn reference_figures(case: &Case, x: &Values, y: Option<&Values>) -> (f64, f64) {
     let r = reference(case, x, y);
     (r.exact, r.mag)
 }
@@ -500,7 +565,7 @@ fn variant_bound(job: &mut ReduceJob, r: &Reference, note: &mut String) -> Optio
                         .to_f64_up()
             }),
         ReduceVariant::FixedPoint => {
-            let max_abs = job.terms_iter().fold(0.0f64, |m, v| nan_max(m, v.abs()));
+            let max_abs = job.max_abs_term();
             let k = fixed_scale(n, max_abs);
             job.fixed_scale = k;
             *note = format!("fixed-point scale 2^{k}");
@@ -516,7 +581,7 @@ fn variant_bound(job: &mut ReduceJob, r: &Reference, note: &mut String) -> Optio
             }
         }
         ReduceVariant::Reproducible => {
-            let max_abs = job.terms_iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let max_abs = job.max_abs_term();
             match ReproParams::new(acc, max_abs) {
                 Ok(p) => {
                     job.repro = Some(p);
@@ -573,7 +638,11 @@ pub fn check_job(job: &ReduceJob) -> Result<(), OpError> {
         job.variant,
         ReduceVariant::FixedPoint | ReduceVariant::Reproducible
     ) {
-        if let Some((i, v)) = job.terms_iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        let some_non_finite = !job.max_abs_term().is_finite();
+        if let Some((i, v)) = some_non_finite
+            .then(|| job.terms_iter().enumerate().find(|(_, v)| !v.is_finite()))
+            .flatten()
+        {
             let what = if job.y.is_some() { "x*y" } else { "x" };
             return Err(OpError::Failed(format!(
                 "{}: term {i} ({what}) is {v} in {}, which no fixed-point scale or bin layout holds",
@@ -583,18 +652,15 @@ pub fn check_job(job: &ReduceJob) -> Result<(), OpError> {
         }
     }
     if job.variant == ReduceVariant::Reproducible && job.repro.is_none() {
-        return Err(ReproParams::new(
-            job.accumulator,
-            job.terms_iter().fold(0.0f64, |m, v| m.max(v.abs())),
-        )
-        .err()
-        .map(|e| match e {
-            crate::numerics::repro::ReproError::Accumulator(_) => {
-                OpError::Unsupported(e.to_string())
-            }
-            _ => OpError::Failed(e.to_string()),
-        })
-        .unwrap_or_else(|| OpError::Failed("reproducible layout missing".into())));
+        return Err(ReproParams::new(job.accumulator, job.max_abs_term())
+            .err()
+            .map(|e| match e {
+                crate::numerics::repro::ReproError::Accumulator(_) => {
+                    OpError::Unsupported(e.to_string())
+                }
+                _ => OpError::Failed(e.to_string()),
+            })
+            .unwrap_or_else(|| OpError::Failed("reproducible layout missing".into())));
     }
     Ok(())
 }
@@ -635,7 +701,7 @@ mod shared_input_tests {
         }
     }
 
-    fn x_of(p: &Prepared) -> &Arc<Vec<f64>> {
+    fn x_of(p: &Prepared) -> &Arc<Values> {
         match &p.job {
             Job::Reduce(j) => &j.x,
             _ => unreachable!("a reduction"),

@@ -17,11 +17,12 @@ use super::{ReduceJob, ReduceVariant};
 use crate::backend::wgpu::{Pass, WgpuBackend};
 use crate::error::OpError;
 use crate::numerics::repro::{ReproParams, DEPOSITS_PER_RENORM, LOG2_R, MAX_FOLDS};
-use crate::numerics::Precision;
+use crate::numerics::{Precision, Values};
 use crate::ops::wgsl::{specialise_family, Profile};
 use crate::ops::RunSet;
 use crate::shared::fixed::{fixed_message, fixed_to_value};
 use crate::shared::lanes::finalize_lanes;
+use std::sync::Arc;
 use wgpu::Features as F;
 
 /// The template, embedded once in [`crate::kernels::wgsl`] and hashed from there; modules are
@@ -393,11 +394,16 @@ pub fn run_patched(
         _pad: [0; 3],
     };
     let prm = b.uniform("params", &params)?;
-    let x = b.storage_from_bytes("x", &job.precision.encode(&job.x))?;
-    let y = match &job.y {
-        Some(y) => Some(b.storage_from_bytes("y", &job.precision.encode(y))?),
-        None => None,
-    };
+    // The input is uploaded once for every variant and run of it (the backend keeps it).
+    let operands: Vec<&Arc<Values>> = std::iter::once(&job.x).chain(&job.y).collect();
+    let mut bufs = b
+        .uploads()
+        .get(&operands, job.precision, |i, v| {
+            b.storage_from_bytes(["x", "y"][i], &v.encode(job.precision))
+        })?
+        .into_iter();
+    let x = bufs.next().expect("x is an operand");
+    let y = bufs.next();
     // Bindings 0..2 of every entry point that reads the input.
     let inputs = |extra: &[(u32, &wgpu::Buffer)]| -> Vec<(u32, wgpu::Buffer)> {
         let mut v = vec![(0, prm.clone()), (1, x.clone())];

@@ -605,8 +605,13 @@ pub fn prepare_job(job: RowsJob) -> Result<Prepared, DetError> {
         }
     );
     Ok(Prepared {
+        phases: Vec::new(),
         input_sha256: inputs::checksum(out_p, &job.x),
-        dumps: vec![("x".to_string(), out_p, job.x.clone().into())],
+        dumps: vec![(
+            "x".to_string(),
+            out_p,
+            std::sync::Arc::new(job.x.clone().into()),
+        )],
         job: Job::Rows(job),
         exact,
         exact_out,

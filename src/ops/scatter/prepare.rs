@@ -126,6 +126,7 @@ pub fn prepare_given(
     );
     let idx_f: Vec<f64> = idx.iter().map(|&i| i as f64).collect();
     Ok(Prepared {
+        phases: Vec::new(),
         job: Job::Scatter(job),
         exact: stats.exact,
         exact_out: stats.exact_out,
@@ -138,8 +139,16 @@ pub fn prepare_given(
         out_precision: acc,
         scalar: false,
         dumps: vec![
-            ("x".to_string(), case.precision, x.into()),
-            ("index".to_string(), Precision::F64, idx_f.into()),
+            (
+                "x".to_string(),
+                case.precision,
+                std::sync::Arc::new(x.into()),
+            ),
+            (
+                "index".to_string(),
+                Precision::F64,
+                std::sync::Arc::new(idx_f.into()),
+            ),
         ],
         note,
     })

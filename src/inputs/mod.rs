@@ -1,15 +1,25 @@
 //! Inputs: seeded generators that give the same values on every platform, and .npy
 //! files for the user's own data.
 //!
-//! Portability: the random stream is ChaCha8 (a fixed, documented algorithm), uniform
-//! values are built from its bits with exact operations, and the normal generator uses
-//! Box-Muller with the pure-Rust `libm`, so no platform math library is involved.
+//! Portability: the seeded inputs are drawn in blocks of 2^14 values, each block from its
+//! own Xoshiro256++ generator seeded from (seed, stream, block), so the values are the same
+//! on every thread count. Uniform values are built from the words with exact operations,
+//! and normal values by a ziggurat ([`normal`]) whose only functions are exact IEEE
+//! operations and the pure-Rust `libm`, so no platform math library is involved.
+//! [`Stream`] (ChaCha8) is the sequential stream the other seeded parts draw from
+//! (ill-conditioned sums, scatter indices, optimizer states, training data).
+
+mod normal;
+mod npy;
+
+pub use npy::*;
 
 use crate::error::DetError;
+use crate::numerics::values::{Elem, Values};
 use crate::numerics::Precision;
-use npyz::WriterBuilder;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rand_xoshiro::Xoshiro256PlusPlus;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
@@ -162,9 +172,7 @@ pub fn generate(
     Ok(v)
 }
 
-/// Draws the values of [`generate`] without its cache: for a caller that keeps the input
-/// itself (the reduction family shares one input and its reference by every variant), so
-/// that no second copy stays alive.
+/// The values of [`generate`] without its cache, as f64.
 pub fn draw(
     spec: &InputSpec,
     p: Precision,
@@ -172,18 +180,53 @@ pub fn draw(
     seed: u64,
     stream: u64,
 ) -> Result<Vec<f64>, DetError> {
+    Ok(match draw_values(spec, p, n, seed, stream)? {
+        Values::F64(v) => v,
+        other => other.to_f64().into_owned(),
+    })
+}
+
+/// The values of [`generate`] in `p`'s host format (f32 for every format but f64), without
+/// its cache: for a caller that keeps the input itself (the reduction family shares one
+/// input and its reference by every variant), so that no second copy stays alive.
+pub fn draw_values(
+    spec: &InputSpec,
+    p: Precision,
+    n: usize,
+    seed: u64,
+    stream: u64,
+) -> Result<Values, DetError> {
     draw_with(spec, p, n, seed, stream, crate::shared::par::threads())
 }
 
-/// Elements per block of a parallel draw.
+/// Elements per block of a seeded draw.
 const BLOCK: usize = 1 << 14;
-// Normal values are drawn in pairs, which must not straddle two blocks.
-const _: () = assert!(BLOCK.is_multiple_of(2));
 
-/// [`draw`] on `threads` threads. Element i of a `uniform`, `normal` or `wide` draw is a
-/// function of the words of the seed's stream from i * (words per element) on, whatever
-/// the thread count: each block of [`BLOCK`] elements starts the stream at its own word
-/// position, as if every element before it had been drawn.
+/// The generator of one block: Xoshiro256++ seeded from (seed, stream, block) alone, so
+/// a block's values do not depend on which thread draws it or on the blocks before it,
+/// and a generator that takes a varying number of words per value (the ziggurat) cannot
+/// run into the next block's.
+fn block_rng(seed: u64, stream: u64, block: usize) -> Xoshiro256PlusPlus {
+    // SplitMix64's finaliser, chained over the three numbers: neighbouring seeds, streams
+    // and blocks get unrelated states (Xoshiro's own seed_from_u64 then expands it).
+    let mix = |z: u64| {
+        let z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let golden = 0x9e37_79b9_7f4a_7c15u64;
+    let k = mix(seed.wrapping_add(golden));
+    let k = mix(k ^ stream.wrapping_add(golden.wrapping_mul(2)));
+    let k = mix(k ^ (block as u64).wrapping_add(golden.wrapping_mul(3)));
+    Xoshiro256PlusPlus::seed_from_u64(k)
+}
+
+/// Uniform in [-1, 1) from the top 53 bits of a word: exact.
+fn symmetric(w: u64) -> f64 {
+    2.0 * ((w >> 11) as f64 * (1.0 / (1u64 << 53) as f64)) - 1.0
+}
+
+/// [`draw_values`] on `threads` threads; the same bits for every thread count.
 fn draw_with(
     spec: &InputSpec,
     p: Precision,
@@ -191,51 +234,25 @@ fn draw_with(
     seed: u64,
     stream: u64,
     threads: usize,
-) -> Result<Vec<f64>, DetError> {
-    // 32-bit words of the stream each element takes: one u64 for a uniform value, one
-    // for a normal (Box-Muller: two u64 give a pair), two for a wide one (an exponent and
-    // a significand).
-    let each = |part: &mut [f64], s: &mut Stream, f: &dyn Fn(&mut Stream) -> f64| {
-        part.iter_mut().for_each(|x| *x = f(s));
-    };
+) -> Result<Values, DetError> {
     let v = match spec {
-        InputSpec::Uniform => fill_seeded(n, seed, stream, 2, threads, |s, part| {
-            each(part, s, &|s| p.round(s.symmetric()))
-        }),
-        // Blocks hold an even number of elements, so pairs never straddle two blocks; an
-        // odd `n` drops the last pair's sine branch.
-        InputSpec::Normal => fill_seeded(n, seed, stream, 2, threads, |s, part| {
-            for pair in part.chunks_mut(2) {
-                let (a, b) = s.normal_pair();
-                pair[0] = p.round(a);
-                if let Some(y) = pair.get_mut(1) {
-                    *y = p.round(b);
-                }
-            }
-        }),
-        InputSpec::Wide => {
-            let (lo, hi) = wide_exponents(p);
-            fill_seeded(n, seed, stream, 4, threads, |s, part| {
-                each(part, s, &|s| {
-                    let e = lo + (s.next_u64() % (hi - lo + 1) as u64) as i32;
-                    p.round(libm::ldexp(s.symmetric(), e))
-                })
-            })
-        }
-        InputSpec::IllConditioned(c) => {
-            ill_conditioned_sum(&mut Stream::new(seed, stream), p, n, *c)
-        }
-        InputSpec::File(path) => read_npy(Path::new(path), p)?,
+        InputSpec::IllConditioned(c) => Values::from_f64(
+            p,
+            ill_conditioned_sum(&mut Stream::new(seed, stream), p, n, *c),
+        ),
+        InputSpec::File(path) => Values::from_f64(p, read_npy(Path::new(path), p)?),
+        _ if Values::narrow_for(p) => Values::F32(fill_seeded(spec, p, n, seed, stream, threads)),
+        _ => Values::F64(fill_seeded(spec, p, n, seed, stream, threads)),
     };
     // A file's non-finite values are the file's own (read_npy refuses a finite value
     // that overflows `p`), checked against the op's definition by `refuse_undefined`.
-    let generated = !matches!(spec, InputSpec::File(_));
-    let first_bad = crate::shared::par::map_ranges(v.len(), threads, |r| {
+    if matches!(spec, InputSpec::File(_)) {
+        return Ok(v);
+    }
+    let first_bad = crate::on_values!(&v, s => crate::shared::par::map_ranges(s.len(), threads, |r| {
         let start = r.start;
-        v[r].iter()
-            .position(|x| generated && !x.is_finite())
-            .map(|i| start + i)
-    });
+        s[r].iter().position(|x| !x.get().is_finite()).map(|i| start + i)
+    }));
     if let Some(i) = first_bad.into_iter().flatten().next() {
         return Err(DetError::input(format!(
             "input {} overflowed {p} at element {i}: use a smaller size or a wider precision",
@@ -245,25 +262,43 @@ fn draw_with(
     Ok(v)
 }
 
-/// `n` values drawn by `fill` from the seed's stream, block after block: the block from
-/// element i starts at word `i * words_per_element`, in blocks over `threads` threads.
-fn fill_seeded<F>(
+/// `n` seeded values of a `uniform`, `normal` or `wide` input, rounded to `p`, drawn block
+/// by block (each with its own [`block_rng`]) over `threads` threads.
+fn fill_seeded<T: Elem>(
+    spec: &InputSpec,
+    p: Precision,
     n: usize,
     seed: u64,
     stream: u64,
-    words_per_element: u128,
     threads: usize,
-    fill: F,
-) -> Vec<f64>
-where
-    F: Fn(&mut Stream, &mut [f64]) + Sync,
-{
-    let mut v = vec![0.0; n];
-    let base = Stream::new(seed, stream);
+) -> Vec<T> {
+    let mut v = vec![T::default(); n];
+    let (lo, hi) = wide_exponents(p);
+    let span = (hi - lo + 1) as u64;
     crate::shared::par::fill_blocks(&mut v, BLOCK, threads, |b, part| {
-        let mut s = base.clone();
-        s.rng.set_word_pos((b * BLOCK) as u128 * words_per_element);
-        fill(&mut s, part);
+        let mut g = block_rng(seed, stream, b);
+        match spec {
+            InputSpec::Uniform => {
+                for x in part.iter_mut() {
+                    *x = T::of(p.round(symmetric(g.next_u64())));
+                }
+            }
+            InputSpec::Normal => {
+                for x in part.iter_mut() {
+                    *x = T::of(p.round(normal::sample(&mut g)));
+                }
+            }
+            InputSpec::Wide => {
+                for x in part.iter_mut() {
+                    // An exponent, then a significand: scaling by an exact power of two
+                    // in range is exact, so only `p.round` rounds.
+                    let e = lo + (g.next_u64() % span) as i32;
+                    let scale = f64::from_bits(((1023 + e) as u64) << 52);
+                    *x = T::of(p.round(symmetric(g.next_u64()) * scale));
+                }
+            }
+            _ => unreachable!("seeded generators only"),
+        }
     });
     v
 }
@@ -379,263 +414,27 @@ fn gensum_attempt(s: &mut Stream, p: Precision, n: usize, top: f64, end: f64) ->
     x
 }
 
-/// Largest .npy header accepted. numpy's own writer pads headers to a few hundred bytes
-/// and its reader refuses more than 10 000 by default; a header declaring more is corrupt
-/// or hostile and must not make the reader allocate it.
-pub const NPY_HEADER_MAX: usize = 1 << 16;
-
-/// Reads a .npy file (a regular file only) and checks its preamble: the declared header
-/// length must fit in the file and under [`NPY_HEADER_MAX`], so a lying header cannot make
-/// the parser allocate gigabytes.
-fn read_npy_bytes(path: &Path) -> Result<Vec<u8>, DetError> {
-    let bytes = crate::safety::read_input(path)?;
-    let bad = |why: String| {
-        DetError::input(format!(
-            "{} is not a valid .npy file: {why}",
-            path.display()
-        ))
-    };
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        return Err(bad("no .npy magic".into()));
-    }
-    let (len, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        ),
-        v => return Err(bad(format!("unsupported format version {v}"))),
-    };
-    if len > NPY_HEADER_MAX {
-        return Err(bad(format!(
-            "the header declares {len} bytes (more than {NPY_HEADER_MAX})"
-        )));
-    }
-    if len > bytes.len() - start {
-        return Err(bad(format!(
-            "the header declares {len} bytes but the file has only {}",
-            bytes.len() - start
-        )));
-    }
-    Ok(bytes)
-}
-
-/// The precision a values .npy is stored in (`<f8`, `<f4`, `<f2`), read from its header
-/// only. `run --input x.npy` measures in this precision when `--precision` is not given,
-/// so a file of f32 values that overflow f16 does not abort the default run.
-pub fn npy_precision(path: &Path) -> Result<Precision, DetError> {
-    let bytes = read_npy_bytes(path)?;
-    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| {
-        DetError::input(format!("{} is not a valid .npy file: {e}", path.display()))
-    })?;
-    match npy.dtype() {
-        npyz::DType::Plain(t) => match t.to_string().as_str() {
-            "<f8" => Ok(Precision::F64),
-            "<f4" => Ok(Precision::F32),
-            "<f2" => Ok(Precision::F16),
-            other => Err(DetError::input(format!(
-                "{}: unsupported dtype '{other}' for values (expected <f8, <f4 or <f2)",
-                path.display()
-            ))),
-        },
-        _ => Err(DetError::input(format!(
-            "{}: structured dtypes are not supported",
-            path.display()
-        ))),
-    }
-}
-
-/// Reads a 1-D .npy of f64, f32, f16 (or an integer type, for indices via
-/// [`read_npy_index`]); values are rounded to `p`. A finite value that rounds past `p`'s
-/// range is bad input; non-finite values are kept as they are: whether an op defines
-/// them (log_softmax's -inf, a masked logit) is the op's to say, and `run` refuses the
-/// file, naming the element and the op, where it does not ([`refuse_undefined`]).
-pub fn read_npy(path: &Path, p: Precision) -> Result<Vec<f64>, DetError> {
-    let bytes = read_npy_bytes(path)?;
-    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| {
-        DetError::input(format!("{} is not a valid .npy file: {e}", path.display()))
-    })?;
-    let shape = npy.shape().to_vec();
-    if shape.len() > 1 && shape.iter().filter(|&&d| d != 1).count() > 1 {
-        return Err(DetError::input(format!(
-            "{}: expected a 1-D array, found shape {shape:?}",
-            path.display()
-        )));
-    }
-    let dtype = npy.dtype();
-    let descr = match &dtype {
-        npyz::DType::Plain(t) => t.to_string(),
-        _ => {
-            return Err(DetError::input(format!(
-                "{}: structured dtypes are not supported",
-                path.display()
-            )))
-        }
-    };
-    let bad =
-        |e: std::io::Error| DetError::input(format!("{}: cannot decode data: {e}", path.display()));
-    let values: Vec<f64> = match descr.as_str() {
-        "<f8" => npy.into_vec::<f64>().map_err(bad)?,
-        "<f4" => npy
-            .into_vec::<f32>()
-            .map_err(bad)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        "<f2" => npy
-            .into_vec::<half::f16>()
-            .map_err(bad)?
-            .into_iter()
-            .map(|h| h.to_f64())
-            .collect(),
-        other => {
-            return Err(DetError::input(format!(
-                "{}: unsupported dtype '{other}' for values (expected <f8, <f4 or <f2)",
-                path.display()
-            )))
-        }
-    };
-    if values.is_empty() {
-        return Err(DetError::input(format!(
-            "{}: the array is empty",
-            path.display()
-        )));
-    }
-    let rounded: Vec<f64> = values.iter().map(|&v| p.round(v)).collect();
-    if let Some(i) = (0..values.len()).find(|&i| values[i].is_finite() && !rounded[i].is_finite()) {
-        return Err(DetError::input(format!(
-            "{}: element {i} ({:e}) overflows {p}: use a wider --precision",
-            path.display(),
-            values[i]
-        )));
-    }
-    Ok(rounded)
-}
-
-/// Refuses the first value of a user's file that `op` does not define (`defined` says
-/// which non-finite values it does: none for most ops), as one line naming the file,
-/// the element, its value and the op.
-pub fn refuse_undefined(
-    path: &str,
-    values: &[f64],
-    op: &str,
-    defined: &[f64],
-) -> Result<(), DetError> {
-    let ok = |v: f64| v.is_finite() || defined.iter().any(|d| d.to_bits() == v.to_bits());
-    let Some(i) = values.iter().position(|&v| !ok(v)) else {
-        return Ok(());
-    };
-    let takes = if defined.is_empty() {
-        "finite values only".to_string()
-    } else {
-        let names: Vec<String> = defined.iter().map(|d| d.to_string()).collect();
-        format!("finite values and {}", names.join(", "))
-    };
-    Err(DetError::input(format!(
-        "{path}: element {i} is {}: {op} takes {takes}",
-        values[i]
-    )))
-}
-
-/// Reads a 1-D int32 or int64 .npy of indices.
-pub fn read_npy_index(path: &Path) -> Result<Vec<i64>, DetError> {
-    let bytes = read_npy_bytes(path)?;
-    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| {
-        DetError::input(format!("{} is not a valid .npy file: {e}", path.display()))
-    })?;
-    // Indices pair with 1-D values: a 2-D array is refused, as it is for values.
-    let shape = npy.shape().to_vec();
-    if shape.len() > 1 && shape.iter().filter(|&&d| d != 1).count() > 1 {
-        return Err(DetError::input(format!(
-            "{}: expected a 1-D index array, found shape {shape:?}",
-            path.display()
-        )));
-    }
-    let descr = match npy.dtype() {
-        npyz::DType::Plain(t) => t.to_string(),
-        _ => {
-            return Err(DetError::input(format!(
-                "{}: structured dtypes are not supported",
-                path.display()
-            )))
-        }
-    };
-    let bad =
-        |e: std::io::Error| DetError::input(format!("{}: cannot decode data: {e}", path.display()));
-    match descr.as_str() {
-        "<i8" => npy.into_vec::<i64>().map_err(bad),
-        "<i4" => Ok(npy
-            .into_vec::<i32>()
-            .map_err(bad)?
-            .into_iter()
-            .map(i64::from)
-            .collect()),
-        other => Err(DetError::input(format!(
-            "{}: unsupported index dtype '{other}' (expected <i4 or <i8)",
-            path.display()
-        ))),
-    }
-}
-
-/// Writes values as a 1-D .npy in the given format (f16 as <f2, bf16 as <f4 since numpy
-/// has no bf16).
-pub fn write_npy(path: &Path, p: Precision, values: &[f64], shape: &[u64]) -> Result<(), DetError> {
-    let buf = npy_bytes(p, values, shape)
-        .map_err(|e| DetError::io(format!("cannot write {}", path.display()), e))?;
-    crate::safety::guard_write(path)?;
-    std::fs::write(path, buf)
-        .map_err(|e| DetError::io(format!("cannot write {}", path.display()), e))
-}
-
-/// The bytes of a .npy file of `values` with `shape`, in format `p` (as [`write_npy`]
-/// writes them).
-pub fn npy_bytes(p: Precision, values: &[f64], shape: &[u64]) -> std::io::Result<Vec<u8>> {
-    let io = |e: std::io::Error| e;
-    let mut buf = Vec::new();
-    {
-        match p {
-            Precision::F64 => {
-                let mut w = npyz::WriteOptions::new()
-                    .default_dtype()
-                    .shape(shape)
-                    .writer(&mut buf)
-                    .begin_nd()
-                    .map_err(io)?;
-                w.extend(values.iter().copied()).map_err(io)?;
-                w.finish().map_err(io)?;
-            }
-            Precision::F32 | Precision::Bf16 => {
-                let mut w = npyz::WriteOptions::new()
-                    .default_dtype()
-                    .shape(shape)
-                    .writer(&mut buf)
-                    .begin_nd()
-                    .map_err(io)?;
-                w.extend(values.iter().map(|&v| v as f32)).map_err(io)?;
-                w.finish().map_err(io)?;
-            }
-            Precision::F16 => {
-                let mut w = npyz::WriteOptions::new()
-                    .default_dtype()
-                    .shape(shape)
-                    .writer(&mut buf)
-                    .begin_nd()
-                    .map_err(io)?;
-                w.extend(values.iter().map(|&v| half::f16::from_f64(v)))
-                    .map_err(io)?;
-                w.finish().map_err(io)?;
-            }
-        }
-    }
-    Ok(buf)
-}
-
 /// SHA-256 of the values' device bytes in format `p`, as hex. Encoded in chunks: no
 /// full-size copy of the input (256 MiB of f32 bytes at 2^26 elements).
 pub fn checksum(p: Precision, values: &[f64]) -> String {
     let mut h = Sha256::new();
     for chunk in values.chunks(1 << 16) {
         h.update(p.encode(chunk));
+    }
+    hex::encode(h.finalize())
+}
+
+/// [`checksum`] of values held in their host format: the same digest.
+pub fn checksum_values(p: Precision, values: &Values) -> String {
+    let mut h = Sha256::new();
+    if let (Values::F32(s), Precision::F32) = (values, p) {
+        // The stored bytes are the encoded bytes: hashed in place.
+        h.update(bytemuck::cast_slice::<f32, u8>(s));
+    } else {
+        const CHUNK: usize = 1 << 16;
+        for start in (0..values.len()).step_by(CHUNK) {
+            h.update(values.encode_range(p, start..(start + CHUNK).min(values.len())));
+        }
     }
     hex::encode(h.finalize())
 }
@@ -679,33 +478,30 @@ mod tests {
         }
     }
 
-    /// The draw of [`draw`] as it was written before blocks: one stream, element after
-    /// element.
+    /// The values of [`draw`] written the plain way: block after block on one thread, each
+    /// from its own generator, value after value.
     fn sequential(spec: &InputSpec, p: Precision, n: usize, seed: u64, stream: u64) -> Vec<f64> {
-        let mut s = Stream::new(seed, stream);
-        match spec {
-            InputSpec::Uniform => (0..n).map(|_| p.round(s.symmetric())).collect(),
-            InputSpec::Normal => (0..n.div_ceil(2))
-                .flat_map(|_| {
-                    let (a, b) = s.normal_pair();
-                    [p.round(a), p.round(b)]
-                })
-                .take(n)
-                .collect(),
-            InputSpec::Wide => {
-                let (lo, hi) = wide_exponents(p);
-                (0..n)
-                    .map(|_| {
-                        let e = lo + (s.next_u64() % (hi - lo + 1) as u64) as i32;
-                        p.round(libm::ldexp(s.symmetric(), e))
+        let (lo, hi) = wide_exponents(p);
+        (0..n.div_ceil(BLOCK))
+            .flat_map(|b| {
+                let mut g = block_rng(seed, stream, b);
+                let len = BLOCK.min(n - b * BLOCK);
+                (0..len)
+                    .map(|_| match spec {
+                        InputSpec::Uniform => p.round(symmetric(g.next_u64())),
+                        InputSpec::Normal => p.round(normal::sample(&mut g)),
+                        InputSpec::Wide => {
+                            let e = lo + (g.next_u64() % (hi - lo + 1) as u64) as i32;
+                            p.round(libm::ldexp(symmetric(g.next_u64()), e))
+                        }
+                        _ => unreachable!("seeded generators only"),
                     })
-                    .collect()
-            }
-            _ => unreachable!("seeded generators only"),
-        }
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 
-    /// Blocks drawn in parallel give the bits of one sequential stream, for every thread
+    /// Blocks drawn in parallel give the bits of the sequential draw, for every thread
     /// count, on a size that is not a multiple of the block and is large enough to split.
     #[test]
     fn seeded_blocks_give_the_same_bits_for_every_thread_count() {
@@ -715,10 +511,17 @@ mod tests {
             (InputSpec::Uniform, Precision::Bf16, 42, 1),
             (InputSpec::Wide, Precision::F16, 43, 0),
             (InputSpec::Normal, Precision::F64, 44, 1),
+            (InputSpec::Wide, Precision::F64, 45, 0),
         ] {
             let want = sequential(&spec, p, n, seed, stream);
             for threads in [1, 2, 3, 7] {
                 let got = draw_with(&spec, p, n, seed, stream, threads).unwrap();
+                assert_eq!(
+                    matches!(got, Values::F32(_)),
+                    p != Precision::F64,
+                    "host format of {p}"
+                );
+                let got = got.to_f64();
                 let same = got
                     .iter()
                     .zip(&want)
@@ -729,6 +532,36 @@ mod tests {
                     spec.label()
                 );
             }
+        }
+    }
+
+    /// Neighbouring seeds, streams and blocks start unrelated generators: their first
+    /// words all differ.
+    #[test]
+    fn block_generators_are_distinct() {
+        let mut seen = std::collections::HashSet::new();
+        for seed in 0..8 {
+            for stream in 0..4 {
+                for block in 0..64 {
+                    assert!(
+                        seen.insert(block_rng(seed, stream, block).next_u64()),
+                        "seed {seed} stream {stream} block {block}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_checksum_of_held_values_is_the_checksum_of_their_encoding() {
+        for p in [
+            Precision::F16,
+            Precision::Bf16,
+            Precision::F32,
+            Precision::F64,
+        ] {
+            let v = draw_values(&InputSpec::Normal, p, 70_001, 3, 0).unwrap();
+            assert_eq!(checksum_values(p, &v), checksum(p, &v.to_f64()), "{p}");
         }
     }
 
