@@ -235,25 +235,27 @@ fn draw_with(
     stream: u64,
     threads: usize,
 ) -> Result<Values, DetError> {
-    let v = match spec {
-        InputSpec::IllConditioned(c) => Values::from_f64(
-            p,
-            ill_conditioned_sum(&mut Stream::new(seed, stream), p, n, *c),
-        ),
-        InputSpec::File(path) => Values::from_f64(p, read_npy(Path::new(path), p)?),
-        _ if Values::narrow_for(p) => Values::F32(fill_seeded(spec, p, n, seed, stream, threads)),
-        _ => Values::F64(fill_seeded(spec, p, n, seed, stream, threads)),
+    let (v, first_bad) = match spec {
+        // A file's non-finite values are the file's own (read_npy refuses a finite value
+        // that overflows `p`), checked against the op's definition by `refuse_undefined`.
+        InputSpec::File(path) => {
+            return Ok(Values::from_f64(p, read_npy(Path::new(path), p)?));
+        }
+        InputSpec::IllConditioned(c) => {
+            let v = ill_conditioned_sum(&mut Stream::new(seed, stream), p, n, *c);
+            let bad = v.iter().position(|x| !x.is_finite());
+            (Values::from_f64(p, v), bad)
+        }
+        _ if Values::narrow_for(p) => {
+            let (v, bad) = fill_seeded(spec, p, n, seed, stream, threads);
+            (Values::F32(v), bad)
+        }
+        _ => {
+            let (v, bad) = fill_seeded(spec, p, n, seed, stream, threads);
+            (Values::F64(v), bad)
+        }
     };
-    // A file's non-finite values are the file's own (read_npy refuses a finite value
-    // that overflows `p`), checked against the op's definition by `refuse_undefined`.
-    if matches!(spec, InputSpec::File(_)) {
-        return Ok(v);
-    }
-    let first_bad = crate::on_values!(&v, s => crate::shared::par::map_ranges(s.len(), threads, |r| {
-        let start = r.start;
-        s[r].iter().position(|x| !x.get().is_finite()).map(|i| start + i)
-    }));
-    if let Some(i) = first_bad.into_iter().flatten().next() {
+    if let Some(i) = first_bad {
         return Err(DetError::input(format!(
             "input {} overflowed {p} at element {i}: use a smaller size or a wider precision",
             spec.label()
@@ -263,7 +265,8 @@ fn draw_with(
 }
 
 /// `n` seeded values of a `uniform`, `normal` or `wide` input, rounded to `p`, drawn block
-/// by block (each with its own [`block_rng`]) over `threads` threads.
+/// by block (each with its own [`block_rng`]) over `threads` threads, and the first that
+/// overflowed `p`, if any (each block is checked while it is still in cache).
 fn fill_seeded<T: Elem>(
     spec: &InputSpec,
     p: Precision,
@@ -271,7 +274,8 @@ fn fill_seeded<T: Elem>(
     seed: u64,
     stream: u64,
     threads: usize,
-) -> Vec<T> {
+) -> (Vec<T>, Option<usize>) {
+    let first_bad = std::sync::atomic::AtomicUsize::new(usize::MAX);
     let mut v = vec![T::default(); n];
     let (lo, hi) = wide_exponents(p);
     let span = (hi - lo + 1) as u64;
@@ -284,8 +288,9 @@ fn fill_seeded<T: Elem>(
                 }
             }
             InputSpec::Normal => {
+                let normal = normal::Normal::new();
                 for x in part.iter_mut() {
-                    *x = T::of(p.round(normal::sample(&mut g)));
+                    *x = T::of(p.round(normal.sample(&mut g)));
                 }
             }
             InputSpec::Wide => {
@@ -299,8 +304,12 @@ fn fill_seeded<T: Elem>(
             }
             _ => unreachable!("seeded generators only"),
         }
+        if let Some(i) = part.iter().position(|x| !x.get().is_finite()) {
+            first_bad.fetch_min(b * BLOCK + i, std::sync::atomic::Ordering::Relaxed);
+        }
     });
-    v
+    let first_bad = first_bad.into_inner();
+    (v, (first_bad != usize::MAX).then_some(first_bad))
 }
 
 /// A vector whose sum has condition number sum|x| / |sum x| within a factor of about 3 of
@@ -489,7 +498,7 @@ mod tests {
                 (0..len)
                     .map(|_| match spec {
                         InputSpec::Uniform => p.round(symmetric(g.next_u64())),
-                        InputSpec::Normal => p.round(normal::sample(&mut g)),
+                        InputSpec::Normal => p.round(normal::Normal::new().sample(&mut g)),
                         InputSpec::Wide => {
                             let e = lo + (g.next_u64() % (hi - lo + 1) as u64) as i32;
                             p.round(libm::ldexp(symmetric(g.next_u64()), e))

@@ -54,37 +54,59 @@ fn unit(w: u64) -> f64 {
     (w >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
-/// One standard normal value. Each call takes one word on the fast path; the wedge and
-/// tail paths take more.
-pub fn sample<G: RngCore>(g: &mut G) -> f64 {
-    let t = table();
-    loop {
-        let w = g.next_u64();
-        // Bits 0..8 pick the layer, bit 8 the sign, bits 11..64 the position in the layer.
-        let i = (w & 0xff) as usize;
-        let negative = w & 0x100 != 0;
-        let z = unit(w) * t.x[i];
-        let sign = |v: f64| if negative { -v } else { v };
-        if z < t.x[i + 1] {
-            return sign(z);
-        }
-        if i == 0 {
-            // The tail beyond R (Marsaglia's exponential construction), from (0, 1] uniforms
-            // so that log never sees 0.
-            loop {
-                let a = -libm::log(1.0 - unit(g.next_u64())) / R;
-                let b = -libm::log(1.0 - unit(g.next_u64()));
-                if 2.0 * b > a * a {
-                    return sign(R + a);
-                }
+/// The sampler: the layer table, looked up once per block of draws.
+#[derive(Clone, Copy)]
+pub struct Normal(&'static Table);
+
+impl Normal {
+    pub fn new() -> Self {
+        Normal(table())
+    }
+
+    /// One standard normal value. Each call takes one word on the fast path; the wedge
+    /// and tail paths take more.
+    #[inline]
+    pub fn sample<G: RngCore>(self, g: &mut G) -> f64 {
+        let t = self.0;
+        loop {
+            let w = g.next_u64();
+            // Bits 0..8 pick the layer, bit 8 the sign, bits 11..64 the position in it.
+            let i = (w & 0xff) as usize;
+            let negative = w & 0x100 != 0;
+            let z = unit(w) * t.x[i];
+            if z < t.x[i + 1] {
+                return if negative { -z } else { z };
+            }
+            if let Some(z) = slow_path(t, g, i, z) {
+                return if negative { -z } else { z };
             }
         }
-        // The wedge between the rectangle and the curve: accept under the curve.
-        let y = t.f[i] + unit(g.next_u64()) * (t.f[i + 1] - t.f[i]);
-        if y < density(z) {
-            return sign(z);
+    }
+}
+
+impl Default for Normal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The tail (layer 0) or the wedge of layer `i` at `z`: the value, or None to draw again.
+#[cold]
+fn slow_path<G: RngCore>(t: &Table, g: &mut G, i: usize, z: f64) -> Option<f64> {
+    if i == 0 {
+        // The tail beyond R (Marsaglia's exponential construction), from (0, 1] uniforms
+        // so that log never sees 0.
+        loop {
+            let a = -libm::log(1.0 - unit(g.next_u64())) / R;
+            let b = -libm::log(1.0 - unit(g.next_u64()));
+            if 2.0 * b > a * a {
+                return Some(R + a);
+            }
         }
     }
+    // The wedge between the rectangle and the curve: accept under the curve.
+    let y = t.f[i] + unit(g.next_u64()) * (t.f[i + 1] - t.f[i]);
+    (y < density(z)).then_some(z)
 }
 
 #[cfg(test)]
@@ -115,7 +137,8 @@ mod tests {
     fn draws_are_standard_normal() {
         let n = 2_000_000usize;
         let mut g = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(2024);
-        let mut v: Vec<f64> = (0..n).map(|_| sample(&mut g)).collect();
+        let normal = Normal::new();
+        let mut v: Vec<f64> = (0..n).map(|_| normal.sample(&mut g)).collect();
         let nf = n as f64;
         let mean = v.iter().sum::<f64>() / nf;
         let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / nf;

@@ -98,6 +98,7 @@ impl Precision {
     /// f16 and bf16 are rounded here rather than by the `half` crate, whose f64
     /// conversions depend on the host (with F16C it goes through f32, without it it
     /// truncates first): inputs and CPU emulations must be the same on every platform.
+    #[inline]
     pub fn round(self, x: f64) -> f64 {
         match self {
             Precision::F64 => x,
