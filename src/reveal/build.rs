@@ -181,6 +181,8 @@ pub struct TreeOracle {
 
 impl TreeOracle {
     pub fn new(t: &Tree) -> Self {
+        // Pair queries see the grouping only; whether a step fused is asked apart.
+        let t = &t.unfused();
         let n = t.leaves().len();
         let mut parent_sizes = vec![Vec::new(); n];
         fn walk(
@@ -197,6 +199,7 @@ impl TreeOracle {
                     c.iter().for_each(|c| walk(c, path, out));
                     path.pop();
                 }
+                Tree::Fma(..) => unreachable!("unfused above"),
             }
         }
         walk(t, &mut Vec::new(), &mut parent_sizes);

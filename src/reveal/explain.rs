@@ -2,7 +2,7 @@
 //! fingerprints `run --reveal` recorded on both sides, and, with `check --explain`, from
 //! reveals made now of the current report's rows whose device is at hand.
 
-use super::record::{annotate, recorded};
+use super::record::{annotate, recorded, recorded_grouping};
 use crate::backend::{discover, BackendKind};
 use crate::inputs::InputSpec;
 use crate::ops::{Case, FamilyParams};
@@ -18,7 +18,15 @@ pub fn explain(base: &ResultRecord, cur: &ResultRecord) -> Option<String> {
             "the orders were revealed at different n ({na} and {nb}) and cannot be compared"
         ));
     }
-    Some(if a != b {
+    let same_grouping = recorded_grouping(base) == recorded_grouping(cur);
+    Some(if a != b && same_grouping {
+        // The trees differ only in which products a step fused: the order of the
+        // additions is the same.
+        format!(
+            "same order of additions (revealed at n = {na}), different arithmetic: the fused \
+             multiply-adds changed ({a} -> {b})"
+        )
+    } else if a != b {
         format!("the accumulation order changed ({a} -> {b}, revealed at n = {na})")
     } else {
         format!(

@@ -3,6 +3,7 @@
 //!
 //! - [`tree`]: the tree, its canonical form, texts and fingerprint;
 //! - [`build`]: the tree from pair queries;
+//! - [`fusion`]: which products a step fused (fma nodes);
 //! - [`probe`]: the crafted inputs and the kernels they run through;
 //! - [`explain`]: `check`'s reading of a changed fingerprint;
 //! - [`record`]: `run --reveal`'s order fingerprint per row;
@@ -12,6 +13,7 @@
 pub mod build;
 pub mod command;
 pub mod explain;
+pub mod fusion;
 pub mod probe;
 pub mod record;
 pub mod tree;
@@ -37,8 +39,13 @@ pub struct SeenTree {
     pub runs: usize,
     /// Canonical order fingerprint (`ord1:` + 16 hex digits): equal exactly for equal trees.
     pub fingerprint: String,
-    /// The tree as nested parentheses, e.g. `((0+1)+(2+3))`.
+    /// The tree as nested parentheses, e.g. `((0+1)+(2+3))`; a fused multiply-add is
+    /// `fma(i,rest)`: input i's product added to `rest` with one rounding.
     pub text: String,
+    /// The inputs whose product entered its first addition unrounded (a fused multiply-add
+    /// at its parent in `tree`); absent when none did or the products were not probed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fused: Vec<usize>,
     /// Longest chain of additions from an input to the result.
     pub depth: usize,
 }
@@ -100,6 +107,10 @@ pub struct RevealReport {
     /// order: never for a variant that accumulates with atomics, or an adapter mode not
     /// declared deterministic, however often its runs agreed.
     pub order_fixed: bool,
+    /// For an op whose inputs are products (dot, matmul, conv): whether each step was
+    /// probed for a fused multiply-add, or why it could not be. Absent for other ops.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<String>,
     /// One entry per distinct tree, most frequent first.
     pub trees: Vec<SeenTree>,
     /// Runs whose answers fit no single tree (the order changed between the run's
@@ -142,6 +153,13 @@ fn reveal_once(
         (r, b.queries, b.exact)
     };
     *queries += asked;
+    let fusion = fusion::FusionCraft::new(target.precision, target.accumulator).ok();
+    let r = match (r, fusion) {
+        (Ok(t), Some(f)) if probe.products() => {
+            fusion::fuse(&t.canonical(), probe.as_mut(), f, queries)
+        }
+        (r, _) => r,
+    };
     match r {
         Ok(t) => Ok(RunResult::Tree(t.canonical())),
         Err(BuildError::Inconsistent(_)) if asked > 0 && exact == asked => {
@@ -159,10 +177,37 @@ fn reveal_once(
 }
 
 /// The tree of one probe, from one full set of queries (no order-free or repeat logic):
-/// for a caller with its own [`probe::Probe`] (a patched kernel in a test).
-pub fn tree_of(probe: &mut dyn probe::Probe, craft: Craft) -> Result<Tree, BuildError> {
-    let mut oracle = ProbeOracle { probe, craft };
-    Builder::new(&mut oracle).tree().map(Tree::canonical)
+/// for a caller with its own [`probe::Probe`] (a patched kernel in a test). With `fusion`
+/// and a probe of products, fused steps are fma nodes.
+pub fn tree_of(
+    probe: &mut dyn probe::Probe,
+    craft: Craft,
+    fusion: Option<fusion::FusionCraft>,
+) -> Result<Tree, BuildError> {
+    let t = {
+        let mut oracle = ProbeOracle {
+            probe: &mut *probe,
+            craft,
+        };
+        Builder::new(&mut oracle).tree()?.canonical()
+    };
+    match fusion {
+        Some(f) if probe.products() => fusion::fuse(&t, probe, f, &mut 0).map(Tree::canonical),
+        _ => Ok(t),
+    }
+}
+
+/// [`RevealReport::fusion`] for `target`.
+fn fusion_note(target: &Target) -> Option<String> {
+    if !probe::has_products(target.op) {
+        return None;
+    }
+    Some(
+        match fusion::FusionCraft::new(target.precision, target.accumulator) {
+            Ok(_) => "each product probed: a fused multiply-add shows as fma(i,rest)".into(),
+            Err(m) => format!("not probed: {m}"),
+        },
+    )
 }
 
 /// Permutations of random inputs tried before a kernel that gave the exact sum for every
@@ -308,6 +353,7 @@ pub fn reveal(
         revealable: hidden.is_none(),
         order_free,
         order_fixed,
+        fusion: fusion_note(target),
         trees: seen
             .iter()
             .map(|(t, k)| SeenTree {
@@ -315,6 +361,7 @@ pub fn reveal(
                 runs: *k,
                 fingerprint: t.fingerprint(),
                 text: t.text(),
+                fused: t.fused(),
                 depth: t.depth(),
             })
             .collect(),

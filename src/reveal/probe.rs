@@ -76,9 +76,20 @@ impl Craft {
 pub trait Probe {
     /// Inputs of the reduction whose order is revealed.
     fn n(&self) -> usize;
-    /// The kernel's result on `terms`, and the number of terms it was scaled by (a mean
-    /// divides by n; a sum by 1).
+    /// The kernel's result on `terms` (each entering the reduction as itself).
     fn run(&mut self, terms: &[f64]) -> Result<f64, BuildError>;
+    /// Whether each input of the reduction is a product x_i * y_i whose two operands
+    /// [`Probe::run_products`] can set apart (dot, matmul, conv), so whether a step fused
+    /// the product can be asked.
+    fn products(&self) -> bool {
+        false
+    }
+    /// The kernel's result with input i the product `x[i] * y[i]`.
+    fn run_products(&mut self, _x: &[f64], _y: &[f64]) -> Result<f64, BuildError> {
+        Err(BuildError::Kernel(
+            "this probe's inputs are not products".into(),
+        ))
+    }
 }
 
 /// The pair queries of [`super::build`] through a probe.
@@ -176,12 +187,35 @@ pub struct KernelProbe<'a> {
     pub backend: &'a dyn Backend,
 }
 
+/// Whether `op`'s reduction adds products whose operands a probe can set (its second
+/// operand is ones in [`prepare_terms`]).
+pub fn has_products(op: Op) -> bool {
+    matches!(
+        op,
+        Op::Dot | Op::Matmul | Op::Conv2dFwd | Op::Conv2dBwdData | Op::Conv2dBwdWeight
+    )
+}
+
 /// The job of `t`'s kernel on `terms` (each entering the reduction as itself).
 fn prepare_terms(t: &Target, terms: &[f64]) -> Result<crate::ops::Prepared, DetError> {
+    prepare_products(t, terms, None)
+}
+
+/// The job of `t`'s kernel with input i of the reduction `terms[i] * second[i]` (`second`
+/// ones when absent; only for ops with [`has_products`]).
+fn prepare_products(
+    t: &Target,
+    terms: &[f64],
+    second: Option<&[f64]>,
+) -> Result<crate::ops::Prepared, DetError> {
     let n = terms.len();
+    if second.is_some() && !has_products(t.op) {
+        return Err(DetError::input(format!("{} adds no products", t.op)));
+    }
+    let ones = || second.map_or_else(|| vec![1.0; n], <[f64]>::to_vec);
     match t.op {
         Op::Sum | Op::Dot => {
-            let y = (t.op == Op::Dot).then(|| vec![1.0; n]);
+            let y = (t.op == Op::Dot).then(ones);
             crate::ops::reduce::prepare_values(&t.case(), terms.to_vec(), y)
         }
         Op::RowSum => {
@@ -223,7 +257,7 @@ fn prepare_terms(t: &Target, terms: &[f64]) -> Result<crate::ops::Prepared, DetE
                 t.accumulator,
                 variant,
                 terms.to_vec(),
-                vec![1.0; n],
+                ones(),
                 t.workgroup_size,
                 1,
             )?;
@@ -238,7 +272,7 @@ fn prepare_terms(t: &Target, terms: &[f64]) -> Result<crate::ops::Prepared, DetE
                 t.accumulator,
                 variant,
                 terms.to_vec(),
-                vec![1.0; n],
+                ones(),
                 1,
             )?;
             Ok(crate::ops::matmul::prepare_job(job))
@@ -252,8 +286,20 @@ impl Probe for KernelProbe<'_> {
         self.target.n
     }
     fn run(&mut self, terms: &[f64]) -> Result<f64, BuildError> {
-        let prep =
-            prepare_terms(&self.target, terms).map_err(|e| BuildError::Kernel(e.to_string()))?;
+        self.launch(terms, None)
+    }
+    fn products(&self) -> bool {
+        has_products(self.target.op)
+    }
+    fn run_products(&mut self, x: &[f64], y: &[f64]) -> Result<f64, BuildError> {
+        self.launch(x, Some(y))
+    }
+}
+
+impl KernelProbe<'_> {
+    fn launch(&mut self, terms: &[f64], second: Option<&[f64]>) -> Result<f64, BuildError> {
+        let prep = prepare_products(&self.target, terms, second)
+            .map_err(|e| BuildError::Kernel(e.to_string()))?;
         let set = self
             .backend
             .run_variant(&prep.job, &self.target.mode)

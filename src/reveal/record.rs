@@ -17,8 +17,20 @@ pub const EXTERNAL_REVEAL_N: usize = 32;
 
 /// `extra` key of the revealed order: an object (never a string, so it stays out of the
 /// result key: rows of one case pair whatever their order) with `fingerprint` (`ord1:...`,
-/// or `order-free`) and `n`, or `note` (why a deterministic row has no fingerprint).
+/// or `order-free`) and `n`, or `note` (why a deterministic row has no fingerprint). A
+/// tree with fused multiply-adds also has `unfused`: the fingerprint of its grouping alone,
+/// so `check` can tell a change of fusion from a change of order.
 pub const ORDER_KEY: &str = "order";
+
+/// The fingerprint of the recorded order's grouping alone (`unfused`, else the
+/// fingerprint itself), if any.
+pub fn recorded_grouping(rec: &ResultRecord) -> Option<String> {
+    let o = rec.extra.get(ORDER_KEY)?;
+    o.get("unfused")
+        .or_else(|| o.get("fingerprint"))?
+        .as_str()
+        .map(str::to_string)
+}
 
 /// The order fingerprint and n recorded in a row, if any.
 pub fn recorded(rec: &ResultRecord) -> Option<(String, u64)> {
@@ -79,7 +91,15 @@ pub fn annotate(rec: &mut ResultRecord, case: &Case, variant: &str, backend: &dy
     };
     let order = match super::reveal(&target, backend, 1, None) {
         Ok(r) if r.order_free => json!({"fingerprint": "order-free", "n": n}),
-        Ok(r) if r.order_fixed => json!({"fingerprint": r.trees[0].fingerprint, "n": n}),
+        Ok(r) if r.order_fixed => {
+            let t = &r.trees[0];
+            let mut o = json!({"fingerprint": t.fingerprint, "n": n});
+            if !t.fused.is_empty() {
+                let grouping = super::Tree::from_json(&t.tree).map(|g| g.fingerprint());
+                o["unfused"] = json!(grouping);
+            }
+            o
+        }
         Ok(r) => json!({ "note": r.verdict }),
         Err(e) => json!({ "note": e.to_string() }),
     };

@@ -4,6 +4,12 @@
 //! tree is kept in canonical form (children sorted by their smallest leaf), and two trees
 //! are the same order exactly when their canonical forms are equal. A node with more than
 //! two children is a group whose inner order the crafted inputs could not tell apart.
+//!
+//! A fused multiply-add is its own node kind, [`Tree::Fma`]: input i's product entered
+//! its first addition unrounded. It is written `fma(i,rest)` in the text, and hashes
+//! differently from the same grouping with a rounded product, so the fingerprint tells
+//! fused from unfused; [`Tree::json`] keeps the plain nesting (an fma node is the pair
+//! `[i, rest]` in canonical order) and [`Tree::fused`] lists the fused inputs beside it.
 
 use sha2::{Digest, Sha256};
 use std::fmt::Write;
@@ -15,6 +21,9 @@ pub enum Tree {
     Leaf(usize),
     /// A combination of its children (two, or more where their order is unknown).
     Node(Vec<Tree>),
+    /// x_i * y_i + rest with one rounding: input i's product was not rounded before this
+    /// addition (a fused or contracted multiply-add).
+    Fma(usize, Box<Tree>),
 }
 
 impl Tree {
@@ -32,6 +41,66 @@ impl Tree {
         match self {
             Tree::Leaf(i) => Tree::Leaf(i),
             Tree::Node(c) => Tree::node(c.into_iter().map(Tree::canonical).collect()),
+            Tree::Fma(i, rest) => Tree::Fma(i, Box::new(rest.canonical())),
+        }
+    }
+
+    /// The children of a node as trees (an fma node's: its product input, then the rest).
+    pub fn children(&self) -> Vec<Tree> {
+        match self {
+            Tree::Leaf(_) => Vec::new(),
+            Tree::Node(c) => c.clone(),
+            Tree::Fma(i, rest) => vec![Tree::Leaf(*i), (**rest).clone()],
+        }
+    }
+
+    /// The same grouping with every fused step read as a rounded product then an addition
+    /// (canonical): the order alone, whatever the arithmetic of each step.
+    pub fn unfused(&self) -> Tree {
+        match self {
+            Tree::Leaf(i) => Tree::Leaf(*i),
+            Tree::Node(c) => Tree::node(c.iter().map(Tree::unfused).collect()),
+            Tree::Fma(i, rest) => Tree::node(vec![Tree::Leaf(*i), rest.unfused()]),
+        }
+    }
+
+    /// The inputs whose product entered its first addition unrounded, sorted.
+    pub fn fused(&self) -> Vec<usize> {
+        fn walk(t: &Tree, out: &mut Vec<usize>) {
+            match t {
+                Tree::Leaf(_) => {}
+                Tree::Node(c) => c.iter().for_each(|c| walk(c, out)),
+                Tree::Fma(i, rest) => {
+                    out.push(*i);
+                    walk(rest, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out.sort_unstable();
+        out
+    }
+
+    /// The tree with the product of each input in `fused` fused into its parent node (a
+    /// node of two children, one of them that input), in canonical form. An input whose
+    /// parent is not such a node is left as it is.
+    pub fn with_fused(&self, fused: &[usize]) -> Tree {
+        match self {
+            Tree::Leaf(i) => Tree::Leaf(*i),
+            Tree::Fma(i, rest) => Tree::Fma(*i, Box::new(rest.with_fused(fused))),
+            Tree::Node(c) => {
+                if let [a, b] = c.as_slice() {
+                    for (x, other) in [(a, b), (b, a)] {
+                        if let Tree::Leaf(i) = x {
+                            if fused.contains(i) {
+                                return Tree::Fma(*i, Box::new(other.with_fused(fused)));
+                            }
+                        }
+                    }
+                }
+                Tree::node(c.iter().map(|c| c.with_fused(fused)).collect())
+            }
         }
     }
 
@@ -40,6 +109,7 @@ impl Tree {
         match self {
             Tree::Leaf(i) => *i,
             Tree::Node(c) => c.iter().map(Tree::first_leaf).min().unwrap_or(usize::MAX),
+            Tree::Fma(i, rest) => (*i).min(rest.first_leaf()),
         }
     }
 
@@ -49,6 +119,10 @@ impl Tree {
             match t {
                 Tree::Leaf(i) => out.push(*i),
                 Tree::Node(c) => c.iter().for_each(|c| walk(c, out)),
+                Tree::Fma(i, rest) => {
+                    out.push(*i);
+                    walk(rest, out);
+                }
             }
         }
         let mut out = Vec::new();
@@ -62,6 +136,7 @@ impl Tree {
         match self {
             Tree::Leaf(_) => 0,
             Tree::Node(c) => 1 + c.iter().map(Tree::depth).max().unwrap_or(0),
+            Tree::Fma(_, rest) => 1 + rest.depth(),
         }
     }
 
@@ -70,10 +145,11 @@ impl Tree {
         match self {
             Tree::Leaf(_) => false,
             Tree::Node(c) => c.len() > 2 || c.iter().any(Tree::has_groups),
+            Tree::Fma(_, rest) => rest.has_groups(),
         }
     }
 
-    /// Nested parentheses, e.g. `((0+1)+(2+3))`.
+    /// Nested parentheses, e.g. `((0+1)+(2+3))`; a fused step is `fma(i,rest)`.
     pub fn text(&self) -> String {
         let mut s = String::new();
         self.write_text(&mut s);
@@ -95,6 +171,11 @@ impl Tree {
                 }
                 s.push(')');
             }
+            Tree::Fma(i, rest) => {
+                let _ = write!(s, "fma({i},");
+                rest.write_text(s);
+                s.push(')');
+            }
         }
     }
 
@@ -112,6 +193,20 @@ impl Tree {
             Tree::Leaf(i) => {
                 let _ = writeln!(s, "{pad}x{i}");
             }
+            Tree::Fma(i, rest) => {
+                let leaves = self.leaves();
+                let _ = writeln!(
+                    s,
+                    "{pad}[fma] {} inputs: {}, x{i}*y{i} fused (one rounding)",
+                    leaves.len(),
+                    ranges(&leaves)
+                );
+                if matches!(**rest, Tree::Leaf(_)) {
+                    return;
+                }
+                Tree::Leaf(*i).write_outline(indent + 1, s);
+                rest.write_outline(indent + 1, s);
+            }
             Tree::Node(c) => {
                 let leaves = self.leaves();
                 let kind = if c.len() > 2 {
@@ -126,7 +221,7 @@ impl Tree {
                     ranges(&leaves)
                 );
                 // A node of leaves alone is said in full by its own line.
-                if c.iter().any(|c| matches!(c, Tree::Node(_))) {
+                if c.iter().any(|c| !matches!(c, Tree::Leaf(_))) {
                     for child in c {
                         child.write_outline(indent + 1, s);
                     }
@@ -135,11 +230,13 @@ impl Tree {
         }
     }
 
-    /// Nested JSON arrays whose leaves are input indices (`[[0,1],[2,3]]`).
+    /// Nested JSON arrays whose leaves are input indices (`[[0,1],[2,3]]`): the grouping
+    /// alone, an fma node as the pair it fuses (its fused inputs are [`Tree::fused`]).
     pub fn json(&self) -> serde_json::Value {
         match self {
             Tree::Leaf(i) => serde_json::Value::from(*i),
             Tree::Node(c) => serde_json::Value::Array(c.iter().map(Tree::json).collect()),
+            Tree::Fma(..) => self.unfused().json(),
         }
     }
 
@@ -228,6 +325,11 @@ pub fn first_difference(expected: &Tree, revealed: &Tree) -> Option<Difference> 
             a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.leaves() == y.leaves());
         if same_split {
             return a.iter().zip(b).find_map(|(x, y)| first_difference(x, y));
+        }
+    }
+    if let (Tree::Fma(i, a), Tree::Fma(j, b)) = (expected, revealed) {
+        if i == j {
+            return first_difference(a, b);
         }
     }
     Some(Difference {

@@ -17,7 +17,7 @@ pub fn document(r: &RevealReport) -> Document {
         Tone::Alarm
     };
     doc.push(Block::toned(tone, Some("Verdict"), r.verdict.clone()));
-    doc.push(Block::Fields(vec![
+    let mut fields = vec![
         ("backend".into(), format!("{} ({})", r.backend, r.device)),
         (
             "format".into(),
@@ -33,7 +33,11 @@ pub fn document(r: &RevealReport) -> Document {
             "runs / launches".into(),
             format!("{} / {}", r.runs, r.queries),
         ),
-    ]));
+    ];
+    if let Some(f) = &r.fusion {
+        fields.push(("fused multiply-add".into(), f.clone()));
+    }
+    doc.push(Block::Fields(fields));
     if let Some(d) = &r.documented {
         let text = match &d.first_difference {
             None => format!(
@@ -73,7 +77,7 @@ pub fn document(r: &RevealReport) -> Document {
         doc.push(Block::Table(t));
     }
     for (k, s) in r.trees.iter().enumerate() {
-        let Some(tree) = Tree::from_json(&s.tree) else {
+        let Some(tree) = Tree::from_json(&s.tree).map(|t| t.with_fused(&s.fused)) else {
             continue;
         };
         doc.push(Block::Details {
@@ -130,11 +134,16 @@ pub fn svg(t: &Tree) -> String {
                 }
                 (x, base)
             }
-            Tree::Node(c) => {
+            Tree::Node(_) | Tree::Fma(..) => {
+                let c = t.children();
                 let y = base - dy * t.depth() as f64;
                 let kids: Vec<(f64, f64)> =
                     c.iter().map(|c| draw(c, next, dx, dy, base, s)).collect();
-                let colour = if c.len() > 2 { "#b5651d" } else { "#333" };
+                let colour = match t {
+                    Tree::Fma(..) => "#1f5fbf",
+                    _ if c.len() > 2 => "#b5651d",
+                    _ => "#333",
+                };
                 for (cx, cy) in &kids {
                     let _ = writeln!(
                         s,
@@ -153,7 +162,7 @@ pub fn svg(t: &Tree) -> String {
     draw(t, &mut next, dx, dy, base, &mut s);
     let _ = writeln!(
         s,
-        r#"<text x="20" y="{:.1}">inputs in canonical order; brown: a group whose order the inputs could not tell apart</text>"#,
+        r#"<text x="20" y="{:.1}">inputs in canonical order; brown: a group whose order the inputs could not tell apart; blue: a fused multiply-add (its leaf's product not rounded)</text>"#,
         h - 4.0
     );
     s.push_str("</svg>\n");
@@ -162,18 +171,22 @@ pub fn svg(t: &Tree) -> String {
 
 /// The figure's data: one row per node, its depth and the inputs it combines.
 fn csv(t: &Tree) -> String {
-    let mut out = String::from("depth,children,inputs\n");
+    let mut out = String::from("depth,children,inputs,kind\n");
     fn walk(t: &Tree, out: &mut String) {
-        if let Tree::Node(c) = t {
-            let _ = writeln!(
-                out,
-                "{},{},\"{}\"",
-                t.depth(),
-                c.len(),
-                super::tree::ranges(&t.leaves())
-            );
-            c.iter().for_each(|c| walk(c, out));
-        }
+        let kind = match t {
+            Tree::Leaf(_) => return,
+            Tree::Fma(i, _) => format!("fma of x{i}"),
+            Tree::Node(_) => "add".into(),
+        };
+        let c = t.children();
+        let _ = writeln!(
+            out,
+            "{},{},\"{}\",{kind}",
+            t.depth(),
+            c.len(),
+            super::tree::ranges(&t.leaves())
+        );
+        c.iter().for_each(|c| walk(c, out));
     }
     walk(t, &mut out);
     out

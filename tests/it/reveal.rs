@@ -61,7 +61,7 @@ fn workgroup_tree(mut v: Vec<Option<Tree>>) -> Option<Tree> {
 /// ceil(n / wg) workgroups (at most 1024); thread t adds t, t + T, ... in order, then each
 /// workgroup its pairwise tree; pass 2 is one workgroup, thread l adding partials l, l + wg,
 /// ... in order, then the same tree.
-fn documented_two_pass(n: usize, wg: usize) -> Tree {
+pub fn documented_two_pass(n: usize, wg: usize) -> Tree {
     let groups = n.div_ceil(wg).clamp(1, 1024);
     let threads = groups * wg;
     let partials: Vec<Option<Tree>> = (0..groups)
@@ -318,6 +318,26 @@ impl Probe for Patched<'_> {
     }
     fn run(&mut self, terms: &[f64]) -> Result<f64, detbench::reveal::build::BuildError> {
         let y = (self.target.op == Op::Dot).then(|| vec![1.0; terms.len()]);
+        self.launch(terms, y)
+    }
+    fn products(&self) -> bool {
+        self.target.op == Op::Dot
+    }
+    fn run_products(
+        &mut self,
+        x: &[f64],
+        y: &[f64],
+    ) -> Result<f64, detbench::reveal::build::BuildError> {
+        self.launch(x, Some(y.to_vec()))
+    }
+}
+
+impl Patched<'_> {
+    fn launch(
+        &mut self,
+        terms: &[f64],
+        y: Option<Vec<f64>>,
+    ) -> Result<f64, detbench::reveal::build::BuildError> {
         let prep = detbench::ops::reduce::prepare_values(&self.target.case(), terms.to_vec(), y)
             .expect("prepared");
         let detbench::ops::Job::Reduce(job) = &prep.job else {
@@ -349,7 +369,7 @@ fn a_reassociated_wgsl_tree_is_caught_and_the_first_differing_subtree_named() {
         target: t.clone(),
         patch: reassociate,
     };
-    let got = detbench::reveal::tree_of(&mut probe, craft).expect("a tree");
+    let got = detbench::reveal::tree_of(&mut probe, craft, None).expect("a tree");
     let want = only_tree(&revealed(cpu.as_ref(), &t, None));
     let d = tree::first_difference(&want, &got).expect("the patch is caught");
     // Thread 0's levels combine slots 0..16, which hold inputs l, l+16, l+32, l+48.

@@ -15,7 +15,7 @@ use detbench::reveal::record::ORDER_KEY;
 use serde_json::Value;
 
 /// The dot step with its fused multiply-add split into a rounded product and an add.
-fn unfuse(src: &str) -> String {
+pub fn unfuse(src: &str) -> String {
     let from = "return fma32(x, y, acc);";
     assert!(
         src.contains(from),
@@ -146,7 +146,9 @@ fn check_explain_tells_a_changed_order_from_changed_arithmetic() {
         patch: reassociate,
     };
     let craft = detbench::reveal::probe::Craft::new(256, Precision::F32, Precision::F32).unwrap();
-    let new_order = detbench::reveal::tree_of(&mut probe, craft)
+    // Fusion asked as `run --reveal` asks it, so the fingerprints compare.
+    let fusion = detbench::reveal::fusion::FusionCraft::new(Precision::F32, Precision::F32).ok();
+    let new_order = detbench::reveal::tree_of(&mut probe, craft, fusion)
         .unwrap()
         .fingerprint();
     assert_ne!(new_order, order);
