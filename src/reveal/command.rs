@@ -1,6 +1,6 @@
 //! `detbench reveal`: its arguments, the device, and the outputs.
 
-use super::probe::{Target, OPS};
+use super::probe::{Target, ELEMENTS, OPS};
 use super::RevealReport;
 use crate::backend::{self, Backend, BackendKind};
 use crate::error::DetError;
@@ -12,6 +12,11 @@ use std::path::PathBuf;
 
 /// Most reveals of one kernel (`--runs`).
 pub const MAX_RUNS: usize = 1000;
+/// Why `reveal --op log_softmax` cannot work (one line).
+pub const LOG_SOFTMAX_WHY: &str = "--op log_softmax: its reduction sums exp(x - max), and every exp is positive, so no two crafted terms can cancel (the construction needs +M and -M): the order of that sum cannot be read from crafted inputs";
+
+/// Most output elements probed side by side (`--elements`).
+pub const MAX_ELEMENTS: usize = 256;
 /// Largest n: every reveal makes about n log n launches.
 pub const MAX_SIZE: usize = 1 << 16;
 
@@ -39,6 +44,11 @@ pub struct RevealArgs {
     /// Threads per workgroup (a power of two, 32..1024).
     #[arg(long, default_value_t = 256)]
     pub workgroup_size: u32,
+    /// Output elements to probe side by side, each reducing the same terms: matmul's rows
+    /// (M = E), a conv op's channels, scatter_add's bins (interleaved), row_sum's rows; the
+    /// result says whether every element has element 0's order.
+    #[arg(long, default_value_t = 1)]
+    pub elements: usize,
     /// Reveals to make: each is a full set of launches, and the distinct trees are counted.
     #[arg(long, default_value_t = 1)]
     pub runs: usize,
@@ -70,6 +80,9 @@ fn parse<T: std::str::FromStr<Err = String>>(flag: &str, s: &str) -> Result<T, D
 /// The target and the backend of the arguments.
 fn setup(a: &RevealArgs) -> Result<(Target, Box<dyn Backend>), DetError> {
     let op: Op = parse("op", &a.op)?;
+    if op == Op::LogSoftmax {
+        return Err(DetError::input(LOG_SOFTMAX_WHY));
+    }
     if !OPS.contains(&op) {
         return Err(DetError::input(format!(
             "--op {op}: reveal probes {} in this build",
@@ -95,6 +108,23 @@ fn setup(a: &RevealArgs) -> Result<(Target, Box<dyn Backend>), DetError> {
         return Err(DetError::input(format!(
             "--runs {} must be between 1 and {MAX_RUNS}",
             a.runs
+        )));
+    }
+    if a.elements == 0 || a.elements > MAX_ELEMENTS {
+        return Err(DetError::input(format!(
+            "--elements {} must be between 1 and {MAX_ELEMENTS}",
+            a.elements
+        )));
+    }
+    if a.elements > 1 && (!ELEMENTS.contains(&op) || a.external.is_some()) {
+        return Err(DetError::input(format!(
+            "--elements {}: only {} of detbench's own backends have several outputs to probe",
+            a.elements,
+            ELEMENTS
+                .iter()
+                .map(|o| o.name())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let wg = crate::ops::check_workgroup_size(a.workgroup_size)?;
@@ -172,6 +202,7 @@ fn setup(a: &RevealArgs) -> Result<(Target, Box<dyn Backend>), DetError> {
         n: a.size,
         workgroup_size: wg,
         unpromised,
+        elements: a.elements,
     };
     Ok((target, backend))
 }

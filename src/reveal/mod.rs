@@ -4,6 +4,7 @@
 //! - [`tree`]: the tree, its canonical form, texts and fingerprint;
 //! - [`build`]: the tree from pair queries;
 //! - [`fusion`]: which products a step fused (fma nodes);
+//! - [`elements`]: whether the order varies across output elements;
 //! - [`probe`]: the crafted inputs and the kernels they run through;
 //! - [`explain`]: `check`'s reading of a changed fingerprint;
 //! - [`record`]: `run --reveal`'s order fingerprint per row;
@@ -12,6 +13,7 @@
 
 pub mod build;
 pub mod command;
+pub mod elements;
 pub mod explain;
 pub mod fusion;
 pub mod probe;
@@ -119,6 +121,10 @@ pub struct RevealReport {
     /// Why the first such run fit no tree.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unfit_reason: Option<String>,
+    /// With several probed output elements (`--elements`): whether they share element 0's
+    /// order, and each one that does not. Absent for one element.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elements: Option<elements::Elements>,
     /// The comparison with the order the CPU backend emulates, where there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub documented: Option<Documented>,
@@ -128,7 +134,8 @@ pub struct RevealReport {
 
 /// What one run of queries found.
 enum RunResult {
-    Tree(Tree),
+    /// The tree of element 0, and how the other probed elements compare (several only).
+    Tree(Tree, Option<elements::Elements>),
     OrderFree,
     Unfit(String),
     /// The kernel's arithmetic hides its order from these inputs (why).
@@ -143,16 +150,21 @@ fn reveal_once(
     queries: &mut usize,
 ) -> Result<RunResult, DetError> {
     let mut probe = probe::probe(target.clone(), backend)?;
-    let mut oracle = ProbeOracle {
+    let mut oracle = elements::Recording {
         probe: probe.as_mut(),
         craft,
+        element: 0,
+        answers: Vec::new(),
     };
     let (r, asked, exact) = {
         let mut b = Builder::new(&mut oracle);
         let r = b.tree();
         (r, b.queries, b.exact)
     };
+    let answers = std::mem::take(&mut oracle.answers);
     *queries += asked;
+    let others = (target.elements > 1 && r.is_ok())
+        .then(|| elements::compare(&answers, probe.as_mut(), craft, queries));
     let fusion = fusion::FusionCraft::new(target.precision, target.accumulator).ok();
     let r = match (r, fusion) {
         (Ok(t), Some(f)) if probe.products() => {
@@ -161,7 +173,7 @@ fn reveal_once(
         (r, _) => r,
     };
     match r {
-        Ok(t) => Ok(RunResult::Tree(t.canonical())),
+        Ok(t) => Ok(RunResult::Tree(t.canonical(), others)),
         Err(BuildError::Inconsistent(_)) if asked > 0 && exact == asked => {
             *queries += PERMUTATIONS + 1;
             permutation_check(target, probe.as_mut())
@@ -262,6 +274,7 @@ pub fn reveal(
     })?;
     let mut queries = 0;
     let mut seen: Vec<(Tree, usize)> = Vec::new();
+    let mut per_element: Option<elements::Elements> = None;
     let (mut free, mut unfit, mut unfit_reason) = (0, 0, None);
     let mut hidden: Option<String> = None;
     let mut made = 0;
@@ -271,10 +284,15 @@ pub fn reveal(
             return Err(DetError::input("interrupted"));
         }
         match reveal_once(target, backend, craft, &mut queries)? {
-            RunResult::Tree(t) => match seen.iter_mut().find(|(s, _)| *s == t) {
-                Some((_, k)) => *k += 1,
-                None => seen.push((t, 1)),
-            },
+            RunResult::Tree(t, others) => {
+                // The first run's comparison is reported; a later run whose elements
+                // compare otherwise has another order, and shows as another tree or unfit.
+                per_element = per_element.or(others);
+                match seen.iter_mut().find(|(s, _)| *s == t) {
+                    Some((_, k)) => *k += 1,
+                    None => seen.push((t, 1)),
+                }
+            }
             RunResult::OrderFree => free += 1,
             RunResult::Unfit(m) => {
                 unfit += 1;
@@ -299,7 +317,7 @@ pub fn reveal(
         Some(cpu) if order_fixed => {
             let mut q = 0;
             match reveal_once(target, cpu, craft, &mut q) {
-                Ok(RunResult::Tree(doc)) => {
+                Ok(RunResult::Tree(doc, _)) => {
                     let diff = seen
                         .iter()
                         .find_map(|(t, _)| tree::first_difference(&doc, t));
@@ -336,6 +354,10 @@ pub fn reveal(
             documented.as_ref(),
         ),
     };
+    let verdict = match &per_element {
+        Some(e) if !seen.is_empty() => format!("{verdict}; {}", e.sentence()),
+        _ => verdict,
+    };
     Ok(RevealReport {
         schema: SCHEMA.into(),
         op: target.op.name().into(),
@@ -367,6 +389,7 @@ pub fn reveal(
             .collect(),
         unfit_runs: unfit,
         unfit_reason,
+        elements: per_element,
         documented,
         verdict,
     })

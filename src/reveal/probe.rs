@@ -78,6 +78,10 @@ pub trait Probe {
     fn n(&self) -> usize;
     /// The kernel's result on `terms` (each entering the reduction as itself).
     fn run(&mut self, terms: &[f64]) -> Result<f64, BuildError>;
+    /// The result of every probed output element on `terms` (element 0 is [`Probe::run`]'s).
+    fn run_all(&mut self, terms: &[f64]) -> Result<Vec<f64>, BuildError> {
+        Ok(vec![self.run(terms)?])
+    }
     /// Whether each input of the reduction is a product x_i * y_i whose two operands
     /// [`Probe::run_products`] can set apart (dot, matmul, conv), so whether a step fused
     /// the product can be asked.
@@ -125,6 +129,9 @@ pub struct Target {
     /// accumulates with atomics, or its backend does not call the mode deterministic (an
     /// adapter's word). `None` for a variant that promises the same bits on every run.
     pub unpromised: Option<String>,
+    /// Output elements probed side by side, each reducing the same terms (1: the single
+    /// reduction; more for the ops of [`ELEMENTS`]).
+    pub elements: usize,
 }
 
 impl Target {
@@ -142,6 +149,7 @@ impl Target {
             n: 2,
             workgroup_size: 64,
             unpromised: None,
+            elements: 1,
         };
         let atomic = prepare_terms(&t, &[1.0, 1.0]).is_ok_and(|p| p.job.is_atomic());
         atomic.then(|| "the variant accumulates with atomics".to_string())
@@ -168,6 +176,18 @@ impl Target {
 pub const OPS: &[Op] = &[
     Op::Sum,
     Op::Dot,
+    Op::ScatterAdd,
+    Op::Conv2dFwd,
+    Op::Conv2dBwdData,
+    Op::Conv2dBwdWeight,
+    Op::RowSum,
+    Op::Matmul,
+];
+
+/// The ops with several outputs whose reductions a probe can run side by side
+/// ([`Target::elements`]): matmul's rows, a conv op's channels, scatter's bins, row_sum's
+/// rows.
+pub const ELEMENTS: &[Op] = &[
     Op::ScatterAdd,
     Op::Conv2dFwd,
     Op::Conv2dBwdData,
@@ -209,10 +229,19 @@ fn prepare_products(
     second: Option<&[f64]>,
 ) -> Result<crate::ops::Prepared, DetError> {
     let n = terms.len();
+    let e = t.elements.max(1);
     if second.is_some() && !has_products(t.op) {
         return Err(DetError::input(format!("{} adds no products", t.op)));
     }
+    if e > 1 && !ELEMENTS.contains(&t.op) {
+        return Err(DetError::input(format!(
+            "{} has one output: --elements must be 1",
+            t.op
+        )));
+    }
     let ones = || second.map_or_else(|| vec![1.0; n], <[f64]>::to_vec);
+    // `terms` once per probed element, element-major (element r's copy at r * n).
+    let rows = || terms.repeat(e);
     match t.op {
         Op::Sum | Op::Dot => {
             let y = (t.op == Op::Dot).then(ones);
@@ -222,31 +251,57 @@ fn prepare_products(
             let variant = t.variant.parse().map_err(DetError::input)?;
             let job = crate::ops::rows::RowsJob::new(
                 t.op,
-                1,
+                e,
                 n,
                 t.precision,
                 t.accumulator,
                 variant,
-                terms.to_vec(),
+                rows(),
                 1,
             )?;
             crate::ops::rows::prepare_job(job)
         }
+        // Bins interleaved, as a scatter's indices usually are: value i of bin b is at
+        // position i * e + b, so a bin's values are spread over the whole input.
         Op::ScatterAdd => crate::ops::scatter::prepare_given(
             &t.case(),
-            terms.to_vec(),
-            vec![0; n],
-            1,
-            "given (every value into bin 0)",
+            terms
+                .iter()
+                .flat_map(|&v| std::iter::repeat_n(v, e))
+                .collect(),
+            (0..n * e).map(|p| (p % e) as u32).collect(),
+            e,
+            "given (value i of bin b at position i * bins + b)",
         ),
         Op::Conv2dFwd | Op::Conv2dBwdData | Op::Conv2dBwdWeight => {
-            // One output element whose reduction runs over n: C for fwd (x the terms,
-            // w ones), K for bwd_data (dy the terms, w ones), N for bwd_weight (dy the
-            // terms, x ones); every other extent is 1.
+            // Output elements whose reduction runs over n: C for fwd (x the terms, w the
+            // second operand, K = e output channels), K for bwd_data (dy the terms, w the
+            // second operand, C = e), N for bwd_weight (dy the terms, x the second
+            // operand, K = e); every other extent is 1.
             let (nn, c, k) = match t.op {
-                Op::Conv2dFwd => (1, n, 1),
-                Op::Conv2dBwdData => (1, 1, n),
-                _ => (n, 1, 1),
+                Op::Conv2dFwd => (1, n, e),
+                Op::Conv2dBwdData => (1, e, n),
+                _ => (n, 1, e),
+            };
+            let (first, other) = match t.op {
+                // w (K, C): w[k * n + c] = second[c].
+                Op::Conv2dFwd => (terms.to_vec(), ones().repeat(e)),
+                // w (K, C): w[k * e + c] = second[k].
+                Op::Conv2dBwdData => (
+                    terms.to_vec(),
+                    ones()
+                        .iter()
+                        .flat_map(|&v| std::iter::repeat_n(v, e))
+                        .collect(),
+                ),
+                // dy (N, K): dy[m * e + k] = terms[m].
+                _ => (
+                    terms
+                        .iter()
+                        .flat_map(|&v| std::iter::repeat_n(v, e))
+                        .collect(),
+                    ones(),
+                ),
             };
             let shape = crate::ops::conv::ConvShape::new(&[nn, c, 1, 1, k, 1, 1, 1, 0, 1])?;
             let variant = t.variant.parse().map_err(DetError::input)?;
@@ -256,22 +311,23 @@ fn prepare_products(
                 t.precision,
                 t.accumulator,
                 variant,
-                terms.to_vec(),
-                ones(),
+                first,
+                other,
                 t.workgroup_size,
                 1,
             )?;
             crate::ops::conv::prepare_job(job)
         }
         Op::Matmul => {
+            // C = A B with M = e rows of A each the terms, B (K x 1) the second operand.
             let variant = t.variant.parse().map_err(DetError::input)?;
-            let shape = crate::ops::matmul::MmShape::new(&[1, 1, n])?;
+            let shape = crate::ops::matmul::MmShape::new(&[e, 1, n])?;
             let job = crate::ops::matmul::MatmulJob::new(
                 shape,
                 t.precision,
                 t.accumulator,
                 variant,
-                terms.to_vec(),
+                rows(),
                 ones(),
                 1,
             )?;
@@ -286,18 +342,22 @@ impl Probe for KernelProbe<'_> {
         self.target.n
     }
     fn run(&mut self, terms: &[f64]) -> Result<f64, BuildError> {
+        Ok(self.launch(terms, None)?[0])
+    }
+    fn run_all(&mut self, terms: &[f64]) -> Result<Vec<f64>, BuildError> {
         self.launch(terms, None)
     }
     fn products(&self) -> bool {
         has_products(self.target.op)
     }
     fn run_products(&mut self, x: &[f64], y: &[f64]) -> Result<f64, BuildError> {
-        self.launch(x, Some(y))
+        Ok(self.launch(x, Some(y))?[0])
     }
 }
 
 impl KernelProbe<'_> {
-    fn launch(&mut self, terms: &[f64], second: Option<&[f64]>) -> Result<f64, BuildError> {
+    /// Every output of the kernel (one per probed element).
+    fn launch(&mut self, terms: &[f64], second: Option<&[f64]>) -> Result<Vec<f64>, BuildError> {
         let prep = prepare_products(&self.target, terms, second)
             .map_err(|e| BuildError::Kernel(e.to_string()))?;
         let set = self
@@ -307,11 +367,13 @@ impl KernelProbe<'_> {
                 OpError::Unsupported(m) => BuildError::Kernel(format!("unsupported: {m}")),
                 OpError::Failed(m) | OpError::BadInput(m) => BuildError::Kernel(m),
             })?;
-        set.outputs
-            .first()
-            .and_then(|o| o.first())
-            .copied()
-            .ok_or_else(|| BuildError::Kernel("the kernel returned no output".into()))
+        let e = self.target.elements.max(1);
+        match set.outputs.first() {
+            Some(o) if o.len() >= e => Ok(o[..e].to_vec()),
+            _ => Err(BuildError::Kernel(format!(
+                "the kernel returned fewer than the {e} output(s) probed"
+            ))),
+        }
     }
 }
 

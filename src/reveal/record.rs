@@ -88,6 +88,7 @@ pub fn annotate(rec: &mut ResultRecord, case: &Case, variant: &str, backend: &dy
         workgroup_size: case.workgroup_size,
         // Only deterministic variants get here (checked above).
         unpromised: None,
+        elements: 1,
     };
     let order = match super::reveal(&target, backend, 1, None) {
         Ok(r) if r.order_free => json!({"fingerprint": "order-free", "n": n}),

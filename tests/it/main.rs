@@ -42,6 +42,7 @@ mod report_check;
 mod repro_ties;
 mod reveal;
 mod reveal_check;
+mod reveal_elements;
 mod reveal_fma;
 mod robust;
 mod robust_exit;
