@@ -23,7 +23,7 @@ pub const MAX_SIZE: usize = 1 << 16;
 #[derive(Args, Debug, Clone)]
 pub struct RevealArgs {
     /// The op whose order to reveal: sum, dot, scatter_add (one bin), a conv op (one output
-    /// element's reduction), row_sum (one row) or matmul (its K reduction, M = N = 1).
+    /// element's reduction), row_sum or mean (one row) or matmul (its K reduction, M = N = 1).
     #[arg(long, default_value = "sum")]
     pub op: String,
     /// The variant (for --backend external: the adapter's mode; default its plain mode).
@@ -45,7 +45,7 @@ pub struct RevealArgs {
     #[arg(long, default_value_t = 256)]
     pub workgroup_size: u32,
     /// Output elements to probe side by side, each reducing the same terms: matmul's rows
-    /// (M = E), a conv op's channels, scatter_add's bins (interleaved), row_sum's rows; the
+    /// (M = E), a conv op's channels, scatter_add's bins (interleaved), row_sum's or mean's rows; the
     /// result says whether every element has element 0's order.
     #[arg(long, default_value_t = 1)]
     pub elements: usize,

@@ -181,6 +181,7 @@ pub const OPS: &[Op] = &[
     Op::Conv2dBwdData,
     Op::Conv2dBwdWeight,
     Op::RowSum,
+    Op::Mean,
     Op::Matmul,
 ];
 
@@ -193,6 +194,7 @@ pub const ELEMENTS: &[Op] = &[
     Op::Conv2dBwdData,
     Op::Conv2dBwdWeight,
     Op::RowSum,
+    Op::Mean,
     Op::Matmul,
 ];
 
@@ -200,7 +202,9 @@ pub const ELEMENTS: &[Op] = &[
 /// - `sum`, `dot` (y = 1, so each product is its term exactly);
 /// - `scatter_add`: every term into one bin (bin 0 of 1);
 /// - the conv ops: the K reduction of one output element (C, K or N of n, the rest 1);
-/// - `row_sum`: one row of n terms (mean and log_softmax run the same row passes);
+/// - `row_sum`: one row of n terms (log_softmax runs the same row passes);
+/// - `mean`: the same row, its sum S read back from the mean fl(fl(S * fl(1/n))) (see
+///   [`mean_sum`]);
 /// - `matmul`: the K reduction of C = A B with M = N = 1 and K = n, A the terms and B ones.
 pub struct KernelProbe<'a> {
     pub target: Target,
@@ -247,7 +251,10 @@ fn prepare_products(
             let y = (t.op == Op::Dot).then(ones);
             crate::ops::reduce::prepare_values(&t.case(), terms.to_vec(), y)
         }
-        Op::RowSum => {
+        Op::RowSum | Op::Mean => {
+            if t.op == Op::Mean {
+                mean_fits(n, t.accumulator, t.precision)?;
+            }
             let variant = t.variant.parse().map_err(DetError::input)?;
             let job = crate::ops::rows::RowsJob::new(
                 t.op,
@@ -369,11 +376,48 @@ impl KernelProbe<'_> {
             })?;
         let e = self.target.elements.max(1);
         match set.outputs.first() {
+            Some(o) if o.len() >= e && self.target.op == Op::Mean => {
+                Ok(o[..e].iter().map(|&m| mean_sum(m, terms)).collect())
+            }
             Some(o) if o.len() >= e => Ok(o[..e].to_vec()),
             _ => Err(BuildError::Kernel(format!(
                 "the kernel returned fewer than the {e} output(s) probed"
             ))),
         }
+    }
+}
+
+/// The row sum S behind a mean of the crafted `terms`: S is a whole multiple of the
+/// smallest nonzero |term| q (every crafted term is q times a power of two), and the mean
+/// is S times fl(1/n) with two roundings, so m * n is within a relative 2u_acc + u_out of
+/// S. While that is under q / 2 for every |S| <= n q ([`mean_fits`]), rounding m * n to a
+/// multiple of q gives S back exactly.
+fn mean_sum(m: f64, terms: &[f64]) -> f64 {
+    let q = terms
+        .iter()
+        .map(|v| v.abs())
+        .filter(|&v| v > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    if !q.is_finite() || !m.is_finite() {
+        return m;
+    }
+    (m * terms.len() as f64 / q).round() * q
+}
+
+/// Whether a mean of `n` terms can be read back as its sum ([`mean_sum`]): n (2 u_acc +
+/// u_out) < 1/2, so that the mean's two roundings move n q by less than q / 2.
+fn mean_fits(n: usize, acc: Precision, out: Precision) -> Result<(), DetError> {
+    let u = |p: Precision| libm::ldexp(1.0, -(p.mantissa_bits() as i32));
+    let drift = n as f64 * (2.0 * u(acc) + u(out));
+    if drift < 0.5 {
+        Ok(())
+    } else {
+        let most = (0.5 / (2.0 * u(acc) + u(out))).ceil() as u64 - 1;
+        Err(DetError::input(format!(
+            "mean of n = {n} cannot be revealed with {out} outputs and a {acc} accumulator: the mean \
+             is S * fl(1/n) rounded twice, and S can be read back from it only while n (2 u_acc + \
+             u_out) < 1/2 (n up to {most})"
+        )))
     }
 }
 

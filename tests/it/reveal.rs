@@ -175,6 +175,9 @@ fn scatter_conv_row_sum_and_matmul_reveal_their_documented_order_on_cpu_and_wgpu
         ),
         (Op::RowSum, "split_by_batch", 200, vec![100, 100]),
         (Op::RowSum, "batch_invariant", 520, vec![174, 174, 172]),
+        // mean runs row_sum's passes, then multiplies by fl(1/n): its sum has their tree.
+        (Op::Mean, "split_by_batch", 200, vec![100, 100]),
+        (Op::Mean, "batch_invariant", 520, vec![174, 174, 172]),
         (Op::Matmul, "tiled", 200, vec![200]),
         (Op::Matmul, "split_k_deterministic", 200, vec![112, 88]),
         (Op::Matmul, "batch_invariant", 520, vec![176, 176, 168]),
