@@ -23,7 +23,8 @@ pub const MAX_SIZE: usize = 1 << 16;
 #[derive(Args, Debug, Clone)]
 pub struct RevealArgs {
     /// The op whose order to reveal: sum, dot, scatter_add (one bin), a conv op (one output
-    /// element's reduction), row_sum or mean (one row) or matmul (its K reduction, M = N = 1).
+    /// element's reduction), row_sum or mean (one row), matmul (its K reduction, M = N = 1) or addmm (the same plus
+    /// the bias as the last input).
     #[arg(long, default_value = "sum")]
     pub op: String,
     /// The variant (for --backend external: the adapter's mode; default its plain mode).

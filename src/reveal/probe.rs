@@ -183,6 +183,7 @@ pub const OPS: &[Op] = &[
     Op::RowSum,
     Op::Mean,
     Op::Matmul,
+    Op::Addmm,
 ];
 
 /// The ops with several outputs whose reductions a probe can run side by side
@@ -196,6 +197,7 @@ pub const ELEMENTS: &[Op] = &[
     Op::RowSum,
     Op::Mean,
     Op::Matmul,
+    Op::Addmm,
 ];
 
 /// One op's kernel on given terms, each of which enters the reduction as itself:
@@ -205,7 +207,9 @@ pub const ELEMENTS: &[Op] = &[
 /// - `row_sum`: one row of n terms (log_softmax runs the same row passes);
 /// - `mean`: the same row, its sum S read back from the mean fl(fl(S * fl(1/n))) (see
 ///   [`mean_sum`]);
-/// - `matmul`: the K reduction of C = A B with M = N = 1 and K = n, A the terms and B ones.
+/// - `matmul`: the K reduction of C = A B with M = N = 1 and K = n, A the terms and B ones;
+/// - `addmm`: the same with K = n - 1 and the last term the bias (not a product, so the
+///   fused-step probe does not apply to it).
 pub struct KernelProbe<'a> {
     pub target: Target,
     pub backend: &'a dyn Backend,
@@ -338,6 +342,24 @@ fn prepare_products(
                 ones(),
                 1,
             )?;
+            Ok(crate::ops::matmul::prepare_job(job))
+        }
+        Op::Addmm => {
+            // C = A B + bias: the first n - 1 terms are the K reduction (as matmul's, B
+            // ones), the last is every row's bias, so the tree shows where it is added.
+            let variant = t.variant.parse().map_err(DetError::input)?;
+            let (k_terms, bias) = terms.split_at(n - 1);
+            let shape = crate::ops::matmul::MmShape::new(&[e, 1, n - 1])?;
+            let job = crate::ops::matmul::MatmulJob::new(
+                shape,
+                t.precision,
+                t.accumulator,
+                variant,
+                k_terms.repeat(e),
+                vec![1.0; n - 1],
+                1,
+            )?
+            .with_bias(vec![bias[0]; e])?;
             Ok(crate::ops::matmul::prepare_job(job))
         }
         other => Err(not_probed(other)),

@@ -59,6 +59,7 @@ pub fn annotate(rec: &mut ResultRecord, case: &Case, variant: &str, backend: &dy
     if !RECORDED.contains(&case.op) {
         let shape = match case.op {
             Op::Matmul => "with M = N = 1",
+            Op::Addmm => "with M = N = 1 and the bias as its last input",
             Op::ScatterAdd => "with every value in one bin",
             Op::Conv2dFwd | Op::Conv2dBwdData | Op::Conv2dBwdWeight => {
                 "as one output element of a 1 x 1 filter"

@@ -181,6 +181,10 @@ fn scatter_conv_row_sum_and_matmul_reveal_their_documented_order_on_cpu_and_wgpu
         (Op::Matmul, "tiled", 200, vec![200]),
         (Op::Matmul, "split_k_deterministic", 200, vec![112, 88]),
         (Op::Matmul, "batch_invariant", 520, vec![176, 176, 168]),
+        // addmm: the K reduction of n - 1 terms as matmul's, then the bias (the last
+        // input) added once after the last split partial.
+        (Op::Addmm, "tiled", 201, vec![200, 1]),
+        (Op::Addmm, "split_k_deterministic", 201, vec![112, 88, 1]),
     ] {
         let want = documented_chunks(&chunks);
         let t = target(op, variant, Precision::F32, n, 256);
