@@ -66,20 +66,7 @@ impl Tree {
 
     /// The inputs whose product entered its first addition unrounded, sorted.
     pub fn fused(&self) -> Vec<usize> {
-        fn walk(t: &Tree, out: &mut Vec<usize>) {
-            match t {
-                Tree::Leaf(_) => {}
-                Tree::Node(c) => c.iter().for_each(|c| walk(c, out)),
-                Tree::Fma(i, rest) => {
-                    out.push(*i);
-                    walk(rest, out);
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(self, &mut out);
-        out.sort_unstable();
-        out
+        self.inputs(false)
     }
 
     /// The tree with the product of each input in `fused` fused into its parent node (a
@@ -115,18 +102,25 @@ impl Tree {
 
     /// Every leaf under this node, sorted.
     pub fn leaves(&self) -> Vec<usize> {
-        fn walk(t: &Tree, out: &mut Vec<usize>) {
+        self.inputs(true)
+    }
+
+    /// The inputs under this node, sorted: every leaf, or (`plain` false) only the fused
+    /// ones.
+    fn inputs(&self, plain: bool) -> Vec<usize> {
+        fn walk(t: &Tree, plain: bool, out: &mut Vec<usize>) {
             match t {
-                Tree::Leaf(i) => out.push(*i),
-                Tree::Node(c) => c.iter().for_each(|c| walk(c, out)),
+                Tree::Leaf(i) if plain => out.push(*i),
+                Tree::Leaf(_) => {}
+                Tree::Node(c) => c.iter().for_each(|c| walk(c, plain, out)),
                 Tree::Fma(i, rest) => {
                     out.push(*i);
-                    walk(rest, out);
+                    walk(rest, plain, out);
                 }
             }
         }
         let mut out = Vec::new();
-        walk(self, &mut out);
+        walk(self, plain, &mut out);
         out.sort_unstable();
         out
     }

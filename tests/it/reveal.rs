@@ -366,10 +366,7 @@ impl Patched<'_> {
 fn a_reassociated_wgsl_tree_is_caught_and_the_first_differing_subtree_named() {
     let gpu = common::backend(BackendKind::Wgpu);
     let cpu = common::backend(BackendKind::Cpu);
-    let wgpu = gpu
-        .kernel_api()
-        .downcast_ref::<detbench::backend::wgpu::WgpuBackend>()
-        .expect("the wgpu backend");
+    let wgpu = common::wgpu_device(&gpu);
     let t = target(Op::Sum, "tree", Precision::F32, 64, 64);
     let craft = Craft::new(t.n, t.precision, t.accumulator).unwrap();
     let mut probe = Patched {

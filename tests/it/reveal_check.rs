@@ -60,10 +60,7 @@ fn check_explain_tells_a_changed_order_from_changed_arithmetic() {
     // and the fused step matters.
     let size = 40_000;
     let gpu = common::backend(BackendKind::Wgpu);
-    let wgpu = gpu
-        .kernel_api()
-        .downcast_ref::<detbench::backend::wgpu::WgpuBackend>()
-        .expect("the wgpu backend");
+    let wgpu = common::wgpu_device(&gpu);
     let prof = detbench::ops::wgsl::Profile::of(wgpu);
     let job_of = |seed: u64| {
         let prep = detbench::ops::reduce::prepare(&Case {

@@ -99,10 +99,7 @@ fn matmul_and_conv_reveal_plain_nodes_on_cpu() {
 fn wgpu_dot_fuses_as_the_cpu_does_and_an_unfused_patch_shows_plain_nodes() {
     let gpu = common::backend(BackendKind::Wgpu);
     let cpu = common::backend(BackendKind::Cpu);
-    let wgpu = gpu
-        .kernel_api()
-        .downcast_ref::<detbench::backend::wgpu::WgpuBackend>()
-        .expect("the wgpu backend");
+    let wgpu = common::wgpu_device(&gpu);
     let t = target(Op::Dot, "tree", Precision::F32, N, WG);
     let mut real = Patched {
         backend: wgpu,

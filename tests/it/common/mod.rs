@@ -57,6 +57,14 @@ pub fn backend(kind: BackendKind) -> Shared {
     }
 }
 
+/// The shared wgpu device as its own type (the `Backend` trait hides it), for the tests
+/// that run a patched kernel on it.
+pub fn wgpu_device(b: &Shared) -> &detbench::backend::wgpu::WgpuBackend {
+    b.kernel_api()
+        .downcast_ref::<detbench::backend::wgpu::WgpuBackend>()
+        .expect("the wgpu backend")
+}
+
 /// Property-test cases per property, scaled for lavapipe on 2 cores.
 pub fn cases(default: u32) -> u32 {
     std::env::var("DETBENCH_PROPTEST_CASES")
