@@ -441,7 +441,7 @@ impl Backend for CudaBackend {
         if let Some(why) = &self.device.unsupported {
             return Err(OpError::Unsupported(why.clone()));
         }
-        run_kernel(job, self)
+        self.device.uploads.job(|| run_kernel(job, self))
     }
 
     fn kernel_sources(&self) -> Vec<(&'static str, &'static str)> {

@@ -779,7 +779,7 @@ impl Backend for WgpuBackend {
     }
 
     fn run(&self, job: &dyn Kernel) -> Result<RunSet, OpError> {
-        run_kernel(job, self)
+        self.uploads.job(|| run_kernel(job, self))
     }
 
     fn kernel_sources(&self) -> Vec<(&'static str, &'static str)> {

@@ -6,17 +6,20 @@
 //! all of its variants and runs, instead of once per variant. Identity is the `Arc`
 //! itself: the cache holds a clone of it, so an address can never be reused by another
 //! input while its buffer is kept. A job whose operands differ drops the kept buffers
-//! before uploading, so that two inputs never share the device's memory.
+//! before uploading, so that two inputs never share the device's memory, and a job that
+//! keeps none (another family's) drops them when it ends ([`Uploads::job`]).
 
 use crate::error::OpError;
 use crate::numerics::{Precision, Values};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The buffers of the last operands uploaded, and how many uploads there have been.
 pub struct Uploads<B> {
     kept: Mutex<Vec<(Arc<Values>, Precision, B)>>,
     count: AtomicUsize,
+    /// Whether the job running now asked for its operands here.
+    asked: AtomicBool,
 }
 
 impl<B> Default for Uploads<B> {
@@ -24,6 +27,7 @@ impl<B> Default for Uploads<B> {
         Uploads {
             kept: Mutex::new(Vec::new()),
             count: AtomicUsize::new(0),
+            asked: AtomicBool::new(false),
         }
     }
 }
@@ -38,6 +42,7 @@ impl<B: Clone> Uploads<B> {
         p: Precision,
         upload: impl Fn(usize, &Values) -> Result<B, OpError>,
     ) -> Result<Vec<B>, OpError> {
+        self.asked.store(true, Ordering::Relaxed);
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         let hit = kept.len() == operands.len()
             && kept
@@ -55,9 +60,21 @@ impl<B: Clone> Uploads<B> {
         Ok(kept.iter().map(|(_, _, b)| b.clone()).collect())
     }
 
-    /// Drops the kept buffers (a job that needs the device's memory for itself).
+    /// Drops the kept buffers.
     pub fn clear(&self) {
         self.kept.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Runs one job on the device: a job that does not take its operands from here (another
+    /// family's) drops the kept buffers when it ends, so that an input of a finished
+    /// reduction does not hold device memory through the rest of the run.
+    pub fn job<R>(&self, run: impl FnOnce() -> R) -> R {
+        self.asked.store(false, Ordering::Relaxed);
+        let r = run();
+        if !self.asked.load(Ordering::Relaxed) {
+            self.clear();
+        }
+        r
     }
 
     /// Operands uploaded so far (tests check that variants share one upload).
@@ -89,5 +106,11 @@ mod tests {
         assert_eq!(u.get(&[&a, &b], Precision::F32, up).unwrap(), vec![20, 21]);
         u.get(&[&a, &b], Precision::F32, up).unwrap();
         assert_eq!(u.count(), 5);
+        // A job that takes its operands from here keeps them; one that does not drops them.
+        u.job(|| u.get(&[&a, &b], Precision::F32, up).unwrap());
+        assert_eq!(u.count(), 5);
+        u.job(|| ());
+        u.get(&[&a, &b], Precision::F32, up).unwrap();
+        assert_eq!(u.count(), 7);
     }
 }

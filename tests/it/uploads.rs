@@ -72,5 +72,16 @@ fn variants_of_one_input_upload_it_once_on_wgpu() {
             2 * uploads_per_input,
             "{op}"
         );
+        // Another family's job drops the kept input: the next reduction uploads it again.
+        let copy = detbench::runner::prepare(&case(Op::Copy, "copy", 33))
+            .expect("prepare")
+            .job;
+        dev.run(&copy).expect("copy runs on wgpu");
+        dev.run(&other).expect("runs on wgpu");
+        assert_eq!(
+            dev.uploads().count() - before,
+            3 * uploads_per_input,
+            "{op}: uploaded again after a copy"
+        );
     }
 }
