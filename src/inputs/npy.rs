@@ -71,6 +71,29 @@ pub fn npy_precision(path: &Path) -> Result<Precision, DetError> {
     }
 }
 
+/// The dtype string (e.g. `<f4`) of a .npy that holds one `what` of plain values: a 1-D
+/// array (or one whose other extents are 1); a 2-D array or a structured dtype is refused.
+fn plain_1d<R: std::io::Read>(
+    npy: &npyz::NpyFile<R>,
+    path: &Path,
+    what: &str,
+) -> Result<String, DetError> {
+    let shape = npy.shape();
+    if shape.len() > 1 && shape.iter().filter(|&&d| d != 1).count() > 1 {
+        return Err(DetError::input(format!(
+            "{}: expected a 1-D {what}, found shape {shape:?}",
+            path.display()
+        )));
+    }
+    match npy.dtype() {
+        npyz::DType::Plain(t) => Ok(t.to_string()),
+        _ => Err(DetError::input(format!(
+            "{}: structured dtypes are not supported",
+            path.display()
+        ))),
+    }
+}
+
 /// Reads a 1-D .npy of f64, f32, f16 (or an integer type, for indices via
 /// [`read_npy_index`]); values are rounded to `p`. A finite value that rounds past `p`'s
 /// range is bad input; non-finite values are kept as they are: whether an op defines
@@ -81,23 +104,7 @@ pub fn read_npy(path: &Path, p: Precision) -> Result<Vec<f64>, DetError> {
     let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| {
         DetError::input(format!("{} is not a valid .npy file: {e}", path.display()))
     })?;
-    let shape = npy.shape().to_vec();
-    if shape.len() > 1 && shape.iter().filter(|&&d| d != 1).count() > 1 {
-        return Err(DetError::input(format!(
-            "{}: expected a 1-D array, found shape {shape:?}",
-            path.display()
-        )));
-    }
-    let dtype = npy.dtype();
-    let descr = match &dtype {
-        npyz::DType::Plain(t) => t.to_string(),
-        _ => {
-            return Err(DetError::input(format!(
-                "{}: structured dtypes are not supported",
-                path.display()
-            )))
-        }
-    };
+    let descr = plain_1d(&npy, path, "array")?;
     let bad =
         |e: std::io::Error| DetError::input(format!("{}: cannot decode data: {e}", path.display()));
     let values: Vec<f64> = match descr.as_str() {
@@ -170,22 +177,7 @@ pub fn read_npy_index(path: &Path) -> Result<Vec<i64>, DetError> {
         DetError::input(format!("{} is not a valid .npy file: {e}", path.display()))
     })?;
     // Indices pair with 1-D values: a 2-D array is refused, as it is for values.
-    let shape = npy.shape().to_vec();
-    if shape.len() > 1 && shape.iter().filter(|&&d| d != 1).count() > 1 {
-        return Err(DetError::input(format!(
-            "{}: expected a 1-D index array, found shape {shape:?}",
-            path.display()
-        )));
-    }
-    let descr = match npy.dtype() {
-        npyz::DType::Plain(t) => t.to_string(),
-        _ => {
-            return Err(DetError::input(format!(
-                "{}: structured dtypes are not supported",
-                path.display()
-            )))
-        }
-    };
+    let descr = plain_1d(&npy, path, "index array")?;
     let bad =
         |e: std::io::Error| DetError::input(format!("{}: cannot decode data: {e}", path.display()));
     match descr.as_str() {

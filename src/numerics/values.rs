@@ -89,14 +89,6 @@ impl Values {
         }
     }
 
-    /// Every element, exactly, in order.
-    pub fn iter(&self) -> Box<dyn Iterator<Item = f64> + '_> {
-        match self {
-            Values::F32(s) => Box::new(s.iter().map(|&v| v as f64)),
-            Values::F64(s) => Box::new(s.iter().copied()),
-        }
-    }
-
     /// The values as f64: borrowed when they are held as f64, a copy otherwise.
     pub fn to_f64(&self) -> Cow<'_, [f64]> {
         match self {
