@@ -454,8 +454,21 @@ impl Wide {
     }
 }
 
-/// The exact sum, the exact sum of magnitudes and the exact sum of the subnormal
-/// magnitudes of f32 values, by exponent: None where a value is not finite.
+/// What [`f32_sums`] gives of a slice of f32 values.
+pub struct F32Sums {
+    /// The exact sum.
+    pub sum: ExactAcc,
+    /// The exact sum of magnitudes.
+    pub abs: ExactAcc,
+    /// The exact sum of the subnormal magnitudes (what a flushing device can drop).
+    pub sub: ExactAcc,
+    /// The largest magnitude (0 for no values).
+    pub max_abs: f32,
+}
+
+/// The exact sum, the exact sum of magnitudes, the exact sum of the subnormal
+/// magnitudes and the largest magnitude of f32 values, by exponent: None where a value
+/// is not finite.
 ///
 /// Why this is exact and fast: every finite f32 with biased exponent E is an integer
 /// multiple of 2^(max(E,1) - 150) below 2^24 of them, so an f64 that adds only values of
@@ -463,11 +476,13 @@ impl Wide {
 /// one f64 addition into its exponent's slot (four sets of slots, so that runs of equal
 /// exponents do not wait on one another), and the 256 slots go into [`ExactAcc`] at the
 /// end of every 2^28 values: the per-term cost of xsum's small accumulator, without its
-/// carry handling, which f32 inputs do not need.
-pub fn f32_sums(xs: &[f32]) -> Option<(ExactAcc, ExactAcc, ExactAcc)> {
+/// carry handling, which f32 inputs do not need. The maximum rides along in the same pass
+/// (one per set of slots), so no kernel needs a scan of its own.
+pub fn f32_sums(xs: &[f32]) -> Option<F32Sums> {
     const SETS: usize = 4;
     const FLUSH_EVERY: usize = 1 << 28;
     let (mut sum, mut abs, mut sub) = (ExactAcc::new(), ExactAcc::new(), ExactAcc::new());
+    let mut max = [0.0f32; SETS];
     for chunk in xs.chunks(FLUSH_EVERY) {
         let mut s = [[0.0f64; 256]; SETS];
         let mut a = [[0.0f64; 256]; SETS];
@@ -479,6 +494,7 @@ pub fn f32_sums(xs: &[f32]) -> Option<(ExactAcc, ExactAcc, ExactAcc)> {
                 bad |= e == 0xff;
                 s[k][e] += v as f64;
                 a[k][e] += v.abs() as f64;
+                max[k] = if v.abs() > max[k] { v.abs() } else { max[k] };
             }
         }
         for &v in quads.remainder() {
@@ -486,6 +502,7 @@ pub fn f32_sums(xs: &[f32]) -> Option<(ExactAcc, ExactAcc, ExactAcc)> {
             bad |= e == 0xff;
             s[0][e] += v as f64;
             a[0][e] += v.abs() as f64;
+            max[0] = if v.abs() > max[0] { v.abs() } else { max[0] };
         }
         if bad {
             return None;
@@ -502,7 +519,12 @@ pub fn f32_sums(xs: &[f32]) -> Option<(ExactAcc, ExactAcc, ExactAcc)> {
     for acc in [&mut sum, &mut abs] {
         acc.terms = xs.len();
     }
-    Some((sum, abs, sub))
+    Some(F32Sums {
+        sum,
+        abs,
+        sub,
+        max_abs: max.into_iter().fold(0.0, f32::max),
+    })
 }
 
 /// Exact sum of the values, correctly rounded to f64.

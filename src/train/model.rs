@@ -221,6 +221,7 @@ impl<'a> Kernels<'a> {
                 runs: 1,
                 fixed_scale: 0,
                 repro: None,
+                max_abs: Default::default(),
             };
             match self.dev.run1(Job::Reduce(job)) {
                 Ok(out) => {

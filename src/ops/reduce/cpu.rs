@@ -7,7 +7,7 @@
 use super::{ReduceJob, ReduceVariant};
 use crate::backend::{cpu::CpuBackend, RunSet};
 use crate::error::OpError;
-use crate::numerics::repro::{ReproParams, ReproState};
+use crate::numerics::repro::{BinFloat, ReproParams, ReproState, DEPOSITS_PER_RENORM, MAX_FOLDS};
 use crate::numerics::values::{Elem, Values};
 use crate::numerics::Precision;
 use crate::shared::arith::{cas_add, no_float_atomic, Arith};
@@ -263,19 +263,17 @@ fn kahan(job: &ReduceJob, ar: Arith, threads: usize) -> f64 {
 fn fixed_point(job: &ReduceJob, threads: usize) -> (f64, String) {
     let k = job.fixed_scale;
     let quantize = Quantizer::new(k);
+    let max_abs = job.max_abs_term();
     let parts = crate::shared::par::map_ranges(job.n(), threads, |r| {
-        let (mut total, mut lost) = (0i64, 0u64);
-        let mut add = |v: f64| {
-            let (q, l) = quantize.term(v);
-            total = total.wrapping_add(q);
-            lost += l as u64;
-        };
         match (job.x.as_ref(), job.y.is_none()) {
-            (Values::F32(xs), true) => xs[r].iter().for_each(|&v| add(v as f64)),
-            (Values::F64(xs), true) => xs[r].iter().for_each(|&v| add(v)),
-            _ => r.for_each(|i| add(job.term(i))),
+            (Values::F32(xs), true) => quantize.sum(&xs[r], max_abs, SMALLEST_F32),
+            (Values::F64(xs), true) => quantize.sum(&xs[r], max_abs, SMALLEST_F64),
+            _ => r
+                .map(|i| quantize.term(job.term(i)))
+                .fold((0i64, 0u64), |(t, l), (q, lost)| {
+                    (t.wrapping_add(q), l + lost as u64)
+                }),
         }
-        (total, lost)
     });
     let (total, lost) = parts
         .into_iter()
@@ -285,6 +283,10 @@ fn fixed_point(job: &ReduceJob, threads: usize) -> (f64, String) {
         fixed_message(lost, job.n(), k),
     )
 }
+
+/// The smallest positive f32 (2^-149) and f64 (2^-1074).
+const SMALLEST_F32: f64 = 1.401_298_464_324_817e-45;
+const SMALLEST_F64: f64 = 4.9e-324;
 
 /// [`fixed_quantize`] with the scale 2^k held as an f64 where it is one.
 struct Quantizer {
@@ -320,41 +322,55 @@ impl Quantizer {
         }
         fixed_quantize(v, self.k)
     }
+
+    /// The wrapping total and the count of lossy terms of `xs`, whose largest magnitude is
+    /// `max_abs` and smallest nonzero one at least `smallest`.
+    ///
+    /// Why a second path: where every scaled term is a normal number (or zero) below 2^51
+    /// in magnitude, which the two extremes decide for the whole slice, t = s + 1.5 * 2^52
+    /// lies in [2^52, 2^53), where the spacing is 1. So t holds s rounded to nearest even
+    /// in its low bits, and bits(t) - bits(1.5 * 2^52) is that integer: [`Quantizer::term`]'s
+    /// result with no branch and no float-to-integer conversion, which vectorises. The
+    /// fixed-point scale keeps n * max|x| * 2^k below 2^61, so inputs of 2^10 terms or more
+    /// take it; smaller ones do not need the speed.
+    fn sum<E: Elem>(&self, xs: &[E], max_abs: f64, smallest: f64) -> (i64, u64) {
+        const ROUNDER: f64 = 6_755_399_441_055_744.0; // 1.5 * 2^52
+        let fast = self.scale.filter(|&sc| {
+            max_abs * sc < 2_251_799_813_685_248.0 && smallest * sc >= f64::MIN_POSITIVE
+        });
+        let Some(sc) = fast else {
+            return xs.iter().fold((0i64, 0u64), |(t, l), &v| {
+                let (q, lost) = self.term(v.get());
+                (t.wrapping_add(q), l + lost as u64)
+            });
+        };
+        let base = ROUNDER.to_bits() as i64;
+        let (mut total, mut lost) = (0i64, 0u64);
+        for &v in xs {
+            let s = v.get() * sc;
+            let t = s + ROUNDER;
+            total = total.wrapping_add(t.to_bits() as i64 - base);
+            lost += ((t - ROUNDER) != s) as u64;
+        }
+        (total, lost)
+    }
 }
 
 /// The binned sum: merging renormalised states is exact, so the parts are binned on
-/// `threads` threads (each into four states, so consecutive deposits do not wait on one
-/// another) and merged, the result independent of the split by construction.
+/// `threads` threads (each into [`BIN_LANES`] states side by side) and merged, the result
+/// independent of the split by construction.
 fn reproducible(job: &ReduceJob, p: &ReproParams, threads: usize) -> f64 {
-    fn part<F: crate::numerics::repro::BinFloat>(
-        job: &ReduceJob,
-        p: &ReproParams,
-        r: std::ops::Range<usize>,
-    ) -> ReproState<F> {
-        let mut s: [ReproState<F>; 4] = std::array::from_fn(|_| ReproState::new(p));
-        let mut put = |k: usize, v: f64| s[k % 4].deposit(p, F::from_f64(v));
-        match (job.x.as_ref(), job.y.is_none()) {
-            (Values::F32(xs), true) => xs[r]
-                .iter()
-                .enumerate()
-                .for_each(|(k, &v)| put(k, v as f64)),
-            (Values::F64(xs), true) => xs[r].iter().enumerate().for_each(|(k, &v)| put(k, v)),
-            _ => r.enumerate().for_each(|(k, i)| put(k, job.term(i))),
-        }
-        let [mut a, rest @ ..] = s;
-        a.renorm(p);
-        for mut b in rest {
-            b.renorm(p);
-            a.merge(p, &b);
-        }
-        a
-    }
-    fn all<F: crate::numerics::repro::BinFloat>(
-        job: &ReduceJob,
-        p: &ReproParams,
-        threads: usize,
-    ) -> f64 {
-        let parts = crate::shared::par::map_ranges(job.n(), threads, |r| part::<F>(job, p, r));
+    fn all<F: BinFloat>(job: &ReduceJob, p: &ReproParams, threads: usize) -> f64 {
+        let parts = crate::shared::par::map_ranges(job.n(), threads, |r| {
+            match (job.x.as_ref(), job.y.is_none()) {
+                (Values::F32(xs), true) => binned(p, &xs[r], |&v| F::from_f64(v as f64)),
+                (Values::F64(xs), true) => binned(p, &xs[r], |&v| F::from_f64(v)),
+                _ => {
+                    let terms: Vec<f64> = r.map(|i| job.term(i)).collect();
+                    binned(p, &terms, |&v| F::from_f64(v))
+                }
+            }
+        });
         let mut total = ReproState::<F>::new(p);
         for s in &parts {
             total.merge(p, s);
@@ -365,6 +381,84 @@ fn reproducible(job: &ReduceJob, p: &ReproParams, threads: usize) -> f64 {
         Precision::F32 => all::<f32>(job, p, threads),
         _ => all::<f64>(job, p, threads),
     }
+}
+
+/// Binned states a host thread keeps side by side.
+const BIN_LANES: usize = 16;
+
+/// The renormalised binned state of `xs` (each read by `get` into the accumulator).
+///
+/// Why lanes: one state's deposits form a chain (each waits for the primary the last one
+/// wrote), so lane j takes terms j, j + L, j + 2L, ... and the L deposits of a row are
+/// independent, one vector operation per step of a fold. Every lane is renormalised after
+/// each [`DEPOSITS_PER_RENORM`] rows, as `ReproState::deposit` would, and the lanes merge
+/// exactly: the bits are those of any other split.
+fn binned<F: BinFloat, E>(p: &ReproParams, xs: &[E], get: impl Fn(&E) -> F) -> ReproState<F> {
+    match p.folds {
+        1 => binned_folds::<F, E, 1>(p, xs, get),
+        2 => binned_folds::<F, E, 2>(p, xs, get),
+        _ => binned_folds::<F, E, MAX_FOLDS>(p, xs, get),
+    }
+}
+
+fn binned_folds<F: BinFloat, E, const K: usize>(
+    p: &ReproParams,
+    xs: &[E],
+    get: impl Fn(&E) -> F,
+) -> ReproState<F> {
+    const L: usize = BIN_LANES;
+    let fresh = ReproState::<F>::new(p);
+    let mut primary: [[F; L]; K] = std::array::from_fn(|k| [fresh.primary[k]; L]);
+    let mut carry = [[0i32; L]; K];
+    // Lane j as a state of its own.
+    let lane = |primary: &[[F; L]; K], carry: &[[i32; L]; K], j: usize| {
+        let mut s = fresh;
+        for (k, (pk, ck)) in primary.iter().zip(carry).enumerate() {
+            s.primary[k] = pk[j];
+            s.carry[k] = ck[j];
+        }
+        s
+    };
+    let renorm = |primary: &mut [[F; L]; K], carry: &mut [[i32; L]; K]| {
+        for j in 0..L {
+            let mut s = lane(primary, carry, j);
+            s.renorm(p);
+            for (k, (pk, ck)) in primary.iter_mut().zip(carry.iter_mut()).enumerate() {
+                pk[j] = s.primary[k];
+                ck[j] = s.carry[k];
+            }
+        }
+    };
+    let rows = xs.chunks_exact(L);
+    let tail = rows.remainder();
+    let batch = DEPOSITS_PER_RENORM as usize;
+    let mut since = 0;
+    for row in rows {
+        let mut r: [F; L] = std::array::from_fn(|j| get(&row[j]));
+        for pk in primary.iter_mut() {
+            for (pj, rj) in pk.iter_mut().zip(r.iter_mut()) {
+                let s = pj.add(rj.or_lsb());
+                let q = s.sub(*pj);
+                *pj = s;
+                *rj = rj.sub(q);
+            }
+        }
+        since += 1;
+        if since == batch {
+            renorm(&mut primary, &mut carry);
+            since = 0;
+        }
+    }
+    renorm(&mut primary, &mut carry);
+    let mut total = fresh;
+    for v in tail {
+        total.deposit(p, get(v));
+    }
+    total.renorm(p);
+    for j in 0..L {
+        total.merge(p, &lane(&primary, &carry, j));
+    }
+    total
 }
 
 /// Every term added into one shared word by `threads` threads, interleaved.
@@ -385,11 +479,15 @@ fn atomic_cas(job: &ReduceJob, ar: Arith, threads: usize) -> f64 {
     f64::from_bits(cell.into_inner())
 }
 
-/// Workgroups per batch of block_atomic's host threads.
-const GROUP_BATCH: usize = 16;
+/// Workgroups per batch of block_atomic's host threads: at least 16, and up to 64 while
+/// every thread still gets four batches or more (a wider batch reads longer runs of each
+/// row, but the workgroups' atomic adds interleave over fewer batches).
+fn group_batch(workgroups: usize, threads: usize) -> usize {
+    (workgroups / (4 * threads.max(1))).clamp(16, 64)
+}
 
 /// Workgroup partials computed by `threads` threads, each added atomically when done:
-/// thread t takes batches t, t + threads, ... of [`GROUP_BATCH`] workgroups, computes
+/// thread t takes batches t, t + threads, ... of [`group_batch`] workgroups, computes
 /// their lanes' chains row by row, and adds each workgroup's tree as it finishes the batch.
 fn block_atomic(job: &ReduceJob, ar: Arith, threads: usize) -> f64 {
     let add32 = |a: f32, b: f32| a + b;
@@ -430,17 +528,18 @@ where
     let cell = AtomicU64::new(0f64.to_bits());
     let wg = job.launch.workgroup_size as usize;
     let lanes = job.total_threads() as usize;
-    let batches = (job.launch.workgroups as usize).div_ceil(GROUP_BATCH);
+    let per = group_batch(job.launch.workgroups as usize, threads);
+    let batches = (job.launch.workgroups as usize).div_ceil(per);
     let threads = threads.clamp(1, batches);
     std::thread::scope(|s| {
         for t in 0..threads {
             let (cell, step, combine) = (&cell, &step, &combine);
             s.spawn(move || {
-                let mut acc = vec![A::default(); GROUP_BATCH * wg];
+                let mut acc = vec![A::default(); per * wg];
                 let mut b = t;
                 while b < batches {
-                    let lo = b * GROUP_BATCH * wg;
-                    let hi = ((b + 1) * GROUP_BATCH * wg).min(lanes);
+                    let lo = b * per * wg;
+                    let hi = ((b + 1) * per * wg).min(lanes);
                     let acc = &mut acc[..hi - lo];
                     acc.fill(A::default());
                     chain_range(xs, ys, lanes, lo, acc, step);
@@ -458,6 +557,104 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::numerics::repro::repro_sum;
+
+    /// Values of every sign and of magnitudes over ~2^40 below `top`, from a fixed
+    /// xorshift stream, with some exact zeros of both signs.
+    fn spread(n: usize, top: f32) -> Vec<f32> {
+        let mut w = 0x9e37_79b9_7f4a_7c15u64;
+        (0..n)
+            .map(|i| {
+                w ^= w << 13;
+                w ^= w >> 7;
+                w ^= w << 17;
+                let m = (w >> 40) as f32 / (1u64 << 24) as f32;
+                let v = top * m * (2f32).powi(-((w % 40) as i32));
+                match i % 97 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    _ if w & 1 == 1 => -v,
+                    _ => v,
+                }
+            })
+            .collect()
+    }
+
+    /// The lanes of [`binned`] give one sequential state's bits, on lengths around the row
+    /// width and the renormalisation period, for both accumulators and one to three folds.
+    #[test]
+    fn lane_binning_is_one_state_in_index_order() {
+        let rows = BIN_LANES * DEPOSITS_PER_RENORM as usize;
+        // Largest magnitudes giving three, two and one folds in f32.
+        for top in [1.0f32, 2.5e-29, 1e-36] {
+            for n in [
+                0,
+                1,
+                15,
+                16,
+                17,
+                rows - 1,
+                rows,
+                rows + 1,
+                3 * rows + 7,
+                100_003,
+            ] {
+                let xs = spread(n, top);
+                let wide: Vec<f64> = xs.iter().map(|&v| v as f64).collect();
+                let max = xs.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+                for acc in [Precision::F32, Precision::F64] {
+                    let p = ReproParams::new(acc, max).expect("a layout");
+                    let want = repro_sum(&p, &wide);
+                    let got = match acc {
+                        Precision::F32 => binned(&p, &xs, |&v| v).finalize(&p),
+                        _ => binned(&p, &xs, |&v| v as f64).finalize(&p),
+                    };
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "n = {n}, top = {top:e}, {acc}, {} folds",
+                        p.folds
+                    );
+                }
+            }
+        }
+    }
+
+    /// [`Quantizer::sum`]'s branch-free path gives the total and loss count of its terms
+    /// quantized one by one: ties both ways, zeros of both signs, scales on both sides of
+    /// the fast path's limits, f32 and f64 slices.
+    #[test]
+    fn the_quantizer_sums_as_it_quantizes_term_by_term() {
+        let mut xs = spread(5000, 3.0);
+        for k in [-60, -3, 0, 20, 40, 52, 149, 1000] {
+            // Halfway cases at this scale, where f32 holds them.
+            let tie = libm::ldexpf(1.0, -k.clamp(-100, 100));
+            xs.extend([2.5 * tie, -2.5 * tie, 1.5 * tie, -0.5 * tie]);
+            let q = Quantizer::new(k);
+            let max = xs.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+            let by_term = |vs: &mut dyn Iterator<Item = f64>| {
+                vs.fold((0i64, 0u64), |(t, l), v| {
+                    let (a, b) = q.term(v);
+                    (t.wrapping_add(a), l + b as u64)
+                })
+            };
+            let want = by_term(&mut xs.iter().map(|&v| v as f64));
+            assert_eq!(q.sum(&xs, max, SMALLEST_F32), want, "f32, k = {k}");
+            let wide: Vec<f64> = xs.iter().map(|&v| v as f64).collect();
+            assert_eq!(q.sum(&wide, max, SMALLEST_F64), want, "f64, k = {k}");
+        }
+        // f64 terms take the fast path from k = 52 (their smallest scaled value is normal).
+        let small: Vec<f64> = spread(5000, 1e-10).iter().map(|&v| v as f64).collect();
+        let max = small.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for k in [52, 60, 80] {
+            let q = Quantizer::new(k);
+            let want = small.iter().fold((0i64, 0u64), |(t, l), &v| {
+                let (a, b) = q.term(v);
+                (t.wrapping_add(a), l + b as u64)
+            });
+            assert_eq!(q.sum(&small, max, SMALLEST_F64), want, "f64, k = {k}");
+        }
+    }
 
     /// The quantizer's fast path gives `fixed_quantize`'s integer and loss flag on every
     /// kind of term: ties both ways, negative halves, large, tiny (subnormal after

@@ -25,7 +25,7 @@ use crate::numerics::bounds::{ceil_log2, gamma};
 use crate::numerics::exact::{ExactAcc, ExactRest, Wide};
 use crate::numerics::repro::ReproParams;
 use crate::numerics::{Precision, Values};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Variant names, in report order.
 pub const VARIANTS: &[&str] = ReduceVariant::NAMES;
@@ -88,6 +88,9 @@ pub struct ReduceJob {
     pub fixed_scale: i32,
     /// reproducible: the bin layout (None for other variants).
     pub repro: Option<ReproParams>,
+    /// The largest |term| once scanned ([`ReduceJob::max_abs_term`]). Shared, like x and
+    /// y, by every variant and run of one input: the scan costs as much as a kernel run.
+    pub max_abs: Arc<OnceLock<f64>>,
 }
 
 impl ReduceJob {
@@ -121,8 +124,13 @@ impl ReduceJob {
 
     /// The largest |term|: NaN when a term is NaN, infinite when one is infinite. What the
     /// fixed-point scale, the binned layout and the kernels' finite-input check read, in
-    /// one pass over the input on every core (a plain scan of a sum's native values).
+    /// one pass over the input on every core (a plain scan of a sum's native values), made
+    /// once per input.
     pub fn max_abs_term(&self) -> f64 {
+        *self.max_abs.get_or_init(|| self.scan_max_abs())
+    }
+
+    fn scan_max_abs(&self) -> f64 {
         let threads = crate::shared::par::threads();
         let parts = crate::shared::par::map_ranges(self.n(), threads, |r| {
             match (self.x.as_ref(), self.y.is_none()) {
@@ -266,6 +274,8 @@ struct SharedInput {
     y: Option<Arc<Values>>,
     reference: Reference,
     sha: String,
+    /// The largest |term|, scanned when a variant first needs it.
+    max_abs: Arc<OnceLock<f64>>,
 }
 
 /// The operands of a case, drawn from its seed.
@@ -332,6 +342,7 @@ fn shared_input(case: &Case, x: Values, y: Option<Values>) -> Result<SharedInput
     Ok(SharedInput {
         x: Arc::new(x),
         y: y.map(Arc::new),
+        max_abs: Arc::new(reference.max_abs.map(OnceLock::from).unwrap_or_default()),
         reference,
         sha,
     })
@@ -370,6 +381,7 @@ fn prepare_shared(case: &Case, input: &SharedInput) -> Result<Prepared, DetError
         runs: case.runs,
         fixed_scale: 0,
         repro: None,
+        max_abs: Arc::clone(&input.max_abs),
     };
     let mut note = String::new();
     let bound = variant_bound(&mut job, r, &mut note);
@@ -416,6 +428,9 @@ struct Reference {
     mag: f64,
     /// What underflow and flushing can lose, summed over the terms.
     eta: f64,
+    /// The largest |term|, where the oracle's pass found it (a sum of finite f32-held
+    /// values): [`ReduceJob::max_abs_term`] then needs no scan of its own.
+    max_abs: Option<f64>,
 }
 
 impl Reference {
@@ -447,13 +462,13 @@ fn reference(case: &Case, x: &Values, y: Option<&Values>) -> Reference {
         // A sum of f32-held values by exponent (a value is subnormal in the compute
         // format exactly when it is an f32 subnormal and the compute format is f32).
         if let (Values::F32(xs), None) = (x, y) {
-            if let Some((oracle, abs, sub)) = crate::numerics::exact::f32_sums(&xs[r.clone()]) {
+            if let Some(f) = crate::numerics::exact::f32_sums(&xs[r.clone()]) {
                 let flush = if compute == Precision::F32 {
-                    sub
+                    f.sub
                 } else {
                     ExactAcc::new()
                 };
-                return (oracle, abs, flush);
+                return (f.sum, f.abs, flush, Some(f.max_abs as f64));
             }
         }
         let (mut oracle, mut abs, mut flush) = (ExactAcc::new(), ExactAcc::new(), ExactAcc::new());
@@ -479,14 +494,15 @@ fn reference(case: &Case, x: &Values, y: Option<&Values>) -> Reference {
                 }
             }
         }
-        (oracle, abs, flush)
+        (oracle, abs, flush, None)
     });
     let mut parts = parts.into_iter();
-    let (mut oracle, mut abs, mut flush) = parts.next().expect("one part at least");
-    for (o, a, f) in parts {
+    let (mut oracle, mut abs, mut flush, mut max_abs) = parts.next().expect("one part at least");
+    for (o, a, f, m) in parts {
         oracle.merge(&o);
         abs.merge(&a);
         flush.merge(&f);
+        max_abs = max_abs.zip(m).map(|(a, b)| a.max(b));
     }
     // Sum of |terms| in a format that cannot overflow (products of f64 reach 2^2046),
     // rounded upward.
@@ -500,6 +516,7 @@ fn reference(case: &Case, x: &Values, y: Option<&Values>) -> Reference {
         mag: mag_w.to_f64_up(),
         mag_w,
         eta,
+        max_abs,
     }
 }
 
