@@ -2,8 +2,9 @@
 //! oracle, and the whole preparation of a reduction case (input, exact value, bound
 //! ingredients, checksum) for a new input and for another variant of a shared one.
 //!
-//! Throughput is elements per second. Size 2^22 (f32 inputs); override with
-//! DETBENCH_BENCH_SIZE=N. The goal these track (issue 27) is input generation plus the
+//! Throughput is elements per second; `host_input_and_oracle` times a new input drawn
+//! and its reference computed together, which is what the goal counts. Size 2^22 (f32
+//! inputs); override with DETBENCH_BENCH_SIZE=N. The goal these track (issue 27) is input generation plus the
 //! exact oracle at 300 M elements/s on two cores, and Neal's xsum (about 1 ns per term on
 //! one core) for the oracle alone.
 
@@ -42,6 +43,25 @@ fn bench(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("draw_f32", spec.label()), |b| {
             b.iter(|| draw_values(&spec, Precision::F32, n, 7, 0).expect("draw"))
         });
+    }
+    group.finish();
+
+    // The goal's own figure: a new input drawn and its reference computed, one after the
+    // other, as a case with a new input does (the checksum runs beside the reference).
+    let mut group = common::group(c, "host_input_and_oracle".into());
+    group.throughput(Throughput::Elements(n as u64));
+    for spec in [InputSpec::Uniform, InputSpec::Normal, InputSpec::Wide] {
+        let mut seed = 100;
+        group.bench_function(
+            BenchmarkId::new("draw_and_reference_f32", spec.label()),
+            |b| {
+                b.iter(|| {
+                    seed += 1;
+                    let x = draw_values(&spec, Precision::F32, n, seed, 0).expect("draw");
+                    reduce::reference_figures(&case("tree", n, seed), &x, None)
+                })
+            },
+        );
     }
     group.finish();
 

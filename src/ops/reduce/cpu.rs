@@ -63,10 +63,23 @@ where
     E: Elem,
     F: Fn(A, E, E) -> A,
 {
-    let n = xs.len();
+    let (n, width) = (xs.len(), acc.len());
     let mut start = lo;
+    // Two rows at a time while both are whole: each lane's state is loaded and stored
+    // once per two steps, which halves the traffic that bounds these loops.
+    while start + lanes + width <= n {
+        let next = start + lanes;
+        let rows = xs[start..start + width]
+            .iter()
+            .zip(&ys[start..start + width])
+            .zip(xs[next..next + width].iter().zip(&ys[next..next + width]));
+        for (a, ((&x0, &y0), (&x1, &y1))) in acc.iter_mut().zip(rows) {
+            *a = step(step(*a, x0, y0), x1, y1);
+        }
+        start += 2 * lanes;
+    }
     while start < n {
-        let end = (start + acc.len()).min(n);
+        let end = (start + width).min(n);
         let seg = &mut acc[..end - start];
         for ((a, &x), &y) in seg.iter_mut().zip(&xs[start..end]).zip(&ys[start..end]) {
             *a = step(*a, x, y);
@@ -219,13 +232,16 @@ fn kahan_merge(ar: Arith, a: Pair, b: Pair) -> Pair {
 }
 
 /// [`kahan_add`] of a sum term (no product error) in f32, the operations in the same
-/// order, each rounding once as [`Arith`] for f32 does.
+/// order, each rounding once as [`Arith`] for f32 does. `kahan_add` adds the term's
+/// product error, 0, to e first; that changes only e = -0 into +0, and c + e is the same
+/// for both, because c starts at +0 and a sum of two floats is -0 only when both are -0
+/// (round to nearest), so c is never -0.
 #[inline]
 fn kahan_add_f32((s, c): (f32, f32), v: f32) -> (f32, f32) {
     let t = s + v;
     let z = t - s;
     let e = (s - (t - z)) + (v - z);
-    (t, c + (e + 0.0))
+    (t, c + e)
 }
 
 fn kahan(job: &ReduceJob, ar: Arith, threads: usize) -> f64 {
