@@ -247,6 +247,9 @@ pub fn host_cpu_name() -> String {
 pub use crate::report::schema::DeviceInfo;
 
 /// The modes [`DeviceInfo::subnormals`] records for a format.
+pub mod outputs;
+pub use outputs::Outputs;
+
 pub mod subnormal_mode {
     /// Subnormal operands are used and subnormal results kept (gradual underflow, IEEE 754).
     pub const PRESERVED: &str = "preserved";
@@ -309,8 +312,9 @@ impl DeviceInfo {
 /// What a backend returns for a job.
 #[derive(Clone, Debug, Default)]
 pub struct RunSet {
-    /// Output values of every run, each exactly representable in the output format.
-    pub outputs: Vec<Vec<f64>>,
+    /// Output values of every run, each exactly representable in the output format; a
+    /// run that repeats an earlier run's bits is held once ([`Outputs`]).
+    pub outputs: Outputs,
     /// Time of every run in milliseconds (device-timed where the backend can).
     pub times_ms: Vec<f64>,
     /// How times were taken: "cuda_events", "timestamp_query" or "host".

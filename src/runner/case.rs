@@ -13,7 +13,7 @@ use crate::report::{ResultRecord, Status};
 /// up) are neither timed nor judged. One place for every backend and family.
 pub fn drop_warmup(set: &mut RunSet, timed: usize) {
     let skip = set.outputs.len().saturating_sub(timed);
-    set.outputs.drain(..skip);
+    set.outputs.drop_first(skip);
     let skip = set.times_ms.len().saturating_sub(timed);
     set.times_ms.drain(..skip);
 }

@@ -58,66 +58,54 @@ pub fn output_blocks(p: Precision, values: &[f64]) -> OutputBlocks {
 }
 
 /// Computes every metric of the contract from the outputs of all runs.
+///
+/// The run set holds each bit pattern once ([`crate::backend::Outputs`]): a later run with
+/// the first run's bits (the usual case for deterministic variants) repeats the first
+/// run's fingerprint, distance (0) and errors, so the hashes and the per-element work run
+/// once per distinct output, not once per run (seconds per run at 2^28 elements).
 pub fn metrics(prep: &Prepared, set: &RunSet) -> Metrics {
     let p = prep.out_precision;
     let mut m = Metrics::default();
-    let first = &set.outputs[0];
-    // A later run with the first run's bits (the usual case for deterministic variants)
-    // repeats the first run's fingerprint, distances (0) and errors: comparing bits first
-    // skips its hash and per-element work, seconds per run for outputs of 2^28 elements.
-    let same: Vec<bool> = set
-        .outputs
+    let outs = &set.outputs;
+    let kept = outs.kept();
+    let first = &outs[0];
+    // Which kept output each run gave, as an index into `kept`.
+    let which: Vec<usize> = (0..outs.len()).map(|i| outs.kept_index(i)).collect();
+    let prints: Vec<String> = kept.iter().map(|o| fingerprint(p, o)).collect();
+    m.distinct_outputs = which
         .iter()
-        .enumerate()
-        .map(|(i, o)| {
-            i > 0
-                && o.len() == first.len()
-                && o.iter().zip(first).all(|(a, b)| a.to_bits() == b.to_bits())
-        })
-        .collect();
-    let first_print = fingerprint(p, first);
-    let prints: Vec<String> = set
-        .outputs
-        .iter()
-        .zip(&same)
-        .enumerate()
-        .map(|(i, (o, &s))| {
-            if i == 0 || s {
-                first_print.clone()
-            } else {
-                fingerprint(p, o)
-            }
-        })
-        .collect();
-    m.distinct_outputs = prints.iter().collect::<HashSet<_>>().len() as u64;
-    m.fingerprint = first_print;
-    let mut per_run = Vec::new();
+        .map(|&k| &prints[k])
+        .collect::<HashSet<_>>()
+        .len() as u64;
+    m.fingerprint = prints[which[0]].clone();
+    // Per kept output: its largest distance from the first run's, and the elements where
+    // its bits differ.
     let mut differing = vec![false; first.len()];
-    for (out, &s) in set.outputs[1..].iter().zip(&same[1..]) {
-        if s {
-            per_run.push(0);
-            continue;
-        }
-        let mut worst = 0u64;
-        for (e, (&a, &b)) in out.iter().zip(first).enumerate() {
-            let d = ulp_distance(p, a, b);
-            if a.to_bits() != b.to_bits() {
-                differing[e] = true;
+    let worst: Vec<u64> = kept
+        .iter()
+        .enumerate()
+        .map(|(k, out)| {
+            if k == which[0] {
+                return 0;
             }
-            worst = worst.max(d);
-        }
-        per_run.push(worst);
-    }
+            let mut worst = 0u64;
+            for (e, (&a, &b)) in out.iter().zip(first).enumerate() {
+                if a.to_bits() != b.to_bits() {
+                    differing[e] = true;
+                }
+                worst = worst.max(ulp_distance(p, a, b));
+            }
+            worst
+        })
+        .collect();
+    let per_run: Vec<u64> = which[1..].iter().map(|&k| worst[k]).collect();
     m.elements_differing = differing.iter().filter(|&&d| d).count() as u64;
     m.max_ulp_run_to_run = per_run.iter().copied().max().unwrap_or(0);
     m.median_ulp_run_to_run = median_u64(&per_run);
     let mut violating = vec![false; first.len()];
-    let mut first_non_finite = 0;
-    for (i, out) in set.outputs.iter().enumerate() {
-        if same[i] {
-            m.non_finite += first_non_finite;
-            continue;
-        }
+    for (k, out) in kept.iter().enumerate() {
+        // Non-finite outputs are counted once per run that gave them.
+        let runs = which.iter().filter(|&&w| w == k).count() as u64;
         for (e, &c) in out.iter().enumerate() {
             let exact = prep.exact[e];
             let bound = if prep.bounds.len() == 1 {
@@ -135,7 +123,7 @@ pub fn metrics(prep: &Prepared, set: &RunSet) -> Metrics {
             // defined value itself.
             let right = defined && hit;
             if !c.is_finite() && !right {
-                m.non_finite += 1;
+                m.non_finite += runs;
             }
             // |c - x| against the real exact value x = exact + rest, rounded upward; NaN
             // (an undefined exact value or a NaN output) must survive the maxima, which
@@ -164,9 +152,6 @@ pub fn metrics(prep: &Prepared, set: &RunSet) -> Metrics {
                     violating[e] = true;
                 }
             }
-        }
-        if i == 0 {
-            first_non_finite = m.non_finite;
         }
     }
     m.bound_violations = violating.iter().filter(|&&v| v).count() as u64;

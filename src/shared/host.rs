@@ -33,13 +33,16 @@ pub fn check_host_bytes(size: usize, need: u128) -> Result<(), DetError> {
 
 /// Refuses `runs` runs of a case whose output has `out_len` elements when keeping every
 /// run's output (as f64, for the run-to-run comparison) would take more than half the
-/// host's free memory.
+/// host's free memory. Runs that repeat an earlier run's bits are kept once
+/// ([`crate::backend::Outputs`]), so this is the worst case, every run different (an
+/// atomic variant's, or a deterministic one that breaks its promise), which the host
+/// must still survive.
 pub fn check_runs_memory(runs: usize, out_len: usize) -> Result<(), DetError> {
     let need = (runs as u128) * (out_len.max(1) as u128) * 8;
     if let Some(avail) = host_memory_available() {
         if need > avail as u128 / 2 {
             return Err(DetError::input(format!(
-                "--runs {runs}: keeping {runs} outputs of {out_len} elements needs about {:.1} GiB of host memory, more than half of the {:.1} GiB available",
+                "--runs {runs}: {runs} different outputs of {out_len} elements would need about {:.1} GiB of host memory, more than half of the {:.1} GiB available",
                 need as f64 / (1u64 << 30) as f64,
                 avail as f64 / (1u64 << 30) as f64
             )));

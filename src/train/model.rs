@@ -103,8 +103,8 @@ impl Device {
     fn run1(&self, job: Job) -> Result<Vec<f64>, OpError> {
         let set = self.backend().run(&job)?;
         set.outputs
-            .into_iter()
-            .next()
+            .first()
+            .cloned()
             .ok_or_else(|| OpError::Failed("the backend returned no run".into()))
     }
 }

@@ -369,7 +369,7 @@ fn infinite_outputs_are_errors() {
     let prep =
         detbench::ops::reduce::prepare_values(&c, vec![1.0, 2.0, 3.0], None).expect("prepare");
     let set = RunSet {
-        outputs: vec![vec![f64::INFINITY], vec![f64::INFINITY]],
+        outputs: vec![vec![f64::INFINITY], vec![f64::INFINITY]].into(),
         times_ms: vec![1.0, 1.0],
         timer: "host".into(),
         message: String::new(),
@@ -477,7 +477,9 @@ fn fully_masked_log_softmax_rows_are_judged() {
             // Anything but NaN in a fully masked row is wrong: the record is an error.
             for wrong in [-2.0794415416798357, f64::NEG_INFINITY, 0.0] {
                 let mut bad = set.clone();
-                bad.outputs[0][9] = wrong;
+                let mut outs = bad.outputs.to_vecs();
+                outs[0][9] = wrong;
+                bad.outputs = outs.into();
                 let r = record(&prep, &bad);
                 assert_eq!(r.status, Status::Error, "{what} with {wrong}: {r:?}");
                 assert!(r.bound_violations >= 1, "{what}: {r:?}");
@@ -485,7 +487,9 @@ fn fully_masked_log_softmax_rows_are_judged() {
             }
             // And a NaN where the exact value is finite is an error too.
             let mut bad = set.clone();
-            bad.outputs[1][2] = f64::NAN;
+            let mut outs = bad.outputs.to_vecs();
+            outs[1][2] = f64::NAN;
+            bad.outputs = outs.into();
             let r = record(&prep, &bad);
             assert_eq!(r.status, Status::Error, "{what}: {r:?}");
             assert!(r.message.contains("NaN or infinite"), "{}", r.message);

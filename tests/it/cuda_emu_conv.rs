@@ -57,7 +57,8 @@ fn cpu(job: &Job) -> Vec<f64> {
         .run(job)
         .expect("the CPU runs it")
         .outputs
-        .remove(0)
+        .into_first()
+        .expect("one run")
 }
 
 fn assert_bits(got: &[f64], want: &[f64], what: &str) {

@@ -71,7 +71,8 @@ fn optimizers_match_the_cpu_emulation() {
                     let want = common::run_or_unsupported(BackendKind::Cpu, &prep)
                         .expect("cpu")
                         .outputs
-                        .remove(0);
+                        .into_first()
+                        .expect("one run");
                     assert_eq!(got.len(), want.len());
                     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                         assert_eq!(

@@ -542,7 +542,9 @@ fn adam_within_bound(
             c = f32::from_bits(1);
         }
     }
-    bad.outputs[0][j] = c as f64;
+    let mut outs = bad.outputs.to_vecs();
+    outs[0][j] = c as f64;
+    bad.outputs = outs.into();
     assert_eq!(
         metrics(&prep, &bad).bound_violations,
         1,

@@ -49,7 +49,7 @@ pub fn run_or_unsupported(job: &Job) -> Option<RunSet> {
 
 /// The first output of one run of `job` on the emulator.
 pub fn outputs(job: &Job) -> Vec<f64> {
-    run(job).outputs.swap_remove(0)
+    run(job).outputs.into_first().expect("one run")
 }
 
 /// The first output of one run of `job` on the CPU backend (the CPU emulation of the same
@@ -59,7 +59,8 @@ pub fn cpu(job: &Job) -> Vec<f64> {
         .run(job)
         .unwrap_or_else(|e| panic!("cpu: {e}"))
         .outputs
-        .swap_remove(0)
+        .into_first()
+        .expect("one run")
 }
 
 /// Asserts two outputs are the same bits, naming the first difference.
@@ -96,7 +97,7 @@ pub fn small_integers(mut seed: u64) -> impl FnMut() -> f64 {
 pub fn assert_within_bound(prep: &Prepared, outputs: Vec<Vec<f64>>, what: &str) {
     let set = RunSet {
         times_ms: vec![0.0; outputs.len()],
-        outputs,
+        outputs: outputs.into(),
         ..Default::default()
     };
     let met = detbench::runner::metrics(prep, &set);
