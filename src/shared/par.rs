@@ -35,17 +35,23 @@ where
     }
     let per = len.div_ceil(parts);
     let f = &f;
+    let range = |t: usize| (t * per).min(len)..((t + 1) * per).min(len);
+    // The last range runs on the calling thread: one thread fewer to start, and no core
+    // shared between a worker and a caller that only waits.
     std::thread::scope(|sc| {
-        let handles: Vec<_> = (0..parts)
+        let handles: Vec<_> = (0..parts - 1)
             .map(|t| {
-                let r = (t * per).min(len)..((t + 1) * per).min(len);
+                let r = range(t);
                 sc.spawn(move || f(r))
             })
             .collect();
-        handles
+        let last = f(range(parts - 1));
+        let mut out: Vec<S> = handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+            .collect();
+        out.push(last);
+        out
     })
 }
 
@@ -66,13 +72,16 @@ where
     let per = blocks.div_ceil(parts.max(1)).max(1);
     let fill = &fill;
     std::thread::scope(|sc| {
-        for (t, run) in out.chunks_mut(per * block.max(1)).enumerate() {
+        let runs = out.chunks_mut(per * block.max(1)).enumerate();
+        let count = runs.len();
+        for (t, run) in runs {
             let mut go = move || {
                 for (k, part) in run.chunks_mut(block.max(1)).enumerate() {
                     fill(t * per + k, part);
                 }
             };
-            if parts == 1 {
+            // The last run of blocks on the calling thread, as in `map_ranges`.
+            if t + 1 == count {
                 go();
             } else {
                 sc.spawn(go);

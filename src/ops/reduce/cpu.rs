@@ -113,9 +113,12 @@ where
     };
     let per = lanes.div_ceil(parts);
     std::thread::scope(|sc| {
-        for (k, part) in acc.chunks_mut(per).enumerate() {
+        let parts = acc.chunks_mut(per).enumerate();
+        let count = parts.len();
+        for (k, part) in parts {
             let step = &step;
-            if parts == 1 {
+            // The last part on the calling thread (see `shared::par::map_ranges`).
+            if k + 1 == count {
                 chain_range(xs, ys, lanes, k * per, part, step);
             } else {
                 sc.spawn(move || chain_range(xs, ys, lanes, k * per, part, step));
