@@ -154,15 +154,30 @@ macro_rules! with_operands {
     };
 }
 
-/// Pass 2 of the two-pass kernels: each workgroup's lanes by [`workgroup_tree`], then
-/// lane l of the single pass-2 workgroup folds partials l, l + wg, ... and the tree
-/// combines those.
-fn two_pass<A: Copy>(chains: &[A], wg: usize, zero: A, combine: impl Fn(A, A) -> A) -> A {
-    let partials: Vec<A> = chains
+/// Pass 2 of the two-pass kernels: each workgroup's lanes (read by `to` into the type
+/// pass 2 combines in) by [`workgroup_tree`], then lane l of the single pass-2 workgroup
+/// folds partials l, l + wg, ... and the tree combines those.
+///
+/// Why `to` and not a converted copy: the chains of a large launch are megabytes (2^18
+/// lanes at 2^26 elements), and a fresh f64 copy of them per run is memory to fault in and
+/// write for nothing.
+fn two_pass<A: Copy, T: Copy>(
+    chains: &[A],
+    wg: usize,
+    zero: T,
+    to: impl Fn(A) -> T,
+    combine: impl Fn(T, T) -> T,
+) -> T {
+    let mut group = Vec::with_capacity(wg);
+    let partials: Vec<T> = chains
         .chunks(wg)
-        .map(|g| workgroup_tree(&mut g.to_vec(), &combine))
+        .map(|g| {
+            group.clear();
+            group.extend(g.iter().map(|&a| to(a)));
+            workgroup_tree(&mut group, &combine)
+        })
         .collect();
-    let mut vals: Vec<A> = (0..wg)
+    let mut vals: Vec<T> = (0..wg)
         .map(|l| {
             partials
                 .iter()
@@ -196,29 +211,27 @@ fn plain_step<E: Elem>(job: &ReduceJob) -> impl Fn(f64, E, E) -> f64 + Sync + '_
     }
 }
 
-/// The pass-1 chains of the plain accumulation, as f64 values of the accumulator. A sum
-/// in f32 or f64 runs in the accumulator's native type: one vectorised addition a step.
-fn plain_chains(job: &ReduceJob, threads: usize) -> Vec<f64> {
-    let lanes = job.total_threads() as usize;
-    with_operands!(job, xs, ys => match (job.accumulator, ys) {
-        (Precision::F32, None) => native_sum::<f32, _>(xs, lanes, threads),
-        (Precision::F64, None) => native_sum::<f64, _>(xs, lanes, threads),
-        (_, ys) => lane_chains(xs, ys, lanes, threads, 0.0, plain_step(job)),
-    })
-}
-
-fn native_sum<A: Native, E: Elem>(xs: &[E], lanes: usize, threads: usize) -> Vec<f64> {
-    let step = |a: A, x: E, _| a + A::of(x.get());
-    lane_chains(xs, None, lanes, threads, A::default(), step)
-        .into_iter()
-        .map(Elem::get)
-        .collect()
-}
-
+/// The plain accumulation: pass-1 chains, then [`two_pass`] in f64 (each combine rounding
+/// to the accumulator). A sum in f32 or f64 runs its chains in the accumulator's native
+/// type: one vectorised addition a step.
 fn tree(job: &ReduceJob, ar: Arith, threads: usize) -> f64 {
-    let chains = plain_chains(job, threads);
-    two_pass(&chains, job.launch.workgroup_size as usize, 0.0, |a, b| {
-        ar.add(a, b)
+    let lanes = job.total_threads() as usize;
+    let wg = job.launch.workgroup_size as usize;
+    let add = |a, b| ar.add(a, b);
+    with_operands!(job, xs, ys => match (job.accumulator, ys) {
+        (Precision::F32, None) => {
+            let step = |a: f32, x: _, _| a + <f32 as Elem>::of(Elem::get(x));
+            let chains = lane_chains(xs, None, lanes, threads, 0.0f32, step);
+            two_pass(&chains, wg, 0.0, |a| a as f64, add)
+        }
+        (Precision::F64, None) => {
+            let step = |a: f64, x: _, _| a + Elem::get(x);
+            two_pass(&lane_chains(xs, None, lanes, threads, 0.0, step), wg, 0.0, |a| a, add)
+        }
+        (_, ys) => {
+            let chains = lane_chains(xs, ys, lanes, threads, 0.0, plain_step(job));
+            two_pass(&chains, wg, 0.0, |a| a, add)
+        }
     })
 }
 
@@ -250,31 +263,28 @@ fn kahan_add_f32((s, c): (f32, f32), v: f32) -> (f32, f32) {
 
 fn kahan(job: &ReduceJob, ar: Arith, threads: usize) -> f64 {
     let lanes = job.total_threads() as usize;
-    let chains: Vec<Pair> = with_operands!(job, xs, ys => match (job.accumulator, ys) {
+    let wg = job.launch.workgroup_size as usize;
+    let merge = |a, b| kahan_merge(ar, a, b);
+    let (s, c) = with_operands!(job, xs, ys => match (job.accumulator, ys) {
         (Precision::F32, None) => {
             let step = |a, x: f32, _| kahan_add_f32(a, x);
-            lane_chains(xs, None, lanes, threads, (0.0f32, 0.0f32), |a, x, y| {
+            let chains = lane_chains(xs, None, lanes, threads, (0.0f32, 0.0f32), |a, x, y| {
                 step(a, x.get() as f32, y)
-            })
-            .into_iter()
-            .map(|(s, c)| (s as f64, c as f64))
-            .collect()
+            });
+            two_pass(&chains, wg, (0.0, 0.0), |(s, c)| (s as f64, c as f64), merge)
         }
-        (_, ys) => lane_chains(xs, ys, lanes, threads, (0.0, 0.0), |acc, x, y| match job.y {
-            None => kahan_add(ar, acc, x.get(), 0.0),
-            Some(_) => {
-                let (x, y) = (x.get(), y.get());
-                let p = ar.mul(x, y);
-                kahan_add(ar, acc, p, ar.product_error(x, y, p))
-            }
-        }),
+        (_, ys) => {
+            let chains = lane_chains(xs, ys, lanes, threads, (0.0, 0.0), |acc, x, y| match job.y {
+                None => kahan_add(ar, acc, x.get(), 0.0),
+                Some(_) => {
+                    let (x, y) = (x.get(), y.get());
+                    let p = ar.mul(x, y);
+                    kahan_add(ar, acc, p, ar.product_error(x, y, p))
+                }
+            });
+            two_pass(&chains, wg, (0.0, 0.0), |p| p, merge)
+        }
     });
-    let (s, c) = two_pass(
-        &chains,
-        job.launch.workgroup_size as usize,
-        (0.0, 0.0),
-        |a, b| kahan_merge(ar, a, b),
-    );
     ar.add(s, c)
 }
 
