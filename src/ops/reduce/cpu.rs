@@ -563,25 +563,29 @@ where
     let per = group_batch(job.launch.workgroups as usize, threads);
     let batches = (job.launch.workgroups as usize).div_ceil(per);
     let threads = threads.clamp(1, batches);
-    std::thread::scope(|s| {
-        for t in 0..threads {
-            let (cell, step, combine) = (&cell, &step, &combine);
-            s.spawn(move || {
-                let mut acc = vec![A::default(); per * wg];
-                let mut b = t;
-                while b < batches {
-                    let lo = b * per * wg;
-                    let hi = ((b + 1) * per * wg).min(lanes);
-                    let acc = &mut acc[..hi - lo];
-                    acc.fill(A::default());
-                    chain_range(xs, ys, lanes, lo, acc, step);
-                    for g in acc.chunks_mut(wg) {
-                        cas_add(cell, ar, Elem::get(workgroup_tree(g, combine)));
-                    }
-                    b += threads;
-                }
-            });
+    let (cell_ref, step, combine) = (&cell, &step, &combine);
+    let work = move |t: usize| {
+        let mut acc = vec![A::default(); per * wg];
+        let mut b = t;
+        while b < batches {
+            let lo = b * per * wg;
+            let hi = ((b + 1) * per * wg).min(lanes);
+            let acc = &mut acc[..hi - lo];
+            acc.fill(A::default());
+            chain_range(xs, ys, lanes, lo, acc, step);
+            for g in acc.chunks_mut(wg) {
+                cas_add(cell_ref, ar, Elem::get(workgroup_tree(g, combine)));
+            }
+            b += threads;
         }
+    };
+    // The last thread's batches on the calling thread, which runs alongside the others
+    // (see `shared::par::map_ranges`).
+    std::thread::scope(|s| {
+        for t in 0..threads - 1 {
+            s.spawn(move || work(t));
+        }
+        work(threads - 1);
     });
     f64::from_bits(cell.into_inner())
 }
