@@ -16,21 +16,58 @@ use std::sync::atomic::AtomicU64;
 
 /// Runs the job `job.runs` times on the host, timed.
 pub fn run(b: &CpuBackend, job: &ReduceJob) -> Result<RunSet, OpError> {
+    let mut store = LaneStore::default();
     b.time_runs(job.runs, || {
-        run_once(job, b.threads()).map(|(v, m)| (vec![v], m))
+        run_with(job, b.threads(), &mut store).map(|(v, m)| (vec![v], m))
     })
 }
 
 /// Runs the job once on the CPU and returns the scalar result and a message.
 pub fn run_once(job: &ReduceJob, threads: usize) -> Result<(f64, String), OpError> {
+    run_with(job, threads, &mut LaneStore::default())
+}
+
+/// The lane buffer of the two-pass kernels, kept from one run of a job to the next.
+///
+/// Why: at 2^26 elements a launch has 2^18 lanes, megabytes of chains; a fresh buffer per
+/// run is memory the kernel faults in again each time (kahan's runs took 15 to 19 ms
+/// until the allocator happened to reuse memory, and 10 ms after). A device keeps its
+/// buffers between runs as well.
+#[derive(Default)]
+struct LaneStore(Option<Box<dyn std::any::Any + Send>>);
+
+impl LaneStore {
+    /// A buffer of `n` lanes set to `init`: the kept one where it holds `A`s.
+    fn take<A: Copy + Send + 'static>(&mut self, n: usize, init: A) -> Vec<A> {
+        let mut v = self
+            .0
+            .take()
+            .and_then(|b| b.downcast::<Vec<A>>().ok())
+            .map(|b| *b)
+            .unwrap_or_default();
+        v.clear();
+        v.resize(n, init);
+        v
+    }
+
+    fn keep<A: Send + 'static>(&mut self, v: Vec<A>) {
+        self.0 = Some(Box::new(v));
+    }
+}
+
+fn run_with(
+    job: &ReduceJob,
+    threads: usize,
+    store: &mut LaneStore,
+) -> Result<(f64, String), OpError> {
     super::check_job(job)?;
     let ar = Arith(job.accumulator);
     Ok(match job.variant {
         ReduceVariant::Atomic => return Err(no_float_atomic()),
         ReduceVariant::AtomicCas => (atomic_cas(job, ar, threads), String::new()),
         ReduceVariant::BlockAtomic => (block_atomic(job, ar, threads), String::new()),
-        ReduceVariant::Tree => (tree(job, ar, threads), String::new()),
-        ReduceVariant::Kahan => (kahan(job, ar, threads), String::new()),
+        ReduceVariant::Tree => (tree(job, ar, threads, store), String::new()),
+        ReduceVariant::Kahan => (kahan(job, ar, threads, store), String::new()),
         ReduceVariant::FixedPoint => fixed_point(job, threads),
         ReduceVariant::Reproducible => {
             let p = job.repro.expect("checked by check_job");
@@ -94,18 +131,18 @@ where
 fn lane_chains<A, E, F>(
     xs: &[E],
     ys: Option<&[E]>,
-    lanes: usize,
-    threads: usize,
+    (lanes, threads): (usize, usize),
+    store: &mut LaneStore,
     init: A,
     step: F,
 ) -> Vec<A>
 where
-    A: Copy + Send + Sync,
+    A: Copy + Send + Sync + 'static,
     E: Elem,
     F: Fn(A, E, E) -> A + Sync,
 {
     let ys = ys.unwrap_or(xs);
-    let mut acc = vec![init; lanes];
+    let mut acc = store.take(lanes, init);
     let parts = if xs.len() < PARALLEL_FROM {
         1
     } else {
@@ -214,23 +251,30 @@ fn plain_step<E: Elem>(job: &ReduceJob) -> impl Fn(f64, E, E) -> f64 + Sync + '_
 /// The plain accumulation: pass-1 chains, then [`two_pass`] in f64 (each combine rounding
 /// to the accumulator). A sum in f32 or f64 runs its chains in the accumulator's native
 /// type: one vectorised addition a step.
-fn tree(job: &ReduceJob, ar: Arith, threads: usize) -> f64 {
-    let lanes = job.total_threads() as usize;
+fn tree(job: &ReduceJob, ar: Arith, threads: usize, store: &mut LaneStore) -> f64 {
+    let shape = (job.total_threads() as usize, threads);
     let wg = job.launch.workgroup_size as usize;
     let add = |a, b| ar.add(a, b);
     with_operands!(job, xs, ys => match (job.accumulator, ys) {
         (Precision::F32, None) => {
             let step = |a: f32, x: _, _| a + <f32 as Elem>::of(Elem::get(x));
-            let chains = lane_chains(xs, None, lanes, threads, 0.0f32, step);
-            two_pass(&chains, wg, 0.0, |a| a as f64, add)
+            let chains = lane_chains(xs, None, shape, store, 0.0f32, step);
+            let r = two_pass(&chains, wg, 0.0, |a| a as f64, add);
+            store.keep(chains);
+            r
         }
         (Precision::F64, None) => {
             let step = |a: f64, x: _, _| a + Elem::get(x);
-            two_pass(&lane_chains(xs, None, lanes, threads, 0.0, step), wg, 0.0, |a| a, add)
+            let chains = lane_chains(xs, None, shape, store, 0.0, step);
+            let r = two_pass(&chains, wg, 0.0, |a| a, add);
+            store.keep(chains);
+            r
         }
         (_, ys) => {
-            let chains = lane_chains(xs, ys, lanes, threads, 0.0, plain_step(job));
-            two_pass(&chains, wg, 0.0, |a| a, add)
+            let chains = lane_chains(xs, ys, shape, store, 0.0, plain_step(job));
+            let r = two_pass(&chains, wg, 0.0, |a| a, add);
+            store.keep(chains);
+            r
         }
     })
 }
@@ -261,20 +305,22 @@ fn kahan_add_f32((s, c): (f32, f32), v: f32) -> (f32, f32) {
     (t, c + e)
 }
 
-fn kahan(job: &ReduceJob, ar: Arith, threads: usize) -> f64 {
-    let lanes = job.total_threads() as usize;
+fn kahan(job: &ReduceJob, ar: Arith, threads: usize, store: &mut LaneStore) -> f64 {
+    let shape = (job.total_threads() as usize, threads);
     let wg = job.launch.workgroup_size as usize;
     let merge = |a, b| kahan_merge(ar, a, b);
     let (s, c) = with_operands!(job, xs, ys => match (job.accumulator, ys) {
         (Precision::F32, None) => {
             let step = |a, x: f32, _| kahan_add_f32(a, x);
-            let chains = lane_chains(xs, None, lanes, threads, (0.0f32, 0.0f32), |a, x, y| {
+            let chains = lane_chains(xs, None, shape, store, (0.0f32, 0.0f32), |a, x, y| {
                 step(a, x.get() as f32, y)
             });
-            two_pass(&chains, wg, (0.0, 0.0), |(s, c)| (s as f64, c as f64), merge)
+            let r = two_pass(&chains, wg, (0.0, 0.0), |(s, c)| (s as f64, c as f64), merge);
+            store.keep(chains);
+            r
         }
         (_, ys) => {
-            let chains = lane_chains(xs, ys, lanes, threads, (0.0, 0.0), |acc, x, y| match job.y {
+            let chains = lane_chains(xs, ys, shape, store, (0.0, 0.0), |acc, x, y| match job.y {
                 None => kahan_add(ar, acc, x.get(), 0.0),
                 Some(_) => {
                     let (x, y) = (x.get(), y.get());
@@ -282,7 +328,9 @@ fn kahan(job: &ReduceJob, ar: Arith, threads: usize) -> f64 {
                     kahan_add(ar, acc, p, ar.product_error(x, y, p))
                 }
             });
-            two_pass(&chains, wg, (0.0, 0.0), |p| p, merge)
+            let r = two_pass(&chains, wg, (0.0, 0.0), |p| p, merge);
+            store.keep(chains);
+            r
         }
     });
     ar.add(s, c)
