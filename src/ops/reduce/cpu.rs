@@ -30,7 +30,7 @@ pub fn run_once(job: &ReduceJob, threads: usize) -> Result<(f64, String), OpErro
 /// The lane buffer of the two-pass kernels, kept from one run of a job to the next.
 ///
 /// Why: at 2^26 elements a launch has 2^18 lanes, megabytes of chains; a fresh buffer per
-/// run is memory the kernel faults in again each time (kahan's runs took 15 to 19 ms
+/// run is memory the kernel faults in again each time (kahan's runs took 14 to 19 ms
 /// until the allocator happened to reuse memory, and 10 ms after). A device keeps its
 /// buffers between runs as well.
 #[derive(Default)]
