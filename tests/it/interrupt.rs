@@ -30,9 +30,9 @@ fn interrupted_run_writes_a_partial_report() {
             "--precision",
             "f64,f32,f16,bf16",
             "--size",
-            "2000000",
+            "16777216",
             "--runs",
-            "5",
+            "40",
             "--quiet",
             "--no-copy-baseline",
             "--json",
@@ -41,7 +41,9 @@ fn interrupted_run_writes_a_partial_report() {
         .spawn()
         .unwrap();
     // Long enough for the handler to be installed and a case or two to finish; the whole
-    // matrix takes far longer than this.
+    // matrix (56 cases of 2^24 elements, 41 runs each) takes far longer than this. It was
+    // 2 * 10^6 elements and 5 runs until the host work got fast enough to finish those
+    // within the wait.
     std::thread::sleep(Duration::from_millis(2500));
     assert!(sigint(&child));
     let code = child.wait().unwrap().code();
