@@ -91,9 +91,7 @@ impl Outputs {
 
     /// Drops the first `k` runs (warm-up runs), and every output no later run repeats.
     pub fn drop_first(&mut self, k: usize) {
-        let k = k.min(self.runs.len());
-        let runs: Vec<usize> = self.runs.drain(..k).collect();
-        drop(runs);
+        self.runs.drain(..k.min(self.runs.len()));
         let mut map = vec![usize::MAX; self.kept.len()];
         let mut kept = Vec::new();
         for r in &mut self.runs {

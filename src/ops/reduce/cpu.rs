@@ -346,11 +346,7 @@ fn fixed_point(job: &ReduceJob, threads: usize) -> (f64, String) {
         match (job.x.as_ref(), job.y.is_none()) {
             (Values::F32(xs), true) => quantize.sum(&xs[r], max_abs, SMALLEST_F32),
             (Values::F64(xs), true) => quantize.sum(&xs[r], max_abs, SMALLEST_F64),
-            _ => r
-                .map(|i| quantize.term(job.term(i)))
-                .fold((0i64, 0u64), |(t, l), (q, lost)| {
-                    (t.wrapping_add(q), l + lost as u64)
-                }),
+            _ => quantize.fold_terms(r.map(|i| job.term(i))),
         }
     });
     let (total, lost) = parts
@@ -401,6 +397,14 @@ impl Quantizer {
         fixed_quantize(v, self.k)
     }
 
+    /// The wrapping total and the count of lossy terms, one [`Quantizer::term`] at a time.
+    fn fold_terms(&self, terms: impl Iterator<Item = f64>) -> (i64, u64) {
+        terms.fold((0, 0), |(t, l), v| {
+            let (q, lost) = self.term(v);
+            (t.wrapping_add(q), l + lost as u64)
+        })
+    }
+
     /// The wrapping total and the count of lossy terms of `xs`, whose largest magnitude is
     /// `max_abs` and smallest nonzero one at least `smallest`.
     ///
@@ -417,10 +421,7 @@ impl Quantizer {
             max_abs * sc < 2_251_799_813_685_248.0 && smallest * sc >= f64::MIN_POSITIVE
         });
         let Some(sc) = fast else {
-            return xs.iter().fold((0i64, 0u64), |(t, l), &v| {
-                let (q, lost) = self.term(v.get());
-                (t.wrapping_add(q), l + lost as u64)
-            });
+            return self.fold_terms(xs.iter().map(|v| v.get()));
         };
         // Sum of bits(t), and bits(1.5 * 2^52) taken off once per term at the end
         // (wrapping arithmetic: the total is the same).
