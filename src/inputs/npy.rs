@@ -51,24 +51,27 @@ fn read_npy_bytes(path: &Path) -> Result<Vec<u8>, DetError> {
 /// so a file of f32 values that overflow f16 does not abort the default run.
 pub fn npy_precision(path: &Path) -> Result<Precision, DetError> {
     let bytes = read_npy_bytes(path)?;
-    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| {
-        DetError::input(format!("{} is not a valid .npy file: {e}", path.display()))
-    })?;
-    match npy.dtype() {
-        npyz::DType::Plain(t) => match t.to_string().as_str() {
-            "<f8" => Ok(Precision::F64),
-            "<f4" => Ok(Precision::F32),
-            "<f2" => Ok(Precision::F16),
-            other => Err(DetError::input(format!(
-                "{}: unsupported dtype '{other}' for values (expected <f8, <f4 or <f2)",
-                path.display()
-            ))),
-        },
-        _ => Err(DetError::input(format!(
-            "{}: structured dtypes are not supported",
+    let npy = open(&bytes, path)?;
+    match plain_1d(&npy, path, "array")?.as_str() {
+        "<f8" => Ok(Precision::F64),
+        "<f4" => Ok(Precision::F32),
+        "<f2" => Ok(Precision::F16),
+        other => Err(DetError::input(format!(
+            "{}: unsupported dtype '{other}' for values (expected <f8, <f4 or <f2)",
             path.display()
         ))),
     }
+}
+
+/// The .npy header of `bytes`, read from `path`.
+fn open<'a>(bytes: &'a [u8], path: &Path) -> Result<npyz::NpyFile<&'a [u8]>, DetError> {
+    npyz::NpyFile::new(bytes)
+        .map_err(|e| DetError::input(format!("{} is not a valid .npy file: {e}", path.display())))
+}
+
+/// The bad-input error of a .npy whose data cannot be decoded.
+fn decode_error(path: &Path) -> impl Fn(std::io::Error) -> DetError + '_ {
+    move |e| DetError::input(format!("{}: cannot decode data: {e}", path.display()))
 }
 
 /// The dtype string (e.g. `<f4`) of a .npy that holds one `what` of plain values: a 1-D
@@ -101,12 +104,9 @@ fn plain_1d<R: std::io::Read>(
 /// file, naming the element and the op, where it does not ([`refuse_undefined`]).
 pub fn read_npy(path: &Path, p: Precision) -> Result<Vec<f64>, DetError> {
     let bytes = read_npy_bytes(path)?;
-    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| {
-        DetError::input(format!("{} is not a valid .npy file: {e}", path.display()))
-    })?;
+    let npy = open(&bytes, path)?;
     let descr = plain_1d(&npy, path, "array")?;
-    let bad =
-        |e: std::io::Error| DetError::input(format!("{}: cannot decode data: {e}", path.display()));
+    let bad = decode_error(path);
     let values: Vec<f64> = match descr.as_str() {
         "<f8" => npy.into_vec::<f64>().map_err(bad)?,
         "<f4" => npy
@@ -173,13 +173,10 @@ pub fn refuse_undefined(
 /// Reads a 1-D int32 or int64 .npy of indices.
 pub fn read_npy_index(path: &Path) -> Result<Vec<i64>, DetError> {
     let bytes = read_npy_bytes(path)?;
-    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| {
-        DetError::input(format!("{} is not a valid .npy file: {e}", path.display()))
-    })?;
+    let npy = open(&bytes, path)?;
     // Indices pair with 1-D values: a 2-D array is refused, as it is for values.
     let descr = plain_1d(&npy, path, "index array")?;
-    let bad =
-        |e: std::io::Error| DetError::input(format!("{}: cannot decode data: {e}", path.display()));
+    let bad = decode_error(path);
     match descr.as_str() {
         "<i8" => npy.into_vec::<i64>().map_err(bad),
         "<i4" => Ok(npy
