@@ -211,6 +211,32 @@ impl BinFloat for f64 {
     }
 }
 
+/// Fold k's renormalisation in the accumulator's type: its primary's starting value,
+/// the value of one carry and that value's inverse (a power of two: exact).
+#[derive(Debug, Clone, Copy)]
+pub struct Renorm<F> {
+    sigma: F,
+    unit: F,
+    inv_unit: F,
+}
+
+impl<F: BinFloat> Renorm<F> {
+    pub fn new(params: &ReproParams, k: usize) -> Self {
+        Renorm {
+            sigma: F::from_f64(params.sigma(k)),
+            unit: F::from_f64(params.carry_unit(k)),
+            inv_unit: F::from_f64(1.0 / params.carry_unit(k)),
+        }
+    }
+
+    /// The primary with its whole carry units moved out, and how many moved.
+    #[inline]
+    pub fn apply(&self, primary: F) -> (F, i32) {
+        let c = primary.sub(self.sigma).mul(self.inv_unit).round_even();
+        (primary.sub(c.mul(self.unit)), c.to_f64() as i32)
+    }
+}
+
 impl<F: BinFloat> ReproState<F> {
     /// An empty accumulator: every primary at 1.5 * 2^a_k.
     pub fn new(params: &ReproParams) -> Self {
@@ -243,13 +269,9 @@ impl<F: BinFloat> ReproState<F> {
     /// Move whole quarter-binades of each primary's offset into its carry.
     pub fn renorm(&mut self, params: &ReproParams) {
         for k in 0..params.folds {
-            let sigma = F::from_f64(params.sigma(k));
-            let unit = F::from_f64(params.carry_unit(k));
-            let inv_unit = F::from_f64(1.0 / params.carry_unit(k));
-            let d = self.primary[k].sub(sigma);
-            let c = d.mul(inv_unit).round_even();
-            self.primary[k] = self.primary[k].sub(c.mul(unit));
-            self.carry[k] += c.to_f64() as i32;
+            let (primary, carries) = Renorm::new(params, k).apply(self.primary[k]);
+            self.primary[k] = primary;
+            self.carry[k] += carries;
         }
         self.pending = 0;
     }
