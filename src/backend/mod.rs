@@ -248,7 +248,7 @@ pub use crate::report::schema::DeviceInfo;
 
 /// The modes [`DeviceInfo::subnormals`] records for a format.
 pub mod outputs;
-pub use outputs::Outputs;
+pub use outputs::{folding, Fold, Outputs, Slot};
 
 pub mod subnormal_mode {
     /// Subnormal operands are used and subnormal results kept (gradual underflow, IEEE 754).

@@ -28,6 +28,7 @@ pub use family::{
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 impl Op {
     /// The family that owns this op, if it is built.
@@ -96,22 +97,24 @@ pub struct Case {
 /// A case turned into a job plus everything needed to judge its outputs.
 #[derive(Clone, Debug)]
 pub struct Prepared {
+    // The reference (exact values, their roundings and rests, the bounds) is shared: the
+    // runner judges outputs as backends read them back, through `Arc` clones of it.
     /// What backends run.
     pub job: Job,
     /// Exact reference per output element, correctly rounded to f64.
-    pub exact: Vec<f64>,
+    pub exact: Arc<Vec<f64>>,
     /// The same exact values rounded once, directly, to `out_precision` (ULP errors are
     /// measured against these, never against `exact` rounded a second time). Empty when
     /// the family's reference is itself an f64 value: then `exact` rounded to the output.
-    pub exact_out: Vec<f64>,
+    pub exact_out: Arc<Vec<f64>>,
     /// What each exact value holds beyond its f64 rounding in `exact`
     /// ([`crate::numerics::exact::ExactRest`]): errors are measured against the real exact
     /// value `exact + rest`, rounded upward. Empty when every exact value is an f64 (or
     /// the family's reference is an f64 value, whose own error its bound counts).
-    pub exact_rest: Vec<crate::numerics::exact::ExactRest>,
+    pub exact_rest: Arc<Vec<crate::numerics::exact::ExactRest>>,
     /// A-priori bound per output element (`None`: no finite bound). Length 1 means the
     /// same bound for every element.
-    pub bounds: Vec<Option<f64>>,
+    pub bounds: Arc<Vec<Option<f64>>>,
     /// Condition number of the problem, where defined.
     pub condition_number: Option<f64>,
     /// Bytes the kernel must move at least, for GB/s.

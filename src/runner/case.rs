@@ -2,11 +2,14 @@
 //! backend's capabilities sweep), the
 //! warm-up runs dropped, the process CPU time and the finished records.
 
-use super::records::{base_record, finish_record};
-use crate::backend::Backend;
+use super::judge::Judge;
+use super::records::{base_record, finish_judged};
+use crate::backend::{folding, Backend};
 use crate::error::{DetError, OpError};
 use crate::ops::{Case, Job, Ordering, Prepared, RunSet};
 use crate::report::{ResultRecord, Status};
+use crate::shared::host::process_cpu_ms;
+use std::sync::Arc;
 
 /// Keeps the last `timed` runs of a set. [`run`] prepares each job with `--warmup` more
 /// runs than the case's; those first runs (cold caches, shader compilation, clocks ramping
@@ -16,20 +19,6 @@ pub fn drop_warmup(set: &mut RunSet, timed: usize) {
     set.outputs.drop_first(skip);
     let skip = set.times_ms.len().saturating_sub(timed);
     set.times_ms.drain(..skip);
-}
-
-/// The CPU time this process (all its threads) has used, in ms; None where the platform
-/// has no process CPU clock.
-#[cfg(unix)]
-fn process_cpu_ms() -> Option<f64> {
-    use nix::time::{clock_gettime, ClockId};
-    let t = clock_gettime(ClockId::CLOCK_PROCESS_CPUTIME_ID).ok()?;
-    Some(t.tv_sec() as f64 * 1e3 + t.tv_nsec() as f64 * 1e-6)
-}
-
-#[cfg(not(unix))]
-fn process_cpu_ms() -> Option<f64> {
-    None
 }
 
 /// The orderings an atomic job runs with on a backend that offers `offered`: those of the
@@ -47,13 +36,24 @@ fn sweep(offered: &[Ordering], wanted: &[Ordering]) -> Vec<Ordering> {
     }
 }
 
+/// How the runs of a case are kept: the warm-up runs before the timed ones, and whether
+/// every run's output must be kept whole (`--dump` writes them all; a batch-invariance
+/// group compares every run's probe rows). Otherwise an output that differs from the
+/// first judged run's is judged as it is read back and dropped ([`Judge`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Keep {
+    pub warmup: usize,
+    pub every_run: bool,
+}
+
 /// Runs one prepared case on one backend (every ordering its capabilities sweep). The prepared
-/// job may run more times than `case.runs`: the extra first runs are warm-up.
+/// job runs `keep.warmup` more times than `case.runs`: the extra first runs are warm-up.
 pub fn run_case(
     case: &Case,
     prep: &Prepared,
     backend: &dyn Backend,
     orderings: &[Ordering],
+    keep: Keep,
 ) -> Result<Vec<(ResultRecord, Option<RunSet>)>, DetError> {
     let jobs: Vec<Job> = if prep.job.is_atomic() {
         sweep(backend.capabilities().orderings, orderings)
@@ -71,13 +71,21 @@ pub fn run_case(
         // measure it (a GPU, or an external process, works while this process waits).
         let on_host = backend.runs_on_host();
         let cpu_start = if on_host { process_cpu_ms() } else { None };
-        match backend.run_variant(&job, &case.variant) {
+        let judge = (!keep.every_run).then(|| Arc::new(Judge::new(prep)));
+        let ran = match &judge {
+            Some(j) => folding(j.clone(), keep.warmup, || {
+                backend.run_variant(&job, &case.variant)
+            }),
+            None => backend.run_variant(&job, &case.variant),
+        };
+        let judged = judge.map(|j| j.take()).unwrap_or_default();
+        match ran {
             Ok(mut set) if !set.outputs.is_empty() => {
                 let cpu_ms_per_run = cpu_start
                     .zip(process_cpu_ms())
-                    .map(|(a, b)| (b - a) / set.times_ms.len().max(1) as f64);
+                    .map(|(a, b)| (b - a - judged.cpu_ms) / set.times_ms.len().max(1) as f64);
                 drop_warmup(&mut set, case.runs);
-                let mut rec = finish_record(rec, prep, &set);
+                let mut rec = finish_judged(rec, prep, &set, judged);
                 rec.cpu_ms_per_run = cpu_ms_per_run;
                 out.push((rec, Some(set)));
             }

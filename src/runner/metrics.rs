@@ -2,8 +2,8 @@
 //! distances, errors against the exact value and the a-priori bound, and whether a case
 //! can be judged at all.
 
-use crate::numerics::error::abs_err_up;
-use crate::numerics::ulp::{ulp_distance, ulp_error};
+use super::judge::{fingerprint, Judged, Reference};
+use crate::backend::Slot;
 use crate::numerics::Precision;
 use crate::ops::{Job, Prepared, RunSet};
 use crate::report::{OutputBlocks, Status};
@@ -24,11 +24,6 @@ pub struct Metrics {
     pub elements_differing: u64,
     pub fingerprint: String,
     pub non_finite: u64,
-}
-
-/// SHA-256 of one output's bits in its format.
-pub fn fingerprint(p: Precision, values: &[f64]) -> String {
-    hex::encode(Sha256::digest(p.encode(values)))
 }
 
 /// The bounded sketch of one output that lets `check` name where two reports' outputs
@@ -57,114 +52,72 @@ pub fn output_blocks(p: Precision, values: &[f64]) -> OutputBlocks {
     sk
 }
 
-/// Computes every metric of the contract from the outputs of all runs.
+/// [`judged_metrics`] of a run set that folded nothing: every output judged here.
+pub fn metrics(prep: &Prepared, set: &RunSet) -> Metrics {
+    judged_metrics(prep, set, Judged::default())
+}
+
+/// Computes every metric of the contract from the outputs of all runs: those the run set
+/// kept whole, judged here, and those a [`super::judge::Judge`] judged as they were read
+/// back (`judged`; empty where nothing was folded).
 ///
 /// The run set holds each bit pattern once ([`crate::backend::Outputs`]): a later run with
 /// the first run's bits (the usual case for deterministic variants) repeats the first
 /// run's fingerprint, distance (0) and errors, so the hashes and the per-element work run
 /// once per distinct output, not once per run (seconds per run at 2^28 elements).
-pub fn metrics(prep: &Prepared, set: &RunSet) -> Metrics {
+pub fn judged_metrics(prep: &Prepared, set: &RunSet, judged: Judged) -> Metrics {
+    let reference = Reference::of(prep);
     let p = prep.out_precision;
     let mut m = Metrics::default();
     let outs = &set.outputs;
-    let kept = outs.kept();
+    let (kept, folded) = (outs.kept(), outs.folded());
     let first = &outs[0];
-    // Which kept output each run gave, as an index into `kept`.
-    let which: Vec<usize> = (0..outs.len()).map(|i| outs.kept_index(i)).collect();
+    let slots: Vec<Slot> = (0..outs.len()).map(|i| outs.slot(i)).collect();
     let prints: Vec<String> = kept.iter().map(|o| fingerprint(p, o)).collect();
-    m.distinct_outputs = which
-        .iter()
-        .map(|&k| &prints[k])
-        .collect::<HashSet<_>>()
-        .len() as u64;
-    m.fingerprint = prints[which[0]].clone();
-    // Per kept output: its largest distance from the first run's, and the elements where
-    // its bits differ.
-    let mut differing = vec![false; first.len()];
+    let name = |s: Slot| match s {
+        Slot::Kept(k) => &prints[k],
+        Slot::Folded(j) => &folded[j],
+    };
+    m.distinct_outputs = slots.iter().map(|&s| name(s)).collect::<HashSet<_>>().len() as u64;
+    m.fingerprint = name(slots[0]).clone();
+    let Judged {
+        mut tally, by_name, ..
+    } = judged;
+    // Per kept output: its largest distance from the first run's (marking the elements
+    // where its bits differ); a folded one's was taken as it was read back.
     let worst: Vec<u64> = kept
         .iter()
         .enumerate()
-        .map(|(k, out)| {
-            if k == which[0] {
-                return 0;
-            }
-            let mut worst = 0u64;
-            for (e, (&a, &b)) in out.iter().zip(first).enumerate() {
-                if a.to_bits() != b.to_bits() {
-                    differing[e] = true;
-                }
-                worst = worst.max(ulp_distance(p, a, b));
-            }
-            worst
+        .map(|(k, out)| match Slot::Kept(k) == slots[0] {
+            true => 0,
+            false => tally.distance(p, first, out),
         })
         .collect();
-    let per_run: Vec<u64> = which[1..].iter().map(|&k| worst[k]).collect();
-    m.elements_differing = differing.iter().filter(|&&d| d).count() as u64;
+    let of_folded = |j: usize| by_name.get(&folded[j]).copied().unwrap_or_default();
+    let per_run: Vec<u64> = slots[1..]
+        .iter()
+        .map(|&s| match s {
+            Slot::Kept(k) => worst[k],
+            Slot::Folded(j) => of_folded(j).0,
+        })
+        .collect();
     m.max_ulp_run_to_run = per_run.iter().copied().max().unwrap_or(0);
     m.median_ulp_run_to_run = median_u64(&per_run);
-    let mut violating = vec![false; first.len()];
+    // Errors once per distinct output; non-finite outputs counted once per run that gave
+    // them.
+    let runs_of = |s: Slot| slots.iter().filter(|&&r| r == s).count() as u64;
     for (k, out) in kept.iter().enumerate() {
-        // Non-finite outputs are counted once per run that gave them.
-        let runs = which.iter().filter(|&&w| w == k).count() as u64;
-        for (e, &c) in out.iter().enumerate() {
-            let exact = prep.exact[e];
-            let bound = if prep.bounds.len() == 1 {
-                prep.bounds[0]
-            } else {
-                prep.bounds[e]
-            };
-            // A non-finite exact value with a finite bound is one the family defines (a
-            // -inf logit's log_softmax is -inf; a fully masked row's is NaN): the output
-            // is right when it is that value (any NaN for NaN), and infinitely wrong
-            // otherwise.
-            let defined = !exact.is_finite() && bound.is_some_and(f64::is_finite);
-            let hit = c == exact || (c.is_nan() && exact.is_nan());
-            // A non-finite output is an error (its error is infinite), unless it is the
-            // defined value itself.
-            let right = defined && hit;
-            if !c.is_finite() && !right {
-                m.non_finite += runs;
-            }
-            // |c - x| against the real exact value x = exact + rest, rounded upward; NaN
-            // (an undefined exact value or a NaN output) must survive the maxima, which
-            // `f64::max` would drop.
-            let rest = prep.exact_rest.get(e).copied().unwrap_or_default();
-            let abs = match (defined, hit) {
-                (true, true) => 0.0,
-                (true, false) => f64::INFINITY,
-                _ => abs_err_up(c, exact, rest),
-            };
-            m.max_abs_err = nan_max(m.max_abs_err, abs);
-            if exact != 0.0 && exact.is_finite() && abs != 0.0 {
-                m.max_rel_err = nan_max(m.max_rel_err, abs / exact.abs());
-            }
-            // Against the exact value rounded once to the output format.
-            let ulp = match prep.exact_out.get(e) {
-                Some(&x) => ulp_distance(p, c, x),
-                None => ulp_error(p, c, exact),
-            };
-            m.max_ulp_err = m.max_ulp_err.max(ulp);
-            // Both sides are upper bounds in f64 of real numbers, the error rounded upward:
-            // `abs <= b` exactly when the real error is within the bound, so an `ok` record
-            // has max_abs_err <= error_bound with no slack. NaN on either side violates.
-            if let Some(b) = bound {
-                if abs.is_nan() || b.is_nan() || abs > b {
-                    violating[e] = true;
-                }
-            }
-        }
+        m.non_finite += tally.errors(&reference, out) * runs_of(Slot::Kept(k));
     }
-    m.bound_violations = violating.iter().filter(|&&v| v).count() as u64;
+    for j in 0..folded.len() {
+        m.non_finite += of_folded(j).1 * runs_of(Slot::Folded(j));
+    }
+    m.elements_differing = tally.differing.iter().filter(|&&d| d).count() as u64;
+    m.bound_violations = tally.violating.iter().filter(|&&v| v).count() as u64;
+    m.max_abs_err = tally.max_abs_err;
+    m.max_rel_err = tally.max_rel_err;
+    m.max_ulp_err = tally.max_ulp_err;
     m
-}
-
-/// max that keeps NaN: a NaN anywhere makes the maximum NaN.
-pub fn nan_max(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() {
-        f64::NAN
-    } else {
-        a.max(b)
-    }
 }
 
 /// Why a prepared case cannot be judged `ok` whatever its outputs: an exact value that is

@@ -14,6 +14,7 @@ mod case;
 mod checkpoint;
 mod dumps;
 mod env;
+mod judge;
 mod matrix;
 mod metrics;
 mod progress;
@@ -24,11 +25,12 @@ pub mod shard;
 pub use crate::shared::host::{check_host_size, check_runs_memory};
 pub use crate::shared::stats::median;
 pub use batch::{BatchOutputs, BatchTag};
-pub use case::{drop_warmup, run_case};
+pub use case::{drop_warmup, run_case, Keep};
 pub use env::{environment, now_rfc3339, os_description};
+pub use judge::{fingerprint, nan_max, Judge, Judged};
 pub use matrix::{copy_baseline, AccChoice, RunConfig, Shard};
-pub use metrics::{fingerprint, metrics, nan_max, output_blocks, unjudgeable, Metrics};
-pub use records::{cross_backend_ulp, finish_record};
+pub use metrics::{judged_metrics, metrics, output_blocks, unjudgeable, Metrics};
+pub use records::{cross_backend_ulp, finish_judged, finish_record};
 
 use crate::error::DetError;
 use crate::ops::{Case, Prepared};
@@ -158,7 +160,17 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
             partial = true;
             break;
         }
-        check_runs_memory(case.runs + cfg.warmup, prep.exact.len())?;
+        // Every run's output is kept where all of them are written (`--dump`) or a batch
+        // group compares them; otherwise the warm-up runs' and the first judged run's.
+        let keep = Keep {
+            warmup: cfg.warmup,
+            every_run: (dump_dir.is_some() && dump) || matches!(tags.get(ci), Some(Some(_))),
+        };
+        let held = match keep.every_run {
+            true => case.runs + cfg.warmup,
+            false => (cfg.warmup + 1).min(case.runs + cfg.warmup),
+        };
+        check_runs_memory(case.runs + cfg.warmup, held, prep.exact.len())?;
         if let (Some(dir), true) = (dump_dir.as_mut(), dump) {
             dump_inputs(dir, case, &prep)?;
         }
@@ -181,7 +193,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, DetError> {
                 ));
             }
             let started = std::time::Instant::now();
-            let outcome = match run_case(case, &prep, backend.as_ref(), &cfg.orderings) {
+            let outcome = match run_case(case, &prep, backend.as_ref(), &cfg.orderings, keep) {
                 // A baseline this device cannot hold is a failed row, not a failed run.
                 Err(DetError::Input(m)) if baseline => vec![(
                     ResultRecord {

@@ -1,7 +1,8 @@
 //! The result records: a case's record before its runs, filled from a finished run set,
 //! and the cross-backend comparison of one case's records.
 
-use super::metrics::{abs_sum, metrics, output_blocks, unjudgeable};
+use super::judge::Judged;
+use super::metrics::{abs_sum, judged_metrics, output_blocks, unjudgeable};
 use crate::backend::DeviceInfo;
 use crate::numerics::ulp::ulp_distance;
 use crate::numerics::Precision;
@@ -60,9 +61,19 @@ pub(super) fn base_record(
     }
 }
 
-/// Fills the record from a finished run set.
-pub fn finish_record(mut rec: ResultRecord, prep: &Prepared, set: &RunSet) -> ResultRecord {
-    let m = metrics(prep, set);
+/// Fills the record from a finished run set whose outputs were all kept whole.
+pub fn finish_record(rec: ResultRecord, prep: &Prepared, set: &RunSet) -> ResultRecord {
+    finish_judged(rec, prep, set, Judged::default())
+}
+
+/// Fills the record from a finished run set and what was judged of it as it was read back.
+pub fn finish_judged(
+    mut rec: ResultRecord,
+    prep: &Prepared,
+    set: &RunSet,
+    judged: Judged,
+) -> ResultRecord {
+    let m = judged_metrics(prep, set, judged);
     rec.status = Status::Ok;
     let mut notes = Vec::new();
     if !prep.note.is_empty() {

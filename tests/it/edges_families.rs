@@ -193,7 +193,7 @@ fn check_family(op: Op, p: Precision, values: &[f64]) {
                     }
                     assert_eq!(r.bound_violations, 0, "{label} {kind}: ok with violations");
                     for out in &set.outputs {
-                        for (i, (&o, &e)) in out.iter().zip(&prep.exact).enumerate() {
+                        for (i, (&o, &e)) in out.iter().zip(prep.exact.iter()).enumerate() {
                             let b = prep.bounds[i.min(prep.bounds.len() - 1)].unwrap();
                             let slack = (e.next_up() - e) / 2.0;
                             assert!(

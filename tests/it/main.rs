@@ -25,6 +25,7 @@ mod edges;
 mod edges_families;
 mod edges_wgsl_fma;
 mod external;
+mod fold;
 mod golden;
 mod gpu_profile;
 mod history;

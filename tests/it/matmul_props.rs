@@ -213,9 +213,9 @@ fn addmm_cancels(kind: BackendKind) {
             assert!(bias.iter().any(|&v| v != 0.0));
             j.bias = Some(bias);
             let (exact, exact_out, mag) = matmul::exact_reference(j);
-            prep.bounds = matmul::bounds(j, &exact, &mag);
-            prep.exact = exact;
-            prep.exact_out = exact_out;
+            prep.bounds = matmul::bounds(j, &exact, &mag).into();
+            prep.exact = exact.into();
+            prep.exact_out = exact_out.into();
             assert!(prep.exact.iter().all(|&e| e == 0.0));
             assert!(prep.bounds.iter().all(|b| b.is_some_and(|b| b.is_finite())));
             let Some(set) = common::run_or_unsupported(kind, &prep) else {

@@ -105,7 +105,7 @@ fn reproducible_and_accurate(kind: BackendKind) {
         let loosest = prep
             .bounds
             .iter()
-            .zip(&prep.exact)
+            .zip(prep.exact.iter())
             .zip(job.init.iter())
             .map(|((b, e), &p0)| b.unwrap() / e.abs().max(f64::from(p0).abs()).max(1e-3))
             .fold(0.0, f64::max);
@@ -447,10 +447,10 @@ fn adam_prepared(
     Prepared {
         phases: Vec::new(),
         job: detbench::ops::Job::Optim(job),
-        exact,
-        exact_out: Vec::new(),
-        exact_rest: Vec::new(),
-        bounds,
+        exact: exact.into(),
+        exact_out: Vec::new().into(),
+        exact_rest: Vec::new().into(),
+        bounds: bounds.into(),
         condition_number: None,
         bytes_moved: 0.0,
         input_sha256: String::new(),

@@ -119,11 +119,11 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         job: Job::Copy(job),
         input_sha256: inputs::checksum(p, &x),
         dumps: vec![("x".to_string(), p, std::sync::Arc::new(x.clone().into()))],
-        exact: x,
-        exact_out: Vec::new(),
-        exact_rest: Vec::new(),
+        exact: x.into(),
+        exact_out: Vec::new().into(),
+        exact_rest: Vec::new().into(),
         // A copy must reproduce every bit: any difference is a bound violation.
-        bounds: vec![Some(0.0)],
+        bounds: vec![Some(0.0)].into(),
         condition_number: None,
         // Read once and written once.
         bytes_moved: 2.0 * n as f64 * p.bytes() as f64,

@@ -399,10 +399,10 @@ fn prepare_shared(case: &Case, input: &SharedInput) -> Result<Prepared, DetError
     let operands = if is_dot { 2.0 } else { 1.0 };
     Ok(Prepared {
         job: Job::Reduce(job),
-        exact: vec![exact],
-        exact_out: vec![exact_out],
-        exact_rest: vec![r.rest],
-        bounds: vec![bound],
+        exact: vec![exact].into(),
+        exact_out: vec![exact_out].into(),
+        exact_rest: vec![r.rest].into(),
+        bounds: vec![bound].into(),
         condition_number,
         bytes_moved: operands * n as f64 * case.precision.bytes() as f64,
         input_sha256: input.sha.clone(),

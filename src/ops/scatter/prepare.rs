@@ -128,10 +128,10 @@ pub fn prepare_given(
     Ok(Prepared {
         phases: Vec::new(),
         job: Job::Scatter(job),
-        exact: stats.exact,
-        exact_out: stats.exact_out,
-        exact_rest: stats.rest,
-        bounds,
+        exact: stats.exact.into(),
+        exact_out: stats.exact_out.into(),
+        exact_rest: stats.rest.into(),
+        bounds: bounds.into(),
         condition_number: None,
         bytes_moved: n as f64 * (case.precision.bytes() + 4) as f64
             + bins as f64 * acc.bytes() as f64,
