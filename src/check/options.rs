@@ -16,6 +16,13 @@ pub const DEFAULT_HOST_FLOOR_MS: f64 = 5.0;
 /// grew x1.26 in CPU time (and wall time) on a plain rerun while `cargo test` ran beside
 /// it on the 2-core VM.
 pub const DEFAULT_HOST_CONTENTION: f64 = 1.5;
+/// Default growth (ms a run) of a host-scheduled row's CPU time below which it is not taken
+/// as more work, whatever the factor: the process clock also counts the process's other
+/// threads (a wgpu driver's winding down after the row before), and a row of microseconds
+/// starts with cold caches after another backend's row. Measured here: between plain
+/// reruns of one matrix (`tests/it/check_corpus.rs`), cpu rows of 2 to 17 us a run moved
+/// by up to 0.023 ms of CPU a run (up to x4.3); one slowed x1.98 in wall time with it.
+pub const DEFAULT_HOST_CPU_FLOOR_MS: f64 = 0.1;
 /// Default factor by which an error or spread may grow over the baseline's scale.
 pub const DEFAULT_ERROR_GROWTH: f64 = 2.0;
 /// Default ULPs allowed on top of the growth factor.
@@ -42,6 +49,9 @@ pub struct CheckOptions {
     /// A host-scheduled row's CPU time per run counts as more work (no host floor, no load divided out) only when it grew by more than this factor and 1 + max-slowdown: other processes contending for caches and memory bandwidth stretch CPU time too.
     #[arg(long, default_value_t = DEFAULT_HOST_CONTENTION)]
     pub host_contention: f64,
+    /// A host-scheduled row's CPU time per run counts as more work only when it also grew by more than this many ms a run: the process clock counts the process's other threads too, and a row of microseconds starts with cold caches.
+    #[arg(long, default_value_t = DEFAULT_HOST_CPU_FLOOR_MS)]
+    pub host_cpu_floor_ms: f64,
     /// Do not judge timings (only numeric findings fail).
     #[arg(long)]
     pub no_timing: bool,
@@ -70,6 +80,7 @@ impl Default for CheckOptions {
             error_growth: DEFAULT_ERROR_GROWTH,
             host_floor_ms: DEFAULT_HOST_FLOOR_MS,
             host_contention: DEFAULT_HOST_CONTENTION,
+            host_cpu_floor_ms: DEFAULT_HOST_CPU_FLOOR_MS,
             no_timing: false,
             accept: false,
             force: false,
@@ -97,6 +108,12 @@ impl CheckOptions {
             return Err(DetError::input(format!(
                 "--host-floor-ms must be a number of milliseconds >= 0, got {}",
                 self.host_floor_ms
+            )));
+        }
+        if !(self.host_cpu_floor_ms.is_finite() && self.host_cpu_floor_ms >= 0.0) {
+            return Err(DetError::input(format!(
+                "--host-cpu-floor-ms must be a number of milliseconds >= 0, got {}",
+                self.host_cpu_floor_ms
             )));
         }
         if !(self.host_contention.is_finite() && self.host_contention >= 1.0) {

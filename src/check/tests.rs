@@ -361,6 +361,7 @@ fn contention_sized_cpu_growth_on_a_short_row_is_not_more_work() {
     );
     let strict = CheckOptions {
         host_contention: 1.0,
+        host_cpu_floor_ms: 0.0,
         ..CheckOptions::default()
     };
     assert_eq!(
@@ -369,4 +370,33 @@ fn contention_sized_cpu_growth_on_a_short_row_is_not_more_work() {
         "{}",
         render_text(&check_reports(&b, &c, &strict).unwrap(), true)
     );
+}
+
+/// Measured in a clean CI run: a cpu row of 9 us a run (a reproducible dot of 4096
+/// elements) slowed x1.98 in wall time and x1.83 in CPU time on a plain rerun of the same
+/// binary, 0.009 ms of CPU a run. Below the CPU floor that is not more work: the host
+/// floor applies and the row passes, with a note that names the floor; with the floor at
+/// 0 it fails.
+#[test]
+fn microseconds_of_cpu_growth_are_not_more_work() {
+    let ms = |i: usize| 0.005 + 0.004 * i as f64;
+    let mut base: Vec<Vec<f64>> = (0..7).map(|i| steady(ms(i), i as u64)).collect();
+    let mut cur: Vec<Vec<f64>> = (0..7).map(|i| steady(ms(i), i as u64 + 3)).collect();
+    base[3] = steady(0.0092, 1);
+    cur[3] = steady(0.0183, 4);
+    let cpu = |row3: f64| move |i: usize| if i == 3 { row3 } else { ms(i) };
+    let (b, c) = (with_cpu(&base, cpu(0.0107)), with_cpu(&cur, cpu(0.0196)));
+    let res = check_reports(&b, &c, &CheckOptions::default()).unwrap();
+    assert_eq!(slow_rows(&res), 0, "{}", render_text(&res, true));
+    assert!(
+        notes_of(&res, 3).contains("within the CPU floor of 0.1 ms"),
+        "{}",
+        notes_of(&res, 3)
+    );
+    let no_floor = CheckOptions {
+        host_cpu_floor_ms: 0.0,
+        ..CheckOptions::default()
+    };
+    let res = check_reports(&b, &c, &no_floor).unwrap();
+    assert_eq!(slow_rows(&res), 1, "{}", render_text(&res, true));
 }

@@ -46,12 +46,14 @@ pub(super) fn compare_timing(
     };
     // The CPU time grew with the wall time: beyond 1 + max-slowdown and the contention
     // allowance (other processes on the cores stretch CPU time too, through the shared
-    // caches, memory bandwidth and SMT sibling), and by at least half the wall-clock
-    // slowdown (in log terms; threads that spin while they wait for a descheduled
-    // sibling add some CPU time under load, never the whole stretch).
+    // caches, memory bandwidth and SMT sibling), by at least half the wall-clock slowdown
+    // (in log terms; threads that spin while they wait for a descheduled sibling add some
+    // CPU time under load, never the whole stretch), and by more than the CPU floor in ms
+    // (the process clock counts other threads too, and a row of microseconds starts cold).
     let contention = limit.max(opts.host_contention);
-    let more_work =
-        cpu_ratio.is_some_and(|c| c > contention && ratio > 1.0 && c.ln() >= 0.5 * ratio.ln());
+    let cpu_growth_ms = cur.cpu_ms_per_run.unwrap_or(0.0) - base.cpu_ms_per_run.unwrap_or(0.0);
+    let more_work = cpu_growth_ms > opts.host_cpu_floor_ms
+        && cpu_ratio.is_some_and(|c| c > contention && ratio > 1.0 && c.ln() >= 0.5 * ratio.ln());
     // The device's overall shift is machine load only where the evidence says so: a
     // host-scheduled row whose CPU time was measured and did not grow. A device's own timer
     // (a GPU's events or timestamps) does not see host load, and a row without CPU times
@@ -197,6 +199,10 @@ pub(super) fn compare_timing(
             )
         } else {
             let cpu_note = match cpu_ratio {
+                Some(cr) if cr > contention && cpu_growth_ms <= opts.host_cpu_floor_ms => format!(
+                    "; its CPU time per run grew x{cr:.2} but only {cpu_growth_ms:.4} ms a run, within the CPU floor of {} ms (the process clock counts other threads too; see --host-cpu-floor-ms)",
+                    opts.host_cpu_floor_ms
+                ),
                 Some(cr) if cr > limit => format!(
                     "; its CPU time per run grew x{cr:.2}, within the contention allowance x{contention:.2} (see --host-contention)"
                 ),
