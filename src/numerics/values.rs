@@ -63,6 +63,16 @@ impl Values {
         p != Precision::F64
     }
 
+    /// A copy of `v` (each value exactly representable in `p`) in `p`'s host format, made
+    /// without an f64 copy first.
+    pub fn copy_of(p: Precision, v: &[f64]) -> Self {
+        if Self::narrow_for(p) {
+            Values::F32(v.iter().map(|&x| x as f32).collect())
+        } else {
+            Values::F64(v.to_vec())
+        }
+    }
+
     /// `v` (each value exactly representable in `p`) in `p`'s host format.
     pub fn from_f64(p: Precision, v: Vec<f64>) -> Self {
         if Self::narrow_for(p) {

@@ -14,18 +14,13 @@ use crate::numerics::ulp::{ulp_distance, ulp_error};
 use crate::numerics::Precision;
 use crate::ops::Prepared;
 use crate::shared::host::process_cpu_ms;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// SHA-256 of one output's bits in its format, encoded a block at a time (no second copy
-/// of a large output).
+/// SHA-256 of one output's bits in its format: the digest inputs are checksummed with,
+/// encoded a block at a time (no second copy of a large output).
 pub fn fingerprint(p: Precision, values: &[f64]) -> String {
-    let mut h = Sha256::new();
-    for block in values.chunks(1 << 16) {
-        h.update(p.encode(block));
-    }
-    hex::encode(h.finalize())
+    crate::inputs::checksum(p, values)
 }
 
 /// max that keeps NaN: a NaN anywhere makes the maximum NaN.

@@ -103,7 +103,7 @@ fn copy_keeps_special_values() {
                 unreachable!()
             };
             for (i, v) in special.iter().enumerate() {
-                job.x[i * 97] = *v;
+                Arc::make_mut(&mut job.x)[i * 97] = *v;
                 Arc::make_mut(&mut prep.exact)[i * 97] = *v;
             }
             let what = format!("{} {p} special values", b.info().name);

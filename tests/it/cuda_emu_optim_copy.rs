@@ -119,7 +119,7 @@ fn copy_reproduces_its_input() {
         assert_eq!(got.len(), n);
         assert!(
             got.iter()
-                .zip(&j.x)
+                .zip(j.x.iter())
                 .all(|(a, b)| a.to_bits() == b.to_bits()),
             "copy {p} n={n}: output differs from input"
         );

@@ -80,7 +80,7 @@ use crate::error::{DetError, OpError};
 use crate::inputs;
 use crate::numerics::bounds::gamma;
 use crate::numerics::exact::{exact_dots_full, Dots};
-use crate::numerics::Precision;
+use crate::numerics::{Precision, Values};
 
 /// Variants of `conv2d_fwd` and `conv2d_bwd_data`, in report order.
 pub const DATA_VARIANTS: &[&str] = &[
@@ -671,12 +671,12 @@ pub fn prepare_job(job: ConvJob) -> Result<Prepared, DetError> {
         (
             na.to_string(),
             out_p,
-            std::sync::Arc::new(job.a.clone().into()),
+            std::sync::Arc::new(Values::copy_of(out_p, &job.a)),
         ),
         (
             nb.to_string(),
             out_p,
-            std::sync::Arc::new(job.b.clone().into()),
+            std::sync::Arc::new(Values::copy_of(out_p, &job.b)),
         ),
     ];
     let note = format!(

@@ -22,7 +22,7 @@ pub mod wgpu;
 use super::{Case, Job, Launch, Prepared};
 use crate::error::DetError;
 use crate::inputs;
-use crate::numerics::Precision;
+use crate::numerics::{Precision, Values};
 
 /// Variant names, in report order: one, the copy.
 pub const VARIANTS: &[&str] = &["copy"];
@@ -46,8 +46,9 @@ pub const BASELINE_RUNS: usize = 5;
 pub struct CopyJob {
     /// Element format of the buffer (only its width matters to a copy).
     pub precision: Precision,
-    /// The elements, exactly representable in `precision`.
-    pub x: Vec<f64>,
+    /// The elements, exactly representable in `precision`; shared with the prepared case's
+    /// exact values, which are the same elements.
+    pub x: std::sync::Arc<Vec<f64>>,
     pub launch: Launch,
     pub runs: usize,
 }
@@ -108,6 +109,7 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
     let n = x.len();
     let p = case.precision;
     let words = (n * p.bytes()).div_ceil(WORD_BYTES).max(1);
+    let x = std::sync::Arc::new(x);
     let job = CopyJob {
         precision: p,
         x: x.clone(),
@@ -118,8 +120,12 @@ pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
         phases: Vec::new(),
         job: Job::Copy(job),
         input_sha256: inputs::checksum(p, &x),
-        dumps: vec![("x".to_string(), p, std::sync::Arc::new(x.clone().into()))],
-        exact: x.into(),
+        dumps: vec![(
+            "x".to_string(),
+            p,
+            std::sync::Arc::new(Values::copy_of(p, &x)),
+        )],
+        exact: x,
         exact_out: Vec::new().into(),
         exact_rest: Vec::new().into(),
         // A copy must reproduce every bit: any difference is a bound violation.
@@ -141,7 +147,7 @@ mod tests {
     fn padding_is_whole_words() {
         let job = CopyJob {
             precision: Precision::F16,
-            x: vec![1.0, 2.0, 3.0],
+            x: vec![1.0, 2.0, 3.0].into(),
             launch: launch_for(1, 64),
             runs: 1,
         };
@@ -149,7 +155,7 @@ mod tests {
         assert_eq!(job.words(), 1);
         let b = job.padded_bytes();
         assert_eq!(b.len(), 16);
-        assert_eq!(job.decode(&b), job.x);
+        assert_eq!(job.decode(&b), *job.x);
     }
 
     #[test]

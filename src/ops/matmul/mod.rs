@@ -76,7 +76,7 @@ use crate::error::{DetError, OpError};
 use crate::inputs;
 use crate::numerics::bounds::gamma;
 use crate::numerics::exact::{exact_dots_full, Dots};
-use crate::numerics::Precision;
+use crate::numerics::{Precision, Values};
 use crate::shared::gemm::{chain_store_bound, check_formats, compute_format, tensor_core_bound};
 use std::str::FromStr;
 
@@ -534,19 +534,19 @@ pub fn prepare_job(job: MatmulJob) -> Prepared {
         (
             "a".to_string(),
             out_p,
-            std::sync::Arc::new(job.a.clone().into()),
+            std::sync::Arc::new(Values::copy_of(out_p, &job.a)),
         ),
         (
             "b".to_string(),
             out_p,
-            std::sync::Arc::new(job.b.clone().into()),
+            std::sync::Arc::new(Values::copy_of(out_p, &job.b)),
         ),
     ];
     if let Some(c) = &job.bias {
         dumps.push((
             "c".to_string(),
             out_p,
-            std::sync::Arc::new(c.clone().into()),
+            std::sync::Arc::new(Values::copy_of(out_p, c)),
         ));
     }
     let s = job.shape;

@@ -68,7 +68,7 @@ use crate::error::{DetError, OpError};
 use crate::inputs;
 use crate::numerics::bounds::gamma;
 use crate::numerics::exact::{ExactAcc, ExactRest};
-use crate::numerics::Precision;
+use crate::numerics::{Precision, Values};
 use crate::shared::gemm::{chain_store_bound, compute_format, store_abs, store_roundoff};
 use std::str::FromStr;
 
@@ -610,7 +610,7 @@ pub fn prepare_job(job: RowsJob) -> Result<Prepared, DetError> {
         dumps: vec![(
             "x".to_string(),
             out_p,
-            std::sync::Arc::new(job.x.clone().into()),
+            std::sync::Arc::new(Values::copy_of(out_p, &job.x)),
         )],
         job: Job::Rows(job),
         exact: exact.into(),

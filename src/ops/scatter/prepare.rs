@@ -2,6 +2,8 @@
 //! from given values (what `reveal` probes a bin with).
 
 use super::*;
+use crate::numerics::Values;
+use std::sync::Arc;
 
 /// Builds the job, per-bin references and bounds of one scatter-add case.
 pub fn prepare(case: &Case) -> Result<Prepared, DetError> {
@@ -75,8 +77,8 @@ pub fn prepare_given(
         accumulator: acc,
         variant,
         ordering: Ordering::initial(variant.is_atomic()),
-        x: x.clone(),
-        idx: idx.clone(),
+        x,
+        idx,
         bins,
         launch,
         runs: case.runs,
@@ -97,7 +99,7 @@ pub fn prepare_given(
             Ok(p) => {
                 job.repro = Some(p);
                 // Every bin's max is at most the global one: its layout exists too.
-                job.repro_bins = bin_layouts(acc, &x, &perm, &offsets)
+                job.repro_bins = bin_layouts(acc, &job.x, &perm, &offsets)
                     .map_err(|e| DetError::input(e.to_string()))?;
                 note.push_str(&format!(
                     "; a layout per bin from that bin's own max |x| (order-independent): {} folds at 2^{:?} and precision floor {:e} in the bin of the largest value, finer in bins of smaller values; each value's part below its bin's floor is dropped (counted in error_bound)",
@@ -114,17 +116,27 @@ pub fn prepare_given(
     }
     let bounds = bin_bounds(&job, &stats, compute, widen);
     if job.repro.is_some() {
-        note.push_str(&repro_dropped_note(&job.repro_bins, &x, &perm, &offsets));
+        note.push_str(&repro_dropped_note(
+            &job.repro_bins,
+            &job.x,
+            &perm,
+            &offsets,
+        ));
     }
+    drop(perm);
+    // The indices as values, for the checksum (over their f64 encoding) and `--dump`: held
+    // as f32 where every index is exact in it (bins <= 2^24; MAX_BINS is 2^20), half the
+    // bytes, and no second copy for the checksum.
+    let index_values = match bins <= 1 << 24 {
+        true => Values::F32(job.idx.iter().map(|&i| i as f32).collect()),
+        false => Values::F64(job.idx.iter().map(|&i| i as f64).collect()),
+    };
     let sha = format!(
         "{}+{}",
-        inputs::checksum(case.precision, &x),
-        inputs::checksum(
-            Precision::F64,
-            &idx.iter().map(|&i| i as f64).collect::<Vec<_>>()
-        )
+        inputs::checksum(case.precision, &job.x),
+        inputs::checksum_values(Precision::F64, &index_values)
     );
-    let idx_f: Vec<f64> = idx.iter().map(|&i| i as f64).collect();
+    let x_values = Values::copy_of(case.precision, &job.x);
     Ok(Prepared {
         phases: Vec::new(),
         job: Job::Scatter(job),
@@ -139,16 +151,8 @@ pub fn prepare_given(
         out_precision: acc,
         scalar: false,
         dumps: vec![
-            (
-                "x".to_string(),
-                case.precision,
-                std::sync::Arc::new(x.into()),
-            ),
-            (
-                "index".to_string(),
-                Precision::F64,
-                std::sync::Arc::new(idx_f.into()),
-            ),
+            ("x".to_string(), case.precision, Arc::new(x_values)),
+            ("index".to_string(), Precision::F64, Arc::new(index_values)),
         ],
         note,
     })
