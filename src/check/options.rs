@@ -17,11 +17,12 @@ pub const DEFAULT_HOST_FLOOR_MS: f64 = 5.0;
 /// it on the 2-core VM.
 pub const DEFAULT_HOST_CONTENTION: f64 = 1.5;
 /// Default growth (ms a run) of a host-scheduled row's CPU time below which it is not taken
-/// as more work, whatever the factor: the process clock also counts the process's other
-/// threads (a wgpu driver's winding down after the row before), and a row of microseconds
-/// starts with cold caches after another backend's row. Measured here: between plain
-/// reruns of one matrix (`tests/it/check_corpus.rs`), cpu rows of 2 to 17 us a run moved
-/// by up to 0.023 ms of CPU a run (up to x4.3); one slowed x1.98 in wall time with it.
+/// as more work, whatever the factor. The process clock counts every thread of the process
+/// (a wgpu driver's among them), and a row of microseconds may start with caches another
+/// backend's row left cold; neither is the kernel's work. Measured here: between six plain
+/// reruns of one matrix (`tests/it/check_corpus.rs`'s, release binary), cpu rows of 2 to
+/// 17 us a run moved by up to 0.023 ms of CPU a run (up to x4.3); in a CI run one such row
+/// slowed x1.98 in wall time and x1.83 in CPU time.
 pub const DEFAULT_HOST_CPU_FLOOR_MS: f64 = 0.1;
 /// Default factor by which an error or spread may grow over the baseline's scale.
 pub const DEFAULT_ERROR_GROWTH: f64 = 2.0;
@@ -49,7 +50,7 @@ pub struct CheckOptions {
     /// A host-scheduled row's CPU time per run counts as more work (no host floor, no load divided out) only when it grew by more than this factor and 1 + max-slowdown: other processes contending for caches and memory bandwidth stretch CPU time too.
     #[arg(long, default_value_t = DEFAULT_HOST_CONTENTION)]
     pub host_contention: f64,
-    /// A host-scheduled row's CPU time per run counts as more work only when it also grew by more than this many ms a run: the process clock counts the process's other threads too, and a row of microseconds starts with cold caches.
+    /// A host-scheduled row's CPU time per run counts as more work only when it also grew by more than this many ms a run: the process clock counts the process's other threads too, and a row of microseconds may start with cold caches.
     #[arg(long, default_value_t = DEFAULT_HOST_CPU_FLOOR_MS)]
     pub host_cpu_floor_ms: f64,
     /// Do not judge timings (only numeric findings fail).

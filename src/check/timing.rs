@@ -49,7 +49,7 @@ pub(super) fn compare_timing(
     // caches, memory bandwidth and SMT sibling), by at least half the wall-clock slowdown
     // (in log terms; threads that spin while they wait for a descheduled sibling add some
     // CPU time under load, never the whole stretch), and by more than the CPU floor in ms
-    // (the process clock counts other threads too, and a row of microseconds starts cold).
+    // (the process clock counts other threads too, and a row of microseconds may start cold).
     let contention = limit.max(opts.host_contention);
     let cpu_growth_ms = cur.cpu_ms_per_run.unwrap_or(0.0) - base.cpu_ms_per_run.unwrap_or(0.0);
     let more_work = cpu_growth_ms > opts.host_cpu_floor_ms
