@@ -7,6 +7,7 @@
 #
 #   eval "$(scripts/services.sh start)"   # prints the variables the tests read
 #   scripts/services.sh stop              # stops everything it started, removes the folder
+#                                         # (the one DETBENCH_SERVICES_DIR names, if set)
 #
 # `start` prints `export` lines: DETBENCH_SERVICES_DIR (the folder), DETBENCH_TEST_POSTGRES
 # (a postgres:// URL) and DETBENCH_TEST_SLURM_CONF (the slurm.conf the cluster runs with).
@@ -175,11 +176,26 @@ case "$cmd" in
     start_slurm "$dir" || true
     ;;
   stop)
-    [ -f "$state_file" ] || exit 0
-    dir=$(cat "$state_file")
-    stop_slurm "$dir"
-    stop_postgres "$dir"
-    rm -rf "$dir" "$state_file"
+    # The caller's own folder where it has one (the `start` it evaluated exported it):
+    # another caller on the machine may have started since, and the state file names
+    # only the latest start.
+    dir="${DETBENCH_SERVICES_DIR:-}"
+    if [ -z "$dir" ]; then
+      [ -f "$state_file" ] || exit 0
+      dir=$(cat "$state_file")
+    fi
+    case "$dir" in
+      */detbench-services.*) ;;
+      *) echo "services: $dir is not a services folder" >&2; exit 2 ;;
+    esac
+    if [ -d "$dir" ]; then
+      stop_slurm "$dir"
+      stop_postgres "$dir"
+      rm -rf "$dir"
+    fi
+    if [ -f "$state_file" ] && [ "$(cat "$state_file")" = "$dir" ]; then
+      rm -f "$state_file"
+    fi
     ;;
   *)
     echo "usage: $0 start|stop" >&2
