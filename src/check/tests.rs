@@ -337,6 +337,22 @@ fn a_sub_millisecond_row_that_did_three_times_the_work_fails() {
     );
 }
 
+/// Two reports of seven host-timed rows of `ms(i)` per run, each CPU time equal to its wall
+/// time, except row 3: its median goes from `wall.0` to `wall.1` and its CPU time per run
+/// from `cpu.0` to `cpu.1`.
+fn one_row_slower(
+    ms: impl Fn(usize) -> f64 + Copy,
+    wall: (f64, f64),
+    cpu: (f64, f64),
+) -> (Report, Report) {
+    let mut base: Vec<Vec<f64>> = (0..7).map(|i| steady(ms(i), i as u64)).collect();
+    let mut cur: Vec<Vec<f64>> = (0..7).map(|i| steady(ms(i), i as u64 + 3)).collect();
+    base[3] = steady(wall.0, 1);
+    cur[3] = steady(wall.1, 4);
+    let row3 = |v: f64| move |i: usize| if i == 3 { v } else { ms(i) };
+    (with_cpu(&base, row3(cpu.0)), with_cpu(&cur, row3(cpu.1)))
+}
+
 /// Measured on a plain rerun under `cargo test`: a cpu row of 0.09 ms per run whose wall
 /// time and CPU time both grew x1.26 (other processes contending for the cores' caches
 /// and memory bandwidth). Here x1.35, beyond this synthetic report's noise: within the
@@ -344,13 +360,11 @@ fn a_sub_millisecond_row_that_did_three_times_the_work_fails() {
 /// note; with the allowance at 1 it fails.
 #[test]
 fn contention_sized_cpu_growth_on_a_short_row_is_not_more_work() {
-    let ms = |i: usize| 0.05 + 0.02 * i as f64;
-    let mut base: Vec<Vec<f64>> = (0..7).map(|i| steady(ms(i), i as u64)).collect();
-    let mut cur: Vec<Vec<f64>> = (0..7).map(|i| steady(ms(i), i as u64 + 3)).collect();
-    base[3] = steady(0.0905, 1);
-    cur[3] = steady(0.1222, 4);
-    let cpu = |row3: f64| move |i: usize| if i == 3 { row3 } else { ms(i) };
-    let (b, c) = (with_cpu(&base, cpu(0.0918)), with_cpu(&cur, cpu(0.1239)));
+    let (b, c) = one_row_slower(
+        |i| 0.05 + 0.02 * i as f64,
+        (0.0905, 0.1222),
+        (0.0918, 0.1239),
+    );
     let o = CheckOptions::default();
     let res = check_reports(&b, &c, &o).unwrap();
     assert_eq!(slow_rows(&res), 0, "{}", render_text(&res, true));
@@ -379,13 +393,11 @@ fn contention_sized_cpu_growth_on_a_short_row_is_not_more_work() {
 /// 0 it fails.
 #[test]
 fn microseconds_of_cpu_growth_are_not_more_work() {
-    let ms = |i: usize| 0.005 + 0.004 * i as f64;
-    let mut base: Vec<Vec<f64>> = (0..7).map(|i| steady(ms(i), i as u64)).collect();
-    let mut cur: Vec<Vec<f64>> = (0..7).map(|i| steady(ms(i), i as u64 + 3)).collect();
-    base[3] = steady(0.0092, 1);
-    cur[3] = steady(0.0183, 4);
-    let cpu = |row3: f64| move |i: usize| if i == 3 { row3 } else { ms(i) };
-    let (b, c) = (with_cpu(&base, cpu(0.0107)), with_cpu(&cur, cpu(0.0196)));
+    let (b, c) = one_row_slower(
+        |i| 0.005 + 0.004 * i as f64,
+        (0.0092, 0.0183),
+        (0.0107, 0.0196),
+    );
     let res = check_reports(&b, &c, &CheckOptions::default()).unwrap();
     assert_eq!(slow_rows(&res), 0, "{}", render_text(&res, true));
     assert!(

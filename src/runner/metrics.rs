@@ -93,6 +93,9 @@ pub fn judged_metrics(prep: &Prepared, set: &RunSet, judged: Judged) -> Metrics 
             false => tally.distance(p, first, out),
         })
         .collect();
+    // Every folded pattern was judged by the judge that named it (the runner passes that
+    // judge's findings with the run set it filled).
+    debug_assert!(folded.iter().all(|n| by_name.contains_key(n)));
     let of_folded = |j: usize| by_name.get(&folded[j]).copied().unwrap_or_default();
     let per_run: Vec<u64> = slots[1..]
         .iter()

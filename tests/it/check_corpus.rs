@@ -310,6 +310,10 @@ fn a_twofold_slowdown_over_ten_runs_fails_and_no_timing_passes_it() {
         &check(baseline(), &cur, &["--host-contention", "0.5"]),
         "--host-contention",
     );
+    assert_bad_input(
+        &check(baseline(), &cur, &["--host-cpu-floor-ms=-0.1"]),
+        "--host-cpu-floor-ms",
+    );
     // The same x2 on a 1 ms host-timed row (+1 ms, what one preemption per run adds) is
     // within the host floor when the CPU time per run did not grow: a note, exit 0.
     set_times(
